@@ -1,0 +1,309 @@
+#include "app/cli.h"
+
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+
+#include <boost/program_options.hpp>
+
+#include "app/config.h"
+#include "app/demo.h"
+#include "app/server.h"
+#include "store/store.h"
+#include "util/log.h"
+
+namespace tandem::app {
+namespace po = boost::program_options;
+
+namespace {
+
+constexpr const char* kVersion = "0.1.0";
+
+struct Globals {
+  std::string config_path;
+  std::string log_format = "text";
+  std::string log_level = "info";
+  RedactorPtr redactor = std::make_shared<Redactor>();
+};
+
+const char* kUsage =
+    "Usage: tandem [global options] <command> [command options]\n"
+    "\n"
+    "Tandem keeps a Salesforce org and a billing system in step along quote-to-cash.\n"
+    "\n"
+    "Commands:\n"
+    "  serve            run the HTTP API, the scheduler and the workers\n"
+    "  config check     validate the config file (and resolve its secret references)\n"
+    "  db migrate       apply pending schema migrations\n"
+    "  db status        show the schema version and tables\n"
+    "  demo             run the end-to-end demo on SQLite and the sandbox\n"
+    "\n"
+    "Run 'tandem <command> --help' for a command's options.\n"
+    "Exit codes: 0 ok, 1 failures in the work, 2 bad usage or config.\n";
+
+po::options_description GlobalOptions() {
+  po::options_description d("Global options");
+  d.add_options()("help,h", "show this help")("version", "print the version")(
+      "config,c", po::value<std::string>(), "appliance config file (YAML)")(
+      "log-format", po::value<std::string>()->default_value("text"), "text | json")(
+      "log-level", po::value<std::string>()->default_value("info"),
+      "trace | debug | info | warn | error | off");
+  return d;
+}
+
+// Parses a subcommand's options; prints help and returns false when asked or on error.
+bool ParseSub(const std::string& name, const std::vector<std::string>& args,
+              po::options_description& desc, po::variables_map* vm, int* exit_code,
+              const char* summary) {
+  desc.add_options()("help,h", "show this help");
+  try {
+    po::store(po::command_line_parser(args).options(desc).run(), *vm);
+    po::notify(*vm);
+  } catch (const po::error& e) {
+    std::cerr << "tandem " << name << ": " << e.what() << "\n\n"
+              << "Usage: tandem " << name << " [options]\n" << desc;
+    *exit_code = kExitUsage;
+    return false;
+  }
+  if (vm->count("help")) {
+    std::cout << "Usage: tandem [global options] " << name << " [options]\n\n"
+              << summary << "\n\n" << desc;
+    *exit_code = kExitOk;
+    return false;
+  }
+  return true;
+}
+
+// Loads the config named by --config (or defaults when none was given).
+bool LoadOrDefault(const Globals& g, Config* out) {
+  if (g.config_path.empty()) return true;
+  auto config = LoadConfig(g.config_path, ProcessEnv(), *g.redactor);
+  if (!config.ok()) {
+    std::cerr << "tandem: invalid configuration:\n" << config.status().message() << "\n";
+    return false;
+  }
+  *out = *config;
+  return true;
+}
+
+int ConfigCheck(const Globals& g, const std::vector<std::string>& args) {
+  po::options_description desc("config check options");
+  po::variables_map vm;
+  int code = 0;
+  if (!ParseSub("config check", args, desc, &vm, &code,
+                "Validates the config file given with --config: every key, type and secret\n"
+                "reference (env:NAME, file:PATH). Starts nothing. Exit 0 valid, 2 invalid."))
+    return code;
+  if (g.config_path.empty()) {
+    std::cerr << "tandem config check: give the file with --config FILE\n";
+    return kExitUsage;
+  }
+  Config config;
+  if (!LoadOrDefault(g, &config)) return kExitUsage;
+  auto url = store::ParseStoreUrl(config.store.url);
+  if (!url.ok()) {
+    std::cerr << g.config_path << ": store.url: " << url.status().message() << "\n";
+    return kExitUsage;
+  }
+  std::cout << g.config_path << ": OK\n"
+            << "  store:   " << (url->backend == store::Backend::kPostgres ? "postgresql" : "sqlite")
+            << "\n  server:  " << config.server.host << ":" << config.server.port
+            << "\n  crm:     " << (config.crm.remote.base_url.empty() ? "(not set)" : config.crm.remote.base_url)
+            << " (" << config.crm.auth_flow << ")"
+            << "\n  billing: " << config.billing.system << " "
+            << (config.billing.remote.base_url.empty() ? "(not set)" : config.billing.remote.base_url)
+            << "\n";
+  return kExitOk;
+}
+
+Result<std::unique_ptr<store::Store>> OpenStore(const Config& config, bool migrate,
+                                                CrashPoints* crash) {
+  store::StoreOptions so;
+  so.url = config.store.url;
+  so.pool_size = config.store.pool_size;
+  so.schema = config.store.schema;
+  so.migrate = migrate;
+  so.crash_points = crash;
+  return store::Store::Open(so);
+}
+
+int Db(const Globals& g, const std::vector<std::string>& args) {
+  if (args.empty() || args[0] == "--help" || args[0] == "-h") {
+    std::cout << "Usage: tandem [global options] db <migrate|status> [options]\n\n"
+                 "  migrate   apply pending schema migrations (each in its own transaction)\n"
+                 "  status    print the schema version and the tables\n";
+    return args.empty() ? kExitUsage : kExitOk;
+  }
+  const std::string sub = args[0];
+  if (sub != "migrate" && sub != "status") {
+    std::cerr << "tandem db: unknown subcommand '" << sub << "' (migrate, status)\n";
+    return kExitUsage;
+  }
+  po::options_description desc("db " + sub + " options");
+  desc.add_options()("store", po::value<std::string>(),
+                     "store URL (overrides store.url): sqlite:PATH or postgresql://...");
+  po::variables_map vm;
+  int code = 0;
+  if (!ParseSub("db " + sub, {args.begin() + 1, args.end()}, desc, &vm, &code,
+                sub == "migrate" ? "Applies pending schema migrations and prints the version."
+                                 : "Prints the schema version and the tables."))
+    return code;
+  Config config;
+  if (!LoadOrDefault(g, &config)) return kExitUsage;
+  if (vm.count("store")) config.store.url = vm["store"].as<std::string>();
+
+  const char* crash_spec = std::getenv("TANDEM_CRASH_AT");
+  CrashPoints crash(crash_spec ? crash_spec : "");
+  auto store = OpenStore(config, /*migrate=*/false, &crash);
+  if (!store.ok()) {
+    std::cerr << "tandem db " << sub << ": " << store.status().ToString() << "\n";
+    return store.status().IsInvalidArgument() ? kExitUsage : kExitFailures;
+  }
+  auto before = (*store)->SchemaVersion();
+  if (!before.ok()) {
+    std::cerr << "tandem db " << sub << ": " << before.status().ToString() << "\n";
+    return kExitFailures;
+  }
+  if (sub == "migrate") {
+    Status st = (*store)->Migrate();
+    if (!st.ok()) {
+      std::cerr << "tandem db migrate: " << st.ToString() << "\n";
+      return kExitFailures;
+    }
+    auto after = (*store)->SchemaVersion();
+    std::cout << "schema version " << *before << " -> " << (after.ok() ? *after : -1)
+              << " (latest " << store::Store::LatestSchemaVersion() << ")\n";
+    return kExitOk;
+  }
+  std::cout << "schema version " << *before << " (latest " << store::Store::LatestSchemaVersion()
+            << ")\n";
+  auto tables = (*store)->TableNames();
+  if (tables.ok())
+    for (const auto& t : *tables) std::cout << "  " << t << "\n";
+  return *before == store::Store::LatestSchemaVersion() ? kExitOk : kExitFailures;
+}
+
+int Serve(const Globals& g, const std::vector<std::string>& args) {
+  po::options_description desc("serve options");
+  desc.add_options()("listen", po::value<std::string>(), "HOST:PORT (overrides server.listen)");
+  po::variables_map vm;
+  int code = 0;
+  if (!ParseSub("serve", args, desc, &vm, &code,
+                "Runs the HTTP API (/healthz, /metrics, /api/v1/...), the scheduler and the\n"
+                "workers until SIGTERM or SIGINT, then stops gracefully."))
+    return code;
+  Config config;
+  if (!LoadOrDefault(g, &config)) return kExitUsage;
+  if (vm.count("listen")) {
+    const std::string listen = vm["listen"].as<std::string>();
+    const auto colon = listen.rfind(':');
+    if (colon == std::string::npos) {
+      std::cerr << "tandem serve: --listen expects HOST:PORT\n";
+      return kExitUsage;
+    }
+    config.server.host = listen.substr(0, colon);
+    config.server.port = std::atoi(listen.c_str() + colon + 1);
+  }
+  // Block the stop signals before any thread starts, so only sigwait below receives them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  auto store = OpenStore(config, /*migrate=*/true, nullptr);
+  if (!store.ok()) {
+    std::cerr << "tandem serve: " << store.status().ToString() << "\n";
+    return store.status().IsInvalidArgument() ? kExitUsage : kExitFailures;
+  }
+  SystemClock clock;
+  connector::http::CallCounter counter;
+  ApiServer server(ServerOptions{config.server.host, config.server.port, config.server.api_token},
+                   **store, counter, clock);
+  Status st = server.Start();
+  if (!st.ok()) {
+    std::cerr << "tandem serve: " << st.ToString() << "\n";
+    return kExitFailures;
+  }
+  std::cout << "tandem serving on " << server.base_url() << std::endl;
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  log::Get("app")->info("received {}, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  server.Stop();
+  return kExitOk;
+}
+
+int Demo(const std::vector<std::string>& args) {
+  po::options_description desc("demo options");
+  desc.add_options()("workdir", po::value<std::string>()->default_value("demo-output"),
+                     "folder for the demo's database and output files");
+  po::variables_map vm;
+  int code = 0;
+  if (!ParseSub("demo", args, desc, &vm, &code,
+                "Runs the end-to-end demo on the embedded default: SQLite and the sandbox."))
+    return code;
+  return RunDemo(DemoOptions{vm["workdir"].as<std::string>()});
+}
+
+}  // namespace
+
+int RunCli(const std::vector<std::string>& args) {
+  Globals g;
+  // Global options come before the command; everything from the command on is its own.
+  size_t i = 0;
+  std::vector<std::string> global_args;
+  for (; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a.empty() || a[0] != '-') break;
+    global_args.push_back(a);
+    if ((a == "--config" || a == "-c" || a == "--log-format" || a == "--log-level") &&
+        i + 1 < args.size())
+      global_args.push_back(args[++i]);
+  }
+  po::options_description globals = GlobalOptions();
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(global_args).options(globals).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << "tandem: " << e.what() << "\n\n" << kUsage << "\n" << globals;
+    return kExitUsage;
+  }
+  if (vm.count("version")) {
+    std::cout << "tandem " << kVersion << "\n";
+    return kExitOk;
+  }
+  if (vm.count("help") || i >= args.size()) {
+    (i >= args.size() && !vm.count("help") ? std::cerr : std::cout) << kUsage << "\n" << globals;
+    return vm.count("help") ? kExitOk : kExitUsage;
+  }
+  if (vm.count("config")) g.config_path = vm["config"].as<std::string>();
+  g.log_format = vm["log-format"].as<std::string>();
+  g.log_level = vm["log-level"].as<std::string>();
+
+  log::Options lo;
+  if (!log::ParseFormat(g.log_format, &lo.format)) {
+    std::cerr << "tandem: --log-format must be text or json, got '" << g.log_format << "'\n";
+    return kExitUsage;
+  }
+  if (!log::ParseLevel(g.log_level, &lo.level)) {
+    std::cerr << "tandem: --log-level must be trace, debug, info, warn, error or off\n";
+    return kExitUsage;
+  }
+  log::Setup(lo, g.redactor);
+
+  const std::string command = args[i];
+  std::vector<std::string> rest(args.begin() + static_cast<long>(i) + 1, args.end());
+  if (command == "serve") return Serve(g, rest);
+  if (command == "db") return Db(g, rest);
+  if (command == "demo") return Demo(rest);
+  if (command == "config") {
+    if (!rest.empty() && rest[0] == "check") return ConfigCheck(g, {rest.begin() + 1, rest.end()});
+    std::cerr << "Usage: tandem [--config FILE] config check\n";
+    return (!rest.empty() && (rest[0] == "--help" || rest[0] == "-h")) ? kExitOk : kExitUsage;
+  }
+  std::cerr << "tandem: unknown command '" << command << "'\n\n" << kUsage;
+  return kExitUsage;
+}
+
+}  // namespace tandem::app

@@ -1,0 +1,301 @@
+#include "app/config.h"
+
+#include <cstdlib>
+#include <initializer_list>
+#include <limits>
+
+#include <yaml-cpp/yaml.h>
+
+#include "app/secrets.h"
+
+namespace tandem::app {
+namespace {
+
+// Walks the YAML tree against the schema, collecting every problem with its position.
+class Reader {
+ public:
+  Reader(std::string file, std::string base_dir, const EnvLookup& env, Redactor& redactor)
+      : file_(std::move(file)), base_dir_(std::move(base_dir)), env_(env), redactor_(redactor) {}
+
+  const std::vector<std::string>& errors() const { return errors_; }
+
+  void Error(const YAML::Mark& mark, const std::string& key, const std::string& msg) {
+    std::string where = file_;
+    if (!mark.is_null()) where += ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
+    errors_.push_back(where + ": " + (key.empty() ? "" : key + ": ") + msg);
+  }
+
+  // True when `node` is a map whose keys are all in `allowed`; reports the others.
+  bool Map(const YAML::Node& node, const std::string& path,
+           std::initializer_list<const char*> allowed) {
+    if (!node.IsMap()) {
+      Error(node.Mark(), path, "expected a mapping of keys to values");
+      return false;
+    }
+    for (const auto& kv : node) {
+      const std::string key = kv.first.Scalar();
+      bool known = false;
+      for (const char* a : allowed) known = known || key == a;
+      if (!known) {
+        std::string list;
+        for (const char* a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+        Error(kv.first.Mark(), Join(path, key), "unknown key (expected one of: " + list + ")");
+      }
+    }
+    return true;
+  }
+
+  bool Scalar(const YAML::Node& parent, const std::string& path, const char* key,
+              YAML::Node* out) {
+    YAML::Node n = parent[key];
+    if (!n.IsDefined() || n.IsNull()) return false;
+    if (!n.IsScalar()) {
+      Error(n.Mark(), Join(path, key), "expected a single value");
+      return false;
+    }
+    *out = n;
+    return true;
+  }
+
+  void Str(const YAML::Node& p, const std::string& path, const char* key, std::string* out) {
+    YAML::Node n;
+    if (!Scalar(p, path, key, &n)) return;
+    if (LooksLikeSecretRef(n.Scalar())) {
+      // Harmless, but almost certainly a mistake: this key is not a secret.
+      Error(n.Mark(), Join(path, key), "expected a plain value, not a secret reference");
+      return;
+    }
+    *out = n.Scalar();
+  }
+
+  void Enum(const YAML::Node& p, const std::string& path, const char* key, std::string* out,
+            std::initializer_list<const char*> choices) {
+    YAML::Node n;
+    if (!Scalar(p, path, key, &n)) return;
+    std::string list;
+    for (const char* c : choices) {
+      if (n.Scalar() == c) {
+        *out = n.Scalar();
+        return;
+      }
+      list += (list.empty() ? "" : ", ") + std::string(c);
+    }
+    Error(n.Mark(), Join(path, key), "expected one of " + list + ", got '" + n.Scalar() + "'");
+  }
+
+  template <typename T>
+  void Number(const YAML::Node& p, const std::string& path, const char* key, T* out, T min,
+              T max) {
+    YAML::Node n;
+    if (!Scalar(p, path, key, &n)) return;
+    const std::string& s = n.Scalar();
+    char* end = nullptr;
+    errno = 0;
+    const double v = std::strtod(s.c_str(), &end);
+    const bool integral = std::is_integral_v<T>;
+    if (s.empty() || *end != '\0' || errno != 0 ||
+        (integral && s.find_first_of(".eE") != std::string::npos)) {
+      Error(n.Mark(), Join(path, key),
+            std::string("expected ") + (integral ? "an integer" : "a number") + ", got '" + s + "'");
+      return;
+    }
+    if (v < static_cast<double>(min) || v > static_cast<double>(max)) {
+      Error(n.Mark(), Join(path, key),
+            "expected a value from " + Fmt(min) + " to " + Fmt(max) + ", got " + s);
+      return;
+    }
+    *out = static_cast<T>(v);
+  }
+
+  void Duration(const YAML::Node& p, const std::string& path, const char* key, int64_t* out) {
+    YAML::Node n;
+    if (!Scalar(p, path, key, &n)) return;
+    auto ms = ParseDurationMs(n.Scalar());
+    if (!ms || *ms <= 0) {
+      Error(n.Mark(), Join(path, key),
+            "expected a duration such as 500ms, 30s, 15m, 24h, got '" + n.Scalar() + "'");
+      return;
+    }
+    *out = *ms;
+  }
+
+  void Secret(const YAML::Node& p, const std::string& path, const char* key, std::string* out) {
+    YAML::Node n;
+    if (!Scalar(p, path, key, &n)) return;
+    auto value = ResolveSecret(n.Scalar(), base_dir_, env_);
+    if (!value.ok()) {
+      // Never echo the value: it may be a secret written in clear by mistake.
+      Error(n.Mark(), Join(path, key), value.status().message());
+      return;
+    }
+    redactor_.AddSecret(*value);
+    *out = *value;
+  }
+
+  void Remote(const YAML::Node& n, const std::string& path, RemoteConfig* r) {
+    Str(n, path, "base_url", &r->base_url);
+    Number<int64_t>(n, path, "timeout_ms", &r->timeout_ms, 1, 600'000);
+    Number<double>(n, path, "rate_per_second", &r->rate_per_second, 0, 100'000);
+    Number<double>(n, path, "burst", &r->burst, 1, 100'000);
+    Number<int>(n, path, "max_attempts", &r->max_attempts, 1, 20);
+    if (n[std::string("base_url")].IsDefined() && r->base_url.rfind("http://", 0) != 0 &&
+        r->base_url.rfind("https://", 0) != 0) {
+      Error(n["base_url"].Mark(), Join(path, "base_url"),
+            "expected an http:// or https:// URL, got '" + r->base_url + "'");
+    }
+  }
+
+  static std::string Join(const std::string& path, const std::string& key) {
+    return path.empty() ? key : path + "." + key;
+  }
+
+ private:
+  template <typename T>
+  static std::string Fmt(T v) {
+    if constexpr (std::is_integral_v<T>) return std::to_string(v);
+    std::string s = std::to_string(v);
+    s.erase(s.find_last_not_of('0') + 1);
+    if (!s.empty() && s.back() == '.') s.pop_back();
+    return s;
+  }
+
+  std::string file_;
+  std::string base_dir_;
+  const EnvLookup& env_;
+  Redactor& redactor_;
+  std::vector<std::string> errors_;
+};
+
+void ReadConfig(const YAML::Node& root, Reader& r, Config* c) {
+  if (!r.Map(root, "", {"store", "server", "crm", "billing", "paths", "schedules", "logging"}))
+    return;
+  if (auto n = root["store"]; n.IsDefined() && r.Map(n, "store", {"url", "pool_size", "schema"})) {
+    r.Str(n, "store", "url", &c->store.url);
+    r.Number<int>(n, "store", "pool_size", &c->store.pool_size, 1, 64);
+    r.Str(n, "store", "schema", &c->store.schema);
+    if (n["url"].IsDefined() && c->store.url.rfind("sqlite:", 0) != 0 &&
+        c->store.url.rfind("postgres", 0) != 0)
+      r.Error(n["url"].Mark(), "store.url", "expected sqlite:PATH or postgresql://..., got '" +
+                                                c->store.url + "'");
+  }
+  if (auto n = root["server"]; n.IsDefined() && r.Map(n, "server", {"listen", "api_token"})) {
+    std::string listen;
+    r.Str(n, "server", "listen", &listen);
+    if (!listen.empty()) {
+      const auto colon = listen.rfind(':');
+      int port = -1;
+      if (colon != std::string::npos) port = std::atoi(listen.c_str() + colon + 1);
+      if (colon == std::string::npos || port < 0 || port > 65535 ||
+          listen.find_first_not_of("0123456789", colon + 1) != std::string::npos) {
+        r.Error(n["listen"].Mark(), "server.listen", "expected HOST:PORT, got '" + listen + "'");
+      } else {
+        c->server.host = listen.substr(0, colon);
+        c->server.port = port;
+      }
+    }
+    r.Secret(n, "server", "api_token", &c->server.api_token);
+  }
+  if (auto n = root["crm"]; n.IsDefined()) {
+    if (r.Map(n, "crm", {"base_url", "timeout_ms", "rate_per_second", "burst", "max_attempts",
+                         "api_version", "auth", "daily_api_floor"})) {
+      r.Remote(n, "crm", &c->crm.remote);
+      r.Str(n, "crm", "api_version", &c->crm.api_version);
+      r.Number<int64_t>(n, "crm", "daily_api_floor", &c->crm.daily_api_floor, 0, 100'000'000);
+      if (auto a = n["auth"]; a.IsDefined() &&
+                              r.Map(a, "crm.auth", {"flow", "login_url", "client_id",
+                                                    "client_secret", "username", "private_key",
+                                                    "refresh_token"})) {
+        r.Enum(a, "crm.auth", "flow", &c->crm.auth_flow,
+               {"client_credentials", "jwt_bearer", "refresh_token"});
+        r.Str(a, "crm.auth", "login_url", &c->crm.login_url);
+        r.Str(a, "crm.auth", "client_id", &c->crm.client_id);
+        r.Secret(a, "crm.auth", "client_secret", &c->crm.client_secret);
+        r.Str(a, "crm.auth", "username", &c->crm.username);
+        r.Secret(a, "crm.auth", "private_key", &c->crm.private_key);
+        r.Secret(a, "crm.auth", "refresh_token", &c->crm.refresh_token);
+      }
+    }
+  }
+  if (auto n = root["billing"]; n.IsDefined() &&
+                                r.Map(n, "billing", {"system", "base_url", "timeout_ms",
+                                                     "rate_per_second", "burst", "max_attempts",
+                                                     "api_key", "webhook_secret", "api_version",
+                                                     "webhook_tolerance"})) {
+    r.Enum(n, "billing", "system", &c->billing.system, {"stripe"});
+    r.Remote(n, "billing", &c->billing.remote);
+    r.Secret(n, "billing", "api_key", &c->billing.api_key);
+    r.Secret(n, "billing", "webhook_secret", &c->billing.webhook_secret);
+    r.Str(n, "billing", "api_version", &c->billing.api_version);
+    int64_t tolerance_ms = c->billing.webhook_tolerance_s * 1000;
+    r.Duration(n, "billing", "webhook_tolerance", &tolerance_ms);
+    c->billing.webhook_tolerance_s = tolerance_ms / 1000;
+  }
+  if (auto n = root["paths"]; n.IsDefined() && r.Map(n, "paths", {"mapping", "workorders"})) {
+    r.Str(n, "paths", "mapping", &c->mapping_path);
+    r.Str(n, "paths", "workorders", &c->workorders_path);
+  }
+  if (auto n = root["schedules"]; n.IsDefined() && r.Map(n, "schedules", {"catalog_sync", "order_poll", "renewal_scan"})) {
+    r.Duration(n, "schedules", "catalog_sync", &c->schedules.catalog_sync_ms);
+    r.Duration(n, "schedules", "order_poll", &c->schedules.order_poll_ms);
+    r.Duration(n, "schedules", "renewal_scan", &c->schedules.renewal_scan_ms);
+  }
+  if (auto n = root["logging"]; n.IsDefined() && r.Map(n, "logging", {"format", "level"})) {
+    r.Enum(n, "logging", "format", &c->logging.format, {"text", "json"});
+    r.Enum(n, "logging", "level", &c->logging.level,
+           {"trace", "debug", "info", "warn", "error", "off"});
+  }
+}
+
+}  // namespace
+
+EnvLookup ProcessEnv() {
+  return [](const std::string& name) -> std::optional<std::string> {
+    const char* v = std::getenv(name.c_str());
+    if (v == nullptr) return std::nullopt;
+    return std::string(v);
+  };
+}
+
+std::optional<int64_t> ParseDurationMs(const std::string& text) {
+  size_t i = 0;
+  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
+  if (i == 0 || i > 12) return std::nullopt;
+  const int64_t n = std::stoll(text.substr(0, i));
+  const std::string unit = text.substr(i);
+  if (unit == "ms") return n;
+  if (unit == "s") return n * 1000;
+  if (unit == "m") return n * 60'000;
+  if (unit == "h") return n * 3'600'000;
+  if (unit == "d") return n * 86'400'000;
+  return std::nullopt;
+}
+
+Result<Config> LoadConfig(const std::string& path, const EnvLookup& env, Redactor& redactor) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    return Status::InvalidArgument(path + ": cannot read the config file");
+  } catch (const YAML::ParserException& e) {
+    return Status::InvalidArgument(path + ":" + std::to_string(e.mark.line + 1) + ":" +
+                                   std::to_string(e.mark.column + 1) + ": YAML syntax: " + e.msg);
+  }
+  const auto slash = path.rfind('/');
+  Reader reader(path, slash == std::string::npos ? "." : path.substr(0, slash), env, redactor);
+  Config config;
+  config.source = path;
+  if (root.IsNull()) return config;  // an empty file means all defaults
+  try {
+    ReadConfig(root, reader, &config);
+  } catch (const YAML::Exception& e) {
+    reader.Error(e.mark, "", e.msg);
+  }
+  if (!reader.errors().empty()) {
+    std::string msg;
+    for (const auto& e : reader.errors()) msg += (msg.empty() ? "" : "\n") + e;
+    return Status::InvalidArgument(msg);
+  }
+  return config;
+}
+
+}  // namespace tandem::app

@@ -1,0 +1,94 @@
+// The appliance configuration: one YAML file (config/tandem.example.yaml documents every key).
+// Strict: an unknown key, a wrong type or a secret written in clear is an error naming the
+// file, line, column and key. Secrets are references — env:NAME or file:PATH — resolved at
+// load time and registered with the Redactor so that no log line can show them.
+// Thread-safety: Config is an immutable value once loaded.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "util/redact.h"
+#include "util/result.h"
+
+namespace tandem::app {
+
+struct StoreConfig {
+  std::string url = "sqlite:tandem.db";  // default: embedded SQLite in the working directory
+  int pool_size = 4;
+  std::string schema;                     // PostgreSQL schema; default: server's search_path
+};
+
+struct ServerConfig {
+  std::string host = "127.0.0.1";  // default: loopback only
+  int port = 8080;
+  std::string api_token;           // secret: bearer token CRM quick actions present
+};
+
+struct RemoteConfig {
+  std::string base_url;
+  int64_t timeout_ms = 30'000;
+  double rate_per_second = 0;  // 0 = no client-side limit
+  double burst = 10;
+  int max_attempts = 4;
+};
+
+struct CrmConfig {
+  RemoteConfig remote;
+  std::string api_version = "61.0";
+  std::string auth_flow = "client_credentials";  // client_credentials | jwt_bearer | refresh_token
+  std::string login_url;                         // token endpoint host; default: base_url
+  std::string client_id;
+  std::string client_secret;  // secret
+  std::string username;       // jwt_bearer: the user to act as
+  std::string private_key;    // secret (PEM): jwt_bearer signing key
+  std::string refresh_token;  // secret
+  int64_t daily_api_floor = 1000;  // stop calling when fewer daily API calls remain
+};
+
+struct BillingConfig {
+  RemoteConfig remote;
+  std::string system = "stripe";
+  std::string api_key;          // secret
+  std::string webhook_secret;   // secret
+  std::string api_version = "2023-08-16";
+  int64_t webhook_tolerance_s = 300;
+};
+
+struct Schedules {
+  int64_t catalog_sync_ms = 15 * 60'000;
+  int64_t order_poll_ms = 60'000;
+  int64_t renewal_scan_ms = 24 * 3'600'000LL;
+};
+
+struct LoggingConfig {
+  std::string format = "text";  // text | json
+  std::string level = "info";
+};
+
+struct Config {
+  std::string source;  // the file it was loaded from
+  StoreConfig store;
+  ServerConfig server;
+  CrmConfig crm;
+  BillingConfig billing;
+  std::string mapping_path = "config/mapping.yaml";
+  std::string workorders_path = "config/workorders.yaml";
+  Schedules schedules;
+  LoggingConfig logging;
+};
+
+// Reads an environment variable; a seam so tests need not touch the process environment.
+using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
+EnvLookup ProcessEnv();
+
+// Loads and validates `path`. Failure: InvalidArgument whose message lists every problem,
+// one per line, as "FILE:LINE:COL: KEY: what was expected".
+Result<Config> LoadConfig(const std::string& path, const EnvLookup& env, Redactor& redactor);
+
+// Parses "500ms", "30s", "15m", "24h", "1d". Returns nullopt for anything else.
+std::optional<int64_t> ParseDurationMs(const std::string& text);
+
+}  // namespace tandem::app

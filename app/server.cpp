@@ -1,0 +1,172 @@
+#include "app/server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cpprest/http_listener.h>
+
+#include "util/log.h"
+
+namespace tandem::app {
+
+namespace wh = web::http;
+using wh::experimental::listener::http_listener;
+
+int FindFreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return 0;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  int port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
+    port = ntohs(addr.sin_port);
+  ::close(fd);
+  return port;
+}
+
+namespace {
+// Constant-time comparison so the token cannot be guessed byte by byte from timings.
+bool SafeEquals(const std::string& a, const std::string& b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+std::string ErrorJson(const std::string& code, const std::string& message) {
+  return "{\"error\":{\"code\":\"" + code + "\",\"message\":\"" + log::JsonEscape(message) + "\"}}";
+}
+}  // namespace
+
+struct ApiServer::Impl {
+  store::Store& store;
+  connector::http::CallCounter& counter;
+  const Clock& clock;
+  SteadyTime started;
+  std::map<std::string, ApiHandler> routes;  // "METHOD path"; read-only after Start()
+  std::unique_ptr<http_listener> listener;
+
+  Impl(store::Store& s, connector::http::CallCounter& c, const Clock& cl)
+      : store(s), counter(c), clock(cl), started(cl.SteadyNow()) {}
+
+  std::string Metrics() {
+    std::string out;
+    out += "# HELP tandem_uptime_seconds Seconds since the server started.\n";
+    out += "# TYPE tandem_uptime_seconds gauge\n";
+    out += "tandem_uptime_seconds " +
+           std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                              clock.SteadyNow() - started).count()) + "\n";
+    out += "# HELP tandem_remote_calls_total Logical calls to remote APIs.\n";
+    out += "# TYPE tandem_remote_calls_total counter\n";
+    std::string attempts =
+        "# HELP tandem_remote_attempts_total Requests sent to remote APIs, retries included.\n"
+        "# TYPE tandem_remote_attempts_total counter\n";
+    for (const auto& [key, c] : counter.Snapshot()) {
+      const auto bar = key.find('|');
+      const std::string labels = "{remote=\"" + key.substr(0, bar) + "\",endpoint=\"" +
+                                 log::JsonEscape(key.substr(bar + 1)) + "\"}";
+      out += "tandem_remote_calls_total" + labels + " " + std::to_string(c.calls) + "\n";
+      attempts += "tandem_remote_attempts_total" + labels + " " + std::to_string(c.attempts) + "\n";
+    }
+    return out + attempts;
+  }
+};
+
+ApiServer::ApiServer(ServerOptions options, store::Store& store,
+                     connector::http::CallCounter& counter, const Clock& clock)
+    : options_(std::move(options)), impl_(std::make_unique<Impl>(store, counter, clock)) {}
+
+ApiServer::~ApiServer() { Stop(); }
+
+void ApiServer::Route(const std::string& method, const std::string& path, ApiHandler handler) {
+  impl_->routes[method + " " + path] = std::move(handler);
+}
+
+std::string ApiServer::base_url() const {
+  return "http://" + options_.host + ":" + std::to_string(port_);
+}
+
+Status ApiServer::Start() {
+  port_ = options_.port != 0 ? options_.port : FindFreePort();
+  Impl* impl = impl_.get();
+  const std::string token = options_.api_token;
+  try {
+    wh::experimental::listener::http_listener_config cfg;
+    cfg.set_timeout(std::chrono::seconds(30));
+    impl->listener = std::make_unique<http_listener>(base_url(), cfg);
+    impl->listener->support([impl, token](wh::http_request req) {
+      const std::string path = req.relative_uri().path();
+      const std::string method = req.method();
+      auto reply = [&req](int status, const std::string& body, const std::string& type) {
+        wh::http_response resp(static_cast<wh::status_code>(status));
+        resp.set_body(body, type);
+        req.reply(resp);
+      };
+      if (method == "GET" && path == "/healthz") {
+        auto version = impl->store.SchemaVersion();
+        if (!version.ok()) {
+          reply(503, ErrorJson("store_unavailable", version.status().ToString()), "application/json");
+          return;
+        }
+        reply(200, "{\"status\":\"ok\",\"schema_version\":" + std::to_string(*version) + "}",
+              "application/json");
+        return;
+      }
+      if (method == "GET" && path == "/metrics") {
+        reply(200, impl->Metrics(), "text/plain; version=0.0.4");
+        return;
+      }
+      auto route = impl->routes.find(method + " " + path);
+      if (path.rfind("/api/", 0) == 0) {
+        const auto auth = req.headers().find("Authorization");
+        const std::string presented =
+            auth == req.headers().end() ? "" : auth->second;
+        if (token.empty() || !SafeEquals(presented, "Bearer " + token)) {
+          reply(401, ErrorJson("unauthorized", "a valid bearer token is required"),
+                "application/json");
+          return;
+        }
+      }
+      if (route == impl->routes.end()) {
+        reply(404, ErrorJson("not_found", method + " " + path + " is not a Tandem endpoint"),
+              "application/json");
+        return;
+      }
+      ApiHandler handler = route->second;
+      req.extract_string(true).then([req, handler](pplx::task<std::string> body) mutable {
+        ApiReply out;
+        try {
+          out = handler(body.get());
+        } catch (const std::exception& e) {
+          out = ApiReply{500, ErrorJson("internal", e.what())};
+        }
+        wh::http_response resp(static_cast<wh::status_code>(out.status));
+        resp.set_body(out.body, out.content_type);
+        req.reply(resp);
+      });
+    });
+    impl->listener->open().wait();
+  } catch (const std::exception& e) {
+    impl->listener.reset();
+    return Status::Unavailable("cannot listen on " + base_url() + ": " + e.what());
+  }
+  log::Get("app.server")->info("listening on {}", base_url());
+  return Status::Ok();
+}
+
+void ApiServer::Stop() {
+  if (!impl_->listener) return;
+  try {
+    impl_->listener->close().wait();
+  } catch (const std::exception& e) {
+    log::Get("app.server")->warn("closing the listener: {}", e.what());
+  }
+  impl_->listener.reset();
+}
+
+}  // namespace tandem::app

@@ -1,0 +1,57 @@
+// The HTTP API server of `tandem serve`: health, metrics, and the bearer-protected API that
+// CRM quick actions and billing callbacks call (routes are added by later steps).
+// Thread-safety: Start/Stop from one thread; handlers run on cpprest's pool.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "connector/http/call_counter.h"
+#include "store/store.h"
+
+namespace tandem::app {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;        // 0: pick a free port (see ApiServer::port())
+  std::string api_token;  // required for /api/v1/*; empty disables the API (health only)
+};
+
+// A route handler: request body in, (status, JSON body) out.
+struct ApiReply {
+  int status = 200;
+  std::string body;
+  std::string content_type = "application/json";
+};
+using ApiHandler = std::function<ApiReply(const std::string& body)>;
+
+class ApiServer {
+ public:
+  ApiServer(ServerOptions options, store::Store& store, connector::http::CallCounter& counter,
+            const Clock& clock);
+  ~ApiServer();
+
+  // Registers "METHOD /api/v1/..." before Start().
+  void Route(const std::string& method, const std::string& path, ApiHandler handler);
+  // Binds and starts serving. Failure: Unavailable when the address cannot be bound.
+  Status Start();
+  // Stops accepting; waits for handlers in flight.
+  void Stop();
+  int port() const { return port_; }
+  std::string base_url() const;
+
+ private:
+  struct Impl;
+  ServerOptions options_;
+  int port_ = 0;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Binds port 0 on loopback, reads the port back and closes the socket (cpprest's listener
+// cannot report the port it bound). Another process could take it in between; tests retry.
+int FindFreePort();
+
+}  // namespace tandem::app

@@ -1,0 +1,183 @@
+// Store: Tandem's durable state — links, audit, webhook inbox, tasks, jobs, cursors — on
+// PostgreSQL (production; several processes may share it) or SQLite (the embedded default,
+// one process), through the same SOCI code. The only module that writes SQL.
+// Every method returns a Status/Result; database errors never escape as exceptions.
+// Thread-safety: all methods are thread-safe; each call leases a session from the pool.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "util/crash_point.h"
+#include "util/result.h"
+
+namespace tandem::store {
+
+enum class Backend { kSqlite, kPostgres };
+
+struct StoreUrl {
+  Backend backend = Backend::kSqlite;
+  std::string connect;  // SOCI connection string (key=value for PostgreSQL, path for SQLite)
+};
+
+// Accepts "sqlite:PATH", "sqlite::memory:", "postgresql://user:pass@host:port/db?opt=v" (and
+// "postgres://"), or "postgresql:key=value ..." (libpq keywords). SOCI 4.0 mangles URI
+// strings, so URIs are rewritten to key=value here.
+Result<StoreUrl> ParseStoreUrl(const std::string& url);
+
+struct StoreOptions {
+  std::string url = "sqlite:tandem.db";  // default: SQLite file in the working directory
+  int pool_size = 4;                     // PostgreSQL sessions; SQLite always uses 1
+  CrashPoints* crash_points = nullptr;   // tests: die at named points
+  bool migrate = true;                   // apply pending migrations on Open
+  // PostgreSQL only: the schema Tandem's tables live in (created when missing); empty means
+  // the server's default search_path. Letters, digits and '_' only.
+  std::string schema;
+};
+
+struct Link {
+  std::string object;      // "Account", "Product2", ...
+  std::string crm_id;
+  std::string billing_id;
+  std::string account_number;
+  std::string content_hash;  // hash of the mapped fields last written to billing
+  int64_t updated_ms = 0;
+};
+
+struct AuditEntry {
+  int64_t at_ms = 0;
+  std::string actor;      // "admin:sync", "migration:JOB", "scheduler"
+  std::string object;
+  std::string record_id;
+  std::string action;     // "create", "update", ...
+  std::string outcome;    // Outcome::KindName
+  std::string detail;
+};
+
+struct InboxEvent {
+  std::string event_id;
+  std::string source;     // "stripe"
+  std::string type;
+  std::string payload;
+  int64_t received_ms = 0;
+  std::string state = "pending";  // pending | done | failed
+  int attempts = 0;
+  std::string last_error;
+};
+
+struct TaskSpec {
+  std::string key;         // unique and deterministic: also the billing idempotency key
+  std::string group_id;    // the work order / job the task belongs to
+  std::string kind;
+  std::string payload;
+  std::string depends_on;  // key of a task that must be done first; empty for none
+  int max_attempts = 5;
+  int64_t run_at_ms = 0;
+};
+
+struct Task {
+  int64_t id = 0;
+  std::string key, group_id, kind, payload, depends_on, state;
+  int attempts = 0;
+  int max_attempts = 0;
+  int64_t next_run_ms = 0;
+  std::string claimed_by;
+  std::string result, last_error;
+};
+
+struct Job {
+  std::string id;
+  std::string kind;
+  std::string state = "running";  // running | done | failed
+  std::string params;
+  int64_t total = 0, processed = 0, failed = 0;
+  std::string checkpoint;
+  int64_t created_ms = 0, updated_ms = 0;
+};
+
+class Store {
+ public:
+  // Connects, and applies pending migrations unless options.migrate is false.
+  // Fails with InvalidArgument for a bad URL, IoError when the database cannot be reached.
+  static Result<std::unique_ptr<Store>> Open(const StoreOptions& options);
+  ~Store();
+
+  Backend backend() const;
+  bool SupportsSkipLocked() const { return backend() == Backend::kPostgres; }
+  bool HasAdvisoryLocks() const { return backend() == Backend::kPostgres; }
+
+  // --- schema ---
+  static int LatestSchemaVersion();
+  Result<int> SchemaVersion();
+  // Applies each pending migration in its own transaction, together with its row in
+  // schema_migrations: a crash leaves the schema at a whole version, never half-applied.
+  // Safe to run from several processes at once (PostgreSQL: advisory transaction lock).
+  Status Migrate();
+  Result<std::vector<std::string>> TableNames();
+
+  // --- links ---
+  // Inserts or replaces links, in multi-row statements (one round trip per 500 links).
+  Status UpsertLinks(const std::vector<Link>& links);
+  Result<std::optional<Link>> FindLinkByCrmId(const std::string& object, const std::string& crm_id);
+  Result<std::optional<Link>> FindLinkByBillingId(const std::string& object,
+                                                  const std::string& billing_id);
+  Result<std::vector<Link>> FindLinksByCrmIds(const std::string& object,
+                                              const std::vector<std::string>& crm_ids);
+  Result<int64_t> CountLinks(const std::string& object);
+
+  // --- audit ---
+  Status AppendAudit(const std::vector<AuditEntry>& entries);
+  Result<int64_t> CountAudit(const std::string& object);
+  Result<std::vector<AuditEntry>> AuditFor(const std::string& object, const std::string& record_id);
+
+  // --- inbox ---
+  // Records the event; returns false (and changes nothing) when its id is already there.
+  Result<bool> InsertInboxEvent(const InboxEvent& event);
+  Result<std::vector<InboxEvent>> PendingInboxEvents(int limit);
+  Status MarkInboxEvent(const std::string& event_id, const std::string& state,
+                        const std::string& error);
+
+  // --- tasks ---
+  // Enqueues a task; returns false when a task with the same key exists (nothing doubled).
+  Result<bool> EnqueueTask(const TaskSpec& spec, int64_t now_ms);
+  // Claims up to `limit` runnable tasks (pending and due, or running with an expired lease,
+  // and whose dependency is done) for `worker` until now + lease. PostgreSQL: FOR UPDATE
+  // SKIP LOCKED, so concurrent workers never claim the same task.
+  Result<std::vector<Task>> ClaimTasks(const std::string& worker, int limit, int64_t now_ms,
+                                       int64_t lease_ms);
+  Status CompleteTask(int64_t id, const std::string& result, int64_t now_ms);
+  // Records the error; the task runs again at retry_at_ms, or is failed for good when it
+  // has used all its attempts. Returns the new state.
+  Result<std::string> FailTask(int64_t id, const std::string& error, int64_t retry_at_ms,
+                               int64_t now_ms);
+  // Gives claimed tasks back (graceful shutdown), so another worker picks them up at once.
+  Status ReleaseTasks(const std::string& worker, int64_t now_ms);
+  Result<std::vector<Task>> TasksInGroup(const std::string& group_id);
+
+  // --- jobs ---
+  Status PutJob(const Job& job);
+  Result<std::optional<Job>> GetJob(const std::string& id);
+
+  // --- cursors ---
+  Result<std::optional<std::string>> GetCursor(const std::string& name);
+  Status SetCursor(const std::string& name, const std::string& value, int64_t now_ms);
+
+  // --- leadership ---
+  // PostgreSQL: a session-level advisory lock on a dedicated connection, held until
+  // ReleaseLeadership or the process dies. SQLite (one process): always granted.
+  Result<bool> TryAcquireLeadership(int64_t lock_key);
+  Status ReleaseLeadership(int64_t lock_key);
+
+  // Drops the configured PostgreSQL schema with everything in it (tests only).
+  Status DropSchemaForTests();
+
+ private:
+  struct Impl;
+  explicit Store(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tandem::store

@@ -1,0 +1,55 @@
+// Clock and Sleeper: the seams through which code reads time and waits, so that tests
+// freeze time and record waits instead of sleeping (LevelDB's Env, Envoy's TimeSource).
+// Thread-safety: SystemClock and RealSleeper are stateless and thread-safe; fakes say their own.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace tandem {
+
+using WallTime = std::chrono::system_clock::time_point;
+using SteadyTime = std::chrono::steady_clock::time_point;
+using Millis = std::chrono::milliseconds;
+
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  // Wall-clock time: for timestamps stored or sent, HTTP dates, cursors.
+  virtual WallTime Now() const = 0;
+  // Monotonic time: for measuring intervals (rate limiting, latency).
+  virtual SteadyTime SteadyNow() const = 0;
+};
+using ClockPtr = std::unique_ptr<Clock>;
+
+class SystemClock final : public Clock {
+ public:
+  // Clock methods
+  WallTime Now() const override { return std::chrono::system_clock::now(); }
+  SteadyTime SteadyNow() const override { return std::chrono::steady_clock::now(); }
+};
+
+class Sleeper {
+ public:
+  virtual ~Sleeper() = default;
+  // Blocks the calling thread for `duration` (or less if the process is stopping).
+  virtual void Sleep(Millis duration) = 0;
+};
+using SleeperPtr = std::unique_ptr<Sleeper>;
+
+class RealSleeper final : public Sleeper {
+ public:
+  // Sleeper methods
+  void Sleep(Millis duration) override;
+};
+
+// Milliseconds since the Unix epoch: the one time representation the store keeps, so
+// that PostgreSQL and SQLite compare and order times the same way.
+int64_t ToEpochMillis(WallTime t);
+WallTime FromEpochMillis(int64_t ms);
+// RFC 3339 in UTC with milliseconds: "2026-11-24T18:00:51.123Z".
+std::string FormatRfc3339(WallTime t);
+
+}  // namespace tandem
