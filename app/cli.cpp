@@ -61,13 +61,15 @@ bool ParseSub(const std::string& name, const std::vector<std::string>& args,
     po::notify(*vm);
   } catch (const po::error& e) {
     std::cerr << "tandem " << name << ": " << e.what() << "\n\n"
-              << "Usage: tandem " << name << " [options]\n" << desc;
+              << "Usage: tandem " << name << " [options]\n"
+              << desc;
     *exit_code = kExitUsage;
     return false;
   }
   if (vm->count("help")) {
     std::cout << "Usage: tandem [global options] " << name << " [options]\n\n"
-              << summary << "\n\n" << desc;
+              << summary << "\n\n"
+              << desc;
     *exit_code = kExitOk;
     return false;
   }
@@ -106,12 +108,14 @@ int ConfigCheck(const Globals& g, const std::vector<std::string>& args) {
     return kExitUsage;
   }
   std::cout << g.config_path << ": OK\n"
-            << "  store:   " << (url->backend == store::Backend::kPostgres ? "postgresql" : "sqlite")
-            << "\n  server:  " << config.server.host << ":" << config.server.port
-            << "\n  crm:     " << (config.crm.remote.base_url.empty() ? "(not set)" : config.crm.remote.base_url)
+            << "  store:   "
+            << (url->backend == store::Backend::kPostgres ? "postgresql" : "sqlite")
+            << "\n  server:  " << config.server.host << ":" << config.server.port << "\n  crm:     "
+            << (config.crm.remote.base_url.empty() ? "(not set)" : config.crm.remote.base_url)
             << " (" << config.crm.auth_flow << ")"
             << "\n  billing: " << config.billing.system << " "
-            << (config.billing.remote.base_url.empty() ? "(not set)" : config.billing.remote.base_url)
+            << (config.billing.remote.base_url.empty() ? "(not set)"
+                                                       : config.billing.remote.base_url)
             << "\n";
   return kExitOk;
 }
@@ -171,8 +175,8 @@ int Db(const Globals& g, const std::vector<std::string>& args) {
       return kExitFailures;
     }
     auto after = (*store)->SchemaVersion();
-    std::cout << "schema version " << *before << " -> " << (after.ok() ? *after : -1)
-              << " (latest " << store::Store::LatestSchemaVersion() << ")\n";
+    std::cout << "schema version " << *before << " -> " << (after.ok() ? *after : -1) << " (latest "
+              << store::Store::LatestSchemaVersion() << ")\n";
     return kExitOk;
   }
   std::cout << "schema version " << *before << " (latest " << store::Store::LatestSchemaVersion()

@@ -21,7 +21,8 @@ class Reader {
 
   void Error(const YAML::Mark& mark, const std::string& key, const std::string& msg) {
     std::string where = file_;
-    if (!mark.is_null()) where += ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
+    if (!mark.is_null())
+      where += ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
     errors_.push_back(where + ": " + (key.empty() ? "" : key + ": ") + msg);
   }
 
@@ -45,8 +46,7 @@ class Reader {
     return true;
   }
 
-  bool Scalar(const YAML::Node& parent, const std::string& path, const char* key,
-              YAML::Node* out) {
+  bool Scalar(const YAML::Node& parent, const std::string& path, const char* key, YAML::Node* out) {
     YAML::Node n = parent[key];
     if (!n.IsDefined() || n.IsNull()) return false;
     if (!n.IsScalar()) {
@@ -84,8 +84,7 @@ class Reader {
   }
 
   template <typename T>
-  void Number(const YAML::Node& p, const std::string& path, const char* key, T* out, T min,
-              T max) {
+  void Number(const YAML::Node& p, const std::string& path, const char* key, T* out, T min, T max) {
     YAML::Node n;
     if (!Scalar(p, path, key, &n)) return;
     const std::string& s = n.Scalar();
@@ -95,8 +94,9 @@ class Reader {
     const bool integral = std::is_integral_v<T>;
     if (s.empty() || *end != '\0' || errno != 0 ||
         (integral && s.find_first_of(".eE") != std::string::npos)) {
-      Error(n.Mark(), Join(path, key),
-            std::string("expected ") + (integral ? "an integer" : "a number") + ", got '" + s + "'");
+      Error(
+          n.Mark(), Join(path, key),
+          std::string("expected ") + (integral ? "an integer" : "a number") + ", got '" + s + "'");
       return;
     }
     if (v < static_cast<double>(min) || v > static_cast<double>(max)) {
@@ -175,8 +175,8 @@ void ReadConfig(const YAML::Node& root, Reader& r, Config* c) {
     r.Str(n, "store", "schema", &c->store.schema);
     if (n["url"].IsDefined() && c->store.url.rfind("sqlite:", 0) != 0 &&
         c->store.url.rfind("postgres", 0) != 0)
-      r.Error(n["url"].Mark(), "store.url", "expected sqlite:PATH or postgresql://..., got '" +
-                                                c->store.url + "'");
+      r.Error(n["url"].Mark(), "store.url",
+              "expected sqlite:PATH or postgresql://..., got '" + c->store.url + "'");
   }
   if (auto n = root["server"]; n.IsDefined() && r.Map(n, "server", {"listen", "api_token"})) {
     std::string listen;
@@ -196,15 +196,16 @@ void ReadConfig(const YAML::Node& root, Reader& r, Config* c) {
     r.Secret(n, "server", "api_token", &c->server.api_token);
   }
   if (auto n = root["crm"]; n.IsDefined()) {
-    if (r.Map(n, "crm", {"base_url", "timeout_ms", "rate_per_second", "burst", "max_attempts",
-                         "api_version", "auth", "daily_api_floor"})) {
+    if (r.Map(n, "crm",
+              {"base_url", "timeout_ms", "rate_per_second", "burst", "max_attempts", "api_version",
+               "auth", "daily_api_floor"})) {
       r.Remote(n, "crm", &c->crm.remote);
       r.Str(n, "crm", "api_version", &c->crm.api_version);
       r.Number<int64_t>(n, "crm", "daily_api_floor", &c->crm.daily_api_floor, 0, 100'000'000);
-      if (auto a = n["auth"]; a.IsDefined() &&
-                              r.Map(a, "crm.auth", {"flow", "login_url", "client_id",
-                                                    "client_secret", "username", "private_key",
-                                                    "refresh_token"})) {
+      if (auto a = n["auth"];
+          a.IsDefined() && r.Map(a, "crm.auth",
+                                 {"flow", "login_url", "client_id", "client_secret", "username",
+                                  "private_key", "refresh_token"})) {
         r.Enum(a, "crm.auth", "flow", &c->crm.auth_flow,
                {"client_credentials", "jwt_bearer", "refresh_token"});
         r.Str(a, "crm.auth", "login_url", &c->crm.login_url);
@@ -216,11 +217,11 @@ void ReadConfig(const YAML::Node& root, Reader& r, Config* c) {
       }
     }
   }
-  if (auto n = root["billing"]; n.IsDefined() &&
-                                r.Map(n, "billing", {"system", "base_url", "timeout_ms",
-                                                     "rate_per_second", "burst", "max_attempts",
-                                                     "api_key", "webhook_secret", "api_version",
-                                                     "webhook_tolerance"})) {
+  if (auto n = root["billing"];
+      n.IsDefined() &&
+      r.Map(n, "billing",
+            {"system", "base_url", "timeout_ms", "rate_per_second", "burst", "max_attempts",
+             "api_key", "webhook_secret", "api_version", "webhook_tolerance"})) {
     r.Enum(n, "billing", "system", &c->billing.system, {"stripe"});
     r.Remote(n, "billing", &c->billing.remote);
     r.Secret(n, "billing", "api_key", &c->billing.api_key);
@@ -234,7 +235,8 @@ void ReadConfig(const YAML::Node& root, Reader& r, Config* c) {
     r.Str(n, "paths", "mapping", &c->mapping_path);
     r.Str(n, "paths", "workorders", &c->workorders_path);
   }
-  if (auto n = root["schedules"]; n.IsDefined() && r.Map(n, "schedules", {"catalog_sync", "order_poll", "renewal_scan"})) {
+  if (auto n = root["schedules"];
+      n.IsDefined() && r.Map(n, "schedules", {"catalog_sync", "order_poll", "renewal_scan"})) {
     r.Duration(n, "schedules", "catalog_sync", &c->schedules.catalog_sync_ms);
     r.Duration(n, "schedules", "order_poll", &c->schedules.order_poll_ms);
     r.Duration(n, "schedules", "renewal_scan", &c->schedules.renewal_scan_ms);

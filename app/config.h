@@ -18,13 +18,13 @@ namespace tandem::app {
 struct StoreConfig {
   std::string url = "sqlite:tandem.db";  // default: embedded SQLite in the working directory
   int pool_size = 4;
-  std::string schema;                     // PostgreSQL schema; default: server's search_path
+  std::string schema;  // PostgreSQL schema; default: server's search_path
 };
 
 struct ServerConfig {
   std::string host = "127.0.0.1";  // default: loopback only
   int port = 8080;
-  std::string api_token;           // secret: bearer token CRM quick actions present
+  std::string api_token;  // secret: bearer token CRM quick actions present
 };
 
 struct RemoteConfig {
@@ -41,18 +41,18 @@ struct CrmConfig {
   std::string auth_flow = "client_credentials";  // client_credentials | jwt_bearer | refresh_token
   std::string login_url;                         // token endpoint host; default: base_url
   std::string client_id;
-  std::string client_secret;  // secret
-  std::string username;       // jwt_bearer: the user to act as
-  std::string private_key;    // secret (PEM): jwt_bearer signing key
-  std::string refresh_token;  // secret
+  std::string client_secret;       // secret
+  std::string username;            // jwt_bearer: the user to act as
+  std::string private_key;         // secret (PEM): jwt_bearer signing key
+  std::string refresh_token;       // secret
   int64_t daily_api_floor = 1000;  // stop calling when fewer daily API calls remain
 };
 
 struct BillingConfig {
   RemoteConfig remote;
   std::string system = "stripe";
-  std::string api_key;          // secret
-  std::string webhook_secret;   // secret
+  std::string api_key;         // secret
+  std::string webhook_secret;  // secret
   std::string api_version = "2023-08-16";
   int64_t webhook_tolerance_s = 300;
 };

@@ -1,13 +1,14 @@
 #include "app/server.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cpprest/http_listener.h>
 
 #include "util/log.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 namespace tandem::app {
 
@@ -58,9 +59,11 @@ struct ApiServer::Impl {
     std::string out;
     out += "# HELP tandem_uptime_seconds Seconds since the server started.\n";
     out += "# TYPE tandem_uptime_seconds gauge\n";
-    out += "tandem_uptime_seconds " +
-           std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
-                              clock.SteadyNow() - started).count()) + "\n";
+    out +=
+        "tandem_uptime_seconds " +
+        std::to_string(
+            std::chrono::duration_cast<std::chrono::seconds>(clock.SteadyNow() - started).count()) +
+        "\n";
     out += "# HELP tandem_remote_calls_total Logical calls to remote APIs.\n";
     out += "# TYPE tandem_remote_calls_total counter\n";
     std::string attempts =
@@ -110,7 +113,8 @@ Status ApiServer::Start() {
       if (method == "GET" && path == "/healthz") {
         auto version = impl->store.SchemaVersion();
         if (!version.ok()) {
-          reply(503, ErrorJson("store_unavailable", version.status().ToString()), "application/json");
+          reply(503, ErrorJson("store_unavailable", version.status().ToString()),
+                "application/json");
           return;
         }
         reply(200, "{\"status\":\"ok\",\"schema_version\":" + std::to_string(*version) + "}",
@@ -124,8 +128,7 @@ Status ApiServer::Start() {
       auto route = impl->routes.find(method + " " + path);
       if (path.rfind("/api/", 0) == 0) {
         const auto auth = req.headers().find("Authorization");
-        const std::string presented =
-            auth == req.headers().end() ? "" : auth->second;
+        const std::string presented = auth == req.headers().end() ? "" : auth->second;
         if (token.empty() || !SafeEquals(presented, "Bearer " + token)) {
           reply(401, ErrorJson("unauthorized", "a valid bearer token is required"),
                 "application/json");

@@ -3,8 +3,6 @@
 // trivial cpprest listener on loopback, with keep-alive.
 //   bench_rest_client [--threads N] [--seconds S] [--pool N]
 // Prints one line of figures, and "bench: N passed, 0 failed" when every request got a 200.
-#include <sys/resource.h>
-
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -19,20 +17,26 @@
 #include "connector/http/rest_client.h"
 #include "util/log.h"
 
+#include <sys/resource.h>
+
 namespace {
 double CpuSeconds() {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
-  return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+  return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+         (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 }  // namespace
 
 int main(int argc, char** argv) {
   int threads = 4, seconds = 3, pool = 4;
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--threads")) threads = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--seconds")) seconds = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--pool")) pool = std::atoi(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--threads"))
+      threads = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--seconds"))
+      seconds = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--pool"))
+      pool = std::atoi(argv[i + 1]);
   }
   crossplat::threadpool::initialize_with_threads(static_cast<size_t>(pool));
   tandem::log::Setup({tandem::log::Format::kText, spdlog::level::warn},

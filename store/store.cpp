@@ -35,6 +35,32 @@ Value OptText(const std::string& v) { return v.empty() ? Value{} : Text(v); }
 
 using Row = std::vector<Value>;
 
+// A write transaction. SQLite gets BEGIN IMMEDIATE: a deferred transaction that reads and
+// then writes can fail with SQLITE_BUSY at once (no busy wait) when another connection does
+// the same. Rolls back in the destructor unless committed.
+class Tx {
+ public:
+  Tx(soci::session& sql, bool postgres) : sql_(sql) {
+    sql_ << (postgres ? "BEGIN" : "BEGIN IMMEDIATE");
+  }
+  ~Tx() {
+    if (done_) return;
+    try {
+      sql_ << "ROLLBACK";
+    } catch (...) {
+      // The connection is broken; the server has rolled back already.
+    }
+  }
+  void Commit() {
+    sql_ << "COMMIT";
+    done_ = true;
+  }
+
+ private:
+  soci::session& sql_;
+  bool done_ = false;
+};
+
 class Params {
  public:
   void BindTo(soci::statement& st, const std::vector<Value>& values) {
@@ -80,12 +106,18 @@ long long Exec(soci::session& sql, const std::string& q, const std::vector<Value
 Value FromRow(const soci::row& r, std::size_t i) {
   if (r.get_indicator(i) == soci::i_null) return Value{};
   switch (r.get_properties(i).get_data_type()) {
-    case soci::dt_integer: return Int(r.get<int>(i));
-    case soci::dt_long_long: return Int(r.get<long long>(i));
-    case soci::dt_unsigned_long_long: return Int(static_cast<long long>(r.get<unsigned long long>(i)));
-    case soci::dt_double: return Int(static_cast<long long>(r.get<double>(i)));
-    case soci::dt_string: return Text(r.get<std::string>(i));
-    default: return Text(r.get<std::string>(i));
+    case soci::dt_integer:
+      return Int(r.get<int>(i));
+    case soci::dt_long_long:
+      return Int(r.get<long long>(i));
+    case soci::dt_unsigned_long_long:
+      return Int(static_cast<long long>(r.get<unsigned long long>(i)));
+    case soci::dt_double:
+      return Int(static_cast<long long>(r.get<double>(i)));
+    case soci::dt_string:
+      return Text(r.get<std::string>(i));
+    default:
+      return Text(r.get<std::string>(i));
   }
 }
 
@@ -181,8 +213,7 @@ Result<std::string> PostgresUriToKeywords(const std::string& uri) {
   auto decode = [](const std::string& s) {
     std::string out;
     for (size_t i = 0; i < s.size(); ++i) {
-      if (s[i] == '%' && i + 2 < s.size() &&
-          std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+      if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
           std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
         out.push_back(static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16)));
         i += 2;
@@ -261,7 +292,8 @@ Result<StoreUrl> ParseStoreUrl(const std::string& url) {
   if (starts("sqlite:")) {
     std::string path = url.substr(7);
     if (path.rfind("//", 0) == 0) path = path.substr(2);  // sqlite://path
-    if (path.empty()) return Status::InvalidArgument("store url 'sqlite:' needs a file path or :memory:");
+    if (path.empty())
+      return Status::InvalidArgument("store url 'sqlite:' needs a file path or :memory:");
     return StoreUrl{Backend::kSqlite, path};
   }
   if (starts("postgresql://") || starts("postgres://")) {
@@ -371,7 +403,7 @@ Status Store::Migrate() {
          "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
          "name TEXT NOT NULL, applied_ms BIGINT NOT NULL)");
     for (const Migration& m : EmbeddedMigrations()) {
-      soci::transaction tr(sql);
+      Tx tr(sql, impl_->pg());
       if (impl_->pg()) {
         // Serializes concurrent migrators; released at commit/rollback.
         Query(sql, "SELECT 1 FROM (SELECT pg_advisory_xact_lock(" +
@@ -379,17 +411,18 @@ Status Store::Migrate() {
       }
       auto rows = Query(sql, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
       if (AsInt(rows.at(0).at(0)) >= m.version) {
-        tr.commit();
+        tr.Commit();
         continue;
       }
       logger->info("applying schema migration {} ({})", m.version, m.name);
       for (const std::string& stmt : MigrationStatements(m, impl_->pg())) Exec(sql, stmt);
       Exec(sql, "INSERT INTO schema_migrations (version, name, applied_ms) VALUES (:v, :n, :t)",
-           {Int(m.version), Text(m.name),
-            Int(ToEpochMillis(std::chrono::system_clock::now()))});
-      if (impl_->options.crash_points) impl_->options.crash_points->Hit("store.migration.before_commit");
-      tr.commit();
-      if (impl_->options.crash_points) impl_->options.crash_points->Hit("store.migration.after_commit");
+           {Int(m.version), Text(m.name), Int(ToEpochMillis(std::chrono::system_clock::now()))});
+      if (impl_->options.crash_points)
+        impl_->options.crash_points->Hit("store.migration.before_commit");
+      tr.Commit();
+      if (impl_->options.crash_points)
+        impl_->options.crash_points->Hit("store.migration.after_commit");
     }
     return Status::Ok();
   });
@@ -397,11 +430,10 @@ Status Store::Migrate() {
 
 Result<std::vector<std::string>> Store::TableNames() {
   return impl_->With("table names", [&](soci::session& sql) -> Result<std::vector<std::string>> {
-    const std::string q =
-        impl_->pg() ? "SELECT table_name FROM information_schema.tables "
-                      "WHERE table_schema = current_schema() ORDER BY 1"
-                    : "SELECT name FROM sqlite_master WHERE type = 'table' "
-                      "AND name NOT LIKE 'sqlite_%' ORDER BY 1";
+    const std::string q = impl_->pg() ? "SELECT table_name FROM information_schema.tables "
+                                        "WHERE table_schema = current_schema() ORDER BY 1"
+                                      : "SELECT name FROM sqlite_master WHERE type = 'table' "
+                                        "AND name NOT LIKE 'sqlite_%' ORDER BY 1";
     std::vector<std::string> out;
     for (const Row& r : Query(sql, q)) out.push_back(AsText(r[0]));
     return out;
@@ -411,7 +443,7 @@ Result<std::vector<std::string>> Store::TableNames() {
 Status Store::UpsertLinks(const std::vector<Link>& links) {
   if (links.empty()) return Status::Ok();
   return impl_->With("upsert links", [&](soci::session& sql) -> Status {
-    soci::transaction tr(sql);
+    Tx tr(sql, impl_->pg());
     for (size_t start = 0; start < links.size(); start += kRowsPerStatement) {
       const size_t n = std::min(kRowsPerStatement, links.size() - start);
       std::vector<Value> params;
@@ -432,7 +464,7 @@ Status Store::UpsertLinks(const std::vector<Link>& links) {
                "updated_ms = excluded.updated_ms",
            params);
     }
-    tr.commit();
+    tr.Commit();
     return Status::Ok();
   });
 }
@@ -440,10 +472,10 @@ Status Store::UpsertLinks(const std::vector<Link>& links) {
 Result<std::optional<Link>> Store::FindLinkByCrmId(const std::string& object,
                                                    const std::string& crm_id) {
   return impl_->With("find link", [&](soci::session& sql) -> Result<std::optional<Link>> {
-    auto rows = Query(sql,
-                      std::string("SELECT ") + kLinkColumns +
-                          " FROM links WHERE object = :o AND crm_id = :c",
-                      {Text(object), Text(crm_id)});
+    auto rows = Query(
+        sql,
+        std::string("SELECT ") + kLinkColumns + " FROM links WHERE object = :o AND crm_id = :c",
+        {Text(object), Text(crm_id)});
     if (rows.empty()) return std::optional<Link>();
     return std::optional<Link>(LinkFromRow(rows[0]));
   });
@@ -452,10 +484,10 @@ Result<std::optional<Link>> Store::FindLinkByCrmId(const std::string& object,
 Result<std::optional<Link>> Store::FindLinkByBillingId(const std::string& object,
                                                        const std::string& billing_id) {
   return impl_->With("find link", [&](soci::session& sql) -> Result<std::optional<Link>> {
-    auto rows = Query(sql,
-                      std::string("SELECT ") + kLinkColumns +
-                          " FROM links WHERE object = :o AND billing_id = :b",
-                      {Text(object), Text(billing_id)});
+    auto rows = Query(
+        sql,
+        std::string("SELECT ") + kLinkColumns + " FROM links WHERE object = :o AND billing_id = :b",
+        {Text(object), Text(billing_id)});
     if (rows.empty()) return std::optional<Link>();
     return std::optional<Link>(LinkFromRow(rows[0]));
   });
@@ -490,7 +522,7 @@ Result<int64_t> Store::CountLinks(const std::string& object) {
 Status Store::AppendAudit(const std::vector<AuditEntry>& entries) {
   if (entries.empty()) return Status::Ok();
   return impl_->With("append audit", [&](soci::session& sql) -> Status {
-    soci::transaction tr(sql);
+    Tx tr(sql, impl_->pg());
     for (size_t start = 0; start < entries.size(); start += kRowsPerStatement) {
       const size_t n = std::min(kRowsPerStatement, entries.size() - start);
       std::vector<Value> params;
@@ -510,7 +542,7 @@ Status Store::AppendAudit(const std::vector<AuditEntry>& entries) {
                Placeholders(n, 7),
            params);
     }
-    tr.commit();
+    tr.Commit();
     return Status::Ok();
   });
 }
@@ -530,8 +562,8 @@ Result<std::vector<AuditEntry>> Store::AuditFor(const std::string& object,
                               "SELECT at_ms, actor, object, record_id, action, outcome, detail "
                               "FROM audit WHERE object = :o AND record_id = :r ORDER BY id",
                               {Text(object), Text(record_id)})) {
-      out.push_back(AuditEntry{AsInt(r[0]), AsText(r[1]), AsText(r[2]), AsText(r[3]),
-                               AsText(r[4]), AsText(r[5]), AsText(r[6])});
+      out.push_back(AuditEntry{AsInt(r[0]), AsText(r[1]), AsText(r[2]), AsText(r[3]), AsText(r[4]),
+                               AsText(r[5]), AsText(r[6])});
     }
     return out;
   });
@@ -539,30 +571,31 @@ Result<std::vector<AuditEntry>> Store::AuditFor(const std::string& object,
 
 Result<bool> Store::InsertInboxEvent(const InboxEvent& e) {
   return impl_->With("insert inbox event", [&](soci::session& sql) -> Result<bool> {
-    const long long n = Exec(
-        sql,
-        "INSERT INTO inbox (event_id, source, type, payload, received_ms, state, attempts) "
-        "VALUES (:i, :s, :t, :p, :r, :st, 0) ON CONFLICT (event_id) DO NOTHING",
-        {Text(e.event_id), Text(e.source), Text(e.type), Text(e.payload), Int(e.received_ms),
-         Text(e.state)});
+    const long long n =
+        Exec(sql,
+             "INSERT INTO inbox (event_id, source, type, payload, received_ms, state, attempts) "
+             "VALUES (:i, :s, :t, :p, :r, :st, 0) ON CONFLICT (event_id) DO NOTHING",
+             {Text(e.event_id), Text(e.source), Text(e.type), Text(e.payload), Int(e.received_ms),
+              Text(e.state)});
     return n == 1;
   });
 }
 
 Result<std::vector<InboxEvent>> Store::PendingInboxEvents(int limit) {
-  return impl_->With("pending inbox events", [&](soci::session& sql) -> Result<std::vector<InboxEvent>> {
-    std::vector<InboxEvent> out;
-    for (const Row& r : Query(sql,
-                              "SELECT event_id, source, type, payload, received_ms, state, "
-                              "attempts, last_error FROM inbox WHERE state = 'pending' "
-                              "ORDER BY received_ms, event_id LIMIT :n",
-                              {Int(limit)})) {
-      out.push_back(InboxEvent{AsText(r[0]), AsText(r[1]), AsText(r[2]), AsText(r[3]),
-                               AsInt(r[4]), AsText(r[5]), static_cast<int>(AsInt(r[6])),
-                               AsText(r[7])});
-    }
-    return out;
-  });
+  return impl_->With(
+      "pending inbox events", [&](soci::session& sql) -> Result<std::vector<InboxEvent>> {
+        std::vector<InboxEvent> out;
+        for (const Row& r : Query(sql,
+                                  "SELECT event_id, source, type, payload, received_ms, state, "
+                                  "attempts, last_error FROM inbox WHERE state = 'pending' "
+                                  "ORDER BY received_ms, event_id LIMIT :n",
+                                  {Int(limit)})) {
+          out.push_back(InboxEvent{AsText(r[0]), AsText(r[1]), AsText(r[2]), AsText(r[3]),
+                                   AsInt(r[4]), AsText(r[5]), static_cast<int>(AsInt(r[6])),
+                                   AsText(r[7])});
+        }
+        return out;
+      });
 }
 
 Status Store::MarkInboxEvent(const std::string& event_id, const std::string& state,
@@ -579,13 +612,13 @@ Status Store::MarkInboxEvent(const std::string& event_id, const std::string& sta
 
 Result<bool> Store::EnqueueTask(const TaskSpec& t, int64_t now_ms) {
   return impl_->With("enqueue task", [&](soci::session& sql) -> Result<bool> {
-    const long long n = Exec(
-        sql,
-        "INSERT INTO tasks (task_key, group_id, kind, payload, depends_on, state, attempts, "
-        "max_attempts, next_run_ms, updated_ms) VALUES (:k, :g, :kind, :p, :d, 'pending', 0, "
-        ":m, :r, :u) ON CONFLICT (task_key) DO NOTHING",
-        {Text(t.key), Text(t.group_id), Text(t.kind), Text(t.payload), OptText(t.depends_on),
-         Int(std::max(1, t.max_attempts)), Int(t.run_at_ms), Int(now_ms)});
+    const long long n =
+        Exec(sql,
+             "INSERT INTO tasks (task_key, group_id, kind, payload, depends_on, state, attempts, "
+             "max_attempts, next_run_ms, updated_ms) VALUES (:k, :g, :kind, :p, :d, 'pending', 0, "
+             ":m, :r, :u) ON CONFLICT (task_key) DO NOTHING",
+             {Text(t.key), Text(t.group_id), Text(t.kind), Text(t.payload), OptText(t.depends_on),
+              Int(std::max(1, t.max_attempts)), Int(t.run_at_ms), Int(now_ms)});
     return n == 1;
   });
 }
@@ -593,7 +626,7 @@ Result<bool> Store::EnqueueTask(const TaskSpec& t, int64_t now_ms) {
 Result<std::vector<Task>> Store::ClaimTasks(const std::string& worker, int limit, int64_t now_ms,
                                             int64_t lease_ms) {
   return impl_->With("claim tasks", [&](soci::session& sql) -> Result<std::vector<Task>> {
-    soci::transaction tr(sql);
+    Tx tr(sql, impl_->pg());
     std::string q =
         "SELECT t.id FROM tasks t WHERE ((t.state = 'pending' AND t.next_run_ms <= :now) "
         "OR (t.state = 'running' AND t.lease_until_ms < :now2)) AND (t.depends_on IS NULL OR "
@@ -603,19 +636,21 @@ Result<std::vector<Task>> Store::ClaimTasks(const std::string& worker, int limit
     auto ids = Query(sql, q, {Int(now_ms), Int(now_ms), Int(limit)});
     std::vector<Task> out;
     if (ids.empty()) {
-      tr.commit();
+      tr.Commit();
       return out;
     }
     std::string in;
     for (const Row& r : ids) in += (in.empty() ? "" : ", ") + std::to_string(AsInt(r[0]));
     Exec(sql,
          "UPDATE tasks SET state = 'running', claimed_by = :w, lease_until_ms = :l, "
-         "attempts = attempts + 1, updated_ms = :u WHERE id IN (" + in + ")",
+         "attempts = attempts + 1, updated_ms = :u WHERE id IN (" +
+             in + ")",
          {Text(worker), Int(now_ms + lease_ms), Int(now_ms)});
-    for (const Row& r : Query(sql, std::string("SELECT ") + kTaskColumns +
-                                       " FROM tasks WHERE id IN (" + in + ") ORDER BY next_run_ms, id"))
+    for (const Row& r :
+         Query(sql, std::string("SELECT ") + kTaskColumns + " FROM tasks WHERE id IN (" + in +
+                        ") ORDER BY next_run_ms, id"))
       out.push_back(TaskFromRow(r));
-    tr.commit();
+    tr.Commit();
     return out;
   });
 }
@@ -633,7 +668,7 @@ Status Store::CompleteTask(int64_t id, const std::string& result, int64_t now_ms
 Result<std::string> Store::FailTask(int64_t id, const std::string& error, int64_t retry_at_ms,
                                     int64_t now_ms) {
   return impl_->With("fail task", [&](soci::session& sql) -> Result<std::string> {
-    soci::transaction tr(sql);
+    Tx tr(sql, impl_->pg());
     auto rows = Query(sql, "SELECT attempts, max_attempts FROM tasks WHERE id = :i", {Int(id)});
     if (rows.empty()) return Status::NotFound("task " + std::to_string(id));
     const std::string state = AsInt(rows[0][0]) >= AsInt(rows[0][1]) ? "failed" : "pending";
@@ -641,7 +676,7 @@ Result<std::string> Store::FailTask(int64_t id, const std::string& error, int64_
          "UPDATE tasks SET state = :s, last_error = :e, next_run_ms = :n, claimed_by = NULL, "
          "lease_until_ms = NULL, updated_ms = :u WHERE id = :i",
          {Text(state), OptText(error), Int(retry_at_ms), Int(now_ms), Int(id)});
-    tr.commit();
+    tr.Commit();
     return state;
   });
 }
@@ -661,9 +696,10 @@ Status Store::ReleaseTasks(const std::string& worker, int64_t now_ms) {
 Result<std::vector<Task>> Store::TasksInGroup(const std::string& group_id) {
   return impl_->With("tasks in group", [&](soci::session& sql) -> Result<std::vector<Task>> {
     std::vector<Task> out;
-    for (const Row& r : Query(sql, std::string("SELECT ") + kTaskColumns +
-                                       " FROM tasks WHERE group_id = :g ORDER BY id",
-                              {Text(group_id)}))
+    for (const Row& r : Query(
+             sql,
+             std::string("SELECT ") + kTaskColumns + " FROM tasks WHERE group_id = :g ORDER BY id",
+             {Text(group_id)}))
       out.push_back(TaskFromRow(r));
     return out;
   });
@@ -733,9 +769,9 @@ Result<bool> Store::TryAcquireLeadership(int64_t lock_key) {
       impl_->leader_session = std::make_unique<soci::session>();
       impl_->OpenSession(*impl_->leader_session);
     }
-    auto rows = Query(*impl_->leader_session,
-                      "SELECT CASE WHEN pg_try_advisory_lock(:k) THEN 1 ELSE 0 END",
-                      {Int(lock_key)});
+    auto rows =
+        Query(*impl_->leader_session, "SELECT CASE WHEN pg_try_advisory_lock(:k) THEN 1 ELSE 0 END",
+              {Int(lock_key)});
     const bool got = AsInt(rows.at(0).at(0)) == 1;
     impl_->held_locks[lock_key] = got;
     return got;

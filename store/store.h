@@ -39,7 +39,7 @@ struct StoreOptions {
 };
 
 struct Link {
-  std::string object;      // "Account", "Product2", ...
+  std::string object;  // "Account", "Product2", ...
   std::string crm_id;
   std::string billing_id;
   std::string account_number;
@@ -49,17 +49,17 @@ struct Link {
 
 struct AuditEntry {
   int64_t at_ms = 0;
-  std::string actor;      // "admin:sync", "migration:JOB", "scheduler"
+  std::string actor;  // "admin:sync", "migration:JOB", "scheduler"
   std::string object;
   std::string record_id;
-  std::string action;     // "create", "update", ...
-  std::string outcome;    // Outcome::KindName
+  std::string action;   // "create", "update", ...
+  std::string outcome;  // Outcome::KindName
   std::string detail;
 };
 
 struct InboxEvent {
   std::string event_id;
-  std::string source;     // "stripe"
+  std::string source;  // "stripe"
   std::string type;
   std::string payload;
   int64_t received_ms = 0;
@@ -69,8 +69,8 @@ struct InboxEvent {
 };
 
 struct TaskSpec {
-  std::string key;         // unique and deterministic: also the billing idempotency key
-  std::string group_id;    // the work order / job the task belongs to
+  std::string key;       // unique and deterministic: also the billing idempotency key
+  std::string group_id;  // the work order / job the task belongs to
   std::string kind;
   std::string payload;
   std::string depends_on;  // key of a task that must be done first; empty for none

@@ -1,8 +1,9 @@
 #include "util/crash_point.h"
 
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdlib>
-#include <unistd.h>
 
 namespace tandem {
 

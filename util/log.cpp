@@ -61,8 +61,8 @@ State& GetState() {
 }
 
 spdlog::sink_ptr DefaultSink() {
-  auto sink = std::make_shared<RedactingSink>(std::make_shared<spdlog::sinks::stderr_sink_mt>(),
-                                              nullptr);
+  auto sink =
+      std::make_shared<RedactingSink>(std::make_shared<spdlog::sinks::stderr_sink_mt>(), nullptr);
   sink->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ [%n] %v");
   return sink;
 }
@@ -70,9 +70,12 @@ spdlog::sink_ptr DefaultSink() {
 }  // namespace
 
 bool ParseFormat(const std::string& text, Format* out) {
-  if (text == "text") *out = Format::kText;
-  else if (text == "json") *out = Format::kJson;
-  else return false;
+  if (text == "text")
+    *out = Format::kText;
+  else if (text == "json")
+    *out = Format::kJson;
+  else
+    return false;
   return true;
 }
 
@@ -93,8 +96,8 @@ void Setup(const Options& options, RedactorPtr redactor, spdlog::sink_ptr sink) 
         R"({"ts":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","logger":"%n","msg":"%*"})");
     formatter = std::move(f);
   } else {
-    formatter = std::make_unique<spdlog::pattern_formatter>(
-        "%Y-%m-%dT%H:%M:%S.%eZ %l [%n] %v", spdlog::pattern_time_type::utc);
+    formatter = std::make_unique<spdlog::pattern_formatter>("%Y-%m-%dT%H:%M:%S.%eZ %l [%n] %v",
+                                                            spdlog::pattern_time_type::utc);
   }
   redacting->set_formatter(std::move(formatter));
 
@@ -126,11 +129,21 @@ std::string JsonEscape(std::string_view s) {
   out.reserve(s.size() + 8);
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           char buf[8];

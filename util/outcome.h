@@ -35,11 +35,16 @@ struct Outcome {
   bool failed() const { return kind == Kind::kFailed; }
   static const char* KindName(Kind kind) {
     switch (kind) {
-      case Kind::kCreated: return "created";
-      case Kind::kUpdated: return "updated";
-      case Kind::kUnchanged: return "unchanged";
-      case Kind::kSkipped: return "skipped";
-      case Kind::kFailed: return "failed";
+      case Kind::kCreated:
+        return "created";
+      case Kind::kUpdated:
+        return "updated";
+      case Kind::kUnchanged:
+        return "unchanged";
+      case Kind::kSkipped:
+        return "skipped";
+      case Kind::kFailed:
+        return "failed";
     }
     return "unknown";
   }

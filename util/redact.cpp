@@ -56,7 +56,7 @@ std::string Redactor::Scrub(std::string_view text) const {
 
 bool Redactor::IsSensitiveHeader(std::string_view name) {
   static constexpr std::array<std::string_view, 8> kHeaders = {
-      "authorization", "proxy-authorization", "cookie",       "set-cookie",
+      "authorization", "proxy-authorization", "cookie",         "set-cookie",
       "x-api-key",     "stripe-signature",    "x-sfdc-session", "x-tandem-signature"};
   for (auto h : kHeaders)
     if (EqualsIgnoreCase(name, h)) return true;
@@ -66,7 +66,7 @@ bool Redactor::IsSensitiveHeader(std::string_view name) {
 bool Redactor::IsSensitiveKey(std::string_view key) {
   const std::string k = Lower(key);
   static constexpr std::array<std::string_view, 11> kExact = {
-      "password", "client_secret", "access_token", "refresh_token", "assertion", "token",
+      "password", "client_secret", "access_token", "refresh_token", "assertion",  "token",
       "api_key",  "secret",        "code",         "id_token",      "private_key"};
   for (auto e : kExact)
     if (k == e) return true;

@@ -14,7 +14,7 @@ template <typename T>
 class Result {
  public:
   // Implicit from a value or an error so that `return value;` and `return status;` both work.
-  Result(T value) : value_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : value_(std::move(value)) {}         // NOLINT(google-explicit-constructor)
   Result(Status status) : status_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     // An OK Result must carry a value; constructing one from Status::Ok() is a programmer error.
     assert(!status_.ok());
@@ -43,8 +43,8 @@ class Result {
 }  // namespace tandem
 
 // Propagates a non-OK Status from an expression returning Status.
-#define TANDEM_RETURN_IF_ERROR(expr)            \
-  do {                                          \
-    ::tandem::Status _st = (expr);              \
-    if (!_st.ok()) return _st;                  \
+#define TANDEM_RETURN_IF_ERROR(expr) \
+  do {                               \
+    ::tandem::Status _st = (expr);   \
+    if (!_st.ok()) return _st;       \
   } while (0)

@@ -17,15 +17,15 @@ class Status {
     kInvalidArgument,  // the caller's input is wrong (bad config value, bad row)
     kNotFound,
     kAlreadyExists,
-    kConflict,        // e.g. several records match an external id
-    kUnauthenticated, // credentials missing or rejected
+    kConflict,         // e.g. several records match an external id
+    kUnauthenticated,  // credentials missing or rejected
     kPermissionDenied,
-    kRateLimited,     // the remote asked us to slow down (429, REQUEST_LIMIT_EXCEEDED)
-    kUnavailable,     // transient remote failure (502/503/504, connect error, dropped)
+    kRateLimited,  // the remote asked us to slow down (429, REQUEST_LIMIT_EXCEEDED)
+    kUnavailable,  // transient remote failure (502/503/504, connect error, dropped)
     kTimeout,
-    kRemoteError,     // the remote answered with an error that is not transient
-    kIoError,         // local files, the database
-    kCorruption,      // stored state that violates an invariant
+    kRemoteError,  // the remote answered with an error that is not transient
+    kIoError,      // local files, the database
+    kCorruption,   // stored state that violates an invariant
     kCancelled,
     kInternal,
   };
@@ -33,12 +33,20 @@ class Status {
   Status() = default;
 
   static Status Ok() { return Status(); }
-  static Status InvalidArgument(std::string msg) { return Status(Code::kInvalidArgument, std::move(msg)); }
+  static Status InvalidArgument(std::string msg) {
+    return Status(Code::kInvalidArgument, std::move(msg));
+  }
   static Status NotFound(std::string msg) { return Status(Code::kNotFound, std::move(msg)); }
-  static Status AlreadyExists(std::string msg) { return Status(Code::kAlreadyExists, std::move(msg)); }
+  static Status AlreadyExists(std::string msg) {
+    return Status(Code::kAlreadyExists, std::move(msg));
+  }
   static Status Conflict(std::string msg) { return Status(Code::kConflict, std::move(msg)); }
-  static Status Unauthenticated(std::string msg) { return Status(Code::kUnauthenticated, std::move(msg)); }
-  static Status PermissionDenied(std::string msg) { return Status(Code::kPermissionDenied, std::move(msg)); }
+  static Status Unauthenticated(std::string msg) {
+    return Status(Code::kUnauthenticated, std::move(msg));
+  }
+  static Status PermissionDenied(std::string msg) {
+    return Status(Code::kPermissionDenied, std::move(msg));
+  }
   static Status RateLimited(std::string msg) { return Status(Code::kRateLimited, std::move(msg)); }
   static Status Unavailable(std::string msg) { return Status(Code::kUnavailable, std::move(msg)); }
   static Status Timeout(std::string msg) { return Status(Code::kTimeout, std::move(msg)); }

@@ -12,7 +12,8 @@ std::string Base64Encode(std::string_view data, bool url_safe, bool pad) {
   out.reserve((data.size() + 2) / 3 * 4);
   size_t i = 0;
   for (; i + 2 < data.size(); i += 3) {
-    const uint32_t n = (uint8_t(data[i]) << 16) | (uint8_t(data[i + 1]) << 8) | uint8_t(data[i + 2]);
+    const uint32_t n =
+        (uint8_t(data[i]) << 16) | (uint8_t(data[i + 1]) << 8) | uint8_t(data[i + 2]);
     out.push_back(alphabet[(n >> 18) & 63]);
     out.push_back(alphabet[(n >> 12) & 63]);
     out.push_back(alphabet[(n >> 6) & 63]);
@@ -30,8 +31,7 @@ std::string Base64Encode(std::string_view data, bool url_safe, bool pad) {
   return out;
 }
 
-BearerTokenAuth::BearerTokenAuth(std::string token, Redactor& redactor)
-    : token_(std::move(token)) {
+BearerTokenAuth::BearerTokenAuth(std::string token, Redactor& redactor) : token_(std::move(token)) {
   redactor.AddSecret(token_);
 }
 
@@ -97,8 +97,8 @@ Result<HttpResponse> AuthStage::Send(HttpRequest& request) {
   Result<HttpResponse> result = next_->Send(request);
   if (!result.ok() || result->status != 401 || !provider_->CanRefresh()) return result;
 
-  log::Get("connector.http")->info("{}: 401, refreshing credentials and repeating once",
-                                   request.EndpointLabel());
+  log::Get("connector.http")
+      ->info("{}: 401, refreshing credentials and repeating once", request.EndpointLabel());
   Status refreshed = provider_->Refresh(generation);
   if (!refreshed.ok()) return refreshed;
   TANDEM_RETURN_IF_ERROR(provider_->Apply(request));

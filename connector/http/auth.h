@@ -22,7 +22,10 @@ class AuthProvider {
   virtual Status Apply(HttpRequest& request) = 0;
   // Called after a 401 answer to a request sent with `used_generation`'s credentials.
   // Returns OK when new credentials are ready (or another thread already refreshed them).
-  virtual Status Refresh(int used_generation) { (void)used_generation; return Status::Unauthenticated("credentials cannot be refreshed"); }
+  virtual Status Refresh(int used_generation) {
+    (void)used_generation;
+    return Status::Unauthenticated("credentials cannot be refreshed");
+  }
   // Identifies the credentials currently applied, so concurrent 401s refresh only once.
   virtual int generation() const { return 0; }
   virtual bool CanRefresh() const { return false; }

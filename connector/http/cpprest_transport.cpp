@@ -41,8 +41,10 @@ Result<HttpResponse> CpprestTransport::Send(HttpRequest& request) {
     msg.set_request_uri(request.path);
     std::string content_type;
     for (const auto& [k, v] : request.headers) {
-      if (k == "Content-Type" || k == "content-type") content_type = v;
-      else msg.headers().add(k, v);
+      if (k == "Content-Type" || k == "content-type")
+        content_type = v;
+      else
+        msg.headers().add(k, v);
     }
     if (!request.body.empty() || !content_type.empty()) {
       msg.set_body(request.body, content_type.empty() ? "application/octet-stream" : content_type);
@@ -56,7 +58,8 @@ Result<HttpResponse> CpprestTransport::Send(HttpRequest& request) {
     return out;
   } catch (const wh::http_exception& e) {
     const int code = e.error_code().value();
-    const std::string what = impl_->options.base_url + " " + request.EndpointLabel() + ": " + e.what();
+    const std::string what =
+        impl_->options.base_url + " " + request.EndpointLabel() + ": " + e.what();
     if (code == ETIMEDOUT || code == static_cast<int>(std::errc::timed_out))
       return Status::Timeout(what);
     return Status::Unavailable(what);

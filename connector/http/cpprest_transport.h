@@ -11,8 +11,8 @@
 namespace tandem::connector::http {
 
 struct TransportOptions {
-  std::string base_url;                  // "https://example.my.salesforce.com"
-  Millis timeout = Millis(30'000);       // whole request; default 30 s
+  std::string base_url;             // "https://example.my.salesforce.com"
+  Millis timeout = Millis(30'000);  // whole request; default 30 s
 };
 
 class CpprestTransport final : public HttpTransport {

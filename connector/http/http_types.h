@@ -24,7 +24,7 @@ void SetHeader(Headers& headers, std::string name, std::string value);
 
 struct HttpRequest {
   std::string method = "GET";
-  std::string path;   // path and query, relative to the client's base URL
+  std::string path;  // path and query, relative to the client's base URL
   Headers headers;
   std::string body;
   // Label for call counting and logs ("GET /query"); defaults to method + path without query.

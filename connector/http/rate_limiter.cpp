@@ -5,8 +5,7 @@
 
 namespace tandem::connector::http {
 
-TokenBucket::TokenBucket(double rate_per_second, double burst, const Clock& clock,
-                         Sleeper& sleeper)
+TokenBucket::TokenBucket(double rate_per_second, double burst, const Clock& clock, Sleeper& sleeper)
     : rate_(rate_per_second),
       burst_(std::max(1.0, burst)),
       clock_(clock),

@@ -28,8 +28,8 @@ class TokenBucket {
   const Clock& clock_;
   Sleeper& sleeper_;
   std::mutex mu_;
-  double tokens_;       // GUARDED_BY(mu_)
-  SteadyTime last_;     // GUARDED_BY(mu_)
+  double tokens_;    // GUARDED_BY(mu_)
+  SteadyTime last_;  // GUARDED_BY(mu_)
 };
 
 // The pipeline stage: one token per attempt that reaches the wire, because the remote

@@ -21,8 +21,9 @@ struct RestClient::Impl {
 RestClient::RestClient(RestClientOptions options, RestClientDeps deps, AuthProviderPtr auth,
                        HttpTransportPtr transport)
     : options_(std::move(options)), impl_(std::make_unique<Impl>(options_, deps)) {
-  if (!transport) transport = std::make_unique<CpprestTransport>(
-                      TransportOptions{options_.base_url, options_.timeout});
+  if (!transport)
+    transport =
+        std::make_unique<CpprestTransport>(TransportOptions{options_.base_url, options_.timeout});
   if (!auth) auth = std::make_shared<NoAuth>();
   const std::string& remote = options_.remote;
   HttpTransportPtr p = std::make_unique<CountingStage>(std::move(transport), deps.counter, remote,

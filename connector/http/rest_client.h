@@ -23,14 +23,14 @@
 namespace tandem::connector::http {
 
 struct RestClientOptions {
-  std::string remote = "remote";     // name in logs and call counts: "salesforce", "stripe"
-  std::string base_url;              // scheme://host[:port]
-  Millis timeout = Millis(30'000);   // per request; default 30 s
-  RetryPolicy retry;                 // default: 4 attempts, Retry-After up to 60 s
-  Millis backoff_base = Millis(250); // first retry waits up to this; default 250 ms
+  std::string remote = "remote";        // name in logs and call counts: "salesforce", "stripe"
+  std::string base_url;                 // scheme://host[:port]
+  Millis timeout = Millis(30'000);      // per request; default 30 s
+  RetryPolicy retry;                    // default: 4 attempts, Retry-After up to 60 s
+  Millis backoff_base = Millis(250);    // first retry waits up to this; default 250 ms
   Millis backoff_cap = Millis(20'000);  // no retry waits longer; default 20 s
-  double rate_per_second = 0;        // token bucket rate; 0 = unlimited (default)
-  double burst = 10;                 // token bucket size; default 10
+  double rate_per_second = 0;           // token bucket rate; 0 = unlimited (default)
+  double burst = 10;                    // token bucket size; default 10
 };
 
 // What a RestClient needs from outside; held by reference, must outlive the client.

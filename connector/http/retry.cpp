@@ -44,9 +44,8 @@ Result<HttpResponse> RetryStage::Send(HttpRequest& request) {
       if (auto header = result->Header("Retry-After")) {
         if (auto asked = ParseRetryAfter(*header, clock_.Now())) {
           if (*asked > policy_.max_retry_after) {
-            logger->warn("{} {}: Retry-After {} ms exceeds the {} ms we wait; giving up",
-                         remote_, request.EndpointLabel(), asked->count(),
-                         policy_.max_retry_after.count());
+            logger->warn("{} {}: Retry-After {} ms exceeds the {} ms we wait; giving up", remote_,
+                         request.EndpointLabel(), asked->count(), policy_.max_retry_after.count());
             ++stats_.gave_up;
             return result;
           }

@@ -7,11 +7,16 @@ namespace tandem::connector::http {
 
 const char* ActionName(Action action) {
   switch (action) {
-    case Action::kOk: return "ok";
-    case Action::kRetry: return "retry";
-    case Action::kRateLimited: return "rate-limited";
-    case Action::kRefreshAuthThenRetry: return "refresh-auth";
-    case Action::kFail: return "fail";
+    case Action::kOk:
+      return "ok";
+    case Action::kRetry:
+      return "retry";
+    case Action::kRateLimited:
+      return "rate-limited";
+    case Action::kRefreshAuthThenRetry:
+      return "refresh-auth";
+    case Action::kFail:
+      return "fail";
   }
   return "unknown";
 }
@@ -50,8 +55,8 @@ std::optional<Millis> ParseRetryAfter(const std::string& raw, WallTime now) {
     const char* end = strptime(value.c_str(), fmt, &tm);
     if (end == nullptr || *end != '\0') continue;
     const std::time_t when = timegm(&tm);
-    const auto delta = std::chrono::duration_cast<Millis>(
-        std::chrono::system_clock::from_time_t(when) - now);
+    const auto delta =
+        std::chrono::duration_cast<Millis>(std::chrono::system_clock::from_time_t(when) - now);
     return delta.count() > 0 ? delta : Millis(0);
   }
   return std::nullopt;

@@ -1,0 +1,160 @@
+// The `tandem` binary as an operator meets it: help, exit codes, config errors, and the
+// migration crash test (the process is killed inside a migration's transaction and
+// between two migrations; the schema is never half-applied).
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "tests/support/store_backends.h"
+
+namespace tandem::app {
+namespace {
+
+struct ProcessRun {
+  int exit_code = -1;
+  int signal = 0;
+  std::string out;  // stdout and stderr together
+};
+
+ProcessRun Tandem(const std::string& args, const std::string& env = "") {
+  const std::string cmd = env + " " + TANDEM_BINARY + " " + args + " 2>&1";
+  ProcessRun r;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  const int status = ::pclose(p);
+  if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
+  // popen runs through sh, which reports a killed child as 128 + signal.
+  if (r.exit_code > 128) r.signal = r.exit_code - 128;
+  return r;
+}
+
+TEST(Cli, HelpExitsZeroAndListsCommands) {
+  ProcessRun r = Tandem("--help");
+  EXPECT_EQ(r.exit_code, 0);
+  for (const char* c : {"serve", "config check", "db migrate", "demo"})
+    EXPECT_NE(r.out.find(c), std::string::npos) << c;
+}
+
+TEST(Cli, EveryCommandHasHelp) {
+  for (const char* c : {"serve --help", "config check --help", "db migrate --help",
+                        "db status --help", "db --help", "demo --help"}) {
+    ProcessRun r = Tandem(c);
+    EXPECT_EQ(r.exit_code, 0) << c << "\n" << r.out;
+    EXPECT_NE(r.out.find("Usage: tandem"), std::string::npos) << c << "\n" << r.out;
+  }
+}
+
+TEST(Cli, BadUsageExitsTwo) {
+  EXPECT_EQ(Tandem("").exit_code, 2);
+  EXPECT_EQ(Tandem("frobnicate").exit_code, 2);
+  EXPECT_EQ(Tandem("--no-such-flag serve").exit_code, 2);
+  EXPECT_EQ(Tandem("db migrate --no-such-flag").exit_code, 2);
+  EXPECT_EQ(Tandem("--log-format xml db status --store sqlite::memory:").exit_code, 2);
+  EXPECT_EQ(Tandem("config check").exit_code, 2);  // no --config
+}
+
+TEST(Cli, ConfigCheckReportsTheBrokenKeyAndExitsTwo) {
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("tandem_cli_bad_" + std::to_string(::getpid()) + ".yaml");
+  std::ofstream(path) << "store:\n  url: sqlite:x.db\nbilling:\n  timeout_ms: fast\n";
+  ProcessRun r = Tandem("--config " + path.string() + " config check");
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_NE(r.out.find(path.string() + ":4:15: billing.timeout_ms: expected an integer, got 'fast'"),
+            std::string::npos) << r.out;
+  std::filesystem::remove(path);
+}
+
+TEST(Cli, ConfigCheckAcceptsTheExampleAndNeverPrintsItsSecrets) {
+  const std::string env =
+      "TANDEM_API_TOKEN=tok-cli-visible-never STRIPE_API_KEY=sk_test_cli_never "
+      "STRIPE_WEBHOOK_SECRET=whsec_cli_never";
+  ProcessRun r = Tandem("--log-level trace --config " + std::string(TANDEM_SOURCE_DIR) +
+                     "/config/tandem.example.yaml config check",
+                 env);
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find(": OK"), std::string::npos);
+  for (const char* s : {"tok-cli-visible-never", "sk_test_cli_never", "whsec_cli_never"})
+    EXPECT_EQ(r.out.find(s), std::string::npos) << s;
+}
+
+class MigrationCrash : public ::testing::TestWithParam<testing::StoreBackend> {
+ protected:
+  void SetUp() override {
+    if (!testing::ScopedStore::Available(GetParam())) GTEST_SKIP() << "no PostgreSQL";
+    store_ = std::make_unique<testing::ScopedStore>(
+        GetParam(), ::testing::UnitTest::GetInstance()->current_test_info()->name(),
+        /*migrate=*/false);
+    ASSERT_TRUE(store_->Open().ok());
+    // The binary reaches the same database (and PostgreSQL schema) through a config file.
+    config_ = (std::filesystem::temp_directory_path() /
+               ("tandem_crash_" + std::to_string(::getpid()) + ".yaml")).string();
+    std::ofstream out(config_);
+    out << "store:\n  url: \"" << store_->options().url << "\"\n";
+    if (!store_->options().schema.empty()) out << "  schema: " << store_->options().schema << "\n";
+  }
+  void TearDown() override {
+    if (!config_.empty()) std::filesystem::remove(config_);
+  }
+
+  int Version() { return (*store_)->SchemaVersion().value(); }
+  bool HasTable(const std::string& t) {
+    auto tables = (*store_)->TableNames().value();
+    return std::find(tables.begin(), tables.end(), t) != tables.end();
+  }
+
+  std::unique_ptr<testing::ScopedStore> store_;
+  std::string config_;
+};
+
+TEST_P(MigrationCrash, KilledInsideTheSecondMigrationLeavesTheFirstWhole) {
+  ProcessRun r = Tandem("--config " + config_ + " db migrate",
+                 "TANDEM_CRASH_AT=store.migration.before_commit#2");
+  EXPECT_EQ(r.signal, 9) << r.out;
+  EXPECT_EQ(Version(), 1);
+  EXPECT_TRUE(HasTable("links"));
+  EXPECT_FALSE(HasTable("tasks"));  // created by migration 2, rolled back with it
+  EXPECT_FALSE(HasTable("inbox"));
+
+  ProcessRun again = Tandem("--config " + config_ + " db migrate");
+  EXPECT_EQ(again.exit_code, 0) << again.out;
+  EXPECT_NE(again.out.find("schema version 1 -> 2"), std::string::npos) << again.out;
+  EXPECT_TRUE(HasTable("tasks"));
+}
+
+TEST_P(MigrationCrash, KilledBetweenTwoMigrationsKeepsTheCommittedOne) {
+  ProcessRun r = Tandem("--config " + config_ + " db migrate",
+                 "TANDEM_CRASH_AT=store.migration.after_commit#1");
+  EXPECT_EQ(r.signal, 9) << r.out;
+  EXPECT_EQ(Version(), 1);
+  EXPECT_TRUE(HasTable("audit"));
+  EXPECT_FALSE(HasTable("jobs"));
+  EXPECT_EQ(Tandem("--config " + config_ + " db migrate").exit_code, 0);
+  EXPECT_EQ(Version(), 2);
+  ProcessRun status = Tandem("--config " + config_ + " db status");
+  EXPECT_EQ(status.exit_code, 0) << status.out;
+}
+
+TEST_P(MigrationCrash, KilledInsideTheFirstMigrationLeavesNothing) {
+  ProcessRun r = Tandem("--config " + config_ + " db migrate",
+                 "TANDEM_CRASH_AT=store.migration.before_commit");
+  EXPECT_EQ(r.signal, 9) << r.out;
+  EXPECT_EQ(Version(), 0);
+  EXPECT_FALSE(HasTable("links"));
+  ProcessRun status = Tandem("--config " + config_ + " db status");
+  EXPECT_EQ(status.exit_code, 1) << status.out;  // behind the latest schema
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, MigrationCrash,
+                         ::testing::Values(testing::StoreBackend{"sqlite"},
+                                           testing::StoreBackend{"postgresql"}),
+                         testing::BackendName);
+
+}  // namespace
+}  // namespace tandem::app

@@ -1,0 +1,149 @@
+#include "app/config.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+namespace tandem::app {
+namespace {
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("tandem_config_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::string Write(const std::string& name, const std::string& text) {
+    const auto path = (dir_ / name).string();
+    std::ofstream(path) << text;
+    return path;
+  }
+  Result<Config> Load(const std::string& path) {
+    return LoadConfig(path, [this](const std::string& k) -> std::optional<std::string> {
+      auto it = env_.find(k);
+      if (it == env_.end()) return std::nullopt;
+      return it->second;
+    }, redactor_);
+  }
+
+  std::filesystem::path dir_;
+  std::map<std::string, std::string> env_;
+  Redactor redactor_;
+};
+
+TEST_F(ConfigTest, TheShippedExampleIsValidWhenItsSecretsAreSet) {
+  env_ = {{"TANDEM_API_TOKEN", "api-token-123"},
+          {"STRIPE_API_KEY", "sk_test_example_key"},
+          {"STRIPE_WEBHOOK_SECRET", "whsec_example"}};
+  auto c = Load(std::string(TANDEM_SOURCE_DIR) + "/config/tandem.example.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->store.url, "sqlite:/var/lib/tandem/tandem.db");
+  EXPECT_EQ(c->server.port, 8080);
+  EXPECT_EQ(c->crm.auth_flow, "jwt_bearer");
+  EXPECT_NE(c->crm.private_key.find("BEGIN PRIVATE KEY"), std::string::npos);
+  EXPECT_EQ(c->billing.api_key, "sk_test_example_key");
+  EXPECT_EQ(c->billing.webhook_tolerance_s, 300);
+  EXPECT_EQ(c->schedules.catalog_sync_ms, 15 * 60'000);
+  EXPECT_EQ(redactor_.Scrub("sk_test_example_key api-token-123"), "*** ***");
+}
+
+TEST_F(ConfigTest, AnEmptyFileMeansAllDefaults) {
+  auto c = Load(Write("empty.yaml", ""));
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->store.url, "sqlite:tandem.db");
+  EXPECT_EQ(c->crm.api_version, "61.0");
+}
+
+TEST_F(ConfigTest, UnknownKeyNamesFileLineColumnAndTheKeysExpected) {
+  const auto path = Write("bad.yaml", "store:\n  url: sqlite:x.db\n  pool_sise: 3\n");
+  auto c = Load(path);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().message(),
+            path + ":3:3: store.pool_sise: unknown key (expected one of: url, pool_size, schema)");
+}
+
+TEST_F(ConfigTest, WrongTypeSaysWhatWasExpected) {
+  const auto path = Write("bad.yaml", "store:\n  pool_size: lots\nschedules:\n  order_poll: soon\n");
+  auto c = Load(path);
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find(path + ":2:14: store.pool_size: expected an integer, got 'lots'"),
+            std::string::npos) << c.status().message();
+  EXPECT_NE(c.status().message().find(":4:15: schedules.order_poll: expected a duration"),
+            std::string::npos) << c.status().message();
+}
+
+TEST_F(ConfigTest, OutOfRangeAndBadEnumAreRejected) {
+  auto c = Load(Write("bad.yaml", "store:\n  pool_size: 500\nlogging:\n  format: xml\n"));
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("store.pool_size: expected a value from 1 to 64, got 500"),
+            std::string::npos) << c.status().message();
+  EXPECT_NE(c.status().message().find("logging.format: expected one of text, json, got 'xml'"),
+            std::string::npos) << c.status().message();
+}
+
+TEST_F(ConfigTest, ASecretWrittenInClearIsRefusedWithoutEchoingIt) {
+  auto c = Load(Write("bad.yaml", "billing:\n  api_key: sk_live_abcdef123456\n"));
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find(":2:12: billing.api_key: a secret must be a reference"),
+            std::string::npos) << c.status().message();
+  EXPECT_EQ(c.status().message().find("sk_live_abcdef123456"), std::string::npos);
+}
+
+TEST_F(ConfigTest, MissingEnvironmentVariableIsNamed) {
+  auto c = Load(Write("bad.yaml", "server:\n  api_token: env:NOT_SET_ANYWHERE\n"));
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("server.api_token: environment variable NOT_SET_ANYWHERE is not set"),
+            std::string::npos) << c.status().message();
+}
+
+TEST_F(ConfigTest, FileSecretIsReadRelativeToTheConfigAndTrimmed) {
+  Write("token.txt", "file-token-value\n");
+  auto c = Load(Write("ok.yaml", "server:\n  api_token: file:token.txt\n"));
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->server.api_token, "file-token-value");
+  EXPECT_EQ(redactor_.Scrub("x file-token-value y"), "x *** y");
+}
+
+TEST_F(ConfigTest, YamlSyntaxErrorHasPosition) {
+  const auto path = Write("bad.yaml", "store:\n  url: [unclosed\n");
+  auto c = Load(path);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().message().rfind(path + ":", 0), 0u) << c.status().message();
+  EXPECT_NE(c.status().message().find("YAML syntax"), std::string::npos);
+}
+
+TEST_F(ConfigTest, BadUrlsAndListenAddressesAreRejected) {
+  auto c = Load(Write("bad.yaml",
+                      "store:\n  url: mysql://x\nserver:\n  listen: nowhere\ncrm:\n  base_url: ftp://x\n"));
+  ASSERT_FALSE(c.ok());
+  const std::string m = c.status().message();
+  EXPECT_NE(m.find("store.url: expected sqlite:PATH or postgresql://"), std::string::npos) << m;
+  EXPECT_NE(m.find("server.listen: expected HOST:PORT"), std::string::npos) << m;
+  EXPECT_NE(m.find("crm.base_url: expected an http:// or https:// URL"), std::string::npos) << m;
+}
+
+TEST_F(ConfigTest, MissingFileIsAClearError) {
+  auto c = Load((dir_ / "nope.yaml").string());
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("cannot read the config file"), std::string::npos);
+}
+
+TEST(Duration, ParsesUnits) {
+  EXPECT_EQ(ParseDurationMs("500ms"), 500);
+  EXPECT_EQ(ParseDurationMs("30s"), 30'000);
+  EXPECT_EQ(ParseDurationMs("15m"), 900'000);
+  EXPECT_EQ(ParseDurationMs("2h"), 7'200'000);
+  EXPECT_EQ(ParseDurationMs("1d"), 86'400'000);
+  EXPECT_FALSE(ParseDurationMs("15").has_value());
+  EXPECT_FALSE(ParseDurationMs("m").has_value());
+  EXPECT_FALSE(ParseDurationMs("1.5h").has_value());
+}
+
+}  // namespace
+}  // namespace tandem::app

@@ -1,0 +1,273 @@
+// One store test suite, run over both backends (SOCI's tests do the same): the store is
+// always real, never mocked.
+#include "store/store.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "store/migrations.h"
+#include "tests/support/store_backends.h"
+
+namespace tandem::store {
+namespace {
+
+using testing::ScopedStore;
+using testing::StoreBackend;
+
+constexpr int64_t kNow = 1767225600000;
+
+class StoreTest : public ::testing::TestWithParam<StoreBackend> {
+ protected:
+  void SetUp() override {
+    if (!ScopedStore::Available(GetParam())) GTEST_SKIP() << "no PostgreSQL (set PG_CONN)";
+    store_ = std::make_unique<ScopedStore>(
+        GetParam(), ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    Status st = store_->Open();
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+
+  Store& store() { return **store_; }
+  std::unique_ptr<ScopedStore> store_;
+};
+
+TEST_P(StoreTest, OpenAppliesEveryMigrationAndCreatesTheTables) {
+  auto version = store().SchemaVersion();
+  ASSERT_TRUE(version.ok()) << version.status().ToString();
+  EXPECT_EQ(*version, Store::LatestSchemaVersion());
+  EXPECT_GE(Store::LatestSchemaVersion(), 2);
+  auto tables = store().TableNames();
+  ASSERT_TRUE(tables.ok());
+  for (const char* t : {"audit", "cursors", "inbox", "jobs", "links", "schema_migrations", "tasks"})
+    EXPECT_NE(std::find(tables->begin(), tables->end(), t), tables->end()) << t;
+}
+
+TEST_P(StoreTest, MigrateTwiceChangesNothing) {
+  ASSERT_TRUE(store().Migrate().ok());
+  ASSERT_TRUE(store().Migrate().ok());
+  EXPECT_EQ(store().SchemaVersion().value(), Store::LatestSchemaVersion());
+}
+
+TEST_P(StoreTest, UpsertLinksInsertsThousandsAndUpdatesInPlace) {
+  std::vector<Link> links;
+  for (int i = 0; i < 2000; ++i)
+    links.push_back(Link{"Account", "001" + std::to_string(i), "cus_" + std::to_string(i),
+                         "A-" + std::to_string(i), "h1", kNow});
+  ASSERT_TRUE(store().UpsertLinks(links).ok());
+  EXPECT_EQ(store().CountLinks("Account").value(), 2000);
+
+  std::vector<Link> changed(links.begin(), links.begin() + 10);
+  for (auto& l : changed) l.content_hash = "h2";
+  ASSERT_TRUE(store().UpsertLinks(changed).ok());
+  EXPECT_EQ(store().CountLinks("Account").value(), 2000);
+
+  auto one = store().FindLinkByCrmId("Account", "0015");
+  ASSERT_TRUE(one.ok());
+  ASSERT_TRUE(one->has_value());
+  EXPECT_EQ((*one)->billing_id, "cus_5");
+  EXPECT_EQ((*one)->content_hash, "h2");
+  auto by_billing = store().FindLinkByBillingId("Account", "cus_1999");
+  ASSERT_TRUE(by_billing.ok() && by_billing->has_value());
+  EXPECT_EQ((*by_billing)->crm_id, "0011999");
+  EXPECT_FALSE(store().FindLinkByCrmId("Contact", "0015").value().has_value());
+
+  std::vector<std::string> ids;
+  for (int i = 0; i < 1200; i += 2) ids.push_back("001" + std::to_string(i));
+  ids.push_back("missing");
+  auto many = store().FindLinksByCrmIds("Account", ids);
+  ASSERT_TRUE(many.ok()) << many.status().ToString();
+  EXPECT_EQ(many->size(), 600u);
+}
+
+TEST_P(StoreTest, HostileValuesAreDataNotSql) {
+  const std::string hostile = "x'); DROP TABLE links; --";
+  ASSERT_TRUE(store().UpsertLinks({Link{"Account", hostile, "cus_'\"\\", "", "", kNow}}).ok());
+  auto found = store().FindLinkByCrmId("Account", hostile);
+  ASSERT_TRUE(found.ok() && found->has_value());
+  EXPECT_EQ((*found)->billing_id, "cus_'\"\\");
+  EXPECT_EQ(store().CountLinks("Account").value(), 1);
+}
+
+TEST_P(StoreTest, AuditAppendsBatchesAndReadsBackInOrder) {
+  std::vector<AuditEntry> entries;
+  for (int i = 0; i < 1200; ++i)
+    entries.push_back(AuditEntry{kNow + i, "admin:sync", "Account", "001" + std::to_string(i % 3),
+                                 "create", "created", "row " + std::to_string(i)});
+  ASSERT_TRUE(store().AppendAudit(entries).ok());
+  EXPECT_EQ(store().CountAudit("Account").value(), 1200);
+  auto one = store().AuditFor("Account", "0011");
+  ASSERT_TRUE(one.ok());
+  ASSERT_EQ(one->size(), 400u);
+  EXPECT_EQ(one->front().detail, "row 1");
+  EXPECT_EQ(one->back().detail, "row 1198");
+}
+
+TEST_P(StoreTest, InboxAcceptsAnEventIdOnce) {
+  InboxEvent e{"evt_1", "stripe", "invoice.paid", R"({"id":"evt_1"})", kNow, "pending", 0, ""};
+  EXPECT_TRUE(store().InsertInboxEvent(e).value());
+  EXPECT_FALSE(store().InsertInboxEvent(e).value());
+  auto pending = store().PendingInboxEvents(10);
+  ASSERT_TRUE(pending.ok());
+  ASSERT_EQ(pending->size(), 1u);
+  ASSERT_TRUE(store().MarkInboxEvent("evt_1", "done", "").ok());
+  EXPECT_TRUE(store().PendingInboxEvents(10).value().empty());
+  EXPECT_TRUE(store().MarkInboxEvent("evt_nope", "done", "").IsNotFound());
+}
+
+TEST_P(StoreTest, TasksAreEnqueuedOncePerKeyAndWaitForTheirDependency) {
+  TaskSpec create{"wo1:create", "wo1", "create_subscription", "{}", "", 3, kNow};
+  TaskSpec start{"wo1:start", "wo1", "start_subscription", "{}", "wo1:create", 3, kNow};
+  EXPECT_TRUE(store().EnqueueTask(create, kNow).value());
+  EXPECT_FALSE(store().EnqueueTask(create, kNow).value());
+  EXPECT_TRUE(store().EnqueueTask(start, kNow).value());
+
+  auto first = store().ClaimTasks("w1", 10, kNow, 60'000);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_EQ(first->size(), 1u);
+  EXPECT_EQ(first->at(0).key, "wo1:create");
+  EXPECT_EQ(first->at(0).attempts, 1);
+  EXPECT_TRUE(store().ClaimTasks("w2", 10, kNow, 60'000).value().empty());
+
+  ASSERT_TRUE(store().CompleteTask(first->at(0).id, "sub_1", kNow).ok());
+  auto second = store().ClaimTasks("w1", 10, kNow, 60'000);
+  ASSERT_EQ(second.value().size(), 1u);
+  EXPECT_EQ(second->at(0).key, "wo1:start");
+  EXPECT_EQ(second->at(0).depends_on, "wo1:create");
+}
+
+TEST_P(StoreTest, FailedTaskRetriesAtItsTimeThenFailsForGood) {
+  ASSERT_TRUE(store().EnqueueTask({"t1", "g", "k", "{}", "", 2, kNow}, kNow).ok());
+  auto c1 = store().ClaimTasks("w", 1, kNow, 1000).value();
+  ASSERT_EQ(c1.size(), 1u);
+  EXPECT_EQ(store().FailTask(c1[0].id, "503 from billing", kNow + 5000, kNow).value(), "pending");
+  EXPECT_TRUE(store().ClaimTasks("w", 1, kNow + 4999, 1000).value().empty());
+  auto c2 = store().ClaimTasks("w", 1, kNow + 5000, 1000).value();
+  ASSERT_EQ(c2.size(), 1u);
+  EXPECT_EQ(c2[0].attempts, 2);
+  EXPECT_EQ(store().FailTask(c2[0].id, "still down", kNow + 9000, kNow).value(), "failed");
+  EXPECT_TRUE(store().ClaimTasks("w", 1, kNow + 99999, 1000).value().empty());
+  auto group = store().TasksInGroup("g").value();
+  ASSERT_EQ(group.size(), 1u);
+  EXPECT_EQ(group[0].state, "failed");
+  EXPECT_EQ(group[0].last_error, "still down");
+}
+
+TEST_P(StoreTest, ExpiredLeaseIsReclaimedAndReleasedTaskIsFree) {
+  ASSERT_TRUE(store().EnqueueTask({"t1", "g", "k", "{}", "", 5, kNow}, kNow).ok());
+  ASSERT_EQ(store().ClaimTasks("crashed", 1, kNow, 1000).value().size(), 1u);
+  EXPECT_TRUE(store().ClaimTasks("w2", 1, kNow + 999, 1000).value().empty());
+  auto reclaimed = store().ClaimTasks("w2", 1, kNow + 1001, 1000).value();
+  ASSERT_EQ(reclaimed.size(), 1u);
+  EXPECT_EQ(reclaimed[0].claimed_by, "w2");
+  ASSERT_TRUE(store().ReleaseTasks("w2", kNow + 1002).ok());
+  auto again = store().ClaimTasks("w3", 1, kNow + 1002, 1000).value();
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].attempts, 2);  // the released attempt is not counted
+}
+
+TEST_P(StoreTest, ConcurrentWorkersNeverClaimTheSameTask) {
+  constexpr int kTasks = 200;
+  for (int i = 0; i < kTasks; ++i)
+    ASSERT_TRUE(store().EnqueueTask({"t" + std::to_string(i), "g", "k", "{}", "", 3, kNow}, kNow).ok());
+  // Two stores on one database: as two processes would share it.
+  auto other = store_->OpenAnother();
+  ASSERT_TRUE(other.ok()) << other.status().ToString();
+  std::mutex mu;
+  std::multiset<int64_t> claimed;
+  std::vector<std::thread> workers;
+  for (int w = 0; w < 4; ++w) {
+    Store* s = w % 2 ? other->get() : &store();
+    workers.emplace_back([&, s, w] {
+      for (;;) {
+        auto batch = s->ClaimTasks("w" + std::to_string(w), 7, kNow, 60'000);
+        if (!batch.ok() || batch->empty()) return;
+        std::lock_guard<std::mutex> lock(mu);
+        for (const auto& t : *batch) claimed.insert(t.id);
+      }
+    });
+  }
+  for (auto& t : workers) t.join();
+  EXPECT_EQ(claimed.size(), static_cast<size_t>(kTasks));
+  EXPECT_EQ(std::set<int64_t>(claimed.begin(), claimed.end()).size(), static_cast<size_t>(kTasks));
+}
+
+TEST_P(StoreTest, JobsAndCursorsRoundTrip) {
+  Job job;
+  job.id = "mig-1";
+  job.kind = "migration";
+  job.params = R"({"file":"accounts.csv"})";
+  job.total = 100;
+  job.created_ms = job.updated_ms = kNow;
+  ASSERT_TRUE(store().PutJob(job).ok());
+  job.processed = 50;
+  job.checkpoint = "row:50";
+  ASSERT_TRUE(store().PutJob(job).ok());
+  auto got = store().GetJob("mig-1");
+  ASSERT_TRUE(got.ok() && got->has_value());
+  EXPECT_EQ((*got)->processed, 50);
+  EXPECT_EQ((*got)->checkpoint, "row:50");
+  EXPECT_FALSE(store().GetJob("nope").value().has_value());
+
+  EXPECT_FALSE(store().GetCursor("catalog").value().has_value());
+  ASSERT_TRUE(store().SetCursor("catalog", "1700000000", kNow).ok());
+  ASSERT_TRUE(store().SetCursor("catalog", "1700000500", kNow).ok());
+  EXPECT_EQ(store().GetCursor("catalog").value().value(), "1700000500");
+}
+
+TEST_P(StoreTest, OnlyOneProcessHoldsLeadership) {
+  auto other = store_->OpenAnother();
+  ASSERT_TRUE(other.ok());
+  EXPECT_TRUE(store().TryAcquireLeadership(42).value());
+  EXPECT_TRUE(store().TryAcquireLeadership(42).value());  // re-entrant for the holder
+  if (!store().HasAdvisoryLocks()) {
+    EXPECT_TRUE((*other)->TryAcquireLeadership(42).value());  // SQLite: one process by design
+    return;
+  }
+  EXPECT_FALSE((*other)->TryAcquireLeadership(42).value());
+  ASSERT_TRUE(store().ReleaseLeadership(42).ok());
+  EXPECT_TRUE((*other)->TryAcquireLeadership(42).value());
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, StoreTest,
+                         ::testing::Values(StoreBackend{"sqlite"}, StoreBackend{"postgresql"}),
+                         testing::BackendName);
+
+TEST(StoreUrl, ParsesSqliteAndPostgresForms) {
+  auto s = ParseStoreUrl("sqlite:/var/lib/tandem/tandem.db");
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->backend, Backend::kSqlite);
+  EXPECT_EQ(s->connect, "/var/lib/tandem/tandem.db");
+  EXPECT_EQ(ParseStoreUrl("sqlite::memory:")->connect, ":memory:");
+
+  auto p = ParseStoreUrl("postgresql://tandem:p%40ss@db.internal:5433/tandem?sslmode=require");
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->backend, Backend::kPostgres);
+  EXPECT_EQ(p->connect,
+            "user='tandem' password='p@ss' host='db.internal' port='5433' dbname='tandem' "
+            "sslmode='require'");
+  EXPECT_EQ(ParseStoreUrl("postgresql:host=x dbname=y")->connect, "host=x dbname=y");
+}
+
+TEST(StoreUrl, RejectsUnknownSchemesAndBadPorts) {
+  EXPECT_TRUE(ParseStoreUrl("mysql://x").status().IsInvalidArgument());
+  EXPECT_TRUE(ParseStoreUrl("sqlite:").status().IsInvalidArgument());
+  EXPECT_TRUE(ParseStoreUrl("postgresql://h:abc/db").status().IsInvalidArgument());
+}
+
+TEST(Migrations, SplitStatementsAndSubstituteDialect) {
+  Migration m{9, "0009_x", "-- comment\nCREATE TABLE a (id {{ID}});\n\nCREATE INDEX i ON a (id);\n"};
+  auto pg = MigrationStatements(m, true);
+  ASSERT_EQ(pg.size(), 2u);
+  EXPECT_EQ(pg[0], "CREATE TABLE a (id BIGSERIAL PRIMARY KEY)");
+  auto lite = MigrationStatements(m, false);
+  EXPECT_EQ(lite[0], "CREATE TABLE a (id INTEGER PRIMARY KEY AUTOINCREMENT)");
+  const auto& all = EmbeddedMigrations();
+  for (size_t i = 1; i < all.size(); ++i) EXPECT_LT(all[i - 1].version, all[i].version);
+}
+
+}  // namespace
+}  // namespace tandem::store

@@ -1,0 +1,54 @@
+#include "util/status.h"
+
+#include <gtest/gtest.h>
+
+#include "util/clock.h"
+#include "util/outcome.h"
+#include "util/result.h"
+
+namespace tandem {
+namespace {
+
+TEST(Status, OkByDefaultAndNamedConstructorsCarryCodeAndMessage) {
+  EXPECT_TRUE(Status().ok());
+  EXPECT_EQ(Status::Ok().ToString(), "OK");
+  Status s = Status::RateLimited("slow down");
+  EXPECT_FALSE(s.ok());
+  EXPECT_TRUE(s.IsRateLimited());
+  EXPECT_TRUE(s.IsTransient());
+  EXPECT_EQ(s.ToString(), "RateLimited: slow down");
+  EXPECT_FALSE(Status::InvalidArgument("x").IsTransient());
+}
+
+TEST(Status, WithContextPrefixesMessageAndKeepsCode) {
+  Status s = Status::NotFound("row 7").WithContext("loading accounts.csv");
+  EXPECT_TRUE(s.IsNotFound());
+  EXPECT_EQ(s.message(), "loading accounts.csv: row 7");
+  EXPECT_TRUE(Status::Ok().WithContext("ignored").ok());
+}
+
+TEST(Result, HoldsValueOrError) {
+  Result<int> good = 42;
+  ASSERT_TRUE(good.ok());
+  EXPECT_EQ(*good, 42);
+  Result<int> bad = Status::Timeout("late");
+  EXPECT_FALSE(bad.ok());
+  EXPECT_TRUE(bad.status().IsTimeout());
+  EXPECT_EQ(bad.value_or(7), 7);
+}
+
+TEST(Outcome, NamesKindsAndCarriesFieldAndReason) {
+  Outcome o = Outcome::Failed("001A", "Email", "not an e-mail address");
+  EXPECT_TRUE(o.failed());
+  EXPECT_STREQ(Outcome::KindName(o.kind), "failed");
+  EXPECT_EQ(o.field, "Email");
+  EXPECT_FALSE(Outcome::Created("001A", "cus_1").failed());
+}
+
+TEST(Clock, FormatsRfc3339InUtcWithMillis) {
+  EXPECT_EQ(FormatRfc3339(FromEpochMillis(1767225600123)), "2026-01-01T00:00:00.123Z");
+  EXPECT_EQ(ToEpochMillis(FromEpochMillis(-1)), -1);
+}
+
+}  // namespace
+}  // namespace tandem
