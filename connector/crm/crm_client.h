@@ -1,0 +1,119 @@
+// CrmClient: what Tandem needs from the CRM, in sObject terms. The Salesforce REST client
+// implements it; tests may put a fake behind it. Bulk operations never fail as a whole
+// because one record is bad: each record gets its own SaveResult / BulkRowResult.
+// Thread-safety: implementations are thread-safe.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "util/json.h"
+#include "util/result.h"
+
+namespace tandem::connector::crm {
+
+// One error as the CRM reports it: {"errorCode"|"statusCode","message","fields"}.
+struct CrmError {
+  std::string code;     // REQUIRED_FIELD_MISSING, UNABLE_TO_LOCK_ROW, ...
+  std::string message;
+  std::vector<std::string> fields;
+
+  // Transient: the same request may succeed later (lock contention, limits, outages).
+  bool retryable() const;
+  // The record's own fault (bad value, missing field, duplicate): retrying cannot help.
+  bool record_fault() const;
+  std::string ToString() const;  // "CODE: message [Field1, Field2]"
+};
+
+// Maps a CRM error to a Status code (RateLimited, Unavailable, InvalidArgument, NotFound...).
+Status ToStatus(const CrmError& error, const std::string& context);
+
+struct SaveResult {
+  std::string id;
+  bool success = false;
+  bool created = false;  // upsert: true when the record was inserted
+  std::vector<CrmError> errors;
+
+  std::string ErrorText() const;
+};
+
+enum class BulkOperation { kInsert, kUpdate, kUpsert, kDelete };
+const char* BulkOperationName(BulkOperation op);
+
+struct BulkRequest {
+  std::string object;
+  BulkOperation operation = BulkOperation::kInsert;
+  std::string external_id_field;            // required for kUpsert
+  std::vector<std::string> columns;         // CSV header
+  std::vector<std::vector<std::string>> rows;  // values aligned with columns; "#N/A" = null
+  // Called with each job id as soon as the job exists, before any polling, so a caller can
+  // record it and re-attach after a crash (BulkAttach).
+  std::function<Status(const std::string& job_id)> on_job_created;
+};
+
+struct BulkRowResult {
+  bool success = false;
+  bool processed = false;  // false: the job ended before this row was processed
+  std::string id;
+  bool created = false;
+  std::string error;       // "CODE:message:fields --" as Salesforce writes it
+};
+
+struct BulkResult {
+  std::vector<std::string> job_ids;
+  std::vector<BulkRowResult> rows;  // in input order, one per request row
+  int64_t succeeded = 0, failed = 0, unprocessed = 0;
+};
+
+struct ApiLimits {
+  int64_t daily_max = 0;
+  int64_t daily_remaining = 0;
+};
+
+using RecordCallback = std::function<Status(const Json& record)>;
+
+class CrmClient {
+ public:
+  virtual ~CrmClient() = default;
+
+  // Object schema (fields with type, externalId, nillable, picklistValues, referenceTo).
+  virtual Result<Json> Describe(const std::string& object) = 0;
+  // One record; NotFound when it does not exist.
+  virtual Result<Json> Retrieve(const std::string& object, const std::string& id,
+                                const std::vector<std::string>& fields) = 0;
+  // Success: the new record's id. A record fault is InvalidArgument naming the field.
+  virtual Result<std::string> Create(const std::string& object, const Json& fields) = 0;
+  virtual Status Update(const std::string& object, const std::string& id, const Json& fields) = 0;
+  virtual Status Delete(const std::string& object, const std::string& id) = 0;
+  // Upsert by external id. Several matching records is Conflict, never a guess.
+  virtual Result<SaveResult> Upsert(const std::string& object, const std::string& external_field,
+                                    const std::string& external_value, const Json& fields) = 0;
+  // Runs a SOQL query and streams every record of every page to `on_record` (never
+  // truncated). A non-OK Status from the callback stops the query and is returned.
+  virtual Status Query(const std::string& soql, const RecordCallback& on_record) = 0;
+
+  // sObject Collections, 200 records per call, allOrNone=false. The results are in input
+  // order; a call that fails as a whole marks each of its records failed.
+  virtual Result<std::vector<SaveResult>> CreateMany(const std::string& object,
+                                                     const std::vector<Json>& records) = 0;
+  // Each record carries its "Id".
+  virtual Result<std::vector<SaveResult>> UpdateMany(const std::string& object,
+                                                     const std::vector<Json>& records) = 0;
+  virtual Result<std::vector<SaveResult>> UpsertMany(const std::string& object,
+                                                     const std::string& external_field,
+                                                     const std::vector<Json>& records) = 0;
+  virtual Result<std::vector<SaveResult>> DeleteMany(const std::vector<std::string>& ids) = 0;
+
+  // Bulk API 2.0 ingest: splits the rows across jobs within the limits, waits for them and
+  // maps the (unordered) results back to input order.
+  virtual Result<BulkResult> BulkIngest(const BulkRequest& request) = 0;
+  // Re-attaches to a job created earlier (after a crash) and collects its results.
+  virtual Result<BulkResult> BulkAttach(const std::string& job_id, const BulkRequest& request) = 0;
+
+  virtual Result<ApiLimits> Limits() = 0;
+};
+using CrmClientPtr = std::unique_ptr<CrmClient>;
+
+}  // namespace tandem::connector::crm
