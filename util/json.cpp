@@ -178,9 +178,12 @@ class Parser {
     for (int i = 0; i < 4; ++i) {
       const char c = s_[pos_++];
       v <<= 4;
-      if (c >= '0' && c <= '9') v |= static_cast<uint32_t>(c - '0');
-      else if (c >= 'a' && c <= 'f') v |= static_cast<uint32_t>(c - 'a' + 10);
-      else if (c >= 'A' && c <= 'F') v |= static_cast<uint32_t>(c - 'A' + 10);
+      if (c >= '0' && c <= '9')
+        v |= static_cast<uint32_t>(c - '0');
+      else if (c >= 'a' && c <= 'f')
+        v |= static_cast<uint32_t>(c - 'a' + 10);
+      else if (c >= 'A' && c <= 'F')
+        v |= static_cast<uint32_t>(c - 'A' + 10);
       else {
         error_ = "bad hex digit in \\u escape";
         return false;
@@ -206,14 +209,30 @@ class Parser {
       if (pos_ >= s_.size()) break;
       const char e = s_[pos_++];
       switch (e) {
-        case '"': out->push_back('"'); break;
-        case '\\': out->push_back('\\'); break;
-        case '/': out->push_back('/'); break;
-        case 'b': out->push_back('\b'); break;
-        case 'f': out->push_back('\f'); break;
-        case 'n': out->push_back('\n'); break;
-        case 'r': out->push_back('\r'); break;
-        case 't': out->push_back('\t'); break;
+        case '"':
+          out->push_back('"');
+          break;
+        case '\\':
+          out->push_back('\\');
+          break;
+        case '/':
+          out->push_back('/');
+          break;
+        case 'b':
+          out->push_back('\b');
+          break;
+        case 'f':
+          out->push_back('\f');
+          break;
+        case 'n':
+          out->push_back('\n');
+          break;
+        case 'r':
+          out->push_back('\r');
+          break;
+        case 't':
+          out->push_back('\t');
+          break;
         case 'u': {
           uint32_t cp;
           if (!Hex4(&cp)) return false;
@@ -315,13 +334,27 @@ void AppendJsonString(std::string_view s, std::string* out) {
   out->push_back('"');
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out->append("\\\""); break;
-      case '\\': out->append("\\\\"); break;
-      case '\n': out->append("\\n"); break;
-      case '\r': out->append("\\r"); break;
-      case '\t': out->append("\\t"); break;
-      case '\b': out->append("\\b"); break;
-      case '\f': out->append("\\f"); break;
+      case '"':
+        out->append("\\\"");
+        break;
+      case '\\':
+        out->append("\\\\");
+        break;
+      case '\n':
+        out->append("\\n");
+        break;
+      case '\r':
+        out->append("\\r");
+        break;
+      case '\t':
+        out->append("\\t");
+        break;
+      case '\b':
+        out->append("\\b");
+        break;
+      case '\f':
+        out->append("\\f");
+        break;
       default:
         if (c < 0x20) {
           char buf[8];
@@ -335,9 +368,7 @@ void AppendJsonString(std::string_view s, std::string* out) {
   out->push_back('"');
 }
 
-bool Json::as_bool(bool fallback) const {
-  return is_bool() ? std::get<bool>(v_) : fallback;
-}
+bool Json::as_bool(bool fallback) const { return is_bool() ? std::get<bool>(v_) : fallback; }
 double Json::as_number(double fallback) const {
   return is_number() ? std::get<double>(v_) : fallback;
 }
@@ -351,9 +382,12 @@ const std::string& Json::as_string() const {
 
 std::string Json::ToText() const {
   switch (type()) {
-    case Type::kNull: return "";
-    case Type::kString: return as_string();
-    default: return Dump();
+    case Type::kNull:
+      return "";
+    case Type::kString:
+      return as_string();
+    default:
+      return Dump();
   }
 }
 
@@ -423,10 +457,18 @@ size_t Json::size() const {
 
 void Json::DumpTo(std::string* out) const {
   switch (type()) {
-    case Type::kNull: out->append("null"); break;
-    case Type::kBool: out->append(std::get<bool>(v_) ? "true" : "false"); break;
-    case Type::kNumber: AppendNumber(std::get<double>(v_), out); break;
-    case Type::kString: AppendJsonString(std::get<std::string>(v_), out); break;
+    case Type::kNull:
+      out->append("null");
+      break;
+    case Type::kBool:
+      out->append(std::get<bool>(v_) ? "true" : "false");
+      break;
+    case Type::kNumber:
+      AppendNumber(std::get<double>(v_), out);
+      break;
+    case Type::kString:
+      AppendJsonString(std::get<std::string>(v_), out);
+      break;
     case Type::kArray: {
       out->push_back('[');
       bool first = true;

@@ -25,15 +25,15 @@ class Json {
   using Object = std::vector<Member>;
 
   Json() = default;
-  Json(std::nullptr_t) {}                                // NOLINT
-  Json(bool b) : v_(b) {}                                // NOLINT
-  Json(int v) : v_(static_cast<double>(v)) {}            // NOLINT
-  Json(int64_t v) : v_(static_cast<double>(v)) {}        // NOLINT
-  Json(double v) : v_(v) {}                              // NOLINT
-  Json(const char* s) : v_(std::string(s)) {}            // NOLINT
-  Json(std::string s) : v_(std::move(s)) {}              // NOLINT
-  Json(Array a) : v_(std::move(a)) {}                    // NOLINT
-  Json(Object o) : v_(std::move(o)) {}                   // NOLINT
+  Json(std::nullptr_t) {}                          // NOLINT
+  Json(bool b) : v_(b) {}                          // NOLINT
+  Json(int v) : v_(static_cast<double>(v)) {}      // NOLINT
+  Json(int64_t v) : v_(static_cast<double>(v)) {}  // NOLINT
+  Json(double v) : v_(v) {}                        // NOLINT
+  Json(const char* s) : v_(std::string(s)) {}      // NOLINT
+  Json(std::string s) : v_(std::move(s)) {}        // NOLINT
+  Json(Array a) : v_(std::move(a)) {}              // NOLINT
+  Json(Object o) : v_(std::move(o)) {}             // NOLINT
 
   static Json MakeObject() { return Json(Object{}); }
   static Json MakeArray() { return Json(Array{}); }

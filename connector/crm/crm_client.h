@@ -16,7 +16,7 @@ namespace tandem::connector::crm {
 
 // One error as the CRM reports it: {"errorCode"|"statusCode","message","fields"}.
 struct CrmError {
-  std::string code;     // REQUIRED_FIELD_MISSING, UNABLE_TO_LOCK_ROW, ...
+  std::string code;  // REQUIRED_FIELD_MISSING, UNABLE_TO_LOCK_ROW, ...
   std::string message;
   std::vector<std::string> fields;
 
@@ -45,8 +45,8 @@ const char* BulkOperationName(BulkOperation op);
 struct BulkRequest {
   std::string object;
   BulkOperation operation = BulkOperation::kInsert;
-  std::string external_id_field;            // required for kUpsert
-  std::vector<std::string> columns;         // CSV header
+  std::string external_id_field;               // required for kUpsert
+  std::vector<std::string> columns;            // CSV header
   std::vector<std::vector<std::string>> rows;  // values aligned with columns; "#N/A" = null
   // Called with each job id as soon as the job exists, before any polling, so a caller can
   // record it and re-attach after a crash (BulkAttach).
@@ -58,7 +58,7 @@ struct BulkRowResult {
   bool processed = false;  // false: the job ended before this row was processed
   std::string id;
   bool created = false;
-  std::string error;       // "CODE:message:fields --" as Salesforce writes it
+  std::string error;  // "CODE:message:fields --" as Salesforce writes it
 };
 
 struct BulkResult {

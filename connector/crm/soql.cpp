@@ -8,23 +8,44 @@ namespace {
 void Escape(std::string_view value, bool like, std::string* out) {
   for (char c : value) {
     switch (c) {
-      case '\\': out->append("\\\\"); break;
-      case '\'': out->append("\\'"); break;
-      case '"': out->append("\\\""); break;
-      case '\n': out->append("\\n"); break;
-      case '\r': out->append("\\r"); break;
-      case '\t': out->append("\\t"); break;
-      case '\b': out->append("\\b"); break;
-      case '\f': out->append("\\f"); break;
+      case '\\':
+        out->append("\\\\");
+        break;
+      case '\'':
+        out->append("\\'");
+        break;
+      case '"':
+        out->append("\\\"");
+        break;
+      case '\n':
+        out->append("\\n");
+        break;
+      case '\r':
+        out->append("\\r");
+        break;
+      case '\t':
+        out->append("\\t");
+        break;
+      case '\b':
+        out->append("\\b");
+        break;
+      case '\f':
+        out->append("\\f");
+        break;
       case '%':
-        if (like) out->append("\\%");
-        else out->push_back(c);
+        if (like)
+          out->append("\\%");
+        else
+          out->push_back(c);
         break;
       case '_':
-        if (like) out->append("\\_");
-        else out->push_back(c);
+        if (like)
+          out->append("\\_");
+        else
+          out->push_back(c);
         break;
-      default: out->push_back(c);
+      default:
+        out->push_back(c);
     }
   }
 }
@@ -81,7 +102,8 @@ SoqlBuilder& SoqlBuilder::WhereEquals(const std::string& field, const std::strin
   return *this;
 }
 
-SoqlBuilder& SoqlBuilder::WhereIn(const std::string& field, const std::vector<std::string>& values) {
+SoqlBuilder& SoqlBuilder::WhereIn(const std::string& field,
+                                  const std::vector<std::string>& values) {
   if (!IsSoqlIdentifier(field)) error_ = "invalid field name '" + field + "'";
   if (values.empty()) error_ = "IN needs at least one value";
   std::string list;

@@ -77,7 +77,8 @@ class ScopedStore {
  private:
   static std::string Sanitize(const std::string& s) {
     std::string out;
-    for (char c : s) out += std::isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(std::tolower(c)) : '_';
+    for (char c : s)
+      out += std::isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(std::tolower(c)) : '_';
     return out.substr(0, 40);
   }
   void Cleanup() {

@@ -83,7 +83,8 @@ Result<std::vector<std::vector<std::string>>> ParseCsv(std::string_view text) {
     field_started = true;
     ++i;
   }
-  if (in_quotes) return Status::InvalidArgument("CSV line " + std::to_string(line) + ": unterminated quote");
+  if (in_quotes)
+    return Status::InvalidArgument("CSV line " + std::to_string(line) + ": unterminated quote");
   if (field_started || !field.empty() || !row.empty()) {
     end_field();
     rows.push_back(std::move(row));

@@ -36,7 +36,8 @@ Status ToStatus(const CrmError& e, const std::string& context) {
   if (e.code == "INVALID_SESSION_ID") return Status::Unauthenticated(msg);
   if (e.code == "INSUFFICIENT_ACCESS" || e.code == "INSUFFICIENT_ACCESS_OR_READONLY")
     return Status::PermissionDenied(msg);
-  if (e.code == "DUPLICATE_VALUE" || e.code == "DUPLICATES_DETECTED") return Status::AlreadyExists(msg);
+  if (e.code == "DUPLICATE_VALUE" || e.code == "DUPLICATES_DETECTED")
+    return Status::AlreadyExists(msg);
   if (e.code.rfind("HTTP_5", 0) == 0) return Status::Unavailable(msg);
   if (e.code.rfind("HTTP_", 0) == 0) return Status::RemoteError(msg);
   return Status::InvalidArgument(msg);
@@ -50,10 +51,14 @@ std::string SaveResult::ErrorText() const {
 
 const char* BulkOperationName(BulkOperation op) {
   switch (op) {
-    case BulkOperation::kInsert: return "insert";
-    case BulkOperation::kUpdate: return "update";
-    case BulkOperation::kUpsert: return "upsert";
-    case BulkOperation::kDelete: return "delete";
+    case BulkOperation::kInsert:
+      return "insert";
+    case BulkOperation::kUpdate:
+      return "update";
+    case BulkOperation::kUpsert:
+      return "upsert";
+    case BulkOperation::kDelete:
+      return "delete";
   }
   return "insert";
 }
@@ -80,9 +85,10 @@ std::vector<CrmError> ParseErrors(int http_status, const std::string& body) {
         if (e.is_object()) out.push_back(FromJson(e));
     } else if (parsed->is_object() && parsed->Has("errorCode")) {
       out.push_back(FromJson(*parsed));
-    } else if (parsed->is_object() && parsed->Has("error")) {  // OAuth: {"error","error_description"}
-      out.push_back(CrmError{(*parsed)["error"].as_string(),
-                             (*parsed)["error_description"].as_string(), {}});
+    } else if (parsed->is_object() &&
+               parsed->Has("error")) {  // OAuth: {"error","error_description"}
+      out.push_back(
+          CrmError{(*parsed)["error"].as_string(), (*parsed)["error_description"].as_string(), {}});
     }
   }
   if (out.empty()) {
@@ -98,7 +104,8 @@ http::Action Classify(const Result<http::HttpResponse>& result) {
       const std::string& b = result->body;
       if (b.find("REQUEST_LIMIT_EXCEEDED") != std::string::npos) return http::Action::kRateLimited;
       if (b.find("UNABLE_TO_LOCK_ROW") != std::string::npos) return http::Action::kRetry;
-      if (s == 503 || b.find("SERVER_UNAVAILABLE") != std::string::npos) return http::Action::kRetry;
+      if (s == 503 || b.find("SERVER_UNAVAILABLE") != std::string::npos)
+        return http::Action::kRetry;
     }
   }
   return http::DefaultClassify(result);

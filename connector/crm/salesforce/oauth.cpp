@@ -1,15 +1,16 @@
 #include "connector/crm/salesforce/oauth.h"
 
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-
 #include "connector/crm/salesforce/errors.h"
 #include "util/json.h"
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 
 namespace tandem::connector::crm::salesforce {
 
 Result<std::string> MakeJwtAssertion(const OAuthSettings& s, WallTime now) {
-  if (s.private_key.empty()) return Status::InvalidArgument("jwt_bearer needs crm.auth.private_key");
+  if (s.private_key.empty())
+    return Status::InvalidArgument("jwt_bearer needs crm.auth.private_key");
   if (s.client_id.empty() || s.username.empty())
     return Status::InvalidArgument("jwt_bearer needs crm.auth.client_id and crm.auth.username");
   Json claims = Json::MakeObject();
@@ -57,7 +58,8 @@ Result<http::AccessToken> SalesforceTokenSource::Fetch() {
     form = {{"grant_type", "refresh_token"},
             {"refresh_token", settings_.refresh_token},
             {"client_id", settings_.client_id}};
-    if (!settings_.client_secret.empty()) form.emplace_back("client_secret", settings_.client_secret);
+    if (!settings_.client_secret.empty())
+      form.emplace_back("client_secret", settings_.client_secret);
   } else {
     form = {{"grant_type", "client_credentials"},
             {"client_id", settings_.client_id},
@@ -83,7 +85,8 @@ Result<http::AccessToken> SalesforceTokenSource::Fetch() {
   instance_url_ = (*body)["instance_url"].as_string();
   http::AccessToken token;
   token.value = (*body)["access_token"].as_string();
-  if (!(*body)["token_type"].as_string().empty()) token.token_type = (*body)["token_type"].as_string();
+  if (!(*body)["token_type"].as_string().empty())
+    token.token_type = (*body)["token_type"].as_string();
   return token;
 }
 

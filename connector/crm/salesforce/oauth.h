@@ -18,10 +18,10 @@ struct OAuthSettings {
   std::string flow = "client_credentials";  // client_credentials | jwt_bearer | refresh_token
   std::string client_id;
   std::string client_secret;
-  std::string username;       // jwt_bearer: sub
-  std::string private_key;    // jwt_bearer: PEM text
+  std::string username;     // jwt_bearer: sub
+  std::string private_key;  // jwt_bearer: PEM text
   std::string refresh_token;
-  std::string audience;       // jwt_bearer: aud; default https://login.salesforce.com
+  std::string audience;  // jwt_bearer: aud; default https://login.salesforce.com
 };
 
 struct TokenAnswer {

@@ -162,8 +162,7 @@ Status SalesforceClient::Delete(const std::string& object, const std::string& id
 
 Result<SaveResult> SalesforceClient::Upsert(const std::string& object,
                                             const std::string& external_field,
-                                            const std::string& external_value,
-                                            const Json& fields) {
+                                            const std::string& external_value, const Json& fields) {
   TANDEM_RETURN_IF_ERROR(CheckName("object", object));
   TANDEM_RETURN_IF_ERROR(CheckName("external id field", external_field));
   if (external_value.empty()) return Status::InvalidArgument("upsert needs an external id value");
@@ -219,7 +218,8 @@ Status SalesforceClient::Query(const std::string& soql, const RecordCallback& on
     for (const auto& record : (*body)["records"].array()) TANDEM_RETURN_IF_ERROR(on_record(record));
     if ((*body)["done"].as_bool(true)) return Status::Ok();
     const std::string next = (*body)["nextRecordsUrl"].as_string();
-    if (next.empty()) return Status::RemoteError("query answer has done=false and no nextRecordsUrl");
+    if (next.empty())
+      return Status::RemoteError("query answer has done=false and no nextRecordsUrl");
     path = next;
   }
 }
@@ -265,7 +265,8 @@ Result<std::vector<SaveResult>> SalesforceClient::Collection(CollectionOp op,
                                                              const std::string& external_field,
                                                              const std::vector<Json>& records) {
   TANDEM_RETURN_IF_ERROR(CheckName("object", object));
-  if (op == CollectionOp::kUpsert) TANDEM_RETURN_IF_ERROR(CheckName("external id field", external_field));
+  if (op == CollectionOp::kUpsert)
+    TANDEM_RETURN_IF_ERROR(CheckName("external id field", external_field));
   std::vector<SaveResult> results(records.size());
   // Rows still to send; rows failing with a transient record error are sent again.
   std::vector<size_t> pending(records.size());
@@ -290,9 +291,9 @@ Result<std::vector<SaveResult>> SalesforceClient::Collection(CollectionOp op,
       }
     }
     if (!again.empty()) {
-      log::Get("connector.crm")->info("{} {} records failed transiently (e.g. {}); retrying",
-                                      again.size(), object,
-                                      results[again.front()].ErrorText());
+      log::Get("connector.crm")
+          ->info("{} {} records failed transiently (e.g. {}); retrying", again.size(), object,
+                 results[again.front()].ErrorText());
       sleeper_.Sleep(Millis(200 << round));
     }
     pending = std::move(again);
@@ -325,8 +326,8 @@ Result<std::vector<SaveResult>> SalesforceClient::DeleteMany(const std::vector<s
       TANDEM_RETURN_IF_ERROR(CheckId(ids[i]));
       list += (list.empty() ? "" : ",") + ids[i];
     }
-    auto resp = CallJson("DELETE", DataPath("/composite/sobjects?allOrNone=false&ids=" + list), "",
-                         true);
+    auto resp =
+        CallJson("DELETE", DataPath("/composite/sobjects?allOrNone=false&ids=" + list), "", true);
     if (!resp.ok() || resp->status != 200) {
       const Status st = resp.ok() ? ErrorStatus(*resp, "collection delete") : resp.status();
       for (size_t i = 0; i < n; ++i) out.push_back(CallFailed(st));
@@ -463,7 +464,7 @@ Status SalesforceClient::CollectJob(const std::string& job_id, const BulkRequest
     if (!rows.ok()) return rows.status().WithContext(std::string(kind) + " of " + job_id);
     const std::string k = kind;
     const size_t offset = k == "unprocessedrecords" ? 0 : 2;  // sf__Id, sf__Created|sf__Error
-    for (size_t r = 1; r < rows->size(); ++r) {  // row 0 is the header
+    for (size_t r = 1; r < rows->size(); ++r) {               // row 0 is the header
       const auto& row = (*rows)[r];
       const long index = take(row, offset);
       if (index < 0) {

@@ -14,14 +14,14 @@
 namespace tandem::connector::crm::salesforce {
 
 struct SalesforceOptions {
-  std::string api_version = "61.0";     // default 61.0
-  int64_t daily_api_floor = 1000;       // stop calling below this many remaining; default 1000
-  size_t bulk_max_rows_per_job = 150'000;        // split larger inputs; default 150,000
-  size_t bulk_max_bytes_per_job = 100'000'000;   // Salesforce allows 150 MB base64; default 100 MB
-  Millis bulk_poll_initial = Millis(500);        // first poll wait, doubling; default 500 ms
-  Millis bulk_poll_max = Millis(10'000);         // default 10 s
-  Millis bulk_timeout = Millis(30 * 60'000);     // give up waiting for a job; default 30 min
-  int record_retries = 3;   // Collections rows failing with UNABLE_TO_LOCK_ROW; default 3
+  std::string api_version = "61.0";        // default 61.0
+  int64_t daily_api_floor = 1000;          // stop calling below this many remaining; default 1000
+  size_t bulk_max_rows_per_job = 150'000;  // split larger inputs; default 150,000
+  size_t bulk_max_bytes_per_job = 100'000'000;  // Salesforce allows 150 MB base64; default 100 MB
+  Millis bulk_poll_initial = Millis(500);       // first poll wait, doubling; default 500 ms
+  Millis bulk_poll_max = Millis(10'000);        // default 10 s
+  Millis bulk_timeout = Millis(30 * 60'000);    // give up waiting for a job; default 30 min
+  int record_retries = 3;       // Collections rows failing with UNABLE_TO_LOCK_ROW; default 3
   int query_batch_size = 2000;  // Sforce-Query-Options batchSize (200..2000); default 2000
 };
 

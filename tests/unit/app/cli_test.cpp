@@ -1,16 +1,16 @@
 // The `tandem` binary as an operator meets it: help, exit codes, config errors, and the
 // migration crash test (the process is killed inside a migration's transaction and
 // between two migrations; the schema is never half-applied).
-#include <gtest/gtest.h>
-
-#include <sys/wait.h>
-
 #include <array>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 
+#include <gtest/gtest.h>
+
 #include "tests/support/store_backends.h"
+
+#include <sys/wait.h>
 
 namespace tandem::app {
 namespace {
@@ -66,8 +66,10 @@ TEST(Cli, ConfigCheckReportsTheBrokenKeyAndExitsTwo) {
   std::ofstream(path) << "store:\n  url: sqlite:x.db\nbilling:\n  timeout_ms: fast\n";
   ProcessRun r = Tandem("--config " + path.string() + " config check");
   EXPECT_EQ(r.exit_code, 2) << r.out;
-  EXPECT_NE(r.out.find(path.string() + ":4:15: billing.timeout_ms: expected an integer, got 'fast'"),
-            std::string::npos) << r.out;
+  EXPECT_NE(
+      r.out.find(path.string() + ":4:15: billing.timeout_ms: expected an integer, got 'fast'"),
+      std::string::npos)
+      << r.out;
   std::filesystem::remove(path);
 }
 
@@ -76,8 +78,8 @@ TEST(Cli, ConfigCheckAcceptsTheExampleAndNeverPrintsItsSecrets) {
       "TANDEM_API_TOKEN=tok-cli-visible-never STRIPE_API_KEY=sk_test_cli_never "
       "STRIPE_WEBHOOK_SECRET=whsec_cli_never";
   ProcessRun r = Tandem("--log-level trace --config " + std::string(TANDEM_SOURCE_DIR) +
-                     "/config/tandem.example.yaml config check",
-                 env);
+                            "/config/tandem.example.yaml config check",
+                        env);
   EXPECT_EQ(r.exit_code, 0) << r.out;
   EXPECT_NE(r.out.find(": OK"), std::string::npos);
   for (const char* s : {"tok-cli-visible-never", "sk_test_cli_never", "whsec_cli_never"})
@@ -94,7 +96,8 @@ class MigrationCrash : public ::testing::TestWithParam<testing::StoreBackend> {
     ASSERT_TRUE(store_->Open().ok());
     // The binary reaches the same database (and PostgreSQL schema) through a config file.
     config_ = (std::filesystem::temp_directory_path() /
-               ("tandem_crash_" + std::to_string(::getpid()) + ".yaml")).string();
+               ("tandem_crash_" + std::to_string(::getpid()) + ".yaml"))
+                  .string();
     std::ofstream out(config_);
     out << "store:\n  url: \"" << store_->options().url << "\"\n";
     if (!store_->options().schema.empty()) out << "  schema: " << store_->options().schema << "\n";
@@ -115,7 +118,7 @@ class MigrationCrash : public ::testing::TestWithParam<testing::StoreBackend> {
 
 TEST_P(MigrationCrash, KilledInsideTheSecondMigrationLeavesTheFirstWhole) {
   ProcessRun r = Tandem("--config " + config_ + " db migrate",
-                 "TANDEM_CRASH_AT=store.migration.before_commit#2");
+                        "TANDEM_CRASH_AT=store.migration.before_commit#2");
   EXPECT_EQ(r.signal, 9) << r.out;
   EXPECT_EQ(Version(), 1);
   EXPECT_TRUE(HasTable("links"));
@@ -130,7 +133,7 @@ TEST_P(MigrationCrash, KilledInsideTheSecondMigrationLeavesTheFirstWhole) {
 
 TEST_P(MigrationCrash, KilledBetweenTwoMigrationsKeepsTheCommittedOne) {
   ProcessRun r = Tandem("--config " + config_ + " db migrate",
-                 "TANDEM_CRASH_AT=store.migration.after_commit#1");
+                        "TANDEM_CRASH_AT=store.migration.after_commit#1");
   EXPECT_EQ(r.signal, 9) << r.out;
   EXPECT_EQ(Version(), 1);
   EXPECT_TRUE(HasTable("audit"));
@@ -143,7 +146,7 @@ TEST_P(MigrationCrash, KilledBetweenTwoMigrationsKeepsTheCommittedOne) {
 
 TEST_P(MigrationCrash, KilledInsideTheFirstMigrationLeavesNothing) {
   ProcessRun r = Tandem("--config " + config_ + " db migrate",
-                 "TANDEM_CRASH_AT=store.migration.before_commit");
+                        "TANDEM_CRASH_AT=store.migration.before_commit");
   EXPECT_EQ(r.signal, 9) << r.out;
   EXPECT_EQ(Version(), 0);
   EXPECT_FALSE(HasTable("links"));

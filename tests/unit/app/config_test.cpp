@@ -1,10 +1,10 @@
 #include "app/config.h"
 
-#include <gtest/gtest.h>
-
 #include <filesystem>
 #include <fstream>
 #include <map>
+
+#include <gtest/gtest.h>
 
 namespace tandem::app {
 namespace {
@@ -25,11 +25,14 @@ class ConfigTest : public ::testing::Test {
     return path;
   }
   Result<Config> Load(const std::string& path) {
-    return LoadConfig(path, [this](const std::string& k) -> std::optional<std::string> {
-      auto it = env_.find(k);
-      if (it == env_.end()) return std::nullopt;
-      return it->second;
-    }, redactor_);
+    return LoadConfig(
+        path,
+        [this](const std::string& k) -> std::optional<std::string> {
+          auto it = env_.find(k);
+          if (it == env_.end()) return std::nullopt;
+          return it->second;
+        },
+        redactor_);
   }
 
   std::filesystem::path dir_;
@@ -69,37 +72,46 @@ TEST_F(ConfigTest, UnknownKeyNamesFileLineColumnAndTheKeysExpected) {
 }
 
 TEST_F(ConfigTest, WrongTypeSaysWhatWasExpected) {
-  const auto path = Write("bad.yaml", "store:\n  pool_size: lots\nschedules:\n  order_poll: soon\n");
+  const auto path =
+      Write("bad.yaml", "store:\n  pool_size: lots\nschedules:\n  order_poll: soon\n");
   auto c = Load(path);
   ASSERT_FALSE(c.ok());
-  EXPECT_NE(c.status().message().find(path + ":2:14: store.pool_size: expected an integer, got 'lots'"),
-            std::string::npos) << c.status().message();
+  EXPECT_NE(
+      c.status().message().find(path + ":2:14: store.pool_size: expected an integer, got 'lots'"),
+      std::string::npos)
+      << c.status().message();
   EXPECT_NE(c.status().message().find(":4:15: schedules.order_poll: expected a duration"),
-            std::string::npos) << c.status().message();
+            std::string::npos)
+      << c.status().message();
 }
 
 TEST_F(ConfigTest, OutOfRangeAndBadEnumAreRejected) {
   auto c = Load(Write("bad.yaml", "store:\n  pool_size: 500\nlogging:\n  format: xml\n"));
   ASSERT_FALSE(c.ok());
   EXPECT_NE(c.status().message().find("store.pool_size: expected a value from 1 to 64, got 500"),
-            std::string::npos) << c.status().message();
+            std::string::npos)
+      << c.status().message();
   EXPECT_NE(c.status().message().find("logging.format: expected one of text, json, got 'xml'"),
-            std::string::npos) << c.status().message();
+            std::string::npos)
+      << c.status().message();
 }
 
 TEST_F(ConfigTest, ASecretWrittenInClearIsRefusedWithoutEchoingIt) {
   auto c = Load(Write("bad.yaml", "billing:\n  api_key: sk_live_abcdef123456\n"));
   ASSERT_FALSE(c.ok());
   EXPECT_NE(c.status().message().find(":2:12: billing.api_key: a secret must be a reference"),
-            std::string::npos) << c.status().message();
+            std::string::npos)
+      << c.status().message();
   EXPECT_EQ(c.status().message().find("sk_live_abcdef123456"), std::string::npos);
 }
 
 TEST_F(ConfigTest, MissingEnvironmentVariableIsNamed) {
   auto c = Load(Write("bad.yaml", "server:\n  api_token: env:NOT_SET_ANYWHERE\n"));
   ASSERT_FALSE(c.ok());
-  EXPECT_NE(c.status().message().find("server.api_token: environment variable NOT_SET_ANYWHERE is not set"),
-            std::string::npos) << c.status().message();
+  EXPECT_NE(c.status().message().find(
+                "server.api_token: environment variable NOT_SET_ANYWHERE is not set"),
+            std::string::npos)
+      << c.status().message();
 }
 
 TEST_F(ConfigTest, FileSecretIsReadRelativeToTheConfigAndTrimmed) {
@@ -119,8 +131,9 @@ TEST_F(ConfigTest, YamlSyntaxErrorHasPosition) {
 }
 
 TEST_F(ConfigTest, BadUrlsAndListenAddressesAreRejected) {
-  auto c = Load(Write("bad.yaml",
-                      "store:\n  url: mysql://x\nserver:\n  listen: nowhere\ncrm:\n  base_url: ftp://x\n"));
+  auto c = Load(
+      Write("bad.yaml",
+            "store:\n  url: mysql://x\nserver:\n  listen: nowhere\ncrm:\n  base_url: ftp://x\n"));
   ASSERT_FALSE(c.ok());
   const std::string m = c.status().message();
   EXPECT_NE(m.find("store.url: expected sqlite:PATH or postgresql://"), std::string::npos) << m;

@@ -1,10 +1,10 @@
 // A secret placed in the config (through env: or file:) never appears in the log, whatever
 // logs it: the REST pipeline at trace level, a remote that echoes it back, or a careless
 // log line.
-#include <gtest/gtest.h>
-
 #include <filesystem>
 #include <fstream>
+
+#include <gtest/gtest.h>
 
 #include "app/config.h"
 #include "connector/http/rest_client.h"
@@ -19,8 +19,8 @@ namespace {
 TEST(SecretsInLogs, ConfigSecretsNeverReachTheLogOutput) {
   constexpr char kApiKey[] = "sk_test_51SecretFromEnv";
   constexpr char kWebhook[] = "whsec_FromAFileNeverLogged";
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("tandem_secret_log_" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("tandem_secret_log_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   std::ofstream(dir / "whsec.txt") << kWebhook << "\n";
   std::ofstream(dir / "tandem.yaml") << "billing:\n  base_url: http://127.0.0.1:1\n"
@@ -61,8 +61,9 @@ TEST(SecretsInLogs, ConfigSecretsNeverReachTheLogOutput) {
     auto r = client.PostForm("/v1/customers", {{"description", kWebhook}}, "idem-key-1");
     ASSERT_TRUE(r.ok());
     EXPECT_EQ(r->status, 400);
-    log::Get("app.careless")->error("config dump: key={} webhook={}", config->billing.api_key,
-                                    config->billing.webhook_secret);
+    log::Get("app.careless")
+        ->error("config dump: key={} webhook={}", config->billing.api_key,
+                config->billing.webhook_secret);
 
     const std::string text = capture.text();
     EXPECT_NE(text.find("POST /v1/customers"), std::string::npos) << text;

@@ -1,6 +1,6 @@
-#include "connector/http/jittered_backoff.h"
-
 #include <gtest/gtest.h>
+
+#include "connector/http/jittered_backoff.h"
 
 namespace tandem::connector::http {
 namespace {

@@ -1,8 +1,8 @@
 #include "connector/http/rate_limiter.h"
 
-#include <gtest/gtest.h>
-
 #include <thread>
+
+#include <gtest/gtest.h>
 
 #include "tests/fakes/fake_clock.h"
 

@@ -45,8 +45,8 @@ class RestClientTest : public ::testing::Test {
     options.remote = kRemote;
     options.base_url = server_.base_url();
     if (options.timeout == Millis(30'000)) options.timeout = Millis(2'000);
-    return std::make_unique<RestClient>(options, RestClientDeps{clock_, sleeper_, random_, counter_},
-                                        std::move(auth));
+    return std::make_unique<RestClient>(
+        options, RestClientDeps{clock_, sleeper_, random_, counter_}, std::move(auth));
   }
 
   ScriptedHttpServer server_;

@@ -2,13 +2,13 @@
 // always real, never mocked.
 #include "store/store.h"
 
-#include <gtest/gtest.h>
-
 #include <algorithm>
 #include <map>
 #include <mutex>
 #include <set>
 #include <thread>
+
+#include <gtest/gtest.h>
 
 #include "store/migrations.h"
 #include "tests/support/store_backends.h"
@@ -172,7 +172,8 @@ TEST_P(StoreTest, ExpiredLeaseIsReclaimedAndReleasedTaskIsFree) {
 TEST_P(StoreTest, ConcurrentWorkersNeverClaimTheSameTask) {
   constexpr int kTasks = 200;
   for (int i = 0; i < kTasks; ++i)
-    ASSERT_TRUE(store().EnqueueTask({"t" + std::to_string(i), "g", "k", "{}", "", 3, kNow}, kNow).ok());
+    ASSERT_TRUE(
+        store().EnqueueTask({"t" + std::to_string(i), "g", "k", "{}", "", 3, kNow}, kNow).ok());
   // Two stores on one database: as two processes would share it.
   auto other = store_->OpenAnother();
   ASSERT_TRUE(other.ok()) << other.status().ToString();
@@ -259,7 +260,8 @@ TEST(StoreUrl, RejectsUnknownSchemesAndBadPorts) {
 }
 
 TEST(Migrations, SplitStatementsAndSubstituteDialect) {
-  Migration m{9, "0009_x", "-- comment\nCREATE TABLE a (id {{ID}});\n\nCREATE INDEX i ON a (id);\n"};
+  Migration m{9, "0009_x",
+              "-- comment\nCREATE TABLE a (id {{ID}});\n\nCREATE INDEX i ON a (id);\n"};
   auto pg = MigrationStatements(m, true);
   ASSERT_EQ(pg.size(), 2u);
   EXPECT_EQ(pg[0], "CREATE TABLE a (id BIGSERIAL PRIMARY KEY)");

@@ -10,7 +10,8 @@ TEST(Json, ParsesAndDumpsRoundTrip) {
       R"({"a":1,"b":[true,false,null],"c":"x\"y\\z\n","d":{"e":-1.5,"f":1e3},"g":[]})";
   auto j = Json::Parse(text);
   ASSERT_TRUE(j.ok()) << j.status().ToString();
-  EXPECT_EQ(j->Dump(), R"({"a":1,"b":[true,false,null],"c":"x\"y\\z\n","d":{"e":-1.5,"f":1000},"g":[]})");
+  EXPECT_EQ(j->Dump(),
+            R"({"a":1,"b":[true,false,null],"c":"x\"y\\z\n","d":{"e":-1.5,"f":1000},"g":[]})");
   EXPECT_EQ((*j)["d"]["e"].as_number(), -1.5);
   EXPECT_EQ((*j)["a"].as_int(), 1);
   EXPECT_TRUE((*j)["missing"].is_null());

@@ -11,8 +11,7 @@ TEST(Redactor, ScrubsEveryRegisteredSecretLongestFirst) {
   r.AddSecret("sk_test_abcdef_longer");
   r.AddSecret("abc");  // too short to be a secret: ignored
   EXPECT_EQ(r.secret_count(), 2u);
-  EXPECT_EQ(r.Scrub("key=sk_test_abcdef_longer and sk_test_abcdef; abc"),
-            "key=*** and ***; abc");
+  EXPECT_EQ(r.Scrub("key=sk_test_abcdef_longer and sk_test_abcdef; abc"), "key=*** and ***; abc");
 }
 
 TEST(Redactor, KnowsCredentialHeadersCaseInsensitively) {

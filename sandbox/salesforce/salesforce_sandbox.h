@@ -1,0 +1,68 @@
+// A stateful emulator of the Salesforce REST API subset Tandem uses, served over HTTP on
+// loopback: OAuth token endpoint (client credentials, JWT bearer with RS256 checked against a
+// configured public key, refresh token), versions, describe, sObject CRUD and upsert by
+// external id, SOQL with query locators, sObject Collections, Bulk API 2.0 ingest, /limits
+// with Sforce-Limit-Info, and fault injection. It shares no code with Tandem's client
+// (docs/adr/0003): JSON through cpprest, its own SOQL parser and CSV reader.
+// Admin endpoints (no auth) under /__sandbox/: POST/DELETE faults, POST expire-tokens,
+// POST reset, GET stats.
+// Thread-safety: all methods are thread-safe; requests are served concurrently.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "util/clock.h"
+#include "util/result.h"
+
+namespace tandem::sandbox::salesforce {
+
+struct SalesforceSandboxOptions {
+  std::string host = "127.0.0.1";
+  int port = 0;                                  // 0: a free port
+  std::string client_id = "tandem-sandbox";
+  std::string client_secret = "sandbox-secret";
+  std::string refresh_token = "sandbox-refresh-token";
+  std::string jwt_public_key_pem;                // empty: the JWT bearer grant is refused
+  std::string schema_json;                       // empty: the built-in schema
+  int64_t daily_api_max = 5'000'000;
+  int default_page_size = 2000;
+};
+
+// A fault: the next `count` requests whose method and path match are answered with it.
+struct SalesforceFault {
+  std::string method;         // "" matches any
+  std::string path_contains;  // "" matches any /services path
+  int status = 503;           // 503, 500, 403 (REQUEST_LIMIT_EXCEEDED), 400 (UNABLE_TO_LOCK_ROW)
+  std::string error_code = "SERVER_UNAVAILABLE";
+  int count = 1;              // -1: until cleared
+  int latency_ms = 0;         // delay before answering (then answer normally when status is 0)
+};
+
+class SalesforceSandbox {
+ public:
+  SalesforceSandbox(SalesforceSandboxOptions options, const Clock& clock);
+  ~SalesforceSandbox();
+
+  Status Start();
+  void Stop();
+  std::string base_url() const;
+  int port() const;
+
+  void AddFault(const SalesforceFault& fault);
+  void ClearFaults();
+  void ExpireTokens();
+  void SetApiUsage(int64_t used);
+  int64_t api_calls() const;
+  std::map<std::string, int64_t> calls_by_endpoint() const;
+  int64_t CountRecords(const std::string& object) const;
+
+  struct Impl;  // public only so the request handler in the .cpp can reach it
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tandem::sandbox::salesforce

@@ -1,0 +1,374 @@
+// Tandem's Salesforce client against the Salesforce sandbox over real HTTP on loopback:
+// every operation, the faults it must ride out, and the ones it must surface.
+#include <gtest/gtest.h>
+
+#include "connector/crm/soql.h"
+#include "tests/support/rsa_key.h"
+#include "tests/support/salesforce_env.h"
+
+namespace tandem::connector::crm {
+namespace {
+
+using sandbox::salesforce::SalesforceFault;
+using testing::SalesforceEnv;
+
+Json Account(const std::string& name) {
+  Json j = Json::MakeObject();
+  j.Set("Name", name);
+  return j;
+}
+
+std::vector<Json> QueryAll(CrmClient& client, const std::string& soql, Status* st) {
+  std::vector<Json> out;
+  *st = client.Query(soql, [&](const Json& r) {
+    out.push_back(r);
+    return Status::Ok();
+  });
+  return out;
+}
+
+TEST(SalesforceClient, CreateRetrieveUpdateUpsertDeleteRoundTrip) {
+  SalesforceEnv env;
+  auto& c = env.client();
+  auto id = c.Create("Account", Account("Acme"));
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  EXPECT_EQ(id->size(), 18u);
+  EXPECT_EQ(id->substr(0, 3), "001");
+
+  auto rec = c.Retrieve("Account", *id, {"Name", "CreatedDate"});
+  ASSERT_TRUE(rec.ok()) << rec.status().ToString();
+  EXPECT_EQ((*rec)["Name"].as_string(), "Acme");
+  EXPECT_EQ((*rec)["attributes"]["type"].as_string(), "Account");
+
+  Json change = Json::MakeObject();
+  change.Set("Industry", "Technology");
+  ASSERT_TRUE(c.Update("Account", *id, change).ok());
+  EXPECT_EQ(c.Retrieve("Account", *id, {"Industry"}).value()["Industry"].as_string(), "Technology");
+
+  auto up1 = c.Upsert("Account", "Ext__c", "EXT-1", Account("Upserted"));
+  ASSERT_TRUE(up1.ok()) << up1.status().ToString();
+  EXPECT_TRUE(up1->created);
+  auto up2 = c.Upsert("Account", "Ext__c", "EXT-1", Account("Upserted again"));
+  ASSERT_TRUE(up2.ok());
+  EXPECT_FALSE(up2->created);
+  EXPECT_EQ(up2->id, up1->id);
+
+  ASSERT_TRUE(c.Delete("Account", *id).ok());
+  EXPECT_TRUE(c.Retrieve("Account", *id, {"Name"}).status().IsNotFound());
+  EXPECT_EQ(env.sandbox.CountRecords("Account"), 1);
+}
+
+TEST(SalesforceClient, UpsertMatchingSeveralRecordsIsAConflictNeverAGuess) {
+  SalesforceEnv env;
+  auto& c = env.client();
+  for (int i = 0; i < 2; ++i) {
+    Json contact = Json::MakeObject();
+    contact.Set("LastName", "Twin " + std::to_string(i));
+    contact.Set("Legacy_Id__c", "L-7");
+    ASSERT_TRUE(c.Create("Contact", contact).ok());
+  }
+  Json change = Json::MakeObject();
+  change.Set("LastName", "Which one?");
+  auto r = c.Upsert("Contact", "Legacy_Id__c", "L-7", change);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.status().IsConflict()) << r.status().ToString();
+}
+
+TEST(SalesforceClient, UpsertWithASlashInTheExternalIdGoesThroughCollections) {
+  SalesforceEnv env;
+  auto r = env.client().Upsert("Account", "Ext__c", "EXT 3/x", Account("Slashed"));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->created);
+  Status st;
+  auto rows = QueryAll(env.client(), "SELECT Id FROM Account WHERE Ext__c = 'EXT 3/x'", &st);
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(rows.size(), 1u);
+}
+
+TEST(SalesforceClient, FiveThousandRecordsIn25CallsThenQueriedBackThroughEveryPage) {
+  SalesforceEnv env;
+  std::vector<Json> records;
+  for (int i = 0; i < 5000; ++i) records.push_back(Account("Bulk " + std::to_string(i)));
+  auto results = env.client().CreateMany("Account", records);
+  ASSERT_TRUE(results.ok());
+  ASSERT_EQ(results->size(), 5000u);
+  for (const auto& r : *results) ASSERT_TRUE(r.success) << r.ErrorText();
+  EXPECT_EQ(env.sandbox.calls_by_endpoint()["POST /composite/sobjects"], 25);
+
+  Status st;
+  auto rows = QueryAll(env.client(), "SELECT Id, Name FROM Account ORDER BY Name", &st);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(rows.size(), 5000u);  // no silent truncation
+  const auto calls = env.sandbox.calls_by_endpoint();
+  EXPECT_EQ(calls.at("GET /query"), 1);
+  EXPECT_EQ(calls.at("GET /query/{locator}"), 2);
+  EXPECT_EQ(rows.front()["Name"].as_string(), "Bulk 0");
+}
+
+TEST(SalesforceClient, CollectionsReportEachRecordInInputOrder) {
+  SalesforceEnv env;
+  Json no_name = Json::MakeObject();
+  no_name.Set("Phone", "555");
+  Json bad_picklist = Account("Bad");
+  bad_picklist.Set("Industry", "Alchemy");
+  auto results = env.client().CreateMany("Account", {Account("Good 1"), no_name, bad_picklist, Account("Good 2")});
+  ASSERT_TRUE(results.ok());
+  ASSERT_EQ(results->size(), 4u);
+  EXPECT_TRUE((*results)[0].success);
+  ASSERT_FALSE((*results)[1].success);
+  EXPECT_EQ((*results)[1].errors.at(0).code, "REQUIRED_FIELD_MISSING");
+  EXPECT_EQ((*results)[1].errors.at(0).fields, std::vector<std::string>{"Name"});
+  EXPECT_TRUE((*results)[1].errors.at(0).record_fault());
+  EXPECT_EQ((*results)[2].errors.at(0).code, "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST");
+  EXPECT_TRUE((*results)[3].success);
+  EXPECT_EQ(env.sandbox.CountRecords("Account"), 2);
+}
+
+TEST(SalesforceClient, UpdateAndUpsertManyAndDeleteMany) {
+  SalesforceEnv env;
+  auto& c = env.client();
+  auto created = c.CreateMany("Account", {Account("A"), Account("B")}).value();
+  std::vector<Json> updates;
+  for (const auto& r : created) {
+    Json u = Json::MakeObject();
+    u.Set("Id", r.id);
+    u.Set("Phone", "123");
+    updates.push_back(u);
+  }
+  auto updated = c.UpdateMany("Account", updates).value();
+  EXPECT_TRUE(updated[0].success && updated[1].success);
+  Json e1 = Account("E1");
+  e1.Set("Ext__c", "X1");
+  auto upserted = c.UpsertMany("Account", "Ext__c", {e1, e1}).value();
+  EXPECT_TRUE(upserted[0].created);
+  EXPECT_FALSE(upserted[1].created);
+  auto deleted = c.DeleteMany({created[0].id, created[1].id}).value();
+  EXPECT_TRUE(deleted[0].success && deleted[1].success);
+  EXPECT_EQ(env.sandbox.CountRecords("Account"), 1);
+}
+
+TEST(SalesforceClient, HostileValuesCannotChangeTheQuery) {
+  SalesforceEnv env;
+  auto& c = env.client();
+  ASSERT_TRUE(c.CreateMany("Account", {Account("Alpha"), Account("Beta"), Account("100% Gamma")}).ok());
+  for (const std::string hostile : {"x' OR Name != '", "x\\' OR Name != \\'", "' OR Id != null OR Name = '"}) {
+    auto q = SoqlBuilder("Account", {"Id", "Name"}).WhereEquals("Name", hostile).Build();
+    ASSERT_TRUE(q.ok());
+    Status st;
+    auto rows = QueryAll(c, *q, &st);
+    ASSERT_TRUE(st.ok()) << *q << ": " << st.ToString();
+    EXPECT_TRUE(rows.empty()) << *q;
+  }
+  auto like = SoqlBuilder("Account", {"Name"}).WhereLike("Name", "100%").Build();
+  Status st;
+  auto rows = QueryAll(c, *like, &st);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  ASSERT_EQ(rows.size(), 1u);  // the % is literal: "100% Gamma" only
+  auto id_q = SoqlBuilder("Account", {"Name"}).WhereIn("Id", {"001' OR Name LIKE '%"}).Build();
+  EXPECT_TRUE(QueryAll(c, *id_q, &st).empty());
+  EXPECT_FALSE(SoqlBuilder("Account", {"Name FROM Account--"}).Build().ok());
+  EXPECT_TRUE(c.Retrieve("Account", "001' OR 1=1", {"Name"}).status().IsInvalidArgument());
+}
+
+TEST(SalesforceClient, MalformedQueryIsAClearError) {
+  SalesforceEnv env;
+  Status st;
+  QueryAll(env.client(), "SELECT Id FROM Account WHERE", &st);
+  EXPECT_TRUE(st.IsInvalidArgument()) << st.ToString();
+  EXPECT_NE(st.message().find("MALFORMED_QUERY"), std::string::npos);
+  QueryAll(env.client(), "SELECT Nope__c FROM Account", &st);
+  EXPECT_NE(st.message().find("INVALID_FIELD"), std::string::npos) << st.ToString();
+}
+
+TEST(SalesforceClient, RetriesTransient503AndRequestLimitThenSucceeds) {
+  SalesforceEnv env;
+  ASSERT_TRUE(env.client().Create("Account", Account("Seed")).ok());
+  env.sandbox.AddFault(SalesforceFault{"GET", "/query", 503, "SERVER_UNAVAILABLE", 2, 0});
+  env.sandbox.AddFault(SalesforceFault{"GET", "/query", 403, "REQUEST_LIMIT_EXCEEDED", 1, 0});
+  Status st;
+  auto rows = QueryAll(env.client(), "SELECT Id FROM Account", &st);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(rows.size(), 1u);
+  EXPECT_EQ(env.sleeper.sleeps().size(), 3u);  // backoff waits, no Retry-After from Salesforce
+  EXPECT_EQ(env.counter.Total("salesforce").attempts - env.counter.Total("salesforce").calls, 3);
+}
+
+TEST(SalesforceClient, PersistentOutageSurfacesAsUnavailable) {
+  SalesforceEnv env;
+  env.sandbox.AddFault(SalesforceFault{"", "/sobjects", 503, "SERVER_UNAVAILABLE", -1, 0});
+  auto r = env.client().Retrieve("Account", "001000000000001AAA", {"Name"});
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.status().IsUnavailable()) << r.status().ToString();
+}
+
+TEST(SalesforceClient, RecordLockedRowsAreRetriedAloneAndSucceed) {
+  SalesforceEnv env;
+  env.sandbox.AddFault(SalesforceFault{"POST", "/composite/sobjects", 0, "UNABLE_TO_LOCK_ROW", 2, 0});
+  auto results = env.client().CreateMany("Account", {Account("L1"), Account("L2"), Account("L3")});
+  ASSERT_TRUE(results.ok());
+  for (const auto& r : *results) EXPECT_TRUE(r.success) << r.ErrorText();
+  EXPECT_EQ(env.sandbox.CountRecords("Account"), 3);  // nothing doubled
+  EXPECT_EQ(env.sandbox.calls_by_endpoint()["POST /composite/sobjects"], 2);
+}
+
+TEST(SalesforceClient, AnUnprocessableRecordSurfacesWithItsField) {
+  SalesforceEnv env;
+  auto id = env.client().Create("Account", Account("Acme")).value();
+  Json bad = Json::MakeObject();
+  bad.Set("Industry", "Alchemy");
+  Status st = env.client().Update("Account", id, bad);
+  EXPECT_TRUE(st.IsInvalidArgument()) << st.ToString();
+  EXPECT_NE(st.message().find("[Industry]"), std::string::npos) << st.ToString();
+}
+
+TEST(SalesforceClient, ExpiredSessionIsRefreshedOnceAndTheCallRepeated) {
+  SalesforceEnv env;
+  ASSERT_TRUE(env.client().Create("Account", Account("Before")).ok());
+  EXPECT_EQ(env.connection->auth().fetch_count(), 1);
+  env.sandbox.ExpireTokens();
+  auto id = env.client().Create("Account", Account("After"));
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  EXPECT_EQ(env.connection->auth().fetch_count(), 2);
+  EXPECT_EQ(env.sandbox.CountRecords("Account"), 2);
+}
+
+TEST(SalesforceClient, WrongClientSecretIsUnauthenticated) {
+  connector::crm::salesforce::ConnectionOptions o;
+  o.oauth.client_id = "tandem-sandbox";
+  o.oauth.client_secret = "wrong-secret";
+  SalesforceEnv env({}, o);
+  auto r = env.client().Limits();
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.status().IsUnauthenticated()) << r.status().ToString();
+}
+
+TEST(SalesforceClient, JwtBearerFlowSignedWithTheConfiguredKey) {
+  const auto keys = testing::GenerateRsaKeyPair();
+  sandbox::salesforce::SalesforceSandboxOptions so;
+  so.jwt_public_key_pem = keys.public_pem;
+  connector::crm::salesforce::ConnectionOptions o;
+  o.oauth.flow = "jwt_bearer";
+  o.oauth.client_id = "tandem-sandbox";
+  o.oauth.username = "integration@example.com";
+  o.oauth.private_key = keys.private_pem;
+  SalesforceEnv env(so, o);
+  auto limits = env.client().Limits();
+  ASSERT_TRUE(limits.ok()) << limits.status().ToString();
+
+  const auto other = testing::GenerateRsaKeyPair();
+  o.oauth.private_key = other.private_pem;
+  SalesforceEnv wrong_key(so, o);
+  auto refused = wrong_key.client().Limits();
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("invalid assertion signature"), std::string::npos)
+      << refused.status().ToString();
+}
+
+TEST(SalesforceClient, RefreshTokenFlow) {
+  connector::crm::salesforce::ConnectionOptions o;
+  o.oauth.flow = "refresh_token";
+  o.oauth.client_id = "tandem-sandbox";
+  o.oauth.refresh_token = "sandbox-refresh-token";
+  SalesforceEnv env({}, o);
+  EXPECT_TRUE(env.client().Limits().ok());
+}
+
+TEST(SalesforceClient, StopsCallingBelowTheDailyApiFloorAndSaysWhy) {
+  sandbox::salesforce::SalesforceSandboxOptions so;
+  so.daily_api_max = 10'000;
+  connector::crm::salesforce::ConnectionOptions o;
+  o.api.daily_api_floor = 1000;
+  SalesforceEnv env(so, o);
+  env.sandbox.SetApiUsage(9'500);
+  auto first = env.client().Limits();  // answered; the header now says 499 remain
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(first->daily_remaining, 499);
+  const int64_t calls_before = env.sandbox.api_calls();
+  auto second = env.client().Create("Account", Account("Refused"));
+  ASSERT_FALSE(second.ok());
+  EXPECT_TRUE(second.status().IsRateLimited());
+  EXPECT_NE(second.status().message().find("below the configured floor of 1000"), std::string::npos);
+  EXPECT_EQ(env.sandbox.api_calls(), calls_before);  // not even sent
+}
+
+TEST(SalesforceClient, DescribeListsFieldsWithTheirProperties) {
+  SalesforceEnv env;
+  auto d = env.client().Describe("Account");
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  bool found = false;
+  for (const auto& f : (*d)["fields"].array()) {
+    if (f["name"].as_string() != "Billing_Id__c") continue;
+    found = true;
+    EXPECT_TRUE(f["externalId"].as_bool());
+    EXPECT_EQ(f["type"].as_string(), "string");
+  }
+  EXPECT_TRUE(found);
+  EXPECT_TRUE(env.client().Describe("Nope__c").status().IsNotFound());
+}
+
+TEST(SalesforceClient, BulkIngestOfTwentyThousandRowsMapsResultsToInputOrder) {
+  connector::crm::salesforce::ConnectionOptions o;
+  o.api.bulk_max_rows_per_job = 8000;  // forces three jobs
+  SalesforceEnv env({}, o);
+  BulkRequest req;
+  req.object = "Account";
+  req.operation = BulkOperation::kInsert;
+  req.columns = {"Name", "Ext__c"};
+  for (int i = 0; i < 20000; ++i)
+    req.rows.push_back({i == 12345 ? "" : "Row, \"" + std::to_string(i) + "\"", "R-" + std::to_string(i)});
+  std::vector<std::string> recorded;
+  req.on_job_created = [&](const std::string& id) {
+    recorded.push_back(id);
+    return Status::Ok();
+  };
+  auto result = env.client().BulkIngest(req);
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  EXPECT_EQ(result->job_ids.size(), 3u);
+  EXPECT_EQ(recorded, result->job_ids);
+  EXPECT_EQ(result->succeeded, 19999);
+  EXPECT_EQ(result->failed, 1);
+  EXPECT_EQ(result->unprocessed, 0);
+  ASSERT_EQ(result->rows.size(), 20000u);
+  EXPECT_FALSE(result->rows[12345].success);
+  EXPECT_NE(result->rows[12345].error.find("REQUIRED_FIELD_MISSING"), std::string::npos);
+  EXPECT_TRUE(result->rows[12346].success);
+  EXPECT_EQ(env.sandbox.CountRecords("Account"), 19999);
+
+  // Each success names the record made from that very row.
+  Status st;
+  auto check = QueryAll(env.client(), "SELECT Id, Ext__c FROM Account WHERE Ext__c IN ('R-0', 'R-19999')", &st);
+  ASSERT_EQ(check.size(), 2u);
+  for (const auto& r : check) {
+    const int row = std::stoi(r["Ext__c"].as_string().substr(2));
+    EXPECT_EQ(result->rows[static_cast<size_t>(row)].id, r["Id"].as_string());
+  }
+
+  // Re-attaching to a finished job (after a crash) gives the same answers.
+  BulkRequest part = req;
+  part.rows.assign(req.rows.begin() + 16000, req.rows.end());
+  auto again = env.client().BulkAttach(result->job_ids[2], part);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->succeeded, 4000);
+  EXPECT_EQ(again->rows[0].id, result->rows[16000].id);
+}
+
+TEST(SalesforceClient, BulkUpsertByExternalIdUpdatesExistingRows) {
+  SalesforceEnv env;
+  Json existing = Account("Old name");
+  existing.Set("Ext__c", "B-1");
+  ASSERT_TRUE(env.client().Create("Account", existing).ok());
+  BulkRequest req;
+  req.object = "Account";
+  req.operation = BulkOperation::kUpsert;
+  req.external_id_field = "Ext__c";
+  req.columns = {"Ext__c", "Name"};
+  req.rows = {{"B-1", "New name"}, {"B-2", "Second"}};
+  auto result = env.client().BulkIngest(req);
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  EXPECT_FALSE(result->rows[0].created);
+  EXPECT_TRUE(result->rows[1].created);
+  EXPECT_EQ(env.sandbox.CountRecords("Account"), 2);
+}
+
+}  // namespace
+}  // namespace tandem::connector::crm
