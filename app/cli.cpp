@@ -2,13 +2,16 @@
 
 #include <csignal>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include <boost/program_options.hpp>
 
 #include "app/config.h"
 #include "app/demo.h"
 #include "app/server.h"
+#include "sandbox/salesforce/salesforce_sandbox.h"
 #include "store/store.h"
 #include "util/log.h"
 
@@ -37,6 +40,7 @@ const char* kUsage =
     "  db migrate       apply pending schema migrations\n"
     "  db status        show the schema version and tables\n"
     "  demo             run the end-to-end demo on SQLite and the sandbox\n"
+    "  sandbox          serve the Salesforce (and billing) emulators for tests and demos\n"
     "\n"
     "Run 'tandem <command> --help' for a command's options.\n"
     "Exit codes: 0 ok, 1 failures in the work, 2 bad usage or config.\n";
@@ -187,6 +191,35 @@ int Db(const Globals& g, const std::vector<std::string>& args) {
   return *before == store::Store::LatestSchemaVersion() ? kExitOk : kExitFailures;
 }
 
+// Blocks SIGTERM and SIGINT in every thread started after it, so that WaitForStopSignal
+// alone receives them.
+sigset_t BlockStopSignals() {
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  return stop_signals;
+}
+
+int WaitForStopSignal(const sigset_t& stop_signals) {
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  log::Get("app")->info("received {}, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  return sig;
+}
+
+std::string ReadFileOr(const std::string& path, std::string* error) {
+  std::ifstream in(path);
+  if (!in) {
+    *error = "cannot read " + path;
+    return "";
+  }
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
 int Serve(const Globals& g, const std::vector<std::string>& args) {
   po::options_description desc("serve options");
   desc.add_options()("listen", po::value<std::string>(), "HOST:PORT (overrides server.listen)");
@@ -208,12 +241,7 @@ int Serve(const Globals& g, const std::vector<std::string>& args) {
     config.server.host = listen.substr(0, colon);
     config.server.port = std::atoi(listen.c_str() + colon + 1);
   }
-  // Block the stop signals before any thread starts, so only sigwait below receives them.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  const sigset_t stop_signals = BlockStopSignals();
 
   auto store = OpenStore(config, /*migrate=*/true, nullptr);
   if (!store.ok()) {
@@ -230,10 +258,53 @@ int Serve(const Globals& g, const std::vector<std::string>& args) {
     return kExitFailures;
   }
   std::cout << "tandem serving on " << server.base_url() << std::endl;
-  int sig = 0;
-  sigwait(&stop_signals, &sig);
-  log::Get("app")->info("received {}, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  WaitForStopSignal(stop_signals);
   server.Stop();
+  return kExitOk;
+}
+
+int Sandbox(const std::vector<std::string>& args) {
+  po::options_description desc("sandbox options");
+  desc.add_options()("host", po::value<std::string>()->default_value("127.0.0.1"), "address to bind")(
+      "crm-port", po::value<int>()->default_value(0), "Salesforce emulator port (0: a free one)")(
+      "jwt-public-key", po::value<std::string>(),
+      "PEM public key that JWT bearer assertions must be signed for")(
+      "crm-schema", po::value<std::string>(), "schema JSON replacing the built-in objects")(
+      "api-limit", po::value<int64_t>()->default_value(5'000'000), "daily API calls allowed");
+  po::variables_map vm;
+  int code = 0;
+  if (!ParseSub("sandbox", args, desc, &vm, &code,
+                "Serves the Salesforce emulator (OAuth: client id tandem-sandbox, client secret\n"
+                "sandbox-secret) on loopback until SIGTERM or SIGINT. Prints one line per\n"
+                "emulator: 'crm http://HOST:PORT'."))
+    return code;
+  sandbox::salesforce::SalesforceSandboxOptions so;
+  so.host = vm["host"].as<std::string>();
+  so.port = vm["crm-port"].as<int>();
+  so.daily_api_max = vm["api-limit"].as<int64_t>();
+  std::string error;
+  if (vm.count("jwt-public-key")) so.jwt_public_key_pem = ReadFileOr(vm["jwt-public-key"].as<std::string>(), &error);
+  if (vm.count("crm-schema")) so.schema_json = ReadFileOr(vm["crm-schema"].as<std::string>(), &error);
+  if (!error.empty()) {
+    std::cerr << "tandem sandbox: " << error << "\n";
+    return kExitUsage;
+  }
+  const sigset_t stop_signals = BlockStopSignals();
+  SystemClock clock;
+  std::unique_ptr<sandbox::salesforce::SalesforceSandbox> crm;
+  try {
+    crm = std::make_unique<sandbox::salesforce::SalesforceSandbox>(so, clock);
+  } catch (const std::exception& e) {
+    std::cerr << "tandem sandbox: bad schema: " << e.what() << "\n";
+    return kExitUsage;
+  }
+  if (Status st = crm->Start(); !st.ok()) {
+    std::cerr << "tandem sandbox: " << st.ToString() << "\n";
+    return kExitFailures;
+  }
+  std::cout << "crm " << crm->base_url() << std::endl;
+  WaitForStopSignal(stop_signals);
+  crm->Stop();
   return kExitOk;
 }
 
@@ -301,6 +372,7 @@ int RunCli(const std::vector<std::string>& args) {
   if (command == "serve") return Serve(g, rest);
   if (command == "db") return Db(g, rest);
   if (command == "demo") return Demo(rest);
+  if (command == "sandbox") return Sandbox(rest);
   if (command == "config") {
     if (!rest.empty() && rest[0] == "check") return ConfigCheck(g, {rest.begin() + 1, rest.end()});
     std::cerr << "Usage: tandem [--config FILE] config check\n";
