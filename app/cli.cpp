@@ -265,8 +265,9 @@ int Serve(const Globals& g, const std::vector<std::string>& args) {
 
 int Sandbox(const std::vector<std::string>& args) {
   po::options_description desc("sandbox options");
-  desc.add_options()("host", po::value<std::string>()->default_value("127.0.0.1"), "address to bind")(
-      "crm-port", po::value<int>()->default_value(0), "Salesforce emulator port (0: a free one)")(
+  desc.add_options()("host", po::value<std::string>()->default_value("127.0.0.1"),
+                     "address to bind")("crm-port", po::value<int>()->default_value(0),
+                                        "Salesforce emulator port (0: a free one)")(
       "jwt-public-key", po::value<std::string>(),
       "PEM public key that JWT bearer assertions must be signed for")(
       "crm-schema", po::value<std::string>(), "schema JSON replacing the built-in objects")(
@@ -283,8 +284,10 @@ int Sandbox(const std::vector<std::string>& args) {
   so.port = vm["crm-port"].as<int>();
   so.daily_api_max = vm["api-limit"].as<int64_t>();
   std::string error;
-  if (vm.count("jwt-public-key")) so.jwt_public_key_pem = ReadFileOr(vm["jwt-public-key"].as<std::string>(), &error);
-  if (vm.count("crm-schema")) so.schema_json = ReadFileOr(vm["crm-schema"].as<std::string>(), &error);
+  if (vm.count("jwt-public-key"))
+    so.jwt_public_key_pem = ReadFileOr(vm["jwt-public-key"].as<std::string>(), &error);
+  if (vm.count("crm-schema"))
+    so.schema_json = ReadFileOr(vm["crm-schema"].as<std::string>(), &error);
   if (!error.empty()) {
     std::cerr << "tandem sandbox: " << error << "\n";
     return kExitUsage;

@@ -1,10 +1,5 @@
 #include "sandbox/salesforce/salesforce_sandbox.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,6 +17,12 @@
 #include <cpprest/json.h>
 
 #include "sandbox/salesforce/soql_parser.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <sys/socket.h>
 
 namespace tandem::sandbox::salesforce {
 
@@ -126,7 +127,8 @@ std::vector<ObjectDef> LoadSchema(const std::string& text) {
       if (fj.has_field("values"))
         for (const auto& v : fj.at("values").as_array()) f.values.push_back(v.as_string());
       if (fj.has_field("referenceTo")) f.reference_to = fj.at("referenceTo").as_string();
-      if (fj.has_field("relationshipName")) f.relationship_name = fj.at("relationshipName").as_string();
+      if (fj.has_field("relationshipName"))
+        f.relationship_name = fj.at("relationshipName").as_string();
       def.fields.push_back(f);
     }
     for (size_t i = 0; i < def.fields.size(); ++i) {
@@ -345,7 +347,8 @@ struct SalesforceSandbox::Impl {
     };
     if (in.is_null()) {
       if (f.required) {
-        *err = SfError{"REQUIRED_FIELD_MISSING", "Required fields are missing: [" + f.name + "]", {f.name}};
+        *err = SfError{
+            "REQUIRED_FIELD_MISSING", "Required fields are missing: [" + f.name + "]", {f.name}};
         return false;
       }
       *out = value::null();
@@ -385,7 +388,8 @@ struct SalesforceSandbox::Impl {
       int64_t ms = 0;
       if (!ParseSoqlDateTime(s, &is_date, &ms) || (t == "date" && !is_date)) {
         *err = SfError{"INVALID_TYPE_ON_FIELD_IN_RECORD",
-                       f.name + ": value not of required type: " + s, {f.name}};
+                       f.name + ": value not of required type: " + s,
+                       {f.name}};
         return false;
       }
       *out = value::string(t == "date" ? s : FormatDateTime(ms));
@@ -395,8 +399,7 @@ struct SalesforceSandbox::Impl {
       const std::string id = NormalizeId(s);
       Table* target = FindTable(f.reference_to);
       if (id.empty() || !target || !target->by_id.count(id)) {
-        *err = SfError{"INVALID_CROSS_REFERENCE_KEY",
-                       "invalid cross reference id: " + s, {f.name}};
+        *err = SfError{"INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id: " + s, {f.name}};
         return false;
       }
       *out = value::string(id);
@@ -405,7 +408,8 @@ struct SalesforceSandbox::Impl {
     if (t == "picklist") {
       if (f.restricted && std::find(f.values.begin(), f.values.end(), s) == f.values.end()) {
         *err = SfError{"INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
-                       f.name + ": bad value for restricted picklist field: " + s, {f.name}};
+                       f.name + ": bad value for restricted picklist field: " + s,
+                       {f.name}};
         return false;
       }
     }
@@ -419,8 +423,8 @@ struct SalesforceSandbox::Impl {
     }
     if (f.length > 0 && static_cast<int>(s.size()) > f.length) {
       *err = SfError{"STRING_TOO_LONG",
-                     f.name + ": data value too large: " + s.substr(0, 40) + " (max length=" +
-                         std::to_string(f.length) + ")",
+                     f.name + ": data value too large: " + s.substr(0, 40) +
+                         " (max length=" + std::to_string(f.length) + ")",
                      {f.name}};
       return false;
     }
@@ -482,7 +486,8 @@ struct SalesforceSandbox::Impl {
       if (!missing.empty()) {
         std::string list;
         for (const auto& m : missing) list += (list.empty() ? "" : ",") + m;
-        errors->push_back(SfError{"REQUIRED_FIELD_MISSING", "Required fields are missing: [" + list + "]", missing});
+        errors->push_back(SfError{"REQUIRED_FIELD_MISSING",
+                                  "Required fields are missing: [" + list + "]", missing});
       }
     }
     return errors->empty();
@@ -493,8 +498,10 @@ struct SalesforceSandbox::Impl {
       if (!f.unique || !record.has_field(f.name) || !record.at(f.name).is_string()) continue;
       auto& index = table.unique[Lower(f.name)];
       const std::string key = Lower(record.at(f.name).as_string());
-      if (add) index[key] = id;
-      else if (index.count(key) && index[key] == id) index.erase(key);
+      if (add)
+        index[key] = id;
+      else if (index.count(key) && index[key] == id)
+        index.erase(key);
     }
   }
 
@@ -544,8 +551,8 @@ struct SalesforceSandbox::Impl {
     SaveOutcome out;
     const FieldDef* f = table.def->Field(ext_field);
     if (!f || (!f->external_id && Lower(ext_field) != "id")) {
-      out.errors.push_back(SfError{"INVALID_FIELD",
-                                   "Field " + ext_field + " is not an external id field", {ext_field}});
+      out.errors.push_back(SfError{
+          "INVALID_FIELD", "Field " + ext_field + " is not an external id field", {ext_field}});
       return out;
     }
     if (Lower(ext_field) == "id") return Update(table, ext_value, input);
@@ -560,7 +567,8 @@ struct SalesforceSandbox::Impl {
           matches.push_back(id);
     }
     if (matches.size() > 1) {
-      out.errors.push_back(SfError{"MULTIPLE_CHOICES", "more than one record found for external id field", {f->name}});
+      out.errors.push_back(SfError{
+          "MULTIPLE_CHOICES", "more than one record found for external id field", {f->name}});
       return out;
     }
     input[f->name] = value::string(ext_value);
@@ -675,9 +683,8 @@ struct SalesforceSandbox::Impl {
         out[rel_name] = value::null();
         continue;
       }
-      value nested = out.has_field(rel_name) && out.at(rel_name).is_object()
-                         ? out.at(rel_name)
-                         : value::object();
+      value nested = out.has_field(rel_name) && out.at(rel_name).is_object() ? out.at(rel_name)
+                                                                             : value::object();
       value sub = Render(*target, parent->second, {path.substr(dot + 1)});
       for (const auto& kv : sub.as_object()) {
         if (kv.first == "attributes" && nested.has_field("attributes")) continue;
@@ -709,7 +716,8 @@ struct SalesforceSandbox::Impl {
   }
 
   // Runs a query; returns an HTTP status and body.
-  std::pair<int, value> RunQuery(const std::string& soql, int page_size, const std::string& version) {
+  std::pair<int, value> RunQuery(const std::string& soql, int page_size,
+                                 const std::string& version) {
     auto malformed = [](const std::string& msg) {
       return std::make_pair(400, ErrorList({SfError{"MALFORMED_QUERY", msg, {}}}, false));
     };
@@ -718,7 +726,11 @@ struct SalesforceSandbox::Impl {
     const SoqlQuery& q = *parsed.query;
     Table* table = FindTable(q.object);
     if (!table)
-      return {400, ErrorList({SfError{"INVALID_TYPE", "sObject type '" + q.object + "' is not supported.", {}}}, false)};
+      return {
+          400,
+          ErrorList(
+              {SfError{"INVALID_TYPE", "sObject type '" + q.object + "' is not supported.", {}}},
+              false)};
     // Every field named anywhere must exist.
     std::vector<std::string> names = q.fields;
     for (const auto& o : q.order_by) names.push_back(o.field);
@@ -729,7 +741,11 @@ struct SalesforceSandbox::Impl {
     if (q.where) collect(*q.where);
     for (const auto& n : names) {
       if (!ReadPath(*table, value::object(), n))
-        return {400, ErrorList({SfError{"INVALID_FIELD", "No such column '" + n + "' on entity '" + table->def->name + "'", {}}}, false)};
+        return {400, ErrorList(
+                         {SfError{"INVALID_FIELD",
+                                  "No such column '" + n + "' on entity '" + table->def->name + "'",
+                                  {}}},
+                         false)};
     }
     std::vector<std::string> ids;
     for (const auto& id : table->order) {
@@ -749,9 +765,12 @@ struct SalesforceSandbox::Impl {
     if (!q.order_by.empty()) {
       std::stable_sort(ids.begin(), ids.end(), [&](const std::string& a, const std::string& b) {
         for (const auto& o : q.order_by) {
-          const SoqlValue va = ToSoql(*table, o.field, *ReadPath(*table, table->by_id.at(a), o.field));
-          const SoqlValue vb = ToSoql(*table, o.field, *ReadPath(*table, table->by_id.at(b), o.field));
-          const bool na = va.kind == SoqlLiteral::Kind::kNull, nb = vb.kind == SoqlLiteral::Kind::kNull;
+          const SoqlValue va =
+              ToSoql(*table, o.field, *ReadPath(*table, table->by_id.at(a), o.field));
+          const SoqlValue vb =
+              ToSoql(*table, o.field, *ReadPath(*table, table->by_id.at(b), o.field));
+          const bool na = va.kind == SoqlLiteral::Kind::kNull,
+                     nb = vb.kind == SoqlLiteral::Kind::kNull;
           if (na != nb) return o.nulls_first ? na : nb;
           const int c = CompareSoqlValues(va, vb);
           if (c != 0) return o.ascending ? c < 0 : c > 0;
@@ -761,7 +780,8 @@ struct SalesforceSandbox::Impl {
     }
     const size_t offset = static_cast<size_t>(q.offset.value_or(0));
     ids.erase(ids.begin(), ids.begin() + static_cast<long>(std::min(offset, ids.size())));
-    if (q.limit && ids.size() > static_cast<size_t>(*q.limit)) ids.resize(static_cast<size_t>(*q.limit));
+    if (q.limit && ids.size() > static_cast<size_t>(*q.limit))
+      ids.resize(static_cast<size_t>(*q.limit));
     if (q.count_only) {
       value out = value::object();
       out["totalSize"] = value::number(static_cast<int64_t>(ids.size()));
@@ -809,8 +829,10 @@ struct SalesforceSandbox::Impl {
     auto rows = ReadCsv(job.csv, &ok);
     std::string header_line;
     std::vector<std::string> header = rows.empty() ? std::vector<std::string>{} : rows.front();
-    for (size_t i = 0; i < header.size(); ++i) header_line += (i ? "," : "") + CsvCell(header[i], false);
-    job.successful = "\"sf__Id\",\"sf__Created\"" + (header.empty() ? "" : "," + header_line) + "\n";
+    for (size_t i = 0; i < header.size(); ++i)
+      header_line += (i ? "," : "") + CsvCell(header[i], false);
+    job.successful =
+        "\"sf__Id\",\"sf__Created\"" + (header.empty() ? "" : "," + header_line) + "\n";
     job.failed = "\"sf__Id\",\"sf__Error\"" + (header.empty() ? "" : "," + header_line) + "\n";
     job.unprocessed = header_line + "\n";
     Table* table = FindTable(job.object);
@@ -821,8 +843,10 @@ struct SalesforceSandbox::Impl {
       for (size_t i = 0; i < row.size(); ++i) echo += (i ? "," : "") + CsvCell(row[i], false);
       SaveOutcome out;
       if (!ok || row.size() != header.size()) {
-        out.errors.push_back(SfError{"INVALID_FIELD", "row has " + std::to_string(row.size()) +
-                                     " values for " + std::to_string(header.size()) + " columns", {}});
+        out.errors.push_back(SfError{"INVALID_FIELD",
+                                     "row has " + std::to_string(row.size()) + " values for " +
+                                         std::to_string(header.size()) + " columns",
+                                     {}});
       } else {
         value input = value::object();
         std::string id;
@@ -834,16 +858,21 @@ struct SalesforceSandbox::Impl {
           if (row[i].empty()) continue;  // empty: leave as is
           input[header[i]] = row[i] == "#N/A" ? value::null() : value::string(row[i]);
         }
-        if (job.operation == "insert") out = Create(*table, input);
-        else if (job.operation == "update") out = Update(*table, id, input);
-        else if (job.operation == "delete") out = Delete(*table, id);
+        if (job.operation == "insert")
+          out = Create(*table, input);
+        else if (job.operation == "update")
+          out = Update(*table, id, input);
+        else if (job.operation == "delete")
+          out = Delete(*table, id);
         else {
           const FieldDef* f = table->def->Field(job.external_id_field);
           std::string ext = f && input.has_field(f->name) && input.at(f->name).is_string()
-                                ? input.at(f->name).as_string() : "";
+                                ? input.at(f->name).as_string()
+                                : "";
           if (ext.empty() && Lower(job.external_id_field) == "id") ext = id;
           if (ext.empty()) {
-            out.errors.push_back(SfError{"REQUIRED_FIELD_MISSING", "external id is empty", {job.external_id_field}});
+            out.errors.push_back(
+                SfError{"REQUIRED_FIELD_MISSING", "external id is empty", {job.external_id_field}});
           } else {
             out = Upsert(*table, job.external_id_field, ext, input);
           }
@@ -851,7 +880,8 @@ struct SalesforceSandbox::Impl {
       }
       ++job.processed;
       if (out.success) {
-        job.successful += CsvCell(out.id, true) + "," + CsvCell(out.created ? "true" : "false", true) +
+        job.successful += CsvCell(out.id, true) + "," +
+                          CsvCell(out.created ? "true" : "false", true) +
                           (header.empty() ? "" : "," + echo) + "\n";
       } else {
         ++job.failures;
@@ -861,7 +891,8 @@ struct SalesforceSandbox::Impl {
           for (size_t k = 0; k < e.fields.size(); ++k) err += (k ? "," : "") + e.fields[k];
           err += " --";
         }
-        job.failed += CsvCell(out.id, true) + "," + CsvCell(err, true) + (header.empty() ? "" : "," + echo) + "\n";
+        job.failed += CsvCell(out.id, true) + "," + CsvCell(err, true) +
+                      (header.empty() ? "" : "," + echo) + "\n";
       }
     }
     job.csv.clear();
@@ -879,7 +910,9 @@ struct Reply {
   std::string content_type = "application/json;charset=UTF-8";
 };
 
-Reply JsonReply(int status, const value& v) { return Reply{status, v.serialize(), "application/json;charset=UTF-8"}; }
+Reply JsonReply(int status, const value& v) {
+  return Reply{status, v.serialize(), "application/json;charset=UTF-8"};
+}
 
 Reply Errors(int status, const std::string& code, const std::string& message) {
   return JsonReply(status, ErrorList({SfError{code, message, {}}}, false));
@@ -900,8 +933,10 @@ std::vector<std::string> Split(const std::string& path) {
 std::string Base64UrlDecode(const std::string& in, bool* ok) {
   std::string b64 = in;
   for (auto& c : b64) {
-    if (c == '-') c = '+';
-    else if (c == '_') c = '/';
+    if (c == '-')
+      c = '+';
+    else if (c == '_')
+      c = '/';
   }
   while (b64.size() % 4) b64.push_back('=');
   std::string out(b64.size() / 4 * 3 + 3, '\0');
@@ -946,8 +981,10 @@ std::string EndpointLabel(const std::string& method, const std::vector<std::stri
       label += "/{locator}";
       continue;
     }
-    const bool looks_id = (s.size() == 18 || s.size() == 15) &&
-                          std::any_of(s.begin(), s.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+    const bool looks_id =
+        (s.size() == 18 || s.size() == 15) && std::any_of(s.begin(), s.end(), [](char c) {
+          return std::isdigit(static_cast<unsigned char>(c));
+        });
     label += (i > 3 ? "/" : "") + (looks_id ? std::string("{id}") : s);
   }
   return label;
@@ -1118,24 +1155,28 @@ Reply Handler::Token() {
   };
   const std::string grant = form["grant_type"];
   if (grant == "client_credentials") {
-    if (form["client_id"] != s_.options.client_id || form["client_secret"] != s_.options.client_secret)
+    if (form["client_id"] != s_.options.client_id ||
+        form["client_secret"] != s_.options.client_secret)
       return oauth_error("invalid_client", "invalid client credentials");
   } else if (grant == "refresh_token") {
-    if (form["client_id"] != s_.options.client_id) return oauth_error("invalid_client_id", "client identifier invalid");
-    if (form["refresh_token"] != s_.options.refresh_token) return oauth_error("invalid_grant", "expired access/refresh token");
+    if (form["client_id"] != s_.options.client_id)
+      return oauth_error("invalid_client_id", "client identifier invalid");
+    if (form["refresh_token"] != s_.options.refresh_token)
+      return oauth_error("invalid_grant", "expired access/refresh token");
   } else if (grant == "urn:ietf:params:oauth:grant-type:jwt-bearer") {
     std::string why;
     if (!VerifyJwt(form["assertion"], &why)) return oauth_error("invalid_grant", why);
   } else {
     return oauth_error("unsupported_grant_type", "grant type not supported");
   }
-  const std::string token = "00D5g000000TANDEM!" + MakeId("00D", ++s_.token_seq) + "." +
-                            std::to_string(s_.NowMs());
+  const std::string token =
+      "00D5g000000TANDEM!" + MakeId("00D", ++s_.token_seq) + "." + std::to_string(s_.NowMs());
   s_.tokens.insert(token);
   value v = value::object();
   v["access_token"] = value::string(token);
   v["instance_url"] = value::string("http://" + Header("Host"));
-  v["id"] = value::string("http://" + Header("Host") + "/id/00D5g000000TANDEMAAA/0055g000000TANDEMAAA");
+  v["id"] =
+      value::string("http://" + Header("Host") + "/id/00D5g000000TANDEMAAA/0055g000000TANDEMAAA");
   v["token_type"] = value::string("Bearer");
   v["issued_at"] = value::string(std::to_string(s_.NowMs()));
   v["signature"] = value::string("c2FuZGJveA==");
@@ -1148,7 +1189,8 @@ value Handler::Describe(const ObjectDef& def) {
   d["name"] = value::string(def.name);
   d["label"] = value::string(def.name);
   d["keyPrefix"] = value::string(def.key_prefix);
-  d["custom"] = value::boolean(def.name.size() > 3 && def.name.substr(def.name.size() - 3) == "__c");
+  d["custom"] =
+      value::boolean(def.name.size() > 3 && def.name.substr(def.name.size() - 3) == "__c");
   d["createable"] = value::boolean(true);
   d["updateable"] = value::boolean(true);
   d["deletable"] = value::boolean(true);
@@ -1183,7 +1225,8 @@ value Handler::Describe(const ObjectDef& def) {
     value refs = value::array();
     if (!f.reference_to.empty()) refs[0] = value::string(f.reference_to);
     fj["referenceTo"] = refs;
-    fj["relationshipName"] = f.relationship_name.empty() ? value::null() : value::string(f.relationship_name);
+    fj["relationshipName"] =
+        f.relationship_name.empty() ? value::null() : value::string(f.relationship_name);
     fields[i++] = fj;
   }
   d["fields"] = fields;
@@ -1238,7 +1281,8 @@ Reply Handler::SObjects(const std::vector<std::string>& seg) {
     const std::string id = NormalizeId(seg[5]);
     auto it = id.empty() ? table->by_id.end() : table->by_id.find(id);
     if (method_ == "GET") {
-      if (it == table->by_id.end()) return Errors(404, "NOT_FOUND", "The requested resource does not exist");
+      if (it == table->by_id.end())
+        return Errors(404, "NOT_FOUND", "The requested resource does not exist");
       std::vector<std::string> fields;
       const std::string list = QueryParam("fields");
       if (list.empty()) {
@@ -1249,7 +1293,9 @@ Reply Handler::SObjects(const std::vector<std::string>& seg) {
           size_t comma = list.find(',', start);
           if (comma == std::string::npos) comma = list.size();
           const std::string f = list.substr(start, comma - start);
-          if (!table->def->Field(f)) return Errors(400, "INVALID_FIELD", "No such column '" + f + "' on sobject of type " + table->def->name);
+          if (!table->def->Field(f))
+            return Errors(400, "INVALID_FIELD",
+                          "No such column '" + f + "' on sobject of type " + table->def->name);
           fields.push_back(f);
           start = comma + 1;
         }
@@ -1257,7 +1303,8 @@ Reply Handler::SObjects(const std::vector<std::string>& seg) {
       return JsonReply(200, s_.Render(*table, it->second, fields));
     }
     if (method_ == "PATCH") {
-      if (it == table->by_id.end()) return Errors(404, "NOT_FOUND", "The requested resource does not exist");
+      if (it == table->by_id.end())
+        return Errors(404, "NOT_FOUND", "The requested resource does not exist");
       value input;
       try {
         input = value::parse(body_);
@@ -1288,7 +1335,8 @@ Reply Handler::SObjects(const std::vector<std::string>& seg) {
         value arr = value::array();
         return JsonReply(300, arr);
       }
-      return JsonReply(out.errors.front().code == "INVALID_FIELD" ? 404 : 400, ErrorList(out.errors, false));
+      return JsonReply(out.errors.front().code == "INVALID_FIELD" ? 404 : 400,
+                       ErrorList(out.errors, false));
     }
     return JsonReply(out.created ? 201 : 200, SaveJson(out, true));
   }
@@ -1297,7 +1345,8 @@ Reply Handler::SObjects(const std::vector<std::string>& seg) {
 
 Reply Handler::Composite(const std::vector<std::string>& seg) {
   // seg: services data vXX composite sobjects [Object ExtField]
-  if (seg.size() < 5 || seg[4] != "sobjects") return Errors(404, "NOT_FOUND", "The requested resource does not exist");
+  if (seg.size() < 5 || seg[4] != "sobjects")
+    return Errors(404, "NOT_FOUND", "The requested resource does not exist");
   if (method_ == "DELETE") {
     const std::string list = QueryParam("ids");
     std::vector<std::string> ids;
@@ -1308,13 +1357,16 @@ Reply Handler::Composite(const std::vector<std::string>& seg) {
       ids.push_back(list.substr(start, comma - start));
       start = comma + 1;
     }
-    if (ids.size() > 200) return Errors(400, "EXCEEDED_ID_LIMIT", "Maximum number of records allowed is 200.");
+    if (ids.size() > 200)
+      return Errors(400, "EXCEEDED_ID_LIMIT", "Maximum number of records allowed is 200.");
     value out = value::array();
     for (size_t i = 0; i < ids.size(); ++i) {
       Table* t = s_.TableForId(ids[i]);
       SaveOutcome o;
-      if (!t) o.errors.push_back(SfError{"MALFORMED_ID", "malformed id " + ids[i], {}});
-      else o = s_.Delete(*t, ids[i]);
+      if (!t)
+        o.errors.push_back(SfError{"MALFORMED_ID", "malformed id " + ids[i], {}});
+      else
+        o = s_.Delete(*t, ids[i]);
       if (o.id.empty()) o.id = ids[i];
       out[i] = SaveJson(o, false);
     }
@@ -1329,7 +1381,8 @@ Reply Handler::Composite(const std::vector<std::string>& seg) {
   if (!body.has_field("records") || !body.at("records").is_array())
     return Errors(400, "INVALID_FIELD", "records is required");
   const auto& records = body.at("records").as_array();
-  if (records.size() > 200) return Errors(400, "EXCEEDED_ID_LIMIT", "Maximum number of records allowed is 200.");
+  if (records.size() > 200)
+    return Errors(400, "EXCEEDED_ID_LIMIT", "Maximum number of records allowed is 200.");
   const bool upsert = seg.size() == 7;
   value out = value::array();
   size_t i = 0;
@@ -1352,26 +1405,38 @@ Reply Handler::Composite(const std::vector<std::string>& seg) {
     if (upsert) type = seg[5];
     Table* table = type.empty() ? nullptr : s_.FindTable(type);
     if (locked) {
-      o.errors.push_back(SfError{"UNABLE_TO_LOCK_ROW", "unable to obtain exclusive access to this record", {}});
+      o.errors.push_back(
+          SfError{"UNABLE_TO_LOCK_ROW", "unable to obtain exclusive access to this record", {}});
     } else if (!table) {
-      o.errors.push_back(SfError{"INVALID_TYPE", "sObject type '" + type + "' is not supported", {}});
+      o.errors.push_back(
+          SfError{"INVALID_TYPE", "sObject type '" + type + "' is not supported", {}});
     } else if (upsert) {
       const FieldDef* f = table->def->Field(seg[6]);
       std::string ext;
-      if (f && rec.has_field(f->name) && rec.at(f->name).is_string()) ext = rec.at(f->name).as_string();
-      if (!f) o.errors.push_back(SfError{"INVALID_FIELD", "No such column '" + seg[6] + "'", {seg[6]}});
-      else if (ext.empty()) o.errors.push_back(SfError{"MISSING_ARGUMENT", f->name + " not specified", {f->name}});
-      else o = s_.Upsert(*table, seg[6], ext, rec);
+      if (f && rec.has_field(f->name) && rec.at(f->name).is_string())
+        ext = rec.at(f->name).as_string();
+      if (!f)
+        o.errors.push_back(SfError{"INVALID_FIELD", "No such column '" + seg[6] + "'", {seg[6]}});
+      else if (ext.empty())
+        o.errors.push_back(SfError{"MISSING_ARGUMENT", f->name + " not specified", {f->name}});
+      else
+        o = s_.Upsert(*table, seg[6], ext, rec);
     } else if (method_ == "POST") {
       if (rec.has_field("Id") || rec.has_field("id"))
         o.errors.push_back(SfError{"INVALID_FIELD", "cannot specify Id in an insert call", {"Id"}});
-      else o = s_.Create(*table, rec);
+      else
+        o = s_.Create(*table, rec);
     } else if (method_ == "PATCH") {
       std::string id;
-      if (rec.has_field("Id")) id = rec.at("Id").as_string();
-      else if (rec.has_field("id")) id = rec.at("id").as_string();
-      if (id.empty()) o.errors.push_back(SfError{"MISSING_ARGUMENT", "Id not specified in an update call", {"Id"}});
-      else o = s_.Update(*table, id, rec);
+      if (rec.has_field("Id"))
+        id = rec.at("Id").as_string();
+      else if (rec.has_field("id"))
+        id = rec.at("id").as_string();
+      if (id.empty())
+        o.errors.push_back(
+            SfError{"MISSING_ARGUMENT", "Id not specified in an update call", {"Id"}});
+      else
+        o = s_.Update(*table, id, rec);
     }
     out[i++] = SaveJson(o, upsert);
   }
@@ -1379,8 +1444,10 @@ Reply Handler::Composite(const std::vector<std::string>& seg) {
 }
 
 Reply Handler::Jobs(const std::vector<std::string>& seg) {
-  // seg: services data vXX jobs ingest [id [batches|successfulResults|failedResults|unprocessedrecords]]
-  if (seg.size() < 5 || seg[4] != "ingest") return Errors(404, "NOT_FOUND", "The requested resource does not exist");
+  // seg: services data vXX jobs ingest [id
+  // [batches|successfulResults|failedResults|unprocessedrecords]]
+  if (seg.size() < 5 || seg[4] != "ingest")
+    return Errors(404, "NOT_FOUND", "The requested resource does not exist");
   if (seg.size() == 5) {
     if (method_ != "POST") return Errors(405, "METHOD_NOT_ALLOWED", "use POST");
     value req;
@@ -1392,9 +1459,13 @@ Reply Handler::Jobs(const std::vector<std::string>& seg) {
     BulkJob job;
     job.object = req.has_field("object") ? req.at("object").as_string() : "";
     job.operation = req.has_field("operation") ? req.at("operation").as_string() : "";
-    if (req.has_field("externalIdFieldName")) job.external_id_field = req.at("externalIdFieldName").as_string();
-    if (!s_.FindTable(job.object)) return Errors(400, "INVALIDJOB", "Entity '" + job.object + "' is not supported by the Bulk API.");
-    if (job.operation != "insert" && job.operation != "update" && job.operation != "upsert" && job.operation != "delete")
+    if (req.has_field("externalIdFieldName"))
+      job.external_id_field = req.at("externalIdFieldName").as_string();
+    if (!s_.FindTable(job.object))
+      return Errors(400, "INVALIDJOB",
+                    "Entity '" + job.object + "' is not supported by the Bulk API.");
+    if (job.operation != "insert" && job.operation != "update" && job.operation != "upsert" &&
+        job.operation != "delete")
       return Errors(400, "INVALIDJOB", "InvalidJob : Invalid operation: " + job.operation);
     if (job.operation == "upsert" && job.external_id_field.empty())
       return Errors(400, "INVALIDJOB", "InvalidJob : External ID was blank for " + job.object);
@@ -1427,9 +1498,13 @@ Reply Handler::Jobs(const std::vector<std::string>& seg) {
         return Errors(400, "JSON_PARSER_ERROR", e.what());
       }
       const std::string state = req.has_field("state") ? req.at("state").as_string() : "";
-      if (state == "UploadComplete" && job.state == "Open") job.state = "UploadComplete";
-      else if (state == "Aborted" && (job.state == "Open" || job.state == "UploadComplete")) job.state = "Aborted";
-      else if (state != job.state) return Errors(400, "INVALIDJOBSTATE", "Invalid state transition from " + job.state + " to " + state);
+      if (state == "UploadComplete" && job.state == "Open")
+        job.state = "UploadComplete";
+      else if (state == "Aborted" && (job.state == "Open" || job.state == "UploadComplete"))
+        job.state = "Aborted";
+      else if (state != job.state)
+        return Errors(400, "INVALIDJOBSTATE",
+                      "Invalid state transition from " + job.state + " to " + state);
       return JsonReply(200, s_.JobInfo(job));
     }
     if (method_ == "DELETE") {
@@ -1444,7 +1519,8 @@ Reply Handler::Jobs(const std::vector<std::string>& seg) {
     job.csv += body_;
     return Reply{201, "", "text/plain"};
   }
-  if (method_ == "GET" && (what == "successfulResults" || what == "failedResults" || what == "unprocessedrecords")) {
+  if (method_ == "GET" &&
+      (what == "successfulResults" || what == "failedResults" || what == "unprocessedrecords")) {
     if (job.state != "JobComplete" && job.state != "Failed" && job.state != "Aborted")
       return Errors(400, "INVALIDJOBSTATE", "job is not complete");
     const std::string& csv = what == "successfulResults" ? job.successful
@@ -1468,7 +1544,8 @@ Reply Handler::Data(const std::vector<std::string>& seg) {
     }
     return JsonReply(200, arr);
   }
-  if (seg[2].size() < 2 || seg[2][0] != 'v') return Errors(404, "NOT_FOUND", "The requested resource does not exist");
+  if (seg[2].size() < 2 || seg[2][0] != 'v')
+    return Errors(404, "NOT_FOUND", "The requested resource does not exist");
   version_ = seg[2].substr(1);
   if (seg.size() == 3) {
     value v = value::object();
@@ -1481,7 +1558,8 @@ Reply Handler::Data(const std::vector<std::string>& seg) {
     value v = value::object();
     value daily = value::object();
     daily["Max"] = value::number(s_.options.daily_api_max);
-    daily["Remaining"] = value::number(std::max<int64_t>(0, s_.options.daily_api_max - s_.api_used));
+    daily["Remaining"] =
+        value::number(std::max<int64_t>(0, s_.options.daily_api_max - s_.api_used));
     v["DailyApiRequests"] = daily;
     value bulk = value::object();
     bulk["Max"] = value::number(15000);
@@ -1562,7 +1640,8 @@ Reply Handler::Admin(const std::vector<std::string>& seg) {
     v["api_calls"] = value::number(total);
     v["by_endpoint"] = by;
     value counts = value::object();
-    for (const auto& [name, t] : s_.tables) counts[t.def->name] = value::number(static_cast<int64_t>(t.by_id.size()));
+    for (const auto& [name, t] : s_.tables)
+      counts[t.def->name] = value::number(static_cast<int64_t>(t.by_id.size()));
     v["records"] = counts;
     return JsonReply(200, v);
   }
@@ -1572,7 +1651,8 @@ Reply Handler::Admin(const std::vector<std::string>& seg) {
 Reply Handler::Serve() {
   const auto seg = Split(path_);
   if (!seg.empty() && seg[0] == "__sandbox") return Admin(seg);
-  if (seg.size() >= 3 && seg[0] == "services" && seg[1] == "oauth2" && seg[2] == "token") return Token();
+  if (seg.size() >= 3 && seg[0] == "services" && seg[1] == "oauth2" && seg[2] == "token")
+    return Token();
   if (seg.size() < 2 || seg[0] != "services" || seg[1] != "data")
     return Errors(404, "NOT_FOUND", "The requested resource does not exist");
   if (seg.size() == 2) return Data(seg);
@@ -1628,16 +1708,21 @@ Status SalesforceSandbox::Start() {
           for (auto& f : impl->faults) {
             if (f.remaining == 0) continue;
             if (!f.fault.method.empty() && f.fault.method != method) continue;
-            if (path.find(f.fault.path_contains) == std::string::npos || path.rfind("/services", 0) != 0) continue;
-            if (f.fault.error_code == "UNABLE_TO_LOCK_ROW" && path.find("/composite/sobjects") != std::string::npos)
+            if (path.find(f.fault.path_contains) == std::string::npos ||
+                path.rfind("/services", 0) != 0)
+              continue;
+            if (f.fault.error_code == "UNABLE_TO_LOCK_ROW" &&
+                path.find("/composite/sobjects") != std::string::npos)
               continue;  // applied per record by the Collections handler
             if (f.remaining > 0) --f.remaining;
             latency = f.fault.latency_ms;
             if (f.fault.status != 0) {
               if (f.fault.error_code == "REQUEST_LIMIT_EXCEEDED")
-                fault_reply = Errors(f.fault.status, "REQUEST_LIMIT_EXCEEDED", "ConcurrentPerOrgLongTxn Limit exceeded.");
+                fault_reply = Errors(f.fault.status, "REQUEST_LIMIT_EXCEEDED",
+                                     "ConcurrentPerOrgLongTxn Limit exceeded.");
               else if (f.fault.error_code == "UNABLE_TO_LOCK_ROW")
-                fault_reply = Errors(f.fault.status, "UNABLE_TO_LOCK_ROW", "unable to obtain exclusive access to this record");
+                fault_reply = Errors(f.fault.status, "UNABLE_TO_LOCK_ROW",
+                                     "unable to obtain exclusive access to this record");
               else
                 fault_reply = Errors(f.fault.status, f.fault.error_code, "injected fault");
             }
@@ -1671,7 +1756,8 @@ Status SalesforceSandbox::Start() {
     impl->listener->open().wait();
   } catch (const std::exception& e) {
     impl->listener.reset();
-    return Status::Unavailable("Salesforce sandbox cannot listen on " + base_url() + ": " + e.what());
+    return Status::Unavailable("Salesforce sandbox cannot listen on " + base_url() + ": " +
+                               e.what());
   }
   return Status::Ok();
 }

@@ -21,12 +21,12 @@ namespace tandem::sandbox::salesforce {
 
 struct SalesforceSandboxOptions {
   std::string host = "127.0.0.1";
-  int port = 0;                                  // 0: a free port
+  int port = 0;  // 0: a free port
   std::string client_id = "tandem-sandbox";
   std::string client_secret = "sandbox-secret";
   std::string refresh_token = "sandbox-refresh-token";
-  std::string jwt_public_key_pem;                // empty: the JWT bearer grant is refused
-  std::string schema_json;                       // empty: the built-in schema
+  std::string jwt_public_key_pem;  // empty: the JWT bearer grant is refused
+  std::string schema_json;         // empty: the built-in schema
   int64_t daily_api_max = 5'000'000;
   int default_page_size = 2000;
 };
@@ -37,8 +37,8 @@ struct SalesforceFault {
   std::string path_contains;  // "" matches any /services path
   int status = 503;           // 503, 500, 403 (REQUEST_LIMIT_EXCEEDED), 400 (UNABLE_TO_LOCK_ROW)
   std::string error_code = "SERVER_UNAVAILABLE";
-  int count = 1;              // -1: until cleared
-  int latency_ms = 0;         // delay before answering (then answer normally when status is 0)
+  int count = 1;       // -1: until cleared
+  int latency_ms = 0;  // delay before answering (then answer normally when status is 0)
 };
 
 class SalesforceSandbox {

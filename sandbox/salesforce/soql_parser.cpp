@@ -97,15 +97,33 @@ class Lexer {
       if (pos_ >= s_.size()) break;
       const char e = s_[pos_++];
       switch (e) {
-        case 'n': out.push_back('\n'); break;
-        case 'r': out.push_back('\r'); break;
-        case 't': out.push_back('\t'); break;
-        case 'b': out.push_back('\b'); break;
-        case 'f': out.push_back('\f'); break;
-        case '\'': case '"': case '\\': out.push_back(e); break;
+        case 'n':
+          out.push_back('\n');
+          break;
+        case 'r':
+          out.push_back('\r');
+          break;
+        case 't':
+          out.push_back('\t');
+          break;
+        case 'b':
+          out.push_back('\b');
+          break;
+        case 'f':
+          out.push_back('\f');
+          break;
+        case '\'':
+        case '"':
+        case '\\':
+          out.push_back(e);
+          break;
         // LIKE wildcards stay escaped so the matcher can tell them from real wildcards.
-        case '%': out.append("\\%"); break;
-        case '_': out.append("\\_"); break;
+        case '%':
+          out.append("\\%");
+          break;
+        case '_':
+          out.append("\\_");
+          break;
         default:
           *error = "invalid escape sequence '\\" + std::string(1, e) + "' at position " +
                    std::to_string(pos_ - 2);
@@ -119,15 +137,15 @@ class Lexer {
   bool NumberOrDate(Token* t) {
     size_t end = pos_;
     if (s_[end] == '-' || s_[end] == '+') ++end;
-    while (end < s_.size() && (std::isalnum(static_cast<unsigned char>(s_[end])) ||
-                               s_[end] == '.' || s_[end] == ':' || s_[end] == '-' ||
-                               s_[end] == '+'))
+    while (end < s_.size() &&
+           (std::isalnum(static_cast<unsigned char>(s_[end])) || s_[end] == '.' || s_[end] == ':' ||
+            s_[end] == '-' || s_[end] == '+'))
       ++end;
     t->text = s_.substr(pos_, end - pos_);
     bool is_date = false;
     int64_t ms = 0;
-    t->kind = ParseSoqlDateTime(t->text, &is_date, &ms) ? Token::Kind::kDateTime
-                                                         : Token::Kind::kNumber;
+    t->kind =
+        ParseSoqlDateTime(t->text, &is_date, &ms) ? Token::Kind::kDateTime : Token::Kind::kNumber;
     pos_ = end;
     return true;
   }
@@ -188,7 +206,8 @@ class Parser {
       q->count_only = true;
     } else {
       for (;;) {
-        if (tok_.kind != Token::Kind::kWord || IsKeyword("FROM")) return Fail("expected a field name");
+        if (tok_.kind != Token::Kind::kWord || IsKeyword("FROM"))
+          return Fail("expected a field name");
         if (!ValidFieldName(tok_.text)) return Fail("invalid field name");
         q->fields.push_back(tok_.text);
         if (!Advance()) return false;
@@ -249,8 +268,9 @@ class Parser {
   bool Integer(int64_t* out) {
     if (tok_.kind != Token::Kind::kNumber) return Fail("expected a non-negative integer");
     const std::string& t = tok_.text;
-    if (t.empty() || t.size() > 12 ||
-        !std::all_of(t.begin(), t.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }))
+    if (t.empty() || t.size() > 12 || !std::all_of(t.begin(), t.end(), [](char c) {
+          return std::isdigit(static_cast<unsigned char>(c));
+        }))
       return Fail("expected a non-negative integer");
     *out = std::stoll(t);
     return Advance();
@@ -331,7 +351,8 @@ class Parser {
       }
       case Token::Kind::kWord: {
         const std::string u = Upper(tok_.text);
-        if (u == "NULL") lit->kind = SoqlLiteral::Kind::kNull;
+        if (u == "NULL")
+          lit->kind = SoqlLiteral::Kind::kNull;
         else if (u == "TRUE" || u == "FALSE") {
           lit->kind = SoqlLiteral::Kind::kBool;
           lit->b = u == "TRUE";
@@ -430,9 +451,7 @@ bool LikeMatch(const std::string& value, const std::string& pattern) {
   return pi == p.size();
 }
 
-bool Equal(const SoqlValue& a, const SoqlValue& b) {
-  return CompareSoqlValues(a, b) == 0;
-}
+bool Equal(const SoqlValue& a, const SoqlValue& b) { return CompareSoqlValues(a, b) == 0; }
 
 }  // namespace
 

@@ -20,16 +20,16 @@ struct SoqlLiteral {
   enum class Kind { kNull, kBool, kNumber, kString, kDate, kDateTime } kind = Kind::kNull;
   bool b = false;
   double number = 0;
-  std::string text;       // string value (unescaped), or the date/datetime as written
-  int64_t epoch_ms = 0;   // kDate (midnight UTC) / kDateTime
+  std::string text;      // string value (unescaped), or the date/datetime as written
+  int64_t epoch_ms = 0;  // kDate (midnight UTC) / kDateTime
 };
 
 struct SoqlExpr {
   enum class Kind { kAnd, kOr, kNot, kCompare } kind = Kind::kCompare;
   std::vector<std::unique_ptr<SoqlExpr>> children;  // kAnd/kOr: 2; kNot: 1
-  std::string field;                                 // kCompare
-  std::string op;                                    // = != < > <= >= IN NOT_IN LIKE
-  std::vector<SoqlLiteral> values;                   // one, or the IN list
+  std::string field;                                // kCompare
+  std::string op;                                   // = != < > <= >= IN NOT_IN LIKE
+  std::vector<SoqlLiteral> values;                  // one, or the IN list
 };
 
 struct SoqlOrder {
@@ -39,8 +39,8 @@ struct SoqlOrder {
 };
 
 struct SoqlQuery {
-  bool count_only = false;           // SELECT COUNT()
-  std::vector<std::string> fields;   // as written (case kept)
+  bool count_only = false;          // SELECT COUNT()
+  std::vector<std::string> fields;  // as written (case kept)
   std::string object;
   std::unique_ptr<SoqlExpr> where;
   std::vector<SoqlOrder> order_by;

@@ -111,7 +111,8 @@ TEST(SalesforceClient, CollectionsReportEachRecordInInputOrder) {
   no_name.Set("Phone", "555");
   Json bad_picklist = Account("Bad");
   bad_picklist.Set("Industry", "Alchemy");
-  auto results = env.client().CreateMany("Account", {Account("Good 1"), no_name, bad_picklist, Account("Good 2")});
+  auto results = env.client().CreateMany(
+      "Account", {Account("Good 1"), no_name, bad_picklist, Account("Good 2")});
   ASSERT_TRUE(results.ok());
   ASSERT_EQ(results->size(), 4u);
   EXPECT_TRUE((*results)[0].success);
@@ -150,8 +151,10 @@ TEST(SalesforceClient, UpdateAndUpsertManyAndDeleteMany) {
 TEST(SalesforceClient, HostileValuesCannotChangeTheQuery) {
   SalesforceEnv env;
   auto& c = env.client();
-  ASSERT_TRUE(c.CreateMany("Account", {Account("Alpha"), Account("Beta"), Account("100% Gamma")}).ok());
-  for (const std::string hostile : {"x' OR Name != '", "x\\' OR Name != \\'", "' OR Id != null OR Name = '"}) {
+  ASSERT_TRUE(
+      c.CreateMany("Account", {Account("Alpha"), Account("Beta"), Account("100% Gamma")}).ok());
+  for (const std::string hostile :
+       {"x' OR Name != '", "x\\' OR Name != \\'", "' OR Id != null OR Name = '"}) {
     auto q = SoqlBuilder("Account", {"Id", "Name"}).WhereEquals("Name", hostile).Build();
     ASSERT_TRUE(q.ok());
     Status st;
@@ -203,7 +206,8 @@ TEST(SalesforceClient, PersistentOutageSurfacesAsUnavailable) {
 
 TEST(SalesforceClient, RecordLockedRowsAreRetriedAloneAndSucceed) {
   SalesforceEnv env;
-  env.sandbox.AddFault(SalesforceFault{"POST", "/composite/sobjects", 0, "UNABLE_TO_LOCK_ROW", 2, 0});
+  env.sandbox.AddFault(
+      SalesforceFault{"POST", "/composite/sobjects", 0, "UNABLE_TO_LOCK_ROW", 2, 0});
   auto results = env.client().CreateMany("Account", {Account("L1"), Account("L2"), Account("L3")});
   ASSERT_TRUE(results.ok());
   for (const auto& r : *results) EXPECT_TRUE(r.success) << r.ErrorText();
@@ -287,7 +291,8 @@ TEST(SalesforceClient, StopsCallingBelowTheDailyApiFloorAndSaysWhy) {
   auto second = env.client().Create("Account", Account("Refused"));
   ASSERT_FALSE(second.ok());
   EXPECT_TRUE(second.status().IsRateLimited());
-  EXPECT_NE(second.status().message().find("below the configured floor of 1000"), std::string::npos);
+  EXPECT_NE(second.status().message().find("below the configured floor of 1000"),
+            std::string::npos);
   EXPECT_EQ(env.sandbox.api_calls(), calls_before);  // not even sent
 }
 
@@ -315,7 +320,8 @@ TEST(SalesforceClient, BulkIngestOfTwentyThousandRowsMapsResultsToInputOrder) {
   req.operation = BulkOperation::kInsert;
   req.columns = {"Name", "Ext__c"};
   for (int i = 0; i < 20000; ++i)
-    req.rows.push_back({i == 12345 ? "" : "Row, \"" + std::to_string(i) + "\"", "R-" + std::to_string(i)});
+    req.rows.push_back(
+        {i == 12345 ? "" : "Row, \"" + std::to_string(i) + "\"", "R-" + std::to_string(i)});
   std::vector<std::string> recorded;
   req.on_job_created = [&](const std::string& id) {
     recorded.push_back(id);
@@ -336,7 +342,8 @@ TEST(SalesforceClient, BulkIngestOfTwentyThousandRowsMapsResultsToInputOrder) {
 
   // Each success names the record made from that very row.
   Status st;
-  auto check = QueryAll(env.client(), "SELECT Id, Ext__c FROM Account WHERE Ext__c IN ('R-0', 'R-19999')", &st);
+  auto check = QueryAll(env.client(),
+                        "SELECT Id, Ext__c FROM Account WHERE Ext__c IN ('R-0', 'R-19999')", &st);
   ASSERT_EQ(check.size(), 2u);
   for (const auto& r : check) {
     const int row = std::stoi(r["Ext__c"].as_string().substr(2));

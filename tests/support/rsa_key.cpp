@@ -1,10 +1,10 @@
 #include "tests/support/rsa_key.h"
 
+#include <stdexcept>
+
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
-
-#include <stdexcept>
 
 namespace tandem::testing {
 namespace {

@@ -1,9 +1,8 @@
-#include "connector/crm/soql.h"
-
 #include <gtest/gtest.h>
 
 #include "connector/crm/salesforce/csv.h"
 #include "connector/crm/salesforce/errors.h"
+#include "connector/crm/soql.h"
 
 namespace tandem::connector::crm {
 namespace {
@@ -26,11 +25,13 @@ TEST(SoqlBuilder, BuildsQueriesAndRejectsHostileIdentifiers) {
                .Limit(200)
                .Build();
   ASSERT_TRUE(q.ok());
-  EXPECT_EQ(*q,
-            R"(SELECT Id, Owner.Name FROM Account WHERE Name = 'x\' OR Id != \'' AND Id IN ('001A', '001B') AND SystemModstamp >= 2026-01-01T00:00:00Z ORDER BY SystemModstamp ASC, Id ASC LIMIT 200)");
+  EXPECT_EQ(
+      *q,
+      R"(SELECT Id, Owner.Name FROM Account WHERE Name = 'x\' OR Id != \'' AND Id IN ('001A', '001B') AND SystemModstamp >= 2026-01-01T00:00:00Z ORDER BY SystemModstamp ASC, Id ASC LIMIT 200)");
   EXPECT_FALSE(SoqlBuilder("Account; DELETE", {"Id"}).Build().ok());
   EXPECT_FALSE(SoqlBuilder("Account", {"Id"}).WhereEquals("Name = 'a' OR Name", "b").Build().ok());
-  EXPECT_FALSE(SoqlBuilder("Account", {"Id"}).WhereLiteral("Amount", "=", "1 OR Id != null").Build().ok());
+  EXPECT_FALSE(
+      SoqlBuilder("Account", {"Id"}).WhereLiteral("Amount", "=", "1 OR Id != null").Build().ok());
   EXPECT_FALSE(SoqlBuilder("Account", {"Id"}).WhereLiteral("Amount", "; --", "1").Build().ok());
   EXPECT_FALSE(SoqlBuilder("Account", {"Id"}).WhereIn("Id", {}).Build().ok());
 }
@@ -48,11 +49,13 @@ TEST(SoqlIdentifiers, AcceptNamesAndRelationshipsOnly) {
 }
 
 TEST(SalesforceErrors, ParsesEveryShapeAndClassifies) {
-  auto e = salesforce::ParseErrors(400, R"([{"message":"m","errorCode":"UNABLE_TO_LOCK_ROW","fields":["A"]}])");
+  auto e = salesforce::ParseErrors(
+      400, R"([{"message":"m","errorCode":"UNABLE_TO_LOCK_ROW","fields":["A"]}])");
   ASSERT_EQ(e.size(), 1u);
   EXPECT_TRUE(e[0].retryable());
   EXPECT_EQ(e[0].fields, std::vector<std::string>{"A"});
-  auto oauth = salesforce::ParseErrors(400, R"({"error":"invalid_grant","error_description":"bad"})");
+  auto oauth =
+      salesforce::ParseErrors(400, R"({"error":"invalid_grant","error_description":"bad"})");
   EXPECT_EQ(oauth[0].code, "invalid_grant");
   auto junk = salesforce::ParseErrors(502, "<html>bad gateway</html>");
   EXPECT_EQ(junk[0].code, "HTTP_502");
@@ -62,7 +65,8 @@ TEST(SalesforceErrors, ParsesEveryShapeAndClassifies) {
 
   http::HttpResponse limit;
   limit.status = 403;
-  limit.body = R"([{"errorCode":"REQUEST_LIMIT_EXCEEDED","message":"TotalRequests Limit exceeded."}])";
+  limit.body =
+      R"([{"errorCode":"REQUEST_LIMIT_EXCEEDED","message":"TotalRequests Limit exceeded."}])";
   EXPECT_EQ(salesforce::Classify(limit), http::Action::kRateLimited);
   http::HttpResponse forbidden;
   forbidden.status = 403;

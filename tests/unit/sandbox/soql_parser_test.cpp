@@ -1,8 +1,8 @@
 #include "sandbox/salesforce/soql_parser.h"
 
-#include <gtest/gtest.h>
-
 #include <map>
+
+#include <gtest/gtest.h>
 
 namespace tandem::sandbox::salesforce {
 namespace {
@@ -48,8 +48,8 @@ TEST(SoqlParser, ParsesFieldsRelationshipsOrderLimitOffset) {
 }
 
 TEST(SoqlParser, EvaluatesOperatorsPrecedenceAndNull) {
-  const std::map<std::string, SoqlValue> rec = {{"Name", Str("Acme Corp")}, {"Amount", Num(50)},
-                                                {"Stage", Str("Won")}};
+  const std::map<std::string, SoqlValue> rec = {
+      {"Name", Str("Acme Corp")}, {"Amount", Num(50)}, {"Stage", Str("Won")}};
   EXPECT_TRUE(Matches("Name = 'acme corp'", rec));  // case-insensitive, as Salesforce
   EXPECT_TRUE(Matches("Amount > 10 AND Amount <= 50", rec));
   EXPECT_FALSE(Matches("Amount < 50", rec));
@@ -61,7 +61,7 @@ TEST(SoqlParser, EvaluatesOperatorsPrecedenceAndNull) {
   EXPECT_TRUE(Matches("Missing = null", rec));
   EXPECT_FALSE(Matches("Missing != null", rec));
   EXPECT_FALSE(Matches("Missing > 3", rec));
-  EXPECT_TRUE(Matches("Amount = 1 OR Amount = 50 AND Stage = 'Won'", rec));   // AND binds tighter
+  EXPECT_TRUE(Matches("Amount = 1 OR Amount = 50 AND Stage = 'Won'", rec));  // AND binds tighter
   EXPECT_FALSE(Matches("(Amount = 1 OR Amount = 50) AND Stage = 'Lost'", rec));
   EXPECT_TRUE(Matches("NOT Stage = 'Lost'", rec));
   EXPECT_TRUE(Matches("Name <> 'Other'", rec));
@@ -90,15 +90,26 @@ TEST(SoqlParser, DatesAndDatetimesCompareAsInstants) {
 }
 
 TEST(SoqlParser, MalformedQueriesAreErrorsWithPositionsNeverCrashes) {
-  for (const char* bad :
-       {"", "SELECT", "SELECT FROM Account", "SELECT Id FROM", "SELECT Id FROM Account WHERE",
-        "SELECT Id FROM Account WHERE Name =", "SELECT Id FROM Account WHERE Name = 'x",
-        "SELECT Id FROM Account WHERE (Name = 'x'", "SELECT Id FROM Account LIMIT -1",
-        "SELECT Id FROM Account LIMIT x", "SELECT Id, FROM Account", "SELECT Id FROM Account extra",
-        "SELECT Id FROM Account WHERE Name IN ()", "SELECT Id FROM Account WHERE Name LIKE 3",
-        "SELECT Id FROM Account WHERE Name = 'bad\\q'", "SELECT Id FROM Account OFFSET 5000",
-        "SELECT a..b FROM Account", "SELECT Id FROM Account ORDER BY", "SELECT Id FROM Account WHERE Name ! 'x'",
-        "SELECT COUNT(Id) FROM Account"}) {
+  for (const char* bad : {"",
+                          "SELECT",
+                          "SELECT FROM Account",
+                          "SELECT Id FROM",
+                          "SELECT Id FROM Account WHERE",
+                          "SELECT Id FROM Account WHERE Name =",
+                          "SELECT Id FROM Account WHERE Name = 'x",
+                          "SELECT Id FROM Account WHERE (Name = 'x'",
+                          "SELECT Id FROM Account LIMIT -1",
+                          "SELECT Id FROM Account LIMIT x",
+                          "SELECT Id, FROM Account",
+                          "SELECT Id FROM Account extra",
+                          "SELECT Id FROM Account WHERE Name IN ()",
+                          "SELECT Id FROM Account WHERE Name LIKE 3",
+                          "SELECT Id FROM Account WHERE Name = 'bad\\q'",
+                          "SELECT Id FROM Account OFFSET 5000",
+                          "SELECT a..b FROM Account",
+                          "SELECT Id FROM Account ORDER BY",
+                          "SELECT Id FROM Account WHERE Name ! 'x'",
+                          "SELECT COUNT(Id) FROM Account"}) {
     auto r = ParseSoql(bad);
     EXPECT_FALSE(r.query) << bad;
     EXPECT_NE(r.error.find("position"), std::string::npos) << bad << " -> " << r.error;
