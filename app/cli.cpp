@@ -271,6 +271,8 @@ int Sandbox(const std::vector<std::string>& args) {
       "jwt-public-key", po::value<std::string>(),
       "PEM public key that JWT bearer assertions must be signed for")(
       "crm-schema", po::value<std::string>(), "schema JSON replacing the built-in objects")(
+      "crm-faults", po::value<std::string>(),
+      "JSON file of faults to inject (also POST /__sandbox/faults at run time)")(
       "api-limit", po::value<int64_t>()->default_value(5'000'000), "daily API calls allowed");
   po::variables_map vm;
   int code = 0;
@@ -300,6 +302,14 @@ int Sandbox(const std::vector<std::string>& args) {
   } catch (const std::exception& e) {
     std::cerr << "tandem sandbox: bad schema: " << e.what() << "\n";
     return kExitUsage;
+  }
+  if (vm.count("crm-faults")) {
+    const std::string faults = ReadFileOr(vm["crm-faults"].as<std::string>(), &error);
+    Status st = error.empty() ? crm->AddFaultsFromJson(faults) : Status::InvalidArgument(error);
+    if (!st.ok()) {
+      std::cerr << "tandem sandbox: --crm-faults: " << st.message() << "\n";
+      return kExitUsage;
+    }
   }
   if (Status st = crm->Start(); !st.ok()) {
     std::cerr << "tandem sandbox: " << st.ToString() << "\n";

@@ -2,8 +2,6 @@
 // process, so CPU figures are the client's alone): by sObject Collections and by Bulk API
 // 2.0. Prints wall time, API calls and client CPU; scripts/bench runs jsforce the same way.
 //   bench_salesforce_insert TANDEM_BINARY [ROWS]
-#include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -15,12 +13,16 @@
 #include "connector/crm/salesforce/connection.h"
 #include "util/log.h"
 
+#include <sys/resource.h>
+#include <sys/wait.h>
+
 namespace {
 
 double CpuSeconds() {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
-  return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+  return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+         (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
 // Starts `tandem sandbox` and returns its pid and URL.
@@ -31,7 +33,8 @@ pid_t StartSandbox(const char* binary, std::string* url) {
   if (pid == 0) {
     dup2(fds[1], STDOUT_FILENO);
     close(fds[0]);
-    execl(binary, binary, "--log-level", "warn", "sandbox", "--crm-port", "0", static_cast<char*>(nullptr));
+    execl(binary, binary, "--log-level", "warn", "sandbox", "--crm-port", "0",
+          static_cast<char*>(nullptr));
     _exit(127);
   }
   close(fds[1]);
@@ -88,14 +91,16 @@ int main(int argc, char** argv) {
     const double cpu0 = CpuSeconds();
     const auto t0 = std::chrono::steady_clock::now();
     auto results = client.CreateMany("Account", records);
-    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double wall =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     int ok = 0;
     if (results.ok())
       for (const auto& r : *results) ok += r.success;
     failures += rows - ok;
-    std::printf("tandem collections: %d accounts in %.2f s, %lld API calls, client CPU %.2f s (%d ok)\n",
-                rows, wall, static_cast<long long>(counter.Total("salesforce").attempts),
-                CpuSeconds() - cpu0, ok);
+    std::printf(
+        "tandem collections: %d accounts in %.2f s, %lld API calls, client CPU %.2f s (%d ok)\n",
+        rows, wall, static_cast<long long>(counter.Total("salesforce").attempts),
+        CpuSeconds() - cpu0, ok);
   }
   // Bulk API 2.0.
   {
@@ -108,12 +113,14 @@ int main(int argc, char** argv) {
     const double cpu0 = CpuSeconds();
     const auto t0 = std::chrono::steady_clock::now();
     auto result = client.BulkIngest(req);
-    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double wall =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const long long ok = result.ok() ? result->succeeded : 0;
     failures += rows - static_cast<int>(ok);
-    std::printf("tandem bulk2: %d accounts in %.2f s, %lld API calls, client CPU %.2f s (%lld ok)\n",
-                rows, wall, static_cast<long long>(counter.Total("salesforce").attempts),
-                CpuSeconds() - cpu0, ok);
+    std::printf(
+        "tandem bulk2: %d accounts in %.2f s, %lld API calls, client CPU %.2f s (%lld ok)\n", rows,
+        wall, static_cast<long long>(counter.Total("salesforce").attempts), CpuSeconds() - cpu0,
+        ok);
   }
   kill(sandbox, SIGTERM);
   waitpid(sandbox, nullptr, 0);

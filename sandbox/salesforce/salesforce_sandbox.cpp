@@ -16,6 +16,7 @@
 #include <cpprest/http_listener.h>
 #include <cpprest/json.h>
 
+#include "sandbox/faults/drop_proxy.h"
 #include "sandbox/salesforce/soql_parser.h"
 
 #include <arpa/inet.h>
@@ -300,6 +301,7 @@ struct SalesforceSandbox::Impl {
   const Clock& clock;
   std::vector<ObjectDef> schema;
   std::unique_ptr<wh::experimental::listener::http_listener> listener;
+  DropProxy proxy;  // the public port; the listener sits behind it on a private one
   int port = 0;
 
   mutable std::mutex mu;
@@ -972,6 +974,46 @@ std::map<std::string, std::string> ParseForm(const std::string& body) {
   return out;
 }
 
+bool ParseFaults(const std::string& json, std::vector<SalesforceFault>* out, std::string* error) {
+  try {
+    const value root = value::parse(json);
+    std::vector<value> items;
+    if (root.is_array()) {
+      for (const auto& v : root.as_array()) items.push_back(v);
+    } else {
+      items.push_back(root);
+    }
+    for (const auto& v : items) {
+      SalesforceFault f;
+      for (const auto& kv : v.as_object()) {
+        const std::string& k = kv.first;
+        if (k == "method")
+          f.method = kv.second.as_string();
+        else if (k == "path")
+          f.path_contains = kv.second.as_string();
+        else if (k == "status")
+          f.status = kv.second.as_integer();
+        else if (k == "error_code")
+          f.error_code = kv.second.as_string();
+        else if (k == "count")
+          f.count = kv.second.as_integer();
+        else if (k == "latency_ms")
+          f.latency_ms = kv.second.as_integer();
+        else {
+          *error =
+              "unknown fault key '" + k + "' (method, path, status, error_code, count, latency_ms)";
+          return false;
+        }
+      }
+      out->push_back(f);
+    }
+  } catch (const std::exception& e) {
+    *error = std::string("faults: ") + e.what();
+    return false;
+  }
+  return true;
+}
+
 std::string EndpointLabel(const std::string& method, const std::vector<std::string>& seg) {
   // /services/data/vXX/<rest>: ids and names become placeholders so counts group well.
   std::string label = method + " /";
@@ -1006,6 +1048,14 @@ void SalesforceSandbox::AddFault(const SalesforceFault& fault) {
   std::lock_guard<std::mutex> lock(impl_->mu);
   impl_->faults.push_back(ActiveFault{fault, fault.count});
 }
+Status SalesforceSandbox::AddFaultsFromJson(const std::string& json) {
+  std::vector<SalesforceFault> faults;
+  std::string error;
+  if (!ParseFaults(json, &faults, &error)) return Status::InvalidArgument(error);
+  for (const auto& f : faults) AddFault(f);
+  return Status::Ok();
+}
+int64_t SalesforceSandbox::dropped_connections() const { return impl_->proxy.dropped(); }
 void SalesforceSandbox::ClearFaults() {
   std::lock_guard<std::mutex> lock(impl_->mu);
   impl_->faults.clear();
@@ -1602,19 +1652,10 @@ Reply Handler::Admin(const std::vector<std::string>& seg) {
   if (seg.size() < 2) return Errors(404, "NOT_FOUND", "unknown admin endpoint");
   const std::string& what = seg[1];
   if (what == "faults" && method_ == "POST") {
-    try {
-      const value v = value::parse(body_);
-      SalesforceFault f;
-      if (v.has_field("method")) f.method = v.at("method").as_string();
-      if (v.has_field("path")) f.path_contains = v.at("path").as_string();
-      if (v.has_field("status")) f.status = v.at("status").as_integer();
-      if (v.has_field("error_code")) f.error_code = v.at("error_code").as_string();
-      if (v.has_field("count")) f.count = v.at("count").as_integer();
-      if (v.has_field("latency_ms")) f.latency_ms = v.at("latency_ms").as_integer();
-      s_.faults.push_back(ActiveFault{f, f.count});
-    } catch (const std::exception& e) {
-      return Errors(400, "JSON_PARSER_ERROR", e.what());
-    }
+    std::vector<SalesforceFault> faults;
+    std::string error;
+    if (!ParseFaults(body_, &faults, &error)) return Errors(400, "JSON_PARSER_ERROR", error);
+    for (const auto& f : faults) s_.faults.push_back(ActiveFault{f, f.count});
     return Reply{204, "", "application/json"};
   }
   if (what == "faults" && method_ == "DELETE") {
@@ -1672,24 +1713,24 @@ Reply Handler::Serve() {
 
 Status SalesforceSandbox::Start() {
   Impl* impl = impl_.get();
-  if (impl->port == 0) {
-    impl->port = impl->options.port;
-    if (impl->port == 0) {
-      int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-      sockaddr_in addr{};
-      addr.sin_family = AF_INET;
-      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      socklen_t len = sizeof addr;
-      if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-          ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
-        impl->port = ntohs(addr.sin_port);
-      ::close(fd);
-    }
+  // The listener cannot report the port it bound: find a free private one first.
+  int inner_port = 0;
+  {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
+      inner_port = ntohs(addr.sin_port);
+    ::close(fd);
   }
   try {
     wh::experimental::listener::http_listener_config cfg;
     cfg.set_timeout(std::chrono::seconds(120));
-    impl->listener = std::make_unique<wh::experimental::listener::http_listener>(base_url(), cfg);
+    impl->listener = std::make_unique<wh::experimental::listener::http_listener>(
+        "http://127.0.0.1:" + std::to_string(inner_port), cfg);
     impl->listener->support([impl](wh::http_request req) {
       req.extract_string(true).then([impl, req](pplx::task<std::string> body_task) mutable {
         std::string body;
@@ -1702,6 +1743,7 @@ Status SalesforceSandbox::Start() {
         const std::string query = req.relative_uri().query();
         // Faults first: latency outside the lock, answers instead of the real one.
         int latency = 0;
+        bool lose_response = false;
         std::optional<Reply> fault_reply;
         {
           std::lock_guard<std::mutex> lock(impl->mu);
@@ -1716,7 +1758,12 @@ Status SalesforceSandbox::Start() {
               continue;  // applied per record by the Collections handler
             if (f.remaining > 0) --f.remaining;
             latency = f.fault.latency_ms;
-            if (f.fault.status != 0) {
+            if (f.fault.error_code == "LOSE_RESPONSE") {
+              lose_response = true;
+            } else if (f.fault.error_code == "DROP_CONNECTION") {
+              fault_reply = Reply{500, "", "text/plain"};
+              lose_response = true;
+            } else if (f.fault.status != 0) {
               if (f.fault.error_code == "REQUEST_LIMIT_EXCEEDED")
                 fault_reply = Errors(f.fault.status, "REQUEST_LIMIT_EXCEEDED",
                                      "ConcurrentPerOrgLongTxn Limit exceeded.");
@@ -1746,6 +1793,7 @@ Status SalesforceSandbox::Start() {
           used = impl->api_used;
         }
         wh::http_response resp(static_cast<wh::status_code>(reply.status));
+        if (lose_response) resp.headers().add(kDropMarker, "1");
         if (path.rfind("/services/data/v", 0) == 0)
           resp.headers().add("Sforce-Limit-Info", "api-usage=" + std::to_string(used) + "/" +
                                                       std::to_string(impl->options.daily_api_max));
@@ -1756,13 +1804,20 @@ Status SalesforceSandbox::Start() {
     impl->listener->open().wait();
   } catch (const std::exception& e) {
     impl->listener.reset();
-    return Status::Unavailable("Salesforce sandbox cannot listen on " + base_url() + ": " +
-                               e.what());
+    return Status::Unavailable("Salesforce sandbox cannot listen on 127.0.0.1:" +
+                               std::to_string(inner_port) + ": " + e.what());
   }
+  Status st = impl->proxy.Start(impl->options.host, impl->options.port, inner_port);
+  if (!st.ok()) {
+    Stop();
+    return st;
+  }
+  impl->port = impl->proxy.port();
   return Status::Ok();
 }
 
 void SalesforceSandbox::Stop() {
+  impl_->proxy.Stop();
   if (!impl_->listener) return;
   try {
     impl_->listener->close().wait();

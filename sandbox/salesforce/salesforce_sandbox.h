@@ -36,6 +36,9 @@ struct SalesforceFault {
   std::string method;         // "" matches any
   std::string path_contains;  // "" matches any /services path
   int status = 503;           // 503, 500, 403 (REQUEST_LIMIT_EXCEEDED), 400 (UNABLE_TO_LOCK_ROW)
+  // SERVER_UNAVAILABLE, REQUEST_LIMIT_EXCEEDED, UNABLE_TO_LOCK_ROW (per record in Collections),
+  // DROP_CONNECTION (closed before the request is served) or LOSE_RESPONSE (served, then the
+  // connection is closed before the answer arrives).
   std::string error_code = "SERVER_UNAVAILABLE";
   int count = 1;       // -1: until cleared
   int latency_ms = 0;  // delay before answering (then answer normally when status is 0)
@@ -52,7 +55,11 @@ class SalesforceSandbox {
   int port() const;
 
   void AddFault(const SalesforceFault& fault);
+  // Adds faults from JSON: one object or an array of {method, path, status, error_code,
+  // count, latency_ms}. Failure: InvalidArgument naming the problem.
+  Status AddFaultsFromJson(const std::string& json);
   void ClearFaults();
+  int64_t dropped_connections() const;
   void ExpireTokens();
   void SetApiUsage(int64_t used);
   int64_t api_calls() const;

@@ -204,6 +204,37 @@ TEST(SalesforceClient, PersistentOutageSurfacesAsUnavailable) {
   EXPECT_TRUE(r.status().IsUnavailable()) << r.status().ToString();
 }
 
+TEST(SalesforceClient, DroppedConnectionOnAReadIsRetried) {
+  SalesforceEnv env;
+  ASSERT_TRUE(env.client().Create("Account", Account("Seed")).ok());
+  env.sandbox.AddFault(SalesforceFault{"GET", "/query", 0, "DROP_CONNECTION", 1, 0});
+  Status st;
+  auto rows = QueryAll(env.client(), "SELECT Id FROM Account", &st);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(rows.size(), 1u);
+  EXPECT_EQ(env.sandbox.dropped_connections(), 1);
+}
+
+TEST(SalesforceClient, LostAnswerToACreateIsSurfacedNotRetried) {
+  SalesforceEnv env;
+  env.sandbox.AddFault(SalesforceFault{"POST", "/sobjects/Account", 0, "LOSE_RESPONSE", 1, 0});
+  auto id = env.client().Create("Account", Account("Maybe"));
+  ASSERT_FALSE(id.ok());
+  EXPECT_TRUE(id.status().IsUnavailable()) << id.status().ToString();
+  // The create happened; a blind retry would have made a second one.
+  EXPECT_EQ(env.sandbox.CountRecords("Account"), 1);
+}
+
+TEST(SalesforceClient, LostAnswerToAnUpsertIsRetriedWithoutDoubling) {
+  SalesforceEnv env;
+  env.sandbox.AddFault(
+      SalesforceFault{"PATCH", "/sobjects/Account/Ext__c", 0, "LOSE_RESPONSE", 1, 0});
+  auto r = env.client().Upsert("Account", "Ext__c", "E-9", Account("Once"));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_FALSE(r->created);  // the retry found the record the lost answer had made
+  EXPECT_EQ(env.sandbox.CountRecords("Account"), 1);
+}
+
 TEST(SalesforceClient, RecordLockedRowsAreRetriedAloneAndSucceed) {
   SalesforceEnv env;
   env.sandbox.AddFault(

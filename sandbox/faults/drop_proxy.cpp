@@ -1,0 +1,128 @@
+#include "sandbox/faults/drop_proxy.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace tandem::sandbox {
+
+DropProxy::~DropProxy() { Stop(); }
+
+Status DropProxy::Start(const std::string& host, int port, int target_port) {
+  target_port_ = target_port;
+  listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+  int one = 1;
+  ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  if (::inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1)
+    return Status::InvalidArgument("sandbox host must be an IPv4 address, got " + host);
+  socklen_t len = sizeof addr;
+  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(listen_fd_, 128) != 0 ||
+      ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    const std::string err = std::strerror(errno);
+    ::close(listen_fd_);
+    listen_fd_ = -1;
+    return Status::Unavailable("cannot listen on " + host + ":" + std::to_string(port) + ": " + err);
+  }
+  port_ = ntohs(addr.sin_port);
+  acceptor_ = std::thread([this] { AcceptLoop(); });
+  return Status::Ok();
+}
+
+void DropProxy::Stop() {
+  if (listen_fd_ < 0) return;
+  stopping_ = true;
+  ::shutdown(listen_fd_, SHUT_RDWR);
+  ::close(listen_fd_);
+  listen_fd_ = -1;
+  if (acceptor_.joinable()) acceptor_.join();
+  std::vector<std::thread> threads;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (int fd : fds_) ::shutdown(fd, SHUT_RDWR);
+    threads.swap(threads_);
+  }
+  for (auto& t : threads) t.join();
+}
+
+void DropProxy::AcceptLoop() {
+  while (!stopping_) {
+    const int fd = ::accept(listen_fd_, nullptr, nullptr);
+    if (fd < 0) {
+      if (stopping_) return;
+      continue;
+    }
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    std::lock_guard<std::mutex> lock(mu_);
+    fds_.push_back(fd);
+    threads_.emplace_back([this, fd] { Pump(fd); });
+  }
+}
+
+void DropProxy::Pump(int client) {
+  const int upstream = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(target_port_));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  int one = 1;
+  ::setsockopt(upstream, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  bool ok = ::connect(upstream, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  if (ok) {
+    std::lock_guard<std::mutex> lock(mu_);
+    fds_.push_back(upstream);
+  }
+  // Bytes from upstream are held until a whole header block is seen, so a marked answer is
+  // never partly forwarded.
+  std::string pending;
+  char buf[65536];
+  pollfd fds[2] = {{client, POLLIN, 0}, {upstream, POLLIN, 0}};
+  while (ok && !stopping_) {
+    if (::poll(fds, 2, 500) < 0) break;
+    if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+      const ssize_t n = ::recv(client, buf, sizeof buf, 0);
+      if (n <= 0 || ::send(upstream, buf, static_cast<size_t>(n), MSG_NOSIGNAL) != n) break;
+    }
+    if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+      const ssize_t n = ::recv(upstream, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      pending.append(buf, static_cast<size_t>(n));
+      if (pending.find(kDropMarker) != std::string::npos) {
+        ++dropped_;
+        ::shutdown(client, SHUT_RDWR);  // the answer is lost on the way
+        break;
+      }
+      // Forward everything up to the last complete header block boundary we have seen; keep
+      // a tail long enough to catch a marker split across reads.
+      const size_t keep = std::min(pending.size(), sizeof(kDropMarker) + 4);
+      const size_t send_len = pending.size() - keep;
+      if (send_len > 0) {
+        if (::send(client, pending.data(), send_len, MSG_NOSIGNAL) != static_cast<ssize_t>(send_len)) break;
+        pending.erase(0, send_len);
+      }
+      // Flush the tail when nothing more is coming right now.
+      pollfd more{upstream, POLLIN, 0};
+      if (::poll(&more, 1, 0) == 0 && !pending.empty()) {
+        if (::send(client, pending.data(), pending.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(pending.size())) break;
+        pending.clear();
+      }
+    }
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  for (int fd : {client, upstream}) {
+    ::close(fd);
+    fds_.erase(std::remove(fds_.begin(), fds_.end(), fd), fds_.end());
+  }
+}
+
+}  // namespace tandem::sandbox
