@@ -282,10 +282,6 @@ struct BulkJob {
   int64_t created_ms = 0;
 };
 
-struct ActiveFault {
-  SalesforceFault fault;
-  int remaining;
-};
 
 struct SaveOutcome {
   bool success = false;
@@ -313,7 +309,7 @@ struct SalesforceSandbox::Impl {
   int64_t locator_seq = 0;
   std::unordered_map<std::string, BulkJob> jobs;
   int64_t job_seq = 0;
-  std::vector<ActiveFault> faults;
+  FaultSet faults;
   int64_t api_used = 0;
   std::map<std::string, int64_t> by_endpoint;
 
@@ -974,46 +970,6 @@ std::map<std::string, std::string> ParseForm(const std::string& body) {
   return out;
 }
 
-bool ParseFaults(const std::string& json, std::vector<SalesforceFault>* out, std::string* error) {
-  try {
-    const value root = value::parse(json);
-    std::vector<value> items;
-    if (root.is_array()) {
-      for (const auto& v : root.as_array()) items.push_back(v);
-    } else {
-      items.push_back(root);
-    }
-    for (const auto& v : items) {
-      SalesforceFault f;
-      for (const auto& kv : v.as_object()) {
-        const std::string& k = kv.first;
-        if (k == "method")
-          f.method = kv.second.as_string();
-        else if (k == "path")
-          f.path_contains = kv.second.as_string();
-        else if (k == "status")
-          f.status = kv.second.as_integer();
-        else if (k == "error_code")
-          f.error_code = kv.second.as_string();
-        else if (k == "count")
-          f.count = kv.second.as_integer();
-        else if (k == "latency_ms")
-          f.latency_ms = kv.second.as_integer();
-        else {
-          *error =
-              "unknown fault key '" + k + "' (method, path, status, error_code, count, latency_ms)";
-          return false;
-        }
-      }
-      out->push_back(f);
-    }
-  } catch (const std::exception& e) {
-    *error = std::string("faults: ") + e.what();
-    return false;
-  }
-  return true;
-}
-
 std::string EndpointLabel(const std::string& method, const std::vector<std::string>& seg) {
   // /services/data/vXX/<rest>: ids and names become placeholders so counts group well.
   std::string label = method + " /";
@@ -1046,19 +1002,18 @@ int SalesforceSandbox::port() const { return impl_->port; }
 
 void SalesforceSandbox::AddFault(const SalesforceFault& fault) {
   std::lock_guard<std::mutex> lock(impl_->mu);
-  impl_->faults.push_back(ActiveFault{fault, fault.count});
+  impl_->faults.Add(fault);
 }
 Status SalesforceSandbox::AddFaultsFromJson(const std::string& json) {
-  std::vector<SalesforceFault> faults;
-  std::string error;
-  if (!ParseFaults(json, &faults, &error)) return Status::InvalidArgument(error);
+  std::vector<Fault> faults;
+  TANDEM_RETURN_IF_ERROR(ParseFaults(json, &faults));
   for (const auto& f : faults) AddFault(f);
   return Status::Ok();
 }
 int64_t SalesforceSandbox::dropped_connections() const { return impl_->proxy.dropped(); }
 void SalesforceSandbox::ClearFaults() {
   std::lock_guard<std::mutex> lock(impl_->mu);
-  impl_->faults.clear();
+  impl_->faults.Clear();
 }
 void SalesforceSandbox::ExpireTokens() {
   std::lock_guard<std::mutex> lock(impl_->mu);
@@ -1439,16 +1394,10 @@ Reply Handler::Composite(const std::vector<std::string>& seg) {
   for (const auto& rec : records) {
     SaveOutcome o;
     // A record-level lock fault fails this record without touching it.
-    bool locked = false;
-    for (auto& f : s_.faults) {
-      if (f.remaining != 0 && f.fault.error_code == "UNABLE_TO_LOCK_ROW" &&
-          path_.find(f.fault.path_contains) != std::string::npos &&
-          (f.fault.method.empty() || f.fault.method == method_)) {
-        if (f.remaining > 0) --f.remaining;
-        locked = true;
-        break;
-      }
-    }
+    const bool locked = s_.faults
+                            .Take(method_, path_,
+                                  [](const Fault& f) { return f.error_code == "UNABLE_TO_LOCK_ROW"; })
+                            .has_value();
     std::string type;
     if (rec.has_field("attributes") && rec.at("attributes").has_field("type"))
       type = rec.at("attributes").at("type").as_string();
@@ -1652,14 +1601,14 @@ Reply Handler::Admin(const std::vector<std::string>& seg) {
   if (seg.size() < 2) return Errors(404, "NOT_FOUND", "unknown admin endpoint");
   const std::string& what = seg[1];
   if (what == "faults" && method_ == "POST") {
-    std::vector<SalesforceFault> faults;
-    std::string error;
-    if (!ParseFaults(body_, &faults, &error)) return Errors(400, "JSON_PARSER_ERROR", error);
-    for (const auto& f : faults) s_.faults.push_back(ActiveFault{f, f.count});
+    std::vector<Fault> faults;
+    if (Status st = ParseFaults(body_, &faults); !st.ok())
+      return Errors(400, "JSON_PARSER_ERROR", st.message());
+    for (const auto& f : faults) s_.faults.Add(f);
     return Reply{204, "", "application/json"};
   }
   if (what == "faults" && method_ == "DELETE") {
-    s_.faults.clear();
+    s_.faults.Clear();
     return Reply{204, "", "application/json"};
   }
   if (what == "expire-tokens" && method_ == "POST") {
@@ -1747,33 +1696,29 @@ Status SalesforceSandbox::Start() {
         std::optional<Reply> fault_reply;
         {
           std::lock_guard<std::mutex> lock(impl->mu);
-          for (auto& f : impl->faults) {
-            if (f.remaining == 0) continue;
-            if (!f.fault.method.empty() && f.fault.method != method) continue;
-            if (path.find(f.fault.path_contains) == std::string::npos ||
-                path.rfind("/services", 0) != 0)
-              continue;
-            if (f.fault.error_code == "UNABLE_TO_LOCK_ROW" &&
-                path.find("/composite/sobjects") != std::string::npos)
-              continue;  // applied per record by the Collections handler
-            if (f.remaining > 0) --f.remaining;
-            latency = f.fault.latency_ms;
-            if (f.fault.error_code == "LOSE_RESPONSE") {
+          const bool is_api = path.rfind("/services", 0) == 0;
+          const bool is_collection = path.find("/composite/sobjects") != std::string::npos;
+          auto fault = impl->faults.Take(method, path, [&](const Fault& f) {
+            // Lock faults on Collections are applied per record by their handler.
+            return is_api && !(f.error_code == "UNABLE_TO_LOCK_ROW" && is_collection);
+          });
+          if (fault) {
+            latency = fault->latency_ms;
+            if (fault->error_code == "LOSE_RESPONSE") {
               lose_response = true;
-            } else if (f.fault.error_code == "DROP_CONNECTION") {
+            } else if (fault->error_code == "DROP_CONNECTION") {
               fault_reply = Reply{500, "", "text/plain"};
               lose_response = true;
-            } else if (f.fault.status != 0) {
-              if (f.fault.error_code == "REQUEST_LIMIT_EXCEEDED")
-                fault_reply = Errors(f.fault.status, "REQUEST_LIMIT_EXCEEDED",
+            } else if (fault->status != 0) {
+              if (fault->error_code == "REQUEST_LIMIT_EXCEEDED")
+                fault_reply = Errors(fault->status, "REQUEST_LIMIT_EXCEEDED",
                                      "ConcurrentPerOrgLongTxn Limit exceeded.");
-              else if (f.fault.error_code == "UNABLE_TO_LOCK_ROW")
-                fault_reply = Errors(f.fault.status, "UNABLE_TO_LOCK_ROW",
+              else if (fault->error_code == "UNABLE_TO_LOCK_ROW")
+                fault_reply = Errors(fault->status, "UNABLE_TO_LOCK_ROW",
                                      "unable to obtain exclusive access to this record");
               else
-                fault_reply = Errors(f.fault.status, f.fault.error_code, "injected fault");
+                fault_reply = Errors(fault->status, fault->error_code, "injected fault");
             }
-            break;
           }
         }
         if (latency > 0) std::this_thread::sleep_for(std::chrono::milliseconds(latency));

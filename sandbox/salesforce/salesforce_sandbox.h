@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 
+#include "sandbox/faults/faults.h"
 #include "util/clock.h"
 #include "util/result.h"
 
@@ -31,18 +32,10 @@ struct SalesforceSandboxOptions {
   int default_page_size = 2000;
 };
 
-// A fault: the next `count` requests whose method and path match are answered with it.
-struct SalesforceFault {
-  std::string method;         // "" matches any
-  std::string path_contains;  // "" matches any /services path
-  int status = 503;           // 503, 500, 403 (REQUEST_LIMIT_EXCEEDED), 400 (UNABLE_TO_LOCK_ROW)
-  // SERVER_UNAVAILABLE, REQUEST_LIMIT_EXCEEDED, UNABLE_TO_LOCK_ROW (per record in Collections),
-  // DROP_CONNECTION (closed before the request is served) or LOSE_RESPONSE (served, then the
-  // connection is closed before the answer arrives).
-  std::string error_code = "SERVER_UNAVAILABLE";
-  int count = 1;       // -1: until cleared
-  int latency_ms = 0;  // delay before answering (then answer normally when status is 0)
-};
+// Faults: see sandbox/faults/faults.h (error codes here: SERVER_UNAVAILABLE,
+// REQUEST_LIMIT_EXCEEDED, UNABLE_TO_LOCK_ROW — per record in Collections — DROP_CONNECTION,
+// LOSE_RESPONSE).
+using SalesforceFault = Fault;
 
 class SalesforceSandbox {
  public:

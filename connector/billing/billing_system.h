@@ -1,0 +1,243 @@
+// BillingSystem: what Tandem needs from a billing system, in the billing domain's terms
+// (accounts, catalog, subscriptions, add-ons, charges, usage, invoices, payments, events),
+// not any one vendor's. Stripe is the first adapter; others plug in here without touching
+// the steps above.
+// Every write takes an idempotency key derived from what the write does (the task key, the
+// CRM id and content hash, the migration job and row): sending it twice never does it twice.
+// Thread-safety: implementations are thread-safe.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "util/json.h"
+#include "util/result.h"
+
+namespace tandem::connector::billing {
+
+using Metadata = std::map<std::string, std::string>;
+
+struct Address {
+  std::string line1, line2, city, state, postal_code, country;
+};
+
+struct BillingAccount {
+  std::string id;            // assigned by billing
+  std::string external_key;  // the CRM id (stored as metadata crm_id)
+  std::string name;
+  std::string email;
+  std::string phone;
+  std::string currency;      // ISO 4217, lower case as billing systems keep it
+  std::string description;
+  Address address;
+  Metadata metadata;
+  int64_t balance_minor = 0;  // amount owed (positive) in minor units
+  bool delinquent = false;
+  int64_t created = 0;        // epoch seconds
+};
+
+struct Product {
+  std::string id;
+  std::string name;
+  std::string description;
+  bool active = true;
+  std::string kind = "base";  // base | add_on | fee (metadata tandem_kind)
+  std::string parent_product_id;  // add-ons and fees: the product they belong to
+  Metadata metadata;
+  int64_t updated = 0;  // epoch seconds of the last change
+};
+
+struct Price {
+  std::string id;
+  std::string product_id;
+  std::string currency;
+  int64_t unit_amount_minor = 0;
+  std::string interval;  // month | year | "" (one-time)
+  int interval_count = 1;
+  bool active = true;
+  std::string nickname;
+  Metadata metadata;
+  int64_t created = 0;
+};
+
+struct CatalogChanges {
+  std::vector<Product> products;
+  std::vector<Price> prices;
+  std::string cursor;  // pass back as `since` next time
+  int64_t reads = 0;   // list calls made, for the "at most N billing reads" guarantee
+};
+
+struct SubscriptionItem {
+  std::string id;
+  std::string price_id;
+  int64_t quantity = 1;
+  Metadata metadata;
+};
+
+struct Subscription {
+  std::string id;
+  std::string account_id;
+  std::string status;  // incomplete | trialing | active | past_due | canceled | unpaid
+  std::vector<SubscriptionItem> items;
+  int64_t current_period_start = 0, current_period_end = 0;
+  int64_t cancel_at = 0;  // 0: none
+  bool cancel_at_period_end = false;
+  int64_t canceled_at = 0;
+  Metadata metadata;
+};
+
+struct SubscriptionSpec {
+  std::string account_id;
+  std::vector<SubscriptionItem> items;  // price and quantity
+  int64_t cancel_at = 0;                // end of the term (epoch s); 0: open-ended
+  int64_t start_at = 0;                 // backdate or anchor; 0: now
+  bool start_active = true;             // false: create without charging until Start()
+  Metadata metadata;                    // CRM ids (order, order item, subscription record)
+};
+
+struct OneTimeCharge {
+  std::string account_id;
+  int64_t amount_minor = 0;
+  std::string currency;
+  std::string description;
+  std::string subscription_id;  // optional: bill with that subscription's next invoice
+  Metadata metadata;
+};
+
+struct Invoice {
+  std::string id;
+  std::string account_id;
+  std::string subscription_id;
+  std::string number;
+  std::string status;  // draft | open | paid | uncollectible | void
+  int64_t amount_due = 0, amount_paid = 0, amount_remaining = 0;
+  std::string currency;
+  int64_t created = 0, due_date = 0;
+  int attempt_count = 0;
+  Metadata metadata;
+};
+
+struct Payment {
+  std::string id;
+  std::string account_id;
+  std::string invoice_id;
+  int64_t amount_minor = 0;
+  std::string currency;
+  std::string status;  // succeeded | pending | failed
+  std::string failure_message;
+  int64_t created = 0;
+};
+
+struct BillingEvent {
+  enum class Type {
+    kInvoiceCreated,
+    kInvoiceFinalized,
+    kInvoicePaid,
+    kInvoicePaymentFailed,
+    kSubscriptionChanged,
+    kCustomerChanged,
+    kCatalogChanged,
+    kOther,
+  };
+  std::string id;
+  Type type = Type::kOther;
+  std::string raw_type;    // the billing system's own name ("invoice.paid")
+  std::string object_id;   // the invoice, subscription, customer or product
+  std::string account_id;  // the customer it concerns, when any
+  int64_t created = 0;     // epoch seconds: orders events about one object
+  std::string idempotency_key;  // of the request that caused it, when Tandem's own write
+  Json object;             // the object as the event carries it
+};
+const char* EventTypeName(BillingEvent::Type type);
+
+// Usage reported against a metered subscription item.
+struct UsageRecord {
+  std::string subscription_item_id;
+  int64_t quantity = 0;
+  int64_t timestamp = 0;  // epoch s
+  bool set = false;       // true: replace the period's total; false: add to it
+};
+
+class BillingSystem {
+ public:
+  virtual ~BillingSystem() = default;
+  virtual std::string name() const = 0;
+  // The URL a person opens to see the record in the billing system's own UI.
+  virtual std::string RecordUrl(const std::string& kind, const std::string& id) const = 0;
+
+  // --- accounts ---
+  virtual Result<BillingAccount> CreateAccount(const BillingAccount& account,
+                                               const std::string& idempotency_key) = 0;
+  virtual Result<BillingAccount> UpdateAccount(const std::string& id, const BillingAccount& fields,
+                                               const std::string& idempotency_key) = 0;
+  virtual Result<BillingAccount> GetAccount(const std::string& id) = 0;
+  // By the CRM id kept in metadata; nullopt when none. Conflict when several claim it.
+  virtual Result<std::optional<BillingAccount>> FindAccountByExternalKey(
+      const std::string& external_key) = 0;
+  // Streams every account (reconciliation, migration matching).
+  virtual Status ListAccounts(const std::function<Status(const BillingAccount&)>& on_account) = 0;
+
+  // --- catalog ---
+  virtual Result<Product> CreateProduct(const Product& product, const std::string& idempotency_key) = 0;
+  virtual Result<Product> UpdateProduct(const std::string& id, const Product& fields,
+                                        const std::string& idempotency_key) = 0;
+  virtual Result<Price> CreatePrice(const Price& price, const std::string& idempotency_key) = 0;
+  // Products and prices created or changed since `since` ("" = everything).
+  virtual Result<CatalogChanges> ListCatalogChanges(const std::string& since) = 0;
+
+  // --- subscriptions ---
+  virtual Result<Subscription> CreateSubscription(const SubscriptionSpec& spec,
+                                                  const std::string& idempotency_key) = 0;
+  virtual Result<Subscription> GetSubscription(const std::string& id) = 0;
+  // Activates a subscription created with start_active=false.
+  virtual Result<Subscription> StartSubscription(const std::string& id,
+                                                 const std::string& idempotency_key) = 0;
+  virtual Result<Subscription> ChangeQuantity(const std::string& subscription_id,
+                                              const std::string& item_id, int64_t quantity,
+                                              const std::string& idempotency_key) = 0;
+  // Re-rate: the item moves to another price.
+  virtual Result<Subscription> ChangePrice(const std::string& subscription_id,
+                                           const std::string& item_id, const std::string& price_id,
+                                           const std::string& idempotency_key) = 0;
+  // Re-term: the subscription now ends at `cancel_at` (0: open-ended).
+  virtual Result<Subscription> ReTerm(const std::string& subscription_id, int64_t cancel_at,
+                                      const std::string& idempotency_key) = 0;
+  virtual Result<Subscription> Cancel(const std::string& subscription_id, bool at_period_end,
+                                      const std::string& idempotency_key) = 0;
+  // Renewal: extends the term to `new_cancel_at` and clears a pending cancellation.
+  virtual Result<Subscription> Renew(const std::string& subscription_id, int64_t new_cancel_at,
+                                     const std::string& idempotency_key) = 0;
+
+  // --- add-ons and charges ---
+  virtual Result<SubscriptionItem> AddAddOn(const std::string& subscription_id,
+                                            const SubscriptionItem& item,
+                                            const std::string& idempotency_key) = 0;
+  virtual Result<SubscriptionItem> ChangeAddOn(const std::string& item_id, int64_t quantity,
+                                               const std::string& idempotency_key) = 0;
+  virtual Status RemoveAddOn(const std::string& item_id, const std::string& idempotency_key) = 0;
+  // A one-time charge (one-time add-on, early-termination fee): billed on the next invoice.
+  virtual Result<std::string> AddOneTimeCharge(const OneTimeCharge& charge,
+                                               const std::string& idempotency_key) = 0;
+  virtual Status RecordUsage(const UsageRecord& usage, const std::string& idempotency_key) = 0;
+
+  // --- invoices and payments ---
+  virtual Status ListInvoices(const std::string& account_id,
+                              const std::function<Status(const Invoice&)>& on_invoice) = 0;
+  virtual Result<Invoice> GetInvoice(const std::string& id) = 0;
+  virtual Status ListPayments(const std::string& account_id,
+                              const std::function<Status(const Payment&)>& on_payment) = 0;
+
+  // --- webhooks ---
+  // Verifies the signature header over the exact payload and parses the event.
+  // Unauthenticated for a bad or stale signature; InvalidArgument for a malformed event.
+  virtual Result<BillingEvent> VerifyWebhook(const std::string& payload,
+                                             const std::string& signature_header,
+                                             int64_t now_epoch_s) const = 0;
+};
+using BillingSystemPtr = std::unique_ptr<BillingSystem>;
+
+}  // namespace tandem::connector::billing

@@ -1,0 +1,554 @@
+#include "connector/billing/stripe/stripe_billing.h"
+
+#include <algorithm>
+#include <set>
+
+#include "connector/billing/stripe/stripe_wire.h"
+
+namespace tandem::connector::billing::stripe {
+namespace {
+
+using http::FormFields;
+
+constexpr char kCrmIdKey[] = "crm_id";
+
+void AddMetadata(const Metadata& m, FormFields* f) {
+  for (const auto& [k, v] : m) f->emplace_back("metadata[" + k + "]", v);
+}
+
+Metadata ReadMetadata(const Json& j) {
+  Metadata m;
+  for (const auto& [k, v] : j["metadata"].object()) m[k] = v.ToText();
+  return m;
+}
+
+void AddIfSet(FormFields* f, const std::string& key, const std::string& value) {
+  if (!value.empty()) f->emplace_back(key, value);
+}
+
+BillingAccount AccountFromJson(const Json& j) {
+  BillingAccount a;
+  a.id = j["id"].as_string();
+  a.name = j["name"].as_string();
+  a.email = j["email"].as_string();
+  a.phone = j["phone"].as_string();
+  a.currency = j["currency"].as_string();
+  a.description = j["description"].as_string();
+  const Json& addr = j["address"];
+  a.address = Address{addr["line1"].as_string(), addr["line2"].as_string(), addr["city"].as_string(),
+                      addr["state"].as_string(), addr["postal_code"].as_string(),
+                      addr["country"].as_string()};
+  a.metadata = ReadMetadata(j);
+  if (auto it = a.metadata.find(kCrmIdKey); it != a.metadata.end()) a.external_key = it->second;
+  a.balance_minor = j["balance"].as_int();
+  a.delinquent = j["delinquent"].as_bool();
+  a.created = j["created"].as_int();
+  return a;
+}
+
+FormFields AccountFields(const BillingAccount& a) {
+  FormFields f;
+  AddIfSet(&f, "name", a.name);
+  AddIfSet(&f, "email", a.email);
+  AddIfSet(&f, "phone", a.phone);
+  AddIfSet(&f, "description", a.description);
+  AddIfSet(&f, "address[line1]", a.address.line1);
+  AddIfSet(&f, "address[line2]", a.address.line2);
+  AddIfSet(&f, "address[city]", a.address.city);
+  AddIfSet(&f, "address[state]", a.address.state);
+  AddIfSet(&f, "address[postal_code]", a.address.postal_code);
+  AddIfSet(&f, "address[country]", a.address.country);
+  Metadata m = a.metadata;
+  if (!a.external_key.empty()) m[kCrmIdKey] = a.external_key;
+  AddMetadata(m, &f);
+  return f;
+}
+
+Product ProductFromJson(const Json& j) {
+  Product p;
+  p.id = j["id"].as_string();
+  p.name = j["name"].as_string();
+  p.description = j["description"].as_string();
+  p.active = j["active"].as_bool(true);
+  p.metadata = ReadMetadata(j);
+  if (auto it = p.metadata.find("tandem_kind"); it != p.metadata.end()) p.kind = it->second;
+  if (auto it = p.metadata.find("tandem_parent"); it != p.metadata.end()) p.parent_product_id = it->second;
+  p.updated = j["updated"].as_int();
+  return p;
+}
+
+Price PriceFromJson(const Json& j) {
+  Price p;
+  p.id = j["id"].as_string();
+  p.product_id = j["product"].is_object() ? j["product"]["id"].as_string() : j["product"].as_string();
+  p.currency = j["currency"].as_string();
+  p.unit_amount_minor = j["unit_amount"].as_int();
+  p.interval = j["recurring"]["interval"].as_string();
+  p.interval_count = static_cast<int>(j["recurring"]["interval_count"].as_int(1));
+  p.active = j["active"].as_bool(true);
+  p.nickname = j["nickname"].as_string();
+  p.metadata = ReadMetadata(j);
+  p.created = j["created"].as_int();
+  return p;
+}
+
+Subscription SubscriptionFromJson(const Json& j) {
+  Subscription s;
+  s.id = j["id"].as_string();
+  s.account_id = j["customer"].is_object() ? j["customer"]["id"].as_string() : j["customer"].as_string();
+  s.status = j["status"].as_string();
+  for (const auto& item : j["items"]["data"].array()) {
+    SubscriptionItem i;
+    i.id = item["id"].as_string();
+    i.price_id = item["price"].is_object() ? item["price"]["id"].as_string() : item["price"].as_string();
+    i.quantity = item["quantity"].as_int(1);
+    i.metadata = ReadMetadata(item);
+    s.items.push_back(i);
+  }
+  s.current_period_start = j["current_period_start"].as_int();
+  s.current_period_end = j["current_period_end"].as_int();
+  s.cancel_at = j["cancel_at"].as_int();
+  s.cancel_at_period_end = j["cancel_at_period_end"].as_bool();
+  s.canceled_at = j["canceled_at"].as_int();
+  s.metadata = ReadMetadata(j);
+  return s;
+}
+
+SubscriptionItem ItemFromJson(const Json& j) {
+  SubscriptionItem i;
+  i.id = j["id"].as_string();
+  i.price_id = j["price"].is_object() ? j["price"]["id"].as_string() : j["price"].as_string();
+  i.quantity = j["quantity"].as_int(1);
+  i.metadata = ReadMetadata(j);
+  return i;
+}
+
+Invoice InvoiceFromJson(const Json& j) {
+  Invoice i;
+  i.id = j["id"].as_string();
+  i.account_id = j["customer"].as_string();
+  i.subscription_id = j["subscription"].as_string();
+  i.number = j["number"].as_string();
+  i.status = j["status"].as_string();
+  i.amount_due = j["amount_due"].as_int();
+  i.amount_paid = j["amount_paid"].as_int();
+  i.amount_remaining = j["amount_remaining"].as_int();
+  i.currency = j["currency"].as_string();
+  i.created = j["created"].as_int();
+  i.due_date = j["due_date"].as_int();
+  i.attempt_count = static_cast<int>(j["attempt_count"].as_int());
+  i.metadata = ReadMetadata(j);
+  return i;
+}
+
+// Stripe search query strings quote values in '...' with backslash escapes.
+std::string SearchQuote(const std::string& v) {
+  std::string out = "'";
+  for (char c : v) {
+    if (c == '\'' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  return out + "'";
+}
+
+}  // namespace
+
+StripeBilling::StripeBilling(StripeOptions options, http::RestClient& rest, const Clock& clock)
+    : options_(std::move(options)), rest_(rest), clock_(clock) {}
+
+std::string StripeBilling::RecordUrl(const std::string& kind, const std::string& id) const {
+  static const std::map<std::string, std::string> kPaths = {
+      {"account", "customers"}, {"subscription", "subscriptions"}, {"invoice", "invoices"},
+      {"product", "products"},  {"price", "prices"},               {"payment", "payments"}};
+  auto it = kPaths.find(kind);
+  return options_.dashboard_url + "/" + (it == kPaths.end() ? kind : it->second) + "/" +
+         http::PercentEncode(id);
+}
+
+Result<Json> StripeBilling::Post(const std::string& path, const FormFields& fields,
+                                 const std::string& key) {
+  http::HttpRequest req;
+  req.method = "POST";
+  req.path = path;
+  req.body = http::FormEncode(fields);
+  // Qualify the caller's operation key with this call; with no caller key, the call itself
+  // (path and parameters) is the key, so an identical retry is recognised.
+  const std::string idem =
+      key.empty() ? "tandem-" + Sha256Hex(path + "?" + req.body).substr(0, 40)
+                  : key + ":" + path.substr(path.find('/', 1) + 1);
+  http::SetHeader(req.headers, "Idempotency-Key", idem.size() > 255 ? Sha256Hex(idem) : idem);
+  http::SetHeader(req.headers, "Content-Type", "application/x-www-form-urlencoded");
+  http::SetHeader(req.headers, "Stripe-Version", options_.api_version);
+  auto resp = rest_.Send(std::move(req));
+  if (!resp.ok()) return resp.status();
+  if (!resp->ok()) return ErrorStatus(resp->status, resp->body, "stripe POST " + path);
+  return Json::Parse(resp->body);
+}
+
+Result<Json> StripeBilling::Get(const std::string& path) {
+  http::HttpRequest req;
+  req.method = "GET";
+  req.path = path;
+  http::SetHeader(req.headers, "Stripe-Version", options_.api_version);
+  auto resp = rest_.Send(std::move(req));
+  if (!resp.ok()) return resp.status();
+  if (!resp->ok()) return ErrorStatus(resp->status, resp->body, "stripe GET " + path.substr(0, path.find('?')));
+  return Json::Parse(resp->body);
+}
+
+Result<Json> StripeBilling::Delete(const std::string& path, const std::string& key) {
+  http::HttpRequest req;
+  req.method = "DELETE";
+  req.path = path;
+  http::SetHeader(req.headers, "Stripe-Version", options_.api_version);
+  if (!key.empty()) http::SetHeader(req.headers, "Idempotency-Key", key + ":delete");
+  auto resp = rest_.Send(std::move(req));
+  if (!resp.ok()) return resp.status();
+  if (!resp->ok()) return ErrorStatus(resp->status, resp->body, "stripe DELETE " + path);
+  return Json::Parse(resp->body);
+}
+
+Status StripeBilling::List(const std::string& path, const std::function<Status(const Json&)>& on_object,
+                           int64_t* reads) {
+  std::string after;
+  const char sep = path.find('?') == std::string::npos ? '?' : '&';
+  for (;;) {
+    std::string url = path + sep + "limit=" + std::to_string(options_.page_size);
+    if (!after.empty()) url += "&starting_after=" + http::PercentEncode(after);
+    auto page = Get(url);
+    if (reads) ++*reads;
+    if (!page.ok()) return page.status();
+    for (const auto& obj : (*page)["data"].array()) {
+      TANDEM_RETURN_IF_ERROR(on_object(obj));
+      after = obj["id"].as_string();
+    }
+    if (!(*page)["has_more"].as_bool() || (*page)["data"].size() == 0) return Status::Ok();
+  }
+}
+
+Result<BillingAccount> StripeBilling::CreateAccount(const BillingAccount& account, const std::string& key) {
+  auto j = Post("/v1/customers", AccountFields(account), key);
+  if (!j.ok()) return j.status();
+  return AccountFromJson(*j);
+}
+
+Result<BillingAccount> StripeBilling::UpdateAccount(const std::string& id, const BillingAccount& fields,
+                                                    const std::string& key) {
+  auto j = Post("/v1/customers/" + http::PercentEncode(id), AccountFields(fields), key);
+  if (!j.ok()) return j.status();
+  return AccountFromJson(*j);
+}
+
+Result<BillingAccount> StripeBilling::GetAccount(const std::string& id) {
+  auto j = Get("/v1/customers/" + http::PercentEncode(id));
+  if (!j.ok()) return j.status();
+  if ((*j)["deleted"].as_bool()) return Status::NotFound("stripe customer " + id + " is deleted");
+  return AccountFromJson(*j);
+}
+
+Result<std::optional<BillingAccount>> StripeBilling::FindAccountByExternalKey(const std::string& external_key) {
+  const std::string query = "metadata['" + std::string(kCrmIdKey) + "']:" + SearchQuote(external_key);
+  auto j = Get("/v1/customers/search?query=" + http::PercentEncode(query) + "&limit=10");
+  if (!j.ok()) return j.status();
+  const auto& data = (*j)["data"].array();
+  if (data.empty()) return std::optional<BillingAccount>();
+  if (data.size() > 1)
+    return Status::Conflict("stripe: " + std::to_string(data.size()) + " customers carry crm_id " + external_key);
+  return std::optional<BillingAccount>(AccountFromJson(data.front()));
+}
+
+Status StripeBilling::ListAccounts(const std::function<Status(const BillingAccount&)>& on_account) {
+  return List("/v1/customers", [&](const Json& j) { return on_account(AccountFromJson(j)); });
+}
+
+Result<Product> StripeBilling::CreateProduct(const Product& p, const std::string& key) {
+  FormFields f = {{"name", p.name}};
+  AddIfSet(&f, "description", p.description);
+  f.emplace_back("active", p.active ? "true" : "false");
+  Metadata m = p.metadata;
+  m["tandem_kind"] = p.kind;
+  if (!p.parent_product_id.empty()) m["tandem_parent"] = p.parent_product_id;
+  AddMetadata(m, &f);
+  auto j = Post("/v1/products", f, key);
+  if (!j.ok()) return j.status();
+  return ProductFromJson(*j);
+}
+
+Result<Product> StripeBilling::UpdateProduct(const std::string& id, const Product& p, const std::string& key) {
+  FormFields f;
+  AddIfSet(&f, "name", p.name);
+  AddIfSet(&f, "description", p.description);
+  f.emplace_back("active", p.active ? "true" : "false");
+  AddMetadata(p.metadata, &f);
+  auto j = Post("/v1/products/" + http::PercentEncode(id), f, key);
+  if (!j.ok()) return j.status();
+  return ProductFromJson(*j);
+}
+
+Result<Price> StripeBilling::CreatePrice(const Price& p, const std::string& key) {
+  FormFields f = {{"product", p.product_id}, {"currency", p.currency},
+                  {"unit_amount", std::to_string(p.unit_amount_minor)}};
+  if (!p.interval.empty()) {
+    f.emplace_back("recurring[interval]", p.interval);
+    f.emplace_back("recurring[interval_count]", std::to_string(p.interval_count));
+  }
+  AddIfSet(&f, "nickname", p.nickname);
+  f.emplace_back("active", p.active ? "true" : "false");
+  AddMetadata(p.metadata, &f);
+  auto j = Post("/v1/prices", f, key);
+  if (!j.ok()) return j.status();
+  return PriceFromJson(*j);
+}
+
+Result<CatalogChanges> StripeBilling::ListCatalogChanges(const std::string& since) {
+  CatalogChanges out;
+  // Cursor: "T|evt_a,evt_b" — the newest event time seen and the ids seen at that second
+  // (events within one second are re-read with created[gte] and skipped by id).
+  int64_t since_t = -1;
+  std::set<std::string> seen_at_t;
+  if (!since.empty()) {
+    const auto bar = since.find('|');
+    since_t = std::atoll(since.substr(0, bar).c_str());
+    if (bar != std::string::npos) {
+      std::string ids = since.substr(bar + 1);
+      size_t start = 0;
+      while (start < ids.size()) {
+        size_t comma = ids.find(',', start);
+        if (comma == std::string::npos) comma = ids.size();
+        seen_at_t.insert(ids.substr(start, comma - start));
+        start = comma + 1;
+      }
+    }
+  }
+  int64_t newest = since_t;
+  std::set<std::string> newest_ids = seen_at_t;
+  auto note_event_time = [&](int64_t created, const std::string& id) {
+    if (created > newest) {
+      newest = created;
+      newest_ids.clear();
+    }
+    if (created == newest) newest_ids.insert(id);
+  };
+  if (since_t < 0) {
+    // First run: everything, and a cursor at the newest catalog event there is.
+    TANDEM_RETURN_IF_ERROR(List("/v1/products", [&](const Json& j) {
+      out.products.push_back(ProductFromJson(j));
+      return Status::Ok();
+    }, &out.reads));
+    TANDEM_RETURN_IF_ERROR(List("/v1/prices", [&](const Json& j) {
+      out.prices.push_back(PriceFromJson(j));
+      return Status::Ok();
+    }, &out.reads));
+    auto latest = Get("/v1/events?limit=1&types[]=product.created&types[]=product.updated&"
+                      "types[]=product.deleted&types[]=price.created&types[]=price.updated&"
+                      "types[]=price.deleted");
+    ++out.reads;
+    if (!latest.ok()) return latest.status();
+    newest = ToEpochMillis(clock_.Now()) / 1000;
+    newest_ids.clear();
+    for (const auto& e : (*latest)["data"].array()) {
+      newest = e["created"].as_int();
+      newest_ids.insert(e["id"].as_string());
+    }
+  } else {
+    // Later runs: the catalog events since the cursor; the newest state of each object wins.
+    std::map<std::string, std::pair<int64_t, Json>> latest_products, latest_prices;
+    TANDEM_RETURN_IF_ERROR(List(
+        "/v1/events?types[]=product.created&types[]=product.updated&types[]=product.deleted&"
+        "types[]=price.created&types[]=price.updated&types[]=price.deleted&created[gte]=" +
+            std::to_string(since_t),
+        [&](const Json& e) {
+          const std::string id = e["id"].as_string();
+          const int64_t created = e["created"].as_int();
+          if (created == since_t && seen_at_t.count(id)) return Status::Ok();
+          note_event_time(created, id);
+          const Json& obj = e["data"]["object"];
+          auto& slot = obj["object"].as_string() == "product" ? latest_products[obj["id"].as_string()]
+                                                              : latest_prices[obj["id"].as_string()];
+          if (slot.second.is_null() || created >= slot.first) {
+            Json o = obj;
+            if (e["type"].as_string().find(".deleted") != std::string::npos) o.Set("active", false);
+            slot = {created, o};
+          }
+          return Status::Ok();
+        },
+        &out.reads));
+    for (const auto& [id, v] : latest_products) out.products.push_back(ProductFromJson(v.second));
+    for (const auto& [id, v] : latest_prices) out.prices.push_back(PriceFromJson(v.second));
+  }
+  out.cursor = std::to_string(newest) + "|";
+  bool first = true;
+  for (const auto& id : newest_ids) {
+    out.cursor += (first ? "" : ",") + id;
+    first = false;
+  }
+  return out;
+}
+
+Result<Subscription> StripeBilling::CreateSubscription(const SubscriptionSpec& spec, const std::string& key) {
+  FormFields f = {{"customer", spec.account_id}};
+  for (size_t i = 0; i < spec.items.size(); ++i) {
+    const std::string p = "items[" + std::to_string(i) + "]";
+    f.emplace_back(p + "[price]", spec.items[i].price_id);
+    f.emplace_back(p + "[quantity]", std::to_string(spec.items[i].quantity));
+    for (const auto& [k, v] : spec.items[i].metadata) f.emplace_back(p + "[metadata][" + k + "]", v);
+  }
+  if (spec.cancel_at > 0) f.emplace_back("cancel_at", std::to_string(spec.cancel_at));
+  if (spec.start_at > 0) f.emplace_back("backdate_start_date", std::to_string(spec.start_at));
+  if (!spec.start_active) {
+    // Held until Start(): a trial as long as Stripe allows (730 days).
+    f.emplace_back("trial_end", std::to_string(ToEpochMillis(clock_.Now()) / 1000 + 729 * 86400));
+  }
+  f.emplace_back("proration_behavior", "none");
+  AddMetadata(spec.metadata, &f);
+  auto j = Post("/v1/subscriptions", f, key);
+  if (!j.ok()) return j.status();
+  return SubscriptionFromJson(*j);
+}
+
+Result<Subscription> StripeBilling::GetSubscription(const std::string& id) {
+  auto j = Get("/v1/subscriptions/" + http::PercentEncode(id));
+  if (!j.ok()) return j.status();
+  return SubscriptionFromJson(*j);
+}
+
+Result<Subscription> StripeBilling::StartSubscription(const std::string& id, const std::string& key) {
+  auto j = Post("/v1/subscriptions/" + http::PercentEncode(id), {{"trial_end", "now"}}, key);
+  if (!j.ok()) return j.status();
+  return SubscriptionFromJson(*j);
+}
+
+Result<Subscription> StripeBilling::ChangeQuantity(const std::string& subscription_id,
+                                                   const std::string& item_id, int64_t quantity,
+                                                   const std::string& key) {
+  auto j = Post("/v1/subscriptions/" + http::PercentEncode(subscription_id),
+                {{"items[0][id]", item_id}, {"items[0][quantity]", std::to_string(quantity)},
+                 {"proration_behavior", "create_prorations"}},
+                key);
+  if (!j.ok()) return j.status();
+  return SubscriptionFromJson(*j);
+}
+
+Result<Subscription> StripeBilling::ChangePrice(const std::string& subscription_id,
+                                                const std::string& item_id, const std::string& price_id,
+                                                const std::string& key) {
+  auto j = Post("/v1/subscriptions/" + http::PercentEncode(subscription_id),
+                {{"items[0][id]", item_id}, {"items[0][price]", price_id},
+                 {"proration_behavior", "create_prorations"}},
+                key);
+  if (!j.ok()) return j.status();
+  return SubscriptionFromJson(*j);
+}
+
+Result<Subscription> StripeBilling::ReTerm(const std::string& subscription_id, int64_t cancel_at,
+                                           const std::string& key) {
+  auto j = Post("/v1/subscriptions/" + http::PercentEncode(subscription_id),
+                {{"cancel_at", cancel_at > 0 ? std::to_string(cancel_at) : ""},
+                 {"proration_behavior", "none"}},
+                key);
+  if (!j.ok()) return j.status();
+  return SubscriptionFromJson(*j);
+}
+
+Result<Subscription> StripeBilling::Cancel(const std::string& subscription_id, bool at_period_end,
+                                           const std::string& key) {
+  Result<Json> j = at_period_end
+                       ? Post("/v1/subscriptions/" + http::PercentEncode(subscription_id),
+                              {{"cancel_at_period_end", "true"}}, key)
+                       : Delete("/v1/subscriptions/" + http::PercentEncode(subscription_id), key);
+  if (!j.ok()) return j.status();
+  return SubscriptionFromJson(*j);
+}
+
+Result<Subscription> StripeBilling::Renew(const std::string& subscription_id, int64_t new_cancel_at,
+                                          const std::string& key) {
+  auto j = Post("/v1/subscriptions/" + http::PercentEncode(subscription_id),
+                {{"cancel_at", new_cancel_at > 0 ? std::to_string(new_cancel_at) : ""},
+                 {"cancel_at_period_end", "false"}, {"proration_behavior", "none"}},
+                key);
+  if (!j.ok()) return j.status();
+  return SubscriptionFromJson(*j);
+}
+
+Result<SubscriptionItem> StripeBilling::AddAddOn(const std::string& subscription_id,
+                                                 const SubscriptionItem& item, const std::string& key) {
+  FormFields f = {{"subscription", subscription_id}, {"price", item.price_id},
+                  {"quantity", std::to_string(item.quantity)},
+                  {"proration_behavior", "create_prorations"}};
+  AddMetadata(item.metadata, &f);
+  auto j = Post("/v1/subscription_items", f, key);
+  if (!j.ok()) return j.status();
+  return ItemFromJson(*j);
+}
+
+Result<SubscriptionItem> StripeBilling::ChangeAddOn(const std::string& item_id, int64_t quantity,
+                                                    const std::string& key) {
+  auto j = Post("/v1/subscription_items/" + http::PercentEncode(item_id),
+                {{"quantity", std::to_string(quantity)}, {"proration_behavior", "create_prorations"}},
+                key);
+  if (!j.ok()) return j.status();
+  return ItemFromJson(*j);
+}
+
+Status StripeBilling::RemoveAddOn(const std::string& item_id, const std::string& key) {
+  auto j = Delete("/v1/subscription_items/" + http::PercentEncode(item_id), key);
+  if (!j.ok() && !j.status().IsNotFound()) return j.status();  // already gone: the goal is met
+  return Status::Ok();
+}
+
+Result<std::string> StripeBilling::AddOneTimeCharge(const OneTimeCharge& c, const std::string& key) {
+  FormFields f = {{"customer", c.account_id}, {"amount", std::to_string(c.amount_minor)},
+                  {"currency", c.currency}};
+  AddIfSet(&f, "description", c.description);
+  AddIfSet(&f, "subscription", c.subscription_id);
+  AddMetadata(c.metadata, &f);
+  auto j = Post("/v1/invoiceitems", f, key);
+  if (!j.ok()) return j.status();
+  return (*j)["id"].as_string();
+}
+
+Status StripeBilling::RecordUsage(const UsageRecord& u, const std::string& key) {
+  auto j = Post("/v1/subscription_items/" + http::PercentEncode(u.subscription_item_id) + "/usage_records",
+                {{"quantity", std::to_string(u.quantity)}, {"timestamp", std::to_string(u.timestamp)},
+                 {"action", u.set ? "set" : "increment"}},
+                key);
+  return j.ok() ? Status::Ok() : j.status();
+}
+
+Status StripeBilling::ListInvoices(const std::string& account_id,
+                                   const std::function<Status(const Invoice&)>& on_invoice) {
+  return List("/v1/invoices?customer=" + http::PercentEncode(account_id),
+              [&](const Json& j) { return on_invoice(InvoiceFromJson(j)); });
+}
+
+Result<Invoice> StripeBilling::GetInvoice(const std::string& id) {
+  auto j = Get("/v1/invoices/" + http::PercentEncode(id));
+  if (!j.ok()) return j.status();
+  return InvoiceFromJson(*j);
+}
+
+Status StripeBilling::ListPayments(const std::string& account_id,
+                                   const std::function<Status(const Payment&)>& on_payment) {
+  return List("/v1/charges?customer=" + http::PercentEncode(account_id), [&](const Json& j) {
+    Payment p;
+    p.id = j["id"].as_string();
+    p.account_id = j["customer"].as_string();
+    p.invoice_id = j["invoice"].as_string();
+    p.amount_minor = j["amount"].as_int();
+    p.currency = j["currency"].as_string();
+    p.status = j["status"].as_string();
+    p.failure_message = j["failure_message"].as_string();
+    p.created = j["created"].as_int();
+    return on_payment(p);
+  });
+}
+
+Result<BillingEvent> StripeBilling::VerifyWebhook(const std::string& payload,
+                                                  const std::string& signature_header,
+                                                  int64_t now_epoch_s) const {
+  TANDEM_RETURN_IF_ERROR(VerifySignature(payload, signature_header, options_.webhook_secret,
+                                         now_epoch_s, options_.webhook_tolerance_s));
+  return ParseEvent(payload);
+}
+
+}  // namespace tandem::connector::billing::stripe

@@ -1,0 +1,158 @@
+#include "connector/billing/stripe/stripe_wire.h"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <cstdlib>
+
+namespace tandem::connector::billing {
+
+const char* EventTypeName(BillingEvent::Type type) {
+  switch (type) {
+    case BillingEvent::Type::kInvoiceCreated: return "invoice_created";
+    case BillingEvent::Type::kInvoiceFinalized: return "invoice_finalized";
+    case BillingEvent::Type::kInvoicePaid: return "invoice_paid";
+    case BillingEvent::Type::kInvoicePaymentFailed: return "invoice_payment_failed";
+    case BillingEvent::Type::kSubscriptionChanged: return "subscription_changed";
+    case BillingEvent::Type::kCustomerChanged: return "customer_changed";
+    case BillingEvent::Type::kCatalogChanged: return "catalog_changed";
+    case BillingEvent::Type::kOther: return "other";
+  }
+  return "other";
+}
+
+namespace stripe {
+namespace {
+std::string Hex(const unsigned char* data, size_t n) {
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  out.reserve(n * 2);
+  for (size_t i = 0; i < n; ++i) {
+    out.push_back(kHex[data[i] >> 4]);
+    out.push_back(kHex[data[i] & 15]);
+  }
+  return out;
+}
+
+bool SafeEquals(const std::string& a, const std::string& b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+}  // namespace
+
+std::string Sha256Hex(const std::string& data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
+  return Hex(md, len);
+}
+
+std::string HmacSha256Hex(const std::string& key, const std::string& data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), md, &len);
+  return Hex(md, len);
+}
+
+Status ErrorStatus(int http_status, const std::string& body, const std::string& context) {
+  auto parsed = Json::Parse(body);
+  std::string type, code, message, param;
+  if (parsed.ok()) {
+    const Json& e = (*parsed)["error"];
+    type = e["type"].as_string();
+    code = e["code"].as_string();
+    message = e["message"].as_string();
+    param = e["param"].as_string();
+  }
+  if (message.empty()) message = "HTTP " + std::to_string(http_status) + ": " + body.substr(0, 200);
+  std::string text = context + ": " + message;
+  if (!param.empty()) text += " (param: " + param + ")";
+  if (!code.empty()) text += " [" + code + "]";
+  if (type == "idempotency_error") return Status::Conflict(text);
+  if (http_status == 401) return Status::Unauthenticated(text);
+  if (http_status == 403) return Status::PermissionDenied(text);
+  if (http_status == 404 || code == "resource_missing") return Status::NotFound(text);
+  if (http_status == 429) return Status::RateLimited(text);
+  if (http_status >= 500) return Status::Unavailable(text);
+  return Status::InvalidArgument(text);
+}
+
+http::Action Classify(const Result<http::HttpResponse>& result) {
+  if (result.ok()) {
+    if (auto advice = result->Header("Stripe-Should-Retry")) {
+      if (*advice == "false") return result->ok() ? http::Action::kOk : http::Action::kFail;
+      if (*advice == "true") return result->status == 429 ? http::Action::kRateLimited : http::Action::kRetry;
+    }
+    if (result->status == 409 && result->body.find("lock_timeout") != std::string::npos)
+      return http::Action::kRetry;
+  }
+  return http::DefaultClassify(result);
+}
+
+Status VerifySignature(const std::string& payload, const std::string& header,
+                       const std::string& secret, int64_t now, int64_t tolerance_s) {
+  if (secret.empty()) return Status::Unauthenticated("no webhook secret configured");
+  int64_t timestamp = -1;
+  std::vector<std::string> signatures;
+  size_t start = 0;
+  while (start < header.size()) {
+    size_t comma = header.find(',', start);
+    if (comma == std::string::npos) comma = header.size();
+    const std::string part = header.substr(start, comma - start);
+    const auto eq = part.find('=');
+    if (eq != std::string::npos) {
+      const std::string k = part.substr(0, eq), v = part.substr(eq + 1);
+      if (k == "t") {
+        char* end = nullptr;
+        timestamp = std::strtoll(v.c_str(), &end, 10);
+        if (v.empty() || *end != '\0') timestamp = -1;
+      } else if (k == "v1") {
+        signatures.push_back(v);
+      }
+    }
+    start = comma + 1;
+  }
+  if (timestamp < 0 || signatures.empty())
+    return Status::Unauthenticated("Stripe-Signature header has no timestamp or no v1 signature");
+  const std::string expected = HmacSha256Hex(secret, std::to_string(timestamp) + "." + payload);
+  bool match = false;
+  for (const auto& s : signatures) match = SafeEquals(s, expected) || match;
+  if (!match) return Status::Unauthenticated("no v1 signature matches the payload");
+  if (tolerance_s > 0 && std::llabs(now - timestamp) > tolerance_s)
+    return Status::Unauthenticated("signature timestamp is " + std::to_string(std::llabs(now - timestamp)) +
+                                   " s from now, beyond the " + std::to_string(tolerance_s) +
+                                   " s tolerance (replay?)");
+  return Status::Ok();
+}
+
+Result<BillingEvent> ParseEvent(const std::string& payload) {
+  auto parsed = Json::Parse(payload);
+  if (!parsed.ok()) return parsed.status().WithContext("webhook payload");
+  const Json& e = *parsed;
+  if (e["object"].as_string() != "event" || e["id"].as_string().empty() || e["type"].as_string().empty())
+    return Status::InvalidArgument("webhook payload is not a Stripe event (object, id, type)");
+  BillingEvent out;
+  out.id = e["id"].as_string();
+  out.raw_type = e["type"].as_string();
+  out.created = e["created"].as_int();
+  out.object = e["data"]["object"];
+  out.object_id = out.object["id"].as_string();
+  out.idempotency_key = e["request"]["idempotency_key"].as_string();
+  const std::string& t = out.raw_type;
+  using T = BillingEvent::Type;
+  if (t == "invoice.created") out.type = T::kInvoiceCreated;
+  else if (t == "invoice.finalized") out.type = T::kInvoiceFinalized;
+  else if (t == "invoice.paid" || t == "invoice.payment_succeeded") out.type = T::kInvoicePaid;
+  else if (t == "invoice.payment_failed") out.type = T::kInvoicePaymentFailed;
+  else if (t.rfind("customer.subscription.", 0) == 0) out.type = T::kSubscriptionChanged;
+  else if (t == "customer.created" || t == "customer.updated" || t == "customer.deleted") out.type = T::kCustomerChanged;
+  else if (t.rfind("product.", 0) == 0 || t.rfind("price.", 0) == 0) out.type = T::kCatalogChanged;
+  out.account_id = out.type == T::kCustomerChanged ? out.object_id : out.object["customer"].as_string();
+  return out;
+}
+
+}  // namespace stripe
+}  // namespace tandem::connector::billing
