@@ -31,13 +31,13 @@ struct BillingAccount {
   std::string name;
   std::string email;
   std::string phone;
-  std::string currency;      // ISO 4217, lower case as billing systems keep it
+  std::string currency;  // ISO 4217, lower case as billing systems keep it
   std::string description;
   Address address;
   Metadata metadata;
   int64_t balance_minor = 0;  // amount owed (positive) in minor units
   bool delinquent = false;
-  int64_t created = 0;        // epoch seconds
+  int64_t created = 0;  // epoch seconds
 };
 
 struct Product {
@@ -45,7 +45,7 @@ struct Product {
   std::string name;
   std::string description;
   bool active = true;
-  std::string kind = "base";  // base | add_on | fee (metadata tandem_kind)
+  std::string kind = "base";      // base | add_on | fee (metadata tandem_kind)
   std::string parent_product_id;  // add-ons and fees: the product they belong to
   Metadata metadata;
   int64_t updated = 0;  // epoch seconds of the last change
@@ -145,12 +145,12 @@ struct BillingEvent {
   };
   std::string id;
   Type type = Type::kOther;
-  std::string raw_type;    // the billing system's own name ("invoice.paid")
-  std::string object_id;   // the invoice, subscription, customer or product
-  std::string account_id;  // the customer it concerns, when any
-  int64_t created = 0;     // epoch seconds: orders events about one object
+  std::string raw_type;         // the billing system's own name ("invoice.paid")
+  std::string object_id;        // the invoice, subscription, customer or product
+  std::string account_id;       // the customer it concerns, when any
+  int64_t created = 0;          // epoch seconds: orders events about one object
   std::string idempotency_key;  // of the request that caused it, when Tandem's own write
-  Json object;             // the object as the event carries it
+  Json object;                  // the object as the event carries it
 };
 const char* EventTypeName(BillingEvent::Type type);
 
@@ -182,7 +182,8 @@ class BillingSystem {
   virtual Status ListAccounts(const std::function<Status(const BillingAccount&)>& on_account) = 0;
 
   // --- catalog ---
-  virtual Result<Product> CreateProduct(const Product& product, const std::string& idempotency_key) = 0;
+  virtual Result<Product> CreateProduct(const Product& product,
+                                        const std::string& idempotency_key) = 0;
   virtual Result<Product> UpdateProduct(const std::string& id, const Product& fields,
                                         const std::string& idempotency_key) = 0;
   virtual Result<Price> CreatePrice(const Price& price, const std::string& idempotency_key) = 0;

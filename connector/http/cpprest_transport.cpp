@@ -63,6 +63,10 @@ Result<HttpResponse> CpprestTransport::Send(HttpRequest& request) {
     if (code == ETIMEDOUT || code == static_cast<int>(std::errc::timed_out))
       return Status::Timeout(what);
     return Status::Unavailable(what);
+  } catch (const web::uri_exception& e) {
+    // Our own bad request: retrying cannot help.
+    return Status::InvalidArgument(impl_->options.base_url + " " + request.EndpointLabel() + ": " +
+                                   e.what());
   } catch (const std::exception& e) {
     return Status::Unavailable(impl_->options.base_url + " " + request.EndpointLabel() + ": " +
                                e.what());

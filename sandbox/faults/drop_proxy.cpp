@@ -1,14 +1,15 @@
 #include "sandbox/faults/drop_proxy.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 namespace tandem::sandbox {
 
@@ -31,7 +32,8 @@ Status DropProxy::Start(const std::string& host, int port, int target_port) {
     const std::string err = std::strerror(errno);
     ::close(listen_fd_);
     listen_fd_ = -1;
-    return Status::Unavailable("cannot listen on " + host + ":" + std::to_string(port) + ": " + err);
+    return Status::Unavailable("cannot listen on " + host + ":" + std::to_string(port) + ": " +
+                               err);
   }
   port_ = ntohs(addr.sin_port);
   acceptor_ = std::thread([this] { AcceptLoop(); });
@@ -107,13 +109,17 @@ void DropProxy::Pump(int client) {
       const size_t keep = std::min(pending.size(), sizeof(kDropMarker) + 4);
       const size_t send_len = pending.size() - keep;
       if (send_len > 0) {
-        if (::send(client, pending.data(), send_len, MSG_NOSIGNAL) != static_cast<ssize_t>(send_len)) break;
+        if (::send(client, pending.data(), send_len, MSG_NOSIGNAL) !=
+            static_cast<ssize_t>(send_len))
+          break;
         pending.erase(0, send_len);
       }
       // Flush the tail when nothing more is coming right now.
       pollfd more{upstream, POLLIN, 0};
       if (::poll(&more, 1, 0) == 0 && !pending.empty()) {
-        if (::send(client, pending.data(), pending.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(pending.size())) break;
+        if (::send(client, pending.data(), pending.size(), MSG_NOSIGNAL) !=
+            static_cast<ssize_t>(pending.size()))
+          break;
         pending.clear();
       }
     }

@@ -40,7 +40,7 @@ class DropProxy {
   std::atomic<bool> stopping_{false};
   std::atomic<int64_t> dropped_{0};
   std::mutex mu_;
-  std::vector<int> fds_;             // GUARDED_BY(mu_): open sockets, shut down on Stop
+  std::vector<int> fds_;              // GUARDED_BY(mu_): open sockets, shut down on Stop
   std::vector<std::thread> threads_;  // GUARDED_BY(mu_)
   std::thread acceptor_;
 };

@@ -17,12 +17,18 @@ Status ParseFaults(const std::string& json, std::vector<Fault>* out) {
       Fault f;
       for (const auto& kv : v.as_object()) {
         const std::string& k = kv.first;
-        if (k == "method") f.method = kv.second.as_string();
-        else if (k == "path") f.path_contains = kv.second.as_string();
-        else if (k == "status") f.status = kv.second.as_integer();
-        else if (k == "error_code") f.error_code = kv.second.as_string();
-        else if (k == "count") f.count = kv.second.as_integer();
-        else if (k == "latency_ms") f.latency_ms = kv.second.as_integer();
+        if (k == "method")
+          f.method = kv.second.as_string();
+        else if (k == "path")
+          f.path_contains = kv.second.as_string();
+        else if (k == "status")
+          f.status = kv.second.as_integer();
+        else if (k == "error_code")
+          f.error_code = kv.second.as_string();
+        else if (k == "count")
+          f.count = kv.second.as_integer();
+        else if (k == "latency_ms")
+          f.latency_ms = kv.second.as_integer();
         else
           return Status::InvalidArgument("unknown fault key '" + k +
                                          "' (method, path, status, error_code, count, latency_ms)");

@@ -282,7 +282,6 @@ struct BulkJob {
   int64_t created_ms = 0;
 };
 
-
 struct SaveOutcome {
   bool success = false;
   bool created = false;
@@ -1394,10 +1393,11 @@ Reply Handler::Composite(const std::vector<std::string>& seg) {
   for (const auto& rec : records) {
     SaveOutcome o;
     // A record-level lock fault fails this record without touching it.
-    const bool locked = s_.faults
-                            .Take(method_, path_,
-                                  [](const Fault& f) { return f.error_code == "UNABLE_TO_LOCK_ROW"; })
-                            .has_value();
+    const bool locked =
+        s_.faults
+            .Take(method_, path_,
+                  [](const Fault& f) { return f.error_code == "UNABLE_TO_LOCK_ROW"; })
+            .has_value();
     std::string type;
     if (rec.has_field("attributes") && rec.at("attributes").has_field("type"))
       type = rec.at("attributes").at("type").as_string();

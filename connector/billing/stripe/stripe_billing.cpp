@@ -35,9 +35,9 @@ BillingAccount AccountFromJson(const Json& j) {
   a.currency = j["currency"].as_string();
   a.description = j["description"].as_string();
   const Json& addr = j["address"];
-  a.address = Address{addr["line1"].as_string(), addr["line2"].as_string(), addr["city"].as_string(),
-                      addr["state"].as_string(), addr["postal_code"].as_string(),
-                      addr["country"].as_string()};
+  a.address = Address{addr["line1"].as_string(),       addr["line2"].as_string(),
+                      addr["city"].as_string(),        addr["state"].as_string(),
+                      addr["postal_code"].as_string(), addr["country"].as_string()};
   a.metadata = ReadMetadata(j);
   if (auto it = a.metadata.find(kCrmIdKey); it != a.metadata.end()) a.external_key = it->second;
   a.balance_minor = j["balance"].as_int();
@@ -72,7 +72,8 @@ Product ProductFromJson(const Json& j) {
   p.active = j["active"].as_bool(true);
   p.metadata = ReadMetadata(j);
   if (auto it = p.metadata.find("tandem_kind"); it != p.metadata.end()) p.kind = it->second;
-  if (auto it = p.metadata.find("tandem_parent"); it != p.metadata.end()) p.parent_product_id = it->second;
+  if (auto it = p.metadata.find("tandem_parent"); it != p.metadata.end())
+    p.parent_product_id = it->second;
   p.updated = j["updated"].as_int();
   return p;
 }
@@ -80,7 +81,8 @@ Product ProductFromJson(const Json& j) {
 Price PriceFromJson(const Json& j) {
   Price p;
   p.id = j["id"].as_string();
-  p.product_id = j["product"].is_object() ? j["product"]["id"].as_string() : j["product"].as_string();
+  p.product_id =
+      j["product"].is_object() ? j["product"]["id"].as_string() : j["product"].as_string();
   p.currency = j["currency"].as_string();
   p.unit_amount_minor = j["unit_amount"].as_int();
   p.interval = j["recurring"]["interval"].as_string();
@@ -95,12 +97,14 @@ Price PriceFromJson(const Json& j) {
 Subscription SubscriptionFromJson(const Json& j) {
   Subscription s;
   s.id = j["id"].as_string();
-  s.account_id = j["customer"].is_object() ? j["customer"]["id"].as_string() : j["customer"].as_string();
+  s.account_id =
+      j["customer"].is_object() ? j["customer"]["id"].as_string() : j["customer"].as_string();
   s.status = j["status"].as_string();
   for (const auto& item : j["items"]["data"].array()) {
     SubscriptionItem i;
     i.id = item["id"].as_string();
-    i.price_id = item["price"].is_object() ? item["price"]["id"].as_string() : item["price"].as_string();
+    i.price_id =
+        item["price"].is_object() ? item["price"]["id"].as_string() : item["price"].as_string();
     i.quantity = item["quantity"].as_int(1);
     i.metadata = ReadMetadata(item);
     s.items.push_back(i);
@@ -141,6 +145,15 @@ Invoice InvoiceFromJson(const Json& j) {
   return i;
 }
 
+// The catalog's event types, as a query string (brackets encoded, as form encoding does).
+std::string CatalogEventQuery() {
+  FormFields f;
+  for (const char* t : {"product.created", "product.updated", "product.deleted", "price.created",
+                        "price.updated", "price.deleted"})
+    f.emplace_back("types[]", t);
+  return http::FormEncode(f);
+}
+
 // Stripe search query strings quote values in '...' with backslash escapes.
 std::string SearchQuote(const std::string& v) {
   std::string out = "'";
@@ -158,8 +171,9 @@ StripeBilling::StripeBilling(StripeOptions options, http::RestClient& rest, cons
 
 std::string StripeBilling::RecordUrl(const std::string& kind, const std::string& id) const {
   static const std::map<std::string, std::string> kPaths = {
-      {"account", "customers"}, {"subscription", "subscriptions"}, {"invoice", "invoices"},
-      {"product", "products"},  {"price", "prices"},               {"payment", "payments"}};
+      {"account", "customers"}, {"subscription", "subscriptions"},
+      {"invoice", "invoices"},  {"product", "products"},
+      {"price", "prices"},      {"payment", "payments"}};
   auto it = kPaths.find(kind);
   return options_.dashboard_url + "/" + (it == kPaths.end() ? kind : it->second) + "/" +
          http::PercentEncode(id);
@@ -173,9 +187,8 @@ Result<Json> StripeBilling::Post(const std::string& path, const FormFields& fiel
   req.body = http::FormEncode(fields);
   // Qualify the caller's operation key with this call; with no caller key, the call itself
   // (path and parameters) is the key, so an identical retry is recognised.
-  const std::string idem =
-      key.empty() ? "tandem-" + Sha256Hex(path + "?" + req.body).substr(0, 40)
-                  : key + ":" + path.substr(path.find('/', 1) + 1);
+  const std::string idem = key.empty() ? "tandem-" + Sha256Hex(path + "?" + req.body).substr(0, 40)
+                                       : key + ":" + path.substr(path.find('/', 1) + 1);
   http::SetHeader(req.headers, "Idempotency-Key", idem.size() > 255 ? Sha256Hex(idem) : idem);
   http::SetHeader(req.headers, "Content-Type", "application/x-www-form-urlencoded");
   http::SetHeader(req.headers, "Stripe-Version", options_.api_version);
@@ -192,7 +205,8 @@ Result<Json> StripeBilling::Get(const std::string& path) {
   http::SetHeader(req.headers, "Stripe-Version", options_.api_version);
   auto resp = rest_.Send(std::move(req));
   if (!resp.ok()) return resp.status();
-  if (!resp->ok()) return ErrorStatus(resp->status, resp->body, "stripe GET " + path.substr(0, path.find('?')));
+  if (!resp->ok())
+    return ErrorStatus(resp->status, resp->body, "stripe GET " + path.substr(0, path.find('?')));
   return Json::Parse(resp->body);
 }
 
@@ -208,8 +222,8 @@ Result<Json> StripeBilling::Delete(const std::string& path, const std::string& k
   return Json::Parse(resp->body);
 }
 
-Status StripeBilling::List(const std::string& path, const std::function<Status(const Json&)>& on_object,
-                           int64_t* reads) {
+Status StripeBilling::List(const std::string& path,
+                           const std::function<Status(const Json&)>& on_object, int64_t* reads) {
   std::string after;
   const char sep = path.find('?') == std::string::npos ? '?' : '&';
   for (;;) {
@@ -226,13 +240,15 @@ Status StripeBilling::List(const std::string& path, const std::function<Status(c
   }
 }
 
-Result<BillingAccount> StripeBilling::CreateAccount(const BillingAccount& account, const std::string& key) {
+Result<BillingAccount> StripeBilling::CreateAccount(const BillingAccount& account,
+                                                    const std::string& key) {
   auto j = Post("/v1/customers", AccountFields(account), key);
   if (!j.ok()) return j.status();
   return AccountFromJson(*j);
 }
 
-Result<BillingAccount> StripeBilling::UpdateAccount(const std::string& id, const BillingAccount& fields,
+Result<BillingAccount> StripeBilling::UpdateAccount(const std::string& id,
+                                                    const BillingAccount& fields,
                                                     const std::string& key) {
   auto j = Post("/v1/customers/" + http::PercentEncode(id), AccountFields(fields), key);
   if (!j.ok()) return j.status();
@@ -246,14 +262,17 @@ Result<BillingAccount> StripeBilling::GetAccount(const std::string& id) {
   return AccountFromJson(*j);
 }
 
-Result<std::optional<BillingAccount>> StripeBilling::FindAccountByExternalKey(const std::string& external_key) {
-  const std::string query = "metadata['" + std::string(kCrmIdKey) + "']:" + SearchQuote(external_key);
+Result<std::optional<BillingAccount>> StripeBilling::FindAccountByExternalKey(
+    const std::string& external_key) {
+  const std::string query =
+      "metadata['" + std::string(kCrmIdKey) + "']:" + SearchQuote(external_key);
   auto j = Get("/v1/customers/search?query=" + http::PercentEncode(query) + "&limit=10");
   if (!j.ok()) return j.status();
   const auto& data = (*j)["data"].array();
   if (data.empty()) return std::optional<BillingAccount>();
   if (data.size() > 1)
-    return Status::Conflict("stripe: " + std::to_string(data.size()) + " customers carry crm_id " + external_key);
+    return Status::Conflict("stripe: " + std::to_string(data.size()) + " customers carry crm_id " +
+                            external_key);
   return std::optional<BillingAccount>(AccountFromJson(data.front()));
 }
 
@@ -274,7 +293,8 @@ Result<Product> StripeBilling::CreateProduct(const Product& p, const std::string
   return ProductFromJson(*j);
 }
 
-Result<Product> StripeBilling::UpdateProduct(const std::string& id, const Product& p, const std::string& key) {
+Result<Product> StripeBilling::UpdateProduct(const std::string& id, const Product& p,
+                                             const std::string& key) {
   FormFields f;
   AddIfSet(&f, "name", p.name);
   AddIfSet(&f, "description", p.description);
@@ -286,7 +306,8 @@ Result<Product> StripeBilling::UpdateProduct(const std::string& id, const Produc
 }
 
 Result<Price> StripeBilling::CreatePrice(const Price& p, const std::string& key) {
-  FormFields f = {{"product", p.product_id}, {"currency", p.currency},
+  FormFields f = {{"product", p.product_id},
+                  {"currency", p.currency},
                   {"unit_amount", std::to_string(p.unit_amount_minor)}};
   if (!p.interval.empty()) {
     f.emplace_back("recurring[interval]", p.interval);
@@ -331,40 +352,52 @@ Result<CatalogChanges> StripeBilling::ListCatalogChanges(const std::string& sinc
   };
   if (since_t < 0) {
     // First run: everything, and a cursor at the newest catalog event there is.
-    TANDEM_RETURN_IF_ERROR(List("/v1/products", [&](const Json& j) {
-      out.products.push_back(ProductFromJson(j));
-      return Status::Ok();
-    }, &out.reads));
-    TANDEM_RETURN_IF_ERROR(List("/v1/prices", [&](const Json& j) {
-      out.prices.push_back(PriceFromJson(j));
-      return Status::Ok();
-    }, &out.reads));
-    auto latest = Get("/v1/events?limit=1&types[]=product.created&types[]=product.updated&"
-                      "types[]=product.deleted&types[]=price.created&types[]=price.updated&"
-                      "types[]=price.deleted");
+    TANDEM_RETURN_IF_ERROR(List(
+        "/v1/products",
+        [&](const Json& j) {
+          out.products.push_back(ProductFromJson(j));
+          return Status::Ok();
+        },
+        &out.reads));
+    TANDEM_RETURN_IF_ERROR(List(
+        "/v1/prices",
+        [&](const Json& j) {
+          out.prices.push_back(PriceFromJson(j));
+          return Status::Ok();
+        },
+        &out.reads));
+    auto latest = Get("/v1/events?limit=1&" + CatalogEventQuery());
     ++out.reads;
     if (!latest.ok()) return latest.status();
     newest = ToEpochMillis(clock_.Now()) / 1000;
     newest_ids.clear();
-    for (const auto& e : (*latest)["data"].array()) {
-      newest = e["created"].as_int();
-      newest_ids.insert(e["id"].as_string());
+    if (!(*latest)["data"].array().empty()) {
+      // Every catalog event of that last second, so the next run skips them all.
+      newest = (*latest)["data"].array().front()["created"].as_int();
+      TANDEM_RETURN_IF_ERROR(List(
+          "/v1/events?" + CatalogEventQuery() + "&" +
+              http::FormEncode({{"created[gte]", std::to_string(newest)}}),
+          [&](const Json& e) {
+            note_event_time(e["created"].as_int(), e["id"].as_string());
+            return Status::Ok();
+          },
+          &out.reads));
     }
   } else {
     // Later runs: the catalog events since the cursor; the newest state of each object wins.
     std::map<std::string, std::pair<int64_t, Json>> latest_products, latest_prices;
     TANDEM_RETURN_IF_ERROR(List(
-        "/v1/events?types[]=product.created&types[]=product.updated&types[]=product.deleted&"
-        "types[]=price.created&types[]=price.updated&types[]=price.deleted&created[gte]=" +
-            std::to_string(since_t),
+        "/v1/events?" + CatalogEventQuery() + "&" +
+            http::FormEncode({{"created[gte]", std::to_string(since_t)}}),
         [&](const Json& e) {
           const std::string id = e["id"].as_string();
           const int64_t created = e["created"].as_int();
           if (created == since_t && seen_at_t.count(id)) return Status::Ok();
           note_event_time(created, id);
           const Json& obj = e["data"]["object"];
-          auto& slot = obj["object"].as_string() == "product" ? latest_products[obj["id"].as_string()]
-                                                              : latest_prices[obj["id"].as_string()];
+          auto& slot = obj["object"].as_string() == "product"
+                           ? latest_products[obj["id"].as_string()]
+                           : latest_prices[obj["id"].as_string()];
           if (slot.second.is_null() || created >= slot.first) {
             Json o = obj;
             if (e["type"].as_string().find(".deleted") != std::string::npos) o.Set("active", false);
@@ -385,13 +418,15 @@ Result<CatalogChanges> StripeBilling::ListCatalogChanges(const std::string& sinc
   return out;
 }
 
-Result<Subscription> StripeBilling::CreateSubscription(const SubscriptionSpec& spec, const std::string& key) {
+Result<Subscription> StripeBilling::CreateSubscription(const SubscriptionSpec& spec,
+                                                       const std::string& key) {
   FormFields f = {{"customer", spec.account_id}};
   for (size_t i = 0; i < spec.items.size(); ++i) {
     const std::string p = "items[" + std::to_string(i) + "]";
     f.emplace_back(p + "[price]", spec.items[i].price_id);
     f.emplace_back(p + "[quantity]", std::to_string(spec.items[i].quantity));
-    for (const auto& [k, v] : spec.items[i].metadata) f.emplace_back(p + "[metadata][" + k + "]", v);
+    for (const auto& [k, v] : spec.items[i].metadata)
+      f.emplace_back(p + "[metadata][" + k + "]", v);
   }
   if (spec.cancel_at > 0) f.emplace_back("cancel_at", std::to_string(spec.cancel_at));
   if (spec.start_at > 0) f.emplace_back("backdate_start_date", std::to_string(spec.start_at));
@@ -412,7 +447,8 @@ Result<Subscription> StripeBilling::GetSubscription(const std::string& id) {
   return SubscriptionFromJson(*j);
 }
 
-Result<Subscription> StripeBilling::StartSubscription(const std::string& id, const std::string& key) {
+Result<Subscription> StripeBilling::StartSubscription(const std::string& id,
+                                                      const std::string& key) {
   auto j = Post("/v1/subscriptions/" + http::PercentEncode(id), {{"trial_end", "now"}}, key);
   if (!j.ok()) return j.status();
   return SubscriptionFromJson(*j);
@@ -422,7 +458,8 @@ Result<Subscription> StripeBilling::ChangeQuantity(const std::string& subscripti
                                                    const std::string& item_id, int64_t quantity,
                                                    const std::string& key) {
   auto j = Post("/v1/subscriptions/" + http::PercentEncode(subscription_id),
-                {{"items[0][id]", item_id}, {"items[0][quantity]", std::to_string(quantity)},
+                {{"items[0][id]", item_id},
+                 {"items[0][quantity]", std::to_string(quantity)},
                  {"proration_behavior", "create_prorations"}},
                 key);
   if (!j.ok()) return j.status();
@@ -430,10 +467,12 @@ Result<Subscription> StripeBilling::ChangeQuantity(const std::string& subscripti
 }
 
 Result<Subscription> StripeBilling::ChangePrice(const std::string& subscription_id,
-                                                const std::string& item_id, const std::string& price_id,
+                                                const std::string& item_id,
+                                                const std::string& price_id,
                                                 const std::string& key) {
   auto j = Post("/v1/subscriptions/" + http::PercentEncode(subscription_id),
-                {{"items[0][id]", item_id}, {"items[0][price]", price_id},
+                {{"items[0][id]", item_id},
+                 {"items[0][price]", price_id},
                  {"proration_behavior", "create_prorations"}},
                 key);
   if (!j.ok()) return j.status();
@@ -464,15 +503,18 @@ Result<Subscription> StripeBilling::Renew(const std::string& subscription_id, in
                                           const std::string& key) {
   auto j = Post("/v1/subscriptions/" + http::PercentEncode(subscription_id),
                 {{"cancel_at", new_cancel_at > 0 ? std::to_string(new_cancel_at) : ""},
-                 {"cancel_at_period_end", "false"}, {"proration_behavior", "none"}},
+                 {"cancel_at_period_end", "false"},
+                 {"proration_behavior", "none"}},
                 key);
   if (!j.ok()) return j.status();
   return SubscriptionFromJson(*j);
 }
 
 Result<SubscriptionItem> StripeBilling::AddAddOn(const std::string& subscription_id,
-                                                 const SubscriptionItem& item, const std::string& key) {
-  FormFields f = {{"subscription", subscription_id}, {"price", item.price_id},
+                                                 const SubscriptionItem& item,
+                                                 const std::string& key) {
+  FormFields f = {{"subscription", subscription_id},
+                  {"price", item.price_id},
                   {"quantity", std::to_string(item.quantity)},
                   {"proration_behavior", "create_prorations"}};
   AddMetadata(item.metadata, &f);
@@ -483,9 +525,9 @@ Result<SubscriptionItem> StripeBilling::AddAddOn(const std::string& subscription
 
 Result<SubscriptionItem> StripeBilling::ChangeAddOn(const std::string& item_id, int64_t quantity,
                                                     const std::string& key) {
-  auto j = Post("/v1/subscription_items/" + http::PercentEncode(item_id),
-                {{"quantity", std::to_string(quantity)}, {"proration_behavior", "create_prorations"}},
-                key);
+  auto j = Post(
+      "/v1/subscription_items/" + http::PercentEncode(item_id),
+      {{"quantity", std::to_string(quantity)}, {"proration_behavior", "create_prorations"}}, key);
   if (!j.ok()) return j.status();
   return ItemFromJson(*j);
 }
@@ -496,8 +538,10 @@ Status StripeBilling::RemoveAddOn(const std::string& item_id, const std::string&
   return Status::Ok();
 }
 
-Result<std::string> StripeBilling::AddOneTimeCharge(const OneTimeCharge& c, const std::string& key) {
-  FormFields f = {{"customer", c.account_id}, {"amount", std::to_string(c.amount_minor)},
+Result<std::string> StripeBilling::AddOneTimeCharge(const OneTimeCharge& c,
+                                                    const std::string& key) {
+  FormFields f = {{"customer", c.account_id},
+                  {"amount", std::to_string(c.amount_minor)},
                   {"currency", c.currency}};
   AddIfSet(&f, "description", c.description);
   AddIfSet(&f, "subscription", c.subscription_id);
@@ -508,10 +552,12 @@ Result<std::string> StripeBilling::AddOneTimeCharge(const OneTimeCharge& c, cons
 }
 
 Status StripeBilling::RecordUsage(const UsageRecord& u, const std::string& key) {
-  auto j = Post("/v1/subscription_items/" + http::PercentEncode(u.subscription_item_id) + "/usage_records",
-                {{"quantity", std::to_string(u.quantity)}, {"timestamp", std::to_string(u.timestamp)},
-                 {"action", u.set ? "set" : "increment"}},
-                key);
+  auto j = Post(
+      "/v1/subscription_items/" + http::PercentEncode(u.subscription_item_id) + "/usage_records",
+      {{"quantity", std::to_string(u.quantity)},
+       {"timestamp", std::to_string(u.timestamp)},
+       {"action", u.set ? "set" : "increment"}},
+      key);
   return j.ok() ? Status::Ok() : j.status();
 }
 

@@ -16,7 +16,7 @@ struct StripeOptions {
   std::string webhook_secret;              // whsec_... of our endpoint
   int64_t webhook_tolerance_s = 300;       // default 5 minutes
   std::string dashboard_url = "https://dashboard.stripe.com/test";  // for RecordUrl
-  int page_size = 100;                     // list calls; Stripe's maximum
+  int page_size = 100;                                              // list calls; Stripe's maximum
 };
 
 class StripeBilling final : public BillingSystem {
@@ -27,21 +27,26 @@ class StripeBilling final : public BillingSystem {
   // BillingSystem methods
   std::string name() const override { return "stripe"; }
   std::string RecordUrl(const std::string& kind, const std::string& id) const override;
-  Result<BillingAccount> CreateAccount(const BillingAccount& account, const std::string& key) override;
+  Result<BillingAccount> CreateAccount(const BillingAccount& account,
+                                       const std::string& key) override;
   Result<BillingAccount> UpdateAccount(const std::string& id, const BillingAccount& fields,
                                        const std::string& key) override;
   Result<BillingAccount> GetAccount(const std::string& id) override;
-  Result<std::optional<BillingAccount>> FindAccountByExternalKey(const std::string& external_key) override;
+  Result<std::optional<BillingAccount>> FindAccountByExternalKey(
+      const std::string& external_key) override;
   Status ListAccounts(const std::function<Status(const BillingAccount&)>& on_account) override;
   Result<Product> CreateProduct(const Product& product, const std::string& key) override;
-  Result<Product> UpdateProduct(const std::string& id, const Product& fields, const std::string& key) override;
+  Result<Product> UpdateProduct(const std::string& id, const Product& fields,
+                                const std::string& key) override;
   Result<Price> CreatePrice(const Price& price, const std::string& key) override;
   Result<CatalogChanges> ListCatalogChanges(const std::string& since) override;
-  Result<Subscription> CreateSubscription(const SubscriptionSpec& spec, const std::string& key) override;
+  Result<Subscription> CreateSubscription(const SubscriptionSpec& spec,
+                                          const std::string& key) override;
   Result<Subscription> GetSubscription(const std::string& id) override;
   Result<Subscription> StartSubscription(const std::string& id, const std::string& key) override;
-  Result<Subscription> ChangeQuantity(const std::string& subscription_id, const std::string& item_id,
-                                      int64_t quantity, const std::string& key) override;
+  Result<Subscription> ChangeQuantity(const std::string& subscription_id,
+                                      const std::string& item_id, int64_t quantity,
+                                      const std::string& key) override;
   Result<Subscription> ChangePrice(const std::string& subscription_id, const std::string& item_id,
                                    const std::string& price_id, const std::string& key) override;
   Result<Subscription> ReTerm(const std::string& subscription_id, int64_t cancel_at,
@@ -50,24 +55,27 @@ class StripeBilling final : public BillingSystem {
                               const std::string& key) override;
   Result<Subscription> Renew(const std::string& subscription_id, int64_t new_cancel_at,
                              const std::string& key) override;
-  Result<SubscriptionItem> AddAddOn(const std::string& subscription_id, const SubscriptionItem& item,
-                                    const std::string& key) override;
+  Result<SubscriptionItem> AddAddOn(const std::string& subscription_id,
+                                    const SubscriptionItem& item, const std::string& key) override;
   Result<SubscriptionItem> ChangeAddOn(const std::string& item_id, int64_t quantity,
                                        const std::string& key) override;
   Status RemoveAddOn(const std::string& item_id, const std::string& key) override;
-  Result<std::string> AddOneTimeCharge(const OneTimeCharge& charge, const std::string& key) override;
+  Result<std::string> AddOneTimeCharge(const OneTimeCharge& charge,
+                                       const std::string& key) override;
   Status RecordUsage(const UsageRecord& usage, const std::string& key) override;
   Status ListInvoices(const std::string& account_id,
                       const std::function<Status(const Invoice&)>& on_invoice) override;
   Result<Invoice> GetInvoice(const std::string& id) override;
   Status ListPayments(const std::string& account_id,
                       const std::function<Status(const Payment&)>& on_payment) override;
-  Result<BillingEvent> VerifyWebhook(const std::string& payload, const std::string& signature_header,
+  Result<BillingEvent> VerifyWebhook(const std::string& payload,
+                                     const std::string& signature_header,
                                      int64_t now_epoch_s) const override;
 
  private:
   // POST with form fields; the Idempotency-Key is `key` + ":" + what this call does.
-  Result<Json> Post(const std::string& path, const http::FormFields& fields, const std::string& key);
+  Result<Json> Post(const std::string& path, const http::FormFields& fields,
+                    const std::string& key);
   Result<Json> Get(const std::string& path);
   Result<Json> Delete(const std::string& path, const std::string& key);
   // Streams every object of a list endpoint (starting_after paging).

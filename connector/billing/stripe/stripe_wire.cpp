@@ -1,22 +1,30 @@
 #include "connector/billing/stripe/stripe_wire.h"
 
+#include <cstdlib>
+
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-
-#include <cstdlib>
 
 namespace tandem::connector::billing {
 
 const char* EventTypeName(BillingEvent::Type type) {
   switch (type) {
-    case BillingEvent::Type::kInvoiceCreated: return "invoice_created";
-    case BillingEvent::Type::kInvoiceFinalized: return "invoice_finalized";
-    case BillingEvent::Type::kInvoicePaid: return "invoice_paid";
-    case BillingEvent::Type::kInvoicePaymentFailed: return "invoice_payment_failed";
-    case BillingEvent::Type::kSubscriptionChanged: return "subscription_changed";
-    case BillingEvent::Type::kCustomerChanged: return "customer_changed";
-    case BillingEvent::Type::kCatalogChanged: return "catalog_changed";
-    case BillingEvent::Type::kOther: return "other";
+    case BillingEvent::Type::kInvoiceCreated:
+      return "invoice_created";
+    case BillingEvent::Type::kInvoiceFinalized:
+      return "invoice_finalized";
+    case BillingEvent::Type::kInvoicePaid:
+      return "invoice_paid";
+    case BillingEvent::Type::kInvoicePaymentFailed:
+      return "invoice_payment_failed";
+    case BillingEvent::Type::kSubscriptionChanged:
+      return "subscription_changed";
+    case BillingEvent::Type::kCustomerChanged:
+      return "customer_changed";
+    case BillingEvent::Type::kCatalogChanged:
+      return "catalog_changed";
+    case BillingEvent::Type::kOther:
+      return "other";
   }
   return "other";
 }
@@ -84,7 +92,8 @@ http::Action Classify(const Result<http::HttpResponse>& result) {
   if (result.ok()) {
     if (auto advice = result->Header("Stripe-Should-Retry")) {
       if (*advice == "false") return result->ok() ? http::Action::kOk : http::Action::kFail;
-      if (*advice == "true") return result->status == 429 ? http::Action::kRateLimited : http::Action::kRetry;
+      if (*advice == "true")
+        return result->status == 429 ? http::Action::kRateLimited : http::Action::kRetry;
     }
     if (result->status == 409 && result->body.find("lock_timeout") != std::string::npos)
       return http::Action::kRetry;
@@ -122,9 +131,9 @@ Status VerifySignature(const std::string& payload, const std::string& header,
   for (const auto& s : signatures) match = SafeEquals(s, expected) || match;
   if (!match) return Status::Unauthenticated("no v1 signature matches the payload");
   if (tolerance_s > 0 && std::llabs(now - timestamp) > tolerance_s)
-    return Status::Unauthenticated("signature timestamp is " + std::to_string(std::llabs(now - timestamp)) +
-                                   " s from now, beyond the " + std::to_string(tolerance_s) +
-                                   " s tolerance (replay?)");
+    return Status::Unauthenticated(
+        "signature timestamp is " + std::to_string(std::llabs(now - timestamp)) +
+        " s from now, beyond the " + std::to_string(tolerance_s) + " s tolerance (replay?)");
   return Status::Ok();
 }
 
@@ -132,7 +141,8 @@ Result<BillingEvent> ParseEvent(const std::string& payload) {
   auto parsed = Json::Parse(payload);
   if (!parsed.ok()) return parsed.status().WithContext("webhook payload");
   const Json& e = *parsed;
-  if (e["object"].as_string() != "event" || e["id"].as_string().empty() || e["type"].as_string().empty())
+  if (e["object"].as_string() != "event" || e["id"].as_string().empty() ||
+      e["type"].as_string().empty())
     return Status::InvalidArgument("webhook payload is not a Stripe event (object, id, type)");
   BillingEvent out;
   out.id = e["id"].as_string();
@@ -143,14 +153,22 @@ Result<BillingEvent> ParseEvent(const std::string& payload) {
   out.idempotency_key = e["request"]["idempotency_key"].as_string();
   const std::string& t = out.raw_type;
   using T = BillingEvent::Type;
-  if (t == "invoice.created") out.type = T::kInvoiceCreated;
-  else if (t == "invoice.finalized") out.type = T::kInvoiceFinalized;
-  else if (t == "invoice.paid" || t == "invoice.payment_succeeded") out.type = T::kInvoicePaid;
-  else if (t == "invoice.payment_failed") out.type = T::kInvoicePaymentFailed;
-  else if (t.rfind("customer.subscription.", 0) == 0) out.type = T::kSubscriptionChanged;
-  else if (t == "customer.created" || t == "customer.updated" || t == "customer.deleted") out.type = T::kCustomerChanged;
-  else if (t.rfind("product.", 0) == 0 || t.rfind("price.", 0) == 0) out.type = T::kCatalogChanged;
-  out.account_id = out.type == T::kCustomerChanged ? out.object_id : out.object["customer"].as_string();
+  if (t == "invoice.created")
+    out.type = T::kInvoiceCreated;
+  else if (t == "invoice.finalized")
+    out.type = T::kInvoiceFinalized;
+  else if (t == "invoice.paid" || t == "invoice.payment_succeeded")
+    out.type = T::kInvoicePaid;
+  else if (t == "invoice.payment_failed")
+    out.type = T::kInvoicePaymentFailed;
+  else if (t.rfind("customer.subscription.", 0) == 0)
+    out.type = T::kSubscriptionChanged;
+  else if (t == "customer.created" || t == "customer.updated" || t == "customer.deleted")
+    out.type = T::kCustomerChanged;
+  else if (t.rfind("product.", 0) == 0 || t.rfind("price.", 0) == 0)
+    out.type = T::kCatalogChanged;
+  out.account_id =
+      out.type == T::kCustomerChanged ? out.object_id : out.object["customer"].as_string();
   return out;
 }
 

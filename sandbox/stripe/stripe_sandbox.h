@@ -1,0 +1,68 @@
+// A stateful emulator of the Stripe API subset Tandem uses, over HTTP on loopback:
+// customers (with search), products, prices, subscriptions and items, usage records, invoice
+// items, invoices (a bill run creates, finalizes and pays or fails them), charges, events,
+// webhook endpoints with signed, retried delivery; idempotency-key replay; Stripe's error
+// shapes; list pagination; rate limiting (429); fault injection (sandbox/faults).
+// Shares no code with the adapter (docs/adr/0003): its own form decoder, JSON via cpprest,
+// its own HMAC signing.
+// Admin endpoints (no auth) under /__sandbox/: POST bill-run {"customer"?, "fail": [ids]},
+// POST/DELETE faults, GET stats, POST reset, POST flush-webhooks.
+// Thread-safety: all methods are thread-safe; requests are served concurrently.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sandbox/faults/faults.h"
+#include "util/clock.h"
+#include "util/result.h"
+
+namespace tandem::sandbox::stripe {
+
+struct StripeSandboxOptions {
+  std::string host = "127.0.0.1";
+  int port = 0;                              // 0: a free port
+  std::string api_key = "sk_test_sandbox";   // the secret key clients must present
+  double rate_limit_per_second = 0;          // 0: unlimited; otherwise 429 beyond it
+  int webhook_attempts = 4;                  // deliveries per event and endpoint
+  int webhook_retry_ms = 200;                // first retry wait, doubling
+};
+
+struct BillRunResult {
+  int invoices = 0, paid = 0, failed = 0;
+};
+
+class StripeSandbox {
+ public:
+  StripeSandbox(StripeSandboxOptions options, const Clock& clock);
+  ~StripeSandbox();
+
+  Status Start();
+  void Stop();
+  std::string base_url() const;
+
+  void AddFault(const Fault& fault);
+  void ClearFaults();
+  // Invoices every active subscription's period and pending invoice items (of `customer`
+  // only, when given); payments of customers in `fail` fail, the others succeed.
+  BillRunResult BillRun(const std::string& customer = "", const std::vector<std::string>& fail = {});
+  // Registers a webhook endpoint directly; returns its signing secret.
+  std::string AddWebhookEndpoint(const std::string& url);
+  // Waits until no webhook delivery is pending (or `timeout` passes); returns whether idle.
+  bool FlushWebhooks(Millis timeout = Millis(10'000));
+
+  int64_t CountObjects(const std::string& kind) const;  // "customer", "subscription", ...
+  int64_t requests() const;
+  int64_t rate_limited() const;
+  int64_t webhook_deliveries() const;  // attempts, failed ones included
+  int64_t dropped_connections() const;
+
+  struct Impl;  // public only so the request handler in the .cpp can reach it
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tandem::sandbox::stripe

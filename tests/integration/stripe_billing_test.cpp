@@ -1,0 +1,362 @@
+// The Stripe adapter against the Stripe sandbox over real HTTP on loopback: each
+// BillingSystem operation, idempotency under faults, webhooks signed and retried.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "connector/billing/stripe/stripe_wire.h"
+#include "tests/support/scripted_http_server.h"
+#include "tests/support/stripe_env.h"
+
+namespace tandem::connector::billing {
+namespace {
+
+using sandbox::Fault;
+using testing::StripeEnv;
+
+BillingAccount Acme(const std::string& crm_id) {
+  BillingAccount a;
+  a.name = "Acme " + crm_id;
+  a.email = "billing@acme.example";
+  a.external_key = crm_id;
+  a.address.city = "Lisbon";
+  a.address.country = "PT";
+  a.metadata["account_number"] = "A-" + crm_id;
+  return a;
+}
+
+struct Catalog {
+  std::string product, monthly, premium, addon_product, addon_price;
+};
+
+Catalog MakeCatalog(BillingSystem& b) {
+  Catalog c;
+  Product server;
+  server.name = "Virtual Server";
+  c.product = b.CreateProduct(server, "prod-vs").value().id;
+  Price monthly;
+  monthly.product_id = c.product;
+  monthly.currency = "usd";
+  monthly.unit_amount_minor = 5000;
+  monthly.interval = "month";
+  c.monthly = b.CreatePrice(monthly, "price-vs-monthly").value().id;
+  monthly.unit_amount_minor = 7000;
+  c.premium = b.CreatePrice(monthly, "price-vs-premium").value().id;
+  Product backup;
+  backup.name = "Backup add-on";
+  backup.kind = "add_on";
+  backup.parent_product_id = c.product;
+  c.addon_product = b.CreateProduct(backup, "prod-backup").value().id;
+  Price addon;
+  addon.product_id = c.addon_product;
+  addon.currency = "usd";
+  addon.unit_amount_minor = 1000;
+  addon.interval = "month";
+  c.addon_price = b.CreatePrice(addon, "price-backup").value().id;
+  return c;
+}
+
+TEST(StripeBilling, AccountsCreateGetUpdateAndFindByCrmId) {
+  StripeEnv env;
+  auto& b = env.billing();
+  auto created = b.CreateAccount(Acme("001A"), "acct:001A:create");
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  EXPECT_EQ(created->id.rfind("cus_", 0), 0u);
+  EXPECT_EQ(created->external_key, "001A");
+  EXPECT_EQ(created->address.city, "Lisbon");
+
+  BillingAccount change;
+  change.name = "Acme Renamed";
+  auto updated = b.UpdateAccount(created->id, change, "acct:001A:update:h2");
+  ASSERT_TRUE(updated.ok()) << updated.status().ToString();
+  EXPECT_EQ(updated->name, "Acme Renamed");
+  EXPECT_EQ(updated->external_key, "001A");  // untouched metadata stays
+
+  auto found = b.FindAccountByExternalKey("001A");
+  ASSERT_TRUE(found.ok()) << found.status().ToString();
+  ASSERT_TRUE(found->has_value());
+  EXPECT_EQ((*found)->id, created->id);
+  EXPECT_FALSE(b.FindAccountByExternalKey("001-none").value().has_value());
+  EXPECT_FALSE(b.FindAccountByExternalKey("x' OR name:'Acme").value().has_value());
+
+  EXPECT_TRUE(b.GetAccount("cus_missing").status().IsNotFound());
+  EXPECT_TRUE(b.GetAccount("../customers?limit=1").status().IsNotFound());
+}
+
+TEST(StripeBilling, TwoAccountsClaimingOneCrmIdIsAConflict) {
+  StripeEnv env;
+  ASSERT_TRUE(env.billing().CreateAccount(Acme("001D"), "k1").ok());
+  ASSERT_TRUE(env.billing().CreateAccount(Acme("001D"), "k2").ok());
+  EXPECT_TRUE(env.billing().FindAccountByExternalKey("001D").status().IsConflict());
+}
+
+TEST(StripeBilling, ListAccountsReadsEveryPage) {
+  StripeEnv env;
+  for (int i = 0; i < 230; ++i)
+    ASSERT_TRUE(env.billing().CreateAccount(Acme("L" + std::to_string(i)), "list-" + std::to_string(i)).ok());
+  std::set<std::string> seen;
+  ASSERT_TRUE(env.billing().ListAccounts([&](const BillingAccount& a) {
+    seen.insert(a.external_key);
+    return Status::Ok();
+  }).ok());
+  EXPECT_EQ(seen.size(), 230u);
+  EXPECT_EQ(env.counter.Snapshot().at("stripe|GET /v1/customers").calls, 3);
+}
+
+TEST(StripeBilling, TheSameKeyNeverCreatesTwiceAndOtherParametersAreRefused) {
+  StripeEnv env;
+  auto first = env.billing().CreateAccount(Acme("001I"), "acct:001I:create");
+  auto again = env.billing().CreateAccount(Acme("001I"), "acct:001I:create");
+  ASSERT_TRUE(first.ok() && again.ok());
+  EXPECT_EQ(first->id, again->id);
+  EXPECT_EQ(env.sandbox.CountObjects("customer"), 1);
+  BillingAccount other = Acme("001I");
+  other.name = "Different";
+  auto clash = env.billing().CreateAccount(other, "acct:001I:create");
+  EXPECT_TRUE(clash.status().IsConflict()) << clash.status().ToString();
+}
+
+TEST(StripeBilling, ARetriedCreateWhoseAnswerWasLostNeverMakesASecondCustomer) {
+  StripeEnv env;
+  env.sandbox.AddFault(Fault{"POST", "/v1/customers", 0, "LOSE_RESPONSE", 1, 0});
+  auto created = env.billing().CreateAccount(Acme("001L"), "acct:001L:create");
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  EXPECT_EQ(env.sandbox.CountObjects("customer"), 1);
+  EXPECT_EQ(env.sandbox.dropped_connections(), 1);
+  EXPECT_EQ(env.counter.Total("stripe").attempts, 2);
+}
+
+TEST(StripeBilling, TransientFailuresAndRateLimitsAreRetried) {
+  StripeEnv env;
+  env.sandbox.AddFault(Fault{"POST", "/v1/customers", 503, "api_error", 2, 0});
+  env.sandbox.AddFault(Fault{"POST", "/v1/customers", 429, "rate_limit", 1, 0});
+  auto created = env.billing().CreateAccount(Acme("001T"), "acct:001T:create");
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  EXPECT_EQ(env.sandbox.CountObjects("customer"), 1);
+  EXPECT_EQ(env.sleeper.sleeps().size(), 3u);
+}
+
+TEST(StripeBilling, ErrorsNameTheParameter) {
+  StripeEnv env;
+  SubscriptionSpec spec;
+  spec.account_id = "cus_nope";
+  spec.items.push_back(SubscriptionItem{"", "price_nope", 1, {}});
+  auto r = env.billing().CreateSubscription(spec, "sub-x");
+  EXPECT_TRUE(r.status().IsNotFound()) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("No such customer: 'cus_nope'"), std::string::npos);
+  Price bad;
+  bad.product_id = "prod_nope";
+  bad.currency = "usd";
+  auto p = env.billing().CreatePrice(bad, "price-x");
+  EXPECT_TRUE(p.status().IsNotFound()) << p.status().ToString();
+}
+
+TEST(StripeBilling, CatalogFirstRunReadsAllThenOnlyChanges) {
+  StripeEnv env;
+  auto& b = env.billing();
+  Catalog c = MakeCatalog(b);
+  auto first = b.ListCatalogChanges("");
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->products.size(), 2u);
+  EXPECT_EQ(first->prices.size(), 3u);
+  bool found_addon = false;
+  for (const auto& p : first->products)
+    if (p.id == c.addon_product) {
+      found_addon = true;
+      EXPECT_EQ(p.kind, "add_on");
+      EXPECT_EQ(p.parent_product_id, c.product);
+    }
+  EXPECT_TRUE(found_addon);
+
+  auto quiet = b.ListCatalogChanges(first->cursor);
+  ASSERT_TRUE(quiet.ok()) << quiet.status().ToString();
+  EXPECT_TRUE(quiet->products.empty());
+  EXPECT_TRUE(quiet->prices.empty());
+  EXPECT_LE(quiet->reads, 2);
+
+  Product rename;
+  rename.name = "Virtual Server XL";
+  ASSERT_TRUE(b.UpdateProduct(c.product, rename, "prod-vs-rename").ok());
+  auto changed = b.ListCatalogChanges(quiet->cursor);
+  ASSERT_TRUE(changed.ok());
+  ASSERT_EQ(changed->products.size(), 1u);
+  EXPECT_EQ(changed->products[0].name, "Virtual Server XL");
+  EXPECT_TRUE(changed->prices.empty());
+  EXPECT_TRUE(b.ListCatalogChanges(changed->cursor).value().products.empty());
+}
+
+TEST(StripeBilling, SubscriptionLifecycle) {
+  StripeEnv env;
+  auto& b = env.billing();
+  Catalog c = MakeCatalog(b);
+  const std::string cus = b.CreateAccount(Acme("001S"), "acct:001S").value().id;
+
+  SubscriptionSpec spec;
+  spec.account_id = cus;
+  spec.items.push_back(SubscriptionItem{"", c.monthly, 2, {{"crm_order_item", "802X"}}});
+  spec.metadata["crm_order"] = "801X";
+  spec.cancel_at = ToEpochMillis(std::chrono::system_clock::now()) / 1000 + 365 * 86400;
+  auto sub = b.CreateSubscription(spec, "wo:801X:create");
+  ASSERT_TRUE(sub.ok()) << sub.status().ToString();
+  EXPECT_EQ(sub->status, "active");
+  ASSERT_EQ(sub->items.size(), 1u);
+  EXPECT_EQ(sub->items[0].quantity, 2);
+  EXPECT_EQ(sub->metadata.at("crm_order"), "801X");
+  const std::string item = sub->items[0].id;
+
+  EXPECT_EQ(b.ChangeQuantity(sub->id, item, 5, "wo:801Y:qty").value().items[0].quantity, 5);
+  EXPECT_EQ(b.ChangePrice(sub->id, item, c.premium, "wo:801Z:rerate").value().items[0].price_id, c.premium);
+
+  auto addon = b.AddAddOn(sub->id, SubscriptionItem{"", c.addon_price, 1, {}}, "wo:801A:addon");
+  ASSERT_TRUE(addon.ok()) << addon.status().ToString();
+  EXPECT_EQ(b.ChangeAddOn(addon->id, 3, "wo:801A:addon-qty").value().quantity, 3);
+  EXPECT_EQ(b.GetSubscription(sub->id).value().items.size(), 2u);
+  ASSERT_TRUE(b.RemoveAddOn(addon->id, "wo:801A:addon-remove").ok());
+  ASSERT_TRUE(b.RemoveAddOn(addon->id, "wo:801A:addon-remove-again").ok());  // already gone: fine
+  EXPECT_EQ(b.GetSubscription(sub->id).value().items.size(), 1u);
+
+  const int64_t new_end = spec.cancel_at + 365 * 86400;
+  EXPECT_EQ(b.ReTerm(sub->id, new_end, "wo:801B:reterm").value().cancel_at, new_end);
+  EXPECT_TRUE(b.Cancel(sub->id, true, "wo:801C:cancel-end").value().cancel_at_period_end);
+  auto renewed = b.Renew(sub->id, new_end + 365 * 86400, "wo:801D:renew");
+  ASSERT_TRUE(renewed.ok());
+  EXPECT_FALSE(renewed->cancel_at_period_end);
+  EXPECT_EQ(renewed->cancel_at, new_end + 365 * 86400);
+  auto canceled = b.Cancel(sub->id, false, "wo:801E:cancel-now");
+  ASSERT_TRUE(canceled.ok());
+  EXPECT_EQ(canceled->status, "canceled");
+  EXPECT_GT(canceled->canceled_at, 0);
+}
+
+TEST(StripeBilling, APendingSubscriptionStartsOnlyWhenAsked) {
+  StripeEnv env;
+  Catalog c = MakeCatalog(env.billing());
+  const std::string cus = env.billing().CreateAccount(Acme("001P"), "acct:001P").value().id;
+  SubscriptionSpec spec;
+  spec.account_id = cus;
+  spec.items.push_back(SubscriptionItem{"", c.monthly, 1, {}});
+  spec.start_active = false;
+  auto sub = env.billing().CreateSubscription(spec, "wo:P:create");
+  ASSERT_TRUE(sub.ok());
+  EXPECT_EQ(sub->status, "trialing");
+  EXPECT_EQ(env.sandbox.CountObjects("invoice"), 0);
+  auto started = env.billing().StartSubscription(sub->id, "wo:P:start");
+  ASSERT_TRUE(started.ok()) << started.status().ToString();
+  EXPECT_EQ(started->status, "active");
+  EXPECT_EQ(env.sandbox.CountObjects("invoice"), 1);
+}
+
+TEST(StripeBilling, OneTimeChargesUsageInvoicesAndPayments) {
+  StripeEnv env;
+  auto& b = env.billing();
+  Catalog c = MakeCatalog(b);
+  const std::string good = b.CreateAccount(Acme("001G"), "acct:001G").value().id;
+  const std::string bad = b.CreateAccount(Acme("001B"), "acct:001B").value().id;
+  for (const auto& cus : {good, bad}) {
+    SubscriptionSpec spec;
+    spec.account_id = cus;
+    spec.items.push_back(SubscriptionItem{"", c.monthly, 1, {}});
+    ASSERT_TRUE(b.CreateSubscription(spec, "sub:" + cus).ok());
+  }
+  OneTimeCharge etf;
+  etf.account_id = good;
+  etf.amount_minor = 12345;
+  etf.currency = "usd";
+  etf.description = "Early termination fee";
+  etf.metadata["crm_order"] = "801ETF";
+  auto ii = b.AddOneTimeCharge(etf, "wo:801ETF:etf");
+  ASSERT_TRUE(ii.ok()) << ii.status().ToString();
+  EXPECT_EQ(ii->rfind("ii_", 0), 0u);
+
+  const auto run = env.sandbox.BillRun("", {bad});
+  EXPECT_EQ(run.invoices, 2);
+  EXPECT_EQ(run.failed, 1);
+
+  std::vector<Invoice> invoices;
+  ASSERT_TRUE(b.ListInvoices(good, [&](const Invoice& i) {
+    invoices.push_back(i);
+    return Status::Ok();
+  }).ok());
+  ASSERT_EQ(invoices.size(), 2u);  // at creation, and the cycle with the fee
+  EXPECT_EQ(invoices[0].status, "paid");
+  EXPECT_EQ(invoices[0].amount_due, 5000 + 12345);
+  EXPECT_EQ(b.GetInvoice(invoices[0].id).value().amount_paid, 5000 + 12345);
+
+  std::vector<Payment> payments;
+  ASSERT_TRUE(b.ListPayments(bad, [&](const Payment& p) {
+    payments.push_back(p);
+    return Status::Ok();
+  }).ok());
+  ASSERT_EQ(payments.size(), 2u);
+  EXPECT_EQ(payments[0].status, "failed");
+  EXPECT_EQ(payments[1].status, "succeeded");
+  EXPECT_TRUE(b.GetAccount(bad).value().delinquent);
+}
+
+TEST(StripeBilling, UsageIsRecordedAgainstAnItem) {
+  StripeEnv env;
+  Catalog c = MakeCatalog(env.billing());
+  const std::string cus = env.billing().CreateAccount(Acme("001U"), "acct:001U").value().id;
+  SubscriptionSpec spec;
+  spec.account_id = cus;
+  spec.items.push_back(SubscriptionItem{"", c.monthly, 1, {}});
+  auto sub = env.billing().CreateSubscription(spec, "sub:U").value();
+  EXPECT_TRUE(env.billing().RecordUsage(UsageRecord{sub.items[0].id, 42, 1767225600, false}, "usage:1").ok());
+  EXPECT_TRUE(env.billing().RecordUsage(UsageRecord{"si_nope", 1, 1767225600, false}, "usage:2").IsNotFound());
+  EXPECT_EQ(env.sandbox.CountObjects("usage_record"), 1);
+}
+
+TEST(StripeBilling, WebhooksAreSignedRetriedAndVerified) {
+  testing::ScriptedHttpServer receiver;
+  testing::ScriptedResponse down;
+  down.status = 500;
+  receiver.Enqueue(down);  // the first delivery fails and is retried
+  sandbox::stripe::StripeSandboxOptions so;
+  so.webhook_retry_ms = 20;
+  StripeEnv env(so);
+  const std::string secret = env.sandbox.AddWebhookEndpoint(receiver.base_url() + "/api/v1/callbacks/billing");
+  ASSERT_TRUE(env.billing().CreateAccount(Acme("001W"), "acct:001W:create").ok());
+  ASSERT_TRUE(env.sandbox.FlushWebhooks());
+  const auto requests = receiver.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[0].body, requests[1].body);
+  const std::string& payload = requests[1].body;
+  const std::string header = requests[1].Header("Stripe-Signature");
+  const int64_t now = ToEpochMillis(std::chrono::system_clock::now()) / 1000;
+
+  connector::billing::stripe::StripeOptions opts;
+  opts.webhook_secret = secret;
+  connector::billing::stripe::StripeBilling verifier(opts, env.connection->rest(), env.clock);
+  auto event = verifier.VerifyWebhook(payload, header, now);
+  ASSERT_TRUE(event.ok()) << event.status().ToString();
+  EXPECT_EQ(event->type, BillingEvent::Type::kCustomerChanged);
+  EXPECT_EQ(event->raw_type, "customer.created");
+  EXPECT_EQ(event->idempotency_key, "acct:001W:create:customers");  // our own write, recognisable
+  EXPECT_EQ(event->account_id, event->object_id);
+
+  std::string tampered = payload;
+  tampered.replace(tampered.find("Acme"), 4, "Evil");
+  EXPECT_TRUE(verifier.VerifyWebhook(tampered, header, now).status().IsUnauthenticated());
+  EXPECT_TRUE(verifier.VerifyWebhook(payload, header, now + 3600).status().IsUnauthenticated());
+  opts.webhook_secret = "whsec_wrong";
+  connector::billing::stripe::StripeBilling wrong(opts, env.connection->rest(), env.clock);
+  EXPECT_TRUE(wrong.VerifyWebhook(payload, header, now).status().IsUnauthenticated());
+}
+
+TEST(StripeWire, SignatureAcceptsAnyMatchingV1AndRejectsReplays) {
+  const std::string payload = R"({"id":"evt_1","object":"event","type":"invoice.paid","created":1,"data":{"object":{"id":"in_1","customer":"cus_1"}}})";
+  const std::string sig = stripe::HmacSha256Hex("whsec_test", "1700000000." + payload);
+  const std::string header = "t=1700000000,v1=deadbeef,v1=" + sig + ",v0=ignored";
+  EXPECT_TRUE(stripe::VerifySignature(payload, header, "whsec_test", 1700000100, 300).ok());
+  EXPECT_TRUE(stripe::VerifySignature(payload, header, "whsec_test", 1700000301, 300).IsUnauthenticated());
+  EXPECT_TRUE(stripe::VerifySignature(payload, "v1=" + sig, "whsec_test", 1700000000, 300).IsUnauthenticated());
+  EXPECT_TRUE(stripe::VerifySignature(payload, "t=abc,v1=" + sig, "whsec_test", 1700000000, 300).IsUnauthenticated());
+  auto e = stripe::ParseEvent(payload);
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->type, BillingEvent::Type::kInvoicePaid);
+  EXPECT_EQ(e->account_id, "cus_1");
+  EXPECT_FALSE(stripe::ParseEvent("{\"object\":\"customer\"}").ok());
+}
+
+}  // namespace
+}  // namespace tandem::connector::billing
