@@ -12,6 +12,7 @@
 #include "app/demo.h"
 #include "app/server.h"
 #include "sandbox/salesforce/salesforce_sandbox.h"
+#include "sandbox/stripe/stripe_sandbox.h"
 #include "store/store.h"
 #include "util/log.h"
 
@@ -273,13 +274,18 @@ int Sandbox(const std::vector<std::string>& args) {
       "crm-schema", po::value<std::string>(), "schema JSON replacing the built-in objects")(
       "crm-faults", po::value<std::string>(),
       "JSON file of faults to inject (also POST /__sandbox/faults at run time)")(
-      "api-limit", po::value<int64_t>()->default_value(5'000'000), "daily API calls allowed");
+      "api-limit", po::value<int64_t>()->default_value(5'000'000), "daily API calls allowed")(
+      "billing-port", po::value<int>()->default_value(0), "Stripe emulator port (0: a free one)")(
+      "billing-rate-limit", po::value<double>()->default_value(0),
+      "Stripe emulator: requests per second before it answers 429 (0: no limit)")(
+      "billing-faults", po::value<std::string>(), "JSON file of faults for the Stripe emulator");
   po::variables_map vm;
   int code = 0;
   if (!ParseSub("sandbox", args, desc, &vm, &code,
                 "Serves the Salesforce emulator (OAuth: client id tandem-sandbox, client secret\n"
-                "sandbox-secret) on loopback until SIGTERM or SIGINT. Prints one line per\n"
-                "emulator: 'crm http://HOST:PORT'."))
+                "sandbox-secret) and the Stripe emulator (API key sk_test_sandbox) on loopback\n"
+                "until SIGTERM or SIGINT. Prints one line per emulator: 'crm http://HOST:PORT'\n"
+                "and 'billing http://HOST:PORT'."))
     return code;
   sandbox::salesforce::SalesforceSandboxOptions so;
   so.host = vm["host"].as<std::string>();
@@ -315,8 +321,30 @@ int Sandbox(const std::vector<std::string>& args) {
     std::cerr << "tandem sandbox: " << st.ToString() << "\n";
     return kExitFailures;
   }
-  std::cout << "crm " << crm->base_url() << std::endl;
+  sandbox::stripe::StripeSandboxOptions bo;
+  bo.host = so.host;
+  bo.port = vm["billing-port"].as<int>();
+  bo.rate_limit_per_second = vm["billing-rate-limit"].as<double>();
+  sandbox::stripe::StripeSandbox billing(bo, clock);
+  if (vm.count("billing-faults")) {
+    std::vector<sandbox::Fault> faults;
+    const std::string text = ReadFileOr(vm["billing-faults"].as<std::string>(), &error);
+    Status st =
+        error.empty() ? sandbox::ParseFaults(text, &faults) : Status::InvalidArgument(error);
+    if (!st.ok()) {
+      std::cerr << "tandem sandbox: --billing-faults: " << st.message() << "\n";
+      return kExitUsage;
+    }
+    for (const auto& f : faults) billing.AddFault(f);
+  }
+  if (Status st = billing.Start(); !st.ok()) {
+    std::cerr << "tandem sandbox: " << st.ToString() << "\n";
+    return kExitFailures;
+  }
+  std::cout << "crm " << crm->base_url() << "\n"
+            << "billing " << billing.base_url() << std::endl;
   WaitForStopSignal(stop_signals);
+  billing.Stop();
   crm->Stop();
   return kExitOk;
 }

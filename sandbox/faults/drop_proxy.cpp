@@ -12,6 +12,97 @@
 #include <sys/socket.h>
 
 namespace tandem::sandbox {
+namespace {
+
+// Percent-encodes what a strict URI parser refuses in a request target but real clients
+// send raw (stripe-node writes metadata['key'] brackets unencoded; cpprest's listener would
+// reject them).
+std::string NormalizeRequestLine(const std::string& line) {
+  const auto sp1 = line.find(' ');
+  const auto sp2 = line.rfind(' ');
+  if (sp1 == std::string::npos || sp2 <= sp1) return line;
+  std::string out = line.substr(0, sp1 + 1);
+  static const char* kHex = "0123456789ABCDEF";
+  for (size_t i = sp1 + 1; i < sp2; ++i) {
+    const unsigned char c = static_cast<unsigned char>(line[i]);
+    if (c == '[' || c == ']' || c == '|' || c == '"' || c == '<' || c == '>' || c == '\\' ||
+        c == '^' || c == '`' || c == '{' || c == '}' || c >= 0x80) {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  return out + line.substr(sp2);
+}
+
+// Splits the client's byte stream into requests, rewriting each request line; bodies
+// (Content-Length or chunked) pass through untouched.
+class RequestRewriter {
+ public:
+  // Appends input and returns what may be forwarded now.
+  std::string Feed(const char* data, size_t n) {
+    in_.append(data, n);
+    std::string out;
+    for (;;) {
+      if (state_ == State::kHead) {
+        const auto end = in_.find("\r\n\r\n");
+        if (end == std::string::npos) break;
+        std::string head = in_.substr(0, end + 4);
+        in_.erase(0, end + 4);
+        const auto eol = head.find("\r\n");
+        head = NormalizeRequestLine(head.substr(0, eol)) + head.substr(eol);
+        remaining_ = 0;
+        state_ = State::kHead;
+        std::string lower = head;
+        for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (lower.find("\r\ntransfer-encoding:") != std::string::npos &&
+            lower.find("chunked") != std::string::npos) {
+          state_ = State::kChunkSize;
+        } else if (auto cl = lower.find("\r\ncontent-length:"); cl != std::string::npos) {
+          remaining_ = std::strtoull(lower.c_str() + cl + 17, nullptr, 10);
+          if (remaining_ > 0) state_ = State::kBody;
+        }
+        out += head;
+      } else if (state_ == State::kBody || state_ == State::kChunkData) {
+        const size_t take = std::min<size_t>(remaining_, in_.size());
+        out.append(in_, 0, take);
+        in_.erase(0, take);
+        remaining_ -= take;
+        if (remaining_ > 0) break;
+        state_ = state_ == State::kBody ? State::kHead : State::kChunkSize;
+      } else if (state_ == State::kChunkSize) {
+        const auto eol = in_.find("\r\n");
+        if (eol == std::string::npos) break;
+        const size_t size = std::strtoull(in_.c_str(), nullptr, 16);
+        out.append(in_, 0, eol + 2);
+        in_.erase(0, eol + 2);
+        if (size == 0) {
+          state_ = State::kTrailer;
+        } else {
+          remaining_ = size + 2;  // the data and its CRLF
+          state_ = State::kChunkData;
+        }
+      } else {  // kTrailer: lines until an empty one
+        const auto eol = in_.find("\r\n");
+        if (eol == std::string::npos) break;
+        out.append(in_, 0, eol + 2);
+        in_.erase(0, eol + 2);
+        if (eol == 0) state_ = State::kHead;
+      }
+    }
+    return out;
+  }
+
+ private:
+  enum class State { kHead, kBody, kChunkSize, kChunkData, kTrailer };
+  State state_ = State::kHead;
+  std::string in_;
+  size_t remaining_ = 0;
+};
+
+}  // namespace
 
 DropProxy::~DropProxy() { Stop(); }
 
@@ -87,13 +178,18 @@ void DropProxy::Pump(int client) {
   // Bytes from upstream are held until a whole header block is seen, so a marked answer is
   // never partly forwarded.
   std::string pending;
+  RequestRewriter rewriter;
   char buf[65536];
   pollfd fds[2] = {{client, POLLIN, 0}, {upstream, POLLIN, 0}};
   while (ok && !stopping_) {
     if (::poll(fds, 2, 500) < 0) break;
     if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
       const ssize_t n = ::recv(client, buf, sizeof buf, 0);
-      if (n <= 0 || ::send(upstream, buf, static_cast<size_t>(n), MSG_NOSIGNAL) != n) break;
+      if (n <= 0) break;
+      const std::string forward = rewriter.Feed(buf, static_cast<size_t>(n));
+      if (!forward.empty() && ::send(upstream, forward.data(), forward.size(), MSG_NOSIGNAL) !=
+                                  static_cast<ssize_t>(forward.size()))
+        break;
     }
     if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) {
       const ssize_t n = ::recv(upstream, buf, sizeof buf, 0);

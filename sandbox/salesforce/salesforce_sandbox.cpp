@@ -1688,8 +1688,14 @@ Status SalesforceSandbox::Start() {
         } catch (const std::exception&) {
         }
         const std::string method = req.method();
-        const std::string path = req.relative_uri().path();
-        const std::string query = req.relative_uri().query();
+        std::string path, query;
+        try {
+          path = req.relative_uri().path();
+          query = req.relative_uri().query();
+        } catch (const std::exception& e) {
+          req.reply(wh::status_codes::BadRequest, std::string("bad request target: ") + e.what());
+          return;
+        }
         // Faults first: latency outside the lock, answers instead of the real one.
         int latency = 0;
         bool lose_response = false;

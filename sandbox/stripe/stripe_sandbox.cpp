@@ -1,10 +1,5 @@
 #include "sandbox/stripe/stripe_sandbox.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,6 +17,12 @@
 #include <cpprest/json.h>
 
 #include "sandbox/faults/drop_proxy.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <sys/socket.h>
 
 namespace tandem::sandbox::stripe {
 namespace {
@@ -78,7 +79,8 @@ std::string UrlDecode(const std::string& s) {
   for (size_t i = 0; i < s.size(); ++i) {
     if (s[i] == '+') {
       out.push_back(' ');
-    } else if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+    } else if (s[i] == '%' && i + 2 < s.size() &&
+               std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
                std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
       out.push_back(static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16)));
       i += 2;
@@ -132,7 +134,8 @@ value DecodeForm(const std::string& body) {
     size_t i = br;
     while (i != std::string::npos && i < key.size()) {
       const auto close = key.find(']', i);
-      if (key[i] != '[' || close == std::string::npos) ThrowInvalid(key, "Invalid parameter name: " + key);
+      if (key[i] != '[' || close == std::string::npos)
+        ThrowInvalid(key, "Invalid parameter name: " + key);
       path.push_back(key.substr(i + 1, close - i - 1));
       i = close + 1 < key.size() ? close + 1 : std::string::npos;
     }
@@ -182,8 +185,10 @@ value Metadata(const value& params, value current = value::object()) {
   if (m.is_string() && m.as_string().empty()) return value::object();  // metadata= clears
   if (!m.is_object()) ThrowInvalid("metadata", "Invalid metadata");
   for (const auto& kv : m.as_object()) {
-    if (kv.second.is_string() && kv.second.as_string().empty()) current.erase(kv.first);
-    else current[kv.first] = kv.second;
+    if (kv.second.is_string() && kv.second.as_string().empty())
+      current.erase(kv.first);
+    else
+      current[kv.first] = kv.second;
   }
   return current;
 }
@@ -297,7 +302,8 @@ struct StripeSandbox::Impl {
     e["livemode"] = value::boolean(false);
     value req = value::object();
     req["id"] = current_request_id.empty() ? value::null() : value::string(current_request_id);
-    req["idempotency_key"] = current_idem_key.empty() ? value::null() : value::string(current_idem_key);
+    req["idempotency_key"] =
+        current_idem_key.empty() ? value::null() : value::string(current_idem_key);
     e["request"] = req;
     e["type"] = value::string(type);
     int pending = 0;
@@ -332,8 +338,9 @@ struct StripeSandbox::Impl {
         std::unique_lock<std::mutex> lock(delivery_mu);
         delivery_cv.wait(lock, [&] { return stopping || !deliveries.empty(); });
         if (stopping) return;
-        auto due = std::min_element(deliveries.begin(), deliveries.end(),
-                                    [](const Delivery& a, const Delivery& b) { return a.due < b.due; });
+        auto due =
+            std::min_element(deliveries.begin(), deliveries.end(),
+                             [](const Delivery& a, const Delivery& b) { return a.due < b.due; });
         if (due->due > std::chrono::steady_clock::now()) {
           delivery_cv.wait_until(lock, due->due);
           continue;
@@ -363,7 +370,8 @@ struct StripeSandbox::Impl {
           }
           const std::string t = std::to_string(Now());
           wh::http_request req(wh::methods::POST);
-          req.headers().add("Stripe-Signature", "t=" + t + ",v1=" + HmacHex(secret, t + "." + d.payload));
+          req.headers().add("Stripe-Signature",
+                            "t=" + t + ",v1=" + HmacHex(secret, t + "." + d.payload));
           req.headers().add("User-Agent", "Stripe/1.0 (+https://stripe.com/docs/webhooks)");
           req.set_body(d.payload, "application/json; charset=utf-8");
           auto resp = client->request(req).get();
@@ -442,7 +450,8 @@ struct StripeSandbox::Impl {
   }
 
   value NewProduct(const value& p) {
-    CheckKnown(p, {"name", "description", "active", "metadata", "id", "expand", "type", "unit_label"});
+    CheckKnown(p,
+               {"name", "description", "active", "metadata", "id", "expand", "type", "unit_label"});
     if (Str(p, "name").empty()) ThrowMissingParam("name");
     value o = value::object();
     o["id"] = value::string(Has(p, "id") ? Str(p, "id") : NewId("prod"));
@@ -451,7 +460,8 @@ struct StripeSandbox::Impl {
     o["attributes"] = value::array();
     o["created"] = value::number(Now());
     o["default_price"] = value::null();
-    o["description"] = Str(p, "description").empty() ? value::null() : value::string(Str(p, "description"));
+    o["description"] =
+        Str(p, "description").empty() ? value::null() : value::string(Str(p, "description"));
     o["features"] = value::array();
     o["images"] = value::array();
     o["livemode"] = value::boolean(false);
@@ -474,7 +484,8 @@ struct StripeSandbox::Impl {
     if (Str(p, "product").empty()) ThrowMissingParam("product");
     if (Str(p, "currency").empty()) ThrowMissingParam("currency");
     if (!Has(p, "unit_amount")) ThrowMissingParam("unit_amount");
-    if (!Find("product", Str(p, "product"))) throw BadRequest{Missing("product", Str(p, "product"))};
+    if (!Find("product", Str(p, "product")))
+      throw BadRequest{Missing("product", Str(p, "product"))};
     const int64_t amount = Int(p, "unit_amount");
     if (amount < 0) ThrowInvalid("unit_amount", "unit_amount must be non-negative");
     value o = value::object();
@@ -496,7 +507,8 @@ struct StripeSandbox::Impl {
       const value& r = p.at("recurring");
       const std::string interval = Str(r, "interval");
       if (interval != "day" && interval != "week" && interval != "month" && interval != "year")
-        ThrowInvalid("recurring[interval]", "Invalid recurring[interval]: must be one of day, week, month, or year");
+        ThrowInvalid("recurring[interval]",
+                     "Invalid recurring[interval]: must be one of day, week, month, or year");
       value rec = value::object();
       rec["aggregate_usage"] = value::null();
       rec["interval"] = value::string(interval);
@@ -534,7 +546,9 @@ struct StripeSandbox::Impl {
     value* price = Find("price", price_id);
     if (!price) throw BadRequest{Missing("price", price_id)};
     if (!price->at("recurring").is_object())
-      ThrowInvalid("price", "The price specified is set to `type=one_time` but this field only accepts prices with `type=recurring`.");
+      ThrowInvalid("price",
+                   "The price specified is set to `type=one_time` but this field only accepts "
+                   "prices with `type=recurring`.");
     value item = value::object();
     item["id"] = value::string(NewId("si"));
     item["object"] = value::string("subscription_item");
@@ -639,7 +653,8 @@ struct StripeSandbox::Impl {
     }
     for (const auto& id : order["invoiceitem"]) {
       value* ii = Find("invoiceitem", id);
-      if (!ii || !ii->at("invoice").is_null() || ii->at("customer").as_string() != customer) continue;
+      if (!ii || !ii->at("invoice").is_null() || ii->at("customer").as_string() != customer)
+        continue;
       if (sub && ii->at("subscription").is_string() &&
           ii->at("subscription").as_string() != sub->at("id").as_string())
         continue;
@@ -668,14 +683,37 @@ struct StripeSandbox::Impl {
     value in = value::object();
     in["id"] = value::string(invoice_id);
     in["object"] = value::string("invoice");
-    for (const char* k : {"account_country", "account_name", "account_tax_ids", "application",
-                          "application_fee_amount", "charge", "custom_fields", "customer_address",
-                          "customer_phone", "customer_shipping", "default_payment_method",
-                          "default_source", "description", "discount", "due_date", "footer",
-                          "from_invoice", "last_finalization_error", "latest_revision",
-                          "next_payment_attempt", "on_behalf_of", "payment_intent", "quote",
-                          "receipt_number", "rendering_options", "shipping_cost", "shipping_details",
-                          "statement_descriptor", "tax", "test_clock", "transfer_data"})
+    for (const char* k : {"account_country",
+                          "account_name",
+                          "account_tax_ids",
+                          "application",
+                          "application_fee_amount",
+                          "charge",
+                          "custom_fields",
+                          "customer_address",
+                          "customer_phone",
+                          "customer_shipping",
+                          "default_payment_method",
+                          "default_source",
+                          "description",
+                          "discount",
+                          "due_date",
+                          "footer",
+                          "from_invoice",
+                          "last_finalization_error",
+                          "latest_revision",
+                          "next_payment_attempt",
+                          "on_behalf_of",
+                          "payment_intent",
+                          "quote",
+                          "receipt_number",
+                          "rendering_options",
+                          "shipping_cost",
+                          "shipping_details",
+                          "statement_descriptor",
+                          "tax",
+                          "test_clock",
+                          "transfer_data"})
       in[k] = value::null();
     in["amount_due"] = value::number(total);
     in["amount_paid"] = value::number(0);
@@ -819,7 +857,9 @@ struct StripeSandbox::Impl {
   Reply ListOf(const std::string& kind, const value& q, const std::string& url,
                const std::function<bool(const value&)>& keep) {
     int64_t limit = Int(q, "limit", 10);
-    if (limit < 1 || limit > 100) ThrowInvalid("limit", "This value must be between 1 and 100 (it currently is " + std::to_string(limit) + ")");
+    if (limit < 1 || limit > 100)
+      ThrowInvalid("limit", "This value must be between 1 and 100 (it currently is " +
+                                std::to_string(limit) + ")");
     const std::string after = Str(q, "starting_after");
     const auto& ids = order[kind];
     std::vector<value> data;
@@ -941,7 +981,8 @@ Reply Handler::Customers() {
       clauses.emplace_back(field, v);
       skip_space();
       if (i < q.size()) {
-        if (q.compare(i, 3, "AND") != 0) ThrowInvalid("query", "Only AND is supported in the sandbox");
+        if (q.compare(i, 3, "AND") != 0)
+          ThrowInvalid("query", "Only AND is supported in the sandbox");
         i += 3;
       }
     }
@@ -956,7 +997,8 @@ Reply Handler::Customers() {
           const value& m = c->at("metadata");
           match = match && m.has_field(k) && m.at(k).as_string() == v;
         } else {
-          match = match && c->has_field(field) && c->at(field).is_string() && c->at(field).as_string() == v;
+          match = match && c->has_field(field) && c->at(field).is_string() &&
+                  c->at(field).as_string() == v;
         }
       }
       if (match) data.push_back(*c);
@@ -976,12 +1018,14 @@ Reply Handler::Customers() {
   if (!c) return Missing("customer", seg_[2]);
   if (method_ == "GET") return Ok(s_.Expand(*c, p_, false));
   if (method_ == "POST") {
-    CheckKnown(p_, {"name", "email", "phone", "description", "address", "metadata", "currency", "expand"});
+    CheckKnown(
+        p_, {"name", "email", "phone", "description", "address", "metadata", "currency", "expand"});
     value before = *c;
     s_.ApplyCustomer(*c, p_);
     value prev = value::object();
     for (const auto& kv : c->as_object())
-      if (!before.has_field(kv.first) || before.at(kv.first) != kv.second) prev[kv.first] = before.has_field(kv.first) ? before.at(kv.first) : value::null();
+      if (!before.has_field(kv.first) || before.at(kv.first) != kv.second)
+        prev[kv.first] = before.has_field(kv.first) ? before.at(kv.first) : value::null();
     if (prev.size() > 0) s_.Emit("customer.updated", *c, prev);
     return Ok(*c);
   }
@@ -1009,9 +1053,8 @@ Reply Handler::Products() {
   if (seg_.size() == 2 && method_ == "GET") {
     const bool filter = Has(p_, "active");
     const bool active = filter && Bool(p_, "active");
-    return s_.ListOf("product", p_, "/v1/products", [&](const value& o) {
-      return !filter || o.at("active").as_bool() == active;
-    });
+    return s_.ListOf("product", p_, "/v1/products",
+                     [&](const value& o) { return !filter || o.at("active").as_bool() == active; });
   }
   if (seg_.size() != 3) return Missing("resource", url_);
   value* o = s_.Find("product", seg_[2]);
@@ -1026,7 +1069,8 @@ Reply Handler::Products() {
     }
     if (Has(p_, "description")) {
       prev["description"] = o->at("description");
-      (*o)["description"] = Str(p_, "description").empty() ? value::null() : value::string(Str(p_, "description"));
+      (*o)["description"] =
+          Str(p_, "description").empty() ? value::null() : value::string(Str(p_, "description"));
     }
     if (Has(p_, "active")) {
       prev["active"] = o->at("active");
@@ -1081,8 +1125,9 @@ Reply Handler::SubscriptionUpdate(value& sub) {
   CheckKnown(p_, {"items", "cancel_at", "cancel_at_period_end", "trial_end", "proration_behavior",
                   "metadata", "expand", "description"});
   if (sub.at("status").as_string() == "canceled")
-    return StripeError(400, "invalid_request_error", "resource_missing",
-                       "A canceled subscription can only update its cancellation_details and metadata.");
+    return StripeError(
+        400, "invalid_request_error", "resource_missing",
+        "A canceled subscription can only update its cancellation_details and metadata.");
   value prev = value::object();
   if (Has(p_, "items")) {
     prev["items"] = sub.at("items");
@@ -1120,7 +1165,8 @@ Reply Handler::SubscriptionUpdate(value& sub) {
   }
   if (Has(p_, "cancel_at")) {
     prev["cancel_at"] = sub.at("cancel_at");
-    sub["cancel_at"] = Str(p_, "cancel_at").empty() ? value::null() : value::number(Int(p_, "cancel_at"));
+    sub["cancel_at"] =
+        Str(p_, "cancel_at").empty() ? value::null() : value::number(Int(p_, "cancel_at"));
   }
   if (Has(p_, "cancel_at_period_end")) {
     prev["cancel_at_period_end"] = sub.at("cancel_at_period_end");
@@ -1170,18 +1216,36 @@ Reply Handler::Subscriptions() {
     const value& first_price = items[0].at("price");
     sub["id"] = value::string(id);
     sub["object"] = value::string("subscription");
-    for (const char* k : {"application", "application_fee_percent", "billing_thresholds", "canceled_at",
-                          "days_until_due", "default_payment_method", "default_source", "description",
-                          "discount", "ended_at", "latest_invoice", "next_pending_invoice_item_invoice",
-                          "on_behalf_of", "pause_collection", "pending_invoice_item_interval",
-                          "pending_setup_intent", "pending_update", "schedule", "test_clock",
-                          "transfer_data", "trial_end", "trial_start"})
+    for (const char* k : {"application",
+                          "application_fee_percent",
+                          "billing_thresholds",
+                          "canceled_at",
+                          "days_until_due",
+                          "default_payment_method",
+                          "default_source",
+                          "description",
+                          "discount",
+                          "ended_at",
+                          "latest_invoice",
+                          "next_pending_invoice_item_invoice",
+                          "on_behalf_of",
+                          "pause_collection",
+                          "pending_invoice_item_interval",
+                          "pending_setup_intent",
+                          "pending_update",
+                          "schedule",
+                          "test_clock",
+                          "transfer_data",
+                          "trial_end",
+                          "trial_start"})
       sub[k] = value::null();
     value tax = value::object();
     tax["enabled"] = value::boolean(false);
     sub["automatic_tax"] = tax;
     sub["billing_cycle_anchor"] = value::number(start);
-    sub["cancel_at"] = Has(p_, "cancel_at") && !Str(p_, "cancel_at").empty() ? value::number(Int(p_, "cancel_at")) : value::null();
+    sub["cancel_at"] = Has(p_, "cancel_at") && !Str(p_, "cancel_at").empty()
+                           ? value::number(Int(p_, "cancel_at"))
+                           : value::null();
     sub["cancel_at_period_end"] = value::boolean(Bool(p_, "cancel_at_period_end"));
     value details = value::object();
     details["comment"] = value::null();
@@ -1205,7 +1269,8 @@ Reply Handler::Subscriptions() {
     ps["save_default_payment_method"] = value::string("off");
     sub["payment_settings"] = ps;
     sub["start_date"] = value::number(start);
-    const bool trialing = Has(p_, "trial_end") && Str(p_, "trial_end") != "now" && Int(p_, "trial_end") > now;
+    const bool trialing =
+        Has(p_, "trial_end") && Str(p_, "trial_end") != "now" && Int(p_, "trial_end") > now;
     if (trialing) {
       sub["trial_start"] = value::number(now);
       sub["trial_end"] = value::number(Int(p_, "trial_end"));
@@ -1222,7 +1287,9 @@ Reply Handler::Subscriptions() {
     return s_.ListOf("subscription", p_, "/v1/subscriptions", [&](const value& o) {
       const std::string st = o.at("status").as_string();
       return (customer.empty() || o.at("customer").as_string() == customer) &&
-             (status == "all" ? true : status.empty() ? st != "canceled" : st == status);
+             (status == "all"  ? true
+              : status.empty() ? st != "canceled"
+                               : st == status);
     });
   }
   if (seg_.size() != 3) return Missing("resource", url_);
@@ -1246,15 +1313,18 @@ Reply Handler::Subscriptions() {
 
 Reply Handler::SubscriptionItems() {
   if (seg_.size() == 2 && method_ == "POST") {
-    CheckKnown(p_, {"subscription", "price", "quantity", "metadata", "proration_behavior", "expand"});
+    CheckKnown(p_,
+               {"subscription", "price", "quantity", "metadata", "proration_behavior", "expand"});
     const std::string sub_id = Str(p_, "subscription");
     if (sub_id.empty()) ThrowMissingParam("subscription");
     value* sub = s_.Find("subscription", sub_id);
     if (!sub) return Missing("subscription", sub_id);
     for (const auto& existing : sub->at("items").at("data").as_array())
       if (existing.at("price").at("id").as_string() == Str(p_, "price"))
-        return StripeError(400, "invalid_request_error", "",
-                           "Cannot add multiple subscription items with the same plan: " + Str(p_, "price"), "price");
+        return StripeError(
+            400, "invalid_request_error", "",
+            "Cannot add multiple subscription items with the same plan: " + Str(p_, "price"),
+            "price");
     value item = s_.NewItem(sub_id, p_);
     value prev = value::object();
     prev["items"] = sub->at("items");
@@ -1281,7 +1351,8 @@ Reply Handler::SubscriptionItems() {
     CheckKnown(p_, {"quantity", "timestamp", "action"});
     if (!Has(p_, "quantity")) ThrowMissingParam("quantity");
     const std::string action = Has(p_, "action") ? Str(p_, "action") : "increment";
-    if (action != "increment" && action != "set") ThrowInvalid("action", "Invalid action: " + action);
+    if (action != "increment" && action != "set")
+      ThrowInvalid("action", "Invalid action: " + action);
     value u = value::object();
     u["id"] = value::string(s_.NewId("mbur"));
     u["object"] = value::string("usage_record");
@@ -1312,7 +1383,8 @@ Reply Handler::SubscriptionItems() {
   if (method_ == "DELETE") {
     if (sub->at("items").at("data").size() <= 1)
       return StripeError(400, "invalid_request_error", "",
-                         "A subscription must have at least one active plan. To cancel a subscription, please use the cancel API endpoint on /v1/subscriptions.");
+                         "A subscription must have at least one active plan. To cancel a "
+                         "subscription, please use the cancel API endpoint on /v1/subscriptions.");
     value prev = value::object();
     prev["items"] = sub->at("items");
     auto& data = (*sub)["items"]["data"];
@@ -1351,7 +1423,8 @@ Reply Handler::InvoiceItems() {
     ii["currency"] = value::string(Str(p_, "currency"));
     ii["customer"] = value::string(customer);
     ii["date"] = value::number(s_.Now());
-    ii["description"] = Str(p_, "description").empty() ? value::null() : value::string(Str(p_, "description"));
+    ii["description"] =
+        Str(p_, "description").empty() ? value::null() : value::string(Str(p_, "description"));
     ii["discountable"] = value::boolean(true);
     ii["discounts"] = value::array();
     ii["invoice"] = value::null();
@@ -1388,7 +1461,8 @@ Reply Handler::Invoices() {
                       status = Str(p_, "status");
     return s_.ListOf("invoice", p_, "/v1/invoices", [&](const value& o) {
       return (customer.empty() || o.at("customer").as_string() == customer) &&
-             (sub.empty() || (o.at("subscription").is_string() && o.at("subscription").as_string() == sub)) &&
+             (sub.empty() ||
+              (o.at("subscription").is_string() && o.at("subscription").as_string() == sub)) &&
              (status.empty() || o.at("status").as_string() == status);
     });
   }
@@ -1416,7 +1490,8 @@ Reply Handler::Events() {
     int64_t gt = -1, gte = -1, lt = -1, lte = -1;
     if (Has(p_, "created")) {
       const value& c = p_.at("created");
-      if (c.is_string()) gte = lte = Int(p_, "created");
+      if (c.is_string())
+        gte = lte = Int(p_, "created");
       else {
         if (c.has_field("gt")) gt = Int(c, "gt");
         if (c.has_field("gte")) gte = Int(c, "gte");
@@ -1463,7 +1538,8 @@ Reply Handler::WebhookEndpoints() {
     return Ok(out);
   }
   if (seg_.size() == 2 && method_ == "GET")
-    return s_.ListOf("webhook_endpoint", p_, "/v1/webhook_endpoints", [](const value&) { return true; });
+    return s_.ListOf("webhook_endpoint", p_, "/v1/webhook_endpoints",
+                     [](const value&) { return true; });
   if (seg_.size() == 3 && method_ == "DELETE") {
     if (!s_.Find("webhook_endpoint", seg_[2])) return Missing("webhook_endpoint", seg_[2]);
     s_.objects["webhook_endpoint"].erase(seg_[2]);
@@ -1536,7 +1612,8 @@ void StripeSandbox::ClearFaults() {
   impl_->faults.Clear();
 }
 
-BillRunResult StripeSandbox::BillRun(const std::string& customer, const std::vector<std::string>& fail) {
+BillRunResult StripeSandbox::BillRun(const std::string& customer,
+                                     const std::vector<std::string>& fail) {
   std::lock_guard<std::mutex> lock(impl_->mu);
   return impl_->BillRunLocked(customer, fail);
 }
@@ -1548,15 +1625,15 @@ std::string StripeSandbox::AddWebhookEndpoint(const std::string& url) {
   value events = value::array();
   events[0] = value::string("*");
   params["enabled_events"] = events;
-  Reply r = Handler(*impl_, "POST", {"v1", "webhook_endpoints"}, params, "/v1/webhook_endpoints").Serve();
+  Reply r =
+      Handler(*impl_, "POST", {"v1", "webhook_endpoints"}, params, "/v1/webhook_endpoints").Serve();
   return r.body.at("secret").as_string();
 }
 
 bool StripeSandbox::FlushWebhooks(Millis timeout) {
   std::unique_lock<std::mutex> lock(impl_->delivery_mu);
-  return impl_->delivery_cv.wait_for(lock, timeout, [&] {
-    return impl_->deliveries.empty() && impl_->in_flight == 0;
-  });
+  return impl_->delivery_cv.wait_for(
+      lock, timeout, [&] { return impl_->deliveries.empty() && impl_->in_flight == 0; });
 }
 
 int64_t StripeSandbox::CountObjects(const std::string& kind) const {
@@ -1602,8 +1679,14 @@ Status StripeSandbox::Start() {
         } catch (const std::exception&) {
         }
         const std::string method = req.method();
-        const std::string path = req.relative_uri().path();
-        const std::string query = req.relative_uri().query();
+        std::string path, query;
+        try {
+          path = req.relative_uri().path();
+          query = req.relative_uri().query();
+        } catch (const std::exception& e) {
+          req.reply(wh::status_codes::BadRequest, std::string("bad request target: ") + e.what());
+          return;
+        }
         auto header = [&](const std::string& name) {
           auto it = req.headers().find(name);
           return it == req.headers().end() ? std::string() : it->second;
@@ -1618,7 +1701,8 @@ Status StripeSandbox::Start() {
         if (fault && fault->latency_ms > 0)
           std::this_thread::sleep_for(std::chrono::milliseconds(fault->latency_ms));
         if (fault && fault->error_code == "LOSE_RESPONSE") lose_response = true;
-        const bool fault_answers = fault && fault->status != 0 && fault->error_code != "LOSE_RESPONSE";
+        const bool fault_answers =
+            fault && fault->status != 0 && fault->error_code != "LOSE_RESPONSE";
         {
           std::lock_guard<std::mutex> lock(impl->mu);
           Impl& s = *impl;
@@ -1630,7 +1714,8 @@ Status StripeSandbox::Start() {
                 std::vector<std::string> fail;
                 if (v.has_field("fail"))
                   for (const auto& f : v.at("fail").as_array()) fail.push_back(f.as_string());
-                const auto r = s.BillRunLocked(v.has_field("customer") ? v.at("customer").as_string() : "", fail);
+                const auto r = s.BillRunLocked(
+                    v.has_field("customer") ? v.at("customer").as_string() : "", fail);
                 reply = Reply{200, value::object(), {}};
                 reply.body["invoices"] = value::number(r.invoices);
                 reply.body["paid"] = value::number(r.paid);
@@ -1638,7 +1723,8 @@ Status StripeSandbox::Start() {
               } else if (seg.size() == 2 && seg[1] == "faults" && method == "POST") {
                 std::vector<Fault> faults;
                 Status st = ParseFaults(body, &faults);
-                if (!st.ok()) throw BadRequest{StripeError(400, "invalid_request_error", "", st.message())};
+                if (!st.ok())
+                  throw BadRequest{StripeError(400, "invalid_request_error", "", st.message())};
                 for (const auto& f : faults) s.faults.Add(f);
                 reply = Reply{200, value::object(), {}};
               } else if (seg.size() == 2 && seg[1] == "faults" && method == "DELETE") {
@@ -1649,7 +1735,8 @@ Status StripeSandbox::Start() {
                 st["requests"] = value::number(s.request_count);
                 st["rate_limited"] = value::number(s.rate_limited_count);
                 value counts = value::object();
-                for (const auto& [kind, m] : s.objects) counts[kind] = value::number(static_cast<int64_t>(m.size()));
+                for (const auto& [kind, m] : s.objects)
+                  counts[kind] = value::number(static_cast<int64_t>(m.size()));
                 st["objects"] = counts;
                 reply = Reply{200, st, {}};
               } else if (seg.size() == 2 && seg[1] == "reset" && method == "POST") {
@@ -1668,7 +1755,8 @@ Status StripeSandbox::Start() {
               // Authentication: Bearer KEY, or Basic with KEY as the user name.
               const std::string auth = header("Authorization");
               std::string key;
-              if (auth.rfind("Bearer ", 0) == 0) key = auth.substr(7);
+              if (auth.rfind("Bearer ", 0) == 0)
+                key = auth.substr(7);
               else if (auth.rfind("Basic ", 0) == 0) {
                 key = Base64Decode(auth.substr(6));
                 key = key.substr(0, key.find(':'));
@@ -1681,22 +1769,26 @@ Status StripeSandbox::Start() {
               }
               if (key != s.options.api_key) {
                 reply = StripeError(401, "invalid_request_error", "",
-                                    key.empty() ? "You did not provide an API key."
-                                                : "Invalid API Key provided: " + key.substr(0, 8) + "****");
+                                    key.empty()
+                                        ? "You did not provide an API key."
+                                        : "Invalid API Key provided: " + key.substr(0, 8) + "****");
               } else if (s.options.rate_limit_per_second > 0 &&
                          ++s.window_count > s.options.rate_limit_per_second) {
                 ++s.rate_limited_count;
                 reply = StripeError(429, "invalid_request_error", "rate_limit",
-                                    "Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.");
+                                    "Request rate limit exceeded. Learn more about rate limits "
+                                    "here https://stripe.com/docs/rate-limits.");
               } else if (fault_answers) {
                 if (fault->error_code == "DROP_CONNECTION") {
                   reply = Reply{500, value::object(), {}};
                   lose_response = true;
                 } else if (fault->status == 429) {
-                  reply = StripeError(429, "invalid_request_error", "rate_limit", "Request rate limit exceeded.");
+                  reply = StripeError(429, "invalid_request_error", "rate_limit",
+                                      "Request rate limit exceeded.");
                 } else {
-                  reply = StripeError(fault->status, "api_error", "",
-                                      "An unknown error occurred (injected " + fault->error_code + ")");
+                  reply =
+                      StripeError(fault->status, "api_error", "",
+                                  "An unknown error occurred (injected " + fault->error_code + ")");
                 }
               } else {
                 value params = DecodeForm(method == "GET" || method == "DELETE" ? query : body);
@@ -1704,12 +1796,15 @@ Status StripeSandbox::Start() {
                 const std::string fingerprint = method + " " + path + "?" + body;
                 s.current_request_id = s.NewId("req");
                 s.current_idem_key = idem;
-                auto hit = idem.empty() || method != "POST" ? s.idempotency.end() : s.idempotency.find(idem);
+                auto hit = idem.empty() || method != "POST" ? s.idempotency.end()
+                                                            : s.idempotency.find(idem);
                 if (hit != s.idempotency.end()) {
                   if (hit->second.fingerprint != fingerprint) {
-                    reply = StripeError(400, "idempotency_error", "",
-                                        "Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '" +
-                                            idem + "' if you meant to execute a different request.");
+                    reply = StripeError(
+                        400, "idempotency_error", "",
+                        "Keys for idempotent requests can only be used with the same parameters "
+                        "they were first used with. Try using a key other than '" +
+                            idem + "' if you meant to execute a different request.");
                   } else {
                     reply = hit->second.reply;
                     reply.headers.emplace_back("Idempotent-Replayed", "true");
@@ -1722,7 +1817,8 @@ Status StripeSandbox::Start() {
                   }
                   // Stripe saves the answer of any request that reached its API, errors included
                   // (not 429s or 5xx that never executed).
-                  if (!idem.empty() && method == "POST" && reply.status != 429 && reply.status < 500)
+                  if (!idem.empty() && method == "POST" && reply.status != 429 &&
+                      reply.status < 500)
                     s.idempotency[idem] = Impl::Idem{fingerprint, reply};
                   if (!idem.empty() && method == "POST")
                     reply.headers.emplace_back("Idempotency-Key", idem);

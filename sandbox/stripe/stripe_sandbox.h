@@ -23,11 +23,11 @@ namespace tandem::sandbox::stripe {
 
 struct StripeSandboxOptions {
   std::string host = "127.0.0.1";
-  int port = 0;                              // 0: a free port
-  std::string api_key = "sk_test_sandbox";   // the secret key clients must present
-  double rate_limit_per_second = 0;          // 0: unlimited; otherwise 429 beyond it
-  int webhook_attempts = 4;                  // deliveries per event and endpoint
-  int webhook_retry_ms = 200;                // first retry wait, doubling
+  int port = 0;                             // 0: a free port
+  std::string api_key = "sk_test_sandbox";  // the secret key clients must present
+  double rate_limit_per_second = 0;         // 0: unlimited; otherwise 429 beyond it
+  int webhook_attempts = 4;                 // deliveries per event and endpoint
+  int webhook_retry_ms = 200;               // first retry wait, doubling
 };
 
 struct BillRunResult {
@@ -47,7 +47,8 @@ class StripeSandbox {
   void ClearFaults();
   // Invoices every active subscription's period and pending invoice items (of `customer`
   // only, when given); payments of customers in `fail` fail, the others succeed.
-  BillRunResult BillRun(const std::string& customer = "", const std::vector<std::string>& fail = {});
+  BillRunResult BillRun(const std::string& customer = "",
+                        const std::vector<std::string>& fail = {});
   // Registers a webhook endpoint directly; returns its signing secret.
   std::string AddWebhookEndpoint(const std::string& url);
   // Waits until no webhook delivery is pending (or `timeout` passes); returns whether idle.

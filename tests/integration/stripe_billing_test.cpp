@@ -1,8 +1,8 @@
 // The Stripe adapter against the Stripe sandbox over real HTTP on loopback: each
 // BillingSystem operation, idempotency under faults, webhooks signed and retried.
-#include <gtest/gtest.h>
-
 #include <thread>
+
+#include <gtest/gtest.h>
 
 #include "connector/billing/stripe/stripe_wire.h"
 #include "tests/support/scripted_http_server.h"
@@ -93,12 +93,16 @@ TEST(StripeBilling, TwoAccountsClaimingOneCrmIdIsAConflict) {
 TEST(StripeBilling, ListAccountsReadsEveryPage) {
   StripeEnv env;
   for (int i = 0; i < 230; ++i)
-    ASSERT_TRUE(env.billing().CreateAccount(Acme("L" + std::to_string(i)), "list-" + std::to_string(i)).ok());
+    ASSERT_TRUE(env.billing()
+                    .CreateAccount(Acme("L" + std::to_string(i)), "list-" + std::to_string(i))
+                    .ok());
   std::set<std::string> seen;
-  ASSERT_TRUE(env.billing().ListAccounts([&](const BillingAccount& a) {
-    seen.insert(a.external_key);
-    return Status::Ok();
-  }).ok());
+  ASSERT_TRUE(env.billing()
+                  .ListAccounts([&](const BillingAccount& a) {
+                    seen.insert(a.external_key);
+                    return Status::Ok();
+                  })
+                  .ok());
   EXPECT_EQ(seen.size(), 230u);
   EXPECT_EQ(env.counter.Snapshot().at("stripe|GET /v1/customers").calls, 3);
 }
@@ -205,7 +209,8 @@ TEST(StripeBilling, SubscriptionLifecycle) {
   const std::string item = sub->items[0].id;
 
   EXPECT_EQ(b.ChangeQuantity(sub->id, item, 5, "wo:801Y:qty").value().items[0].quantity, 5);
-  EXPECT_EQ(b.ChangePrice(sub->id, item, c.premium, "wo:801Z:rerate").value().items[0].price_id, c.premium);
+  EXPECT_EQ(b.ChangePrice(sub->id, item, c.premium, "wo:801Z:rerate").value().items[0].price_id,
+            c.premium);
 
   auto addon = b.AddAddOn(sub->id, SubscriptionItem{"", c.addon_price, 1, {}}, "wo:801A:addon");
   ASSERT_TRUE(addon.ok()) << addon.status().ToString();
@@ -274,9 +279,9 @@ TEST(StripeBilling, OneTimeChargesUsageInvoicesAndPayments) {
 
   std::vector<Invoice> invoices;
   ASSERT_TRUE(b.ListInvoices(good, [&](const Invoice& i) {
-    invoices.push_back(i);
-    return Status::Ok();
-  }).ok());
+                 invoices.push_back(i);
+                 return Status::Ok();
+               }).ok());
   ASSERT_EQ(invoices.size(), 2u);  // at creation, and the cycle with the fee
   EXPECT_EQ(invoices[0].status, "paid");
   EXPECT_EQ(invoices[0].amount_due, 5000 + 12345);
@@ -284,9 +289,9 @@ TEST(StripeBilling, OneTimeChargesUsageInvoicesAndPayments) {
 
   std::vector<Payment> payments;
   ASSERT_TRUE(b.ListPayments(bad, [&](const Payment& p) {
-    payments.push_back(p);
-    return Status::Ok();
-  }).ok());
+                 payments.push_back(p);
+                 return Status::Ok();
+               }).ok());
   ASSERT_EQ(payments.size(), 2u);
   EXPECT_EQ(payments[0].status, "failed");
   EXPECT_EQ(payments[1].status, "succeeded");
@@ -301,8 +306,12 @@ TEST(StripeBilling, UsageIsRecordedAgainstAnItem) {
   spec.account_id = cus;
   spec.items.push_back(SubscriptionItem{"", c.monthly, 1, {}});
   auto sub = env.billing().CreateSubscription(spec, "sub:U").value();
-  EXPECT_TRUE(env.billing().RecordUsage(UsageRecord{sub.items[0].id, 42, 1767225600, false}, "usage:1").ok());
-  EXPECT_TRUE(env.billing().RecordUsage(UsageRecord{"si_nope", 1, 1767225600, false}, "usage:2").IsNotFound());
+  EXPECT_TRUE(env.billing()
+                  .RecordUsage(UsageRecord{sub.items[0].id, 42, 1767225600, false}, "usage:1")
+                  .ok());
+  EXPECT_TRUE(env.billing()
+                  .RecordUsage(UsageRecord{"si_nope", 1, 1767225600, false}, "usage:2")
+                  .IsNotFound());
   EXPECT_EQ(env.sandbox.CountObjects("usage_record"), 1);
 }
 
@@ -314,7 +323,8 @@ TEST(StripeBilling, WebhooksAreSignedRetriedAndVerified) {
   sandbox::stripe::StripeSandboxOptions so;
   so.webhook_retry_ms = 20;
   StripeEnv env(so);
-  const std::string secret = env.sandbox.AddWebhookEndpoint(receiver.base_url() + "/api/v1/callbacks/billing");
+  const std::string secret =
+      env.sandbox.AddWebhookEndpoint(receiver.base_url() + "/api/v1/callbacks/billing");
   ASSERT_TRUE(env.billing().CreateAccount(Acme("001W"), "acct:001W:create").ok());
   ASSERT_TRUE(env.sandbox.FlushWebhooks());
   const auto requests = receiver.requests();
@@ -344,18 +354,61 @@ TEST(StripeBilling, WebhooksAreSignedRetriedAndVerified) {
 }
 
 TEST(StripeWire, SignatureAcceptsAnyMatchingV1AndRejectsReplays) {
-  const std::string payload = R"({"id":"evt_1","object":"event","type":"invoice.paid","created":1,"data":{"object":{"id":"in_1","customer":"cus_1"}}})";
+  const std::string payload =
+      R"({"id":"evt_1","object":"event","type":"invoice.paid","created":1,"data":{"object":{"id":"in_1","customer":"cus_1"}}})";
   const std::string sig = stripe::HmacSha256Hex("whsec_test", "1700000000." + payload);
   const std::string header = "t=1700000000,v1=deadbeef,v1=" + sig + ",v0=ignored";
   EXPECT_TRUE(stripe::VerifySignature(payload, header, "whsec_test", 1700000100, 300).ok());
-  EXPECT_TRUE(stripe::VerifySignature(payload, header, "whsec_test", 1700000301, 300).IsUnauthenticated());
-  EXPECT_TRUE(stripe::VerifySignature(payload, "v1=" + sig, "whsec_test", 1700000000, 300).IsUnauthenticated());
-  EXPECT_TRUE(stripe::VerifySignature(payload, "t=abc,v1=" + sig, "whsec_test", 1700000000, 300).IsUnauthenticated());
+  EXPECT_TRUE(
+      stripe::VerifySignature(payload, header, "whsec_test", 1700000301, 300).IsUnauthenticated());
+  EXPECT_TRUE(stripe::VerifySignature(payload, "v1=" + sig, "whsec_test", 1700000000, 300)
+                  .IsUnauthenticated());
+  EXPECT_TRUE(stripe::VerifySignature(payload, "t=abc,v1=" + sig, "whsec_test", 1700000000, 300)
+                  .IsUnauthenticated());
   auto e = stripe::ParseEvent(payload);
   ASSERT_TRUE(e.ok());
   EXPECT_EQ(e->type, BillingEvent::Type::kInvoicePaid);
   EXPECT_EQ(e->account_id, "cus_1");
   EXPECT_FALSE(stripe::ParseEvent("{\"object\":\"customer\"}").ok());
+}
+
+}  // namespace
+}  // namespace tandem::connector::billing
+
+namespace tandem::connector::billing {
+namespace {
+
+// Webhook headers signed by Stripe's own library (stripe-node's generateTestHeaderString):
+// the adapter accepts the genuine one and rejects a changed payload, a wrong secret and an
+// old timestamp.
+TEST(StripeWire, HeadersSignedByStripeNodeAreVerified) {
+  const std::string cmd = std::string(TANDEM_NODE) + " " + TANDEM_SOURCE_DIR +
+                          "/tests/peers/stripe_peer_test.js --webhook-fixtures";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  ASSERT_EQ(::pclose(p), 0) << "stripe-node missing? run npm ci in tests/peers\n" << out;
+  auto fixtures = Json::Parse(out);
+  ASSERT_TRUE(fixtures.ok()) << out;
+  const std::string secret = (*fixtures)["secret"].as_string();
+  const int64_t now = (*fixtures)["now"].as_int();
+  ASSERT_EQ((*fixtures)["cases"].size(), 4u);
+  for (const auto& c : (*fixtures)["cases"].array()) {
+    Status st = stripe::VerifySignature(c["payload"].as_string(), c["header"].as_string(), secret,
+                                        now, 300);
+    if (c["expect"].as_string() == "ok") {
+      EXPECT_TRUE(st.ok()) << c["name"].as_string() << ": " << st.ToString();
+      auto e = stripe::ParseEvent(c["payload"].as_string());
+      ASSERT_TRUE(e.ok());
+      EXPECT_EQ(e->type, BillingEvent::Type::kInvoicePaid);
+      EXPECT_EQ(e->account_id, "cus_peer_1");
+    } else {
+      EXPECT_TRUE(st.IsUnauthenticated()) << c["name"].as_string() << ": " << st.ToString();
+    }
+  }
 }
 
 }  // namespace
