@@ -4,13 +4,11 @@
 
 namespace tandem::connector::http {
 namespace {
-void Encode(std::string_view text, bool space_as_plus, std::string* out) {
+void Encode(std::string_view text, std::string* out) {
   static const char kHex[] = "0123456789ABCDEF";
   for (unsigned char c : text) {
     if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
       out->push_back(static_cast<char>(c));
-    } else if (c == ' ' && space_as_plus) {
-      out->push_back('+');
     } else {
       out->push_back('%');
       out->push_back(kHex[c >> 4]);
@@ -23,7 +21,7 @@ void Encode(std::string_view text, bool space_as_plus, std::string* out) {
 std::string PercentEncode(std::string_view text) {
   std::string out;
   out.reserve(text.size() * 3 / 2);
-  Encode(text, false, &out);
+  Encode(text, &out);
   return out;
 }
 
@@ -31,9 +29,11 @@ std::string FormEncode(const FormFields& fields) {
   std::string out;
   for (const auto& [k, v] : fields) {
     if (!out.empty()) out.push_back('&');
-    Encode(k, true, &out);
+    // Spaces as %20, not '+': both decode the same, and strict validators (Stripe's OpenAPI
+    // description through Prism) flag '+' as a reserved character, as stripe-node avoids.
+    Encode(k, &out);
     out.push_back('=');
-    Encode(v, true, &out);
+    Encode(v, &out);
   }
   return out;
 }

@@ -15,7 +15,7 @@ using FormFields = std::vector<std::pair<std::string, std::string>>;
 
 // Percent-encodes everything but ALPHA / DIGIT / "-._~"; a space becomes %20.
 std::string PercentEncode(std::string_view text);
-// "a=1&b=x%20y" with form rules (a space becomes '+').
+// "a=1&b=x%20y": form encoding with RFC 3986 escapes (a space becomes %20).
 std::string FormEncode(const FormFields& fields);
 
 }  // namespace tandem::connector::http

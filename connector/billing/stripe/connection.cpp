@@ -5,7 +5,7 @@
 namespace tandem::connector::billing::stripe {
 
 StripeConnection::StripeConnection(StripeConnectionOptions o, http::RestClientDeps deps,
-                                   Redactor& redactor) {
+                                   Redactor& redactor, http::HttpTransportPtr transport) {
   redactor.AddSecret(o.api.webhook_secret);
   http::RestClientOptions r;
   r.remote = "stripe";
@@ -16,7 +16,7 @@ StripeConnection::StripeConnection(StripeConnectionOptions o, http::RestClientDe
   r.retry.max_attempts = o.max_attempts;
   r.retry.classifier = Classify;
   rest_ = std::make_unique<http::RestClient>(
-      r, deps, std::make_shared<http::BearerTokenAuth>(o.api_key, redactor));
+      r, deps, std::make_shared<http::BearerTokenAuth>(o.api_key, redactor), std::move(transport));
   billing_ = std::make_unique<StripeBilling>(o.api, *rest_, deps.clock);
 }
 

@@ -22,7 +22,9 @@ struct StripeConnectionOptions {
 
 class StripeConnection {
  public:
-  StripeConnection(StripeConnectionOptions options, http::RestClientDeps deps, Redactor& redactor);
+  // `transport` replaces the network transport (tests put a recorder in front of it).
+  StripeConnection(StripeConnectionOptions options, http::RestClientDeps deps, Redactor& redactor,
+                   http::HttpTransportPtr transport = nullptr);
   ~StripeConnection();
 
   StripeBilling& billing() { return *billing_; }

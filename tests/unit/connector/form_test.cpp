@@ -9,7 +9,7 @@ namespace {
 
 TEST(Form, EncodesNestedKeysSpacesAndReservedCharacters) {
   EXPECT_EQ(FormEncode({{"items[0][price]", "price_1"}, {"metadata[crm_id]", "001 A&B=C"}}),
-            "items%5B0%5D%5Bprice%5D=price_1&metadata%5Bcrm_id%5D=001+A%26B%3DC");
+            "items%5B0%5D%5Bprice%5D=price_1&metadata%5Bcrm_id%5D=001%20A%26B%3DC");
   EXPECT_EQ(FormEncode({}), "");
   EXPECT_EQ(FormEncode({{"e", "é"}}), "e=%C3%A9");
 }

@@ -258,7 +258,7 @@ TEST_F(RestClientTest, SendsJsonAndFormBodiesWithTheirContentTypes) {
   EXPECT_EQ(requests[0].Header("Content-Type").rfind("application/json", 0), 0u);
   EXPECT_EQ(requests[0].body, R"({"a":1})");
   EXPECT_EQ(requests[1].Header("Content-Type").rfind("application/x-www-form-urlencoded", 0), 0u);
-  EXPECT_EQ(requests[1].body, "items%5B0%5D%5Bprice%5D=p+1");
+  EXPECT_EQ(requests[1].body, "items%5B0%5D%5Bprice%5D=p%201");
 }
 
 TEST_F(RestClientTest, CountsCallsPerEndpoint) {
