@@ -59,9 +59,10 @@ int main(int argc, char** argv) {
   std::printf(
       "stripe creates: limit %.0f/s, %d threads, %.2f s: %d created (%.1f/s = %.0f%% of the "
       "limit), %lld requests, %lld answered 429, %d failed, customers in sandbox %lld\n",
-      limit, threads, wall, created.load(), created.load() / wall, 100.0 * created.load() / wall / limit,
-      static_cast<long long>(totals.attempts), static_cast<long long>(sandbox.rate_limited()),
-      failed.load(), static_cast<long long>(sandbox.CountObjects("customer")));
+      limit, threads, wall, created.load(), created.load() / wall,
+      100.0 * created.load() / wall / limit, static_cast<long long>(totals.attempts),
+      static_cast<long long>(sandbox.rate_limited()), failed.load(),
+      static_cast<long long>(sandbox.CountObjects("customer")));
   const bool ok = failed == 0 && sandbox.CountObjects("customer") == created;
   std::printf("bench: %d passed, %d failed\n", ok ? 1 : 0, ok ? 0 : 1);
   return ok ? 0 : 1;

@@ -87,6 +87,8 @@ struct Subscription {
   int64_t cancel_at = 0;  // 0: none
   bool cancel_at_period_end = false;
   int64_t canceled_at = 0;
+  std::string latest_invoice_id;
+  std::string latest_invoice_status;  // filled when the billing system returns it inline
   Metadata metadata;
 };
 
@@ -209,6 +211,12 @@ class BillingSystem {
                                       const std::string& idempotency_key) = 0;
   virtual Result<Subscription> Cancel(const std::string& subscription_id, bool at_period_end,
                                       const std::string& idempotency_key) = 0;
+  // Replace: the old subscription ends now and `spec` takes its place (a product swap).
+  // Returns the new subscription; both steps are keyed, so a retry neither doubles the new
+  // one nor fails on the already-canceled old one.
+  virtual Result<Subscription> Replace(const std::string& old_subscription_id,
+                                       const SubscriptionSpec& spec,
+                                       const std::string& idempotency_key) = 0;
   // Renewal: extends the term to `new_cancel_at` and clears a pending cancellation.
   virtual Result<Subscription> Renew(const std::string& subscription_id, int64_t new_cancel_at,
                                      const std::string& idempotency_key) = 0;

@@ -227,7 +227,21 @@ TEST(StripeBilling, SubscriptionLifecycle) {
   ASSERT_TRUE(renewed.ok());
   EXPECT_FALSE(renewed->cancel_at_period_end);
   EXPECT_EQ(renewed->cancel_at, new_end + 365 * 86400);
-  auto canceled = b.Cancel(sub->id, false, "wo:801E:cancel-now");
+  auto current = b.GetSubscription(sub->id);
+  ASSERT_TRUE(current.ok());
+  EXPECT_EQ(current->latest_invoice_status, "paid");  // expanded inline
+
+  SubscriptionSpec swap = spec;
+  swap.items = {SubscriptionItem{"", c.premium, 1, {}}};
+  auto replaced = b.Replace(sub->id, swap, "wo:801R:replace");
+  ASSERT_TRUE(replaced.ok()) << replaced.status().ToString();
+  EXPECT_NE(replaced->id, sub->id);
+  EXPECT_EQ(b.GetSubscription(sub->id).value().status, "canceled");
+  auto again = b.Replace(sub->id, swap, "wo:801R:replace");  // a retry of the same task
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->id, replaced->id);
+  EXPECT_EQ(env.sandbox.CountObjects("subscription"), 2);
+  auto canceled = b.Cancel(replaced->id, false, "wo:801E:cancel-now");
   ASSERT_TRUE(canceled.ok());
   EXPECT_EQ(canceled->status, "canceled");
   EXPECT_GT(canceled->canceled_at, 0);

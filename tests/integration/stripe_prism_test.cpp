@@ -2,21 +2,23 @@
 // through Prism (Stoplight's OpenAPI validator, in proxy mode) with Stripe's published
 // OpenAPI description: zero violations. Prism reports each violation in an sl-violations
 // header; a recorder in front of the transport collects them.
-#include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <mutex>
 #include <thread>
 
+#include <gtest/gtest.h>
+
 #include "connector/billing/stripe/connection.h"
 #include "connector/http/cpprest_transport.h"
 #include "sandbox/stripe/stripe_sandbox.h"
 #include "tests/fakes/fake_clock.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 
 namespace tandem::connector::billing {
 namespace {
@@ -91,8 +93,8 @@ TEST(StripeThroughPrism, EveryRequestAndAnswerMatchesStripesOpenApiDescription) 
     // Prism's own log is not needed: violations come back in the sl-violations header.
     freopen("/dev/null", "w", stdout);
     freopen("/dev/null", "w", stderr);
-    execl(prism.c_str(), prism.c_str(), "proxy", spec_file.c_str(), sandbox.base_url().c_str(), "-p",
-          std::to_string(port).c_str(), "-h", "127.0.0.1", static_cast<char*>(nullptr));
+    execl(prism.c_str(), prism.c_str(), "proxy", spec_file.c_str(), sandbox.base_url().c_str(),
+          "-p", std::to_string(port).c_str(), "-h", "127.0.0.1", static_cast<char*>(nullptr));
     _exit(127);
   }
   bool up = false;
@@ -114,7 +116,8 @@ TEST(StripeThroughPrism, EveryRequestAndAnswerMatchesStripesOpenApiDescription) 
   auto recorder = std::make_unique<ViolationRecorder>(
       std::make_unique<http::CpprestTransport>(http::TransportOptions{o.base_url, Millis(30'000)}));
   ViolationRecorder* rec = recorder.get();
-  stripe::StripeConnection conn(o, {clock, sleeper, random, counter}, redactor, std::move(recorder));
+  stripe::StripeConnection conn(o, {clock, sleeper, random, counter}, redactor,
+                                std::move(recorder));
   auto& b = conn.billing();
 
   // Accounts.
@@ -166,7 +169,9 @@ TEST(StripeThroughPrism, EveryRequestAndAnswerMatchesStripesOpenApiDescription) 
   auto addon = b.AddAddOn(sub.id, SubscriptionItem{"", monthly.id, 1, {}}, "prism:addon");
   ASSERT_TRUE(addon.ok()) << addon.status().ToString();
   EXPECT_TRUE(b.ChangeAddOn(addon->id, 2, "prism:addon:qty").ok());
-  EXPECT_TRUE(b.RecordUsage(UsageRecord{addon->id, 5, ToEpochMillis(clock.Now()) / 1000, false}, "prism:usage").ok());
+  EXPECT_TRUE(b.RecordUsage(UsageRecord{addon->id, 5, ToEpochMillis(clock.Now()) / 1000, false},
+                            "prism:usage")
+                  .ok());
   EXPECT_TRUE(b.RemoveAddOn(addon->id, "prism:addon:remove").ok());
   EXPECT_TRUE(b.ReTerm(sub.id, spec.cancel_at + 86400, "prism:reterm").ok());
   EXPECT_TRUE(b.Cancel(sub.id, true, "prism:cancel-end").ok());
@@ -184,9 +189,9 @@ TEST(StripeThroughPrism, EveryRequestAndAnswerMatchesStripesOpenApiDescription) 
   sandbox.BillRun("", {});
   std::string invoice_id;
   EXPECT_TRUE(b.ListInvoices(account.id, [&](const Invoice& i) {
-    invoice_id = i.id;
-    return Status::Ok();
-  }).ok());
+                 invoice_id = i.id;
+                 return Status::Ok();
+               }).ok());
   EXPECT_TRUE(b.GetInvoice(invoice_id).ok());
   EXPECT_TRUE(b.ListPayments(account.id, [](const Payment&) { return Status::Ok(); }).ok());
   EXPECT_TRUE(b.Cancel(sub.id, false, "prism:cancel-now").ok());

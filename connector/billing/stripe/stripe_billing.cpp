@@ -114,6 +114,9 @@ Subscription SubscriptionFromJson(const Json& j) {
   s.cancel_at = j["cancel_at"].as_int();
   s.cancel_at_period_end = j["cancel_at_period_end"].as_bool();
   s.canceled_at = j["canceled_at"].as_int();
+  const Json& latest = j["latest_invoice"];
+  s.latest_invoice_id = latest.is_object() ? latest["id"].as_string() : latest.as_string();
+  s.latest_invoice_status = latest["status"].as_string();  // only when expanded
   s.metadata = ReadMetadata(j);
   return s;
 }
@@ -442,9 +445,21 @@ Result<Subscription> StripeBilling::CreateSubscription(const SubscriptionSpec& s
 }
 
 Result<Subscription> StripeBilling::GetSubscription(const std::string& id) {
-  auto j = Get("/v1/subscriptions/" + http::PercentEncode(id));
+  // expand[] brings the latest invoice inline: its status without a second call.
+  auto j = Get("/v1/subscriptions/" + http::PercentEncode(id) + "?" +
+               http::FormEncode({{"expand[]", "latest_invoice"}}));
   if (!j.ok()) return j.status();
   return SubscriptionFromJson(*j);
+}
+
+Result<Subscription> StripeBilling::Replace(const std::string& old_subscription_id,
+                                            const SubscriptionSpec& spec, const std::string& key) {
+  auto created = CreateSubscription(spec, key + ":new");
+  if (!created.ok()) return created.status();
+  auto old =
+      Delete("/v1/subscriptions/" + http::PercentEncode(old_subscription_id), key + ":end-old");
+  if (!old.ok()) return old.status().WithContext("replace: new " + created->id + " created");
+  return created;
 }
 
 Result<Subscription> StripeBilling::StartSubscription(const std::string& id,

@@ -53,6 +53,8 @@ class StripeBilling final : public BillingSystem {
                               const std::string& key) override;
   Result<Subscription> Cancel(const std::string& subscription_id, bool at_period_end,
                               const std::string& key) override;
+  Result<Subscription> Replace(const std::string& old_subscription_id, const SubscriptionSpec& spec,
+                               const std::string& key) override;
   Result<Subscription> Renew(const std::string& subscription_id, int64_t new_cancel_at,
                              const std::string& key) override;
   Result<SubscriptionItem> AddAddOn(const std::string& subscription_id,
