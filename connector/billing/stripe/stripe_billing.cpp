@@ -446,8 +446,10 @@ Result<Subscription> StripeBilling::CreateSubscription(const SubscriptionSpec& s
 
 Result<Subscription> StripeBilling::GetSubscription(const std::string& id) {
   // expand[] brings the latest invoice inline: its status without a second call.
-  auto j = Get("/v1/subscriptions/" + http::PercentEncode(id) + "?" +
-               http::FormEncode({{"expand[]", "latest_invoice"}}));
+  std::string path = "/v1/subscriptions/" + http::PercentEncode(id);
+  if (options_.expand_latest_invoice)
+    path += "?" + http::FormEncode({{"expand[]", "latest_invoice"}});
+  auto j = Get(path);
   if (!j.ok()) return j.status();
   return SubscriptionFromJson(*j);
 }

@@ -17,6 +17,9 @@ struct StripeOptions {
   int64_t webhook_tolerance_s = 300;       // default 5 minutes
   std::string dashboard_url = "https://dashboard.stripe.com/test";  // for RecordUrl
   int page_size = 100;                                              // list calls; Stripe's maximum
+  // GetSubscription asks for expand[]=latest_invoice (its status in the same call); default
+  // true. The Prism check turns it off: its reduced spec knows expandable fields as ids only.
+  bool expand_latest_invoice = true;
 };
 
 class StripeBilling final : public BillingSystem {
