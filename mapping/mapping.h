@@ -1,0 +1,100 @@
+// Steps 1–2: object maps and field maps, loaded from a YAML mapping file, and the transforms
+// that turn a CRM record into a billing payload (and back). Pure: text and records in,
+// records and errors out — no network, no database, no clock (times come in as arguments).
+// Thread-safety: a loaded Mapping is immutable; Apply* are const and thread-safe.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "util/json.h"
+#include "util/result.h"
+
+namespace tandem::mapping {
+
+enum class Direction { kToBilling, kToCrm, kBoth };
+
+// One field map. Exactly one source: `crm` (a CRM field), `format` ("{Name} ({Id})") or
+// `constant`.
+struct FieldMap {
+  std::string crm;      // CRM field name (source for to-billing, target for to-CRM)
+  std::string billing;  // billing path: "name", "address.city", "metadata[crm_segment]"
+  Direction direction = Direction::kToBilling;
+  std::string transform;  // text | number | integer | boolean | date | datetime |
+                          // money_to_minor | "" (as is)
+  std::string currency;   // money_to_minor: ISO code, or "{Field}" to read it from the record
+  std::map<std::string, std::string> value_map;  // picklist value → billing value
+  std::optional<std::string> default_value;      // when the source is empty / unmapped
+  std::string format;     // "{FirstName} {LastName}": concatenation and formatting
+  std::optional<std::string> constant;
+  std::string when;       // condition: "Field == 'x'", "Field != 'x'", "Field is set", "Field is empty"
+  bool required = false;  // a record whose mapped value is empty fails with this field named
+  int line = 0;           // where it stands in the mapping file
+};
+
+// The CRM fields Tandem writes back after a sync (never mapped, never hashed).
+struct LinkFields {
+  std::string billing_id, account_number, status, time, error;
+};
+
+struct ObjectMap {
+  std::string name;     // "account"
+  std::string crm;      // "Account"
+  std::string billing;  // "customer"
+  std::string master = "crm";  // which side wins: crm | billing
+  LinkFields link;
+  std::vector<FieldMap> fields;
+  int line = 0;
+};
+
+struct Mapping {
+  std::string source;  // file name, for messages
+  std::vector<ObjectMap> objects;
+
+  const ObjectMap* Find(const std::string& name) const;  // by name or CRM object (case-insensitive)
+};
+
+// Parses a mapping file's text. Failure: InvalidArgument listing each problem as
+// "FILE:LINE:COL: PATH: what was expected".
+Result<Mapping> ParseMapping(const std::string& yaml_text, const std::string& file_name);
+
+// Validates against the CRM's describe of each object ({"fields":[{name,type,picklistValues,
+// nillable,...}]}) and the billing object's known paths. Returns every problem, one per line,
+// "FILE:LINE: objects[NAME].fields[N]: ..."; empty when the mapping is sound.
+std::vector<std::string> Validate(const Mapping& mapping,
+                                  const std::map<std::string, Json>& crm_describe_by_object);
+
+// The billing paths an object kind accepts ("customer": name, email, address.city, ...;
+// metadata[...] is always accepted).
+const std::vector<std::string>& BillingPaths(const std::string& billing_object);
+
+// One record's mapping result.
+struct Mapped {
+  Json payload = Json::MakeObject();  // nested: {"name":..,"address":{..},"metadata":{..}}
+  std::string hash;                   // stable hash of the payload: "unchanged" detection
+  std::string failed_field;           // set when the record cannot be mapped
+  std::string reason;
+  bool ok() const { return failed_field.empty() && reason.empty(); }
+};
+
+// CRM record → billing payload, per the object's to-billing field maps.
+Mapped ApplyToBilling(const ObjectMap& map, const Json& crm_record);
+// Billing payload → CRM fields, per the to-CRM field maps (for query diffs and callbacks).
+Json ApplyToCrm(const ObjectMap& map, const Json& billing_payload);
+
+// The CRM fields a sync must read for this object (mapped sources, format references, Id).
+std::vector<std::string> CrmFieldsToRead(const ObjectMap& map);
+
+// Reads a billing path ("address.city", "metadata[k]") from a payload; null when absent.
+const Json& GetPath(const Json& payload, const std::string& path);
+void SetPath(Json& payload, const std::string& path, Json value);
+
+// Stable 64-bit FNV-1a of a text, as 16 hex digits.
+std::string StableHash(const std::string& text);
+
+// Minor units for an ISO 4217 currency (JPY 0, KWD 3, default 2).
+int CurrencyDecimals(const std::string& currency);
+
+}  // namespace tandem::mapping

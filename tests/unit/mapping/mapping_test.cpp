@@ -1,0 +1,290 @@
+#include "mapping/mapping.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <ctime>
+#include <fstream>
+#include <sstream>
+
+namespace tandem::mapping {
+namespace {
+
+// A describe answer, built field by field.
+class DescribeBuilder {
+ public:
+  DescribeBuilder& Field(const std::string& name, const std::string& type,
+                         std::vector<std::string> picklist = {}) {
+    Json f = Json::MakeObject();
+    f.Set("name", name);
+    f.Set("type", type);
+    Json values = Json::MakeArray();
+    for (const auto& v : picklist) {
+      Json p = Json::MakeObject();
+      p.Set("value", v);
+      values.Push(p);
+    }
+    f.Set("picklistValues", values);
+    fields_.Push(f);
+    return *this;
+  }
+  Json Build() const {
+    Json d = Json::MakeObject();
+    d.Set("fields", fields_);
+    return d;
+  }
+
+ private:
+  Json fields_ = Json::MakeArray();
+};
+
+Json AccountDescribe() {
+  return DescribeBuilder()
+      .Field("Id", "id")
+      .Field("Name", "string")
+      .Field("Phone", "phone")
+      .Field("AnnualRevenue", "currency")
+      .Field("CurrencyIsoCode", "picklist", {"USD", "JPY"})
+      .Field("Type", "picklist", {"Prospect", "Partner", "Other"})
+      .Field("IsActive__c", "boolean")
+      .Field("Since__c", "date")
+      .Field("Billing_Id__c", "string")
+      .Build();
+}
+
+const char* kMapping = R"yaml(version: 1
+objects:
+  - name: account
+    crm: Account
+    billing: customer
+    link_fields:
+      billing_id: Billing_Id__c
+    fields:
+      - crm: Name
+        billing: name
+        required: true
+      - format: "{Name} ({Phone})"
+        billing: description
+      - crm: Phone
+        billing: address.line1
+      - crm: Type
+        billing: metadata[segment]
+        value_map: {"Prospect": prospect, "Partner": partner}
+        default: other
+      - crm: AnnualRevenue
+        billing: metadata[revenue_minor]
+        transform: money_to_minor
+        currency: "{CurrencyIsoCode}"
+      - crm: IsActive__c
+        billing: metadata[active]
+        transform: text
+      - crm: Since__c
+        billing: metadata[since]
+        transform: date
+      - constant: tandem
+        billing: metadata[source]
+        when: "Type != 'Prospect'"
+)yaml";
+
+Mapping Load(const std::string& text = kMapping) {
+  auto m = ParseMapping(text, "mapping.yaml");
+  EXPECT_TRUE(m.ok()) << m.status().message();
+  return m.ok() ? *m : Mapping{};
+}
+
+Json Record() {
+  Json r = Json::MakeObject();
+  r.Set("Id", "001000000000001AAA");
+  r.Set("Name", "Acme");
+  r.Set("Phone", "555-0100");
+  r.Set("Type", "Partner");
+  r.Set("AnnualRevenue", 1234.565);
+  r.Set("CurrencyIsoCode", "USD");
+  r.Set("IsActive__c", true);
+  r.Set("Since__c", "2026-03-01");
+  return r;
+}
+
+TEST(Mapping, MapsRenamesNestingMetadataValueMapsFormatsAndMoney) {
+  Mapping m = Load();
+  ASSERT_EQ(m.objects.size(), 1u);
+  Mapped out = ApplyToBilling(m.objects[0], Record());
+  ASSERT_TRUE(out.ok()) << out.reason;
+  EXPECT_EQ(out.payload.Dump(),
+            R"j({"name":"Acme","description":"Acme (555-0100)","address":{"line1":"555-0100"},)j"
+            R"j("metadata":{"segment":"partner","revenue_minor":123457,"active":"true","since":"2026-03-01","source":"tandem"}})j");
+  EXPECT_EQ(out.hash.size(), 16u);
+}
+
+TEST(Mapping, DefaultsConditionsAndEmptyFormatParts) {
+  Mapping m = Load();
+  Json r = Record();
+  r.Set("Type", "Prospect");
+  r.Set("Phone", nullptr);
+  Mapped out = ApplyToBilling(m.objects[0], r);
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ(out.payload["metadata"]["segment"].as_string(), "prospect");
+  EXPECT_FALSE(out.payload["metadata"].Has("source"));  // when: Type != 'Prospect'
+  EXPECT_EQ(out.payload["description"].as_string(), "Acme");
+  r.Set("Type", "Other");
+  EXPECT_EQ(ApplyToBilling(m.objects[0], r).payload["metadata"]["segment"].as_string(), "other");
+}
+
+TEST(Mapping, ZeroDecimalCurrenciesAndTheHashFollowTheData) {
+  Mapping m = Load();
+  Json r = Record();
+  r.Set("CurrencyIsoCode", "JPY");
+  r.Set("AnnualRevenue", 5000);
+  Mapped yen = ApplyToBilling(m.objects[0], r);
+  EXPECT_EQ(yen.payload["metadata"]["revenue_minor"].as_int(), 5000);
+  EXPECT_EQ(ApplyToBilling(m.objects[0], r).hash, yen.hash);
+  r.Set("Name", "Acme 2");
+  EXPECT_NE(ApplyToBilling(m.objects[0], r).hash, yen.hash);
+}
+
+TEST(Mapping, ARecordThatCannotBeMappedFailsNamingTheField) {
+  Mapping m = Load();
+  Json r = Record();
+  r.Set("Name", "");
+  Mapped out = ApplyToBilling(m.objects[0], r);
+  EXPECT_EQ(out.failed_field, "Name");
+  EXPECT_NE(out.reason.find("required"), std::string::npos);
+  r = Record();
+  r.Set("Since__c", "01/03/2026");
+  out = ApplyToBilling(m.objects[0], r);
+  EXPECT_EQ(out.failed_field, "Since__c");
+  EXPECT_NE(out.reason.find("not a date"), std::string::npos);
+}
+
+TEST(Mapping, DatesKeepTheirCalendarDayInEveryTimeZone) {
+  Mapping m = Load();
+  const char* old = std::getenv("TZ");
+  const std::string saved = old ? old : "";
+  for (const char* tz : {"Pacific/Kiritimati", "America/Adak", "UTC", "Asia/Kolkata"}) {
+    setenv("TZ", tz, 1);
+    tzset();
+    Mapped out = ApplyToBilling(m.objects[0], Record());
+    EXPECT_EQ(out.payload["metadata"]["since"].as_string(), "2026-03-01") << tz;
+  }
+  FieldMap dt;
+  dt.crm = "When";
+  dt.billing = "cancel_at";
+  dt.transform = "datetime";
+  dt.direction = Direction::kBoth;
+  ObjectMap om;
+  om.fields = {dt};
+  for (const char* tz : {"Pacific/Kiritimati", "America/Adak"}) {
+    setenv("TZ", tz, 1);
+    tzset();
+    for (const char* when : {"2026-03-01T23:30:00-10:00", "2026-03-02T09:30:00Z", "2026-03-02T15:00:00+05:30"}) {
+      Json r = Json::MakeObject();
+      r.Set("When", when);
+      Mapped out = ApplyToBilling(om, r);
+      ASSERT_TRUE(out.ok()) << out.reason;
+      EXPECT_EQ(out.payload["cancel_at"].as_int(), 1772443800) << when << " in " << tz;
+      EXPECT_EQ(ApplyToCrm(om, out.payload)["When"].as_string(), "2026-03-02T09:30:00Z");
+    }
+    Json naive = Json::MakeObject();
+    naive.Set("When", "2026-03-02T09:30:00");  // no zone: refused, never guessed
+    EXPECT_FALSE(ApplyToBilling(om, naive).ok());
+  }
+  if (old) setenv("TZ", saved.c_str(), 1);
+  else unsetenv("TZ");
+  tzset();
+}
+
+TEST(Mapping, ToCrmReversesValueMapsAndMinorUnits) {
+  FieldMap seg;
+  seg.crm = "Type";
+  seg.billing = "metadata[segment]";
+  seg.direction = Direction::kBoth;
+  seg.value_map = {{"Partner", "partner"}};
+  FieldMap money;
+  money.crm = "Balance__c";
+  money.billing = "balance";
+  money.direction = Direction::kToCrm;
+  money.transform = "money_to_minor";
+  money.currency = "USD";
+  ObjectMap om;
+  om.fields = {seg, money};
+  Json payload = Json::MakeObject();
+  SetPath(payload, "metadata[segment]", Json("partner"));
+  payload.Set("balance", 12345);
+  Json crm = ApplyToCrm(om, payload);
+  EXPECT_EQ(crm["Type"].as_string(), "Partner");
+  EXPECT_DOUBLE_EQ(crm["Balance__c"].as_number(), 123.45);
+}
+
+TEST(MappingFile, ParseErrorsNameFileLineAndKey) {
+  auto m = ParseMapping("objects:\n  - name: a\n    crm: Account\n    billing: customer\n    fields:\n"
+                        "      - crm: Name\n        billng: name\n      - crm: Phone\n        billing: phone\n"
+                        "        transform: uppercase\n",
+                        "map.yaml");
+  ASSERT_FALSE(m.ok());
+  const std::string msg = m.status().message();
+  EXPECT_NE(msg.find("map.yaml:7:9: objects[a].fields[0].billng: unknown key"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("objects[a].fields[0].billing: required"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("map.yaml:10:20: objects[a].fields[1].transform: unknown transform 'uppercase'"), std::string::npos) << msg;
+  EXPECT_FALSE(ParseMapping("objects: [", "x.yaml").ok());
+  EXPECT_NE(ParseMapping("objects:\n  - name: a\n    crm: A\n    billing: invoice_line\n    fields: []\n", "x.yaml")
+                .status().message().find("unknown billing object 'invoice_line'"),
+            std::string::npos);
+}
+
+TEST(MappingFile, ValidationFindsUnknownFieldsTypeMismatchesUnmappedPicklistValuesAndMissingNames) {
+  auto m = ParseMapping(R"(objects:
+  - name: account
+    crm: Account
+    billing: customer
+    fields:
+      - crm: Nmae
+        billing: name
+      - crm: Phone
+        billing: metadata[rev]
+        transform: money_to_minor
+        currency: USD
+      - crm: Type
+        billing: metadata[segment]
+        value_map: {"Prospect": p}
+      - crm: IsActive__c
+        billing: description
+      - crm: Phone
+        billing: adress.city
+  - name: broken
+    crm: Nope
+    billing: customer
+    fields:
+      - crm: Name
+        billing: description
+)",
+                        "m.yaml");
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  auto errors = Validate(*m, {{"Account", AccountDescribe()}});
+  std::string all;
+  for (const auto& e : errors) all += e + "\n";
+  EXPECT_NE(all.find("m.yaml:6: objects[account].fields[0]: unknown Account field 'Nmae'"), std::string::npos) << all;
+  EXPECT_NE(all.find("m.yaml:8: objects[account].fields[1].transform: money_to_minor needs a number field; Phone is phone"), std::string::npos) << all;
+  EXPECT_NE(all.find("picklist value 'Partner' of Type has no billing value"), std::string::npos) << all;
+  EXPECT_NE(all.find("picklist value 'Other' of Type"), std::string::npos) << all;
+  EXPECT_NE(all.find("IsActive__c is boolean"), std::string::npos) << all;
+  EXPECT_NE(all.find("unknown customer field 'adress.city'"), std::string::npos) << all;
+  EXPECT_NE(all.find("objects[broken]: the CRM has no object 'Nope'"), std::string::npos) << all;
+  EXPECT_EQ(errors.size(), 7u) << all;
+  EXPECT_TRUE(Validate(Load(), {{"Account", AccountDescribe()}}).empty());
+}
+
+TEST(MappingFile, TheShippedDefaultParses) {
+  std::ifstream in(std::string(TANDEM_SOURCE_DIR) + "/config/mapping.yaml");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto m = ParseMapping(ss.str(), "config/mapping.yaml");
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  for (const char* name : {"account", "contact", "product", "subscription", "add_on", "order"})
+    EXPECT_NE(m->Find(name), nullptr) << name;
+  const auto fields = CrmFieldsToRead(*m->Find("account"));
+  EXPECT_NE(std::find(fields.begin(), fields.end(), "CurrencyIsoCode"), fields.end());
+  EXPECT_NE(std::find(fields.begin(), fields.end(), "Billing_Id__c"), fields.end());
+}
+
+}  // namespace
+}  // namespace tandem::mapping
