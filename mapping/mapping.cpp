@@ -23,11 +23,13 @@ class Parser {
   void Error(const YAML::Node& n, const std::string& path, const std::string& msg) {
     const auto m = n.Mark();
     std::string where = file_;
-    if (!m.is_null()) where += ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1);
+    if (!m.is_null())
+      where += ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1);
     errors_.push_back(where + ": " + path + ": " + msg);
   }
 
-  bool Keys(const YAML::Node& n, const std::string& path, std::initializer_list<const char*> allowed) {
+  bool Keys(const YAML::Node& n, const std::string& path,
+            std::initializer_list<const char*> allowed) {
     if (!n.IsMap()) {
       Error(n, path, "expected a mapping");
       return false;
@@ -80,15 +82,18 @@ class Parser {
       om.line = o.Mark().line + 1;
       if (om.name.empty()) Error(o, path + ".name", "required");
       if (om.crm.empty()) Error(o, path + ".crm", "required: the CRM object (e.g. Account)");
-      if (om.billing.empty()) Error(o, path + ".billing", "required: the billing object (e.g. customer)");
+      if (om.billing.empty())
+        Error(o, path + ".billing", "required: the billing object (e.g. customer)");
       else if (BillingPaths(om.billing).empty())
-        Error(o["billing"], path + ".billing", "unknown billing object '" + om.billing +
-                                                    "' (customer, product, price, subscription, subscription_item, invoiceitem)");
+        Error(o["billing"], path + ".billing",
+              "unknown billing object '" + om.billing +
+                  "' (customer, product, price, subscription, subscription_item, invoiceitem)");
       if (om.master != "crm" && om.master != "billing")
         Error(o["master"], path + ".master", "expected crm or billing, got '" + om.master + "'");
       if (!names.insert(om.name).second) Error(o, path + ".name", "duplicate object map name");
       if (const YAML::Node lf = o["link_fields"]; lf.IsDefined()) {
-        if (Keys(lf, path + ".link_fields", {"billing_id", "account_number", "status", "time", "error"})) {
+        if (Keys(lf, path + ".link_fields",
+                 {"billing_id", "account_number", "status", "time", "error"})) {
           om.link.billing_id = Str(lf, "billing_id", path);
           om.link.account_number = Str(lf, "account_number", path);
           om.link.status = Str(lf, "status", path);
@@ -100,7 +105,8 @@ class Parser {
       if (!fields.IsSequence()) {
         Error(fields.IsDefined() ? fields : o, path + ".fields", "expected a list of field maps");
       } else {
-        for (size_t f = 0; f < fields.size(); ++f) om.fields.push_back(Field(fields[f], path + ".fields[" + std::to_string(f) + "]"));
+        for (size_t f = 0; f < fields.size(); ++f)
+          om.fields.push_back(Field(fields[f], path + ".fields[" + std::to_string(f) + "]"));
       }
       m.objects.push_back(std::move(om));
     }
@@ -110,8 +116,9 @@ class Parser {
   FieldMap Field(const YAML::Node& n, const std::string& path) {
     FieldMap f;
     f.line = n.Mark().line + 1;
-    if (!Keys(n, path, {"crm", "billing", "direction", "transform", "currency", "value_map",
-                        "default", "format", "constant", "when", "required"}))
+    if (!Keys(n, path,
+              {"crm", "billing", "direction", "transform", "currency", "value_map", "default",
+               "format", "constant", "when", "required"}))
       return f;
     f.crm = Str(n, "crm", path);
     f.billing = Str(n, "billing", path);
@@ -123,12 +130,17 @@ class Parser {
     if (n["default"].IsDefined()) f.default_value = Str(n, "default", path);
     if (n["required"].IsDefined()) f.required = Str(n, "required", path) == "true";
     const std::string dir = n["direction"].IsDefined() ? Str(n, "direction", path) : "to_billing";
-    if (dir == "to_billing") f.direction = Direction::kToBilling;
-    else if (dir == "to_crm") f.direction = Direction::kToCrm;
-    else if (dir == "both") f.direction = Direction::kBoth;
-    else Error(n["direction"], path + ".direction", "expected to_billing, to_crm or both, got '" + dir + "'");
-    static const std::set<std::string> kTransforms = {"", "text", "number", "integer", "boolean",
-                                                      "date", "datetime", "money_to_minor"};
+    if (dir == "to_billing")
+      f.direction = Direction::kToBilling;
+    else if (dir == "to_crm")
+      f.direction = Direction::kToCrm;
+    else if (dir == "both")
+      f.direction = Direction::kBoth;
+    else
+      Error(n["direction"], path + ".direction",
+            "expected to_billing, to_crm or both, got '" + dir + "'");
+    static const std::set<std::string> kTransforms = {
+        "", "text", "number", "integer", "boolean", "date", "datetime", "money_to_minor"};
     if (!kTransforms.count(f.transform))
       Error(n["transform"], path + ".transform",
             "unknown transform '" + f.transform +
@@ -136,9 +148,11 @@ class Parser {
     if (f.transform == "money_to_minor" && f.currency.empty())
       Error(n, path + ".currency", "money_to_minor needs a currency (a code or {Field})");
     if (const YAML::Node vm = n["value_map"]; vm.IsDefined()) {
-      if (!vm.IsMap()) Error(vm, path + ".value_map", "expected pairs of CRM value: billing value");
+      if (!vm.IsMap())
+        Error(vm, path + ".value_map", "expected pairs of CRM value: billing value");
       else
-        for (const auto& kv : vm) f.value_map[kv.first.Scalar()] = kv.second.IsNull() ? "" : kv.second.Scalar();
+        for (const auto& kv : vm)
+          f.value_map[kv.first.Scalar()] = kv.second.IsNull() ? "" : kv.second.Scalar();
     }
     const int sources = !f.crm.empty() + !f.format.empty() + f.constant.has_value();
     if (f.billing.empty()) Error(n, path + ".billing", "required: the billing path");
@@ -146,9 +160,11 @@ class Parser {
       Error(n, path, "needs exactly one source: crm, format or constant");
     if (f.direction != Direction::kToBilling && f.crm.empty())
       Error(n, path + ".crm", "a field written to the CRM needs its CRM field");
-    if (!f.when.empty() && f.when.find(" == ") == std::string::npos && f.when.find(" != ") == std::string::npos &&
-        f.when.find(" is set") == std::string::npos && f.when.find(" is empty") == std::string::npos)
-      Error(n["when"], path + ".when", "expected \"Field == 'v'\", \"Field != 'v'\", \"Field is set\" or \"Field is empty\"");
+    if (!f.when.empty() && f.when.find(" == ") == std::string::npos &&
+        f.when.find(" != ") == std::string::npos && f.when.find(" is set") == std::string::npos &&
+        f.when.find(" is empty") == std::string::npos)
+      Error(n["when"], path + ".when",
+            "expected \"Field == 'v'\", \"Field != 'v'\", \"Field is set\" or \"Field is empty\"");
     return f;
   }
 
@@ -183,7 +199,8 @@ bool ParseDateTime(const std::string& s, int64_t* epoch) {
   if (!ParseDate(s, &y, &mo, &d)) return false;
   int64_t offset = 0;
   if (s.size() > 10) {
-    if ((s[10] != 'T' && s[10] != ' ') || std::sscanf(s.c_str() + 11, "%2d:%2d:%2d", &h, &mi, &sec) != 3)
+    if ((s[10] != 'T' && s[10] != ' ') ||
+        std::sscanf(s.c_str() + 11, "%2d:%2d:%2d", &h, &mi, &sec) != 3)
       return false;
     size_t i = 19;
     if (i < s.size() && s[i] == '.')
@@ -221,9 +238,10 @@ std::string FormatUtc(int64_t epoch) {
   const int64_t m = mp + (mp < 10 ? 3 : -9);
   y += m <= 2;
   char buf[128];
-  std::snprintf(buf, sizeof buf, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lldZ", static_cast<long long>(y),
-                static_cast<long long>(m), static_cast<long long>(d), static_cast<long long>(rem / 3600),
-                static_cast<long long>(rem % 3600 / 60), static_cast<long long>(rem % 60));
+  std::snprintf(buf, sizeof buf, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lldZ",
+                static_cast<long long>(y), static_cast<long long>(m), static_cast<long long>(d),
+                static_cast<long long>(rem / 3600), static_cast<long long>(rem % 3600 / 60),
+                static_cast<long long>(rem % 60));
   return buf;
 }
 
@@ -245,7 +263,8 @@ std::string Format(const std::string& pattern, const Json& record, std::vector<s
   // Collapse what empty references leave behind ("A  ()" → "A").
   while (out.find("  ") != std::string::npos) out.replace(out.find("  "), 2, " ");
   for (const char* empty : {" ()", "()", " - ", " ,"})
-    if (out.size() >= std::string(empty).size() && out.compare(out.size() - std::string(empty).size(), std::string::npos, empty) == 0)
+    if (out.size() >= std::string(empty).size() &&
+        out.compare(out.size() - std::string(empty).size(), std::string::npos, empty) == 0)
       out.erase(out.size() - std::string(empty).size());
   while (!out.empty() && out.back() == ' ') out.pop_back();
   while (!out.empty() && out.front() == ' ') out.erase(0, 1);
@@ -273,7 +292,8 @@ Json Convert(const FieldMap& f, const Json& in, const Json& record, std::string*
   if (t == "text") return Json(in.ToText());
   if (t == "number" || t == "integer") {
     double d;
-    if (in.is_number()) d = in.as_number();
+    if (in.is_number())
+      d = in.as_number();
     else {
       char* end = nullptr;
       const std::string s = in.ToText();
@@ -311,9 +331,11 @@ Json Convert(const FieldMap& f, const Json& in, const Json& record, std::string*
   }
   if (t == "money_to_minor") {
     std::string currency = f.currency;
-    if (currency.size() > 2 && currency.front() == '{') currency = record[currency.substr(1, currency.size() - 2)].ToText();
+    if (currency.size() > 2 && currency.front() == '{')
+      currency = record[currency.substr(1, currency.size() - 2)].ToText();
     if (currency.empty()) currency = "USD";
-    const double amount = in.is_number() ? in.as_number() : std::strtod(in.ToText().c_str(), nullptr);
+    const double amount =
+        in.is_number() ? in.as_number() : std::strtod(in.ToText().c_str(), nullptr);
     const int decimals = CurrencyDecimals(currency);
     return Json(static_cast<int64_t>(std::llround(amount * std::pow(10.0, decimals))));
   }
@@ -353,28 +375,32 @@ Result<Mapping> ParseMapping(const std::string& text, const std::string& file) {
 
 const std::vector<std::string>& BillingPaths(const std::string& billing_object) {
   static const std::map<std::string, std::vector<std::string>> kPaths = {
-      {"customer", {"name", "email", "phone", "description", "currency", "address.line1",
-                    "address.line2", "address.city", "address.state", "address.postal_code",
-                    "address.country"}},
+      {"customer",
+       {"name", "email", "phone", "description", "currency", "address.line1", "address.line2",
+        "address.city", "address.state", "address.postal_code", "address.country"}},
       {"product", {"name", "description", "active", "kind", "parent_product_id"}},
-      {"price", {"product_id", "currency", "unit_amount_minor", "interval", "interval_count",
-                 "active", "nickname"}},
+      {"price",
+       {"product_id", "currency", "unit_amount_minor", "interval", "interval_count", "active",
+        "nickname"}},
       {"subscription", {"account_id", "status", "cancel_at", "start_at", "current_period_end"}},
       {"subscription_item", {"price_id", "quantity"}},
       {"invoiceitem", {"account_id", "amount_minor", "currency", "description"}},
-      {"invoice", {"id", "number", "status", "amount_due", "amount_paid", "amount_remaining",
-                   "currency", "due_date", "account_id"}},
+      {"invoice",
+       {"id", "number", "status", "amount_due", "amount_paid", "amount_remaining", "currency",
+        "due_date", "account_id"}},
   };
   static const std::vector<std::string> kNone;
   auto it = kPaths.find(billing_object);
   return it == kPaths.end() ? kNone : it->second;
 }
 
-std::vector<std::string> Validate(const Mapping& mapping, const std::map<std::string, Json>& describe) {
+std::vector<std::string> Validate(const Mapping& mapping,
+                                  const std::map<std::string, Json>& describe) {
   std::vector<std::string> errors;
   for (const auto& o : mapping.objects) {
     auto d = describe.find(o.crm);
-    const std::string where_obj = mapping.source + ":" + std::to_string(o.line) + ": objects[" + o.name + "]";
+    const std::string where_obj =
+        mapping.source + ":" + std::to_string(o.line) + ": objects[" + o.name + "]";
     if (d == describe.end()) {
       errors.push_back(where_obj + ": the CRM has no object '" + o.crm + "'");
       continue;
@@ -385,7 +411,8 @@ std::vector<std::string> Validate(const Mapping& mapping, const std::map<std::st
       auto it = crm_fields.find(Lower(name));
       return it == crm_fields.end() ? nullptr : it->second;
     };
-    for (const auto* link : {&o.link.billing_id, &o.link.account_number, &o.link.status, &o.link.time, &o.link.error})
+    for (const auto* link :
+         {&o.link.billing_id, &o.link.account_number, &o.link.status, &o.link.time, &o.link.error})
       if (!link->empty() && !crm_field(*link))
         errors.push_back(where_obj + ".link_fields: unknown " + o.crm + " field '" + *link +
                          "' (is Tandem's metadata package from config/salesforce/ deployed?)");
@@ -393,8 +420,8 @@ std::vector<std::string> Validate(const Mapping& mapping, const std::map<std::st
     std::set<std::string> mapped_paths;
     for (size_t i = 0; i < o.fields.size(); ++i) {
       const FieldMap& f = o.fields[i];
-      const std::string where = mapping.source + ":" + std::to_string(f.line) + ": objects[" + o.name +
-                                "].fields[" + std::to_string(i) + "]";
+      const std::string where = mapping.source + ":" + std::to_string(f.line) + ": objects[" +
+                                o.name + "].fields[" + std::to_string(i) + "]";
       mapped_paths.insert(f.billing);
       const bool meta = f.billing.rfind("metadata[", 0) == 0 && f.billing.back() == ']';
       if (!meta && std::find(paths.begin(), paths.end(), f.billing) == paths.end())
@@ -407,10 +434,14 @@ std::vector<std::string> Validate(const Mapping& mapping, const std::map<std::st
       const Json* src = f.crm.empty() ? nullptr : crm_field(f.crm);
       if (!src) continue;
       const std::string type = (*src)["type"].as_string();
-      if (f.transform == "money_to_minor" && type != "currency" && type != "double" && type != "int")
-        errors.push_back(where + ".transform: money_to_minor needs a number field; " + f.crm + " is " + type);
-      if ((f.transform == "date" && type != "date") || (f.transform == "datetime" && type != "datetime" && type != "date"))
-        errors.push_back(where + ".transform: " + f.transform + " does not fit " + f.crm + " (" + type + ")");
+      if (f.transform == "money_to_minor" && type != "currency" && type != "double" &&
+          type != "int")
+        errors.push_back(where + ".transform: money_to_minor needs a number field; " + f.crm +
+                         " is " + type);
+      if ((f.transform == "date" && type != "date") ||
+          (f.transform == "datetime" && type != "datetime" && type != "date"))
+        errors.push_back(where + ".transform: " + f.transform + " does not fit " + f.crm + " (" +
+                         type + ")");
       if (f.transform == "boolean" && type != "boolean" && type != "string" && type != "picklist")
         errors.push_back(where + ".transform: boolean does not fit " + f.crm + " (" + type + ")");
       if (type == "boolean" && f.transform.empty() && !meta && f.billing != "active")
@@ -463,9 +494,12 @@ Mapped ApplyToBilling(const ObjectMap& map, const Json& record) {
     if (f.direction == Direction::kToCrm) continue;
     if (!Condition(f.when, record)) continue;
     Json v;
-    if (f.constant) v = Json(*f.constant);
-    else if (!f.format.empty()) v = Json(Format(f.format, record, nullptr));
-    else v = record[f.crm];
+    if (f.constant)
+      v = Json(*f.constant);
+    else if (!f.format.empty())
+      v = Json(Format(f.format, record, nullptr));
+    else
+      v = record[f.crm];
     if (!f.value_map.empty() && !v.is_null()) {
       auto it = f.value_map.find(v.ToText());
       if (it != f.value_map.end()) {
@@ -514,7 +548,8 @@ Json ApplyToCrm(const ObjectMap& map, const Json& payload) {
     if (f.transform == "money_to_minor" && v.is_number()) {
       std::string currency = f.currency;
       if (currency.size() > 2 && currency.front() == '{') currency = payload["currency"].ToText();
-      v = Json(v.as_number() / std::pow(10.0, CurrencyDecimals(currency.empty() ? "USD" : currency)));
+      v = Json(v.as_number() /
+               std::pow(10.0, CurrencyDecimals(currency.empty() ? "USD" : currency)));
     } else if (f.transform == "datetime" && v.is_number()) {
       v = Json(FormatUtc(v.as_int()));
     }
@@ -532,7 +567,8 @@ std::vector<std::string> CrmFieldsToRead(const ObjectMap& map) {
     add(f.crm);
     std::vector<std::string> refs;
     if (!f.format.empty()) Format(f.format, Json::MakeObject(), &refs);
-    if (f.currency.size() > 2 && f.currency.front() == '{') refs.push_back(f.currency.substr(1, f.currency.size() - 2));
+    if (f.currency.size() > 2 && f.currency.front() == '{')
+      refs.push_back(f.currency.substr(1, f.currency.size() - 2));
     if (!f.when.empty()) refs.push_back(f.when.substr(0, f.when.find(' ')));
     for (const auto& r : refs) add(r);
   }
@@ -552,8 +588,9 @@ std::string StableHash(const std::string& text) {
 }
 
 int CurrencyDecimals(const std::string& currency) {
-  static const std::set<std::string> kZero = {"BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA",
-                                              "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF"};
+  static const std::set<std::string> kZero = {"BIF", "CLP", "DJF", "GNF", "JPY", "KMF",
+                                              "KRW", "MGA", "PYG", "RWF", "UGX", "VND",
+                                              "VUV", "XAF", "XOF", "XPF"};
   static const std::set<std::string> kThree = {"BHD", "JOD", "KWD", "OMR", "TND"};
   std::string c = currency;
   for (auto& ch : c) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));

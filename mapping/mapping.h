@@ -27,9 +27,9 @@ struct FieldMap {
   std::string currency;   // money_to_minor: ISO code, or "{Field}" to read it from the record
   std::map<std::string, std::string> value_map;  // picklist value → billing value
   std::optional<std::string> default_value;      // when the source is empty / unmapped
-  std::string format;     // "{FirstName} {LastName}": concatenation and formatting
+  std::string format;  // "{FirstName} {LastName}": concatenation and formatting
   std::optional<std::string> constant;
-  std::string when;       // condition: "Field == 'x'", "Field != 'x'", "Field is set", "Field is empty"
+  std::string when;  // condition: "Field == 'x'", "Field != 'x'", "Field is set", "Field is empty"
   bool required = false;  // a record whose mapped value is empty fails with this field named
   int line = 0;           // where it stands in the mapping file
 };
@@ -40,9 +40,9 @@ struct LinkFields {
 };
 
 struct ObjectMap {
-  std::string name;     // "account"
-  std::string crm;      // "Account"
-  std::string billing;  // "customer"
+  std::string name;            // "account"
+  std::string crm;             // "Account"
+  std::string billing;         // "customer"
   std::string master = "crm";  // which side wins: crm | billing
   LinkFields link;
   std::vector<FieldMap> fields;

@@ -201,6 +201,53 @@ Task TaskFromRow(const Row& r) {
   return t;
 }
 
+// Multi-row inserts, 500 rows per statement (SOCI's vector binding costs a round trip per
+// row on PostgreSQL). REQUIRES: inside a transaction.
+void InsertLinks(soci::session& sql, const std::vector<Link>& links) {
+  for (size_t start = 0; start < links.size(); start += kRowsPerStatement) {
+    const size_t n = std::min(kRowsPerStatement, links.size() - start);
+    std::vector<Value> params;
+    params.reserve(n * 6);
+    for (size_t i = start; i < start + n; ++i) {
+      const Link& l = links[i];
+      params.push_back(Text(l.object));
+      params.push_back(Text(l.crm_id));
+      params.push_back(Text(l.billing_id));
+      params.push_back(OptText(l.account_number));
+      params.push_back(OptText(l.content_hash));
+      params.push_back(Int(l.updated_ms));
+    }
+    Exec(sql,
+         std::string("INSERT INTO links (") + kLinkColumns + ") VALUES " + Placeholders(n, 6) +
+             " ON CONFLICT (object, crm_id) DO UPDATE SET billing_id = excluded.billing_id, "
+             "account_number = excluded.account_number, content_hash = excluded.content_hash, "
+             "updated_ms = excluded.updated_ms",
+         params);
+  }
+}
+
+void InsertAudit(soci::session& sql, const std::vector<AuditEntry>& entries) {
+  for (size_t start = 0; start < entries.size(); start += kRowsPerStatement) {
+    const size_t n = std::min(kRowsPerStatement, entries.size() - start);
+    std::vector<Value> params;
+    params.reserve(n * 7);
+    for (size_t i = start; i < start + n; ++i) {
+      const AuditEntry& a = entries[i];
+      params.push_back(Int(a.at_ms));
+      params.push_back(Text(a.actor));
+      params.push_back(Text(a.object));
+      params.push_back(Text(a.record_id));
+      params.push_back(Text(a.action));
+      params.push_back(Text(a.outcome));
+      params.push_back(OptText(a.detail));
+    }
+    Exec(sql,
+         "INSERT INTO audit (at_ms, actor, object, record_id, action, outcome, detail) VALUES " +
+             Placeholders(n, 7),
+         params);
+  }
+}
+
 bool ValidSchemaName(const std::string& s) {
   if (s.empty() || s.size() > 63) return false;
   return std::all_of(s.begin(), s.end(), [](unsigned char c) {
@@ -440,30 +487,14 @@ Result<std::vector<std::string>> Store::TableNames() {
   });
 }
 
-Status Store::UpsertLinks(const std::vector<Link>& links) {
-  if (links.empty()) return Status::Ok();
-  return impl_->With("upsert links", [&](soci::session& sql) -> Status {
+Status Store::UpsertLinks(const std::vector<Link>& links) { return RecordSync(links, {}); }
+
+Status Store::RecordSync(const std::vector<Link>& links, const std::vector<AuditEntry>& audit) {
+  if (links.empty() && audit.empty()) return Status::Ok();
+  return impl_->With("record sync", [&](soci::session& sql) -> Status {
     Tx tr(sql, impl_->pg());
-    for (size_t start = 0; start < links.size(); start += kRowsPerStatement) {
-      const size_t n = std::min(kRowsPerStatement, links.size() - start);
-      std::vector<Value> params;
-      params.reserve(n * 6);
-      for (size_t i = start; i < start + n; ++i) {
-        const Link& l = links[i];
-        params.push_back(Text(l.object));
-        params.push_back(Text(l.crm_id));
-        params.push_back(Text(l.billing_id));
-        params.push_back(OptText(l.account_number));
-        params.push_back(OptText(l.content_hash));
-        params.push_back(Int(l.updated_ms));
-      }
-      Exec(sql,
-           std::string("INSERT INTO links (") + kLinkColumns + ") VALUES " + Placeholders(n, 6) +
-               " ON CONFLICT (object, crm_id) DO UPDATE SET billing_id = excluded.billing_id, "
-               "account_number = excluded.account_number, content_hash = excluded.content_hash, "
-               "updated_ms = excluded.updated_ms",
-           params);
-    }
+    InsertLinks(sql, links);
+    InsertAudit(sql, audit);
     tr.Commit();
     return Status::Ok();
   });
@@ -520,31 +551,7 @@ Result<int64_t> Store::CountLinks(const std::string& object) {
 }
 
 Status Store::AppendAudit(const std::vector<AuditEntry>& entries) {
-  if (entries.empty()) return Status::Ok();
-  return impl_->With("append audit", [&](soci::session& sql) -> Status {
-    Tx tr(sql, impl_->pg());
-    for (size_t start = 0; start < entries.size(); start += kRowsPerStatement) {
-      const size_t n = std::min(kRowsPerStatement, entries.size() - start);
-      std::vector<Value> params;
-      params.reserve(n * 7);
-      for (size_t i = start; i < start + n; ++i) {
-        const AuditEntry& a = entries[i];
-        params.push_back(Int(a.at_ms));
-        params.push_back(Text(a.actor));
-        params.push_back(Text(a.object));
-        params.push_back(Text(a.record_id));
-        params.push_back(Text(a.action));
-        params.push_back(Text(a.outcome));
-        params.push_back(OptText(a.detail));
-      }
-      Exec(sql,
-           "INSERT INTO audit (at_ms, actor, object, record_id, action, outcome, detail) VALUES " +
-               Placeholders(n, 7),
-           params);
-    }
-    tr.Commit();
-    return Status::Ok();
-  });
+  return RecordSync({}, entries);
 }
 
 Result<int64_t> Store::CountAudit(const std::string& object) {

@@ -128,6 +128,10 @@ class Store {
                                               const std::vector<std::string>& crm_ids);
   Result<int64_t> CountLinks(const std::string& object);
 
+  // Links and their audit rows in one transaction: a sync's effects are recorded together
+  // or not at all.
+  Status RecordSync(const std::vector<Link>& links, const std::vector<AuditEntry>& audit);
+
   // --- audit ---
   Status AppendAudit(const std::vector<AuditEntry>& entries);
   Result<int64_t> CountAudit(const std::string& object);

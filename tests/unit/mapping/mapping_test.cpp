@@ -1,11 +1,11 @@
 #include "mapping/mapping.h"
 
-#include <gtest/gtest.h>
-
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
 #include <sstream>
+
+#include <gtest/gtest.h>
 
 namespace tandem::mapping {
 namespace {
@@ -110,9 +110,10 @@ TEST(Mapping, MapsRenamesNestingMetadataValueMapsFormatsAndMoney) {
   ASSERT_EQ(m.objects.size(), 1u);
   Mapped out = ApplyToBilling(m.objects[0], Record());
   ASSERT_TRUE(out.ok()) << out.reason;
-  EXPECT_EQ(out.payload.Dump(),
-            R"j({"name":"Acme","description":"Acme (555-0100)","address":{"line1":"555-0100"},)j"
-            R"j("metadata":{"segment":"partner","revenue_minor":123457,"active":"true","since":"2026-03-01","source":"tandem"}})j");
+  EXPECT_EQ(
+      out.payload.Dump(),
+      R"j({"name":"Acme","description":"Acme (555-0100)","address":{"line1":"555-0100"},)j"
+      R"j("metadata":{"segment":"partner","revenue_minor":123457,"active":"true","since":"2026-03-01","source":"tandem"}})j");
   EXPECT_EQ(out.hash.size(), 16u);
 }
 
@@ -176,7 +177,8 @@ TEST(Mapping, DatesKeepTheirCalendarDayInEveryTimeZone) {
   for (const char* tz : {"Pacific/Kiritimati", "America/Adak"}) {
     setenv("TZ", tz, 1);
     tzset();
-    for (const char* when : {"2026-03-01T23:30:00-10:00", "2026-03-02T09:30:00Z", "2026-03-02T15:00:00+05:30"}) {
+    for (const char* when :
+         {"2026-03-01T23:30:00-10:00", "2026-03-02T09:30:00Z", "2026-03-02T15:00:00+05:30"}) {
       Json r = Json::MakeObject();
       r.Set("When", when);
       Mapped out = ApplyToBilling(om, r);
@@ -188,8 +190,10 @@ TEST(Mapping, DatesKeepTheirCalendarDayInEveryTimeZone) {
     naive.Set("When", "2026-03-02T09:30:00");  // no zone: refused, never guessed
     EXPECT_FALSE(ApplyToBilling(om, naive).ok());
   }
-  if (old) setenv("TZ", saved.c_str(), 1);
-  else unsetenv("TZ");
+  if (old)
+    setenv("TZ", saved.c_str(), 1);
+  else
+    unsetenv("TZ");
   tzset();
 }
 
@@ -216,19 +220,28 @@ TEST(Mapping, ToCrmReversesValueMapsAndMinorUnits) {
 }
 
 TEST(MappingFile, ParseErrorsNameFileLineAndKey) {
-  auto m = ParseMapping("objects:\n  - name: a\n    crm: Account\n    billing: customer\n    fields:\n"
-                        "      - crm: Name\n        billng: name\n      - crm: Phone\n        billing: phone\n"
-                        "        transform: uppercase\n",
-                        "map.yaml");
+  auto m = ParseMapping(
+      "objects:\n  - name: a\n    crm: Account\n    billing: customer\n    fields:\n"
+      "      - crm: Name\n        billng: name\n      - crm: Phone\n        billing: phone\n"
+      "        transform: uppercase\n",
+      "map.yaml");
   ASSERT_FALSE(m.ok());
   const std::string msg = m.status().message();
-  EXPECT_NE(msg.find("map.yaml:7:9: objects[a].fields[0].billng: unknown key"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("map.yaml:7:9: objects[a].fields[0].billng: unknown key"), std::string::npos)
+      << msg;
   EXPECT_NE(msg.find("objects[a].fields[0].billing: required"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("map.yaml:10:20: objects[a].fields[1].transform: unknown transform 'uppercase'"), std::string::npos) << msg;
+  EXPECT_NE(
+      msg.find("map.yaml:10:20: objects[a].fields[1].transform: unknown transform 'uppercase'"),
+      std::string::npos)
+      << msg;
   EXPECT_FALSE(ParseMapping("objects: [", "x.yaml").ok());
-  EXPECT_NE(ParseMapping("objects:\n  - name: a\n    crm: A\n    billing: invoice_line\n    fields: []\n", "x.yaml")
-                .status().message().find("unknown billing object 'invoice_line'"),
-            std::string::npos);
+  EXPECT_NE(
+      ParseMapping("objects:\n  - name: a\n    crm: A\n    billing: invoice_line\n    fields: []\n",
+                   "x.yaml")
+          .status()
+          .message()
+          .find("unknown billing object 'invoice_line'"),
+      std::string::npos);
 }
 
 TEST(MappingFile, ValidationFindsUnknownFieldsTypeMismatchesUnmappedPicklistValuesAndMissingNames) {
@@ -262,9 +275,15 @@ TEST(MappingFile, ValidationFindsUnknownFieldsTypeMismatchesUnmappedPicklistValu
   auto errors = Validate(*m, {{"Account", AccountDescribe()}});
   std::string all;
   for (const auto& e : errors) all += e + "\n";
-  EXPECT_NE(all.find("m.yaml:6: objects[account].fields[0]: unknown Account field 'Nmae'"), std::string::npos) << all;
-  EXPECT_NE(all.find("m.yaml:8: objects[account].fields[1].transform: money_to_minor needs a number field; Phone is phone"), std::string::npos) << all;
-  EXPECT_NE(all.find("picklist value 'Partner' of Type has no billing value"), std::string::npos) << all;
+  EXPECT_NE(all.find("m.yaml:6: objects[account].fields[0]: unknown Account field 'Nmae'"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("m.yaml:8: objects[account].fields[1].transform: money_to_minor needs a "
+                     "number field; Phone is phone"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("picklist value 'Partner' of Type has no billing value"), std::string::npos)
+      << all;
   EXPECT_NE(all.find("picklist value 'Other' of Type"), std::string::npos) << all;
   EXPECT_NE(all.find("IsActive__c is boolean"), std::string::npos) << all;
   EXPECT_NE(all.find("unknown customer field 'adress.city'"), std::string::npos) << all;

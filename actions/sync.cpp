@@ -1,0 +1,283 @@
+#include "actions/sync.h"
+
+#include <set>
+
+#include "connector/crm/soql.h"
+#include "util/log.h"
+
+namespace tandem::actions {
+namespace {
+
+constexpr size_t kReadBatch = 200;  // ids per SOQL call (keeps the query well under 100 KB)
+constexpr size_t kWriteBatch = 200; // records per Collections call
+
+std::string Key(const mapping::ObjectMap& map, const std::string& id, const std::string& op) {
+  return "tandem:" + map.name + ":" + id + ":" + op;
+}
+
+}  // namespace
+
+connector::billing::BillingAccount PayloadToAccount(const Json& p) {
+  connector::billing::BillingAccount a;
+  a.name = p["name"].ToText();
+  a.email = p["email"].ToText();
+  a.phone = p["phone"].ToText();
+  a.description = p["description"].ToText();
+  a.currency = p["currency"].ToText();
+  const Json& addr = p["address"];
+  a.address = {addr["line1"].ToText(), addr["line2"].ToText(), addr["city"].ToText(),
+               addr["state"].ToText(), addr["postal_code"].ToText(), addr["country"].ToText()};
+  for (const auto& [k, v] : p["metadata"].object()) a.metadata[k] = v.ToText();
+  return a;
+}
+
+Json AccountToPayload(const connector::billing::BillingAccount& a) {
+  Json p = Json::MakeObject();
+  auto set = [&](const char* k, const std::string& v) {
+    if (!v.empty()) p.Set(k, v);
+  };
+  set("name", a.name);
+  set("email", a.email);
+  set("phone", a.phone);
+  set("description", a.description);
+  set("currency", a.currency);
+  Json addr = Json::MakeObject();
+  auto set_addr = [&](const char* k, const std::string& v) {
+    if (!v.empty()) addr.Set(k, v);
+  };
+  set_addr("line1", a.address.line1);
+  set_addr("line2", a.address.line2);
+  set_addr("city", a.address.city);
+  set_addr("state", a.address.state);
+  set_addr("postal_code", a.address.postal_code);
+  set_addr("country", a.address.country);
+  if (addr.size() > 0) p.Set("address", addr);
+  Json meta = Json::MakeObject();
+  for (const auto& [k, v] : a.metadata) meta.Set(k, v);
+  p.Set("metadata", meta);
+  return p;
+}
+
+Actions::Actions(ActionDeps deps, std::string actor) : deps_(deps), actor_(std::move(actor)) {}
+
+Result<const mapping::ObjectMap*> Actions::SyncableMap(const std::string& object) const {
+  const mapping::ObjectMap* map = deps_.mapping.Find(object);
+  if (!map) return Status::NotFound("no object map '" + object + "' in " + deps_.mapping.source);
+  if (map->billing != "customer")
+    return Status::InvalidArgument("object map '" + map->name + "' maps to billing " + map->billing +
+                                   ", which is synced by work orders or the catalog, not by hand");
+  return map;
+}
+
+Status Actions::ReadRecords(const mapping::ObjectMap& map, const std::vector<std::string>& ids,
+                            std::map<std::string, Json>* records) {
+  std::vector<std::string> fields = mapping::CrmFieldsToRead(map);
+  for (size_t start = 0; start < ids.size(); start += kReadBatch) {
+    std::vector<std::string> chunk(ids.begin() + static_cast<long>(start),
+                                   ids.begin() + static_cast<long>(std::min(ids.size(), start + kReadBatch)));
+    auto soql = connector::crm::SoqlBuilder(map.crm, fields).WhereIn("Id", chunk).Build();
+    if (!soql.ok()) return soql.status();
+    TANDEM_RETURN_IF_ERROR(deps_.crm.Query(*soql, [&](const Json& r) {
+      (*records)[r["Id"].as_string()] = r;
+      return Status::Ok();
+    }));
+  }
+  return Status::Ok();
+}
+
+Result<SyncReport> Actions::Sync(const std::string& object, const std::vector<std::string>& crm_ids) {
+  auto map_or = SyncableMap(object);
+  if (!map_or.ok()) return map_or.status();
+  const mapping::ObjectMap& map = **map_or;
+  auto logger = log::Get("actions.sync");
+  SyncReport report;
+  report.outcomes.resize(crm_ids.size());
+
+  // Valid, distinct ids only; a hostile or malformed id fails alone.
+  std::vector<std::string> ids;
+  std::set<std::string> seen;
+  for (size_t i = 0; i < crm_ids.size(); ++i) {
+    if (!connector::crm::IsSalesforceId(crm_ids[i]))
+      report.outcomes[i] = Outcome::Failed(crm_ids[i], "Id", "not a Salesforce record id");
+    else if (seen.insert(crm_ids[i]).second)
+      ids.push_back(crm_ids[i]);
+  }
+  std::map<std::string, Json> records;
+  TANDEM_RETURN_IF_ERROR(ReadRecords(map, ids, &records));
+  auto links_or = deps_.store.FindLinksByCrmIds(map.name, ids);
+  if (!links_or.ok()) return links_or.status();
+  std::map<std::string, store::Link> links;
+  for (const auto& l : *links_or) links[l.crm_id] = l;
+
+  const int64_t now_ms = ToEpochMillis(deps_.clock.Now());
+  std::map<std::string, Outcome> by_id;
+  std::vector<store::Link> new_links;
+  std::vector<store::AuditEntry> audit;
+  std::vector<Json> write_back;
+  for (const auto& id : ids) {
+    auto rec = records.find(id);
+    if (rec == records.end()) {
+      by_id[id] = Outcome::Failed(id, "Id", "no " + map.crm + " with this id");
+      continue;
+    }
+    mapping::Mapped mapped = mapping::ApplyToBilling(map, rec->second);
+    Outcome outcome;
+    std::string billing_id, account_number;
+    if (!mapped.ok()) {
+      outcome = Outcome::Failed(id, mapped.failed_field, mapped.reason);
+    } else {
+      connector::billing::BillingAccount account = PayloadToAccount(mapped.payload);
+      account.external_key = id;
+      auto link = links.find(id);
+      if (link != links.end() && link->second.content_hash == mapped.hash) {
+        outcome = Outcome::Unchanged(id, link->second.billing_id);
+        billing_id = link->second.billing_id;
+        account_number = link->second.account_number;
+      } else {
+        Result<connector::billing::BillingAccount> saved = Status::NotFound("");
+        bool created = false;
+        if (link != links.end())
+          saved = deps_.billing.UpdateAccount(link->second.billing_id, account, Key(map, id, "update:" + mapped.hash));
+        if (link == links.end() || saved.status().IsNotFound()) {
+          // Keyed by the record alone: a create whose link was lost replays, never doubles.
+          saved = deps_.billing.CreateAccount(account, Key(map, id, "create"));
+          created = saved.ok();
+          if (saved.status().IsConflict()) {
+            // The key was used with other data (the record changed after a lost link):
+            // find the customer by its CRM id and update it.
+            auto found = deps_.billing.FindAccountByExternalKey(id);
+            if (found.ok() && found->has_value()) {
+              saved = deps_.billing.UpdateAccount((*found)->id, account, Key(map, id, "update:" + mapped.hash));
+              created = false;
+            }
+          }
+        }
+        if (saved.ok()) {
+          billing_id = saved->id;
+          account_number = saved->metadata.count("account_number") ? saved->metadata.at("account_number") : saved->id;
+          outcome = created ? Outcome::Created(id, billing_id) : Outcome::Updated(id, billing_id);
+          new_links.push_back(store::Link{map.name, id, billing_id, account_number, mapped.hash, now_ms});
+        } else {
+          outcome = Outcome::Failed(id, "", saved.status().ToString());
+        }
+      }
+    }
+    audit.push_back(store::AuditEntry{now_ms, actor_, map.name, id, "sync", Outcome::KindName(outcome.kind),
+                                      outcome.failed() ? outcome.reason : outcome.remote_id});
+    if (outcome.kind != Outcome::Kind::kUnchanged) {
+      Json wb = Json::MakeObject();
+      wb.Set("Id", id);
+      if (!map.link.status.empty()) wb.Set(map.link.status, outcome.failed() ? "Error" : "Synced");
+      if (!map.link.time.empty()) wb.Set(map.link.time, FormatRfc3339(deps_.clock.Now()));
+      if (!map.link.error.empty()) wb.Set(map.link.error, outcome.failed() ? Json(outcome.reason.substr(0, 1000)) : Json());
+      if (!outcome.failed()) {
+        if (!map.link.billing_id.empty()) wb.Set(map.link.billing_id, billing_id);
+        if (!map.link.account_number.empty()) wb.Set(map.link.account_number, account_number);
+      }
+      if (wb.size() > 1) write_back.push_back(std::move(wb));
+    }
+    by_id[id] = std::move(outcome);
+  }
+  // Progress is recorded before the CRM hears of it: a crash here re-syncs as unchanged.
+  TANDEM_RETURN_IF_ERROR(deps_.store.RecordSync(new_links, audit));
+
+  for (size_t start = 0; start < write_back.size(); start += kWriteBatch) {
+    std::vector<Json> chunk(write_back.begin() + static_cast<long>(start),
+                            write_back.begin() + static_cast<long>(std::min(write_back.size(), start + kWriteBatch)));
+    auto results = deps_.crm.UpdateMany(map.crm, chunk);
+    if (!results.ok()) {
+      logger->warn("writing link fields back to {} failed: {}", map.crm, results.status().ToString());
+      continue;
+    }
+    for (size_t k = 0; k < results->size(); ++k)
+      if (!(*results)[k].success)
+        logger->warn("writing link fields to {} {} failed: {}", map.crm, chunk[k]["Id"].as_string(),
+                     (*results)[k].ErrorText());
+  }
+
+  for (size_t i = 0; i < crm_ids.size(); ++i) {
+    auto it = by_id.find(crm_ids[i]);
+    if (it != by_id.end()) report.outcomes[i] = it->second;
+    switch (report.outcomes[i].kind) {
+      case Outcome::Kind::kCreated: ++report.created; break;
+      case Outcome::Kind::kUpdated: ++report.updated; break;
+      case Outcome::Kind::kUnchanged: ++report.unchanged; break;
+      default: ++report.failed;
+    }
+  }
+  logger->info("sync {}: {} created, {} updated, {} unchanged, {} failed", map.name, report.created,
+               report.updated, report.unchanged, report.failed);
+  return report;
+}
+
+Result<std::vector<OpenResult>> Actions::Open(const std::string& object, const std::vector<std::string>& crm_ids) {
+  auto map_or = SyncableMap(object);
+  if (!map_or.ok()) return map_or.status();
+  const mapping::ObjectMap& map = **map_or;
+  auto links = deps_.store.FindLinksByCrmIds(map.name, crm_ids);
+  if (!links.ok()) return links.status();
+  std::map<std::string, std::string> billing_ids;
+  for (const auto& l : *links) billing_ids[l.crm_id] = l.billing_id;
+  std::vector<OpenResult> out;
+  for (const auto& id : crm_ids) {
+    OpenResult r;
+    r.crm_id = id;
+    auto it = billing_ids.find(id);
+    if (it == billing_ids.end()) {
+      r.error = "not synced to billing yet";
+    } else {
+      r.billing_id = it->second;
+      r.url = deps_.billing.RecordUrl("account", it->second);
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+Result<std::vector<QueryResult>> Actions::Query(const std::string& object, const std::vector<std::string>& crm_ids) {
+  auto map_or = SyncableMap(object);
+  if (!map_or.ok()) return map_or.status();
+  const mapping::ObjectMap& map = **map_or;
+  std::vector<std::string> ids;
+  for (const auto& id : crm_ids)
+    if (connector::crm::IsSalesforceId(id)) ids.push_back(id);
+  std::map<std::string, Json> records;
+  TANDEM_RETURN_IF_ERROR(ReadRecords(map, ids, &records));
+  auto links = deps_.store.FindLinksByCrmIds(map.name, ids);
+  if (!links.ok()) return links.status();
+  std::map<std::string, std::string> billing_ids;
+  for (const auto& l : *links) billing_ids[l.crm_id] = l.billing_id;
+  std::vector<QueryResult> out;
+  for (const auto& id : crm_ids) {
+    QueryResult q;
+    q.crm_id = id;
+    auto rec = records.find(id);
+    auto link = billing_ids.find(id);
+    if (!connector::crm::IsSalesforceId(id)) q.error = "not a Salesforce record id";
+    else if (rec == records.end()) q.error = "no " + map.crm + " with this id";
+    else if (link == billing_ids.end()) q.error = "not synced to billing yet";
+    if (!q.error.empty()) {
+      out.push_back(std::move(q));
+      continue;
+    }
+    q.billing_id = link->second;
+    auto account = deps_.billing.GetAccount(link->second);
+    if (!account.ok()) {
+      q.error = account.status().ToString();
+      out.push_back(std::move(q));
+      continue;
+    }
+    q.billing_state = AccountToPayload(*account);
+    const mapping::Mapped mapped = mapping::ApplyToBilling(map, rec->second);
+    for (const auto& f : map.fields) {
+      if (f.direction == mapping::Direction::kToCrm) continue;
+      const std::string want = mapping::GetPath(mapped.payload, f.billing).ToText();
+      const std::string have = mapping::GetPath(q.billing_state, f.billing).ToText();
+      if (want != have) q.diffs.push_back(FieldDiff{f.billing, want, have});
+    }
+    out.push_back(std::move(q));
+  }
+  return out;
+}
+
+}  // namespace tandem::actions

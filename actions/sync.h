@@ -1,0 +1,80 @@
+// Step 3: the manual actions per mapped object — sync, open, query — all bulkified.
+// sync: read the CRM records (SOQL by id, 200 per call), map them, create or update them in
+// billing with an idempotency key derived from the record (and its content hash), record the
+// link and the audit row together, and write the link fields back in Collections of 200.
+// A record whose mapped fields did not change since its last sync makes no billing call.
+// Tandem's write-back touches only link fields, which are never mapped: it cannot echo back.
+// Thread-safety: an Actions object may be used from several threads (its dependencies are).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "connector/billing/billing_system.h"
+#include "connector/crm/crm_client.h"
+#include "mapping/mapping.h"
+#include "store/store.h"
+#include "util/clock.h"
+#include "util/outcome.h"
+
+namespace tandem::actions {
+
+struct ActionDeps {
+  connector::crm::CrmClient& crm;
+  connector::billing::BillingSystem& billing;
+  store::Store& store;
+  const mapping::Mapping& mapping;
+  const Clock& clock;
+};
+
+struct SyncReport {
+  std::vector<Outcome> outcomes;  // in input order, one per requested id
+  int created = 0, updated = 0, unchanged = 0, failed = 0;
+};
+
+struct OpenResult {
+  std::string crm_id;
+  std::string billing_id;  // empty: not linked yet
+  std::string url;
+  std::string error;
+};
+
+struct FieldDiff {
+  std::string field;     // the billing path
+  std::string crm_value;     // what the CRM record maps to
+  std::string billing_value; // what billing holds now
+};
+
+struct QueryResult {
+  std::string crm_id;
+  std::string billing_id;
+  Json billing_state;            // the billing record as billing returns it (mapped paths)
+  std::vector<FieldDiff> diffs;  // empty: in step
+  std::string error;
+};
+
+class Actions {
+ public:
+  Actions(ActionDeps deps, std::string actor);
+
+  // Failure (whole call): InvalidArgument for an unknown object map or one whose billing
+  // object cannot be synced by hand; per-record problems are Outcomes.
+  Result<SyncReport> Sync(const std::string& object, const std::vector<std::string>& crm_ids);
+  Result<std::vector<OpenResult>> Open(const std::string& object, const std::vector<std::string>& crm_ids);
+  Result<std::vector<QueryResult>> Query(const std::string& object, const std::vector<std::string>& crm_ids);
+
+ private:
+  Result<const mapping::ObjectMap*> SyncableMap(const std::string& object) const;
+  // Reads the records by id, 200 per SOQL call; `records` maps id → record.
+  Status ReadRecords(const mapping::ObjectMap& map, const std::vector<std::string>& ids,
+                     std::map<std::string, Json>* records);
+
+  ActionDeps deps_;
+  const std::string actor_;
+};
+
+// A customer payload (mapping's paths) as a billing account.
+connector::billing::BillingAccount PayloadToAccount(const Json& payload);
+Json AccountToPayload(const connector::billing::BillingAccount& account);
+
+}  // namespace tandem::actions

@@ -1,0 +1,169 @@
+// Step 3 end to end: the Salesforce sandbox, the Stripe sandbox and a real store (SQLite and
+// PostgreSQL), wired as the app wires them.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "actions/sync.h"
+#include "tests/support/salesforce_env.h"
+#include "tests/support/store_backends.h"
+#include "tests/support/stripe_env.h"
+
+namespace tandem::actions {
+namespace {
+
+using testing::ScopedStore;
+using testing::StoreBackend;
+
+mapping::Mapping DefaultMapping() {
+  std::ifstream in(std::string(TANDEM_SOURCE_DIR) + "/config/mapping.yaml");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto m = mapping::ParseMapping(ss.str(), "config/mapping.yaml");
+  EXPECT_TRUE(m.ok()) << m.status().message();
+  return *m;
+}
+
+class SyncTest : public ::testing::TestWithParam<StoreBackend> {
+ protected:
+  void SetUp() override {
+    if (!ScopedStore::Available(GetParam())) GTEST_SKIP() << "no PostgreSQL";
+    store_ = std::make_unique<ScopedStore>(GetParam(), ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    ASSERT_TRUE(store_->Open().ok());
+    mapping_ = DefaultMapping();
+    actions_ = std::make_unique<Actions>(
+        ActionDeps{crm_.client(), stripe_.billing(), **store_, mapping_, stripe_.clock}, "test:sync");
+  }
+
+  std::vector<std::string> MakeAccounts(int n, const std::string& prefix = "Acme") {
+    std::vector<Json> records;
+    for (int i = 0; i < n; ++i) {
+      Json a = Json::MakeObject();
+      a.Set("Name", prefix + " " + std::to_string(i));
+      a.Set("Type", i % 2 ? "Partner" : "Customer - Direct");
+      a.Set("BillingCity", "Lisbon");
+      a.Set("AnnualRevenue", 1000.5 + i);
+      a.Set("CurrencyIsoCode", "EUR");
+      records.push_back(a);
+    }
+    std::vector<std::string> ids;
+    auto created = crm_.client().CreateMany("Account", records);
+    EXPECT_TRUE(created.ok());
+    for (const auto& r : *created) ids.push_back(r.id);
+    return ids;
+  }
+
+  int64_t CrmCalls(const std::string& endpoint) { return crm_.sandbox.calls_by_endpoint()[endpoint]; }
+
+  testing::SalesforceEnv crm_;
+  testing::StripeEnv stripe_;
+  std::unique_ptr<ScopedStore> store_;
+  mapping::Mapping mapping_;
+  std::unique_ptr<Actions> actions_;
+};
+
+TEST_P(SyncTest, AThousandAccountsCostFiveCrmReadsAndFiveCrmWrites) {
+  const auto ids = MakeAccounts(1000);
+  const int64_t reads = CrmCalls("GET /query"), writes = CrmCalls("PATCH /composite/sobjects");
+  auto report = actions_->Sync("account", ids);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->created, 1000);
+  EXPECT_EQ(report->failed, 0);
+  EXPECT_EQ(CrmCalls("GET /query") - reads, 5);
+  EXPECT_EQ(CrmCalls("PATCH /composite/sobjects") - writes, 5);
+  EXPECT_EQ(stripe_.sandbox.CountObjects("customer"), 1000);
+  EXPECT_EQ((*store_)->CountLinks("account").value(), 1000);
+  EXPECT_EQ((*store_)->CountAudit("account").value(), 1000);
+
+  // The link fields are in the CRM, and billing carries the CRM id and the mapped values.
+  auto back = crm_.client().Retrieve("Account", ids[7], {"Billing_Id__c", "Sync_Status__c", "Last_Sync_Time__c"});
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ((*back)["Billing_Id__c"].as_string(), report->outcomes[7].remote_id);
+  EXPECT_EQ((*back)["Sync_Status__c"].as_string(), "Synced");
+  auto customer = stripe_.billing().GetAccount(report->outcomes[7].remote_id).value();
+  EXPECT_EQ(customer.external_key, ids[7]);
+  EXPECT_EQ(customer.name, "Acme 7");
+  EXPECT_EQ(customer.address.city, "Lisbon");
+  EXPECT_EQ(customer.metadata.at("segment"), "partner");
+  EXPECT_EQ(customer.metadata.at("annual_revenue_minor"), "100750");
+}
+
+TEST_P(SyncTest, ASecondSyncWithNoChangeMakesNoBillingWriteAndTandemsWriteBackDoesNotEcho) {
+  const auto ids = MakeAccounts(50);
+  ASSERT_TRUE(actions_->Sync("account", ids).ok());
+  const int64_t stripe_requests = stripe_.sandbox.requests();
+  const int64_t crm_writes = CrmCalls("PATCH /composite/sobjects");
+  auto again = actions_->Sync("account", ids);  // the records now carry Tandem's link fields
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->unchanged, 50);
+  EXPECT_EQ(stripe_.sandbox.requests(), stripe_requests);  // not a single billing call
+  EXPECT_EQ(CrmCalls("PATCH /composite/sobjects"), crm_writes);
+
+  Json rename = Json::MakeObject();
+  rename.Set("Name", "Acme Renamed");
+  ASSERT_TRUE(crm_.client().Update("Account", ids[3], rename).ok());
+  auto third = actions_->Sync("account", ids);
+  ASSERT_TRUE(third.ok());
+  EXPECT_EQ(third->updated, 1);
+  EXPECT_EQ(third->unchanged, 49);
+  EXPECT_EQ(stripe_.billing().GetAccount(third->outcomes[3].remote_id).value().name, "Acme Renamed");
+  EXPECT_EQ(stripe_.sandbox.CountObjects("customer"), 50);
+}
+
+TEST_P(SyncTest, ARecordThatCannotBeMappedFailsAloneWithItsReason) {
+  // A mapping whose picklist map lacks "Partner" and has no default.
+  for (auto& o : mapping_.objects)
+    if (o.name == "account")
+      for (auto& f : o.fields)
+        if (f.crm == "Type") {
+          f.value_map.erase("Partner");
+          f.default_value.reset();
+        }
+  const auto ids = MakeAccounts(4);
+  std::vector<std::string> request = ids;
+  request.push_back("001' OR Name != '");
+  auto report = actions_->Sync("account", request);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->created, 2);
+  EXPECT_EQ(report->failed, 3);
+  EXPECT_TRUE(report->outcomes[1].failed());
+  EXPECT_EQ(report->outcomes[1].field, "Type");
+  EXPECT_NE(report->outcomes[1].reason.find("'Partner' has no billing value"), std::string::npos);
+  EXPECT_EQ(report->outcomes[4].field, "Id");
+  auto back = crm_.client().Retrieve("Account", ids[1], {"Sync_Status__c", "Last_Sync_Error__c"}).value();
+  EXPECT_EQ(back["Sync_Status__c"].as_string(), "Error");
+  EXPECT_NE(back["Last_Sync_Error__c"].as_string().find("Partner"), std::string::npos);
+  EXPECT_EQ(stripe_.sandbox.CountObjects("customer"), 2);
+}
+
+TEST_P(SyncTest, OpenGivesTheBillingUrlAndQueryShowsDriftBeforeSyncing) {
+  const auto ids = MakeAccounts(2);
+  auto synced = actions_->Sync("account", ids).value();
+  auto open = actions_->Open("account", {ids[0], "001000000000000AAA"}).value();
+  EXPECT_EQ(open[0].url, "https://dashboard.stripe.com/test/customers/" + synced.outcomes[0].remote_id);
+  EXPECT_EQ(open[1].error, "not synced to billing yet");
+
+  // Someone edits the customer in billing, behind Tandem's back.
+  connector::billing::BillingAccount edit;
+  edit.name = "Edited In Billing";
+  ASSERT_TRUE(stripe_.billing().UpdateAccount(synced.outcomes[0].remote_id, edit, "manual-edit").ok());
+  auto query = actions_->Query("account", ids).value();
+  ASSERT_EQ(query[0].diffs.size(), 1u);
+  EXPECT_EQ(query[0].diffs[0].field, "name");
+  EXPECT_EQ(query[0].diffs[0].crm_value, "Acme 0");
+  EXPECT_EQ(query[0].diffs[0].billing_value, "Edited In Billing");
+  EXPECT_TRUE(query[1].diffs.empty());
+}
+
+TEST_P(SyncTest, UnknownOrNonCustomerObjectsAreRefusedWhole) {
+  EXPECT_TRUE(actions_->Sync("nope", {}).status().IsNotFound());
+  EXPECT_TRUE(actions_->Sync("product", {}).status().IsInvalidArgument());
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, SyncTest,
+                         ::testing::Values(StoreBackend{"sqlite"}, StoreBackend{"postgresql"}),
+                         testing::BackendName);
+
+}  // namespace
+}  // namespace tandem::actions
