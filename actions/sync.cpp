@@ -8,8 +8,8 @@
 namespace tandem::actions {
 namespace {
 
-constexpr size_t kReadBatch = 200;  // ids per SOQL call (keeps the query well under 100 KB)
-constexpr size_t kWriteBatch = 200; // records per Collections call
+constexpr size_t kReadBatch = 200;   // ids per SOQL call (keeps the query well under 100 KB)
+constexpr size_t kWriteBatch = 200;  // records per Collections call
 
 std::string Key(const mapping::ObjectMap& map, const std::string& id, const std::string& op) {
   return "tandem:" + map.name + ":" + id + ":" + op;
@@ -25,7 +25,7 @@ connector::billing::BillingAccount PayloadToAccount(const Json& p) {
   a.description = p["description"].ToText();
   a.currency = p["currency"].ToText();
   const Json& addr = p["address"];
-  a.address = {addr["line1"].ToText(), addr["line2"].ToText(), addr["city"].ToText(),
+  a.address = {addr["line1"].ToText(), addr["line2"].ToText(),       addr["city"].ToText(),
                addr["state"].ToText(), addr["postal_code"].ToText(), addr["country"].ToText()};
   for (const auto& [k, v] : p["metadata"].object()) a.metadata[k] = v.ToText();
   return a;
@@ -64,7 +64,8 @@ Result<const mapping::ObjectMap*> Actions::SyncableMap(const std::string& object
   const mapping::ObjectMap* map = deps_.mapping.Find(object);
   if (!map) return Status::NotFound("no object map '" + object + "' in " + deps_.mapping.source);
   if (map->billing != "customer")
-    return Status::InvalidArgument("object map '" + map->name + "' maps to billing " + map->billing +
+    return Status::InvalidArgument("object map '" + map->name + "' maps to billing " +
+                                   map->billing +
                                    ", which is synced by work orders or the catalog, not by hand");
   return map;
 }
@@ -73,8 +74,9 @@ Status Actions::ReadRecords(const mapping::ObjectMap& map, const std::vector<std
                             std::map<std::string, Json>* records) {
   std::vector<std::string> fields = mapping::CrmFieldsToRead(map);
   for (size_t start = 0; start < ids.size(); start += kReadBatch) {
-    std::vector<std::string> chunk(ids.begin() + static_cast<long>(start),
-                                   ids.begin() + static_cast<long>(std::min(ids.size(), start + kReadBatch)));
+    std::vector<std::string> chunk(
+        ids.begin() + static_cast<long>(start),
+        ids.begin() + static_cast<long>(std::min(ids.size(), start + kReadBatch)));
     auto soql = connector::crm::SoqlBuilder(map.crm, fields).WhereIn("Id", chunk).Build();
     if (!soql.ok()) return soql.status();
     TANDEM_RETURN_IF_ERROR(deps_.crm.Query(*soql, [&](const Json& r) {
@@ -85,7 +87,8 @@ Status Actions::ReadRecords(const mapping::ObjectMap& map, const std::vector<std
   return Status::Ok();
 }
 
-Result<SyncReport> Actions::Sync(const std::string& object, const std::vector<std::string>& crm_ids) {
+Result<SyncReport> Actions::Sync(const std::string& object,
+                                 const std::vector<std::string>& crm_ids) {
   auto map_or = SyncableMap(object);
   if (!map_or.ok()) return map_or.status();
   const mapping::ObjectMap& map = **map_or;
@@ -137,7 +140,8 @@ Result<SyncReport> Actions::Sync(const std::string& object, const std::vector<st
         Result<connector::billing::BillingAccount> saved = Status::NotFound("");
         bool created = false;
         if (link != links.end())
-          saved = deps_.billing.UpdateAccount(link->second.billing_id, account, Key(map, id, "update:" + mapped.hash));
+          saved = deps_.billing.UpdateAccount(link->second.billing_id, account,
+                                              Key(map, id, "update:" + mapped.hash));
         if (link == links.end() || saved.status().IsNotFound()) {
           // Keyed by the record alone: a create whose link was lost replays, never doubles.
           saved = deps_.billing.CreateAccount(account, Key(map, id, "create"));
@@ -147,29 +151,35 @@ Result<SyncReport> Actions::Sync(const std::string& object, const std::vector<st
             // find the customer by its CRM id and update it.
             auto found = deps_.billing.FindAccountByExternalKey(id);
             if (found.ok() && found->has_value()) {
-              saved = deps_.billing.UpdateAccount((*found)->id, account, Key(map, id, "update:" + mapped.hash));
+              saved = deps_.billing.UpdateAccount((*found)->id, account,
+                                                  Key(map, id, "update:" + mapped.hash));
               created = false;
             }
           }
         }
         if (saved.ok()) {
           billing_id = saved->id;
-          account_number = saved->metadata.count("account_number") ? saved->metadata.at("account_number") : saved->id;
+          account_number = saved->metadata.count("account_number")
+                               ? saved->metadata.at("account_number")
+                               : saved->id;
           outcome = created ? Outcome::Created(id, billing_id) : Outcome::Updated(id, billing_id);
-          new_links.push_back(store::Link{map.name, id, billing_id, account_number, mapped.hash, now_ms});
+          new_links.push_back(
+              store::Link{map.name, id, billing_id, account_number, mapped.hash, now_ms});
         } else {
           outcome = Outcome::Failed(id, "", saved.status().ToString());
         }
       }
     }
-    audit.push_back(store::AuditEntry{now_ms, actor_, map.name, id, "sync", Outcome::KindName(outcome.kind),
+    audit.push_back(store::AuditEntry{now_ms, actor_, map.name, id, "sync",
+                                      Outcome::KindName(outcome.kind),
                                       outcome.failed() ? outcome.reason : outcome.remote_id});
     if (outcome.kind != Outcome::Kind::kUnchanged) {
       Json wb = Json::MakeObject();
       wb.Set("Id", id);
       if (!map.link.status.empty()) wb.Set(map.link.status, outcome.failed() ? "Error" : "Synced");
       if (!map.link.time.empty()) wb.Set(map.link.time, FormatRfc3339(deps_.clock.Now()));
-      if (!map.link.error.empty()) wb.Set(map.link.error, outcome.failed() ? Json(outcome.reason.substr(0, 1000)) : Json());
+      if (!map.link.error.empty())
+        wb.Set(map.link.error, outcome.failed() ? Json(outcome.reason.substr(0, 1000)) : Json());
       if (!outcome.failed()) {
         if (!map.link.billing_id.empty()) wb.Set(map.link.billing_id, billing_id);
         if (!map.link.account_number.empty()) wb.Set(map.link.account_number, account_number);
@@ -182,11 +192,13 @@ Result<SyncReport> Actions::Sync(const std::string& object, const std::vector<st
   TANDEM_RETURN_IF_ERROR(deps_.store.RecordSync(new_links, audit));
 
   for (size_t start = 0; start < write_back.size(); start += kWriteBatch) {
-    std::vector<Json> chunk(write_back.begin() + static_cast<long>(start),
-                            write_back.begin() + static_cast<long>(std::min(write_back.size(), start + kWriteBatch)));
+    std::vector<Json> chunk(
+        write_back.begin() + static_cast<long>(start),
+        write_back.begin() + static_cast<long>(std::min(write_back.size(), start + kWriteBatch)));
     auto results = deps_.crm.UpdateMany(map.crm, chunk);
     if (!results.ok()) {
-      logger->warn("writing link fields back to {} failed: {}", map.crm, results.status().ToString());
+      logger->warn("writing link fields back to {} failed: {}", map.crm,
+                   results.status().ToString());
       continue;
     }
     for (size_t k = 0; k < results->size(); ++k)
@@ -199,10 +211,17 @@ Result<SyncReport> Actions::Sync(const std::string& object, const std::vector<st
     auto it = by_id.find(crm_ids[i]);
     if (it != by_id.end()) report.outcomes[i] = it->second;
     switch (report.outcomes[i].kind) {
-      case Outcome::Kind::kCreated: ++report.created; break;
-      case Outcome::Kind::kUpdated: ++report.updated; break;
-      case Outcome::Kind::kUnchanged: ++report.unchanged; break;
-      default: ++report.failed;
+      case Outcome::Kind::kCreated:
+        ++report.created;
+        break;
+      case Outcome::Kind::kUpdated:
+        ++report.updated;
+        break;
+      case Outcome::Kind::kUnchanged:
+        ++report.unchanged;
+        break;
+      default:
+        ++report.failed;
     }
   }
   logger->info("sync {}: {} created, {} updated, {} unchanged, {} failed", map.name, report.created,
@@ -210,7 +229,8 @@ Result<SyncReport> Actions::Sync(const std::string& object, const std::vector<st
   return report;
 }
 
-Result<std::vector<OpenResult>> Actions::Open(const std::string& object, const std::vector<std::string>& crm_ids) {
+Result<std::vector<OpenResult>> Actions::Open(const std::string& object,
+                                              const std::vector<std::string>& crm_ids) {
   auto map_or = SyncableMap(object);
   if (!map_or.ok()) return map_or.status();
   const mapping::ObjectMap& map = **map_or;
@@ -234,7 +254,8 @@ Result<std::vector<OpenResult>> Actions::Open(const std::string& object, const s
   return out;
 }
 
-Result<std::vector<QueryResult>> Actions::Query(const std::string& object, const std::vector<std::string>& crm_ids) {
+Result<std::vector<QueryResult>> Actions::Query(const std::string& object,
+                                                const std::vector<std::string>& crm_ids) {
   auto map_or = SyncableMap(object);
   if (!map_or.ok()) return map_or.status();
   const mapping::ObjectMap& map = **map_or;
@@ -253,9 +274,12 @@ Result<std::vector<QueryResult>> Actions::Query(const std::string& object, const
     q.crm_id = id;
     auto rec = records.find(id);
     auto link = billing_ids.find(id);
-    if (!connector::crm::IsSalesforceId(id)) q.error = "not a Salesforce record id";
-    else if (rec == records.end()) q.error = "no " + map.crm + " with this id";
-    else if (link == billing_ids.end()) q.error = "not synced to billing yet";
+    if (!connector::crm::IsSalesforceId(id))
+      q.error = "not a Salesforce record id";
+    else if (rec == records.end())
+      q.error = "no " + map.crm + " with this id";
+    else if (link == billing_ids.end())
+      q.error = "not synced to billing yet";
     if (!q.error.empty()) {
       out.push_back(std::move(q));
       continue;

@@ -40,9 +40,9 @@ struct OpenResult {
 };
 
 struct FieldDiff {
-  std::string field;     // the billing path
-  std::string crm_value;     // what the CRM record maps to
-  std::string billing_value; // what billing holds now
+  std::string field;          // the billing path
+  std::string crm_value;      // what the CRM record maps to
+  std::string billing_value;  // what billing holds now
 };
 
 struct QueryResult {
@@ -60,8 +60,10 @@ class Actions {
   // Failure (whole call): InvalidArgument for an unknown object map or one whose billing
   // object cannot be synced by hand; per-record problems are Outcomes.
   Result<SyncReport> Sync(const std::string& object, const std::vector<std::string>& crm_ids);
-  Result<std::vector<OpenResult>> Open(const std::string& object, const std::vector<std::string>& crm_ids);
-  Result<std::vector<QueryResult>> Query(const std::string& object, const std::vector<std::string>& crm_ids);
+  Result<std::vector<OpenResult>> Open(const std::string& object,
+                                       const std::vector<std::string>& crm_ids);
+  Result<std::vector<QueryResult>> Query(const std::string& object,
+                                         const std::vector<std::string>& crm_ids);
 
  private:
   Result<const mapping::ObjectMap*> SyncableMap(const std::string& object) const;

@@ -10,6 +10,7 @@
 
 #include "app/config.h"
 #include "app/demo.h"
+#include "app/runtime.h"
 #include "app/server.h"
 #include "sandbox/salesforce/salesforce_sandbox.h"
 #include "sandbox/stripe/stripe_sandbox.h"
@@ -40,6 +41,8 @@ const char* kUsage =
     "  config check     validate the config file (and resolve its secret references)\n"
     "  db migrate       apply pending schema migrations\n"
     "  db status        show the schema version and tables\n"
+    "  mapping check    validate the mapping file against the CRM's describe\n"
+    "  sync OBJECT ID…  sync CRM records to billing (also: open, query)\n"
     "  demo             run the end-to-end demo on SQLite and the sandbox\n"
     "  sandbox          serve the Salesforce (and billing) emulators for tests and demos\n"
     "\n"
@@ -244,15 +247,32 @@ int Serve(const Globals& g, const std::vector<std::string>& args) {
   }
   const sigset_t stop_signals = BlockStopSignals();
 
-  auto store = OpenStore(config, /*migrate=*/true, nullptr);
-  if (!store.ok()) {
-    std::cerr << "tandem serve: " << store.status().ToString() << "\n";
-    return store.status().IsInvalidArgument() ? kExitUsage : kExitFailures;
+  std::unique_ptr<Runtime> runtime;
+  std::unique_ptr<store::Store> plain_store;
+  store::Store* store = nullptr;
+  if (!config.crm.remote.base_url.empty() && !config.billing.remote.base_url.empty()) {
+    auto rt = BuildRuntime(config, g.redactor);
+    if (!rt.ok()) {
+      std::cerr << "tandem serve: " << rt.status().ToString() << "\n";
+      return rt.status().IsInvalidArgument() ? kExitUsage : kExitFailures;
+    }
+    runtime = std::move(rt).value();
+    store = runtime->store.get();
+  } else {
+    log::Get("app")->warn("crm/billing not configured: serving /healthz and /metrics only");
+    auto opened = OpenStore(config, /*migrate=*/true, nullptr);
+    if (!opened.ok()) {
+      std::cerr << "tandem serve: " << opened.status().ToString() << "\n";
+      return opened.status().IsInvalidArgument() ? kExitUsage : kExitFailures;
+    }
+    plain_store = std::move(opened).value();
+    store = plain_store.get();
   }
   SystemClock clock;
   connector::http::CallCounter counter;
   ApiServer server(ServerOptions{config.server.host, config.server.port, config.server.api_token},
-                   **store, counter, clock);
+                   *store, runtime ? runtime->counter : counter, clock);
+  if (runtime) RegisterActionRoutes(server, *runtime);
   Status st = server.Start();
   if (!st.ok()) {
     std::cerr << "tandem serve: " << st.ToString() << "\n";
@@ -349,6 +369,155 @@ int Sandbox(const std::vector<std::string>& args) {
   return kExitOk;
 }
 
+int Actions(const Globals& g, const std::string& verb, const std::vector<std::string>& args) {
+  po::options_description desc(verb + " options");
+  desc.add_options()("object", po::value<std::string>(), "object map name (account, contact)")(
+      "ids", po::value<std::vector<std::string>>()->multitoken(), "CRM record ids");
+  po::positional_options_description pos;
+  pos.add("object", 1).add("ids", -1);
+  po::variables_map vm;
+  desc.add_options()("help,h", "show this help");
+  try {
+    po::store(po::command_line_parser(args).options(desc).positional(pos).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << "tandem " << verb << ": " << e.what() << "\n";
+    return kExitUsage;
+  }
+  if (vm.count("help") || !vm.count("object")) {
+    (vm.count("help") ? std::cout : std::cerr)
+        << "Usage: tandem --config FILE " << verb << " OBJECT ID...\n\n"
+        << (verb == "sync" ? "Syncs CRM records to billing; prints one JSON outcome per record.\n"
+            : verb == "open"
+                ? "Prints the billing system's URL of each record.\n"
+                : "Prints each record's billing state and its differences from the CRM.\n")
+        << "Exit 0 when every record succeeded, 1 when some failed, 2 for bad usage.\n\n"
+        << desc;
+    return vm.count("help") ? kExitOk : kExitUsage;
+  }
+  Config config;
+  if (g.config_path.empty() || !LoadOrDefault(g, &config)) {
+    if (g.config_path.empty()) std::cerr << "tandem " << verb << ": give --config FILE\n";
+    return kExitUsage;
+  }
+  auto rt = BuildRuntime(config, g.redactor);
+  if (!rt.ok()) {
+    std::cerr << "tandem " << verb << ": " << rt.status().ToString() << "\n";
+    return rt.status().IsInvalidArgument() ? kExitUsage : kExitFailures;
+  }
+  const std::string object = vm["object"].as<std::string>();
+  const auto ids =
+      vm.count("ids") ? vm["ids"].as<std::vector<std::string>>() : std::vector<std::string>{};
+  if (verb == "sync") {
+    auto report = (*rt)->actions->Sync(object, ids);
+    if (!report.ok()) {
+      std::cerr << "tandem sync: " << report.status().ToString() << "\n";
+      return report.status().IsInvalidArgument() || report.status().IsNotFound() ? kExitUsage
+                                                                                 : kExitFailures;
+    }
+    std::cout << SyncReportJson(object, *report) << "\n";
+    return report->failed == 0 ? kExitOk : kExitFailures;
+  }
+  if (verb == "open") {
+    auto open = (*rt)->actions->Open(object, ids);
+    if (!open.ok()) {
+      std::cerr << "tandem open: " << open.status().ToString() << "\n";
+      return kExitUsage;
+    }
+    int failed = 0;
+    for (const auto& r : *open) {
+      std::cout << r.crm_id << "\t" << (r.url.empty() ? r.error : r.url) << "\n";
+      failed += !r.error.empty();
+    }
+    return failed == 0 ? kExitOk : kExitFailures;
+  }
+  auto query = (*rt)->actions->Query(object, ids);
+  if (!query.ok()) {
+    std::cerr << "tandem query: " << query.status().ToString() << "\n";
+    return kExitUsage;
+  }
+  int failed = 0;
+  for (const auto& q : *query) {
+    std::cout << q.crm_id << " → " << (q.billing_id.empty() ? "-" : q.billing_id)
+              << (q.error.empty() ? "" : "  " + q.error) << "\n";
+    for (const auto& d : q.diffs)
+      std::cout << "  " << d.field << ": CRM '" << d.crm_value << "' / billing '" << d.billing_value
+                << "'\n";
+    failed += !q.error.empty();
+  }
+  return failed == 0 ? kExitOk : kExitFailures;
+}
+
+int MappingCheck(const Globals& g, const std::vector<std::string>& args) {
+  po::options_description desc("mapping check options");
+  desc.add_options()("mapping", po::value<std::string>(), "mapping file (default: paths.mapping)");
+  po::variables_map vm;
+  int code = 0;
+  if (!ParseSub("mapping check", args, desc, &vm, &code,
+                "Validates the mapping file against the CRM's describe of each mapped object\n"
+                "(the configured org, or the built-in sandbox schema when no CRM is configured)\n"
+                "and the billing objects' fields. Exit 0 valid, 2 invalid."))
+    return code;
+  Config config;
+  if (!LoadOrDefault(g, &config)) return kExitUsage;
+  const std::string path =
+      vm.count("mapping") ? vm["mapping"].as<std::string>() : config.mapping_path;
+  auto mapping = LoadMappingFile(path, vm.count("mapping") ? "" : config.source);
+  if (!mapping.ok()) {
+    std::cerr << mapping.status().message() << "\n";
+    return kExitUsage;
+  }
+  // Describe through the real client: the configured org, or an in-process sandbox.
+  SystemClock clock;
+  RealSleeper sleeper;
+  SeededRandom random(1);
+  connector::http::CallCounter counter;
+  std::unique_ptr<sandbox::salesforce::SalesforceSandbox> local;
+  connector::crm::salesforce::ConnectionOptions co;
+  if (config.crm.remote.base_url.empty()) {
+    local = std::make_unique<sandbox::salesforce::SalesforceSandbox>(
+        sandbox::salesforce::SalesforceSandboxOptions{}, clock);
+    if (Status st = local->Start(); !st.ok()) {
+      std::cerr << "tandem mapping check: " << st.ToString() << "\n";
+      return kExitFailures;
+    }
+    co.instance_url = local->base_url();
+    co.oauth.client_id = "tandem-sandbox";
+    co.oauth.client_secret = "sandbox-secret";
+  } else {
+    co.instance_url = config.crm.remote.base_url;
+    co.login_url = config.crm.login_url;
+    co.oauth = {config.crm.auth_flow,
+                config.crm.client_id,
+                config.crm.client_secret,
+                config.crm.username,
+                config.crm.private_key,
+                config.crm.refresh_token,
+                ""};
+    co.api.api_version = config.crm.api_version;
+  }
+  connector::crm::salesforce::SalesforceConnection crm(co, {clock, sleeper, random, counter},
+                                                       *g.redactor, sleeper);
+  std::map<std::string, Json> describe;
+  for (const auto& o : mapping->objects) {
+    auto d = crm.client().Describe(o.crm);
+    if (d.ok())
+      describe[o.crm] = *d;
+    else if (!d.status().IsNotFound()) {
+      std::cerr << "tandem mapping check: describe " << o.crm << ": " << d.status().ToString()
+                << "\n";
+      return kExitFailures;
+    }
+  }
+  const auto errors = mapping::Validate(*mapping, describe);
+  for (const auto& e : errors) std::cerr << e << "\n";
+  if (!errors.empty()) return kExitUsage;
+  std::cout << mapping->source << ": OK (" << mapping->objects.size()
+            << " object maps, checked against " << (local ? "the sandbox schema" : co.instance_url)
+            << ")\n";
+  return kExitOk;
+}
+
 int Demo(const std::vector<std::string>& args) {
   po::options_description desc("demo options");
   desc.add_options()("workdir", po::value<std::string>()->default_value("demo-output"),
@@ -414,6 +583,13 @@ int RunCli(const std::vector<std::string>& args) {
   if (command == "db") return Db(g, rest);
   if (command == "demo") return Demo(rest);
   if (command == "sandbox") return Sandbox(rest);
+  if (command == "sync" || command == "open" || command == "query")
+    return Actions(g, command, rest);
+  if (command == "mapping") {
+    if (!rest.empty() && rest[0] == "check") return MappingCheck(g, {rest.begin() + 1, rest.end()});
+    std::cerr << "Usage: tandem [--config FILE] mapping check [--mapping FILE]\n";
+    return (!rest.empty() && (rest[0] == "--help" || rest[0] == "-h")) ? kExitOk : kExitUsage;
+  }
   if (command == "config") {
     if (!rest.empty() && rest[0] == "check") return ConfigCheck(g, {rest.begin() + 1, rest.end()});
     std::cerr << "Usage: tandem [--config FILE] config check\n";

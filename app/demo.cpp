@@ -4,17 +4,17 @@
 #include <iostream>
 
 #include "app/cli.h"
+#include "app/runtime.h"
 #include "app/server.h"
-#include "connector/http/rest_client.h"
-#include "store/store.h"
+#include "sandbox/salesforce/salesforce_sandbox.h"
+#include "sandbox/stripe/stripe_sandbox.h"
+#include "util/json.h"
 #include "util/log.h"
 
 namespace tandem::app {
 namespace {
 
-void Step(int n, const std::string& title) {
-  std::cout << "\n== " << n << ". " << title << " ==\n";
-}
+void Step(const std::string& title) { std::cout << "\n== " << title << " ==\n"; }
 
 }  // namespace
 
@@ -23,67 +23,149 @@ int RunDemo(const DemoOptions& options) {
   std::error_code ec;
   fs::create_directories(options.workdir, ec);
   const std::string db = (fs::path(options.workdir) / "tandem-demo.db").string();
-  fs::remove(db, ec);
-  fs::remove(db + "-wal", ec);
-  fs::remove(db + "-shm", ec);
+  for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(db + suffix, ec);
+  int failures = 0;
+  auto expect = [&](bool ok, const std::string& what) {
+    std::cout << (ok ? "  ok    " : "  FAIL  ") << what << "\n";
+    if (!ok) ++failures;
+  };
 
-  std::cout << "Tandem demo — embedded default (SQLite) in " << options.workdir << "\n";
-
-  Step(1, "Store: SQLite through SOCI, schema migrations");
-  store::StoreOptions so;
-  so.url = "sqlite:" + db;
-  auto store = store::Store::Open(so);
-  if (!store.ok()) {
-    std::cerr << "demo: " << store.status().ToString() << "\n";
+  std::cout << "Tandem demo — embedded default (SQLite " << db << ") and the sandboxes\n";
+  SystemClock clock;
+  sandbox::salesforce::SalesforceSandbox crm_sandbox({}, clock);
+  sandbox::stripe::StripeSandbox billing_sandbox({}, clock);
+  if (!crm_sandbox.Start().ok() || !billing_sandbox.Start().ok()) {
+    std::cerr << "demo: cannot start the sandboxes\n";
     return kExitFailures;
   }
-  auto version = (*store)->SchemaVersion();
-  auto tables = (*store)->TableNames();
-  std::cout << "schema version " << (version.ok() ? *version : -1) << "; tables:";
+  std::cout << "Salesforce sandbox " << crm_sandbox.base_url() << ", Stripe sandbox "
+            << billing_sandbox.base_url() << "\n";
+
+  Config config;
+  config.source = "demo";
+  config.store.url = "sqlite:" + db;
+  config.crm.remote.base_url = crm_sandbox.base_url();
+  config.crm.client_id = "tandem-sandbox";
+  config.crm.client_secret = "sandbox-secret";
+  config.billing.remote.base_url = billing_sandbox.base_url();
+  config.billing.api_key = "sk_test_sandbox";
+  config.mapping_path = "config/mapping.yaml";
+  auto redactor = std::make_shared<Redactor>();
+  auto built = BuildRuntime(config, redactor);
+  if (!built.ok()) {
+    std::cerr << "demo: " << built.status().ToString() << "\n";
+    return kExitFailures;
+  }
+  Runtime& rt = **built;
+
+  Step("Store: SQLite through SOCI, schema migrations");
+  auto tables = rt.store->TableNames();
+  std::cout << "  schema version " << rt.store->SchemaVersion().value_or(-1) << "; tables:";
   if (tables.ok())
     for (const auto& t : *tables) std::cout << " " << t;
   std::cout << "\n";
 
-  Step(2, "HTTP API server (tandem serve) on a loopback port");
-  SystemClock clock;
-  RealSleeper sleeper;
-  SeededRandom random(42);
-  connector::http::CallCounter counter;
-  const std::string token = "demo-token-" + std::to_string(random.Uniform(1'000'000'000));
-  ApiServer server(ServerOptions{"127.0.0.1", 0, token}, **store, counter, clock);
-  server.Route("GET", "/api/v1/status", [](const std::string&) {
-    return ApiReply{200, "{\"tandem\":\"ok\"}"};
-  });
+  Step("Steps 1-2: object and field mapping (config/mapping.yaml), checked against describe");
+  std::map<std::string, Json> describe;
+  for (const auto& o : rt.mapping.objects) {
+    auto d = rt.crm->client().Describe(o.crm);
+    if (d.ok()) describe[o.crm] = *d;
+    std::cout << "  " << o.name << ": " << o.crm << " -> billing " << o.billing << ", "
+              << o.fields.size() << " field maps, master " << o.master << "\n";
+  }
+  const auto problems = mapping::Validate(rt.mapping, describe);
+  for (const auto& p : problems) std::cout << "  " << p << "\n";
+  expect(problems.empty(), "the mapping fits the CRM schema and the billing objects");
+
+  Step("Step 3: manual sync actions through the HTTP API (as a Salesforce quick action calls it)");
+  std::vector<Json> seed;
+  for (const char* name : {"Acme Corp", "Globex", "Initech", "Umbrella", "Stark Industries"}) {
+    Json a = Json::MakeObject();
+    a.Set("Name", name);
+    a.Set("Type", "Customer - Direct");
+    a.Set("BillingCity", "Lisbon");
+    a.Set("AnnualRevenue", 125000.5);
+    a.Set("CurrencyIsoCode", "EUR");
+    seed.push_back(a);
+  }
+  std::vector<std::string> ids;
+  auto created = rt.crm->client().CreateMany("Account", seed);
+  if (created.ok())
+    for (const auto& r : *created) ids.push_back(r.id);
+  std::cout << "  5 Accounts in the CRM\n";
+
+  SeededRandom random(7);
+  const std::string token = "demo-" + std::to_string(random.Uniform(1'000'000'000));
+  redactor->AddSecret(token);
+  ApiServer server(ServerOptions{"127.0.0.1", 0, token}, *rt.store, rt.counter, clock);
+  RegisterActionRoutes(server, rt);
   if (Status st = server.Start(); !st.ok()) {
     std::cerr << "demo: " << st.ToString() << "\n";
     return kExitFailures;
   }
-  std::cout << "listening on " << server.base_url() << "\n";
-
-  Step(3, "REST client core: pipeline with auth, retry, rate limit, call counting");
+  RealSleeper sleeper;
+  connector::http::CallCounter api_counter;
   connector::http::RestClientOptions ro;
   ro.remote = "tandem-api";
   ro.base_url = server.base_url();
-  ro.rate_per_second = 50;
-  auto redactor = std::make_shared<Redactor>();
-  connector::http::RestClient anonymous(ro, {clock, sleeper, random, counter}, nullptr);
-  connector::http::RestClient authed(
-      ro, {clock, sleeper, random, counter},
+  connector::http::RestClient api(
+      ro, {clock, sleeper, random, api_counter},
       std::make_shared<connector::http::BearerTokenAuth>(token, *redactor));
-  int failures = 0;
-  auto show = [&](const char* what, const Result<connector::http::HttpResponse>& r, int want) {
-    const int got = r.ok() ? r->status : -1;
-    std::cout << "  " << what << " -> " << (r.ok() ? std::to_string(got) : r.status().ToString())
-              << (r.ok() ? " " + r->body.substr(0, 80) : "") << (got == want ? "" : "  UNEXPECTED")
-              << "\n";
-    if (got != want) ++failures;
+  Json body = Json::MakeObject();
+  Json list = Json::MakeArray();
+  for (const auto& id : ids) list.Push(id);
+  body.Set("ids", list);
+  auto call = [&](const std::string& path) -> Json {
+    auto r = api.PostJson(path, body.Dump());
+    if (!r.ok() || r->status != 200) {
+      std::cout << "  " << path << " -> "
+                << (r.ok() ? std::to_string(r->status) + " " + r->body : r.status().ToString())
+                << "\n";
+      return Json();
+    }
+    return Json::Parse(r->body).value_or(Json());
   };
-  show("GET /healthz", anonymous.Get("/healthz"), 200);
-  show("GET /api/v1/status without token", anonymous.Get("/api/v1/status"), 401);
-  show("GET /api/v1/status with token", authed.Get("/api/v1/status"), 200);
-  const auto totals = counter.Total("tandem-api");
-  std::cout << "calls: " << totals.calls << ", attempts on the wire: " << totals.attempts << "\n";
+  const int64_t billing_before = billing_sandbox.requests();
+  Json first = call("/api/v1/actions/account/sync");
+  std::cout << "  sync: " << first["created"].as_int() << " created, " << first["failed"].as_int()
+            << " failed\n";
+  expect(first["created"].as_int() == 5,
+         "five customers created in billing, linked, audited, written back");
+  const int64_t billing_after_first = billing_sandbox.requests();
+  Json second = call("/api/v1/actions/account/sync");
+  expect(second["unchanged"].as_int() == 5 && billing_sandbox.requests() == billing_after_first,
+         "a second sync: 5 unchanged, 0 billing calls (Tandem's write-back does not echo)");
+  Json change = Json::MakeObject();
+  change.Set("Name", "Globex Corporation");
+  (void)rt.crm->client().Update("Account", ids[1], change);
+  Json third = call("/api/v1/actions/account/sync");
+  expect(third["updated"].as_int() == 1 && third["unchanged"].as_int() == 4,
+         "one record renamed in the CRM: 1 updated, 4 unchanged");
+  Json open = call("/api/v1/actions/account/open");
+  std::cout << "  open: " << open["results"].array().at(0)["url"].as_string() << "\n";
+  connector::billing::BillingAccount edit;
+  edit.name = "Initech (edited in billing)";
+  (void)rt.billing->billing().UpdateAccount(
+      first["results"].array().at(2)["billing_id"].as_string(), edit, "demo-edit");
+  Json query = call("/api/v1/actions/account/query");
+  const Json& drift = query["results"].array().at(2)["diffs"];
+  for (const auto& d : drift.array())
+    std::cout << "  query drift on " << d["field"].as_string() << ": CRM '" << d["crm"].as_string()
+              << "' vs billing '" << d["billing"].as_string() << "'\n";
+  expect(drift.size() == 1, "query shows the drift made behind Tandem's back, before any sync");
+  auto unauthorized =
+      connector::http::RestClient(ro, {clock, sleeper, random, api_counter}, nullptr)
+          .PostJson("/api/v1/actions/account/sync", body.Dump());
+  expect(unauthorized.ok() && unauthorized->status == 401,
+         "a call without the bearer token gets 401");
   server.Stop();
+
+  Step("API calls");
+  for (const auto& [key, counts] : rt.counter.Snapshot())
+    std::cout << "  " << key << ": " << counts.calls << " calls, " << counts.attempts
+              << " attempts\n";
+  std::cout << "  billing requests for 3 syncs: " << (billing_sandbox.requests() - billing_before)
+            << "\n";
 
   std::cout << "\nDemo " << (failures == 0 ? "finished: every step passed" : "FAILED") << ".\n";
   return failures == 0 ? kExitOk : kExitFailures;

@@ -125,6 +125,13 @@ Status ApiServer::Start() {
         reply(200, impl->Metrics(), "text/plain; version=0.0.4");
         return;
       }
+      // Bodies are small JSON: refuse big ones before reading them.
+      constexpr uint64_t kMaxBody = 1 << 20;
+      if (req.headers().content_length() > kMaxBody) {
+        reply(413, ErrorJson("payload_too_large", "request bodies are limited to 1 MiB"),
+              "application/json");
+        return;
+      }
       auto route = impl->routes.find(method + " " + path);
       if (path.rfind("/api/", 0) == 0) {
         const auto auth = req.headers().find("Authorization");

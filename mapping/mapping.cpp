@@ -446,7 +446,9 @@ std::vector<std::string> Validate(const Mapping& mapping,
         errors.push_back(where + ".transform: boolean does not fit " + f.crm + " (" + type + ")");
       if (type == "boolean" && f.transform.empty() && !meta && f.billing != "active")
         errors.push_back(where + ": " + f.crm + " is boolean; give transform: text or boolean");
-      if (type == "picklist" && !f.value_map.empty() && !f.default_value) {
+      // Every CRM value must reach billing; values only written to the CRM need no entry.
+      if (type == "picklist" && !f.value_map.empty() && !f.default_value &&
+          f.direction != Direction::kToCrm) {
         for (const auto& pv : (*src)["picklistValues"].array()) {
           const std::string v = pv["value"].as_string();
           if (!f.value_map.count(v))

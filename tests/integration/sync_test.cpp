@@ -1,11 +1,12 @@
 // Step 3 end to end: the Salesforce sandbox, the Stripe sandbox and a real store (SQLite and
 // PostgreSQL), wired as the app wires them.
-#include <gtest/gtest.h>
+#include "actions/sync.h"
 
 #include <fstream>
 #include <sstream>
 
-#include "actions/sync.h"
+#include <gtest/gtest.h>
+
 #include "tests/support/salesforce_env.h"
 #include "tests/support/store_backends.h"
 #include "tests/support/stripe_env.h"
@@ -29,11 +30,13 @@ class SyncTest : public ::testing::TestWithParam<StoreBackend> {
  protected:
   void SetUp() override {
     if (!ScopedStore::Available(GetParam())) GTEST_SKIP() << "no PostgreSQL";
-    store_ = std::make_unique<ScopedStore>(GetParam(), ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    store_ = std::make_unique<ScopedStore>(
+        GetParam(), ::testing::UnitTest::GetInstance()->current_test_info()->name());
     ASSERT_TRUE(store_->Open().ok());
     mapping_ = DefaultMapping();
     actions_ = std::make_unique<Actions>(
-        ActionDeps{crm_.client(), stripe_.billing(), **store_, mapping_, stripe_.clock}, "test:sync");
+        ActionDeps{crm_.client(), stripe_.billing(), **store_, mapping_, stripe_.clock},
+        "test:sync");
   }
 
   std::vector<std::string> MakeAccounts(int n, const std::string& prefix = "Acme") {
@@ -54,7 +57,9 @@ class SyncTest : public ::testing::TestWithParam<StoreBackend> {
     return ids;
   }
 
-  int64_t CrmCalls(const std::string& endpoint) { return crm_.sandbox.calls_by_endpoint()[endpoint]; }
+  int64_t CrmCalls(const std::string& endpoint) {
+    return crm_.sandbox.calls_by_endpoint()[endpoint];
+  }
 
   testing::SalesforceEnv crm_;
   testing::StripeEnv stripe_;
@@ -77,7 +82,8 @@ TEST_P(SyncTest, AThousandAccountsCostFiveCrmReadsAndFiveCrmWrites) {
   EXPECT_EQ((*store_)->CountAudit("account").value(), 1000);
 
   // The link fields are in the CRM, and billing carries the CRM id and the mapped values.
-  auto back = crm_.client().Retrieve("Account", ids[7], {"Billing_Id__c", "Sync_Status__c", "Last_Sync_Time__c"});
+  auto back = crm_.client().Retrieve("Account", ids[7],
+                                     {"Billing_Id__c", "Sync_Status__c", "Last_Sync_Time__c"});
   ASSERT_TRUE(back.ok());
   EXPECT_EQ((*back)["Billing_Id__c"].as_string(), report->outcomes[7].remote_id);
   EXPECT_EQ((*back)["Sync_Status__c"].as_string(), "Synced");
@@ -107,7 +113,8 @@ TEST_P(SyncTest, ASecondSyncWithNoChangeMakesNoBillingWriteAndTandemsWriteBackDo
   ASSERT_TRUE(third.ok());
   EXPECT_EQ(third->updated, 1);
   EXPECT_EQ(third->unchanged, 49);
-  EXPECT_EQ(stripe_.billing().GetAccount(third->outcomes[3].remote_id).value().name, "Acme Renamed");
+  EXPECT_EQ(stripe_.billing().GetAccount(third->outcomes[3].remote_id).value().name,
+            "Acme Renamed");
   EXPECT_EQ(stripe_.sandbox.CountObjects("customer"), 50);
 }
 
@@ -131,7 +138,8 @@ TEST_P(SyncTest, ARecordThatCannotBeMappedFailsAloneWithItsReason) {
   EXPECT_EQ(report->outcomes[1].field, "Type");
   EXPECT_NE(report->outcomes[1].reason.find("'Partner' has no billing value"), std::string::npos);
   EXPECT_EQ(report->outcomes[4].field, "Id");
-  auto back = crm_.client().Retrieve("Account", ids[1], {"Sync_Status__c", "Last_Sync_Error__c"}).value();
+  auto back =
+      crm_.client().Retrieve("Account", ids[1], {"Sync_Status__c", "Last_Sync_Error__c"}).value();
   EXPECT_EQ(back["Sync_Status__c"].as_string(), "Error");
   EXPECT_NE(back["Last_Sync_Error__c"].as_string().find("Partner"), std::string::npos);
   EXPECT_EQ(stripe_.sandbox.CountObjects("customer"), 2);
@@ -141,13 +149,15 @@ TEST_P(SyncTest, OpenGivesTheBillingUrlAndQueryShowsDriftBeforeSyncing) {
   const auto ids = MakeAccounts(2);
   auto synced = actions_->Sync("account", ids).value();
   auto open = actions_->Open("account", {ids[0], "001000000000000AAA"}).value();
-  EXPECT_EQ(open[0].url, "https://dashboard.stripe.com/test/customers/" + synced.outcomes[0].remote_id);
+  EXPECT_EQ(open[0].url,
+            "https://dashboard.stripe.com/test/customers/" + synced.outcomes[0].remote_id);
   EXPECT_EQ(open[1].error, "not synced to billing yet");
 
   // Someone edits the customer in billing, behind Tandem's back.
   connector::billing::BillingAccount edit;
   edit.name = "Edited In Billing";
-  ASSERT_TRUE(stripe_.billing().UpdateAccount(synced.outcomes[0].remote_id, edit, "manual-edit").ok());
+  ASSERT_TRUE(
+      stripe_.billing().UpdateAccount(synced.outcomes[0].remote_id, edit, "manual-edit").ok());
   auto query = actions_->Query("account", ids).value();
   ASSERT_EQ(query[0].diffs.size(), 1u);
   EXPECT_EQ(query[0].diffs[0].field, "name");
