@@ -1,10 +1,12 @@
 #include "app/cli.h"
 
+#include <atomic>
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <thread>
 
 #include <boost/program_options.hpp>
 
@@ -278,9 +280,27 @@ int Serve(const Globals& g, const std::vector<std::string>& args) {
     std::cerr << "tandem serve: " << st.ToString() << "\n";
     return kExitFailures;
   }
+  // The callback worker: applies stored webhook events to the CRM.
+  std::atomic<bool> stopping{false};
+  std::thread worker;
+  if (runtime) {
+    worker = std::thread([&] {
+      while (!stopping) {
+        auto applied = runtime->callbacks->ApplyPending(100);
+        if (!applied.ok())
+          log::Get("app")->warn("callback worker: {}", applied.status().ToString());
+        if (!applied.ok() || applied->applied + applied->failed + applied->ignored_own +
+                                     applied->ignored_other + applied->skipped_stale ==
+                                 0)
+          std::this_thread::sleep_for(std::chrono::milliseconds(250));
+      }
+    });
+  }
   std::cout << "tandem serving on " << server.base_url() << std::endl;
   WaitForStopSignal(stop_signals);
   server.Stop();
+  stopping = true;
+  if (worker.joinable()) worker.join();
   return kExitOk;
 }
 

@@ -8,7 +8,8 @@
 
 namespace tandem::app {
 
-Result<mapping::Mapping> LoadMappingFile(const std::string& path, const std::string& config_source) {
+Result<mapping::Mapping> LoadMappingFile(const std::string& path,
+                                         const std::string& config_source) {
   namespace fs = std::filesystem;
   std::string resolved = path;
   if (!fs::path(path).is_absolute() && !config_source.empty()) {
@@ -52,9 +53,10 @@ Result<std::unique_ptr<Runtime>> BuildRuntime(const Config& c, RedactorPtr redac
   co.burst = c.crm.remote.burst;
   co.max_attempts = c.crm.remote.max_attempts;
   const connector::http::RestClientDeps deps{rt->clock, rt->sleeper, rt->random, rt->counter};
-  rt->crm = std::make_unique<connector::crm::salesforce::SalesforceConnection>(co, deps, *rt->redactor,
-                                                                               rt->sleeper);
-  if (c.billing.remote.base_url.empty()) return Status::InvalidArgument("billing.base_url is not set");
+  rt->crm = std::make_unique<connector::crm::salesforce::SalesforceConnection>(
+      co, deps, *rt->redactor, rt->sleeper);
+  if (c.billing.remote.base_url.empty())
+    return Status::InvalidArgument("billing.base_url is not set");
   connector::billing::stripe::StripeConnectionOptions bo;
   bo.base_url = c.billing.remote.base_url;
   bo.api_key = c.billing.api_key;
@@ -65,10 +67,14 @@ Result<std::unique_ptr<Runtime>> BuildRuntime(const Config& c, RedactorPtr redac
   bo.rate_per_second = c.billing.remote.rate_per_second;
   bo.burst = c.billing.remote.burst;
   bo.max_attempts = c.billing.remote.max_attempts;
-  rt->billing = std::make_unique<connector::billing::stripe::StripeConnection>(bo, deps, *rt->redactor);
+  rt->billing =
+      std::make_unique<connector::billing::stripe::StripeConnection>(bo, deps, *rt->redactor);
   rt->actions = std::make_unique<actions::Actions>(
-      actions::ActionDeps{rt->crm->client(), rt->billing->billing(), *rt->store, rt->mapping, rt->clock},
+      actions::ActionDeps{rt->crm->client(), rt->billing->billing(), *rt->store, rt->mapping,
+                          rt->clock},
       "api");
+  rt->callbacks = std::make_unique<actions::Callbacks>(actions::ActionDeps{
+      rt->crm->client(), rt->billing->billing(), *rt->store, rt->mapping, rt->clock});
   return rt;
 }
 
@@ -129,6 +135,20 @@ Result<std::vector<std::string>> ParseIds(const std::string& body) {
 }  // namespace
 
 void RegisterActionRoutes(ApiServer& server, Runtime& rt) {
+  actions::Callbacks* callbacks = rt.callbacks.get();
+  server.PublicRoute("POST", "/api/v1/callbacks/billing",
+                     [callbacks](const std::string& body, const HeaderMap& headers) {
+                       auto sig = headers.find("stripe-signature");
+                       auto r = callbacks->Receive(body, sig == headers.end() ? "" : sig->second);
+                       Json out = Json::MakeObject();
+                       if (r.http_status == 200) {
+                         out.Set("received", true);
+                         out.Set("duplicate", r.duplicate);
+                         out.Set("event", r.event_id);
+                         return ApiReply{200, out.Dump()};
+                       }
+                       return ApiReply{r.http_status, Error("webhook_refused", r.message)};
+                     });
   for (const auto& o : rt.mapping.objects) {
     if (o.billing != "customer") continue;
     const std::string name = o.name;
@@ -138,14 +158,17 @@ void RegisterActionRoutes(ApiServer& server, Runtime& rt) {
       auto ids = ParseIds(body);
       if (!ids.ok()) return ApiReply{400, Error("bad_request", ids.status().message())};
       auto report = actions->Sync(name, *ids);
-      if (!report.ok()) return ApiReply{HttpStatus(report.status()), Error("sync_failed", report.status().ToString())};
+      if (!report.ok())
+        return ApiReply{HttpStatus(report.status()),
+                        Error("sync_failed", report.status().ToString())};
       return ApiReply{200, SyncReportJson(name, *report)};
     });
     server.Route("POST", base + "open", [actions, name](const std::string& body) {
       auto ids = ParseIds(body);
       if (!ids.ok()) return ApiReply{400, Error("bad_request", ids.status().message())};
       auto open = actions->Open(name, *ids);
-      if (!open.ok()) return ApiReply{HttpStatus(open.status()), Error("open_failed", open.status().ToString())};
+      if (!open.ok())
+        return ApiReply{HttpStatus(open.status()), Error("open_failed", open.status().ToString())};
       Json out = Json::MakeArray();
       for (const auto& r : *open) {
         Json j = Json::MakeObject();
@@ -163,7 +186,9 @@ void RegisterActionRoutes(ApiServer& server, Runtime& rt) {
       auto ids = ParseIds(body);
       if (!ids.ok()) return ApiReply{400, Error("bad_request", ids.status().message())};
       auto query = actions->Query(name, *ids);
-      if (!query.ok()) return ApiReply{HttpStatus(query.status()), Error("query_failed", query.status().ToString())};
+      if (!query.ok())
+        return ApiReply{HttpStatus(query.status()),
+                        Error("query_failed", query.status().ToString())};
       Json out = Json::MakeArray();
       for (const auto& q : *query) {
         Json j = Json::MakeObject();

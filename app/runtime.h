@@ -5,6 +5,7 @@
 
 #include <memory>
 
+#include "actions/callbacks.h"
 #include "actions/sync.h"
 #include "app/config.h"
 #include "app/server.h"
@@ -28,6 +29,7 @@ struct Runtime {
   std::unique_ptr<connector::crm::salesforce::SalesforceConnection> crm;
   std::unique_ptr<connector::billing::stripe::StripeConnection> billing;
   std::unique_ptr<actions::Actions> actions;
+  std::unique_ptr<actions::Callbacks> callbacks;
 };
 
 // Loads and parses the mapping file named by the config (relative paths are taken from the
@@ -38,7 +40,8 @@ Result<mapping::Mapping> LoadMappingFile(const std::string& path, const std::str
 // mapping or missing settings; IoError when the store cannot be opened.
 Result<std::unique_ptr<Runtime>> BuildRuntime(const Config& config, RedactorPtr redactor);
 
-// Registers POST /api/v1/actions/{object}/{sync|open|query} for every object map.
+// Registers POST /api/v1/actions/{object}/{sync|open|query} for every object map, and
+// POST /api/v1/callbacks/billing (authenticated by the webhook signature, not the token).
 void RegisterActionRoutes(ApiServer& server, Runtime& runtime);
 
 // JSON for a sync report / open / query answer (the API's and the CLI's output).

@@ -49,7 +49,8 @@ struct ApiServer::Impl {
   connector::http::CallCounter& counter;
   const Clock& clock;
   SteadyTime started;
-  std::map<std::string, ApiHandler> routes;  // "METHOD path"; read-only after Start()
+  std::map<std::string, ApiHandler> routes;            // "METHOD path"; read-only after Start()
+  std::map<std::string, PublicHandler> public_routes;  // read-only after Start()
   std::unique_ptr<http_listener> listener;
 
   Impl(store::Store& s, connector::http::CallCounter& c, const Clock& cl)
@@ -88,6 +89,11 @@ ApiServer::~ApiServer() { Stop(); }
 
 void ApiServer::Route(const std::string& method, const std::string& path, ApiHandler handler) {
   impl_->routes[method + " " + path] = std::move(handler);
+}
+
+void ApiServer::PublicRoute(const std::string& method, const std::string& path,
+                            PublicHandler handler) {
+  impl_->public_routes[method + " " + path] = std::move(handler);
 }
 
 std::string ApiServer::base_url() const {
@@ -130,6 +136,29 @@ Status ApiServer::Start() {
       if (req.headers().content_length() > kMaxBody) {
         reply(413, ErrorJson("payload_too_large", "request bodies are limited to 1 MiB"),
               "application/json");
+        return;
+      }
+      if (auto pub = impl->public_routes.find(method + " " + path);
+          pub != impl->public_routes.end()) {
+        HeaderMap headers;
+        for (const auto& [k, v] : req.headers()) {
+          std::string name = k;
+          for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+          headers[name] = v;
+        }
+        PublicHandler handler = pub->second;
+        req.extract_string(true).then(
+            [req, handler, headers](pplx::task<std::string> body) mutable {
+              ApiReply out;
+              try {
+                out = handler(body.get(), headers);
+              } catch (const std::exception& e) {
+                out = ApiReply{500, ErrorJson("internal", e.what())};
+              }
+              wh::http_response resp(static_cast<wh::status_code>(out.status));
+              resp.set_body(out.body, out.content_type);
+              req.reply(resp);
+            });
         return;
       }
       auto route = impl->routes.find(method + " " + path);

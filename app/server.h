@@ -27,6 +27,10 @@ struct ApiReply {
   std::string content_type = "application/json";
 };
 using ApiHandler = std::function<ApiReply(const std::string& body)>;
+// A handler that authenticates the request itself (webhooks carry a signature, not our
+// bearer token); it sees the headers, names lower-cased.
+using HeaderMap = std::map<std::string, std::string>;
+using PublicHandler = std::function<ApiReply(const std::string& body, const HeaderMap& headers)>;
 
 class ApiServer {
  public:
@@ -36,6 +40,8 @@ class ApiServer {
 
   // Registers "METHOD /api/v1/..." before Start().
   void Route(const std::string& method, const std::string& path, ApiHandler handler);
+  // Registers a route that skips the bearer-token check (its handler must authenticate).
+  void PublicRoute(const std::string& method, const std::string& path, PublicHandler handler);
   // Binds and starts serving. Failure: Unavailable when the address cannot be bound.
   Status Start();
   // Stops accepting; waits for handlers in flight.

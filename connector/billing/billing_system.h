@@ -246,6 +246,8 @@ class BillingSystem {
   virtual Result<BillingEvent> VerifyWebhook(const std::string& payload,
                                              const std::string& signature_header,
                                              int64_t now_epoch_s) const = 0;
+  // Parses a payload that was verified earlier (the inbox keeps verified payloads only).
+  virtual Result<BillingEvent> ParseEvent(const std::string& payload) const = 0;
 };
 using BillingSystemPtr = std::unique_ptr<BillingSystem>;
 

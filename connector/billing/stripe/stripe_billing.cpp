@@ -611,7 +611,11 @@ Result<BillingEvent> StripeBilling::VerifyWebhook(const std::string& payload,
                                                   int64_t now_epoch_s) const {
   TANDEM_RETURN_IF_ERROR(VerifySignature(payload, signature_header, options_.webhook_secret,
                                          now_epoch_s, options_.webhook_tolerance_s));
-  return ParseEvent(payload);
+  return stripe::ParseEvent(payload);
+}
+
+Result<BillingEvent> StripeBilling::ParseEvent(const std::string& payload) const {
+  return stripe::ParseEvent(payload);
 }
 
 }  // namespace tandem::connector::billing::stripe

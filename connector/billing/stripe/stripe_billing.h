@@ -76,6 +76,7 @@ class StripeBilling final : public BillingSystem {
   Result<BillingEvent> VerifyWebhook(const std::string& payload,
                                      const std::string& signature_header,
                                      int64_t now_epoch_s) const override;
+  Result<BillingEvent> ParseEvent(const std::string& payload) const override;
 
  private:
   // POST with form fields; the Idempotency-Key is `key` + ":" + what this call does.

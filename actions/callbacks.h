@@ -1,0 +1,45 @@
+// Billing callbacks: the webhook endpoint's two halves.
+//  Receive: verify the signature and timestamp, store the event in the inbox keyed by its id
+//  (a duplicate is acknowledged and ignored), answer at once.
+//  Apply (a worker): invoice events become Billing_Invoice__c records under the account
+//  (upserted by external id) and set the account's billing status and balance; customer
+//  events set the billing status. An event older than the state already applied to its
+//  object is skipped, so out-of-order delivery ends in the newest state. Events caused by
+//  Tandem's own writes (idempotency key "tandem:...") are recognised and not written back.
+// Thread-safety: Receive may be called concurrently; ApplyPending from one worker at a time
+// per process (several processes may run it: the inbox claim is by state).
+#pragma once
+
+#include <string>
+
+#include "actions/sync.h"
+
+namespace tandem::actions {
+
+struct ReceiveResult {
+  int http_status = 200;  // 200 stored or duplicate; 400 malformed; 401 bad signature
+  bool duplicate = false;
+  std::string event_id;
+  std::string message;
+};
+
+struct ApplyReport {
+  int applied = 0, skipped_stale = 0, ignored_own = 0, ignored_other = 0, failed = 0;
+};
+
+class Callbacks {
+ public:
+  Callbacks(ActionDeps deps, std::string account_map = "account");
+
+  ReceiveResult Receive(const std::string& payload, const std::string& signature_header);
+  // Applies up to `limit` pending inbox events; failures stay pending until 5 attempts.
+  Result<ApplyReport> ApplyPending(int limit = 100);
+
+ private:
+  Status Apply(const connector::billing::BillingEvent& event, ApplyReport* report);
+
+  ActionDeps deps_;
+  const std::string account_map_;
+};
+
+}  // namespace tandem::actions

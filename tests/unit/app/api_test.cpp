@@ -1,0 +1,102 @@
+// The HTTP API as a CRM quick action and the billing system meet it: bearer token, body size
+// limit, and the webhook endpoint (forged 401, duplicate acknowledged once).
+#include <gtest/gtest.h>
+
+#include "app/runtime.h"
+#include "connector/billing/stripe/stripe_wire.h"
+#include "connector/http/rest_client.h"
+#include "sandbox/salesforce/salesforce_sandbox.h"
+#include "sandbox/stripe/stripe_sandbox.h"
+#include "tests/fakes/fake_clock.h"
+#include "tests/support/store_backends.h"
+
+namespace tandem::app {
+namespace {
+
+constexpr char kToken[] = "api-test-token-123";
+constexpr char kWebhookSecret[] = "whsec_api_test";
+
+class ApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(crm_.Start().ok());
+    ASSERT_TRUE(billing_.Start().ok());
+    store_ = std::make_unique<testing::ScopedStore>(testing::StoreBackend{"sqlite"}, "api_test");
+    Config c;
+    c.store.url = store_->options().url;
+    c.crm.remote.base_url = crm_.base_url();
+    c.crm.client_id = "tandem-sandbox";
+    c.crm.client_secret = "sandbox-secret";
+    c.billing.remote.base_url = billing_.base_url();
+    c.billing.api_key = "sk_test_sandbox";
+    c.billing.webhook_secret = kWebhookSecret;
+    c.mapping_path = std::string(TANDEM_SOURCE_DIR) + "/config/mapping.yaml";
+    auto rt = BuildRuntime(c, std::make_shared<Redactor>());
+    ASSERT_TRUE(rt.ok()) << rt.status().ToString();
+    runtime_ = std::move(rt).value();
+    server_ = std::make_unique<ApiServer>(ServerOptions{"127.0.0.1", 0, kToken}, *runtime_->store,
+                                          runtime_->counter, clock_);
+    RegisterActionRoutes(*server_, *runtime_);
+    ASSERT_TRUE(server_->Start().ok());
+  }
+
+  connector::http::HttpResponse Post(const std::string& path, const std::string& body,
+                                     connector::http::Headers headers = {}) {
+    testing::FakeClock fake;
+    testing::FakeSleeper sleeper(fake);
+    SeededRandom random(1);
+    connector::http::CallCounter counter;
+    connector::http::RestClientOptions o;
+    o.base_url = server_->base_url();
+    o.retry.max_attempts = 1;
+    connector::http::RestClient client(o, {clock_, sleeper, random, counter}, nullptr);
+    connector::http::HttpRequest req;
+    req.method = "POST";
+    req.path = path;
+    req.body = body;
+    req.headers = std::move(headers);
+    connector::http::SetHeader(req.headers, "Content-Type", "application/json");
+    return client.Send(req).value();
+  }
+
+  SystemClock clock_;
+  sandbox::salesforce::SalesforceSandbox crm_{{}, clock_};
+  sandbox::stripe::StripeSandbox billing_{{}, clock_};
+  std::unique_ptr<testing::ScopedStore> store_;
+  std::unique_ptr<Runtime> runtime_;
+  std::unique_ptr<ApiServer> server_;
+};
+
+TEST_F(ApiTest, ActionsNeedTheBearerTokenAndRefuseOversizedBodies) {
+  EXPECT_EQ(Post("/api/v1/actions/account/sync", R"({"ids":[]})").status, 401);
+  EXPECT_EQ(Post("/api/v1/actions/account/sync", R"({"ids":[]})", {{"Authorization", "Bearer wrong"}}).status, 401);
+  auto ok = Post("/api/v1/actions/account/sync", R"({"ids":["001000000000000AAA"]})",
+                 {{"Authorization", std::string("Bearer ") + kToken}});
+  EXPECT_EQ(ok.status, 200) << ok.body;
+  EXPECT_NE(ok.body.find("\"outcome\":\"failed\""), std::string::npos) << ok.body;
+  EXPECT_EQ(Post("/api/v1/actions/account/sync", std::string(2 << 20, ' '),
+                 {{"Authorization", std::string("Bearer ") + kToken}}).status, 413);
+  EXPECT_EQ(Post("/api/v1/actions/account/sync", "not json", {{"Authorization", std::string("Bearer ") + kToken}}).status, 400);
+  EXPECT_EQ(Post("/api/v1/actions/nope/sync", "{}", {{"Authorization", std::string("Bearer ") + kToken}}).status, 404);
+}
+
+TEST_F(ApiTest, WebhooksAreVerifiedStoredOnceAndForgedOnesRefused) {
+  const std::string payload =
+      R"({"id":"evt_api_1","object":"event","type":"invoice.paid","created":1,"data":{"object":{"id":"in_1","customer":"cus_1"}}})";
+  const std::string t = std::to_string(ToEpochMillis(clock_.Now()) / 1000);
+  const std::string sig = "t=" + t + ",v1=" + connector::billing::stripe::HmacSha256Hex(kWebhookSecret, t + "." + payload);
+  auto first = Post("/api/v1/callbacks/billing", payload, {{"Stripe-Signature", sig}});
+  EXPECT_EQ(first.status, 200) << first.body;
+  EXPECT_NE(first.body.find("\"duplicate\":false"), std::string::npos);
+  auto again = Post("/api/v1/callbacks/billing", payload, {{"Stripe-Signature", sig}});
+  EXPECT_EQ(again.status, 200);
+  EXPECT_NE(again.body.find("\"duplicate\":true"), std::string::npos);
+  std::string forged = payload;
+  forged.replace(forged.find("in_1"), 4, "in_2");
+  EXPECT_EQ(Post("/api/v1/callbacks/billing", forged, {{"Stripe-Signature", sig}}).status, 401);
+  EXPECT_EQ(Post("/api/v1/callbacks/billing", payload).status, 401);
+  EXPECT_EQ(runtime_->store->PendingInboxEvents(10).value().size(), 1u);
+}
+
+}  // namespace
+}  // namespace tandem::app
