@@ -41,8 +41,14 @@ ReceiveResult Callbacks::Receive(const std::string& payload, const std::string& 
     return r;
   }
   r.event_id = event->id;
-  store::InboxEvent row{event->id, deps_.billing.name(), event->raw_type, payload,
-                        ToEpochMillis(deps_.clock.Now()), "pending", 0, ""};
+  store::InboxEvent row{event->id,
+                        deps_.billing.name(),
+                        event->raw_type,
+                        payload,
+                        ToEpochMillis(deps_.clock.Now()),
+                        "pending",
+                        0,
+                        ""};
   auto inserted = deps_.store.InsertInboxEvent(row);
   if (!inserted.ok()) {
     r.http_status = 503;  // the sender retries: nothing is lost
@@ -67,9 +73,11 @@ Result<ApplyReport> Callbacks::ApplyPending(int limit) {
     }
     ++report.failed;
     const bool last = row.attempts + 1 >= kMaxAttempts || !st.IsTransient();
-    log::Get("actions.callbacks")->warn("event {} ({}): {}{}", row.event_id, row.type, st.ToString(),
-                                        last ? " — giving up" : " — will retry");
-    TANDEM_RETURN_IF_ERROR(deps_.store.MarkInboxEvent(row.event_id, last ? "failed" : "pending", st.ToString()));
+    log::Get("actions.callbacks")
+        ->warn("event {} ({}): {}{}", row.event_id, row.type, st.ToString(),
+               last ? " — giving up" : " — will retry");
+    TANDEM_RETURN_IF_ERROR(
+        deps_.store.MarkInboxEvent(row.event_id, last ? "failed" : "pending", st.ToString()));
   }
   return report;
 }
@@ -114,21 +122,24 @@ Status Callbacks::Apply(const connector::billing::BillingEvent& e, ApplyReport* 
     record.Set("Amount_Paid__c", Major(in["amount_paid"].as_int(), currency));
     record.Set("Currency__c", currency);
     record.Set("Event_Version__c", static_cast<double>(e.created));
-    auto saved = deps_.crm.Upsert("Billing_Invoice__c", "Billing_Invoice_Id__c", e.object_id, record);
+    auto saved =
+        deps_.crm.Upsert("Billing_Invoice__c", "Billing_Invoice_Id__c", e.object_id, record);
     if (!saved.ok()) return saved.status();
     if (e.type == T::kInvoicePaid) account_fields.Set("Billing_Status__c", "Active");
     if (e.type == T::kInvoicePaymentFailed) account_fields.Set("Billing_Status__c", "Delinquent");
     // The balance: what the customer's open invoices still ask for.
     int64_t owed = 0;
-    Status listed = deps_.billing.ListInvoices(e.account_id, [&](const connector::billing::Invoice& i) {
-      if (i.status == "open") owed += i.amount_remaining;
-      return Status::Ok();
-    });
+    Status listed =
+        deps_.billing.ListInvoices(e.account_id, [&](const connector::billing::Invoice& i) {
+          if (i.status == "open") owed += i.amount_remaining;
+          return Status::Ok();
+        });
     if (!listed.ok()) return listed;
     account_fields.Set("Billing_Balance__c", Major(owed, currency));
     if (!currency.empty()) account_fields.Set("Billing_Currency__c", currency);
   } else {
-    account_fields.Set("Billing_Status__c", e.object["delinquent"].as_bool() ? "Delinquent" : "Active");
+    account_fields.Set("Billing_Status__c",
+                       e.object["delinquent"].as_bool() ? "Delinquent" : "Active");
   }
   TANDEM_RETURN_IF_ERROR(deps_.crm.Update("Account", account_id, account_fields));
   TANDEM_RETURN_IF_ERROR(deps_.store.SetCursor(version_key, std::to_string(e.created),

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <iostream>
+#include <thread>
 
 #include "app/cli.h"
 #include "app/runtime.h"
@@ -41,8 +42,13 @@ int RunDemo(const DemoOptions& options) {
   std::cout << "Salesforce sandbox " << crm_sandbox.base_url() << ", Stripe sandbox "
             << billing_sandbox.base_url() << "\n";
 
+  // The API's port is chosen first so the billing sandbox can be told where to send webhooks.
+  const int api_port = FindFreePort();
+  const std::string webhook_secret = billing_sandbox.AddWebhookEndpoint(
+      "http://127.0.0.1:" + std::to_string(api_port) + "/api/v1/callbacks/billing");
   Config config;
   config.source = "demo";
+  config.billing.webhook_secret = webhook_secret;
   config.store.url = "sqlite:" + db;
   config.crm.remote.base_url = crm_sandbox.base_url();
   config.crm.client_id = "tandem-sandbox";
@@ -97,7 +103,7 @@ int RunDemo(const DemoOptions& options) {
   SeededRandom random(7);
   const std::string token = "demo-" + std::to_string(random.Uniform(1'000'000'000));
   redactor->AddSecret(token);
-  ApiServer server(ServerOptions{"127.0.0.1", 0, token}, *rt.store, rt.counter, clock);
+  ApiServer server(ServerOptions{"127.0.0.1", api_port, token}, *rt.store, rt.counter, clock);
   RegisterActionRoutes(server, rt);
   if (Status st = server.Start(); !st.ok()) {
     std::cerr << "demo: " << st.ToString() << "\n";
@@ -158,6 +164,47 @@ int RunDemo(const DemoOptions& options) {
           .PostJson("/api/v1/actions/account/sync", body.Dump());
   expect(unauthorized.ok() && unauthorized->status == 401,
          "a call without the bearer token gets 401");
+
+  Step("Billing callbacks: a bill run in billing reaches the CRM through signed webhooks");
+  const std::string failing = first["results"].array().at(4)["billing_id"].as_string();
+  connector::billing::Product product;
+  product.name = "Virtual Server";
+  auto prod = rt.billing->billing().CreateProduct(product, "demo-product");
+  connector::billing::Price price;
+  price.product_id = prod.ok() ? prod->id : "";
+  price.currency = "eur";
+  price.unit_amount_minor = 4900;
+  price.interval = "month";
+  auto monthly = rt.billing->billing().CreatePrice(price, "demo-price");
+  for (const auto& r : first["results"].array()) {
+    connector::billing::SubscriptionSpec spec;
+    spec.account_id = r["billing_id"].as_string();
+    spec.items.push_back(
+        connector::billing::SubscriptionItem{"", monthly.ok() ? monthly->id : "", 1, {}});
+    (void)rt.billing->billing().CreateSubscription(spec, "demo-sub-" + spec.account_id);
+  }
+  const auto run = billing_sandbox.BillRun("", {failing});
+  std::cout << "  bill run: " << run.invoices << " invoices, " << run.paid << " paid, "
+            << run.failed << " failed\n";
+  billing_sandbox.FlushWebhooks();
+  int64_t invoices = 0;
+  for (int i = 0; i < 40; ++i) {
+    auto applied = rt.callbacks->ApplyPending(500);
+    invoices = crm_sandbox.CountRecords("Billing_Invoice__c");
+    if (applied.ok() && applied->applied + applied->ignored_own + applied->ignored_other == 0 &&
+        invoices >= 10)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  auto stark =
+      rt.crm->client().Retrieve("Account", ids[4], {"Billing_Status__c", "Billing_Balance__c"});
+  std::cout << "  " << invoices << " Billing_Invoice__c records in the CRM; Stark Industries: "
+            << (stark.ok() ? (*stark)["Billing_Status__c"].as_string() + ", balance " +
+                                 (*stark)["Billing_Balance__c"].ToText()
+                           : stark.status().ToString())
+            << "\n";
+  expect(invoices == 10 && stark.ok() && (*stark)["Billing_Status__c"].as_string() == "Delinquent",
+         "invoices, payment status and balance arrived in the CRM");
   server.Stop();
 
   Step("API calls");

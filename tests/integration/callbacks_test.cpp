@@ -1,12 +1,13 @@
 // Billing callbacks end to end: the Stripe sandbox's signed deliveries go into the inbox
 // (forged and replayed ones refused, duplicates acknowledged once) and the worker writes
 // invoices, billing status and balance into the Salesforce sandbox, newest state winning.
-#include <gtest/gtest.h>
+#include "actions/callbacks.h"
 
 #include <fstream>
 #include <sstream>
 
-#include "actions/callbacks.h"
+#include <gtest/gtest.h>
+
 #include "connector/billing/stripe/stripe_wire.h"
 #include "tests/support/salesforce_env.h"
 #include "tests/support/scripted_http_server.h"
@@ -23,17 +24,21 @@ class CallbacksTest : public ::testing::TestWithParam<StoreBackend> {
  protected:
   void SetUp() override {
     if (!ScopedStore::Available(GetParam())) GTEST_SKIP() << "no PostgreSQL";
-    store_ = std::make_unique<ScopedStore>(GetParam(), ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    store_ = std::make_unique<ScopedStore>(
+        GetParam(), ::testing::UnitTest::GetInstance()->current_test_info()->name());
     ASSERT_TRUE(store_->Open().ok());
     std::ifstream in(std::string(TANDEM_SOURCE_DIR) + "/config/mapping.yaml");
     std::stringstream ss;
     ss << in.rdbuf();
     mapping_ = mapping::ParseMapping(ss.str(), "mapping.yaml").value();
-    secret_ = stripe_.sandbox.AddWebhookEndpoint(receiver_.base_url() + "/api/v1/callbacks/billing");
+    secret_ =
+        stripe_.sandbox.AddWebhookEndpoint(receiver_.base_url() + "/api/v1/callbacks/billing");
     connector::billing::stripe::StripeOptions o;
     o.webhook_secret = secret_;
-    verifier_ = std::make_unique<connector::billing::stripe::StripeBilling>(o, stripe_.connection->rest(), stripe_.clock);
-    deps_ = std::make_unique<ActionDeps>(ActionDeps{crm_.client(), *verifier_, **store_, mapping_, stripe_.clock});
+    verifier_ = std::make_unique<connector::billing::stripe::StripeBilling>(
+        o, stripe_.connection->rest(), stripe_.clock);
+    deps_ = std::make_unique<ActionDeps>(
+        ActionDeps{crm_.client(), *verifier_, **store_, mapping_, stripe_.clock});
     actions_ = std::make_unique<Actions>(*deps_, "test");
     callbacks_ = std::make_unique<Callbacks>(*deps_);
   }
@@ -110,20 +115,25 @@ TEST_P(CallbacksTest, InvoicesStatusAndBalanceReachTheCrmOnceEach) {
 
   // Each customer: the invoice at subscription creation (paid) and the bill run's.
   EXPECT_EQ(crm_.sandbox.CountRecords("Billing_Invoice__c"), 4);
-  auto good = crm_.client().Retrieve("Account", ids_[0], {"Billing_Status__c", "Billing_Balance__c"}).value();
-  auto bad = crm_.client().Retrieve("Account", ids_[1], {"Billing_Status__c", "Billing_Balance__c"}).value();
+  auto good = crm_.client()
+                  .Retrieve("Account", ids_[0], {"Billing_Status__c", "Billing_Balance__c"})
+                  .value();
+  auto bad = crm_.client()
+                 .Retrieve("Account", ids_[1], {"Billing_Status__c", "Billing_Balance__c"})
+                 .value();
   EXPECT_EQ(good["Billing_Status__c"].as_string(), "Active");
   EXPECT_DOUBLE_EQ(good["Billing_Balance__c"].as_number(), 0.0);
   EXPECT_EQ(bad["Billing_Status__c"].as_string(), "Delinquent");
   EXPECT_DOUBLE_EQ(bad["Billing_Balance__c"].as_number(), 40.0);
   Status st;
   int failed_invoices = 0;
-  st = crm_.client().Query("SELECT Id, Status__c, Account__c FROM Billing_Invoice__c WHERE Status__c = 'Payment Failed'",
-                           [&](const Json& r) {
-                             EXPECT_EQ(r["Account__c"].as_string(), ids_[1]);
-                             ++failed_invoices;
-                             return Status::Ok();
-                           });
+  st = crm_.client().Query(
+      "SELECT Id, Status__c, Account__c FROM Billing_Invoice__c WHERE Status__c = 'Payment Failed'",
+      [&](const Json& r) {
+        EXPECT_EQ(r["Account__c"].as_string(), ids_[1]);
+        ++failed_invoices;
+        return Status::Ok();
+      });
   ASSERT_TRUE(st.ok());
   EXPECT_EQ(failed_invoices, 1);
   EXPECT_GT(delivered, 0u);
@@ -141,7 +151,8 @@ TEST_P(CallbacksTest, ForgedAndReplayedWebhooksAreRefused) {
   // A genuine signature, but an hour old: a replay.
   const int64_t old = ToEpochMillis(stripe_.clock.Now()) / 1000 - 3600;
   const std::string replay = "t=" + std::to_string(old) + ",v1=" +
-                             connector::billing::stripe::HmacSha256Hex(secret_, std::to_string(old) + "." + requests[0].body);
+                             connector::billing::stripe::HmacSha256Hex(
+                                 secret_, std::to_string(old) + "." + requests[0].body);
   EXPECT_EQ(callbacks_->Receive(requests[0].body, replay).http_status, 401);
   EXPECT_TRUE((*store_)->PendingInboxEvents(10).value().empty());
 }
@@ -149,7 +160,8 @@ TEST_P(CallbacksTest, ForgedAndReplayedWebhooksAreRefused) {
 TEST_P(CallbacksTest, EventsOutOfOrderEndInTheNewestState) {
   SetUpCustomers();
   ASSERT_TRUE(stripe_.sandbox.FlushWebhooks());
-  auto make = [&](const std::string& id, int64_t created, const std::string& type, const std::string& status) {
+  auto make = [&](const std::string& id, int64_t created, const std::string& type,
+                  const std::string& status) {
     Json obj = Json::MakeObject();
     obj.Set("id", "in_manual_1");
     obj.Set("object", "invoice");
@@ -168,8 +180,9 @@ TEST_P(CallbacksTest, EventsOutOfOrderEndInTheNewestState) {
     e.Set("data", data);
     const std::string payload = e.Dump();
     const int64_t now = ToEpochMillis(stripe_.clock.Now()) / 1000;
-    const std::string header = "t=" + std::to_string(now) + ",v1=" +
-                               connector::billing::stripe::HmacSha256Hex(secret_, std::to_string(now) + "." + payload);
+    const std::string header =
+        "t=" + std::to_string(now) + ",v1=" +
+        connector::billing::stripe::HmacSha256Hex(secret_, std::to_string(now) + "." + payload);
     return std::make_pair(payload, header);
   };
   const int64_t t = ToEpochMillis(stripe_.clock.Now()) / 1000;
@@ -181,11 +194,12 @@ TEST_P(CallbacksTest, EventsOutOfOrderEndInTheNewestState) {
   auto report = callbacks_->ApplyPending(1000);
   ASSERT_TRUE(report.ok());
   EXPECT_EQ(report->skipped_stale, 1);
-  Status st = crm_.client().Query("SELECT Status__c FROM Billing_Invoice__c WHERE Billing_Invoice_Id__c = 'in_manual_1'",
-                                  [&](const Json& r) {
-                                    EXPECT_EQ(r["Status__c"].as_string(), "Paid");
-                                    return Status::Ok();
-                                  });
+  Status st = crm_.client().Query(
+      "SELECT Status__c FROM Billing_Invoice__c WHERE Billing_Invoice_Id__c = 'in_manual_1'",
+      [&](const Json& r) {
+        EXPECT_EQ(r["Status__c"].as_string(), "Paid");
+        return Status::Ok();
+      });
   ASSERT_TRUE(st.ok());
 }
 

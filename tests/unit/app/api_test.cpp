@@ -69,22 +69,35 @@ class ApiTest : public ::testing::Test {
 
 TEST_F(ApiTest, ActionsNeedTheBearerTokenAndRefuseOversizedBodies) {
   EXPECT_EQ(Post("/api/v1/actions/account/sync", R"({"ids":[]})").status, 401);
-  EXPECT_EQ(Post("/api/v1/actions/account/sync", R"({"ids":[]})", {{"Authorization", "Bearer wrong"}}).status, 401);
+  EXPECT_EQ(
+      Post("/api/v1/actions/account/sync", R"({"ids":[]})", {{"Authorization", "Bearer wrong"}})
+          .status,
+      401);
   auto ok = Post("/api/v1/actions/account/sync", R"({"ids":["001000000000000AAA"]})",
                  {{"Authorization", std::string("Bearer ") + kToken}});
   EXPECT_EQ(ok.status, 200) << ok.body;
   EXPECT_NE(ok.body.find("\"outcome\":\"failed\""), std::string::npos) << ok.body;
   EXPECT_EQ(Post("/api/v1/actions/account/sync", std::string(2 << 20, ' '),
-                 {{"Authorization", std::string("Bearer ") + kToken}}).status, 413);
-  EXPECT_EQ(Post("/api/v1/actions/account/sync", "not json", {{"Authorization", std::string("Bearer ") + kToken}}).status, 400);
-  EXPECT_EQ(Post("/api/v1/actions/nope/sync", "{}", {{"Authorization", std::string("Bearer ") + kToken}}).status, 404);
+                 {{"Authorization", std::string("Bearer ") + kToken}})
+                .status,
+            413);
+  EXPECT_EQ(Post("/api/v1/actions/account/sync", "not json",
+                 {{"Authorization", std::string("Bearer ") + kToken}})
+                .status,
+            400);
+  EXPECT_EQ(
+      Post("/api/v1/actions/nope/sync", "{}", {{"Authorization", std::string("Bearer ") + kToken}})
+          .status,
+      404);
 }
 
 TEST_F(ApiTest, WebhooksAreVerifiedStoredOnceAndForgedOnesRefused) {
   const std::string payload =
       R"({"id":"evt_api_1","object":"event","type":"invoice.paid","created":1,"data":{"object":{"id":"in_1","customer":"cus_1"}}})";
   const std::string t = std::to_string(ToEpochMillis(clock_.Now()) / 1000);
-  const std::string sig = "t=" + t + ",v1=" + connector::billing::stripe::HmacSha256Hex(kWebhookSecret, t + "." + payload);
+  const std::string sig =
+      "t=" + t +
+      ",v1=" + connector::billing::stripe::HmacSha256Hex(kWebhookSecret, t + "." + payload);
   auto first = Post("/api/v1/callbacks/billing", payload, {{"Stripe-Signature", sig}});
   EXPECT_EQ(first.status, 200) << first.body;
   EXPECT_NE(first.body.find("\"duplicate\":false"), std::string::npos);
