@@ -14,6 +14,7 @@
 #include "app/demo.h"
 #include "app/runtime.h"
 #include "app/server.h"
+#include "app/tokens.h"
 #include "sandbox/salesforce/salesforce_sandbox.h"
 #include "sandbox/stripe/stripe_sandbox.h"
 #include "store/store.h"
@@ -45,6 +46,7 @@ const char* kUsage =
     "  db status        show the schema version and tables\n"
     "  mapping check    validate the mapping file against the CRM's describe\n"
     "  sync OBJECT ID…  sync CRM records to billing (also: open, query)\n"
+    "  token create|revoke|list   API tokens for the CRM's quick actions\n"
     "  demo             run the end-to-end demo on SQLite and the sandbox\n"
     "  sandbox          serve the Salesforce (and billing) emulators for tests and demos\n"
     "\n"
@@ -272,8 +274,13 @@ int Serve(const Globals& g, const std::vector<std::string>& args) {
   }
   SystemClock clock;
   connector::http::CallCounter counter;
-  ApiServer server(ServerOptions{config.server.host, config.server.port, config.server.api_token},
-                   *store, runtime ? runtime->counter : counter, clock);
+  ServerOptions server_options{config.server.host, config.server.port, config.server.api_token,
+                               nullptr};
+  server_options.token_check = [store](const std::string& presented) {
+    auto active = store->IsActiveApiToken(TokenHash(presented));
+    return active.ok() && *active;
+  };
+  ApiServer server(server_options, *store, runtime ? runtime->counter : counter, clock);
   if (runtime) RegisterActionRoutes(server, *runtime);
   Status st = server.Start();
   if (!st.ok()) {
@@ -538,6 +545,56 @@ int MappingCheck(const Globals& g, const std::vector<std::string>& args) {
   return kExitOk;
 }
 
+int Token(const Globals& g, const std::vector<std::string>& args) {
+  const std::string verb = args.empty() ? "" : args[0];
+  if (verb != "create" && verb != "revoke" && verb != "list") {
+    const bool help = verb == "--help" || verb == "-h";
+    (help ? std::cout : std::cerr)
+        << "Usage: tandem --config FILE token create NAME | revoke NAME | list\n\n"
+           "API tokens for the CRM's quick actions (Authorization: Bearer TOKEN). A new token\n"
+           "is printed once; the store keeps only its SHA-256.\n";
+    return help ? kExitOk : kExitUsage;
+  }
+  if ((verb != "list" && args.size() != 2) || (verb == "list" && args.size() != 1)) {
+    std::cerr << "tandem token " << verb << ": "
+              << (verb == "list" ? "takes no argument" : "give the token's NAME") << "\n";
+    return kExitUsage;
+  }
+  Config config;
+  if (!LoadOrDefault(g, &config)) return kExitUsage;
+  auto store = OpenStore(config, /*migrate=*/true, nullptr);
+  if (!store.ok()) {
+    std::cerr << "tandem token: " << store.status().ToString() << "\n";
+    return kExitFailures;
+  }
+  const int64_t now = ToEpochMillis(std::chrono::system_clock::now());
+  if (verb == "list") {
+    auto tokens = (*store)->ListApiTokens();
+    if (!tokens.ok()) return kExitFailures;
+    for (const auto& [name, created] : *tokens)
+      std::cout << name << "\t" << FormatRfc3339(FromEpochMillis(created)) << "\n";
+    return kExitOk;
+  }
+  if (verb == "revoke") {
+    Status st = (*store)->RevokeApiToken(args[1], now);
+    if (!st.ok()) {
+      std::cerr << "tandem token revoke: " << st.message() << "\n";
+      return st.IsNotFound() ? kExitUsage : kExitFailures;
+    }
+    std::cout << "revoked " << args[1] << "\n";
+    return kExitOk;
+  }
+  auto token = NewApiToken();
+  if (!token.ok()) return kExitFailures;
+  Status st = (*store)->CreateApiToken(args[1], TokenHash(*token), now);
+  if (!st.ok()) {
+    std::cerr << "tandem token create: " << st.message() << "\n";
+    return st.IsAlreadyExists() ? kExitUsage : kExitFailures;
+  }
+  std::cout << *token << "\n";
+  return kExitOk;
+}
+
 int Demo(const std::vector<std::string>& args) {
   po::options_description desc("demo options");
   desc.add_options()("workdir", po::value<std::string>()->default_value("demo-output"),
@@ -603,6 +660,7 @@ int RunCli(const std::vector<std::string>& args) {
   if (command == "db") return Db(g, rest);
   if (command == "demo") return Demo(rest);
   if (command == "sandbox") return Sandbox(rest);
+  if (command == "token") return Token(g, rest);
   if (command == "sync" || command == "open" || command == "query")
     return Actions(g, command, rest);
   if (command == "mapping") {

@@ -103,7 +103,8 @@ int RunDemo(const DemoOptions& options) {
   SeededRandom random(7);
   const std::string token = "demo-" + std::to_string(random.Uniform(1'000'000'000));
   redactor->AddSecret(token);
-  ApiServer server(ServerOptions{"127.0.0.1", api_port, token}, *rt.store, rt.counter, clock);
+  ApiServer server(ServerOptions{"127.0.0.1", api_port, token, nullptr}, *rt.store, rt.counter,
+                   clock);
   RegisterActionRoutes(server, rt);
   if (Status st = server.Start(); !st.ok()) {
     std::cerr << "demo: " << st.ToString() << "\n";
@@ -211,7 +212,7 @@ int RunDemo(const DemoOptions& options) {
   for (const auto& [key, counts] : rt.counter.Snapshot())
     std::cout << "  " << key << ": " << counts.calls << " calls, " << counts.attempts
               << " attempts\n";
-  std::cout << "  billing requests for 3 syncs: " << (billing_sandbox.requests() - billing_before)
+  std::cout << "  billing requests in all: " << (billing_sandbox.requests() - billing_before)
             << "\n";
 
   std::cout << "\nDemo " << (failures == 0 ? "finished: every step passed" : "FAILED") << ".\n";

@@ -104,11 +104,12 @@ Status ApiServer::Start() {
   port_ = options_.port != 0 ? options_.port : FindFreePort();
   Impl* impl = impl_.get();
   const std::string token = options_.api_token;
+  const auto token_check = options_.token_check;
   try {
     wh::experimental::listener::http_listener_config cfg;
     cfg.set_timeout(std::chrono::seconds(30));
     impl->listener = std::make_unique<http_listener>(base_url(), cfg);
-    impl->listener->support([impl, token](wh::http_request req) {
+    impl->listener->support([impl, token, token_check](wh::http_request req) {
       const std::string path = req.relative_uri().path();
       const std::string method = req.method();
       auto reply = [&req](int status, const std::string& body, const std::string& type) {
@@ -165,7 +166,10 @@ Status ApiServer::Start() {
       if (path.rfind("/api/", 0) == 0) {
         const auto auth = req.headers().find("Authorization");
         const std::string presented = auth == req.headers().end() ? "" : auth->second;
-        if (token.empty() || !SafeEquals(presented, "Bearer " + token)) {
+        const bool configured = !token.empty() && SafeEquals(presented, "Bearer " + token);
+        const bool issued = !configured && token_check && presented.rfind("Bearer ", 0) == 0 &&
+                            token_check(presented.substr(7));
+        if (!configured && !issued) {
           reply(401, ErrorJson("unauthorized", "a valid bearer token is required"),
                 "application/json");
           return;

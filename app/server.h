@@ -17,7 +17,9 @@ namespace tandem::app {
 struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;        // 0: pick a free port (see ApiServer::port())
-  std::string api_token;  // required for /api/v1/*; empty disables the API (health only)
+  std::string api_token;  // the configured token for /api/v1/* (may be empty)
+  // Also accepts a token this returns true for (tokens made with `tandem token create`).
+  std::function<bool(const std::string& token)> token_check;
 };
 
 // A route handler: request body in, (status, JSON body) out.

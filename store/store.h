@@ -169,6 +169,15 @@ class Store {
   Result<std::optional<std::string>> GetCursor(const std::string& name);
   Status SetCursor(const std::string& name, const std::string& value, int64_t now_ms);
 
+  // --- API tokens (only their hashes) ---
+  // AlreadyExists when the name is taken.
+  Status CreateApiToken(const std::string& name, const std::string& token_hash, int64_t now_ms);
+  // NotFound when there is no active token of that name.
+  Status RevokeApiToken(const std::string& name, int64_t now_ms);
+  Result<bool> IsActiveApiToken(const std::string& token_hash);
+  // Names of active tokens, with their creation times.
+  Result<std::vector<std::pair<std::string, int64_t>>> ListApiTokens();
+
   // --- leadership ---
   // PostgreSQL: a session-level advisory lock on a dedicated connection, held until
   // ReleaseLeadership or the process dies. SQLite (one process): always granted.

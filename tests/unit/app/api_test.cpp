@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "app/runtime.h"
+#include "app/tokens.h"
 #include "connector/billing/stripe/stripe_wire.h"
 #include "connector/http/rest_client.h"
 #include "sandbox/salesforce/salesforce_sandbox.h"
@@ -34,8 +35,12 @@ class ApiTest : public ::testing::Test {
     auto rt = BuildRuntime(c, std::make_shared<Redactor>());
     ASSERT_TRUE(rt.ok()) << rt.status().ToString();
     runtime_ = std::move(rt).value();
-    server_ = std::make_unique<ApiServer>(ServerOptions{"127.0.0.1", 0, kToken}, *runtime_->store,
-                                          runtime_->counter, clock_);
+    server_ = std::make_unique<ApiServer>(
+        ServerOptions{"127.0.0.1", 0, kToken,
+                      [this](const std::string& t) {
+                        return runtime_->store->IsActiveApiToken(TokenHash(t)).value_or(false);
+                      }},
+        *runtime_->store, runtime_->counter, clock_);
     RegisterActionRoutes(*server_, *runtime_);
     ASSERT_TRUE(server_->Start().ok());
   }
@@ -89,6 +94,20 @@ TEST_F(ApiTest, ActionsNeedTheBearerTokenAndRefuseOversizedBodies) {
       Post("/api/v1/actions/nope/sync", "{}", {{"Authorization", std::string("Bearer ") + kToken}})
           .status,
       404);
+}
+
+TEST_F(ApiTest, IssuedTokensWorkUntilRevoked) {
+  const std::string issued = NewApiToken().value();
+  ASSERT_TRUE(runtime_->store->CreateApiToken("quick-actions", TokenHash(issued), 1).ok());
+  EXPECT_EQ(
+      Post("/api/v1/actions/account/open", R"({"ids":[]})", {{"Authorization", "Bearer " + issued}})
+          .status,
+      200);
+  ASSERT_TRUE(runtime_->store->RevokeApiToken("quick-actions", 2).ok());
+  EXPECT_EQ(
+      Post("/api/v1/actions/account/open", R"({"ids":[]})", {{"Authorization", "Bearer " + issued}})
+          .status,
+      401);
 }
 
 TEST_F(ApiTest, WebhooksAreVerifiedStoredOnceAndForgedOnesRefused) {

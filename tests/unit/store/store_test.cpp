@@ -42,7 +42,8 @@ TEST_P(StoreTest, OpenAppliesEveryMigrationAndCreatesTheTables) {
   EXPECT_GE(Store::LatestSchemaVersion(), 2);
   auto tables = store().TableNames();
   ASSERT_TRUE(tables.ok());
-  for (const char* t : {"audit", "cursors", "inbox", "jobs", "links", "schema_migrations", "tasks"})
+  for (const char* t :
+       {"api_tokens", "audit", "cursors", "inbox", "jobs", "links", "schema_migrations", "tasks"})
     EXPECT_NE(std::find(tables->begin(), tables->end(), t), tables->end()) << t;
 }
 
@@ -217,6 +218,18 @@ TEST_P(StoreTest, JobsAndCursorsRoundTrip) {
   ASSERT_TRUE(store().SetCursor("catalog", "1700000000", kNow).ok());
   ASSERT_TRUE(store().SetCursor("catalog", "1700000500", kNow).ok());
   EXPECT_EQ(store().GetCursor("catalog").value().value(), "1700000500");
+}
+
+TEST_P(StoreTest, ApiTokensAreKeptAsHashesAndCanBeRevoked) {
+  ASSERT_TRUE(store().CreateApiToken("salesforce-prod", "hash-1", kNow).ok());
+  EXPECT_TRUE(store().CreateApiToken("salesforce-prod", "hash-2", kNow).IsAlreadyExists());
+  EXPECT_TRUE(store().IsActiveApiToken("hash-1").value());
+  EXPECT_FALSE(store().IsActiveApiToken("hash-2").value());
+  EXPECT_EQ(store().ListApiTokens().value().size(), 1u);
+  ASSERT_TRUE(store().RevokeApiToken("salesforce-prod", kNow + 1).ok());
+  EXPECT_FALSE(store().IsActiveApiToken("hash-1").value());
+  EXPECT_TRUE(store().RevokeApiToken("salesforce-prod", kNow + 2).IsNotFound());
+  EXPECT_TRUE(store().ListApiTokens().value().empty());
 }
 
 TEST_P(StoreTest, OnlyOneProcessHoldsLeadership) {
