@@ -30,6 +30,7 @@ struct ActionDeps {
 struct SyncReport {
   std::vector<Outcome> outcomes;  // in input order, one per requested id
   int created = 0, updated = 0, unchanged = 0, failed = 0;
+  int writeback_failed = 0;  // billing is right but the CRM's link fields were not written
 };
 
 struct OpenResult {

@@ -1,8 +1,8 @@
 #include "app/tokens.h"
 
-#include <openssl/evp.h>
-
 #include <fstream>
+
+#include <openssl/evp.h>
 
 namespace tandem::app {
 

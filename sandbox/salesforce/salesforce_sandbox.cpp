@@ -75,6 +75,10 @@ struct FieldDef {
   bool external_id = false;
   bool system = false;  // Id, CreatedDate, ...: not createable or updateable
   bool restricted = true;
+  bool case_sensitive =
+      false;  // unique/external id values: Salesforce compares them ignoring case unless set
+
+  std::string Key(const std::string& v) const { return case_sensitive ? v : Lower(v); }
   std::vector<std::string> values;
   std::string reference_to;
   std::string relationship_name;
@@ -125,6 +129,7 @@ std::vector<ObjectDef> LoadSchema(const std::string& text) {
       if (fj.has_field("unique")) f.unique = fj.at("unique").as_bool();
       if (fj.has_field("externalId")) f.external_id = fj.at("externalId").as_bool();
       if (fj.has_field("restricted")) f.restricted = fj.at("restricted").as_bool();
+      if (fj.has_field("caseSensitive")) f.case_sensitive = fj.at("caseSensitive").as_bool();
       if (fj.has_field("values"))
         for (const auto& v : fj.at("values").as_array()) f.values.push_back(v.as_string());
       if (fj.has_field("referenceTo")) f.reference_to = fj.at("referenceTo").as_string();
@@ -464,7 +469,7 @@ struct SalesforceSandbox::Impl {
       }
       if (f->unique && converted.is_string()) {
         auto& index = table.unique[Lower(f->name)];
-        auto hit = index.find(Lower(converted.as_string()));
+        auto hit = index.find(f->Key(converted.as_string()));
         if (hit != index.end() && hit->second != own_id) {
           errors->push_back(SfError{"DUPLICATE_VALUE",
                                     "duplicate value found: " + f->name +
@@ -494,7 +499,7 @@ struct SalesforceSandbox::Impl {
     for (const auto& f : table.def->fields) {
       if (!f.unique || !record.has_field(f.name) || !record.at(f.name).is_string()) continue;
       auto& index = table.unique[Lower(f.name)];
-      const std::string key = Lower(record.at(f.name).as_string());
+      const std::string key = f.Key(record.at(f.name).as_string());
       if (add)
         index[key] = id;
       else if (index.count(key) && index[key] == id)
@@ -555,12 +560,13 @@ struct SalesforceSandbox::Impl {
     if (Lower(ext_field) == "id") return Update(table, ext_value, input);
     std::vector<std::string> matches;
     auto& index = table.unique[Lower(f->name)];
-    if (auto hit = index.find(Lower(ext_value)); hit != index.end()) matches.push_back(hit->second);
+    if (auto hit = index.find(f->Key(ext_value)); hit != index.end())
+      matches.push_back(hit->second);
     if (!f->unique) {  // non-unique external ids can match several records
       matches.clear();
       for (const auto& [id, rec] : table.by_id)
         if (rec.has_field(f->name) && rec.at(f->name).is_string() &&
-            Lower(rec.at(f->name).as_string()) == Lower(ext_value))
+            f->Key(rec.at(f->name).as_string()) == f->Key(ext_value))
           matches.push_back(id);
     }
     if (matches.size() > 1) {
