@@ -196,6 +196,116 @@ Result<SyncReport> Actions::Sync(const std::string& object,
         write_back.begin() + static_cast<long>(start),
         write_back.begin() + static_cast<long>(std::min(write_back.size(), start + kWriteBatch)));
     auto results = deps_.crm.UpdateMany(map.crm, chunk);
+    for (size_t k = 0; k < chunk.size(); ++k) {
+      if (results.ok() && (*results)[k].success) continue;
+      const std::string why =
+          results.ok() ? (*results)[k].ErrorText() : results.status().ToString();
+      logger->warn("writing link fields to {} {} failed: {}", map.crm, chunk[k]["Id"].as_string(),
+                   why);
+      // Billing holds the record and the link is stored; the next sync writes the fields again.
+      Outcome& o = by_id[chunk[k]["Id"].as_string()];
+      o.reason = (o.reason.empty() ? "" : o.reason + "; ") + "CRM write-back failed: " + why;
+      ++report.writeback_failed;
+    }
+  }
+
+  for (size_t i = 0; i < crm_ids.size(); ++i) {
+    if (!connector::crm::IsSalesforceId(crm_ids[i]))
+      report.outcomes[i] = Outcome::Failed(crm_ids[i], "Id", "not a Salesforce record id");
+    else if (seen.insert(crm_ids[i]).second)
+      ids.push_back(crm_ids[i]);
+  }
+  std::map<std::string, Json> records;
+  TANDEM_RETURN_IF_ERROR(ReadRecords(map, ids, &records));
+  auto links_or = deps_.store.FindLinksByCrmIds(map.name, ids);
+  if (!links_or.ok()) return links_or.status();
+  std::map<std::string, store::Link> links;
+  for (const auto& l : *links_or) links[l.crm_id] = l;
+
+  const int64_t now_ms = ToEpochMillis(deps_.clock.Now());
+  std::map<std::string, Outcome> by_id;
+  std::vector<store::Link> new_links;
+  std::vector<store::AuditEntry> audit;
+  std::vector<Json> write_back;
+  for (const auto& id : ids) {
+    auto rec = records.find(id);
+    if (rec == records.end()) {
+      by_id[id] = Outcome::Failed(id, "Id", "no " + map.crm + " with this id");
+      continue;
+    }
+    mapping::Mapped mapped = mapping::ApplyToBilling(map, rec->second);
+    Outcome outcome;
+    std::string billing_id, account_number;
+    if (!mapped.ok()) {
+      outcome = Outcome::Failed(id, mapped.failed_field, mapped.reason);
+    } else {
+      connector::billing::BillingAccount account = PayloadToAccount(mapped.payload);
+      account.external_key = id;
+      auto link = links.find(id);
+      if (link != links.end() && link->second.content_hash == mapped.hash) {
+        outcome = Outcome::Unchanged(id, link->second.billing_id);
+        billing_id = link->second.billing_id;
+        account_number = link->second.account_number;
+      } else {
+        Result<connector::billing::BillingAccount> saved = Status::NotFound("");
+        bool created = false;
+        if (link != links.end())
+          saved = deps_.billing.UpdateAccount(link->second.billing_id, account,
+                                              Key(map, id, "update:" + mapped.hash));
+        if (link == links.end() || saved.status().IsNotFound()) {
+          // Keyed by the record alone: a create whose link was lost replays, never doubles.
+          saved = deps_.billing.CreateAccount(account, Key(map, id, "create"));
+          created = saved.ok();
+          if (saved.status().IsConflict()) {
+            // The key was used with other data (the record changed after a lost link):
+            // find the customer by its CRM id and update it.
+            auto found = deps_.billing.FindAccountByExternalKey(id);
+            if (found.ok() && found->has_value()) {
+              saved = deps_.billing.UpdateAccount((*found)->id, account,
+                                                  Key(map, id, "update:" + mapped.hash));
+              created = false;
+            }
+          }
+        }
+        if (saved.ok()) {
+          billing_id = saved->id;
+          account_number = saved->metadata.count("account_number")
+                               ? saved->metadata.at("account_number")
+                               : saved->id;
+          outcome = created ? Outcome::Created(id, billing_id) : Outcome::Updated(id, billing_id);
+          new_links.push_back(
+              store::Link{map.name, id, billing_id, account_number, mapped.hash, now_ms});
+        } else {
+          outcome = Outcome::Failed(id, "", saved.status().ToString());
+        }
+      }
+    }
+    audit.push_back(store::AuditEntry{now_ms, actor_, map.name, id, "sync",
+                                      Outcome::KindName(outcome.kind),
+                                      outcome.failed() ? outcome.reason : outcome.remote_id});
+    if (outcome.kind != Outcome::Kind::kUnchanged) {
+      Json wb = Json::MakeObject();
+      wb.Set("Id", id);
+      if (!map.link.status.empty()) wb.Set(map.link.status, outcome.failed() ? "Error" : "Synced");
+      if (!map.link.time.empty()) wb.Set(map.link.time, FormatRfc3339(deps_.clock.Now()));
+      if (!map.link.error.empty())
+        wb.Set(map.link.error, outcome.failed() ? Json(outcome.reason.substr(0, 1000)) : Json());
+      if (!outcome.failed()) {
+        if (!map.link.billing_id.empty()) wb.Set(map.link.billing_id, billing_id);
+        if (!map.link.account_number.empty()) wb.Set(map.link.account_number, account_number);
+      }
+      if (wb.size() > 1) write_back.push_back(std::move(wb));
+    }
+    by_id[id] = std::move(outcome);
+  }
+  // Progress is recorded before the CRM hears of it: a crash here re-syncs as unchanged.
+  TANDEM_RETURN_IF_ERROR(deps_.store.RecordSync(new_links, audit));
+
+  for (size_t start = 0; start < write_back.size(); start += kWriteBatch) {
+    std::vector<Json> chunk(
+        write_back.begin() + static_cast<long>(start),
+        write_back.begin() + static_cast<long>(std::min(write_back.size(), start + kWriteBatch)));
+    auto results = deps_.crm.UpdateMany(map.crm, chunk);
     if (!results.ok()) {
       logger->warn("writing link fields back to {} failed: {}", map.crm,
                    results.status().ToString());

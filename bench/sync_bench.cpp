@@ -4,13 +4,13 @@
 //  2. webhook receipt → CRM update latency (p50/p99) at a steady rate of signed invoice
 //     events posted to the callback endpoint while the worker applies them.
 //   bench_sync [ACCOUNTS] [EVENTS_PER_S] [SECONDS]
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <thread>
-
-#include <unistd.h>
 
 #include "app/runtime.h"
 #include "connector/billing/stripe/stripe_wire.h"
@@ -29,7 +29,8 @@ int main(int argc, char** argv) {
   sandbox::salesforce::SalesforceSandbox crm({}, clock);
   sandbox::stripe::StripeSandbox billing({}, clock);
   if (!crm.Start().ok() || !billing.Start().ok()) return 1;
-  const auto dir = std::filesystem::temp_directory_path() / ("tandem-bench-" + std::to_string(getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("tandem-bench-" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
   app::Config c;
   c.store.url = "sqlite:" + (dir / "bench.db").string();
@@ -64,15 +65,17 @@ int main(int argc, char** argv) {
     rt.counter.Reset();
     const auto t0 = std::chrono::steady_clock::now();
     auto report = rt.actions->Sync("account", ids);
-    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (!report.ok() || report->failed) ++failures;
+    const double wall =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (!report.ok() || report->failed || report->writeback_failed) ++failures;
     const auto sf = rt.counter.Total("salesforce"), st = rt.counter.Total("stripe");
-    std::printf("sync pass %d: %d accounts in %.2f s = %.0f accounts/s; CRM calls %lld (%.4f per record), "
-                "billing calls %lld (%.3f per record); %d created, %d unchanged\n",
-                pass, accounts, wall, accounts / wall, static_cast<long long>(sf.calls),
-                static_cast<double>(sf.calls) / accounts, static_cast<long long>(st.calls),
-                static_cast<double>(st.calls) / accounts, report.ok() ? report->created : -1,
-                report.ok() ? report->unchanged : -1);
+    std::printf(
+        "sync pass %d: %d accounts in %.2f s = %.0f accounts/s; CRM calls %lld (%.4f per record), "
+        "billing calls %lld (%.3f per record); %d created, %d unchanged\n",
+        pass, accounts, wall, accounts / wall, static_cast<long long>(sf.calls),
+        static_cast<double>(sf.calls) / accounts, static_cast<long long>(st.calls),
+        static_cast<double>(st.calls) / accounts, report.ok() ? report->created : -1,
+        report.ok() ? report->unchanged : -1);
   }
 
   // Webhooks at a steady rate, applied by a worker; latency from receipt to CRM update.
@@ -89,7 +92,8 @@ int main(int argc, char** argv) {
       auto applied = rt.callbacks->ApplyPending(200);
       const int64_t now = ToEpochMillis(clock.Now());
       if (applied.ok())
-        for (const auto& e : *pending) latencies_ms.push_back(static_cast<double>(now - e.received_ms));
+        for (const auto& e : *pending)
+          latencies_ms.push_back(static_cast<double>(now - e.received_ms));
     }
   });
   const int total = rate * seconds;
@@ -115,21 +119,29 @@ int main(int argc, char** argv) {
     e.Set("data", data);
     const std::string payload = e.Dump();
     const std::string t = std::to_string(ToEpochMillis(clock.Now()) / 1000);
-    const std::string sig = "t=" + t + ",v1=" + connector::billing::stripe::HmacSha256Hex("whsec_bench", t + "." + payload);
+    const std::string sig =
+        "t=" + t +
+        ",v1=" + connector::billing::stripe::HmacSha256Hex("whsec_bench", t + "." + payload);
     if (rt.callbacks->Receive(payload, sig).http_status != 200) ++failures;
   }
-  const double sent_for = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double sent_for =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   done = true;
   worker.join();
   std::sort(latencies_ms.begin(), latencies_ms.end());
   auto pct = [&](double p) {
-    return latencies_ms.empty() ? 0.0 : latencies_ms[std::min(latencies_ms.size() - 1, static_cast<size_t>(p * latencies_ms.size()))];
+    return latencies_ms.empty()
+               ? 0.0
+               : latencies_ms[std::min(latencies_ms.size() - 1,
+                                       static_cast<size_t>(p * latencies_ms.size()))];
   };
-  std::printf("webhooks: %d events at %.0f/s offered (%.1f s); %zu applied; receipt→CRM latency p50 %.0f ms, "
-              "p99 %.0f ms, max %.0f ms; %lld invoice records in the CRM\n",
-              total, total / sent_for, sent_for, latencies_ms.size(), pct(0.5), pct(0.99),
-              latencies_ms.empty() ? 0.0 : latencies_ms.back(),
-              static_cast<long long>(crm.CountRecords("Billing_Invoice__c")));
+  std::printf(
+      "webhooks: %d events at %.0f/s offered (%.1f s); %zu applied; receipt→CRM latency p50 %.0f "
+      "ms, "
+      "p99 %.0f ms, max %.0f ms; %lld invoice records in the CRM\n",
+      total, total / sent_for, sent_for, latencies_ms.size(), pct(0.5), pct(0.99),
+      latencies_ms.empty() ? 0.0 : latencies_ms.back(),
+      static_cast<long long>(crm.CountRecords("Billing_Invoice__c")));
   if (static_cast<int>(latencies_ms.size()) != total) ++failures;
   std::filesystem::remove_all(dir);
   std::printf("bench: %d passed, %d failed\n", failures == 0 ? 1 : 0, failures == 0 ? 0 : 1);

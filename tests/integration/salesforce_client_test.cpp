@@ -74,6 +74,24 @@ TEST(SalesforceClient, UpsertMatchingSeveralRecordsIsAConflictNeverAGuess) {
   EXPECT_TRUE(r.status().IsConflict()) << r.status().ToString();
 }
 
+TEST(SalesforceClient, CaseSensitiveExternalIdsKeepIdsThatDifferOnlyInCase) {
+  SalesforceEnv env;
+  Json a = Account("A");
+  a.Set("Billing_Id__c", "cus_Abc123");
+  Json b = Account("B");
+  b.Set("Billing_Id__c", "cus_aBC123");  // billing ids are case-sensitive
+  auto results = env.client().CreateMany("Account", {a, b}).value();
+  EXPECT_TRUE(results[0].success && results[1].success) << results[1].ErrorText();
+  Json c = Account("C");
+  c.Set("Ext__c", "X-1");
+  Json d = Account("D");
+  d.Set("Ext__c", "x-1");  // Ext__c is not: a duplicate
+  auto dup = env.client().CreateMany("Account", {c, d}).value();
+  EXPECT_TRUE(dup[0].success);
+  ASSERT_FALSE(dup[1].success);
+  EXPECT_EQ(dup[1].errors.at(0).code, "DUPLICATE_VALUE");
+}
+
 TEST(SalesforceClient, UpsertWithASlashInTheExternalIdGoesThroughCollections) {
   SalesforceEnv env;
   auto r = env.client().Upsert("Account", "Ext__c", "EXT 3/x", Account("Slashed"));

@@ -75,6 +75,7 @@ TEST_P(SyncTest, AThousandAccountsCostFiveCrmReadsAndFiveCrmWrites) {
   ASSERT_TRUE(report.ok()) << report.status().ToString();
   EXPECT_EQ(report->created, 1000);
   EXPECT_EQ(report->failed, 0);
+  EXPECT_EQ(report->writeback_failed, 0);
   EXPECT_EQ(CrmCalls("GET /query") - reads, 5);
   EXPECT_EQ(CrmCalls("PATCH /composite/sobjects") - writes, 5);
   EXPECT_EQ(stripe_.sandbox.CountObjects("customer"), 1000);
