@@ -125,6 +125,20 @@ Status Callbacks::Apply(const connector::billing::BillingEvent& e, ApplyReport* 
     auto saved =
         deps_.crm.Upsert("Billing_Invoice__c", "Billing_Invoice_Id__c", e.object_id, record);
     if (!saved.ok()) return saved.status();
+    // The payment attempt behind a paid or failed invoice, under the invoice and the account.
+    const std::string charge = in["charge"].as_string();
+    if (!charge.empty() && (e.type == T::kInvoicePaid || e.type == T::kInvoicePaymentFailed)) {
+      Json payment = Json::MakeObject();
+      payment.Set("Name", charge);
+      payment.Set("Account__c", account_id);
+      payment.Set("Invoice__c", saved->id);
+      payment.Set("Amount__c", Major(e.type == T::kInvoicePaid ? in["amount_paid"].as_int()
+                                                               : in["amount_due"].as_int(),
+                                     currency));
+      payment.Set("Status__c", e.type == T::kInvoicePaid ? "Succeeded" : "Failed");
+      auto paid = deps_.crm.Upsert("Billing_Payment__c", "Billing_Payment_Id__c", charge, payment);
+      if (!paid.ok()) return paid.status();
+    }
     if (e.type == T::kInvoicePaid) account_fields.Set("Billing_Status__c", "Active");
     if (e.type == T::kInvoicePaymentFailed) account_fields.Set("Billing_Status__c", "Delinquent");
     // The balance: what the customer's open invoices still ask for.

@@ -135,6 +135,9 @@ Result<std::vector<std::string>> ParseIds(const std::string& body) {
 }  // namespace
 
 void RegisterActionRoutes(ApiServer& server, Runtime& rt) {
+  server.SetMetrics(&rt.metrics);
+  rt.metrics.Describe("tandem_sync_outcomes_total", "counter",
+                      "Records synced, by object and outcome.");
   actions::Callbacks* callbacks = rt.callbacks.get();
   server.PublicRoute("POST", "/api/v1/callbacks/billing",
                      [callbacks](const std::string& body, const HeaderMap& headers) {
@@ -154,13 +157,19 @@ void RegisterActionRoutes(ApiServer& server, Runtime& rt) {
     const std::string name = o.name;
     const std::string base = "/api/v1/actions/" + name + "/";
     actions::Actions* actions = rt.actions.get();
-    server.Route("POST", base + "sync", [actions, name](const std::string& body) {
+    Metrics* metrics = &rt.metrics;
+    server.Route("POST", base + "sync", [actions, name, metrics](const std::string& body) {
       auto ids = ParseIds(body);
       if (!ids.ok()) return ApiReply{400, Error("bad_request", ids.status().message())};
       auto report = actions->Sync(name, *ids);
       if (!report.ok())
         return ApiReply{HttpStatus(report.status()),
                         Error("sync_failed", report.status().ToString())};
+      const std::string object = "object=\"" + name + "\",outcome=";
+      metrics->Count("tandem_sync_outcomes_total", object + "\"created\"", report->created);
+      metrics->Count("tandem_sync_outcomes_total", object + "\"updated\"", report->updated);
+      metrics->Count("tandem_sync_outcomes_total", object + "\"unchanged\"", report->unchanged);
+      metrics->Count("tandem_sync_outcomes_total", object + "\"failed\"", report->failed);
       return ApiReply{200, SyncReportJson(name, *report)};
     });
     server.Route("POST", base + "open", [actions, name](const std::string& body) {

@@ -23,6 +23,7 @@ struct Runtime {
   RealSleeper sleeper;
   SeededRandom random{static_cast<uint64_t>(ToEpochMillis(std::chrono::system_clock::now()))};
   connector::http::CallCounter counter;
+  Metrics metrics;
   RedactorPtr redactor;
   std::unique_ptr<store::Store> store;
   mapping::Mapping mapping;

@@ -52,11 +52,12 @@ struct ApiServer::Impl {
   std::map<std::string, ApiHandler> routes;            // "METHOD path"; read-only after Start()
   std::map<std::string, PublicHandler> public_routes;  // read-only after Start()
   std::unique_ptr<http_listener> listener;
+  Metrics* metrics = nullptr;  // optional; set before Start()
 
   Impl(store::Store& s, connector::http::CallCounter& c, const Clock& cl)
       : store(s), counter(c), clock(cl), started(cl.SteadyNow()) {}
 
-  std::string Metrics() {
+  std::string RenderMetrics() {
     std::string out;
     out += "# HELP tandem_uptime_seconds Seconds since the server started.\n";
     out += "# TYPE tandem_uptime_seconds gauge\n";
@@ -77,7 +78,9 @@ struct ApiServer::Impl {
       out += "tandem_remote_calls_total" + labels + " " + std::to_string(c.calls) + "\n";
       attempts += "tandem_remote_attempts_total" + labels + " " + std::to_string(c.attempts) + "\n";
     }
-    return out + attempts;
+    out += attempts;
+    if (metrics) out += metrics->Render();
+    return out;
   }
 };
 
@@ -89,6 +92,20 @@ ApiServer::~ApiServer() { Stop(); }
 
 void ApiServer::Route(const std::string& method, const std::string& path, ApiHandler handler) {
   impl_->routes[method + " " + path] = std::move(handler);
+}
+
+void ApiServer::SetMetrics(Metrics* metrics) {
+  impl_->metrics = metrics;
+  if (!metrics) return;
+  metrics->Describe("tandem_api_requests_total", "counter", "API requests by route and status.");
+  metrics->Describe("tandem_api_request_seconds", "histogram", "API request latency by route.");
+  store::Store* store = &impl_->store;
+  metrics->Describe("tandem_inbox_pending", "gauge",
+                    "Billing events received and not yet applied.");
+  metrics->Gauge("tandem_inbox_pending", [store] {
+    auto n = store->CountPendingInbox();
+    return n.ok() ? static_cast<double>(*n) : -1.0;
+  });
 }
 
 void ApiServer::PublicRoute(const std::string& method, const std::string& path,
@@ -129,7 +146,7 @@ Status ApiServer::Start() {
         return;
       }
       if (method == "GET" && path == "/metrics") {
-        reply(200, impl->Metrics(), "text/plain; version=0.0.4");
+        reply(200, impl->RenderMetrics(), "text/plain; version=0.0.4");
         return;
       }
       // Bodies are small JSON: refuse big ones before reading them.
@@ -181,12 +198,22 @@ Status ApiServer::Start() {
         return;
       }
       ApiHandler handler = route->second;
-      req.extract_string(true).then([req, handler](pplx::task<std::string> body) mutable {
+      const auto started = std::chrono::steady_clock::now();
+      req.extract_string(true).then([req, handler, impl, started, route_name = method + " " + path](
+                                        pplx::task<std::string> body) mutable {
         ApiReply out;
         try {
           out = handler(body.get());
         } catch (const std::exception& e) {
           out = ApiReply{500, ErrorJson("internal", e.what())};
+        }
+        if (impl->metrics) {
+          const std::string labels = "route=\"" + route_name + "\"";
+          impl->metrics->Count("tandem_api_requests_total",
+                               labels + ",status=\"" + std::to_string(out.status) + "\"");
+          impl->metrics->Observe(
+              "tandem_api_request_seconds", labels,
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
         }
         wh::http_response resp(static_cast<wh::status_code>(out.status));
         resp.set_body(out.body, out.content_type);

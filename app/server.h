@@ -11,6 +11,7 @@
 
 #include "connector/http/call_counter.h"
 #include "store/store.h"
+#include "util/metrics.h"
 
 namespace tandem::app {
 
@@ -49,6 +50,8 @@ class ApiServer {
   // Stops accepting; waits for handlers in flight.
   void Stop();
   int port() const { return port_; }
+  // Request counts and latencies per route go here, and /metrics renders it. Before Start().
+  void SetMetrics(Metrics* metrics);
   std::string base_url() const;
 
  private:

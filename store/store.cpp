@@ -605,6 +605,13 @@ Result<std::vector<InboxEvent>> Store::PendingInboxEvents(int limit) {
       });
 }
 
+Result<int64_t> Store::CountPendingInbox() {
+  return impl_->With("count inbox", [&](soci::session& sql) -> Result<int64_t> {
+    return static_cast<int64_t>(
+        AsInt(Query(sql, "SELECT COUNT(*) FROM inbox WHERE state = 'pending'")[0][0]));
+  });
+}
+
 Status Store::MarkInboxEvent(const std::string& event_id, const std::string& state,
                              const std::string& error) {
   return impl_->With("mark inbox event", [&](soci::session& sql) -> Status {

@@ -141,6 +141,7 @@ class Store {
   // Records the event; returns false (and changes nothing) when its id is already there.
   Result<bool> InsertInboxEvent(const InboxEvent& event);
   Result<std::vector<InboxEvent>> PendingInboxEvents(int limit);
+  Result<int64_t> CountPendingInbox();
   Status MarkInboxEvent(const std::string& event_id, const std::string& state,
                         const std::string& error);
 

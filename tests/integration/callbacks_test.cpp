@@ -115,6 +115,7 @@ TEST_P(CallbacksTest, InvoicesStatusAndBalanceReachTheCrmOnceEach) {
 
   // Each customer: the invoice at subscription creation (paid) and the bill run's.
   EXPECT_EQ(crm_.sandbox.CountRecords("Billing_Invoice__c"), 4);
+  EXPECT_EQ(crm_.sandbox.CountRecords("Billing_Payment__c"), 4);  // 3 succeeded, 1 failed
   auto good = crm_.client()
                   .Retrieve("Account", ids_[0], {"Billing_Status__c", "Billing_Balance__c"})
                   .value();

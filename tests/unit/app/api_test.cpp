@@ -96,6 +96,33 @@ TEST_F(ApiTest, ActionsNeedTheBearerTokenAndRefuseOversizedBodies) {
       404);
 }
 
+TEST_F(ApiTest, MetricsShowCallsOutcomesQueueDepthAndLatency) {
+  ASSERT_EQ(Post("/api/v1/actions/account/sync", R"({"ids":["001000000000000AAA"]})",
+                 {{"Authorization", std::string("Bearer ") + kToken}})
+                .status,
+            200);
+  testing::FakeClock fake;
+  testing::FakeSleeper sleeper(fake);
+  SeededRandom random(1);
+  connector::http::CallCounter counter;
+  connector::http::RestClientOptions o;
+  o.base_url = server_->base_url();
+  connector::http::RestClient client(o, {clock_, sleeper, random, counter}, nullptr);
+  auto m = client.Get("/metrics");
+  ASSERT_TRUE(m.ok());
+  const std::string& text = m->body;
+  EXPECT_NE(text.find("tandem_remote_calls_total{remote=\"salesforce\""), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("tandem_sync_outcomes_total{object=\"account\",outcome=\"failed\"} 1"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("tandem_inbox_pending 0"), std::string::npos) << text;
+  EXPECT_NE(
+      text.find("tandem_api_request_seconds_count{route=\"POST /api/v1/actions/account/sync\"} 1"),
+      std::string::npos)
+      << text;
+}
+
 TEST_F(ApiTest, IssuedTokensWorkUntilRevoked) {
   const std::string issued = NewApiToken().value();
   ASSERT_TRUE(runtime_->store->CreateApiToken("quick-actions", TokenHash(issued), 1).ok());
