@@ -5,6 +5,7 @@
 #include <cpprest/http_listener.h>
 
 #include "util/log.h"
+#include "util/net.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -15,20 +16,7 @@ namespace tandem::app {
 namespace wh = web::http;
 using wh::experimental::listener::http_listener;
 
-int FindFreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return 0;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  int port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
-    port = ntohs(addr.sin_port);
-  ::close(fd);
-  return port;
-}
+int FindFreePort() { return FreeLoopbackPort(); }
 
 namespace {
 // Constant-time comparison so the token cannot be guessed byte by byte from timings.

@@ -14,19 +14,11 @@
 #include <cpprest/http_listener.h>
 #include <pplx/threadpool.h>
 
+#include "bench/bench_util.h"
 #include "connector/http/rest_client.h"
 #include "util/log.h"
 
 #include <sys/resource.h>
-
-namespace {
-double CpuSeconds() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
-         (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-}  // namespace
 
 int main(int argc, char** argv) {
   int threads = 4, seconds = 3, pool = 4;
@@ -64,7 +56,7 @@ int main(int argc, char** argv) {
 
   std::atomic<long> ok{0}, bad{0};
   std::atomic<bool> stop{false};
-  const double cpu0 = CpuSeconds();
+  const double cpu0 = tandem::bench::CpuSeconds();
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<std::thread> workers;
   for (int t = 0; t < threads; ++t) {
@@ -79,7 +71,7 @@ int main(int argc, char** argv) {
   stop = true;
   for (auto& w : workers) w.join();
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const double cpu = CpuSeconds() - cpu0;
+  const double cpu = tandem::bench::CpuSeconds() - cpu0;
   listener.close().wait();
 
   const long n = ok.load();

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <string>
 
+#include "bench/bench_util.h"
 #include "connector/crm/salesforce/connection.h"
 #include "util/log.h"
 
@@ -17,13 +18,6 @@
 #include <sys/wait.h>
 
 namespace {
-
-double CpuSeconds() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
-         (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
 
 // Starts `tandem sandbox` and returns its pid and URL.
 pid_t StartSandbox(const char* binary, std::string* url) {
@@ -88,7 +82,7 @@ int main(int argc, char** argv) {
       records.push_back(std::move(r));
     }
     counter.Reset();
-    const double cpu0 = CpuSeconds();
+    const double cpu0 = tandem::bench::CpuSeconds();
     const auto t0 = std::chrono::steady_clock::now();
     auto results = client.CreateMany("Account", records);
     const double wall =
@@ -100,7 +94,7 @@ int main(int argc, char** argv) {
     std::printf(
         "tandem collections: %d accounts in %.2f s, %lld API calls, client CPU %.2f s (%d ok)\n",
         rows, wall, static_cast<long long>(counter.Total("salesforce").attempts),
-        CpuSeconds() - cpu0, ok);
+        tandem::bench::CpuSeconds() - cpu0, ok);
   }
   // Bulk API 2.0.
   {
@@ -110,7 +104,7 @@ int main(int argc, char** argv) {
     for (int i = 0; i < rows; ++i)
       req.rows.push_back({"TdBulk " + std::to_string(i), "TdBulk-" + std::to_string(i)});
     counter.Reset();
-    const double cpu0 = CpuSeconds();
+    const double cpu0 = tandem::bench::CpuSeconds();
     const auto t0 = std::chrono::steady_clock::now();
     auto result = client.BulkIngest(req);
     const double wall =
@@ -119,8 +113,8 @@ int main(int argc, char** argv) {
     failures += rows - static_cast<int>(ok);
     std::printf(
         "tandem bulk2: %d accounts in %.2f s, %lld API calls, client CPU %.2f s (%lld ok)\n", rows,
-        wall, static_cast<long long>(counter.Total("salesforce").attempts), CpuSeconds() - cpu0,
-        ok);
+        wall, static_cast<long long>(counter.Total("salesforce").attempts),
+        tandem::bench::CpuSeconds() - cpu0, ok);
   }
   kill(sandbox, SIGTERM);
   waitpid(sandbox, nullptr, 0);

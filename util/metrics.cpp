@@ -64,7 +64,8 @@ std::string Metrics::Render() const {
       for (size_t i = 0; i < Bounds().size(); ++i)
         out += name + "_bucket" + Braced(labels, "le=\"" + Num(Bounds()[i]) + "\"") + " " +
                std::to_string(h.buckets[i]) + "\n";
-      out += name + "_bucket" + Braced(labels, "le=\"+Inf\"") + " " + std::to_string(h.count) + "\n";
+      out +=
+          name + "_bucket" + Braced(labels, "le=\"+Inf\"") + " " + std::to_string(h.count) + "\n";
       out += name + "_sum" + Braced(labels) + " " + Num(h.sum) + "\n";
       out += name + "_count" + Braced(labels) + " " + std::to_string(h.count) + "\n";
     }

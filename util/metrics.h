@@ -30,10 +30,10 @@ class Metrics {
     double sum = 0;
   };
   mutable std::mutex mu_;
-  std::map<std::string, std::pair<std::string, std::string>> help_;        // GUARDED_BY(mu_)
-  std::map<std::string, std::map<std::string, double>> counters_;          // GUARDED_BY(mu_)
-  std::map<std::string, std::map<std::string, Histogram>> histograms_;     // GUARDED_BY(mu_)
-  std::map<std::string, std::function<double()>> gauges_;                  // GUARDED_BY(mu_)
+  std::map<std::string, std::pair<std::string, std::string>> help_;     // GUARDED_BY(mu_)
+  std::map<std::string, std::map<std::string, double>> counters_;       // GUARDED_BY(mu_)
+  std::map<std::string, std::map<std::string, Histogram>> histograms_;  // GUARDED_BY(mu_)
+  std::map<std::string, std::function<double()>> gauges_;               // GUARDED_BY(mu_)
 };
 
 }  // namespace tandem

@@ -18,6 +18,7 @@
 
 #include "sandbox/faults/drop_proxy.h"
 #include "sandbox/salesforce/soql_parser.h"
+#include "util/net.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -1669,18 +1670,7 @@ Reply Handler::Serve() {
 Status SalesforceSandbox::Start() {
   Impl* impl = impl_.get();
   // The listener cannot report the port it bound: find a free private one first.
-  int inner_port = 0;
-  {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
-      inner_port = ntohs(addr.sin_port);
-    ::close(fd);
-  }
+  const int inner_port = FreeLoopbackPort();  // the listener cannot report its port
   try {
     wh::experimental::listener::http_listener_config cfg;
     cfg.set_timeout(std::chrono::seconds(120));

@@ -17,6 +17,7 @@
 #include <cpprest/json.h>
 
 #include "sandbox/faults/drop_proxy.h"
+#include "util/net.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -1654,18 +1655,7 @@ int64_t StripeSandbox::dropped_connections() const { return impl_->proxy.dropped
 
 Status StripeSandbox::Start() {
   Impl* impl = impl_.get();
-  int inner_port = 0;
-  {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
-      inner_port = ntohs(addr.sin_port);
-    ::close(fd);
-  }
+  const int inner_port = FreeLoopbackPort();  // the listener cannot report its port
   try {
     wh::experimental::listener::http_listener_config cfg;
     cfg.set_timeout(std::chrono::seconds(60));

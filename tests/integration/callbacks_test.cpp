@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "connector/billing/stripe/stripe_wire.h"
+#include "tests/support/default_mapping.h"
 #include "tests/support/salesforce_env.h"
 #include "tests/support/scripted_http_server.h"
 #include "tests/support/store_backends.h"
@@ -27,10 +28,7 @@ class CallbacksTest : public ::testing::TestWithParam<StoreBackend> {
     store_ = std::make_unique<ScopedStore>(
         GetParam(), ::testing::UnitTest::GetInstance()->current_test_info()->name());
     ASSERT_TRUE(store_->Open().ok());
-    std::ifstream in(std::string(TANDEM_SOURCE_DIR) + "/config/mapping.yaml");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    mapping_ = mapping::ParseMapping(ss.str(), "mapping.yaml").value();
+    mapping_ = testing::DefaultMapping();
     secret_ =
         stripe_.sandbox.AddWebhookEndpoint(receiver_.base_url() + "/api/v1/callbacks/billing");
     connector::billing::stripe::StripeOptions o;

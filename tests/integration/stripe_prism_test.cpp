@@ -15,6 +15,7 @@
 #include "connector/http/cpprest_transport.h"
 #include "sandbox/stripe/stripe_sandbox.h"
 #include "tests/fakes/fake_clock.h"
+#include "util/net.h"
 
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -51,18 +52,6 @@ class ViolationRecorder final : public http::HttpTransport {
   int seen_ = 0;
 };
 
-int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 bool Listening(int port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
@@ -87,7 +76,7 @@ TEST(StripeThroughPrism, EveryRequestAndAnswerMatchesStripesOpenApiDescription) 
   SystemClock clock;
   sandbox::stripe::StripeSandbox sandbox({}, clock);
   ASSERT_TRUE(sandbox.Start().ok());
-  const int port = FreePort();
+  const int port = FreeLoopbackPort();
   const pid_t pid = fork();
   if (pid == 0) {
     // Prism's own log is not needed: violations come back in the sl-violations header.

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/default_mapping.h"
 #include "tests/support/salesforce_env.h"
 #include "tests/support/store_backends.h"
 #include "tests/support/stripe_env.h"
@@ -17,15 +18,6 @@ namespace {
 using testing::ScopedStore;
 using testing::StoreBackend;
 
-mapping::Mapping DefaultMapping() {
-  std::ifstream in(std::string(TANDEM_SOURCE_DIR) + "/config/mapping.yaml");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  auto m = mapping::ParseMapping(ss.str(), "config/mapping.yaml");
-  EXPECT_TRUE(m.ok()) << m.status().message();
-  return *m;
-}
-
 class SyncTest : public ::testing::TestWithParam<StoreBackend> {
  protected:
   void SetUp() override {
@@ -33,7 +25,7 @@ class SyncTest : public ::testing::TestWithParam<StoreBackend> {
     store_ = std::make_unique<ScopedStore>(
         GetParam(), ::testing::UnitTest::GetInstance()->current_test_info()->name());
     ASSERT_TRUE(store_->Open().ok());
-    mapping_ = DefaultMapping();
+    mapping_ = testing::DefaultMapping();
     actions_ = std::make_unique<Actions>(
         ActionDeps{crm_.client(), stripe_.billing(), **store_, mapping_, stripe_.clock},
         "test:sync");
