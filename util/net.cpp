@@ -1,9 +1,10 @@
 #include "util/net.h"
 
+#include <unistd.h>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 namespace tandem {
 

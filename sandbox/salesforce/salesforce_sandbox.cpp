@@ -17,6 +17,7 @@
 #include <cpprest/json.h>
 
 #include "sandbox/faults/drop_proxy.h"
+#include "sandbox/faults/listener.h"
 #include "sandbox/salesforce/soql_parser.h"
 #include "util/net.h"
 
@@ -1671,27 +1672,13 @@ Status SalesforceSandbox::Start() {
   Impl* impl = impl_.get();
   // The listener cannot report the port it bound: find a free private one first.
   const int inner_port = FreeLoopbackPort();  // the listener cannot report its port
-  try {
-    wh::experimental::listener::http_listener_config cfg;
-    cfg.set_timeout(std::chrono::seconds(120));
-    impl->listener = std::make_unique<wh::experimental::listener::http_listener>(
-        "http://127.0.0.1:" + std::to_string(inner_port), cfg);
-    impl->listener->support([impl](wh::http_request req) {
-      req.extract_string(true).then([impl, req](pplx::task<std::string> body_task) mutable {
-        std::string body;
-        try {
-          body = body_task.get();
-        } catch (const std::exception&) {
-        }
-        const std::string method = req.method();
-        std::string path, query;
-        try {
-          path = req.relative_uri().path();
-          query = req.relative_uri().query();
-        } catch (const std::exception& e) {
-          req.reply(wh::status_codes::BadRequest, std::string("bad request target: ") + e.what());
-          return;
-        }
+  auto listener =
+      OpenLoopbackListener(inner_port, std::chrono::seconds(120), [impl](IncomingRequest& in) {
+        const std::string& method = in.method;
+        const std::string& path = in.path;
+        const std::string& query = in.query;
+        const std::string& body = in.body;
+        wh::http_request& req = in.raw;
         // Faults first: latency outside the lock, answers instead of the real one.
         int latency = 0;
         bool lose_response = false;
@@ -1747,13 +1734,8 @@ Status SalesforceSandbox::Start() {
         if (reply.status != 204) resp.set_body(reply.body, reply.content_type);
         req.reply(resp);
       });
-    });
-    impl->listener->open().wait();
-  } catch (const std::exception& e) {
-    impl->listener.reset();
-    return Status::Unavailable("Salesforce sandbox cannot listen on 127.0.0.1:" +
-                               std::to_string(inner_port) + ": " + e.what());
-  }
+  if (!listener.ok()) return listener.status().WithContext("Salesforce sandbox");
+  impl->listener = std::move(listener).value();
   Status st = impl->proxy.Start(impl->options.host, impl->options.port, inner_port);
   if (!st.ok()) {
     Stop();

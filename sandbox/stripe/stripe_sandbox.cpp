@@ -17,6 +17,7 @@
 #include <cpprest/json.h>
 
 #include "sandbox/faults/drop_proxy.h"
+#include "sandbox/faults/listener.h"
 #include "util/net.h"
 
 #include <arpa/inet.h>
@@ -1656,27 +1657,13 @@ int64_t StripeSandbox::dropped_connections() const { return impl_->proxy.dropped
 Status StripeSandbox::Start() {
   Impl* impl = impl_.get();
   const int inner_port = FreeLoopbackPort();  // the listener cannot report its port
-  try {
-    wh::experimental::listener::http_listener_config cfg;
-    cfg.set_timeout(std::chrono::seconds(60));
-    impl->listener = std::make_unique<wh::experimental::listener::http_listener>(
-        "http://127.0.0.1:" + std::to_string(inner_port), cfg);
-    impl->listener->support([impl](wh::http_request req) {
-      req.extract_string(true).then([impl, req](pplx::task<std::string> body_task) mutable {
-        std::string body;
-        try {
-          body = body_task.get();
-        } catch (const std::exception&) {
-        }
-        const std::string method = req.method();
-        std::string path, query;
-        try {
-          path = req.relative_uri().path();
-          query = req.relative_uri().query();
-        } catch (const std::exception& e) {
-          req.reply(wh::status_codes::BadRequest, std::string("bad request target: ") + e.what());
-          return;
-        }
+  auto listener =
+      OpenLoopbackListener(inner_port, std::chrono::seconds(60), [impl](IncomingRequest& in) {
+        const std::string& method = in.method;
+        const std::string& path = in.path;
+        const std::string& query = in.query;
+        const std::string& body = in.body;
+        wh::http_request& req = in.raw;
         auto header = [&](const std::string& name) {
           auto it = req.headers().find(name);
           return it == req.headers().end() ? std::string() : it->second;
@@ -1831,12 +1818,8 @@ Status StripeSandbox::Start() {
         resp.set_body(reply.body.serialize(), "application/json");
         req.reply(resp);
       });
-    });
-    impl->listener->open().wait();
-  } catch (const std::exception& e) {
-    impl->listener.reset();
-    return Status::Unavailable(std::string("Stripe sandbox cannot listen: ") + e.what());
-  }
+  if (!listener.ok()) return listener.status().WithContext("Stripe sandbox");
+  impl->listener = std::move(listener).value();
   Status st = impl->proxy.Start(impl->options.host, impl->options.port, inner_port);
   if (!st.ok()) {
     Stop();
