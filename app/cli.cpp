@@ -15,6 +15,7 @@
 #include "app/runtime.h"
 #include "app/server.h"
 #include "app/tokens.h"
+#include "catalog-sync/apply.h"
 #include "sandbox/salesforce/salesforce_sandbox.h"
 #include "sandbox/stripe/stripe_sandbox.h"
 #include "store/store.h"
@@ -47,6 +48,7 @@ const char* kUsage =
     "  mapping check    validate the mapping file against the CRM's describe\n"
     "  sync OBJECT ID…  sync CRM records to billing (also: open, query)\n"
     "  token create|revoke|list   API tokens for the CRM's quick actions\n"
+    "  catalog sync     pull the product catalog from billing into the CRM\n"
     "  demo             run the end-to-end demo on SQLite and the sandbox\n"
     "  sandbox          serve the Salesforce (and billing) emulators for tests and demos\n"
     "\n"
@@ -595,6 +597,54 @@ int Token(const Globals& g, const std::vector<std::string>& args) {
   return kExitOk;
 }
 
+int Catalog(const Globals& g, const std::vector<std::string>& args) {
+  if (args.empty() || args[0] != "sync") {
+    const bool help = !args.empty() && (args[0] == "--help" || args[0] == "-h");
+    (help ? std::cout : std::cerr)
+        << "Usage: tandem --config FILE catalog sync [--dry-run] [--full]\n";
+    return help ? kExitOk : kExitUsage;
+  }
+  po::options_description desc("catalog sync options");
+  desc.add_options()(
+      "dry-run",
+      "print the plan (create / update with the field diff / deactivate); write nothing")(
+      "full", "compare the whole catalog, not only what changed since the last run");
+  po::variables_map vm;
+  int code = 0;
+  if (!ParseSub(
+          "catalog sync", {args.begin() + 1, args.end()}, desc, &vm, &code,
+          "Pulls products and prices changed in billing since the last run into Product2 and\n"
+          "the standard price book (upsert by external id, 200 per call). Fields the mapping\n"
+          "does not send to the CRM are never written; retired products are deactivated.\n"
+          "Exit 0 when every write succeeded, 1 when some failed."))
+    return code;
+  Config config;
+  if (g.config_path.empty() || !LoadOrDefault(g, &config)) {
+    if (g.config_path.empty()) std::cerr << "tandem catalog sync: give --config FILE\n";
+    return kExitUsage;
+  }
+  auto rt = BuildRuntime(config, g.redactor);
+  if (!rt.ok()) {
+    std::cerr << "tandem catalog sync: " << rt.status().ToString() << "\n";
+    return rt.status().IsInvalidArgument() ? kExitUsage : kExitFailures;
+  }
+  catalog_sync::CatalogSync sync({(*rt)->crm->client(), (*rt)->billing->billing(), *(*rt)->store,
+                                  (*rt)->mapping, (*rt)->clock});
+  auto summary = sync.Run({vm.count("dry-run") > 0, vm.count("full") > 0});
+  if (!summary.ok()) {
+    std::cerr << "tandem catalog sync: " << summary.status().ToString() << "\n";
+    return kExitFailures;
+  }
+  std::cout << catalog_sync::DescribePlan(summary->plan);
+  if (vm.count("dry-run")) {
+    std::cout << "dry run: nothing written\n";
+    return kExitOk;
+  }
+  for (const auto& e : summary->errors) std::cerr << e << "\n";
+  std::cout << summary->written << " records written, " << summary->failed << " failed\n";
+  return summary->failed == 0 ? kExitOk : kExitFailures;
+}
+
 int Demo(const std::vector<std::string>& args) {
   po::options_description desc("demo options");
   desc.add_options()("workdir", po::value<std::string>()->default_value("demo-output"),
@@ -661,6 +711,7 @@ int RunCli(const std::vector<std::string>& args) {
   if (command == "demo") return Demo(rest);
   if (command == "sandbox") return Sandbox(rest);
   if (command == "token") return Token(g, rest);
+  if (command == "catalog") return Catalog(g, rest);
   if (command == "sync" || command == "open" || command == "query")
     return Actions(g, command, rest);
   if (command == "mapping") {

@@ -34,7 +34,8 @@ Result<ListenerPtr> OpenLoopbackListener(int port, std::chrono::seconds timeout,
     listener->open().wait();
     return ListenerPtr(std::move(listener));
   } catch (const std::exception& e) {
-    return Status::Unavailable("cannot listen on 127.0.0.1:" + std::to_string(port) + ": " + e.what());
+    return Status::Unavailable("cannot listen on 127.0.0.1:" + std::to_string(port) + ": " +
+                               e.what());
   }
 }
 

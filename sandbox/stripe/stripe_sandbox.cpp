@@ -863,8 +863,27 @@ struct StripeSandbox::Impl {
       ThrowInvalid("limit", "This value must be between 1 and 100 (it currently is " +
                                 std::to_string(limit) + ")");
     const std::string after = Str(q, "starting_after");
+    const std::string before = Str(q, "ending_before");
     const auto& ids = order[kind];
     std::vector<value> data;
+    if (!before.empty()) {
+      // The `limit` objects just newer than `before`, newest first (Stripe's backward page).
+      if (!Find(kind, before)) throw BadRequest{Missing(kind, before)};
+      auto at = std::find(ids.begin(), ids.end(), before);
+      std::vector<value> newer;
+      bool more = false;
+      for (auto it = at + 1; it != ids.end(); ++it) {
+        const value* obj = Find(kind, *it);
+        if (!obj || !keep(*obj)) continue;
+        if (static_cast<int64_t>(newer.size()) == limit) {
+          more = true;
+          break;
+        }
+        newer.push_back(Expand(*obj, q, true));
+      }
+      std::reverse(newer.begin(), newer.end());
+      return Reply{200, List(newer, url, more), {}};
+    }
     bool started = after.empty(), has_more = false;
     if (!after.empty() && !Find(kind, after)) throw BadRequest{Missing(kind, after)};
     for (auto it = ids.rbegin(); it != ids.rend(); ++it) {  // newest first

@@ -1,7 +1,6 @@
 #include "connector/billing/stripe/stripe_billing.h"
 
 #include <algorithm>
-#include <set>
 
 #include "connector/billing/stripe/stripe_wire.h"
 
@@ -325,99 +324,65 @@ Result<Price> StripeBilling::CreatePrice(const Price& p, const std::string& key)
 }
 
 Result<CatalogChanges> StripeBilling::ListCatalogChanges(const std::string& since) {
+  // The cursor is the id of the newest catalog event taken into account. Later runs read only
+  // the events after it (ending_before pages backwards in time: one read when nothing
+  // changed); the newest state of each object wins. Stripe keeps events for 30 days: an
+  // unknown cursor means a full read.
   CatalogChanges out;
-  // Cursor: "T|evt_a,evt_b" — the newest event time seen and the ids seen at that second
-  // (events within one second are re-read with created[gte] and skipped by id).
-  int64_t since_t = -1;
-  std::set<std::string> seen_at_t;
-  if (!since.empty()) {
-    const auto bar = since.find('|');
-    since_t = std::atoll(since.substr(0, bar).c_str());
-    if (bar != std::string::npos) {
-      std::string ids = since.substr(bar + 1);
-      size_t start = 0;
-      while (start < ids.size()) {
-        size_t comma = ids.find(',', start);
-        if (comma == std::string::npos) comma = ids.size();
-        seen_at_t.insert(ids.substr(start, comma - start));
-        start = comma + 1;
-      }
-    }
-  }
-  int64_t newest = since_t;
-  std::set<std::string> newest_ids = seen_at_t;
-  auto note_event_time = [&](int64_t created, const std::string& id) {
-    if (created > newest) {
-      newest = created;
-      newest_ids.clear();
-    }
-    if (created == newest) newest_ids.insert(id);
-  };
-  if (since_t < 0) {
-    // First run: everything, and a cursor at the newest catalog event there is.
-    TANDEM_RETURN_IF_ERROR(List(
-        "/v1/products",
-        [&](const Json& j) {
-          out.products.push_back(ProductFromJson(j));
-          return Status::Ok();
-        },
-        &out.reads));
-    TANDEM_RETURN_IF_ERROR(List(
-        "/v1/prices",
-        [&](const Json& j) {
-          out.prices.push_back(PriceFromJson(j));
-          return Status::Ok();
-        },
-        &out.reads));
-    auto latest = Get("/v1/events?limit=1&" + CatalogEventQuery());
-    ++out.reads;
-    if (!latest.ok()) return latest.status();
-    newest = ToEpochMillis(clock_.Now()) / 1000;
-    newest_ids.clear();
-    if (!(*latest)["data"].array().empty()) {
-      // Every catalog event of that last second, so the next run skips them all.
-      newest = (*latest)["data"].array().front()["created"].as_int();
-      TANDEM_RETURN_IF_ERROR(List(
-          "/v1/events?" + CatalogEventQuery() + "&" +
-              http::FormEncode({{"created[gte]", std::to_string(newest)}}),
-          [&](const Json& e) {
-            note_event_time(e["created"].as_int(), e["id"].as_string());
-            return Status::Ok();
-          },
-          &out.reads));
-    }
-  } else {
-    // Later runs: the catalog events since the cursor; the newest state of each object wins.
+  std::string cursor = since;
+  if (!cursor.empty()) {
     std::map<std::string, std::pair<int64_t, Json>> latest_products, latest_prices;
-    TANDEM_RETURN_IF_ERROR(List(
-        "/v1/events?" + CatalogEventQuery() + "&" +
-            http::FormEncode({{"created[gte]", std::to_string(since_t)}}),
-        [&](const Json& e) {
-          const std::string id = e["id"].as_string();
-          const int64_t created = e["created"].as_int();
-          if (created == since_t && seen_at_t.count(id)) return Status::Ok();
-          note_event_time(created, id);
-          const Json& obj = e["data"]["object"];
-          auto& slot = obj["object"].as_string() == "product"
-                           ? latest_products[obj["id"].as_string()]
-                           : latest_prices[obj["id"].as_string()];
-          if (slot.second.is_null() || created >= slot.first) {
-            Json o = obj;
-            if (e["type"].as_string().find(".deleted") != std::string::npos) o.Set("active", false);
-            slot = {created, o};
-          }
-          return Status::Ok();
-        },
-        &out.reads));
-    for (const auto& [id, v] : latest_products) out.products.push_back(ProductFromJson(v.second));
-    for (const auto& [id, v] : latest_prices) out.prices.push_back(PriceFromJson(v.second));
+    bool expired = false;
+    for (;;) {
+      auto page = Get("/v1/events?limit=" + std::to_string(options_.page_size) + "&" +
+                      CatalogEventQuery() + "&" + http::FormEncode({{"ending_before", cursor}}));
+      ++out.reads;
+      if (!page.ok()) {
+        if (page.status().IsNotFound()) {
+          expired = true;
+          break;
+        }
+        return page.status();
+      }
+      const auto& events = (*page)["data"].array();
+      for (auto it = events.rbegin(); it != events.rend(); ++it) {  // oldest first
+        const Json& e = *it;
+        const Json& obj = e["data"]["object"];
+        auto& slot = obj["object"].as_string() == "product" ? latest_products[obj["id"].as_string()]
+                                                            : latest_prices[obj["id"].as_string()];
+        Json o = obj;
+        if (e["type"].as_string().find(".deleted") != std::string::npos) o.Set("active", false);
+        slot = {e["created"].as_int(), o};
+      }
+      if (!events.empty()) cursor = events.front()["id"].as_string();
+      if (!(*page)["has_more"].as_bool() || events.empty()) break;
+    }
+    if (!expired) {
+      for (const auto& [id, v] : latest_products) out.products.push_back(ProductFromJson(v.second));
+      for (const auto& [id, v] : latest_prices) out.prices.push_back(PriceFromJson(v.second));
+      out.cursor = cursor;
+      return out;
+    }
   }
-  out.cursor = std::to_string(newest) + "|";
-  bool first = true;
-  for (const auto& id : newest_ids) {
-    out.cursor += (first ? "" : ",") + id;
-    first = false;
-  }
+  // First run (or an expired cursor): note the newest catalog event, then read everything.
+  auto latest = Get("/v1/events?limit=1&" + CatalogEventQuery());
+  ++out.reads;
+  if (!latest.ok()) return latest.status();
+  for (const auto& e : (*latest)["data"].array()) out.cursor = e["id"].as_string();
+  TANDEM_RETURN_IF_ERROR(List(
+      "/v1/products",
+      [&](const Json& j) {
+        out.products.push_back(ProductFromJson(j));
+        return Status::Ok();
+      },
+      &out.reads));
+  TANDEM_RETURN_IF_ERROR(List(
+      "/v1/prices",
+      [&](const Json& j) {
+        out.prices.push_back(PriceFromJson(j));
+        return Status::Ok();
+      },
+      &out.reads));
   return out;
 }
 

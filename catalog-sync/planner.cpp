@@ -1,0 +1,114 @@
+#include "catalog-sync/planner.h"
+
+#include <cmath>
+#include <cstdio>
+
+namespace tandem::catalog_sync {
+namespace {
+
+// The billing product as the mapping's payload paths see it.
+Json ProductPayload(const connector::billing::Product& p) {
+  Json j = Json::MakeObject();
+  j.Set("name", p.name);
+  if (!p.description.empty()) j.Set("description", p.description);
+  j.Set("active", p.active);
+  j.Set("kind", p.kind);
+  if (!p.parent_product_id.empty()) j.Set("parent_product_id", p.parent_product_id);
+  return j;
+}
+
+std::string Text(const Json& v) { return v.is_null() ? "" : v.ToText(); }
+
+bool Same(const Json& a, const Json& b) {
+  if (a.is_number() && b.is_number()) return std::fabs(a.as_number() - b.as_number()) < 1e-9;
+  return Text(a) == Text(b);
+}
+
+void Diff(const Json& want, const Json* have, RecordPlan* plan) {
+  for (const auto& [field, value] : want.object()) {
+    const Json current = have ? (*have)[field] : Json();
+    if (have && Same(current, value)) continue;
+    plan->fields.Set(field, value);
+    plan->changes.push_back(FieldChange{field, Text(current), Text(value)});
+  }
+}
+
+std::string Upper(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
+}  // namespace
+
+Plan MakePlan(const mapping::ObjectMap& product_map,
+              const std::vector<connector::billing::Product>& products,
+              const std::vector<connector::billing::Price>& prices,
+              const std::map<std::string, Json>& crm_products,
+              const std::map<std::string, Json>& crm_entries) {
+  Plan plan;
+  for (const auto& p : products) {
+    Json want = mapping::ApplyToCrm(product_map, ProductPayload(p));
+    want.Set("ProductCode", p.id);
+    auto it = crm_products.find(p.id);
+    const Json* have = it == crm_products.end() ? nullptr : &it->second;
+    RecordPlan r;
+    r.external_id = p.id;
+    r.action = !have ? RecordPlan::Action::kCreate
+               : (!p.active && (*have)["IsActive"].as_bool(true)) ? RecordPlan::Action::kDeactivate
+                                                                 : RecordPlan::Action::kUpdate;
+    Diff(want, have, &r);
+    if (r.fields.size() == 0) {
+      ++plan.unchanged_products;
+      continue;
+    }
+    plan.products.push_back(std::move(r));
+  }
+  for (const auto& price : prices) {
+    Json want = Json::MakeObject();
+    const int decimals = mapping::CurrencyDecimals(price.currency);
+    want.Set("UnitPrice", static_cast<double>(price.unit_amount_minor) / std::pow(10.0, decimals));
+    want.Set("IsActive", price.active);
+    want.Set("CurrencyIsoCode", Upper(price.currency));
+    auto it = crm_entries.find(price.id);
+    const Json* have = it == crm_entries.end() ? nullptr : &it->second;
+    RecordPlan r;
+    r.external_id = price.id;
+    r.product_external_id = price.product_id;
+    r.action = !have ? RecordPlan::Action::kCreate
+               : (!price.active && (*have)["IsActive"].as_bool(true)) ? RecordPlan::Action::kDeactivate
+                                                                     : RecordPlan::Action::kUpdate;
+    Diff(want, have, &r);
+    if (r.fields.size() == 0) {
+      ++plan.unchanged_entries;
+      continue;
+    }
+    plan.entries.push_back(std::move(r));
+  }
+  return plan;
+}
+
+std::string DescribePlan(const Plan& plan) {
+  std::string out;
+  auto describe = [&](const char* object, const std::vector<RecordPlan>& records) {
+    for (const auto& r : records) {
+      const char* verb = r.action == RecordPlan::Action::kCreate   ? "create"
+                         : r.action == RecordPlan::Action::kUpdate ? "update"
+                                                                   : "deactivate";
+      out += std::string(verb) + " " + object + " " + r.external_id + ":";
+      for (const auto& c : r.changes)
+        out += r.action == RecordPlan::Action::kCreate
+                   ? " " + c.field + "='" + c.to + "'"
+                   : " " + c.field + " '" + c.from + "' -> '" + c.to + "'";
+      out += "\n";
+    }
+  };
+  describe("Product2", plan.products);
+  describe("PricebookEntry", plan.entries);
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%zu product and %zu price changes; %d and %d unchanged\n",
+                plan.products.size(), plan.entries.size(), plan.unchanged_products,
+                plan.unchanged_entries);
+  return out + buf;
+}
+
+}  // namespace tandem::catalog_sync

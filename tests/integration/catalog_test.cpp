@@ -1,0 +1,151 @@
+// Step 6 on the sandboxes and a real store: the catalog flows from billing to the CRM in
+// Collections of 200, enrichment in the CRM is never overwritten, retired products are
+// deactivated (never deleted), a quiet second run costs at most 2 billing reads and no CRM
+// write, and a dry run writes nothing.
+#include <gtest/gtest.h>
+
+#include "catalog-sync/apply.h"
+#include "tests/support/default_mapping.h"
+#include "tests/support/salesforce_env.h"
+#include "tests/support/store_backends.h"
+#include "tests/support/stripe_env.h"
+
+namespace tandem::catalog_sync {
+namespace {
+
+using testing::ScopedStore;
+using testing::StoreBackend;
+
+class CatalogTest : public ::testing::TestWithParam<StoreBackend> {
+ protected:
+  void SetUp() override {
+    if (!ScopedStore::Available(GetParam())) GTEST_SKIP() << "no PostgreSQL";
+    store_ = std::make_unique<ScopedStore>(GetParam(), ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    ASSERT_TRUE(store_->Open().ok());
+    mapping_ = testing::DefaultMapping();
+    sync_ = std::make_unique<CatalogSync>(CatalogDeps{crm_.client(), stripe_.billing(), **store_, mapping_, stripe_.clock});
+  }
+
+  // `n` products with 3 prices each (two recurring, one one-time fee).
+  std::vector<std::string> MakeCatalog(int n) {
+    std::vector<std::string> ids;
+    for (int i = 0; i < n; ++i) {
+      connector::billing::Product p;
+      p.name = "Server " + std::to_string(i);
+      p.kind = i % 10 == 9 ? "add_on" : "base";
+      const auto prod = stripe_.billing().CreateProduct(p, "p" + std::to_string(i)).value();
+      ids.push_back(prod.id);
+      for (int k = 0; k < 3; ++k) {
+        connector::billing::Price price;
+        price.product_id = prod.id;
+        price.currency = "usd";
+        price.unit_amount_minor = 1000 * (k + 1) + i;
+        price.interval = k == 2 ? "" : (k == 0 ? "month" : "year");
+        EXPECT_TRUE(stripe_.billing().CreatePrice(price, "pr" + std::to_string(i) + "-" + std::to_string(k)).ok());
+      }
+    }
+    return ids;
+  }
+
+  int64_t Calls(const std::string& endpoint) { return crm_.sandbox.calls_by_endpoint()[endpoint]; }
+
+  testing::SalesforceEnv crm_;
+  testing::StripeEnv stripe_;
+  std::unique_ptr<ScopedStore> store_;
+  mapping::Mapping mapping_;
+  std::unique_ptr<CatalogSync> sync_;
+};
+
+TEST_P(CatalogTest, FirstRunWritesEverythingInTheFewestBatchesAndAQuietRunWritesNothing) {
+  MakeCatalog(450);
+  auto first = sync_->Run({});
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->failed, 0) << (first->errors.empty() ? "" : first->errors[0]);
+  EXPECT_EQ(first->written, 450 + 1350);
+  EXPECT_EQ(crm_.sandbox.CountRecords("Product2"), 450);
+  EXPECT_EQ(crm_.sandbox.CountRecords("PricebookEntry"), 1350);
+  // ceil(450/200) product batches + ceil(1350/200) entry batches: the minimum.
+  EXPECT_EQ(Calls("PATCH /composite/sobjects/Product2/Billing_Product_Id__c"), 3);
+  EXPECT_EQ(Calls("PATCH /composite/sobjects/PricebookEntry/Billing_Price_Id__c"), 7);
+
+  const int64_t writes = Calls("PATCH /composite/sobjects/Product2/Billing_Product_Id__c") +
+                         Calls("PATCH /composite/sobjects/PricebookEntry/Billing_Price_Id__c");
+  auto quiet = sync_->Run({});
+  ASSERT_TRUE(quiet.ok());
+  EXPECT_TRUE(quiet->plan.empty());
+  EXPECT_LE(quiet->billing_reads, 2);
+  EXPECT_EQ(Calls("PATCH /composite/sobjects/Product2/Billing_Product_Id__c") +
+                Calls("PATCH /composite/sobjects/PricebookEntry/Billing_Price_Id__c"),
+            writes);
+}
+
+TEST_P(CatalogTest, EnrichmentInTheCrmSurvivesAChangeInBilling) {
+  const auto ids = MakeCatalog(3);
+  ASSERT_TRUE(sync_->Run({}).ok());
+  std::string crm_id;
+  ASSERT_TRUE(crm_.client().Query("SELECT Id FROM Product2 WHERE Billing_Product_Id__c = '" + ids[1] + "'",
+                                  [&](const Json& r) {
+                                    crm_id = r["Id"].as_string();
+                                    return Status::Ok();
+                                  }).ok());
+  Json enrich = Json::MakeObject();
+  enrich.Set("Description", "Great for web shops");
+  enrich.Set("Family", "Virtual Server");
+  enrich.Set("Work_Order_Template__c", "New Virtual Server");
+  ASSERT_TRUE(crm_.client().Update("Product2", crm_id, enrich).ok());
+
+  connector::billing::Product rename;
+  rename.name = "Server 1 XL";
+  rename.description = "billing's own text";
+  ASSERT_TRUE(stripe_.billing().UpdateProduct(ids[1], rename, "rename").ok());
+  auto run = sync_->Run({});
+  ASSERT_TRUE(run.ok());
+  ASSERT_EQ(run->plan.products.size(), 1u);
+  auto rec = crm_.client().Retrieve("Product2", crm_id, {"Name", "Description", "Family", "Work_Order_Template__c"}).value();
+  EXPECT_EQ(rec["Name"].as_string(), "Server 1 XL");
+  EXPECT_EQ(rec["Description"].as_string(), "Great for web shops");
+  EXPECT_EQ(rec["Family"].as_string(), "Virtual Server");
+  EXPECT_EQ(rec["Work_Order_Template__c"].as_string(), "New Virtual Server");
+}
+
+TEST_P(CatalogTest, RetiredProductsAreDeactivatedNeverDeleted) {
+  const auto ids = MakeCatalog(2);
+  ASSERT_TRUE(sync_->Run({}).ok());
+  connector::billing::Product retire;
+  retire.active = false;
+  ASSERT_TRUE(stripe_.billing().UpdateProduct(ids[0], retire, "retire").ok());
+  auto run = sync_->Run({});
+  ASSERT_TRUE(run.ok());
+  ASSERT_EQ(run->plan.products.size(), 1u);
+  EXPECT_EQ(run->plan.products[0].action, RecordPlan::Action::kDeactivate);
+  EXPECT_EQ(crm_.sandbox.CountRecords("Product2"), 2);
+  bool active = true;
+  ASSERT_TRUE(crm_.client().Query("SELECT IsActive FROM Product2 WHERE Billing_Product_Id__c = '" + ids[0] + "'",
+                                  [&](const Json& r) {
+                                    active = r["IsActive"].as_bool(true);
+                                    return Status::Ok();
+                                  }).ok());
+  EXPECT_FALSE(active);
+}
+
+TEST_P(CatalogTest, ADryRunPrintsThePlanAndWritesNothing) {
+  MakeCatalog(5);
+  auto dry = sync_->Run({/*dry_run=*/true, /*full=*/false});
+  ASSERT_TRUE(dry.ok());
+  EXPECT_EQ(dry->plan.products.size(), 5u);
+  EXPECT_EQ(dry->plan.entries.size(), 15u);
+  EXPECT_NE(DescribePlan(dry->plan).find("create Product2 "), std::string::npos);
+  EXPECT_EQ(crm_.sandbox.CountRecords("Product2"), 0);
+  EXPECT_FALSE((*store_)->GetCursor("catalog").value().has_value());
+  EXPECT_EQ((*store_)->CountAudit("Product2").value(), 0);
+  auto real = sync_->Run({});
+  ASSERT_TRUE(real.ok());
+  EXPECT_EQ(crm_.sandbox.CountRecords("Product2"), 5);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, CatalogTest,
+                         ::testing::Values(StoreBackend{"sqlite"}, StoreBackend{"postgresql"}),
+                         testing::BackendName);
+
+}  // namespace
+}  // namespace tandem::catalog_sync
