@@ -86,6 +86,11 @@ Status Callbacks::Apply(const connector::billing::BillingEvent& e, ApplyReport* 
   using T = connector::billing::BillingEvent::Type;
   const bool invoice = e.type == T::kInvoiceCreated || e.type == T::kInvoiceFinalized ||
                        e.type == T::kInvoicePaid || e.type == T::kInvoicePaymentFailed;
+  if (e.type == T::kCatalogChanged) {
+    if (on_catalog_changed_) on_catalog_changed_();
+    ++report->applied;
+    return Status::Ok();
+  }
   if (!invoice && e.type != T::kCustomerChanged) {
     ++report->ignored_other;
     return Status::Ok();

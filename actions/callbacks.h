@@ -32,6 +32,8 @@ class Callbacks {
   Callbacks(ActionDeps deps, std::string account_map = "account");
 
   ReceiveResult Receive(const std::string& payload, const std::string& signature_header);
+  // Called when a catalog-changed event is applied (the scheduler runs the catalog sync early).
+  void OnCatalogChanged(std::function<void()> hook) { on_catalog_changed_ = std::move(hook); }
   // Applies up to `limit` pending inbox events; failures stay pending until 5 attempts.
   Result<ApplyReport> ApplyPending(int limit = 100);
 
@@ -40,6 +42,7 @@ class Callbacks {
 
   ActionDeps deps_;
   const std::string account_map_;
+  std::function<void()> on_catalog_changed_;
 };
 
 }  // namespace tandem::actions

@@ -305,8 +305,10 @@ int Serve(const Globals& g, const std::vector<std::string>& args) {
       }
     });
   }
+  if (runtime) runtime->scheduler->Start();
   std::cout << "tandem serving on " << server.base_url() << std::endl;
   WaitForStopSignal(stop_signals);
+  if (runtime) runtime->scheduler->Stop();
   server.Stop();
   stopping = true;
   if (worker.joinable()) worker.join();

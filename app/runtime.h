@@ -8,6 +8,7 @@
 #include "actions/callbacks.h"
 #include "actions/sync.h"
 #include "app/config.h"
+#include "app/scheduler.h"
 #include "app/server.h"
 #include "connector/billing/stripe/connection.h"
 #include "connector/crm/salesforce/connection.h"
@@ -31,6 +32,8 @@ struct Runtime {
   std::unique_ptr<connector::billing::stripe::StripeConnection> billing;
   std::unique_ptr<actions::Actions> actions;
   std::unique_ptr<actions::Callbacks> callbacks;
+  std::unique_ptr<catalog_sync::CatalogSync> catalog;
+  std::unique_ptr<Scheduler> scheduler;  // started by `serve`
 };
 
 // Loads and parses the mapping file named by the config (relative paths are taken from the

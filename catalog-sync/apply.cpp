@@ -12,12 +12,13 @@ constexpr char kCursor[] = "catalog";
 constexpr size_t kIdsPerQuery = 200;
 
 // Reads `object` records whose `key_field` is one of `keys`, 200 keys per SOQL call.
-Status ReadByKeys(connector::crm::CrmClient& crm, const std::string& object, const std::string& key_field,
-                  const std::vector<std::string>& fields, const std::vector<std::string>& keys,
-                  std::map<std::string, Json>* out) {
+Status ReadByKeys(connector::crm::CrmClient& crm, const std::string& object,
+                  const std::string& key_field, const std::vector<std::string>& fields,
+                  const std::vector<std::string>& keys, std::map<std::string, Json>* out) {
   for (size_t start = 0; start < keys.size(); start += kIdsPerQuery) {
-    std::vector<std::string> chunk(keys.begin() + static_cast<long>(start),
-                                   keys.begin() + static_cast<long>(std::min(keys.size(), start + kIdsPerQuery)));
+    std::vector<std::string> chunk(
+        keys.begin() + static_cast<long>(start),
+        keys.begin() + static_cast<long>(std::min(keys.size(), start + kIdsPerQuery)));
     auto q = connector::crm::SoqlBuilder(object, fields).WhereIn(key_field, chunk).Build();
     if (!q.ok()) return q.status();
     TANDEM_RETURN_IF_ERROR(crm.Query(*q, [&](const Json& r) {
@@ -34,11 +35,11 @@ CatalogSync::CatalogSync(CatalogDeps deps) : deps_(deps) {}
 
 Result<std::string> CatalogSync::StandardPricebook() {
   std::string id;
-  TANDEM_RETURN_IF_ERROR(deps_.crm.Query("SELECT Id FROM Pricebook2 WHERE IsStandard = true LIMIT 1",
-                                         [&](const Json& r) {
-                                           id = r["Id"].as_string();
-                                           return Status::Ok();
-                                         }));
+  TANDEM_RETURN_IF_ERROR(deps_.crm.Query(
+      "SELECT Id FROM Pricebook2 WHERE IsStandard = true LIMIT 1", [&](const Json& r) {
+        id = r["Id"].as_string();
+        return Status::Ok();
+      }));
   if (!id.empty()) return id;
   // Every real org has one; an empty sandbox may not.
   Json book = Json::MakeObject();
@@ -73,40 +74,46 @@ Result<RunSummary> CatalogSync::Run(const RunOptions& options) {
     price_ids.push_back(p.id);
     if (seen.insert(p.product_id).second) product_ids.push_back(p.product_id);
   }
-  std::vector<std::string> product_fields = {"Id", "Billing_Product_Id__c", "ProductCode", "IsActive"};
+  std::vector<std::string> product_fields = {"Id", "Billing_Product_Id__c", "ProductCode",
+                                             "IsActive"};
   for (const auto& f : map->fields)
     if (f.direction != mapping::Direction::kToBilling &&
         std::find(product_fields.begin(), product_fields.end(), f.crm) == product_fields.end())
       product_fields.push_back(f.crm);
   std::map<std::string, Json> crm_products, crm_entries;
   if (!product_ids.empty())
-    TANDEM_RETURN_IF_ERROR(ReadByKeys(deps_.crm, "Product2", "Billing_Product_Id__c", product_fields,
-                                      product_ids, &crm_products));
+    TANDEM_RETURN_IF_ERROR(ReadByKeys(deps_.crm, "Product2", "Billing_Product_Id__c",
+                                      product_fields, product_ids, &crm_products));
   if (!price_ids.empty())
-    TANDEM_RETURN_IF_ERROR(ReadByKeys(deps_.crm, "PricebookEntry", "Billing_Price_Id__c",
-                                      {"Id", "Billing_Price_Id__c", "UnitPrice", "IsActive", "CurrencyIsoCode", "Product2Id"},
-                                      price_ids, &crm_entries));
+    TANDEM_RETURN_IF_ERROR(ReadByKeys(
+        deps_.crm, "PricebookEntry", "Billing_Price_Id__c",
+        {"Id", "Billing_Price_Id__c", "UnitPrice", "IsActive", "CurrencyIsoCode", "Product2Id"},
+        price_ids, &crm_entries));
   summary.plan = MakePlan(*map, changes->products, changes->prices, crm_products, crm_entries);
   if (options.dry_run) return summary;
 
   const int64_t now_ms = ToEpochMillis(deps_.clock.Now());
   std::vector<store::AuditEntry> audit;
-  auto note = [&](const std::string& object, const RecordPlan& r, const connector::crm::SaveResult& res) {
+  auto note = [&](const std::string& object, const RecordPlan& r,
+                  const connector::crm::SaveResult& res) {
     const char* action = r.action == RecordPlan::Action::kCreate   ? "create"
                          : r.action == RecordPlan::Action::kUpdate ? "update"
                                                                    : "deactivate";
-    if (res.success) ++summary.written;
+    if (res.success)
+      ++summary.written;
     else {
       ++summary.failed;
       summary.errors.push_back(object + " " + r.external_id + ": " + res.ErrorText());
     }
     audit.push_back(store::AuditEntry{now_ms, "catalog", object, r.external_id, action,
-                                      res.success ? "ok" : "failed", res.success ? res.id : res.ErrorText()});
+                                      res.success ? "ok" : "failed",
+                                      res.success ? res.id : res.ErrorText()});
   };
 
   // Products first: new entries need their product's CRM id.
   std::map<std::string, std::string> product_crm_ids;
-  for (const auto& [billing_id, rec] : crm_products) product_crm_ids[billing_id] = rec["Id"].as_string();
+  for (const auto& [billing_id, rec] : crm_products)
+    product_crm_ids[billing_id] = rec["Id"].as_string();
   if (!summary.plan.products.empty()) {
     std::vector<Json> records;
     for (const auto& r : summary.plan.products) {
@@ -118,7 +125,8 @@ Result<RunSummary> CatalogSync::Run(const RunOptions& options) {
     if (!results.ok()) return results.status();
     for (size_t i = 0; i < results->size(); ++i) {
       note("Product2", summary.plan.products[i], (*results)[i]);
-      if ((*results)[i].success) product_crm_ids[summary.plan.products[i].external_id] = (*results)[i].id;
+      if ((*results)[i].success)
+        product_crm_ids[summary.plan.products[i].external_id] = (*results)[i].id;
     }
   }
   if (!summary.plan.entries.empty()) {
@@ -132,7 +140,10 @@ Result<RunSummary> CatalogSync::Run(const RunOptions& options) {
         auto product = product_crm_ids.find(r.product_external_id);
         if (product == product_crm_ids.end()) {
           connector::crm::SaveResult missing;
-          missing.errors.push_back({"NOT_SYNCED", "product " + r.product_external_id + " is not in the CRM (run with --full)", {}});
+          missing.errors.push_back(
+              {"NOT_SYNCED",
+               "product " + r.product_external_id + " is not in the CRM (run with --full)",
+               {}});
           note("PricebookEntry", r, missing);
           continue;
         }
@@ -157,8 +168,9 @@ Result<RunSummary> CatalogSync::Run(const RunOptions& options) {
   // The cursor moves only past a run whose every write landed.
   if (summary.failed == 0 && summary.cursor != cursor)
     TANDEM_RETURN_IF_ERROR(deps_.store.SetCursor(kCursor, summary.cursor, now_ms));
-  logger->info("catalog sync: {} written, {} failed, {} products and {} prices unchanged", summary.written,
-               summary.failed, summary.plan.unchanged_products, summary.plan.unchanged_entries);
+  logger->info("catalog sync: {} written, {} failed, {} products and {} prices unchanged",
+               summary.written, summary.failed, summary.plan.unchanged_products,
+               summary.plan.unchanged_entries);
   return summary;
 }
 

@@ -53,9 +53,9 @@ Plan MakePlan(const mapping::ObjectMap& product_map,
     const Json* have = it == crm_products.end() ? nullptr : &it->second;
     RecordPlan r;
     r.external_id = p.id;
-    r.action = !have ? RecordPlan::Action::kCreate
+    r.action = !have                                              ? RecordPlan::Action::kCreate
                : (!p.active && (*have)["IsActive"].as_bool(true)) ? RecordPlan::Action::kDeactivate
-                                                                 : RecordPlan::Action::kUpdate;
+                                                                  : RecordPlan::Action::kUpdate;
     Diff(want, have, &r);
     if (r.fields.size() == 0) {
       ++plan.unchanged_products;
@@ -75,8 +75,9 @@ Plan MakePlan(const mapping::ObjectMap& product_map,
     r.external_id = price.id;
     r.product_external_id = price.product_id;
     r.action = !have ? RecordPlan::Action::kCreate
-               : (!price.active && (*have)["IsActive"].as_bool(true)) ? RecordPlan::Action::kDeactivate
-                                                                     : RecordPlan::Action::kUpdate;
+               : (!price.active && (*have)["IsActive"].as_bool(true))
+                   ? RecordPlan::Action::kDeactivate
+                   : RecordPlan::Action::kUpdate;
     Diff(want, have, &r);
     if (r.fields.size() == 0) {
       ++plan.unchanged_entries;

@@ -138,6 +138,17 @@ TEST_P(CallbacksTest, InvoicesStatusAndBalanceReachTheCrmOnceEach) {
   EXPECT_GT(delivered, 0u);
 }
 
+TEST_P(CallbacksTest, ACatalogChangeInBillingAsksForAnEarlyCatalogSync) {
+  int asked = 0;
+  callbacks_->OnCatalogChanged([&] { ++asked; });
+  connector::billing::Product p;
+  p.name = "New product";
+  ASSERT_TRUE(stripe_.billing().CreateProduct(p, "new-product").ok());
+  Deliver();
+  ASSERT_TRUE(callbacks_->ApplyPending(100).ok());
+  EXPECT_EQ(asked, 1);
+}
+
 TEST_P(CallbacksTest, ForgedAndReplayedWebhooksAreRefused) {
   SetUpCustomers();
   ASSERT_TRUE(stripe_.sandbox.FlushWebhooks());

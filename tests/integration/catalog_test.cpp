@@ -20,10 +20,12 @@ class CatalogTest : public ::testing::TestWithParam<StoreBackend> {
  protected:
   void SetUp() override {
     if (!ScopedStore::Available(GetParam())) GTEST_SKIP() << "no PostgreSQL";
-    store_ = std::make_unique<ScopedStore>(GetParam(), ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    store_ = std::make_unique<ScopedStore>(
+        GetParam(), ::testing::UnitTest::GetInstance()->current_test_info()->name());
     ASSERT_TRUE(store_->Open().ok());
     mapping_ = testing::DefaultMapping();
-    sync_ = std::make_unique<CatalogSync>(CatalogDeps{crm_.client(), stripe_.billing(), **store_, mapping_, stripe_.clock});
+    sync_ = std::make_unique<CatalogSync>(
+        CatalogDeps{crm_.client(), stripe_.billing(), **store_, mapping_, stripe_.clock});
   }
 
   // `n` products with 3 prices each (two recurring, one one-time fee).
@@ -41,7 +43,9 @@ class CatalogTest : public ::testing::TestWithParam<StoreBackend> {
         price.currency = "usd";
         price.unit_amount_minor = 1000 * (k + 1) + i;
         price.interval = k == 2 ? "" : (k == 0 ? "month" : "year");
-        EXPECT_TRUE(stripe_.billing().CreatePrice(price, "pr" + std::to_string(i) + "-" + std::to_string(k)).ok());
+        EXPECT_TRUE(stripe_.billing()
+                        .CreatePrice(price, "pr" + std::to_string(i) + "-" + std::to_string(k))
+                        .ok());
       }
     }
     return ids;
@@ -83,11 +87,13 @@ TEST_P(CatalogTest, EnrichmentInTheCrmSurvivesAChangeInBilling) {
   const auto ids = MakeCatalog(3);
   ASSERT_TRUE(sync_->Run({}).ok());
   std::string crm_id;
-  ASSERT_TRUE(crm_.client().Query("SELECT Id FROM Product2 WHERE Billing_Product_Id__c = '" + ids[1] + "'",
-                                  [&](const Json& r) {
-                                    crm_id = r["Id"].as_string();
-                                    return Status::Ok();
-                                  }).ok());
+  ASSERT_TRUE(crm_.client()
+                  .Query("SELECT Id FROM Product2 WHERE Billing_Product_Id__c = '" + ids[1] + "'",
+                         [&](const Json& r) {
+                           crm_id = r["Id"].as_string();
+                           return Status::Ok();
+                         })
+                  .ok());
   Json enrich = Json::MakeObject();
   enrich.Set("Description", "Great for web shops");
   enrich.Set("Family", "Virtual Server");
@@ -101,7 +107,10 @@ TEST_P(CatalogTest, EnrichmentInTheCrmSurvivesAChangeInBilling) {
   auto run = sync_->Run({});
   ASSERT_TRUE(run.ok());
   ASSERT_EQ(run->plan.products.size(), 1u);
-  auto rec = crm_.client().Retrieve("Product2", crm_id, {"Name", "Description", "Family", "Work_Order_Template__c"}).value();
+  auto rec =
+      crm_.client()
+          .Retrieve("Product2", crm_id, {"Name", "Description", "Family", "Work_Order_Template__c"})
+          .value();
   EXPECT_EQ(rec["Name"].as_string(), "Server 1 XL");
   EXPECT_EQ(rec["Description"].as_string(), "Great for web shops");
   EXPECT_EQ(rec["Family"].as_string(), "Virtual Server");
@@ -120,11 +129,14 @@ TEST_P(CatalogTest, RetiredProductsAreDeactivatedNeverDeleted) {
   EXPECT_EQ(run->plan.products[0].action, RecordPlan::Action::kDeactivate);
   EXPECT_EQ(crm_.sandbox.CountRecords("Product2"), 2);
   bool active = true;
-  ASSERT_TRUE(crm_.client().Query("SELECT IsActive FROM Product2 WHERE Billing_Product_Id__c = '" + ids[0] + "'",
-                                  [&](const Json& r) {
-                                    active = r["IsActive"].as_bool(true);
-                                    return Status::Ok();
-                                  }).ok());
+  ASSERT_TRUE(
+      crm_.client()
+          .Query("SELECT IsActive FROM Product2 WHERE Billing_Product_Id__c = '" + ids[0] + "'",
+                 [&](const Json& r) {
+                   active = r["IsActive"].as_bool(true);
+                   return Status::Ok();
+                 })
+          .ok());
   EXPECT_FALSE(active);
 }
 

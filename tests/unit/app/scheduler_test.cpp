@@ -1,0 +1,56 @@
+// Two `tandem serve` processes on one PostgreSQL: only the one holding the advisory lock
+// runs the catalog sync.
+#include <gtest/gtest.h>
+
+#include "app/scheduler.h"
+#include "tests/support/default_mapping.h"
+#include "tests/support/salesforce_env.h"
+#include "tests/support/store_backends.h"
+#include "tests/support/stripe_env.h"
+
+namespace tandem::app {
+namespace {
+
+TEST(Scheduler, WithTwoProcessesOnOnePostgresOnlyOneRunsEachSync) {
+  const testing::StoreBackend pg{"postgresql"};
+  if (!testing::ScopedStore::Available(pg)) GTEST_SKIP() << "no PostgreSQL";
+  testing::ScopedStore first(pg, "scheduler_two_processes");
+  ASSERT_TRUE(first.Open().ok());
+  auto second = first.OpenAnother();
+  ASSERT_TRUE(second.ok());
+  testing::SalesforceEnv crm;
+  testing::StripeEnv billing;
+  const mapping::Mapping mapping = testing::DefaultMapping();
+  catalog_sync::CatalogSync sync_a({crm.client(), billing.billing(), *first, mapping, billing.clock});
+  catalog_sync::CatalogSync sync_b({crm.client(), billing.billing(), **second, mapping, billing.clock});
+  Scheduler a(sync_a, *first, Millis(3'600'000));
+  Scheduler b(sync_b, **second, Millis(3'600'000));
+  connector::billing::Product p;
+  p.name = "Virtual Server";
+  ASSERT_TRUE(billing.billing().CreateProduct(p, "p1").ok());
+  for (int round = 0; round < 3; ++round) {
+    a.RunOnce();
+    b.RunOnce();
+  }
+  EXPECT_EQ(a.runs(), 3);
+  EXPECT_EQ(b.runs(), 0);
+  EXPECT_EQ(crm.sandbox.CountRecords("Product2"), 1);
+}
+
+TEST(Scheduler, TriggerRunsTheSyncBeforeTheInterval) {
+  testing::ScopedStore store({"sqlite"}, "scheduler_trigger");
+  ASSERT_TRUE(store.Open().ok());
+  testing::SalesforceEnv crm;
+  testing::StripeEnv billing;
+  const mapping::Mapping mapping = testing::DefaultMapping();
+  catalog_sync::CatalogSync sync({crm.client(), billing.billing(), *store, mapping, billing.clock});
+  Scheduler s(sync, *store, Millis(3'600'000));
+  s.Start();
+  s.Trigger();
+  for (int i = 0; i < 200 && s.runs() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  s.Stop();
+  EXPECT_EQ(s.runs(), 1);
+}
+
+}  // namespace
+}  // namespace tandem::app
