@@ -208,6 +208,36 @@ int RunDemo(const DemoOptions& options) {
          "invoices, payment status and balance arrived in the CRM");
   server.Stop();
 
+  Step("Step 6: product catalog from billing into the CRM (enrichment kept)");
+  auto first_catalog = rt.catalog->Run({});
+  std::cout << "  first sync: " << (first_catalog.ok() ? first_catalog->written : -1)
+            << " records written (Product2 and standard price book entries)\n";
+  std::string product_crm_id;
+  (void)rt.crm->client().Query("SELECT Id FROM Product2 WHERE Billing_Product_Id__c = '" +
+                                   (prod.ok() ? prod->id : std::string("none")) + "'",
+                               [&](const Json& r) {
+                                 product_crm_id = r["Id"].as_string();
+                                 return Status::Ok();
+                               });
+  Json enrich = Json::MakeObject();
+  enrich.Set("Description", "Sales' own words: our best seller");
+  enrich.Set("Family", "Virtual Server");
+  (void)rt.crm->client().Update("Product2", product_crm_id, enrich);
+  connector::billing::Product rename;
+  rename.name = "Virtual Server (2 vCPU)";
+  (void)rt.billing->billing().UpdateProduct(prod.ok() ? prod->id : "", rename, "demo-rename");
+  price.unit_amount_minor = 5900;
+  (void)rt.billing->billing().CreatePrice(price, "demo-price-2");
+  auto second_catalog = rt.catalog->Run({});
+  if (second_catalog.ok()) std::cout << "  incremental sync:\n" << catalog_sync::DescribePlan(second_catalog->plan);
+  auto product_now = rt.crm->client().Retrieve("Product2", product_crm_id, {"Name", "Description", "Family"});
+  expect(product_now.ok() && (*product_now)["Name"].as_string() == "Virtual Server (2 vCPU)" &&
+             (*product_now)["Description"].as_string() == "Sales' own words: our best seller",
+         "the billing rename arrived; the CRM's description and family stayed");
+  auto quiet_catalog = rt.catalog->Run({});
+  expect(quiet_catalog.ok() && quiet_catalog->plan.empty() && quiet_catalog->billing_reads <= 2,
+         "a run with nothing changed: 1 billing read, no CRM write");
+
   Step("API calls");
   for (const auto& [key, counts] : rt.counter.Snapshot())
     std::cout << "  " << key << ": " << counts.calls << " calls, " << counts.attempts
