@@ -229,8 +229,10 @@ int RunDemo(const DemoOptions& options) {
   price.unit_amount_minor = 5900;
   (void)rt.billing->billing().CreatePrice(price, "demo-price-2");
   auto second_catalog = rt.catalog->Run({});
-  if (second_catalog.ok()) std::cout << "  incremental sync:\n" << catalog_sync::DescribePlan(second_catalog->plan);
-  auto product_now = rt.crm->client().Retrieve("Product2", product_crm_id, {"Name", "Description", "Family"});
+  if (second_catalog.ok())
+    std::cout << "  incremental sync:\n" << catalog_sync::DescribePlan(second_catalog->plan);
+  auto product_now =
+      rt.crm->client().Retrieve("Product2", product_crm_id, {"Name", "Description", "Family"});
   expect(product_now.ok() && (*product_now)["Name"].as_string() == "Virtual Server (2 vCPU)" &&
              (*product_now)["Description"].as_string() == "Sales' own words: our best seller",
          "the billing rename arrived; the CRM's description and family stayed");

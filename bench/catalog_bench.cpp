@@ -3,11 +3,11 @@
 // 200-record batches), a quiet run (asserted: at most 2 billing reads, no CRM write), and an
 // incremental run after 100 products change.
 //   bench_catalog [PRODUCTS]
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-
-#include <unistd.h>
 
 #include "catalog-sync/apply.h"
 #include "connector/billing/stripe/connection.h"
@@ -33,13 +33,16 @@ int main(int argc, char** argv) {
   co.instance_url = crm_sb.base_url();
   co.oauth.client_id = "tandem-sandbox";
   co.oauth.client_secret = "sandbox-secret";
-  connector::crm::salesforce::SalesforceConnection crm(co, {clock, sleeper, random, counter}, redactor, sleeper);
+  connector::crm::salesforce::SalesforceConnection crm(co, {clock, sleeper, random, counter},
+                                                       redactor, sleeper);
   connector::billing::stripe::StripeConnectionOptions bo;
   bo.base_url = billing_sb.base_url();
   bo.api_key = "sk_test_sandbox";
   bo.rate_per_second = 0;
-  connector::billing::stripe::StripeConnection billing(bo, {clock, sleeper, random, counter}, redactor);
-  const auto dir = std::filesystem::temp_directory_path() / ("tandem-catalog-bench-" + std::to_string(getpid()));
+  connector::billing::stripe::StripeConnection billing(bo, {clock, sleeper, random, counter},
+                                                       redactor);
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("tandem-catalog-bench-" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
   store::StoreOptions so;
   so.url = "sqlite:" + (dir / "bench.db").string();
@@ -66,7 +69,10 @@ int main(int argc, char** argv) {
       price.currency = "usd";
       price.unit_amount_minor = 100 * (k + 1);
       price.interval = k == 2 ? "" : "month";
-      if (!billing.billing().CreatePrice(price, "seed-pr" + std::to_string(i) + "-" + std::to_string(k)).ok()) return 1;
+      if (!billing.billing()
+               .CreatePrice(price, "seed-pr" + std::to_string(i) + "-" + std::to_string(k))
+               .ok())
+        return 1;
     }
   }
   catalog_sync::CatalogSync sync({crm.client(), billing.billing(), **store, *mapping, clock});
@@ -75,7 +81,8 @@ int main(int argc, char** argv) {
     counter.Reset();
     const auto t0 = std::chrono::steady_clock::now();
     auto s = sync.Run({});
-    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double wall =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (!s.ok()) {
       std::printf("%s: %s\n", name, s.status().ToString().c_str());
       ++failures;
@@ -86,11 +93,17 @@ int main(int argc, char** argv) {
       auto it = snap.find(key);
       return it == snap.end() ? 0LL : static_cast<long long>(it->second.calls);
     };
-    const long long product_writes = calls("salesforce|PATCH /services/data/v61.0/composite/sobjects/Product2/Billing_Product_Id__c");
-    const long long entry_writes = calls("salesforce|PATCH /services/data/v61.0/composite/sobjects/PricebookEntry/Billing_Price_Id__c");
-    std::printf("%s: %.2f s; %d written; CRM reads %lld, product upserts %lld, entry upserts %lld; billing reads %lld\n",
-                name, wall, s->written, calls("salesforce|GET /query") + calls("salesforce|GET /query/next"),
-                product_writes, entry_writes, static_cast<long long>(s->billing_reads));
+    const long long product_writes = calls(
+        "salesforce|PATCH /services/data/v61.0/composite/sobjects/Product2/Billing_Product_Id__c");
+    const long long entry_writes = calls(
+        "salesforce|PATCH "
+        "/services/data/v61.0/composite/sobjects/PricebookEntry/Billing_Price_Id__c");
+    std::printf(
+        "%s: %.2f s; %d written; CRM reads %lld, product upserts %lld, entry upserts %lld; billing "
+        "reads %lld\n",
+        name, wall, s->written,
+        calls("salesforce|GET /query") + calls("salesforce|GET /query/next"), product_writes,
+        entry_writes, static_cast<long long>(s->billing_reads));
     if (s->failed) ++failures;
     return *s;
   };
@@ -100,8 +113,9 @@ int main(int argc, char** argv) {
   // The minimum number of 200-record batches for n products and 3n entries.
   const auto& calls = crm_sb.calls_by_endpoint();
   const long long min_batches = (n + 199) / 200 + (3 * n + 199) / 200;
-  const long long batches = calls.at("PATCH /composite/sobjects/Product2/Billing_Product_Id__c") +
-                            calls.at("PATCH /composite/sobjects/PricebookEntry/Billing_Price_Id__c");
+  const long long batches =
+      calls.at("PATCH /composite/sobjects/Product2/Billing_Product_Id__c") +
+      calls.at("PATCH /composite/sobjects/PricebookEntry/Billing_Price_Id__c");
   std::printf("CRM upsert calls %lld, minimum %lld\n", batches, min_batches);
   if (batches != min_batches) ++failures;
   auto quiet = run("quiet run");
@@ -109,7 +123,11 @@ int main(int argc, char** argv) {
   for (int i = 0; i < 100; ++i) {
     connector::billing::Product rename;
     rename.name = "Product " + std::to_string(i) + " v2";
-    if (!billing.billing().UpdateProduct(products[static_cast<size_t>(i) * 97 % n], rename, "r" + std::to_string(i)).ok()) ++failures;
+    if (!billing.billing()
+             .UpdateProduct(products[static_cast<size_t>(i) * 97 % n], rename,
+                            "r" + std::to_string(i))
+             .ok())
+      ++failures;
   }
   auto incremental = run("incremental after 100 product changes");
   if (incremental.written != 100) ++failures;

@@ -68,14 +68,18 @@ Result<RunSummary> CatalogSync::Run(const RunOptions& options) {
   // What the CRM holds for everything that changed.
   std::vector<std::string> product_ids, price_ids;
   std::set<std::string> seen;
-  for (const auto& p : changes->products)
+  for (const auto& p : changes->products) {
     if (seen.insert(p.id).second) product_ids.push_back(p.id);
+    // Add-ons and fees point at their parent product: its CRM id is needed too.
+    if (!p.parent_product_id.empty() && seen.insert(p.parent_product_id).second)
+      product_ids.push_back(p.parent_product_id);
+  }
   for (const auto& p : changes->prices) {
     price_ids.push_back(p.id);
     if (seen.insert(p.product_id).second) product_ids.push_back(p.product_id);
   }
   std::vector<std::string> product_fields = {"Id", "Billing_Product_Id__c", "ProductCode",
-                                             "IsActive"};
+                                             "IsActive", "Parent_Product__c"};
   for (const auto& f : map->fields)
     if (f.direction != mapping::Direction::kToBilling &&
         std::find(product_fields.begin(), product_fields.end(), f.crm) == product_fields.end())
@@ -128,6 +132,32 @@ Result<RunSummary> CatalogSync::Run(const RunOptions& options) {
       if ((*results)[i].success)
         product_crm_ids[summary.plan.products[i].external_id] = (*results)[i].id;
     }
+  }
+  // Add-ons and fees linked to their parent products, so quoting can offer them together.
+  std::vector<Json> parent_links;
+  std::vector<RecordPlan> parent_plans;
+  for (const auto& p : changes->products) {
+    if (p.parent_product_id.empty()) continue;
+    auto self = product_crm_ids.find(p.id);
+    auto parent = product_crm_ids.find(p.parent_product_id);
+    if (self == product_crm_ids.end() || parent == product_crm_ids.end()) continue;
+    auto have = crm_products.find(p.id);
+    if (have != crm_products.end() &&
+        have->second["Parent_Product__c"].as_string() == parent->second)
+      continue;
+    Json link = Json::MakeObject();
+    link.Set("Id", self->second);
+    link.Set("Parent_Product__c", parent->second);
+    parent_links.push_back(std::move(link));
+    RecordPlan plan;
+    plan.action = RecordPlan::Action::kUpdate;
+    plan.external_id = p.id;
+    parent_plans.push_back(std::move(plan));
+  }
+  if (!parent_links.empty()) {
+    auto results = deps_.crm.UpdateMany("Product2", parent_links);
+    if (!results.ok()) return results.status();
+    for (size_t i = 0; i < results->size(); ++i) note("Product2", parent_plans[i], (*results)[i]);
   }
   if (!summary.plan.entries.empty()) {
     std::string pricebook;

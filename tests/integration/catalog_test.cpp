@@ -140,6 +140,30 @@ TEST_P(CatalogTest, RetiredProductsAreDeactivatedNeverDeleted) {
   EXPECT_FALSE(active);
 }
 
+TEST_P(CatalogTest, AddOnsAreLinkedToTheirParentProducts) {
+  const auto ids = MakeCatalog(1);
+  connector::billing::Product backup;
+  backup.name = "Backup add-on";
+  backup.kind = "add_on";
+  backup.parent_product_id = ids[0];
+  const auto addon = stripe_.billing().CreateProduct(backup, "addon").value();
+  ASSERT_TRUE(sync_->Run({}).ok());
+  std::map<std::string, Json> rows;
+  ASSERT_TRUE(
+      crm_.client()
+          .Query(
+              "SELECT Id, Billing_Product_Id__c, Parent_Product__c, Product_Kind__c FROM Product2",
+              [&](const Json& r) {
+                rows[r["Billing_Product_Id__c"].as_string()] = r;
+                return Status::Ok();
+              })
+          .ok());
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[addon.id]["Parent_Product__c"].as_string(), rows[ids[0]]["Id"].as_string());
+  EXPECT_EQ(rows[addon.id]["Product_Kind__c"].as_string(), "Add-On");
+  EXPECT_TRUE(sync_->Run({}).value().plan.empty());
+}
+
 TEST_P(CatalogTest, ADryRunPrintsThePlanAndWritesNothing) {
   MakeCatalog(5);
   auto dry = sync_->Run({/*dry_run=*/true, /*full=*/false});

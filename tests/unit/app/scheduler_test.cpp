@@ -1,8 +1,9 @@
 // Two `tandem serve` processes on one PostgreSQL: only the one holding the advisory lock
 // runs the catalog sync.
+#include "app/scheduler.h"
+
 #include <gtest/gtest.h>
 
-#include "app/scheduler.h"
 #include "tests/support/default_mapping.h"
 #include "tests/support/salesforce_env.h"
 #include "tests/support/store_backends.h"
@@ -21,8 +22,10 @@ TEST(Scheduler, WithTwoProcessesOnOnePostgresOnlyOneRunsEachSync) {
   testing::SalesforceEnv crm;
   testing::StripeEnv billing;
   const mapping::Mapping mapping = testing::DefaultMapping();
-  catalog_sync::CatalogSync sync_a({crm.client(), billing.billing(), *first, mapping, billing.clock});
-  catalog_sync::CatalogSync sync_b({crm.client(), billing.billing(), **second, mapping, billing.clock});
+  catalog_sync::CatalogSync sync_a(
+      {crm.client(), billing.billing(), *first, mapping, billing.clock});
+  catalog_sync::CatalogSync sync_b(
+      {crm.client(), billing.billing(), **second, mapping, billing.clock});
   Scheduler a(sync_a, *first, Millis(3'600'000));
   Scheduler b(sync_b, **second, Millis(3'600'000));
   connector::billing::Product p;
@@ -47,7 +50,8 @@ TEST(Scheduler, TriggerRunsTheSyncBeforeTheInterval) {
   Scheduler s(sync, *store, Millis(3'600'000));
   s.Start();
   s.Trigger();
-  for (int i = 0; i < 200 && s.runs() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  for (int i = 0; i < 200 && s.runs() == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   s.Stop();
   EXPECT_EQ(s.runs(), 1);
 }
