@@ -167,7 +167,8 @@ class Reader {
 };
 
 void ReadConfig(const YAML::Node& root, Reader& r, Config* c) {
-  if (!r.Map(root, "", {"store", "server", "crm", "billing", "paths", "schedules", "logging"}))
+  if (!r.Map(root, "",
+             {"store", "server", "crm", "billing", "paths", "schedules", "logging", "catalog"}))
     return;
   if (auto n = root["store"]; n.IsDefined() && r.Map(n, "store", {"url", "pool_size", "schema"})) {
     r.Str(n, "store", "url", &c->store.url);
@@ -240,6 +241,15 @@ void ReadConfig(const YAML::Node& root, Reader& r, Config* c) {
     r.Duration(n, "schedules", "catalog_sync", &c->schedules.catalog_sync_ms);
     r.Duration(n, "schedules", "order_poll", &c->schedules.order_poll_ms);
     r.Duration(n, "schedules", "renewal_scan", &c->schedules.renewal_scan_ms);
+  }
+  if (auto n = root["catalog"]; n.IsDefined() && r.Map(n, "catalog", {"pricebooks"})) {
+    if (auto books = n["pricebooks"]; books.IsDefined()) {
+      if (!books.IsSequence()) {
+        r.Error(books.Mark(), "catalog.pricebooks", "expected a list of price book names");
+      } else {
+        for (const auto& b : books) c->catalog_pricebooks.push_back(b.Scalar());
+      }
+    }
   }
   if (auto n = root["logging"]; n.IsDefined() && r.Map(n, "logging", {"format", "level"})) {
     r.Enum(n, "logging", "format", &c->logging.format, {"text", "json"});

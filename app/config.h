@@ -77,6 +77,8 @@ struct Config {
   std::string mapping_path = "config/mapping.yaml";
   std::string workorders_path = "config/workorders.yaml";
   Schedules schedules;
+  // catalog.pricebooks: price books besides the standard one that get an entry per price.
+  std::vector<std::string> catalog_pricebooks;
   LoggingConfig logging;
 };
 

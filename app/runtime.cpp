@@ -75,8 +75,9 @@ Result<std::unique_ptr<Runtime>> BuildRuntime(const Config& c, RedactorPtr redac
       "api");
   rt->callbacks = std::make_unique<actions::Callbacks>(actions::ActionDeps{
       rt->crm->client(), rt->billing->billing(), *rt->store, rt->mapping, rt->clock});
-  rt->catalog = std::make_unique<catalog_sync::CatalogSync>(catalog_sync::CatalogDeps{
-      rt->crm->client(), rt->billing->billing(), *rt->store, rt->mapping, rt->clock});
+  rt->catalog = std::make_unique<catalog_sync::CatalogSync>(
+      catalog_sync::CatalogDeps{rt->crm->client(), rt->billing->billing(), *rt->store, rt->mapping,
+                                rt->clock, c.catalog_pricebooks});
   rt->scheduler =
       std::make_unique<Scheduler>(*rt->catalog, *rt->store, Millis(c.schedules.catalog_sync_ms));
   Scheduler* scheduler = rt->scheduler.get();

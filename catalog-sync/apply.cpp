@@ -49,6 +49,26 @@ Result<std::string> CatalogSync::StandardPricebook() {
   return deps_.crm.Create("Pricebook2", book);
 }
 
+Result<std::map<std::string, std::string>> CatalogSync::Pricebooks() {
+  std::map<std::string, std::string> out;
+  auto standard = StandardPricebook();
+  if (!standard.ok()) return standard.status();
+  out[""] = *standard;
+  if (deps_.pricebooks.empty()) return out;
+  auto q = connector::crm::SoqlBuilder("Pricebook2", {"Id", "Name"})
+               .WhereIn("Name", deps_.pricebooks)
+               .Build();
+  if (!q.ok()) return q.status();
+  TANDEM_RETURN_IF_ERROR(deps_.crm.Query(*q, [&](const Json& r) {
+    out[r["Name"].as_string()] = r["Id"].as_string();
+    return Status::Ok();
+  }));
+  for (const auto& name : deps_.pricebooks)
+    if (!out.count(name))
+      return Status::NotFound("price book '" + name + "' (catalog.pricebooks) is not in the CRM");
+  return out;
+}
+
 Result<RunSummary> CatalogSync::Run(const RunOptions& options) {
   auto logger = log::Get("catalog_sync");
   const mapping::ObjectMap* map = deps_.mapping.Find("product");
@@ -75,7 +95,8 @@ Result<RunSummary> CatalogSync::Run(const RunOptions& options) {
       product_ids.push_back(p.parent_product_id);
   }
   for (const auto& p : changes->prices) {
-    price_ids.push_back(p.id);
+    price_ids.push_back(EntryKey(p.id, ""));
+    for (const auto& book : deps_.pricebooks) price_ids.push_back(EntryKey(p.id, book));
     if (seen.insert(p.product_id).second) product_ids.push_back(p.product_id);
   }
   std::vector<std::string> product_fields = {"Id", "Billing_Product_Id__c", "ProductCode",
@@ -93,7 +114,8 @@ Result<RunSummary> CatalogSync::Run(const RunOptions& options) {
         deps_.crm, "PricebookEntry", "Billing_Price_Id__c",
         {"Id", "Billing_Price_Id__c", "UnitPrice", "IsActive", "CurrencyIsoCode", "Product2Id"},
         price_ids, &crm_entries));
-  summary.plan = MakePlan(*map, changes->products, changes->prices, crm_products, crm_entries);
+  summary.plan = MakePlan(*map, changes->products, changes->prices, crm_products, crm_entries,
+                          deps_.pricebooks);
   if (options.dry_run) return summary;
 
   const int64_t now_ms = ToEpochMillis(deps_.clock.Now());
@@ -160,7 +182,7 @@ Result<RunSummary> CatalogSync::Run(const RunOptions& options) {
     for (size_t i = 0; i < results->size(); ++i) note("Product2", parent_plans[i], (*results)[i]);
   }
   if (!summary.plan.entries.empty()) {
-    std::string pricebook;
+    std::map<std::string, std::string> books;  // resolved once, when an entry is created
     std::vector<Json> records;
     std::vector<const RecordPlan*> sent;
     for (const auto& r : summary.plan.entries) {
@@ -177,12 +199,12 @@ Result<RunSummary> CatalogSync::Run(const RunOptions& options) {
           note("PricebookEntry", r, missing);
           continue;
         }
-        if (pricebook.empty()) {
-          auto book = StandardPricebook();
-          if (!book.ok()) return book.status();
-          pricebook = *book;
+        if (books.empty()) {
+          auto resolved = Pricebooks();
+          if (!resolved.ok()) return resolved.status();
+          books = std::move(resolved).value();
         }
-        rec.Set("Pricebook2Id", pricebook);
+        rec.Set("Pricebook2Id", books.at(r.pricebook));
         rec.Set("Product2Id", product->second);
       }
       records.push_back(std::move(rec));

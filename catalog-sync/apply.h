@@ -20,6 +20,9 @@ struct CatalogDeps {
   store::Store& store;
   const mapping::Mapping& mapping;
   const Clock& clock;
+  // Price books besides the standard one that get an entry for every price (by name; they
+  // must exist in the CRM). Default: none.
+  std::vector<std::string> pricebooks = {};
 };
 
 struct RunOptions {
@@ -43,6 +46,8 @@ class CatalogSync {
 
  private:
   Result<std::string> StandardPricebook();
+  // Price book name → id ("" for the standard book); NotFound names a missing book.
+  Result<std::map<std::string, std::string>> Pricebooks();
   CatalogDeps deps_;
 };
 

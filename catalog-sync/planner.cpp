@@ -40,11 +40,16 @@ std::string Upper(std::string s) {
 
 }  // namespace
 
+std::string EntryKey(const std::string& price_id, const std::string& pricebook) {
+  return pricebook.empty() ? price_id : price_id + "@" + pricebook;
+}
+
 Plan MakePlan(const mapping::ObjectMap& product_map,
               const std::vector<connector::billing::Product>& products,
               const std::vector<connector::billing::Price>& prices,
               const std::map<std::string, Json>& crm_products,
-              const std::map<std::string, Json>& crm_entries) {
+              const std::map<std::string, Json>& crm_entries,
+              const std::vector<std::string>& pricebooks) {
   Plan plan;
   for (const auto& p : products) {
     Json want = mapping::ApplyToCrm(product_map, ProductPayload(p));
@@ -63,27 +68,33 @@ Plan MakePlan(const mapping::ObjectMap& product_map,
     }
     plan.products.push_back(std::move(r));
   }
+  std::vector<std::string> books = {""};
+  books.insert(books.end(), pricebooks.begin(), pricebooks.end());
   for (const auto& price : prices) {
     Json want = Json::MakeObject();
     const int decimals = mapping::CurrencyDecimals(price.currency);
     want.Set("UnitPrice", static_cast<double>(price.unit_amount_minor) / std::pow(10.0, decimals));
     want.Set("IsActive", price.active);
     want.Set("CurrencyIsoCode", Upper(price.currency));
-    auto it = crm_entries.find(price.id);
-    const Json* have = it == crm_entries.end() ? nullptr : &it->second;
-    RecordPlan r;
-    r.external_id = price.id;
-    r.product_external_id = price.product_id;
-    r.action = !have ? RecordPlan::Action::kCreate
-               : (!price.active && (*have)["IsActive"].as_bool(true))
-                   ? RecordPlan::Action::kDeactivate
-                   : RecordPlan::Action::kUpdate;
-    Diff(want, have, &r);
-    if (r.fields.size() == 0) {
-      ++plan.unchanged_entries;
-      continue;
+    for (const auto& book : books) {
+      const std::string key = EntryKey(price.id, book);
+      auto it = crm_entries.find(key);
+      const Json* have = it == crm_entries.end() ? nullptr : &it->second;
+      RecordPlan r;
+      r.external_id = key;
+      r.product_external_id = price.product_id;
+      r.pricebook = book;
+      r.action = !have ? RecordPlan::Action::kCreate
+                 : (!price.active && (*have)["IsActive"].as_bool(true))
+                     ? RecordPlan::Action::kDeactivate
+                     : RecordPlan::Action::kUpdate;
+      Diff(want, have, &r);
+      if (r.fields.size() == 0) {
+        ++plan.unchanged_entries;
+        continue;
+      }
+      plan.entries.push_back(std::move(r));
     }
-    plan.entries.push_back(std::move(r));
   }
   return plan;
 }

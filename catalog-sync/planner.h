@@ -25,6 +25,7 @@ struct RecordPlan {
   Json fields = Json::MakeObject();  // what to write (for updates: only what changed)
   std::vector<FieldChange> changes;  // for updates and deactivations: the diff
   std::string product_external_id;   // entries: their product's billing id
+  std::string pricebook;             // entries: "" for the standard price book, else its name
 };
 
 struct Plan {
@@ -34,13 +35,19 @@ struct Plan {
   bool empty() const { return products.empty() && entries.empty(); }
 };
 
-// `crm_products` / `crm_entries`: CRM records keyed by their billing id (as read by the
-// applier). Prices map to PricebookEntry (UnitPrice, IsActive, CurrencyIsoCode).
+// The external id of a price's entry in a price book: the price id in the standard book,
+// "price_id@Book Name" in a configured one.
+std::string EntryKey(const std::string& price_id, const std::string& pricebook);
+
+// `crm_products` / `crm_entries`: CRM records keyed by their external ids (as read by the
+// applier). Each price maps to a PricebookEntry (UnitPrice, IsActive, CurrencyIsoCode) in the
+// standard price book and in every book of `pricebooks`.
 Plan MakePlan(const mapping::ObjectMap& product_map,
               const std::vector<connector::billing::Product>& products,
               const std::vector<connector::billing::Price>& prices,
               const std::map<std::string, Json>& crm_products,
-              const std::map<std::string, Json>& crm_entries);
+              const std::map<std::string, Json>& crm_entries,
+              const std::vector<std::string>& pricebooks = {});
 
 // Human-readable plan, one line per record ("create Product2 prod_1: Name='X'", ...).
 std::string DescribePlan(const Plan& plan);

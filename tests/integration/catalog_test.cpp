@@ -164,6 +164,33 @@ TEST_P(CatalogTest, AddOnsAreLinkedToTheirParentProducts) {
   EXPECT_TRUE(sync_->Run({}).value().plan.empty());
 }
 
+TEST_P(CatalogTest, ConfiguredPriceBooksGetAnEntryForEveryPriceBesideTheStandardOne) {
+  Json book = Json::MakeObject();
+  book.Set("Name", "Partner Price Book");
+  book.Set("IsActive", true);
+  ASSERT_TRUE(crm_.client().Create("Pricebook2", book).ok());
+  CatalogSync with_books(CatalogDeps{
+      crm_.client(), stripe_.billing(), **store_, mapping_, stripe_.clock, {"Partner Price Book"}});
+  MakeCatalog(2);
+  auto run = with_books.Run({});
+  ASSERT_TRUE(run.ok()) << run.status().ToString();
+  EXPECT_EQ(run->failed, 0) << (run->errors.empty() ? "" : run->errors[0]);
+  EXPECT_EQ(crm_.sandbox.CountRecords("PricebookEntry"), 12);  // 6 prices x 2 books
+  EXPECT_TRUE(with_books.Run({}).value().plan.empty());
+  CatalogSync missing(
+      CatalogDeps{crm_.client(), stripe_.billing(), **store_, mapping_, stripe_.clock, {"Nope"}});
+  connector::billing::Price extra;
+  extra.product_id =
+      stripe_.billing()
+          .CreateProduct(connector::billing::Product{"", "X", "", true, "base", "", {}, 0}, "x")
+          .value()
+          .id;
+  extra.currency = "usd";
+  extra.unit_amount_minor = 5;
+  ASSERT_TRUE(stripe_.billing().CreatePrice(extra, "x-price").ok());
+  EXPECT_TRUE(missing.Run({}).status().IsNotFound());
+}
+
 TEST_P(CatalogTest, ADryRunPrintsThePlanAndWritesNothing) {
   MakeCatalog(5);
   auto dry = sync_->Run({/*dry_run=*/true, /*full=*/false});
