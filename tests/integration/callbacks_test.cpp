@@ -21,13 +21,11 @@ namespace {
 using testing::ScopedStore;
 using testing::StoreBackend;
 
-class CallbacksTest : public ::testing::TestWithParam<StoreBackend> {
+class CallbacksTest : public testing::StoreBackendTest {
  protected:
   void SetUp() override {
-    if (!ScopedStore::Available(GetParam())) GTEST_SKIP() << "no PostgreSQL";
-    store_ = std::make_unique<ScopedStore>(
-        GetParam(), ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    ASSERT_TRUE(store_->Open().ok());
+    OpenStore();
+    if (!StoreReady()) return;
     mapping_ = testing::DefaultMapping();
     secret_ =
         stripe_.sandbox.AddWebhookEndpoint(receiver_.base_url() + "/api/v1/callbacks/billing");
@@ -83,7 +81,6 @@ class CallbacksTest : public ::testing::TestWithParam<StoreBackend> {
   testing::SalesforceEnv crm_;
   testing::StripeEnv stripe_;
   testing::ScriptedHttpServer receiver_;
-  std::unique_ptr<ScopedStore> store_;
   mapping::Mapping mapping_;
   std::string secret_;
   std::unique_ptr<connector::billing::stripe::StripeBilling> verifier_;

@@ -18,13 +18,11 @@ namespace {
 using testing::ScopedStore;
 using testing::StoreBackend;
 
-class SyncTest : public ::testing::TestWithParam<StoreBackend> {
+class SyncTest : public testing::StoreBackendTest {
  protected:
   void SetUp() override {
-    if (!ScopedStore::Available(GetParam())) GTEST_SKIP() << "no PostgreSQL";
-    store_ = std::make_unique<ScopedStore>(
-        GetParam(), ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    ASSERT_TRUE(store_->Open().ok());
+    OpenStore();
+    if (!StoreReady()) return;
     mapping_ = testing::DefaultMapping();
     actions_ = std::make_unique<Actions>(
         ActionDeps{crm_.client(), stripe_.billing(), **store_, mapping_, stripe_.clock},
@@ -55,7 +53,6 @@ class SyncTest : public ::testing::TestWithParam<StoreBackend> {
 
   testing::SalesforceEnv crm_;
   testing::StripeEnv stripe_;
-  std::unique_ptr<ScopedStore> store_;
   mapping::Mapping mapping_;
   std::unique_ptr<Actions> actions_;
 };

@@ -92,6 +92,22 @@ class ScopedStore {
   std::unique_ptr<store::Store> store_;
 };
 
+// A test run once per backend, with a fresh store of its own. Derived SetUp calls
+// OpenStore() first and returns when the test was skipped or failed there.
+class StoreBackendTest : public ::testing::TestWithParam<StoreBackend> {
+ protected:
+  void OpenStore() {
+    if (!ScopedStore::Available(GetParam())) GTEST_SKIP() << "no PostgreSQL (set PG_CONN)";
+    store_ = std::make_unique<ScopedStore>(
+        GetParam(), ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    Status st = store_->Open();
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+  bool StoreReady() const { return !IsSkipped() && !HasFatalFailure() && store_ != nullptr; }
+
+  std::unique_ptr<ScopedStore> store_;
+};
+
 inline std::string BackendName(const ::testing::TestParamInfo<StoreBackend>& info) {
   return info.param.name == "postgresql" ? "PostgreSQL" : "SQLite";
 }

@@ -21,18 +21,14 @@ using testing::StoreBackend;
 
 constexpr int64_t kNow = 1767225600000;
 
-class StoreTest : public ::testing::TestWithParam<StoreBackend> {
+class StoreTest : public testing::StoreBackendTest {
  protected:
   void SetUp() override {
-    if (!ScopedStore::Available(GetParam())) GTEST_SKIP() << "no PostgreSQL (set PG_CONN)";
-    store_ = std::make_unique<ScopedStore>(
-        GetParam(), ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    Status st = store_->Open();
-    ASSERT_TRUE(st.ok()) << st.ToString();
+    OpenStore();
+    if (!StoreReady()) return;
   }
 
   Store& store() { return **store_; }
-  std::unique_ptr<ScopedStore> store_;
 };
 
 TEST_P(StoreTest, OpenAppliesEveryMigrationAndCreatesTheTables) {
