@@ -105,6 +105,41 @@ std::string ApiServer::base_url() const {
   return "http://" + options_.host + ":" + std::to_string(port_);
 }
 
+namespace {
+constexpr uint64_t kMaxBody = 1 << 20;  // bodies are small JSON
+
+// Reads the body, runs the handler and answers; a body over the limit (one sent chunked
+// carries no Content-Length to refuse it early) gets 413.
+void Answer(wh::http_request req, std::function<ApiReply(const std::string&)> handler,
+            Metrics* metrics, std::string route) {
+  const auto started = std::chrono::steady_clock::now();
+  req.extract_string(true).then([req, handler, metrics, route,
+                                 started](pplx::task<std::string> body_task) mutable {
+    ApiReply out;
+    try {
+      const std::string body = body_task.get();
+      out =
+          body.size() > kMaxBody
+              ? ApiReply{413, ErrorJson("payload_too_large", "request bodies are limited to 1 MiB")}
+              : handler(body);
+    } catch (const std::exception& e) {
+      out = ApiReply{500, ErrorJson("internal", e.what())};
+    }
+    if (metrics) {
+      const std::string labels = "route=\"" + route + "\"";
+      metrics->Count("tandem_api_requests_total",
+                     labels + ",status=\"" + std::to_string(out.status) + "\"");
+      metrics->Observe(
+          "tandem_api_request_seconds", labels,
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    }
+    wh::http_response resp(static_cast<wh::status_code>(out.status));
+    resp.set_body(out.body, out.content_type);
+    req.reply(resp);
+  });
+}
+}  // namespace
+
 Status ApiServer::Start() {
   port_ = options_.port != 0 ? options_.port : FindFreePort();
   Impl* impl = impl_.get();
@@ -137,8 +172,7 @@ Status ApiServer::Start() {
         reply(200, impl->RenderMetrics(), "text/plain; version=0.0.4");
         return;
       }
-      // Bodies are small JSON: refuse big ones before reading them.
-      constexpr uint64_t kMaxBody = 1 << 20;
+      // Refuse big bodies before reading them when their size is announced.
       if (req.headers().content_length() > kMaxBody) {
         reply(413, ErrorJson("payload_too_large", "request bodies are limited to 1 MiB"),
               "application/json");
@@ -153,18 +187,9 @@ Status ApiServer::Start() {
           headers[name] = v;
         }
         PublicHandler handler = pub->second;
-        req.extract_string(true).then(
-            [req, handler, headers](pplx::task<std::string> body) mutable {
-              ApiReply out;
-              try {
-                out = handler(body.get(), headers);
-              } catch (const std::exception& e) {
-                out = ApiReply{500, ErrorJson("internal", e.what())};
-              }
-              wh::http_response resp(static_cast<wh::status_code>(out.status));
-              resp.set_body(out.body, out.content_type);
-              req.reply(resp);
-            });
+        Answer(
+            req, [handler, headers](const std::string& body) { return handler(body, headers); },
+            impl->metrics, method + " " + path);
         return;
       }
       auto route = impl->routes.find(method + " " + path);
@@ -185,28 +210,7 @@ Status ApiServer::Start() {
               "application/json");
         return;
       }
-      ApiHandler handler = route->second;
-      const auto started = std::chrono::steady_clock::now();
-      req.extract_string(true).then([req, handler, impl, started, route_name = method + " " + path](
-                                        pplx::task<std::string> body) mutable {
-        ApiReply out;
-        try {
-          out = handler(body.get());
-        } catch (const std::exception& e) {
-          out = ApiReply{500, ErrorJson("internal", e.what())};
-        }
-        if (impl->metrics) {
-          const std::string labels = "route=\"" + route_name + "\"";
-          impl->metrics->Count("tandem_api_requests_total",
-                               labels + ",status=\"" + std::to_string(out.status) + "\"");
-          impl->metrics->Observe(
-              "tandem_api_request_seconds", labels,
-              std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-        }
-        wh::http_response resp(static_cast<wh::status_code>(out.status));
-        resp.set_body(out.body, out.content_type);
-        req.reply(resp);
-      });
+      Answer(req, route->second, impl->metrics, method + " " + path);
     });
     impl->listener->open().wait();
   } catch (const std::exception& e) {

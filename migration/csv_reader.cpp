@@ -32,7 +32,8 @@ bool CsvReader::Next(CsvRecord* record, Status* error) {
     if (Peek() == 0xEF) {
       char bom[3];
       in_.read(bom, 3);
-      if (!(static_cast<unsigned char>(bom[1]) == 0xBB && static_cast<unsigned char>(bom[2]) == 0xBF)) {
+      if (!(static_cast<unsigned char>(bom[1]) == 0xBB &&
+            static_cast<unsigned char>(bom[2]) == 0xBF)) {
         in_.clear();
         in_.seekg(0);
       }
@@ -125,7 +126,8 @@ Status CsvReader::ReadHeader(std::vector<std::string>* columns) {
   std::set<std::string> seen;
   for (const auto& c : header.fields) {
     if (c.empty()) return Status::InvalidArgument("header: an empty column name");
-    if (!seen.insert(c).second) return Status::InvalidArgument("header: column '" + c + "' appears twice");
+    if (!seen.insert(c).second)
+      return Status::InvalidArgument("header: column '" + c + "' appears twice");
   }
   *columns = header.fields;
   return Status::Ok();

@@ -37,7 +37,7 @@ class CsvReader {
   Status ReadHeader(std::vector<std::string>* columns);
 
  private:
-  int Get();   // next byte or EOF, keeping line/column
+  int Get();  // next byte or EOF, keeping line/column
   int Peek();
   void SkipRestOfLine();
 

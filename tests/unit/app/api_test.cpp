@@ -1,5 +1,9 @@
 // The HTTP API as a CRM quick action and the billing system meet it: bearer token, body size
 // limit, and the webhook endpoint (forged 401, duplicate acknowledged once).
+#include <unistd.h>
+
+#include <cstdio>
+
 #include <gtest/gtest.h>
 
 #include "app/runtime.h"
@@ -10,6 +14,9 @@
 #include "sandbox/stripe/stripe_sandbox.h"
 #include "tests/fakes/fake_clock.h"
 #include "tests/support/store_backends.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 namespace tandem::app {
 namespace {
@@ -121,6 +128,33 @@ TEST_F(ApiTest, MetricsShowCallsOutcomesQueueDepthAndLatency) {
       text.find("tandem_api_request_seconds_count{route=\"POST /api/v1/actions/account/sync\"} 1"),
       std::string::npos)
       << text;
+}
+
+// A body sent chunked announces no size: it is read, then refused with 413 all the same.
+TEST_F(ApiTest, AnOversizedChunkedBodyIsRefusedToo) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(server_->port()));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  std::string request =
+      "POST /api/v1/actions/account/sync HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+      "Authorization: Bearer " +
+      std::string(kToken) +
+      "\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+  const std::string chunk(64 * 1024, ' ');
+  char size[16];
+  std::snprintf(size, sizeof size, "%zx\r\n", chunk.size());
+  for (int i = 0; i < 20; ++i) request += size + chunk + "\r\n";  // 1.25 MiB
+  request += "0\r\n\r\n";
+  ASSERT_EQ(::send(fd, request.data(), request.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(request.size()));
+  char buf[256] = {0};
+  const ssize_t n = ::recv(fd, buf, sizeof buf - 1, 0);
+  ::close(fd);
+  ASSERT_GT(n, 12);
+  EXPECT_EQ(std::string(buf, 12), "HTTP/1.1 413");
 }
 
 TEST_F(ApiTest, IssuedTokensWorkUntilRevoked) {

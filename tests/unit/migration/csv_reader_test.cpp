@@ -1,8 +1,8 @@
 #include "migration/csv_reader.h"
 
-#include <gtest/gtest.h>
-
 #include <sstream>
+
+#include <gtest/gtest.h>
 
 namespace tandem::migration {
 namespace {
@@ -14,16 +14,20 @@ std::vector<CsvRecord> ReadAll(const std::string& text, std::vector<std::string>
   CsvRecord r;
   Status st;
   while (reader.Next(&r, &st)) {
-    if (st.ok()) out.push_back(r);
-    else errors->push_back(st.message());
+    if (st.ok())
+      out.push_back(r);
+    else
+      errors->push_back(st.message());
   }
   return out;
 }
 
 TEST(CsvReader, ReadsRfc4180QuotingEmbeddedNewlinesCrlfAndABom) {
   std::vector<std::string> errors;
-  const auto rows = ReadAll("\xEF\xBB\xBFName,Note\r\n\"Acme, Inc.\",\"said \"\"hi\"\"\"\r\n\"multi\nline\",x\r\nplain,\r\n",
-                            &errors);
+  const auto rows = ReadAll(
+      "\xEF\xBB\xBFName,Note\r\n\"Acme, Inc.\",\"said "
+      "\"\"hi\"\"\"\r\n\"multi\nline\",x\r\nplain,\r\n",
+      &errors);
   ASSERT_TRUE(errors.empty());
   ASSERT_EQ(rows.size(), 4u);
   EXPECT_EQ(rows[0].fields, (std::vector<std::string>{"Name", "Note"}));
