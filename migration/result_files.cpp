@@ -1,0 +1,116 @@
+#include "migration/result_files.h"
+
+#include <algorithm>
+#include <filesystem>
+
+namespace tandem::migration {
+
+std::string CsvField(const std::string& v) {
+  if (v.find_first_of(",\"\r\n") == std::string::npos) return v;
+  std::string out = "\"";
+  for (char c : v) {
+    if (c == '"') out.push_back('"');
+    out.push_back(c);
+  }
+  return out + "\"";
+}
+
+namespace {
+std::string Line(const std::vector<std::string>& fields) {
+  std::string out;
+  for (size_t i = 0; i < fields.size(); ++i) out += (i ? "," : "") + CsvField(fields[i]);
+  return out + "\r\n";  // Data Loader writes CRLF; Excel expects it
+}
+}  // namespace
+
+Status ResultFiles::Open(const std::string& folder, const std::vector<std::string>& columns, bool resume,
+                         ResultFiles* out) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(folder, ec);
+  const fs::path success = fs::path(folder) / "success.csv", error = fs::path(folder) / "error.csv";
+  const bool append = resume && fs::exists(success) && fs::exists(error);
+  const auto mode = append ? std::ios::app : std::ios::trunc;
+  out->success_.open(success, std::ios::out | mode | std::ios::binary);
+  out->error_.open(error, std::ios::out | mode | std::ios::binary);
+  if (!out->success_ || !out->error_) return Status::IoError("cannot write result files in " + folder);
+  out->columns_ = columns.size();
+  if (!append) {
+    std::vector<std::string> s = columns, e = columns;
+    for (const char* c : {"ROW", "CRM ID", "BILLING ID", "STATUS"}) s.push_back(c);
+    for (const char* c : {"ROW", "ERROR"}) e.push_back(c);
+    out->success_ << Line(s);
+    out->error_ << Line(e);
+  }
+  return Status::Ok();
+}
+
+Status ResultFiles::WriteChunk(std::vector<RowResult> chunk) {
+  std::sort(chunk.begin(), chunk.end(), [](const RowResult& a, const RowResult& b) { return a.row < b.row; });
+  for (auto& r : chunk) {
+    r.fields.resize(columns_);  // a short or long malformed row still fits the header
+    std::vector<std::string> line = r.fields;
+    line.push_back(std::to_string(r.row));
+    if (r.success) {
+      line.push_back(r.crm_id);
+      line.push_back(r.billing_id);
+      line.push_back(r.status);
+      success_ << Line(line);
+      ++succeeded_;
+    } else {
+      line.push_back(r.error);
+      error_ << Line(line);
+      ++failed_;
+    }
+  }
+  if (!success_ || !error_) return Status::IoError("writing the result files failed");
+  return Status::Ok();
+}
+
+Status ResultFiles::Flush() {
+  success_.flush();
+  error_.flush();
+  return success_ && error_ ? Status::Ok() : Status::IoError("flushing the result files failed");
+}
+
+Status ParseSdl(const std::string& text, std::map<std::string, std::string>* out) {
+  size_t start = 0;
+  int line_no = 0;
+  while (start <= text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(start, end - start);
+    start = end + 1;
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty() || line[0] == '#') {
+      if (end == text.size()) break;
+      continue;
+    }
+    std::string key, value;
+    bool in_value = false, escaped = false;
+    for (char c : line) {
+      if (escaped) {
+        (in_value ? value : key).push_back(c);
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '=' && !in_value) {
+        in_value = true;
+      } else {
+        (in_value ? value : key).push_back(c);
+      }
+    }
+    if (!in_value || key.empty() || value.empty())
+      return Status::InvalidArgument("mapping file line " + std::to_string(line_no) +
+                                     ": expected CsvColumn=SalesforceField");
+    if (out->count(key))
+      return Status::InvalidArgument("mapping file line " + std::to_string(line_no) + ": column '" + key +
+                                     "' is mapped twice");
+    (*out)[key] = value;
+    if (end == text.size()) break;
+  }
+  return Status::Ok();
+}
+
+}  // namespace tandem::migration

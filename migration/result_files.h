@@ -1,0 +1,52 @@
+// Step 7's output, as consultants know it from Salesforce Data Loader, without its faults:
+// success.csv = the input columns + ROW (source row number) + CRM ID + BILLING ID + STATUS;
+// error.csv = the input columns + ROW + ERROR. Every input row lands in exactly one of them,
+// in input order (the writer takes rows in any order within a chunk and writes them sorted).
+// Thread-safety: one writer per job.
+#pragma once
+
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "util/status.h"
+
+namespace tandem::migration {
+
+struct RowResult {
+  int64_t row = 0;                  // source row number (1-based, header excluded)
+  std::vector<std::string> fields;  // the input row as read
+  bool success = false;
+  std::string crm_id, billing_id, status;  // success: status is created / updated / linked ...
+  std::string error;                       // failure: why, naming the column
+};
+
+class ResultFiles {
+ public:
+  // Opens (appending when `resume`, so a resumed job continues its files) success.csv and
+  // error.csv in `folder`. IoError when they cannot be written.
+  static Status Open(const std::string& folder, const std::vector<std::string>& columns, bool resume,
+                     ResultFiles* out);
+
+  // Writes one chunk's results in row order. REQUIRES: rows of one chunk, none written before.
+  Status WriteChunk(std::vector<RowResult> chunk);
+  Status Flush();
+
+  int64_t succeeded() const { return succeeded_; }
+  int64_t failed() const { return failed_; }
+
+ private:
+  std::ofstream success_, error_;
+  size_t columns_ = 0;
+  int64_t succeeded_ = 0, failed_ = 0;
+};
+
+// RFC 4180 field quoting (the result files' writer).
+std::string CsvField(const std::string& value);
+
+// A Data Loader mapping file (.sdl): "CsvColumn=SalesforceField" lines, '#' comments, '\'
+// escaping '=' ':' '#' in names. Returns column → field. InvalidArgument naming the line.
+Status ParseSdl(const std::string& text, std::map<std::string, std::string>* column_to_field);
+
+}  // namespace tandem::migration

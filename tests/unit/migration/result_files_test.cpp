@@ -1,0 +1,63 @@
+#include "migration/result_files.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace tandem::migration {
+namespace {
+
+std::string Slurp(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+TEST(ResultFiles, EveryRowLandsInOneFileInInputOrderAndResumeAppends) {
+  const auto dir = std::filesystem::temp_directory_path() / ("tandem_results_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  {
+    ResultFiles files;
+    ASSERT_TRUE(ResultFiles::Open(dir.string(), {"Name", "Email"}, false, &files).ok());
+    std::vector<RowResult> chunk;
+    chunk.push_back(RowResult{3, {"Gamma", "g@x"}, true, "0013", "cus_3", "created", ""});
+    chunk.push_back(RowResult{1, {"Alpha, Inc.", "a@x"}, true, "0011", "cus_1", "created", ""});
+    chunk.push_back(RowResult{2, {"Beta"}, false, "", "", "", "Email: required, but empty"});
+    ASSERT_TRUE(files.WriteChunk(chunk).ok());
+    ASSERT_TRUE(files.Flush().ok());
+    EXPECT_EQ(files.succeeded(), 2);
+    EXPECT_EQ(files.failed(), 1);
+  }
+  EXPECT_EQ(Slurp(dir / "success.csv"),
+            "Name,Email,ROW,CRM ID,BILLING ID,STATUS\r\n"
+            "\"Alpha, Inc.\",a@x,1,0011,cus_1,created\r\n"
+            "Gamma,g@x,3,0013,cus_3,created\r\n");
+  EXPECT_EQ(Slurp(dir / "error.csv"), "Name,Email,ROW,ERROR\r\nBeta,,2,\"Email: required, but empty\"\r\n");
+  {
+    ResultFiles resumed;
+    ASSERT_TRUE(ResultFiles::Open(dir.string(), {"Name", "Email"}, true, &resumed).ok());
+    ASSERT_TRUE(resumed.WriteChunk({RowResult{4, {"Delta", "d@x"}, true, "0014", "cus_4", "created", ""}}).ok());
+  }
+  const std::string success = Slurp(dir / "success.csv");
+  EXPECT_EQ(success.find("Name,Email,ROW"), 0u);
+  EXPECT_EQ(success.find("Name,Email,ROW", 1), std::string::npos);  // one header after resume
+  EXPECT_NE(success.find("Delta,d@x,4,0014,cus_4,created\r\n"), std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Sdl, ParsesDataLoaderMappingsWithCommentsAndEscapes) {
+  std::map<std::string, std::string> m;
+  ASSERT_TRUE(ParseSdl("#Mapping values\r\n#Mon Nov 24 2026\r\nACCOUNT NAME=Name\r\nE\\=MAIL=Email__c\r\n", &m).ok());
+  EXPECT_EQ(m.at("ACCOUNT NAME"), "Name");
+  EXPECT_EQ(m.at("E=MAIL"), "Email__c");
+  std::map<std::string, std::string> bad;
+  EXPECT_NE(ParseSdl("Name\n", &bad).message().find("line 1"), std::string::npos);
+  std::map<std::string, std::string> dup;
+  EXPECT_NE(ParseSdl("A=Name\nA=Phone\n", &dup).message().find("mapped twice"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace tandem::migration
