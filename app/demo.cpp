@@ -11,6 +11,7 @@
 #include "sandbox/stripe/stripe_sandbox.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/net.h"
 
 namespace tandem::app {
 namespace {
@@ -43,7 +44,7 @@ int RunDemo(const DemoOptions& options) {
             << billing_sandbox.base_url() << "\n";
 
   // The API's port is chosen first so the billing sandbox can be told where to send webhooks.
-  const int api_port = FindFreePort();
+  const int api_port = FreeLoopbackPort();
   const std::string webhook_secret = billing_sandbox.AddWebhookEndpoint(
       "http://127.0.0.1:" + std::to_string(api_port) + "/api/v1/callbacks/billing");
   Config config;

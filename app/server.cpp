@@ -16,8 +16,6 @@ namespace tandem::app {
 namespace wh = web::http;
 using wh::experimental::listener::http_listener;
 
-int FindFreePort() { return FreeLoopbackPort(); }
-
 namespace {
 // Constant-time comparison so the token cannot be guessed byte by byte from timings.
 bool SafeEquals(const std::string& a, const std::string& b) {
@@ -141,7 +139,7 @@ void Answer(wh::http_request req, std::function<ApiReply(const std::string&)> ha
 }  // namespace
 
 Status ApiServer::Start() {
-  port_ = options_.port != 0 ? options_.port : FindFreePort();
+  port_ = options_.port != 0 ? options_.port : FreeLoopbackPort();
   Impl* impl = impl_.get();
   const std::string token = options_.api_token;
   const auto token_check = options_.token_check;

@@ -61,8 +61,4 @@ class ApiServer {
   std::unique_ptr<Impl> impl_;
 };
 
-// Binds port 0 on loopback, reads the port back and closes the socket (cpprest's listener
-// cannot report the port it bound). Another process could take it in between; tests retry.
-int FindFreePort();
-
 }  // namespace tandem::app

@@ -23,8 +23,8 @@ std::string Line(const std::vector<std::string>& fields) {
 }
 }  // namespace
 
-Status ResultFiles::Open(const std::string& folder, const std::vector<std::string>& columns, bool resume,
-                         ResultFiles* out) {
+Status ResultFiles::Open(const std::string& folder, const std::vector<std::string>& columns,
+                         bool resume, ResultFiles* out) {
   namespace fs = std::filesystem;
   std::error_code ec;
   fs::create_directories(folder, ec);
@@ -33,7 +33,8 @@ Status ResultFiles::Open(const std::string& folder, const std::vector<std::strin
   const auto mode = append ? std::ios::app : std::ios::trunc;
   out->success_.open(success, std::ios::out | mode | std::ios::binary);
   out->error_.open(error, std::ios::out | mode | std::ios::binary);
-  if (!out->success_ || !out->error_) return Status::IoError("cannot write result files in " + folder);
+  if (!out->success_ || !out->error_)
+    return Status::IoError("cannot write result files in " + folder);
   out->columns_ = columns.size();
   if (!append) {
     std::vector<std::string> s = columns, e = columns;
@@ -46,7 +47,8 @@ Status ResultFiles::Open(const std::string& folder, const std::vector<std::strin
 }
 
 Status ResultFiles::WriteChunk(std::vector<RowResult> chunk) {
-  std::sort(chunk.begin(), chunk.end(), [](const RowResult& a, const RowResult& b) { return a.row < b.row; });
+  std::sort(chunk.begin(), chunk.end(),
+            [](const RowResult& a, const RowResult& b) { return a.row < b.row; });
   for (auto& r : chunk) {
     r.fields.resize(columns_);  // a short or long malformed row still fits the header
     std::vector<std::string> line = r.fields;
@@ -105,8 +107,8 @@ Status ParseSdl(const std::string& text, std::map<std::string, std::string>* out
       return Status::InvalidArgument("mapping file line " + std::to_string(line_no) +
                                      ": expected CsvColumn=SalesforceField");
     if (out->count(key))
-      return Status::InvalidArgument("mapping file line " + std::to_string(line_no) + ": column '" + key +
-                                     "' is mapped twice");
+      return Status::InvalidArgument("mapping file line " + std::to_string(line_no) + ": column '" +
+                                     key + "' is mapped twice");
     (*out)[key] = value;
     if (end == text.size()) break;
   }

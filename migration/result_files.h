@@ -26,8 +26,8 @@ class ResultFiles {
  public:
   // Opens (appending when `resume`, so a resumed job continues its files) success.csv and
   // error.csv in `folder`. IoError when they cannot be written.
-  static Status Open(const std::string& folder, const std::vector<std::string>& columns, bool resume,
-                     ResultFiles* out);
+  static Status Open(const std::string& folder, const std::vector<std::string>& columns,
+                     bool resume, ResultFiles* out);
 
   // Writes one chunk's results in row order. REQUIRES: rows of one chunk, none written before.
   Status WriteChunk(std::vector<RowResult> chunk);

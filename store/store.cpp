@@ -201,51 +201,40 @@ Task TaskFromRow(const Row& r) {
   return t;
 }
 
-// Multi-row inserts, 500 rows per statement (SOCI's vector binding costs a round trip per
-// row on PostgreSQL). REQUIRES: inside a transaction.
-void InsertLinks(soci::session& sql, const std::vector<Link>& links) {
-  for (size_t start = 0; start < links.size(); start += kRowsPerStatement) {
-    const size_t n = std::min(kRowsPerStatement, links.size() - start);
+// `head VALUES (..), (..) tail` over `rows`, 500 rows per statement (SOCI's vector binding
+// costs a round trip per row on PostgreSQL); `bind` appends one row's `ncols` values.
+template <typename T, typename Bind>
+void InsertRows(soci::session& sql, const std::vector<T>& rows, size_t ncols,
+                const std::string& head, const std::string& tail, Bind bind) {
+  for (size_t start = 0; start < rows.size(); start += kRowsPerStatement) {
+    const size_t n = std::min(kRowsPerStatement, rows.size() - start);
     std::vector<Value> params;
-    params.reserve(n * 6);
-    for (size_t i = start; i < start + n; ++i) {
-      const Link& l = links[i];
-      params.push_back(Text(l.object));
-      params.push_back(Text(l.crm_id));
-      params.push_back(Text(l.billing_id));
-      params.push_back(OptText(l.account_number));
-      params.push_back(OptText(l.content_hash));
-      params.push_back(Int(l.updated_ms));
-    }
-    Exec(sql,
-         std::string("INSERT INTO links (") + kLinkColumns + ") VALUES " + Placeholders(n, 6) +
-             " ON CONFLICT (object, crm_id) DO UPDATE SET billing_id = excluded.billing_id, "
-             "account_number = excluded.account_number, content_hash = excluded.content_hash, "
-             "updated_ms = excluded.updated_ms",
-         params);
+    params.reserve(n * ncols);
+    for (size_t i = start; i < start + n; ++i) bind(rows[i], &params);
+    Exec(sql, head + " VALUES " + Placeholders(n, ncols) + tail, params);
   }
 }
 
+// REQUIRES: inside a transaction (both).
+void InsertLinks(soci::session& sql, const std::vector<Link>& links) {
+  InsertRows(sql, links, 6, std::string("INSERT INTO links (") + kLinkColumns + ")",
+             " ON CONFLICT (object, crm_id) DO UPDATE SET billing_id = excluded.billing_id, "
+             "account_number = excluded.account_number, content_hash = excluded.content_hash, "
+             "updated_ms = excluded.updated_ms",
+             [](const Link& l, std::vector<Value>* p) {
+               p->insert(p->end(),
+                         {Text(l.object), Text(l.crm_id), Text(l.billing_id),
+                          OptText(l.account_number), OptText(l.content_hash), Int(l.updated_ms)});
+             });
+}
+
 void InsertAudit(soci::session& sql, const std::vector<AuditEntry>& entries) {
-  for (size_t start = 0; start < entries.size(); start += kRowsPerStatement) {
-    const size_t n = std::min(kRowsPerStatement, entries.size() - start);
-    std::vector<Value> params;
-    params.reserve(n * 7);
-    for (size_t i = start; i < start + n; ++i) {
-      const AuditEntry& a = entries[i];
-      params.push_back(Int(a.at_ms));
-      params.push_back(Text(a.actor));
-      params.push_back(Text(a.object));
-      params.push_back(Text(a.record_id));
-      params.push_back(Text(a.action));
-      params.push_back(Text(a.outcome));
-      params.push_back(OptText(a.detail));
-    }
-    Exec(sql,
-         "INSERT INTO audit (at_ms, actor, object, record_id, action, outcome, detail) VALUES " +
-             Placeholders(n, 7),
-         params);
-  }
+  InsertRows(sql, entries, 7,
+             "INSERT INTO audit (at_ms, actor, object, record_id, action, outcome, detail)", "",
+             [](const AuditEntry& a, std::vector<Value>* p) {
+               p->insert(p->end(), {Int(a.at_ms), Text(a.actor), Text(a.object), Text(a.record_id),
+                                    Text(a.action), Text(a.outcome), OptText(a.detail)});
+             });
 }
 
 bool ValidSchemaName(const std::string& s) {

@@ -138,13 +138,13 @@ void DropProxy::Stop() {
   ::close(listen_fd_);
   listen_fd_ = -1;
   if (acceptor_.joinable()) acceptor_.join();
-  std::vector<std::thread> threads;
+  std::vector<Connection> connections;
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (int fd : fds_) ::shutdown(fd, SHUT_RDWR);
-    threads.swap(threads_);
+    connections.swap(connections_);
   }
-  for (auto& t : threads) t.join();
+  for (auto& c : connections) c.thread.join();
 }
 
 void DropProxy::AcceptLoop() {
@@ -157,8 +157,21 @@ void DropProxy::AcceptLoop() {
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = connections_.begin(); it != connections_.end();) {
+      if (it->done->load()) {
+        it->thread.join();
+        it = connections_.erase(it);
+      } else {
+        ++it;
+      }
+    }
     fds_.push_back(fd);
-    threads_.emplace_back([this, fd] { Pump(fd); });
+    auto done = std::make_shared<std::atomic<bool>>(false);
+    connections_.push_back(Connection{std::thread([this, fd, done] {
+                                        Pump(fd);
+                                        *done = true;
+                                      }),
+                                      done});
   }
 }
 

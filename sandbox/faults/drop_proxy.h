@@ -8,6 +8,7 @@
 #pragma once
 
 #include <atomic>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -40,8 +41,14 @@ class DropProxy {
   std::atomic<bool> stopping_{false};
   std::atomic<int64_t> dropped_{0};
   std::mutex mu_;
-  std::vector<int> fds_;              // GUARDED_BY(mu_): open sockets, shut down on Stop
-  std::vector<std::thread> threads_;  // GUARDED_BY(mu_)
+  std::vector<int> fds_;  // GUARDED_BY(mu_): open sockets, shut down on Stop
+  // One per open connection; finished ones are joined at the next accept, so a long-running
+  // sandbox does not keep a thread (and its stack) per connection it ever served.
+  struct Connection {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  std::vector<Connection> connections_;  // GUARDED_BY(mu_)
   std::thread acceptor_;
 };
 

@@ -1,10 +1,10 @@
 #include "migration/result_files.h"
 
-#include <gtest/gtest.h>
-
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+
+#include <gtest/gtest.h>
 
 namespace tandem::migration {
 namespace {
@@ -17,7 +17,8 @@ std::string Slurp(const std::filesystem::path& p) {
 }
 
 TEST(ResultFiles, EveryRowLandsInOneFileInInputOrderAndResumeAppends) {
-  const auto dir = std::filesystem::temp_directory_path() / ("tandem_results_" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("tandem_results_" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
   {
     ResultFiles files;
@@ -35,11 +36,14 @@ TEST(ResultFiles, EveryRowLandsInOneFileInInputOrderAndResumeAppends) {
             "Name,Email,ROW,CRM ID,BILLING ID,STATUS\r\n"
             "\"Alpha, Inc.\",a@x,1,0011,cus_1,created\r\n"
             "Gamma,g@x,3,0013,cus_3,created\r\n");
-  EXPECT_EQ(Slurp(dir / "error.csv"), "Name,Email,ROW,ERROR\r\nBeta,,2,\"Email: required, but empty\"\r\n");
+  EXPECT_EQ(Slurp(dir / "error.csv"),
+            "Name,Email,ROW,ERROR\r\nBeta,,2,\"Email: required, but empty\"\r\n");
   {
     ResultFiles resumed;
     ASSERT_TRUE(ResultFiles::Open(dir.string(), {"Name", "Email"}, true, &resumed).ok());
-    ASSERT_TRUE(resumed.WriteChunk({RowResult{4, {"Delta", "d@x"}, true, "0014", "cus_4", "created", ""}}).ok());
+    ASSERT_TRUE(
+        resumed.WriteChunk({RowResult{4, {"Delta", "d@x"}, true, "0014", "cus_4", "created", ""}})
+            .ok());
   }
   const std::string success = Slurp(dir / "success.csv");
   EXPECT_EQ(success.find("Name,Email,ROW"), 0u);
@@ -50,7 +54,10 @@ TEST(ResultFiles, EveryRowLandsInOneFileInInputOrderAndResumeAppends) {
 
 TEST(Sdl, ParsesDataLoaderMappingsWithCommentsAndEscapes) {
   std::map<std::string, std::string> m;
-  ASSERT_TRUE(ParseSdl("#Mapping values\r\n#Mon Nov 24 2026\r\nACCOUNT NAME=Name\r\nE\\=MAIL=Email__c\r\n", &m).ok());
+  ASSERT_TRUE(
+      ParseSdl("#Mapping values\r\n#Mon Nov 24 2026\r\nACCOUNT NAME=Name\r\nE\\=MAIL=Email__c\r\n",
+               &m)
+          .ok());
   EXPECT_EQ(m.at("ACCOUNT NAME"), "Name");
   EXPECT_EQ(m.at("E=MAIL"), "Email__c");
   std::map<std::string, std::string> bad;
