@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "connector/billing/account_payload.h"
 #include "connector/crm/soql.h"
 #include "util/log.h"
 
@@ -16,47 +17,6 @@ std::string Key(const mapping::ObjectMap& map, const std::string& id, const std:
 }
 
 }  // namespace
-
-connector::billing::BillingAccount PayloadToAccount(const Json& p) {
-  connector::billing::BillingAccount a;
-  a.name = p["name"].ToText();
-  a.email = p["email"].ToText();
-  a.phone = p["phone"].ToText();
-  a.description = p["description"].ToText();
-  a.currency = p["currency"].ToText();
-  const Json& addr = p["address"];
-  a.address = {addr["line1"].ToText(), addr["line2"].ToText(),       addr["city"].ToText(),
-               addr["state"].ToText(), addr["postal_code"].ToText(), addr["country"].ToText()};
-  for (const auto& [k, v] : p["metadata"].object()) a.metadata[k] = v.ToText();
-  return a;
-}
-
-Json AccountToPayload(const connector::billing::BillingAccount& a) {
-  Json p = Json::MakeObject();
-  auto set = [&](const char* k, const std::string& v) {
-    if (!v.empty()) p.Set(k, v);
-  };
-  set("name", a.name);
-  set("email", a.email);
-  set("phone", a.phone);
-  set("description", a.description);
-  set("currency", a.currency);
-  Json addr = Json::MakeObject();
-  auto set_addr = [&](const char* k, const std::string& v) {
-    if (!v.empty()) addr.Set(k, v);
-  };
-  set_addr("line1", a.address.line1);
-  set_addr("line2", a.address.line2);
-  set_addr("city", a.address.city);
-  set_addr("state", a.address.state);
-  set_addr("postal_code", a.address.postal_code);
-  set_addr("country", a.address.country);
-  if (addr.size() > 0) p.Set("address", addr);
-  Json meta = Json::MakeObject();
-  for (const auto& [k, v] : a.metadata) meta.Set(k, v);
-  p.Set("metadata", meta);
-  return p;
-}
 
 Actions::Actions(ActionDeps deps, std::string actor) : deps_(deps), actor_(std::move(actor)) {}
 
@@ -129,7 +89,8 @@ Result<SyncReport> Actions::Sync(const std::string& object,
     if (!mapped.ok()) {
       outcome = Outcome::Failed(id, mapped.failed_field, mapped.reason);
     } else {
-      connector::billing::BillingAccount account = PayloadToAccount(mapped.payload);
+      connector::billing::BillingAccount account =
+          connector::billing::PayloadToAccount(mapped.payload);
       account.external_key = id;
       auto link = links.find(id);
       if (link != links.end() && link->second.content_hash == mapped.hash) {
@@ -293,7 +254,7 @@ Result<std::vector<QueryResult>> Actions::Query(const std::string& object,
       out.push_back(std::move(q));
       continue;
     }
-    q.billing_state = AccountToPayload(*account);
+    q.billing_state = connector::billing::AccountToPayload(*account);
     const mapping::Mapped mapped = mapping::ApplyToBilling(map, rec->second);
     for (const auto& f : map.fields) {
       if (f.direction == mapping::Direction::kToCrm) continue;

@@ -76,8 +76,4 @@ class Actions {
   const std::string actor_;
 };
 
-// A customer payload (mapping's paths) as a billing account.
-connector::billing::BillingAccount PayloadToAccount(const Json& payload);
-Json AccountToPayload(const connector::billing::BillingAccount& account);
-
 }  // namespace tandem::actions

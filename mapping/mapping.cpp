@@ -334,8 +334,18 @@ Json Convert(const FieldMap& f, const Json& in, const Json& record, std::string*
     if (currency.size() > 2 && currency.front() == '{')
       currency = record[currency.substr(1, currency.size() - 2)].ToText();
     if (currency.empty()) currency = "USD";
-    const double amount =
-        in.is_number() ? in.as_number() : std::strtod(in.ToText().c_str(), nullptr);
+    double amount = 0;
+    if (in.is_number()) {
+      amount = in.as_number();
+    } else {
+      const std::string text = in.ToText();
+      char* end = nullptr;
+      amount = std::strtod(text.c_str(), &end);
+      if (text.empty() || *end != '\0') {
+        *error = "'" + text + "' is not an amount";
+        return Json();
+      }
+    }
     const int decimals = CurrencyDecimals(currency);
     return Json(static_cast<int64_t>(std::llround(amount * std::pow(10.0, decimals))));
   }

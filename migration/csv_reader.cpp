@@ -39,12 +39,24 @@ bool CsvReader::Next(CsvRecord* record, Status* error) {
       }
     }
   }
+  // Blank lines (a trailing newline, spacing left by an editor) are not records.
+  for (;;) {
+    if (Peek() == '\n') {
+      Get();
+    } else if (Peek() == '\r') {
+      Get();
+      if (Peek() == '\n') Get();
+    } else {
+      break;
+    }
+  }
   if (Peek() == EOF) return false;
   record->fields.clear();
   record->line = line_;
   auto fail = [&](const std::string& why) {
     *error = Status::InvalidArgument("line " + std::to_string(record->line) + ", column " +
                                      std::to_string(column_) + ": " + why);
+    record->number = ++records_;  // a bad record is still a row of the file
   };
   std::string field;
   for (;;) {

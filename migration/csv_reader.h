@@ -1,7 +1,8 @@
 // Step 7's input: RFC 4180 CSV read as a stream, one record at a time, in constant memory —
 // quoted fields with commas, quotes ("") and line breaks inside, a UTF-8 byte-order mark,
 // CRLF or LF. Each record knows the line it starts on, so an error names line and column.
-// A malformed record is reported and skipped; reading goes on with the next line.
+// A malformed record is reported (with its row number) and skipped; reading goes on with the
+// next line. Blank lines are not records.
 // Thread-safety: one reader per thread.
 #pragma once
 

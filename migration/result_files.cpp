@@ -24,19 +24,29 @@ std::string Line(const std::vector<std::string>& fields) {
 }  // namespace
 
 Status ResultFiles::Open(const std::string& folder, const std::vector<std::string>& columns,
-                         bool resume, ResultFiles* out) {
+                         const Sizes* resume_at, ResultFiles* out) {
   namespace fs = std::filesystem;
   std::error_code ec;
   fs::create_directories(folder, ec);
   const fs::path success = fs::path(folder) / "success.csv", error = fs::path(folder) / "error.csv";
-  const bool append = resume && fs::exists(success) && fs::exists(error);
-  const auto mode = append ? std::ios::app : std::ios::trunc;
+  if (resume_at) {
+    for (const auto& [path, size] :
+         {std::pair{success, resume_at->success}, std::pair{error, resume_at->error}}) {
+      const auto have = fs::file_size(path, ec);
+      if (ec || static_cast<int64_t>(have) < size)
+        return Status::IoError(path.string() + " is missing or shorter than its checkpoint (" +
+                               std::to_string(size) + " bytes); cannot resume into it");
+      fs::resize_file(path, static_cast<uintmax_t>(size), ec);
+      if (ec) return Status::IoError("cannot cut " + path.string() + " back: " + ec.message());
+    }
+  }
+  const auto mode = resume_at ? std::ios::app : std::ios::trunc;
   out->success_.open(success, std::ios::out | mode | std::ios::binary);
   out->error_.open(error, std::ios::out | mode | std::ios::binary);
   if (!out->success_ || !out->error_)
     return Status::IoError("cannot write result files in " + folder);
   out->columns_ = columns.size();
-  if (!append) {
+  if (!resume_at) {
     std::vector<std::string> s = columns, e = columns;
     for (const char* c : {"ROW", "CRM ID", "BILLING ID", "STATUS"}) s.push_back(c);
     for (const char* c : {"ROW", "ERROR"}) e.push_back(c);
@@ -69,10 +79,11 @@ Status ResultFiles::WriteChunk(std::vector<RowResult> chunk) {
   return Status::Ok();
 }
 
-Status ResultFiles::Flush() {
+Result<ResultFiles::Sizes> ResultFiles::Flush() {
   success_.flush();
   error_.flush();
-  return success_ && error_ ? Status::Ok() : Status::IoError("flushing the result files failed");
+  if (!success_ || !error_) return Status::IoError("flushing the result files failed");
+  return Sizes{static_cast<int64_t>(success_.tellp()), static_cast<int64_t>(error_.tellp())};
 }
 
 Status ParseSdl(const std::string& text, std::map<std::string, std::string>* out) {

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "util/status.h"
+#include "util/result.h"
 
 namespace tandem::migration {
 
@@ -24,15 +24,28 @@ struct RowResult {
 
 class ResultFiles {
  public:
-  // Opens (appending when `resume`, so a resumed job continues its files) success.csv and
-  // error.csv in `folder`. IoError when they cannot be written.
+  // Byte lengths of both files after the last checkpointed chunk.
+  struct Sizes {
+    int64_t success = 0, error = 0;
+  };
+
+  // Opens success.csv and error.csv in `folder`. Fresh (`resume_at` null): writes both
+  // headers. Resuming: cuts each file back to its checkpointed size (rows written after the
+  // last checkpoint are written again, never twice) and appends. IoError when they cannot
+  // be written or a resumed file is shorter than its checkpoint.
   static Status Open(const std::string& folder, const std::vector<std::string>& columns,
-                     bool resume, ResultFiles* out);
+                     const Sizes* resume_at, ResultFiles* out);
 
   // Writes one chunk's results in row order. REQUIRES: rows of one chunk, none written before.
   Status WriteChunk(std::vector<RowResult> chunk);
-  Status Flush();
+  // Flushes both files and reports their sizes (what a checkpoint records).
+  Result<Sizes> Flush();
 
+  // A resumed job's counts so far (the rows already in the files).
+  void SetCounts(int64_t succeeded, int64_t failed) {
+    succeeded_ = succeeded;
+    failed_ = failed;
+  }
   int64_t succeeded() const { return succeeded_; }
   int64_t failed() const { return failed_; }
 

@@ -515,20 +515,73 @@ Result<std::optional<Link>> Store::FindLinkByBillingId(const std::string& object
 
 Result<std::vector<Link>> Store::FindLinksByCrmIds(const std::string& object,
                                                    const std::vector<std::string>& crm_ids) {
+  return FindLinksBy("crm_id", object, crm_ids);
+}
+
+Result<std::vector<Link>> Store::FindLinksByBillingIds(
+    const std::string& object, const std::vector<std::string>& billing_ids) {
+  return FindLinksBy("billing_id", object, billing_ids);
+}
+
+Result<std::vector<Link>> Store::FindLinksBy(const char* column, const std::string& object,
+                                             const std::vector<std::string>& values) {
   return impl_->With("find links", [&](soci::session& sql) -> Result<std::vector<Link>> {
     std::vector<Link> out;
-    for (size_t start = 0; start < crm_ids.size(); start += kRowsPerStatement) {
-      const size_t n = std::min(kRowsPerStatement, crm_ids.size() - start);
+    for (size_t start = 0; start < values.size(); start += kRowsPerStatement) {
+      const size_t n = std::min(kRowsPerStatement, values.size() - start);
       std::vector<Value> params;
-      for (size_t i = start; i < start + n; ++i) params.push_back(Text(crm_ids[i]));
+      for (size_t i = start; i < start + n; ++i) params.push_back(Text(values[i]));
       params.push_back(Text(object));
       auto rows = Query(sql,
-                        std::string("SELECT ") + kLinkColumns + " FROM links WHERE crm_id IN (" +
-                            InList(n) + ") AND object = :p" + std::to_string(n),
+                        std::string("SELECT ") + kLinkColumns + " FROM links WHERE " + column +
+                            " IN (" + InList(n) + ") AND object = :p" + std::to_string(n),
                         params);
       for (const Row& r : rows) out.push_back(LinkFromRow(r));
     }
     return out;
+  });
+}
+
+Status Store::AddMatchKeys(const std::string& job_id, const std::string& side,
+                           const std::vector<MatchKey>& keys) {
+  if (keys.empty()) return Status::Ok();
+  return impl_->With("add match keys", [&](soci::session& sql) -> Status {
+    Tx tr(sql, impl_->pg());
+    InsertRows(sql, keys, 4, "INSERT INTO match_keys (job_id, side, match_key, ref)",
+               " ON CONFLICT DO NOTHING", [&](const MatchKey& k, std::vector<Value>* p) {
+                 p->insert(p->end(), {Text(job_id), Text(side), Text(k.key), Text(k.ref)});
+               });
+    tr.Commit();
+    return Status::Ok();
+  });
+}
+
+Result<std::vector<MatchKey>> Store::FindMatchKeys(const std::string& job_id,
+                                                   const std::string& side,
+                                                   const std::vector<std::string>& keys) {
+  return impl_->With("find match keys", [&](soci::session& sql) -> Result<std::vector<MatchKey>> {
+    std::vector<MatchKey> out;
+    for (size_t start = 0; start < keys.size(); start += kRowsPerStatement) {
+      const size_t n = std::min(kRowsPerStatement, keys.size() - start);
+      std::vector<Value> params;
+      for (size_t i = start; i < start + n; ++i) params.push_back(Text(keys[i]));
+      params.push_back(Text(job_id));
+      params.push_back(Text(side));
+      auto rows = Query(sql,
+                        "SELECT match_key, ref FROM match_keys WHERE match_key IN (" + InList(n) +
+                            ") AND job_id = :p" + std::to_string(n) + " AND side = :p" +
+                            std::to_string(n + 1),
+                        params);
+      for (const Row& r : rows) out.push_back(MatchKey{AsText(r[0]), AsText(r[1])});
+    }
+    return out;
+  });
+}
+
+Status Store::DropMatchKeys(const std::string& job_id) {
+  return impl_->With("drop match keys", [&](soci::session& sql) -> Status {
+    Exec(sql, "DELETE FROM match_keys WHERE job_id = :j", {Text(job_id)});
+    return Status::Ok();
   });
 }
 

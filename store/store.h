@@ -98,6 +98,12 @@ struct Job {
   int64_t created_ms = 0, updated_ms = 0;
 };
 
+// A normalized key ("email:ann@example.com") and the record or row it belongs to.
+struct MatchKey {
+  std::string key;
+  std::string ref;
+};
+
 class Store {
  public:
   // Connects, and applies pending migrations unless options.migrate is false.
@@ -126,6 +132,8 @@ class Store {
                                                   const std::string& billing_id);
   Result<std::vector<Link>> FindLinksByCrmIds(const std::string& object,
                                               const std::vector<std::string>& crm_ids);
+  Result<std::vector<Link>> FindLinksByBillingIds(const std::string& object,
+                                                  const std::vector<std::string>& billing_ids);
   Result<int64_t> CountLinks(const std::string& object);
 
   // Links and their audit rows in one transaction: a sync's effects are recorded together
@@ -166,6 +174,15 @@ class Store {
   Status PutJob(const Job& job);
   Result<std::optional<Job>> GetJob(const std::string& id);
 
+  // --- migration matching keys (per job and side: "billing", "crm", "source") ---
+  // Adds keys; a (key, ref) already there is kept once.
+  Status AddMatchKeys(const std::string& job_id, const std::string& side,
+                      const std::vector<MatchKey>& keys);
+  // Every (key, ref) of `side` whose key is one of `keys`.
+  Result<std::vector<MatchKey>> FindMatchKeys(const std::string& job_id, const std::string& side,
+                                              const std::vector<std::string>& keys);
+  Status DropMatchKeys(const std::string& job_id);
+
   // --- cursors ---
   Result<std::optional<std::string>> GetCursor(const std::string& name);
   Status SetCursor(const std::string& name, const std::string& value, int64_t now_ms);
@@ -189,6 +206,9 @@ class Store {
   Status DropSchemaForTests();
 
  private:
+  Result<std::vector<Link>> FindLinksBy(const char* column, const std::string& object,
+                                        const std::vector<std::string>& values);
+
   struct Impl;
   explicit Store(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;

@@ -198,7 +198,12 @@ void DropProxy::Pump(int client) {
     if (::poll(fds, 2, 500) < 0) break;
     if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
       const ssize_t n = ::recv(client, buf, sizeof buf, 0);
-      if (n <= 0) break;
+      if (n <= 0) {
+        // The client is done sending: pass that on and keep relaying the answer.
+        ::shutdown(upstream, SHUT_WR);
+        fds[0].fd = -1;
+        continue;
+      }
       const std::string forward = rewriter.Feed(buf, static_cast<size_t>(n));
       if (!forward.empty() && ::send(upstream, forward.data(), forward.size(), MSG_NOSIGNAL) !=
                                   static_cast<ssize_t>(forward.size()))
@@ -206,7 +211,12 @@ void DropProxy::Pump(int client) {
     }
     if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) {
       const ssize_t n = ::recv(upstream, buf, sizeof buf, 0);
-      if (n <= 0) break;
+      if (n <= 0) {
+        // The server closed: what it sent before closing still reaches the client.
+        if (!pending.empty() && pending.find(kDropMarker) == std::string::npos)
+          (void)::send(client, pending.data(), pending.size(), MSG_NOSIGNAL);
+        break;
+      }
       pending.append(buf, static_cast<size_t>(n));
       if (pending.find(kDropMarker) != std::string::npos) {
         ++dropped_;

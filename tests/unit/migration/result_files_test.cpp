@@ -20,27 +20,36 @@ TEST(ResultFiles, EveryRowLandsInOneFileInInputOrderAndResumeAppends) {
   const auto dir =
       std::filesystem::temp_directory_path() / ("tandem_results_" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
+  ResultFiles::Sizes checkpoint;
   {
     ResultFiles files;
-    ASSERT_TRUE(ResultFiles::Open(dir.string(), {"Name", "Email"}, false, &files).ok());
+    ASSERT_TRUE(ResultFiles::Open(dir.string(), {"Name", "Email"}, nullptr, &files).ok());
     std::vector<RowResult> chunk;
     chunk.push_back(RowResult{3, {"Gamma", "g@x"}, true, "0013", "cus_3", "created", ""});
     chunk.push_back(RowResult{1, {"Alpha, Inc.", "a@x"}, true, "0011", "cus_1", "created", ""});
     chunk.push_back(RowResult{2, {"Beta"}, false, "", "", "", "Email: required, but empty"});
     ASSERT_TRUE(files.WriteChunk(chunk).ok());
+    auto sizes = files.Flush();
+    ASSERT_TRUE(sizes.ok());
+    checkpoint = *sizes;
+    // A chunk written after the checkpoint (then a crash) is cut away on resume.
+    ASSERT_TRUE(
+        files.WriteChunk({RowResult{4, {"Lost", "l@x"}, true, "0019", "cus_9", "created", ""}})
+            .ok());
     ASSERT_TRUE(files.Flush().ok());
-    EXPECT_EQ(files.succeeded(), 2);
+    EXPECT_EQ(files.succeeded(), 3);
     EXPECT_EQ(files.failed(), 1);
   }
   EXPECT_EQ(Slurp(dir / "success.csv"),
             "Name,Email,ROW,CRM ID,BILLING ID,STATUS\r\n"
             "\"Alpha, Inc.\",a@x,1,0011,cus_1,created\r\n"
-            "Gamma,g@x,3,0013,cus_3,created\r\n");
+            "Gamma,g@x,3,0013,cus_3,created\r\n"
+            "Lost,l@x,4,0019,cus_9,created\r\n");
   EXPECT_EQ(Slurp(dir / "error.csv"),
             "Name,Email,ROW,ERROR\r\nBeta,,2,\"Email: required, but empty\"\r\n");
   {
     ResultFiles resumed;
-    ASSERT_TRUE(ResultFiles::Open(dir.string(), {"Name", "Email"}, true, &resumed).ok());
+    ASSERT_TRUE(ResultFiles::Open(dir.string(), {"Name", "Email"}, &checkpoint, &resumed).ok());
     ASSERT_TRUE(
         resumed.WriteChunk({RowResult{4, {"Delta", "d@x"}, true, "0014", "cus_4", "created", ""}})
             .ok());
@@ -49,6 +58,7 @@ TEST(ResultFiles, EveryRowLandsInOneFileInInputOrderAndResumeAppends) {
   EXPECT_EQ(success.find("Name,Email,ROW"), 0u);
   EXPECT_EQ(success.find("Name,Email,ROW", 1), std::string::npos);  // one header after resume
   EXPECT_NE(success.find("Delta,d@x,4,0014,cus_4,created\r\n"), std::string::npos);
+  EXPECT_EQ(success.find("Lost"), std::string::npos);
   std::filesystem::remove_all(dir);
 }
 

@@ -1,0 +1,46 @@
+#include "connector/billing/account_payload.h"
+
+namespace tandem::connector::billing {
+
+BillingAccount PayloadToAccount(const Json& p) {
+  BillingAccount a;
+  a.name = p["name"].ToText();
+  a.email = p["email"].ToText();
+  a.phone = p["phone"].ToText();
+  a.description = p["description"].ToText();
+  a.currency = p["currency"].ToText();
+  const Json& addr = p["address"];
+  a.address = {addr["line1"].ToText(), addr["line2"].ToText(),       addr["city"].ToText(),
+               addr["state"].ToText(), addr["postal_code"].ToText(), addr["country"].ToText()};
+  for (const auto& [k, v] : p["metadata"].object()) a.metadata[k] = v.ToText();
+  return a;
+}
+
+Json AccountToPayload(const BillingAccount& a) {
+  Json p = Json::MakeObject();
+  auto set = [&](const char* k, const std::string& v) {
+    if (!v.empty()) p.Set(k, v);
+  };
+  set("name", a.name);
+  set("email", a.email);
+  set("phone", a.phone);
+  set("description", a.description);
+  set("currency", a.currency);
+  Json addr = Json::MakeObject();
+  auto set_addr = [&](const char* k, const std::string& v) {
+    if (!v.empty()) addr.Set(k, v);
+  };
+  set_addr("line1", a.address.line1);
+  set_addr("line2", a.address.line2);
+  set_addr("city", a.address.city);
+  set_addr("state", a.address.state);
+  set_addr("postal_code", a.address.postal_code);
+  set_addr("country", a.address.country);
+  if (addr.size() > 0) p.Set("address", addr);
+  Json meta = Json::MakeObject();
+  for (const auto& [k, v] : a.metadata) meta.Set(k, v);
+  p.Set("metadata", meta);
+  return p;
+}
+
+}  // namespace tandem::connector::billing

@@ -1,0 +1,31 @@
+// Step 7's matching keys: what makes two records the same customer when no id links them.
+// Keys are normalized so that cosmetic differences do not hide a match ("ACME, Inc." and
+// "Acme Inc" are one name; "https://www.acme.com/" and "acme.com" one domain), and are
+// prefixed with their kind ("email:", "domain:", "name:"), strongest first.
+// Pure functions; thread-safe.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "util/json.h"
+
+namespace tandem::migration {
+
+// Lower case, letters and digits only (any other run of characters is one space), common
+// legal suffixes dropped (inc, ltd, llc, gmbh, ...). "" when nothing is left.
+std::string NormalizeName(const std::string& name);
+// Trimmed and lower-cased; "" unless it looks like local@domain.tld.
+std::string NormalizeEmail(const std::string& email);
+// The host of a URL or bare domain, lower case, without "www."; "" when there is none.
+std::string NormalizeDomain(const std::string& url_or_domain);
+
+// The keys of a customer in billing terms (the mapping's paths: name, email,
+// metadata[website]), strongest first. The domain comes from the website, else from a
+// business e-mail address (never from free-mail providers such as gmail.com).
+std::vector<std::string> CustomerKeys(const Json& payload);
+
+// Valid UTF-8 (no overlong forms, no surrogates)? Else *bad_offset is the first bad byte.
+bool IsValidUtf8(const std::string& text, size_t* bad_offset);
+
+}  // namespace tandem::migration

@@ -1,0 +1,353 @@
+// Step 7 end to end: CSV files into the Salesforce and Stripe sandboxes through a real store
+// (SQLite and PostgreSQL). Counts are asserted in both systems and in both result files.
+#include "migration/migrator.h"
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include "migration/csv_reader.h"
+#include "tests/support/default_mapping.h"
+#include "tests/support/salesforce_env.h"
+#include "tests/support/store_backends.h"
+#include "tests/support/stripe_env.h"
+
+namespace tandem::migration {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::StoreBackend;
+
+std::vector<std::vector<std::string>> ReadCsv(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  CsvReader reader(in);
+  std::vector<std::vector<std::string>> rows;
+  std::vector<std::string> header;
+  EXPECT_TRUE(reader.ReadHeader(&header).ok()) << path;
+  rows.push_back(header);
+  CsvRecord r;
+  Status st;
+  while (reader.Next(&r, &st)) {
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    rows.push_back(r.fields);
+  }
+  return rows;
+}
+
+class MigrateTest : public testing::StoreBackendTest {
+ protected:
+  void SetUp() override {
+    OpenStore();
+    if (!StoreReady()) return;
+    mapping_ = testing::DefaultMapping();
+    dir_ = fs::temp_directory_path() /
+           ("tandem_migrate_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  // n Accounts in the CRM (Bulk 2.0), named "<prefix> 000123", website <prefix>123.example.
+  std::vector<std::string> MakeAccounts(int n, const std::string& prefix = "Company") {
+    connector::crm::BulkRequest req;
+    req.object = "Account";
+    req.columns = {"Name", "Website"};
+    for (int i = 0; i < n; ++i) {
+      char name[64];
+      std::snprintf(name, sizeof name, "%s %06d", prefix.c_str(), i);
+      req.rows.push_back({name, prefix + std::to_string(i) + ".example.com"});
+    }
+    auto result = crm_.client().BulkIngest(req);
+    EXPECT_TRUE(result.ok()) << result.status().ToString();
+    std::vector<std::string> ids;
+    for (const auto& r : result->rows) ids.push_back(r.id);
+    return ids;
+  }
+
+  std::string Write(const std::string& name, const std::string& content) {
+    const fs::path p = dir_ / name;
+    std::ofstream(p, std::ios::binary) << content;
+    return p.string();
+  }
+
+  static MigrationOptions Opts(const std::string& object, const std::string& file,
+                               Direction direction = Direction::kCrmToBilling) {
+    MigrationOptions o;
+    o.object = object;
+    o.file = file;
+    o.direction = direction;
+    return o;
+  }
+
+  Result<MigrationSummary> Migrate(MigrationOptions options) {
+    if (options.output_dir.empty()) options.output_dir = (dir_ / ("out" + std::to_string(++runs_))).string();
+    Migrator migrator(
+        {crm_.client(), stripe_.billing(), **store_, mapping_, stripe_.clock, random_, nullptr});
+    return migrator.Run(options, nullptr);
+  }
+
+  // Every input row in exactly one result file, in input order.
+  void ExpectEveryRowOnce(const MigrationSummary& s, int64_t rows) {
+    const auto ok = ReadCsv(fs::path(s.output_dir) / "success.csv");
+    const auto bad = ReadCsv(fs::path(s.output_dir) / "error.csv");
+    EXPECT_EQ(static_cast<int64_t>(ok.size() - 1), s.succeeded);
+    EXPECT_EQ(static_cast<int64_t>(bad.size() - 1), s.failed);
+    std::vector<int64_t> seen;
+    for (const auto* file : {&ok, &bad}) {
+      const size_t row_col = (*file)[0].size() - (file == &ok ? 4 : 2);
+      int64_t last = 0;
+      for (size_t i = 1; i < file->size(); ++i) {
+        const int64_t row = std::stoll((*file)[i][row_col]);
+        EXPECT_GT(row, last) << "rows out of order";
+        last = row;
+        seen.push_back(row);
+      }
+    }
+    std::sort(seen.begin(), seen.end());
+    ASSERT_EQ(static_cast<int64_t>(seen.size()), rows);
+    for (int64_t i = 0; i < rows; ++i) EXPECT_EQ(seen[static_cast<size_t>(i)], i + 1);
+  }
+
+  int64_t BillingCustomers() { return stripe_.sandbox.CountObjects("customer"); }
+
+  // Customers that carry the same CRM id (must be none).
+  int64_t DuplicateCustomers() {
+    std::map<std::string, int> by_crm;
+    (void)stripe_.billing().ListAccounts([&](const connector::billing::BillingAccount& a) {
+      if (!a.external_key.empty()) ++by_crm[a.external_key];
+      return Status::Ok();
+    });
+    int64_t dupes = 0;
+    for (const auto& [k, n] : by_crm) dupes += n - 1;
+    return dupes;
+  }
+
+  testing::SalesforceEnv crm_;
+  testing::StripeEnv stripe_;
+  mapping::Mapping mapping_;
+  SeededRandom random_{11};
+  fs::path dir_;
+  int runs_ = 0;
+};
+
+TEST_P(MigrateTest, MessyInputPutsEachBadRowInTheErrorFileWithItsReason) {
+  const auto ids = MakeAccounts(8, "Messy");
+  std::string csv = "\xEF\xBB\xBFId,Name,Website,Customer_Since__c,AnnualRevenue\r\n";
+  csv += ids[0] + ",\"Acme, \"\"the\"\" Corp\",acme.example.com,2020-02-29,1000\r\n";  // 1 ok
+  csv += ids[1] + ",\"Two\nLines Ltd\",two.example.com,,\r\n";                         // 2 ok
+  csv += "\r\n";                                                                       // blank
+  csv += ids[2] + ",Bad Date,,2021-02-29,\r\n";                    // 3 no such day
+  csv += ids[3] + ",Bad Number,,,12abc\r\n";                       // 4 not a number
+  csv += ids[4] + ",Short\r\n";                                    // 5 column count
+  csv += ids[5] + ",Bad \xC3\x28 UTF8,,,\r\n";                      // 6 not UTF-8
+  csv += "001' OR Name!='x,Hostile,,,\r\n";                        // 7 not an id
+  csv += ids[0] + ",Acme again,,,\r\n";                            // 8 duplicate of row 1
+  csv += "001500000000999AAA,Ghost,,,\r\n";                        // 9 not in the CRM
+  csv += ids[6] + ",\"Unclosed,,,\r\n";                            // 10 unclosed quote (to EOF)
+  const std::string file = Write("messy.csv", csv);
+
+  auto s = Migrate(Opts("account", file));
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->rows, 10);
+  EXPECT_EQ(s->succeeded, 2);
+  EXPECT_EQ(s->failed, 8);
+  EXPECT_EQ(s->created_billing, 2);
+  EXPECT_EQ(s->duplicates, 1);
+  EXPECT_EQ(s->unmatched, 1);
+  EXPECT_EQ(BillingCustomers(), 2);
+  ExpectEveryRowOnce(*s, 10);
+
+  const auto errors = ReadCsv(fs::path(s->output_dir) / "error.csv");
+  std::map<std::string, std::string> why;  // ROW → ERROR
+  for (size_t i = 1; i < errors.size(); ++i) why[errors[i][errors[i].size() - 2]] = errors[i].back();
+  EXPECT_NE(why["3"].find("column Customer_Since__c"), std::string::npos) << why["3"];
+  EXPECT_NE(why["3"].find("no such day"), std::string::npos) << why["3"];
+  EXPECT_NE(why["4"].find("column AnnualRevenue"), std::string::npos) << why["4"];
+  EXPECT_NE(why["5"].find("2 fields, the header has 5"), std::string::npos) << why["5"];
+  EXPECT_NE(why["6"].find("column Name: not valid UTF-8"), std::string::npos) << why["6"];
+  EXPECT_NE(why["7"].find("is not a record id"), std::string::npos) << why["7"];
+  EXPECT_NE(why["8"].find("duplicate of row 1"), std::string::npos) << why["8"];
+  EXPECT_NE(why["9"].find("no Account with Id"), std::string::npos) << why["9"];
+  EXPECT_NE(why["10"].find("not closed"), std::string::npos) << why["10"];
+  for (const auto& [row, reason] : why)  // a row's own fault names its line
+    if (row != "8" && row != "9") {
+      EXPECT_EQ(reason.rfind("line ", 0), 0u) << reason;
+    }
+
+  // The good rows are linked, and the CRM holds their billing ids (Bulk 2.0, one job).
+  EXPECT_EQ((*store_)->CountLinks("account").value(), 2);
+  auto acme = crm_.client().Retrieve("Account", ids[0], {"Billing_Id__c", "Sync_Status__c"});
+  ASSERT_TRUE(acme.ok());
+  EXPECT_EQ((*acme)["Billing_Id__c"].as_string().rfind("cus_", 0), 0u);
+  EXPECT_EQ((*acme)["Sync_Status__c"].as_string(), "Synced");
+  EXPECT_EQ(s->bulk_jobs, 1);
+  // The date went to billing as its calendar day.
+  auto customer = stripe_.billing().GetAccount((*acme)["Billing_Id__c"].as_string());
+  ASSERT_TRUE(customer.ok());
+  EXPECT_EQ(customer->metadata["customer_since"], "2020-02-29");
+  EXPECT_EQ(customer->name, "Acme, \"the\" Corp");
+}
+
+TEST_P(MigrateTest, MatchesExistingCustomersAndSendsAmbiguousOnesToAPerson) {
+  const auto ids = MakeAccounts(4, "Match");
+  connector::billing::BillingAccount a;
+  a.name = "Globex Holdings";
+  a.metadata["website"] = "https://www.globex.example/";
+  const auto globex = stripe_.billing().CreateAccount(a, "seed-1").value();
+  a = {};
+  a.name = "INITECH, Inc.";
+  (void)stripe_.billing().CreateAccount(a, "seed-2");
+  a.name = "Initech LLC";
+  (void)stripe_.billing().CreateAccount(a, "seed-3");
+  const int64_t before = BillingCustomers();
+
+  std::string csv = "Id,Name,Website\n";
+  csv += ids[0] + ",Globex,globex.example\n";  // matched by domain
+  csv += ids[1] + ",Initech,\n";               // two customers share the name: ambiguous
+  csv += ids[2] + ",Brand New,new.example\n";  // created
+  auto s = Migrate(Opts("account", Write("match.csv", csv)));
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->matched, 1);
+  EXPECT_EQ(s->ambiguous, 1);
+  EXPECT_EQ(s->created_billing, 1);
+  EXPECT_EQ(BillingCustomers(), before + 1);
+  const auto ok = ReadCsv(fs::path(s->output_dir) / "success.csv");
+  EXPECT_EQ(ok[1][5], globex.id);
+  EXPECT_EQ(ok[1][6], "matched by domain");
+  const auto bad = ReadCsv(fs::path(s->output_dir) / "error.csv");
+  EXPECT_NE(bad[1].back().find("ambiguous: 2 billing records share the name 'initech'"),
+            std::string::npos)
+      << bad[1].back();
+  // The matched customer now carries the CRM id; the CRM carries the billing id.
+  EXPECT_EQ(stripe_.billing().GetAccount(globex.id)->external_key, ids[0]);
+  EXPECT_EQ(crm_.client().Retrieve("Account", ids[0], {"Billing_Id__c"}).value()["Billing_Id__c"]
+                .as_string(),
+            globex.id);
+}
+
+TEST_P(MigrateTest, BillingToCrmCreatesAndLinksAndLinkOnlyCreatesNothing) {
+  connector::billing::BillingAccount a;
+  std::vector<std::string> customers;
+  for (const char* name : {"Wayne Enterprises", "Stark Industries", "Tyrell"}) {
+    a.name = name;
+    customers.push_back(stripe_.billing().CreateAccount(a, std::string("seed-") + name)->id);
+  }
+  const auto existing = MakeAccounts(1, "Tyrell");  // "Tyrell 000000": a different name
+  Json tyrell = Json::MakeObject();
+  tyrell.Set("Name", "Tyrell");
+  const std::string tyrell_id = crm_.client().Create("Account", tyrell).value();
+
+  std::string csv = "Billing_Id__c,Name\n";
+  csv += customers[0] + ",Wayne Enterprises\n";  // created in the CRM
+  csv += customers[1] + ",Stark Industries\n";   // created in the CRM
+  csv += "cus_missing,Nobody\n";                 // not in billing
+  auto s = Migrate(Opts("account", Write("b2c.csv", csv), Direction::kBillingToCrm));
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->created_crm, 2);
+  EXPECT_EQ(s->unmatched, 1);
+  EXPECT_EQ(crm_.sandbox.CountRecords("Account"), 4);
+  ExpectEveryRowOnce(*s, 3);
+  const auto ok = ReadCsv(fs::path(s->output_dir) / "success.csv");
+  const std::string wayne_crm = ok[1][3];
+  EXPECT_EQ(stripe_.billing().GetAccount(customers[0])->external_key, wayne_crm);
+
+  // Again: nothing new anywhere.
+  auto again = Migrate(Opts("account", Write("b2c.csv", csv), Direction::kBillingToCrm));
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->created_crm, 0);
+  EXPECT_EQ(again->already_linked, 2);
+  EXPECT_EQ(crm_.sandbox.CountRecords("Account"), 4);
+
+  // link-only: Tyrell exists on both sides under one name; nothing is created.
+  auto link = Migrate(Opts("account", Write("link.csv", "Billing_Id__c,Name\n" + customers[2] + ",Tyrell\n"),
+                       Direction::kLinkOnly));
+  ASSERT_TRUE(link.ok()) << link.status().ToString();
+  ASSERT_EQ(link->matched, 1) << link->failed;
+  EXPECT_EQ((*store_)->FindLinkByBillingId("account", customers[2]).value()->crm_id, tyrell_id);
+  EXPECT_EQ(crm_.sandbox.CountRecords("Account"), 4);
+  EXPECT_EQ(BillingCustomers(), 3);
+}
+
+TEST_P(MigrateTest, DryRunWritesNothingButReportsWhatItWouldDo) {
+  const auto ids = MakeAccounts(3, "Dry");
+  std::string csv = "Id,Name\n";
+  for (const auto& id : ids) csv += id + ",Dry " + id + "\n";
+  MigrationOptions o = Opts("account", Write("dry.csv", csv));
+  o.dry_run = true;
+  auto s = Migrate(o);
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->created_billing, 3);
+  EXPECT_EQ(BillingCustomers(), 0);
+  EXPECT_EQ((*store_)->CountLinks("account").value(), 0);
+  EXPECT_NE(ReadCsv(fs::path(s->output_dir) / "success.csv")[1].back().find("dry run"),
+            std::string::npos);
+}
+
+TEST_P(MigrateTest, BadUsageIsRefusedWithTheReason) {
+  EXPECT_NE(Migrate(Opts("account", Write("noid.csv", "Name\nX\n"))).status().message().find(
+                "needs a column named Id"),
+            std::string::npos);
+  EXPECT_TRUE(Migrate(Opts("product", Write("p.csv", "Id\n"))).status().IsInvalidArgument());
+  MigrationOptions sdl = Opts("account", Write("s.csv", "ACCOUNT NAME\nX\n"));
+  sdl.column_map = Write("map.sdl", "ACCOUNT NAME=NoSuchField__c\n");
+  EXPECT_NE(Migrate(sdl).status().message().find("NoSuchField__c"), std::string::npos);
+  MigrationOptions resume = Opts("account", Write("r.csv", "Id\n"));
+  resume.resume_job = "mig-nope";
+  EXPECT_TRUE(Migrate(resume).status().IsInvalidArgument());
+}
+
+TEST_P(MigrateTest, AnSdlFileMapsDataLoaderColumns) {
+  const auto ids = MakeAccounts(2, "Sdl");
+  MigrationOptions o = Opts("account", Write("sdl.csv", "ACCOUNT ID,ACCOUNT NAME,NOTES\n" + ids[0] + ",Sdl One,x\n" +
+                                          ids[1] + ",Sdl Two,y\n"));
+  o.column_map = Write("map.sdl", "#Data Loader\nACCOUNT ID=Id\nACCOUNT NAME=Name\n");
+  auto s = Migrate(o);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->created_billing, 2);
+  const auto ok = ReadCsv(fs::path(s->output_dir) / "success.csv");
+  EXPECT_EQ(ok[0], (std::vector<std::string>{"ACCOUNT ID", "ACCOUNT NAME", "NOTES", "ROW",
+                                             "CRM ID", "BILLING ID", "STATUS"}));
+}
+
+TEST_P(MigrateTest, InterruptedJobResumesWithoutDuplicates) {
+  const auto ids = MakeAccounts(1000, "Resume");
+  std::string csv = "Id,Name,Website\n";
+  for (size_t i = 0; i < ids.size(); ++i)
+    csv += ids[i] + ",Resume " + std::to_string(i) + ",r" + std::to_string(i) + ".example\n";
+  MigrationOptions o = Opts("account", Write("resume.csv", csv));
+  o.batch_size = 100;
+  std::atomic<bool> stop{true};  // stops after the first chunk, as Ctrl-C would
+  o.stop = &stop;
+  auto first = Migrate(o);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->state, "interrupted");
+  EXPECT_EQ(first->rows, 100);
+  EXPECT_EQ(BillingCustomers(), 100);
+  EXPECT_EQ(MigrationStatus(**store_, first->job_id)->processed, 100);
+
+  o.stop = nullptr;
+  o.resume_job = first->job_id;
+  o.output_dir = first->output_dir;
+  auto rest = Migrate(o);
+  ASSERT_TRUE(rest.ok()) << rest.status().ToString();
+  EXPECT_EQ(rest->state, "done");
+  EXPECT_EQ(rest->succeeded, 1000);
+  EXPECT_EQ(rest->created_billing, 1000);
+  EXPECT_EQ(BillingCustomers(), 1000);
+  EXPECT_EQ(DuplicateCustomers(), 0);
+  ExpectEveryRowOnce(*rest, 1000);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, MigrateTest,
+                         ::testing::Values(StoreBackend{"sqlite"}, StoreBackend{"postgresql"}),
+                         testing::BackendName);
+
+}  // namespace
+}  // namespace tandem::migration
