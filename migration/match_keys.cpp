@@ -26,9 +26,9 @@ std::string Lower(std::string s) {
 
 std::string NormalizeName(const std::string& name) {
   static const std::set<std::string> kSuffixes = {
-      "inc",     "incorporated", "ltd", "limited", "llc", "llp", "plc", "gmbh", "ag",
-      "sa",      "sas",          "sarl", "srl",    "spa", "bv",  "nv",  "oy",   "ab",
-      "as",      "co",           "corp", "corporation", "company", "lda", "kg", "pty"};
+      "inc", "incorporated", "ltd",  "limited",     "llc",     "llp", "plc", "gmbh", "ag",
+      "sa",  "sas",          "sarl", "srl",         "spa",     "bv",  "nv",  "oy",   "ab",
+      "as",  "co",           "corp", "corporation", "company", "lda", "kg",  "pty"};
   std::vector<std::string> words;
   std::string word;
   for (unsigned char c : Lower(name)) {
@@ -76,9 +76,9 @@ std::string NormalizeDomain(const std::string& url_or_domain) {
 
 std::vector<std::string> CustomerKeys(const Json& payload) {
   static const std::set<std::string> kFreeMail = {
-      "gmail.com",  "googlemail.com", "yahoo.com",  "hotmail.com", "outlook.com", "live.com",
-      "icloud.com", "me.com",         "aol.com",    "gmx.com",     "gmx.de",      "web.de",
-      "mail.ru",    "yandex.ru",      "proton.me",  "protonmail.com", "msn.com",  "qq.com"};
+      "gmail.com",  "googlemail.com", "yahoo.com", "hotmail.com",    "outlook.com", "live.com",
+      "icloud.com", "me.com",         "aol.com",   "gmx.com",        "gmx.de",      "web.de",
+      "mail.ru",    "yandex.ru",      "proton.me", "protonmail.com", "msn.com",     "qq.com"};
   std::vector<std::string> keys;
   const std::string email = NormalizeEmail(payload["email"].ToText());
   if (!email.empty()) keys.push_back("email:" + email);
@@ -127,8 +127,8 @@ bool IsValidUtf8(const std::string& text, size_t* bad_offset) {
       }
       cp = (cp << 6) | (s[i + k] & 0x3F);
     }
-    const bool overlong = (len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
-                          (len == 4 && cp < 0x10000);
+    const bool overlong =
+        (len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000);
     if (overlong || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
       *bad_offset = i;
       return false;

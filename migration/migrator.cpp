@@ -40,9 +40,9 @@ struct Row {
   std::string error;
   Json record = Json::MakeObject();  // CRM-shaped: field → value
   mapping::Mapped mapped;
-  std::vector<std::string> keys;     // customer keys, strongest first
-  std::string crm_id, billing_id;    // given or found
-  std::string crm_link_value;        // what the CRM's billing-id field holds now, when known
+  std::vector<std::string> keys;   // customer keys, strongest first
+  std::string crm_id, billing_id;  // given or found
+  std::string crm_link_value;      // what the CRM's billing-id field holds now, when known
   std::string account_number;
   Plan plan = Plan::kFailed;
   std::string status;  // success.csv STATUS
@@ -71,8 +71,9 @@ std::string CheckValue(const std::string& type, const std::string& value, const 
   if (type == "date") {
     int y = 0, m = 0, d = 0;
     char extra = 0;
-    if (value.size() != 10 || std::sscanf(value.c_str(), "%4d-%2d-%2d%c", &y, &m, &d, &extra) != 3 ||
-        m < 1 || m > 12 || d < 1 || d > 31)
+    if (value.size() != 10 ||
+        std::sscanf(value.c_str(), "%4d-%2d-%2d%c", &y, &m, &d, &extra) != 3 || m < 1 || m > 12 ||
+        d < 1 || d > 31)
       return "'" + value + "' is not a date (YYYY-MM-DD)";
     static const int kDays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
@@ -219,14 +220,13 @@ Status Run::Prepare() {
       return Status::InvalidArgument("migration job " + job_.id + " is already done");
     auto params = Json::Parse(job_.params);
     if (!params.ok()) return Status::Corruption("job " + job_.id + ": bad parameters");
-    if ((*params)["file"].as_string() != options_.file || (*params)["object"].as_string() !=
-                                                              options_.object ||
+    if ((*params)["file"].as_string() != options_.file ||
+        (*params)["object"].as_string() != options_.object ||
         (*params)["direction"].as_string() != DirectionName(options_.direction))
-      return Status::InvalidArgument("job " + job_.id + " migrated " +
-                                     (*params)["object"].as_string() + " from " +
-                                     (*params)["file"].as_string() + " (" +
-                                     (*params)["direction"].as_string() +
-                                     "); resume it with the same --object, --file and --direction");
+      return Status::InvalidArgument(
+          "job " + job_.id + " migrated " + (*params)["object"].as_string() + " from " +
+          (*params)["file"].as_string() + " (" + (*params)["direction"].as_string() +
+          "); resume it with the same --object, --file and --direction");
     std::error_code ec;
     if (static_cast<int64_t>(fs::file_size(options_.file, ec)) != (*params)["file_bytes"].as_int())
       return Status::InvalidArgument(options_.file + " changed since job " + job_.id +
@@ -326,9 +326,9 @@ Status Run::ResolveColumns(const std::vector<std::string>& header) {
       break;
     case Direction::kLinkOnly:
       if (id_column_ < 0 && billing_column_ < 0)
-        return Status::InvalidArgument("link-only needs " + how + " Id or " +
-                                       (map_.link.billing_id.empty() ? std::string("billing id")
-                                                                     : map_.link.billing_id));
+        return Status::InvalidArgument(
+            "link-only needs " + how + " Id or " +
+            (map_.link.billing_id.empty() ? std::string("billing id") : map_.link.billing_id));
       break;
   }
   return Status::Ok();
@@ -455,8 +455,8 @@ void Run::ParseRow(const CsvRecord& rec, const Status& csv_error, Row* row) cons
     return;
   }
   if (!row->crm_id.empty() && !connector::crm::IsSalesforceId(row->crm_id)) {
-    row->error = at + ", column " + header_[static_cast<size_t>(id_column_)] + ": '" +
-                 row->crm_id + "' is not a record id";
+    row->error = at + ", column " + header_[static_cast<size_t>(id_column_)] + ": '" + row->crm_id +
+                 "' is not a record id";
     return;
   }
   if (options_.direction == Direction::kLinkOnly && row->crm_id.empty() &&
@@ -599,10 +599,10 @@ Status Run::Match(std::vector<Row>& rows) {
   }
   // Matched records already linked to another record may not be linked again.
   std::vector<std::string> candidate_billing, candidate_crm;
-  for (const auto& [k, refs] : billing_index) candidate_billing.insert(candidate_billing.end(),
-                                                                      refs.begin(), refs.end());
-  for (const auto& [k, refs] : crm_index) candidate_crm.insert(candidate_crm.end(), refs.begin(),
-                                                               refs.end());
+  for (const auto& [k, refs] : billing_index)
+    candidate_billing.insert(candidate_billing.end(), refs.begin(), refs.end());
+  for (const auto& [k, refs] : crm_index)
+    candidate_crm.insert(candidate_crm.end(), refs.begin(), refs.end());
   auto linked_b = deps_.store.FindLinksByBillingIds(map_.name, candidate_billing);
   if (!linked_b.ok()) return linked_b.status();
   auto linked_c = deps_.store.FindLinksByCrmIds(map_.name, candidate_crm);
@@ -658,15 +658,17 @@ Status Run::Match(std::vector<Row>& rows) {
     if (!r.billing_id.empty() && link_of_billing.count(r.billing_id)) {
       const store::Link& l = link_of_billing[r.billing_id];
       if (!r.crm_id.empty() && Id15(r.crm_id) != Id15(l.crm_id)) {
-        Fail(r, "billing " + r.billing_id + " is linked to CRM record " + l.crm_id + ", not " +
-                    r.crm_id,
+        Fail(r,
+             "billing " + r.billing_id + " is linked to CRM record " + l.crm_id + ", not " +
+                 r.crm_id,
              &MigrationSummary::ambiguous);
         continue;
       }
       r.crm_id = l.crm_id;
       r.account_number = l.account_number;
       auto holds = crm_index.find("billing:" + r.billing_id);
-      if (holds != crm_index.end() && holds->second.count(r.crm_id)) r.crm_link_value = r.billing_id;
+      if (holds != crm_index.end() && holds->second.count(r.crm_id))
+        r.crm_link_value = r.billing_id;
       r.plan = Plan::kAlreadyLinked;
       r.status = "already linked";
       continue;
@@ -677,8 +679,9 @@ Status Run::Match(std::vector<Row>& rows) {
       auto by_ext = billing_index.find("crm:" + Id15(r.crm_id));
       if (!r.crm_id.empty() && by_ext != billing_index.end() && !by_ext->second.empty()) {
         if (by_ext->second.size() > 1) {
-          Fail(r, "ambiguous: " + std::to_string(by_ext->second.size()) +
-                      " billing customers carry CRM id " + r.crm_id,
+          Fail(r,
+               "ambiguous: " + std::to_string(by_ext->second.size()) +
+                   " billing customers carry CRM id " + r.crm_id,
                &MigrationSummary::ambiguous);
           continue;
         }
@@ -703,8 +706,9 @@ Status Run::Match(std::vector<Row>& rows) {
       auto by_ext = crm_index.find("billing:" + r.billing_id);
       if (by_ext != crm_index.end() && !by_ext->second.empty()) {
         if (by_ext->second.size() > 1) {
-          Fail(r, "ambiguous: " + std::to_string(by_ext->second.size()) + " " + map_.crm +
-                      " records carry billing id " + r.billing_id,
+          Fail(r,
+               "ambiguous: " + std::to_string(by_ext->second.size()) + " " + map_.crm +
+                   " records carry billing id " + r.billing_id,
                &MigrationSummary::ambiguous);
           continue;
         }
@@ -726,22 +730,25 @@ Status Run::Match(std::vector<Row>& rows) {
     // A match already linked elsewhere is a conflict for a person, not a second link.
     if (!r.billing_id.empty() && link_of_billing.count(r.billing_id) &&
         Id15(link_of_billing[r.billing_id].crm_id) != Id15(r.crm_id)) {
-      Fail(r, "billing " + r.billing_id + " (" + how + ") is already linked to CRM record " +
-                  link_of_billing[r.billing_id].crm_id,
+      Fail(r,
+           "billing " + r.billing_id + " (" + how + ") is already linked to CRM record " +
+               link_of_billing[r.billing_id].crm_id,
            &MigrationSummary::ambiguous);
       continue;
     }
     if (!r.crm_id.empty() && link_of_crm.count(Id15(r.crm_id)) &&
         link_of_crm[Id15(r.crm_id)].billing_id != r.billing_id) {
-      Fail(r, "CRM record " + r.crm_id + " (" + how + ") is already linked to billing " +
-                  link_of_crm[Id15(r.crm_id)].billing_id,
+      Fail(r,
+           "CRM record " + r.crm_id + " (" + how + ") is already linked to billing " +
+               link_of_crm[Id15(r.crm_id)].billing_id,
            &MigrationSummary::ambiguous);
       continue;
     }
     // 4. The plan.
     if (!to_billing && !r.crm_id.empty() && !r.billing_id.empty()) {
       auto holds = crm_index.find("billing:" + r.billing_id);
-      if (holds != crm_index.end() && holds->second.count(r.crm_id)) r.crm_link_value = r.billing_id;
+      if (holds != crm_index.end() && holds->second.count(r.crm_id))
+        r.crm_link_value = r.billing_id;
     }
     if (!r.crm_id.empty() && !r.billing_id.empty()) {
       r.plan = Plan::kMatched;
@@ -757,9 +764,10 @@ Status Run::Match(std::vector<Row>& rows) {
       r.plan = Plan::kCreateCrm;
       r.status = "created in the CRM";
     } else {
-      Fail(r, std::string("no match in ") + (r.crm_id.empty() ? "the CRM" : "billing") +
-                  (r.keys.empty() ? " (the row has no name, e-mail or website to match on)"
-                                  : " (link-only creates nothing)"),
+      Fail(r,
+           std::string("no match in ") + (r.crm_id.empty() ? "the CRM" : "billing") +
+               (r.keys.empty() ? " (the row has no name, e-mail or website to match on)"
+                               : " (link-only creates nothing)"),
            &MigrationSummary::unmatched);
     }
   }
@@ -796,8 +804,8 @@ Status Run::BulkToCrm(std::vector<Row*>& rows, bool create) {
     req.operation = connector::crm::BulkOperation::kUpdate;
     columns.insert("Id");
   }
-  for (const std::string* f : {&map_.link.billing_id, &map_.link.account_number, &map_.link.status,
-                               &map_.link.time})
+  for (const std::string* f :
+       {&map_.link.billing_id, &map_.link.account_number, &map_.link.status, &map_.link.time})
     if (!f->empty()) columns.insert(*f);
   req.columns.assign(columns.begin(), columns.end());
   for (Row* r : rows) {
@@ -832,8 +840,9 @@ Status Run::BulkToCrm(std::vector<Row*>& rows, bool create) {
   };
   auto result = deps_.crm.BulkIngest(req);
   if (!result.ok()) {
-    for (Row* r : rows) Fail(*r, "CRM bulk job failed: " + result.status().ToString(),
-                             &MigrationSummary::write_failed);
+    for (Row* r : rows)
+      Fail(*r, "CRM bulk job failed: " + result.status().ToString(),
+           &MigrationSummary::write_failed);
     return Status::Ok();
   }
   for (size_t i = 0; i < rows.size(); ++i) {
@@ -1011,8 +1020,7 @@ Result<MigrationSummary> Run::Execute(const ProgressFn& progress) {
     rows_done = chunk.back().row;
     TANDEM_RETURN_IF_ERROR(Checkpointed(rows_done, files));
     if (deps_.crash) deps_.crash->Hit("migration.after_checkpoint");
-    if (progress)
-      progress({rows_done, job_.total, files.succeeded(), files.failed(), cp_before});
+    if (progress) progress({rows_done, job_.total, files.succeeded(), files.failed(), cp_before});
     if (options_.stop && options_.stop->load() && more) {
       interrupted = true;
       break;
@@ -1034,9 +1042,8 @@ Result<MigrationSummary> Run::Execute(const ProgressFn& progress) {
       "job {} {}: {} rows, {} succeeded, {} failed ({} created in billing, {} created in the "
       "CRM, {} matched, {} already linked, {} invalid, {} duplicates, {} ambiguous, {} "
       "unmatched, {} write failures)",
-      s.job_id, s.state, s.rows, s.succeeded, s.failed, s.created_billing, s.created_crm,
-      s.matched, s.already_linked, s.invalid, s.duplicates, s.ambiguous, s.unmatched,
-      s.write_failed);
+      s.job_id, s.state, s.rows, s.succeeded, s.failed, s.created_billing, s.created_crm, s.matched,
+      s.already_linked, s.invalid, s.duplicates, s.ambiguous, s.unmatched, s.write_failed);
   return s;
 }
 
@@ -1057,8 +1064,10 @@ const char* DirectionName(Direction d) {
 Result<Direction> ParseDirection(const std::string& text) {
   for (Direction d : {Direction::kCrmToBilling, Direction::kBillingToCrm, Direction::kLinkOnly})
     if (text == DirectionName(d)) return d;
-  return Status::InvalidArgument("--direction must be crm-to-billing, billing-to-crm or "
-                                 "link-only, not '" + text + "'");
+  return Status::InvalidArgument(
+      "--direction must be crm-to-billing, billing-to-crm or "
+      "link-only, not '" +
+      text + "'");
 }
 
 Migrator::Migrator(MigrationDeps deps) : deps_(deps) {}

@@ -40,8 +40,8 @@ struct MigrationDeps {
   store::Store& store;
   const mapping::Mapping& mapping;
   const Clock& clock;
-  Random& random;                   // job ids
-  CrashPoints* crash = nullptr;     // tests: die at named points
+  Random& random;                // job ids
+  CrashPoints* crash = nullptr;  // tests: die at named points
 };
 
 struct MigrationOptions {

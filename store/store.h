@@ -125,7 +125,8 @@ class Store {
   Result<std::vector<std::string>> TableNames();
 
   // --- links ---
-  // Inserts or replaces links, in multi-row statements (one round trip per 500 links).
+  // Inserts or replaces links, in multi-row statements (one round trip per 41 links: 250
+  // parameters).
   Status UpsertLinks(const std::vector<Link>& links);
   Result<std::optional<Link>> FindLinkByCrmId(const std::string& object, const std::string& crm_id);
   Result<std::optional<Link>> FindLinkByBillingId(const std::string& object,

@@ -753,7 +753,20 @@ struct SalesforceSandbox::Impl {
                          false)};
     }
     std::vector<std::string> ids;
-    for (const auto& id : table->order) {
+    // WHERE Id = / IN (...) at the top level reads those records only, as the real
+    // query optimizer would use the primary key (a scan per query made big loads quadratic).
+    const std::vector<std::string>* scan = &table->order;
+    std::vector<std::string> by_key;
+    const SoqlExpr* top = q.where.get();
+    if (top && top->kind == SoqlExpr::Kind::kCompare && (top->op == "=" || top->op == "IN") &&
+        Lower(top->field) == "id") {
+      std::set<std::string> wanted;
+      for (const auto& v : top->values)
+        if (table->by_id.count(v.text)) wanted.insert(v.text);
+      by_key.assign(wanted.begin(), wanted.end());  // ids sort in creation order
+      scan = &by_key;
+    }
+    for (const auto& id : *scan) {
       auto it = table->by_id.find(id);
       if (it == table->by_id.end()) continue;
       const value& rec = it->second;

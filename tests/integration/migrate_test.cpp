@@ -1,7 +1,5 @@
 // Step 7 end to end: CSV files into the Salesforce and Stripe sandboxes through a real store
 // (SQLite and PostgreSQL). Counts are asserted in both systems and in both result files.
-#include "migration/migrator.h"
-
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -10,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "migration/csv_reader.h"
+#include "migration/migrator.h"
 #include "tests/support/default_mapping.h"
 #include "tests/support/salesforce_env.h"
 #include "tests/support/store_backends.h"
@@ -87,7 +86,8 @@ class MigrateTest : public testing::StoreBackendTest {
   }
 
   Result<MigrationSummary> Migrate(MigrationOptions options) {
-    if (options.output_dir.empty()) options.output_dir = (dir_ / ("out" + std::to_string(++runs_))).string();
+    if (options.output_dir.empty())
+      options.output_dir = (dir_ / ("out" + std::to_string(++runs_))).string();
     Migrator migrator(
         {crm_.client(), stripe_.billing(), **store_, mapping_, stripe_.clock, random_, nullptr});
     return migrator.Run(options, nullptr);
@@ -143,14 +143,14 @@ TEST_P(MigrateTest, MessyInputPutsEachBadRowInTheErrorFileWithItsReason) {
   csv += ids[0] + ",\"Acme, \"\"the\"\" Corp\",acme.example.com,2020-02-29,1000\r\n";  // 1 ok
   csv += ids[1] + ",\"Two\nLines Ltd\",two.example.com,,\r\n";                         // 2 ok
   csv += "\r\n";                                                                       // blank
-  csv += ids[2] + ",Bad Date,,2021-02-29,\r\n";                    // 3 no such day
-  csv += ids[3] + ",Bad Number,,,12abc\r\n";                       // 4 not a number
-  csv += ids[4] + ",Short\r\n";                                    // 5 column count
-  csv += ids[5] + ",Bad \xC3\x28 UTF8,,,\r\n";                      // 6 not UTF-8
-  csv += "001' OR Name!='x,Hostile,,,\r\n";                        // 7 not an id
-  csv += ids[0] + ",Acme again,,,\r\n";                            // 8 duplicate of row 1
-  csv += "001500000000999AAA,Ghost,,,\r\n";                        // 9 not in the CRM
-  csv += ids[6] + ",\"Unclosed,,,\r\n";                            // 10 unclosed quote (to EOF)
+  csv += ids[2] + ",Bad Date,,2021-02-29,\r\n";  // 3 no such day
+  csv += ids[3] + ",Bad Number,,,12abc\r\n";     // 4 not a number
+  csv += ids[4] + ",Short\r\n";                  // 5 column count
+  csv += ids[5] + ",Bad \xC3\x28 UTF8,,,\r\n";   // 6 not UTF-8
+  csv += "001' OR Name!='x,Hostile,,,\r\n";      // 7 not an id
+  csv += ids[0] + ",Acme again,,,\r\n";          // 8 duplicate of row 1
+  csv += "001500000000999AAA,Ghost,,,\r\n";      // 9 not in the CRM
+  csv += ids[6] + ",\"Unclosed,,,\r\n";          // 10 unclosed quote (to EOF)
   const std::string file = Write("messy.csv", csv);
 
   auto s = Migrate(Opts("account", file));
@@ -166,7 +166,8 @@ TEST_P(MigrateTest, MessyInputPutsEachBadRowInTheErrorFileWithItsReason) {
 
   const auto errors = ReadCsv(fs::path(s->output_dir) / "error.csv");
   std::map<std::string, std::string> why;  // ROW → ERROR
-  for (size_t i = 1; i < errors.size(); ++i) why[errors[i][errors[i].size() - 2]] = errors[i].back();
+  for (size_t i = 1; i < errors.size(); ++i)
+    why[errors[i][errors[i].size() - 2]] = errors[i].back();
   EXPECT_NE(why["3"].find("column Customer_Since__c"), std::string::npos) << why["3"];
   EXPECT_NE(why["3"].find("no such day"), std::string::npos) << why["3"];
   EXPECT_NE(why["4"].find("column AnnualRevenue"), std::string::npos) << why["4"];
@@ -227,7 +228,9 @@ TEST_P(MigrateTest, MatchesExistingCustomersAndSendsAmbiguousOnesToAPerson) {
       << bad[1].back();
   // The matched customer now carries the CRM id; the CRM carries the billing id.
   EXPECT_EQ(stripe_.billing().GetAccount(globex.id)->external_key, ids[0]);
-  EXPECT_EQ(crm_.client().Retrieve("Account", ids[0], {"Billing_Id__c"}).value()["Billing_Id__c"]
+  EXPECT_EQ(crm_.client()
+                .Retrieve("Account", ids[0], {"Billing_Id__c"})
+                .value()["Billing_Id__c"]
                 .as_string(),
             globex.id);
 }
@@ -266,8 +269,9 @@ TEST_P(MigrateTest, BillingToCrmCreatesAndLinksAndLinkOnlyCreatesNothing) {
   EXPECT_EQ(crm_.sandbox.CountRecords("Account"), 4);
 
   // link-only: Tyrell exists on both sides under one name; nothing is created.
-  auto link = Migrate(Opts("account", Write("link.csv", "Billing_Id__c,Name\n" + customers[2] + ",Tyrell\n"),
-                       Direction::kLinkOnly));
+  auto link = Migrate(Opts("account",
+                           Write("link.csv", "Billing_Id__c,Name\n" + customers[2] + ",Tyrell\n"),
+                           Direction::kLinkOnly));
   ASSERT_TRUE(link.ok()) << link.status().ToString();
   ASSERT_EQ(link->matched, 1) << link->failed;
   EXPECT_EQ((*store_)->FindLinkByBillingId("account", customers[2]).value()->crm_id, tyrell_id);
@@ -291,8 +295,10 @@ TEST_P(MigrateTest, DryRunWritesNothingButReportsWhatItWouldDo) {
 }
 
 TEST_P(MigrateTest, BadUsageIsRefusedWithTheReason) {
-  EXPECT_NE(Migrate(Opts("account", Write("noid.csv", "Name\nX\n"))).status().message().find(
-                "needs a column named Id"),
+  EXPECT_NE(Migrate(Opts("account", Write("noid.csv", "Name\nX\n")))
+                .status()
+                .message()
+                .find("needs a column named Id"),
             std::string::npos);
   EXPECT_TRUE(Migrate(Opts("product", Write("p.csv", "Id\n"))).status().IsInvalidArgument());
   MigrationOptions sdl = Opts("account", Write("s.csv", "ACCOUNT NAME\nX\n"));
@@ -305,15 +311,16 @@ TEST_P(MigrateTest, BadUsageIsRefusedWithTheReason) {
 
 TEST_P(MigrateTest, AnSdlFileMapsDataLoaderColumns) {
   const auto ids = MakeAccounts(2, "Sdl");
-  MigrationOptions o = Opts("account", Write("sdl.csv", "ACCOUNT ID,ACCOUNT NAME,NOTES\n" + ids[0] + ",Sdl One,x\n" +
-                                          ids[1] + ",Sdl Two,y\n"));
+  MigrationOptions o =
+      Opts("account", Write("sdl.csv", "ACCOUNT ID,ACCOUNT NAME,NOTES\n" + ids[0] + ",Sdl One,x\n" +
+                                           ids[1] + ",Sdl Two,y\n"));
   o.column_map = Write("map.sdl", "#Data Loader\nACCOUNT ID=Id\nACCOUNT NAME=Name\n");
   auto s = Migrate(o);
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   EXPECT_EQ(s->created_billing, 2);
   const auto ok = ReadCsv(fs::path(s->output_dir) / "success.csv");
-  EXPECT_EQ(ok[0], (std::vector<std::string>{"ACCOUNT ID", "ACCOUNT NAME", "NOTES", "ROW",
-                                             "CRM ID", "BILLING ID", "STATUS"}));
+  EXPECT_EQ(ok[0], (std::vector<std::string>{"ACCOUNT ID", "ACCOUNT NAME", "NOTES", "ROW", "CRM ID",
+                                             "BILLING ID", "STATUS"}));
 }
 
 TEST_P(MigrateTest, InterruptedJobResumesWithoutDuplicates) {
@@ -343,6 +350,66 @@ TEST_P(MigrateTest, InterruptedJobResumesWithoutDuplicates) {
   EXPECT_EQ(BillingCustomers(), 1000);
   EXPECT_EQ(DuplicateCustomers(), 0);
   ExpectEveryRowOnce(*rest, 1000);
+}
+
+TEST_P(MigrateTest, AHundredThousandRowsExactCountsInBothSystemsAndBothFiles) {
+  const int n = 100000;
+  const auto ids = MakeAccounts(n, "Bulk");
+  ASSERT_EQ(static_cast<int>(ids.size()), n);
+  // Every 1,000th row is broken (a bad date); every 1,000th + 500 repeats an earlier id.
+  std::string csv = "Id,Name,Website,Customer_Since__c\n";
+  int bad = 0, dup = 0;
+  for (int i = 0; i < n; ++i) {
+    if (i % 1000 == 999) {
+      csv += ids[static_cast<size_t>(i)] + ",Bulk " + std::to_string(i) + ",,2021-13-01\n";
+      ++bad;
+    } else if (i % 1000 == 500) {
+      csv += ids[static_cast<size_t>(i - 1)] + ",Copy " + std::to_string(i) + ",,\n";
+      ++dup;
+    } else {
+      csv += ids[static_cast<size_t>(i)] + ",Bulk " + std::to_string(i) + ",b" + std::to_string(i) +
+             ".example,2020-01-01\n";
+    }
+  }
+  const std::string file = Write("big.csv", csv);
+  csv.clear();
+  const int64_t crm_calls_before = crm_.sandbox.api_calls();
+  auto s = Migrate(Opts("account", file));
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  const int good = n - bad - dup;
+  EXPECT_EQ(s->rows, n);
+  EXPECT_EQ(s->succeeded, good);
+  EXPECT_EQ(s->failed, bad + dup);
+  EXPECT_EQ(s->invalid, bad);
+  EXPECT_EQ(s->duplicates, dup);
+  EXPECT_EQ(s->created_billing, good);
+  EXPECT_EQ(BillingCustomers(), good);
+  EXPECT_EQ(DuplicateCustomers(), 0);
+  EXPECT_EQ((*store_)->CountLinks("account").value(), good);
+  ExpectEveryRowOnce(*s, n);
+  // Link-back through Bulk 2.0: one job per 5,000-row chunk, not a call per row.
+  EXPECT_EQ(s->bulk_jobs, n / 5000);
+  const int64_t crm_calls = crm_.sandbox.api_calls() - crm_calls_before;
+  EXPECT_LT(crm_calls, n / 100) << crm_calls << " CRM calls";
+  int64_t linked_in_crm = 0;
+  ASSERT_TRUE(crm_.client()
+                  .Query("SELECT Id FROM Account WHERE Billing_Id__c != null",
+                         [&](const Json&) {
+                           ++linked_in_crm;
+                           return Status::Ok();
+                         })
+                  .ok());
+  EXPECT_EQ(linked_in_crm, good);
+
+  // A second run of the same file creates nothing and writes nothing to the CRM.
+  const int64_t billing_requests = stripe_.sandbox.requests();
+  auto again = Migrate(Opts("account", file));
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->created_billing, 0);
+  EXPECT_EQ(again->already_linked, good);
+  EXPECT_EQ(again->bulk_jobs, 0);
+  EXPECT_EQ(BillingCustomers(), good);
+  EXPECT_LT(stripe_.sandbox.requests() - billing_requests, good / 50);  // reading the index
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, MigrateTest,
