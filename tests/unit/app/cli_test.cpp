@@ -8,31 +8,16 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/process.h"
 #include "tests/support/store_backends.h"
-
-#include <sys/wait.h>
 
 namespace tandem::app {
 namespace {
 
-struct ProcessRun {
-  int exit_code = -1;
-  int signal = 0;
-  std::string out;  // stdout and stderr together
-};
+using testing::ProcessRun;
 
 ProcessRun Tandem(const std::string& args, const std::string& env = "") {
-  const std::string cmd = env + " " + TANDEM_BINARY + " " + args + " 2>&1";
-  ProcessRun r;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  const int status = ::pclose(p);
-  if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
-  // popen runs through sh, which reports a killed child as 128 + signal.
-  if (r.exit_code > 128) r.signal = r.exit_code - 128;
-  return r;
+  return testing::RunTandem(TANDEM_BINARY, args, env);
 }
 
 TEST(Cli, HelpExitsZeroAndListsCommands) {

@@ -1,0 +1,161 @@
+// `tandem migrate` killed with SIGKILL half-way — after billing writes, after the links,
+// as a Bulk 2.0 job is created, before a checkpoint — then `--resume JOB`: every row ends in
+// exactly one result file, every customer exists once in billing, every link once.
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+
+#include <gtest/gtest.h>
+
+#include "migration/csv_reader.h"
+#include "tests/support/process.h"
+#include "tests/support/salesforce_env.h"
+#include "tests/support/store_backends.h"
+#include "tests/support/stripe_env.h"
+
+namespace tandem::app {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct CrashCase {
+  testing::StoreBackend backend;
+  std::string crash_at;
+};
+void PrintTo(const CrashCase& c, std::ostream* os) { *os << c.backend.name << " " << c.crash_at; }
+
+class MigrateCrash : public ::testing::TestWithParam<CrashCase> {
+ protected:
+  void SetUp() override {
+    if (!testing::ScopedStore::Available(GetParam().backend)) GTEST_SKIP() << "no PostgreSQL";
+    store_ = std::make_unique<testing::ScopedStore>(GetParam().backend,
+                                                    "crash_" + GetParam().crash_at);
+    ASSERT_TRUE(store_->Open().ok());
+    dir_ = fs::temp_directory_path() /
+           ("tandem_migcrash_" + std::to_string(::getpid()) + "_" + GetParam().backend.name);
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    config_ = (dir_ / "tandem.yaml").string();
+    std::ofstream out(config_);
+    out << "store:\n  url: \"" << store_->options().url << "\"\n";
+    if (!store_->options().schema.empty()) out << "  schema: " << store_->options().schema << "\n";
+    out << "crm:\n  base_url: " << crm_.sandbox.base_url()
+        << "\n  auth:\n    client_id: tandem-sandbox\n    client_secret: env:SF_SECRET\n"
+        << "billing:\n  base_url: " << stripe_.sandbox.base_url()
+        << "\n  api_key: env:STRIPE_KEY\n"
+        << "paths:\n  mapping: " << TANDEM_SOURCE_DIR << "/config/mapping.yaml\n";
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  testing::ProcessRun Tandem(const std::string& args, const std::string& env = "") {
+    return testing::RunTandem(TANDEM_BINARY, "--config " + config_ + " " + args,
+                              "SF_SECRET=sandbox-secret STRIPE_KEY=sk_test_sandbox " + env);
+  }
+
+  std::unique_ptr<testing::ScopedStore> store_;
+  testing::SalesforceEnv crm_;
+  testing::StripeEnv stripe_;
+  fs::path dir_;
+  std::string config_;
+};
+
+TEST_P(MigrateCrash, KilledHalfWayThenResumedMigratesEveryRowOnce) {
+  const int n = 2000;
+  connector::crm::BulkRequest req;
+  req.object = "Account";
+  req.columns = {"Name"};
+  for (int i = 0; i < n; ++i) req.rows.push_back({"Crash " + std::to_string(i)});
+  auto accounts = crm_.client().BulkIngest(req);
+  ASSERT_TRUE(accounts.ok());
+  const std::string file = (dir_ / "accounts.csv").string();
+  {
+    std::ofstream out(file);
+    out << "Id,Name\n";
+    for (int i = 0; i < n; ++i)
+      out << accounts->rows[static_cast<size_t>(i)].id << ",Crash " << i << "\n";
+  }
+  const std::string args = "migrate --object account --file " + file + " --batch-size 200 --output " +
+                           (dir_ / "out").string();
+  testing::ProcessRun killed = Tandem(args, "TANDEM_CRASH_AT=" + GetParam().crash_at);
+  ASSERT_EQ(killed.signal, 9) << killed.out;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(killed.out, m, std::regex("job (mig-[0-9a-z-]+)"))) << killed.out;
+  const std::string job = m[1];
+  const int64_t before = stripe_.sandbox.CountObjects("customer");
+  EXPECT_GT(before, 0);
+  EXPECT_LT(before, n);  // half-way, not done
+
+  testing::ProcessRun status = Tandem("migrate status " + job);
+  EXPECT_EQ(status.exit_code, 0) << status.out;
+  EXPECT_NE(status.out.find("--resume " + job), std::string::npos) << status.out;
+
+  testing::ProcessRun resumed = Tandem(args + " --resume " + job);
+  EXPECT_EQ(resumed.exit_code, 0) << resumed.out;
+  EXPECT_NE(resumed.out.find(std::to_string(n) + " rows, " + std::to_string(n) + " succeeded, 0 failed"),
+            std::string::npos)
+      << resumed.out;
+
+  // Billing: one customer per row, none twice.
+  EXPECT_EQ(stripe_.sandbox.CountObjects("customer"), n);
+  std::map<std::string, int> by_crm;
+  ASSERT_TRUE(stripe_.billing()
+                  .ListAccounts([&](const connector::billing::BillingAccount& a) {
+                    ++by_crm[a.external_key];
+                    return Status::Ok();
+                  })
+                  .ok());
+  EXPECT_EQ(static_cast<int>(by_crm.size()), n);
+  EXPECT_EQ((*store_)->CountLinks("account").value(), n);
+  // The CRM holds every billing id.
+  int64_t linked = 0;
+  ASSERT_TRUE(crm_.client()
+                  .Query("SELECT Id FROM Account WHERE Billing_Id__c != null",
+                         [&](const Json&) {
+                           ++linked;
+                           return Status::Ok();
+                         })
+                  .ok());
+  EXPECT_EQ(linked, n);
+  // success.csv: every row once, in order; error.csv: only its header.
+  std::ifstream in(dir_ / "out" / "success.csv", std::ios::binary);
+  migration::CsvReader reader(in);
+  std::vector<std::string> header;
+  ASSERT_TRUE(reader.ReadHeader(&header).ok());
+  migration::CsvRecord rec;
+  Status st;
+  int64_t expect_row = 1;
+  while (reader.Next(&rec, &st)) {
+    ASSERT_TRUE(st.ok());
+    EXPECT_EQ(rec.fields[2], std::to_string(expect_row)) << "ROW column out of order";
+    ++expect_row;
+  }
+  EXPECT_EQ(expect_row - 1, n);
+  std::ifstream errors(dir_ / "out" / "error.csv");
+  std::string line;
+  int error_lines = 0;
+  while (std::getline(errors, line)) ++error_lines;
+  EXPECT_EQ(error_lines, 1);
+}
+
+std::string CaseName(const ::testing::TestParamInfo<CrashCase>& info) {
+  std::string name = info.param.backend.name == "postgresql" ? "PostgreSQL_" : "SQLite_";
+  for (char c : info.param.crash_at) name.push_back(std::isalnum(static_cast<unsigned char>(c)) ? c : '_');
+  return name;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Points, MigrateCrash,
+    ::testing::Values(CrashCase{{"sqlite"}, "migration.after_billing_writes#5"},
+                      CrashCase{{"sqlite"}, "migration.after_links#5"},
+                      CrashCase{{"sqlite"}, "migration.bulk_job_created#5"},
+                      CrashCase{{"sqlite"}, "migration.before_checkpoint#5"},
+                      CrashCase{{"postgresql"}, "migration.after_billing_writes#5"},
+                      CrashCase{{"postgresql"}, "migration.bulk_job_created#5"}),
+    CaseName);
+
+}  // namespace
+}  // namespace tandem::app
