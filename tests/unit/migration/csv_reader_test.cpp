@@ -73,5 +73,25 @@ TEST(CsvReader, HeaderRulesAndLimits) {
   EXPECT_EQ(r.fields[0], "next");
 }
 
+TEST(CsvReader, BlankLinesAreNotRecordsAndABadRecordStillHasItsRowNumber) {
+  std::istringstream in("A,B\n1,2\n\n\r\n3,\"x\"y\n5,6\n");
+  CsvReader reader(in);
+  std::vector<std::string> header;
+  ASSERT_TRUE(reader.ReadHeader(&header).ok());
+  CsvRecord r;
+  Status st;
+  ASSERT_TRUE(reader.Next(&r, &st));
+  EXPECT_EQ(r.number, 1);
+  ASSERT_TRUE(reader.Next(&r, &st));
+  EXPECT_FALSE(st.ok());
+  EXPECT_EQ(r.number, 2);  // the bad record is row 2, on line 5
+  EXPECT_NE(st.message().find("line 5"), std::string::npos) << st.message();
+  ASSERT_TRUE(reader.Next(&r, &st));
+  EXPECT_TRUE(st.ok());
+  EXPECT_EQ(r.number, 3);
+  EXPECT_EQ(r.fields, (std::vector<std::string>{"5", "6"}));
+  EXPECT_FALSE(reader.Next(&r, &st));
+}
+
 }  // namespace
 }  // namespace tandem::migration
