@@ -1,12 +1,15 @@
 #include "app/demo.h"
 
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <thread>
 
 #include "app/cli.h"
 #include "app/runtime.h"
 #include "app/server.h"
+#include "connector/crm/soql.h"
+#include "migration/migrator.h"
 #include "sandbox/salesforce/salesforce_sandbox.h"
 #include "sandbox/stripe/stripe_sandbox.h"
 #include "util/json.h"
@@ -214,8 +217,8 @@ int RunDemo(const DemoOptions& options) {
   std::cout << "  first sync: " << (first_catalog.ok() ? first_catalog->written : -1)
             << " records written (Product2 and standard price book entries)\n";
   std::string product_crm_id;
-  (void)rt.crm->client().Query("SELECT Id FROM Product2 WHERE Billing_Product_Id__c = '" +
-                                   (prod.ok() ? prod->id : std::string("none")) + "'",
+  (void)rt.crm->client().Query("SELECT Id FROM Product2 WHERE Billing_Product_Id__c = " +
+                                   connector::crm::SoqlQuote(prod.ok() ? prod->id : "none"),
                                [&](const Json& r) {
                                  product_crm_id = r["Id"].as_string();
                                  return Status::Ok();
@@ -240,6 +243,66 @@ int RunDemo(const DemoOptions& options) {
   auto quiet_catalog = rt.catalog->Run({});
   expect(quiet_catalog.ok() && quiet_catalog->plan.empty() && quiet_catalog->billing_reads <= 2,
          "a run with nothing changed: 1 billing read, no CRM write");
+
+  Step("Step 7: bulk initial load from CSV (tandem migrate), with bad and duplicate rows");
+  {
+    // Accounts that exist only in the CRM, and one already in billing under another spelling.
+    std::vector<Json> legacy;
+    for (const char* name : {"Wonka Industries", "Cyberdyne Systems", "Soylent Corp",
+                             "Tyrell Corporation", "Oscorp"}) {
+      Json a = Json::MakeObject();
+      a.Set("Name", name);
+      legacy.push_back(a);
+    }
+    std::vector<std::string> legacy_ids;
+    auto made = rt.crm->client().CreateMany("Account", legacy);
+    if (made.ok())
+      for (const auto& r : *made) legacy_ids.push_back(r.id);
+    connector::billing::BillingAccount existing;
+    existing.name = "TYRELL CORP.";
+    (void)rt.billing->billing().CreateAccount(existing, "demo-tyrell");
+    const std::string csv_path = (fs::path(options.workdir) / "accounts-to-migrate.csv").string();
+    {
+      std::ofstream csv(csv_path, std::ios::binary);
+      csv << "\xEF\xBB\xBFId,Name,Website,Customer_Since__c\r\n";
+      if (legacy_ids.size() == 5) {
+        csv << legacy_ids[0] << ",Wonka Industries,wonka.example,2019-04-01\r\n";
+        csv << legacy_ids[1] << ",\"Cyberdyne Systems, Inc.\",cyberdyne.example,2020-02-29\r\n";
+        csv << legacy_ids[2] << ",Soylent Corp,,2021-02-30\r\n";    // no such day
+        csv << legacy_ids[3] << ",Tyrell Corporation,,\r\n";        // already in billing
+        csv << legacy_ids[0] << ",Wonka Industries (again),,\r\n";  // a duplicate row
+        csv << legacy_ids[4] << ",Oscorp\r\n";                      // a column short
+      }
+    }
+    SeededRandom job_random(3);
+    migration::Migrator migrator({rt.crm->client(), rt.billing->billing(), *rt.store, rt.mapping,
+                                  clock, job_random, nullptr});
+    migration::MigrationOptions mo;
+    mo.object = "account";
+    mo.file = csv_path;
+    mo.output_dir = (fs::path(options.workdir) / "migration").string();
+    auto migrated = migrator.Run(mo, nullptr);
+    if (migrated.ok()) {
+      std::cout << "  job " << migrated->job_id << ": " << migrated->rows << " rows, "
+                << migrated->succeeded << " succeeded, " << migrated->failed << " failed ("
+                << migrated->created_billing << " created in billing, " << migrated->matched
+                << " matched, " << migrated->invalid << " invalid, " << migrated->duplicates
+                << " duplicate)\n";
+      for (const char* name : {"success.csv", "error.csv"}) {
+        std::cout << "  " << mo.output_dir << "/" << name << ":\n";
+        std::ifstream in(fs::path(mo.output_dir) / name);
+        for (std::string line; std::getline(in, line);) std::cout << "    " << line << "\n";
+      }
+    } else {
+      std::cout << "  " << migrated.status().ToString() << "\n";
+    }
+    expect(migrated.ok() && migrated->created_billing == 2 && migrated->matched == 1 &&
+               migrated->failed == 3,
+           "2 created, 1 matched by name to the existing customer, 3 bad rows in error.csv");
+    auto rerun = migrator.Run(mo, nullptr);
+    expect(rerun.ok() && rerun->created_billing == 0 && rerun->already_linked == 3,
+           "running the same file again creates nothing");
+  }
 
   Step("API calls");
   for (const auto& [key, counts] : rt.counter.Snapshot())

@@ -508,9 +508,12 @@ Status Run::FindSourceDuplicates(std::vector<Row>& rows) {
     for (const auto& k : row_keys(r)) {
       const int64_t first = first_row[k];
       if (first != 0 && first < r.row) {
-        Fail(r,
-             "duplicate of row " + std::to_string(first) + " in this file (same " +
-                 k.substr(0, k.find(':')) + " '" + k.substr(k.find(':') + 1) + "')",
+        const std::string kind = k.substr(0, k.find(':'));
+        const std::string value = kind == "crm" ? "CRM id '" + r.crm_id + "'"
+                                  : kind == "billing"
+                                      ? "billing id '" + r.billing_id + "'"
+                                      : kind + " '" + k.substr(k.find(':') + 1) + "'";
+        Fail(r, "duplicate of row " + std::to_string(first) + " in this file (same " + value + ")",
              &MigrationSummary::duplicates);
         break;
       }

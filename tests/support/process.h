@@ -2,11 +2,11 @@
 // it ended — exit code, or the signal that killed it.
 #pragma once
 
-#include <sys/wait.h>
-
 #include <array>
 #include <cstdio>
 #include <string>
+
+#include <sys/wait.h>
 
 namespace tandem::testing {
 

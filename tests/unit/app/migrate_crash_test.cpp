@@ -29,8 +29,8 @@ class MigrateCrash : public ::testing::TestWithParam<CrashCase> {
  protected:
   void SetUp() override {
     if (!testing::ScopedStore::Available(GetParam().backend)) GTEST_SKIP() << "no PostgreSQL";
-    store_ = std::make_unique<testing::ScopedStore>(GetParam().backend,
-                                                    "crash_" + GetParam().crash_at);
+    store_ =
+        std::make_unique<testing::ScopedStore>(GetParam().backend, "crash_" + GetParam().crash_at);
     ASSERT_TRUE(store_->Open().ok());
     dir_ = fs::temp_directory_path() /
            ("tandem_migcrash_" + std::to_string(::getpid()) + "_" + GetParam().backend.name);
@@ -42,8 +42,7 @@ class MigrateCrash : public ::testing::TestWithParam<CrashCase> {
     if (!store_->options().schema.empty()) out << "  schema: " << store_->options().schema << "\n";
     out << "crm:\n  base_url: " << crm_.sandbox.base_url()
         << "\n  auth:\n    client_id: tandem-sandbox\n    client_secret: env:SF_SECRET\n"
-        << "billing:\n  base_url: " << stripe_.sandbox.base_url()
-        << "\n  api_key: env:STRIPE_KEY\n"
+        << "billing:\n  base_url: " << stripe_.sandbox.base_url() << "\n  api_key: env:STRIPE_KEY\n"
         << "paths:\n  mapping: " << TANDEM_SOURCE_DIR << "/config/mapping.yaml\n";
   }
   void TearDown() override {
@@ -78,8 +77,8 @@ TEST_P(MigrateCrash, KilledHalfWayThenResumedMigratesEveryRowOnce) {
     for (int i = 0; i < n; ++i)
       out << accounts->rows[static_cast<size_t>(i)].id << ",Crash " << i << "\n";
   }
-  const std::string args = "migrate --object account --file " + file + " --batch-size 200 --output " +
-                           (dir_ / "out").string();
+  const std::string args = "migrate --object account --file " + file +
+                           " --batch-size 200 --output " + (dir_ / "out").string();
   testing::ProcessRun killed = Tandem(args, "TANDEM_CRASH_AT=" + GetParam().crash_at);
   ASSERT_EQ(killed.signal, 9) << killed.out;
   std::smatch m;
@@ -95,8 +94,9 @@ TEST_P(MigrateCrash, KilledHalfWayThenResumedMigratesEveryRowOnce) {
 
   testing::ProcessRun resumed = Tandem(args + " --resume " + job);
   EXPECT_EQ(resumed.exit_code, 0) << resumed.out;
-  EXPECT_NE(resumed.out.find(std::to_string(n) + " rows, " + std::to_string(n) + " succeeded, 0 failed"),
-            std::string::npos)
+  EXPECT_NE(
+      resumed.out.find(std::to_string(n) + " rows, " + std::to_string(n) + " succeeded, 0 failed"),
+      std::string::npos)
       << resumed.out;
 
   // Billing: one customer per row, none twice.
@@ -143,7 +143,8 @@ TEST_P(MigrateCrash, KilledHalfWayThenResumedMigratesEveryRowOnce) {
 
 std::string CaseName(const ::testing::TestParamInfo<CrashCase>& info) {
   std::string name = info.param.backend.name == "postgresql" ? "PostgreSQL_" : "SQLite_";
-  for (char c : info.param.crash_at) name.push_back(std::isalnum(static_cast<unsigned char>(c)) ? c : '_');
+  for (char c : info.param.crash_at)
+    name.push_back(std::isalnum(static_cast<unsigned char>(c)) ? c : '_');
   return name;
 }
 

@@ -48,9 +48,9 @@ TEST(MatchKeys, Utf8Validation) {
   EXPECT_TRUE(IsValidUtf8("Société \xF0\x9F\x98\x80", &at));
   EXPECT_FALSE(IsValidUtf8("ab\xC3\x28", &at));
   EXPECT_EQ(at, 2u);
-  EXPECT_FALSE(IsValidUtf8("\xC0\xAF", &at));        // overlong '/'
-  EXPECT_FALSE(IsValidUtf8("\xED\xA0\x80", &at));    // a surrogate
-  EXPECT_FALSE(IsValidUtf8("\xE2\x82", &at));        // cut short
+  EXPECT_FALSE(IsValidUtf8("\xC0\xAF", &at));      // overlong '/'
+  EXPECT_FALSE(IsValidUtf8("\xED\xA0\x80", &at));  // a surrogate
+  EXPECT_FALSE(IsValidUtf8("\xE2\x82", &at));      // cut short
   EXPECT_FALSE(IsValidUtf8("\xFF", &at));
 }
 
