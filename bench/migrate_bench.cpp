@@ -1,0 +1,173 @@
+// Step 7 at scale: `tandem migrate` (the real CLI, in its own process) loading ROWS CRM
+// Accounts into billing against the sandboxes (another process), on SQLite. Prints rows/s,
+// CRM and billing API calls per 1,000 rows, and the migrating process's peak RSS and CPU,
+// so runs at 100,000 and 1,000,000 rows show whether memory stays flat.
+//   bench_migrate TANDEM_BINARY ROWS [CONCURRENCY]
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "connector/crm/salesforce/connection.h"
+#include "connector/http/rest_client.h"
+#include "util/json.h"
+#include "util/log.h"
+
+#include <sys/resource.h>
+#include <sys/wait.h>
+
+namespace {
+
+using namespace tandem;
+
+// Starts `tandem sandbox`; returns its pid and both URLs.
+pid_t StartSandbox(const char* binary, std::string* crm, std::string* billing) {
+  int fds[2];
+  if (pipe(fds) != 0) return -1;
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(fds[1], STDOUT_FILENO);
+    close(fds[0]);
+    execl(binary, binary, "--log-level", "warn", "sandbox", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(fds[1]);
+  for (int i = 0; i < 2; ++i) {
+    std::string line;
+    char c;
+    while (read(fds[0], &c, 1) == 1 && c != '\n') line.push_back(c);
+    if (line.rfind("crm ", 0) == 0) *crm = line.substr(4);
+    if (line.rfind("billing ", 0) == 0) *billing = line.substr(8);
+  }
+  close(fds[0]);
+  return crm->empty() || billing->empty() ? -1 : pid;
+}
+
+Json Stats(connector::http::RestClient& client) {
+  auto r = client.Get("/__sandbox/stats");
+  if (!r.ok()) return Json();
+  return Json::Parse(r->body).value_or(Json());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 3) {
+    std::fprintf(stderr, "usage: bench_migrate TANDEM_BINARY ROWS [CONCURRENCY]\n");
+    return 2;
+  }
+  const char* binary = argv[1];
+  const int64_t rows = std::atoll(argv[2]);
+  const std::string concurrency = argc > 3 ? argv[3] : "8";
+  namespace fs = std::filesystem;
+  const fs::path dir =
+      fs::temp_directory_path() / ("tandem_bench_migrate_" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string csv = (dir / "accounts.csv").string();
+  const std::string config = (dir / "tandem.yaml").string();
+  // The migrating process is forked now, while this one is small: a child's peak RSS counts
+  // what it inherited before exec, and the seeding below holds every row in memory.
+  int go[2];
+  if (pipe(go) != 0) return 1;
+  const pid_t pid = fork();
+  if (pid == 0) {
+    close(go[1]);
+    char c;
+    if (read(go[0], &c, 1) != 1) _exit(126);  // the bench gave up
+    setenv("SF_SECRET", "sandbox-secret", 1);
+    setenv("STRIPE_KEY", "sk_test_sandbox", 1);
+    const std::string out_dir = (dir / "out").string();
+    // The config names no mapping: the default config/mapping.yaml of the source tree.
+    fs::current_path(TANDEM_SOURCE_DIR);
+    execl(binary, binary, "--config", config.c_str(), "--log-level", "warn", "migrate",
+          "--object", "account", "--file", csv.c_str(), "--concurrency", concurrency.c_str(),
+          "--output", out_dir.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(go[0]);
+  log::Setup({log::Format::kText, spdlog::level::warn}, std::make_shared<Redactor>());
+  std::string crm_url, billing_url;
+  const pid_t sandbox = StartSandbox(binary, &crm_url, &billing_url);
+  if (sandbox < 0) {
+    std::fprintf(stderr, "cannot start the sandbox\n");
+    return 1;
+  }
+
+  SystemClock clock;
+  RealSleeper sleeper;
+  SeededRandom random(1);
+  connector::http::CallCounter counter;
+  Redactor redactor;
+  connector::crm::salesforce::ConnectionOptions o;
+  o.instance_url = crm_url;
+  o.oauth.client_id = "tandem-sandbox";
+  o.oauth.client_secret = "sandbox-secret";
+  o.api.bulk_poll_initial = Millis(100);
+  connector::crm::salesforce::SalesforceConnection conn(o, {clock, sleeper, random, counter},
+                                                        redactor, sleeper);
+  // The CRM side: ROWS Accounts, and their export as the consultant's CSV.
+  {
+    std::ofstream out(csv);
+    out << "Id,Name,Website\n";
+    const int64_t per_job = 100000;
+    for (int64_t start = 0; start < rows; start += per_job) {
+      connector::crm::BulkRequest req;
+      req.object = "Account";
+      req.columns = {"Name", "Website"};
+      const int64_t end = std::min(rows, start + per_job);
+      for (int64_t i = start; i < end; ++i)
+        req.rows.push_back({"Bench " + std::to_string(i), "b" + std::to_string(i) + ".example"});
+      auto made = conn.client().BulkIngest(req);
+      if (!made.ok() || made->failed > 0) {
+        std::fprintf(stderr, "seeding the CRM failed\n");
+        kill(sandbox, SIGTERM);
+        return 1;
+      }
+      for (size_t k = 0; k < made->rows.size(); ++k)
+        out << made->rows[k].id << "," << req.rows[k][0] << "," << req.rows[k][1] << "\n";
+    }
+  }
+  std::ofstream(config) << "store:\n  url: sqlite:" << (dir / "tandem.db").string()
+                        << "\ncrm:\n  base_url: " << crm_url
+                        << "\n  auth:\n    client_id: tandem-sandbox\n    client_secret: "
+                           "env:SF_SECRET\nbilling:\n  base_url: "
+                        << billing_url << "\n  api_key: env:STRIPE_KEY\n";
+  connector::http::RestClientOptions ro;
+  ro.base_url = crm_url;
+  connector::http::RestClient crm_admin(ro, {clock, sleeper, random, counter}, nullptr);
+  ro.base_url = billing_url;
+  connector::http::RestClient billing_admin(ro, {clock, sleeper, random, counter}, nullptr);
+  const Json crm_before = Stats(crm_admin), billing_before = Stats(billing_admin);
+
+  const auto start = std::chrono::steady_clock::now();
+  if (write(go[1], "g", 1) != 1) return 1;
+  close(go[1]);
+  int status = 0;
+  rusage ru{};
+  wait4(pid, &status, 0, &ru);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const Json crm_after = Stats(crm_admin), billing_after = Stats(billing_admin);
+  const double crm_calls = crm_after["api_calls"].as_number() - crm_before["api_calls"].as_number();
+  const double billing_calls =
+      billing_after["requests"].as_number() - billing_before["requests"].as_number();
+  const double cpu = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                     static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+  const int64_t customers = billing_after["objects"]["customer"].as_int();
+  std::printf(
+      "migrate %lld rows (concurrency %s): exit %d, %.1f s, %.0f rows/s, %.1f CRM calls and "
+      "%.1f billing calls per 1,000 rows, peak RSS %.1f MiB, CPU %.1f s, %lld customers in "
+      "billing\n",
+      static_cast<long long>(rows), concurrency.c_str(), WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+      seconds, static_cast<double>(rows) / seconds, crm_calls * 1000.0 / static_cast<double>(rows),
+      billing_calls * 1000.0 / static_cast<double>(rows), static_cast<double>(ru.ru_maxrss) / 1024.0,
+      cpu, static_cast<long long>(customers));
+  kill(sandbox, SIGTERM);
+  waitpid(sandbox, nullptr, 0);
+  fs::remove_all(dir);
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0 && customers == rows ? 0 : 1;
+}
