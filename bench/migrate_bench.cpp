@@ -83,9 +83,9 @@ int main(int argc, char** argv) {
     const std::string out_dir = (dir / "out").string();
     // The config names no mapping: the default config/mapping.yaml of the source tree.
     fs::current_path(TANDEM_SOURCE_DIR);
-    execl(binary, binary, "--config", config.c_str(), "--log-level", "warn", "migrate",
-          "--object", "account", "--file", csv.c_str(), "--concurrency", concurrency.c_str(),
-          "--output", out_dir.c_str(), static_cast<char*>(nullptr));
+    execl(binary, binary, "--config", config.c_str(), "--log-level", "warn", "migrate", "--object",
+          "account", "--file", csv.c_str(), "--concurrency", concurrency.c_str(), "--output",
+          out_dir.c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }
   close(go[0]);
@@ -162,10 +162,11 @@ int main(int argc, char** argv) {
       "migrate %lld rows (concurrency %s): exit %d, %.1f s, %.0f rows/s, %.1f CRM calls and "
       "%.1f billing calls per 1,000 rows, peak RSS %.1f MiB, CPU %.1f s, %lld customers in "
       "billing\n",
-      static_cast<long long>(rows), concurrency.c_str(), WIFEXITED(status) ? WEXITSTATUS(status) : -1,
-      seconds, static_cast<double>(rows) / seconds, crm_calls * 1000.0 / static_cast<double>(rows),
-      billing_calls * 1000.0 / static_cast<double>(rows), static_cast<double>(ru.ru_maxrss) / 1024.0,
-      cpu, static_cast<long long>(customers));
+      static_cast<long long>(rows), concurrency.c_str(),
+      WIFEXITED(status) ? WEXITSTATUS(status) : -1, seconds, static_cast<double>(rows) / seconds,
+      crm_calls * 1000.0 / static_cast<double>(rows),
+      billing_calls * 1000.0 / static_cast<double>(rows),
+      static_cast<double>(ru.ru_maxrss) / 1024.0, cpu, static_cast<long long>(customers));
   kill(sandbox, SIGTERM);
   waitpid(sandbox, nullptr, 0);
   fs::remove_all(dir);

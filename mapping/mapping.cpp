@@ -564,6 +564,8 @@ Json ApplyToCrm(const ObjectMap& map, const Json& payload) {
                std::pow(10.0, CurrencyDecimals(currency.empty() ? "USD" : currency)));
     } else if (f.transform == "datetime" && v.is_number()) {
       v = Json(FormatUtc(v.as_int()));
+    } else if (f.transform == "date" && v.is_number()) {
+      v = Json(FormatUtc(v.as_int()).substr(0, 10));  // epoch seconds → the UTC calendar day
     }
     out.Set(f.crm, v);
   }

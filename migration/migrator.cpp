@@ -184,6 +184,7 @@ class Run {
   Status Write(std::vector<Row>& rows);
   void RunConcurrently(std::vector<Row*>& rows, const std::function<void(Row&)>& fn);
   Status BulkToCrm(std::vector<Row*>& rows, bool create);
+  Status RecordSubscriptions(std::vector<Row>& rows);
   Status Checkpointed(int64_t rows_done, ResultFiles& files);
   std::string Key(const Row& r, const char* what) const {
     return "tandem:migrate:" + job_.id + ":" + std::to_string(r.row) + ":" + what;
@@ -351,7 +352,7 @@ Status Run::CountRows() {
 // billing "id:", "crm:" (the CRM id it carries) and the customer keys; CRM "id:",
 // "billing:" (the billing id it carries) and the customer keys.
 Status Run::BuildIndexes() {
-  if (cp_.indexed) return Status::Ok();
+  if (cp_.indexed || map_.billing == "subscription") return Status::Ok();
   TANDEM_RETURN_IF_ERROR(IndexBilling());
   if (options_.direction != Direction::kCrmToBilling) TANDEM_RETURN_IF_ERROR(IndexCrm());
   cp_.indexed = true;
@@ -945,10 +946,89 @@ Status Run::Write(std::vector<Row>& rows) {
   return Status::Ok();
 }
 
+// Existing billing subscriptions into the CRM's service inventory: each row names one; its
+// customer must already be linked (migrate accounts first). One Bulk 2.0 upsert per chunk by
+// the subscription-id field, so a re-run or a resume updates what it created.
+Status Run::RecordSubscriptions(std::vector<Row>& rows) {
+  const mapping::ObjectMap* customers = nullptr;
+  for (const auto& o : deps_.mapping.objects)
+    if (o.billing == "customer" && !o.link.billing_id.empty()) customers = &o;
+  if (!customers) return Status::InvalidArgument("no customer map with link_fields.billing_id");
+  std::vector<Row*> wanted;
+  for (Row& r : rows)
+    if (r.plan != Plan::kFailed) wanted.push_back(&r);
+  std::mutex mu;
+  std::map<const Row*, connector::billing::Subscription> subs;
+  RunConcurrently(wanted, [&](Row& r) {
+    auto sub = deps_.billing.GetSubscription(r.billing_id);
+    std::lock_guard<std::mutex> lock(mu);
+    if (!sub.ok()) {
+      Fail(r, "billing subscription " + r.billing_id + ": " + sub.status().ToString(),
+           sub.status().IsNotFound() ? &MigrationSummary::unmatched
+                                     : &MigrationSummary::write_failed);
+      return;
+    }
+    subs[&r] = *sub;
+  });
+  std::vector<std::string> customer_ids;
+  for (const auto& [r, sub] : subs) customer_ids.push_back(sub.account_id);
+  auto links = deps_.store.FindLinksByBillingIds(customers->name, customer_ids);
+  if (!links.ok()) return links.status();
+  std::map<std::string, std::string> account_of;
+  for (const auto& l : *links) account_of[l.billing_id] = l.crm_id;
+  std::vector<Row*> upserts;
+  for (Row* r : wanted) {
+    if (r->plan == Plan::kFailed) continue;
+    const auto& sub = subs[r];
+    auto account = account_of.find(sub.account_id);
+    if (account == account_of.end()) {
+      Fail(*r,
+           "its customer " + sub.account_id + " is not linked to a CRM " + customers->crm +
+               " (migrate the accounts first)",
+           &MigrationSummary::unmatched);
+      continue;
+    }
+    Json payload = Json::MakeObject();
+    payload.Set("status", sub.status);
+    payload.Set("account_id", sub.account_id);
+    if (sub.current_period_start) payload.Set("start_at", sub.current_period_start);
+    if (sub.current_period_end) payload.Set("current_period_end", sub.current_period_end);
+    if (sub.cancel_at) payload.Set("cancel_at", sub.cancel_at);
+    Json fields = mapping::ApplyToCrm(map_, payload);
+    for (const auto& [k, v] : r->record.object()) fields.Set(k, v);  // the file's own values
+    fields.Set("Account__c", account->second);
+    if (!fields.Has("Name")) fields.Set("Name", r->billing_id);
+    if (!sub.items.empty() && describe_fields_.count("Quantity__c"))
+      fields.Set("Quantity__c", sub.items.front().quantity);
+    r->record = fields;
+    r->plan = Plan::kCreateCrm;
+    r->status = "recorded in the CRM";
+    upserts.push_back(r);
+  }
+  if (options_.dry_run) {
+    for (Row* r : upserts) r->status = "dry run: would be " + r->status;
+    cp_.counts.created_crm += static_cast<int64_t>(upserts.size());
+    return Status::Ok();
+  }
+  TANDEM_RETURN_IF_ERROR(BulkToCrm(upserts, /*create=*/true));
+  const int64_t now = NowMs();
+  std::vector<store::Link> new_links;
+  std::vector<store::AuditEntry> audit;
+  for (Row* r : upserts) {
+    if (r->plan == Plan::kFailed) continue;
+    ++cp_.counts.created_crm;
+    new_links.push_back(store::Link{map_.name, r->crm_id, r->billing_id, "", "", now});
+    audit.push_back(store::AuditEntry{now, "migration:" + job_.id, map_.name, r->crm_id, "migrate",
+                                      "created", r->billing_id});
+  }
+  return deps_.store.RecordSync(new_links, audit);
+}
+
 Status Run::ProcessChunk(std::vector<Row>& rows) {
   for (Row& r : rows)
     if (r.plan == Plan::kFailed && !r.error.empty()) ++cp_.counts.invalid;
   TANDEM_RETURN_IF_ERROR(FindSourceDuplicates(rows));
+  if (map_.billing == "subscription") return RecordSubscriptions(rows);
   if (options_.direction == Direction::kCrmToBilling) TANDEM_RETURN_IF_ERROR(CheckCrmIds(rows));
   TANDEM_RETURN_IF_ERROR(Match(rows));
   return Write(rows);
@@ -1081,10 +1161,13 @@ Result<MigrationSummary> Migrator::Run(const MigrationOptions& options,
   if (!map)
     return Status::InvalidArgument("no object map '" + options.object + "' in " +
                                    deps_.mapping.source);
-  if (map->billing != "customer")
-    return Status::InvalidArgument("object map '" + map->name + "' maps to billing " +
-                                   map->billing +
-                                   "; migration loads customers (account and contact maps)");
+  if (map->billing == "subscription" && options.direction != Direction::kBillingToCrm)
+    return Status::InvalidArgument(
+        "subscriptions are recorded from billing into the CRM: use --direction billing-to-crm");
+  if (map->billing != "customer" && map->billing != "subscription")
+    return Status::InvalidArgument(
+        "object map '" + map->name + "' maps to billing " + map->billing +
+        "; migration loads customers (account, contact) and subscriptions");
   if (options.batch_size == 0 || options.batch_size > 100000)
     return Status::InvalidArgument("--batch-size must be 1..100000");
   if (options.concurrency < 1 || options.concurrency > 64)

@@ -279,6 +279,66 @@ TEST_P(MigrateTest, BillingToCrmCreatesAndLinksAndLinkOnlyCreatesNothing) {
   EXPECT_EQ(BillingCustomers(), 3);
 }
 
+TEST_P(MigrateTest, ExistingSubscriptionsAreRecordedInTheCrmServiceInventory) {
+  connector::billing::BillingAccount a;
+  a.name = "Inventory Co";
+  const std::string linked = stripe_.billing().CreateAccount(a, "inv-1")->id;
+  a.name = "Unlinked Co";
+  const std::string unlinked = stripe_.billing().CreateAccount(a, "inv-2")->id;
+  auto b2c = Migrate(Opts("account",
+                          Write("acct.csv", "Billing_Id__c,Name\n" + linked + ",Inventory Co\n"),
+                          Direction::kBillingToCrm));
+  ASSERT_TRUE(b2c.ok());
+  const std::string account_id = (*store_)->FindLinkByBillingId("account", linked).value()->crm_id;
+  connector::billing::Product product;
+  product.name = "SIP Trunk";
+  const auto prod = stripe_.billing().CreateProduct(product, "inv-p").value();
+  connector::billing::Price price;
+  price.product_id = prod.id;
+  price.currency = "eur";
+  price.unit_amount_minor = 1500;
+  price.interval = "month";
+  const auto monthly = stripe_.billing().CreatePrice(price, "inv-price").value();
+  auto subscribe = [&](const std::string& customer, int64_t quantity) {
+    connector::billing::SubscriptionSpec spec;
+    spec.account_id = customer;
+    spec.items.push_back({"", monthly.id, quantity, {}});
+    return stripe_.billing().CreateSubscription(spec, "inv-sub-" + customer).value().id;
+  };
+  const std::string sub1 = subscribe(linked, 3), sub2 = subscribe(unlinked, 1);
+  const std::string csv = "Billing_Subscription_Id__c,Name\n" + sub1 + ",SIP Trunk x3\n" + sub2 +
+                          ",Orphan\nsub_missing,Nothing\n";
+  auto s = Migrate(Opts("subscription", Write("subs.csv", csv), Direction::kBillingToCrm));
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->created_crm, 1);
+  EXPECT_EQ(s->unmatched, 2);
+  ExpectEveryRowOnce(*s, 3);
+  const auto bad = ReadCsv(fs::path(s->output_dir) / "error.csv");
+  EXPECT_NE(bad[1].back().find("is not linked to a CRM Account"), std::string::npos)
+      << bad[1].back();
+  EXPECT_NE(bad[2].back().find("sub_missing"), std::string::npos) << bad[2].back();
+  int records = 0;
+  ASSERT_TRUE(crm_.client()
+                  .Query("SELECT Id, Name, Account__c, Status__c, Quantity__c, Start_Date__c "
+                         "FROM Service_Subscription__c",
+                         [&](const Json& r) {
+                           ++records;
+                           EXPECT_EQ(r["Name"].as_string(), "SIP Trunk x3");
+                           EXPECT_EQ(r["Account__c"].as_string(), account_id);
+                           EXPECT_EQ(r["Status__c"].as_string(), "Active");
+                           EXPECT_EQ(r["Quantity__c"].as_int(), 3);
+                           EXPECT_EQ(r["Start_Date__c"].as_string().size(), 10u);
+                           return Status::Ok();
+                         })
+                  .ok());
+  EXPECT_EQ(records, 1);
+  EXPECT_EQ((*store_)->CountLinks("subscription").value(), 1);
+  // A second run updates the same record (upsert by the subscription id): still one.
+  ASSERT_TRUE(Migrate(Opts("subscription", Write("subs.csv", csv), Direction::kBillingToCrm)).ok());
+  EXPECT_EQ(crm_.sandbox.CountRecords("Service_Subscription__c"), 1);
+  EXPECT_TRUE(Migrate(Opts("subscription", Write("subs.csv", csv))).status().IsInvalidArgument());
+}
+
 TEST_P(MigrateTest, DryRunWritesNothingButReportsWhatItWouldDo) {
   const auto ids = MakeAccounts(3, "Dry");
   std::string csv = "Id,Name\n";
