@@ -726,12 +726,13 @@ Status Store::CompleteTask(int64_t id, const std::string& result, int64_t now_ms
 }
 
 Result<std::string> Store::FailTask(int64_t id, const std::string& error, int64_t retry_at_ms,
-                                    int64_t now_ms) {
+                                    int64_t now_ms, bool permanent) {
   return impl_->With("fail task", [&](soci::session& sql) -> Result<std::string> {
     Tx tr(sql, impl_->pg());
     auto rows = Query(sql, "SELECT attempts, max_attempts FROM tasks WHERE id = :i", {Int(id)});
     if (rows.empty()) return Status::NotFound("task " + std::to_string(id));
-    const std::string state = AsInt(rows[0][0]) >= AsInt(rows[0][1]) ? "failed" : "pending";
+    const std::string state =
+        permanent || AsInt(rows[0][0]) >= AsInt(rows[0][1]) ? "failed" : "pending";
     Exec(sql,
          "UPDATE tasks SET state = :s, last_error = :e, next_run_ms = :n, claimed_by = NULL, "
          "lease_until_ms = NULL, updated_ms = :u WHERE id = :i",

@@ -165,8 +165,9 @@ class Store {
   Status CompleteTask(int64_t id, const std::string& result, int64_t now_ms);
   // Records the error; the task runs again at retry_at_ms, or is failed for good when it
   // has used all its attempts. Returns the new state.
+  // `permanent`: failed for good now (retrying cannot help).
   Result<std::string> FailTask(int64_t id, const std::string& error, int64_t retry_at_ms,
-                               int64_t now_ms);
+                               int64_t now_ms, bool permanent = false);
   // Gives claimed tasks back (graceful shutdown), so another worker picks them up at once.
   Status ReleaseTasks(const std::string& worker, int64_t now_ms);
   Result<std::vector<Task>> TasksInGroup(const std::string& group_id);

@@ -1,0 +1,372 @@
+// Steps 4–5 end to end: activated Orders in the Salesforce sandbox become tasks in a real
+// store (SQLite and PostgreSQL), run against the Stripe sandbox; one test per operation.
+#include "workorders/engine.h"
+
+#include <fstream>
+#include <thread>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include "tests/support/default_mapping.h"
+#include "tests/support/salesforce_env.h"
+#include "tests/support/store_backends.h"
+#include "tests/support/stripe_env.h"
+
+namespace tandem::workorders {
+namespace {
+
+using testing::StoreBackend;
+
+Templates DefaultTemplates() {
+  std::ifstream in(std::string(TANDEM_SOURCE_DIR) + "/config/workorders.yaml");
+  std::stringstream text;
+  text << in.rdbuf();
+  return ParseTemplates(text.str(), "config/workorders.yaml").value();
+}
+
+struct Catalog {
+  std::string product_crm, price_billing, entry_crm;
+};
+
+struct Item {
+  const Catalog* product;
+  int quantity = 1;
+  double unit_price = 0;
+  std::string operation;  // "" = the order's
+  std::string subscription_crm;
+  int term_months = 0;
+};
+
+class WorkOrderTest : public testing::StoreBackendTest {
+ protected:
+  void SetUp() override {
+    OpenStore();
+    if (!StoreReady()) return;
+    mapping_ = testing::DefaultMapping();
+    templates_ = DefaultTemplates();
+    actions_ = std::make_unique<actions::Actions>(
+        actions::ActionDeps{crm_.client(), stripe_.billing(), **store_, mapping_, stripe_.clock},
+        "test:workorders");
+    EngineOptions o;
+    o.backoff_base = Millis(1);
+    o.backoff_max = Millis(5);
+    engine_ = std::make_unique<Engine>(
+        TaskDeps{crm_.client(), stripe_.billing(), **store_, mapping_, stripe_.clock, *actions_},
+        templates_, o);
+    Json book = Json::MakeObject();
+    book.Set("Name", "Standard Price Book");
+    pricebook_ = crm_.client().Create("Pricebook2", book).value();
+    Json account = Json::MakeObject();
+    account.Set("Name", "Work Order Co");
+    account_ = crm_.client().Create("Account", account).value();
+    server_ = MakeProduct("Virtual Server", "VS-2", "Virtual Server", "Base", 3000);
+    server_xl_ = MakeProduct("Virtual Server XL", "VS-8", "Virtual Server", "Base", 9000);
+    backup_ = MakeProduct("Backup", "BK", "Add-Ons", "Add-On", 500);
+    setup_ = MakeProduct("Setup Fee", "SETUP", "Fees", "Fee", 15000);
+    trunk_ = MakeProduct("SIP Trunk", "SIP-10", "SIP Trunk", "Base", 2000);
+  }
+
+  Catalog MakeProduct(const std::string& name, const std::string& code, const std::string& family,
+                      const std::string& kind, int64_t amount_minor) {
+    connector::billing::Product p;
+    p.name = name;
+    auto product = stripe_.billing().CreateProduct(p, "p-" + code).value();
+    connector::billing::Price price;
+    price.product_id = product.id;
+    price.currency = "eur";
+    price.unit_amount_minor = amount_minor;
+    if (kind != "Fee") price.interval = "month";
+    auto billing_price = stripe_.billing().CreatePrice(price, "price-" + code).value();
+    Json p2 = Json::MakeObject();
+    p2.Set("Name", name);
+    p2.Set("ProductCode", code);
+    p2.Set("Family", family);
+    p2.Set("Product_Kind__c", kind);
+    p2.Set("Billing_Product_Id__c", product.id);
+    Catalog c;
+    c.product_crm = crm_.client().Create("Product2", p2).value();
+    Json entry = Json::MakeObject();
+    entry.Set("Pricebook2Id", pricebook_);
+    entry.Set("Product2Id", c.product_crm);
+    entry.Set("UnitPrice", static_cast<double>(amount_minor) / 100);
+    entry.Set("CurrencyIsoCode", "EUR");
+    entry.Set("Billing_Price_Id__c", billing_price.id);
+    c.entry_crm = crm_.client().Create("PricebookEntry", entry).value();
+    c.price_billing = billing_price.id;
+    return c;
+  }
+
+  std::string MakeOrder(const std::string& operation, const std::string& effective,
+                        const std::vector<Item>& items) {
+    Json order = Json::MakeObject();
+    order.Set("AccountId", account_);
+    order.Set("EffectiveDate", effective);
+    order.Set("Status", "Activated");
+    order.Set("OrderNumber", "ORD-" + std::to_string(++orders_));
+    if (!operation.empty()) order.Set("Operation_Type__c", operation);
+    order.Set("Pricebook2Id", pricebook_);
+    const std::string id = crm_.client().Create("Order", order).value();
+    for (const auto& it : items) {
+      Json item = Json::MakeObject();
+      item.Set("OrderId", id);
+      item.Set("Product2Id", it.product->product_crm);
+      item.Set("PricebookEntryId", it.product->entry_crm);
+      item.Set("Quantity", it.quantity);
+      item.Set("UnitPrice", it.unit_price);
+      if (!it.operation.empty()) item.Set("Operation_Type__c", it.operation);
+      if (!it.subscription_crm.empty()) item.Set("Service_Subscription__c", it.subscription_crm);
+      if (it.term_months) item.Set("Term_Months__c", it.term_months);
+      EXPECT_TRUE(crm_.client().Create("OrderItem", item).ok());
+    }
+    return id;
+  }
+
+  // Enqueues the order and runs workers until it is done or failed.
+  OrderState Run(const std::string& order_id) {
+    auto enq = engine_->Enqueue(order_id);
+    EXPECT_TRUE(enq.ok()) << enq.status().ToString();
+    for (int i = 0; i < 200; ++i) {
+      auto ran = engine_->RunOnce();
+      EXPECT_TRUE(ran.ok()) << ran.status().ToString();
+      auto s = engine_->State(order_id).value();
+      if (s.status == "Completed" || s.status == "Failed") return s;
+      if (ran.ok() && ran->ran == 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return engine_->State(order_id).value();
+  }
+
+  Json CrmOrder(const std::string& id) {
+    return crm_.client()
+        .Retrieve("Order", id, {"Automation_Status__c", "Automation_Progress__c", "Automation_Error__c"})
+        .value();
+  }
+
+  Json Inventory(const std::string& order_id) {
+    return crm_.client()
+        .Retrieve("Service_Subscription__c", ItemSubscription(order_id),
+                  {"Billing_Subscription_Id__c", "Status__c", "Quantity__c", "End_Date__c",
+                   "Account__c", "Term_Months__c"})
+        .value_or(Json());
+  }
+
+  // A started 12-month subscription of 2 × the server from 2026-01-01; returns its CRM record.
+  std::string NewServer(const Catalog& product, int quantity = 2, double unit_price = 30) {
+    const std::string order =
+        MakeOrder("New", "2026-01-01", {{&product, quantity, unit_price, "", "", 12}});
+    EXPECT_EQ(Run(order).status, "Completed") << CrmOrder(order).Dump();
+    return ItemSubscription(order);
+  }
+
+  // The service subscription the order's first item points at.
+  std::string ItemSubscription(const std::string& order_id) {
+    std::string sub;
+    (void)crm_.client().Query(
+        "SELECT Service_Subscription__c FROM OrderItem WHERE OrderId = '" + order_id + "'",
+        [&](const Json& r) {
+          if (sub.empty()) sub = r["Service_Subscription__c"].as_string();
+          return Status::Ok();
+        });
+    return sub;
+  }
+
+  connector::billing::Subscription BillingSub(const std::string& crm_sub) {
+    const std::string id = crm_.client()
+                               .Retrieve("Service_Subscription__c", crm_sub,
+                                         {"Billing_Subscription_Id__c"})
+                               .value()["Billing_Subscription_Id__c"]
+                               .as_string();
+    return stripe_.billing().GetSubscription(id).value();
+  }
+
+  testing::SalesforceEnv crm_;
+  testing::StripeEnv stripe_;
+  mapping::Mapping mapping_;
+  Templates templates_;
+  std::unique_ptr<actions::Actions> actions_;
+  std::unique_ptr<Engine> engine_;
+  std::string pricebook_, account_;
+  Catalog server_, server_xl_, backup_, setup_, trunk_;
+  int orders_ = 0;
+};
+
+TEST_P(WorkOrderTest, NewSyncsTheAccountCreatesStartsAndRecordsTheSubscription) {
+  const std::string order =
+      MakeOrder("New", "2026-01-01", {{&server_, 2, 30, "", "", 12}});
+  auto plan = PlanOrder(ReadOrder(crm_.client(), order).value(), templates_);
+  ASSERT_TRUE(plan.ok());
+  ASSERT_EQ(plan->size(), 4u);
+  EXPECT_EQ((*plan)[0].template_name, "New \"Virtual Server\"");
+  EXPECT_EQ((*plan)[0].spec.kind, "sync_account");
+  EXPECT_EQ((*plan)[3].spec.depends_on, (*plan)[2].spec.key);
+
+  const OrderState s = Run(order);
+  EXPECT_EQ(s.status, "Completed") << s.error;
+  EXPECT_EQ(stripe_.sandbox.CountObjects("customer"), 1);
+  EXPECT_EQ(stripe_.sandbox.CountObjects("subscription"), 1);
+  const Json inv = Inventory(order);
+  EXPECT_EQ(inv["Status__c"].as_string(), "Active");
+  EXPECT_EQ(inv["Quantity__c"].as_int(), 2);
+  EXPECT_EQ(inv["End_Date__c"].as_string(), "2027-01-01");
+  EXPECT_EQ(inv["Account__c"].as_string(), account_);
+  const Json crm_order = CrmOrder(order);
+  EXPECT_EQ(crm_order["Automation_Status__c"].as_string(), "Completed");
+  EXPECT_EQ(crm_order["Automation_Progress__c"].as_string(), "4 of 4 tasks done");
+  EXPECT_EQ(BillingSub(ItemSubscription(order)).status, "active");
+
+  // Enqueued again (the poller sees it twice): nothing new, nothing doubled.
+  auto again = engine_->Enqueue(order);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->added, 0);
+  EXPECT_EQ(engine_->RunOnce()->ran, 0);
+  EXPECT_EQ(stripe_.sandbox.CountObjects("subscription"), 1);
+}
+
+TEST_P(WorkOrderTest, ChangeSetsTheNewQuantity) {
+  const std::string sub = NewServer(server_);
+  const std::string order =
+      MakeOrder("Change", "2026-03-01", {{&server_, 5, 30, "", sub, 0}});
+  EXPECT_EQ(Run(order).status, "Completed") << CrmOrder(order).Dump();
+  EXPECT_EQ(BillingSub(sub).items.front().quantity, 5);
+  EXPECT_EQ(Inventory(order)["Quantity__c"].as_int(), 5);
+}
+
+TEST_P(WorkOrderTest, RecurringAddOnAndOneTimeFee) {
+  const std::string sub = NewServer(server_);
+  const std::string order = MakeOrder(
+      "New", "2026-02-01", {{&backup_, 3, 5, "", sub, 0}, {&setup_, 1, 150, "", sub, 0}});
+  EXPECT_EQ(Run(order).status, "Completed") << CrmOrder(order).Dump();
+  const auto billing = BillingSub(sub);
+  ASSERT_EQ(billing.items.size(), 2u);
+  EXPECT_EQ(billing.items[1].price_id, backup_.price_billing);
+  EXPECT_EQ(billing.items[1].quantity, 3);
+  EXPECT_EQ(stripe_.sandbox.CountObjects("invoiceitem"), 1);
+  EXPECT_EQ(crm_.sandbox.CountRecords("Service_Add_On__c"), 2);
+
+  // Change the add-on's quantity, then remove it.
+  const std::string change = MakeOrder("Change", "2026-03-01", {{&backup_, 7, 5, "", sub, 0}});
+  EXPECT_EQ(Run(change).status, "Completed") << CrmOrder(change).Dump();
+  EXPECT_EQ(BillingSub(sub).items[1].quantity, 7);
+  const std::string remove = MakeOrder("Cancel", "2026-04-01", {{&backup_, 7, 5, "", sub, 0}});
+  EXPECT_EQ(Run(remove).status, "Completed") << CrmOrder(remove).Dump();
+  EXPECT_EQ(BillingSub(sub).items.size(), 1u);
+}
+
+TEST_P(WorkOrderTest, ReRateMovesTheItemToTheNewPrice) {
+  const std::string sub = NewServer(server_);
+  const std::string order = MakeOrder("Re-rate", "2026-05-01", {{&server_xl_, 2, 90, "", sub, 0}});
+  EXPECT_EQ(Run(order).status, "Completed") << CrmOrder(order).Dump();
+  EXPECT_EQ(BillingSub(sub).items.front().price_id, server_xl_.price_billing);
+}
+
+TEST_P(WorkOrderTest, ReTermSetsTheNewEndDate) {
+  const std::string sub = NewServer(server_);
+  const std::string order = MakeOrder("Re-term", "2026-06-15", {{&server_, 2, 30, "", sub, 24}});
+  EXPECT_EQ(Run(order).status, "Completed") << CrmOrder(order).Dump();
+  EXPECT_EQ(BillingSub(sub).cancel_at, DateToEpoch("2028-06-15"));
+  EXPECT_EQ(Inventory(order)["End_Date__c"].as_string(), "2028-06-15");
+}
+
+TEST_P(WorkOrderTest, CancelChargesTheEarlyTerminationFeeOfTheProduct) {
+  // SIP Trunk: 75 % of the remaining term. 2 × 20.00 a month, 12 months from 2026-01-01,
+  // cancelled on 2026-07-01: 6 months left → 6 × 40.00 × 75 % = 180.00.
+  const std::string sub = NewServer(trunk_, 2, 20);
+  const std::string order = MakeOrder("Cancel", "2026-07-01", {{&trunk_, 2, 20, "", sub, 0}});
+  auto plan = PlanOrder(ReadOrder(crm_.client(), order).value(), templates_).value();
+  EXPECT_EQ(plan.front().template_name, "Cancel \"SIP Trunk\"");
+  EXPECT_EQ(Run(order).status, "Completed") << CrmOrder(order).Dump();
+  EXPECT_EQ(BillingSub(sub).status, "canceled");
+  auto tasks = (*store_)->TasksInGroup(order).value();
+  int64_t fee = -1;
+  for (const auto& t : tasks)
+    if (t.kind == "charge_early_termination") fee = Json::Parse(t.result)->operator[]("amount_minor").as_int();
+  EXPECT_EQ(fee, 18000);
+  EXPECT_EQ(stripe_.sandbox.CountObjects("invoiceitem"), 1);
+  EXPECT_EQ(Inventory(order)["Status__c"].as_string(), "Cancelled");
+}
+
+TEST_P(WorkOrderTest, RenewExtendsTheTerm) {
+  const std::string sub = NewServer(server_);
+  const std::string order = MakeOrder("Renew", "2026-12-01", {{&server_, 2, 30, "", sub, 12}});
+  EXPECT_EQ(Run(order).status, "Completed") << CrmOrder(order).Dump();
+  EXPECT_EQ(BillingSub(sub).cancel_at, DateToEpoch("2028-01-01"));
+}
+
+TEST_P(WorkOrderTest, ReplaceEndsTheOldSubscriptionAndStartsTheNew) {
+  const std::string sub = NewServer(server_);
+  const std::string old_billing = BillingSub(sub).id;
+  const std::string order = MakeOrder("Replace", "2026-08-01", {{&server_xl_, 1, 90, "", sub, 12}});
+  EXPECT_EQ(Run(order).status, "Completed") << CrmOrder(order).Dump();
+  EXPECT_EQ(stripe_.billing().GetSubscription(old_billing)->status, "canceled");
+  EXPECT_EQ(stripe_.sandbox.CountObjects("subscription"), 2);
+  const Json inv = Inventory(order);
+  EXPECT_NE(inv["Billing_Subscription_Id__c"].as_string(), old_billing);
+  EXPECT_EQ(inv["Status__c"].as_string(), "Active");
+}
+
+TEST_P(WorkOrderTest, AWholesaleOrderMixesOperationsAcrossItems) {
+  const std::string sub = NewServer(server_);
+  const std::string order =
+      MakeOrder("Change", "2026-09-01",
+                {{&server_, 4, 30, "", sub, 0}, {&trunk_, 1, 20, "New", "", 12}});
+  auto plan = PlanOrder(ReadOrder(crm_.client(), order).value(), templates_).value();
+  EXPECT_EQ(plan.size(), 2u + 4u);  // change + record; sync + create + start + record
+  EXPECT_EQ(Run(order).status, "Completed") << CrmOrder(order).Dump();
+  EXPECT_EQ(BillingSub(sub).items.front().quantity, 4);
+  EXPECT_EQ(stripe_.sandbox.CountObjects("subscription"), 2);
+}
+
+TEST_P(WorkOrderTest, APermanentFailureFailsTheOrderWithTheReasonInTheCrm) {
+  Catalog broken = server_;
+  broken.price_billing = "price_does_not_exist";
+  Json entry = Json::MakeObject();
+  entry.Set("Pricebook2Id", pricebook_);
+  entry.Set("Product2Id", server_.product_crm);
+  entry.Set("UnitPrice", 30.0);
+  entry.Set("Billing_Price_Id__c", "price_does_not_exist");
+  broken.entry_crm = crm_.client().Create("PricebookEntry", entry).value();
+  const std::string order = MakeOrder("New", "2026-01-01", {{&broken, 1, 30, "", "", 12}});
+  const OrderState s = Run(order);
+  EXPECT_EQ(s.status, "Failed");
+  const Json crm_order = CrmOrder(order);
+  EXPECT_EQ(crm_order["Automation_Status__c"].as_string(), "Failed");
+  EXPECT_NE(crm_order["Automation_Error__c"].as_string().find("create_subscription"),
+            std::string::npos)
+      << crm_order.Dump();
+  EXPECT_NE(crm_order["Automation_Error__c"].as_string().find("price_does_not_exist"),
+            std::string::npos)
+      << crm_order.Dump();
+  // Failed on the first attempt: retrying cannot make the price exist.
+  const auto tasks = (*store_)->TasksInGroup(order).value();
+  for (const auto& t : tasks)
+    if (t.kind == "create_subscription") {
+      EXPECT_EQ(t.attempts, 1);
+    }
+
+  // An order whose item has no template fails at once, naming the item.
+  const std::string unknown = MakeOrder("", "2026-01-01", {{&server_, 1, 30, "", "", 0}});
+  EXPECT_TRUE(engine_->Enqueue(unknown).status().IsInvalidArgument());
+  EXPECT_NE(CrmOrder(unknown)["Automation_Error__c"].as_string().find("no Operation_Type__c"),
+            std::string::npos);
+}
+
+TEST_P(WorkOrderTest, ATransientFailureIsRetriedAndSucceeds) {
+  // More 503s than the client's own attempts: the task fails transiently, then is retried.
+  stripe_.sandbox.AddFault(sandbox::Fault{"POST", "/v1/subscriptions", 503, "", 5, 0});
+  const std::string order = MakeOrder("New", "2026-01-01", {{&server_, 1, 30, "", "", 12}});
+  const OrderState s = Run(order);
+  EXPECT_EQ(s.status, "Completed") << s.error;
+  EXPECT_EQ(stripe_.sandbox.CountObjects("subscription"), 1);
+  int attempts = 0;
+  const auto tasks = (*store_)->TasksInGroup(order).value();
+  for (const auto& t : tasks)
+    if (t.kind == "create_subscription") attempts = t.attempts;
+  EXPECT_GT(attempts, 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, WorkOrderTest,
+                         ::testing::Values(StoreBackend{"sqlite"}, StoreBackend{"postgresql"}),
+                         testing::BackendName);
+
+}  // namespace
+}  // namespace tandem::workorders

@@ -1,0 +1,121 @@
+#include "workorders/engine.h"
+
+#include <algorithm>
+
+#include "util/log.h"
+
+namespace tandem::workorders {
+
+Engine::Engine(TaskDeps deps, const Templates& templates, EngineOptions options,
+               CrashPoints* crash)
+    : deps_(deps), library_(deps), templates_(templates), options_(std::move(options)),
+      crash_(crash) {}
+
+Millis Engine::Backoff(int attempts) const {
+  Millis wait = options_.backoff_base;
+  for (int i = 1; i < attempts && wait < options_.backoff_max; ++i) wait *= 2;
+  return std::min(wait, options_.backoff_max);
+}
+
+Result<EnqueueResult> Engine::Enqueue(const std::string& order_id) {
+  auto order = ReadOrder(deps_.crm, order_id);
+  if (!order.ok()) return order.status();
+  auto plan = PlanOrder(*order, templates_);
+  if (!plan.ok()) {
+    Json fields = Json::MakeObject();
+    fields.Set("Automation_Status__c", "Failed");
+    fields.Set("Automation_Error__c", plan.status().message().substr(0, 1000));
+    (void)deps_.crm.Update("Order", order_id, fields);
+    return plan.status();
+  }
+  EnqueueResult out;
+  out.plan = *plan;
+  const int64_t now = ToEpochMillis(deps_.clock.Now());
+  for (const auto& t : *plan) {
+    auto added = deps_.store.EnqueueTask(t.spec, now);
+    if (!added.ok()) return added.status();
+    if (*added) ++out.added;
+  }
+  if (out.added > 0) TANDEM_RETURN_IF_ERROR(Report(order_id));
+  return out;
+}
+
+Result<OrderState> Engine::State(const std::string& order_id) {
+  auto tasks = deps_.store.TasksInGroup(order_id);
+  if (!tasks.ok()) return tasks.status();
+  OrderState s;
+  s.total = static_cast<int>(tasks->size());
+  for (const auto& t : *tasks) {
+    if (t.state == "done") ++s.done;
+    if (t.state == "failed") {
+      ++s.failed;
+      if (s.error.empty()) s.error = t.kind + ": " + t.last_error;
+    }
+  }
+  s.status = s.total == 0                ? "Pending"
+             : s.failed > 0              ? "Failed"
+             : s.done == s.total         ? "Completed"
+             : s.done > 0 ? "In Progress" : "Pending";
+  return s;
+}
+
+Status Engine::Report(const std::string& order_id) {
+  auto s = State(order_id);
+  if (!s.ok()) return s.status();
+  Json fields = Json::MakeObject();
+  fields.Set("Automation_Status__c", s->status);
+  fields.Set("Automation_Progress__c",
+             std::to_string(s->done) + " of " + std::to_string(s->total) + " tasks done");
+  fields.Set("Automation_Error__c", s->error.empty() ? Json() : Json(s->error.substr(0, 1000)));
+  return deps_.crm.Update("Order", order_id, fields);
+}
+
+Result<RunStats> Engine::RunOnce() {
+  auto logger = log::Get("workorders");
+  const int64_t now = ToEpochMillis(deps_.clock.Now());
+  auto claimed = deps_.store.ClaimTasks(options_.worker_id, options_.claim_batch, now,
+                                        options_.lease.count());
+  if (!claimed.ok()) return claimed.status();
+  RunStats stats;
+  for (const auto& task : *claimed) {
+    ++stats.ran;
+    // The results of the tasks done before this one in its order, by kind.
+    std::map<std::string, Json> earlier;
+    auto group = deps_.store.TasksInGroup(task.group_id);
+    if (!group.ok()) return group.status();
+    const std::string chain = task.key.substr(0, task.key.rfind(':', task.key.rfind(':') - 1));
+    for (const auto& t : *group)
+      if (t.state == "done" && (t.kind == "sync_account" || t.key.rfind(chain + ":", 0) == 0))
+        earlier[t.kind] = Json::Parse(t.result).value_or(Json());
+    if (crash_) crash_->Hit("workorders.before_task");
+    auto result = library_.Run(task, earlier);
+    if (crash_) crash_->Hit("workorders.after_task");
+    const int64_t end = ToEpochMillis(deps_.clock.Now());
+    if (result.ok()) {
+      TANDEM_RETURN_IF_ERROR(deps_.store.CompleteTask(task.id, result->Dump(), end));
+      ++stats.done;
+    } else {
+      const bool transient = result.status().IsTransient();
+      auto state = deps_.store.FailTask(task.id, result.status().ToString(),
+                                        end + Backoff(task.attempts).count(), end,
+                                        /*permanent=*/!transient);
+      if (!state.ok()) return state.status();
+      if (*state == "failed") {
+        ++stats.failed;
+        logger->warn("work order {}: task {} failed: {}", task.group_id, task.kind,
+                     result.status().ToString());
+      } else {
+        ++stats.retried;
+        logger->info("work order {}: task {} will be retried (attempt {}): {}", task.group_id,
+                     task.kind, task.attempts, result.status().ToString());
+      }
+    }
+    Status reported = Report(task.group_id);
+    if (!reported.ok())
+      logger->warn("work order {}: status not written to the CRM: {}", task.group_id,
+                   reported.ToString());
+  }
+  return stats;
+}
+
+}  // namespace tandem::workorders

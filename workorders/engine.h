@@ -1,0 +1,68 @@
+// Step 5's engine: work orders as durable task rows. Enqueue reads an activated order,
+// plans it from the templates and stores its tasks (keys make this idempotent). RunOnce
+// claims runnable tasks (FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite has one writer),
+// runs each through the task library, and records the result — or, on a transient error,
+// the next attempt after a backoff; on a permanent error or the last attempt, the failure.
+// After each task the order's Automation_Status__c / _Progress__c / _Error__c in the CRM say
+// where it stands. A crash leaves claimed tasks leased; another worker takes them when the
+// lease ends, and their idempotency keys make the billing calls replay, not repeat.
+// Thread-safety: one Engine per worker thread; any number of engines may share a store.
+#pragma once
+
+#include <string>
+
+#include "util/crash_point.h"
+#include "workorders/plan.h"
+#include "workorders/tasks.h"
+
+namespace tandem::workorders {
+
+struct EngineOptions {
+  std::string worker_id = "worker";
+  Millis lease{Millis(60'000)};          // a claimed task is another worker's after this
+  Millis backoff_base{Millis(1'000)};    // transient failure n waits base × 2^(n-1) …
+  Millis backoff_max{Millis(300'000)};   // … up to this
+  int claim_batch = 10;
+};
+
+struct EnqueueResult {
+  std::vector<PlannedTask> plan;
+  int added = 0;  // tasks new to the store (0: the order was enqueued before)
+};
+
+struct RunStats {
+  int ran = 0, done = 0, retried = 0, failed = 0;
+};
+
+// The state of an order's tasks: Pending | In Progress | Completed | Failed.
+struct OrderState {
+  std::string status;
+  int total = 0, done = 0, failed = 0;
+  std::string error;  // the first permanent failure
+};
+
+class Engine {
+ public:
+  Engine(TaskDeps deps, const Templates& templates, EngineOptions options,
+         CrashPoints* crash = nullptr);
+
+  // Reads, plans and stores the order's tasks. A plan that cannot be made (no template for
+  // an item) marks the order Failed in the CRM with the reason and returns InvalidArgument.
+  Result<EnqueueResult> Enqueue(const std::string& order_id);
+  // Claims and runs up to options.claim_batch tasks.
+  Result<RunStats> RunOnce();
+  // Where the order stands, from its task rows.
+  Result<OrderState> State(const std::string& order_id);
+
+ private:
+  Status Report(const std::string& order_id);
+  Millis Backoff(int attempts) const;
+
+  TaskDeps deps_;
+  TaskLibrary library_;
+  const Templates& templates_;
+  EngineOptions options_;
+  CrashPoints* crash_;
+};
+
+}  // namespace tandem::workorders

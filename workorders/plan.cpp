@@ -1,0 +1,219 @@
+#include "workorders/plan.h"
+
+#include <cstdio>
+#include <ctime>
+
+#include "connector/crm/soql.h"
+
+namespace tandem::workorders {
+namespace {
+
+bool ParseYmd(const std::string& d, int* y, int* m, int* day) {
+  return d.size() >= 10 && std::sscanf(d.c_str(), "%4d-%2d-%2d", y, m, day) == 3 && *m >= 1 &&
+         *m <= 12 && *day >= 1 && *day <= 31;
+}
+
+int DaysInMonth(int y, int m) {
+  static const int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  return m == 2 && leap ? 29 : kDays[m - 1];
+}
+
+std::string Kind(const std::string& crm_kind) {
+  if (crm_kind == "Add-On") return "add_on";
+  if (crm_kind == "Fee") return "fee";
+  return "base";
+}
+
+}  // namespace
+
+std::string AddMonths(const std::string& date, int64_t months) {
+  int y, m, d;
+  if (!ParseYmd(date, &y, &m, &d)) return "";
+  const int64_t total = static_cast<int64_t>(y) * 12 + (m - 1) + months;
+  const int ny = static_cast<int>(total / 12), nm = static_cast<int>(total % 12) + 1;
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", ny, nm, std::min(d, DaysInMonth(ny, nm)));
+  return buf;
+}
+
+int64_t MonthsBetween(const std::string& from, const std::string& to) {
+  int y1, m1, d1, y2, m2, d2;
+  if (!ParseYmd(from, &y1, &m1, &d1) || !ParseYmd(to, &y2, &m2, &d2)) return 0;
+  int64_t months = (static_cast<int64_t>(y2) - y1) * 12 + (m2 - m1) + (d2 > d1 ? 1 : 0);
+  return months < 0 ? 0 : months;
+}
+
+int64_t DateToEpoch(const std::string& date) {
+  int y, m, d;
+  if (!ParseYmd(date, &y, &m, &d)) return -1;
+  std::tm tm{};
+  tm.tm_year = y - 1900;
+  tm.tm_mon = m - 1;
+  tm.tm_mday = d;
+  return static_cast<int64_t>(timegm(&tm));
+}
+
+Result<Order> ReadOrder(connector::crm::CrmClient& crm, const std::string& order_id) {
+  if (!connector::crm::IsSalesforceId(order_id))
+    return Status::InvalidArgument("'" + order_id + "' is not an Order id");
+  Order order;
+  bool found = false;
+  auto q = connector::crm::SoqlBuilder(
+               "Order", {"Id", "OrderNumber", "AccountId", "Status", "Operation_Type__c",
+                         "EffectiveDate", "Automation_Status__c", "SystemModstamp"})
+               .WhereEquals("Id", order_id)
+               .Build();
+  if (!q.ok()) return q.status();
+  TANDEM_RETURN_IF_ERROR(crm.Query(*q, [&](const Json& r) {
+    found = true;
+    order.id = r["Id"].as_string();
+    order.number = r["OrderNumber"].ToText();
+    order.account_id = r["AccountId"].as_string();
+    order.status = r["Status"].ToText();
+    order.operation = NormalizeOperation(r["Operation_Type__c"].ToText());
+    order.effective_date = r["EffectiveDate"].ToText();
+    order.automation_status = r["Automation_Status__c"].ToText();
+    order.system_modstamp = r["SystemModstamp"].ToText();
+    return Status::Ok();
+  }));
+  if (!found) return Status::NotFound("no Order " + order_id);
+  auto items = connector::crm::SoqlBuilder(
+                   "OrderItem",
+                   {"Id", "Quantity", "UnitPrice", "Operation_Type__c", "Term_Months__c",
+                    "Product2Id", "Product2.Name", "Product2.ProductCode", "Product2.Family",
+                    "Product2.Product_Kind__c", "PricebookEntry.Billing_Price_Id__c",
+                    "PricebookEntry.CurrencyIsoCode", "Service_Subscription__c",
+                    "Service_Subscription__r.Billing_Subscription_Id__c",
+                    "Service_Subscription__r.End_Date__c",
+                    "Service_Subscription__r.Term_Months__c",
+                    "Service_Subscription__r.Recurring_Amount__c"})
+                   .WhereEquals("OrderId", order.id)
+                   .OrderBy("Id")
+                   .Build();
+  if (!items.ok()) return items.status();
+  TANDEM_RETURN_IF_ERROR(crm.Query(*items, [&](const Json& r) {
+    OrderItem it;
+    it.id = r["Id"].as_string();
+    it.operation = NormalizeOperation(r["Operation_Type__c"].ToText());
+    it.quantity = static_cast<int64_t>(r["Quantity"].as_number(1));
+    it.unit_price = r["UnitPrice"].as_number();
+    const Json& product = r["Product2"];
+    it.product_id = r["Product2Id"].as_string();
+    it.product_name = product["Name"].ToText();
+    it.product_code = product["ProductCode"].ToText();
+    it.product_family = product["Family"].ToText();
+    it.product_kind = Kind(product["Product_Kind__c"].ToText());
+    it.billing_price_id = r["PricebookEntry"]["Billing_Price_Id__c"].ToText();
+    if (!r["PricebookEntry"]["CurrencyIsoCode"].ToText().empty())
+      it.currency = r["PricebookEntry"]["CurrencyIsoCode"].ToText();
+    const Json& sub = r["Service_Subscription__r"];
+    it.subscription_crm_id = r["Service_Subscription__c"].as_string();
+    it.subscription_billing_id = sub["Billing_Subscription_Id__c"].ToText();
+    it.subscription_end = sub["End_Date__c"].ToText();
+    it.recurring_amount = sub["Recurring_Amount__c"].as_number();
+    it.term_months = static_cast<int64_t>(r["Term_Months__c"].as_number(0));
+    if (it.term_months == 0) it.term_months = static_cast<int64_t>(sub["Term_Months__c"].as_number(0));
+    order.items.push_back(std::move(it));
+    return Status::Ok();
+  }));
+  return order;
+}
+
+Result<std::vector<PlannedTask>> PlanOrder(const Order& order, const Templates& templates) {
+  std::vector<PlannedTask> plan;
+  std::vector<std::string> problems;
+  const std::string prefix = "tandem:wo:" + order.id + ":";
+  const std::string sync_key = prefix + "account:sync_account";
+  bool sync_planned = false;
+  if (order.items.empty()) problems.push_back("the order has no items");
+  for (const auto& item : order.items) {
+    const std::string op = item.operation.empty() ? order.operation : item.operation;
+    if (op.empty()) {
+      problems.push_back("item " + item.id + ": no Operation_Type__c on the item or the order");
+      continue;
+    }
+    const Template* t =
+        templates.Find(op, item.product_code, item.product_family, item.product_kind);
+    if (!t) {
+      problems.push_back("item " + item.id + ": no template in " + templates.source + " for " +
+                         op + " of " + item.product_name + " (code '" + item.product_code +
+                         "', family '" + item.product_family + "', kind " + item.product_kind +
+                         ")");
+      continue;
+    }
+    Json params = Json::MakeObject();
+    params.Set("order_id", order.id);
+    params.Set("order_number", order.number);
+    params.Set("account_id", order.account_id);
+    params.Set("effective_date", order.effective_date);
+    params.Set("operation", op);
+    params.Set("template", t->name);
+    params.Set("item_id", item.id);
+    params.Set("quantity", item.quantity);
+    params.Set("unit_price", item.unit_price);
+    params.Set("currency", item.currency);
+    params.Set("product_id", item.product_id);
+    params.Set("product_name", item.product_name);
+    params.Set("product_kind", item.product_kind);
+    params.Set("price_id", item.billing_price_id);
+    params.Set("term_months", item.term_months);
+    params.Set("subscription_crm_id", item.subscription_crm_id);
+    params.Set("subscription_id", item.subscription_billing_id);
+    params.Set("subscription_end", item.subscription_end);
+    params.Set("recurring_amount", item.recurring_amount);
+    params.Set("early_termination_percent", templates.EarlyTerminationPercent(*t));
+    params.Set("at_term_end", t->at_term_end);
+    std::string previous;
+    int index = 0;
+    for (const auto& kind : t->tasks) {
+      PlannedTask task;
+      task.item_id = item.id;
+      task.template_name = t->name;
+      if (kind == "sync_account") {
+        if (!sync_planned) {  // one per order, shared by its items
+          PlannedTask sync;
+          sync.template_name = t->name;
+          sync.spec.key = sync_key;
+          sync.spec.group_id = order.id;
+          sync.spec.kind = kind;
+          sync.spec.payload = params.Dump();
+          plan.push_back(sync);
+          sync_planned = true;
+        }
+        previous = sync_key;
+        continue;
+      }
+      task.spec.key = prefix + item.id + ":" + std::to_string(++index) + ":" + kind;
+      task.spec.group_id = order.id;
+      task.spec.kind = kind;
+      task.spec.payload = params.Dump();
+      task.spec.depends_on = previous;
+      previous = task.spec.key;
+      plan.push_back(std::move(task));
+    }
+  }
+  if (!problems.empty()) {
+    std::string all;
+    for (const auto& p : problems) all += (all.empty() ? "" : "; ") + p;
+    return Status::InvalidArgument("order " + order.number + ": " + all);
+  }
+  return plan;
+}
+
+std::string DescribePlan(const std::vector<PlannedTask>& plan) {
+  std::string out;
+  int n = 0;
+  for (const auto& t : plan) {
+    out += "  " + std::to_string(++n) + ". [" + t.template_name + "] " +
+           (t.item_id.empty() ? std::string("order") : "item " + t.item_id) + ": " + t.spec.kind;
+    if (!t.spec.depends_on.empty()) {
+      const std::string& d = t.spec.depends_on;
+      out += "  (after " + d.substr(d.rfind(':') + 1) + ")";
+    }
+    out += "\n";
+  }
+  return out;
+}
+
+}  // namespace tandem::workorders

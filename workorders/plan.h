@@ -1,0 +1,67 @@
+// Steps 4–5: an activated CRM Order as Tandem reads it, and its plan — the tasks each item's
+// template lists, as store task specs with deterministic keys (also their billing
+// idempotency keys) and dependencies (each task waits for the one before it in its item's
+// chain; the account sync, shared by the order, comes first). Planning twice yields the same
+// keys, so enqueueing an order again adds nothing.
+// Thread-safety: pure functions, except ReadOrder (the CrmClient is thread-safe).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "connector/crm/crm_client.h"
+#include "store/store.h"
+#include "util/json.h"
+#include "workorders/templates.h"
+
+namespace tandem::workorders {
+
+struct OrderItem {
+  std::string id;
+  std::string operation;  // the item's own Operation_Type__c, normalized; "" = the order's
+  int64_t quantity = 1;
+  double unit_price = 0;
+  std::string currency = "USD";
+  std::string product_id, product_name, product_code, product_family;
+  std::string product_kind = "base";  // base | add_on | fee
+  std::string billing_price_id;       // PricebookEntry.Billing_Price_Id__c
+  int64_t term_months = 0;            // OrderItem.Term_Months__c, else the subscription's
+  // The service subscription the item changes (change / re-rate / re-term / cancel / renew /
+  // replace, and add-ons).
+  std::string subscription_crm_id, subscription_billing_id;
+  std::string subscription_end;  // End_Date__c, YYYY-MM-DD
+  double recurring_amount = 0;   // Recurring_Amount__c (per period)
+};
+
+struct Order {
+  std::string id, number, account_id, status, operation;
+  std::string effective_date;     // YYYY-MM-DD
+  std::string automation_status;  // Automation_Status__c
+  std::string system_modstamp;
+  std::vector<OrderItem> items;
+};
+
+// Reads the order and its items (2 SOQL calls). NotFound when there is no such order;
+// InvalidArgument for a malformed id.
+Result<Order> ReadOrder(connector::crm::CrmClient& crm, const std::string& order_id);
+
+struct PlannedTask {
+  store::TaskSpec spec;
+  std::string item_id;        // "" for the order's account sync
+  std::string template_name;  // which template produced it
+};
+
+// The tasks for an order. InvalidArgument naming each item no template matches (the order
+// is then failed as a whole: half an order is worse than none).
+Result<std::vector<PlannedTask>> PlanOrder(const Order& order, const Templates& templates);
+
+// "  1. [New "Virtual Server"] item 802…: create_subscription (depends on …)" per task.
+std::string DescribePlan(const std::vector<PlannedTask>& plan);
+
+// Calendar arithmetic on YYYY-MM-DD (UTC): months added (day clamped to the month's end),
+// whole months from one date to another (a started month counts), epoch seconds.
+std::string AddMonths(const std::string& date, int64_t months);
+int64_t MonthsBetween(const std::string& from, const std::string& to);
+int64_t DateToEpoch(const std::string& date);  // -1 when malformed
+
+}  // namespace tandem::workorders

@@ -1,0 +1,52 @@
+// Step 5's task library: one function per task kind, each over BillingSystem (and the CRM
+// for the service inventory), each keyed by its task's key so a retry after a crash or a
+// lost answer replays instead of doubling. A task reads what it needs from its payload (the
+// order as planned) and from the results of the tasks before it in its chain.
+// Errors: a transient Status (timeouts, 429, 5xx) is retried by the engine; any other fails
+// the task for good.
+// Thread-safety: Run may be called from several threads.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "actions/sync.h"
+#include "connector/billing/billing_system.h"
+#include "connector/crm/crm_client.h"
+#include "mapping/mapping.h"
+#include "store/store.h"
+#include "util/clock.h"
+#include "util/json.h"
+
+namespace tandem::workorders {
+
+struct TaskDeps {
+  connector::crm::CrmClient& crm;
+  connector::billing::BillingSystem& billing;
+  store::Store& store;
+  const mapping::Mapping& mapping;
+  const Clock& clock;
+  actions::Actions& actions;  // sync_account runs step 3's sync
+};
+
+class TaskLibrary {
+ public:
+  explicit TaskLibrary(TaskDeps deps) : deps_(deps) {}
+
+  // Runs one task. `earlier`: the results of the tasks done before it in its order, by kind
+  // (the last one of each kind in its chain). Returns the task's result.
+  Result<Json> Run(const store::Task& task, const std::map<std::string, Json>& earlier);
+
+ private:
+  Result<std::string> AccountBillingId(const Json& p, const std::map<std::string, Json>& earlier);
+  Result<std::string> SubscriptionId(const Json& p, const std::map<std::string, Json>& earlier);
+  Result<connector::billing::SubscriptionItem> FindItem(const std::string& subscription_id,
+                                                        const std::string& price_id,
+                                                        bool base);
+  Result<Json> RecordSubscription(const Json& p, const std::map<std::string, Json>& earlier);
+  Result<Json> RecordAddOn(const Json& p, const std::map<std::string, Json>& earlier);
+
+  TaskDeps deps_;
+};
+
+}  // namespace tandem::workorders
