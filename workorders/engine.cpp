@@ -6,9 +6,11 @@
 
 namespace tandem::workorders {
 
-Engine::Engine(TaskDeps deps, const Templates& templates, EngineOptions options,
-               CrashPoints* crash)
-    : deps_(deps), library_(deps), templates_(templates), options_(std::move(options)),
+Engine::Engine(TaskDeps deps, const Templates& templates, EngineOptions options, CrashPoints* crash)
+    : deps_(deps),
+      library_(deps),
+      templates_(templates),
+      options_(std::move(options)),
       crash_(crash) {}
 
 Millis Engine::Backoff(int attempts) const {
@@ -52,10 +54,11 @@ Result<OrderState> Engine::State(const std::string& order_id) {
       if (s.error.empty()) s.error = t.kind + ": " + t.last_error;
     }
   }
-  s.status = s.total == 0                ? "Pending"
-             : s.failed > 0              ? "Failed"
-             : s.done == s.total         ? "Completed"
-             : s.done > 0 ? "In Progress" : "Pending";
+  s.status = s.total == 0        ? "Pending"
+             : s.failed > 0      ? "Failed"
+             : s.done == s.total ? "Completed"
+             : s.done > 0        ? "In Progress"
+                                 : "Pending";
   return s;
 }
 
@@ -73,8 +76,8 @@ Status Engine::Report(const std::string& order_id) {
 Result<RunStats> Engine::RunOnce() {
   auto logger = log::Get("workorders");
   const int64_t now = ToEpochMillis(deps_.clock.Now());
-  auto claimed = deps_.store.ClaimTasks(options_.worker_id, options_.claim_batch, now,
-                                        options_.lease.count());
+  auto claimed =
+      deps_.store.ClaimTasks(options_.worker_id, options_.claim_batch, now, options_.lease.count());
   if (!claimed.ok()) return claimed.status();
   RunStats stats;
   for (const auto& task : *claimed) {

@@ -19,9 +19,9 @@ namespace tandem::workorders {
 
 struct EngineOptions {
   std::string worker_id = "worker";
-  Millis lease{Millis(60'000)};          // a claimed task is another worker's after this
-  Millis backoff_base{Millis(1'000)};    // transient failure n waits base × 2^(n-1) …
-  Millis backoff_max{Millis(300'000)};   // … up to this
+  Millis lease{Millis(60'000)};         // a claimed task is another worker's after this
+  Millis backoff_base{Millis(1'000)};   // transient failure n waits base × 2^(n-1) …
+  Millis backoff_max{Millis(300'000)};  // … up to this
   int claim_batch = 10;
 };
 

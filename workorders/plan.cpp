@@ -78,19 +78,18 @@ Result<Order> ReadOrder(connector::crm::CrmClient& crm, const std::string& order
     return Status::Ok();
   }));
   if (!found) return Status::NotFound("no Order " + order_id);
-  auto items = connector::crm::SoqlBuilder(
-                   "OrderItem",
-                   {"Id", "Quantity", "UnitPrice", "Operation_Type__c", "Term_Months__c",
-                    "Product2Id", "Product2.Name", "Product2.ProductCode", "Product2.Family",
-                    "Product2.Product_Kind__c", "PricebookEntry.Billing_Price_Id__c",
-                    "PricebookEntry.CurrencyIsoCode", "Service_Subscription__c",
-                    "Service_Subscription__r.Billing_Subscription_Id__c",
-                    "Service_Subscription__r.End_Date__c",
-                    "Service_Subscription__r.Term_Months__c",
-                    "Service_Subscription__r.Recurring_Amount__c"})
-                   .WhereEquals("OrderId", order.id)
-                   .OrderBy("Id")
-                   .Build();
+  auto items =
+      connector::crm::SoqlBuilder(
+          "OrderItem",
+          {"Id", "Quantity", "UnitPrice", "Operation_Type__c", "Term_Months__c", "Product2Id",
+           "Product2.Name", "Product2.ProductCode", "Product2.Family", "Product2.Product_Kind__c",
+           "PricebookEntry.Billing_Price_Id__c", "PricebookEntry.CurrencyIsoCode",
+           "Service_Subscription__c", "Service_Subscription__r.Billing_Subscription_Id__c",
+           "Service_Subscription__r.End_Date__c", "Service_Subscription__r.Term_Months__c",
+           "Service_Subscription__r.Recurring_Amount__c"})
+          .WhereEquals("OrderId", order.id)
+          .OrderBy("Id")
+          .Build();
   if (!items.ok()) return items.status();
   TANDEM_RETURN_IF_ERROR(crm.Query(*items, [&](const Json& r) {
     OrderItem it;
@@ -113,7 +112,8 @@ Result<Order> ReadOrder(connector::crm::CrmClient& crm, const std::string& order
     it.subscription_end = sub["End_Date__c"].ToText();
     it.recurring_amount = sub["Recurring_Amount__c"].as_number();
     it.term_months = static_cast<int64_t>(r["Term_Months__c"].as_number(0));
-    if (it.term_months == 0) it.term_months = static_cast<int64_t>(sub["Term_Months__c"].as_number(0));
+    if (it.term_months == 0)
+      it.term_months = static_cast<int64_t>(sub["Term_Months__c"].as_number(0));
     order.items.push_back(std::move(it));
     return Status::Ok();
   }));
@@ -136,8 +136,8 @@ Result<std::vector<PlannedTask>> PlanOrder(const Order& order, const Templates& 
     const Template* t =
         templates.Find(op, item.product_code, item.product_family, item.product_kind);
     if (!t) {
-      problems.push_back("item " + item.id + ": no template in " + templates.source + " for " +
-                         op + " of " + item.product_name + " (code '" + item.product_code +
+      problems.push_back("item " + item.id + ": no template in " + templates.source + " for " + op +
+                         " of " + item.product_name + " (code '" + item.product_code +
                          "', family '" + item.product_family + "', kind " + item.product_kind +
                          ")");
       continue;

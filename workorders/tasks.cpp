@@ -79,7 +79,8 @@ Result<Json> TaskLibrary::RecordSubscription(const Json& p,
   if (sub->status == "canceled" || sub->cancel_at_period_end) {
     // Ends now, or at the end of the term: the inventory shows when.
     if (sub->canceled_at)
-      fields.Set("End_Date__c", FormatRfc3339(FromEpochMillis(sub->canceled_at * 1000)).substr(0, 10));
+      fields.Set("End_Date__c",
+                 FormatRfc3339(FromEpochMillis(sub->canceled_at * 1000)).substr(0, 10));
   }
   fields.Set("Name", p["product_name"].ToText().empty() ? sub->id : p["product_name"].ToText());
   fields.Set("Account__c", p["account_id"].as_string());
@@ -87,13 +88,14 @@ Result<Json> TaskLibrary::RecordSubscription(const Json& p,
   if (!sub->items.empty()) fields.Set("Quantity__c", sub->items.front().quantity);
   fields.Set("Recurring_Amount__c", p["unit_price"].as_number() * p["quantity"].as_number(1));
   if (p["term_months"].as_int() > 0) fields.Set("Term_Months__c", p["term_months"].as_int());
-  auto saved = deps_.crm.Upsert("Service_Subscription__c", "Billing_Subscription_Id__c", sub->id,
-                                fields);
+  auto saved =
+      deps_.crm.Upsert("Service_Subscription__c", "Billing_Subscription_Id__c", sub->id, fields);
   if (!saved.ok()) return saved.status();
-  if (!saved->success) return Status::InvalidArgument("Service_Subscription__c: " + saved->ErrorText());
+  if (!saved->success)
+    return Status::InvalidArgument("Service_Subscription__c: " + saved->ErrorText());
   const int64_t now = ToEpochMillis(deps_.clock.Now());
-  TANDEM_RETURN_IF_ERROR(deps_.store.UpsertLinks({store::Link{"subscription", saved->id, sub->id,
-                                                              "", "", now}}));
+  TANDEM_RETURN_IF_ERROR(
+      deps_.store.UpsertLinks({store::Link{"subscription", saved->id, sub->id, "", "", now}}));
   // The order item points at the inventory record it created or changed.
   if (p["subscription_crm_id"].as_string() != saved->id) {
     Json item = Json::MakeObject();
@@ -115,7 +117,8 @@ Result<Json> TaskLibrary::RecordAddOn(const Json& p, const std::map<std::string,
       one_time = std::string(kind) == "one_time_charge";
     }
   }
-  if (billing_item.empty()) return Status::InvalidArgument("record_add_on needs an add-on task before it");
+  if (billing_item.empty())
+    return Status::InvalidArgument("record_add_on needs an add-on task before it");
   Json fields = Json::MakeObject();
   fields.Set("Name", p["product_name"].ToText());
   if (!p["subscription_crm_id"].as_string().empty())
@@ -185,7 +188,8 @@ Result<Json> TaskLibrary::Run(const store::Task& task, const std::map<std::strin
   if (kind == "add_add_on") {
     auto id = SubscriptionId(p, earlier);
     if (!id.ok()) return id.status();
-    auto item = billing.AddAddOn(*id, {"", p["price_id"].ToText(), p["quantity"].as_int(1), {}}, key);
+    auto item =
+        billing.AddAddOn(*id, {"", p["price_id"].ToText(), p["quantity"].as_int(1), {}}, key);
     if (!item.ok()) return item.status();
     Json r = Json::MakeObject();
     r.Set("item_id", item->id);
@@ -222,8 +226,8 @@ Result<Json> TaskLibrary::Run(const store::Task& task, const std::map<std::strin
     connector::billing::OneTimeCharge charge;
     charge.account_id = *account;
     charge.currency = p["currency"].ToText();
-    charge.amount_minor = ToMinor(p["unit_price"].as_number() * p["quantity"].as_number(1),
-                                  charge.currency);
+    charge.amount_minor =
+        ToMinor(p["unit_price"].as_number() * p["quantity"].as_number(1), charge.currency);
     charge.description = p["product_name"].ToText() + " (order " + p["order_number"].ToText() + ")";
     auto id = billing.AddOneTimeCharge(charge, key);
     if (!id.ok()) return id.status();
@@ -250,7 +254,8 @@ Result<Json> TaskLibrary::Run(const store::Task& task, const std::map<std::strin
   if (kind == "charge_early_termination") {
     Json r = Json::MakeObject();
     const std::string end = p["subscription_end"].ToText();
-    const int64_t months = p["at_term_end"].as_bool() || end.empty() ? 0 : MonthsBetween(effective, end);
+    const int64_t months =
+        p["at_term_end"].as_bool() || end.empty() ? 0 : MonthsBetween(effective, end);
     const double recurring = p["recurring_amount"].as_number() > 0
                                  ? p["recurring_amount"].as_number()
                                  : p["unit_price"].as_number() * p["quantity"].as_number(1);
@@ -269,10 +274,10 @@ Result<Json> TaskLibrary::Run(const store::Task& task, const std::map<std::strin
     charge.account_id = sub->account_id;
     charge.amount_minor = amount;
     charge.currency = currency;
-    charge.description = "Early termination: " + std::to_string(months) + " months of " +
-                         p["product_name"].ToText() + " at " +
-                         std::to_string(static_cast<int>(p["early_termination_percent"].as_number())) +
-                         "%";
+    charge.description =
+        "Early termination: " + std::to_string(months) + " months of " +
+        p["product_name"].ToText() + " at " +
+        std::to_string(static_cast<int>(p["early_termination_percent"].as_number())) + "%";
     auto charged = billing.AddOneTimeCharge(charge, key);
     if (!charged.ok()) return charged.status();
     r.Set("item_id", *charged);
@@ -281,8 +286,8 @@ Result<Json> TaskLibrary::Run(const store::Task& task, const std::map<std::strin
   if (kind == "renew") {
     auto id = SubscriptionId(p, earlier);
     if (!id.ok()) return id.status();
-    const std::string end = p["subscription_end"].ToText().empty() ? effective
-                                                                   : p["subscription_end"].ToText();
+    const std::string end =
+        p["subscription_end"].ToText().empty() ? effective : p["subscription_end"].ToText();
     if (term <= 0) return Status::InvalidArgument("renew needs a term (Term_Months__c)");
     auto sub = billing.Renew(*id, DateToEpoch(AddMonths(end, term)), key);
     if (!sub.ok()) return sub.status();

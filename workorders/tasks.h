@@ -41,8 +41,7 @@ class TaskLibrary {
   Result<std::string> AccountBillingId(const Json& p, const std::map<std::string, Json>& earlier);
   Result<std::string> SubscriptionId(const Json& p, const std::map<std::string, Json>& earlier);
   Result<connector::billing::SubscriptionItem> FindItem(const std::string& subscription_id,
-                                                        const std::string& price_id,
-                                                        bool base);
+                                                        const std::string& price_id, bool base);
   Result<Json> RecordSubscription(const Json& p, const std::map<std::string, Json>& earlier);
   Result<Json> RecordAddOn(const Json& p, const std::map<std::string, Json>& earlier);
 

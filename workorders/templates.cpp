@@ -9,11 +9,22 @@
 namespace tandem::workorders {
 
 const std::vector<std::string>& KnownTaskKinds() {
-  static const std::vector<std::string> kKinds = {
-      "sync_account", "create_subscription", "start_subscription", "record_subscription",
-      "add_add_on",   "change_add_on",       "remove_add_on",      "one_time_charge",
-      "record_add_on", "change_quantity",    "change_price",       "re_term",
-      "cancel",       "charge_early_termination", "renew",         "replace"};
+  static const std::vector<std::string> kKinds = {"sync_account",
+                                                  "create_subscription",
+                                                  "start_subscription",
+                                                  "record_subscription",
+                                                  "add_add_on",
+                                                  "change_add_on",
+                                                  "remove_add_on",
+                                                  "one_time_charge",
+                                                  "record_add_on",
+                                                  "change_quantity",
+                                                  "change_price",
+                                                  "re_term",
+                                                  "cancel",
+                                                  "charge_early_termination",
+                                                  "renew",
+                                                  "replace"};
   return kKinds;
 }
 
@@ -158,7 +169,8 @@ class Parser {
           Error(n["at_term_end"], path + ".at_term_end", "expected true or false");
         }
       }
-      if (t.name.empty()) t.name = t.operation + " " + (t.product_code.empty() ? "" : t.product_code);
+      if (t.name.empty())
+        t.name = t.operation + " " + (t.product_code.empty() ? "" : t.product_code);
       out.templates.push_back(std::move(t));
     }
     return out;

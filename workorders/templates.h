@@ -22,7 +22,7 @@ std::string NormalizeOperation(const std::string& crm_value);
 
 struct Template {
   std::string name;
-  std::string operation;                                  // new | change | ... | renew
+  std::string operation;                                   // new | change | ... | renew
   std::string product_code, product_family, product_kind;  // all empty: any product
   std::vector<std::string> tasks;
   double early_termination_percent = -1;  // < 0: the file's default

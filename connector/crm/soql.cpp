@@ -120,6 +120,15 @@ SoqlBuilder& SoqlBuilder::WhereLike(const std::string& field, const std::string&
   return *this;
 }
 
+SoqlBuilder& SoqlBuilder::WhereAfter(const std::string& time_field,
+                                     const std::string& datetime_literal,
+                                     const std::string& after_id) {
+  WhereLiteral(time_field, ">=", datetime_literal);
+  where_.push_back("(" + time_field + " > " + datetime_literal + " OR Id > " + SoqlQuote(after_id) +
+                   ")");
+  return *this;
+}
+
 SoqlBuilder& SoqlBuilder::WhereLiteral(const std::string& field, const std::string& op,
                                        const std::string& soql_literal) {
   if (!IsSoqlIdentifier(field)) error_ = "invalid field name '" + field + "'";

@@ -33,6 +33,11 @@ class SoqlBuilder {
   // A comparison with a non-string literal already in SOQL form (a number, a datetime).
   SoqlBuilder& WhereLiteral(const std::string& field, const std::string& op,
                             const std::string& soql_literal);
+  // Keyset paging: rows at or after `datetime_literal` (>=, so rows sharing the boundary
+  // time are never skipped) and, at that very time, only ids after `after_id`. Pair with
+  // OrderBy(time_field), OrderBy("Id").
+  SoqlBuilder& WhereAfter(const std::string& time_field, const std::string& datetime_literal,
+                          const std::string& after_id);
   SoqlBuilder& OrderBy(const std::string& field, bool ascending = true);
   SoqlBuilder& Limit(int64_t n);
 

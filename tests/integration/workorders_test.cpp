@@ -1,10 +1,8 @@
 // Steps 4–5 end to end: activated Orders in the Salesforce sandbox become tasks in a real
 // store (SQLite and PostgreSQL), run against the Stripe sandbox; one test per operation.
-#include "workorders/engine.h"
-
 #include <fstream>
-#include <thread>
 #include <sstream>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -12,6 +10,8 @@
 #include "tests/support/salesforce_env.h"
 #include "tests/support/store_backends.h"
 #include "tests/support/stripe_env.h"
+#include "workorders/engine.h"
+#include "workorders/poller.h"
 
 namespace tandem::workorders {
 namespace {
@@ -138,7 +138,8 @@ class WorkOrderTest : public testing::StoreBackendTest {
 
   Json CrmOrder(const std::string& id) {
     return crm_.client()
-        .Retrieve("Order", id, {"Automation_Status__c", "Automation_Progress__c", "Automation_Error__c"})
+        .Retrieve("Order", id,
+                  {"Automation_Status__c", "Automation_Progress__c", "Automation_Error__c"})
         .value();
   }
 
@@ -171,11 +172,11 @@ class WorkOrderTest : public testing::StoreBackendTest {
   }
 
   connector::billing::Subscription BillingSub(const std::string& crm_sub) {
-    const std::string id = crm_.client()
-                               .Retrieve("Service_Subscription__c", crm_sub,
-                                         {"Billing_Subscription_Id__c"})
-                               .value()["Billing_Subscription_Id__c"]
-                               .as_string();
+    const std::string id =
+        crm_.client()
+            .Retrieve("Service_Subscription__c", crm_sub, {"Billing_Subscription_Id__c"})
+            .value()["Billing_Subscription_Id__c"]
+            .as_string();
     return stripe_.billing().GetSubscription(id).value();
   }
 
@@ -191,8 +192,7 @@ class WorkOrderTest : public testing::StoreBackendTest {
 };
 
 TEST_P(WorkOrderTest, NewSyncsTheAccountCreatesStartsAndRecordsTheSubscription) {
-  const std::string order =
-      MakeOrder("New", "2026-01-01", {{&server_, 2, 30, "", "", 12}});
+  const std::string order = MakeOrder("New", "2026-01-01", {{&server_, 2, 30, "", "", 12}});
   auto plan = PlanOrder(ReadOrder(crm_.client(), order).value(), templates_);
   ASSERT_TRUE(plan.ok());
   ASSERT_EQ(plan->size(), 4u);
@@ -224,8 +224,7 @@ TEST_P(WorkOrderTest, NewSyncsTheAccountCreatesStartsAndRecordsTheSubscription) 
 
 TEST_P(WorkOrderTest, ChangeSetsTheNewQuantity) {
   const std::string sub = NewServer(server_);
-  const std::string order =
-      MakeOrder("Change", "2026-03-01", {{&server_, 5, 30, "", sub, 0}});
+  const std::string order = MakeOrder("Change", "2026-03-01", {{&server_, 5, 30, "", sub, 0}});
   EXPECT_EQ(Run(order).status, "Completed") << CrmOrder(order).Dump();
   EXPECT_EQ(BillingSub(sub).items.front().quantity, 5);
   EXPECT_EQ(Inventory(order)["Quantity__c"].as_int(), 5);
@@ -233,8 +232,8 @@ TEST_P(WorkOrderTest, ChangeSetsTheNewQuantity) {
 
 TEST_P(WorkOrderTest, RecurringAddOnAndOneTimeFee) {
   const std::string sub = NewServer(server_);
-  const std::string order = MakeOrder(
-      "New", "2026-02-01", {{&backup_, 3, 5, "", sub, 0}, {&setup_, 1, 150, "", sub, 0}});
+  const std::string order =
+      MakeOrder("New", "2026-02-01", {{&backup_, 3, 5, "", sub, 0}, {&setup_, 1, 150, "", sub, 0}});
   EXPECT_EQ(Run(order).status, "Completed") << CrmOrder(order).Dump();
   const auto billing = BillingSub(sub);
   ASSERT_EQ(billing.items.size(), 2u);
@@ -279,7 +278,8 @@ TEST_P(WorkOrderTest, CancelChargesTheEarlyTerminationFeeOfTheProduct) {
   auto tasks = (*store_)->TasksInGroup(order).value();
   int64_t fee = -1;
   for (const auto& t : tasks)
-    if (t.kind == "charge_early_termination") fee = Json::Parse(t.result)->operator[]("amount_minor").as_int();
+    if (t.kind == "charge_early_termination")
+      fee = Json::Parse(t.result)->operator[]("amount_minor").as_int();
   EXPECT_EQ(fee, 18000);
   EXPECT_EQ(stripe_.sandbox.CountObjects("invoiceitem"), 1);
   EXPECT_EQ(Inventory(order)["Status__c"].as_string(), "Cancelled");
@@ -306,9 +306,8 @@ TEST_P(WorkOrderTest, ReplaceEndsTheOldSubscriptionAndStartsTheNew) {
 
 TEST_P(WorkOrderTest, AWholesaleOrderMixesOperationsAcrossItems) {
   const std::string sub = NewServer(server_);
-  const std::string order =
-      MakeOrder("Change", "2026-09-01",
-                {{&server_, 4, 30, "", sub, 0}, {&trunk_, 1, 20, "New", "", 12}});
+  const std::string order = MakeOrder(
+      "Change", "2026-09-01", {{&server_, 4, 30, "", sub, 0}, {&trunk_, 1, 20, "New", "", 12}});
   auto plan = PlanOrder(ReadOrder(crm_.client(), order).value(), templates_).value();
   EXPECT_EQ(plan.size(), 2u + 4u);  // change + record; sync + create + start + record
   EXPECT_EQ(Run(order).status, "Completed") << CrmOrder(order).Dump();
@@ -362,6 +361,38 @@ TEST_P(WorkOrderTest, ATransientFailureIsRetriedAndSucceeds) {
   for (const auto& t : tasks)
     if (t.kind == "create_subscription") attempts = t.attempts;
   EXPECT_GT(attempts, 1);
+}
+
+TEST_P(WorkOrderTest, ThePollerTakesEveryActivatedOrderOnceEvenWhenTimestampsTie) {
+  // The sandbox's clock is frozen: every order shares one SystemModstamp, the worst case for
+  // paging by time. Pages of 2 must still take all 5, once each, and skip the draft.
+  std::vector<std::string> orders;
+  for (int i = 0; i < 5; ++i)
+    orders.push_back(MakeOrder("New", "2026-01-01", {{&server_, 1, 30, "", "", 12}}));
+  Json draft = Json::MakeObject();
+  draft.Set("AccountId", account_);
+  draft.Set("EffectiveDate", "2026-01-01");
+  draft.Set("Status", "Draft");
+  ASSERT_TRUE(crm_.client().Create("Order", draft).ok());
+  OrderPoller poller(crm_.client(), **store_, *engine_, /*page_size=*/2);
+  auto first = poller.PollOnce();
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->enqueued, 5);
+  // Taken orders are Pending in the CRM now; a second poll (or a restart) takes none again.
+  auto second = poller.PollOnce();
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(second->enqueued, 0);
+  for (int i = 0; i < 100; ++i)
+    if (engine_->RunOnce()->ran == 0) break;
+  for (const auto& o : orders) EXPECT_EQ(engine_->State(o)->status, "Completed");
+  EXPECT_EQ(stripe_.sandbox.CountObjects("subscription"), 5);
+  EXPECT_TRUE((*store_)->GetCursor(OrderPoller::kCursor).value().has_value());
+}
+
+TEST(PollInterval, SpendsABoundedShareOfTheDailyAllowance) {
+  // 100,000 calls a day, 5 % for polling, 1 call a poll: 5,000 polls → one every 17.28 s.
+  EXPECT_EQ(PollInterval(100000, 0.05, 1, Millis(1000)).count(), 17280);
+  EXPECT_EQ(PollInterval(100000000, 0.05, 1, Millis(60000)).count(), 60000);  // the floor
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, WorkOrderTest,

@@ -1,0 +1,62 @@
+#include "workorders/poller.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "connector/crm/soql.h"
+#include "util/log.h"
+
+namespace tandem::workorders {
+
+Millis PollInterval(int64_t daily_max, double share, double calls_per_poll, Millis floor) {
+  if (daily_max <= 0 || share <= 0) return floor;
+  const double polls_per_day = static_cast<double>(daily_max) * share / std::max(1.0, calls_per_poll);
+  const auto interval = Millis(static_cast<int64_t>(std::ceil(86'400'000.0 / polls_per_day)));
+  return std::max(floor, interval);
+}
+
+Result<PollResult> OrderPoller::PollOnce() {
+  PollResult out;
+  for (;;) {
+    auto cursor = store_.GetCursor(kCursor);
+    if (!cursor.ok()) return cursor.status();
+    // "2026-11-24T23:10:56Z|801..." ; empty: from the beginning.
+    std::string since, after_id;
+    if (cursor->has_value()) {
+      const std::string& c = **cursor;
+      since = c.substr(0, c.find('|'));
+      after_id = c.find('|') == std::string::npos ? "" : c.substr(c.find('|') + 1);
+    }
+    connector::crm::SoqlBuilder q("Order", {"Id", "SystemModstamp"});
+    q.WhereEquals("Status", "Activated").WhereLiteral("Automation_Status__c", "=", "null");
+    if (!since.empty()) q.WhereAfter("SystemModstamp", since, after_id);
+    auto soql = q.OrderBy("SystemModstamp").OrderBy("Id").Limit(page_size_).Build();
+    if (!soql.ok()) return soql.status();
+    std::vector<std::pair<std::string, std::string>> page;  // id, modstamp
+    ++out.api_calls;
+    TANDEM_RETURN_IF_ERROR(crm_.Query(*soql, [&](const Json& r) {
+      page.emplace_back(r["Id"].as_string(), r["SystemModstamp"].ToText());
+      return Status::Ok();
+    }));
+    for (const auto& [id, stamp] : page) {
+      ++out.seen;
+      auto enq = engine_.Enqueue(id);
+      out.api_calls += 3;  // two reads and a status write
+      if (enq.ok()) {
+        ++out.enqueued;
+      } else {
+        ++out.failed;  // the order is marked Failed in the CRM (no template) or retried next poll
+        log::Get("workorders")->warn("order {}: {}", id, enq.status().ToString());
+        if (enq.status().IsTransient()) return out;  // keep the cursor: try again next poll
+      }
+    }
+    if (page.empty()) return out;
+    // SOQL datetime literal at second precision: >= re-reads that second, never skips it.
+    const std::string& last = page.back().second;
+    TANDEM_RETURN_IF_ERROR(store_.SetCursor(kCursor, last.substr(0, 19) + "Z|" + page.back().first,
+                                            0));
+    if (static_cast<int>(page.size()) < page_size_) return out;
+  }
+}
+
+}  // namespace tandem::workorders

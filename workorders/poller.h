@@ -1,0 +1,40 @@
+// Step 5's trigger: finds activated Orders that automation has not taken yet, oldest change
+// first, and enqueues them. Pages by (SystemModstamp, Id) from a stored cursor with
+// SystemModstamp >= the cursor's time (records that share the boundary timestamp are never
+// skipped; the Id breaks the tie), and moves the cursor only after the page is enqueued, so
+// no order is missed or taken twice across restarts (enqueueing is idempotent anyway).
+// Thread-safety: one poller per process (the leader's).
+#pragma once
+
+#include "workorders/engine.h"
+
+namespace tandem::workorders {
+
+struct PollResult {
+  int seen = 0, enqueued = 0, failed = 0;
+  int api_calls = 0;  // CRM calls this poll spent
+};
+
+class OrderPoller {
+ public:
+  OrderPoller(connector::crm::CrmClient& crm, store::Store& store, Engine& engine,
+              int page_size = 200)
+      : crm_(crm), store_(store), engine_(engine), page_size_(page_size) {}
+
+  // Reads pages until none is left.
+  Result<PollResult> PollOnce();
+
+  static constexpr const char* kCursor = "orders";
+
+ private:
+  connector::crm::CrmClient& crm_;
+  store::Store& store_;
+  Engine& engine_;
+  const int page_size_;
+};
+
+// The poll interval that spends at most `share` of the daily API allowance when each poll
+// costs `calls_per_poll`, never shorter than `floor`.
+Millis PollInterval(int64_t daily_max, double share, double calls_per_poll, Millis floor);
+
+}  // namespace tandem::workorders
