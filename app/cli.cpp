@@ -17,6 +17,7 @@
 #include "app/runtime.h"
 #include "app/server.h"
 #include "app/tokens.h"
+#include "app/workorder_service.h"
 #include "catalog-sync/apply.h"
 #include "migration/migrator.h"
 #include "migration/progress.h"
@@ -24,6 +25,7 @@
 #include "sandbox/stripe/stripe_sandbox.h"
 #include "store/store.h"
 #include "util/log.h"
+#include "workorders/engine.h"
 
 namespace tandem::app {
 namespace po = boost::program_options;
@@ -54,6 +56,7 @@ const char* kUsage =
     "  token create|revoke|list   API tokens for the CRM's quick actions\n"
     "  catalog sync     pull the product catalog from billing into the CRM\n"
     "  migrate          bulk initial load from CSV (step 7); migrate status JOB\n"
+    "  workorder plan|run ORDER_ID  work-order automation of one order (steps 4-5)\n"
     "  demo             run the end-to-end demo on SQLite and the sandbox\n"
     "  sandbox          serve the Salesforce (and billing) emulators for tests and demos\n"
     "\n"
@@ -310,11 +313,18 @@ int Serve(const Globals& g, const std::vector<std::string>& args) {
       }
     });
   }
-  if (runtime) runtime->scheduler->Start();
+  std::unique_ptr<WorkOrderService> work_orders;
+  if (runtime) {
+    runtime->scheduler->Start();
+    work_orders = std::make_unique<WorkOrderService>(*runtime, config.workers,
+                                                     Millis(config.schedules.order_poll_ms));
+    work_orders->Start();
+  }
   std::cout << "tandem serving on " << server.base_url() << std::endl;
   WaitForStopSignal(stop_signals);
   if (runtime) runtime->scheduler->Stop();
   server.Stop();
+  if (work_orders) work_orders->Stop();  // running tasks finish; claimed ones are given back
   stopping = true;
   if (worker.joinable()) worker.join();
   return kExitOk;
@@ -796,6 +806,82 @@ int Migrate(const Globals& g, const std::vector<std::string>& args) {
   return s.failed == 0 && s.state == "done" ? kExitOk : kExitFailures;
 }
 
+int WorkOrder(const Globals& g, const std::vector<std::string>& args) {
+  const bool help = !args.empty() && (args[0] == "--help" || args[0] == "-h");
+  if (args.size() < 2 || (args[0] != "plan" && args[0] != "run") || args[1] == "--help") {
+    (help || (args.size() == 2 && args[1] == "--help") ? std::cout : std::cerr)
+        << "Usage: tandem --config FILE workorder <plan|run> ORDER_ID\n\n"
+           "  plan   print the tasks the order's templates give, without running them\n"
+           "  run    plan, enqueue and run the order's tasks now (as `serve` would), then\n"
+           "         print each task's result; exit 0 when the order completed, 1 when it\n"
+           "         failed (the reason is also on the Order in the CRM)\n";
+    return help || (args.size() == 2 && args[1] == "--help") ? kExitOk : kExitUsage;
+  }
+  Config config;
+  if (g.config_path.empty() || !LoadOrDefault(g, &config)) {
+    if (g.config_path.empty()) std::cerr << "tandem workorder: give --config FILE\n";
+    return kExitUsage;
+  }
+  auto rt = BuildRuntime(config, g.redactor);
+  if (!rt.ok()) {
+    std::cerr << "tandem workorder: " << rt.status().ToString() << "\n";
+    return rt.status().IsInvalidArgument() ? kExitUsage : kExitFailures;
+  }
+  Runtime& r = **rt;
+  const std::string order_id = args[1];
+  if (args[0] == "plan") {
+    auto order = workorders::ReadOrder(r.crm->client(), order_id);
+    if (!order.ok()) {
+      std::cerr << "tandem workorder plan: " << order.status().ToString() << "\n";
+      return order.status().IsInvalidArgument() || order.status().IsNotFound() ? kExitUsage
+                                                                               : kExitFailures;
+    }
+    auto plan = workorders::PlanOrder(*order, r.templates);
+    if (!plan.ok()) {
+      std::cerr << "tandem workorder plan: " << plan.status().message() << "\n";
+      return kExitFailures;
+    }
+    std::cout << "order " << order->number << " (" << order->id << "), " << plan->size()
+              << " tasks:\n"
+              << workorders::DescribePlan(*plan);
+    return kExitOk;
+  }
+  workorders::EngineOptions eo;
+  eo.worker_id = "cli:" + std::to_string(::getpid());
+  eo.lease = Millis(config.workers.lease_ms);
+  workorders::Engine engine(
+      {r.crm->client(), r.billing->billing(), *r.store, r.mapping, r.clock, *r.actions},
+      r.templates, eo);
+  auto enq = engine.Enqueue(order_id);
+  if (!enq.ok()) {
+    std::cerr << "tandem workorder run: " << enq.status().ToString() << "\n";
+    return enq.status().IsInvalidArgument() || enq.status().IsNotFound() ? kExitUsage
+                                                                         : kExitFailures;
+  }
+  workorders::OrderState state;
+  for (;;) {
+    auto ran = engine.RunOnce();
+    if (!ran.ok()) {
+      std::cerr << "tandem workorder run: " << ran.status().ToString() << "\n";
+      return kExitFailures;
+    }
+    state = engine.State(order_id).value_or(workorders::OrderState{});
+    if (state.status == "Completed" || state.status == "Failed") break;
+    // Waiting on a retry (or on another process holding a task): look again shortly.
+    if (ran->ran == 0) std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  auto tasks = r.store->TasksInGroup(order_id);
+  if (tasks.ok())
+    for (const auto& t : *tasks)
+      std::cout << "  " << t.kind << ": " << t.state << " (" << t.attempts << " attempt"
+                << (t.attempts == 1 ? "" : "s") << ") "
+                << (t.state == "done" ? t.result : t.last_error) << "\n";
+  std::cout << "order " << order_id << ": " << state.status << ", " << state.done << " of "
+            << state.total << " tasks done" << (state.error.empty() ? "" : "; " + state.error)
+            << "\n";
+  return state.status == "Completed" ? kExitOk : kExitFailures;
+}
+
 int Demo(const std::vector<std::string>& args) {
   po::options_description desc("demo options");
   desc.add_options()("workdir", po::value<std::string>()->default_value("demo-output"),
@@ -864,6 +950,7 @@ int RunCli(const std::vector<std::string>& args) {
   if (command == "token") return Token(g, rest);
   if (command == "catalog") return Catalog(g, rest);
   if (command == "migrate") return Migrate(g, rest);
+  if (command == "workorder") return WorkOrder(g, rest);
   if (command == "sync" || command == "open" || command == "query")
     return Actions(g, command, rest);
   if (command == "mapping") {

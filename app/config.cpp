@@ -168,7 +168,8 @@ class Reader {
 
 void ReadConfig(const YAML::Node& root, Reader& r, Config* c) {
   if (!r.Map(root, "",
-             {"store", "server", "crm", "billing", "paths", "schedules", "logging", "catalog"}))
+             {"store", "server", "crm", "billing", "paths", "schedules", "workers", "logging",
+              "catalog"}))
     return;
   if (auto n = root["store"]; n.IsDefined() && r.Map(n, "store", {"url", "pool_size", "schema"})) {
     r.Str(n, "store", "url", &c->store.url);
@@ -241,6 +242,12 @@ void ReadConfig(const YAML::Node& root, Reader& r, Config* c) {
     r.Duration(n, "schedules", "catalog_sync", &c->schedules.catalog_sync_ms);
     r.Duration(n, "schedules", "order_poll", &c->schedules.order_poll_ms);
     r.Duration(n, "schedules", "renewal_scan", &c->schedules.renewal_scan_ms);
+  }
+  if (auto n = root["workers"];
+      n.IsDefined() && r.Map(n, "workers", {"count", "lease", "poll_api_share"})) {
+    r.Number<int>(n, "workers", "count", &c->workers.count, 0, 64);
+    r.Duration(n, "workers", "lease", &c->workers.lease_ms);
+    r.Number<double>(n, "workers", "poll_api_share", &c->workers.poll_api_share, 0.0, 1.0);
   }
   if (auto n = root["catalog"]; n.IsDefined() && r.Map(n, "catalog", {"pricebooks"})) {
     if (auto books = n["pricebooks"]; books.IsDefined()) {

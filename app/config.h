@@ -63,6 +63,13 @@ struct Schedules {
   int64_t renewal_scan_ms = 24 * 3'600'000LL;
 };
 
+// Work-order workers of `tandem serve`.
+struct WorkersConfig {
+  int count = 2;                 // threads running tasks
+  int64_t lease_ms = 60'000;     // a claimed task goes to another worker when its lease ends
+  double poll_api_share = 0.05;  // of the daily API allowance the order poll may spend
+};
+
 struct LoggingConfig {
   std::string format = "text";  // text | json
   std::string level = "info";
@@ -77,6 +84,7 @@ struct Config {
   std::string mapping_path = "config/mapping.yaml";
   std::string workorders_path = "config/workorders.yaml";
   Schedules schedules;
+  WorkersConfig workers;
   // catalog.pricebooks: price books besides the standard one that get an entry per price.
   std::vector<std::string> catalog_pricebooks;
   LoggingConfig logging;

@@ -8,19 +8,41 @@
 
 namespace tandem::app {
 
-Result<mapping::Mapping> LoadMappingFile(const std::string& path,
-                                         const std::string& config_source) {
+namespace {
+
+// Reads a file the config names: relative paths are taken from the config file's folder,
+// then the working directory. Returns the text; *resolved is the path read.
+Result<std::string> ReadBesideConfig(const std::string& path, const std::string& config_source,
+                                     const char* what, std::string* resolved) {
   namespace fs = std::filesystem;
-  std::string resolved = path;
+  *resolved = path;
   if (!fs::path(path).is_absolute() && !config_source.empty()) {
     const fs::path beside = fs::path(config_source).parent_path() / path;
-    if (fs::exists(beside)) resolved = beside.string();
+    if (fs::exists(beside)) *resolved = beside.string();
   }
-  std::ifstream in(resolved);
-  if (!in) return Status::InvalidArgument("cannot read the mapping file " + resolved);
+  std::ifstream in(*resolved);
+  if (!in) return Status::InvalidArgument(std::string("cannot read the ") + what + " " + *resolved);
   std::stringstream ss;
   ss << in.rdbuf();
-  return mapping::ParseMapping(ss.str(), resolved);
+  return ss.str();
+}
+
+}  // namespace
+
+Result<mapping::Mapping> LoadMappingFile(const std::string& path,
+                                         const std::string& config_source) {
+  std::string resolved;
+  auto text = ReadBesideConfig(path, config_source, "mapping file", &resolved);
+  if (!text.ok()) return text.status();
+  return mapping::ParseMapping(*text, resolved);
+}
+
+Result<workorders::Templates> LoadTemplatesFile(const std::string& path,
+                                                const std::string& config_source) {
+  std::string resolved;
+  auto text = ReadBesideConfig(path, config_source, "work-order templates", &resolved);
+  if (!text.ok()) return text.status();
+  return workorders::ParseTemplates(*text, resolved);
 }
 
 Result<std::unique_ptr<Runtime>> BuildRuntime(const Config& c, RedactorPtr redactor) {
@@ -35,6 +57,9 @@ Result<std::unique_ptr<Runtime>> BuildRuntime(const Config& c, RedactorPtr redac
   auto mapping = LoadMappingFile(c.mapping_path, c.source);
   if (!mapping.ok()) return mapping.status();
   rt->mapping = std::move(mapping).value();
+  auto templates = LoadTemplatesFile(c.workorders_path, c.source);
+  if (!templates.ok()) return templates.status();
+  rt->templates = std::move(templates).value();
 
   if (c.crm.remote.base_url.empty()) return Status::InvalidArgument("crm.base_url is not set");
   connector::crm::salesforce::ConnectionOptions co;

@@ -14,6 +14,7 @@
 #include "connector/crm/salesforce/connection.h"
 #include "mapping/mapping.h"
 #include "store/store.h"
+#include "workorders/templates.h"
 
 namespace tandem::app {
 
@@ -28,6 +29,7 @@ struct Runtime {
   RedactorPtr redactor;
   std::unique_ptr<store::Store> store;
   mapping::Mapping mapping;
+  workorders::Templates templates;
   std::unique_ptr<connector::crm::salesforce::SalesforceConnection> crm;
   std::unique_ptr<connector::billing::stripe::StripeConnection> billing;
   std::unique_ptr<actions::Actions> actions;
@@ -39,6 +41,9 @@ struct Runtime {
 // Loads and parses the mapping file named by the config (relative paths are taken from the
 // config file's folder, then the working directory).
 Result<mapping::Mapping> LoadMappingFile(const std::string& path, const std::string& config_source);
+
+Result<workorders::Templates> LoadTemplatesFile(const std::string& path,
+                                                const std::string& config_source);
 
 // Opens the store, loads the mapping, connects both remotes. InvalidArgument for a bad
 // mapping or missing settings; IoError when the store cannot be opened.

@@ -127,6 +127,15 @@ Result<std::vector<PlannedTask>> PlanOrder(const Order& order, const Templates& 
   const std::string sync_key = prefix + "account:sync_account";
   bool sync_planned = false;
   if (order.items.empty()) problems.push_back("the order has no items");
+  // When any item's template syncs the account, every item's chain starts after that sync:
+  // a fee or add-on of the same order may need the customer it creates.
+  bool needs_sync = false;
+  for (const auto& item : order.items) {
+    const std::string op = item.operation.empty() ? order.operation : item.operation;
+    if (const Template* t =
+            templates.Find(op, item.product_code, item.product_family, item.product_kind))
+      for (const auto& k : t->tasks) needs_sync = needs_sync || k == "sync_account";
+  }
   for (const auto& item : order.items) {
     const std::string op = item.operation.empty() ? order.operation : item.operation;
     if (op.empty()) {
@@ -164,7 +173,7 @@ Result<std::vector<PlannedTask>> PlanOrder(const Order& order, const Templates& 
     params.Set("recurring_amount", item.recurring_amount);
     params.Set("early_termination_percent", templates.EarlyTerminationPercent(*t));
     params.Set("at_term_end", t->at_term_end);
-    std::string previous;
+    std::string previous = needs_sync ? sync_key : "";
     int index = 0;
     for (const auto& kind : t->tasks) {
       PlannedTask task;
@@ -172,14 +181,14 @@ Result<std::vector<PlannedTask>> PlanOrder(const Order& order, const Templates& 
       task.template_name = t->name;
       if (kind == "sync_account") {
         if (!sync_planned) {  // one per order, shared by its items
+          sync_planned = true;
           PlannedTask sync;
           sync.template_name = t->name;
           sync.spec.key = sync_key;
           sync.spec.group_id = order.id;
           sync.spec.kind = kind;
           sync.spec.payload = params.Dump();
-          plan.push_back(sync);
-          sync_planned = true;
+          plan.insert(plan.begin(), sync);  // first: every chain may wait for it
         }
         previous = sync_key;
         continue;

@@ -10,7 +10,8 @@ namespace tandem::workorders {
 
 Millis PollInterval(int64_t daily_max, double share, double calls_per_poll, Millis floor) {
   if (daily_max <= 0 || share <= 0) return floor;
-  const double polls_per_day = static_cast<double>(daily_max) * share / std::max(1.0, calls_per_poll);
+  const double polls_per_day =
+      static_cast<double>(daily_max) * share / std::max(1.0, calls_per_poll);
   const auto interval = Millis(static_cast<int64_t>(std::ceil(86'400'000.0 / polls_per_day)));
   return std::max(floor, interval);
 }
@@ -53,8 +54,8 @@ Result<PollResult> OrderPoller::PollOnce() {
     if (page.empty()) return out;
     // SOQL datetime literal at second precision: >= re-reads that second, never skips it.
     const std::string& last = page.back().second;
-    TANDEM_RETURN_IF_ERROR(store_.SetCursor(kCursor, last.substr(0, 19) + "Z|" + page.back().first,
-                                            0));
+    TANDEM_RETURN_IF_ERROR(
+        store_.SetCursor(kCursor, last.substr(0, 19) + "Z|" + page.back().first, 0));
     if (static_cast<int>(page.size()) < page_size_) return out;
   }
 }

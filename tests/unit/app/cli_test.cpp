@@ -28,8 +28,10 @@ TEST(Cli, HelpExitsZeroAndListsCommands) {
 }
 
 TEST(Cli, EveryCommandHasHelp) {
-  for (const char* c : {"serve --help", "config check --help", "db migrate --help",
-                        "db status --help", "db --help", "demo --help"}) {
+  for (const char* c :
+       {"serve --help", "config check --help", "db migrate --help", "db status --help", "db --help",
+        "demo --help", "migrate --help", "migrate status --help", "workorder --help",
+        "workorder run --help", "catalog --help", "sandbox --help"}) {
     ProcessRun r = Tandem(c);
     EXPECT_EQ(r.exit_code, 0) << c << "\n" << r.out;
     EXPECT_NE(r.out.find("Usage: tandem"), std::string::npos) << c << "\n" << r.out;

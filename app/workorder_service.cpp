@@ -1,0 +1,115 @@
+#include "app/workorder_service.h"
+
+#include <unistd.h>
+
+#include "util/log.h"
+
+namespace tandem::app {
+
+WorkOrderService::WorkOrderService(Runtime& runtime, const WorkersConfig& workers,
+                                   Millis poll_floor)
+    : rt_(runtime), workers_(workers), poll_floor_(poll_floor) {
+  char host[256] = {0};
+  ::gethostname(host, sizeof host - 1);
+  process_id_ = std::string(host) + ":" + std::to_string(::getpid());
+  rt_.metrics.Describe("tandem_workorder_tasks_total", "counter",
+                       "work-order tasks run, by outcome (done, retried, failed)");
+  rt_.metrics.Describe("tandem_order_poll_api_calls_total", "counter",
+                       "CRM API calls spent polling for activated orders");
+  rt_.metrics.Describe("tandem_order_poll_interval_seconds", "gauge",
+                       "the order poll interval, from the daily API allowance and its share");
+  poll_interval_ms_ = poll_floor_.count();
+  // Read when /metrics is scraped; the service outlives the API server in `serve`.
+  rt_.metrics.Gauge("tandem_order_poll_interval_seconds",
+                    [this] { return static_cast<double>(poll_interval_ms_.load()) / 1000.0; });
+}
+
+WorkOrderService::~WorkOrderService() { Stop(); }
+
+bool WorkOrderService::Sleep(Millis d) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait_for(lock, d, [this] { return stopping_; });
+  return !stopping_;
+}
+
+void WorkOrderService::Start() {
+  for (int i = 0; i < workers_.count; ++i) {
+    workorders::EngineOptions o;
+    o.worker_id = process_id_ + ":" + std::to_string(i);
+    o.lease = Millis(workers_.lease_ms);
+    engines_.push_back(std::make_unique<workorders::Engine>(
+        workorders::TaskDeps{rt_.crm->client(), rt_.billing->billing(), *rt_.store, rt_.mapping,
+                             rt_.clock, *rt_.actions},
+        rt_.templates, o));
+  }
+  for (int i = 0; i < workers_.count; ++i) threads_.emplace_back([this, i] { WorkLoop(i); });
+  threads_.emplace_back([this] { PollLoop(); });
+}
+
+void WorkOrderService::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_ && threads_.empty()) return;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+  const int64_t now = ToEpochMillis(rt_.clock.Now());
+  for (int i = 0; i < static_cast<int>(engines_.size()); ++i)
+    (void)rt_.store->ReleaseTasks(process_id_ + ":" + std::to_string(i), now);
+}
+
+void WorkOrderService::WorkLoop(int index) {
+  auto logger = log::Get("workorders");
+  workorders::Engine& engine = *engines_[static_cast<size_t>(index)];
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) return;
+    }
+    auto stats = engine.RunOnce();
+    if (!stats.ok()) {
+      logger->warn("work-order worker: {}", stats.status().ToString());
+      if (!Sleep(Millis(1000))) return;
+      continue;
+    }
+    tasks_run_ += stats->ran;
+    if (stats->done) rt_.metrics.Count("tandem_workorder_tasks_total", "outcome=\"done\"", stats->done);
+    if (stats->retried)
+      rt_.metrics.Count("tandem_workorder_tasks_total", "outcome=\"retried\"", stats->retried);
+    if (stats->failed)
+      rt_.metrics.Count("tandem_workorder_tasks_total", "outcome=\"failed\"", stats->failed);
+    if (stats->ran == 0 && !Sleep(Millis(200))) return;  // idle: look again soon
+  }
+}
+
+void WorkOrderService::PollLoop() {
+  auto logger = log::Get("workorders");
+  workorders::Engine engine(
+      workorders::TaskDeps{rt_.crm->client(), rt_.billing->billing(), *rt_.store, rt_.mapping,
+                           rt_.clock, *rt_.actions},
+      rt_.templates, {});
+  workorders::OrderPoller poller(rt_.crm->client(), *rt_.store, engine);
+  std::atomic<int64_t>& interval_ms = poll_interval_ms_;
+  for (;;) {
+    auto leader = rt_.store->TryAcquireLeadership(kOrderPollLock);
+    if (leader.ok() && *leader) {
+      auto polled = poller.PollOnce();
+      if (!polled.ok()) {
+        logger->warn("order poll: {}", polled.status().ToString());
+      } else {
+        rt_.metrics.Count("tandem_order_poll_api_calls_total", "", polled->api_calls);
+        if (polled->enqueued) logger->info("order poll: {} orders enqueued", polled->enqueued);
+        auto limits = rt_.crm->client().Limits();
+        if (limits.ok())
+          interval_ms = workorders::PollInterval(limits->daily_max, workers_.poll_api_share,
+                                                 std::max(1, polled->api_calls), poll_floor_)
+                            .count();
+      }
+    }
+    if (!Sleep(Millis(interval_ms.load()))) break;
+  }
+}
+
+}  // namespace tandem::app

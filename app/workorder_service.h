@@ -1,0 +1,53 @@
+// Work-order automation inside `tandem serve`: `count` worker threads, each with its own
+// engine claiming tasks from the shared store, and the order poller — run only by the
+// process holding a PostgreSQL advisory lock, at an interval that keeps within a share of
+// the CRM's daily API allowance. Stop() lets running tasks finish, then gives back what the
+// workers had claimed, so another process takes it at once (graceful SIGTERM).
+// Thread-safety: Start/Stop from one thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "app/config.h"
+#include "app/runtime.h"
+#include "workorders/engine.h"
+#include "workorders/poller.h"
+
+namespace tandem::app {
+
+inline constexpr int64_t kOrderPollLock = 7143220003;  // the order poller's advisory lock
+
+class WorkOrderService {
+ public:
+  WorkOrderService(Runtime& runtime, const WorkersConfig& workers, Millis poll_floor);
+  ~WorkOrderService();
+
+  void Start();
+  void Stop();
+
+  int64_t tasks_run() const { return tasks_run_.load(); }
+
+ private:
+  void WorkLoop(int index);
+  void PollLoop();
+  bool Sleep(Millis d);  // false when stopping
+
+  Runtime& rt_;
+  const WorkersConfig workers_;
+  const Millis poll_floor_;
+  std::string process_id_;
+  std::vector<std::unique_ptr<workorders::Engine>> engines_;
+  std::vector<std::thread> threads_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;  // GUARDED_BY(mu_)
+  std::atomic<int64_t> tasks_run_{0};
+  std::atomic<int64_t> poll_interval_ms_{0};
+};
+
+}  // namespace tandem::app

@@ -1,0 +1,251 @@
+// `tandem serve` running work orders as an operator runs it: the real binary, the sandboxes
+// on loopback, a real store. Killed with SIGKILL in the middle of a 200-order batch and
+// restarted, every order completes and nothing is applied twice in billing; two processes
+// on one PostgreSQL share 500 tasks and each task runs exactly once.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "tests/support/salesforce_env.h"
+#include "tests/support/store_backends.h"
+#include "tests/support/stripe_env.h"
+#include "util/net.h"
+
+namespace tandem::app {
+namespace {
+
+namespace fs = std::filesystem;
+
+class ServeWorkOrders : public testing::StoreBackendTest {
+ protected:
+  void SetUp() override {
+    OpenStore();
+    if (!StoreReady()) return;
+    dir_ = fs::temp_directory_path() / ("tandem_serve_wo_" + std::to_string(::getpid()) + "_" +
+                                        GetParam().name);
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    config_ = (dir_ / "tandem.yaml").string();
+    std::ofstream out(config_);
+    out << "store:\n  url: \"" << store_->options().url << "\"\n";
+    if (!store_->options().schema.empty()) out << "  schema: " << store_->options().schema << "\n";
+    out << "crm:\n  base_url: " << crm_.sandbox.base_url()
+        << "\n  auth:\n    client_id: tandem-sandbox\n    client_secret: env:SF_SECRET\n"
+        << "billing:\n  base_url: " << stripe_.sandbox.base_url()
+        << "\n  api_key: env:STRIPE_KEY\n"
+        << "paths:\n  mapping: " << TANDEM_SOURCE_DIR << "/config/mapping.yaml\n"
+        << "  workorders: " << TANDEM_SOURCE_DIR << "/config/workorders.yaml\n"
+        << "schedules:\n  order_poll: 200ms\n  catalog_sync: 24h\n"
+        << "workers:\n  count: 2\n  lease: 2s\n";
+    // The catalog and the customer.
+    connector::billing::Product p;
+    p.name = "Virtual Server";
+    const auto product = stripe_.billing().CreateProduct(p, "p").value();
+    connector::billing::Price price;
+    price.product_id = product.id;
+    price.currency = "eur";
+    price.unit_amount_minor = 3000;
+    price.interval = "month";
+    const auto monthly = stripe_.billing().CreatePrice(price, "pm").value();
+    price.interval = "";
+    price.unit_amount_minor = 9900;
+    const auto once = stripe_.billing().CreatePrice(price, "po").value();
+    Json book = Json::MakeObject();
+    book.Set("Name", "Standard Price Book");
+    const std::string pricebook = crm_.client().Create("Pricebook2", book).value();
+    auto product2 = [&](const std::string& name, const std::string& family,
+                        const std::string& kind) {
+      Json p2 = Json::MakeObject();
+      p2.Set("Name", name);
+      p2.Set("Family", family);
+      p2.Set("Product_Kind__c", kind);
+      return crm_.client().Create("Product2", p2).value();
+    };
+    auto entry = [&](const std::string& product_id, const std::string& billing_price) {
+      Json e = Json::MakeObject();
+      e.Set("Pricebook2Id", pricebook);
+      e.Set("Product2Id", product_id);
+      e.Set("UnitPrice", 30.0);
+      e.Set("Billing_Price_Id__c", billing_price);
+      return crm_.client().Create("PricebookEntry", e).value();
+    };
+    server_ = product2("Virtual Server", "Virtual Server", "Base");
+    fee_ = product2("Setup Fee", "Fees", "Fee");
+    server_entry_ = entry(server_, monthly.id);
+    fee_entry_ = entry(fee_, once.id);
+    Json account = Json::MakeObject();
+    account.Set("Name", "Serve Co");
+    account_ = crm_.client().Create("Account", account).value();
+  }
+  void TearDown() override {
+    for (pid_t pid : pids_) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  // n activated orders: a 12-month server (4 tasks with the account sync), and with `fee` a
+  // one-time setup fee too (2 more).
+  void MakeOrders(int n, bool fee) {
+    std::vector<Json> orders;
+    for (int i = 0; i < n; ++i) {
+      Json o = Json::MakeObject();
+      o.Set("AccountId", account_);
+      o.Set("EffectiveDate", "2026-01-01");
+      o.Set("Status", "Activated");
+      o.Set("Operation_Type__c", "New");
+      orders.push_back(o);
+    }
+    std::vector<Json> items;
+    const auto created = crm_.client().CreateMany("Order", orders).value();
+    for (const auto& r : created) {
+      Json it = Json::MakeObject();
+      it.Set("OrderId", r.id);
+      it.Set("Product2Id", server_);
+      it.Set("PricebookEntryId", server_entry_);
+      it.Set("Quantity", 1);
+      it.Set("UnitPrice", 30.0);
+      it.Set("Term_Months__c", 12);
+      items.push_back(it);
+      if (fee) {
+        Json f = it;
+        f.Set("Product2Id", fee_);
+        f.Set("PricebookEntryId", fee_entry_);
+        f.Set("UnitPrice", 99.0);
+        items.push_back(f);
+      }
+      order_ids_.push_back(r.id);
+    }
+    for (size_t start = 0; start < items.size(); start += 200) {
+      std::vector<Json> part(items.begin() + static_cast<long>(start),
+                             items.begin() + static_cast<long>(std::min(items.size(), start + 200)));
+      const auto saved = crm_.client().CreateMany("OrderItem", part).value();
+      for (const auto& r : saved) ASSERT_TRUE(r.success) << r.ErrorText();
+    }
+  }
+
+  pid_t StartServe(const std::string& log_name) {
+    const int port = FreeLoopbackPort();
+    const std::string log = (dir_ / log_name).string();
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      ::setenv("SF_SECRET", "sandbox-secret", 1);
+      ::setenv("STRIPE_KEY", "sk_test_sandbox", 1);
+      const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      ::dup2(fd, STDOUT_FILENO);
+      ::dup2(fd, STDERR_FILENO);
+      const std::string listen = "127.0.0.1:" + std::to_string(port);
+      ::execl(TANDEM_BINARY, TANDEM_BINARY, "--config", config_.c_str(), "serve", "--listen",
+              listen.c_str(), static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    pids_.push_back(pid);
+    ports_[pid] = port;
+    return pid;
+  }
+
+  int StopServe(pid_t pid, int sig) {
+    ::kill(pid, sig);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    pids_.erase(std::remove(pids_.begin(), pids_.end(), pid), pids_.end());
+    return status;
+  }
+
+  int64_t Completed() {
+    int64_t n = 0;
+    (void)crm_.client().Query("SELECT Id FROM Order WHERE Automation_Status__c = 'Completed'",
+                              [&](const Json&) {
+                                ++n;
+                                return Status::Ok();
+                              });
+    return n;
+  }
+
+  bool WaitFor(const std::function<bool()>& done, int seconds) {
+    for (int i = 0; i < seconds * 20; ++i) {
+      if (done()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return done();
+  }
+
+  std::string Slurp(const std::string& name) {
+    std::ifstream in(dir_ / name);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+
+  testing::SalesforceEnv crm_;
+  testing::StripeEnv stripe_;
+  fs::path dir_;
+  std::string config_, server_, fee_, server_entry_, fee_entry_, account_;
+  std::vector<std::string> order_ids_;
+  std::vector<pid_t> pids_;
+  std::map<pid_t, int> ports_;
+};
+
+TEST_P(ServeWorkOrders, KilledMidBatchThenRestartedEveryOrderCompletesOnce) {
+  const int n = 200;
+  MakeOrders(n, /*fee=*/true);
+  const pid_t first = StartServe("first.log");
+  ASSERT_TRUE(WaitFor([&] { return stripe_.sandbox.CountObjects("subscription") >= 60; }, 120))
+      << Slurp("first.log");
+  const int killed = StopServe(first, SIGKILL);
+  ASSERT_TRUE(WIFSIGNALED(killed));
+  const int64_t at_kill = stripe_.sandbox.CountObjects("subscription");
+  EXPECT_LT(at_kill, n) << "the batch was not in the middle";
+
+  const pid_t second = StartServe("second.log");
+  EXPECT_TRUE(WaitFor([&] { return Completed() == n; }, 240))
+      << Completed() << " completed\n" << Slurp("second.log");
+  const int stopped = StopServe(second, SIGTERM);
+  EXPECT_TRUE(WIFEXITED(stopped) && WEXITSTATUS(stopped) == 0) << Slurp("second.log");
+
+  // Nothing applied twice: one subscription and one setup fee per order, one customer.
+  EXPECT_EQ(stripe_.sandbox.CountObjects("subscription"), n);
+  EXPECT_EQ(stripe_.sandbox.CountObjects("invoiceitem"), n);
+  EXPECT_EQ(stripe_.sandbox.CountObjects("customer"), 1);
+  EXPECT_EQ(crm_.sandbox.CountRecords("Service_Subscription__c"), n);
+  EXPECT_EQ(crm_.sandbox.CountRecords("Service_Add_On__c"), n);
+}
+
+TEST_P(ServeWorkOrders, TwoProcessesShareFiveHundredTasksEachRunOnce) {
+  if (GetParam().name != "postgresql") GTEST_SKIP() << "several processes need PostgreSQL";
+  MakeOrders(125, /*fee=*/false);  // 125 orders × 4 tasks
+  const pid_t a = StartServe("a.log"), b = StartServe("b.log");
+  EXPECT_TRUE(WaitFor([&] { return Completed() == 125; }, 240))
+      << Completed() << " completed\n" << Slurp("a.log") << Slurp("b.log");
+  EXPECT_EQ(StopServe(a, SIGTERM), 0);
+  EXPECT_EQ(StopServe(b, SIGTERM), 0);
+  int tasks = 0;
+  for (const auto& order : order_ids_) {
+    const auto group = (*store_)->TasksInGroup(order).value();
+    for (const auto& t : group) {
+      ++tasks;
+      EXPECT_EQ(t.state, "done") << t.key;
+      EXPECT_EQ(t.attempts, 1) << t.key << " ran more than once";
+    }
+  }
+  EXPECT_EQ(tasks, 500);
+  EXPECT_EQ(stripe_.sandbox.CountObjects("subscription"), 125);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, ServeWorkOrders,
+                         ::testing::Values(testing::StoreBackend{"sqlite"},
+                                           testing::StoreBackend{"postgresql"}),
+                         testing::BackendName);
+
+}  // namespace
+}  // namespace tandem::app
