@@ -236,6 +236,7 @@ void ReadConfig(const YAML::Node& root, Reader& r, Config* c) {
   if (auto n = root["paths"]; n.IsDefined() && r.Map(n, "paths", {"mapping", "workorders"})) {
     r.Str(n, "paths", "mapping", &c->mapping_path);
     r.Str(n, "paths", "workorders", &c->workorders_path);
+    c->workorders_path_set = n["workorders"].IsDefined();
   }
   if (auto n = root["schedules"];
       n.IsDefined() && r.Map(n, "schedules", {"catalog_sync", "order_poll", "renewal_scan"})) {

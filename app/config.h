@@ -83,6 +83,7 @@ struct Config {
   BillingConfig billing;
   std::string mapping_path = "config/mapping.yaml";
   std::string workorders_path = "config/workorders.yaml";
+  bool workorders_path_set = false;  // named in the file: then it must exist
   Schedules schedules;
   WorkersConfig workers;
   // catalog.pricebooks: price books besides the standard one that get an entry per price.

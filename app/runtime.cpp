@@ -57,9 +57,18 @@ Result<std::unique_ptr<Runtime>> BuildRuntime(const Config& c, RedactorPtr redac
   auto mapping = LoadMappingFile(c.mapping_path, c.source);
   if (!mapping.ok()) return mapping.status();
   rt->mapping = std::move(mapping).value();
+  // Work-order templates: required when the config names them; the default file is optional
+  // (a migration or a manual sync needs none), and without it every order fails with
+  // "no template", which the CRM shows.
   auto templates = LoadTemplatesFile(c.workorders_path, c.source);
-  if (!templates.ok()) return templates.status();
-  rt->templates = std::move(templates).value();
+  if (templates.ok()) {
+    rt->templates = std::move(templates).value();
+  } else if (c.workorders_path_set ||
+             templates.status().message().rfind("cannot read", 0) != 0) {  // a broken file
+    return templates.status();
+  } else {
+    rt->templates.source = c.workorders_path + " (missing)";
+  }
 
   if (c.crm.remote.base_url.empty()) return Status::InvalidArgument("crm.base_url is not set");
   connector::crm::salesforce::ConnectionOptions co;

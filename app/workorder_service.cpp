@@ -75,7 +75,8 @@ void WorkOrderService::WorkLoop(int index) {
       continue;
     }
     tasks_run_ += stats->ran;
-    if (stats->done) rt_.metrics.Count("tandem_workorder_tasks_total", "outcome=\"done\"", stats->done);
+    if (stats->done)
+      rt_.metrics.Count("tandem_workorder_tasks_total", "outcome=\"done\"", stats->done);
     if (stats->retried)
       rt_.metrics.Count("tandem_workorder_tasks_total", "outcome=\"retried\"", stats->retried);
     if (stats->failed)
@@ -86,10 +87,9 @@ void WorkOrderService::WorkLoop(int index) {
 
 void WorkOrderService::PollLoop() {
   auto logger = log::Get("workorders");
-  workorders::Engine engine(
-      workorders::TaskDeps{rt_.crm->client(), rt_.billing->billing(), *rt_.store, rt_.mapping,
-                           rt_.clock, *rt_.actions},
-      rt_.templates, {});
+  workorders::Engine engine(workorders::TaskDeps{rt_.crm->client(), rt_.billing->billing(),
+                                                 *rt_.store, rt_.mapping, rt_.clock, *rt_.actions},
+                            rt_.templates, {});
   workorders::OrderPoller poller(rt_.crm->client(), *rt_.store, engine);
   std::atomic<int64_t>& interval_ms = poll_interval_ms_;
   for (;;) {

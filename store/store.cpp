@@ -865,8 +865,22 @@ Result<std::vector<std::pair<std::string, int64_t>>> Store::ListApiTokens() {
       });
 }
 
+namespace {
+
+// Advisory locks are database-wide: two deployments in two schemas of one database must not
+// take each other's leadership, so the schema name is folded into the key (FNV-1a).
+int64_t SchemaLockKey(int64_t key, const std::string& schema) {
+  if (schema.empty()) return key;
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : schema) h = (h ^ c) * 1099511628211ULL;
+  return static_cast<int64_t>((static_cast<uint64_t>(key) ^ h) & 0x7FFFFFFFFFFFFFFFULL);
+}
+
+}  // namespace
+
 Result<bool> Store::TryAcquireLeadership(int64_t lock_key) {
   if (!impl_->pg()) return true;
+  lock_key = SchemaLockKey(lock_key, impl_->options.schema);
   std::lock_guard<std::mutex> lock(impl_->leader_mu);
   if (impl_->held_locks[lock_key]) return true;
   try {
@@ -889,6 +903,7 @@ Result<bool> Store::TryAcquireLeadership(int64_t lock_key) {
 
 Status Store::ReleaseLeadership(int64_t lock_key) {
   if (!impl_->pg()) return Status::Ok();
+  lock_key = SchemaLockKey(lock_key, impl_->options.schema);
   std::lock_guard<std::mutex> lock(impl_->leader_mu);
   if (!impl_->leader_session || !impl_->held_locks[lock_key]) return Status::Ok();
   try {

@@ -4,7 +4,6 @@
 // on one PostgreSQL share 500 tasks and each task runs exactly once.
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -19,6 +18,8 @@
 #include "tests/support/stripe_env.h"
 #include "util/net.h"
 
+#include <sys/wait.h>
+
 namespace tandem::app {
 namespace {
 
@@ -29,8 +30,8 @@ class ServeWorkOrders : public testing::StoreBackendTest {
   void SetUp() override {
     OpenStore();
     if (!StoreReady()) return;
-    dir_ = fs::temp_directory_path() / ("tandem_serve_wo_" + std::to_string(::getpid()) + "_" +
-                                        GetParam().name);
+    dir_ = fs::temp_directory_path() /
+           ("tandem_serve_wo_" + std::to_string(::getpid()) + "_" + GetParam().name);
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     config_ = (dir_ / "tandem.yaml").string();
@@ -39,8 +40,7 @@ class ServeWorkOrders : public testing::StoreBackendTest {
     if (!store_->options().schema.empty()) out << "  schema: " << store_->options().schema << "\n";
     out << "crm:\n  base_url: " << crm_.sandbox.base_url()
         << "\n  auth:\n    client_id: tandem-sandbox\n    client_secret: env:SF_SECRET\n"
-        << "billing:\n  base_url: " << stripe_.sandbox.base_url()
-        << "\n  api_key: env:STRIPE_KEY\n"
+        << "billing:\n  base_url: " << stripe_.sandbox.base_url() << "\n  api_key: env:STRIPE_KEY\n"
         << "paths:\n  mapping: " << TANDEM_SOURCE_DIR << "/config/mapping.yaml\n"
         << "  workorders: " << TANDEM_SOURCE_DIR << "/config/workorders.yaml\n"
         << "schedules:\n  order_poll: 200ms\n  catalog_sync: 24h\n"
@@ -127,8 +127,9 @@ class ServeWorkOrders : public testing::StoreBackendTest {
       order_ids_.push_back(r.id);
     }
     for (size_t start = 0; start < items.size(); start += 200) {
-      std::vector<Json> part(items.begin() + static_cast<long>(start),
-                             items.begin() + static_cast<long>(std::min(items.size(), start + 200)));
+      std::vector<Json> part(
+          items.begin() + static_cast<long>(start),
+          items.begin() + static_cast<long>(std::min(items.size(), start + 200)));
       const auto saved = crm_.client().CreateMany("OrderItem", part).value();
       for (const auto& r : saved) ASSERT_TRUE(r.success) << r.ErrorText();
     }
@@ -208,8 +209,8 @@ TEST_P(ServeWorkOrders, KilledMidBatchThenRestartedEveryOrderCompletesOnce) {
   EXPECT_LT(at_kill, n) << "the batch was not in the middle";
 
   const pid_t second = StartServe("second.log");
-  EXPECT_TRUE(WaitFor([&] { return Completed() == n; }, 240))
-      << Completed() << " completed\n" << Slurp("second.log");
+  EXPECT_TRUE(WaitFor([&] { return Completed() == n; }, 240)) << Completed() << " completed\n"
+                                                              << Slurp("second.log");
   const int stopped = StopServe(second, SIGTERM);
   EXPECT_TRUE(WIFEXITED(stopped) && WEXITSTATUS(stopped) == 0) << Slurp("second.log");
 
@@ -225,8 +226,8 @@ TEST_P(ServeWorkOrders, TwoProcessesShareFiveHundredTasksEachRunOnce) {
   if (GetParam().name != "postgresql") GTEST_SKIP() << "several processes need PostgreSQL";
   MakeOrders(125, /*fee=*/false);  // 125 orders × 4 tasks
   const pid_t a = StartServe("a.log"), b = StartServe("b.log");
-  EXPECT_TRUE(WaitFor([&] { return Completed() == 125; }, 240))
-      << Completed() << " completed\n" << Slurp("a.log") << Slurp("b.log");
+  EXPECT_TRUE(WaitFor([&] { return Completed() == 125; }, 240)) << Completed() << " completed\n"
+                                                                << Slurp("a.log") << Slurp("b.log");
   EXPECT_EQ(StopServe(a, SIGTERM), 0);
   EXPECT_EQ(StopServe(b, SIGTERM), 0);
   int tasks = 0;
