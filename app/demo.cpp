@@ -15,6 +15,7 @@
 #include "util/json.h"
 #include "util/log.h"
 #include "util/net.h"
+#include "workorders/engine.h"
 
 namespace tandem::app {
 namespace {
@@ -243,6 +244,134 @@ int RunDemo(const DemoOptions& options) {
   auto quiet_catalog = rt.catalog->Run({});
   expect(quiet_catalog.ok() && quiet_catalog->plan.empty() && quiet_catalog->billing_reads <= 2,
          "a run with nothing changed: 1 billing read, no CRM write");
+
+  Step("Steps 4-5: work orders from activated Orders (config/workorders.yaml)");
+  {
+    // An add-on in billing's catalog, brought into the CRM by the catalog sync.
+    connector::billing::Product backup;
+    backup.name = "Backup";
+    backup.kind = "add_on";
+    backup.parent_product_id = prod.ok() ? prod->id : "";
+    auto backup_prod = rt.billing->billing().CreateProduct(backup, "demo-backup");
+    connector::billing::Price backup_price;
+    backup_price.product_id = backup_prod.ok() ? backup_prod->id : "";
+    backup_price.currency = "eur";
+    backup_price.unit_amount_minor = 500;
+    backup_price.interval = "month";
+    auto backup_monthly = rt.billing->billing().CreatePrice(backup_price, "demo-backup-price");
+    (void)rt.catalog->Run({});
+    // Price book entries by billing price id (the catalog sync wrote them).
+    auto entry_of = [&](const std::string& billing_price, std::string* product_id) {
+      std::string entry;
+      (void)rt.crm->client().Query(
+          "SELECT Id, Product2Id FROM PricebookEntry WHERE Billing_Price_Id__c = " +
+              connector::crm::SoqlQuote(billing_price),
+          [&](const Json& r) {
+            entry = r["Id"].as_string();
+            *product_id = r["Product2Id"].as_string();
+            return Status::Ok();
+          });
+      return entry;
+    };
+    std::string server_product, xl_product, backup_product;
+    const std::string server_entry = entry_of(monthly.ok() ? monthly->id : "", &server_product);
+    std::string re_rate_price;
+    (void)rt.crm->client().Query(
+        "SELECT Billing_Price_Id__c FROM PricebookEntry WHERE Product2Id = " +
+            connector::crm::SoqlQuote(server_product) + " AND UnitPrice = 59",
+        [&](const Json& r) {
+          re_rate_price = r["Billing_Price_Id__c"].as_string();
+          return Status::Ok();
+        });
+    const std::string xl_entry = entry_of(re_rate_price, &xl_product);
+    const std::string backup_entry =
+        entry_of(backup_monthly.ok() ? backup_monthly->id : "", &backup_product);
+    workorders::EngineOptions eo;
+    eo.worker_id = "demo";
+    workorders::Engine engine(
+        {rt.crm->client(), rt.billing->billing(), *rt.store, rt.mapping, rt.clock, *rt.actions},
+        rt.templates, eo);
+    auto order_of = [&](const std::string& op, const std::string& date,
+                        const std::string& product_id, const std::string& entry, int quantity,
+                        double unit_price, const std::string& subscription, int term) {
+      Json o = Json::MakeObject();
+      o.Set("AccountId", ids.empty() ? "" : ids[0]);
+      o.Set("EffectiveDate", date);
+      o.Set("Status", "Activated");
+      o.Set("Operation_Type__c", op);
+      const std::string id = rt.crm->client().Create("Order", o).value_or("");
+      Json it = Json::MakeObject();
+      it.Set("OrderId", id);
+      it.Set("Product2Id", product_id);
+      it.Set("PricebookEntryId", entry);
+      it.Set("Quantity", quantity);
+      it.Set("UnitPrice", unit_price);
+      if (!subscription.empty()) it.Set("Service_Subscription__c", subscription);
+      if (term) it.Set("Term_Months__c", term);
+      (void)rt.crm->client().Create("OrderItem", it);
+      return id;
+    };
+    std::string service;  // the service subscription record in the CRM
+    auto run_order = [&](const std::string& title, const std::string& order_id) {
+      auto plan = engine.Enqueue(order_id);
+      workorders::OrderState state;
+      for (int i = 0; i < 50 && plan.ok(); ++i) {
+        (void)engine.RunOnce();
+        state = engine.State(order_id).value_or(workorders::OrderState{});
+        if (state.status == "Completed" || state.status == "Failed") break;
+      }
+      std::cout << "  " << title << ": " << (plan.ok() ? plan->plan.size() : 0) << " tasks, "
+                << state.status << (state.error.empty() ? "" : " (" + state.error + ")") << "\n";
+      (void)rt.crm->client().Query(
+          "SELECT Service_Subscription__c FROM OrderItem WHERE OrderId = " +
+              connector::crm::SoqlQuote(order_id),
+          [&](const Json& r) {
+            if (service.empty()) service = r["Service_Subscription__c"].as_string();
+            return Status::Ok();
+          });
+      auto record = rt.crm->client().Retrieve("Service_Subscription__c", service,
+                                              {"Billing_Subscription_Id__c"});
+      auto sub = rt.billing->billing().GetSubscription(
+          record.ok() ? (*record)["Billing_Subscription_Id__c"].as_string() : "");
+      if (sub.ok()) {
+        std::cout << "    billing " << sub->id << ": " << sub->status;
+        for (const auto& item : sub->items)
+          std::cout << ", " << item.quantity << " x " << item.price_id;
+        if (sub->cancel_at)
+          std::cout << ", ends "
+                    << FormatRfc3339(FromEpochMillis(sub->cancel_at * 1000)).substr(0, 10);
+        std::cout << "\n";
+      }
+      return state.status == "Completed";
+    };
+    expect(run_order("New \"Virtual Server\" x2, 12 months from 2026-01-01",
+                     order_of("New", "2026-01-01", server_product, server_entry, 2, 49, "", 12)),
+           "new order: account synced, subscription created, started, recorded in the CRM");
+    expect(
+        run_order("Add-on: Backup x1",
+                  order_of("New", "2026-02-01", backup_product, backup_entry, 1, 5, service, 0)) &&
+            run_order("Add-on change: Backup x3", order_of("Change", "2026-03-01", backup_product,
+                                                           backup_entry, 3, 5, service, 0)),
+        "recurring add-on added, then its quantity changed");
+    expect(run_order("Re-rate to the 59.00 price", order_of("Re-rate", "2026-04-01", server_product,
+                                                            xl_entry, 2, 59, service, 0)),
+           "re-rated: the item moved to the new price");
+    const int64_t charges_before = billing_sandbox.CountObjects("invoiceitem");
+    const std::string cancel =
+        order_of("Cancel", "2026-07-01", server_product, xl_entry, 2, 59, service, 0);
+    const bool cancelled = run_order("Cancel on 2026-07-01 (6 months of the term left)", cancel);
+    int64_t fee = 0;
+    auto tasks = rt.store->TasksInGroup(cancel);
+    if (tasks.ok())
+      for (const auto& t : *tasks)
+        if (t.kind == "charge_early_termination")
+          fee = Json::Parse(t.result).value_or(Json())["amount_minor"].as_int();
+    std::cout << "    early-termination charge: " << fee / 100 << "." << (fee % 100 < 10 ? "0" : "")
+              << fee % 100 << " EUR (6 months x 2 x 59.00 after the re-rate x 50 %)\n";
+    expect(cancelled && fee == 35400 &&
+               billing_sandbox.CountObjects("invoiceitem") == charges_before + 1,
+           "cancelled now, with the early-termination fee as a one-time charge");
+  }
 
   Step("Step 7: bulk initial load from CSV (tandem migrate), with bad and duplicate rows");
   {
