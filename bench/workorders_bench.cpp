@@ -1,0 +1,197 @@
+// Steps 4–5 at scale: ORDERS activated Orders (one new 12-month subscription each: account
+// sync, create, start, record = 4 tasks) run by PROCESSES `tandem serve` processes sharing
+// one store, against the sandboxes (another process). Prints orders/s and tasks/s from the
+// first poll to the last order completed. Several processes need PostgreSQL (STORE_URL).
+//   bench_workorders TANDEM_BINARY ORDERS PROCESSES [STORE_URL]
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "connector/billing/stripe/connection.h"
+#include "connector/crm/salesforce/connection.h"
+#include "util/log.h"
+
+namespace {
+
+using namespace tandem;
+
+pid_t StartSandbox(const char* binary, std::string* crm, std::string* billing) {
+  int fds[2];
+  if (pipe(fds) != 0) return -1;
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(fds[1], STDOUT_FILENO);
+    close(fds[0]);
+    execl(binary, binary, "--log-level", "warn", "sandbox", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(fds[1]);
+  for (int i = 0; i < 2; ++i) {
+    std::string line;
+    char c;
+    while (read(fds[0], &c, 1) == 1 && c != '\n') line.push_back(c);
+    if (line.rfind("crm ", 0) == 0) *crm = line.substr(4);
+    if (line.rfind("billing ", 0) == 0) *billing = line.substr(8);
+  }
+  close(fds[0]);
+  return crm->empty() || billing->empty() ? -1 : pid;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 4) {
+    std::fprintf(stderr, "usage: bench_workorders TANDEM_BINARY ORDERS PROCESSES [STORE_URL]\n");
+    return 2;
+  }
+  const char* binary = argv[1];
+  const int orders = std::atoi(argv[2]);
+  const int processes = std::atoi(argv[3]);
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("tandem_bench_wo_" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string store_url =
+      argc > 4 ? argv[4] : "sqlite:" + (dir / "tandem.db").string();
+  log::Setup({log::Format::kText, spdlog::level::warn}, std::make_shared<Redactor>());
+  std::string crm_url, billing_url;
+  const pid_t sandbox = StartSandbox(binary, &crm_url, &billing_url);
+  if (sandbox < 0) return 1;
+
+  SystemClock clock;
+  RealSleeper sleeper;
+  SeededRandom random(1);
+  connector::http::CallCounter counter;
+  Redactor redactor;
+  connector::crm::salesforce::ConnectionOptions co;
+  co.instance_url = crm_url;
+  co.oauth.client_id = "tandem-sandbox";
+  co.oauth.client_secret = "sandbox-secret";
+  connector::crm::salesforce::SalesforceConnection crm(co, {clock, sleeper, random, counter},
+                                                       redactor, sleeper);
+  connector::billing::stripe::StripeConnectionOptions bo;
+  bo.base_url = billing_url;
+  bo.api_key = "sk_test_sandbox";
+  bo.rate_per_second = 0;
+  connector::billing::stripe::StripeConnection billing(bo, {clock, sleeper, random, counter},
+                                                       redactor);
+  // The catalog, the account and the orders.
+  connector::billing::Product p;
+  p.name = "Virtual Server";
+  const auto product = billing.billing().CreateProduct(p, "bench-p").value();
+  connector::billing::Price price;
+  price.product_id = product.id;
+  price.currency = "eur";
+  price.unit_amount_minor = 3000;
+  price.interval = "month";
+  const auto monthly = billing.billing().CreatePrice(price, "bench-price").value();
+  Json book = Json::MakeObject();
+  book.Set("Name", "Standard Price Book");
+  const std::string pricebook = crm.client().Create("Pricebook2", book).value();
+  Json p2 = Json::MakeObject();
+  p2.Set("Name", "Virtual Server");
+  p2.Set("Family", "Virtual Server");
+  const std::string product2 = crm.client().Create("Product2", p2).value();
+  Json entry = Json::MakeObject();
+  entry.Set("Pricebook2Id", pricebook);
+  entry.Set("Product2Id", product2);
+  entry.Set("UnitPrice", 30.0);
+  entry.Set("Billing_Price_Id__c", monthly.id);
+  const std::string entry_id = crm.client().Create("PricebookEntry", entry).value();
+  for (int start = 0; start < orders; start += 200) {
+    std::vector<Json> batch, items;
+    for (int i = start; i < std::min(orders, start + 200); ++i) {
+      Json a = Json::MakeObject();
+      a.Set("Name", "Bench Customer " + std::to_string(i));
+      batch.push_back(a);
+    }
+    const auto accounts = crm.client().CreateMany("Account", batch).value();
+    batch.clear();
+    for (const auto& a : accounts) {
+      Json o = Json::MakeObject();
+      o.Set("AccountId", a.id);
+      o.Set("EffectiveDate", "2026-01-01");
+      o.Set("Status", "Activated");
+      o.Set("Operation_Type__c", "New");
+      batch.push_back(o);
+    }
+    const auto made = crm.client().CreateMany("Order", batch).value();
+    for (const auto& o : made) {
+      Json it = Json::MakeObject();
+      it.Set("OrderId", o.id);
+      it.Set("Product2Id", product2);
+      it.Set("PricebookEntryId", entry_id);
+      it.Set("Quantity", 1);
+      it.Set("UnitPrice", 30.0);
+      it.Set("Term_Months__c", 12);
+      items.push_back(it);
+    }
+    (void)crm.client().CreateMany("OrderItem", items);
+  }
+  const std::string config = (dir / "tandem.yaml").string();
+  {
+    std::ofstream out(config);
+    out << "store:\n  url: \"" << store_url << "\"\n";
+    if (store_url.rfind("postgres", 0) == 0)
+      out << "  schema: bench_wo_" << getpid() << "\n";
+    out << "crm:\n  base_url: " << crm_url
+        << "\n  auth:\n    client_id: tandem-sandbox\n    client_secret: env:SF_SECRET\n"
+        << "billing:\n  base_url: " << billing_url << "\n  api_key: env:STRIPE_KEY\n"
+        << "paths:\n  mapping: " << TANDEM_SOURCE_DIR << "/config/mapping.yaml\n"
+        << "  workorders: " << TANDEM_SOURCE_DIR << "/config/workorders.yaml\n"
+        << "schedules:\n  order_poll: 100ms\n  catalog_sync: 24h\n"
+        << "workers:\n  count: 4\n";
+  }
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<pid_t> serves;
+  for (int i = 0; i < processes; ++i) {
+    const pid_t pid = fork();
+    if (pid == 0) {
+      setenv("SF_SECRET", "sandbox-secret", 1);
+      setenv("STRIPE_KEY", "sk_test_sandbox", 1);
+      const int fd = open((dir / ("serve" + std::to_string(i) + ".log")).c_str(),
+                          O_WRONLY | O_CREAT | O_APPEND, 0644);
+      dup2(fd, STDOUT_FILENO);
+      dup2(fd, STDERR_FILENO);
+      execl(binary, binary, "--config", config.c_str(), "--log-level", "warn", "serve",
+            "--listen", "127.0.0.1:0", static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    serves.push_back(pid);
+  }
+  int64_t completed = 0;
+  for (int i = 0; i < 6000 && completed < orders; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    completed = 0;
+    (void)crm.client().Query("SELECT Id FROM Order WHERE Automation_Status__c = 'Completed'",
+                             [&](const Json&) {
+                               ++completed;
+                               return Status::Ok();
+                             });
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  for (pid_t pid : serves) {
+    kill(pid, SIGTERM);
+    waitpid(pid, nullptr, 0);
+  }
+  std::printf(
+      "work orders: %d orders x 4 tasks, %d process(es) x 4 workers, %s: %lld completed in "
+      "%.1f s = %.0f orders/s, %.0f tasks/s\n",
+      orders, processes, store_url.rfind("postgres", 0) == 0 ? "PostgreSQL" : "SQLite",
+      static_cast<long long>(completed), seconds, static_cast<double>(completed) / seconds,
+      4.0 * static_cast<double>(completed) / seconds);
+  kill(sandbox, SIGTERM);
+  waitpid(sandbox, nullptr, 0);
+  fs::remove_all(dir);
+  return completed == orders ? 0 : 1;
+}
