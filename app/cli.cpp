@@ -317,7 +317,8 @@ int Serve(const Globals& g, const std::vector<std::string>& args) {
   if (runtime) {
     runtime->scheduler->Start();
     work_orders = std::make_unique<WorkOrderService>(*runtime, config.workers,
-                                                     Millis(config.schedules.order_poll_ms));
+                                                     Millis(config.schedules.order_poll_ms),
+                                                     Millis(config.schedules.renewal_scan_ms));
     work_orders->Start();
   }
   std::cout << "tandem serving on " << server.base_url() << std::endl;

@@ -7,8 +7,11 @@
 namespace tandem::app {
 
 WorkOrderService::WorkOrderService(Runtime& runtime, const WorkersConfig& workers,
-                                   Millis poll_floor)
-    : rt_(runtime), workers_(workers), poll_floor_(poll_floor) {
+                                   Millis poll_floor, Millis renewal_interval)
+    : rt_(runtime),
+      workers_(workers),
+      poll_floor_(poll_floor),
+      renewal_interval_(renewal_interval) {
   char host[256] = {0};
   ::gethostname(host, sizeof host - 1);
   process_id_ = std::string(host) + ":" + std::to_string(::getpid());
@@ -91,6 +94,9 @@ void WorkOrderService::PollLoop() {
                                                  *rt_.store, rt_.mapping, rt_.clock, *rt_.actions},
                             rt_.templates, {});
   workorders::OrderPoller poller(rt_.crm->client(), *rt_.store, engine);
+  workorders::RenewalScan renewals(rt_.crm->client(), *rt_.store, rt_.clock);
+  SteadyTime last_renewal_scan{};
+  bool scanned = false;
   std::atomic<int64_t>& interval_ms = poll_interval_ms_;
   for (;;) {
     auto leader = rt_.store->TryAcquireLeadership(kOrderPollLock);
@@ -101,6 +107,16 @@ void WorkOrderService::PollLoop() {
       } else {
         rt_.metrics.Count("tandem_order_poll_api_calls_total", "", polled->api_calls);
         if (polled->enqueued) logger->info("order poll: {} orders enqueued", polled->enqueued);
+        if (!scanned || rt_.clock.SteadyNow() - last_renewal_scan >= renewal_interval_) {
+          auto renewed = renewals.RunOnce();
+          if (renewed.ok()) {
+            scanned = true;
+            last_renewal_scan = rt_.clock.SteadyNow();
+            if (*renewed) logger->info("renewal scan: {} subscriptions to renew", *renewed);
+          } else {
+            logger->warn("renewal scan: {}", renewed.status().ToString());
+          }
+        }
         auto limits = rt_.crm->client().Limits();
         if (limits.ok())
           interval_ms = workorders::PollInterval(limits->daily_max, workers_.poll_api_share,

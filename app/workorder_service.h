@@ -1,5 +1,6 @@
 // Work-order automation inside `tandem serve`: `count` worker threads, each with its own
-// engine claiming tasks from the shared store, and the order poller — run only by the
+// engine claiming tasks from the shared store, and the order poller and the daily renewal
+// scan — run only by the
 // process holding a PostgreSQL advisory lock, at an interval that keeps within a share of
 // the CRM's daily API allowance. Stop() lets running tasks finish, then gives back what the
 // workers had claimed, so another process takes it at once (graceful SIGTERM).
@@ -17,6 +18,7 @@
 #include "app/runtime.h"
 #include "workorders/engine.h"
 #include "workorders/poller.h"
+#include "workorders/renewals.h"
 
 namespace tandem::app {
 
@@ -24,7 +26,8 @@ inline constexpr int64_t kOrderPollLock = 7143220003;  // the order poller's adv
 
 class WorkOrderService {
  public:
-  WorkOrderService(Runtime& runtime, const WorkersConfig& workers, Millis poll_floor);
+  WorkOrderService(Runtime& runtime, const WorkersConfig& workers, Millis poll_floor,
+                   Millis renewal_interval);
   ~WorkOrderService();
 
   void Start();
@@ -40,6 +43,7 @@ class WorkOrderService {
   Runtime& rt_;
   const WorkersConfig workers_;
   const Millis poll_floor_;
+  const Millis renewal_interval_;
   std::string process_id_;
   std::vector<std::unique_ptr<workorders::Engine>> engines_;
   std::vector<std::thread> threads_;

@@ -5,7 +5,6 @@
 //   bench_workorders TANDEM_BINARY ORDERS PROCESSES [STORE_URL]
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -19,6 +18,8 @@
 #include "connector/billing/stripe/connection.h"
 #include "connector/crm/salesforce/connection.h"
 #include "util/log.h"
+
+#include <sys/wait.h>
 
 namespace {
 
@@ -60,8 +61,7 @@ int main(int argc, char** argv) {
   const fs::path dir = fs::temp_directory_path() / ("tandem_bench_wo_" + std::to_string(getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
-  const std::string store_url =
-      argc > 4 ? argv[4] : "sqlite:" + (dir / "tandem.db").string();
+  const std::string store_url = argc > 4 ? argv[4] : "sqlite:" + (dir / "tandem.db").string();
   log::Setup({log::Format::kText, spdlog::level::warn}, std::make_shared<Redactor>());
   std::string crm_url, billing_url;
   const pid_t sandbox = StartSandbox(binary, &crm_url, &billing_url);
@@ -141,8 +141,7 @@ int main(int argc, char** argv) {
   {
     std::ofstream out(config);
     out << "store:\n  url: \"" << store_url << "\"\n";
-    if (store_url.rfind("postgres", 0) == 0)
-      out << "  schema: bench_wo_" << getpid() << "\n";
+    if (store_url.rfind("postgres", 0) == 0) out << "  schema: bench_wo_" << getpid() << "\n";
     out << "crm:\n  base_url: " << crm_url
         << "\n  auth:\n    client_id: tandem-sandbox\n    client_secret: env:SF_SECRET\n"
         << "billing:\n  base_url: " << billing_url << "\n  api_key: env:STRIPE_KEY\n"
@@ -162,8 +161,8 @@ int main(int argc, char** argv) {
                           O_WRONLY | O_CREAT | O_APPEND, 0644);
       dup2(fd, STDOUT_FILENO);
       dup2(fd, STDERR_FILENO);
-      execl(binary, binary, "--config", config.c_str(), "--log-level", "warn", "serve",
-            "--listen", "127.0.0.1:0", static_cast<char*>(nullptr));
+      execl(binary, binary, "--config", config.c_str(), "--log-level", "warn", "serve", "--listen",
+            "127.0.0.1:0", static_cast<char*>(nullptr));
       _exit(127);
     }
     serves.push_back(pid);

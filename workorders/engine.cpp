@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "connector/crm/soql.h"
 #include "util/log.h"
 
 namespace tandem::workorders {
@@ -63,6 +64,8 @@ Result<OrderState> Engine::State(const std::string& order_id) {
 }
 
 Status Engine::Report(const std::string& order_id) {
+  // Renewals (and other groups that are not CRM orders) have no Order to report to.
+  if (!connector::crm::IsSalesforceId(order_id)) return Status::Ok();
   auto s = State(order_id);
   if (!s.ok()) return s.status();
   Json fields = Json::MakeObject();

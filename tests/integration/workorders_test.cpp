@@ -12,6 +12,7 @@
 #include "tests/support/stripe_env.h"
 #include "workorders/engine.h"
 #include "workorders/poller.h"
+#include "workorders/renewals.h"
 
 namespace tandem::workorders {
 namespace {
@@ -387,6 +388,35 @@ TEST_P(WorkOrderTest, ThePollerTakesEveryActivatedOrderOnceEvenWhenTimestampsTie
   for (const auto& o : orders) EXPECT_EQ(engine_->State(o)->status, "Completed");
   EXPECT_EQ(stripe_.sandbox.CountObjects("subscription"), 5);
   EXPECT_TRUE((*store_)->GetCursor(OrderPoller::kCursor).value().has_value());
+}
+
+TEST_P(WorkOrderTest, TheRenewalScanRenewsAutoRenewingSubscriptionsOnce) {
+  // Ends 2026-12-01, within 30 days of today (2026-11-24 on the test's clock) or not:
+  // the scan's window is measured from the store clock's today.
+  const std::string sub = NewServer(server_);
+  const std::string due =
+      FormatRfc3339(FromEpochMillis(ToEpochMillis(stripe_.clock.Now()) + 10LL * 86'400'000))
+          .substr(0, 10);
+  Json flags = Json::MakeObject();
+  flags.Set("Auto_Renew__c", true);
+  flags.Set("End_Date__c", due);
+  ASSERT_TRUE(crm_.client().Update("Service_Subscription__c", sub, flags).ok());
+  const std::string other = NewServer(server_xl_);  // not auto-renewing: left alone
+  RenewalScan scan(crm_.client(), **store_, stripe_.clock);
+  auto added = scan.RunOnce(30);
+  ASSERT_TRUE(added.ok()) << added.status().ToString();
+  EXPECT_EQ(*added, 1);
+  EXPECT_EQ(*scan.RunOnce(30), 0);  // the same renewal is not enqueued twice
+  for (int i = 0; i < 20; ++i)
+    if (engine_->RunOnce()->ran == 0) break;
+  EXPECT_EQ(BillingSub(sub).cancel_at, DateToEpoch(AddMonths(due, 12)));
+  EXPECT_EQ(crm_.client()
+                .Retrieve("Service_Subscription__c", sub, {"End_Date__c"})
+                .value()["End_Date__c"]
+                .as_string(),
+            AddMonths(due, 12));
+  EXPECT_EQ(BillingSub(other).cancel_at, DateToEpoch("2027-01-01"));
+  EXPECT_EQ(*scan.RunOnce(30), 0);  // renewed: no longer due
 }
 
 TEST(PollInterval, SpendsABoundedShareOfTheDailyAllowance) {
