@@ -66,14 +66,26 @@ Result<OrderState> Engine::State(const std::string& order_id) {
 Status Engine::Report(const std::string& order_id) {
   // Renewals (and other groups that are not CRM orders) have no Order to report to.
   if (!connector::crm::IsSalesforceId(order_id)) return Status::Ok();
-  auto s = State(order_id);
-  if (!s.ok()) return s.status();
-  Json fields = Json::MakeObject();
-  fields.Set("Automation_Status__c", s->status);
-  fields.Set("Automation_Progress__c",
-             std::to_string(s->done) + " of " + std::to_string(s->total) + " tasks done");
-  fields.Set("Automation_Error__c", s->error.empty() ? Json() : Json(s->error.substr(0, 1000)));
-  return deps_.crm.Update("Order", order_id, fields);
+  // Workers of several processes finish an order's tasks concurrently and each reports; a
+  // report read before another's task finished could land last and leave the Order "In
+  // Progress" for good. So after writing, read again and write again until the state holds
+  // still: the last write then never trails the last finished task.
+  std::string written;
+  for (int round = 0; round < 5; ++round) {
+    auto s = State(order_id);
+    if (!s.ok()) return s.status();
+    const std::string progress =
+        std::to_string(s->done) + " of " + std::to_string(s->total) + " tasks done";
+    const std::string now = s->status + "|" + progress + "|" + s->error;
+    if (now == written) return Status::Ok();
+    Json fields = Json::MakeObject();
+    fields.Set("Automation_Status__c", s->status);
+    fields.Set("Automation_Progress__c", progress);
+    fields.Set("Automation_Error__c", s->error.empty() ? Json() : Json(s->error.substr(0, 1000)));
+    TANDEM_RETURN_IF_ERROR(deps_.crm.Update("Order", order_id, fields));
+    written = now;
+  }
+  return Status::Ok();
 }
 
 Result<RunStats> Engine::RunOnce() {

@@ -42,8 +42,13 @@ Result<int> RenewalScan::RunOnce(int window_days) {
     const std::string group = "renewal:" + r["Id"].as_string() + ":" + end;
     const std::string prefix = "tandem:renew:" + billing_id + ":" + end + ":";
     store::TaskSpec renew{prefix + "1:renew", group, "renew", p.Dump(), "", 5, now_ms};
-    store::TaskSpec record{prefix + "2:record_subscription", group, "record_subscription",
-                           p.Dump(), renew.key, 5, now_ms};
+    store::TaskSpec record{prefix + "2:record_subscription",
+                           group,
+                           "record_subscription",
+                           p.Dump(),
+                           renew.key,
+                           5,
+                           now_ms};
     for (const auto& spec : {renew, record}) {
       auto ok = store_.EnqueueTask(spec, now_ms);
       if (!ok.ok()) return ok.status();
