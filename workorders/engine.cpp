@@ -23,7 +23,7 @@ Millis Engine::Backoff(int attempts) const {
 Result<EnqueueResult> Engine::Enqueue(const std::string& order_id) {
   auto order = ReadOrder(deps_.crm, order_id);
   if (!order.ok()) return order.status();
-  auto plan = PlanOrder(*order, templates_);
+  auto plan = PlanOrder(*order, templates_, ToEpochMillis(deps_.clock.Now()) / 1000);
   if (!plan.ok()) {
     Json fields = Json::MakeObject();
     fields.Set("Automation_Status__c", "Failed");

@@ -120,7 +120,8 @@ Result<Order> ReadOrder(connector::crm::CrmClient& crm, const std::string& order
   return order;
 }
 
-Result<std::vector<PlannedTask>> PlanOrder(const Order& order, const Templates& templates) {
+Result<std::vector<PlannedTask>> PlanOrder(const Order& order, const Templates& templates,
+                                           int64_t planned_at) {
   std::vector<PlannedTask> plan;
   std::vector<std::string> problems;
   const std::string prefix = "tandem:wo:" + order.id + ":";
@@ -173,6 +174,7 @@ Result<std::vector<PlannedTask>> PlanOrder(const Order& order, const Templates& 
     params.Set("recurring_amount", item.recurring_amount);
     params.Set("early_termination_percent", templates.EarlyTerminationPercent(*t));
     params.Set("at_term_end", t->at_term_end);
+    params.Set("planned_at", planned_at);
     std::string previous = needs_sync ? sync_key : "";
     int index = 0;
     for (const auto& kind : t->tasks) {

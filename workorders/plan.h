@@ -53,7 +53,10 @@ struct PlannedTask {
 
 // The tasks for an order. InvalidArgument naming each item no template matches (the order
 // is then failed as a whole: half an order is worse than none).
-Result<std::vector<PlannedTask>> PlanOrder(const Order& order, const Templates& templates);
+// `planned_at` (epoch s) is kept in the payload: time-dependent request fields derive from
+// it, so every attempt of a task sends the same request under its idempotency key.
+Result<std::vector<PlannedTask>> PlanOrder(const Order& order, const Templates& templates,
+                                           int64_t planned_at = 0);
 
 // "  1. [New "Virtual Server"] item 802…: create_subscription (depends on …)" per task.
 std::string DescribePlan(const std::vector<PlannedTask>& plan);

@@ -170,6 +170,9 @@ Result<Json> TaskLibrary::Run(const store::Task& task, const std::map<std::strin
     spec.items.push_back({"", p["price_id"].ToText(), p["quantity"].as_int(1), {}});
     if (term > 0) spec.cancel_at = DateToEpoch(AddMonths(effective, term));
     spec.start_active = false;  // start_subscription activates it
+    // Held at most ~2 years (Stripe's limit), counted from planning: the same on every attempt.
+    const int64_t planned = p["planned_at"].as_int();
+    if (planned > 0) spec.pending_until = planned + 700 * 86'400;
     spec.metadata["crm_order"] = p["order_id"].ToText();
     spec.metadata["crm_order_item"] = p["item_id"].ToText();
     auto sub = billing.CreateSubscription(spec, key);

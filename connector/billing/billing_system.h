@@ -98,7 +98,11 @@ struct SubscriptionSpec {
   int64_t cancel_at = 0;                // end of the term (epoch s); 0: open-ended
   int64_t start_at = 0;                 // backdate or anchor; 0: now
   bool start_active = true;             // false: create without charging until Start()
-  Metadata metadata;                    // CRM ids (order, order item, subscription record)
+  // start_active=false: held until Start() or this time (epoch s). It is part of the
+  // request, so a retry must send the same value: derive it from the operation, not from
+  // the clock of the attempt. 0: 729 days from now.
+  int64_t pending_until = 0;
+  Metadata metadata;  // CRM ids (order, order item, subscription record)
 };
 
 struct OneTimeCharge {

@@ -400,7 +400,10 @@ Result<Subscription> StripeBilling::CreateSubscription(const SubscriptionSpec& s
   if (spec.start_at > 0) f.emplace_back("backdate_start_date", std::to_string(spec.start_at));
   if (!spec.start_active) {
     // Held until Start(): a trial as long as Stripe allows (730 days).
-    f.emplace_back("trial_end", std::to_string(ToEpochMillis(clock_.Now()) / 1000 + 729 * 86400));
+    f.emplace_back(
+        "trial_end",
+        std::to_string(spec.pending_until > 0 ? spec.pending_until
+                                              : ToEpochMillis(clock_.Now()) / 1000 + 729 * 86400));
   }
   f.emplace_back("proration_behavior", "none");
   AddMetadata(spec.metadata, &f);
