@@ -11,6 +11,7 @@
 #include <fstream>
 #include <string>
 
+#include "bench/bench_util.h"
 #include "connector/crm/salesforce/connection.h"
 #include "connector/http/rest_client.h"
 #include "util/json.h"
@@ -22,29 +23,6 @@
 namespace {
 
 using namespace tandem;
-
-// Starts `tandem sandbox`; returns its pid and both URLs.
-pid_t StartSandbox(const char* binary, std::string* crm, std::string* billing) {
-  int fds[2];
-  if (pipe(fds) != 0) return -1;
-  const pid_t pid = fork();
-  if (pid == 0) {
-    dup2(fds[1], STDOUT_FILENO);
-    close(fds[0]);
-    execl(binary, binary, "--log-level", "warn", "sandbox", static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  close(fds[1]);
-  for (int i = 0; i < 2; ++i) {
-    std::string line;
-    char c;
-    while (read(fds[0], &c, 1) == 1 && c != '\n') line.push_back(c);
-    if (line.rfind("crm ", 0) == 0) *crm = line.substr(4);
-    if (line.rfind("billing ", 0) == 0) *billing = line.substr(8);
-  }
-  close(fds[0]);
-  return crm->empty() || billing->empty() ? -1 : pid;
-}
 
 Json Stats(connector::http::RestClient& client) {
   auto r = client.Get("/__sandbox/stats");
@@ -91,7 +69,7 @@ int main(int argc, char** argv) {
   close(go[0]);
   log::Setup({log::Format::kText, spdlog::level::warn}, std::make_shared<Redactor>());
   std::string crm_url, billing_url;
-  const pid_t sandbox = StartSandbox(binary, &crm_url, &billing_url);
+  const pid_t sandbox = bench::StartSandbox(binary, &crm_url, &billing_url);
   if (sandbox < 0) {
     std::fprintf(stderr, "cannot start the sandbox\n");
     return 1;

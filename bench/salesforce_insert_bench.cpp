@@ -17,32 +17,6 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 
-namespace {
-
-// Starts `tandem sandbox` and returns its pid and URL.
-pid_t StartSandbox(const char* binary, std::string* url) {
-  int fds[2];
-  if (pipe(fds) != 0) return -1;
-  const pid_t pid = fork();
-  if (pid == 0) {
-    dup2(fds[1], STDOUT_FILENO);
-    close(fds[0]);
-    execl(binary, binary, "--log-level", "warn", "sandbox", "--crm-port", "0",
-          static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  close(fds[1]);
-  std::string line;
-  char c;
-  while (read(fds[0], &c, 1) == 1 && c != '\n') line.push_back(c);
-  close(fds[0]);
-  if (line.rfind("crm ", 0) != 0) return -1;
-  *url = line.substr(4);
-  return pid;
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
   if (argc < 2) {
     std::fprintf(stderr, "usage: bench_salesforce_insert TANDEM_BINARY [ROWS]\n");
@@ -52,7 +26,7 @@ int main(int argc, char** argv) {
   tandem::log::Setup({tandem::log::Format::kText, spdlog::level::warn},
                      std::make_shared<tandem::Redactor>());
   std::string url;
-  const pid_t sandbox = StartSandbox(argv[1], &url);
+  const pid_t sandbox = tandem::bench::StartSandbox(argv[1], &url, nullptr);
   if (sandbox < 0) {
     std::fprintf(stderr, "cannot start the sandbox\n");
     return 1;

@@ -637,6 +637,20 @@ Status Run::Match(std::vector<Row>& rows) {
     return "";
   };
 
+  // A row linked before: it takes the link's ids; the CRM needs no write when its
+  // billing-id field already holds the id (crm-to-billing read it; otherwise the index has it).
+  auto take_link = [&](Row& r, const store::Link& l) {
+    r.crm_id = l.crm_id;
+    r.billing_id = l.billing_id;
+    r.account_number = l.account_number;
+    if (!to_billing) {
+      auto holds = crm_index.find("billing:" + r.billing_id);
+      if (holds != crm_index.end() && holds->second.count(r.crm_id))
+        r.crm_link_value = r.billing_id;
+    }
+    r.plan = Plan::kAlreadyLinked;
+    r.status = "already linked";
+  };
   for (Row& r : rows) {
     if (r.plan == Plan::kFailed) continue;
     // 1. Linked before.
@@ -647,16 +661,7 @@ Status Run::Match(std::vector<Row>& rows) {
              &MigrationSummary::ambiguous);
         continue;
       }
-      r.crm_id = l.crm_id;
-      r.billing_id = l.billing_id;
-      r.account_number = l.account_number;
-      if (!to_billing) {
-        auto holds = crm_index.find("billing:" + r.billing_id);
-        if (holds != crm_index.end() && holds->second.count(r.crm_id))
-          r.crm_link_value = r.billing_id;
-      }
-      r.plan = Plan::kAlreadyLinked;
-      r.status = "already linked";
+      take_link(r, l);
       continue;
     }
     if (!r.billing_id.empty() && link_of_billing.count(r.billing_id)) {
@@ -668,13 +673,7 @@ Status Run::Match(std::vector<Row>& rows) {
              &MigrationSummary::ambiguous);
         continue;
       }
-      r.crm_id = l.crm_id;
-      r.account_number = l.account_number;
-      auto holds = crm_index.find("billing:" + r.billing_id);
-      if (holds != crm_index.end() && holds->second.count(r.crm_id))
-        r.crm_link_value = r.billing_id;
-      r.plan = Plan::kAlreadyLinked;
-      r.status = "already linked";
+      take_link(r, l);
       continue;
     }
     std::string how, error;

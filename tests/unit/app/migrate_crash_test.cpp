@@ -11,6 +11,7 @@
 #include "migration/csv_reader.h"
 #include "tests/support/process.h"
 #include "tests/support/salesforce_env.h"
+#include "tests/support/sandbox_config.h"
 #include "tests/support/store_backends.h"
 #include "tests/support/stripe_env.h"
 
@@ -37,13 +38,8 @@ class MigrateCrash : public ::testing::TestWithParam<CrashCase> {
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     config_ = (dir_ / "tandem.yaml").string();
-    std::ofstream out(config_);
-    out << "store:\n  url: \"" << store_->options().url << "\"\n";
-    if (!store_->options().schema.empty()) out << "  schema: " << store_->options().schema << "\n";
-    out << "crm:\n  base_url: " << crm_.sandbox.base_url()
-        << "\n  auth:\n    client_id: tandem-sandbox\n    client_secret: env:SF_SECRET\n"
-        << "billing:\n  base_url: " << stripe_.sandbox.base_url() << "\n  api_key: env:STRIPE_KEY\n"
-        << "paths:\n  mapping: " << TANDEM_SOURCE_DIR << "/config/mapping.yaml\n";
+    testing::WriteSandboxConfig(config_, store_->options(), crm_.sandbox.base_url(),
+                                stripe_.sandbox.base_url(), TANDEM_SOURCE_DIR);
   }
   void TearDown() override {
     std::error_code ec;
@@ -52,7 +48,7 @@ class MigrateCrash : public ::testing::TestWithParam<CrashCase> {
 
   testing::ProcessRun Tandem(const std::string& args, const std::string& env = "") {
     return testing::RunTandem(TANDEM_BINARY, "--config " + config_ + " " + args,
-                              "SF_SECRET=sandbox-secret STRIPE_KEY=sk_test_sandbox " + env);
+                              testing::SandboxEnv() + env);
   }
 
   std::unique_ptr<testing::ScopedStore> store_;

@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/support/salesforce_env.h"
+#include "tests/support/sandbox_config.h"
 #include "tests/support/store_backends.h"
 #include "tests/support/stripe_env.h"
 #include "util/net.h"
@@ -35,16 +36,10 @@ class ServeWorkOrders : public testing::StoreBackendTest {
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     config_ = (dir_ / "tandem.yaml").string();
-    std::ofstream out(config_);
-    out << "store:\n  url: \"" << store_->options().url << "\"\n";
-    if (!store_->options().schema.empty()) out << "  schema: " << store_->options().schema << "\n";
-    out << "crm:\n  base_url: " << crm_.sandbox.base_url()
-        << "\n  auth:\n    client_id: tandem-sandbox\n    client_secret: env:SF_SECRET\n"
-        << "billing:\n  base_url: " << stripe_.sandbox.base_url() << "\n  api_key: env:STRIPE_KEY\n"
-        << "paths:\n  mapping: " << TANDEM_SOURCE_DIR << "/config/mapping.yaml\n"
-        << "  workorders: " << TANDEM_SOURCE_DIR << "/config/workorders.yaml\n"
-        << "schedules:\n  order_poll: 200ms\n  catalog_sync: 24h\n"
-        << "workers:\n  count: 2\n  lease: 2s\n";
+    testing::WriteSandboxConfig(config_, store_->options(), crm_.sandbox.base_url(),
+                                stripe_.sandbox.base_url(), TANDEM_SOURCE_DIR,
+                                "schedules:\n  order_poll: 200ms\n  catalog_sync: 24h\n"
+                                "workers:\n  count: 2\n  lease: 2s\n");
     // The catalog and the customer.
     connector::billing::Product p;
     p.name = "Virtual Server";
