@@ -102,6 +102,16 @@ Result<Json> TaskLibrary::RecordSubscription(const Json& p,
     item.Set("Service_Subscription__c", saved->id);
     TANDEM_RETURN_IF_ERROR(deps_.crm.Update("OrderItem", p["item_id"].as_string(), item));
   }
+  // A replace ended the old subscription: its inventory record says so too.
+  if (auto replaced = earlier.find("replace"); replaced != earlier.end()) {
+    const std::string old_id = replaced->second["replaced"].ToText();
+    Json ended = Json::MakeObject();
+    ended.Set("Status__c", "Cancelled");
+    ended.Set("End_Date__c", p["effective_date"].ToText());
+    auto old_saved =
+        deps_.crm.Upsert("Service_Subscription__c", "Billing_Subscription_Id__c", old_id, ended);
+    if (!old_saved.ok()) return old_saved.status();
+  }
   Json r = SubscriptionResult(*sub);
   r.Set("crm_id", saved->id);
   return r;

@@ -303,6 +303,11 @@ TEST_P(WorkOrderTest, ReplaceEndsTheOldSubscriptionAndStartsTheNew) {
   const Json inv = Inventory(order);
   EXPECT_NE(inv["Billing_Subscription_Id__c"].as_string(), old_billing);
   EXPECT_EQ(inv["Status__c"].as_string(), "Active");
+  const Json old_record =
+      crm_.client().Retrieve("Service_Subscription__c", sub, {"Status__c", "End_Date__c"}).value();
+  EXPECT_EQ(old_record["Status__c"].as_string(), "Cancelled");
+  EXPECT_EQ(old_record["End_Date__c"].as_string(), "2026-08-01");
+  EXPECT_EQ(crm_.sandbox.CountRecords("Service_Subscription__c"), 2);
 }
 
 TEST_P(WorkOrderTest, AWholesaleOrderMixesOperationsAcrossItems) {

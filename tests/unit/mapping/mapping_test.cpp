@@ -305,5 +305,45 @@ TEST(MappingFile, TheShippedDefaultParses) {
   EXPECT_NE(std::find(fields.begin(), fields.end(), "Billing_Id__c"), fields.end());
 }
 
+// An admin deploys config/salesforce/package.xml; the sandbox is what the tests run against.
+// Every custom field and object the sandbox has (but its own test fields) must be in the
+// package, with a metadata file, or Tandem works in tests and fails in a real org.
+TEST(SalesforcePackage, ListsEveryCustomFieldAndObjectTandemUses) {
+  auto slurp = [](const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  };
+  const std::string root = std::string(TANDEM_SOURCE_DIR) + "/config/salesforce";
+  const std::string package = slurp(root + "/package.xml");
+  auto schema =
+      Json::Parse(slurp(std::string(TANDEM_SOURCE_DIR) + "/sandbox/salesforce/schema.json"));
+  ASSERT_TRUE(schema.ok());
+  int fields = 0;
+  for (const auto& o : (*schema)["objects"].array()) {
+    const std::string object = o["name"].as_string();
+    const bool custom_object = object.size() > 3 && object.substr(object.size() - 3) == "__c";
+    if (custom_object) {
+      EXPECT_NE(package.find("<members>" + object + "</members>"), std::string::npos) << object;
+      EXPECT_FALSE(slurp(root + "/objects/" + object + "/" + object + ".object-meta.xml").empty())
+          << object;
+    }
+    for (const auto& f : o["fields"].array()) {
+      const std::string name = f["name"].as_string();
+      if (name.size() < 3 || name.substr(name.size() - 3) != "__c") continue;
+      const std::string member = object + "." + name;
+      if (member == "Account.Ext__c" || member == "Account.IsActive__c") continue;  // test-only
+      ++fields;
+      EXPECT_NE(package.find("<members>" + member + "</members>"), std::string::npos) << member;
+      EXPECT_NE(slurp(root + "/objects/" + object + "/fields/" + name + ".field-meta.xml")
+                    .find("<fullName>" + name + "</fullName>"),
+                std::string::npos)
+          << member;
+    }
+  }
+  EXPECT_GT(fields, 50);
+}
+
 }  // namespace
 }  // namespace tandem::mapping
