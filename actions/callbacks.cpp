@@ -1,29 +1,12 @@
 #include "actions/callbacks.h"
 
-#include <cmath>
-
+#include "actions/billing_records.h"
 #include "util/log.h"
 
 namespace tandem::actions {
 namespace {
 
 constexpr int kMaxAttempts = 5;
-
-std::string InvoiceStatus(const connector::billing::BillingEvent& e) {
-  using T = connector::billing::BillingEvent::Type;
-  if (e.type == T::kInvoicePaymentFailed) return "Payment Failed";
-  const std::string s = e.object["status"].as_string();
-  if (s == "draft") return "Draft";
-  if (s == "open") return "Open";
-  if (s == "paid") return "Paid";
-  if (s == "uncollectible") return "Uncollectible";
-  if (s == "void") return "Void";
-  return "Open";
-}
-
-double Major(int64_t minor, const std::string& currency) {
-  return static_cast<double>(minor) / std::pow(10.0, mapping::CurrencyDecimals(currency));
-}
 
 }  // namespace
 
@@ -117,33 +100,9 @@ Status Callbacks::Apply(const connector::billing::BillingEvent& e, ApplyReport* 
   const std::string account_id = (*link)->crm_id;
   Json account_fields = Json::MakeObject();
   if (invoice) {
-    const Json& in = e.object;
-    const std::string currency = in["currency"].as_string();
-    Json record = Json::MakeObject();
-    record.Set("Name", in["number"].is_string() ? in["number"].as_string() : e.object_id);
-    record.Set("Account__c", account_id);
-    record.Set("Status__c", InvoiceStatus(e));
-    record.Set("Amount_Due__c", Major(in["amount_due"].as_int(), currency));
-    record.Set("Amount_Paid__c", Major(in["amount_paid"].as_int(), currency));
-    record.Set("Currency__c", currency);
-    record.Set("Event_Version__c", static_cast<double>(e.created));
-    auto saved =
-        deps_.crm.Upsert("Billing_Invoice__c", "Billing_Invoice_Id__c", e.object_id, record);
+    const std::string currency = e.invoice.currency;
+    auto saved = RecordInvoice(deps_.crm, e.invoice, account_id, e.created);
     if (!saved.ok()) return saved.status();
-    // The payment attempt behind a paid or failed invoice, under the invoice and the account.
-    const std::string charge = in["charge"].as_string();
-    if (!charge.empty() && (e.type == T::kInvoicePaid || e.type == T::kInvoicePaymentFailed)) {
-      Json payment = Json::MakeObject();
-      payment.Set("Name", charge);
-      payment.Set("Account__c", account_id);
-      payment.Set("Invoice__c", saved->id);
-      payment.Set("Amount__c", Major(e.type == T::kInvoicePaid ? in["amount_paid"].as_int()
-                                                               : in["amount_due"].as_int(),
-                                     currency));
-      payment.Set("Status__c", e.type == T::kInvoicePaid ? "Succeeded" : "Failed");
-      auto paid = deps_.crm.Upsert("Billing_Payment__c", "Billing_Payment_Id__c", charge, payment);
-      if (!paid.ok()) return paid.status();
-    }
     if (e.type == T::kInvoicePaid) account_fields.Set("Billing_Status__c", "Active");
     if (e.type == T::kInvoicePaymentFailed) account_fields.Set("Billing_Status__c", "Delinquent");
     // The balance: what the customer's open invoices still ask for.
@@ -154,7 +113,7 @@ Status Callbacks::Apply(const connector::billing::BillingEvent& e, ApplyReport* 
           return Status::Ok();
         });
     if (!listed.ok()) return listed;
-    account_fields.Set("Billing_Balance__c", Major(owed, currency));
+    account_fields.Set("Billing_Balance__c", MajorAmount(owed, currency));
     if (!currency.empty()) account_fields.Set("Billing_Currency__c", currency);
   } else {
     account_fields.Set("Billing_Status__c",

@@ -47,8 +47,8 @@ Status Actions::ReadRecords(const mapping::ObjectMap& map, const std::vector<std
   return Status::Ok();
 }
 
-Result<SyncReport> Actions::Sync(const std::string& object,
-                                 const std::vector<std::string>& crm_ids) {
+Result<SyncReport> Actions::Sync(const std::string& object, const std::vector<std::string>& crm_ids,
+                                 SyncMode mode) {
   auto map_or = SyncableMap(object);
   if (!map_or.ok()) return map_or.status();
   const mapping::ObjectMap& map = **map_or;
@@ -92,8 +92,14 @@ Result<SyncReport> Actions::Sync(const std::string& object,
       connector::billing::BillingAccount account =
           connector::billing::PayloadToAccount(mapped.payload);
       account.external_key = id;
+      // A value emptied in the CRM is emptied in billing (an update leaves unsent fields).
+      for (const auto& f : map.fields)
+        if (f.direction != mapping::Direction::kToCrm &&
+            mapping::GetPath(mapped.payload, f.billing).ToText().empty())
+          account.clear.push_back(f.billing);
       auto link = links.find(id);
-      if (link != links.end() && link->second.content_hash == mapped.hash) {
+      if (link != links.end() && link->second.content_hash == mapped.hash &&
+          mode == SyncMode::kIfChanged) {
         outcome = Outcome::Unchanged(id, link->second.billing_id);
         billing_id = link->second.billing_id;
         account_number = link->second.account_number;
@@ -105,7 +111,11 @@ Result<SyncReport> Actions::Sync(const std::string& object,
                                               Key(map, id, "update:" + mapped.hash));
         if (link == links.end() || saved.status().IsNotFound()) {
           // Keyed by the record alone: a create whose link was lost replays, never doubles.
-          saved = deps_.billing.CreateAccount(account, Key(map, id, "create"));
+          // When the linked billing record is gone, the key names it: the replacement is
+          // created once, and not answered by the replay of the first create.
+          saved = deps_.billing.CreateAccount(
+              account,
+              Key(map, id, link == links.end() ? "create" : "recreate:" + link->second.billing_id));
           created = saved.ok();
           if (saved.status().IsConflict()) {
             // The key was used with other data (the record changed after a lost link):
@@ -192,6 +202,19 @@ Result<SyncReport> Actions::Sync(const std::string& object,
   return report;
 }
 
+std::vector<FieldDiff> Actions::Diff(const mapping::ObjectMap& map, const Json& crm_record,
+                                     const Json& billing_payload) {
+  std::vector<FieldDiff> diffs;
+  const mapping::Mapped mapped = mapping::ApplyToBilling(map, crm_record);
+  for (const auto& f : map.fields) {
+    if (f.direction == mapping::Direction::kToCrm) continue;
+    const std::string want = mapping::GetPath(mapped.payload, f.billing).ToText();
+    const std::string have = mapping::GetPath(billing_payload, f.billing).ToText();
+    if (want != have) diffs.push_back(FieldDiff{f.billing, want, have});
+  }
+  return diffs;
+}
+
 Result<std::vector<OpenResult>> Actions::Open(const std::string& object,
                                               const std::vector<std::string>& crm_ids) {
   auto map_or = SyncableMap(object);
@@ -255,13 +278,7 @@ Result<std::vector<QueryResult>> Actions::Query(const std::string& object,
       continue;
     }
     q.billing_state = connector::billing::AccountToPayload(*account);
-    const mapping::Mapped mapped = mapping::ApplyToBilling(map, rec->second);
-    for (const auto& f : map.fields) {
-      if (f.direction == mapping::Direction::kToCrm) continue;
-      const std::string want = mapping::GetPath(mapped.payload, f.billing).ToText();
-      const std::string have = mapping::GetPath(q.billing_state, f.billing).ToText();
-      if (want != have) q.diffs.push_back(FieldDiff{f.billing, want, have});
-    }
+    q.diffs = Diff(map, rec->second, q.billing_state);
     out.push_back(std::move(q));
   }
   return out;

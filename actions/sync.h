@@ -54,13 +54,21 @@ struct QueryResult {
   std::string error;
 };
 
+// kIfChanged skips a record whose mapped fields are as last synced; kForce writes it anyway
+// (reconciliation repairing a billing record changed behind Tandem's back).
+enum class SyncMode { kIfChanged, kForce };
+
 class Actions {
  public:
   Actions(ActionDeps deps, std::string actor);
 
   // Failure (whole call): InvalidArgument for an unknown object map or one whose billing
   // object cannot be synced by hand; per-record problems are Outcomes.
-  Result<SyncReport> Sync(const std::string& object, const std::vector<std::string>& crm_ids);
+  Result<SyncReport> Sync(const std::string& object, const std::vector<std::string>& crm_ids,
+                          SyncMode mode = SyncMode::kIfChanged);
+  // The to-billing fields where the CRM record and the billing record disagree.
+  static std::vector<FieldDiff> Diff(const mapping::ObjectMap& map, const Json& crm_record,
+                                     const Json& billing_payload);
   Result<std::vector<OpenResult>> Open(const std::string& object,
                                        const std::vector<std::string>& crm_ids);
   Result<std::vector<QueryResult>> Query(const std::string& object,

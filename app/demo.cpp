@@ -3,13 +3,16 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 #include <thread>
 
+#include "actions/billing_records.h"
 #include "app/cli.h"
 #include "app/runtime.h"
 #include "app/server.h"
 #include "connector/crm/soql.h"
 #include "migration/migrator.h"
+#include "reconcile/reconciler.h"
 #include "sandbox/salesforce/salesforce_sandbox.h"
 #include "sandbox/stripe/stripe_sandbox.h"
 #include "util/json.h"
@@ -187,7 +190,16 @@ int RunDemo(const DemoOptions& options) {
     spec.account_id = r["billing_id"].as_string();
     spec.items.push_back(
         connector::billing::SubscriptionItem{"", monthly.ok() ? monthly->id : "", 1, {}});
-    (void)rt.billing->billing().CreateSubscription(spec, "demo-sub-" + spec.account_id);
+    auto sub = rt.billing->billing().CreateSubscription(spec, "demo-sub-" + spec.account_id);
+    if (!sub.ok()) continue;
+    // The service inventory records it, as a work order does.
+    Json fields = actions::SubscriptionStateFields(rt.mapping.Find("subscription"), *sub);
+    fields.Set("Name", "Virtual Server");
+    fields.Set("Account__c", r["id"].as_string());
+    auto saved = rt.crm->client().Upsert(actions::kSubscriptionObject, actions::kSubscriptionKey,
+                                         sub->id, fields);
+    if (saved.ok() && saved->success)
+      (void)rt.store->UpsertLinks({store::Link{"subscription", saved->id, sub->id, "", "", 0}});
   }
   const auto run = billing_sandbox.BillRun("", {failing});
   std::cout << "  bill run: " << run.invoices << " invoices, " << run.paid << " paid, "
@@ -431,6 +443,47 @@ int RunDemo(const DemoOptions& options) {
     auto rerun = migrator.Run(mo, nullptr);
     expect(rerun.ok() && rerun->created_billing == 0 && rerun->already_linked == 3,
            "running the same file again creates nothing");
+  }
+
+  Step("Reconciliation: CRM and billing compared record by record (tandem reconcile)");
+  {
+    auto reconcile = [&](bool fix, const std::string& csv) {
+      auto report = reconcile::Report::Open(csv, 3);
+      if (!report.ok()) return std::unique_ptr<reconcile::Report>();
+      reconcile::Reconciler reconciler(
+          {rt.crm->client(), rt.billing->billing(), *rt.store, rt.mapping, clock}, *rt.actions,
+          **report);
+      reconcile::ReconcileOptions run_options;
+      run_options.fix = fix;
+      const Status st = reconciler.Run(run_options);
+      (void)(*report)->Close();
+      if (!st.ok()) std::cout << "  reconcile: " << st.ToString() << "\n";
+      std::istringstream lines((*report)->Summary(fix));
+      for (std::string line; std::getline(lines, line);) std::cout << "    " << line << "\n";
+      return st.ok() ? std::move(report).value() : std::unique_ptr<reconcile::Report>();
+    };
+    const std::string dir = options.workdir + "/";
+    std::cout
+        << "  1. catching up (--fix) on what the steps above left out of step: the billing\n"
+           "     edit from step 3 (a sync skips unchanged CRM records), values the migration\n"
+           "     file gave billing that the CRM (the master) does not have, an invoice\n"
+           "     billed after the API stopped taking callbacks, the past-due subscription\n"
+           "     (subscription events do not update the inventory):\n";
+    auto caught_up = reconcile(true, dir + "reconcile-fix.csv");
+    expect(caught_up && caught_up->differences() > 0 && caught_up->remaining() == 0,
+           "every difference found was repaired through the actions");
+    std::cout << "  2. again, without --fix:\n";
+    auto clean = reconcile(false, dir + "reconcile.csv");
+    expect(clean && clean->differences() == 0, "reconcile finds nothing: the two are in step");
+    connector::billing::BillingAccount behind;
+    behind.phone = "+1 555 0199";
+    const auto link = rt.store->FindLinkByCrmId("account", ids.empty() ? "" : ids[0]);
+    if (link.ok() && link->has_value())
+      (void)rt.billing->billing().UpdateAccount((*link)->billing_id, behind, "demo-behind-back");
+    std::cout << "  3. someone edits Acme Corp's phone in billing, behind Tandem's back:\n";
+    auto found = reconcile(false, dir + "reconcile-drift.csv");
+    expect(found && found->differences() == 1,
+           "reconcile finds the one changed field (report: " + dir + "reconcile-drift.csv)");
   }
 
   Step("API calls");

@@ -73,7 +73,8 @@ class Parser {
       const YAML::Node o = objects[i];
       ObjectMap om;
       std::string path = "objects[" + std::to_string(i) + "]";
-      if (!Keys(o, path, {"name", "crm", "billing", "master", "link_fields", "fields"})) continue;
+      if (!Keys(o, path, {"name", "crm", "billing", "master", "repair", "link_fields", "fields"}))
+        continue;
       om.name = Str(o, "name", path);
       if (!om.name.empty()) path = "objects[" + om.name + "]";
       om.crm = Str(o, "crm", path);
@@ -91,6 +92,22 @@ class Parser {
       if (om.master != "crm" && om.master != "billing")
         Error(o["master"], path + ".master", "expected crm or billing, got '" + om.master + "'");
       if (!names.insert(om.name).second) Error(o, path + ".name", "duplicate object map name");
+      if (const YAML::Node r = o["repair"]; r.IsDefined()) {
+        if (!r.IsSequence()) {
+          Error(r, path + ".repair", "expected a list (field_drift, missing_in_billing, ...)");
+        } else {
+          for (size_t k = 0; k < r.size(); ++k) {
+            const std::string kind = r[k].IsScalar() ? r[k].Scalar() : "";
+            const auto& known = RepairKinds();
+            if (std::find(known.begin(), known.end(), kind) == known.end())
+              Error(r[k], path + ".repair[" + std::to_string(k) + "]",
+                    "unknown repair '" + kind +
+                        "' (field_drift, missing_in_billing, unlinked, orphaned_link)");
+            else
+              om.repair.insert(kind);
+          }
+        }
+      }
       if (const YAML::Node lf = o["link_fields"]; lf.IsDefined()) {
         if (Keys(lf, path + ".link_fields",
                  {"billing_id", "account_number", "status", "time", "error"})) {

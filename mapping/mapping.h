@@ -6,6 +6,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -39,11 +40,19 @@ struct LinkFields {
   std::string billing_id, account_number, status, time, error;
 };
 
+// What `tandem reconcile --fix` may repair for an object map (the `repair:` list).
+inline const std::vector<std::string>& RepairKinds() {
+  static const std::vector<std::string> kinds = {"field_drift", "missing_in_billing", "unlinked",
+                                                 "orphaned_link"};
+  return kinds;
+}
+
 struct ObjectMap {
-  std::string name;            // "account"
-  std::string crm;             // "Account"
-  std::string billing;         // "customer"
-  std::string master = "crm";  // which side wins: crm | billing
+  std::string name;              // "account"
+  std::string crm;               // "Account"
+  std::string billing;           // "customer"
+  std::string master = "crm";    // which side wins: crm | billing
+  std::set<std::string> repair;  // reconcile --fix may repair these kinds (RepairKinds())
   LinkFields link;
   std::vector<FieldMap> fields;
   int line = 0;

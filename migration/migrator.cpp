@@ -987,13 +987,7 @@ Status Run::RecordSubscriptions(std::vector<Row>& rows) {
            &MigrationSummary::unmatched);
       continue;
     }
-    Json payload = Json::MakeObject();
-    payload.Set("status", sub.status);
-    payload.Set("account_id", sub.account_id);
-    if (sub.current_period_start) payload.Set("start_at", sub.current_period_start);
-    if (sub.current_period_end) payload.Set("current_period_end", sub.current_period_end);
-    if (sub.cancel_at) payload.Set("cancel_at", sub.cancel_at);
-    Json fields = mapping::ApplyToCrm(map_, payload);
+    Json fields = mapping::ApplyToCrm(map_, connector::billing::SubscriptionToPayload(sub));
     for (const auto& [k, v] : r->record.object()) fields.Set(k, v);  // the file's own values
     fields.Set("Account__c", account->second);
     if (!fields.Has("Name")) fields.Set("Name", r->billing_id);

@@ -3,23 +3,13 @@
 #include <algorithm>
 #include <filesystem>
 
-namespace tandem::migration {
+#include "util/csv.h"
 
-std::string CsvField(const std::string& v) {
-  if (v.find_first_of(",\"\r\n") == std::string::npos) return v;
-  std::string out = "\"";
-  for (char c : v) {
-    if (c == '"') out.push_back('"');
-    out.push_back(c);
-  }
-  return out + "\"";
-}
+namespace tandem::migration {
 
 namespace {
 std::string Line(const std::vector<std::string>& fields) {
-  std::string out;
-  for (size_t i = 0; i < fields.size(); ++i) out += (i ? "," : "") + CsvField(fields[i]);
-  return out + "\r\n";  // Data Loader writes CRLF; Excel expects it
+  return CsvLine(fields, "\r\n");  // Data Loader writes CRLF; Excel expects it
 }
 }  // namespace
 

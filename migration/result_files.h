@@ -55,9 +55,6 @@ class ResultFiles {
   int64_t succeeded_ = 0, failed_ = 0;
 };
 
-// RFC 4180 field quoting (the result files' writer).
-std::string CsvField(const std::string& value);
-
 // A Data Loader mapping file (.sdl): "CsvColumn=SalesforceField" lines, '#' comments, '\'
 // escaping '=' ':' '#' in names. Returns column → field. InvalidArgument naming the line.
 Status ParseSdl(const std::string& text, std::map<std::string, std::string>* column_to_field);

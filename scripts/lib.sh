@@ -4,7 +4,7 @@
 # Debian 12 packages the build and the tests need. Installing is skipped when all are there,
 # so a re-run costs a dpkg-query (well under a second).
 TANDEM_PACKAGES=(
-  build-essential cmake pkg-config ccache
+  build-essential cmake pkg-config ccache file
   libcpprest-dev libboost-program-options-dev libspdlog-dev libyaml-cpp-dev
   libsoci-dev libsqlite3-dev libpq-dev
   libgtest-dev libgmock-dev

@@ -589,6 +589,31 @@ Status Store::DropMatchKeys(const std::string& job_id) {
   });
 }
 
+Result<std::vector<Link>> Store::ListLinks(const std::string& object,
+                                           const std::string& after_crm_id, int limit) {
+  return impl_->With("list links", [&](soci::session& sql) -> Result<std::vector<Link>> {
+    std::vector<Link> out;
+    for (const Row& r : Query(sql,
+                              std::string("SELECT ") + kLinkColumns +
+                                  " FROM links WHERE object = :o AND crm_id > :a ORDER BY crm_id "
+                                  "LIMIT " +
+                                  std::to_string(std::max(1, limit)),
+                              {Text(object), Text(after_crm_id)}))
+      out.push_back(LinkFromRow(r));
+    return out;
+  });
+}
+
+Status Store::DeleteLinks(const std::string& object, const std::vector<std::string>& crm_ids) {
+  return impl_->With("delete links", [&](soci::session& sql) -> Status {
+    Tx tr(sql, impl_->pg());
+    for (const auto& id : crm_ids)
+      Exec(sql, "DELETE FROM links WHERE object = :o AND crm_id = :c", {Text(object), Text(id)});
+    tr.Commit();
+    return Status::Ok();
+  });
+}
+
 Result<int64_t> Store::CountLinks(const std::string& object) {
   return impl_->With("count links", [&](soci::session& sql) -> Result<int64_t> {
     return static_cast<int64_t>(

@@ -136,6 +136,11 @@ class Store {
   Result<std::vector<Link>> FindLinksByBillingIds(const std::string& object,
                                                   const std::vector<std::string>& billing_ids);
   Result<int64_t> CountLinks(const std::string& object);
+  // One page of an object's links in crm_id order, after `after_crm_id` ("": the first page):
+  // keyset paging, so a scan over every link holds one page at a time.
+  Result<std::vector<Link>> ListLinks(const std::string& object, const std::string& after_crm_id,
+                                      int limit);
+  Status DeleteLinks(const std::string& object, const std::vector<std::string>& crm_ids);
 
   // Links and their audit rows in one transaction: a sync's effects are recorded together
   // or not at all.

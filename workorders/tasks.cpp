@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "actions/billing_records.h"
 #include "workorders/plan.h"
 
 namespace tandem::workorders {
@@ -71,17 +72,7 @@ Result<Json> TaskLibrary::RecordSubscription(const Json& p,
   auto sub = deps_.billing.GetSubscription(*id);
   if (!sub.ok()) return sub.status();
   const mapping::ObjectMap* map = deps_.mapping.Find("subscription");
-  Json payload = Json::MakeObject();
-  payload.Set("status", sub->status);
-  if (sub->current_period_start) payload.Set("start_at", sub->current_period_start);
-  if (sub->cancel_at) payload.Set("cancel_at", sub->cancel_at);
-  Json fields = map ? mapping::ApplyToCrm(*map, payload) : Json::MakeObject();
-  if (sub->status == "canceled" || sub->cancel_at_period_end) {
-    // Ends now, or at the end of the term: the inventory shows when.
-    if (sub->canceled_at)
-      fields.Set("End_Date__c",
-                 FormatRfc3339(FromEpochMillis(sub->canceled_at * 1000)).substr(0, 10));
-  }
+  Json fields = actions::SubscriptionStateFields(map, *sub);
   fields.Set("Name", p["product_name"].ToText().empty() ? sub->id : p["product_name"].ToText());
   fields.Set("Account__c", p["account_id"].as_string());
   if (!p["product_id"].as_string().empty()) fields.Set("Product__c", p["product_id"].as_string());
@@ -89,7 +80,7 @@ Result<Json> TaskLibrary::RecordSubscription(const Json& p,
   fields.Set("Recurring_Amount__c", p["unit_price"].as_number() * p["quantity"].as_number(1));
   if (p["term_months"].as_int() > 0) fields.Set("Term_Months__c", p["term_months"].as_int());
   auto saved =
-      deps_.crm.Upsert("Service_Subscription__c", "Billing_Subscription_Id__c", sub->id, fields);
+      deps_.crm.Upsert(actions::kSubscriptionObject, actions::kSubscriptionKey, sub->id, fields);
   if (!saved.ok()) return saved.status();
   if (!saved->success)
     return Status::InvalidArgument("Service_Subscription__c: " + saved->ErrorText());
@@ -104,12 +95,11 @@ Result<Json> TaskLibrary::RecordSubscription(const Json& p,
   }
   // A replace ended the old subscription: its inventory record says so too.
   if (auto replaced = earlier.find("replace"); replaced != earlier.end()) {
-    const std::string old_id = replaced->second["replaced"].ToText();
-    Json ended = Json::MakeObject();
-    ended.Set("Status__c", "Cancelled");
-    ended.Set("End_Date__c", p["effective_date"].ToText());
-    auto old_saved =
-        deps_.crm.Upsert("Service_Subscription__c", "Billing_Subscription_Id__c", old_id, ended);
+    // As billing has it, so that reconciliation finds the two in step.
+    auto old_sub = deps_.billing.GetSubscription(replaced->second["replaced"].ToText());
+    if (!old_sub.ok()) return old_sub.status();
+    auto old_saved = deps_.crm.Upsert(actions::kSubscriptionObject, actions::kSubscriptionKey,
+                                      old_sub->id, actions::SubscriptionStateFields(map, *old_sub));
     if (!old_saved.ok()) return old_saved.status();
   }
   Json r = SubscriptionResult(*sub);

@@ -43,4 +43,20 @@ Json AccountToPayload(const BillingAccount& a) {
   return p;
 }
 
+Json SubscriptionToPayload(const Subscription& sub) {
+  Json p = Json::MakeObject();
+  p.Set("status", sub.status);
+  p.Set("account_id", sub.account_id);
+  // The service's start, not the current period's: that one moves every month.
+  const int64_t start = sub.start_date ? sub.start_date : sub.current_period_start;
+  if (start) p.Set("start_at", start);
+  if (sub.current_period_end) p.Set("current_period_end", sub.current_period_end);
+  const bool ending = sub.status == "canceled" || sub.cancel_at_period_end;
+  if (ending && sub.canceled_at)
+    p.Set("cancel_at", sub.canceled_at);
+  else if (sub.cancel_at)
+    p.Set("cancel_at", sub.cancel_at);
+  return p;
+}
+
 }  // namespace tandem::connector::billing

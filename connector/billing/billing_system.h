@@ -38,6 +38,9 @@ struct BillingAccount {
   int64_t balance_minor = 0;  // amount owed (positive) in minor units
   bool delinquent = false;
   int64_t created = 0;  // epoch seconds
+  // UpdateAccount: billing paths ("phone", "address.city", "metadata[k]") to empty. An empty
+  // field above means "leave as is", so clearing a value the CRM no longer has is explicit.
+  std::vector<std::string> clear;
 };
 
 struct Product {
@@ -83,6 +86,7 @@ struct Subscription {
   std::string account_id;
   std::string status;  // incomplete | trialing | active | past_due | canceled | unpaid
   std::vector<SubscriptionItem> items;
+  int64_t start_date = 0;  // when the service started (the first period's start)
   int64_t current_period_start = 0, current_period_end = 0;
   int64_t cancel_at = 0;  // 0: none
   bool cancel_at_period_end = false;
@@ -124,6 +128,7 @@ struct Invoice {
   std::string currency;
   int64_t created = 0, due_date = 0;
   int attempt_count = 0;
+  std::string charge_id;  // the latest payment attempt behind it, when any
   Metadata metadata;
 };
 
@@ -157,6 +162,7 @@ struct BillingEvent {
   int64_t created = 0;          // epoch seconds: orders events about one object
   std::string idempotency_key;  // of the request that caused it, when Tandem's own write
   Json object;                  // the object as the event carries it
+  Invoice invoice;              // invoice events: the invoice, parsed
 };
 const char* EventTypeName(BillingEvent::Type type);
 
@@ -200,6 +206,9 @@ class BillingSystem {
   virtual Result<Subscription> CreateSubscription(const SubscriptionSpec& spec,
                                                   const std::string& idempotency_key) = 0;
   virtual Result<Subscription> GetSubscription(const std::string& id) = 0;
+  // Streams every subscription, canceled ones included (reconciliation).
+  virtual Status ListSubscriptions(
+      const std::function<Status(const Subscription&)>& on_subscription) = 0;
   // Activates a subscription created with start_active=false.
   virtual Result<Subscription> StartSubscription(const std::string& id,
                                                  const std::string& idempotency_key) = 0;
@@ -238,6 +247,7 @@ class BillingSystem {
   virtual Status RecordUsage(const UsageRecord& usage, const std::string& idempotency_key) = 0;
 
   // --- invoices and payments ---
+  // An empty account_id streams every account's (reconciliation).
   virtual Status ListInvoices(const std::string& account_id,
                               const std::function<Status(const Invoice&)>& on_invoice) = 0;
   virtual Result<Invoice> GetInvoice(const std::string& id) = 0;

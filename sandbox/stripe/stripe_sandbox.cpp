@@ -187,9 +187,9 @@ value Metadata(const value& params, value current = value::object()) {
   if (m.is_string() && m.as_string().empty()) return value::object();  // metadata= clears
   if (!m.is_object()) ThrowInvalid("metadata", "Invalid metadata");
   for (const auto& kv : m.as_object()) {
-    if (kv.second.is_string() && kv.second.as_string().empty())
-      current.erase(kv.first);
-    else
+    if (kv.second.is_string() && kv.second.as_string().empty()) {
+      if (current.has_field(kv.first)) current.erase(kv.first);  // unsetting an absent key is fine
+    } else
       current[kv.first] = kv.second;
   }
   return current;
@@ -681,7 +681,7 @@ struct StripeSandbox::Impl {
       total += amount;
     }
     if (lines.empty()) return false;
-    const value* cust = Find("customer", customer);
+    value* cust = Find("customer", customer);
     value in = value::object();
     in["id"] = value::string(invoice_id);
     in["object"] = value::string("invoice");
@@ -733,6 +733,8 @@ struct StripeSandbox::Impl {
     in["created"] = value::number(Now());
     in["currency"] = value::string(currency);
     in["customer"] = value::string(customer);
+    // As Stripe does: the first invoice fixes the currency the customer is billed in.
+    if (cust && cust->at("currency").is_null()) (*cust)["currency"] = value::string(currency);
     in["customer_email"] = cust ? cust->at("email") : value::null();
     in["customer_name"] = cust ? cust->at("name") : value::null();
     in["customer_tax_exempt"] = value::string("none");

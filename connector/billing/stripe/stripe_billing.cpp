@@ -15,12 +15,6 @@ void AddMetadata(const Metadata& m, FormFields* f) {
   for (const auto& [k, v] : m) f->emplace_back("metadata[" + k + "]", v);
 }
 
-Metadata ReadMetadata(const Json& j) {
-  Metadata m;
-  for (const auto& [k, v] : j["metadata"].object()) m[k] = v.ToText();
-  return m;
-}
-
 void AddIfSet(FormFields* f, const std::string& key, const std::string& value) {
   if (!value.empty()) f->emplace_back(key, value);
 }
@@ -60,6 +54,13 @@ FormFields AccountFields(const BillingAccount& a) {
   Metadata m = a.metadata;
   if (!a.external_key.empty()) m[kCrmIdKey] = a.external_key;
   AddMetadata(m, &f);
+  // Stripe empties a field, and deletes a metadata key, given an empty value.
+  for (const std::string& path : a.clear) {
+    const auto dot = path.find('.');
+    f.emplace_back(
+        dot == std::string::npos ? path : path.substr(0, dot) + "[" + path.substr(dot + 1) + "]",
+        "");
+  }
   return f;
 }
 
@@ -108,6 +109,7 @@ Subscription SubscriptionFromJson(const Json& j) {
     i.metadata = ReadMetadata(item);
     s.items.push_back(i);
   }
+  s.start_date = j["start_date"].as_int();
   s.current_period_start = j["current_period_start"].as_int();
   s.current_period_end = j["current_period_end"].as_int();
   s.cancel_at = j["cancel_at"].as_int();
@@ -125,24 +127,6 @@ SubscriptionItem ItemFromJson(const Json& j) {
   i.id = j["id"].as_string();
   i.price_id = j["price"].is_object() ? j["price"]["id"].as_string() : j["price"].as_string();
   i.quantity = j["quantity"].as_int(1);
-  i.metadata = ReadMetadata(j);
-  return i;
-}
-
-Invoice InvoiceFromJson(const Json& j) {
-  Invoice i;
-  i.id = j["id"].as_string();
-  i.account_id = j["customer"].as_string();
-  i.subscription_id = j["subscription"].as_string();
-  i.number = j["number"].as_string();
-  i.status = j["status"].as_string();
-  i.amount_due = j["amount_due"].as_int();
-  i.amount_paid = j["amount_paid"].as_int();
-  i.amount_remaining = j["amount_remaining"].as_int();
-  i.currency = j["currency"].as_string();
-  i.created = j["created"].as_int();
-  i.due_date = j["due_date"].as_int();
-  i.attempt_count = static_cast<int>(j["attempt_count"].as_int());
   i.metadata = ReadMetadata(j);
   return i;
 }
@@ -422,6 +406,13 @@ Result<Subscription> StripeBilling::GetSubscription(const std::string& id) {
   return SubscriptionFromJson(*j);
 }
 
+Status StripeBilling::ListSubscriptions(
+    const std::function<Status(const Subscription&)>& on_subscription) {
+  // Without status=all Stripe leaves canceled subscriptions out.
+  return List("/v1/subscriptions?status=all",
+              [&](const Json& j) { return on_subscription(SubscriptionFromJson(j)); });
+}
+
 Result<Subscription> StripeBilling::Replace(const std::string& old_subscription_id,
                                             const SubscriptionSpec& spec, const std::string& key) {
   auto created = CreateSubscription(spec, key + ":new");
@@ -548,8 +539,10 @@ Status StripeBilling::RecordUsage(const UsageRecord& u, const std::string& key) 
 
 Status StripeBilling::ListInvoices(const std::string& account_id,
                                    const std::function<Status(const Invoice&)>& on_invoice) {
-  return List("/v1/invoices?customer=" + http::PercentEncode(account_id),
-              [&](const Json& j) { return on_invoice(InvoiceFromJson(j)); });
+  const std::string path = account_id.empty()
+                               ? "/v1/invoices"
+                               : "/v1/invoices?customer=" + http::PercentEncode(account_id);
+  return List(path, [&](const Json& j) { return on_invoice(InvoiceFromJson(j)); });
 }
 
 Result<Invoice> StripeBilling::GetInvoice(const std::string& id) {

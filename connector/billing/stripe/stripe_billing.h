@@ -46,6 +46,8 @@ class StripeBilling final : public BillingSystem {
   Result<Subscription> CreateSubscription(const SubscriptionSpec& spec,
                                           const std::string& key) override;
   Result<Subscription> GetSubscription(const std::string& id) override;
+  Status ListSubscriptions(
+      const std::function<Status(const Subscription&)>& on_subscription) override;
   Result<Subscription> StartSubscription(const std::string& id, const std::string& key) override;
   Result<Subscription> ChangeQuantity(const std::string& subscription_id,
                                       const std::string& item_id, int64_t quantity,

@@ -137,6 +137,32 @@ Status VerifySignature(const std::string& payload, const std::string& header,
   return Status::Ok();
 }
 
+Metadata ReadMetadata(const Json& j) {
+  Metadata m;
+  for (const auto& [k, v] : j["metadata"].object()) m[k] = v.ToText();
+  return m;
+}
+
+Invoice InvoiceFromJson(const Json& j) {
+  Invoice i;
+  i.id = j["id"].as_string();
+  i.account_id = j["customer"].as_string();
+  i.subscription_id = j["subscription"].as_string();
+  i.number = j["number"].as_string();
+  i.status = j["status"].as_string();
+  i.amount_due = j["amount_due"].as_int();
+  i.amount_paid = j["amount_paid"].as_int();
+  i.amount_remaining = j["amount_remaining"].as_int();
+  i.currency = j["currency"].as_string();
+  i.created = j["created"].as_int();
+  i.due_date = j["due_date"].as_int();
+  i.attempt_count = static_cast<int>(j["attempt_count"].as_int());
+  // Expanded or not, the charge is the payment attempt behind the invoice.
+  i.charge_id = j["charge"].is_object() ? j["charge"]["id"].as_string() : j["charge"].as_string();
+  i.metadata = ReadMetadata(j);
+  return i;
+}
+
 Result<BillingEvent> ParseEvent(const std::string& payload) {
   auto parsed = Json::Parse(payload);
   if (!parsed.ok()) return parsed.status().WithContext("webhook payload");
@@ -161,6 +187,8 @@ Result<BillingEvent> ParseEvent(const std::string& payload) {
     out.type = T::kInvoicePaid;
   else if (t == "invoice.payment_failed")
     out.type = T::kInvoicePaymentFailed;
+  if (t.rfind("invoice.", 0) == 0)
+    out.invoice = InvoiceFromJson(out.object);
   else if (t.rfind("customer.subscription.", 0) == 0)
     out.type = T::kSubscriptionChanged;
   else if (t == "customer.created" || t == "customer.updated" || t == "customer.deleted")

@@ -29,6 +29,9 @@ std::string HmacSha256Hex(const std::string& key, const std::string& data);
 Status VerifySignature(const std::string& payload, const std::string& header,
                        const std::string& secret, int64_t now_epoch_s, int64_t tolerance_s);
 
+Metadata ReadMetadata(const Json& object);
+Invoice InvoiceFromJson(const Json& invoice);
+
 // Parses a Stripe event into the canonical BillingEvent.
 Result<BillingEvent> ParseEvent(const std::string& payload);
 

@@ -217,6 +217,31 @@ TEST_P(ServeWorkOrders, KilledMidBatchThenRestartedEveryOrderCompletesOnce) {
   EXPECT_EQ(crm_.sandbox.CountRecords("Service_Add_On__c"), n);
 }
 
+TEST_P(ServeWorkOrders, SigtermMidBatchFinishesOrGivesBackEveryClaimedTask) {
+  const int n = 60;
+  MakeOrders(n, /*fee=*/false);
+  const pid_t first = StartServe("term.log");
+  ASSERT_TRUE(WaitFor([&] { return stripe_.sandbox.CountObjects("subscription") >= 10; }, 120))
+      << Slurp("term.log");
+  const auto asked = std::chrono::steady_clock::now();
+  const int stopped = StopServe(first, SIGTERM);
+  const auto took = std::chrono::steady_clock::now() - asked;
+  EXPECT_TRUE(WIFEXITED(stopped) && WEXITSTATUS(stopped) == 0) << Slurp("term.log");
+  EXPECT_LT(took, std::chrono::seconds(30)) << "a graceful stop waits for running tasks only";
+  EXPECT_LT(Completed(), n) << "the batch was not in the middle";
+  // Nothing is left claimed by the stopped process: the next one starts on it at once.
+  for (const auto& order : order_ids_) {
+    const auto group = (*store_)->TasksInGroup(order).value();
+    for (const auto& t : group)
+      EXPECT_NE(t.state, "running") << t.key << " still claimed by " << t.claimed_by;
+  }
+  const pid_t second = StartServe("term2.log");
+  EXPECT_TRUE(WaitFor([&] { return Completed() == n; }, 240)) << Slurp("term2.log");
+  EXPECT_EQ(StopServe(second, SIGTERM), 0);
+  EXPECT_EQ(stripe_.sandbox.CountObjects("subscription"), n);
+  EXPECT_EQ(crm_.sandbox.CountRecords("Service_Subscription__c"), n);
+}
+
 TEST_P(ServeWorkOrders, TwoProcessesShareFiveHundredTasksEachRunOnce) {
   if (GetParam().name != "postgresql") GTEST_SKIP() << "several processes need PostgreSQL";
   MakeOrders(125, /*fee=*/false);  // 125 orders × 4 tasks
