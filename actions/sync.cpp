@@ -138,6 +138,7 @@ Result<SyncReport> Actions::Sync(const std::string& object, const std::vector<st
               store::Link{map.name, id, billing_id, account_number, mapped.hash, now_ms});
         } else {
           outcome = Outcome::Failed(id, "", saved.status().ToString());
+          outcome.retryable = saved.status().IsTransient();
         }
       }
     }
@@ -162,6 +163,9 @@ Result<SyncReport> Actions::Sync(const std::string& object, const std::vector<st
   // Progress is recorded before the CRM hears of it: a crash here re-syncs as unchanged.
   TANDEM_RETURN_IF_ERROR(deps_.store.RecordSync(new_links, audit));
 
+  std::map<std::string, const store::Link*> stored;
+  for (const auto& l : new_links) stored[l.crm_id] = &l;
+  std::vector<store::Link> unconfirmed;
   for (size_t start = 0; start < write_back.size(); start += kWriteBatch) {
     std::vector<Json> chunk(
         write_back.begin() + static_cast<long>(start),
@@ -173,12 +177,19 @@ Result<SyncReport> Actions::Sync(const std::string& object, const std::vector<st
           results.ok() ? (*results)[k].ErrorText() : results.status().ToString();
       logger->warn("writing link fields to {} {} failed: {}", map.crm, chunk[k]["Id"].as_string(),
                    why);
-      // Billing holds the record and the link is stored; the next sync writes the fields again.
+      // Billing holds the record and the link is stored; forgetting the synced content makes
+      // the next sync send it again (a keyed replay) and write the fields then.
+      if (auto s = stored.find(chunk[k]["Id"].as_string()); s != stored.end()) {
+        unconfirmed.push_back(*s->second);
+        unconfirmed.back().content_hash.clear();
+      }
       Outcome& o = by_id[chunk[k]["Id"].as_string()];
       o.reason = (o.reason.empty() ? "" : o.reason + "; ") + "CRM write-back failed: " + why;
       ++report.writeback_failed;
     }
   }
+
+  if (!unconfirmed.empty()) TANDEM_RETURN_IF_ERROR(deps_.store.UpsertLinks(unconfirmed));
 
   for (size_t i = 0; i < crm_ids.size(); ++i) {
     auto it = by_id.find(crm_ids[i]);

@@ -1,7 +1,8 @@
 // Step 7 at scale: `tandem migrate` (the real CLI, in its own process) loading ROWS CRM
-// Accounts into billing against the sandboxes (another process), on SQLite. Prints rows/s,
-// CRM and billing API calls per 1,000 rows, and the migrating process's peak RSS and CPU,
-// so runs at 100,000 and 1,000,000 rows show whether memory stays flat.
+// Accounts into billing against the sandboxes (another process), on SQLite, then `tandem
+// reconcile --object account` over the result. Prints for each: records/s, CRM and billing
+// API calls per 1,000 records, and the process's peak RSS and CPU, so runs at 100,000 and
+// 1,000,000 rows show whether memory stays flat.
 //   bench_migrate TANDEM_BINARY ROWS [CONCURRENCY]
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "bench/bench_util.h"
 #include "connector/crm/salesforce/connection.h"
@@ -47,26 +49,59 @@ int main(int argc, char** argv) {
   fs::create_directories(dir);
   const std::string csv = (dir / "accounts.csv").string();
   const std::string config = (dir / "tandem.yaml").string();
-  // The migrating process is forked now, while this one is small: a child's peak RSS counts
-  // what it inherited before exec, and the seeding below holds every row in memory.
-  int go[2];
-  if (pipe(go) != 0) return 1;
-  const pid_t pid = fork();
-  if (pid == 0) {
-    close(go[1]);
-    char c;
-    if (read(go[0], &c, 1) != 1) _exit(126);  // the bench gave up
-    setenv("SF_SECRET", "sandbox-secret", 1);
-    setenv("STRIPE_KEY", "sk_test_sandbox", 1);
-    const std::string out_dir = (dir / "out").string();
-    // The config names no mapping: the default config/mapping.yaml of the source tree.
-    fs::current_path(TANDEM_SOURCE_DIR);
-    execl(binary, binary, "--config", config.c_str(), "--log-level", "warn", "migrate", "--object",
-          "account", "--file", csv.c_str(), "--concurrency", concurrency.c_str(), "--output",
-          out_dir.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  close(go[0]);
+  // Both measured processes are forked now, while this one is small: a child's peak RSS
+  // counts what it inherited before exec, and the seeding below holds every row in memory.
+  // Each waits for a byte on its pipe, then becomes `tandem ARGS...`.
+  const std::string out_dir = (dir / "out").string();
+  auto spawn = [&](std::vector<std::string> args, int* go_fd) -> pid_t {
+    int go[2];
+    if (pipe(go) != 0) return -1;
+    const pid_t child = fork();
+    if (child == 0) {
+      close(go[1]);
+      char c;
+      if (read(go[0], &c, 1) != 1) _exit(126);  // the bench gave up
+      setenv("SF_SECRET", "sandbox-secret", 1);
+      setenv("STRIPE_KEY", "sk_test_sandbox", 1);
+      // The config names no mapping: the default config/mapping.yaml of the source tree.
+      fs::current_path(TANDEM_SOURCE_DIR);
+      args.insert(args.begin(), {binary, "--config", config, "--log-level", "warn"});
+      std::vector<char*> argv_c;
+      for (auto& a : args) argv_c.push_back(a.data());
+      argv_c.push_back(nullptr);
+      execv(binary, argv_c.data());
+      _exit(127);
+    }
+    close(go[0]);
+    *go_fd = go[1];
+    return child;
+  };
+  // Runs a spawned process to its end: exit status, seconds, peak RSS (MiB), CPU seconds.
+  struct Run {
+    int status = 0;
+    double seconds = 0, rss_mib = 0, cpu = 0;
+  };
+  auto run = [](pid_t child, int go_fd) {
+    Run r;
+    const auto start = std::chrono::steady_clock::now();
+    if (write(go_fd, "g", 1) != 1) return r;
+    close(go_fd);
+    rusage ru{};
+    wait4(child, &r.status, 0, &ru);
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    r.rss_mib = static_cast<double>(ru.ru_maxrss) / 1024.0;
+    r.cpu = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+            static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+    return r;
+  };
+  int migrate_go = -1, reconcile_go = -1;
+  const pid_t pid = spawn({"migrate", "--object", "account", "--file", csv, "--concurrency",
+                           concurrency, "--output", out_dir},
+                          &migrate_go);
+  // Then: is everything in step? A reconciliation of the migrated accounts, streamed.
+  const pid_t reconciler =
+      spawn({"reconcile", "--object", "account", "--report", (dir / "reconcile.csv").string()},
+            &reconcile_go);
   log::Setup({log::Format::kText, spdlog::level::warn}, std::make_shared<Redactor>());
   std::string crm_url, billing_url;
   const pid_t sandbox = bench::StartSandbox(binary, &crm_url, &billing_url);
@@ -121,32 +156,34 @@ int main(int argc, char** argv) {
   connector::http::RestClient billing_admin(ro, {clock, sleeper, random, counter}, nullptr);
   const Json crm_before = Stats(crm_admin), billing_before = Stats(billing_admin);
 
-  const auto start = std::chrono::steady_clock::now();
-  if (write(go[1], "g", 1) != 1) return 1;
-  close(go[1]);
-  int status = 0;
-  rusage ru{};
-  wait4(pid, &status, 0, &ru);
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const Run m = run(pid, migrate_go);
   const Json crm_after = Stats(crm_admin), billing_after = Stats(billing_admin);
   const double crm_calls = crm_after["api_calls"].as_number() - crm_before["api_calls"].as_number();
   const double billing_calls =
       billing_after["requests"].as_number() - billing_before["requests"].as_number();
-  const double cpu = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-                     static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
   const int64_t customers = billing_after["objects"]["customer"].as_int();
+  const double per_k = 1000.0 / static_cast<double>(rows);
   std::printf(
       "migrate %lld rows (concurrency %s): exit %d, %.1f s, %.0f rows/s, %.1f CRM calls and "
       "%.1f billing calls per 1,000 rows, peak RSS %.1f MiB, CPU %.1f s, %lld customers in "
       "billing\n",
       static_cast<long long>(rows), concurrency.c_str(),
-      WIFEXITED(status) ? WEXITSTATUS(status) : -1, seconds, static_cast<double>(rows) / seconds,
-      crm_calls * 1000.0 / static_cast<double>(rows),
-      billing_calls * 1000.0 / static_cast<double>(rows),
-      static_cast<double>(ru.ru_maxrss) / 1024.0, cpu, static_cast<long long>(customers));
+      WIFEXITED(m.status) ? WEXITSTATUS(m.status) : -1, m.seconds,
+      static_cast<double>(rows) / m.seconds, crm_calls * per_k, billing_calls * per_k, m.rss_mib,
+      m.cpu, static_cast<long long>(customers));
+  const Run r = run(reconciler, reconcile_go);
+  const Json crm_end = Stats(crm_admin), billing_end = Stats(billing_admin);
+  std::printf(
+      "reconcile %lld accounts: exit %d (0: no difference), %.1f s, %.0f records/s, %.1f CRM "
+      "calls and %.1f billing calls per 1,000 records, peak RSS %.1f MiB, CPU %.1f s\n",
+      static_cast<long long>(rows), WIFEXITED(r.status) ? WEXITSTATUS(r.status) : -1, r.seconds,
+      static_cast<double>(rows) / r.seconds,
+      (crm_end["api_calls"].as_number() - crm_after["api_calls"].as_number()) * per_k,
+      (billing_end["requests"].as_number() - billing_after["requests"].as_number()) * per_k,
+      r.rss_mib, r.cpu);
   kill(sandbox, SIGTERM);
   waitpid(sandbox, nullptr, 0);
   fs::remove_all(dir);
-  return WIFEXITED(status) && WEXITSTATUS(status) == 0 && customers == rows ? 0 : 1;
+  const auto ok = [](const Run& x) { return WIFEXITED(x.status) && WEXITSTATUS(x.status) == 0; };
+  return ok(m) && ok(r) && customers == rows ? 0 : 1;
 }

@@ -319,6 +319,8 @@ Status Reconciler::CheckLinks(const mapping::ObjectMap& map) {
     if (!f.crm.empty() && have.insert(f.crm).second) fields.push_back(f.crm);
   for (const auto& [k, v] : probe.object())
     if (have.insert(k).second) fields.push_back(k);
+  if (!map.link.billing_id.empty() && have.insert(map.link.billing_id).second)
+    fields.push_back(map.link.billing_id);
   if (have.insert("Id").second) fields.push_back("Id");
 
   std::string after;
@@ -358,7 +360,6 @@ Status Reconciler::CheckLinks(const mapping::ObjectMap& map) {
         }
         continue;
       }
-      bool sync_this = false;
       if (IsCustomerMap(map)) {
         for (const auto& d : actions::Actions::Diff(map, c->second, b->second["payload"])) {
           Finding f{map.name,        kFieldDrift, l.crm_id, l.billing_id, d.field, d.crm_value,
@@ -368,11 +369,12 @@ Status Reconciler::CheckLinks(const mapping::ObjectMap& map) {
           TANDEM_RETURN_IF_ERROR(Found(f));
           if (MayFix(map, kFieldDrift) && map.master == "crm") {
             to_sync.push_back(f);
-            sync_this = true;
           }
         }
       }
-      const Json expected = ExpectedCrm(map, b->second);
+      Json expected = ExpectedCrm(map, b->second);
+      // The CRM shows which billing record it is linked to (a sync's write-back).
+      if (!map.link.billing_id.empty()) expected.Set(map.link.billing_id, l.billing_id);
       Json update = Json::MakeObject();
       update.Set("Id", l.crm_id);
       for (const auto& [field, want] : expected.object()) {
@@ -387,7 +389,7 @@ Status Reconciler::CheckLinks(const mapping::ObjectMap& map) {
                   "billing decides this field: the CRM gets billing's value",
                   ""};
         TANDEM_RETURN_IF_ERROR(Found(f));
-        if (MayFix(map, kFieldDrift) && !sync_this) {
+        if (MayFix(map, kFieldDrift)) {
           update.Set(field, want);
           updated.push_back(f);
         }

@@ -149,13 +149,19 @@ Result<Json> TaskLibrary::Run(const store::Task& task, const std::map<std::strin
     auto link = deps_.store.FindLinkByCrmId("account", p["account_id"].as_string());
     if (!link.ok()) return link.status();
     std::string id;
-    if (link->has_value()) {
+    // A link without its synced content is one whose CRM write-back has not happened yet.
+    if (link->has_value() && !(*link)->content_hash.empty()) {
       id = (*link)->billing_id;
     } else {
       auto report = deps_.actions.Sync("account", {p["account_id"].as_string()});
       if (!report.ok()) return report.status();
       const Outcome& o = report->outcomes.at(0);
-      if (o.failed()) return Status::InvalidArgument("account sync: " + o.reason);
+      if (o.failed())
+        return o.retryable ? Status::Unavailable("account sync: " + o.reason)
+                           : Status::InvalidArgument("account sync: " + o.reason);
+      if (report->writeback_failed > 0)
+        return Status::Unavailable("account synced, its link fields not yet in the CRM: " +
+                                   o.reason);
       id = o.remote_id;
     }
     Json r = Json::MakeObject();

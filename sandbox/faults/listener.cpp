@@ -4,35 +4,81 @@ namespace tandem::sandbox {
 
 namespace wh = web::http;
 
+namespace {
+void Observe(const pplx::task<void>& task) {
+  task.then([](pplx::task<void> done) {
+    try {
+      done.get();
+    } catch (const std::exception&) {
+      // The peer went away before the answer: nothing to do.
+    }
+  });
+}
+}  // namespace
+
+void SendReply(IncomingRequest& request, const wh::http_response& response) {
+  Observe(request.raw.reply(response));
+}
+
+void LoopbackListener::Close() {
+  if (listener_) {
+    try {
+      listener_->close().wait();
+    } catch (const std::exception&) {
+      // Closing a listener whose connections already failed: nothing left to close.
+    }
+    listener_.reset();
+  }
+  std::unique_lock<std::mutex> lock(handlers_->mu);
+  handlers_->closed = true;
+  handlers_->idle.wait(lock, [&] { return handlers_->running == 0; });
+}
+
 Result<ListenerPtr> OpenLoopbackListener(int port, std::chrono::seconds timeout,
                                          RequestHandler handler) {
   try {
     wh::experimental::listener::http_listener_config cfg;
     cfg.set_timeout(timeout);
-    auto listener = std::make_unique<wh::experimental::listener::http_listener>(
+    ListenerPtr out(new LoopbackListener());
+    out->listener_ = std::make_unique<wh::experimental::listener::http_listener>(
         "http://127.0.0.1:" + std::to_string(port), cfg);
-    listener->support([handler](wh::http_request req) {
-      req.extract_string(true).then([handler, req](pplx::task<std::string> body_task) mutable {
-        IncomingRequest in;
-        in.raw = req;
-        try {
-          in.body = body_task.get();
-        } catch (const std::exception&) {
-          // A body that could not be read is an empty one; the handler answers it.
-        }
-        in.method = req.method();
-        try {
-          in.path = req.relative_uri().path();
-          in.query = req.relative_uri().query();
-        } catch (const std::exception& e) {
-          req.reply(wh::status_codes::BadRequest, std::string("bad request target: ") + e.what());
-          return;
-        }
-        handler(in);
-      });
+    std::shared_ptr<LoopbackListener::Handlers> handlers = out->handlers_;
+    out->listener_->support([handler, handlers](wh::http_request req) {
+      Observe(req.extract_string(true).then(
+          [handler, handlers, req](pplx::task<std::string> body_task) mutable {
+            {
+              std::lock_guard<std::mutex> lock(handlers->mu);
+              if (handlers->closed) return;
+              ++handlers->running;
+            }
+            struct Done {
+              LoopbackListener::Handlers& h;
+              ~Done() {
+                std::lock_guard<std::mutex> lock(h.mu);
+                if (--h.running == 0) h.idle.notify_all();
+              }
+            } done{*handlers};
+            IncomingRequest in;
+            in.raw = req;
+            try {
+              in.body = body_task.get();
+            } catch (const std::exception&) {
+              // A body that could not be read is an empty one; the handler answers it.
+            }
+            in.method = req.method();
+            try {
+              in.path = req.relative_uri().path();
+              in.query = req.relative_uri().query();
+            } catch (const std::exception& e) {
+              Observe(req.reply(wh::status_codes::BadRequest,
+                                std::string("bad request target: ") + e.what()));
+              return;
+            }
+            handler(in);
+          }));
     });
-    listener->open().wait();
-    return ListenerPtr(std::move(listener));
+    out->listener_->open().wait();
+    return out;
   } catch (const std::exception& e) {
     return Status::Unavailable("cannot listen on 127.0.0.1:" + std::to_string(port) + ": " +
                                e.what());

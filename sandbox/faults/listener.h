@@ -5,8 +5,10 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include <cpprest/http_listener.h>
@@ -21,7 +23,32 @@ struct IncomingRequest {
 };
 
 using RequestHandler = std::function<void(IncomingRequest& request)>;
-using ListenerPtr = std::unique_ptr<web::http::experimental::listener::http_listener>;
+
+// The listener and the handlers it started. Close() stops taking requests and waits for the
+// handlers still running (an answer delayed by a latency fault), so none outlives the
+// emulator's state; a request that arrives while closing is not handled.
+class LoopbackListener {
+ public:
+  ~LoopbackListener() { Close(); }
+  void Close();
+
+ private:
+  friend Result<std::unique_ptr<LoopbackListener>> OpenLoopbackListener(int, std::chrono::seconds,
+                                                                        RequestHandler);
+  struct Handlers {
+    std::mutex mu;
+    std::condition_variable idle;
+    int running = 0;
+    bool closed = false;
+  };
+  std::unique_ptr<web::http::experimental::listener::http_listener> listener_;
+  std::shared_ptr<Handlers> handlers_ = std::make_shared<Handlers>();
+};
+using ListenerPtr = std::unique_ptr<LoopbackListener>;
+
+// Sends the answer. The client may be gone (it timed out, or a fault dropped it): the failed
+// send is expected and observed here, as cpprest aborts the process on an unobserved one.
+void SendReply(IncomingRequest& request, const web::http::http_response& response);
 
 // Opens the listener on 127.0.0.1:`port`. Unavailable when it cannot bind.
 Result<ListenerPtr> OpenLoopbackListener(int port, std::chrono::seconds timeout,

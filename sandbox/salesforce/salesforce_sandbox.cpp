@@ -302,7 +302,7 @@ struct SalesforceSandbox::Impl {
   SalesforceSandboxOptions options;
   const Clock& clock;
   std::vector<ObjectDef> schema;
-  std::unique_ptr<wh::experimental::listener::http_listener> listener;
+  ListenerPtr listener;
   DropProxy proxy;  // the public port; the listener sits behind it on a private one
   int port = 0;
 
@@ -1745,7 +1745,7 @@ Status SalesforceSandbox::Start() {
           resp.headers().add("Sforce-Limit-Info", "api-usage=" + std::to_string(used) + "/" +
                                                       std::to_string(impl->options.daily_api_max));
         if (reply.status != 204) resp.set_body(reply.body, reply.content_type);
-        req.reply(resp);
+        SendReply(in, resp);
       });
   if (!listener.ok()) return listener.status().WithContext("Salesforce sandbox");
   impl->listener = std::move(listener).value();
@@ -1761,10 +1761,7 @@ Status SalesforceSandbox::Start() {
 void SalesforceSandbox::Stop() {
   impl_->proxy.Stop();
   if (!impl_->listener) return;
-  try {
-    impl_->listener->close().wait();
-  } catch (...) {
-  }
+  impl_->listener->Close();  // waits for handlers still running
   impl_->listener.reset();
 }
 

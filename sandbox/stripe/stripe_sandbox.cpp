@@ -233,7 +233,7 @@ struct StripeSandbox::Impl {
   StripeSandboxOptions options;
   const Clock& clock;
   DropProxy proxy;
-  std::unique_ptr<wh::experimental::listener::http_listener> listener;
+  ListenerPtr listener;
   int port = 0;
 
   mutable std::mutex mu;
@@ -1443,7 +1443,10 @@ Reply Handler::InvoiceItems() {
     ii["id"] = value::string(s_.NewId("ii"));
     ii["object"] = value::string("invoiceitem");
     ii["amount"] = value::number(amount);
-    ii["currency"] = value::string(Str(p_, "currency"));
+    // Stripe keeps currencies in lower case, whatever case they were sent in.
+    std::string ii_currency = Str(p_, "currency");
+    std::transform(ii_currency.begin(), ii_currency.end(), ii_currency.begin(), ::tolower);
+    ii["currency"] = value::string(ii_currency);
     ii["customer"] = value::string(customer);
     ii["date"] = value::number(s_.Now());
     ii["description"] =
@@ -1837,7 +1840,7 @@ Status StripeSandbox::Start() {
         resp.headers().add("Stripe-Version", kApiVersion);
         if (lose_response) resp.headers().add(kDropMarker, "1");
         resp.set_body(reply.body.serialize(), "application/json");
-        req.reply(resp);
+        SendReply(in, resp);
       });
   if (!listener.ok()) return listener.status().WithContext("Stripe sandbox");
   impl->listener = std::move(listener).value();
@@ -1864,10 +1867,7 @@ void StripeSandbox::Stop() {
   if (impl_->deliverer.joinable()) impl_->deliverer.join();
   impl_->proxy.Stop();
   if (!impl_->listener) return;
-  try {
-    impl_->listener->close().wait();
-  } catch (...) {
-  }
+  impl_->listener->Close();  // waits for handlers still running
   impl_->listener.reset();
 }
 

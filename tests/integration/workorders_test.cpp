@@ -6,8 +6,12 @@
 
 #include <gtest/gtest.h>
 
+#include "actions/callbacks.h"
+#include "reconcile/reconciler.h"
 #include "tests/support/default_mapping.h"
+#include "tests/support/fault_matrix.h"
 #include "tests/support/salesforce_env.h"
+#include "tests/support/scripted_http_server.h"
 #include "tests/support/store_backends.h"
 #include "tests/support/stripe_env.h"
 #include "workorders/engine.h"
@@ -41,6 +45,10 @@ struct Item {
 
 class WorkOrderTest : public testing::StoreBackendTest {
  protected:
+  // Short client timeouts, so that the fault matrix's delayed answers time out.
+  WorkOrderTest()
+      : crm_({}, testing::FaultCrmOptions()), stripe_({}, testing::FaultBillingOptions()) {}
+
   void SetUp() override {
     OpenStore();
     if (!StoreReady()) return;
@@ -370,6 +378,58 @@ TEST_P(WorkOrderTest, ATransientFailureIsRetriedAndSucceeds) {
   for (const auto& t : tasks)
     if (t.kind == "create_subscription") attempts = t.attempts;
   EXPECT_GT(attempts, 1);
+}
+
+// The fault matrix over work orders: a subscription's life (new, add-on change, re-rate,
+// cancellation with the early-termination fee) under each fault, then a reconciliation of
+// accounts and the service inventory against billing finds nothing, and nothing doubled.
+TEST_P(WorkOrderTest, EveryFaultOfTheMatrixEndsInStepWithBilling) {
+  // Billing's callbacks bring the invoices and the billing currency to the CRM, as in `serve`.
+  testing::ScriptedHttpServer receiver;
+  connector::billing::stripe::StripeOptions so;
+  so.webhook_secret = stripe_.sandbox.AddWebhookEndpoint(receiver.base_url() + "/hook");
+  connector::billing::stripe::StripeBilling verifier(so, stripe_.connection->rest(), stripe_.clock);
+  const actions::ActionDeps deps{crm_.client(), verifier, **store_, mapping_, stripe_.clock};
+  actions::Callbacks callbacks(deps);
+  size_t delivered = 0;
+  int64_t subscriptions = 0, charges = 0;
+  for (const auto& fault : testing::FaultMatrix()) {
+    SCOPED_TRACE(fault.name);
+    for (const auto& f : fault.crm) crm_.sandbox.AddFault(f);
+    for (const auto& f : fault.billing) stripe_.sandbox.AddFault(f);
+    const std::string sub = NewServer(trunk_, 2, 20);
+    const std::string change = MakeOrder("Change", "2026-03-01", {{&trunk_, 3, 20, "", sub, 0}});
+    EXPECT_EQ(Run(change).status, "Completed") << CrmOrder(change).Dump();
+    const std::string rerate = MakeOrder("Re-rate", "2026-04-01", {{&trunk_, 3, 25, "", sub, 0}});
+    EXPECT_EQ(Run(rerate).status, "Completed") << CrmOrder(rerate).Dump();
+    const std::string cancel = MakeOrder("Cancel", "2026-07-01", {{&trunk_, 3, 25, "", sub, 0}});
+    EXPECT_EQ(Run(cancel).status, "Completed") << CrmOrder(cancel).Dump();
+    crm_.sandbox.ClearFaults();
+    stripe_.sandbox.ClearFaults();
+    ++subscriptions;
+    ++charges;  // the early-termination fee
+    EXPECT_EQ(stripe_.sandbox.CountObjects("subscription"), subscriptions);
+    EXPECT_EQ(stripe_.sandbox.CountObjects("invoiceitem"), charges);
+    EXPECT_EQ(stripe_.sandbox.CountObjects("customer"), 1);
+
+    ASSERT_TRUE(stripe_.sandbox.FlushWebhooks());
+    const auto requests = receiver.requests();
+    for (; delivered < requests.size(); ++delivered)
+      EXPECT_EQ(
+          callbacks
+              .Receive(requests[delivered].body, requests[delivered].Header("Stripe-Signature"))
+              .http_status,
+          200);
+    ASSERT_TRUE(callbacks.ApplyPending(1000).ok());
+
+    auto report = reconcile::Report::Open("", 5);
+    ASSERT_TRUE(report.ok());
+    reconcile::Reconciler reconciler(deps, *actions_, **report);
+    reconcile::ReconcileOptions options;
+    options.objects = {"account", "subscription", "invoice"};
+    ASSERT_TRUE(reconciler.Run(options).ok());
+    EXPECT_EQ((*report)->differences(), 0) << (*report)->Summary(false);
+  }
 }
 
 TEST_P(WorkOrderTest, ThePollerTakesEveryActivatedOrderOnceEvenWhenTimestampsTie) {

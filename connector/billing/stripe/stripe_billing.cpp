@@ -1,6 +1,7 @@
 #include "connector/billing/stripe/stripe_billing.h"
 
 #include <algorithm>
+#include <cctype>
 
 #include "connector/billing/stripe/stripe_wire.h"
 
@@ -13,6 +14,12 @@ constexpr char kCrmIdKey[] = "crm_id";
 
 void AddMetadata(const Metadata& m, FormFields* f) {
   for (const auto& [k, v] : m) f->emplace_back("metadata[" + k + "]", v);
+}
+
+// Stripe's currencies are ISO 4217 codes in lower case; the CRM's are upper case.
+std::string LowerCase(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
 }
 
 void AddIfSet(FormFields* f, const std::string& key, const std::string& value) {
@@ -293,7 +300,7 @@ Result<Product> StripeBilling::UpdateProduct(const std::string& id, const Produc
 
 Result<Price> StripeBilling::CreatePrice(const Price& p, const std::string& key) {
   FormFields f = {{"product", p.product_id},
-                  {"currency", p.currency},
+                  {"currency", LowerCase(p.currency)},
                   {"unit_amount", std::to_string(p.unit_amount_minor)}};
   if (!p.interval.empty()) {
     f.emplace_back("recurring[interval]", p.interval);
@@ -518,7 +525,7 @@ Result<std::string> StripeBilling::AddOneTimeCharge(const OneTimeCharge& c,
                                                     const std::string& key) {
   FormFields f = {{"customer", c.account_id},
                   {"amount", std::to_string(c.amount_minor)},
-                  {"currency", c.currency}};
+                  {"currency", LowerCase(c.currency)}};
   AddIfSet(&f, "description", c.description);
   AddIfSet(&f, "subscription", c.subscription_id);
   AddMetadata(c.metadata, &f);

@@ -116,6 +116,13 @@ TEST_P(MigrateCrash, KilledHalfWayThenResumedMigratesEveryRowOnce) {
                          })
                   .ok());
   EXPECT_EQ(linked, n);
+  // And `tandem reconcile` agrees: the two systems are in step (exit 0: no difference).
+  testing::ProcessRun reconciled =
+      Tandem("reconcile --object account --report " + (dir_ / "reconcile.csv").string());
+  EXPECT_EQ(reconciled.exit_code, 0) << reconciled.out;
+  EXPECT_NE(reconciled.out.find("account: " + std::to_string(n) + " checked, 0 differences"),
+            std::string::npos)
+      << reconciled.out;
   // success.csv: every row once, in order; error.csv: only its header.
   std::ifstream in(dir_ / "out" / "success.csv", std::ios::binary);
   migration::CsvReader reader(in);
