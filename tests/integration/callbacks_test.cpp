@@ -11,9 +11,9 @@
 #include "connector/billing/stripe/stripe_wire.h"
 #include "tests/support/default_mapping.h"
 #include "tests/support/salesforce_env.h"
-#include "tests/support/scripted_http_server.h"
 #include "tests/support/store_backends.h"
 #include "tests/support/stripe_env.h"
+#include "tests/support/webhook_env.h"
 
 namespace tandem::actions {
 namespace {
@@ -27,14 +27,8 @@ class CallbacksTest : public testing::StoreBackendTest {
     OpenStore();
     if (!StoreReady()) return;
     mapping_ = testing::DefaultMapping();
-    secret_ =
-        stripe_.sandbox.AddWebhookEndpoint(receiver_.base_url() + "/api/v1/callbacks/billing");
-    connector::billing::stripe::StripeOptions o;
-    o.webhook_secret = secret_;
-    verifier_ = std::make_unique<connector::billing::stripe::StripeBilling>(
-        o, stripe_.connection->rest(), stripe_.clock);
     deps_ = std::make_unique<ActionDeps>(
-        ActionDeps{crm_.client(), *verifier_, **store_, mapping_, stripe_.clock});
+        ActionDeps{crm_.client(), webhooks_.verifier, **store_, mapping_, stripe_.clock});
     actions_ = std::make_unique<Actions>(*deps_, "test");
     callbacks_ = std::make_unique<Callbacks>(*deps_);
   }
@@ -70,20 +64,12 @@ class CallbacksTest : public testing::StoreBackendTest {
     }
   }
 
-  void Deliver() {
-    ASSERT_TRUE(stripe_.sandbox.FlushWebhooks());
-    for (const auto& r : receiver_.requests()) {
-      auto res = callbacks_->Receive(r.body, r.Header("Stripe-Signature"));
-      EXPECT_EQ(res.http_status, 200) << res.message;
-    }
-  }
+  void Deliver() { webhooks_.Deliver(*callbacks_); }
 
   testing::SalesforceEnv crm_;
   testing::StripeEnv stripe_;
-  testing::ScriptedHttpServer receiver_;
+  testing::WebhookEnv webhooks_{stripe_};
   mapping::Mapping mapping_;
-  std::string secret_;
-  std::unique_ptr<connector::billing::stripe::StripeBilling> verifier_;
   std::unique_ptr<ActionDeps> deps_;
   std::unique_ptr<Actions> actions_;
   std::unique_ptr<Callbacks> callbacks_;
@@ -94,9 +80,9 @@ TEST_P(CallbacksTest, InvoicesStatusAndBalanceReachTheCrmOnceEach) {
   SetUpCustomers();
   stripe_.sandbox.BillRun("", {customers_[1]});
   Deliver();
-  const size_t delivered = receiver_.requests().size();
+  const size_t delivered = webhooks_.receiver.requests().size();
   // Delivered again (Stripe retries on timeouts): acknowledged, stored once.
-  for (const auto& r : receiver_.requests()) {
+  for (const auto& r : webhooks_.receiver.requests()) {
     auto res = callbacks_->Receive(r.body, r.Header("Stripe-Signature"));
     EXPECT_EQ(res.http_status, 200);
     EXPECT_TRUE(res.duplicate);
@@ -149,7 +135,7 @@ TEST_P(CallbacksTest, ACatalogChangeInBillingAsksForAnEarlyCatalogSync) {
 TEST_P(CallbacksTest, ForgedAndReplayedWebhooksAreRefused) {
   SetUpCustomers();
   ASSERT_TRUE(stripe_.sandbox.FlushWebhooks());
-  const auto requests = receiver_.requests();
+  const auto requests = webhooks_.receiver.requests();
   ASSERT_FALSE(requests.empty());
   std::string forged = requests[0].body;
   forged.replace(forged.find("\"id\""), 4, "\"Id\"");
@@ -159,7 +145,7 @@ TEST_P(CallbacksTest, ForgedAndReplayedWebhooksAreRefused) {
   const int64_t old = ToEpochMillis(stripe_.clock.Now()) / 1000 - 3600;
   const std::string replay = "t=" + std::to_string(old) + ",v1=" +
                              connector::billing::stripe::HmacSha256Hex(
-                                 secret_, std::to_string(old) + "." + requests[0].body);
+                                 webhooks_.secret, std::to_string(old) + "." + requests[0].body);
   EXPECT_EQ(callbacks_->Receive(requests[0].body, replay).http_status, 401);
   EXPECT_TRUE((*store_)->PendingInboxEvents(10).value().empty());
 }
@@ -187,9 +173,9 @@ TEST_P(CallbacksTest, EventsOutOfOrderEndInTheNewestState) {
     e.Set("data", data);
     const std::string payload = e.Dump();
     const int64_t now = ToEpochMillis(stripe_.clock.Now()) / 1000;
-    const std::string header =
-        "t=" + std::to_string(now) + ",v1=" +
-        connector::billing::stripe::HmacSha256Hex(secret_, std::to_string(now) + "." + payload);
+    const std::string header = "t=" + std::to_string(now) + ",v1=" +
+                               connector::billing::stripe::HmacSha256Hex(
+                                   webhooks_.secret, std::to_string(now) + "." + payload);
     return std::make_pair(payload, header);
   };
   const int64_t t = ToEpochMillis(stripe_.clock.Now()) / 1000;

@@ -4,6 +4,8 @@
 // Collections call. A run that reports failures is run again, as an operator would. Then
 // the two systems must be in step: a reconciliation finds no difference, and billing holds
 // each record once.
+#include "tests/support/fault_matrix.h"
+
 #include <filesystem>
 #include <fstream>
 
@@ -14,7 +16,6 @@
 #include "migration/migrator.h"
 #include "reconcile/reconciler.h"
 #include "tests/support/default_mapping.h"
-#include "tests/support/fault_matrix.h"
 #include "tests/support/salesforce_env.h"
 #include "tests/support/store_backends.h"
 #include "tests/support/stripe_env.h"
@@ -129,8 +130,8 @@ TEST_P(FaultMatrix, Catalog) {
   Json book = Json::MakeObject();
   book.Set("Name", "Standard Price Book");
   ASSERT_TRUE(crm_.client().Create("Pricebook2", book).ok());
-  catalog_sync::CatalogSync sync({crm_.client(), stripe_.billing(), **store_, mapping_,
-                                  stripe_.clock});
+  catalog_sync::CatalogSync sync(
+      {crm_.client(), stripe_.billing(), **store_, mapping_, stripe_.clock});
   InjectFaults();
   auto run = sync.Run({});
   for (int again = 0; again < 3 && (!run.ok() || run->failed > 0); ++again) run = sync.Run({});

@@ -12,9 +12,9 @@
 #include "reconcile/reconciler.h"
 #include "tests/support/default_mapping.h"
 #include "tests/support/salesforce_env.h"
-#include "tests/support/scripted_http_server.h"
 #include "tests/support/store_backends.h"
 #include "tests/support/stripe_env.h"
+#include "tests/support/webhook_env.h"
 
 namespace tandem::reconcile {
 namespace {
@@ -25,12 +25,7 @@ class ReconcileTest : public testing::StoreBackendTest {
     OpenStore();
     if (!StoreReady()) return;
     mapping_ = testing::DefaultMapping();
-    secret_ =
-        stripe_.sandbox.AddWebhookEndpoint(receiver_.base_url() + "/api/v1/callbacks/billing");
-    connector::billing::stripe::StripeOptions o;
-    o.webhook_secret = secret_;
-    billing_ = std::make_unique<connector::billing::stripe::StripeBilling>(
-        o, stripe_.connection->rest(), stripe_.clock);
+    billing_ = &webhooks_.verifier;
     deps_ = std::make_unique<actions::ActionDeps>(
         actions::ActionDeps{crm_.client(), *billing_, **store_, mapping_, stripe_.clock});
     actions_ = std::make_unique<actions::Actions>(*deps_, "test:reconcile");
@@ -127,10 +122,10 @@ class ReconcileTest : public testing::StoreBackendTest {
 
   testing::SalesforceEnv crm_;
   testing::StripeEnv stripe_;
-  testing::ScriptedHttpServer receiver_;
+  testing::WebhookEnv webhooks_{stripe_};
   mapping::Mapping mapping_;
-  std::string secret_, csv_, summary_;
-  std::unique_ptr<connector::billing::stripe::StripeBilling> billing_;
+  std::string csv_, summary_;
+  connector::billing::stripe::StripeBilling* billing_ = nullptr;
   std::unique_ptr<actions::ActionDeps> deps_;
   std::unique_ptr<actions::Actions> actions_;
 };
@@ -282,10 +277,8 @@ TEST_P(ReconcileTest, WhatCallbacksWriteReconcilesToNothing) {
   const auto ids = SyncedAccounts(2);
   Subscribe({BillingId(ids[0]), BillingId(ids[1])});
   stripe_.sandbox.BillRun("", {BillingId(ids[1])});  // the second customer's card fails
-  ASSERT_TRUE(stripe_.sandbox.FlushWebhooks());
   actions::Callbacks callbacks(*deps_);
-  for (const auto& r : receiver_.requests())
-    ASSERT_EQ(callbacks.Receive(r.body, r.Header("Stripe-Signature")).http_status, 200);
+  webhooks_.Deliver(callbacks);
   ASSERT_TRUE(callbacks.ApplyPending(1000).ok());
   auto report = Run({"invoice", "account"}, false);
   EXPECT_EQ(report->differences(), 0) << summary_;

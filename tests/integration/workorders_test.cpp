@@ -11,9 +11,9 @@
 #include "tests/support/default_mapping.h"
 #include "tests/support/fault_matrix.h"
 #include "tests/support/salesforce_env.h"
-#include "tests/support/scripted_http_server.h"
 #include "tests/support/store_backends.h"
 #include "tests/support/stripe_env.h"
+#include "tests/support/webhook_env.h"
 #include "workorders/engine.h"
 #include "workorders/poller.h"
 #include "workorders/renewals.h"
@@ -385,13 +385,10 @@ TEST_P(WorkOrderTest, ATransientFailureIsRetriedAndSucceeds) {
 // accounts and the service inventory against billing finds nothing, and nothing doubled.
 TEST_P(WorkOrderTest, EveryFaultOfTheMatrixEndsInStepWithBilling) {
   // Billing's callbacks bring the invoices and the billing currency to the CRM, as in `serve`.
-  testing::ScriptedHttpServer receiver;
-  connector::billing::stripe::StripeOptions so;
-  so.webhook_secret = stripe_.sandbox.AddWebhookEndpoint(receiver.base_url() + "/hook");
-  connector::billing::stripe::StripeBilling verifier(so, stripe_.connection->rest(), stripe_.clock);
-  const actions::ActionDeps deps{crm_.client(), verifier, **store_, mapping_, stripe_.clock};
+  testing::WebhookEnv webhooks(stripe_);
+  const actions::ActionDeps deps{crm_.client(), webhooks.verifier, **store_, mapping_,
+                                 stripe_.clock};
   actions::Callbacks callbacks(deps);
-  size_t delivered = 0;
   int64_t subscriptions = 0, charges = 0;
   for (const auto& fault : testing::FaultMatrix()) {
     SCOPED_TRACE(fault.name);
@@ -412,14 +409,7 @@ TEST_P(WorkOrderTest, EveryFaultOfTheMatrixEndsInStepWithBilling) {
     EXPECT_EQ(stripe_.sandbox.CountObjects("invoiceitem"), charges);
     EXPECT_EQ(stripe_.sandbox.CountObjects("customer"), 1);
 
-    ASSERT_TRUE(stripe_.sandbox.FlushWebhooks());
-    const auto requests = receiver.requests();
-    for (; delivered < requests.size(); ++delivered)
-      EXPECT_EQ(
-          callbacks
-              .Receive(requests[delivered].body, requests[delivered].Header("Stripe-Signature"))
-              .http_status,
-          200);
+    webhooks.Deliver(callbacks);
     ASSERT_TRUE(callbacks.ApplyPending(1000).ok());
 
     auto report = reconcile::Report::Open("", 5);
