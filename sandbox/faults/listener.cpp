@@ -63,7 +63,11 @@ Result<ListenerPtr> OpenLoopbackListener(int port, std::chrono::seconds timeout,
             try {
               in.body = body_task.get();
             } catch (const std::exception&) {
-              // A body that could not be read is an empty one; the handler answers it.
+              // The client went away mid-request (killed, timed out). A server never acts on
+              // half a request: handling it as an empty body would, for one, record its
+              // idempotency key with the wrong parameters, and the client's retry would be
+              // refused.
+              return;
             }
             in.method = req.method();
             try {

@@ -17,7 +17,8 @@ namespace tandem::testing {
 
 struct WebhookEnv {
   explicit WebhookEnv(StripeEnv& stripe)
-      : secret(stripe.sandbox.AddWebhookEndpoint(receiver.base_url() + "/api/v1/callbacks/billing")),
+      : secret(
+            stripe.sandbox.AddWebhookEndpoint(receiver.base_url() + "/api/v1/callbacks/billing")),
         verifier(Options(secret), stripe.connection->rest(), stripe.clock),
         sandbox(stripe.sandbox) {}
 
