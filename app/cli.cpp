@@ -222,6 +222,24 @@ sigset_t BlockStopSignals() {
   return stop_signals;
 }
 
+// Loads the config this command requires and builds the runtime. On failure prints why, sets
+// *exit_code (2 bad usage or config, 1 a store or remote failure) and returns null.
+std::unique_ptr<Runtime> CommandRuntime(const Globals& g, const std::string& command,
+                                        Config* config, int* exit_code) {
+  if (g.config_path.empty() || !LoadOrDefault(g, config)) {
+    if (g.config_path.empty()) std::cerr << "tandem " << command << ": give --config FILE\n";
+    *exit_code = kExitUsage;
+    return nullptr;
+  }
+  auto rt = BuildRuntime(*config, g.redactor);
+  if (!rt.ok()) {
+    std::cerr << "tandem " << command << ": " << rt.status().ToString() << "\n";
+    *exit_code = rt.status().IsInvalidArgument() ? kExitUsage : kExitFailures;
+    return nullptr;
+  }
+  return std::move(rt).value();
+}
+
 int WaitForStopSignal(const sigset_t& stop_signals) {
   int sig = 0;
   sigwait(&stop_signals, &sig);
@@ -445,20 +463,14 @@ int Actions(const Globals& g, const std::string& verb, const std::vector<std::st
     return vm.count("help") ? kExitOk : kExitUsage;
   }
   Config config;
-  if (g.config_path.empty() || !LoadOrDefault(g, &config)) {
-    if (g.config_path.empty()) std::cerr << "tandem " << verb << ": give --config FILE\n";
-    return kExitUsage;
-  }
-  auto rt = BuildRuntime(config, g.redactor);
-  if (!rt.ok()) {
-    std::cerr << "tandem " << verb << ": " << rt.status().ToString() << "\n";
-    return rt.status().IsInvalidArgument() ? kExitUsage : kExitFailures;
-  }
+  int exit_code = kExitOk;
+  std::unique_ptr<Runtime> rt = CommandRuntime(g, verb, &config, &exit_code);
+  if (!rt) return exit_code;
   const std::string object = vm["object"].as<std::string>();
   const auto ids =
       vm.count("ids") ? vm["ids"].as<std::vector<std::string>>() : std::vector<std::string>{};
   if (verb == "sync") {
-    auto report = (*rt)->actions->Sync(object, ids);
+    auto report = rt->actions->Sync(object, ids);
     if (!report.ok()) {
       std::cerr << "tandem sync: " << report.status().ToString() << "\n";
       return report.status().IsInvalidArgument() || report.status().IsNotFound() ? kExitUsage
@@ -468,7 +480,7 @@ int Actions(const Globals& g, const std::string& verb, const std::vector<std::st
     return report->failed == 0 ? kExitOk : kExitFailures;
   }
   if (verb == "open") {
-    auto open = (*rt)->actions->Open(object, ids);
+    auto open = rt->actions->Open(object, ids);
     if (!open.ok()) {
       std::cerr << "tandem open: " << open.status().ToString() << "\n";
       return kExitUsage;
@@ -480,7 +492,7 @@ int Actions(const Globals& g, const std::string& verb, const std::vector<std::st
     }
     return failed == 0 ? kExitOk : kExitFailures;
   }
-  auto query = (*rt)->actions->Query(object, ids);
+  auto query = rt->actions->Query(object, ids);
   if (!query.ok()) {
     std::cerr << "tandem query: " << query.status().ToString() << "\n";
     return kExitUsage;
@@ -639,17 +651,11 @@ int Catalog(const Globals& g, const std::vector<std::string>& args) {
           "Exit 0 when every write succeeded, 1 when some failed."))
     return code;
   Config config;
-  if (g.config_path.empty() || !LoadOrDefault(g, &config)) {
-    if (g.config_path.empty()) std::cerr << "tandem catalog sync: give --config FILE\n";
-    return kExitUsage;
-  }
-  auto rt = BuildRuntime(config, g.redactor);
-  if (!rt.ok()) {
-    std::cerr << "tandem catalog sync: " << rt.status().ToString() << "\n";
-    return rt.status().IsInvalidArgument() ? kExitUsage : kExitFailures;
-  }
-  catalog_sync::CatalogSync sync({(*rt)->crm->client(), (*rt)->billing->billing(), *(*rt)->store,
-                                  (*rt)->mapping, (*rt)->clock});
+  int exit_code = kExitOk;
+  std::unique_ptr<Runtime> rt = CommandRuntime(g, "catalog sync", &config, &exit_code);
+  if (!rt) return exit_code;
+  catalog_sync::CatalogSync sync(
+      {rt->crm->client(), rt->billing->billing(), *rt->store, rt->mapping, rt->clock});
   auto summary = sync.Run({vm.count("dry-run") > 0, vm.count("full") > 0});
   if (!summary.ok()) {
     std::cerr << "tandem catalog sync: " << summary.status().ToString() << "\n";
@@ -740,15 +746,9 @@ int Migrate(const Globals& g, const std::vector<std::string>& args) {
     return kExitUsage;
   }
   Config config;
-  if (g.config_path.empty() || !LoadOrDefault(g, &config)) {
-    if (g.config_path.empty()) std::cerr << "tandem migrate: give --config FILE\n";
-    return kExitUsage;
-  }
-  auto rt = BuildRuntime(config, g.redactor);
-  if (!rt.ok()) {
-    std::cerr << "tandem migrate: " << rt.status().ToString() << "\n";
-    return rt.status().IsInvalidArgument() ? kExitUsage : kExitFailures;
-  }
+  int exit_code = kExitOk;
+  std::unique_ptr<Runtime> rt = CommandRuntime(g, "migrate", &config, &exit_code);
+  if (!rt) return exit_code;
   migration::MigrationOptions options;
   options.object = vm["object"].as<std::string>();
   options.file = vm["file"].as<std::string>();
@@ -775,11 +775,11 @@ int Migrate(const Globals& g, const std::vector<std::string>& args) {
   });
   const char* crash_spec = std::getenv("TANDEM_CRASH_AT");
   CrashPoints crash(crash_spec ? crash_spec : "");
-  SeededRandom random(static_cast<uint64_t>(ToEpochMillis((*rt)->clock.Now())) ^
+  SeededRandom random(static_cast<uint64_t>(ToEpochMillis(rt->clock.Now())) ^
                       static_cast<uint64_t>(::getpid()));
-  migration::Migrator migrator({(*rt)->crm->client(), (*rt)->billing->billing(), *(*rt)->store,
-                                (*rt)->mapping, (*rt)->clock, random, &crash});
-  migration::ProgressReporter reporter(std::cerr, ::isatty(STDERR_FILENO) == 1, (*rt)->clock);
+  migration::Migrator migrator({rt->crm->client(), rt->billing->billing(), *rt->store, rt->mapping,
+                                rt->clock, random, &crash});
+  migration::ProgressReporter reporter(std::cerr, ::isatty(STDERR_FILENO) == 1, rt->clock);
   auto summary = migrator.Run(options, [&](const migration::MigrationProgress& p) {
     reporter.Update(p.rows_done, p.total, p.failed, p.done_before);
   });
@@ -821,16 +821,10 @@ int WorkOrder(const Globals& g, const std::vector<std::string>& args) {
     return help || (args.size() == 2 && args[1] == "--help") ? kExitOk : kExitUsage;
   }
   Config config;
-  if (g.config_path.empty() || !LoadOrDefault(g, &config)) {
-    if (g.config_path.empty()) std::cerr << "tandem workorder: give --config FILE\n";
-    return kExitUsage;
-  }
-  auto rt = BuildRuntime(config, g.redactor);
-  if (!rt.ok()) {
-    std::cerr << "tandem workorder: " << rt.status().ToString() << "\n";
-    return rt.status().IsInvalidArgument() ? kExitUsage : kExitFailures;
-  }
-  Runtime& r = **rt;
+  int exit_code = kExitOk;
+  std::unique_ptr<Runtime> rt = CommandRuntime(g, "workorder", &config, &exit_code);
+  if (!rt) return exit_code;
+  Runtime& r = *rt;
   const std::string order_id = args[1];
   if (args[0] == "plan") {
     auto order = workorders::ReadOrder(r.crm->client(), order_id);
@@ -907,16 +901,10 @@ int Reconcile(const Globals& g, const std::vector<std::string>& args) {
                 "remain or the run could not finish, 2 for bad usage or config."))
     return code;
   Config config;
-  if (g.config_path.empty() || !LoadOrDefault(g, &config)) {
-    if (g.config_path.empty()) std::cerr << "tandem reconcile: give --config FILE\n";
-    return kExitUsage;
-  }
-  auto rt = BuildRuntime(config, g.redactor);
-  if (!rt.ok()) {
-    std::cerr << "tandem reconcile: " << rt.status().ToString() << "\n";
-    return rt.status().IsInvalidArgument() ? kExitUsage : kExitFailures;
-  }
-  Runtime& r = **rt;
+  int exit_code = kExitOk;
+  std::unique_ptr<Runtime> rt = CommandRuntime(g, "reconcile", &config, &exit_code);
+  if (!rt) return exit_code;
+  Runtime& r = *rt;
   auto report = reconcile::Report::Open(vm["report"].as<std::string>(), vm["examples"].as<int>());
   if (!report.ok()) {
     std::cerr << "tandem reconcile: " << report.status().message() << "\n";

@@ -39,7 +39,16 @@ Result<EnqueueResult> Engine::Enqueue(const std::string& order_id) {
     if (!added.ok()) return added.status();
     if (*added) ++out.added;
   }
-  if (out.added > 0) TANDEM_RETURN_IF_ERROR(Report(order_id));
+  if (out.added > 0) {
+    TANDEM_RETURN_IF_ERROR(Report(order_id));
+  } else {
+    // Already enqueued: a process killed between finishing the order's last task and writing
+    // that to the CRM left the Order behind its tasks; write it now (only when it differs, so
+    // the write does not bring the order back to the poller again and again).
+    auto state = State(order_id);
+    if (!state.ok()) return state.status();
+    if (state->status != order->automation_status) TANDEM_RETURN_IF_ERROR(Report(order_id));
+  }
   return out;
 }
 
