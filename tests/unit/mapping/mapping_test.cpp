@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include <gtest/gtest.h>
@@ -290,6 +291,23 @@ TEST(MappingFile, ValidationFindsUnknownFieldsTypeMismatchesUnmappedPicklistValu
   EXPECT_NE(all.find("objects[broken]: the CRM has no object 'Nope'"), std::string::npos) << all;
   EXPECT_EQ(errors.size(), 7u) << all;
   EXPECT_TRUE(Validate(Load(), {{"Account", AccountDescribe()}}).empty());
+}
+
+TEST(MappingFile, RepairListsNameWhatReconcileMayFixAndRefuseUnknownKinds) {
+  const std::string head = "objects:\n  - name: a\n    crm: Account\n    billing: customer\n";
+  auto ok = ParseMapping(head + "    repair: [field_drift, unlinked]\n    fields: []\n", "m.yaml");
+  ASSERT_TRUE(ok.ok()) << ok.status().message();
+  EXPECT_EQ(ok->objects[0].repair, (std::set<std::string>{"field_drift", "unlinked"}));
+  auto none = ParseMapping(head + "    fields: []\n", "m.yaml");
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->objects[0].repair.empty());  // reconcile only reports
+  auto bad = ParseMapping(head + "    repair: [field_drift, delete_everything]\n    fields: []\n",
+                          "m.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find(
+                "m.yaml:5:27: objects[a].repair[1]: unknown repair 'delete_everything'"),
+            std::string::npos)
+      << bad.status().message();
 }
 
 TEST(MappingFile, TheShippedDefaultParses) {
