@@ -75,14 +75,42 @@ po::options_description GlobalOptions() {
   return d;
 }
 
+// The first word in `args` that is neither an option nor an option's value (for the message).
+std::string UnexpectedArgument(const std::vector<std::string>& args,
+                               const po::options_description& desc,
+                               const po::positional_options_description& positional) {
+  unsigned taken = 0;  // words the command takes as positional arguments
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a.rfind("-", 0) != 0) {
+      if (taken++ < positional.max_total_count()) continue;
+      return a;
+    }
+    if (a.find('=') != std::string::npos) continue;
+    const std::string name = a.rfind("--", 0) == 0 ? a.substr(2) : a.substr(1);
+    const auto* option = desc.find_nothrow(name, false, false, false);
+    if (option && option->semantic()->max_tokens() > 0) ++i;  // its value
+  }
+  return args.empty() ? "" : args.back();
+}
+
 // Parses a subcommand's options; prints help and returns false when asked or on error.
+// An argument the command does not take is a usage error, never silently ignored: without
+// `positional`, any word that is not an option is refused.
 bool ParseSub(const std::string& name, const std::vector<std::string>& args,
               po::options_description& desc, po::variables_map* vm, int* exit_code,
-              const char* summary) {
+              const char* summary, const po::positional_options_description& positional = {}) {
   desc.add_options()("help,h", "show this help");
   try {
-    po::store(po::command_line_parser(args).options(desc).run(), *vm);
+    po::store(po::command_line_parser(args).options(desc).positional(positional).run(), *vm);
     po::notify(*vm);
+  } catch (const po::too_many_positional_options_error&) {
+    std::cerr << "tandem " << name << ": unexpected argument '"
+              << UnexpectedArgument(args, desc, positional) << "'\n\n"
+              << "Usage: tandem " << name << " [options]\n"
+              << desc;
+    *exit_code = kExitUsage;
+    return false;
   } catch (const po::error& e) {
     std::cerr << "tandem " << name << ": " << e.what() << "\n\n"
               << "Usage: tandem " << name << " [options]\n"
@@ -511,18 +539,23 @@ int Actions(const Globals& g, const std::string& verb, const std::vector<std::st
 
 int MappingCheck(const Globals& g, const std::vector<std::string>& args) {
   po::options_description desc("mapping check options");
-  desc.add_options()("mapping", po::value<std::string>(), "mapping file (default: paths.mapping)");
+  desc.add_options()("mapping", po::value<std::string>(),
+                     "mapping file, also given as FILE (default: paths.mapping)");
+  po::positional_options_description file;
+  file.add("mapping", 1);
   po::variables_map vm;
   int code = 0;
   if (!ParseSub("mapping check", args, desc, &vm, &code,
-                "Validates the mapping file against the CRM's describe of each mapped object\n"
-                "(the configured org, or the built-in sandbox schema when no CRM is configured)\n"
-                "and the billing objects' fields. Exit 0 valid, 2 invalid."))
+                "Validates the mapping file (FILE, --mapping FILE or paths.mapping) against the\n"
+                "CRM's describe of each mapped object (the configured org, or the built-in\n"
+                "sandbox schema when no CRM is configured) and the billing objects' fields.\n"
+                "Exit 0 valid, 2 invalid.",
+                file))
     return code;
   Config config;
   if (!LoadOrDefault(g, &config)) return kExitUsage;
   const std::string path =
-      vm.count("mapping") ? vm["mapping"].as<std::string>() : config.mapping_path;
+      vm.count("mapping") ? vm["mapping"].as<std::string>() : ResolveDataPath(config.mapping_path);
   auto mapping = LoadMappingFile(path, vm.count("mapping") ? "" : config.source);
   if (!mapping.ok()) {
     std::cerr << mapping.status().message() << "\n";
@@ -590,8 +623,11 @@ int Token(const Globals& g, const std::vector<std::string>& args) {
     return help ? kExitOk : kExitUsage;
   }
   if ((verb != "list" && args.size() != 2) || (verb == "list" && args.size() != 1)) {
+    const size_t wanted = verb == "list" ? 1 : 2;
     std::cerr << "tandem token " << verb << ": "
-              << (verb == "list" ? "takes no argument" : "give the token's NAME") << "\n";
+              << (args.size() > wanted ? "unexpected argument '" + args[wanted] + "'"
+                                       : std::string("give the token's NAME"))
+              << "\n";
     return kExitUsage;
   }
   Config config;
@@ -677,6 +713,10 @@ int MigrateStatus(const Globals& g, const std::vector<std::string>& args) {
         << "Usage: tandem --config FILE migrate status JOB\n\n"
            "Prints a migration job's state, counts, checkpoint and result files.\n";
     return args.empty() ? kExitUsage : kExitOk;
+  }
+  if (args.size() > 1) {
+    std::cerr << "tandem migrate status: unexpected argument '" << args[1] << "' (one JOB)\n";
+    return kExitUsage;
   }
   Config config;
   if (!LoadOrDefault(g, &config)) return kExitUsage;
@@ -820,6 +860,11 @@ int WorkOrder(const Globals& g, const std::vector<std::string>& args) {
            "         failed (the reason is also on the Order in the CRM)\n";
     return help || (args.size() == 2 && args[1] == "--help") ? kExitOk : kExitUsage;
   }
+  if (args.size() > 2) {
+    std::cerr << "tandem workorder " << args[0] << ": unexpected argument '" << args[2]
+              << "' (one ORDER_ID)\n";
+    return kExitUsage;
+  }
   Config config;
   int exit_code = kExitOk;
   std::unique_ptr<Runtime> rt = CommandRuntime(g, "workorder", &config, &exit_code);
@@ -927,7 +972,7 @@ int Reconcile(const Globals& g, const std::vector<std::string>& args) {
   return (*report)->remaining() == 0 ? kExitOk : kExitFailures;
 }
 
-int Demo(const std::vector<std::string>& args) {
+int Demo(const Globals& g, const std::vector<std::string>& args) {
   po::options_description desc("demo options");
   desc.add_options()("workdir", po::value<std::string>()->default_value("demo-output"),
                      "folder for the demo's database and output files");
@@ -936,7 +981,10 @@ int Demo(const std::vector<std::string>& args) {
   if (!ParseSub("demo", args, desc, &vm, &code,
                 "Runs the end-to-end demo on the embedded default: SQLite and the sandbox."))
     return code;
-  return RunDemo(DemoOptions{vm["workdir"].as<std::string>()});
+  DemoOptions options{vm["workdir"].as<std::string>(), {}, g.redactor};
+  log::ParseFormat(g.log_format, &options.log.format);
+  log::ParseLevel(g.log_level, &options.log.level);
+  return RunDemo(options);
 }
 
 }  // namespace
@@ -990,7 +1038,7 @@ int RunCli(const std::vector<std::string>& args) {
   std::vector<std::string> rest(args.begin() + static_cast<long>(i) + 1, args.end());
   if (command == "serve") return Serve(g, rest);
   if (command == "db") return Db(g, rest);
-  if (command == "demo") return Demo(rest);
+  if (command == "demo") return Demo(g, rest);
   if (command == "sandbox") return Sandbox(rest);
   if (command == "token") return Token(g, rest);
   if (command == "catalog") return Catalog(g, rest);
@@ -1001,7 +1049,7 @@ int RunCli(const std::vector<std::string>& args) {
     return Actions(g, command, rest);
   if (command == "mapping") {
     if (!rest.empty() && rest[0] == "check") return MappingCheck(g, {rest.begin() + 1, rest.end()});
-    std::cerr << "Usage: tandem [--config FILE] mapping check [--mapping FILE]\n";
+    std::cerr << "Usage: tandem [--config FILE] mapping check [FILE | --mapping FILE]\n";
     return (!rest.empty() && (rest[0] == "--help" || rest[0] == "-h")) ? kExitOk : kExitUsage;
   }
   if (command == "config") {

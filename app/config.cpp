@@ -1,6 +1,7 @@
 #include "app/config.h"
 
 #include <cstdlib>
+#include <filesystem>
 #include <initializer_list>
 #include <limits>
 
@@ -316,6 +317,19 @@ Result<Config> LoadConfig(const std::string& path, const EnvLookup& env, Redacto
     return Status::InvalidArgument(msg);
   }
   return config;
+}
+
+std::string ResolveDataPath(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (path.empty() || fs::path(path).is_absolute() || fs::exists(path, ec)) return path;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) return path;
+  const fs::path prefix = exe.parent_path().parent_path();
+  // Installed: PREFIX/share/tandem/PATH. A build folder in a checkout: CHECKOUT/PATH.
+  for (const fs::path& candidate : {prefix / "share" / "tandem" / path, prefix / path})
+    if (fs::exists(candidate, ec)) return candidate.string();
+  return path;
 }
 
 }  // namespace tandem::app

@@ -91,6 +91,13 @@ struct Config {
   LoggingConfig logging;
 };
 
+// The file a relative data path (the default "config/mapping.yaml", say) names: relative to the
+// working directory when it is there (a source checkout, an admin's folder), else the copy
+// installed with the binary (PREFIX/share/tandem/ beside PREFIX/bin/tandem) or the checkout
+// a build folder stands in (CHECKOUT/build/tandem), so `tandem demo` or `mapping check` works
+// from any folder. Otherwise `path` unchanged (the error that follows names it).
+std::string ResolveDataPath(const std::string& path);
+
 // Reads an environment variable; a seam so tests need not touch the process environment.
 using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
 EnvLookup ProcessEnv();

@@ -1,10 +1,16 @@
 #include "app/demo.h"
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <mutex>
 #include <sstream>
 #include <thread>
+
+#include <spdlog/sinks/base_sink.h>
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/dist_sink.h>
 
 #include "actions/billing_records.h"
 #include "app/cli.h"
@@ -25,6 +31,23 @@ namespace {
 
 void Step(const std::string& title) { std::cout << "\n== " << title << " ==\n"; }
 
+// Counts the warnings and errors logged, for the report's last line.
+class LevelCounter final : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  int warnings() const { return warnings_; }
+  int errors() const { return errors_; }
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    warnings_ += msg.level == spdlog::level::warn;
+    errors_ += msg.level >= spdlog::level::err && msg.level != spdlog::level::off;
+  }
+  void flush_() override {}
+
+ private:
+  std::atomic<int> warnings_{0}, errors_{0};
+};
+
 }  // namespace
 
 int RunDemo(const DemoOptions& options) {
@@ -39,7 +62,21 @@ int RunDemo(const DemoOptions& options) {
     if (!ok) ++failures;
   };
 
-  std::cout << "Tandem demo — embedded default (SQLite " << db << ") and the sandboxes\n";
+  // Log lines would cut the report's lines in half: they go to a file beside the outputs.
+  const std::string log_path = (fs::path(options.workdir) / "tandem.log").string();
+  auto counter = std::make_shared<LevelCounter>();
+  auto log_sinks = std::make_shared<spdlog::sinks::dist_sink_mt>();
+  try {
+    log_sinks->add_sink(std::make_shared<spdlog::sinks::basic_file_sink_mt>(log_path, true));
+  } catch (const spdlog::spdlog_ex& e) {
+    std::cerr << "demo: cannot write " << log_path << ": " << e.what() << "\n";
+    return kExitFailures;
+  }
+  log_sinks->add_sink(counter);
+  log::Setup(options.log, options.redactor, log_sinks);
+
+  std::cout << "Tandem demo — embedded default (SQLite " << db << ") and the sandboxes\n"
+            << "Log: " << log_path << "\n";
   SystemClock clock;
   sandbox::salesforce::SalesforceSandbox crm_sandbox({}, clock);
   sandbox::stripe::StripeSandbox billing_sandbox({}, clock);
@@ -493,6 +530,9 @@ int RunDemo(const DemoOptions& options) {
   std::cout << "  billing requests in all: " << (billing_sandbox.requests() - billing_before)
             << "\n";
 
+  log_sinks->flush();
+  std::cout << "\nLog: " << log_path << " (" << counter->warnings() << " warnings, "
+            << counter->errors() << " errors)\n";
   std::cout << "\nDemo " << (failures == 0 ? "finished: every step passed" : "FAILED") << ".\n";
   return failures == 0 ? kExitOk : kExitFailures;
 }

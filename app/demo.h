@@ -4,10 +4,17 @@
 
 #include <string>
 
+#include "util/log.h"
+#include "util/redact.h"
+
 namespace tandem::app {
 
 struct DemoOptions {
   std::string workdir;  // where the demo's SQLite file and outputs go
+  // The demo's standard output is its report; the log goes to WORKDIR/tandem.log in this
+  // format and level, and the report ends with its warning and error counts.
+  log::Options log;
+  RedactorPtr redactor;
 };
 
 // Returns an exit code (0 when every step passed).

@@ -54,13 +54,13 @@ Result<std::unique_ptr<Runtime>> BuildRuntime(const Config& c, RedactorPtr redac
   auto store = store::Store::Open(so);
   if (!store.ok()) return store.status();
   rt->store = std::move(store).value();
-  auto mapping = LoadMappingFile(c.mapping_path, c.source);
+  auto mapping = LoadMappingFile(ResolveDataPath(c.mapping_path), c.source);
   if (!mapping.ok()) return mapping.status();
   rt->mapping = std::move(mapping).value();
   // Work-order templates: required when the config names them; the default file is optional
   // (a migration or a manual sync needs none), and without it every order fails with
   // "no template", which the CRM shows.
-  auto templates = LoadTemplatesFile(c.workorders_path, c.source);
+  auto templates = LoadTemplatesFile(ResolveDataPath(c.workorders_path), c.source);
   if (templates.ok()) {
     rt->templates = std::move(templates).value();
   } else if (c.workorders_path_set ||

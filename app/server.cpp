@@ -2,8 +2,12 @@
 
 #include <unistd.h>
 
+#include <atomic>
+#include <set>
+
 #include <cpprest/http_listener.h>
 
+#include "util/in_flight.h"
 #include "util/log.h"
 #include "util/net.h"
 
@@ -28,6 +32,88 @@ bool SafeEquals(const std::string& a, const std::string& b) {
 std::string ErrorJson(const std::string& code, const std::string& message) {
   return "{\"error\":{\"code\":\"" + code + "\",\"message\":\"" + log::JsonEscape(message) + "\"}}";
 }
+constexpr uint64_t kMaxBody = 1 << 20;  // bodies are small JSON
+
+// One request's reply, sent exactly once: copies share it, a second Send is ignored, and a
+// request nobody answered (a handler that threw) gets a 500 when the last copy goes. The reply
+// task is observed (cpprest ends the process on a failed task nobody observed, and the client
+// may be gone) and the request leaves `in_flight` only when its reply is done, so Stop() never
+// returns with a reply still pending in cpprest's task chain.
+class Replier {
+ public:
+  Replier(wh::http_request req, std::shared_ptr<InFlight> in_flight)
+      : state_(std::make_shared<State>(std::move(req), std::move(in_flight))) {}
+  void Send(int status, const std::string& body, const std::string& type,
+            const std::string& allow = "") {
+    state_->Send(status, body, type, allow);
+  }
+  wh::http_request& request() { return state_->req; }
+
+ private:
+  struct State {
+    State(wh::http_request r, std::shared_ptr<InFlight> f)
+        : req(std::move(r)), in_flight(std::move(f)) {
+      in_flight->Enter();
+    }
+    ~State() {
+      Send(500, ErrorJson("internal", "the request was not answered"), "application/json", "");
+    }
+    void Send(int status, const std::string& body, const std::string& type,
+              const std::string& allow) {
+      if (sent.exchange(true)) return;
+      wh::http_response resp(static_cast<wh::status_code>(status));
+      resp.set_body(body, type);
+      if (!allow.empty()) resp.headers().add("Allow", allow);
+      auto done = in_flight;
+      try {
+        req.reply(resp).then([done](pplx::task<void> reply) {
+          try {
+            reply.get();
+          } catch (const std::exception&) {
+            // The client went away before the answer: nothing to do.
+          }
+          done->Exit();
+        });
+      } catch (const std::exception&) {
+        done->Exit();
+      }
+    }
+    wh::http_request req;
+    std::shared_ptr<InFlight> in_flight;
+    std::atomic<bool> sent{false};
+  };
+  std::shared_ptr<State> state_;
+};
+
+// Reads the body, runs the handler and answers; a body over the limit (one sent chunked
+// carries no Content-Length to refuse it early) gets 413.
+void Answer(Replier replier, std::function<ApiReply(const std::string&)> handler, Metrics* metrics,
+            std::string route) {
+  const auto started = std::chrono::steady_clock::now();
+  replier.request().extract_string(true).then([replier, handler, metrics, route,
+                                               started](pplx::task<std::string> body_task) mutable {
+    ApiReply out;
+    try {
+      const std::string body = body_task.get();
+      out =
+          body.size() > kMaxBody
+              ? ApiReply{413, ErrorJson("payload_too_large", "request bodies are limited to 1 MiB")}
+              : handler(body);
+    } catch (const std::exception& e) {
+      out = ApiReply{500, ErrorJson("internal", e.what())};
+    }
+    if (metrics) {
+      const std::string labels = "route=\"" + route + "\"";
+      metrics->Count("tandem_api_requests_total",
+                     labels + ",status=\"" + std::to_string(out.status) + "\"");
+      metrics->Observe(
+          "tandem_api_request_seconds", labels,
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    }
+    replier.Send(out.status, out.body, out.content_type);
+  });
+}
+
 }  // namespace
 
 struct ApiServer::Impl {
@@ -39,6 +125,35 @@ struct ApiServer::Impl {
   std::map<std::string, PublicHandler> public_routes;  // read-only after Start()
   std::unique_ptr<http_listener> listener;
   Metrics* metrics = nullptr;  // optional; set before Start()
+  // Requests from arrival to the end of their reply; Stop() waits for them.
+  std::shared_ptr<InFlight> in_flight = std::make_shared<InFlight>();
+
+  // The methods served at `path` ("GET, POST"), empty for a path Tandem does not serve.
+  std::string AllowedMethods(const std::string& path) const {
+    std::set<std::string> methods;
+    if (path == "/healthz" || path == "/metrics") methods.insert("GET");
+    auto collect = [&](const auto& table) {
+      for (const auto& entry : table) {
+        const std::string& key = entry.first;  // "METHOD path"
+        const auto space = key.find(' ');
+        if (key.compare(space + 1, std::string::npos, path) == 0)
+          methods.insert(key.substr(0, space));
+      }
+    };
+    collect(routes);
+    collect(public_routes);
+    std::string out;
+    for (const auto& m : methods) out += (out.empty() ? "" : ", ") + m;
+    return out;
+  }
+
+  bool IsPublicPath(const std::string& path) const {
+    for (const auto& entry : public_routes)
+      if (entry.first.compare(entry.first.find(' ') + 1, std::string::npos, path) == 0) return true;
+    return false;
+  }
+  void Dispatch(const std::string& token,
+                const std::function<bool(const std::string&)>& token_check, Replier replier);
 
   Impl(store::Store& s, connector::http::CallCounter& c, const Clock& cl)
       : store(s), counter(c), clock(cl), started(cl.SteadyNow()) {}
@@ -103,41 +218,88 @@ std::string ApiServer::base_url() const {
   return "http://" + options_.host + ":" + std::to_string(port_);
 }
 
-namespace {
-constexpr uint64_t kMaxBody = 1 << 20;  // bodies are small JSON
-
-// Reads the body, runs the handler and answers; a body over the limit (one sent chunked
-// carries no Content-Length to refuse it early) gets 413.
-void Answer(wh::http_request req, std::function<ApiReply(const std::string&)> handler,
-            Metrics* metrics, std::string route) {
-  const auto started = std::chrono::steady_clock::now();
-  req.extract_string(true).then([req, handler, metrics, route,
-                                 started](pplx::task<std::string> body_task) mutable {
-    ApiReply out;
-    try {
-      const std::string body = body_task.get();
-      out =
-          body.size() > kMaxBody
-              ? ApiReply{413, ErrorJson("payload_too_large", "request bodies are limited to 1 MiB")}
-              : handler(body);
-    } catch (const std::exception& e) {
-      out = ApiReply{500, ErrorJson("internal", e.what())};
+// Routes one request: health and metrics, signed public routes, then the bearer-protected API.
+void ApiServer::Impl::Dispatch(const std::string& token,
+                               const std::function<bool(const std::string&)>& token_check,
+                               Replier replier) {
+  wh::http_request& req = replier.request();
+  std::string path;
+  try {
+    path = req.relative_uri().path();
+  } catch (const std::exception& e) {
+    replier.Send(400, ErrorJson("bad_request", std::string("bad request target: ") + e.what()),
+                 "application/json");
+    return;
+  }
+  const std::string method = req.method();
+  if (method == "GET" && path == "/healthz") {
+    auto version = store.SchemaVersion();
+    if (!version.ok()) {
+      replier.Send(503, ErrorJson("store_unavailable", version.status().ToString()),
+                   "application/json");
+      return;
     }
-    if (metrics) {
-      const std::string labels = "route=\"" + route + "\"";
-      metrics->Count("tandem_api_requests_total",
-                     labels + ",status=\"" + std::to_string(out.status) + "\"");
-      metrics->Observe(
-          "tandem_api_request_seconds", labels,
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    replier.Send(200, "{\"status\":\"ok\",\"schema_version\":" + std::to_string(*version) + "}",
+                 "application/json");
+    return;
+  }
+  if (method == "GET" && path == "/metrics") {
+    replier.Send(200, RenderMetrics(), "text/plain; version=0.0.4");
+    return;
+  }
+  // Refuse big bodies before reading them when their size is announced.
+  if (req.headers().content_length() > kMaxBody) {
+    replier.Send(413, ErrorJson("payload_too_large", "request bodies are limited to 1 MiB"),
+                 "application/json");
+    return;
+  }
+  const std::string key = method + " " + path;
+  if (auto pub = public_routes.find(key); pub != public_routes.end()) {
+    HeaderMap headers;
+    for (const auto& [k, v] : req.headers()) {
+      std::string name = k;
+      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      headers[name] = v;
     }
-    wh::http_response resp(static_cast<wh::status_code>(out.status));
-    resp.set_body(out.body, out.content_type);
-    req.reply(resp);
-  });
+    PublicHandler handler = pub->second;
+    Answer(
+        std::move(replier),
+        [handler, headers](const std::string& body) { return handler(body, headers); }, metrics,
+        key);
+    return;
+  }
+  auto route = routes.find(key);
+  // A path served under another method: 405 with Allow (RFC 9110 15.5.6). Behind the bearer
+  // check for the protected API, so an anonymous caller learns nothing of its routes.
+  const std::string allow = route == routes.end() ? AllowedMethods(path) : "";
+  const bool public_path =
+      !allow.empty() && (path == "/healthz" || path == "/metrics" || IsPublicPath(path));
+  if (path.rfind("/api/", 0) == 0 && !public_path) {
+    const auto auth = req.headers().find("Authorization");
+    const std::string presented = auth == req.headers().end() ? "" : auth->second;
+    const bool configured = !token.empty() && SafeEquals(presented, "Bearer " + token);
+    const bool issued = !configured && token_check && presented.rfind("Bearer ", 0) == 0 &&
+                        token_check(presented.substr(7));
+    if (!configured && !issued) {
+      replier.Send(401, ErrorJson("unauthorized", "a valid bearer token is required"),
+                   "application/json");
+      return;
+    }
+  }
+  if (route == routes.end()) {
+    if (!allow.empty()) {
+      replier.Send(405,
+                   ErrorJson("method_not_allowed",
+                             method + " is not served at " + path + " (allowed: " + allow + ")"),
+                   "application/json", allow);
+      return;
+    }
+    replier.Send(404, ErrorJson("not_found", key + " is not a Tandem endpoint"),
+                 "application/json");
+    return;
+  }
+  Answer(std::move(replier), route->second, metrics, key);
 }
-}  // namespace
-
 Status ApiServer::Start() {
   port_ = options_.port != 0 ? options_.port : FreeLoopbackPort();
   Impl* impl = impl_.get();
@@ -147,68 +309,14 @@ Status ApiServer::Start() {
     wh::experimental::listener::http_listener_config cfg;
     cfg.set_timeout(std::chrono::seconds(30));
     impl->listener = std::make_unique<http_listener>(base_url(), cfg);
-    impl->listener->support([impl, token, token_check](wh::http_request req) {
-      const std::string path = req.relative_uri().path();
-      const std::string method = req.method();
-      auto reply = [&req](int status, const std::string& body, const std::string& type) {
-        wh::http_response resp(static_cast<wh::status_code>(status));
-        resp.set_body(body, type);
-        req.reply(resp);
-      };
-      if (method == "GET" && path == "/healthz") {
-        auto version = impl->store.SchemaVersion();
-        if (!version.ok()) {
-          reply(503, ErrorJson("store_unavailable", version.status().ToString()),
-                "application/json");
-          return;
-        }
-        reply(200, "{\"status\":\"ok\",\"schema_version\":" + std::to_string(*version) + "}",
-              "application/json");
-        return;
+    std::shared_ptr<InFlight> in_flight = impl->in_flight;
+    impl->listener->support([impl, token, token_check, in_flight](wh::http_request req) {
+      try {
+        impl->Dispatch(token, token_check, Replier(std::move(req), in_flight));
+      } catch (const std::exception& e) {
+        // The Replier, gone with the stack, answered 500.
+        log::Get("app.server")->error("request handler: {}", e.what());
       }
-      if (method == "GET" && path == "/metrics") {
-        reply(200, impl->RenderMetrics(), "text/plain; version=0.0.4");
-        return;
-      }
-      // Refuse big bodies before reading them when their size is announced.
-      if (req.headers().content_length() > kMaxBody) {
-        reply(413, ErrorJson("payload_too_large", "request bodies are limited to 1 MiB"),
-              "application/json");
-        return;
-      }
-      if (auto pub = impl->public_routes.find(method + " " + path);
-          pub != impl->public_routes.end()) {
-        HeaderMap headers;
-        for (const auto& [k, v] : req.headers()) {
-          std::string name = k;
-          for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-          headers[name] = v;
-        }
-        PublicHandler handler = pub->second;
-        Answer(
-            req, [handler, headers](const std::string& body) { return handler(body, headers); },
-            impl->metrics, method + " " + path);
-        return;
-      }
-      auto route = impl->routes.find(method + " " + path);
-      if (path.rfind("/api/", 0) == 0) {
-        const auto auth = req.headers().find("Authorization");
-        const std::string presented = auth == req.headers().end() ? "" : auth->second;
-        const bool configured = !token.empty() && SafeEquals(presented, "Bearer " + token);
-        const bool issued = !configured && token_check && presented.rfind("Bearer ", 0) == 0 &&
-                            token_check(presented.substr(7));
-        if (!configured && !issued) {
-          reply(401, ErrorJson("unauthorized", "a valid bearer token is required"),
-                "application/json");
-          return;
-        }
-      }
-      if (route == impl->routes.end()) {
-        reply(404, ErrorJson("not_found", method + " " + path + " is not a Tandem endpoint"),
-              "application/json");
-        return;
-      }
-      Answer(req, route->second, impl->metrics, method + " " + path);
     });
     impl->listener->open().wait();
   } catch (const std::exception& e) {
@@ -226,6 +334,9 @@ void ApiServer::Stop() {
   } catch (const std::exception& e) {
     log::Get("app.server")->warn("closing the listener: {}", e.what());
   }
+  // Handlers still running finish and their replies complete (or fail to a closed connection)
+  // before the listener and the state they use go away.
+  impl_->in_flight->WaitIdle();
   impl_->listener.reset();
 }
 

@@ -30,9 +30,38 @@ configure_and_build() {
   shift
   # ccache hits across clones in different folders need these two (-g puts the cwd in the hash).
   export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=true
-  if [ ! -f "$dir/CMakeCache.txt" ]; then
-    cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
-  fi
+  # Configured on every run (a second or two): a tool installed since the last run (node,
+  # clang) is found then, never left NOTFOUND in the cache.
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
   log "building in $dir"
   cmake --build "$dir" -j"$(nproc)"
+}
+
+# count_tests BUILD_DIR LABEL [ctest args...]: how many tests ctest lists under LABEL.
+count_tests() {
+  local dir=$1 label=$2
+  shift 2
+  ctest --test-dir "$dir" -N -L "^${label}\$" "$@" 2>/dev/null | sed -n 's/^Total Tests: //p'
+}
+
+# print_test_groups BUILD_DIR PASS LABEL... [-- ctest args...]: one line per group with its
+# count; fails when a group has none (a group that vanished is a failure, not a quiet skip).
+print_test_groups() {
+  local dir=$1 pass=$2
+  shift 2
+  local labels=()
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do labels+=("$1"); shift; done
+  [ "${1:-}" = "--" ] && shift
+  local line="" n empty=0
+  for label in "${labels[@]}"; do
+    n=$(count_tests "$dir" "$label" "$@")
+    line+=" $label=${n:-0}"
+    [ "${n:-0}" -gt 0 ] || empty=1
+  done
+  log "tests registered in $dir ($pass):$line"
+  # With a filter of the caller's (./scripts/test -R Store) empty groups are expected.
+  if [ "$empty" = 1 ] && [ "${TANDEM_TEST_FILTERED:-0}" = 0 ]; then
+    log "a test group has no tests: a tool or a build step is missing"
+    return 1
+  fi
 }

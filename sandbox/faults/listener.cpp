@@ -29,9 +29,7 @@ void LoopbackListener::Close() {
     }
     listener_.reset();
   }
-  std::unique_lock<std::mutex> lock(handlers_->mu);
-  handlers_->closed = true;
-  handlers_->idle.wait(lock, [&] { return handlers_->running == 0; });
+  handlers_->CloseAndWait();
 }
 
 Result<ListenerPtr> OpenLoopbackListener(int port, std::chrono::seconds timeout,
@@ -42,21 +40,14 @@ Result<ListenerPtr> OpenLoopbackListener(int port, std::chrono::seconds timeout,
     ListenerPtr out(new LoopbackListener());
     out->listener_ = std::make_unique<wh::experimental::listener::http_listener>(
         "http://127.0.0.1:" + std::to_string(port), cfg);
-    std::shared_ptr<LoopbackListener::Handlers> handlers = out->handlers_;
+    std::shared_ptr<InFlight> handlers = out->handlers_;
     out->listener_->support([handler, handlers](wh::http_request req) {
       Observe(req.extract_string(true).then(
           [handler, handlers, req](pplx::task<std::string> body_task) mutable {
-            {
-              std::lock_guard<std::mutex> lock(handlers->mu);
-              if (handlers->closed) return;
-              ++handlers->running;
-            }
+            if (!handlers->Enter()) return;
             struct Done {
-              LoopbackListener::Handlers& h;
-              ~Done() {
-                std::lock_guard<std::mutex> lock(h.mu);
-                if (--h.running == 0) h.idle.notify_all();
-              }
+              InFlight& h;
+              ~Done() { h.Exit(); }
             } done{*handlers};
             IncomingRequest in;
             in.raw = req;

@@ -5,14 +5,13 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include <cpprest/http_listener.h>
 
+#include "util/in_flight.h"
 #include "util/result.h"
 
 namespace tandem::sandbox {
@@ -35,14 +34,8 @@ class LoopbackListener {
  private:
   friend Result<std::unique_ptr<LoopbackListener>> OpenLoopbackListener(int, std::chrono::seconds,
                                                                         RequestHandler);
-  struct Handlers {
-    std::mutex mu;
-    std::condition_variable idle;
-    int running = 0;
-    bool closed = false;
-  };
   std::unique_ptr<web::http::experimental::listener::http_listener> listener_;
-  std::shared_ptr<Handlers> handlers_ = std::make_shared<Handlers>();
+  std::shared_ptr<InFlight> handlers_ = std::make_shared<InFlight>();
 };
 using ListenerPtr = std::unique_ptr<LoopbackListener>;
 

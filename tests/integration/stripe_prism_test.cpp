@@ -66,12 +66,10 @@ bool Listening(int port) {
 TEST(StripeThroughPrism, EveryRequestAndAnswerMatchesStripesOpenApiDescription) {
   const std::string root = TANDEM_SOURCE_DIR;
   const std::string prism = root + "/tests/peers/node_modules/.bin/prism";
-  // shared/ stands beside the checkout (locally and in CI); TANDEM_SHARED_DIR overrides.
-  const char* shared = std::getenv("TANDEM_SHARED_DIR");
-  const std::string spec_file =
-      (shared ? std::string(shared) : root + "/../shared") + "/peers/stripe/spec3.prism.json";
-  ASSERT_TRUE(std::filesystem::exists(prism)) << "run npm ci in tests/peers";
-  ASSERT_TRUE(std::filesystem::exists(spec_file)) << spec_file << " (shared/ beside the checkout)";
+  // Stripe's description, cut to the paths Tandem uses (tests/peers/stripe-openapi/README.md).
+  const std::string spec_file = root + "/tests/peers/stripe-openapi/spec3.tandem.json";
+  ASSERT_TRUE(std::filesystem::exists(prism)) << "prism is missing: run npm ci in tests/peers";
+  ASSERT_TRUE(std::filesystem::exists(spec_file)) << spec_file;
 
   SystemClock clock;
   sandbox::stripe::StripeSandbox sandbox({}, clock);
@@ -102,7 +100,7 @@ TEST(StripeThroughPrism, EveryRequestAndAnswerMatchesStripesOpenApiDescription) 
   o.base_url = "http://127.0.0.1:" + std::to_string(port);
   o.api_key = "sk_test_sandbox";
   o.rate_per_second = 0;
-  // The Prism copy of Stripe's spec knows expandable fields only as ids (shared/peers/README).
+  // The Prism cut of Stripe's spec knows expandable fields only as ids (see its README).
   o.api.expand_latest_invoice = false;
   auto recorder = std::make_unique<ViolationRecorder>(
       std::make_unique<http::CpprestTransport>(http::TransportOptions{o.base_url, Millis(30'000)}));

@@ -132,8 +132,9 @@ Status VerifySignature(const std::string& payload, const std::string& header,
   if (!match) return Status::Unauthenticated("no v1 signature matches the payload");
   if (tolerance_s > 0 && std::llabs(now - timestamp) > tolerance_s)
     return Status::Unauthenticated(
-        "signature timestamp is " + std::to_string(std::llabs(now - timestamp)) +
-        " s from now, beyond the " + std::to_string(tolerance_s) + " s tolerance (replay?)");
+        "signature timestamp is " + std::to_string(std::llabs(now - timestamp)) + " s in the " +
+        (timestamp < now ? "past" : "future") + ", beyond the " + std::to_string(tolerance_s) +
+        " s tolerance (" + (timestamp < now ? "a replay?" : "a clock out of step?") + ")");
   return Status::Ok();
 }
 

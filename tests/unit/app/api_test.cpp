@@ -54,6 +54,12 @@ class ApiTest : public ::testing::Test {
 
   connector::http::HttpResponse Post(const std::string& path, const std::string& body,
                                      connector::http::Headers headers = {}) {
+    return Call("POST", path, body, std::move(headers));
+  }
+
+  connector::http::HttpResponse Call(const std::string& method, const std::string& path,
+                                     const std::string& body,
+                                     connector::http::Headers headers = {}) {
     testing::FakeClock fake;
     testing::FakeSleeper sleeper(fake);
     SeededRandom random(1);
@@ -63,7 +69,7 @@ class ApiTest : public ::testing::Test {
     o.retry.max_attempts = 1;
     connector::http::RestClient client(o, {clock_, sleeper, random, counter}, nullptr);
     connector::http::HttpRequest req;
-    req.method = "POST";
+    req.method = method;
     req.path = path;
     req.body = body;
     req.headers = std::move(headers);
@@ -189,6 +195,26 @@ TEST_F(ApiTest, WebhooksAreVerifiedStoredOnceAndForgedOnesRefused) {
   EXPECT_EQ(Post("/api/v1/callbacks/billing", forged, {{"Stripe-Signature", sig}}).status, 401);
   EXPECT_EQ(Post("/api/v1/callbacks/billing", payload).status, 401);
   EXPECT_EQ(runtime_->store->PendingInboxEvents(10).value().size(), 1u);
+}
+
+// A path Tandem serves, asked with another method: 405 and the methods it takes in Allow
+// (RFC 9110); the protected API says so only to a caller with a token.
+TEST_F(ApiTest, AKnownPathWithTheWrongMethodIsMethodNotAllowedWithAllow) {
+  const connector::http::Headers bearer{{"Authorization", std::string("Bearer ") + kToken}};
+  auto webhook = Call("GET", "/api/v1/callbacks/billing", "");
+  EXPECT_EQ(webhook.status, 405) << webhook.body;
+  EXPECT_EQ(webhook.Header("Allow").value_or(""), "POST");
+  EXPECT_NE(webhook.body.find("method_not_allowed"), std::string::npos) << webhook.body;
+  auto health = Call("POST", "/healthz", "{}");
+  EXPECT_EQ(health.status, 405);
+  EXPECT_EQ(health.Header("Allow").value_or(""), "GET");
+  EXPECT_EQ(Call("DELETE", "/metrics", "").Header("Allow").value_or(""), "GET");
+  auto action = Call("GET", "/api/v1/actions/account/sync", "", bearer);
+  EXPECT_EQ(action.status, 405) << action.body;
+  EXPECT_EQ(action.Header("Allow").value_or(""), "POST");
+  EXPECT_EQ(Call("GET", "/api/v1/actions/account/sync", "").status, 401);
+  EXPECT_EQ(Call("GET", "/api/v1/nothing-here", "", bearer).status, 404);
+  EXPECT_EQ(Call("GET", "/nothing-here", "").status, 404);
 }
 
 }  // namespace

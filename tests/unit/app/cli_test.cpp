@@ -47,6 +47,37 @@ TEST(Cli, BadUsageExitsTwo) {
   EXPECT_EQ(Tandem("config check").exit_code, 2);  // no --config
 }
 
+// An argument a command does not take is a usage error naming it, never silently ignored.
+TEST(Cli, AnArgumentACommandDoesNotTakeIsAUsageError) {
+  for (const char* c :
+       {"db status extra --store sqlite::memory:", "db migrate extra", "demo extra", "serve extra",
+        "sandbox extra", "config check extra", "catalog sync extra", "reconcile extra",
+        "migrate extra", "migrate status JOB extra", "workorder plan 801000000000001AAA extra",
+        "token list extra", "mapping check a.yaml b.yaml"}) {
+    ProcessRun r = Tandem(c);
+    EXPECT_EQ(r.exit_code, 2) << c << "\n" << r.out;
+    const std::string word =
+        std::string(c).find("b.yaml") != std::string::npos ? "'b.yaml'" : "'extra'";
+    EXPECT_NE(r.out.find(word), std::string::npos) << c << "\n" << r.out;
+  }
+}
+
+// `mapping check FILE` checks FILE, not the default mapping.
+TEST(Cli, MappingCheckChecksTheFileItIsGiven) {
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("tandem_cli_mapping_" + std::to_string(::getpid()) + ".yaml");
+  std::ofstream(path) << "objects:\n  account:\n    crm: Account\n    fields: [unclosed\n";
+  ProcessRun broken = Tandem("mapping check " + path.string());
+  EXPECT_EQ(broken.exit_code, 2) << broken.out;
+  EXPECT_NE(broken.out.find(path.string() + ":"), std::string::npos) << broken.out;
+  ProcessRun flag = Tandem("mapping check --mapping " + path.string());
+  EXPECT_EQ(flag.exit_code, 2) << flag.out;
+  std::filesystem::remove(path);
+  ProcessRun good =
+      Tandem("mapping check " + std::string(TANDEM_SOURCE_DIR) + "/config/mapping.yaml");
+  EXPECT_EQ(good.exit_code, 0) << good.out;
+}
+
 TEST(Cli, ConfigCheckReportsTheBrokenKeyAndExitsTwo) {
   const auto path = std::filesystem::temp_directory_path() /
                     ("tandem_cli_bad_" + std::to_string(::getpid()) + ".yaml");
