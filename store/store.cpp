@@ -185,7 +185,7 @@ const char* kLinkColumns = "object, crm_id, billing_id, account_number, content_
 
 const char* kTaskColumns =
     "id, task_key, group_id, kind, payload, depends_on, state, attempts, max_attempts, "
-    "next_run_ms, claimed_by, result, last_error";
+    "next_run_ms, claimed_by, result, last_error, lease_token";
 Task TaskFromRow(const Row& r) {
   Task t;
   t.id = AsInt(r[0]);
@@ -201,6 +201,7 @@ Task TaskFromRow(const Row& r) {
   t.claimed_by = AsText(r[10]);
   t.result = AsText(r[11]);
   t.last_error = AsText(r[12]);
+  t.lease_token = AsInt(r[13]);
   return t;
 }
 
@@ -728,7 +729,8 @@ Result<std::vector<Task>> Store::ClaimTasks(const std::string& worker, int limit
     for (const Row& r : ids) in += (in.empty() ? "" : ", ") + std::to_string(AsInt(r[0]));
     Exec(sql,
          "UPDATE tasks SET state = 'running', claimed_by = :w, lease_until_ms = :l, "
-         "attempts = attempts + 1, updated_ms = :u WHERE id IN (" +
+         "attempts = attempts + 1, lease_token = lease_token + 1, updated_ms = :u "
+         "WHERE id IN (" +
              in + ")",
          {Text(worker), Int(now_ms + lease_ms), Int(now_ms)});
     for (const Row& r :
@@ -740,30 +742,56 @@ Result<std::vector<Task>> Store::ClaimTasks(const std::string& worker, int limit
   });
 }
 
-Status Store::CompleteTask(int64_t id, const std::string& result, int64_t now_ms) {
+namespace {
+Status LeaseLost(const char* what, const Lease& lease) {
+  return Status::Conflict(std::string(what) + " task " + std::to_string(lease.task_id) +
+                          ": its lease " + std::to_string(lease.token) +
+                          " ran out and another claim holds it now");
+}
+}  // namespace
+
+Status Store::CompleteTask(const Lease& lease, const std::string& result, int64_t now_ms) {
   return impl_->With("complete task", [&](soci::session& sql) -> Status {
-    Exec(sql,
-         "UPDATE tasks SET state = 'done', result = :r, claimed_by = NULL, lease_until_ms = NULL, "
-         "updated_ms = :u WHERE id = :i",
-         {OptText(result), Int(now_ms), Int(id)});
-    return Status::Ok();
+    const long long n = Exec(
+        sql,
+        "UPDATE tasks SET state = 'done', result = :r, claimed_by = NULL, lease_until_ms = NULL, "
+        "updated_ms = :u WHERE id = :i AND state = 'running' AND lease_token = :t",
+        {OptText(result), Int(now_ms), Int(lease.task_id), Int(lease.token)});
+    return n == 1 ? Status::Ok() : LeaseLost("complete", lease);
   });
 }
 
-Result<std::string> Store::FailTask(int64_t id, const std::string& error, int64_t retry_at_ms,
-                                    int64_t now_ms, bool permanent) {
+Result<std::string> Store::FailTask(const Lease& lease, const std::string& error,
+                                    int64_t retry_at_ms, int64_t now_ms, bool permanent) {
   return impl_->With("fail task", [&](soci::session& sql) -> Result<std::string> {
     Tx tr(sql, impl_->pg());
-    auto rows = Query(sql, "SELECT attempts, max_attempts FROM tasks WHERE id = :i", {Int(id)});
-    if (rows.empty()) return Status::NotFound("task " + std::to_string(id));
+    auto rows = Query(sql,
+                      "SELECT attempts, max_attempts FROM tasks WHERE id = :i AND "
+                      "state = 'running' AND lease_token = :t",
+                      {Int(lease.task_id), Int(lease.token)});
+    if (rows.empty()) return LeaseLost("fail", lease);
     const std::string state =
         permanent || AsInt(rows[0][0]) >= AsInt(rows[0][1]) ? "failed" : "pending";
-    Exec(sql,
-         "UPDATE tasks SET state = :s, last_error = :e, next_run_ms = :n, claimed_by = NULL, "
-         "lease_until_ms = NULL, updated_ms = :u WHERE id = :i",
-         {Text(state), OptText(error), Int(retry_at_ms), Int(now_ms), Int(id)});
+    const long long n =
+        Exec(sql,
+             "UPDATE tasks SET state = :s, last_error = :e, next_run_ms = :n, claimed_by = NULL, "
+             "lease_until_ms = NULL, updated_ms = :u WHERE id = :i AND lease_token = :t",
+             {Text(state), OptText(error), Int(retry_at_ms), Int(now_ms), Int(lease.task_id),
+              Int(lease.token)});
+    if (n != 1) return LeaseLost("fail", lease);
     tr.Commit();
     return state;
+  });
+}
+
+Status Store::RenewLease(const Lease& lease, int64_t until_ms, int64_t now_ms) {
+  return impl_->With("renew lease", [&](soci::session& sql) -> Status {
+    const long long n =
+        Exec(sql,
+             "UPDATE tasks SET lease_until_ms = :l, updated_ms = :u WHERE id = :i AND "
+             "state = 'running' AND lease_token = :t",
+             {Int(until_ms), Int(now_ms), Int(lease.task_id), Int(lease.token)});
+    return n == 1 ? Status::Ok() : LeaseLost("renew", lease);
   });
 }
 

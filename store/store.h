@@ -86,6 +86,15 @@ struct Task {
   int64_t next_run_ms = 0;
   std::string claimed_by;
   std::string result, last_error;
+  int64_t lease_token = 0;  // the claim that holds it (a new one on every claim)
+};
+
+// A claim on a running task: the fencing token that completing, failing or renewing it must
+// present, so a worker whose lease ran out cannot record a result over the next claim's.
+struct Lease {
+  int64_t task_id = 0;
+  int64_t token = 0;
+  static Lease Of(const Task& t) { return Lease{t.id, t.lease_token}; }
 };
 
 struct Job {
@@ -167,12 +176,16 @@ class Store {
   // SKIP LOCKED, so concurrent workers never claim the same task.
   Result<std::vector<Task>> ClaimTasks(const std::string& worker, int limit, int64_t now_ms,
                                        int64_t lease_ms);
-  Status CompleteTask(int64_t id, const std::string& result, int64_t now_ms);
+  // Completing, failing and renewing take the claim's Lease and fail with Conflict when the
+  // task is no longer held by it (the lease ran out and the task was claimed again).
+  Status CompleteTask(const Lease& lease, const std::string& result, int64_t now_ms);
   // Records the error; the task runs again at retry_at_ms, or is failed for good when it
   // has used all its attempts. Returns the new state.
   // `permanent`: failed for good now (retrying cannot help).
-  Result<std::string> FailTask(int64_t id, const std::string& error, int64_t retry_at_ms,
+  Result<std::string> FailTask(const Lease& lease, const std::string& error, int64_t retry_at_ms,
                                int64_t now_ms, bool permanent = false);
+  // Extends a running task's lease to until_ms (a worker whose task outlasts the lease).
+  Status RenewLease(const Lease& lease, int64_t until_ms, int64_t now_ms);
   // Gives claimed tasks back (graceful shutdown), so another worker picks them up at once.
   Status ReleaseTasks(const std::string& worker, int64_t now_ms);
   Result<std::vector<Task>> TasksInGroup(const std::string& group_id);

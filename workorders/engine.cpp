@@ -1,6 +1,9 @@
 #include "workorders/engine.h"
 
 #include <algorithm>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 
 #include "connector/crm/soql.h"
 #include "util/log.h"
@@ -97,6 +100,47 @@ Status Engine::Report(const std::string& order_id) {
   return Status::Ok();
 }
 
+namespace {
+// Renews a running task's lease every third of its length until destroyed, so a task whose
+// remote calls outlast the lease is not claimed again while it still runs. Renewal is on a
+// thread of its own: the task's calls block the worker.
+class LeaseKeeper {
+ public:
+  LeaseKeeper(store::Store& store, const Clock& clock, store::Lease lease, Millis length)
+      : thread_([this, &store, &clock, lease, length] {
+          const auto every = std::max(Millis(1), length / 3);
+          std::unique_lock<std::mutex> lock(mu_);
+          while (!stop_cv_.wait_for(lock, every, [this] { return stop_; })) {
+            lock.unlock();
+            try {
+              const int64_t now = ToEpochMillis(clock.Now());
+              Status st = store.RenewLease(lease, now + length.count(), now);
+              if (!st.ok())
+                log::Get("workorders")
+                    ->warn("task {}: lease not renewed: {}", lease.task_id, st.ToString());
+            } catch (const std::exception& e) {
+              log::Get("workorders")->error("task {}: lease renewal: {}", lease.task_id, e.what());
+            }
+            lock.lock();
+          }
+        }) {}
+  ~LeaseKeeper() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    stop_cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable stop_cv_;
+  bool stop_ = false;
+  std::thread thread_;  // last: started once the members above exist
+};
+}  // namespace
+
 Result<RunStats> Engine::RunOnce() {
   auto logger = log::Get("workorders");
   const int64_t now = ToEpochMillis(deps_.clock.Now());
@@ -115,17 +159,33 @@ Result<RunStats> Engine::RunOnce() {
       if (t.state == "done" && (t.kind == "sync_account" || t.key.rfind(chain + ":", 0) == 0))
         earlier[t.kind] = Json::Parse(t.result).value_or(Json());
     if (crash_) crash_->Hit("workorders.before_task");
-    auto result = library_.Run(task, earlier);
+    const store::Lease lease = store::Lease::Of(task);
+    Result<Json> result = Status::Internal("not run");
+    {
+      LeaseKeeper keeper(deps_.store, deps_.clock, lease, options_.lease);
+      result = library_.Run(task, earlier);
+    }
     if (crash_) crash_->Hit("workorders.after_task");
     const int64_t end = ToEpochMillis(deps_.clock.Now());
     if (result.ok()) {
-      TANDEM_RETURN_IF_ERROR(deps_.store.CompleteTask(task.id, result->Dump(), end));
+      Status completed = deps_.store.CompleteTask(lease, result->Dump(), end);
+      if (completed.IsConflict()) {  // another claim holds it: its result counts, not ours
+        ++stats.lost;
+        logger->warn("work order {}: {}", task.group_id, completed.ToString());
+        continue;
+      }
+      TANDEM_RETURN_IF_ERROR(completed);
       ++stats.done;
     } else {
       const bool transient = result.status().IsTransient();
-      auto state = deps_.store.FailTask(task.id, result.status().ToString(),
+      auto state = deps_.store.FailTask(lease, result.status().ToString(),
                                         end + Backoff(task.attempts).count(), end,
                                         /*permanent=*/!transient);
+      if (state.status().IsConflict()) {
+        ++stats.lost;
+        logger->warn("work order {}: {}", task.group_id, state.status().ToString());
+        continue;
+      }
       if (!state.ok()) return state.status();
       if (*state == "failed") {
         ++stats.failed;

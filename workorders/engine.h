@@ -19,7 +19,9 @@ namespace tandem::workorders {
 
 struct EngineOptions {
   std::string worker_id = "worker";
-  Millis lease{Millis(60'000)};         // a claimed task is another worker's after this
+  // A claimed task is another worker's after this, unless renewed: the engine renews it every
+  // third of it while the task runs, so only a worker that died (or hangs) loses its tasks.
+  Millis lease{Millis(60'000)};
   Millis backoff_base{Millis(1'000)};   // transient failure n waits base × 2^(n-1) …
   Millis backoff_max{Millis(300'000)};  // … up to this
   int claim_batch = 10;
@@ -32,6 +34,7 @@ struct EnqueueResult {
 
 struct RunStats {
   int ran = 0, done = 0, retried = 0, failed = 0;
+  int lost = 0;  // ran, but the lease had passed to another claim: its result was not recorded
 };
 
 // The state of an order's tasks: Pending | In Progress | Completed | Failed.

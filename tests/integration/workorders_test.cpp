@@ -1,5 +1,6 @@
 // Steps 4–5 end to end: activated Orders in the Salesforce sandbox become tasks in a real
 // store (SQLite and PostgreSQL), run against the Stripe sandbox; one test per operation.
+#include <atomic>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -378,6 +379,51 @@ TEST_P(WorkOrderTest, ATransientFailureIsRetriedAndSucceeds) {
   for (const auto& t : tasks)
     if (t.kind == "create_subscription") attempts = t.attempts;
   EXPECT_GT(attempts, 1);
+}
+
+// A remote slower than the lease: the worker renews its lease while billing takes its time,
+// so the other worker never claims the task, and the subscription is created by one
+// execution (one claim of the task, whose lease token is its first). Without renewal the
+// second worker takes the task after 300 ms and runs it again.
+TEST_P(WorkOrderTest, ATaskSlowerThanItsLeaseRunsOnceBecauseTheLeaseIsRenewed) {
+  stripe_.sandbox.AddFault(sandbox::Fault{"POST", "/v1/subscriptions", 0, "", 1, 1200});
+  const std::string order = MakeOrder("New", "2026-01-01", {{&server_, 1, 30, "", "", 12}});
+  ASSERT_TRUE(engine_->Enqueue(order).ok());
+  EngineOptions o;
+  o.lease = Millis(300);
+  o.backoff_base = Millis(1);
+  o.backoff_max = Millis(5);
+  o.claim_batch = 1;
+  const TaskDeps deps{crm_.client(), stripe_.billing(), **store_,
+                      mapping_,      stripe_.clock,     *actions_};
+  std::atomic<int> lost{0}, ran{0};
+  auto worker = [&](const std::string& id) {
+    EngineOptions mine = o;
+    mine.worker_id = id;
+    Engine engine(deps, templates_, mine);
+    for (int i = 0; i < 2000; ++i) {
+      auto r = engine.RunOnce();
+      if (r.ok()) {
+        lost += r->lost;
+        ran += r->ran;
+      }
+      const auto st = engine.State(order);
+      if (st.ok() && (st->status == "Completed" || st->status == "Failed")) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  };
+  std::thread w1(worker, "w1"), w2(worker, "w2");
+  w1.join();
+  w2.join();
+  EXPECT_EQ(engine_->State(order)->status, "Completed");
+  EXPECT_EQ(lost.load(), 0);
+  EXPECT_EQ(ran.load(), 4);  // four tasks, each run once
+  const auto tasks = (*store_)->TasksInGroup(order).value();
+  for (const auto& t : tasks) {
+    EXPECT_EQ(t.attempts, 1) << t.kind;
+    EXPECT_EQ(t.lease_token, 1) << t.kind << ": claimed more than once";
+  }
+  EXPECT_EQ(stripe_.sandbox.CountObjects("subscription"), 1);
 }
 
 // The fault matrix over work orders: a subscription's life (new, add-on change, re-rate,

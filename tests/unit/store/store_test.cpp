@@ -129,7 +129,7 @@ TEST_P(StoreTest, TasksAreEnqueuedOncePerKeyAndWaitForTheirDependency) {
   EXPECT_EQ(first->at(0).attempts, 1);
   EXPECT_TRUE(store().ClaimTasks("w2", 10, kNow, 60'000).value().empty());
 
-  ASSERT_TRUE(store().CompleteTask(first->at(0).id, "sub_1", kNow).ok());
+  ASSERT_TRUE(store().CompleteTask(Lease::Of(first->at(0)), "sub_1", kNow).ok());
   auto second = store().ClaimTasks("w1", 10, kNow, 60'000);
   ASSERT_EQ(second.value().size(), 1u);
   EXPECT_EQ(second->at(0).key, "wo1:start");
@@ -140,12 +140,13 @@ TEST_P(StoreTest, FailedTaskRetriesAtItsTimeThenFailsForGood) {
   ASSERT_TRUE(store().EnqueueTask({"t1", "g", "k", "{}", "", 2, kNow}, kNow).ok());
   auto c1 = store().ClaimTasks("w", 1, kNow, 1000).value();
   ASSERT_EQ(c1.size(), 1u);
-  EXPECT_EQ(store().FailTask(c1[0].id, "503 from billing", kNow + 5000, kNow).value(), "pending");
+  EXPECT_EQ(store().FailTask(Lease::Of(c1[0]), "503 from billing", kNow + 5000, kNow).value(),
+            "pending");
   EXPECT_TRUE(store().ClaimTasks("w", 1, kNow + 4999, 1000).value().empty());
   auto c2 = store().ClaimTasks("w", 1, kNow + 5000, 1000).value();
   ASSERT_EQ(c2.size(), 1u);
   EXPECT_EQ(c2[0].attempts, 2);
-  EXPECT_EQ(store().FailTask(c2[0].id, "still down", kNow + 9000, kNow).value(), "failed");
+  EXPECT_EQ(store().FailTask(Lease::Of(c2[0]), "still down", kNow + 9000, kNow).value(), "failed");
   EXPECT_TRUE(store().ClaimTasks("w", 1, kNow + 99999, 1000).value().empty());
   auto group = store().TasksInGroup("g").value();
   ASSERT_EQ(group.size(), 1u);
@@ -164,6 +165,32 @@ TEST_P(StoreTest, ExpiredLeaseIsReclaimedAndReleasedTaskIsFree) {
   auto again = store().ClaimTasks("w3", 1, kNow + 1002, 1000).value();
   ASSERT_EQ(again.size(), 1u);
   EXPECT_EQ(again[0].attempts, 2);  // the released attempt is not counted
+}
+
+// Fencing: a worker whose lease ran out and whose task was claimed again cannot complete,
+// fail or renew it; only the current claim records a result. A renewed lease is not expired.
+TEST_P(StoreTest, OnlyTheCurrentClaimRecordsATaskResult) {
+  ASSERT_TRUE(store().EnqueueTask({"t1", "g", "k", "{}", "", 5, kNow}, kNow).ok());
+  auto slow = store().ClaimTasks("slow", 1, kNow, 1000).value();
+  ASSERT_EQ(slow.size(), 1u);
+  // Renewed before it ran out: nobody else can claim it at kNow + 1500.
+  ASSERT_TRUE(store().RenewLease(Lease::Of(slow[0]), kNow + 2000, kNow + 900).ok());
+  EXPECT_TRUE(store().ClaimTasks("other", 1, kNow + 1500, 1000).value().empty());
+  // Not renewed again: at kNow + 2001 the task is another worker's.
+  auto next = store().ClaimTasks("other", 1, kNow + 2001, 1000).value();
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_NE(next[0].lease_token, slow[0].lease_token);
+  EXPECT_TRUE(store().CompleteTask(Lease::Of(slow[0]), "late", kNow + 2100).IsConflict());
+  EXPECT_TRUE(
+      store().FailTask(Lease::Of(slow[0]), "late", kNow, kNow + 2100).status().IsConflict());
+  EXPECT_TRUE(store().RenewLease(Lease::Of(slow[0]), kNow + 9000, kNow + 2100).IsConflict());
+  ASSERT_TRUE(store().CompleteTask(Lease::Of(next[0]), "on time", kNow + 2200).ok());
+  // Once done, no claim can record anything again.
+  EXPECT_TRUE(store().CompleteTask(Lease::Of(next[0]), "twice", kNow + 2300).IsConflict());
+  auto group = store().TasksInGroup("g").value();
+  ASSERT_EQ(group.size(), 1u);
+  EXPECT_EQ(group[0].state, "done");
+  EXPECT_EQ(group[0].result, "on time");
 }
 
 TEST_P(StoreTest, ConcurrentWorkersNeverClaimTheSameTask) {
