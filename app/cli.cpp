@@ -26,6 +26,7 @@
 #include "sandbox/stripe/stripe_sandbox.h"
 #include "store/store.h"
 #include "util/log.h"
+#include "util/thread.h"
 #include "workorders/engine.h"
 
 namespace tandem::app {
@@ -349,7 +350,7 @@ int Serve(const Globals& g, const std::vector<std::string>& args) {
   std::atomic<bool> stopping{false};
   std::thread worker;
   if (runtime) {
-    worker = std::thread([&] {
+    worker = StartThread("callbacks", [&] {
       while (!stopping) {
         auto applied = runtime->callbacks->ApplyPending(100);
         if (!applied.ok())
@@ -804,7 +805,7 @@ int Migrate(const Globals& g, const std::vector<std::string>& args) {
   std::atomic<bool> stop{false}, finished{false};
   options.stop = &stop;
   const sigset_t signals = BlockStopSignals();
-  std::thread watcher([&] {
+  std::thread watcher = StartThread("migrate-signals", [&] {
     const timespec tick{0, 200 * 1000 * 1000};
     while (!finished.load()) {
       if (sigtimedwait(&signals, nullptr, &tick) > 0) {

@@ -1,6 +1,7 @@
 #include "app/scheduler.h"
 
 #include "util/log.h"
+#include "util/thread.h"
 
 namespace tandem::app {
 
@@ -10,7 +11,7 @@ Scheduler::Scheduler(catalog_sync::CatalogSync& catalog, store::Store& store, Mi
 Scheduler::~Scheduler() { Stop(); }
 
 void Scheduler::Start() {
-  thread_ = std::thread([this] {
+  thread_ = StartThread("catalog-scheduler", [this] {
     for (;;) {
       {
         std::unique_lock<std::mutex> lock(mu_);

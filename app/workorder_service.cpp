@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "util/log.h"
+#include "util/thread.h"
 
 namespace tandem::app {
 
@@ -45,8 +46,8 @@ void WorkOrderService::Start() {
                              rt_.clock, *rt_.actions},
         rt_.templates, o));
   }
-  for (int i = 0; i < workers_.count; ++i) threads_.emplace_back([this, i] { WorkLoop(i); });
-  threads_.emplace_back([this] { PollLoop(); });
+  for (int i = 0; i < workers_.count; ++i) threads_.push_back(StartThread("workorders-" + std::to_string(i), [this, i] { WorkLoop(i); }));
+  threads_.push_back(StartThread("order-poller", [this] { PollLoop(); }));
 }
 
 void WorkOrderService::Stop() {

@@ -14,6 +14,7 @@
 #include "migration/match_keys.h"
 #include "migration/result_files.h"
 #include "util/log.h"
+#include "util/thread.h"
 
 namespace tandem::migration {
 namespace {
@@ -784,7 +785,7 @@ void Run::RunConcurrently(std::vector<Row*>& rows, const std::function<void(Row&
   };
   const size_t n = std::min(rows.size(), static_cast<size_t>(std::max(1, options_.concurrency)));
   std::vector<std::thread> threads;
-  for (size_t t = 1; t < n; ++t) threads.emplace_back(worker);
+  for (size_t t = 1; t < n; ++t) threads.push_back(StartThread("migrate-" + std::to_string(t), worker));
   worker();
   for (auto& t : threads) t.join();
 }

@@ -11,7 +11,7 @@
 namespace tandem {
 
 template <typename T>
-class Result {
+class [[nodiscard]] Result {
  public:
   // Implicit from a value or an error so that `return value;` and `return status;` both work.
   Result(T value) : value_(std::move(value)) {}         // NOLINT(google-explicit-constructor)

@@ -10,7 +10,7 @@
 
 namespace tandem {
 
-class Status {
+class [[nodiscard]] Status {
  public:
   enum class Code {
     kOk = 0,

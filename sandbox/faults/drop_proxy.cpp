@@ -1,4 +1,5 @@
 #include "sandbox/faults/drop_proxy.h"
+#include "util/thread.h"
 
 #include <poll.h>
 #include <unistd.h>
@@ -127,7 +128,7 @@ Status DropProxy::Start(const std::string& host, int port, int target_port) {
                                err);
   }
   port_ = ntohs(addr.sin_port);
-  acceptor_ = std::thread([this] { AcceptLoop(); });
+  acceptor_ = StartThread("sandbox-accept", [this] { AcceptLoop(); });
   return Status::Ok();
 }
 
@@ -167,7 +168,7 @@ void DropProxy::AcceptLoop() {
     }
     fds_.push_back(fd);
     auto done = std::make_shared<std::atomic<bool>>(false);
-    connections_.push_back(Connection{std::thread([this, fd, done] {
+    connections_.push_back(Connection{StartThread("sandbox-connection", [this, fd, done] {
                                         Pump(fd);
                                         *done = true;
                                       }),

@@ -19,6 +19,7 @@
 #include "sandbox/faults/drop_proxy.h"
 #include "sandbox/faults/listener.h"
 #include "util/net.h"
+#include "util/thread.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -1854,7 +1855,7 @@ Status StripeSandbox::Start() {
     std::lock_guard<std::mutex> lock(impl->delivery_mu);
     impl->stopping = false;
   }
-  impl->deliverer = std::thread([impl] { impl->DeliveryLoop(); });
+  impl->deliverer = StartThread("stripe-webhooks", [impl] { impl->DeliveryLoop(); });
   return Status::Ok();
 }
 
