@@ -309,6 +309,9 @@ int Serve(const Globals& g, const std::vector<std::string>& args) {
     config.server.port = std::atoi(listen.c_str() + colon + 1);
   }
   const sigset_t stop_signals = BlockStopSignals();
+  // Tests kill the process at a named point (workorders.before_task#N, ...).
+  const char* crash_spec = std::getenv("TANDEM_CRASH_AT");
+  CrashPoints crash(crash_spec ? crash_spec : "");
 
   std::unique_ptr<Runtime> runtime;
   std::unique_ptr<store::Store> plain_store;
@@ -365,9 +368,9 @@ int Serve(const Globals& g, const std::vector<std::string>& args) {
   std::unique_ptr<WorkOrderService> work_orders;
   if (runtime) {
     runtime->scheduler->Start();
-    work_orders = std::make_unique<WorkOrderService>(*runtime, config.workers,
-                                                     Millis(config.schedules.order_poll_ms),
-                                                     Millis(config.schedules.renewal_scan_ms));
+    work_orders = std::make_unique<WorkOrderService>(
+        *runtime, config.workers, Millis(config.schedules.order_poll_ms),
+        Millis(config.schedules.renewal_scan_ms), &crash);
     work_orders->Start();
   }
   std::cout << "tandem serving on " << server.base_url() << std::endl;

@@ -8,16 +8,18 @@
 namespace tandem::app {
 
 WorkOrderService::WorkOrderService(Runtime& runtime, const WorkersConfig& workers,
-                                   Millis poll_floor, Millis renewal_interval)
+                                   Millis poll_floor, Millis renewal_interval, CrashPoints* crash)
     : rt_(runtime),
       workers_(workers),
       poll_floor_(poll_floor),
-      renewal_interval_(renewal_interval) {
+      renewal_interval_(renewal_interval),
+      crash_(crash) {
   char host[256] = {0};
   ::gethostname(host, sizeof host - 1);
   process_id_ = std::string(host) + ":" + std::to_string(::getpid());
   rt_.metrics.Describe("tandem_workorder_tasks_total", "counter",
-                       "work-order tasks run, by outcome (done, retried, failed)");
+                       "work-order tasks run, by outcome (done, retried, failed, lost: the lease "
+                       "had passed to another claim)");
   rt_.metrics.Describe("tandem_order_poll_api_calls_total", "counter",
                        "CRM API calls spent polling for activated orders");
   rt_.metrics.Describe("tandem_order_poll_interval_seconds", "gauge",
@@ -44,9 +46,10 @@ void WorkOrderService::Start() {
     engines_.push_back(std::make_unique<workorders::Engine>(
         workorders::TaskDeps{rt_.crm->client(), rt_.billing->billing(), *rt_.store, rt_.mapping,
                              rt_.clock, *rt_.actions},
-        rt_.templates, o));
+        rt_.templates, o, crash_));
   }
-  for (int i = 0; i < workers_.count; ++i) threads_.push_back(StartThread("workorders-" + std::to_string(i), [this, i] { WorkLoop(i); }));
+  for (int i = 0; i < workers_.count; ++i)
+    threads_.push_back(StartThread("workorders-" + std::to_string(i), [this, i] { WorkLoop(i); }));
   threads_.push_back(StartThread("order-poller", [this] { PollLoop(); }));
 }
 
@@ -85,6 +88,8 @@ void WorkOrderService::WorkLoop(int index) {
       rt_.metrics.Count("tandem_workorder_tasks_total", "outcome=\"retried\"", stats->retried);
     if (stats->failed)
       rt_.metrics.Count("tandem_workorder_tasks_total", "outcome=\"failed\"", stats->failed);
+    if (stats->lost)
+      rt_.metrics.Count("tandem_workorder_tasks_total", "outcome=\"lost\"", stats->lost);
     if (stats->ran == 0 && !Sleep(Millis(200))) return;  // idle: look again soon
   }
 }

@@ -26,8 +26,9 @@ inline constexpr int64_t kOrderPollLock = 7143220003;  // the order poller's adv
 
 class WorkOrderService {
  public:
+  // `crash` (tests): the engines' crash points, armed by `serve` from TANDEM_CRASH_AT.
   WorkOrderService(Runtime& runtime, const WorkersConfig& workers, Millis poll_floor,
-                   Millis renewal_interval);
+                   Millis renewal_interval, CrashPoints* crash = nullptr);
   ~WorkOrderService();
 
   void Start();
@@ -44,6 +45,7 @@ class WorkOrderService {
   const WorkersConfig workers_;
   const Millis poll_floor_;
   const Millis renewal_interval_;
+  CrashPoints* crash_;
   std::string process_id_;
   std::vector<std::unique_ptr<workorders::Engine>> engines_;
   std::vector<std::thread> threads_;

@@ -20,6 +20,8 @@
 #include "tests/support/stripe_env.h"
 #include "util/net.h"
 
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 namespace tandem::app {
@@ -131,13 +133,15 @@ class ServeWorkOrders : public testing::StoreBackendTest {
     }
   }
 
-  pid_t StartServe(const std::string& log_name) {
+  // `crash_at` arms a crash point in the process (TANDEM_CRASH_AT): it kills itself there.
+  pid_t StartServe(const std::string& log_name, const std::string& crash_at = "") {
     const int port = FreeLoopbackPort();
     const std::string log = (dir_ / log_name).string();
     const pid_t pid = ::fork();
     if (pid == 0) {
       ::setenv("SF_SECRET", "sandbox-secret", 1);
       ::setenv("STRIPE_KEY", "sk_test_sandbox", 1);
+      if (!crash_at.empty()) ::setenv("TANDEM_CRASH_AT", crash_at.c_str(), 1);
       const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
       ::dup2(fd, STDOUT_FILENO);
       ::dup2(fd, STDERR_FILENO);
@@ -157,6 +161,83 @@ class ServeWorkOrders : public testing::StoreBackendTest {
     ::waitpid(pid, &status, 0);
     pids_.erase(std::remove(pids_.begin(), pids_.end(), pid), pids_.end());
     return status;
+  }
+
+  // Waits up to `seconds` for the process to end by itself; its wait status, or -1.
+  int WaitExit(pid_t pid, int seconds) {
+    for (int i = 0; i < seconds * 20; ++i) {
+      int status = 0;
+      if (::waitpid(pid, &status, WNOHANG) == pid) {
+        pids_.erase(std::remove(pids_.begin(), pids_.end(), pid), pids_.end());
+        return status;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return -1;
+  }
+
+  // The process's count of tasks it completed, from its /metrics.
+  int64_t TasksDone(pid_t pid) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(ports_[pid]));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    std::string text;
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+      const std::string req = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+      (void)::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
+      char buf[4096];
+      ssize_t n;
+      while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) text.append(buf, static_cast<size_t>(n));
+    }
+    ::close(fd);
+    const std::string key = "tandem_workorder_tasks_total{outcome=\"done\"} ";
+    const auto at = text.find(key);
+    return at == std::string::npos ? 0 : std::atoll(text.c_str() + at + key.size());
+  }
+
+  // The 200-order batch, the first process killed by its own crash point `point` at the
+  // 300th hit (mid-batch), then a second process: every order completes once, nothing is
+  // applied twice in billing, and reconcile finds the inventory in step.
+  void KilledAtThenRestarted(const std::string& point) {
+    const int n = 200;
+    MakeOrders(n, /*fee=*/true);  // 1,200 tasks
+    const pid_t first = StartServe("first.log", point + "#300");
+    const int died = WaitExit(first, 180);
+    ASSERT_NE(died, -1) << "the crash point was never reached\n" << Slurp("first.log");
+    ASSERT_TRUE(WIFSIGNALED(died) && WTERMSIG(died) == SIGKILL) << Slurp("first.log");
+    EXPECT_LT(Completed(), n) << "the batch was not in the middle";
+    int running = 0;  // tasks the dead process still held
+    for (const auto& order : order_ids_) {
+      const auto group = (*store_)->TasksInGroup(order).value();
+      for (const auto& t : group) running += t.state == "running";
+    }
+    EXPECT_GE(running, 1) << "the kill left no task claimed";
+
+    const pid_t second = StartServe("second.log");
+    EXPECT_TRUE(WaitFor([&] { return Completed() == n; }, 240)) << Completed() << " completed\n"
+                                                                << Slurp("second.log");
+    const int stopped = StopServe(second, SIGTERM);
+    EXPECT_TRUE(WIFEXITED(stopped) && WEXITSTATUS(stopped) == 0) << Slurp("second.log");
+
+    // Nothing applied twice: one subscription and one setup fee per order, one customer.
+    EXPECT_EQ(stripe_.sandbox.CountObjects("subscription"), n);
+    EXPECT_EQ(stripe_.sandbox.CountObjects("invoiceitem"), n);
+    EXPECT_EQ(stripe_.sandbox.CountObjects("customer"), 1);
+    EXPECT_EQ(crm_.sandbox.CountRecords("Service_Subscription__c"), n);
+    EXPECT_EQ(crm_.sandbox.CountRecords("Service_Add_On__c"), n);
+    // `tandem reconcile` finds the service inventory in step with billing. (The account's
+    // billing currency and invoices come by webhooks, which this test does not route to serve.)
+    testing::ProcessRun reconciled =
+        testing::RunTandem(TANDEM_BINARY,
+                           "--config " + config_ + " reconcile --object subscription --report " +
+                               (dir_ / "reconcile.csv").string(),
+                           testing::SandboxEnv());
+    EXPECT_EQ(reconciled.exit_code, 0) << reconciled.out;
+    EXPECT_NE(reconciled.out.find("subscription: " + std::to_string(n) + " checked, 0 differences"),
+              std::string::npos)
+        << reconciled.out;
   }
 
   int64_t Completed() {
@@ -193,40 +274,15 @@ class ServeWorkOrders : public testing::StoreBackendTest {
   std::map<pid_t, int> ports_;
 };
 
-TEST_P(ServeWorkOrders, KilledMidBatchThenRestartedEveryOrderCompletesOnce) {
-  const int n = 200;
-  MakeOrders(n, /*fee=*/true);
-  const pid_t first = StartServe("first.log");
-  ASSERT_TRUE(WaitFor([&] { return stripe_.sandbox.CountObjects("subscription") >= 60; }, 120))
-      << Slurp("first.log");
-  const int killed = StopServe(first, SIGKILL);
-  ASSERT_TRUE(WIFSIGNALED(killed));
-  const int64_t at_kill = stripe_.sandbox.CountObjects("subscription");
-  EXPECT_LT(at_kill, n) << "the batch was not in the middle";
+// Killed after claiming a task, before running it: the task waits out its lease and runs once.
+TEST_P(ServeWorkOrders, KilledJustBeforeATaskThenRestartedEveryOrderCompletesOnce) {
+  KilledAtThenRestarted("workorders.before_task");
+}
 
-  const pid_t second = StartServe("second.log");
-  EXPECT_TRUE(WaitFor([&] { return Completed() == n; }, 240)) << Completed() << " completed\n"
-                                                              << Slurp("second.log");
-  const int stopped = StopServe(second, SIGTERM);
-  EXPECT_TRUE(WIFEXITED(stopped) && WEXITSTATUS(stopped) == 0) << Slurp("second.log");
-
-  // Nothing applied twice: one subscription and one setup fee per order, one customer.
-  EXPECT_EQ(stripe_.sandbox.CountObjects("subscription"), n);
-  EXPECT_EQ(stripe_.sandbox.CountObjects("invoiceitem"), n);
-  EXPECT_EQ(stripe_.sandbox.CountObjects("customer"), 1);
-  EXPECT_EQ(crm_.sandbox.CountRecords("Service_Subscription__c"), n);
-  EXPECT_EQ(crm_.sandbox.CountRecords("Service_Add_On__c"), n);
-  // `tandem reconcile` finds the service inventory in step with billing. (The account's
-  // billing currency and invoices come by webhooks, which this test does not route to serve.)
-  testing::ProcessRun reconciled =
-      testing::RunTandem(TANDEM_BINARY,
-                         "--config " + config_ + " reconcile --object subscription --report " +
-                             (dir_ / "reconcile.csv").string(),
-                         testing::SandboxEnv());
-  EXPECT_EQ(reconciled.exit_code, 0) << reconciled.out;
-  EXPECT_NE(reconciled.out.find("subscription: " + std::to_string(n) + " checked, 0 differences"),
-            std::string::npos)
-      << reconciled.out;
+// Killed after billing did the work, before the result was recorded: the task runs again and
+// its idempotency key makes billing answer with what it did, not do it twice.
+TEST_P(ServeWorkOrders, KilledAfterATaskBeforeItsResultThenRestartedNothingDoubles) {
+  KilledAtThenRestarted("workorders.after_task");
 }
 
 TEST_P(ServeWorkOrders, SigtermMidBatchFinishesOrGivesBackEveryClaimedTask) {
@@ -260,6 +316,11 @@ TEST_P(ServeWorkOrders, TwoProcessesShareFiveHundredTasksEachRunOnce) {
   const pid_t a = StartServe("a.log"), b = StartServe("b.log");
   EXPECT_TRUE(WaitFor([&] { return Completed() == 125; }, 240)) << Completed() << " completed\n"
                                                                 << Slurp("a.log") << Slurp("b.log");
+  // Both processes did part of the work (each completed tasks), and together all of it.
+  const int64_t done_a = TasksDone(a), done_b = TasksDone(b);
+  EXPECT_GT(done_a, 0) << "process a completed no task";
+  EXPECT_GT(done_b, 0) << "process b completed no task";
+  EXPECT_EQ(done_a + done_b, 500);
   EXPECT_EQ(StopServe(a, SIGTERM), 0);
   EXPECT_EQ(StopServe(b, SIGTERM), 0);
   int tasks = 0;
