@@ -15,14 +15,15 @@ struct CpprestTransport::Impl {
   std::mutex mu;
   std::map<int64_t, std::unique_ptr<wh::client::http_client>> clients;  // GUARDED_BY(mu)
 
+  std::unique_ptr<wh::client::http_client> NewClient(Millis timeout) const {
+    wh::client::http_client_config config;
+    config.set_timeout(timeout);
+    return std::make_unique<wh::client::http_client>(options.base_url, config);
+  }
   wh::client::http_client& ClientFor(Millis timeout) {
     std::lock_guard<std::mutex> lock(mu);
     auto& slot = clients[timeout.count()];
-    if (!slot) {
-      wh::client::http_client_config config;
-      config.set_timeout(timeout);
-      slot = std::make_unique<wh::client::http_client>(options.base_url, config);
-    }
+    if (!slot) slot = NewClient(timeout);
     return *slot;
   }
 };
@@ -36,7 +37,13 @@ CpprestTransport::~CpprestTransport() = default;
 Result<HttpResponse> CpprestTransport::Send(HttpRequest& request) {
   const Millis timeout = request.timeout.value_or(impl_->options.timeout);
   try {
-    auto& client = impl_->ClientFor(timeout);
+    // cpprest sends a request again by itself, whatever its method, when the pooled
+    // connection it went out on turns out closed while the answer is read (it takes that for
+    // a keep-alive race). A request that must not be repeated (a Salesforce create) therefore
+    // goes out on a connection of its own, so a lost answer surfaces here instead.
+    std::unique_ptr<wh::client::http_client> own;
+    if (!IsRetrySafe(request)) own = impl_->NewClient(timeout);
+    auto& client = own ? *own : impl_->ClientFor(timeout);
     wh::http_request msg(request.method);
     msg.set_request_uri(request.path);
     std::string content_type;

@@ -1,5 +1,7 @@
 // The terminal stage: sends a request with cpprestsdk's http_client. One client per
-// (base URL, timeout), reused, so connections are kept alive (cpprest pools them per client).
+// (base URL, timeout), reused, so connections are kept alive (cpprest pools them per client);
+// a request that is not safe to repeat (IsRetrySafe) gets a connection of its own, since
+// cpprest silently resends what went out on a pooled connection that broke.
 // Thread-safety: Send() is thread-safe (cpprest's http_client is).
 #pragma once
 

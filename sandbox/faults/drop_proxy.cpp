@@ -1,11 +1,12 @@
 #include "sandbox/faults/drop_proxy.h"
-#include "util/thread.h"
 
 #include <poll.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
+
+#include "util/thread.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -168,10 +169,11 @@ void DropProxy::AcceptLoop() {
     }
     fds_.push_back(fd);
     auto done = std::make_shared<std::atomic<bool>>(false);
-    connections_.push_back(Connection{StartThread("sandbox-connection", [this, fd, done] {
-                                        Pump(fd);
-                                        *done = true;
-                                      }),
+    connections_.push_back(Connection{StartThread("sandbox-connection",
+                                                  [this, fd, done] {
+                                                    Pump(fd);
+                                                    *done = true;
+                                                  }),
                                       done});
   }
 }

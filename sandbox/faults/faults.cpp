@@ -41,6 +41,15 @@ Status ParseFaults(const std::string& json, std::vector<Fault>* out) {
   return Status::Ok();
 }
 
+std::string FaultKind(const Fault& fault) {
+  if (!fault.error_code.empty() && fault.status == 0) return fault.error_code;
+  if (fault.error_code == "DROP_CONNECTION" || fault.error_code == "LOSE_RESPONSE" ||
+      fault.error_code == "UNABLE_TO_LOCK_ROW")
+    return fault.error_code;
+  if (fault.status != 0) return std::to_string(fault.status);
+  return "latency";
+}
+
 std::optional<Fault> FaultSet::Take(const std::string& method, const std::string& path,
                                     const std::function<bool(const Fault&)>& accept) {
   for (auto& a : active_) {
@@ -49,6 +58,7 @@ std::optional<Fault> FaultSet::Take(const std::string& method, const std::string
     if (path.find(a.fault.path_contains) == std::string::npos) continue;
     if (accept && !accept(a.fault)) continue;
     if (a.remaining > 0) --a.remaining;
+    ++hits_[FaultKind(a.fault)];
     return a.fault;
   }
   return std::nullopt;

@@ -41,9 +41,10 @@ Result<ListenerPtr> OpenLoopbackListener(int port, std::chrono::seconds timeout,
     out->listener_ = std::make_unique<wh::experimental::listener::http_listener>(
         "http://127.0.0.1:" + std::to_string(port), cfg);
     std::shared_ptr<InFlight> handlers = out->handlers_;
-    out->listener_->support([handler, handlers](wh::http_request req) {
+    std::shared_ptr<std::atomic<int64_t>> received = out->received_;
+    out->listener_->support([handler, handlers, received](wh::http_request req) {
       Observe(req.extract_string(true).then(
-          [handler, handlers, req](pplx::task<std::string> body_task) mutable {
+          [handler, handlers, received, req](pplx::task<std::string> body_task) mutable {
             if (!handlers->Enter()) return;
             struct Done {
               InFlight& h;
@@ -60,6 +61,7 @@ Result<ListenerPtr> OpenLoopbackListener(int port, std::chrono::seconds timeout,
               // refused.
               return;
             }
+            ++*received;
             in.method = req.method();
             try {
               in.path = req.relative_uri().path();

@@ -4,7 +4,9 @@
 // Thread-safety: the handler runs on cpprest's pool, concurrently.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -30,12 +32,17 @@ class LoopbackListener {
  public:
   ~LoopbackListener() { Close(); }
   void Close();
+  // Requests received whole and handed to the handler (faulted ones included): with the
+  // client's count of its calls, how many requests were sent again (by Tandem's retries or by
+  // cpprest resending on a pooled connection that broke).
+  int64_t received() const { return received_->load(); }
 
  private:
   friend Result<std::unique_ptr<LoopbackListener>> OpenLoopbackListener(int, std::chrono::seconds,
                                                                         RequestHandler);
   std::unique_ptr<web::http::experimental::listener::http_listener> listener_;
   std::shared_ptr<InFlight> handlers_ = std::make_shared<InFlight>();
+  std::shared_ptr<std::atomic<int64_t>> received_ = std::make_shared<std::atomic<int64_t>>(0);
 };
 using ListenerPtr = std::unique_ptr<LoopbackListener>;
 

@@ -1035,6 +1035,13 @@ void SalesforceSandbox::ClearFaults() {
   std::lock_guard<std::mutex> lock(impl_->mu);
   impl_->faults.Clear();
 }
+int64_t SalesforceSandbox::requests_received() const {
+  return impl_->listener ? impl_->listener->received() : 0;
+}
+std::map<std::string, int64_t> SalesforceSandbox::FaultHits() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->faults.hits();
+}
 void SalesforceSandbox::ExpireTokens() {
   std::lock_guard<std::mutex> lock(impl_->mu);
   impl_->tokens.clear();
@@ -1649,6 +1656,9 @@ Reply Handler::Admin(const std::vector<std::string>& seg) {
       total += n;
     }
     v["api_calls"] = value::number(total);
+    value hits = value::object();
+    for (const auto& [kind, n] : s_.faults.hits()) hits[kind] = value::number(n);
+    v["fault_hits"] = hits;
     v["by_endpoint"] = by;
     value counts = value::object();
     for (const auto& [name, t] : s_.tables)

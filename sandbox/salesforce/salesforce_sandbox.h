@@ -52,6 +52,10 @@ class SalesforceSandbox {
   // count, latency_ms}. Failure: InvalidArgument naming the problem.
   Status AddFaultsFromJson(const std::string& json);
   void ClearFaults();
+  // How often injected faults fired, by kind (sandbox/faults/faults.h FaultKind).
+  std::map<std::string, int64_t> FaultHits() const;
+  // Every request received whole (see LoopbackListener::received).
+  int64_t requests_received() const;
   int64_t dropped_connections() const;
   void ExpireTokens();
   void SetApiUsage(int64_t used);

@@ -1638,6 +1638,13 @@ void StripeSandbox::ClearFaults() {
   std::lock_guard<std::mutex> lock(impl_->mu);
   impl_->faults.Clear();
 }
+int64_t StripeSandbox::requests_received() const {
+  return impl_->listener ? impl_->listener->received() : 0;
+}
+std::map<std::string, int64_t> StripeSandbox::FaultHits() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->faults.hits();
+}
 
 BillRunResult StripeSandbox::BillRun(const std::string& customer,
                                      const std::vector<std::string>& fail) {
@@ -1736,6 +1743,9 @@ Status StripeSandbox::Start() {
                 value st = value::object();
                 st["requests"] = value::number(s.request_count);
                 st["rate_limited"] = value::number(s.rate_limited_count);
+                value hits = value::object();
+                for (const auto& [kind, n] : s.faults.hits()) hits[kind] = value::number(n);
+                st["fault_hits"] = hits;
                 value counts = value::object();
                 for (const auto& [kind, m] : s.objects)
                   counts[kind] = value::number(static_cast<int64_t>(m.size()));

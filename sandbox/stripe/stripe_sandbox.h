@@ -45,6 +45,10 @@ class StripeSandbox {
 
   void AddFault(const Fault& fault);
   void ClearFaults();
+  // How often injected faults fired, by kind (sandbox/faults/faults.h FaultKind).
+  std::map<std::string, int64_t> FaultHits() const;
+  // Every request received whole (see LoopbackListener::received).
+  int64_t requests_received() const;
   // Invoices every active subscription's period and pending invoice items (of `customer`
   // only, when given); payments of customers in `fail` fail, the others succeed.
   BillRunResult BillRun(const std::string& customer = "",

@@ -1,13 +1,16 @@
 // The fault matrix over sync, the catalog and migration (work orders: workorders_test.cpp;
 // kill -9: the serve and migrate crash tests): each flow runs while the emulators answer 429,
 // 503, time out, drop connections, lose answers after serving, or fail some records of a
-// Collections call. A run that reports failures is run again, as an operator would. Then
-// the two systems must be in step: a reconciliation finds no difference, and billing holds
-// each record once.
+// Collections call. Each flow runs once: the clients' retries must absorb every fault (a rerun
+// would hide a regression that removes them). Each cell asserts that its faults fired and
+// that the clients sent requests again for them, prints its hits and retries, and ends with
+// the two systems in step: a reconciliation finds no difference, billing holds each record
+// once.
 #include "tests/support/fault_matrix.h"
 
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 
 #include <gtest/gtest.h>
 
@@ -79,6 +82,18 @@ class FaultMatrix : public ::testing::TestWithParam<Param> {
     return ids;
   }
 
+  // The faults fired, and every transport fault cost at least one request sent again (each is
+  // absorbed by a client retry, not by a rerun). Prints the cell's line of the matrix.
+  void ExpectFaultsFiredAndRetried(
+      const char* flow,
+      const testing::FaultProbe<testing::SalesforceEnv, testing::StripeEnv>& probe) {
+    const testing::FaultTally t = probe.Delta();
+    std::cout << "[fault-matrix] " << flow << " | " << Case().name << " | "
+              << GetParam().backend.name << " | " << t.Describe() << std::endl;
+    EXPECT_GT(t.hits(), 0) << "no fault of '" << Case().name << "' reached " << flow;
+    EXPECT_GE(t.retries(), t.transport_hits()) << t.Describe();
+  }
+
   // The end of every case: nothing differs between the CRM and billing.
   void ExpectInStep(std::vector<std::string> objects) {
     auto report = reconcile::Report::Open("", 5);
@@ -101,16 +116,14 @@ class FaultMatrix : public ::testing::TestWithParam<Param> {
 
 TEST_P(FaultMatrix, Sync) {
   const auto ids = CrmAccounts(30);
+  const testing::FaultProbe probe(crm_, stripe_);
   InjectFaults();
   auto first = actions_->Sync("account", ids);
-  ASSERT_TRUE(first.ok()) << first.status().ToString();
-  // Partial failures: the operator syncs again (faults may still be pending: they are finite).
-  for (int run = 0; run < 3 && (first->failed > 0 || first->writeback_failed > 0); ++run) {
-    first = actions_->Sync("account", ids);
-    ASSERT_TRUE(first.ok()) << first.status().ToString();
-  }
   ClearFaults();
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
   EXPECT_EQ(first->failed, 0);
+  EXPECT_EQ(first->writeback_failed, 0);
+  ExpectFaultsFiredAndRetried("sync", probe);
   EXPECT_EQ(stripe_.sandbox.CountObjects("customer"), 30) << "a retried create doubled";
   ExpectInStep({"account"});
 }
@@ -132,12 +145,13 @@ TEST_P(FaultMatrix, Catalog) {
   ASSERT_TRUE(crm_.client().Create("Pricebook2", book).ok());
   catalog_sync::CatalogSync sync(
       {crm_.client(), stripe_.billing(), **store_, mapping_, stripe_.clock});
+  const testing::FaultProbe probe(crm_, stripe_);
   InjectFaults();
   auto run = sync.Run({});
-  for (int again = 0; again < 3 && (!run.ok() || run->failed > 0); ++again) run = sync.Run({});
   ClearFaults();
   ASSERT_TRUE(run.ok()) << run.status().ToString();
   EXPECT_EQ(run->failed, 0);
+  ExpectFaultsFiredAndRetried("catalog", probe);
   // The catalog's own reconciliation: compared in full, nothing is left to write.
   auto check = sync.Run({/*dry_run=*/true, /*full=*/true});
   ASSERT_TRUE(check.ok());
@@ -147,6 +161,9 @@ TEST_P(FaultMatrix, Catalog) {
 }
 
 TEST_P(FaultMatrix, Migration) {
+  if (Case().name == "partial Collections failures")
+    GTEST_SKIP() << "unreachable: migration writes to the CRM through Bulk API 2.0 only, never "
+                    "Collections (failed Bulk rows go to error.csv: migrate_test)";
   const auto ids = CrmAccounts(40);
   const std::string csv = (dir_ / "accounts.csv").string();
   {
@@ -162,18 +179,13 @@ TEST_P(FaultMatrix, Migration) {
   o.file = csv;
   o.batch_size = 15;
   o.output_dir = (dir_ / "out").string();
+  const testing::FaultProbe probe(crm_, stripe_);
   InjectFaults();
-  auto first = migrator.Run(o, nullptr);
-  ASSERT_TRUE(first.ok()) << first.status().ToString();
-  // Rows that failed are migrated by running the file again (linked rows are skipped).
-  auto last = first;
-  for (int run = 0; run < 3 && last->failed > 0; ++run) {
-    o.output_dir = (dir_ / ("again" + std::to_string(run))).string();
-    last = migrator.Run(o, nullptr);
-    ASSERT_TRUE(last.ok()) << last.status().ToString();
-  }
+  auto last = migrator.Run(o, nullptr);
   ClearFaults();
+  ASSERT_TRUE(last.ok()) << last.status().ToString();
   EXPECT_EQ(last->failed, 0);
+  ExpectFaultsFiredAndRetried("migration", probe);
   EXPECT_EQ(stripe_.sandbox.CountObjects("customer"), 40) << "a retried create doubled";
   EXPECT_EQ((*store_)->CountLinks("account").value(), 40);
   ExpectInStep({"account"});

@@ -243,6 +243,26 @@ TEST(SalesforceClient, LostAnswerToACreateIsSurfacedNotRetried) {
   EXPECT_EQ(env.sandbox.CountRecords("Account"), 1);
 }
 
+// The same on a kept-alive connection: cpprest resends a request by itself when a pooled
+// connection turns out closed while it reads the answer, whatever the method. A create must
+// never go out on a pooled connection, or a lost answer would create the record twice.
+TEST(SalesforceClient, LostAnswerToACreateOnAKeptAliveConnectionIsNotResent) {
+  SalesforceEnv env;
+  Status st;
+  (void)QueryAll(env.client(), "SELECT Id FROM Account", &st);  // a pooled connection now
+  ASSERT_TRUE(st.ok());
+  (void)QueryAll(env.client(), "SELECT Id FROM Account", &st);
+  const int64_t before = env.sandbox.requests_received();
+  env.sandbox.AddFault(SalesforceFault{"POST", "/composite/sobjects", 0, "LOSE_RESPONSE", 1, 0});
+  auto created = env.client().CreateMany("Account", {Account("Maybe A"), Account("Maybe B")});
+  // The outcome is unknown to the client: it says so for each record, and does not guess.
+  if (created.ok()) {
+    for (const auto& r : *created) EXPECT_FALSE(r.success) << r.id;
+  }
+  EXPECT_EQ(env.sandbox.requests_received() - before, 1) << "the create was sent again";
+  EXPECT_EQ(env.sandbox.CountRecords("Account"), 2);
+}
+
 TEST(SalesforceClient, LostAnswerToAnUpsertIsRetriedWithoutDoubling) {
   SalesforceEnv env;
   env.sandbox.AddFault(

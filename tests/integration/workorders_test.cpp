@@ -2,6 +2,7 @@
 // store (SQLite and PostgreSQL), run against the Stripe sandbox; one test per operation.
 #include <atomic>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 #include <thread>
 
@@ -438,6 +439,7 @@ TEST_P(WorkOrderTest, EveryFaultOfTheMatrixEndsInStepWithBilling) {
   int64_t subscriptions = 0, charges = 0;
   for (const auto& fault : testing::FaultMatrix()) {
     SCOPED_TRACE(fault.name);
+    const testing::FaultProbe probe(crm_, stripe_);
     for (const auto& f : fault.crm) crm_.sandbox.AddFault(f);
     for (const auto& f : fault.billing) stripe_.sandbox.AddFault(f);
     const std::string sub = NewServer(trunk_, 2, 20);
@@ -449,6 +451,11 @@ TEST_P(WorkOrderTest, EveryFaultOfTheMatrixEndsInStepWithBilling) {
     EXPECT_EQ(Run(cancel).status, "Completed") << CrmOrder(cancel).Dump();
     crm_.sandbox.ClearFaults();
     stripe_.sandbox.ClearFaults();
+    const testing::FaultTally t = probe.Delta();
+    std::cout << "[fault-matrix] work orders | " << fault.name << " | " << GetParam().name << " | "
+              << t.Describe() << std::endl;
+    EXPECT_GT(t.hits(), 0) << "no fault reached the work orders";
+    EXPECT_GE(t.retries(), t.transport_hits()) << t.Describe();
     ++subscriptions;
     ++charges;  // the early-termination fee
     EXPECT_EQ(stripe_.sandbox.CountObjects("subscription"), subscriptions);
