@@ -7,6 +7,7 @@
 
 #include <cpprest/http_listener.h>
 
+#include "sandbox/faults/listener.h"
 #include "util/in_flight.h"
 #include "util/log.h"
 #include "util/net.h"
@@ -335,8 +336,9 @@ void ApiServer::Stop() {
     log::Get("app.server")->warn("closing the listener: {}", e.what());
   }
   // Handlers still running finish and their replies complete (or fail to a closed connection)
-  // before the listener and the state they use go away.
+  // before the listener and the state they use go away; the aborted accept frees its socket.
   impl_->in_flight->WaitIdle();
+  sandbox::RunAbortedAccepts();
   impl_->listener.reset();
 }
 

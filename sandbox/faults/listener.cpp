@@ -1,5 +1,7 @@
 #include "sandbox/faults/listener.h"
 
+#include <pplx/threadpool.h>
+
 namespace tandem::sandbox {
 
 namespace wh = web::http;
@@ -16,6 +18,13 @@ void Observe(const pplx::task<void>& task) {
 }
 }  // namespace
 
+void RunAbortedAccepts() {
+  // Closing a cpprest listener aborts its pending accept, whose handler frees the socket it
+  // was accepting into; it only runs when a pool thread gets to it. Run what is ready now, so
+  // a process that exits right after closing does not lose that socket (LeakSanitizer saw it).
+  crossplat::threadpool::shared_instance().service().poll();
+}
+
 void SendReply(IncomingRequest& request, const wh::http_response& response) {
   Observe(request.raw.reply(response));
 }
@@ -27,6 +36,7 @@ void LoopbackListener::Close() {
     } catch (const std::exception&) {
       // Closing a listener whose connections already failed: nothing left to close.
     }
+    RunAbortedAccepts();
     listener_.reset();
   }
   handlers_->CloseAndWait();

@@ -46,6 +46,10 @@ class LoopbackListener {
 };
 using ListenerPtr = std::unique_ptr<LoopbackListener>;
 
+// After closing a cpprest listener: runs the handlers cpprest's pool has ready (the aborted
+// accept among them), so nothing of the listener is still pending when the process exits.
+void RunAbortedAccepts();
+
 // Sends the answer. The client may be gone (it timed out, or a fault dropped it): the failed
 // send is expected and observed here, as cpprest aborts the process on an unobserved one.
 void SendReply(IncomingRequest& request, const web::http::http_response& response);
