@@ -26,6 +26,7 @@
 #include "sandbox/stripe/stripe_sandbox.h"
 #include "store/store.h"
 #include "util/log.h"
+#include "util/openssl_init.h"
 #include "util/thread.h"
 #include "workorders/engine.h"
 
@@ -994,6 +995,7 @@ int Demo(const Globals& g, const std::vector<std::string>& args) {
 }  // namespace
 
 int RunCli(const std::vector<std::string>& args) {
+  InitOpenSsl();
   Globals g;
   // Global options come before the command; everything from the command on is its own.
   size_t i = 0;

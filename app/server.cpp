@@ -11,6 +11,7 @@
 #include "util/in_flight.h"
 #include "util/log.h"
 #include "util/net.h"
+#include "util/openssl_init.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -302,6 +303,7 @@ void ApiServer::Impl::Dispatch(const std::string& token,
   Answer(std::move(replier), route->second, metrics, key);
 }
 Status ApiServer::Start() {
+  InitOpenSsl();
   port_ = options_.port != 0 ? options_.port : FreeLoopbackPort();
   Impl* impl = impl_.get();
   const std::string token = options_.api_token;

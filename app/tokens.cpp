@@ -2,6 +2,8 @@
 
 #include <fstream>
 
+#include "util/openssl_init.h"
+
 #include <openssl/evp.h>
 
 namespace tandem::app {
@@ -21,6 +23,7 @@ Result<std::string> NewApiToken() {
 }
 
 std::string TokenHash(const std::string& token) {
+  InitOpenSsl();
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_Digest(token.data(), token.size(), md, &len, EVP_sha256(), nullptr);

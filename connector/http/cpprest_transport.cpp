@@ -6,6 +6,8 @@
 
 #include <cpprest/http_client.h>
 
+#include "util/openssl_init.h"
+
 namespace tandem::connector::http {
 
 namespace wh = web::http;
@@ -29,6 +31,7 @@ struct CpprestTransport::Impl {
 };
 
 CpprestTransport::CpprestTransport(TransportOptions options) : impl_(std::make_unique<Impl>()) {
+  InitOpenSsl();
   impl_->options = std::move(options);
 }
 

@@ -2,6 +2,8 @@
 
 #include <pplx/threadpool.h>
 
+#include "util/openssl_init.h"
+
 namespace tandem::sandbox {
 
 namespace wh = web::http;
@@ -44,6 +46,7 @@ void LoopbackListener::Close() {
 
 Result<ListenerPtr> OpenLoopbackListener(int port, std::chrono::seconds timeout,
                                          RequestHandler handler) {
+  InitOpenSsl();
   try {
     wh::experimental::listener::http_listener_config cfg;
     cfg.set_timeout(timeout);

@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 
+#include "util/openssl_init.h"
+
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -58,6 +60,7 @@ std::string Sha256Hex(const std::string& data) {
 }
 
 std::string HmacSha256Hex(const std::string& key, const std::string& data) {
+  InitOpenSsl();
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),

@@ -2,6 +2,7 @@
 
 #include "connector/crm/salesforce/errors.h"
 #include "util/json.h"
+#include "util/openssl_init.h"
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -9,6 +10,7 @@
 namespace tandem::connector::crm::salesforce {
 
 Result<std::string> MakeJwtAssertion(const OAuthSettings& s, WallTime now) {
+  InitOpenSsl();
   if (s.private_key.empty())
     return Status::InvalidArgument("jwt_bearer needs crm.auth.private_key");
   if (s.client_id.empty() || s.username.empty())
