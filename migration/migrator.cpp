@@ -353,7 +353,14 @@ Status Run::CountRows() {
 // billing "id:", "crm:" (the CRM id it carries) and the customer keys; CRM "id:",
 // "billing:" (the billing id it carries) and the customer keys.
 Status Run::BuildIndexes() {
-  if (cp_.indexed || map_.billing == "subscription") return Status::Ok();
+  if (map_.billing == "subscription") return Status::Ok();
+  if (cp_.indexed) {
+    // Resumed: what the interrupted chunk created in billing is not in the index, and the
+    // idempotency keys that would replay those creates may have expired (Stripe keeps them
+    // 24 hours). Index billing again (a key already there is kept once), so those rows match
+    // the records that exist instead of creating them twice.
+    return options_.resume_job.empty() ? Status::Ok() : IndexBilling();
+  }
   TANDEM_RETURN_IF_ERROR(IndexBilling());
   if (options_.direction != Direction::kCrmToBilling) TANDEM_RETURN_IF_ERROR(IndexCrm());
   cp_.indexed = true;
@@ -785,7 +792,8 @@ void Run::RunConcurrently(std::vector<Row*>& rows, const std::function<void(Row&
   };
   const size_t n = std::min(rows.size(), static_cast<size_t>(std::max(1, options_.concurrency)));
   std::vector<std::thread> threads;
-  for (size_t t = 1; t < n; ++t) threads.push_back(StartThread("migrate-" + std::to_string(t), worker));
+  for (size_t t = 1; t < n; ++t)
+    threads.push_back(StartThread("migrate-" + std::to_string(t), worker));
   worker();
   for (auto& t : threads) t.join();
 }

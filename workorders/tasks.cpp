@@ -181,6 +181,14 @@ Result<Json> TaskLibrary::Run(const store::Task& task, const std::map<std::strin
     if (planned > 0) spec.pending_until = planned + 700 * 86'400;
     spec.metadata["crm_order"] = p["order_id"].ToText();
     spec.metadata["crm_order_item"] = p["item_id"].ToText();
+    spec.metadata["tandem_task"] = key;
+    if (task.attempts > 1) {
+      // An earlier attempt may have created it, and billing may have forgotten the key since
+      // (Stripe keeps keys 24 hours; a retry after a long outage comes later): look first.
+      auto existing = billing.FindSubscription(*account, "tandem_task", key);
+      if (!existing.ok()) return existing.status();
+      if (existing->has_value()) return SubscriptionResult(**existing);
+    }
     auto sub = billing.CreateSubscription(spec, key);
     if (!sub.ok()) return sub.status();
     return SubscriptionResult(*sub);

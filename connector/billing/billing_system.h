@@ -209,6 +209,11 @@ class BillingSystem {
   // Streams every subscription, canceled ones included (reconciliation).
   virtual Status ListSubscriptions(
       const std::function<Status(const Subscription&)>& on_subscription) = 0;
+  // The account's subscription whose metadata `key` holds `value` (canceled ones included), or
+  // none: a create retried after billing may have forgotten its idempotency key looks first.
+  virtual Result<std::optional<Subscription>> FindSubscription(const std::string& account_id,
+                                                               const std::string& key,
+                                                               const std::string& value) = 0;
   // Activates a subscription created with start_active=false.
   virtual Result<Subscription> StartSubscription(const std::string& id,
                                                  const std::string& idempotency_key) = 0;

@@ -247,6 +247,7 @@ struct StripeSandbox::Impl {
   struct Idem {
     std::string fingerprint;
     Reply reply;
+    int64_t saved_ms = 0;  // by the sandbox clock; forgotten after options.idempotency_ttl_ms
   };
   std::unordered_map<std::string, Idem> idempotency;
   FaultSet faults;
@@ -1634,6 +1635,10 @@ void StripeSandbox::AddFault(const Fault& fault) {
   std::lock_guard<std::mutex> lock(impl_->mu);
   impl_->faults.Add(fault);
 }
+void StripeSandbox::AgeIdempotencyKeys(Millis by) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  for (auto& [key, idem] : impl_->idempotency) idem.saved_ms -= by.count();
+}
 void StripeSandbox::ClearFaults() {
   std::lock_guard<std::mutex> lock(impl_->mu);
   impl_->faults.Clear();
@@ -1810,6 +1815,12 @@ Status StripeSandbox::Start() {
                 s.current_idem_key = idem;
                 auto hit = idem.empty() || method != "POST" ? s.idempotency.end()
                                                             : s.idempotency.find(idem);
+                const int64_t clock_ms = ToEpochMillis(s.clock.Now());
+                if (hit != s.idempotency.end() &&
+                    clock_ms - hit->second.saved_ms >= s.options.idempotency_ttl_ms) {
+                  s.idempotency.erase(hit);  // expired: the request runs as a new one
+                  hit = s.idempotency.end();
+                }
                 if (hit != s.idempotency.end()) {
                   if (hit->second.fingerprint != fingerprint) {
                     reply = StripeError(
@@ -1831,7 +1842,7 @@ Status StripeSandbox::Start() {
                   // (not 429s or 5xx that never executed).
                   if (!idem.empty() && method == "POST" && reply.status != 429 &&
                       reply.status < 500)
-                    s.idempotency[idem] = Impl::Idem{fingerprint, reply};
+                    s.idempotency[idem] = Impl::Idem{fingerprint, reply, clock_ms};
                   if (!idem.empty() && method == "POST")
                     reply.headers.emplace_back("Idempotency-Key", idem);
                 }

@@ -28,6 +28,9 @@ struct StripeSandboxOptions {
   double rate_limit_per_second = 0;         // 0: unlimited; otherwise 429 beyond it
   int webhook_attempts = 4;                 // deliveries per event and endpoint
   int webhook_retry_ms = 200;               // first retry wait, doubling
+  // How long an Idempotency-Key is remembered, by the sandbox's clock: Stripe keeps keys
+  // for at least 24 hours, then a request with the same key runs again as a new one.
+  int64_t idempotency_ttl_ms = 24LL * 3600 * 1000;
 };
 
 struct BillRunResult {
@@ -45,6 +48,9 @@ class StripeSandbox {
 
   void AddFault(const Fault& fault);
   void ClearFaults();
+  // Makes every remembered Idempotency-Key older by `by` (tests: a resume or a retry a day
+  // later meets keys Stripe has forgotten).
+  void AgeIdempotencyKeys(Millis by);
   // How often injected faults fired, by kind (sandbox/faults/faults.h FaultKind).
   std::map<std::string, int64_t> FaultHits() const;
   // Every request received whole (see LoopbackListener::received).

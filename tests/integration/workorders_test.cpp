@@ -427,6 +427,31 @@ TEST_P(WorkOrderTest, ATaskSlowerThanItsLeaseRunsOnceBecauseTheLeaseIsRenewed) {
   EXPECT_EQ(stripe_.sandbox.CountObjects("subscription"), 1);
 }
 
+// A create whose answers were all lost is retried by the engine; by then billing has forgotten
+// the idempotency key (Stripe keeps keys 24 hours; the retry comes after a long outage). The
+// retry looks for the subscription the first attempt made before it creates: one, not two.
+TEST_P(WorkOrderTest, ARetryAfterTheKeyExpiredFindsTheSubscriptionInsteadOfCreatingIt) {
+  stripe_.sandbox.AddFault(sandbox::Fault{"POST", "/v1/subscriptions", 0, "LOSE_RESPONSE", 20, 0});
+  const std::string order = MakeOrder("New", "2026-01-01", {{&server_, 1, 30, "", "", 12}});
+  ASSERT_TRUE(engine_->Enqueue(order).ok());
+  auto create_attempts = [&] {
+    const auto tasks = (*store_)->TasksInGroup(order).value();
+    for (const auto& t : tasks)
+      if (t.kind == "create_subscription") return t.attempts;
+    return 0;
+  };
+  for (int i = 0; i < 200 && create_attempts() < 1; ++i) ASSERT_TRUE(engine_->RunOnce().ok());
+  ASSERT_EQ(create_attempts(), 1);
+  ASSERT_EQ(stripe_.sandbox.CountObjects("subscription"), 1) << "the first attempt created it";
+  stripe_.sandbox.ClearFaults();
+  stripe_.sandbox.AgeIdempotencyKeys(Millis(25LL * 3600 * 1000));
+  const OrderState s = Run(order);
+  EXPECT_EQ(s.status, "Completed") << s.error;
+  EXPECT_EQ(create_attempts(), 2);
+  EXPECT_EQ(stripe_.sandbox.CountObjects("subscription"), 1) << "the retry created it again";
+  EXPECT_EQ(BillingSub(ItemSubscription(order)).status, "active");
+}
+
 // The fault matrix over work orders: a subscription's life (new, add-on change, re-rate,
 // cancellation with the early-termination fee) under each fault, then a reconciliation of
 // accounts and the service inventory against billing finds nothing, and nothing doubled.
@@ -438,6 +463,9 @@ TEST_P(WorkOrderTest, EveryFaultOfTheMatrixEndsInStepWithBilling) {
   actions::Callbacks callbacks(deps);
   int64_t subscriptions = 0, charges = 0;
   for (const auto& fault : testing::FaultMatrix()) {
+    // Unreachable here: work orders write to the CRM one record at a time, never through
+    // Collections, so a Collections record lock cannot meet them (sync and the catalog have it).
+    if (fault.name == "partial Collections failures") continue;
     SCOPED_TRACE(fault.name);
     const testing::FaultProbe probe(crm_, stripe_);
     for (const auto& f : fault.crm) crm_.sandbox.AddFault(f);

@@ -420,6 +420,23 @@ Status StripeBilling::ListSubscriptions(
               [&](const Json& j) { return on_subscription(SubscriptionFromJson(j)); });
 }
 
+Result<std::optional<Subscription>> StripeBilling::FindSubscription(const std::string& account_id,
+                                                                    const std::string& key,
+                                                                    const std::string& value) {
+  // The customer's list is read at once (the search API may lag behind a fresh create).
+  std::optional<Subscription> found;
+  Status st = List("/v1/subscriptions?status=all&customer=" + http::PercentEncode(account_id),
+                   [&](const Json& j) {
+                     Subscription s = SubscriptionFromJson(j);
+                     auto it = s.metadata.find(key);
+                     if (!found && it != s.metadata.end() && it->second == value)
+                       found = std::move(s);
+                     return Status::Ok();
+                   });
+  if (!st.ok()) return st;
+  return found;
+}
+
 Result<Subscription> StripeBilling::Replace(const std::string& old_subscription_id,
                                             const SubscriptionSpec& spec, const std::string& key) {
   auto created = CreateSubscription(spec, key + ":new");

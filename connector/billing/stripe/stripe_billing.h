@@ -46,6 +46,9 @@ class StripeBilling final : public BillingSystem {
   Result<Subscription> CreateSubscription(const SubscriptionSpec& spec,
                                           const std::string& key) override;
   Result<Subscription> GetSubscription(const std::string& id) override;
+  Result<std::optional<Subscription>> FindSubscription(const std::string& account_id,
+                                                       const std::string& key,
+                                                       const std::string& value) override;
   Status ListSubscriptions(
       const std::function<Status(const Subscription&)>& on_subscription) override;
   Result<Subscription> StartSubscription(const std::string& id, const std::string& key) override;

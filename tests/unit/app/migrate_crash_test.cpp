@@ -23,8 +23,11 @@ namespace fs = std::filesystem;
 struct CrashCase {
   testing::StoreBackend backend;
   std::string crash_at;
+  bool keys_expire = false;  // the resume comes after billing forgot the idempotency keys
 };
-void PrintTo(const CrashCase& c, std::ostream* os) { *os << c.backend.name << " " << c.crash_at; }
+void PrintTo(const CrashCase& c, std::ostream* os) {
+  *os << c.backend.name << " " << c.crash_at << (c.keys_expire ? " keys expired" : "");
+}
 
 class MigrateCrash : public ::testing::TestWithParam<CrashCase> {
  protected:
@@ -83,6 +86,9 @@ TEST_P(MigrateCrash, KilledHalfWayThenResumedMigratesEveryRowOnce) {
   const int64_t before = stripe_.sandbox.CountObjects("customer");
   EXPECT_GT(before, 0);
   EXPECT_LT(before, n);  // half-way, not done
+
+  // A day later: Stripe no longer knows the keys of the creates the killed run sent.
+  if (GetParam().keys_expire) stripe_.sandbox.AgeIdempotencyKeys(Millis(25LL * 3600 * 1000));
 
   testing::ProcessRun status = Tandem("migrate status " + job);
   EXPECT_EQ(status.exit_code, 0) << status.out;
@@ -148,12 +154,14 @@ std::string CaseName(const ::testing::TestParamInfo<CrashCase>& info) {
   std::string name = info.param.backend.name == "postgresql" ? "PostgreSQL_" : "SQLite_";
   for (char c : info.param.crash_at)
     name.push_back(std::isalnum(static_cast<unsigned char>(c)) ? c : '_');
-  return name;
+  return name + (info.param.keys_expire ? "_KeysExpired" : "");
 }
 
 INSTANTIATE_TEST_SUITE_P(
     Points, MigrateCrash,
     ::testing::Values(CrashCase{{"sqlite"}, "migration.after_billing_writes#5"},
+                      CrashCase{{"sqlite"}, "migration.after_billing_writes#5", true},
+                      CrashCase{{"postgresql"}, "migration.after_billing_writes#5", true},
                       CrashCase{{"sqlite"}, "migration.after_links#5"},
                       CrashCase{{"sqlite"}, "migration.bulk_job_created#5"},
                       CrashCase{{"sqlite"}, "migration.before_checkpoint#5"},
