@@ -10,6 +10,10 @@
 namespace tandem::connector::http {
 namespace {
 
+// pplx's interface has no virtual destructor; this class is final and only ever owned by a
+// shared_ptr of its own type, whose deleter destroys it as what it is.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wnon-virtual-dtor"
 class CountingScheduler final : public pplx::scheduler_interface {
  public:
   explicit CountingScheduler(std::shared_ptr<pplx::scheduler_interface> inner)
@@ -36,6 +40,7 @@ class CountingScheduler final : public pplx::scheduler_interface {
   std::shared_ptr<pplx::scheduler_interface> inner_;
   std::atomic<int64_t> pending_{0};
 };
+#pragma GCC diagnostic pop
 
 // pplx's ambient scheduler is process-wide, so the counting one is too.
 std::shared_ptr<CountingScheduler>& Installed() {
