@@ -49,9 +49,12 @@ Result<ApplyReport> Callbacks::ApplyPending(int limit) {
   if (!pending.ok()) return pending.status();
   for (const auto& row : *pending) {
     auto event = deps_.billing.ParseEvent(row.payload);
-    Status st = event.ok() ? Apply(*event, &report) : event.status();
+    std::vector<store::CursorUpdate> applied_version;
+    Status st = event.ok() ? Apply(*event, &report, &applied_version) : event.status();
     if (st.ok()) {
-      TANDEM_RETURN_IF_ERROR(deps_.store.MarkInboxEvent(row.event_id, "done", ""));
+      // Done, and the object's applied version, in one transaction.
+      TANDEM_RETURN_IF_ERROR(deps_.store.MarkInboxEvent(row.event_id, "done", "", applied_version,
+                                                        ToEpochMillis(deps_.clock.Now())));
       continue;
     }
     ++report.failed;
@@ -65,7 +68,8 @@ Result<ApplyReport> Callbacks::ApplyPending(int limit) {
   return report;
 }
 
-Status Callbacks::Apply(const connector::billing::BillingEvent& e, ApplyReport* report) {
+Status Callbacks::Apply(const connector::billing::BillingEvent& e, ApplyReport* report,
+                        std::vector<store::CursorUpdate>* applied_version) {
   using T = connector::billing::BillingEvent::Type;
   const bool invoice = e.type == T::kInvoiceCreated || e.type == T::kInvoiceFinalized ||
                        e.type == T::kInvoicePaid || e.type == T::kInvoicePaymentFailed;
@@ -120,8 +124,7 @@ Status Callbacks::Apply(const connector::billing::BillingEvent& e, ApplyReport* 
                        e.object["delinquent"].as_bool() ? "Delinquent" : "Active");
   }
   TANDEM_RETURN_IF_ERROR(deps_.crm.Update("Account", account_id, account_fields));
-  TANDEM_RETURN_IF_ERROR(deps_.store.SetCursor(version_key, std::to_string(e.created),
-                                               ToEpochMillis(deps_.clock.Now())));
+  applied_version->push_back({version_key, std::to_string(e.created)});
   ++report->applied;
   return Status::Ok();
 }

@@ -38,7 +38,10 @@ class Callbacks {
   Result<ApplyReport> ApplyPending(int limit = 100);
 
  private:
-  Status Apply(const connector::billing::BillingEvent& event, ApplyReport* report);
+  // Applies one event; the version it brings the object to goes to *applied_version, for the
+  // caller to write with the event's "done" (one transaction).
+  Status Apply(const connector::billing::BillingEvent& event, ApplyReport* report,
+               std::vector<store::CursorUpdate>* applied_version);
 
   ActionDeps deps_;
   const std::string account_map_;

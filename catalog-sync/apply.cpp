@@ -216,10 +216,10 @@ Result<RunSummary> CatalogSync::Run(const RunOptions& options) {
       for (size_t i = 0; i < results->size(); ++i) note("PricebookEntry", *sent[i], (*results)[i]);
     }
   }
-  TANDEM_RETURN_IF_ERROR(deps_.store.AppendAudit(audit));
-  // The cursor moves only past a run whose every write landed.
-  if (summary.failed == 0 && summary.cursor != cursor)
-    TANDEM_RETURN_IF_ERROR(deps_.store.SetCursor(kCursor, summary.cursor, now_ms));
+  // The cursor moves only past a run whose every write landed, with the run's audit rows.
+  std::vector<store::CursorUpdate> moved;
+  if (summary.failed == 0 && summary.cursor != cursor) moved.push_back({kCursor, summary.cursor});
+  TANDEM_RETURN_IF_ERROR(deps_.store.RecordSync({}, audit, moved, now_ms));
   logger->info("catalog sync: {} written, {} failed, {} products and {} prices unchanged",
                summary.written, summary.failed, summary.plan.unchanged_products,
                summary.plan.unchanged_entries);

@@ -1,6 +1,7 @@
 #include "migration/migrator.h"
 
 #include <algorithm>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -110,7 +111,10 @@ struct Checkpoint {
   int64_t next_row = 1;  // first row not yet in the result files
   ResultFiles::Sizes sizes;
   bool indexed = false;
-  std::vector<std::string> bulk_jobs;  // the current chunk's Bulk 2.0 jobs (for the record)
+  // The chunk in flight's Bulk 2.0 jobs, in the order they were made, and the time its rows
+  // carry: a resume takes those jobs up with the same rows instead of making new ones.
+  std::vector<std::string> bulk_jobs;
+  std::string bulk_time;
   MigrationSummary counts;
 
   std::string Dump() const {
@@ -122,6 +126,7 @@ struct Checkpoint {
     Json jobs = Json::MakeArray();
     for (const auto& id : bulk_jobs) jobs.Push(id);
     j.Set("bulk_jobs", jobs);
+    j.Set("bulk_time", bulk_time);
     Json c = Json::MakeObject();
     c.Set("succeeded", counts.succeeded);
     c.Set("failed", counts.failed);
@@ -145,6 +150,8 @@ struct Checkpoint {
     cp.next_row = (*j)["next_row"].as_int(1);
     cp.sizes = {(*j)["success_bytes"].as_int(), (*j)["error_bytes"].as_int()};
     cp.indexed = (*j)["indexed"].as_bool();
+    for (const auto& id : (*j)["bulk_jobs"].array()) cp.bulk_jobs.push_back(id.as_string());
+    cp.bulk_time = (*j)["bulk_time"].as_string();
     const Json& c = (*j)["counts"];
     cp.counts.succeeded = c["succeeded"].as_int();
     cp.counts.failed = c["failed"].as_int();
@@ -207,6 +214,8 @@ class Run {
   std::vector<std::string> header_;
   std::vector<std::string> field_of_column_;  // "" = not mapped
   std::map<std::string, Json> describe_fields_;
+  // Resumed: the jobs of the chunk that was in flight, not yet taken up again.
+  std::deque<std::string> resume_jobs_;
   int id_column_ = -1, billing_column_ = -1;
 };
 
@@ -235,6 +244,7 @@ Status Run::Prepare() {
                                      " started; a resumed job must read the same file");
     output_dir_ = (*params)["output"].as_string();
     cp_ = Checkpoint::Load(job_.checkpoint);
+    resume_jobs_.assign(cp_.bulk_jobs.begin(), cp_.bulk_jobs.end());
     job_.state = "running";
   } else {
     static const char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
@@ -804,7 +814,11 @@ Status Run::BulkToCrm(std::vector<Row*>& rows, bool create) {
   if (rows.empty()) return Status::Ok();
   connector::crm::BulkRequest req;
   req.object = map_.crm;
-  const std::string now = FormatRfc3339(deps_.clock.Now());
+  // A resumed chunk sends the rows it sent before (the same time in them), to the jobs it made.
+  const bool resuming = !resume_jobs_.empty();
+  if (!resuming && cp_.bulk_time.empty()) cp_.bulk_time = FormatRfc3339(deps_.clock.Now());
+  const std::string now = cp_.bulk_time.empty() ? FormatRfc3339(deps_.clock.Now()) : cp_.bulk_time;
+  if (resuming) req.resume_job_ids.assign(resume_jobs_.begin(), resume_jobs_.end());
   std::set<std::string> columns;
   if (create) {
     req.operation = connector::crm::BulkOperation::kUpsert;
@@ -851,6 +865,12 @@ Status Run::BulkToCrm(std::vector<Row*>& rows, bool create) {
     return st;
   };
   auto result = deps_.crm.BulkIngest(req);
+  // The jobs taken up again are done with, whatever their outcome.
+  if (resuming) {
+    const size_t used =
+        std::min(resume_jobs_.size(), result.ok() ? result->job_ids.size() : resume_jobs_.size());
+    resume_jobs_.erase(resume_jobs_.begin(), resume_jobs_.begin() + static_cast<long>(used));
+  }
   if (!result.ok()) {
     for (Row* r : rows)
       Fail(*r, "CRM bulk job failed: " + result.status().ToString(),
@@ -1043,6 +1063,8 @@ Status Run::Checkpointed(int64_t rows_done, ResultFiles& files) {
   cp_.next_row = rows_done + 1;
   cp_.sizes = *sizes;
   cp_.bulk_jobs.clear();
+  cp_.bulk_time.clear();
+  resume_jobs_.clear();  // past the chunk that was in flight
   cp_.counts.succeeded = files.succeeded();
   cp_.counts.failed = files.failed();
   job_.processed = rows_done;

@@ -7,7 +7,7 @@ TANDEM_PACKAGES=(
   build-essential cmake pkg-config ccache file
   libcpprest-dev libboost-program-options-dev libspdlog-dev libyaml-cpp-dev
   libsoci-dev libsqlite3-dev libpq-dev
-  libgtest-dev libgmock-dev
+  libgtest-dev libgmock-dev nlohmann-json3-dev
 )
 
 log() { echo "[$(basename "$0")] $*" >&2; }

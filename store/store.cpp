@@ -233,6 +233,14 @@ void InsertLinks(soci::session& sql, const std::vector<Link>& links) {
              });
 }
 
+void WriteCursors(soci::session& sql, const std::vector<CursorUpdate>& cursors, int64_t now_ms) {
+  for (const auto& c : cursors)
+    Exec(sql,
+         "INSERT INTO cursors (name, value, updated_ms) VALUES (:n, :v, :u) ON CONFLICT (name) "
+         "DO UPDATE SET value = excluded.value, updated_ms = excluded.updated_ms",
+         {Text(c.name), Text(c.value), Int(now_ms)});
+}
+
 void InsertAudit(soci::session& sql, const std::vector<AuditEntry>& entries) {
   InsertRows(sql, entries, 7,
              "INSERT INTO audit (at_ms, actor, object, record_id, action, outcome, detail)", "",
@@ -483,12 +491,14 @@ Result<std::vector<std::string>> Store::TableNames() {
 
 Status Store::UpsertLinks(const std::vector<Link>& links) { return RecordSync(links, {}); }
 
-Status Store::RecordSync(const std::vector<Link>& links, const std::vector<AuditEntry>& audit) {
-  if (links.empty() && audit.empty()) return Status::Ok();
+Status Store::RecordSync(const std::vector<Link>& links, const std::vector<AuditEntry>& audit,
+                         const std::vector<CursorUpdate>& cursors, int64_t now_ms) {
+  if (links.empty() && audit.empty() && cursors.empty()) return Status::Ok();
   return impl_->With("record sync", [&](soci::session& sql) -> Status {
     Tx tr(sql, impl_->pg());
     InsertLinks(sql, links);
     InsertAudit(sql, audit);
+    WriteCursors(sql, cursors, now_ms);
     tr.Commit();
     return Status::Ok();
   });
@@ -685,13 +695,17 @@ Result<int64_t> Store::CountPendingInbox() {
 }
 
 Status Store::MarkInboxEvent(const std::string& event_id, const std::string& state,
-                             const std::string& error) {
+                             const std::string& error, const std::vector<CursorUpdate>& cursors,
+                             int64_t now_ms) {
   return impl_->With("mark inbox event", [&](soci::session& sql) -> Status {
+    Tx tr(sql, impl_->pg());
     const long long n = Exec(sql,
                              "UPDATE inbox SET state = :s, attempts = attempts + 1, "
                              "last_error = :e WHERE event_id = :i",
                              {Text(state), OptText(error), Text(event_id)});
     if (n == 0) return Status::NotFound("inbox event " + event_id);
+    WriteCursors(sql, cursors, now_ms);
+    tr.Commit();
     return Status::Ok();
   });
 }
@@ -866,10 +880,7 @@ Result<std::optional<std::string>> Store::GetCursor(const std::string& name) {
 
 Status Store::SetCursor(const std::string& name, const std::string& value, int64_t now_ms) {
   return impl_->With("set cursor", [&](soci::session& sql) -> Status {
-    Exec(sql,
-         "INSERT INTO cursors (name, value, updated_ms) VALUES (:n, :v, :u) ON CONFLICT (name) "
-         "DO UPDATE SET value = excluded.value, updated_ms = excluded.updated_ms",
-         {Text(name), Text(value), Int(now_ms)});
+    WriteCursors(sql, {{name, value}}, now_ms);
     return Status::Ok();
   });
 }

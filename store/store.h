@@ -107,6 +107,11 @@ struct Job {
   int64_t created_ms = 0, updated_ms = 0;
 };
 
+// A cursor's new value, written in the same transaction as the effects it stands for.
+struct CursorUpdate {
+  std::string name, value;
+};
+
 // A normalized key ("email:ann@example.com") and the record or row it belongs to.
 struct MatchKey {
   std::string key;
@@ -151,9 +156,10 @@ class Store {
                                       int limit);
   Status DeleteLinks(const std::string& object, const std::vector<std::string>& crm_ids);
 
-  // Links and their audit rows in one transaction: a sync's effects are recorded together
-  // or not at all.
-  Status RecordSync(const std::vector<Link>& links, const std::vector<AuditEntry>& audit);
+  // Links, their audit rows and the cursors that move past them in one transaction: a run's
+  // effects are recorded together or not at all.
+  Status RecordSync(const std::vector<Link>& links, const std::vector<AuditEntry>& audit,
+                    const std::vector<CursorUpdate>& cursors = {}, int64_t now_ms = 0);
 
   // --- audit ---
   Status AppendAudit(const std::vector<AuditEntry>& entries);
@@ -165,8 +171,10 @@ class Store {
   Result<bool> InsertInboxEvent(const InboxEvent& event);
   Result<std::vector<InboxEvent>> PendingInboxEvents(int limit);
   Result<int64_t> CountPendingInbox();
+  // With the cursors the event moved (its object's applied version), in one transaction.
   Status MarkInboxEvent(const std::string& event_id, const std::string& state,
-                        const std::string& error);
+                        const std::string& error, const std::vector<CursorUpdate>& cursors = {},
+                        int64_t now_ms = 0);
 
   // --- tasks ---
   // Enqueues a task; returns false when a task with the same key exists (nothing doubled).

@@ -1,5 +1,7 @@
 #include "util/clock.h"
 
+#include <cctype>
+#include <cstdio>
 #include <ctime>
 #include <thread>
 
@@ -29,6 +31,35 @@ std::string FormatRfc3339(WallTime t) {
   std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
   return buf;
+}
+
+Result<WallTime> ParseRfc3339(std::string_view text) {
+  int y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0, consumed = 0;
+  const std::string s(text);
+  if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &consumed) !=
+          6 ||
+      consumed != 19)
+    return Status::InvalidArgument("not an RFC 3339 time: '" + s + "'");
+  std::string rest = s.substr(19);
+  int64_t ms = 0;
+  if (!rest.empty() && rest[0] == '.') {
+    size_t i = 1;
+    int digits = 0;
+    for (; i < rest.size() && std::isdigit(static_cast<unsigned char>(rest[i])); ++i)
+      if (digits++ < 3) ms = ms * 10 + (rest[i] - '0');
+    for (; digits < 3; ++digits) ms *= 10;
+    rest = rest.substr(i);
+  }
+  if (rest != "Z" && rest != "+0000" && rest != "+00:00")
+    return Status::InvalidArgument("not a UTC RFC 3339 time: '" + s + "'");
+  std::tm tm{};
+  tm.tm_year = y - 1900;
+  tm.tm_mon = mo - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = h;
+  tm.tm_min = mi;
+  tm.tm_sec = sec;
+  return FromEpochMillis(static_cast<int64_t>(timegm(&tm)) * 1000 + ms);
 }
 
 }  // namespace tandem

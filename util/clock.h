@@ -7,6 +7,9 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
+
+#include "util/result.h"
 
 namespace tandem {
 
@@ -51,5 +54,8 @@ int64_t ToEpochMillis(WallTime t);
 WallTime FromEpochMillis(int64_t ms);
 // RFC 3339 in UTC with milliseconds: "2026-11-24T18:00:51.123Z".
 std::string FormatRfc3339(WallTime t);
+// Reads "2026-11-24T18:00:51Z", with or without ".123" and "Z" or "+0000" (Salesforce's
+// form). Failure: InvalidArgument.
+Result<WallTime> ParseRfc3339(std::string_view text);
 
 }  // namespace tandem

@@ -3,6 +3,9 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
+
+#include <nlohmann/json.hpp>
 
 namespace tandem {
 namespace {
@@ -35,297 +38,88 @@ void AppendNumber(double d, std::string* out) {
   out->append(buf);
 }
 
-class Parser {
+// Builds a Json straight from nlohmann's SAX events (no intermediate document), keeping what
+// the hand-written parser did: object members in their order (a repeated name kept twice;
+// lookup finds the first), integers exact as int64 (a uint64 beyond it as a double), and a
+// nesting limit, checked here since nlohmann has none.
+class Builder final : public nlohmann::json_sax<nlohmann::json> {
  public:
-  Parser(std::string_view text, int max_depth) : s_(text), max_depth_(max_depth) {}
+  explicit Builder(int max_depth) : max_depth_(max_depth) {}
 
-  Result<Json> ParseDocument() {
-    Json value;
-    if (!ParseValue(&value, 0)) return Fail();
-    SkipSpace();
-    if (pos_ != s_.size()) {
-      error_ = "unexpected text after the JSON value";
-      return Fail();
-    }
-    return value;
+  bool null() override { return Add(Json()); }
+  bool boolean(bool v) override { return Add(Json(v)); }
+  bool number_integer(number_integer_t v) override { return Add(Json(static_cast<int64_t>(v))); }
+  bool number_unsigned(number_unsigned_t v) override {
+    if (v <= static_cast<number_unsigned_t>(std::numeric_limits<int64_t>::max()))
+      return Add(Json(static_cast<int64_t>(v)));
+    return Add(Json(static_cast<double>(v)));
+  }
+  bool number_float(number_float_t v, const string_t&) override { return Add(Json(v)); }
+  bool string(string_t& v) override { return Add(Json(std::move(v))); }
+  bool binary(binary_t&) override { return Fail("binary values are not JSON"); }
+  bool start_object(std::size_t) override { return Open(Json::MakeObject()); }
+  bool key(string_t& k) override {
+    key_ = std::move(k);
+    return true;
+  }
+  bool end_object() override { return Close(); }
+  bool start_array(std::size_t) override { return Open(Json::MakeArray()); }
+  bool end_array() override { return Close(); }
+  bool parse_error(std::size_t position, const std::string&,
+                   const nlohmann::detail::exception& e) override {
+    position_ = position;
+    // nlohmann's message names the token and what was expected; the byte offset is ours.
+    std::string what = e.what();
+    const auto colon = what.find(": ", what.find("parse error"));
+    error_ = colon == std::string::npos ? what : what.substr(colon + 2);
+    return false;
+  }
+
+  Result<Json> Take(bool parsed) {
+    if (!parsed || !error_.empty())
+      return Status::InvalidArgument("invalid JSON at byte " + std::to_string(position_) + ": " +
+                                     (error_.empty() ? "unexpected input" : error_));
+    return std::move(root_);
   }
 
  private:
-  Status Fail() const {
-    return Status::InvalidArgument("invalid JSON at byte " + std::to_string(pos_) + ": " + error_);
-  }
-
-  void SkipSpace() {
-    while (pos_ < s_.size() &&
-           (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r'))
-      ++pos_;
-  }
-
-  bool Expect(char c) {
-    SkipSpace();
-    if (pos_ < s_.size() && s_[pos_] == c) {
-      ++pos_;
-      return true;
+  // Where a finished value goes: into the open container, or it is the document.
+  Json* Place(Json v) {
+    if (stack_.empty()) {
+      root_ = std::move(v);
+      return &root_;
     }
-    error_ = std::string("expected '") + c + "'";
+    Json& top = *stack_.back();
+    if (top.is_array()) return &top.Push(std::move(v));
+    auto& members = top.mutable_object();
+    members.emplace_back(std::move(key_), std::move(v));
+    return &members.back().second;
+  }
+  bool Add(Json v) {
+    Place(std::move(v));
+    return true;
+  }
+  bool Open(Json container) {
+    if (static_cast<int>(stack_.size()) >= max_depth_)
+      return Fail("nesting deeper than " + std::to_string(max_depth_));
+    stack_.push_back(Place(std::move(container)));
+    return true;
+  }
+  bool Close() {
+    stack_.pop_back();
+    return true;
+  }
+  bool Fail(std::string why) {
+    error_ = std::move(why);
     return false;
   }
 
-  bool Literal(std::string_view word) {
-    if (s_.substr(pos_, word.size()) != word) {
-      error_ = "expected a value";
-      return false;
-    }
-    pos_ += word.size();
-    return true;
-  }
-
-  bool ParseValue(Json* out, int depth) {
-    if (depth > max_depth_) {
-      error_ = "nesting deeper than " + std::to_string(max_depth_);
-      return false;
-    }
-    SkipSpace();
-    if (pos_ >= s_.size()) {
-      error_ = "unexpected end of input";
-      return false;
-    }
-    const char c = s_[pos_];
-    if (c == '{') return ParseObject(out, depth);
-    if (c == '[') return ParseArray(out, depth);
-    if (c == '"') {
-      std::string str;
-      if (!ParseString(&str)) return false;
-      *out = Json(std::move(str));
-      return true;
-    }
-    if (c == 't') {
-      if (!Literal("true")) return false;
-      *out = Json(true);
-      return true;
-    }
-    if (c == 'f') {
-      if (!Literal("false")) return false;
-      *out = Json(false);
-      return true;
-    }
-    if (c == 'n') {
-      if (!Literal("null")) return false;
-      *out = Json();
-      return true;
-    }
-    return ParseNumber(out);
-  }
-
-  bool ParseNumber(Json* out) {
-    const size_t start = pos_;
-    auto digit = [&] { return pos_ < s_.size() && s_[pos_] >= '0' && s_[pos_] <= '9'; };
-    if (pos_ < s_.size() && s_[pos_] == '-') ++pos_;
-    if (!digit()) {
-      error_ = "expected a value";
-      return false;
-    }
-    if (s_[pos_] == '0') {
-      ++pos_;
-    } else {
-      while (digit()) ++pos_;
-    }
-    if (pos_ < s_.size() && s_[pos_] == '.') {
-      ++pos_;
-      if (!digit()) {
-        error_ = "expected a digit after '.'";
-        return false;
-      }
-      while (digit()) ++pos_;
-    }
-    if (pos_ < s_.size() && (s_[pos_] == 'e' || s_[pos_] == 'E')) {
-      ++pos_;
-      if (pos_ < s_.size() && (s_[pos_] == '+' || s_[pos_] == '-')) ++pos_;
-      if (!digit()) {
-        error_ = "expected a digit in the exponent";
-        return false;
-      }
-      while (digit()) ++pos_;
-    }
-    *out = Json(std::strtod(std::string(s_.substr(start, pos_ - start)).c_str(), nullptr));
-    return true;
-  }
-
-  static void AppendUtf8(uint32_t cp, std::string* out) {
-    if (cp < 0x80) {
-      out->push_back(static_cast<char>(cp));
-    } else if (cp < 0x800) {
-      out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else if (cp < 0x10000) {
-      out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else {
-      out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    }
-  }
-
-  bool Hex4(uint32_t* out) {
-    if (pos_ + 4 > s_.size()) {
-      error_ = "truncated \\u escape";
-      return false;
-    }
-    uint32_t v = 0;
-    for (int i = 0; i < 4; ++i) {
-      const char c = s_[pos_++];
-      v <<= 4;
-      if (c >= '0' && c <= '9')
-        v |= static_cast<uint32_t>(c - '0');
-      else if (c >= 'a' && c <= 'f')
-        v |= static_cast<uint32_t>(c - 'a' + 10);
-      else if (c >= 'A' && c <= 'F')
-        v |= static_cast<uint32_t>(c - 'A' + 10);
-      else {
-        error_ = "bad hex digit in \\u escape";
-        return false;
-      }
-    }
-    *out = v;
-    return true;
-  }
-
-  bool ParseString(std::string* out) {
-    ++pos_;  // opening quote
-    while (pos_ < s_.size()) {
-      const char c = s_[pos_++];
-      if (c == '"') return true;
-      if (static_cast<unsigned char>(c) < 0x20) {
-        error_ = "control character in string";
-        return false;
-      }
-      if (c != '\\') {
-        out->push_back(c);
-        continue;
-      }
-      if (pos_ >= s_.size()) break;
-      const char e = s_[pos_++];
-      switch (e) {
-        case '"':
-          out->push_back('"');
-          break;
-        case '\\':
-          out->push_back('\\');
-          break;
-        case '/':
-          out->push_back('/');
-          break;
-        case 'b':
-          out->push_back('\b');
-          break;
-        case 'f':
-          out->push_back('\f');
-          break;
-        case 'n':
-          out->push_back('\n');
-          break;
-        case 'r':
-          out->push_back('\r');
-          break;
-        case 't':
-          out->push_back('\t');
-          break;
-        case 'u': {
-          uint32_t cp;
-          if (!Hex4(&cp)) return false;
-          if (cp >= 0xD800 && cp <= 0xDBFF) {
-            uint32_t low;
-            if (pos_ + 1 < s_.size() && s_[pos_] == '\\' && s_[pos_ + 1] == 'u') {
-              pos_ += 2;
-              if (!Hex4(&low)) return false;
-              if (low < 0xDC00 || low > 0xDFFF) {
-                error_ = "unpaired surrogate";
-                return false;
-              }
-              cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-            } else {
-              error_ = "unpaired surrogate";
-              return false;
-            }
-          } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-            error_ = "unpaired surrogate";
-            return false;
-          }
-          AppendUtf8(cp, out);
-          break;
-        }
-        default:
-          error_ = "bad escape";
-          return false;
-      }
-    }
-    error_ = "unterminated string";
-    return false;
-  }
-
-  bool ParseArray(Json* out, int depth) {
-    ++pos_;
-    Json::Array arr;
-    SkipSpace();
-    if (pos_ < s_.size() && s_[pos_] == ']') {
-      ++pos_;
-      *out = Json(std::move(arr));
-      return true;
-    }
-    for (;;) {
-      Json v;
-      if (!ParseValue(&v, depth + 1)) return false;
-      arr.push_back(std::move(v));
-      SkipSpace();
-      if (pos_ < s_.size() && s_[pos_] == ',') {
-        ++pos_;
-        continue;
-      }
-      if (!Expect(']')) return false;
-      *out = Json(std::move(arr));
-      return true;
-    }
-  }
-
-  bool ParseObject(Json* out, int depth) {
-    ++pos_;
-    Json::Object obj;
-    SkipSpace();
-    if (pos_ < s_.size() && s_[pos_] == '}') {
-      ++pos_;
-      *out = Json(std::move(obj));
-      return true;
-    }
-    for (;;) {
-      SkipSpace();
-      if (pos_ >= s_.size() || s_[pos_] != '"') {
-        error_ = "expected a member name";
-        return false;
-      }
-      std::string key;
-      if (!ParseString(&key)) return false;
-      if (!Expect(':')) return false;
-      Json v;
-      if (!ParseValue(&v, depth + 1)) return false;
-      obj.emplace_back(std::move(key), std::move(v));
-      SkipSpace();
-      if (pos_ < s_.size() && s_[pos_] == ',') {
-        ++pos_;
-        continue;
-      }
-      if (!Expect('}')) return false;
-      *out = Json(std::move(obj));
-      return true;
-    }
-  }
-
-  std::string_view s_;
-  size_t pos_ = 0;
   int max_depth_;
+  Json root_;
+  std::vector<Json*> stack_;  // the open containers; stable: a parent's vector no longer grows
+  std::string key_;
   std::string error_;
+  std::size_t position_ = 0;
 };
 
 }  // namespace
@@ -370,10 +164,22 @@ void AppendJsonString(std::string_view s, std::string* out) {
 
 bool Json::as_bool(bool fallback) const { return is_bool() ? std::get<bool>(v_) : fallback; }
 double Json::as_number(double fallback) const {
+  if (const auto* i = std::get_if<int64_t>(&v_)) return static_cast<double>(*i);
   return is_number() ? std::get<double>(v_) : fallback;
 }
 int64_t Json::as_int(int64_t fallback) const {
+  if (const auto* i = std::get_if<int64_t>(&v_)) return *i;
   return is_number() ? static_cast<int64_t>(std::llround(std::get<double>(v_))) : fallback;
+}
+bool Json::operator==(const Json& other) const {
+  // Numbers compare by value whichever way they are held (5 == 5.0).
+  if (is_number() && other.is_number()) {
+    const auto* a = std::get_if<int64_t>(&v_);
+    const auto* b = std::get_if<int64_t>(&other.v_);
+    if (a && b) return *a == *b;
+    return as_number() == other.as_number();
+  }
+  return type() == other.type() && v_ == other.v_;
 }
 const std::string& Json::as_string() const {
   static const std::string kEmpty;
@@ -464,7 +270,10 @@ void Json::DumpTo(std::string* out) const {
       out->append(std::get<bool>(v_) ? "true" : "false");
       break;
     case Type::kNumber:
-      AppendNumber(std::get<double>(v_), out);
+      if (const auto* i = std::get_if<int64_t>(&v_))
+        out->append(std::to_string(*i));
+      else
+        AppendNumber(std::get<double>(v_), out);
       break;
     case Type::kString:
       AppendJsonString(std::get<std::string>(v_), out);
@@ -503,7 +312,16 @@ std::string Json::Dump() const {
 }
 
 Result<Json> Json::Parse(std::string_view text, int max_depth) {
-  return Parser(text, max_depth).ParseDocument();
+  // nlohmann's lexer takes a NUL byte for the end of the input and would ignore what follows;
+  // a raw NUL is never valid JSON (inside a string it must be escaped), so it is refused here.
+  if (const auto nul = text.find('\0'); nul != std::string_view::npos)
+    return Status::InvalidArgument("invalid JSON at byte " + std::to_string(nul) + ": a NUL byte");
+  Builder builder(max_depth);
+  // Strict RFC 8259: no comments, the whole text one value.
+  const bool parsed =
+      nlohmann::json::sax_parse(text, &builder, nlohmann::json::input_format_t::json,
+                                /*strict=*/true, /*ignore_comments=*/false);
+  return builder.Take(parsed);
 }
 
 }  // namespace tandem

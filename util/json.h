@@ -1,7 +1,8 @@
 // Json: a small JSON value for records crossing module boundaries (CRM records, billing
 // payloads, mapping input and output), so that no header above the connector needs
 // cpprest's types. Objects keep their keys in insertion order (stable output, readable diffs).
-// Parse() is strict RFC 8259 with a nesting limit, safe on hostile input.
+// Parse() is strict RFC 8259 with a nesting limit, safe on hostile input: nlohmann-json's
+// parser underneath (docs/adr/0008), integers kept exact.
 // Thread-safety: a value type; concurrent reads of one value are safe.
 #pragma once
 
@@ -25,20 +26,23 @@ class Json {
   using Object = std::vector<Member>;
 
   Json() = default;
-  Json(std::nullptr_t) {}                          // NOLINT
-  Json(bool b) : v_(b) {}                          // NOLINT
-  Json(int v) : v_(static_cast<double>(v)) {}      // NOLINT
-  Json(int64_t v) : v_(static_cast<double>(v)) {}  // NOLINT
-  Json(double v) : v_(v) {}                        // NOLINT
-  Json(const char* s) : v_(std::string(s)) {}      // NOLINT
-  Json(std::string s) : v_(std::move(s)) {}        // NOLINT
-  Json(Array a) : v_(std::move(a)) {}              // NOLINT
-  Json(Object o) : v_(std::move(o)) {}             // NOLINT
+  Json(std::nullptr_t) {}                       // NOLINT
+  Json(bool b) : v_(b) {}                       // NOLINT
+  Json(int v) : v_(static_cast<int64_t>(v)) {}  // NOLINT
+  Json(int64_t v) : v_(v) {}                    // NOLINT
+  Json(double v) : v_(v) {}                     // NOLINT
+  Json(const char* s) : v_(std::string(s)) {}   // NOLINT
+  Json(std::string s) : v_(std::move(s)) {}     // NOLINT
+  Json(Array a) : v_(std::move(a)) {}           // NOLINT
+  Json(Object o) : v_(std::move(o)) {}          // NOLINT
 
   static Json MakeObject() { return Json(Object{}); }
   static Json MakeArray() { return Json(Array{}); }
 
-  Type type() const { return static_cast<Type>(v_.index()); }
+  // Integers are held exactly (int64), other numbers as double; both are kNumber.
+  Type type() const {
+    return v_.index() == kIntIndex ? Type::kNumber : static_cast<Type>(v_.index());
+  }
   bool is_null() const { return type() == Type::kNull; }
   bool is_bool() const { return type() == Type::kBool; }
   bool is_number() const { return type() == Type::kNumber; }
@@ -72,7 +76,7 @@ class Json {
   Json& Push(Json value);
   size_t size() const;
 
-  bool operator==(const Json& other) const { return v_ == other.v_; }
+  bool operator==(const Json& other) const;
   bool operator!=(const Json& other) const { return !(*this == other); }
 
   // Compact serialization (no spaces); numbers that are whole print without a fraction.
@@ -83,7 +87,9 @@ class Json {
   static Result<Json> Parse(std::string_view text, int max_depth = 128);
 
  private:
-  std::variant<std::nullptr_t, bool, double, std::string, Array, Object> v_;
+  // The first six in Type's order; the exact integer last.
+  std::variant<std::nullptr_t, bool, double, std::string, Array, Object, int64_t> v_;
+  static constexpr size_t kIntIndex = 6;
 };
 
 // Appends `s` as a JSON string literal (with quotes) to `out`.

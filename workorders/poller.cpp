@@ -18,6 +18,7 @@ Millis PollInterval(int64_t daily_max, double share, double calls_per_poll, Mill
 
 Result<PollResult> OrderPoller::PollOnce() {
   PollResult out;
+  bool first_page = true;
   for (;;) {
     auto cursor = store_.GetCursor(kCursor);
     if (!cursor.ok()) return cursor.status();
@@ -30,7 +31,16 @@ Result<PollResult> OrderPoller::PollOnce() {
     }
     connector::crm::SoqlBuilder q("Order", {"Id", "SystemModstamp"});
     q.WhereEquals("Status", "Activated").WhereLiteral("Automation_Status__c", "=", "null");
-    if (!since.empty()) q.WhereAfter("SystemModstamp", since, after_id);
+    if (!since.empty() && first_page) {
+      // The lookback window (see the header): from `lookback` before the cursor's time.
+      auto at = ParseRfc3339(since);
+      if (!at.ok()) return Status::Corruption("order poll cursor '" + since + "'");
+      const std::string from = FormatRfc3339(*at - lookback_);
+      q.WhereLiteral("SystemModstamp", ">=", from.substr(0, 19) + "Z");
+    } else if (!since.empty()) {
+      q.WhereAfter("SystemModstamp", since, after_id);
+    }
+    first_page = false;
     auto soql = q.OrderBy("SystemModstamp").OrderBy("Id").Limit(page_size_).Build();
     if (!soql.ok()) return soql.status();
     std::vector<std::pair<std::string, std::string>> page;  // id, modstamp

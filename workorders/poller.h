@@ -3,6 +3,11 @@
 // SystemModstamp >= the cursor's time (records that share the boundary timestamp are never
 // skipped; the Id breaks the tie), and moves the cursor only after the page is enqueued, so
 // no order is missed or taken twice across restarts (enqueueing is idempotent anyway).
+// Every poll starts `lookback` before the cursor: a transaction stamps SystemModstamp when it
+// writes but becomes visible when it commits, so a long one appears behind a cursor that
+// already passed its time. The window costs no extra work: an order taken has its
+// Automation_Status__c set and drops out of the query, so the window re-reads only the
+// orders that were not there the last time.
 // Thread-safety: one poller per process (the leader's).
 #pragma once
 
@@ -18,8 +23,8 @@ struct PollResult {
 class OrderPoller {
  public:
   OrderPoller(connector::crm::CrmClient& crm, store::Store& store, Engine& engine,
-              int page_size = 200)
-      : crm_(crm), store_(store), engine_(engine), page_size_(page_size) {}
+              int page_size = 200, Millis lookback = Millis(10 * 60 * 1000))
+      : crm_(crm), store_(store), engine_(engine), page_size_(page_size), lookback_(lookback) {}
 
   // Reads pages until none is left.
   Result<PollResult> PollOnce();
@@ -31,6 +36,7 @@ class OrderPoller {
   store::Store& store_;
   Engine& engine_;
   const int page_size_;
+  const Millis lookback_;
 };
 
 // The poll interval that spends at most `share` of the daily API allowance when each poll

@@ -49,8 +49,13 @@ struct BulkRequest {
   std::vector<std::string> columns;            // CSV header
   std::vector<std::vector<std::string>> rows;  // values aligned with columns; "#N/A" = null
   // Called with each job id as soon as the job exists, before any polling, so a caller can
-  // record it and re-attach after a crash (BulkAttach).
+  // record it and re-attach after a crash.
   std::function<Status(const std::string& job_id)> on_job_created;
+  // Re-attach after a crash: the jobs an earlier run of this same request created, in order.
+  // The request is split into jobs as before; a job given here is taken up where it stands
+  // (an Open one gets its rows uploaded and is closed; any other is polled for its results)
+  // instead of creating another. Jobs not given are created. Rows must be the same as then.
+  std::vector<std::string> resume_job_ids;
 };
 
 struct BulkRowResult {

@@ -1060,6 +1060,16 @@ std::map<std::string, int64_t> SalesforceSandbox::calls_by_endpoint() const {
   std::lock_guard<std::mutex> lock(impl_->mu);
   return impl_->by_endpoint;
 }
+Status SalesforceSandbox::SetSystemModstamp(const std::string& object, const std::string& id,
+                                            int64_t at_ms) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  auto table = impl_->tables.find(Lower(object));
+  if (table == impl_->tables.end()) return Status::NotFound("no object " + object);
+  auto record = table->second.by_id.find(NormalizeId(id));
+  if (record == table->second.by_id.end()) return Status::NotFound(object + " " + id);
+  record->second["SystemModstamp"] = web::json::value::string(FormatDateTime(at_ms));
+  return Status::Ok();
+}
 int64_t SalesforceSandbox::CountRecords(const std::string& object) const {
   std::lock_guard<std::mutex> lock(impl_->mu);
   auto it = impl_->tables.find(Lower(object));

@@ -62,6 +62,9 @@ class SalesforceSandbox {
   int64_t api_calls() const;
   std::map<std::string, int64_t> calls_by_endpoint() const;
   int64_t CountRecords(const std::string& object) const;
+  // Sets a record's SystemModstamp to `at_ms` (tests: a transaction that committed after a
+  // poll had read past the time it stamped, as a long one does). NotFound for no such record.
+  Status SetSystemModstamp(const std::string& object, const std::string& id, int64_t at_ms);
 
   struct Impl;  // public only so the request handler in the .cpp can reach it
 

@@ -529,6 +529,26 @@ TEST_P(WorkOrderTest, ThePollerTakesEveryActivatedOrderOnceEvenWhenTimestampsTie
   EXPECT_TRUE((*store_)->GetCursor(OrderPoller::kCursor).value().has_value());
 }
 
+// A long transaction stamps its order before the poll reads, and commits after: the order
+// appears with a SystemModstamp behind the cursor. The poll's lookback window still takes it
+// (without the window it is never seen again), and the window re-reads nothing already taken.
+TEST_P(WorkOrderTest, AnOrderCommittedBehindTheCursorIsTakenByTheLookbackWindow) {
+  const std::string first = MakeOrder("New", "2026-01-01", {{&server_, 1, 30, "", "", 12}});
+  OrderPoller poller(crm_.client(), **store_, *engine_);
+  ASSERT_EQ(poller.PollOnce()->enqueued, 1);
+  const std::string stamp =
+      crm_.client().Retrieve("Order", first, {"SystemModstamp"}).value()["SystemModstamp"].ToText();
+  const auto at = ParseRfc3339(stamp);
+  ASSERT_TRUE(at.ok()) << stamp;
+  const std::string late = MakeOrder("New", "2026-01-01", {{&server_, 1, 30, "", "", 12}});
+  ASSERT_TRUE(crm_.sandbox.SetSystemModstamp("Order", late, ToEpochMillis(*at) - 120'000).ok());
+  auto again = poller.PollOnce();
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->enqueued, 1) << "the late order was missed";
+  EXPECT_EQ(again->seen, 1) << "the window re-read an order already taken";
+  EXPECT_EQ(poller.PollOnce()->seen, 0);
+}
+
 TEST_P(WorkOrderTest, TheRenewalScanRenewsAutoRenewingSubscriptionsOnce) {
   // Ends 2026-12-01, within 30 days of today (2026-11-24 on the test's clock) or not:
   // the scan's window is measured from the store clock's today.

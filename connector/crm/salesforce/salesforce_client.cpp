@@ -364,6 +364,19 @@ Result<BulkResult> SalesforceClient::BulkIngest(const BulkRequest& request) {
       csv += line;
       ++end;
     }
+    const size_t job_index = out.job_ids.size();
+    if (job_index < request.resume_job_ids.size()) {
+      // Taken up where the crashed run left it: no second job for the same rows.
+      const std::string& job_id = request.resume_job_ids[job_index];
+      TANDEM_RETURN_IF_ERROR(CheckId(job_id));
+      out.job_ids.push_back(job_id);
+      auto state = BulkJobState(job_id);
+      if (!state.ok()) return state.status();
+      if (*state == "Open") TANDEM_RETURN_IF_ERROR(UploadAndClose(job_id, std::move(csv)));
+      TANDEM_RETURN_IF_ERROR(CollectJob(job_id, request, start, end - start, &out));
+      start = end;
+      continue;
+    }
     Json job = Json::MakeObject();
     job.Set("object", request.object);
     job.Set("operation", BulkOperationName(request.operation));
@@ -382,7 +395,28 @@ Result<BulkResult> SalesforceClient::BulkIngest(const BulkRequest& request) {
     if (!IsSalesforceId(job_id)) return Status::RemoteError("bulk job answer has no valid id");
     out.job_ids.push_back(job_id);
     if (request.on_job_created) TANDEM_RETURN_IF_ERROR(request.on_job_created(job_id));
+    TANDEM_RETURN_IF_ERROR(UploadAndClose(job_id, std::move(csv)));
+    TANDEM_RETURN_IF_ERROR(CollectJob(job_id, request, start, end - start, &out));
+    start = end;
+  }
+  return out;
+}
 
+Result<std::string> SalesforceClient::BulkJobState(const std::string& job_id) {
+  http::HttpRequest poll;
+  poll.method = "GET";
+  poll.path = DataPath("/jobs/ingest/" + job_id);
+  poll.endpoint = "GET /jobs/ingest/{id}";
+  auto resp = Call(std::move(poll));
+  if (!resp.ok()) return resp.status();
+  if (resp->status != 200) return ErrorStatus(*resp, "bulk job " + job_id);
+  auto info = Json::Parse(resp->body);
+  if (!info.ok()) return info.status();
+  return (*info)["state"].as_string();
+}
+
+Status SalesforceClient::UploadAndClose(const std::string& job_id, std::string csv) {
+  {
     http::HttpRequest upload;
     upload.method = "PUT";
     upload.path = DataPath("/jobs/ingest/" + job_id + "/batches");
@@ -397,10 +431,8 @@ Result<BulkResult> SalesforceClient::BulkIngest(const BulkRequest& request) {
                            R"({"state":"UploadComplete"})", true);
     if (!closed.ok()) return closed.status();
     if (closed->status != 200) return ErrorStatus(*closed, "close bulk job " + job_id);
-    TANDEM_RETURN_IF_ERROR(CollectJob(job_id, request, start, end - start, &out));
-    start = end;
   }
-  return out;
+  return Status::Ok();
 }
 
 Result<BulkResult> SalesforceClient::BulkAttach(const std::string& job_id,

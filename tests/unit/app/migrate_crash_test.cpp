@@ -101,6 +101,10 @@ TEST_P(MigrateCrash, KilledHalfWayThenResumedMigratesEveryRowOnce) {
       std::string::npos)
       << resumed.out;
 
+  // One Bulk job per chunk of 200 link-backs (10) and the one that made the accounts above: a
+  // job the killed run had made is taken up again on resume, never made a second time.
+  EXPECT_EQ(crm_.sandbox.calls_by_endpoint()["POST /jobs/ingest"], 11);
+
   // Billing: one customer per row, none twice.
   EXPECT_EQ(stripe_.sandbox.CountObjects("customer"), n);
   std::map<std::string, int> by_crm;
