@@ -416,22 +416,20 @@ Result<std::string> SalesforceClient::BulkJobState(const std::string& job_id) {
 }
 
 Status SalesforceClient::UploadAndClose(const std::string& job_id, std::string csv) {
-  {
-    http::HttpRequest upload;
-    upload.method = "PUT";
-    upload.path = DataPath("/jobs/ingest/" + job_id + "/batches");
-    upload.endpoint = "PUT /jobs/ingest/batches";
-    upload.body = std::move(csv);
-    http::SetHeader(upload.headers, "Content-Type", "text/csv");
-    auto uploaded = Call(std::move(upload));
-    if (!uploaded.ok()) return uploaded.status();
-    if (uploaded->status != 201 && uploaded->status != 200)
-      return ErrorStatus(*uploaded, "upload bulk job " + job_id);
-    auto closed = CallJson("PATCH", DataPath("/jobs/ingest/" + job_id),
-                           R"({"state":"UploadComplete"})", true);
-    if (!closed.ok()) return closed.status();
-    if (closed->status != 200) return ErrorStatus(*closed, "close bulk job " + job_id);
-  }
+  http::HttpRequest upload;
+  upload.method = "PUT";
+  upload.path = DataPath("/jobs/ingest/" + job_id + "/batches");
+  upload.endpoint = "PUT /jobs/ingest/batches";
+  upload.body = std::move(csv);
+  http::SetHeader(upload.headers, "Content-Type", "text/csv");
+  auto uploaded = Call(std::move(upload));
+  if (!uploaded.ok()) return uploaded.status();
+  if (uploaded->status != 201 && uploaded->status != 200)
+    return ErrorStatus(*uploaded, "upload bulk job " + job_id);
+  auto closed =
+      CallJson("PATCH", DataPath("/jobs/ingest/" + job_id), R"({"state":"UploadComplete"})", true);
+  if (!closed.ok()) return closed.status();
+  if (closed->status != 200) return ErrorStatus(*closed, "close bulk job " + job_id);
   return Status::Ok();
 }
 
@@ -452,16 +450,9 @@ Status SalesforceClient::CollectJob(const std::string& job_id, const BulkRequest
   Millis wait = options_.bulk_poll_initial, waited(0);
   std::string state;
   for (;;) {
-    http::HttpRequest poll;
-    poll.method = "GET";
-    poll.path = job_path;
-    poll.endpoint = "GET /jobs/ingest/{id}";
-    auto resp = Call(std::move(poll));
-    if (!resp.ok()) return resp.status();
-    if (resp->status != 200) return ErrorStatus(*resp, "poll bulk job " + job_id);
-    auto info = Json::Parse(resp->body);
-    if (!info.ok()) return info.status();
-    state = (*info)["state"].as_string();
+    auto polled = BulkJobState(job_id);
+    if (!polled.ok()) return polled.status();
+    state = *polled;
     if (state == "JobComplete" || state == "Failed" || state == "Aborted") break;
     if (waited >= options_.bulk_timeout)
       return Status::Timeout("bulk job " + job_id + " still " + state + " after " +
