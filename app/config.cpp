@@ -18,6 +18,12 @@ class Reader {
   Reader(std::string file, std::string base_dir, const EnvLookup& env, Redactor& redactor)
       : file_(std::move(file)), base_dir_(std::move(base_dir)), env_(env), redactor_(redactor) {}
 
+  // `path` as the config file means it: relative to the file's folder.
+  std::string Relative(const std::string& path) const {
+    if (path.empty() || path[0] == '/' || base_dir_.empty()) return path;
+    return (std::filesystem::path(base_dir_) / path).string();
+  }
+
   const std::vector<std::string>& errors() const { return errors_; }
 
   void Error(const YAML::Mark& mark, const std::string& key, const std::string& msg) {
@@ -238,6 +244,12 @@ void ReadConfig(const YAML::Node& root, Reader& r, Config* c) {
     r.Str(n, "paths", "mapping", &c->mapping_path);
     r.Str(n, "paths", "workorders", &c->workorders_path);
     c->workorders_path_set = n["workorders"].IsDefined();
+    // A path the file names is relative to the file's folder, as its secrets' file: paths
+    // are: under systemd the working directory is /, and /etc/tandem/tandem.yaml means
+    // /etc/tandem/mapping.yaml.
+    for (auto [key, path] : {std::pair<const char*, std::string*>{"mapping", &c->mapping_path},
+                             {"workorders", &c->workorders_path}})
+      if (n[key].IsDefined()) *path = r.Relative(*path);
   }
   if (auto n = root["schedules"];
       n.IsDefined() && r.Map(n, "schedules", {"catalog_sync", "order_poll", "renewal_scan"})) {

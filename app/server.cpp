@@ -6,8 +6,8 @@
 #include <set>
 
 #include <cpprest/http_listener.h>
+#include <pplx/threadpool.h>
 
-#include "sandbox/faults/listener.h"
 #include "util/in_flight.h"
 #include "util/log.h"
 #include "util/net.h"
@@ -340,7 +340,9 @@ void ApiServer::Stop() {
   // Handlers still running finish and their replies complete (or fail to a closed connection)
   // before the listener and the state they use go away; the aborted accept frees its socket.
   impl_->in_flight->WaitIdle();
-  sandbox::RunAbortedAccepts();
+  // cpprest's aborted accept frees its socket when a pool thread runs it: run what is ready
+  // now, so a process exiting right after does not lose it.
+  crossplat::threadpool::shared_instance().service().poll();
   impl_->listener.reset();
 }
 

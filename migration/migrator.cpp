@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <deque>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -15,7 +17,6 @@
 #include "migration/match_keys.h"
 #include "migration/result_files.h"
 #include "util/log.h"
-#include "util/thread.h"
 
 namespace tandem::migration {
 namespace {
@@ -215,7 +216,8 @@ class Run {
   std::vector<std::string> field_of_column_;  // "" = not mapped
   std::map<std::string, Json> describe_fields_;
   // Resumed: the jobs of the chunk that was in flight, not yet taken up again.
-  std::deque<std::string> resume_jobs_;
+  // By step ("create": CRM records made by upsert; "update": link fields written back).
+  std::map<std::string, std::deque<std::string>> resume_jobs_;
   int id_column_ = -1, billing_column_ = -1;
 };
 
@@ -244,7 +246,13 @@ Status Run::Prepare() {
                                      " started; a resumed job must read the same file");
     output_dir_ = (*params)["output"].as_string();
     cp_ = Checkpoint::Load(job_.checkpoint);
-    resume_jobs_.assign(cp_.bulk_jobs.begin(), cp_.bulk_jobs.end());
+    // Jobs are taken up again only with the time their rows carried (older checkpoints lack
+    // it: those chunks make new jobs), each by the step that made it.
+    for (const auto& entry : cp_.bulk_time.empty() ? std::vector<std::string>{} : cp_.bulk_jobs) {
+      const auto colon = entry.find(':');
+      if (colon != std::string::npos)
+        resume_jobs_[entry.substr(0, colon)].push_back(entry.substr(colon + 1));
+    }
     job_.state = "running";
   } else {
     static const char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
@@ -797,15 +805,25 @@ Status Run::Match(std::vector<Row>& rows) {
 
 void Run::RunConcurrently(std::vector<Row*>& rows, const std::function<void(Row&)>& fn) {
   std::atomic<size_t> next{0};
+  // A worker that throws (a broken invariant) stops taking rows; the first exception is
+  // raised again here, after every worker joined, so the chunk is never checkpointed as done.
+  std::mutex error_mu;
+  std::exception_ptr error;
   auto worker = [&] {
-    for (size_t i = next++; i < rows.size(); i = next++) fn(*rows[i]);
+    try {
+      for (size_t i = next++; i < rows.size(); i = next++) fn(*rows[i]);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(error_mu);
+      if (!error) error = std::current_exception();
+      next = rows.size();
+    }
   };
   const size_t n = std::min(rows.size(), static_cast<size_t>(std::max(1, options_.concurrency)));
   std::vector<std::thread> threads;
-  for (size_t t = 1; t < n; ++t)
-    threads.push_back(StartThread("migrate-" + std::to_string(t), worker));
+  for (size_t t = 1; t < n; ++t) threads.emplace_back(worker);
   worker();
   for (auto& t : threads) t.join();
+  if (error) std::rethrow_exception(error);
 }
 
 // One Bulk 2.0 job: creates (upsert by the billing-id field: a re-run after a crash updates
@@ -815,10 +833,12 @@ Status Run::BulkToCrm(std::vector<Row*>& rows, bool create) {
   connector::crm::BulkRequest req;
   req.object = map_.crm;
   // A resumed chunk sends the rows it sent before (the same time in them), to the jobs it made.
-  const bool resuming = !resume_jobs_.empty();
+  const std::string step = create ? "create" : "update";
+  std::deque<std::string>& taken_up = resume_jobs_[step];
+  const bool resuming = !taken_up.empty();
   if (!resuming && cp_.bulk_time.empty()) cp_.bulk_time = FormatRfc3339(deps_.clock.Now());
   const std::string now = cp_.bulk_time.empty() ? FormatRfc3339(deps_.clock.Now()) : cp_.bulk_time;
-  if (resuming) req.resume_job_ids.assign(resume_jobs_.begin(), resume_jobs_.end());
+  if (resuming) req.resume_job_ids.assign(taken_up.begin(), taken_up.end());
   std::set<std::string> columns;
   if (create) {
     req.operation = connector::crm::BulkOperation::kUpsert;
@@ -856,7 +876,7 @@ Status Run::BulkToCrm(std::vector<Row*>& rows, bool create) {
   }
   req.on_job_created = [&](const std::string& job_id) {
     // Recorded before any polling: the checkpoint names the jobs of the chunk in flight.
-    cp_.bulk_jobs.push_back(job_id);
+    cp_.bulk_jobs.push_back(step + ":" + job_id);
     ++cp_.counts.bulk_jobs;
     job_.checkpoint = cp_.Dump();
     job_.updated_ms = NowMs();
@@ -868,8 +888,8 @@ Status Run::BulkToCrm(std::vector<Row*>& rows, bool create) {
   // The jobs taken up again are done with, whatever their outcome.
   if (resuming) {
     const size_t used =
-        std::min(resume_jobs_.size(), result.ok() ? result->job_ids.size() : resume_jobs_.size());
-    resume_jobs_.erase(resume_jobs_.begin(), resume_jobs_.begin() + static_cast<long>(used));
+        std::min(taken_up.size(), result.ok() ? result->job_ids.size() : taken_up.size());
+    taken_up.erase(taken_up.begin(), taken_up.begin() + static_cast<long>(used));
   }
   if (!result.ok()) {
     for (Row* r : rows)

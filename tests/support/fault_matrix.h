@@ -53,7 +53,7 @@ inline std::vector<FaultCase> FaultMatrix() {
       // Served, then the answer is lost: only an idempotency key (billing) or an idempotent
       // write (a CRM update or upsert by external id) keeps the retry single.
       {"lost answers",
-       {Fault{"PATCH", "/composite/sobjects", 0, "LOSE_RESPONSE", 1, 0}},
+       {Fault{"PATCH", "", 0, "LOSE_RESPONSE", 1, 0}},
        {Fault{"POST", "", 0, "LOSE_RESPONSE", 2, 0}, Fault{"GET", "", 0, "LOSE_RESPONSE", 1, 0}}},
       // Some records of a Collections call fail (row locks); the rest succeed.
       {"partial Collections failures",
@@ -73,6 +73,10 @@ struct FaultTally {
   int64_t received = 0;  // requests the two emulators received
   int64_t calls = 0;     // calls the two clients made
   int64_t hits() const { return crm_hits + billing_hits; }
+  // Each side given faults saw at least one fire (a side's faults that never fire test nothing).
+  bool EachSideFired(bool crm_faults, bool billing_faults) const {
+    return (!crm_faults || crm_hits > 0) && (!billing_faults || billing_hits > 0);
+  }
   int64_t transport_hits() const { return hits() - row_hits; }
   int64_t retries() const { return received - calls; }
   std::string Describe() const {

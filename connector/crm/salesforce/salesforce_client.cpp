@@ -366,16 +366,36 @@ Result<BulkResult> SalesforceClient::BulkIngest(const BulkRequest& request) {
     }
     const size_t job_index = out.job_ids.size();
     if (job_index < request.resume_job_ids.size()) {
-      // Taken up where the crashed run left it: no second job for the same rows.
+      // Taken up where the crashed run left it: no second job for the same rows. Only a job
+      // of this object and operation; an Open one gets the rows (if it refuses them, having
+      // got them before the crash, it is aborted: an Open job has processed nothing) and an
+      // aborted one is replaced.
       const std::string& job_id = request.resume_job_ids[job_index];
       TANDEM_RETURN_IF_ERROR(CheckId(job_id));
-      out.job_ids.push_back(job_id);
-      auto state = BulkJobState(job_id);
-      if (!state.ok()) return state.status();
-      if (*state == "Open") TANDEM_RETURN_IF_ERROR(UploadAndClose(job_id, std::move(csv)));
-      TANDEM_RETURN_IF_ERROR(CollectJob(job_id, request, start, end - start, &out));
-      start = end;
-      continue;
+      auto info = BulkJobInfo(job_id);
+      if (!info.ok()) return info.status();
+      const std::string state = (*info)["state"].as_string();
+      bool taken = (*info)["object"].as_string() == request.object &&
+                   (*info)["operation"].as_string() == BulkOperationName(request.operation) &&
+                   state != "Aborted";
+      if (taken && state == "Open") {
+        Status uploaded = UploadAndClose(job_id, csv);
+        if (uploaded.IsTransient()) return uploaded;
+        if (!uploaded.ok()) {
+          log::Get("connector.crm")
+              ->warn("bulk job {} refused the rows again ({}); aborting it for a new one", job_id,
+                     uploaded.ToString());
+          (void)CallJson("PATCH", DataPath("/jobs/ingest/" + job_id), R"({"state":"Aborted"})",
+                         true);
+          taken = false;
+        }
+      }
+      if (taken) {
+        out.job_ids.push_back(job_id);
+        TANDEM_RETURN_IF_ERROR(CollectJob(job_id, request, start, end - start, &out));
+        start = end;
+        continue;
+      }
     }
     Json job = Json::MakeObject();
     job.Set("object", request.object);
@@ -402,7 +422,7 @@ Result<BulkResult> SalesforceClient::BulkIngest(const BulkRequest& request) {
   return out;
 }
 
-Result<std::string> SalesforceClient::BulkJobState(const std::string& job_id) {
+Result<Json> SalesforceClient::BulkJobInfo(const std::string& job_id) {
   http::HttpRequest poll;
   poll.method = "GET";
   poll.path = DataPath("/jobs/ingest/" + job_id);
@@ -410,9 +430,7 @@ Result<std::string> SalesforceClient::BulkJobState(const std::string& job_id) {
   auto resp = Call(std::move(poll));
   if (!resp.ok()) return resp.status();
   if (resp->status != 200) return ErrorStatus(*resp, "bulk job " + job_id);
-  auto info = Json::Parse(resp->body);
-  if (!info.ok()) return info.status();
-  return (*info)["state"].as_string();
+  return Json::Parse(resp->body);
 }
 
 Status SalesforceClient::UploadAndClose(const std::string& job_id, std::string csv) {
@@ -450,9 +468,9 @@ Status SalesforceClient::CollectJob(const std::string& job_id, const BulkRequest
   Millis wait = options_.bulk_poll_initial, waited(0);
   std::string state;
   for (;;) {
-    auto polled = BulkJobState(job_id);
+    auto polled = BulkJobInfo(job_id);
     if (!polled.ok()) return polled.status();
-    state = *polled;
+    state = (*polled)["state"].as_string();
     if (state == "JobComplete" || state == "Failed" || state == "Aborted") break;
     if (waited >= options_.bulk_timeout)
       return Status::Timeout("bulk job " + job_id + " still " + state + " after " +

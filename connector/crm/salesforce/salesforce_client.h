@@ -67,8 +67,9 @@ class SalesforceClient final : public CrmClient {
   Result<std::vector<SaveResult>> CollectionChunk(CollectionOp op, const std::string& object,
                                                   const std::string& external_field,
                                                   const std::vector<const Json*>& records);
-  // A bulk job's state ("Open", "UploadComplete", "JobComplete", ...).
-  Result<std::string> BulkJobState(const std::string& job_id);
+  // A bulk job's info: state ("Open", "UploadComplete", "JobComplete", ...), object,
+  // operation.
+  Result<Json> BulkJobInfo(const std::string& job_id);
   // Uploads a job's CSV and marks the upload complete.
   Status UploadAndClose(const std::string& job_id, std::string csv);
   Status CollectJob(const std::string& job_id, const BulkRequest& request, size_t first_row,

@@ -56,6 +56,19 @@ TEST_F(ConfigTest, TheShippedExampleIsValidWhenItsSecretsAreSet) {
   EXPECT_EQ(redactor_.Scrub("sk_test_example_key api-token-123"), "*** ***");
 }
 
+// Paths the file names are relative to the file's folder, not to the working directory
+// (systemd runs the service from /, and /etc/tandem/tandem.yaml names /etc/tandem/mapping.yaml).
+TEST_F(ConfigTest, PathsTheFileNamesAreRelativeToItsFolder) {
+  auto c =
+      Load(Write("tandem.yaml", "paths:\n  mapping: mapping.yaml\n  workorders: /abs/wo.yaml\n"));
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->mapping_path, (dir_ / "mapping.yaml").string());
+  EXPECT_EQ(c->workorders_path, "/abs/wo.yaml");
+  auto defaults = Load(Write("empty.yaml", ""));
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->mapping_path, "config/mapping.yaml");  // a default is not the file's
+}
+
 TEST_F(ConfigTest, AnEmptyFileMeansAllDefaults) {
   auto c = Load(Write("empty.yaml", ""));
   ASSERT_TRUE(c.ok());

@@ -317,7 +317,15 @@ TEST_P(ServeWorkOrders, TwoProcessesShareFiveHundredTasksEachRunOnce) {
   EXPECT_TRUE(WaitFor([&] { return Completed() == 125; }, 240)) << Completed() << " completed\n"
                                                                 << Slurp("a.log") << Slurp("b.log");
   // Both processes did part of the work (each completed tasks), and together all of it.
-  const int64_t done_a = TasksDone(a), done_b = TasksDone(b);
+  // A batch's count reaches /metrics just after its orders show Completed: wait for it.
+  int64_t done_a = 0, done_b = 0;
+  WaitFor(
+      [&] {
+        done_a = TasksDone(a);
+        done_b = TasksDone(b);
+        return done_a + done_b == 500;
+      },
+      20);
   EXPECT_GT(done_a, 0) << "process a completed no task";
   EXPECT_GT(done_b, 0) << "process b completed no task";
   EXPECT_EQ(done_a + done_b, 500);
