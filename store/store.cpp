@@ -757,6 +757,15 @@ Result<std::vector<Task>> Store::ClaimTasks(const std::string& worker, int limit
 }
 
 namespace {
+// In the transaction that finished the task: its group owes the CRM a report.
+void OweReport(soci::session& sql, const Lease& lease, int64_t now_ms) {
+  Exec(sql,
+       "INSERT INTO order_reports (group_id, seq, due_ms) SELECT group_id, 1, :d FROM tasks "
+       "WHERE id = :i ON CONFLICT (group_id) DO UPDATE SET seq = order_reports.seq + 1, "
+       "due_ms = excluded.due_ms",
+       {Int(now_ms), Int(lease.task_id)});
+}
+
 Status LeaseLost(const char* what, const Lease& lease) {
   return Status::Conflict(std::string(what) + " task " + std::to_string(lease.task_id) +
                           ": its lease " + std::to_string(lease.token) +
@@ -766,12 +775,16 @@ Status LeaseLost(const char* what, const Lease& lease) {
 
 Status Store::CompleteTask(const Lease& lease, const std::string& result, int64_t now_ms) {
   return impl_->With("complete task", [&](soci::session& sql) -> Status {
+    Tx tr(sql, impl_->pg());
     const long long n = Exec(
         sql,
         "UPDATE tasks SET state = 'done', result = :r, claimed_by = NULL, lease_until_ms = NULL, "
         "updated_ms = :u WHERE id = :i AND state = 'running' AND lease_token = :t",
         {OptText(result), Int(now_ms), Int(lease.task_id), Int(lease.token)});
-    return n == 1 ? Status::Ok() : LeaseLost("complete", lease);
+    if (n != 1) return LeaseLost("complete", lease);
+    OweReport(sql, lease, now_ms);
+    tr.Commit();
+    return Status::Ok();
   });
 }
 
@@ -793,6 +806,7 @@ Result<std::string> Store::FailTask(const Lease& lease, const std::string& error
              {Text(state), OptText(error), Int(retry_at_ms), Int(now_ms), Int(lease.task_id),
               Int(lease.token)});
     if (n != 1) return LeaseLost("fail", lease);
+    OweReport(sql, lease, now_ms);
     tr.Commit();
     return state;
   });
@@ -830,6 +844,34 @@ Result<std::vector<Task>> Store::TasksInGroup(const std::string& group_id) {
              {Text(group_id)}))
       out.push_back(TaskFromRow(r));
     return out;
+  });
+}
+
+Result<std::optional<ReportDue>> Store::ReportOwed(const std::string& group_id) {
+  return impl_->With("report owed", [&](soci::session& sql) -> Result<std::optional<ReportDue>> {
+    auto rows = Query(sql, "SELECT seq FROM order_reports WHERE group_id = :g", {Text(group_id)});
+    if (rows.empty()) return std::optional<ReportDue>();
+    return std::optional<ReportDue>(ReportDue{group_id, AsInt(rows[0][0])});
+  });
+}
+
+Result<std::vector<ReportDue>> Store::ReportsDue(int64_t due_before_ms, int limit) {
+  return impl_->With("reports due", [&](soci::session& sql) -> Result<std::vector<ReportDue>> {
+    std::vector<ReportDue> out;
+    for (const Row& r : Query(sql,
+                              "SELECT group_id, seq FROM order_reports WHERE due_ms < :d "
+                              "ORDER BY due_ms, group_id LIMIT :n",
+                              {Int(due_before_ms), Int(limit)}))
+      out.push_back(ReportDue{AsText(r[0]), AsInt(r[1])});
+    return out;
+  });
+}
+
+Status Store::ClearReport(const ReportDue& due) {
+  return impl_->With("clear report", [&](soci::session& sql) -> Status {
+    Exec(sql, "DELETE FROM order_reports WHERE group_id = :g AND seq = :s",
+         {Text(due.group_id), Int(due.seq)});
+    return Status::Ok();
   });
 }
 

@@ -97,6 +97,12 @@ struct Lease {
   static Lease Of(const Task& t) { return Lease{t.id, t.lease_token}; }
 };
 
+// A work order whose state is owed to the CRM (see store/migrations/0006_order_reports.sql).
+struct ReportDue {
+  std::string group_id;
+  int64_t seq = 0;
+};
+
 struct Job {
   std::string id;
   std::string kind;
@@ -197,6 +203,14 @@ class Store {
   // Gives claimed tasks back (graceful shutdown), so another worker picks them up at once.
   Status ReleaseTasks(const std::string& worker, int64_t now_ms);
   Result<std::vector<Task>> TasksInGroup(const std::string& group_id);
+
+  // --- reports owed to the CRM (completing or failing a task records one for its group) ---
+  // The group's report row, if one is owed.
+  Result<std::optional<ReportDue>> ReportOwed(const std::string& group_id);
+  // Groups owed a report since before `due_before_ms`, oldest first.
+  Result<std::vector<ReportDue>> ReportsDue(int64_t due_before_ms, int limit);
+  // Clears the group's row if no task finished since `due` was read (its seq is unchanged).
+  Status ClearReport(const ReportDue& due);
 
   // --- jobs ---
   Status PutJob(const Job& job);

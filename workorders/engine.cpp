@@ -76,6 +76,35 @@ Result<OrderState> Engine::State(const std::string& order_id) {
 }
 
 Status Engine::Report(const std::string& order_id) {
+  // Read before the tasks' state: a task that finishes after this read raises the row's seq,
+  // so the clear below leaves its row for the report that task's worker writes.
+  auto owed = deps_.store.ReportOwed(order_id);
+  if (!owed.ok()) return owed.status();
+  TANDEM_RETURN_IF_ERROR(WriteReport(order_id));
+  return *owed ? deps_.store.ClearReport(**owed) : Status::Ok();
+}
+
+Status Engine::SweepReports(int64_t now_ms) {
+  // A report whose worker died after the task's result (or whose CRM write failed) is owed
+  // for longer than a lease; any worker writes it then, at most once per third of a lease.
+  if (now_ms - last_sweep_ms_ < options_.lease.count() / 3) return Status::Ok();
+  last_sweep_ms_ = now_ms;
+  auto due = deps_.store.ReportsDue(now_ms - options_.lease.count(), 50);
+  if (!due.ok()) return due.status();
+  for (const auto& d : *due) {
+    Status written = WriteReport(d.group_id);
+    if (!written.ok()) {
+      log::Get("workorders")
+          ->warn("work order {}: status not written to the CRM: {}", d.group_id,
+                 written.ToString());
+      continue;
+    }
+    TANDEM_RETURN_IF_ERROR(deps_.store.ClearReport(d));
+  }
+  return Status::Ok();
+}
+
+Status Engine::WriteReport(const std::string& order_id) {
   // Renewals (and other groups that are not CRM orders) have no Order to report to.
   if (!connector::crm::IsSalesforceId(order_id)) return Status::Ok();
   // Workers of several processes finish an order's tasks concurrently and each reports; a
@@ -90,6 +119,7 @@ Status Engine::Report(const std::string& order_id) {
         std::to_string(s->done) + " of " + std::to_string(s->total) + " tasks done";
     const std::string now = s->status + "|" + progress + "|" + s->error;
     if (now == written) return Status::Ok();
+    if (crash_ && s->status == "Completed") crash_->Hit("workorders.before_completed_report");
     Json fields = Json::MakeObject();
     fields.Set("Automation_Status__c", s->status);
     fields.Set("Automation_Progress__c", progress);
@@ -144,6 +174,7 @@ class LeaseKeeper {
 Result<RunStats> Engine::RunOnce() {
   auto logger = log::Get("workorders");
   const int64_t now = ToEpochMillis(deps_.clock.Now());
+  TANDEM_RETURN_IF_ERROR(SweepReports(now));
   auto claimed =
       deps_.store.ClaimTasks(options_.worker_id, options_.claim_batch, now, options_.lease.count());
   if (!claimed.ok()) return claimed.status();

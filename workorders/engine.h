@@ -4,9 +4,11 @@
 // runs each through the task library, and records the result — or, on a transient error,
 // the next attempt after a backoff; on a permanent error or the last attempt, the failure.
 // After each task the order's Automation_Status__c / _Progress__c / _Error__c in the CRM say
-// where it stands. A crash leaves claimed tasks leased; another worker takes them when the
-// lease ends, and their idempotency keys make the billing calls replay, not repeat.
-// Thread-safety: one Engine per worker thread; any number of engines may share a store.
+// where it stands; the task's result records in the store that this is owed, so a report lost
+// to a crash or a failed CRM write is written by any worker's sweep a lease later. A crash leaves
+// claimed tasks leased; another worker takes them when the lease ends, and their idempotency keys
+// make the billing calls replay, not repeat. Thread-safety: one Engine per worker thread; any
+// number of engines may share a store.
 #pragma once
 
 #include <string>
@@ -58,7 +60,11 @@ class Engine {
   Result<OrderState> State(const std::string& order_id);
 
  private:
+  // Writes the order's state to the CRM and clears what the store says it owes.
   Status Report(const std::string& order_id);
+  Status WriteReport(const std::string& order_id);
+  // Writes the reports owed for longer than a lease (their worker died or the write failed).
+  Status SweepReports(int64_t now_ms);
   Millis Backoff(int attempts) const;
 
   TaskDeps deps_;
@@ -66,6 +72,7 @@ class Engine {
   const Templates& templates_;
   EngineOptions options_;
   CrashPoints* crash_;
+  int64_t last_sweep_ms_ = 0;
 };
 
 }  // namespace tandem::workorders

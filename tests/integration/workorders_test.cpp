@@ -1,6 +1,7 @@
 // Steps 4–5 end to end: activated Orders in the Salesforce sandbox become tasks in a real
 // store (SQLite and PostgreSQL), run against the Stripe sandbox; one test per operation.
 #include <atomic>
+#include <cstdint>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -427,6 +428,37 @@ TEST_P(WorkOrderTest, ATaskSlowerThanItsLeaseRunsOnceBecauseTheLeaseIsRenewed) {
     EXPECT_EQ(t.lease_token, 1) << t.kind << ": claimed more than once";
   }
   EXPECT_EQ(stripe_.sandbox.CountObjects("subscription"), 1);
+}
+
+// The CRM refuses every status write while the order runs (or the process dies between a
+// task's result and the write): the order is done in the store but the CRM still says
+// otherwise. The store holds what is owed; a worker's sweep writes it once a lease has passed.
+TEST_P(WorkOrderTest, AStatusTheCrmDidNotTakeIsWrittenByTheNextSweep) {
+  const std::string order = MakeOrder("New", "2026-01-01", {{&server_, 1, 30, "", "", 12}});
+  ASSERT_TRUE(engine_->Enqueue(order).ok());
+  EXPECT_EQ(CrmOrder(order)["Automation_Status__c"].as_string(), "Pending");
+  crm_.sandbox.AddFault(sandbox::Fault{"PATCH", "/sobjects/Order/", 503, "", 100000, 0});
+  EngineOptions o;
+  o.lease = Millis(300);
+  o.backoff_base = Millis(1);
+  o.backoff_max = Millis(5);
+  Engine engine(
+      TaskDeps{crm_.client(), stripe_.billing(), **store_, mapping_, stripe_.clock, *actions_},
+      templates_, o);
+  for (int i = 0; i < 200 && engine.State(order)->status != "Completed"; ++i)
+    ASSERT_TRUE(engine.RunOnce().ok());
+  ASSERT_EQ(engine.State(order)->status, "Completed");
+  EXPECT_EQ(CrmOrder(order)["Automation_Status__c"].as_string(), "Pending");
+  EXPECT_EQ((*store_)->ReportsDue(INT64_MAX, 10)->size(), 1u);
+  crm_.sandbox.ClearFaults();
+  ASSERT_TRUE(engine.RunOnce().ok());  // within the lease: the writer may still be at it
+  EXPECT_EQ(CrmOrder(order)["Automation_Status__c"].as_string(), "Pending");
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  ASSERT_TRUE(engine.RunOnce().ok());
+  const Json crm = CrmOrder(order);
+  EXPECT_EQ(crm["Automation_Status__c"].as_string(), "Completed") << crm.Dump();
+  EXPECT_EQ(crm["Automation_Progress__c"].as_string(), "4 of 4 tasks done");
+  EXPECT_TRUE((*store_)->ReportsDue(INT64_MAX, 10)->empty());
 }
 
 // A create whose answers were all lost is retried by the engine; by then billing has forgotten

@@ -38,8 +38,8 @@ TEST_P(StoreTest, OpenAppliesEveryMigrationAndCreatesTheTables) {
   EXPECT_GE(Store::LatestSchemaVersion(), 2);
   auto tables = store().TableNames();
   ASSERT_TRUE(tables.ok());
-  for (const char* t :
-       {"api_tokens", "audit", "cursors", "inbox", "jobs", "links", "schema_migrations", "tasks"})
+  for (const char* t : {"api_tokens", "audit", "cursors", "inbox", "jobs", "links", "order_reports",
+                        "schema_migrations", "tasks"})
     EXPECT_NE(std::find(tables->begin(), tables->end(), t), tables->end()) << t;
 }
 
@@ -191,6 +191,43 @@ TEST_P(StoreTest, OnlyTheCurrentClaimRecordsATaskResult) {
   ASSERT_EQ(group.size(), 1u);
   EXPECT_EQ(group[0].state, "done");
   EXPECT_EQ(group[0].result, "on time");
+}
+
+// A finished task leaves its group owing the CRM a report, in the same transaction; a report
+// read before a later task finished cannot clear what that task owes; a report nobody wrote
+// is due to the sweep once it is older than the sweep's horizon.
+TEST_P(StoreTest, AFinishedTaskOwesItsGroupAReportUntilOneIsWrittenAfterIt) {
+  ASSERT_TRUE(store().EnqueueTask({"a1", "ga", "k", "{}", "", 5, kNow}, kNow).ok());
+  ASSERT_TRUE(store().EnqueueTask({"a2", "ga", "k", "{}", "", 1, kNow}, kNow).ok());
+  ASSERT_TRUE(store().EnqueueTask({"b1", "gb", "k", "{}", "", 5, kNow}, kNow).ok());
+  EXPECT_FALSE(store().ReportOwed("ga").value().has_value()) << "nothing finished yet";
+  auto claimed = store().ClaimTasks("w", 3, kNow, 1000).value();
+  ASSERT_EQ(claimed.size(), 3u);
+  std::map<std::string, Task> by_key;
+  for (const auto& t : claimed) by_key[t.key] = t;
+  ASSERT_TRUE(store().CompleteTask(Lease::Of(by_key["a1"]), "ok", kNow + 10).ok());
+  const auto read = store().ReportOwed("ga").value();
+  ASSERT_TRUE(read.has_value());
+  // a2 fails (for good: one attempt) after the report above was read: its seq is newer.
+  ASSERT_EQ(store().FailTask(Lease::Of(by_key["a2"]), "bad", kNow, kNow + 20).value(), "failed");
+  ASSERT_TRUE(store().ClearReport(*read).ok());
+  const auto still = store().ReportOwed("ga").value();
+  ASSERT_TRUE(still.has_value()) << "a stale report cleared a newer task's row";
+  EXPECT_GT(still->seq, read->seq);
+  // A result the lease no longer holds owes nothing.
+  EXPECT_TRUE(store().CompleteTask(Lease{by_key["b1"].id, 99}, "late", kNow + 30).IsConflict());
+  EXPECT_FALSE(store().ReportOwed("gb").value().has_value());
+  ASSERT_TRUE(store().CompleteTask(Lease::Of(by_key["b1"]), "ok", kNow + 40).ok());
+  // Due: owed since before the horizon, oldest first.
+  EXPECT_TRUE(store().ReportsDue(kNow + 20, 10).value().empty());
+  auto due = store().ReportsDue(kNow + 41, 10).value();
+  ASSERT_EQ(due.size(), 2u);
+  EXPECT_EQ(due[0].group_id, "ga");
+  EXPECT_EQ(due[1].group_id, "gb");
+  EXPECT_EQ(store().ReportsDue(kNow + 41, 1).value().size(), 1u);
+  ASSERT_TRUE(store().ClearReport(*still).ok());
+  ASSERT_TRUE(store().ClearReport(due[1]).ok());
+  EXPECT_TRUE(store().ReportsDue(kNow + 1000, 10).value().empty());
 }
 
 TEST_P(StoreTest, ConcurrentWorkersNeverClaimTheSameTask) {
