@@ -1,6 +1,7 @@
 #include "workorders/tasks.h"
 
 #include <cmath>
+#include <string_view>
 
 #include "actions/billing_records.h"
 #include "workorders/plan.h"
@@ -22,6 +23,14 @@ Json SubscriptionResult(const connector::billing::Subscription& s) {
   r.Set("status", s.status);
   if (!s.items.empty()) r.Set("item_id", s.items.front().id);
   if (s.cancel_at) r.Set("cancel_at", s.cancel_at);
+  return r;
+}
+
+// What a change to one of a subscription's items returns.
+Json ItemChanged(const std::string& item_id, const std::string& subscription_id) {
+  Json r = Json::MakeObject();
+  r.Set("item_id", item_id);
+  r.Set("subscription_id", subscription_id);
   return r;
 }
 
@@ -65,8 +74,79 @@ Result<SubscriptionItem> TaskLibrary::FindItem(const std::string& subscription_i
                           price_id);
 }
 
-Result<Json> TaskLibrary::RecordSubscription(const Json& p,
-                                             const std::map<std::string, Json>& earlier) {
+// change_add_on, remove_add_on, change_quantity, change_price: the item they change. Add-ons
+// are found by their price; the base item is the subscription's first.
+Result<SubscriptionItem> TaskLibrary::ItemToChange(const Call& c, bool base,
+                                                   std::string* subscription_id) {
+  auto id = SubscriptionId(c.p, c.earlier);
+  if (!id.ok()) return id.status();
+  *subscription_id = *id;
+  return FindItem(*id, base ? "" : c.p["price_id"].ToText(), base);
+}
+
+Result<Json> TaskLibrary::SyncAccount(const Call& c) {
+  const Json& p = c.p;
+  auto link = deps_.store.FindLinkByCrmId("account", p["account_id"].as_string());
+  if (!link.ok()) return link.status();
+  std::string id;
+  // A link without its synced content is one whose CRM write-back has not happened yet.
+  if (link->has_value() && !(*link)->content_hash.empty()) {
+    id = (*link)->billing_id;
+  } else {
+    auto report = deps_.actions.Sync("account", {p["account_id"].as_string()});
+    if (!report.ok()) return report.status();
+    const Outcome& o = report->outcomes.at(0);
+    if (o.failed())
+      return o.retryable ? Status::Unavailable("account sync: " + o.reason)
+                         : Status::InvalidArgument("account sync: " + o.reason);
+    if (report->writeback_failed > 0)
+      return Status::Unavailable("account synced, its link fields not yet in the CRM: " + o.reason);
+    id = o.remote_id;
+  }
+  Json r = Json::MakeObject();
+  r.Set("billing_id", id);
+  return r;
+}
+
+Result<Json> TaskLibrary::CreateSubscription(const Call& c) {
+  const Json& p = c.p;
+  const std::string& key = c.task.key;
+  auto account = AccountBillingId(p, c.earlier);
+  if (!account.ok()) return account.status();
+  SubscriptionSpec spec;
+  spec.account_id = *account;
+  spec.items.push_back({"", p["price_id"].ToText(), p["quantity"].as_int(1), {}});
+  if (c.term > 0) spec.cancel_at = DateToEpoch(AddMonths(c.effective, c.term));
+  spec.start_active = false;  // start_subscription activates it
+  // Held at most ~2 years (Stripe's limit), counted from planning: the same on every attempt.
+  const int64_t planned = p["planned_at"].as_int();
+  if (planned > 0) spec.pending_until = planned + 700 * 86'400;
+  spec.metadata["crm_order"] = p["order_id"].ToText();
+  spec.metadata["crm_order_item"] = p["item_id"].ToText();
+  spec.metadata["tandem_task"] = key;
+  if (c.task.attempts > 1) {
+    // An earlier attempt may have created it, and billing may have forgotten the key since
+    // (Stripe keeps keys 24 hours; a retry after a long outage comes later): look first.
+    auto existing = deps_.billing.FindSubscription(*account, "tandem_task", key);
+    if (!existing.ok()) return existing.status();
+    if (existing->has_value()) return SubscriptionResult(**existing);
+  }
+  auto sub = deps_.billing.CreateSubscription(spec, key);
+  if (!sub.ok()) return sub.status();
+  return SubscriptionResult(*sub);
+}
+
+Result<Json> TaskLibrary::StartSubscription(const Call& c) {
+  auto id = SubscriptionId(c.p, c.earlier);
+  if (!id.ok()) return id.status();
+  auto sub = deps_.billing.StartSubscription(*id, c.task.key);
+  if (!sub.ok()) return sub.status();
+  return SubscriptionResult(*sub);
+}
+
+Result<Json> TaskLibrary::RecordSubscription(const Call& c) {
+  const Json& p = c.p;
+  const auto& earlier = c.earlier;
   auto id = SubscriptionId(p, earlier);
   if (!id.ok()) return id.status();
   auto sub = deps_.billing.GetSubscription(*id);
@@ -107,7 +187,9 @@ Result<Json> TaskLibrary::RecordSubscription(const Json& p,
   return r;
 }
 
-Result<Json> TaskLibrary::RecordAddOn(const Json& p, const std::map<std::string, Json>& earlier) {
+Result<Json> TaskLibrary::RecordAddOn(const Call& c) {
+  const Json& p = c.p;
+  const auto& earlier = c.earlier;
   std::string billing_item;
   bool one_time = false;
   for (const char* kind : {"add_add_on", "change_add_on", "one_time_charge"}) {
@@ -135,199 +217,183 @@ Result<Json> TaskLibrary::RecordAddOn(const Json& p, const std::map<std::string,
   return r;
 }
 
+Result<Json> TaskLibrary::AddAddOn(const Call& c) {
+  const Json& p = c.p;
+  auto id = SubscriptionId(p, c.earlier);
+  if (!id.ok()) return id.status();
+  auto item = deps_.billing.AddAddOn(*id, {"", p["price_id"].ToText(), p["quantity"].as_int(1), {}},
+                                     c.task.key);
+  if (!item.ok()) return item.status();
+  Json r = Json::MakeObject();
+  r.Set("item_id", item->id);
+  return r;
+}
+
+Result<Json> TaskLibrary::ChangeAddOn(const Call& c) {
+  std::string id;
+  auto item = ItemToChange(c, /*base=*/false, &id);
+  if (!item.ok()) return item.status();
+  auto changed = deps_.billing.ChangeAddOn(item->id, c.p["quantity"].as_int(1), c.task.key);
+  if (!changed.ok()) return changed.status();
+  return ItemChanged(item->id, id);
+}
+
+Result<Json> TaskLibrary::RemoveAddOn(const Call& c) {
+  std::string id;
+  auto item = ItemToChange(c, /*base=*/false, &id);
+  if (!item.ok()) return item.status();
+  TANDEM_RETURN_IF_ERROR(deps_.billing.RemoveAddOn(item->id, c.task.key));
+  return ItemChanged(item->id, id);
+}
+
+Result<Json> TaskLibrary::ChangeQuantity(const Call& c) {
+  std::string id;
+  auto item = ItemToChange(c, /*base=*/true, &id);
+  if (!item.ok()) return item.status();
+  auto sub = deps_.billing.ChangeQuantity(id, item->id, c.p["quantity"].as_int(1), c.task.key);
+  if (!sub.ok()) return sub.status();
+  return ItemChanged(item->id, id);
+}
+
+Result<Json> TaskLibrary::ChangePrice(const Call& c) {
+  std::string id;
+  auto item = ItemToChange(c, /*base=*/true, &id);
+  if (!item.ok()) return item.status();
+  auto sub = deps_.billing.ChangePrice(id, item->id, c.p["price_id"].ToText(), c.task.key);
+  if (!sub.ok()) return sub.status();
+  return ItemChanged(item->id, id);
+}
+
+Result<Json> TaskLibrary::OneTimeCharge(const Call& c) {
+  const Json& p = c.p;
+  auto account = AccountBillingId(p, c.earlier);
+  if (!account.ok()) return account.status();
+  connector::billing::OneTimeCharge charge;
+  charge.account_id = *account;
+  charge.currency = p["currency"].ToText();
+  charge.amount_minor =
+      ToMinor(p["unit_price"].as_number() * p["quantity"].as_number(1), charge.currency);
+  charge.description = p["product_name"].ToText() + " (order " + p["order_number"].ToText() + ")";
+  auto id = deps_.billing.AddOneTimeCharge(charge, c.task.key);
+  if (!id.ok()) return id.status();
+  Json r = Json::MakeObject();
+  r.Set("item_id", *id);
+  r.Set("amount_minor", charge.amount_minor);
+  return r;
+}
+
+Result<Json> TaskLibrary::ReTerm(const Call& c) {
+  auto id = SubscriptionId(c.p, c.earlier);
+  if (!id.ok()) return id.status();
+  if (c.term <= 0) return Status::InvalidArgument("re-term needs Term_Months__c on the order item");
+  auto sub = deps_.billing.ReTerm(*id, DateToEpoch(AddMonths(c.effective, c.term)), c.task.key);
+  if (!sub.ok()) return sub.status();
+  return SubscriptionResult(*sub);
+}
+
+Result<Json> TaskLibrary::Cancel(const Call& c) {
+  auto id = SubscriptionId(c.p, c.earlier);
+  if (!id.ok()) return id.status();
+  auto sub = deps_.billing.Cancel(*id, c.p["at_term_end"].as_bool(), c.task.key);
+  if (!sub.ok()) return sub.status();
+  return SubscriptionResult(*sub);
+}
+
+Result<Json> TaskLibrary::ChargeEarlyTermination(const Call& c) {
+  const Json& p = c.p;
+  Json r = Json::MakeObject();
+  const std::string end = p["subscription_end"].ToText();
+  const int64_t months =
+      p["at_term_end"].as_bool() || end.empty() ? 0 : MonthsBetween(c.effective, end);
+  const double recurring = p["recurring_amount"].as_number() > 0
+                               ? p["recurring_amount"].as_number()
+                               : p["unit_price"].as_number() * p["quantity"].as_number(1);
+  const std::string currency = p["currency"].ToText();
+  const int64_t amount = ToMinor(
+      static_cast<double>(months) * recurring * p["early_termination_percent"].as_number() / 100.0,
+      currency);
+  r.Set("months", months);
+  r.Set("amount_minor", amount);
+  if (amount <= 0) return r;  // at term end, or nothing left of the term: no fee
+  auto id = SubscriptionId(p, c.earlier);
+  if (!id.ok()) return id.status();
+  auto sub = deps_.billing.GetSubscription(*id);
+  if (!sub.ok()) return sub.status();
+  connector::billing::OneTimeCharge charge;
+  charge.account_id = sub->account_id;
+  charge.amount_minor = amount;
+  charge.currency = currency;
+  charge.description =
+      "Early termination: " + std::to_string(months) + " months of " + p["product_name"].ToText() +
+      " at " + std::to_string(static_cast<int>(p["early_termination_percent"].as_number())) + "%";
+  auto charged = deps_.billing.AddOneTimeCharge(charge, c.task.key);
+  if (!charged.ok()) return charged.status();
+  r.Set("item_id", *charged);
+  return r;
+}
+
+Result<Json> TaskLibrary::Renew(const Call& c) {
+  const Json& p = c.p;
+  auto id = SubscriptionId(p, c.earlier);
+  if (!id.ok()) return id.status();
+  const std::string end =
+      p["subscription_end"].ToText().empty() ? c.effective : p["subscription_end"].ToText();
+  if (c.term <= 0) return Status::InvalidArgument("renew needs a term (Term_Months__c)");
+  auto sub = deps_.billing.Renew(*id, DateToEpoch(AddMonths(end, c.term)), c.task.key);
+  if (!sub.ok()) return sub.status();
+  return SubscriptionResult(*sub);
+}
+
+Result<Json> TaskLibrary::Replace(const Call& c) {
+  const Json& p = c.p;
+  auto id = SubscriptionId(p, c.earlier);
+  if (!id.ok()) return id.status();
+  auto old = deps_.billing.GetSubscription(*id);
+  if (!old.ok()) return old.status();
+  SubscriptionSpec spec;
+  spec.account_id = old->account_id;
+  spec.items.push_back({"", p["price_id"].ToText(), p["quantity"].as_int(1), {}});
+  if (c.term > 0) spec.cancel_at = DateToEpoch(AddMonths(c.effective, c.term));
+  spec.metadata["crm_order"] = p["order_id"].ToText();
+  spec.metadata["crm_order_item"] = p["item_id"].ToText();
+  auto sub = deps_.billing.Replace(*id, spec, c.task.key);
+  if (!sub.ok()) return sub.status();
+  Json r = SubscriptionResult(*sub);
+  r.Set("replaced", *id);
+  return r;
+}
+
 Result<Json> TaskLibrary::Run(const store::Task& task, const std::map<std::string, Json>& earlier) {
+  // The kinds a template may name (workorders/templates.cpp checks them when it loads).
+  static constexpr struct {
+    std::string_view kind;
+    Result<Json> (TaskLibrary::*run)(const Call&);
+  } kKinds[] = {
+      {"sync_account", &TaskLibrary::SyncAccount},
+      {"create_subscription", &TaskLibrary::CreateSubscription},
+      {"start_subscription", &TaskLibrary::StartSubscription},
+      {"record_subscription", &TaskLibrary::RecordSubscription},
+      {"record_add_on", &TaskLibrary::RecordAddOn},
+      {"add_add_on", &TaskLibrary::AddAddOn},
+      {"change_add_on", &TaskLibrary::ChangeAddOn},
+      {"remove_add_on", &TaskLibrary::RemoveAddOn},
+      {"change_quantity", &TaskLibrary::ChangeQuantity},
+      {"change_price", &TaskLibrary::ChangePrice},
+      {"one_time_charge", &TaskLibrary::OneTimeCharge},
+      {"re_term", &TaskLibrary::ReTerm},
+      {"cancel", &TaskLibrary::Cancel},
+      {"charge_early_termination", &TaskLibrary::ChargeEarlyTermination},
+      {"renew", &TaskLibrary::Renew},
+      {"replace", &TaskLibrary::Replace},
+  };
   auto parsed = Json::Parse(task.payload);
   if (!parsed.ok()) return Status::Corruption("task " + task.key + ": bad payload");
   const Json& p = *parsed;
-  const std::string& key = task.key;  // the billing idempotency key
-  const std::string& kind = task.kind;
-  const std::string effective = p["effective_date"].ToText();
-  const int64_t term = p["term_months"].as_int();
-  auto& billing = deps_.billing;
-
-  if (kind == "sync_account") {
-    auto link = deps_.store.FindLinkByCrmId("account", p["account_id"].as_string());
-    if (!link.ok()) return link.status();
-    std::string id;
-    // A link without its synced content is one whose CRM write-back has not happened yet.
-    if (link->has_value() && !(*link)->content_hash.empty()) {
-      id = (*link)->billing_id;
-    } else {
-      auto report = deps_.actions.Sync("account", {p["account_id"].as_string()});
-      if (!report.ok()) return report.status();
-      const Outcome& o = report->outcomes.at(0);
-      if (o.failed())
-        return o.retryable ? Status::Unavailable("account sync: " + o.reason)
-                           : Status::InvalidArgument("account sync: " + o.reason);
-      if (report->writeback_failed > 0)
-        return Status::Unavailable("account synced, its link fields not yet in the CRM: " +
-                                   o.reason);
-      id = o.remote_id;
-    }
-    Json r = Json::MakeObject();
-    r.Set("billing_id", id);
-    return r;
-  }
-  if (kind == "create_subscription") {
-    auto account = AccountBillingId(p, earlier);
-    if (!account.ok()) return account.status();
-    SubscriptionSpec spec;
-    spec.account_id = *account;
-    spec.items.push_back({"", p["price_id"].ToText(), p["quantity"].as_int(1), {}});
-    if (term > 0) spec.cancel_at = DateToEpoch(AddMonths(effective, term));
-    spec.start_active = false;  // start_subscription activates it
-    // Held at most ~2 years (Stripe's limit), counted from planning: the same on every attempt.
-    const int64_t planned = p["planned_at"].as_int();
-    if (planned > 0) spec.pending_until = planned + 700 * 86'400;
-    spec.metadata["crm_order"] = p["order_id"].ToText();
-    spec.metadata["crm_order_item"] = p["item_id"].ToText();
-    spec.metadata["tandem_task"] = key;
-    if (task.attempts > 1) {
-      // An earlier attempt may have created it, and billing may have forgotten the key since
-      // (Stripe keeps keys 24 hours; a retry after a long outage comes later): look first.
-      auto existing = billing.FindSubscription(*account, "tandem_task", key);
-      if (!existing.ok()) return existing.status();
-      if (existing->has_value()) return SubscriptionResult(**existing);
-    }
-    auto sub = billing.CreateSubscription(spec, key);
-    if (!sub.ok()) return sub.status();
-    return SubscriptionResult(*sub);
-  }
-  if (kind == "start_subscription") {
-    auto id = SubscriptionId(p, earlier);
-    if (!id.ok()) return id.status();
-    auto sub = billing.StartSubscription(*id, key);
-    if (!sub.ok()) return sub.status();
-    return SubscriptionResult(*sub);
-  }
-  if (kind == "record_subscription") return RecordSubscription(p, earlier);
-  if (kind == "record_add_on") return RecordAddOn(p, earlier);
-  if (kind == "add_add_on") {
-    auto id = SubscriptionId(p, earlier);
-    if (!id.ok()) return id.status();
-    auto item =
-        billing.AddAddOn(*id, {"", p["price_id"].ToText(), p["quantity"].as_int(1), {}}, key);
-    if (!item.ok()) return item.status();
-    Json r = Json::MakeObject();
-    r.Set("item_id", item->id);
-    return r;
-  }
-  if (kind == "change_add_on" || kind == "remove_add_on" || kind == "change_quantity" ||
-      kind == "change_price") {
-    auto id = SubscriptionId(p, earlier);
-    if (!id.ok()) return id.status();
-    // Add-ons are found by their price; the base item is the subscription's first.
-    const bool base = kind == "change_quantity" || kind == "change_price";
-    auto item = FindItem(*id, base ? "" : p["price_id"].ToText(), base);
-    if (!item.ok()) return item.status();
-    Json r = Json::MakeObject();
-    r.Set("item_id", item->id);
-    r.Set("subscription_id", *id);
-    if (kind == "change_add_on") {
-      auto changed = billing.ChangeAddOn(item->id, p["quantity"].as_int(1), key);
-      if (!changed.ok()) return changed.status();
-    } else if (kind == "remove_add_on") {
-      TANDEM_RETURN_IF_ERROR(billing.RemoveAddOn(item->id, key));
-    } else if (kind == "change_quantity") {
-      auto sub = billing.ChangeQuantity(*id, item->id, p["quantity"].as_int(1), key);
-      if (!sub.ok()) return sub.status();
-    } else {
-      auto sub = billing.ChangePrice(*id, item->id, p["price_id"].ToText(), key);
-      if (!sub.ok()) return sub.status();
-    }
-    return r;
-  }
-  if (kind == "one_time_charge") {
-    auto account = AccountBillingId(p, earlier);
-    if (!account.ok()) return account.status();
-    connector::billing::OneTimeCharge charge;
-    charge.account_id = *account;
-    charge.currency = p["currency"].ToText();
-    charge.amount_minor =
-        ToMinor(p["unit_price"].as_number() * p["quantity"].as_number(1), charge.currency);
-    charge.description = p["product_name"].ToText() + " (order " + p["order_number"].ToText() + ")";
-    auto id = billing.AddOneTimeCharge(charge, key);
-    if (!id.ok()) return id.status();
-    Json r = Json::MakeObject();
-    r.Set("item_id", *id);
-    r.Set("amount_minor", charge.amount_minor);
-    return r;
-  }
-  if (kind == "re_term") {
-    auto id = SubscriptionId(p, earlier);
-    if (!id.ok()) return id.status();
-    if (term <= 0) return Status::InvalidArgument("re-term needs Term_Months__c on the order item");
-    auto sub = billing.ReTerm(*id, DateToEpoch(AddMonths(effective, term)), key);
-    if (!sub.ok()) return sub.status();
-    return SubscriptionResult(*sub);
-  }
-  if (kind == "cancel") {
-    auto id = SubscriptionId(p, earlier);
-    if (!id.ok()) return id.status();
-    auto sub = billing.Cancel(*id, p["at_term_end"].as_bool(), key);
-    if (!sub.ok()) return sub.status();
-    return SubscriptionResult(*sub);
-  }
-  if (kind == "charge_early_termination") {
-    Json r = Json::MakeObject();
-    const std::string end = p["subscription_end"].ToText();
-    const int64_t months =
-        p["at_term_end"].as_bool() || end.empty() ? 0 : MonthsBetween(effective, end);
-    const double recurring = p["recurring_amount"].as_number() > 0
-                                 ? p["recurring_amount"].as_number()
-                                 : p["unit_price"].as_number() * p["quantity"].as_number(1);
-    const std::string currency = p["currency"].ToText();
-    const int64_t amount = ToMinor(static_cast<double>(months) * recurring *
-                                       p["early_termination_percent"].as_number() / 100.0,
-                                   currency);
-    r.Set("months", months);
-    r.Set("amount_minor", amount);
-    if (amount <= 0) return r;  // at term end, or nothing left of the term: no fee
-    auto id = SubscriptionId(p, earlier);
-    if (!id.ok()) return id.status();
-    auto sub = billing.GetSubscription(*id);
-    if (!sub.ok()) return sub.status();
-    connector::billing::OneTimeCharge charge;
-    charge.account_id = sub->account_id;
-    charge.amount_minor = amount;
-    charge.currency = currency;
-    charge.description =
-        "Early termination: " + std::to_string(months) + " months of " +
-        p["product_name"].ToText() + " at " +
-        std::to_string(static_cast<int>(p["early_termination_percent"].as_number())) + "%";
-    auto charged = billing.AddOneTimeCharge(charge, key);
-    if (!charged.ok()) return charged.status();
-    r.Set("item_id", *charged);
-    return r;
-  }
-  if (kind == "renew") {
-    auto id = SubscriptionId(p, earlier);
-    if (!id.ok()) return id.status();
-    const std::string end =
-        p["subscription_end"].ToText().empty() ? effective : p["subscription_end"].ToText();
-    if (term <= 0) return Status::InvalidArgument("renew needs a term (Term_Months__c)");
-    auto sub = billing.Renew(*id, DateToEpoch(AddMonths(end, term)), key);
-    if (!sub.ok()) return sub.status();
-    return SubscriptionResult(*sub);
-  }
-  if (kind == "replace") {
-    auto id = SubscriptionId(p, earlier);
-    if (!id.ok()) return id.status();
-    auto old = billing.GetSubscription(*id);
-    if (!old.ok()) return old.status();
-    SubscriptionSpec spec;
-    spec.account_id = old->account_id;
-    spec.items.push_back({"", p["price_id"].ToText(), p["quantity"].as_int(1), {}});
-    if (term > 0) spec.cancel_at = DateToEpoch(AddMonths(effective, term));
-    spec.metadata["crm_order"] = p["order_id"].ToText();
-    spec.metadata["crm_order_item"] = p["item_id"].ToText();
-    auto sub = billing.Replace(*id, spec, key);
-    if (!sub.ok()) return sub.status();
-    Json r = SubscriptionResult(*sub);
-    r.Set("replaced", *id);
-    return r;
-  }
-  return Status::InvalidArgument("unknown task kind '" + kind + "'");
+  for (const auto& k : kKinds)
+    if (k.kind == task.kind)
+      return (this->*k.run)(
+          Call{task, p, earlier, p["effective_date"].ToText(), p["term_months"].as_int()});
+  return Status::InvalidArgument("unknown task kind '" + task.kind + "'");
 }
 
 }  // namespace tandem::workorders

@@ -7,6 +7,7 @@
 // Thread-safety: Run may be called from several threads.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
 
@@ -34,16 +35,44 @@ class TaskLibrary {
   explicit TaskLibrary(TaskDeps deps) : deps_(deps) {}
 
   // Runs one task. `earlier`: the results of the tasks done before it in its order, by kind
-  // (the last one of each kind in its chain). Returns the task's result.
+  // (the last one of each kind in its chain). Returns the task's result; a kind it does not
+  // know fails the task for good (InvalidArgument).
   Result<Json> Run(const store::Task& task, const std::map<std::string, Json>& earlier);
 
  private:
+  // What every kind's function reads.
+  struct Call {
+    const store::Task& task;  // task.key: the billing idempotency key
+    const Json& p;            // the payload: the order item as planned
+    const std::map<std::string, Json>& earlier;
+    std::string effective;  // the order's effective date
+    int64_t term;           // Term_Months__c; 0 = none
+  };
+
+  // One function per task kind (Run's table names them).
+  Result<Json> SyncAccount(const Call& c);
+  Result<Json> CreateSubscription(const Call& c);
+  Result<Json> StartSubscription(const Call& c);
+  Result<Json> RecordSubscription(const Call& c);
+  Result<Json> RecordAddOn(const Call& c);
+  Result<Json> AddAddOn(const Call& c);
+  Result<Json> ChangeAddOn(const Call& c);
+  Result<Json> RemoveAddOn(const Call& c);
+  Result<Json> ChangeQuantity(const Call& c);
+  Result<Json> ChangePrice(const Call& c);
+  Result<Json> OneTimeCharge(const Call& c);
+  Result<Json> ReTerm(const Call& c);
+  Result<Json> Cancel(const Call& c);
+  Result<Json> ChargeEarlyTermination(const Call& c);
+  Result<Json> Renew(const Call& c);
+  Result<Json> Replace(const Call& c);
+
   Result<std::string> AccountBillingId(const Json& p, const std::map<std::string, Json>& earlier);
   Result<std::string> SubscriptionId(const Json& p, const std::map<std::string, Json>& earlier);
   Result<connector::billing::SubscriptionItem> FindItem(const std::string& subscription_id,
                                                         const std::string& price_id, bool base);
-  Result<Json> RecordSubscription(const Json& p, const std::map<std::string, Json>& earlier);
-  Result<Json> RecordAddOn(const Json& p, const std::map<std::string, Json>& earlier);
+  Result<connector::billing::SubscriptionItem> ItemToChange(const Call& c, bool base,
+                                                            std::string* subscription_id);
 
   TaskDeps deps_;
 };

@@ -335,6 +335,20 @@ TEST_P(WorkOrderTest, AWholesaleOrderMixesOperationsAcrossItems) {
   EXPECT_EQ(stripe_.sandbox.CountObjects("subscription"), 2);
 }
 
+TEST_P(WorkOrderTest, AnUnknownTaskKindFailsForGoodNamingTheKind) {
+  TaskLibrary library(
+      TaskDeps{crm_.client(), stripe_.billing(), **store_, mapping_, stripe_.clock, *actions_});
+  store::Task task;
+  task.key = "order:1:no_such_kind";
+  task.kind = "no_such_kind";
+  task.payload = "{}";
+  auto result = library.Run(task, {});
+  ASSERT_FALSE(result.ok());
+  EXPECT_TRUE(result.status().IsInvalidArgument()) << result.status().ToString();
+  EXPECT_NE(result.status().message().find("unknown task kind 'no_such_kind'"), std::string::npos)
+      << result.status().ToString();
+}
+
 TEST_P(WorkOrderTest, APermanentFailureFailsTheOrderWithTheReasonInTheCrm) {
   Catalog broken = server_;
   broken.price_billing = "price_does_not_exist";
