@@ -1,0 +1,167 @@
+// Private to migration/: one Migrator::Run's state and its stages, one file a stage —
+// read_rows.cpp (the file and its columns), validate.cpp (each row, the source's own
+// duplicates, the CRM ids), match.cpp (the indexes and each row's plan), write.cpp (billing,
+// links and audit), link_back.cpp (the CRM through Bulk 2.0), subscriptions.cpp (billing
+// subscriptions into the CRM's inventory), checkpoint.cpp (the job, started or resumed, and
+// its checkpoint) and migrator.cpp (the chunk loop).
+#pragma once
+
+#include <algorithm>
+#include <cctype>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "migration/csv_reader.h"
+#include "migration/migrator.h"
+#include "migration/result_files.h"
+#include "util/log.h"
+
+namespace tandem::migration::internal {
+
+constexpr const char* kJobKind = "migration";
+
+// Where a row stands after matching; decides what is written for it.
+enum class Plan {
+  kFailed,         // error.csv
+  kAlreadyLinked,  // a link exists: refresh the CRM link fields, nothing else
+  kMatched,        // the other side has it: link, tag billing with the CRM id, link fields
+  kCreateBilling,  // crm-to-billing: a new customer
+  kCreateCrm,      // billing-to-crm: a new CRM record (upsert by the billing-id field)
+};
+
+struct Row {
+  int64_t row = 0, line = 0;
+  std::vector<std::string> fields;
+  std::string error;
+  Json record = Json::MakeObject();  // CRM-shaped: field → value
+  mapping::Mapped mapped;
+  std::vector<std::string> keys;   // customer keys, strongest first
+  std::string crm_id, billing_id;  // given or found
+  std::string crm_link_value;      // what the CRM's billing-id field holds now, when known
+  std::string account_number;
+  Plan plan = Plan::kFailed;
+  std::string status;  // success.csv STATUS
+  bool tag_billing = false;
+  bool write_link_fields = false;
+};
+
+// The CRM's 15-character case-sensitive form: 15- and 18-character ids of one record agree.
+inline std::string Id15(const std::string& id) { return id.substr(0, 15); }
+
+inline std::string Lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+struct Checkpoint {
+  int64_t next_row = 1;  // first row not yet in the result files
+  ResultFiles::Sizes sizes;
+  bool indexed = false;
+  // The chunk in flight's Bulk 2.0 jobs, in the order they were made, and the time its rows
+  // carry: a resume takes those jobs up with the same rows instead of making new ones.
+  std::vector<std::string> bulk_jobs;
+  std::string bulk_time;
+  MigrationSummary counts;
+
+  std::string Dump() const;
+  static Checkpoint Load(const std::string& text);
+};
+
+// Match's view of a chunk: the links either side has, and both sides' index entries
+// (key → the records that have it) for the chunk's keys.
+struct MatchIndex {
+  std::map<std::string, store::Link> link_of_crm;      // by 15-character CRM id
+  std::map<std::string, store::Link> link_of_billing;  // by billing id
+  std::map<std::string, std::set<std::string>> billing_index, crm_index;
+};
+
+// One run's state: the job, its columns and the chunk loop.
+class Run {
+ public:
+  Run(MigrationDeps& deps, const MigrationOptions& options, const mapping::ObjectMap& map)
+      : deps_(deps), options_(options), map_(map), logger_(log::Get("migration")) {}
+
+  Result<MigrationSummary> Execute(const ProgressFn& progress);
+
+ private:
+  // checkpoint.cpp
+  Status Prepare();
+  Status ResumeJob();
+  void StartJob();
+  Status Checkpointed(int64_t rows_done, ResultFiles& files);
+  // read_rows.cpp
+  Status ResolveColumns(const std::vector<std::string>& header);
+  Status CheckDirectionColumns() const;
+  Status CountRows();
+  bool ReadChunk(CsvReader& reader, int64_t rows_done, std::vector<Row>* chunk) const;
+  // validate.cpp
+  void ParseRow(const CsvRecord& rec, const Status& csv_error, Row* row) const;
+  Status FindSourceDuplicates(std::vector<Row>& rows);
+  Status CheckCrmIds(std::vector<Row>& rows);
+  // match.cpp
+  Status BuildIndexes();
+  Status IndexBilling();
+  Status IndexCrm();
+  Status Match(std::vector<Row>& rows);
+  Status FindLinks(const std::vector<Row>& rows, MatchIndex& ix);
+  Status LookUpKeys(const std::vector<Row>& rows, MatchIndex& ix);
+  Status FindCandidateLinks(MatchIndex& ix);
+  void MatchRow(Row& r, MatchIndex& ix);
+  bool MatchEarlierLink(Row& r, MatchIndex& ix);
+  void TakeLink(Row& r, const store::Link& l, const MatchIndex& ix) const;
+  bool MatchBillingSide(Row& r, const MatchIndex& ix, std::string* how);
+  bool MatchCrmSide(Row& r, const MatchIndex& ix, std::string* how);
+  bool LinkedElsewhere(Row& r, MatchIndex& ix, const std::string& how);
+  void DecidePlan(Row& r, MatchIndex& ix, const std::string& how);
+  // write.cpp
+  Status Write(std::vector<Row>& rows);
+  void CreateInBilling(std::vector<Row*>& creates);
+  Status RecordLinks(const std::vector<Row>& rows);
+  void TagBilling(std::vector<Row>& rows);
+  void CountPlans(const std::vector<Row>& rows);
+  void RunConcurrently(std::vector<Row*>& rows, const std::function<void(Row&)>& fn);
+  // link_back.cpp
+  Status BulkToCrm(std::vector<Row*>& rows, bool create);
+  void FillBulkRequest(const std::vector<Row*>& rows, bool create, const std::string& now,
+                       connector::crm::BulkRequest* req) const;
+  // subscriptions.cpp
+  Status RecordSubscriptions(std::vector<Row>& rows);
+  // migrator.cpp
+  Status ProcessChunk(std::vector<Row>& rows);
+  MigrationSummary Summary(int64_t rows_done, const ResultFiles& files) const;
+
+  bool ToBilling() const { return options_.direction == Direction::kCrmToBilling; }
+  std::string Key(const Row& r, const char* what) const {
+    return "tandem:migrate:" + job_.id + ":" + std::to_string(r.row) + ":" + what;
+  }
+  int64_t NowMs() const { return ToEpochMillis(deps_.clock.Now()); }
+  void Fail(Row& r, std::string why, int64_t MigrationSummary::*counter) {
+    r.plan = Plan::kFailed;
+    r.error = std::move(why);
+    ++(cp_.counts.*counter);
+  }
+
+  MigrationDeps& deps_;
+  const MigrationOptions& options_;
+  const mapping::ObjectMap& map_;
+  std::shared_ptr<spdlog::logger> logger_;
+  store::Job job_;
+  Checkpoint cp_;
+  std::string output_dir_;
+  std::vector<std::string> header_;
+  std::vector<std::string> field_of_column_;  // "" = not mapped
+  std::map<std::string, Json> describe_fields_;
+  // Resumed: the jobs of the chunk that was in flight, not yet taken up again.
+  // By step ("create": CRM records made by upsert; "update": link fields written back).
+  std::map<std::string, std::deque<std::string>> resume_jobs_;
+  int id_column_ = -1, billing_column_ = -1;
+};
+
+}  // namespace tandem::migration::internal

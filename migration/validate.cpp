@@ -1,0 +1,204 @@
+// Validating: each row's values against the CRM's field types and the direction's ids, the
+// source's own duplicates, and (crm-to-billing) that every row's CRM record exists.
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+
+#include "connector/crm/soql.h"
+#include "migration/match_keys.h"
+#include "migration/run.h"
+
+namespace tandem::migration::internal {
+namespace {
+
+constexpr size_t kIdsPerQuery = 200;  // ids per SOQL call (well under the 100 KB limit)
+
+// Checks a CSV value against the CRM field's type, as the CRM would, before any call.
+std::string CheckValue(const std::string& type, const std::string& value, const Json& field) {
+  if (type == "date") {
+    int y = 0, m = 0, d = 0;
+    char extra = 0;
+    if (value.size() != 10 ||
+        std::sscanf(value.c_str(), "%4d-%2d-%2d%c", &y, &m, &d, &extra) != 3 || m < 1 || m > 12 ||
+        d < 1 || d > 31)
+      return "'" + value + "' is not a date (YYYY-MM-DD)";
+    static const int kDays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (d > kDays[m - 1] || (m == 2 && d == 29 && !leap))
+      return "'" + value + "' is not a date (no such day)";
+  } else if (type == "datetime") {
+    if (value.size() < 19 || value[4] != '-' || value[10] != 'T')
+      return "'" + value + "' is not a datetime (YYYY-MM-DDThh:mm:ssZ)";
+  } else if (type == "double" || type == "currency" || type == "percent" || type == "int") {
+    char* end = nullptr;
+    std::strtod(value.c_str(), &end);
+    if (*end != '\0') return "'" + value + "' is not a number";
+  } else if (type == "boolean") {
+    const std::string v = Lower(value);
+    if (v != "true" && v != "false" && v != "1" && v != "0" && v != "yes" && v != "no")
+      return "'" + value + "' is not a boolean (true/false)";
+  } else if (type == "email") {
+    if (NormalizeEmail(value).empty()) return "'" + value + "' is not an e-mail address";
+  } else if (type == "reference" || type == "id") {
+    if (!connector::crm::IsSalesforceId(value)) return "'" + value + "' is not a record id";
+  } else if (type == "picklist" && field["restrictedPicklist"].as_bool()) {
+    for (const auto& p : field["picklistValues"].array())
+      if (p["value"].as_string() == value) return "";
+    return "'" + value + "' is not one of the picklist's values";
+  }
+  const int64_t length = field["length"].as_int();
+  if (length > 0 && static_cast<int64_t>(value.size()) > length)
+    return "longer than the field's " + std::to_string(length) + " characters";
+  return "";
+}
+
+}  // namespace
+
+void Run::ParseRow(const CsvRecord& rec, const Status& csv_error, Row* row) const {
+  row->row = rec.number;
+  row->line = rec.line;
+  row->fields = rec.fields;
+  const std::string at = "line " + std::to_string(rec.line);
+  if (!csv_error.ok()) {
+    row->error = csv_error.message();
+    return;
+  }
+  if (rec.fields.size() != header_.size()) {
+    row->error = at + ": " + std::to_string(rec.fields.size()) + " fields, the header has " +
+                 std::to_string(header_.size());
+    return;
+  }
+  for (size_t i = 0; i < rec.fields.size(); ++i) {
+    const std::string& v = rec.fields[i];
+    size_t bad = 0;
+    if (!IsValidUtf8(v, &bad)) {
+      row->error = at + ", column " + header_[i] + ": not valid UTF-8 (byte " +
+                   std::to_string(bad + 1) + ")";
+      return;
+    }
+    const std::string& field = field_of_column_[i];
+    if (field.empty() || v.empty()) continue;
+    const Json& desc = describe_fields_.at(field);
+    std::string why = CheckValue(desc["type"].as_string(), v, desc);
+    if (!why.empty()) {
+      row->error = at + ", column " + header_[i] + " (" + field + "): " + why;
+      return;
+    }
+    row->record.Set(field, v);
+  }
+  if (id_column_ >= 0) row->crm_id = rec.fields[static_cast<size_t>(id_column_)];
+  if (billing_column_ >= 0) row->billing_id = rec.fields[static_cast<size_t>(billing_column_)];
+  if (options_.direction == Direction::kCrmToBilling && row->crm_id.empty()) {
+    row->error = at + ", column " + header_[static_cast<size_t>(id_column_)] + ": empty (the " +
+                 map_.crm + " Id is required)";
+    return;
+  }
+  if (options_.direction == Direction::kBillingToCrm && row->billing_id.empty()) {
+    row->error = at + ", column " + header_[static_cast<size_t>(billing_column_)] +
+                 ": empty (the billing id is required)";
+    return;
+  }
+  if (!row->crm_id.empty() && !connector::crm::IsSalesforceId(row->crm_id)) {
+    row->error = at + ", column " + header_[static_cast<size_t>(id_column_)] + ": '" + row->crm_id +
+                 "' is not a record id";
+    return;
+  }
+  if (options_.direction == Direction::kLinkOnly && row->crm_id.empty() &&
+      row->billing_id.empty()) {
+    row->error = at + ": neither a CRM id nor a billing id";
+    return;
+  }
+  row->mapped = mapping::ApplyToBilling(map_, row->record);
+  if (!row->mapped.ok()) {
+    std::string column = row->mapped.failed_field;
+    for (size_t i = 0; i < header_.size(); ++i)
+      if (field_of_column_[i] == row->mapped.failed_field) column = header_[i];
+    row->error = at + ", column " + column + ": " + row->mapped.reason;
+    return;
+  }
+  row->keys = CustomerKeys(row->mapped.payload);
+  row->plan = Plan::kMatched;  // provisional: valid so far
+}
+
+// The source's own duplicates: a row sharing an id or a customer key with an earlier row
+// (in this chunk or any before) is reported, not written. Keys live in the store.
+Status Run::FindSourceDuplicates(std::vector<Row>& rows) {
+  std::vector<store::MatchKey> keys;
+  std::vector<std::string> lookup;
+  auto row_keys = [&](const Row& r) {
+    std::vector<std::string> k = r.keys;
+    if (!r.crm_id.empty()) k.push_back("crm:" + Id15(r.crm_id));
+    if (!r.billing_id.empty()) k.push_back("billing:" + r.billing_id);
+    return k;
+  };
+  for (const Row& r : rows) {
+    if (r.plan == Plan::kFailed) continue;
+    for (const auto& k : row_keys(r)) {
+      keys.push_back({k, std::to_string(r.row)});
+      lookup.push_back(k);
+    }
+  }
+  TANDEM_RETURN_IF_ERROR(deps_.store.AddMatchKeys(job_.id, "source", keys));
+  auto found = deps_.store.FindMatchKeys(job_.id, "source", lookup);
+  if (!found.ok()) return found.status();
+  std::map<std::string, int64_t> first_row;  // key → the earliest row that has it
+  for (const auto& m : *found) {
+    const int64_t r = std::stoll(m.ref);
+    auto [it, inserted] = first_row.emplace(m.key, r);
+    if (!inserted) it->second = std::min(it->second, r);
+  }
+  for (Row& r : rows) {
+    if (r.plan == Plan::kFailed) continue;
+    for (const auto& k : row_keys(r)) {
+      const int64_t first = first_row[k];
+      if (first != 0 && first < r.row) {
+        const std::string kind = k.substr(0, k.find(':'));
+        const std::string value = kind == "crm" ? "CRM id '" + r.crm_id + "'"
+                                  : kind == "billing"
+                                      ? "billing id '" + r.billing_id + "'"
+                                      : kind + " '" + k.substr(k.find(':') + 1) + "'";
+        Fail(r, "duplicate of row " + std::to_string(first) + " in this file (same " + value + ")",
+             &MigrationSummary::duplicates);
+        break;
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+// crm-to-billing: every row's record must exist in the CRM; the billing id it may already
+// carry is an external-id match.
+Status Run::CheckCrmIds(std::vector<Row>& rows) {
+  std::vector<std::string> ids;
+  for (const Row& r : rows)
+    if (r.plan != Plan::kFailed) ids.push_back(r.crm_id);
+  std::map<std::string, Json> found;  // by 15-character id
+  std::vector<std::string> fields = {"Id"};
+  if (!map_.link.billing_id.empty()) fields.push_back(map_.link.billing_id);
+  for (size_t start = 0; start < ids.size(); start += kIdsPerQuery) {
+    std::vector<std::string> part(
+        ids.begin() + static_cast<long>(start),
+        ids.begin() + static_cast<long>(std::min(ids.size(), start + kIdsPerQuery)));
+    auto soql = connector::crm::SoqlBuilder(map_.crm, fields).WhereIn("Id", part).Build();
+    if (!soql.ok()) return soql.status();
+    TANDEM_RETURN_IF_ERROR(deps_.crm.Query(*soql, [&](const Json& r) {
+      found[Id15(r["Id"].as_string())] = r;
+      return Status::Ok();
+    }));
+  }
+  for (Row& r : rows) {
+    if (r.plan == Plan::kFailed) continue;
+    auto it = found.find(Id15(r.crm_id));
+    if (it == found.end()) {
+      Fail(r, "no " + map_.crm + " with Id " + r.crm_id + " in the CRM",
+           &MigrationSummary::unmatched);
+      continue;
+    }
+    r.crm_id = it->second["Id"].as_string();  // the 18-character form
+    if (!map_.link.billing_id.empty()) r.crm_link_value = it->second[map_.link.billing_id].ToText();
+    if (r.billing_id.empty()) r.billing_id = r.crm_link_value;
+  }
+  return Status::Ok();
+}
+
+}  // namespace tandem::migration::internal

@@ -1,0 +1,132 @@
+// Writing: billing creates and tags, run concurrently under the billing client's rate
+// limit, and the links and audit recorded before the CRM hears of them.
+#include <atomic>
+#include <exception>
+#include <mutex>
+#include <thread>
+
+#include "connector/billing/account_payload.h"
+#include "migration/run.h"
+
+namespace tandem::migration::internal {
+
+using connector::billing::BillingAccount;
+
+Status Run::Write(std::vector<Row>& rows) {
+  std::vector<Row*> creates, crm_creates;
+  for (Row& r : rows) {
+    if (r.plan == Plan::kCreateBilling) creates.push_back(&r);
+    if (r.plan == Plan::kCreateCrm) crm_creates.push_back(&r);
+  }
+  if (options_.dry_run) {
+    CountPlans(rows);
+    for (Row& r : rows)
+      if (r.plan != Plan::kFailed) r.status = "dry run: would be " + r.status;
+    return Status::Ok();
+  }
+  // 1. Billing creates, concurrent; each keyed by job and row, so a re-run replays it.
+  CreateInBilling(creates);
+  if (deps_.crash) deps_.crash->Hit("migration.after_billing_writes");
+  // 2. CRM creates (billing-to-crm), one Bulk 2.0 upsert job.
+  TANDEM_RETURN_IF_ERROR(BulkToCrm(crm_creates, /*create=*/true));
+  // 3. Links and audit, before the CRM's link fields are written.
+  TANDEM_RETURN_IF_ERROR(RecordLinks(rows));
+  if (deps_.crash) deps_.crash->Hit("migration.after_links");
+  // 4. Link fields into the CRM, one Bulk 2.0 update job.
+  std::vector<Row*> updates;
+  // A record already linked whose CRM field holds the id needs nothing (a re-run stays cheap).
+  for (Row& r : rows)
+    if (r.plan == Plan::kCreateBilling || r.plan == Plan::kMatched ||
+        (r.plan == Plan::kAlreadyLinked && r.crm_link_value != r.billing_id))
+      updates.push_back(&r);
+  TANDEM_RETURN_IF_ERROR(BulkToCrm(updates, /*create=*/false));
+  // 5. Billing learns the CRM id of what it already had (matched, or created in the CRM).
+  TagBilling(rows);
+  CountPlans(rows);
+  return Status::Ok();
+}
+
+void Run::CreateInBilling(std::vector<Row*>& creates) {
+  std::mutex mu;
+  RunConcurrently(creates, [&](Row& r) {
+    BillingAccount account = connector::billing::PayloadToAccount(r.mapped.payload);
+    account.external_key = r.crm_id;
+    auto saved = deps_.billing.CreateAccount(account, Key(r, "create"));
+    std::lock_guard<std::mutex> lock(mu);
+    if (!saved.ok()) {
+      Fail(r, "billing: " + saved.status().ToString(), &MigrationSummary::write_failed);
+      return;
+    }
+    r.billing_id = saved->id;
+    auto an = saved->metadata.find("account_number");
+    r.account_number = an == saved->metadata.end() ? saved->id : an->second;
+  });
+}
+
+Status Run::RecordLinks(const std::vector<Row>& rows) {
+  const int64_t now = NowMs();
+  std::vector<store::Link> links;
+  std::vector<store::AuditEntry> audit;
+  const std::string actor = "migration:" + job_.id;
+  for (const Row& r : rows) {
+    if (r.plan == Plan::kFailed || r.plan == Plan::kAlreadyLinked) continue;
+    // A created record's hash is its content; a matched one is synced from the CRM next time.
+    links.push_back(store::Link{map_.name, r.crm_id, r.billing_id, r.account_number,
+                                r.plan == Plan::kCreateBilling ? r.mapped.hash : "", now});
+    audit.push_back(store::AuditEntry{now, actor, map_.name, r.crm_id, "migrate",
+                                      r.plan == Plan::kMatched ? "linked" : "created",
+                                      r.billing_id});
+  }
+  return deps_.store.RecordSync(links, audit);
+}
+
+void Run::TagBilling(std::vector<Row>& rows) {
+  std::mutex mu;
+  std::vector<Row*> tags;
+  for (Row& r : rows)
+    if (r.plan == Plan::kMatched || r.plan == Plan::kCreateCrm) tags.push_back(&r);
+  RunConcurrently(tags, [&](Row& r) {
+    BillingAccount fields;
+    fields.external_key = r.crm_id;
+    auto saved = deps_.billing.UpdateAccount(r.billing_id, fields, Key(r, "tag"));
+    if (!saved.ok()) {
+      std::lock_guard<std::mutex> lock(mu);
+      r.status += " (billing not tagged with the CRM id: " + saved.status().ToString() + ")";
+    }
+  });
+}
+
+// The summary's counts of what the chunk created, matched or found linked (dry run: would).
+void Run::CountPlans(const std::vector<Row>& rows) {
+  for (const Row& r : rows) {
+    if (r.plan == Plan::kCreateBilling) ++cp_.counts.created_billing;
+    if (r.plan == Plan::kCreateCrm) ++cp_.counts.created_crm;
+    if (r.plan == Plan::kMatched) ++cp_.counts.matched;
+    if (r.plan == Plan::kAlreadyLinked) ++cp_.counts.already_linked;
+  }
+}
+
+void Run::RunConcurrently(std::vector<Row*>& rows, const std::function<void(Row&)>& fn) {
+  std::atomic<size_t> next{0};
+  // A worker that throws (a broken invariant) stops taking rows; the first exception is
+  // raised again here, after every worker joined, so the chunk is never checkpointed as done.
+  std::mutex error_mu;
+  std::exception_ptr error;
+  auto worker = [&] {
+    try {
+      for (size_t i = next++; i < rows.size(); i = next++) fn(*rows[i]);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(error_mu);
+      if (!error) error = std::current_exception();
+      next = rows.size();
+    }
+  };
+  const size_t n = std::min(rows.size(), static_cast<size_t>(std::max(1, options_.concurrency)));
+  std::vector<std::thread> threads;
+  for (size_t t = 1; t < n; ++t) threads.emplace_back(worker);
+  worker();
+  for (auto& t : threads) t.join();
+  if (error) std::rethrow_exception(error);
+}
+
+}  // namespace tandem::migration::internal
