@@ -18,6 +18,8 @@
 #include "bench/bench_util.h"
 #include "connector/billing/stripe/connection.h"
 #include "connector/crm/salesforce/connection.h"
+#include "tests/support/catalog_builder.h"
+#include "tests/support/order_builder.h"
 #include "util/log.h"
 
 #include <sys/wait.h>
@@ -64,57 +66,38 @@ int main(int argc, char** argv) {
   connector::billing::stripe::StripeConnection billing(bo, {clock, sleeper, random, counter},
                                                        redactor);
   // The catalog, the account and the orders.
-  connector::billing::Product p;
-  p.name = "Virtual Server";
-  const auto product = billing.billing().CreateProduct(p, "bench-p").value();
-  connector::billing::Price price;
-  price.product_id = product.id;
-  price.currency = "eur";
-  price.unit_amount_minor = 3000;
-  price.interval = "month";
-  const auto monthly = billing.billing().CreatePrice(price, "bench-price").value();
-  Json book = Json::MakeObject();
-  book.Set("Name", "Standard Price Book");
-  const std::string pricebook = crm.client().Create("Pricebook2", book).value();
-  Json p2 = Json::MakeObject();
-  p2.Set("Name", "Virtual Server");
-  p2.Set("Family", "Virtual Server");
-  const std::string product2 = crm.client().Create("Product2", p2).value();
-  Json entry = Json::MakeObject();
-  entry.Set("Pricebook2Id", pricebook);
-  entry.Set("Product2Id", product2);
-  entry.Set("UnitPrice", 30.0);
-  entry.Set("Billing_Price_Id__c", monthly.id);
-  const std::string entry_id = crm.client().Create("PricebookEntry", entry).value();
+  const auto product =
+      testing::CreateBillingProduct(billing.billing(), "Virtual Server", "bench-p").value();
+  const auto monthly = testing::CreateBillingPrice(billing.billing(), product.id, "eur", 3000,
+                                                   "month", "bench-price")
+                           .value();
+  const std::string pricebook = testing::CreatePricebook(crm.client()).value();
+  testing::CatalogProduct server;
+  server.product_crm =
+      testing::CreateProduct2(crm.client(), {"Virtual Server", "", "Virtual Server", "", ""})
+          .value();
+  server.entry_crm =
+      testing::CreatePricebookEntry(crm.client(), pricebook, server.product_crm, 30.0, monthly.id)
+          .value();
   for (int start = 0; start < orders; start += 200) {
-    std::vector<Json> batch, items;
+    std::vector<Json> batch;
     for (int i = start; i < std::min(orders, start + 200); ++i) {
       Json a = Json::MakeObject();
       a.Set("Name", "Bench Customer " + std::to_string(i));
       batch.push_back(a);
     }
     const auto accounts = crm.client().CreateMany("Account", batch).value();
-    batch.clear();
-    for (const auto& a : accounts) {
-      Json o = Json::MakeObject();
-      o.Set("AccountId", a.id);
-      o.Set("EffectiveDate", "2026-01-01");
-      o.Set("Status", "Activated");
-      o.Set("Operation_Type__c", "New");
-      batch.push_back(o);
+    std::vector<testing::OrderSpec> specs;
+    for (const auto& a : accounts)
+      specs.push_back({a.id, "2026-01-01", "New", {{&server, 1, 30.0, "", "", 12}}});
+    const auto made = testing::CreateOrders(crm.client(), specs);
+    if (!made.ok()) {
+      std::fprintf(stderr, "creating the orders: %s\n", made.status().ToString().c_str());
+      kill(sandbox, SIGTERM);
+      waitpid(sandbox, nullptr, 0);
+      fs::remove_all(dir);
+      return 1;
     }
-    const auto made = crm.client().CreateMany("Order", batch).value();
-    for (const auto& o : made) {
-      Json it = Json::MakeObject();
-      it.Set("OrderId", o.id);
-      it.Set("Product2Id", product2);
-      it.Set("PricebookEntryId", entry_id);
-      it.Set("Quantity", 1);
-      it.Set("UnitPrice", 30.0);
-      it.Set("Term_Months__c", 12);
-      items.push_back(it);
-    }
-    (void)crm.client().CreateMany("OrderItem", items);
   }
   const std::string config = (dir / "tandem.yaml").string();
   {

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "connector/billing/stripe/stripe_wire.h"
+#include "tests/support/catalog_builder.h"
 #include "tests/support/default_mapping.h"
 #include "tests/support/salesforce_env.h"
 #include "tests/support/store_backends.h"
@@ -47,15 +48,11 @@ class CallbacksTest : public testing::StoreBackendTest {
     auto report = actions_->Sync("account", ids_);
     ASSERT_TRUE(report.ok());
     for (const auto& o : report->outcomes) customers_.push_back(o.remote_id);
-    connector::billing::Product p;
-    p.name = "Virtual Server";
-    const auto product = stripe_.billing().CreateProduct(p, "p").value();
-    connector::billing::Price price;
-    price.product_id = product.id;
-    price.currency = "usd";
-    price.unit_amount_minor = 4000;
-    price.interval = "month";
-    const auto monthly = stripe_.billing().CreatePrice(price, "pr").value();
+    const auto product =
+        testing::CreateBillingProduct(stripe_.billing(), "Virtual Server", "p").value();
+    const auto monthly =
+        testing::CreateBillingPrice(stripe_.billing(), product.id, "usd", 4000, "month", "pr")
+            .value();
     for (const auto& c : customers_) {
       connector::billing::SubscriptionSpec spec;
       spec.account_id = c;

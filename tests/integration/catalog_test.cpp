@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "catalog-sync/apply.h"
+#include "tests/support/catalog_builder.h"
 #include "tests/support/default_mapping.h"
 #include "tests/support/salesforce_env.h"
 #include "tests/support/store_backends.h"
@@ -30,21 +31,17 @@ class CatalogTest : public testing::StoreBackendTest {
   std::vector<std::string> MakeCatalog(int n) {
     std::vector<std::string> ids;
     for (int i = 0; i < n; ++i) {
-      connector::billing::Product p;
-      p.name = "Server " + std::to_string(i);
-      p.kind = i % 10 == 9 ? "add_on" : "base";
-      const auto prod = stripe_.billing().CreateProduct(p, "p" + std::to_string(i)).value();
+      const auto prod =
+          testing::CreateBillingProduct(stripe_.billing(), "Server " + std::to_string(i),
+                                        "p" + std::to_string(i), i % 10 == 9 ? "add_on" : "base")
+              .value();
       ids.push_back(prod.id);
-      for (int k = 0; k < 3; ++k) {
-        connector::billing::Price price;
-        price.product_id = prod.id;
-        price.currency = "usd";
-        price.unit_amount_minor = 1000 * (k + 1) + i;
-        price.interval = k == 2 ? "" : (k == 0 ? "month" : "year");
-        EXPECT_TRUE(stripe_.billing()
-                        .CreatePrice(price, "pr" + std::to_string(i) + "-" + std::to_string(k))
+      for (int k = 0; k < 3; ++k)
+        EXPECT_TRUE(testing::CreateBillingPrice(stripe_.billing(), prod.id, "usd",
+                                                1000 * (k + 1) + i,
+                                                k == 2 ? "" : (k == 0 ? "month" : "year"),
+                                                "pr" + std::to_string(i) + "-" + std::to_string(k))
                         .ok());
-      }
     }
     return ids;
   }

@@ -18,6 +18,7 @@
 #include "catalog-sync/apply.h"
 #include "migration/migrator.h"
 #include "reconcile/reconciler.h"
+#include "tests/support/catalog_builder.h"
 #include "tests/support/default_mapping.h"
 #include "tests/support/salesforce_env.h"
 #include "tests/support/store_backends.h"
@@ -132,19 +133,14 @@ TEST_P(FaultMatrix, Sync) {
 
 TEST_P(FaultMatrix, Catalog) {
   for (int i = 0; i < 12; ++i) {
-    connector::billing::Product p;
-    p.name = "Product " + std::to_string(i);
-    auto product = stripe_.billing().CreateProduct(p, "prod-" + std::to_string(i)).value();
-    connector::billing::Price price;
-    price.product_id = product.id;
-    price.currency = "eur";
-    price.unit_amount_minor = 1000 + i;
-    price.interval = "month";
-    ASSERT_TRUE(stripe_.billing().CreatePrice(price, "price-" + std::to_string(i)).ok());
+    auto product = testing::CreateBillingProduct(stripe_.billing(), "Product " + std::to_string(i),
+                                                 "prod-" + std::to_string(i))
+                       .value();
+    ASSERT_TRUE(testing::CreateBillingPrice(stripe_.billing(), product.id, "eur", 1000 + i, "month",
+                                            "price-" + std::to_string(i))
+                    .ok());
   }
-  Json book = Json::MakeObject();
-  book.Set("Name", "Standard Price Book");
-  ASSERT_TRUE(crm_.client().Create("Pricebook2", book).ok());
+  ASSERT_TRUE(testing::CreatePricebook(crm_.client()).ok());
   catalog_sync::CatalogSync sync(
       {crm_.client(), stripe_.billing(), **store_, mapping_, stripe_.clock});
   const testing::FaultProbe probe(crm_, stripe_);

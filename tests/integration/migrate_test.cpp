@@ -9,6 +9,7 @@
 
 #include "migration/csv_reader.h"
 #include "migration/migrator.h"
+#include "tests/support/catalog_builder.h"
 #include "tests/support/default_mapping.h"
 #include "tests/support/salesforce_env.h"
 #include "tests/support/store_backends.h"
@@ -290,15 +291,10 @@ TEST_P(MigrateTest, ExistingSubscriptionsAreRecordedInTheCrmServiceInventory) {
                           Direction::kBillingToCrm));
   ASSERT_TRUE(b2c.ok());
   const std::string account_id = (*store_)->FindLinkByBillingId("account", linked).value()->crm_id;
-  connector::billing::Product product;
-  product.name = "SIP Trunk";
-  const auto prod = stripe_.billing().CreateProduct(product, "inv-p").value();
-  connector::billing::Price price;
-  price.product_id = prod.id;
-  price.currency = "eur";
-  price.unit_amount_minor = 1500;
-  price.interval = "month";
-  const auto monthly = stripe_.billing().CreatePrice(price, "inv-price").value();
+  const auto prod = testing::CreateBillingProduct(stripe_.billing(), "SIP Trunk", "inv-p").value();
+  const auto monthly =
+      testing::CreateBillingPrice(stripe_.billing(), prod.id, "eur", 1500, "month", "inv-price")
+          .value();
   auto subscribe = [&](const std::string& customer, int64_t quantity) {
     connector::billing::SubscriptionSpec spec;
     spec.account_id = customer;

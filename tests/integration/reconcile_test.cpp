@@ -10,6 +10,7 @@
 #include "actions/billing_records.h"
 #include "actions/callbacks.h"
 #include "reconcile/reconciler.h"
+#include "tests/support/catalog_builder.h"
 #include "tests/support/default_mapping.h"
 #include "tests/support/salesforce_env.h"
 #include "tests/support/store_backends.h"
@@ -99,15 +100,9 @@ class ReconcileTest : public testing::StoreBackendTest {
 
   // A monthly price and a subscription per customer: billing invoices and charges them.
   std::vector<std::string> Subscribe(const std::vector<std::string>& customers) {
-    connector::billing::Product p;
-    p.name = "Virtual Server";
-    const auto product = billing_->CreateProduct(p, "p").value();
-    connector::billing::Price price;
-    price.product_id = product.id;
-    price.currency = "eur";
-    price.unit_amount_minor = 4050;
-    price.interval = "month";
-    const auto monthly = billing_->CreatePrice(price, "pr").value();
+    const auto product = testing::CreateBillingProduct(*billing_, "Virtual Server", "p").value();
+    const auto monthly =
+        testing::CreateBillingPrice(*billing_, product.id, "eur", 4050, "month", "pr").value();
     std::vector<std::string> subs;
     for (const auto& c : customers) {
       connector::billing::SubscriptionSpec spec;

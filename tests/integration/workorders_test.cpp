@@ -11,8 +11,10 @@
 
 #include "actions/callbacks.h"
 #include "reconcile/reconciler.h"
+#include "tests/support/catalog_builder.h"
 #include "tests/support/default_mapping.h"
 #include "tests/support/fault_matrix.h"
+#include "tests/support/order_builder.h"
 #include "tests/support/salesforce_env.h"
 #include "tests/support/store_backends.h"
 #include "tests/support/stripe_env.h"
@@ -33,18 +35,8 @@ Templates DefaultTemplates() {
   return ParseTemplates(text.str(), "config/workorders.yaml").value();
 }
 
-struct Catalog {
-  std::string product_crm, price_billing, entry_crm;
-};
-
-struct Item {
-  const Catalog* product;
-  int quantity = 1;
-  double unit_price = 0;
-  std::string operation;  // "" = the order's
-  std::string subscription_crm;
-  int term_months = 0;
-};
+using Catalog = testing::CatalogProduct;
+using Item = testing::OrderLine;
 
 class WorkOrderTest : public testing::StoreBackendTest {
  protected:
@@ -66,9 +58,7 @@ class WorkOrderTest : public testing::StoreBackendTest {
     engine_ = std::make_unique<Engine>(
         TaskDeps{crm_.client(), stripe_.billing(), **store_, mapping_, stripe_.clock, *actions_},
         templates_, o);
-    Json book = Json::MakeObject();
-    book.Set("Name", "Standard Price Book");
-    pricebook_ = crm_.client().Create("Pricebook2", book).value();
+    pricebook_ = testing::CreatePricebook(crm_.client()).value();
     Json account = Json::MakeObject();
     account.Set("Name", "Work Order Co");
     account_ = crm_.client().Create("Account", account).value();
@@ -81,57 +71,19 @@ class WorkOrderTest : public testing::StoreBackendTest {
 
   Catalog MakeProduct(const std::string& name, const std::string& code, const std::string& family,
                       const std::string& kind, int64_t amount_minor) {
-    connector::billing::Product p;
-    p.name = name;
-    auto product = stripe_.billing().CreateProduct(p, "p-" + code).value();
-    connector::billing::Price price;
-    price.product_id = product.id;
-    price.currency = "eur";
-    price.unit_amount_minor = amount_minor;
-    if (kind != "Fee") price.interval = "month";
-    auto billing_price = stripe_.billing().CreatePrice(price, "price-" + code).value();
-    Json p2 = Json::MakeObject();
-    p2.Set("Name", name);
-    p2.Set("ProductCode", code);
-    p2.Set("Family", family);
-    p2.Set("Product_Kind__c", kind);
-    p2.Set("Billing_Product_Id__c", product.id);
-    Catalog c;
-    c.product_crm = crm_.client().Create("Product2", p2).value();
-    Json entry = Json::MakeObject();
-    entry.Set("Pricebook2Id", pricebook_);
-    entry.Set("Product2Id", c.product_crm);
-    entry.Set("UnitPrice", static_cast<double>(amount_minor) / 100);
-    entry.Set("CurrencyIsoCode", "EUR");
-    entry.Set("Billing_Price_Id__c", billing_price.id);
-    c.entry_crm = crm_.client().Create("PricebookEntry", entry).value();
-    c.price_billing = billing_price.id;
-    return c;
+    return testing::CreateCatalogProduct(crm_.client(), stripe_.billing(), pricebook_, name, code,
+                                         family, kind, amount_minor)
+        .value();
   }
 
   std::string MakeOrder(const std::string& operation, const std::string& effective,
                         const std::vector<Item>& items) {
-    Json order = Json::MakeObject();
-    order.Set("AccountId", account_);
-    order.Set("EffectiveDate", effective);
-    order.Set("Status", "Activated");
-    order.Set("OrderNumber", "ORD-" + std::to_string(++orders_));
-    if (!operation.empty()) order.Set("Operation_Type__c", operation);
-    order.Set("Pricebook2Id", pricebook_);
-    const std::string id = crm_.client().Create("Order", order).value();
-    for (const auto& it : items) {
-      Json item = Json::MakeObject();
-      item.Set("OrderId", id);
-      item.Set("Product2Id", it.product->product_crm);
-      item.Set("PricebookEntryId", it.product->entry_crm);
-      item.Set("Quantity", it.quantity);
-      item.Set("UnitPrice", it.unit_price);
-      if (!it.operation.empty()) item.Set("Operation_Type__c", it.operation);
-      if (!it.subscription_crm.empty()) item.Set("Service_Subscription__c", it.subscription_crm);
-      if (it.term_months) item.Set("Term_Months__c", it.term_months);
-      EXPECT_TRUE(crm_.client().Create("OrderItem", item).ok());
-    }
-    return id;
+    testing::OrderSpec spec{account_, effective, operation, items};
+    spec.order_number = "ORD-" + std::to_string(++orders_);
+    spec.pricebook = pricebook_;
+    auto id = testing::CreateOrder(crm_.client(), spec);
+    EXPECT_TRUE(id.ok()) << id.status().ToString();
+    return id.value_or("");
   }
 
   // Enqueues the order and runs workers until it is done or failed.
@@ -352,12 +304,9 @@ TEST_P(WorkOrderTest, AnUnknownTaskKindFailsForGoodNamingTheKind) {
 TEST_P(WorkOrderTest, APermanentFailureFailsTheOrderWithTheReasonInTheCrm) {
   Catalog broken = server_;
   broken.price_billing = "price_does_not_exist";
-  Json entry = Json::MakeObject();
-  entry.Set("Pricebook2Id", pricebook_);
-  entry.Set("Product2Id", server_.product_crm);
-  entry.Set("UnitPrice", 30.0);
-  entry.Set("Billing_Price_Id__c", "price_does_not_exist");
-  broken.entry_crm = crm_.client().Create("PricebookEntry", entry).value();
+  broken.entry_crm = testing::CreatePricebookEntry(crm_.client(), pricebook_, server_.product_crm,
+                                                   30.0, "price_does_not_exist")
+                         .value();
   const std::string order = MakeOrder("New", "2026-01-01", {{&broken, 1, 30, "", "", 12}});
   const OrderState s = Run(order);
   EXPECT_EQ(s.status, "Failed");

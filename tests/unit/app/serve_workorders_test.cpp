@@ -13,6 +13,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/catalog_builder.h"
+#include "tests/support/order_builder.h"
 #include "tests/support/process.h"
 #include "tests/support/salesforce_env.h"
 #include "tests/support/sandbox_config.h"
@@ -43,42 +45,26 @@ class ServeWorkOrders : public testing::StoreBackendTest {
                                 stripe_.sandbox.base_url(), TANDEM_SOURCE_DIR,
                                 "schedules:\n  order_poll: 200ms\n  catalog_sync: 24h\n"
                                 "workers:\n  count: 2\n  lease: 2s\n");
-    // The catalog and the customer.
-    connector::billing::Product p;
-    p.name = "Virtual Server";
-    const auto product = stripe_.billing().CreateProduct(p, "p").value();
-    connector::billing::Price price;
-    price.product_id = product.id;
-    price.currency = "eur";
-    price.unit_amount_minor = 3000;
-    price.interval = "month";
-    const auto monthly = stripe_.billing().CreatePrice(price, "pm").value();
-    price.interval = "";
-    price.unit_amount_minor = 9900;
-    const auto once = stripe_.billing().CreatePrice(price, "po").value();
-    Json book = Json::MakeObject();
-    book.Set("Name", "Standard Price Book");
-    const std::string pricebook = crm_.client().Create("Pricebook2", book).value();
-    auto product2 = [&](const std::string& name, const std::string& family,
-                        const std::string& kind) {
-      Json p2 = Json::MakeObject();
-      p2.Set("Name", name);
-      p2.Set("Family", family);
-      p2.Set("Product_Kind__c", kind);
-      return crm_.client().Create("Product2", p2).value();
-    };
-    auto entry = [&](const std::string& product_id, const std::string& billing_price) {
-      Json e = Json::MakeObject();
-      e.Set("Pricebook2Id", pricebook);
-      e.Set("Product2Id", product_id);
-      e.Set("UnitPrice", 30.0);
-      e.Set("Billing_Price_Id__c", billing_price);
-      return crm_.client().Create("PricebookEntry", e).value();
-    };
-    server_ = product2("Virtual Server", "Virtual Server", "Base");
-    fee_ = product2("Setup Fee", "Fees", "Fee");
-    server_entry_ = entry(server_, monthly.id);
-    fee_entry_ = entry(fee_, once.id);
+    // The catalog and the customer: one billing product, priced monthly and once.
+    const auto product =
+        testing::CreateBillingProduct(stripe_.billing(), "Virtual Server", "p").value();
+    const auto monthly =
+        testing::CreateBillingPrice(stripe_.billing(), product.id, "eur", 3000, "month", "pm")
+            .value();
+    const auto once =
+        testing::CreateBillingPrice(stripe_.billing(), product.id, "eur", 9900, "", "po").value();
+    const std::string pricebook = testing::CreatePricebook(crm_.client()).value();
+    server_.product_crm =
+        testing::CreateProduct2(crm_.client(), {"Virtual Server", "", "Virtual Server", "Base", ""})
+            .value();
+    fee_.product_crm =
+        testing::CreateProduct2(crm_.client(), {"Setup Fee", "", "Fees", "Fee", ""}).value();
+    server_.entry_crm = testing::CreatePricebookEntry(crm_.client(), pricebook, server_.product_crm,
+                                                      30.0, monthly.id)
+                            .value();
+    fee_.entry_crm =
+        testing::CreatePricebookEntry(crm_.client(), pricebook, fee_.product_crm, 30.0, once.id)
+            .value();
     Json account = Json::MakeObject();
     account.Set("Name", "Serve Co");
     account_ = crm_.client().Create("Account", account).value();
@@ -95,42 +81,15 @@ class ServeWorkOrders : public testing::StoreBackendTest {
   // n activated orders: a 12-month server (4 tasks with the account sync), and with `fee` a
   // one-time setup fee too (2 more).
   void MakeOrders(int n, bool fee) {
-    std::vector<Json> orders;
+    std::vector<testing::OrderSpec> orders;
     for (int i = 0; i < n; ++i) {
-      Json o = Json::MakeObject();
-      o.Set("AccountId", account_);
-      o.Set("EffectiveDate", "2026-01-01");
-      o.Set("Status", "Activated");
-      o.Set("Operation_Type__c", "New");
+      testing::OrderSpec o{account_, "2026-01-01", "New", {{&server_, 1, 30.0, "", "", 12}}};
+      if (fee) o.lines.push_back({&fee_, 1, 99.0, "", "", 12});
       orders.push_back(o);
     }
-    std::vector<Json> items;
-    const auto created = crm_.client().CreateMany("Order", orders).value();
-    for (const auto& r : created) {
-      Json it = Json::MakeObject();
-      it.Set("OrderId", r.id);
-      it.Set("Product2Id", server_);
-      it.Set("PricebookEntryId", server_entry_);
-      it.Set("Quantity", 1);
-      it.Set("UnitPrice", 30.0);
-      it.Set("Term_Months__c", 12);
-      items.push_back(it);
-      if (fee) {
-        Json f = it;
-        f.Set("Product2Id", fee_);
-        f.Set("PricebookEntryId", fee_entry_);
-        f.Set("UnitPrice", 99.0);
-        items.push_back(f);
-      }
-      order_ids_.push_back(r.id);
-    }
-    for (size_t start = 0; start < items.size(); start += 200) {
-      std::vector<Json> part(
-          items.begin() + static_cast<long>(start),
-          items.begin() + static_cast<long>(std::min(items.size(), start + 200)));
-      const auto saved = crm_.client().CreateMany("OrderItem", part).value();
-      for (const auto& r : saved) ASSERT_TRUE(r.success) << r.ErrorText();
-    }
+    const auto ids = testing::CreateOrders(crm_.client(), orders);
+    ASSERT_TRUE(ids.ok()) << ids.status().ToString();
+    order_ids_.insert(order_ids_.end(), ids->begin(), ids->end());
   }
 
   // `crash_at` arms a crash point in the process (TANDEM_CRASH_AT): it kills itself there.
@@ -272,7 +231,8 @@ class ServeWorkOrders : public testing::StoreBackendTest {
   testing::SalesforceEnv crm_;
   testing::StripeEnv stripe_;
   fs::path dir_;
-  std::string config_, server_, fee_, server_entry_, fee_entry_, account_;
+  std::string config_, account_;
+  testing::CatalogProduct server_, fee_;
   std::vector<std::string> order_ids_;
   std::vector<pid_t> pids_;
   std::map<pid_t, int> ports_;
