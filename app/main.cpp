@@ -1,4 +1,5 @@
-// The `tandem` binary: the only composition root (see app/cli.cpp).
+// The `tandem` binary: the only composition root (the wiring is app/runtime.cpp; app/cli.cpp
+// dispatches the commands in app/commands/).
 #include <malloc.h>
 
 #include <exception>

@@ -1,19 +1,31 @@
 // The composition root's wiring: from a Config to connected remotes, the store, the mapping
-// and the actions — the one place that names the concrete Salesforce and Stripe classes.
+// and the actions — the one place that names the concrete Salesforce and Stripe classes,
+// opens the store and builds what runs on the remotes (the work-order engine, the order
+// poller, the catalog sync, the migrator, the reconciler). Commands, the demo and the
+// work-order service ask here for them (tests/arch checks that no other app file names a
+// concrete adapter).
 // Thread-safety: built once; the parts are thread-safe as their own headers say.
 #pragma once
 
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "actions/callbacks.h"
 #include "actions/sync.h"
 #include "app/config.h"
 #include "app/scheduler.h"
-#include "app/server.h"
+#include "catalog-sync/apply.h"
 #include "connector/billing/stripe/connection.h"
 #include "connector/crm/salesforce/connection.h"
 #include "mapping/mapping.h"
+#include "migration/migrator.h"
+#include "reconcile/reconciler.h"
 #include "store/store.h"
+#include "util/metrics.h"
+#include "workorders/engine.h"
+#include "workorders/poller.h"
+#include "workorders/renewals.h"
 #include "workorders/templates.h"
 
 namespace tandem::app {
@@ -45,15 +57,53 @@ Result<mapping::Mapping> LoadMappingFile(const std::string& path, const std::str
 Result<workorders::Templates> LoadTemplatesFile(const std::string& path,
                                                 const std::string& config_source);
 
+// Opens the store the config names. `migrate` applies pending schema migrations on open;
+// `crash` (tests) arms the store's crash points.
+Result<std::unique_ptr<store::Store>> OpenStore(const Config& config, bool migrate,
+                                                CrashPoints* crash);
+
 // Opens the store, loads the mapping, connects both remotes. InvalidArgument for a bad
 // mapping or missing settings; IoError when the store cannot be opened.
 Result<std::unique_ptr<Runtime>> BuildRuntime(const Config& config, RedactorPtr redactor);
 
-// Registers POST /api/v1/actions/{object}/{sync|open|query} for every object map, and
-// POST /api/v1/callbacks/billing (authenticated by the webhook signature, not the token).
-void RegisterActionRoutes(ApiServer& server, Runtime& runtime);
+// A work-order engine over the runtime's remotes, store, mapping, actions and templates.
+std::unique_ptr<workorders::Engine> NewEngine(Runtime& rt, workorders::EngineOptions options,
+                                              CrashPoints* crash = nullptr);
 
-// JSON for a sync report / open / query answer (the API's and the CLI's output).
-std::string SyncReportJson(const std::string& object, const actions::SyncReport& report);
+// What the leader of the order poll runs: the poller, the engine it enqueues through, and
+// the daily renewal scan.
+struct OrderIntake {
+  std::unique_ptr<workorders::Engine> engine;
+  std::unique_ptr<workorders::OrderPoller> poller;
+  std::unique_ptr<workorders::RenewalScan> renewals;
+};
+OrderIntake NewOrderIntake(Runtime& rt);
+
+// A catalog sync over the runtime's remotes that also writes entries into `pricebooks`
+// (BuildRuntime gives the scheduler's the config's catalog price books).
+std::unique_ptr<catalog_sync::CatalogSync> NewCatalogSync(Runtime& rt,
+                                                          std::vector<std::string> pricebooks);
+
+// The CSV migrator; `random` makes the job ids.
+std::unique_ptr<migration::Migrator> NewMigrator(Runtime& rt, Random& random, CrashPoints* crash);
+
+// A reconciler that writes what it finds (and repairs through the runtime's actions) to
+// `report`.
+std::unique_ptr<reconcile::Reconciler> NewReconciler(Runtime& rt, reconcile::Report& report);
+
+// A CRM connection of its own for a command that only reads the CRM's describe (`mapping
+// check`): the configured org's address and credentials with the connector's default
+// timeouts and retries, or, when `sandbox_url` is set, that sandbox with its fixed credentials.
+struct DescribeConnection {
+  SystemClock clock;
+  RealSleeper sleeper;
+  SeededRandom random{1};
+  connector::http::CallCounter counter;
+  std::string instance_url;
+  std::unique_ptr<connector::crm::salesforce::SalesforceConnection> crm;
+};
+std::unique_ptr<DescribeConnection> ConnectCrmForDescribe(const Config& config,
+                                                          const std::string& sandbox_url,
+                                                          Redactor& redactor);
 
 }  // namespace tandem::app

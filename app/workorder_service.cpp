@@ -43,10 +43,7 @@ void WorkOrderService::Start() {
     workorders::EngineOptions o;
     o.worker_id = process_id_ + ":" + std::to_string(i);
     o.lease = Millis(workers_.lease_ms);
-    engines_.push_back(std::make_unique<workorders::Engine>(
-        workorders::TaskDeps{rt_.crm->client(), rt_.billing->billing(), *rt_.store, rt_.mapping,
-                             rt_.clock, *rt_.actions},
-        rt_.templates, o, crash_));
+    engines_.push_back(NewEngine(rt_, o, crash_));
   }
   for (int i = 0; i < workers_.count; ++i)
     threads_.push_back(StartThread("workorders-" + std::to_string(i), [this, i] { WorkLoop(i); }));
@@ -96,25 +93,21 @@ void WorkOrderService::WorkLoop(int index) {
 
 void WorkOrderService::PollLoop() {
   auto logger = log::Get("workorders");
-  workorders::Engine engine(workorders::TaskDeps{rt_.crm->client(), rt_.billing->billing(),
-                                                 *rt_.store, rt_.mapping, rt_.clock, *rt_.actions},
-                            rt_.templates, {});
-  workorders::OrderPoller poller(rt_.crm->client(), *rt_.store, engine);
-  workorders::RenewalScan renewals(rt_.crm->client(), *rt_.store, rt_.clock);
+  const OrderIntake intake = NewOrderIntake(rt_);
   SteadyTime last_renewal_scan{};
   bool scanned = false;
   std::atomic<int64_t>& interval_ms = poll_interval_ms_;
   for (;;) {
     auto leader = rt_.store->TryAcquireLeadership(kOrderPollLock);
     if (leader.ok() && *leader) {
-      auto polled = poller.PollOnce();
+      auto polled = intake.poller->PollOnce();
       if (!polled.ok()) {
         logger->warn("order poll: {}", polled.status().ToString());
       } else {
         rt_.metrics.Count("tandem_order_poll_api_calls_total", "", polled->api_calls);
         if (polled->enqueued) logger->info("order poll: {} orders enqueued", polled->enqueued);
         if (!scanned || rt_.clock.SteadyNow() - last_renewal_scan >= renewal_interval_) {
-          auto renewed = renewals.RunOnce();
+          auto renewed = intake.renewals->RunOnce();
           if (renewed.ok()) {
             scanned = true;
             last_renewal_scan = rt_.clock.SteadyNow();

@@ -17,8 +17,6 @@
 #include "app/config.h"
 #include "app/runtime.h"
 #include "workorders/engine.h"
-#include "workorders/poller.h"
-#include "workorders/renewals.h"
 
 namespace tandem::app {
 

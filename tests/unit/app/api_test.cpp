@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include "app/action_routes.h"
 #include "app/runtime.h"
 #include "app/tokens.h"
 #include "connector/billing/stripe/stripe_wire.h"

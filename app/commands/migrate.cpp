@@ -1,0 +1,177 @@
+// `tandem migrate` (step 7, the initial load from CSV) and `tandem migrate status JOB`.
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <iostream>
+#include <thread>
+
+#include "app/cli.h"
+#include "app/commands/command.h"
+#include "migration/progress.h"
+#include "util/json.h"
+#include "util/thread.h"
+
+namespace tandem::app::commands {
+namespace po = boost::program_options;
+
+namespace {
+
+int MigrateStatus(const Globals& g, const Args& args) {
+  if (args.empty() || args[0] == "--help" || args[0] == "-h") {
+    (args.empty() ? std::cerr : std::cout)
+        << "Usage: tandem --config FILE migrate status JOB\n\n"
+           "Prints a migration job's state, counts, checkpoint and result files.\n";
+    return args.empty() ? kExitUsage : kExitOk;
+  }
+  if (args.size() > 1) {
+    std::cerr << "tandem migrate status: unexpected argument '" << args[1] << "' (one JOB)\n";
+    return kExitUsage;
+  }
+  int exit_code = kExitOk;
+  const std::unique_ptr<store::Store> store = CommandStore(g, "migrate status", &exit_code);
+  if (!store) return exit_code;
+  auto job = migration::MigrationStatus(*store, args[0]);
+  if (!job.ok()) {
+    std::cerr << "tandem migrate status: " << job.status().message() << "\n";
+    return job.status().IsNotFound() ? kExitUsage : kExitFailures;
+  }
+  const Json params = Json::Parse(job->params).value_or(Json());
+  const Json cp = Json::Parse(job->checkpoint).value_or(Json());
+  std::cout << "job " << job->id << ": " << job->state << "\n"
+            << "  " << params["object"].as_string() << " from " << params["file"].as_string()
+            << " (" << params["direction"].as_string()
+            << (params["dry_run"].as_bool() ? ", dry run" : "") << ")\n"
+            << "  rows " << job->processed << " of " << job->total << " done, " << job->failed
+            << " failed\n"
+            << "  files " << params["output"].as_string() << "/success.csv, error.csv\n"
+            << "  counts " << cp["counts"].Dump() << "\n";
+  if (job->state != "done")
+    std::cout << "  resume: tandem migrate --object " << params["object"].as_string() << " --file "
+              << params["file"].as_string() << " --direction " << params["direction"].as_string()
+              << " --resume " << job->id << "\n";
+  return kExitOk;
+}
+
+po::options_description MigrateOptions() {
+  po::options_description desc("migrate options");
+  desc.add_options()("object", po::value<std::string>(), "object map: account | contact")(
+      "file", po::value<std::string>(), "the input CSV (RFC 4180; UTF-8, a BOM is fine)")(
+      "mapping", po::value<std::string>(),
+      "a Data Loader .sdl column map (CsvColumn=Field); default: columns named as CRM fields")(
+      "direction", po::value<std::string>()->default_value("crm-to-billing"),
+      "crm-to-billing | billing-to-crm | link-only")(
+      "dry-run", "validate, match and write the result files; change nothing")(
+      "resume", po::value<std::string>(), "continue job JOB after a crash or Ctrl-C")(
+      "batch-size", po::value<int>()->default_value(5000), "rows per chunk and checkpoint")(
+      "concurrency", po::value<int>()->default_value(4), "billing writes in flight")(
+      "output", po::value<std::string>(),
+      "folder for success.csv and error.csv "
+      "(default migrations/JOB)");
+  return desc;
+}
+
+migration::MigrationOptions MigrationOptionsFrom(const po::variables_map& vm,
+                                                 migration::Direction direction) {
+  migration::MigrationOptions options;
+  options.object = vm["object"].as<std::string>();
+  options.file = vm["file"].as<std::string>();
+  if (vm.count("mapping")) options.column_map = vm["mapping"].as<std::string>();
+  options.direction = direction;
+  options.dry_run = vm.count("dry-run") > 0;
+  if (vm.count("resume")) options.resume_job = vm["resume"].as<std::string>();
+  if (vm.count("output")) options.output_dir = vm["output"].as<std::string>();
+  options.batch_size = static_cast<size_t>(std::max(0, vm["batch-size"].as<int>()));
+  options.concurrency = vm["concurrency"].as<int>();
+  return options;
+}
+
+// Runs the job with its progress on stderr. Ctrl-C or SIGTERM: the chunk in hand is finished
+// and checkpointed, then the job stops.
+Result<migration::MigrationSummary> RunStoppable(Runtime& rt, migration::MigrationOptions options) {
+  std::atomic<bool> stop{false}, finished{false};
+  options.stop = &stop;
+  const sigset_t signals = BlockStopSignals();
+  std::thread watcher = StartThread("migrate-signals", [&] {
+    const timespec tick{0, 200 * 1000 * 1000};
+    while (!finished.load()) {
+      if (sigtimedwait(&signals, nullptr, &tick) > 0) {
+        std::cerr << "\nstopping after the current chunk (the job can be resumed)\n";
+        stop = true;
+      }
+    }
+  });
+  CrashPoints crash(CrashSpecFromEnv());
+  SeededRandom random(static_cast<uint64_t>(ToEpochMillis(rt.clock.Now())) ^
+                      static_cast<uint64_t>(::getpid()));
+  const auto migrator = NewMigrator(rt, random, &crash);
+  migration::ProgressReporter reporter(std::cerr, ::isatty(STDERR_FILENO) == 1, rt.clock);
+  auto summary = migrator->Run(options, [&](const migration::MigrationProgress& p) {
+    reporter.Update(p.rows_done, p.total, p.failed, p.done_before);
+  });
+  reporter.Finish();
+  finished = true;
+  watcher.join();
+  return summary;
+}
+
+void PrintSummary(const migration::MigrationSummary& s,
+                  const migration::MigrationOptions& options) {
+  std::cout << "job " << s.job_id << " " << s.state << (options.dry_run ? " (dry run)" : "") << ": "
+            << s.rows << " rows, " << s.succeeded << " succeeded, " << s.failed << " failed\n"
+            << "  created in billing " << s.created_billing << ", created in the CRM "
+            << s.created_crm << ", matched " << s.matched << ", already linked " << s.already_linked
+            << "\n"
+            << "  invalid " << s.invalid << ", duplicates in the file " << s.duplicates
+            << ", ambiguous " << s.ambiguous << ", unmatched " << s.unmatched << ", write failures "
+            << s.write_failed << "\n"
+            << "  Bulk API 2.0 jobs " << s.bulk_jobs << "\n"
+            << "  " << s.output_dir << "/success.csv\n"
+            << "  " << s.output_dir << "/error.csv\n";
+  if (s.state != "done")
+    std::cout << "  resume with: tandem migrate --object " << options.object << " --file "
+              << options.file << " --direction " << migration::DirectionName(options.direction)
+              << " --resume " << s.job_id << "\n";
+}
+
+}  // namespace
+
+int Migrate(const Globals& g, const Args& args) {
+  if (!args.empty() && args[0] == "status") return MigrateStatus(g, {args.begin() + 1, args.end()});
+  po::options_description desc = MigrateOptions();
+  po::variables_map vm;
+  int code = 0;
+  if (!ParseSub("migrate", args, desc, &vm, &code,
+                "Step 7, the initial load: every row validated and mapped, matched against both\n"
+                "systems (CRM id / billing id, then e-mail, domain, name) so that nothing is\n"
+                "created twice, then written (billing creates keyed per job and row, CRM creates\n"
+                "and link fields through Bulk API 2.0). A checkpoint after every chunk: --resume\n"
+                "continues a killed or interrupted job. success.csv and error.csv hold every row,\n"
+                "in input order.\n"
+                "Also: tandem migrate status JOB.\n"
+                "Exit 0 when every row succeeded, 1 when some failed (or the job stopped), 2 for\n"
+                "bad usage."))
+    return code;
+  if (!vm.count("object") || !vm.count("file")) {
+    std::cerr << "tandem migrate: give --object and --file (see --help)\n";
+    return kExitUsage;
+  }
+  auto direction = migration::ParseDirection(vm["direction"].as<std::string>());
+  if (!direction.ok()) {
+    std::cerr << "tandem migrate: " << direction.status().message() << "\n";
+    return kExitUsage;
+  }
+  int exit_code = kExitOk;
+  const std::unique_ptr<Runtime> rt = CommandRuntime(g, "migrate", &exit_code);
+  if (!rt) return exit_code;
+  const migration::MigrationOptions options = MigrationOptionsFrom(vm, *direction);
+  auto summary = RunStoppable(*rt, options);
+  if (!summary.ok()) {
+    std::cerr << "tandem migrate: " << summary.status().ToString() << "\n";
+    return summary.status().IsInvalidArgument() ? kExitUsage : kExitFailures;
+  }
+  PrintSummary(*summary, options);
+  return summary->failed == 0 && summary->state == "done" ? kExitOk : kExitFailures;
+}
+
+}  // namespace tandem::app::commands

@@ -1,0 +1,132 @@
+// `tandem sandbox`: the Salesforce and Stripe emulators on loopback, for tests and demos.
+#include <iostream>
+#include <memory>
+
+#include "app/cli.h"
+#include "app/commands/command.h"
+#include "sandbox/salesforce/salesforce_sandbox.h"
+#include "sandbox/stripe/stripe_sandbox.h"
+
+namespace tandem::app::commands {
+namespace po = boost::program_options;
+
+namespace {
+
+po::options_description SandboxOptions() {
+  po::options_description desc("sandbox options");
+  desc.add_options()("host", po::value<std::string>()->default_value("127.0.0.1"),
+                     "address to bind")("crm-port", po::value<int>()->default_value(0),
+                                        "Salesforce emulator port (0: a free one)")(
+      "jwt-public-key", po::value<std::string>(),
+      "PEM public key that JWT bearer assertions must be signed for")(
+      "crm-schema", po::value<std::string>(), "schema JSON replacing the built-in objects")(
+      "crm-faults", po::value<std::string>(),
+      "JSON file of faults to inject (also POST /__sandbox/faults at run time)")(
+      "api-limit", po::value<int64_t>()->default_value(5'000'000), "daily API calls allowed")(
+      "billing-port", po::value<int>()->default_value(0), "Stripe emulator port (0: a free one)")(
+      "billing-rate-limit", po::value<double>()->default_value(0),
+      "Stripe emulator: requests per second before it answers 429 (0: no limit)")(
+      "billing-faults", po::value<std::string>(), "JSON file of faults for the Stripe emulator");
+  return desc;
+}
+
+// The Salesforce emulator's options; false (after saying why) when a file named cannot be read.
+bool CrmSandboxOptions(const po::variables_map& vm,
+                       sandbox::salesforce::SalesforceSandboxOptions* so) {
+  so->host = vm["host"].as<std::string>();
+  so->port = vm["crm-port"].as<int>();
+  so->daily_api_max = vm["api-limit"].as<int64_t>();
+  std::string error;
+  if (vm.count("jwt-public-key"))
+    so->jwt_public_key_pem = ReadFileOr(vm["jwt-public-key"].as<std::string>(), &error);
+  if (vm.count("crm-schema"))
+    so->schema_json = ReadFileOr(vm["crm-schema"].as<std::string>(), &error);
+  if (!error.empty()) {
+    std::cerr << "tandem sandbox: " << error << "\n";
+    return false;
+  }
+  return true;
+}
+
+// Builds the Salesforce emulator with --crm-faults and starts it. On failure says why and
+// returns the exit code.
+int StartCrmSandbox(const po::variables_map& vm,
+                    const sandbox::salesforce::SalesforceSandboxOptions& so, const Clock& clock,
+                    std::unique_ptr<sandbox::salesforce::SalesforceSandbox>* crm) {
+  try {
+    *crm = std::make_unique<sandbox::salesforce::SalesforceSandbox>(so, clock);
+  } catch (const std::exception& e) {
+    std::cerr << "tandem sandbox: bad schema: " << e.what() << "\n";
+    return kExitUsage;
+  }
+  if (vm.count("crm-faults")) {
+    std::string error;
+    const std::string faults = ReadFileOr(vm["crm-faults"].as<std::string>(), &error);
+    Status st = error.empty() ? (*crm)->AddFaultsFromJson(faults) : Status::InvalidArgument(error);
+    if (!st.ok()) {
+      std::cerr << "tandem sandbox: --crm-faults: " << st.message() << "\n";
+      return kExitUsage;
+    }
+  }
+  if (Status st = (*crm)->Start(); !st.ok()) {
+    std::cerr << "tandem sandbox: " << st.ToString() << "\n";
+    return kExitFailures;
+  }
+  return kExitOk;
+}
+
+// Adds --billing-faults to the Stripe emulator and starts it. On failure says why and returns
+// the exit code.
+int StartBillingSandbox(const po::variables_map& vm, sandbox::stripe::StripeSandbox& billing) {
+  if (vm.count("billing-faults")) {
+    std::vector<sandbox::Fault> faults;
+    std::string error;
+    const std::string text = ReadFileOr(vm["billing-faults"].as<std::string>(), &error);
+    Status st =
+        error.empty() ? sandbox::ParseFaults(text, &faults) : Status::InvalidArgument(error);
+    if (!st.ok()) {
+      std::cerr << "tandem sandbox: --billing-faults: " << st.message() << "\n";
+      return kExitUsage;
+    }
+    for (const auto& f : faults) billing.AddFault(f);
+  }
+  if (Status st = billing.Start(); !st.ok()) {
+    std::cerr << "tandem sandbox: " << st.ToString() << "\n";
+    return kExitFailures;
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+int Sandbox(const Globals&, const Args& args) {
+  po::options_description desc = SandboxOptions();
+  po::variables_map vm;
+  int code = 0;
+  if (!ParseSub("sandbox", args, desc, &vm, &code,
+                "Serves the Salesforce emulator (OAuth: client id tandem-sandbox, client secret\n"
+                "sandbox-secret) and the Stripe emulator (API key sk_test_sandbox) on loopback\n"
+                "until SIGTERM or SIGINT. Prints one line per emulator: 'crm http://HOST:PORT'\n"
+                "and 'billing http://HOST:PORT'."))
+    return code;
+  sandbox::salesforce::SalesforceSandboxOptions so;
+  if (!CrmSandboxOptions(vm, &so)) return kExitUsage;
+  const sigset_t stop_signals = BlockStopSignals();
+  SystemClock clock;
+  std::unique_ptr<sandbox::salesforce::SalesforceSandbox> crm;
+  if (int failed = StartCrmSandbox(vm, so, clock, &crm); failed != kExitOk) return failed;
+  sandbox::stripe::StripeSandboxOptions bo;
+  bo.host = so.host;
+  bo.port = vm["billing-port"].as<int>();
+  bo.rate_limit_per_second = vm["billing-rate-limit"].as<double>();
+  sandbox::stripe::StripeSandbox billing(bo, clock);
+  if (int failed = StartBillingSandbox(vm, billing); failed != kExitOk) return failed;
+  std::cout << "crm " << crm->base_url() << "\n"
+            << "billing " << billing.base_url() << std::endl;
+  WaitForStopSignal(stop_signals);
+  billing.Stop();
+  crm->Stop();
+  return kExitOk;
+}
+
+}  // namespace tandem::app::commands

@@ -1,0 +1,140 @@
+// `tandem serve`: the HTTP API, the scheduler, the callback worker and the work-order
+// workers until SIGTERM or SIGINT.
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <iostream>
+#include <thread>
+
+#include "app/action_routes.h"
+#include "app/cli.h"
+#include "app/commands/command.h"
+#include "app/server.h"
+#include "app/tokens.h"
+#include "app/workorder_service.h"
+#include "util/log.h"
+#include "util/thread.h"
+
+namespace tandem::app::commands {
+namespace po = boost::program_options;
+
+namespace {
+
+// --listen HOST:PORT over the config's server address; false (after saying why) when malformed.
+bool ApplyListen(const po::variables_map& vm, Config* config) {
+  if (!vm.count("listen")) return true;
+  const std::string listen = vm["listen"].as<std::string>();
+  const auto colon = listen.rfind(':');
+  if (colon == std::string::npos) {
+    std::cerr << "tandem serve: --listen expects HOST:PORT\n";
+    return false;
+  }
+  config->server.host = listen.substr(0, colon);
+  config->server.port = std::atoi(listen.c_str() + colon + 1);
+  return true;
+}
+
+// What `serve` runs on: the whole runtime when both remotes are configured, else the store
+// alone (the API then serves /healthz and /metrics only).
+struct Backing {
+  std::unique_ptr<Runtime> runtime;
+  std::unique_ptr<store::Store> plain_store;
+  store::Store* store = nullptr;
+};
+
+// On failure prints why and returns the exit code; 0 when `out` is ready.
+int OpenBacking(const Globals& g, const Config& config, Backing* out) {
+  if (!config.crm.remote.base_url.empty() && !config.billing.remote.base_url.empty()) {
+    auto rt = BuildRuntime(config, g.redactor);
+    if (!rt.ok()) {
+      std::cerr << "tandem serve: " << rt.status().ToString() << "\n";
+      return rt.status().IsInvalidArgument() ? kExitUsage : kExitFailures;
+    }
+    out->runtime = std::move(rt).value();
+    out->store = out->runtime->store.get();
+    return kExitOk;
+  }
+  log::Get("app")->warn("crm/billing not configured: serving /healthz and /metrics only");
+  auto opened = OpenStore(config, /*migrate=*/true, nullptr);
+  if (!opened.ok()) {
+    std::cerr << "tandem serve: " << opened.status().ToString() << "\n";
+    return opened.status().IsInvalidArgument() ? kExitUsage : kExitFailures;
+  }
+  out->plain_store = std::move(opened).value();
+  out->store = out->plain_store.get();
+  return kExitOk;
+}
+
+// The callback worker: applies stored webhook events to the CRM until `stopping`.
+std::thread StartCallbackWorker(Runtime& runtime, const std::atomic<bool>& stopping) {
+  return StartThread("callbacks", [&runtime, &stopping] {
+    while (!stopping) {
+      auto applied = runtime.callbacks->ApplyPending(100);
+      if (!applied.ok()) log::Get("app")->warn("callback worker: {}", applied.status().ToString());
+      if (!applied.ok() || applied->applied + applied->failed + applied->ignored_own +
+                                   applied->ignored_other + applied->skipped_stale ==
+                               0)
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    }
+  });
+}
+
+}  // namespace
+
+int Serve(const Globals& g, const Args& args) {
+  po::options_description desc("serve options");
+  desc.add_options()("listen", po::value<std::string>(), "HOST:PORT (overrides server.listen)");
+  po::variables_map vm;
+  int code = 0;
+  if (!ParseSub("serve", args, desc, &vm, &code,
+                "Runs the HTTP API (/healthz, /metrics, /api/v1/...), the scheduler and the\n"
+                "workers until SIGTERM or SIGINT, then stops gracefully."))
+    return code;
+  Config config;
+  if (!LoadOrDefault(g, &config)) return kExitUsage;
+  if (!ApplyListen(vm, &config)) return kExitUsage;
+  const sigset_t stop_signals = BlockStopSignals();
+  // Tests kill the process at a named point (workorders.before_task#N, ...).
+  CrashPoints crash(CrashSpecFromEnv());
+
+  Backing backing;
+  if (int failed = OpenBacking(g, config, &backing); failed != kExitOk) return failed;
+  Runtime* runtime = backing.runtime.get();
+  store::Store* store = backing.store;
+  SystemClock clock;
+  connector::http::CallCounter counter;
+  ServerOptions server_options{config.server.host, config.server.port, config.server.api_token,
+                               nullptr};
+  server_options.token_check = [store](const std::string& presented) {
+    auto active = store->IsActiveApiToken(TokenHash(presented));
+    return active.ok() && *active;
+  };
+  ApiServer server(server_options, *store, runtime ? runtime->counter : counter, clock);
+  if (runtime) RegisterActionRoutes(server, *runtime);
+  Status st = server.Start();
+  if (!st.ok()) {
+    std::cerr << "tandem serve: " << st.ToString() << "\n";
+    return kExitFailures;
+  }
+  std::atomic<bool> stopping{false};
+  std::thread worker;
+  if (runtime) worker = StartCallbackWorker(*runtime, stopping);
+  std::unique_ptr<WorkOrderService> work_orders;
+  if (runtime) {
+    runtime->scheduler->Start();
+    work_orders = std::make_unique<WorkOrderService>(
+        *runtime, config.workers, Millis(config.schedules.order_poll_ms),
+        Millis(config.schedules.renewal_scan_ms), &crash);
+    work_orders->Start();
+  }
+  std::cout << "tandem serving on " << server.base_url() << std::endl;
+  WaitForStopSignal(stop_signals);
+  if (runtime) runtime->scheduler->Stop();
+  server.Stop();
+  if (work_orders) work_orders->Stop();  // running tasks finish; claimed ones are given back
+  stopping = true;
+  if (worker.joinable()) worker.join();
+  return kExitOk;
+}
+
+}  // namespace tandem::app::commands
