@@ -1,0 +1,32 @@
+#include "sandbox/http/emulator_front.h"
+
+#include <utility>
+
+#include "util/net.h"
+
+namespace tandem::sandbox {
+
+Status EmulatorFront::Start(const std::string& host, int port, std::chrono::seconds timeout,
+                            RequestHandler handler, const std::string& name) {
+  // The listener cannot report the port it bound: find a free private one first.
+  const int inner_port = FreeLoopbackPort();
+  auto listener = OpenLoopbackListener(inner_port, timeout, std::move(handler));
+  if (!listener.ok()) return listener.status().WithContext(name);
+  listener_ = std::move(listener).value();
+  Status st = proxy_.Start(host, port, inner_port);
+  if (!st.ok()) {
+    Stop();
+    return st;
+  }
+  port_ = proxy_.port();
+  return Status::Ok();
+}
+
+void EmulatorFront::Stop() {
+  proxy_.Stop();
+  if (!listener_) return;
+  listener_->Close();  // waits for handlers still running
+  listener_.reset();
+}
+
+}  // namespace tandem::sandbox

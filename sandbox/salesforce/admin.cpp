@@ -1,0 +1,77 @@
+// The admin endpoints under /__sandbox/ (no auth): POST/DELETE faults, POST expire-tokens,
+// POST reset, GET stats.
+#include "sandbox/salesforce/internal.h"
+
+namespace tandem::sandbox::salesforce {
+namespace {
+
+using Impl = SalesforceSandbox::Impl;
+
+Reply AddFaults(Impl& s, const std::string& body) {
+  std::vector<Fault> faults;
+  if (Status st = ParseFaults(body, &faults); !st.ok())
+    return Errors(400, "JSON_PARSER_ERROR", st.message());
+  for (const auto& f : faults) s.faults.Add(f);
+  return Reply{204, "", "application/json"};
+}
+
+Reply ClearFaults(Impl& s, const std::string&) {
+  s.faults.Clear();
+  return Reply{204, "", "application/json"};
+}
+
+Reply ExpireTokens(Impl& s, const std::string&) {
+  s.tokens.clear();
+  return Reply{204, "", "application/json"};
+}
+
+Reply Reset(Impl& s, const std::string&) {
+  s.Reset();
+  return Reply{204, "", "application/json"};
+}
+
+Reply Stats(Impl& s, const std::string&) {
+  value v = value::object();
+  value by = value::object();
+  int64_t total = 0;
+  for (const auto& [k, n] : s.by_endpoint) {
+    by[k] = value::number(n);
+    total += n;
+  }
+  v["api_calls"] = value::number(total);
+  value hits = value::object();
+  for (const auto& [kind, n] : s.faults.hits()) hits[kind] = value::number(n);
+  v["fault_hits"] = hits;
+  v["by_endpoint"] = by;
+  value counts = value::object();
+  for (const auto& [name, t] : s.tables)
+    counts[t.def->name] = value::number(static_cast<int64_t>(t.by_id.size()));
+  v["records"] = counts;
+  return JsonReply(200, v);
+}
+
+struct AdminRoute {
+  const char* what;
+  const char* method;
+  Reply (*serve)(Impl& s, const std::string& body);
+};
+
+constexpr AdminRoute kAdminRoutes[] = {
+    {"faults", "POST", AddFaults},
+    {"faults", "DELETE", ClearFaults},
+    {"expire-tokens", "POST", ExpireTokens},
+    {"reset", "POST", Reset},
+    {"stats", "GET", Stats},
+};
+
+}  // namespace
+
+Reply Handler::Admin(const Segments& seg) {
+  if (seg.size() < 2) return Errors(404, "NOT_FOUND", "unknown admin endpoint");
+  const std::string& what = seg[1];
+  for (const AdminRoute& route : kAdminRoutes)
+    if (what == route.what && method_ == route.method) return route.serve(s_, body_);
+  return Errors(404, "NOT_FOUND", "unknown admin endpoint");
+}
+
+}  // namespace tandem::sandbox::salesforce
