@@ -115,6 +115,33 @@ TEST_P(StoreTest, InboxAcceptsAnEventIdOnce) {
   EXPECT_TRUE(store().MarkInboxEvent("evt_nope", "done", "").IsNotFound());
 }
 
+// A module may hold only the concern it needs (a LinkStore&, an InboxStore&): every concern
+// of one Store works on the same database, and the cursors another concern moves are written
+// in that concern's transaction.
+TEST_P(StoreTest, EachConcernWorksOnItsOwnOverTheSameDatabase) {
+  LinkStore& links = store();
+  AuditStore& audit = store();
+  InboxStore& inbox = store();
+  CursorStore& cursors = store();
+  ASSERT_TRUE(
+      links
+          .RecordSync({Link{"Account", "001", "cus_1", "", "h1", kNow}},
+                      {AuditEntry{kNow, "admin:sync", "Account", "001", "create", "created", ""}},
+                      {{"catalog", "v1"}}, kNow)
+          .ok());
+  EXPECT_EQ(links.FindLinksByBillingIds("Account", {"cus_1"}).value().size(), 1u);
+  EXPECT_EQ(audit.CountAudit("Account").value(), 1);
+  EXPECT_EQ(cursors.GetCursor("catalog").value().value(), "v1");
+
+  ASSERT_TRUE(
+      inbox.InsertInboxEvent(InboxEvent{"evt_1", "stripe", "t", "{}", kNow, "pending", 0, ""})
+          .value());
+  ASSERT_TRUE(inbox.MarkInboxEvent("evt_1", "done", "", {{"catalog", "v2"}}, kNow).ok());
+  EXPECT_EQ(cursors.GetCursor("catalog").value().value(), "v2");
+  EXPECT_TRUE(inbox.MarkInboxEvent("evt_nope", "done", "", {{"catalog", "v3"}}, kNow).IsNotFound());
+  EXPECT_EQ(cursors.GetCursor("catalog").value().value(), "v2");
+}
+
 TEST_P(StoreTest, TasksAreEnqueuedOncePerKeyAndWaitForTheirDependency) {
   TaskSpec create{"wo1:create", "wo1", "create_subscription", "{}", "", 3, kNow};
   TaskSpec start{"wo1:start", "wo1", "start_subscription", "{}", "wo1:create", 3, kNow};

@@ -1,0 +1,44 @@
+#include "store/audit.h"
+
+#include "store/db.h"
+#include "store/writes.h"
+
+namespace tandem::store {
+
+void InsertAudit(soci::session& sql, const std::vector<AuditEntry>& entries) {
+  InsertRows(sql, entries, 7,
+             "INSERT INTO audit (at_ms, actor, object, record_id, action, outcome, detail)", "",
+             [](const AuditEntry& a, std::vector<Value>* p) {
+               p->insert(p->end(), {Int(a.at_ms), Text(a.actor), Text(a.object), Text(a.record_id),
+                                    Text(a.action), Text(a.outcome), OptText(a.detail)});
+             });
+}
+
+// RecordSync's transaction with audit rows alone.
+Status AuditStore::AppendAudit(const std::vector<AuditEntry>& entries) {
+  return RecordSync(pool_, {}, entries, {}, 0);
+}
+
+Result<int64_t> AuditStore::CountAudit(const std::string& object) {
+  return pool_.With("count audit", [&](soci::session& sql) -> Result<int64_t> {
+    return static_cast<int64_t>(
+        AsInt(Query(sql, "SELECT COUNT(*) FROM audit WHERE object = :o", {Text(object)})[0][0]));
+  });
+}
+
+Result<std::vector<AuditEntry>> AuditStore::AuditFor(const std::string& object,
+                                                     const std::string& record_id) {
+  return pool_.With("read audit", [&](soci::session& sql) -> Result<std::vector<AuditEntry>> {
+    std::vector<AuditEntry> out;
+    for (const Row& r : Query(sql,
+                              "SELECT at_ms, actor, object, record_id, action, outcome, detail "
+                              "FROM audit WHERE object = :o AND record_id = :r ORDER BY id",
+                              {Text(object), Text(record_id)})) {
+      out.push_back(AuditEntry{AsInt(r[0]), AsText(r[1]), AsText(r[2]), AsText(r[3]), AsText(r[4]),
+                               AsText(r[5]), AsText(r[6])});
+    }
+    return out;
+  });
+}
+
+}  // namespace tandem::store

@@ -1,0 +1,44 @@
+// Inbox: webhook events as they arrived, each recorded once by its id, until handled.
+// Thread-safety: all methods are thread-safe; each call leases a session from the pool.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "store/cursors.h"
+#include "util/result.h"
+
+namespace tandem::store {
+
+class Pool;
+
+struct InboxEvent {
+  std::string event_id;
+  std::string source;  // "stripe"
+  std::string type;
+  std::string payload;
+  int64_t received_ms = 0;
+  std::string state = "pending";  // pending | done | failed
+  int attempts = 0;
+  std::string last_error;
+};
+
+class InboxStore {
+ public:
+  explicit InboxStore(Pool& pool) : pool_(pool) {}
+
+  // Records the event; returns false (and changes nothing) when its id is already there.
+  Result<bool> InsertInboxEvent(const InboxEvent& event);
+  Result<std::vector<InboxEvent>> PendingInboxEvents(int limit);
+  Result<int64_t> CountPendingInbox();
+  // With the cursors the event moved (its object's applied version), in one transaction.
+  Status MarkInboxEvent(const std::string& event_id, const std::string& state,
+                        const std::string& error, const std::vector<CursorUpdate>& cursors = {},
+                        int64_t now_ms = 0);
+
+ private:
+  Pool& pool_;
+};
+
+}  // namespace tandem::store

@@ -1,0 +1,76 @@
+#include "store/jobs.h"
+
+#include "store/db.h"
+
+namespace tandem::store {
+namespace {
+
+Job JobFromRow(const Row& r) {
+  return Job{AsText(r[0]), AsText(r[1]), AsText(r[2]), AsText(r[3]), AsInt(r[4]),
+             AsInt(r[5]),  AsInt(r[6]),  AsText(r[7]), AsInt(r[8]),  AsInt(r[9])};
+}
+
+}  // namespace
+
+Status JobStore::PutJob(const Job& j) {
+  return pool_.With("put job", [&](soci::session& sql) -> Status {
+    Exec(sql,
+         "INSERT INTO jobs (id, kind, state, params, total, processed, failed, checkpoint, "
+         "created_ms, updated_ms) VALUES (:i, :k, :s, :p, :t, :pr, :f, :c, :cr, :u) "
+         "ON CONFLICT (id) DO UPDATE SET state = excluded.state, params = excluded.params, "
+         "total = excluded.total, processed = excluded.processed, failed = excluded.failed, "
+         "checkpoint = excluded.checkpoint, updated_ms = excluded.updated_ms",
+         {Text(j.id), Text(j.kind), Text(j.state), Text(j.params), Int(j.total), Int(j.processed),
+          Int(j.failed), OptText(j.checkpoint), Int(j.created_ms), Int(j.updated_ms)});
+    return Status::Ok();
+  });
+}
+
+Result<std::optional<Job>> JobStore::GetJob(const std::string& id) {
+  return pool_.With("get job", [&](soci::session& sql) -> Result<std::optional<Job>> {
+    auto rows = Query(sql,
+                      "SELECT id, kind, state, params, total, processed, failed, checkpoint, "
+                      "created_ms, updated_ms FROM jobs WHERE id = :i",
+                      {Text(id)});
+    if (rows.empty()) return std::optional<Job>();
+    return std::optional<Job>(JobFromRow(rows[0]));
+  });
+}
+
+Status JobStore::AddMatchKeys(const std::string& job_id, const std::string& side,
+                              const std::vector<MatchKey>& keys) {
+  if (keys.empty()) return Status::Ok();
+  return pool_.With("add match keys", [&](soci::session& sql) -> Status {
+    Tx tr(sql, pool_.pg());
+    InsertRows(sql, keys, 4, "INSERT INTO match_keys (job_id, side, match_key, ref)",
+               " ON CONFLICT DO NOTHING", [&](const MatchKey& k, std::vector<Value>* p) {
+                 p->insert(p->end(), {Text(job_id), Text(side), Text(k.key), Text(k.ref)});
+               });
+    tr.Commit();
+    return Status::Ok();
+  });
+}
+
+Result<std::vector<MatchKey>> JobStore::FindMatchKeys(const std::string& job_id,
+                                                      const std::string& side,
+                                                      const std::vector<std::string>& keys) {
+  return pool_.With("find match keys", [&](soci::session& sql) -> Result<std::vector<MatchKey>> {
+    std::vector<MatchKey> out;
+    for (const Row& r : QueryInChunks(sql, keys, {Text(job_id), Text(side)}, [](size_t n) {
+           return "SELECT match_key, ref FROM match_keys WHERE match_key IN (" + InList(n) +
+                  ") AND job_id = :p" + std::to_string(n) + " AND side = :p" +
+                  std::to_string(n + 1);
+         }))
+      out.push_back(MatchKey{AsText(r[0]), AsText(r[1])});
+    return out;
+  });
+}
+
+Status JobStore::DropMatchKeys(const std::string& job_id) {
+  return pool_.With("drop match keys", [&](soci::session& sql) -> Status {
+    Exec(sql, "DELETE FROM match_keys WHERE job_id = :j", {Text(job_id)});
+    return Status::Ok();
+  });
+}
+
+}  // namespace tandem::store

@@ -1,0 +1,53 @@
+// Jobs: long runs (a migration) with their progress and checkpoint, and the matching keys a
+// migration job collects per side while it runs.
+// Thread-safety: all methods are thread-safe; each call leases a session from the pool.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "util/result.h"
+
+namespace tandem::store {
+
+class Pool;
+
+struct Job {
+  std::string id;
+  std::string kind;
+  std::string state = "running";  // running | done | failed
+  std::string params;
+  int64_t total = 0, processed = 0, failed = 0;
+  std::string checkpoint;
+  int64_t created_ms = 0, updated_ms = 0;
+};
+
+// A normalized key ("email:ann@example.com") and the record or row it belongs to.
+struct MatchKey {
+  std::string key;
+  std::string ref;
+};
+
+class JobStore {
+ public:
+  explicit JobStore(Pool& pool) : pool_(pool) {}
+
+  Status PutJob(const Job& job);
+  Result<std::optional<Job>> GetJob(const std::string& id);
+
+  // --- migration matching keys (per job and side: "billing", "crm", "source") ---
+  // Adds keys; a (key, ref) already there is kept once.
+  Status AddMatchKeys(const std::string& job_id, const std::string& side,
+                      const std::vector<MatchKey>& keys);
+  // Every (key, ref) of `side` whose key is one of `keys`.
+  Result<std::vector<MatchKey>> FindMatchKeys(const std::string& job_id, const std::string& side,
+                                              const std::vector<std::string>& keys);
+  Status DropMatchKeys(const std::string& job_id);
+
+ private:
+  Pool& pool_;
+};
+
+}  // namespace tandem::store

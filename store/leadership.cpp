@@ -1,0 +1,70 @@
+#include "store/leadership.h"
+
+#include <map>
+#include <mutex>
+#include <string>
+
+#include "store/db.h"
+
+namespace tandem::store {
+namespace {
+
+// Advisory locks are database-wide: two deployments in two schemas of one database must not
+// take each other's leadership, so the schema name is folded into the key (FNV-1a).
+int64_t SchemaLockKey(int64_t key, const std::string& schema) {
+  if (schema.empty()) return key;
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : schema) h = (h ^ c) * 1099511628211ULL;
+  return static_cast<int64_t>((static_cast<uint64_t>(key) ^ h) & 0x7FFFFFFFFFFFFFFFULL);
+}
+
+}  // namespace
+
+struct LeadershipStore::Held {
+  std::mutex mu;
+  std::unique_ptr<soci::session> session;  // GUARDED_BY(mu)
+  std::map<int64_t, bool> locks;           // GUARDED_BY(mu)
+};
+
+LeadershipStore::LeadershipStore(Pool& pool) : pool_(pool), held_(std::make_unique<Held>()) {}
+LeadershipStore::~LeadershipStore() = default;
+
+Result<bool> LeadershipStore::TryAcquireLeadership(int64_t lock_key) {
+  if (!pool_.pg()) return true;
+  lock_key = SchemaLockKey(lock_key, pool_.options().schema);
+  std::lock_guard<std::mutex> lock(held_->mu);
+  if (held_->locks[lock_key]) return true;
+  try {
+    if (!held_->session) {
+      held_->session = std::make_unique<soci::session>();
+      pool_.OpenSession(*held_->session);
+    }
+    auto rows =
+        Query(*held_->session, "SELECT CASE WHEN pg_try_advisory_lock(:k) THEN 1 ELSE 0 END",
+              {Int(lock_key)});
+    const bool got = AsInt(rows.at(0).at(0)) == 1;
+    held_->locks[lock_key] = got;
+    return got;
+  } catch (const soci::soci_error& e) {
+    held_->session.reset();  // a broken connection loses its locks; start over
+    held_->locks.clear();
+    return Status::IoError(std::string("store: advisory lock: ") + e.what());
+  }
+}
+
+Status LeadershipStore::ReleaseLeadership(int64_t lock_key) {
+  if (!pool_.pg()) return Status::Ok();
+  lock_key = SchemaLockKey(lock_key, pool_.options().schema);
+  std::lock_guard<std::mutex> lock(held_->mu);
+  if (!held_->session || !held_->locks[lock_key]) return Status::Ok();
+  try {
+    Query(*held_->session, "SELECT CASE WHEN pg_advisory_unlock(:k) THEN 1 ELSE 0 END",
+          {Int(lock_key)});
+    held_->locks[lock_key] = false;
+    return Status::Ok();
+  } catch (const soci::soci_error& e) {
+    return Status::IoError(std::string("store: advisory unlock: ") + e.what());
+  }
+}
+
+}  // namespace tandem::store

@@ -1,0 +1,197 @@
+#include "store/tasks.h"
+
+#include <algorithm>
+
+#include "store/db.h"
+
+namespace tandem::store {
+namespace {
+
+const char* kTaskColumns =
+    "id, task_key, group_id, kind, payload, depends_on, state, attempts, max_attempts, "
+    "next_run_ms, claimed_by, result, last_error, lease_token";
+Task TaskFromRow(const Row& r) {
+  Task t;
+  t.id = AsInt(r[0]);
+  t.key = AsText(r[1]);
+  t.group_id = AsText(r[2]);
+  t.kind = AsText(r[3]);
+  t.payload = AsText(r[4]);
+  t.depends_on = AsText(r[5]);
+  t.state = AsText(r[6]);
+  t.attempts = static_cast<int>(AsInt(r[7]));
+  t.max_attempts = static_cast<int>(AsInt(r[8]));
+  t.next_run_ms = AsInt(r[9]);
+  t.claimed_by = AsText(r[10]);
+  t.result = AsText(r[11]);
+  t.last_error = AsText(r[12]);
+  t.lease_token = AsInt(r[13]);
+  return t;
+}
+
+// In the transaction that finished the task: its group owes the CRM a report.
+void OweReport(soci::session& sql, const Lease& lease, int64_t now_ms) {
+  Exec(sql,
+       "INSERT INTO order_reports (group_id, seq, due_ms) SELECT group_id, 1, :d FROM tasks "
+       "WHERE id = :i ON CONFLICT (group_id) DO UPDATE SET seq = order_reports.seq + 1, "
+       "due_ms = excluded.due_ms",
+       {Int(now_ms), Int(lease.task_id)});
+}
+
+Status LeaseLost(const char* what, const Lease& lease) {
+  return Status::Conflict(std::string(what) + " task " + std::to_string(lease.task_id) +
+                          ": its lease " + std::to_string(lease.token) +
+                          " ran out and another claim holds it now");
+}
+
+}  // namespace
+
+Result<bool> TaskStore::EnqueueTask(const TaskSpec& t, int64_t now_ms) {
+  return pool_.With("enqueue task", [&](soci::session& sql) -> Result<bool> {
+    const long long n =
+        Exec(sql,
+             "INSERT INTO tasks (task_key, group_id, kind, payload, depends_on, state, attempts, "
+             "max_attempts, next_run_ms, updated_ms) VALUES (:k, :g, :kind, :p, :d, 'pending', 0, "
+             ":m, :r, :u) ON CONFLICT (task_key) DO NOTHING",
+             {Text(t.key), Text(t.group_id), Text(t.kind), Text(t.payload), OptText(t.depends_on),
+              Int(std::max(1, t.max_attempts)), Int(t.run_at_ms), Int(now_ms)});
+    return n == 1;
+  });
+}
+
+Result<std::vector<Task>> TaskStore::ClaimTasks(const std::string& worker, int limit,
+                                                int64_t now_ms, int64_t lease_ms) {
+  return pool_.With("claim tasks", [&](soci::session& sql) -> Result<std::vector<Task>> {
+    Tx tr(sql, pool_.pg());
+    std::string q =
+        "SELECT t.id FROM tasks t WHERE ((t.state = 'pending' AND t.next_run_ms <= :now) "
+        "OR (t.state = 'running' AND t.lease_until_ms < :now2)) AND (t.depends_on IS NULL OR "
+        "EXISTS (SELECT 1 FROM tasks d WHERE d.task_key = t.depends_on AND d.state = 'done')) "
+        "ORDER BY t.next_run_ms, t.id LIMIT :n";
+    if (pool_.pg()) q += " FOR UPDATE OF t SKIP LOCKED";
+    auto ids = Query(sql, q, {Int(now_ms), Int(now_ms), Int(limit)});
+    std::vector<Task> out;
+    if (ids.empty()) {
+      tr.Commit();
+      return out;
+    }
+    std::string in;
+    for (const Row& r : ids) in += (in.empty() ? "" : ", ") + std::to_string(AsInt(r[0]));
+    Exec(sql,
+         "UPDATE tasks SET state = 'running', claimed_by = :w, lease_until_ms = :l, "
+         "attempts = attempts + 1, lease_token = lease_token + 1, updated_ms = :u "
+         "WHERE id IN (" +
+             in + ")",
+         {Text(worker), Int(now_ms + lease_ms), Int(now_ms)});
+    for (const Row& r :
+         Query(sql, std::string("SELECT ") + kTaskColumns + " FROM tasks WHERE id IN (" + in +
+                        ") ORDER BY next_run_ms, id"))
+      out.push_back(TaskFromRow(r));
+    tr.Commit();
+    return out;
+  });
+}
+
+Status TaskStore::CompleteTask(const Lease& lease, const std::string& result, int64_t now_ms) {
+  return pool_.With("complete task", [&](soci::session& sql) -> Status {
+    Tx tr(sql, pool_.pg());
+    const long long n = Exec(
+        sql,
+        "UPDATE tasks SET state = 'done', result = :r, claimed_by = NULL, lease_until_ms = NULL, "
+        "updated_ms = :u WHERE id = :i AND state = 'running' AND lease_token = :t",
+        {OptText(result), Int(now_ms), Int(lease.task_id), Int(lease.token)});
+    if (n != 1) return LeaseLost("complete", lease);
+    OweReport(sql, lease, now_ms);
+    tr.Commit();
+    return Status::Ok();
+  });
+}
+
+Result<std::string> TaskStore::FailTask(const Lease& lease, const std::string& error,
+                                        int64_t retry_at_ms, int64_t now_ms, bool permanent) {
+  return pool_.With("fail task", [&](soci::session& sql) -> Result<std::string> {
+    Tx tr(sql, pool_.pg());
+    auto rows = Query(sql,
+                      "SELECT attempts, max_attempts FROM tasks WHERE id = :i AND "
+                      "state = 'running' AND lease_token = :t",
+                      {Int(lease.task_id), Int(lease.token)});
+    if (rows.empty()) return LeaseLost("fail", lease);
+    const std::string state =
+        permanent || AsInt(rows[0][0]) >= AsInt(rows[0][1]) ? "failed" : "pending";
+    const long long n =
+        Exec(sql,
+             "UPDATE tasks SET state = :s, last_error = :e, next_run_ms = :n, claimed_by = NULL, "
+             "lease_until_ms = NULL, updated_ms = :u WHERE id = :i AND lease_token = :t",
+             {Text(state), OptText(error), Int(retry_at_ms), Int(now_ms), Int(lease.task_id),
+              Int(lease.token)});
+    if (n != 1) return LeaseLost("fail", lease);
+    OweReport(sql, lease, now_ms);
+    tr.Commit();
+    return state;
+  });
+}
+
+Status TaskStore::RenewLease(const Lease& lease, int64_t until_ms, int64_t now_ms) {
+  return pool_.With("renew lease", [&](soci::session& sql) -> Status {
+    const long long n =
+        Exec(sql,
+             "UPDATE tasks SET lease_until_ms = :l, updated_ms = :u WHERE id = :i AND "
+             "state = 'running' AND lease_token = :t",
+             {Int(until_ms), Int(now_ms), Int(lease.task_id), Int(lease.token)});
+    return n == 1 ? Status::Ok() : LeaseLost("renew", lease);
+  });
+}
+
+Status TaskStore::ReleaseTasks(const std::string& worker, int64_t now_ms) {
+  return pool_.With("release tasks", [&](soci::session& sql) -> Status {
+    // The attempt did not run to an end; give it back so it is not counted against the task.
+    Exec(sql,
+         "UPDATE tasks SET state = 'pending', attempts = attempts - 1, claimed_by = NULL, "
+         "lease_until_ms = NULL, next_run_ms = :n, updated_ms = :u "
+         "WHERE state = 'running' AND claimed_by = :w",
+         {Int(now_ms), Int(now_ms), Text(worker)});
+    return Status::Ok();
+  });
+}
+
+Result<std::vector<Task>> TaskStore::TasksInGroup(const std::string& group_id) {
+  return pool_.With("tasks in group", [&](soci::session& sql) -> Result<std::vector<Task>> {
+    std::vector<Task> out;
+    for (const Row& r : Query(
+             sql,
+             std::string("SELECT ") + kTaskColumns + " FROM tasks WHERE group_id = :g ORDER BY id",
+             {Text(group_id)}))
+      out.push_back(TaskFromRow(r));
+    return out;
+  });
+}
+
+Result<std::optional<ReportDue>> TaskStore::ReportOwed(const std::string& group_id) {
+  return pool_.With("report owed", [&](soci::session& sql) -> Result<std::optional<ReportDue>> {
+    auto rows = Query(sql, "SELECT seq FROM order_reports WHERE group_id = :g", {Text(group_id)});
+    if (rows.empty()) return std::optional<ReportDue>();
+    return std::optional<ReportDue>(ReportDue{group_id, AsInt(rows[0][0])});
+  });
+}
+
+Result<std::vector<ReportDue>> TaskStore::ReportsDue(int64_t due_before_ms, int limit) {
+  return pool_.With("reports due", [&](soci::session& sql) -> Result<std::vector<ReportDue>> {
+    std::vector<ReportDue> out;
+    for (const Row& r : Query(sql,
+                              "SELECT group_id, seq FROM order_reports WHERE due_ms < :d "
+                              "ORDER BY due_ms, group_id LIMIT :n",
+                              {Int(due_before_ms), Int(limit)}))
+      out.push_back(ReportDue{AsText(r[0]), AsInt(r[1])});
+    return out;
+  });
+}
+
+Status TaskStore::ClearReport(const ReportDue& due) {
+  return pool_.With("clear report", [&](soci::session& sql) -> Status {
+    Exec(sql, "DELETE FROM order_reports WHERE group_id = :g AND seq = :s",
+         {Text(due.group_id), Int(due.seq)});
+    return Status::Ok();
+  });
+}
+
+}  // namespace tandem::store

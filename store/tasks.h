@@ -1,0 +1,89 @@
+// Tasks: a durable queue of work-order steps, claimed under a lease by any worker of any
+// process, and the reports each work order owes the CRM once its tasks finish.
+// Thread-safety: all methods are thread-safe; each call leases a session from the pool.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "util/result.h"
+
+namespace tandem::store {
+
+class Pool;
+
+struct TaskSpec {
+  std::string key;       // unique and deterministic: also the billing idempotency key
+  std::string group_id;  // the work order / job the task belongs to
+  std::string kind;
+  std::string payload;
+  std::string depends_on;  // key of a task that must be done first; empty for none
+  int max_attempts = 5;
+  int64_t run_at_ms = 0;
+};
+
+struct Task {
+  int64_t id = 0;
+  std::string key, group_id, kind, payload, depends_on, state;
+  int attempts = 0;
+  int max_attempts = 0;
+  int64_t next_run_ms = 0;
+  std::string claimed_by;
+  std::string result, last_error;
+  int64_t lease_token = 0;  // the claim that holds it (a new one on every claim)
+};
+
+// A claim on a running task: the fencing token that completing, failing or renewing it must
+// present, so a worker whose lease ran out cannot record a result over the next claim's.
+struct Lease {
+  int64_t task_id = 0;
+  int64_t token = 0;
+  static Lease Of(const Task& t) { return Lease{t.id, t.lease_token}; }
+};
+
+// A work order whose state is owed to the CRM (see store/migrations/0006_order_reports.sql).
+struct ReportDue {
+  std::string group_id;
+  int64_t seq = 0;
+};
+
+class TaskStore {
+ public:
+  explicit TaskStore(Pool& pool) : pool_(pool) {}
+
+  // Enqueues a task; returns false when a task with the same key exists (nothing doubled).
+  Result<bool> EnqueueTask(const TaskSpec& spec, int64_t now_ms);
+  // Claims up to `limit` runnable tasks (pending and due, or running with an expired lease,
+  // and whose dependency is done) for `worker` until now + lease. PostgreSQL: FOR UPDATE
+  // SKIP LOCKED, so concurrent workers never claim the same task.
+  Result<std::vector<Task>> ClaimTasks(const std::string& worker, int limit, int64_t now_ms,
+                                       int64_t lease_ms);
+  // Completing, failing and renewing take the claim's Lease and fail with Conflict when the
+  // task is no longer held by it (the lease ran out and the task was claimed again).
+  Status CompleteTask(const Lease& lease, const std::string& result, int64_t now_ms);
+  // Records the error; the task runs again at retry_at_ms, or is failed for good when it
+  // has used all its attempts. Returns the new state.
+  // `permanent`: failed for good now (retrying cannot help).
+  Result<std::string> FailTask(const Lease& lease, const std::string& error, int64_t retry_at_ms,
+                               int64_t now_ms, bool permanent = false);
+  // Extends a running task's lease to until_ms (a worker whose task outlasts the lease).
+  Status RenewLease(const Lease& lease, int64_t until_ms, int64_t now_ms);
+  // Gives claimed tasks back (graceful shutdown), so another worker picks them up at once.
+  Status ReleaseTasks(const std::string& worker, int64_t now_ms);
+  Result<std::vector<Task>> TasksInGroup(const std::string& group_id);
+
+  // --- reports owed to the CRM (completing or failing a task records one for its group) ---
+  // The group's report row, if one is owed.
+  Result<std::optional<ReportDue>> ReportOwed(const std::string& group_id);
+  // Groups owed a report since before `due_before_ms`, oldest first.
+  Result<std::vector<ReportDue>> ReportsDue(int64_t due_before_ms, int limit);
+  // Clears the group's row if no task finished since `due` was read (its seq is unchanged).
+  Status ClearReport(const ReportDue& due);
+
+ private:
+  Pool& pool_;
+};
+
+}  // namespace tandem::store
