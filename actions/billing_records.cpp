@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "connector/billing/account_payload.h"
+#include "util/clock.h"
 
 namespace tandem::actions {
 namespace {
@@ -34,7 +35,18 @@ Json InvoiceFields(const connector::billing::Invoice& in, const std::string& crm
   record.Set("Status__c", InvoiceStatusLabel(in));
   record.Set("Amount_Due__c", MajorAmount(in.amount_due, in.currency));
   record.Set("Amount_Paid__c", MajorAmount(in.amount_paid, in.currency));
+  record.Set("Amount_Remaining__c", MajorAmount(in.amount_remaining, in.currency));
   record.Set("Currency__c", in.currency);
+  // Dates as the CRM shows them (the UTC calendar day); null until billing has one.
+  auto day = [](int64_t epoch_s) {
+    return epoch_s > 0 ? Json(FormatRfc3339(FromEpochMillis(epoch_s * 1000)).substr(0, 10))
+                       : Json();
+  };
+  record.Set("Issue_Date__c", day(in.issued_at));
+  record.Set("Due_Date__c", day(in.due_date));
+  record.Set("Paid_Date__c", day(in.paid_at));
+  record.Set("Hosted_Invoice_Url__c", in.hosted_url.empty() ? Json() : Json(in.hosted_url));
+  record.Set("Invoice_Pdf_Url__c", in.pdf_url.empty() ? Json() : Json(in.pdf_url));
   record.Set("Event_Version__c", static_cast<double>(version));
   return record;
 }

@@ -78,12 +78,15 @@ Status Callbacks::Apply(const connector::billing::BillingEvent& e, ApplyReport* 
     ++report->applied;
     return Status::Ok();
   }
-  if (!invoice && e.type != T::kCustomerChanged) {
+  const bool customer = e.type == T::kCustomerChanged || e.type == T::kCustomerDeleted;
+  if (!invoice && !customer && e.type != T::kSubscriptionChanged) {
     ++report->ignored_other;
     return Status::Ok();
   }
-  // Tandem's own customer writes come back as events: the CRM already holds that state.
-  if (e.type == T::kCustomerChanged && e.idempotency_key.rfind("tandem:", 0) == 0) {
+  // Tandem's own writes come back as events: the CRM already holds that state. (A deletion
+  // is never Tandem's.)
+  if ((e.type == T::kCustomerChanged || e.type == T::kSubscriptionChanged) &&
+      e.idempotency_key.rfind("tandem:", 0) == 0) {
     ++report->ignored_own;
     return Status::Ok();
   }
@@ -95,6 +98,36 @@ Status Callbacks::Apply(const connector::billing::BillingEvent& e, ApplyReport* 
     ++report->skipped_stale;
     return Status::Ok();
   }
+  Status st = e.type == T::kSubscriptionChanged ? ApplySubscription(e, report)
+                                                : ApplyAccount(e, invoice, report);
+  if (!st.ok()) return st;
+  applied_version->push_back({version_key, std::to_string(e.created)});
+  return Status::Ok();
+}
+
+Status Callbacks::ApplySubscription(const connector::billing::BillingEvent& e,
+                                    ApplyReport* report) {
+  // Only the service inventory Tandem linked: a subscription made elsewhere has no record to
+  // update (reconcile reports it as billed-not-recorded).
+  auto link = deps_.store.FindLinkByBillingId("subscription", e.object_id);
+  if (!link.ok()) return link.status();
+  if (!link->has_value()) {
+    ++report->ignored_other;
+    return Status::Ok();
+  }
+  // Billing's state (status, start, end: past due, canceled by dunning, ended). Quantity and
+  // amount stay what the CRM sold: a difference is for the revenue reconciliation to report,
+  // not for an event to overwrite.
+  const Json fields = SubscriptionStateFields(deps_.mapping.Find("subscription"), e.subscription);
+  if (fields.size() > 0)
+    TANDEM_RETURN_IF_ERROR(deps_.crm.Update(kSubscriptionObject, (*link)->crm_id, fields));
+  ++report->applied;
+  return Status::Ok();
+}
+
+Status Callbacks::ApplyAccount(const connector::billing::BillingEvent& e, bool invoice,
+                               ApplyReport* report) {
+  using T = connector::billing::BillingEvent::Type;
   auto link = deps_.store.FindLinkByBillingId(account_map_, e.account_id);
   if (!link.ok()) return link.status();
   if (!link->has_value()) {
@@ -119,12 +152,27 @@ Status Callbacks::Apply(const connector::billing::BillingEvent& e, ApplyReport* 
     if (!listed.ok()) return listed;
     account_fields.Set("Billing_Balance__c", MajorAmount(owed, currency));
     if (!currency.empty()) account_fields.Set("Billing_Currency__c", currency);
+  } else if (e.type == T::kCustomerDeleted) {
+    // The account has no billing customer any more: say so, and drop the link so that the
+    // next sync creates a new one instead of writing to a customer that is gone.
+    account_fields.Set("Billing_Status__c", "Closed");
+    if (const mapping::ObjectMap* map = deps_.mapping.Find(account_map_)) {
+      const mapping::LinkFields& l = map->link;
+      for (const std::string* f : {&l.billing_id, &l.account_number})
+        if (!f->empty()) account_fields.Set(*f, Json());
+      if (!l.status.empty()) account_fields.Set(l.status, "Not Synced");
+      if (!l.error.empty())
+        account_fields.Set(l.error, "billing customer " + e.account_id + " was deleted in billing");
+    }
+    TANDEM_RETURN_IF_ERROR(deps_.crm.Update("Account", account_id, account_fields));
+    TANDEM_RETURN_IF_ERROR(deps_.store.DeleteLinks(account_map_, {account_id}));
+    ++report->applied;
+    return Status::Ok();
   } else {
     account_fields.Set("Billing_Status__c",
                        e.object["delinquent"].as_bool() ? "Delinquent" : "Active");
   }
   TANDEM_RETURN_IF_ERROR(deps_.crm.Update("Account", account_id, account_fields));
-  applied_version->push_back({version_key, std::to_string(e.created)});
   ++report->applied;
   return Status::Ok();
 }

@@ -3,9 +3,11 @@
 //  (a duplicate is acknowledged and ignored), answer at once.
 //  Apply (a worker): invoice events become Billing_Invoice__c records under the account
 //  (upserted by external id) and set the account's billing status and balance; customer
-//  events set the billing status. An event older than the state already applied to its
-//  object is skipped, so out-of-order delivery ends in the newest state. Events caused by
-//  Tandem's own writes (idempotency key "tandem:...") are recognised and not written back.
+//  events set the billing status, and a deleted customer closes it and drops the link;
+//  subscription events set the linked service inventory record's status and dates. An event older
+//  than the state already applied to its object is skipped, so out-of-order delivery ends in the
+//  newest state. Events caused by Tandem's own writes (idempotency key "tandem:...") are recognised
+//  and not written back.
 // Thread-safety: Receive may be called concurrently; ApplyPending from one worker at a time
 // per process (several processes may run it: the inbox claim is by state).
 #pragma once
@@ -42,6 +44,11 @@ class Callbacks {
   // caller to write with the event's "done" (one transaction).
   Status Apply(const connector::billing::BillingEvent& event, ApplyReport* report,
                std::vector<store::CursorUpdate>* applied_version);
+  // Subscription events: billing's state onto the linked service inventory record.
+  Status ApplySubscription(const connector::billing::BillingEvent& event, ApplyReport* report);
+  // Invoice and customer events: the account's invoices, status and balance.
+  Status ApplyAccount(const connector::billing::BillingEvent& event, bool invoice,
+                      ApplyReport* report);
 
   ActionDeps deps_;
   const std::string account_map_;

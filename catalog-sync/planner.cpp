@@ -80,6 +80,12 @@ Plan MakePlan(const mapping::ObjectMap& product_map,
       const std::string key = EntryKey(price.id, book);
       auto it = crm_entries.find(key);
       const Json* have = it == crm_entries.end() ? nullptr : &it->second;
+      // An inactive price the CRM never had is not offered: nothing to mirror. Prices made
+      // for one subscription item (a sold price, ADR 0009) are of this kind.
+      if (!have && !price.active) {
+        ++plan.unchanged_entries;
+        continue;
+      }
       RecordPlan r;
       r.external_id = key;
       r.product_external_id = price.product_id;

@@ -516,10 +516,14 @@ Status Reconciler::FlushInvoicePage(std::vector<Invoice>* page) {
     if (!in.charge_id.empty()) charge_ids.push_back(in.charge_id);
   }
   std::map<std::string, Json> crm_invoices, crm_payments;
-  TANDEM_RETURN_IF_ERROR(ReadCrm(actions::kInvoiceObject,
-                                 {"Id", actions::kInvoiceKey, "Account__c", "Status__c",
-                                  "Amount_Due__c", "Amount_Paid__c", "Currency__c"},
-                                 actions::kInvoiceKey, invoice_ids, &crm_invoices));
+  // Every field the one writer (actions/billing_records.h) sets, so nothing it writes goes
+  // unchecked.
+  std::vector<std::string> invoice_fields = {"Id", actions::kInvoiceKey};
+  const Json written = actions::InvoiceFields({}, "", 0);
+  for (const auto& [field, value] : written.object())
+    if (field != "Name" && field != "Event_Version__c") invoice_fields.push_back(field);
+  TANDEM_RETURN_IF_ERROR(ReadCrm(actions::kInvoiceObject, invoice_fields, actions::kInvoiceKey,
+                                 invoice_ids, &crm_invoices));
   TANDEM_RETURN_IF_ERROR(ReadCrm(
       actions::kPaymentObject, {"Id", actions::kPaymentKey, "Account__c", "Status__c", "Amount__c"},
       actions::kPaymentKey, charge_ids, &crm_payments));

@@ -78,18 +78,18 @@ Result<Order> ReadOrder(connector::crm::CrmClient& crm, const std::string& order
     return Status::Ok();
   }));
   if (!found) return Status::NotFound("no Order " + order_id);
-  auto items =
-      connector::crm::SoqlBuilder(
-          "OrderItem",
-          {"Id", "Quantity", "UnitPrice", "Operation_Type__c", "Term_Months__c", "Product2Id",
-           "Product2.Name", "Product2.ProductCode", "Product2.Family", "Product2.Product_Kind__c",
-           "PricebookEntry.Billing_Price_Id__c", "PricebookEntry.CurrencyIsoCode",
-           "Service_Subscription__c", "Service_Subscription__r.Billing_Subscription_Id__c",
-           "Service_Subscription__r.End_Date__c", "Service_Subscription__r.Term_Months__c",
-           "Service_Subscription__r.Recurring_Amount__c"})
-          .WhereEquals("OrderId", order.id)
-          .OrderBy("Id")
-          .Build();
+  auto items = connector::crm::SoqlBuilder(
+                   "OrderItem",
+                   {"Id", "Quantity", "UnitPrice", "Operation_Type__c", "Term_Months__c",
+                    "Product2Id", "Product2.Name", "Product2.ProductCode", "Product2.Family",
+                    "Product2.Product_Kind__c", "PricebookEntry.Billing_Price_Id__c",
+                    "PricebookEntry.CurrencyIsoCode", "PricebookEntry.UnitPrice",
+                    "Service_Subscription__c", "Service_Subscription__r.Billing_Subscription_Id__c",
+                    "Service_Subscription__r.End_Date__c", "Service_Subscription__r.Term_Months__c",
+                    "Service_Subscription__r.Recurring_Amount__c"})
+                   .WhereEquals("OrderId", order.id)
+                   .OrderBy("Id")
+                   .Build();
   if (!items.ok()) return items.status();
   TANDEM_RETURN_IF_ERROR(crm.Query(*items, [&](const Json& r) {
     OrderItem it;
@@ -104,6 +104,8 @@ Result<Order> ReadOrder(connector::crm::CrmClient& crm, const std::string& order
     it.product_family = product["Family"].ToText();
     it.product_kind = Kind(product["Product_Kind__c"].ToText());
     it.billing_price_id = r["PricebookEntry"]["Billing_Price_Id__c"].ToText();
+    if (r["PricebookEntry"]["UnitPrice"].is_number())
+      it.list_price = r["PricebookEntry"]["UnitPrice"].as_number();
     if (!r["PricebookEntry"]["CurrencyIsoCode"].ToText().empty())
       it.currency = r["PricebookEntry"]["CurrencyIsoCode"].ToText();
     const Json& sub = r["Service_Subscription__r"];
@@ -162,6 +164,7 @@ Result<std::vector<PlannedTask>> PlanOrder(const Order& order, const Templates& 
     params.Set("item_id", item.id);
     params.Set("quantity", item.quantity);
     params.Set("unit_price", item.unit_price);
+    if (item.list_price) params.Set("list_price", *item.list_price);
     params.Set("currency", item.currency);
     params.Set("product_id", item.product_id);
     params.Set("product_name", item.product_name);

@@ -6,6 +6,7 @@
 // Thread-safety: pure functions, except ReadOrder (the CrmClient is thread-safe).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,7 +21,8 @@ struct OrderItem {
   std::string id;
   std::string operation;  // the item's own Operation_Type__c, normalized; "" = the order's
   int64_t quantity = 1;
-  double unit_price = 0;
+  double unit_price = 0;             // sold, after discount
+  std::optional<double> list_price;  // PricebookEntry.UnitPrice: the catalog's
   std::string currency = "USD";
   std::string product_id, product_name, product_code, product_family;
   std::string product_kind = "base";  // base | add_on | fee

@@ -12,6 +12,9 @@ namespace {
 using connector::billing::SubscriptionItem;
 using connector::billing::SubscriptionSpec;
 
+// Item metadata: the catalog price an item was billed from (its own price may be a sold one).
+constexpr char kCatalogPriceKey[] = "catalog_price";
+
 int64_t ToMinor(double amount, const std::string& currency) {
   return static_cast<int64_t>(
       std::llround(amount * std::pow(10.0, mapping::CurrencyDecimals(currency))));
@@ -62,13 +65,42 @@ Result<std::string> TaskLibrary::SubscriptionId(const Json& p,
   return id;
 }
 
-// The subscription's item for `price_id` (add-ons), or its base item (the first) when `base`.
+// The item the line bills: its catalog price, or — when the line was sold at another unit
+// price — a price made for the item with the catalog price's product and interval (ADR 0009).
+// The catalog price id stays in the item's metadata, so the add-on is found by it later.
+Result<SubscriptionItem> TaskLibrary::BilledItem(const Json& p) {
+  SubscriptionItem item{"", p["price_id"].ToText(), p["quantity"].as_int(1), {}};
+  item.metadata[kCatalogPriceKey] = item.price_id;
+  // Planned before list prices were carried (or none in the price book): the catalog price.
+  if (p["list_price"].is_null()) return item;
+  const std::string currency = p["currency"].ToText();
+  const int64_t sold = ToMinor(p["unit_price"].as_number(), currency);
+  if (sold == ToMinor(p["list_price"].as_number(), currency)) return item;
+  auto catalog = deps_.billing.GetPrice(item.price_id);
+  if (!catalog.ok()) return catalog.status().WithContext("the catalog price of the sold price");
+  if (catalog->interval.empty())
+    return Status::InvalidArgument("price " + item.price_id +
+                                   " is one-time: a recurring item cannot be sold from it");
+  item.sold_price = true;
+  item.price = *catalog;
+  item.price.id.clear();
+  item.price.metadata.clear();
+  item.price.unit_amount_minor = sold;
+  return item;
+}
+
+// The subscription's item for `price_id` (add-ons: its catalog price, or a sold price made from
+// it), or its base item (the first) when `base`.
 Result<SubscriptionItem> TaskLibrary::FindItem(const std::string& subscription_id,
                                                const std::string& price_id, bool base) {
   auto sub = deps_.billing.GetSubscription(subscription_id);
   if (!sub.ok()) return sub.status();
-  for (const auto& item : sub->items)
-    if (item.price_id == price_id) return item;
+  for (const auto& item : sub->items) {
+    auto catalog = item.metadata.find(kCatalogPriceKey);
+    if (item.price_id == price_id ||
+        (catalog != item.metadata.end() && catalog->second == price_id))
+      return item;
+  }
   if (base && !sub->items.empty()) return sub->items.front();
   return Status::NotFound("subscription " + subscription_id + " has no item with price " +
                           price_id);
@@ -113,9 +145,11 @@ Result<Json> TaskLibrary::CreateSubscription(const Call& c) {
   const std::string& key = c.task.key;
   auto account = AccountBillingId(p, c.earlier);
   if (!account.ok()) return account.status();
+  auto billed = BilledItem(p);
+  if (!billed.ok()) return billed.status();
   SubscriptionSpec spec;
   spec.account_id = *account;
-  spec.items.push_back({"", p["price_id"].ToText(), p["quantity"].as_int(1), {}});
+  spec.items.push_back(*billed);
   if (c.term > 0) spec.cancel_at = DateToEpoch(AddMonths(c.effective, c.term));
   spec.start_active = false;  // start_subscription activates it
   // Held at most ~2 years (Stripe's limit), counted from planning: the same on every attempt.
@@ -221,8 +255,9 @@ Result<Json> TaskLibrary::AddAddOn(const Call& c) {
   const Json& p = c.p;
   auto id = SubscriptionId(p, c.earlier);
   if (!id.ok()) return id.status();
-  auto item = deps_.billing.AddAddOn(*id, {"", p["price_id"].ToText(), p["quantity"].as_int(1), {}},
-                                     c.task.key);
+  auto billed = BilledItem(p);
+  if (!billed.ok()) return billed.status();
+  auto item = deps_.billing.AddAddOn(*id, *billed, c.task.key);
   if (!item.ok()) return item.status();
   Json r = Json::MakeObject();
   r.Set("item_id", item->id);
@@ -259,7 +294,9 @@ Result<Json> TaskLibrary::ChangePrice(const Call& c) {
   std::string id;
   auto item = ItemToChange(c, /*base=*/true, &id);
   if (!item.ok()) return item.status();
-  auto sub = deps_.billing.ChangePrice(id, item->id, c.p["price_id"].ToText(), c.task.key);
+  auto billed = BilledItem(c.p);
+  if (!billed.ok()) return billed.status();
+  auto sub = deps_.billing.ChangePrice(id, item->id, *billed, c.task.key);
   if (!sub.ok()) return sub.status();
   return ItemChanged(item->id, id);
 }
@@ -350,9 +387,11 @@ Result<Json> TaskLibrary::Replace(const Call& c) {
   if (!id.ok()) return id.status();
   auto old = deps_.billing.GetSubscription(*id);
   if (!old.ok()) return old.status();
+  auto billed = BilledItem(p);
+  if (!billed.ok()) return billed.status();
   SubscriptionSpec spec;
   spec.account_id = old->account_id;
-  spec.items.push_back({"", p["price_id"].ToText(), p["quantity"].as_int(1), {}});
+  spec.items.push_back(*billed);
   if (c.term > 0) spec.cancel_at = DateToEpoch(AddMonths(c.effective, c.term));
   spec.metadata["crm_order"] = p["order_id"].ToText();
   spec.metadata["crm_order_item"] = p["item_id"].ToText();

@@ -69,6 +69,7 @@ class TaskLibrary {
 
   Result<std::string> AccountBillingId(const Json& p, const std::map<std::string, Json>& earlier);
   Result<std::string> SubscriptionId(const Json& p, const std::map<std::string, Json>& earlier);
+  Result<connector::billing::SubscriptionItem> BilledItem(const Json& p);
   Result<connector::billing::SubscriptionItem> FindItem(const std::string& subscription_id,
                                                         const std::string& price_id, bool base);
   Result<connector::billing::SubscriptionItem> ItemToChange(const Call& c, bool base,

@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "util/json.h"
@@ -75,10 +76,23 @@ struct CatalogChanges {
 };
 
 struct SubscriptionItem {
+  SubscriptionItem() = default;
+  SubscriptionItem(std::string item_id, std::string catalog_price, int64_t qty, Metadata meta)
+      : id(std::move(item_id)),
+        price_id(std::move(catalog_price)),
+        quantity(qty),
+        metadata(std::move(meta)) {}
+
   std::string id;
   std::string price_id;
   int64_t quantity = 1;
   Metadata metadata;
+  // Read: the price billing charges for the item (amount, currency, interval, product).
+  // Write with `sold_price`: bill this price instead of the catalog's `price_id` — the price
+  // the line was sold at (after discount), made for this item alone so the catalog stays as
+  // it is (ADR 0009). product_id, currency, unit_amount_minor and interval are required.
+  Price price;
+  bool sold_price = false;
 };
 
 struct Subscription {
@@ -127,6 +141,9 @@ struct Invoice {
   int64_t amount_due = 0, amount_paid = 0, amount_remaining = 0;
   std::string currency;
   int64_t created = 0, due_date = 0;
+  int64_t issued_at = 0, paid_at = 0;  // epoch s; 0: not (yet)
+  std::string hosted_url;              // the page the customer pays it on
+  std::string pdf_url;
   int attempt_count = 0;
   std::string charge_id;  // the latest payment attempt behind it, when any
   Metadata metadata;
@@ -151,6 +168,7 @@ struct BillingEvent {
     kInvoicePaymentFailed,
     kSubscriptionChanged,
     kCustomerChanged,
+    kCustomerDeleted,
     kCatalogChanged,
     kOther,
   };
@@ -163,6 +181,7 @@ struct BillingEvent {
   std::string idempotency_key;  // of the request that caused it, when Tandem's own write
   Json object;                  // the object as the event carries it
   Invoice invoice;              // invoice events: the invoice, parsed
+  Subscription subscription;    // subscription events: the subscription, parsed
 };
 const char* EventTypeName(BillingEvent::Type type);
 
@@ -199,6 +218,7 @@ class BillingSystem {
   virtual Result<Product> UpdateProduct(const std::string& id, const Product& fields,
                                         const std::string& idempotency_key) = 0;
   virtual Result<Price> CreatePrice(const Price& price, const std::string& idempotency_key) = 0;
+  virtual Result<Price> GetPrice(const std::string& id) = 0;
   // Products and prices created or changed since `since` ("" = everything).
   virtual Result<CatalogChanges> ListCatalogChanges(const std::string& since) = 0;
 
@@ -220,9 +240,10 @@ class BillingSystem {
   virtual Result<Subscription> ChangeQuantity(const std::string& subscription_id,
                                               const std::string& item_id, int64_t quantity,
                                               const std::string& idempotency_key) = 0;
-  // Re-rate: the item moves to another price.
+  // Re-rate: the item moves to another price: `to.price_id` (a catalog price) or, with
+  // `to.sold_price`, a price made for the item (`to.price`).
   virtual Result<Subscription> ChangePrice(const std::string& subscription_id,
-                                           const std::string& item_id, const std::string& price_id,
+                                           const std::string& item_id, const SubscriptionItem& to,
                                            const std::string& idempotency_key) = 0;
   // Re-term: the subscription now ends at `cancel_at` (0: open-ended).
   virtual Result<Subscription> ReTerm(const std::string& subscription_id, int64_t cancel_at,

@@ -128,13 +128,16 @@ struct StripeSandbox::Impl {
   void DeliveryLoop();
 
   // --- object builders ---
-  value NewCustomer(const value& p);                             // customers.cpp
-  void ApplyCustomer(value& c, const value& p);                  // customers.cpp
-  value ExpandPrice(const std::string& id);                      // products.cpp
-  value NewProduct(const value& p);                              // products.cpp
-  value NewPrice(const value& p);                                // products.cpp
-  int64_t PeriodSeconds(const value& price);                     // products.cpp
-  value NewItem(const std::string& sub_id, const value& spec);   // subscriptions.cpp
+  value NewCustomer(const value& p);                            // customers.cpp
+  void ApplyCustomer(value& c, const value& p);                 // customers.cpp
+  value ExpandPrice(const std::string& id);                     // products.cpp
+  value NewProduct(const value& p);                             // products.cpp
+  value NewPrice(const value& p);                               // products.cpp
+  int64_t PeriodSeconds(const value& price);                    // products.cpp
+  value NewItem(const std::string& sub_id, const value& spec);  // subscriptions.cpp
+  // The price an item spec names: `price` (a stored price) or `price_data` (a new price for
+  // the item alone, kept inactive as Stripe does). `where` names the param in errors.
+  value ItemPrice(const value& spec, const std::string& where);  // subscriptions.cpp
   void RefreshItems(value& sub);                                 // subscriptions.cpp
   value* FindItem(const std::string& item_id, value** sub_out);  // subscriptions.cpp
   value Charge(const value& invoice, bool succeed);              // invoices.cpp

@@ -252,6 +252,7 @@ void StripeSandbox::Impl::FinalizeInvoice(value& stored, const std::string& invo
   stored["effective_at"] = value::number(Now());
   stored["status_transitions"]["finalized_at"] = value::number(Now());
   stored["hosted_invoice_url"] = value::string("https://invoice.stripe.com/i/" + invoice_id);
+  stored["invoice_pdf"] = value::string("https://pay.stripe.com/invoice/" + invoice_id + "/pdf");
   Emit("invoice.finalized", stored);
 }
 
@@ -281,7 +282,19 @@ void StripeSandbox::Impl::PayInvoice(value& stored, const std::string& customer,
       prev["delinquent"] = value::boolean(false);
       Emit("customer.updated", *c, prev);
     }
-    if (sub) {
+    if (sub && sub->at("status").as_string() == "past_due") {
+      // Dunning gives up on the next failure (Stripe's "cancel the subscription" setting
+      // after the retries): the subscription ends now.
+      value prev = value::object();
+      prev["status"] = sub->at("status");
+      (*sub)["status"] = value::string("canceled");
+      (*sub)["canceled_at"] = value::number(Now());
+      (*sub)["ended_at"] = value::number(Now());
+      value details = value::object();
+      details["reason"] = value::string("payment_failed");
+      (*sub)["cancellation_details"] = details;
+      Emit("customer.subscription.deleted", *sub, prev);
+    } else if (sub) {
       (*sub)["status"] = value::string("past_due");
       value prev = value::object();
       prev["status"] = value::string("active");

@@ -56,7 +56,8 @@ class StripeSandbox {
   // Every request received whole (see LoopbackListener::received).
   int64_t requests_received() const;
   // Invoices every active subscription's period and pending invoice items (of `customer`
-  // only, when given); payments of customers in `fail` fail, the others succeed.
+  // only, when given); payments of customers in `fail` fail, the others succeed. A failed
+  // payment makes the subscription past_due; a second one (dunning gives up) cancels it.
   BillRunResult BillRun(const std::string& customer = "",
                         const std::vector<std::string>& fail = {});
   // Registers a webhook endpoint directly; returns its signing secret.

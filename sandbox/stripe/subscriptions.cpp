@@ -32,22 +32,43 @@ constexpr const char* kEmptyOnCreate[] = {"application",
 
 }  // namespace
 
-value StripeSandbox::Impl::NewItem(const std::string& sub_id, const value& spec) {
+value StripeSandbox::Impl::ItemPrice(const value& spec, const std::string& where) {
+  if (Has(spec, "price") && Has(spec, "price_data"))
+    ThrowInvalid(where + "[price_data]",
+                 "You may only specify one of these parameters: price, "
+                 "price_data.");
+  if (Has(spec, "price_data")) {
+    const value& data = spec.at("price_data");
+    if (!data.is_object()) ThrowInvalid(where + "[price_data]", "Invalid object");
+    if (!Has(data, "recurring")) ThrowMissingParam(where + "[price_data][recurring]");
+    value params = value::object();
+    for (const char* k : {"product", "currency", "unit_amount", "recurring"})
+      if (Has(data, k)) params[k] = data.at(k);
+    params["active"] = value::string("false");  // the item's own: not offered to others
+    value price = NewPrice(params);
+    Emit("price.created", Store("price", price));
+    return price;
+  }
   const std::string price_id = Str(spec, "price");
-  if (price_id.empty()) ThrowMissingParam("items[0][price]");
+  if (price_id.empty()) ThrowMissingParam(where + "[price]");
   value* price = Find("price", price_id);
   if (!price) throw BadRequest{Missing("price", price_id)};
   if (!price->at("recurring").is_object())
     ThrowInvalid("price",
                  "The price specified is set to `type=one_time` but this field only accepts "
                  "prices with `type=recurring`.");
+  return *price;
+}
+
+value StripeSandbox::Impl::NewItem(const std::string& sub_id, const value& spec) {
+  const value price = ItemPrice(spec, "items[0]");
   value item = value::object();
   item["id"] = value::string(NewId("si"));
   item["object"] = value::string("subscription_item");
   item["billing_thresholds"] = value::null();
   item["created"] = value::number(Now());
   item["metadata"] = Metadata(spec);
-  item["price"] = *price;
+  item["price"] = price;
   item["quantity"] = value::number(Int(spec, "quantity", 1));
   item["subscription"] = value::string(sub_id);
   item["tax_rates"] = value::array();
@@ -234,11 +255,8 @@ std::optional<Reply> Handler::ApplyItemChanges(value& sub) {
         break;
       }
       if (Has(spec, "quantity")) data[i]["quantity"] = value::number(Int(spec, "quantity"));
-      if (Has(spec, "price")) {
-        value* price = s_.Find("price", Str(spec, "price"));
-        if (!price) throw BadRequest{Missing("price", Str(spec, "price"))};
-        data[i]["price"] = *price;
-      }
+      if (Has(spec, "price") || Has(spec, "price_data"))
+        data[i]["price"] = s_.ItemPrice(spec, "items[" + std::to_string(i) + "]");
       if (Has(spec, "metadata")) data[i]["metadata"] = Metadata(spec, data[i].at("metadata"));
       break;
     }
@@ -275,7 +293,8 @@ Reply Handler::SubscriptionItems() {
 }
 
 Reply Handler::AddSubscriptionItem() {
-  CheckKnown(p_, {"subscription", "price", "quantity", "metadata", "proration_behavior", "expand"});
+  CheckKnown(p_, {"subscription", "price", "price_data", "quantity", "metadata",
+                  "proration_behavior", "expand"});
   const std::string sub_id = Str(p_, "subscription");
   if (sub_id.empty()) ThrowMissingParam("subscription");
   value* sub = s_.Find("subscription", sub_id);

@@ -4,10 +4,13 @@
 #include "actions/callbacks.h"
 
 #include <fstream>
+#include <map>
 #include <sstream>
 
+#include <cpprest/http_client.h>
 #include <gtest/gtest.h>
 
+#include "actions/billing_records.h"
 #include "connector/billing/stripe/stripe_wire.h"
 #include "tests/support/catalog_builder.h"
 #include "tests/support/default_mapping.h"
@@ -116,6 +119,94 @@ TEST_P(CallbacksTest, InvoicesStatusAndBalanceReachTheCrmOnceEach) {
   ASSERT_TRUE(st.ok());
   EXPECT_EQ(failed_invoices, 1);
   EXPECT_GT(delivered, 0u);
+
+  // What a customer-care agent needs on each invoice: dates, what is left, where to pay it.
+  int paid = 0;
+  st = crm_.client().Query(
+      "SELECT Status__c, Issue_Date__c, Paid_Date__c, Amount_Remaining__c, "
+      "Hosted_Invoice_Url__c, Invoice_Pdf_Url__c FROM Billing_Invoice__c",
+      [&](const Json& r) {
+        EXPECT_EQ(r["Issue_Date__c"].ToText().size(), 10u) << r.Dump();
+        EXPECT_NE(r["Hosted_Invoice_Url__c"].ToText().find("https://"), std::string::npos);
+        EXPECT_NE(r["Invoice_Pdf_Url__c"].ToText().find("https://"), std::string::npos);
+        if (r["Status__c"].as_string() == "Paid") {
+          ++paid;
+          EXPECT_EQ(r["Paid_Date__c"].ToText().size(), 10u) << r.Dump();
+          EXPECT_DOUBLE_EQ(r["Amount_Remaining__c"].as_number(), 0.0);
+        } else {
+          EXPECT_TRUE(r["Paid_Date__c"].is_null()) << r.Dump();
+          EXPECT_DOUBLE_EQ(r["Amount_Remaining__c"].as_number(), 40.0);
+        }
+        return Status::Ok();
+      });
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(paid, 3);
+}
+
+// Billing's own changes reach the CRM: a failed payment makes the service Past Due; when
+// dunning gives up (the next failure) billing cancels it and the inventory says Cancelled with
+// its end date; a customer deleted in billing closes the account's billing status and drops
+// the link (the next sync creates a new customer instead of writing to one that is gone).
+TEST_P(CallbacksTest, PastDueDunningCancellationAndADeletedCustomerReachTheCrm) {
+  SetUpCustomers();
+  // The service inventory Tandem records for each subscription (work orders do this).
+  std::map<std::string, std::string> inventory;  // customer → Service_Subscription__c
+  const int64_t now = ToEpochMillis(stripe_.clock.Now());
+  ASSERT_TRUE(stripe_.billing()
+                  .ListSubscriptions([&](const connector::billing::Subscription& sub) {
+                    const size_t i = sub.account_id == customers_[0] ? 0 : 1;
+                    Json rec = Json::MakeObject();
+                    rec.Set("Name", "Virtual Server");
+                    rec.Set("Account__c", ids_[i]);
+                    rec.Set(kSubscriptionKey, sub.id);
+                    rec.Set("Status__c", "Active");
+                    auto id = crm_.client().Create(kSubscriptionObject, rec);
+                    if (!id.ok()) return id.status();
+                    inventory[sub.account_id] = *id;
+                    return (*store_)->UpsertLinks({{"subscription", *id, sub.id, "", "", now}});
+                  })
+                  .ok());
+  ASSERT_EQ(inventory.size(), 2u);
+  auto service = [&](const std::string& customer) {
+    return crm_.client()
+        .Retrieve(kSubscriptionObject, inventory[customer], {"Status__c", "End_Date__c"})
+        .value();
+  };
+  auto apply = [&] {
+    Deliver();
+    auto report = callbacks_->ApplyPending(1000);
+    ASSERT_TRUE(report.ok()) << report.status().ToString();
+    EXPECT_EQ(report->failed, 0);
+  };
+  stripe_.sandbox.BillRun("", {customers_[1]});
+  apply();
+  EXPECT_EQ(service(customers_[0])["Status__c"].as_string(), "Active");
+  EXPECT_EQ(service(customers_[1])["Status__c"].as_string(), "Past Due");
+  EXPECT_TRUE(service(customers_[1])["End_Date__c"].is_null());
+
+  stripe_.sandbox.BillRun("", {customers_[1]});  // fails again: dunning cancels
+  apply();
+  const Json canceled = service(customers_[1]);
+  EXPECT_EQ(canceled["Status__c"].as_string(), "Cancelled") << canceled.Dump();
+  EXPECT_EQ(canceled["End_Date__c"].ToText().size(), 10u) << canceled.Dump();
+  EXPECT_EQ(service(customers_[0])["Status__c"].as_string(), "Active");
+
+  // The good customer is deleted in billing.
+  web::http::client::http_client client(stripe_.sandbox.base_url());
+  web::http::http_request del(web::http::methods::DEL);
+  del.set_request_uri("/v1/customers/" + customers_[0]);
+  del.headers().add("Authorization", "Bearer sk_test_sandbox");
+  ASSERT_EQ(client.request(del).get().status_code(), 200);
+  apply();
+  const Json account =
+      crm_.client()
+          .Retrieve("Account", ids_[0],
+                    {"Billing_Status__c", "Billing_Id__c", "Sync_Status__c", "Last_Sync_Error__c"})
+          .value();
+  EXPECT_EQ(account["Billing_Status__c"].as_string(), "Closed") << account.Dump();
+  EXPECT_TRUE(account["Billing_Id__c"].is_null()) << account.Dump();
+  EXPECT_NE(account["Last_Sync_Error__c"].ToText().find("deleted in billing"), std::string::npos);
+  EXPECT_FALSE((*store_)->FindLinkByCrmId("account", ids_[0]).value().has_value());
 }
 
 TEST_P(CallbacksTest, ACatalogChangeInBillingAsksForAnEarlyCatalogSync) {

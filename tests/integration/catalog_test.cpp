@@ -134,6 +134,35 @@ TEST_P(CatalogTest, RetiredProductsAreDeactivatedNeverDeleted) {
   EXPECT_FALSE(active);
 }
 
+// A price made for one subscription item (a sold price, ADR 0009) is inactive and new to the
+// CRM: catalog sync does not turn it into a PricebookEntry; an offered price still does.
+TEST_P(CatalogTest, APriceMadeForOneSubscriptionItemIsNotMirrored) {
+  const auto ids = MakeCatalog(1);
+  ASSERT_TRUE(sync_->Run({}).ok());
+  ASSERT_EQ(crm_.sandbox.CountRecords("PricebookEntry"), 3);
+  connector::billing::BillingAccount account;
+  account.name = "Deal Co";
+  const auto customer = stripe_.billing().CreateAccount(account, "deal-co").value();
+  connector::billing::SubscriptionSpec spec;
+  spec.account_id = customer.id;
+  connector::billing::SubscriptionItem sold;
+  sold.sold_price = true;
+  sold.price.product_id = ids[0];
+  sold.price.currency = "usd";
+  sold.price.unit_amount_minor = 777;
+  sold.price.interval = "month";
+  spec.items.push_back(sold);
+  const auto sub = stripe_.billing().CreateSubscription(spec, "deal-sub");
+  ASSERT_TRUE(sub.ok()) << sub.status().ToString();
+  ASSERT_EQ(sub->items.at(0).price.unit_amount_minor, 777);
+  EXPECT_TRUE(
+      testing::CreateBillingPrice(stripe_.billing(), ids[0], "usd", 4242, "month", "offer").ok());
+  auto run = sync_->Run({});
+  ASSERT_TRUE(run.ok()) << run.status().ToString();
+  EXPECT_EQ(run->plan.entries.size(), 1u) << "the offered price only";
+  EXPECT_EQ(crm_.sandbox.CountRecords("PricebookEntry"), 4);
+}
+
 TEST_P(CatalogTest, AddOnsAreLinkedToTheirParentProducts) {
   const auto ids = MakeCatalog(1);
   connector::billing::Product backup;

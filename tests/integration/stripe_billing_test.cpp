@@ -210,7 +210,10 @@ TEST(StripeBilling, SubscriptionLifecycle) {
   const std::string item = sub->items[0].id;
 
   EXPECT_EQ(b.ChangeQuantity(sub->id, item, 5, "wo:801Y:qty").value().items[0].quantity, 5);
-  EXPECT_EQ(b.ChangePrice(sub->id, item, c.premium, "wo:801Z:rerate").value().items[0].price_id,
+  EXPECT_EQ(b.ChangePrice(sub->id, item, SubscriptionItem{"", c.premium, 1, {}}, "wo:801Z:rerate")
+                .value()
+                .items[0]
+                .price_id,
             c.premium);
 
   auto addon = b.AddAddOn(sub->id, SubscriptionItem{"", c.addon_price, 1, {}}, "wo:801A:addon");

@@ -138,6 +138,7 @@ TEST(StripeThroughPrism, EveryRequestAndAnswerMatchesStripesOpenApiDescription) 
   const auto monthly = b.CreatePrice(price, "prism:price").value();
   price.unit_amount_minor = 7000;
   const auto premium = b.CreatePrice(price, "prism:price2").value();
+  EXPECT_TRUE(b.GetPrice(monthly.id).ok());
   auto cat = b.ListCatalogChanges("");
   ASSERT_TRUE(cat.ok()) << cat.status().ToString();
   product.name = "Virtual Server XL";
@@ -154,7 +155,20 @@ TEST(StripeThroughPrism, EveryRequestAndAnswerMatchesStripesOpenApiDescription) 
   const std::string item = sub.items.at(0).id;
   EXPECT_TRUE(b.GetSubscription(sub.id).ok());
   EXPECT_TRUE(b.ChangeQuantity(sub.id, item, 3, "prism:qty").ok());
-  EXPECT_TRUE(b.ChangePrice(sub.id, item, premium.id, "prism:rerate").ok());
+  EXPECT_TRUE(
+      b.ChangePrice(sub.id, item, SubscriptionItem{"", premium.id, 1, {}}, "prism:rerate").ok());
+  // The sold price (ADR 0009): price_data on a subscription, a re-rate and an add-on.
+  SubscriptionItem sold{"", "", 1, {}};
+  sold.sold_price = true;
+  sold.price.product_id = monthly.product_id;
+  sold.price.currency = "eur";
+  sold.price.unit_amount_minor = 2550;
+  sold.price.interval = "month";
+  SubscriptionSpec sold_spec = spec;
+  sold_spec.items = {sold};
+  EXPECT_TRUE(b.CreateSubscription(sold_spec, "prism:sold:sub").ok());
+  EXPECT_TRUE(b.ChangePrice(sub.id, item, sold, "prism:sold:rerate").ok());
+  EXPECT_TRUE(b.AddAddOn(sub.id, sold, "prism:sold:addon").ok());
   auto addon = b.AddAddOn(sub.id, SubscriptionItem{"", monthly.id, 1, {}}, "prism:addon");
   ASSERT_TRUE(addon.ok()) << addon.status().ToString();
   EXPECT_TRUE(b.ChangeAddOn(addon->id, 2, "prism:addon:qty").ok());

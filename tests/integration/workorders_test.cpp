@@ -222,6 +222,72 @@ TEST_P(WorkOrderTest, ReRateMovesTheItemToTheNewPrice) {
   EXPECT_EQ(BillingSub(sub).items.front().price_id, server_xl_.price_billing);
 }
 
+// ADR 0009: a line sold at another unit price than the catalog's is billed at the sold price,
+// per unit, on the catalog price's product and schedule, made for that item alone (the catalog
+// is left as it was); later changes still find the add-on by its catalog price.
+TEST_P(WorkOrderTest, ADiscountedLineIsBilledAtTheSoldPrice) {
+  const int64_t catalog_prices = stripe_.sandbox.CountObjects("price");
+  const std::string sub = NewServer(server_, 2, 25.5);  // the catalog says 30.00
+  auto billing = BillingSub(sub);
+  ASSERT_EQ(billing.items.size(), 1u);
+  const auto& base = billing.items[0];
+  EXPECT_NE(base.price_id, server_.price_billing);
+  EXPECT_EQ(base.price.unit_amount_minor, 2550);
+  EXPECT_EQ(base.price.currency, "eur");
+  EXPECT_EQ(base.price.interval, "month");
+  EXPECT_EQ(base.price.product_id, server_.product_billing);
+  EXPECT_FALSE(base.price.active) << "a sold price is not offered in the catalog";
+  EXPECT_EQ(base.quantity, 2);
+  EXPECT_EQ(stripe_.billing().GetPrice(server_.price_billing)->unit_amount_minor, 3000);
+
+  // A discounted add-on (4.00 instead of 5.00), then its quantity changed and removed.
+  const std::string add = MakeOrder("New", "2026-02-01", {{&backup_, 3, 4, "", sub, 0}});
+  EXPECT_EQ(Run(add).status, "Completed") << CrmOrder(add).Dump();
+  billing = BillingSub(sub);
+  ASSERT_EQ(billing.items.size(), 2u);
+  EXPECT_EQ(billing.items[1].price.unit_amount_minor, 400);
+  EXPECT_EQ(billing.items[1].price.product_id, backup_.product_billing);
+  const std::string change = MakeOrder("Change", "2026-03-01", {{&backup_, 7, 4, "", sub, 0}});
+  EXPECT_EQ(Run(change).status, "Completed") << CrmOrder(change).Dump();
+  EXPECT_EQ(BillingSub(sub).items[1].quantity, 7);
+
+  // Re-rated to the bigger server at a negotiated 80.00 (the catalog says 90.00).
+  const std::string rerate = MakeOrder("Re-rate", "2026-05-01", {{&server_xl_, 2, 80, "", sub, 0}});
+  EXPECT_EQ(Run(rerate).status, "Completed") << CrmOrder(rerate).Dump();
+  billing = BillingSub(sub);
+  EXPECT_EQ(billing.items.front().price.unit_amount_minor, 8000);
+  EXPECT_EQ(billing.items.front().price.product_id, server_xl_.product_billing);
+  // Three sold prices made, for these items only; none in the catalog's list of offers.
+  EXPECT_EQ(stripe_.sandbox.CountObjects("price"), catalog_prices + 3);
+}
+
+// Term-based prices come from the price book: the same server at 30.00 a month on 12 months
+// and 27.00 on 24, one price book per term, each entry naming its billing price.
+TEST_P(WorkOrderTest, TheSameProductOnTwoTermsIsBilledAtEachTermsPrice) {
+  auto two_year_price = testing::CreateBillingPrice(stripe_.billing(), server_.product_billing,
+                                                    "eur", 2700, "month", "price-VS-2-24m");
+  ASSERT_TRUE(two_year_price.ok());
+  Json book = Json::MakeObject();
+  book.Set("Name", "24-month terms");
+  const std::string book24 = crm_.client().Create("Pricebook2", book).value();
+  Catalog server24 = server_;
+  server24.entry_crm = testing::CreatePricebookEntry(crm_.client(), book24, server_.product_crm,
+                                                     27.0, two_year_price->id, "EUR")
+                           .value();
+  const std::string sub12 = NewServer(server_, 1, 30);
+  testing::OrderSpec spec{account_, "2026-01-01", "New", {{&server24, 1, 27, "", "", 24}}};
+  spec.order_number = "ORD-24";
+  spec.pricebook = book24;
+  const std::string order24 = testing::CreateOrder(crm_.client(), spec).value();
+  EXPECT_EQ(Run(order24).status, "Completed") << CrmOrder(order24).Dump();
+  const auto billed12 = BillingSub(sub12), billed24 = BillingSub(ItemSubscription(order24));
+  EXPECT_EQ(billed12.items.at(0).price_id, server_.price_billing);
+  EXPECT_EQ(billed12.items.at(0).price.unit_amount_minor, 3000);
+  EXPECT_EQ(billed24.items.at(0).price_id, two_year_price->id);
+  EXPECT_EQ(billed24.items.at(0).price.unit_amount_minor, 2700);
+  EXPECT_EQ(billed24.cancel_at, DateToEpoch("2028-01-01"));
+}
+
 TEST_P(WorkOrderTest, ReTermSetsTheNewEndDate) {
   const std::string sub = NewServer(server_);
   const std::string order = MakeOrder("Re-term", "2026-06-15", {{&server_, 2, 30, "", sub, 24}});

@@ -85,6 +85,7 @@ inline Result<std::string> CreatePricebookEntry(connector::crm::CrmClient& crm,
 struct CatalogProduct {
   std::string product_crm, entry_crm;  // Product2 and PricebookEntry
   std::string price_billing;
+  std::string product_billing;
 };
 
 // A product sold in euros as catalog sync would leave it: billing's product and price (keys
@@ -110,6 +111,7 @@ inline Result<CatalogProduct> CreateCatalogProduct(connector::crm::CrmClient& cr
   if (!entry.ok()) return entry.status();
   c.entry_crm = *entry;
   c.price_billing = price->id;
+  c.product_billing = product->id;
   return c;
 }
 

@@ -85,57 +85,26 @@ Product ProductFromJson(const Json& j) {
   return p;
 }
 
-Price PriceFromJson(const Json& j) {
-  Price p;
-  p.id = j["id"].as_string();
-  p.product_id =
-      j["product"].is_object() ? j["product"]["id"].as_string() : j["product"].as_string();
-  p.currency = j["currency"].as_string();
-  p.unit_amount_minor = j["unit_amount"].as_int();
-  p.interval = j["recurring"]["interval"].as_string();
-  p.interval_count = static_cast<int>(j["recurring"]["interval_count"].as_int(1));
-  p.active = j["active"].as_bool(true);
-  p.nickname = j["nickname"].as_string();
-  p.metadata = ReadMetadata(j);
-  p.created = j["created"].as_int();
-  return p;
-}
-
-Subscription SubscriptionFromJson(const Json& j) {
-  Subscription s;
-  s.id = j["id"].as_string();
-  s.account_id =
-      j["customer"].is_object() ? j["customer"]["id"].as_string() : j["customer"].as_string();
-  s.status = j["status"].as_string();
-  for (const auto& item : j["items"]["data"].array()) {
-    SubscriptionItem i;
-    i.id = item["id"].as_string();
-    i.price_id =
-        item["price"].is_object() ? item["price"]["id"].as_string() : item["price"].as_string();
-    i.quantity = item["quantity"].as_int(1);
-    i.metadata = ReadMetadata(item);
-    s.items.push_back(i);
+// The item's price as form fields under `prefix` ("items[0]" or "" for a subscription item's
+// own call): the catalog price by id, or the sold price as price_data (ADR 0009).
+void AddItemPrice(const SubscriptionItem& item, const std::string& prefix, FormFields* f) {
+  // "price_data[currency]" under "items[0]" is "items[0][price_data][currency]".
+  auto name = [&](const std::string& field) {
+    if (prefix.empty()) return field;
+    const size_t bracket = std::min(field.find('['), field.size());
+    return prefix + "[" + field.substr(0, bracket) + "]" + field.substr(bracket);
+  };
+  if (!item.sold_price) {
+    f->emplace_back(name("price"), item.price_id);
+    return;
   }
-  s.start_date = j["start_date"].as_int();
-  s.current_period_start = j["current_period_start"].as_int();
-  s.current_period_end = j["current_period_end"].as_int();
-  s.cancel_at = j["cancel_at"].as_int();
-  s.cancel_at_period_end = j["cancel_at_period_end"].as_bool();
-  s.canceled_at = j["canceled_at"].as_int();
-  const Json& latest = j["latest_invoice"];
-  s.latest_invoice_id = latest.is_object() ? latest["id"].as_string() : latest.as_string();
-  s.latest_invoice_status = latest["status"].as_string();  // only when expanded
-  s.metadata = ReadMetadata(j);
-  return s;
-}
-
-SubscriptionItem ItemFromJson(const Json& j) {
-  SubscriptionItem i;
-  i.id = j["id"].as_string();
-  i.price_id = j["price"].is_object() ? j["price"]["id"].as_string() : j["price"].as_string();
-  i.quantity = j["quantity"].as_int(1);
-  i.metadata = ReadMetadata(j);
-  return i;
+  const Price& p = item.price;
+  f->emplace_back(name("price_data[currency]"), LowerCase(p.currency));
+  f->emplace_back(name("price_data[product]"), p.product_id);
+  f->emplace_back(name("price_data[unit_amount]"), std::to_string(p.unit_amount_minor));
+  f->emplace_back(name("price_data[recurring][interval]"), p.interval);
+  f->emplace_back(name("price_data[recurring][interval_count]"),
+                  std::to_string(std::max(1, p.interval_count)));
 }
 
 // The catalog's event types, as a query string (brackets encoded, as form encoding does).
@@ -314,6 +283,12 @@ Result<Price> StripeBilling::CreatePrice(const Price& p, const std::string& key)
   return PriceFromJson(*j);
 }
 
+Result<Price> StripeBilling::GetPrice(const std::string& id) {
+  auto j = Get("/v1/prices/" + http::PercentEncode(id));
+  if (!j.ok()) return j.status();
+  return PriceFromJson(*j);
+}
+
 Result<CatalogChanges> StripeBilling::ListCatalogChanges(const std::string& since) {
   // The cursor is the id of the newest catalog event taken into account. Later runs read only
   // the events after it (ending_before pages backwards in time: one read when nothing
@@ -382,7 +357,7 @@ Result<Subscription> StripeBilling::CreateSubscription(const SubscriptionSpec& s
   FormFields f = {{"customer", spec.account_id}};
   for (size_t i = 0; i < spec.items.size(); ++i) {
     const std::string p = "items[" + std::to_string(i) + "]";
-    f.emplace_back(p + "[price]", spec.items[i].price_id);
+    AddItemPrice(spec.items[i], p, &f);
     f.emplace_back(p + "[quantity]", std::to_string(spec.items[i].quantity));
     for (const auto& [k, v] : spec.items[i].metadata)
       f.emplace_back(p + "[metadata][" + k + "]", v);
@@ -468,13 +443,12 @@ Result<Subscription> StripeBilling::ChangeQuantity(const std::string& subscripti
 
 Result<Subscription> StripeBilling::ChangePrice(const std::string& subscription_id,
                                                 const std::string& item_id,
-                                                const std::string& price_id,
+                                                const SubscriptionItem& to,
                                                 const std::string& key) {
-  auto j = Post("/v1/subscriptions/" + http::PercentEncode(subscription_id),
-                {{"items[0][id]", item_id},
-                 {"items[0][price]", price_id},
-                 {"proration_behavior", "create_prorations"}},
-                key);
+  FormFields f = {{"items[0][id]", item_id}};
+  AddItemPrice(to, "items[0]", &f);
+  f.emplace_back("proration_behavior", "create_prorations");
+  auto j = Post("/v1/subscriptions/" + http::PercentEncode(subscription_id), f, key);
   if (!j.ok()) return j.status();
   return SubscriptionFromJson(*j);
 }
@@ -513,10 +487,10 @@ Result<Subscription> StripeBilling::Renew(const std::string& subscription_id, in
 Result<SubscriptionItem> StripeBilling::AddAddOn(const std::string& subscription_id,
                                                  const SubscriptionItem& item,
                                                  const std::string& key) {
-  FormFields f = {{"subscription", subscription_id},
-                  {"price", item.price_id},
-                  {"quantity", std::to_string(item.quantity)},
-                  {"proration_behavior", "create_prorations"}};
+  FormFields f = {{"subscription", subscription_id}};
+  AddItemPrice(item, "", &f);
+  f.emplace_back("quantity", std::to_string(item.quantity));
+  f.emplace_back("proration_behavior", "create_prorations");
   AddMetadata(item.metadata, &f);
   auto j = Post("/v1/subscription_items", f, key);
   if (!j.ok()) return j.status();

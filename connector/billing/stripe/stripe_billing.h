@@ -42,6 +42,7 @@ class StripeBilling final : public BillingSystem {
   Result<Product> UpdateProduct(const std::string& id, const Product& fields,
                                 const std::string& key) override;
   Result<Price> CreatePrice(const Price& price, const std::string& key) override;
+  Result<Price> GetPrice(const std::string& id) override;
   Result<CatalogChanges> ListCatalogChanges(const std::string& since) override;
   Result<Subscription> CreateSubscription(const SubscriptionSpec& spec,
                                           const std::string& key) override;
@@ -56,7 +57,7 @@ class StripeBilling final : public BillingSystem {
                                       const std::string& item_id, int64_t quantity,
                                       const std::string& key) override;
   Result<Subscription> ChangePrice(const std::string& subscription_id, const std::string& item_id,
-                                   const std::string& price_id, const std::string& key) override;
+                                   const SubscriptionItem& to, const std::string& key) override;
   Result<Subscription> ReTerm(const std::string& subscription_id, int64_t cancel_at,
                               const std::string& key) override;
   Result<Subscription> Cancel(const std::string& subscription_id, bool at_period_end,

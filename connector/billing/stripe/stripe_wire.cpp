@@ -23,6 +23,8 @@ const char* EventTypeName(BillingEvent::Type type) {
       return "subscription_changed";
     case BillingEvent::Type::kCustomerChanged:
       return "customer_changed";
+    case BillingEvent::Type::kCustomerDeleted:
+      return "customer_deleted";
     case BillingEvent::Type::kCatalogChanged:
       return "catalog_changed";
     case BillingEvent::Type::kOther:
@@ -147,6 +149,56 @@ Metadata ReadMetadata(const Json& j) {
   return m;
 }
 
+Price PriceFromJson(const Json& j) {
+  Price p;
+  p.id = j["id"].as_string();
+  p.product_id =
+      j["product"].is_object() ? j["product"]["id"].as_string() : j["product"].as_string();
+  p.currency = j["currency"].as_string();
+  p.unit_amount_minor = j["unit_amount"].as_int();
+  p.interval = j["recurring"]["interval"].as_string();
+  p.interval_count = static_cast<int>(j["recurring"]["interval_count"].as_int(1));
+  p.active = j["active"].as_bool(true);
+  p.nickname = j["nickname"].as_string();
+  p.metadata = ReadMetadata(j);
+  p.created = j["created"].as_int();
+  return p;
+}
+
+SubscriptionItem ItemFromJson(const Json& j) {
+  SubscriptionItem i;
+  i.id = j["id"].as_string();
+  if (j["price"].is_object()) {  // Stripe returns the item's price inline
+    i.price = PriceFromJson(j["price"]);
+    i.price_id = i.price.id;
+  } else {
+    i.price_id = j["price"].as_string();
+  }
+  i.quantity = j["quantity"].as_int(1);
+  i.metadata = ReadMetadata(j);
+  return i;
+}
+
+Subscription SubscriptionFromJson(const Json& j) {
+  Subscription s;
+  s.id = j["id"].as_string();
+  s.account_id =
+      j["customer"].is_object() ? j["customer"]["id"].as_string() : j["customer"].as_string();
+  s.status = j["status"].as_string();
+  for (const auto& item : j["items"]["data"].array()) s.items.push_back(ItemFromJson(item));
+  s.start_date = j["start_date"].as_int();
+  s.current_period_start = j["current_period_start"].as_int();
+  s.current_period_end = j["current_period_end"].as_int();
+  s.cancel_at = j["cancel_at"].as_int();
+  s.cancel_at_period_end = j["cancel_at_period_end"].as_bool();
+  s.canceled_at = j["canceled_at"].as_int();
+  const Json& latest = j["latest_invoice"];
+  s.latest_invoice_id = latest.is_object() ? latest["id"].as_string() : latest.as_string();
+  s.latest_invoice_status = latest["status"].as_string();  // only when expanded
+  s.metadata = ReadMetadata(j);
+  return s;
+}
+
 Invoice InvoiceFromJson(const Json& j) {
   Invoice i;
   i.id = j["id"].as_string();
@@ -160,6 +212,11 @@ Invoice InvoiceFromJson(const Json& j) {
   i.currency = j["currency"].as_string();
   i.created = j["created"].as_int();
   i.due_date = j["due_date"].as_int();
+  const Json& at = j["status_transitions"];
+  i.issued_at = at["finalized_at"].as_int();
+  i.paid_at = at["paid_at"].as_int();
+  i.hosted_url = j["hosted_invoice_url"].as_string();
+  i.pdf_url = j["invoice_pdf"].as_string();
   i.attempt_count = static_cast<int>(j["attempt_count"].as_int());
   // Expanded or not, the charge is the payment attempt behind the invoice.
   i.charge_id = j["charge"].is_object() ? j["charge"]["id"].as_string() : j["charge"].as_string();
@@ -193,14 +250,18 @@ Result<BillingEvent> ParseEvent(const std::string& payload) {
     out.type = T::kInvoicePaymentFailed;
   if (t.rfind("invoice.", 0) == 0)
     out.invoice = InvoiceFromJson(out.object);
-  else if (t.rfind("customer.subscription.", 0) == 0)
+  else if (t.rfind("customer.subscription.", 0) == 0) {
     out.type = T::kSubscriptionChanged;
-  else if (t == "customer.created" || t == "customer.updated" || t == "customer.deleted")
+    out.subscription = SubscriptionFromJson(out.object);
+  } else if (t == "customer.created" || t == "customer.updated")
     out.type = T::kCustomerChanged;
+  else if (t == "customer.deleted")
+    out.type = T::kCustomerDeleted;
   else if (t.rfind("product.", 0) == 0 || t.rfind("price.", 0) == 0)
     out.type = T::kCatalogChanged;
-  out.account_id =
-      out.type == T::kCustomerChanged ? out.object_id : out.object["customer"].as_string();
+  out.account_id = out.type == T::kCustomerChanged || out.type == T::kCustomerDeleted
+                       ? out.object_id
+                       : out.object["customer"].as_string();
   return out;
 }
 

@@ -30,6 +30,9 @@ Status VerifySignature(const std::string& payload, const std::string& header,
                        const std::string& secret, int64_t now_epoch_s, int64_t tolerance_s);
 
 Metadata ReadMetadata(const Json& object);
+Price PriceFromJson(const Json& price);
+SubscriptionItem ItemFromJson(const Json& item);
+Subscription SubscriptionFromJson(const Json& subscription);
 Invoice InvoiceFromJson(const Json& invoice);
 
 // Parses a Stripe event into the canonical BillingEvent.
