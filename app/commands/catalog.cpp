@@ -31,8 +31,8 @@ int Catalog(const Globals& g, const Args& args) {
   int exit_code = kExitOk;
   const std::unique_ptr<Runtime> rt = CommandRuntime(g, "catalog sync", &exit_code);
   if (!rt) return exit_code;
-  const auto sync = NewCatalogSync(*rt, /*pricebooks=*/{});
-  auto summary = sync->Run({vm.count("dry-run") > 0, vm.count("full") > 0});
+  // The runtime's catalog sync: the price books the config names get their entries too.
+  auto summary = rt->catalog->Run({vm.count("dry-run") > 0, vm.count("full") > 0});
   if (!summary.ok()) {
     std::cerr << "tandem catalog sync: " << summary.status().ToString() << "\n";
     return kExitFailures;
