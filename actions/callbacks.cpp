@@ -115,10 +115,13 @@ Status Callbacks::ApplySubscription(const connector::billing::BillingEvent& e,
     ++report->ignored_other;
     return Status::Ok();
   }
-  // Billing's state (status, start, end: past due, canceled by dunning, ended). Quantity and
-  // amount stay what the CRM sold: a difference is for the revenue reconciliation to report,
-  // not for an event to overwrite.
-  const Json fields = SubscriptionStateFields(deps_.mapping.Find("subscription"), e.subscription);
+  // Billing's state now (status, start, end: past due, canceled by dunning, ended), read
+  // rather than taken from the event: a late delivery must not undo what a work order wrote
+  // since. Quantity and amount stay what the CRM sold: a difference is for reconciliation to
+  // report, not for an event to overwrite.
+  auto now = deps_.billing.GetSubscription(e.object_id);
+  if (!now.ok()) return now.status();
+  const Json fields = SubscriptionStateFields(deps_.mapping.Find("subscription"), *now);
   if (fields.size() > 0)
     TANDEM_RETURN_IF_ERROR(deps_.crm.Update(kSubscriptionObject, (*link)->crm_id, fields));
   ++report->applied;

@@ -30,7 +30,7 @@ Task TaskFromRow(const Row& r) {
 }
 
 // In the transaction that finished the task: its group owes the CRM a report.
-void OweReport(soci::session& sql, const Lease& lease, int64_t now_ms) {
+void OweReportFor(soci::session& sql, const Lease& lease, int64_t now_ms) {
   Exec(sql,
        "INSERT INTO order_reports (group_id, seq, due_ms) SELECT group_id, 1, :d FROM tasks "
        "WHERE id = :i ON CONFLICT (group_id) DO UPDATE SET seq = order_reports.seq + 1, "
@@ -101,7 +101,7 @@ Status TaskStore::CompleteTask(const Lease& lease, const std::string& result, in
         "updated_ms = :u WHERE id = :i AND state = 'running' AND lease_token = :t",
         {OptText(result), Int(now_ms), Int(lease.task_id), Int(lease.token)});
     if (n != 1) return LeaseLost("complete", lease);
-    OweReport(sql, lease, now_ms);
+    OweReportFor(sql, lease, now_ms);
     tr.Commit();
     return Status::Ok();
   });
@@ -125,7 +125,7 @@ Result<std::string> TaskStore::FailTask(const Lease& lease, const std::string& e
              {Text(state), OptText(error), Int(retry_at_ms), Int(now_ms), Int(lease.task_id),
               Int(lease.token)});
     if (n != 1) return LeaseLost("fail", lease);
-    OweReport(sql, lease, now_ms);
+    OweReportFor(sql, lease, now_ms);
     tr.Commit();
     return state;
   });
@@ -190,6 +190,24 @@ Status TaskStore::ClearReport(const ReportDue& due) {
   return pool_.With("clear report", [&](soci::session& sql) -> Status {
     Exec(sql, "DELETE FROM order_reports WHERE group_id = :g AND seq = :s",
          {Text(due.group_id), Int(due.seq)});
+    return Status::Ok();
+  });
+}
+
+Status TaskStore::OweReport(const std::string& group_id, int64_t due_ms) {
+  return pool_.With("owe report", [&](soci::session& sql) -> Status {
+    Exec(sql,
+         "INSERT INTO order_reports (group_id, seq, due_ms) VALUES (:g, 1, :d) ON CONFLICT "
+         "(group_id) DO UPDATE SET seq = order_reports.seq + 1, due_ms = excluded.due_ms",
+         {Text(group_id), Int(due_ms)});
+    return Status::Ok();
+  });
+}
+
+Status TaskStore::DeferReport(const ReportDue& due, int64_t due_ms) {
+  return pool_.With("defer report", [&](soci::session& sql) -> Status {
+    Exec(sql, "UPDATE order_reports SET due_ms = :d WHERE group_id = :g AND seq = :s",
+         {Int(due_ms), Text(due.group_id), Int(due.seq)});
     return Status::Ok();
   });
 }

@@ -81,6 +81,11 @@ class TaskStore {
   Result<std::vector<ReportDue>> ReportsDue(int64_t due_before_ms, int limit);
   // Clears the group's row if no task finished since `due` was read (its seq is unchanged).
   Status ClearReport(const ReportDue& due);
+  // Records (again) that the group owes a report, due at `due_ms` (a writer that saw the state
+  // move under it: the sweep checks it once more).
+  Status OweReport(const std::string& group_id, int64_t due_ms);
+  // A report whose write failed waits until `due_ms`, so it does not hold up the others.
+  Status DeferReport(const ReportDue& due, int64_t due_ms);
 
  private:
   Pool& pool_;

@@ -89,14 +89,17 @@ Status Engine::SweepReports(int64_t now_ms) {
   // for longer than a lease; any worker writes it then, at most once per third of a lease.
   if (now_ms - last_sweep_ms_ < options_.lease.count() / 3) return Status::Ok();
   last_sweep_ms_ = now_ms;
-  auto due = deps_.store.ReportsDue(now_ms - options_.lease.count(), 50);
+  auto due = deps_.store.ReportsDue(now_ms - options_.lease.count(), 20);
   if (!due.ok()) return due.status();
   for (const auto& d : *due) {
     Status written = WriteReport(d.group_id);
     if (!written.ok()) {
+      // Tried again later, behind the others: an Order the CRM keeps refusing (deleted, a
+      // validation rule) must not hold up every report after it.
       log::Get("workorders")
           ->warn("work order {}: status not written to the CRM: {}", d.group_id,
                  written.ToString());
+      TANDEM_RETURN_IF_ERROR(deps_.store.DeferReport(d, now_ms + 4 * options_.lease.count()));
       continue;
     }
     TANDEM_RETURN_IF_ERROR(deps_.store.ClearReport(d));
@@ -119,6 +122,11 @@ Status Engine::WriteReport(const std::string& order_id) {
         std::to_string(s->done) + " of " + std::to_string(s->total) + " tasks done";
     const std::string now = s->status + "|" + progress + "|" + s->error;
     if (now == written) return Status::Ok();
+    // The state moved while this worker wrote: another worker wrote too, and may have cleared
+    // the row before this one's older write landed. Owe the report again first, so that if
+    // this process dies before the write below, the sweep still writes the final state.
+    if (!written.empty())
+      TANDEM_RETURN_IF_ERROR(deps_.store.OweReport(order_id, ToEpochMillis(deps_.clock.Now())));
     if (crash_ && s->status == "Completed") crash_->Hit("workorders.before_completed_report");
     Json fields = Json::MakeObject();
     fields.Set("Automation_Status__c", s->status);

@@ -1,5 +1,6 @@
 #include "workorders/tasks.h"
 
+#include <cctype>
 #include <cmath>
 #include <string_view>
 
@@ -14,6 +15,16 @@ using connector::billing::SubscriptionSpec;
 
 // Item metadata: the catalog price an item was billed from (its own price may be a sold one).
 constexpr char kCatalogPriceKey[] = "catalog_price";
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::string Upper(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
 
 int64_t ToMinor(double amount, const std::string& currency) {
   return static_cast<int64_t>(
@@ -66,18 +77,25 @@ Result<std::string> TaskLibrary::SubscriptionId(const Json& p,
 }
 
 // The item the line bills: its catalog price, or — when the line was sold at another unit
-// price — a price made for the item with the catalog price's product and interval (ADR 0009).
-// The catalog price id stays in the item's metadata, so the add-on is found by it later.
+// price than billing's — a price made for the item with the catalog price's product, currency
+// and interval (ADR 0009). Compared with billing's amount, not the price book's: a book entry
+// that drifted from billing must not decide what is charged. The catalog price id stays in the
+// item's metadata, so the add-on is found by it later.
 Result<SubscriptionItem> TaskLibrary::BilledItem(const Json& p) {
   SubscriptionItem item{"", p["price_id"].ToText(), p["quantity"].as_int(1), {}};
-  item.metadata[kCatalogPriceKey] = item.price_id;
-  // Planned before list prices were carried (or none in the price book): the catalog price.
+  // Planned by a version that billed catalog prices only: the same request as its earlier
+  // attempts sent (a retry under the same idempotency key must not change its parameters).
   if (p["list_price"].is_null()) return item;
-  const std::string currency = p["currency"].ToText();
-  const int64_t sold = ToMinor(p["unit_price"].as_number(), currency);
-  if (sold == ToMinor(p["list_price"].as_number(), currency)) return item;
+  item.metadata[kCatalogPriceKey] = item.price_id;
   auto catalog = deps_.billing.GetPrice(item.price_id);
-  if (!catalog.ok()) return catalog.status().WithContext("the catalog price of the sold price");
+  if (!catalog.ok()) return catalog.status().WithContext("the catalog price of the order line");
+  const std::string currency = Lower(p["currency"].ToText());
+  if (!currency.empty() && currency != Lower(catalog->currency))
+    return Status::InvalidArgument("order item " + p["item_id"].ToText() + " is sold in " +
+                                   Upper(currency) + " but billing's price " + item.price_id +
+                                   " is in " + Upper(catalog->currency));
+  const int64_t sold = ToMinor(p["unit_price"].as_number(), catalog->currency);
+  if (sold == catalog->unit_amount_minor) return item;
   if (catalog->interval.empty())
     return Status::InvalidArgument("price " + item.price_id +
                                    " is one-time: a recurring item cannot be sold from it");

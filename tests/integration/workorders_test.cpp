@@ -240,7 +240,7 @@ TEST_P(WorkOrderTest, ADiscountedLineIsBilledAtTheSoldPrice) {
   EXPECT_EQ(base.quantity, 2);
   EXPECT_EQ(stripe_.billing().GetPrice(server_.price_billing)->unit_amount_minor, 3000);
 
-  // A discounted add-on (4.00 instead of 5.00), then its quantity changed and removed.
+  // A discounted add-on (4.00 instead of 5.00), then its quantity changed.
   const std::string add = MakeOrder("New", "2026-02-01", {{&backup_, 3, 4, "", sub, 0}});
   EXPECT_EQ(Run(add).status, "Completed") << CrmOrder(add).Dump();
   billing = BillingSub(sub);
@@ -259,6 +259,30 @@ TEST_P(WorkOrderTest, ADiscountedLineIsBilledAtTheSoldPrice) {
   EXPECT_EQ(billing.items.front().price.product_id, server_xl_.product_billing);
   // Three sold prices made, for these items only; none in the catalog's list of offers.
   EXPECT_EQ(stripe_.sandbox.CountObjects("price"), catalog_prices + 3);
+}
+
+// The price book drifted from billing (28.00 in the book, 30.00 in billing): a line sold at the
+// book's price is billed at what was sold, not at billing's catalog amount.
+TEST_P(WorkOrderTest, ALineSoldAtADriftedBookPriceIsBilledAtWhatWasSold) {
+  Json entry = Json::MakeObject();
+  entry.Set("UnitPrice", 28.0);
+  ASSERT_TRUE(crm_.client().Update("PricebookEntry", server_.entry_crm, entry).ok());
+  const std::string sub = NewServer(server_, 1, 28);
+  EXPECT_EQ(BillingSub(sub).items.at(0).price.unit_amount_minor, 2800);
+}
+
+// Sold in dollars from a price billing keeps in euros: nothing is billed, and the order says
+// why, naming both currencies.
+TEST_P(WorkOrderTest, ALineInAnotherCurrencyThanItsBillingPriceFailsNamingBoth) {
+  Json entry = Json::MakeObject();
+  entry.Set("CurrencyIsoCode", "USD");
+  ASSERT_TRUE(crm_.client().Update("PricebookEntry", server_.entry_crm, entry).ok());
+  const std::string order = MakeOrder("New", "2026-01-01", {{&server_, 1, 30, "", "", 12}});
+  const OrderState s = Run(order);
+  EXPECT_EQ(s.status, "Failed");
+  EXPECT_NE(s.error.find("USD"), std::string::npos) << s.error;
+  EXPECT_NE(s.error.find("EUR"), std::string::npos) << s.error;
+  EXPECT_EQ(stripe_.sandbox.CountObjects("subscription"), 0);
 }
 
 // Term-based prices come from the price book: the same server at 30.00 a month on 12 months

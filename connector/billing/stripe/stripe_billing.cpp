@@ -447,6 +447,7 @@ Result<Subscription> StripeBilling::ChangePrice(const std::string& subscription_
                                                 const std::string& key) {
   FormFields f = {{"items[0][id]", item_id}};
   AddItemPrice(to, "items[0]", &f);
+  for (const auto& [k, v] : to.metadata) f.emplace_back("items[0][metadata][" + k + "]", v);
   f.emplace_back("proration_behavior", "create_prorations");
   auto j = Post("/v1/subscriptions/" + http::PercentEncode(subscription_id), f, key);
   if (!j.ok()) return j.status();

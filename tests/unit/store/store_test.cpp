@@ -255,6 +255,16 @@ TEST_P(StoreTest, AFinishedTaskOwesItsGroupAReportUntilOneIsWrittenAfterIt) {
   ASSERT_TRUE(store().ClearReport(*still).ok());
   ASSERT_TRUE(store().ClearReport(due[1]).ok());
   EXPECT_TRUE(store().ReportsDue(kNow + 1000, 10).value().empty());
+  // Owed again by a writer that saw the state move; one the CRM refused waits behind others.
+  ASSERT_TRUE(store().OweReport("gc", kNow + 50).ok());
+  ASSERT_TRUE(store().OweReport("gd", kNow + 60).ok());
+  auto both = store().ReportsDue(kNow + 100, 10).value();
+  ASSERT_EQ(both.size(), 2u);
+  ASSERT_TRUE(store().DeferReport(both[0], kNow + 5000).ok());
+  auto next = store().ReportsDue(kNow + 100, 1).value();
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].group_id, "gd") << "a refused report held up the next one";
+  EXPECT_EQ(store().ReportsDue(kNow + 5001, 10).value().size(), 2u);
 }
 
 TEST_P(StoreTest, ConcurrentWorkersNeverClaimTheSameTask) {
