@@ -106,8 +106,10 @@ Result<Order> ReadOrder(connector::crm::CrmClient& crm, const std::string& order
     it.billing_price_id = r["PricebookEntry"]["Billing_Price_Id__c"].ToText();
     if (r["PricebookEntry"]["UnitPrice"].is_number())
       it.list_price = r["PricebookEntry"]["UnitPrice"].as_number();
-    if (!r["PricebookEntry"]["CurrencyIsoCode"].ToText().empty())
+    if (!r["PricebookEntry"]["CurrencyIsoCode"].ToText().empty()) {
       it.currency = r["PricebookEntry"]["CurrencyIsoCode"].ToText();
+      it.currency_in_book = true;
+    }
     const Json& sub = r["Service_Subscription__r"];
     it.subscription_crm_id = r["Service_Subscription__c"].as_string();
     it.subscription_billing_id = sub["Billing_Subscription_Id__c"].ToText();
@@ -165,6 +167,7 @@ Result<std::vector<PlannedTask>> PlanOrder(const Order& order, const Templates& 
     params.Set("quantity", item.quantity);
     params.Set("unit_price", item.unit_price);
     if (item.list_price) params.Set("list_price", *item.list_price);
+    if (item.currency_in_book) params.Set("book_currency", item.currency);
     params.Set("currency", item.currency);
     params.Set("product_id", item.product_id);
     params.Set("product_name", item.product_name);

@@ -24,6 +24,7 @@ struct OrderItem {
   double unit_price = 0;             // sold, after discount
   std::optional<double> list_price;  // PricebookEntry.UnitPrice: the catalog's
   std::string currency = "USD";
+  bool currency_in_book = false;  // the entry has a CurrencyIsoCode (multi-currency orgs only)
   std::string product_id, product_name, product_code, product_family;
   std::string product_kind = "base";  // base | add_on | fee
   std::string billing_price_id;       // PricebookEntry.Billing_Price_Id__c

@@ -89,7 +89,8 @@ Result<SubscriptionItem> TaskLibrary::BilledItem(const Json& p) {
   item.metadata[kCatalogPriceKey] = item.price_id;
   auto catalog = deps_.billing.GetPrice(item.price_id);
   if (!catalog.ok()) return catalog.status().WithContext("the catalog price of the order line");
-  const std::string currency = Lower(p["currency"].ToText());
+  // A single-currency org has no CurrencyIsoCode: the line is in billing's currency then.
+  const std::string currency = Lower(p["book_currency"].ToText());
   if (!currency.empty() && currency != Lower(catalog->currency))
     return Status::InvalidArgument("order item " + p["item_id"].ToText() + " is sold in " +
                                    Upper(currency) + " but billing's price " + item.price_id +
