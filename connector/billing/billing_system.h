@@ -181,7 +181,6 @@ struct BillingEvent {
   std::string idempotency_key;  // of the request that caused it, when Tandem's own write
   Json object;                  // the object as the event carries it
   Invoice invoice;              // invoice events: the invoice, parsed
-  Subscription subscription;    // subscription events: the subscription, parsed
 };
 const char* EventTypeName(BillingEvent::Type type);
 

@@ -250,10 +250,9 @@ Result<BillingEvent> ParseEvent(const std::string& payload) {
     out.type = T::kInvoicePaymentFailed;
   if (t.rfind("invoice.", 0) == 0)
     out.invoice = InvoiceFromJson(out.object);
-  else if (t.rfind("customer.subscription.", 0) == 0) {
+  else if (t.rfind("customer.subscription.", 0) == 0)
     out.type = T::kSubscriptionChanged;
-    out.subscription = SubscriptionFromJson(out.object);
-  } else if (t == "customer.created" || t == "customer.updated")
+  else if (t == "customer.created" || t == "customer.updated")
     out.type = T::kCustomerChanged;
   else if (t == "customer.deleted")
     out.type = T::kCustomerDeleted;
