@@ -51,6 +51,16 @@ Json SubscriptionToPayload(const Subscription& sub) {
   const int64_t start = sub.start_date ? sub.start_date : sub.current_period_start;
   if (start) p.Set("start_at", start);
   if (sub.current_period_end) p.Set("current_period_end", sub.current_period_end);
+  // The base line as billing charges it (the first item): what the CRM shows beside what was
+  // sold, so that a difference is visible on the record.
+  if (!sub.items.empty()) {
+    const SubscriptionItem& base = sub.items.front();
+    p.Set("quantity", base.quantity);
+    if (!base.price.currency.empty()) {
+      p.Set("currency", base.price.currency);
+      p.Set("amount", base.price.unit_amount_minor * base.quantity);
+    }
+  }
   const bool ending = sub.status == "canceled" || sub.cancel_at_period_end;
   if (ending && sub.canceled_at)
     p.Set("cancel_at", sub.canceled_at);
