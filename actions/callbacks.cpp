@@ -1,6 +1,7 @@
 #include "actions/callbacks.h"
 
 #include "actions/billing_records.h"
+#include "connector/billing/account_payload.h"
 #include "util/log.h"
 
 namespace tandem::actions {
@@ -83,19 +84,21 @@ Status Callbacks::Apply(const connector::billing::BillingEvent& e, ApplyReport* 
     ++report->ignored_other;
     return Status::Ok();
   }
-  // Tandem's own writes come back as events: the CRM already holds that state. (A deletion
-  // is never Tandem's.)
-  if ((e.type == T::kCustomerChanged || e.type == T::kSubscriptionChanged) &&
-      e.idempotency_key.rfind("tandem:", 0) == 0) {
-    ++report->ignored_own;
-    return Status::Ok();
-  }
   // Order: an event older than what was applied to this object changes nothing.
   const std::string version_key = "event-version:" + e.object_id;
   auto applied = deps_.store.GetCursor(version_key);
   if (!applied.ok()) return applied.status();
   if (applied->has_value() && std::stoll(**applied) > e.created) {
     ++report->skipped_stale;
+    return Status::Ok();
+  }
+  // Tandem's own writes come back as events: the CRM already holds that state. (A deletion
+  // is never Tandem's.) Its version still counts, so an older event arriving after it is
+  // skipped as stale.
+  if ((e.type == T::kCustomerChanged || e.type == T::kSubscriptionChanged) &&
+      e.idempotency_key.rfind("tandem:", 0) == 0) {
+    ++report->ignored_own;
+    applied_version->push_back({version_key, std::to_string(e.created)});
     return Status::Ok();
   }
   Status st = e.type == T::kSubscriptionChanged ? ApplySubscription(e, report)
@@ -115,10 +118,11 @@ Status Callbacks::ApplySubscription(const connector::billing::BillingEvent& e,
     ++report->ignored_other;
     return Status::Ok();
   }
-  // Billing's state now (status, start, end: past due, canceled by dunning, ended), read
-  // rather than taken from the event: a late delivery must not undo what a work order wrote
-  // since. Quantity and amount stay what the CRM sold: a difference is for reconciliation to
-  // report, not for an event to overwrite.
+  // Billing's state now (status, start, end, period, the billed quantity and amount: past due,
+  // canceled by dunning, ended, changed in billing), read rather than taken from the event: a
+  // late delivery must not undo what a work order wrote since. The subscription map writes
+  // them beside what was sold (Quantity__c, Recurring_Amount__c stay the CRM's): a difference
+  // is for `reconcile --object revenue` to count, not for an event to overwrite.
   auto now = deps_.billing.GetSubscription(e.object_id);
   if (!now.ok()) return now.status();
   const Json fields = SubscriptionStateFields(deps_.mapping.Find("subscription"), *now);
@@ -172,8 +176,14 @@ Status Callbacks::ApplyAccount(const connector::billing::BillingEvent& e, bool i
     ++report->applied;
     return Status::Ok();
   } else {
-    account_fields.Set("Billing_Status__c",
-                       e.object["delinquent"].as_bool() ? "Delinquent" : "Active");
+    // The fields the mapping says billing decides, as billing has them now (read, not taken
+    // from the event, for the reason ApplySubscription gives).
+    auto now = deps_.billing.GetAccount(e.account_id);
+    if (!now.ok()) return now.status();
+    if (const mapping::ObjectMap* map = deps_.mapping.Find(account_map_))
+      account_fields =
+          mapping::BillingDecidedFields(*map, connector::billing::AccountToPayload(*now));
+    account_fields.Set("Billing_Status__c", now->delinquent ? "Delinquent" : "Active");
   }
   TANDEM_RETURN_IF_ERROR(deps_.crm.Update("Account", account_id, account_fields));
   ++report->applied;

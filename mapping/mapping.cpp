@@ -410,8 +410,8 @@ const std::vector<std::string>& BillingPaths(const std::string& billing_object) 
        {"product_id", "currency", "unit_amount_minor", "interval", "interval_count", "active",
         "nickname"}},
       {"subscription",
-       {"account_id", "status", "cancel_at", "start_at", "current_period_end", "quantity",
-        "amount", "currency"}},
+       {"account_id", "status", "cancel_at", "start_at", "current_period_end", "quantity", "amount",
+        "currency"}},
       {"subscription_item", {"price_id", "quantity"}},
       {"invoiceitem", {"account_id", "amount_minor", "currency", "description"}},
       {"invoice",
@@ -455,6 +455,14 @@ std::vector<std::string> Validate(const Mapping& mapping,
       const bool meta = f.billing.rfind("metadata[", 0) == 0 && f.billing.back() == ']';
       if (!meta && std::find(paths.begin(), paths.end(), f.billing) == paths.end())
         errors.push_back(where + ".billing: unknown " + o.billing + " field '" + f.billing + "'");
+      else if (!meta && o.billing == "subscription" && f.direction != Direction::kToCrm)
+        // A work order sets a subscription's items, dates and term from the order's lines;
+        // a map from the CRM could only claim to.
+        errors.push_back(where +
+                         ".billing: a subscription takes only metadata[...] from the CRM "
+                         "(its items, dates and term come from the order's lines), "
+                         "not '" +
+                         f.billing + "'");
       std::vector<std::string> refs;
       if (!f.format.empty()) Format(f.format, Json::MakeObject(), &refs);
       if (!f.crm.empty()) refs.push_back(f.crm);
@@ -587,6 +595,17 @@ Json ApplyToCrm(const ObjectMap& map, const Json& payload) {
       v = Json(FormatUtc(v.as_int()).substr(0, 10));  // epoch seconds → the UTC calendar day
     }
     out.Set(f.crm, v);
+  }
+  return out;
+}
+
+Json BillingDecidedFields(const ObjectMap& map, const Json& billing_payload) {
+  const Json all = ApplyToCrm(map, billing_payload);
+  Json out = Json::MakeObject();
+  for (const auto& f : map.fields) {
+    const bool billing_decides = f.direction == Direction::kToCrm ||
+                                 (f.direction == Direction::kBoth && map.master == "billing");
+    if (billing_decides && !f.crm.empty()) out.Set(f.crm, all.Has(f.crm) ? all[f.crm] : Json());
   }
   return out;
 }

@@ -92,6 +92,9 @@ struct Mapped {
 Mapped ApplyToBilling(const ObjectMap& map, const Json& crm_record);
 // Billing payload → CRM fields, per the to-CRM field maps (for query diffs and callbacks).
 Json ApplyToCrm(const ObjectMap& map, const Json& billing_payload);
+// The CRM fields billing decides — to-CRM fields, and two-way ones when billing is the
+// master — as the payload has them (a field the payload lacks is null: billing has no value).
+Json BillingDecidedFields(const ObjectMap& map, const Json& billing_payload);
 
 // The CRM fields a sync must read for this object (mapped sources, format references, Id).
 std::vector<std::string> CrmFieldsToRead(const ObjectMap& map);

@@ -40,18 +40,9 @@ Json StoredSubscription(const Subscription& s) {
   return j;
 }
 
-// The CRM fields billing decides (to-CRM fields, and two-way ones when billing is the
-// master), as billing has them now.
+// The CRM fields billing decides, as billing has them now.
 Json ExpectedCrm(const mapping::ObjectMap& map, const Json& stored) {
-  const Json all = mapping::ApplyToCrm(map, stored["payload"]);
-  Json out = Json::MakeObject();
-  for (const auto& f : map.fields) {
-    const bool billing_decides =
-        f.direction == mapping::Direction::kToCrm ||
-        (f.direction == mapping::Direction::kBoth && map.master == "billing");
-    if (billing_decides && !f.crm.empty()) out.Set(f.crm, all.Has(f.crm) ? all[f.crm] : Json());
-  }
-  return out;
+  return mapping::BillingDecidedFields(map, stored["payload"]);
 }
 
 bool ParseNumber(const std::string& text, double* out) {

@@ -24,16 +24,22 @@ Millis Engine::Backoff(int attempts) const {
 }
 
 Result<EnqueueResult> Engine::Enqueue(const std::string& order_id) {
-  auto order = ReadOrder(deps_.crm, order_id);
-  if (!order.ok()) return order.status();
-  auto plan = PlanOrder(*order, templates_, ToEpochMillis(deps_.clock.Now()) / 1000);
-  if (!plan.ok()) {
+  // An order that cannot be planned (no template for an item, a field the order map cannot
+  // map) fails as a whole, with the reason on the Order.
+  auto fail = [&](const Status& why) {
     Json fields = Json::MakeObject();
     fields.Set("Automation_Status__c", "Failed");
-    fields.Set("Automation_Error__c", plan.status().message().substr(0, 1000));
+    fields.Set("Automation_Error__c", why.message().substr(0, 1000));
     (void)deps_.crm.Update("Order", order_id, fields);
-    return plan.status();
-  }
+    return why;
+  };
+  auto order = ReadOrder(deps_.crm, order_id, deps_.mapping.Find("order"));
+  if (!order.ok())
+    return order.status().IsInvalidArgument() && connector::crm::IsSalesforceId(order_id)
+               ? fail(order.status())
+               : order.status();
+  auto plan = PlanOrder(*order, templates_, ToEpochMillis(deps_.clock.Now()) / 1000);
+  if (!plan.ok()) return fail(plan.status());
   EnqueueResult out;
   out.plan = *plan;
   const int64_t now = ToEpochMillis(deps_.clock.Now());
@@ -60,15 +66,30 @@ Result<OrderState> Engine::State(const std::string& order_id) {
   if (!tasks.ok()) return tasks.status();
   OrderState s;
   s.total = static_cast<int>(tasks->size());
+  const int64_t now = ToEpochMillis(deps_.clock.Now());
+  bool deferred = false, untouched = true;  // a task waits for the date; the rest never ran
   for (const auto& t : *tasks) {
     if (t.state == "done") ++s.done;
     if (t.state == "failed") {
       ++s.failed;
       if (s.error.empty()) s.error = t.kind + ": " + t.last_error;
     }
+    const bool waiting = t.state == "pending" && t.attempts == 0;
+    deferred = deferred || (waiting && t.next_run_ms > now);
+    untouched = untouched && (t.state == "done" || waiting);
   }
+  // Every task of an order carries its effective date.
+  if (!tasks->empty()) {
+    auto payload = Json::Parse(tasks->front().payload);
+    const int64_t effective =
+        payload.ok() ? DateToEpoch((*payload)["effective_date"].ToText()) : -1;
+    if (effective > 0 && effective * 1000 > now) s.scheduled_until_ms = effective * 1000;
+  }
+  const bool scheduled =
+      s.scheduled_until_ms > 0 && s.failed == 0 && (s.done == s.total || (deferred && untouched));
   s.status = s.total == 0        ? "Pending"
              : s.failed > 0      ? "Failed"
+             : scheduled         ? "Scheduled"
              : s.done == s.total ? "Completed"
              : s.done > 0        ? "In Progress"
                                  : "Pending";
@@ -121,7 +142,13 @@ Status Engine::WriteReport(const std::string& order_id) {
     const std::string progress =
         std::to_string(s->done) + " of " + std::to_string(s->total) + " tasks done";
     const std::string now = s->status + "|" + progress + "|" + s->error;
-    if (now == written) return Status::Ok();
+    if (now == written) {
+      // A scheduled order is reported again on its date (by the sweep, from the store: no
+      // CRM polling), when it reads Completed or its waiting tasks have started.
+      if (s->status == "Scheduled")
+        TANDEM_RETURN_IF_ERROR(deps_.store.OweReport(order_id, s->scheduled_until_ms));
+      return Status::Ok();
+    }
     // The state moved while this worker wrote: another worker wrote too, and may have cleared
     // the row before this one's older write landed. Owe the report again first, so that if
     // this process dies before the write below, the sweep still writes the final state.

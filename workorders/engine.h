@@ -39,11 +39,14 @@ struct RunStats {
   int lost = 0;  // ran, but the lease had passed to another claim: its result was not recorded
 };
 
-// The state of an order's tasks: Pending | In Progress | Completed | Failed.
+// The state of an order's tasks: Pending | In Progress | Scheduled | Completed | Failed.
+// Scheduled: everything that can be done is done, and the rest (or the billing itself) waits
+// for the order's effective date, `scheduled_until_ms`.
 struct OrderState {
   std::string status;
   int total = 0, done = 0, failed = 0;
   std::string error;  // the first permanent failure
+  int64_t scheduled_until_ms = 0;
 };
 
 class Engine {

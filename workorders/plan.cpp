@@ -1,5 +1,6 @@
 #include "workorders/plan.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 
@@ -17,6 +18,15 @@ int DaysInMonth(int y, int m) {
   static const int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
   const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
   return m == 2 && leap ? 29 : kDays[m - 1];
+}
+
+// Tasks that change what billing charges now: with a later effective date they wait for it
+// (the tasks after them in the chain wait too). A new subscription is created at once and
+// billed from its date (start_subscription); a cancellation or a term is a date billing keeps.
+bool WaitsForEffectiveDate(const std::string& kind) {
+  return kind == "change_quantity" || kind == "change_price" || kind == "add_add_on" ||
+         kind == "change_add_on" || kind == "remove_add_on" || kind == "replace" ||
+         kind == "one_time_charge";
 }
 
 std::string Kind(const std::string& crm_kind) {
@@ -54,19 +64,35 @@ int64_t DateToEpoch(const std::string& date) {
   return static_cast<int64_t>(timegm(&tm));
 }
 
-Result<Order> ReadOrder(connector::crm::CrmClient& crm, const std::string& order_id) {
+Result<Order> ReadOrder(connector::crm::CrmClient& crm, const std::string& order_id,
+                        const mapping::ObjectMap* order_map) {
   if (!connector::crm::IsSalesforceId(order_id))
     return Status::InvalidArgument("'" + order_id + "' is not an Order id");
   Order order;
   bool found = false;
-  auto q = connector::crm::SoqlBuilder(
-               "Order", {"Id", "OrderNumber", "AccountId", "Status", "Operation_Type__c",
-                         "EffectiveDate", "Automation_Status__c", "SystemModstamp"})
-               .WhereEquals("Id", order_id)
-               .Build();
+  std::vector<std::string> fields = {"Id",
+                                     "OrderNumber",
+                                     "AccountId",
+                                     "Status",
+                                     "Operation_Type__c",
+                                     "EffectiveDate",
+                                     "Automation_Status__c",
+                                     "SystemModstamp"};
+  if (order_map)
+    for (const auto& f : mapping::CrmFieldsToRead(*order_map))
+      if (std::find(fields.begin(), fields.end(), f) == fields.end()) fields.push_back(f);
+  auto q = connector::crm::SoqlBuilder("Order", fields).WhereEquals("Id", order_id).Build();
   if (!q.ok()) return q.status();
+  std::string unmapped;
   TANDEM_RETURN_IF_ERROR(crm.Query(*q, [&](const Json& r) {
     found = true;
+    if (order_map) {
+      mapping::Mapped m = mapping::ApplyToBilling(*order_map, r);
+      if (m.ok())
+        order.billing_fields = m.payload;
+      else
+        unmapped = m.failed_field + ": " + m.reason;
+    }
     order.id = r["Id"].as_string();
     order.number = r["OrderNumber"].ToText();
     order.account_id = r["AccountId"].as_string();
@@ -78,6 +104,9 @@ Result<Order> ReadOrder(connector::crm::CrmClient& crm, const std::string& order
     return Status::Ok();
   }));
   if (!found) return Status::NotFound("no Order " + order_id);
+  if (!unmapped.empty())
+    return Status::InvalidArgument("order " + order.number + ": the order map cannot map " +
+                                   unmapped);
   auto items = connector::crm::SoqlBuilder(
                    "OrderItem",
                    {"Id", "Quantity", "UnitPrice", "Operation_Type__c", "Term_Months__c",
@@ -180,7 +209,9 @@ Result<std::vector<PlannedTask>> PlanOrder(const Order& order, const Templates& 
     params.Set("recurring_amount", item.recurring_amount);
     params.Set("early_termination_percent", templates.EarlyTerminationPercent(*t));
     params.Set("at_term_end", t->at_term_end);
+    params.Set("proration", t->proration);
     params.Set("planned_at", planned_at);
+    params.Set("order_fields", order.billing_fields);
     std::string previous = needs_sync ? sync_key : "";
     int index = 0;
     for (const auto& kind : t->tasks) {
@@ -206,6 +237,9 @@ Result<std::vector<PlannedTask>> PlanOrder(const Order& order, const Templates& 
       task.spec.kind = kind;
       task.spec.payload = params.Dump();
       task.spec.depends_on = previous;
+      const int64_t effective = DateToEpoch(order.effective_date);
+      if (effective > planned_at && WaitsForEffectiveDate(kind))
+        task.spec.run_at_ms = effective * 1000;
       previous = task.spec.key;
       plan.push_back(std::move(task));
     }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "connector/crm/crm_client.h"
+#include "mapping/mapping.h"
 #include "store/store.h"
 #include "util/json.h"
 #include "workorders/templates.h"
@@ -42,11 +43,15 @@ struct Order {
   std::string automation_status;  // Automation_Status__c
   std::string system_modstamp;
   std::vector<OrderItem> items;
+  // What the mapping's `order` map puts on the subscriptions the order creates (metadata).
+  Json billing_fields = Json::MakeObject();
 };
 
-// Reads the order and its items (2 SOQL calls). NotFound when there is no such order;
-// InvalidArgument for a malformed id.
-Result<Order> ReadOrder(connector::crm::CrmClient& crm, const std::string& order_id);
+// Reads the order and its items (2 SOQL calls), and the fields `order_map` (the mapping's
+// `order` object map, when there is one) maps to the billing subscription. NotFound when
+// there is no such order; InvalidArgument for a malformed id or an order the map cannot map.
+Result<Order> ReadOrder(connector::crm::CrmClient& crm, const std::string& order_id,
+                        const mapping::ObjectMap* order_map = nullptr);
 
 struct PlannedTask {
   store::TaskSpec spec;

@@ -31,6 +31,20 @@ int64_t ToMinor(double amount, const std::string& currency) {
       std::llround(amount * std::pow(10.0, mapping::CurrencyDecimals(currency))));
 }
 
+connector::billing::Proration ProrationOf(const Json& p) {
+  return p["proration"].ToText() == "none" ? connector::billing::Proration::kNone
+                                           : connector::billing::Proration::kProrate;
+}
+
+// A new subscription's metadata: what the mapping's `order` map takes from the Order (its id
+// and number by default), and the order item it bills.
+connector::billing::Metadata OrderMetadata(const Json& p) {
+  connector::billing::Metadata m;
+  for (const auto& [k, v] : p["order_fields"]["metadata"].object()) m[k] = v.ToText();
+  m["crm_order_item"] = p["item_id"].ToText();
+  return m;
+}
+
 Json SubscriptionResult(const connector::billing::Subscription& s) {
   Json r = Json::MakeObject();
   r.Set("subscription_id", s.id);
@@ -174,8 +188,7 @@ Result<Json> TaskLibrary::CreateSubscription(const Call& c) {
   // Held at most ~2 years (Stripe's limit), counted from planning: the same on every attempt.
   const int64_t planned = p["planned_at"].as_int();
   if (planned > 0) spec.pending_until = planned + 700 * 86'400;
-  spec.metadata["crm_order"] = p["order_id"].ToText();
-  spec.metadata["crm_order_item"] = p["item_id"].ToText();
+  spec.metadata = OrderMetadata(p);
   spec.metadata["tandem_task"] = key;
   if (c.task.attempts > 1) {
     // An earlier attempt may have created it, and billing may have forgotten the key since
@@ -192,7 +205,10 @@ Result<Json> TaskLibrary::CreateSubscription(const Call& c) {
 Result<Json> TaskLibrary::StartSubscription(const Call& c) {
   auto id = SubscriptionId(c.p, c.earlier);
   if (!id.ok()) return id.status();
-  auto sub = deps_.billing.StartSubscription(*id, c.task.key);
+  // An order that takes effect later bills from its date, not from its activation.
+  const int64_t effective = DateToEpoch(c.effective);
+  const int64_t now = ToEpochMillis(deps_.clock.Now()) / 1000;
+  auto sub = deps_.billing.StartSubscription(*id, effective > now ? effective : 0, c.task.key);
   if (!sub.ok()) return sub.status();
   return SubscriptionResult(*sub);
 }
@@ -286,7 +302,7 @@ Result<Json> TaskLibrary::AddAddOn(const Call& c) {
   if (!id.ok()) return id.status();
   auto billed = BilledItem(p);
   if (!billed.ok()) return billed.status();
-  auto item = deps_.billing.AddAddOn(*id, *billed, c.task.key);
+  auto item = deps_.billing.AddAddOn(*id, *billed, ProrationOf(p), c.task.key);
   if (!item.ok()) return item.status();
   Json r = Json::MakeObject();
   r.Set("item_id", item->id);
@@ -297,7 +313,8 @@ Result<Json> TaskLibrary::ChangeAddOn(const Call& c) {
   std::string id;
   auto item = ItemToChange(c, /*base=*/false, &id);
   if (!item.ok()) return item.status();
-  auto changed = deps_.billing.ChangeAddOn(item->id, c.p["quantity"].as_int(1), c.task.key);
+  auto changed =
+      deps_.billing.ChangeAddOn(item->id, c.p["quantity"].as_int(1), ProrationOf(c.p), c.task.key);
   if (!changed.ok()) return changed.status();
   return ItemChanged(item->id, id);
 }
@@ -306,7 +323,7 @@ Result<Json> TaskLibrary::RemoveAddOn(const Call& c) {
   std::string id;
   auto item = ItemToChange(c, /*base=*/false, &id);
   if (!item.ok()) return item.status();
-  TANDEM_RETURN_IF_ERROR(deps_.billing.RemoveAddOn(item->id, c.task.key));
+  TANDEM_RETURN_IF_ERROR(deps_.billing.RemoveAddOn(item->id, ProrationOf(c.p), c.task.key));
   return ItemChanged(item->id, id);
 }
 
@@ -314,7 +331,8 @@ Result<Json> TaskLibrary::ChangeQuantity(const Call& c) {
   std::string id;
   auto item = ItemToChange(c, /*base=*/true, &id);
   if (!item.ok()) return item.status();
-  auto sub = deps_.billing.ChangeQuantity(id, item->id, c.p["quantity"].as_int(1), c.task.key);
+  auto sub = deps_.billing.ChangeQuantity(id, item->id, c.p["quantity"].as_int(1), ProrationOf(c.p),
+                                          c.task.key);
   if (!sub.ok()) return sub.status();
   return ItemChanged(item->id, id);
 }
@@ -325,7 +343,7 @@ Result<Json> TaskLibrary::ChangePrice(const Call& c) {
   if (!item.ok()) return item.status();
   auto billed = BilledItem(c.p);
   if (!billed.ok()) return billed.status();
-  auto sub = deps_.billing.ChangePrice(id, item->id, *billed, c.task.key);
+  auto sub = deps_.billing.ChangePrice(id, item->id, *billed, ProrationOf(c.p), c.task.key);
   if (!sub.ok()) return sub.status();
   return ItemChanged(item->id, id);
 }
@@ -360,7 +378,13 @@ Result<Json> TaskLibrary::ReTerm(const Call& c) {
 Result<Json> TaskLibrary::Cancel(const Call& c) {
   auto id = SubscriptionId(c.p, c.earlier);
   if (!id.ok()) return id.status();
-  auto sub = deps_.billing.Cancel(*id, c.p["at_term_end"].as_bool(), c.task.key);
+  // A cancellation dated later ends the subscription on that date: billing keeps the date
+  // (bills up to it, not beyond), so nothing has to run on the day.
+  const int64_t effective = DateToEpoch(c.effective);
+  const bool at_term_end = c.p["at_term_end"].as_bool();
+  auto sub = !at_term_end && effective > ToEpochMillis(deps_.clock.Now()) / 1000
+                 ? deps_.billing.ReTerm(*id, effective, c.task.key)
+                 : deps_.billing.Cancel(*id, at_term_end, c.task.key);
   if (!sub.ok()) return sub.status();
   return SubscriptionResult(*sub);
 }
@@ -422,8 +446,7 @@ Result<Json> TaskLibrary::Replace(const Call& c) {
   spec.account_id = old->account_id;
   spec.items.push_back(*billed);
   if (c.term > 0) spec.cancel_at = DateToEpoch(AddMonths(c.effective, c.term));
-  spec.metadata["crm_order"] = p["order_id"].ToText();
-  spec.metadata["crm_order_item"] = p["item_id"].ToText();
+  spec.metadata = OrderMetadata(p);
   auto sub = deps_.billing.Replace(*id, spec, c.task.key);
   if (!sub.ok()) return sub.status();
   Json r = SubscriptionResult(*sub);

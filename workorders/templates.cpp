@@ -120,7 +120,7 @@ class Parser {
       const std::string path = "templates[" + std::to_string(i) + "]";
       if (!Keys(n, path,
                 {"name", "operation", "product", "tasks", "early_termination_percent",
-                 "at_term_end"}))
+                 "at_term_end", "proration"}))
         continue;
       Template t;
       t.line = static_cast<int>(n.Mark().line) + 1;
@@ -168,6 +168,11 @@ class Parser {
         } catch (const YAML::Exception&) {
           Error(n["at_term_end"], path + ".at_term_end", "expected true or false");
         }
+      }
+      if (n["proration"].IsDefined()) {
+        t.proration = Str(n["proration"], path + ".proration");
+        if (t.proration != "prorate" && t.proration != "none")
+          Error(n["proration"], path + ".proration", "expected prorate or none");
       }
       if (t.name.empty())
         t.name = t.operation + " " + (t.product_code.empty() ? "" : t.product_code);

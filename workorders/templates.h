@@ -27,6 +27,10 @@ struct Template {
   std::vector<std::string> tasks;
   double early_termination_percent = -1;  // < 0: the file's default
   bool at_term_end = false;               // cancel: at the end of the term (no fee)
+  // Mid-period changes: "prorate" (the default: the part of the period a change affects is
+  // credited or charged now, as billing systems do by default) or "none" (the change bills
+  // from the next period).
+  std::string proration = "prorate";
   int line = 0;
 
   int Specificity() const;  // code 3, family 2, kind 1, any 0

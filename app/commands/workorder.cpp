@@ -13,7 +13,7 @@ namespace tandem::app::commands {
 namespace {
 
 int PlanOne(Runtime& r, const std::string& order_id) {
-  auto order = workorders::ReadOrder(r.crm->client(), order_id);
+  auto order = workorders::ReadOrder(r.crm->client(), order_id, r.mapping.Find("order"));
   if (!order.ok()) {
     std::cerr << "tandem workorder plan: " << order.status().ToString() << "\n";
     return order.status().IsInvalidArgument() || order.status().IsNotFound() ? kExitUsage

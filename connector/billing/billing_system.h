@@ -98,7 +98,9 @@ struct SubscriptionItem {
 struct Subscription {
   std::string id;
   std::string account_id;
-  std::string status;  // incomplete | trialing | active | past_due | canceled | unpaid
+  // incomplete | incomplete_expired | trialing | scheduled (starts billing at start_date) |
+  // active | past_due | unpaid | paused | canceled
+  std::string status;
   std::vector<SubscriptionItem> items;
   int64_t start_date = 0;  // when the service started (the first period's start)
   int64_t current_period_start = 0, current_period_end = 0;
@@ -159,6 +161,11 @@ struct Payment {
   std::string failure_message;
   int64_t created = 0;
 };
+
+// Whether a mid-period change bills the part of the period it affects (credit for what is no
+// longer used, a charge for what is added) or waits for the next period. Per work-order
+// template; prorate is the default (docs/workorders.md).
+enum class Proration { kProrate, kNone };
 
 struct BillingEvent {
   enum class Type {
@@ -233,16 +240,20 @@ class BillingSystem {
   virtual Result<std::optional<Subscription>> FindSubscription(const std::string& account_id,
                                                                const std::string& key,
                                                                const std::string& value) = 0;
-  // Activates a subscription created with start_active=false.
-  virtual Result<Subscription> StartSubscription(const std::string& id,
+  // Activates a subscription created with start_active=false: now (start_at 0) or, for an
+  // order that takes effect later, billing from `start_at` (epoch s) on; until then its
+  // status reads "scheduled" and nothing is charged.
+  virtual Result<Subscription> StartSubscription(const std::string& id, int64_t start_at,
                                                  const std::string& idempotency_key) = 0;
   virtual Result<Subscription> ChangeQuantity(const std::string& subscription_id,
                                               const std::string& item_id, int64_t quantity,
+                                              Proration proration,
                                               const std::string& idempotency_key) = 0;
   // Re-rate: the item moves to another price: `to.price_id` (a catalog price) or, with
   // `to.sold_price`, a price made for the item (`to.price`).
   virtual Result<Subscription> ChangePrice(const std::string& subscription_id,
                                            const std::string& item_id, const SubscriptionItem& to,
+                                           Proration proration,
                                            const std::string& idempotency_key) = 0;
   // Re-term: the subscription now ends at `cancel_at` (0: open-ended).
   virtual Result<Subscription> ReTerm(const std::string& subscription_id, int64_t cancel_at,
@@ -260,12 +271,16 @@ class BillingSystem {
                                      const std::string& idempotency_key) = 0;
 
   // --- add-ons and charges ---
+  // An add-on is an item of its subscription: it co-terminates with it (ends at its end,
+  // renews with it) and bills on its invoices.
   virtual Result<SubscriptionItem> AddAddOn(const std::string& subscription_id,
-                                            const SubscriptionItem& item,
+                                            const SubscriptionItem& item, Proration proration,
                                             const std::string& idempotency_key) = 0;
   virtual Result<SubscriptionItem> ChangeAddOn(const std::string& item_id, int64_t quantity,
+                                               Proration proration,
                                                const std::string& idempotency_key) = 0;
-  virtual Status RemoveAddOn(const std::string& item_id, const std::string& idempotency_key) = 0;
+  virtual Status RemoveAddOn(const std::string& item_id, Proration proration,
+                             const std::string& idempotency_key) = 0;
   // A one-time charge (one-time add-on, early-termination fee): billed on the next invoice.
   virtual Result<std::string> AddOneTimeCharge(const OneTimeCharge& charge,
                                                const std::string& idempotency_key) = 0;

@@ -147,6 +147,16 @@ struct StripeSandbox::Impl {
   // and every pending invoice item. Returns false when there was nothing to bill.
   bool Invoice(const std::string& customer, value* sub, bool succeed, const std::string& reason);
   // REQUIRES: mu held.
+  // A trialing subscription whose trial_end has passed becomes active, its first period from
+  // trial_end; false when its trial has not ended.
+  bool EndTrial(web::json::value* sub);
+  // A pending invoice item (the next invoice takes it).
+  value NewInvoiceItem(const std::string& customer, const std::string& sub, int64_t amount,
+                       std::string currency, const std::string& description, bool proration);
+  // After a subscription's items changed mid-period: proration invoice items (a credit for
+  // the unused time of what was, a charge for the rest of the period of what is), unless
+  // `behavior` is "none".
+  void Prorate(const value& sub, const value& items_before, const std::string& behavior);
   BillRunResult BillRunLocked(const std::string& customer, const std::vector<std::string>& fail);
 
  private:

@@ -2,6 +2,7 @@
 // charges, and the bill run itself.
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <set>
 
 #include "sandbox/stripe/internal.h"
@@ -303,6 +304,20 @@ void StripeSandbox::Impl::PayInvoice(value& stored, const std::string& customer,
   }
 }
 
+bool StripeSandbox::Impl::EndTrial(value* sub) {
+  const value& end = sub->at("trial_end");
+  if (!end.is_number() || end.as_number().to_int64() > Now()) return false;
+  const int64_t start = end.as_number().to_int64();
+  value prev = value::object();
+  prev["status"] = sub->at("status");
+  const value& price = sub->at("items").at("data").as_array().at(0).at("price");
+  (*sub)["status"] = value::string("active");
+  (*sub)["current_period_start"] = value::number(start);
+  (*sub)["current_period_end"] = value::number(start + PeriodSeconds(price));
+  Emit("customer.subscription.updated", *sub, prev);
+  return true;
+}
+
 BillRunResult StripeSandbox::Impl::BillRunLocked(const std::string& customer,
                                                  const std::vector<std::string>& fail) {
   BillRunResult result;
@@ -314,13 +329,25 @@ BillRunResult StripeSandbox::Impl::BillRunLocked(const std::string& customer,
     if (!sub) continue;
     const std::string st = sub->at("status").as_string();
     const std::string cust = sub->at("customer").as_string();
-    if ((st != "active" && st != "past_due") || (!customer.empty() && cust != customer)) continue;
+    if (!customer.empty() && cust != customer) continue;
+    const bool ok = std::find(fail.begin(), fail.end(), cust) == fail.end();
+    if (st == "trialing") {
+      // As Stripe does when the clock passes trial_end: active from then, its first period
+      // invoiced.
+      if (!EndTrial(sub)) continue;
+      if (Invoice(cust, sub, ok, "subscription_cycle")) {
+        ++result.invoices;
+        ok ? ++result.paid : ++result.failed;
+      }
+      billed.insert(cust);
+      continue;
+    }
+    if (st != "active" && st != "past_due") continue;
     // The next period: advance, then invoice it.
     const int64_t end = sub->at("current_period_end").as_number().to_int64();
     const value& price = sub->at("items").at("data").as_array().at(0).at("price");
     (*sub)["current_period_start"] = value::number(end);
     (*sub)["current_period_end"] = value::number(end + PeriodSeconds(price));
-    const bool ok = std::find(fail.begin(), fail.end(), cust) == fail.end();
     if (Invoice(cust, sub, ok, "subscription_cycle")) {
       ++result.invoices;
       ok ? ++result.paid : ++result.failed;
@@ -361,38 +388,93 @@ Reply Handler::CreateInvoiceItem() {
   if (Str(p_, "currency").empty()) ThrowMissingParam("currency");
   const std::string sub = Str(p_, "subscription");
   if (!sub.empty() && !s_.Find("subscription", sub)) return Missing("subscription", sub);
+  value ii = s_.NewInvoiceItem(customer, sub, Int(p_, "amount"), Str(p_, "currency"),
+                               Str(p_, "description"), false);
+  ii["metadata"] = Metadata(p_);
+  s_.Emit("invoiceitem.created", s_.Store("invoiceitem", ii));
+  return Ok(ii);
+}
+
+value StripeSandbox::Impl::NewInvoiceItem(const std::string& customer, const std::string& sub,
+                                          int64_t amount, std::string currency,
+                                          const std::string& description, bool proration) {
   value ii = value::object();
-  const int64_t amount = Int(p_, "amount");
-  ii["id"] = value::string(s_.NewId("ii"));
+  ii["id"] = value::string(NewId("ii"));
   ii["object"] = value::string("invoiceitem");
   ii["amount"] = value::number(amount);
   // Stripe keeps currencies in lower case, whatever case they were sent in.
-  std::string ii_currency = Str(p_, "currency");
-  std::transform(ii_currency.begin(), ii_currency.end(), ii_currency.begin(), ::tolower);
-  ii["currency"] = value::string(ii_currency);
+  std::transform(currency.begin(), currency.end(), currency.begin(), ::tolower);
+  ii["currency"] = value::string(currency);
   ii["customer"] = value::string(customer);
-  ii["date"] = value::number(s_.Now());
-  ii["description"] =
-      Str(p_, "description").empty() ? value::null() : value::string(Str(p_, "description"));
-  ii["discountable"] = value::boolean(true);
+  ii["date"] = value::number(Now());
+  ii["description"] = description.empty() ? value::null() : value::string(description);
+  ii["discountable"] = value::boolean(!proration);
   ii["discounts"] = value::array();
   ii["invoice"] = value::null();
   ii["livemode"] = value::boolean(false);
-  ii["metadata"] = Metadata(p_);
+  ii["metadata"] = value::object();
   value period = value::object();
-  period["start"] = value::number(s_.Now());
-  period["end"] = value::number(s_.Now());
+  period["start"] = value::number(Now());
+  period["end"] = value::number(Now());
   ii["period"] = period;
   ii["price"] = value::null();
-  ii["proration"] = value::boolean(false);
+  ii["proration"] = value::boolean(proration);
   ii["quantity"] = value::number(1);
   ii["subscription"] = sub.empty() ? value::null() : value::string(sub);
   ii["tax_rates"] = value::array();
   ii["test_clock"] = value::null();
   ii["unit_amount"] = value::number(amount);
   ii["unit_amount_decimal"] = value::string(std::to_string(amount));
-  s_.Emit("invoiceitem.created", s_.Store("invoiceitem", ii));
-  return Ok(ii);
+  return ii;
+}
+
+void StripeSandbox::Impl::Prorate(const value& sub, const value& items_before,
+                                  const std::string& behavior) {
+  if (behavior == "none") return;  // create_prorations is Stripe's default
+  const std::string status = sub.at("status").as_string();
+  if (status != "active" && status != "past_due") return;
+  const int64_t start = sub.at("current_period_start").as_number().to_int64();
+  const int64_t end = sub.at("current_period_end").as_number().to_int64();
+  const int64_t now = Now();
+  if (end <= now || end <= start) return;
+  // An item is unchanged when its id, price and quantity are: anything else is credited for
+  // the unused rest of the period as it was, and charged for the rest as it is now.
+  auto key = [](const value& item) {
+    return item.at("id").as_string() + "|" + item.at("price").at("id").as_string() + "|" +
+           std::to_string(item.at("quantity").as_number().to_int64());
+  };
+  auto keys = [&](const value& items) {
+    std::set<std::string> out;
+    for (const auto& item : items.at("data").as_array()) out.insert(key(item));
+    return out;
+  };
+  const std::set<std::string> before = keys(items_before), after = keys(sub.at("items"));
+  const std::string customer = sub.at("customer").as_string();
+  const std::string sub_id = sub.at("id").as_string();
+  auto prorate = [&](const value& item, int sign, const char* what) {
+    const value& price = item.at("price");
+    const int64_t qty = item.at("quantity").as_number().to_int64();
+    const double share = static_cast<double>(end - now) / static_cast<double>(end - start);
+    const int64_t amount =
+        sign *
+        std::llround(static_cast<double>(price.at("unit_amount").as_number().to_int64() * qty) *
+                     share);
+    value ii = NewInvoiceItem(customer, sub_id, amount, price.at("currency").as_string(),
+                              std::string(what) + " time on " + std::to_string(qty) + " x " +
+                                  price.at("product").as_string(),
+                              true);
+    ii["price"] = price;
+    ii["quantity"] = value::number(qty);
+    value period = value::object();
+    period["start"] = value::number(now);
+    period["end"] = value::number(end);
+    ii["period"] = period;
+    Emit("invoiceitem.created", Store("invoiceitem", ii));
+  };
+  for (const auto& item : items_before.at("data").as_array())
+    if (!after.count(key(item))) prorate(item, -1, "Unused");
+  for (const auto& item : sub.at("items").at("data").as_array())
+    if (!before.count(key(item))) prorate(item, 1, "Remaining");
 }
 
 Reply Handler::Invoices() {

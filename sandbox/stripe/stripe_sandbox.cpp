@@ -64,6 +64,17 @@ int64_t StripeSandbox::CountObjects(const std::string& kind) const {
   auto it = impl_->objects.find(kind);
   return it == impl_->objects.end() ? 0 : static_cast<int64_t>(it->second.size());
 }
+std::vector<std::string> StripeSandbox::Objects(const std::string& kind) const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  std::vector<std::string> out;
+  auto objects = impl_->objects.find(kind);
+  auto ids = impl_->order.find(kind);
+  if (objects == impl_->objects.end() || ids == impl_->order.end()) return out;
+  for (const auto& id : ids->second)
+    if (auto it = objects->second.find(id); it != objects->second.end())
+      out.push_back(it->second.serialize());
+  return out;
+}
 int64_t StripeSandbox::requests() const {
   std::lock_guard<std::mutex> lock(impl_->mu);
   return impl_->request_count;

@@ -66,6 +66,8 @@ class StripeSandbox {
   bool FlushWebhooks(Millis timeout = Millis(10'000));
 
   int64_t CountObjects(const std::string& kind) const;  // "customer", "subscription", ...
+  // Every stored object of a kind as its JSON text, oldest first (tests look inside).
+  std::vector<std::string> Objects(const std::string& kind) const;
   int64_t requests() const;
   int64_t rate_limited() const;
   int64_t webhook_deliveries() const;  // attempts, failed ones included

@@ -198,6 +198,7 @@ Reply Handler::SubscriptionUpdate(value& sub) {
     prev["items"] = sub.at("items");
     if (auto missing = ApplyItemChanges(sub)) return *missing;
     s_.RefreshItems(sub);
+    s_.Prorate(sub, prev.at("items"), Str(p_, "proration_behavior"));
   }
   if (Has(p_, "cancel_at")) {
     prev["cancel_at"] = sub.at("cancel_at");
@@ -311,6 +312,7 @@ Reply Handler::AddSubscriptionItem() {
   auto& data = (*sub)["items"]["data"];
   data[data.size()] = item;
   s_.RefreshItems(*sub);
+  s_.Prorate(*sub, prev.at("items"), Str(p_, "proration_behavior"));
   s_.Emit("customer.subscription.updated", *sub, prev);
   return Ok(item);
 }
@@ -353,6 +355,7 @@ Reply Handler::UpdateSubscriptionItem(value* sub, value* item) {
   }
   if (Has(p_, "metadata")) (*item)["metadata"] = Metadata(p_, item->at("metadata"));
   value copy = *item;
+  s_.Prorate(*sub, prev.at("items"), Str(p_, "proration_behavior"));
   s_.Emit("customer.subscription.updated", *sub, prev);
   return Ok(copy);
 }
@@ -371,6 +374,7 @@ Reply Handler::DeleteSubscriptionItem(value* sub) {
     if (data[j].at("id").as_string() != seg_[2]) rest[k++] = data[j];
   data = rest;
   s_.RefreshItems(*sub);
+  s_.Prorate(*sub, prev.at("items"), Str(p_, "proration_behavior"));
   s_.Emit("customer.subscription.updated", *sub, prev);
   value gone = value::object();
   gone["id"] = value::string(seg_[2]);

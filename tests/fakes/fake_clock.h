@@ -36,6 +36,27 @@ class FakeClock final : public Clock {
   Millis steady_{1'000'000};
 };
 
+// Real time moved forward by a test, as a Stripe test clock moves a sandbox's time: stamps stay
+// real (webhook signatures check them against the verifier's clock, which is this one too).
+class ShiftedClock final : public Clock {
+ public:
+  // Clock methods
+  WallTime Now() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return std::chrono::system_clock::now() + shift_;
+  }
+  SteadyTime SteadyNow() const override { return std::chrono::steady_clock::now(); }
+
+  void Advance(Millis d) {
+    std::lock_guard<std::mutex> lock(mu_);
+    shift_ += d;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  Millis shift_{0};
+};
+
 // Records each requested sleep and advances the clock instead of blocking.
 class FakeSleeper final : public Sleeper {
  public:

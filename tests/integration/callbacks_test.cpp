@@ -209,6 +209,71 @@ TEST_P(CallbacksTest, PastDueDunningCancellationAndADeletedCustomerReachTheCrm) 
   EXPECT_FALSE((*store_)->FindLinkByCrmId("account", ids_[0]).value().has_value());
 }
 
+// A change made in billing behind Tandem's back reaches the service record beside what was
+// sold: the billed quantity, amount and period change, the sold quantity does not (the
+// difference is what `reconcile --object revenue` counts). A customer change applies only
+// the fields the mapping says billing decides.
+TEST_P(CallbacksTest, ABillingSideChangeUpdatesTheBilledFieldsNotTheSoldOnes) {
+  SetUpCustomers();
+  std::string sub_id, item_id;
+  ASSERT_TRUE(stripe_.billing()
+                  .ListSubscriptions([&](const connector::billing::Subscription& s) {
+                    if (s.account_id == customers_[0]) {
+                      sub_id = s.id;
+                      item_id = s.items.at(0).id;
+                    }
+                    return Status::Ok();
+                  })
+                  .ok());
+  Json rec = Json::MakeObject();
+  rec.Set("Name", "Virtual Server");
+  rec.Set("Account__c", ids_[0]);
+  rec.Set(kSubscriptionKey, sub_id);
+  rec.Set("Status__c", "Active");
+  rec.Set("Quantity__c", 1);
+  rec.Set("Currency__c", "USD");
+  rec.Set("Recurring_Amount__c", 40);
+  const std::string service = crm_.client().Create(kSubscriptionObject, rec).value();
+  ASSERT_TRUE((*store_)
+                  ->UpsertLinks({{"subscription", service, sub_id, "", "",
+                                  ToEpochMillis(stripe_.clock.Now())}})
+                  .ok());
+
+  // Someone in billing's UI raises the quantity to 3 and edits the customer's description.
+  web::http::client::http_client client(stripe_.sandbox.base_url());
+  auto post = [&](const std::string& path, const std::string& body) {
+    web::http::http_request req(web::http::methods::POST);
+    req.set_request_uri(path);
+    req.headers().add("Authorization", "Bearer sk_test_sandbox");
+    req.set_body(body, "application/x-www-form-urlencoded");
+    return client.request(req).get().status_code();
+  };
+  ASSERT_EQ(post("/v1/subscription_items/" + item_id, "quantity=3"), 200);
+  ASSERT_EQ(post("/v1/customers/" + customers_[0], "description=edited+in+billing"), 200);
+  Deliver();
+  auto report = callbacks_->ApplyPending(1000);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->failed, 0);
+
+  const Json now = crm_.client()
+                       .Retrieve(kSubscriptionObject, service,
+                                 {"Quantity__c", "Recurring_Amount__c", "Billed_Quantity__c",
+                                  "Billed_Amount__c", "Current_Period_End__c", "Status__c"})
+                       .value();
+  EXPECT_EQ(now["Billed_Quantity__c"].as_int(), 3) << now.Dump();
+  EXPECT_DOUBLE_EQ(now["Billed_Amount__c"].as_number(), 120.0) << now.Dump();
+  EXPECT_EQ(now["Current_Period_End__c"].ToText().size(), 10u) << now.Dump();
+  EXPECT_EQ(now["Quantity__c"].as_int(), 1) << now.Dump();  // as sold
+  EXPECT_DOUBLE_EQ(now["Recurring_Amount__c"].as_number(), 40.0) << now.Dump();
+  const Json account =
+      crm_.client()
+          .Retrieve("Account", ids_[0], {"Description", "Billing_Currency__c", "Billing_Status__c"})
+          .value();
+  EXPECT_TRUE(account["Description"].is_null()) << account.Dump();  // the CRM is its master
+  EXPECT_EQ(account["Billing_Currency__c"].as_string(), "usd") << account.Dump();
+  EXPECT_EQ(account["Billing_Status__c"].as_string(), "Active") << account.Dump();
+}
+
 TEST_P(CallbacksTest, ACatalogChangeInBillingAsksForAnEarlyCatalogSync) {
   int asked = 0;
   callbacks_->OnCatalogChanged([&] { ++asked; });

@@ -209,19 +209,27 @@ TEST(StripeBilling, SubscriptionLifecycle) {
   EXPECT_EQ(sub->metadata.at("crm_order"), "801X");
   const std::string item = sub->items[0].id;
 
-  EXPECT_EQ(b.ChangeQuantity(sub->id, item, 5, "wo:801Y:qty").value().items[0].quantity, 5);
-  EXPECT_EQ(b.ChangePrice(sub->id, item, SubscriptionItem{"", c.premium, 1, {}}, "wo:801Z:rerate")
+  EXPECT_EQ(b.ChangeQuantity(sub->id, item, 5, Proration::kProrate, "wo:801Y:qty")
+                .value()
+                .items[0]
+                .quantity,
+            5);
+  EXPECT_EQ(b.ChangePrice(sub->id, item, SubscriptionItem{"", c.premium, 1, {}},
+                          Proration::kProrate, "wo:801Z:rerate")
                 .value()
                 .items[0]
                 .price_id,
             c.premium);
 
-  auto addon = b.AddAddOn(sub->id, SubscriptionItem{"", c.addon_price, 1, {}}, "wo:801A:addon");
+  auto addon = b.AddAddOn(sub->id, SubscriptionItem{"", c.addon_price, 1, {}}, Proration::kProrate,
+                          "wo:801A:addon");
   ASSERT_TRUE(addon.ok()) << addon.status().ToString();
-  EXPECT_EQ(b.ChangeAddOn(addon->id, 3, "wo:801A:addon-qty").value().quantity, 3);
+  EXPECT_EQ(b.ChangeAddOn(addon->id, 3, Proration::kProrate, "wo:801A:addon-qty").value().quantity,
+            3);
   EXPECT_EQ(b.GetSubscription(sub->id).value().items.size(), 2u);
-  ASSERT_TRUE(b.RemoveAddOn(addon->id, "wo:801A:addon-remove").ok());
-  ASSERT_TRUE(b.RemoveAddOn(addon->id, "wo:801A:addon-remove-again").ok());  // already gone: fine
+  ASSERT_TRUE(b.RemoveAddOn(addon->id, Proration::kProrate, "wo:801A:addon-remove").ok());
+  ASSERT_TRUE(b.RemoveAddOn(addon->id, Proration::kProrate, "wo:801A:addon-remove-again")
+                  .ok());  // already gone: fine
   EXPECT_EQ(b.GetSubscription(sub->id).value().items.size(), 1u);
 
   const int64_t new_end = spec.cancel_at + 365 * 86400;
@@ -263,7 +271,7 @@ TEST(StripeBilling, APendingSubscriptionStartsOnlyWhenAsked) {
   ASSERT_TRUE(sub.ok());
   EXPECT_EQ(sub->status, "trialing");
   EXPECT_EQ(env.sandbox.CountObjects("invoice"), 0);
-  auto started = env.billing().StartSubscription(sub->id, "wo:P:start");
+  auto started = env.billing().StartSubscription(sub->id, 0, "wo:P:start");
   ASSERT_TRUE(started.ok()) << started.status().ToString();
   EXPECT_EQ(started->status, "active");
   EXPECT_EQ(env.sandbox.CountObjects("invoice"), 1);

@@ -154,9 +154,10 @@ TEST(StripeThroughPrism, EveryRequestAndAnswerMatchesStripesOpenApiDescription) 
   const auto sub = b.CreateSubscription(spec, "prism:sub").value();
   const std::string item = sub.items.at(0).id;
   EXPECT_TRUE(b.GetSubscription(sub.id).ok());
-  EXPECT_TRUE(b.ChangeQuantity(sub.id, item, 3, "prism:qty").ok());
-  EXPECT_TRUE(
-      b.ChangePrice(sub.id, item, SubscriptionItem{"", premium.id, 1, {}}, "prism:rerate").ok());
+  EXPECT_TRUE(b.ChangeQuantity(sub.id, item, 3, Proration::kProrate, "prism:qty").ok());
+  EXPECT_TRUE(b.ChangePrice(sub.id, item, SubscriptionItem{"", premium.id, 1, {}}, Proration::kNone,
+                            "prism:rerate")
+                  .ok());
   // The sold price (ADR 0009): price_data on a subscription, a re-rate and an add-on.
   SubscriptionItem sold{"", "", 1, {}};
   sold.sold_price = true;
@@ -167,15 +168,16 @@ TEST(StripeThroughPrism, EveryRequestAndAnswerMatchesStripesOpenApiDescription) 
   SubscriptionSpec sold_spec = spec;
   sold_spec.items = {sold};
   EXPECT_TRUE(b.CreateSubscription(sold_spec, "prism:sold:sub").ok());
-  EXPECT_TRUE(b.ChangePrice(sub.id, item, sold, "prism:sold:rerate").ok());
-  EXPECT_TRUE(b.AddAddOn(sub.id, sold, "prism:sold:addon").ok());
-  auto addon = b.AddAddOn(sub.id, SubscriptionItem{"", monthly.id, 1, {}}, "prism:addon");
+  EXPECT_TRUE(b.ChangePrice(sub.id, item, sold, Proration::kProrate, "prism:sold:rerate").ok());
+  EXPECT_TRUE(b.AddAddOn(sub.id, sold, Proration::kNone, "prism:sold:addon").ok());
+  auto addon = b.AddAddOn(sub.id, SubscriptionItem{"", monthly.id, 1, {}}, Proration::kProrate,
+                          "prism:addon");
   ASSERT_TRUE(addon.ok()) << addon.status().ToString();
-  EXPECT_TRUE(b.ChangeAddOn(addon->id, 2, "prism:addon:qty").ok());
+  EXPECT_TRUE(b.ChangeAddOn(addon->id, 2, Proration::kNone, "prism:addon:qty").ok());
   EXPECT_TRUE(b.RecordUsage(UsageRecord{addon->id, 5, ToEpochMillis(clock.Now()) / 1000, false},
                             "prism:usage")
                   .ok());
-  EXPECT_TRUE(b.RemoveAddOn(addon->id, "prism:addon:remove").ok());
+  EXPECT_TRUE(b.RemoveAddOn(addon->id, Proration::kNone, "prism:addon:remove").ok());
   EXPECT_TRUE(b.ReTerm(sub.id, spec.cancel_at + 86400, "prism:reterm").ok());
   EXPECT_TRUE(b.Cancel(sub.id, true, "prism:cancel-end").ok());
   EXPECT_TRUE(b.Renew(sub.id, spec.cancel_at + 400 * 86400, "prism:renew").ok());
@@ -188,7 +190,7 @@ TEST(StripeThroughPrism, EveryRequestAndAnswerMatchesStripesOpenApiDescription) 
   SubscriptionSpec pending = spec;
   pending.start_active = false;
   const auto held = b.CreateSubscription(pending, "prism:sub2").value();
-  EXPECT_TRUE(b.StartSubscription(held.id, "prism:start").ok());
+  EXPECT_TRUE(b.StartSubscription(held.id, 0, "prism:start").ok());
   sandbox.BillRun("", {});
   std::string invoice_id;
   EXPECT_TRUE(b.ListInvoices(account.id, [&](const Invoice& i) {

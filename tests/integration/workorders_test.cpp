@@ -1,5 +1,6 @@
 // Steps 4–5 end to end: activated Orders in the Salesforce sandbox become tasks in a real
 // store (SQLite and PostgreSQL), run against the Stripe sandbox; one test per operation.
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <fstream>
@@ -33,6 +34,24 @@ Templates DefaultTemplates() {
   std::stringstream text;
   text << in.rdbuf();
   return ParseTemplates(text.str(), "config/workorders.yaml").value();
+}
+
+TEST(WorkOrderTemplates, ProrationIsProrateByDefaultAndABadValueIsNamedWithItsPlace) {
+  const Templates shipped = DefaultTemplates();
+  for (const auto& t : shipped.templates) EXPECT_EQ(t.proration, "prorate") << t.name;
+  auto none = ParseTemplates(
+      "templates:\n  - operation: change\n    proration: none\n    tasks: [change_quantity]\n",
+      "wo.yaml");
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_EQ(none->templates.at(0).proration, "none");
+  auto bad = ParseTemplates(
+      "templates:\n  - operation: change\n    proration: sometimes\n    tasks: [change_quantity]\n",
+      "wo.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(
+      bad.status().message().find("wo.yaml:3:16: templates[0].proration: expected prorate or none"),
+      std::string::npos)
+      << bad.status().ToString();
 }
 
 using Catalog = testing::CatalogProduct;
@@ -94,7 +113,7 @@ class WorkOrderTest : public testing::StoreBackendTest {
       auto ran = engine_->RunOnce();
       EXPECT_TRUE(ran.ok()) << ran.status().ToString();
       auto s = engine_->State(order_id).value();
-      if (s.status == "Completed" || s.status == "Failed") return s;
+      if (s.status == "Completed" || s.status == "Failed" || s.status == "Scheduled") return s;
       if (ran.ok() && ran->ran == 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
     return engine_->State(order_id).value();
@@ -111,7 +130,7 @@ class WorkOrderTest : public testing::StoreBackendTest {
     return crm_.client()
         .Retrieve("Service_Subscription__c", ItemSubscription(order_id),
                   {"Billing_Subscription_Id__c", "Status__c", "Quantity__c", "End_Date__c",
-                   "Account__c", "Term_Months__c"})
+                   "Account__c", "Term_Months__c", "Start_Date__c"})
         .value_or(Json());
   }
 
@@ -121,6 +140,23 @@ class WorkOrderTest : public testing::StoreBackendTest {
         MakeOrder("New", "2026-01-01", {{&product, quantity, unit_price, "", "", 12}});
     EXPECT_EQ(Run(order).status, "Completed") << CrmOrder(order).Dump();
     return ItemSubscription(order);
+  }
+
+  // Billing's invoice items: proration ones (a mid-period change) or the others (charges).
+  std::vector<Json> InvoiceItems(bool proration) {
+    std::vector<Json> out;
+    for (const auto& text : stripe_.sandbox.Objects("invoiceitem")) {
+      Json ii = Json::Parse(text).value();
+      if (ii["proration"].as_bool() == proration) out.push_back(ii);
+    }
+    return out;
+  }
+
+  // The calendar day `days` from now on the sandbox's clock, as an Order's EffectiveDate.
+  std::string Day(int days) {
+    return FormatRfc3339(
+               FromEpochMillis(ToEpochMillis(stripe_.clock.Now()) + int64_t{days} * 86'400'000))
+        .substr(0, 10);
   }
 
   // The service subscription the order's first item points at.
@@ -203,7 +239,7 @@ TEST_P(WorkOrderTest, RecurringAddOnAndOneTimeFee) {
   ASSERT_EQ(billing.items.size(), 2u);
   EXPECT_EQ(billing.items[1].price_id, backup_.price_billing);
   EXPECT_EQ(billing.items[1].quantity, 3);
-  EXPECT_EQ(stripe_.sandbox.CountObjects("invoiceitem"), 1);
+  EXPECT_EQ(InvoiceItems(false).size(), 1u);  // the fee (the add-on's prorations aside)
   EXPECT_EQ(crm_.sandbox.CountRecords("Service_Add_On__c"), 2);
 
   // Change the add-on's quantity, then remove it.
@@ -335,7 +371,7 @@ TEST_P(WorkOrderTest, CancelChargesTheEarlyTerminationFeeOfTheProduct) {
     if (t.kind == "charge_early_termination")
       fee = Json::Parse(t.result)->operator[]("amount_minor").as_int();
   EXPECT_EQ(fee, 18000);
-  EXPECT_EQ(stripe_.sandbox.CountObjects("invoiceitem"), 1);
+  EXPECT_EQ(InvoiceItems(false).size(), 1u);
   EXPECT_EQ(Inventory(order)["Status__c"].as_string(), "Cancelled");
 }
 
@@ -364,6 +400,128 @@ TEST_P(WorkOrderTest, ReplaceEndsTheOldSubscriptionAndStartsTheNew) {
   EXPECT_EQ(old_record["End_Date__c"].as_string(),
             FormatRfc3339(FromEpochMillis(ended * 1000)).substr(0, 10));
   EXPECT_EQ(crm_.sandbox.CountRecords("Service_Subscription__c"), 2);
+}
+
+// Item 2 of issue 14: dates. An order that takes effect next month is set up now and billed
+// from its date: nothing is charged before, the first period is invoiced on the day, and the
+// Order says Scheduled until then, Completed after (written by the report sweep, from the store).
+TEST_P(WorkOrderTest, AnOrderEffectiveNextMonthIsScheduledAndBilledFromItsDate) {
+  const std::string effective = Day(35);
+  const std::string order = MakeOrder("New", effective, {{&server_, 2, 30, "", "", 12}});
+  EXPECT_EQ(Run(order).status, "Scheduled") << CrmOrder(order).Dump();
+  EXPECT_EQ(CrmOrder(order)["Automation_Status__c"].as_string(), "Scheduled");
+  const auto billing = BillingSub(ItemSubscription(order));
+  EXPECT_EQ(billing.status, "scheduled");
+  EXPECT_EQ(billing.start_date, DateToEpoch(effective));
+  EXPECT_EQ(billing.cancel_at, DateToEpoch(AddMonths(effective, 12)));
+  const Json inv = Inventory(order);
+  EXPECT_EQ(inv["Status__c"].as_string(), "Scheduled");
+  EXPECT_EQ(inv["Start_Date__c"].as_string(), effective);
+
+  // A bill run before the date charges nothing.
+  EXPECT_EQ(stripe_.sandbox.BillRun().invoices, 0);
+  EXPECT_EQ(stripe_.sandbox.CountObjects("invoice"), 0);
+
+  // The date comes: billing starts, the first period (2 x 30.00) is invoiced.
+  stripe_.clock.Advance(std::chrono::hours(24 * 36));
+  EXPECT_EQ(stripe_.sandbox.BillRun().invoices, 1);
+  const auto invoices = stripe_.sandbox.Objects("invoice");
+  ASSERT_EQ(invoices.size(), 1u);
+  EXPECT_EQ(Json::Parse(invoices[0]).value()["amount_due"].as_int(), 6000);
+  EXPECT_EQ(BillingSub(ItemSubscription(order)).status, "active");
+  ASSERT_TRUE(engine_->RunOnce().ok());  // the sweep writes what the order owes
+  EXPECT_EQ(CrmOrder(order)["Automation_Status__c"].as_string(), "Completed");
+}
+
+// A change dated later waits for its date: billing keeps charging the old quantity until then.
+TEST_P(WorkOrderTest, AChangeDatedLaterTakesEffectOnItsDate) {
+  const std::string sub = NewServer(server_);
+  const std::string order = MakeOrder("Change", Day(10), {{&server_, 5, 30, "", sub, 0}});
+  EXPECT_EQ(Run(order).status, "Scheduled") << CrmOrder(order).Dump();
+  EXPECT_EQ(CrmOrder(order)["Automation_Status__c"].as_string(), "Scheduled");
+  EXPECT_EQ(BillingSub(sub).items.front().quantity, 2);
+  EXPECT_EQ(engine_->RunOnce()->ran, 0);  // nothing runs before the date
+
+  stripe_.clock.Advance(std::chrono::hours(24 * 11));
+  EXPECT_EQ(Run(order).status, "Completed") << CrmOrder(order).Dump();
+  EXPECT_EQ(BillingSub(sub).items.front().quantity, 5);
+  EXPECT_EQ(CrmOrder(order)["Automation_Status__c"].as_string(), "Completed");
+}
+
+// A cancellation dated later: billing keeps the date (it bills up to it, not beyond) and the
+// service stays active until then.
+TEST_P(WorkOrderTest, ACancellationDatedLaterEndsTheSubscriptionOnThatDate) {
+  const std::string sub = NewServer(server_);
+  const std::string effective = Day(20);
+  const std::string order = MakeOrder("Cancel", effective, {{&server_, 2, 30, "", sub, 0}});
+  EXPECT_EQ(Run(order).status, "Scheduled") << CrmOrder(order).Dump();
+  const auto billing = BillingSub(sub);
+  EXPECT_EQ(billing.status, "active");
+  EXPECT_EQ(billing.cancel_at, DateToEpoch(effective));
+  const Json inv = Inventory(order);
+  EXPECT_EQ(inv["Status__c"].as_string(), "Active");
+  EXPECT_EQ(inv["End_Date__c"].as_string(), effective);
+}
+
+// Proration is the template's: by default a mid-period change credits the unused rest of the
+// period and charges the rest at the new quantity; with `proration: none`, nothing until the
+// next period.
+TEST_P(WorkOrderTest, ProrationFollowsTheTemplate) {
+  const std::string sub = NewServer(server_);  // 2 x 30.00 a month, its period just begun
+  const std::string more = MakeOrder("Change", "2026-03-01", {{&server_, 5, 30, "", sub, 0}});
+  EXPECT_EQ(Run(more).status, "Completed") << CrmOrder(more).Dump();
+  auto prorations = InvoiceItems(true);
+  ASSERT_EQ(prorations.size(), 2u);
+  const int64_t credit = prorations[0]["amount"].as_int(),
+                charge = prorations[1]["amount"].as_int();
+  EXPECT_LE(credit, -5990);  // the unused rest of 2 x 30.00
+  EXPECT_GE(credit, -6000);
+  EXPECT_GE(charge, 14970);  // the rest of 5 x 30.00
+  EXPECT_LE(charge, 15000);
+
+  for (auto& t : templates_.templates)
+    if (t.name == "Change quantity") t.proration = "none";
+  const std::string again = MakeOrder("Change", "2026-03-02", {{&server_, 7, 30, "", sub, 0}});
+  EXPECT_EQ(Run(again).status, "Completed") << CrmOrder(again).Dump();
+  EXPECT_EQ(BillingSub(sub).items.front().quantity, 7);
+  EXPECT_EQ(InvoiceItems(true).size(), 2u);  // none added
+}
+
+// An add-on is an item of the subscription it is sold with: it ends when the subscription
+// ends and is renewed with it.
+TEST_P(WorkOrderTest, AnAddOnCoTerminatesWithItsSubscription) {
+  const std::string sub = NewServer(server_);
+  const std::string add = MakeOrder("New", "2026-02-01", {{&backup_, 1, 5, "", sub, 0}});
+  EXPECT_EQ(Run(add).status, "Completed") << CrmOrder(add).Dump();
+  const std::string renew = MakeOrder("Renew", "2026-12-01", {{&server_, 2, 30, "", sub, 12}});
+  EXPECT_EQ(Run(renew).status, "Completed") << CrmOrder(renew).Dump();
+  const auto billing = BillingSub(sub);
+  ASSERT_EQ(billing.items.size(), 2u);
+  EXPECT_EQ(billing.items[1].price_id, backup_.price_billing);
+  EXPECT_EQ(billing.cancel_at, DateToEpoch("2028-01-01"));
+  EXPECT_EQ(stripe_.sandbox.CountObjects("subscription"), 1);
+}
+
+// Issue 14 item 6: the mapping's `order` map decides what the Order puts on the subscription.
+TEST_P(WorkOrderTest, TheOrderMapPutsTheOrdersFieldsOnItsSubscription) {
+  const std::string first = MakeOrder("New", "2026-01-01", {{&server_, 1, 30, "", "", 12}});
+  EXPECT_EQ(Run(first).status, "Completed") << CrmOrder(first).Dump();
+  const auto sub = BillingSub(ItemSubscription(first));
+  EXPECT_EQ(sub.metadata.at("crm_order"), first);
+  EXPECT_EQ(sub.metadata.at("order_number"), "ORD-1");
+
+  // Without OrderNumber in the map, the number is not put there.
+  for (auto& o : mapping_.objects)
+    if (o.name == "order")
+      o.fields.erase(
+          std::remove_if(o.fields.begin(), o.fields.end(),
+                         [](const mapping::FieldMap& f) { return f.crm == "OrderNumber"; }),
+          o.fields.end());
+  const std::string second = MakeOrder("New", "2026-01-01", {{&server_, 1, 30, "", "", 12}});
+  EXPECT_EQ(Run(second).status, "Completed") << CrmOrder(second).Dump();
+  const auto other = BillingSub(ItemSubscription(second));
+  EXPECT_EQ(other.metadata.at("crm_order"), second);
+  EXPECT_EQ(other.metadata.count("order_number"), 0u);
 }
 
 TEST_P(WorkOrderTest, AWholesaleOrderMixesOperationsAcrossItems) {
@@ -579,7 +737,9 @@ TEST_P(WorkOrderTest, EveryFaultOfTheMatrixEndsInStepWithBilling) {
     ++subscriptions;
     ++charges;  // the early-termination fee
     EXPECT_EQ(stripe_.sandbox.CountObjects("subscription"), subscriptions);
-    EXPECT_EQ(stripe_.sandbox.CountObjects("invoiceitem"), charges);
+    EXPECT_EQ(InvoiceItems(false).size(), static_cast<size_t>(charges));
+    // A credit and a charge for each of the two mid-period changes, each made once.
+    EXPECT_EQ(InvoiceItems(true).size(), static_cast<size_t>(4 * subscriptions));
     EXPECT_EQ(stripe_.sandbox.CountObjects("customer"), 1);
 
     webhooks.Deliver(callbacks);

@@ -1,6 +1,7 @@
 // A Stripe sandbox on loopback and a StripeConnection to it, as the app wires them. The
 // client's waits are fake (retries do not sleep); the sandbox stamps objects with real time
-// because Stripe's own timestamps are seconds and webhook signatures check them.
+// because Stripe's own timestamps are seconds and webhook signatures check them. A test may
+// move that time on (clock.Advance), as Stripe's test clocks do.
 #pragma once
 
 #include <memory>
@@ -26,7 +27,7 @@ struct StripeEnv {
 
   connector::billing::stripe::StripeBilling& billing() { return connection->billing(); }
 
-  SystemClock clock;
+  ShiftedClock clock;  // real time; a test may move it on (Stripe's test clocks)
   FakeClock fake_clock;
   FakeSleeper sleeper;
   SeededRandom random;

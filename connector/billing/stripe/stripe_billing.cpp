@@ -422,20 +422,25 @@ Result<Subscription> StripeBilling::Replace(const std::string& old_subscription_
   return created;
 }
 
-Result<Subscription> StripeBilling::StartSubscription(const std::string& id,
+Result<Subscription> StripeBilling::StartSubscription(const std::string& id, int64_t start_at,
                                                       const std::string& key) {
-  auto j = Post("/v1/subscriptions/" + http::PercentEncode(id), {{"trial_end", "now"}}, key);
+  // A later start keeps the hold (a trial) until that date, which is what Stripe bills from;
+  // the metadata tells the hold of a scheduled start from one awaiting activation.
+  FormFields f = {{"trial_end", start_at > 0 ? std::to_string(start_at) : "now"}};
+  if (start_at > 0)
+    f.emplace_back("metadata[" + std::string(kStartAtKey) + "]", std::to_string(start_at));
+  auto j = Post("/v1/subscriptions/" + http::PercentEncode(id), f, key);
   if (!j.ok()) return j.status();
   return SubscriptionFromJson(*j);
 }
 
 Result<Subscription> StripeBilling::ChangeQuantity(const std::string& subscription_id,
                                                    const std::string& item_id, int64_t quantity,
-                                                   const std::string& key) {
+                                                   Proration proration, const std::string& key) {
   auto j = Post("/v1/subscriptions/" + http::PercentEncode(subscription_id),
                 {{"items[0][id]", item_id},
                  {"items[0][quantity]", std::to_string(quantity)},
-                 {"proration_behavior", "create_prorations"}},
+                 {"proration_behavior", ProrationBehavior(proration)}},
                 key);
   if (!j.ok()) return j.status();
   return SubscriptionFromJson(*j);
@@ -443,12 +448,12 @@ Result<Subscription> StripeBilling::ChangeQuantity(const std::string& subscripti
 
 Result<Subscription> StripeBilling::ChangePrice(const std::string& subscription_id,
                                                 const std::string& item_id,
-                                                const SubscriptionItem& to,
+                                                const SubscriptionItem& to, Proration proration,
                                                 const std::string& key) {
   FormFields f = {{"items[0][id]", item_id}};
   AddItemPrice(to, "items[0]", &f);
   for (const auto& [k, v] : to.metadata) f.emplace_back("items[0][metadata][" + k + "]", v);
-  f.emplace_back("proration_behavior", "create_prorations");
+  f.emplace_back("proration_behavior", ProrationBehavior(proration));
   auto j = Post("/v1/subscriptions/" + http::PercentEncode(subscription_id), f, key);
   if (!j.ok()) return j.status();
   return SubscriptionFromJson(*j);
@@ -486,12 +491,12 @@ Result<Subscription> StripeBilling::Renew(const std::string& subscription_id, in
 }
 
 Result<SubscriptionItem> StripeBilling::AddAddOn(const std::string& subscription_id,
-                                                 const SubscriptionItem& item,
+                                                 const SubscriptionItem& item, Proration proration,
                                                  const std::string& key) {
   FormFields f = {{"subscription", subscription_id}};
   AddItemPrice(item, "", &f);
   f.emplace_back("quantity", std::to_string(item.quantity));
-  f.emplace_back("proration_behavior", "create_prorations");
+  f.emplace_back("proration_behavior", ProrationBehavior(proration));
   AddMetadata(item.metadata, &f);
   auto j = Post("/v1/subscription_items", f, key);
   if (!j.ok()) return j.status();
@@ -499,16 +504,20 @@ Result<SubscriptionItem> StripeBilling::AddAddOn(const std::string& subscription
 }
 
 Result<SubscriptionItem> StripeBilling::ChangeAddOn(const std::string& item_id, int64_t quantity,
-                                                    const std::string& key) {
-  auto j = Post(
-      "/v1/subscription_items/" + http::PercentEncode(item_id),
-      {{"quantity", std::to_string(quantity)}, {"proration_behavior", "create_prorations"}}, key);
+                                                    Proration proration, const std::string& key) {
+  auto j = Post("/v1/subscription_items/" + http::PercentEncode(item_id),
+                {{"quantity", std::to_string(quantity)},
+                 {"proration_behavior", ProrationBehavior(proration)}},
+                key);
   if (!j.ok()) return j.status();
   return ItemFromJson(*j);
 }
 
-Status StripeBilling::RemoveAddOn(const std::string& item_id, const std::string& key) {
-  auto j = Delete("/v1/subscription_items/" + http::PercentEncode(item_id), key);
+Status StripeBilling::RemoveAddOn(const std::string& item_id, Proration proration,
+                                  const std::string& key) {
+  auto j = Delete("/v1/subscription_items/" + http::PercentEncode(item_id) +
+                      "?proration_behavior=" + ProrationBehavior(proration),
+                  key);
   if (!j.ok() && !j.status().IsNotFound()) return j.status();  // already gone: the goal is met
   return Status::Ok();
 }

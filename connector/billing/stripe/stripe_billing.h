@@ -52,12 +52,14 @@ class StripeBilling final : public BillingSystem {
                                                        const std::string& value) override;
   Status ListSubscriptions(
       const std::function<Status(const Subscription&)>& on_subscription) override;
-  Result<Subscription> StartSubscription(const std::string& id, const std::string& key) override;
+  Result<Subscription> StartSubscription(const std::string& id, int64_t start_at,
+                                         const std::string& key) override;
   Result<Subscription> ChangeQuantity(const std::string& subscription_id,
                                       const std::string& item_id, int64_t quantity,
-                                      const std::string& key) override;
+                                      Proration proration, const std::string& key) override;
   Result<Subscription> ChangePrice(const std::string& subscription_id, const std::string& item_id,
-                                   const SubscriptionItem& to, const std::string& key) override;
+                                   const SubscriptionItem& to, Proration proration,
+                                   const std::string& key) override;
   Result<Subscription> ReTerm(const std::string& subscription_id, int64_t cancel_at,
                               const std::string& key) override;
   Result<Subscription> Cancel(const std::string& subscription_id, bool at_period_end,
@@ -67,10 +69,12 @@ class StripeBilling final : public BillingSystem {
   Result<Subscription> Renew(const std::string& subscription_id, int64_t new_cancel_at,
                              const std::string& key) override;
   Result<SubscriptionItem> AddAddOn(const std::string& subscription_id,
-                                    const SubscriptionItem& item, const std::string& key) override;
+                                    const SubscriptionItem& item, Proration proration,
+                                    const std::string& key) override;
   Result<SubscriptionItem> ChangeAddOn(const std::string& item_id, int64_t quantity,
-                                       const std::string& key) override;
-  Status RemoveAddOn(const std::string& item_id, const std::string& key) override;
+                                       Proration proration, const std::string& key) override;
+  Status RemoveAddOn(const std::string& item_id, Proration proration,
+                     const std::string& key) override;
   Result<std::string> AddOneTimeCharge(const OneTimeCharge& charge,
                                        const std::string& key) override;
   Status RecordUsage(const UsageRecord& usage, const std::string& key) override;

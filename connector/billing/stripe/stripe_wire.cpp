@@ -179,6 +179,10 @@ SubscriptionItem ItemFromJson(const Json& j) {
   return i;
 }
 
+const char* ProrationBehavior(Proration proration) {
+  return proration == Proration::kNone ? "none" : "create_prorations";
+}
+
 Subscription SubscriptionFromJson(const Json& j) {
   Subscription s;
   s.id = j["id"].as_string();
@@ -196,6 +200,12 @@ Subscription SubscriptionFromJson(const Json& j) {
   s.latest_invoice_id = latest.is_object() ? latest["id"].as_string() : latest.as_string();
   s.latest_invoice_status = latest["status"].as_string();  // only when expanded
   s.metadata = ReadMetadata(j);
+  // Held until a later start date (StartSubscription): scheduled, and the service starts then.
+  if (auto at = s.metadata.find(kStartAtKey); at != s.metadata.end()) {
+    const int64_t start = std::atoll(at->second.c_str());
+    if (start > 0) s.start_date = start;
+    if (s.status == "trialing") s.status = "scheduled";
+  }
   return s;
 }
 

@@ -29,6 +29,12 @@ std::string HmacSha256Hex(const std::string& key, const std::string& data);
 Status VerifySignature(const std::string& payload, const std::string& header,
                        const std::string& secret, int64_t now_epoch_s, int64_t tolerance_s);
 
+// Subscription metadata: the date a scheduled start bills from (StartSubscription).
+inline constexpr char kStartAtKey[] = "tandem_start_at";
+
+// proration_behavior for a change: create_prorations or none.
+const char* ProrationBehavior(Proration proration);
+
 Metadata ReadMetadata(const Json& object);
 Price PriceFromJson(const Json& price);
 SubscriptionItem ItemFromJson(const Json& item);

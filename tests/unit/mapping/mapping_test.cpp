@@ -310,13 +310,39 @@ TEST(MappingFile, RepairListsNameWhatReconcileMayFixAndRefuseUnknownKinds) {
       << bad.status().message();
 }
 
+// Issue 14 item 6: no decorative keys. A work order sets a subscription's items, dates and
+// term from the order's lines, so an order map may put only metadata on it.
+TEST(MappingFile, AnOrderMapThatClaimsASubscriptionsDatesIsRefused) {
+  auto m = ParseMapping(R"(objects:
+  - name: order
+    crm: Order
+    billing: subscription
+    fields:
+      - crm: Name
+        billing: metadata[order_name]
+      - crm: Since__c
+        billing: start_at
+        transform: datetime
+)",
+                        "m.yaml");
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  Json order =
+      DescribeBuilder().Field("Id", "id").Field("Name", "string").Field("Since__c", "date").Build();
+  auto errors = Validate(*m, {{"Order", order}});
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].find("m.yaml:8: objects[order].fields[1].billing: a subscription takes "
+                           "only metadata[...] from the CRM"),
+            std::string::npos)
+      << errors[0];
+}
+
 TEST(MappingFile, TheShippedDefaultParses) {
   std::ifstream in(std::string(TANDEM_SOURCE_DIR) + "/config/mapping.yaml");
   std::stringstream ss;
   ss << in.rdbuf();
   auto m = ParseMapping(ss.str(), "config/mapping.yaml");
   ASSERT_TRUE(m.ok()) << m.status().message();
-  for (const char* name : {"account", "contact", "product", "subscription", "add_on", "order"})
+  for (const char* name : {"account", "contact", "product", "subscription", "order"})
     EXPECT_NE(m->Find(name), nullptr) << name;
   const auto fields = CrmFieldsToRead(*m->Find("account"));
   EXPECT_NE(std::find(fields.begin(), fields.end(), "CurrencyIsoCode"), fields.end());
