@@ -410,17 +410,25 @@ std::string CreateOrder(Demo& d, const std::string& op, const std::string& date,
   return id;
 }
 
-// Runs the order's tasks to the end and prints the billing subscription they left. *service
-// is the service subscription record in the CRM (set by the first order). True when the order
-// completed.
-bool RunOrder(Demo& d, workorders::Engine& engine, const std::string& title,
-              const std::string& order_id, std::string* service) {
+// "49.00" from 4900 minor units (the demo's currencies have two decimals).
+std::string Money(int64_t minor) {
+  const int64_t abs = minor < 0 ? -minor : minor;
+  return std::string(minor < 0 ? "-" : "") + std::to_string(abs / 100) + "." +
+         (abs % 100 < 10 ? "0" : "") + std::to_string(abs % 100);
+}
+
+// Runs the order's tasks as far as they go now and prints the billing subscription they left.
+// *service is the service subscription record in the CRM (set by the first order of a
+// service). Returns the order's status (Completed, Scheduled, Failed, ...).
+std::string RunOrder(Demo& d, workorders::Engine& engine, const std::string& title,
+                     const std::string& order_id, std::string* service) {
   auto plan = engine.Enqueue(order_id);
   workorders::OrderState state;
   for (int i = 0; i < 50 && plan.ok(); ++i) {
     (void)engine.RunOnce();
     state = engine.State(order_id).value_or(workorders::OrderState{});
-    if (state.status == "Completed" || state.status == "Failed") break;
+    if (state.status == "Completed" || state.status == "Failed" || state.status == "Scheduled")
+      break;
   }
   std::cout << "  " << title << ": " << (plan.ok() ? plan->plan.size() : 0) << " tasks, "
             << state.status << (state.error.empty() ? "" : " (" + state.error + ")") << "\n";
@@ -435,15 +443,26 @@ bool RunOrder(Demo& d, workorders::Engine& engine, const std::string& title,
                                             {"Billing_Subscription_Id__c"});
   auto sub = d.rt.billing->billing().GetSubscription(
       record.ok() ? (*record)["Billing_Subscription_Id__c"].as_string() : "");
+  auto day = [](int64_t epoch_s) {
+    return FormatRfc3339(FromEpochMillis(epoch_s * 1000)).substr(0, 10);
+  };
   if (sub.ok()) {
     std::cout << "    billing " << sub->id << ": " << sub->status;
-    for (const auto& item : sub->items)
-      std::cout << ", " << item.quantity << " x " << item.price_id;
-    if (sub->cancel_at)
-      std::cout << ", ends " << FormatRfc3339(FromEpochMillis(sub->cancel_at * 1000)).substr(0, 10);
+    if (sub->status == "scheduled") std::cout << ", billed from " << day(sub->start_date);
+    for (const auto& item : sub->items) {
+      std::string currency = item.price.currency;
+      for (char& c : currency) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      // A price made for the item (ADR 0009) names the catalog price it was sold from.
+      auto catalog = item.metadata.find("catalog_price");
+      const bool sold = catalog != item.metadata.end() && catalog->second != item.price_id;
+      std::cout << ", " << item.quantity << " x " << Money(item.price.unit_amount_minor) << " "
+                << currency << "/" << item.price.interval
+                << (sold ? " (sold price; catalog " + catalog->second + ")" : "");
+    }
+    if (sub->cancel_at) std::cout << ", ends " << day(sub->cancel_at);
     std::cout << "\n";
   }
-  return state.status == "Completed";
+  return state.status;
 }
 
 // The early-termination fee the cancel order charged, in cents (0 when none).
@@ -457,6 +476,40 @@ int64_t EarlyTerminationFee(Demo& d, const std::string& cancel_order) {
   return fee;
 }
 
+// Issue 14: what was sold is what is billed — a discounted line at its sold price, and an order
+// that takes effect next month billed from then, not from its activation.
+void SoldAndScheduledOrders(Demo& d, workorders::Engine& engine, const OrderLines& l) {
+  std::string discounted;
+  const std::string status =
+      RunOrder(d, engine, "New \"Virtual Server\" x1 sold at 39.00 (catalog 49.00), 24 months",
+               CreateOrder(d, "New", "2026-01-15", l.server_product, l.server_entry, 1, 39, "", 24),
+               &discounted);
+  auto record = d.rt.crm->client().Retrieve("Service_Subscription__c", discounted,
+                                            {"Billing_Subscription_Id__c", "Unit_Price__c"});
+  auto sub = d.rt.billing->billing().GetSubscription(
+      record.ok() ? (*record)["Billing_Subscription_Id__c"].as_string() : "");
+  d.Expect(status == "Completed" && sub.ok() && !sub->items.empty() &&
+               sub->items[0].price.unit_amount_minor == 3900,
+           "the discounted line is billed at 39.00, the sold price; the catalog keeps 49.00");
+
+  const std::string effective =
+      FormatRfc3339(FromEpochMillis(ToEpochMillis(d.clock.Now()) + 30LL * 86'400'000))
+          .substr(0, 10);
+  std::string scheduled;
+  const std::string order =
+      CreateOrder(d, "New", effective, l.server_product, l.server_entry, 1, 49, "", 12);
+  const std::string later =
+      RunOrder(d, engine, "New \"Virtual Server\" x1 effective " + effective, order, &scheduled);
+  auto held = d.rt.crm->client().Retrieve("Service_Subscription__c", scheduled,
+                                          {"Status__c", "Billing_Subscription_Id__c"});
+  auto billed = d.rt.billing->billing().GetSubscription(
+      held.ok() ? (*held)["Billing_Subscription_Id__c"].as_string() : "");
+  d.Expect(later == "Scheduled" && held.ok() && (*held)["Status__c"].as_string() == "Scheduled" &&
+               billed.ok() && billed->status == "scheduled" && billed->latest_invoice_id.empty(),
+           "the future-dated order is Scheduled: set up now, nothing invoiced, billed from " +
+               effective);
+}
+
 void WorkOrdersStep(Demo& d, const BillingProduct& server_product) {
   Step("Steps 4-5: work orders from activated Orders (config/workorders.yaml)");
   const OrderLines l = PrepareOrderLines(d, server_product);
@@ -467,33 +520,34 @@ void WorkOrdersStep(Demo& d, const BillingProduct& server_product) {
   d.Expect(
       RunOrder(d, *engine, "New \"Virtual Server\" x2, 12 months from 2026-01-01",
                CreateOrder(d, "New", "2026-01-01", l.server_product, l.server_entry, 2, 49, "", 12),
-               &service),
+               &service) == "Completed",
       "new order: account synced, subscription created, started, recorded in the CRM");
   d.Expect(RunOrder(d, *engine, "Add-on: Backup x1",
                     CreateOrder(d, "New", "2026-02-01", l.backup_product, l.backup_entry, 1, 5,
                                 service, 0),
-                    &service) &&
+                    &service) == "Completed" &&
                RunOrder(d, *engine, "Add-on change: Backup x3",
                         CreateOrder(d, "Change", "2026-03-01", l.backup_product, l.backup_entry, 3,
                                     5, service, 0),
-                        &service),
+                        &service) == "Completed",
            "recurring add-on added, then its quantity changed");
   d.Expect(RunOrder(d, *engine, "Re-rate to the 59.00 price",
                     CreateOrder(d, "Re-rate", "2026-04-01", l.server_product, l.xl_entry, 2, 59,
                                 service, 0),
-                    &service),
+                    &service) == "Completed",
            "re-rated: the item moved to the new price");
   const int64_t charges_before = d.billing_sandbox.CountObjects("invoiceitem");
   const std::string cancel =
       CreateOrder(d, "Cancel", "2026-07-01", l.server_product, l.xl_entry, 2, 59, service, 0);
-  const bool cancelled =
-      RunOrder(d, *engine, "Cancel on 2026-07-01 (6 months of the term left)", cancel, &service);
+  const bool cancelled = RunOrder(d, *engine, "Cancel on 2026-07-01 (6 months of the term left)",
+                                  cancel, &service) == "Completed";
   const int64_t fee = EarlyTerminationFee(d, cancel);
   std::cout << "    early-termination charge: " << fee / 100 << "." << (fee % 100 < 10 ? "0" : "")
             << fee % 100 << " EUR (6 months x 2 x 59.00 after the re-rate x 50 %)\n";
   d.Expect(cancelled && fee == 35400 &&
                d.billing_sandbox.CountObjects("invoiceitem") == charges_before + 1,
            "cancelled now, with the early-termination fee as a one-time charge");
+  SoldAndScheduledOrders(d, *engine, l);
 }
 
 // Accounts that exist only in the CRM, and one already in billing under another spelling.
