@@ -411,7 +411,7 @@ const std::vector<std::string>& BillingPaths(const std::string& billing_object) 
         "nickname"}},
       {"subscription",
        {"account_id", "status", "cancel_at", "start_at", "current_period_end", "quantity", "amount",
-        "currency"}},
+        "currency", "interval", "interval_count"}},
       {"subscription_item", {"price_id", "quantity"}},
       {"invoiceitem", {"account_id", "amount_minor", "currency", "description"}},
       {"invoice",

@@ -1,6 +1,9 @@
 // Billing subscriptions into the CRM's service inventory (a subscription map's own path:
 // no matching by customer keys; each row names the subscription).
+#include <cmath>
 #include <mutex>
+#include <utility>
+#include <vector>
 
 #include "connector/billing/account_payload.h"
 #include "migration/run.h"
@@ -53,8 +56,19 @@ Status Run::RecordSubscriptions(std::vector<Row>& rows) {
     for (const auto& [k, v] : r->record.object()) fields.Set(k, v);  // the file's own values
     fields.Set("Account__c", account->second);
     if (!fields.Has("Name")) fields.Set("Name", r->billing_id);
-    if (!sub.items.empty() && describe_fields_.count("Quantity__c"))
-      fields.Set("Quantity__c", sub.items.front().quantity);
+    // Loaded from billing, what was sold is what billing charges on the day of the load.
+    if (!sub.items.empty()) {
+      const connector::billing::SubscriptionItem& base = sub.items.front();
+      std::vector<std::pair<std::string, Json>> sold = {{"Quantity__c", Json(base.quantity)}};
+      if (!base.price.currency.empty()) {
+        const double unit = static_cast<double>(base.price.unit_amount_minor) /
+                            std::pow(10.0, mapping::CurrencyDecimals(base.price.currency));
+        sold.emplace_back("Unit_Price__c", Json(unit));
+        sold.emplace_back("Recurring_Amount__c", Json(unit * static_cast<double>(base.quantity)));
+      }
+      for (const auto& [field, value] : sold)
+        if (describe_fields_.count(field)) fields.Set(field, value);
+    }
     r->record = fields;
     r->plan = Plan::kCreateCrm;
     r->status = "recorded in the CRM";

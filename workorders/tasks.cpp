@@ -225,18 +225,11 @@ Result<Json> TaskLibrary::RecordSubscription(const Call& c) {
   fields.Set("Name", p["product_name"].ToText().empty() ? sub->id : p["product_name"].ToText());
   fields.Set("Account__c", p["account_id"].as_string());
   if (!p["product_id"].as_string().empty()) fields.Set("Product__c", p["product_id"].as_string());
-  // What was sold, as the order line says (the billed side comes through the mapping above).
+  // What was sold, as the order line says (what billing charges, its currency and interval
+  // come through the subscription map above).
   fields.Set("Quantity__c", p["quantity"].as_int(1));
   fields.Set("Unit_Price__c", p["unit_price"].as_number());
   fields.Set("Recurring_Amount__c", p["unit_price"].as_number() * p["quantity"].as_number(1));
-  if (!sub->items.empty() && !sub->items.front().price.interval.empty()) {
-    const connector::billing::Price& billed = sub->items.front().price;
-    fields.Set("Currency__c", Upper(billed.currency));
-    std::string interval = billed.interval;
-    interval[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(interval[0])));
-    fields.Set("Billing_Interval__c", interval);
-    fields.Set("Billing_Interval_Count__c", billed.interval_count);
-  }
   if (p["term_months"].as_int() > 0) fields.Set("Term_Months__c", p["term_months"].as_int());
   auto saved =
       deps_.crm.Upsert(actions::kSubscriptionObject, actions::kSubscriptionKey, sub->id, fields);

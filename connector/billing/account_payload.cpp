@@ -60,6 +60,10 @@ Json SubscriptionToPayload(const Subscription& sub) {
       p.Set("currency", base.price.currency);
       p.Set("amount", base.price.unit_amount_minor * base.quantity);
     }
+    if (!base.price.interval.empty()) {
+      p.Set("interval", base.price.interval);
+      p.Set("interval_count", base.price.interval_count);
+    }
   }
   const bool ending = sub.status == "canceled" || sub.cancel_at_period_end;
   if (ending && sub.canceled_at)

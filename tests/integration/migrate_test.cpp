@@ -315,8 +315,9 @@ TEST_P(MigrateTest, ExistingSubscriptionsAreRecordedInTheCrmServiceInventory) {
   EXPECT_NE(bad[2].back().find("sub_missing"), std::string::npos) << bad[2].back();
   int records = 0;
   ASSERT_TRUE(crm_.client()
-                  .Query("SELECT Id, Name, Account__c, Status__c, Quantity__c, Start_Date__c "
-                         "FROM Service_Subscription__c",
+                  .Query("SELECT Id, Name, Account__c, Status__c, Quantity__c, Start_Date__c, "
+                         "Unit_Price__c, Recurring_Amount__c, Currency__c, Billing_Interval__c, "
+                         "Billed_Amount__c FROM Service_Subscription__c",
                          [&](const Json& r) {
                            ++records;
                            EXPECT_EQ(r["Name"].as_string(), "SIP Trunk x3");
@@ -324,6 +325,12 @@ TEST_P(MigrateTest, ExistingSubscriptionsAreRecordedInTheCrmServiceInventory) {
                            EXPECT_EQ(r["Status__c"].as_string(), "Active");
                            EXPECT_EQ(r["Quantity__c"].as_int(), 3);
                            EXPECT_EQ(r["Start_Date__c"].as_string().size(), 10u);
+                           // Sold as billed on the day of the load: 3 x 15.00 EUR a month.
+                           EXPECT_DOUBLE_EQ(r["Unit_Price__c"].as_number(), 15.0);
+                           EXPECT_DOUBLE_EQ(r["Recurring_Amount__c"].as_number(), 45.0);
+                           EXPECT_DOUBLE_EQ(r["Billed_Amount__c"].as_number(), 45.0);
+                           EXPECT_EQ(r["Currency__c"].as_string(), "eur");
+                           EXPECT_EQ(r["Billing_Interval__c"].as_string(), "Month");
                            return Status::Ok();
                          })
                   .ok());
