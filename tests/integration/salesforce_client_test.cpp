@@ -439,11 +439,20 @@ TEST(SalesforceClient, BulkUpsertByExternalIdUpdatesExistingRows) {
   req.external_id_field = "Ext__c";
   req.columns = {"Ext__c", "Name"};
   req.rows = {{"B-1", "New name"}, {"B-2", "Second"}};
+  const int64_t calls_before = env.counter.Total("salesforce").calls;
   auto result = env.client().BulkIngest(req);
   ASSERT_TRUE(result.ok()) << result.status().ToString();
   EXPECT_FALSE(result->rows[0].created);
   EXPECT_TRUE(result->rows[1].created);
   EXPECT_EQ(env.sandbox.CountRecords("Account"), 2);
+  // Fewest calls (issue 19): create, upload, close, two polls (the sandbox answers InProgress
+  // once, as Salesforce does), the successful results; the job's counts say there are no
+  // failed or unprocessed rows to fetch.
+  EXPECT_EQ(env.counter.Total("salesforce").calls - calls_before, 6);
+  for (const auto& [endpoint, counts] : env.counter.Snapshot()) {
+    EXPECT_EQ(endpoint.find("failedResults"), std::string::npos) << endpoint;
+    EXPECT_EQ(endpoint.find("unprocessedrecords"), std::string::npos) << endpoint;
+  }
 }
 
 }  // namespace

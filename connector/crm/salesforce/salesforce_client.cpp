@@ -467,10 +467,12 @@ Status SalesforceClient::CollectJob(const std::string& job_id, const BulkRequest
   const std::string job_path = DataPath("/jobs/ingest/" + job_id);
   Millis wait = options_.bulk_poll_initial, waited(0);
   std::string state;
+  Json info;
   for (;;) {
     auto polled = BulkJobInfo(job_id);
     if (!polled.ok()) return polled.status();
-    state = (*polled)["state"].as_string();
+    info = *polled;
+    state = info["state"].as_string();
     if (state == "JobComplete" || state == "Failed" || state == "Aborted") break;
     if (waited >= options_.bulk_timeout)
       return Status::Timeout("bulk job " + job_id + " still " + state + " after " +
@@ -480,6 +482,18 @@ Status SalesforceClient::CollectJob(const std::string& job_id, const BulkRequest
     wait = std::min(options_.bulk_poll_max, wait * 2);
   }
   logger->info("bulk job {} {}", job_id, state);
+  // The job's own counts say which result sets can hold rows: a set that cannot is not
+  // fetched (an all-successful job costs create, upload, close, poll and one result call).
+  const bool counted = info["numberRecordsProcessed"].is_number() &&
+                       info["numberRecordsFailed"].is_number() && state == "JobComplete";
+  const int64_t processed = info["numberRecordsProcessed"].as_int();
+  const int64_t failed = info["numberRecordsFailed"].as_int();
+  auto may_hold_rows = [&](const std::string& kind) {
+    if (!counted) return true;
+    if (kind == "successfulResults") return processed - failed > 0;
+    if (kind == "failedResults") return failed > 0;
+    return processed < static_cast<int64_t>(row_count);  // unprocessedrecords
+  };
 
   // Results come back unordered; map them to input rows by their echoed column values.
   const size_t ncols = request.columns.size();
@@ -494,6 +508,7 @@ Status SalesforceClient::CollectJob(const std::string& job_id, const BulkRequest
     return static_cast<long>(index);
   };
   for (const char* kind : {"successfulResults", "failedResults", "unprocessedrecords"}) {
+    if (!may_hold_rows(kind)) continue;
     http::HttpRequest get;
     get.method = "GET";
     get.path = job_path + "/" + kind;
