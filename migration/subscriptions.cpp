@@ -56,7 +56,8 @@ Status Run::RecordSubscriptions(std::vector<Row>& rows) {
     for (const auto& [k, v] : r->record.object()) fields.Set(k, v);  // the file's own values
     fields.Set("Account__c", account->second);
     if (!fields.Has("Name")) fields.Set("Name", r->billing_id);
-    // Loaded from billing, what was sold is what billing charges on the day of the load.
+    // Loaded from billing, what was sold is what billing charges on the day of the load,
+    // unless the file says otherwise.
     if (!sub.items.empty()) {
       const connector::billing::SubscriptionItem& base = sub.items.front();
       std::vector<std::pair<std::string, Json>> sold = {{"Quantity__c", Json(base.quantity)}};
@@ -66,8 +67,9 @@ Status Run::RecordSubscriptions(std::vector<Row>& rows) {
         sold.emplace_back("Unit_Price__c", Json(unit));
         sold.emplace_back("Recurring_Amount__c", Json(unit * static_cast<double>(base.quantity)));
       }
+      // The file's own values win: a legacy contract price it carries is what was sold.
       for (const auto& [field, value] : sold)
-        if (describe_fields_.count(field)) fields.Set(field, value);
+        if (describe_fields_.count(field) && !r->record.Has(field)) fields.Set(field, value);
     }
     r->record = fields;
     r->plan = Plan::kCreateCrm;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <functional>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -9,6 +11,12 @@
 #include "util/log.h"
 
 namespace tandem::workorders {
+namespace {
+
+// The order_reports row that brings a Scheduled order back on its date: ORDER_ID + this.
+constexpr char kOnItsDate[] = "@date";
+
+}  // namespace
 
 Engine::Engine(TaskDeps deps, const Templates& templates, EngineOptions options, CrashPoints* crash)
     : deps_(deps),
@@ -24,22 +32,18 @@ Millis Engine::Backoff(int attempts) const {
 }
 
 Result<EnqueueResult> Engine::Enqueue(const std::string& order_id) {
+  auto order = ReadOrder(deps_.crm, order_id, deps_.mapping.Find("order"));
+  if (!order.ok()) return order.status();
   // An order that cannot be planned (no template for an item, a field the order map cannot
   // map) fails as a whole, with the reason on the Order.
-  auto fail = [&](const Status& why) {
+  auto plan = PlanOrder(*order, templates_, ToEpochMillis(deps_.clock.Now()) / 1000);
+  if (!plan.ok()) {
     Json fields = Json::MakeObject();
     fields.Set("Automation_Status__c", "Failed");
-    fields.Set("Automation_Error__c", why.message().substr(0, 1000));
+    fields.Set("Automation_Error__c", plan.status().message().substr(0, 1000));
     (void)deps_.crm.Update("Order", order_id, fields);
-    return why;
-  };
-  auto order = ReadOrder(deps_.crm, order_id, deps_.mapping.Find("order"));
-  if (!order.ok())
-    return order.status().IsInvalidArgument() && connector::crm::IsSalesforceId(order_id)
-               ? fail(order.status())
-               : order.status();
-  auto plan = PlanOrder(*order, templates_, ToEpochMillis(deps_.clock.Now()) / 1000);
-  if (!plan.ok()) return fail(plan.status());
+    return plan.status();
+  }
   EnqueueResult out;
   out.plan = *plan;
   const int64_t now = ToEpochMillis(deps_.clock.Now());
@@ -67,16 +71,25 @@ Result<OrderState> Engine::State(const std::string& order_id) {
   OrderState s;
   s.total = static_cast<int>(tasks->size());
   const int64_t now = ToEpochMillis(deps_.clock.Now());
-  bool deferred = false, untouched = true;  // a task waits for the date; the rest never ran
+  std::map<std::string, const store::Task*> by_key;
+  for (const auto& t : *tasks) by_key[t.key] = &t;
+  // Whether an unfinished task waits for a later run time, itself or through the task it
+  // depends on (a chain is short: the walk ends at its first task).
+  std::function<bool(const store::Task&)> waits_for_date = [&](const store::Task& t) {
+    if (t.state != "pending") return false;
+    if (t.next_run_ms > now) return true;
+    auto before = by_key.find(t.depends_on);
+    return before != by_key.end() && before->second->state != "done" &&
+           waits_for_date(*before->second);
+  };
+  bool all_waiting = true;  // every unfinished task waits for its date
   for (const auto& t : *tasks) {
     if (t.state == "done") ++s.done;
     if (t.state == "failed") {
       ++s.failed;
       if (s.error.empty()) s.error = t.kind + ": " + t.last_error;
     }
-    const bool waiting = t.state == "pending" && t.attempts == 0;
-    deferred = deferred || (waiting && t.next_run_ms > now);
-    untouched = untouched && (t.state == "done" || waiting);
+    if (t.state != "done") all_waiting = all_waiting && waits_for_date(t);
   }
   // Every task of an order carries its effective date.
   if (!tasks->empty()) {
@@ -85,8 +98,7 @@ Result<OrderState> Engine::State(const std::string& order_id) {
         payload.ok() ? DateToEpoch((*payload)["effective_date"].ToText()) : -1;
     if (effective > 0 && effective * 1000 > now) s.scheduled_until_ms = effective * 1000;
   }
-  const bool scheduled =
-      s.scheduled_until_ms > 0 && s.failed == 0 && (s.done == s.total || (deferred && untouched));
+  const bool scheduled = s.scheduled_until_ms > 0 && s.failed == 0 && all_waiting;
   s.status = s.total == 0        ? "Pending"
              : s.failed > 0      ? "Failed"
              : scheduled         ? "Scheduled"
@@ -113,7 +125,11 @@ Status Engine::SweepReports(int64_t now_ms) {
   auto due = deps_.store.ReportsDue(now_ms - options_.lease.count(), 20);
   if (!due.ok()) return due.status();
   for (const auto& d : *due) {
-    Status written = WriteReport(d.group_id);
+    // A date reminder has its own row, so it never moves a recovery report's due time.
+    const std::string& g = d.group_id;
+    const size_t n = sizeof(kOnItsDate) - 1;
+    const bool reminder = g.size() > n && g.compare(g.size() - n, n, kOnItsDate) == 0;
+    Status written = WriteReport(reminder ? g.substr(0, g.size() - n) : g);
     if (!written.ok()) {
       // Tried again later, behind the others: an Order the CRM keeps refusing (deleted, a
       // validation rule) must not hold up every report after it.
@@ -146,7 +162,7 @@ Status Engine::WriteReport(const std::string& order_id) {
       // A scheduled order is reported again on its date (by the sweep, from the store: no
       // CRM polling), when it reads Completed or its waiting tasks have started.
       if (s->status == "Scheduled")
-        TANDEM_RETURN_IF_ERROR(deps_.store.OweReport(order_id, s->scheduled_until_ms));
+        TANDEM_RETURN_IF_ERROR(deps_.store.OweReport(order_id + kOnItsDate, s->scheduled_until_ms));
       return Status::Ok();
     }
     // The state moved while this worker wrote: another worker wrote too, and may have cleared

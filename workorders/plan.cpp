@@ -5,6 +5,7 @@
 #include <ctime>
 
 #include "connector/crm/soql.h"
+#include "util/clock.h"
 
 namespace tandem::workorders {
 namespace {
@@ -104,9 +105,7 @@ Result<Order> ReadOrder(connector::crm::CrmClient& crm, const std::string& order
     return Status::Ok();
   }));
   if (!found) return Status::NotFound("no Order " + order_id);
-  if (!unmapped.empty())
-    return Status::InvalidArgument("order " + order.number + ": the order map cannot map " +
-                                   unmapped);
+  if (!unmapped.empty()) order.unmapped = "the order map cannot map " + unmapped;
   auto items = connector::crm::SoqlBuilder(
                    "OrderItem",
                    {"Id", "Quantity", "UnitPrice", "Operation_Type__c", "Term_Months__c",
@@ -161,6 +160,7 @@ Result<std::vector<PlannedTask>> PlanOrder(const Order& order, const Templates& 
   const std::string sync_key = prefix + "account:sync_account";
   bool sync_planned = false;
   if (order.items.empty()) problems.push_back("the order has no items");
+  if (!order.unmapped.empty()) problems.push_back(order.unmapped);
   // When any item's template syncs the account, every item's chain starts after that sync:
   // a fee or add-on of the same order may need the customer it creates.
   bool needs_sync = false;
@@ -262,6 +262,8 @@ std::string DescribePlan(const std::vector<PlannedTask>& plan) {
       const std::string& d = t.spec.depends_on;
       out += "  (after " + d.substr(d.rfind(':') + 1) + ")";
     }
+    if (t.spec.run_at_ms > 0)
+      out += "  (waits for " + FormatRfc3339(FromEpochMillis(t.spec.run_at_ms)).substr(0, 10) + ")";
     out += "\n";
   }
   return out;

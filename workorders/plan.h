@@ -43,13 +43,15 @@ struct Order {
   std::string automation_status;  // Automation_Status__c
   std::string system_modstamp;
   std::vector<OrderItem> items;
-  // What the mapping's `order` map puts on the subscriptions the order creates (metadata).
+  // What the mapping's `order` map puts on the subscriptions the order creates (metadata);
+  // `unmapped` says why the map could not map this order (the plan then fails with it).
   Json billing_fields = Json::MakeObject();
+  std::string unmapped;
 };
 
 // Reads the order and its items (2 SOQL calls), and the fields `order_map` (the mapping's
 // `order` object map, when there is one) maps to the billing subscription. NotFound when
-// there is no such order; InvalidArgument for a malformed id or an order the map cannot map.
+// there is no such order; InvalidArgument for a malformed id.
 Result<Order> ReadOrder(connector::crm::CrmClient& crm, const std::string& order_id,
                         const mapping::ObjectMap* order_map = nullptr);
 

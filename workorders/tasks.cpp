@@ -205,6 +205,14 @@ Result<Json> TaskLibrary::CreateSubscription(const Call& c) {
 Result<Json> TaskLibrary::StartSubscription(const Call& c) {
   auto id = SubscriptionId(c.p, c.earlier);
   if (!id.ok()) return id.status();
+  // The request depends on the clock (a date still ahead, or not), so a retry could send
+  // another one under the same key: an earlier attempt whose answer was lost may have started
+  // it already (scheduled or active), and that is the result.
+  if (c.task.attempts > 1) {
+    auto now_sub = deps_.billing.GetSubscription(*id);
+    if (!now_sub.ok()) return now_sub.status();
+    if (now_sub->status != "trialing") return SubscriptionResult(*now_sub);
+  }
   // An order that takes effect later bills from its date, not from its activation.
   const int64_t effective = DateToEpoch(c.effective);
   const int64_t now = ToEpochMillis(deps_.clock.Now()) / 1000;
@@ -225,11 +233,17 @@ Result<Json> TaskLibrary::RecordSubscription(const Call& c) {
   fields.Set("Name", p["product_name"].ToText().empty() ? sub->id : p["product_name"].ToText());
   fields.Set("Account__c", p["account_id"].as_string());
   if (!p["product_id"].as_string().empty()) fields.Set("Product__c", p["product_id"].as_string());
-  // What was sold, as the order line says (what billing charges, its currency and interval
+  // What was sold, as the order line says, for operations that sell (a cancel, renew or
+  // re-term line restates or zeroes the line; what billing charges, its currency and interval
   // come through the subscription map above).
-  fields.Set("Quantity__c", p["quantity"].as_int(1));
-  fields.Set("Unit_Price__c", p["unit_price"].as_number());
-  fields.Set("Recurring_Amount__c", p["unit_price"].as_number() * p["quantity"].as_number(1));
+  const std::string op = p["operation"].ToText();
+  if (op == "new" || op == "change" || op == "re-rate" || op == "replace") {
+    fields.Set("Quantity__c", p["quantity"].as_int(1));
+    fields.Set("Unit_Price__c", p["unit_price"].as_number());
+    fields.Set("Recurring_Amount__c", p["unit_price"].as_number() * p["quantity"].as_number(1));
+  }
+  // A cancelled service must not be renewed: the renewal scan takes auto-renewing ones.
+  if (op == "cancel") fields.Set("Auto_Renew__c", false);
   if (p["term_months"].as_int() > 0) fields.Set("Term_Months__c", p["term_months"].as_int());
   auto saved =
       deps_.crm.Upsert(actions::kSubscriptionObject, actions::kSubscriptionKey, sub->id, fields);
@@ -371,13 +385,24 @@ Result<Json> TaskLibrary::ReTerm(const Call& c) {
 Result<Json> TaskLibrary::Cancel(const Call& c) {
   auto id = SubscriptionId(c.p, c.earlier);
   if (!id.ok()) return id.status();
-  // A cancellation dated later ends the subscription on that date: billing keeps the date
-  // (bills up to it, not beyond), so nothing has to run on the day.
+  // A cancellation dated later ends the subscription on that date: billing keeps the date,
+  // so nothing has to run on the day. Never later than the term's own end.
   const int64_t effective = DateToEpoch(c.effective);
   const bool at_term_end = c.p["at_term_end"].as_bool();
-  auto sub = !at_term_end && effective > ToEpochMillis(deps_.clock.Now()) / 1000
-                 ? deps_.billing.ReTerm(*id, effective, c.task.key)
-                 : deps_.billing.Cancel(*id, at_term_end, c.task.key);
+  const bool later = !at_term_end && effective > ToEpochMillis(deps_.clock.Now()) / 1000;
+  if (later || c.task.attempts > 1) {
+    auto now_sub = deps_.billing.GetSubscription(*id);
+    if (!now_sub.ok()) return now_sub.status();
+    // A retry of an attempt whose answer was lost (the request depends on the clock, so it
+    // could differ now under the same key): done when billing already ends it on the date.
+    const bool done = now_sub->status == "canceled" || (later && now_sub->cancel_at == effective) ||
+                      (at_term_end && now_sub->cancel_at_period_end);
+    if (done) return SubscriptionResult(*now_sub);
+    if (later && now_sub->cancel_at > 0 && now_sub->cancel_at <= effective)
+      return SubscriptionResult(*now_sub);  // the term ends first: it ends then
+  }
+  auto sub = later ? deps_.billing.ReTerm(*id, effective, c.task.key)
+                   : deps_.billing.Cancel(*id, at_term_end, c.task.key);
   if (!sub.ok()) return sub.status();
   return SubscriptionResult(*sub);
 }

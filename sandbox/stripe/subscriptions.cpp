@@ -193,6 +193,10 @@ Reply Handler::SubscriptionUpdate(value& sub) {
     return StripeError(
         400, "invalid_request_error", "resource_missing",
         "A canceled subscription can only update its cancellation_details and metadata.");
+  // As Stripe: a trial cannot end in the past (checked before anything changes).
+  if (Has(p_, "trial_end") && Str(p_, "trial_end") != "now" && Int(p_, "trial_end") <= s_.Now())
+    ThrowInvalid("trial_end",
+                 "Invalid timestamp: must be an integer Unix timestamp in the future.");
   value prev = value::object();
   if (Has(p_, "items")) {
     prev["items"] = sub.at("items");
@@ -225,7 +229,10 @@ Reply Handler::SubscriptionUpdate(value& sub) {
       const value& first_price = sub.at("items").at("data").as_array().at(0).at("price");
       sub["current_period_end"] = value::number(s_.Now() + s_.PeriodSeconds(first_price));
     } else {
+      // The trial is the current period.
       sub["trial_end"] = value::number(Int(p_, "trial_end"));
+      if (sub.at("status").as_string() == "trialing")
+        sub["current_period_end"] = value::number(Int(p_, "trial_end"));
     }
   }
   s_.Emit("customer.subscription.updated", sub, prev);

@@ -2,6 +2,7 @@
 // store (SQLite and PostgreSQL), run against the Stripe sandbox; one test per operation.
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdint>
 #include <fstream>
 #include <iostream>
@@ -408,6 +409,9 @@ TEST_P(WorkOrderTest, ReplaceEndsTheOldSubscriptionAndStartsTheNew) {
 TEST_P(WorkOrderTest, AnOrderEffectiveNextMonthIsScheduledAndBilledFromItsDate) {
   const std::string effective = Day(35);
   const std::string order = MakeOrder("New", effective, {{&server_, 2, 30, "", "", 12}});
+  ASSERT_TRUE(engine_->Enqueue(order).ok());
+  // Its tasks can run now (only billing waits for the date): not Scheduled before they ran.
+  EXPECT_EQ(engine_->State(order)->status, "Pending");
   EXPECT_EQ(Run(order).status, "Scheduled") << CrmOrder(order).Dump();
   EXPECT_EQ(CrmOrder(order)["Automation_Status__c"].as_string(), "Scheduled");
   const auto billing = BillingSub(ItemSubscription(order));
@@ -452,6 +456,9 @@ TEST_P(WorkOrderTest, AChangeDatedLaterTakesEffectOnItsDate) {
 // service stays active until then.
 TEST_P(WorkOrderTest, ACancellationDatedLaterEndsTheSubscriptionOnThatDate) {
   const std::string sub = NewServer(server_);
+  Json renewing = Json::MakeObject();
+  renewing.Set("Auto_Renew__c", true);
+  ASSERT_TRUE(crm_.client().Update("Service_Subscription__c", sub, renewing).ok());
   const std::string effective = Day(20);
   const std::string order = MakeOrder("Cancel", effective, {{&server_, 2, 30, "", sub, 0}});
   EXPECT_EQ(Run(order).status, "Scheduled") << CrmOrder(order).Dump();
@@ -461,6 +468,19 @@ TEST_P(WorkOrderTest, ACancellationDatedLaterEndsTheSubscriptionOnThatDate) {
   const Json inv = Inventory(order);
   EXPECT_EQ(inv["Status__c"].as_string(), "Active");
   EXPECT_EQ(inv["End_Date__c"].as_string(), effective);
+  // The renewal scan must not renew what is being cancelled.
+  EXPECT_FALSE(crm_.client()
+                   .Retrieve("Service_Subscription__c", sub, {"Auto_Renew__c"})
+                   .value()["Auto_Renew__c"]
+                   .as_bool());
+
+  // A cancellation dated after the term's own end leaves the end where it is.
+  const std::string short_term = NewServer(server_);
+  const int64_t term_end = BillingSub(short_term).cancel_at;
+  const std::string too_late =
+      MakeOrder("Cancel", AddMonths("2027-01-01", 3), {{&server_, 2, 30, "", short_term, 0}});
+  EXPECT_EQ(Run(too_late).status, "Scheduled") << CrmOrder(too_late).Dump();
+  EXPECT_EQ(BillingSub(short_term).cancel_at, term_end);
 }
 
 // Proration is the template's: by default a mid-period change credits the unused rest of the
@@ -472,12 +492,14 @@ TEST_P(WorkOrderTest, ProrationFollowsTheTemplate) {
   EXPECT_EQ(Run(more).status, "Completed") << CrmOrder(more).Dump();
   auto prorations = InvoiceItems(true);
   ASSERT_EQ(prorations.size(), 2u);
-  const int64_t credit = prorations[0]["amount"].as_int(),
-                charge = prorations[1]["amount"].as_int();
-  EXPECT_LE(credit, -5990);  // the unused rest of 2 x 30.00
-  EXPECT_GE(credit, -6000);
-  EXPECT_GE(charge, 14970);  // the rest of 5 x 30.00
-  EXPECT_LE(charge, 15000);
+  // The unused rest of the period at 2 x 30.00, credited; the rest at 5 x 30.00, charged.
+  const auto period = BillingSub(sub);
+  const int64_t changed = prorations[0]["period"]["start"].as_int();
+  const double share = static_cast<double>(period.current_period_end - changed) /
+                       static_cast<double>(period.current_period_end - period.current_period_start);
+  EXPECT_EQ(prorations[0]["amount"].as_int(), -std::llround(6000 * share));
+  EXPECT_EQ(prorations[1]["amount"].as_int(), std::llround(15000 * share));
+  EXPECT_GT(share, 0.9);  // the period had just begun
 
   for (auto& t : templates_.templates)
     if (t.name == "Change quantity") t.proration = "none";
@@ -487,9 +509,9 @@ TEST_P(WorkOrderTest, ProrationFollowsTheTemplate) {
   EXPECT_EQ(InvoiceItems(true).size(), 2u);  // none added
 }
 
-// An add-on is an item of the subscription it is sold with: it ends when the subscription
-// ends and is renewed with it.
-TEST_P(WorkOrderTest, AnAddOnCoTerminatesWithItsSubscription) {
+// An add-on is an item of the subscription it is sold with (not a subscription of its own), so
+// it ends when the subscription ends and is renewed with it.
+TEST_P(WorkOrderTest, AnAddOnIsAnItemOfItsSubscriptionSoItCoTerminates) {
   const std::string sub = NewServer(server_);
   const std::string add = MakeOrder("New", "2026-02-01", {{&backup_, 1, 5, "", sub, 0}});
   EXPECT_EQ(Run(add).status, "Completed") << CrmOrder(add).Dump();
