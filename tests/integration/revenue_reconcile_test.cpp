@@ -526,6 +526,49 @@ TEST_P(RevenueReconcileTest, BilledButNotSoldAndSoldButNotChargedAreReportedNotR
   EXPECT_EQ(runner_calls_, 0);  // nothing to run
 }
 
+TEST_P(RevenueReconcileTest, WhatWorkOrdersChangeAndRemoveStaysInStep) {
+  const std::string acme = Account("Acme");
+  Order(acme, "New", {{&server_, 2, 100, "", "", 12}});
+  const auto [crm_sub, sub] = Subscription(acme);
+  Order(acme, "New", {{&backup_, 3, 5, "", crm_sub, 0}});
+  Order(acme, "Change", {{&server_, 4, 100, "", crm_sub, 0}});
+  Order(acme, "Change", {{&backup_, 6, 5, "", crm_sub, 0}});
+  EXPECT_EQ(Run(false)->differences(), 0) << summary_;
+  // An add-on removed by order is no longer sold: not "missing", and --fix adds nothing back.
+  Order(acme, "Cancel", {{&backup_, 6, 5, "", crm_sub, 0}});
+  ASSERT_EQ(Billed(sub).items.size(), 1u);
+  auto report = Run(true);
+  EXPECT_EQ(report->differences(), 0) << summary_;
+  EXPECT_EQ(Billed(sub).items.size(), 1u);
+}
+
+TEST_P(RevenueReconcileTest, AYearlySubscriptionIsComparedPerMonth) {
+  CatalogProduct annual;
+  annual.product_billing = testing::CreateBillingProduct(billing(), "Support", "p-SUP").value().id;
+  annual.price_billing = testing::CreateBillingPrice(billing(), annual.product_billing, "eur",
+                                                     120000, "year", "price-SUP")
+                             .value()
+                             .id;
+  annual.product_crm = testing::CreateProduct2(crm_.client(), {"Support", "SUP", "Support", "Base",
+                                                               annual.product_billing})
+                           .value();
+  annual.entry_crm = testing::CreatePricebookEntry(crm_.client(), pricebook_, annual.product_crm,
+                                                   1200, annual.price_billing, "EUR")
+                         .value();
+  const std::string acme = Account("Acme");
+  Order(acme, "New", {{&annual, 1, 1200, "", "", 12}});
+  const auto [crm_sub, sub] = Subscription(acme);
+  ASSERT_EQ(Run(false)->differences(), 0) << summary_;
+  Reprice(sub, 108000);  // 1,080.00 a year: 10.00 a month less
+  Run(false);
+  const auto under = Found(kUnderBilled);
+  ASSERT_EQ(under.size(), 1u) << summary_;
+  EXPECT_EQ(under[0].at("CRM_VALUE"), "1 x 1200.00 EUR / year");
+  EXPECT_EQ(under[0].at("SOLD_MONTHLY"), "100.00");
+  EXPECT_EQ(under[0].at("BILLED_MONTHLY"), "90.00");
+  EXPECT_EQ(under[0].at("DIFFERENCE_MONTHLY"), "10.00");
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, RevenueReconcileTest,
                          ::testing::Values(testing::StoreBackend{"sqlite"},
                                            testing::StoreBackend{"postgresql"}),
