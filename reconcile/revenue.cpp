@@ -522,10 +522,10 @@ Status RevenueRun::CompareBase(Account* a, const SoldSub& s, const BilledSub& b)
   f.billing_value = billed.Text();
   std::vector<std::string> causes;
   if (sold.unit != billed.unit)
-    causes.push_back("price: sold " + FormatMinor(sold.unit, sold.currency) + " / " +
-                     Period(sold.interval, sold.count) + ", billed " +
-                     FormatMinor(billed.unit, billed.currency) + " / " +
-                     Period(billed.interval, billed.count) + " " + sold.currency);
+    causes.push_back("price: sold " + FormatMinor(sold.unit, sold.currency) + " " + sold.currency +
+                     " / " + Period(sold.interval, sold.count) + ", billed " +
+                     FormatMinor(billed.unit, billed.currency) + " " + billed.currency + " / " +
+                     Period(billed.interval, billed.count));
   if (sold.quantity != billed.quantity)
     causes.push_back("quantity: sold " + std::to_string(sold.quantity) + ", billed " +
                      std::to_string(billed.quantity));
@@ -594,9 +594,9 @@ Status RevenueRun::CompareAddOn(Account* a, const SoldSub& s, const BilledSub& b
   Finding f = Make(a, &s, &b, field, sold.currency, *sold.monthly, *billed.monthly);
   f.crm_value = sold.Text();
   f.billing_value = billed.Text();
-  if (sold.unit != billed.unit)
-    f.detail += "price: sold " + FormatMinor(sold.unit, sold.currency) + ", billed " +
-                FormatMinor(billed.unit, sold.currency) + " " + sold.currency + "; ";
+  if (sold.unit != billed.unit && sold.quantity != 0)
+    f.detail += "price: sold " + FormatMinor(sold.unit, sold.currency) + " " + sold.currency +
+                ", billed " + FormatMinor(billed.unit, sold.currency) + " " + sold.currency + "; ";
   if (sold.quantity != billed.quantity)
     f.detail += "quantity: sold " + std::to_string(sold.quantity) + ", billed " +
                 std::to_string(billed.quantity) + "; ";

@@ -316,7 +316,7 @@ TEST_P(RevenueReconcileTest, PlantedDifferencesAreFoundWithTheirMonthlyAmountsAn
   EXPECT_EQ(under[0].at("SOLD_MONTHLY"), "500.00");
   EXPECT_EQ(under[0].at("BILLED_MONTHLY"), "450.00");
   EXPECT_EQ(under[0].at("DIFFERENCE_MONTHLY"), "50.00");
-  EXPECT_NE(under[0].at("DETAIL").find("price: sold 100.00 / month, billed 90.00 / month EUR"),
+  EXPECT_NE(under[0].at("DETAIL").find("price: sold 100.00 EUR / month, billed 90.00 EUR / month"),
             std::string::npos)
       << under[0].at("DETAIL");
   EXPECT_EQ(over[0].at("BILLING_ID"), globex_sub);
