@@ -376,12 +376,12 @@ Status RevenueRun::ComparePage(const std::vector<store::Link>& links) {
   auto billed = BilledFromRows(*rows);
   if (!billed.ok()) return billed.status();
   static const std::map<std::string, BilledSub> kNone;
+  static const std::vector<Json> kNoInventory;
   for (const auto& l : links) {
     auto b = billed->find(l.billing_id);
     auto inv = inventory.find(l.crm_id);
-    TANDEM_RETURN_IF_ERROR(
-        CompareAccount(l, inv == inventory.end() ? std::vector<Json>{} : inv->second, add_ons,
-                       b == billed->end() ? kNone : b->second));
+    TANDEM_RETURN_IF_ERROR(CompareAccount(l, inv == inventory.end() ? kNoInventory : inv->second,
+                                          add_ons, b == billed->end() ? kNone : b->second));
   }
   report_.Checked(kRevenue, static_cast<int64_t>(links.size()));
   return RunRepairs();
