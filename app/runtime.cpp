@@ -1,7 +1,9 @@
 #include "app/runtime.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 namespace tandem::app {
@@ -165,8 +167,44 @@ std::unique_ptr<migration::Migrator> NewMigrator(Runtime& rt, Random& random, Cr
       rt.crm->client(), rt.billing->billing(), *rt.store, rt.mapping, rt.clock, random, crash});
 }
 
+namespace {
+
+// The revenue repairs' work orders, run by an engine of this process — one more worker: it
+// takes whatever task is due, as any worker does — until none of their tasks is pending, or
+// until a minute passes without one finishing (the `serve` workers finish them then).
+reconcile::RunWorkOrders WorkOrderRunner(Runtime& rt) {
+  workorders::EngineOptions options;
+  options.worker_id = "reconcile";
+  std::shared_ptr<workorders::Engine> engine = NewEngine(rt, options);
+  return [&rt, engine](const std::vector<std::string>& groups) -> Status {
+    std::set<std::string> open(groups.begin(), groups.end());
+    int64_t progress_ms = ToEpochMillis(rt.clock.Now());
+    while (!open.empty()) {
+      for (auto it = open.begin(); it != open.end();) {
+        auto tasks = rt.store->TasksInGroup(*it);
+        if (!tasks.ok()) return tasks.status();
+        const bool pending = std::any_of(tasks->begin(), tasks->end(), [](const store::Task& t) {
+          return t.state != "done" && t.state != "failed";
+        });
+        it = pending ? std::next(it) : open.erase(it);
+      }
+      if (open.empty()) break;
+      auto ran = engine->RunOnce();
+      if (!ran.ok()) return ran.status();
+      const int64_t now = ToEpochMillis(rt.clock.Now());
+      if (ran->done + ran->failed > 0) progress_ms = now;
+      if (now - progress_ms > 60'000) break;
+      if (ran->ran == 0) rt.sleeper.Sleep(Millis(100));  // a retry's backoff, or another worker
+    }
+    return Status::Ok();
+  };
+}
+
+}  // namespace
+
 std::unique_ptr<reconcile::Reconciler> NewReconciler(Runtime& rt, reconcile::Report& report) {
-  return std::make_unique<reconcile::Reconciler>(ActionDepsOf(rt), *rt.actions, report);
+  return std::make_unique<reconcile::Reconciler>(ActionDepsOf(rt), *rt.actions, report,
+                                                 WorkOrderRunner(rt));
 }
 
 std::unique_ptr<DescribeConnection> ConnectCrmForDescribe(const Config& config,

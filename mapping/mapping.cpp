@@ -99,12 +99,20 @@ class Parser {
           for (size_t k = 0; k < r.size(); ++k) {
             const std::string kind = r[k].IsScalar() ? r[k].Scalar() : "";
             const auto& known = RepairKinds();
-            if (std::find(known.begin(), known.end(), kind) == known.end())
+            const bool money =
+                kind == "under_billed" || kind == "over_billed" || kind == "missing_add_on";
+            if (std::find(known.begin(), known.end(), kind) == known.end()) {
+              std::string list;
+              for (const auto& known_kind : known) list += (list.empty() ? "" : ", ") + known_kind;
               Error(r[k], path + ".repair[" + std::to_string(k) + "]",
-                    "unknown repair '" + kind +
-                        "' (field_drift, missing_in_billing, unlinked, orphaned_link)");
-            else
+                    "unknown repair '" + kind + "' (" + list + ")");
+            } else if (money && om.billing != "subscription") {
+              // The revenue reconcile repairs subscriptions: elsewhere the entry would do nothing.
+              Error(r[k], path + ".repair[" + std::to_string(k) + "]",
+                    "'" + kind + "' is a revenue repair: it belongs on the subscription map");
+            } else {
               om.repair.insert(kind);
+            }
           }
         }
       }

@@ -40,10 +40,12 @@ struct LinkFields {
   std::string billing_id, account_number, status, time, error;
 };
 
-// What `tandem reconcile --fix` may repair for an object map (the `repair:` list).
+// What `tandem reconcile --fix` may repair for an object map (the `repair:` list). The last
+// three are money-level (`--object revenue`) and belong on the subscription map.
 inline const std::vector<std::string>& RepairKinds() {
-  static const std::vector<std::string> kinds = {"field_drift", "missing_in_billing", "unlinked",
-                                                 "orphaned_link"};
+  static const std::vector<std::string> kinds = {
+      "field_drift",  "missing_in_billing", "unlinked",      "orphaned_link",
+      "under_billed", "over_billed",        "missing_add_on"};
   return kinds;
 }
 

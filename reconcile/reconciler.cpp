@@ -70,6 +70,7 @@ std::vector<std::string> ReconcilableObjects(const mapping::Mapping& mapping) {
   for (const auto& m : mapping.objects)
     if (IsCustomerMap(m) || IsSubscriptionMap(m)) out.push_back(m.name);
   out.push_back("invoice");
+  out.push_back(kRevenue);
   return out;
 }
 
@@ -77,8 +78,12 @@ struct Reconciler::Page {
   std::vector<std::pair<std::string, Json>> records;  // billing id, stored form
 };
 
-Reconciler::Reconciler(actions::ActionDeps deps, actions::Actions& actions, Report& report)
-    : deps_(deps), actions_(actions), report_(report) {}
+Reconciler::Reconciler(actions::ActionDeps deps, actions::Actions& actions, Report& report,
+                       RunWorkOrders run_work_orders)
+    : deps_(deps),
+      actions_(actions),
+      report_(report),
+      run_work_orders_(std::move(run_work_orders)) {}
 
 bool Reconciler::MayFix(const mapping::ObjectMap& map, const char* kind) const {
   return options_.fix && map.repair.count(kind) > 0;
@@ -148,7 +153,7 @@ Status Reconciler::Run(const ReconcileOptions& options) {
   std::set<std::string> selected;
   for (const auto& o : options_.objects) {
     const mapping::ObjectMap* m = deps_.mapping.Find(o);
-    const std::string name = o == "invoice" || !m ? o : m->name;
+    const std::string name = o == "invoice" || o == kRevenue || !m ? o : m->name;
     if (std::find(known.begin(), known.end(), name) == known.end()) {
       std::string list;
       for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
@@ -156,7 +161,10 @@ Status Reconciler::Run(const ReconcileOptions& options) {
     }
     selected.insert(name);
   }
-  if (selected.empty()) selected.insert(known.begin(), known.end());
+  if (selected.empty()) {
+    selected.insert(known.begin(), known.end());
+    selected.erase(kRevenue);
+  }
   run_id_ = "reconcile:" + std::to_string(ToEpochMillis(deps_.clock.Now()));
   auto logger = log::Get("reconcile");
 
@@ -180,6 +188,8 @@ Status Reconciler::Run(const ReconcileOptions& options) {
     if (!st.ok()) break;
   }
   if (st.ok() && selected.count("invoice")) st = ScanInvoices();
+  if (st.ok() && selected.count(kRevenue))
+    st = RevenueReconciler(deps_, report_, run_work_orders_).Run(options_.fix, options_.batch);
   Status dropped = deps_.store.DropMatchKeys(run_id_);
   if (!dropped.ok()) logger->warn("dropping the run's working set: {}", dropped.ToString());
   return st;

@@ -15,7 +15,8 @@
 //   3. CRM: records that carry a billing id (every service inventory record) and no link:
 //      missing_in_billing when billing has no such record.
 // Then invoices: each invoice of a linked customer against Billing_Invoice__c, its payment
-// against Billing_Payment__c.
+// against Billing_Payment__c. And, only when named, "revenue": the money-level comparison of
+// reconcile/revenue.h, whose repairs are work orders.
 // Thread-safety: one Run at a time per Reconciler.
 #pragma once
 
@@ -24,22 +25,27 @@
 
 #include "actions/sync.h"
 #include "reconcile/report.h"
+#include "reconcile/revenue.h"
 
 namespace tandem::reconcile {
 
 struct ReconcileOptions {
-  // Object maps whose billing object is customer or subscription, and "invoice"; empty: all.
+  // Object maps whose billing object is customer or subscription, "invoice" and "revenue";
+  // empty: all but revenue (a money-level run is asked for by name).
   std::vector<std::string> objects;
   bool fix = false;
   size_t batch = 200;  // CRM ids per SOQL call and links per page
 };
 
-// The objects a run may name: the mapping's customer and subscription maps, and "invoice".
+// The objects a run may name: the mapping's customer and subscription maps, "invoice" and
+// "revenue".
 std::vector<std::string> ReconcilableObjects(const mapping::Mapping& mapping);
 
 class Reconciler {
  public:
-  Reconciler(actions::ActionDeps deps, actions::Actions& actions, Report& report);
+  // `run_work_orders` runs the revenue repairs' work orders (empty: they stay queued).
+  Reconciler(actions::ActionDeps deps, actions::Actions& actions, Report& report,
+             RunWorkOrders run_work_orders = {});
 
   // Failure: InvalidArgument for an unknown object; a remote or store failure that stops the
   // run (the report holds what was found until then). Differences are not failures.
@@ -72,6 +78,7 @@ class Reconciler {
   actions::ActionDeps deps_;
   actions::Actions& actions_;
   Report& report_;
+  RunWorkOrders run_work_orders_;
   ReconcileOptions options_;
   std::string run_id_;
 };

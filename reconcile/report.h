@@ -1,10 +1,12 @@
 // The reconciliation report: every finding as a CSV row, written as it is found (constant
-// memory), and a text summary with counts per object and kind and the first few examples.
+// memory), and a text summary with counts per object and kind and the first few examples;
+// for the revenue kinds also the monthly amounts at stake per currency.
 // Thread-safety: not thread-safe; one reconciliation writes it.
 #pragma once
 
 #include <cstdint>
 #include <fstream>
+#include <iosfwd>
 #include <map>
 #include <memory>
 #include <string>
@@ -22,6 +24,13 @@ inline constexpr char kMissingInCrm[] =
 inline constexpr char kUnlinked[] = "unlinked";       // both exist and name each other; no link
 inline constexpr char kFieldDrift[] = "field_drift";  // linked; a mapped field differs
 inline constexpr char kOrphanedLink[] = "orphaned_link";  // a link whose record is gone on a side
+// Money-level kinds (`--object revenue`): a line billing charges less for a month than was
+// sold, more, or a sold recurring add-on billing does not charge at all.
+inline constexpr char kUnderBilled[] = "under_billed";
+inline constexpr char kOverBilled[] = "over_billed";
+inline constexpr char kMissingAddOn[] = "missing_add_on";
+// Not a difference: a revenue row per account and currency that differs, with its totals.
+inline constexpr char kAccountTotal[] = "account_total";
 
 struct Finding {
   std::string object;  // object map (account, subscription) or invoice / payment
@@ -31,6 +40,19 @@ struct Finding {
   std::string crm_value, billing_value;
   std::string detail;  // what a person needs to decide
   std::string action;  // "" reported only; "fixed" or "fix failed: ..."
+  // Revenue findings: the CRM account, the billing customer, and the monthly amounts in minor
+  // units of `currency` (empty for the other kinds). Sold − billed > 0: under-billed.
+  std::string account_id = {}, customer_id = {}, currency = {};
+  int64_t sold_monthly = 0, billed_monthly = 0;
+
+  int64_t difference() const { return sold_monthly - billed_monthly; }
+};
+
+// The monthly amounts at stake in one currency, in its minor units.
+struct MonthlyAtStake {
+  int64_t under_billed = 0, over_billed = 0;  // findings (missing add-ons count as under)
+  int64_t under_fixed = 0, over_fixed = 0;    // of which repaired
+  int64_t accounts = 0;                       // accounts with a difference in this currency
 };
 
 class Report {
@@ -43,12 +65,19 @@ class Report {
   // follow-up row with the action, the counts move.
   Status Resolve(const Finding& finding, const std::string& action);
   void Checked(const std::string& object, int64_t records);
+  // Writes a revenue account_total row (a summary, not a difference) and counts the account.
+  Status AddAccountTotal(const Finding& total);
+  // A line under the object in the summary (what was not compared, and why); the same `key`
+  // again replaces it.
+  void Note(const std::string& object, const std::string& key, const std::string& text);
   Status Close();
 
   std::string Summary(bool fix) const;
   int64_t differences() const { return differences_; }
   int64_t fixed() const { return fixed_; }
   int64_t remaining() const { return differences_ - fixed_; }
+  // By currency (upper case): the revenue findings' monthly amounts.
+  const std::map<std::string, MonthlyAtStake>& monthly() const { return monthly_; }
 
  private:
   Report(int examples) : examples_(examples) {}
@@ -58,11 +87,16 @@ class Report {
     int64_t checked = 0;
     std::map<std::string, int64_t> found, fixed;
     std::map<std::string, std::vector<Finding>> examples;
+    std::map<std::string, std::map<std::string, int64_t>> monthly;  // kind → currency → amount
+    std::map<std::string, std::string> notes;
   };
+  void SummarizeObject(const std::string& object, const Counts& c, bool fix,
+                       std::ostream& out) const;
   const int examples_;
   std::ofstream csv_;
   std::string csv_path_;
   std::map<std::string, Counts> by_object_;
+  std::map<std::string, MonthlyAtStake> monthly_;
   int64_t differences_ = 0, fixed_ = 0;
 };
 

@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "actions/billing_records.h"
+#include "connector/crm/soql.h"
 #include "workorders/plan.h"
 
 namespace tandem::workorders {
@@ -294,11 +295,23 @@ Result<Json> TaskLibrary::RecordAddOn(const Call& c) {
   fields.Set("Kind__c", one_time ? "One-time" : "Recurring");
   fields.Set("Amount__c", p["unit_price"].as_number() * p["quantity"].as_number(1));
   fields.Set("Quantity__c", p["quantity"].as_int(1));
-  auto saved = deps_.crm.Upsert("Service_Add_On__c", "Billing_Item_Id__c", billing_item, fields);
-  if (!saved.ok()) return saved.status();
-  if (!saved->success) return Status::InvalidArgument("Service_Add_On__c: " + saved->ErrorText());
+  // The price it bills: what a revenue repair adds again should billing lose the item.
+  if (!one_time && !p["price_id"].ToText().empty())
+    fields.Set("Billing_Price_Id__c", p["price_id"].ToText());
+  // A revenue repair (reconcile --object revenue) re-adds an add-on billing lost: the CRM's
+  // record of it stays the one record, now naming the new billing item.
+  std::string crm_id = p["add_on_crm_id"].as_string();
+  if (!crm_id.empty()) {
+    fields.Set("Billing_Item_Id__c", billing_item);
+    TANDEM_RETURN_IF_ERROR(deps_.crm.Update("Service_Add_On__c", crm_id, fields));
+  } else {
+    auto saved = deps_.crm.Upsert("Service_Add_On__c", "Billing_Item_Id__c", billing_item, fields);
+    if (!saved.ok()) return saved.status();
+    if (!saved->success) return Status::InvalidArgument("Service_Add_On__c: " + saved->ErrorText());
+    crm_id = saved->id;
+  }
   Json r = Json::MakeObject();
-  r.Set("crm_id", saved->id);
+  r.Set("crm_id", crm_id);
   r.Set("item_id", billing_item);
   return r;
 }
@@ -331,6 +344,22 @@ Result<Json> TaskLibrary::RemoveAddOn(const Call& c) {
   auto item = ItemToChange(c, /*base=*/false, &id);
   if (!item.ok()) return item.status();
   TANDEM_RETURN_IF_ERROR(deps_.billing.RemoveAddOn(item->id, ProrationOf(c.p), c.task.key));
+  // The CRM's record of the add-on says it is no longer sold (quantity and amount 0): else
+  // the revenue reconcile finds it sold and missing in billing, and its --fix adds it back.
+  auto soql = connector::crm::SoqlBuilder("Service_Add_On__c", {"Id"})
+                  .WhereEquals("Billing_Item_Id__c", item->id)
+                  .Build();
+  if (!soql.ok()) return soql.status();
+  std::vector<std::string> records;
+  TANDEM_RETURN_IF_ERROR(deps_.crm.Query(*soql, [&](const Json& r) {
+    records.push_back(r["Id"].as_string());
+    return Status::Ok();
+  }));
+  Json removed = Json::MakeObject();
+  removed.Set("Quantity__c", 0);
+  removed.Set("Amount__c", 0);
+  for (const auto& record : records)
+    TANDEM_RETURN_IF_ERROR(deps_.crm.Update("Service_Add_On__c", record, removed));
   return ItemChanged(item->id, id);
 }
 

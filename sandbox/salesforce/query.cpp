@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <functional>
 #include <set>
+#include <unordered_set>
 
 #include "sandbox/salesforce/internal.h"
 
@@ -199,10 +200,33 @@ std::vector<std::string> SalesforceSandbox::Impl::MatchingIds(const SoqlQuery& q
     by_key.assign(wanted.begin(), wanted.end());  // ids sort in creation order
     scan = &by_key;
   }
+  // Any other field = / IN ('a', 'b', ...) at the top level: each record's value is looked
+  // up in a set first, as an indexed lookup field would be (an IN of 200 ids compared value by
+  // value made a page-by-page read of a big table quadratic). The full WHERE still decides.
+  std::unordered_set<std::string> candidates;
+  std::string candidate_field;
+  if (scan == &table->order && top && top->kind == SoqlExpr::Kind::kCompare &&
+      (top->op == "=" || top->op == "IN") && top->field.find('.') == std::string::npos &&
+      table->def->Field(top->field)) {
+    candidate_field = table->def->Field(top->field)->name;
+    for (const auto& v : top->values) {
+      bool is_date = false;
+      int64_t ms = 0;
+      if (v.kind != SoqlLiteral::Kind::kString || ParseSoqlDateTime(v.text, &is_date, &ms)) {
+        candidate_field.clear();  // not a plain text match: evaluate every record
+        break;
+      }
+      candidates.insert(Lower(v.text));
+    }
+  }
   for (const auto& id : *scan) {
     auto it = table->by_id.find(id);
     if (it == table->by_id.end()) continue;
     const value& rec = it->second;
+    if (!candidate_field.empty() && rec.has_field(candidate_field) &&
+        rec.at(candidate_field).is_string() &&
+        !candidates.count(Lower(rec.at(candidate_field).as_string())))
+      continue;
     if (q.where) {
       FieldReader reader = [&](const std::string& field) -> std::optional<SoqlValue> {
         auto v = ReadPath(*table, rec, field);

@@ -82,8 +82,7 @@ class ReconcileTest : public testing::StoreBackendTest {
     while (std::getline(in, line)) {
       if (line.find("," + kind + ",") == std::string::npos) continue;
       if (!field.empty() && line.find("," + field + ",") == std::string::npos) continue;
-      if (line.find(",fixed\r") != std::string::npos ||
-          line.find("fix failed") != std::string::npos)
+      if (line.find(",fixed,") != std::string::npos || line.find("fix failed") != std::string::npos)
         continue;
       ++n;
     }

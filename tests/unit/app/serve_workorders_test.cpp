@@ -201,6 +201,17 @@ class ServeWorkOrders : public testing::StoreBackendTest {
     EXPECT_NE(reconciled.out.find("subscription: " + std::to_string(n) + " checked, 0 differences"),
               std::string::npos)
         << reconciled.out;
+    // And in money: billing charges what was sold, once (a doubled item would be over-billed).
+    testing::ProcessRun revenue =
+        testing::RunTandem(TANDEM_BINARY,
+                           "--config " + config_ + " reconcile --object revenue --report " +
+                               (dir_ / "revenue.csv").string(),
+                           testing::SandboxEnv());
+    EXPECT_EQ(revenue.exit_code, 0) << revenue.out;
+    EXPECT_NE(revenue.out.find("revenue: 1 checked, 0 differences"), std::string::npos)
+        << revenue.out;
+    EXPECT_NE(revenue.out.find(std::to_string(n) + " subscriptions compared"), std::string::npos)
+        << revenue.out;
   }
 
   int64_t Completed() {

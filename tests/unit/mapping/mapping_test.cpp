@@ -336,6 +336,27 @@ TEST(MappingFile, AnOrderMapThatClaimsASubscriptionsDatesIsRefused) {
       << errors[0];
 }
 
+// The money-level kinds of `reconcile --object revenue` repair subscriptions: elsewhere they
+// would do nothing, so they are refused there.
+TEST(MappingFile, RevenueRepairsBelongOnTheSubscriptionMap) {
+  const std::string sub =
+      "objects:\n  - name: s\n    crm: Service_Subscription__c\n    billing: subscription\n";
+  auto ok = ParseMapping(sub +
+                             "    repair: [under_billed, over_billed, missing_add_on]\n"
+                             "    fields: []\n",
+                         "m.yaml");
+  ASSERT_TRUE(ok.ok()) << ok.status().message();
+  EXPECT_EQ(ok->objects[0].repair,
+            (std::set<std::string>{"under_billed", "over_billed", "missing_add_on"}));
+  const std::string account = "objects:\n  - name: a\n    crm: Account\n    billing: customer\n";
+  auto bad = ParseMapping(account + "    repair: [under_billed]\n    fields: []\n", "m.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("'under_billed' is a revenue repair: it belongs on the "
+                                        "subscription map"),
+            std::string::npos)
+      << bad.status().message();
+}
+
 TEST(MappingFile, TheShippedDefaultParses) {
   std::ifstream in(std::string(TANDEM_SOURCE_DIR) + "/config/mapping.yaml");
   std::stringstream ss;
