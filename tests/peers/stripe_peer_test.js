@@ -132,6 +132,22 @@ async function checks(url) {
   const charges = await stripe.charges.list({ customer: customer.id });
   check(charges.data.length === 2 && charges.data.every((c) => c.status === 'succeeded'), 'charges.list');
 
+  const refund = await stripe.refunds.create({ charge: charges.data[0].id, amount: 1000, reason: 'requested_by_customer' });
+  check(/^re_/.test(refund.id) && refund.amount === 1000 && refund.status === 'succeeded', 'refunds.create (partial)');
+  const refundedCharge = await stripe.charges.retrieve(charges.data[0].id);
+  check(refundedCharge.amount_refunded === 1000 && refundedCharge.refunded === false, 'the charge shows amount_refunded');
+  const refunds = await stripe.refunds.list({ charge: refundedCharge.id });
+  check(refunds.data.length === 1 && refunds.data[0].id === refund.id, 'refunds.list by charge');
+  await expectError(stripe.refunds.create({ charge: refundedCharge.id, amount: 100000000 }),
+                    'StripeInvalidRequestError', 'refunding more than is left');
+  const creditNote = await stripe.creditNotes.create({ invoice: invoices[0].id, amount: 500, credit_amount: 500 });
+  check(/^cn_/.test(creditNote.id) && creditNote.type === 'post_payment' && creditNote.status === 'issued',
+        'creditNotes.create on a paid invoice');
+  const creditNotes = await stripe.creditNotes.list({ invoice: invoices[0].id });
+  check(creditNotes.data.length === 1 && creditNotes.data[0].id === creditNote.id, 'creditNotes.list by invoice');
+  const credited = await stripe.invoices.retrieve(invoices[0].id);
+  check(credited.post_payment_credit_notes_amount === 500, 'the invoice counts the credit note');
+
   for (let i = 0; i < 120; i++) await stripe.customers.create({ name: `Page ${i}` });
   let count = 0;
   for await (const c of stripe.customers.list({ limit: 50 })) if (c) count++;
