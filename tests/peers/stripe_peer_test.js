@@ -128,7 +128,12 @@ async function checks(url) {
   await fetch(`${url}/__sandbox/bill-run`, { method: 'POST', body: '{}' });
   const invoices = await stripe.invoices.list({ customer: customer.id }).autoPagingToArray({ limit: 100 });
   check(invoices.length === 2 && invoices.every((i) => i.status === 'paid'), `invoices.list: ${invoices.length} paid invoices`);
-  check(invoices[0].amount_due === 3 * 5000 + 12345, `the cycle invoice holds the items and the fee (${invoices[0].amount_due})`);
+  // Its pending items: the fee and the prorations of the mid-period changes above.
+  const pending = await stripe.invoiceItems.list({ customer: customer.id, limit: 100 });
+  const itemsBilled = pending.data.filter((i) => i.invoice === invoices[0].id);
+  const itemsTotal = itemsBilled.reduce((sum, i) => sum + i.amount, 0);
+  check(itemsBilled.some((i) => i.amount === 12345) && invoices[0].amount_due === 3 * 5000 + itemsTotal,
+        `the cycle invoice holds the items, the prorations and the fee (${invoices[0].amount_due})`);
   const charges = await stripe.charges.list({ customer: customer.id });
   check(charges.data.length === 2 && charges.data.every((c) => c.status === 'succeeded'), 'charges.list');
 
