@@ -585,6 +585,56 @@ TEST_P(CallbacksTest, EventsOutOfOrderEndInTheNewestState) {
   ASSERT_TRUE(st.ok());
 }
 
+// How a payment, refund or credit note reads in the CRM, for the states the sandbox does not
+// reach (a pending or failed refund, a voided credit note).
+TEST(PaymentRows, KindSignAndStatusOfEachEntry) {
+  using connector::billing::Payment;
+  Payment p;
+  p.id = "ch_1";
+  p.amount_minor = 4000;
+  p.currency = "usd";
+  p.status = "succeeded";
+  p.created = 1767225600;  // 2026-01-01
+  Json row = PaymentFields(p, "001A");
+  EXPECT_EQ(row["Kind__c"].as_string(), "Payment");
+  EXPECT_EQ(row["Status__c"].as_string(), "Succeeded");
+  EXPECT_EQ(row["Payment_Date__c"].as_string(), "2026-01-01");
+  EXPECT_EQ(row["Account__c"].as_string(), "001A");
+  p.refunded_minor = 3999;
+  EXPECT_EQ(PaymentFields(p, "001A")["Status__c"].as_string(), "Succeeded");
+  p.refunded_minor = 4000;
+  EXPECT_EQ(PaymentFields(p, "001A")["Status__c"].as_string(), "Refunded");
+
+  Payment r;
+  r.id = "re_1";
+  r.kind = Payment::Kind::kRefund;
+  r.amount_minor = -1500;
+  r.currency = "jpy";
+  r.status = "pending";
+  row = PaymentFields(r, "001A");
+  EXPECT_EQ(row["Kind__c"].as_string(), "Refund");
+  EXPECT_DOUBLE_EQ(row["Amount__c"].as_number(), -1500.0);  // no minor units in yen
+  EXPECT_EQ(row["Status__c"].as_string(), "Pending");
+  EXPECT_TRUE(row["Payment_Date__c"].is_null());
+  r.status = "canceled";
+  EXPECT_EQ(PaymentFields(r, "001A")["Status__c"].as_string(), "Failed");
+
+  Payment cn;
+  cn.id = "cn_1";
+  cn.kind = Payment::Kind::kCreditNote;
+  cn.number = "SBX-1-CN-01";
+  cn.amount_minor = -250;
+  cn.currency = "usd";
+  cn.status = "issued";
+  row = PaymentFields(cn, "001A");
+  EXPECT_EQ(row["Kind__c"].as_string(), "Credit Note");
+  EXPECT_EQ(row["Name"].as_string(), "SBX-1-CN-01");
+  EXPECT_DOUBLE_EQ(row["Amount__c"].as_number(), -2.5);
+  EXPECT_EQ(row["Status__c"].as_string(), "Succeeded");
+  cn.status = "void";
+  EXPECT_EQ(PaymentFields(cn, "001A")["Status__c"].as_string(), "Void");
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, CallbacksTest,
                          ::testing::Values(StoreBackend{"sqlite"}, StoreBackend{"postgresql"}),
                          testing::BackendName);
