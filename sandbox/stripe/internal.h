@@ -242,6 +242,7 @@ class Handler {
   // refunds.cpp
   Reply CreateRefund();
   Reply CreateCreditNote();
+  Reply VoidCreditNote();
   // events.cpp
   Reply CreateWebhookEndpoint();
   Reply DeleteWebhookEndpoint();

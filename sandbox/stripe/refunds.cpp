@@ -2,7 +2,9 @@
 // a finalized invoice (credit_note.created, invoice.updated). A credit note on an open invoice
 // (pre_payment) lowers what it asks for, and one that leaves nothing to pay marks it paid; on
 // a paid invoice (post_payment) it gives back by refund, to the customer's balance (used by
-// the next invoice) or outside Stripe, and those three must add up to its amount.
+// the next invoice) or outside Stripe, and those three must add up to its amount. Voiding one
+// (credit_note.voided) undoes what it did, except what the sandbox cannot undo (a refund made,
+// an invoice the credit paid): it refuses those.
 #include <algorithm>
 
 #include "sandbox/stripe/internal.h"
@@ -172,7 +174,52 @@ Reply Handler::CreditNotes() {
     });
   }
   if (seg_.size() == 3 && method_ == "GET") return Get("credit_note", seg_[2]);
+  if (seg_.size() == 4 && seg_[3] == "void" && method_ == "POST") return VoidCreditNote();
   return Missing("resource", url_);
+}
+
+Reply Handler::VoidCreditNote() {
+  CheckKnown(p_, {"expand"});
+  value* cn = s_.Find("credit_note", seg_[2]);
+  if (!cn) return Missing("credit_note", seg_[2]);
+  if (cn->at("status").as_string() == "void")
+    return StripeError(400, "invalid_request_error", "", "The credit note is already void.");
+  value* invoice = s_.Find("invoice", cn->at("invoice").as_string());
+  const bool pre_payment = cn->at("type").as_string() == "pre_payment";
+  // What the sandbox cannot undo, it refuses: money refunded, or an invoice the credit paid.
+  if (!cn->at("refund").is_null() || !invoice ||
+      (pre_payment && invoice->at("status").as_string() != "open"))
+    return StripeError(400, "invalid_request_error", "",
+                       "This credit note can no longer be voided: it refunded money or its "
+                       "invoice is no longer open.");
+  const int64_t amount = Num(*cn, "amount");
+  value prev = value::object();
+  prev["amount_remaining"] = invoice->at("amount_remaining");
+  if (pre_payment) {
+    (*invoice)["pre_payment_credit_notes_amount"] =
+        value::number(Num(*invoice, "pre_payment_credit_notes_amount") - amount);
+    (*invoice)["amount_due"] = value::number(Num(*invoice, "amount_due") + amount);
+    (*invoice)["amount_remaining"] = value::number(Num(*invoice, "amount_remaining") + amount);
+  } else {
+    (*invoice)["post_payment_credit_notes_amount"] =
+        value::number(Num(*invoice, "post_payment_credit_notes_amount") - amount);
+    // The balance credit it gave is taken back (the rest was outside Stripe).
+    const int64_t credit = cn->at("customer_balance_transaction").is_null()
+                               ? 0
+                               : amount - Num(*cn, "out_of_band_amount");
+    value* customer = s_.Find("customer", cn->at("customer").as_string());
+    if (customer && credit > 0) {
+      value was = value::object();
+      was["balance"] = customer->at("balance");
+      (*customer)["balance"] = value::number(Num(*customer, "balance") + credit);
+      s_.Emit("customer.updated", *customer, was);
+    }
+  }
+  (*cn)["status"] = value::string("void");
+  (*cn)["voided_at"] = value::number(s_.Now());
+  s_.Emit("credit_note.voided", *cn);
+  s_.Emit("invoice.updated", *invoice, prev);
+  return Ok(*cn);
 }
 
 Reply Handler::CreateCreditNote() {

@@ -508,6 +508,16 @@ TEST_P(CallbacksTest, CreditNotesOnOpenAndPaidInvoices) {
   for (const auto& [id, row] : rows)
     EXPECT_DOUBLE_EQ(again.at(id)["Amount__c"].as_number(), row["Amount__c"].as_number()) << id;
   EXPECT_EQ(InvoiceRows()[open.id]["Status__c"].as_string(), "Paid");
+
+  // The balance credit is voided in billing: its row says Void. One that refunded cannot be.
+  StripePost("/v1/credit_notes/" + post["id"].as_string() + "/void", "");
+  EXPECT_EQ(stripe_.Api("POST", "/v1/credit_notes/" + refunding["id"].as_string() + "/void").first,
+            400);
+  DeliverAndApply();
+  const Json voided = PaymentRows()[post["id"].as_string()];
+  EXPECT_EQ(voided["Status__c"].as_string(), "Void") << voided.Dump();
+  EXPECT_DOUBLE_EQ(voided["Amount__c"].as_number(), -15.0);
+  EXPECT_EQ(PaymentRows().size(), rows.size());
 }
 
 TEST_P(CallbacksTest, ACatalogChangeInBillingAsksForAnEarlyCatalogSync) {

@@ -209,22 +209,30 @@ TEST(StripeThroughPrism, EveryRequestAndAnswerMatchesStripesOpenApiDescription) 
     req.body = form;
     http::SetHeader(req.headers, "Content-Type", "application/x-www-form-urlencoded");
     auto resp = conn.rest().Send(std::move(req));
-    return resp.ok() ? resp->status : 0;
+    if (!resp.ok()) return std::make_pair(0, Json());
+    auto body = Json::Parse(resp->body);
+    return std::make_pair(resp->status, body.ok() ? *body : Json());
   };
-  EXPECT_EQ(post("/v1/refunds", "charge=" + billed.charge_id + "&amount=100&reason=duplicate"),
-            200);
+  EXPECT_EQ(
+      post("/v1/refunds", "charge=" + billed.charge_id + "&amount=100&reason=duplicate").first,
+      200);
   EXPECT_EQ(post("/v1/credit_notes", "invoice=" + billed.id +
                                          "&amount=300&credit_amount=200&refund_amount=100"
-                                         "&memo=Goodwill&reason=order_change"),
+                                         "&memo=Goodwill&reason=order_change")
+                .first,
             200);
-  EXPECT_EQ(post("/v1/refunds", "charge=" + billed.charge_id + "&amount=999999"), 400);
+  EXPECT_EQ(post("/v1/refunds", "charge=" + billed.charge_id + "&amount=999999").first, 400);
+  const auto [made, to_void] =
+      post("/v1/credit_notes", "invoice=" + billed.id + "&amount=50&credit_amount=50");
+  EXPECT_EQ(made, 200);
+  EXPECT_EQ(post("/v1/credit_notes/" + to_void["id"].as_string() + "/void", "").first, 200);
   EXPECT_TRUE(b.GetPayment(billed.charge_id).ok());
   int entries = 0;
   EXPECT_TRUE(b.ListInvoicePayments(billed, [&](const Payment&) {
                  ++entries;
                  return Status::Ok();
                }).ok());
-  EXPECT_EQ(entries, 4);  // the payment, two refunds, the credit note
+  EXPECT_EQ(entries, 5);  // the payment, two refunds, two credit notes (one void)
   EXPECT_TRUE(b.ListPayments(account.id, [](const Payment&) { return Status::Ok(); }).ok());
   EXPECT_TRUE(b.Cancel(sub.id, false, "prism:cancel-now").ok());
 
