@@ -6,6 +6,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "connector/billing/billing_system.h"
 #include "connector/crm/crm_client.h"
@@ -28,14 +29,24 @@ double MajorAmount(int64_t minor, const std::string& currency);
 Json InvoiceFields(const connector::billing::Invoice& invoice, const std::string& crm_account_id,
                    int64_t version);
 
-// The payment attempt behind an invoice, when it has one that settled or failed: its
-// Billing_Payment__c fields (Invoice__c left to the caller). Null when there is none.
+// Billing_Payment__c fields (without the external id and Invoice__c) of a payment, refund or
+// credit note: Kind__c, Amount__c (negative for refunds and credit notes, see
+// connector::billing::Payment), Status__c (a fully refunded payment says Refunded),
+// Payment_Date__c.
+Json PaymentFields(const connector::billing::Payment& payment, const std::string& crm_account_id);
+
+// The payment attempt behind an invoice, when it has one that settled or failed: its fields,
+// from invoice.payment when the read brought it (so a refund shows), else from the invoice.
+// Null when there is none.
 Json PaymentFields(const connector::billing::Invoice& invoice, const std::string& crm_account_id);
 
-// Upserts the invoice, then its payment under it. Returns the invoice's CRM id.
+// Upserts the invoice, then its payment under it, then `payments` (refunds, credit notes and
+// the payment again as billing has it now: ListInvoicePayments), each keyed by its billing id
+// (Billing_Payment_Id__c), so a write repeated changes nothing. Returns the invoice's CRM id.
 Result<std::string> RecordInvoice(connector::crm::CrmClient& crm,
                                   const connector::billing::Invoice& invoice,
-                                  const std::string& crm_account_id, int64_t version);
+                                  const std::string& crm_account_id, int64_t version,
+                                  const std::vector<connector::billing::Payment>& payments = {});
 
 // The service inventory's view of a subscription (status, start, end) through the
 // subscription map's to-CRM fields; a canceled or ending subscription ends when billing says.

@@ -80,7 +80,8 @@ Status Callbacks::Apply(const connector::billing::BillingEvent& e, ApplyReport* 
     return Status::Ok();
   }
   const bool customer = e.type == T::kCustomerChanged || e.type == T::kCustomerDeleted;
-  if (!invoice && !customer && e.type != T::kSubscriptionChanged) {
+  const bool money_back = e.type == T::kRefunded || e.type == T::kCreditNoteIssued;
+  if (!invoice && !customer && !money_back && e.type != T::kSubscriptionChanged) {
     ++report->ignored_other;
     return Status::Ok();
   }
@@ -102,6 +103,7 @@ Status Callbacks::Apply(const connector::billing::BillingEvent& e, ApplyReport* 
     return Status::Ok();
   }
   Status st = e.type == T::kSubscriptionChanged ? ApplySubscription(e, report)
+              : money_back                      ? ApplyMoneyBack(e, report, applied_version)
                                                 : ApplyAccount(e, invoice, report);
   if (!st.ok()) return st;
   applied_version->push_back({version_key, std::to_string(e.created)});
@@ -145,20 +147,19 @@ Status Callbacks::ApplyAccount(const connector::billing::BillingEvent& e, bool i
   Json account_fields = Json::MakeObject();
   if (invoice) {
     const std::string currency = e.invoice.currency;
-    auto saved = RecordInvoice(deps_.crm, e.invoice, account_id, e.created);
+    // The payment row from the payment as billing has it now, not as the invoice implies: a
+    // late or repeated invoice event must not turn a refunded payment back into Succeeded.
+    connector::billing::Invoice in = e.invoice;
+    if (!in.charge_id.empty() && !in.payment) {
+      auto payment = deps_.billing.GetPayment(in.charge_id);
+      if (!payment.ok()) return payment.status();
+      in.payment = *payment;
+    }
+    auto saved = RecordInvoice(deps_.crm, in, account_id, e.created);
     if (!saved.ok()) return saved.status();
     if (e.type == T::kInvoicePaid) account_fields.Set("Billing_Status__c", "Active");
     if (e.type == T::kInvoicePaymentFailed) account_fields.Set("Billing_Status__c", "Delinquent");
-    // The balance: what the customer's open invoices still ask for.
-    int64_t owed = 0;
-    Status listed =
-        deps_.billing.ListInvoices(e.account_id, [&](const connector::billing::Invoice& i) {
-          if (i.status == "open") owed += i.amount_remaining;
-          return Status::Ok();
-        });
-    if (!listed.ok()) return listed;
-    account_fields.Set("Billing_Balance__c", MajorAmount(owed, currency));
-    if (!currency.empty()) account_fields.Set("Billing_Currency__c", currency);
+    TANDEM_RETURN_IF_ERROR(SetBalance(e.account_id, currency, &account_fields));
   } else if (e.type == T::kCustomerDeleted) {
     // The account has no billing customer any more: say so, and drop the link so that the
     // next sync creates a new one instead of writing to a customer that is gone.
@@ -186,6 +187,70 @@ Status Callbacks::ApplyAccount(const connector::billing::BillingEvent& e, bool i
     account_fields.Set("Billing_Status__c", now->delinquent ? "Delinquent" : "Active");
   }
   TANDEM_RETURN_IF_ERROR(deps_.crm.Update("Account", account_id, account_fields));
+  ++report->applied;
+  return Status::Ok();
+}
+
+Status Callbacks::SetBalance(const std::string& billing_account, const std::string& currency,
+                             Json* account_fields) {
+  // The balance: what the customer's open invoices still ask for.
+  int64_t owed = 0;
+  Status listed =
+      deps_.billing.ListInvoices(billing_account, [&](const connector::billing::Invoice& i) {
+        if (i.status == "open") owed += i.amount_remaining;
+        return Status::Ok();
+      });
+  if (!listed.ok()) return listed;
+  account_fields->Set("Billing_Balance__c", MajorAmount(owed, currency));
+  if (!currency.empty()) account_fields->Set("Billing_Currency__c", currency);
+  return Status::Ok();
+}
+
+Status Callbacks::ApplyMoneyBack(const connector::billing::BillingEvent& e, ApplyReport* report,
+                                 std::vector<store::CursorUpdate>* applied_version) {
+  // The invoice the refund or credit note concerns: a refund names its payment only.
+  std::string invoice_id = e.payment.invoice_id, customer = e.account_id;
+  if (invoice_id.empty() && !e.payment.payment_id.empty() &&
+      e.payment.kind == connector::billing::Payment::Kind::kRefund) {
+    auto charge = deps_.billing.GetPayment(e.payment.payment_id);
+    if (!charge.ok()) return charge.status();
+    invoice_id = charge->invoice_id;
+    customer = charge->account_id;
+  }
+  if (invoice_id.empty()) {
+    ++report->ignored_other;  // a payment outside invoicing: there is no invoice to put it under
+    return Status::Ok();
+  }
+  auto link = deps_.store.FindLinkByBillingId(account_map_, customer);
+  if (!link.ok()) return link.status();
+  if (!link->has_value()) {
+    ++report->ignored_other;
+    return Status::Ok();
+  }
+  // Billing's state now, whatever the event carried: the invoice (a credit note changed what it
+  // asks for) and everything recorded against it. Rows are keyed by billing id, so a repeated
+  // or late event writes the same rows again and an older one cannot undo a newer one.
+  auto invoice = deps_.billing.GetInvoice(invoice_id);
+  if (!invoice.ok()) return invoice.status();
+  std::vector<connector::billing::Payment> payments;
+  TANDEM_RETURN_IF_ERROR(
+      deps_.billing.ListInvoicePayments(*invoice, [&](const connector::billing::Payment& p) {
+        payments.push_back(p);
+        return Status::Ok();
+      }));
+  const std::string account_id = (*link)->crm_id;
+  auto saved = RecordInvoice(deps_.crm, *invoice, account_id, e.created, payments);
+  if (!saved.ok()) return saved.status();
+  Json account_fields = Json::MakeObject();
+  TANDEM_RETURN_IF_ERROR(SetBalance(customer, invoice->currency, &account_fields));
+  TANDEM_RETURN_IF_ERROR(deps_.crm.Update("Account", account_id, account_fields));
+  // The invoice record now holds billing's state as of this event: an older invoice event
+  // delivered after it is stale (never moved back: a newer one may have been applied).
+  const std::string version_key = "event-version:" + invoice_id;
+  auto applied = deps_.store.GetCursor(version_key);
+  if (!applied.ok()) return applied.status();
+  if (!applied->has_value() || std::stoll(**applied) < e.created)
+    applied_version->push_back({version_key, std::to_string(e.created)});
   ++report->applied;
   return Status::Ok();
 }

@@ -2,7 +2,9 @@
 //  Receive: verify the signature and timestamp, store the event in the inbox keyed by its id
 //  (a duplicate is acknowledged and ignored), answer at once.
 //  Apply (a worker): invoice events become Billing_Invoice__c records under the account
-//  (upserted by external id) and set the account's billing status and balance; customer
+//  (upserted by external id) and set the account's billing status and balance; refund and
+//  credit-note events re-read the invoice and record its refunds and credit notes as
+//  Billing_Payment__c rows with a negative amount and their Kind__c; customer
 //  events set the billing status, and a deleted customer closes it and drops the link;
 //  subscription events set the linked service inventory record's status and dates. An event older
 //  than the state already applied to its object is skipped, so out-of-order delivery ends in the
@@ -49,6 +51,13 @@ class Callbacks {
   // Invoice and customer events: the account's invoices, status and balance.
   Status ApplyAccount(const connector::billing::BillingEvent& event, bool invoice,
                       ApplyReport* report);
+  // Refund and credit-note events: the invoice they concern and every payment, refund and
+  // credit note recorded against it, re-read from billing; the account's balance.
+  Status ApplyMoneyBack(const connector::billing::BillingEvent& event, ApplyReport* report,
+                        std::vector<store::CursorUpdate>* applied_version);
+  // Billing_Balance__c (what the open invoices still ask for) and Billing_Currency__c.
+  Status SetBalance(const std::string& billing_account, const std::string& currency,
+                    Json* account_fields);
 
   ActionDeps deps_;
   const std::string account_map_;

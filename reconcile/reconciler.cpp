@@ -525,9 +525,12 @@ Status Reconciler::FlushInvoicePage(std::vector<Invoice>* page) {
     if (field != "Name" && field != "Event_Version__c") invoice_fields.push_back(field);
   TANDEM_RETURN_IF_ERROR(ReadCrm(actions::kInvoiceObject, invoice_fields, actions::kInvoiceKey,
                                  invoice_ids, &crm_invoices));
-  TANDEM_RETURN_IF_ERROR(ReadCrm(
-      actions::kPaymentObject, {"Id", actions::kPaymentKey, "Account__c", "Status__c", "Amount__c"},
-      actions::kPaymentKey, charge_ids, &crm_payments));
+  std::vector<std::string> payment_fields = {"Id", actions::kPaymentKey};
+  const Json payment_written = actions::PaymentFields(connector::billing::Payment{}, "");
+  for (const auto& [field, value] : payment_written.object())
+    if (field != "Name") payment_fields.push_back(field);
+  TANDEM_RETURN_IF_ERROR(ReadCrm(actions::kPaymentObject, payment_fields, actions::kPaymentKey,
+                                 charge_ids, &crm_payments));
   int64_t invoices = 0, payments = 0;
   for (const auto& in : *page) {
     auto account = crm_account.find(in.account_id);

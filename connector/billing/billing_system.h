@@ -134,13 +134,43 @@ struct OneTimeCharge {
   Metadata metadata;
 };
 
+// What was paid against an invoice and what was given back, in one shape: billing's payments,
+// refunds and credit notes. A refund or a credit note is a Payment with a negative amount and
+// its kind, so the CRM mirrors all three as payment records of the invoice
+// (Billing_Payment__c, Kind__c Payment | Refund | Credit Note). A credit note reduces what an
+// open invoice asks for (pre-payment) or gives back on a paid one (post-payment: by refund, to
+// the customer's balance, or outside billing). The same money never appears twice: a credit
+// note that refunds carries only what it gives back beyond that refund, an entry of its own.
+struct Payment {
+  enum class Kind { kPayment, kRefund, kCreditNote };
+  std::string id;  // the payment (charge), refund or credit note
+  Kind kind = Kind::kPayment;
+  std::string account_id;
+  std::string invoice_id;      // the invoice it pays or gives back from; "" when none
+  std::string payment_id;      // refunds: the payment they return money from
+  int64_t amount_minor = 0;    // payments positive; refunds and credit notes negative
+  int64_t refunded_minor = 0;  // payments: how much of it was refunded since (positive)
+  std::string currency;
+  // payments: succeeded | pending | failed; refunds: succeeded | pending | failed | canceled;
+  // credit notes: issued | void
+  std::string status;
+  std::string number;   // credit notes: the document's number
+  std::string pdf_url;  // credit notes: the document
+  std::string failure_message;
+  int64_t created = 0;  // epoch s: paid, refunded or issued
+};
+const char* PaymentKindName(Payment::Kind kind);  // "payment" | "refund" | "credit_note"
+
 struct Invoice {
   std::string id;
   std::string account_id;
   std::string subscription_id;
   std::string number;
   std::string status;  // draft | open | paid | uncollectible | void
+  // amount_due is after credit notes issued while the invoice was open; amount_paid is not
+  // reduced by refunds or later credit notes (those are Payment entries of their own).
   int64_t amount_due = 0, amount_paid = 0, amount_remaining = 0;
+  int64_t credited = 0;  // credit notes issued against it, before and after payment
   std::string currency;
   int64_t created = 0, due_date = 0;
   int64_t issued_at = 0, paid_at = 0;  // epoch s; 0: not (yet)
@@ -148,18 +178,10 @@ struct Invoice {
   std::string pdf_url;
   int attempt_count = 0;
   std::string charge_id;  // the latest payment attempt behind it, when any
+  // That payment as billing has it now (refunded amount included), when the read brought it:
+  // GetInvoice and ListInvoices do; an event's invoice names only charge_id.
+  std::optional<Payment> payment;
   Metadata metadata;
-};
-
-struct Payment {
-  std::string id;
-  std::string account_id;
-  std::string invoice_id;
-  int64_t amount_minor = 0;
-  std::string currency;
-  std::string status;  // succeeded | pending | failed
-  std::string failure_message;
-  int64_t created = 0;
 };
 
 // Whether a mid-period change bills the part of the period it affects (credit for what is no
@@ -177,6 +199,8 @@ struct BillingEvent {
     kCustomerChanged,
     kCustomerDeleted,
     kCatalogChanged,
+    kRefunded,          // money given back on a payment (a refund made, or its status changed)
+    kCreditNoteIssued,  // a credit note issued against an invoice (or changed since: voided)
     kOther,
   };
   std::string id;
@@ -188,6 +212,9 @@ struct BillingEvent {
   std::string idempotency_key;  // of the request that caused it, when Tandem's own write
   Json object;                  // the object as the event carries it
   Invoice invoice;              // invoice events: the invoice, parsed
+  // Refund and credit-note events: the refund, the refunded payment, or the credit note,
+  // parsed as far as the event tells (a refund names its payment, not always the invoice).
+  Payment payment;
 };
 const char* EventTypeName(BillingEvent::Type type);
 
@@ -291,8 +318,15 @@ class BillingSystem {
   virtual Status ListInvoices(const std::string& account_id,
                               const std::function<Status(const Invoice&)>& on_invoice) = 0;
   virtual Result<Invoice> GetInvoice(const std::string& id) = 0;
+  // The payment `id`, refunded amount included.
+  virtual Result<Payment> GetPayment(const std::string& id) = 0;
+  // Streams an account's payments, then their refunds, then its credit notes (see Payment).
   virtual Status ListPayments(const std::string& account_id,
                               const std::function<Status(const Payment&)>& on_payment) = 0;
+  // Everything recorded against one invoice, as billing has it now: the payment behind it
+  // (invoice.charge_id), that payment's refunds, then the invoice's credit notes.
+  virtual Status ListInvoicePayments(const Invoice& invoice,
+                                     const std::function<Status(const Payment&)>& on_payment) = 0;
 
   // --- webhooks ---
   // Verifies the signature header over the exact payload and parses the event.

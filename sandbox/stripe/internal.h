@@ -3,7 +3,8 @@
 // one part: server.cpp (the request pipeline and the route table), admin.cpp (/__sandbox/),
 // errors.cpp, params.cpp (form decoding), state.cpp (objects, lists), events.cpp (events and
 // webhooks), customers.cpp, products.cpp (products and prices), subscriptions.cpp (and items,
-// usage records), invoices.cpp (invoice items, invoices, charges, bill runs).
+// usage records), invoices.cpp (invoice items, invoices, charges, bill runs), refunds.cpp
+// (refunds and credit notes).
 // Thread-safety: everything here runs under StripeSandbox::Impl::mu unless a member says
 // otherwise.
 #pragma once
@@ -141,6 +142,10 @@ struct StripeSandbox::Impl {
   void RefreshItems(value& sub);                                 // subscriptions.cpp
   value* FindItem(const std::string& item_id, value** sub_out);  // subscriptions.cpp
   value Charge(const value& invoice, bool succeed);              // invoices.cpp
+  // Refunds `amount` of a succeeded charge (checked by the caller): the refund stored, the
+  // charge's amount_refunded and refunded updated, charge.refunded and refund.created emitted.
+  value Refund(value& charge, int64_t amount, const value& reason,
+               const value& metadata);  // refunds.cpp
 
   // --- invoicing (invoices.cpp) ---
   // Creates, finalizes and pays (or fails) one invoice of `customer` for `sub` (may be null)
@@ -205,6 +210,8 @@ class Handler {
   Reply InvoiceItems();
   Reply Invoices();
   Reply Charges();
+  Reply Refunds();
+  Reply CreditNotes();
   Reply Events();
   Reply WebhookEndpoints();
   Reply Ok(const value& v) { return Reply{200, v, {}}; }
@@ -232,6 +239,10 @@ class Handler {
   Reply DeleteSubscriptionItem(value* sub);
   // invoices.cpp
   Reply CreateInvoiceItem();
+  // refunds.cpp
+  Reply CreateRefund();
+  Reply CreateCreditNote();
+  Reply VoidCreditNote();
   // events.cpp
   Reply CreateWebhookEndpoint();
   Reply DeleteWebhookEndpoint();

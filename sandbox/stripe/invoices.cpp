@@ -136,7 +136,7 @@ bool StripeSandbox::Impl::Invoice(const std::string& customer, value* sub, bool 
   value& stored =
       CreateDraftInvoice(invoice_id, customer, sub, bill, reason, period_start, period_end);
   FinalizeInvoice(stored, invoice_id);
-  PayInvoice(stored, customer, sub, succeed, bill.total);
+  PayInvoice(stored, customer, sub, succeed, stored.at("amount_due").as_number().to_int64());
   if (sub) (*sub)["latest_invoice"] = value::string(invoice_id);
   return true;
 }
@@ -224,8 +224,13 @@ value& StripeSandbox::Impl::CreateDraftInvoice(const std::string& invoice_id,
   in["id"] = value::string(invoice_id);
   in["object"] = value::string("invoice");
   SetDraftDefaults(in);
-  in["amount_due"] = value::number(total);
-  in["amount_remaining"] = value::number(total);
+  // The customer's balance (negative: credit, e.g. from a credit note) goes to this invoice,
+  // as Stripe applies it: amount_due = total + starting_balance, never below zero.
+  const int64_t balance =
+      cust && cust->at("balance").is_number() ? cust->at("balance").as_number().to_int64() : 0;
+  const int64_t due = std::max<int64_t>(0, total + balance);
+  in["amount_due"] = value::number(due);
+  in["amount_remaining"] = value::number(due);
   in["billing_reason"] = value::string(reason);
   in["created"] = value::number(Now());
   in["currency"] = value::string(currency);
@@ -243,6 +248,7 @@ value& StripeSandbox::Impl::CreateDraftInvoice(const std::string& invoice_id,
   in["subtotal_excluding_tax"] = value::number(total);
   in["total"] = value::number(total);
   in["total_excluding_tax"] = value::number(total);
+  in["starting_balance"] = value::number(balance);
   Emit("invoice.created", Store("invoice", in));
   return *Find("invoice", invoice_id);
 }
@@ -254,6 +260,17 @@ void StripeSandbox::Impl::FinalizeInvoice(value& stored, const std::string& invo
   stored["status_transitions"]["finalized_at"] = value::number(Now());
   stored["hosted_invoice_url"] = value::string("https://invoice.stripe.com/i/" + invoice_id);
   stored["invoice_pdf"] = value::string("https://pay.stripe.com/invoice/" + invoice_id + "/pdf");
+  // The balance it used is spent: what is left of it stays on the customer.
+  const int64_t starting = stored.at("starting_balance").as_number().to_int64();
+  const int64_t ending = starting + stored.at("total").as_number().to_int64() -
+                         stored.at("amount_due").as_number().to_int64();
+  stored["ending_balance"] = value::number(ending);
+  if (value* c = Find("customer", stored.at("customer").as_string()); c && starting != ending) {
+    value prev = value::object();
+    prev["balance"] = c->at("balance");
+    (*c)["balance"] = value::number(ending);
+    Emit("customer.updated", *c, prev);
+  }
   Emit("invoice.finalized", stored);
 }
 

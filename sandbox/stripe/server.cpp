@@ -192,6 +192,8 @@ Reply Handler::Serve() {
       {"invoiceitems", &Handler::InvoiceItems},
       {"invoices", &Handler::Invoices},
       {"charges", &Handler::Charges},
+      {"refunds", &Handler::Refunds},
+      {"credit_notes", &Handler::CreditNotes},
       {"events", &Handler::Events},
       {"webhook_endpoints", &Handler::WebhookEndpoints},
   };

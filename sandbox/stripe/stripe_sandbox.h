@@ -1,6 +1,7 @@
 // A stateful emulator of the Stripe API subset Tandem uses, over HTTP on loopback:
 // customers (with search), products, prices, subscriptions and items, usage records, invoice
-// items, invoices (a bill run creates, finalizes and pays or fails them), charges, events,
+// items, invoices (a bill run creates, finalizes and pays or fails them; a customer's credit
+// balance goes to its next invoice), charges, refunds, credit notes, events,
 // webhook endpoints with signed, retried delivery; idempotency-key replay; Stripe's error
 // shapes; list pagination; rate limiting (429); fault injection (sandbox/faults).
 // Shares no code with the adapter (docs/adr/0003): its own form decoder, JSON via cpprest,

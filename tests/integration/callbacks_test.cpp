@@ -66,6 +66,78 @@ class CallbacksTest : public testing::StoreBackendTest {
 
   void Deliver() { webhooks_.Deliver(*callbacks_); }
 
+  // Delivers, applies, and expects every event applied or ignored, none failed.
+  void DeliverAndApply() {
+    Deliver();
+    auto report = callbacks_->ApplyPending(1000);
+    ASSERT_TRUE(report.ok()) << report.status().ToString();
+    EXPECT_EQ(report->failed, 0);
+  }
+
+  // Stripe sends an event again under a new id (a resend from the dashboard, a second
+  // endpoint): every delivered event of `type` comes back that way. Returns how many.
+  int ResendAsNewEvents(const std::string& type) {
+    int sent = 0;
+    for (const auto& r : webhooks_.receiver.requests()) {
+      Json e = Json::Parse(r.body).value();
+      if (e["type"].as_string() != type) continue;
+      e.Set("id", e["id"].as_string() + "_again");
+      const std::string payload = e.Dump();
+      const int64_t now = ToEpochMillis(stripe_.clock.Now()) / 1000;
+      const std::string header = "t=" + std::to_string(now) + ",v1=" +
+                                 connector::billing::stripe::HmacSha256Hex(
+                                     webhooks_.secret, std::to_string(now) + "." + payload);
+      EXPECT_EQ(callbacks_->Receive(payload, header).http_status, 200);
+      ++sent;
+    }
+    return sent;
+  }
+
+  // The customer's invoices, newest first, as billing has them.
+  std::vector<connector::billing::Invoice> Invoices(const std::string& customer) {
+    std::vector<connector::billing::Invoice> out;
+    EXPECT_TRUE(stripe_.billing()
+                    .ListInvoices(customer,
+                                  [&](const connector::billing::Invoice& i) {
+                                    out.push_back(i);
+                                    return Status::Ok();
+                                  })
+                    .ok());
+    return out;
+  }
+
+  // Billing_Payment__c rows by billing id, and Billing_Invoice__c rows by billing id.
+  std::map<std::string, Json> PaymentRows() {
+    return Rows(
+        "SELECT Id, Name, Billing_Payment_Id__c, Kind__c, Amount__c, Status__c, "
+        "Payment_Date__c, Invoice__c, Account__c FROM Billing_Payment__c",
+        kPaymentKey);
+  }
+  std::map<std::string, Json> InvoiceRows() {
+    return Rows(
+        "SELECT Id, Billing_Invoice_Id__c, Status__c, Amount_Due__c, Amount_Paid__c, "
+        "Amount_Remaining__c FROM Billing_Invoice__c",
+        kInvoiceKey);
+  }
+  std::map<std::string, Json> Rows(const std::string& soql, const char* key) {
+    std::map<std::string, Json> out;
+    EXPECT_TRUE(crm_.client()
+                    .Query(soql,
+                           [&](const Json& r) {
+                             out[r[key].as_string()] = r;
+                             return Status::Ok();
+                           })
+                    .ok());
+    return out;
+  }
+
+  // A Stripe API call made in Stripe's dashboard; expects it to succeed.
+  Json StripePost(const std::string& path, const std::string& form) {
+    auto [status, body] = stripe_.Api("POST", path, form);
+    EXPECT_EQ(status, 200) << path << " " << form << ": " << body.Dump();
+    return body;
+  }
+
   testing::SalesforceEnv crm_;
   testing::StripeEnv stripe_;
   testing::WebhookEnv webhooks_{stripe_};
@@ -274,6 +346,180 @@ TEST_P(CallbacksTest, ABillingSideChangeUpdatesTheBilledFieldsNotTheSoldOnes) {
   EXPECT_EQ(account["Billing_Status__c"].as_string(), "Active") << account.Dump();
 }
 
+// Refunds made in billing reach the CRM as Billing_Payment__c rows of Kind Refund with a
+// negative amount, under the refunded payment's invoice; the payment itself says Refunded
+// once all of it went back. Sent again (same id or a new one) or late, nothing doubles and
+// nothing goes back to Succeeded.
+TEST_P(CallbacksTest, FullAndPartialRefundsAreNegativePaymentsUnderTheInvoice) {
+  SetUpCustomers();
+  DeliverAndApply();
+  const auto good_invoices = Invoices(customers_[0]), bad_invoices = Invoices(customers_[1]);
+  ASSERT_EQ(good_invoices.size(), 1u);
+  ASSERT_EQ(bad_invoices.size(), 1u);
+  const std::string partly = good_invoices[0].charge_id, fully = bad_invoices[0].charge_id;
+  ASSERT_FALSE(partly.empty());
+  ASSERT_FALSE(fully.empty());
+  const Json partial = StripePost("/v1/refunds", "charge=" + partly + "&amount=1500");
+  const Json full = StripePost("/v1/refunds", "charge=" + fully + "&reason=requested_by_customer");
+  DeliverAndApply();
+
+  auto invoices = InvoiceRows();
+  auto rows = PaymentRows();
+  EXPECT_EQ(rows.size(), 4u);  // two payments, two refunds
+  const Json& p1 = rows[partly];
+  EXPECT_EQ(p1["Kind__c"].as_string(), "Payment") << p1.Dump();
+  EXPECT_EQ(p1["Status__c"].as_string(), "Succeeded") << p1.Dump();  // 25 of 40 still kept
+  EXPECT_DOUBLE_EQ(p1["Amount__c"].as_number(), 40.0);
+  EXPECT_EQ(p1["Payment_Date__c"].ToText().size(), 10u) << p1.Dump();
+  const Json& r1 = rows[partial["id"].as_string()];
+  EXPECT_EQ(r1["Kind__c"].as_string(), "Refund") << r1.Dump();
+  EXPECT_DOUBLE_EQ(r1["Amount__c"].as_number(), -15.0);
+  EXPECT_EQ(r1["Status__c"].as_string(), "Succeeded");
+  EXPECT_EQ(r1["Payment_Date__c"].ToText().size(), 10u) << r1.Dump();
+  EXPECT_EQ(r1["Invoice__c"].as_string(), invoices[good_invoices[0].id]["Id"].as_string());
+  EXPECT_EQ(r1["Account__c"].as_string(), ids_[0]);
+  EXPECT_EQ(rows[fully]["Status__c"].as_string(), "Refunded") << rows[fully].Dump();
+  EXPECT_DOUBLE_EQ(rows[fully]["Amount__c"].as_number(), 40.0);
+  const Json& r2 = rows[full["id"].as_string()];
+  EXPECT_EQ(r2["Kind__c"].as_string(), "Refund") << r2.Dump();
+  EXPECT_DOUBLE_EQ(r2["Amount__c"].as_number(), -40.0);
+  EXPECT_EQ(r2["Invoice__c"].as_string(), invoices[bad_invoices[0].id]["Id"].as_string());
+  EXPECT_EQ(r2["Account__c"].as_string(), ids_[1]);
+  // The invoice still says what was paid: a refund is a row of its own.
+  EXPECT_EQ(invoices[good_invoices[0].id]["Status__c"].as_string(), "Paid");
+  EXPECT_DOUBLE_EQ(invoices[good_invoices[0].id]["Amount_Paid__c"].as_number(), 40.0);
+
+  // The rest of the partly refunded payment goes back too: the payment now says Refunded.
+  const Json rest = StripePost("/v1/refunds", "charge=" + partly);
+  EXPECT_EQ(rest["amount"].as_int(), 2500);
+  DeliverAndApply();
+  rows = PaymentRows();
+  EXPECT_EQ(rows.size(), 5u);
+  EXPECT_EQ(rows[partly]["Status__c"].as_string(), "Refunded") << rows[partly].Dump();
+  EXPECT_DOUBLE_EQ(rows[rest["id"].as_string()]["Amount__c"].as_number(), -25.0);
+
+  // Sent again: under the same ids (acknowledged, kept once) and under new ids (applied
+  // again), the invoice events too: late, they must not make a refunded payment Succeeded.
+  for (const auto& r : webhooks_.receiver.requests())
+    EXPECT_TRUE(callbacks_->Receive(r.body, r.Header("Stripe-Signature")).duplicate);
+  EXPECT_GT(ResendAsNewEvents("charge.refunded"), 0);
+  EXPECT_GT(ResendAsNewEvents("refund.created"), 0);
+  EXPECT_GT(ResendAsNewEvents("invoice.paid"), 0);
+  auto report = callbacks_->ApplyPending(1000);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->failed, 0);
+  const auto again = PaymentRows();
+  EXPECT_EQ(again.size(), 5u);
+  for (const auto& [id, row] : rows) {
+    EXPECT_EQ(again.at(id)["Status__c"].as_string(), row["Status__c"].as_string()) << id;
+    EXPECT_DOUBLE_EQ(again.at(id)["Amount__c"].as_number(), row["Amount__c"].as_number()) << id;
+  }
+  EXPECT_EQ(crm_.sandbox.CountRecords("Billing_Invoice__c"), 2);
+}
+
+// Credit notes reach the CRM as Billing_Payment__c rows of Kind Credit Note with a negative
+// amount. On an open invoice one lowers what it asks for (and one for the rest pays it); on a
+// paid invoice the amounts stay and the credit goes to the customer's balance or back by
+// refund (the refund is its own row, so that money is not counted twice).
+TEST_P(CallbacksTest, CreditNotesOnOpenAndPaidInvoices) {
+  SetUpCustomers();
+  stripe_.sandbox.BillRun("", {customers_[1]});  // bad's second invoice fails: open, 40 due
+  DeliverAndApply();
+  connector::billing::Invoice open, paid;
+  for (const auto& in : Invoices(customers_[1]))
+    if (in.status == "open") open = in;
+  paid = Invoices(customers_[0]).back();  // good's first invoice
+  ASSERT_FALSE(open.id.empty());
+  ASSERT_EQ(paid.status, "paid");
+  auto account = [&](const std::string& id) {
+    return crm_.client().Retrieve("Account", id, {"Billing_Balance__c"}).value();
+  };
+  EXPECT_DOUBLE_EQ(account(ids_[1])["Billing_Balance__c"].as_number(), 40.0);
+
+  // Open invoice: 10 off.
+  const Json pre =
+      StripePost("/v1/credit_notes", "invoice=" + open.id + "&amount=1000&memo=Goodwill");
+  EXPECT_EQ(pre["type"].as_string(), "pre_payment");
+  DeliverAndApply();
+  auto invoices = InvoiceRows();
+  auto rows = PaymentRows();
+  const Json& in_open = invoices[open.id];
+  EXPECT_DOUBLE_EQ(in_open["Amount_Due__c"].as_number(), 30.0) << in_open.Dump();
+  EXPECT_DOUBLE_EQ(in_open["Amount_Remaining__c"].as_number(), 30.0) << in_open.Dump();
+  EXPECT_EQ(in_open["Status__c"].as_string(), "Payment Failed");
+  const Json& cn1 = rows[pre["id"].as_string()];
+  EXPECT_EQ(cn1["Kind__c"].as_string(), "Credit Note") << cn1.Dump();
+  EXPECT_DOUBLE_EQ(cn1["Amount__c"].as_number(), -10.0);
+  EXPECT_EQ(cn1["Status__c"].as_string(), "Succeeded");
+  EXPECT_EQ(cn1["Name"].as_string(), pre["number"].as_string());
+  EXPECT_EQ(cn1["Payment_Date__c"].ToText().size(), 10u) << cn1.Dump();
+  EXPECT_EQ(cn1["Invoice__c"].as_string(), in_open["Id"].as_string());
+  EXPECT_EQ(cn1["Account__c"].as_string(), ids_[1]);
+  EXPECT_DOUBLE_EQ(account(ids_[1])["Billing_Balance__c"].as_number(), 30.0);
+
+  // The rest, by line: nothing is left to pay, the invoice is paid.
+  auto [got, full_invoice] = stripe_.Api("GET", "/v1/invoices/" + open.id);
+  ASSERT_EQ(got, 200);
+  const std::string line = full_invoice["lines"]["data"].array().at(0)["id"].as_string();
+  const Json rest = StripePost("/v1/credit_notes", "invoice=" + open.id +
+                                                       "&lines[0][type]=invoice_line_item"
+                                                       "&lines[0][invoice_line_item]=" +
+                                                       line + "&lines[0][amount]=3000");
+  DeliverAndApply();
+  invoices = InvoiceRows();
+  EXPECT_EQ(invoices[open.id]["Status__c"].as_string(), "Paid") << invoices[open.id].Dump();
+  EXPECT_DOUBLE_EQ(invoices[open.id]["Amount_Remaining__c"].as_number(), 0.0);
+  EXPECT_DOUBLE_EQ(invoices[open.id]["Amount_Due__c"].as_number(), 0.0);
+  EXPECT_DOUBLE_EQ(PaymentRows()[rest["id"].as_string()]["Amount__c"].as_number(), -30.0);
+  EXPECT_DOUBLE_EQ(account(ids_[1])["Billing_Balance__c"].as_number(), 0.0);
+
+  // Paid invoice: 15 to the customer's balance, then 10 back to the card.
+  const Json post =
+      StripePost("/v1/credit_notes", "invoice=" + paid.id + "&amount=1500&credit_amount=1500");
+  EXPECT_EQ(post["type"].as_string(), "post_payment");
+  const Json refunding =
+      StripePost("/v1/credit_notes", "invoice=" + paid.id + "&amount=1000&refund_amount=1000");
+  DeliverAndApply();
+  invoices = InvoiceRows();
+  rows = PaymentRows();
+  EXPECT_EQ(invoices[paid.id]["Status__c"].as_string(), "Paid");
+  EXPECT_DOUBLE_EQ(invoices[paid.id]["Amount_Paid__c"].as_number(), 40.0);
+  EXPECT_DOUBLE_EQ(invoices[paid.id]["Amount_Remaining__c"].as_number(), 0.0);
+  EXPECT_DOUBLE_EQ(rows[post["id"].as_string()]["Amount__c"].as_number(), -15.0);
+  EXPECT_EQ(rows[post["id"].as_string()]["Invoice__c"].as_string(),
+            invoices[paid.id]["Id"].as_string());
+  // The refund it made is the row with the money; the credit note carries no more.
+  const Json& refund = rows[refunding["refund"].as_string()];
+  EXPECT_EQ(refund["Kind__c"].as_string(), "Refund") << refund.Dump();
+  EXPECT_DOUBLE_EQ(refund["Amount__c"].as_number(), -10.0);
+  EXPECT_DOUBLE_EQ(rows[refunding["id"].as_string()]["Amount__c"].as_number(), 0.0);
+  EXPECT_EQ(rows[paid.charge_id]["Status__c"].as_string(), "Succeeded");  // 30 of 40 kept
+  // bad: 2 payments + 2 credit notes; good: 2 payments + 2 credit notes + 1 refund.
+  EXPECT_EQ(rows.size(), 9u);
+
+  // Sent again under new ids: the same rows, the same amounts.
+  EXPECT_EQ(ResendAsNewEvents("credit_note.created"), 4);
+  EXPECT_GT(ResendAsNewEvents("invoice.updated"), 0);
+  auto report = callbacks_->ApplyPending(1000);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->failed, 0);
+  const auto again = PaymentRows();
+  EXPECT_EQ(again.size(), rows.size());
+  for (const auto& [id, row] : rows)
+    EXPECT_DOUBLE_EQ(again.at(id)["Amount__c"].as_number(), row["Amount__c"].as_number()) << id;
+  EXPECT_EQ(InvoiceRows()[open.id]["Status__c"].as_string(), "Paid");
+
+  // The balance credit is voided in billing: its row says Void. One that refunded cannot be.
+  StripePost("/v1/credit_notes/" + post["id"].as_string() + "/void", "");
+  EXPECT_EQ(stripe_.Api("POST", "/v1/credit_notes/" + refunding["id"].as_string() + "/void").first,
+            400);
+  DeliverAndApply();
+  const Json voided = PaymentRows()[post["id"].as_string()];
+  EXPECT_EQ(voided["Status__c"].as_string(), "Void") << voided.Dump();
+  EXPECT_DOUBLE_EQ(voided["Amount__c"].as_number(), -15.0);
+  EXPECT_EQ(PaymentRows().size(), rows.size());
+}
+
 TEST_P(CallbacksTest, ACatalogChangeInBillingAsksForAnEarlyCatalogSync) {
   int asked = 0;
   callbacks_->OnCatalogChanged([&] { ++asked; });
@@ -347,6 +593,56 @@ TEST_P(CallbacksTest, EventsOutOfOrderEndInTheNewestState) {
         return Status::Ok();
       });
   ASSERT_TRUE(st.ok());
+}
+
+// How a payment, refund or credit note reads in the CRM, for the states the sandbox does not
+// reach (a pending or failed refund, a voided credit note).
+TEST(PaymentRows, KindSignAndStatusOfEachEntry) {
+  using connector::billing::Payment;
+  Payment p;
+  p.id = "ch_1";
+  p.amount_minor = 4000;
+  p.currency = "usd";
+  p.status = "succeeded";
+  p.created = 1767225600;  // 2026-01-01
+  Json row = PaymentFields(p, "001A");
+  EXPECT_EQ(row["Kind__c"].as_string(), "Payment");
+  EXPECT_EQ(row["Status__c"].as_string(), "Succeeded");
+  EXPECT_EQ(row["Payment_Date__c"].as_string(), "2026-01-01");
+  EXPECT_EQ(row["Account__c"].as_string(), "001A");
+  p.refunded_minor = 3999;
+  EXPECT_EQ(PaymentFields(p, "001A")["Status__c"].as_string(), "Succeeded");
+  p.refunded_minor = 4000;
+  EXPECT_EQ(PaymentFields(p, "001A")["Status__c"].as_string(), "Refunded");
+
+  Payment r;
+  r.id = "re_1";
+  r.kind = Payment::Kind::kRefund;
+  r.amount_minor = -1500;
+  r.currency = "jpy";
+  r.status = "pending";
+  row = PaymentFields(r, "001A");
+  EXPECT_EQ(row["Kind__c"].as_string(), "Refund");
+  EXPECT_DOUBLE_EQ(row["Amount__c"].as_number(), -1500.0);  // no minor units in yen
+  EXPECT_EQ(row["Status__c"].as_string(), "Pending");
+  EXPECT_TRUE(row["Payment_Date__c"].is_null());
+  r.status = "canceled";
+  EXPECT_EQ(PaymentFields(r, "001A")["Status__c"].as_string(), "Failed");
+
+  Payment cn;
+  cn.id = "cn_1";
+  cn.kind = Payment::Kind::kCreditNote;
+  cn.number = "SBX-1-CN-01";
+  cn.amount_minor = -250;
+  cn.currency = "usd";
+  cn.status = "issued";
+  row = PaymentFields(cn, "001A");
+  EXPECT_EQ(row["Kind__c"].as_string(), "Credit Note");
+  EXPECT_EQ(row["Name"].as_string(), "SBX-1-CN-01");
+  EXPECT_DOUBLE_EQ(row["Amount__c"].as_number(), -2.5);
+  EXPECT_EQ(row["Status__c"].as_string(), "Succeeded");
+  cn.status = "void";
+  EXPECT_EQ(PaymentFields(cn, "001A")["Status__c"].as_string(), "Void");
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, CallbacksTest,

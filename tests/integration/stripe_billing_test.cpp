@@ -1,6 +1,7 @@
 // The Stripe adapter against the Stripe sandbox over real HTTP on loopback: each
 // BillingSystem operation, idempotency under faults, webhooks signed and retried.
 #include <cstdlib>
+#include <map>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -322,6 +323,170 @@ TEST(StripeBilling, OneTimeChargesUsageInvoicesAndPayments) {
   EXPECT_EQ(payments[0].status, "failed");
   EXPECT_EQ(payments[1].status, "succeeded");
   EXPECT_TRUE(b.GetAccount(bad).value().delinquent);
+}
+
+// Refunds and credit notes as the adapter reads them: negative Payments with their kind, in
+// ListPayments and ListInvoicePayments; the refunded amount on the payment and on the
+// invoice's expanded charge; events parsed. The sandbox answers as Stripe does: amount_refunded
+// and refunded on the charge, a credit note lowers an open invoice, a paid invoice's credit is
+// said in full, a balance credit goes to the next invoice.
+TEST(StripeBilling, RefundsAndCreditNotesAreNegativePaymentsWithTheirKind) {
+  StripeEnv env;
+  auto& b = env.billing();
+  Catalog c = MakeCatalog(b);
+  const std::string cus = b.CreateAccount(Acme("001R"), "acct:001R").value().id;
+  SubscriptionSpec spec;
+  spec.account_id = cus;
+  spec.items.push_back(SubscriptionItem{"", c.monthly, 1, {}});
+  ASSERT_TRUE(b.CreateSubscription(spec, "sub:R").ok());
+  Invoice paid = b.GetInvoice([&] {
+                    std::string id;
+                    EXPECT_TRUE(b.ListInvoices(cus, [&](const Invoice& i) {
+                                   id = i.id;
+                                   return Status::Ok();
+                                 }).ok());
+                    return id;
+                  }())
+                     .value();
+  ASSERT_EQ(paid.status, "paid");
+  ASSERT_TRUE(paid.payment.has_value());  // expanded: no second read
+  EXPECT_EQ(paid.payment->refunded_minor, 0);
+
+  // Refunds: more than is left is refused; no amount is the rest.
+  auto [too_much, error] =
+      env.Api("POST", "/v1/refunds", "charge=" + paid.charge_id + "&amount=9999");
+  EXPECT_EQ(too_much, 400);
+  EXPECT_EQ(error["error"]["param"].as_string(), "amount") << error.Dump();
+  auto [s1, r1] = env.Api("POST", "/v1/refunds", "charge=" + paid.charge_id + "&amount=1200");
+  ASSERT_EQ(s1, 200) << r1.Dump();
+  EXPECT_EQ(r1["object"].as_string(), "refund");
+  EXPECT_EQ(r1["status"].as_string(), "succeeded");
+  auto charge = b.GetPayment(paid.charge_id).value();
+  EXPECT_EQ(charge.refunded_minor, 1200);
+  EXPECT_EQ(b.GetInvoice(paid.id).value().payment->refunded_minor, 1200);
+
+  // Credit notes on the paid invoice: how it gives back must add up to its amount.
+  auto [short_by, unsaid] =
+      env.Api("POST", "/v1/credit_notes", "invoice=" + paid.id + "&amount=1000&credit_amount=400");
+  EXPECT_EQ(short_by, 400) << unsaid.Dump();
+  auto [s2, cn_balance] =
+      env.Api("POST", "/v1/credit_notes", "invoice=" + paid.id + "&amount=1000&credit_amount=1000");
+  ASSERT_EQ(s2, 200) << cn_balance.Dump();
+  EXPECT_EQ(cn_balance["type"].as_string(), "post_payment");
+  EXPECT_EQ(cn_balance["status"].as_string(), "issued");
+  auto [s3, cn_refund] =
+      env.Api("POST", "/v1/credit_notes",
+              "invoice=" + paid.id + "&amount=800&refund_amount=500&out_of_band_amount=300");
+  ASSERT_EQ(s3, 200) << cn_refund.Dump();
+  const std::string refund2 = cn_refund["refund"].as_string();
+  EXPECT_EQ(refund2.rfind("re_", 0), 0u) << cn_refund.Dump();
+  const Invoice credited = b.GetInvoice(paid.id).value();
+  EXPECT_EQ(credited.credited, 1800);
+  EXPECT_EQ(credited.amount_paid, 5000);  // a paid invoice's amounts stay
+  EXPECT_EQ(credited.payment->refunded_minor, 1700);
+
+  std::vector<Payment> listed;
+  ASSERT_TRUE(b.ListInvoicePayments(credited, [&](const Payment& p) {
+                 listed.push_back(p);
+                 return Status::Ok();
+               }).ok());
+  std::map<std::string, Payment> by_id;
+  for (const auto& p : listed) by_id[p.id] = p;
+  ASSERT_EQ(listed.size(), 5u);  // the payment, two refunds, two credit notes
+  EXPECT_EQ(listed[0].kind, Payment::Kind::kPayment);
+  EXPECT_EQ(listed[0].amount_minor, 5000);
+  EXPECT_EQ(by_id[r1["id"].as_string()].kind, Payment::Kind::kRefund);
+  EXPECT_EQ(by_id[r1["id"].as_string()].amount_minor, -1200);
+  EXPECT_EQ(by_id[r1["id"].as_string()].invoice_id, paid.id);
+  EXPECT_EQ(by_id[r1["id"].as_string()].account_id, cus);
+  EXPECT_EQ(by_id[r1["id"].as_string()].payment_id, paid.charge_id);
+  EXPECT_EQ(by_id[refund2].amount_minor, -500);
+  const Payment& cn1 = by_id[cn_balance["id"].as_string()];
+  EXPECT_EQ(cn1.kind, Payment::Kind::kCreditNote);
+  EXPECT_EQ(cn1.amount_minor, -1000);
+  EXPECT_EQ(cn1.number, cn_balance["number"].as_string());
+  EXPECT_EQ(cn1.pdf_url.rfind("https://", 0), 0u);
+  EXPECT_EQ(cn1.status, "issued");
+  // The credit note that refunded carries only what the refund (its own entry) did not.
+  EXPECT_EQ(by_id[cn_refund["id"].as_string()].amount_minor, -300);
+
+  std::vector<Payment> all;
+  ASSERT_TRUE(b.ListPayments(cus, [&](const Payment& p) {
+                 all.push_back(p);
+                 return Status::Ok();
+               }).ok());
+  ASSERT_EQ(all.size(), 5u);
+  int64_t sum = 0;
+  for (const auto& p : all) sum += p.amount_minor;
+  EXPECT_EQ(sum, 5000 - 1200 - 1000 - 500 - 300);
+
+  // The balance credit pays part of the next invoice.
+  env.sandbox.BillRun(cus);
+  std::vector<Invoice> invoices;
+  ASSERT_TRUE(b.ListInvoices(cus, [&](const Invoice& i) {
+                 invoices.push_back(i);
+                 return Status::Ok();
+               }).ok());
+  ASSERT_EQ(invoices.size(), 2u);
+  EXPECT_EQ(invoices[0].amount_due, 5000 - 1000);
+  EXPECT_EQ(b.GetAccount(cus).value().balance_minor, 0);
+
+  // An open invoice: a credit note lowers what it asks for; one for the rest pays it.
+  const std::string other = b.CreateAccount(Acme("001O"), "acct:001O").value().id;
+  spec.account_id = other;
+  ASSERT_TRUE(b.CreateSubscription(spec, "sub:O").ok());
+  env.sandbox.BillRun(other, {other});
+  Invoice open;
+  ASSERT_TRUE(b.ListInvoices(other, [&](const Invoice& i) {
+                 if (i.status == "open") open = i;
+                 return Status::Ok();
+               }).ok());
+  ASSERT_FALSE(open.id.empty());
+  auto [s4, pre] = env.Api("POST", "/v1/credit_notes", "invoice=" + open.id + "&amount=2000");
+  ASSERT_EQ(s4, 200) << pre.Dump();
+  EXPECT_EQ(pre["type"].as_string(), "pre_payment");
+  auto after = b.GetInvoice(open.id).value();
+  EXPECT_EQ(after.amount_due, 3000);
+  EXPECT_EQ(after.amount_remaining, 3000);
+  EXPECT_EQ(after.status, "open");
+  auto [over, _] = env.Api("POST", "/v1/credit_notes", "invoice=" + open.id + "&amount=3001");
+  EXPECT_EQ(over, 400);
+  auto [s5, rest] = env.Api("POST", "/v1/credit_notes", "invoice=" + open.id + "&amount=3000");
+  ASSERT_EQ(s5, 200) << rest.Dump();
+  EXPECT_EQ(b.GetInvoice(open.id).value().status, "paid");
+  auto [listed_status, by_invoice] = env.Api("GET", "/v1/credit_notes?invoice=" + open.id);
+  EXPECT_EQ(listed_status, 200);
+  EXPECT_EQ(by_invoice["data"].size(), 2u);
+
+  // The events: refunds and credit notes, parsed billing-neutrally.
+  int refunded = 0, refunds = 0, credit_notes = 0;
+  for (const auto& text : env.sandbox.Objects("event")) {
+    auto e = stripe::ParseEvent(text);
+    ASSERT_TRUE(e.ok()) << text;
+    if (e->raw_type == "charge.refunded") {
+      ++refunded;
+      EXPECT_EQ(e->type, BillingEvent::Type::kRefunded);
+      EXPECT_EQ(e->payment.kind, Payment::Kind::kPayment);
+      EXPECT_EQ(e->payment.invoice_id, paid.id);
+      EXPECT_EQ(e->account_id, cus);
+      EXPECT_GT(e->payment.refunded_minor, 0);
+    } else if (e->raw_type == "refund.created") {
+      ++refunds;
+      EXPECT_EQ(e->type, BillingEvent::Type::kRefunded);
+      EXPECT_EQ(e->payment.kind, Payment::Kind::kRefund);
+      EXPECT_EQ(e->payment.payment_id, paid.charge_id);
+      EXPECT_LT(e->payment.amount_minor, 0);
+    } else if (e->raw_type == "credit_note.created") {
+      ++credit_notes;
+      EXPECT_EQ(e->type, BillingEvent::Type::kCreditNoteIssued);
+      EXPECT_EQ(e->payment.kind, Payment::Kind::kCreditNote);
+      EXPECT_FALSE(e->payment.invoice_id.empty());
+      EXPECT_FALSE(e->account_id.empty());
+    }
+  }
+  EXPECT_EQ(refunded, 2);
+  EXPECT_EQ(refunds, 2);
+  EXPECT_EQ(credit_notes, 4);
 }
 
 TEST(StripeBilling, UsageIsRecordedAgainstAnItem) {

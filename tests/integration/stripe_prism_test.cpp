@@ -101,7 +101,7 @@ TEST(StripeThroughPrism, EveryRequestAndAnswerMatchesStripesOpenApiDescription) 
   o.api_key = "sk_test_sandbox";
   o.rate_per_second = 0;
   // The Prism cut of Stripe's spec knows expandable fields only as ids (see its README).
-  o.api.expand_latest_invoice = false;
+  o.api.expand = false;
   auto recorder = std::make_unique<ViolationRecorder>(
       std::make_unique<http::CpprestTransport>(http::TransportOptions{o.base_url, Millis(30'000)}));
   ViolationRecorder* rec = recorder.get();
@@ -198,6 +198,41 @@ TEST(StripeThroughPrism, EveryRequestAndAnswerMatchesStripesOpenApiDescription) 
                  return Status::Ok();
                }).ok());
   EXPECT_TRUE(b.GetInvoice(invoice_id).ok());
+  // Money given back, as made in Stripe's dashboard (so the sandbox's answers are checked
+  // too), then read the ways Tandem reads it.
+  const Invoice billed = b.GetInvoice(invoice_id).value();
+  ASSERT_EQ(billed.status, "paid");
+  auto post = [&](const std::string& path, const std::string& form) {
+    http::HttpRequest req;
+    req.method = "POST";
+    req.path = path;
+    req.body = form;
+    http::SetHeader(req.headers, "Content-Type", "application/x-www-form-urlencoded");
+    auto resp = conn.rest().Send(std::move(req));
+    if (!resp.ok()) return std::make_pair(0, Json());
+    auto body = Json::Parse(resp->body);
+    return std::make_pair(resp->status, body.ok() ? *body : Json());
+  };
+  EXPECT_EQ(
+      post("/v1/refunds", "charge=" + billed.charge_id + "&amount=100&reason=duplicate").first,
+      200);
+  EXPECT_EQ(post("/v1/credit_notes", "invoice=" + billed.id +
+                                         "&amount=300&credit_amount=200&refund_amount=100"
+                                         "&memo=Goodwill&reason=order_change")
+                .first,
+            200);
+  EXPECT_EQ(post("/v1/refunds", "charge=" + billed.charge_id + "&amount=999999").first, 400);
+  const auto [made, to_void] =
+      post("/v1/credit_notes", "invoice=" + billed.id + "&amount=50&credit_amount=50");
+  EXPECT_EQ(made, 200);
+  EXPECT_EQ(post("/v1/credit_notes/" + to_void["id"].as_string() + "/void", "").first, 200);
+  EXPECT_TRUE(b.GetPayment(billed.charge_id).ok());
+  int entries = 0;
+  EXPECT_TRUE(b.ListInvoicePayments(billed, [&](const Payment&) {
+                 ++entries;
+                 return Status::Ok();
+               }).ok());
+  EXPECT_EQ(entries, 5);  // the payment, two refunds, two credit notes (one void)
   EXPECT_TRUE(b.ListPayments(account.id, [](const Payment&) { return Status::Ok(); }).ok());
   EXPECT_TRUE(b.Cancel(sub.id, false, "prism:cancel-now").ok());
 

@@ -128,9 +128,30 @@ async function checks(url) {
   await fetch(`${url}/__sandbox/bill-run`, { method: 'POST', body: '{}' });
   const invoices = await stripe.invoices.list({ customer: customer.id }).autoPagingToArray({ limit: 100 });
   check(invoices.length === 2 && invoices.every((i) => i.status === 'paid'), `invoices.list: ${invoices.length} paid invoices`);
-  check(invoices[0].amount_due === 3 * 5000 + 12345, `the cycle invoice holds the items and the fee (${invoices[0].amount_due})`);
+  // Its pending items: the fee and the prorations of the mid-period changes above.
+  const pending = await stripe.invoiceItems.list({ customer: customer.id, limit: 100 });
+  const itemsBilled = pending.data.filter((i) => i.invoice === invoices[0].id);
+  const itemsTotal = itemsBilled.reduce((sum, i) => sum + i.amount, 0);
+  check(itemsBilled.some((i) => i.amount === 12345) && invoices[0].amount_due === 3 * 5000 + itemsTotal,
+        `the cycle invoice holds the items, the prorations and the fee (${invoices[0].amount_due})`);
   const charges = await stripe.charges.list({ customer: customer.id });
   check(charges.data.length === 2 && charges.data.every((c) => c.status === 'succeeded'), 'charges.list');
+
+  const refund = await stripe.refunds.create({ charge: charges.data[0].id, amount: 1000, reason: 'requested_by_customer' });
+  check(/^re_/.test(refund.id) && refund.amount === 1000 && refund.status === 'succeeded', 'refunds.create (partial)');
+  const refundedCharge = await stripe.charges.retrieve(charges.data[0].id);
+  check(refundedCharge.amount_refunded === 1000 && refundedCharge.refunded === false, 'the charge shows amount_refunded');
+  const refunds = await stripe.refunds.list({ charge: refundedCharge.id });
+  check(refunds.data.length === 1 && refunds.data[0].id === refund.id, 'refunds.list by charge');
+  await expectError(stripe.refunds.create({ charge: refundedCharge.id, amount: 100000000 }),
+                    'StripeInvalidRequestError', 'refunding more than is left');
+  const creditNote = await stripe.creditNotes.create({ invoice: invoices[0].id, amount: 500, credit_amount: 500 });
+  check(/^cn_/.test(creditNote.id) && creditNote.type === 'post_payment' && creditNote.status === 'issued',
+        'creditNotes.create on a paid invoice');
+  const creditNotes = await stripe.creditNotes.list({ invoice: invoices[0].id });
+  check(creditNotes.data.length === 1 && creditNotes.data[0].id === creditNote.id, 'creditNotes.list by invoice');
+  const credited = await stripe.invoices.retrieve(invoices[0].id);
+  check(credited.post_payment_credit_notes_amount === 500, 'the invoice counts the credit note');
 
   for (let i = 0; i < 120; i++) await stripe.customers.create({ name: `Page ${i}` });
   let count = 0;

@@ -5,10 +5,13 @@
 #pragma once
 
 #include <memory>
+#include <string>
+#include <utility>
 
 #include "connector/billing/stripe/connection.h"
 #include "sandbox/stripe/stripe_sandbox.h"
 #include "tests/fakes/fake_clock.h"
+#include "util/json.h"
 
 namespace tandem::testing {
 
@@ -26,6 +29,22 @@ struct StripeEnv {
   }
 
   connector::billing::stripe::StripeBilling& billing() { return connection->billing(); }
+
+  // A Stripe API call as someone in Stripe's dashboard makes it (a refund, a credit note):
+  // the answer's HTTP status and body; status 0 when no answer came.
+  std::pair<int, Json> Api(const std::string& method, const std::string& path,
+                           const std::string& form = "") {
+    connector::http::HttpRequest req;
+    req.method = method;
+    req.path = path;
+    req.body = form;
+    if (!form.empty())
+      connector::http::SetHeader(req.headers, "Content-Type", "application/x-www-form-urlencoded");
+    auto resp = connection->rest().Send(std::move(req));
+    if (!resp.ok()) return {0, Json()};
+    auto body = Json::Parse(resp->body);
+    return {resp->status, body.ok() ? *body : Json()};
+  }
 
   ShiftedClock clock;  // real time; a test may move it on (Stripe's test clocks)
   FakeClock fake_clock;

@@ -135,7 +135,8 @@ std::string StripeBilling::RecordUrl(const std::string& kind, const std::string&
   static const std::map<std::string, std::string> kPaths = {
       {"account", "customers"}, {"subscription", "subscriptions"},
       {"invoice", "invoices"},  {"product", "products"},
-      {"price", "prices"},      {"payment", "payments"}};
+      {"price", "prices"},      {"payment", "payments"},
+      {"refund", "refunds"},    {"credit_note", "credit_notes"}};
   auto it = kPaths.find(kind);
   return options_.dashboard_url + "/" + (it == kPaths.end() ? kind : it->second) + "/" +
          http::PercentEncode(id);
@@ -381,8 +382,7 @@ Result<Subscription> StripeBilling::CreateSubscription(const SubscriptionSpec& s
 Result<Subscription> StripeBilling::GetSubscription(const std::string& id) {
   // expand[] brings the latest invoice inline: its status without a second call.
   std::string path = "/v1/subscriptions/" + http::PercentEncode(id);
-  if (options_.expand_latest_invoice)
-    path += "?" + http::FormEncode({{"expand[]", "latest_invoice"}});
+  if (options_.expand) path += "?" + http::FormEncode({{"expand[]", "latest_invoice"}});
   auto j = Get(path);
   if (!j.ok()) return j.status();
   return SubscriptionFromJson(*j);
@@ -547,31 +547,94 @@ Status StripeBilling::RecordUsage(const UsageRecord& u, const std::string& key) 
 
 Status StripeBilling::ListInvoices(const std::string& account_id,
                                    const std::function<Status(const Invoice&)>& on_invoice) {
-  const std::string path = account_id.empty()
-                               ? "/v1/invoices"
-                               : "/v1/invoices?customer=" + http::PercentEncode(account_id);
+  FormFields q;
+  if (!account_id.empty()) q.emplace_back("customer", account_id);
+  // The charge inline: what was refunded of each invoice's payment, without a call per invoice.
+  if (options_.expand) q.emplace_back("expand[]", "data.charge");
+  const std::string path = q.empty() ? "/v1/invoices" : "/v1/invoices?" + http::FormEncode(q);
   return List(path, [&](const Json& j) { return on_invoice(InvoiceFromJson(j)); });
 }
 
 Result<Invoice> StripeBilling::GetInvoice(const std::string& id) {
-  auto j = Get("/v1/invoices/" + http::PercentEncode(id));
+  std::string path = "/v1/invoices/" + http::PercentEncode(id);
+  if (options_.expand) path += "?" + http::FormEncode({{"expand[]", "charge"}});
+  auto j = Get(path);
   if (!j.ok()) return j.status();
   return InvoiceFromJson(*j);
 }
 
+Result<Payment> StripeBilling::GetPayment(const std::string& id) {
+  auto j = Get("/v1/charges/" + http::PercentEncode(id));
+  if (!j.ok()) return j.status();
+  return ChargeFromJson(*j);
+}
+
+Status StripeBilling::ListRefunds(const Payment& charge, std::map<std::string, int64_t>* refunded,
+                                  const std::function<Status(const Payment&)>& on_payment) {
+  if (charge.refunded_minor == 0) return Status::Ok();  // none: no call
+  return List("/v1/refunds?charge=" + http::PercentEncode(charge.id), [&](const Json& j) {
+    Payment r = RefundFromJson(j);
+    r.account_id = charge.account_id;
+    r.invoice_id = charge.invoice_id;
+    (*refunded)[r.id] = -r.amount_minor;
+    return on_payment(r);
+  });
+}
+
+Result<Payment> StripeBilling::CreditNote(const Json& j, std::map<std::string, int64_t>* refunded) {
+  Payment cn = CreditNoteFromJson(j);
+  if (!cn.payment_id.empty()) {
+    auto it = refunded->find(cn.payment_id);
+    if (it == refunded->end()) {  // a refund of a charge not read here
+      auto r = Get("/v1/refunds/" + http::PercentEncode(cn.payment_id));
+      if (!r.ok()) return r.status();
+      it = refunded->emplace(cn.payment_id, (*r)["amount"].as_int()).first;
+    }
+    // The refund is an entry of its own: the credit note carries the rest.
+    cn.amount_minor = std::min<int64_t>(0, cn.amount_minor + it->second);
+  }
+  return cn;
+}
+
 Status StripeBilling::ListPayments(const std::string& account_id,
                                    const std::function<Status(const Payment&)>& on_payment) {
-  return List("/v1/charges?customer=" + http::PercentEncode(account_id), [&](const Json& j) {
-    Payment p;
-    p.id = j["id"].as_string();
-    p.account_id = j["customer"].as_string();
-    p.invoice_id = j["invoice"].as_string();
-    p.amount_minor = j["amount"].as_int();
-    p.currency = j["currency"].as_string();
-    p.status = j["status"].as_string();
-    p.failure_message = j["failure_message"].as_string();
-    p.created = j["created"].as_int();
-    return on_payment(p);
+  std::vector<Payment> refunded_charges;
+  TANDEM_RETURN_IF_ERROR(
+      List("/v1/charges?customer=" + http::PercentEncode(account_id), [&](const Json& j) {
+        Payment p = ChargeFromJson(j);
+        if (p.refunded_minor > 0) refunded_charges.push_back(p);
+        return on_payment(p);
+      }));
+  std::map<std::string, int64_t> refunded;
+  for (const Payment& charge : refunded_charges)
+    TANDEM_RETURN_IF_ERROR(ListRefunds(charge, &refunded, on_payment));
+  return List("/v1/credit_notes?customer=" + http::PercentEncode(account_id), [&](const Json& j) {
+    auto cn = CreditNote(j, &refunded);
+    if (!cn.ok()) return cn.status();
+    return on_payment(*cn);
+  });
+}
+
+Status StripeBilling::ListInvoicePayments(const Invoice& invoice,
+                                          const std::function<Status(const Payment&)>& on_payment) {
+  std::map<std::string, int64_t> refunded;
+  if (!invoice.charge_id.empty()) {
+    Payment charge;
+    if (invoice.payment) {
+      charge = *invoice.payment;
+    } else {
+      auto read = GetPayment(invoice.charge_id);
+      if (!read.ok()) return read.status();
+      charge = *read;
+    }
+    TANDEM_RETURN_IF_ERROR(on_payment(charge));
+    TANDEM_RETURN_IF_ERROR(ListRefunds(charge, &refunded, on_payment));
+  }
+  // Read even when `credited` is 0: a voided credit note no longer counts there.
+  return List("/v1/credit_notes?invoice=" + http::PercentEncode(invoice.id), [&](const Json& j) {
+    auto cn = CreditNote(j, &refunded);
+    if (!cn.ok()) return cn.status();
+    return on_payment(*cn);
   });
 }
 

@@ -17,9 +17,10 @@ struct StripeOptions {
   int64_t webhook_tolerance_s = 300;       // default 5 minutes
   std::string dashboard_url = "https://dashboard.stripe.com/test";  // for RecordUrl
   int page_size = 100;                                              // list calls; Stripe's maximum
-  // GetSubscription asks for expand[]=latest_invoice (its status in the same call); default
-  // true. The Prism check turns it off: its reduced spec knows expandable fields as ids only.
-  bool expand_latest_invoice = true;
+  // Reads ask for the related object inline where that saves a call: a subscription's
+  // latest_invoice (its status), an invoice's charge (what was refunded of it); default true.
+  // The Prism check turns it off: its reduced spec knows expandable fields as ids only.
+  bool expand = true;
 };
 
 class StripeBilling final : public BillingSystem {
@@ -81,8 +82,13 @@ class StripeBilling final : public BillingSystem {
   Status ListInvoices(const std::string& account_id,
                       const std::function<Status(const Invoice&)>& on_invoice) override;
   Result<Invoice> GetInvoice(const std::string& id) override;
+  Result<Payment> GetPayment(const std::string& id) override;
+  // Charges, then the refunds of each refunded one (Stripe lists refunds by charge only),
+  // then credit notes.
   Status ListPayments(const std::string& account_id,
                       const std::function<Status(const Payment&)>& on_payment) override;
+  Status ListInvoicePayments(const Invoice& invoice,
+                             const std::function<Status(const Payment&)>& on_payment) override;
   Result<BillingEvent> VerifyWebhook(const std::string& payload,
                                      const std::string& signature_header,
                                      int64_t now_epoch_s) const override;
@@ -97,6 +103,12 @@ class StripeBilling final : public BillingSystem {
   // Streams every object of a list endpoint (starting_after paging).
   Status List(const std::string& path, const std::function<Status(const Json&)>& on_object,
               int64_t* reads = nullptr);
+  // The refunds of `charge` (filled in with its invoice and account), each to on_payment and
+  // into *refunded (refund id → amount given back), for the credit notes read after them.
+  Status ListRefunds(const Payment& charge, std::map<std::string, int64_t>* refunded,
+                     const std::function<Status(const Payment&)>& on_payment);
+  // A credit note read from `j`: its amount beyond the refund it made (see Payment).
+  Result<Payment> CreditNote(const Json& j, std::map<std::string, int64_t>* refunded);
 
   const StripeOptions options_;
   http::RestClient& rest_;

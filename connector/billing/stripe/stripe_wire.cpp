@@ -27,10 +27,26 @@ const char* EventTypeName(BillingEvent::Type type) {
       return "customer_deleted";
     case BillingEvent::Type::kCatalogChanged:
       return "catalog_changed";
+    case BillingEvent::Type::kRefunded:
+      return "refunded";
+    case BillingEvent::Type::kCreditNoteIssued:
+      return "credit_note_issued";
     case BillingEvent::Type::kOther:
       return "other";
   }
   return "other";
+}
+
+const char* PaymentKindName(Payment::Kind kind) {
+  switch (kind) {
+    case Payment::Kind::kPayment:
+      return "payment";
+    case Payment::Kind::kRefund:
+      return "refund";
+    case Payment::Kind::kCreditNote:
+      return "credit_note";
+  }
+  return "payment";
 }
 
 namespace stripe {
@@ -228,10 +244,72 @@ Invoice InvoiceFromJson(const Json& j) {
   i.hosted_url = j["hosted_invoice_url"].as_string();
   i.pdf_url = j["invoice_pdf"].as_string();
   i.attempt_count = static_cast<int>(j["attempt_count"].as_int());
+  i.credited = j["pre_payment_credit_notes_amount"].as_int() +
+               j["post_payment_credit_notes_amount"].as_int();
   // Expanded or not, the charge is the payment attempt behind the invoice.
-  i.charge_id = j["charge"].is_object() ? j["charge"]["id"].as_string() : j["charge"].as_string();
+  if (j["charge"].is_object()) {
+    i.payment = ChargeFromJson(j["charge"]);
+    i.charge_id = i.payment->id;
+  } else {
+    i.charge_id = j["charge"].as_string();
+  }
   i.metadata = ReadMetadata(j);
   return i;
+}
+
+namespace {
+// An expandable field's id, expanded or not.
+std::string IdOf(const Json& field) {
+  return field.is_object() ? field["id"].as_string() : field.as_string();
+}
+}  // namespace
+
+Payment ChargeFromJson(const Json& j) {
+  Payment p;
+  p.id = j["id"].as_string();
+  p.kind = Payment::Kind::kPayment;
+  p.account_id = IdOf(j["customer"]);
+  p.invoice_id = IdOf(j["invoice"]);
+  p.amount_minor = j["amount"].as_int();
+  p.refunded_minor = j["amount_refunded"].as_int();
+  p.currency = j["currency"].as_string();
+  p.status = j["status"].as_string();
+  p.failure_message = j["failure_message"].as_string();
+  p.created = j["created"].as_int();
+  return p;
+}
+
+Payment RefundFromJson(const Json& j) {
+  Payment p;
+  p.id = j["id"].as_string();
+  p.kind = Payment::Kind::kRefund;
+  p.payment_id = IdOf(j["charge"]);
+  if (j["charge"].is_object()) {
+    p.account_id = IdOf(j["charge"]["customer"]);
+    p.invoice_id = IdOf(j["charge"]["invoice"]);
+  }
+  p.amount_minor = -j["amount"].as_int();
+  p.currency = j["currency"].as_string();
+  p.status = j["status"].as_string();
+  p.failure_message = j["failure_reason"].as_string();
+  p.created = j["created"].as_int();
+  return p;
+}
+
+Payment CreditNoteFromJson(const Json& j) {
+  Payment p;
+  p.id = j["id"].as_string();
+  p.kind = Payment::Kind::kCreditNote;
+  p.account_id = IdOf(j["customer"]);
+  p.invoice_id = IdOf(j["invoice"]);
+  p.payment_id = IdOf(j["refund"]);  // the refund it made, when it refunds
+  p.amount_minor = -j["total"].as_int();
+  p.currency = j["currency"].as_string();
+  p.status = j["status"].as_string();
+  p.number = j["number"].as_string();
+  p.pdf_url = j["pdf"].as_string();
+  p.created = j["created"].as_int();
+  return p;
 }
 
 Result<BillingEvent> ParseEvent(const std::string& payload) {
@@ -268,6 +346,16 @@ Result<BillingEvent> ParseEvent(const std::string& payload) {
     out.type = T::kCustomerDeleted;
   else if (t.rfind("product.", 0) == 0 || t.rfind("price.", 0) == 0)
     out.type = T::kCatalogChanged;
+  else if (t == "charge.refunded" || t == "charge.refund.updated" || t == "refund.created" ||
+           t == "refund.updated")
+    out.type = T::kRefunded;
+  else if (t.rfind("credit_note.", 0) == 0)
+    out.type = T::kCreditNoteIssued;
+  if (out.type == T::kRefunded)
+    out.payment = out.object["object"].as_string() == "charge" ? ChargeFromJson(out.object)
+                                                               : RefundFromJson(out.object);
+  else if (out.type == T::kCreditNoteIssued)
+    out.payment = CreditNoteFromJson(out.object);
   out.account_id = out.type == T::kCustomerChanged || out.type == T::kCustomerDeleted
                        ? out.object_id
                        : out.object["customer"].as_string();

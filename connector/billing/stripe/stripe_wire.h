@@ -40,6 +40,11 @@ Price PriceFromJson(const Json& price);
 SubscriptionItem ItemFromJson(const Json& item);
 Subscription SubscriptionFromJson(const Json& subscription);
 Invoice InvoiceFromJson(const Json& invoice);
+// A charge, a refund (amount negative) and a credit note (its total, negative) as Payments.
+// A refund knows its invoice and account only when its charge is expanded.
+Payment ChargeFromJson(const Json& charge);
+Payment RefundFromJson(const Json& refund);
+Payment CreditNoteFromJson(const Json& credit_note);
 
 // Parses a Stripe event into the canonical BillingEvent.
 Result<BillingEvent> ParseEvent(const std::string& payload);
