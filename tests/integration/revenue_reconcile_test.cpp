@@ -3,6 +3,7 @@
 // billing changed behind Tandem's back — a price lowered, a quantity raised, an add-on
 // removed. Each difference is found with its exact monthly amount; --fix repairs the kinds the
 // mapping allows through work orders run by the engine; a second run finds nothing.
+#include <cctype>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -26,6 +27,11 @@ namespace {
 using connector::billing::SubscriptionItem;
 using testing::CatalogProduct;
 using testing::OrderLine;
+
+std::string Upper(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
 
 // RFC 4180 rows of a report (quoted fields, doubled quotes), each by column name.
 std::vector<std::map<std::string, std::string>> ReadCsv(const std::string& path) {
@@ -179,7 +185,8 @@ class RevenueReconcileTest : public testing::StoreBackendTest {
                    "Service_Subscription__c WHERE Account__c = '" +
                        account + "'",
                    [&](const Json& r) {
-                     if (currency.empty() || r["Currency__c"].as_string() == currency)
+                     // Billing's code, as billing keeps it (lower case): compared by letters.
+                     if (currency.empty() || Upper(r["Currency__c"].as_string()) == currency)
                        out = {r["Id"].as_string(), r["Billing_Subscription_Id__c"].as_string()};
                      return Status::Ok();
                    })
