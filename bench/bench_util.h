@@ -1,9 +1,16 @@
-// Shared by the benchmarks: CPU seconds this process has used (user + system).
+// Shared by the benchmarks: CPU seconds, the sandbox process, the clients to it.
 #pragma once
 
 #include <unistd.h>
 
+#include <memory>
 #include <string>
+
+#include "connector/billing/stripe/connection.h"
+#include "connector/crm/salesforce/connection.h"
+#include "util/clock.h"
+#include "util/random.h"
+#include "util/redact.h"
 
 #include <sys/resource.h>
 
@@ -40,5 +47,41 @@ inline pid_t StartSandbox(const char* binary, std::string* crm, std::string* bil
   close(fds[0]);
   return crm->empty() || (billing && billing->empty()) ? -1 : pid;
 }
+
+// The clients a bench drives the sandboxes with, as the app builds them: real time and real
+// sleeps, one call counter for both remotes, no client-side billing rate limit (a bench measures
+// the remote's). `billing` is null when `billing_url` is empty.
+struct SandboxClients {
+  SandboxClients(const std::string& crm_url, const std::string& billing_url,
+                 Millis bulk_poll_initial = Millis(500))
+      : crm(CrmOptions(crm_url, bulk_poll_initial), {clock, sleeper, random, counter}, redactor,
+            sleeper) {
+    if (billing_url.empty()) return;
+    connector::billing::stripe::StripeConnectionOptions o;
+    o.base_url = billing_url;
+    o.api_key = "sk_test_sandbox";
+    o.rate_per_second = 0;
+    billing = std::make_unique<connector::billing::stripe::StripeConnection>(
+        o, connector::http::RestClientDeps{clock, sleeper, random, counter}, redactor);
+  }
+
+  static connector::crm::salesforce::ConnectionOptions CrmOptions(const std::string& url,
+                                                                  Millis bulk_poll_initial) {
+    connector::crm::salesforce::ConnectionOptions o;
+    o.instance_url = url;
+    o.oauth.client_id = "tandem-sandbox";
+    o.oauth.client_secret = "sandbox-secret";
+    o.api.bulk_poll_initial = bulk_poll_initial;
+    return o;
+  }
+
+  SystemClock clock;
+  RealSleeper sleeper;
+  SeededRandom random{1};
+  connector::http::CallCounter counter;
+  Redactor redactor;
+  connector::crm::salesforce::SalesforceConnection crm;
+  std::unique_ptr<connector::billing::stripe::StripeConnection> billing;
+};
 
 }  // namespace tandem::bench

@@ -9,9 +9,8 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "bench/bench_util.h"
 #include "catalog-sync/apply.h"
-#include "connector/billing/stripe/connection.h"
-#include "connector/crm/salesforce/connection.h"
 #include "sandbox/salesforce/salesforce_sandbox.h"
 #include "sandbox/stripe/stripe_sandbox.h"
 #include "util/log.h"
@@ -21,26 +20,15 @@ using namespace tandem;
 int main(int argc, char** argv) {
   const int n = argc > 1 ? std::atoi(argv[1]) : 10000;
   log::Setup({log::Format::kText, spdlog::level::warn}, std::make_shared<Redactor>());
-  SystemClock clock;
-  RealSleeper sleeper;
-  SeededRandom random(9);
-  connector::http::CallCounter counter;
-  Redactor redactor;
-  sandbox::salesforce::SalesforceSandbox crm_sb({}, clock);
-  sandbox::stripe::StripeSandbox billing_sb({}, clock);
+  SystemClock sandbox_clock;
+  sandbox::salesforce::SalesforceSandbox crm_sb({}, sandbox_clock);
+  sandbox::stripe::StripeSandbox billing_sb({}, sandbox_clock);
   if (!crm_sb.Start().ok() || !billing_sb.Start().ok()) return 1;
-  connector::crm::salesforce::ConnectionOptions co;
-  co.instance_url = crm_sb.base_url();
-  co.oauth.client_id = "tandem-sandbox";
-  co.oauth.client_secret = "sandbox-secret";
-  connector::crm::salesforce::SalesforceConnection crm(co, {clock, sleeper, random, counter},
-                                                       redactor, sleeper);
-  connector::billing::stripe::StripeConnectionOptions bo;
-  bo.base_url = billing_sb.base_url();
-  bo.api_key = "sk_test_sandbox";
-  bo.rate_per_second = 0;
-  connector::billing::stripe::StripeConnection billing(bo, {clock, sleeper, random, counter},
-                                                       redactor);
+  bench::SandboxClients clients(crm_sb.base_url(), billing_sb.base_url());
+  auto& crm = clients.crm;
+  auto& billing = *clients.billing;
+  const Clock& clock = clients.clock;
+  connector::http::CallCounter& counter = clients.counter;
   const auto dir =
       std::filesystem::temp_directory_path() / ("tandem-catalog-bench-" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);

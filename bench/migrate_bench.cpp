@@ -110,18 +110,10 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  SystemClock clock;
-  RealSleeper sleeper;
-  SeededRandom random(1);
-  connector::http::CallCounter counter;
-  Redactor redactor;
-  connector::crm::salesforce::ConnectionOptions o;
-  o.instance_url = crm_url;
-  o.oauth.client_id = "tandem-sandbox";
-  o.oauth.client_secret = "sandbox-secret";
-  o.api.bulk_poll_initial = Millis(100);
-  connector::crm::salesforce::SalesforceConnection conn(o, {clock, sleeper, random, counter},
-                                                        redactor, sleeper);
+  bench::SandboxClients clients(crm_url, "", Millis(100));
+  auto& conn = clients.crm;
+  const connector::http::RestClientDeps deps{clients.clock, clients.sleeper, clients.random,
+                                             clients.counter};
   // The CRM side: ROWS Accounts, and their export as the consultant's CSV.
   {
     std::ofstream out(csv);
@@ -151,9 +143,9 @@ int main(int argc, char** argv) {
                         << billing_url << "\n  api_key: env:STRIPE_KEY\n";
   connector::http::RestClientOptions ro;
   ro.base_url = crm_url;
-  connector::http::RestClient crm_admin(ro, {clock, sleeper, random, counter}, nullptr);
+  connector::http::RestClient crm_admin(ro, deps, nullptr);
   ro.base_url = billing_url;
-  connector::http::RestClient billing_admin(ro, {clock, sleeper, random, counter}, nullptr);
+  connector::http::RestClient billing_admin(ro, deps, nullptr);
   const Json crm_before = Stats(crm_admin), billing_before = Stats(billing_admin);
 
   const Run m = run(pid, migrate_go);

@@ -21,8 +21,6 @@
 #include <vector>
 
 #include "bench/bench_util.h"
-#include "connector/billing/stripe/connection.h"
-#include "connector/crm/salesforce/connection.h"
 #include "connector/http/rest_client.h"
 #include "store/store.h"
 #include "util/json.h"
@@ -302,32 +300,16 @@ int main(int argc, char** argv) {
                            "env:SF_SECRET\nbilling:\n  base_url: "
                         << billing_url << "\n  api_key: env:STRIPE_KEY\n";
 
-  SystemClock clock;
-  RealSleeper sleeper;
-  SeededRandom random(1);
-  connector::http::CallCounter counter;
-  Redactor redactor;
-  connector::crm::salesforce::ConnectionOptions co;
-  co.instance_url = crm_url;
-  co.oauth.client_id = "tandem-sandbox";
-  co.oauth.client_secret = "sandbox-secret";
-  co.api.bulk_poll_initial = Millis(100);
-  connector::crm::salesforce::SalesforceConnection crm(co, {clock, sleeper, random, counter},
-                                                       redactor, sleeper);
-  connector::billing::stripe::StripeConnectionOptions bo;
-  bo.base_url = billing_url;
-  bo.api_key = "sk_test_sandbox";
-  bo.rate_per_second = 0;
-  connector::billing::stripe::StripeConnection billing(bo, {clock, sleeper, random, counter},
-                                                       redactor);
+  bench::SandboxClients c(crm_url, billing_url, Millis(100));
   store::StoreOptions so;
   so.url = "sqlite:" + (dir / "tandem.db").string();
   auto store = store::Store::Open(so);
   connector::http::RestClientOptions ro;
   ro.base_url = crm_url;
-  connector::http::RestClient crm_admin(ro, {clock, sleeper, random, counter}, nullptr);
+  const connector::http::RestClientDeps deps{c.clock, c.sleeper, c.random, c.counter};
+  connector::http::RestClient crm_admin(ro, deps, nullptr);
   ro.base_url = billing_url;
-  connector::http::RestClient billing_admin(ro, {clock, sleeper, random, counter}, nullptr);
+  connector::http::RestClient billing_admin(ro, deps, nullptr);
   auto give_up = [&](const std::string& why) {
     std::fprintf(stderr, "%s\n", why.c_str());
     kill(first.pid, SIGTERM);
@@ -338,7 +320,7 @@ int main(int argc, char** argv) {
     return 1;
   };
   if (!store.ok()) return give_up(store.status().ToString());
-  Seeder seeder(crm.client(), billing.billing(), **store, threads);
+  Seeder seeder(c.crm.client(), c.billing->billing(), **store, threads);
   if (Status st = seeder.Catalog(); !st.ok()) return give_up(st.ToString());
 
   int failures = 0;

@@ -16,8 +16,6 @@
 #include <vector>
 
 #include "bench/bench_util.h"
-#include "connector/billing/stripe/connection.h"
-#include "connector/crm/salesforce/connection.h"
 #include "tests/support/catalog_builder.h"
 #include "tests/support/order_builder.h"
 #include "util/log.h"
@@ -48,23 +46,9 @@ int main(int argc, char** argv) {
   const pid_t sandbox = bench::StartSandbox(binary, &crm_url, &billing_url);
   if (sandbox < 0) return 1;
 
-  SystemClock clock;
-  RealSleeper sleeper;
-  SeededRandom random(1);
-  connector::http::CallCounter counter;
-  Redactor redactor;
-  connector::crm::salesforce::ConnectionOptions co;
-  co.instance_url = crm_url;
-  co.oauth.client_id = "tandem-sandbox";
-  co.oauth.client_secret = "sandbox-secret";
-  connector::crm::salesforce::SalesforceConnection crm(co, {clock, sleeper, random, counter},
-                                                       redactor, sleeper);
-  connector::billing::stripe::StripeConnectionOptions bo;
-  bo.base_url = billing_url;
-  bo.api_key = "sk_test_sandbox";
-  bo.rate_per_second = 0;
-  connector::billing::stripe::StripeConnection billing(bo, {clock, sleeper, random, counter},
-                                                       redactor);
+  bench::SandboxClients clients(crm_url, billing_url);
+  auto& crm = clients.crm;
+  auto& billing = *clients.billing;
   // The catalog, the account and the orders.
   const auto product =
       testing::CreateBillingProduct(billing.billing(), "Virtual Server", "bench-p").value();

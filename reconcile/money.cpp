@@ -7,13 +7,12 @@
 #include "mapping/mapping.h"
 
 namespace tandem::reconcile {
-namespace {
-
-// num ÷ den rounded half away from zero (den > 0).
 int64_t RoundDiv(int64_t num, int64_t den) {
   if (num < 0) return -RoundDiv(-num, den);
   return (2 * num + den) / (2 * den);
 }
+
+namespace {
 
 int64_t Scale(const std::string& currency) {
   int64_t scale = 1;

@@ -16,6 +16,9 @@ namespace tandem::reconcile {
 std::optional<int64_t> MonthlyMinor(int64_t amount_minor, const std::string& interval,
                                     int64_t count);
 
+// num ÷ den rounded half away from zero, as every amount here is (den > 0).
+int64_t RoundDiv(int64_t num, int64_t den);
+
 // A CRM currency amount (major units) in minor units of `currency`, half away from zero.
 int64_t ToMinor(double major, const std::string& currency);
 // Minor units back in major units (for task payloads, which carry the CRM's major units).

@@ -35,11 +35,6 @@ std::string Upper(std::string s) {
   return s;
 }
 
-int64_t RoundDiv(int64_t num, int64_t den) {
-  if (den <= 0) return num;
-  return num < 0 ? -((2 * -num + den) / (2 * den)) : (2 * num + den) / (2 * den);
-}
-
 // What one line charges every `count` `interval`s, and that per month.
 struct Line {
   std::string currency;  // upper case
@@ -182,7 +177,7 @@ SoldSub ReadSold(const Json& rec, const std::vector<Json>& add_ons, const Billed
     s.priced = true;
   } else if (rec["Recurring_Amount__c"].is_number()) {
     b.amount = ToMinor(rec["Recurring_Amount__c"].as_number(), b.currency);
-    b.unit = b.quantity ? RoundDiv(b.amount, b.quantity) : b.amount;
+    b.unit = b.quantity > 0 ? RoundDiv(b.amount, b.quantity) : b.amount;
     s.priced = true;
   }
   b.Normalize();
@@ -196,8 +191,8 @@ SoldSub ReadSold(const Json& rec, const std::vector<Json>& add_ons, const Billed
     add_on.line = b;  // an add-on shares its subscription's period and currency
     add_on.line.quantity = std::llround(a["Quantity__c"].as_number(1));
     add_on.line.amount = ToMinor(a["Amount__c"].as_number(), b.currency);
-    add_on.line.unit = add_on.line.quantity ? RoundDiv(add_on.line.amount, add_on.line.quantity)
-                                            : add_on.line.amount;
+    add_on.line.unit = add_on.line.quantity > 0 ? RoundDiv(add_on.line.amount, add_on.line.quantity)
+                                                : add_on.line.amount;
     add_on.line.Normalize();
     s.add_ons.push_back(std::move(add_on));
   }

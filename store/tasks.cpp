@@ -1,6 +1,8 @@
 #include "store/tasks.h"
 
 #include <algorithm>
+#include <string>
+#include <string_view>
 
 #include "store/db.h"
 
@@ -37,6 +39,9 @@ void OweReportFor(soci::session& sql, const Lease& lease, int64_t now_ms) {
        "due_ms = excluded.due_ms",
        {Int(now_ms), Int(lease.task_id)});
 }
+
+// A date reminder's row: the group's id and this (order_reports is keyed by the row).
+constexpr std::string_view kReminder = "@date";
 
 Status LeaseLost(const char* what, const Lease& lease) {
   return Status::Conflict(std::string(what) + " task " + std::to_string(lease.task_id) +
@@ -170,7 +175,7 @@ Result<std::optional<ReportDue>> TaskStore::ReportOwed(const std::string& group_
   return pool_.With("report owed", [&](soci::session& sql) -> Result<std::optional<ReportDue>> {
     auto rows = Query(sql, "SELECT seq FROM order_reports WHERE group_id = :g", {Text(group_id)});
     if (rows.empty()) return std::optional<ReportDue>();
-    return std::optional<ReportDue>(ReportDue{group_id, AsInt(rows[0][0])});
+    return std::optional<ReportDue>(ReportDue{group_id, AsInt(rows[0][0]), group_id});
   });
 }
 
@@ -180,8 +185,14 @@ Result<std::vector<ReportDue>> TaskStore::ReportsDue(int64_t due_before_ms, int 
     for (const Row& r : Query(sql,
                               "SELECT group_id, seq FROM order_reports WHERE due_ms < :d "
                               "ORDER BY due_ms, group_id LIMIT :n",
-                              {Int(due_before_ms), Int(limit)}))
-      out.push_back(ReportDue{AsText(r[0]), AsInt(r[1])});
+                              {Int(due_before_ms), Int(limit)})) {
+      const std::string row = AsText(r[0]);
+      const bool reminder =
+          row.size() > kReminder.size() &&
+          row.compare(row.size() - kReminder.size(), kReminder.size(), kReminder) == 0;
+      out.push_back(ReportDue{reminder ? row.substr(0, row.size() - kReminder.size()) : row,
+                              AsInt(r[1]), row});
+    }
     return out;
   });
 }
@@ -189,7 +200,7 @@ Result<std::vector<ReportDue>> TaskStore::ReportsDue(int64_t due_before_ms, int 
 Status TaskStore::ClearReport(const ReportDue& due) {
   return pool_.With("clear report", [&](soci::session& sql) -> Status {
     Exec(sql, "DELETE FROM order_reports WHERE group_id = :g AND seq = :s",
-         {Text(due.group_id), Int(due.seq)});
+         {Text(due.row), Int(due.seq)});
     return Status::Ok();
   });
 }
@@ -204,10 +215,14 @@ Status TaskStore::OweReport(const std::string& group_id, int64_t due_ms) {
   });
 }
 
+Status TaskStore::RemindReport(const std::string& group_id, int64_t due_ms) {
+  return OweReport(group_id + std::string(kReminder), due_ms);
+}
+
 Status TaskStore::DeferReport(const ReportDue& due, int64_t due_ms) {
   return pool_.With("defer report", [&](soci::session& sql) -> Status {
     Exec(sql, "UPDATE order_reports SET due_ms = :d WHERE group_id = :g AND seq = :s",
-         {Int(due_ms), Text(due.group_id), Int(due.seq)});
+         {Int(due_ms), Text(due.row), Int(due.seq)});
     return Status::Ok();
   });
 }

@@ -47,6 +47,7 @@ struct Lease {
 struct ReportDue {
   std::string group_id;
   int64_t seq = 0;
+  std::string row;  // the row's key: group_id, or a date reminder's own (RemindReport)
 };
 
 class TaskStore {
@@ -86,6 +87,9 @@ class TaskStore {
   Status OweReport(const std::string& group_id, int64_t due_ms);
   // A report whose write failed waits until `due_ms`, so it does not hold up the others.
   Status DeferReport(const ReportDue& due, int64_t due_ms);
+  // The group owes a report again on a date (a Scheduled order, on its effective date), in a
+  // row of its own: it never moves the due time of a report a finished task owes now.
+  Status RemindReport(const std::string& group_id, int64_t due_ms);
 
  private:
   Pool& pool_;

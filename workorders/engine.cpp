@@ -11,12 +11,6 @@
 #include "util/log.h"
 
 namespace tandem::workorders {
-namespace {
-
-// The order_reports row that brings a Scheduled order back on its date: ORDER_ID + this.
-constexpr char kOnItsDate[] = "@date";
-
-}  // namespace
 
 Engine::Engine(TaskDeps deps, const Templates& templates, EngineOptions options, CrashPoints* crash)
     : deps_(deps),
@@ -125,11 +119,7 @@ Status Engine::SweepReports(int64_t now_ms) {
   auto due = deps_.store.ReportsDue(now_ms - options_.lease.count(), 20);
   if (!due.ok()) return due.status();
   for (const auto& d : *due) {
-    // A date reminder has its own row, so it never moves a recovery report's due time.
-    const std::string& g = d.group_id;
-    const size_t n = sizeof(kOnItsDate) - 1;
-    const bool reminder = g.size() > n && g.compare(g.size() - n, n, kOnItsDate) == 0;
-    Status written = WriteReport(reminder ? g.substr(0, g.size() - n) : g);
+    Status written = WriteReport(d.group_id);
     if (!written.ok()) {
       // Tried again later, behind the others: an Order the CRM keeps refusing (deleted, a
       // validation rule) must not hold up every report after it.
@@ -162,7 +152,7 @@ Status Engine::WriteReport(const std::string& order_id) {
       // A scheduled order is reported again on its date (by the sweep, from the store: no
       // CRM polling), when it reads Completed or its waiting tasks have started.
       if (s->status == "Scheduled")
-        TANDEM_RETURN_IF_ERROR(deps_.store.OweReport(order_id + kOnItsDate, s->scheduled_until_ms));
+        TANDEM_RETURN_IF_ERROR(deps_.store.RemindReport(order_id, s->scheduled_until_ms));
       return Status::Ok();
     }
     // The state moved while this worker wrote: another worker wrote too, and may have cleared

@@ -161,6 +161,7 @@ Result<std::vector<PlannedTask>> PlanOrder(const Order& order, const Templates& 
   bool sync_planned = false;
   if (order.items.empty()) problems.push_back("the order has no items");
   if (!order.unmapped.empty()) problems.push_back(order.unmapped);
+  const int64_t effective = DateToEpoch(order.effective_date);
   // When any item's template syncs the account, every item's chain starts after that sync:
   // a fee or add-on of the same order may need the customer it creates.
   bool needs_sync = false;
@@ -237,7 +238,6 @@ Result<std::vector<PlannedTask>> PlanOrder(const Order& order, const Templates& 
       task.spec.kind = kind;
       task.spec.payload = params.Dump();
       task.spec.depends_on = previous;
-      const int64_t effective = DateToEpoch(order.effective_date);
       if (effective > planned_at && WaitsForEffectiveDate(kind))
         task.spec.run_at_ms = effective * 1000;
       previous = task.spec.key;

@@ -267,6 +267,23 @@ TEST_P(StoreTest, AFinishedTaskOwesItsGroupAReportUntilOneIsWrittenAfterIt) {
   EXPECT_EQ(store().ReportsDue(kNow + 5001, 10).value().size(), 2u);
 }
 
+// A Scheduled order's reminder for its date is a row of its own: a report a finished task owes
+// now keeps its due time, and the reminder comes back under the group's id on its date.
+TEST_P(StoreTest, ADateReminderNeverMovesAReportOwedNow) {
+  ASSERT_TRUE(store().OweReport("ge", kNow).ok());
+  ASSERT_TRUE(store().RemindReport("ge", kNow + 86'400'000).ok());
+  auto now = store().ReportsDue(kNow + 1, 10).value();
+  ASSERT_EQ(now.size(), 1u) << "the reminder moved the report owed now";
+  EXPECT_EQ(now[0].group_id, "ge");
+  ASSERT_TRUE(store().ClearReport(now[0]).ok());
+  EXPECT_TRUE(store().ReportsDue(kNow + 1, 10).value().empty());
+  auto on_the_day = store().ReportsDue(kNow + 86'400'001, 10).value();
+  ASSERT_EQ(on_the_day.size(), 1u);
+  EXPECT_EQ(on_the_day[0].group_id, "ge");
+  ASSERT_TRUE(store().ClearReport(on_the_day[0]).ok());
+  EXPECT_TRUE(store().ReportsDue(kNow + 86'400'001, 10).value().empty());
+}
+
 TEST_P(StoreTest, ConcurrentWorkersNeverClaimTheSameTask) {
   constexpr int kTasks = 200;
   for (int i = 0; i < kTasks; ++i)
