@@ -9,6 +9,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -179,8 +180,9 @@ class ServeWorkOrders : public testing::StoreBackendTest {
     }
 
     const pid_t second = StartServe("second.log");
-    EXPECT_TRUE(WaitFor([&] { return Completed() == n; }, 240)) << Completed() << " completed\n"
-                                                                << Slurp("second.log");
+    EXPECT_TRUE(WaitFor([&] { return Completed() == n; }, 240))
+        << Unfinished() << "--- second process\n"
+        << Slurp("second.log");
     const int stopped = StopServe(second, SIGTERM);
     EXPECT_TRUE(WIFEXITED(stopped) && WEXITSTATUS(stopped) == 0) << Slurp("second.log");
 
@@ -212,6 +214,31 @@ class ServeWorkOrders : public testing::StoreBackendTest {
         << revenue.out;
     EXPECT_NE(revenue.out.find(std::to_string(n) + " subscriptions compared"), std::string::npos)
         << revenue.out;
+  }
+
+  // What holds back the orders not Completed: each one's tasks, for a failure message.
+  std::string Unfinished() {
+    std::set<std::string> completed;
+    (void)crm_.client().Query("SELECT Id FROM Order WHERE Automation_Status__c = 'Completed'",
+                              [&](const Json& r) {
+                                completed.insert(r["Id"].as_string());
+                                return Status::Ok();
+                              });
+    std::string out;
+    for (const auto& order : order_ids_) {
+      if (completed.count(order)) continue;
+      out += "order " + order + ":\n";
+      auto group = (*store_)->TasksInGroup(order);
+      if (!group.ok()) {
+        out += "  " + group.status().ToString() + "\n";
+        continue;
+      }
+      for (const auto& t : *group)
+        out += "  " + t.key + " " + t.state + " attempts=" + std::to_string(t.attempts) +
+               " next_run_ms=" + std::to_string(t.next_run_ms) + " claimed_by=" + t.claimed_by +
+               " error=" + t.last_error + "\n";
+    }
+    return out;
   }
 
   int64_t Completed() {
@@ -286,7 +313,10 @@ TEST_P(ServeWorkOrders, SigtermMidBatchFinishesOrGivesBackEveryClaimedTask) {
       EXPECT_NE(t.state, "running") << t.key << " still claimed by " << t.claimed_by;
   }
   const pid_t second = StartServe("term2.log");
-  EXPECT_TRUE(WaitFor([&] { return Completed() == n; }, 240)) << Slurp("term2.log");
+  EXPECT_TRUE(WaitFor([&] { return Completed() == n; }, 240))
+      << Unfinished() << "--- first process\n"
+      << Slurp("term.log") << "--- second process\n"
+      << Slurp("term2.log");
   EXPECT_EQ(StopServe(second, SIGTERM), 0);
   EXPECT_EQ(stripe_.sandbox.CountObjects("subscription"), n);
   EXPECT_EQ(crm_.sandbox.CountRecords("Service_Subscription__c"), n);
@@ -296,8 +326,10 @@ TEST_P(ServeWorkOrders, TwoProcessesShareFiveHundredTasksEachRunOnce) {
   if (GetParam().name != "postgresql") GTEST_SKIP() << "several processes need PostgreSQL";
   MakeOrders(125, /*fee=*/false);  // 125 orders × 4 tasks
   const pid_t a = StartServe("a.log"), b = StartServe("b.log");
-  EXPECT_TRUE(WaitFor([&] { return Completed() == 125; }, 240)) << Completed() << " completed\n"
-                                                                << Slurp("a.log") << Slurp("b.log");
+  EXPECT_TRUE(WaitFor([&] { return Completed() == 125; }, 240))
+      << Unfinished() << "--- a\n"
+      << Slurp("a.log") << "--- b\n"
+      << Slurp("b.log");
   // Both processes did part of the work (each completed tasks), and together all of it.
   // A batch's count reaches /metrics just after its orders show Completed: wait for it.
   int64_t done_a = 0, done_b = 0;
