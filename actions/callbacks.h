@@ -36,6 +36,8 @@ class Callbacks {
   Callbacks(ActionDeps deps, std::string account_map = "account");
 
   ReceiveResult Receive(const std::string& payload, const std::string& signature_header);
+  // The request header Receive's signature_header comes from (the billing system's).
+  std::string SignatureHeader() const { return deps_.billing.WebhookSignatureHeader(); }
   // Called when a catalog-changed event is applied (the scheduler runs the catalog sync early).
   void OnCatalogChanged(std::function<void()> hook) { on_catalog_changed_ = std::move(hook); }
   // Applies up to `limit` pending inbox events; failures stay pending until 5 attempts.

@@ -23,7 +23,7 @@ Actions::Actions(ActionDeps deps, std::string actor) : deps_(deps), actor_(std::
 Result<const mapping::ObjectMap*> Actions::SyncableMap(const std::string& object) const {
   const mapping::ObjectMap* map = deps_.mapping.Find(object);
   if (!map) return Status::NotFound("no object map '" + object + "' in " + deps_.mapping.source);
-  if (map->billing != "customer")
+  if (map->billing != "account")
     return Status::InvalidArgument("object map '" + map->name + "' maps to billing " +
                                    map->billing +
                                    ", which is synced by work orders or the catalog, not by hand");

@@ -67,7 +67,7 @@ std::string Results(Json results) {
 
 ApiReply ReceiveCallback(actions::Callbacks& callbacks, const std::string& body,
                          const HeaderMap& headers) {
-  auto sig = headers.find("stripe-signature");
+  auto sig = headers.find(callbacks.SignatureHeader());
   auto r = callbacks.Receive(body, sig == headers.end() ? "" : sig->second);
   Json out = Json::MakeObject();
   if (r.http_status == 200) {
@@ -151,7 +151,7 @@ void RegisterActionRoutes(ApiServer& server, Runtime& rt) {
                        return ReceiveCallback(*callbacks, body, headers);
                      });
   for (const auto& o : rt.mapping.objects) {
-    if (o.billing != "customer") continue;
+    if (o.billing != "account") continue;
     const std::string name = o.name;
     const std::string base = "/api/v1/actions/" + name + "/";
     actions::Actions* actions = rt.actions.get();

@@ -6,6 +6,8 @@
 #include <set>
 #include <sstream>
 
+#include "connector/billing/stripe/connection.h"
+
 namespace tandem::app {
 
 namespace {
@@ -109,6 +111,18 @@ Result<std::unique_ptr<store::Store>> OpenStore(const Config& config, bool migra
   return store::Store::Open(so);
 }
 
+Result<connector::billing::BillingConnectionPtr> ConnectBilling(
+    const Config& c, const connector::http::RestClientDeps& deps, Redactor& redactor) {
+  if (c.billing.remote.base_url.empty())
+    return Status::InvalidArgument("billing.base_url is not set");
+  if (c.billing.system == "stripe")
+    return connector::billing::BillingConnectionPtr(
+        std::make_unique<connector::billing::stripe::StripeConnection>(BillingOptions(c), deps,
+                                                                       redactor));
+  return Status::InvalidArgument("billing.system: unknown billing system '" + c.billing.system +
+                                 "'");
+}
+
 Result<std::unique_ptr<Runtime>> BuildRuntime(const Config& c, RedactorPtr redactor) {
   auto rt = std::make_unique<Runtime>(std::move(redactor));
   auto store = OpenStore(c, /*migrate=*/true, nullptr);
@@ -123,10 +137,9 @@ Result<std::unique_ptr<Runtime>> BuildRuntime(const Config& c, RedactorPtr redac
   const connector::http::RestClientDeps deps{rt->clock, rt->sleeper, rt->random, rt->counter};
   rt->crm = std::make_unique<connector::crm::salesforce::SalesforceConnection>(
       CrmOptions(c), deps, *rt->redactor, rt->sleeper);
-  if (c.billing.remote.base_url.empty())
-    return Status::InvalidArgument("billing.base_url is not set");
-  rt->billing = std::make_unique<connector::billing::stripe::StripeConnection>(BillingOptions(c),
-                                                                               deps, *rt->redactor);
+  auto billing = ConnectBilling(c, deps, *rt->redactor);
+  if (!billing.ok()) return billing.status();
+  rt->billing = std::move(billing).value();
   rt->actions = std::make_unique<actions::Actions>(ActionDepsOf(*rt), "api");
   rt->callbacks = std::make_unique<actions::Callbacks>(ActionDepsOf(*rt));
   rt->catalog = NewCatalogSync(*rt, c.catalog_pricebooks);

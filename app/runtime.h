@@ -16,7 +16,7 @@
 #include "app/config.h"
 #include "app/scheduler.h"
 #include "catalog-sync/apply.h"
-#include "connector/billing/stripe/connection.h"
+#include "connector/billing/billing_connection.h"
 #include "connector/crm/salesforce/connection.h"
 #include "mapping/mapping.h"
 #include "migration/migrator.h"
@@ -43,7 +43,7 @@ struct Runtime {
   mapping::Mapping mapping;
   workorders::Templates templates;
   std::unique_ptr<connector::crm::salesforce::SalesforceConnection> crm;
-  std::unique_ptr<connector::billing::stripe::StripeConnection> billing;
+  connector::billing::BillingConnectionPtr billing;  // the adapter billing.system names
   std::unique_ptr<actions::Actions> actions;
   std::unique_ptr<actions::Callbacks> callbacks;
   std::unique_ptr<catalog_sync::CatalogSync> catalog;
@@ -61,6 +61,11 @@ Result<workorders::Templates> LoadTemplatesFile(const std::string& path,
 // `crash` (tests) arms the store's crash points.
 Result<std::unique_ptr<store::Store>> OpenStore(const Config& config, bool migrate,
                                                 CrashPoints* crash);
+
+// The billing system the config names (billing.system), connected: the one place that
+// chooses an adapter. InvalidArgument for an unknown system or missing settings.
+Result<connector::billing::BillingConnectionPtr> ConnectBilling(
+    const Config& config, const connector::http::RestClientDeps& deps, Redactor& redactor);
 
 // Opens the store, loads the mapping, connects both remotes. InvalidArgument for a bad
 // mapping or missing settings; IoError when the store cannot be opened.

@@ -84,11 +84,15 @@ class Parser {
       if (om.name.empty()) Error(o, path + ".name", "required");
       if (om.crm.empty()) Error(o, path + ".crm", "required: the CRM object (e.g. Account)");
       if (om.billing.empty())
-        Error(o, path + ".billing", "required: the billing object (e.g. customer)");
+        Error(o, path + ".billing", "required: the billing object (e.g. account)");
+      else if (const char* now = RenamedBillingObject(om.billing))
+        Error(o["billing"], path + ".billing",
+              "'" + om.billing + "' is now called '" + now +
+                  "': the mapping names billing objects in billing terms, not one vendor's");
       else if (BillingPaths(om.billing).empty())
         Error(o["billing"], path + ".billing",
               "unknown billing object '" + om.billing +
-                  "' (customer, product, price, subscription, subscription_item, invoiceitem)");
+                  "' (account, product, price, subscription, subscription_item, charge)");
       if (om.master != "crm" && om.master != "billing")
         Error(o["master"], path + ".master", "expected crm or billing, got '" + om.master + "'");
       if (!names.insert(om.name).second) Error(o, path + ".name", "duplicate object map name");
@@ -147,6 +151,12 @@ class Parser {
       return f;
     f.crm = Str(n, "crm", path);
     f.billing = Str(n, "billing", path);
+    if (f.billing.rfind("metadata[", 0) == 0 && f.billing.back() == ']')
+      Error(n["billing"], path + ".billing",
+            "'" + f.billing + "' is now written 'custom." +
+                f.billing.substr(9, f.billing.size() - 10) +
+                "': custom fields are named in billing terms; each billing system keeps them "
+                "its own way");
     f.transform = Str(n, "transform", path);
     f.currency = Str(n, "currency", path);
     f.format = Str(n, "format", path);
@@ -410,7 +420,7 @@ Result<Mapping> ParseMapping(const std::string& text, const std::string& file) {
 
 const std::vector<std::string>& BillingPaths(const std::string& billing_object) {
   static const std::map<std::string, std::vector<std::string>> kPaths = {
-      {"customer",
+      {"account",
        {"name", "email", "phone", "description", "currency", "address.line1", "address.line2",
         "address.city", "address.state", "address.postal_code", "address.country"}},
       {"product", {"name", "description", "active", "kind", "parent_product_id"}},
@@ -421,7 +431,7 @@ const std::vector<std::string>& BillingPaths(const std::string& billing_object) 
        {"account_id", "status", "cancel_at", "start_at", "current_period_end", "quantity", "amount",
         "currency", "interval", "interval_count"}},
       {"subscription_item", {"price_id", "quantity"}},
-      {"invoiceitem", {"account_id", "amount_minor", "currency", "description"}},
+      {"charge", {"account_id", "amount_minor", "currency", "description"}},
       {"invoice",
        {"id", "number", "status", "amount_due", "amount_paid", "amount_remaining", "currency",
         "due_date", "account_id"}},
@@ -460,14 +470,14 @@ std::vector<std::string> Validate(const Mapping& mapping,
       const std::string where = mapping.source + ":" + std::to_string(f.line) + ": objects[" +
                                 o.name + "].fields[" + std::to_string(i) + "]";
       mapped_paths.insert(f.billing);
-      const bool meta = f.billing.rfind("metadata[", 0) == 0 && f.billing.back() == ']';
+      const bool meta = IsCustomFieldPath(f.billing);
       if (!meta && std::find(paths.begin(), paths.end(), f.billing) == paths.end())
         errors.push_back(where + ".billing: unknown " + o.billing + " field '" + f.billing + "'");
       else if (!meta && o.billing == "subscription" && f.direction != Direction::kToCrm)
         // A work order sets a subscription's items, dates and term from the order's lines;
         // a map from the CRM could only claim to.
         errors.push_back(where +
-                         ".billing: a subscription takes only metadata[...] from the CRM "
+                         ".billing: a subscription takes only custom.* fields from the CRM "
                          "(its items, dates and term come from the order's lines), "
                          "not '" +
                          f.billing + "'");
@@ -502,29 +512,32 @@ std::vector<std::string> Validate(const Mapping& mapping,
         }
       }
     }
-    // Required billing fields: a customer needs a name.
-    if (o.billing == "customer" && !mapped_paths.count("name"))
-      errors.push_back(where_obj + ": the billing customer needs a name: map one to 'name'");
+    // Required billing fields: an account needs a name.
+    if (o.billing == "account" && !mapped_paths.count("name"))
+      errors.push_back(where_obj + ": the billing account needs a name: map one to 'name'");
     if (o.billing == "product" && !mapped_paths.count("name"))
       errors.push_back(where_obj + ": the billing product needs a name: map one to 'name'");
   }
   return errors;
 }
 
+bool IsCustomFieldPath(const std::string& path) {
+  return path.size() > 7 && path.rfind("custom.", 0) == 0;
+}
+
+const char* RenamedBillingObject(const std::string& old_name) {
+  if (old_name == "customer") return "account";
+  if (old_name == "invoiceitem") return "charge";
+  return nullptr;
+}
+
 const Json& GetPath(const Json& payload, const std::string& path) {
-  if (path.rfind("metadata[", 0) == 0) return payload["metadata"][path.substr(9, path.size() - 10)];
   const auto dot = path.find('.');
   if (dot == std::string::npos) return payload[path];
   return payload[path.substr(0, dot)][path.substr(dot + 1)];
 }
 
 void SetPath(Json& payload, const std::string& path, Json value) {
-  if (path.rfind("metadata[", 0) == 0) {
-    Json* meta = payload.Find("metadata");
-    if (!meta) meta = &payload.Set("metadata", Json::MakeObject());
-    meta->Set(path.substr(9, path.size() - 10), std::move(value));
-    return;
-  }
   const auto dot = path.find('.');
   if (dot == std::string::npos) {
     payload.Set(path, std::move(value));

@@ -21,7 +21,7 @@ enum class Direction { kToBilling, kToCrm, kBoth };
 // `constant`.
 struct FieldMap {
   std::string crm;      // CRM field name (source for to-billing, target for to-CRM)
-  std::string billing;  // billing path: "name", "address.city", "metadata[crm_segment]"
+  std::string billing;  // billing path: "name", "address.city", "custom.crm_segment"
   Direction direction = Direction::kToBilling;
   std::string transform;  // text | number | integer | boolean | date | datetime |
                           // money_to_minor | "" (as is)
@@ -52,7 +52,7 @@ inline const std::vector<std::string>& RepairKinds() {
 struct ObjectMap {
   std::string name;              // "account"
   std::string crm;               // "Account"
-  std::string billing;           // "customer"
+  std::string billing;           // "account"
   std::string master = "crm";    // which side wins: crm | billing
   std::set<std::string> repair;  // reconcile --fix may repair these kinds (RepairKinds())
   LinkFields link;
@@ -77,13 +77,18 @@ Result<Mapping> ParseMapping(const std::string& yaml_text, const std::string& fi
 std::vector<std::string> Validate(const Mapping& mapping,
                                   const std::map<std::string, Json>& crm_describe_by_object);
 
-// The billing paths an object kind accepts ("customer": name, email, address.city, ...;
-// metadata[...] is always accepted).
+// The billing paths an object kind accepts ("account": name, email, address.city, ...;
+// custom fields, "custom.<key>", are always accepted: each adapter keeps them its own way,
+// Stripe as metadata, Gotransverse as custom field values).
 const std::vector<std::string>& BillingPaths(const std::string& billing_object);
+bool IsCustomFieldPath(const std::string& path);
+// The name a billing object had when the mapping used Stripe's ("customer" is "account" now);
+// null when `old_name` was never renamed.
+const char* RenamedBillingObject(const std::string& old_name);
 
 // One record's mapping result.
 struct Mapped {
-  Json payload = Json::MakeObject();  // nested: {"name":..,"address":{..},"metadata":{..}}
+  Json payload = Json::MakeObject();  // nested: {"name":..,"address":{..},"custom":{..}}
   std::string hash;                   // stable hash of the payload: "unchanged" detection
   std::string failed_field;           // set when the record cannot be mapped
   std::string reason;
@@ -101,7 +106,7 @@ Json BillingDecidedFields(const ObjectMap& map, const Json& billing_payload);
 // The CRM fields a sync must read for this object (mapped sources, format references, Id).
 std::vector<std::string> CrmFieldsToRead(const ObjectMap& map);
 
-// Reads a billing path ("address.city", "metadata[k]") from a payload; null when absent.
+// Reads a billing path ("address.city", "custom.k") from a payload; null when absent.
 const Json& GetPath(const Json& payload, const std::string& path);
 void SetPath(Json& payload, const std::string& path, Json value);
 

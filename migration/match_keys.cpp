@@ -82,7 +82,7 @@ std::vector<std::string> CustomerKeys(const Json& payload) {
   std::vector<std::string> keys;
   const std::string email = NormalizeEmail(payload["email"].ToText());
   if (!email.empty()) keys.push_back("email:" + email);
-  std::string domain = NormalizeDomain(payload["metadata"]["website"].ToText());
+  std::string domain = NormalizeDomain(payload["custom"]["website"].ToText());
   if (domain.empty() && !email.empty()) {
     const std::string mail_domain = email.substr(email.find('@') + 1);
     if (!kFreeMail.count(mail_domain)) domain = mail_domain;

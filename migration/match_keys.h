@@ -21,7 +21,7 @@ std::string NormalizeEmail(const std::string& email);
 std::string NormalizeDomain(const std::string& url_or_domain);
 
 // The keys of a customer in billing terms (the mapping's paths: name, email,
-// metadata[website]), strongest first. The domain comes from the website, else from a
+// custom.website), strongest first. The domain comes from the website, else from a
 // business e-mail address (never from free-mail providers such as gmail.com).
 std::vector<std::string> CustomerKeys(const Json& payload);
 

@@ -124,7 +124,7 @@ Result<MigrationSummary> Migrator::Run(const MigrationOptions& options,
   if (map->billing == "subscription" && options.direction != Direction::kBillingToCrm)
     return Status::InvalidArgument(
         "subscriptions are recorded from billing into the CRM: use --direction billing-to-crm");
-  if (map->billing != "customer" && map->billing != "subscription")
+  if (map->billing != "account" && map->billing != "subscription")
     return Status::InvalidArgument(
         "object map '" + map->name + "' maps to billing " + map->billing +
         "; migration loads customers (account, contact) and subscriptions");

@@ -16,7 +16,7 @@ namespace tandem::migration::internal {
 Status Run::RecordSubscriptions(std::vector<Row>& rows) {
   const mapping::ObjectMap* customers = nullptr;
   for (const auto& o : deps_.mapping.objects)
-    if (o.billing == "customer" && !o.link.billing_id.empty()) customers = &o;
+    if (o.billing == "account" && !o.link.billing_id.empty()) customers = &o;
   if (!customers) return Status::InvalidArgument("no customer map with link_fields.billing_id");
   std::vector<Row*> wanted;
   for (Row& r : rows)

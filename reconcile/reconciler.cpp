@@ -17,7 +17,7 @@ using connector::billing::BillingAccount;
 using connector::billing::Invoice;
 using connector::billing::Subscription;
 
-bool IsCustomerMap(const mapping::ObjectMap& m) { return m.billing == "customer"; }
+bool IsCustomerMap(const mapping::ObjectMap& m) { return m.billing == "account"; }
 // Subscriptions are reconciled where the CRM keeps their billing id (the service inventory).
 bool IsSubscriptionMap(const mapping::ObjectMap& m) {
   return m.billing == "subscription" && !m.link.billing_id.empty();
@@ -169,7 +169,7 @@ Status Reconciler::Run(const ReconcileOptions& options) {
   auto logger = log::Get("reconcile");
 
   Status st = Status::Ok();
-  for (const std::string billing_object : {"customer", "subscription"}) {
+  for (const std::string billing_object : {"account", "subscription"}) {
     std::vector<const mapping::ObjectMap*> maps;
     bool any = false;
     for (const auto& m : deps_.mapping.objects) {
@@ -205,7 +205,7 @@ Status Reconciler::ScanBilling(const std::string& billing_object,
     return page.records.size() >= options_.batch ? FlushBillingPage(billing_object, maps, &page)
                                                  : Status::Ok();
   };
-  Status listed = billing_object == "customer"
+  Status listed = billing_object == "account"
                       ? deps_.billing.ListAccounts(
                             [&](const BillingAccount& a) { return add(a.id, StoredAccount(a)); })
                       : deps_.billing.ListSubscriptions([&](const Subscription& s) {
@@ -273,8 +273,8 @@ Status Reconciler::FlushBillingPage(const std::string& billing_object,
     auto it = found.find(r->first);
     if (it == found.end()) {
       Finding f{maps.front()->name, kMissingInCrm, "", r->first, "", "", "", "", ""};
-      f.detail = billing_object == "customer"
-                     ? "billing customer '" + r->second["label"].as_string() +
+      f.detail = billing_object == "account"
+                     ? "billing account '" + r->second["label"].as_string() +
                            "' has no CRM record: billed, unknown to the CRM"
                      : "billed subscription (" + r->second["label"].as_string() +
                            ") has no service inventory record in the CRM";

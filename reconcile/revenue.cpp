@@ -262,7 +262,7 @@ class RevenueRun {
 Status RevenueRun::Run() {
   const mapping::ObjectMap* account_map = nullptr;
   for (const auto& m : deps_.mapping.objects) {
-    if (m.billing == "customer" && m.crm == "Account" && !account_map) account_map = &m;
+    if (m.billing == "account" && m.crm == "Account" && !account_map) account_map = &m;
     if (m.billing == "subscription" && m.crm == kInventory && !subscription_map_)
       subscription_map_ = &m;
   }

@@ -37,11 +37,14 @@ connector::billing::Proration ProrationOf(const Json& p) {
                                            : connector::billing::Proration::kProrate;
 }
 
-// A new subscription's metadata: what the mapping's `order` map takes from the Order (its id
+// A new subscription's custom fields: what the mapping's `order` map takes from the Order (its id
 // and number by default), and the order item it bills.
 connector::billing::Metadata OrderMetadata(const Json& p) {
   connector::billing::Metadata m;
-  for (const auto& [k, v] : p["order_fields"]["metadata"].object()) m[k] = v.ToText();
+  // "metadata": a task planned before custom fields had their neutral name (upgrade).
+  const Json& fields = p["order_fields"]["custom"].is_object() ? p["order_fields"]["custom"]
+                                                               : p["order_fields"]["metadata"];
+  for (const auto& [k, v] : fields.object()) m[k] = v.ToText();
   m["crm_order_item"] = p["item_id"].ToText();
   return m;
 }
@@ -185,10 +188,8 @@ Result<Json> TaskLibrary::CreateSubscription(const Call& c) {
   spec.account_id = *account;
   spec.items.push_back(*billed);
   if (c.term > 0) spec.cancel_at = DateToEpoch(AddMonths(c.effective, c.term));
-  spec.start_active = false;  // start_subscription activates it
-  // Held at most ~2 years (Stripe's limit), counted from planning: the same on every attempt.
-  const int64_t planned = p["planned_at"].as_int();
-  if (planned > 0) spec.pending_until = planned + 700 * 86'400;
+  spec.start_active = false;                   // start_subscription activates it
+  spec.decided_at = p["planned_at"].as_int();  // the same on every attempt
   spec.metadata = OrderMetadata(p);
   spec.metadata["tandem_task"] = key;
   if (c.task.attempts > 1) {
@@ -212,7 +213,7 @@ Result<Json> TaskLibrary::StartSubscription(const Call& c) {
   if (c.task.attempts > 1) {
     auto now_sub = deps_.billing.GetSubscription(*id);
     if (!now_sub.ok()) return now_sub.status();
-    if (now_sub->status != "trialing") return SubscriptionResult(*now_sub);
+    if (now_sub->status != "pending") return SubscriptionResult(*now_sub);
   }
   // An order that takes effect later bills from its date, not from its activation.
   const int64_t effective = DateToEpoch(c.effective);

@@ -12,7 +12,7 @@ BillingAccount PayloadToAccount(const Json& p) {
   const Json& addr = p["address"];
   a.address = {addr["line1"].ToText(), addr["line2"].ToText(),       addr["city"].ToText(),
                addr["state"].ToText(), addr["postal_code"].ToText(), addr["country"].ToText()};
-  for (const auto& [k, v] : p["metadata"].object()) a.metadata[k] = v.ToText();
+  for (const auto& [k, v] : p["custom"].object()) a.metadata[k] = v.ToText();
   return a;
 }
 
@@ -39,7 +39,7 @@ Json AccountToPayload(const BillingAccount& a) {
   if (addr.size() > 0) p.Set("address", addr);
   Json meta = Json::MakeObject();
   for (const auto& [k, v] : a.metadata) meta.Set(k, v);
-  p.Set("metadata", meta);
+  p.Set("custom", meta);
   return p;
 }
 

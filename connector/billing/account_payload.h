@@ -1,5 +1,5 @@
 // Billing records as the mapping's billing paths describe them ("name", "address.city",
-// "metadata[k]"; "status", "start_at", "cancel_at") and as BillingSystem takes them. Shared
+// "custom.k"; "status", "start_at", "cancel_at") and as BillingSystem takes them. Shared
 // by sync, query, callbacks, work orders, migration and reconciliation, so that every path
 // that writes a record and every path that compares it see the same values.
 #pragma once

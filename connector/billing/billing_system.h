@@ -28,7 +28,7 @@ struct Address {
 
 struct BillingAccount {
   std::string id;            // assigned by billing
-  std::string external_key;  // the CRM id (stored as metadata crm_id)
+  std::string external_key;  // the CRM id; each adapter keeps it where billing can search it
   std::string name;
   std::string email;
   std::string phone;
@@ -39,7 +39,7 @@ struct BillingAccount {
   int64_t balance_minor = 0;  // amount owed (positive) in minor units
   bool delinquent = false;
   int64_t created = 0;  // epoch seconds
-  // UpdateAccount: billing paths ("phone", "address.city", "metadata[k]") to empty. An empty
+  // UpdateAccount: billing paths ("phone", "address.city", "custom.k") to empty. An empty
   // field above means "leave as is", so clearing a value the CRM no longer has is explicit.
   std::vector<std::string> clear;
 };
@@ -98,7 +98,8 @@ struct SubscriptionItem {
 struct Subscription {
   std::string id;
   std::string account_id;
-  // incomplete | incomplete_expired | trialing | scheduled (starts billing at start_date) |
+  // incomplete | incomplete_expired | pending (held: not billing until started) |
+  // scheduled (starts billing at start_date) |
   // active | past_due | unpaid | paused | canceled
   std::string status;
   std::vector<SubscriptionItem> items;
@@ -118,10 +119,10 @@ struct SubscriptionSpec {
   int64_t cancel_at = 0;                // end of the term (epoch s); 0: open-ended
   int64_t start_at = 0;                 // backdate or anchor; 0: now
   bool start_active = true;             // false: create without charging until Start()
-  // start_active=false: held until Start() or this time (epoch s). It is part of the
-  // request, so a retry must send the same value: derive it from the operation, not from
-  // the clock of the attempt. 0: 729 days from now.
-  int64_t pending_until = 0;
+  // When the operation was decided (epoch s), the same on every attempt: an adapter whose
+  // request depends on a time (a hold that must end by some date) derives it from this, not
+  // from the clock of the attempt, so that a retry sends the same request. 0: now.
+  int64_t decided_at = 0;
   Metadata metadata;  // CRM ids (order, order item, subscription record)
 };
 
@@ -329,6 +330,8 @@ class BillingSystem {
                                      const std::function<Status(const Payment&)>& on_payment) = 0;
 
   // --- webhooks ---
+  // The request header (lower case) that carries what VerifyWebhook checks.
+  virtual std::string WebhookSignatureHeader() const = 0;
   // Verifies the signature header over the exact payload and parses the event.
   // Unauthenticated for a bad or stale signature; InvalidArgument for a malformed event.
   virtual Result<BillingEvent> VerifyWebhook(const std::string& payload,

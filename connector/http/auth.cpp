@@ -40,6 +40,16 @@ Status BearerTokenAuth::Apply(HttpRequest& request) {
   return Status::Ok();
 }
 
+ApiKeyHeaderAuth::ApiKeyHeaderAuth(std::string header, std::string key, Redactor& redactor)
+    : header_(std::move(header)), key_(std::move(key)) {
+  redactor.AddSecret(key_);
+}
+
+Status ApiKeyHeaderAuth::Apply(HttpRequest& request) {
+  SetHeader(request.headers, header_, key_);
+  return Status::Ok();
+}
+
 BasicAuth::BasicAuth(const std::string& user, const std::string& password, Redactor& redactor)
     : header_value_("Basic " + Base64Encode(user + ":" + password)) {
   redactor.AddSecret(password);

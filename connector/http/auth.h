@@ -47,6 +47,16 @@ class BearerTokenAuth final : public AuthProvider {
   const std::string token_;
 };
 
+// A key in a header of its own (Gotransverse: X-Api-Key: <key>).
+class ApiKeyHeaderAuth final : public AuthProvider {
+ public:
+  ApiKeyHeaderAuth(std::string header, std::string key, Redactor& redactor);
+  Status Apply(HttpRequest& request) override;
+
+ private:
+  const std::string header_, key_;
+};
+
 // Authorization: Basic base64(user:password) (RFC 7617).
 class BasicAuth final : public AuthProvider {
  public:

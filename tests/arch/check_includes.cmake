@@ -16,7 +16,7 @@ set(modules util connector mapping store actions catalog-sync migration workorde
 # The concrete remote adapters. Modules work through connector's interfaces (CrmClient,
 # BillingSystem); only the composition root's wiring names the adapters, so another CRM or
 # billing system is a change there alone. tests/ and bench/ build their own and are not checked.
-set(concrete_adapter_regex "^#include \"connector/(crm/salesforce|billing/stripe)/")
+set(concrete_adapter_regex "^#include \"connector/(crm/salesforce|billing/stripe|billing/gtv)/")
 set(app_wiring_files app/runtime.h app/runtime.cpp)
 list(JOIN app_wiring_files " and " app_wiring_names)
 set(violations "")

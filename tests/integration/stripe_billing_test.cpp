@@ -270,7 +270,7 @@ TEST(StripeBilling, APendingSubscriptionStartsOnlyWhenAsked) {
   spec.start_active = false;
   auto sub = env.billing().CreateSubscription(spec, "wo:P:create");
   ASSERT_TRUE(sub.ok());
-  EXPECT_EQ(sub->status, "trialing");
+  EXPECT_EQ(sub->status, "pending");
   EXPECT_EQ(env.sandbox.CountObjects("invoice"), 0);
   auto started = env.billing().StartSubscription(sub->id, 0, "wo:P:start");
   ASSERT_TRUE(started.ok()) << started.status().ToString();

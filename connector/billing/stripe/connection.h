@@ -6,6 +6,7 @@
 
 #include <memory>
 
+#include "connector/billing/billing_connection.h"
 #include "connector/billing/stripe/stripe_billing.h"
 
 namespace tandem::connector::billing::stripe {
@@ -20,14 +21,14 @@ struct StripeConnectionOptions {
   int max_attempts = 4;
 };
 
-class StripeConnection {
+class StripeConnection : public BillingConnection {
  public:
   // `transport` replaces the network transport (tests put a recorder in front of it).
   StripeConnection(StripeConnectionOptions options, http::RestClientDeps deps, Redactor& redactor,
                    http::HttpTransportPtr transport = nullptr);
-  ~StripeConnection();
+  ~StripeConnection() override;
 
-  StripeBilling& billing() { return *billing_; }
+  StripeBilling& billing() override { return *billing_; }
   http::RestClient& rest() { return *rest_; }
 
  private:

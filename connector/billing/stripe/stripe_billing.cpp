@@ -61,12 +61,14 @@ FormFields AccountFields(const BillingAccount& a) {
   Metadata m = a.metadata;
   if (!a.external_key.empty()) m[kCrmIdKey] = a.external_key;
   AddMetadata(m, &f);
-  // Stripe empties a field, and deletes a metadata key, given an empty value.
+  // Stripe empties a field, and deletes a metadata key (a custom field), given an empty value.
   for (const std::string& path : a.clear) {
     const auto dot = path.find('.');
-    f.emplace_back(
-        dot == std::string::npos ? path : path.substr(0, dot) + "[" + path.substr(dot + 1) + "]",
-        "");
+    const std::string parent = dot == std::string::npos ? path : path.substr(0, dot);
+    f.emplace_back(dot == std::string::npos ? path
+                                            : (parent == "custom" ? "metadata" : parent) + "[" +
+                                                  path.substr(dot + 1) + "]",
+                   "");
   }
   return f;
 }
@@ -366,11 +368,10 @@ Result<Subscription> StripeBilling::CreateSubscription(const SubscriptionSpec& s
   if (spec.cancel_at > 0) f.emplace_back("cancel_at", std::to_string(spec.cancel_at));
   if (spec.start_at > 0) f.emplace_back("backdate_start_date", std::to_string(spec.start_at));
   if (!spec.start_active) {
-    // Held until Start(): a trial as long as Stripe allows (730 days).
-    f.emplace_back(
-        "trial_end",
-        std::to_string(spec.pending_until > 0 ? spec.pending_until
-                                              : ToEpochMillis(clock_.Now()) / 1000 + 729 * 86400));
+    // Held until Start(): a trial nearly as long as Stripe allows (730 days from the request),
+    // counted from the decision so that a retry sends the same trial_end.
+    const int64_t from = spec.decided_at > 0 ? spec.decided_at : ToEpochMillis(clock_.Now()) / 1000;
+    f.emplace_back("trial_end", std::to_string(from + 700 * 86'400));
   }
   f.emplace_back("proration_behavior", "none");
   AddMetadata(spec.metadata, &f);

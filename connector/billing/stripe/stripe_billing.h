@@ -89,6 +89,7 @@ class StripeBilling final : public BillingSystem {
                       const std::function<Status(const Payment&)>& on_payment) override;
   Status ListInvoicePayments(const Invoice& invoice,
                              const std::function<Status(const Payment&)>& on_payment) override;
+  std::string WebhookSignatureHeader() const override { return "stripe-signature"; }
   Result<BillingEvent> VerifyWebhook(const std::string& payload,
                                      const std::string& signature_header,
                                      int64_t now_epoch_s) const override;

@@ -221,6 +221,8 @@ Subscription SubscriptionFromJson(const Json& j) {
     const int64_t start = std::atoll(at->second.c_str());
     if (start > 0) s.start_date = start;
     if (s.status == "trialing") s.status = "scheduled";
+  } else if (s.status == "trialing") {
+    s.status = "pending";  // held (created with start_active=false) or in a trial: not billing yet
   }
   return s;
 }

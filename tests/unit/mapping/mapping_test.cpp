@@ -57,7 +57,7 @@ const char* kMapping = R"yaml(version: 1
 objects:
   - name: account
     crm: Account
-    billing: customer
+    billing: account
     link_fields:
       billing_id: Billing_Id__c
     fields:
@@ -69,21 +69,21 @@ objects:
       - crm: Phone
         billing: address.line1
       - crm: Type
-        billing: metadata[segment]
+        billing: custom.segment
         value_map: {"Prospect": prospect, "Partner": partner}
         default: other
       - crm: AnnualRevenue
-        billing: metadata[revenue_minor]
+        billing: custom.revenue_minor
         transform: money_to_minor
         currency: "{CurrencyIsoCode}"
       - crm: IsActive__c
-        billing: metadata[active]
+        billing: custom.active
         transform: text
       - crm: Since__c
-        billing: metadata[since]
+        billing: custom.since
         transform: date
       - constant: tandem
-        billing: metadata[source]
+        billing: custom.source
         when: "Type != 'Prospect'"
 )yaml";
 
@@ -114,7 +114,7 @@ TEST(Mapping, MapsRenamesNestingMetadataValueMapsFormatsAndMoney) {
   EXPECT_EQ(
       out.payload.Dump(),
       R"j({"name":"Acme","description":"Acme (555-0100)","address":{"line1":"555-0100"},)j"
-      R"j("metadata":{"segment":"partner","revenue_minor":123457,"active":"true","since":"2026-03-01","source":"tandem"}})j");
+      R"j("custom":{"segment":"partner","revenue_minor":123457,"active":"true","since":"2026-03-01","source":"tandem"}})j");
   EXPECT_EQ(out.hash.size(), 16u);
 }
 
@@ -125,11 +125,11 @@ TEST(Mapping, DefaultsConditionsAndEmptyFormatParts) {
   r.Set("Phone", nullptr);
   Mapped out = ApplyToBilling(m.objects[0], r);
   ASSERT_TRUE(out.ok());
-  EXPECT_EQ(out.payload["metadata"]["segment"].as_string(), "prospect");
-  EXPECT_FALSE(out.payload["metadata"].Has("source"));  // when: Type != 'Prospect'
+  EXPECT_EQ(out.payload["custom"]["segment"].as_string(), "prospect");
+  EXPECT_FALSE(out.payload["custom"].Has("source"));  // when: Type != 'Prospect'
   EXPECT_EQ(out.payload["description"].as_string(), "Acme");
   r.Set("Type", "Other");
-  EXPECT_EQ(ApplyToBilling(m.objects[0], r).payload["metadata"]["segment"].as_string(), "other");
+  EXPECT_EQ(ApplyToBilling(m.objects[0], r).payload["custom"]["segment"].as_string(), "other");
 }
 
 TEST(Mapping, ZeroDecimalCurrenciesAndTheHashFollowTheData) {
@@ -138,7 +138,7 @@ TEST(Mapping, ZeroDecimalCurrenciesAndTheHashFollowTheData) {
   r.Set("CurrencyIsoCode", "JPY");
   r.Set("AnnualRevenue", 5000);
   Mapped yen = ApplyToBilling(m.objects[0], r);
-  EXPECT_EQ(yen.payload["metadata"]["revenue_minor"].as_int(), 5000);
+  EXPECT_EQ(yen.payload["custom"]["revenue_minor"].as_int(), 5000);
   EXPECT_EQ(ApplyToBilling(m.objects[0], r).hash, yen.hash);
   r.Set("Name", "Acme 2");
   EXPECT_NE(ApplyToBilling(m.objects[0], r).hash, yen.hash);
@@ -166,7 +166,7 @@ TEST(Mapping, DatesKeepTheirCalendarDayInEveryTimeZone) {
     setenv("TZ", tz, 1);
     tzset();
     Mapped out = ApplyToBilling(m.objects[0], Record());
-    EXPECT_EQ(out.payload["metadata"]["since"].as_string(), "2026-03-01") << tz;
+    EXPECT_EQ(out.payload["custom"]["since"].as_string(), "2026-03-01") << tz;
   }
   FieldMap dt;
   dt.crm = "When";
@@ -201,7 +201,7 @@ TEST(Mapping, DatesKeepTheirCalendarDayInEveryTimeZone) {
 TEST(Mapping, ToCrmReversesValueMapsAndMinorUnits) {
   FieldMap seg;
   seg.crm = "Type";
-  seg.billing = "metadata[segment]";
+  seg.billing = "custom.segment";
   seg.direction = Direction::kBoth;
   seg.value_map = {{"Partner", "partner"}};
   FieldMap money;
@@ -213,7 +213,7 @@ TEST(Mapping, ToCrmReversesValueMapsAndMinorUnits) {
   ObjectMap om;
   om.fields = {seg, money};
   Json payload = Json::MakeObject();
-  SetPath(payload, "metadata[segment]", Json("partner"));
+  SetPath(payload, "custom.segment", Json("partner"));
   payload.Set("balance", 12345);
   Json crm = ApplyToCrm(om, payload);
   EXPECT_EQ(crm["Type"].as_string(), "Partner");
@@ -222,7 +222,7 @@ TEST(Mapping, ToCrmReversesValueMapsAndMinorUnits) {
 
 TEST(MappingFile, ParseErrorsNameFileLineAndKey) {
   auto m = ParseMapping(
-      "objects:\n  - name: a\n    crm: Account\n    billing: customer\n    fields:\n"
+      "objects:\n  - name: a\n    crm: Account\n    billing: account\n    fields:\n"
       "      - crm: Name\n        billng: name\n      - crm: Phone\n        billing: phone\n"
       "        transform: uppercase\n",
       "map.yaml");
@@ -245,20 +245,41 @@ TEST(MappingFile, ParseErrorsNameFileLineAndKey) {
       std::string::npos);
 }
 
+// A mapping written when Tandem spoke Stripe's words is refused with the new word for each,
+// not loaded with paths that no longer reach billing.
+TEST(MappingFile, StripeNamesOfTheFirstVersionAreRefusedWithTheirNewNames) {
+  auto m = ParseMapping(
+      "objects:\n  - name: a\n    crm: Account\n    billing: customer\n    fields:\n"
+      "      - crm: Website\n        billing: metadata[website]\n"
+      "  - name: f\n    crm: OrderItem\n    billing: invoiceitem\n    fields: []\n",
+      "old.yaml");
+  ASSERT_FALSE(m.ok());
+  const std::string msg = m.status().message();
+  EXPECT_NE(msg.find("old.yaml:4:14: objects[a].billing: 'customer' is now called 'account'"),
+            std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("objects[a].fields[0].billing: 'metadata[website]' is now written "
+                     "'custom.website'"),
+            std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("objects[f].billing: 'invoiceitem' is now called 'charge'"), std::string::npos)
+      << msg;
+}
+
 TEST(MappingFile, ValidationFindsUnknownFieldsTypeMismatchesUnmappedPicklistValuesAndMissingNames) {
   auto m = ParseMapping(R"(objects:
   - name: account
     crm: Account
-    billing: customer
+    billing: account
     fields:
       - crm: Nmae
         billing: name
       - crm: Phone
-        billing: metadata[rev]
+        billing: custom.rev
         transform: money_to_minor
         currency: USD
       - crm: Type
-        billing: metadata[segment]
+        billing: custom.segment
         value_map: {"Prospect": p}
       - crm: IsActive__c
         billing: description
@@ -266,7 +287,7 @@ TEST(MappingFile, ValidationFindsUnknownFieldsTypeMismatchesUnmappedPicklistValu
         billing: adress.city
   - name: broken
     crm: Nope
-    billing: customer
+    billing: account
     fields:
       - crm: Name
         billing: description
@@ -287,14 +308,14 @@ TEST(MappingFile, ValidationFindsUnknownFieldsTypeMismatchesUnmappedPicklistValu
       << all;
   EXPECT_NE(all.find("picklist value 'Other' of Type"), std::string::npos) << all;
   EXPECT_NE(all.find("IsActive__c is boolean"), std::string::npos) << all;
-  EXPECT_NE(all.find("unknown customer field 'adress.city'"), std::string::npos) << all;
+  EXPECT_NE(all.find("unknown account field 'adress.city'"), std::string::npos) << all;
   EXPECT_NE(all.find("objects[broken]: the CRM has no object 'Nope'"), std::string::npos) << all;
   EXPECT_EQ(errors.size(), 7u) << all;
   EXPECT_TRUE(Validate(Load(), {{"Account", AccountDescribe()}}).empty());
 }
 
 TEST(MappingFile, RepairListsNameWhatReconcileMayFixAndRefuseUnknownKinds) {
-  const std::string head = "objects:\n  - name: a\n    crm: Account\n    billing: customer\n";
+  const std::string head = "objects:\n  - name: a\n    crm: Account\n    billing: account\n";
   auto ok = ParseMapping(head + "    repair: [field_drift, unlinked]\n    fields: []\n", "m.yaml");
   ASSERT_TRUE(ok.ok()) << ok.status().message();
   EXPECT_EQ(ok->objects[0].repair, (std::set<std::string>{"field_drift", "unlinked"}));
@@ -319,7 +340,7 @@ TEST(MappingFile, AnOrderMapThatClaimsASubscriptionsDatesIsRefused) {
     billing: subscription
     fields:
       - crm: Name
-        billing: metadata[order_name]
+        billing: custom.order_name
       - crm: Since__c
         billing: start_at
         transform: datetime
@@ -331,7 +352,7 @@ TEST(MappingFile, AnOrderMapThatClaimsASubscriptionsDatesIsRefused) {
   auto errors = Validate(*m, {{"Order", order}});
   ASSERT_EQ(errors.size(), 1u);
   EXPECT_NE(errors[0].find("m.yaml:8: objects[order].fields[1].billing: a subscription takes "
-                           "only metadata[...] from the CRM"),
+                           "only custom.* fields from the CRM"),
             std::string::npos)
       << errors[0];
 }
@@ -348,7 +369,7 @@ TEST(MappingFile, RevenueRepairsBelongOnTheSubscriptionMap) {
   ASSERT_TRUE(ok.ok()) << ok.status().message();
   EXPECT_EQ(ok->objects[0].repair,
             (std::set<std::string>{"under_billed", "over_billed", "missing_add_on"}));
-  const std::string account = "objects:\n  - name: a\n    crm: Account\n    billing: customer\n";
+  const std::string account = "objects:\n  - name: a\n    crm: Account\n    billing: account\n";
   auto bad = ParseMapping(account + "    repair: [under_billed]\n    fields: []\n", "m.yaml");
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("'under_billed' is a revenue repair: it belongs on the "
