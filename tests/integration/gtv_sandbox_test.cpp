@@ -6,11 +6,13 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include <cpprest/http_client.h>
 #include <gtest/gtest.h>
 
 #include "tests/fakes/fake_clock.h"
+#include "tests/support/scripted_http_server.h"
 
 namespace tandem::sandbox::gtv {
 namespace {
@@ -648,6 +650,38 @@ TEST_F(GtvSandboxTest, TheRateLimitAnswers429WithoutRetryAfter) {
   EXPECT_EQ(last.body.at("code").as_string(), "429");
   EXPECT_EQ(last.Header("Retry-After"), "");
   EXPECT_EQ(sandbox().rate_limited(), limited);
+}
+
+TEST_F(GtvSandboxTest, NotificationsArePostedWithTheRegisteredHeadersAndRetried) {
+  testing::ScriptedHttpServer receiver;
+  receiver.Enqueue(testing::ScriptedResponse{503, {}, "{}", 0, false});  // retried
+  ASSERT_EQ(Call("POST", "/__sandbox/notifications",
+                 Json(R"({"url":")" + receiver.base_url() +
+                      R"(/gtv","headers":{"X-Tandem-Token":"s3cret"}})"))
+                .status,
+            200);
+  const std::string account = Account("CRM-N");
+  const Priced server = Product("Server", "customer-subscription", "30");
+  const std::string service = Service(account, server.product);
+  sandbox().BillRun();
+  // Fire-and-forget: wait for the hints to arrive (service, invoice, payment; one retried).
+  std::vector<testing::RecordedRequest> got;
+  for (int i = 0; i < 100 && got.size() < 4; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    got = receiver.requests();
+  }
+  ASSERT_EQ(got.size(), 4u);
+  std::map<std::string, std::string> ids;  // type → id
+  for (const auto& r : got) {
+    EXPECT_EQ(r.Header("X-Tandem-Token"), "s3cret");
+    EXPECT_EQ(r.path, "/gtv");
+    value hint = value::parse(r.body);
+    EXPECT_EQ(hint.at("billing_account_id").as_string(), account);
+    ids[hint.at("type").as_string()] = hint.at("id").as_string();
+  }
+  EXPECT_EQ(ids["service.status_changed"], service);
+  EXPECT_EQ(ids["invoice.distributed"], Call("GET", "/invoices").body.at(0).at("id").as_string());
+  EXPECT_EQ(ids.count("payment.completed"), 1u);
 }
 
 TEST_F(GtvSandboxTest, AdminResetAndCustomFieldsAndStats) {
