@@ -162,7 +162,22 @@ value Handler::Party(const value& requested, value current, bool create) {
     std::vector<value> out;
     for (const auto& a : current.at("addresses").as_array()) out.push_back(a);
     for (size_t i = 0; i < addresses->size(); ++i) {
-      value a = Address(addresses->at(i), "responsible_party.addresses[" + std::to_string(i) + "]");
+      // On an update, an e-mail or telecom address without its value removes that address
+      // (how a cleared CRM phone reaches billing) [I].
+      const value& asked = addresses->at(i);
+      const std::string kind = asked.is_object() ? Str(asked, "address_type") : "";
+      if (!create && ((kind == "email" && Str(asked, "email").empty()) ||
+                      (kind == "telecom" && Str(asked, "number").empty()))) {
+        const std::string purpose =
+            Str(asked, "purpose").empty() ? "PRIMARY" : UpperCode(Str(asked, "purpose"));
+        std::vector<value> kept;
+        for (const auto& old : out)
+          if (!(Str(old, "address_type") == kind && Str(old, "purpose") == purpose))
+            kept.push_back(old);
+        out = kept;
+        continue;
+      }
+      value a = Address(asked, "responsible_party.addresses[" + std::to_string(i) + "]");
       bool replaced = false;
       for (auto& old : out) {
         if (Str(old, "address_type") == Str(a, "address_type") &&

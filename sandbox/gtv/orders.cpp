@@ -263,6 +263,23 @@ Reply Handler::Orders() {
     order["updated_on"] = value::string(s_.NowStamp());
     return Ok(order);
   }
+  // A DRAFT order's item may still be edited (1.x: PUT salesOrders): its start date.
+  if (seg_.size() == 4 && method_ == "PUT" && seg_[2] == "order-items") {
+    if (status != "DRAFT")
+      Invalid("order " + seg_[1] + " is " + status + "; only a DRAFT order's items can change");
+    value& items = order["order_items"];
+    for (size_t i = 0; i < items.size(); ++i) {
+      if (Str(items[i], "id") != seg_[3]) continue;
+      if (Field(body_, "requested_effective_date")) {
+        const std::string date = Str(body_, "requested_effective_date");
+        s_.When(date, "requested_effective_date");
+        items[i]["requested_effective_date"] = value::string(date);
+      }
+      order["updated_on"] = value::string(s_.NowStamp());
+      return Ok(order);
+    }
+    Invalid("order " + seg_[1] + " has no order item " + seg_[3]);
+  }
   if (seg_.size() == 3 && method_ == "POST" && seg_[2] == "confirm") {
     if (status != "DRAFT")
       Invalid("order " + seg_[1] + " is " + status + "; only a DRAFT order can be confirmed");

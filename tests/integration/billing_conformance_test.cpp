@@ -415,6 +415,11 @@ INSTANTIATE_TEST_SUITE_P(
                                           [] {
                                             return std::unique_ptr<testing::BillingBackend>(
                                                 std::make_unique<testing::StripeBackend>());
+                                          }},
+                      BillingBackendParam{"gotransverse",
+                                          [] {
+                                            return std::unique_ptr<testing::BillingBackend>(
+                                                std::make_unique<testing::GtvBackend>());
                                           }}),
     [](const ::testing::TestParamInfo<BillingBackendParam>& p) { return p.param.name; });
 

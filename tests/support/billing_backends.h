@@ -10,7 +10,9 @@
 #include <vector>
 
 #include "connector/billing/billing_system.h"
+#include "connector/billing/gtv/connection.h"
 #include "sandbox/faults/faults.h"
+#include "sandbox/gtv/gtv_sandbox.h"
 #include "tests/support/stripe_env.h"
 
 namespace tandem::testing {
@@ -72,6 +74,58 @@ class StripeBackend : public BillingBackend {
 
  private:
   StripeEnv env_;
+};
+
+// The Gotransverse emulator and the GTV adapter. The emulator keeps its own clock (a test
+// moves it on, as a tenant's days pass); the client's retry waits are fake.
+class GtvBackend : public BillingBackend {
+ public:
+  GtvBackend() : sleeper_(fake_clock_), random_(7), sandbox_({}, clock_) {
+    Status st = sandbox_.Start();
+    if (!st.ok()) throw std::runtime_error(st.ToString());
+    connector::billing::gtv::GtvConnectionOptions o;
+    o.base_url = sandbox_.base_url();
+    o.api_key = "gtv-sandbox-key";
+    o.rate_per_second = 0;
+    o.api.notification_token = "gtv-notification-token";
+    connection_ = std::make_unique<connector::billing::gtv::GtvConnection>(
+        o, connector::http::RestClientDeps{clock_, sleeper_, random_, counter_}, redactor_);
+  }
+
+  connector::billing::BillingSystem& billing() override { return connection_->billing(); }
+  std::string CreatePath(const std::string& kind) const override {
+    return kind == "account" ? "/billing/2/billing-accounts" : "/billing/2/orders";
+  }
+  void AddFault(const sandbox::Fault& fault) override { sandbox_.AddFault(fault); }
+  int64_t FaultHits(const std::string& fault_kind) const override {
+    auto hits = sandbox_.FaultHits();
+    auto it = hits.find(fault_kind);
+    return it == hits.end() ? 0 : it->second;
+  }
+  int64_t Count(const std::string& kind) const override {
+    if (kind == "account") return sandbox_.CountObjects("billing-account");
+    // A subscription is the order that made it (add-on orders hang on a service).
+    int64_t n = 0;
+    for (const auto& text : sandbox_.Objects("order"))
+      n += text.find("\"parent_service\":{") == std::string::npos;
+    return n;
+  }
+  int PageSize() const override { return 50; }
+  std::string UnknownId(const std::string&) const override { return "987654321"; }
+  int BillRun(const std::string& account_id, const std::vector<std::string>& fail) override {
+    return sandbox_.BillRun(account_id, fail).invoices;
+  }
+  void Advance(Millis by) override { clock_.Advance(by); }
+
+ private:
+  ShiftedClock clock_;
+  FakeClock fake_clock_;
+  FakeSleeper sleeper_;
+  SeededRandom random_;
+  connector::http::CallCounter counter_;
+  Redactor redactor_;
+  sandbox::gtv::GtvSandbox sandbox_;
+  std::unique_ptr<connector::billing::gtv::GtvConnection> connection_;
 };
 
 }  // namespace tandem::testing
