@@ -86,6 +86,7 @@ Result<SyncReport> Actions::Sync(const std::string& object, const std::vector<st
     mapping::Mapped mapped = mapping::ApplyToBilling(map, rec->second);
     Outcome outcome;
     std::string billing_id, account_number;
+    Json decided = Json::MakeObject();  // the CRM fields billing decides, as it answered
     if (!mapped.ok()) {
       outcome = Outcome::Failed(id, mapped.failed_field, mapped.reason);
     } else {
@@ -130,9 +131,12 @@ Result<SyncReport> Actions::Sync(const std::string& object, const std::vector<st
         }
         if (saved.ok()) {
           billing_id = saved->id;
-          account_number = saved->metadata.count("account_number")
+          account_number = !saved->number.empty() ? saved->number
+                           : saved->metadata.count("account_number")
                                ? saved->metadata.at("account_number")
                                : saved->id;
+          decided =
+              mapping::BillingDecidedFields(map, connector::billing::AccountToPayload(*saved));
           outcome = created ? Outcome::Created(id, billing_id) : Outcome::Updated(id, billing_id);
           new_links.push_back(
               store::Link{map.name, id, billing_id, account_number, mapped.hash, now_ms});
@@ -153,6 +157,10 @@ Result<SyncReport> Actions::Sync(const std::string& object, const std::vector<st
       if (!map.link.error.empty())
         wb.Set(map.link.error, outcome.failed() ? Json(outcome.reason.substr(0, 1000)) : Json());
       if (!outcome.failed()) {
+        // What billing decides (its currency, ...) reaches the CRM with the link: a billing
+        // system that fixes an account's currency at creation (GTV) is in step at once.
+        for (const auto& [field, value] : decided.object())
+          if (!value.is_null()) wb.Set(field, value);
         if (!map.link.billing_id.empty()) wb.Set(map.link.billing_id, billing_id);
         if (!map.link.account_number.empty()) wb.Set(map.link.account_number, account_number);
       }

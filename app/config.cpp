@@ -227,11 +227,14 @@ void ReadConfig(const YAML::Node& root, Reader& r, Config* c) {
     }
   }
   if (auto n = root["billing"];
-      n.IsDefined() &&
-      r.Map(n, "billing",
-            {"system", "base_url", "timeout_ms", "rate_per_second", "burst", "max_attempts",
-             "api_key", "webhook_secret", "api_version", "webhook_tolerance"})) {
-    r.Enum(n, "billing", "system", &c->billing.system, {"stripe"});
+      n.IsDefined() && r.Map(n, "billing",
+                             {"system", "base_url", "timeout_ms", "rate_per_second", "burst",
+                              "max_attempts", "api_key", "webhook_secret", "api_version",
+                              "webhook_tolerance", "account_category", "bill_cycle", "ui_url"})) {
+    r.Enum(n, "billing", "system", &c->billing.system, {"stripe", "gotransverse"});
+    r.Str(n, "billing", "account_category", &c->billing.account_category);
+    r.Str(n, "billing", "bill_cycle", &c->billing.bill_cycle);
+    r.Str(n, "billing", "ui_url", &c->billing.ui_url);
     r.Remote(n, "billing", &c->billing.remote);
     r.Secret(n, "billing", "api_key", &c->billing.api_key);
     r.Secret(n, "billing", "webhook_secret", &c->billing.webhook_secret);

@@ -55,6 +55,12 @@ struct BillingConfig {
   std::string webhook_secret;  // secret
   std::string api_version = "2023-08-16";
   int64_t webhook_tolerance_s = 300;
+  // Gotransverse (system: gotransverse): api_key is the X-Api-Key, webhook_secret the token
+  // its HTTP notifications carry; new accounts get this category and bill cycle (docs/
+  // gotransverse.md); ui_url makes record links.
+  std::string account_category = "DEFAULT";
+  std::string bill_cycle;  // id; "" = the one in the account's currency
+  std::string ui_url;
 };
 
 struct Schedules {

@@ -6,6 +6,7 @@
 #include <set>
 #include <sstream>
 
+#include "connector/billing/gtv/connection.h"
 #include "connector/billing/stripe/connection.h"
 
 namespace tandem::app {
@@ -119,6 +120,21 @@ Result<connector::billing::BillingConnectionPtr> ConnectBilling(
     return connector::billing::BillingConnectionPtr(
         std::make_unique<connector::billing::stripe::StripeConnection>(BillingOptions(c), deps,
                                                                        redactor));
+  if (c.billing.system == "gotransverse") {
+    connector::billing::gtv::GtvConnectionOptions go;
+    go.base_url = c.billing.remote.base_url;
+    go.api_key = c.billing.api_key;
+    go.api.notification_token = c.billing.webhook_secret;
+    go.api.account_category = c.billing.account_category;
+    go.api.default_bill_cycle = c.billing.bill_cycle;
+    if (!c.billing.ui_url.empty()) go.api.ui_url = c.billing.ui_url;
+    go.timeout = Millis(c.billing.remote.timeout_ms);
+    go.rate_per_second = c.billing.remote.rate_per_second;
+    go.burst = c.billing.remote.burst;
+    go.max_attempts = c.billing.remote.max_attempts;
+    return connector::billing::BillingConnectionPtr(
+        std::make_unique<connector::billing::gtv::GtvConnection>(go, deps, redactor));
+  }
   return Status::InvalidArgument("billing.system: unknown billing system '" + c.billing.system +
                                  "'");
 }

@@ -4,6 +4,7 @@
 
 #include "app/cli.h"
 #include "app/commands/command.h"
+#include "sandbox/gtv/gtv_sandbox.h"
 #include "sandbox/salesforce/salesforce_sandbox.h"
 #include "sandbox/stripe/stripe_sandbox.h"
 
@@ -23,10 +24,12 @@ po::options_description SandboxOptions() {
       "crm-faults", po::value<std::string>(),
       "JSON file of faults to inject (also POST /__sandbox/faults at run time)")(
       "api-limit", po::value<int64_t>()->default_value(5'000'000), "daily API calls allowed")(
-      "billing-port", po::value<int>()->default_value(0), "Stripe emulator port (0: a free one)")(
+      "billing", po::value<std::string>()->default_value("stripe"),
+      "billing emulator: stripe | gotransverse")("billing-port", po::value<int>()->default_value(0),
+                                                 "billing emulator port (0: a free one)")(
       "billing-rate-limit", po::value<double>()->default_value(0),
-      "Stripe emulator: requests per second before it answers 429 (0: no limit)")(
-      "billing-faults", po::value<std::string>(), "JSON file of faults for the Stripe emulator");
+      "billing emulator: requests per second before it answers 429 (0: no limit)")(
+      "billing-faults", po::value<std::string>(), "JSON file of faults for the billing emulator");
   return desc;
 }
 
@@ -75,9 +78,10 @@ int StartCrmSandbox(const po::variables_map& vm,
   return kExitOk;
 }
 
-// Adds --billing-faults to the Stripe emulator and starts it. On failure says why and returns
-// the exit code.
-int StartBillingSandbox(const po::variables_map& vm, sandbox::stripe::StripeSandbox& billing) {
+// Adds --billing-faults to the billing emulator (Stripe's or Gotransverse's) and starts it. On
+// failure says why and returns the exit code.
+template <typename Emulator>
+int StartBillingSandbox(const po::variables_map& vm, Emulator& billing) {
   if (vm.count("billing-faults")) {
     std::vector<sandbox::Fault> faults;
     std::string error;
@@ -103,11 +107,13 @@ int Sandbox(const Globals&, const Args& args) {
   po::options_description desc = SandboxOptions();
   po::variables_map vm;
   int code = 0;
-  if (!ParseSub("sandbox", args, desc, &vm, &code,
-                "Serves the Salesforce emulator (OAuth: client id tandem-sandbox, client secret\n"
-                "sandbox-secret) and the Stripe emulator (API key sk_test_sandbox) on loopback\n"
-                "until SIGTERM or SIGINT. Prints one line per emulator: 'crm http://HOST:PORT'\n"
-                "and 'billing http://HOST:PORT'."))
+  if (!ParseSub(
+          "sandbox", args, desc, &vm, &code,
+          "Serves the Salesforce emulator (OAuth: client id tandem-sandbox, client secret\n"
+          "sandbox-secret) and a billing emulator — Stripe's (API key sk_test_sandbox) or,\n"
+          "with --billing gotransverse, Gotransverse's (X-Api-Key gtv-sandbox-key) — on loopback\n"
+          "until SIGTERM or SIGINT. Prints one line per emulator: 'crm http://HOST:PORT'\n"
+          "and 'billing http://HOST:PORT'."))
     return code;
   sandbox::salesforce::SalesforceSandboxOptions so;
   if (!CrmSandboxOptions(vm, &so)) return kExitUsage;
@@ -115,16 +121,37 @@ int Sandbox(const Globals&, const Args& args) {
   SystemClock clock;
   std::unique_ptr<sandbox::salesforce::SalesforceSandbox> crm;
   if (int failed = StartCrmSandbox(vm, so, clock, &crm); failed != kExitOk) return failed;
-  sandbox::stripe::StripeSandboxOptions bo;
-  bo.host = so.host;
-  bo.port = vm["billing-port"].as<int>();
-  bo.rate_limit_per_second = vm["billing-rate-limit"].as<double>();
-  sandbox::stripe::StripeSandbox billing(bo, clock);
-  if (int failed = StartBillingSandbox(vm, billing); failed != kExitOk) return failed;
+  const std::string system = vm["billing"].as<std::string>();
+  if (system != "stripe" && system != "gotransverse") {
+    std::cerr << "tandem sandbox: --billing: expected stripe or gotransverse, got '" << system
+              << "'\n";
+    return kExitUsage;
+  }
+  std::unique_ptr<sandbox::stripe::StripeSandbox> stripe;
+  std::unique_ptr<sandbox::gtv::GtvSandbox> gtv;
+  std::string billing_url;
+  if (system == "stripe") {
+    sandbox::stripe::StripeSandboxOptions bo;
+    bo.host = so.host;
+    bo.port = vm["billing-port"].as<int>();
+    bo.rate_limit_per_second = vm["billing-rate-limit"].as<double>();
+    stripe = std::make_unique<sandbox::stripe::StripeSandbox>(bo, clock);
+    if (int failed = StartBillingSandbox(vm, *stripe); failed != kExitOk) return failed;
+    billing_url = stripe->base_url();
+  } else {
+    sandbox::gtv::GtvSandboxOptions go;
+    go.host = so.host;
+    go.port = vm["billing-port"].as<int>();
+    go.rate_limit_per_second = vm["billing-rate-limit"].as<double>();
+    gtv = std::make_unique<sandbox::gtv::GtvSandbox>(go, clock);
+    if (int failed = StartBillingSandbox(vm, *gtv); failed != kExitOk) return failed;
+    billing_url = gtv->base_url();
+  }
   std::cout << "crm " << crm->base_url() << "\n"
-            << "billing " << billing.base_url() << std::endl;
+            << "billing " << billing_url << std::endl;
   WaitForStopSignal(stop_signals);
-  billing.Stop();
+  if (stripe) stripe->Stop();
+  if (gtv) gtv->Stop();
   crm->Stop();
   return kExitOk;
 }

@@ -29,6 +29,7 @@ struct Address {
 struct BillingAccount {
   std::string id;            // assigned by billing
   std::string external_key;  // the CRM id; each adapter keeps it where billing can search it
+  std::string number;        // billing's own account number for people (GTV's account_num)
   std::string name;
   std::string email;
   std::string phone;

@@ -88,6 +88,10 @@ class GtvBackend : public BillingBackend {
     o.api_key = "gtv-sandbox-key";
     o.rate_per_second = 0;
     o.api.notification_token = "gtv-notification-token";
+    // Accounts bill in euros, as the tests' catalog does (the cycle decides the currency).
+    for (const auto& text : sandbox_.Objects("bill-cycle"))
+      if (text.find("\"EUR\"") != std::string::npos)
+        o.api.default_bill_cycle = Json::Parse(text).value()["id"].as_string();
     connection_ = std::make_unique<connector::billing::gtv::GtvConnection>(
         o, connector::http::RestClientDeps{clock_, sleeper_, random_, counter_}, redactor_);
   }
@@ -116,6 +120,8 @@ class GtvBackend : public BillingBackend {
     return sandbox_.BillRun(account_id, fail).invoices;
   }
   void Advance(Millis by) override { clock_.Advance(by); }
+  sandbox::gtv::GtvSandbox& sandbox() { return sandbox_; }
+  const Clock& clock() const { return clock_; }
 
  private:
   ShiftedClock clock_;

@@ -296,18 +296,21 @@ Result<BillingAccount> GtvBilling::CreateAccount(const BillingAccount& account,
   if (!body.ok()) return body.status();
   // The reference data GTV requires: a bill cycle (in the account's currency when one is)
   // and the configured category.
+  // The configured cycle, else the first in the account's currency, else the first.
   std::string cycle, cycle_currency;
+  int rank = 0;  // 3 configured, 2 same currency, 1 any
   TANDEM_RETURN_IF_ERROR(ListAll(P::kBillCycles, [&](const Json& c) {
-    const bool usable = c["status"].as_string().empty() || c["status"].as_string() == "ACTIVE";
-    if (!usable) return Status::Ok();
-    const bool matches =
-        !account.currency.empty() && c["currency_code"].as_string() == Upper(account.currency);
-    const bool is_default = c["id"].as_string() == options_.default_bill_cycle;
-    if (cycle.empty() || matches || (is_default && cycle_currency != Upper(account.currency))) {
-      if (!(cycle_currency == Upper(account.currency) && !matches)) {
-        cycle = c["id"].as_string();
-        cycle_currency = c["currency_code"].as_string();
-      }
+    const std::string status = c["status"].as_string();
+    if (!status.empty() && status != "ACTIVE") return Status::Ok();
+    const int r =
+        c["id"].as_string() == options_.default_bill_cycle ? 3
+        : !account.currency.empty() && c["currency_code"].as_string() == Upper(account.currency)
+            ? 2
+            : 1;
+    if (r > rank) {
+      rank = r;
+      cycle = c["id"].as_string();
+      cycle_currency = c["currency_code"].as_string();
     }
     return Status::Ok();
   }));

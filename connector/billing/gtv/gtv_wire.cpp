@@ -211,6 +211,7 @@ BillingAccount AccountFromJson(const Json& j) {
   BillingAccount a;
   a.id = j["id"].as_string();
   a.external_key = j["external_account_num"].as_string();
+  a.number = j["account_num"].as_string();
   a.name = j["responsible_party"]["organization_name"].as_string();
   if (const Json* e = AddressOf(j, "email", "PRIMARY")) a.email = (*e)["email"].as_string();
   if (const Json* t = AddressOf(j, "telecom", "PRIMARY")) a.phone = (*t)["number"].as_string();

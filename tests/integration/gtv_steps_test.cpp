@@ -1,0 +1,230 @@
+// The method's steps on Gotransverse: sync / open / query of accounts, work orders, catalog
+// and reconciliation, against the GTV emulator and the Salesforce sandbox on a real store
+// (SQLite and PostgreSQL). GTV keeps no idempotency keys: a create whose answer is lost must
+// still make one account and one order.
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "actions/sync.h"
+#include "catalog-sync/apply.h"
+#include "connector/billing/gtv/gtv_wire.h"
+#include "reconcile/reconciler.h"
+#include "tests/support/billing_backends.h"
+#include "tests/support/catalog_builder.h"
+#include "tests/support/default_mapping.h"
+#include "tests/support/order_builder.h"
+#include "tests/support/salesforce_env.h"
+#include "tests/support/store_backends.h"
+#include "workorders/engine.h"
+
+namespace tandem {
+namespace {
+
+using testing::StoreBackend;
+
+class GtvSteps : public testing::StoreBackendTest {
+ protected:
+  void SetUp() override {
+    OpenStore();
+    if (!StoreReady()) return;
+    mapping_ = testing::DefaultMapping();
+    std::ifstream in(std::string(TANDEM_SOURCE_DIR) + "/config/workorders.yaml");
+    std::stringstream text;
+    text << in.rdbuf();
+    templates_ = workorders::ParseTemplates(text.str(), "config/workorders.yaml").value();
+    actions_ = std::make_unique<actions::Actions>(
+        actions::ActionDeps{crm_.client(), gtv_.billing(), **store_, mapping_, gtv_.clock()},
+        "test:gtv");
+    workorders::EngineOptions o;
+    o.backoff_base = Millis(1);
+    o.backoff_max = Millis(5);
+    engine_ = std::make_unique<workorders::Engine>(
+        workorders::TaskDeps{crm_.client(), gtv_.billing(), **store_, mapping_, gtv_.clock(),
+                             *actions_},
+        templates_, o);
+  }
+
+  std::string CrmAccount(const std::string& name) {
+    Json a = Json::MakeObject();
+    a.Set("Name", name);
+    a.Set("Phone", "+33 4 72 00 00 00");
+    a.Set("Website", "https://" + name + ".example");
+    a.Set("BillingStreet", "1 rue de la République");
+    a.Set("BillingCity", "Lyon");
+    a.Set("BillingPostalCode", "69001");
+    a.Set("BillingCountry", "FR");
+    return crm_.client().Create("Account", a).value();
+  }
+
+  // Enqueues the order and runs workers until it is done or failed.
+  workorders::OrderState Run(const std::string& order_id) {
+    auto enq = engine_->Enqueue(order_id);
+    EXPECT_TRUE(enq.ok()) << enq.status().ToString();
+    for (int i = 0; i < 200; ++i) {
+      auto ran = engine_->RunOnce();
+      EXPECT_TRUE(ran.ok()) << ran.status().ToString();
+      auto s = engine_->State(order_id).value();
+      if (s.status == "Completed" || s.status == "Failed" || s.status == "Scheduled") return s;
+      if (ran.ok() && ran->ran == 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return engine_->State(order_id).value();
+  }
+
+  std::vector<Json> Objects(const std::string& kind) {
+    std::vector<Json> out;
+    for (const auto& text : gtv_.sandbox().Objects(kind)) out.push_back(Json::Parse(text).value());
+    return out;
+  }
+
+  Json Inventory(const std::string& order_id) {
+    std::string sub;
+    (void)crm_.client().Query(
+        "SELECT Service_Subscription__c FROM OrderItem WHERE OrderId = '" + order_id + "'",
+        [&](const Json& r) {
+          if (sub.empty()) sub = r["Service_Subscription__c"].as_string();
+          return Status::Ok();
+        });
+    return crm_.client()
+        .Retrieve("Service_Subscription__c", sub,
+                  {"Billing_Subscription_Id__c", "Status__c", "Quantity__c", "Billed_Quantity__c",
+                   "Billed_Amount__c", "Unit_Price__c", "End_Date__c"})
+        .value_or(Json());
+  }
+
+  testing::SalesforceEnv crm_;
+  testing::GtvBackend gtv_;
+  mapping::Mapping mapping_;
+  workorders::Templates templates_;
+  std::unique_ptr<actions::Actions> actions_;
+  std::unique_ptr<workorders::Engine> engine_;
+};
+
+TEST_P(GtvSteps, AnAccountIsSyncedOpenedAndQueriedInStep) {
+  const std::string id = CrmAccount("Acme");
+  auto report = actions_->Sync("account", {id});
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  ASSERT_EQ(report->created, 1) << report->outcomes.at(0).reason;
+  const std::string billing_id = report->outcomes.at(0).remote_id;
+
+  auto accounts = Objects("billing-account");
+  ASSERT_EQ(accounts.size(), 1u);
+  const Json& a = accounts[0];
+  EXPECT_EQ(a["external_account_num"].as_string(), id);
+  EXPECT_EQ(a["responsible_party"]["organization_name"].as_string(), "Acme");
+  bool postal = false;
+  for (const auto& addr : a["responsible_party"]["addresses"].array())
+    if (addr["address_type"].as_string() == "postal") {
+      postal = true;
+      EXPECT_EQ(addr["country"].as_string(), "FRA") << "GTV keeps ISO alpha-3";
+      EXPECT_EQ(addr["city"].as_string(), "Lyon");
+    }
+  EXPECT_TRUE(postal);
+  bool website = false;
+  for (const auto& cv : a["custom_field_values"].array())
+    website |= cv["custom_field"]["name"].as_string() == "website" &&
+               cv["value"].as_string() == "https://Acme.example";
+  EXPECT_TRUE(website) << "custom.website is a GTV custom field value";
+
+  auto crm = crm_.client().Retrieve("Account", id, {"Billing_Id__c", "Sync_Status__c"}).value();
+  EXPECT_EQ(crm["Billing_Id__c"].as_string(), billing_id);
+  auto open = actions_->Open("account", {id});
+  ASSERT_TRUE(open.ok());
+  EXPECT_NE(open->at(0).url.find("/billing-accounts/" + billing_id), std::string::npos);
+  auto query = actions_->Query("account", {id});
+  ASSERT_TRUE(query.ok()) << query.status().ToString();
+  EXPECT_TRUE(query->at(0).error.empty()) << query->at(0).error;
+  for (const auto& d : query->at(0).diffs)
+    ADD_FAILURE() << d.field << ": CRM " << d.crm_value << " billing " << d.billing_value;
+
+  // Edited in the CRM: the next sync updates the one account, a phone removed is removed.
+  Json edit = Json::MakeObject();
+  edit.Set("BillingCity", "Paris");
+  edit.Set("Phone", Json());
+  ASSERT_TRUE(crm_.client().Update("Account", id, edit).ok());
+  auto again = actions_->Sync("account", {id});
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->updated, 1) << again->outcomes.at(0).reason;
+  auto now = gtv_.billing().GetAccount(billing_id).value();
+  EXPECT_EQ(now.address.city, "Paris");
+  EXPECT_EQ(now.phone, "");
+  EXPECT_EQ(gtv_.Count("account"), 1);
+}
+
+// GTV made the account, the answer was lost: the sync looks it up by the CRM id and links
+// that one instead of making a second.
+TEST_P(GtvSteps, ALostAnswerOnAccountCreateDoesNotDoubleTheAccount) {
+  const std::string id = CrmAccount("Lost");
+  gtv_.AddFault({"POST", "/billing/2/billing-accounts", 0, "LOSE_RESPONSE", 1, 0});
+  auto report = actions_->Sync("account", {id});
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(gtv_.FaultHits("LOSE_RESPONSE"), 1);
+  EXPECT_EQ(report->failed, 0) << report->outcomes.at(0).reason;
+  EXPECT_EQ(gtv_.Count("account"), 1);
+}
+
+TEST_P(GtvSteps, ANewOrderBecomesAConfirmedGtvOrderAtTheSoldPriceEvenWhenAnswersAreLost) {
+  const std::string pricebook = testing::CreatePricebook(crm_.client()).value();
+  auto server =
+      testing::CreateCatalogProduct(crm_.client(), gtv_.billing(), pricebook, "Virtual Server",
+                                    "VS-2", "Virtual Server", "Base", 3000);
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  const std::string account = CrmAccount("Orders");
+  gtv_.AddFault({"POST", "/billing/2/orders", 0, "LOSE_RESPONSE", 1, 0});
+  testing::OrderSpec spec{account, "2026-01-01", "New", {{&*server, 2, 25.5, "", "", 12}}};
+  spec.pricebook = pricebook;
+  const std::string order = testing::CreateOrder(crm_.client(), spec).value();
+  auto state = Run(order);
+  EXPECT_EQ(state.status, "Completed") << state.error;
+  EXPECT_EQ(gtv_.FaultHits("LOSE_RESPONSE"), 1);
+  EXPECT_EQ(gtv_.Count("subscription"), 1) << "one order, though its answer was lost";
+  auto services = Objects("service");
+  ASSERT_EQ(services.size(), 1u);
+  EXPECT_EQ(services[0]["status"].as_string(), "SERVICE_ACTIVE");
+  EXPECT_EQ(services[0]["quantity"].as_int(), 2);
+  EXPECT_EQ(connector::billing::gtv::ToMinor(services[0]["amount"], "EUR"), 2550)
+      << "billed at the sold price, not the catalog's 30.00";
+  const Json inv = Inventory(order);
+  EXPECT_EQ(inv["Status__c"].as_string(), "Active") << inv.Dump();
+  EXPECT_EQ(inv["Billed_Quantity__c"].as_number(), 2);
+  EXPECT_DOUBLE_EQ(inv["Billed_Amount__c"].as_number(), 51.0);
+}
+
+TEST_P(GtvSteps, TheCatalogComesFromGtvAndOnlyWhatChangedIsWrittenAgain) {
+  auto product = testing::CreateBillingProduct(gtv_.billing(), "Firewall", "fw");
+  ASSERT_TRUE(product.ok());
+  ASSERT_TRUE(
+      testing::CreateBillingPrice(gtv_.billing(), product->id, "eur", 1500, "month", "fw-m").ok());
+  auto first = gtv_.billing().ListCatalogChanges("");
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(first->products.size(), 1u);
+  auto quiet = gtv_.billing().ListCatalogChanges(first->cursor);
+  ASSERT_TRUE(quiet.ok());
+  EXPECT_TRUE(quiet->products.empty() && quiet->prices.empty())
+      << "nothing changed: nothing listed, by a full scan compared with the last";
+  EXPECT_EQ(quiet->reads, 2) << "one page of products, one of prices";
+}
+
+TEST_P(GtvSteps, ReconcileFindsNoDifferenceAfterASync) {
+  const std::string a = CrmAccount("Recon A"), b = CrmAccount("Recon B");
+  auto report = actions_->Sync("account", {a, b});
+  ASSERT_TRUE(report.ok());
+  ASSERT_EQ(report->created, 2);
+  auto report_out = reconcile::Report::Open("", 3);
+  ASSERT_TRUE(report_out.ok());
+  actions::ActionDeps deps{crm_.client(), gtv_.billing(), **store_, mapping_, gtv_.clock()};
+  reconcile::Reconciler r(deps, *actions_, **report_out);
+  reconcile::ReconcileOptions options;
+  options.objects = {"account"};
+  ASSERT_TRUE(r.Run(options).ok());
+  EXPECT_EQ((*report_out)->differences(), 0) << (*report_out)->Summary(false);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, GtvSteps,
+                         ::testing::Values(StoreBackend{"sqlite"}, StoreBackend{"postgresql"}),
+                         testing::BackendName);
+
+}  // namespace
+}  // namespace tandem
