@@ -79,6 +79,11 @@ Status Callbacks::Apply(const connector::billing::BillingEvent& e, ApplyReport* 
     ++report->applied;
     return Status::Ok();
   }
+  if (e.type == T::kPollHint) {  // not trusted: it only makes the next poll come sooner
+    if (on_poll_hint_) on_poll_hint_();
+    ++report->applied;
+    return Status::Ok();
+  }
   const bool customer = e.type == T::kCustomerChanged || e.type == T::kCustomerDeleted;
   const bool money_back = e.type == T::kRefunded || e.type == T::kCreditNoteIssued;
   if (!invoice && !customer && !money_back && e.type != T::kSubscriptionChanged) {

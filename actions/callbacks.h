@@ -40,6 +40,8 @@ class Callbacks {
   std::string SignatureHeader() const { return deps_.billing.WebhookSignatureHeader(); }
   // Called when a catalog-changed event is applied (the scheduler runs the catalog sync early).
   void OnCatalogChanged(std::function<void()> hook) { on_catalog_changed_ = std::move(hook); }
+  // Called when a billing system that is polled says something changed (serve polls at once).
+  void OnPollHint(std::function<void()> hook) { on_poll_hint_ = std::move(hook); }
   // Applies up to `limit` pending inbox events; failures stay pending until 5 attempts.
   Result<ApplyReport> ApplyPending(int limit = 100);
 
@@ -64,6 +66,7 @@ class Callbacks {
   ActionDeps deps_;
   const std::string account_map_;
   std::function<void()> on_catalog_changed_;
+  std::function<void()> on_poll_hint_;
 };
 
 }  // namespace tandem::actions

@@ -255,7 +255,9 @@ void ReadConfig(const YAML::Node& root, Reader& r, Config* c) {
       if (n[key].IsDefined()) *path = r.Relative(*path);
   }
   if (auto n = root["schedules"];
-      n.IsDefined() && r.Map(n, "schedules", {"catalog_sync", "order_poll", "renewal_scan"})) {
+      n.IsDefined() &&
+      r.Map(n, "schedules", {"catalog_sync", "order_poll", "renewal_scan", "billing_poll"})) {
+    r.Duration(n, "schedules", "billing_poll", &c->schedules.billing_poll_ms);
     r.Duration(n, "schedules", "catalog_sync", &c->schedules.catalog_sync_ms);
     r.Duration(n, "schedules", "order_poll", &c->schedules.order_poll_ms);
     r.Duration(n, "schedules", "renewal_scan", &c->schedules.renewal_scan_ms);

@@ -67,6 +67,9 @@ struct Schedules {
   int64_t catalog_sync_ms = 15 * 60'000;
   int64_t order_poll_ms = 60'000;
   int64_t renewal_scan_ms = 24 * 3'600'000LL;
+  // A billing system without webhooks (Gotransverse) is asked for changes this often: about
+  // 3 list calls a round when nothing changed.
+  int64_t billing_poll_ms = 60'000;
 };
 
 // Work-order workers of `tandem serve`.

@@ -649,27 +649,4 @@ std::vector<std::string> CrmFieldsToRead(const ObjectMap& map) {
   return out;
 }
 
-std::string StableHash(const std::string& text) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : text) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  char buf[20];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-  return buf;
-}
-
-int CurrencyDecimals(const std::string& currency) {
-  static const std::set<std::string> kZero = {"BIF", "CLP", "DJF", "GNF", "JPY", "KMF",
-                                              "KRW", "MGA", "PYG", "RWF", "UGX", "VND",
-                                              "VUV", "XAF", "XOF", "XPF"};
-  static const std::set<std::string> kThree = {"BHD", "JOD", "KWD", "OMR", "TND"};
-  std::string c = currency;
-  for (auto& ch : c) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-  if (kZero.count(c)) return 0;
-  if (kThree.count(c)) return 3;
-  return 2;
-}
-
 }  // namespace tandem::mapping

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "util/json.h"
+#include "util/money_units.h"
 #include "util/result.h"
 
 namespace tandem::mapping {
@@ -110,10 +111,8 @@ std::vector<std::string> CrmFieldsToRead(const ObjectMap& map);
 const Json& GetPath(const Json& payload, const std::string& path);
 void SetPath(Json& payload, const std::string& path, Json value);
 
-// Stable 64-bit FNV-1a of a text, as 16 hex digits.
-std::string StableHash(const std::string& text);
+using ::tandem::StableHash;  // util/money_units.h
 
-// Minor units for an ISO 4217 currency (JPY 0, KWD 3, default 2).
-int CurrencyDecimals(const std::string& currency);
+using ::tandem::CurrencyDecimals;  // util/money_units.h
 
 }  // namespace tandem::mapping

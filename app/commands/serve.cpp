@@ -6,6 +6,7 @@
 #include <iostream>
 #include <thread>
 
+#include "actions/billing_poll.h"
 #include "app/action_routes.h"
 #include "app/cli.h"
 #include "app/commands/command.h"
@@ -65,10 +66,35 @@ int OpenBacking(const Globals& g, const Config& config, Backing* out) {
   return kExitOk;
 }
 
-// The callback worker: applies stored webhook events to the CRM until `stopping`.
-std::thread StartCallbackWorker(Runtime& runtime, const std::atomic<bool>& stopping) {
-  return StartThread("callbacks", [&runtime, &stopping] {
+inline constexpr int64_t kBillingPollLock = 7143220004;  // the billing poll's advisory lock
+
+// The callback worker: applies stored webhook events to the CRM until `stopping`. For a
+// billing system that is polled instead (Gotransverse), it first asks for changes every
+// `poll_every`, or at once after a notification hinted at one; with several processes only
+// the holder of the lock polls (the others would only find the same changes again).
+std::thread StartCallbackWorker(Runtime& runtime, const std::atomic<bool>& stopping,
+                                Millis poll_every) {
+  auto hinted = std::make_shared<std::atomic<bool>>(false);
+  runtime.callbacks->OnPollHint([hinted] { *hinted = true; });
+  return StartThread("callbacks", [&runtime, &stopping, poll_every, hinted] {
+    actions::BillingPoller poller(runtime.billing->billing(), *runtime.store, runtime.clock);
+    SteadyTime last_poll{};
+    bool polled = false;
     while (!stopping) {
+      const SteadyTime now = runtime.clock.SteadyNow();
+      if (poller.active() && (!polled || *hinted || now - last_poll >= poll_every)) {
+        auto leader = runtime.store->TryAcquireLeadership(kBillingPollLock);
+        if (leader.ok() && *leader) {
+          *hinted = false;
+          auto round = poller.PollOnce();
+          if (!round.ok())
+            log::Get("app")->warn("billing poll: {}", round.status().ToString());
+          else if (round->events)
+            log::Get("app")->info("billing poll: {} changes", round->events);
+        }
+        polled = true;
+        last_poll = now;
+      }
       auto applied = runtime.callbacks->ApplyPending(100);
       if (!applied.ok()) log::Get("app")->warn("callback worker: {}", applied.status().ToString());
       if (!applied.ok() || applied->applied + applied->failed + applied->ignored_own +
@@ -118,7 +144,8 @@ int Serve(const Globals& g, const Args& args) {
   }
   std::atomic<bool> stopping{false};
   std::thread worker;
-  if (runtime) worker = StartCallbackWorker(*runtime, stopping);
+  if (runtime)
+    worker = StartCallbackWorker(*runtime, stopping, Millis(config.schedules.billing_poll_ms));
   std::unique_ptr<WorkOrderService> work_orders;
   if (runtime) {
     runtime->scheduler->Start();

@@ -203,6 +203,7 @@ struct BillingEvent {
     kCatalogChanged,
     kRefunded,          // money given back on a payment (a refund made, or its status changed)
     kCreditNoteIssued,  // a credit note issued against an invoice (or changed since: voided)
+    kPollHint,          // something changed in billing: poll now (a notification without data)
     kOther,
   };
   std::string id;
@@ -226,6 +227,13 @@ struct UsageRecord {
   int64_t quantity = 0;
   int64_t timestamp = 0;  // epoch s
   bool set = false;       // true: replace the period's total; false: add to it
+};
+
+// Changes a billing system without webhooks reports when asked (PollEvents).
+struct PolledEvents {
+  std::vector<BillingEvent> events;  // each with `object` the payload ParseEvent reads back
+  std::string cursor;                // pass back next time
+  int64_t reads = 0;                 // list calls made
 };
 
 class BillingSystem {
@@ -340,6 +348,17 @@ class BillingSystem {
                                              int64_t now_epoch_s) const = 0;
   // Parses a payload that was verified earlier (the inbox keeps verified payloads only).
   virtual Result<BillingEvent> ParseEvent(const std::string& payload) const = 0;
+
+  // --- polling, for billing systems that call no webhooks ---
+  // The kinds of change the billing system is asked for ("invoice", "payment", ...); none for
+  // one that pushes its events (Stripe).
+  virtual std::vector<std::string> PolledKinds() const { return {}; }
+  // What changed of `kind` since `cursor` ("" = from now on: an empty list and a cursor),
+  // as events with ids that are the same when polled again (the inbox keeps each once).
+  virtual Result<PolledEvents> PollEvents(const std::string& kind, const std::string& cursor) {
+    (void)kind;
+    return PolledEvents{{}, cursor, 0};
+  }
 };
 using BillingSystemPtr = std::unique_ptr<BillingSystem>;
 

@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include "actions/billing_poll.h"
+#include "actions/callbacks.h"
 #include "actions/sync.h"
 #include "catalog-sync/apply.h"
 #include "connector/billing/gtv/gtv_wire.h"
@@ -190,6 +192,81 @@ TEST_P(GtvSteps, ANewOrderBecomesAConfirmedGtvOrderAtTheSoldPriceEvenWhenAnswers
   EXPECT_EQ(inv["Status__c"].as_string(), "Active") << inv.Dump();
   EXPECT_EQ(inv["Billed_Quantity__c"].as_number(), 2);
   EXPECT_DOUBLE_EQ(inv["Billed_Amount__c"].as_number(), 51.0);
+}
+
+// GTV calls no webhooks: invoices, payments and service changes are polled (a cursor per
+// kind), go through the inbox and the same appliers as Stripe's events.
+TEST_P(GtvSteps, InvoicesPaymentsAndServiceChangesArePolledIntoTheCrm) {
+  const std::string pricebook = testing::CreatePricebook(crm_.client()).value();
+  auto server =
+      testing::CreateCatalogProduct(crm_.client(), gtv_.billing(), pricebook, "Virtual Server",
+                                    "VS-2", "Virtual Server", "Base", 3000);
+  ASSERT_TRUE(server.ok());
+  actions::Callbacks callbacks(
+      actions::ActionDeps{crm_.client(), gtv_.billing(), **store_, mapping_, gtv_.clock()});
+  actions::BillingPoller poller(gtv_.billing(), **store_, gtv_.clock());
+  ASSERT_TRUE(poller.active());
+  auto first = poller.PollOnce();  // from now on
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->events, 0);
+
+  const std::string good = CrmAccount("Payer"), bad = CrmAccount("Decliner");
+  std::map<std::string, std::string> order_of;
+  for (const auto& account : {good, bad}) {
+    testing::OrderSpec spec{account, "2026-01-01", "New", {{&*server, 1, 30, "", "", 12}}};
+    spec.pricebook = pricebook;
+    order_of[account] = testing::CreateOrder(crm_.client(), spec).value();
+    ASSERT_EQ(Run(order_of[account]).status, "Completed");
+  }
+  const std::string bad_billing = (*store_)->FindLinkByCrmId("account", bad).value()->billing_id;
+  EXPECT_EQ(gtv_.BillRun("", {bad_billing}), 2);
+
+  auto round = poller.PollOnce();
+  ASSERT_TRUE(round.ok()) << round.status().ToString();
+  EXPECT_GE(round->events, 4) << "2 invoices, 2 payments (and the services' changes)";
+  auto applied = callbacks.ApplyPending(100);
+  ASSERT_TRUE(applied.ok()) << applied.status().ToString();
+  EXPECT_EQ(applied->failed, 0);
+  EXPECT_EQ(crm_.sandbox.CountRecords("Billing_Invoice__c"), 2);
+  int paid = 0, failed = 0;
+  ASSERT_TRUE(crm_.client()
+                  .Query("SELECT Status__c, Amount_Due__c FROM Billing_Invoice__c",
+                         [&](const Json& r) {
+                           paid += r["Status__c"].as_string() == "Paid";
+                           failed += r["Status__c"].as_string() == "Payment Failed";
+                           EXPECT_DOUBLE_EQ(r["Amount_Due__c"].as_number(), 30.0);
+                           return Status::Ok();
+                         })
+                  .ok());
+  EXPECT_EQ(paid, 1);
+  EXPECT_EQ(failed, 1);
+  auto status = crm_.client().Retrieve("Account", bad, {"Billing_Status__c"}).value();
+  EXPECT_EQ(status["Billing_Status__c"].as_string(), "Delinquent");
+
+  // Nothing changed since: one list call per kind, nothing new.
+  auto quiet = poller.PollOnce();
+  ASSERT_TRUE(quiet.ok());
+  EXPECT_EQ(quiet->events, 0);
+  EXPECT_EQ(quiet->reads, 3);
+
+  // A service deactivated in GTV by hand reaches the CRM's service inventory.
+  const std::string order_id = Inventory(order_of[good])["Billing_Subscription_Id__c"].as_string();
+  ASSERT_TRUE(gtv_.billing().Cancel(order_id, false, "by-hand").ok());
+  auto changed = poller.PollOnce();
+  ASSERT_TRUE(changed.ok());
+  EXPECT_GE(changed->events, 1);
+  ASSERT_TRUE(callbacks.ApplyPending(100).ok());
+  EXPECT_EQ(Inventory(order_of[good])["Status__c"].as_string(), "Cancelled");
+
+  // A GTV notification is a hint, trusted only with the token: it asks for a poll, no more.
+  bool hinted = false;
+  callbacks.OnPollHint([&] { hinted = true; });
+  const std::string hint = R"({"type":"invoice.distributed","id":"1","billing_account_id":"2"})";
+  EXPECT_EQ(callbacks.Receive(hint, "wrong-token").http_status, 401);
+  EXPECT_EQ(callbacks.Receive(hint, "gtv-notification-token").http_status, 200);
+  ASSERT_TRUE(callbacks.ApplyPending(100).ok());
+  EXPECT_TRUE(hinted);
+  EXPECT_EQ(crm_.sandbox.CountRecords("Billing_Invoice__c"), 2) << "a hint writes nothing";
 }
 
 TEST_P(GtvSteps, TheCatalogComesFromGtvAndOnlyWhatChangedIsWrittenAgain) {

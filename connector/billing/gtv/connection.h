@@ -1,6 +1,6 @@
 // GtvConnection: a working Gotransverse adapter — a RestClient sending X-Api-Key, the
-// client-side rate limit (GTV publishes none; the default is conservative), and the
-// GtvBilling over it.
+// client-side rate limit (GTV publishes none: billing.rate_per_second, unlimited by default),
+// and the GtvBilling over it.
 // Thread-safety: billing() is thread-safe; the connection must outlive its users.
 #pragma once
 

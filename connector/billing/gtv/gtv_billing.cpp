@@ -6,6 +6,7 @@
 #include "connector/billing/gtv/gtv_wire.h"
 #include "connector/http/form.h"
 #include "util/log.h"
+#include "util/money_units.h"
 
 #include <openssl/crypto.h>
 
@@ -13,6 +14,11 @@ namespace tandem::connector::billing::gtv {
 namespace {
 
 using P = GtvPaths;
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
 
 std::string Upper(std::string s) {
   for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
@@ -43,19 +49,6 @@ bool Ambiguous(const Status& st) {
 bool Final(const Json& service) {
   const std::string s = service["status"].as_string();
   return s == "SERVICE_DEACTIVATED" || s == "SERVICE_REPLACED" || s == "SERVICE_CANCELED";
-}
-
-// 64-bit FNV-1a as 16 hex digits: a stable digest (the catalog cursor, usage sequence ids).
-std::string Digest(const std::string& text) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : text) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  static const char* kHex = "0123456789abcdef";
-  std::string out(16, '0');
-  for (int i = 15; i >= 0; --i, h >>= 4) out[static_cast<size_t>(i)] = kHex[h & 0xf];
-  return out;
 }
 
 constexpr char kTermNote[] = "tandem term ends ";  // a held order's term, kept on its note
@@ -482,7 +475,7 @@ Result<CatalogChanges> GtvBilling::ListCatalogChanges(const std::string& since) 
   CatalogChanges out;
   std::string cursor;
   auto note = [&](const std::string& id, const Json& j) {
-    const std::string digest = Digest(j.Dump()).substr(0, 12);
+    const std::string digest = StableHash(j.Dump()).substr(0, 12);
     cursor += (cursor.empty() ? "" : ",") + id + "=" + digest;
     auto it = seen.find(id);
     return it == seen.end() || it->second != digest;
@@ -605,6 +598,7 @@ Result<Subscription> GtvBilling::FromOrder(const Json& order) {
     s.cancel_at = s.canceled_at;
   } else {
     s.cancel_at = end;
+    s.cancel_at_period_end = end != 0 && end == s.current_period_end;
   }
   return s;
 }
@@ -796,8 +790,12 @@ Result<Subscription> GtvBilling::Cancel(const std::string& subscription_id, bool
   if (!base.ok()) return base.status();
   if (!Final(*base)) {
     Json body = Json::MakeObject();
+    // The period's end_date is its last day, billed in full: the service ends the day after.
     if (at_period_end && !(*base)["service_periods"].array().empty())
-      body.Set("effective_date", (*base)["service_periods"].array().front()["end_date"].ToText());
+      body.Set(
+          "effective_date",
+          FormatDate(ParseTime((*base)["service_periods"].array().front()["end_date"].as_string()) +
+                     86'400));
     auto done = Command((*base)["id"].as_string(), "deactivate", body);
     if (!done.ok()) {
       auto again = Get(P::Service((*base)["id"].as_string()));  // done by a lost attempt?
@@ -813,6 +811,9 @@ Result<Subscription> GtvBilling::Replace(const std::string& old_subscription_id,
   if (!base.ok()) return base.status();
   Json order = Json::MakeObject();
   order.Set("purchase_order_number", key);
+  auto custom = CustomFieldValues("order", spec.metadata);
+  if (!custom.ok()) return custom.status();
+  if (custom->size() > 0) order.Set("custom_field_values", *custom);
   Json items = Json::MakeArray();
   for (const auto& item : spec.items) {
     auto oi = OrderItem(item, "");
@@ -947,7 +948,7 @@ Status GtvBilling::RecordUsage(const UsageRecord& usage, const std::string& key)
   event.Set("usage_uom", "COUNT");
   event.Set("usage_amount", usage.quantity);
   event.Set("reference_id", usage.subscription_item_id);
-  event.Set("sequence_id", Digest(key));  // derived from the key: a resend is a duplicate
+  event.Set("sequence_id", StableHash(key));  // derived from the key: a resend is a duplicate
   Json body = Json::MakeObject();
   body.Set("mode", usage.set ? "OVERWRITE_ON_EXISTING" : "FAIL_ON_EXISTING");
   Json events = Json::MakeArray();
@@ -1018,20 +1019,125 @@ Result<BillingEvent> GtvBilling::ParseEvent(const std::string& payload) const {
   e.account_id = (*j)["billing_account_id"].ToText();
   if (e.raw_type.empty() || e.object_id.empty())
     return Status::InvalidArgument("gotransverse notification: needs \"type\" and \"id\"");
-  e.id = "gtv:" + e.raw_type + ":" + e.object_id;
   e.object = *j;
-  if (e.raw_type.rfind("invoice.", 0) == 0) {
-    e.type = BillingEvent::Type::kInvoiceFinalized;
-    e.invoice.id = e.object_id;
-    e.invoice.account_id = e.account_id;
-  } else if (e.raw_type == "payment.completed") {
-    e.type = BillingEvent::Type::kInvoicePaid;
-  } else if (e.raw_type == "payment.failed") {
-    e.type = BillingEvent::Type::kInvoicePaymentFailed;
-  } else {
-    e.type = BillingEvent::Type::kOther;
+  const Json* object = j->Find("object");
+  if (!object || !object->is_object()) {
+    // GTV's HTTP notification: its payload is the operator's template, not GTV's data. It says
+    // only that something changed; the next poll reads what.
+    e.type = BillingEvent::Type::kPollHint;
+    e.id = "gtv-hint:" + e.raw_type + ":" + e.object_id + ":" +
+           std::to_string(ToEpochMillis(clock_.Now()));  // each arrival hints anew
+    return e;
   }
+  e.id = (*j)["event_id"].as_string();
+  using T = BillingEvent::Type;
+  if (e.raw_type.rfind("invoice.", 0) == 0) {
+    e.invoice = InvoiceFromJson(*object);
+    e.type = e.invoice.status == "paid" ? T::kInvoicePaid : T::kInvoiceFinalized;
+    e.created = e.invoice.created;
+  } else if (e.raw_type.rfind("payment.", 0) == 0) {
+    // A payment concerns its invoice: the invoice event, with the payment as GTV has it.
+    e.invoice = InvoiceFromJson((*object)["invoice"]);
+    e.invoice.payment = PaymentFromJson((*object)["payment"]);
+    e.invoice.charge_id = e.invoice.payment->id;
+    e.invoice.attempt_count = std::max(e.invoice.attempt_count, 1);  // this payment tried it
+    e.object_id = e.invoice.id;
+    const std::string& paid = e.invoice.payment->status;
+    e.type = paid == "failed"      ? T::kInvoicePaymentFailed
+             : paid == "succeeded" ? T::kInvoicePaid
+                                   : T::kInvoiceFinalized;  // still processing: recorded only
+    e.created = e.invoice.payment->created;
+  } else if (e.raw_type.rfind("service.", 0) == 0) {
+    e.type = T::kSubscriptionChanged;  // object_id: the subscription (the order that made it)
+    e.created = ParseTime((*object)["updated_on"].as_string());
+  } else {
+    e.type = T::kOther;
+  }
+  if (e.id.empty()) e.id = "gtv:" + e.raw_type + ":" + e.object_id;
   return e;
+}
+
+Result<PolledEvents> GtvBilling::PollEvents(const std::string& kind, const std::string& cursor) {
+  PolledEvents out;
+  out.cursor = cursor;
+  auto event = [&](const std::string& type, const std::string& id, const std::string& account,
+                   const std::string& event_id, Json object) -> Status {
+    Json payload = Json::MakeObject();
+    payload.Set("type", type);
+    payload.Set("id", id);
+    payload.Set("billing_account_id", account);
+    payload.Set("event_id", event_id);
+    payload.Set("object", std::move(object));
+    auto parsed = ParseEvent(payload.Dump());
+    if (!parsed.ok()) return parsed.status();
+    parsed->object = payload;
+    out.events.push_back(*parsed);
+    return Status::Ok();
+  };
+  if (kind == "invoice" || kind == "payment") {
+    const bool invoices = kind == "invoice";
+    const std::string base = invoices ? P::kInvoices : P::kPayments;
+    const std::string path =
+        cursor.empty() ? base
+                       : base + "?" + http::FormEncode({{"filter", "id GT '" + cursor + "'"}});
+    Status listed = ListAll(
+        path,
+        [&](const Json& j) -> Status {
+          const std::string id = j["id"].as_string();
+          if (std::stoll(id) > (out.cursor.empty() ? 0 : std::stoll(out.cursor))) out.cursor = id;
+          if (cursor.empty()) return Status::Ok();  // the first poll starts from now
+          const std::string account = j["billing_account"]["id"].as_string();
+          if (invoices)
+            return event("invoice." + Lower(j["status"].as_string()), id, account,
+                         "gtv:invoice:" + id, j);
+          Json both = Json::MakeObject();
+          both.Set("payment", j);
+          auto invoice = Get(P::Invoice(j["invoice"]["id"].as_string()));
+          if (!invoice.ok()) return invoice.status();
+          both.Set("invoice", *invoice);
+          return event("payment." + Lower(j["status"].as_string()), id, account,
+                       "gtv:payment:" + id, both);
+        },
+        &out.reads);
+    if (!listed.ok()) return listed;
+    if (out.cursor.empty()) out.cursor = "0";  // nothing yet: every later one is new
+    return out;
+  }
+  if (kind == "service") {
+    // updated_on of the last change seen; a minute back, for changes committed late.
+    const int64_t now = ToEpochMillis(clock_.Now()) / 1000;
+    const int64_t since =
+        cursor.empty() ? now : std::max<int64_t>(0, std::atoll(cursor.c_str()) - 60);
+    int64_t latest = cursor.empty() ? now : std::atoll(cursor.c_str());
+    Status listed = ListAll(
+        std::string(P::kServices) + "?" +
+            http::FormEncode(
+                {{"filter", "updated_on GTE '" +
+                                FormatRfc3339(FromEpochMillis(since * 1000)).substr(0, 19) +
+                                "Z'"}}),
+        [&](const Json& svc) -> Status {
+          const std::string updated = svc["updated_on"].as_string();
+          latest = std::max(latest, ParseTime(updated));
+          // The subscription is the order that made the base service.
+          std::string order = svc["order"]["id"].as_string();
+          if (const std::string parent = svc["parent_service"]["id"].as_string(); !parent.empty()) {
+            auto base = Get(P::Service(parent));
+            if (!base.ok()) return base.status();
+            order = (*base)["order"]["id"].as_string();
+          }
+          return event(
+              "service.changed", order, svc["billing_account"]["id"].as_string(),
+              // Its state, not only its time (GTV's stamps are to the second):
+              // polled again unchanged it is the same event.
+              "gtv:service:" + svc["id"].as_string() + ":" + StableHash(svc.Dump()).substr(0, 12),
+              svc);
+        },
+        &out.reads);
+    if (!listed.ok()) return listed;
+    out.cursor = std::to_string(latest);
+    return out;
+  }
+  return Status::InvalidArgument("gotransverse polls invoice, payment and service, not " + kind);
 }
 
 }  // namespace tandem::connector::billing::gtv

@@ -27,8 +27,9 @@ namespace tandem::connector::billing::gtv {
 
 struct GtvOptions {
   std::string ui_url = "https://example.gotransverse.com";  // RecordUrl's base
-  // The billing account category new accounts get (its code), and the bill cycle when none
-  // matches the account's currency (its id; "" = the first active one).
+  // The billing account category new accounts get (its code), and their bill cycle (its id;
+  // it decides the account's currency). "": the active cycle in the account's currency, else
+  // the first active one.
   std::string account_category = "DEFAULT";
   std::string default_bill_cycle;
   // The shared secret a GTV HTTP notification carries in X-Tandem-Token (docs/gotransverse.md).
@@ -111,7 +112,17 @@ class GtvBilling final : public BillingSystem {
   std::string WebhookSignatureHeader() const override { return "x-tandem-token"; }
   Result<BillingEvent> VerifyWebhook(const std::string& payload, const std::string& token,
                                      int64_t now_epoch_s) const override;
+  // A notification's body ({"type","id","billing_account_id"}) is a poll hint; a polled
+  // change carries the object as GTV answered it ("object") and is an event.
   Result<BillingEvent> ParseEvent(const std::string& payload) const override;
+
+  // No change feed: new invoices and payments by id (a cursor each: one request when nothing
+  // changed), services by updated_on (with a minute's lookback; the ids repeat, the inbox
+  // keeps each once).
+  std::vector<std::string> PolledKinds() const override {
+    return {"invoice", "payment", "service"};
+  }
+  Result<PolledEvents> PollEvents(const std::string& kind, const std::string& cursor) override;
 
  private:
   Result<Json> Call(const std::string& method, const std::string& path, const Json* body);

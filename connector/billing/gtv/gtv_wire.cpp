@@ -6,6 +6,8 @@
 #include <ctime>
 #include <map>
 
+#include "util/money_units.h"
+
 namespace tandem::connector::billing::gtv {
 namespace {
 
@@ -57,17 +59,6 @@ Status ErrorStatus(int http_status, const std::string& body, const std::string& 
   if (http_status == 429) return Status::RateLimited(what);
   if (http_status >= 500) return Status::Unavailable(what);
   return Status::InvalidArgument(what);
-}
-
-int CurrencyDecimals(const std::string& currency) {
-  const std::string c = Upper(currency);
-  if (c == "JPY" || c == "KRW" || c == "VND" || c == "CLP" || c == "ISK" || c == "XOF" ||
-      c == "XAF" || c == "UGX" || c == "PYG")
-    return 0;
-  if (c == "KWD" || c == "BHD" || c == "OMR" || c == "JOD" || c == "TND" || c == "LYD" ||
-      c == "IQD")
-    return 3;
-  return 2;
 }
 
 int64_t ToMinor(const Json& amount, const std::string& currency) {

@@ -14,8 +14,6 @@ namespace tandem::connector::billing::gtv {
 // InvalidArgument (GTV's message kept: it names the field), 429 RateLimited, 5xx Unavailable.
 Status ErrorStatus(int http_status, const std::string& body, const std::string& context);
 
-// Digits after the point for an ISO 4217 code (JPY 0, KWD 3, most 2).
-int CurrencyDecimals(const std::string& currency);
 // "30.00" (or the JSON number 30) in `currency` → 3000 minor units, exactly (half away from
 // zero past the currency's digits).
 int64_t ToMinor(const Json& amount, const std::string& currency);
