@@ -198,7 +198,8 @@ Result<Json> GtvBilling::AccountBody(const BillingAccount& a, const Json* curren
   std::vector<std::string> clear_custom;
   bool clear_phone = false, clear_email = false;
   std::vector<std::string> clear_postal;
-  for (const auto& path : a.clear) {
+  // A new account has nothing to clear: the clears are for an update.
+  for (const auto& path : current ? a.clear : std::vector<std::string>{}) {
     if (path == "phone")
       clear_phone = true;
     else if (path == "email")
@@ -282,9 +283,6 @@ Result<Json> GtvBilling::AccountBody(const BillingAccount& a, const Json* curren
 Result<BillingAccount> GtvBilling::CreateAccount(const BillingAccount& account,
                                                  const std::string& key) {
   (void)key;  // GTV takes none: the CRM id in external_account_num is the key
-  if (account.external_key.empty())
-    return Status::InvalidArgument(
-        "gotransverse: an account needs its CRM id (external_account_num)");
   auto body = AccountBody(account, nullptr);
   if (!body.ok()) return body.status();
   // The reference data GTV requires: a bill cycle (in the account's currency when one is)
@@ -322,6 +320,13 @@ Result<BillingAccount> GtvBilling::CreateAccount(const BillingAccount& account,
   body->Set("bill_type", "EMAIL");
   body->Set("currency_code", account.currency.empty() ? cycle_currency : Upper(account.currency));
   body->Set("start_date", FormatDate(ToEpochMillis(clock_.Now()) / 1000));
+  if (account.external_key.empty()) {
+    // No CRM id to look it up by (an account made outside a sync): one attempt, never
+    // repeated, since a lost answer could not be told from a failure.
+    auto made = Call("POST", P::kAccounts, &*body);
+    if (!made.ok()) return made.status();
+    return AccountFromJson(*made);
+  }
   auto made = CreateOnce(
       "account " + account.external_key,
       [&] {

@@ -1,6 +1,8 @@
 // The `tandem` binary as an operator meets it: help, exit codes, config errors, and the
 // migration crash test (the process is killed inside a migration's transaction and
 // between two migrations; the schema is never half-applied).
+#include <unistd.h>
+
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -25,6 +27,24 @@ TEST(Cli, HelpExitsZeroAndListsCommands) {
   EXPECT_EQ(r.exit_code, 0);
   for (const char* c : {"serve", "config check", "db migrate", "demo"})
     EXPECT_NE(r.out.find(c), std::string::npos) << c;
+}
+
+// The demo's walk on the second billing system: every step, GTV's emulator instead of
+// Stripe's (billing polled instead of webhooks). Stripe's walk runs in scripts/demo and the
+// package test.
+TEST(Cli, TheDemoWalksEveryStepOnGotransverse) {
+  const std::string dir =
+      (std::filesystem::temp_directory_path() / ("tandem_gtv_demo_" + std::to_string(::getpid())))
+          .string();
+  ProcessRun r = Tandem("demo --billing gotransverse --workdir " + dir);
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("Gotransverse sandbox"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("every step passed"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("FAIL"), std::string::npos) << r.out;
+  ProcessRun bad = Tandem("demo --billing chargebee --workdir " + dir);
+  EXPECT_EQ(bad.exit_code, 2) << bad.out;
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
 }
 
 TEST(Cli, EveryCommandHasHelp) {
