@@ -26,6 +26,8 @@ Json AccountToPayload(const BillingAccount& a) {
   set("phone", a.phone);
   set("description", a.description);
   set("currency", a.currency);
+  set("billing_cycle", a.billing_cycle);
+  set("category", a.category);
   Json addr = Json::MakeObject();
   auto set_addr = [&](const char* k, const std::string& v) {
     if (!v.empty()) addr.Set(k, v);

@@ -36,6 +36,9 @@ struct BillingAccount {
   std::string currency;  // ISO 4217, lower case as billing systems keep it
   std::string description;
   Address address;
+  // Read: the bill cycle (by name) and account category (by code) billing gave the account;
+  // empty where billing has none (Stripe).
+  std::string billing_cycle, category;
   Metadata metadata;
   int64_t balance_minor = 0;  // amount owed (positive) in minor units
   bool delinquent = false;

@@ -130,8 +130,17 @@ TEST_P(GtvSteps, AnAccountIsSyncedOpenedAndQueriedInStep) {
                cv["value"].as_string() == "https://Acme.example";
   EXPECT_TRUE(website) << "custom.website is a GTV custom field value";
 
-  auto crm = crm_.client().Retrieve("Account", id, {"Billing_Id__c", "Sync_Status__c"}).value();
+  auto crm = crm_.client()
+                 .Retrieve("Account", id,
+                           {"Billing_Id__c", "Sync_Status__c", "Billing_Account_Number__c",
+                            "Billing_Cycle__c", "Billing_Category__c", "Billing_Currency__c"})
+                 .value();
   EXPECT_EQ(crm["Billing_Id__c"].as_string(), billing_id);
+  // What GTV decided about the account reaches the CRM with the link (Nextian's fields).
+  EXPECT_EQ(crm["Billing_Account_Number__c"].as_string(), a["account_num"].as_string());
+  EXPECT_EQ(crm["Billing_Cycle__c"].as_string(), "Monthly 1st EUR");
+  EXPECT_EQ(crm["Billing_Category__c"].as_string(), "DEFAULT");
+  EXPECT_EQ(crm["Billing_Currency__c"].as_string(), "eur");
   auto open = actions_->Open("account", {id});
   ASSERT_TRUE(open.ok());
   EXPECT_NE(open->at(0).url.find("/billing-accounts/" + billing_id), std::string::npos);

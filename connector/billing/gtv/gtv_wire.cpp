@@ -216,6 +216,8 @@ BillingAccount AccountFromJson(const Json& j) {
   const std::string currency = j["currency_code"].as_string();
   a.currency = Lower(currency);
   a.description = j["description"].as_string();
+  a.billing_cycle = j["bill_cycle"]["name"].as_string();
+  a.category = j["billing_account_category"]["code"].as_string();
   a.metadata = ReadCustomFields(j);
   a.balance_minor = ToMinor(j["balance"], currency);
   a.delinquent = j["status"].as_string() == "COLLECTION";
