@@ -189,6 +189,24 @@ Result<Json> GtvBilling::CustomFieldValues(const std::string& type, const Metada
 
 // ---------------------------------------------------------------- accounts
 
+Result<GtvBilling::Reference> GtvBilling::ReferenceData() {
+  std::lock_guard<std::mutex> lock(mu_);
+  const int64_t now = ToEpochMillis(clock_.Now());
+  if (reference_read_ms_ > 0 && now - reference_read_ms_ < 10 * 60'000) return reference_;
+  Reference fresh;
+  TANDEM_RETURN_IF_ERROR(ListAll(P::kBillCycles, [&](const Json& c) {
+    fresh.cycles.push_back(c);
+    return Status::Ok();
+  }));
+  TANDEM_RETURN_IF_ERROR(ListAll(P::kAccountCategories, [&](const Json& c) {
+    fresh.categories.push_back(c);
+    return Status::Ok();
+  }));
+  reference_ = std::move(fresh);
+  reference_read_ms_ = now;
+  return reference_;
+}
+
 Result<Json> GtvBilling::AccountBody(const BillingAccount& a, const Json* current) {
   Json body = Json::MakeObject();
   Json party = Json::MakeObject();
@@ -287,12 +305,14 @@ Result<BillingAccount> GtvBilling::CreateAccount(const BillingAccount& account,
   if (!body.ok()) return body.status();
   // The reference data GTV requires: a bill cycle (in the account's currency when one is)
   // and the configured category.
+  auto reference = ReferenceData();
+  if (!reference.ok()) return reference.status();
   // The configured cycle, else the first in the account's currency, else the first.
   std::string cycle, cycle_currency;
   int rank = 0;  // 3 configured, 2 same currency, 1 any
-  TANDEM_RETURN_IF_ERROR(ListAll(P::kBillCycles, [&](const Json& c) {
+  for (const Json& c : reference->cycles) {
     const std::string status = c["status"].as_string();
-    if (!status.empty() && status != "ACTIVE") return Status::Ok();
+    if (!status.empty() && status != "ACTIVE") continue;
     const int r =
         c["id"].as_string() == options_.default_bill_cycle ? 3
         : !account.currency.empty() && c["currency_code"].as_string() == Upper(account.currency)
@@ -303,17 +323,14 @@ Result<BillingAccount> GtvBilling::CreateAccount(const BillingAccount& account,
       cycle = c["id"].as_string();
       cycle_currency = c["currency_code"].as_string();
     }
-    return Status::Ok();
-  }));
+  }
   if (cycle.empty()) return Status::InvalidArgument("gotransverse has no active bill cycle");
   std::string category;
-  TANDEM_RETURN_IF_ERROR(ListAll(P::kAccountCategories, [&](const Json& c) {
+  for (const Json& c : reference->categories)
     if (c["code"].as_string() == options_.account_category) category = c["id"].as_string();
-    return Status::Ok();
-  }));
   if (category.empty())
     return Status::InvalidArgument("gotransverse has no billing account category '" +
-                                   options_.account_category + "' (billing.gtv.account_category)");
+                                   options_.account_category + "' (billing.account_category)");
   body->Set("external_account_num", account.external_key);
   body->Set("bill_cycle", Ref(cycle));
   body->Set("billing_account_category", Ref(category));

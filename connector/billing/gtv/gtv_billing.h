@@ -137,6 +137,12 @@ class GtvBilling final : public BillingSystem {
                           const std::function<Result<Json>()>& create);
 
   Result<std::optional<Json>> FindOne(const std::string& path, const std::string& what);
+  // Bill cycles and account categories, read at most every 10 minutes (an account create
+  // needs them; they change rarely).
+  struct Reference {
+    std::vector<Json> cycles, categories;
+  };
+  Result<Reference> ReferenceData();
   Result<std::string> CustomFieldId(const std::string& type, const std::string& name);
   Result<Json> CustomFieldValues(const std::string& type, const Metadata& values,
                                  const std::vector<std::string>& clear = {});
@@ -157,6 +163,8 @@ class GtvBilling final : public BillingSystem {
   std::mutex mu_;
   std::map<std::string, std::string> custom_field_ids_;  // "type/name" → id
   std::map<std::string, bool> custom_fields_read_;       // type → read
+  Reference reference_;
+  int64_t reference_read_ms_ = 0;
 };
 
 }  // namespace tandem::connector::billing::gtv
