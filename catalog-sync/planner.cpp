@@ -3,6 +3,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "util/ascii.h"
+
 namespace tandem::catalog_sync {
 namespace {
 
@@ -31,11 +33,6 @@ void Diff(const Json& want, const Json* have, RecordPlan* plan) {
     plan->fields.Set(field, value);
     plan->changes.push_back(FieldChange{field, Text(current), Text(value)});
   }
-}
-
-std::string Upper(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return s;
 }
 
 }  // namespace

@@ -8,13 +8,10 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "util/ascii.h"
+
 namespace tandem::mapping {
 namespace {
-
-std::string Lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 class Parser {
  public:
@@ -422,8 +419,8 @@ const std::vector<std::string>& BillingPaths(const std::string& billing_object) 
   static const std::map<std::string, std::vector<std::string>> kPaths = {
       {"account",
        {"name", "email", "phone", "description", "currency", "address.line1", "address.line2",
-        "address.city", "address.state", "address.postal_code", "address.country",
-        "billing_cycle", "category"}},
+        "address.city", "address.state", "address.postal_code", "address.country", "billing_cycle",
+        "category"}},
       {"product", {"name", "description", "active", "kind", "parent_product_id"}},
       {"price",
        {"product_id", "currency", "unit_amount_minor", "interval", "interval_count", "active",

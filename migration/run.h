@@ -20,6 +20,7 @@
 #include "migration/csv_reader.h"
 #include "migration/migrator.h"
 #include "migration/result_files.h"
+#include "util/ascii.h"
 #include "util/log.h"
 
 namespace tandem::migration::internal {
@@ -53,12 +54,6 @@ struct Row {
 
 // The CRM's 15-character case-sensitive form: 15- and 18-character ids of one record agree.
 inline std::string Id15(const std::string& id) { return id.substr(0, 15); }
-
-inline std::string Lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
 
 struct Checkpoint {
   int64_t next_row = 1;  // first row not yet in the result files

@@ -6,6 +6,7 @@
 
 #include "actions/billing_records.h"
 #include "connector/crm/soql.h"
+#include "util/ascii.h"
 #include "workorders/plan.h"
 
 namespace tandem::workorders {
@@ -16,16 +17,6 @@ using connector::billing::SubscriptionSpec;
 
 // Item metadata: the catalog price an item was billed from (its own price may be a sold one).
 constexpr char kCatalogPriceKey[] = "catalog_price";
-
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-std::string Upper(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return s;
-}
 
 int64_t ToMinor(double amount, const std::string& currency) {
   return static_cast<int64_t>(

@@ -5,6 +5,7 @@
 #include "connector/billing/gtv/gtv_paths.h"
 #include "connector/billing/gtv/gtv_wire.h"
 #include "connector/http/form.h"
+#include "util/ascii.h"
 #include "util/log.h"
 #include "util/money_units.h"
 
@@ -14,16 +15,6 @@ namespace tandem::connector::billing::gtv {
 namespace {
 
 using P = GtvPaths;
-
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-std::string Upper(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return s;
-}
 
 // A filter=<field> EQ '<value>' query (GTV's filter language quotes with '', doubled inside).
 std::string Eq(const std::string& field, const std::string& value) {

@@ -6,20 +6,11 @@
 #include <ctime>
 #include <map>
 
+#include "util/ascii.h"
 #include "util/money_units.h"
 
 namespace tandem::connector::billing::gtv {
 namespace {
-
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-std::string Upper(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return s;
-}
 
 // The countries a CRM most often holds; an operator whose customers live elsewhere writes
 // alpha-3 codes in the CRM (or a value_map) and they pass as they are.

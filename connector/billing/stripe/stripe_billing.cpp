@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include "connector/billing/stripe/stripe_wire.h"
+#include "util/ascii.h"
 
 namespace tandem::connector::billing::stripe {
 namespace {
@@ -14,12 +15,6 @@ constexpr char kCrmIdKey[] = "crm_id";
 
 void AddMetadata(const Metadata& m, FormFields* f) {
   for (const auto& [k, v] : m) f->emplace_back("metadata[" + k + "]", v);
-}
-
-// Stripe's currencies are ISO 4217 codes in lower case; the CRM's are upper case.
-std::string LowerCase(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
 }
 
 void AddIfSet(FormFields* f, const std::string& key, const std::string& value) {
@@ -101,7 +96,7 @@ void AddItemPrice(const SubscriptionItem& item, const std::string& prefix, FormF
     return;
   }
   const Price& p = item.price;
-  f->emplace_back(name("price_data[currency]"), LowerCase(p.currency));
+  f->emplace_back(name("price_data[currency]"), Lower(p.currency));
   f->emplace_back(name("price_data[product]"), p.product_id);
   f->emplace_back(name("price_data[unit_amount]"), std::to_string(p.unit_amount_minor));
   f->emplace_back(name("price_data[recurring][interval]"), p.interval);
@@ -272,7 +267,7 @@ Result<Product> StripeBilling::UpdateProduct(const std::string& id, const Produc
 
 Result<Price> StripeBilling::CreatePrice(const Price& p, const std::string& key) {
   FormFields f = {{"product", p.product_id},
-                  {"currency", LowerCase(p.currency)},
+                  {"currency", Lower(p.currency)},
                   {"unit_amount", std::to_string(p.unit_amount_minor)}};
   if (!p.interval.empty()) {
     f.emplace_back("recurring[interval]", p.interval);
@@ -527,7 +522,7 @@ Result<std::string> StripeBilling::AddOneTimeCharge(const OneTimeCharge& c,
                                                     const std::string& key) {
   FormFields f = {{"customer", c.account_id},
                   {"amount", std::to_string(c.amount_minor)},
-                  {"currency", LowerCase(c.currency)}};
+                  {"currency", Lower(c.currency)}};
   AddIfSet(&f, "description", c.description);
   AddIfSet(&f, "subscription", c.subscription_id);
   AddMetadata(c.metadata, &f);
