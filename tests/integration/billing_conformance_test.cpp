@@ -82,10 +82,13 @@ TEST_P(BillingConformance, AnAccountWhoseAnswerWasLostExistsOnce) {
 }
 
 TEST_P(BillingConformance, AServerErrorOnCreateIsRetriedWithoutDoubling) {
+  // Two refusals, then an attempt that GTV or Stripe carries out but whose answer is lost.
   backend_->AddFault({"POST", backend_->CreatePath("account"), 503, "SERVER_UNAVAILABLE", 2, 0});
+  backend_->AddFault({"POST", backend_->CreatePath("account"), 0, "LOSE_RESPONSE", 1, 0});
   auto made = billing().CreateAccount(Account("001C", "Flaky"), "acct-001C");
   ASSERT_TRUE(made.ok()) << made.status().ToString();
   EXPECT_EQ(backend_->FaultHits("503"), 2);
+  EXPECT_EQ(backend_->FaultHits("LOSE_RESPONSE"), 1);
   EXPECT_EQ(backend_->Count("account"), 1);
 }
 
@@ -95,6 +98,8 @@ TEST_P(BillingConformance, AccountsAreFoundByTheirCrmIdAndUpdatedAndCleared) {
   a.metadata["website"] = "https://initech.example";
   auto made = billing().CreateAccount(a, "acct-001D");
   ASSERT_TRUE(made.ok()) << made.status().ToString();
+  EXPECT_EQ(made->phone, "+33 4 00 00 00 00");
+  EXPECT_EQ(made->metadata["website"], "https://initech.example");
   auto none = billing().FindAccountByExternalKey("001NOPE");
   ASSERT_TRUE(none.ok()) << none.status().ToString();
   EXPECT_FALSE(none->has_value());

@@ -446,7 +446,7 @@ Result<Price> GtvBilling::CreatePrice(const Price& price, const std::string& key
         std::optional<Json> same;
         TANDEM_RETURN_IF_ERROR(ListAll(P::ProductPrices(price.product_id), [&](const Json& p) {
           const Price have = PriceFromJson(p);
-          if (have.active && have.currency == price.currency &&
+          if (have.active && have.currency == Lower(price.currency) &&
               have.unit_amount_minor == price.unit_amount_minor &&
               have.interval == price.interval &&
               (price.interval.empty() || have.interval_count == std::max(1, price.interval_count)))

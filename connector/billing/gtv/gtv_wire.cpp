@@ -294,9 +294,13 @@ Payment PaymentFromJson(const Json& j) {
   p.amount_minor = ToMinor(j["amount"], currency);
   p.refunded_minor = ToMinor(j["refunded_amount"], currency);
   const std::string status = j["status"].as_string();
-  p.status = status == "COMPLETED"                         ? "succeeded"
-             : status == "PROCESSING" || status == "DRAFT" ? "pending"
-                                                           : "failed";
+  // Only what says the money did not come is a failure; a status Tandem does not know
+  // (reversed, void, ...) is not taken for one (it would mark the account delinquent).
+  p.status = status == "COMPLETED" ? "succeeded"
+             : status == "PROCESSING_ERROR" || status == "CANCELED" ||
+                     status == "ALLOCATION_ERROR" || status == "MERCHANT_VERIFICATION_FAILED"
+                 ? "failed"
+                 : "pending";
   p.failure_message = j["failure_reason"].as_string();
   p.created = ParseTime(j["occurred_on"].as_string());
   return p;
