@@ -239,6 +239,7 @@ TEST_P(GtvSteps, InvoicesPaymentsAndServiceChangesArePolledIntoTheCrm) {
   ASSERT_TRUE(round.ok()) << round.status().ToString();
   EXPECT_EQ(round->events, 6) << "2 invoices, 2 payments, 2 services billed into a new period";
   EXPECT_EQ(round->duplicates, 0);
+  EXPECT_EQ(round->reads, 4) << "a page each of invoices, payments, their invoices, services";
   auto applied = callbacks.ApplyPending(100);
   ASSERT_TRUE(applied.ok()) << applied.status().ToString();
   EXPECT_EQ(applied->failed, 0);

@@ -148,6 +148,8 @@ class GtvBilling final : public BillingSystem {
                                  const std::vector<std::string>& clear = {});
   Result<Json> AccountBody(const BillingAccount& a, const Json* current);
 
+  // The invoices payments name, by id, in as few reads as their ids allow.
+  Result<std::map<std::string, Json>> InvoicesOf(const std::vector<Json>& payments, int64_t* reads);
   Result<Json> OrderItem(const SubscriptionItem& item, const std::string& currency);
   Result<std::optional<Json>> FindOrder(const std::string& account_id, const std::string& key);
   Result<Json> Confirmed(Json order, int64_t start_at);

@@ -1,0 +1,239 @@
+// GtvBilling's invoices, payments, notifications and polling: GTV calls no webhooks, so what
+// changes is asked for (PollEvents) and a notification is only a hint.
+#include <map>
+#include <vector>
+
+#include "connector/billing/gtv/gtv_billing.h"
+#include "connector/billing/gtv/gtv_internal.h"
+#include "connector/billing/gtv/gtv_paths.h"
+#include "connector/billing/gtv/gtv_wire.h"
+#include "connector/http/form.h"
+#include "util/ascii.h"
+#include "util/money_units.h"
+
+#include <openssl/crypto.h>
+
+namespace tandem::connector::billing::gtv {
+
+using P = GtvPaths;
+
+// ---------------------------------------------------------------- invoices and payments
+
+Status GtvBilling::ListInvoices(const std::string& account_id,
+                                const std::function<Status(const Invoice&)>& on_invoice) {
+  const std::string path = account_id.empty() ? std::string(P::kInvoices)
+                                              : std::string(P::kInvoices) + "?" +
+                                                    Query({{"billing_account_id", account_id}});
+  return ListAll(path, [&](const Json& i) { return on_invoice(InvoiceFromJson(i)); });
+}
+
+Result<Invoice> GtvBilling::GetInvoice(const std::string& id) {
+  auto i = Get(P::Invoice(id));
+  if (!i.ok()) return i.status();
+  return InvoiceFromJson(*i);
+}
+
+Result<Payment> GtvBilling::GetPayment(const std::string& id) {
+  auto p = Get(P::Payment(id));
+  if (!p.ok()) return p.status();
+  return PaymentFromJson(*p);
+}
+
+Status GtvBilling::ListPayments(const std::string& account_id,
+                                const std::function<Status(const Payment&)>& on_payment) {
+  return ListAll(std::string(P::kPayments) + "?" + Query({{"billing_account_id", account_id}}),
+                 [&](const Json& p) { return on_payment(PaymentFromJson(p)); });
+}
+
+Status GtvBilling::ListInvoicePayments(const Invoice& invoice,
+                                       const std::function<Status(const Payment&)>& on_payment) {
+  return ListAll(std::string(P::kPayments) + "?" + Query({{"invoice_id", invoice.id}}),
+                 [&](const Json& p) { return on_payment(PaymentFromJson(p)); });
+}
+
+// ---------------------------------------------------------------- notifications
+
+Result<BillingEvent> GtvBilling::VerifyWebhook(const std::string& payload, const std::string& token,
+                                               int64_t now_epoch_s) const {
+  (void)now_epoch_s;  // GTV's notifications carry no timestamp: the event id deduplicates
+  const std::string& want = options_.notification_token;
+  if (want.empty() || token.size() != want.size() ||
+      CRYPTO_memcmp(token.data(), want.data(), want.size()) != 0)
+    return Status::Unauthenticated("gotransverse notification: bad or missing X-Tandem-Token");
+  return ParseEvent(payload);
+}
+
+Result<BillingEvent> GtvBilling::ParseEvent(const std::string& payload) const {
+  auto j = Json::Parse(payload);
+  if (!j.ok()) return Status::InvalidArgument("gotransverse notification: " + j.status().message());
+  BillingEvent e;
+  e.raw_type = (*j)["type"].as_string();
+  e.object_id = (*j)["id"].ToText();
+  e.account_id = (*j)["billing_account_id"].ToText();
+  if (e.raw_type.empty() || e.object_id.empty())
+    return Status::InvalidArgument("gotransverse notification: needs \"type\" and \"id\"");
+  e.object = *j;
+  const Json* object = j->Find("object");
+  if (!object || !object->is_object()) {
+    // GTV's HTTP notification: its payload is the operator's template, not GTV's data. It says
+    // only that something changed; the next poll reads what.
+    e.type = BillingEvent::Type::kPollHint;
+    e.id = "gtv-hint:" + e.raw_type + ":" + e.object_id + ":" +
+           std::to_string(ToEpochMillis(clock_.Now()));  // each arrival hints anew
+    return e;
+  }
+  e.id = (*j)["event_id"].as_string();
+  using T = BillingEvent::Type;
+  if (e.raw_type.rfind("invoice.", 0) == 0) {
+    e.invoice = InvoiceFromJson(*object);
+    e.type = e.invoice.status == "paid" ? T::kInvoicePaid : T::kInvoiceFinalized;
+    e.created = e.invoice.created;
+  } else if (e.raw_type.rfind("payment.", 0) == 0) {
+    // A payment concerns its invoice: the invoice event, with the payment as GTV has it.
+    e.invoice = InvoiceFromJson((*object)["invoice"]);
+    e.invoice.payment = PaymentFromJson((*object)["payment"]);
+    e.invoice.charge_id = e.invoice.payment->id;
+    e.invoice.attempt_count = std::max(e.invoice.attempt_count, 1);  // this payment tried it
+    e.object_id = e.invoice.id;
+    const std::string& paid = e.invoice.payment->status;
+    e.type = paid == "failed"      ? T::kInvoicePaymentFailed
+             : paid == "succeeded" ? T::kInvoicePaid
+                                   : T::kInvoiceFinalized;  // still processing: recorded only
+    e.created = e.invoice.payment->created;
+  } else if (e.raw_type.rfind("service.", 0) == 0) {
+    e.type = T::kSubscriptionChanged;  // object_id: the subscription (the order that made it)
+    e.created = ParseTime((*object)["updated_on"].as_string());
+  } else {
+    e.type = T::kOther;
+  }
+  if (e.id.empty()) e.id = "gtv:" + e.raw_type + ":" + e.object_id;
+  return e;
+}
+
+Result<std::map<std::string, Json>> GtvBilling::InvoicesOf(const std::vector<Json>& payments,
+                                                           int64_t* reads) {
+  std::map<std::string, Json> out;
+  int64_t low = 0, high = 0;
+  for (const Json& p : payments) {
+    const std::string id = p["invoice"]["id"].as_string();
+    if (id.empty() || out.count(id)) continue;
+    out[id] = Json();
+    const int64_t n = std::atoll(id.c_str());
+    low = low == 0 ? n : std::min(low, n);
+    high = std::max(high, n);
+  }
+  // A bill run's payments name a run of consecutive invoices: one ranged listing reads them
+  // (pages of 50). When they are scattered the range would read too much: one read each.
+  if (!out.empty() && high - low < 10 * static_cast<int64_t>(out.size())) {
+    const std::string range =
+        "id GTE '" + std::to_string(low) + "' AND id LTE '" + std::to_string(high) + "'";
+    TANDEM_RETURN_IF_ERROR(ListAll(
+        std::string(P::kInvoices) + "?" + http::FormEncode({{"filter", range}}),
+        [&](const Json& i) {
+          if (auto it = out.find(i["id"].as_string()); it != out.end()) it->second = i;
+          return Status::Ok();
+        },
+        reads));
+  }
+  for (auto& [id, invoice] : out) {
+    if (!invoice.is_null()) continue;
+    auto read = Get(P::Invoice(id));
+    if (!read.ok()) return read.status();
+    ++*reads;
+    invoice = *read;
+  }
+  return out;
+}
+
+Result<PolledEvents> GtvBilling::PollEvents(const std::string& kind, const std::string& cursor) {
+  PolledEvents out;
+  out.cursor = cursor;
+  auto event = [&](const std::string& type, const std::string& id, const std::string& account,
+                   const std::string& event_id, Json object) -> Status {
+    Json payload = Json::MakeObject();
+    payload.Set("type", type);
+    payload.Set("id", id);
+    payload.Set("billing_account_id", account);
+    payload.Set("event_id", event_id);
+    payload.Set("object", std::move(object));
+    auto parsed = ParseEvent(payload.Dump());
+    if (!parsed.ok()) return parsed.status();
+    parsed->object = payload;
+    out.events.push_back(*parsed);
+    return Status::Ok();
+  };
+  if (kind == "invoice" || kind == "payment") {
+    const bool invoices = kind == "invoice";
+    const std::string base = invoices ? P::kInvoices : P::kPayments;
+    const std::string path =
+        cursor.empty() ? base
+                       : base + "?" + http::FormEncode({{"filter", "id GT '" + cursor + "'"}});
+    std::vector<Json> payments;
+    Status listed = ListAll(
+        path,
+        [&](const Json& j) -> Status {
+          const std::string id = j["id"].as_string();
+          if (std::stoll(id) > (out.cursor.empty() ? 0 : std::stoll(out.cursor))) out.cursor = id;
+          if (cursor.empty()) return Status::Ok();  // the first poll starts from now
+          if (!invoices) {
+            payments.push_back(j);
+            return Status::Ok();
+          }
+          return event("invoice." + Lower(j["status"].as_string()), id,
+                       j["billing_account"]["id"].as_string(), "gtv:invoice:" + id, j);
+        },
+        &out.reads);
+    if (!listed.ok()) return listed;
+    // A payment's event carries its invoice: read them together, not one call a payment.
+    auto paid = InvoicesOf(payments, &out.reads);
+    if (!paid.ok()) return paid.status();
+    for (const Json& j : payments) {
+      Json both = Json::MakeObject();
+      both.Set("payment", j);
+      both.Set("invoice", (*paid)[j["invoice"]["id"].as_string()]);
+      const std::string id = j["id"].as_string();
+      TANDEM_RETURN_IF_ERROR(event("payment." + Lower(j["status"].as_string()), id,
+                                   j["billing_account"]["id"].as_string(), "gtv:payment:" + id,
+                                   both));
+    }
+    if (out.cursor.empty()) out.cursor = "0";  // nothing yet: every later one is new
+    return out;
+  }
+  if (kind == "service") {
+    // updated_on of the last change seen; a minute back, for changes committed late.
+    const int64_t now = ToEpochMillis(clock_.Now()) / 1000;
+    const int64_t since =
+        cursor.empty() ? now : std::max<int64_t>(0, std::atoll(cursor.c_str()) - 60);
+    int64_t latest = cursor.empty() ? now : std::atoll(cursor.c_str());
+    Status listed = ListAll(
+        std::string(P::kServices) + "?" +
+            http::FormEncode(
+                {{"filter", "updated_on GTE '" +
+                                FormatRfc3339(FromEpochMillis(since * 1000)).substr(0, 19) +
+                                "Z'"}}),
+        [&](const Json& svc) -> Status {
+          const std::string updated = svc["updated_on"].as_string();
+          latest = std::max(latest, ParseTime(updated));
+          // The subscription is the order that made the base service.
+          std::string order = svc["order"]["id"].as_string();
+          if (const std::string parent = svc["parent_service"]["id"].as_string(); !parent.empty()) {
+            auto base = Get(P::Service(parent));
+            if (!base.ok()) return base.status();
+            order = (*base)["order"]["id"].as_string();
+          }
+          return event(
+              "service.changed", order, svc["billing_account"]["id"].as_string(),
+              // Its state, not only its time (GTV's stamps are to the second):
+              // polled again unchanged it is the same event.
+              "gtv:service:" + svc["id"].as_string() + ":" + StableHash(svc.Dump()).substr(0, 12),
+              svc);
+        },
+        &out.reads);
+    if (!listed.ok()) return listed;
+    out.cursor = std::to_string(latest);
+    return out;
+  }
+  return Status::InvalidArgument("gotransverse polls invoice, payment and service, not " + kind);
+}
+
+}  // namespace tandem::connector::billing::gtv
