@@ -1,6 +1,5 @@
 #include "app/demo.h"
 
-#include <array>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -13,10 +12,10 @@
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/dist_sink.h>
 
-#include "actions/billing_poll.h"
 #include "actions/billing_records.h"
 #include "app/action_routes.h"
 #include "app/cli.h"
+#include "app/demo_billing.h"
 #include "app/runtime.h"
 #include "app/server.h"
 #include "connector/crm/soql.h"
@@ -73,91 +72,11 @@ bool SetUpLog(const DemoOptions& options, DemoLog* log) {
   return true;
 }
 
-// The billing emulator the demo runs on, as the steps need it: Stripe's pushes its events
-// as signed webhooks, Gotransverse's is polled.
-class DemoBilling {
- public:
-  virtual ~DemoBilling() = default;
-  virtual std::string name() const = 0;    // "Stripe" | "Gotransverse"
-  virtual std::string system() const = 0;  // billing.system
-  virtual Status Start() = 0;
-  virtual std::string base_url() const = 0;
-  virtual std::string api_key() const = 0;
-  virtual int64_t requests() const = 0;
-  // The invoices made, paid and failed; payments of `fail` fail.
-  virtual std::array<int, 3> BillRun(const std::vector<std::string>& fail) = 0;
-  // Brings what billing did to Tandem's inbox: webhooks delivered, or one poll.
-  virtual void Deliver(Runtime& rt) = 0;
-  // Before billing acts: a polled billing system is polled once, so that the next poll
-  // finds what happens from now on (serve does this when it starts).
-  virtual void Prime(Runtime& rt) { (void)rt; }
-  virtual int64_t OneTimeCharges() const = 0;  // charges and fees billing holds
-  virtual int64_t Invoices() const = 0;        // invoices billing holds
-  // Where billing sends its events (Stripe) and the secret they carry.
-  virtual std::string Subscribe(const std::string& url) = 0;
-};
-
-class StripeDemoBilling final : public DemoBilling {
- public:
-  explicit StripeDemoBilling(const Clock& clock) : sandbox_({}, clock) {}
-  std::string name() const override { return "Stripe"; }
-  std::string system() const override { return "stripe"; }
-  Status Start() override { return sandbox_.Start(); }
-  std::string base_url() const override { return sandbox_.base_url(); }
-  std::string api_key() const override { return "sk_test_sandbox"; }
-  int64_t requests() const override { return sandbox_.requests(); }
-  std::array<int, 3> BillRun(const std::vector<std::string>& fail) override {
-    const auto run = sandbox_.BillRun("", fail);
-    return {run.invoices, run.paid, run.failed};
-  }
-  void Deliver(Runtime&) override { sandbox_.FlushWebhooks(); }
-  int64_t OneTimeCharges() const override { return sandbox_.CountObjects("invoiceitem"); }
-  int64_t Invoices() const override { return sandbox_.CountObjects("invoice"); }
-  std::string Subscribe(const std::string& url) override {
-    return sandbox_.AddWebhookEndpoint(url);
-  }
-
- private:
-  sandbox::stripe::StripeSandbox sandbox_;
-};
-
-class GtvDemoBilling final : public DemoBilling {
- public:
-  explicit GtvDemoBilling(const Clock& clock) : sandbox_({}, clock) {}
-  std::string name() const override { return "Gotransverse"; }
-  std::string system() const override { return "gotransverse"; }
-  Status Start() override { return sandbox_.Start(); }
-  std::string base_url() const override { return sandbox_.base_url(); }
-  std::string api_key() const override { return "gtv-sandbox-key"; }
-  int64_t requests() const override { return sandbox_.requests(); }
-  std::array<int, 3> BillRun(const std::vector<std::string>& fail) override {
-    const auto run = sandbox_.BillRun("", fail);
-    return {run.invoices, run.paid, run.failed};
-  }
-  void Deliver(Runtime& rt) override {
-    actions::BillingPoller poller(rt.billing->billing(), *rt.store, rt.clock);
-    auto round = poller.PollOnce();
-    if (round.ok())
-      std::cout << "  billing poll: " << round->events << " changes in " << round->reads
-                << " list calls (GTV calls no webhooks)\n";
-  }
-  void Prime(Runtime& rt) override {
-    (void)actions::BillingPoller(rt.billing->billing(), *rt.store, rt.clock).PollOnce();
-  }
-  int64_t OneTimeCharges() const override { return sandbox_.CountObjects("adjustment"); }
-  int64_t Invoices() const override { return sandbox_.CountObjects("invoice"); }
-  std::string Subscribe(const std::string&) override { return "gtv-demo-notification-token"; }
-
- private:
-  sandbox::gtv::GtvSandbox sandbox_;
-};
-
 // The runtime's config: the SQLite file `db` and both sandboxes.
 Config DemoConfig(const std::string& db, const std::string& crm_url, const DemoBilling& billing,
                   const std::string& webhook_secret) {
   Config config;
   config.billing.system = billing.system();
-  if (billing.system() == "gotransverse") config.billing.bill_cycle = "102";  // its EUR cycle
   config.source = "demo";
   config.billing.webhook_secret = webhook_secret;
   config.store.url = "sqlite:" + db;
@@ -166,6 +85,7 @@ Config DemoConfig(const std::string& db, const std::string& crm_url, const DemoB
   config.crm.client_secret = "sandbox-secret";
   config.billing.remote.base_url = billing.base_url();
   config.billing.api_key = billing.api_key();
+  billing.Configure(&config);
   config.mapping_path = "config/mapping.yaml";
   return config;
 }
@@ -859,11 +779,7 @@ int RunDemo(const DemoOptions& options) {
             << "Log: " << log.path << "\n";
   SystemClock clock;
   sandbox::salesforce::SalesforceSandbox crm_sandbox({}, clock);
-  std::unique_ptr<DemoBilling> billing;
-  if (options.billing == "gotransverse")
-    billing = std::make_unique<GtvDemoBilling>(clock);
-  else
-    billing = std::make_unique<StripeDemoBilling>(clock);
+  std::unique_ptr<DemoBilling> billing = NewDemoBilling(options.billing, clock);
   if (!crm_sandbox.Start().ok() || !billing->Start().ok()) {
     std::cerr << "demo: cannot start the sandboxes\n";
     return kExitFailures;

@@ -48,7 +48,12 @@ bool Run(const std::string& system, Emulator& billing, const std::string& api_ke
   c.billing.api_key = api_key;
   c.billing.remote.rate_per_second = 0;
   c.billing.webhook_secret = "bench-secret";
-  c.billing.bill_cycle = "102";  // GTV's EUR cycle (the bench bills in euros); Stripe ignores it
+  // The bench bills in euros; a GTV account's currency is its bill cycle's (Stripe has none).
+  for (const auto& text : billing.Objects("bill-cycle")) {
+    auto cycle = Json::Parse(text);
+    if (cycle.ok() && (*cycle)["currency_code"].as_string() == "EUR")
+      c.billing.bill_cycle = (*cycle)["id"].as_string();
+  }
   c.mapping_path = "config/mapping.yaml";
   auto built = app::BuildRuntime(c, std::make_shared<Redactor>());
   if (!built.ok()) {
