@@ -20,6 +20,7 @@
 #include "tests/support/order_builder.h"
 #include "tests/support/salesforce_env.h"
 #include "tests/support/store_backends.h"
+#include "tests/support/work_orders.h"
 #include "workorders/engine.h"
 
 namespace tandem {
@@ -33,10 +34,7 @@ class GtvSteps : public testing::StoreBackendTest {
     OpenStore();
     if (!StoreReady()) return;
     mapping_ = testing::DefaultMapping();
-    std::ifstream in(std::string(TANDEM_SOURCE_DIR) + "/config/workorders.yaml");
-    std::stringstream text;
-    text << in.rdbuf();
-    templates_ = workorders::ParseTemplates(text.str(), "config/workorders.yaml").value();
+    templates_ = testing::ShippedTemplates();
     actions_ = std::make_unique<actions::Actions>(
         actions::ActionDeps{crm_.client(), gtv_.billing(), **store_, mapping_, gtv_.clock()},
         "test:gtv");
@@ -61,18 +59,8 @@ class GtvSteps : public testing::StoreBackendTest {
     return crm_.client().Create("Account", a).value();
   }
 
-  // Enqueues the order and runs workers until it is done or failed.
   workorders::OrderState Run(const std::string& order_id) {
-    auto enq = engine_->Enqueue(order_id);
-    EXPECT_TRUE(enq.ok()) << enq.status().ToString();
-    for (int i = 0; i < 200; ++i) {
-      auto ran = engine_->RunOnce();
-      EXPECT_TRUE(ran.ok()) << ran.status().ToString();
-      auto s = engine_->State(order_id).value();
-      if (s.status == "Completed" || s.status == "Failed" || s.status == "Scheduled") return s;
-      if (ran.ok() && ran->ran == 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-    return engine_->State(order_id).value();
+    return testing::RunOrder(*engine_, order_id);
   }
 
   std::vector<Json> Objects(const std::string& kind) {

@@ -19,6 +19,7 @@
 #include "tests/support/salesforce_env.h"
 #include "tests/support/store_backends.h"
 #include "tests/support/stripe_env.h"
+#include "tests/support/work_orders.h"
 #include "workorders/engine.h"
 
 namespace tandem::reconcile {
@@ -105,10 +106,7 @@ class RevenueReconcileTest : public testing::StoreBackendTest {
     OpenStore();
     if (!StoreReady()) return;
     mapping_ = testing::DefaultMapping();
-    std::ifstream in(std::string(TANDEM_SOURCE_DIR) + "/config/workorders.yaml");
-    std::stringstream text;
-    text << in.rdbuf();
-    templates_ = workorders::ParseTemplates(text.str(), "config/workorders.yaml").value();
+    templates_ = testing::ShippedTemplates();
     deps_ = std::make_unique<actions::ActionDeps>(
         actions::ActionDeps{crm_.client(), billing(), **store_, mapping_, stripe_.clock});
     actions_ = std::make_unique<actions::Actions>(*deps_, "test:revenue");

@@ -21,6 +21,7 @@
 #include "tests/support/store_backends.h"
 #include "tests/support/stripe_env.h"
 #include "tests/support/webhook_env.h"
+#include "tests/support/work_orders.h"
 #include "workorders/engine.h"
 #include "workorders/poller.h"
 #include "workorders/renewals.h"
@@ -30,12 +31,7 @@ namespace {
 
 using testing::StoreBackend;
 
-Templates DefaultTemplates() {
-  std::ifstream in(std::string(TANDEM_SOURCE_DIR) + "/config/workorders.yaml");
-  std::stringstream text;
-  text << in.rdbuf();
-  return ParseTemplates(text.str(), "config/workorders.yaml").value();
-}
+Templates DefaultTemplates() { return testing::ShippedTemplates(); }
 
 TEST(WorkOrderTemplates, ProrationIsProrateByDefaultAndABadValueIsNamedWithItsPlace) {
   const Templates shipped = DefaultTemplates();
@@ -106,19 +102,7 @@ class WorkOrderTest : public testing::StoreBackendTest {
     return id.value_or("");
   }
 
-  // Enqueues the order and runs workers until it is done or failed.
-  OrderState Run(const std::string& order_id) {
-    auto enq = engine_->Enqueue(order_id);
-    EXPECT_TRUE(enq.ok()) << enq.status().ToString();
-    for (int i = 0; i < 200; ++i) {
-      auto ran = engine_->RunOnce();
-      EXPECT_TRUE(ran.ok()) << ran.status().ToString();
-      auto s = engine_->State(order_id).value();
-      if (s.status == "Completed" || s.status == "Failed" || s.status == "Scheduled") return s;
-      if (ran.ok() && ran->ran == 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-    return engine_->State(order_id).value();
-  }
+  OrderState Run(const std::string& order_id) { return testing::RunOrder(*engine_, order_id); }
 
   Json CrmOrder(const std::string& id) {
     return crm_.client()
