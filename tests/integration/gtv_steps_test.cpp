@@ -2,6 +2,8 @@
 // and reconciliation, against the GTV emulator and the Salesforce sandbox on a real store
 // (SQLite and PostgreSQL). GTV keeps no idempotency keys: a create whose answer is lost must
 // still make one account and one order.
+#include "tests/support/gtv_steps.h"
+
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -14,83 +16,14 @@
 #include "catalog-sync/apply.h"
 #include "connector/billing/gtv/gtv_wire.h"
 #include "reconcile/reconciler.h"
-#include "tests/support/billing_backends.h"
 #include "tests/support/catalog_builder.h"
-#include "tests/support/default_mapping.h"
-#include "tests/support/order_builder.h"
-#include "tests/support/salesforce_env.h"
-#include "tests/support/store_backends.h"
-#include "tests/support/work_orders.h"
-#include "workorders/engine.h"
 
 namespace tandem {
 namespace {
 
 using testing::StoreBackend;
 
-class GtvSteps : public testing::StoreBackendTest {
- protected:
-  void SetUp() override {
-    OpenStore();
-    if (!StoreReady()) return;
-    mapping_ = testing::DefaultMapping();
-    templates_ = testing::ShippedTemplates();
-    actions_ = std::make_unique<actions::Actions>(
-        actions::ActionDeps{crm_.client(), gtv_.billing(), **store_, mapping_, gtv_.clock()},
-        "test:gtv");
-    workorders::EngineOptions o;
-    o.backoff_base = Millis(1);
-    o.backoff_max = Millis(5);
-    engine_ = std::make_unique<workorders::Engine>(
-        workorders::TaskDeps{crm_.client(), gtv_.billing(), **store_, mapping_, gtv_.clock(),
-                             *actions_},
-        templates_, o);
-  }
-
-  std::string CrmAccount(const std::string& name) {
-    Json a = Json::MakeObject();
-    a.Set("Name", name);
-    a.Set("Phone", "+33 4 72 00 00 00");
-    a.Set("Website", "https://" + name + ".example");
-    a.Set("BillingStreet", "1 rue de la République");
-    a.Set("BillingCity", "Lyon");
-    a.Set("BillingPostalCode", "69001");
-    a.Set("BillingCountry", "FR");
-    return crm_.client().Create("Account", a).value();
-  }
-
-  workorders::OrderState Run(const std::string& order_id) {
-    return testing::RunOrder(*engine_, order_id);
-  }
-
-  std::vector<Json> Objects(const std::string& kind) {
-    std::vector<Json> out;
-    for (const auto& text : gtv_.sandbox().Objects(kind)) out.push_back(Json::Parse(text).value());
-    return out;
-  }
-
-  Json Inventory(const std::string& order_id) {
-    std::string sub;
-    (void)crm_.client().Query(
-        "SELECT Service_Subscription__c FROM OrderItem WHERE OrderId = '" + order_id + "'",
-        [&](const Json& r) {
-          if (sub.empty()) sub = r["Service_Subscription__c"].as_string();
-          return Status::Ok();
-        });
-    return crm_.client()
-        .Retrieve("Service_Subscription__c", sub,
-                  {"Billing_Subscription_Id__c", "Status__c", "Quantity__c", "Billed_Quantity__c",
-                   "Billed_Amount__c", "Unit_Price__c", "End_Date__c"})
-        .value_or(Json());
-  }
-
-  testing::SalesforceEnv crm_;
-  testing::GtvBackend gtv_;
-  mapping::Mapping mapping_;
-  workorders::Templates templates_;
-  std::unique_ptr<actions::Actions> actions_;
-  std::unique_ptr<workorders::Engine> engine_;
-};
+class GtvSteps : public testing::GtvStepsTest {};
 
 TEST_P(GtvSteps, AnAccountIsSyncedOpenedAndQueriedInStep) {
   const std::string id = CrmAccount("Acme");
