@@ -113,7 +113,8 @@ Result<std::unique_ptr<store::Store>> OpenStore(const Config& config, bool migra
 }
 
 Result<connector::billing::BillingConnectionPtr> ConnectBilling(
-    const Config& c, const connector::http::RestClientDeps& deps, Redactor& redactor) {
+    const Config& c, const connector::http::RestClientDeps& deps, Redactor& redactor,
+    connector::billing::KeyLock* key_lock) {
   if (c.billing.remote.base_url.empty())
     return Status::InvalidArgument("billing.base_url is not set");
   if (c.billing.system == "stripe")
@@ -127,6 +128,7 @@ Result<connector::billing::BillingConnectionPtr> ConnectBilling(
     go.api.notification_token = c.billing.webhook_secret;
     go.api.account_category = c.billing.account_category;
     go.api.default_bill_cycle = c.billing.bill_cycle;
+    go.api.key_lock = key_lock;
     if (!c.billing.ui_url.empty()) go.api.ui_url = c.billing.ui_url;
     go.timeout = Millis(c.billing.remote.timeout_ms);
     go.rate_per_second = c.billing.remote.rate_per_second;
@@ -153,7 +155,8 @@ Result<std::unique_ptr<Runtime>> BuildRuntime(const Config& c, RedactorPtr redac
   const connector::http::RestClientDeps deps{rt->clock, rt->sleeper, rt->random, rt->counter};
   rt->crm = std::make_unique<connector::crm::salesforce::SalesforceConnection>(
       CrmOptions(c), deps, *rt->redactor, rt->sleeper);
-  auto billing = ConnectBilling(c, deps, *rt->redactor);
+  rt->key_lock = std::make_unique<StoreKeyLock>(*rt->store, rt->clock);
+  auto billing = ConnectBilling(c, deps, *rt->redactor, rt->key_lock.get());
   if (!billing.ok()) return billing.status();
   rt->billing = std::move(billing).value();
   rt->actions = std::make_unique<actions::Actions>(ActionDepsOf(*rt), "api");

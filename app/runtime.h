@@ -17,6 +17,7 @@
 #include "app/scheduler.h"
 #include "catalog-sync/apply.h"
 #include "connector/billing/billing_connection.h"
+#include "connector/billing/key_lock.h"
 #include "connector/crm/salesforce/connection.h"
 #include "mapping/mapping.h"
 #include "migration/migrator.h"
@@ -30,6 +31,24 @@
 
 namespace tandem::app {
 
+// The store's key locks as the billing adapters' KeyLock: one holder among every process on
+// the store (GTV's creates, which no idempotency key protects).
+class StoreKeyLock final : public connector::billing::KeyLock {
+ public:
+  StoreKeyLock(store::KeyLockStore& store, const Clock& clock) : store_(store), clock_(clock) {}
+  Result<bool> TryLock(const std::string& key, const std::string& holder, Millis lease) override {
+    const int64_t now = ToEpochMillis(clock_.Now());
+    return store_.TryLockKey(key, holder, now, now + lease.count());
+  }
+  Status Unlock(const std::string& key, const std::string& holder) override {
+    return store_.UnlockKey(key, holder);
+  }
+
+ private:
+  store::KeyLockStore& store_;
+  const Clock& clock_;
+};
+
 struct Runtime {
   explicit Runtime(RedactorPtr r) : redactor(std::move(r)) {}
 
@@ -40,6 +59,7 @@ struct Runtime {
   Metrics metrics;
   RedactorPtr redactor;
   std::unique_ptr<store::Store> store;
+  std::unique_ptr<StoreKeyLock> key_lock;  // over `store`, for `billing`
   mapping::Mapping mapping;
   workorders::Templates templates;
   std::unique_ptr<connector::crm::salesforce::SalesforceConnection> crm;
@@ -63,9 +83,12 @@ Result<std::unique_ptr<store::Store>> OpenStore(const Config& config, bool migra
                                                 CrashPoints* crash);
 
 // The billing system the config names (billing.system), connected: the one place that
-// chooses an adapter. InvalidArgument for an unknown system or missing settings.
+// chooses an adapter. `key_lock`: what an adapter without idempotency keys holds around a
+// create (null: its own, one process). InvalidArgument for an unknown system or missing
+// settings.
 Result<connector::billing::BillingConnectionPtr> ConnectBilling(
-    const Config& config, const connector::http::RestClientDeps& deps, Redactor& redactor);
+    const Config& config, const connector::http::RestClientDeps& deps, Redactor& redactor,
+    connector::billing::KeyLock* key_lock = nullptr);
 
 // Opens the store, loads the mapping, connects both remotes. InvalidArgument for a bad
 // mapping or missing settings; IoError when the store cannot be opened.

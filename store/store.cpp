@@ -17,7 +17,8 @@ Store::Store(std::unique_ptr<Pool> pool)
       JobStore(*owned_pool_),
       CursorStore(*owned_pool_),
       TokenStore(*owned_pool_),
-      LeadershipStore(*owned_pool_) {}
+      LeadershipStore(*owned_pool_),
+      KeyLockStore(*owned_pool_) {}
 Store::~Store() = default;
 
 Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {

@@ -1,6 +1,6 @@
-// Store: Tandem's durable state — links, audit, webhook inbox, tasks, jobs, cursors — on
-// PostgreSQL (production; several processes may share it) or SQLite (the embedded default,
-// one process), through the same SOCI code. The only module that writes SQL.
+// Store: Tandem's durable state — links, audit, webhook inbox, tasks, jobs, cursors, key
+// locks — on PostgreSQL (production; several processes may share it) or SQLite (the embedded
+// default, one process), through the same SOCI code. The only module that writes SQL.
 // Every method returns a Status/Result; database errors never escape as exceptions.
 // Thread-safety: all methods are thread-safe; each call leases a session from the pool.
 //
@@ -21,6 +21,7 @@
 #include "store/cursors.h"
 #include "store/inbox.h"
 #include "store/jobs.h"
+#include "store/key_locks.h"
 #include "store/leadership.h"
 #include "store/links.h"
 #include "store/options.h"
@@ -53,7 +54,8 @@ class Store : private PoolOwner,
               public JobStore,
               public CursorStore,
               public TokenStore,
-              public LeadershipStore {
+              public LeadershipStore,
+              public KeyLockStore {
  public:
   // Connects, and applies pending migrations unless options.migrate is false.
   // Fails with InvalidArgument for a bad URL, IoError when the database cannot be reached.

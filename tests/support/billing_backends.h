@@ -13,6 +13,7 @@
 #include "connector/billing/gtv/connection.h"
 #include "sandbox/faults/faults.h"
 #include "sandbox/gtv/gtv_sandbox.h"
+#include "tests/support/sandbox_config.h"
 #include "tests/support/stripe_env.h"
 
 namespace tandem::testing {
@@ -26,7 +27,8 @@ class BillingBackend {
   virtual std::string CreatePath(const std::string& kind) const = 0;
   virtual void AddFault(const sandbox::Fault& fault) = 0;
   virtual int64_t FaultHits(const std::string& fault_kind) const = 0;
-  // Objects of `kind` ("account", "subscription") the emulator holds.
+  // Objects of `kind` ("account", "subscription", "charge": a one-time charge) the emulator
+  // holds.
   virtual int64_t Count(const std::string& kind) const = 0;
   // The billing system's largest list page: a test lists more than that.
   virtual int PageSize() const = 0;
@@ -37,6 +39,8 @@ class BillingBackend {
   virtual int BillRun(const std::string& account_id, const std::vector<std::string>& fail) = 0;
   // Moves billing's clock on (scheduled starts and cancellations take effect).
   virtual void Advance(Millis by) = 0;
+  // The config file's `billing:` section for the `tandem` binary (secrets as SandboxEnv()'s).
+  virtual std::string ConfigSection() const = 0;
 };
 
 struct BillingBackendParam {
@@ -58,7 +62,9 @@ class StripeBackend : public BillingBackend {
     return it == hits.end() ? 0 : it->second;
   }
   int64_t Count(const std::string& kind) const override {
-    return env_.sandbox.CountObjects(kind == "account" ? "customer" : kind);
+    return env_.sandbox.CountObjects(kind == "account"  ? "customer"
+                                     : kind == "charge" ? "invoiceitem"
+                                                        : kind);
   }
   int PageSize() const override { return 100; }
   std::string UnknownId(const std::string& kind) const override {
@@ -71,6 +77,9 @@ class StripeBackend : public BillingBackend {
     return env_.sandbox.BillRun(account_id, fail).invoices;
   }
   void Advance(Millis by) override { env_.clock.Advance(by); }
+  std::string ConfigSection() const override {
+    return StripeBillingSection(env_.sandbox.base_url());
+  }
 
  private:
   StripeEnv env_;
@@ -91,7 +100,8 @@ class GtvBackend : public BillingBackend {
     // Accounts bill in euros, as the tests' catalog does (the cycle decides the currency).
     for (const auto& text : sandbox_.Objects("bill-cycle"))
       if (text.find("\"EUR\"") != std::string::npos)
-        o.api.default_bill_cycle = Json::Parse(text).value()["id"].as_string();
+        euro_cycle_ = Json::Parse(text).value()["id"].as_string();
+    o.api.default_bill_cycle = euro_cycle_;
     connection_ = std::make_unique<connector::billing::gtv::GtvConnection>(
         o, connector::http::RestClientDeps{clock_, sleeper_, random_, counter_}, redactor_);
   }
@@ -108,6 +118,7 @@ class GtvBackend : public BillingBackend {
   }
   int64_t Count(const std::string& kind) const override {
     if (kind == "account") return sandbox_.CountObjects("billing-account");
+    if (kind == "charge") return sandbox_.CountObjects("adjustment");
     // A subscription is the order that made it (add-on orders hang on a service).
     int64_t n = 0;
     for (const auto& text : sandbox_.Objects("order"))
@@ -120,6 +131,10 @@ class GtvBackend : public BillingBackend {
     return sandbox_.BillRun(account_id, fail).invoices;
   }
   void Advance(Millis by) override { clock_.Advance(by); }
+  std::string ConfigSection() const override {
+    return "billing:\n  system: gotransverse\n  base_url: " + sandbox_.base_url() +
+           "\n  api_key: env:GTV_KEY\n  bill_cycle: \"" + euro_cycle_ + "\"\n";
+  }
   sandbox::gtv::GtvSandbox& sandbox() { return sandbox_; }
   const Clock& clock() const { return clock_; }
 
@@ -131,7 +146,17 @@ class GtvBackend : public BillingBackend {
   connector::http::CallCounter counter_;
   Redactor redactor_;
   sandbox::gtv::GtvSandbox sandbox_;
+  std::string euro_cycle_;
   std::unique_ptr<connector::billing::gtv::GtvConnection> connection_;
 };
+
+inline BillingBackendParam StripeBilling() {
+  return {"stripe",
+          [] { return std::unique_ptr<BillingBackend>(std::make_unique<StripeBackend>()); }};
+}
+inline BillingBackendParam GtvBilling() {
+  return {"gotransverse",
+          [] { return std::unique_ptr<BillingBackend>(std::make_unique<GtvBackend>()); }};
+}
 
 }  // namespace tandem::testing

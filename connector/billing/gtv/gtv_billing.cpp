@@ -1,6 +1,10 @@
 #include "connector/billing/gtv/gtv_billing.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <random>
+#include <thread>
 
 #include "connector/billing/gtv/gtv_internal.h"
 #include "connector/billing/gtv/gtv_paths.h"
@@ -15,7 +19,13 @@ using P = GtvPaths;
 
 GtvBilling::GtvBilling(GtvOptions options, http::RestClient& rest, const Clock& clock,
                        Sleeper& sleeper)
-    : options_(std::move(options)), rest_(rest), clock_(clock), sleeper_(sleeper) {}
+    : options_(std::move(options)),
+      rest_(rest),
+      clock_(clock),
+      sleeper_(sleeper),
+      key_lock_(options_.key_lock ? *options_.key_lock : local_lock_),
+      holder_prefix_(std::to_string(::getpid()) + "-" + std::to_string(std::random_device{}()) +
+                     "-") {}
 
 std::string GtvBilling::RecordUrl(const std::string& kind, const std::string& id) const {
   static const std::map<std::string, std::string> kPaths = {
@@ -76,11 +86,33 @@ Result<std::optional<Json>> GtvBilling::FindOne(const std::string& path, const s
   return std::optional<Json>(found.front());
 }
 
+Status GtvBilling::Lock(const std::string& key, const std::string& holder) {
+  const auto give_up = clock_.Now() + options_.key_lease;
+  for (;;) {
+    auto taken = key_lock_.TryLock(key, holder, options_.key_lease);
+    if (!taken.ok()) return taken.status();
+    if (*taken) return Status::Ok();
+    if (clock_.Now() > give_up)
+      return Status::Unavailable("gotransverse: another Tandem worker is creating " + key +
+                                 "; try again");
+    sleeper_.Sleep(Millis(100));
+    std::this_thread::yield();  // a test's sleeper does not sleep
+  }
+}
+
 Result<Json> GtvBilling::CreateOnce(const std::string& what,
                                     const std::function<Result<std::optional<Json>>()>& lookup,
                                     const std::function<Result<Json>()>& create) {
+  const std::string key = "gotransverse " + what;
+  const std::string holder = holder_prefix_ + std::to_string(++holders_);
+  struct Unlock {
+    KeyLock& lock;
+    const std::string &key, &holder;
+    ~Unlock() { (void)lock.Unlock(key, holder); }
+  } unlock{key_lock_, key, holder};
   Status last = Status::Internal("not tried");
   for (int attempt = 1; attempt <= std::max(1, options_.max_attempts); ++attempt) {
+    TANDEM_RETURN_IF_ERROR(Lock(key, holder));  // renewed before each attempt
     auto found = lookup();
     if (!found.ok()) {
       if (!Ambiguous(found.status())) return found.status();

@@ -13,6 +13,7 @@
 // Thread-safety: thread-safe (the reference-data cache is locked).
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -20,6 +21,7 @@
 #include <string>
 
 #include "connector/billing/billing_system.h"
+#include "connector/billing/key_lock.h"
 #include "connector/http/rest_client.h"
 #include "util/clock.h"
 
@@ -35,6 +37,10 @@ struct GtvOptions {
   // The shared secret a GTV HTTP notification carries in X-Tandem-Token (docs/gotransverse.md).
   std::string notification_token;
   int max_attempts = 4;  // creates and commands after an answer that may have been lost
+  // Held from a create's look-up to the create, so that two workers (or processes) creating
+  // one record at once make it once. Null: this process's own lock (one process only).
+  KeyLock* key_lock = nullptr;
+  Millis key_lease = Millis(90'000);  // renewed before each attempt
 };
 
 class GtvBilling final : public BillingSystem {
@@ -130,8 +136,9 @@ class GtvBilling final : public BillingSystem {
   // Every element of a list, page by page (50 at most per page, GTV's cap).
   Status ListAll(const std::string& path, const std::function<Status(const Json&)>& on_item,
                  int64_t* pages = nullptr);
-  // Exactly once without keys: look up; if absent, create; after an answer that may have been
-  // lost, look up again before creating again.
+  // Exactly once without keys: under the lock of `what` (its natural key), look up; if
+  // absent, create; after an answer that may have been lost, look up again before creating
+  // again.
   Result<Json> CreateOnce(const std::string& what,
                           const std::function<Result<std::optional<Json>>()>& lookup,
                           const std::function<Result<Json>()>& create);
@@ -157,11 +164,18 @@ class GtvBilling final : public BillingSystem {
   Result<Json> BaseService(const std::string& subscription_id);
   Result<Json> Command(const std::string& service_id, const char* verb, const Json& body);
   Status ScheduleEnd(const Json& service, int64_t end_at);
+  // Takes (or renews) `key`'s lock for `holder`, waiting out another holder for at most a
+  // lease; Unavailable (transient: the task is retried) when it is still held.
+  Status Lock(const std::string& key, const std::string& holder);
 
   GtvOptions options_;
   http::RestClient& rest_;
   const Clock& clock_;
   Sleeper& sleeper_;
+  LocalKeyLock local_lock_;
+  KeyLock& key_lock_;
+  const std::string holder_prefix_;  // this adapter's, unique among processes
+  std::atomic<int64_t> holders_{0};
   std::mutex mu_;
   std::map<std::string, std::string> custom_field_ids_;  // "type/name" → id
   std::map<std::string, bool> custom_fields_read_;       // type → read

@@ -1,7 +1,8 @@
 // `tandem serve` running work orders as an operator runs it: the real binary, the sandboxes
 // on loopback, a real store. Killed with SIGKILL in the middle of a 200-order batch and
-// restarted, every order completes and nothing is applied twice in billing; two processes
-// on one PostgreSQL share 500 tasks and each task runs exactly once.
+// restarted, every order completes and nothing is applied twice in billing — on Stripe (its
+// idempotency keys) and on Gotransverse (no keys: the adapter looks up what it made); two
+// processes on one PostgreSQL share 500 tasks and each task runs exactly once.
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
@@ -14,13 +15,13 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/billing_backends.h"
 #include "tests/support/catalog_builder.h"
 #include "tests/support/order_builder.h"
 #include "tests/support/process.h"
 #include "tests/support/salesforce_env.h"
 #include "tests/support/sandbox_config.h"
 #include "tests/support/store_backends.h"
-#include "tests/support/stripe_env.h"
 #include "util/net.h"
 
 #include <netinet/in.h>
@@ -32,28 +33,43 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class ServeWorkOrders : public testing::StoreBackendTest {
+// A store and a billing system to run `serve` on.
+struct ServeCase {
+  testing::StoreBackend store;
+  testing::BillingBackendParam billing;
+};
+void PrintTo(const ServeCase& c, std::ostream* os) { *os << c.store.name << " " << c.billing.name; }
+std::string CaseName(const ::testing::TestParamInfo<ServeCase>& info) {
+  const std::string store = info.param.store.name == "postgresql" ? "PostgreSQL" : "SQLite";
+  return info.param.billing.name == "stripe" ? store : store + "_Gotransverse";
+}
+
+class ServeWorkOrders : public ::testing::TestWithParam<ServeCase> {
  protected:
   void SetUp() override {
-    OpenStore();
-    if (!StoreReady()) return;
-    dir_ = fs::temp_directory_path() /
-           ("tandem_serve_wo_" + std::to_string(::getpid()) + "_" + GetParam().name);
+    const ServeCase& c = GetParam();
+    if (!testing::ScopedStore::Available(c.store)) GTEST_SKIP() << "no PostgreSQL (set PG_CONN)";
+    store_ = std::make_unique<testing::ScopedStore>(
+        c.store, ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    const Status opened = store_->Open();
+    ASSERT_TRUE(opened.ok()) << opened.ToString();
+    billing_ = c.billing.make();
+    dir_ = fs::temp_directory_path() / ("tandem_serve_wo_" + std::to_string(::getpid()) + "_" +
+                                        c.store.name + "_" + c.billing.name);
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     config_ = (dir_ / "tandem.yaml").string();
-    testing::WriteSandboxConfig(config_, store_->options(), crm_.sandbox.base_url(),
-                                stripe_.sandbox.base_url(), TANDEM_SOURCE_DIR,
-                                "schedules:\n  order_poll: 200ms\n  catalog_sync: 24h\n"
-                                "workers:\n  count: 2\n  lease: 2s\n");
+    testing::WriteSandboxConfigWith(config_, store_->options(), crm_.sandbox.base_url(),
+                                    billing_->ConfigSection(), TANDEM_SOURCE_DIR,
+                                    "schedules:\n  order_poll: 200ms\n  catalog_sync: 24h\n"
+                                    "workers:\n  count: 2\n  lease: 2s\n");
     // The catalog and the customer: one billing product, priced monthly and once.
-    const auto product =
-        testing::CreateBillingProduct(stripe_.billing(), "Virtual Server", "p").value();
+    auto& billing = billing_->billing();
+    const auto product = testing::CreateBillingProduct(billing, "Virtual Server", "p").value();
     const auto monthly =
-        testing::CreateBillingPrice(stripe_.billing(), product.id, "eur", 3000, "month", "pm")
-            .value();
+        testing::CreateBillingPrice(billing, product.id, "eur", 3000, "month", "pm").value();
     const auto once =
-        testing::CreateBillingPrice(stripe_.billing(), product.id, "eur", 9900, "", "po").value();
+        testing::CreateBillingPrice(billing, product.id, "eur", 9900, "", "po").value();
     const std::string pricebook = testing::CreatePricebook(crm_.client()).value();
     server_.product_crm =
         testing::CreateProduct2(crm_.client(), {"Virtual Server", "", "Virtual Server", "Base", ""})
@@ -101,6 +117,7 @@ class ServeWorkOrders : public testing::StoreBackendTest {
     if (pid == 0) {
       ::setenv("SF_SECRET", "sandbox-secret", 1);
       ::setenv("STRIPE_KEY", "sk_test_sandbox", 1);
+      ::setenv("GTV_KEY", "gtv-sandbox-key", 1);
       if (!crash_at.empty()) ::setenv("TANDEM_CRASH_AT", crash_at.c_str(), 1);
       const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
       ::dup2(fd, STDOUT_FILENO);
@@ -187,9 +204,9 @@ class ServeWorkOrders : public testing::StoreBackendTest {
     EXPECT_TRUE(WIFEXITED(stopped) && WEXITSTATUS(stopped) == 0) << Slurp("second.log");
 
     // Nothing applied twice: one subscription and one setup fee per order, one customer.
-    EXPECT_EQ(stripe_.sandbox.CountObjects("subscription"), n);
-    EXPECT_EQ(stripe_.sandbox.CountObjects("invoiceitem"), n);
-    EXPECT_EQ(stripe_.sandbox.CountObjects("customer"), 1);
+    EXPECT_EQ(billing_->Count("subscription"), n);
+    EXPECT_EQ(billing_->Count("charge"), n);
+    EXPECT_EQ(billing_->Count("account"), 1);
     EXPECT_EQ(crm_.sandbox.CountRecords("Service_Subscription__c"), n);
     EXPECT_EQ(crm_.sandbox.CountRecords("Service_Add_On__c"), n);
     // `tandem reconcile` finds the service inventory in step with billing. (The account's
@@ -266,8 +283,9 @@ class ServeWorkOrders : public testing::StoreBackendTest {
     return ss.str();
   }
 
+  std::unique_ptr<testing::ScopedStore> store_;
   testing::SalesforceEnv crm_;
-  testing::StripeEnv stripe_;
+  std::unique_ptr<testing::BillingBackend> billing_;
   fs::path dir_;
   std::string config_, account_;
   testing::CatalogProduct server_, fee_;
@@ -275,17 +293,6 @@ class ServeWorkOrders : public testing::StoreBackendTest {
   std::vector<pid_t> pids_;
   std::map<pid_t, int> ports_;
 };
-
-// Killed after claiming a task, before running it: the task waits out its lease and runs once.
-TEST_P(ServeWorkOrders, KilledJustBeforeATaskThenRestartedEveryOrderCompletesOnce) {
-  KilledAtThenRestarted("workorders.before_task");
-}
-
-// Killed after billing did the work, before the result was recorded: the task runs again and
-// its idempotency key makes billing answer with what it did, not do it twice.
-TEST_P(ServeWorkOrders, KilledAfterATaskBeforeItsResultThenRestartedNothingDoubles) {
-  KilledAtThenRestarted("workorders.after_task");
-}
 
 // Killed after an order's last task was recorded but before the CRM heard the order was
 // complete: nothing would bring that order back to a worker (the poller takes new orders only);
@@ -298,7 +305,7 @@ TEST_P(ServeWorkOrders, SigtermMidBatchFinishesOrGivesBackEveryClaimedTask) {
   const int n = 60;
   MakeOrders(n, /*fee=*/false);
   const pid_t first = StartServe("term.log");
-  ASSERT_TRUE(WaitFor([&] { return stripe_.sandbox.CountObjects("subscription") >= 10; }, 120))
+  ASSERT_TRUE(WaitFor([&] { return billing_->Count("subscription") >= 10; }, 120))
       << Slurp("term.log");
   const auto asked = std::chrono::steady_clock::now();
   const int stopped = StopServe(first, SIGTERM);
@@ -318,18 +325,17 @@ TEST_P(ServeWorkOrders, SigtermMidBatchFinishesOrGivesBackEveryClaimedTask) {
       << Slurp("term.log") << "--- second process\n"
       << Slurp("term2.log");
   EXPECT_EQ(StopServe(second, SIGTERM), 0);
-  EXPECT_EQ(stripe_.sandbox.CountObjects("subscription"), n);
+  EXPECT_EQ(billing_->Count("subscription"), n);
   EXPECT_EQ(crm_.sandbox.CountRecords("Service_Subscription__c"), n);
 }
 
 TEST_P(ServeWorkOrders, TwoProcessesShareFiveHundredTasksEachRunOnce) {
-  if (GetParam().name != "postgresql") GTEST_SKIP() << "several processes need PostgreSQL";
+  if (GetParam().store.name != "postgresql") GTEST_SKIP() << "several processes need PostgreSQL";
   MakeOrders(125, /*fee=*/false);  // 125 orders × 4 tasks
   const pid_t a = StartServe("a.log"), b = StartServe("b.log");
-  EXPECT_TRUE(WaitFor([&] { return Completed() == 125; }, 240))
-      << Unfinished() << "--- a\n"
-      << Slurp("a.log") << "--- b\n"
-      << Slurp("b.log");
+  EXPECT_TRUE(WaitFor([&] { return Completed() == 125; }, 240)) << Unfinished() << "--- a\n"
+                                                                << Slurp("a.log") << "--- b\n"
+                                                                << Slurp("b.log");
   // Both processes did part of the work (each completed tasks), and together all of it.
   // A batch's count reaches /metrics just after its orders show Completed: wait for it.
   int64_t done_a = 0, done_b = 0;
@@ -355,13 +361,36 @@ TEST_P(ServeWorkOrders, TwoProcessesShareFiveHundredTasksEachRunOnce) {
     }
   }
   EXPECT_EQ(tasks, 500);
-  EXPECT_EQ(stripe_.sandbox.CountObjects("subscription"), 125);
+  EXPECT_EQ(billing_->Count("subscription"), 125);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, ServeWorkOrders,
-                         ::testing::Values(testing::StoreBackend{"sqlite"},
-                                           testing::StoreBackend{"postgresql"}),
-                         testing::BackendName);
+                         ::testing::Values(ServeCase{{"sqlite"}, testing::StripeBilling()},
+                                           ServeCase{{"postgresql"}, testing::StripeBilling()}),
+                         CaseName);
+
+// The kills that matter per billing system, so they run on Gotransverse too. GTV keeps no
+// idempotency keys: what makes a task's second run harmless there is the adapter's look-up by
+// natural key (the order's purchase order number, the adjustment's "[key]") before it creates.
+class ServeWorkOrdersCrash : public ServeWorkOrders {};
+
+// Killed after claiming a task, before running it: the task waits out its lease and runs once.
+TEST_P(ServeWorkOrdersCrash, KilledJustBeforeATaskThenRestartedEveryOrderCompletesOnce) {
+  KilledAtThenRestarted("workorders.before_task");
+}
+
+// Killed after billing did the work, before the result was recorded: the task runs again and
+// billing's idempotency key (Stripe) or the adapter's look-up (GTV) finds what it did, so it
+// is not done twice.
+TEST_P(ServeWorkOrdersCrash, KilledAfterATaskBeforeItsResultThenRestartedNothingDoubles) {
+  KilledAtThenRestarted("workorders.after_task");
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, ServeWorkOrdersCrash,
+                         ::testing::Values(ServeCase{{"sqlite"}, testing::StripeBilling()},
+                                           ServeCase{{"postgresql"}, testing::StripeBilling()},
+                                           ServeCase{{"postgresql"}, testing::GtvBilling()}),
+                         CaseName);
 
 }  // namespace
 }  // namespace tandem::app

@@ -360,6 +360,28 @@ TEST_P(StoreTest, OnlyOneProcessHoldsLeadership) {
   EXPECT_TRUE((*other)->TryAcquireLeadership(42).value());
 }
 
+// A key lock has one holder, across processes; a holder that died frees it when its lease
+// runs out; the holder renews by locking again; unlocking frees it for the next.
+TEST_P(StoreTest, AKeyLockHasOneHolderUntilItsLeaseRunsOut) {
+  auto other = store_->OpenAnother();
+  ASSERT_TRUE(other.ok());
+  EXPECT_TRUE(store().TryLockKey("gtv:account 001", "a", kNow, kNow + 1000).value());
+  EXPECT_FALSE((*other)->TryLockKey("gtv:account 001", "b", kNow + 10, kNow + 1010).value());
+  EXPECT_TRUE((*other)->TryLockKey("gtv:account 002", "b", kNow, kNow + 1000).value())
+      << "another key is free";
+  EXPECT_TRUE(store().TryLockKey("gtv:account 001", "a", kNow + 500, kNow + 1500).value())
+      << "the holder renews";
+  EXPECT_FALSE((*other)->TryLockKey("gtv:account 001", "b", kNow + 1200, kNow + 2200).value())
+      << "the renewed lease holds past the first";
+  EXPECT_TRUE((*other)->TryLockKey("gtv:account 001", "b", kNow + 1501, kNow + 2501).value())
+      << "a lease run out (its holder died) frees the key";
+  ASSERT_TRUE(store().UnlockKey("gtv:account 001", "a").ok());
+  EXPECT_FALSE(store().TryLockKey("gtv:account 001", "a", kNow + 1600, kNow + 2600).value())
+      << "an old holder's unlock does not free the new holder's key";
+  ASSERT_TRUE((*other)->UnlockKey("gtv:account 001", "b").ok());
+  EXPECT_TRUE(store().TryLockKey("gtv:account 001", "a", kNow + 1700, kNow + 2700).value());
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, StoreTest,
                          ::testing::Values(StoreBackend{"sqlite"}, StoreBackend{"postgresql"}),
                          testing::BackendName);
