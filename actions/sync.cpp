@@ -131,10 +131,7 @@ Result<SyncReport> Actions::Sync(const std::string& object, const std::vector<st
         }
         if (saved.ok()) {
           billing_id = saved->id;
-          account_number = !saved->number.empty() ? saved->number
-                           : saved->metadata.count("account_number")
-                               ? saved->metadata.at("account_number")
-                               : saved->id;
+          account_number = connector::billing::AccountNumber(*saved);
           decided =
               mapping::BillingDecidedFields(map, connector::billing::AccountToPayload(*saved));
           outcome = created ? Outcome::Created(id, billing_id) : Outcome::Updated(id, billing_id);

@@ -1,5 +1,6 @@
 // Linking back: the CRM's side through Bulk API 2.0 — records created from billing, and the
-// link fields (billing id, account number, status, time) written into the CRM.
+// link fields (billing id, account number, status, time) with what billing decided about a
+// record it created (GTV: currency, bill cycle, category) written into the CRM.
 #include <set>
 
 #include "migration/run.h"
@@ -77,11 +78,21 @@ void Run::FillBulkRequest(const std::vector<Row*>& rows, bool create, const std:
   for (const std::string* f :
        {&map_.link.billing_id, &map_.link.account_number, &map_.link.status, &map_.link.time})
     if (!f->empty()) columns.insert(*f);
+  std::set<std::string> decided;  // billing-decided fields some row carries
+  for (Row* r : rows)
+    for (const auto& [k, v] : r->decided.object())
+      if (!v.is_null() && !columns.count(k)) decided.insert(k);
+  columns.insert(decided.begin(), decided.end());
   req->columns.assign(columns.begin(), columns.end());
   for (Row* r : rows) {
     std::vector<std::string> values;
     for (const auto& c : req->columns) {
       std::string v;
+      if (decided.count(c)) {
+        // An empty value leaves the field as it is: a row without it keeps the CRM's.
+        values.push_back(r->decided[c].is_null() ? "" : r->decided[c].ToText());
+        continue;
+      }
       if (c == "Id")
         v = r->crm_id;
       else if (c == map_.link.billing_id)

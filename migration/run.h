@@ -46,6 +46,7 @@ struct Row {
   std::string crm_id, billing_id;  // given or found
   std::string crm_link_value;      // what the CRM's billing-id field holds now, when known
   std::string account_number;
+  Json decided = Json::MakeObject();  // CRM fields billing decided, as it answered the create
   Plan plan = Plan::kFailed;
   std::string status;  // success.csv STATUS
   bool tag_billing = false;

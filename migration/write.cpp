@@ -32,7 +32,10 @@ Status Run::Write(std::vector<Row>& rows) {
   // 3. Links and audit, before the CRM's link fields are written.
   TANDEM_RETURN_IF_ERROR(RecordLinks(rows));
   if (deps_.crash) deps_.crash->Hit("migration.after_links");
-  // 4. Link fields into the CRM, one Bulk 2.0 update job.
+  // 4. Billing learns the CRM id of what it already had (matched, or created in the CRM); its
+  // answer carries what billing decided about the record, for step 5.
+  TagBilling(rows);
+  // 5. Link fields into the CRM, one Bulk 2.0 update job.
   std::vector<Row*> updates;
   // A record already linked whose CRM field holds the id needs nothing (a re-run stays cheap).
   for (Row& r : rows)
@@ -40,8 +43,6 @@ Status Run::Write(std::vector<Row>& rows) {
         (r.plan == Plan::kAlreadyLinked && r.crm_link_value != r.billing_id))
       updates.push_back(&r);
   TANDEM_RETURN_IF_ERROR(BulkToCrm(updates, /*create=*/false));
-  // 5. Billing learns the CRM id of what it already had (matched, or created in the CRM).
-  TagBilling(rows);
   CountPlans(rows);
   return Status::Ok();
 }
@@ -58,8 +59,10 @@ void Run::CreateInBilling(std::vector<Row*>& creates) {
       return;
     }
     r.billing_id = saved->id;
-    auto an = saved->metadata.find("account_number");
-    r.account_number = an == saved->metadata.end() ? saved->id : an->second;
+    r.account_number = connector::billing::AccountNumber(*saved);
+    // What billing decided (GTV: currency, bill cycle, category) reaches the CRM with the
+    // link fields, as a sync writes it: the load leaves the two in step.
+    r.decided = mapping::BillingDecidedFields(map_, connector::billing::AccountToPayload(*saved));
   });
 }
 
@@ -89,10 +92,12 @@ void Run::TagBilling(std::vector<Row>& rows) {
     BillingAccount fields;
     fields.external_key = r.crm_id;
     auto saved = deps_.billing.UpdateAccount(r.billing_id, fields, Key(r, "tag"));
+    std::lock_guard<std::mutex> lock(mu);
     if (!saved.ok()) {
-      std::lock_guard<std::mutex> lock(mu);
       r.status += " (billing not tagged with the CRM id: " + saved.status().ToString() + ")";
+      return;
     }
+    r.decided = mapping::BillingDecidedFields(map_, connector::billing::AccountToPayload(*saved));
   });
 }
 

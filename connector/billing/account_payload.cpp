@@ -75,4 +75,10 @@ Json SubscriptionToPayload(const Subscription& sub) {
   return p;
 }
 
+std::string AccountNumber(const BillingAccount& account) {
+  if (!account.number.empty()) return account.number;
+  auto kept = account.metadata.find("account_number");
+  return kept != account.metadata.end() ? kept->second : account.id;
+}
+
 }  // namespace tandem::connector::billing

@@ -11,6 +11,9 @@ namespace tandem::connector::billing {
 
 BillingAccount PayloadToAccount(const Json& payload);
 Json AccountToPayload(const BillingAccount& account);
+// The number people use for the account: billing's own (GTV's account_num), else the one
+// kept in its custom fields (custom.account_number), else its id.
+std::string AccountNumber(const BillingAccount& account);
 // status, account_id, start_at (the service's start; the current period's when billing has
 // no start date), current_period_end, and cancel_at: when the service ends — the moment of
 // cancellation for a canceled (or ending) subscription, else the scheduled end.

@@ -77,6 +77,7 @@ class StripeBackend : public BillingBackend {
     return env_.sandbox.BillRun(account_id, fail).invoices;
   }
   void Advance(Millis by) override { env_.clock.Advance(by); }
+  StripeEnv& env() { return env_; }
   std::string ConfigSection() const override {
     return StripeBillingSection(env_.sandbox.base_url());
   }

@@ -1,6 +1,7 @@
 // `tandem migrate` killed with SIGKILL half-way — after billing writes, after the links,
 // as a Bulk 2.0 job is created, before a checkpoint — then `--resume JOB`: every row ends in
-// exactly one result file, every customer exists once in billing, every link once.
+// exactly one result file, every customer exists once in billing, every link once. On Stripe
+// (idempotency keys, also once they expired) and on Gotransverse (none: looked up by CRM id).
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -9,11 +10,11 @@
 #include <gtest/gtest.h>
 
 #include "migration/csv_reader.h"
+#include "tests/support/billing_backends.h"
 #include "tests/support/process.h"
 #include "tests/support/salesforce_env.h"
 #include "tests/support/sandbox_config.h"
 #include "tests/support/store_backends.h"
-#include "tests/support/stripe_env.h"
 
 namespace tandem::app {
 namespace {
@@ -24,9 +25,11 @@ struct CrashCase {
   testing::StoreBackend backend;
   std::string crash_at;
   bool keys_expire = false;  // the resume comes after billing forgot the idempotency keys
+  testing::BillingBackendParam billing = testing::StripeBilling();
 };
 void PrintTo(const CrashCase& c, std::ostream* os) {
-  *os << c.backend.name << " " << c.crash_at << (c.keys_expire ? " keys expired" : "");
+  *os << c.backend.name << " " << c.billing.name << " " << c.crash_at
+      << (c.keys_expire ? " keys expired" : "");
 }
 
 class MigrateCrash : public ::testing::TestWithParam<CrashCase> {
@@ -36,13 +39,14 @@ class MigrateCrash : public ::testing::TestWithParam<CrashCase> {
     store_ =
         std::make_unique<testing::ScopedStore>(GetParam().backend, "crash_" + GetParam().crash_at);
     ASSERT_TRUE(store_->Open().ok());
+    billing_ = GetParam().billing.make();
     dir_ = fs::temp_directory_path() /
            ("tandem_migcrash_" + std::to_string(::getpid()) + "_" + GetParam().backend.name);
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     config_ = (dir_ / "tandem.yaml").string();
-    testing::WriteSandboxConfig(config_, store_->options(), crm_.sandbox.base_url(),
-                                stripe_.sandbox.base_url(), TANDEM_SOURCE_DIR);
+    testing::WriteSandboxConfigWith(config_, store_->options(), crm_.sandbox.base_url(),
+                                    billing_->ConfigSection(), TANDEM_SOURCE_DIR);
   }
   void TearDown() override {
     std::error_code ec;
@@ -56,7 +60,7 @@ class MigrateCrash : public ::testing::TestWithParam<CrashCase> {
 
   std::unique_ptr<testing::ScopedStore> store_;
   testing::SalesforceEnv crm_;
-  testing::StripeEnv stripe_;
+  std::unique_ptr<testing::BillingBackend> billing_;
   fs::path dir_;
   std::string config_;
 };
@@ -83,12 +87,14 @@ TEST_P(MigrateCrash, KilledHalfWayThenResumedMigratesEveryRowOnce) {
   std::smatch m;
   ASSERT_TRUE(std::regex_search(killed.out, m, std::regex("job (mig-[0-9a-z-]+)"))) << killed.out;
   const std::string job = m[1];
-  const int64_t before = stripe_.sandbox.CountObjects("customer");
+  const int64_t before = billing_->Count("account");
   EXPECT_GT(before, 0);
   EXPECT_LT(before, n);  // half-way, not done
 
   // A day later: Stripe no longer knows the keys of the creates the killed run sent.
-  if (GetParam().keys_expire) stripe_.sandbox.AgeIdempotencyKeys(Millis(25LL * 3600 * 1000));
+  if (GetParam().keys_expire)
+    dynamic_cast<testing::StripeBackend&>(*billing_).env().sandbox.AgeIdempotencyKeys(
+        Millis(25LL * 3600 * 1000));
 
   testing::ProcessRun status = Tandem("migrate status " + job);
   EXPECT_EQ(status.exit_code, 0) << status.out;
@@ -106,9 +112,9 @@ TEST_P(MigrateCrash, KilledHalfWayThenResumedMigratesEveryRowOnce) {
   EXPECT_EQ(crm_.sandbox.calls_by_endpoint()["POST /jobs/ingest"], 11);
 
   // Billing: one customer per row, none twice.
-  EXPECT_EQ(stripe_.sandbox.CountObjects("customer"), n);
+  EXPECT_EQ(billing_->Count("account"), n);
   std::map<std::string, int> by_crm;
-  ASSERT_TRUE(stripe_.billing()
+  ASSERT_TRUE(billing_->billing()
                   .ListAccounts([&](const connector::billing::BillingAccount& a) {
                     ++by_crm[a.external_key];
                     return Status::Ok();
@@ -156,6 +162,7 @@ TEST_P(MigrateCrash, KilledHalfWayThenResumedMigratesEveryRowOnce) {
 
 std::string CaseName(const ::testing::TestParamInfo<CrashCase>& info) {
   std::string name = info.param.backend.name == "postgresql" ? "PostgreSQL_" : "SQLite_";
+  if (info.param.billing.name != "stripe") name += "Gotransverse_";
   for (char c : info.param.crash_at)
     name.push_back(std::isalnum(static_cast<unsigned char>(c)) ? c : '_');
   return name + (info.param.keys_expire ? "_KeysExpired" : "");
@@ -163,14 +170,18 @@ std::string CaseName(const ::testing::TestParamInfo<CrashCase>& info) {
 
 INSTANTIATE_TEST_SUITE_P(
     Points, MigrateCrash,
-    ::testing::Values(CrashCase{{"sqlite"}, "migration.after_billing_writes#5"},
-                      CrashCase{{"sqlite"}, "migration.after_billing_writes#5", true},
-                      CrashCase{{"postgresql"}, "migration.after_billing_writes#5", true},
-                      CrashCase{{"sqlite"}, "migration.after_links#5"},
-                      CrashCase{{"sqlite"}, "migration.bulk_job_created#5"},
-                      CrashCase{{"sqlite"}, "migration.before_checkpoint#5"},
-                      CrashCase{{"postgresql"}, "migration.after_billing_writes#5"},
-                      CrashCase{{"postgresql"}, "migration.bulk_job_created#5"}),
+    ::testing::Values(
+        CrashCase{{"sqlite"}, "migration.after_billing_writes#5"},
+        CrashCase{{"sqlite"}, "migration.after_billing_writes#5", true},
+        CrashCase{{"postgresql"}, "migration.after_billing_writes#5", true},
+        CrashCase{{"sqlite"}, "migration.after_links#5"},
+        CrashCase{{"sqlite"}, "migration.bulk_job_created#5"},
+        CrashCase{{"sqlite"}, "migration.before_checkpoint#5"},
+        CrashCase{{"postgresql"}, "migration.after_billing_writes#5"},
+        CrashCase{{"postgresql"}, "migration.bulk_job_created#5"},
+        // GTV keeps no keys: what the killed run made is found by its CRM id.
+        CrashCase{{"postgresql"}, "migration.after_billing_writes#5", false, testing::GtvBilling()},
+        CrashCase{{"sqlite"}, "migration.before_checkpoint#5", false, testing::GtvBilling()}),
     CaseName);
 
 }  // namespace
