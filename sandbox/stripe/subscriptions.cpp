@@ -69,7 +69,11 @@ value StripeSandbox::Impl::NewItem(const std::string& sub_id, const value& spec)
   item["created"] = value::number(Now());
   item["metadata"] = Metadata(spec);
   item["price"] = price;
-  item["quantity"] = value::number(Int(spec, "quantity", 1));
+  const int64_t quantity = Int(spec, "quantity", 1);
+  if (quantity < 0)
+    throw BadRequest{StripeError(400, "invalid_request_error", "parameter_invalid_integer",
+                                 "This value must be greater than or equal to 0.", "quantity")};
+  item["quantity"] = value::number(quantity);
   item["subscription"] = value::string(sub_id);
   item["tax_rates"] = value::array();
   kind_of[item.at("id").as_string()] = "subscription_item";

@@ -141,7 +141,18 @@ TEST_P(GtvSteps, InvoicesPaymentsAndServiceChangesArePolledIntoTheCrm) {
       actions::ActionDeps{crm_.client(), gtv_.billing(), **store_, mapping_, gtv_.clock()});
   actions::BillingPoller poller(gtv_.billing(), **store_, gtv_.clock());
   ASSERT_TRUE(poller.active());
-  auto first = poller.PollOnce();  // from now on
+  // History from before Tandem polled: an invoice and its payment, billed already.
+  const std::string old = CrmAccount("Before");
+  {
+    testing::OrderSpec spec{old, "2026-01-01", "New", {{&*server, 1, 30, "", "", 12}}};
+    spec.pricebook = pricebook;
+    ASSERT_EQ(Run(testing::CreateOrder(crm_.client(), spec).value()).status, "Completed");
+    const auto link = (*store_)->FindLinkByCrmId("account", old).value();
+    ASSERT_EQ(gtv_.BillRun(link->billing_id, {}), 1);
+  }
+  // Beyond the service poll's minute of lookback (a change that recent is read again).
+  gtv_.Advance(std::chrono::minutes(2));
+  auto first = poller.PollOnce();  // from now on: the history is not replayed
   ASSERT_TRUE(first.ok()) << first.status().ToString();
   EXPECT_EQ(first->events, 0);
 
@@ -154,7 +165,9 @@ TEST_P(GtvSteps, InvoicesPaymentsAndServiceChangesArePolledIntoTheCrm) {
     ASSERT_EQ(Run(order_of[account]).status, "Completed");
   }
   const std::string bad_billing = (*store_)->FindLinkByCrmId("account", bad).value()->billing_id;
-  EXPECT_EQ(gtv_.BillRun("", {bad_billing}), 2);
+  const std::string good_billing = (*store_)->FindLinkByCrmId("account", good).value()->billing_id;
+  EXPECT_EQ(gtv_.BillRun(good_billing, {}), 1);
+  EXPECT_EQ(gtv_.BillRun(bad_billing, {bad_billing}), 1);
 
   auto round = poller.PollOnce();
   ASSERT_TRUE(round.ok()) << round.status().ToString();
@@ -164,7 +177,7 @@ TEST_P(GtvSteps, InvoicesPaymentsAndServiceChangesArePolledIntoTheCrm) {
   auto applied = callbacks.ApplyPending(100);
   ASSERT_TRUE(applied.ok()) << applied.status().ToString();
   EXPECT_EQ(applied->failed, 0);
-  EXPECT_EQ(crm_.sandbox.CountRecords("Billing_Invoice__c"), 2);
+  EXPECT_EQ(crm_.sandbox.CountRecords("Billing_Invoice__c"), 2) << "not the one billed before";
   int paid = 0, failed = 0;
   ASSERT_TRUE(crm_.client()
                   .Query("SELECT Status__c, Amount_Due__c FROM Billing_Invoice__c",
@@ -208,34 +221,97 @@ TEST_P(GtvSteps, InvoicesPaymentsAndServiceChangesArePolledIntoTheCrm) {
   EXPECT_EQ(crm_.sandbox.CountRecords("Billing_Invoice__c"), 2) << "a hint writes nothing";
 }
 
+// Step 6 on GTV: the catalog (more than a page of products and of prices) comes into the
+// CRM; with no change feed, a quiet run is a full scan compared with the last and writes
+// nothing; a product renamed in GTV is the one record written again, the CRM's enrichment
+// kept; one deactivated in GTV is deactivated in the CRM.
 TEST_P(GtvSteps, TheCatalogComesFromGtvAndOnlyWhatChangedIsWrittenAgain) {
-  auto product = testing::CreateBillingProduct(gtv_.billing(), "Firewall", "fw");
-  ASSERT_TRUE(product.ok());
-  ASSERT_TRUE(
-      testing::CreateBillingPrice(gtv_.billing(), product->id, "eur", 1500, "month", "fw-m").ok());
-  auto first = gtv_.billing().ListCatalogChanges("");
-  ASSERT_TRUE(first.ok());
-  EXPECT_EQ(first->products.size(), 1u);
-  auto quiet = gtv_.billing().ListCatalogChanges(first->cursor);
+  constexpr int kProducts = 60;
+  std::vector<std::string> ids;
+  for (int i = 0; i < kProducts; ++i) {
+    auto product = testing::CreateBillingProduct(gtv_.billing(), "Firewall " + std::to_string(i),
+                                                 "fw" + std::to_string(i));
+    ASSERT_TRUE(product.ok()) << product.status().ToString();
+    ids.push_back(product->id);
+    for (const char* period : {"month", "year"})
+      ASSERT_TRUE(testing::CreateBillingPrice(gtv_.billing(), product->id, "eur",
+                                              1500 + i * 10 + (period[0] == 'y' ? 15000 : 0),
+                                              period, "fw" + std::to_string(i) + period)
+                      .ok());
+  }
+  catalog_sync::CatalogSync sync(
+      catalog_sync::CatalogDeps{crm_.client(), gtv_.billing(), **store_, mapping_, gtv_.clock()});
+  auto first = sync.Run({});
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->failed, 0) << (first->errors.empty() ? "" : first->errors[0]);
+  EXPECT_EQ(first->written, kProducts * 3);
+  EXPECT_EQ(crm_.sandbox.CountRecords("Product2"), kProducts);
+  EXPECT_EQ(crm_.sandbox.CountRecords("PricebookEntry"), kProducts * 2);
+
+  auto quiet = sync.Run({});
   ASSERT_TRUE(quiet.ok());
-  EXPECT_TRUE(quiet->products.empty() && quiet->prices.empty())
-      << "nothing changed: nothing listed, by a full scan compared with the last";
-  EXPECT_EQ(quiet->reads, 2) << "one page of products, one of prices";
+  EXPECT_TRUE(quiet->plan.empty()) << "nothing changed: nothing written";
+  EXPECT_EQ(quiet->billing_reads, 5) << "2 pages of products, 3 of prices: a full scan";
+
+  auto crm_product = [&](const std::string& billing_id) {
+    Json found;
+    EXPECT_TRUE(crm_.client()
+                    .Query("SELECT Id, Name, Description, IsActive FROM Product2 WHERE "
+                           "Billing_Product_Id__c = '" +
+                               billing_id + "'",
+                           [&](const Json& r) {
+                             found = r;
+                             return Status::Ok();
+                           })
+                    .ok());
+    return found;
+  };
+  Json enrich = Json::MakeObject();
+  enrich.Set("Description", "Enriched in the CRM");
+  ASSERT_TRUE(crm_.client().Update("Product2", crm_product(ids[7])["Id"].as_string(), enrich).ok());
+  connector::billing::Product rename;
+  rename.name = "Firewall 7 Pro";
+  ASSERT_TRUE(gtv_.billing().UpdateProduct(ids[7], rename, "rename-7").ok());
+  connector::billing::Product retire;
+  retire.active = false;
+  ASSERT_TRUE(gtv_.billing().UpdateProduct(ids[8], retire, "retire-8").ok());
+  auto changed = sync.Run({});
+  ASSERT_TRUE(changed.ok()) << changed.status().ToString();
+  EXPECT_EQ(changed->plan.products.size(), 2u) << "the renamed and the retired, no other";
+  EXPECT_EQ(crm_product(ids[7])["Name"].as_string(), "Firewall 7 Pro");
+  EXPECT_EQ(crm_product(ids[7])["Description"].as_string(), "Enriched in the CRM");
+  EXPECT_FALSE(crm_product(ids[8])["IsActive"].as_bool());
+  EXPECT_TRUE(crm_product(ids[9])["IsActive"].as_bool());
+  EXPECT_EQ(crm_.sandbox.CountRecords("Product2"), kProducts) << "never deleted";
 }
 
-TEST_P(GtvSteps, ReconcileFindsNoDifferenceAfterASync) {
+// Reconciliation on GTV: in step after a sync, and a field changed in GTV behind Tandem's
+// back is the one difference found.
+TEST_P(GtvSteps, ReconcileFindsNoDifferenceAfterASyncAndTheOneChangedInGtv) {
   const std::string a = CrmAccount("Recon A"), b = CrmAccount("Recon B");
   auto report = actions_->Sync("account", {a, b});
   ASSERT_TRUE(report.ok());
   ASSERT_EQ(report->created, 2);
-  auto report_out = reconcile::Report::Open("", 3);
-  ASSERT_TRUE(report_out.ok());
   actions::ActionDeps deps{crm_.client(), gtv_.billing(), **store_, mapping_, gtv_.clock()};
-  reconcile::Reconciler r(deps, *actions_, **report_out);
-  reconcile::ReconcileOptions options;
-  options.objects = {"account"};
-  ASSERT_TRUE(r.Run(options).ok());
-  EXPECT_EQ((*report_out)->differences(), 0) << (*report_out)->Summary(false);
+  auto reconcile = [&] {
+    auto out = reconcile::Report::Open("", 3);
+    EXPECT_TRUE(out.ok());
+    reconcile::Reconciler r(deps, *actions_, **out);
+    reconcile::ReconcileOptions options;
+    options.objects = {"account"};
+    EXPECT_TRUE(r.Run(options).ok());
+    return std::move(out).value();
+  };
+  auto clean = reconcile();
+  EXPECT_EQ(clean->differences(), 0) << clean->Summary(false);
+
+  connector::billing::BillingAccount behind;
+  behind.phone = "+33 1 00 00 00 00";
+  ASSERT_TRUE(gtv_.billing()
+                  .UpdateAccount(report->outcomes.at(1).remote_id, behind, "behind-the-back")
+                  .ok());
+  auto drift = reconcile();
+  EXPECT_EQ(drift->differences(), 1) << drift->Summary(false);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, GtvSteps,

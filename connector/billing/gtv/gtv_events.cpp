@@ -201,10 +201,14 @@ Result<PolledEvents> GtvBilling::PollEvents(const std::string& kind, const std::
   }
   if (kind == "service") {
     // updated_on of the last change seen; a minute back, for changes committed late.
-    const int64_t now = ToEpochMillis(clock_.Now()) / 1000;
-    const int64_t since =
-        cursor.empty() ? now : std::max<int64_t>(0, std::atoll(cursor.c_str()) - 60);
-    int64_t latest = cursor.empty() ? now : std::atoll(cursor.c_str());
+    if (cursor.empty()) {
+      // The first poll starts from now, reading nothing: changes made before are history (a
+      // listing from now would replay those stamped in the same second).
+      out.cursor = std::to_string(ToEpochMillis(clock_.Now()) / 1000);
+      return out;
+    }
+    const int64_t since = std::max<int64_t>(0, std::atoll(cursor.c_str()) - 60);
+    int64_t latest = std::atoll(cursor.c_str());
     Status listed = ListAll(
         std::string(P::kServices) + "?" +
             http::FormEncode(
