@@ -87,7 +87,8 @@ Lines Collect(Impl& s, const std::string& account_id, const std::string& currenc
 }  // namespace
 
 GtvBillRunResult Impl::BillRunLocked(const std::string& account_id,
-                                     const std::vector<std::string>& fail) {
+                                     const std::vector<std::string>& fail,
+                                     const std::vector<std::string>& hold) {
   Tick();
   GtvBillRunResult result;
   std::vector<std::string> accounts;
@@ -118,6 +119,7 @@ GtvBillRunResult Impl::BillRunLocked(const std::string& account_id,
         value::string(front.base_url(options.host) + "/billing/2/invoices/" + invoice_id + "/pdf");
     ++result.invoices;
     const bool fails = std::find(fail.begin(), fail.end(), id) != fail.end();
+    const bool held = std::find(hold.begin(), hold.end(), id) != hold.end();
     if (lines.total <= 0) {  // nothing to collect (credits cover it)
       inv["status"] = value::string("CLOSED");
       inv["amount_to_pay"] = Money(0, currency);
@@ -135,7 +137,12 @@ GtvBillRunResult Impl::BillRunLocked(const std::string& account_id,
     pay["billing_account"] = Ref(id);
     pay["invoice"] = Ref(invoice_id);
     pay["refunded_amount"] = Money(0, currency);
-    if (fails) {
+    if (held) {
+      pay["status"] = value::string("PROCESSING");
+      pay["failure_reason"] = value::null();
+      inv["status"] = value::string("OPEN");
+      inv["amount_to_pay"] = Money(lines.total, currency);
+    } else if (fails) {
       pay["status"] = value::string("PROCESSING_ERROR");
       pay["failure_reason"] = value::string("Payment declined by the gateway (sandbox)");
       inv["status"] = value::string("OPEN");
@@ -155,7 +162,7 @@ GtvBillRunResult Impl::BillRunLocked(const std::string& account_id,
     account["updated_on"] = value::string(NowStamp());
     RefreshTotals(id);
     Notify("invoice.distributed", invoice_id, id);
-    Notify(fails ? "payment.failed" : "payment.completed", Str(pay, "id"), id);
+    if (!held) Notify(fails ? "payment.failed" : "payment.completed", Str(pay, "id"), id);
   }
   return result;
 }
@@ -179,6 +186,28 @@ Reply Handler::Payments() {
   if (seg_.size() == 1 && method_ == "GET") return List("payment");
   if (seg_.size() == 2 && method_ == "GET") return Ok(s_.Get("payment", seg_[1]));
   return NoRoute();
+}
+
+Status Impl::SettleLocked(const std::string& payment_id, bool completed) {
+  Tick();
+  value* pay = Find("payment", payment_id);
+  if (!pay) return Status::NotFound("no payment " + payment_id);
+  if (Str(*pay, "status") != "PROCESSING")
+    return Status::Conflict("payment " + payment_id + " is not PROCESSING");
+  const std::string account_id = RefId(*pay, "billing_account");
+  value& inv = Get("invoice", RefId(*pay, "invoice"));
+  if (completed) {
+    (*pay)["status"] = value::string("COMPLETED");
+    inv["status"] = value::string("CLOSED");
+    inv["amount_to_pay"] = Money(0, Str(inv, "currency_code"));
+    inv["paid_date"] = value::string(Today());
+  } else {
+    (*pay)["status"] = value::string("PROCESSING_ERROR");
+    (*pay)["failure_reason"] = value::string("Payment declined by the gateway (sandbox)");
+  }
+  RefreshTotals(account_id);
+  Notify(completed ? "payment.completed" : "payment.failed", payment_id, account_id);
+  return Status::Ok();
 }
 
 }  // namespace tandem::sandbox::gtv

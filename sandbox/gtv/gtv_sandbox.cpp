@@ -33,9 +33,15 @@ std::map<std::string, int64_t> GtvSandbox::FaultHits() const {
 }
 
 GtvBillRunResult GtvSandbox::BillRun(const std::string& billing_account_id,
-                                     const std::vector<std::string>& fail) {
+                                     const std::vector<std::string>& fail,
+                                     const std::vector<std::string>& hold) {
   std::lock_guard<std::mutex> lock(impl_->mu);
-  return impl_->BillRunLocked(billing_account_id, fail);
+  return impl_->BillRunLocked(billing_account_id, fail, hold);
+}
+
+Status GtvSandbox::SettlePayment(const std::string& payment_id, bool completed) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->SettleLocked(payment_id, completed);
 }
 
 int64_t GtvSandbox::CountObjects(const std::string& kind) const {

@@ -54,8 +54,14 @@ class GtvSandbox {
   // One invoice per active account (of `billing_account_id` only, when given) for its active
   // services' current periods, pending one-time charges and adjustments, then an auto-payment:
   // accounts in `fail` get a failed payment (the invoice stays OPEN), the others pay.
+  // Accounts in `hold` get a PROCESSING payment (the gateway has not answered yet; the
+  // invoice stays OPEN) until SettlePayment.
   GtvBillRunResult BillRun(const std::string& billing_account_id = "",
-                           const std::vector<std::string>& fail = {});
+                           const std::vector<std::string>& fail = {},
+                           const std::vector<std::string>& hold = {});
+  // A PROCESSING payment completes (its invoice is paid) or fails. NotFound, or
+  // FailedPrecondition when it is not processing.
+  Status SettlePayment(const std::string& payment_id, bool completed);
 
   // kind: "billing-account", "product", "product-price", "order", "service", "invoice",
   // "payment", "adjustment", "usage-event".

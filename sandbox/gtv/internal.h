@@ -185,7 +185,9 @@ struct GtvSandbox::Impl {
 
   // --- billing (billing.cpp) ---
   GtvBillRunResult BillRunLocked(const std::string& account_id,
-                                 const std::vector<std::string>& fail);
+                                 const std::vector<std::string>& fail,
+                                 const std::vector<std::string>& hold = {});
+  Status SettleLocked(const std::string& payment_id, bool completed);
 
   // --- notifications (notifications.cpp) ---
   void Notify(const std::string& type, const std::string& id, const std::string& account_id);

@@ -233,7 +233,9 @@ Reply ListPage(const std::string& kind, const std::vector<const value*>& items, 
   std::vector<Clause> clauses;
   for (const auto& [key, val] : q) {
     if (kListKeys.count(key)) continue;
-    if (!allowed.count(key)) continue;  // an unknown plain key is ignored, as query APIs do
+    // Stricter than a query API may be: a misspelt key would otherwise list everything, and
+    // an adapter that looks up before it creates would take any record for the one it made.
+    if (!allowed.count(key)) Invalid("unsupported query parameter '" + key + "'");
     clauses.push_back(Clause{key, Op::kEq, val});
   }
   if (auto f = q.find("filter"); f != q.end() && !f->second.empty()) {

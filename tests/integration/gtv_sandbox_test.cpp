@@ -232,6 +232,10 @@ TEST_F(GtvSandboxTest, FiltersSelectByEqAndGtAndRefuseWhatTheyDoNotSupport) {
                             web::uri::encode_data_string("status EQ 'ACTIVE' OR id GT '1'"))
                 .status,
             422);
+  // A misspelt plain key is refused, not ignored (ignored, it would list every account).
+  Answer misspelt = Call("GET", "/billing-accounts?external_acount_num=CRM-C");
+  EXPECT_EQ(misspelt.status, 422) << misspelt.text;
+  EXPECT_NE(misspelt.text.find("external_acount_num"), std::string::npos) << misspelt.text;
 }
 
 TEST_F(GtvSandboxTest, AnAccountNeedsReferenceDataAndARepeatedPostCreatesASecond) {

@@ -221,6 +221,58 @@ TEST_P(GtvSteps, InvoicesPaymentsAndServiceChangesArePolledIntoTheCrm) {
   EXPECT_EQ(crm_.sandbox.CountRecords("Billing_Invoice__c"), 2) << "a hint writes nothing";
 }
 
+// GTV lists no change of a payment: one still processing when polled is read again each
+// poll until it settles, and its settling reaches the CRM; then it is read no more.
+TEST_P(GtvSteps, APaymentStillProcessingIsReadAgainUntilItSettles) {
+  const std::string pricebook = testing::CreatePricebook(crm_.client()).value();
+  auto server =
+      testing::CreateCatalogProduct(crm_.client(), gtv_.billing(), pricebook, "Virtual Server",
+                                    "VS-2", "Virtual Server", "Base", 3000);
+  ASSERT_TRUE(server.ok());
+  actions::Callbacks callbacks(
+      actions::ActionDeps{crm_.client(), gtv_.billing(), **store_, mapping_, gtv_.clock()});
+  actions::BillingPoller poller(gtv_.billing(), **store_, gtv_.clock());
+  ASSERT_TRUE(poller.PollOnce().ok());  // from now on
+  const std::string account = CrmAccount("Slow Payer");
+  testing::OrderSpec spec{account, "2026-01-01", "New", {{&*server, 1, 30, "", "", 12}}};
+  spec.pricebook = pricebook;
+  ASSERT_EQ(Run(testing::CreateOrder(crm_.client(), spec).value()).status, "Completed");
+  const std::string billing_id = (*store_)->FindLinkByCrmId("account", account).value()->billing_id;
+  ASSERT_EQ(gtv_.sandbox().BillRun(billing_id, {}, {billing_id}).invoices, 1);
+  auto invoice_status = [&] {
+    std::string status;
+    (void)crm_.client().Query("SELECT Status__c FROM Billing_Invoice__c", [&](const Json& r) {
+      status = r["Status__c"].as_string();
+      return Status::Ok();
+    });
+    return status;
+  };
+
+  auto billed = poller.PollOnce();
+  ASSERT_TRUE(billed.ok()) << billed.status().ToString();
+  EXPECT_EQ(billed->events, 3) << "the invoice, its processing payment, the service";
+  ASSERT_TRUE(callbacks.ApplyPending(100).ok());
+  EXPECT_NE(invoice_status(), "Paid");
+  EXPECT_NE(invoice_status(), "");
+
+  auto waiting = poller.PollOnce();
+  ASSERT_TRUE(waiting.ok());
+  EXPECT_EQ(waiting->events, 0) << "still processing: nothing new";
+  EXPECT_EQ(waiting->reads, 5) << "a page a kind, the watched payment and its invoice";
+
+  const std::string payment = Objects("payment").at(0)["id"].as_string();
+  ASSERT_TRUE(gtv_.sandbox().SettlePayment(payment, true).ok());
+  auto settled = poller.PollOnce();
+  ASSERT_TRUE(settled.ok());
+  EXPECT_EQ(settled->events, 1) << "the payment, completed";
+  ASSERT_TRUE(callbacks.ApplyPending(100).ok());
+  EXPECT_EQ(invoice_status(), "Paid");
+
+  auto quiet = poller.PollOnce();
+  ASSERT_TRUE(quiet.ok());
+  EXPECT_EQ(quiet->reads, 3) << "settled: no longer read";
+}
+
 // Step 6 on GTV: the catalog (more than a page of products and of prices) comes into the
 // CRM; with no change feed, a quiet run is a full scan compared with the last and writes
 // nothing; a product renamed in GTV is the one record written again, the CRM's enrichment

@@ -1,6 +1,7 @@
 // GtvBilling's invoices, payments, notifications and polling: GTV calls no webhooks, so what
 // changes is asked for (PollEvents) and a notification is only a hint.
 #include <map>
+#include <sstream>
 #include <vector>
 
 #include "connector/billing/gtv/gtv_billing.h"
@@ -16,6 +17,9 @@
 namespace tandem::connector::billing::gtv {
 
 using P = GtvPaths;
+
+// Processing payments read again by one poll; the rest wait for the next.
+constexpr size_t kWatchedPerPoll = 50;
 
 // ---------------------------------------------------------------- invoices and payments
 
@@ -164,17 +168,27 @@ Result<PolledEvents> GtvBilling::PollEvents(const std::string& kind, const std::
   };
   if (kind == "invoice" || kind == "payment") {
     const bool invoices = kind == "invoice";
+    // The cursor: the last id seen; for payments, then ";" and the ids of those still
+    // processing. GTV lists no change of a payment, and a processing one settles later: it is
+    // read again each poll until it does (a settled payment is a new event, by its status).
+    const std::string last = cursor.substr(0, cursor.find(';'));
+    std::vector<std::string> watched;
+    if (const auto semi = cursor.find(';'); semi != std::string::npos) {
+      std::stringstream list(cursor.substr(semi + 1));
+      for (std::string id; std::getline(list, id, ',');)
+        if (!id.empty()) watched.push_back(id);
+    }
+    std::string newest = last;
     const std::string base = invoices ? P::kInvoices : P::kPayments;
     const std::string path =
-        cursor.empty() ? base
-                       : base + "?" + http::FormEncode({{"filter", "id GT '" + cursor + "'"}});
+        last.empty() ? base : base + "?" + http::FormEncode({{"filter", "id GT '" + last + "'"}});
     std::vector<Json> payments;
     Status listed = ListAll(
         path,
         [&](const Json& j) -> Status {
           const std::string id = j["id"].as_string();
-          if (std::stoll(id) > (out.cursor.empty() ? 0 : std::stoll(out.cursor))) out.cursor = id;
-          if (cursor.empty()) return Status::Ok();  // the first poll starts from now
+          if (std::stoll(id) > (newest.empty() ? 0 : std::stoll(newest))) newest = id;
+          if (last.empty()) return Status::Ok();  // the first poll starts from now
           if (!invoices) {
             payments.push_back(j);
             return Status::Ok();
@@ -184,6 +198,19 @@ Result<PolledEvents> GtvBilling::PollEvents(const std::string& kind, const std::
         },
         &out.reads);
     if (!listed.ok()) return listed;
+    // The watched, a bounded number a poll (the rest wait for the next).
+    std::vector<std::string> still;
+    for (size_t i = 0; i < watched.size(); ++i) {
+      if (i >= kWatchedPerPoll) {
+        still.push_back(watched[i]);
+        continue;
+      }
+      auto again = Get(P::Payment(watched[i]));
+      ++out.reads;
+      if (again.status().IsNotFound()) continue;  // gone: nothing more will come of it
+      if (!again.ok()) return again.status();
+      payments.push_back(*again);
+    }
     // A payment's event carries its invoice: read them together, not one call a payment.
     auto paid = InvoicesOf(payments, &out.reads);
     if (!paid.ok()) return paid.status();
@@ -192,11 +219,14 @@ Result<PolledEvents> GtvBilling::PollEvents(const std::string& kind, const std::
       both.Set("payment", j);
       both.Set("invoice", (*paid)[j["invoice"]["id"].as_string()]);
       const std::string id = j["id"].as_string();
+      const std::string status = PaymentFromJson(j).status;
+      if (status == "pending") still.push_back(id);
       TANDEM_RETURN_IF_ERROR(event("payment." + Lower(j["status"].as_string()), id,
-                                   j["billing_account"]["id"].as_string(), "gtv:payment:" + id,
-                                   both));
+                                   j["billing_account"]["id"].as_string(),
+                                   "gtv:payment:" + id + ":" + status, both));
     }
-    if (out.cursor.empty()) out.cursor = "0";  // nothing yet: every later one is new
+    out.cursor = newest.empty() ? "0" : newest;  // "0": nothing yet, every later one is new
+    for (size_t i = 0; i < still.size(); ++i) out.cursor += (i ? "," : ";") + still[i];
     return out;
   }
   if (kind == "service") {
