@@ -184,7 +184,8 @@ struct Invoice {
   int attempt_count = 0;
   std::string charge_id;  // the latest payment attempt behind it, when any
   // That payment as billing has it now (refunded amount included), when the read brought it:
-  // GetInvoice and ListInvoices do; an event's invoice names only charge_id.
+  // GetInvoice and ListInvoices("") do (an account's listing may not: it serves balances);
+  // an event's invoice names only charge_id.
   std::optional<Payment> payment;
   Metadata metadata;
 };

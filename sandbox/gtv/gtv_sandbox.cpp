@@ -39,6 +39,19 @@ GtvBillRunResult GtvSandbox::BillRun(const std::string& billing_account_id,
   return impl_->BillRunLocked(billing_account_id, fail, hold);
 }
 
+Status GtvSandbox::RefundPayment(const std::string& payment_id) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  try {
+    value body = value::object();
+    body["payment_id"] = value::string(payment_id);
+    const Reply r = ServeAdmin(*impl_, "POST", {"__sandbox", "refund"}, body.serialize());
+    if (r.status == 200) return Status::Ok();
+    return Status::InvalidArgument("refund: " + r.body.serialize());
+  } catch (const ApiError& e) {
+    return Status::InvalidArgument("refund: " + e.reply.body.serialize());
+  }
+}
+
 Status GtvSandbox::SettlePayment(const std::string& payment_id, bool completed) {
   std::lock_guard<std::mutex> lock(impl_->mu);
   return impl_->SettleLocked(payment_id, completed);

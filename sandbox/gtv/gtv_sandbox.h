@@ -62,6 +62,9 @@ class GtvSandbox {
   // A PROCESSING payment completes (its invoice is paid) or fails. NotFound, or
   // FailedPrecondition when it is not processing.
   Status SettlePayment(const std::string& payment_id, bool completed);
+  // A COMPLETED payment refunded in full, as `POST /__sandbox/refund` does (a GTV user's
+  // refund in the UI): its refunded_amount grows, a "payment.refunded" notification goes out.
+  Status RefundPayment(const std::string& payment_id);
 
   // kind: "billing-account", "product", "product-price", "order", "service", "invoice",
   // "payment", "adjustment", "usage-event".

@@ -222,8 +222,9 @@ TEST_P(GtvSteps, InvoicesPaymentsAndServiceChangesArePolledIntoTheCrm) {
 }
 
 // GTV lists no change of a payment: one still processing when polled is read again each
-// poll until it settles, and its settling reaches the CRM; then it is read no more.
-TEST_P(GtvSteps, APaymentStillProcessingIsReadAgainUntilItSettles) {
+// poll until it settles, and its settling reaches the CRM; then it is read no more. A refund
+// later reaches the CRM by GTV's notification naming the payment.
+TEST_P(GtvSteps, APaymentIsFollowedUntilItSettlesAndARefundByItsNotification) {
   const std::string pricebook = testing::CreatePricebook(crm_.client()).value();
   auto server =
       testing::CreateCatalogProduct(crm_.client(), gtv_.billing(), pricebook, "Virtual Server",
@@ -271,6 +272,45 @@ TEST_P(GtvSteps, APaymentStillProcessingIsReadAgainUntilItSettles) {
   auto quiet = poller.PollOnce();
   ASSERT_TRUE(quiet.ok());
   EXPECT_EQ(quiet->reads, 3) << "settled: no longer read";
+
+  // Refunded in GTV later: no listing shows a payment again, GTV's notification names it, and
+  // applying that reads the payment from GTV. A hint without the token changes nothing.
+  auto payment_status = [&] {
+    std::string status;
+    (void)crm_.client().Query("SELECT Status__c FROM Billing_Payment__c", [&](const Json& r) {
+      status = r["Status__c"].as_string();
+      return Status::Ok();
+    });
+    return status;
+  };
+  EXPECT_EQ(payment_status(), "Succeeded");
+  auto reconcile_invoices = [&] {
+    auto out = reconcile::Report::Open("", 3);
+    EXPECT_TRUE(out.ok());
+    actions::ActionDeps deps{crm_.client(), gtv_.billing(), **store_, mapping_, gtv_.clock()};
+    reconcile::Reconciler r(deps, *actions_, **out);
+    reconcile::ReconcileOptions options;
+    options.objects = {"invoice"};
+    EXPECT_TRUE(r.Run(options).ok());
+    return std::move(out).value();
+  };
+  EXPECT_EQ(reconcile_invoices()->differences(), 0);
+  ASSERT_TRUE(gtv_.sandbox().RefundPayment(payment).ok());
+  // Without a notification, reconciliation finds the refund (the invoice's payment, read with
+  // it) the CRM does not show.
+  auto behind = reconcile_invoices();
+  EXPECT_EQ(behind->differences(), 1) << behind->Summary(false);
+  const std::string hint = R"({"type":"payment.refunded","id":")" + payment +
+                           R"(","billing_account_id":")" + billing_id + R"("})";
+  EXPECT_EQ(callbacks.Receive(hint, "forged").http_status, 401);
+  ASSERT_TRUE(callbacks.ApplyPending(100).ok());
+  EXPECT_EQ(payment_status(), "Succeeded");
+  EXPECT_EQ(callbacks.Receive(hint, "gtv-notification-token").http_status, 200);
+  auto refunded = callbacks.ApplyPending(100);
+  ASSERT_TRUE(refunded.ok()) << refunded.status().ToString();
+  EXPECT_EQ(refunded->failed, 0);
+  EXPECT_EQ(payment_status(), "Refunded");
+  EXPECT_EQ(reconcile_invoices()->differences(), 0);
 }
 
 // Step 6 on GTV: the catalog (more than a page of products and of prices) comes into the

@@ -18,23 +18,59 @@ namespace tandem::connector::billing::gtv {
 
 using P = GtvPaths;
 
+namespace {
+
 // Processing payments read again by one poll; the rest wait for the next.
 constexpr size_t kWatchedPerPoll = 50;
+
+// Keeps in `kept` the payment of the highest id: an invoice's latest attempt.
+void KeepLatest(Json& kept, const Json& payment) {
+  if (kept.is_null() || std::stoll(payment["id"].as_string()) > std::stoll(kept["id"].as_string()))
+    kept = payment;
+}
+
+// The invoice with `payment` (its latest) attached, as Stripe's invoice names its charge.
+void Attach(Invoice& in, const Json& payment) {
+  if (payment.is_null()) return;
+  in.payment = PaymentFromJson(payment);
+  in.charge_id = in.payment->id;
+}
+
+}  // namespace
 
 // ---------------------------------------------------------------- invoices and payments
 
 Status GtvBilling::ListInvoices(const std::string& account_id,
                                 const std::function<Status(const Invoice&)>& on_invoice) {
-  const std::string path = account_id.empty() ? std::string(P::kInvoices)
-                                              : std::string(P::kInvoices) + "?" +
-                                                    Query({{"billing_account_id", account_id}});
-  return ListAll(path, [&](const Json& i) { return on_invoice(InvoiceFromJson(i)); });
+  if (!account_id.empty())  // an account's balance: amounts only
+    return ListAll(std::string(P::kInvoices) + "?" + Query({{"billing_account_id", account_id}}),
+                   [&](const Json& i) { return on_invoice(InvoiceFromJson(i)); });
+  // Every invoice (reconciliation): with its latest payment, as Stripe's invoice names its
+  // charge. GTV's invoice does not, so the payments are read first, in one scan.
+  std::map<std::string, Json> latest;  // invoice id → its latest payment
+  TANDEM_RETURN_IF_ERROR(ListAll(P::kPayments, [&](const Json& p) {
+    KeepLatest(latest[p["invoice"]["id"].as_string()], p);
+    return Status::Ok();
+  }));
+  return ListAll(P::kInvoices, [&](const Json& i) {
+    Invoice in = InvoiceFromJson(i);
+    if (auto p = latest.find(in.id); p != latest.end()) Attach(in, p->second);
+    return on_invoice(in);
+  });
 }
 
 Result<Invoice> GtvBilling::GetInvoice(const std::string& id) {
   auto i = Get(P::Invoice(id));
   if (!i.ok()) return i.status();
-  return InvoiceFromJson(*i);
+  Invoice in = InvoiceFromJson(*i);
+  Json latest;
+  TANDEM_RETURN_IF_ERROR(
+      ListAll(std::string(P::kPayments) + "?" + Query({{"invoice_id", id}}), [&](const Json& p) {
+        KeepLatest(latest, p);
+        return Status::Ok();
+      }));
+  Attach(in, latest);
+  return in;
 }
 
 Result<Payment> GtvBilling::GetPayment(const std::string& id) {
@@ -84,6 +120,15 @@ Result<BillingEvent> GtvBilling::ParseEvent(const std::string& payload) const {
     e.type = BillingEvent::Type::kPollHint;
     e.id = "gtv-hint:" + e.raw_type + ":" + e.object_id + ":" +
            std::to_string(ToEpochMillis(clock_.Now()));  // each arrival hints anew
+    if (e.raw_type == "payment.refunded") {
+      // A refund changes a payment already polled, which no listing shows again: the hint
+      // names the payment, and applying it reads the payment and its invoice from GTV (the
+      // notification's data is still not trusted).
+      e.type = BillingEvent::Type::kRefunded;
+      e.payment.kind = Payment::Kind::kRefund;
+      e.payment.payment_id = e.object_id;
+      e.created = ToEpochMillis(clock_.Now()) / 1000;
+    }
     return e;
   }
   e.id = (*j)["event_id"].as_string();
