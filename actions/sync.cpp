@@ -5,6 +5,7 @@
 #include "connector/billing/account_payload.h"
 #include "connector/crm/soql.h"
 #include "util/log.h"
+#include "util/parallel.h"
 
 namespace tandem::actions {
 namespace {
@@ -18,7 +19,8 @@ std::string Key(const mapping::ObjectMap& map, const std::string& id, const std:
 
 }  // namespace
 
-Actions::Actions(ActionDeps deps, std::string actor) : deps_(deps), actor_(std::move(actor)) {}
+Actions::Actions(ActionDeps deps, std::string actor, ActionOptions options)
+    : deps_(deps), actor_(std::move(actor)), options_(options) {}
 
 Result<const mapping::ObjectMap*> Actions::SyncableMap(const std::string& object) const {
   const mapping::ObjectMap* map = deps_.mapping.Find(object);
@@ -45,6 +47,63 @@ Status Actions::ReadRecords(const mapping::ObjectMap& map, const std::vector<std
     }));
   }
   return Status::Ok();
+}
+
+Actions::Synced Actions::SyncOne(const mapping::ObjectMap& map, const std::string& id,
+                                 const Json& record, const store::Link* link, SyncMode mode) {
+  Synced out;
+  mapping::Mapped mapped = mapping::ApplyToBilling(map, record);
+  if (!mapped.ok()) {
+    out.outcome = Outcome::Failed(id, mapped.failed_field, mapped.reason);
+    return out;
+  }
+  out.hash = mapped.hash;
+  connector::billing::BillingAccount account = connector::billing::PayloadToAccount(mapped.payload);
+  account.external_key = id;
+  // A value emptied in the CRM is emptied in billing (an update leaves unsent fields).
+  for (const auto& f : map.fields)
+    if (f.direction != mapping::Direction::kToCrm &&
+        mapping::GetPath(mapped.payload, f.billing).ToText().empty())
+      account.clear.push_back(f.billing);
+  if (link && link->content_hash == mapped.hash && mode == SyncMode::kIfChanged) {
+    out.outcome = Outcome::Unchanged(id, link->billing_id);
+    out.billing_id = link->billing_id;
+    out.account_number = link->account_number;
+    return out;
+  }
+  Result<connector::billing::BillingAccount> saved = Status::NotFound("");
+  bool created = false;
+  if (link)
+    saved = deps_.billing.UpdateAccount(link->billing_id, account,
+                                        Key(map, id, "update:" + mapped.hash));
+  if (!link || saved.status().IsNotFound()) {
+    // Keyed by the record alone: a create whose link was lost replays, never doubles.
+    // When the linked billing record is gone, the key names it: the replacement is
+    // created once, and not answered by the replay of the first create.
+    saved = deps_.billing.CreateAccount(
+        account, Key(map, id, !link ? "create" : "recreate:" + link->billing_id));
+    created = saved.ok();
+    if (saved.status().IsConflict()) {
+      // The key was used with other data (the record changed after a lost link):
+      // find the customer by its CRM id and update it.
+      auto found = deps_.billing.FindAccountByExternalKey(id);
+      if (found.ok() && found->has_value()) {
+        saved = deps_.billing.UpdateAccount((*found)->id, account,
+                                            Key(map, id, "update:" + mapped.hash));
+        created = false;
+      }
+    }
+  }
+  if (!saved.ok()) {
+    out.outcome = Outcome::Failed(id, "", saved.status().ToString());
+    out.outcome.retryable = saved.status().IsTransient();
+    return out;
+  }
+  out.billing_id = saved->id;
+  out.account_number = connector::billing::AccountNumber(*saved);
+  out.decided = mapping::BillingDecidedFields(map, connector::billing::AccountToPayload(*saved));
+  out.outcome = created ? Outcome::Created(id, out.billing_id) : Outcome::Updated(id, out.billing_id);
+  return out;
 }
 
 Result<SyncReport> Actions::Sync(const std::string& object, const std::vector<std::string>& crm_ids,
@@ -77,72 +136,30 @@ Result<SyncReport> Actions::Sync(const std::string& object, const std::vector<st
   std::vector<store::Link> new_links;
   std::vector<store::AuditEntry> audit;
   std::vector<Json> write_back;
-  for (const auto& id : ids) {
+  // The billing calls, `in_flight` at a time (each record's alone, so any order is right);
+  // what they answer is recorded below in input order.
+  std::vector<Synced> synced(ids.size());
+  ParallelFor(ids.size(), options_.billing_in_flight, [&](size_t i) {
+    const std::string& id = ids[i];
     auto rec = records.find(id);
-    if (rec == records.end()) {
-      by_id[id] = Outcome::Failed(id, "Id", "no " + map.crm + " with this id");
+    auto link = links.find(id);
+    synced[i] = rec == records.end()
+                    ? Synced{Outcome::Failed(id, "Id", "no " + map.crm + " with this id")}
+                    : SyncOne(map, id, rec->second,
+                              link == links.end() ? nullptr : &link->second, mode);
+  });
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const std::string& id = ids[i];
+    if (records.find(id) == records.end()) {
+      by_id[id] = std::move(synced[i].outcome);
       continue;
     }
-    mapping::Mapped mapped = mapping::ApplyToBilling(map, rec->second);
-    Outcome outcome;
-    std::string billing_id, account_number;
-    Json decided = Json::MakeObject();  // the CRM fields billing decides, as it answered
-    if (!mapped.ok()) {
-      outcome = Outcome::Failed(id, mapped.failed_field, mapped.reason);
-    } else {
-      connector::billing::BillingAccount account =
-          connector::billing::PayloadToAccount(mapped.payload);
-      account.external_key = id;
-      // A value emptied in the CRM is emptied in billing (an update leaves unsent fields).
-      for (const auto& f : map.fields)
-        if (f.direction != mapping::Direction::kToCrm &&
-            mapping::GetPath(mapped.payload, f.billing).ToText().empty())
-          account.clear.push_back(f.billing);
-      auto link = links.find(id);
-      if (link != links.end() && link->second.content_hash == mapped.hash &&
-          mode == SyncMode::kIfChanged) {
-        outcome = Outcome::Unchanged(id, link->second.billing_id);
-        billing_id = link->second.billing_id;
-        account_number = link->second.account_number;
-      } else {
-        Result<connector::billing::BillingAccount> saved = Status::NotFound("");
-        bool created = false;
-        if (link != links.end())
-          saved = deps_.billing.UpdateAccount(link->second.billing_id, account,
-                                              Key(map, id, "update:" + mapped.hash));
-        if (link == links.end() || saved.status().IsNotFound()) {
-          // Keyed by the record alone: a create whose link was lost replays, never doubles.
-          // When the linked billing record is gone, the key names it: the replacement is
-          // created once, and not answered by the replay of the first create.
-          saved = deps_.billing.CreateAccount(
-              account,
-              Key(map, id, link == links.end() ? "create" : "recreate:" + link->second.billing_id));
-          created = saved.ok();
-          if (saved.status().IsConflict()) {
-            // The key was used with other data (the record changed after a lost link):
-            // find the customer by its CRM id and update it.
-            auto found = deps_.billing.FindAccountByExternalKey(id);
-            if (found.ok() && found->has_value()) {
-              saved = deps_.billing.UpdateAccount((*found)->id, account,
-                                                  Key(map, id, "update:" + mapped.hash));
-              created = false;
-            }
-          }
-        }
-        if (saved.ok()) {
-          billing_id = saved->id;
-          account_number = connector::billing::AccountNumber(*saved);
-          decided =
-              mapping::BillingDecidedFields(map, connector::billing::AccountToPayload(*saved));
-          outcome = created ? Outcome::Created(id, billing_id) : Outcome::Updated(id, billing_id);
-          new_links.push_back(
-              store::Link{map.name, id, billing_id, account_number, mapped.hash, now_ms});
-        } else {
-          outcome = Outcome::Failed(id, "", saved.status().ToString());
-          outcome.retryable = saved.status().IsTransient();
-        }
-      }
-    }
+    Outcome& outcome = synced[i].outcome;
+    const std::string& billing_id = synced[i].billing_id;
+    const Json& decided = synced[i].decided;
+    if (outcome.kind == Outcome::Kind::kCreated || outcome.kind == Outcome::Kind::kUpdated)
+      new_links.push_back(store::Link{map.name, id, billing_id, synced[i].account_number,
+                                      synced[i].hash, now_ms});
     audit.push_back(store::AuditEntry{now_ms, actor_, map.name, id, "sync",
                                       Outcome::KindName(outcome.kind),
                                       outcome.failed() ? outcome.reason : outcome.remote_id});
@@ -159,7 +176,8 @@ Result<SyncReport> Actions::Sync(const std::string& object, const std::vector<st
         for (const auto& [field, value] : decided.object())
           if (!value.is_null()) wb.Set(field, value);
         if (!map.link.billing_id.empty()) wb.Set(map.link.billing_id, billing_id);
-        if (!map.link.account_number.empty()) wb.Set(map.link.account_number, account_number);
+        if (!map.link.account_number.empty())
+          wb.Set(map.link.account_number, synced[i].account_number);
       }
       if (wb.size() > 1) write_back.push_back(std::move(wb));
     }

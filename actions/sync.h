@@ -58,9 +58,15 @@ struct QueryResult {
 // (reconciliation repairing a billing record changed behind Tandem's back).
 enum class SyncMode { kIfChanged, kForce };
 
+struct ActionOptions {
+  // Billing calls a sync keeps in flight (each blocks for billing's latency; the client's
+  // rate limit keeps the rate): app/runtime.cpp derives it from billing.in_flight.
+  int billing_in_flight = 1;
+};
+
 class Actions {
  public:
-  Actions(ActionDeps deps, std::string actor);
+  Actions(ActionDeps deps, std::string actor, ActionOptions options = {});
 
   // Failure (whole call): InvalidArgument for an unknown object map or one whose billing
   // object cannot be synced by hand; per-record problems are Outcomes.
@@ -80,8 +86,19 @@ class Actions {
   Status ReadRecords(const mapping::ObjectMap& map, const std::vector<std::string>& ids,
                      std::map<std::string, Json>* records);
 
+  // One record's billing side of a sync: what it is, written or found unchanged.
+  struct Synced {
+    Outcome outcome;
+    std::string billing_id, account_number, hash;
+    Json decided = Json::MakeObject();  // the CRM fields billing decides, as it answered
+  };
+  // Thread-safe (billing calls only): Sync runs it for several records at once.
+  Synced SyncOne(const mapping::ObjectMap& map, const std::string& id, const Json& record,
+                 const store::Link* link, SyncMode mode);
+
   ActionDeps deps_;
   const std::string actor_;
+  const ActionOptions options_;
 };
 
 }  // namespace tandem::actions

@@ -1,5 +1,7 @@
 #include "app/config.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <initializer_list>
@@ -10,6 +12,13 @@
 #include "app/secrets.h"
 
 namespace tandem::app {
+
+int BillingInFlight(const BillingConfig& billing) {
+  if (billing.in_flight > 0) return billing.in_flight;
+  const double rate = billing.remote.rate_per_second;
+  if (rate <= 0) return 16;
+  return std::clamp(static_cast<int>(std::ceil(rate * 0.4)), 1, 64);
+}
 namespace {
 
 // Walks the YAML tree against the schema, collecting every problem with its position.
@@ -230,7 +239,9 @@ void ReadConfig(const YAML::Node& root, Reader& r, Config* c) {
       n.IsDefined() && r.Map(n, "billing",
                              {"system", "base_url", "timeout_ms", "rate_per_second", "burst",
                               "max_attempts", "api_key", "webhook_secret", "api_version",
-                              "webhook_tolerance", "account_category", "bill_cycle", "ui_url"})) {
+                              "webhook_tolerance", "account_category", "bill_cycle", "ui_url",
+                              "in_flight"})) {
+    r.Number<int>(n, "billing", "in_flight", &c->billing.in_flight, 0, 64);
     r.Enum(n, "billing", "system", &c->billing.system, {"stripe", "gotransverse"});
     r.Str(n, "billing", "account_category", &c->billing.account_category);
     r.Str(n, "billing", "bill_cycle", &c->billing.bill_cycle);

@@ -61,7 +61,13 @@ struct BillingConfig {
   std::string account_category = "DEFAULT";
   std::string bill_cycle;  // id; "" = the one in the account's currency
   std::string ui_url;
+  // Billing calls a sync keeps in flight; 0: enough to fill rate_per_second at 400 ms a call
+  // (Little's law: in flight = rate × latency), 16 when the rate is not limited.
+  int in_flight = 0;
 };
+
+// billing.in_flight as a sync uses it (0 resolved as above), 1..64.
+int BillingInFlight(const BillingConfig& billing);
 
 struct Schedules {
   int64_t catalog_sync_ms = 15 * 60'000;

@@ -159,7 +159,8 @@ Result<std::unique_ptr<Runtime>> BuildRuntime(const Config& c, RedactorPtr redac
   auto billing = ConnectBilling(c, deps, *rt->redactor, rt->key_lock.get());
   if (!billing.ok()) return billing.status();
   rt->billing = std::move(billing).value();
-  rt->actions = std::make_unique<actions::Actions>(ActionDepsOf(*rt), "api");
+  rt->actions = std::make_unique<actions::Actions>(
+      ActionDepsOf(*rt), "api", actions::ActionOptions{BillingInFlight(c.billing)});
   rt->callbacks = std::make_unique<actions::Callbacks>(ActionDepsOf(*rt));
   rt->catalog = NewCatalogSync(*rt, c.catalog_pricebooks);
   rt->scheduler =

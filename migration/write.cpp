@@ -1,12 +1,10 @@
 // Writing: billing creates and tags, run concurrently under the billing client's rate
 // limit, and the links and audit recorded before the CRM hears of them.
-#include <atomic>
-#include <exception>
 #include <mutex>
-#include <thread>
 
 #include "connector/billing/account_payload.h"
 #include "migration/run.h"
+#include "util/parallel.h"
 
 namespace tandem::migration::internal {
 
@@ -112,26 +110,7 @@ void Run::CountPlans(const std::vector<Row>& rows) {
 }
 
 void Run::RunConcurrently(std::vector<Row*>& rows, const std::function<void(Row&)>& fn) {
-  std::atomic<size_t> next{0};
-  // A worker that throws (a broken invariant) stops taking rows; the first exception is
-  // raised again here, after every worker joined, so the chunk is never checkpointed as done.
-  std::mutex error_mu;
-  std::exception_ptr error;
-  auto worker = [&] {
-    try {
-      for (size_t i = next++; i < rows.size(); i = next++) fn(*rows[i]);
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(error_mu);
-      if (!error) error = std::current_exception();
-      next = rows.size();
-    }
-  };
-  const size_t n = std::min(rows.size(), static_cast<size_t>(std::max(1, options_.concurrency)));
-  std::vector<std::thread> threads;
-  for (size_t t = 1; t < n; ++t) threads.emplace_back(worker);
-  worker();
-  for (auto& t : threads) t.join();
-  if (error) std::rethrow_exception(error);
+  ParallelFor(rows.size(), options_.concurrency, [&](size_t i) { fn(*rows[i]); });
 }
 
 }  // namespace tandem::migration::internal

@@ -11,6 +11,8 @@
 #include "tests/support/salesforce_env.h"
 #include "tests/support/store_backends.h"
 #include "tests/support/stripe_env.h"
+#include "connector/billing/stripe/connection.h"
+#include "sandbox/stripe/stripe_sandbox.h"
 
 namespace tandem::actions {
 namespace {
@@ -159,6 +161,46 @@ TEST_P(SyncTest, OpenGivesTheBillingUrlAndQueryShowsDriftBeforeSyncing) {
 TEST_P(SyncTest, UnknownOrNonCustomerObjectsAreRefusedWhole) {
   EXPECT_TRUE(actions_->Sync("nope", {}).status().IsNotFound());
   EXPECT_TRUE(actions_->Sync("product", {}).status().IsInvalidArgument());
+}
+
+// A sync keeps several billing writes in flight, and the client's rate limit keeps them
+// under billing's: against a Stripe sandbox refusing more than 40 requests a second, 120
+// accounts are created with 16 in flight, each once, without one 429. The same sync without
+// the client's limit is refused (the sandbox does count).
+TEST_P(SyncTest, BillingWritesRunConcurrentlyWithinBillingsRateLimit) {
+  auto run = [&](const std::vector<std::string>& ids, double client_rate, int64_t* refused) {
+    sandbox::stripe::StripeSandboxOptions limited;
+    limited.rate_limit_per_second = 40;
+    sandbox::stripe::StripeSandbox billing(limited, stripe_.clock);
+    EXPECT_TRUE(billing.Start().ok());
+    connector::billing::stripe::StripeConnectionOptions o;
+    o.base_url = billing.base_url();
+    o.api_key = "sk_test_sandbox";
+    o.rate_per_second = client_rate;
+    o.burst = 1;
+    SystemClock clock;
+    RealSleeper sleeper;  // the limit is kept in real time
+    SeededRandom random(3);
+    connector::http::CallCounter counter;
+    Redactor redactor;
+    connector::billing::stripe::StripeConnection connection(
+        o, connector::http::RestClientDeps{clock, sleeper, random, counter}, redactor);
+    Actions concurrent(ActionDeps{crm_.client(), connection.billing(), **store_, mapping_, clock},
+                       "test:concurrent", ActionOptions{16});
+    auto report = concurrent.Sync("account", ids);
+    EXPECT_TRUE(report.ok()) << report.status().ToString();
+    *refused = billing.rate_limited();
+    return std::make_pair(report.ok() ? report->created : -1, billing.CountObjects("customer"));
+  };
+  int64_t refused = -1;
+  const auto [created, customers] = run(MakeAccounts(120, "Limited"), 40, &refused);
+  EXPECT_EQ(created, 120);
+  EXPECT_EQ(customers, 120) << "each account once";
+  EXPECT_EQ(refused, 0) << "16 in flight, never above billing's 40 a second";
+
+  int64_t unlimited_refused = -1;
+  run(MakeAccounts(120, "Unlimited"), 0, &unlimited_refused);
+  EXPECT_GT(unlimited_refused, 0) << "without the client's limit the sandbox refuses some";
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, SyncTest,

@@ -109,6 +109,24 @@ TEST_F(ConfigTest, OutOfRangeAndBadEnumAreRejected) {
       << c.status().message();
 }
 
+// billing.in_flight: as set, or enough to fill the rate limit at 400 ms a call.
+TEST_F(ConfigTest, BillingCallsInFlightFollowTheRateLimitUnlessSet) {
+  auto defaults = Load(Write("d.yaml", "billing:\n  rate_per_second: 100\n"));
+  ASSERT_TRUE(defaults.ok()) << defaults.status().ToString();
+  EXPECT_EQ(BillingInFlight(defaults->billing), 40);
+  auto slow = Load(Write("s.yaml", "billing:\n  rate_per_second: 2\n"));
+  EXPECT_EQ(BillingInFlight(slow->billing), 1);
+  auto unlimited = Load(Write("u.yaml", ""));
+  EXPECT_EQ(BillingInFlight(unlimited->billing), 16);
+  auto set = Load(Write("x.yaml", "billing:\n  rate_per_second: 100\n  in_flight: 3\n"));
+  EXPECT_EQ(BillingInFlight(set->billing), 3);
+  auto bad = Load(Write("b.yaml", "billing:\n  in_flight: 65\n"));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("billing.in_flight: expected a value from 0 to 64"),
+            std::string::npos)
+      << bad.status().message();
+}
+
 TEST_F(ConfigTest, ASecretWrittenInClearIsRefusedWithoutEchoingIt) {
   auto c = Load(Write("bad.yaml", "billing:\n  api_key: sk_live_abcdef123456\n"));
   ASSERT_FALSE(c.ok());
