@@ -102,7 +102,8 @@ Actions::Synced Actions::SyncOne(const mapping::ObjectMap& map, const std::strin
   out.billing_id = saved->id;
   out.account_number = connector::billing::AccountNumber(*saved);
   out.decided = mapping::BillingDecidedFields(map, connector::billing::AccountToPayload(*saved));
-  out.outcome = created ? Outcome::Created(id, out.billing_id) : Outcome::Updated(id, out.billing_id);
+  out.outcome =
+      created ? Outcome::Created(id, out.billing_id) : Outcome::Updated(id, out.billing_id);
   return out;
 }
 
@@ -143,10 +144,10 @@ Result<SyncReport> Actions::Sync(const std::string& object, const std::vector<st
     const std::string& id = ids[i];
     auto rec = records.find(id);
     auto link = links.find(id);
-    synced[i] = rec == records.end()
-                    ? Synced{Outcome::Failed(id, "Id", "no " + map.crm + " with this id")}
-                    : SyncOne(map, id, rec->second,
-                              link == links.end() ? nullptr : &link->second, mode);
+    synced[i] =
+        rec == records.end()
+            ? Synced{Outcome::Failed(id, "Id", "no " + map.crm + " with this id")}
+            : SyncOne(map, id, rec->second, link == links.end() ? nullptr : &link->second, mode);
   });
   for (size_t i = 0; i < ids.size(); ++i) {
     const std::string& id = ids[i];
@@ -158,8 +159,8 @@ Result<SyncReport> Actions::Sync(const std::string& object, const std::vector<st
     const std::string& billing_id = synced[i].billing_id;
     const Json& decided = synced[i].decided;
     if (outcome.kind == Outcome::Kind::kCreated || outcome.kind == Outcome::Kind::kUpdated)
-      new_links.push_back(store::Link{map.name, id, billing_id, synced[i].account_number,
-                                      synced[i].hash, now_ms});
+      new_links.push_back(
+          store::Link{map.name, id, billing_id, synced[i].account_number, synced[i].hash, now_ms});
     audit.push_back(store::AuditEntry{now_ms, actor_, map.name, id, "sync",
                                       Outcome::KindName(outcome.kind),
                                       outcome.failed() ? outcome.reason : outcome.remote_id});

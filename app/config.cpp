@@ -236,11 +236,11 @@ void ReadConfig(const YAML::Node& root, Reader& r, Config* c) {
     }
   }
   if (auto n = root["billing"];
-      n.IsDefined() && r.Map(n, "billing",
-                             {"system", "base_url", "timeout_ms", "rate_per_second", "burst",
-                              "max_attempts", "api_key", "webhook_secret", "api_version",
-                              "webhook_tolerance", "account_category", "bill_cycle", "ui_url",
-                              "in_flight"})) {
+      n.IsDefined() &&
+      r.Map(n, "billing",
+            {"system", "base_url", "timeout_ms", "rate_per_second", "burst", "max_attempts",
+             "api_key", "webhook_secret", "api_version", "webhook_tolerance", "account_category",
+             "bill_cycle", "ui_url", "in_flight"})) {
     r.Number<int>(n, "billing", "in_flight", &c->billing.in_flight, 0, 64);
     r.Enum(n, "billing", "system", &c->billing.system, {"stripe", "gotransverse"});
     r.Str(n, "billing", "account_category", &c->billing.account_category);

@@ -53,6 +53,12 @@ struct Row {
   bool write_link_fields = false;
 };
 
+// A record linked before whose CRM field does not hold the billing id yet (a run stopped
+// before writing it); one whose field holds it needs nothing (a re-run stays cheap).
+inline bool NeedsLinkFields(const Row& r) {
+  return r.plan == Plan::kAlreadyLinked && r.crm_link_value != r.billing_id;
+}
+
 // The CRM's 15-character case-sensitive form: 15- and 18-character ids of one record agree.
 inline std::string Id15(const std::string& id) { return id.substr(0, 15); }
 

@@ -27,18 +27,16 @@ Status Run::Write(std::vector<Row>& rows) {
   if (deps_.crash) deps_.crash->Hit("migration.after_billing_writes");
   // 2. CRM creates (billing-to-crm), one Bulk 2.0 upsert job.
   TANDEM_RETURN_IF_ERROR(BulkToCrm(crm_creates, /*create=*/true));
-  // 3. Links and audit, before the CRM's link fields are written.
+  // 3. Billing learns the CRM id of what it already had (matched, or created in the CRM); its
+  // answer carries billing's account number and what it decided about the record.
+  TagBilling(rows);
+  // 4. Links and audit, before the CRM's link fields are written.
   TANDEM_RETURN_IF_ERROR(RecordLinks(rows));
   if (deps_.crash) deps_.crash->Hit("migration.after_links");
-  // 4. Billing learns the CRM id of what it already had (matched, or created in the CRM); its
-  // answer carries what billing decided about the record, for step 5.
-  TagBilling(rows);
-  // 5. Link fields into the CRM, one Bulk 2.0 update job.
+  // 5. Link fields into the CRM (with what billing decided), one Bulk 2.0 update job.
   std::vector<Row*> updates;
-  // A record already linked whose CRM field holds the id needs nothing (a re-run stays cheap).
   for (Row& r : rows)
-    if (r.plan == Plan::kCreateBilling || r.plan == Plan::kMatched ||
-        (r.plan == Plan::kAlreadyLinked && r.crm_link_value != r.billing_id))
+    if (r.plan == Plan::kCreateBilling || r.plan == Plan::kMatched || NeedsLinkFields(r))
       updates.push_back(&r);
   TANDEM_RETURN_IF_ERROR(BulkToCrm(updates, /*create=*/false));
   CountPlans(rows);
@@ -85,16 +83,27 @@ void Run::TagBilling(std::vector<Row>& rows) {
   std::mutex mu;
   std::vector<Row*> tags;
   for (Row& r : rows)
-    if (r.plan == Plan::kMatched || r.plan == Plan::kCreateCrm) tags.push_back(&r);
+    if (r.plan == Plan::kMatched || r.plan == Plan::kCreateCrm || NeedsLinkFields(r))
+      tags.push_back(&r);
   RunConcurrently(tags, [&](Row& r) {
-    BillingAccount fields;
-    fields.external_key = r.crm_id;
-    auto saved = deps_.billing.UpdateAccount(r.billing_id, fields, Key(r, "tag"));
+    Result<BillingAccount> saved = Status::Internal("not read");
+    if (r.plan == Plan::kAlreadyLinked) {
+      // Tagged when it was linked; its link fields are written again (a run stopped before
+      // them): with what billing decided, read now.
+      saved = deps_.billing.GetAccount(r.billing_id);
+    } else {
+      BillingAccount fields;
+      fields.external_key = r.crm_id;
+      saved = deps_.billing.UpdateAccount(r.billing_id, fields, Key(r, "tag"));
+    }
     std::lock_guard<std::mutex> lock(mu);
     if (!saved.ok()) {
-      r.status += " (billing not tagged with the CRM id: " + saved.status().ToString() + ")";
+      r.status += (r.plan == Plan::kAlreadyLinked ? " (billing's own fields not read: "
+                                                  : " (billing not tagged with the CRM id: ") +
+                  saved.status().ToString() + ")";
       return;
     }
+    r.account_number = connector::billing::AccountNumber(*saved);
     r.decided = mapping::BillingDecidedFields(map_, connector::billing::AccountToPayload(*saved));
   });
 }

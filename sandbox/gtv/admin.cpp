@@ -8,14 +8,19 @@ namespace {
 
 using Impl = GtvSandbox::Impl;
 
-Reply BillRun(Impl& s, const value& v, const std::string&) {
-  std::vector<std::string> fail;
-  if (const value* f = Field(v, "fail")) {
-    if (!f->is_array()) Fail(400, "fail must be an array of billing account ids");
+// An array of ids under `key` (fail, hold), or none.
+std::vector<std::string> Ids(const value& v, const char* key) {
+  std::vector<std::string> ids;
+  if (const value* f = Field(v, key)) {
+    if (!f->is_array()) Fail(400, std::string(key) + " must be an array of billing account ids");
     for (const auto& id : f->as_array())
-      fail.push_back(id.is_string() ? id.as_string() : id.serialize());
+      ids.push_back(id.is_string() ? id.as_string() : id.serialize());
   }
-  const auto r = s.BillRunLocked(Str(v, "billing_account_id"), fail);
+  return ids;
+}
+
+Reply BillRun(Impl& s, const value& v, const std::string&) {
+  const auto r = s.BillRunLocked(Str(v, "billing_account_id"), Ids(v, "fail"), Ids(v, "hold"));
   value out = value::object();
   out["invoices"] = value::number(r.invoices);
   out["paid"] = value::number(r.paid);
@@ -94,6 +99,15 @@ Reply Refund(Impl& s, const value& v, const std::string&) {
   return Reply{200, *pay, {}, {}, {}};
 }
 
+Reply Settle(Impl& s, const value& v, const std::string&) {
+  const value* completed = Field(v, "completed");
+  if (!completed || !completed->is_boolean()) Fail(400, "completed must be true or false");
+  const Status st = s.SettleLocked(Str(v, "payment_id"), completed->as_bool());
+  if (st.IsNotFound()) return NotFound("payment", Str(v, "payment_id"));
+  if (!st.ok()) Fail(422, st.message());
+  return Reply{200, s.Get("payment", Str(v, "payment_id")), {}, {}, {}};
+}
+
 struct AdminRoute {
   const char* what;
   const char* method;
@@ -109,6 +123,7 @@ constexpr AdminRoute kAdminRoutes[] = {
     {"custom-fields", "POST", AddCustomField},
     {"notifications", "POST", AddNotification},
     {"refund", "POST", Refund},
+    {"settle", "POST", Settle},
 };
 
 }  // namespace

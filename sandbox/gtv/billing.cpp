@@ -137,34 +137,37 @@ GtvBillRunResult Impl::BillRunLocked(const std::string& account_id,
     pay["billing_account"] = Ref(id);
     pay["invoice"] = Ref(invoice_id);
     pay["refunded_amount"] = Money(0, currency);
-    if (held) {
-      pay["status"] = value::string("PROCESSING");
-      pay["failure_reason"] = value::null();
-      inv["status"] = value::string("OPEN");
-      inv["amount_to_pay"] = Money(lines.total, currency);
-    } else if (fails) {
-      pay["status"] = value::string("PROCESSING_ERROR");
-      pay["failure_reason"] = value::string("Payment declined by the gateway (sandbox)");
-      inv["status"] = value::string("OPEN");
-      inv["amount_to_pay"] = Money(lines.total, currency);
-      ++result.failed;
-      if (++failed_runs[id] >= 2) account["status"] = value::string("COLLECTION");
-    } else {
-      pay["status"] = value::string("COMPLETED");
-      pay["failure_reason"] = value::null();
-      inv["status"] = value::string("CLOSED");
-      inv["amount_to_pay"] = Money(0, currency);
-      inv["paid_date"] = value::string(Today());
-      ++result.paid;
+    pay["status"] = value::string("PROCESSING");
+    pay["failure_reason"] = value::null();
+    inv["status"] = value::string("OPEN");
+    inv["amount_to_pay"] = Money(lines.total, currency);
+    value& stored_inv = Store("invoice", inv);
+    value& stored_pay = Store("payment", pay);
+    Notify("invoice.distributed", invoice_id, id);
+    if (!held) {
+      Settle(stored_pay, stored_inv, account, !fails);
+      ++(fails ? result.failed : result.paid);
     }
-    Store("invoice", inv);
-    Store("payment", pay);
     account["updated_on"] = value::string(NowStamp());
     RefreshTotals(id);
-    Notify("invoice.distributed", invoice_id, id);
-    if (!held) Notify(fails ? "payment.failed" : "payment.completed", Str(pay, "id"), id);
   }
   return result;
+}
+
+void Impl::Settle(value& pay, value& inv, value& account, bool completed) {
+  const std::string account_id = Str(account, "id");
+  if (completed) {
+    pay["status"] = value::string("COMPLETED");
+    inv["status"] = value::string("CLOSED");
+    inv["amount_to_pay"] = Money(0, Str(inv, "currency_code"));
+    inv["paid_date"] = value::string(Today());
+  } else {
+    pay["status"] = value::string("PROCESSING_ERROR");
+    pay["failure_reason"] = value::string("Payment declined by the gateway (sandbox)");
+    if (++failed_runs[account_id] >= 2) account["status"] = value::string("COLLECTION");
+  }
+  account["updated_on"] = value::string(NowStamp());
+  Notify(completed ? "payment.completed" : "payment.failed", Str(pay, "id"), account_id);
 }
 
 Reply Handler::Invoices() {
@@ -195,18 +198,9 @@ Status Impl::SettleLocked(const std::string& payment_id, bool completed) {
   if (Str(*pay, "status") != "PROCESSING")
     return Status::Conflict("payment " + payment_id + " is not PROCESSING");
   const std::string account_id = RefId(*pay, "billing_account");
-  value& inv = Get("invoice", RefId(*pay, "invoice"));
-  if (completed) {
-    (*pay)["status"] = value::string("COMPLETED");
-    inv["status"] = value::string("CLOSED");
-    inv["amount_to_pay"] = Money(0, Str(inv, "currency_code"));
-    inv["paid_date"] = value::string(Today());
-  } else {
-    (*pay)["status"] = value::string("PROCESSING_ERROR");
-    (*pay)["failure_reason"] = value::string("Payment declined by the gateway (sandbox)");
-  }
+  Settle(*pay, Get("invoice", RefId(*pay, "invoice")), Get("billing-account", account_id),
+         completed);
   RefreshTotals(account_id);
-  Notify(completed ? "payment.completed" : "payment.failed", payment_id, account_id);
   return Status::Ok();
 }
 

@@ -59,11 +59,12 @@ class GtvSandbox {
   GtvBillRunResult BillRun(const std::string& billing_account_id = "",
                            const std::vector<std::string>& fail = {},
                            const std::vector<std::string>& hold = {});
-  // A PROCESSING payment completes (its invoice is paid) or fails. NotFound, or
-  // FailedPrecondition when it is not processing.
+  // A PROCESSING payment completes (its invoice is paid) or fails. NotFound, or Conflict
+  // when it is not processing.
   Status SettlePayment(const std::string& payment_id, bool completed);
-  // A COMPLETED payment refunded in full, as `POST /__sandbox/refund` does (a GTV user's
-  // refund in the UI): its refunded_amount grows, a "payment.refunded" notification goes out.
+  // A COMPLETED payment refunded in full, as `POST /__sandbox/refund` without an amount does
+  // (a GTV user's refund in the UI): its refunded_amount grows, a "payment.refunded"
+  // notification goes out. InvalidArgument naming why when the sandbox refuses it.
   Status RefundPayment(const std::string& payment_id);
 
   // kind: "billing-account", "product", "product-price", "order", "service", "invoice",

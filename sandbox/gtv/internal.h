@@ -188,6 +188,9 @@ struct GtvSandbox::Impl {
                                  const std::vector<std::string>& fail,
                                  const std::vector<std::string>& hold = {});
   Status SettleLocked(const std::string& payment_id, bool completed);
+  // A PROCESSING payment completes (its invoice is paid) or fails (a second failed run puts
+  // the account in COLLECTION); the notification goes out.
+  void Settle(value& pay, value& inv, value& account, bool completed);
 
   // --- notifications (notifications.cpp) ---
   void Notify(const std::string& type, const std::string& id, const std::string& account_id);

@@ -9,6 +9,7 @@
 #include "connector/billing/gtv/gtv_wire.h"
 #include "tests/support/catalog_builder.h"
 #include "tests/support/gtv_steps.h"
+#include "tests/support/test_dates.h"
 #include "util/clock.h"
 #include "workorders/plan.h"
 
@@ -61,7 +62,7 @@ class GtvWorkOrders : public testing::GtvStepsTest {
   // A started 12-month subscription of `quantity` × `product` from 2026-01-01; its CRM record.
   std::string NewServer(const Catalog& product, int quantity = 2, double unit_price = 30) {
     const std::string order =
-        MakeOrder("New", "2026-01-01", {{&product, quantity, unit_price, "", "", 12}});
+        MakeOrder("New", testing::TestMonth(0), {{&product, quantity, unit_price, "", "", 12}});
     EXPECT_EQ(Run(order).status, "Completed") << Error(order);
     return ItemSubscription(order);
   }
@@ -114,7 +115,8 @@ class GtvWorkOrders : public testing::GtvStepsTest {
 
 TEST_P(GtvWorkOrders, ChangeSetsTheNewQuantityOnTheService) {
   const std::string sub = NewServer(server_);
-  const std::string order = MakeOrder("Change", "2026-03-01", {{&server_, 5, 30, "", sub, 0}});
+  const std::string order =
+      MakeOrder("Change", testing::TestMonth(2), {{&server_, 5, 30, "", sub, 0}});
   EXPECT_EQ(Run(order).status, "Completed") << Error(order);
   EXPECT_EQ(Base(sub)["quantity"].as_int(), 5);
   EXPECT_EQ(ToMinor(Base(sub)["amount"], "EUR"), 3000) << "the unit price stays";
@@ -125,8 +127,8 @@ TEST_P(GtvWorkOrders, ChangeSetsTheNewQuantityOnTheService) {
 // adjustment on the account; the add-on's quantity changes, then it is removed.
 TEST_P(GtvWorkOrders, RecurringAddOnAndOneTimeFee) {
   const std::string sub = NewServer(server_);
-  const std::string order =
-      MakeOrder("New", "2026-02-01", {{&backup_, 3, 4, "", sub, 0}, {&setup_, 1, 120, "", sub, 0}});
+  const std::string order = MakeOrder(
+      "New", testing::TestMonth(1), {{&backup_, 3, 4, "", sub, 0}, {&setup_, 1, 120, "", sub, 0}});
   EXPECT_EQ(Run(order).status, "Completed") << Error(order);
   auto services = Services(sub);
   ASSERT_EQ(services.size(), 2u);
@@ -136,10 +138,12 @@ TEST_P(GtvWorkOrders, RecurringAddOnAndOneTimeFee) {
   EXPECT_EQ(Charges(), std::vector<int64_t>{12000}) << "the fee at its sold 120.00, once";
   EXPECT_EQ(crm_.sandbox.CountRecords("Service_Add_On__c"), 2);
 
-  const std::string change = MakeOrder("Change", "2026-03-01", {{&backup_, 7, 4, "", sub, 0}});
+  const std::string change =
+      MakeOrder("Change", testing::TestMonth(2), {{&backup_, 7, 4, "", sub, 0}});
   EXPECT_EQ(Run(change).status, "Completed") << Error(change);
   EXPECT_EQ(Services(sub).at(1)["quantity"].as_int(), 7);
-  const std::string remove = MakeOrder("Cancel", "2026-04-01", {{&backup_, 7, 4, "", sub, 0}});
+  const std::string remove =
+      MakeOrder("Cancel", testing::TestMonth(3), {{&backup_, 7, 4, "", sub, 0}});
   EXPECT_EQ(Run(remove).status, "Completed") << Error(remove);
   services = Services(sub);
   ASSERT_EQ(services.size(), 2u);
@@ -153,11 +157,13 @@ TEST_P(GtvWorkOrders, RecurringAddOnAndOneTimeFee) {
 // command (that is a replace): the order fails naming why, and the service is left as it was.
 TEST_P(GtvWorkOrders, ReRateChangesThePriceAndOntoAnotherProductFailsSayingSo) {
   const std::string sub = NewServer(server_);
-  const std::string order = MakeOrder("Re-rate", "2026-05-01", {{&server_, 2, 27, "", sub, 0}});
+  const std::string order =
+      MakeOrder("Re-rate", testing::TestMonth(4), {{&server_, 2, 27, "", sub, 0}});
   EXPECT_EQ(Run(order).status, "Completed") << Error(order);
   EXPECT_EQ(ToMinor(Base(sub)["amount"], "EUR"), 2700);
 
-  const std::string other = MakeOrder("Re-rate", "2026-06-01", {{&server_xl_, 2, 90, "", sub, 0}});
+  const std::string other =
+      MakeOrder("Re-rate", testing::TestMonth(5), {{&server_xl_, 2, 90, "", sub, 0}});
   const OrderState s = Run(other);
   EXPECT_EQ(s.status, "Failed");
   EXPECT_NE(s.error.find("is a replace"), std::string::npos) << s.error;
@@ -168,19 +174,22 @@ TEST_P(GtvWorkOrders, ReRateChangesThePriceAndOntoAnotherProductFailsSayingSo) {
 
 TEST_P(GtvWorkOrders, ReTermSetsTheServicesEndDate) {
   const std::string sub = NewServer(server_);
-  EXPECT_EQ(Base(sub)["end_date"].as_string(), "2027-01-01");
-  const std::string order = MakeOrder("Re-term", "2026-06-15", {{&server_, 2, 30, "", sub, 24}});
+  EXPECT_EQ(Base(sub)["end_date"].as_string(), testing::TestMonth(12));
+  const std::string order =
+      MakeOrder("Re-term", testing::TestMonth(5, 15), {{&server_, 2, 30, "", sub, 24}});
   EXPECT_EQ(Run(order).status, "Completed") << Error(order);
-  EXPECT_EQ(Base(sub)["end_date"].as_string(), "2028-06-15");
-  EXPECT_EQ(gtv_.billing().GetSubscription(BillingId(sub))->cancel_at, DateToEpoch("2028-06-15"));
-  EXPECT_EQ(Inventory(order)["End_Date__c"].as_string(), "2028-06-15");
+  EXPECT_EQ(Base(sub)["end_date"].as_string(), testing::TestMonth(29, 15));
+  EXPECT_EQ(gtv_.billing().GetSubscription(BillingId(sub))->cancel_at,
+            DateToEpoch(testing::TestMonth(29, 15)));
+  EXPECT_EQ(Inventory(order)["End_Date__c"].as_string(), testing::TestMonth(29, 15));
 }
 
 TEST_P(GtvWorkOrders, CancelDeactivatesTheServiceAndChargesTheEarlyTerminationFee) {
   // SIP Trunk: 75 % of the remaining term. 2 × 20.00 a month, 12 months from 2026-01-01,
   // cancelled on 2026-07-01: 6 months left → 6 × 40.00 × 75 % = 180.00.
   const std::string sub = NewServer(trunk_, 2, 20);
-  const std::string order = MakeOrder("Cancel", "2026-07-01", {{&trunk_, 2, 20, "", sub, 0}});
+  const std::string order =
+      MakeOrder("Cancel", testing::TestMonth(6), {{&trunk_, 2, 20, "", sub, 0}});
   EXPECT_EQ(Run(order).status, "Completed") << Error(order);
   EXPECT_EQ(Base(sub)["status"].as_string(), "SERVICE_DEACTIVATED");
   EXPECT_EQ(gtv_.billing().GetSubscription(BillingId(sub))->status, "canceled");
@@ -190,9 +199,10 @@ TEST_P(GtvWorkOrders, CancelDeactivatesTheServiceAndChargesTheEarlyTerminationFe
 
 TEST_P(GtvWorkOrders, RenewExtendsTheServiceByTheNewTerm) {
   const std::string sub = NewServer(server_);
-  const std::string order = MakeOrder("Renew", "2026-12-01", {{&server_, 2, 30, "", sub, 12}});
+  const std::string order =
+      MakeOrder("Renew", testing::TestMonth(11), {{&server_, 2, 30, "", sub, 12}});
   EXPECT_EQ(Run(order).status, "Completed") << Error(order);
-  EXPECT_EQ(Base(sub)["end_date"].as_string(), "2028-01-01");
+  EXPECT_EQ(Base(sub)["end_date"].as_string(), testing::TestMonth(24));
   EXPECT_EQ(Base(sub)["renewal_count"].as_int(), 1);
   EXPECT_EQ(ToMinor(Base(sub)["amount"], "EUR"), 3000) << "pricing preserved";
 }
@@ -201,7 +211,8 @@ TEST_P(GtvWorkOrders, RenewExtendsTheServiceByTheNewTerm) {
 TEST_P(GtvWorkOrders, ReplaceEndsTheOldServiceAndStartsTheNew) {
   const std::string sub = NewServer(server_);
   const std::string old_billing = BillingId(sub);
-  const std::string order = MakeOrder("Replace", "2026-08-01", {{&server_xl_, 1, 85, "", sub, 12}});
+  const std::string order =
+      MakeOrder("Replace", testing::TestMonth(7), {{&server_xl_, 1, 85, "", sub, 12}});
   EXPECT_EQ(Run(order).status, "Completed") << Error(order);
   EXPECT_EQ(Base(sub)["status"].as_string(), "SERVICE_REPLACED");
   const Json inv = Inventory(order);

@@ -19,6 +19,7 @@
 #include "tests/support/salesforce_env.h"
 #include "tests/support/store_backends.h"
 #include "tests/support/stripe_env.h"
+#include "tests/support/test_dates.h"
 #include "tests/support/work_orders.h"
 #include "workorders/engine.h"
 
@@ -158,7 +159,7 @@ class RevenueReconcileTest : public testing::StoreBackendTest {
   // An activated order of `account`, run by the engine to its end.
   void Order(const std::string& account, const std::string& operation,
              const std::vector<OrderLine>& lines) {
-    testing::OrderSpec spec{account, "2026-01-01", operation, lines};
+    testing::OrderSpec spec{account, testing::TestMonth(0), operation, lines};
     spec.order_number = "ORD-" + std::to_string(++orders_);
     spec.pricebook = pricebook_;
     const std::string id = testing::CreateOrder(crm_.client(), spec).value();

@@ -7,12 +7,12 @@
 
 #include <gtest/gtest.h>
 
+#include "connector/billing/stripe/connection.h"
+#include "sandbox/stripe/stripe_sandbox.h"
 #include "tests/support/default_mapping.h"
 #include "tests/support/salesforce_env.h"
 #include "tests/support/store_backends.h"
 #include "tests/support/stripe_env.h"
-#include "connector/billing/stripe/connection.h"
-#include "sandbox/stripe/stripe_sandbox.h"
 
 namespace tandem::actions {
 namespace {

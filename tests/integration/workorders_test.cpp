@@ -20,6 +20,7 @@
 #include "tests/support/salesforce_env.h"
 #include "tests/support/store_backends.h"
 #include "tests/support/stripe_env.h"
+#include "tests/support/test_dates.h"
 #include "tests/support/webhook_env.h"
 #include "tests/support/work_orders.h"
 #include "workorders/engine.h"
@@ -122,7 +123,7 @@ class WorkOrderTest : public testing::StoreBackendTest {
   // A started 12-month subscription of 2 × the server from 2026-01-01; returns its CRM record.
   std::string NewServer(const Catalog& product, int quantity = 2, double unit_price = 30) {
     const std::string order =
-        MakeOrder("New", "2026-01-01", {{&product, quantity, unit_price, "", "", 12}});
+        MakeOrder("New", testing::TestMonth(0), {{&product, quantity, unit_price, "", "", 12}});
     EXPECT_EQ(Run(order).status, "Completed") << CrmOrder(order).Dump();
     return ItemSubscription(order);
   }
@@ -177,7 +178,8 @@ class WorkOrderTest : public testing::StoreBackendTest {
 };
 
 TEST_P(WorkOrderTest, NewSyncsTheAccountCreatesStartsAndRecordsTheSubscription) {
-  const std::string order = MakeOrder("New", "2026-01-01", {{&server_, 2, 30, "", "", 12}});
+  const std::string order =
+      MakeOrder("New", testing::TestMonth(0), {{&server_, 2, 30, "", "", 12}});
   auto plan = PlanOrder(ReadOrder(crm_.client(), order).value(), templates_);
   ASSERT_TRUE(plan.ok());
   ASSERT_EQ(plan->size(), 4u);
@@ -192,7 +194,7 @@ TEST_P(WorkOrderTest, NewSyncsTheAccountCreatesStartsAndRecordsTheSubscription) 
   const Json inv = Inventory(order);
   EXPECT_EQ(inv["Status__c"].as_string(), "Active");
   EXPECT_EQ(inv["Quantity__c"].as_int(), 2);
-  EXPECT_EQ(inv["End_Date__c"].as_string(), "2027-01-01");
+  EXPECT_EQ(inv["End_Date__c"].as_string(), testing::TestMonth(12));
   EXPECT_EQ(inv["Account__c"].as_string(), account_);
   const Json crm_order = CrmOrder(order);
   EXPECT_EQ(crm_order["Automation_Status__c"].as_string(), "Completed");
@@ -209,7 +211,8 @@ TEST_P(WorkOrderTest, NewSyncsTheAccountCreatesStartsAndRecordsTheSubscription) 
 
 TEST_P(WorkOrderTest, ChangeSetsTheNewQuantity) {
   const std::string sub = NewServer(server_);
-  const std::string order = MakeOrder("Change", "2026-03-01", {{&server_, 5, 30, "", sub, 0}});
+  const std::string order =
+      MakeOrder("Change", testing::TestMonth(2), {{&server_, 5, 30, "", sub, 0}});
   EXPECT_EQ(Run(order).status, "Completed") << CrmOrder(order).Dump();
   EXPECT_EQ(BillingSub(sub).items.front().quantity, 5);
   EXPECT_EQ(Inventory(order)["Quantity__c"].as_int(), 5);
@@ -217,8 +220,8 @@ TEST_P(WorkOrderTest, ChangeSetsTheNewQuantity) {
 
 TEST_P(WorkOrderTest, RecurringAddOnAndOneTimeFee) {
   const std::string sub = NewServer(server_);
-  const std::string order =
-      MakeOrder("New", "2026-02-01", {{&backup_, 3, 5, "", sub, 0}, {&setup_, 1, 150, "", sub, 0}});
+  const std::string order = MakeOrder(
+      "New", testing::TestMonth(1), {{&backup_, 3, 5, "", sub, 0}, {&setup_, 1, 150, "", sub, 0}});
   EXPECT_EQ(Run(order).status, "Completed") << CrmOrder(order).Dump();
   const auto billing = BillingSub(sub);
   ASSERT_EQ(billing.items.size(), 2u);
@@ -228,17 +231,20 @@ TEST_P(WorkOrderTest, RecurringAddOnAndOneTimeFee) {
   EXPECT_EQ(crm_.sandbox.CountRecords("Service_Add_On__c"), 2);
 
   // Change the add-on's quantity, then remove it.
-  const std::string change = MakeOrder("Change", "2026-03-01", {{&backup_, 7, 5, "", sub, 0}});
+  const std::string change =
+      MakeOrder("Change", testing::TestMonth(2), {{&backup_, 7, 5, "", sub, 0}});
   EXPECT_EQ(Run(change).status, "Completed") << CrmOrder(change).Dump();
   EXPECT_EQ(BillingSub(sub).items[1].quantity, 7);
-  const std::string remove = MakeOrder("Cancel", "2026-04-01", {{&backup_, 7, 5, "", sub, 0}});
+  const std::string remove =
+      MakeOrder("Cancel", testing::TestMonth(3), {{&backup_, 7, 5, "", sub, 0}});
   EXPECT_EQ(Run(remove).status, "Completed") << CrmOrder(remove).Dump();
   EXPECT_EQ(BillingSub(sub).items.size(), 1u);
 }
 
 TEST_P(WorkOrderTest, ReRateMovesTheItemToTheNewPrice) {
   const std::string sub = NewServer(server_);
-  const std::string order = MakeOrder("Re-rate", "2026-05-01", {{&server_xl_, 2, 90, "", sub, 0}});
+  const std::string order =
+      MakeOrder("Re-rate", testing::TestMonth(4), {{&server_xl_, 2, 90, "", sub, 0}});
   EXPECT_EQ(Run(order).status, "Completed") << CrmOrder(order).Dump();
   EXPECT_EQ(BillingSub(sub).items.front().price_id, server_xl_.price_billing);
 }
@@ -262,18 +268,20 @@ TEST_P(WorkOrderTest, ADiscountedLineIsBilledAtTheSoldPrice) {
   EXPECT_EQ(stripe_.billing().GetPrice(server_.price_billing)->unit_amount_minor, 3000);
 
   // A discounted add-on (4.00 instead of 5.00), then its quantity changed.
-  const std::string add = MakeOrder("New", "2026-02-01", {{&backup_, 3, 4, "", sub, 0}});
+  const std::string add = MakeOrder("New", testing::TestMonth(1), {{&backup_, 3, 4, "", sub, 0}});
   EXPECT_EQ(Run(add).status, "Completed") << CrmOrder(add).Dump();
   billing = BillingSub(sub);
   ASSERT_EQ(billing.items.size(), 2u);
   EXPECT_EQ(billing.items[1].price.unit_amount_minor, 400);
   EXPECT_EQ(billing.items[1].price.product_id, backup_.product_billing);
-  const std::string change = MakeOrder("Change", "2026-03-01", {{&backup_, 7, 4, "", sub, 0}});
+  const std::string change =
+      MakeOrder("Change", testing::TestMonth(2), {{&backup_, 7, 4, "", sub, 0}});
   EXPECT_EQ(Run(change).status, "Completed") << CrmOrder(change).Dump();
   EXPECT_EQ(BillingSub(sub).items[1].quantity, 7);
 
   // Re-rated to the bigger server at a negotiated 80.00 (the catalog says 90.00).
-  const std::string rerate = MakeOrder("Re-rate", "2026-05-01", {{&server_xl_, 2, 80, "", sub, 0}});
+  const std::string rerate =
+      MakeOrder("Re-rate", testing::TestMonth(4), {{&server_xl_, 2, 80, "", sub, 0}});
   EXPECT_EQ(Run(rerate).status, "Completed") << CrmOrder(rerate).Dump();
   billing = BillingSub(sub);
   EXPECT_EQ(billing.items.front().price.unit_amount_minor, 8000);
@@ -298,7 +306,8 @@ TEST_P(WorkOrderTest, ALineInAnotherCurrencyThanItsBillingPriceFailsNamingBoth) 
   Json entry = Json::MakeObject();
   entry.Set("CurrencyIsoCode", "USD");
   ASSERT_TRUE(crm_.client().Update("PricebookEntry", server_.entry_crm, entry).ok());
-  const std::string order = MakeOrder("New", "2026-01-01", {{&server_, 1, 30, "", "", 12}});
+  const std::string order =
+      MakeOrder("New", testing::TestMonth(0), {{&server_, 1, 30, "", "", 12}});
   const OrderState s = Run(order);
   EXPECT_EQ(s.status, "Failed");
   EXPECT_NE(s.error.find("USD"), std::string::npos) << s.error;
@@ -320,7 +329,7 @@ TEST_P(WorkOrderTest, TheSameProductOnTwoTermsIsBilledAtEachTermsPrice) {
                                                      27.0, two_year_price->id, "EUR")
                            .value();
   const std::string sub12 = NewServer(server_, 1, 30);
-  testing::OrderSpec spec{account_, "2026-01-01", "New", {{&server24, 1, 27, "", "", 24}}};
+  testing::OrderSpec spec{account_, testing::TestMonth(0), "New", {{&server24, 1, 27, "", "", 24}}};
   spec.order_number = "ORD-24";
   spec.pricebook = book24;
   const std::string order24 = testing::CreateOrder(crm_.client(), spec).value();
@@ -330,22 +339,24 @@ TEST_P(WorkOrderTest, TheSameProductOnTwoTermsIsBilledAtEachTermsPrice) {
   EXPECT_EQ(billed12.items.at(0).price.unit_amount_minor, 3000);
   EXPECT_EQ(billed24.items.at(0).price_id, two_year_price->id);
   EXPECT_EQ(billed24.items.at(0).price.unit_amount_minor, 2700);
-  EXPECT_EQ(billed24.cancel_at, DateToEpoch("2028-01-01"));
+  EXPECT_EQ(billed24.cancel_at, DateToEpoch(testing::TestMonth(24)));
 }
 
 TEST_P(WorkOrderTest, ReTermSetsTheNewEndDate) {
   const std::string sub = NewServer(server_);
-  const std::string order = MakeOrder("Re-term", "2026-06-15", {{&server_, 2, 30, "", sub, 24}});
+  const std::string order =
+      MakeOrder("Re-term", testing::TestMonth(5, 15), {{&server_, 2, 30, "", sub, 24}});
   EXPECT_EQ(Run(order).status, "Completed") << CrmOrder(order).Dump();
-  EXPECT_EQ(BillingSub(sub).cancel_at, DateToEpoch("2028-06-15"));
-  EXPECT_EQ(Inventory(order)["End_Date__c"].as_string(), "2028-06-15");
+  EXPECT_EQ(BillingSub(sub).cancel_at, DateToEpoch(testing::TestMonth(29, 15)));
+  EXPECT_EQ(Inventory(order)["End_Date__c"].as_string(), testing::TestMonth(29, 15));
 }
 
 TEST_P(WorkOrderTest, CancelChargesTheEarlyTerminationFeeOfTheProduct) {
   // SIP Trunk: 75 % of the remaining term. 2 × 20.00 a month, 12 months from 2026-01-01,
   // cancelled on 2026-07-01: 6 months left → 6 × 40.00 × 75 % = 180.00.
   const std::string sub = NewServer(trunk_, 2, 20);
-  const std::string order = MakeOrder("Cancel", "2026-07-01", {{&trunk_, 2, 20, "", sub, 0}});
+  const std::string order =
+      MakeOrder("Cancel", testing::TestMonth(6), {{&trunk_, 2, 20, "", sub, 0}});
   auto plan = PlanOrder(ReadOrder(crm_.client(), order).value(), templates_).value();
   EXPECT_EQ(plan.front().template_name, "Cancel \"SIP Trunk\"");
   EXPECT_EQ(Run(order).status, "Completed") << CrmOrder(order).Dump();
@@ -362,15 +373,17 @@ TEST_P(WorkOrderTest, CancelChargesTheEarlyTerminationFeeOfTheProduct) {
 
 TEST_P(WorkOrderTest, RenewExtendsTheTerm) {
   const std::string sub = NewServer(server_);
-  const std::string order = MakeOrder("Renew", "2026-12-01", {{&server_, 2, 30, "", sub, 12}});
+  const std::string order =
+      MakeOrder("Renew", testing::TestMonth(11), {{&server_, 2, 30, "", sub, 12}});
   EXPECT_EQ(Run(order).status, "Completed") << CrmOrder(order).Dump();
-  EXPECT_EQ(BillingSub(sub).cancel_at, DateToEpoch("2028-01-01"));
+  EXPECT_EQ(BillingSub(sub).cancel_at, DateToEpoch(testing::TestMonth(24)));
 }
 
 TEST_P(WorkOrderTest, ReplaceEndsTheOldSubscriptionAndStartsTheNew) {
   const std::string sub = NewServer(server_);
   const std::string old_billing = BillingSub(sub).id;
-  const std::string order = MakeOrder("Replace", "2026-08-01", {{&server_xl_, 1, 90, "", sub, 12}});
+  const std::string order =
+      MakeOrder("Replace", testing::TestMonth(7), {{&server_xl_, 1, 90, "", sub, 12}});
   EXPECT_EQ(Run(order).status, "Completed") << CrmOrder(order).Dump();
   EXPECT_EQ(stripe_.billing().GetSubscription(old_billing)->status, "canceled");
   EXPECT_EQ(stripe_.sandbox.CountObjects("subscription"), 2);
@@ -461,8 +474,8 @@ TEST_P(WorkOrderTest, ACancellationDatedLaterEndsTheSubscriptionOnThatDate) {
   // A cancellation dated after the term's own end leaves the end where it is.
   const std::string short_term = NewServer(server_);
   const int64_t term_end = BillingSub(short_term).cancel_at;
-  const std::string too_late =
-      MakeOrder("Cancel", AddMonths("2027-01-01", 3), {{&server_, 2, 30, "", short_term, 0}});
+  const std::string too_late = MakeOrder("Cancel", AddMonths(testing::TestMonth(12), 3),
+                                         {{&server_, 2, 30, "", short_term, 0}});
   EXPECT_EQ(Run(too_late).status, "Scheduled") << CrmOrder(too_late).Dump();
   EXPECT_EQ(BillingSub(short_term).cancel_at, term_end);
 }
@@ -472,7 +485,8 @@ TEST_P(WorkOrderTest, ACancellationDatedLaterEndsTheSubscriptionOnThatDate) {
 // next period.
 TEST_P(WorkOrderTest, ProrationFollowsTheTemplate) {
   const std::string sub = NewServer(server_);  // 2 x 30.00 a month, its period just begun
-  const std::string more = MakeOrder("Change", "2026-03-01", {{&server_, 5, 30, "", sub, 0}});
+  const std::string more =
+      MakeOrder("Change", testing::TestMonth(2), {{&server_, 5, 30, "", sub, 0}});
   EXPECT_EQ(Run(more).status, "Completed") << CrmOrder(more).Dump();
   auto prorations = InvoiceItems(true);
   ASSERT_EQ(prorations.size(), 2u);
@@ -487,7 +501,8 @@ TEST_P(WorkOrderTest, ProrationFollowsTheTemplate) {
 
   for (auto& t : templates_.templates)
     if (t.name == "Change quantity") t.proration = "none";
-  const std::string again = MakeOrder("Change", "2026-03-02", {{&server_, 7, 30, "", sub, 0}});
+  const std::string again =
+      MakeOrder("Change", testing::TestMonth(2, 2), {{&server_, 7, 30, "", sub, 0}});
   EXPECT_EQ(Run(again).status, "Completed") << CrmOrder(again).Dump();
   EXPECT_EQ(BillingSub(sub).items.front().quantity, 7);
   EXPECT_EQ(InvoiceItems(true).size(), 2u);  // none added
@@ -497,20 +512,22 @@ TEST_P(WorkOrderTest, ProrationFollowsTheTemplate) {
 // it ends when the subscription ends and is renewed with it.
 TEST_P(WorkOrderTest, AnAddOnIsAnItemOfItsSubscriptionSoItCoTerminates) {
   const std::string sub = NewServer(server_);
-  const std::string add = MakeOrder("New", "2026-02-01", {{&backup_, 1, 5, "", sub, 0}});
+  const std::string add = MakeOrder("New", testing::TestMonth(1), {{&backup_, 1, 5, "", sub, 0}});
   EXPECT_EQ(Run(add).status, "Completed") << CrmOrder(add).Dump();
-  const std::string renew = MakeOrder("Renew", "2026-12-01", {{&server_, 2, 30, "", sub, 12}});
+  const std::string renew =
+      MakeOrder("Renew", testing::TestMonth(11), {{&server_, 2, 30, "", sub, 12}});
   EXPECT_EQ(Run(renew).status, "Completed") << CrmOrder(renew).Dump();
   const auto billing = BillingSub(sub);
   ASSERT_EQ(billing.items.size(), 2u);
   EXPECT_EQ(billing.items[1].price_id, backup_.price_billing);
-  EXPECT_EQ(billing.cancel_at, DateToEpoch("2028-01-01"));
+  EXPECT_EQ(billing.cancel_at, DateToEpoch(testing::TestMonth(24)));
   EXPECT_EQ(stripe_.sandbox.CountObjects("subscription"), 1);
 }
 
 // Issue 14 item 6: the mapping's `order` map decides what the Order puts on the subscription.
 TEST_P(WorkOrderTest, TheOrderMapPutsTheOrdersFieldsOnItsSubscription) {
-  const std::string first = MakeOrder("New", "2026-01-01", {{&server_, 1, 30, "", "", 12}});
+  const std::string first =
+      MakeOrder("New", testing::TestMonth(0), {{&server_, 1, 30, "", "", 12}});
   EXPECT_EQ(Run(first).status, "Completed") << CrmOrder(first).Dump();
   const auto sub = BillingSub(ItemSubscription(first));
   EXPECT_EQ(sub.metadata.at("crm_order"), first);
@@ -523,7 +540,8 @@ TEST_P(WorkOrderTest, TheOrderMapPutsTheOrdersFieldsOnItsSubscription) {
           std::remove_if(o.fields.begin(), o.fields.end(),
                          [](const mapping::FieldMap& f) { return f.crm == "OrderNumber"; }),
           o.fields.end());
-  const std::string second = MakeOrder("New", "2026-01-01", {{&server_, 1, 30, "", "", 12}});
+  const std::string second =
+      MakeOrder("New", testing::TestMonth(0), {{&server_, 1, 30, "", "", 12}});
   EXPECT_EQ(Run(second).status, "Completed") << CrmOrder(second).Dump();
   const auto other = BillingSub(ItemSubscription(second));
   EXPECT_EQ(other.metadata.at("crm_order"), second);
@@ -532,8 +550,9 @@ TEST_P(WorkOrderTest, TheOrderMapPutsTheOrdersFieldsOnItsSubscription) {
 
 TEST_P(WorkOrderTest, AWholesaleOrderMixesOperationsAcrossItems) {
   const std::string sub = NewServer(server_);
-  const std::string order = MakeOrder(
-      "Change", "2026-09-01", {{&server_, 4, 30, "", sub, 0}, {&trunk_, 1, 20, "New", "", 12}});
+  const std::string order =
+      MakeOrder("Change", testing::TestMonth(8),
+                {{&server_, 4, 30, "", sub, 0}, {&trunk_, 1, 20, "New", "", 12}});
   auto plan = PlanOrder(ReadOrder(crm_.client(), order).value(), templates_).value();
   EXPECT_EQ(plan.size(), 2u + 4u);  // change + record; sync + create + start + record
   EXPECT_EQ(Run(order).status, "Completed") << CrmOrder(order).Dump();
@@ -561,7 +580,7 @@ TEST_P(WorkOrderTest, APermanentFailureFailsTheOrderWithTheReasonInTheCrm) {
   broken.entry_crm = testing::CreatePricebookEntry(crm_.client(), pricebook_, server_.product_crm,
                                                    30.0, "price_does_not_exist")
                          .value();
-  const std::string order = MakeOrder("New", "2026-01-01", {{&broken, 1, 30, "", "", 12}});
+  const std::string order = MakeOrder("New", testing::TestMonth(0), {{&broken, 1, 30, "", "", 12}});
   const OrderState s = Run(order);
   EXPECT_EQ(s.status, "Failed");
   const Json crm_order = CrmOrder(order);
@@ -580,7 +599,7 @@ TEST_P(WorkOrderTest, APermanentFailureFailsTheOrderWithTheReasonInTheCrm) {
     }
 
   // An order whose item has no template fails at once, naming the item.
-  const std::string unknown = MakeOrder("", "2026-01-01", {{&server_, 1, 30, "", "", 0}});
+  const std::string unknown = MakeOrder("", testing::TestMonth(0), {{&server_, 1, 30, "", "", 0}});
   EXPECT_TRUE(engine_->Enqueue(unknown).status().IsInvalidArgument());
   EXPECT_NE(CrmOrder(unknown)["Automation_Error__c"].as_string().find("no Operation_Type__c"),
             std::string::npos);
@@ -589,7 +608,8 @@ TEST_P(WorkOrderTest, APermanentFailureFailsTheOrderWithTheReasonInTheCrm) {
 TEST_P(WorkOrderTest, ATransientFailureIsRetriedAndSucceeds) {
   // More 503s than the client's own attempts: the task fails transiently, then is retried.
   stripe_.sandbox.AddFault(sandbox::Fault{"POST", "/v1/subscriptions", 503, "", 5, 0});
-  const std::string order = MakeOrder("New", "2026-01-01", {{&server_, 1, 30, "", "", 12}});
+  const std::string order =
+      MakeOrder("New", testing::TestMonth(0), {{&server_, 1, 30, "", "", 12}});
   const OrderState s = Run(order);
   EXPECT_EQ(s.status, "Completed") << s.error;
   EXPECT_EQ(stripe_.sandbox.CountObjects("subscription"), 1);
@@ -608,7 +628,8 @@ TEST_P(WorkOrderTest, ATaskSlowerThanItsLeaseRunsOnceBecauseTheLeaseIsRenewed) {
   // Billing takes 1.8 s (under the client's 2 s timeout); the lease is 600 ms, renewed every
   // 200 ms, so a renewal may be 400 ms late on a loaded machine before the lease runs out.
   stripe_.sandbox.AddFault(sandbox::Fault{"POST", "/v1/subscriptions", 0, "", 1, 1800});
-  const std::string order = MakeOrder("New", "2026-01-01", {{&server_, 1, 30, "", "", 12}});
+  const std::string order =
+      MakeOrder("New", testing::TestMonth(0), {{&server_, 1, 30, "", "", 12}});
   ASSERT_TRUE(engine_->Enqueue(order).ok());
   EngineOptions o;
   o.lease = Millis(600);
@@ -651,7 +672,8 @@ TEST_P(WorkOrderTest, ATaskSlowerThanItsLeaseRunsOnceBecauseTheLeaseIsRenewed) {
 // task's result and the write): the order is done in the store but the CRM still says
 // otherwise. The store holds what is owed; a worker's sweep writes it once a lease has passed.
 TEST_P(WorkOrderTest, AStatusTheCrmDidNotTakeIsWrittenByTheNextSweep) {
-  const std::string order = MakeOrder("New", "2026-01-01", {{&server_, 1, 30, "", "", 12}});
+  const std::string order =
+      MakeOrder("New", testing::TestMonth(0), {{&server_, 1, 30, "", "", 12}});
   ASSERT_TRUE(engine_->Enqueue(order).ok());
   EXPECT_EQ(CrmOrder(order)["Automation_Status__c"].as_string(), "Pending");
   crm_.sandbox.AddFault(sandbox::Fault{"PATCH", "/sobjects/Order/", 503, "", 100000, 0});
@@ -687,7 +709,8 @@ TEST_P(WorkOrderTest, AStatusTheCrmDidNotTakeIsWrittenByTheNextSweep) {
 // retry looks for the subscription the first attempt made before it creates: one, not two.
 TEST_P(WorkOrderTest, ARetryAfterTheKeyExpiredFindsTheSubscriptionInsteadOfCreatingIt) {
   stripe_.sandbox.AddFault(sandbox::Fault{"POST", "/v1/subscriptions", 0, "LOSE_RESPONSE", 20, 0});
-  const std::string order = MakeOrder("New", "2026-01-01", {{&server_, 1, 30, "", "", 12}});
+  const std::string order =
+      MakeOrder("New", testing::TestMonth(0), {{&server_, 1, 30, "", "", 12}});
   ASSERT_TRUE(engine_->Enqueue(order).ok());
   auto create_attempts = [&] {
     const auto tasks = (*store_)->TasksInGroup(order).value();
@@ -726,11 +749,14 @@ TEST_P(WorkOrderTest, EveryFaultOfTheMatrixEndsInStepWithBilling) {
     for (const auto& f : fault.crm) crm_.sandbox.AddFault(f);
     for (const auto& f : fault.billing) stripe_.sandbox.AddFault(f);
     const std::string sub = NewServer(trunk_, 2, 20);
-    const std::string change = MakeOrder("Change", "2026-03-01", {{&trunk_, 3, 20, "", sub, 0}});
+    const std::string change =
+        MakeOrder("Change", testing::TestMonth(2), {{&trunk_, 3, 20, "", sub, 0}});
     EXPECT_EQ(Run(change).status, "Completed") << CrmOrder(change).Dump();
-    const std::string rerate = MakeOrder("Re-rate", "2026-04-01", {{&trunk_, 3, 25, "", sub, 0}});
+    const std::string rerate =
+        MakeOrder("Re-rate", testing::TestMonth(3), {{&trunk_, 3, 25, "", sub, 0}});
     EXPECT_EQ(Run(rerate).status, "Completed") << CrmOrder(rerate).Dump();
-    const std::string cancel = MakeOrder("Cancel", "2026-07-01", {{&trunk_, 3, 25, "", sub, 0}});
+    const std::string cancel =
+        MakeOrder("Cancel", testing::TestMonth(6), {{&trunk_, 3, 25, "", sub, 0}});
     EXPECT_EQ(Run(cancel).status, "Completed") << CrmOrder(cancel).Dump();
     crm_.sandbox.ClearFaults();
     stripe_.sandbox.ClearFaults();
@@ -766,10 +792,10 @@ TEST_P(WorkOrderTest, ThePollerTakesEveryActivatedOrderOnceEvenWhenTimestampsTie
   // paging by time. Pages of 2 must still take all 5, once each, and skip the draft.
   std::vector<std::string> orders;
   for (int i = 0; i < 5; ++i)
-    orders.push_back(MakeOrder("New", "2026-01-01", {{&server_, 1, 30, "", "", 12}}));
+    orders.push_back(MakeOrder("New", testing::TestMonth(0), {{&server_, 1, 30, "", "", 12}}));
   Json draft = Json::MakeObject();
   draft.Set("AccountId", account_);
-  draft.Set("EffectiveDate", "2026-01-01");
+  draft.Set("EffectiveDate", testing::TestMonth(0));
   draft.Set("Status", "Draft");
   ASSERT_TRUE(crm_.client().Create("Order", draft).ok());
   OrderPoller poller(crm_.client(), **store_, *engine_, /*page_size=*/2);
@@ -791,14 +817,15 @@ TEST_P(WorkOrderTest, ThePollerTakesEveryActivatedOrderOnceEvenWhenTimestampsTie
 // appears with a SystemModstamp behind the cursor. The poll's lookback window still takes it
 // (without the window it is never seen again), and the window re-reads nothing already taken.
 TEST_P(WorkOrderTest, AnOrderCommittedBehindTheCursorIsTakenByTheLookbackWindow) {
-  const std::string first = MakeOrder("New", "2026-01-01", {{&server_, 1, 30, "", "", 12}});
+  const std::string first =
+      MakeOrder("New", testing::TestMonth(0), {{&server_, 1, 30, "", "", 12}});
   OrderPoller poller(crm_.client(), **store_, *engine_);
   ASSERT_EQ(poller.PollOnce()->enqueued, 1);
   const std::string stamp =
       crm_.client().Retrieve("Order", first, {"SystemModstamp"}).value()["SystemModstamp"].ToText();
   const auto at = ParseRfc3339(stamp);
   ASSERT_TRUE(at.ok()) << stamp;
-  const std::string late = MakeOrder("New", "2026-01-01", {{&server_, 1, 30, "", "", 12}});
+  const std::string late = MakeOrder("New", testing::TestMonth(0), {{&server_, 1, 30, "", "", 12}});
   ASSERT_TRUE(crm_.sandbox.SetSystemModstamp("Order", late, ToEpochMillis(*at) - 120'000).ok());
   auto again = poller.PollOnce();
   ASSERT_TRUE(again.ok()) << again.status().ToString();
@@ -832,7 +859,7 @@ TEST_P(WorkOrderTest, TheRenewalScanRenewsAutoRenewingSubscriptionsOnce) {
                 .value()["End_Date__c"]
                 .as_string(),
             AddMonths(due, 12));
-  EXPECT_EQ(BillingSub(other).cancel_at, DateToEpoch("2027-01-01"));
+  EXPECT_EQ(BillingSub(other).cancel_at, DateToEpoch(testing::TestMonth(12)));
   EXPECT_EQ(*scan.RunOnce(30), 0);  // renewed: no longer due
 }
 

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "actions/sync.h"
+#include "reconcile/reconciler.h"
 #include "tests/support/billing_backends.h"
 #include "tests/support/default_mapping.h"
 #include "tests/support/order_builder.h"
@@ -78,6 +79,19 @@ class GtvStepsTest : public StoreBackendTest {
                   {"Billing_Subscription_Id__c", "Status__c", "Quantity__c", "Billed_Quantity__c",
                    "Billed_Amount__c", "Unit_Price__c", "Start_Date__c", "End_Date__c"})
         .value_or(Json());
+  }
+
+  // A reconciliation of `object` ("account", "invoice"), not fixing; its report.
+  std::unique_ptr<reconcile::Report> Reconcile(const std::string& object) {
+    auto out = reconcile::Report::Open("", 3);
+    EXPECT_TRUE(out.ok()) << out.status().ToString();
+    actions::ActionDeps deps{crm_.client(), gtv_.billing(), **store_, mapping_, gtv_.clock()};
+    reconcile::Reconciler r(deps, *actions_, **out);
+    reconcile::ReconcileOptions options;
+    options.objects = {object};
+    const Status st = r.Run(options);
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    return std::move(out).value();
   }
 
   SalesforceEnv crm_;

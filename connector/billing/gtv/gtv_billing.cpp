@@ -17,6 +17,20 @@
 namespace tandem::connector::billing::gtv {
 using P = GtvPaths;
 
+namespace {
+
+// Unique among processes, containers included (where every process may be pid 1): the host
+// name, the pid and 64 random bits.
+std::string HolderPrefix() {
+  char host[256] = {};
+  (void)::gethostname(host, sizeof host - 1);
+  std::random_device random;
+  return std::string(host) + "-" + std::to_string(::getpid()) + "-" +
+         std::to_string((uint64_t{random()} << 32) | random()) + "-";
+}
+
+}  // namespace
+
 GtvBilling::GtvBilling(GtvOptions options, http::RestClient& rest, const Clock& clock,
                        Sleeper& sleeper)
     : options_(std::move(options)),
@@ -24,8 +38,7 @@ GtvBilling::GtvBilling(GtvOptions options, http::RestClient& rest, const Clock& 
       clock_(clock),
       sleeper_(sleeper),
       key_lock_(options_.key_lock ? *options_.key_lock : local_lock_),
-      holder_prefix_(std::to_string(::getpid()) + "-" + std::to_string(std::random_device{}()) +
-                     "-") {}
+      holder_prefix_(HolderPrefix()) {}
 
 std::string GtvBilling::RecordUrl(const std::string& kind, const std::string& id) const {
   static const std::map<std::string, std::string> kPaths = {
@@ -87,12 +100,14 @@ Result<std::optional<Json>> GtvBilling::FindOne(const std::string& path, const s
 }
 
 Status GtvBilling::Lock(const std::string& key, const std::string& holder) {
-  const auto give_up = clock_.Now() + options_.key_lease;
+  const auto give_up = clock_.SteadyNow() + options_.key_lease;
   for (;;) {
     auto taken = key_lock_.TryLock(key, holder, options_.key_lease);
-    if (!taken.ok()) return taken.status();
+    // The store failing is worth a retry of the whole create, as a remote's failure is.
+    if (!taken.ok())
+      return Status::Unavailable("gotransverse: locking " + key + ": " + taken.status().ToString());
     if (*taken) return Status::Ok();
-    if (clock_.Now() > give_up)
+    if (clock_.SteadyNow() > give_up)
       return Status::Unavailable("gotransverse: another Tandem worker is creating " + key +
                                  "; try again");
     sleeper_.Sleep(Millis(100));
@@ -112,7 +127,8 @@ Result<Json> GtvBilling::CreateOnce(const std::string& what,
   } unlock{key_lock_, key, holder};
   Status last = Status::Internal("not tried");
   for (int attempt = 1; attempt <= std::max(1, options_.max_attempts); ++attempt) {
-    TANDEM_RETURN_IF_ERROR(Lock(key, holder));  // renewed before each attempt
+    // Taken (or renewed) before each attempt's look-up.
+    if (Status held = Lock(key, holder); !held.ok()) return attempt == 1 ? held : last;
     auto found = lookup();
     if (!found.ok()) {
       if (!Ambiguous(found.status())) return found.status();
@@ -120,6 +136,13 @@ Result<Json> GtvBilling::CreateOnce(const std::string& what,
     } else if (found->has_value()) {
       return **found;
     } else {
+      // Renewed once more just before the create: a look-up slowed by retries may have
+      // outlived the lease, and another holder may have created since; then look again.
+      auto still = key_lock_.TryLock(key, holder, options_.key_lease);
+      if (still.ok() && !*still) {
+        last = Status::Unavailable("gotransverse: the lock on " + key + " was lost; looking again");
+        continue;
+      }
       auto made = create();
       if (made.ok() || !Ambiguous(made.status())) return made;
       last = made.status();

@@ -40,7 +40,9 @@ struct GtvOptions {
   // Held from a create's look-up to the create, so that two workers (or processes) creating
   // one record at once make it once. Null: this process's own lock (one process only).
   KeyLock* key_lock = nullptr;
-  Millis key_lease = Millis(90'000);  // renewed before each attempt
+  // Renewed before each attempt and again before the create; GtvConnection makes it at
+  // least timeout × (attempts + 2), what one attempt's look-up and create can take.
+  Millis key_lease = Millis(90'000);
 };
 
 class GtvBilling final : public BillingSystem {
@@ -165,7 +167,8 @@ class GtvBilling final : public BillingSystem {
   Result<Json> Command(const std::string& service_id, const char* verb, const Json& body);
   Status ScheduleEnd(const Json& service, int64_t end_at);
   // Takes (or renews) `key`'s lock for `holder`, waiting out another holder for at most a
-  // lease; Unavailable (transient: the task is retried) when it is still held.
+  // lease; Unavailable (transient: the task is retried) when it is still held or the store
+  // failed.
   Status Lock(const std::string& key, const std::string& holder);
 
   GtvOptions options_;

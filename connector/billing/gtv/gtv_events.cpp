@@ -1,6 +1,8 @@
 // GtvBilling's invoices, payments, notifications and polling: GTV calls no webhooks, so what
 // changes is asked for (PollEvents) and a notification is only a hint.
+#include <algorithm>
 #include <map>
+#include <set>
 #include <sstream>
 #include <vector>
 
@@ -10,6 +12,7 @@
 #include "connector/billing/gtv/gtv_wire.h"
 #include "connector/http/form.h"
 #include "util/ascii.h"
+#include "util/log.h"
 #include "util/money_units.h"
 
 #include <openssl/crypto.h>
@@ -23,10 +26,52 @@ namespace {
 // Processing payments read again by one poll; the rest wait for the next.
 constexpr size_t kWatchedPerPoll = 50;
 
+// At most this many processing payments are followed; beyond, the oldest are left to
+// reconciliation (a log line says which).
+constexpr size_t kMaxWatched = 1000;
+
+// GTV's ids are digit strings; anything else is -1 (never a throw on a remote's data).
+int64_t IdNumber(const std::string& id) {
+  if (id.empty() || id.size() > 18 || id.find_first_not_of("0123456789") != std::string::npos)
+    return -1;
+  return std::stoll(id);
+}
+
 // Keeps in `kept` the payment of the highest id: an invoice's latest attempt.
 void KeepLatest(Json& kept, const Json& payment) {
-  if (kept.is_null() || std::stoll(payment["id"].as_string()) > std::stoll(kept["id"].as_string()))
+  if (kept.is_null() || IdNumber(payment["id"].as_string()) > IdNumber(kept["id"].as_string()))
     kept = payment;
+}
+
+// The invoice and payment kinds' cursor: the last id seen, then, for payments, ";" and the
+// ids of those still processing.
+struct IdCursor {
+  std::string last;
+  std::vector<std::string> watched;
+};
+
+Result<IdCursor> ParseIdCursor(const std::string& text) {
+  IdCursor c;
+  const auto semi = text.find(';');
+  c.last = text.substr(0, semi);
+  if (!c.last.empty() && IdNumber(c.last) < 0)
+    return Status::InvalidArgument("gotransverse poll cursor '" + text + "': not an id");
+  if (semi == std::string::npos) return c;
+  if (c.last.empty())
+    return Status::InvalidArgument("gotransverse poll cursor '" + text + "': no last id");
+  std::stringstream list(text.substr(semi + 1));
+  for (std::string id; std::getline(list, id, ',');) {
+    if (IdNumber(id) < 0)
+      return Status::InvalidArgument("gotransverse poll cursor '" + text + "': not an id");
+    c.watched.push_back(id);
+  }
+  return c;
+}
+
+std::string FormatIdCursor(const IdCursor& c) {
+  std::string out = c.last.empty() ? "0" : c.last;  // "0": nothing yet, every later one is new
+  for (size_t i = 0; i < c.watched.size(); ++i) out += (i ? "," : ";") + c.watched[i];
+  return out;
 }
 
 // The invoice with `payment` (its latest) attached, as Stripe's invoice names its charge.
@@ -148,7 +193,7 @@ Result<BillingEvent> GtvBilling::ParseEvent(const std::string& payload) const {
     e.type = paid == "failed"      ? T::kInvoicePaymentFailed
              : paid == "succeeded" ? T::kInvoicePaid
                                    : T::kInvoiceFinalized;  // still processing: recorded only
-    e.created = e.invoice.payment->created;
+    e.created = std::max(e.invoice.payment->created, (*object)["observed_at"].as_int());
   } else if (e.raw_type.rfind("service.", 0) == 0) {
     e.type = T::kSubscriptionChanged;  // object_id: the subscription (the order that made it)
     e.created = ParseTime((*object)["updated_on"].as_string());
@@ -165,9 +210,9 @@ Result<std::map<std::string, Json>> GtvBilling::InvoicesOf(const std::vector<Jso
   int64_t low = 0, high = 0;
   for (const Json& p : payments) {
     const std::string id = p["invoice"]["id"].as_string();
-    if (id.empty() || out.count(id)) continue;
+    if (IdNumber(id) < 0 || out.count(id)) continue;
     out[id] = Json();
-    const int64_t n = std::atoll(id.c_str());
+    const int64_t n = IdNumber(id);
     low = low == 0 ? n : std::min(low, n);
     high = std::max(high, n);
   }
@@ -213,16 +258,12 @@ Result<PolledEvents> GtvBilling::PollEvents(const std::string& kind, const std::
   };
   if (kind == "invoice" || kind == "payment") {
     const bool invoices = kind == "invoice";
-    // The cursor: the last id seen; for payments, then ";" and the ids of those still
-    // processing. GTV lists no change of a payment, and a processing one settles later: it is
-    // read again each poll until it does (a settled payment is a new event, by its status).
-    const std::string last = cursor.substr(0, cursor.find(';'));
-    std::vector<std::string> watched;
-    if (const auto semi = cursor.find(';'); semi != std::string::npos) {
-      std::stringstream list(cursor.substr(semi + 1));
-      for (std::string id; std::getline(list, id, ',');)
-        if (!id.empty()) watched.push_back(id);
-    }
+    // GTV lists no change of a payment, and a PROCESSING one settles later: it is read again
+    // each poll until it does (its settling is a new event, by its status).
+    auto parsed_cursor = ParseIdCursor(cursor);
+    if (!parsed_cursor.ok()) return parsed_cursor.status();
+    const std::string last = parsed_cursor->last;
+    const std::vector<std::string>& watched = parsed_cursor->watched;
     std::string newest = last;
     const std::string base = invoices ? P::kInvoices : P::kPayments;
     const std::string path =
@@ -232,7 +273,7 @@ Result<PolledEvents> GtvBilling::PollEvents(const std::string& kind, const std::
         path,
         [&](const Json& j) -> Status {
           const std::string id = j["id"].as_string();
-          if (std::stoll(id) > (newest.empty() ? 0 : std::stoll(newest))) newest = id;
+          if (IdNumber(id) > (newest.empty() ? 0 : IdNumber(newest))) newest = id;
           if (last.empty()) return Status::Ok();  // the first poll starts from now
           if (!invoices) {
             payments.push_back(j);
@@ -243,35 +284,52 @@ Result<PolledEvents> GtvBilling::PollEvents(const std::string& kind, const std::
         },
         &out.reads);
     if (!listed.ok()) return listed;
-    // The watched, a bounded number a poll (the rest wait for the next).
-    std::vector<std::string> still;
+    // The watched, a bounded number a poll (the rest wait for the next). One that cannot be
+    // read now is kept and read next time: it must not stop the poll of everything else.
+    IdCursor next{newest, {}};
+    std::set<std::string> reread;
     for (size_t i = 0; i < watched.size(); ++i) {
       if (i >= kWatchedPerPoll) {
-        still.push_back(watched[i]);
+        next.watched.push_back(watched[i]);
         continue;
       }
       auto again = Get(P::Payment(watched[i]));
       ++out.reads;
       if (again.status().IsNotFound()) continue;  // gone: nothing more will come of it
-      if (!again.ok()) return again.status();
+      if (!again.ok()) {
+        log::Get("billing")->warn("gotransverse: payment {} not read again ({}); next poll",
+                                  watched[i], again.status().ToString());
+        next.watched.push_back(watched[i]);
+        continue;
+      }
+      reread.insert(watched[i]);
       payments.push_back(*again);
     }
     // A payment's event carries its invoice: read them together, not one call a payment.
     auto paid = InvoicesOf(payments, &out.reads);
     if (!paid.ok()) return paid.status();
+    const int64_t now_s = ToEpochMillis(clock_.Now()) / 1000;
     for (const Json& j : payments) {
       Json both = Json::MakeObject();
       both.Set("payment", j);
       both.Set("invoice", (*paid)[j["invoice"]["id"].as_string()]);
       const std::string id = j["id"].as_string();
-      const std::string status = PaymentFromJson(j).status;
-      if (status == "pending") still.push_back(id);
-      TANDEM_RETURN_IF_ERROR(event("payment." + Lower(j["status"].as_string()), id,
+      // Settled since it was first seen: as new as now, not as its own date (an invoice event
+      // applied in between must not make it stale).
+      if (reread.count(id)) both.Set("observed_at", now_s);
+      const std::string raw = j["status"].as_string();
+      if (raw == "PROCESSING") next.watched.push_back(id);
+      TANDEM_RETURN_IF_ERROR(event("payment." + Lower(raw), id,
                                    j["billing_account"]["id"].as_string(),
-                                   "gtv:payment:" + id + ":" + status, both));
+                                   "gtv:payment:" + id + ":" + Lower(raw), both));
     }
-    out.cursor = newest.empty() ? "0" : newest;  // "0": nothing yet, every later one is new
-    for (size_t i = 0; i < still.size(); ++i) out.cursor += (i ? "," : ";") + still[i];
+    if (next.watched.size() > kMaxWatched) {
+      log::Get("billing")->warn(
+          "gotransverse: {} payments still processing; the oldest {} are left to reconcile",
+          next.watched.size(), next.watched.size() - kMaxWatched);
+      next.watched.erase(next.watched.begin(), next.watched.end() - static_cast<long>(kMaxWatched));
+    }
+    out.cursor = FormatIdCursor(next);
     return out;
   }
   if (kind == "service") {

@@ -181,7 +181,10 @@ INSTANTIATE_TEST_SUITE_P(
         CrashCase{{"postgresql"}, "migration.bulk_job_created#5"},
         // GTV keeps no keys: what the killed run made is found by its CRM id.
         CrashCase{{"postgresql"}, "migration.after_billing_writes#5", false, testing::GtvBilling()},
-        CrashCase{{"sqlite"}, "migration.before_checkpoint#5", false, testing::GtvBilling()}),
+        CrashCase{{"sqlite"}, "migration.before_checkpoint#5", false, testing::GtvBilling()},
+        // Linked, the CRM not told yet: the resume writes the link fields with what GTV
+        // decided, read again.
+        CrashCase{{"sqlite"}, "migration.after_links#5", false, testing::GtvBilling()}),
     CaseName);
 
 }  // namespace

@@ -22,6 +22,7 @@
 #include "tests/support/salesforce_env.h"
 #include "tests/support/sandbox_config.h"
 #include "tests/support/store_backends.h"
+#include "tests/support/test_dates.h"
 #include "util/net.h"
 
 #include <netinet/in.h>
@@ -100,7 +101,8 @@ class ServeWorkOrders : public ::testing::TestWithParam<ServeCase> {
   void MakeOrders(int n, bool fee) {
     std::vector<testing::OrderSpec> orders;
     for (int i = 0; i < n; ++i) {
-      testing::OrderSpec o{account_, "2026-01-01", "New", {{&server_, 1, 30.0, "", "", 12}}};
+      testing::OrderSpec o{
+          account_, testing::TestMonth(0), "New", {{&server_, 1, 30.0, "", "", 12}}};
       if (fee) o.lines.push_back({&fee_, 1, 99.0, "", "", 12});
       orders.push_back(o);
     }
