@@ -9,6 +9,9 @@ namespace tandem::actions {
 namespace {
 
 bool PaymentFailed(const connector::billing::Invoice& in) {
+  // A payment still processing (a bank debit, GTV's PROCESSING) has been attempted and has
+  // not failed.
+  if (in.payment && in.payment->status == "pending") return false;
   return in.status == "open" && in.attempt_count > 0;
 }
 

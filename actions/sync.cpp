@@ -144,10 +144,11 @@ Result<SyncReport> Actions::Sync(const std::string& object, const std::vector<st
     const std::string& id = ids[i];
     auto rec = records.find(id);
     auto link = links.find(id);
-    synced[i] =
-        rec == records.end()
-            ? Synced{Outcome::Failed(id, "Id", "no " + map.crm + " with this id")}
-            : SyncOne(map, id, rec->second, link == links.end() ? nullptr : &link->second, mode);
+    if (rec == records.end())
+      synced[i].outcome = Outcome::Failed(id, "Id", "no " + map.crm + " with this id");
+    else
+      synced[i] =
+          SyncOne(map, id, rec->second, link == links.end() ? nullptr : &link->second, mode);
   });
   for (size_t i = 0; i < ids.size(); ++i) {
     const std::string& id = ids[i];

@@ -16,7 +16,7 @@ inline std::string TestMonth(int k, int day = 1) {
   std::tm utc{};
   gmtime_r(&now, &utc);
   const int months = (utc.tm_year + 1900) * 12 + utc.tm_mon - 11 + k;  // months since year 0
-  char out[16];
+  char out[48];
   std::snprintf(out, sizeof out, "%04d-%02d-%02d", months / 12, months % 12 + 1, day);
   return out;
 }
