@@ -1,14 +1,17 @@
 // Stripe and Gotransverse side by side, under a modelled network: every billing request waits
 // LATENCY_MS in the emulator (real Stripe and GTV answer in hundreds of ms; loopback in one).
-//  1. accounts synced per second (tandem's sync action, sequential billing writes) and
-//     billing calls per 1,000 accounts: Stripe's idempotency keys make a create one call;
-//     GTV has none, so each create looks its account up first (two calls);
+//  1. accounts synced per second (tandem's sync action, its billing writes in flight as
+//     billing.in_flight derives them from RATE) as a share of RATE, and billing calls per
+//     1,000 accounts: Stripe's idempotency keys make a create one call; GTV has none, so each
+//     create looks its account up first (two calls);
 //  2. invoices read per second and calls per 1,000 invoices: the reconcile's listing
 //     (Stripe pages 100, GTV 50), and for GTV the poll that brings invoices and payments
 //     into the inbox instead of webhooks.
-//   bench_billing_backends [ACCOUNTS] [LATENCY_MS]
+//   bench_billing_backends [ACCOUNTS] [LATENCY_MS] [RATE]   (RATE: billing's limit, calls/s;
+//   default 100, Stripe's live mode; 0: no limit, sequential sync as before)
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -31,7 +34,7 @@ double Since(std::chrono::steady_clock::time_point t0) {
 // One backend's run; returns false when a step failed.
 template <typename Emulator>
 bool Run(const std::string& system, Emulator& billing, const std::string& api_key, int accounts,
-         int latency_ms) {
+         int latency_ms, double rate) {
   SystemClock clock;
   sandbox::salesforce::SalesforceSandbox crm({}, clock);
   if (!crm.Start().ok() || !billing.Start().ok()) return false;
@@ -46,7 +49,9 @@ bool Run(const std::string& system, Emulator& billing, const std::string& api_ke
   c.billing.system = system;
   c.billing.remote.base_url = billing.base_url();
   c.billing.api_key = api_key;
-  c.billing.remote.rate_per_second = 0;
+  c.billing.remote.rate_per_second = rate;
+  c.billing.remote.burst = std::max(1.0, rate / 10);
+  c.billing.in_flight = rate > 0 ? 0 : 1;  // no limit given: one at a time, as before
   c.billing.webhook_secret = "bench-secret";
   // The bench bills in euros; a GTV account's currency is its bill cycle's (Stripe has none).
   for (const auto& text : billing.Objects("bill-cycle")) {
@@ -87,11 +92,16 @@ bool Run(const std::string& system, Emulator& billing, const std::string& api_ke
   double wall = Since(t0);
   if (!report.ok() || report->failed) return false;
   const auto calls = rt.counter.Total(system).calls;
+  const double calls_per_s = static_cast<double>(calls) / wall;
   std::printf(
-      "%-12s sync: %d accounts in %.1f s = %.2f accounts/s; %lld billing calls (%.0f per "
-      "1,000 accounts)\n",
-      system.c_str(), accounts, wall, accounts / wall, static_cast<long long>(calls),
-      1000.0 * static_cast<double>(calls) / accounts);
+      "%-12s sync: %d accounts in %.1f s = %.2f accounts/s, %d in flight; %lld billing calls "
+      "(%.0f per 1,000 accounts) = %.1f calls/s%s\n",
+      system.c_str(), accounts, wall, accounts / wall, app::BillingInFlight(c.billing),
+      static_cast<long long>(calls), 1000.0 * static_cast<double>(calls) / accounts, calls_per_s,
+      rate > 0 ? (" = " + std::to_string(static_cast<int>(100 * calls_per_s / rate + 0.5)) +
+                  " % of the rate limit")
+                     .c_str()
+               : "");
 
   // Invoices: one a subscribed account, made by a bill run (not timed: billing's own work).
   billing.ClearFaults();
@@ -177,13 +187,17 @@ bool Run(const std::string& system, Emulator& billing, const std::string& api_ke
 int main(int argc, char** argv) {
   const int accounts = argc > 1 ? std::atoi(argv[1]) : 100;
   const int latency = argc > 2 ? std::atoi(argv[2]) : 150;
+  const double rate = argc > 3 ? std::atof(argv[3]) : 100;
   log::Setup({log::Format::kText, spdlog::level::warn}, std::make_shared<Redactor>());
-  std::printf("billing latency %d ms a request, %d accounts, one at a time\n", latency, accounts);
+  std::printf("billing latency %d ms a request, %d accounts, billing's limit %s\n", latency,
+              accounts,
+              rate > 0 ? (std::to_string(static_cast<int>(rate)) + " calls/s").c_str()
+                       : "none (one call at a time)");
   SystemClock clock;
   sandbox::stripe::StripeSandbox stripe({}, clock);
   sandbox::gtv::GtvSandboxOptions go;
   sandbox::gtv::GtvSandbox gtv(go, clock);
-  const bool ok = Run("stripe", stripe, "sk_test_sandbox", accounts, latency) &&
-                  Run("gotransverse", gtv, "gtv-sandbox-key", accounts, latency);
+  const bool ok = Run("stripe", stripe, "sk_test_sandbox", accounts, latency, rate) &&
+                  Run("gotransverse", gtv, "gtv-sandbox-key", accounts, latency, rate);
   return ok ? 0 : 1;
 }
