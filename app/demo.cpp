@@ -405,6 +405,13 @@ OrderLines PrepareOrderLines(Demo& d, const BillingProduct& server_product) {
 }
 
 // An activated Order of the first Account with one item; returns its id.
+// The demo's order dates, relative to today so that it tells the same story any day:
+// SoldIn(d, 0) is the 1st of the month eleven months ago (a 12-month term from it is running
+// today), SoldIn(d, k, day) the `day`-th of k months later.
+std::string SoldIn(const Demo& d, int k, int day = 1) {
+  return MonthDay(d.clock.Now(), k - 11, day);
+}
+
 std::string CreateOrder(Demo& d, const std::string& op, const std::string& date,
                         const std::string& product_id, const std::string& entry, int quantity,
                         double unit_price, const std::string& subscription, int term) {
@@ -496,10 +503,10 @@ int64_t EarlyTerminationFee(Demo& d, const std::string& cancel_order) {
 // that takes effect next month billed from then, not from its activation.
 void SoldAndScheduledOrders(Demo& d, workorders::Engine& engine, const OrderLines& l) {
   std::string discounted;
-  const std::string status =
-      RunOrder(d, engine, "New \"Virtual Server\" x1 sold at 39.00 (catalog 49.00), 24 months",
-               CreateOrder(d, "New", "2026-01-15", l.server_product, l.server_entry, 1, 39, "", 24),
-               &discounted);
+  const std::string status = RunOrder(
+      d, engine, "New \"Virtual Server\" x1 sold at 39.00 (catalog 49.00), 24 months",
+      CreateOrder(d, "New", SoldIn(d, 0, 15), l.server_product, l.server_entry, 1, 39, "", 24),
+      &discounted);
   auto record = d.rt.crm->client().Retrieve("Service_Subscription__c", discounted,
                                             {"Billing_Subscription_Id__c", "Unit_Price__c"});
   auto sub = d.rt.billing->billing().GetSubscription(
@@ -535,29 +542,30 @@ OrderLines WorkOrdersStep(Demo& d, const BillingProduct& server_product) {
   const auto engine = NewEngine(d.rt, eo);
   std::string service;
   d.Expect(
-      RunOrder(d, *engine, "New \"Virtual Server\" x2, 12 months from 2026-01-01",
-               CreateOrder(d, "New", "2026-01-01", l.server_product, l.server_entry, 2, 49, "", 12),
+      RunOrder(d, *engine, "New \"Virtual Server\" x2, 12 months from " + SoldIn(d, 0),
+               CreateOrder(d, "New", SoldIn(d, 0), l.server_product, l.server_entry, 2, 49, "", 12),
                &service) == "Completed",
       "new order: account synced, subscription created, started, recorded in the CRM");
   d.Expect(RunOrder(d, *engine, "Add-on: Backup x1",
-                    CreateOrder(d, "New", "2026-02-01", l.backup_product, l.backup_entry, 1, 5,
+                    CreateOrder(d, "New", SoldIn(d, 1), l.backup_product, l.backup_entry, 1, 5,
                                 service, 0),
                     &service) == "Completed" &&
                RunOrder(d, *engine, "Add-on change: Backup x3",
-                        CreateOrder(d, "Change", "2026-03-01", l.backup_product, l.backup_entry, 3,
+                        CreateOrder(d, "Change", SoldIn(d, 2), l.backup_product, l.backup_entry, 3,
                                     5, service, 0),
                         &service) == "Completed",
            "recurring add-on added, then its quantity changed");
   d.Expect(RunOrder(d, *engine, "Re-rate to the 59.00 price",
-                    CreateOrder(d, "Re-rate", "2026-04-01", l.server_product, l.xl_entry, 2, 59,
+                    CreateOrder(d, "Re-rate", SoldIn(d, 3), l.server_product, l.xl_entry, 2, 59,
                                 service, 0),
                     &service) == "Completed",
            "re-rated: the item moved to the new price");
   const int64_t charges_before = d.billing_sandbox.OneTimeCharges();
   const std::string cancel =
-      CreateOrder(d, "Cancel", "2026-07-01", l.server_product, l.xl_entry, 2, 59, service, 0);
-  const bool cancelled = RunOrder(d, *engine, "Cancel on 2026-07-01 (6 months of the term left)",
-                                  cancel, &service) == "Completed";
+      CreateOrder(d, "Cancel", SoldIn(d, 6), l.server_product, l.xl_entry, 2, 59, service, 0);
+  const bool cancelled =
+      RunOrder(d, *engine, "Cancel on " + SoldIn(d, 6) + " (6 months of the term left)", cancel,
+               &service) == "Completed";
   const int64_t fee = EarlyTerminationFee(d, cancel);
   std::cout << "    early-termination charge: " << fee / 100 << "." << (fee % 100 < 10 ? "0" : "")
             << fee % 100 << " EUR (6 months x 2 x 59.00 after the re-rate x 50 %)\n";
@@ -711,14 +719,14 @@ void RevenueStep(Demo& d, const OrderLines& l) {
   std::string service_a, service_b;
   const bool sold =
       RunOrder(d, *engine, "New \"Virtual Server\" x3 at 49.00",
-               CreateOrder(d, "New", "2026-08-01", l.server_product, l.server_entry, 3, 49, "", 12),
+               CreateOrder(d, "New", SoldIn(d, 7), l.server_product, l.server_entry, 3, 49, "", 12),
                &service_a) == "Completed" &&
       RunOrder(
           d, *engine, "Add-on: Backup x2 at 5.00",
-          CreateOrder(d, "New", "2026-08-01", l.backup_product, l.backup_entry, 2, 5, service_a, 0),
+          CreateOrder(d, "New", SoldIn(d, 7), l.backup_product, l.backup_entry, 2, 5, service_a, 0),
           &service_a) == "Completed" &&
       RunOrder(d, *engine, "New \"Virtual Server\" x1 at 49.00",
-               CreateOrder(d, "New", "2026-08-01", l.server_product, l.server_entry, 1, 49, "", 12),
+               CreateOrder(d, "New", SoldIn(d, 7), l.server_product, l.server_entry, 1, 49, "", 12),
                &service_b) == "Completed";
   const std::string dir = d.options.workdir + "/";
   auto in_step = ReconcileOnce(d, false, dir + "revenue.csv", {"revenue"});

@@ -73,7 +73,10 @@ int main(int argc, char** argv) {
     const auto accounts = crm.client().CreateMany("Account", batch).value();
     std::vector<testing::OrderSpec> specs;
     for (const auto& a : accounts)
-      specs.push_back({a.id, "2026-01-01", "New", {{&server, 1, 30.0, "", "", 12}}});
+      specs.push_back({a.id,
+                       MonthDay(std::chrono::system_clock::now(), -11),
+                       "New",
+                       {{&server, 1, 30.0, "", "", 12}}});
     const auto made = testing::CreateOrders(crm.client(), specs);
     if (!made.ok()) {
       std::fprintf(stderr, "creating the orders: %s\n", made.status().ToString().c_str());

@@ -17,6 +17,16 @@ int64_t ToEpochMillis(WallTime t) {
 
 WallTime FromEpochMillis(int64_t ms) { return WallTime(Millis(ms)); }
 
+std::string MonthDay(WallTime t, int months, int day) {
+  const std::time_t secs = static_cast<std::time_t>(ToEpochMillis(t) / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  const int total = (tm.tm_year + 1900) * 12 + tm.tm_mon + months;  // months since year 0
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", total / 12, total % 12 + 1, day);
+  return buf;
+}
+
 std::string FormatRfc3339(WallTime t) {
   const int64_t ms = ToEpochMillis(t);
   std::time_t secs = static_cast<std::time_t>(ms / 1000);

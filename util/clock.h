@@ -57,5 +57,7 @@ std::string FormatRfc3339(WallTime t);
 // Reads "2026-11-24T18:00:51Z", with or without ".123" and "Z" or "+0000" (Salesforce's
 // form). Failure: InvalidArgument.
 Result<WallTime> ParseRfc3339(std::string_view text);
+// "YYYY-MM-DD": the `day`-th of the month `months` after `t`'s month (UTC; negative: before).
+std::string MonthDay(WallTime t, int months, int day = 1);
 
 }  // namespace tandem

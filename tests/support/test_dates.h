@@ -5,20 +5,14 @@
 #pragma once
 
 #include <chrono>
-#include <cstdio>
-#include <ctime>
 #include <string>
+
+#include "util/clock.h"
 
 namespace tandem::testing {
 
 inline std::string TestMonth(int k, int day = 1) {
-  const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm utc{};
-  gmtime_r(&now, &utc);
-  const int months = (utc.tm_year + 1900) * 12 + utc.tm_mon - 11 + k;  // months since year 0
-  char out[48];
-  std::snprintf(out, sizeof out, "%04d-%02d-%02d", months / 12, months % 12 + 1, day);
-  return out;
+  return MonthDay(std::chrono::system_clock::now(), k - 11, day);
 }
 
 }  // namespace tandem::testing

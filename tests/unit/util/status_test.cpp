@@ -50,5 +50,15 @@ TEST(Clock, FormatsRfc3339InUtcWithMillis) {
   EXPECT_EQ(ToEpochMillis(FromEpochMillis(-1)), -1);
 }
 
+// The dates the demo and the tests sell on, relative to a day: across year ends both ways.
+TEST(Clock, MonthDayCountsMonthsAcrossYears) {
+  const WallTime dec_1 = ParseRfc3339("2026-12-01T10:00:00Z").value();
+  EXPECT_EQ(MonthDay(dec_1, -11), "2026-01-01");
+  EXPECT_EQ(MonthDay(dec_1, 1), "2027-01-01");
+  EXPECT_EQ(MonthDay(dec_1, -12, 15), "2025-12-15");
+  EXPECT_EQ(MonthDay(dec_1, 25), "2029-01-01");
+  EXPECT_EQ(MonthDay(ParseRfc3339("2027-01-31T23:59:59Z").value(), -11), "2026-02-01");
+}
+
 }  // namespace
 }  // namespace tandem
