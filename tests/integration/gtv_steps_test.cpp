@@ -24,7 +24,27 @@ namespace {
 
 using testing::StoreBackend;
 
-class GtvSteps : public testing::GtvStepsTest {};
+class GtvSteps : public testing::GtvStepsTest {
+ protected:
+  // What the polling tests stand on: the server (30.00 a month) sold from GTV's catalog in a
+  // price book, the appliers, and the poller.
+  void StartPolling() {
+    pricebook_ = testing::CreatePricebook(crm_.client()).value();
+    auto server =
+        testing::CreateCatalogProduct(crm_.client(), gtv_.billing(), pricebook_, "Virtual Server",
+                                      "VS-2", "Virtual Server", "Base", 3000);
+    ASSERT_TRUE(server.ok()) << server.status().ToString();
+    server_ = *server;
+    callbacks_ = std::make_unique<actions::Callbacks>(
+        actions::ActionDeps{crm_.client(), gtv_.billing(), **store_, mapping_, gtv_.clock()});
+    poller_ = std::make_unique<actions::BillingPoller>(gtv_.billing(), **store_, gtv_.clock());
+  }
+
+  std::string pricebook_;
+  testing::CatalogProduct server_;
+  std::unique_ptr<actions::Callbacks> callbacks_;
+  std::unique_ptr<actions::BillingPoller> poller_;
+};
 
 TEST_P(GtvSteps, AnAccountIsSyncedOpenedAndQueriedInStep) {
   const std::string id = CrmAccount("Acme");
@@ -133,14 +153,11 @@ TEST_P(GtvSteps, ANewOrderBecomesAConfirmedGtvOrderAtTheSoldPriceEvenWhenAnswers
 // GTV calls no webhooks: invoices, payments and service changes are polled (a cursor per
 // kind), go through the inbox and the same appliers as Stripe's events.
 TEST_P(GtvSteps, InvoicesPaymentsAndServiceChangesArePolledIntoTheCrm) {
-  const std::string pricebook = testing::CreatePricebook(crm_.client()).value();
-  auto server =
-      testing::CreateCatalogProduct(crm_.client(), gtv_.billing(), pricebook, "Virtual Server",
-                                    "VS-2", "Virtual Server", "Base", 3000);
-  ASSERT_TRUE(server.ok());
-  actions::Callbacks callbacks(
-      actions::ActionDeps{crm_.client(), gtv_.billing(), **store_, mapping_, gtv_.clock()});
-  actions::BillingPoller poller(gtv_.billing(), **store_, gtv_.clock());
+  ASSERT_NO_FATAL_FAILURE(StartPolling());
+  const std::string& pricebook = pricebook_;
+  const testing::CatalogProduct* server = &server_;
+  actions::Callbacks& callbacks = *callbacks_;
+  actions::BillingPoller& poller = *poller_;
   ASSERT_TRUE(poller.active());
   // History from before Tandem polled: an invoice and its payment, billed already.
   const std::string old = CrmAccount("Before");
@@ -227,14 +244,11 @@ TEST_P(GtvSteps, InvoicesPaymentsAndServiceChangesArePolledIntoTheCrm) {
 // poll until it settles, and its settling reaches the CRM; then it is read no more. A refund
 // later reaches the CRM by GTV's notification naming the payment.
 TEST_P(GtvSteps, APaymentIsFollowedUntilItSettlesAndARefundByItsNotification) {
-  const std::string pricebook = testing::CreatePricebook(crm_.client()).value();
-  auto server =
-      testing::CreateCatalogProduct(crm_.client(), gtv_.billing(), pricebook, "Virtual Server",
-                                    "VS-2", "Virtual Server", "Base", 3000);
-  ASSERT_TRUE(server.ok());
-  actions::Callbacks callbacks(
-      actions::ActionDeps{crm_.client(), gtv_.billing(), **store_, mapping_, gtv_.clock()});
-  actions::BillingPoller poller(gtv_.billing(), **store_, gtv_.clock());
+  ASSERT_NO_FATAL_FAILURE(StartPolling());
+  const std::string& pricebook = pricebook_;
+  const testing::CatalogProduct* server = &server_;
+  actions::Callbacks& callbacks = *callbacks_;
+  actions::BillingPoller& poller = *poller_;
   ASSERT_TRUE(poller.PollOnce().ok());  // from now on
   const std::string account = CrmAccount("Slow Payer");
   testing::OrderSpec spec{account, testing::TestMonth(0), "New", {{&*server, 1, 30, "", "", 12}}};

@@ -10,6 +10,7 @@
 #include "tests/support/catalog_builder.h"
 #include "tests/support/gtv_steps.h"
 #include "tests/support/test_dates.h"
+#include "tests/support/work_order_catalog.h"
 #include "util/clock.h"
 #include "workorders/plan.h"
 
@@ -25,31 +26,12 @@ class GtvWorkOrders : public testing::GtvStepsTest {
   void SetUp() override {
     GtvStepsTest::SetUp();
     if (!StoreReady()) return;
-    pricebook_ = testing::CreatePricebook(crm_.client()).value();
-    account_ = CrmAccount("Work Order Co");
-    server_ = MakeProduct("Virtual Server", "VS-2", "Virtual Server", "Base", 3000);
-    server_xl_ = MakeProduct("Virtual Server XL", "VS-8", "Virtual Server", "Base", 9000);
-    backup_ = MakeProduct("Backup", "BK", "Add-Ons", "Add-On", 500);
-    setup_ = MakeProduct("Setup Fee", "SETUP", "Fees", "Fee", 15000);
-    trunk_ = MakeProduct("SIP Trunk", "SIP-10", "SIP Trunk", "Base", 2000);
-  }
-
-  Catalog MakeProduct(const std::string& name, const std::string& code, const std::string& family,
-                      const std::string& kind, int64_t amount_minor) {
-    auto p = testing::CreateCatalogProduct(crm_.client(), gtv_.billing(), pricebook_, name, code,
-                                           family, kind, amount_minor);
-    EXPECT_TRUE(p.ok()) << name << ": " << p.status().ToString();
-    return p.value_or(Catalog{});
+    catalog_.Make(crm_.client(), gtv_.billing(), CrmAccount("Work Order Co"));
   }
 
   std::string MakeOrder(const std::string& operation, const std::string& effective,
                         const std::vector<Item>& items) {
-    testing::OrderSpec spec{account_, effective, operation, items};
-    spec.order_number = "ORD-" + std::to_string(++orders_);
-    spec.pricebook = pricebook_;
-    auto id = testing::CreateOrder(crm_.client(), spec);
-    EXPECT_TRUE(id.ok()) << id.status().ToString();
-    return id.value_or("");
+    return catalog_.Order(operation, effective, items);
   }
 
   std::string Error(const std::string& order) {
@@ -108,9 +90,9 @@ class GtvWorkOrders : public testing::GtvStepsTest {
         .substr(0, 10);
   }
 
-  std::string pricebook_, account_;
-  Catalog server_, server_xl_, backup_, setup_, trunk_;
-  int orders_ = 0;
+  testing::WorkOrderCatalog catalog_;
+  const Catalog &server_ = catalog_.server, &server_xl_ = catalog_.server_xl,
+                &backup_ = catalog_.backup, &setup_ = catalog_.setup, &trunk_ = catalog_.trunk;
 };
 
 TEST_P(GtvWorkOrders, ChangeSetsTheNewQuantityOnTheService) {

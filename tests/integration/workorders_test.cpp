@@ -22,6 +22,7 @@
 #include "tests/support/stripe_env.h"
 #include "tests/support/test_dates.h"
 #include "tests/support/webhook_env.h"
+#include "tests/support/work_order_catalog.h"
 #include "tests/support/work_orders.h"
 #include "workorders/engine.h"
 #include "workorders/poller.h"
@@ -75,32 +76,15 @@ class WorkOrderTest : public testing::StoreBackendTest {
     engine_ = std::make_unique<Engine>(
         TaskDeps{crm_.client(), stripe_.billing(), **store_, mapping_, stripe_.clock, *actions_},
         templates_, o);
-    pricebook_ = testing::CreatePricebook(crm_.client()).value();
     Json account = Json::MakeObject();
     account.Set("Name", "Work Order Co");
     account_ = crm_.client().Create("Account", account).value();
-    server_ = MakeProduct("Virtual Server", "VS-2", "Virtual Server", "Base", 3000);
-    server_xl_ = MakeProduct("Virtual Server XL", "VS-8", "Virtual Server", "Base", 9000);
-    backup_ = MakeProduct("Backup", "BK", "Add-Ons", "Add-On", 500);
-    setup_ = MakeProduct("Setup Fee", "SETUP", "Fees", "Fee", 15000);
-    trunk_ = MakeProduct("SIP Trunk", "SIP-10", "SIP Trunk", "Base", 2000);
-  }
-
-  Catalog MakeProduct(const std::string& name, const std::string& code, const std::string& family,
-                      const std::string& kind, int64_t amount_minor) {
-    return testing::CreateCatalogProduct(crm_.client(), stripe_.billing(), pricebook_, name, code,
-                                         family, kind, amount_minor)
-        .value();
+    catalog_.Make(crm_.client(), stripe_.billing(), account_);
   }
 
   std::string MakeOrder(const std::string& operation, const std::string& effective,
                         const std::vector<Item>& items) {
-    testing::OrderSpec spec{account_, effective, operation, items};
-    spec.order_number = "ORD-" + std::to_string(++orders_);
-    spec.pricebook = pricebook_;
-    auto id = testing::CreateOrder(crm_.client(), spec);
-    EXPECT_TRUE(id.ok()) << id.status().ToString();
-    return id.value_or("");
+    return catalog_.Order(operation, effective, items);
   }
 
   OrderState Run(const std::string& order_id) { return testing::RunOrder(*engine_, order_id); }
@@ -145,16 +129,8 @@ class WorkOrderTest : public testing::StoreBackendTest {
         .substr(0, 10);
   }
 
-  // The service subscription the order's first item points at.
   std::string ItemSubscription(const std::string& order_id) {
-    std::string sub;
-    (void)crm_.client().Query(
-        "SELECT Service_Subscription__c FROM OrderItem WHERE OrderId = '" + order_id + "'",
-        [&](const Json& r) {
-          if (sub.empty()) sub = r["Service_Subscription__c"].as_string();
-          return Status::Ok();
-        });
-    return sub;
+    return testing::ItemSubscription(crm_.client(), order_id);
   }
 
   connector::billing::Subscription BillingSub(const std::string& crm_sub) {
@@ -172,9 +148,12 @@ class WorkOrderTest : public testing::StoreBackendTest {
   Templates templates_;
   std::unique_ptr<actions::Actions> actions_;
   std::unique_ptr<Engine> engine_;
-  std::string pricebook_, account_;
-  Catalog server_, server_xl_, backup_, setup_, trunk_;
-  int orders_ = 0;
+  std::string account_;
+  testing::WorkOrderCatalog catalog_;
+  // The catalog's products and price book, by the names the tests use.
+  Catalog &server_ = catalog_.server, &server_xl_ = catalog_.server_xl, &backup_ = catalog_.backup,
+          &setup_ = catalog_.setup, &trunk_ = catalog_.trunk;
+  std::string& pricebook_ = catalog_.pricebook;
 };
 
 TEST_P(WorkOrderTest, NewSyncsTheAccountCreatesStartsAndRecordsTheSubscription) {

@@ -16,6 +16,7 @@
 #include "tests/support/order_builder.h"
 #include "tests/support/salesforce_env.h"
 #include "tests/support/store_backends.h"
+#include "tests/support/work_order_catalog.h"
 #include "tests/support/work_orders.h"
 #include "workorders/engine.h"
 
@@ -61,16 +62,8 @@ class GtvStepsTest : public StoreBackendTest {
     return out;
   }
 
-  // The service subscription the order's first item points at.
   std::string ItemSubscription(const std::string& order_id) {
-    std::string sub;
-    (void)crm_.client().Query(
-        "SELECT Service_Subscription__c FROM OrderItem WHERE OrderId = '" + order_id + "'",
-        [&](const Json& r) {
-          if (sub.empty()) sub = r["Service_Subscription__c"].as_string();
-          return Status::Ok();
-        });
-    return sub;
+    return testing::ItemSubscription(crm_.client(), order_id);
   }
 
   Json Inventory(const std::string& order_id) {
