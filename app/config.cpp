@@ -16,7 +16,7 @@ namespace tandem::app {
 int BillingInFlight(const BillingConfig& billing) {
   if (billing.in_flight > 0) return billing.in_flight;
   const double rate = billing.remote.rate_per_second;
-  if (rate <= 0) return 16;
+  if (rate <= 0) return 4;  // no limit known: a few, not a flood
   return std::clamp(static_cast<int>(std::ceil(rate * 0.4)), 1, 64);
 }
 namespace {

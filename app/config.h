@@ -62,7 +62,8 @@ struct BillingConfig {
   std::string bill_cycle;  // id; "" = the one in the account's currency
   std::string ui_url;
   // Billing calls a sync keeps in flight; 0: enough to fill rate_per_second at 400 ms a call
-  // (Little's law: in flight = rate × latency), 16 when the rate is not limited.
+  // (Little's law: in flight = rate × latency), 4 when no rate is set. The token bucket keeps
+  // the rate; keep rate_per_second + burst under billing's own limit.
   int in_flight = 0;
 };
 

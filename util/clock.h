@@ -58,6 +58,7 @@ std::string FormatRfc3339(WallTime t);
 // form). Failure: InvalidArgument.
 Result<WallTime> ParseRfc3339(std::string_view text);
 // "YYYY-MM-DD": the `day`-th of the month `months` after `t`'s month (UTC; negative: before).
+// REQUIRES: 1 <= day <= 28 (a day every month has).
 std::string MonthDay(WallTime t, int months, int day = 1);
 
 }  // namespace tandem

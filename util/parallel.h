@@ -12,6 +12,7 @@
 #include <exception>
 #include <functional>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -32,7 +33,13 @@ inline void ParallelFor(size_t n, int workers, const std::function<void(size_t)>
   };
   const size_t threads_wanted = std::min(n, static_cast<size_t>(std::max(1, workers)));
   std::vector<std::thread> threads;
-  for (size_t t = 1; t < threads_wanted; ++t) threads.emplace_back(worker);
+  for (size_t t = 1; t < threads_wanted; ++t) {
+    try {
+      threads.emplace_back(worker);
+    } catch (const std::system_error&) {
+      break;  // no more threads to be had (a pids limit): the ones started do the work
+    }
+  }
   worker();
   for (auto& t : threads) t.join();
   if (error) std::rethrow_exception(error);

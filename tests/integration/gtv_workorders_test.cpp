@@ -41,10 +41,13 @@ class GtvWorkOrders : public testing::GtvStepsTest {
         .as_string();
   }
 
-  // A started 12-month subscription of `quantity` × `product` from 2026-01-01; its CRM record.
-  std::string NewServer(const Catalog& product, int quantity = 2, double unit_price = 30) {
+  // A started subscription of `quantity` × `product` from TestMonth(0); its CRM record.
+  // `term` months: a test that moves past today by weeks takes 24, as a 12-month term from
+  // TestMonth(0) ends on the 1st of next month, as soon as tomorrow.
+  std::string NewServer(const Catalog& product, int quantity = 2, double unit_price = 30,
+                        int term = 12) {
     const std::string order =
-        MakeOrder("New", testing::TestMonth(0), {{&product, quantity, unit_price, "", "", 12}});
+        MakeOrder("New", testing::TestMonth(0), {{&product, quantity, unit_price, "", "", term}});
     EXPECT_EQ(Run(order).status, "Completed") << Error(order);
     return ItemSubscription(order);
   }
@@ -248,7 +251,7 @@ TEST_P(GtvWorkOrders, AnOrderEffectiveNextMonthIsBilledFromItsDateNotBefore) {
 // A cancellation dated later: the service keeps billing up to that day (a scheduled
 // deactivate), and stays active until then.
 TEST_P(GtvWorkOrders, ACancellationDatedLaterEndsTheServiceOnThatDate) {
-  const std::string sub = NewServer(server_);
+  const std::string sub = NewServer(server_, 2, 30, 24);
   const std::string effective = Day(20);
   const std::string order = MakeOrder("Cancel", effective, {{&server_, 2, 30, "", sub, 0}});
   EXPECT_EQ(Run(order).status, "Scheduled") << Error(order);

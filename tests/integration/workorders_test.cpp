@@ -104,10 +104,14 @@ class WorkOrderTest : public testing::StoreBackendTest {
         .value_or(Json());
   }
 
-  // A started 12-month subscription of 2 × the server from 2026-01-01; returns its CRM record.
-  std::string NewServer(const Catalog& product, int quantity = 2, double unit_price = 30) {
+  // A started subscription of 2 × the server from TestMonth(0) (2026-01-01 on 2026-12-01);
+  // returns its CRM record.
+  // `term` months: a test that moves past today by weeks takes 24, as a 12-month term from
+  // TestMonth(0) ends on the 1st of next month, as soon as tomorrow.
+  std::string NewServer(const Catalog& product, int quantity = 2, double unit_price = 30,
+                        int term = 12) {
     const std::string order =
-        MakeOrder("New", testing::TestMonth(0), {{&product, quantity, unit_price, "", "", 12}});
+        MakeOrder("New", testing::TestMonth(0), {{&product, quantity, unit_price, "", "", term}});
     EXPECT_EQ(Run(order).status, "Completed") << CrmOrder(order).Dump();
     return ItemSubscription(order);
   }
@@ -415,7 +419,7 @@ TEST_P(WorkOrderTest, AnOrderEffectiveNextMonthIsScheduledAndBilledFromItsDate) 
 
 // A change dated later waits for its date: billing keeps charging the old quantity until then.
 TEST_P(WorkOrderTest, AChangeDatedLaterTakesEffectOnItsDate) {
-  const std::string sub = NewServer(server_);
+  const std::string sub = NewServer(server_, 2, 30, 24);
   const std::string order = MakeOrder("Change", Day(10), {{&server_, 5, 30, "", sub, 0}});
   EXPECT_EQ(Run(order).status, "Scheduled") << CrmOrder(order).Dump();
   EXPECT_EQ(CrmOrder(order)["Automation_Status__c"].as_string(), "Scheduled");
@@ -431,7 +435,7 @@ TEST_P(WorkOrderTest, AChangeDatedLaterTakesEffectOnItsDate) {
 // A cancellation dated later: billing keeps the date (it bills up to it, not beyond) and the
 // service stays active until then.
 TEST_P(WorkOrderTest, ACancellationDatedLaterEndsTheSubscriptionOnThatDate) {
-  const std::string sub = NewServer(server_);
+  const std::string sub = NewServer(server_, 2, 30, 24);
   Json renewing = Json::MakeObject();
   renewing.Set("Auto_Renew__c", true);
   ASSERT_TRUE(crm_.client().Update("Service_Subscription__c", sub, renewing).ok());

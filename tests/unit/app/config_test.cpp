@@ -117,7 +117,7 @@ TEST_F(ConfigTest, BillingCallsInFlightFollowTheRateLimitUnlessSet) {
   auto slow = Load(Write("s.yaml", "billing:\n  rate_per_second: 2\n"));
   EXPECT_EQ(BillingInFlight(slow->billing), 1);
   auto unlimited = Load(Write("u.yaml", ""));
-  EXPECT_EQ(BillingInFlight(unlimited->billing), 16);
+  EXPECT_EQ(BillingInFlight(unlimited->billing), 4);
   auto set = Load(Write("x.yaml", "billing:\n  rate_per_second: 100\n  in_flight: 3\n"));
   EXPECT_EQ(BillingInFlight(set->billing), 3);
   auto bad = Load(Write("b.yaml", "billing:\n  in_flight: 65\n"));
