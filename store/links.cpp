@@ -73,7 +73,17 @@ Status LinkStore::UpsertLinks(const std::vector<Link>& links) { return RecordSyn
 
 Status LinkStore::RecordSync(const std::vector<Link>& links, const std::vector<AuditEntry>& audit,
                              const std::vector<CursorUpdate>& cursors, int64_t now_ms) {
-  return store::RecordSync(pool_, links, audit, cursors, now_ms);
+  // Two workers linking one record at once (two orders' tasks syncing one account) race in
+  // PostgreSQL: the second insert waits for the first to commit, then breaks the billing-id
+  // index, which ON CONFLICT (object, crm_id) does not arbitrate. Run again, the row is there
+  // and the upsert updates it; a real conflict (the billing id linked to another record)
+  // fails every time and is returned.
+  Status st;
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    st = store::RecordSync(pool_, links, audit, cursors, now_ms);
+    if (st.ok() || st.message().find("duplicate key value") == std::string::npos) return st;
+  }
+  return st;
 }
 
 Result<std::optional<Link>> LinkStore::FindLinkByCrmId(const std::string& object,

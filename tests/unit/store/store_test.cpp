@@ -3,6 +3,7 @@
 #include "store/store.h"
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <set>
@@ -358,6 +359,34 @@ TEST_P(StoreTest, OnlyOneProcessHoldsLeadership) {
   EXPECT_FALSE((*other)->TryAcquireLeadership(42).value());
   ASSERT_TRUE(store().ReleaseLeadership(42).ok());
   EXPECT_TRUE((*other)->TryAcquireLeadership(42).value());
+}
+
+// Two processes recording the same new link at once (two orders' tasks syncing one account):
+// both succeed, and one link remains.
+TEST_P(StoreTest, TwoProcessesRecordingOneNewLinkAtOnceBothSucceed) {
+  auto other = store_->OpenAnother();
+  ASSERT_TRUE(other.ok());
+  std::atomic<int> failures{0};
+  std::string first_error;
+  std::mutex mu;
+  for (int i = 0; i < 40; ++i) {
+    const Link link{
+        "account", "001RACE" + std::to_string(i), "cus_race" + std::to_string(i), "", "h", kNow};
+    std::vector<std::thread> racers;
+    for (int w = 0; w < 4; ++w) {
+      Store* s = w % 2 ? other->get() : &store();
+      racers.emplace_back([&, s] {
+        const Status st = s->RecordSync({link}, {});
+        if (st.ok()) return;
+        ++failures;
+        std::lock_guard<std::mutex> lock(mu);
+        if (first_error.empty()) first_error = st.ToString();
+      });
+    }
+    for (auto& t : racers) t.join();
+  }
+  EXPECT_EQ(failures.load(), 0) << first_error;
+  EXPECT_EQ(store().CountLinks("account").value(), 40);
 }
 
 // A key lock has one holder, across processes; a holder that died frees it when its lease
