@@ -10,7 +10,7 @@
 namespace tandem::app {
 
 struct DemoOptions {
-  std::string workdir;  // where the demo's SQLite file and outputs go
+  std::string workdir;             // where the demo's SQLite file and outputs go
   std::string billing = "stripe";  // the billing emulator: stripe | gotransverse
   // The demo's standard output is its report; the log goes to WORKDIR/tandem.log in this
   // format and level, and the report ends with its warning and error counts.

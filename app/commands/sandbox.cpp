@@ -29,8 +29,19 @@ po::options_description SandboxOptions() {
                                                  "billing emulator port (0: a free one)")(
       "billing-rate-limit", po::value<double>()->default_value(0),
       "billing emulator: requests per second before it answers 429 (0: no limit)")(
-      "billing-faults", po::value<std::string>(), "JSON file of faults for the billing emulator");
+      "billing-faults", po::value<std::string>(), "JSON file of faults for the billing emulator")(
+      "crm-latency", po::value<int>()->default_value(0),
+      "ms every Salesforce API request waits, modelling the network (real: ~300)")(
+      "crm-jitter", po::value<int>()->default_value(0), "± ms around --crm-latency, uniformly")(
+      "billing-latency", po::value<int>()->default_value(0),
+      "ms every billing API request waits (real Stripe: 100-300)")(
+      "billing-jitter", po::value<int>()->default_value(0),
+      "± ms around --billing-latency, uniformly");
   return desc;
+}
+
+sandbox::Latency BillingLatency(const po::variables_map& vm) {
+  return {vm["billing-latency"].as<int>(), vm["billing-jitter"].as<int>()};
 }
 
 // The Salesforce emulator's options; false (after saying why) when a file named cannot be read.
@@ -39,6 +50,7 @@ bool CrmSandboxOptions(const po::variables_map& vm,
   so->host = vm["host"].as<std::string>();
   so->port = vm["crm-port"].as<int>();
   so->daily_api_max = vm["api-limit"].as<int64_t>();
+  so->latency = {vm["crm-latency"].as<int>(), vm["crm-jitter"].as<int>()};
   std::string error;
   if (vm.count("jwt-public-key"))
     so->jwt_public_key_pem = ReadFileOr(vm["jwt-public-key"].as<std::string>(), &error);
@@ -135,6 +147,7 @@ int Sandbox(const Globals&, const Args& args) {
     bo.host = so.host;
     bo.port = vm["billing-port"].as<int>();
     bo.rate_limit_per_second = vm["billing-rate-limit"].as<double>();
+    bo.latency = BillingLatency(vm);
     stripe = std::make_unique<sandbox::stripe::StripeSandbox>(bo, clock);
     if (int failed = StartBillingSandbox(vm, *stripe); failed != kExitOk) return failed;
     billing_url = stripe->base_url();
@@ -143,6 +156,7 @@ int Sandbox(const Globals&, const Args& args) {
     go.host = so.host;
     go.port = vm["billing-port"].as<int>();
     go.rate_limit_per_second = vm["billing-rate-limit"].as<double>();
+    go.latency = BillingLatency(vm);
     gtv = std::make_unique<sandbox::gtv::GtvSandbox>(go, clock);
     if (int failed = StartBillingSandbox(vm, *gtv); failed != kExitOk) return failed;
     billing_url = gtv->base_url();

@@ -96,7 +96,8 @@ Status GtvSandbox::Start() {
                                    "' is not like -06:00");
   Status st = impl->front.Start(
       impl->options.host, impl->options.port, std::chrono::seconds(60),
-      [impl](IncomingRequest& in) { ServeRequest(*impl, in); }, "GTV sandbox");
+      [impl](IncomingRequest& in) { ServeRequest(*impl, in); }, "GTV sandbox",
+      impl->options.latency);
   if (!st.ok()) return st;
   {
     std::lock_guard<std::mutex> lock(impl->out_mu);

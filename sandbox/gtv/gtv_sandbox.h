@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "sandbox/faults/faults.h"
+#include "sandbox/http/latency.h"
 #include "util/clock.h"
 #include "util/result.h"
 
@@ -30,7 +31,8 @@ struct GtvSandboxOptions {
   int port = 0;                             // 0: a free port
   std::string api_key = "gtv-sandbox-key";  // the X-Api-Key clients must present
   double rate_limit_per_second = 0;         // 0: unlimited; otherwise 429 beyond it
-  std::string tenant_offset = "-06:00";     // the tenant's UTC offset for timestamps and dates
+  Latency latency;                       // the modelled network: every API request waits this long
+  std::string tenant_offset = "-06:00";  // the tenant's UTC offset for timestamps and dates
 };
 
 struct GtvBillRunResult {

@@ -1,5 +1,6 @@
 #include "sandbox/http/emulator_front.h"
 
+#include <thread>
 #include <utility>
 
 #include "util/net.h"
@@ -7,7 +8,14 @@
 namespace tandem::sandbox {
 
 Status EmulatorFront::Start(const std::string& host, int port, std::chrono::seconds timeout,
-                            RequestHandler handler, const std::string& name) {
+                            RequestHandler handler, const std::string& name, Latency latency) {
+  if (latency.fixed_ms > 0 || latency.jitter_ms > 0) {
+    delay_ = std::make_shared<NetworkDelay>(latency);
+    handler = [delay = delay_, inner = std::move(handler)](IncomingRequest& in) {
+      std::this_thread::sleep_for(delay->Delay(in.path));
+      inner(in);
+    };
+  }
   // The listener cannot report the port it bound: find a free private one first.
   const int inner_port = FreeLoopbackPort();
   auto listener = OpenLoopbackListener(inner_port, timeout, std::move(handler));

@@ -6,10 +6,12 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "sandbox/faults/drop_proxy.h"
 #include "sandbox/faults/listener.h"
+#include "sandbox/http/latency.h"
 #include "util/status.h"
 
 namespace tandem::sandbox {
@@ -18,9 +20,9 @@ class EmulatorFront {
  public:
   // Opens the listener, then the proxy on host:port (0: a free port) in front of it. A
   // listener that cannot open fails with `name` as context ("Stripe sandbox"); when the proxy
-  // cannot start, what was opened is stopped again.
+  // cannot start, what was opened is stopped again. Every API request waits `latency` first.
   Status Start(const std::string& host, int port, std::chrono::seconds timeout,
-               RequestHandler handler, const std::string& name);
+               RequestHandler handler, const std::string& name, Latency latency = {});
   // Stops the proxy, then closes the listener (it waits for handlers still running).
   void Stop();
 
@@ -36,6 +38,7 @@ class EmulatorFront {
   DropProxy proxy_;  // the public port; the listener sits behind it on a private one
   ListenerPtr listener_;
   int port_ = 0;
+  std::shared_ptr<NetworkDelay> delay_;
 };
 
 }  // namespace tandem::sandbox

@@ -77,7 +77,8 @@ Status SalesforceSandbox::Start() {
   Impl* impl = impl_.get();
   return impl->front.Start(
       impl->options.host, impl->options.port, std::chrono::seconds(120),
-      [impl](IncomingRequest& in) { ServeRequest(*impl, in); }, "Salesforce sandbox");
+      [impl](IncomingRequest& in) { ServeRequest(*impl, in); }, "Salesforce sandbox",
+      impl->options.latency);
 }
 
 void SalesforceSandbox::Stop() { impl_->front.Stop(); }

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "sandbox/faults/faults.h"
+#include "sandbox/http/latency.h"
 #include "util/clock.h"
 #include "util/result.h"
 
@@ -29,6 +30,7 @@ struct SalesforceSandboxOptions {
   std::string jwt_public_key_pem;  // empty: the JWT bearer grant is refused
   std::string schema_json;         // empty: the built-in schema
   int64_t daily_api_max = 5'000'000;
+  Latency latency;  // the modelled network: every API request waits this long
   int default_page_size = 2000;
 };
 

@@ -90,7 +90,8 @@ Status StripeSandbox::Start() {
   Impl* impl = impl_.get();
   Status st = impl->front.Start(
       impl->options.host, impl->options.port, std::chrono::seconds(60),
-      [impl](IncomingRequest& in) { ServeRequest(*impl, in); }, "Stripe sandbox");
+      [impl](IncomingRequest& in) { ServeRequest(*impl, in); }, "Stripe sandbox",
+      impl->options.latency);
   if (!st.ok()) return st;
   {
     std::lock_guard<std::mutex> lock(impl->delivery_mu);

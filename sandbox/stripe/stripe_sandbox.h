@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "sandbox/faults/faults.h"
+#include "sandbox/http/latency.h"
 #include "util/clock.h"
 #include "util/result.h"
 
@@ -27,8 +28,9 @@ struct StripeSandboxOptions {
   int port = 0;                             // 0: a free port
   std::string api_key = "sk_test_sandbox";  // the secret key clients must present
   double rate_limit_per_second = 0;         // 0: unlimited; otherwise 429 beyond it
-  int webhook_attempts = 4;                 // deliveries per event and endpoint
-  int webhook_retry_ms = 200;               // first retry wait, doubling
+  Latency latency;             // the modelled network: every API request waits this long
+  int webhook_attempts = 4;    // deliveries per event and endpoint
+  int webhook_retry_ms = 200;  // first retry wait, doubling
   // How long an Idempotency-Key is remembered, by the sandbox's clock: Stripe keeps keys
   // for at least 24 hours, then a request with the same key runs again as a new one.
   int64_t idempotency_ttl_ms = 24LL * 3600 * 1000;

@@ -706,5 +706,19 @@ TEST_F(GtvSandboxTest, AdminResetAndCustomFieldsAndStats) {
   EXPECT_EQ(Call("GET", "/bill-cycles").body.size(), 2u);  // seeds come back
 }
 
+TEST_F(GtvSandboxTest, EveryApiRequestWaitsTheModelledNetworkLatencyButAdminRequestsDoNot) {
+  GtvSandboxOptions options;
+  options.latency = Latency{400, 0};
+  Start(options);
+  for (int i = 0; i < 3; ++i) {
+    const auto started = std::chrono::steady_clock::now();
+    EXPECT_EQ(Call("GET", "/bill-cycles").status, 200);
+    EXPECT_GE(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(400));
+  }
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_EQ(Call("GET", "/__sandbox/stats").status, 200);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(400));
+}
+
 }  // namespace
 }  // namespace tandem::sandbox::gtv
