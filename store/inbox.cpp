@@ -44,15 +44,22 @@ Result<int64_t> InboxStore::CountPendingInbox() {
 Status InboxStore::MarkInboxEvent(const std::string& event_id, const std::string& state,
                                   const std::string& error,
                                   const std::vector<CursorUpdate>& cursors, int64_t now_ms) {
-  return pool_.With("mark inbox event", [&](soci::session& sql) -> Status {
+  return MarkInboxEvents({InboxMark{event_id, state, error, cursors}}, now_ms);
+}
+
+Status InboxStore::MarkInboxEvents(const std::vector<InboxMark>& marks, int64_t now_ms) {
+  if (marks.empty()) return Status::Ok();
+  return pool_.With("mark inbox events", [&](soci::session& sql) -> Status {
     Tx tr(sql, pool_.pg());
-    const long long n = Exec(sql,
-                             "UPDATE inbox SET state = :s, attempts = attempts + 1, "
-                             "last_error = :e WHERE event_id = :i",
-                             {Text(state), OptText(error), Text(event_id)});
-    if (n == 0) return Status::NotFound("inbox event " + event_id);
-    // Here, in the event's transaction: the cursors move only if the event is marked.
-    WriteCursors(sql, cursors, now_ms);
+    for (const InboxMark& m : marks) {
+      const long long n = Exec(sql,
+                               "UPDATE inbox SET state = :s, attempts = attempts + 1, "
+                               "last_error = :e WHERE event_id = :i",
+                               {Text(m.state), OptText(m.error), Text(m.event_id)});
+      if (n == 0) return Status::NotFound("inbox event " + m.event_id);
+      // Here, in the event's transaction: the cursors move only if the event is marked.
+      WriteCursors(sql, m.cursors, now_ms);
+    }
     tr.Commit();
     return Status::Ok();
   });

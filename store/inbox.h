@@ -24,6 +24,12 @@ struct InboxEvent {
   std::string last_error;
 };
 
+// What handling an event came to: its state, the error, the cursors it moved.
+struct InboxMark {
+  std::string event_id, state, error;
+  std::vector<CursorUpdate> cursors;
+};
+
 class InboxStore {
  public:
   explicit InboxStore(Pool& pool) : pool_(pool) {}
@@ -36,6 +42,8 @@ class InboxStore {
   Status MarkInboxEvent(const std::string& event_id, const std::string& state,
                         const std::string& error, const std::vector<CursorUpdate>& cursors = {},
                         int64_t now_ms = 0);
+  // Many events at once, each with its cursors, in one transaction (a batch's outcome).
+  Status MarkInboxEvents(const std::vector<InboxMark>& marks, int64_t now_ms);
 
  private:
   Pool& pool_;

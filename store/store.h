@@ -1,5 +1,5 @@
 // Store: Tandem's durable state — links, audit, webhook inbox, tasks, jobs, cursors, key
-// locks — on PostgreSQL (production; several processes may share it) or SQLite (the embedded
+// locks, open invoices — on PostgreSQL (production; several processes may share it) or SQLite (the embedded
 // default, one process), through the same SOCI code. The only module that writes SQL.
 // Every method returns a Status/Result; database errors never escape as exceptions.
 // Thread-safety: all methods are thread-safe; each call leases a session from the pool.
@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "store/audit.h"
+#include "store/balances.h"
 #include "store/cursors.h"
 #include "store/inbox.h"
 #include "store/jobs.h"
@@ -55,7 +56,8 @@ class Store : private PoolOwner,
               public CursorStore,
               public TokenStore,
               public LeadershipStore,
-              public KeyLockStore {
+              public KeyLockStore,
+              public BalanceStore {
  public:
   // Connects, and applies pending migrations unless options.migrate is false.
   // Fails with InvalidArgument for a bad URL, IoError when the database cannot be reached.

@@ -411,6 +411,32 @@ TEST_P(StoreTest, AKeyLockHasOneHolderUntilItsLeaseRunsOut) {
   EXPECT_TRUE(store().TryLockKey("gtv:account 001", "a", kNow + 1700, kNow + 2700).value());
 }
 
+// An account's balance comes from its open invoices once its set is complete; an invoice's
+// older state never overwrites a newer one; a listing replaces the set.
+TEST_P(StoreTest, AnAccountsBalanceIsItsOpenInvoicesOnceTheSetIsComplete) {
+  auto open = [](const std::string& id, int64_t remaining, int64_t version) {
+    return InvoiceState{id, "cus_1", true, remaining, "usd", version};
+  };
+  ASSERT_TRUE(store().ApplyInvoiceStates({open("in_1", 5000, 10), open("in_2", 700, 10)}).ok());
+  EXPECT_TRUE(store().KnownBalances({"cus_1"}).value().empty()) << "not complete: list first";
+  ASSERT_TRUE(store().ReplaceOpenInvoices("cus_1", {open("in_3", 1200, 0)}, 20, kNow).ok());
+  auto known = store().KnownBalances({"cus_1", "cus_2"}).value();
+  ASSERT_EQ(known.size(), 1u);
+  EXPECT_EQ(known["cus_1"].owed, 1200) << "the listing replaced what the events had said";
+  EXPECT_EQ(known["cus_1"].currency, "usd");
+
+  InvoiceState paid = open("in_3", 0, 30);
+  paid.open = false;
+  ASSERT_TRUE(store().ApplyInvoiceStates({open("in_4", 300, 25), paid}).ok());
+  EXPECT_EQ(store().KnownBalances({"cus_1"}).value()["cus_1"].owed, 300);
+  ASSERT_TRUE(store().ApplyInvoiceStates({open("in_3", 1200, 21), open("in_4", 999, 24)}).ok());
+  EXPECT_EQ(store().KnownBalances({"cus_1"}).value()["cus_1"].owed, 300)
+      << "older states change nothing";
+
+  ASSERT_TRUE(store().MarkBalanceComplete("cus_new", kNow).ok());
+  EXPECT_EQ(store().KnownBalances({"cus_new"}).value()["cus_new"].owed, 0);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, StoreTest,
                          ::testing::Values(StoreBackend{"sqlite"}, StoreBackend{"postgresql"}),
                          testing::BackendName);
