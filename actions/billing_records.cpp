@@ -113,25 +113,28 @@ Json PaymentFields(const connector::billing::Invoice& in, const std::string& crm
   return PaymentFields(p, crm_account_id);
 }
 
+InvoiceRows InvoiceRecords(const connector::billing::Invoice& in, const std::string& crm_account_id,
+                           int64_t version,
+                           const std::vector<connector::billing::Payment>& payments) {
+  InvoiceRows rows{InvoiceFields(in, crm_account_id, version), {}};
+  bool charge_listed = false;
+  for (const auto& p : payments) charge_listed = charge_listed || p.id == in.charge_id;
+  Json payment = charge_listed ? Json() : PaymentFields(in, crm_account_id);
+  if (!payment.is_null()) rows.payments.emplace_back(in.charge_id, std::move(payment));
+  for (const auto& p : payments) rows.payments.emplace_back(p.id, PaymentFields(p, crm_account_id));
+  return rows;
+}
+
 Result<std::string> RecordInvoice(connector::crm::CrmClient& crm,
                                   const connector::billing::Invoice& in,
                                   const std::string& crm_account_id, int64_t version,
                                   const std::vector<connector::billing::Payment>& payments) {
-  auto invoice_id =
-      Upsert(crm, kInvoiceObject, kInvoiceKey, in.id, InvoiceFields(in, crm_account_id, version));
+  InvoiceRows rows = InvoiceRecords(in, crm_account_id, version, payments);
+  auto invoice_id = Upsert(crm, kInvoiceObject, kInvoiceKey, in.id, rows.invoice);
   if (!invoice_id.ok()) return invoice_id.status();
-  bool charge_listed = false;
-  for (const auto& p : payments) charge_listed = charge_listed || p.id == in.charge_id;
-  Json payment = charge_listed ? Json() : PaymentFields(in, crm_account_id);
-  if (!payment.is_null()) {
-    payment.Set("Invoice__c", *invoice_id);
-    auto paid = Upsert(crm, kPaymentObject, kPaymentKey, in.charge_id, payment);
-    if (!paid.ok()) return paid.status();
-  }
-  for (const auto& p : payments) {
-    Json fields = PaymentFields(p, crm_account_id);
+  for (auto& [payment_id, fields] : rows.payments) {
     fields.Set("Invoice__c", *invoice_id);
-    auto saved = Upsert(crm, kPaymentObject, kPaymentKey, p.id, fields);
+    auto saved = Upsert(crm, kPaymentObject, kPaymentKey, payment_id, fields);
     if (!saved.ok()) return saved.status();
   }
   return *invoice_id;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "connector/billing/billing_system.h"
@@ -39,6 +40,17 @@ Json PaymentFields(const connector::billing::Payment& payment, const std::string
 // from invoice.payment when the read brought it (so a refund shows), else from the invoice.
 // Null when there is none.
 Json PaymentFields(const connector::billing::Invoice& invoice, const std::string& crm_account_id);
+
+// The rows one invoice puts in the CRM: the invoice's fields, and each payment row (its billing
+// id and fields, without Invoice__c): the invoice's payment unless `payments` lists it, then
+// `payments`.
+struct InvoiceRows {
+  Json invoice;
+  std::vector<std::pair<std::string, Json>> payments;
+};
+InvoiceRows InvoiceRecords(const connector::billing::Invoice& invoice,
+                           const std::string& crm_account_id, int64_t version,
+                           const std::vector<connector::billing::Payment>& payments = {});
 
 // Upserts the invoice, then its payment under it, then `payments` (refunds, credit notes and
 // the payment again as billing has it now: ListInvoicePayments), each keyed by its billing id

@@ -1,15 +1,530 @@
 #include "actions/callbacks.h"
 
+#include <algorithm>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <utility>
+
 #include "actions/billing_records.h"
 #include "connector/billing/account_payload.h"
 #include "util/log.h"
+#include "util/parallel.h"
 
 namespace tandem::actions {
 namespace {
 
+using connector::billing::BillingEvent;
+using T = BillingEvent::Type;
+
 constexpr int kMaxAttempts = 5;
+constexpr size_t kPerCall = 200;  // records per Collections call
+// Collections calls a batch keeps in flight: each waits on the CRM for hundreds of ms, and
+// Salesforce allows 25 long-running requests per org; these are short, and a few suffice.
+constexpr int kCallsAtOnce = 4;
+
+bool IsInvoiceEvent(T t) {
+  return t == T::kInvoiceCreated || t == T::kInvoiceFinalized || t == T::kInvoicePaid ||
+         t == T::kInvoicePaymentFailed || t == T::kInvoiceChanged;
+}
+
+std::string VersionKey(const std::string& object_id) { return "event-version:" + object_id; }
+
+// A record the CRM refused: its own fault fails the event for good, anything else (a lock, a
+// limit, a call that failed as a whole) leaves it to be tried again.
+Status SaveStatus(const connector::crm::SaveResult& r, const std::string& what) {
+  const std::string text = what + ": " + r.ErrorText();
+  if (!r.errors.empty() && r.errors.front().record_fault()) return Status::InvalidArgument(text);
+  return Status::Unavailable(text);
+}
+
+store::InvoiceState StateOf(const connector::billing::Invoice& in, const std::string& account,
+                            int64_t version) {
+  return store::InvoiceState{in.id,       account, in.status == "open", in.amount_remaining,
+                             in.currency, version};
+}
 
 }  // namespace
+
+// One ApplyPending run: the pending events, what each asks of the CRM, and each one's outcome.
+// Events are planned oldest first, so the CRM fields they set merge in time order; the CRM
+// writes then go out together.
+class Callbacks::Batch {
+ public:
+  explicit Batch(Callbacks& owner) : owner_(owner), deps_(owner.deps_) {}
+
+  Result<ApplyReport> Run(int limit) {
+    auto pending = deps_.store.PendingInboxEvents(limit);
+    if (!pending.ok()) return pending.status();
+    if (pending->empty()) return report_;
+    now_ms_ = ToEpochMillis(deps_.clock.Now());
+    for (auto& row : *pending) {
+      Item item;
+      item.row = std::move(row);
+      auto event = deps_.billing.ParseEvent(item.row.payload);
+      if (event.ok())
+        item.event = std::move(event).value();
+      else
+        item.status = event.status();
+      items_.push_back(std::move(item));
+    }
+    std::vector<size_t> to_apply;
+    TANDEM_RETURN_IF_ERROR(Screen(&to_apply));
+    for (size_t i : to_apply) Plan(i);
+    ReadPayments();
+    TANDEM_RETURN_IF_ERROR(Balances());
+    WriteInvoices();
+    WriteUpdates("Account", accounts_);
+    WriteUpdates(kSubscriptionObject, inventory_);
+    TANDEM_RETURN_IF_ERROR(DropDeletedLinks());
+    TANDEM_RETURN_IF_ERROR(Mark());
+    return report_;
+  }
+
+ private:
+  struct Item {
+    store::InboxEvent row;
+    BillingEvent event;
+    Status status;                              // the first failure
+    std::vector<store::CursorUpdate> versions;  // written with its "done"
+    bool settled = false;                       // counted in the report already
+  };
+  // A CRM record the batch updates, and the events it carries.
+  struct Update {
+    Json fields = Json::MakeObject();
+    std::vector<size_t> items;
+  };
+  struct InvoiceWrite {
+    InvoiceRows rows;
+    bool read_now = false;  // billing's state read in this batch, newer than any event's
+    std::string crm_id;     // once upserted
+    std::vector<size_t> items;
+  };
+  struct BalanceNeed {
+    std::string crm_account;
+    std::string currency;  // of the newest invoice seen
+    std::vector<size_t> items;
+  };
+
+  void Fail(size_t i, const Status& st) {
+    if (items_[i].status.ok()) items_[i].status = st;
+  }
+  void FailAll(const std::vector<size_t>& is, const Status& st) {
+    for (size_t i : is) Fail(i, st);
+  }
+  void Settle(size_t i, int* counter) {
+    items_[i].settled = true;
+    ++*counter;
+  }
+
+  // Settles what needs no CRM write (stale, Tandem's own, not ours, hints) and returns the
+  // rest, oldest first. Of several events about one object only the newest is applied.
+  Status Screen(std::vector<size_t>* to_apply) {
+    std::map<std::string, size_t> newest;  // object id → item
+    bool catalog = false, poll = false;
+    for (size_t i = 0; i < items_.size(); ++i) {
+      if (!items_[i].status.ok()) continue;
+      const BillingEvent& e = items_[i].event;
+      if (e.type == T::kCatalogChanged || e.type == T::kPollHint) {
+        (e.type == T::kCatalogChanged ? catalog : poll) = true;
+        Settle(i, &report_.applied);
+        continue;
+      }
+      const bool customer = e.type == T::kCustomerChanged || e.type == T::kCustomerDeleted;
+      const bool money_back = e.type == T::kRefunded || e.type == T::kCreditNoteIssued;
+      if (!IsInvoiceEvent(e.type) && !customer && !money_back &&
+          e.type != T::kSubscriptionChanged) {
+        Settle(i, &report_.ignored_other);
+        continue;
+      }
+      // An event older than what was applied to its object changes nothing.
+      auto applied = deps_.store.GetCursor(VersionKey(e.object_id));
+      if (!applied.ok()) return applied.status();
+      if (applied->has_value() && std::stoll(**applied) > e.created) {
+        Settle(i, &report_.skipped_stale);
+        continue;
+      }
+      auto [it, first] = newest.emplace(e.object_id, i);
+      if (!first) {  // the later of the two in delivery order wins a tie
+        const size_t older =
+            items_[it->second].event.created > e.created ? i : std::exchange(it->second, i);
+        Settle(older, &report_.skipped_stale);
+      }
+    }
+    if (catalog && owner_.on_catalog_changed_) owner_.on_catalog_changed_();
+    if (poll && owner_.on_poll_hint_) owner_.on_poll_hint_();
+    for (const auto& [object, i] : newest) to_apply->push_back(i);
+    std::stable_sort(to_apply->begin(), to_apply->end(), [&](size_t a, size_t b) {
+      return items_[a].event.created < items_[b].event.created ||
+             (items_[a].event.created == items_[b].event.created && a < b);
+    });
+    return Status::Ok();
+  }
+
+  void Plan(size_t i) {
+    const BillingEvent& e = items_[i].event;
+    items_[i].versions.push_back({VersionKey(e.object_id), std::to_string(e.created)});
+    // Tandem's own writes come back as events: the CRM already holds that state. (A deletion
+    // is never Tandem's.) Its version still counts, so an older event after it is stale.
+    if ((e.type == T::kCustomerChanged || e.type == T::kSubscriptionChanged) &&
+        e.idempotency_key.rfind("tandem:", 0) == 0) {
+      Settle(i, &report_.ignored_own);
+      return;
+    }
+    if (e.type == T::kSubscriptionChanged) return PlanSubscription(i);
+    if (e.type == T::kRefunded || e.type == T::kCreditNoteIssued) return PlanMoneyBack(i);
+    auto account = CrmAccount(i, e.account_id);
+    if (!account) return;
+    if (IsInvoiceEvent(e.type)) return PlanInvoice(i, *account);
+    if (e.type == T::kCustomerDeleted) return PlanDeletion(i, *account);
+    PlanCustomerChange(i, *account);
+  }
+
+  // The CRM account linked to a billing account; settles the event (nothing to update) when
+  // there is none, or when the customer was deleted by an earlier event of this batch.
+  std::optional<std::string> CrmAccount(size_t i, const std::string& billing_account) {
+    auto cached = links_.find(billing_account);
+    if (cached == links_.end()) {
+      auto link = deps_.store.FindLinkByBillingId(owner_.account_map_, billing_account);
+      if (!link.ok()) {
+        Fail(i, link.status());
+        return std::nullopt;
+      }
+      cached = links_
+                   .emplace(billing_account, link->has_value()
+                                                 ? std::optional<std::string>((*link)->crm_id)
+                                                 : std::nullopt)
+                   .first;
+    }
+    if (!cached->second || deleted_.count(billing_account)) {
+      Settle(i, &report_.ignored_other);  // a customer Tandem does not know (any more)
+      return std::nullopt;
+    }
+    return cached->second;
+  }
+
+  Update& AccountUpdate(const std::string& crm_account, size_t i) {
+    Update& u = accounts_[crm_account];
+    u.items.push_back(i);
+    return u;
+  }
+
+  void NeedBalance(const std::string& billing_account, const std::string& crm_account,
+                   const std::string& currency, size_t i) {
+    BalanceNeed& need = balances_[billing_account];
+    need.crm_account = crm_account;
+    if (!currency.empty()) need.currency = currency;
+    need.items.push_back(i);
+    AccountUpdate(crm_account, i);
+  }
+
+  void AddInvoice(const connector::billing::Invoice& in, InvoiceRows rows, bool read_now,
+                  size_t i) {
+    InvoiceWrite& w = invoices_[in.id];
+    if (read_now || !w.read_now) {
+      w.rows = std::move(rows);
+      w.read_now = read_now;
+    }
+    w.items.push_back(i);
+  }
+
+  void PlanInvoice(size_t i, const std::string& crm_account) {
+    const BillingEvent& e = items_[i].event;
+    // A paid invoice's payment row from what the invoice says of it (the event names it
+    // only): an event older than a refund applied since is stale by the invoice's version,
+    // which the refund moved, so it cannot turn a refunded payment back into Succeeded. An
+    // attempt on an unpaid invoice is read (ReadPayments): the invoice does not tell its date.
+    AddInvoice(e.invoice, InvoiceRecords(e.invoice, crm_account, e.created), false, i);
+    if (!e.invoice.charge_id.empty() && !e.invoice.payment && e.invoice.status != "paid")
+      payment_reads_.push_back(i);
+    states_.push_back(StateOf(e.invoice, e.account_id, e.created));
+    Update& u = AccountUpdate(crm_account, i);
+    if (e.type == T::kInvoicePaid) u.fields.Set("Billing_Status__c", "Active");
+    if (e.type == T::kInvoicePaymentFailed) u.fields.Set("Billing_Status__c", "Delinquent");
+    NeedBalance(e.account_id, crm_account, e.invoice.currency, i);
+  }
+
+  void PlanDeletion(size_t i, const std::string& crm_account) {
+    // The account has no billing customer any more: say so, and drop the link so that the
+    // next sync creates a new one instead of writing to a customer that is gone.
+    const BillingEvent& e = items_[i].event;
+    Update& u = AccountUpdate(crm_account, i);
+    u.fields.Set("Billing_Status__c", "Closed");
+    if (const mapping::ObjectMap* map = deps_.mapping.Find(owner_.account_map_)) {
+      const mapping::LinkFields& l = map->link;
+      for (const std::string* f : {&l.billing_id, &l.account_number})
+        if (!f->empty()) u.fields.Set(*f, Json());
+      if (!l.status.empty()) u.fields.Set(l.status, "Not Synced");
+      if (!l.error.empty())
+        u.fields.Set(l.error, "billing customer " + e.account_id + " was deleted in billing");
+    }
+    deleted_.insert(e.account_id);
+    unlink_.push_back({crm_account, i});
+  }
+
+  void PlanCustomerChange(size_t i, const std::string& crm_account) {
+    // The fields the mapping says billing decides, as billing has them now (read, not taken
+    // from the event: a late delivery must not undo what a work order wrote since).
+    const BillingEvent& e = items_[i].event;
+    auto now = deps_.billing.GetAccount(e.account_id);
+    if (!now.ok()) return Fail(i, now.status());
+    Update& u = AccountUpdate(crm_account, i);
+    if (const mapping::ObjectMap* map = deps_.mapping.Find(owner_.account_map_)) {
+      const Json decided =
+          mapping::BillingDecidedFields(*map, connector::billing::AccountToPayload(*now));
+      for (const auto& [field, value] : decided.object()) u.fields.Set(field, value);
+    }
+    u.fields.Set("Billing_Status__c", now->delinquent ? "Delinquent" : "Active");
+  }
+
+  void PlanSubscription(size_t i) {
+    const BillingEvent& e = items_[i].event;
+    // Only the service inventory Tandem linked: a subscription made elsewhere has no record to
+    // update (reconcile reports it as billed-not-recorded).
+    auto link = deps_.store.FindLinkByBillingId("subscription", e.object_id);
+    if (!link.ok()) return Fail(i, link.status());
+    if (!link->has_value()) return Settle(i, &report_.ignored_other);
+    // Billing's state now (status, start, end, period, the billed quantity and amount), read
+    // rather than taken from the event, as for customers. The subscription map writes them
+    // beside what was sold: a difference is for `reconcile --object revenue` to count.
+    auto now = deps_.billing.GetSubscription(e.object_id);
+    if (!now.ok()) return Fail(i, now.status());
+    const Json fields = SubscriptionStateFields(deps_.mapping.Find("subscription"), *now);
+    if (fields.size() == 0) return;
+    Update& u = inventory_[(*link)->crm_id];
+    for (const auto& [field, value] : fields.object()) u.fields.Set(field, value);
+    u.items.push_back(i);
+  }
+
+  void PlanMoneyBack(size_t i) {
+    const BillingEvent& e = items_[i].event;
+    // The invoice the refund or credit note concerns: a refund names its payment only.
+    std::string invoice_id = e.payment.invoice_id, customer = e.account_id;
+    if (invoice_id.empty() && !e.payment.payment_id.empty() &&
+        e.payment.kind == connector::billing::Payment::Kind::kRefund) {
+      auto charge = deps_.billing.GetPayment(e.payment.payment_id);
+      if (!charge.ok()) return Fail(i, charge.status());
+      invoice_id = charge->invoice_id;
+      customer = charge->account_id;
+    }
+    if (invoice_id.empty())  // a payment outside invoicing: no invoice to put it under
+      return Settle(i, &report_.ignored_other);
+    auto account = CrmAccount(i, customer);
+    if (!account) return;
+    // Billing's state now, whatever the event carried: the invoice (a credit note changed what
+    // it asks for) and everything recorded against it. Rows are keyed by billing id, so a
+    // repeated or late event writes the same rows again and cannot undo a newer one.
+    auto invoice = deps_.billing.GetInvoice(invoice_id);
+    if (!invoice.ok()) return Fail(i, invoice.status());
+    std::vector<connector::billing::Payment> payments;
+    Status listed =
+        deps_.billing.ListInvoicePayments(*invoice, [&](const connector::billing::Payment& p) {
+          payments.push_back(p);
+          return Status::Ok();
+        });
+    if (!listed.ok()) return Fail(i, listed);
+    AddInvoice(*invoice, InvoiceRecords(*invoice, *account, e.created, payments), true, i);
+    states_.push_back(StateOf(*invoice, customer, now_ms_ / 1000));
+    NeedBalance(customer, *account, invoice->currency, i);
+    // The invoice record now holds billing's state as of this event: an older invoice event
+    // delivered after it is stale (never moved back: a newer one may have been applied).
+    auto applied = deps_.store.GetCursor(VersionKey(invoice_id));
+    if (!applied.ok()) return Fail(i, applied.status());
+    if (!applied->has_value() || std::stoll(**applied) < e.created)
+      items_[i].versions.push_back({VersionKey(invoice_id), std::to_string(e.created)});
+  }
+
+  // The payment attempts behind unpaid invoices, a few reads at once; each invoice's rows
+  // again with its payment as billing has it.
+  void ReadPayments() {
+    std::mutex mu;
+    ParallelFor(payment_reads_.size(), kCallsAtOnce, [&](size_t k) {
+      const size_t i = payment_reads_[k];
+      connector::billing::Invoice in = items_[i].event.invoice;
+      auto payment = deps_.billing.GetPayment(in.charge_id);
+      std::lock_guard<std::mutex> lock(mu);
+      if (!payment.ok()) return Fail(i, payment.status());
+      in.payment = *payment;
+      InvoiceWrite& w = invoices_[in.id];
+      if (!w.read_now) {
+        const std::string crm_account = w.rows.invoice["Account__c"].as_string();
+        w.rows = InvoiceRecords(in, crm_account, items_[i].event.created);
+      }
+    });
+  }
+
+  // Billing_Balance__c (what the open invoices still ask for) and Billing_Currency__c of every
+  // account an event touched: from the events' data where the account's open invoices are
+  // known, else from one listing of them, which then makes them known.
+  Status Balances() {
+    if (balances_.empty()) return Status::Ok();
+    std::vector<std::string> accounts;
+    for (const auto& [account, need] : balances_) accounts.push_back(account);
+    auto known = deps_.store.KnownBalances(accounts);
+    if (!known.ok()) return known.status();
+    for (auto& [account, need] : balances_) {
+      if (known->count(account)) continue;
+      std::vector<store::InvoiceState> open;
+      Status listed =
+          deps_.billing.ListInvoices(account, [&](const connector::billing::Invoice& in) {
+            open.push_back(StateOf(in, account, 0));
+            return Status::Ok();
+          });
+      if (!listed.ok()) {
+        FailAll(need.items, listed);
+        continue;
+      }
+      ++listings_;
+      TANDEM_RETURN_IF_ERROR(
+          deps_.store.ReplaceOpenInvoices(account, open, now_ms_ / 1000, now_ms_));
+    }
+    TANDEM_RETURN_IF_ERROR(deps_.store.ApplyInvoiceStates(states_));
+    known = deps_.store.KnownBalances(accounts);
+    if (!known.ok()) return known.status();
+    for (const auto& [account, need] : balances_) {
+      auto it = known->find(account);
+      if (it == known->end()) continue;  // its listing failed: the events stay pending
+      const std::string currency = need.currency.empty() ? it->second.currency : need.currency;
+      Json& fields = accounts_[need.crm_account].fields;
+      fields.Set("Billing_Balance__c", MajorAmount(it->second.owed, currency));
+      if (!currency.empty()) fields.Set("Billing_Currency__c", currency);
+    }
+    return Status::Ok();
+  }
+
+  // Saves `records` (each carrying its events) in Collections of 200, a few calls at once;
+  // `done(k, result)` sees each record's result, a failed call fails its records' events.
+  void Save(const std::vector<Json>& records, const std::vector<const std::vector<size_t>*>& owners,
+            const std::function<
+                Result<std::vector<connector::crm::SaveResult>>(const std::vector<Json>&)>& call,
+            const std::string& what,
+            const std::function<void(size_t, const connector::crm::SaveResult&)>& done = nullptr) {
+    const size_t chunks = (records.size() + kPerCall - 1) / kPerCall;
+    std::mutex mu;
+    ParallelFor(chunks, kCallsAtOnce, [&](size_t c) {
+      const size_t first = c * kPerCall, n = std::min(kPerCall, records.size() - first);
+      std::vector<Json> chunk(records.begin() + static_cast<long>(first),
+                              records.begin() + static_cast<long>(first + n));
+      auto saved = call(chunk);
+      std::lock_guard<std::mutex> lock(mu);
+      ++crm_calls_;
+      for (size_t k = 0; k < n; ++k) {
+        if (!saved.ok()) {
+          FailAll(*owners[first + k], saved.status());
+          continue;
+        }
+        const auto& r = (*saved)[k];
+        if (!r.success) FailAll(*owners[first + k], SaveStatus(r, what));
+        if (done) done(first + k, r);
+      }
+    });
+  }
+
+  void WriteInvoices() {
+    std::vector<Json> records;
+    std::vector<const std::vector<size_t>*> owners;
+    std::vector<InvoiceWrite*> writes;
+    for (auto& [id, w] : invoices_) {
+      Json r = w.rows.invoice;
+      r.Set(kInvoiceKey, id);
+      records.push_back(std::move(r));
+      owners.push_back(&w.items);
+      writes.push_back(&w);
+    }
+    Save(
+        records, owners,
+        [&](const std::vector<Json>& chunk) {
+          return deps_.crm.UpsertMany(kInvoiceObject, kInvoiceKey, chunk);
+        },
+        kInvoiceObject,
+        [&](size_t k, const connector::crm::SaveResult& r) {
+          if (r.success) writes[k]->crm_id = r.id;
+        });
+    // Then each invoice's payments, refunds and credit notes, under the invoice's CRM id.
+    records.clear();
+    owners.clear();
+    for (InvoiceWrite* w : writes) {
+      if (w->crm_id.empty()) continue;
+      for (auto& [payment_id, fields] : w->rows.payments) {
+        Json r = fields;
+        r.Set(kPaymentKey, payment_id);
+        r.Set("Invoice__c", w->crm_id);
+        records.push_back(std::move(r));
+        owners.push_back(&w->items);
+      }
+    }
+    Save(
+        records, owners,
+        [&](const std::vector<Json>& chunk) {
+          return deps_.crm.UpsertMany(kPaymentObject, kPaymentKey, chunk);
+        },
+        kPaymentObject);
+  }
+
+  void WriteUpdates(const char* object, std::map<std::string, Update>& updates) {
+    std::vector<Json> records;
+    std::vector<const std::vector<size_t>*> owners;
+    for (auto& [id, u] : updates) {
+      if (u.fields.size() == 0) continue;
+      Json r = u.fields;
+      r.Set("Id", id);
+      records.push_back(std::move(r));
+      owners.push_back(&u.items);
+    }
+    Save(
+        records, owners,
+        [&](const std::vector<Json>& chunk) { return deps_.crm.UpdateMany(object, chunk); },
+        object);
+  }
+
+  // Links of customers deleted in billing whose Account says so now.
+  Status DropDeletedLinks() {
+    std::vector<std::string> crm_ids;
+    for (const auto& [crm_id, i] : unlink_)
+      if (items_[i].status.ok()) crm_ids.push_back(crm_id);
+    if (crm_ids.empty()) return Status::Ok();
+    return deps_.store.DeleteLinks(owner_.account_map_, crm_ids);
+  }
+
+  // Each event done (with the versions it moved, in one transaction), or pending again, or
+  // failed for good after kMaxAttempts or a failure retrying cannot mend.
+  Status Mark() {
+    std::vector<store::InboxMark> marks;
+    auto logger = log::Get("actions.callbacks");
+    for (Item& item : items_) {
+      if (item.status.ok()) {
+        if (!item.settled) ++report_.applied;
+        marks.push_back({item.row.event_id, "done", "", std::move(item.versions)});
+        continue;
+      }
+      ++report_.failed;
+      const bool last = item.row.attempts + 1 >= kMaxAttempts || !item.status.IsTransient();
+      logger->warn("event {} ({}): {}{}", item.row.event_id, item.row.type, item.status.ToString(),
+                   last ? " — giving up" : " — will retry");
+      marks.push_back({item.row.event_id, last ? "failed" : "pending", item.status.ToString(), {}});
+    }
+    logger->debug("applied {} events: {} CRM calls, {} invoice listings", items_.size(), crm_calls_,
+                  listings_);
+    return deps_.store.MarkInboxEvents(marks, now_ms_);
+  }
+
+  Callbacks& owner_;
+  ActionDeps& deps_;
+  int64_t now_ms_ = 0;
+  ApplyReport report_;
+  std::vector<Item> items_;
+  std::map<std::string, std::optional<std::string>> links_;  // billing account → CRM account
+  std::set<std::string> deleted_;                            // billing accounts
+  std::map<std::string, InvoiceWrite> invoices_;             // by billing invoice id
+  std::vector<store::InvoiceState> states_;
+  std::map<std::string, BalanceNeed> balances_;  // by billing account
+  std::map<std::string, Update> accounts_;       // by CRM account id
+  std::map<std::string, Update> inventory_;      // by CRM service inventory id
+  std::vector<std::pair<std::string, size_t>> unlink_;
+  std::vector<size_t> payment_reads_;  // invoice events whose payment attempt is read
+  int crm_calls_ = 0, listings_ = 0;
+};
 
 Callbacks::Callbacks(ActionDeps deps, std::string account_map)
     : deps_(deps), account_map_(std::move(account_map)) {}
@@ -44,220 +559,6 @@ ReceiveResult Callbacks::Receive(const std::string& payload, const std::string& 
   return r;
 }
 
-Result<ApplyReport> Callbacks::ApplyPending(int limit) {
-  ApplyReport report;
-  auto pending = deps_.store.PendingInboxEvents(limit);
-  if (!pending.ok()) return pending.status();
-  for (const auto& row : *pending) {
-    auto event = deps_.billing.ParseEvent(row.payload);
-    std::vector<store::CursorUpdate> applied_version;
-    Status st = event.ok() ? Apply(*event, &report, &applied_version) : event.status();
-    if (st.ok()) {
-      // Done, and the object's applied version, in one transaction.
-      TANDEM_RETURN_IF_ERROR(deps_.store.MarkInboxEvent(row.event_id, "done", "", applied_version,
-                                                        ToEpochMillis(deps_.clock.Now())));
-      continue;
-    }
-    ++report.failed;
-    const bool last = row.attempts + 1 >= kMaxAttempts || !st.IsTransient();
-    log::Get("actions.callbacks")
-        ->warn("event {} ({}): {}{}", row.event_id, row.type, st.ToString(),
-               last ? " — giving up" : " — will retry");
-    TANDEM_RETURN_IF_ERROR(
-        deps_.store.MarkInboxEvent(row.event_id, last ? "failed" : "pending", st.ToString()));
-  }
-  return report;
-}
-
-Status Callbacks::Apply(const connector::billing::BillingEvent& e, ApplyReport* report,
-                        std::vector<store::CursorUpdate>* applied_version) {
-  using T = connector::billing::BillingEvent::Type;
-  const bool invoice = e.type == T::kInvoiceCreated || e.type == T::kInvoiceFinalized ||
-                       e.type == T::kInvoicePaid || e.type == T::kInvoicePaymentFailed;
-  if (e.type == T::kCatalogChanged) {
-    if (on_catalog_changed_) on_catalog_changed_();
-    ++report->applied;
-    return Status::Ok();
-  }
-  if (e.type == T::kPollHint) {  // not trusted: it only makes the next poll come sooner
-    if (on_poll_hint_) on_poll_hint_();
-    ++report->applied;
-    return Status::Ok();
-  }
-  const bool customer = e.type == T::kCustomerChanged || e.type == T::kCustomerDeleted;
-  const bool money_back = e.type == T::kRefunded || e.type == T::kCreditNoteIssued;
-  if (!invoice && !customer && !money_back && e.type != T::kSubscriptionChanged) {
-    ++report->ignored_other;
-    return Status::Ok();
-  }
-  // Order: an event older than what was applied to this object changes nothing.
-  const std::string version_key = "event-version:" + e.object_id;
-  auto applied = deps_.store.GetCursor(version_key);
-  if (!applied.ok()) return applied.status();
-  if (applied->has_value() && std::stoll(**applied) > e.created) {
-    ++report->skipped_stale;
-    return Status::Ok();
-  }
-  // Tandem's own writes come back as events: the CRM already holds that state. (A deletion
-  // is never Tandem's.) Its version still counts, so an older event arriving after it is
-  // skipped as stale.
-  if ((e.type == T::kCustomerChanged || e.type == T::kSubscriptionChanged) &&
-      e.idempotency_key.rfind("tandem:", 0) == 0) {
-    ++report->ignored_own;
-    applied_version->push_back({version_key, std::to_string(e.created)});
-    return Status::Ok();
-  }
-  Status st = e.type == T::kSubscriptionChanged ? ApplySubscription(e, report)
-              : money_back                      ? ApplyMoneyBack(e, report, applied_version)
-                                                : ApplyAccount(e, invoice, report);
-  if (!st.ok()) return st;
-  applied_version->push_back({version_key, std::to_string(e.created)});
-  return Status::Ok();
-}
-
-Status Callbacks::ApplySubscription(const connector::billing::BillingEvent& e,
-                                    ApplyReport* report) {
-  // Only the service inventory Tandem linked: a subscription made elsewhere has no record to
-  // update (reconcile reports it as billed-not-recorded).
-  auto link = deps_.store.FindLinkByBillingId("subscription", e.object_id);
-  if (!link.ok()) return link.status();
-  if (!link->has_value()) {
-    ++report->ignored_other;
-    return Status::Ok();
-  }
-  // Billing's state now (status, start, end, period, the billed quantity and amount: past due,
-  // canceled by dunning, ended, changed in billing), read rather than taken from the event: a
-  // late delivery must not undo what a work order wrote since. The subscription map writes
-  // them beside what was sold (Quantity__c, Recurring_Amount__c stay the CRM's): a difference
-  // is for `reconcile --object revenue` to count, not for an event to overwrite.
-  auto now = deps_.billing.GetSubscription(e.object_id);
-  if (!now.ok()) return now.status();
-  const Json fields = SubscriptionStateFields(deps_.mapping.Find("subscription"), *now);
-  if (fields.size() > 0)
-    TANDEM_RETURN_IF_ERROR(deps_.crm.Update(kSubscriptionObject, (*link)->crm_id, fields));
-  ++report->applied;
-  return Status::Ok();
-}
-
-Status Callbacks::ApplyAccount(const connector::billing::BillingEvent& e, bool invoice,
-                               ApplyReport* report) {
-  using T = connector::billing::BillingEvent::Type;
-  auto link = deps_.store.FindLinkByBillingId(account_map_, e.account_id);
-  if (!link.ok()) return link.status();
-  if (!link->has_value()) {
-    ++report->ignored_other;  // a customer Tandem does not know: nothing in the CRM to update
-    return Status::Ok();
-  }
-  const std::string account_id = (*link)->crm_id;
-  Json account_fields = Json::MakeObject();
-  if (invoice) {
-    const std::string currency = e.invoice.currency;
-    // The payment row from the payment as billing has it now, not as the invoice implies: a
-    // late or repeated invoice event must not turn a refunded payment back into Succeeded.
-    connector::billing::Invoice in = e.invoice;
-    if (!in.charge_id.empty() && !in.payment) {
-      auto payment = deps_.billing.GetPayment(in.charge_id);
-      if (!payment.ok()) return payment.status();
-      in.payment = *payment;
-    }
-    auto saved = RecordInvoice(deps_.crm, in, account_id, e.created);
-    if (!saved.ok()) return saved.status();
-    if (e.type == T::kInvoicePaid) account_fields.Set("Billing_Status__c", "Active");
-    if (e.type == T::kInvoicePaymentFailed) account_fields.Set("Billing_Status__c", "Delinquent");
-    TANDEM_RETURN_IF_ERROR(SetBalance(e.account_id, currency, &account_fields));
-  } else if (e.type == T::kCustomerDeleted) {
-    // The account has no billing customer any more: say so, and drop the link so that the
-    // next sync creates a new one instead of writing to a customer that is gone.
-    account_fields.Set("Billing_Status__c", "Closed");
-    if (const mapping::ObjectMap* map = deps_.mapping.Find(account_map_)) {
-      const mapping::LinkFields& l = map->link;
-      for (const std::string* f : {&l.billing_id, &l.account_number})
-        if (!f->empty()) account_fields.Set(*f, Json());
-      if (!l.status.empty()) account_fields.Set(l.status, "Not Synced");
-      if (!l.error.empty())
-        account_fields.Set(l.error, "billing customer " + e.account_id + " was deleted in billing");
-    }
-    TANDEM_RETURN_IF_ERROR(deps_.crm.Update("Account", account_id, account_fields));
-    TANDEM_RETURN_IF_ERROR(deps_.store.DeleteLinks(account_map_, {account_id}));
-    ++report->applied;
-    return Status::Ok();
-  } else {
-    // The fields the mapping says billing decides, as billing has them now (read, not taken
-    // from the event, for the reason ApplySubscription gives).
-    auto now = deps_.billing.GetAccount(e.account_id);
-    if (!now.ok()) return now.status();
-    if (const mapping::ObjectMap* map = deps_.mapping.Find(account_map_))
-      account_fields =
-          mapping::BillingDecidedFields(*map, connector::billing::AccountToPayload(*now));
-    account_fields.Set("Billing_Status__c", now->delinquent ? "Delinquent" : "Active");
-  }
-  TANDEM_RETURN_IF_ERROR(deps_.crm.Update("Account", account_id, account_fields));
-  ++report->applied;
-  return Status::Ok();
-}
-
-Status Callbacks::SetBalance(const std::string& billing_account, const std::string& currency,
-                             Json* account_fields) {
-  // The balance: what the customer's open invoices still ask for.
-  int64_t owed = 0;
-  Status listed =
-      deps_.billing.ListInvoices(billing_account, [&](const connector::billing::Invoice& i) {
-        if (i.status == "open") owed += i.amount_remaining;
-        return Status::Ok();
-      });
-  if (!listed.ok()) return listed;
-  account_fields->Set("Billing_Balance__c", MajorAmount(owed, currency));
-  if (!currency.empty()) account_fields->Set("Billing_Currency__c", currency);
-  return Status::Ok();
-}
-
-Status Callbacks::ApplyMoneyBack(const connector::billing::BillingEvent& e, ApplyReport* report,
-                                 std::vector<store::CursorUpdate>* applied_version) {
-  // The invoice the refund or credit note concerns: a refund names its payment only.
-  std::string invoice_id = e.payment.invoice_id, customer = e.account_id;
-  if (invoice_id.empty() && !e.payment.payment_id.empty() &&
-      e.payment.kind == connector::billing::Payment::Kind::kRefund) {
-    auto charge = deps_.billing.GetPayment(e.payment.payment_id);
-    if (!charge.ok()) return charge.status();
-    invoice_id = charge->invoice_id;
-    customer = charge->account_id;
-  }
-  if (invoice_id.empty()) {
-    ++report->ignored_other;  // a payment outside invoicing: there is no invoice to put it under
-    return Status::Ok();
-  }
-  auto link = deps_.store.FindLinkByBillingId(account_map_, customer);
-  if (!link.ok()) return link.status();
-  if (!link->has_value()) {
-    ++report->ignored_other;
-    return Status::Ok();
-  }
-  // Billing's state now, whatever the event carried: the invoice (a credit note changed what it
-  // asks for) and everything recorded against it. Rows are keyed by billing id, so a repeated
-  // or late event writes the same rows again and an older one cannot undo a newer one.
-  auto invoice = deps_.billing.GetInvoice(invoice_id);
-  if (!invoice.ok()) return invoice.status();
-  std::vector<connector::billing::Payment> payments;
-  TANDEM_RETURN_IF_ERROR(
-      deps_.billing.ListInvoicePayments(*invoice, [&](const connector::billing::Payment& p) {
-        payments.push_back(p);
-        return Status::Ok();
-      }));
-  const std::string account_id = (*link)->crm_id;
-  auto saved = RecordInvoice(deps_.crm, *invoice, account_id, e.created, payments);
-  if (!saved.ok()) return saved.status();
-  Json account_fields = Json::MakeObject();
-  TANDEM_RETURN_IF_ERROR(SetBalance(customer, invoice->currency, &account_fields));
-  TANDEM_RETURN_IF_ERROR(deps_.crm.Update("Account", account_id, account_fields));
-  // The invoice record now holds billing's state as of this event: an older invoice event
-  // delivered after it is stale (never moved back: a newer one may have been applied).
-  const std::string version_key = "event-version:" + invoice_id;
-  auto applied = deps_.store.GetCursor(version_key);
-  if (!applied.ok()) return applied.status();
-  if (!applied->has_value() || std::stoll(**applied) < e.created)
-    applied_version->push_back({version_key, std::to_string(e.created)});
-  ++report->applied;
-  return Status::Ok();
-}
+Result<ApplyReport> Callbacks::ApplyPending(int limit) { return Batch(*this).Run(limit); }
 
 }  // namespace tandem::actions

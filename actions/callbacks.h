@@ -1,15 +1,22 @@
 // Billing callbacks: the webhook endpoint's two halves.
 //  Receive: verify the signature and timestamp, store the event in the inbox keyed by its id
 //  (a duplicate is acknowledged and ignored), answer at once.
-//  Apply (a worker): invoice events become Billing_Invoice__c records under the account
-//  (upserted by external id) and set the account's billing status and balance; refund and
-//  credit-note events re-read the invoice and record its refunds and credit notes as
-//  Billing_Payment__c rows with a negative amount and their Kind__c; customer
-//  events set the billing status, and a deleted customer closes it and drops the link;
-//  subscription events set the linked service inventory record's status and dates. An event older
-//  than the state already applied to its object is skipped, so out-of-order delivery ends in the
-//  newest state. Events caused by Tandem's own writes (idempotency key "tandem:...") are recognised
-//  and not written back.
+//  Apply (a worker), a batch of pending events at a time: invoice events become
+//  Billing_Invoice__c records under the account (upserted by external id) and set the
+//  account's billing status and balance; refund and credit-note events re-read the invoice and
+//  record its refunds and credit notes as Billing_Payment__c rows with a negative amount and
+//  their Kind__c; customer events set the billing status, and a deleted customer closes it and
+//  drops the link; subscription events set the linked service inventory record's status and
+//  dates. An event older than the state already applied to its object (or than another event
+//  about it in the same batch) is skipped, so out-of-order delivery ends in the newest state.
+//  Events caused by Tandem's own writes (idempotency key "tandem:...") are recognised and not
+//  written back.
+// Calls: the batch's CRM writes go out as Collections of 200 (invoices, then their payments,
+// then one update per account and per service inventory record), a few at once; a balance
+// comes from the events' own data (store/balances.h) once the account's open invoices are
+// known, else from one listing of them. So a bill run's 1,000 invoice events cost about 15 CRM
+// calls and no billing call. Customer, subscription and money-back events still read billing's
+// state now, one object each (a late delivery must not undo a newer write).
 // Thread-safety: Receive may be called concurrently; ApplyPending from one worker at a time
 // per process (several processes may run it: the inbox claim is by state).
 #pragma once
@@ -42,26 +49,12 @@ class Callbacks {
   void OnCatalogChanged(std::function<void()> hook) { on_catalog_changed_ = std::move(hook); }
   // Called when a billing system that is polled says something changed (serve polls at once).
   void OnPollHint(std::function<void()> hook) { on_poll_hint_ = std::move(hook); }
-  // Applies up to `limit` pending inbox events; failures stay pending until 5 attempts.
-  Result<ApplyReport> ApplyPending(int limit = 100);
+  // Applies up to `limit` pending inbox events as one batch; failures stay pending until 5
+  // attempts. The whole-call error is the store's (the events stay pending).
+  Result<ApplyReport> ApplyPending(int limit = 1000);
 
  private:
-  // Applies one event; the version it brings the object to goes to *applied_version, for the
-  // caller to write with the event's "done" (one transaction).
-  Status Apply(const connector::billing::BillingEvent& event, ApplyReport* report,
-               std::vector<store::CursorUpdate>* applied_version);
-  // Subscription events: billing's state onto the linked service inventory record.
-  Status ApplySubscription(const connector::billing::BillingEvent& event, ApplyReport* report);
-  // Invoice and customer events: the account's invoices, status and balance.
-  Status ApplyAccount(const connector::billing::BillingEvent& event, bool invoice,
-                      ApplyReport* report);
-  // Refund and credit-note events: the invoice they concern and every payment, refund and
-  // credit note recorded against it, re-read from billing; the account's balance.
-  Status ApplyMoneyBack(const connector::billing::BillingEvent& event, ApplyReport* report,
-                        std::vector<store::CursorUpdate>* applied_version);
-  // Billing_Balance__c (what the open invoices still ask for) and Billing_Currency__c.
-  Status SetBalance(const std::string& billing_account, const std::string& currency,
-                    Json* account_fields);
+  class Batch;  // one ApplyPending run (callbacks.cpp)
 
   ActionDeps deps_;
   const std::string account_map_;

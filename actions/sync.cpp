@@ -100,6 +100,10 @@ Actions::Synced Actions::SyncOne(const mapping::ObjectMap& map, const std::strin
     return out;
   }
   out.billing_id = saved->id;
+  // A customer just made owes nothing: its balance can follow billing's invoice events from
+  // here without listing its invoices (actions/callbacks.h). Best effort: unmarked, the first
+  // event lists them.
+  if (created) (void)deps_.store.MarkBalanceComplete(saved->id, ToEpochMillis(deps_.clock.Now()));
   out.account_number = connector::billing::AccountNumber(*saved);
   out.decided = mapping::BillingDecidedFields(map, connector::billing::AccountToPayload(*saved));
   out.outcome =

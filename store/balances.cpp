@@ -34,15 +34,13 @@ Result<std::map<std::string, Balance>> BalanceStore::KnownBalances(
   return pool_.With("known balances",
                     [&](soci::session& sql) -> Result<std::map<std::string, Balance>> {
                       std::map<std::string, Balance> out;
-                      for (const Row& r :
-                           QueryInChunks(sql, accounts, {}, [](size_t n) {
+                      for (const Row& r : QueryInChunks(sql, accounts, {}, [](size_t n) {
                              return "SELECT billing_account FROM balance_accounts WHERE "
                                     "billing_account IN (" +
                                     InList(n) + ")";
                            }))
                         out[AsText(r[0])];
-                      for (const Row& r :
-                           QueryInChunks(sql, accounts, {}, [](size_t n) {
+                      for (const Row& r : QueryInChunks(sql, accounts, {}, [](size_t n) {
                              return "SELECT billing_account, amount_remaining, currency FROM "
                                     "open_invoices WHERE amount_remaining > 0 AND "
                                     "billing_account IN (" +

@@ -1,6 +1,6 @@
 // Store: Tandem's durable state — links, audit, webhook inbox, tasks, jobs, cursors, key
-// locks, open invoices — on PostgreSQL (production; several processes may share it) or SQLite (the embedded
-// default, one process), through the same SOCI code. The only module that writes SQL.
+// locks, open invoices — on PostgreSQL (production; several processes may share it) or SQLite (the
+// embedded default, one process), through the same SOCI code. The only module that writes SQL.
 // Every method returns a Status/Result; database errors never escape as exceptions.
 // Thread-safety: all methods are thread-safe; each call leases a session from the pool.
 //

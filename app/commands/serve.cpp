@@ -95,7 +95,7 @@ std::thread StartCallbackWorker(Runtime& runtime, const std::atomic<bool>& stopp
         polled = true;
         last_poll = now;
       }
-      auto applied = runtime.callbacks->ApplyPending(100);
+      auto applied = runtime.callbacks->ApplyPending();
       if (!applied.ok()) log::Get("app")->warn("callback worker: {}", applied.status().ToString());
       if (!applied.ok() || applied->applied + applied->failed + applied->ignored_own +
                                    applied->ignored_other + applied->skipped_stale ==

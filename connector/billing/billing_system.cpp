@@ -12,6 +12,8 @@ const char* EventTypeName(BillingEvent::Type type) {
       return "invoice_paid";
     case BillingEvent::Type::kInvoicePaymentFailed:
       return "invoice_payment_failed";
+    case BillingEvent::Type::kInvoiceChanged:
+      return "invoice_changed";
     case BillingEvent::Type::kSubscriptionChanged:
       return "subscription_changed";
     case BillingEvent::Type::kCustomerChanged:

@@ -201,6 +201,7 @@ struct BillingEvent {
     kInvoiceFinalized,
     kInvoicePaid,
     kInvoicePaymentFailed,
+    kInvoiceChanged,  // voided, marked uncollectible, edited: recorded as it is, nothing else
     kSubscriptionChanged,
     kCustomerChanged,
     kCustomerDeleted,

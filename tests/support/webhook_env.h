@@ -32,6 +32,12 @@ struct WebhookEnv {
     }
   }
 
+  // What arrived so far is never delivered (events lost before Tandem knew the customer).
+  void Drop() {
+    ASSERT_TRUE(sandbox.FlushWebhooks());
+    delivered = receiver.requests().size();
+  }
+
   ScriptedHttpServer receiver;
   std::string secret;
   connector::billing::stripe::StripeBilling verifier;

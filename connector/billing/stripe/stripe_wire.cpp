@@ -298,6 +298,8 @@ Result<BillingEvent> ParseEvent(const std::string& payload) {
     out.type = T::kInvoicePaid;
   else if (t == "invoice.payment_failed")
     out.type = T::kInvoicePaymentFailed;
+  else if (t == "invoice.voided" || t == "invoice.marked_uncollectible" || t == "invoice.updated")
+    out.type = T::kInvoiceChanged;
   if (t.rfind("invoice.", 0) == 0)
     out.invoice = InvoiceFromJson(out.object);
   else if (t.rfind("customer.subscription.", 0) == 0)
