@@ -141,19 +141,23 @@ Result<SyncReport> Actions::Sync(const std::string& object, const std::vector<st
   std::vector<store::Link> new_links;
   std::vector<store::AuditEntry> audit;
   std::vector<Json> write_back;
-  // The billing calls, `in_flight` at a time (each record's alone, so any order is right);
-  // what they answer is recorded below in input order.
+  // The billing calls, as many at a time as billing's rate limit and latency call for, up
+  // to the configured cap (each record's alone, so any order is right); what they answer is
+  // recorded below in input order.
   std::vector<Synced> synced(ids.size());
-  ParallelFor(ids.size(), options_.billing_in_flight, [&](size_t i) {
-    const std::string& id = ids[i];
-    auto rec = records.find(id);
-    auto link = links.find(id);
-    if (rec == records.end())
-      synced[i].outcome = Outcome::Failed(id, "Id", "no " + map.crm + " with this id");
-    else
-      synced[i] =
-          SyncOne(map, id, rec->second, link == links.end() ? nullptr : &link->second, mode);
-  });
+  const int cap = options_.billing_in_flight;
+  ParallelForLimited(
+      ids.size(), cap, [&] { return std::min(cap, deps_.billing.PreferredInFlight()); },
+      [&](size_t i) {
+        const std::string& id = ids[i];
+        auto rec = records.find(id);
+        auto link = links.find(id);
+        if (rec == records.end())
+          synced[i].outcome = Outcome::Failed(id, "Id", "no " + map.crm + " with this id");
+        else
+          synced[i] =
+              SyncOne(map, id, rec->second, link == links.end() ? nullptr : &link->second, mode);
+      });
   for (size_t i = 0; i < ids.size(); ++i) {
     const std::string& id = ids[i];
     if (records.find(id) == records.end()) {

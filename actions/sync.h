@@ -59,8 +59,9 @@ struct QueryResult {
 enum class SyncMode { kIfChanged, kForce };
 
 struct ActionOptions {
-  // Billing calls a sync keeps in flight (each blocks for billing's latency; the client's
-  // rate limit keeps the rate): app/runtime.cpp derives it from billing.in_flight.
+  // At most this many billing calls in flight in a sync (each blocks for billing's latency;
+  // the client's rate limit keeps the rate); fewer when billing's PreferredInFlight says so:
+  // app/runtime.cpp sets it from billing.in_flight.
   int billing_in_flight = 1;
 };
 

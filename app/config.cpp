@@ -14,10 +14,8 @@
 namespace tandem::app {
 
 int BillingInFlight(const BillingConfig& billing) {
-  if (billing.in_flight > 0) return billing.in_flight;
-  const double rate = billing.remote.rate_per_second;
-  if (rate <= 0) return 4;  // no limit known: a few, not a flood
-  return std::clamp(static_cast<int>(std::ceil(rate * 0.4)), 1, 64);
+  // No cap set: what the flow control asks for (rate x latency), up to 64.
+  return billing.in_flight > 0 ? billing.in_flight : 64;
 }
 namespace {
 

@@ -61,13 +61,14 @@ struct BillingConfig {
   std::string account_category = "DEFAULT";
   std::string bill_cycle;  // id; "" = the one in the account's currency
   std::string ui_url;
-  // Billing calls a sync keeps in flight; 0: enough to fill rate_per_second at 400 ms a call
-  // (Little's law: in flight = rate × latency), 4 when no rate is set. The token bucket keeps
-  // the rate; keep rate_per_second + burst under billing's own limit.
+  // At most this many billing calls in flight in a sync; 0: as many as fill rate_per_second at
+  // the latency measured (Little's law: in flight = rate x latency), up to 64, halving the rate
+  // on a 429 (connector/http/flow_control.h); 4 when no rate is set. The token bucket keeps the
+  // rate; keep rate_per_second + burst under billing's own limit.
   int in_flight = 0;
 };
 
-// billing.in_flight as a sync uses it (0 resolved as above), 1..64.
+// The cap on billing calls in flight in a sync (billing.in_flight; 0 resolved as above).
 int BillingInFlight(const BillingConfig& billing);
 
 struct Schedules {

@@ -1,7 +1,8 @@
 // Stripe and Gotransverse side by side, under a modelled network: every billing request waits
 // LATENCY_MS in the emulator (real Stripe and GTV answer in hundreds of ms; loopback in one).
-//  1. accounts synced per second (tandem's sync action, its billing writes in flight as
-//     billing.in_flight derives them from RATE) as a share of RATE, and billing calls per
+//  1. accounts synced per second (tandem's sync action, its billing writes in flight as the
+//     flow control derives them from RATE and the latency measured) as a share of RATE, the
+//     429s billing answered, and billing calls per
 //     1,000 accounts: Stripe's idempotency keys make a create one call; GTV has none, so each
 //     create looks its account up first (two calls);
 //  2. invoices read per second and calls per 1,000 invoices: the reconcile's listing
@@ -94,10 +95,11 @@ bool Run(const std::string& system, Emulator& billing, const std::string& api_ke
   const auto calls = rt.counter.Total(system).calls;
   const double calls_per_s = static_cast<double>(calls) / wall;
   std::printf(
-      "%-12s sync: %d accounts in %.1f s = %.2f accounts/s, %d in flight; %lld billing calls "
-      "(%.0f per 1,000 accounts) = %.1f calls/s%s\n",
-      system.c_str(), accounts, wall, accounts / wall, app::BillingInFlight(c.billing),
-      static_cast<long long>(calls), 1000.0 * static_cast<double>(calls) / accounts, calls_per_s,
+      "%-12s sync: %d accounts in %.1f s = %.2f accounts/s, %d in flight at the end, %lld 429s; "
+      "%lld billing calls (%.0f per 1,000 accounts) = %.1f calls/s%s\n",
+      system.c_str(), accounts, wall, accounts / wall, rt.billing->billing().PreferredInFlight(),
+      static_cast<long long>(billing.rate_limited()), static_cast<long long>(calls),
+      1000.0 * static_cast<double>(calls) / accounts, calls_per_s,
       rate > 0 ? (" = " + std::to_string(static_cast<int>(100 * calls_per_s / rate + 0.5)) +
                   " % of the rate limit")
                      .c_str()

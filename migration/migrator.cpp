@@ -130,8 +130,8 @@ Result<MigrationSummary> Migrator::Run(const MigrationOptions& options,
         "; migration loads customers (account, contact) and subscriptions");
   if (options.batch_size == 0 || options.batch_size > 100000)
     return Status::InvalidArgument("--batch-size must be 1..100000");
-  if (options.concurrency < 1 || options.concurrency > 64)
-    return Status::InvalidArgument("--concurrency must be 1..64");
+  if (options.concurrency < 0 || options.concurrency > 64)
+    return Status::InvalidArgument("--concurrency must be 0..64 (0: follow billing)");
   internal::Run run(deps_, options, *map);
   return run.Execute(progress);
 }

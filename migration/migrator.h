@@ -52,8 +52,10 @@ struct MigrationOptions {
   bool dry_run = false;      // validate, match and report; write nothing
   std::string output_dir;    // success.csv / error.csv; empty: migrations/<job id>
   size_t batch_size = 5000;  // rows per chunk (one checkpoint, one Bulk 2.0 job per chunk)
-  int concurrency = 4;       // billing writes in flight
-  std::string resume_job;    // continue this job instead of starting one
+  // Billing writes in flight at most; 0: as many as billing's rate limit and latency call for
+  // (BillingSystem::PreferredInFlight), up to 64.
+  int concurrency = 0;
+  std::string resume_job;                   // continue this job instead of starting one
   const std::atomic<bool>* stop = nullptr;  // set (Ctrl-C): finish the chunk, checkpoint, return
 };
 

@@ -119,7 +119,11 @@ void Run::CountPlans(const std::vector<Row>& rows) {
 }
 
 void Run::RunConcurrently(std::vector<Row*>& rows, const std::function<void(Row&)>& fn) {
-  ParallelFor(rows.size(), options_.concurrency, [&](size_t i) { fn(*rows[i]); });
+  // At most --concurrency at once (0: 64), and no more than billing asks for now.
+  const int cap = options_.concurrency > 0 ? options_.concurrency : 64;
+  ParallelForLimited(
+      rows.size(), cap, [&] { return std::min(cap, deps_.billing.PreferredInFlight()); },
+      [&](size_t i) { fn(*rows[i]); });
 }
 
 }  // namespace tandem::migration::internal

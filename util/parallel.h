@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <exception>
 #include <functional>
@@ -43,6 +45,36 @@ inline void ParallelFor(size_t n, int workers, const std::function<void(size_t)>
   worker();
   for (auto& t : threads) t.join();
   if (error) std::rethrow_exception(error);
+}
+
+// As ParallelFor on up to `max_workers` threads, but at most limit() indexes run at once,
+// limit() read again before each (it follows a remote: connector/http/flow_control.h).
+inline void ParallelForLimited(size_t n, int max_workers, const std::function<int()>& limit,
+                               const std::function<void(size_t)>& fn) {
+  std::mutex mu;
+  std::condition_variable cv;
+  int running = 0;
+  ParallelFor(n, max_workers, [&](size_t i) {
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      // Timed: the limit may rise with nothing finishing.
+      while (running >= std::max(1, limit())) cv.wait_for(lock, std::chrono::milliseconds(20));
+      ++running;
+    }
+    struct Leave {
+      std::mutex& mu;
+      std::condition_variable& cv;
+      int& running;
+      ~Leave() {
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          --running;
+        }
+        cv.notify_one();
+      }
+    } leave{mu, cv, running};
+    fn(i);
+  });
 }
 
 }  // namespace tandem

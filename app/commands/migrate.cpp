@@ -64,10 +64,11 @@ po::options_description MigrateOptions() {
       "dry-run", "validate, match and write the result files; change nothing")(
       "resume", po::value<std::string>(), "continue job JOB after a crash or Ctrl-C")(
       "batch-size", po::value<int>()->default_value(5000), "rows per chunk and checkpoint")(
-      "concurrency", po::value<int>()->default_value(4), "billing writes in flight")(
-      "output", po::value<std::string>(),
-      "folder for success.csv and error.csv "
-      "(default migrations/JOB)");
+      "concurrency", po::value<int>()->default_value(0),
+      "billing writes in flight at most (0: as billing's rate limit and latency call for, up to "
+      "64)")("output", po::value<std::string>(),
+             "folder for success.csv and error.csv "
+             "(default migrations/JOB)");
   return desc;
 }
 

@@ -247,6 +247,9 @@ class BillingSystem {
   virtual std::string name() const = 0;
   // The URL a person opens to see the record in the billing system's own UI.
   virtual std::string RecordUrl(const std::string& kind, const std::string& id) const = 0;
+  // Calls worth keeping in flight to billing now, by its rate limit and the latency and
+  // throttling seen (connector/http/flow_control.h); 1 where nothing is known.
+  virtual int PreferredInFlight() const { return 1; }
 
   // --- accounts ---
   virtual Result<BillingAccount> CreateAccount(const BillingAccount& account,

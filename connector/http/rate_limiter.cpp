@@ -16,7 +16,7 @@ TokenBucket::TokenBucket(double rate_per_second, double burst, const Clock& cloc
 void TokenBucket::RefillLocked(SteadyTime now) {
   const double elapsed = std::chrono::duration<double>(now - last_).count();
   if (elapsed > 0) {
-    tokens_ = std::min(burst_, tokens_ + elapsed * rate_);
+    tokens_ = std::min(burst_, tokens_ + elapsed * rate_ * factor_);
     last_ = now;
   }
 }
@@ -28,10 +28,17 @@ Millis TokenBucket::Acquire() {
     std::lock_guard<std::mutex> lock(mu_);
     RefillLocked(clock_.SteadyNow());
     tokens_ -= 1.0;  // reserve now; a negative balance is the queue of waiting callers
-    if (tokens_ < 0) wait = Millis(static_cast<int64_t>(std::ceil(-tokens_ / rate_ * 1000.0)));
+    if (tokens_ < 0)
+      wait = Millis(static_cast<int64_t>(std::ceil(-tokens_ / (rate_ * factor_) * 1000.0)));
   }
   if (wait.count() > 0) sleeper_.Sleep(wait);
   return wait;
+}
+
+void TokenBucket::SetRateFactor(double factor) {
+  std::lock_guard<std::mutex> lock(mu_);
+  RefillLocked(clock_.SteadyNow());  // the time so far at the old rate
+  factor_ = std::clamp(factor, 0.01, 1.0);
 }
 
 double TokenBucket::Available() {

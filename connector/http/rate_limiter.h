@@ -19,12 +19,15 @@ class TokenBucket {
   Millis Acquire();
   // Tokens available now (negative when callers are queued), for tests and metrics.
   double Available();
+  // Lets through `factor` (0 < factor <= 1) of the configured rate from now on.
+  void SetRateFactor(double factor);
 
  private:
   void RefillLocked(SteadyTime now);  // REQUIRES: mu_ held
 
   const double rate_;
   const double burst_;
+  double factor_ = 1.0;  // GUARDED_BY(mu_)
   const Clock& clock_;
   Sleeper& sleeper_;
   std::mutex mu_;

@@ -10,10 +10,12 @@ namespace tandem::connector::http {
 struct RestClient::Impl {
   Impl(const RestClientOptions& o, RestClientDeps d)
       : backoff(o.backoff_base, o.backoff_cap, d.random),
-        bucket(o.rate_per_second, o.burst, d.clock, d.sleeper) {}
+        bucket(o.rate_per_second, o.burst, d.clock, d.sleeper),
+        flow(o.rate_per_second, o.max_in_flight, &bucket) {}
 
   JitteredExponentialBackoff backoff;
   TokenBucket bucket;
+  FlowControl flow;
   RetryStage* retry = nullptr;  // owned by the pipeline
   HttpTransportPtr pipeline;
 };
@@ -29,6 +31,8 @@ RestClient::RestClient(RestClientOptions options, RestClientDeps deps, AuthProvi
   HttpTransportPtr p = std::make_unique<CountingStage>(std::move(transport), deps.counter, remote,
                                                        CountingStage::Mode::kAttempts);
   p = std::make_unique<LoggingStage>(std::move(p), remote, deps.clock);
+  p = std::make_unique<FlowControlStage>(std::move(p), impl_->flow, options_.retry.classifier,
+                                         deps.clock);
   p = std::make_unique<RateLimitStage>(std::move(p), impl_->bucket);
   auto retry = std::make_unique<RetryStage>(std::move(p), options_.retry, impl_->backoff,
                                             deps.sleeper, deps.clock, remote);
@@ -79,5 +83,7 @@ Result<HttpResponse> RestClient::PostForm(const std::string& path, const FormFie
 
 const RetryStats& RestClient::retry_stats() const { return impl_->retry->stats(); }
 TokenBucket& RestClient::rate_limiter() { return impl_->bucket; }
+
+FlowControl& RestClient::flow() { return impl_->flow; }
 
 }  // namespace tandem::connector::http

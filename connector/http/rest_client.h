@@ -1,6 +1,6 @@
 // RestClient: the one REST client core both remote systems' clients are built on.
 // It assembles the pipeline, outermost first:
-//   call counter (calls) → auth → retry → rate limiter → redacting logger
+//   call counter (calls) → auth → retry → rate limiter → flow control → redacting logger
 //     → call counter (attempts) → transport
 // Retry sits inside auth so that a refreshed token is used by every later attempt; the rate
 // limiter sits inside retry so that each attempt, retries included, takes a token, since the
@@ -14,6 +14,7 @@
 
 #include "connector/http/auth.h"
 #include "connector/http/call_counter.h"
+#include "connector/http/flow_control.h"
 #include "connector/http/form.h"
 #include "connector/http/http_types.h"
 #include "connector/http/rate_limiter.h"
@@ -31,6 +32,7 @@ struct RestClientOptions {
   Millis backoff_cap = Millis(20'000);  // no retry waits longer; default 20 s
   double rate_per_second = 0;           // token bucket rate; 0 = unlimited (default)
   double burst = 10;                    // token bucket size; default 10
+  int max_in_flight = 64;               // FlowControl's cap on calls in flight; default 64
 };
 
 // What a RestClient needs from outside; held by reference, must outlive the client.
@@ -62,6 +64,8 @@ class RestClient {
   const RestClientOptions& options() const { return options_; }
   const RetryStats& retry_stats() const;
   TokenBucket& rate_limiter();
+  // How many calls to keep in flight to this remote now (connector/http/flow_control.h).
+  FlowControl& flow();
 
  private:
   struct Impl;

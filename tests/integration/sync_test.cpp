@@ -212,9 +212,12 @@ TEST_P(SyncTest, BillingWritesRunConcurrentlyWithinBillingsRateLimit) {
   // A store of its own: the second sandbox issues the first one's customer ids again.
   ScopedStore control(StoreBackend{"sqlite"}, "concurrent_control");
   ASSERT_TRUE(control.Open().ok());
-  int64_t unlimited_refused = -1;
-  run(MakeAccounts(120, "Unlimited"), 0, &unlimited_refused, *control);
-  EXPECT_GT(unlimited_refused, 0) << "without the client's limit the sandbox refuses some";
+  int64_t over_refused = -1;
+  const auto [over_created, over_customers] =
+      run(MakeAccounts(120, "Over"), 200, &over_refused, *control);
+  EXPECT_GT(over_refused, 0) << "with the client's limit above billing's the sandbox refuses some";
+  EXPECT_EQ(over_created, 120) << "refused creates are sent again, and back off";
+  EXPECT_EQ(over_customers, 120);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, SyncTest,

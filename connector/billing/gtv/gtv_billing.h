@@ -51,6 +51,7 @@ class GtvBilling final : public BillingSystem {
 
   std::string name() const override { return "gotransverse"; }
   std::string RecordUrl(const std::string& kind, const std::string& id) const override;
+  int PreferredInFlight() const override { return rest_.flow().InFlight(); }
 
   Result<BillingAccount> CreateAccount(const BillingAccount& account,
                                        const std::string& idempotency_key) override;

@@ -1,0 +1,69 @@
+#include "connector/http/flow_control.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace tandem::connector::http {
+namespace {
+
+constexpr double kAlpha = 0.2;         // weight of the newest latency in the average
+constexpr double kMargin = 1.25;       // in flight beyond R x L: latency varies call to call
+constexpr int kRecoverEvery = 20;      // answers without a throttle per step back up
+constexpr double kRecoverStep = 0.1;   // of the configured rate
+constexpr double kLowestFactor = 0.05;
+constexpr int kWithoutRate = 4;  // no limit stated: a few, not a flood
+
+}  // namespace
+
+FlowControl::FlowControl(double rate_per_second, int cap, TokenBucket* bucket)
+    : rate_(rate_per_second), cap_(std::max(1, cap)), bucket_(bucket) {}
+
+void FlowControl::Observe(Millis latency, bool throttled) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const double ms = static_cast<double>(latency.count());
+  if (throttled) {
+    ++throttled_;
+    factor_ = std::max(kLowestFactor, factor_ / 2);
+    since_throttled_ = 0;
+    if (bucket_) bucket_->SetRateFactor(factor_);
+    return;  // a refusal's latency says nothing of the work's
+  }
+  ewma_ms_ = ewma_ms_ == 0 ? ms : (1 - kAlpha) * ewma_ms_ + kAlpha * ms;
+  lowest_ms_ = lowest_ms_ == 0 ? std::max(1.0, ms) : std::min(lowest_ms_, std::max(1.0, ms));
+  if (factor_ < 1.0 && ++since_throttled_ >= kRecoverEvery) {
+    factor_ = std::min(1.0, factor_ + kRecoverStep);
+    since_throttled_ = 0;
+    if (bucket_) bucket_->SetRateFactor(factor_);
+  }
+}
+
+int FlowControl::InFlight() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (rate_ <= 0) return std::min(cap_, kWithoutRate);
+  // Before the first answer: a guess of 250 ms, what a remote across the internet takes.
+  const double latency_s = (ewma_ms_ == 0 ? 250.0 : ewma_ms_) / 1000.0;
+  double target = rate_ * factor_ * latency_s * kMargin;
+  if (lowest_ms_ > 0 && ewma_ms_ > 2 * lowest_ms_)  // queueing at the remote: ease off
+    target *= std::max(0.5, 2 * lowest_ms_ / ewma_ms_);
+  return std::clamp(static_cast<int>(std::ceil(target)), 1, cap_);
+}
+
+double FlowControl::RateFactor() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return factor_;
+}
+
+double FlowControl::latency_ms() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return ewma_ms_;
+}
+
+Result<HttpResponse> FlowControlStage::Send(HttpRequest& request) {
+  const SteadyTime started = clock_.SteadyNow();
+  auto result = next_->Send(request);
+  flow_.Observe(std::chrono::duration_cast<Millis>(clock_.SteadyNow() - started),
+                classifier_(result) == Action::kRateLimited);
+  return result;
+}
+
+}  // namespace tandem::connector::http

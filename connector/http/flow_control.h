@@ -1,0 +1,70 @@
+// FlowControl: how many calls to keep in flight to one remote, following what it answers.
+// Little's law: a rate limit of R calls/s at a latency of L s is used fully with R x L calls in
+// flight, so the target is R x L (from a moving average of the latency measured on the wire)
+// with a margin, within [1, cap]. Backing off:
+//  - a throttled answer (429; Salesforce's REQUEST_LIMIT_EXCEEDED) halves the rate the token
+//    bucket lets through; every 20 answers without one give back 10 % of the configured rate
+//    (additive increase, multiplicative decrease);
+//  - latency rising past twice the lowest seen (the remote queueing) shrinks the target in
+//    proportion, down to half.
+// With no rate limit configured the target is 4 (a few, not a flood, against a limit nobody
+// stated). What paths that write many records keep
+// in flight (sync, migration, reconcile repairs): BillingSystem/CrmClient::PreferredInFlight.
+// Thread-safety: all methods are thread-safe.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+
+#include "connector/http/http_types.h"
+#include "connector/http/rate_limiter.h"
+#include "connector/http/retry_classifier.h"
+
+namespace tandem::connector::http {
+
+class FlowControl {
+ public:
+  // `bucket` (may be null) is the remote's token bucket, whose rate a throttled answer lowers.
+  FlowControl(double rate_per_second, int cap, TokenBucket* bucket);
+
+  // One answer from the wire: how long it took, and whether the remote said to slow down.
+  void Observe(Millis latency, bool throttled);
+  // Calls to keep in flight now.
+  int InFlight() const;
+  // The share of the configured rate let through now (1 until throttled).
+  double RateFactor() const;
+  int64_t throttled() const { return throttled_.load(); }
+  double latency_ms() const;
+
+ private:
+  const double rate_;
+  const int cap_;
+  TokenBucket* const bucket_;
+  mutable std::mutex mu_;
+  double ewma_ms_ = 0;      // GUARDED_BY(mu_); 0: nothing measured yet
+  double lowest_ms_ = 0;    // GUARDED_BY(mu_)
+  double factor_ = 1.0;     // GUARDED_BY(mu_)
+  int since_throttled_ = 0;  // GUARDED_BY(mu_)
+  std::atomic<int64_t> throttled_{0};
+};
+
+// The pipeline stage that feeds FlowControl: it times each attempt on the wire (inside the
+// rate limiter, so a wait for a token is not latency).
+class FlowControlStage final : public HttpTransport {
+ public:
+  FlowControlStage(HttpTransportPtr next, FlowControl& flow, Classifier classifier,
+                   const Clock& clock)
+      : next_(std::move(next)), flow_(flow), classifier_(std::move(classifier)), clock_(clock) {}
+
+  // HttpTransport methods
+  Result<HttpResponse> Send(HttpRequest& request) override;
+
+ private:
+  HttpTransportPtr next_;
+  FlowControl& flow_;
+  Classifier classifier_;
+  const Clock& clock_;
+};
+
+}  // namespace tandem::connector::http

@@ -1,0 +1,88 @@
+#include "connector/http/flow_control.h"
+
+#include <atomic>
+
+#include <gtest/gtest.h>
+
+#include "tests/fakes/fake_clock.h"
+#include "util/parallel.h"
+
+namespace tandem::connector::http {
+namespace {
+
+using testing::FakeClock;
+using testing::FakeSleeper;
+
+void Answers(FlowControl& flow, int n, int ms) {
+  for (int i = 0; i < n; ++i) flow.Observe(Millis(ms), false);
+}
+
+// Little's law: 100 calls/s at 150 ms fills the limit with 15 in flight (19 with the margin).
+TEST(FlowControl, KeepsRateTimesLatencyInFlight) {
+  FlowControl flow(100, 64, nullptr);
+  EXPECT_EQ(flow.InFlight(), 32) << "before any answer: 250 ms guessed";
+  Answers(flow, 50, 150);
+  EXPECT_EQ(flow.InFlight(), 19);
+  Answers(flow, 50, 1);
+  EXPECT_EQ(flow.InFlight(), 1) << "loopback: one at a time fills it";
+  Answers(flow, 50, 2000);
+  EXPECT_EQ(flow.InFlight(), 64) << "never above the cap";
+  EXPECT_EQ(FlowControl(0, 8, nullptr).InFlight(), 4) << "no rate known: a few";
+}
+
+// A throttled answer halves the rate the bucket lets through and what is kept in flight; 20
+// answers without one give back a tenth of the rate.
+TEST(FlowControl, AThrottledAnswerHalvesTheRateWhichClimbsBackSlowly) {
+  FakeClock clock;
+  FakeSleeper sleeper(clock);
+  TokenBucket bucket(100, 1, clock, sleeper);
+  FlowControl flow(100, 64, &bucket);
+  Answers(flow, 20, 200);
+  EXPECT_EQ(flow.InFlight(), 25);
+  flow.Observe(Millis(5), true);
+  EXPECT_DOUBLE_EQ(flow.RateFactor(), 0.5);
+  EXPECT_EQ(flow.InFlight(), 13);
+  EXPECT_EQ(flow.throttled(), 1);
+  bucket.Acquire();
+  EXPECT_EQ(bucket.Acquire().count(), 20) << "the bucket lets 50/s through now";
+  flow.Observe(Millis(5), true);
+  EXPECT_DOUBLE_EQ(flow.RateFactor(), 0.25);
+  Answers(flow, 19, 200);
+  EXPECT_DOUBLE_EQ(flow.RateFactor(), 0.25);
+  Answers(flow, 1, 200);
+  EXPECT_DOUBLE_EQ(flow.RateFactor(), 0.35);
+  Answers(flow, 200, 200);
+  EXPECT_DOUBLE_EQ(flow.RateFactor(), 1.0);
+}
+
+// Latency rising past twice its lowest (the remote queueing) shrinks the target, to half.
+TEST(FlowControl, RisingLatencyEasesOff) {
+  FlowControl flow(100, 64, nullptr);
+  Answers(flow, 30, 100);
+  EXPECT_EQ(flow.InFlight(), 13);
+  Answers(flow, 60, 400);
+  EXPECT_EQ(flow.InFlight(), 25) << "100/s x 400 ms x 1.25 = 50, halved";
+}
+
+TEST(ParallelForLimited, NeverRunsMoreThanTheLimitAtOnce) {
+  std::atomic<int> running{0}, most{0}, done{0};
+  std::atomic<int> limit{3};
+  ParallelForLimited(
+      120, 16, [&] { return limit.load(); },
+      [&](size_t i) {
+        const int now = ++running;
+        int seen = most.load();
+        while (now > seen && !most.compare_exchange_weak(seen, now)) {
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        if (i == 60) limit = 6;
+        --running;
+        ++done;
+      });
+  EXPECT_EQ(done.load(), 120);
+  EXPECT_LE(most.load(), 6);
+  EXPECT_GE(most.load(), 4) << "the raised limit was used";
+}
+
+}  // namespace
+}  // namespace tandem::connector::http
