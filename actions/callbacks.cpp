@@ -504,9 +504,33 @@ class Callbacks::Batch {
                    last ? " — giving up" : " — will retry");
       marks.push_back({item.row.event_id, last ? "failed" : "pending", item.status.ToString(), {}});
     }
+    KeepNewestVersions(&marks);
     logger->debug("applied {} events: {} CRM calls, {} invoice listings", items_.size(), crm_calls_,
                   listings_);
     return deps_.store.MarkInboxEvents(marks, now_ms_);
+  }
+
+  // Two events of the batch may move one version (an invoice's, by its own event and by a
+  // refund's): only the newest is written, whatever the order the marks are written in.
+  static void KeepNewestVersions(std::vector<store::InboxMark>* marks) {
+    std::map<std::string, int64_t> newest;
+    for (const auto& m : *marks)
+      for (const auto& c : m.cursors) {
+        auto [it, first] = newest.emplace(c.name, std::stoll(c.value));
+        if (!first) it->second = std::max(it->second, std::stoll(c.value));
+      }
+    for (auto& m : *marks) {
+      auto& cs = m.cursors;
+      cs.erase(std::remove_if(cs.begin(), cs.end(),
+                              [&](const store::CursorUpdate& c) {
+                                auto it = newest.find(c.name);
+                                if (it == newest.end() || std::stoll(c.value) != it->second)
+                                  return true;
+                                newest.erase(it);  // written once
+                                return false;
+                              }),
+               cs.end());
+    }
   }
 
   Callbacks& owner_;

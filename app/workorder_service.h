@@ -1,5 +1,6 @@
-// Work-order automation inside `tandem serve`: `count` worker threads, each with its own
-// engine claiming tasks from the shared store, and the order poller and the daily renewal
+// Work-order automation inside `tandem serve`: `count` worker threads (up to `max` while
+// billing can take more calls: TuneLoop), each with its own engine claiming tasks from the
+// shared store, and the order poller and the daily renewal
 // scan — run only by the
 // process holding a PostgreSQL advisory lock, at an interval that keeps within a share of
 // the CRM's daily API allowance. Stop() lets running tasks finish, then gives back what the
@@ -22,6 +23,11 @@ namespace tandem::app {
 
 inline constexpr int64_t kOrderPollLock = 7143220003;  // the order poller's advisory lock
 
+// The workers to run next, from `active`, within [least, most]: billing's calls in flight (an
+// average) under three quarters of what its rate limit and latency call for while tasks ran,
+// a quarter more; over it by a tenth, a quarter fewer (a throttled billing asks for fewer).
+int TuneWorkers(int active, int least, int most, double in_flight, double wanted, bool ran);
+
 class WorkOrderService {
  public:
   // `crash` (tests): the engines' crash points, armed by `serve` from TANDEM_CRASH_AT.
@@ -37,6 +43,8 @@ class WorkOrderService {
  private:
   void WorkLoop(int index);
   void PollLoop();
+  void TuneLoop();
+  int Threads() const;   // worker threads started
   bool Sleep(Millis d);  // false when stopping
 
   Runtime& rt_;
@@ -52,6 +60,7 @@ class WorkOrderService {
   bool stopping_ = false;  // GUARDED_BY(mu_)
   std::atomic<int64_t> tasks_run_{0};
   std::atomic<int64_t> poll_interval_ms_{0};
+  std::atomic<int> active_{0};  // workers taking tasks: the first active_ of them
 };
 
 }  // namespace tandem::app

@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "connector/billing/stripe/connection.h"
 #include "connector/crm/salesforce/connection.h"
@@ -24,16 +25,22 @@ inline double CpuSeconds() {
 }
 
 // Starts `tandem sandbox` (both emulators, free ports) as its own process, so the figures are
-// the client's alone. Returns its pid (-1 on failure) and the URLs it printed; `billing` may
-// be null when only the CRM is wanted.
-inline pid_t StartSandbox(const char* binary, std::string* crm, std::string* billing) {
+// the client's alone; `extra` are more of its options (--crm-latency 300 ...). Returns its pid
+// (-1 on failure) and the URLs it printed; `billing` may be null when only the CRM is wanted.
+inline pid_t StartSandbox(const char* binary, std::string* crm, std::string* billing,
+                          std::vector<std::string> extra = {}) {
   int fds[2];
   if (pipe(fds) != 0) return -1;
   const pid_t pid = fork();
   if (pid == 0) {
     dup2(fds[1], STDOUT_FILENO);
     close(fds[0]);
-    execl(binary, binary, "--log-level", "warn", "sandbox", static_cast<char*>(nullptr));
+    std::vector<std::string> args = {binary, "--log-level", "warn", "sandbox"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(binary, argv.data());
     _exit(127);
   }
   close(fds[1]);
@@ -46,6 +53,16 @@ inline pid_t StartSandbox(const char* binary, std::string* crm, std::string* bil
   }
   close(fds[0]);
   return crm->empty() || (billing && billing->empty()) ? -1 : pid;
+}
+
+// An emulator's /__sandbox/stats (requests, rate_limited, objects, ...); null when unreadable.
+inline Json SandboxStats(const std::string& url, const connector::http::RestClientDeps& deps) {
+  connector::http::RestClientOptions o;
+  o.base_url = url;
+  connector::http::RestClient client(o, deps, nullptr);
+  auto r = client.Get("/__sandbox/stats");
+  if (!r.ok()) return Json();
+  return Json::Parse(r->body).value_or(Json());
 }
 
 // The clients a bench drives the sandboxes with, as the app builds them: real time and real

@@ -2,8 +2,12 @@
 // Accounts into billing against the sandboxes (another process), on SQLite, then `tandem
 // reconcile --object account` over the result. Prints for each: records/s, CRM and billing
 // API calls per 1,000 records, and the process's peak RSS and CPU, so runs at 100,000 and
-// 1,000,000 rows show whether memory stays flat.
-//   bench_migrate TANDEM_BINARY ROWS [CONCURRENCY]
+// 1,000,000 rows show whether memory stays flat. The sandbox models the network
+// (CRM_LATENCY_MS on every Salesforce request, BILLING_LATENCY_MS ± a fifth on every billing
+// one) and billing's rate limit (RATE/s, answering 429 beyond it; the config asks Tandem for
+// the same rate), so the throughput is what a user waits for, as a share of the limit.
+//   bench_migrate TANDEM_BINARY ROWS [CONCURRENCY] [CRM_LATENCY_MS] [BILLING_LATENCY_MS] [RATE]
+//   (CONCURRENCY 0, the default: follow billing's rate and latency; latencies 0; RATE 100)
 #include <unistd.h>
 
 #include <chrono>
@@ -26,22 +30,21 @@ namespace {
 
 using namespace tandem;
 
-Json Stats(connector::http::RestClient& client) {
-  auto r = client.Get("/__sandbox/stats");
-  if (!r.ok()) return Json();
-  return Json::Parse(r->body).value_or(Json());
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::fprintf(stderr, "usage: bench_migrate TANDEM_BINARY ROWS [CONCURRENCY]\n");
+    std::fprintf(stderr,
+                 "usage: bench_migrate TANDEM_BINARY ROWS [CONCURRENCY] [CRM_LATENCY_MS] "
+                 "[BILLING_LATENCY_MS] [RATE]\n");
     return 2;
   }
   const char* binary = argv[1];
   const int64_t rows = std::atoll(argv[2]);
-  const std::string concurrency = argc > 3 ? argv[3] : "8";
+  const std::string concurrency = argc > 3 ? argv[3] : "0";
+  const int crm_latency = argc > 4 ? std::atoi(argv[4]) : 0;
+  const int billing_latency = argc > 5 ? std::atoi(argv[5]) : 0;
+  const double rate = argc > 6 ? std::atof(argv[6]) : 100;
   namespace fs = std::filesystem;
   const fs::path dir =
       fs::temp_directory_path() / ("tandem_bench_migrate_" + std::to_string(getpid()));
@@ -104,7 +107,11 @@ int main(int argc, char** argv) {
             &reconcile_go);
   log::Setup({log::Format::kText, spdlog::level::warn}, std::make_shared<Redactor>());
   std::string crm_url, billing_url;
-  const pid_t sandbox = bench::StartSandbox(binary, &crm_url, &billing_url);
+  const pid_t sandbox = bench::StartSandbox(
+      binary, &crm_url, &billing_url,
+      {"--crm-latency", std::to_string(crm_latency), "--billing-latency",
+       std::to_string(billing_latency), "--billing-jitter", std::to_string(billing_latency / 5),
+       "--billing-rate-limit", std::to_string(rate)});
   if (sandbox < 0) {
     std::fprintf(stderr, "cannot start the sandbox\n");
     return 1;
@@ -140,31 +147,34 @@ int main(int argc, char** argv) {
                         << "\ncrm:\n  base_url: " << crm_url
                         << "\n  auth:\n    client_id: tandem-sandbox\n    client_secret: "
                            "env:SF_SECRET\nbilling:\n  base_url: "
-                        << billing_url << "\n  api_key: env:STRIPE_KEY\n";
-  connector::http::RestClientOptions ro;
-  ro.base_url = crm_url;
-  connector::http::RestClient crm_admin(ro, deps, nullptr);
-  ro.base_url = billing_url;
-  connector::http::RestClient billing_admin(ro, deps, nullptr);
-  const Json crm_before = Stats(crm_admin), billing_before = Stats(billing_admin);
+                        << billing_url << "\n  api_key: env:STRIPE_KEY\n  rate_per_second: " << rate
+                        << "\n";
+  auto crm_stats = [&] { return bench::SandboxStats(crm_url, deps); };
+  auto billing_stats = [&] { return bench::SandboxStats(billing_url, deps); };
+  const Json crm_before = crm_stats(), billing_before = billing_stats();
 
   const Run m = run(pid, migrate_go);
-  const Json crm_after = Stats(crm_admin), billing_after = Stats(billing_admin);
+  const Json crm_after = crm_stats(), billing_after = billing_stats();
   const double crm_calls = crm_after["api_calls"].as_number() - crm_before["api_calls"].as_number();
   const double billing_calls =
       billing_after["requests"].as_number() - billing_before["requests"].as_number();
   const int64_t customers = billing_after["objects"]["customer"].as_int();
   const double per_k = 1000.0 / static_cast<double>(rows);
   std::printf(
-      "migrate %lld rows (concurrency %s): exit %d, %.1f s, %.0f rows/s, %.1f CRM calls and "
-      "%.1f billing calls per 1,000 rows, peak RSS %.1f MiB, CPU %.1f s, %lld customers in "
+      "migrate %lld rows (concurrency %s, CRM %d ms, billing %d±%d ms): exit %d, %.1f s, %.0f "
+      "rows/s, billing %.0f calls/s = %.0f %% of its %.0f/s limit, %lld 429s; %.1f CRM calls "
+      "and %.1f billing calls per 1,000 rows, peak RSS %.1f MiB, CPU %.1f s, %lld customers in "
       "billing\n",
-      static_cast<long long>(rows), concurrency.c_str(),
-      WIFEXITED(m.status) ? WEXITSTATUS(m.status) : -1, m.seconds,
-      static_cast<double>(rows) / m.seconds, crm_calls * per_k, billing_calls * per_k, m.rss_mib,
-      m.cpu, static_cast<long long>(customers));
+      static_cast<long long>(rows), concurrency.c_str(), crm_latency, billing_latency,
+      billing_latency / 5, WIFEXITED(m.status) ? WEXITSTATUS(m.status) : -1, m.seconds,
+      static_cast<double>(rows) / m.seconds, billing_calls / m.seconds,
+      100 * billing_calls / m.seconds / rate, rate,
+      static_cast<long long>(billing_after["rate_limited"].as_int() -
+                             billing_before["rate_limited"].as_int()),
+      crm_calls * per_k, billing_calls * per_k, m.rss_mib, m.cpu,
+      static_cast<long long>(customers));
   const Run r = run(reconciler, reconcile_go);
-  const Json crm_end = Stats(crm_admin), billing_end = Stats(billing_admin);
+  const Json crm_end = crm_stats(), billing_end = billing_stats();
   std::printf(
       "reconcile %lld accounts: exit %d (0: no difference), %.1f s, %.0f records/s, %.1f CRM "
       "calls and %.1f billing calls per 1,000 records, peak RSS %.1f MiB, CPU %.1f s\n",

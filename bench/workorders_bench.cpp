@@ -1,8 +1,11 @@
 // Steps 4–5 at scale: ORDERS activated Orders (one new 12-month subscription each: account
 // sync, create, start, record = 4 tasks) run by PROCESSES `tandem serve` processes sharing
 // one store, against the sandboxes (another process). Prints orders/s and tasks/s from the
-// first poll to the last order completed. Several processes need PostgreSQL (STORE_URL).
-//   bench_workorders TANDEM_BINARY ORDERS PROCESSES [STORE_URL]
+// first poll to the last order completed, billing's calls/s as a share of its limit, and 429s.
+// Several processes need PostgreSQL (STORE_URL; "sqlite" for the embedded default). The sandbox
+// models the network (CRM_LATENCY_MS, BILLING_LATENCY_MS ± a fifth) and billing's RATE/s.
+//   bench_workorders TANDEM_BINARY ORDERS PROCESSES [STORE_URL] [CRM_LATENCY_MS]
+//                    [BILLING_LATENCY_MS] [RATE] [WORKERS]   (defaults: 0, 0, 100, 4)
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
@@ -30,7 +33,9 @@ using namespace tandem;
 
 int main(int argc, char** argv) {
   if (argc < 4) {
-    std::fprintf(stderr, "usage: bench_workorders TANDEM_BINARY ORDERS PROCESSES [STORE_URL]\n");
+    std::fprintf(stderr,
+                 "usage: bench_workorders TANDEM_BINARY ORDERS PROCESSES [STORE_URL] "
+                 "[CRM_LATENCY_MS] [BILLING_LATENCY_MS] [RATE] [WORKERS]\n");
     return 2;
   }
   const char* binary = argv[1];
@@ -40,10 +45,20 @@ int main(int argc, char** argv) {
   const fs::path dir = fs::temp_directory_path() / ("tandem_bench_wo_" + std::to_string(getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
-  const std::string store_url = argc > 4 ? argv[4] : "sqlite:" + (dir / "tandem.db").string();
+  const std::string store_arg = argc > 4 ? argv[4] : "sqlite";
+  const std::string store_url =
+      store_arg == "sqlite" ? "sqlite:" + (dir / "tandem.db").string() : store_arg;
+  const int crm_latency = argc > 5 ? std::atoi(argv[5]) : 0;
+  const int billing_latency = argc > 6 ? std::atoi(argv[6]) : 0;
+  const double rate = argc > 7 ? std::atof(argv[7]) : 100;
+  const int workers = argc > 8 ? std::atoi(argv[8]) : 4;
   log::Setup({log::Format::kText, spdlog::level::warn}, std::make_shared<Redactor>());
   std::string crm_url, billing_url;
-  const pid_t sandbox = bench::StartSandbox(binary, &crm_url, &billing_url);
+  const pid_t sandbox = bench::StartSandbox(
+      binary, &crm_url, &billing_url,
+      {"--crm-latency", std::to_string(crm_latency), "--billing-latency",
+       std::to_string(billing_latency), "--billing-jitter", std::to_string(billing_latency / 5),
+       "--billing-rate-limit", std::to_string(rate)});
   if (sandbox < 0) return 1;
 
   bench::SandboxClients clients(crm_url, billing_url);
@@ -94,11 +109,15 @@ int main(int argc, char** argv) {
     out << "crm:\n  base_url: " << crm_url
         << "\n  auth:\n    client_id: tandem-sandbox\n    client_secret: env:SF_SECRET\n"
         << "billing:\n  base_url: " << billing_url << "\n  api_key: env:STRIPE_KEY\n"
+        << "  rate_per_second: " << rate << "\n"
         << "paths:\n  mapping: " << TANDEM_SOURCE_DIR << "/config/mapping.yaml\n"
         << "  workorders: " << TANDEM_SOURCE_DIR << "/config/workorders.yaml\n"
         << "schedules:\n  order_poll: 100ms\n  catalog_sync: 24h\n"
-        << "workers:\n  count: 4\n";
+        << "workers:\n  count: " << workers << "\n";
   }
+  const connector::http::RestClientDeps deps{clients.clock, clients.sleeper, clients.random,
+                                             clients.counter};
+  const Json billing_before = bench::SandboxStats(billing_url, deps);
   const auto start = std::chrono::steady_clock::now();
   std::vector<pid_t> serves;
   for (int i = 0; i < processes; ++i) {
@@ -132,12 +151,20 @@ int main(int argc, char** argv) {
     kill(pid, SIGTERM);
     waitpid(pid, nullptr, 0);
   }
+  const Json billing_after = bench::SandboxStats(billing_url, deps);
+  const double billing_calls =
+      billing_after["requests"].as_number() - billing_before["requests"].as_number();
   std::printf(
-      "work orders: %d orders x 4 tasks, %d process(es) x 4 workers, %s: %lld completed in "
-      "%.1f s = %.0f orders/s, %.0f tasks/s\n",
-      orders, processes, store_url.rfind("postgres", 0) == 0 ? "PostgreSQL" : "SQLite",
-      static_cast<long long>(completed), seconds, static_cast<double>(completed) / seconds,
-      4.0 * static_cast<double>(completed) / seconds);
+      "work orders: %d orders x 4 tasks, %d process(es) x %d workers, %s, CRM %d ms, billing "
+      "%d±%d ms: %lld completed in %.1f s = %.1f orders/s, %.1f tasks/s; billing %.1f calls/s = "
+      "%.0f %% of its %.0f/s limit, %lld 429s, %.0f billing calls per 1,000 orders\n",
+      orders, processes, workers, store_url.rfind("postgres", 0) == 0 ? "PostgreSQL" : "SQLite",
+      crm_latency, billing_latency, billing_latency / 5, static_cast<long long>(completed), seconds,
+      static_cast<double>(completed) / seconds, 4.0 * static_cast<double>(completed) / seconds,
+      billing_calls / seconds, 100 * billing_calls / seconds / rate, rate,
+      static_cast<long long>(billing_after["rate_limited"].as_int() -
+                             billing_before["rate_limited"].as_int()),
+      1000 * billing_calls / std::max(1.0, static_cast<double>(completed)));
   kill(sandbox, SIGTERM);
   waitpid(sandbox, nullptr, 0);
   fs::remove_all(dir);

@@ -250,6 +250,8 @@ class BillingSystem {
   // Calls worth keeping in flight to billing now, by its rate limit and the latency and
   // throttling seen (connector/http/flow_control.h); 1 where nothing is known.
   virtual int PreferredInFlight() const { return 1; }
+  // Calls to billing on the wire now.
+  virtual int CallsInFlight() const { return 0; }
 
   // --- accounts ---
   virtual Result<BillingAccount> CreateAccount(const BillingAccount& account,

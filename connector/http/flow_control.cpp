@@ -6,10 +6,10 @@
 namespace tandem::connector::http {
 namespace {
 
-constexpr double kAlpha = 0.2;         // weight of the newest latency in the average
-constexpr double kMargin = 1.25;       // in flight beyond R x L: latency varies call to call
-constexpr int kRecoverEvery = 20;      // answers without a throttle per step back up
-constexpr double kRecoverStep = 0.1;   // of the configured rate
+constexpr double kAlpha = 0.2;        // weight of the newest latency in the average
+constexpr double kMargin = 1.25;      // in flight beyond R x L: latency varies call to call
+constexpr int kRecoverEvery = 20;     // answers without a throttle per step back up
+constexpr double kRecoverStep = 0.1;  // of the configured rate
 constexpr double kLowestFactor = 0.05;
 constexpr int kWithoutRate = 4;  // no limit stated: a few, not a flood
 
@@ -60,7 +60,9 @@ double FlowControl::latency_ms() const {
 
 Result<HttpResponse> FlowControlStage::Send(HttpRequest& request) {
   const SteadyTime started = clock_.SteadyNow();
+  flow_.CallStarted();
   auto result = next_->Send(request);
+  flow_.CallEnded();
   flow_.Observe(std::chrono::duration_cast<Millis>(clock_.SteadyNow() - started),
                 classifier_(result) == Action::kRateLimited);
   return result;

@@ -35,6 +35,10 @@ class FlowControl {
   // The share of the configured rate let through now (1 until throttled).
   double RateFactor() const;
   int64_t throttled() const { return throttled_.load(); }
+  // Calls on the wire now (FlowControlStage counts them).
+  int CallsInFlight() const { return in_flight_now_.load(); }
+  void CallStarted() { ++in_flight_now_; }
+  void CallEnded() { --in_flight_now_; }
   double latency_ms() const;
 
  private:
@@ -42,11 +46,12 @@ class FlowControl {
   const int cap_;
   TokenBucket* const bucket_;
   mutable std::mutex mu_;
-  double ewma_ms_ = 0;      // GUARDED_BY(mu_); 0: nothing measured yet
-  double lowest_ms_ = 0;    // GUARDED_BY(mu_)
-  double factor_ = 1.0;     // GUARDED_BY(mu_)
+  double ewma_ms_ = 0;       // GUARDED_BY(mu_); 0: nothing measured yet
+  double lowest_ms_ = 0;     // GUARDED_BY(mu_)
+  double factor_ = 1.0;      // GUARDED_BY(mu_)
   int since_throttled_ = 0;  // GUARDED_BY(mu_)
   std::atomic<int64_t> throttled_{0};
+  std::atomic<int> in_flight_now_{0};
 };
 
 // The pipeline stage that feeds FlowControl: it times each attempt on the wire (inside the

@@ -52,6 +52,7 @@ class GtvBilling final : public BillingSystem {
   std::string name() const override { return "gotransverse"; }
   std::string RecordUrl(const std::string& kind, const std::string& id) const override;
   int PreferredInFlight() const override { return rest_.flow().InFlight(); }
+  int CallsInFlight() const override { return rest_.flow().CallsInFlight(); }
 
   Result<BillingAccount> CreateAccount(const BillingAccount& account,
                                        const std::string& idempotency_key) override;

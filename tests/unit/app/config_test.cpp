@@ -110,16 +110,19 @@ TEST_F(ConfigTest, OutOfRangeAndBadEnumAreRejected) {
 }
 
 // billing.in_flight: as set, or enough to fill the rate limit at 400 ms a call.
-TEST_F(ConfigTest, BillingCallsInFlightFollowTheRateLimitUnlessSet) {
+// billing.in_flight caps what the flow control asks for (connector/http/flow_control.h); unset,
+// the cap is 64. workers.max lets the work-order workers grow past workers.count.
+TEST_F(ConfigTest, BillingCallsInFlightFollowTheRemoteUpToACap) {
   auto defaults = Load(Write("d.yaml", "billing:\n  rate_per_second: 100\n"));
   ASSERT_TRUE(defaults.ok()) << defaults.status().ToString();
-  EXPECT_EQ(BillingInFlight(defaults->billing), 40);
-  auto slow = Load(Write("s.yaml", "billing:\n  rate_per_second: 2\n"));
-  EXPECT_EQ(BillingInFlight(slow->billing), 1);
-  auto unlimited = Load(Write("u.yaml", ""));
-  EXPECT_EQ(BillingInFlight(unlimited->billing), 4);
-  auto set = Load(Write("x.yaml", "billing:\n  rate_per_second: 100\n  in_flight: 3\n"));
+  EXPECT_EQ(BillingInFlight(defaults->billing), 64);
+  EXPECT_EQ(defaults->workers.count, 2);
+  EXPECT_EQ(defaults->workers.max, 16);
+  auto set = Load(
+      Write("x.yaml", "billing:\n  rate_per_second: 100\n  in_flight: 3\nworkers:\n  max: 0\n"));
+  ASSERT_TRUE(set.ok()) << set.status().ToString();
   EXPECT_EQ(BillingInFlight(set->billing), 3);
+  EXPECT_EQ(set->workers.max, 0);
   auto bad = Load(Write("b.yaml", "billing:\n  in_flight: 65\n"));
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("billing.in_flight: expected a value from 0 to 64"),

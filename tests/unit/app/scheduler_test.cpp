@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "app/workorder_service.h"
 #include "tests/support/default_mapping.h"
 #include "tests/support/salesforce_env.h"
 #include "tests/support/store_backends.h"
@@ -54,6 +55,18 @@ TEST(Scheduler, TriggerRunsTheSyncBeforeTheInterval) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   s.Stop();
   EXPECT_EQ(s.runs(), 1);
+}
+
+// Work-order workers grow while billing has room for more calls and tasks are there, shrink
+// when billing has more than it wants (a 429 halves what it wants), and stay within the bounds.
+TEST(WorkersTuning, FollowBillingsCallsInFlightWithinTheBounds) {
+  EXPECT_EQ(TuneWorkers(2, 2, 16, 1.0, 19, true), 3) << "room for more, tasks ran";
+  EXPECT_EQ(TuneWorkers(8, 2, 16, 4.0, 19, true), 10);
+  EXPECT_EQ(TuneWorkers(8, 2, 16, 4.0, 19, false), 8) << "no tasks ran: no more workers";
+  EXPECT_EQ(TuneWorkers(16, 2, 16, 4.0, 19, true), 16) << "never above the most";
+  EXPECT_EQ(TuneWorkers(12, 2, 16, 15.0, 19, true), 12) << "near what billing wants: as is";
+  EXPECT_EQ(TuneWorkers(12, 2, 16, 19.0, 9, true), 9) << "billing throttled: fewer";
+  EXPECT_EQ(TuneWorkers(2, 2, 16, 5.0, 1, true), 2) << "never below the least";
 }
 
 }  // namespace
