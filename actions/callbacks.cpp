@@ -513,7 +513,7 @@ class Callbacks::Batch {
   // Two events of the batch may move one version (an invoice's, by its own event and by a
   // refund's): only the newest is written, whatever the order the marks are written in.
   static void KeepNewestVersions(std::vector<store::InboxMark>* marks) {
-    std::map<std::string, int64_t> newest;
+    std::map<std::string, long long> newest;
     for (const auto& m : *marks)
       for (const auto& c : m.cursors) {
         auto [it, first] = newest.emplace(c.name, std::stoll(c.value));
