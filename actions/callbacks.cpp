@@ -1,6 +1,7 @@
 #include "actions/callbacks.h"
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -23,6 +24,8 @@ constexpr size_t kPerCall = 200;  // records per Collections call
 // Collections calls a batch keeps in flight: each waits on the CRM for hundreds of ms, and
 // Salesforce allows 25 long-running requests per org; these are short, and a few suffice.
 constexpr int kCallsAtOnce = 4;
+// How far Tandem's clock and billing's may differ (the balance listing's version, Balances).
+constexpr std::chrono::seconds kClockMargin(60);
 
 bool IsInvoiceEvent(T t) {
   return t == T::kInvoiceCreated || t == T::kInvoiceFinalized || t == T::kInvoicePaid ||
@@ -35,7 +38,10 @@ std::string VersionKey(const std::string& object_id) { return "event-version:" +
 // limit, a call that failed as a whole) leaves it to be tried again.
 Status SaveStatus(const connector::crm::SaveResult& r, const std::string& what) {
   const std::string text = what + ": " + r.ErrorText();
-  if (!r.errors.empty() && r.errors.front().record_fault()) return Status::InvalidArgument(text);
+  // CALL_FAILED: the whole Collections call failed (the client's code), not this record.
+  if (!r.errors.empty() && r.errors.front().code != "CALL_FAILED" &&
+      r.errors.front().record_fault())
+    return Status::InvalidArgument(text);
   return Status::Unavailable(text);
 }
 
@@ -118,10 +124,12 @@ class Callbacks::Batch {
     ++*counter;
   }
 
-  // Settles what needs no CRM write (stale, Tandem's own, not ours, hints) and returns the
-  // rest, oldest first. Of several events about one object only the newest is applied.
+  // Settles what needs no CRM write (stale, not ours, hints) and returns the rest, oldest
+  // first (ties: in delivery order). Every one of them is planned, in that order: what they
+  // write to one record merges, the newest last, so the record ends in the newest state and a
+  // side effect of an older event (an invoice.paid's Active) is kept unless a newer one sets
+  // it; the writes themselves go out once per record.
   Status Screen(std::vector<size_t>* to_apply) {
-    std::map<std::string, size_t> newest;  // object id → item
     bool catalog = false, poll = false;
     for (size_t i = 0; i < items_.size(); ++i) {
       if (!items_[i].status.ok()) continue;
@@ -145,16 +153,10 @@ class Callbacks::Batch {
         Settle(i, &report_.skipped_stale);
         continue;
       }
-      auto [it, first] = newest.emplace(e.object_id, i);
-      if (!first) {  // the later of the two in delivery order wins a tie
-        const size_t older =
-            items_[it->second].event.created > e.created ? i : std::exchange(it->second, i);
-        Settle(older, &report_.skipped_stale);
-      }
+      to_apply->push_back(i);
     }
     if (catalog && owner_.on_catalog_changed_) owner_.on_catalog_changed_();
     if (poll && owner_.on_poll_hint_) owner_.on_poll_hint_();
-    for (const auto& [object, i] : newest) to_apply->push_back(i);
     std::stable_sort(to_apply->begin(), to_apply->end(), [&](size_t a, size_t b) {
       return items_[a].event.created < items_[b].event.created ||
              (items_[a].event.created == items_[b].event.created && a < b);
@@ -236,8 +238,11 @@ class Callbacks::Batch {
     // which the refund moved, so it cannot turn a refunded payment back into Succeeded. An
     // attempt on an unpaid invoice is read (ReadPayments): the invoice does not tell its date.
     AddInvoice(e.invoice, InvoiceRecords(e.invoice, crm_account, e.created), false, i);
+    // Planned oldest first: the newest event of the invoice decides whether it is read.
     if (!e.invoice.charge_id.empty() && !e.invoice.payment && e.invoice.status != "paid")
-      payment_reads_.push_back(i);
+      payment_reads_[e.invoice.id] = i;
+    else
+      payment_reads_.erase(e.invoice.id);
     states_.push_back(StateOf(e.invoice, e.account_id, e.created));
     Update& u = AccountUpdate(crm_account, i);
     if (e.type == T::kInvoicePaid) u.fields.Set("Billing_Status__c", "Active");
@@ -267,7 +272,10 @@ class Callbacks::Batch {
     // The fields the mapping says billing decides, as billing has them now (read, not taken
     // from the event: a late delivery must not undo what a work order wrote since).
     const BillingEvent& e = items_[i].event;
-    auto now = deps_.billing.GetAccount(e.account_id);
+    auto read = accounts_read_.find(e.account_id);  // one read per customer and batch
+    if (read == accounts_read_.end())
+      read = accounts_read_.emplace(e.account_id, deps_.billing.GetAccount(e.account_id)).first;
+    const auto& now = read->second;
     if (!now.ok()) return Fail(i, now.status());
     Update& u = AccountUpdate(crm_account, i);
     if (const mapping::ObjectMap* map = deps_.mapping.Find(owner_.account_map_)) {
@@ -288,7 +296,11 @@ class Callbacks::Batch {
     // Billing's state now (status, start, end, period, the billed quantity and amount), read
     // rather than taken from the event, as for customers. The subscription map writes them
     // beside what was sold: a difference is for `reconcile --object revenue` to count.
-    auto now = deps_.billing.GetSubscription(e.object_id);
+    auto read = subscriptions_read_.find(e.object_id);  // one read per subscription and batch
+    if (read == subscriptions_read_.end())
+      read = subscriptions_read_.emplace(e.object_id, deps_.billing.GetSubscription(e.object_id))
+                 .first;
+    const auto& now = read->second;
     if (!now.ok()) return Fail(i, now.status());
     const Json fields = SubscriptionStateFields(deps_.mapping.Find("subscription"), *now);
     if (fields.size() == 0) return;
@@ -325,7 +337,8 @@ class Callbacks::Batch {
         });
     if (!listed.ok()) return Fail(i, listed);
     AddInvoice(*invoice, InvoiceRecords(*invoice, *account, e.created, payments), true, i);
-    states_.push_back(StateOf(*invoice, customer, now_ms_ / 1000));
+    // Billing's state now, versioned by billing's clock (the event's), as events are.
+    states_.push_back(StateOf(*invoice, customer, e.created));
     NeedBalance(customer, *account, invoice->currency, i);
     // The invoice record now holds billing's state as of this event: an older invoice event
     // delivered after it is stale (never moved back: a newer one may have been applied).
@@ -338,15 +351,17 @@ class Callbacks::Batch {
   // The payment attempts behind unpaid invoices, a few reads at once; each invoice's rows
   // again with its payment as billing has it.
   void ReadPayments() {
+    std::vector<size_t> reads;
+    for (const auto& [invoice, i] : payment_reads_) reads.push_back(i);
     std::mutex mu;
-    ParallelFor(payment_reads_.size(), kCallsAtOnce, [&](size_t k) {
-      const size_t i = payment_reads_[k];
+    ParallelFor(reads.size(), kCallsAtOnce, [&](size_t k) {
+      const size_t i = reads[k];
       connector::billing::Invoice in = items_[i].event.invoice;
       auto payment = deps_.billing.GetPayment(in.charge_id);
       std::lock_guard<std::mutex> lock(mu);
-      if (!payment.ok()) return Fail(i, payment.status());
-      in.payment = *payment;
       InvoiceWrite& w = invoices_[in.id];
+      if (!payment.ok()) return FailAll(w.items, payment.status());
+      in.payment = *payment;
       if (!w.read_now) {
         const std::string crm_account = w.rows.invoice["Account__c"].as_string();
         w.rows = InvoiceRecords(in, crm_account, items_[i].event.created);
@@ -376,8 +391,11 @@ class Callbacks::Batch {
         continue;
       }
       ++listings_;
-      TANDEM_RETURN_IF_ERROR(
-          deps_.store.ReplaceOpenInvoices(account, open, now_ms_ / 1000, now_ms_));
+      // The listing is versioned by Tandem's clock less a margin, since events are versioned by
+      // billing's: an event after the listing is never taken for an older one (at worst an
+      // event from the last minute is applied over the listing, and a newer one follows).
+      TANDEM_RETURN_IF_ERROR(deps_.store.ReplaceOpenInvoices(
+          account, open, now_ms_ / 1000 - kClockMargin.count(), now_ms_));
     }
     TANDEM_RETURN_IF_ERROR(deps_.store.ApplyInvoiceStates(states_));
     known = deps_.store.KnownBalances(accounts);
@@ -546,7 +564,9 @@ class Callbacks::Batch {
   std::map<std::string, Update> accounts_;       // by CRM account id
   std::map<std::string, Update> inventory_;      // by CRM service inventory id
   std::vector<std::pair<std::string, size_t>> unlink_;
-  std::vector<size_t> payment_reads_;  // invoice events whose payment attempt is read
+  std::map<std::string, size_t> payment_reads_;  // invoice id → its event whose attempt is read
+  std::map<std::string, Result<connector::billing::BillingAccount>> accounts_read_;
+  std::map<std::string, Result<connector::billing::Subscription>> subscriptions_read_;
   int crm_calls_ = 0, listings_ = 0;
 };
 

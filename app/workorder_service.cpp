@@ -48,7 +48,10 @@ bool WorkOrderService::Sleep(Millis d) {
 
 int TuneWorkers(int active, int least, int most, double in_flight, double wanted, bool ran) {
   if (in_flight > 1.1 * wanted) return std::max(least, active - std::max(1, active / 4));
-  if (in_flight < 0.75 * wanted && ran) return std::min(most, active + std::max(1, active / 4));
+  // One call in flight fills billing's rate (a remote on the same network): more workers
+  // would only contend for the store.
+  if (wanted >= 2 && in_flight < 0.75 * wanted && ran)
+    return std::min(most, active + std::max(1, active / 4));
   return active;
 }
 

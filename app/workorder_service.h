@@ -24,8 +24,9 @@ namespace tandem::app {
 inline constexpr int64_t kOrderPollLock = 7143220003;  // the order poller's advisory lock
 
 // The workers to run next, from `active`, within [least, most]: billing's calls in flight (an
-// average) under three quarters of what its rate limit and latency call for while tasks ran,
-// a quarter more; over it by a tenth, a quarter fewer (a throttled billing asks for fewer).
+// average) under three quarters of what its rate limit and latency call for (when that is 2 or
+// more) while tasks ran, a quarter more; over it by a tenth, a quarter fewer (a throttled
+// billing asks for fewer).
 int TuneWorkers(int active, int least, int most, double in_flight, double wanted, bool ran);
 
 class WorkOrderService {

@@ -8,7 +8,8 @@
 // to a crash or a failed CRM write is written by any worker's sweep a lease later. A crash leaves
 // claimed tasks leased; another worker takes them when the lease ends, and their idempotency keys
 // make the billing calls replay, not repeat. Thread-safety: one Engine per worker thread; any
-// number of engines may share a store.
+// number of engines may share a store. Enqueue alone changes no Engine state and may be called
+// from several threads at once (the order poll takes a page's orders in together).
 #pragma once
 
 #include <string>

@@ -18,13 +18,16 @@ constexpr int kWithoutRate = 4;  // no limit stated: a few, not a flood
 FlowControl::FlowControl(double rate_per_second, int cap, TokenBucket* bucket)
     : rate_(rate_per_second), cap_(std::max(1, cap)), bucket_(bucket) {}
 
-void FlowControl::Observe(Millis latency, bool throttled) {
+void FlowControl::Observe(Millis latency, bool throttled, SteadyTime now) {
   std::lock_guard<std::mutex> lock(mu_);
   const double ms = static_cast<double>(latency.count());
   if (throttled) {
     ++throttled_;
-    factor_ = std::max(kLowestFactor, factor_ / 2);
     since_throttled_ = 0;
+    const Millis window(std::max<int64_t>(1000, static_cast<int64_t>(ewma_ms_)));
+    if (last_cut_ != SteadyTime{} && now - last_cut_ < window) return;  // the same refusal
+    last_cut_ = now;
+    factor_ = std::max(kLowestFactor, factor_ / 2);
     if (bucket_) bucket_->SetRateFactor(factor_);
     return;  // a refusal's latency says nothing of the work's
   }
@@ -63,8 +66,10 @@ Result<HttpResponse> FlowControlStage::Send(HttpRequest& request) {
   flow_.CallStarted();
   auto result = next_->Send(request);
   flow_.CallEnded();
-  flow_.Observe(std::chrono::duration_cast<Millis>(clock_.SteadyNow() - started),
-                classifier_(result) == Action::kRateLimited);
+  if (!result.ok()) return result;  // no answer: nothing learnt of the remote's latency
+  const SteadyTime now = clock_.SteadyNow();
+  flow_.Observe(std::chrono::duration_cast<Millis>(now - started),
+                classifier_(result) == Action::kRateLimited, now);
   return result;
 }
 

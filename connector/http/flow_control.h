@@ -28,8 +28,10 @@ class FlowControl {
   // `bucket` (may be null) is the remote's token bucket, whose rate a throttled answer lowers.
   FlowControl(double rate_per_second, int cap, TokenBucket* bucket);
 
-  // One answer from the wire: how long it took, and whether the remote said to slow down.
-  void Observe(Millis latency, bool throttled);
+  // One answer from the wire at `now`: how long it took, and whether the remote said to slow
+  // down. Throttled answers within one latency (at least a second) of a cut count as one: the
+  // calls that were in flight together were refused together.
+  void Observe(Millis latency, bool throttled, SteadyTime now);
   // Calls to keep in flight now.
   int InFlight() const;
   // The share of the configured rate let through now (1 until throttled).
@@ -50,12 +52,14 @@ class FlowControl {
   double lowest_ms_ = 0;     // GUARDED_BY(mu_)
   double factor_ = 1.0;      // GUARDED_BY(mu_)
   int since_throttled_ = 0;  // GUARDED_BY(mu_)
+  SteadyTime last_cut_{};    // GUARDED_BY(mu_)
   std::atomic<int64_t> throttled_{0};
   std::atomic<int> in_flight_now_{0};
 };
 
 // The pipeline stage that feeds FlowControl: it times each attempt on the wire (inside the
-// rate limiter, so a wait for a token is not latency).
+// rate limiter, so a wait for a token is not latency). Only answers count: a timeout or a
+// refused connection says nothing of how long the remote takes to answer.
 class FlowControlStage final : public HttpTransport {
  public:
   FlowControlStage(HttpTransportPtr next, FlowControl& flow, Classifier classifier,

@@ -67,6 +67,7 @@ TEST(WorkersTuning, FollowBillingsCallsInFlightWithinTheBounds) {
   EXPECT_EQ(TuneWorkers(12, 2, 16, 15.0, 19, true), 12) << "near what billing wants: as is";
   EXPECT_EQ(TuneWorkers(12, 2, 16, 19.0, 9, true), 9) << "billing throttled: fewer";
   EXPECT_EQ(TuneWorkers(2, 2, 16, 5.0, 1, true), 2) << "never below the least";
+  EXPECT_EQ(TuneWorkers(2, 2, 16, 0.3, 1, true), 2) << "loopback: one call fills the rate";
 }
 
 }  // namespace

@@ -13,8 +13,10 @@ namespace {
 using testing::FakeClock;
 using testing::FakeSleeper;
 
+const SteadyTime kT0 = SteadyTime{} + std::chrono::hours(1);
+
 void Answers(FlowControl& flow, int n, int ms) {
-  for (int i = 0; i < n; ++i) flow.Observe(Millis(ms), false);
+  for (int i = 0; i < n; ++i) flow.Observe(Millis(ms), false, kT0);
 }
 
 // Little's law: 100 calls/s at 150 ms fills the limit with 15 in flight (19 with the margin).
@@ -39,14 +41,17 @@ TEST(FlowControl, AThrottledAnswerHalvesTheRateWhichClimbsBackSlowly) {
   FlowControl flow(100, 64, &bucket);
   Answers(flow, 20, 200);
   EXPECT_EQ(flow.InFlight(), 25);
-  flow.Observe(Millis(5), true);
+  flow.Observe(Millis(5), true, kT0);
   EXPECT_DOUBLE_EQ(flow.RateFactor(), 0.5);
   EXPECT_EQ(flow.InFlight(), 13);
   EXPECT_EQ(flow.throttled(), 1);
   bucket.Acquire();
   EXPECT_EQ(bucket.Acquire().count(), 20) << "the bucket lets 50/s through now";
-  flow.Observe(Millis(5), true);
-  EXPECT_DOUBLE_EQ(flow.RateFactor(), 0.25);
+  for (int i = 0; i < 15; ++i) flow.Observe(Millis(5), true, kT0 + Millis(10 * i));
+  EXPECT_DOUBLE_EQ(flow.RateFactor(), 0.5) << "refused together: one cut, not sixteen";
+  EXPECT_EQ(flow.throttled(), 16);
+  flow.Observe(Millis(5), true, kT0 + Millis(1500));
+  EXPECT_DOUBLE_EQ(flow.RateFactor(), 0.25) << "refused again a second later: cut again";
   Answers(flow, 19, 200);
   EXPECT_DOUBLE_EQ(flow.RateFactor(), 0.25);
   Answers(flow, 1, 200);
