@@ -70,7 +70,7 @@ inline void ParallelForLimited(size_t n, int max_workers, const std::function<in
           std::lock_guard<std::mutex> lock(mu);
           --running;
         }
-        cv.notify_one();
+        cv.notify_all();  // the limit may have risen: every waiter looks again
       }
     } leave{mu, cv, running};
     fn(i);

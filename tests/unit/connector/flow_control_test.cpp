@@ -79,8 +79,8 @@ TEST(ParallelForLimited, NeverRunsMoreThanTheLimitAtOnce) {
         int seen = most.load();
         while (now > seen && !most.compare_exchange_weak(seen, now)) {
         }
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-        if (i == 60) limit = 6;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        if (i == 20) limit = 6;
         --running;
         ++done;
       });
