@@ -117,12 +117,12 @@ TEST_F(ConfigTest, BillingCallsInFlightFollowTheRemoteUpToACap) {
   ASSERT_TRUE(defaults.ok()) << defaults.status().ToString();
   EXPECT_EQ(BillingInFlight(defaults->billing), 64);
   EXPECT_EQ(defaults->workers.count, 2);
-  EXPECT_EQ(defaults->workers.max, 16);
+  EXPECT_EQ(defaults->workers.max, 0);
   auto set = Load(
-      Write("x.yaml", "billing:\n  rate_per_second: 100\n  in_flight: 3\nworkers:\n  max: 0\n"));
+      Write("x.yaml", "billing:\n  rate_per_second: 100\n  in_flight: 3\nworkers:\n  max: 12\n"));
   ASSERT_TRUE(set.ok()) << set.status().ToString();
   EXPECT_EQ(BillingInFlight(set->billing), 3);
-  EXPECT_EQ(set->workers.max, 0);
+  EXPECT_EQ(set->workers.max, 12);
   auto bad = Load(Write("b.yaml", "billing:\n  in_flight: 65\n"));
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("billing.in_flight: expected a value from 0 to 64"),
