@@ -40,8 +40,14 @@ class CallbacksTest : public testing::StoreBackendTest {
 
   // Two synced accounts with a subscription each: "good" pays, "bad" fails.
   void SetUpCustomers() {
+    SyncedCustomers({"Good Co", "Bad Co"});
+    Subscribe(customers_);
+  }
+
+  // Accounts named `names` in the CRM, synced by Tandem (ids_ and customers_ in that order).
+  void SyncedCustomers(const std::vector<std::string>& names) {
     std::vector<Json> records;
-    for (const char* n : {"Good Co", "Bad Co"}) {
+    for (const auto& n : names) {
       Json a = Json::MakeObject();
       a.Set("Name", n);
       records.push_back(a);
@@ -51,13 +57,18 @@ class CallbacksTest : public testing::StoreBackendTest {
     for (const auto& r : *created) ids_.push_back(r.id);
     auto report = actions_->Sync("account", ids_);
     ASSERT_TRUE(report.ok());
+    ASSERT_EQ(report->created, static_cast<int>(names.size()));
     for (const auto& o : report->outcomes) customers_.push_back(o.remote_id);
+  }
+
+  // A 40.00 monthly subscription for each billing customer.
+  void Subscribe(const std::vector<std::string>& customers) {
     const auto product =
         testing::CreateBillingProduct(stripe_.billing(), "Virtual Server", "p").value();
     const auto monthly =
         testing::CreateBillingPrice(stripe_.billing(), product.id, "usd", 4000, "month", "pr")
             .value();
-    for (const auto& c : customers_) {
+    for (const auto& c : customers) {
       connector::billing::SubscriptionSpec spec;
       spec.account_id = c;
       spec.items.push_back(connector::billing::SubscriptionItem{"", monthly.id, 1, {}});
@@ -223,36 +234,18 @@ TEST_P(CallbacksTest, InvoicesStatusAndBalanceReachTheCrmOnceEach) {
 // balance and status is right, the failed customers' too.
 TEST_P(CallbacksTest, ABillRunsEventsCostAtMostTwentyCrmCallsAndTenBillingCallsPerThousand) {
   constexpr int kAccounts = 250;
-  std::vector<Json> records;
-  for (int i = 0; i < kAccounts; ++i) {
-    Json a = Json::MakeObject();
-    a.Set("Name", "Bill Run Co " + std::to_string(i));
-    records.push_back(a);
-  }
-  auto created = crm_.client().CreateMany("Account", records);
-  ASSERT_TRUE(created.ok());
-  for (const auto& r : *created) ids_.push_back(r.id);
-  auto synced = actions_->Sync("account", ids_);
-  ASSERT_TRUE(synced.ok());
-  ASSERT_EQ(synced->created, kAccounts);
-  const auto product =
-      testing::CreateBillingProduct(stripe_.billing(), "Virtual Server", "p").value();
-  const auto monthly =
-      testing::CreateBillingPrice(stripe_.billing(), product.id, "usd", 4000, "month", "pr")
-          .value();
-  for (const auto& o : synced->outcomes) {
-    connector::billing::SubscriptionSpec spec;
-    spec.account_id = o.remote_id;
-    spec.items.push_back(connector::billing::SubscriptionItem{"", monthly.id, 1, {}});
-    ASSERT_TRUE(stripe_.billing().CreateSubscription(spec, "sub:" + o.remote_id).ok());
-  }
+  std::vector<std::string> names;
+  for (int i = 0; i < kAccounts; ++i) names.push_back("Bill Run Co " + std::to_string(i));
+  SyncedCustomers(names);
+  Subscribe(customers_);
   DeliverAndApply();  // the subscriptions' first invoices
 
   std::set<std::string> failing;  // every 25th customer's card fails
-  for (size_t k = 0; k < synced->outcomes.size(); k += 25) failing.insert(ids_[k]);
   std::vector<std::string> failing_billing;
-  for (size_t k = 0; k < synced->outcomes.size(); k += 25)
-    failing_billing.push_back(synced->outcomes[k].remote_id);
+  for (size_t k = 0; k < ids_.size(); k += 25) {
+    failing.insert(ids_[k]);
+    failing_billing.push_back(customers_[k]);
+  }
   stripe_.sandbox.BillRun("", failing_billing);
   Deliver();
   const int64_t events = (*store_)->CountPendingInbox().value();
@@ -294,15 +287,7 @@ TEST_P(CallbacksTest, ABalanceCountsOpenInvoicesFromBeforeTheFirstEvent) {
   customer.external_key = crm_id;
   const std::string billing_id =
       stripe_.billing().CreateAccount(customer, "test:migrated").value().id;
-  const auto product =
-      testing::CreateBillingProduct(stripe_.billing(), "Virtual Server", "p").value();
-  const auto monthly =
-      testing::CreateBillingPrice(stripe_.billing(), product.id, "usd", 4000, "month", "pr")
-          .value();
-  connector::billing::SubscriptionSpec spec;
-  spec.account_id = billing_id;
-  spec.items.push_back(connector::billing::SubscriptionItem{"", monthly.id, 1, {}});
-  ASSERT_TRUE(stripe_.billing().CreateSubscription(spec, "sub:migrated").ok());
+  Subscribe({billing_id});
   stripe_.sandbox.BillRun(billing_id, {billing_id});  // 40.00 left open, before Tandem knew it
   webhooks_.Drop();                                   // those events never came
   ASSERT_TRUE((*store_)->UpsertLinks({store::Link{"account", crm_id, billing_id, "", "", 0}}).ok());
