@@ -34,17 +34,6 @@ bool IsInvoiceEvent(T t) {
 
 std::string VersionKey(const std::string& object_id) { return "event-version:" + object_id; }
 
-// A record the CRM refused: its own fault fails the event for good, anything else (a lock, a
-// limit, a call that failed as a whole) leaves it to be tried again.
-Status SaveStatus(const connector::crm::SaveResult& r, const std::string& what) {
-  const std::string text = what + ": " + r.ErrorText();
-  // CALL_FAILED: the whole Collections call failed (the client's code), not this record.
-  if (!r.errors.empty() && r.errors.front().code != "CALL_FAILED" &&
-      r.errors.front().record_fault())
-    return Status::InvalidArgument(text);
-  return Status::Unavailable(text);
-}
-
 store::InvoiceState StateOf(const connector::billing::Invoice& in, const std::string& account,
                             int64_t version) {
   return store::InvoiceState{in.id,       account, in.status == "open", in.amount_remaining,
@@ -433,7 +422,7 @@ class Callbacks::Batch {
           continue;
         }
         const auto& r = (*saved)[k];
-        if (!r.success) FailAll(*owners[first + k], SaveStatus(r, what));
+        if (!r.success) FailAll(*owners[first + k], r.ToStatus(what));
         if (done) done(first + k, r);
       }
     });

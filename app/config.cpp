@@ -272,9 +272,9 @@ void ReadConfig(const YAML::Node& root, Reader& r, Config* c) {
     r.Duration(n, "schedules", "renewal_scan", &c->schedules.renewal_scan_ms);
   }
   if (auto n = root["workers"];
-      n.IsDefined() && r.Map(n, "workers", {"count", "max", "lease", "poll_api_share"})) {
+      n.IsDefined() && r.Map(n, "workers", {"count", "batch", "lease", "poll_api_share"})) {
     r.Number<int>(n, "workers", "count", &c->workers.count, 0, 64);
-    r.Number<int>(n, "workers", "max", &c->workers.max, 0, 64);
+    r.Number<int>(n, "workers", "batch", &c->workers.batch, 0, 256);
     r.Duration(n, "workers", "lease", &c->workers.lease_ms);
     r.Number<double>(n, "workers", "poll_api_share", &c->workers.poll_api_share, 0.0, 1.0);
   }

@@ -83,11 +83,9 @@ struct Schedules {
 // Work-order workers of `tandem serve`.
 struct WorkersConfig {
   int count = 2;  // threads running tasks (0: an API-only process)
-  // Up to this many when billing can take more: while its calls in flight stay under what its
-  // rate limit and latency call for (BillingSystem::PreferredInFlight), more workers run;
-  // above it, fewer. Off (always `count`) when 0, the default, or not above count: with two
-  // processes on PostgreSQL under the sanitizers, 16 engines each ran some tasks twice.
-  int max = 0;
+  // Tasks each thread claims and runs at once; 0 (the default): follow billing, four per call
+  // its rate limit and latency call for, 8 to 64 (app/workorder_service.h: TaskBatch).
+  int batch = 0;
   int64_t lease_ms = 60'000;     // a claimed task goes to another worker when its lease ends
   double poll_api_share = 0.05;  // of the daily API allowance the order poll may spend
 };

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "util/log.h"
 #include "util/thread.h"
@@ -26,13 +27,7 @@ WorkOrderService::WorkOrderService(Runtime& runtime, const WorkersConfig& worker
                        "CRM API calls spent polling for activated orders");
   rt_.metrics.Describe("tandem_order_poll_interval_seconds", "gauge",
                        "the order poll interval, from the daily API allowance and its share");
-  rt_.metrics.Describe("tandem_workorder_workers_active", "gauge",
-                       "work-order workers running tasks now (workers.count..workers.max, as "
-                       "billing can take more calls)");
   poll_interval_ms_ = poll_floor_.count();
-  active_ = workers_.count;
-  rt_.metrics.Gauge("tandem_workorder_workers_active",
-                    [this] { return static_cast<double>(active_.load()); });
   // Read when /metrics is scraped; the service outlives the API server in `serve`.
   rt_.metrics.Gauge("tandem_order_poll_interval_seconds",
                     [this] { return static_cast<double>(poll_interval_ms_.load()) / 1000.0; });
@@ -46,30 +41,23 @@ bool WorkOrderService::Sleep(Millis d) {
   return !stopping_;
 }
 
-int TuneWorkers(int active, int least, int most, double in_flight, double wanted, bool ran) {
-  if (in_flight > 1.1 * wanted) return std::max(least, active - std::max(1, active / 4));
-  // One call in flight fills billing's rate (a remote on the same network): more workers
-  // would only contend for the store.
-  if (wanted >= 2 && in_flight < 0.75 * wanted && ran)
-    return std::min(most, active + std::max(1, active / 4));
-  return active;
-}
-
-int WorkOrderService::Threads() const {
-  return workers_.count == 0 ? 0 : std::max(workers_.count, workers_.max);
+int TaskBatch(double billing_in_flight) {
+  return std::clamp(static_cast<int>(std::ceil(4 * billing_in_flight)), 8, 64);
 }
 
 void WorkOrderService::Start() {
-  for (int i = 0; i < Threads(); ++i) {
+  const connector::billing::BillingSystem& billing = rt_.billing->billing();
+  for (int i = 0; i < workers_.count; ++i) {
     workorders::EngineOptions o;
     o.worker_id = process_id_ + ":" + std::to_string(i);
     o.lease = Millis(workers_.lease_ms);
+    o.claim_batch = workers_.batch;
+    if (workers_.batch == 0)
+      o.claim_limit = [&billing] { return TaskBatch(billing.PreferredInFlight()); };
     engines_.push_back(NewEngine(rt_, o, crash_));
   }
-  for (int i = 0; i < Threads(); ++i)
+  for (int i = 0; i < workers_.count; ++i)
     threads_.push_back(StartThread("workorders-" + std::to_string(i), [this, i] { WorkLoop(i); }));
-  if (Threads() > workers_.count)
-    threads_.push_back(StartThread("workorders-tuner", [this] { TuneLoop(); }));
   threads_.push_back(StartThread("order-poller", [this] { PollLoop(); }));
 }
 
@@ -95,10 +83,6 @@ void WorkOrderService::WorkLoop(int index) {
       std::lock_guard<std::mutex> lock(mu_);
       if (stopping_) return;
     }
-    if (index >= active_.load()) {  // not needed now: billing has what it can take
-      if (!Sleep(Millis(200))) return;
-      continue;
-    }
     auto stats = engine.RunOnce();
     if (!stats.ok()) {
       logger->warn("work-order worker: {}", stats.status().ToString());
@@ -115,31 +99,6 @@ void WorkOrderService::WorkLoop(int index) {
     if (stats->lost)
       rt_.metrics.Count("tandem_workorder_tasks_total", "outcome=\"lost\"", stats->lost);
     if (stats->ran == 0 && !Sleep(Millis(200))) return;  // idle: look again soon
-  }
-}
-
-void WorkOrderService::TuneLoop() {
-  // Billing's calls in flight, sampled every 100 ms and averaged over 2 s (TuneWorkers).
-  const connector::billing::BillingSystem& billing = rt_.billing->billing();
-  double sampled = 0;
-  int samples = 0;
-  int64_t ran_before = tasks_run_.load();
-  for (;;) {
-    if (!Sleep(Millis(100))) return;
-    sampled += billing.CallsInFlight();
-    if (++samples < 20) continue;
-    const double in_flight = sampled / samples;
-    const double wanted = billing.PreferredInFlight();
-    const int64_t ran = tasks_run_.load();
-    const int active = active_.load();
-    active_ = TuneWorkers(active, workers_.count, Threads(), in_flight, wanted, ran > ran_before);
-    if (active_.load() != active)
-      log::Get("workorders")
-          ->debug("workers {} -> {} (billing: {:.1f} calls in flight, {:.0f} wanted)", active,
-                  active_.load(), in_flight, wanted);
-    sampled = 0;
-    samples = 0;
-    ran_before = ran;
   }
 }
 

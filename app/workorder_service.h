@@ -1,11 +1,9 @@
-// Work-order automation inside `tandem serve`: `count` worker threads (up to `max` while
-// billing can take more calls: TuneLoop), each with its own engine claiming tasks from the
-// shared store, and the order poller and the daily renewal
-// scan — run only by the
-// process holding a PostgreSQL advisory lock, at an interval that keeps within a share of
-// the CRM's daily API allowance. Stop() lets running tasks finish, then gives back what the
-// workers had claimed, so another process takes it at once (graceful SIGTERM).
-// Thread-safety: Start/Stop from one thread.
+// Work-order automation inside `tandem serve`: `count` worker threads, each with its own
+// engine claiming batches of tasks from the shared store (TaskBatch), and the order poller
+// and the daily renewal scan — run only by the process holding a PostgreSQL advisory lock, at an
+// interval that keeps within a share of the CRM's daily API allowance. Stop() lets running tasks
+// finish, then gives back what the workers had claimed, so another process takes it at once
+// (graceful SIGTERM). Thread-safety: Start/Stop from one thread.
 #pragma once
 
 #include <atomic>
@@ -23,11 +21,11 @@ namespace tandem::app {
 
 inline constexpr int64_t kOrderPollLock = 7143220003;  // the order poller's advisory lock
 
-// The workers to run next, from `active`, within [least, most]: billing's calls in flight (an
-// average) under three quarters of what its rate limit and latency call for (when that is 2 or
-// more) while tasks ran, a quarter more; over it by a tenth, a quarter fewer (a throttled
-// billing asks for fewer).
-int TuneWorkers(int active, int least, int most, double in_flight, double wanted, bool ran);
+// The tasks a worker claims and runs at once when workers.batch is 0: four per billing call
+// its rate limit and latency call for (BillingSystem::PreferredInFlight), 8 to 64. A task
+// spends about a third of its time in a billing call (the rest in the CRM and the store),
+// and a batch waits for its slowest task.
+int TaskBatch(double billing_in_flight);
 
 class WorkOrderService {
  public:
@@ -44,8 +42,6 @@ class WorkOrderService {
  private:
   void WorkLoop(int index);
   void PollLoop();
-  void TuneLoop();
-  int Threads() const;   // worker threads started
   bool Sleep(Millis d);  // false when stopping
 
   Runtime& rt_;
@@ -61,7 +57,6 @@ class WorkOrderService {
   bool stopping_ = false;  // GUARDED_BY(mu_)
   std::atomic<int64_t> tasks_run_{0};
   std::atomic<int64_t> poll_interval_ms_{0};
-  std::atomic<int> active_{0};  // workers taking tasks: the first active_ of them
 };
 
 }  // namespace tandem::app

@@ -14,6 +14,7 @@
 #include "util/redact.h"
 
 #include <sys/resource.h>
+#include <sys/wait.h>
 
 namespace tandem::bench {
 
@@ -22,6 +23,20 @@ inline double CpuSeconds() {
   getrusage(RUSAGE_SELF, &ru);
   return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
          static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+// This process's peak resident set so far, MiB.
+inline double PeakRssMiB() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_maxrss) / 1024.0;
+}
+
+// Waits for child `pid` to end; its peak resident set, MiB (0 when it could not be waited for).
+inline double WaitPeakRssMiB(pid_t pid) {
+  rusage ru{};
+  if (wait4(pid, nullptr, 0, &ru) != pid) return 0;
+  return static_cast<double>(ru.ru_maxrss) / 1024.0;
 }
 
 // Starts `tandem sandbox` (both emulators, free ports) as its own process, so the figures are

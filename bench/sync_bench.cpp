@@ -2,8 +2,11 @@
 //  1. accounts synced per second, with CRM and billing calls per record, first and second
 //     (no change) sync;
 //  2. webhook receipt → CRM update latency (p50/p99) at a steady rate of signed invoice
-//     events posted to the callback endpoint while the worker applies them.
-//   bench_sync [ACCOUNTS] [EVENTS_PER_S] [SECONDS]
+//     events posted to the callback endpoint while the worker applies them;
+//  3. a bill run's backlog: DRAIN events (an invoice finalized and paid per account) received
+//     first, then applied as fast as the batches go: events/s and CRM calls per 1,000 events.
+// CRM_LATENCY_MS / BILLING_LATENCY_MS model the network (± a fifth). Peak RSS at the end.
+//   bench_sync [ACCOUNTS] [EVENTS_PER_S] [SECONDS] [CRM_LATENCY_MS] [BILLING_LATENCY_MS] [DRAIN]
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +16,7 @@
 #include <thread>
 
 #include "app/runtime.h"
+#include "bench/bench_util.h"
 #include "connector/billing/stripe/stripe_wire.h"
 #include "sandbox/salesforce/salesforce_sandbox.h"
 #include "sandbox/stripe/stripe_sandbox.h"
@@ -24,10 +28,17 @@ int main(int argc, char** argv) {
   const int accounts = argc > 1 ? std::atoi(argv[1]) : 2000;
   const int rate = argc > 2 ? std::atoi(argv[2]) : 200;
   const int seconds = argc > 3 ? std::atoi(argv[3]) : 5;
+  const int crm_latency = argc > 4 ? std::atoi(argv[4]) : 0;
+  const int billing_latency = argc > 5 ? std::atoi(argv[5]) : 0;
+  const int drain = argc > 6 ? std::atoi(argv[6]) : 10'000;
   log::Setup({log::Format::kText, spdlog::level::warn}, std::make_shared<Redactor>());
   SystemClock clock;
-  sandbox::salesforce::SalesforceSandbox crm({}, clock);
-  sandbox::stripe::StripeSandbox billing({}, clock);
+  sandbox::salesforce::SalesforceSandboxOptions crm_options;
+  crm_options.latency = {crm_latency, crm_latency / 5};
+  sandbox::salesforce::SalesforceSandbox crm(crm_options, clock);
+  sandbox::stripe::StripeSandboxOptions billing_options;
+  billing_options.latency = {billing_latency, billing_latency / 5};
+  sandbox::stripe::StripeSandbox billing(billing_options, clock);
   if (!crm.Start().ok() || !billing.Start().ok()) return 1;
   const auto dir =
       std::filesystem::temp_directory_path() / ("tandem-bench-" + std::to_string(getpid()));
@@ -78,6 +89,35 @@ int main(int argc, char** argv) {
         report.ok() ? report->unchanged : -1);
   }
 
+  // A signed Stripe invoice event, received as the callback endpoint would.
+  auto deliver = [&](const std::string& invoice, const std::string& customer,
+                     const std::string& type, const std::string& event_id) {
+    const bool paid = type == "invoice.paid";
+    Json obj = Json::MakeObject();
+    obj.Set("id", invoice);
+    obj.Set("object", "invoice");
+    obj.Set("customer", customer);
+    obj.Set("status", paid ? "paid" : "open");
+    obj.Set("currency", "eur");
+    obj.Set("amount_due", 4900);
+    obj.Set("amount_paid", paid ? 4900 : 0);
+    obj.Set("amount_remaining", paid ? 0 : 4900);
+    Json data = Json::MakeObject();
+    data.Set("object", obj);
+    Json e = Json::MakeObject();
+    e.Set("id", event_id);
+    e.Set("object", "event");
+    e.Set("type", type);
+    e.Set("created", static_cast<int64_t>(ToEpochMillis(clock.Now()) / 1000));
+    e.Set("data", data);
+    const std::string payload = e.Dump();
+    const std::string t = std::to_string(ToEpochMillis(clock.Now()) / 1000);
+    const std::string sig =
+        "t=" + t +
+        ",v1=" + connector::billing::stripe::HmacSha256Hex("whsec_bench", t + "." + payload);
+    return rt.callbacks->Receive(payload, sig).http_status == 200;
+  };
+
   // Webhooks at a steady rate, applied by a worker; latency from receipt to CRM update.
   auto links = rt.store->FindLinksByCrmIds("account", ids).value();
   std::vector<double> latencies_ms;
@@ -101,28 +141,9 @@ int main(int argc, char** argv) {
   for (int i = 0; i < total; ++i) {
     std::this_thread::sleep_until(start + std::chrono::microseconds(1'000'000LL * i / rate));
     const auto& link = links[static_cast<size_t>(i) % links.size()];
-    Json obj = Json::MakeObject();
-    obj.Set("id", "in_bench_" + std::to_string(i));
-    obj.Set("object", "invoice");
-    obj.Set("customer", link.billing_id);
-    obj.Set("status", "open");
-    obj.Set("currency", "eur");
-    obj.Set("amount_due", 4900);
-    obj.Set("amount_paid", 0);
-    Json data = Json::MakeObject();
-    data.Set("object", obj);
-    Json e = Json::MakeObject();
-    e.Set("id", "evt_bench_" + std::to_string(i));
-    e.Set("object", "event");
-    e.Set("type", "invoice.finalized");
-    e.Set("created", static_cast<int64_t>(ToEpochMillis(clock.Now()) / 1000));
-    e.Set("data", data);
-    const std::string payload = e.Dump();
-    const std::string t = std::to_string(ToEpochMillis(clock.Now()) / 1000);
-    const std::string sig =
-        "t=" + t +
-        ",v1=" + connector::billing::stripe::HmacSha256Hex("whsec_bench", t + "." + payload);
-    if (rt.callbacks->Receive(payload, sig).http_status != 200) ++failures;
+    if (!deliver("in_bench_" + std::to_string(i), link.billing_id, "invoice.finalized",
+                 "evt_bench_" + std::to_string(i)))
+      ++failures;
   }
   const double sent_for =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -143,6 +164,43 @@ int main(int argc, char** argv) {
       latencies_ms.empty() ? 0.0 : latencies_ms.back(),
       static_cast<long long>(crm.CountRecords("Billing_Invoice__c")));
   if (static_cast<int>(latencies_ms.size()) != total) ++failures;
+
+  // A bill run's backlog: each account's invoice finalized, then paid, all received first.
+  for (int i = 0; i < drain; ++i) {
+    const auto& link = links[static_cast<size_t>(i / 2) % links.size()];
+    const std::string invoice = "in_run_" + std::to_string(i / 2);
+    if (!deliver(invoice, link.billing_id, i % 2 ? "invoice.paid" : "invoice.finalized",
+                 "evt_run_" + std::to_string(i)))
+      ++failures;
+  }
+  rt.counter.Reset();
+  const auto drain_start = std::chrono::steady_clock::now();
+  int drained = 0;
+  for (;;) {
+    auto applied = rt.callbacks->ApplyPending(1000);
+    if (!applied.ok()) {
+      ++failures;
+      break;
+    }
+    const int n = applied->applied + applied->skipped_stale + applied->ignored_own +
+                  applied->ignored_other + applied->failed;
+    if (n == 0) break;
+    drained += applied->applied + applied->skipped_stale;
+    if (applied->failed) {  // left pending: the bench reports it rather than loop on it
+      ++failures;
+      break;
+    }
+  }
+  const double drain_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - drain_start).count();
+  const auto sf = rt.counter.Total("salesforce"), st = rt.counter.Total("stripe");
+  std::printf(
+      "bill run: %d events (CRM %d ms, billing %d ms) applied in %.2f s = %.0f events/s; "
+      "%.1f CRM and %.1f billing calls per 1,000 events; peak RSS %.0f MiB\n",
+      drained, crm_latency, billing_latency, drain_s, drained / drain_s,
+      1000.0 * static_cast<double>(sf.calls) / std::max(1, drained),
+      1000.0 * static_cast<double>(st.calls) / std::max(1, drained), bench::PeakRssMiB());
+  if (drained != drain) ++failures;
   std::filesystem::remove_all(dir);
   std::printf("bench: %d passed, %d failed\n", failures == 0 ? 1 : 0, failures == 0 ? 0 : 1);
   return failures == 0 ? 0 : 1;

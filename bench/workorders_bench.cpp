@@ -4,8 +4,10 @@
 // first poll to the last order completed, billing's calls/s as a share of its limit, and 429s.
 // Several processes need PostgreSQL (STORE_URL; "sqlite" for the embedded default). The sandbox
 // models the network (CRM_LATENCY_MS, BILLING_LATENCY_MS ± a fifth) and billing's RATE/s.
+// Also the CRM calls per 1,000 orders (the bench's own progress queries left out) and the
+// serve processes' peak RSS. BATCH: workers.batch (0: follow billing).
 //   bench_workorders TANDEM_BINARY ORDERS PROCESSES [STORE_URL] [CRM_LATENCY_MS]
-//                    [BILLING_LATENCY_MS] [RATE] [WORKERS]   (defaults: 0, 0, 100, 4)
+//                    [BILLING_LATENCY_MS] [RATE] [WORKERS] [BATCH]  (defaults: 0, 0, 100, 2, 0)
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
@@ -35,7 +37,7 @@ int main(int argc, char** argv) {
   if (argc < 4) {
     std::fprintf(stderr,
                  "usage: bench_workorders TANDEM_BINARY ORDERS PROCESSES [STORE_URL] "
-                 "[CRM_LATENCY_MS] [BILLING_LATENCY_MS] [RATE] [WORKERS]\n");
+                 "[CRM_LATENCY_MS] [BILLING_LATENCY_MS] [RATE] [WORKERS] [BATCH]\n");
     return 2;
   }
   const char* binary = argv[1];
@@ -51,7 +53,8 @@ int main(int argc, char** argv) {
   const int crm_latency = argc > 5 ? std::atoi(argv[5]) : 0;
   const int billing_latency = argc > 6 ? std::atoi(argv[6]) : 0;
   const double rate = argc > 7 ? std::atof(argv[7]) : 100;
-  const int workers = argc > 8 ? std::atoi(argv[8]) : 4;
+  const int workers = argc > 8 ? std::atoi(argv[8]) : 2;
+  const int task_batch = argc > 9 ? std::atoi(argv[9]) : 0;
   log::Setup({log::Format::kText, spdlog::level::warn}, std::make_shared<Redactor>());
   std::string crm_url, billing_url;
   const pid_t sandbox = bench::StartSandbox(
@@ -113,11 +116,12 @@ int main(int argc, char** argv) {
         << "paths:\n  mapping: " << TANDEM_SOURCE_DIR << "/config/mapping.yaml\n"
         << "  workorders: " << TANDEM_SOURCE_DIR << "/config/workorders.yaml\n"
         << "schedules:\n  order_poll: 100ms\n  catalog_sync: 24h\n"
-        << "workers:\n  count: " << workers << "\n";
+        << "workers:\n  count: " << workers << "\n  batch: " << task_batch << "\n";
   }
   const connector::http::RestClientDeps deps{clients.clock, clients.sleeper, clients.random,
                                              clients.counter};
   const Json billing_before = bench::SandboxStats(billing_url, deps);
+  const Json crm_before = bench::SandboxStats(crm_url, deps);
   const auto start = std::chrono::steady_clock::now();
   std::vector<pid_t> serves;
   for (int i = 0; i < processes; ++i) {
@@ -136,9 +140,11 @@ int main(int argc, char** argv) {
     serves.push_back(pid);
   }
   int64_t completed = 0;
+  int progress_queries = 0;
   for (int i = 0; i < 6000 && completed < orders; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     completed = 0;
+    ++progress_queries;
     (void)crm.client().Query("SELECT Id FROM Order WHERE Automation_Status__c = 'Completed'",
                              [&](const Json&) {
                                ++completed;
@@ -147,24 +153,34 @@ int main(int argc, char** argv) {
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  double peak_rss = 0;
   for (pid_t pid : serves) {
     kill(pid, SIGTERM);
-    waitpid(pid, nullptr, 0);
+    peak_rss = std::max(peak_rss, bench::WaitPeakRssMiB(pid));
   }
   const Json billing_after = bench::SandboxStats(billing_url, deps);
+  const Json crm_after = bench::SandboxStats(crm_url, deps);
+  // Each progress query is one call (fewer than 2,000 records: one page).
+  const double crm_calls =
+      crm_after["api_calls"].as_number() - crm_before["api_calls"].as_number() - progress_queries;
   const double billing_calls =
       billing_after["requests"].as_number() - billing_before["requests"].as_number();
   std::printf(
-      "work orders: %d orders x 4 tasks, %d process(es) x %d workers, %s, CRM %d ms, billing "
+      "work orders: %d orders x 4 tasks, %d process(es) x %d workers (batch %s), %s, CRM %d ms, "
+      "billing "
       "%d±%d ms: %lld completed in %.1f s = %.1f orders/s, %.1f tasks/s; billing %.1f calls/s = "
-      "%.0f %% of its %.0f/s limit, %lld 429s, %.0f billing calls per 1,000 orders\n",
-      orders, processes, workers, store_url.rfind("postgres", 0) == 0 ? "PostgreSQL" : "SQLite",
-      crm_latency, billing_latency, billing_latency / 5, static_cast<long long>(completed), seconds,
+      "%.0f %% of its %.0f/s limit, %lld 429s, %.0f billing and %.0f CRM calls per 1,000 orders; "
+      "peak RSS %.0f MiB per process\n",
+      orders, processes, workers,
+      task_batch == 0 ? "follows billing" : std::to_string(task_batch).c_str(),
+      store_url.rfind("postgres", 0) == 0 ? "PostgreSQL" : "SQLite", crm_latency, billing_latency,
+      billing_latency / 5, static_cast<long long>(completed), seconds,
       static_cast<double>(completed) / seconds, 4.0 * static_cast<double>(completed) / seconds,
       billing_calls / seconds, 100 * billing_calls / seconds / rate, rate,
       static_cast<long long>(billing_after["rate_limited"].as_int() -
                              billing_before["rate_limited"].as_int()),
-      1000 * billing_calls / std::max(1.0, static_cast<double>(completed)));
+      1000 * billing_calls / std::max(1.0, static_cast<double>(completed)),
+      1000 * crm_calls / std::max(1.0, static_cast<double>(completed)), peak_rss);
   kill(sandbox, SIGTERM);
   waitpid(sandbox, nullptr, 0);
   fs::remove_all(dir);

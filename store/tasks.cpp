@@ -1,6 +1,7 @@
 #include "store/tasks.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -42,6 +43,10 @@ void OweReportFor(soci::session& sql, const Lease& lease, int64_t now_ms) {
 
 // A date reminder's row: the group's id and this (order_reports is keyed by the row).
 constexpr std::string_view kReminder = "@date";
+
+// A cleared row's due time. Rows are never deleted: a deleted row owed again would start its
+// seq over, and a writer holding the old row's seq would then clear what it never wrote.
+constexpr int64_t kNeverDue = INT64_MAX;
 
 Status LeaseLost(const char* what, const Lease& lease) {
   return Status::Conflict(std::string(what) + " task " + std::to_string(lease.task_id) +
@@ -173,7 +178,8 @@ Result<std::vector<Task>> TaskStore::TasksInGroup(const std::string& group_id) {
 
 Result<std::optional<ReportDue>> TaskStore::ReportOwed(const std::string& group_id) {
   return pool_.With("report owed", [&](soci::session& sql) -> Result<std::optional<ReportDue>> {
-    auto rows = Query(sql, "SELECT seq FROM order_reports WHERE group_id = :g", {Text(group_id)});
+    auto rows = Query(sql, "SELECT seq FROM order_reports WHERE group_id = :g AND due_ms < :n",
+                      {Text(group_id), Int(kNeverDue)});
     if (rows.empty()) return std::optional<ReportDue>();
     return std::optional<ReportDue>(ReportDue{group_id, AsInt(rows[0][0]), group_id});
   });
@@ -199,8 +205,8 @@ Result<std::vector<ReportDue>> TaskStore::ReportsDue(int64_t due_before_ms, int 
 
 Status TaskStore::ClearReport(const ReportDue& due) {
   return pool_.With("clear report", [&](soci::session& sql) -> Status {
-    Exec(sql, "DELETE FROM order_reports WHERE group_id = :g AND seq = :s",
-         {Text(due.row), Int(due.seq)});
+    Exec(sql, "UPDATE order_reports SET due_ms = :n WHERE group_id = :g AND seq = :s",
+         {Int(kNeverDue), Text(due.row), Int(due.seq)});
     return Status::Ok();
   });
 }

@@ -80,7 +80,8 @@ class TaskStore {
   Result<std::optional<ReportDue>> ReportOwed(const std::string& group_id);
   // Groups owed a report since before `due_before_ms`, oldest first.
   Result<std::vector<ReportDue>> ReportsDue(int64_t due_before_ms, int limit);
-  // Clears the group's row if no task finished since `due` was read (its seq is unchanged).
+  // Clears the group's row if no task finished since `due` was read (its seq is unchanged). A
+  // row once owed keeps its seq for good, so a seq is never read twice for different rows.
   Status ClearReport(const ReportDue& due);
   // Records (again) that the group owes a report, due at `due_ms` (a writer that saw the state
   // move under it: the sweep checks it once more).

@@ -9,6 +9,7 @@
 
 #include "connector/crm/soql.h"
 #include "util/log.h"
+#include "util/parallel.h"
 
 namespace tandem::workorders {
 
@@ -26,36 +27,77 @@ Millis Engine::Backoff(int attempts) const {
 }
 
 Result<EnqueueResult> Engine::Enqueue(const std::string& order_id) {
-  auto order = ReadOrder(deps_.crm, order_id, deps_.mapping.Find("order"));
-  if (!order.ok()) return order.status();
-  // An order that cannot be planned (no template for an item, a field the order map cannot
-  // map) fails as a whole, with the reason on the Order.
-  auto plan = PlanOrder(*order, templates_, ToEpochMillis(deps_.clock.Now()) / 1000);
-  if (!plan.ok()) {
-    Json fields = Json::MakeObject();
-    fields.Set("Automation_Status__c", "Failed");
-    fields.Set("Automation_Error__c", plan.status().message().substr(0, 1000));
-    (void)deps_.crm.Update("Order", order_id, fields);
-    return plan.status();
+  return std::move(Enqueue(std::vector<std::string>{order_id}).results.front());
+}
+
+EnqueueBatch Engine::Enqueue(const std::vector<std::string>& order_ids) {
+  EnqueueBatch out;
+  if (order_ids.empty()) return out;
+  out.crm_calls += 2;
+  auto orders = ReadOrders(deps_.crm, order_ids, deps_.mapping.Find("order"));
+  if (!orders.ok()) {
+    out.results.assign(order_ids.size(), orders.status());
+    return out;
   }
-  EnqueueResult out;
-  out.plan = *plan;
   const int64_t now = ToEpochMillis(deps_.clock.Now());
-  for (const auto& t : *plan) {
-    auto added = deps_.store.EnqueueTask(t.spec, now);
-    if (!added.ok()) return added.status();
-    if (*added) ++out.added;
+  std::vector<Json> refused;        // orders that cannot be planned: Failed, with the reason
+  std::vector<std::string> report;  // orders whose state the CRM must be told
+  std::map<std::string, size_t> index;
+  for (const auto& order_id : order_ids) {
+    index[order_id] = out.results.size();
+    auto order = orders->find(order_id);
+    if (order == orders->end()) {
+      out.results.push_back(Status::NotFound("no Order " + order_id));
+      continue;
+    }
+    // An order that cannot be planned (no template for an item, a field the order map cannot
+    // map) fails as a whole, with the reason on the Order.
+    auto plan = PlanOrder(order->second, templates_, now / 1000);
+    if (!plan.ok()) {
+      Json fields = Json::MakeObject();
+      fields.Set("Id", order_id);
+      fields.Set("Automation_Status__c", "Failed");
+      fields.Set("Automation_Error__c", plan.status().message().substr(0, 1000));
+      refused.push_back(std::move(fields));
+      out.results.push_back(plan.status());
+      continue;
+    }
+    EnqueueResult enqueued;
+    enqueued.plan = *plan;
+    Status stored = Status::Ok();
+    for (const auto& t : *plan) {
+      auto added = deps_.store.EnqueueTask(t.spec, now);
+      if (!added.ok()) {
+        stored = added.status();
+        break;
+      }
+      if (*added) ++enqueued.added;
+    }
+    if (!stored.ok()) {
+      out.results.push_back(stored);
+      continue;
+    }
+    if (enqueued.added > 0) {
+      report.push_back(order_id);
+    } else {
+      // Already enqueued: a process killed between finishing the order's last task and
+      // writing that to the CRM left the Order behind its tasks; write it now (only when it
+      // differs, so the write does not bring the order back to the poller again and again).
+      auto state = State(order_id);
+      if (!state.ok()) {
+        out.results.push_back(state.status());
+        continue;
+      }
+      if (state->status != order->second.automation_status) report.push_back(order_id);
+    }
+    out.results.push_back(std::move(enqueued));
   }
-  if (out.added > 0) {
-    TANDEM_RETURN_IF_ERROR(Report(order_id));
-  } else {
-    // Already enqueued: a process killed between finishing the order's last task and writing
-    // that to the CRM left the Order behind its tasks; write it now (only when it differs, so
-    // the write does not bring the order back to the poller again and again).
-    auto state = State(order_id);
-    if (!state.ok()) return state.status();
-    if (state->status != order->automation_status) TANDEM_RETURN_IF_ERROR(Report(order_id));
+  if (!refused.empty()) {
+    out.crm_calls += static_cast<int>((refused.size() + 199) / 200);
+    (void)deps_.crm.UpdateMany("Order", refused);  // the poll takes it again if this failed
   }
+  for (const auto& [order_id, reported] : Report(report, &out.crm_calls))
+    if (!reported.ok()) out.results[index[order_id]] = reported;
   return out;
 }
 
@@ -102,13 +144,28 @@ Result<OrderState> Engine::State(const std::string& order_id) {
   return s;
 }
 
-Status Engine::Report(const std::string& order_id) {
+std::map<std::string, Status> Engine::Report(const std::vector<std::string>& order_ids,
+                                             int* crm_calls) {
   // Read before the tasks' state: a task that finishes after this read raises the row's seq,
   // so the clear below leaves its row for the report that task's worker writes.
-  auto owed = deps_.store.ReportOwed(order_id);
-  if (!owed.ok()) return owed.status();
-  TANDEM_RETURN_IF_ERROR(WriteReport(order_id));
-  return *owed ? deps_.store.ClearReport(**owed) : Status::Ok();
+  std::map<std::string, Status> out;
+  std::map<std::string, std::optional<store::ReportDue>> owed;
+  std::vector<std::string> to_write;
+  for (const auto& id : order_ids) {
+    if (owed.count(id) || out.count(id)) continue;
+    auto row = deps_.store.ReportOwed(id);
+    if (!row.ok()) {
+      out[id] = row.status();
+      continue;
+    }
+    owed[id] = *row;
+    to_write.push_back(id);
+  }
+  for (auto& [id, written] : WriteReports(to_write, crm_calls)) {
+    if (written.ok() && owed[id]) written = deps_.store.ClearReport(*owed[id]);
+    out[id] = written;
+  }
+  return out;
 }
 
 Status Engine::SweepReports(int64_t now_ms) {
@@ -118,8 +175,11 @@ Status Engine::SweepReports(int64_t now_ms) {
   last_sweep_ms_ = now_ms;
   auto due = deps_.store.ReportsDue(now_ms - options_.lease.count(), 20);
   if (!due.ok()) return due.status();
+  std::vector<std::string> orders;
+  for (const auto& d : *due) orders.push_back(d.group_id);
+  auto reports = WriteReports(orders, nullptr);
   for (const auto& d : *due) {
-    Status written = WriteReport(d.group_id);
+    const Status& written = reports[d.group_id];
     if (!written.ok()) {
       // Tried again later, behind the others: an Order the CRM keeps refusing (deleted, a
       // validation rule) must not hold up every report after it.
@@ -134,64 +194,100 @@ Status Engine::SweepReports(int64_t now_ms) {
   return Status::Ok();
 }
 
-Status Engine::WriteReport(const std::string& order_id) {
-  // Renewals (and other groups that are not CRM orders) have no Order to report to.
-  if (!connector::crm::IsSalesforceId(order_id)) return Status::Ok();
+std::map<std::string, Status> Engine::WriteReports(const std::vector<std::string>& order_ids,
+                                                   int* crm_calls) {
+  std::map<std::string, Status> out;
+  std::map<std::string, std::string> written;  // the state last written, per order
+  std::vector<std::string> open;
+  for (const auto& id : order_ids) {
+    out[id] = Status::Ok();
+    // Renewals (and other groups that are not CRM orders) have no Order to report to.
+    if (connector::crm::IsSalesforceId(id) && !written.count(id)) {
+      written[id] = "";
+      open.push_back(id);
+    }
+  }
   // Workers of several processes finish an order's tasks concurrently and each reports; a
   // report read before another's task finished could land last and leave the Order "In
   // Progress" for good. So after writing, read again and write again until the state holds
   // still: the last write then never trails the last finished task.
-  std::string written;
-  for (int round = 0; round < 5; ++round) {
-    auto s = State(order_id);
-    if (!s.ok()) return s.status();
-    const std::string progress =
-        std::to_string(s->done) + " of " + std::to_string(s->total) + " tasks done";
-    const std::string now = s->status + "|" + progress + "|" + s->error;
-    if (now == written) {
-      // A scheduled order is reported again on its date (by the sweep, from the store: no
-      // CRM polling), when it reads Completed or its waiting tasks have started.
-      if (s->status == "Scheduled")
-        TANDEM_RETURN_IF_ERROR(deps_.store.RemindReport(order_id, s->scheduled_until_ms));
-      return Status::Ok();
+  for (int round = 0; round < 5 && !open.empty(); ++round) {
+    std::vector<Json> records;
+    std::vector<std::string> sent, states;
+    for (const auto& id : open) {
+      auto s = State(id);
+      if (!s.ok()) {
+        out[id] = s.status();
+        continue;
+      }
+      const std::string progress =
+          std::to_string(s->done) + " of " + std::to_string(s->total) + " tasks done";
+      const std::string now = s->status + "|" + progress + "|" + s->error;
+      if (now == written[id]) {
+        // A scheduled order is reported again on its date (by the sweep, from the store: no
+        // CRM polling), when it reads Completed or its waiting tasks have started.
+        if (s->status == "Scheduled") out[id] = deps_.store.RemindReport(id, s->scheduled_until_ms);
+        continue;
+      }
+      // The state moved while this worker wrote: another worker wrote too, and may have
+      // cleared the row before this one's older write landed. Owe the report again first, so
+      // that if this process dies before the write below, the sweep still writes the final
+      // state.
+      if (!written[id].empty()) {
+        Status owed = deps_.store.OweReport(id, ToEpochMillis(deps_.clock.Now()));
+        if (!owed.ok()) {
+          out[id] = owed;
+          continue;
+        }
+      }
+      if (crash_ && s->status == "Completed") crash_->Hit("workorders.before_completed_report");
+      Json fields = Json::MakeObject();
+      fields.Set("Id", id);
+      fields.Set("Automation_Status__c", s->status);
+      fields.Set("Automation_Progress__c", progress);
+      fields.Set("Automation_Error__c", s->error.empty() ? Json() : Json(s->error.substr(0, 1000)));
+      records.push_back(std::move(fields));
+      sent.push_back(id);
+      states.push_back(now);
     }
-    // The state moved while this worker wrote: another worker wrote too, and may have cleared
-    // the row before this one's older write landed. Owe the report again first, so that if
-    // this process dies before the write below, the sweep still writes the final state.
-    if (!written.empty())
-      TANDEM_RETURN_IF_ERROR(deps_.store.OweReport(order_id, ToEpochMillis(deps_.clock.Now())));
-    if (crash_ && s->status == "Completed") crash_->Hit("workorders.before_completed_report");
-    Json fields = Json::MakeObject();
-    fields.Set("Automation_Status__c", s->status);
-    fields.Set("Automation_Progress__c", progress);
-    fields.Set("Automation_Error__c", s->error.empty() ? Json() : Json(s->error.substr(0, 1000)));
-    TANDEM_RETURN_IF_ERROR(deps_.crm.Update("Order", order_id, fields));
-    written = now;
+    open.clear();
+    if (records.empty()) break;
+    if (crm_calls) *crm_calls += static_cast<int>((records.size() + 199) / 200);
+    auto saved = deps_.crm.UpdateMany("Order", records);
+    for (size_t k = 0; k < sent.size(); ++k) {
+      if (!saved.ok()) {
+        out[sent[k]] = saved.status();
+      } else if (!(*saved)[k].success) {
+        out[sent[k]] = (*saved)[k].ToStatus("Order " + sent[k]);
+      } else {
+        written[sent[k]] = states[k];
+        open.push_back(sent[k]);
+      }
+    }
   }
-  return Status::Ok();
+  return out;
 }
 
 namespace {
-// Renews a running task's lease every third of its length until destroyed, so a task whose
-// remote calls outlast the lease is not claimed again while it still runs. Renewal is on a
-// thread of its own: the task's calls block the worker.
+// Renews the leases of a claimed batch every third of their length until each task is done,
+// so a task whose remote calls outlast the lease (or that waits for a thread) is not claimed
+// again while it is still this worker's. Renewal is on a thread of its own: the tasks' calls
+// block theirs.
 class LeaseKeeper {
  public:
-  LeaseKeeper(store::Store& store, const Clock& clock, store::Lease lease, Millis length)
-      : thread_([this, &store, &clock, lease, length] {
+  LeaseKeeper(store::Store& store, const Clock& clock, std::vector<store::Lease> leases,
+              Millis length)
+      : leases_(std::move(leases)),
+        finished_(leases_.size(), false),
+        thread_([this, &store, &clock, length] {
           const auto every = std::max(Millis(1), length / 3);
           std::unique_lock<std::mutex> lock(mu_);
           while (!stop_cv_.wait_for(lock, every, [this] { return stop_; })) {
+            std::vector<size_t> held;
+            for (size_t i = 0; i < leases_.size(); ++i)
+              if (!finished_[i]) held.push_back(i);
             lock.unlock();
-            try {
-              const int64_t now = ToEpochMillis(clock.Now());
-              Status st = store.RenewLease(lease, now + length.count(), now);
-              if (!st.ok())
-                log::Get("workorders")
-                    ->warn("task {}: lease not renewed: {}", lease.task_id, st.ToString());
-            } catch (const std::exception& e) {
-              log::Get("workorders")->error("task {}: lease renewal: {}", lease.task_id, e.what());
-            }
+            for (size_t i : held) Renew(store, clock, leases_[i], length);
             lock.lock();
           }
         }) {}
@@ -203,90 +299,126 @@ class LeaseKeeper {
     stop_cv_.notify_all();
     thread_.join();
   }
+  void Finished(size_t i) {
+    std::lock_guard<std::mutex> lock(mu_);
+    finished_[i] = true;
+  }
 
  private:
+  static void Renew(store::Store& store, const Clock& clock, const store::Lease& lease,
+                    Millis length) {
+    try {
+      const int64_t now = ToEpochMillis(clock.Now());
+      Status st = store.RenewLease(lease, now + length.count(), now);
+      if (!st.ok())
+        log::Get("workorders")
+            ->warn("task {}: lease not renewed: {}", lease.task_id, st.ToString());
+    } catch (const std::exception& e) {
+      log::Get("workorders")->error("task {}: lease renewal: {}", lease.task_id, e.what());
+    }
+  }
+
+  const std::vector<store::Lease> leases_;
   std::mutex mu_;
   std::condition_variable stop_cv_;
-  bool stop_ = false;
-  std::thread thread_;  // last: started once the members above exist
+  std::vector<bool> finished_;  // GUARDED_BY(mu_)
+  bool stop_ = false;           // GUARDED_BY(mu_)
+  std::thread thread_;          // last: started once the members above exist
 };
 }  // namespace
 
-Result<RunStats> Engine::RunOnce() {
+Result<Engine::Outcome> Engine::RunTask(const store::Task& task, const store::Lease& lease) {
   auto logger = log::Get("workorders");
+  // The results of the tasks done before this one in its order, by kind.
+  std::map<std::string, Json> earlier;
+  auto group = deps_.store.TasksInGroup(task.group_id);
+  if (!group.ok()) return group.status();
+  const std::string chain = task.key.substr(0, task.key.rfind(':', task.key.rfind(':') - 1));
+  for (const auto& t : *group)
+    if (t.state == "done" && (t.kind == "sync_account" || t.key.rfind(chain + ":", 0) == 0))
+      earlier[t.kind] = Json::Parse(t.result).value_or(Json());
+  if (crash_) crash_->Hit("workorders.before_task");
+  Result<Json> result = library_.Run(task, earlier);
+  if (crash_) crash_->Hit("workorders.after_task");
+  const int64_t end = ToEpochMillis(deps_.clock.Now());
+  if (result.ok()) {
+    Status completed = deps_.store.CompleteTask(lease, result->Dump(), end);
+    if (completed.IsConflict()) {  // another claim holds it: its result counts, not ours
+      logger->warn("work order {}: {}", task.group_id, completed.ToString());
+      return Outcome::kLost;
+    }
+    TANDEM_RETURN_IF_ERROR(completed);
+    return Outcome::kDone;
+  }
+  const bool transient = result.status().IsTransient();
+  auto state = deps_.store.FailTask(lease, result.status().ToString(),
+                                    end + Backoff(task.attempts).count(), end,
+                                    /*permanent=*/!transient);
+  if (state.status().IsConflict()) {
+    logger->warn("work order {}: {}", task.group_id, state.status().ToString());
+    return Outcome::kLost;
+  }
+  if (!state.ok()) return state.status();
+  if (*state == "failed") {
+    logger->warn("work order {}: task {} failed: {}", task.group_id, task.kind,
+                 result.status().ToString());
+    return Outcome::kFailed;
+  }
+  logger->info("work order {}: task {} will be retried (attempt {}): {}", task.group_id, task.kind,
+               task.attempts, result.status().ToString());
+  return Outcome::kRetried;
+}
+
+Result<RunStats> Engine::RunOnce() {
   const int64_t now = ToEpochMillis(deps_.clock.Now());
   TANDEM_RETURN_IF_ERROR(SweepReports(now));
-  auto claimed =
-      deps_.store.ClaimTasks(options_.worker_id, options_.claim_batch, now, options_.lease.count());
+  const int batch =
+      std::max(1, options_.claim_limit ? options_.claim_limit() : options_.claim_batch);
+  auto claimed = deps_.store.ClaimTasks(options_.worker_id, batch, now, options_.lease.count());
   if (!claimed.ok()) return claimed.status();
   RunStats stats;
-  for (const auto& task : *claimed) {
-    ++stats.ran;
-    // The results of the tasks done before this one in its order, by kind.
-    std::map<std::string, Json> earlier;
-    auto group = deps_.store.TasksInGroup(task.group_id);
-    if (!group.ok()) return group.status();
-    const std::string chain = task.key.substr(0, task.key.rfind(':', task.key.rfind(':') - 1));
-    for (const auto& t : *group)
-      if (t.state == "done" && (t.kind == "sync_account" || t.key.rfind(chain + ":", 0) == 0))
-        earlier[t.kind] = Json::Parse(t.result).value_or(Json());
-    const store::Lease lease = store::Lease::Of(task);
-    // The batch was claimed under one lease; tasks that waited behind a slow one (more than a
-    // third of the lease) renew theirs first, and one whose lease passed to another worker
-    // meanwhile is left to it. A task run soon after the claim costs no extra write.
-    const int64_t start = ToEpochMillis(deps_.clock.Now());
-    if (start - now >= options_.lease.count() / 3) {
-      Status held = deps_.store.RenewLease(lease, start + options_.lease.count(), start);
-      if (held.IsConflict()) {
-        ++stats.lost;
-        logger->warn("work order {}: {}", task.group_id, held.ToString());
-        continue;
-      }
-      TANDEM_RETURN_IF_ERROR(held);
-    }
-    if (crash_) crash_->Hit("workorders.before_task");
-    Result<Json> result = Status::Internal("not run");
-    {
-      LeaseKeeper keeper(deps_.store, deps_.clock, lease, options_.lease);
-      result = library_.Run(task, earlier);
-    }
-    if (crash_) crash_->Hit("workorders.after_task");
-    const int64_t end = ToEpochMillis(deps_.clock.Now());
-    if (result.ok()) {
-      Status completed = deps_.store.CompleteTask(lease, result->Dump(), end);
-      if (completed.IsConflict()) {  // another claim holds it: its result counts, not ours
-        ++stats.lost;
-        logger->warn("work order {}: {}", task.group_id, completed.ToString());
-        continue;
-      }
-      TANDEM_RETURN_IF_ERROR(completed);
-      ++stats.done;
-    } else {
-      const bool transient = result.status().IsTransient();
-      auto state = deps_.store.FailTask(lease, result.status().ToString(),
-                                        end + Backoff(task.attempts).count(), end,
-                                        /*permanent=*/!transient);
-      if (state.status().IsConflict()) {
-        ++stats.lost;
-        logger->warn("work order {}: {}", task.group_id, state.status().ToString());
-        continue;
-      }
-      if (!state.ok()) return state.status();
-      if (*state == "failed") {
-        ++stats.failed;
-        logger->warn("work order {}: task {} failed: {}", task.group_id, task.kind,
-                     result.status().ToString());
-      } else {
-        ++stats.retried;
-        logger->info("work order {}: task {} will be retried (attempt {}): {}", task.group_id,
-                     task.kind, task.attempts, result.status().ToString());
-      }
-    }
-    Status reported = Report(task.group_id);
-    if (!reported.ok())
-      logger->warn("work order {}: status not written to the CRM: {}", task.group_id,
-                   reported.ToString());
+  if (claimed->empty()) return stats;
+  std::vector<store::Lease> leases;
+  for (const auto& task : *claimed) leases.push_back(store::Lease::Of(task));
+  std::vector<Result<Outcome>> outcomes(claimed->size(), Status::Internal("not run"));
+  {
+    LeaseKeeper keeper(deps_.store, deps_.clock, leases, options_.lease);
+    // One thread per task: they wait on remotes (the billing client's flow control and rate
+    // limiter pace their calls), and a claimed task should not wait out its lease.
+    ParallelFor(claimed->size(), static_cast<int>(claimed->size()), [&](size_t i) {
+      outcomes[i] = RunTask((*claimed)[i], leases[i]);
+      keeper.Finished(i);
+    });
   }
+  Status first_error = Status::Ok();
+  std::vector<std::string> orders;
+  for (size_t i = 0; i < outcomes.size(); ++i) {
+    ++stats.ran;
+    if (!outcomes[i].ok()) {
+      if (first_error.ok()) first_error = outcomes[i].status();
+      continue;
+    }
+    switch (*outcomes[i]) {
+      case Outcome::kDone:
+        ++stats.done;
+        break;
+      case Outcome::kRetried:
+        ++stats.retried;
+        break;
+      case Outcome::kFailed:
+        ++stats.failed;
+        break;
+      case Outcome::kLost:
+        ++stats.lost;
+        continue;  // the other claim reports
+    }
+    orders.push_back((*claimed)[i].group_id);
+  }
+  for (const auto& [order_id, reported] : Report(orders))
+    if (!reported.ok())
+      log::Get("workorders")
+          ->warn("work order {}: status not written to the CRM: {}", order_id, reported.ToString());
+  TANDEM_RETURN_IF_ERROR(first_error);
   return stats;
 }
 

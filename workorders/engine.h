@@ -1,18 +1,23 @@
-// Step 5's engine: work orders as durable task rows. Enqueue reads an activated order,
-// plans it from the templates and stores its tasks (keys make this idempotent). RunOnce
-// claims runnable tasks (FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite has one writer),
-// runs each through the task library, and records the result — or, on a transient error,
-// the next attempt after a backoff; on a permanent error or the last attempt, the failure.
-// After each task the order's Automation_Status__c / _Progress__c / _Error__c in the CRM say
-// where it stands; the task's result records in the store that this is owed, so a report lost
-// to a crash or a failed CRM write is written by any worker's sweep a lease later. A crash leaves
+// Step 5's engine: work orders as durable task rows. Enqueue reads activated orders (a page of
+// them in 2 CRM calls), plans each from the templates and stores its tasks (keys make this
+// idempotent). RunOnce claims a batch of runnable tasks (FOR UPDATE SKIP LOCKED on
+// PostgreSQL; SQLite has one writer) and runs them at once: each waits mostly on a remote, and
+// the billing client's flow control keeps its calls within the rate. Each result is recorded —
+// or, on a transient error, the next attempt after a backoff; on a permanent error or the last
+// attempt, the failure. After a batch the orders' Automation_Status__c / _Progress__c /
+// _Error__c in the CRM say where they stand, in one Collections call; each task's result
+// records in the store that this is owed, so a report lost to a crash or a failed CRM write
+// is written by any worker's sweep a lease later. A crash leaves
 // claimed tasks leased; another worker takes them when the lease ends, and their idempotency keys
 // make the billing calls replay, not repeat. Thread-safety: one Engine per worker thread; any
 // number of engines may share a store. Enqueue alone changes no Engine state and may be called
 // from several threads at once (the order poll takes a page's orders in together).
 #pragma once
 
+#include <functional>
+#include <map>
 #include <string>
+#include <vector>
 
 #include "util/crash_point.h"
 #include "workorders/plan.h"
@@ -27,12 +32,20 @@ struct EngineOptions {
   Millis lease{Millis(60'000)};
   Millis backoff_base{Millis(1'000)};   // transient failure n waits base × 2^(n-1) …
   Millis backoff_max{Millis(300'000)};  // … up to this
+  // Tasks claimed and run at once: `claim_limit()` when set (read before each claim; it
+  // follows the remote), else `claim_batch`.
   int claim_batch = 10;
+  std::function<int()> claim_limit;
 };
 
 struct EnqueueResult {
   std::vector<PlannedTask> plan;
   int added = 0;  // tasks new to the store (0: the order was enqueued before)
+};
+
+struct EnqueueBatch {
+  std::vector<Result<EnqueueResult>> results;  // one per order id, in their order
+  int crm_calls = 0;
 };
 
 struct RunStats {
@@ -55,18 +68,25 @@ class Engine {
   Engine(TaskDeps deps, const Templates& templates, EngineOptions options,
          CrashPoints* crash = nullptr);
 
-  // Reads, plans and stores the order's tasks. A plan that cannot be made (no template for
-  // an item) marks the order Failed in the CRM with the reason and returns InvalidArgument.
+  // Reads, plans and stores the orders' tasks. A plan that cannot be made (no template for
+  // an item) marks the order Failed in the CRM with the reason: InvalidArgument. An id with
+  // no Order: NotFound.
+  EnqueueBatch Enqueue(const std::vector<std::string>& order_ids);
   Result<EnqueueResult> Enqueue(const std::string& order_id);
-  // Claims and runs up to options.claim_batch tasks.
+  // Claims a batch of tasks (EngineOptions::claim_limit) and runs them at once.
   Result<RunStats> RunOnce();
   // Where the order stands, from its task rows.
   Result<OrderState> State(const std::string& order_id);
 
  private:
-  // Writes the order's state to the CRM and clears what the store says it owes.
-  Status Report(const std::string& order_id);
-  Status WriteReport(const std::string& order_id);
+  enum class Outcome { kDone, kRetried, kFailed, kLost };
+  Result<Outcome> RunTask(const store::Task& task, const store::Lease& lease);
+  // Writes the orders' states to the CRM (Collections of 200) and clears what the store says
+  // they owe. The outcome per order; `crm_calls` counts the calls spent.
+  std::map<std::string, Status> Report(const std::vector<std::string>& order_ids,
+                                       int* crm_calls = nullptr);
+  std::map<std::string, Status> WriteReports(const std::vector<std::string>& order_ids,
+                                             int* crm_calls);
   // Writes the reports owed for longer than a lease (their worker died or the write failed).
   Status SweepReports(int64_t now_ms);
   Millis Backoff(int attempts) const;

@@ -65,12 +65,14 @@ int64_t DateToEpoch(const std::string& date) {
   return static_cast<int64_t>(timegm(&tm));
 }
 
-Result<Order> ReadOrder(connector::crm::CrmClient& crm, const std::string& order_id,
-                        const mapping::ObjectMap* order_map) {
-  if (!connector::crm::IsSalesforceId(order_id))
-    return Status::InvalidArgument("'" + order_id + "' is not an Order id");
-  Order order;
-  bool found = false;
+Result<std::map<std::string, Order>> ReadOrders(connector::crm::CrmClient& crm,
+                                                const std::vector<std::string>& order_ids,
+                                                const mapping::ObjectMap* order_map) {
+  for (const auto& id : order_ids)
+    if (!connector::crm::IsSalesforceId(id))
+      return Status::InvalidArgument("'" + id + "' is not an Order id");
+  std::map<std::string, Order> orders;
+  if (order_ids.empty()) return orders;
   std::vector<std::string> fields = {"Id",
                                      "OrderNumber",
                                      "AccountId",
@@ -82,17 +84,16 @@ Result<Order> ReadOrder(connector::crm::CrmClient& crm, const std::string& order
   if (order_map)
     for (const auto& f : mapping::CrmFieldsToRead(*order_map))
       if (std::find(fields.begin(), fields.end(), f) == fields.end()) fields.push_back(f);
-  auto q = connector::crm::SoqlBuilder("Order", fields).WhereEquals("Id", order_id).Build();
+  auto q = connector::crm::SoqlBuilder("Order", fields).WhereIn("Id", order_ids).Build();
   if (!q.ok()) return q.status();
-  std::string unmapped;
   TANDEM_RETURN_IF_ERROR(crm.Query(*q, [&](const Json& r) {
-    found = true;
+    Order& order = orders[r["Id"].as_string()];
     if (order_map) {
       mapping::Mapped m = mapping::ApplyToBilling(*order_map, r);
       if (m.ok())
         order.billing_fields = m.payload;
       else
-        unmapped = m.failed_field + ": " + m.reason;
+        order.unmapped = "the order map cannot map " + m.failed_field + ": " + m.reason;
     }
     order.id = r["Id"].as_string();
     order.number = r["OrderNumber"].ToText();
@@ -104,22 +105,25 @@ Result<Order> ReadOrder(connector::crm::CrmClient& crm, const std::string& order
     order.system_modstamp = r["SystemModstamp"].ToText();
     return Status::Ok();
   }));
-  if (!found) return Status::NotFound("no Order " + order_id);
-  if (!unmapped.empty()) order.unmapped = "the order map cannot map " + unmapped;
+  if (orders.empty()) return orders;
+  std::vector<std::string> found;
+  for (const auto& [id, order] : orders) found.push_back(id);
   auto items = connector::crm::SoqlBuilder(
                    "OrderItem",
-                   {"Id", "Quantity", "UnitPrice", "Operation_Type__c", "Term_Months__c",
+                   {"Id", "OrderId", "Quantity", "UnitPrice", "Operation_Type__c", "Term_Months__c",
                     "Product2Id", "Product2.Name", "Product2.ProductCode", "Product2.Family",
                     "Product2.Product_Kind__c", "PricebookEntry.Billing_Price_Id__c",
                     "PricebookEntry.CurrencyIsoCode", "PricebookEntry.UnitPrice",
                     "Service_Subscription__c", "Service_Subscription__r.Billing_Subscription_Id__c",
                     "Service_Subscription__r.End_Date__c", "Service_Subscription__r.Term_Months__c",
                     "Service_Subscription__r.Recurring_Amount__c"})
-                   .WhereEquals("OrderId", order.id)
+                   .WhereIn("OrderId", found)
                    .OrderBy("Id")
                    .Build();
   if (!items.ok()) return items.status();
   TANDEM_RETURN_IF_ERROR(crm.Query(*items, [&](const Json& r) {
+    auto order = orders.find(r["OrderId"].as_string());
+    if (order == orders.end()) return Status::Ok();
     OrderItem it;
     it.id = r["Id"].as_string();
     it.operation = NormalizeOperation(r["Operation_Type__c"].ToText());
@@ -146,10 +150,19 @@ Result<Order> ReadOrder(connector::crm::CrmClient& crm, const std::string& order
     it.term_months = static_cast<int64_t>(r["Term_Months__c"].as_number(0));
     if (it.term_months == 0)
       it.term_months = static_cast<int64_t>(sub["Term_Months__c"].as_number(0));
-    order.items.push_back(std::move(it));
+    order->second.items.push_back(std::move(it));
     return Status::Ok();
   }));
-  return order;
+  return orders;
+}
+
+Result<Order> ReadOrder(connector::crm::CrmClient& crm, const std::string& order_id,
+                        const mapping::ObjectMap* order_map) {
+  auto orders = ReadOrders(crm, {order_id}, order_map);
+  if (!orders.ok()) return orders.status();
+  // The one record the query found (the CRM may answer a 15-character id with its 18).
+  if (orders->empty()) return Status::NotFound("no Order " + order_id);
+  return std::move(orders->begin()->second);
 }
 
 Result<std::vector<PlannedTask>> PlanOrder(const Order& order, const Templates& templates,

@@ -6,6 +6,7 @@
 // Thread-safety: pure functions, except ReadOrder (the CrmClient is thread-safe).
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -49,9 +50,14 @@ struct Order {
   std::string unmapped;
 };
 
-// Reads the order and its items (2 SOQL calls), and the fields `order_map` (the mapping's
-// `order` object map, when there is one) maps to the billing subscription. NotFound when
-// there is no such order; InvalidArgument for a malformed id.
+// Reads the orders and their items (2 SOQL calls for any number of orders: a poll's page of
+// 200 costs what one order does), and the fields `order_map` (the mapping's `order` object
+// map, when there is one) maps to the billing subscription. An id with no Order is absent
+// from the result; InvalidArgument for a malformed id.
+Result<std::map<std::string, Order>> ReadOrders(connector::crm::CrmClient& crm,
+                                                const std::vector<std::string>& order_ids,
+                                                const mapping::ObjectMap* order_map = nullptr);
+// One order: NotFound when there is no such order.
 Result<Order> ReadOrder(connector::crm::CrmClient& crm, const std::string& order_id,
                         const mapping::ObjectMap* order_map = nullptr);
 

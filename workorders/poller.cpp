@@ -5,7 +5,6 @@
 
 #include "connector/crm/soql.h"
 #include "util/log.h"
-#include "util/parallel.h"
 
 namespace tandem::workorders {
 
@@ -16,12 +15,6 @@ Millis PollInterval(int64_t daily_max, double share, double calls_per_poll, Mill
   const auto interval = Millis(static_cast<int64_t>(std::ceil(86'400'000.0 / polls_per_day)));
   return std::max(floor, interval);
 }
-
-namespace {
-// CRM calls the poll keeps in flight while taking orders in (Salesforce allows 25 long-running
-// requests at once; these are short).
-constexpr int kEnqueueInFlight = 8;
-}  // namespace
 
 Result<PollResult> OrderPoller::PollOnce() {
   PollResult out;
@@ -56,22 +49,22 @@ Result<PollResult> OrderPoller::PollOnce() {
       page.emplace_back(r["Id"].as_string(), r["SystemModstamp"].ToText());
       return Status::Ok();
     }));
-    // Each order costs three CRM calls (two reads and a status write) that wait on the CRM's
-    // latency: a page's orders are taken kEnqueueInFlight at a time (orders are independent;
-    // Enqueue changes no engine state).
-    std::vector<Status> enqueued(page.size());
-    ParallelFor(page.size(), kEnqueueInFlight,
-                [&](size_t i) { enqueued[i] = engine_.Enqueue(page[i].first).status(); });
+    // A page's orders are read, planned and reported together: 2 CRM calls and a
+    // Collections write for up to 200 orders.
+    std::vector<std::string> ids;
+    for (const auto& [id, modstamp] : page) ids.push_back(id);
+    EnqueueBatch enqueued = engine_.Enqueue(ids);
+    out.api_calls += enqueued.crm_calls;
     bool transient = false;
     for (size_t i = 0; i < page.size(); ++i) {
       ++out.seen;
-      out.api_calls += 3;
-      if (enqueued[i].ok()) {
+      const Status& st = enqueued.results[i].status();
+      if (st.ok()) {
         ++out.enqueued;
       } else {
         ++out.failed;  // the order is marked Failed in the CRM (no template) or retried next poll
-        log::Get("workorders")->warn("order {}: {}", page[i].first, enqueued[i].ToString());
-        transient = transient || enqueued[i].IsTransient();
+        log::Get("workorders")->warn("order {}: {}", page[i].first, st.ToString());
+        transient = transient || st.IsTransient();
       }
     }
     if (transient) return out;  // keep the cursor: try again next poll (enqueues are keyed)

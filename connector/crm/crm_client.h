@@ -37,6 +37,9 @@ struct SaveResult {
   std::vector<CrmError> errors;
 
   std::string ErrorText() const;
+  // A refused record as a Status: its own fault (record_fault) is InvalidArgument, anything
+  // else (a lock, a limit, a Collections call that failed as a whole) Unavailable.
+  Status ToStatus(const std::string& what) const;
 };
 
 enum class BulkOperation { kInsert, kUpdate, kUpsert, kDelete };

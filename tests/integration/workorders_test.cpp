@@ -659,7 +659,6 @@ TEST_P(WorkOrderTest, AStatusTheCrmDidNotTakeIsWrittenByTheNextSweep) {
       MakeOrder("New", testing::TestMonth(0), {{&server_, 1, 30, "", "", 12}});
   ASSERT_TRUE(engine_->Enqueue(order).ok());
   EXPECT_EQ(CrmOrder(order)["Automation_Status__c"].as_string(), "Pending");
-  crm_.sandbox.AddFault(sandbox::Fault{"PATCH", "/sobjects/Order/", 503, "", 100000, 0});
   EngineOptions o;
   o.lease = Millis(300);
   o.backoff_base = Millis(1);
@@ -667,14 +666,21 @@ TEST_P(WorkOrderTest, AStatusTheCrmDidNotTakeIsWrittenByTheNextSweep) {
   Engine engine(
       TaskDeps{crm_.client(), stripe_.billing(), **store_, mapping_, stripe_.clock, *actions_},
       templates_, o);
+  // The account sync first (its link write is a Collections update too), then the CRM refuses
+  // every Collections update: the order's status writes.
+  for (int i = 0; i < 50 && engine.State(order)->done == 0; ++i) ASSERT_TRUE(engine.RunOnce().ok());
+  ASSERT_EQ(engine.State(order)->done, 1);
+  const std::string before = CrmOrder(order)["Automation_Status__c"].as_string();
+  EXPECT_EQ(before, "In Progress");
+  crm_.sandbox.AddFault(sandbox::Fault{"PATCH", "/composite/sobjects", 503, "", 100000, 0});
   for (int i = 0; i < 200 && engine.State(order)->status != "Completed"; ++i)
     ASSERT_TRUE(engine.RunOnce().ok());
   ASSERT_EQ(engine.State(order)->status, "Completed");
-  EXPECT_EQ(CrmOrder(order)["Automation_Status__c"].as_string(), "Pending");
+  EXPECT_EQ(CrmOrder(order)["Automation_Status__c"].as_string(), before);
   EXPECT_EQ((*store_)->ReportsDue(INT64_MAX, 10)->size(), 1u);
   crm_.sandbox.ClearFaults();
   ASSERT_TRUE(engine.RunOnce().ok());  // within the lease: the writer may still be at it
-  EXPECT_EQ(CrmOrder(order)["Automation_Status__c"].as_string(), "Pending");
+  EXPECT_EQ(CrmOrder(order)["Automation_Status__c"].as_string(), before);
   // A lease later (or, if a sweep already met the refusing CRM, after its deferral of 4 leases).
   for (int i = 0; i < 100 && CrmOrder(order)["Automation_Status__c"].as_string() != "Completed";
        ++i) {

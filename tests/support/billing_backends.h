@@ -133,8 +133,11 @@ class GtvBackend : public BillingBackend {
   }
   void Advance(Millis by) override { clock_.Advance(by); }
   std::string ConfigSection() const override {
+    // A loopback emulator answers at once: a short timeout keeps the key lease a killed
+    // process leaves behind (timeout x (attempts + 2)) to seconds.
     return "billing:\n  system: gotransverse\n  base_url: " + sandbox_.base_url() +
-           "\n  api_key: env:GTV_KEY\n  bill_cycle: \"" + euro_cycle_ + "\"\n";
+           "\n  api_key: env:GTV_KEY\n  bill_cycle: \"" + euro_cycle_ +
+           "\"\n  timeout_ms: 3000\n";
   }
   sandbox::gtv::GtvSandbox& sandbox() { return sandbox_; }
   const Clock& clock() const { return clock_; }

@@ -17,8 +17,9 @@ GtvConnection::GtvConnection(GtvConnectionOptions o, http::RestClientDeps deps, 
   rest_ = std::make_unique<http::RestClient>(
       r, deps, std::make_shared<http::ApiKeyHeaderAuth>("X-Api-Key", o.api_key, redactor),
       std::move(transport));
-  // A key's lease outlives one attempt of a create: its look-up's retries and the create.
-  o.api.key_lease = std::max(o.api.key_lease, o.timeout * (o.max_attempts + 2));
+  // A key's lease outlives one attempt of a create: its look-up's retries and the create. No
+  // longer: a process that dies holding a key keeps every other from that create this long.
+  o.api.key_lease = o.timeout * (o.max_attempts + 2);
   billing_ = std::make_unique<GtvBilling>(o.api, *rest_, deps.clock, deps.sleeper);
 }
 

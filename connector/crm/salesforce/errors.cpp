@@ -49,6 +49,14 @@ std::string SaveResult::ErrorText() const {
   return out;
 }
 
+Status SaveResult::ToStatus(const std::string& what) const {
+  const std::string text = what + ": " + ErrorText();
+  // CALL_FAILED: the whole Collections call failed (the client's code), not this record.
+  if (!errors.empty() && errors.front().code != "CALL_FAILED" && errors.front().record_fault())
+    return Status::InvalidArgument(text);
+  return Status::Unavailable(text);
+}
+
 const char* BulkOperationName(BulkOperation op) {
   switch (op) {
     case BulkOperation::kInsert:

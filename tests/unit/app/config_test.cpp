@@ -111,18 +111,18 @@ TEST_F(ConfigTest, OutOfRangeAndBadEnumAreRejected) {
 
 // billing.in_flight: as set, or enough to fill the rate limit at 400 ms a call.
 // billing.in_flight caps what the flow control asks for (connector/http/flow_control.h); unset,
-// the cap is 64. workers.max lets the work-order workers grow past workers.count.
+// the cap is 64. workers.batch: the tasks a worker runs at once (0: follow billing).
 TEST_F(ConfigTest, BillingCallsInFlightFollowTheRemoteUpToACap) {
   auto defaults = Load(Write("d.yaml", "billing:\n  rate_per_second: 100\n"));
   ASSERT_TRUE(defaults.ok()) << defaults.status().ToString();
   EXPECT_EQ(BillingInFlight(defaults->billing), 64);
   EXPECT_EQ(defaults->workers.count, 2);
-  EXPECT_EQ(defaults->workers.max, 0);
+  EXPECT_EQ(defaults->workers.batch, 0);
   auto set = Load(
-      Write("x.yaml", "billing:\n  rate_per_second: 100\n  in_flight: 3\nworkers:\n  max: 12\n"));
+      Write("x.yaml", "billing:\n  rate_per_second: 100\n  in_flight: 3\nworkers:\n  batch: 12\n"));
   ASSERT_TRUE(set.ok()) << set.status().ToString();
   EXPECT_EQ(BillingInFlight(set->billing), 3);
-  EXPECT_EQ(set->workers.max, 12);
+  EXPECT_EQ(set->workers.batch, 12);
   auto bad = Load(Write("b.yaml", "billing:\n  in_flight: 65\n"));
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("billing.in_flight: expected a value from 0 to 64"),

@@ -57,17 +57,14 @@ TEST(Scheduler, TriggerRunsTheSyncBeforeTheInterval) {
   EXPECT_EQ(s.runs(), 1);
 }
 
-// Work-order workers grow while billing has room for more calls and tasks are there, shrink
-// when billing has more than it wants (a 429 halves what it wants), and stay within the bounds.
-TEST(WorkersTuning, FollowBillingsCallsInFlightWithinTheBounds) {
-  EXPECT_EQ(TuneWorkers(2, 2, 16, 1.0, 19, true), 3) << "room for more, tasks ran";
-  EXPECT_EQ(TuneWorkers(8, 2, 16, 4.0, 19, true), 10);
-  EXPECT_EQ(TuneWorkers(8, 2, 16, 4.0, 19, false), 8) << "no tasks ran: no more workers";
-  EXPECT_EQ(TuneWorkers(16, 2, 16, 4.0, 19, true), 16) << "never above the most";
-  EXPECT_EQ(TuneWorkers(12, 2, 16, 15.0, 19, true), 12) << "near what billing wants: as is";
-  EXPECT_EQ(TuneWorkers(12, 2, 16, 19.0, 9, true), 9) << "billing throttled: fewer";
-  EXPECT_EQ(TuneWorkers(2, 2, 16, 5.0, 1, true), 2) << "never below the least";
-  EXPECT_EQ(TuneWorkers(2, 2, 16, 0.3, 1, true), 2) << "loopback: one call fills the rate";
+// A worker's batch follows what billing's rate limit and latency call for (four tasks per call
+// in flight), within 8 to 64.
+TEST(WorkersTuning, TheTaskBatchFollowsBillingsCallsInFlightWithinTheBounds) {
+  EXPECT_EQ(TaskBatch(1), 8) << "loopback: one call fills the rate";
+  EXPECT_EQ(TaskBatch(0), 8);
+  EXPECT_EQ(TaskBatch(4), 16) << "the default before any latency is seen";
+  EXPECT_EQ(TaskBatch(15.2), 61) << "100/s at 150 ms";
+  EXPECT_EQ(TaskBatch(40), 64) << "never above 64";
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -237,16 +238,20 @@ class ServeWorkOrders : public ::testing::TestWithParam<ServeCase> {
 
   // What holds back the orders not Completed: each one's tasks, for a failure message.
   std::string Unfinished() {
-    std::set<std::string> completed;
-    (void)crm_.client().Query("SELECT Id FROM Order WHERE Automation_Status__c = 'Completed'",
-                              [&](const Json& r) {
-                                completed.insert(r["Id"].as_string());
-                                return Status::Ok();
-                              });
+    std::map<std::string, std::string> crm_status;
+    (void)crm_.client().Query(
+        "SELECT Id, Automation_Status__c, Automation_Progress__c FROM Order", [&](const Json& r) {
+          crm_status[r["Id"].as_string()] =
+              r["Automation_Status__c"].ToText() + ", " + r["Automation_Progress__c"].ToText();
+          return Status::Ok();
+        });
     std::string out;
+    const auto owed = (*store_)->ReportsDue(INT64_MAX, 1000).value();
+    for (const auto& due : owed)
+      out += "report owed: " + due.group_id + " seq " + std::to_string(due.seq) + "\n";
     for (const auto& order : order_ids_) {
-      if (completed.count(order)) continue;
-      out += "order " + order + ":\n";
+      if (crm_status[order].rfind("Completed,", 0) == 0) continue;
+      out += "order " + order + " (CRM: " + crm_status[order] + "):\n";
       auto group = (*store_)->TasksInGroup(order);
       if (!group.ok()) {
         out += "  " + group.status().ToString() + "\n";

@@ -268,6 +268,23 @@ TEST_P(StoreTest, AFinishedTaskOwesItsGroupAReportUntilOneIsWrittenAfterIt) {
   EXPECT_EQ(store().ReportsDue(kNow + 5001, 10).value().size(), 2u);
 }
 
+// A report cleared and owed again never has the seq it had: a writer that read the first one
+// (and wrote a state older than the second) cannot clear the second.
+TEST_P(StoreTest, AReportOwedAgainAfterItWasClearedIsNotClearedByAnOlderRead) {
+  ASSERT_TRUE(store().OweReport("gf", kNow).ok());
+  const auto first = store().ReportOwed("gf").value();
+  ASSERT_TRUE(first.has_value());
+  ASSERT_TRUE(store().ClearReport(*first).ok());
+  EXPECT_FALSE(store().ReportOwed("gf").value().has_value());
+  EXPECT_TRUE(store().ReportsDue(INT64_MAX, 10).value().empty());
+  ASSERT_TRUE(store().OweReport("gf", kNow + 10).ok());
+  ASSERT_TRUE(store().ClearReport(*first).ok());  // the stale read: clears nothing
+  const auto second = store().ReportOwed("gf").value();
+  ASSERT_TRUE(second.has_value()) << "a read of the cleared row cleared the row owed since";
+  EXPECT_GT(second->seq, first->seq);
+  EXPECT_EQ(store().ReportsDue(INT64_MAX, 10).value().size(), 1u);
+}
+
 // A Scheduled order's reminder for its date is a row of its own: a report a finished task owes
 // now keeps its due time, and the reminder comes back under the group's id on its date.
 TEST_P(StoreTest, ADateReminderNeverMovesAReportOwedNow) {
