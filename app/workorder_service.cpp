@@ -41,6 +41,12 @@ bool WorkOrderService::Sleep(Millis d) {
   return !stopping_;
 }
 
+namespace {
+// How long a worker's batch keeps taking tasks as its own finish: the orders it touched are
+// reported to the CRM when it ends, so this is also how far an Order's status may trail.
+constexpr Millis kRefillFor(2'000);
+}  // namespace
+
 int TaskBatch(double billing_in_flight) {
   return std::clamp(static_cast<int>(std::ceil(4 * billing_in_flight)), 8, 64);
 }
@@ -52,6 +58,7 @@ void WorkOrderService::Start() {
     o.worker_id = process_id_ + ":" + std::to_string(i);
     o.lease = Millis(workers_.lease_ms);
     o.claim_batch = workers_.batch;
+    o.refill_for = kRefillFor;
     if (workers_.batch == 0)
       o.claim_limit = [&billing] { return TaskBatch(billing.PreferredInFlight()); };
     engines_.push_back(NewEngine(rt_, o, crash_));
@@ -68,6 +75,7 @@ void WorkOrderService::Stop() {
     stopping_ = true;
   }
   cv_.notify_all();
+  for (auto& engine : engines_) engine->StopClaiming();
   for (auto& t : threads_) t.join();
   threads_.clear();
   const int64_t now = ToEpochMillis(rt_.clock.Now());

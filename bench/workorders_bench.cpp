@@ -111,8 +111,10 @@ int main(int argc, char** argv) {
     if (store_url.rfind("postgres", 0) == 0) out << "  schema: bench_wo_" << getpid() << "\n";
     out << "crm:\n  base_url: " << crm_url
         << "\n  auth:\n    client_id: tandem-sandbox\n    client_secret: env:SF_SECRET\n"
-        << "billing:\n  base_url: " << billing_url << "\n  api_key: env:STRIPE_KEY\n"
-        << "  rate_per_second: " << rate << "\n"
+        << "billing:\n  base_url: " << billing_url
+        << "\n  api_key: env:STRIPE_KEY\n"
+        // As docs/operations.md advises: rate + burst within billing's limit (a window of 1 s).
+        << "  rate_per_second: " << rate * 0.9 << "\n  burst: " << rate * 0.05 << "\n"
         << "paths:\n  mapping: " << TANDEM_SOURCE_DIR << "/config/mapping.yaml\n"
         << "  workorders: " << TANDEM_SOURCE_DIR << "/config/workorders.yaml\n"
         << "schedules:\n  order_poll: 100ms\n  catalog_sync: 24h\n"

@@ -269,25 +269,21 @@ std::map<std::string, Status> Engine::WriteReports(const std::vector<std::string
 }
 
 namespace {
-// Renews the leases of a claimed batch every third of their length until each task is done,
-// so a task whose remote calls outlast the lease (or that waits for a thread) is not claimed
-// again while it is still this worker's. Renewal is on a thread of its own: the tasks' calls
-// block theirs.
+// Renews the leases of the tasks a batch holds every third of their length until each task is
+// done, so a task whose remote calls outlast the lease (or that waits for a thread) is not
+// claimed again while it is still this worker's. Renewal is on a thread of its own: the
+// tasks' calls block theirs.
 class LeaseKeeper {
  public:
-  LeaseKeeper(store::Store& store, const Clock& clock, std::vector<store::Lease> leases,
-              Millis length)
-      : leases_(std::move(leases)),
-        finished_(leases_.size(), false),
-        thread_([this, &store, &clock, length] {
+  LeaseKeeper(store::Store& store, const Clock& clock, Millis length)
+      : thread_([this, &store, &clock, length] {
           const auto every = std::max(Millis(1), length / 3);
           std::unique_lock<std::mutex> lock(mu_);
           while (!stop_cv_.wait_for(lock, every, [this] { return stop_; })) {
-            std::vector<size_t> held;
-            for (size_t i = 0; i < leases_.size(); ++i)
-              if (!finished_[i]) held.push_back(i);
+            std::vector<store::Lease> held;
+            for (const auto& [id, lease] : held_) held.push_back(lease);
             lock.unlock();
-            for (size_t i : held) Renew(store, clock, leases_[i], length);
+            for (const auto& lease : held) Renew(store, clock, lease, length);
             lock.lock();
           }
         }) {}
@@ -299,9 +295,13 @@ class LeaseKeeper {
     stop_cv_.notify_all();
     thread_.join();
   }
-  void Finished(size_t i) {
+  void Hold(const store::Lease& lease) {
     std::lock_guard<std::mutex> lock(mu_);
-    finished_[i] = true;
+    held_[lease.task_id] = lease;
+  }
+  void Release(const store::Lease& lease) {
+    std::lock_guard<std::mutex> lock(mu_);
+    held_.erase(lease.task_id);
   }
 
  private:
@@ -318,12 +318,11 @@ class LeaseKeeper {
     }
   }
 
-  const std::vector<store::Lease> leases_;
   std::mutex mu_;
   std::condition_variable stop_cv_;
-  std::vector<bool> finished_;  // GUARDED_BY(mu_)
-  bool stop_ = false;           // GUARDED_BY(mu_)
-  std::thread thread_;          // last: started once the members above exist
+  std::map<int64_t, store::Lease> held_;  // GUARDED_BY(mu_)
+  bool stop_ = false;                     // GUARDED_BY(mu_)
+  std::thread thread_;                    // last: started once the members above exist
 };
 }  // namespace
 
@@ -378,41 +377,58 @@ Result<RunStats> Engine::RunOnce() {
   if (!claimed.ok()) return claimed.status();
   RunStats stats;
   if (claimed->empty()) return stats;
-  std::vector<store::Lease> leases;
-  for (const auto& task : *claimed) leases.push_back(store::Lease::Of(task));
-  std::vector<Result<Outcome>> outcomes(claimed->size(), Status::Internal("not run"));
+  const SteadyTime refill_until = deps_.clock.SteadyNow() + options_.refill_for;
+  std::mutex mu;
+  Status first_error = Status::Ok();  // GUARDED_BY(mu)
+  std::vector<std::string> orders;    // GUARDED_BY(mu)
   {
-    LeaseKeeper keeper(deps_.store, deps_.clock, leases, options_.lease);
-    // One thread per task: they wait on remotes (the billing client's flow control and rate
-    // limiter pace their calls), and a claimed task should not wait out its lease.
+    LeaseKeeper keeper(deps_.store, deps_.clock, options_.lease);
+    for (const auto& task : *claimed) keeper.Hold(store::Lease::Of(task));
+    // One thread per claimed task: they wait on remotes (the billing client's flow control and
+    // rate limiter pace their calls), and a claimed task should not wait out its lease.
     ParallelFor(claimed->size(), static_cast<int>(claimed->size()), [&](size_t i) {
-      outcomes[i] = RunTask((*claimed)[i], leases[i]);
-      keeper.Finished(i);
+      store::Task task = (*claimed)[i];
+      for (;;) {
+        const store::Lease lease = store::Lease::Of(task);
+        auto outcome = RunTask(task, lease);
+        keeper.Release(lease);
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          ++stats.ran;
+          if (!outcome.ok()) {
+            if (first_error.ok()) first_error = outcome.status();
+            return;
+          }
+          switch (*outcome) {
+            case Outcome::kDone:
+              ++stats.done;
+              break;
+            case Outcome::kRetried:
+              ++stats.retried;
+              break;
+            case Outcome::kFailed:
+              ++stats.failed;
+              break;
+            case Outcome::kLost:
+              ++stats.lost;
+              break;
+          }
+          if (*outcome != Outcome::kLost)
+            orders.push_back(task.group_id);  // else the other reports
+        }
+        if (stop_claiming_ || deps_.clock.SteadyNow() >= refill_until) return;
+        const int64_t at = ToEpochMillis(deps_.clock.Now());
+        auto next = deps_.store.ClaimTasks(options_.worker_id, 1, at, options_.lease.count());
+        if (!next.ok()) {
+          std::lock_guard<std::mutex> lock(mu);
+          if (first_error.ok()) first_error = next.status();
+          return;
+        }
+        if (next->empty()) return;
+        task = next->front();
+        keeper.Hold(store::Lease::Of(task));
+      }
     });
-  }
-  Status first_error = Status::Ok();
-  std::vector<std::string> orders;
-  for (size_t i = 0; i < outcomes.size(); ++i) {
-    ++stats.ran;
-    if (!outcomes[i].ok()) {
-      if (first_error.ok()) first_error = outcomes[i].status();
-      continue;
-    }
-    switch (*outcomes[i]) {
-      case Outcome::kDone:
-        ++stats.done;
-        break;
-      case Outcome::kRetried:
-        ++stats.retried;
-        break;
-      case Outcome::kFailed:
-        ++stats.failed;
-        break;
-      case Outcome::kLost:
-        ++stats.lost;
-        continue;  // the other claim reports
-    }
-    orders.push_back((*claimed)[i].group_id);
   }
   for (const auto& [order_id, reported] : Report(orders))
     if (!reported.ok())

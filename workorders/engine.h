@@ -14,6 +14,7 @@
 // from several threads at once (the order poll takes a page's orders in together).
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <string>
@@ -36,6 +37,10 @@ struct EngineOptions {
   // follows the remote), else `claim_batch`.
   int claim_batch = 10;
   std::function<int()> claim_limit;
+  // For this long after the claim, each of the batch's threads takes another runnable task as
+  // its own finishes (a task's successor among them): no thread waits for the batch's slowest
+  // task. The orders are reported once the last task ends. 0: the batch alone.
+  Millis refill_for{0};
 };
 
 struct EnqueueResult {
@@ -75,6 +80,8 @@ class Engine {
   Result<EnqueueResult> Enqueue(const std::string& order_id);
   // Claims a batch of tasks (EngineOptions::claim_limit) and runs them at once.
   Result<RunStats> RunOnce();
+  // Ends the refill of a running RunOnce (the tasks started finish): a stopping process.
+  void StopClaiming() { stop_claiming_ = true; }
   // Where the order stands, from its task rows.
   Result<OrderState> State(const std::string& order_id);
 
@@ -97,6 +104,7 @@ class Engine {
   EngineOptions options_;
   CrashPoints* crash_;
   int64_t last_sweep_ms_ = 0;
+  std::atomic<bool> stop_claiming_{false};
 };
 
 }  // namespace tandem::workorders

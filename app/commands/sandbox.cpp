@@ -2,6 +2,8 @@
 #include <iostream>
 #include <memory>
 
+#include <pplx/threadpool.h>
+
 #include "app/cli.h"
 #include "app/commands/command.h"
 #include "sandbox/gtv/gtv_sandbox.h"
@@ -39,6 +41,8 @@ po::options_description SandboxOptions() {
       "± ms around --billing-latency, uniformly");
   return desc;
 }
+
+constexpr size_t kLatencyServerThreads = 400;
 
 sandbox::Latency BillingLatency(const po::variables_map& vm) {
   return {vm["billing-latency"].as<int>(), vm["billing-jitter"].as<int>()};
@@ -129,6 +133,12 @@ int Sandbox(const Globals&, const Args& args) {
     return code;
   sandbox::salesforce::SalesforceSandboxOptions so;
   if (!CrmSandboxOptions(vm, &so)) return kExitUsage;
+  // A modelled latency holds a server thread per request while it waits (the emulators share
+  // cpprestsdk's pool, 40 threads by default): 40 would cap the requests in flight at both
+  // remotes together, well under what a client keeps in flight at 100/s and 300 ms. Sized
+  // before the first listener starts the pool.
+  if (so.latency.fixed_ms > 0 || BillingLatency(vm).fixed_ms > 0)
+    crossplat::threadpool::initialize_with_threads(kLatencyServerThreads);
   const sigset_t stop_signals = BlockStopSignals();
   SystemClock clock;
   std::unique_ptr<sandbox::salesforce::SalesforceSandbox> crm;

@@ -2,9 +2,9 @@
 // Little's law: a rate limit of R calls/s at a latency of L s is used fully with R x L calls in
 // flight, so the target is R x L (from a moving average of the latency measured on the wire)
 // with a margin, within [1, cap]. Backing off:
-//  - a throttled answer (429; Salesforce's REQUEST_LIMIT_EXCEEDED) halves the rate the token
-//    bucket lets through; every 20 answers without one give back 10 % of the configured rate
-//    (additive increase, multiplicative decrease);
+//  - a throttled answer (429; Salesforce's REQUEST_LIMIT_EXCEEDED) cuts the rate the token
+//    bucket lets through by a quarter; every 10 answers without one give back 10 % of the
+//    configured rate (additive increase, multiplicative decrease);
 //  - latency rising past twice the lowest seen (the remote queueing) shrinks the target in
 //    proportion, down to half.
 // With no rate limit configured the target is 4 (a few, not a flood, against a limit nobody

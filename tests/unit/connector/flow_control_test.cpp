@@ -32,9 +32,9 @@ TEST(FlowControl, KeepsRateTimesLatencyInFlight) {
   EXPECT_EQ(FlowControl(0, 8, nullptr).InFlight(), 4) << "no rate known: a few";
 }
 
-// A throttled answer halves the rate the bucket lets through and what is kept in flight; 20
-// answers without one give back a tenth of the rate.
-TEST(FlowControl, AThrottledAnswerHalvesTheRateWhichClimbsBackSlowly) {
+// A throttled answer cuts by a quarter the rate the bucket lets through and what is kept in
+// flight; 10 answers without one give back a tenth of the rate.
+TEST(FlowControl, AThrottledAnswerCutsTheRateWhichClimbsBack) {
   FakeClock clock;
   FakeSleeper sleeper(clock);
   TokenBucket bucket(100, 1, clock, sleeper);
@@ -42,20 +42,21 @@ TEST(FlowControl, AThrottledAnswerHalvesTheRateWhichClimbsBackSlowly) {
   Answers(flow, 20, 200);
   EXPECT_EQ(flow.InFlight(), 25);
   flow.Observe(Millis(5), true, kT0);
-  EXPECT_DOUBLE_EQ(flow.RateFactor(), 0.5);
-  EXPECT_EQ(flow.InFlight(), 13);
+  EXPECT_DOUBLE_EQ(flow.RateFactor(), 0.75);
+  EXPECT_EQ(flow.InFlight(), 19);
   EXPECT_EQ(flow.throttled(), 1);
   bucket.Acquire();
-  EXPECT_EQ(bucket.Acquire().count(), 20) << "the bucket lets 50/s through now";
+  EXPECT_EQ(bucket.Acquire().count(), 14)
+      << "the bucket lets 75/s through now (13.3 ms, rounded up)";
   for (int i = 0; i < 15; ++i) flow.Observe(Millis(5), true, kT0 + Millis(10 * i));
-  EXPECT_DOUBLE_EQ(flow.RateFactor(), 0.5) << "refused together: one cut, not sixteen";
+  EXPECT_DOUBLE_EQ(flow.RateFactor(), 0.75) << "refused together: one cut, not sixteen";
   EXPECT_EQ(flow.throttled(), 16);
   flow.Observe(Millis(5), true, kT0 + Millis(1500));
-  EXPECT_DOUBLE_EQ(flow.RateFactor(), 0.25) << "refused again a second later: cut again";
-  Answers(flow, 19, 200);
-  EXPECT_DOUBLE_EQ(flow.RateFactor(), 0.25);
+  EXPECT_DOUBLE_EQ(flow.RateFactor(), 0.5625) << "refused again a second later: cut again";
+  Answers(flow, 9, 200);
+  EXPECT_DOUBLE_EQ(flow.RateFactor(), 0.5625);
   Answers(flow, 1, 200);
-  EXPECT_DOUBLE_EQ(flow.RateFactor(), 0.35);
+  EXPECT_DOUBLE_EQ(flow.RateFactor(), 0.6625);
   Answers(flow, 200, 200);
   EXPECT_DOUBLE_EQ(flow.RateFactor(), 1.0);
 }
