@@ -8,7 +8,10 @@
 #include <soci/sqlite3/soci-sqlite3.h>
 
 namespace tandem::store {
+
 namespace {
+
+constexpr int64_t kSchemaLock = 7143220005;  // creating the store's schema (advisory lock id)
 
 class Params {
  public:
@@ -158,7 +161,15 @@ Result<std::unique_ptr<Pool>> Pool::Open(const StoreOptions& options) {
       soci::session admin;
       admin.open(*soci::factory_postgresql(), pool->url_.connect);
       admin << "SET client_min_messages TO warning";
+      // Two processes starting at once both find the schema missing and the second CREATE
+      // fails (IF NOT EXISTS does not cover the race): one at a time, under a lock.
+      soci::transaction tr(admin);
+      int held = 0;
+      admin << "SELECT 1 FROM (SELECT pg_advisory_xact_lock(" + std::to_string(kSchemaLock) +
+                   ")) AS l",
+          soci::into(held);
       admin << ("CREATE SCHEMA IF NOT EXISTS " + options.schema);
+      tr.commit();
     }
     pool->sessions_ = std::make_unique<soci::connection_pool>(size);
     for (size_t i = 0; i < size; ++i) pool->OpenSession(pool->sessions_->at(i));
