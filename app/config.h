@@ -62,8 +62,8 @@ struct BillingConfig {
   std::string bill_cycle;  // id; "" = the one in the account's currency
   std::string ui_url;
   // At most this many billing calls in flight in a sync; 0: as many as fill rate_per_second at
-  // the latency measured (Little's law: in flight = rate x latency), up to 64, halving the rate
-  // on a 429 (connector/http/flow_control.h); 4 when no rate is set. The token bucket keeps the
+  // the latency measured (Little's law: in flight = rate x latency), up to 64, cutting the rate by a
+  // quarter on a 429 (connector/http/flow_control.h); 4 when no rate is set. The token bucket keeps the
   // rate; keep rate_per_second + burst under billing's own limit.
   int in_flight = 0;
 };

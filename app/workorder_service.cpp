@@ -42,8 +42,10 @@ bool WorkOrderService::Sleep(Millis d) {
 }
 
 namespace {
-// How long a worker's batch keeps taking tasks as its own finish: the orders it touched are
-// reported to the CRM when it ends, so this is also how far an Order's status may trail.
+// How long a worker's batch keeps taking tasks as its own finish. The orders it touched are
+// reported to the CRM when its last task ends: an Order's status trails by this plus the
+// slowest task (a task retried inside its remote calls can take minutes; the sweep writes
+// any report owed for longer than a lease).
 constexpr Millis kRefillFor(2'000);
 }  // namespace
 

@@ -23,8 +23,7 @@ inline constexpr int64_t kOrderPollLock = 7143220003;  // the order poller's adv
 
 // The tasks a worker claims and runs at once when workers.batch is 0: four per billing call
 // its rate limit and latency call for (BillingSystem::PreferredInFlight), 8 to 64. A task
-// spends about a third of its time in a billing call (the rest in the CRM and the store),
-// and a batch waits for its slowest task.
+// spends about a third of its time in a billing call (the rest in the CRM and the store).
 int TaskBatch(double billing_in_flight);
 
 class WorkOrderService {

@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <functional>
 #include <map>
+#include <set>
 #include <mutex>
 #include <thread>
 
@@ -39,20 +40,31 @@ EnqueueBatch Engine::Enqueue(const std::vector<std::string>& order_ids) {
     out.results.assign(order_ids.size(), orders.status());
     return out;
   }
+  // The CRM answers with 18-character ids; a caller may name an order by its 15.
+  std::map<std::string, const Order*> by_short_id;
+  for (const auto& [id, order] : *orders) by_short_id[id.substr(0, 15)] = &order;
   const int64_t now = ToEpochMillis(deps_.clock.Now());
   std::vector<Json> refused;        // orders that cannot be planned: Failed, with the reason
   std::vector<std::string> report;  // orders whose state the CRM must be told
-  std::map<std::string, size_t> index;
-  for (const auto& order_id : order_ids) {
-    index[order_id] = out.results.size();
-    auto order = orders->find(order_id);
-    if (order == orders->end()) {
-      out.results.push_back(Status::NotFound("no Order " + order_id));
+  std::map<std::string, size_t> index;               // by 18-character id: its result
+  std::vector<std::pair<size_t, size_t>> repeated;   // an id named twice: (its place, the first)
+  for (const auto& asked : order_ids) {
+    auto found = by_short_id.find(asked.substr(0, 15));
+    if (found == by_short_id.end()) {
+      out.results.push_back(Status::NotFound("no Order " + asked));
       continue;
     }
+    const Order& order = *found->second;
+    const std::string& order_id = order.id;
+    if (auto first = index.find(order_id); first != index.end()) {
+      repeated.emplace_back(out.results.size(), first->second);
+      out.results.push_back(Status::Internal("named twice"));  // replaced below
+      continue;
+    }
+    index[order_id] = out.results.size();
     // An order that cannot be planned (no template for an item, a field the order map cannot
     // map) fails as a whole, with the reason on the Order.
-    auto plan = PlanOrder(order->second, templates_, now / 1000);
+    auto plan = PlanOrder(order, templates_, now / 1000);
     if (!plan.ok()) {
       Json fields = Json::MakeObject();
       fields.Set("Id", order_id);
@@ -88,7 +100,7 @@ EnqueueBatch Engine::Enqueue(const std::vector<std::string>& order_ids) {
         out.results.push_back(state.status());
         continue;
       }
-      if (state->status != order->second.automation_status) report.push_back(order_id);
+      if (state->status != order.automation_status) report.push_back(order_id);
     }
     out.results.push_back(std::move(enqueued));
   }
@@ -98,6 +110,7 @@ EnqueueBatch Engine::Enqueue(const std::vector<std::string>& order_ids) {
   }
   for (const auto& [order_id, reported] : Report(report, &out.crm_calls))
     if (!reported.ok()) out.results[index[order_id]] = reported;
+  for (const auto& [place, first] : repeated) out.results[place] = out.results[first];
   return out;
 }
 
@@ -283,7 +296,12 @@ class LeaseKeeper {
             std::vector<store::Lease> held;
             for (const auto& [id, lease] : held_) held.push_back(lease);
             lock.unlock();
-            for (const auto& lease : held) Renew(store, clock, lease, length);
+            for (const auto& lease : held) {
+              if (Renew(store, clock, lease, length)) continue;
+              lock.lock();
+              lost_.insert(lease.task_id);
+              lock.unlock();
+            }
             lock.lock();
           }
         }) {}
@@ -321,6 +339,7 @@ class LeaseKeeper {
   std::mutex mu_;
   std::condition_variable stop_cv_;
   std::map<int64_t, store::Lease> held_;  // GUARDED_BY(mu_)
+  std::set<int64_t> lost_;                // GUARDED_BY(mu_)
   bool stop_ = false;                     // GUARDED_BY(mu_)
   std::thread thread_;                    // last: started once the members above exist
 };
@@ -371,11 +390,12 @@ Result<Engine::Outcome> Engine::RunTask(const store::Task& task, const store::Le
 Result<RunStats> Engine::RunOnce() {
   const int64_t now = ToEpochMillis(deps_.clock.Now());
   TANDEM_RETURN_IF_ERROR(SweepReports(now));
+  RunStats stats;
+  if (stop_claiming_) return stats;
   const int batch =
       std::max(1, options_.claim_limit ? options_.claim_limit() : options_.claim_batch);
   auto claimed = deps_.store.ClaimTasks(options_.worker_id, batch, now, options_.lease.count());
   if (!claimed.ok()) return claimed.status();
-  RunStats stats;
   if (claimed->empty()) return stats;
   const SteadyTime refill_until = deps_.clock.SteadyNow() + options_.refill_for;
   std::mutex mu;
@@ -390,7 +410,8 @@ Result<RunStats> Engine::RunOnce() {
       store::Task task = (*claimed)[i];
       for (;;) {
         const store::Lease lease = store::Lease::Of(task);
-        auto outcome = RunTask(task, lease);
+        auto outcome =
+            keeper.Lost(lease) ? Result<Outcome>(Outcome::kLost) : RunTask(task, lease);
         keeper.Release(lease);
         {
           std::lock_guard<std::mutex> lock(mu);
@@ -434,7 +455,10 @@ Result<RunStats> Engine::RunOnce() {
     if (!reported.ok())
       log::Get("workorders")
           ->warn("work order {}: status not written to the CRM: {}", order_id, reported.ToString());
-  TANDEM_RETURN_IF_ERROR(first_error);
+  // The tasks that failed to record stay claimed and go back when their lease ends; the
+  // counts of the rest still reach the caller (its metrics).
+  if (!first_error.ok())
+    log::Get("workorders")->warn("work-order batch: {}", first_error.ToString());
   return stats;
 }
 

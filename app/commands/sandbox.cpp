@@ -137,9 +137,9 @@ int Sandbox(const Globals&, const Args& args) {
   // cpprestsdk's pool, 40 threads by default): 40 would cap the requests in flight at both
   // remotes together, well under what a client keeps in flight at 100/s and 300 ms. Sized
   // before the first listener starts the pool.
+  const sigset_t stop_signals = BlockStopSignals();  // first: the pool's threads inherit it
   if (so.latency.fixed_ms > 0 || BillingLatency(vm).fixed_ms > 0)
     crossplat::threadpool::initialize_with_threads(kLatencyServerThreads);
-  const sigset_t stop_signals = BlockStopSignals();
   SystemClock clock;
   std::unique_ptr<sandbox::salesforce::SalesforceSandbox> crm;
   if (int failed = StartCrmSandbox(vm, so, clock, &crm); failed != kExitOk) return failed;

@@ -192,6 +192,28 @@ TEST_P(WorkOrderTest, NewSyncsTheAccountCreatesStartsAndRecordsTheSubscription) 
   EXPECT_EQ(stripe_.sandbox.CountObjects("subscription"), 1);
 }
 
+// The poll's page, or a person naming orders: a 15-character id finds its order, an order named
+// twice is planned once, an id with no order is NotFound; the page costs 2 reads and 1 report.
+TEST_P(WorkOrderTest, APageOfOrdersByShortAndLongIdsIsPlannedOnceInThreeCalls) {
+  const std::string order =
+      MakeOrder("New", testing::TestMonth(0), {{&server_, 1, 30, "", "", 12}});
+  ASSERT_EQ(order.size(), 18u);
+  const std::string none = order.substr(0, 9) + "ZZZZZZZZZ";
+  const int64_t calls_before = crm_.sandbox.api_calls();
+  const EnqueueBatch batch =
+      engine_->Enqueue(std::vector<std::string>{order.substr(0, 15), none, order});
+  ASSERT_EQ(batch.results.size(), 3u);
+  ASSERT_TRUE(batch.results[0].ok()) << batch.results[0].status().ToString();
+  EXPECT_EQ(batch.results[0]->added, 4);
+  EXPECT_TRUE(batch.results[1].status().IsNotFound()) << batch.results[1].status().ToString();
+  ASSERT_TRUE(batch.results[2].ok()) << batch.results[2].status().ToString();
+  EXPECT_EQ(batch.results[2]->added, 4) << "named twice: the first's result";
+  EXPECT_EQ(batch.crm_calls, 3);
+  EXPECT_EQ(crm_.sandbox.api_calls() - calls_before, 3);
+  EXPECT_EQ(engine_->State(order)->total, 4);
+  EXPECT_EQ(CrmOrder(order)["Automation_Status__c"].as_string(), "Pending");
+}
+
 TEST_P(WorkOrderTest, ChangeSetsTheNewQuantity) {
   const std::string sub = NewServer(server_);
   const std::string order =

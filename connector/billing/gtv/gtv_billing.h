@@ -40,8 +40,8 @@ struct GtvOptions {
   // Held from a create's look-up to the create, so that two workers (or processes) creating
   // one record at once make it once. Null: this process's own lock (one process only).
   KeyLock* key_lock = nullptr;
-  // Renewed before each attempt and again before the create; GtvConnection makes it at
-  // least timeout × (attempts + 2), what one attempt's look-up and create can take.
+  // Renewed before each attempt and again before the create; GtvConnection makes it
+  // timeout × (attempts + 2), what one attempt's look-up and create can take.
   Millis key_lease = Millis(90'000);
 };
 
