@@ -4,8 +4,8 @@
 #include <condition_variable>
 #include <functional>
 #include <map>
-#include <set>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "connector/crm/soql.h"
@@ -44,10 +44,10 @@ EnqueueBatch Engine::Enqueue(const std::vector<std::string>& order_ids) {
   std::map<std::string, const Order*> by_short_id;
   for (const auto& [id, order] : *orders) by_short_id[id.substr(0, 15)] = &order;
   const int64_t now = ToEpochMillis(deps_.clock.Now());
-  std::vector<Json> refused;        // orders that cannot be planned: Failed, with the reason
-  std::vector<std::string> report;  // orders whose state the CRM must be told
-  std::map<std::string, size_t> index;               // by 18-character id: its result
-  std::vector<std::pair<size_t, size_t>> repeated;   // an id named twice: (its place, the first)
+  std::vector<Json> refused;            // orders that cannot be planned: Failed, with the reason
+  std::vector<std::string> report;      // orders whose state the CRM must be told
+  std::map<std::string, size_t> index;  // by 18-character id: its result
+  std::vector<std::pair<size_t, size_t>> repeated;  // an id named twice: (its place, the first)
   for (const auto& asked : order_ids) {
     auto found = by_short_id.find(asked.substr(0, 15));
     if (found == by_short_id.end()) {
@@ -321,9 +321,16 @@ class LeaseKeeper {
     std::lock_guard<std::mutex> lock(mu_);
     held_.erase(lease.task_id);
   }
+  // Whether the task's lease passed to another claim (it waited for a thread too long): it
+  // must not start, the other claim runs it.
+  bool Lost(const store::Lease& lease) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return lost_.count(lease.task_id) > 0;
+  }
 
  private:
-  static void Renew(store::Store& store, const Clock& clock, const store::Lease& lease,
+  // False when the lease is another claim's now.
+  static bool Renew(store::Store& store, const Clock& clock, const store::Lease& lease,
                     Millis length) {
     try {
       const int64_t now = ToEpochMillis(clock.Now());
@@ -331,8 +338,10 @@ class LeaseKeeper {
       if (!st.ok())
         log::Get("workorders")
             ->warn("task {}: lease not renewed: {}", lease.task_id, st.ToString());
+      return !st.IsConflict();
     } catch (const std::exception& e) {
       log::Get("workorders")->error("task {}: lease renewal: {}", lease.task_id, e.what());
+      return true;
     }
   }
 
@@ -410,8 +419,7 @@ Result<RunStats> Engine::RunOnce() {
       store::Task task = (*claimed)[i];
       for (;;) {
         const store::Lease lease = store::Lease::Of(task);
-        auto outcome =
-            keeper.Lost(lease) ? Result<Outcome>(Outcome::kLost) : RunTask(task, lease);
+        auto outcome = keeper.Lost(lease) ? Result<Outcome>(Outcome::kLost) : RunTask(task, lease);
         keeper.Release(lease);
         {
           std::lock_guard<std::mutex> lock(mu);
