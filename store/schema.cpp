@@ -19,11 +19,24 @@ int SchemaStore::LatestSchemaVersion() {
   return all.empty() ? 0 : all.back().version;
 }
 
+namespace {
+// Two processes starting at once on a new schema would both create the table (IF NOT EXISTS
+// does not cover the race) and the second would fail and exit: one at a time, under the lock.
+void EnsureMigrationsTable(soci::session& sql, bool pg) {
+  Tx tr(sql, pg);
+  if (pg)
+    Query(sql, "SELECT 1 FROM (SELECT pg_advisory_xact_lock(" + std::to_string(kMigrationLockKey) +
+                   ")) AS l");
+  Exec(sql,
+       "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+       "name TEXT NOT NULL, applied_ms BIGINT NOT NULL)");
+  tr.Commit();
+}
+}  // namespace
+
 Result<int> SchemaStore::SchemaVersion() {
   return pool_.With("schema version", [&](soci::session& sql) -> Result<int> {
-    Exec(sql,
-         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
-         "name TEXT NOT NULL, applied_ms BIGINT NOT NULL)");
+    EnsureMigrationsTable(sql, pool_.pg());
     auto rows = Query(sql, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
     return static_cast<int>(AsInt(rows.at(0).at(0)));
   });
@@ -32,9 +45,7 @@ Result<int> SchemaStore::SchemaVersion() {
 Status SchemaStore::Migrate() {
   auto logger = log::Get("store");
   return pool_.With("migrate", [&](soci::session& sql) -> Status {
-    Exec(sql,
-         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
-         "name TEXT NOT NULL, applied_ms BIGINT NOT NULL)");
+    EnsureMigrationsTable(sql, pool_.pg());
     for (const Migration& m : EmbeddedMigrations()) {
       Tx tr(sql, pool_.pg());
       if (pool_.pg()) {
