@@ -99,7 +99,6 @@ void WorkOrderService::WorkLoop(int index) {
       if (!Sleep(Millis(1000))) return;
       continue;
     }
-    tasks_run_ += stats->ran;
     if (stats->done)
       rt_.metrics.Count("tandem_workorder_tasks_total", "outcome=\"done\"", stats->done);
     if (stats->retried)

@@ -36,8 +36,6 @@ class WorkOrderService {
   void Start();
   void Stop();
 
-  int64_t tasks_run() const { return tasks_run_.load(); }
-
  private:
   void WorkLoop(int index);
   void PollLoop();
@@ -54,7 +52,6 @@ class WorkOrderService {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;  // GUARDED_BY(mu_)
-  std::atomic<int64_t> tasks_run_{0};
   std::atomic<int64_t> poll_interval_ms_{0};
 };
 
