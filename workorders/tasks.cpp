@@ -18,6 +18,22 @@ using connector::billing::SubscriptionSpec;
 // Item metadata: the catalog price an item was billed from (its own price may be a sold one).
 constexpr char kCatalogPriceKey[] = "catalog_price";
 
+// How long a catalog price read is reused. Short: a price changed in billing (GTV lets a price
+// list change; Stripe's amounts never do) is seen by the next minute's orders, and a price
+// retired since fails the create, whose retry reads it again.
+constexpr std::chrono::seconds kPriceFresh{60};
+// Cached prices kept at most: a catalog is hundreds of prices, not this.
+constexpr size_t kPricesKept = 4096;
+
+// The task kinds after which start_subscription's answer is still the subscription as billing
+// has it: none of them changes it after the start.
+bool OnlyCreatedAndStarted(const std::map<std::string, Json>& earlier) {
+  for (const auto& [kind, result] : earlier)
+    if (kind != "sync_account" && kind != "create_subscription" && kind != "start_subscription")
+      return false;
+  return earlier.count("start_subscription") == 1;
+}
+
 int64_t ToMinor(double amount, const std::string& currency) {
   return static_cast<int64_t>(
       std::llround(amount * std::pow(10.0, mapping::CurrencyDecimals(currency))));
@@ -96,7 +112,7 @@ Result<SubscriptionItem> TaskLibrary::BilledItem(const Json& p) {
   // attempts sent (a retry under the same idempotency key must not change its parameters).
   if (p["list_price"].is_null()) return item;
   item.metadata[kCatalogPriceKey] = item.price_id;
-  auto catalog = deps_.billing.GetPrice(item.price_id);
+  auto catalog = CatalogPrice(item.price_id);
   if (!catalog.ok()) return catalog.status().WithContext("the catalog price of the order line");
   // A single-currency org has no CurrencyIsoCode: the line is in billing's currency then.
   const std::string currency = Lower(p["book_currency"].ToText());
@@ -115,6 +131,21 @@ Result<SubscriptionItem> TaskLibrary::BilledItem(const Json& p) {
   item.price.metadata.clear();
   item.price.unit_amount_minor = sold;
   return item;
+}
+
+Result<connector::billing::Price> TaskLibrary::CatalogPrice(const std::string& id) {
+  const SteadyTime now = deps_.clock.SteadyNow();
+  {
+    std::lock_guard<std::mutex> lock(prices_mu_);
+    auto it = prices_.find(id);
+    if (it != prices_.end() && now - it->second.first < kPriceFresh) return it->second.second;
+  }
+  auto price = deps_.billing.GetPrice(id);
+  if (!price.ok()) return price.status();
+  std::lock_guard<std::mutex> lock(prices_mu_);
+  if (prices_.size() >= kPricesKept) prices_.clear();
+  prices_[id] = {now, *price};
+  return price;
 }
 
 // The subscription's item for `price_id` (add-ons: its catalog price, or a sold price made from
@@ -201,17 +232,25 @@ Result<Json> TaskLibrary::StartSubscription(const Call& c) {
   // The request depends on the clock (a date still ahead, or not), so a retry could send
   // another one under the same key: an earlier attempt whose answer was lost may have started
   // it already (scheduled or active), and that is the result.
+  // The result carries the started subscription's fields for the inventory record, so that
+  // record_subscription right after it need not read it again.
+  const mapping::ObjectMap* map = deps_.mapping.Find("subscription");
+  auto started = [&](const connector::billing::Subscription& sub) {
+    Json r = SubscriptionResult(sub);
+    r.Set("state", actions::SubscriptionStateFields(map, sub));
+    return r;
+  };
   if (c.task.attempts > 1) {
     auto now_sub = deps_.billing.GetSubscription(*id);
     if (!now_sub.ok()) return now_sub.status();
-    if (now_sub->status != "pending") return SubscriptionResult(*now_sub);
+    if (now_sub->status != "pending") return started(*now_sub);
   }
   // An order that takes effect later bills from its date, not from its activation.
   const int64_t effective = DateToEpoch(c.effective);
   const int64_t now = ToEpochMillis(deps_.clock.Now()) / 1000;
   auto sub = deps_.billing.StartSubscription(*id, effective > now ? effective : 0, c.task.key);
   if (!sub.ok()) return sub.status();
-  return SubscriptionResult(*sub);
+  return started(*sub);
 }
 
 Result<Json> TaskLibrary::RecordSubscription(const Call& c) {
@@ -219,11 +258,24 @@ Result<Json> TaskLibrary::RecordSubscription(const Call& c) {
   const auto& earlier = c.earlier;
   auto id = SubscriptionId(p, earlier);
   if (!id.ok()) return id.status();
-  auto sub = deps_.billing.GetSubscription(*id);
-  if (!sub.ok()) return sub.status();
   const mapping::ObjectMap* map = deps_.mapping.Find("subscription");
-  Json fields = actions::SubscriptionStateFields(map, *sub);
-  fields.Set("Name", p["product_name"].ToText().empty() ? sub->id : p["product_name"].ToText());
+  // The subscription as billing has it: as start_subscription's answer gave it when nothing
+  // changed it since (a new service), else read now. A start planned by an earlier version
+  // carries no state.
+  Json result;
+  Json fields;
+  if (auto start = earlier.find("start_subscription");
+      OnlyCreatedAndStarted(earlier) && start->second["state"].is_object()) {
+    result = start->second;
+    fields = result["state"];
+    result.Erase("state");
+  } else {
+    auto sub = deps_.billing.GetSubscription(*id);
+    if (!sub.ok()) return sub.status();
+    result = SubscriptionResult(*sub);
+    fields = actions::SubscriptionStateFields(map, *sub);
+  }
+  fields.Set("Name", p["product_name"].ToText().empty() ? *id : p["product_name"].ToText());
   fields.Set("Account__c", p["account_id"].as_string());
   if (!p["product_id"].as_string().empty()) fields.Set("Product__c", p["product_id"].as_string());
   // What was sold, as the order line says, for operations that sell (a cancel, renew or
@@ -239,13 +291,13 @@ Result<Json> TaskLibrary::RecordSubscription(const Call& c) {
   if (op == "cancel") fields.Set("Auto_Renew__c", false);
   if (p["term_months"].as_int() > 0) fields.Set("Term_Months__c", p["term_months"].as_int());
   auto saved =
-      deps_.crm.Upsert(actions::kSubscriptionObject, actions::kSubscriptionKey, sub->id, fields);
+      deps_.crm.Upsert(actions::kSubscriptionObject, actions::kSubscriptionKey, *id, fields);
   if (!saved.ok()) return saved.status();
   if (!saved->success)
     return Status::InvalidArgument("Service_Subscription__c: " + saved->ErrorText());
   const int64_t now = ToEpochMillis(deps_.clock.Now());
   TANDEM_RETURN_IF_ERROR(
-      deps_.store.UpsertLinks({store::Link{"subscription", saved->id, sub->id, "", "", now}}));
+      deps_.store.UpsertLinks({store::Link{"subscription", saved->id, *id, "", "", now}}));
   // The order item points at the inventory record it created or changed.
   if (p["subscription_crm_id"].as_string() != saved->id) {
     Json item = Json::MakeObject();
@@ -261,9 +313,8 @@ Result<Json> TaskLibrary::RecordSubscription(const Call& c) {
                                       old_sub->id, actions::SubscriptionStateFields(map, *old_sub));
     if (!old_saved.ok()) return old_saved.status();
   }
-  Json r = SubscriptionResult(*sub);
-  r.Set("crm_id", saved->id);
-  return r;
+  result.Set("crm_id", saved->id);
+  return result;
 }
 
 Result<Json> TaskLibrary::RecordAddOn(const Call& c) {

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <map>
+#include <mutex>
 #include <string>
 
 #include "actions/sync.h"
@@ -75,7 +76,14 @@ class TaskLibrary {
   Result<connector::billing::SubscriptionItem> ItemToChange(const Call& c, bool base,
                                                             std::string* subscription_id);
 
+  // A catalog price as read within the last kPriceFresh: every new line of one product asks for
+  // the same price, and a read per line was a fifth of the billing calls of a work order.
+  Result<connector::billing::Price> CatalogPrice(const std::string& id);
+
   TaskDeps deps_;
+  std::mutex prices_mu_;
+  std::map<std::string, std::pair<SteadyTime, connector::billing::Price>>
+      prices_;  // GUARDED_BY(prices_mu_)
 };
 
 }  // namespace tandem::workorders

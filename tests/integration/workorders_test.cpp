@@ -192,6 +192,27 @@ TEST_P(WorkOrderTest, NewSyncsTheAccountCreatesStartsAndRecordsTheSubscription) 
   EXPECT_EQ(stripe_.sandbox.CountObjects("subscription"), 1);
 }
 
+// Billing calls per new service, once the account is in billing: create and start, nothing
+// else. The catalog price a line is compared with is read once for both orders, and the
+// inventory record is written from start's answer (not read again), as billing has it.
+TEST_P(WorkOrderTest, ASecondNewServiceCostsTwoBillingCalls) {
+  NewServer(server_, 2, 25.5);  // the catalog says 30.00: its price is read
+  const int64_t before = stripe_.sandbox.requests();
+  const std::string order =
+      MakeOrder("New", testing::TestMonth(0), {{&server_, 3, 27, "", "", 24}});
+  ASSERT_EQ(Run(order).status, "Completed") << CrmOrder(order).Dump();
+  EXPECT_EQ(stripe_.sandbox.requests() - before, 2) << "create and start only";
+  const Json inv = Inventory(order);
+  EXPECT_EQ(inv["Status__c"].as_string(), "Active");
+  EXPECT_EQ(inv["Quantity__c"].as_int(), 3);
+  EXPECT_EQ(inv["Term_Months__c"].as_int(), 24);
+  EXPECT_EQ(inv["End_Date__c"].as_string(), testing::TestMonth(24));
+  const auto billed = BillingSub(ItemSubscription(order));
+  EXPECT_EQ(billed.status, "active");
+  EXPECT_EQ(billed.items.at(0).price.unit_amount_minor, 2700);
+  EXPECT_EQ(inv["Billing_Subscription_Id__c"].as_string(), billed.id);
+}
+
 // The poll's page, or a person naming orders: a 15-character id finds its order, an order named
 // twice is planned once, an id with no order is NotFound; the page costs 2 reads and 1 report.
 TEST_P(WorkOrderTest, APageOfOrdersByShortAndLongIdsIsPlannedOnceInThreeCalls) {
