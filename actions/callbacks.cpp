@@ -21,9 +21,9 @@ using T = BillingEvent::Type;
 
 constexpr int kMaxAttempts = 5;
 constexpr size_t kPerCall = 200;  // records per Collections call
-// Collections calls a batch keeps in flight: each waits on the CRM for hundreds of ms, and
-// Salesforce allows 25 long-running requests per org; these are short, and a few suffice.
-constexpr int kCallsAtOnce = 4;
+// Threads a batch may use for calls in flight together: as many calls as each remote's
+// connection says (PreferredInFlight), up to this.
+constexpr int kMaxCallsAtOnce = 16;
 // How far Tandem's clock and billing's may differ (the balance listing's version, Balances).
 constexpr std::chrono::seconds kClockMargin(60);
 
@@ -337,25 +337,27 @@ class Callbacks::Batch {
       items_[i].versions.push_back({VersionKey(invoice_id), std::to_string(e.created)});
   }
 
-  // The payment attempts behind unpaid invoices, a few reads at once; each invoice's rows
+  // The payment attempts behind unpaid invoices, several reads at once; each invoice's rows
   // again with its payment as billing has it.
   void ReadPayments() {
     std::vector<size_t> reads;
     for (const auto& [invoice, i] : payment_reads_) reads.push_back(i);
     std::mutex mu;
-    ParallelFor(reads.size(), kCallsAtOnce, [&](size_t k) {
-      const size_t i = reads[k];
-      connector::billing::Invoice in = items_[i].event.invoice;
-      auto payment = deps_.billing.GetPayment(in.charge_id);
-      std::lock_guard<std::mutex> lock(mu);
-      InvoiceWrite& w = invoices_[in.id];
-      if (!payment.ok()) return FailAll(w.items, payment.status());
-      in.payment = *payment;
-      if (!w.read_now) {
-        const std::string crm_account = w.rows.invoice["Account__c"].as_string();
-        w.rows = InvoiceRecords(in, crm_account, items_[i].event.created);
-      }
-    });
+    ParallelForLimited(
+        reads.size(), kMaxCallsAtOnce, [&] { return deps_.billing.PreferredInFlight(); },
+        [&](size_t k) {
+          const size_t i = reads[k];
+          connector::billing::Invoice in = items_[i].event.invoice;
+          auto payment = deps_.billing.GetPayment(in.charge_id);
+          std::lock_guard<std::mutex> lock(mu);
+          InvoiceWrite& w = invoices_[in.id];
+          if (!payment.ok()) return FailAll(w.items, payment.status());
+          in.payment = *payment;
+          if (!w.read_now) {
+            const std::string crm_account = w.rows.invoice["Account__c"].as_string();
+            w.rows = InvoiceRecords(in, crm_account, items_[i].event.created);
+          }
+        });
   }
 
   // Billing_Balance__c (what the open invoices still ask for) and Billing_Currency__c of every
@@ -400,7 +402,7 @@ class Callbacks::Batch {
     return Status::Ok();
   }
 
-  // Saves `records` (each carrying its events) in Collections of 200, a few calls at once;
+  // Saves `records` (each carrying its events) in Collections of 200, several calls at once;
   // `done(k, result)` sees each record's result, a failed call fails its records' events.
   void Save(const std::vector<Json>& records, const std::vector<const std::vector<size_t>*>& owners,
             const std::function<
@@ -409,23 +411,25 @@ class Callbacks::Batch {
             const std::function<void(size_t, const connector::crm::SaveResult&)>& done = nullptr) {
     const size_t chunks = (records.size() + kPerCall - 1) / kPerCall;
     std::mutex mu;
-    ParallelFor(chunks, kCallsAtOnce, [&](size_t c) {
-      const size_t first = c * kPerCall, n = std::min(kPerCall, records.size() - first);
-      std::vector<Json> chunk(records.begin() + static_cast<long>(first),
-                              records.begin() + static_cast<long>(first + n));
-      auto saved = call(chunk);
-      std::lock_guard<std::mutex> lock(mu);
-      ++crm_calls_;
-      for (size_t k = 0; k < n; ++k) {
-        if (!saved.ok()) {
-          FailAll(*owners[first + k], saved.status());
-          continue;
-        }
-        const auto& r = (*saved)[k];
-        if (!r.success) FailAll(*owners[first + k], r.ToStatus(what));
-        if (done) done(first + k, r);
-      }
-    });
+    ParallelForLimited(
+        chunks, kMaxCallsAtOnce, [&] { return deps_.crm.PreferredInFlight(); },
+        [&](size_t c) {
+          const size_t first = c * kPerCall, n = std::min(kPerCall, records.size() - first);
+          std::vector<Json> chunk(records.begin() + static_cast<long>(first),
+                                  records.begin() + static_cast<long>(first + n));
+          auto saved = call(chunk);
+          std::lock_guard<std::mutex> lock(mu);
+          ++crm_calls_;
+          for (size_t k = 0; k < n; ++k) {
+            if (!saved.ok()) {
+              FailAll(*owners[first + k], saved.status());
+              continue;
+            }
+            const auto& r = (*saved)[k];
+            if (!r.success) FailAll(*owners[first + k], r.ToStatus(what));
+            if (done) done(first + k, r);
+          }
+        });
   }
 
   void WriteInvoices() {

@@ -214,10 +214,11 @@ void ReadConfig(const YAML::Node& root, Reader& r, Config* c) {
   if (auto n = root["crm"]; n.IsDefined()) {
     if (r.Map(n, "crm",
               {"base_url", "timeout_ms", "rate_per_second", "burst", "max_attempts", "api_version",
-               "auth", "daily_api_floor"})) {
+               "auth", "daily_api_floor", "max_concurrent_requests"})) {
       r.Remote(n, "crm", &c->crm.remote);
       r.Str(n, "crm", "api_version", &c->crm.api_version);
       r.Number<int64_t>(n, "crm", "daily_api_floor", &c->crm.daily_api_floor, 0, 100'000'000);
+      r.Number<int>(n, "crm", "max_concurrent_requests", &c->crm.max_concurrent_requests, 1, 1000);
       if (auto a = n["auth"];
           a.IsDefined() && r.Map(a, "crm.auth",
                                  {"flow", "login_url", "client_id", "client_secret", "username",

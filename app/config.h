@@ -46,6 +46,9 @@ struct CrmConfig {
   std::string private_key;         // secret (PEM): jwt_bearer signing key
   std::string refresh_token;       // secret
   int64_t daily_api_floor = 1000;  // stop calling when fewer daily API calls remain
+  // Requests in flight at once: Salesforce's concurrent-request limit (25 production; 5
+  // developer and trial orgs).
+  int max_concurrent_requests = 25;
 };
 
 struct BillingConfig {
@@ -62,9 +65,9 @@ struct BillingConfig {
   std::string bill_cycle;  // id; "" = the one in the account's currency
   std::string ui_url;
   // At most this many billing calls in flight in a sync; 0: as many as fill rate_per_second at
-  // the latency measured (Little's law: in flight = rate x latency), up to 64, cutting the rate by a
-  // quarter on a 429 (connector/http/flow_control.h); 4 when no rate is set. The token bucket keeps the
-  // rate; keep rate_per_second + burst under billing's own limit.
+  // the latency measured (Little's law: in flight = rate x latency), up to 64, cutting the rate by
+  // a quarter on a 429 (connector/http/flow_control.h); 4 when no rate is set. The token bucket
+  // keeps the rate; keep rate_per_second + burst under billing's own limit.
   int in_flight = 0;
 };
 

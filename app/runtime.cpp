@@ -61,6 +61,7 @@ connector::crm::salesforce::ConnectionOptions CrmOptions(const Config& c) {
   co.timeout = Millis(c.crm.remote.timeout_ms);
   co.rate_per_second = c.crm.remote.rate_per_second;
   co.burst = c.crm.remote.burst;
+  co.max_concurrent = c.crm.max_concurrent_requests;
   co.max_attempts = c.crm.remote.max_attempts;
   return co;
 }

@@ -26,6 +26,9 @@ po::options_description SandboxOptions() {
       "crm-faults", po::value<std::string>(),
       "JSON file of faults to inject (also POST /__sandbox/faults at run time)")(
       "api-limit", po::value<int64_t>()->default_value(5'000'000), "daily API calls allowed")(
+      "crm-concurrent-limit", po::value<int>()->default_value(0),
+      "Salesforce requests in flight at once before one is refused with REQUEST_LIMIT_EXCEEDED "
+      "(0: no limit; Salesforce's own: 25, counting those running 20 s or longer)")(
       "billing", po::value<std::string>()->default_value("stripe"),
       "billing emulator: stripe | gotransverse")("billing-port", po::value<int>()->default_value(0),
                                                  "billing emulator port (0: a free one)")(
@@ -54,6 +57,7 @@ bool CrmSandboxOptions(const po::variables_map& vm,
   so->host = vm["host"].as<std::string>();
   so->port = vm["crm-port"].as<int>();
   so->daily_api_max = vm["api-limit"].as<int64_t>();
+  so->concurrent_request_limit = vm["crm-concurrent-limit"].as<int>();
   so->latency = {vm["crm-latency"].as<int>(), vm["crm-jitter"].as<int>()};
   std::string error;
   if (vm.count("jwt-public-key"))

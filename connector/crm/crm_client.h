@@ -121,6 +121,9 @@ class CrmClient {
   virtual Result<BulkResult> BulkAttach(const std::string& job_id, const BulkRequest& request) = 0;
 
   virtual Result<ApiLimits> Limits() = 0;
+
+  // How many calls to keep in flight now, for a caller with many (connector/http/flow_control.h).
+  virtual int PreferredInFlight() const { return 1; }
 };
 using CrmClientPtr = std::unique_ptr<CrmClient>;
 

@@ -78,4 +78,23 @@ Result<HttpResponse> FlowControlStage::Send(HttpRequest& request) {
   return result;
 }
 
+Result<HttpResponse> ConcurrencyLimitStage::Send(HttpRequest& request) {
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    freed_.wait(lock, [&] { return running_ < limit_; });
+    ++running_;
+  }
+  struct Leave {
+    ConcurrencyLimitStage& stage;
+    ~Leave() {
+      {
+        std::lock_guard<std::mutex> lock(stage.mu_);
+        --stage.running_;
+      }
+      stage.freed_.notify_one();
+    }
+  } leave{*this};
+  return next_->Send(request);
+}
+
 }  // namespace tandem::connector::http

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <mutex>
 
@@ -74,6 +75,27 @@ class FlowControlStage final : public HttpTransport {
   FlowControl& flow_;
   Classifier classifier_;
   const Clock& clock_;
+};
+
+// The pipeline stage that keeps at most `limit` attempts in flight at once, whatever the
+// number of callers: a remote that refuses beyond a number of concurrent requests
+// (Salesforce: 25 running 20 s or longer per production org, 5 in a developer org; a request
+// that is short today is long when the org is slow, so every request counts). It sits outside
+// the rate limiter: a call waits for a place, then for a token, then goes on the wire.
+class ConcurrencyLimitStage final : public HttpTransport {
+ public:
+  ConcurrencyLimitStage(HttpTransportPtr next, int limit)
+      : next_(std::move(next)), limit_(limit < 1 ? 1 : limit) {}
+
+  // HttpTransport methods
+  Result<HttpResponse> Send(HttpRequest& request) override;
+
+ private:
+  HttpTransportPtr next_;
+  const int limit_;
+  std::mutex mu_;
+  std::condition_variable freed_;
+  int running_ = 0;  // GUARDED_BY(mu_)
 };
 
 }  // namespace tandem::connector::http

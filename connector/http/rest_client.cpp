@@ -34,6 +34,8 @@ RestClient::RestClient(RestClientOptions options, RestClientDeps deps, AuthProvi
   p = std::make_unique<FlowControlStage>(std::move(p), impl_->flow, options_.retry.classifier,
                                          deps.clock);
   p = std::make_unique<RateLimitStage>(std::move(p), impl_->bucket);
+  if (options_.max_concurrent > 0)
+    p = std::make_unique<ConcurrencyLimitStage>(std::move(p), options_.max_concurrent);
   auto retry = std::make_unique<RetryStage>(std::move(p), options_.retry, impl_->backoff,
                                             deps.sleeper, deps.clock, remote);
   impl_->retry = retry.get();

@@ -1,7 +1,7 @@
 // RestClient: the one REST client core both remote systems' clients are built on.
 // It assembles the pipeline, outermost first:
-//   call counter (calls) → auth → retry → rate limiter → flow control → redacting logger
-//     → call counter (attempts) → transport
+//   call counter (calls) → auth → retry → [concurrency limit] → rate limiter → flow control
+//     → redacting logger → call counter (attempts) → transport
 // Retry sits inside auth so that a refreshed token is used by every later attempt; the rate
 // limiter sits inside retry so that each attempt, retries included, takes a token, since the
 // remote counts each against its quota (STYLE.md lists the limiter outside retry; see
@@ -33,6 +33,7 @@ struct RestClientOptions {
   double rate_per_second = 0;           // token bucket rate; 0 = unlimited (default)
   double burst = 10;                    // token bucket size; default 10
   int max_in_flight = 64;               // FlowControl's cap on calls in flight; default 64
+  int max_concurrent = 0;  // attempts on the wire at once, whatever the callers; 0 = no limit
 };
 
 // What a RestClient needs from outside; held by reference, must outlive the client.

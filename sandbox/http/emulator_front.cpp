@@ -16,6 +16,18 @@ Status EmulatorFront::Start(const std::string& host, int port, std::chrono::seco
       inner(in);
     };
   }
+  handler = [gauge = gauge_, inner = std::move(handler)](IncomingRequest& in) {
+    if (in.path.rfind("/__sandbox/", 0) == 0) return inner(in);
+    const int now = ++gauge->now;
+    for (int peak = gauge->peak.load();
+         now > peak && !gauge->peak.compare_exchange_weak(peak, now);) {
+    }
+    struct Leave {
+      std::atomic<int>& n;
+      ~Leave() { --n; }
+    } leave{gauge->now};
+    inner(in);
+  };
   // The listener cannot report the port it bound: find a free private one first.
   const int inner_port = FreeLoopbackPort();
   auto listener = OpenLoopbackListener(inner_port, timeout, std::move(handler));

@@ -4,6 +4,7 @@
 // Thread-safety: Start and Stop from one thread; the handler runs concurrently (listener.h).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -33,12 +34,21 @@ class EmulatorFront {
   // Every request received whole (see LoopbackListener::received); 0 when not listening.
   int64_t received() const { return listener_ ? listener_->received() : 0; }
   int64_t dropped() const { return proxy_.dropped(); }
+  // API requests (not /__sandbox/ ones) being served now, the network's delay included, and
+  // the most there were at once since Start or ResetPeak.
+  int in_flight() const { return gauge_->now.load(); }
+  int peak_in_flight() const { return gauge_->peak.load(); }
+  void ResetPeak() { gauge_->peak = gauge_->now.load(); }
 
  private:
   DropProxy proxy_;  // the public port; the listener sits behind it on a private one
   ListenerPtr listener_;
   int port_ = 0;
   std::shared_ptr<NetworkDelay> delay_;
+  struct Gauge {
+    std::atomic<int> now{0}, peak{0};
+  };
+  std::shared_ptr<Gauge> gauge_ = std::make_shared<Gauge>();
 };
 
 }  // namespace tandem::sandbox

@@ -39,6 +39,8 @@ Reply Stats(Impl& s, const std::string&) {
     total += n;
   }
   v["api_calls"] = value::number(total);
+  v["peak_concurrent_requests"] = value::number(s.front.peak_in_flight());
+  v["concurrent_refused"] = value::number(s.concurrent_refused);
   value hits = value::object();
   for (const auto& [kind, n] : s.faults.hits()) hits[kind] = value::number(n);
   v["fault_hits"] = hits;

@@ -147,6 +147,7 @@ struct SalesforceSandbox::Impl {
   int64_t job_seq = 0;
   FaultSet faults;
   int64_t api_used = 0;
+  int64_t concurrent_refused = 0;
   std::map<std::string, int64_t> by_endpoint;
 
   Impl(SalesforceSandboxOptions o, const Clock& c);  // records.cpp

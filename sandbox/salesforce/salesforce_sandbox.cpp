@@ -53,6 +53,12 @@ int64_t SalesforceSandbox::api_calls() const {
   for (const auto& [k, v] : impl_->by_endpoint) total += v;
   return total;
 }
+int SalesforceSandbox::peak_concurrent_requests() const { return impl_->front.peak_in_flight(); }
+void SalesforceSandbox::ResetPeak() { impl_->front.ResetPeak(); }
+int64_t SalesforceSandbox::concurrent_refused() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->concurrent_refused;
+}
 std::map<std::string, int64_t> SalesforceSandbox::calls_by_endpoint() const {
   std::lock_guard<std::mutex> lock(impl_->mu);
   return impl_->by_endpoint;

@@ -31,6 +31,10 @@ struct SalesforceSandboxOptions {
   std::string schema_json;         // empty: the built-in schema
   int64_t daily_api_max = 5'000'000;
   Latency latency;  // the modelled network: every API request waits this long
+  // API requests in flight at once beyond which one is refused with REQUEST_LIMIT_EXCEEDED
+  // (0: none). Stricter than Salesforce, which counts only those running 20 s or longer: a
+  // client within it is within Salesforce's limit whatever the org's speed.
+  int concurrent_request_limit = 0;
   int default_page_size = 2000;
 };
 
@@ -62,6 +66,11 @@ class SalesforceSandbox {
   void ExpireTokens();
   void SetApiUsage(int64_t used);
   int64_t api_calls() const;
+  // The most API requests in flight at once (the network's delay included), and how many
+  // were refused for concurrent_request_limit.
+  int peak_concurrent_requests() const;
+  void ResetPeak();
+  int64_t concurrent_refused() const;
   std::map<std::string, int64_t> calls_by_endpoint() const;
   int64_t CountRecords(const std::string& object) const;
   // Sets a record's SystemModstamp to `at_ms` (tests: a transaction that committed after a

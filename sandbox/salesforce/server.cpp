@@ -135,6 +135,11 @@ Reply Handler::Serve() {
     return Errors(401, "INVALID_SESSION_ID", "Session expired or invalid");
   if (s_.api_used >= s_.options.daily_api_max)
     return Errors(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.");
+  if (s_.options.concurrent_request_limit > 0 &&
+      s_.front.in_flight() > s_.options.concurrent_request_limit) {
+    ++s_.concurrent_refused;
+    return Errors(403, "REQUEST_LIMIT_EXCEEDED", "ConcurrentPerOrgLongTxn Limit exceeded.");
+  }
   ++s_.api_used;
   ++s_.by_endpoint[EndpointLabel(method_, seg)];
   return Data(seg);

@@ -1,5 +1,8 @@
 // Tandem's Salesforce client against the Salesforce sandbox over real HTTP on loopback:
 // every operation, the faults it must ride out, and the ones it must surface.
+#include <atomic>
+#include <thread>
+
 #include <gtest/gtest.h>
 
 #include "connector/crm/soql.h"
@@ -121,6 +124,82 @@ TEST(SalesforceClient, FiveThousandRecordsIn25CallsThenQueriedBackThroughEveryPa
   EXPECT_EQ(calls.at("GET /query"), 1);
   EXPECT_EQ(calls.at("GET /query/{locator}"), 2);
   EXPECT_EQ(rows.front()["Name"].as_string(), "Bulk 0");
+}
+
+// Salesforce refuses new requests while too many run at once (25 in production, 5 in a
+// developer org). Against a sandbox that refuses a sixth concurrent request, 40 callers at
+// once with max_concurrent 5 are all answered and none refused; the same callers with the
+// client's limit above the org's are refused (the sandbox does count).
+TEST(SalesforceClient, NeverMoreRequestsInFlightThanTheOrgAllows) {
+  auto run = [](int client_limit, int64_t* refused, int* peak) {
+    sandbox::salesforce::SalesforceSandboxOptions so;
+    so.concurrent_request_limit = 5;
+    so.latency = {40, 0};  // long enough for 40 callers to overlap
+    salesforce::ConnectionOptions co;
+    co.max_concurrent = client_limit;
+    co.max_attempts = 1;  // a refusal shows as a failure, not hidden by a retry
+    SalesforceEnv env(so, co);
+    const std::string id = env.client().Create("Account", Account("Shared")).value();
+    std::atomic<int> failed{0};
+    std::vector<std::thread> callers;
+    for (int i = 0; i < 40; ++i)
+      callers.emplace_back([&] {
+        if (!env.client().Retrieve("Account", id, {"Name"}).ok()) ++failed;
+      });
+    for (auto& t : callers) t.join();
+    *refused = env.sandbox.concurrent_refused();
+    *peak = env.sandbox.peak_concurrent_requests();
+    return failed.load();
+  };
+  int64_t refused = -1;
+  int peak = -1;
+  EXPECT_EQ(run(5, &refused, &peak), 0);
+  EXPECT_EQ(refused, 0);
+  EXPECT_LE(peak, 5);
+  EXPECT_GE(peak, 2) << "the callers did not overlap: the test shows nothing";
+  EXPECT_GT(run(100, &refused, &peak), 0) << "above the org's limit the sandbox refuses";
+  EXPECT_GT(refused, 0);
+  EXPECT_GT(peak, 5);
+}
+
+// A call to a *Many method sends its Collections of 200 together (as many as the connection's
+// PreferredInFlight), and each record's result stays in input order. An upsert naming one key
+// in two chunks sends them one after another: the second updates what the first created.
+TEST(SalesforceClient, CollectionsOfOneCallGoInFlightTogether) {
+  sandbox::salesforce::SalesforceSandboxOptions so;
+  so.latency = {30, 0};
+  SalesforceEnv env(so);
+  std::vector<Json> records;
+  for (int i = 0; i < 2000; ++i) {
+    Json r = Account("Acct " + std::to_string(i));
+    r.Set("Ext__c", "K" + std::to_string(i));
+    records.push_back(r);
+  }
+  auto results = env.client().UpsertMany("Account", "Ext__c", records);
+  ASSERT_TRUE(results.ok()) << results.status().ToString();
+  ASSERT_EQ(results->size(), 2000u);
+  for (const auto& r : *results) ASSERT_TRUE(r.success && r.created) << r.ErrorText();
+  const int peak = env.sandbox.peak_concurrent_requests();
+  EXPECT_GE(peak, 2) << "10 Collections one after another";
+  EXPECT_LE(peak, env.client().PreferredInFlight());
+  Status st;
+  auto rows = QueryAll(env.client(), "SELECT Id, Ext__c FROM Account WHERE Ext__c = 'K1234'", &st);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0]["Id"].as_string(), (*results)[1234].id) << "results in input order";
+
+  // One key in the first chunk and in the last: sequential, so created once, then updated.
+  env.sandbox.ResetPeak();
+  std::vector<Json> twice(records.begin(), records.begin() + 400);
+  for (auto& r : twice) r.Set("Ext__c", "N" + r["Ext__c"].as_string());
+  twice.back().Set("Ext__c", "NK0");
+  auto again = env.client().UpsertMany("Account", "Ext__c", twice);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE((*again)[0].created);
+  EXPECT_TRUE((*again)[399].success);
+  EXPECT_FALSE((*again)[399].created);
+  EXPECT_EQ((*again)[399].id, (*again)[0].id);
+  EXPECT_EQ(env.sandbox.peak_concurrent_requests(), 1);
+  EXPECT_EQ(env.sandbox.CountRecords("Account"), 2399);
 }
 
 TEST(SalesforceClient, CollectionsReportEachRecordInInputOrder) {

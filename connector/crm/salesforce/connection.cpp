@@ -24,6 +24,8 @@ SalesforceConnection::SalesforceConnection(ConnectionOptions o, http::RestClient
   api.timeout = o.timeout;
   api.rate_per_second = o.rate_per_second;
   api.burst = o.burst;
+  api.max_concurrent = o.max_concurrent;
+  api.max_in_flight = o.max_concurrent;
   api.retry.max_attempts = o.max_attempts;
   api.retry.classifier = Classify;
   api.backoff_base = o.backoff_base;

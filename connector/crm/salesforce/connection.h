@@ -19,6 +19,10 @@ struct ConnectionOptions {
   Millis timeout = Millis(30'000);
   double rate_per_second = 0;  // client-side limit; 0 = none
   double burst = 10;
+  // Requests in flight at once: Salesforce refuses new ones while 25 (production, sandbox)
+  // or 5 (developer, trial) run 20 s or longer, and any request may be a long one when the
+  // org is slow. Default 25.
+  int max_concurrent = 25;
   int max_attempts = 4;
   Millis backoff_base = Millis(500);  // REQUEST_LIMIT_EXCEEDED has no Retry-After: ours
 };

@@ -2,17 +2,31 @@
 
 #include <algorithm>
 #include <deque>
+#include <mutex>
+#include <set>
 #include <unordered_map>
 
 #include "connector/crm/salesforce/csv.h"
 #include "connector/crm/salesforce/errors.h"
 #include "connector/crm/soql.h"
 #include "util/log.h"
+#include "util/parallel.h"
 
 namespace tandem::connector::crm::salesforce {
 namespace {
 
 constexpr size_t kCollectionSize = 200;  // sObject Collections take at most 200 records
+constexpr int kMaxChunksInFlight = 16;   // threads one call to a *Many method may use
+
+// Whether no two records carry the same value of `field` (a record without it counts as none).
+bool DistinctKeys(const std::vector<Json>& records, const std::string& field) {
+  std::set<std::string> seen;
+  for (const auto& r : records) {
+    const std::string key = r[field].ToText();
+    if (!key.empty() && !seen.insert(key).second) return false;
+  }
+  return true;
+}
 
 Status ErrorStatus(const http::HttpResponse& resp, const std::string& context) {
   return ToStatus(ParseErrors(resp.status, resp.body).front(), context);
@@ -271,25 +285,36 @@ Result<std::vector<SaveResult>> SalesforceClient::Collection(CollectionOp op,
   // Rows still to send; rows failing with a transient record error are sent again.
   std::vector<size_t> pending(records.size());
   for (size_t i = 0; i < records.size(); ++i) pending[i] = i;
+  // Chunks go in flight together (as many as the connection says), unless an upsert names one
+  // key in two chunks: then they go one after another, as a second chunk must update what the
+  // first created, not race it into a duplicate.
+  const bool concurrent = op != CollectionOp::kUpsert || DistinctKeys(records, external_field);
   for (int round = 0; !pending.empty(); ++round) {
     std::vector<size_t> again;
-    for (size_t start = 0; start < pending.size(); start += kCollectionSize) {
-      const size_t n = std::min(kCollectionSize, pending.size() - start);
-      std::vector<const Json*> chunk;
-      for (size_t k = 0; k < n; ++k) chunk.push_back(&records[pending[start + k]]);
-      auto chunk_results = CollectionChunk(op, object, external_field, chunk);
-      for (size_t k = 0; k < n; ++k) {
-        const size_t row = pending[start + k];
-        if (!chunk_results.ok()) {
-          results[row] = CallFailed(chunk_results.status());
-          continue;
-        }
-        results[row] = (*chunk_results)[k];
-        const bool transient = !results[row].success && !results[row].errors.empty() &&
-                               results[row].errors.front().retryable();
-        if (transient && round < options_.record_retries) again.push_back(row);
-      }
-    }
+    std::mutex mu;
+    const size_t chunks = (pending.size() + kCollectionSize - 1) / kCollectionSize;
+    ParallelForLimited(
+        chunks, concurrent ? kMaxChunksInFlight : 1, [&] { return PreferredInFlight(); },
+        [&](size_t c) {
+          const size_t start = c * kCollectionSize;
+          const size_t n = std::min(kCollectionSize, pending.size() - start);
+          std::vector<const Json*> chunk;
+          for (size_t k = 0; k < n; ++k) chunk.push_back(&records[pending[start + k]]);
+          auto chunk_results = CollectionChunk(op, object, external_field, chunk);
+          std::lock_guard<std::mutex> lock(mu);
+          for (size_t k = 0; k < n; ++k) {
+            const size_t row = pending[start + k];
+            if (!chunk_results.ok()) {
+              results[row] = CallFailed(chunk_results.status());
+              continue;
+            }
+            results[row] = (*chunk_results)[k];
+            const bool transient = !results[row].success && !results[row].errors.empty() &&
+                                   results[row].errors.front().retryable();
+            if (transient && round < options_.record_retries) again.push_back(row);
+          }
+        });
+    std::sort(again.begin(), again.end());  // chunks end in any order; rows keep theirs
     if (!again.empty()) {
       log::Get("connector.crm")
           ->info("{} {} records failed transiently (e.g. {}); retrying", again.size(), object,

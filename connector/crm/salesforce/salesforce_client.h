@@ -50,6 +50,7 @@ class SalesforceClient final : public CrmClient {
   Result<BulkResult> BulkIngest(const BulkRequest& request) override;
   Result<BulkResult> BulkAttach(const std::string& job_id, const BulkRequest& request) override;
   Result<ApiLimits> Limits() override;
+  int PreferredInFlight() const override { return rest_.flow().InFlight(); }
 
   // Remaining daily API calls as last reported (-1 before the first answer).
   int64_t daily_remaining() const { return daily_remaining_.load(); }
