@@ -6,10 +6,15 @@
 namespace tandem::connector::http {
 namespace {
 
-constexpr double kAlpha = 0.2;        // weight of the newest latency in the average
-constexpr double kMargin = 1.25;      // in flight beyond R x L: latency varies call to call
-constexpr int kRecoverEvery = 10;     // answers without a throttle per step back up
-constexpr double kRecoverStep = 0.1;  // of the configured rate
+constexpr double kAlpha = 0.2;    // weight of the newest latency in the average
+constexpr double kMargin = 1.25;  // in flight beyond R x L: latency varies call to call
+// Back up after a cut: each second without a throttled answer gives back a tenth of the
+// configured rate, up to just below the rate that was refused, then a hundredth a second. By
+// time, not by answers: a rate set above the remote's limit is then refused about once in 10 s
+// (about 1 call in 1,000 at 100/s), not once a second.
+constexpr std::chrono::seconds kRecoverEvery{1};
+constexpr double kRecoverStep = 0.1;
+constexpr double kProbeStep = 0.01;  // above the last refused rate's 95 %
 constexpr double kLowestFactor = 0.05;
 // What a throttled answer leaves of the rate. Not half: near the configured rate a refusal is
 // mostly the two sides' windows disagreeing at an edge (jitter moves a few calls across it),
@@ -28,19 +33,23 @@ void FlowControl::Observe(Millis latency, bool throttled, SteadyTime now) {
   const double ms = static_cast<double>(latency.count());
   if (throttled) {
     ++throttled_;
-    since_throttled_ = 0;
     const Millis window(std::max<int64_t>(1000, static_cast<int64_t>(ewma_ms_)));
     if (last_cut_ != SteadyTime{} && now - last_cut_ < window) return;  // the same refusal
     last_cut_ = now;
+    last_step_ = now;
+    refused_at_ = factor_;
     factor_ = std::max(kLowestFactor, factor_ * kCut);
     if (bucket_) bucket_->SetRateFactor(factor_);
     return;  // a refusal's latency says nothing of the work's
   }
   ewma_ms_ = ewma_ms_ == 0 ? ms : (1 - kAlpha) * ewma_ms_ + kAlpha * ms;
   lowest_ms_ = lowest_ms_ == 0 ? std::max(1.0, ms) : std::min(lowest_ms_, std::max(1.0, ms));
-  if (factor_ < 1.0 && ++since_throttled_ >= kRecoverEvery) {
-    factor_ = std::min(1.0, factor_ + kRecoverStep);
-    since_throttled_ = 0;
+  if (factor_ < 1.0 && now - last_step_ >= kRecoverEvery) {
+    const auto steps = (now - last_step_) / kRecoverEvery;
+    last_step_ += steps * kRecoverEvery;
+    for (int64_t i = 0; i < steps && factor_ < 1.0; ++i)
+      factor_ += factor_ < 0.95 * refused_at_ ? kRecoverStep : kProbeStep;
+    factor_ = std::min(1.0, factor_);
     if (bucket_) bucket_->SetRateFactor(factor_);
   }
 }

@@ -3,8 +3,9 @@
 // flight, so the target is R x L (from a moving average of the latency measured on the wire)
 // with a margin, within [1, cap]. Backing off:
 //  - a throttled answer (429; Salesforce's REQUEST_LIMIT_EXCEEDED) cuts the rate the token
-//    bucket lets through by a quarter; every 10 answers without one give back 10 % of the
-//    configured rate (additive increase, multiplicative decrease);
+//    bucket lets through by a quarter; each second without one gives back 10 % of the
+//    configured rate up to 95 % of the rate refused, then 1 % a second (additive increase,
+//    multiplicative decrease);
 //  - latency rising past twice the lowest seen (the remote queueing) shrinks the target in
 //    proportion, down to half.
 // With no rate limit configured the target is 4 (a few, not a flood, against a limit nobody
@@ -52,8 +53,9 @@ class FlowControl {
   double ewma_ms_ = 0;       // GUARDED_BY(mu_); 0: nothing measured yet
   double lowest_ms_ = 0;     // GUARDED_BY(mu_)
   double factor_ = 1.0;      // GUARDED_BY(mu_)
-  int since_throttled_ = 0;  // GUARDED_BY(mu_)
+  double refused_at_ = 1.0;  // GUARDED_BY(mu_): the factor the last cut was made from
   SteadyTime last_cut_{};    // GUARDED_BY(mu_)
+  SteadyTime last_step_{};   // GUARDED_BY(mu_): the last cut or step back up
   std::atomic<int64_t> throttled_{0};
   std::atomic<int> in_flight_now_{0};
 };

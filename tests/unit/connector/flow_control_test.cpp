@@ -33,7 +33,8 @@ TEST(FlowControl, KeepsRateTimesLatencyInFlight) {
 }
 
 // A throttled answer cuts by a quarter the rate the bucket lets through and what is kept in
-// flight; 10 answers without one give back a tenth of the rate.
+// flight; each second without one gives back a tenth of the rate, up to 95 % of the rate that
+// was refused, then a hundredth a second.
 TEST(FlowControl, AThrottledAnswerCutsTheRateWhichClimbsBack) {
   FakeClock clock;
   FakeSleeper sleeper(clock);
@@ -53,12 +54,17 @@ TEST(FlowControl, AThrottledAnswerCutsTheRateWhichClimbsBack) {
   EXPECT_EQ(flow.throttled(), 16);
   flow.Observe(Millis(5), true, kT0 + Millis(1500));
   EXPECT_DOUBLE_EQ(flow.RateFactor(), 0.5625) << "refused again a second later: cut again";
-  Answers(flow, 9, 200);
-  EXPECT_DOUBLE_EQ(flow.RateFactor(), 0.5625);
-  Answers(flow, 1, 200);
-  EXPECT_DOUBLE_EQ(flow.RateFactor(), 0.6625);
-  Answers(flow, 200, 200);
-  EXPECT_DOUBLE_EQ(flow.RateFactor(), 1.0);
+  const SteadyTime cut = kT0 + Millis(1500);
+  for (int i = 0; i < 100; ++i) flow.Observe(Millis(200), false, cut + Millis(9 * i));
+  EXPECT_DOUBLE_EQ(flow.RateFactor(), 0.5625) << "100 answers within a second: not yet";
+  flow.Observe(Millis(200), false, cut + Millis(1000));
+  EXPECT_NEAR(flow.RateFactor(), 0.6625, 1e-9);
+  flow.Observe(Millis(200), false, cut + Millis(2000));
+  EXPECT_NEAR(flow.RateFactor(), 0.7625, 1e-9) << "0.6625 was below 95 % of the 0.75 refused";
+  flow.Observe(Millis(200), false, cut + Millis(4000));
+  EXPECT_NEAR(flow.RateFactor(), 0.7825, 1e-9) << "above it a hundredth a second";
+  flow.Observe(Millis(200), false, cut + Millis(30'000));
+  EXPECT_DOUBLE_EQ(flow.RateFactor(), 1.0) << "back to the configured rate, never above";
 }
 
 // Latency rising past twice its lowest (the remote queueing) shrinks the target, to half.
