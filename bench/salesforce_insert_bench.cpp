@@ -1,7 +1,8 @@
 // Tandem's Salesforce client inserting 20,000 Accounts into the sandbox (running as its own
 // process, so CPU figures are the client's alone): by sObject Collections and by Bulk API
-// 2.0. Prints wall time, API calls and client CPU; scripts/bench runs jsforce the same way.
-//   bench_salesforce_insert TANDEM_BINARY [ROWS]
+// 2.0. Prints wall time, API calls, client CPU and the client's peak RSS; scripts/bench runs
+// jsforce the same way. CRM_LATENCY_MS: every sandbox request waits this long (real: ~300).
+//   bench_salesforce_insert TANDEM_BINARY [ROWS] [CRM_LATENCY_MS]
 #include <unistd.h>
 
 #include <chrono>
@@ -19,14 +20,16 @@
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: bench_salesforce_insert TANDEM_BINARY [ROWS]\n");
+    std::fprintf(stderr, "usage: bench_salesforce_insert TANDEM_BINARY [ROWS] [CRM_LATENCY_MS]\n");
     return 2;
   }
   const int rows = argc > 2 ? std::atoi(argv[2]) : 20000;
   tandem::log::Setup({tandem::log::Format::kText, spdlog::level::warn},
                      std::make_shared<tandem::Redactor>());
   std::string url;
-  const pid_t sandbox = tandem::bench::StartSandbox(argv[1], &url, nullptr);
+  const std::string latency = argc > 3 ? argv[3] : "0";
+  const pid_t sandbox =
+      tandem::bench::StartSandbox(argv[1], &url, nullptr, {"--crm-latency", latency});
   if (sandbox < 0) {
     std::fprintf(stderr, "cannot start the sandbox\n");
     return 1;
@@ -66,8 +69,9 @@ int main(int argc, char** argv) {
       for (const auto& r : *results) ok += r.success;
     failures += rows - ok;
     std::printf(
-        "tandem collections: %d accounts in %.2f s, %lld API calls, client CPU %.2f s (%d ok)\n",
-        rows, wall, static_cast<long long>(counter.Total("salesforce").attempts),
+        "tandem collections (CRM %s ms): %d accounts in %.2f s, %lld API calls, client CPU %.2f s "
+        "(%d ok)\n",
+        latency.c_str(), rows, wall, static_cast<long long>(counter.Total("salesforce").attempts),
         tandem::bench::CpuSeconds() - cpu0, ok);
   }
   // Bulk API 2.0.
@@ -86,12 +90,16 @@ int main(int argc, char** argv) {
     const long long ok = result.ok() ? result->succeeded : 0;
     failures += rows - static_cast<int>(ok);
     std::printf(
-        "tandem bulk2: %d accounts in %.2f s, %lld API calls, client CPU %.2f s (%lld ok)\n", rows,
-        wall, static_cast<long long>(counter.Total("salesforce").attempts),
+        "tandem bulk2 (CRM %s ms): %d accounts in %.2f s, %lld API calls, client CPU %.2f s (%lld "
+        "ok)\n",
+        latency.c_str(), rows, wall, static_cast<long long>(counter.Total("salesforce").attempts),
         tandem::bench::CpuSeconds() - cpu0, ok);
   }
   kill(sandbox, SIGTERM);
   waitpid(sandbox, nullptr, 0);
+  rusage self{};
+  getrusage(RUSAGE_SELF, &self);
+  std::printf("tandem client peak RSS: %ld MiB\n", self.ru_maxrss / 1024);
   std::printf("bench: %d passed, %d failed\n", failures == 0 ? 2 : 0, failures == 0 ? 0 : 2);
   return failures == 0 ? 0 : 1;
 }

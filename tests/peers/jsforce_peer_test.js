@@ -1,14 +1,17 @@
 // jsforce (Salesforce's most used JavaScript client) against Tandem's Salesforce sandbox:
 // proof that the emulator speaks the real REST, Collections and Bulk API 2.0 wire formats.
 //   node jsforce_peer_test.js TANDEM_BINARY            the checks; exits 1 on any mismatch
-//   node jsforce_peer_test.js TANDEM_BINARY --bench    20,000 Accounts by Collections and by
-//                                                      Bulk 2.0: wall time, API calls, CPU
+//   node jsforce_peer_test.js TANDEM_BINARY --bench [--latency MS]
+//       20,000 Accounts by Collections and by Bulk 2.0: wall time, API calls, CPU, peak RSS;
+//       every sandbox request waiting MS (real Salesforce: ~300)
 'use strict';
 const { spawn } = require('child_process');
 const jsforce = require('jsforce');
 
 const binary = process.argv[2];
 const benchMode = process.argv.includes('--bench');
+const latencyAt = process.argv.indexOf('--latency');
+const latency = latencyAt > 0 ? process.argv[latencyAt + 1] : '0';
 let passed = 0;
 let failed = 0;
 
@@ -24,7 +27,8 @@ function check(ok, what) {
 
 function startSandbox() {
   return new Promise((resolve, reject) => {
-    const child = spawn(binary, ['--log-level', 'warn', 'sandbox', '--crm-port', '0'],
+    const child = spawn(binary, ['--log-level', 'warn', 'sandbox', '--crm-port', '0',
+                                 '--crm-latency', latency],
                         { stdio: ['ignore', 'pipe', 'inherit'] });
     let buffered = '';
     child.stdout.on('data', (chunk) => {
@@ -143,9 +147,10 @@ async function bench(url) {
     const wall = Number(process.hrtime.bigint() - t0) / 1e9;
     const cpu = process.cpuUsage(cpu0);
     const after = await stats(url);
-    console.log(`jsforce ${name}: 20000 accounts in ${wall.toFixed(2)} s, ` +
+    console.log(`jsforce ${name} (CRM ${latency} ms): 20000 accounts in ${wall.toFixed(2)} s, ` +
                 `${after.api_calls - before.api_calls} API calls, client CPU ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s`);
   }
+  console.log(`jsforce client peak RSS: ${Math.round(process.resourceUsage().maxRSS / 1024)} MiB`);
 }
 
 (async () => {
