@@ -32,11 +32,24 @@ inline double PeakRssMiB() {
   return static_cast<double>(ru.ru_maxrss) / 1024.0;
 }
 
-// Waits for child `pid` to end; its peak resident set, MiB (0 when it could not be waited for).
-inline double WaitPeakRssMiB(pid_t pid) {
+// How a child process ended: its exit code (-1: killed or not waited for), peak resident set
+// (MiB) and CPU seconds.
+struct ChildEnd {
+  int exit_code = -1;
+  double rss_mib = 0, cpu = 0;
+};
+
+// Waits for child `pid` to end.
+inline ChildEnd WaitChild(pid_t pid) {
+  ChildEnd end;
+  int status = 0;
   rusage ru{};
-  if (wait4(pid, nullptr, 0, &ru) != pid) return 0;
-  return static_cast<double>(ru.ru_maxrss) / 1024.0;
+  if (wait4(pid, &status, 0, &ru) != pid) return end;
+  end.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  end.rss_mib = static_cast<double>(ru.ru_maxrss) / 1024.0;
+  end.cpu = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+            static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+  return end;
 }
 
 // Starts `tandem sandbox` (both emulators, free ports) as its own process, so the figures are

@@ -19,6 +19,7 @@
 
 #include "actions/billing_poll.h"
 #include "app/runtime.h"
+#include "bench/bench_util.h"
 #include "sandbox/gtv/gtv_sandbox.h"
 #include "sandbox/salesforce/salesforce_sandbox.h"
 #include "sandbox/stripe/stripe_sandbox.h"
@@ -201,5 +202,6 @@ int main(int argc, char** argv) {
   sandbox::gtv::GtvSandbox gtv(go, clock);
   const bool ok = Run("stripe", stripe, "sk_test_sandbox", accounts, latency, rate) &&
                   Run("gotransverse", gtv, "gtv-sandbox-key", accounts, latency, rate);
+  std::printf("peak RSS %.0f MiB (Tandem and the sandboxes in one process)\n", bench::PeakRssMiB());
   return ok ? 0 : 1;
 }

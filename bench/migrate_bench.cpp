@@ -80,21 +80,16 @@ int main(int argc, char** argv) {
     return child;
   };
   // Runs a spawned process to its end: exit status, seconds, peak RSS (MiB), CPU seconds.
-  struct Run {
-    int status = 0;
-    double seconds = 0, rss_mib = 0, cpu = 0;
+  struct Run : bench::ChildEnd {
+    double seconds = 0;
   };
   auto run = [](pid_t child, int go_fd) {
     Run r;
     const auto start = std::chrono::steady_clock::now();
     if (write(go_fd, "g", 1) != 1) return r;
     close(go_fd);
-    rusage ru{};
-    wait4(child, &r.status, 0, &ru);
+    static_cast<bench::ChildEnd&>(r) = bench::WaitChild(child);
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    r.rss_mib = static_cast<double>(ru.ru_maxrss) / 1024.0;
-    r.cpu = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-            static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
     return r;
   };
   int migrate_go = -1, reconcile_go = -1;
@@ -166,9 +161,8 @@ int main(int argc, char** argv) {
       "and %.1f billing calls per 1,000 rows, peak RSS %.1f MiB, CPU %.1f s, %lld customers in "
       "billing\n",
       static_cast<long long>(rows), concurrency.c_str(), crm_latency, billing_latency,
-      billing_latency / 5, WIFEXITED(m.status) ? WEXITSTATUS(m.status) : -1, m.seconds,
-      static_cast<double>(rows) / m.seconds, billing_calls / m.seconds,
-      100 * billing_calls / m.seconds / rate, rate,
+      billing_latency / 5, m.exit_code, m.seconds, static_cast<double>(rows) / m.seconds,
+      billing_calls / m.seconds, 100 * billing_calls / m.seconds / rate, rate,
       static_cast<long long>(billing_after["rate_limited"].as_int() -
                              billing_before["rate_limited"].as_int()),
       crm_calls * per_k, billing_calls * per_k, m.rss_mib, m.cpu,
@@ -178,14 +172,13 @@ int main(int argc, char** argv) {
   std::printf(
       "reconcile %lld accounts: exit %d (0: no difference), %.1f s, %.0f records/s, %.1f CRM "
       "calls and %.1f billing calls per 1,000 records, peak RSS %.1f MiB, CPU %.1f s\n",
-      static_cast<long long>(rows), WIFEXITED(r.status) ? WEXITSTATUS(r.status) : -1, r.seconds,
-      static_cast<double>(rows) / r.seconds,
+      static_cast<long long>(rows), r.exit_code, r.seconds, static_cast<double>(rows) / r.seconds,
       (crm_end["api_calls"].as_number() - crm_after["api_calls"].as_number()) * per_k,
       (billing_end["requests"].as_number() - billing_after["requests"].as_number()) * per_k,
       r.rss_mib, r.cpu);
   kill(sandbox, SIGTERM);
   waitpid(sandbox, nullptr, 0);
   fs::remove_all(dir);
-  const auto ok = [](const Run& x) { return WIFEXITED(x.status) && WEXITSTATUS(x.status) == 0; };
+  const auto ok = [](const Run& x) { return x.exit_code == 0; };
   return ok(m) && ok(r) && customers == rows ? 0 : 1;
 }

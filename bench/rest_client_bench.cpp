@@ -80,6 +80,8 @@ int main(int argc, char** argv) {
       "CPU %.1f us/request (client and server in one process), attempts %lld\n",
       threads, pool, wall, n, n / wall, n ? cpu / static_cast<double>(n) * 1e6 : 0.0,
       static_cast<long long>(counter.Total("bench").attempts));
+  std::printf("peak RSS %.0f MiB (client and server in one process)\n",
+              tandem::bench::PeakRssMiB());
   std::printf("bench: %ld passed, %ld failed\n", n, bad.load());
   return bad.load() == 0 && n > 0 ? 0 : 1;
 }

@@ -85,9 +85,8 @@ Measured Spawn(const char* binary, const std::string& config, const std::string&
   return {child, go[1]};
 }
 
-struct Run {
-  int exit_code = -1;
-  double seconds = 0, rss_mib = 0, cpu = 0;
+struct Run : bench::ChildEnd {
+  double seconds = 0;
 };
 
 Run Finish(const Measured& m) {
@@ -95,14 +94,8 @@ Run Finish(const Measured& m) {
   const auto start = std::chrono::steady_clock::now();
   if (write(m.go, "g", 1) != 1) return r;
   close(m.go);
-  int status = 0;
-  rusage ru{};
-  wait4(m.pid, &status, 0, &ru);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  static_cast<bench::ChildEnd&>(r) = bench::WaitChild(m.pid);
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  r.rss_mib = static_cast<double>(ru.ru_maxrss) / 1024.0;
-  r.cpu = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-          static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
   return r;
 }
 

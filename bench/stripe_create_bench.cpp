@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "connector/billing/stripe/connection.h"
 #include "sandbox/stripe/stripe_sandbox.h"
 #include "util/log.h"
@@ -64,6 +65,8 @@ int main(int argc, char** argv) {
       static_cast<long long>(sandbox.rate_limited()), failed.load(),
       static_cast<long long>(sandbox.CountObjects("customer")));
   const bool ok = failed == 0 && sandbox.CountObjects("customer") == created;
+  std::printf("peak RSS %.0f MiB (client and sandbox in one process)\n",
+              tandem::bench::PeakRssMiB());
   std::printf("bench: %d passed, %d failed\n", ok ? 1 : 0, ok ? 0 : 1);
   return ok ? 0 : 1;
 }

@@ -174,7 +174,7 @@ int main(int argc, char** argv) {
   double peak_rss = 0;
   for (pid_t pid : serves) {
     kill(pid, SIGTERM);
-    peak_rss = std::max(peak_rss, bench::WaitPeakRssMiB(pid));
+    peak_rss = std::max(peak_rss, bench::WaitChild(pid).rss_mib);
   }
   const Json billing_after = bench::SandboxStats(billing_url, deps);
   const Json crm_after = bench::SandboxStats(crm_url, deps);
@@ -189,7 +189,7 @@ int main(int argc, char** argv) {
       "%d±%d ms: %lld completed in %.1f s = %.1f orders/s, %.1f tasks/s (10-90 %%: %.1f tasks/s = "
       "%.0f %% of the limit); billing %.1f calls/s = "
       "%.0f %% of its %.0f/s limit, %lld 429s, %.0f billing and %.0f CRM calls per 1,000 orders; "
-      "peak RSS %.0f MiB per process; at most %d CRM requests at once\n",
+      "peak RSS %.0f MiB per process; at most %lld CRM requests at once\n",
       orders, processes, workers,
       task_batch == 0 ? "follows billing" : std::to_string(task_batch).c_str(),
       store_url.rfind("postgres", 0) == 0 ? "PostgreSQL" : "SQLite", crm_latency, billing_latency,
@@ -201,7 +201,7 @@ int main(int argc, char** argv) {
                              billing_before["rate_limited"].as_int()),
       1000 * billing_calls / std::max(1.0, static_cast<double>(completed)),
       1000 * crm_calls / std::max(1.0, static_cast<double>(completed)), peak_rss,
-      crm_after["peak_concurrent_requests"].as_int());
+      static_cast<long long>(crm_after["peak_concurrent_requests"].as_int()));
   kill(sandbox, SIGTERM);
   waitpid(sandbox, nullptr, 0);
   fs::remove_all(dir);
