@@ -134,6 +134,13 @@ Result<OrderState> Engine::State(const std::string& order_id) {
   bool all_waiting = true;  // every unfinished task waits for its date
   for (const auto& t : *tasks) {
     if (t.state == "done") ++s.done;
+    if (t.state == "done" && t.kind == "record_subscription") {
+      auto p = Json::Parse(t.payload);
+      auto r = Json::Parse(t.result);
+      const std::string crm_id = r.ok() ? (*r)["crm_id"].ToText() : "";
+      if (p.ok() && !crm_id.empty() && (*p)["subscription_crm_id"].ToText() != crm_id)
+        s.item_links[(*p)["item_id"].ToText()] = crm_id;
+    }
     if (t.state == "failed") {
       ++s.failed;
       if (s.error.empty()) s.error = t.kind + ": " + t.last_error;
@@ -207,6 +214,19 @@ Status Engine::SweepReports(int64_t now_ms) {
   return Status::Ok();
 }
 
+namespace {
+// An order item pointed at the inventory record its order created.
+Json ItemLink(const std::string& item_id, const std::string& subscription_crm_id) {
+  Json r = Json::MakeObject();
+  Json type = Json::MakeObject();
+  type.Set("type", "OrderItem");
+  r.Set("attributes", type);
+  r.Set("Id", item_id);
+  r.Set("Service_Subscription__c", subscription_crm_id);
+  return r;
+}
+}  // namespace
+
 std::map<std::string, Status> Engine::WriteReports(const std::vector<std::string>& order_ids,
                                                    int* crm_calls) {
   std::map<std::string, Status> out;
@@ -225,7 +245,7 @@ std::map<std::string, Status> Engine::WriteReports(const std::vector<std::string
   // Progress" for good. So after writing, read again and write again until the state holds
   // still: the last write then never trails the last finished task.
   for (int round = 0; round < 5 && !open.empty(); ++round) {
-    std::vector<Json> records;
+    std::vector<Json> records, links;
     std::vector<std::string> sent, states;
     for (const auto& id : open) {
       auto s = State(id);
@@ -262,11 +282,21 @@ std::map<std::string, Status> Engine::WriteReports(const std::vector<std::string
       records.push_back(std::move(fields));
       sent.push_back(id);
       states.push_back(now);
+      for (const auto& [item, crm_id] : s->item_links) links.push_back(ItemLink(item, crm_id));
     }
     open.clear();
     if (records.empty()) break;
+    // After the Orders, so that their results keep their places; a link that fails is said in
+    // the log and written again with the order's next report (the inventory record is right).
+    records.insert(records.end(), links.begin(), links.end());
+    links.clear();
     if (crm_calls) *crm_calls += static_cast<int>((records.size() + 199) / 200);
     auto saved = deps_.crm.UpdateMany("Order", records);
+    for (size_t k = sent.size(); saved.ok() && k < saved->size(); ++k)
+      if (!(*saved)[k].success)
+        log::Get("workorders")
+            ->warn("order item {}: its inventory record not linked: {}", records[k]["Id"].ToText(),
+                   (*saved)[k].ErrorText());
     for (size_t k = 0; k < sent.size(); ++k) {
       if (!saved.ok()) {
         out[sent[k]] = saved.status();

@@ -66,6 +66,9 @@ struct OrderState {
   int total = 0, done = 0, failed = 0;
   std::string error;  // the first permanent failure
   int64_t scheduled_until_ms = 0;
+  // Order items whose new inventory record is done, by item id: the report points each at it
+  // (OrderItem.Service_Subscription__c) in the same Collections call as the Order's state.
+  std::map<std::string, std::string> item_links;
 };
 
 class Engine {

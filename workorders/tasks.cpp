@@ -298,12 +298,8 @@ Result<Json> TaskLibrary::RecordSubscription(const Call& c) {
   const int64_t now = ToEpochMillis(deps_.clock.Now());
   TANDEM_RETURN_IF_ERROR(
       deps_.store.UpsertLinks({store::Link{"subscription", saved->id, *id, "", "", now}}));
-  // The order item points at the inventory record it created or changed.
-  if (p["subscription_crm_id"].as_string() != saved->id) {
-    Json item = Json::MakeObject();
-    item.Set("Service_Subscription__c", saved->id);
-    TANDEM_RETURN_IF_ERROR(deps_.crm.Update("OrderItem", p["item_id"].as_string(), item));
-  }
+  // The order item is pointed at the inventory record it created by the order's report
+  // (Engine::WriteReports), in the Collections call that writes the Order's state.
   // A replace ended the old subscription: its inventory record says so too.
   if (auto replaced = earlier.find("replace"); replaced != earlier.end()) {
     // As billing has it, so that reconciliation finds the two in step.

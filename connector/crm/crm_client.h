@@ -106,7 +106,8 @@ class CrmClient {
   // order; a call that fails as a whole marks each of its records failed.
   virtual Result<std::vector<SaveResult>> CreateMany(const std::string& object,
                                                      const std::vector<Json>& records) = 0;
-  // Each record carries its "Id".
+  // Each record carries its "Id"; one with "attributes": {"type": ...} is of that object, not
+  // `object` (one call may update several objects, as for creates).
   virtual Result<std::vector<SaveResult>> UpdateMany(const std::string& object,
                                                      const std::vector<Json>& records) = 0;
   virtual Result<std::vector<SaveResult>> UpsertMany(const std::string& object,

@@ -28,6 +28,7 @@ void RunAbortedAccepts() {
 }
 
 void SendReply(IncomingRequest& request, const wh::http_response& response) {
+  if (request.before_reply) request.before_reply();
   Observe(request.raw.reply(response));
 }
 

@@ -21,6 +21,10 @@ namespace tandem::sandbox {
 struct IncomingRequest {
   std::string method, path, query, body;
   web::http::http_request raw;  // for headers and the reply
+  // Called by SendReply just before the reply goes out (may be empty): a count of requests
+  // being served ends there, not when the handler returns, since the client may have its
+  // answer and send the next request before that.
+  std::function<void()> before_reply;
 };
 
 using RequestHandler = std::function<void(IncomingRequest& request)>;

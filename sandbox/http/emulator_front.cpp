@@ -22,10 +22,16 @@ Status EmulatorFront::Start(const std::string& host, int port, std::chrono::seco
     for (int peak = gauge->peak.load();
          now > peak && !gauge->peak.compare_exchange_weak(peak, now);) {
     }
+    // Ends as the reply goes out, or when the handler returns without one (a dropped answer).
+    auto counted = std::make_shared<std::atomic<bool>>(true);
+    auto end = [gauge, counted] {
+      if (counted->exchange(false)) --gauge->now;
+    };
+    in.before_reply = end;
     struct Leave {
-      std::atomic<int>& n;
-      ~Leave() { --n; }
-    } leave{gauge->now};
+      std::function<void()> end;
+      ~Leave() { end(); }
+    } leave{end};
     inner(in);
   };
   // The listener cannot report the port it bound: find a free private one first.

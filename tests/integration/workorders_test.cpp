@@ -194,14 +194,18 @@ TEST_P(WorkOrderTest, NewSyncsTheAccountCreatesStartsAndRecordsTheSubscription) 
 
 // Billing calls per new service, once the account is in billing: create and start, nothing
 // else. The catalog price a line is compared with is read once for both orders, and the
-// inventory record is written from start's answer (not read again), as billing has it.
+// inventory record is written from start's answer (not read again), as billing has it. In the
+// CRM: the order's 2 reads, the inventory upsert, and a report per run (this engine runs one
+// task a run), the last of which also points the order item at the inventory record.
 TEST_P(WorkOrderTest, ASecondNewServiceCostsTwoBillingCalls) {
   NewServer(server_, 2, 25.5);  // the catalog says 30.00: its price is read
-  const int64_t before = stripe_.sandbox.requests();
   const std::string order =
       MakeOrder("New", testing::TestMonth(0), {{&server_, 3, 27, "", "", 24}});
+  const int64_t before = stripe_.sandbox.requests();
+  const int64_t crm_before = crm_.sandbox.api_calls();
   ASSERT_EQ(Run(order).status, "Completed") << CrmOrder(order).Dump();
   EXPECT_EQ(stripe_.sandbox.requests() - before, 2) << "create and start only";
+  EXPECT_EQ(crm_.sandbox.api_calls() - crm_before, 8) << "2 reads + 1 upsert + 5 reports";
   const Json inv = Inventory(order);
   EXPECT_EQ(inv["Status__c"].as_string(), "Active");
   EXPECT_EQ(inv["Quantity__c"].as_int(), 3);

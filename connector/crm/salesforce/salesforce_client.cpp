@@ -246,8 +246,11 @@ Result<std::vector<SaveResult>> SalesforceClient::CollectionChunk(
   Json& list = body.Set("records", Json::MakeArray());
   for (const Json* r : records) {
     Json rec = Json::MakeObject();
+    // A create or update may mix objects (Salesforce allows it): a record naming its own
+    // type keeps it.
+    const std::string own = (*r)["attributes"]["type"].ToText();
     Json attrs = Json::MakeObject();
-    attrs.Set("type", object);
+    attrs.Set("type", op != CollectionOp::kUpsert && !own.empty() ? own : object);
     rec.Set("attributes", attrs);
     for (const auto& [k, v] : r->object())
       if (k != "attributes") rec.Set(k, v);
