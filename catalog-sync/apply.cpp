@@ -37,11 +37,15 @@ Status ReadByKeys(connector::crm::CrmClient& crm, const std::string& object,
   ParallelForLimited(
       queries, kMaxQueriesInFlight, [&] { return crm.PreferredInFlight(); },
       [&](size_t c) {
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          if (!failed.ok()) return;  // the read fails whole: ask no more
+        }
         std::map<std::string, Json> found;
         const Status st = read(c * kIdsPerQuery, &found);
         std::lock_guard<std::mutex> lock(mu);
         if (!st.ok() && failed.ok()) failed = st;
-        out->merge(found);
+        for (auto& [key, record] : found) (*out)[key] = std::move(record);
       });
   return failed;
 }
@@ -200,9 +204,13 @@ Result<RunSummary> CatalogSync::Run(const RunOptions& options) {
   }
   if (!summary.plan.entries.empty()) {
     std::map<std::string, std::string> books;  // resolved once, when an entry is created
-    std::vector<Json> records;
-    std::vector<const RecordPlan*> sent;
+    // Standard-book entries first, in calls of their own: a custom book's entry needs its
+    // product's standard entry (STANDARD_PRICE_NOT_DEFINED), and a call's Collections run
+    // concurrently.
+    std::vector<Json> records[2];
+    std::vector<const RecordPlan*> sent[2];
     for (const auto& r : summary.plan.entries) {
+      const int pass = r.pricebook.empty() ? 0 : 1;
       Json rec = r.fields;
       rec.Set("Billing_Price_Id__c", r.external_id);
       if (r.action == RecordPlan::Action::kCreate) {
@@ -224,13 +232,15 @@ Result<RunSummary> CatalogSync::Run(const RunOptions& options) {
         rec.Set("Pricebook2Id", books.at(r.pricebook));
         rec.Set("Product2Id", product->second);
       }
-      records.push_back(std::move(rec));
-      sent.push_back(&r);
+      records[pass].push_back(std::move(rec));
+      sent[pass].push_back(&r);
     }
-    if (!records.empty()) {
-      auto results = deps_.crm.UpsertMany("PricebookEntry", "Billing_Price_Id__c", records);
+    for (int pass = 0; pass < 2; ++pass) {
+      if (records[pass].empty()) continue;
+      auto results = deps_.crm.UpsertMany("PricebookEntry", "Billing_Price_Id__c", records[pass]);
       if (!results.ok()) return results.status();
-      for (size_t i = 0; i < results->size(); ++i) note("PricebookEntry", *sent[i], (*results)[i]);
+      for (size_t i = 0; i < results->size(); ++i)
+        note("PricebookEntry", *sent[pass][i], (*results)[i]);
     }
   }
   // The cursor moves only past a run whose every write landed, with the run's audit rows.

@@ -246,7 +246,7 @@ std::map<std::string, Status> Engine::WriteReports(const std::vector<std::string
   // still: the last write then never trails the last finished task.
   for (int round = 0; round < 5 && !open.empty(); ++round) {
     std::vector<Json> records, links;
-    std::vector<std::string> sent, states;
+    std::vector<std::string> sent, states, link_owners;
     for (const auto& id : open) {
       auto s = State(id);
       if (!s.ok()) {
@@ -282,21 +282,27 @@ std::map<std::string, Status> Engine::WriteReports(const std::vector<std::string
       records.push_back(std::move(fields));
       sent.push_back(id);
       states.push_back(now);
-      for (const auto& [item, crm_id] : s->item_links) links.push_back(ItemLink(item, crm_id));
+      // Once the order has ended or waits for its date (not with every progress report: each
+      // write of an order item fires the org's triggers on it).
+      if (s->status == "Completed" || s->status == "Failed" || s->status == "Scheduled")
+        for (const auto& [item, crm_id] : s->item_links) {
+          links.push_back(ItemLink(item, crm_id));
+          link_owners.push_back(id);
+        }
     }
     open.clear();
     if (records.empty()) break;
-    // After the Orders, so that their results keep their places; a link that fails is said in
-    // the log and written again with the order's next report (the inventory record is right).
+    // After the Orders, so that their results keep their places. A link that fails leaves
+    // its order's report owed: the sweep writes both again.
     records.insert(records.end(), links.begin(), links.end());
-    links.clear();
     if (crm_calls) *crm_calls += static_cast<int>((records.size() + 199) / 200);
     auto saved = deps_.crm.UpdateMany("Order", records);
-    for (size_t k = sent.size(); saved.ok() && k < saved->size(); ++k)
-      if (!(*saved)[k].success)
-        log::Get("workorders")
-            ->warn("order item {}: its inventory record not linked: {}", records[k]["Id"].ToText(),
-                   (*saved)[k].ErrorText());
+    for (size_t k = 0; saved.ok() && k < links.size(); ++k) {
+      const auto& r = (*saved)[sent.size() + k];
+      if (!r.success && out[link_owners[k]].ok())
+        out[link_owners[k]] = r.ToStatus("OrderItem " + links[k]["Id"].ToText() +
+                                         " (its link to the inventory record)");
+    }
     for (size_t k = 0; k < sent.size(); ++k) {
       if (!saved.ok()) {
         out[sent[k]] = saved.status();
@@ -304,7 +310,7 @@ std::map<std::string, Status> Engine::WriteReports(const std::vector<std::string
         out[sent[k]] = (*saved)[k].ToStatus("Order " + sent[k]);
       } else {
         written[sent[k]] = states[k];
-        open.push_back(sent[k]);
+        if (out[sent[k]].ok()) open.push_back(sent[k]);
       }
     }
   }

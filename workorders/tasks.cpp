@@ -18,10 +18,15 @@ using connector::billing::SubscriptionSpec;
 // Item metadata: the catalog price an item was billed from (its own price may be a sold one).
 constexpr char kCatalogPriceKey[] = "catalog_price";
 
-// How long a catalog price read is reused. Short: a price changed in billing (GTV lets a price
-// list change; Stripe's amounts never do) is seen by the next minute's orders, and a price
-// retired since fails the create, whose retry reads it again.
+// How long a catalog price read is reused. Only to price a line sold at another amount (a sold
+// price is made with the sold amount: the catalog's amount does not reach the bill), or where
+// billing's amounts never change; a line billed at the catalog price on a billing system whose
+// prices may change is compared with a fresh read. A create that fails forgets the price, so
+// its retry reads it again (a price retired since).
 constexpr std::chrono::seconds kPriceFresh{60};
+// How old start_subscription's answer may be for record_subscription to write it rather than
+// read the subscription again (it can change: scheduled → active, a payment failing).
+constexpr std::chrono::seconds kStartFresh{10};
 // Cached prices kept at most: a catalog is hundreds of prices, not this.
 constexpr size_t kPricesKept = 4096;
 
@@ -112,7 +117,10 @@ Result<SubscriptionItem> TaskLibrary::BilledItem(const Json& p) {
   // attempts sent (a retry under the same idempotency key must not change its parameters).
   if (p["list_price"].is_null()) return item;
   item.metadata[kCatalogPriceKey] = item.price_id;
-  auto catalog = CatalogPrice(item.price_id);
+  auto catalog = CatalogPrice(item.price_id, false);
+  if (catalog.ok() && !deps_.billing.PriceAmountsFixed() &&
+      ToMinor(p["unit_price"].as_number(), catalog->currency) == catalog->unit_amount_minor)
+    catalog = CatalogPrice(item.price_id, true);  // billed at its amount now: read it now
   if (!catalog.ok()) return catalog.status().WithContext("the catalog price of the order line");
   // A single-currency org has no CurrencyIsoCode: the line is in billing's currency then.
   const std::string currency = Lower(p["book_currency"].ToText());
@@ -133,9 +141,9 @@ Result<SubscriptionItem> TaskLibrary::BilledItem(const Json& p) {
   return item;
 }
 
-Result<connector::billing::Price> TaskLibrary::CatalogPrice(const std::string& id) {
+Result<connector::billing::Price> TaskLibrary::CatalogPrice(const std::string& id, bool fresh) {
   const SteadyTime now = deps_.clock.SteadyNow();
-  {
+  if (!fresh) {
     std::lock_guard<std::mutex> lock(prices_mu_);
     auto it = prices_.find(id);
     if (it != prices_.end() && now - it->second.first < kPriceFresh) return it->second.second;
@@ -222,7 +230,11 @@ Result<Json> TaskLibrary::CreateSubscription(const Call& c) {
     if (existing->has_value()) return SubscriptionResult(**existing);
   }
   auto sub = deps_.billing.CreateSubscription(spec, key);
-  if (!sub.ok()) return sub.status();
+  if (!sub.ok()) {
+    std::lock_guard<std::mutex> lock(prices_mu_);
+    prices_.erase(p["price_id"].ToText());  // the retry reads it again
+    return sub.status();
+  }
   return SubscriptionResult(*sub);
 }
 
@@ -238,6 +250,7 @@ Result<Json> TaskLibrary::StartSubscription(const Call& c) {
   auto started = [&](const connector::billing::Subscription& sub) {
     Json r = SubscriptionResult(sub);
     r.Set("state", actions::SubscriptionStateFields(map, sub));
+    r.Set("read_at_ms", ToEpochMillis(deps_.clock.Now()));
     return r;
   };
   if (c.task.attempts > 1) {
@@ -259,16 +272,20 @@ Result<Json> TaskLibrary::RecordSubscription(const Call& c) {
   auto id = SubscriptionId(p, earlier);
   if (!id.ok()) return id.status();
   const mapping::ObjectMap* map = deps_.mapping.Find("subscription");
-  // The subscription as billing has it: as start_subscription's answer gave it when nothing
-  // changed it since (a new service), else read now. A start planned by an earlier version
-  // carries no state.
+  // The subscription as billing has it: as start_subscription's answer gave it moments ago when
+  // nothing changed it since (a new service), else read now. A start planned by an earlier
+  // version carries no state.
   Json result;
   Json fields;
+  const int64_t now_ms = ToEpochMillis(deps_.clock.Now());
   if (auto start = earlier.find("start_subscription");
-      OnlyCreatedAndStarted(earlier) && start->second["state"].is_object()) {
+      c.task.attempts <= 1 && OnlyCreatedAndStarted(earlier) &&
+      start->second["state"].is_object() &&
+      now_ms - start->second["read_at_ms"].as_int() <= kStartFresh.count() * 1000) {
     result = start->second;
     fields = result["state"];
     result.Erase("state");
+    result.Erase("read_at_ms");
   } else {
     auto sub = deps_.billing.GetSubscription(*id);
     if (!sub.ok()) return sub.status();

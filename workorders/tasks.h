@@ -78,7 +78,8 @@ class TaskLibrary {
 
   // A catalog price as read within the last kPriceFresh: every new line of one product asks for
   // the same price, and a read per line was a fifth of the billing calls of a work order.
-  Result<connector::billing::Price> CatalogPrice(const std::string& id);
+  // `fresh`: read from billing whatever the cache holds.
+  Result<connector::billing::Price> CatalogPrice(const std::string& id, bool fresh);
 
   TaskDeps deps_;
   std::mutex prices_mu_;

@@ -252,6 +252,9 @@ class BillingSystem {
   virtual int PreferredInFlight() const { return 1; }
   // Calls to billing on the wire now.
   virtual int CallsInFlight() const { return 0; }
+  // Whether a price's amount, currency and interval never change once made (Stripe's do not;
+  // a GTV price list's may): a price read earlier still says what it charges.
+  virtual bool PriceAmountsFixed() const { return false; }
 
   // --- accounts ---
   virtual Result<BillingAccount> CreateAccount(const BillingAccount& account,

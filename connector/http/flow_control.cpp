@@ -9,9 +9,9 @@ namespace {
 constexpr double kAlpha = 0.2;    // weight of the newest latency in the average
 constexpr double kMargin = 1.25;  // in flight beyond R x L: latency varies call to call
 // Back up after a cut: each second without a throttled answer gives back a tenth of the
-// configured rate, up to just below the rate that was refused, then a hundredth a second. By
-// time, not by answers: a rate set above the remote's limit is then refused about once in 10 s
-// (about 1 call in 1,000 at 100/s), not once a second.
+// configured rate, up to 95 % of the rate that was refused, then a hundredth a second. By
+// time, not by answers: a rate set above the remote's limit is refused again after some
+// seconds, not within the next few answers.
 constexpr std::chrono::seconds kRecoverEvery{1};
 constexpr double kRecoverStep = 0.1;
 constexpr double kProbeStep = 0.01;  // above the last refused rate's 95 %
@@ -33,10 +33,10 @@ void FlowControl::Observe(Millis latency, bool throttled, SteadyTime now) {
   const double ms = static_cast<double>(latency.count());
   if (throttled) {
     ++throttled_;
+    last_step_ = now;  // a second without a refusal starts again
     const Millis window(std::max<int64_t>(1000, static_cast<int64_t>(ewma_ms_)));
     if (last_cut_ != SteadyTime{} && now - last_cut_ < window) return;  // the same refusal
     last_cut_ = now;
-    last_step_ = now;
     refused_at_ = factor_;
     factor_ = std::max(kLowestFactor, factor_ * kCut);
     if (bucket_) bucket_->SetRateFactor(factor_);
@@ -47,8 +47,9 @@ void FlowControl::Observe(Millis latency, bool throttled, SteadyTime now) {
   if (factor_ < 1.0 && now - last_step_ >= kRecoverEvery) {
     const auto steps = (now - last_step_) / kRecoverEvery;
     last_step_ += steps * kRecoverEvery;
+    const double below = 0.95 * refused_at_;  // fast up to here, never past it in one step
     for (int64_t i = 0; i < steps && factor_ < 1.0; ++i)
-      factor_ += factor_ < 0.95 * refused_at_ ? kRecoverStep : kProbeStep;
+      factor_ = factor_ < below ? std::min(below, factor_ + kRecoverStep) : factor_ + kProbeStep;
     factor_ = std::min(1.0, factor_);
     if (bucket_) bucket_->SetRateFactor(factor_);
   }

@@ -17,7 +17,9 @@ Status EmulatorFront::Start(const std::string& host, int port, std::chrono::seco
     };
   }
   handler = [gauge = gauge_, inner = std::move(handler)](IncomingRequest& in) {
-    if (in.path.rfind("/__sandbox/", 0) == 0) return inner(in);
+    // Admin requests and logins are not API requests (Salesforce does not count logins).
+    if (in.path.rfind("/__sandbox/", 0) == 0 || in.path.find("/oauth2/") != std::string::npos)
+      return inner(in);
     const int now = ++gauge->now;
     for (int peak = gauge->peak.load();
          now > peak && !gauge->peak.compare_exchange_weak(peak, now);) {

@@ -34,8 +34,8 @@ class EmulatorFront {
   // Every request received whole (see LoopbackListener::received); 0 when not listening.
   int64_t received() const { return listener_ ? listener_->received() : 0; }
   int64_t dropped() const { return proxy_.dropped(); }
-  // API requests (not /__sandbox/ ones) being served now, the network's delay included, and
-  // the most there were at once since Start or ResetPeak.
+  // API requests (not /__sandbox/ ones, nor logins) being served now, the network's delay included,
+  // and the most there were at once since Start or ResetPeak.
   int in_flight() const { return gauge_->now.load(); }
   int peak_in_flight() const { return gauge_->peak.load(); }
   void ResetPeak() { gauge_->peak = gauge_->now.load(); }

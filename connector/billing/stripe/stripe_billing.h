@@ -33,6 +33,7 @@ class StripeBilling final : public BillingSystem {
   std::string RecordUrl(const std::string& kind, const std::string& id) const override;
   int PreferredInFlight() const override { return rest_.flow().InFlight(); }
   int CallsInFlight() const override { return rest_.flow().CallsInFlight(); }
+  bool PriceAmountsFixed() const override { return true; }
   Result<BillingAccount> CreateAccount(const BillingAccount& account,
                                        const std::string& key) override;
   Result<BillingAccount> UpdateAccount(const std::string& id, const BillingAccount& fields,

@@ -9,6 +9,7 @@
 #include "connector/crm/salesforce/csv.h"
 #include "connector/crm/salesforce/errors.h"
 #include "connector/crm/soql.h"
+#include "util/ascii.h"
 #include "util/log.h"
 #include "util/parallel.h"
 
@@ -19,10 +20,12 @@ constexpr size_t kCollectionSize = 200;  // sObject Collections take at most 200
 constexpr int kMaxChunksInFlight = 16;   // threads one call to a *Many method may use
 
 // Whether no two records carry the same value of `field` (a record without it counts as none).
+// Folded to lower case: external ids match case-insensitively unless the field says otherwise,
+// and a false "same" only costs concurrency.
 bool DistinctKeys(const std::vector<Json>& records, const std::string& field) {
   std::set<std::string> seen;
   for (const auto& r : records) {
-    const std::string key = r[field].ToText();
+    const std::string key = Lower(r[field].ToText());
     if (!key.empty() && !seen.insert(key).second) return false;
   }
   return true;
@@ -289,9 +292,11 @@ Result<std::vector<SaveResult>> SalesforceClient::Collection(CollectionOp op,
   std::vector<size_t> pending(records.size());
   for (size_t i = 0; i < records.size(); ++i) pending[i] = i;
   // Chunks go in flight together (as many as the connection says), unless an upsert names one
-  // key in two chunks: then they go one after another, as a second chunk must update what the
-  // first created, not race it into a duplicate.
-  const bool concurrent = op != CollectionOp::kUpsert || DistinctKeys(records, external_field);
+  // key (an update one Id) in two chunks: then they go one after another, as a second chunk
+  // must update what the first created, not race it into a duplicate, and the last write wins.
+  const bool concurrent =
+      op == CollectionOp::kCreate ||
+      DistinctKeys(records, op == CollectionOp::kUpsert ? external_field : "Id");
   for (int round = 0; !pending.empty(); ++round) {
     std::vector<size_t> again;
     std::mutex mu;

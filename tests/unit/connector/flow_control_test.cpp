@@ -60,10 +60,16 @@ TEST(FlowControl, AThrottledAnswerCutsTheRateWhichClimbsBack) {
   flow.Observe(Millis(200), false, cut + Millis(1000));
   EXPECT_NEAR(flow.RateFactor(), 0.6625, 1e-9);
   flow.Observe(Millis(200), false, cut + Millis(2000));
-  EXPECT_NEAR(flow.RateFactor(), 0.7625, 1e-9) << "0.6625 was below 95 % of the 0.75 refused";
+  EXPECT_NEAR(flow.RateFactor(), 0.7125, 1e-9) << "up to 95 % of the 0.75 refused, not past it";
   flow.Observe(Millis(200), false, cut + Millis(4000));
-  EXPECT_NEAR(flow.RateFactor(), 0.7825, 1e-9) << "above it a hundredth a second";
-  flow.Observe(Millis(200), false, cut + Millis(30'000));
+  EXPECT_NEAR(flow.RateFactor(), 0.7325, 1e-9) << "above it a hundredth a second";
+  flow.Observe(Millis(5), true, cut + Millis(4100));  // refused with the last cut's window...
+  EXPECT_NEAR(flow.RateFactor(), 0.7325 * 0.75, 1e-9) << "...past: cut again";
+  flow.Observe(Millis(5), true, cut + Millis(4500));
+  flow.Observe(Millis(200), false, cut + Millis(5200));
+  EXPECT_NEAR(flow.RateFactor(), 0.7325 * 0.75, 1e-9)
+      << "a refusal 0.7 s ago: no second without one yet";
+  flow.Observe(Millis(200), false, cut + Millis(60'000));
   EXPECT_DOUBLE_EQ(flow.RateFactor(), 1.0) << "back to the configured rate, never above";
 }
 
