@@ -20,8 +20,8 @@ using connector::billing::BillingEvent;
 using T = BillingEvent::Type;
 
 constexpr int kMaxAttempts = 5;
-constexpr size_t kPerCall = 200;  // records per Collections call
-// Threads a batch may use for calls in flight together: as many calls as each remote's
+constexpr size_t kPerCall = 200;  // records per Collections call (counted, not chunked, here)
+// Threads a batch may use for billing reads in flight together: as many as billing's
 // connection says (PreferredInFlight), up to this.
 constexpr int kMaxCallsAtOnce = 16;
 // How far Tandem's clock and billing's may differ (the balance listing's version, Balances).
@@ -402,34 +402,26 @@ class Callbacks::Batch {
     return Status::Ok();
   }
 
-  // Saves `records` (each carrying its events) in Collections of 200, several calls at once;
-  // `done(k, result)` sees each record's result, a failed call fails its records' events.
+  // Saves `records` (each carrying its events) in one call: the CRM client sends its Collections
+  // of 200 several at once (CrmClient::PreferredInFlight). `done(k, result)` sees each record's
+  // result; a refused record, or a Collections call that failed, fails its record's events.
   void Save(const std::vector<Json>& records, const std::vector<const std::vector<size_t>*>& owners,
             const std::function<
                 Result<std::vector<connector::crm::SaveResult>>(const std::vector<Json>&)>& call,
             const std::string& what,
             const std::function<void(size_t, const connector::crm::SaveResult&)>& done = nullptr) {
-    const size_t chunks = (records.size() + kPerCall - 1) / kPerCall;
-    std::mutex mu;
-    ParallelForLimited(
-        chunks, kMaxCallsAtOnce, [&] { return deps_.crm.PreferredInFlight(); },
-        [&](size_t c) {
-          const size_t first = c * kPerCall, n = std::min(kPerCall, records.size() - first);
-          std::vector<Json> chunk(records.begin() + static_cast<long>(first),
-                                  records.begin() + static_cast<long>(first + n));
-          auto saved = call(chunk);
-          std::lock_guard<std::mutex> lock(mu);
-          ++crm_calls_;
-          for (size_t k = 0; k < n; ++k) {
-            if (!saved.ok()) {
-              FailAll(*owners[first + k], saved.status());
-              continue;
-            }
-            const auto& r = (*saved)[k];
-            if (!r.success) FailAll(*owners[first + k], r.ToStatus(what));
-            if (done) done(first + k, r);
-          }
-        });
+    if (records.empty()) return;
+    auto saved = call(records);
+    crm_calls_ += static_cast<int>((records.size() + kPerCall - 1) / kPerCall);
+    for (size_t k = 0; k < records.size(); ++k) {
+      if (!saved.ok()) {
+        FailAll(*owners[k], saved.status());
+        continue;
+      }
+      const auto& r = (*saved)[k];
+      if (!r.success) FailAll(*owners[k], r.ToStatus(what));
+      if (done) done(k, r);
+    }
   }
 
   void WriteInvoices() {
@@ -445,8 +437,8 @@ class Callbacks::Batch {
     }
     Save(
         records, owners,
-        [&](const std::vector<Json>& chunk) {
-          return deps_.crm.UpsertMany(kInvoiceObject, kInvoiceKey, chunk);
+        [&](const std::vector<Json>& all) {
+          return deps_.crm.UpsertMany(kInvoiceObject, kInvoiceKey, all);
         },
         kInvoiceObject,
         [&](size_t k, const connector::crm::SaveResult& r) {
@@ -467,8 +459,8 @@ class Callbacks::Batch {
     }
     Save(
         records, owners,
-        [&](const std::vector<Json>& chunk) {
-          return deps_.crm.UpsertMany(kPaymentObject, kPaymentKey, chunk);
+        [&](const std::vector<Json>& all) {
+          return deps_.crm.UpsertMany(kPaymentObject, kPaymentKey, all);
         },
         kPaymentObject);
   }
@@ -485,8 +477,7 @@ class Callbacks::Batch {
     }
     Save(
         records, owners,
-        [&](const std::vector<Json>& chunk) { return deps_.crm.UpdateMany(object, chunk); },
-        object);
+        [&](const std::vector<Json>& all) { return deps_.crm.UpdateMany(object, all); }, object);
   }
 
   // Links of customers deleted in billing whose Account says so now.

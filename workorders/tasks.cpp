@@ -312,9 +312,8 @@ Result<Json> TaskLibrary::RecordSubscription(const Call& c) {
   if (!saved.ok()) return saved.status();
   if (!saved->success)
     return Status::InvalidArgument("Service_Subscription__c: " + saved->ErrorText());
-  const int64_t now = ToEpochMillis(deps_.clock.Now());
   TANDEM_RETURN_IF_ERROR(
-      deps_.store.UpsertLinks({store::Link{"subscription", saved->id, *id, "", "", now}}));
+      deps_.store.UpsertLinks({store::Link{"subscription", saved->id, *id, "", "", now_ms}}));
   // The order item is pointed at the inventory record it created by the order's report
   // (Engine::WriteReports), in the Collections call that writes the Order's state.
   // A replace ended the old subscription: its inventory record says so too.
