@@ -27,23 +27,6 @@ std::string SyncReportJson(const std::string& object, const actions::SyncReport&
 
 namespace {
 
-std::string Error(const std::string& code, const std::string& message) {
-  Json e = Json::MakeObject();
-  Json inner = Json::MakeObject();
-  inner.Set("code", code);
-  inner.Set("message", message);
-  e.Set("error", inner);
-  return e.Dump();
-}
-
-int HttpStatus(const Status& st) {
-  if (st.IsNotFound()) return 404;
-  if (st.IsInvalidArgument()) return 400;
-  if (st.IsRateLimited()) return 429;
-  if (st.IsUnavailable() || st.IsTimeout()) return 503;
-  return 500;
-}
-
 // {"ids":[...]}: at most 2,000 per call.
 Result<std::vector<std::string>> ParseIds(const std::string& body) {
   auto j = Json::Parse(body);
@@ -76,16 +59,17 @@ ApiReply ReceiveCallback(actions::Callbacks& callbacks, const std::string& body,
     out.Set("event", r.event_id);
     return ApiReply{200, out.Dump()};
   }
-  return ApiReply{r.http_status, Error("webhook_refused", r.message)};
+  return ApiReply{r.http_status, ErrorJson("webhook_refused", r.message)};
 }
 
 ApiReply SyncAction(actions::Actions& actions, Metrics& metrics, const std::string& name,
                     const std::string& body) {
   auto ids = ParseIds(body);
-  if (!ids.ok()) return ApiReply{400, Error("bad_request", ids.status().message())};
+  if (!ids.ok()) return ApiReply{400, ErrorJson("bad_request", ids.status().message())};
   auto report = actions.Sync(name, *ids);
   if (!report.ok())
-    return ApiReply{HttpStatus(report.status()), Error("sync_failed", report.status().ToString())};
+    return ApiReply{HttpStatusOf(report.status()),
+                    ErrorJson("sync_failed", report.status().ToString())};
   const std::string object = "object=\"" + name + "\",outcome=";
   metrics.Count("tandem_sync_outcomes_total", object + "\"created\"", report->created);
   metrics.Count("tandem_sync_outcomes_total", object + "\"updated\"", report->updated);
@@ -96,10 +80,11 @@ ApiReply SyncAction(actions::Actions& actions, Metrics& metrics, const std::stri
 
 ApiReply OpenAction(actions::Actions& actions, const std::string& name, const std::string& body) {
   auto ids = ParseIds(body);
-  if (!ids.ok()) return ApiReply{400, Error("bad_request", ids.status().message())};
+  if (!ids.ok()) return ApiReply{400, ErrorJson("bad_request", ids.status().message())};
   auto open = actions.Open(name, *ids);
   if (!open.ok())
-    return ApiReply{HttpStatus(open.status()), Error("open_failed", open.status().ToString())};
+    return ApiReply{HttpStatusOf(open.status()),
+                    ErrorJson("open_failed", open.status().ToString())};
   Json out = Json::MakeArray();
   for (const auto& r : *open) {
     Json j = Json::MakeObject();
@@ -114,10 +99,11 @@ ApiReply OpenAction(actions::Actions& actions, const std::string& name, const st
 
 ApiReply QueryAction(actions::Actions& actions, const std::string& name, const std::string& body) {
   auto ids = ParseIds(body);
-  if (!ids.ok()) return ApiReply{400, Error("bad_request", ids.status().message())};
+  if (!ids.ok()) return ApiReply{400, ErrorJson("bad_request", ids.status().message())};
   auto query = actions.Query(name, *ids);
   if (!query.ok())
-    return ApiReply{HttpStatus(query.status()), Error("query_failed", query.status().ToString())};
+    return ApiReply{HttpStatusOf(query.status()),
+                    ErrorJson("query_failed", query.status().ToString())};
   Json out = Json::MakeArray();
   for (const auto& q : *query) {
     Json j = Json::MakeObject();

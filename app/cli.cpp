@@ -48,8 +48,12 @@ constexpr Command kCommands[] = {
      commands::Catalog},
     {"migrate", "  migrate          bulk initial load from CSV (step 7); migrate status JOB\n",
      commands::Migrate},
-    {"workorder", "  workorder plan|run ORDER_ID  work-order automation of one order (steps 4-5)\n",
+    {"workorder",
+     "  workorder VERB  one order's automation (plan, run) and recovery (list, show,\n             "
+     "     retry, restart, dismiss, complete) (steps 4-5)\n",
      commands::WorkOrder},
+    {"events", "  events list|replay|dismiss  billing events that failed to apply\n",
+     commands::Events},
     {"reconcile",
      "  reconcile        compare the CRM and billing record by record; --fix repairs\n",
      commands::Reconcile},

@@ -171,12 +171,15 @@ Result<std::unique_ptr<Runtime>> BuildRuntime(const Config& c, RedactorPtr redac
   return rt;
 }
 
+workorders::TaskDeps TaskDepsOf(Runtime& rt) {
+  return workorders::TaskDeps{
+      rt.crm->client(), rt.billing->billing(), *rt.store, rt.mapping, rt.clock, *rt.actions};
+}
+
 std::unique_ptr<workorders::Engine> NewEngine(Runtime& rt, workorders::EngineOptions options,
                                               CrashPoints* crash) {
-  return std::make_unique<workorders::Engine>(
-      workorders::TaskDeps{rt.crm->client(), rt.billing->billing(), *rt.store, rt.mapping, rt.clock,
-                           *rt.actions},
-      rt.templates, std::move(options), crash);
+  return std::make_unique<workorders::Engine>(TaskDepsOf(rt), rt.templates, std::move(options),
+                                              crash);
 }
 
 OrderIntake NewOrderIntake(Runtime& rt) {

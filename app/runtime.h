@@ -94,6 +94,9 @@ Result<connector::billing::BillingConnectionPtr> ConnectBilling(
 // mapping or missing settings; IoError when the store cannot be opened.
 Result<std::unique_ptr<Runtime>> BuildRuntime(const Config& config, RedactorPtr redactor);
 
+// What the work-order tasks run over: the runtime's remotes, store, mapping and clock.
+workorders::TaskDeps TaskDepsOf(Runtime& rt);
+
 // A work-order engine over the runtime's remotes, store, mapping, actions and templates.
 std::unique_ptr<workorders::Engine> NewEngine(Runtime& rt, workorders::EngineOptions options,
                                               CrashPoints* crash = nullptr);

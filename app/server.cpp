@@ -31,9 +31,6 @@ bool SafeEquals(const std::string& a, const std::string& b) {
   return diff == 0;
 }
 
-std::string ErrorJson(const std::string& code, const std::string& message) {
-  return "{\"error\":{\"code\":\"" + code + "\",\"message\":\"" + log::JsonEscape(message) + "\"}}";
-}
 constexpr uint64_t kMaxBody = 1 << 20;  // bodies are small JSON
 
 // One request's reply, sent exactly once: copies share it, a second Send is ignored, and a
@@ -186,6 +183,19 @@ struct ApiServer::Impl {
     return out;
   }
 };
+
+std::string ErrorJson(const std::string& code, const std::string& message) {
+  return "{\"error\":{\"code\":\"" + code + "\",\"message\":\"" + log::JsonEscape(message) + "\"}}";
+}
+
+int HttpStatusOf(const Status& st) {
+  if (st.IsNotFound()) return 404;
+  if (st.IsInvalidArgument()) return 400;
+  if (st.IsConflict()) return 409;
+  if (st.IsRateLimited()) return 429;
+  if (st.IsUnavailable() || st.IsTimeout()) return 503;
+  return 500;
+}
 
 ApiServer::ApiServer(ServerOptions options, store::Store& store,
                      connector::http::CallCounter& counter, const Clock& clock)

@@ -35,6 +35,12 @@ using ApiHandler = std::function<ApiReply(const std::string& body)>;
 using HeaderMap = std::map<std::string, std::string>;
 using PublicHandler = std::function<ApiReply(const std::string& body, const HeaderMap& headers)>;
 
+// {"error":{"code":…,"message":…}}: every error the API answers.
+std::string ErrorJson(const std::string& code, const std::string& message);
+// The HTTP status for a failed Status: 400 bad input, 404, 409 conflict, 429, 503 a remote
+// unavailable, else 500.
+int HttpStatusOf(const Status& st);
+
 class ApiServer {
  public:
   ApiServer(ServerOptions options, store::Store& store, connector::http::CallCounter& counter,

@@ -17,21 +17,80 @@ Result<bool> InboxStore::InsertInboxEvent(const InboxEvent& e) {
   });
 }
 
+namespace {
+
+std::vector<InboxEvent> EventsFrom(soci::session& sql, const std::string& q,
+                                   const std::vector<Value>& params) {
+  std::vector<InboxEvent> out;
+  for (const Row& r : Query(sql,
+                            "SELECT event_id, source, type, payload, received_ms, state, "
+                            "attempts, last_error FROM inbox WHERE " +
+                                q,
+                            params))
+    out.push_back(InboxEvent{AsText(r[0]), AsText(r[1]), AsText(r[2]), AsText(r[3]), AsInt(r[4]),
+                             AsText(r[5]), static_cast<int>(AsInt(r[6])), AsText(r[7])});
+  return out;
+}
+
+}  // namespace
+
 Result<std::vector<InboxEvent>> InboxStore::PendingInboxEvents(int limit) {
   return pool_.With(
       "pending inbox events", [&](soci::session& sql) -> Result<std::vector<InboxEvent>> {
-        std::vector<InboxEvent> out;
-        for (const Row& r : Query(sql,
-                                  "SELECT event_id, source, type, payload, received_ms, state, "
-                                  "attempts, last_error FROM inbox WHERE state = 'pending' "
-                                  "ORDER BY received_ms, event_id LIMIT :n",
-                                  {Int(limit)})) {
-          out.push_back(InboxEvent{AsText(r[0]), AsText(r[1]), AsText(r[2]), AsText(r[3]),
-                                   AsInt(r[4]), AsText(r[5]), static_cast<int>(AsInt(r[6])),
-                                   AsText(r[7])});
-        }
-        return out;
+        return EventsFrom(sql, "state = 'pending' ORDER BY received_ms, event_id LIMIT :n",
+                          {Int(limit)});
       });
+}
+
+Result<std::vector<InboxEvent>> InboxStore::FailedInboxEvents(const std::string& after_id,
+                                                              int limit) {
+  return pool_.With(
+      "failed inbox events", [&](soci::session& sql) -> Result<std::vector<InboxEvent>> {
+        if (after_id.empty())
+          return EventsFrom(sql, "state = 'failed' ORDER BY received_ms, event_id LIMIT :n",
+                            {Int(limit)});
+        // After (received_ms, event_id) of the given event, in that order.
+        return EventsFrom(sql,
+                          "state = 'failed' AND (received_ms > (SELECT received_ms FROM inbox "
+                          "WHERE event_id = :a) OR (received_ms = (SELECT received_ms FROM inbox "
+                          "WHERE event_id = :a2) AND event_id > :a3)) "
+                          "ORDER BY received_ms, event_id LIMIT :n",
+                          {Text(after_id), Text(after_id), Text(after_id), Int(limit)});
+      });
+}
+
+Result<std::vector<InboxEvent>> InboxStore::InboxEventById(const std::string& event_id) {
+  return pool_.With("inbox event", [&](soci::session& sql) -> Result<std::vector<InboxEvent>> {
+    return EventsFrom(sql, "event_id = :i", {Text(event_id)});
+  });
+}
+
+namespace {
+
+Status ChangeFailedEvent(Pool& pool, const std::string& event_id, const std::string& sets,
+                         std::vector<Value> params) {
+  return pool.With("change inbox event", [&](soci::session& sql) -> Status {
+    Tx tr(sql, pool.pg());
+    auto rows = Query(sql, "SELECT state FROM inbox WHERE event_id = :i", {Text(event_id)});
+    if (rows.empty()) return Status::NotFound("no billing event " + event_id);
+    if (AsText(rows[0][0]) != "failed")
+      return Status::Conflict("billing event " + event_id + " is " + AsText(rows[0][0]) +
+                              ", not failed");
+    params.push_back(Text(event_id));
+    Exec(sql, "UPDATE inbox SET " + sets + " WHERE event_id = :i AND state = 'failed'", params);
+    tr.Commit();
+    return Status::Ok();
+  });
+}
+
+}  // namespace
+
+Status InboxStore::ReplayInboxEvent(const std::string& event_id) {
+  return ChangeFailedEvent(pool_, event_id, "state = 'pending', attempts = 0", {});
+}
+
+Status InboxStore::DismissInboxEvent(const std::string& event_id, const std::string& reason) {
+  return ChangeFailedEvent(pool_, event_id, "state = 'dismissed', last_error = :e", {Text(reason)});
 }
 
 Result<int64_t> InboxStore::CountPendingInbox() {

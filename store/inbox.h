@@ -19,7 +19,7 @@ struct InboxEvent {
   std::string type;
   std::string payload;
   int64_t received_ms = 0;
-  std::string state = "pending";  // pending | done | failed
+  std::string state = "pending";  // pending | done | failed | dismissed
   int attempts = 0;
   std::string last_error;
 };
@@ -44,6 +44,16 @@ class InboxStore {
                         int64_t now_ms = 0);
   // Many events at once, each with its cursors, in one transaction (a batch's outcome).
   Status MarkInboxEvents(const std::vector<InboxMark>& marks, int64_t now_ms);
+
+  // --- recovery by an operator ---
+  // Failed events, oldest first, after `after_id` in that order (keyset paging: the last
+  // event of the previous page).
+  Result<std::vector<InboxEvent>> FailedInboxEvents(const std::string& after_id, int limit);
+  // A failed event is applied again (pending, attempts from 0) or given up (dismissed, the
+  // reason as its error). NotFound for an unknown id; Conflict when the event is not failed.
+  Status ReplayInboxEvent(const std::string& event_id);
+  Result<std::vector<InboxEvent>> InboxEventById(const std::string& event_id);  // 0 or 1
+  Status DismissInboxEvent(const std::string& event_id, const std::string& reason);
 
  private:
   Pool& pool_;

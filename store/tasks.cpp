@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <map>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -39,6 +41,13 @@ void OweReportFor(soci::session& sql, const Lease& lease, int64_t now_ms) {
        "WHERE id = :i ON CONFLICT (group_id) DO UPDATE SET seq = order_reports.seq + 1, "
        "due_ms = excluded.due_ms",
        {Int(now_ms), Int(lease.task_id)});
+}
+
+void OweGroupReport(soci::session& sql, const std::string& group_id, int64_t due_ms) {
+  Exec(sql,
+       "INSERT INTO order_reports (group_id, seq, due_ms) VALUES (:g, 1, :d) ON CONFLICT "
+       "(group_id) DO UPDATE SET seq = order_reports.seq + 1, due_ms = excluded.due_ms",
+       {Text(group_id), Int(due_ms)});
 }
 
 // A date reminder's row: the group's id and this (order_reports is keyed by the row).
@@ -176,6 +185,180 @@ Result<std::vector<Task>> TaskStore::TasksInGroup(const std::string& group_id) {
   });
 }
 
+Result<std::vector<GroupSummary>> TaskStore::ListGroups(const GroupFilter& f) {
+  return pool_.With("list groups", [&](soci::session& sql) -> Result<std::vector<GroupSummary>> {
+    std::string where = "state <> 'superseded'";
+    std::vector<Value> params;
+    if (!f.group_id.empty()) {
+      where += " AND group_id = :g";
+      params.push_back(Text(f.group_id));
+    }
+    if (!f.after.empty()) {
+      where += " AND group_id > :a";
+      params.push_back(Text(f.after));
+    }
+    if (!f.account_id.empty()) {
+      // Every task of an order carries its account in the payload (workorders/plan.cpp), as
+      // JSON we wrote: the exact member text.
+      where += " AND payload LIKE :acc";
+      params.push_back(Text("%\"account_id\":\"" + f.account_id + "\"%"));
+    }
+    std::string having;
+    if (f.state == "failed") having = "SUM(CASE WHEN state = 'failed' THEN 1 ELSE 0 END) > 0";
+    if (f.state == "open")
+      having = "SUM(CASE WHEN state IN ('pending', 'running', 'failed') THEN 1 ELSE 0 END) > 0";
+    if (f.state == "done")
+      having = "SUM(CASE WHEN state IN ('pending', 'running', 'failed') THEN 1 ELSE 0 END) = 0";
+    if (f.changed_before_ms > 0) {
+      having += std::string(having.empty() ? "" : " AND ") + "MAX(updated_ms) < :c";
+      params.push_back(Int(f.changed_before_ms));
+    }
+    params.push_back(Int(std::max(1, f.limit)));
+    std::vector<GroupSummary> out;
+    for (const Row& r :
+         Query(sql,
+               "SELECT group_id, COUNT(*), "
+               "SUM(CASE WHEN state = 'done' THEN 1 ELSE 0 END), "
+               "SUM(CASE WHEN state = 'failed' THEN 1 ELSE 0 END), "
+               "SUM(CASE WHEN state = 'pending' THEN 1 ELSE 0 END), "
+               "SUM(CASE WHEN state = 'running' THEN 1 ELSE 0 END), "
+               "SUM(CASE WHEN state = 'dismissed' THEN 1 ELSE 0 END), MAX(updated_ms), "
+               "MIN(CASE WHEN state = 'failed' THEN kind || ': ' || last_error END) "
+               "FROM tasks WHERE " +
+                   where + " GROUP BY group_id" + (having.empty() ? "" : " HAVING " + having) +
+                   " ORDER BY group_id LIMIT :n",
+               params)) {
+      GroupSummary g;
+      g.group_id = AsText(r[0]);
+      g.total = static_cast<int>(AsInt(r[1]));
+      g.done = static_cast<int>(AsInt(r[2]));
+      g.failed = static_cast<int>(AsInt(r[3]));
+      g.pending = static_cast<int>(AsInt(r[4]));
+      g.running = static_cast<int>(AsInt(r[5]));
+      g.dismissed = static_cast<int>(AsInt(r[6]));
+      g.updated_ms = AsInt(r[7]);
+      g.first_error = AsText(r[8]);
+      out.push_back(std::move(g));
+    }
+    return out;
+  });
+}
+
+Result<int> TaskStore::ChangeTasks(const std::string& group_id, const TaskChange& change,
+                                   int64_t now_ms) {
+  return pool_.With("change tasks", [&](soci::session& sql) -> Result<int> {
+    Tx tr(sql, pool_.pg());
+    std::string which = "group_id = :g";
+    std::vector<Value> params{Text(group_id)};
+    if (change.task_id != 0) {
+      which += " AND id = :i";
+      params.push_back(Int(change.task_id));
+    }
+    auto rows = Query(sql,
+                      "SELECT id, state, lease_until_ms FROM tasks WHERE " + which +
+                          (pool_.pg() ? " FOR UPDATE" : ""),
+                      params);
+    if (rows.empty())
+      return Status::NotFound(change.task_id != 0 ? "order " + group_id + " has no task " +
+                                                        std::to_string(change.task_id)
+                                                  : "no work order " + group_id);
+    const bool retry = change.action == TaskAction::kRetry;
+    std::string in;
+    for (const Row& r : rows) {
+      const std::string state = AsText(r[1]);
+      if (state == "running" && AsInt(r[2]) >= now_ms)
+        return Status::Conflict("task " + std::to_string(AsInt(r[0])) + " of order " + group_id +
+                                " is running now; wait for its attempt to end");
+      if (state == "failed" || (!retry && (state == "pending" || state == "running")))
+        in += (in.empty() ? "" : ", ") + std::to_string(AsInt(r[0]));
+    }
+    if (in.empty())
+      return Status::Conflict(std::string(change.task_id != 0 ? "the task" : "order " + group_id) +
+                              (retry ? " has no failed task to retry" : " has no unfinished task"));
+    long long n = 0;
+    const std::string ids = " WHERE id IN (" + in + ")";
+    const std::string released = "claimed_by = NULL, lease_until_ms = NULL, updated_ms = :u";
+    switch (change.action) {
+      case TaskAction::kRetry:
+        n = Exec(
+            sql,
+            "UPDATE tasks SET state = 'pending', attempts = 0, next_run_ms = :n, " + released + ids,
+            {Int(now_ms), Int(now_ms)});
+        break;
+      case TaskAction::kDismiss:
+        n = Exec(sql, "UPDATE tasks SET state = 'dismissed', last_error = :e, " + released + ids,
+                 {Text(change.note), Int(now_ms)});
+        break;
+      case TaskAction::kComplete:
+        n = Exec(sql, "UPDATE tasks SET state = 'done', result = :r, " + released + ids,
+                 {Text(change.note), Int(now_ms)});
+        break;
+    }
+    OweGroupReport(sql, group_id, now_ms);
+    tr.Commit();
+    return static_cast<int>(n);
+  });
+}
+
+Status TaskStore::Replan(const std::string& group_id, const std::vector<std::string>& keep,
+                         const std::vector<TaskSpec>& add, int64_t now_ms) {
+  return pool_.With("replan", [&](soci::session& sql) -> Status {
+    Tx tr(sql, pool_.pg());
+    auto rows = Query(sql,
+                      "SELECT id, task_key, state, lease_until_ms FROM tasks WHERE group_id = :g" +
+                          std::string(pool_.pg() ? " FOR UPDATE" : ""),
+                      {Text(group_id)});
+    if (rows.empty()) return Status::NotFound("no work order " + group_id);
+    std::map<std::string, std::string> state_of;
+    for (const Row& r : rows) {
+      const std::string state = AsText(r[2]);
+      if (state == "running" && AsInt(r[3]) >= now_ms)
+        return Status::Conflict("task " + std::to_string(AsInt(r[0])) + " of order " + group_id +
+                                " is running now; wait for its attempt to end");
+      state_of[AsText(r[1])] = state;
+    }
+    const std::set<std::string> kept(keep.begin(), keep.end());
+    for (const auto& [key, state] : state_of) {
+      if (state == "done" || state == "dismissed" || state == "superseded") continue;
+      if (kept.count(key))
+        Exec(sql,
+             "UPDATE tasks SET state = 'pending', attempts = 0, next_run_ms = :n, "
+             "claimed_by = NULL, lease_until_ms = NULL, updated_ms = :u WHERE task_key = :k",
+             {Int(now_ms), Int(now_ms), Text(key)});
+      else
+        Exec(sql,
+             "UPDATE tasks SET state = 'superseded', claimed_by = NULL, lease_until_ms = NULL, "
+             "updated_ms = :u WHERE task_key = :k",
+             {Int(now_ms), Text(key)});
+    }
+    for (const TaskSpec& t : add) {
+      auto existing = state_of.find(t.key);
+      if (existing != state_of.end() && existing->second != "superseded")
+        return Status::Conflict("order " + group_id + ": task " + t.key + " exists already as " +
+                                existing->second);
+      if (existing != state_of.end())
+        Exec(sql,
+             // Its payload stays: the key was sent with it (the caller revives a key only for
+             // the same content).
+             "UPDATE tasks SET state = 'pending', depends_on = :d, attempts = 0, "
+             "max_attempts = :m, next_run_ms = :r, result = NULL, last_error = NULL, "
+             "updated_ms = :u WHERE task_key = :k",
+             {OptText(t.depends_on), Int(std::max(1, t.max_attempts)),
+              Int(std::max(now_ms, t.run_at_ms)), Int(now_ms), Text(t.key)});
+      else
+        Exec(sql,
+             "INSERT INTO tasks (task_key, group_id, kind, payload, depends_on, state, attempts, "
+             "max_attempts, next_run_ms, updated_ms) VALUES (:k, :g, :kind, :p, :d, 'pending', "
+             "0, :m, :r, :u)",
+             {Text(t.key), Text(t.group_id), Text(t.kind), Text(t.payload), OptText(t.depends_on),
+              Int(std::max(1, t.max_attempts)), Int(std::max(now_ms, t.run_at_ms)), Int(now_ms)});
+    }
+    OweGroupReport(sql, group_id, now_ms);
+    tr.Commit();
+    return Status::Ok();
+  });
+}
+
 Result<std::optional<ReportDue>> TaskStore::ReportOwed(const std::string& group_id) {
   return pool_.With("report owed", [&](soci::session& sql) -> Result<std::optional<ReportDue>> {
     auto rows = Query(sql, "SELECT seq FROM order_reports WHERE group_id = :g AND due_ms < :n",
@@ -213,10 +396,7 @@ Status TaskStore::ClearReport(const ReportDue& due) {
 
 Status TaskStore::OweReport(const std::string& group_id, int64_t due_ms) {
   return pool_.With("owe report", [&](soci::session& sql) -> Status {
-    Exec(sql,
-         "INSERT INTO order_reports (group_id, seq, due_ms) VALUES (:g, 1, :d) ON CONFLICT "
-         "(group_id) DO UPDATE SET seq = order_reports.seq + 1, due_ms = excluded.due_ms",
-         {Text(group_id), Int(due_ms)});
+    OweGroupReport(sql, group_id, due_ms);
     return Status::Ok();
   });
 }

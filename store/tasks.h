@@ -35,6 +35,37 @@ struct Task {
   int64_t lease_token = 0;  // the claim that holds it (a new one on every claim)
 };
 
+// A work order (a group of tasks) as an operator sees it.
+struct GroupSummary {
+  std::string group_id;
+  int total = 0, done = 0, failed = 0, pending = 0, running = 0, dismissed = 0;
+  int64_t updated_ms = 0;  // the last change to any of its tasks
+  std::string first_error;
+};
+
+struct GroupFilter {
+  // "failed": a task failed for good; "open": a task not yet done (pending, running or
+  // failed); "done": every task done or dismissed; "": any.
+  std::string state;
+  std::string group_id;           // this group alone
+  std::string account_id;         // groups whose tasks were planned for this CRM account
+  int64_t changed_before_ms = 0;  // last changed before this (age); 0: any
+  std::string after;              // keyset paging: groups after this id
+  int limit = 50;
+};
+
+// What an operator does to a group's unfinished tasks (workorders/recovery.h says when).
+enum class TaskAction {
+  kRetry,     // failed -> pending, attempts from 0, now
+  kDismiss,   // failed or pending -> dismissed (`note`: the reason)
+  kComplete,  // failed or pending -> done (`note`: the result: a person did it in billing)
+};
+struct TaskChange {
+  TaskAction action = TaskAction::kRetry;
+  int64_t task_id = 0;  // 0: every task of the group the action applies to
+  std::string note;
+};
+
 // A claim on a running task: the fencing token that completing, failing or renewing it must
 // present, so a worker whose lease ran out cannot record a result over the next claim's.
 struct Lease {
@@ -74,6 +105,20 @@ class TaskStore {
   // Gives claimed tasks back (graceful shutdown), so another worker picks them up at once.
   Status ReleaseTasks(const std::string& worker, int64_t now_ms);
   Result<std::vector<Task>> TasksInGroup(const std::string& group_id);
+
+  // --- recovery by an operator ---
+  // Groups matching `filter`, by group id (keyset paged). Superseded tasks do not count.
+  Result<std::vector<GroupSummary>> ListGroups(const GroupFilter& filter);
+  // Applies `change` in one transaction and records that the group owes its report. Returns the
+  // tasks changed. Conflict, nothing changed, when a task it would change is running, or when
+  // no task is in a state the action applies to; NotFound for an unknown group or task.
+  Result<int> ChangeTasks(const std::string& group_id, const TaskChange& change, int64_t now_ms);
+  // A restart: the group's unfinished tasks (pending or failed) become `superseded`, except
+  // those whose key `keep` names (they run again: same key, same content, attempts from 0),
+  // and `add` is enqueued — in one transaction. Conflict when a task is running under a live
+  // lease. A superseded row is revived (its payload kept) when `add` names its key.
+  Status Replan(const std::string& group_id, const std::vector<std::string>& keep,
+                const std::vector<TaskSpec>& add, int64_t now_ms);
 
   // --- reports owed to the CRM (completing or failing a task records one for its group) ---
   // The group's report row, if one is owed.

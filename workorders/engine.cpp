@@ -117,8 +117,13 @@ EnqueueBatch Engine::Enqueue(const std::vector<std::string>& order_ids) {
 Result<OrderState> Engine::State(const std::string& order_id) {
   auto tasks = deps_.store.TasksInGroup(order_id);
   if (!tasks.ok()) return tasks.status();
+  // A restart's superseded tasks are history, not part of the order.
+  tasks->erase(std::remove_if(tasks->begin(), tasks->end(),
+                              [](const store::Task& t) { return t.state == "superseded"; }),
+               tasks->end());
   OrderState s;
   s.total = static_cast<int>(tasks->size());
+  int dismissed = 0;
   const int64_t now = ToEpochMillis(deps_.clock.Now());
   std::map<std::string, const store::Task*> by_key;
   for (const auto& t : *tasks) by_key[t.key] = &t;
@@ -145,6 +150,11 @@ Result<OrderState> Engine::State(const std::string& order_id) {
       ++s.failed;
       if (s.error.empty()) s.error = t.kind + ": " + t.last_error;
     }
+    if (t.state == "dismissed") {
+      ++dismissed;
+      if (s.error.empty()) s.error = "dismissed: " + t.last_error;
+      continue;
+    }
     if (t.state != "done") all_waiting = all_waiting && waits_for_date(t);
   }
   // Every task of an order carries its effective date.
@@ -155,12 +165,13 @@ Result<OrderState> Engine::State(const std::string& order_id) {
     if (effective > 0 && effective * 1000 > now) s.scheduled_until_ms = effective * 1000;
   }
   const bool scheduled = s.scheduled_until_ms > 0 && s.failed == 0 && all_waiting;
-  s.status = s.total == 0        ? "Pending"
-             : s.failed > 0      ? "Failed"
-             : scheduled         ? "Scheduled"
-             : s.done == s.total ? "Completed"
-             : s.done > 0        ? "In Progress"
-                                 : "Pending";
+  s.status = s.total == 0                                     ? "Pending"
+             : s.failed > 0                                   ? "Failed"
+             : dismissed > 0 && s.done + dismissed == s.total ? "Dismissed"
+             : scheduled                                      ? "Scheduled"
+             : s.done == s.total                              ? "Completed"
+             : s.done > 0                                     ? "In Progress"
+                                                              : "Pending";
   return s;
 }
 
@@ -284,7 +295,8 @@ std::map<std::string, Status> Engine::WriteReports(const std::vector<std::string
       states.push_back(now);
       // Once the order has ended or waits for its date (not with every progress report: each
       // write of an order item fires the org's triggers on it).
-      if (s->status == "Completed" || s->status == "Failed" || s->status == "Scheduled")
+      if (s->status == "Completed" || s->status == "Failed" || s->status == "Scheduled" ||
+          s->status == "Dismissed")
         for (const auto& [item, crm_id] : s->item_links) {
           links.push_back(ItemLink(item, crm_id));
           link_owners.push_back(id);

@@ -87,6 +87,11 @@ class Engine {
   void StopClaiming() { stop_claiming_ = true; }
   // Where the order stands, from its task rows.
   Result<OrderState> State(const std::string& order_id);
+  // Writes the orders' states to the CRM now (an operator changed their tasks); the outcome
+  // per order. A failed write stays owed: the sweep writes it later.
+  std::map<std::string, Status> ReportNow(const std::vector<std::string>& order_ids) {
+    return Report(order_ids);
+  }
 
  private:
   enum class Outcome { kDone, kRetried, kFailed, kLost };

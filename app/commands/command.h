@@ -80,7 +80,8 @@ int MappingCommand(const Globals& g, const Args& args);  // mapping check
 int Token(const Globals& g, const Args& args);           // token create | revoke | list
 int Catalog(const Globals& g, const Args& args);         // catalog sync
 int Migrate(const Globals& g, const Args& args);         // migrate, migrate status
-int WorkOrder(const Globals& g, const Args& args);       // workorder plan | run
+int WorkOrder(const Globals& g, const Args& args);       // workorder plan | run | list | ...
+int Events(const Globals& g, const Args& args);          // events list | replay | dismiss
 int Reconcile(const Globals& g, const Args& args);       // reconcile
 int Demo(const Globals& g, const Args& args);            // demo
 

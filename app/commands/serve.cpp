@@ -10,8 +10,10 @@
 #include "app/action_routes.h"
 #include "app/cli.h"
 #include "app/commands/command.h"
+#include "app/event_routes.h"
 #include "app/server.h"
 #include "app/tokens.h"
+#include "app/workorder_routes.h"
 #include "app/workorder_service.h"
 #include "util/log.h"
 #include "util/thread.h"
@@ -136,7 +138,11 @@ int Serve(const Globals& g, const Args& args) {
     return active.ok() && *active;
   };
   ApiServer server(server_options, *store, runtime ? runtime->counter : counter, clock);
-  if (runtime) RegisterActionRoutes(server, *runtime);
+  if (runtime) {
+    RegisterActionRoutes(server, *runtime);
+    RegisterWorkOrderRoutes(server, *runtime);
+    RegisterEventRoutes(server, *runtime);
+  }
   Status st = server.Start();
   if (!st.ok()) {
     std::cerr << "tandem serve: " << st.ToString() << "\n";

@@ -26,6 +26,7 @@
 #include "tests/support/work_orders.h"
 #include "workorders/engine.h"
 #include "workorders/poller.h"
+#include "workorders/recovery.h"
 #include "workorders/renewals.h"
 
 namespace tandem::workorders {
@@ -906,6 +907,208 @@ TEST(PollInterval, SpendsABoundedShareOfTheDailyAllowance) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, WorkOrderTest,
+                         ::testing::Values(StoreBackend{"sqlite"}, StoreBackend{"postgresql"}),
+                         testing::BackendName);
+
+// --- recovery by an operator (workorders/recovery.h) ---
+
+class WorkOrderRecoveryTest : public WorkOrderTest {
+ protected:
+  Recovery& recovery() {
+    if (!recovery_)
+      recovery_ = std::make_unique<Recovery>(
+          TaskDeps{crm_.client(), stripe_.billing(), **store_, mapping_, stripe_.clock, *actions_},
+          templates_, *engine_);
+    return *recovery_;
+  }
+  // Runs what is runnable until the order ends (RunOrder without the enqueue).
+  OrderState RunOn(const std::string& order) {
+    for (int i = 0; i < 200; ++i) {
+      auto ran = engine_->RunOnce();
+      EXPECT_TRUE(ran.ok());
+      auto s = engine_->State(order).value();
+      if (s.status != "Pending" && s.status != "In Progress") return s;
+      if (ran.ok() && ran->ran == 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return engine_->State(order).value();
+  }
+  int64_t TaskOf(const std::string& order, const std::string& kind) {
+    const auto tasks1 = (*store_)->TasksInGroup(order).value();
+    for (const auto& t : tasks1)
+      if (t.kind == kind && t.state != "superseded") return t.id;
+    return 0;
+  }
+  // An order whose record_subscription fails for good: the CRM refuses the inventory record
+  // (a validation rule, say) until the test clears the fault. Its subscription is in billing.
+  std::string OrderFailingAtTheInventoryRecord() {
+    crm_.sandbox.AddFault(sandbox::Fault{"PATCH", "Service_Subscription__c", 400,
+                                         "FIELD_CUSTOM_VALIDATION_EXCEPTION", 1000, 0});
+    const std::string order =
+        MakeOrder("New", testing::TestMonth(0), {{&server_, 2, 30, "", "", 12}});
+    EXPECT_EQ(Run(order).status, "Failed");
+    crm_.sandbox.ClearFaults();
+    EXPECT_EQ(stripe_.sandbox.CountObjects("subscription"), 1);
+    return order;
+  }
+  std::vector<store::AuditEntry> AuditOf(const std::string& order) {
+    return (*store_)->AuditFor("workorder", order).value();
+  }
+  std::unique_ptr<Recovery> recovery_;
+};
+
+TEST_P(WorkOrderRecoveryTest, AFailedOrderIsListedAndARetryCompletesItWithoutADouble) {
+  const std::string order = OrderFailingAtTheInventoryRecord();
+  const std::string ok_order =
+      MakeOrder("New", testing::TestMonth(0), {{&server_, 1, 30, "", "", 12}});
+  ASSERT_EQ(Run(ok_order).status, "Completed");
+
+  store::GroupFilter failed;
+  failed.state = "failed";
+  auto listed = recovery().List(failed).value();
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0].group_id, order);
+  EXPECT_EQ(listed[0].failed, 1);
+  EXPECT_NE(listed[0].first_error.find("record_subscription"), std::string::npos)
+      << listed[0].first_error;
+  store::GroupFilter by_account;
+  by_account.account_id = account_;
+  EXPECT_EQ(recovery().List(by_account).value().size(), 2u);
+  by_account.account_id = "001000000000000AAA";
+  EXPECT_TRUE(recovery().List(by_account).value().empty());
+
+  // Bad requests change nothing: no reason, nobody, an unknown order, a finished one.
+  EXPECT_TRUE(recovery().Dismiss({order, 0, "ops", "", ""}).status().IsInvalidArgument());
+  EXPECT_TRUE(recovery().Retry({order, 0, "", "", ""}).status().IsInvalidArgument());
+  EXPECT_TRUE(recovery().Retry({"801000000000000AAA", 0, "ops", "", ""}).status().IsNotFound());
+  EXPECT_TRUE(recovery().Retry({ok_order, 0, "ops", "", ""}).status().IsConflict());
+  EXPECT_TRUE(recovery().Restart({ok_order, 0, "ops", "", ""}).status().IsConflict());
+  EXPECT_EQ(engine_->State(order).value().status, "Failed");
+
+  auto retried = recovery().Retry({order, 0, "ops@example.com", "validation rule fixed", ""});
+  ASSERT_TRUE(retried.ok()) << retried.status().ToString();
+  EXPECT_EQ(*retried, 1);
+  EXPECT_EQ(CrmOrder(order)["Automation_Status__c"].as_string(), "In Progress");
+  EXPECT_EQ(RunOn(order).status, "Completed");
+  EXPECT_EQ(CrmOrder(order)["Automation_Status__c"].as_string(), "Completed");
+  EXPECT_EQ(stripe_.sandbox.CountObjects("subscription"), 2);  // this order's once, the other's
+  EXPECT_FALSE(Inventory(order)["Billing_Subscription_Id__c"].as_string().empty());
+  EXPECT_TRUE(recovery().List(failed).value().empty());
+
+  const auto audit = AuditOf(order);
+  ASSERT_GE(audit.size(), 3u);
+  EXPECT_EQ(audit.back().action, "retry");
+  EXPECT_EQ(audit.back().actor, "operator:ops@example.com");
+  EXPECT_EQ(audit.back().outcome, "ok");
+  EXPECT_NE(audit.back().detail.find("validation rule fixed"), std::string::npos);
+  EXPECT_EQ(audit.front().outcome, "refused");  // the dismiss without a reason
+}
+
+TEST_P(WorkOrderRecoveryTest, ARestartAfterTheOrderWasCorrectedInTheCrmBillsTheCorrectPriceOnce) {
+  // The price book entry points at a price billing does not have: create fails for good.
+  Catalog broken = server_;
+  broken.entry_crm = testing::CreatePricebookEntry(crm_.client(), pricebook_, server_.product_crm,
+                                                   30.0, "price_does_not_exist", "EUR")
+                         .value();
+  broken.price_billing = "price_does_not_exist";
+  const std::string order = MakeOrder("New", testing::TestMonth(0), {{&broken, 3, 30, "", "", 12}});
+  ASSERT_EQ(Run(order).status, "Failed");
+  const std::string failed_create_key = [&] {
+    const auto tasks2 = (*store_)->TasksInGroup(order).value();
+    for (const auto& t : tasks2)
+      if (t.kind == "create_subscription") return t.key;
+    return std::string();
+  }();
+  // A retry cannot help: the Order is what is wrong. The admin corrects the entry in the CRM.
+  Json fix = Json::MakeObject();
+  const std::string price = testing::CreateBillingPrice(stripe_.billing(), server_.product_billing,
+                                                        "eur", 3000, "month", "price-corrected")
+                                .value()
+                                .id;
+  fix.Set("Billing_Price_Id__c", price);
+  const Status fixed = crm_.client().Update("PricebookEntry", broken.entry_crm, fix);
+  ASSERT_TRUE(fixed.ok()) << fixed.ToString();
+
+  auto restarted = recovery().Restart({order, 0, "ops", "price book entry corrected", ""});
+  ASSERT_TRUE(restarted.ok()) << restarted.status().ToString();
+  EXPECT_EQ(restarted->finished, 1);   // the account sync: done, never redone
+  EXPECT_EQ(restarted->replanned, 3);  // create, start, record: a new price, new keys
+  EXPECT_EQ(restarted->superseded, 3);
+  EXPECT_EQ(RunOn(order).status, "Completed");
+  ASSERT_EQ(stripe_.sandbox.CountObjects("subscription"), 1);
+  const auto sub = BillingSub(ItemSubscription(order));
+  ASSERT_EQ(sub.items.size(), 1u);
+  EXPECT_EQ(sub.items[0].price_id, price);
+  EXPECT_EQ(sub.items[0].quantity, 3);
+  // The key the failed create was sent with never carries the corrected request.
+  const auto tasks3 = (*store_)->TasksInGroup(order).value();
+  for (const auto& t : tasks3) {
+    if (t.key == failed_create_key) {
+      EXPECT_EQ(t.state, "superseded");
+    }
+    if (t.kind == "create_subscription" && t.state == "done") {
+      EXPECT_EQ(t.key, ReplannedKey(failed_create_key, ContentOf(t.payload)));
+    }
+  }
+  EXPECT_EQ(engine_->State(order).value().total, 4);  // superseded tasks are history
+  EXPECT_TRUE(recovery().Restart({order, 0, "ops", "", ""}).status().IsConflict());
+}
+
+TEST_P(WorkOrderRecoveryTest, ARestartOfAnUnchangedOrderKeepsItsKeysAndRedoesNoFinishedTask) {
+  const std::string order = OrderFailingAtTheInventoryRecord();
+  const auto before = (*store_)->TasksInGroup(order).value();
+  auto restarted = recovery().Restart({order, 0, "ops", "", ""});
+  ASSERT_TRUE(restarted.ok()) << restarted.status().ToString();
+  EXPECT_EQ(restarted->finished, 3);  // sync, create, start
+  EXPECT_EQ(restarted->kept, 1);      // record: the same content under the same key
+  EXPECT_EQ(restarted->replanned, 0);
+  EXPECT_EQ(RunOn(order).status, "Completed");
+  EXPECT_EQ(stripe_.sandbox.CountObjects("subscription"), 1);
+  const auto after = (*store_)->TasksInGroup(order).value();
+  ASSERT_EQ(after.size(), before.size());
+  for (size_t i = 0; i < after.size(); ++i) EXPECT_EQ(after[i].key, before[i].key);
+}
+
+TEST_P(WorkOrderRecoveryTest, ADismissedOrderSaysSoInTheCrmAndAManualCompletionLetsTheRestRun) {
+  const std::string dismissed = OrderFailingAtTheInventoryRecord();
+  auto d = recovery().Dismiss({dismissed, 0, "ops", "customer withdrew the order", ""});
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(*d, 1);
+  const Json crm = CrmOrder(dismissed);
+  EXPECT_EQ(crm["Automation_Status__c"].as_string(), "Dismissed");
+  EXPECT_NE(crm["Automation_Error__c"].as_string().find("customer withdrew the order"),
+            std::string::npos)
+      << crm.Dump();
+  EXPECT_TRUE(recovery().Retry({dismissed, 0, "ops", "", ""}).status().IsConflict());
+
+  // A person made the inventory record by hand: the task is done with their result.
+  crm_.sandbox.AddFault(sandbox::Fault{"PATCH", "Service_Subscription__c", 400,
+                                       "FIELD_CUSTOM_VALIDATION_EXCEPTION", 1000, 0});
+  const std::string order =
+      MakeOrder("New", testing::TestMonth(0), {{&server_, 1, 30, "", "", 12}});
+  ASSERT_EQ(Run(order).status, "Failed");
+  const int64_t record = TaskOf(order, "record_subscription");
+  ASSERT_NE(record, 0);
+  EXPECT_TRUE(recovery()
+                  .Complete({order, record, "ops", "", "[1]"})
+                  .status()
+                  .IsInvalidArgument());  // not an object
+  EXPECT_TRUE(recovery().Complete({order, 0, "ops", "", ""}).status().IsInvalidArgument());
+  auto c = recovery().Complete({order, record, "ops", "made by hand", "{\"crm_id\":\"a00x\"}"});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(engine_->State(order).value().status, "Completed");
+  EXPECT_EQ(CrmOrder(order)["Automation_Status__c"].as_string(), "Completed");
+  const auto tasks4 = (*store_)->TasksInGroup(order).value();
+  for (const auto& t : tasks4)
+    if (t.id == record) {
+      const Json r = Json::Parse(t.result).value();
+      EXPECT_EQ(r["crm_id"].as_string(), "a00x");
+      EXPECT_TRUE(r["manual"].as_bool());
+      EXPECT_EQ(r["completed_by"].as_string(), "ops");
+    }
+  EXPECT_EQ(AuditOf(order).back().action, "complete");
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, WorkOrderRecoveryTest,
                          ::testing::Values(StoreBackend{"sqlite"}, StoreBackend{"postgresql"}),
                          testing::BackendName);
 

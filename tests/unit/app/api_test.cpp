@@ -7,8 +7,10 @@
 #include <gtest/gtest.h>
 
 #include "app/action_routes.h"
+#include "app/event_routes.h"
 #include "app/runtime.h"
 #include "app/tokens.h"
+#include "app/workorder_routes.h"
 #include "connector/billing/stripe/stripe_wire.h"
 #include "connector/http/rest_client.h"
 #include "sandbox/salesforce/salesforce_sandbox.h"
@@ -50,6 +52,8 @@ class ApiTest : public ::testing::Test {
                       }},
         *runtime_->store, runtime_->counter, clock_);
     RegisterActionRoutes(*server_, *runtime_);
+    RegisterWorkOrderRoutes(*server_, *runtime_);
+    RegisterEventRoutes(*server_, *runtime_);
     ASSERT_TRUE(server_->Start().ok());
   }
 
@@ -85,6 +89,105 @@ class ApiTest : public ::testing::Test {
   std::unique_ptr<Runtime> runtime_;
   std::unique_ptr<ApiServer> server_;
 };
+
+// The recovery API a Salesforce action calls: a failed task is listed, retried once (a second
+// retry is a conflict), and bad requests are 4xx naming what is wrong, changing nothing.
+TEST_F(ApiTest, AFailedWorkOrderIsListedAndRetriedThroughTheApi) {
+  const std::string order = "801000000000009AAA";
+  store::TaskSpec spec;
+  spec.key = "tandem:wo:" + order + ":item:1:create_subscription";
+  spec.group_id = order;
+  spec.kind = "create_subscription";
+  spec.payload = R"({"account_id":"001000000000009AAA"})";
+  const int64_t now = ToEpochMillis(clock_.Now());
+  ASSERT_TRUE(runtime_->store->EnqueueTask(spec, now).value());
+  auto claimed = runtime_->store->ClaimTasks("w", 1, now, 60'000).value();
+  ASSERT_EQ(claimed.size(), 1u);
+  ASSERT_EQ(runtime_->store->FailTask(store::Lease::Of(claimed[0]), "no such price", now, now, true)
+                .value(),
+            "failed");
+  const connector::http::Headers auth{{"Authorization", std::string("Bearer ") + kToken}};
+
+  EXPECT_EQ(Post("/api/v1/workorders/list", R"({"state":"failed"})").status, 401);
+  auto list = Post("/api/v1/workorders/list", R"({"state":"failed"})", auth);
+  ASSERT_EQ(list.status, 200) << list.body;
+  const Json listed = Json::Parse(list.body).value();
+  ASSERT_EQ(listed["orders"].size(), 1u) << list.body;
+  EXPECT_EQ(listed["orders"].array()[0]["order_id"].as_string(), order);
+  EXPECT_EQ(listed["orders"].array()[0]["error"].as_string(), "create_subscription: no such price");
+  auto by_account = Post("/api/v1/workorders/list", R"({"account_id":"001000000000009AAA"})", auth);
+  EXPECT_EQ(Json::Parse(by_account.body).value()["orders"].size(), 1u) << by_account.body;
+  EXPECT_EQ(Post("/api/v1/workorders/list", R"({"state":"broken"})", auth).status, 400);
+
+  EXPECT_EQ(Post("/api/v1/workorders/retry", "not json", auth).status, 400);
+  EXPECT_EQ(Post("/api/v1/workorders/retry", R"({"order_id":")" + order + "\"}", auth).status,
+            400);  // nobody named
+  auto unknown = Post("/api/v1/workorders/retry",
+                      R"({"order_id":"801000000000000AAA","by":"sf:admin"})", auth);
+  EXPECT_EQ(unknown.status, 404) << unknown.body;
+  auto no_reason = Post("/api/v1/workorders/dismiss",
+                        R"({"order_id":")" + order + R"(","by":"sf:admin"})", auth);
+  EXPECT_EQ(no_reason.status, 400) << no_reason.body;
+  EXPECT_NE(no_reason.body.find("a reason is required"), std::string::npos) << no_reason.body;
+
+  auto retried =
+      Post("/api/v1/workorders/retry", R"({"order_id":")" + order + R"(","by":"sf:admin"})", auth);
+  ASSERT_EQ(retried.status, 200) << retried.body;
+  EXPECT_EQ(Json::Parse(retried.body).value()["changed"].as_int(), 1) << retried.body;
+  auto again =
+      Post("/api/v1/workorders/retry", R"({"order_id":")" + order + R"(","by":"sf:admin"})", auth);
+  EXPECT_EQ(again.status, 409) << again.body;
+  auto show = Post("/api/v1/workorders/show", R"({"order_id":")" + order + "\"}", auth);
+  ASSERT_EQ(show.status, 200) << show.body;
+  const Json task = Json::Parse(show.body).value()["tasks"].array().at(0);
+  EXPECT_EQ(task["state"].as_string(), "pending");
+  EXPECT_EQ(task["attempts"].as_int(), 0);
+  EXPECT_EQ(task["key"].as_string(), spec.key);
+  const auto audit = runtime_->store->AuditFor("workorder", order).value();
+  ASSERT_FALSE(audit.empty());
+  EXPECT_EQ(audit.back().actor, "operator:sf:admin");
+}
+
+// Failed billing events: listed without their payloads, replayed (applied again at once: this
+// one's payload is still unreadable, so it fails again, once more), dismissed with a reason.
+TEST_F(ApiTest, FailedBillingEventsAreListedReplayedAndDismissed) {
+  const int64_t now = ToEpochMillis(clock_.Now());
+  for (const char* id : {"evt_a", "evt_b"})
+    ASSERT_TRUE(runtime_->store
+                    ->InsertInboxEvent(store::InboxEvent{id, "stripe", "invoice.paid",
+                                                         "{\"personal\":\"jane@example.com\"", now,
+                                                         "failed", 5, "unreadable"})
+                    .value());
+  const connector::http::Headers auth{{"Authorization", std::string("Bearer ") + kToken}};
+  EXPECT_EQ(Post("/api/v1/events/list", "{}").status, 401);
+  auto list = Post("/api/v1/events/list", R"({"limit":1})", auth);
+  ASSERT_EQ(list.status, 200) << list.body;
+  EXPECT_EQ(list.body.find("jane@example.com"), std::string::npos) << list.body;
+  Json page = Json::Parse(list.body).value();
+  ASSERT_EQ(page["events"].size(), 1u);
+  EXPECT_EQ(page["events"].array()[0]["event_id"].as_string(), "evt_a");
+  EXPECT_EQ(page["next"].as_string(), "evt_a");
+  page = Json::Parse(Post("/api/v1/events/list", R"({"after":"evt_a"})", auth).body).value();
+  ASSERT_EQ(page["events"].size(), 1u);
+  EXPECT_EQ(page["events"].array()[0]["event_id"].as_string(), "evt_b");
+
+  EXPECT_EQ(Post("/api/v1/events/replay", R"({"event_id":"evt_zz","by":"ops"})", auth).status, 404);
+  EXPECT_EQ(Post("/api/v1/events/dismiss", R"({"event_id":"evt_b","by":"ops"})", auth).status, 400);
+  auto replayed = Post("/api/v1/events/replay", R"({"event_id":"evt_a","by":"ops"})", auth);
+  ASSERT_EQ(replayed.status, 200) << replayed.body;
+  const Json after = Json::Parse(replayed.body).value();
+  EXPECT_EQ(after["state"].as_string(), "failed") << replayed.body;
+  EXPECT_EQ(after["attempts"].as_int(), 1) << replayed.body;  // from 0, one more attempt
+  auto dismissed = Post("/api/v1/events/dismiss",
+                        R"({"event_id":"evt_b","by":"ops","reason":"test event"})", auth);
+  ASSERT_EQ(dismissed.status, 200) << dismissed.body;
+  EXPECT_EQ(Json::Parse(dismissed.body).value()["state"].as_string(), "dismissed");
+  EXPECT_EQ(Post("/api/v1/events/replay", R"({"event_id":"evt_b","by":"ops"})", auth).status, 409);
+  const auto audit = runtime_->store->AuditFor("billing_event", "evt_b").value();
+  ASSERT_EQ(audit.size(), 3u);  // refused dismiss, dismiss, refused replay
+  EXPECT_EQ(audit[1].actor, "operator:ops");
+  EXPECT_EQ(audit[1].detail, "test event");
+}
 
 TEST_F(ApiTest, ActionsNeedTheBearerTokenAndRefuseOversizedBodies) {
   EXPECT_EQ(Post("/api/v1/actions/account/sync", R"({"ids":[]})").status, 401);

@@ -51,7 +51,9 @@ TEST(Cli, EveryCommandHasHelp) {
   for (const char* c :
        {"serve --help", "config check --help", "db migrate --help", "db status --help", "db --help",
         "demo --help", "migrate --help", "migrate status --help", "workorder --help",
-        "workorder run --help", "catalog --help", "sandbox --help"}) {
+        "workorder run --help", "workorder list --help", "workorder show --help",
+        "workorder retry --help", "workorder restart --help", "workorder dismiss --help",
+        "workorder complete --help", "catalog --help", "sandbox --help"}) {
     ProcessRun r = Tandem(c);
     EXPECT_EQ(r.exit_code, 0) << c << "\n" << r.out;
     EXPECT_NE(r.out.find("Usage: tandem"), std::string::npos) << c << "\n" << r.out;
@@ -65,6 +67,8 @@ TEST(Cli, BadUsageExitsTwo) {
   EXPECT_EQ(Tandem("db migrate --no-such-flag").exit_code, 2);
   EXPECT_EQ(Tandem("--log-format xml db status --store sqlite::memory:").exit_code, 2);
   EXPECT_EQ(Tandem("config check").exit_code, 2);  // no --config
+  EXPECT_EQ(Tandem("workorder list --older-than soon").exit_code, 2);
+  EXPECT_EQ(Tandem("workorder retry").exit_code, 2);  // no ORDER_ID
 }
 
 // An argument a command does not take is a usage error naming it, never silently ignored.
@@ -73,7 +77,8 @@ TEST(Cli, AnArgumentACommandDoesNotTakeIsAUsageError) {
        {"db status extra --store sqlite::memory:", "db migrate extra", "demo extra", "serve extra",
         "sandbox extra", "config check extra", "catalog sync extra", "reconcile extra",
         "migrate extra", "migrate status JOB extra", "workorder plan 801000000000001AAA extra",
-        "token list extra", "mapping check a.yaml b.yaml"}) {
+        "workorder show 801000000000001AAA extra", "workorder list extra", "token list extra",
+        "mapping check a.yaml b.yaml"}) {
     ProcessRun r = Tandem(c);
     EXPECT_EQ(r.exit_code, 2) << c << "\n" << r.out;
     const std::string word =
