@@ -54,6 +54,8 @@ constexpr Command kCommands[] = {
      commands::WorkOrder},
     {"events", "  events list|replay|dismiss  billing events that failed to apply\n",
      commands::Events},
+    {"history", "  history ID       what Tandem did to a record (CRM or billing id)\n",
+     commands::History},
     {"reconcile",
      "  reconcile        compare the CRM and billing record by record; --fix repairs\n",
      commands::Reconcile},

@@ -122,6 +122,11 @@ struct ApiServer::Impl {
   SteadyTime started;
   std::map<std::string, ApiHandler> routes;            // "METHOD path"; read-only after Start()
   std::map<std::string, PublicHandler> public_routes;  // read-only after Start()
+  struct ParamRoute {
+    std::string method, prefix, suffix;
+    ParamHandler handler;
+  };
+  std::vector<ParamRoute> param_routes;  // read-only after Start()
   std::unique_ptr<http_listener> listener;
   Metrics* metrics = nullptr;  // optional; set before Start()
   // Requests from arrival to the end of their reply; Stop() waits for them.
@@ -207,6 +212,11 @@ void ApiServer::Route(const std::string& method, const std::string& path, ApiHan
   impl_->routes[method + " " + path] = std::move(handler);
 }
 
+void ApiServer::RouteWithId(const std::string& method, const std::string& prefix,
+                            const std::string& suffix, ParamHandler handler) {
+  impl_->param_routes.push_back({method, prefix, suffix, std::move(handler)});
+}
+
 void ApiServer::SetMetrics(Metrics* metrics) {
   impl_->metrics = metrics;
   if (!metrics) return;
@@ -280,10 +290,37 @@ void ApiServer::Impl::Dispatch(const std::string& token,
         key);
     return;
   }
-  auto route = routes.find(key);
+  ApiHandler handler;
+  std::string metric_key = key;
+  if (auto route = routes.find(key); route != routes.end()) handler = route->second;
+  for (const auto& p : param_routes) {
+    if (handler || p.method != method || path.size() <= p.prefix.size() + p.suffix.size() ||
+        path.compare(0, p.prefix.size(), p.prefix) != 0 ||
+        path.compare(path.size() - p.suffix.size(), p.suffix.size(), p.suffix) != 0)
+      continue;
+    const std::string raw =
+        path.substr(p.prefix.size(), path.size() - p.prefix.size() - p.suffix.size());
+    if (raw.find('/') != std::string::npos) continue;
+    std::string param = raw;
+    try {
+      param = web::uri::decode(raw);
+    } catch (const std::exception&) {
+      // Not percent-encoded correctly: the handler sees it as sent and refuses it.
+    }
+    std::map<std::string, std::string> query;
+    try {
+      for (const auto& [k, v] : web::uri::split_query(req.relative_uri().query()))
+        query[web::uri::decode(k)] = web::uri::decode(v);
+    } catch (const std::exception&) {
+      // A malformed query is the handler's to refuse: it sees none.
+    }
+    ParamHandler h = p.handler;
+    handler = [h, param, query](const std::string& body) { return h(param, query, body); };
+    metric_key = method + " " + p.prefix + "{id}" + p.suffix;  // one series per route
+  }
   // A path served under another method: 405 with Allow (RFC 9110 15.5.6). Behind the bearer
   // check for the protected API, so an anonymous caller learns nothing of its routes.
-  const std::string allow = route == routes.end() ? AllowedMethods(path) : "";
+  const std::string allow = handler ? "" : AllowedMethods(path);
   const bool public_path =
       !allow.empty() && (path == "/healthz" || path == "/metrics" || IsPublicPath(path));
   if (path.rfind("/api/", 0) == 0 && !public_path) {
@@ -298,7 +335,7 @@ void ApiServer::Impl::Dispatch(const std::string& token,
       return;
     }
   }
-  if (route == routes.end()) {
+  if (!handler) {
     if (!allow.empty()) {
       replier.Send(405,
                    ErrorJson("method_not_allowed",
@@ -310,7 +347,7 @@ void ApiServer::Impl::Dispatch(const std::string& token,
                  "application/json");
     return;
   }
-  Answer(std::move(replier), route->second, metrics, key);
+  Answer(std::move(replier), handler, metrics, metric_key);
 }
 Status ApiServer::Start() {
   InitOpenSsl();

@@ -34,6 +34,11 @@ using ApiHandler = std::function<ApiReply(const std::string& body)>;
 // bearer token); it sees the headers, names lower-cased.
 using HeaderMap = std::map<std::string, std::string>;
 using PublicHandler = std::function<ApiReply(const std::string& body, const HeaderMap& headers)>;
+// A handler for a path with an id in it ("/api/v1/records/{id}/history"): the id, the query
+// string's parameters (decoded) and the body.
+using ParamHandler =
+    std::function<ApiReply(const std::string& id, const std::map<std::string, std::string>& query,
+                           const std::string& body)>;
 
 // {"error":{"code":…,"message":…}}: every error the API answers.
 std::string ErrorJson(const std::string& code, const std::string& message);
@@ -49,6 +54,10 @@ class ApiServer {
 
   // Registers "METHOD /api/v1/..." before Start().
   void Route(const std::string& method, const std::string& path, ApiHandler handler);
+  // Registers "METHOD PREFIX{id}SUFFIX" (bearer-protected) before Start(); the id is one path
+  // segment, never empty.
+  void RouteWithId(const std::string& method, const std::string& prefix, const std::string& suffix,
+                   ParamHandler handler);
   // Registers a route that skips the bearer-token check (its handler must authenticate).
   void PublicRoute(const std::string& method, const std::string& path, PublicHandler handler);
   // Binds and starts serving. Failure: Unavailable when the address cannot be bound.

@@ -1,5 +1,7 @@
 #include "store/audit.h"
 
+#include <cstdint>
+
 #include "store/db.h"
 #include "store/writes.h"
 
@@ -37,6 +39,30 @@ Result<std::vector<AuditEntry>> AuditStore::AuditFor(const std::string& object,
       out.push_back(AuditEntry{AsInt(r[0]), AsText(r[1]), AsText(r[2]), AsText(r[3]), AsText(r[4]),
                                AsText(r[5]), AsText(r[6])});
     }
+    return out;
+  });
+}
+
+Result<std::vector<AuditEntry>> AuditStore::History(const std::vector<std::string>& record_ids,
+                                                    int64_t before_id, int limit) {
+  return pool_.With("record history", [&](soci::session& sql) -> Result<std::vector<AuditEntry>> {
+    std::vector<AuditEntry> out;
+    if (record_ids.empty()) return out;
+    std::string in;
+    std::vector<Value> params;
+    for (const auto& id : record_ids) {
+      in += std::string(in.empty() ? "" : ", ") + ":r" + std::to_string(params.size());
+      params.push_back(Text(id));
+    }
+    params.push_back(Int(before_id > 0 ? before_id : INT64_MAX));
+    params.push_back(Int(limit));
+    for (const Row& r : Query(sql,
+                              "SELECT at_ms, actor, object, record_id, action, outcome, detail, id "
+                              "FROM audit WHERE record_id IN (" +
+                                  in + ") AND id < :b ORDER BY id DESC LIMIT :n",
+                              params))
+      out.push_back(AuditEntry{AsInt(r[0]), AsText(r[1]), AsText(r[2]), AsText(r[3]), AsText(r[4]),
+                               AsText(r[5]), AsText(r[6]), AsInt(r[7])});
     return out;
   });
 }

@@ -20,6 +20,7 @@ struct AuditEntry {
   std::string action;   // "create", "update", ...
   std::string outcome;  // Outcome::KindName
   std::string detail;
+  int64_t id = 0;  // read: the row's id (history pages by it)
 };
 
 class AuditStore {
@@ -29,6 +30,10 @@ class AuditStore {
   Status AppendAudit(const std::vector<AuditEntry>& entries);
   Result<int64_t> CountAudit(const std::string& object);
   Result<std::vector<AuditEntry>> AuditFor(const std::string& object, const std::string& record_id);
+  // The rows of any of `record_ids`, whatever the object, newest first: `limit` of them with
+  // an id below `before_id` (0: from the newest).
+  Result<std::vector<AuditEntry>> History(const std::vector<std::string>& record_ids,
+                                          int64_t before_id, int limit);
 
  private:
   Pool& pool_;

@@ -81,7 +81,8 @@ int Token(const Globals& g, const Args& args);           // token create | revok
 int Catalog(const Globals& g, const Args& args);         // catalog sync
 int Migrate(const Globals& g, const Args& args);         // migrate, migrate status
 int WorkOrder(const Globals& g, const Args& args);       // workorder plan | run | list | ...
-int Events(const Globals& g, const Args& args);          // events list | replay | dismiss
+int Events(const Globals& g, const Args& args);
+int History(const Globals& g, const Args& args);         // history ID          // events list | replay | dismiss
 int Reconcile(const Globals& g, const Args& args);       // reconcile
 int Demo(const Globals& g, const Args& args);            // demo
 

@@ -11,6 +11,7 @@
 #include "app/cli.h"
 #include "app/commands/command.h"
 #include "app/event_routes.h"
+#include "app/history_routes.h"
 #include "app/server.h"
 #include "app/tokens.h"
 #include "app/workorder_routes.h"
@@ -142,6 +143,7 @@ int Serve(const Globals& g, const Args& args) {
     RegisterActionRoutes(server, *runtime);
     RegisterWorkOrderRoutes(server, *runtime);
     RegisterEventRoutes(server, *runtime);
+    RegisterHistoryRoutes(server, *runtime);
   }
   Status st = server.Start();
   if (!st.ok()) {

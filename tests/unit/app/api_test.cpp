@@ -8,6 +8,7 @@
 
 #include "app/action_routes.h"
 #include "app/event_routes.h"
+#include "app/history_routes.h"
 #include "app/runtime.h"
 #include "app/tokens.h"
 #include "app/workorder_routes.h"
@@ -54,6 +55,7 @@ class ApiTest : public ::testing::Test {
     RegisterActionRoutes(*server_, *runtime_);
     RegisterWorkOrderRoutes(*server_, *runtime_);
     RegisterEventRoutes(*server_, *runtime_);
+    RegisterHistoryRoutes(*server_, *runtime_);
     ASSERT_TRUE(server_->Start().ok());
   }
 
@@ -187,6 +189,40 @@ TEST_F(ApiTest, FailedBillingEventsAreListedReplayedAndDismissed) {
   ASSERT_EQ(audit.size(), 3u);  // refused dismiss, dismiss, refused replay
   EXPECT_EQ(audit[1].actor, "operator:ops");
   EXPECT_EQ(audit[1].detail, "test event");
+}
+
+// A record's history by its CRM id or its billing id, newest first, paged; a hostile id is a
+// 400 naming it, never a query.
+TEST_F(ApiTest, ARecordsHistoryIsFoundByEitherIdAndPaged) {
+  const std::string crm = "001000000000077AAA", billing = "cus_77";
+  ASSERT_TRUE(
+      runtime_->store->UpsertLinks({store::Link{"account", crm, billing, "", "", 1000}}).ok());
+  ASSERT_TRUE(runtime_->store
+                  ->AppendAudit({{1000, "admin:sync", "account", crm, "sync", "created", billing},
+                                 {2000, "admin:sync", "account", crm, "sync", "updated", billing},
+                                 {3000, "admin:sync", "account", "001000000000088AAA", "sync",
+                                  "created", "cus_88"}})
+                  .ok());
+  const connector::http::Headers auth{{"Authorization", std::string("Bearer ") + kToken}};
+  EXPECT_EQ(Call("GET", "/api/v1/records/" + crm + "/history", "").status, 401);
+  auto first = Call("GET", "/api/v1/records/" + billing + "/history?limit=1", "", auth);
+  ASSERT_EQ(first.status, 200) << first.body;
+  const Json page = Json::Parse(first.body).value();
+  ASSERT_EQ(page["entries"].size(), 1u) << first.body;
+  EXPECT_EQ(page["entries"].array()[0]["outcome"].as_string(), "updated");  // newest first
+  EXPECT_EQ(page["links"].array().at(0)["crm_id"].as_string(), crm);
+  auto second =
+      Call("GET", "/api/v1/records/" + crm + "/history?limit=1&before=" + page["next"].ToText(), "",
+           auth);
+  ASSERT_EQ(second.status, 200) << second.body;
+  const Json older = Json::Parse(second.body).value();
+  ASSERT_EQ(older["entries"].size(), 1u) << second.body;
+  EXPECT_EQ(older["entries"].array()[0]["outcome"].as_string(), "created");
+  EXPECT_EQ(second.body.find("cus_88"), std::string::npos) << second.body;
+  auto hostile = Call("GET", "/api/v1/records/x'%20OR%201=1--/history", "", auth);
+  EXPECT_EQ(hostile.status, 400) << hostile.body;
+  EXPECT_NE(hostile.body.find("is not a record id"), std::string::npos) << hostile.body;
+  EXPECT_EQ(Call("GET", "/api/v1/records/" + crm + "/history?limit=0", "", auth).status, 400);
 }
 
 TEST_F(ApiTest, ActionsNeedTheBearerTokenAndRefuseOversizedBodies) {

@@ -48,12 +48,27 @@ TEST(Cli, TheDemoWalksEveryStepOnGotransverse) {
 }
 
 TEST(Cli, EveryCommandHasHelp) {
-  for (const char* c :
-       {"serve --help", "config check --help", "db migrate --help", "db status --help", "db --help",
-        "demo --help", "migrate --help", "migrate status --help", "workorder --help",
-        "workorder run --help", "workorder list --help", "workorder show --help",
-        "workorder retry --help", "workorder restart --help", "workorder dismiss --help",
-        "workorder complete --help", "catalog --help", "sandbox --help"}) {
+  for (const char* c : {"serve --help",
+                        "config check --help",
+                        "db migrate --help",
+                        "db status --help",
+                        "db --help",
+                        "demo --help",
+                        "migrate --help",
+                        "migrate status --help",
+                        "workorder --help",
+                        "workorder run --help",
+                        "workorder list --help",
+                        "workorder show --help",
+                        "workorder retry --help",
+                        "workorder restart --help",
+                        "workorder dismiss --help",
+                        "workorder complete --help",
+                        "events --help",
+                        "events list --help",
+                        "history --help",
+                        "catalog --help",
+                        "sandbox --help"}) {
     ProcessRun r = Tandem(c);
     EXPECT_EQ(r.exit_code, 0) << c << "\n" << r.out;
     EXPECT_NE(r.out.find("Usage: tandem"), std::string::npos) << c << "\n" << r.out;
