@@ -33,13 +33,16 @@ void Audit(Runtime& rt, const std::string& verb, const std::string& by, const st
 
 }  // namespace
 
-RecoveryAnswer EventCall(Runtime& rt, const std::string& verb, const Json& request) {
+RecoveryAnswer EventCall(Runtime& rt, const std::string& verb, const Json& request,
+                         bool apply_now) {
   if (!request.is_object())
     return RecoveryAnswer{Status::InvalidArgument("the body must be a JSON object"), Json()};
   Json out = Json::MakeObject();
   if (verb == "list") {
-    const int limit = static_cast<int>(request["limit"].as_int(50));
-    if (limit < 1 || limit > 500)
+    auto n = IntMember(request, "limit", 50);
+    if (!n.ok()) return RecoveryAnswer{n.status(), Json()};
+    const int limit = static_cast<int>(*n);
+    if (*n < 1 || *n > 500)
       return RecoveryAnswer{Status::InvalidArgument("limit must be 1 to 500"), Json()};
     auto events = rt.store->FailedInboxEvents(request["after"].ToText(), limit);
     if (!events.ok()) return RecoveryAnswer{events.status(), Json()};
@@ -68,7 +71,7 @@ RecoveryAnswer EventCall(Runtime& rt, const std::string& verb, const Json& reque
   Audit(rt, verb, by, id, st, reason);
   if (!st.ok()) return RecoveryAnswer{st, Json()};
   out.Set("event_id", id);
-  if (verb == "replay") {
+  if (verb == "replay" && apply_now) {
     // Applied now, with whatever else is pending: the caller sees how it came out.
     auto applied = rt.callbacks->ApplyPending();
     if (!applied.ok())
@@ -89,7 +92,7 @@ void RegisterEventRoutes(ApiServer& server, Runtime& rt) {
       if (!request.ok())
         return ApiReply{
             400, ErrorJson("bad_request", "the body is not JSON: " + request.status().message())};
-      RecoveryAnswer a = EventCall(*runtime, v, *request);
+      RecoveryAnswer a = EventCall(*runtime, v, *request, /*apply_now=*/false);
       if (!a.status.ok())
         return ApiReply{HttpStatusOf(a.status),
                         ErrorJson("event_" + v + "_refused", a.status.message())};

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <set>
+#include <stdexcept>
 
 #include <cpprest/http_listener.h>
 #include <pplx/threadpool.h>
@@ -214,6 +215,9 @@ void ApiServer::Route(const std::string& method, const std::string& path, ApiHan
 
 void ApiServer::RouteWithId(const std::string& method, const std::string& prefix,
                             const std::string& suffix, ParamHandler handler) {
+  // Under /api/ or the bearer check would not cover it (a wiring mistake, found at start-up).
+  if (prefix.rfind("/api/", 0) != 0)
+    throw std::logic_error("RouteWithId: " + prefix + " is not under /api/");
   impl_->param_routes.push_back({method, prefix, suffix, std::move(handler)});
 }
 

@@ -48,10 +48,10 @@ void SetStatus(workorders::Recovery& recovery, const std::string& order_id, Json
 
 RecoveryAnswer Failed(const Status& s) { return RecoveryAnswer{s, Json()}; }
 
-workorders::RecoveryRequest RequestOf(const Json& j) {
+workorders::RecoveryRequest RequestOf(const Json& j, int64_t task_id) {
   workorders::RecoveryRequest r;
   r.order_id = j["order_id"].ToText();
-  r.task_id = j["task_id"].as_int(0);
+  r.task_id = task_id;
   r.by = j["by"].ToText();
   r.reason = j["reason"].ToText();
   if (j.Has("result"))
@@ -61,11 +61,27 @@ workorders::RecoveryRequest RequestOf(const Json& j) {
 
 }  // namespace
 
+Result<int64_t> IntMember(const Json& request, const char* name, int64_t fallback) {
+  const Json* v = request.Find(name);
+  if (!v || v->is_null()) return fallback;
+  if (v->is_number() && v->as_number() == static_cast<double>(v->as_int())) return v->as_int();
+  if (v->is_string() && !v->as_string().empty() && v->as_string().size() < 19 &&
+      v->as_string().find_first_not_of("0123456789") == std::string::npos)
+    return static_cast<int64_t>(std::stoll(v->as_string()));
+  return Status::InvalidArgument(std::string(name) + " must be a whole number, got " +
+                                 v->Dump().substr(0, 40));
+}
+
 RecoveryAnswer RecoveryCall(workorders::Recovery& recovery, const Clock& clock,
                             const std::string& verb, const Json& request) {
   if (!request.is_object())
     return Failed(Status::InvalidArgument("the body must be a JSON object"));
-  const workorders::RecoveryRequest r = RequestOf(request);
+  auto task_id = IntMember(request, "task_id", 0);
+  auto limit = IntMember(request, "limit", 50);
+  auto age = IntMember(request, "older_than_s", 0);
+  for (const auto* n : {&task_id, &limit, &age})
+    if (!n->ok()) return Failed(n->status());
+  const workorders::RecoveryRequest r = RequestOf(request, *task_id);
   if (verb != "list" && r.order_id.empty())
     return Failed(Status::InvalidArgument("order_id is required"));
   Json out = Json::MakeObject();
@@ -75,11 +91,11 @@ RecoveryAnswer RecoveryCall(workorders::Recovery& recovery, const Clock& clock,
     f.account_id = request["account_id"].ToText();
     f.group_id = r.order_id;
     f.after = request["after"].ToText();
-    f.limit = static_cast<int>(request["limit"].as_int(50));
-    if (f.limit < 1 || f.limit > 500)
+    if (*limit < 1 || *limit > 500)
       return Failed(Status::InvalidArgument("limit must be 1 to 500"));
-    if (const int64_t age = request["older_than_s"].as_int(0); age > 0)
-      f.changed_before_ms = ToEpochMillis(clock.Now()) - age * 1000;
+    f.limit = static_cast<int>(*limit);
+    if (*age < 0) return Failed(Status::InvalidArgument("older_than_s must be 0 or more"));
+    if (*age > 0) f.changed_before_ms = ToEpochMillis(clock.Now()) - *age * 1000;
     auto groups = recovery.List(f);
     if (!groups.ok()) return Failed(groups.status());
     Json orders = Json::MakeArray();

@@ -22,6 +22,10 @@ struct RecoveryAnswer {
   Json body;
 };
 
+// A whole-number member: `fallback` when absent; a number or a numeric string (what a
+// Salesforce Flow sends) otherwise, or InvalidArgument naming the member.
+Result<int64_t> IntMember(const Json& request, const char* name, int64_t fallback);
+
 // The verbs: list, show, retry, restart, dismiss, complete. An unknown verb: InvalidArgument.
 RecoveryAnswer RecoveryCall(workorders::Recovery& recovery, const Clock& clock,
                             const std::string& verb, const Json& request);

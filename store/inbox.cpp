@@ -77,7 +77,9 @@ Status ChangeFailedEvent(Pool& pool, const std::string& event_id, const std::str
       return Status::Conflict("billing event " + event_id + " is " + AsText(rows[0][0]) +
                               ", not failed");
     params.push_back(Text(event_id));
-    Exec(sql, "UPDATE inbox SET " + sets + " WHERE event_id = :i AND state = 'failed'", params);
+    if (Exec(sql, "UPDATE inbox SET " + sets + " WHERE event_id = :i AND state = 'failed'",
+             params) != 1)  // another caller changed it first
+      return Status::Conflict("billing event " + event_id + " changed meanwhile");
     tr.Commit();
     return Status::Ok();
   });
@@ -90,7 +92,10 @@ Status InboxStore::ReplayInboxEvent(const std::string& event_id) {
 }
 
 Status InboxStore::DismissInboxEvent(const std::string& event_id, const std::string& reason) {
-  return ChangeFailedEvent(pool_, event_id, "state = 'dismissed', last_error = :e", {Text(reason)});
+  // The reason goes before the failure it gives up on, which stays readable.
+  return ChangeFailedEvent(pool_, event_id,
+                           "state = 'dismissed', last_error = :e || COALESCE(last_error, '')",
+                           {Text("dismissed " + reason + "; failed: ")});
 }
 
 Result<int64_t> InboxStore::CountPendingInbox() {

@@ -187,7 +187,8 @@ Result<std::vector<Task>> TaskStore::TasksInGroup(const std::string& group_id) {
 
 Result<std::vector<GroupSummary>> TaskStore::ListGroups(const GroupFilter& f) {
   return pool_.With("list groups", [&](soci::session& sql) -> Result<std::vector<GroupSummary>> {
-    std::string where = "state <> 'superseded'";
+    // Work orders of Orders only (a revenue repair's tasks are reconcile's own).
+    std::string where = "state <> 'superseded' AND task_key LIKE 'tandem:wo:%'";
     std::vector<Value> params;
     if (!f.group_id.empty()) {
       where += " AND group_id = :g";
@@ -199,9 +200,10 @@ Result<std::vector<GroupSummary>> TaskStore::ListGroups(const GroupFilter& f) {
     }
     if (!f.account_id.empty()) {
       // Every task of an order carries its account in the payload (workorders/plan.cpp), as
-      // JSON we wrote: the exact member text.
-      where += " AND payload LIKE :acc";
-      params.push_back(Text("%\"account_id\":\"" + f.account_id + "\"%"));
+      // JSON we wrote: the exact member text, matched case-sensitively (Salesforce ids are)
+      // and without wildcards (the caller checked the id's form).
+      where += pool_.pg() ? " AND strpos(payload, :acc) > 0" : " AND instr(payload, :acc) > 0";
+      params.push_back(Text("\"account_id\":\"" + f.account_id + "\""));
     }
     std::string having;
     if (f.state == "failed") having = "SUM(CASE WHEN state = 'failed' THEN 1 ELSE 0 END) > 0";
@@ -266,10 +268,11 @@ Result<int> TaskStore::ChangeTasks(const std::string& group_id, const TaskChange
     std::string in;
     for (const Row& r : rows) {
       const std::string state = AsText(r[1]);
-      if (state == "running" && AsInt(r[2]) >= now_ms)
+      // Running, even past its lease: its worker may be in a call to billing right now.
+      if (state == "running")
         return Status::Conflict("task " + std::to_string(AsInt(r[0])) + " of order " + group_id +
                                 " is running now; wait for its attempt to end");
-      if (state == "failed" || (!retry && (state == "pending" || state == "running")))
+      if (state == "failed" || (!retry && state == "pending"))
         in += (in.empty() ? "" : ", ") + std::to_string(AsInt(r[0]));
     }
     if (in.empty())
@@ -280,10 +283,13 @@ Result<int> TaskStore::ChangeTasks(const std::string& group_id, const TaskChange
     const std::string released = "claimed_by = NULL, lease_until_ms = NULL, updated_ms = :u";
     switch (change.action) {
       case TaskAction::kRetry:
-        n = Exec(
-            sql,
-            "UPDATE tasks SET state = 'pending', attempts = 0, next_run_ms = :n, " + released + ids,
-            {Int(now_ms), Int(now_ms)});
+        // Attempts are kept: a task that ran before looks in billing for what it may have made
+        // there (keys expire). It gets as many attempts again as it had.
+        n = Exec(sql,
+                 "UPDATE tasks SET state = 'pending', max_attempts = attempts + max_attempts, "
+                 "next_run_ms = :n, " +
+                     released + ids,
+                 {Int(now_ms), Int(now_ms)});
         break;
       case TaskAction::kDismiss:
         n = Exec(sql, "UPDATE tasks SET state = 'dismissed', last_error = :e, " + released + ids,
@@ -300,48 +306,57 @@ Result<int> TaskStore::ChangeTasks(const std::string& group_id, const TaskChange
   });
 }
 
-Status TaskStore::Replan(const std::string& group_id, const std::vector<std::string>& keep,
-                         const std::vector<TaskSpec>& add, int64_t now_ms) {
+Status TaskStore::Replan(const std::string& group_id, const std::vector<KeptTask>& keep,
+                         const std::vector<TaskSpec>& add, const std::set<std::string>& seen_open,
+                         int64_t now_ms) {
   return pool_.With("replan", [&](soci::session& sql) -> Status {
     Tx tr(sql, pool_.pg());
     auto rows = Query(sql,
-                      "SELECT id, task_key, state, lease_until_ms FROM tasks WHERE group_id = :g" +
+                      "SELECT id, task_key, state FROM tasks WHERE group_id = :g" +
                           std::string(pool_.pg() ? " FOR UPDATE" : ""),
                       {Text(group_id)});
     if (rows.empty()) return Status::NotFound("no work order " + group_id);
     std::map<std::string, std::string> state_of;
     for (const Row& r : rows) {
-      const std::string state = AsText(r[2]);
-      if (state == "running" && AsInt(r[3]) >= now_ms)
+      const std::string key = AsText(r[1]), state = AsText(r[2]);
+      if (state == "running")
         return Status::Conflict("task " + std::to_string(AsInt(r[0])) + " of order " + group_id +
                                 " is running now; wait for its attempt to end");
-      state_of[AsText(r[1])] = state;
+      // The plan was made from what the caller read: a task that finished since must not be
+      // replaced by one that would do it again.
+      if (seen_open.count(key) && state != "pending" && state != "failed")
+        return Status::Conflict("order " + group_id + ": task " + key + " became " + state +
+                                " during the restart; look again and restart again if needed");
+      state_of[key] = state;
     }
-    const std::set<std::string> kept(keep.begin(), keep.end());
-    for (const auto& [key, state] : state_of) {
-      if (state == "done" || state == "dismissed" || state == "superseded") continue;
-      if (kept.count(key))
-        Exec(sql,
-             "UPDATE tasks SET state = 'pending', attempts = 0, next_run_ms = :n, "
-             "claimed_by = NULL, lease_until_ms = NULL, updated_ms = :u WHERE task_key = :k",
-             {Int(now_ms), Int(now_ms), Text(key)});
-      else
+    std::set<std::string> kept;
+    for (const KeptTask& k : keep) {
+      kept.insert(k.key);
+      // Attempts are kept (see ChangeTasks' retry); its dependency may have a new key.
+      Exec(sql,
+           "UPDATE tasks SET state = 'pending', max_attempts = attempts + max_attempts, "
+           "depends_on = :d, next_run_ms = :n, claimed_by = NULL, lease_until_ms = NULL, "
+           "updated_ms = :u WHERE task_key = :k AND state IN ('pending', 'failed')",
+           {OptText(k.depends_on), Int(now_ms), Int(now_ms), Text(k.key)});
+    }
+    for (const auto& [key, state] : state_of)
+      if ((state == "pending" || state == "failed") && !kept.count(key))
         Exec(sql,
              "UPDATE tasks SET state = 'superseded', claimed_by = NULL, lease_until_ms = NULL, "
              "updated_ms = :u WHERE task_key = :k",
              {Int(now_ms), Text(key)});
-    }
     for (const TaskSpec& t : add) {
       auto existing = state_of.find(t.key);
-      if (existing != state_of.end() && existing->second != "superseded")
+      if (existing != state_of.end() && existing->second != "superseded" &&
+          existing->second != "pending" && existing->second != "failed")
         return Status::Conflict("order " + group_id + ": task " + t.key + " exists already as " +
                                 existing->second);
       if (existing != state_of.end())
         Exec(sql,
-             // Its payload stays: the key was sent with it (the caller revives a key only for
-             // the same content).
-             "UPDATE tasks SET state = 'pending', depends_on = :d, attempts = 0, "
-             "max_attempts = :m, next_run_ms = :r, result = NULL, last_error = NULL, "
+             // Its payload and attempts stay: the key was sent with them (the caller revives a
+             // key only for the same content).
+             "UPDATE tasks SET state = 'pending', depends_on = :d, "
+             "max_attempts = attempts + :m, next_run_ms = :r, result = NULL, last_error = NULL, "
              "updated_ms = :u WHERE task_key = :k",
              {OptText(t.depends_on), Int(std::max(1, t.max_attempts)),
               Int(std::max(now_ms, t.run_at_ms)), Int(now_ms), Text(t.key)});

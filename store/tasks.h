@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -56,7 +57,7 @@ struct GroupFilter {
 
 // What an operator does to a group's unfinished tasks (workorders/recovery.h says when).
 enum class TaskAction {
-  kRetry,     // failed -> pending, attempts from 0, now
+  kRetry,     // failed -> pending, now, with as many attempts again
   kDismiss,   // failed or pending -> dismissed (`note`: the reason)
   kComplete,  // failed or pending -> done (`note`: the result: a person did it in billing)
 };
@@ -64,6 +65,12 @@ struct TaskChange {
   TaskAction action = TaskAction::kRetry;
   int64_t task_id = 0;  // 0: every task of the group the action applies to
   std::string note;
+};
+
+// A task a restart keeps: its key, and the key it now depends on.
+struct KeptTask {
+  std::string key;
+  std::string depends_on;
 };
 
 // A claim on a running task: the fencing token that completing, failing or renewing it must
@@ -113,12 +120,14 @@ class TaskStore {
   // tasks changed. Conflict, nothing changed, when a task it would change is running, or when
   // no task is in a state the action applies to; NotFound for an unknown group or task.
   Result<int> ChangeTasks(const std::string& group_id, const TaskChange& change, int64_t now_ms);
-  // A restart: the group's unfinished tasks (pending or failed) become `superseded`, except
-  // those whose key `keep` names (they run again: same key, same content, attempts from 0),
-  // and `add` is enqueued — in one transaction. Conflict when a task is running under a live
-  // lease. A superseded row is revived (its payload kept) when `add` names its key.
-  Status Replan(const std::string& group_id, const std::vector<std::string>& keep,
-                const std::vector<TaskSpec>& add, int64_t now_ms);
+  // A restart, in one transaction: the group's unfinished tasks (pending or failed) become
+  // `superseded`, except those `keep` names (they run again under their key, with their
+  // dependency as given), and `add` is enqueued — a superseded row `add` names is revived, its
+  // payload and attempts kept. Conflict, nothing changed, when a task is running or when one
+  // of `seen_open` (the unfinished tasks the plan was made from) has finished since.
+  Status Replan(const std::string& group_id, const std::vector<KeptTask>& keep,
+                const std::vector<TaskSpec>& add, const std::set<std::string>& seen_open,
+                int64_t now_ms);
 
   // --- reports owed to the CRM (completing or failing a task records one for its group) ---
   // The group's report row, if one is owed.

@@ -1,6 +1,8 @@
 #include "workorders/recovery.h"
 
 #include <algorithm>
+#include <cctype>
+#include <set>
 #include <cstdio>
 #include <map>
 
@@ -25,6 +27,26 @@ uint64_t Fnv1a(const std::string& s) {
 
 }  // namespace
 
+Result<std::string> Salesforce18(const std::string& id) {
+  bool alnum = true;
+  for (unsigned char c : id) alnum = alnum && std::isalnum(c);
+  if (!alnum || (id.size() != 15 && id.size() != 18))
+    return Status::InvalidArgument("'" + id.substr(0, 40) +
+                                   "' is not a Salesforce id (15 or 18 letters and digits)");
+  if (id.size() == 18) return id;
+  // The 3-character suffix says which of the 15 are upper case, 5 per character.
+  static const char kSuffix[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345";
+  std::string out = id;
+  for (int chunk = 0; chunk < 3; ++chunk) {
+    int bits = 0;
+    for (int i = 0; i < 5; ++i)
+      if (std::isupper(static_cast<unsigned char>(id[static_cast<size_t>(chunk * 5 + i)])))
+        bits |= 1 << i;
+    out += kSuffix[bits];
+  }
+  return out;
+}
+
 std::string ContentOf(const std::string& payload) {
   auto p = Json::Parse(payload);
   if (!p.ok()) return payload;
@@ -42,12 +64,22 @@ Result<std::vector<store::GroupSummary>> Recovery::List(const store::GroupFilter
   if (!filter.state.empty() && filter.state != "failed" && filter.state != "open" &&
       filter.state != "done")
     return Status::InvalidArgument("state '" + filter.state + "' is not one of failed, open, done");
+  if (!filter.account_id.empty()) {
+    store::GroupFilter f = filter;
+    auto id = Salesforce18(filter.account_id);
+    if (!id.ok()) return id.status();
+    f.account_id = *id;
+    return deps_.store.ListGroups(f);
+  }
   return deps_.store.ListGroups(filter);
 }
 
 Result<std::vector<store::Task>> Recovery::Show(const std::string& order_id) {
   auto tasks = deps_.store.TasksInGroup(order_id);
-  if (tasks.ok() && tasks->empty()) return Status::NotFound("no work order " + order_id);
+  if (!tasks.ok()) return tasks;
+  // An Order's work order only: a revenue repair's tasks are reconcile's own.
+  if (tasks->empty() || tasks->front().key.rfind("tandem:wo:", 0) != 0)
+    return Status::NotFound("no work order for an Order " + order_id);
   return tasks;
 }
 
@@ -75,8 +107,11 @@ void Recovery::ReportNow(const std::string& order_id) {
 Result<int> Recovery::Change(const char* action, const RecoveryRequest& r,
                              const store::TaskChange& c) {
   Result<int> changed = Status::InvalidArgument("who asks (by) is required");
-  if (!r.by.empty() && !r.order_id.empty())
-    changed = deps_.store.ChangeTasks(r.order_id, c, ToEpochMillis(deps_.clock.Now()));
+  if (!r.by.empty() && !r.order_id.empty()) {
+    auto tasks = Show(r.order_id);
+    changed = tasks.ok() ? deps_.store.ChangeTasks(r.order_id, c, ToEpochMillis(deps_.clock.Now()))
+                         : Result<int>(tasks.status());
+  }
   else if (r.order_id.empty())
     changed = Status::InvalidArgument("an order id is required");
   std::string detail = std::to_string(changed.ok() ? *changed : 0) + " task(s)";
@@ -99,6 +134,13 @@ Result<int> Recovery::Dismiss(const RecoveryRequest& r) {
     return refused;
   }
   // The whole order: a dismissed task's successors could never run.
+  if (r.task_id != 0) {
+    const Status refused = Status::InvalidArgument(
+        "dismiss gives up a whole order (a dismissed task's successors could never run): "
+        "leave out the task");
+    Audit("dismiss", r, refused, "");
+    return refused;
+  }
   return Change("dismiss", r,
                 store::TaskChange{store::TaskAction::kDismiss, 0, "by " + r.by + ": " + r.reason});
 }
@@ -121,6 +163,25 @@ Result<int> Recovery::Complete(const RecoveryRequest& r) {
     Audit("complete", r, refused, "");
     return refused;
   }
+  // What the tasks after it read from its result (workorders/tasks.cpp).
+  auto tasks = Show(r.order_id);
+  if (!tasks.ok()) {
+    Audit("complete", r, tasks.status(), "");
+    return tasks.status();
+  }
+  for (const auto& t : *tasks) {
+    if (t.id != r.task_id) continue;
+    const char* needs = t.kind == "sync_account"                                ? "billing_id"
+                        : t.kind == "create_subscription" || t.kind == "replace" ? "subscription_id"
+                                                                                 : nullptr;
+    if (needs && result[needs].ToText().empty()) {
+      const Status refused = Status::InvalidArgument(
+          std::string("a ") + t.kind + " task's result must name what billing holds: " +
+          "{\"" + needs + "\": \"…\"} (the tasks after it read it)");
+      Audit("complete", r, refused, "");
+      return refused;
+    }
+  }
   result.Set("manual", true);
   result.Set("completed_by", r.by);
   if (!r.reason.empty()) result.Set("note", r.reason);
@@ -137,7 +198,12 @@ Result<RestartResult> Recovery::Restart(const RecoveryRequest& r) {
   auto tasks = Show(r.order_id);
   if (!tasks.ok()) return fail(tasks.status());
   bool open = false;
-  for (const auto& t : *tasks) open = open || Unfinished(t.state);
+  for (const auto& t : *tasks) {
+    open = open || Unfinished(t.state);
+    if (t.state == "running")
+      return fail(Status::Conflict("task " + std::to_string(t.id) + " of order " + r.order_id +
+                                   " is running now; wait for its attempt to end"));
+  }
   if (!open)
     return fail(Status::Conflict("order " + r.order_id +
                                  " has no unfinished task: there is nothing to restart"));
@@ -159,7 +225,7 @@ Result<RestartResult> Recovery::Restart(const RecoveryRequest& r) {
   };
   RestartResult out;
   std::map<std::string, std::string> actual;  // planned key -> the key it runs under
-  std::vector<std::string> keep;
+  std::vector<store::KeptTask> kept;
   std::vector<store::TaskSpec> add;
   for (const auto& planned : *plan) {
     const std::string& base = planned.spec.key;
@@ -172,10 +238,20 @@ Result<RestartResult> Recovery::Restart(const RecoveryRequest& r) {
     const std::string content = ContentOf(planned.spec.payload);
     if (now_row && ContentOf(now_row->payload) == content) {
       actual[base] = now_row->key;
-      keep.push_back(now_row->key);
+      kept.push_back({now_row->key, planned.spec.depends_on});
       ++out.kept;
       continue;
     }
+    // A changed task gets a new key; the old one must not have reached billing unanswered
+    // (timeouts, lost answers): billing may hold its result under the old key, where a look
+    // under the new one would not find it. A refusal (a failure before its last attempt) is safe.
+    if (now_row && now_row->attempts > 0 &&
+        !(now_row->state == "failed" && now_row->attempts < now_row->max_attempts))
+      return fail(Status::Conflict(
+          "order " + r.order_id + ": task " + std::to_string(now_row->id) + " (" + now_row->kind +
+          ") ran " + std::to_string(now_row->attempts) + " time(s) under key " + now_row->key +
+          " without a definite answer, so billing may hold its result; check billing, then " +
+          "complete the task with what billing holds, retry it unchanged, or dismiss the order"));
     // The planned key's first content, or a key of this content's own.
     auto first = by_key.find(base);
     store::TaskSpec spec = planned.spec;
@@ -185,13 +261,18 @@ Result<RestartResult> Recovery::Restart(const RecoveryRequest& r) {
     add.push_back(std::move(spec));
     ++out.replanned;
   }
-  for (auto& spec : add)
-    if (!spec.depends_on.empty() && actual.count(spec.depends_on))
-      spec.depends_on = actual[spec.depends_on];
+  // Dependencies name planned keys: each runs under the key chosen above (kept tasks too: the
+  // task a kept one waits for may have a new key).
+  auto remap = [&](std::string* dep) {
+    if (!dep->empty() && actual.count(*dep)) *dep = actual[*dep];
+  };
+  for (auto& spec : add) remap(&spec.depends_on);
+  for (auto& k : kept) remap(&k.depends_on);
+  std::set<std::string> seen_open;
   for (const auto& t : *tasks)
-    if (Unfinished(t.state) && std::find(keep.begin(), keep.end(), t.key) == keep.end())
-      ++out.superseded;
-  Status s = deps_.store.Replan(r.order_id, keep, add, now);
+    if (Unfinished(t.state)) seen_open.insert(t.key);
+  out.superseded = static_cast<int>(seen_open.size()) - out.kept;
+  Status s = deps_.store.Replan(r.order_id, kept, add, seen_open, now);
   Audit("restart", r, s,
         std::to_string(out.kept) + " kept, " + std::to_string(out.replanned) + " re-planned, " +
             std::to_string(out.superseded) + " superseded, " + std::to_string(out.finished) +

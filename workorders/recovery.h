@@ -4,8 +4,10 @@
 // complete a task manually (a person did it in billing). Each action is audited with who did
 // it, records that the order owes the CRM its state, and writes that state at once.
 // Errors: NotFound (unknown order or task), Conflict (a task running now, nothing to retry,
-// an order already finished), InvalidArgument (no reason, a result that is not a JSON
-// object, an order that cannot be planned) — nothing changed in each case.
+// an order already finished, a restart that would re-key a task billing may have taken),
+// InvalidArgument (no reason, a result later tasks cannot read, an order that cannot be
+// planned) — nothing changed in each case. Retried and kept tasks keep their attempt count, so
+// a task that ran before looks in billing for what it may have made (keys expire).
 // Thread-safety: as Engine's Enqueue: any number of threads.
 #pragma once
 
@@ -21,8 +23,9 @@ struct RecoveryRequest {
   int64_t task_id = 0;      // retry / complete: this task alone
   std::string by;           // who asks (audited); required
   std::string reason;       // dismiss: required; the others: optional, audited
-  std::string result_json;  // complete: the task's result (a JSON object: what a later task
-                            // of the chain reads, e.g. {"id": "sub_…"}); default {"manual": true}
+  std::string result_json;  // complete: the task's result, a JSON object: what a later task
+                            // of the chain reads ({"billing_id": …} for sync_account,
+                            // {"subscription_id": …} for create_subscription and replace)
 };
 
 struct RestartResult {
@@ -60,6 +63,9 @@ class Recovery {
 // the key was first used with, else one derived from the content, so a key never carries two
 // different requests to billing. Content: the payload without its planning time.
 std::string ContentOf(const std::string& payload);
+// A Salesforce id in its 18-character form (a 15-character one gets its case suffix).
+// InvalidArgument for anything else.
+Result<std::string> Salesforce18(const std::string& id);
 std::string ReplannedKey(const std::string& base, const std::string& content);
 
 }  // namespace tandem::workorders

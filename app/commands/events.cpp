@@ -65,7 +65,7 @@ int Events(const Globals& g, const Args& args) {
   int exit_code = kExitOk;
   const std::unique_ptr<Runtime> rt = CommandRuntime(g, "events", &exit_code);
   if (!rt) return exit_code;
-  const RecoveryAnswer a = EventCall(*rt, verb, request);
+  const RecoveryAnswer a = EventCall(*rt, verb, request, /*apply_now=*/true);
   if (!a.status.ok()) {
     std::cerr << "tandem events " << verb << ": " << a.status.message() << "\n";
     const Status& s = a.status;

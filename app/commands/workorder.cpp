@@ -53,7 +53,8 @@ int RunOne(Runtime& r, const Config& config, const std::string& order_id) {
       return kExitFailures;
     }
     state = engine->State(order_id).value_or(workorders::OrderState{});
-    if (state.status == "Completed" || state.status == "Failed") break;
+    if (state.status == "Completed" || state.status == "Failed" || state.status == "Dismissed")
+      break;
     // Waiting on a retry (or on another process holding a task): look again shortly.
     if (ran->ran == 0) std::this_thread::sleep_for(std::chrono::milliseconds(250));
   }
@@ -151,7 +152,7 @@ int Recover(const Globals& g, const std::string& verb, const Args& rest) {
   if (verb == "complete")
     desc.add_options()("result", po::value<std::string>()->default_value(""),
                        "the task's result as a JSON object, what later tasks read (e.g. "
-                       "'{\"id\":\"sub_123\"}' for a subscription made by hand)");
+                       "'{\"subscription_id\":\"sub_123\"}' for a subscription made by hand)");
   desc.add_options()("json", "print the answer as JSON (as the HTTP API gives it)");
   po::variables_map vm;
   int code = 0;

@@ -973,8 +973,16 @@ TEST_P(WorkOrderRecoveryTest, AFailedOrderIsListedAndARetryCompletesItWithoutADo
   store::GroupFilter by_account;
   by_account.account_id = account_;
   EXPECT_EQ(recovery().List(by_account).value().size(), 2u);
+  by_account.account_id = account_.substr(0, 15);  // the 15-character form finds the same
+  EXPECT_EQ(recovery().List(by_account).value().size(), 2u);
+  std::string other_case = account_;  // Salesforce ids are case-sensitive
+  for (auto& c : other_case) c = std::isupper(static_cast<unsigned char>(c)) ? std::tolower(c) : c;
+  by_account.account_id = other_case;
+  EXPECT_TRUE(recovery().List(by_account).value().empty());
   by_account.account_id = "001000000000000AAA";
   EXPECT_TRUE(recovery().List(by_account).value().empty());
+  by_account.account_id = "%";  // not an id: refused, never a pattern
+  EXPECT_TRUE(recovery().List(by_account).status().IsInvalidArgument());
 
   // Bad requests change nothing: no reason, nobody, an unknown order, a finished one.
   EXPECT_TRUE(recovery().Dismiss({order, 0, "ops", "", ""}).status().IsInvalidArgument());
@@ -1053,6 +1061,34 @@ TEST_P(WorkOrderRecoveryTest, ARestartAfterTheOrderWasCorrectedInTheCrmBillsTheC
   EXPECT_TRUE(recovery().Restart({order, 0, "ops", "", ""}).status().IsConflict());
 }
 
+// A create that never got an answer (billing made the subscription; the answers were lost) and
+// failed for good; the operator retries a day later, when billing has forgotten the key: the
+// retry looks in billing first, as any later attempt does, and finds it. A restart of the same
+// order, changed, is refused: it would send the create under a new key.
+TEST_P(WorkOrderRecoveryTest, ARetryADayAfterLostAnswersFindsTheSubscriptionInsteadOfADouble) {
+  stripe_.sandbox.AddFault(
+      sandbox::Fault{"", "/v1/subscriptions", 0, "LOSE_RESPONSE", 100000, 0});  // look-ups too
+  const std::string order =
+      MakeOrder("New", testing::TestMonth(0), {{&server_, 1, 30, "", "", 12}});
+  ASSERT_EQ(Run(order).status, "Failed");
+  ASSERT_EQ(stripe_.sandbox.CountObjects("subscription"), 1) << "the first attempt created it";
+  stripe_.sandbox.ClearFaults();
+  stripe_.sandbox.AgeIdempotencyKeys(Millis(25LL * 3600 * 1000));
+
+  // The product's name changes in the CRM: every task of the order now plans differently.
+  Json renamed = Json::MakeObject();
+  renamed.Set("Name", "Virtual Server (renamed)");
+  const Status updated = crm_.client().Update("Product2", server_.product_crm, renamed);
+  ASSERT_TRUE(updated.ok()) << updated.ToString();
+  auto restart = recovery().Restart({order, 0, "ops", "", ""});
+  ASSERT_TRUE(restart.status().IsConflict()) << restart.status().ToString();
+  EXPECT_NE(restart.status().message().find("billing may hold its result"), std::string::npos);
+
+  ASSERT_TRUE(recovery().Retry({order, 0, "ops", "", ""}).ok());
+  EXPECT_EQ(RunOn(order).status, "Completed");
+  EXPECT_EQ(stripe_.sandbox.CountObjects("subscription"), 1) << "the retry created it again";
+}
+
 TEST_P(WorkOrderRecoveryTest, ARestartOfAnUnchangedOrderKeepsItsKeysAndRedoesNoFinishedTask) {
   const std::string order = OrderFailingAtTheInventoryRecord();
   const auto before = (*store_)->TasksInGroup(order).value();
@@ -1093,6 +1129,10 @@ TEST_P(WorkOrderRecoveryTest, ADismissedOrderSaysSoInTheCrmAndAManualCompletionL
                   .status()
                   .IsInvalidArgument());  // not an object
   EXPECT_TRUE(recovery().Complete({order, 0, "ops", "", ""}).status().IsInvalidArgument());
+  EXPECT_TRUE(recovery()
+                  .Dismiss({order, record, "ops", "one task", ""})
+                  .status()
+                  .IsInvalidArgument());  // a whole order or nothing
   auto c = recovery().Complete({order, record, "ops", "made by hand", "{\"crm_id\":\"a00x\"}"});
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(engine_->State(order).value().status, "Completed");

@@ -143,7 +143,13 @@ TEST_F(ApiTest, AFailedWorkOrderIsListedAndRetriedThroughTheApi) {
   ASSERT_EQ(show.status, 200) << show.body;
   const Json task = Json::Parse(show.body).value()["tasks"].array().at(0);
   EXPECT_EQ(task["state"].as_string(), "pending");
-  EXPECT_EQ(task["attempts"].as_int(), 0);
+  // Its attempt count stays (a later attempt looks in billing first), with 5 more to go.
+  EXPECT_EQ(task["attempts"].as_int(), 1);
+  EXPECT_EQ(task["max_attempts"].as_int(), 6);
+  EXPECT_EQ(Post("/api/v1/workorders/retry",
+                 R"({"order_id":")" + order + R"(","by":"sf:admin","task_id":"x1"})", auth)
+                .status,
+            400);
   EXPECT_EQ(task["key"].as_string(), spec.key);
   const auto audit = runtime_->store->AuditFor("workorder", order).value();
   ASSERT_FALSE(audit.empty());
@@ -178,8 +184,12 @@ TEST_F(ApiTest, FailedBillingEventsAreListedReplayedAndDismissed) {
   auto replayed = Post("/api/v1/events/replay", R"({"event_id":"evt_a","by":"ops"})", auth);
   ASSERT_EQ(replayed.status, 200) << replayed.body;
   const Json after = Json::Parse(replayed.body).value();
-  EXPECT_EQ(after["state"].as_string(), "failed") << replayed.body;
-  EXPECT_EQ(after["attempts"].as_int(), 1) << replayed.body;  // from 0, one more attempt
+  EXPECT_EQ(after["state"].as_string(), "pending") << replayed.body;  // serve's worker applies it
+  ASSERT_TRUE(runtime_->callbacks->ApplyPending().ok());
+  const auto applied = runtime_->store->InboxEventById("evt_a").value();
+  ASSERT_EQ(applied.size(), 1u);
+  EXPECT_EQ(applied[0].state, "failed");  // still unreadable: failed again, once
+  EXPECT_EQ(applied[0].attempts, 1);
   auto dismissed = Post("/api/v1/events/dismiss",
                         R"({"event_id":"evt_b","by":"ops","reason":"test event"})", auth);
   ASSERT_EQ(dismissed.status, 200) << dismissed.body;
@@ -189,6 +199,8 @@ TEST_F(ApiTest, FailedBillingEventsAreListedReplayedAndDismissed) {
   ASSERT_EQ(audit.size(), 3u);  // refused dismiss, dismiss, refused replay
   EXPECT_EQ(audit[1].actor, "operator:ops");
   EXPECT_EQ(audit[1].detail, "test event");
+  EXPECT_EQ(runtime_->store->InboxEventById("evt_b").value().at(0).last_error,
+            "dismissed by ops: test event; failed: unreadable");
 }
 
 // A record's history by its CRM id or its billing id, newest first, paged; a hostile id is a
