@@ -19,8 +19,7 @@ namespace tandem::app {
 // The verbs: list, replay, dismiss. An unknown verb: InvalidArgument. `apply_now`: a replayed
 // event is applied before the answer (the CLI, a process of its own); in `serve` it is left to
 // the callback worker (one batch at a time per process), which the answer's "pending" says.
-RecoveryAnswer EventCall(Runtime& rt, const std::string& verb, const Json& request,
-                         bool apply_now);
+RecoveryAnswer EventCall(Runtime& rt, const std::string& verb, const Json& request, bool apply_now);
 
 void RegisterEventRoutes(ApiServer& server, Runtime& runtime);
 

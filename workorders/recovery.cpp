@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <cctype>
-#include <set>
 #include <cstdio>
 #include <map>
+#include <set>
 
 #include "util/log.h"
 
@@ -111,8 +111,7 @@ Result<int> Recovery::Change(const char* action, const RecoveryRequest& r,
     auto tasks = Show(r.order_id);
     changed = tasks.ok() ? deps_.store.ChangeTasks(r.order_id, c, ToEpochMillis(deps_.clock.Now()))
                          : Result<int>(tasks.status());
-  }
-  else if (r.order_id.empty())
+  } else if (r.order_id.empty())
     changed = Status::InvalidArgument("an order id is required");
   std::string detail = std::to_string(changed.ok() ? *changed : 0) + " task(s)";
   if (c.task_id) detail += ", task " + std::to_string(c.task_id);
@@ -171,13 +170,13 @@ Result<int> Recovery::Complete(const RecoveryRequest& r) {
   }
   for (const auto& t : *tasks) {
     if (t.id != r.task_id) continue;
-    const char* needs = t.kind == "sync_account"                                ? "billing_id"
+    const char* needs = t.kind == "sync_account"                                 ? "billing_id"
                         : t.kind == "create_subscription" || t.kind == "replace" ? "subscription_id"
                                                                                  : nullptr;
     if (needs && result[needs].ToText().empty()) {
       const Status refused = Status::InvalidArgument(
-          std::string("a ") + t.kind + " task's result must name what billing holds: " +
-          "{\"" + needs + "\": \"…\"} (the tasks after it read it)");
+          std::string("a ") + t.kind + " task's result must name what billing holds: " + "{\"" +
+          needs + "\": \"…\"} (the tasks after it read it)");
       Audit("complete", r, refused, "");
       return refused;
     }

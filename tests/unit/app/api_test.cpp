@@ -160,12 +160,14 @@ TEST_F(ApiTest, AFailedWorkOrderIsListedAndRetriedThroughTheApi) {
 // one's payload is still unreadable, so it fails again, once more), dismissed with a reason.
 TEST_F(ApiTest, FailedBillingEventsAreListedReplayedAndDismissed) {
   const int64_t now = ToEpochMillis(clock_.Now());
-  for (const char* id : {"evt_a", "evt_b"})
+  for (const char* id : {"evt_a", "evt_b"}) {
     ASSERT_TRUE(runtime_->store
                     ->InsertInboxEvent(store::InboxEvent{id, "stripe", "invoice.paid",
                                                          "{\"personal\":\"jane@example.com\"", now,
-                                                         "failed", 5, "unreadable"})
+                                                         "pending", 0, ""})
                     .value());
+    ASSERT_TRUE(runtime_->store->MarkInboxEvent(id, "failed", "unreadable").ok());
+  }
   const connector::http::Headers auth{{"Authorization", std::string("Bearer ") + kToken}};
   EXPECT_EQ(Post("/api/v1/events/list", "{}").status, 401);
   auto list = Post("/api/v1/events/list", R"({"limit":1})", auth);
