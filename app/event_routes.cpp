@@ -87,17 +87,10 @@ void RegisterEventRoutes(ApiServer& server, Runtime& rt) {
   Runtime* runtime = &rt;
   for (const char* verb : {"list", "replay", "dismiss"}) {
     const std::string v = verb;
-    server.Route("POST", "/api/v1/events/" + v, [runtime, v](const std::string& body) {
-      auto request = Json::Parse(body.empty() ? "{}" : body);
-      if (!request.ok())
-        return ApiReply{
-            400, ErrorJson("bad_request", "the body is not JSON: " + request.status().message())};
-      RecoveryAnswer a = EventCall(*runtime, v, *request, /*apply_now=*/false);
-      if (!a.status.ok())
-        return ApiReply{HttpStatusOf(a.status),
-                        ErrorJson("event_" + v + "_refused", a.status.message())};
-      return ApiReply{200, a.body.Dump()};
-    });
+    JsonPostRoute(server, "/api/v1/events/" + v, "event_" + v + "_refused",
+                  [runtime, v](const Json& request) {
+                    return EventCall(*runtime, v, request, /*apply_now=*/false);
+                  });
   }
 }
 

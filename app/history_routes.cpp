@@ -103,10 +103,8 @@ void RegisterHistoryRoutes(ApiServer& server, Runtime& rt) {
         if (before < 0 || limit < 1 || limit > 500)
           return ApiReply{
               400, ErrorJson("bad_request", "before must be an entry number and limit 1 to 500")};
-        RecoveryAnswer a = HistoryCall(*runtime, id, before, static_cast<int>(limit));
-        if (!a.status.ok())
-          return ApiReply{HttpStatusOf(a.status), ErrorJson("history_refused", a.status.message())};
-        return ApiReply{200, a.body.Dump()};
+        return ReplyOf(HistoryCall(*runtime, id, before, static_cast<int>(limit)),
+                       "history_refused");
       });
 }
 

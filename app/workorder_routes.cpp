@@ -136,6 +136,23 @@ RecoveryAnswer RecoveryCall(workorders::Recovery& recovery, const Clock& clock,
   return RecoveryAnswer{Status::Ok(), out};
 }
 
+ApiReply ReplyOf(const RecoveryAnswer& a, const std::string& error_code) {
+  if (!a.status.ok())
+    return ApiReply{HttpStatusOf(a.status), ErrorJson(error_code, a.status.message())};
+  return ApiReply{200, a.body.Dump()};
+}
+
+void JsonPostRoute(ApiServer& server, const std::string& path, const std::string& error_code,
+                   std::function<RecoveryAnswer(const Json&)> call) {
+  server.Route("POST", path, [call = std::move(call), error_code](const std::string& body) {
+    auto request = Json::Parse(body.empty() ? "{}" : body);
+    if (!request.ok())
+      return ApiReply{
+          400, ErrorJson("bad_request", "the body is not JSON: " + request.status().message())};
+    return ReplyOf(call(*request), error_code);
+  });
+}
+
 RecoveryParts NewRecovery(Runtime& rt) {
   RecoveryParts p;
   p.engine = NewEngine(rt, {});
@@ -148,17 +165,10 @@ void RegisterWorkOrderRoutes(ApiServer& server, Runtime& rt) {
   const Clock* clock = &rt.clock;
   for (const char* verb : {"list", "show", "retry", "restart", "dismiss", "complete"}) {
     const std::string v = verb;
-    server.Route("POST", "/api/v1/workorders/" + v, [parts, clock, v](const std::string& body) {
-      auto request = Json::Parse(body.empty() ? "{}" : body);
-      if (!request.ok())
-        return ApiReply{
-            400, ErrorJson("bad_request", "the body is not JSON: " + request.status().message())};
-      RecoveryAnswer a = RecoveryCall(*parts->recovery, *clock, v, *request);
-      if (!a.status.ok())
-        return ApiReply{HttpStatusOf(a.status),
-                        ErrorJson("workorder_" + v + "_refused", a.status.message())};
-      return ApiReply{200, a.body.Dump()};
-    });
+    JsonPostRoute(server, "/api/v1/workorders/" + v, "workorder_" + v + "_refused",
+                  [parts, clock, v](const Json& request) {
+                    return RecoveryCall(*parts->recovery, *clock, v, request);
+                  });
   }
 }
 

@@ -7,6 +7,7 @@
 // Thread-safety: register before the server starts; the handlers are thread-safe.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -25,6 +26,13 @@ struct RecoveryAnswer {
 // A whole-number member: `fallback` when absent; a number or a numeric string (what a
 // Salesforce Flow sends) otherwise, or InvalidArgument naming the member.
 Result<int64_t> IntMember(const Json& request, const char* name, int64_t fallback);
+
+// The HTTP reply for an answer: 200 with its body, or the error (`error_code`) at its status.
+ApiReply ReplyOf(const RecoveryAnswer& answer, const std::string& error_code);
+// Registers POST `path`: its JSON body (none: {}) goes to `call`, and the answer back (a body
+// that is not JSON: 400).
+void JsonPostRoute(ApiServer& server, const std::string& path, const std::string& error_code,
+                   std::function<RecoveryAnswer(const Json&)> call);
 
 // The verbs: list, show, retry, restart, dismiss, complete. An unknown verb: InvalidArgument.
 RecoveryAnswer RecoveryCall(workorders::Recovery& recovery, const Clock& clock,

@@ -64,6 +64,10 @@ bool ParseSub(const std::string& name, const Args& args, po::options_description
   return true;
 }
 
+int ExitCodeOf(const Status& s) {
+  return s.IsInvalidArgument() || s.IsNotFound() || s.IsConflict() ? kExitUsage : kExitFailures;
+}
+
 bool LoadOrDefault(const Globals& g, Config* out) {
   if (g.config_path.empty()) return true;
   auto config = LoadConfig(g.config_path, ProcessEnv(), *g.redactor);

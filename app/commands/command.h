@@ -52,6 +52,10 @@ std::unique_ptr<Runtime> CommandRuntime(const Globals& g, const std::string& com
 std::unique_ptr<store::Store> CommandStore(const Globals& g, const std::string& command,
                                            int* exit_code);
 
+// The exit code of a refused call: 2 when the caller's request was wrong (bad input, unknown
+// id, a conflict with the record's state), 1 when the store or a remote failed.
+int ExitCodeOf(const Status& refused);
+
 // The crash point tests arm with TANDEM_CRASH_AT (workorders.before_task#N, ...); none
 // when it is not set.
 std::string CrashSpecFromEnv();
@@ -82,8 +86,9 @@ int Catalog(const Globals& g, const Args& args);         // catalog sync
 int Migrate(const Globals& g, const Args& args);         // migrate, migrate status
 int WorkOrder(const Globals& g, const Args& args);       // workorder plan | run | list | ...
 int Events(const Globals& g, const Args& args);
-int History(const Globals& g, const Args& args);         // history ID          // events list | replay | dismiss
-int Reconcile(const Globals& g, const Args& args);       // reconcile
-int Demo(const Globals& g, const Args& args);            // demo
+int History(const Globals& g,
+            const Args& args);  // history ID          // events list | replay | dismiss
+int Reconcile(const Globals& g, const Args& args);  // reconcile
+int Demo(const Globals& g, const Args& args);       // demo
 
 }  // namespace tandem::app::commands

@@ -68,8 +68,7 @@ int Events(const Globals& g, const Args& args) {
   const RecoveryAnswer a = EventCall(*rt, verb, request, /*apply_now=*/true);
   if (!a.status.ok()) {
     std::cerr << "tandem events " << verb << ": " << a.status.message() << "\n";
-    const Status& s = a.status;
-    return s.IsInvalidArgument() || s.IsNotFound() || s.IsConflict() ? kExitUsage : kExitFailures;
+    return ExitCodeOf(a.status);
   }
   if (vm.count("json")) {
     std::cout << a.body.Dump() << "\n";

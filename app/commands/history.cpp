@@ -36,7 +36,7 @@ int History(const Globals& g, const Args& args) {
                                        vm["limit"].as<int>());
   if (!a.status.ok()) {
     std::cerr << "tandem history: " << a.status.message() << "\n";
-    return a.status.IsInvalidArgument() ? kExitUsage : kExitFailures;
+    return ExitCodeOf(a.status);
   }
   if (vm.count("json")) {
     std::cout << a.body.Dump() << "\n";

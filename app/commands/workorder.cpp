@@ -210,8 +210,7 @@ int Recover(const Globals& g, const std::string& verb, const Args& rest) {
   const RecoveryAnswer a = RecoveryCall(*parts.recovery, rt->clock, verb, request);
   if (!a.status.ok()) {
     std::cerr << "tandem workorder " << verb << ": " << a.status.message() << "\n";
-    const Status& s = a.status;
-    return s.IsInvalidArgument() || s.IsNotFound() || s.IsConflict() ? kExitUsage : kExitFailures;
+    return ExitCodeOf(a.status);
   }
   if (vm.count("json")) {
     std::cout << a.body.Dump() << "\n";
