@@ -1,5 +1,6 @@
 #include "app/action_routes.h"
 
+#include "app/tokens.h"
 #include "util/json.h"
 
 namespace tandem::app {
@@ -142,13 +143,14 @@ void RegisterActionRoutes(ApiServer& server, Runtime& rt) {
     const std::string base = "/api/v1/actions/" + name + "/";
     actions::Actions* actions = rt.actions.get();
     Metrics* metrics = &rt.metrics;
-    server.Route("POST", base + "sync", [actions, name, metrics](const std::string& body) {
-      return SyncAction(*actions, *metrics, name, body);
-    });
-    server.Route("POST", base + "open", [actions, name](const std::string& body) {
+    server.Route("POST", base + "sync", kScopeActions,
+                 [actions, name, metrics](const std::string& body) {
+                   return SyncAction(*actions, *metrics, name, body);
+                 });
+    server.Route("POST", base + "open", kScopeActions, [actions, name](const std::string& body) {
       return OpenAction(*actions, name, body);
     });
-    server.Route("POST", base + "query", [actions, name](const std::string& body) {
+    server.Route("POST", base + "query", kScopeActions, [actions, name](const std::string& body) {
       return QueryAction(*actions, name, body);
     });
   }

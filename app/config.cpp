@@ -10,6 +10,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "app/secrets.h"
+#include "store/options.h"
 
 namespace tandem::app {
 
@@ -180,19 +181,50 @@ class Reader {
   std::vector<std::string> errors_;
 };
 
+// store.url and store.password. A PostgreSQL password is accepted only through a secret
+// reference: the whole URL as one (env:TANDEM_STORE_URL) or the password in store.password.
+void ReadStoreUrl(const YAML::Node& n, Reader& r, std::string* url) {
+  YAML::Node given;
+  if (r.Scalar(n, "store", "url", &given)) {
+    const bool ref = LooksLikeSecretRef(given.Scalar());
+    if (ref)
+      r.Secret(n, "store", "url", url);
+    else
+      *url = given.Scalar();
+    if (url->rfind("sqlite:", 0) != 0 && url->rfind("postgres", 0) != 0) {
+      // Only the scheme: the rest may hold credentials.
+      r.Error(given.Mark(), "store.url",
+              "expected sqlite:PATH or postgresql://..., got '" + url->substr(0, url->find(':')) +
+                  ":...'");
+    } else if (!ref && store::StoreUrlHasPassword(*url)) {
+      r.Error(
+          given.Mark(), "store.url",
+          "a password written in clear; put the password in store.password as env:NAME or "
+          "file:PATH, or the whole URL in a secret reference (store.url: env:TANDEM_STORE_URL)");
+    }
+  }
+  YAML::Node password_node;
+  if (!r.Scalar(n, "store", "password", &password_node)) return;
+  std::string password;
+  r.Secret(n, "store", "password", &password);
+  if (password.empty()) return;
+  auto with = store::StoreUrlWithPassword(*url, password);
+  if (!with.ok())
+    r.Error(password_node.Mark(), "store.password", with.status().message());
+  else
+    *url = *with;
+}
+
 void ReadConfig(const YAML::Node& root, Reader& r, Config* c) {
   if (!r.Map(root, "",
              {"store", "server", "crm", "billing", "paths", "schedules", "workers", "logging",
-              "catalog"}))
+              "catalog", "retention"}))
     return;
-  if (auto n = root["store"]; n.IsDefined() && r.Map(n, "store", {"url", "pool_size", "schema"})) {
-    r.Str(n, "store", "url", &c->store.url);
+  if (auto n = root["store"];
+      n.IsDefined() && r.Map(n, "store", {"url", "password", "pool_size", "schema"})) {
     r.Number<int>(n, "store", "pool_size", &c->store.pool_size, 1, 64);
     r.Str(n, "store", "schema", &c->store.schema);
-    if (n["url"].IsDefined() && c->store.url.rfind("sqlite:", 0) != 0 &&
-        c->store.url.rfind("postgres", 0) != 0)
-      r.Error(n["url"].Mark(), "store.url",
-              "expected sqlite:PATH or postgresql://..., got '" + c->store.url + "'");
+    ReadStoreUrl(n, r, &c->store.url);
   }
   if (auto n = root["server"]; n.IsDefined() && r.Map(n, "server", {"listen", "api_token"})) {
     std::string listen;
@@ -272,6 +304,8 @@ void ReadConfig(const YAML::Node& root, Reader& r, Config* c) {
     r.Duration(n, "schedules", "order_poll", &c->schedules.order_poll_ms);
     r.Duration(n, "schedules", "renewal_scan", &c->schedules.renewal_scan_ms);
   }
+  if (auto n = root["retention"]; n.IsDefined() && r.Map(n, "retention", {"event_payloads"}))
+    r.Duration(n, "retention", "event_payloads", &c->retention.event_payloads_ms);
   if (auto n = root["workers"];
       n.IsDefined() && r.Map(n, "workers", {"count", "batch", "lease", "poll_api_share"})) {
     r.Number<int>(n, "workers", "count", &c->workers.count, 0, 64);

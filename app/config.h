@@ -93,6 +93,13 @@ struct WorkersConfig {
   double poll_api_share = 0.05;  // of the daily API allowance the order poll may spend
 };
 
+// How long personal data is kept.
+struct RetentionConfig {
+  // A handled billing event's payload (names, e-mails, addresses) is emptied this long after it
+  // arrived; the event's id, type and outcome stay.
+  int64_t event_payloads_ms = 30 * 24 * 3'600'000LL;
+};
+
 struct LoggingConfig {
   std::string format = "text";  // text | json
   std::string level = "info";
@@ -109,6 +116,7 @@ struct Config {
   bool workorders_path_set = false;  // named in the file: then it must exist
   Schedules schedules;
   WorkersConfig workers;
+  RetentionConfig retention;
   // catalog.pricebooks: price books besides the standard one that get an entry per price.
   std::vector<std::string> catalog_pricebooks;
   LoggingConfig logging;

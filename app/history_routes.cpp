@@ -3,6 +3,8 @@
 #include <cstdlib>
 #include <set>
 
+#include "app/tokens.h"
+
 namespace tandem::app {
 namespace {
 
@@ -88,7 +90,7 @@ RecoveryAnswer HistoryCall(Runtime& rt, const std::string& id, int64_t before, i
 void RegisterHistoryRoutes(ApiServer& server, Runtime& rt) {
   Runtime* runtime = &rt;
   server.RouteWithId(
-      "GET", "/api/v1/records/", "/history",
+      "GET", "/api/v1/records/", "/history", kScopeOperator,
       [runtime](const std::string& id, const std::map<std::string, std::string>& query,
                 const std::string&) {
         auto number = [&](const char* name, int64_t fallback) -> int64_t {

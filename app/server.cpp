@@ -9,6 +9,7 @@
 #include <cpprest/http_listener.h>
 #include <pplx/threadpool.h>
 
+#include "app/tokens.h"
 #include "util/in_flight.h"
 #include "util/log.h"
 #include "util/net.h"
@@ -121,10 +122,14 @@ struct ApiServer::Impl {
   connector::http::CallCounter& counter;
   const Clock& clock;
   SteadyTime started;
-  std::map<std::string, ApiHandler> routes;            // "METHOD path"; read-only after Start()
+  struct ScopedHandler {
+    std::string scope;
+    ApiHandler handler;
+  };
+  std::map<std::string, ScopedHandler> routes;         // "METHOD path"; read-only after Start()
   std::map<std::string, PublicHandler> public_routes;  // read-only after Start()
   struct ParamRoute {
-    std::string method, prefix, suffix;
+    std::string method, prefix, suffix, scope;
     ParamHandler handler;
   };
   std::vector<ParamRoute> param_routes;  // read-only after Start()
@@ -157,8 +162,8 @@ struct ApiServer::Impl {
       if (entry.first.compare(entry.first.find(' ') + 1, std::string::npos, path) == 0) return true;
     return false;
   }
-  void Dispatch(const std::string& token,
-                const std::function<bool(const std::string&)>& token_check, Replier replier);
+  void Dispatch(const ServerOptions& options, Replier replier);
+  void Health(const std::string& granted, Replier replier);
 
   Impl(store::Store& s, connector::http::CallCounter& c, const Clock& cl)
       : store(s), counter(c), clock(cl), started(cl.SteadyNow()) {}
@@ -209,16 +214,18 @@ ApiServer::ApiServer(ServerOptions options, store::Store& store,
 
 ApiServer::~ApiServer() { Stop(); }
 
-void ApiServer::Route(const std::string& method, const std::string& path, ApiHandler handler) {
-  impl_->routes[method + " " + path] = std::move(handler);
+void ApiServer::Route(const std::string& method, const std::string& path, const std::string& scope,
+                      ApiHandler handler) {
+  impl_->routes[method + " " + path] = {scope, std::move(handler)};
 }
 
 void ApiServer::RouteWithId(const std::string& method, const std::string& prefix,
-                            const std::string& suffix, ParamHandler handler) {
+                            const std::string& suffix, const std::string& scope,
+                            ParamHandler handler) {
   // Under /api/ or the bearer check would not cover it (a wiring mistake, found at start-up).
   if (prefix.rfind("/api/", 0) != 0)
     throw std::logic_error("RouteWithId: " + prefix + " is not under /api/");
-  impl_->param_routes.push_back({method, prefix, suffix, std::move(handler)});
+  impl_->param_routes.push_back({method, prefix, suffix, scope, std::move(handler)});
 }
 
 void ApiServer::SetMetrics(Metrics* metrics) {
@@ -244,10 +251,41 @@ std::string ApiServer::base_url() const {
   return "http://" + options_.host + ":" + std::to_string(port_);
 }
 
+// The scopes the request's bearer token grants: every scope for the configured token, an issued
+// token's own, "" for none or an unknown one.
+namespace {
+std::string GrantedScopes(const ServerOptions& options, const wh::http_request& req) {
+  const auto auth = req.headers().find("Authorization");
+  if (auth == req.headers().end() || auth->second.rfind("Bearer ", 0) != 0) return "";
+  const std::string presented = auth->second;
+  if (!options.api_token.empty() && SafeEquals(presented, "Bearer " + options.api_token))
+    return kAllScopes;
+  if (!options.token_scopes) return "";
+  return options.token_scopes(presented.substr(7)).value_or("");
+}
+}  // namespace
+
+// /healthz: a load balancer or an anonymous prober learns only ok / not ok; the store's error
+// (which may name hosts and users) goes only to an operator.
+void ApiServer::Impl::Health(const std::string& granted, Replier replier) {
+  const bool detailed = HasScope(granted, kScopeOperator);
+  auto version = store.SchemaVersion();
+  if (!version.ok()) {
+    replier.Send(503,
+                 detailed ? "{\"status\":\"not ok\",\"error\":\"" +
+                                log::JsonEscape(version.status().ToString()) + "\"}"
+                          : "{\"status\":\"not ok\"}",
+                 "application/json");
+    return;
+  }
+  replier.Send(200,
+               detailed ? "{\"status\":\"ok\",\"schema_version\":" + std::to_string(*version) + "}"
+                        : "{\"status\":\"ok\"}",
+               "application/json");
+}
+
 // Routes one request: health and metrics, signed public routes, then the bearer-protected API.
-void ApiServer::Impl::Dispatch(const std::string& token,
-                               const std::function<bool(const std::string&)>& token_check,
-                               Replier replier) {
+void ApiServer::Impl::Dispatch(const ServerOptions& options, Replier replier) {
   wh::http_request& req = replier.request();
   std::string path;
   try {
@@ -259,14 +297,7 @@ void ApiServer::Impl::Dispatch(const std::string& token,
   }
   const std::string method = req.method();
   if (method == "GET" && path == "/healthz") {
-    auto version = store.SchemaVersion();
-    if (!version.ok()) {
-      replier.Send(503, ErrorJson("store_unavailable", version.status().ToString()),
-                   "application/json");
-      return;
-    }
-    replier.Send(200, "{\"status\":\"ok\",\"schema_version\":" + std::to_string(*version) + "}",
-                 "application/json");
+    Health(GrantedScopes(options, req), std::move(replier));
     return;
   }
   if (method == "GET" && path == "/metrics") {
@@ -295,8 +326,12 @@ void ApiServer::Impl::Dispatch(const std::string& token,
     return;
   }
   ApiHandler handler;
+  std::string scope;
   std::string metric_key = key;
-  if (auto route = routes.find(key); route != routes.end()) handler = route->second;
+  if (auto route = routes.find(key); route != routes.end()) {
+    handler = route->second.handler;
+    scope = route->second.scope;
+  }
   for (const auto& p : param_routes) {
     if (handler || p.method != method || path.size() <= p.prefix.size() + p.suffix.size() ||
         path.compare(0, p.prefix.size(), p.prefix) != 0 ||
@@ -320,6 +355,7 @@ void ApiServer::Impl::Dispatch(const std::string& token,
     }
     ParamHandler h = p.handler;
     handler = [h, param, query](const std::string& body) { return h(param, query, body); };
+    scope = p.scope;
     metric_key = method + " " + p.prefix + "{id}" + p.suffix;  // one series per route
   }
   // A path served under another method: 405 with Allow (RFC 9110 15.5.6). Behind the bearer
@@ -328,13 +364,16 @@ void ApiServer::Impl::Dispatch(const std::string& token,
   const bool public_path =
       !allow.empty() && (path == "/healthz" || path == "/metrics" || IsPublicPath(path));
   if (path.rfind("/api/", 0) == 0 && !public_path) {
-    const auto auth = req.headers().find("Authorization");
-    const std::string presented = auth == req.headers().end() ? "" : auth->second;
-    const bool configured = !token.empty() && SafeEquals(presented, "Bearer " + token);
-    const bool issued = !configured && token_check && presented.rfind("Bearer ", 0) == 0 &&
-                        token_check(presented.substr(7));
-    if (!configured && !issued) {
+    const std::string granted = GrantedScopes(options, req);
+    if (granted.empty()) {
       replier.Send(401, ErrorJson("unauthorized", "a valid bearer token is required"),
+                   "application/json");
+      return;
+    }
+    if (handler && !HasScope(granted, scope)) {
+      replier.Send(403,
+                   ErrorJson("forbidden", "this token lacks the '" + scope + "' scope (it has " +
+                                              granted + "); see tandem token create --scopes"),
                    "application/json");
       return;
     }
@@ -357,16 +396,15 @@ Status ApiServer::Start() {
   InitOpenSsl();
   port_ = options_.port != 0 ? options_.port : FreeLoopbackPort();
   Impl* impl = impl_.get();
-  const std::string token = options_.api_token;
-  const auto token_check = options_.token_check;
+  const ServerOptions options = options_;
   try {
     wh::experimental::listener::http_listener_config cfg;
     cfg.set_timeout(std::chrono::seconds(30));
     impl->listener = std::make_unique<http_listener>(base_url(), cfg);
     std::shared_ptr<InFlight> in_flight = impl->in_flight;
-    impl->listener->support([impl, token, token_check, in_flight](wh::http_request req) {
+    impl->listener->support([impl, options, in_flight](wh::http_request req) {
       try {
-        impl->Dispatch(token, token_check, Replier(std::move(req), in_flight));
+        impl->Dispatch(options, Replier(std::move(req), in_flight));
       } catch (const std::exception& e) {
         // The Replier, gone with the stack, answered 500.
         log::Get("app.server")->error("request handler: {}", e.what());

@@ -1,5 +1,8 @@
 // The HTTP API server of `tandem serve`: health, metrics, and the bearer-protected API that
-// CRM quick actions and billing callbacks call (routes are added by later steps).
+// CRM quick actions and operators call, each route needing a token scope; billing callbacks
+// authenticate by their signature (routes are added by later steps). /healthz tells an
+// anonymous caller only ok / not ok; an operator token also gets the schema version or the
+// store's error.
 // Thread-safety: Start/Stop from one thread; handlers run on cpprest's pool.
 #pragma once
 
@@ -7,6 +10,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "connector/http/call_counter.h"
@@ -18,9 +22,10 @@ namespace tandem::app {
 struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;        // 0: pick a free port (see ApiServer::port())
-  std::string api_token;  // the configured token for /api/v1/* (may be empty)
-  // Also accepts a token this returns true for (tokens made with `tandem token create`).
-  std::function<bool(const std::string& token)> token_check;
+  std::string api_token;  // the configured token for /api/v1/* (may be empty): every scope
+  // Also accepts a token this knows: its scopes ("actions,operator"), nullopt for an unknown or
+  // revoked token (tokens made with `tandem token create`; app/tokens.h).
+  std::function<std::optional<std::string>(const std::string& token)> token_scopes;
 };
 
 // A route handler: request body in, (status, JSON body) out.
@@ -52,12 +57,14 @@ class ApiServer {
             const Clock& clock);
   ~ApiServer();
 
-  // Registers "METHOD /api/v1/..." before Start().
-  void Route(const std::string& method, const std::string& path, ApiHandler handler);
-  // Registers "METHOD PREFIX{id}SUFFIX" (bearer-protected) before Start(); the id is one path
-  // segment, never empty.
+  // Registers "METHOD /api/v1/..." before Start(): callers need a bearer token with `scope`
+  // (app/tokens.h); a valid token without it gets 403.
+  void Route(const std::string& method, const std::string& path, const std::string& scope,
+             ApiHandler handler);
+  // Registers "METHOD PREFIX{id}SUFFIX" (bearer-protected, as Route) before Start(); the id is
+  // one path segment, never empty.
   void RouteWithId(const std::string& method, const std::string& prefix, const std::string& suffix,
-                   ParamHandler handler);
+                   const std::string& scope, ParamHandler handler);
   // Registers a route that skips the bearer-token check (its handler must authenticate).
   void PublicRoute(const std::string& method, const std::string& path, PublicHandler handler);
   // Binds and starts serving. Failure: Unavailable when the address cannot be bound.

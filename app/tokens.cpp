@@ -1,6 +1,8 @@
 #include "app/tokens.h"
 
 #include <fstream>
+#include <set>
+#include <sstream>
 
 #include "util/openssl_init.h"
 
@@ -34,6 +36,38 @@ std::string TokenHash(const std::string& token) {
     out.push_back(kHex[md[i] & 15]);
   }
   return out;
+}
+
+Result<std::string> NormalizeScopes(const std::string& csv) {
+  std::set<std::string> scopes;
+  std::stringstream in(csv);
+  for (std::string item; std::getline(in, item, ',');) {
+    const auto first = item.find_first_not_of(' ');
+    if (first == std::string::npos) continue;
+    item = item.substr(first, item.find_last_not_of(' ') - first + 1);
+    if (item != kScopeActions && item != kScopeOperator)
+      return Status::InvalidArgument("unknown scope '" + item + "' (expected actions, operator)");
+    scopes.insert(item);
+  }
+  if (scopes.empty()) return Status::InvalidArgument("give at least one scope (actions, operator)");
+  std::string out;
+  for (const auto& s : scopes) out += (out.empty() ? "" : ",") + s;
+  return out;
+}
+
+std::function<std::optional<std::string>(const std::string& token)> IssuedTokenScopes(
+    store::TokenStore& tokens) {
+  return [&tokens](const std::string& token) -> std::optional<std::string> {
+    auto scopes = tokens.ActiveApiTokenScopes(TokenHash(token));
+    return scopes.ok() ? *scopes : std::nullopt;
+  };
+}
+
+bool HasScope(const std::string& scopes, const std::string& scope) {
+  std::stringstream in(scopes);
+  for (std::string item; std::getline(in, item, ',');)
+    if (item == scope) return true;
+  return false;
 }
 
 }  // namespace tandem::app

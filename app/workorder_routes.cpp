@@ -1,5 +1,7 @@
 #include "app/workorder_routes.h"
 
+#include "app/tokens.h"
+
 namespace tandem::app {
 namespace {
 
@@ -144,13 +146,14 @@ ApiReply ReplyOf(const RecoveryAnswer& a, const std::string& error_code) {
 
 void JsonPostRoute(ApiServer& server, const std::string& path, const std::string& error_code,
                    std::function<RecoveryAnswer(const Json&)> call) {
-  server.Route("POST", path, [call = std::move(call), error_code](const std::string& body) {
-    auto request = Json::Parse(body.empty() ? "{}" : body);
-    if (!request.ok())
-      return ApiReply{
-          400, ErrorJson("bad_request", "the body is not JSON: " + request.status().message())};
-    return ReplyOf(call(*request), error_code);
-  });
+  server.Route(
+      "POST", path, kScopeOperator, [call = std::move(call), error_code](const std::string& body) {
+        auto request = Json::Parse(body.empty() ? "{}" : body);
+        if (!request.ok())
+          return ApiReply{
+              400, ErrorJson("bad_request", "the body is not JSON: " + request.status().message())};
+        return ReplyOf(call(*request), error_code);
+      });
 }
 
 RecoveryParts NewRecovery(Runtime& rt) {

@@ -23,6 +23,7 @@
 #include "bench/bench_util.h"
 #include "tests/support/catalog_builder.h"
 #include "tests/support/order_builder.h"
+#include "tests/support/sandbox_config.h"
 #include "util/log.h"
 
 #include <sys/wait.h>
@@ -107,8 +108,9 @@ int main(int argc, char** argv) {
   const std::string config = (dir / "tandem.yaml").string();
   {
     std::ofstream out(config);
-    out << "store:\n  url: \"" << store_url << "\"\n";
-    if (store_url.rfind("postgres", 0) == 0) out << "  schema: bench_wo_" << getpid() << "\n";
+    testing::WriteStoreSection(
+        out, config, store_url,
+        store_url.rfind("postgres", 0) == 0 ? "bench_wo_" + std::to_string(getpid()) : "");
     out << "crm:\n  base_url: " << crm_url
         << "\n  auth:\n    client_id: tandem-sandbox\n    client_secret: env:SF_SECRET\n"
         << "billing:\n  base_url: " << billing_url

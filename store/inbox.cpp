@@ -129,4 +129,17 @@ Status InboxStore::MarkInboxEvents(const std::vector<InboxMark>& marks, int64_t 
   });
 }
 
+Result<int64_t> InboxStore::PurgeInboxPayloads(int64_t received_before_ms, int64_t now_ms,
+                                               int limit) {
+  return pool_.With("purge inbox payloads", [&](soci::session& sql) -> Result<int64_t> {
+    // By event id through a bounded subquery: one short statement however large the backlog.
+    return static_cast<int64_t>(
+        Exec(sql,
+             "UPDATE inbox SET payload = '', purged_ms = :now WHERE event_id IN ("
+             "SELECT event_id FROM inbox WHERE state IN ('done', 'dismissed') AND "
+             "received_ms < :cut AND purged_ms IS NULL LIMIT :n)",
+             {Int(now_ms), Int(received_before_ms), Int(limit)}));
+  });
+}
+
 }  // namespace tandem::store

@@ -55,6 +55,12 @@ class InboxStore {
   Result<std::vector<InboxEvent>> InboxEventById(const std::string& event_id);  // 0 or 1
   Status DismissInboxEvent(const std::string& event_id, const std::string& reason);
 
+  // --- retention ---
+  // Empties the payload of handled events (done or dismissed) received before
+  // `received_before_ms`, at most `limit` of them; returns how many. Pending and failed events
+  // keep theirs: they are still to be applied or replayed.
+  Result<int64_t> PurgeInboxPayloads(int64_t received_before_ms, int64_t now_ms, int limit);
+
  private:
   Pool& pool_;
 };

@@ -110,4 +110,42 @@ Result<StoreUrl> ParseStoreUrl(const std::string& url) {
                                  url.substr(0, url.find(':')) + ":...')");
 }
 
+bool StoreUrlHasPassword(const std::string& url) {
+  auto parsed = ParseStoreUrl(url);
+  if (!parsed.ok() || parsed->backend != Backend::kPostgres) return false;
+  // Walk "key = value" pairs; a value may be quoted with backslash escapes.
+  const std::string& c = parsed->connect;
+  size_t i = 0;
+  auto skip_spaces = [&] {
+    while (i < c.size() && std::isspace(static_cast<unsigned char>(c[i]))) ++i;
+  };
+  while (true) {
+    skip_spaces();
+    if (i >= c.size()) return false;
+    const size_t key_start = i;
+    while (i < c.size() && c[i] != '=' && !std::isspace(static_cast<unsigned char>(c[i]))) ++i;
+    const std::string key = c.substr(key_start, i - key_start);
+    skip_spaces();
+    if (i >= c.size() || c[i] != '=') return false;  // not keywords libpq would take either
+    ++i;
+    skip_spaces();
+    if (key == "password") return true;
+    if (i < c.size() && c[i] == '\'') {
+      for (++i; i < c.size() && c[i] != '\''; ++i)
+        if (c[i] == '\\') ++i;
+      ++i;
+    } else {
+      while (i < c.size() && !std::isspace(static_cast<unsigned char>(c[i]))) ++i;
+    }
+  }
+}
+
+Result<std::string> StoreUrlWithPassword(const std::string& url, const std::string& password) {
+  auto parsed = ParseStoreUrl(url);
+  if (!parsed.ok()) return parsed.status();
+  if (parsed->backend != Backend::kPostgres)
+    return Status::InvalidArgument("a password is for a PostgreSQL store, not SQLite");
+  return "postgresql:" + parsed->connect + " password=" + QuoteKeywordValue(password);
+}
+
 }  // namespace tandem::store

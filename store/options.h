@@ -20,6 +20,13 @@ struct StoreUrl {
 // strings, so URIs are rewritten to key=value here.
 Result<StoreUrl> ParseStoreUrl(const std::string& url);
 
+// True when the URL carries a password (user:PASSWORD@ in a URI, password=... among libpq
+// keywords): the configuration accepts one only through a secret reference.
+bool StoreUrlHasPassword(const std::string& url);
+// The URL with the password added as a libpq keyword ("postgresql:... password='…'").
+// Failure: InvalidArgument for a SQLite URL, or one that does not parse.
+Result<std::string> StoreUrlWithPassword(const std::string& url, const std::string& password);
+
 struct StoreOptions {
   std::string url = "sqlite:tandem.db";  // default: SQLite file in the working directory
   int pool_size = 4;                     // PostgreSQL sessions; SQLite always uses 1

@@ -5,13 +5,12 @@
 namespace tandem::store {
 
 Status TokenStore::CreateApiToken(const std::string& name, const std::string& token_hash,
-                                  int64_t now_ms) {
+                                  const std::string& scopes, int64_t now_ms) {
   return pool_.With("create api token", [&](soci::session& sql) -> Status {
-    const long long n =
-        Exec(sql,
-             "INSERT INTO api_tokens (name, token_hash, created_ms) VALUES (:n, :h, :c) "
-             "ON CONFLICT (name) DO NOTHING",
-             {Text(name), Text(token_hash), Int(now_ms)});
+    const long long n = Exec(sql,
+                             "INSERT INTO api_tokens (name, token_hash, scopes, created_ms) "
+                             "VALUES (:n, :h, :s, :c) ON CONFLICT (name) DO NOTHING",
+                             {Text(name), Text(token_hash), Text(scopes), Int(now_ms)});
     if (n == 0) return Status::AlreadyExists("an API token named '" + name + "' exists");
     return Status::Ok();
   });
@@ -27,23 +26,25 @@ Status TokenStore::RevokeApiToken(const std::string& name, int64_t now_ms) {
   });
 }
 
-Result<bool> TokenStore::IsActiveApiToken(const std::string& token_hash) {
-  return pool_.With("check api token", [&](soci::session& sql) -> Result<bool> {
-    return !Query(sql, "SELECT name FROM api_tokens WHERE token_hash = :h AND revoked_ms IS NULL",
-                  {Text(token_hash)})
-                .empty();
-  });
+Result<std::optional<std::string>> TokenStore::ActiveApiTokenScopes(const std::string& token_hash) {
+  return pool_.With(
+      "check api token", [&](soci::session& sql) -> Result<std::optional<std::string>> {
+        const auto rows =
+            Query(sql, "SELECT scopes FROM api_tokens WHERE token_hash = :h AND revoked_ms IS NULL",
+                  {Text(token_hash)});
+        if (rows.empty()) return std::optional<std::string>();
+        return std::optional<std::string>(AsText(rows[0][0]));
+      });
 }
 
-Result<std::vector<std::pair<std::string, int64_t>>> TokenStore::ListApiTokens() {
+Result<std::vector<ApiTokenInfo>> TokenStore::ListApiTokens() {
   return pool_.With(
-      "list api tokens",
-      [&](soci::session& sql) -> Result<std::vector<std::pair<std::string, int64_t>>> {
-        std::vector<std::pair<std::string, int64_t>> out;
+      "list api tokens", [&](soci::session& sql) -> Result<std::vector<ApiTokenInfo>> {
+        std::vector<ApiTokenInfo> out;
         for (const Row& r : Query(sql,
-                                  "SELECT name, created_ms FROM api_tokens WHERE "
+                                  "SELECT name, scopes, created_ms FROM api_tokens WHERE "
                                   "revoked_ms IS NULL ORDER BY name"))
-          out.emplace_back(AsText(r[0]), AsInt(r[1]));
+          out.push_back(ApiTokenInfo{AsText(r[0]), AsText(r[1]), AsInt(r[2])});
         return out;
       });
 }

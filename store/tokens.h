@@ -3,8 +3,8 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "util/result.h"
@@ -13,17 +13,27 @@ namespace tandem::store {
 
 class Pool;
 
+// An active token as `tandem token list` shows it.
+struct ApiTokenInfo {
+  std::string name;
+  std::string scopes;  // comma-separated, e.g. "actions,operator"
+  int64_t created_ms = 0;
+};
+
 class TokenStore {
  public:
   explicit TokenStore(Pool& pool) : pool_(pool) {}
 
   // AlreadyExists when the name is taken.
-  Status CreateApiToken(const std::string& name, const std::string& token_hash, int64_t now_ms);
+  Status CreateApiToken(const std::string& name, const std::string& token_hash,
+                        const std::string& scopes, int64_t now_ms);
   // NotFound when there is no active token of that name.
   Status RevokeApiToken(const std::string& name, int64_t now_ms);
-  Result<bool> IsActiveApiToken(const std::string& token_hash);
-  // Names of active tokens, with their creation times.
-  Result<std::vector<std::pair<std::string, int64_t>>> ListApiTokens();
+  // The scopes of the active token with this hash; nullopt when there is none (unknown or
+  // revoked).
+  Result<std::optional<std::string>> ActiveApiTokenScopes(const std::string& token_hash);
+  // Active tokens by name.
+  Result<std::vector<ApiTokenInfo>> ListApiTokens();
 
  private:
   Pool& pool_;

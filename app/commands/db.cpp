@@ -3,6 +3,7 @@
 
 #include "app/cli.h"
 #include "app/commands/command.h"
+#include "store/options.h"
 
 namespace tandem::app::commands {
 namespace po = boost::program_options;
@@ -30,7 +31,16 @@ int Db(const Globals& g, const Args& args) {
     return code;
   Config config;
   if (!LoadOrDefault(g, &config)) return kExitUsage;
-  if (vm.count("store")) config.store.url = vm["store"].as<std::string>();
+  if (vm.count("store")) {
+    config.store.url = vm["store"].as<std::string>();
+    // Every user of the machine can read a command line (ps, /proc).
+    if (store::StoreUrlHasPassword(config.store.url)) {
+      std::cerr << "tandem db " << sub
+                << ": --store: a password on the command line is visible to every user of the "
+                   "machine; use store.password (env:NAME) in the config or PGPASSWORD\n";
+      return kExitUsage;
+    }
+  }
 
   CrashPoints crash(CrashSpecFromEnv());
   auto store = OpenStore(config, /*migrate=*/false, &crash);

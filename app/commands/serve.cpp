@@ -12,6 +12,7 @@
 #include "app/commands/command.h"
 #include "app/event_routes.h"
 #include "app/history_routes.h"
+#include "app/payload_retention.h"
 #include "app/server.h"
 #include "app/tokens.h"
 #include "app/workorder_routes.h"
@@ -74,16 +75,20 @@ inline constexpr int64_t kBillingPollLock = 7143220004;  // the billing poll's a
 // The callback worker: applies stored webhook events to the CRM until `stopping`. For a
 // billing system that is polled instead (Gotransverse), it first asks for changes every
 // `poll_every`, or at once after a notification hinted at one; with several processes only
-// the holder of the lock polls (the others would only find the same changes again).
+// the holder of the lock polls (the others would only find the same changes again). Hourly it
+// empties the payloads of handled events older than `retention`.
 std::thread StartCallbackWorker(Runtime& runtime, const std::atomic<bool>& stopping,
-                                Millis poll_every) {
+                                Millis poll_every, Millis retention) {
   auto hinted = std::make_shared<std::atomic<bool>>(false);
   runtime.callbacks->OnPollHint([hinted] { *hinted = true; });
-  return StartThread("callbacks", [&runtime, &stopping, poll_every, hinted] {
+  return StartThread("callbacks", [&runtime, &stopping, poll_every, retention, hinted] {
     actions::BillingPoller poller(runtime.billing->billing(), *runtime.store, runtime.clock);
+    PayloadRetention payloads(*runtime.store, runtime.clock, retention);
     SteadyTime last_poll{};
     bool polled = false;
     while (!stopping) {
+      if (auto purged = payloads.MaybePurge(); !purged.ok())
+        log::Get("app")->warn("event payload retention: {}", purged.status().ToString());
       const SteadyTime now = runtime.clock.SteadyNow();
       if (poller.active() && (!polled || *hinted || now - last_poll >= poll_every)) {
         auto leader = runtime.store->TryAcquireLeadership(kBillingPollLock);
@@ -133,11 +138,7 @@ int Serve(const Globals& g, const Args& args) {
   SystemClock clock;
   connector::http::CallCounter counter;
   ServerOptions server_options{config.server.host, config.server.port, config.server.api_token,
-                               nullptr};
-  server_options.token_check = [store](const std::string& presented) {
-    auto active = store->IsActiveApiToken(TokenHash(presented));
-    return active.ok() && *active;
-  };
+                               IssuedTokenScopes(*store)};
   ApiServer server(server_options, *store, runtime ? runtime->counter : counter, clock);
   if (runtime) {
     RegisterActionRoutes(server, *runtime);
@@ -153,7 +154,8 @@ int Serve(const Globals& g, const Args& args) {
   std::atomic<bool> stopping{false};
   std::thread worker;
   if (runtime)
-    worker = StartCallbackWorker(*runtime, stopping, Millis(config.schedules.billing_poll_ms));
+    worker = StartCallbackWorker(*runtime, stopping, Millis(config.schedules.billing_poll_ms),
+                                 Millis(config.retention.event_payloads_ms));
   std::unique_ptr<WorkOrderService> work_orders;
   if (runtime) {
     runtime->scheduler->Start();

@@ -6,9 +6,26 @@
 #include <fstream>
 #include <string>
 
+#include "store/options.h"
 #include "store/store.h"
 
 namespace tandem::testing {
+
+// The `store:` section of the config file at `config_path`. A URL with a password goes, as the
+// configuration requires, through a secret reference: a file beside the config.
+inline void WriteStoreSection(std::ostream& out, const std::string& config_path,
+                              const std::string& url, const std::string& schema) {
+  if (store::StoreUrlHasPassword(url)) {
+    std::ofstream(config_path + ".store-url") << url << "\n";
+    const auto slash = config_path.rfind('/');
+    out << "store:\n  url: file:"
+        << (slash == std::string::npos ? config_path : config_path.substr(slash + 1))
+        << ".store-url\n";
+  } else {
+    out << "store:\n  url: \"" << url << "\"\n";
+  }
+  if (!schema.empty()) out << "  schema: " << schema << "\n";
+}
 
 // The `billing:` section for the Stripe sandbox at `url`.
 inline std::string StripeBillingSection(const std::string& url) {
@@ -20,8 +37,7 @@ inline void WriteSandboxConfigWith(const std::string& path, const store::StoreOp
                                    const std::string& crm_url, const std::string& billing_section,
                                    const std::string& source_dir, const std::string& extra = "") {
   std::ofstream out(path);
-  out << "store:\n  url: \"" << store.url << "\"\n";
-  if (!store.schema.empty()) out << "  schema: " << store.schema << "\n";
+  WriteStoreSection(out, path, store.url, store.schema);
   out << "crm:\n  base_url: " << crm_url
       << "\n  auth:\n    client_id: tandem-sandbox\n    client_secret: env:SF_SECRET\n"
       << billing_section << "paths:\n  mapping: " << source_dir << "/config/mapping.yaml\n"

@@ -47,10 +47,7 @@ class ApiTest : public ::testing::Test {
     ASSERT_TRUE(rt.ok()) << rt.status().ToString();
     runtime_ = std::move(rt).value();
     server_ = std::make_unique<ApiServer>(
-        ServerOptions{"127.0.0.1", 0, kToken,
-                      [this](const std::string& t) {
-                        return runtime_->store->IsActiveApiToken(TokenHash(t)).value_or(false);
-                      }},
+        ServerOptions{"127.0.0.1", 0, kToken, IssuedTokenScopes(*runtime_->store)},
         *runtime_->store, runtime_->counter, clock_);
     RegisterActionRoutes(*server_, *runtime_);
     RegisterWorkOrderRoutes(*server_, *runtime_);
@@ -319,7 +316,8 @@ TEST_F(ApiTest, AnOversizedChunkedBodyIsRefusedToo) {
 
 TEST_F(ApiTest, IssuedTokensWorkUntilRevoked) {
   const std::string issued = NewApiToken().value();
-  ASSERT_TRUE(runtime_->store->CreateApiToken("quick-actions", TokenHash(issued), 1).ok());
+  ASSERT_TRUE(
+      runtime_->store->CreateApiToken("quick-actions", TokenHash(issued), "actions", 1).ok());
   EXPECT_EQ(
       Post("/api/v1/actions/account/open", R"({"ids":[]})", {{"Authorization", "Bearer " + issued}})
           .status,
@@ -329,6 +327,48 @@ TEST_F(ApiTest, IssuedTokensWorkUntilRevoked) {
       Post("/api/v1/actions/account/open", R"({"ids":[]})", {{"Authorization", "Bearer " + issued}})
           .status,
       401);
+}
+
+// The CRM's quick-action token must not dismiss work orders; an operator's token need not sync.
+TEST_F(ApiTest, TokensReachOnlyTheRoutesOfTheirScopes) {
+  const std::string crm = NewApiToken().value();
+  const std::string ops = NewApiToken().value();
+  ASSERT_TRUE(runtime_->store->CreateApiToken("crm", TokenHash(crm), "actions", 1).ok());
+  ASSERT_TRUE(runtime_->store->CreateApiToken("ops", TokenHash(ops), "operator", 1).ok());
+  auto as = [](const std::string& t) {
+    return connector::http::Headers{{"Authorization", "Bearer " + t}};
+  };
+  const std::string open = "/api/v1/actions/account/open";
+  const std::string list = "/api/v1/workorders/list";
+  EXPECT_EQ(Post(open, R"({"ids":[]})", as(crm)).status, 200);
+  auto refused = Post(list, "{}", as(crm));
+  EXPECT_EQ(refused.status, 403) << refused.body;
+  EXPECT_NE(refused.body.find("lacks the 'operator' scope"), std::string::npos) << refused.body;
+  EXPECT_EQ(Call("GET", "/api/v1/records/001000000000001AAA/history", "", as(crm)).status, 403);
+  EXPECT_EQ(Post("/api/v1/events/list", "{}", as(crm)).status, 403);
+  EXPECT_EQ(Post(list, "{}", as(ops)).status, 200);
+  EXPECT_EQ(Post(open, R"({"ids":[]})", as(ops)).status, 403);
+  // The configured token is the owner's: every scope.
+  EXPECT_EQ(Post(list, "{}", as(kToken)).status, 200);
+  EXPECT_EQ(Post(open, R"({"ids":[]})", as(kToken)).status, 200);
+  // An unknown token is still 401, not 403: it learns nothing of the routes.
+  EXPECT_EQ(Post(list, "{}", as("tdm_unknown")).status, 401);
+}
+
+TEST_F(ApiTest, HealthTellsAnAnonymousCallerOnlyOkAndAnOperatorTheDetails) {
+  auto anonymous = Call("GET", "/healthz", "");
+  EXPECT_EQ(anonymous.status, 200);
+  EXPECT_EQ(anonymous.body, R"({"status":"ok"})");
+  const std::string crm = NewApiToken().value();
+  ASSERT_TRUE(runtime_->store->CreateApiToken("crm", TokenHash(crm), "actions", 1).ok());
+  EXPECT_EQ(Call("GET", "/healthz", "", {{"Authorization", "Bearer " + crm}}).body,
+            R"({"status":"ok"})");
+  auto detailed = Call("GET", "/healthz", "", {{"Authorization", std::string("Bearer ") + kToken}});
+  EXPECT_EQ(detailed.status, 200);
+  EXPECT_NE(detailed.body.find("\"schema_version\":" +
+                               std::to_string(store::SchemaStore::LatestSchemaVersion())),
+            std::string::npos)
+      << detailed.body;
 }
 
 TEST_F(ApiTest, WebhooksAreVerifiedStoredOnceAndForgedOnesRefused) {

@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/support/process.h"
+#include "tests/support/sandbox_config.h"
 #include "tests/support/store_backends.h"
 
 namespace tandem::app {
@@ -118,6 +119,30 @@ TEST(Cli, MappingCheckChecksTheFileItIsGiven) {
   EXPECT_EQ(good.exit_code, 0) << good.out;
 }
 
+TEST(Cli, TokensAreMadeWithScopesAndAnUnknownScopeIsRefused) {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("tandem_cli_tokens_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string config = (dir / "tandem.yaml").string();
+  std::ofstream(config) << "store:\n  url: sqlite:" << (dir / "t.db").string() << "\n";
+  const std::string base = "--config " + config + " token ";
+  ProcessRun ops = Tandem(base + "create ops --scopes operator,actions");
+  EXPECT_EQ(ops.exit_code, 0) << ops.out;
+  EXPECT_NE(ops.out.find("\ntdm_"), std::string::npos) << ops.out;
+  EXPECT_EQ(Tandem(base + "create crm").exit_code, 0);
+  EXPECT_EQ(Tandem(base + "create night --scopes=operator").exit_code, 0);
+  ProcessRun list = Tandem(base + "list");
+  EXPECT_NE(list.out.find("crm\tactions\t"), std::string::npos) << list.out;
+  EXPECT_NE(list.out.find("night\toperator\t"), std::string::npos) << list.out;
+  EXPECT_NE(list.out.find("ops\tactions,operator\t"), std::string::npos) << list.out;
+  ProcessRun bad = Tandem(base + "create x --scopes admin");
+  EXPECT_EQ(bad.exit_code, 2) << bad.out;
+  EXPECT_NE(bad.out.find("unknown scope 'admin'"), std::string::npos) << bad.out;
+  EXPECT_EQ(Tandem(base + "create y --scopes").exit_code, 2);
+  EXPECT_EQ(Tandem(base + "list").out.find("\nx\t"), std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Cli, ConfigCheckReportsTheBrokenKeyAndExitsTwo) {
   const auto path = std::filesystem::temp_directory_path() /
                     ("tandem_cli_bad_" + std::to_string(::getpid()) + ".yaml");
@@ -157,11 +182,12 @@ class MigrationCrash : public ::testing::TestWithParam<testing::StoreBackend> {
                ("tandem_crash_" + std::to_string(::getpid()) + ".yaml"))
                   .string();
     std::ofstream out(config_);
-    out << "store:\n  url: \"" << store_->options().url << "\"\n";
-    if (!store_->options().schema.empty()) out << "  schema: " << store_->options().schema << "\n";
+    testing::WriteStoreSection(out, config_, store_->options().url, store_->options().schema);
   }
   void TearDown() override {
-    if (!config_.empty()) std::filesystem::remove(config_);
+    if (config_.empty()) return;
+    std::filesystem::remove(config_);
+    std::filesystem::remove(config_ + ".store-url");
   }
 
   int Version() { return (*store_)->SchemaVersion().value(); }

@@ -53,6 +53,7 @@ TEST_F(ConfigTest, TheShippedExampleIsValidWhenItsSecretsAreSet) {
   EXPECT_EQ(c->billing.api_key, "sk_test_example_key");
   EXPECT_EQ(c->billing.webhook_tolerance_s, 300);
   EXPECT_EQ(c->schedules.catalog_sync_ms, 15 * 60'000);
+  EXPECT_EQ(c->retention.event_payloads_ms, 30 * 24 * 3'600'000LL);
   EXPECT_EQ(redactor_.Scrub("sk_test_example_key api-token-123"), "*** ***");
 }
 
@@ -80,8 +81,10 @@ TEST_F(ConfigTest, UnknownKeyNamesFileLineColumnAndTheKeysExpected) {
   const auto path = Write("bad.yaml", "store:\n  url: sqlite:x.db\n  pool_sise: 3\n");
   auto c = Load(path);
   ASSERT_FALSE(c.ok());
-  EXPECT_EQ(c.status().message(),
-            path + ":3:3: store.pool_sise: unknown key (expected one of: url, pool_size, schema)");
+  EXPECT_EQ(
+      c.status().message(),
+      path +
+          ":3:3: store.pool_sise: unknown key (expected one of: url, password, pool_size, schema)");
 }
 
 TEST_F(ConfigTest, WrongTypeSaysWhatWasExpected) {
@@ -173,6 +176,45 @@ TEST_F(ConfigTest, BadUrlsAndListenAddressesAreRejected) {
   EXPECT_NE(m.find("store.url: expected sqlite:PATH or postgresql://"), std::string::npos) << m;
   EXPECT_NE(m.find("server.listen: expected HOST:PORT"), std::string::npos) << m;
   EXPECT_NE(m.find("crm.base_url: expected an http:// or https:// URL"), std::string::npos) << m;
+}
+
+// A database password written in the file would be in every backup and every support bundle.
+TEST_F(ConfigTest, AStorePasswordIsAcceptedOnlyAsASecretReference) {
+  for (const char* url : {"postgresql://tandem:hunter2secret@db:5432/tandem",
+                          "postgresql:host=db dbname=tandem password=hunter2secret",
+                          "postgresql:host=db password = 'hunter2secret'"}) {
+    auto c = Load(Write("bad.yaml", std::string("store:\n  url: \"") + url + "\"\n"));
+    ASSERT_FALSE(c.ok()) << url;
+    const std::string m = c.status().message();
+    EXPECT_NE(m.find("bad.yaml:2:"), std::string::npos) << m;
+    EXPECT_NE(m.find("store.url: a password written in clear"), std::string::npos) << m;
+    EXPECT_EQ(m.find("hunter2secret"), std::string::npos) << m;
+  }
+  // An unknown scheme is named without the rest, which may hold credentials.
+  auto scheme = Load(Write("bad.yaml", "store:\n  url: mysql://root:hunter2secret@db/x\n"));
+  ASSERT_FALSE(scheme.ok());
+  EXPECT_EQ(scheme.status().message().find("hunter2secret"), std::string::npos);
+
+  env_ = {{"PGPW", "it's s3cret"}, {"STORE_URL", "postgresql://tandem:urlsecret@db/tandem"}};
+  auto with_password = Load(Write(
+      "ok.yaml", "store:\n  url: postgresql://tandem@db:5432/tandem\n  password: env:PGPW\n"));
+  ASSERT_TRUE(with_password.ok()) << with_password.status().ToString();
+  EXPECT_EQ(with_password->store.url,
+            "postgresql:user='tandem' host='db' port='5432' dbname='tandem' "
+            "password='it\\'s s3cret'");
+  auto whole = Load(Write("ok.yaml", "store:\n  url: env:STORE_URL\n"));
+  ASSERT_TRUE(whole.ok()) << whole.status().ToString();
+  EXPECT_EQ(whole->store.url, "postgresql://tandem:urlsecret@db/tandem");
+  EXPECT_EQ(redactor_.Scrub("it's s3cret"), "***");
+  // A password in clear under store.password is refused like any other secret.
+  auto clear = Load(Write("bad.yaml", "store:\n  url: postgresql://db/t\n  password: hunter2\n"));
+  ASSERT_FALSE(clear.ok());
+  EXPECT_NE(clear.status().message().find("store.password"), std::string::npos);
+  auto sqlite = Load(Write("bad.yaml", "store:\n  url: sqlite:x.db\n  password: env:PGPW\n"));
+  ASSERT_FALSE(sqlite.ok());
+  EXPECT_NE(sqlite.status().message().find("store.password: a password is for a PostgreSQL"),
+            std::string::npos)
+      << sqlite.status().message();
 }
 
 TEST_F(ConfigTest, MissingFileIsAClearError) {

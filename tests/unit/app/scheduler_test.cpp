@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include "app/payload_retention.h"
 #include "app/workorder_service.h"
+#include "tests/fakes/fake_clock.h"
 #include "tests/support/default_mapping.h"
 #include "tests/support/salesforce_env.h"
 #include "tests/support/store_backends.h"
@@ -65,6 +67,46 @@ TEST(WorkersTuning, TheTaskBatchFollowsBillingsCallsInFlightWithinTheBounds) {
   EXPECT_EQ(TaskBatch(4), 16) << "the default before any latency is seen";
   EXPECT_EQ(TaskBatch(15.2), 61) << "100/s at 150 ms";
   EXPECT_EQ(TaskBatch(40), 64) << "never above 64";
+}
+
+}  // namespace
+}  // namespace tandem::app
+
+namespace tandem::app {
+namespace {
+
+// The callback worker calls MaybePurge every round; it must look hourly, not every 250 ms.
+TEST(PayloadRetention, LooksHourlyAndEmptiesOnlyHandledPayloadsPastTheRetention) {
+  testing::ScopedStore scoped(testing::StoreBackend{"sqlite"}, "payload_retention");
+  ASSERT_TRUE(scoped.Open().ok());
+  store::Store& store = *scoped;
+  testing::FakeClock clock;
+  const int64_t now = ToEpochMillis(clock.Now());
+  const int64_t day = 24 * 3'600'000LL;
+  ASSERT_TRUE(store
+                  .InsertInboxEvent({"evt_a", "stripe", "customer.updated", "{\"a\":1}",
+                                     now - 31 * day, "done", 0, ""})
+                  .ok());
+  ASSERT_TRUE(store
+                  .InsertInboxEvent({"evt_b", "stripe", "customer.updated", "{\"b\":1}",
+                                     now - 29 * day, "done", 0, ""})
+                  .ok());
+  PayloadRetention retention(store, clock, Millis(30 * day));
+  EXPECT_EQ(retention.MaybePurge().value(), 1);
+  EXPECT_TRUE(store.InboxEventById("evt_a").value()[0].payload.empty());
+  EXPECT_FALSE(store.InboxEventById("evt_b").value()[0].payload.empty());
+  clock.Advance(std::chrono::hours(48));  // evt_b is now 31 days old...
+  EXPECT_EQ(retention.MaybePurge().value(), 1);
+  EXPECT_TRUE(store.InboxEventById("evt_b").value()[0].payload.empty());
+  ASSERT_TRUE(store
+                  .InsertInboxEvent({"evt_c", "stripe", "customer.updated", "{\"c\":1}",
+                                     now - 60 * day, "done", 0, ""})
+                  .ok());
+  clock.Advance(std::chrono::minutes(59));  // ...but within the hour nothing is looked at
+  EXPECT_EQ(retention.MaybePurge().value(), 0);
+  EXPECT_FALSE(store.InboxEventById("evt_c").value()[0].payload.empty());
+  clock.Advance(std::chrono::minutes(1));
+  EXPECT_EQ(retention.MaybePurge().value(), 1);
 }
 
 }  // namespace

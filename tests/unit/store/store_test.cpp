@@ -116,6 +116,42 @@ TEST_P(StoreTest, InboxAcceptsAnEventIdOnce) {
   EXPECT_TRUE(store().MarkInboxEvent("evt_nope", "done", "").IsNotFound());
 }
 
+// Handled events lose their personal data after the retention; everything still to be applied or
+// replayed keeps it; the id stays, so a redelivery is still recognised.
+TEST_P(StoreTest, HandledEventPayloadsArePurgedAfterTheirRetentionAndTheIdStays) {
+  const int64_t day = 24 * 3'600'000LL;
+  struct Planted {
+    const char* id;
+    int64_t age_days;
+    const char* state;
+  };
+  const Planted planted[] = {
+      {"evt_old_done", 40, "done"},     {"evt_old_dismissed", 35, "dismissed"},
+      {"evt_old_failed", 40, "failed"}, {"evt_old_pending", 40, "pending"},
+      {"evt_new_done", 2, "done"},      {"evt_old_done_2", 31, "done"}};
+  for (const auto& p : planted)
+    ASSERT_TRUE(store()
+                    .InsertInboxEvent({p.id, "stripe", "customer.updated",
+                                       R"({"email":"jane@example.com"})", kNow - p.age_days * day,
+                                       p.state, 0, ""})
+                    .value());
+  const int64_t cut = kNow - 30 * day;
+  EXPECT_EQ(store().PurgeInboxPayloads(cut, kNow, 2).value(), 2);  // a slice at a time
+  EXPECT_EQ(store().PurgeInboxPayloads(cut, kNow, 1000).value(), 1);
+  EXPECT_EQ(store().PurgeInboxPayloads(cut, kNow, 1000).value(), 0);
+  for (const auto& p : planted) {
+    const auto got = store().InboxEventById(p.id).value();
+    ASSERT_EQ(got.size(), 1u) << p.id;
+    const bool purged = std::string(p.id).rfind("evt_old_d", 0) == 0;
+    EXPECT_EQ(got[0].payload.empty(), purged) << p.id;
+    EXPECT_EQ(got[0].state, p.state) << p.id;
+  }
+  EXPECT_FALSE(store()
+                   .InsertInboxEvent(
+                       {"evt_old_done", "stripe", "customer.updated", "{}", kNow, "pending", 0, ""})
+                   .value());
+}
+
 // A module may hold only the concern it needs (a LinkStore&, an InboxStore&): every concern
 // of one Store works on the same database, and the cursors another concern moves are written
 // in that concern's transaction.
@@ -353,13 +389,21 @@ TEST_P(StoreTest, JobsAndCursorsRoundTrip) {
 }
 
 TEST_P(StoreTest, ApiTokensAreKeptAsHashesAndCanBeRevoked) {
-  ASSERT_TRUE(store().CreateApiToken("salesforce-prod", "hash-1", kNow).ok());
-  EXPECT_TRUE(store().CreateApiToken("salesforce-prod", "hash-2", kNow).IsAlreadyExists());
-  EXPECT_TRUE(store().IsActiveApiToken("hash-1").value());
-  EXPECT_FALSE(store().IsActiveApiToken("hash-2").value());
-  EXPECT_EQ(store().ListApiTokens().value().size(), 1u);
+  ASSERT_TRUE(store().CreateApiToken("salesforce-prod", "hash-1", "actions", kNow).ok());
+  EXPECT_TRUE(
+      store().CreateApiToken("salesforce-prod", "hash-2", "operator", kNow).IsAlreadyExists());
+  ASSERT_TRUE(store().CreateApiToken("ops", "hash-3", "actions,operator", kNow).ok());
+  EXPECT_EQ(store().ActiveApiTokenScopes("hash-1").value(), std::optional<std::string>("actions"));
+  EXPECT_EQ(store().ActiveApiTokenScopes("hash-3").value(),
+            std::optional<std::string>("actions,operator"));
+  EXPECT_FALSE(store().ActiveApiTokenScopes("hash-2").value().has_value());
+  const auto listed = store().ListApiTokens().value();
+  ASSERT_EQ(listed.size(), 2u);
+  EXPECT_EQ(listed[1].name, "salesforce-prod");
+  EXPECT_EQ(listed[1].scopes, "actions");
+  ASSERT_TRUE(store().RevokeApiToken("ops", kNow + 1).ok());
   ASSERT_TRUE(store().RevokeApiToken("salesforce-prod", kNow + 1).ok());
-  EXPECT_FALSE(store().IsActiveApiToken("hash-1").value());
+  EXPECT_FALSE(store().ActiveApiTokenScopes("hash-1").value().has_value());
   EXPECT_TRUE(store().RevokeApiToken("salesforce-prod", kNow + 2).IsNotFound());
   EXPECT_TRUE(store().ListApiTokens().value().empty());
 }
