@@ -224,6 +224,23 @@ Result<SyncReport> Actions::Sync(const std::string& object, const std::vector<st
 
   if (!unconfirmed.empty()) TANDEM_RETURN_IF_ERROR(deps_.store.UpsertLinks(unconfirmed));
 
+  // The retry list: a record that failed (billing, its data, or the write-back) is tried again
+  // later; one that went through leaves it, and so does an id that names no record (deleted in
+  // the CRM: no later sync can find it; the audit keeps the failure).
+  std::vector<std::pair<std::string, std::string>> retry;
+  std::vector<std::string> resolved;
+  for (const auto& id : ids) {
+    const Outcome& o = by_id[id];
+    if (records.find(id) != records.end() && (o.failed() || !o.reason.empty()))
+      retry.emplace_back(id, o.reason);
+    else
+      resolved.push_back(id);
+  }
+  if (Status noted =
+          deps_.store.NoteSyncOutcomes(map.name, retry, resolved, options_.retry, now_ms);
+      !noted.ok())
+    logger->error("sync {}: the retry list was not updated: {}", map.name, noted.ToString());
+
   for (size_t i = 0; i < crm_ids.size(); ++i) {
     auto it = by_id.find(crm_ids[i]);
     if (it != by_id.end()) report.outcomes[i] = it->second;

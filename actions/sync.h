@@ -3,6 +3,8 @@
 // billing with an idempotency key derived from the record (and its content hash), record the
 // link and the audit row together, and write the link fields back in Collections of 200.
 // A record whose mapped fields did not change since its last sync makes no billing call.
+// A record that fails (or whose link fields could not be written back) is listed for a retry
+// on a back-off schedule; one that succeeds leaves that list (store/sync_retries.h).
 // Tandem's write-back touches only link fields, which are never mapped: it cannot echo back.
 // Thread-safety: an Actions object may be used from several threads (its dependencies are).
 #pragma once
@@ -63,6 +65,8 @@ struct ActionOptions {
   // the client's rate limit keeps the rate); fewer when billing's PreferredInFlight says so:
   // app/runtime.cpp sets it from billing.in_flight.
   int billing_in_flight = 1;
+  // When a failed record is synced again by `tandem serve` (store/sync_retries.h).
+  store::RetryPolicy retry;
 };
 
 class Actions {

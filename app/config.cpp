@@ -218,7 +218,7 @@ void ReadStoreUrl(const YAML::Node& n, Reader& r, std::string* url) {
 void ReadConfig(const YAML::Node& root, Reader& r, Config* c) {
   if (!r.Map(root, "",
              {"store", "server", "crm", "billing", "paths", "schedules", "workers", "logging",
-              "catalog", "retention"}))
+              "catalog", "retention", "sync_retry"}))
     return;
   if (auto n = root["store"];
       n.IsDefined() && r.Map(n, "store", {"url", "password", "pool_size", "schema"})) {
@@ -298,11 +298,21 @@ void ReadConfig(const YAML::Node& root, Reader& r, Config* c) {
   }
   if (auto n = root["schedules"];
       n.IsDefined() &&
-      r.Map(n, "schedules", {"catalog_sync", "order_poll", "renewal_scan", "billing_poll"})) {
+      r.Map(n, "schedules",
+            {"catalog_sync", "order_poll", "renewal_scan", "billing_poll", "sync_retry"})) {
+    r.Duration(n, "schedules", "sync_retry", &c->schedules.sync_retry_ms);
     r.Duration(n, "schedules", "billing_poll", &c->schedules.billing_poll_ms);
     r.Duration(n, "schedules", "catalog_sync", &c->schedules.catalog_sync_ms);
     r.Duration(n, "schedules", "order_poll", &c->schedules.order_poll_ms);
     r.Duration(n, "schedules", "renewal_scan", &c->schedules.renewal_scan_ms);
+  }
+  if (auto n = root["sync_retry"];
+      n.IsDefined() && r.Map(n, "sync_retry", {"first", "max_interval", "give_up_after"})) {
+    r.Duration(n, "sync_retry", "first", &c->sync_retry.first_ms);
+    r.Duration(n, "sync_retry", "max_interval", &c->sync_retry.max_interval_ms);
+    r.Duration(n, "sync_retry", "give_up_after", &c->sync_retry.give_up_after_ms);
+    if (c->sync_retry.max_interval_ms < c->sync_retry.first_ms)
+      r.Error(n.Mark(), "sync_retry.max_interval", "must not be shorter than sync_retry.first");
   }
   if (auto n = root["retention"]; n.IsDefined() && r.Map(n, "retention", {"event_payloads"}))
     r.Duration(n, "retention", "event_payloads", &c->retention.event_payloads_ms);

@@ -81,6 +81,18 @@ struct Schedules {
   // A billing system without webhooks (Gotransverse) is asked for changes this often: about
   // 3 list calls a round when nothing changed.
   int64_t billing_poll_ms = 60'000;
+  // How often `serve`'s leader looks for failed syncs whose retry is due.
+  int64_t sync_retry_ms = 60'000;
+};
+
+// When a record a sync could not bring to billing is tried again: first after `first`, the
+// delay doubling up to `max_interval`, until `give_up_after` since it first failed (then it
+// stays listed by `tandem sync failures`, not retried). The default is about twice a day for
+// a week after the first day's quicker tries.
+struct SyncRetryConfig {
+  int64_t first_ms = 30 * 60'000LL;
+  int64_t max_interval_ms = 12 * 3'600'000LL;
+  int64_t give_up_after_ms = 7 * 86'400'000LL;
 };
 
 // Work-order workers of `tandem serve`.
@@ -117,6 +129,7 @@ struct Config {
   Schedules schedules;
   WorkersConfig workers;
   RetentionConfig retention;
+  SyncRetryConfig sync_retry;
   // catalog.pricebooks: price books besides the standard one that get an entry per price.
   std::vector<std::string> catalog_pricebooks;
   LoggingConfig logging;

@@ -160,8 +160,10 @@ Result<std::unique_ptr<Runtime>> BuildRuntime(const Config& c, RedactorPtr redac
   auto billing = ConnectBilling(c, deps, *rt->redactor, rt->key_lock.get());
   if (!billing.ok()) return billing.status();
   rt->billing = std::move(billing).value();
-  rt->actions = std::make_unique<actions::Actions>(
-      ActionDepsOf(*rt), "api", actions::ActionOptions{BillingInFlight(c.billing)});
+  rt->action_options.billing_in_flight = BillingInFlight(c.billing);
+  rt->action_options.retry = store::RetryPolicy{c.sync_retry.first_ms, c.sync_retry.max_interval_ms,
+                                                c.sync_retry.give_up_after_ms};
+  rt->actions = NewActions(*rt, "api");
   rt->callbacks = std::make_unique<actions::Callbacks>(ActionDepsOf(*rt));
   rt->catalog = NewCatalogSync(*rt, c.catalog_pricebooks);
   rt->scheduler =
@@ -169,6 +171,10 @@ Result<std::unique_ptr<Runtime>> BuildRuntime(const Config& c, RedactorPtr redac
   Scheduler* scheduler = rt->scheduler.get();
   rt->callbacks->OnCatalogChanged([scheduler] { scheduler->Trigger(); });
   return rt;
+}
+
+std::unique_ptr<actions::Actions> NewActions(Runtime& rt, const std::string& actor) {
+  return std::make_unique<actions::Actions>(ActionDepsOf(rt), actor, rt.action_options);
 }
 
 workorders::TaskDeps TaskDepsOf(Runtime& rt) {

@@ -64,7 +64,8 @@ struct Runtime {
   workorders::Templates templates;
   std::unique_ptr<connector::crm::salesforce::SalesforceConnection> crm;
   connector::billing::BillingConnectionPtr billing;  // the adapter billing.system names
-  std::unique_ptr<actions::Actions> actions;
+  actions::ActionOptions action_options;             // billing concurrency, the sync retry policy
+  std::unique_ptr<actions::Actions> actions;         // actor "api"
   std::unique_ptr<actions::Callbacks> callbacks;
   std::unique_ptr<catalog_sync::CatalogSync> catalog;
   std::unique_ptr<Scheduler> scheduler;  // started by `serve`
@@ -93,6 +94,9 @@ Result<connector::billing::BillingConnectionPtr> ConnectBilling(
 // Opens the store, loads the mapping, connects both remotes. InvalidArgument for a bad
 // mapping or missing settings; IoError when the store cannot be opened.
 Result<std::unique_ptr<Runtime>> BuildRuntime(const Config& config, RedactorPtr redactor);
+
+// Actions over the runtime's remotes and store, auditing as `actor`, with its options.
+std::unique_ptr<actions::Actions> NewActions(Runtime& rt, const std::string& actor);
 
 // What the work-order tasks run over: the runtime's remotes, store, mapping and clock.
 workorders::TaskDeps TaskDepsOf(Runtime& rt);

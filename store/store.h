@@ -27,6 +27,7 @@
 #include "store/links.h"
 #include "store/options.h"
 #include "store/schema.h"
+#include "store/sync_retries.h"
 #include "store/tasks.h"
 #include "store/tokens.h"
 #include "util/crash_point.h"
@@ -57,7 +58,8 @@ class Store : private PoolOwner,
               public TokenStore,
               public LeadershipStore,
               public KeyLockStore,
-              public BalanceStore {
+              public BalanceStore,
+              public SyncRetryStore {
  public:
   // Connects, and applies pending migrations unless options.migrate is false.
   // Fails with InvalidArgument for a bad URL, IoError when the database cannot be reached.

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "actions/billing_poll.h"
+#include "actions/sync_retrier.h"
 #include "app/action_routes.h"
 #include "app/cli.h"
 #include "app/commands/command.h"
@@ -14,7 +15,9 @@
 #include "app/history_routes.h"
 #include "app/payload_retention.h"
 #include "app/server.h"
+#include "app/sync_failure_routes.h"
 #include "app/tokens.h"
+#include "app/upkeep.h"
 #include "app/workorder_routes.h"
 #include "app/workorder_service.h"
 #include "util/log.h"
@@ -145,6 +148,7 @@ int Serve(const Globals& g, const Args& args) {
     RegisterWorkOrderRoutes(server, *runtime);
     RegisterEventRoutes(server, *runtime);
     RegisterHistoryRoutes(server, *runtime);
+    RegisterSyncFailureRoutes(server, *runtime);
   }
   Status st = server.Start();
   if (!st.ok()) {
@@ -157,7 +161,20 @@ int Serve(const Globals& g, const Args& args) {
     worker = StartCallbackWorker(*runtime, stopping, Millis(config.schedules.billing_poll_ms),
                                  Millis(config.retention.event_payloads_ms));
   std::unique_ptr<WorkOrderService> work_orders;
+  // The leader's upkeep: failed syncs retried on their schedule.
+  std::unique_ptr<actions::Actions> retry_actions;
+  std::unique_ptr<actions::SyncRetrier> retrier;
+  std::unique_ptr<Upkeep> upkeep;
   if (runtime) {
+    retry_actions = NewActions(*runtime, "tandem:retry");
+    retrier = std::make_unique<actions::SyncRetrier>(*retry_actions, *runtime->store,
+                                                     runtime->clock, runtime->action_options.retry);
+    actions::SyncRetrier* r = retrier.get();
+    upkeep = std::make_unique<Upkeep>(
+        *runtime->store, runtime->clock,
+        std::vector<UpkeepJob>{{"sync retry", Millis(config.schedules.sync_retry_ms),
+                                [r] { return r->RunDue().status(); }}});
+    upkeep->Start();
     runtime->scheduler->Start();
     work_orders = std::make_unique<WorkOrderService>(
         *runtime, config.workers, Millis(config.schedules.order_poll_ms),
@@ -169,6 +186,7 @@ int Serve(const Globals& g, const Args& args) {
   if (runtime) runtime->scheduler->Stop();
   server.Stop();
   if (work_orders) work_orders->Stop();  // running tasks finish; claimed ones are given back
+  if (upkeep) upkeep->Stop();
   stopping = true;
   if (worker.joinable()) worker.join();
   return kExitOk;

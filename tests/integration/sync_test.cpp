@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include "actions/sync_retrier.h"
 #include "connector/billing/stripe/connection.h"
 #include "sandbox/stripe/stripe_sandbox.h"
 #include "tests/support/default_mapping.h"
@@ -191,7 +192,7 @@ TEST_P(SyncTest, BillingWritesRunConcurrentlyWithinBillingsRateLimit) {
     connector::billing::stripe::StripeConnection connection(
         o, connector::http::RestClientDeps{clock, sleeper, random, counter}, redactor);
     Actions concurrent(ActionDeps{crm_.client(), connection.billing(), store, mapping_, clock},
-                       "test:concurrent", ActionOptions{16});
+                       "test:concurrent", ActionOptions{16, {}});
     const auto started = std::chrono::steady_clock::now();
     auto report = concurrent.Sync("account", ids);
     took = std::chrono::steady_clock::now() - started;
@@ -218,6 +219,83 @@ TEST_P(SyncTest, BillingWritesRunConcurrentlyWithinBillingsRateLimit) {
   EXPECT_GT(over_refused, 0) << "with the client's limit above billing's the sandbox refuses some";
   EXPECT_EQ(over_created, 120) << "refused creates are sent again, and back off";
   EXPECT_EQ(over_customers, 120);
+}
+
+// Billing is down for the first sync: the records are listed for a retry, which does nothing
+// before it is due, then brings them to billing once (keyed) and drops them from the list; a
+// record that keeps failing is given up after the give-up age and stays listed.
+TEST_P(SyncTest, FailedRecordsAreRetriedOnTheirScheduleUntilTheySucceedOrAreGivenUp) {
+  const auto ids = MakeAccounts(3, "Retry");
+  stripe_.sandbox.AddFault({"POST", "/v1/customers", 503, "", -1, 0});
+  auto first = actions_->Sync("account", ids);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->failed, 3);
+  store::SyncFailureFilter pending;
+  pending.state = "pending";
+  auto listed = (*store_)->ListSyncFailures(pending).value();
+  ASSERT_EQ(listed.size(), 3u);
+  const int64_t failed_at = listed[0].first_failed_ms;
+  EXPECT_EQ(listed[0].attempts, 1);
+  EXPECT_EQ(*listed[0].next_retry_ms - listed[0].last_failed_ms, 30 * 60'000);
+  EXPECT_NE(listed[0].last_error.find("Unavailable: stripe POST /v1/customers"), std::string::npos)
+      << listed[0].last_error;
+
+  const store::RetryPolicy policy;  // 30 min, doubling to 12 h, for 7 days
+  Actions retry_actions(
+      ActionDeps{crm_.client(), stripe_.billing(), **store_, mapping_, stripe_.clock},
+      "tandem:retry");
+  SyncRetrier retrier(retry_actions, **store_, stripe_.clock, policy);
+  EXPECT_EQ(retrier.RunDue().value().retried, 0);  // not due yet
+  stripe_.clock.Advance(std::chrono::minutes(31));
+  auto second = retrier.RunDue().value();  // billing still down: 1 h later next
+  EXPECT_EQ(second.retried, 3);
+  EXPECT_EQ(second.failed, 3);
+  listed = (*store_)->ListSyncFailures(pending).value();
+  ASSERT_EQ(listed.size(), 3u);
+  EXPECT_EQ(listed[0].attempts, 2);
+  EXPECT_EQ(listed[0].first_failed_ms, failed_at);
+  EXPECT_EQ(*listed[0].next_retry_ms - listed[0].last_failed_ms, 60 * 60'000);
+
+  // Billing is back, but refuses the first record's create (a 400 is not retried at once).
+  stripe_.sandbox.ClearFaults();
+  stripe_.sandbox.AddFault({"POST", "/v1/customers", 400, "parameter_invalid", 1, 0});
+  stripe_.clock.Advance(std::chrono::minutes(61));
+  auto third = retrier.RunDue().value();
+  EXPECT_EQ(third.retried, 3);
+  EXPECT_EQ(third.succeeded, 2);
+  EXPECT_EQ(stripe_.sandbox.CountObjects("customer"), 2);
+  listed = (*store_)->ListSyncFailures(store::SyncFailureFilter{}).value();
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0].attempts, 3);
+  const std::string stuck = listed[0].crm_id;
+  const std::string done = stuck == ids[0] ? ids[1] : ids[0];
+  // Audited as the retrier: who did it is the first question of a support case.
+  const auto audit = (*store_)->AuditFor("account", done).value();
+  ASSERT_FALSE(audit.empty());
+  EXPECT_EQ(audit.back().actor, "tandem:retry");
+
+  // Seven days on, always failing: given up, listed, never due again.
+  stripe_.sandbox.AddFault({"POST", "/v1/customers", 400, "parameter_invalid", -1, 0});
+  for (int day = 0; day < 8; ++day) {
+    stripe_.clock.Advance(std::chrono::hours(13));
+    ASSERT_TRUE(retrier.RunDue().ok());
+    stripe_.clock.Advance(std::chrono::hours(11));
+    ASSERT_TRUE(retrier.RunDue().ok());
+  }
+  store::SyncFailureFilter given_up;
+  given_up.state = "given_up";
+  listed = (*store_)->ListSyncFailures(given_up).value();
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_FALSE(listed[0].next_retry_ms.has_value());
+  EXPECT_GE(listed[0].attempts, 10);  // twice a day at most, once it reached 12 h
+  EXPECT_LE(listed[0].last_failed_ms - listed[0].first_failed_ms, policy.give_up_after_ms);
+  stripe_.clock.Advance(std::chrono::hours(24));
+  EXPECT_EQ(retrier.RunDue().value().retried, 0);
+  // A sync by hand that succeeds takes it off the list.
+  stripe_.sandbox.ClearFaults();
+  EXPECT_EQ(actions_->Sync("account", {stuck}).value().created, 1);
+  EXPECT_EQ(stripe_.sandbox.CountObjects("customer"), 3);
+  EXPECT_TRUE((*store_)->ListSyncFailures(store::SyncFailureFilter{}).value().empty());
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, SyncTest,

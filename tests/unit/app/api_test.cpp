@@ -10,6 +10,7 @@
 #include "app/event_routes.h"
 #include "app/history_routes.h"
 #include "app/runtime.h"
+#include "app/sync_failure_routes.h"
 #include "app/tokens.h"
 #include "app/workorder_routes.h"
 #include "connector/billing/stripe/stripe_wire.h"
@@ -53,6 +54,7 @@ class ApiTest : public ::testing::Test {
     RegisterWorkOrderRoutes(*server_, *runtime_);
     RegisterEventRoutes(*server_, *runtime_);
     RegisterHistoryRoutes(*server_, *runtime_);
+    RegisterSyncFailureRoutes(*server_, *runtime_);
     ASSERT_TRUE(server_->Start().ok());
   }
 
@@ -353,6 +355,31 @@ TEST_F(ApiTest, TokensReachOnlyTheRoutesOfTheirScopes) {
   EXPECT_EQ(Post(open, R"({"ids":[]})", as(kToken)).status, 200);
   // An unknown token is still 401, not 403: it learns nothing of the routes.
   EXPECT_EQ(Post(list, "{}", as("tdm_unknown")).status, 401);
+}
+
+TEST_F(ApiTest, SyncFailuresAreListedForAnOperator) {
+  ASSERT_TRUE(runtime_->store
+                  ->NoteSyncOutcomes("account", {{"001000000000001AAA", "billing said 503"}}, {},
+                                     store::RetryPolicy{}, ToEpochMillis(clock_.Now()))
+                  .ok());
+  const connector::http::Headers op{{"Authorization", std::string("Bearer ") + kToken}};
+  auto listed = Post("/api/v1/syncs/failures", R"({"state":"pending"})", op);
+  ASSERT_EQ(listed.status, 200) << listed.body;
+  const Json body = Json::Parse(listed.body).value();
+  ASSERT_EQ(body["failures"].size(), 1u);
+  EXPECT_EQ(body["failures"].array()[0]["crm_id"].ToText(), "001000000000001AAA");
+  EXPECT_EQ(body["failures"].array()[0]["state"].ToText(), "pending");
+  EXPECT_EQ(body["failures"].array()[0]["last_error"].ToText(), "billing said 503");
+  EXPECT_FALSE(body["failures"].array()[0]["next_retry_at"].is_null());
+  EXPECT_EQ(Post("/api/v1/syncs/failures", R"({"state":"given_up"})", op).body,
+            R"({"failures":[]})");
+  auto bad = Post("/api/v1/syncs/failures", R"({"state":"stuck"})", op);
+  EXPECT_EQ(bad.status, 400) << bad.body;
+  EXPECT_NE(bad.body.find("state must be pending or given_up"), std::string::npos) << bad.body;
+  EXPECT_EQ(Post("/api/v1/syncs/failures", R"({"after":"no-slash"})", op).status, 400);
+  const std::string crm = NewApiToken().value();
+  ASSERT_TRUE(runtime_->store->CreateApiToken("crm", TokenHash(crm), "actions", 1).ok());
+  EXPECT_EQ(Post("/api/v1/syncs/failures", "{}", {{"Authorization", "Bearer " + crm}}).status, 403);
 }
 
 TEST_F(ApiTest, HealthTellsAnAnonymousCallerOnlyOkAndAnOperatorTheDetails) {

@@ -68,6 +68,8 @@ TEST(Cli, EveryCommandHasHelp) {
                         "events --help",
                         "events list --help",
                         "history --help",
+                        "sync failures --help",
+                        "token --help",
                         "catalog --help",
                         "sandbox --help"}) {
     ProcessRun r = Tandem(c);
@@ -85,6 +87,7 @@ TEST(Cli, BadUsageExitsTwo) {
   EXPECT_EQ(Tandem("config check").exit_code, 2);  // no --config
   EXPECT_EQ(Tandem("workorder list --older-than soon").exit_code, 2);
   EXPECT_EQ(Tandem("workorder retry").exit_code, 2);  // no ORDER_ID
+  EXPECT_EQ(Tandem("sync failures --limit many").exit_code, 2);
 }
 
 // An argument a command does not take is a usage error naming it, never silently ignored.

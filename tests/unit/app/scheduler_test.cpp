@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "app/payload_retention.h"
+#include "app/upkeep.h"
 #include "app/workorder_service.h"
 #include "tests/fakes/fake_clock.h"
 #include "tests/support/default_mapping.h"
@@ -107,6 +108,33 @@ TEST(PayloadRetention, LooksHourlyAndEmptiesOnlyHandledPayloadsPastTheRetention)
   EXPECT_FALSE(store.InboxEventById("evt_c").value()[0].payload.empty());
   clock.Advance(std::chrono::minutes(1));
   EXPECT_EQ(retention.MaybePurge().value(), 1);
+}
+
+// The leader's jobs run on one process of several, each at its own cadence.
+TEST(Upkeep, OnlyTheLeaderRunsEachJobAtItsInterval) {
+  const testing::StoreBackend pg{"postgresql"};
+  if (!testing::ScopedStore::Available(pg)) GTEST_SKIP() << "no PostgreSQL";
+  testing::ScopedStore first(pg, "upkeep_two_processes");
+  ASSERT_TRUE(first.Open().ok());
+  auto second = first.OpenAnother();
+  ASSERT_TRUE(second.ok());
+  testing::FakeClock clock;
+  int fast_a = 0, slow_a = 0, fast_b = 0;
+  Upkeep a(*first, clock,
+           {{"fast", Millis(60'000), [&] { return ++fast_a, Status::Ok(); }},
+            {"slow", Millis(3'600'000), [&] { return ++slow_a, Status::Internal("planted"); }}});
+  Upkeep b(**second, clock, {{"fast", Millis(60'000), [&] { return ++fast_b, Status::Ok(); }}});
+  EXPECT_EQ(a.RunOnce(), 2);  // first round: every job
+  EXPECT_EQ(b.RunOnce(), 0);  // not the leader
+  EXPECT_EQ(a.RunOnce(), 0);  // nothing due yet
+  clock.Advance(Millis(60'000));
+  EXPECT_EQ(a.RunOnce(), 1);
+  EXPECT_EQ(b.RunOnce(), 0);
+  clock.Advance(Millis(3'600'000));
+  EXPECT_EQ(a.RunOnce(), 2);  // a failing job is logged and runs again at its interval
+  EXPECT_EQ(fast_a, 3);
+  EXPECT_EQ(slow_a, 2);
+  EXPECT_EQ(fast_b, 0);
 }
 
 }  // namespace

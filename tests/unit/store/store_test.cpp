@@ -152,6 +152,71 @@ TEST_P(StoreTest, HandledEventPayloadsArePurgedAfterTheirRetentionAndTheIdStays)
                    .value());
 }
 
+TEST(RetrySchedule, DoublesFromTheFirstDelayUpToTheCapAndGivesUpAfterTheAge) {
+  const RetryPolicy p;  // 30 min, 12 h, 7 days
+  const int64_t min = 60'000;
+  EXPECT_EQ(NextRetryMs(p, 1, 0, 0).value(), 30 * min);
+  EXPECT_EQ(NextRetryMs(p, 2, 0, 0).value(), 60 * min);
+  EXPECT_EQ(NextRetryMs(p, 5, 0, 0).value(), 480 * min);
+  EXPECT_EQ(NextRetryMs(p, 6, 0, 0).value(), 720 * min);   // capped at 12 h
+  EXPECT_EQ(NextRetryMs(p, 60, 0, 0).value(), 720 * min);  // no overflow
+  const int64_t week = 7 * 24 * 60 * min;
+  EXPECT_EQ(NextRetryMs(p, 9, 0, week - 720 * min).value(), week);
+  EXPECT_FALSE(NextRetryMs(p, 9, 0, week - 719 * min).has_value());
+}
+
+TEST_P(StoreTest, SyncFailuresAreScheduledListedPagedAndDroppedWhenResolved) {
+  const RetryPolicy p;
+  ASSERT_TRUE(
+      store()
+          .NoteSyncOutcomes("account", {{"001A", "billing 503"}, {"001B", "bad name"}}, {}, p, kNow)
+          .ok());
+  ASSERT_TRUE(store().NoteSyncOutcomes("contact", {{"003A", "no e-mail"}}, {}, p, kNow).ok());
+  EXPECT_TRUE(store().DueSyncRetries(kNow + 29 * 60'000, 10).value().empty());
+  EXPECT_EQ(store().DueSyncRetries(kNow + 30 * 60'000, 10).value().size(), 3u);
+  // Failed again: attempts grow, the first failure stays; resolved: gone.
+  ASSERT_TRUE(
+      store()
+          .NoteSyncOutcomes("account", {{"001A", "billing 502"}}, {"001B"}, p, kNow + 30 * 60'000)
+          .ok());
+  auto all = store().ListSyncFailures(SyncFailureFilter{}).value();
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].object, "account");
+  EXPECT_EQ(all[0].crm_id, "001A");
+  EXPECT_EQ(all[0].attempts, 2);
+  EXPECT_EQ(all[0].first_failed_ms, kNow);
+  EXPECT_EQ(all[0].last_error, "billing 502");
+  EXPECT_EQ(*all[0].next_retry_ms, kNow + 90 * 60'000);
+  // Given up: listed under given_up, never due.
+  RetryPolicy now_or_never = p;
+  now_or_never.give_up_after_ms = 0;
+  ASSERT_TRUE(
+      store().NoteSyncOutcomes("contact", {{"003A", "no e-mail"}}, {}, now_or_never, kNow).ok());
+  SyncFailureFilter given_up;
+  given_up.state = "given_up";
+  auto gone = store().ListSyncFailures(given_up).value();
+  ASSERT_EQ(gone.size(), 1u);
+  EXPECT_EQ(gone[0].crm_id, "003A");
+  EXPECT_EQ(store().DueSyncRetries(kNow + 1'000'000'000, 10).value().size(), 1u);
+  // Keyset pages in (object, crm_id) order; an object filter.
+  SyncFailureFilter page;
+  page.limit = 1;
+  const auto first = store().ListSyncFailures(page).value();
+  ASSERT_EQ(first.size(), 1u);
+  page.after_object = first[0].object;
+  page.after_crm_id = first[0].crm_id;
+  const auto second = store().ListSyncFailures(page).value();
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(second[0].crm_id, "003A");
+  SyncFailureFilter contacts;
+  contacts.object = "contact";
+  EXPECT_EQ(store().ListSyncFailures(contacts).value().size(), 1u);
+  // A hostile id is a value, not SQL.
+  ASSERT_TRUE(
+      store().NoteSyncOutcomes("account", {{"x'); DROP TABLE links; --", "e"}}, {}, p, kNow).ok());
+  EXPECT_EQ(store().ListSyncFailures(SyncFailureFilter{}).value().size(), 3u);
+}
+
 // A module may hold only the concern it needs (a LinkStore&, an InboxStore&): every concern
 // of one Store works on the same database, and the cursors another concern moves are written
 // in that concern's transaction.

@@ -1,0 +1,134 @@
+#include "store/sync_retries.h"
+
+#include <algorithm>
+#include <map>
+
+#include "store/db.h"
+
+namespace tandem::store {
+
+std::optional<int64_t> NextRetryMs(const RetryPolicy& policy, int attempts, int64_t first_failed_ms,
+                                   int64_t now_ms) {
+  int64_t delay = policy.first_ms;
+  for (int i = 1; i < attempts && delay < policy.max_interval_ms; ++i) delay *= 2;
+  delay = std::min(delay, policy.max_interval_ms);
+  const int64_t next = now_ms + delay;
+  if (next - first_failed_ms > policy.give_up_after_ms) return std::nullopt;
+  return next;
+}
+
+namespace {
+
+constexpr int kChunk = 200;  // ids per IN (...) list
+
+SyncFailure FailureFrom(const Row& r) {
+  SyncFailure f;
+  f.object = AsText(r[0]);
+  f.crm_id = AsText(r[1]);
+  f.first_failed_ms = AsInt(r[2]);
+  f.last_failed_ms = AsInt(r[3]);
+  f.attempts = static_cast<int>(AsInt(r[4]));
+  if (r[5].type != Value::Type::kNull) f.next_retry_ms = AsInt(r[5]);
+  f.last_error = AsText(r[6]);
+  return f;
+}
+
+constexpr const char* kColumns =
+    "SELECT object, crm_id, first_failed_ms, last_failed_ms, attempts, next_retry_ms, "
+    "last_error FROM sync_failures ";
+
+std::string Placeholders(const char* prefix, size_t n) {
+  std::string out;
+  for (size_t i = 0; i < n; ++i) out += (i ? ", :" : ":") + std::string(prefix) + std::to_string(i);
+  return out;
+}
+
+}  // namespace
+
+Status SyncRetryStore::NoteSyncOutcomes(
+    const std::string& object, const std::vector<std::pair<std::string, std::string>>& failed,
+    const std::vector<std::string>& resolved, const RetryPolicy& policy, int64_t now_ms) {
+  if (failed.empty() && resolved.empty()) return Status::Ok();
+  return pool_.With("note sync outcomes", [&](soci::session& sql) -> Status {
+    Tx tr(sql, pool_.pg());
+    for (size_t start = 0; start < resolved.size(); start += kChunk) {
+      const size_t n = std::min(resolved.size() - start, static_cast<size_t>(kChunk));
+      std::vector<Value> params{Text(object)};
+      for (size_t i = 0; i < n; ++i) params.push_back(Text(resolved[start + i]));
+      Exec(sql,
+           "DELETE FROM sync_failures WHERE object = :o AND crm_id IN (" + Placeholders("i", n) +
+               ")",
+           params);
+    }
+    for (size_t start = 0; start < failed.size(); start += kChunk) {
+      const size_t n = std::min(failed.size() - start, static_cast<size_t>(kChunk));
+      std::vector<Value> params{Text(object)};
+      for (size_t i = 0; i < n; ++i) params.push_back(Text(failed[start + i].first));
+      std::map<std::string, SyncFailure> known;
+      for (const Row& r : Query(sql,
+                                std::string(kColumns) + "WHERE object = :o AND crm_id IN (" +
+                                    Placeholders("i", n) + ")",
+                                params))
+        known[AsText(r[1])] = FailureFrom(r);
+      for (size_t i = 0; i < n; ++i) {
+        const auto& [crm_id, error] = failed[start + i];
+        auto it = known.find(crm_id);
+        const int64_t first = it == known.end() ? now_ms : it->second.first_failed_ms;
+        const int attempts = it == known.end() ? 1 : it->second.attempts + 1;
+        const auto next = NextRetryMs(policy, attempts, first, now_ms);
+        Exec(sql,
+             "INSERT INTO sync_failures (object, crm_id, first_failed_ms, last_failed_ms, "
+             "attempts, next_retry_ms, last_error) VALUES (:o, :c, :f, :l, :a, :n, :e) "
+             "ON CONFLICT (object, crm_id) DO UPDATE SET last_failed_ms = excluded.last_failed_ms, "
+             "attempts = excluded.attempts, next_retry_ms = excluded.next_retry_ms, "
+             "last_error = excluded.last_error",
+             {Text(object), Text(crm_id), Int(first), Int(now_ms), Int(attempts),
+              next ? Int(*next) : Value{}, Text(error.substr(0, 2000))});
+      }
+    }
+    tr.Commit();
+    return Status::Ok();
+  });
+}
+
+Result<std::vector<SyncFailure>> SyncRetryStore::DueSyncRetries(int64_t now_ms, int limit) {
+  return pool_.With(
+      "due sync retries", [&](soci::session& sql) -> Result<std::vector<SyncFailure>> {
+        std::vector<SyncFailure> out;
+        for (const Row& r : Query(sql,
+                                  std::string(kColumns) +
+                                      "WHERE next_retry_ms IS NOT NULL AND next_retry_ms <= :now "
+                                      "ORDER BY next_retry_ms, object, crm_id LIMIT :n",
+                                  {Int(now_ms), Int(limit)}))
+          out.push_back(FailureFrom(r));
+        return out;
+      });
+}
+
+Result<std::vector<SyncFailure>> SyncRetryStore::ListSyncFailures(const SyncFailureFilter& f) {
+  return pool_.With(
+      "list sync failures", [&](soci::session& sql) -> Result<std::vector<SyncFailure>> {
+        std::string where = "WHERE 1 = 1";
+        std::vector<Value> params;
+        if (f.state == "pending") where += " AND next_retry_ms IS NOT NULL";
+        if (f.state == "given_up") where += " AND next_retry_ms IS NULL";
+        if (!f.object.empty()) {
+          where += " AND object = :o";
+          params.push_back(Text(f.object));
+        }
+        if (!f.after_object.empty()) {
+          where += " AND (object > :ao OR (object = :ao2 AND crm_id > :ac))";
+          params.push_back(Text(f.after_object));
+          params.push_back(Text(f.after_object));
+          params.push_back(Text(f.after_crm_id));
+        }
+        params.push_back(Int(f.limit));
+        std::vector<SyncFailure> out;
+        for (const Row& r : Query(
+                 sql, std::string(kColumns) + where + " ORDER BY object, crm_id LIMIT :n", params))
+          out.push_back(FailureFrom(r));
+        return out;
+      });
+}
+
+}  // namespace tandem::store
