@@ -83,6 +83,33 @@ class Reader {
     *out = n.Scalar();
   }
 
+  void Bool(const YAML::Node& p, const std::string& path, const char* key, bool* out) {
+    YAML::Node n;
+    if (!Scalar(p, path, key, &n)) return;
+    if (n.Scalar() == "true" || n.Scalar() == "false")
+      *out = n.Scalar() == "true";
+    else
+      Error(n.Mark(), Join(path, key), "expected true or false, got '" + n.Scalar() + "'");
+  }
+
+  // A list of plain values (`what` names them in the error).
+  void StrList(const YAML::Node& p, const std::string& path, const char* key, const char* what,
+               std::vector<std::string>* out) {
+    YAML::Node n = p[key];
+    if (!n.IsDefined() || n.IsNull()) return;
+    if (!n.IsSequence()) {
+      Error(n.Mark(), Join(path, key), std::string("expected a list of ") + what);
+      return;
+    }
+    for (const auto& item : n) {
+      if (!item.IsScalar()) {
+        Error(item.Mark(), Join(path, key), std::string("expected a list of ") + what);
+        return;
+      }
+      out->push_back(item.Scalar());
+    }
+  }
+
   void Enum(const YAML::Node& p, const std::string& path, const char* key, std::string* out,
             std::initializer_list<const char*> choices) {
     YAML::Node n;
@@ -218,7 +245,7 @@ void ReadStoreUrl(const YAML::Node& n, Reader& r, std::string* url) {
 void ReadConfig(const YAML::Node& root, Reader& r, Config* c) {
   if (!r.Map(root, "",
              {"store", "server", "crm", "billing", "paths", "schedules", "workers", "logging",
-              "catalog", "retention", "sync_retry"}))
+              "catalog", "retention", "sync_retry", "reconcile"}))
     return;
   if (auto n = root["store"];
       n.IsDefined() && r.Map(n, "store", {"url", "password", "pool_size", "schema"})) {
@@ -323,14 +350,17 @@ void ReadConfig(const YAML::Node& root, Reader& r, Config* c) {
     r.Duration(n, "workers", "lease", &c->workers.lease_ms);
     r.Number<double>(n, "workers", "poll_api_share", &c->workers.poll_api_share, 0.0, 1.0);
   }
-  if (auto n = root["catalog"]; n.IsDefined() && r.Map(n, "catalog", {"pricebooks"})) {
-    if (auto books = n["pricebooks"]; books.IsDefined()) {
-      if (!books.IsSequence()) {
-        r.Error(books.Mark(), "catalog.pricebooks", "expected a list of price book names");
-      } else {
-        for (const auto& b : books) c->catalog_pricebooks.push_back(b.Scalar());
-      }
-    }
+  if (auto n = root["catalog"]; n.IsDefined() && r.Map(n, "catalog", {"pricebooks"}))
+    r.StrList(n, "catalog", "pricebooks", "price book names", &c->catalog_pricebooks);
+  if (auto n = root["reconcile"];
+      n.IsDefined() && r.Map(n, "reconcile", {"every", "objects", "fix", "report_dir"})) {
+    r.Duration(n, "reconcile", "every", &c->reconcile.every_ms);
+    r.StrList(n, "reconcile", "objects", "object names (account, invoice, revenue, ...)",
+              &c->reconcile.objects);
+    r.Bool(n, "reconcile", "fix", &c->reconcile.fix);
+    r.Str(n, "reconcile", "report_dir", &c->reconcile.report_dir);
+    if (!c->reconcile.report_dir.empty() && c->reconcile.report_dir[0] != '/')
+      c->reconcile.report_dir = r.Relative(c->reconcile.report_dir);
   }
   if (auto n = root["logging"]; n.IsDefined() && r.Map(n, "logging", {"format", "level"})) {
     r.Enum(n, "logging", "format", &c->logging.format, {"text", "json"});

@@ -105,6 +105,15 @@ struct WorkersConfig {
   double poll_api_share = 0.05;  // of the daily API allowance the order poll may spend
 };
 
+// `serve`'s scheduled reconciliation (leader only): every `every` (0: never), the objects named
+// (empty: all but revenue), repairing when `fix`; each run's CSV in `report_dir` ("" none).
+struct ReconcileSchedule {
+  int64_t every_ms = 0;
+  std::vector<std::string> objects;
+  bool fix = false;
+  std::string report_dir;
+};
+
 // How long personal data is kept.
 struct RetentionConfig {
   // A handled billing event's payload (names, e-mails, addresses) is emptied this long after it
@@ -130,6 +139,7 @@ struct Config {
   WorkersConfig workers;
   RetentionConfig retention;
   SyncRetryConfig sync_retry;
+  ReconcileSchedule reconcile;
   // catalog.pricebooks: price books besides the standard one that get an entry per price.
   std::vector<std::string> catalog_pricebooks;
   LoggingConfig logging;

@@ -14,6 +14,7 @@
 #include "app/event_routes.h"
 #include "app/history_routes.h"
 #include "app/payload_retention.h"
+#include "app/scheduled_reconcile.h"
 #include "app/server.h"
 #include "app/sync_failure_routes.h"
 #include "app/tokens.h"
@@ -138,6 +139,13 @@ int Serve(const Globals& g, const Args& args) {
   if (int failed = OpenBacking(g, config, &backing); failed != kExitOk) return failed;
   Runtime* runtime = backing.runtime.get();
   store::Store* store = backing.store;
+  if (runtime) {
+    if (Status st = CheckReconcileSchedule(config.reconcile, runtime->mapping); !st.ok()) {
+      std::cerr << "tandem serve: " << st.message() << "\n";
+      return kExitUsage;
+    }
+    DescribeReconcileMetrics(runtime->metrics, *runtime->store);
+  }
   SystemClock clock;
   connector::http::CallCounter counter;
   ServerOptions server_options{config.server.host, config.server.port, config.server.api_token,
@@ -170,10 +178,17 @@ int Serve(const Globals& g, const Args& args) {
     retrier = std::make_unique<actions::SyncRetrier>(*retry_actions, *runtime->store,
                                                      runtime->clock, runtime->action_options.retry);
     actions::SyncRetrier* r = retrier.get();
-    upkeep = std::make_unique<Upkeep>(
-        *runtime->store, runtime->clock,
-        std::vector<UpkeepJob>{{"sync retry", Millis(config.schedules.sync_retry_ms),
-                                [r] { return r->RunDue().status(); }}});
+    std::vector<UpkeepJob> jobs{{"sync retry", Millis(config.schedules.sync_retry_ms),
+                                 [r] { return r->RunDue().status(); }}};
+    if (config.reconcile.every_ms > 0)
+      jobs.push_back(
+          {"scheduled reconcile", Millis(config.reconcile.every_ms),
+           [runtime, schedule = config.reconcile] {
+             if (!ReconcileDue(*runtime->store, runtime->clock, Millis(schedule.every_ms)))
+               return Status::Ok();
+             return RunScheduledReconcile(*runtime, schedule);
+           }});
+    upkeep = std::make_unique<Upkeep>(*runtime->store, runtime->clock, std::move(jobs));
     upkeep->Start();
     runtime->scheduler->Start();
     work_orders = std::make_unique<WorkOrderService>(

@@ -3,6 +3,9 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include <gtest/gtest.h>
 
@@ -10,6 +13,7 @@
 #include "app/event_routes.h"
 #include "app/history_routes.h"
 #include "app/runtime.h"
+#include "app/scheduled_reconcile.h"
 #include "app/sync_failure_routes.h"
 #include "app/tokens.h"
 #include "app/workorder_routes.h"
@@ -380,6 +384,51 @@ TEST_F(ApiTest, SyncFailuresAreListedForAnOperator) {
   const std::string crm = NewApiToken().value();
   ASSERT_TRUE(runtime_->store->CreateApiToken("crm", TokenHash(crm), "actions", 1).ok());
   EXPECT_EQ(Post("/api/v1/syncs/failures", "{}", {{"Authorization", "Bearer " + crm}}).status, 403);
+}
+
+// serve's scheduled reconciliation: its last result is kept in the store (any process shows it)
+// and in /metrics, and a restart does not run it again before its interval.
+TEST_F(ApiTest, AScheduledReconcileKeepsItsLastResultForMetrics) {
+  DescribeReconcileMetrics(runtime_->metrics, *runtime_->store);
+  EXPECT_NE(Call("GET", "/metrics", "").body.find("tandem_reconcile_last_differences -1"),
+            std::string::npos);
+  EXPECT_TRUE(ReconcileDue(*runtime_->store, clock_, Millis(3'600'000)));
+  Json account = Json::MakeObject();
+  account.Set("Name", "Drift Co");
+  const std::string id = runtime_->crm->client().Create("Account", account).value();
+  ASSERT_EQ(runtime_->actions->Sync("account", {id}).value().created, 1);
+  Json renamed = Json::MakeObject();
+  renamed.Set("Name", "Drift Company");  // not synced: billing still says Drift Co
+  ASSERT_TRUE(runtime_->crm->client().Update("Account", id, renamed).ok());
+
+  ReconcileSchedule schedule;
+  schedule.every_ms = 3'600'000;
+  schedule.objects = {"account"};
+  schedule.report_dir = (std::filesystem::temp_directory_path() /
+                         ("tandem_sched_reconcile_" + std::to_string(::getpid())))
+                            .string();
+  ASSERT_TRUE(CheckReconcileSchedule(schedule, runtime_->mapping).ok());
+  ReconcileSchedule unknown = schedule;
+  unknown.objects = {"opportunity"};
+  EXPECT_TRUE(CheckReconcileSchedule(unknown, runtime_->mapping).IsInvalidArgument());
+
+  const Status run = RunScheduledReconcile(*runtime_, schedule);
+  ASSERT_TRUE(run.ok()) << run.ToString();
+  const Json last = LastReconcile(*runtime_->store).value();
+  EXPECT_TRUE(last["ok"].as_bool());
+  EXPECT_EQ(last["differences"].ToText(), "1") << last.Dump();
+  EXPECT_EQ(last["remaining"].ToText(), "1");
+  ASSERT_FALSE(last["report"].is_null());
+  std::ifstream csv(last["report"].ToText());
+  std::stringstream text;
+  text << csv.rdbuf();
+  EXPECT_NE(text.str().find("field_drift"), std::string::npos) << text.str();
+  const std::string metrics = Call("GET", "/metrics", "").body;
+  EXPECT_NE(metrics.find("tandem_reconcile_last_differences 1"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("tandem_reconcile_last_ok 1"), std::string::npos);
+  EXPECT_FALSE(ReconcileDue(*runtime_->store, clock_, Millis(3'600'000)));
+  EXPECT_TRUE(ReconcileDue(*runtime_->store, clock_, Millis(0)));
+  std::filesystem::remove_all(schedule.report_dir);
 }
 
 TEST_F(ApiTest, HealthTellsAnAnonymousCallerOnlyOkAndAnOperatorTheDetails) {

@@ -217,6 +217,27 @@ TEST_F(ConfigTest, AStorePasswordIsAcceptedOnlyAsASecretReference) {
       << sqlite.status().message();
 }
 
+TEST_F(ConfigTest, ScheduledReconcileAndSyncRetryAreRead) {
+  auto c = Load(Write("ok.yaml",
+                      "reconcile:\n  every: 24h\n  objects: [account, invoice]\n  fix: true\n"
+                      "  report_dir: reports\nsync_retry:\n  first: 10m\n  give_up_after: 3d\n"));
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->reconcile.every_ms, 24 * 3'600'000LL);
+  EXPECT_EQ(c->reconcile.objects, (std::vector<std::string>{"account", "invoice"}));
+  EXPECT_TRUE(c->reconcile.fix);
+  EXPECT_EQ(c->reconcile.report_dir, (dir_ / "reports").string());
+  EXPECT_EQ(c->sync_retry.first_ms, 10 * 60'000);
+  EXPECT_EQ(c->sync_retry.max_interval_ms, 12 * 3'600'000LL);
+  EXPECT_EQ(c->sync_retry.give_up_after_ms, 3 * 86'400'000LL);
+  auto bad = Load(
+      Write("bad.yaml", "reconcile:\n  objects: account\n  fix: yes\nsync_retry:\n  first: 13h\n"));
+  ASSERT_FALSE(bad.ok());
+  const std::string m = bad.status().message();
+  EXPECT_NE(m.find("reconcile.objects: expected a list"), std::string::npos) << m;
+  EXPECT_NE(m.find("reconcile.fix: expected true or false, got 'yes'"), std::string::npos) << m;
+  EXPECT_NE(m.find("sync_retry.max_interval: must not be shorter"), std::string::npos) << m;
+}
+
 TEST_F(ConfigTest, MissingFileIsAClearError) {
   auto c = Load((dir_ / "nope.yaml").string());
   ASSERT_FALSE(c.ok());
