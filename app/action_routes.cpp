@@ -13,33 +13,39 @@ std::string SyncReportJson(const std::string& object, const actions::SyncReport&
   out.Set("unchanged", report.unchanged);
   out.Set("failed", report.failed);
   Json results = Json::MakeArray();
-  for (const auto& o : report.outcomes) {
-    Json r = Json::MakeObject();
-    r.Set("id", o.record_id);
-    r.Set("outcome", Outcome::KindName(o.kind));
-    if (!o.remote_id.empty()) r.Set("billing_id", o.remote_id);
-    if (!o.field.empty()) r.Set("field", o.field);
-    if (!o.reason.empty()) r.Set("reason", o.reason);
-    results.Push(std::move(r));
-  }
+  for (const auto& o : report.outcomes) results.Push(OutcomeJson(o));
   out.Set("results", results);
   return out.Dump();
 }
 
 namespace {
 
-// {"ids":[...]}: at most 2,000 per call.
-Result<std::vector<std::string>> ParseIds(const std::string& body) {
+// {"ids":[...], "async": bool?}: at most 2,000 ids per call.
+struct IdsRequest {
+  std::vector<std::string> ids;
+  bool async = false;
+};
+Result<IdsRequest> ParseIdsRequest(const std::string& body) {
   auto j = Json::Parse(body);
   if (!j.ok()) return j.status();
   if (!(*j)["ids"].is_array()) return Status::InvalidArgument("the body must be {\"ids\":[...]}");
-  std::vector<std::string> ids;
+  IdsRequest out;
   for (const auto& v : (*j)["ids"].array()) {
     if (!v.is_string()) return Status::InvalidArgument("ids must be strings");
-    ids.push_back(v.as_string());
+    out.ids.push_back(v.as_string());
   }
-  if (ids.size() > 2000) return Status::InvalidArgument("at most 2000 ids per call");
-  return ids;
+  if (out.ids.size() > 2000) return Status::InvalidArgument("at most 2000 ids per call");
+  const Json& async = (*j)["async"];
+  if (!async.is_null() && !async.is_bool())
+    return Status::InvalidArgument("async must be true or false");
+  out.async = async.as_bool();
+  return out;
+}
+
+Result<std::vector<std::string>> ParseIds(const std::string& body) {
+  auto r = ParseIdsRequest(body);
+  if (!r.ok()) return r.status();
+  return std::move(r->ids);
 }
 
 // {"results":[...]}: the open and query answers.
@@ -63,19 +69,35 @@ ApiReply ReceiveCallback(actions::Callbacks& callbacks, const std::string& body,
   return ApiReply{r.http_status, ErrorJson("webhook_refused", r.message)};
 }
 
-ApiReply SyncAction(actions::Actions& actions, Metrics& metrics, const std::string& name,
-                    const std::string& body) {
-  auto ids = ParseIds(body);
-  if (!ids.ok()) return ApiReply{400, ErrorJson("bad_request", ids.status().message())};
-  auto report = actions.Sync(name, *ids);
+void CountOutcomes(Metrics& metrics, const std::string& name, const actions::SyncReport& report) {
+  const std::string object = "object=\"" + name + "\",outcome=";
+  metrics.Count("tandem_sync_outcomes_total", object + "\"created\"", report.created);
+  metrics.Count("tandem_sync_outcomes_total", object + "\"updated\"", report.updated);
+  metrics.Count("tandem_sync_outcomes_total", object + "\"unchanged\"", report.unchanged);
+  metrics.Count("tandem_sync_outcomes_total", object + "\"failed\"", report.failed);
+}
+
+// Answers at once (200 with every outcome), or, over `jobs.async_after` ids or when asked,
+// 202 with a job to poll.
+ApiReply SyncAction(actions::Actions& actions, Metrics& metrics, const AsyncSyncs& jobs,
+                    const std::string& name, const std::string& body) {
+  auto request = ParseIdsRequest(body);
+  if (!request.ok()) return ApiReply{400, ErrorJson("bad_request", request.status().message())};
+  if (jobs.jobs && (request->async || request->ids.size() > jobs.async_after)) {
+    auto id = jobs.jobs->StartSync(name, std::move(request->ids));
+    if (!id.ok())
+      return ApiReply{HttpStatusOf(id.status()), ErrorJson("sync_failed", id.status().ToString())};
+    Json out = Json::MakeObject();
+    out.Set("job_id", *id);
+    out.Set("state", "running");
+    out.Set("status_url", "/api/v1/jobs/" + *id);
+    return ApiReply{202, out.Dump()};
+  }
+  auto report = actions.Sync(name, request->ids);
   if (!report.ok())
     return ApiReply{HttpStatusOf(report.status()),
                     ErrorJson("sync_failed", report.status().ToString())};
-  const std::string object = "object=\"" + name + "\",outcome=";
-  metrics.Count("tandem_sync_outcomes_total", object + "\"created\"", report->created);
-  metrics.Count("tandem_sync_outcomes_total", object + "\"updated\"", report->updated);
-  metrics.Count("tandem_sync_outcomes_total", object + "\"unchanged\"", report->unchanged);
-  metrics.Count("tandem_sync_outcomes_total", object + "\"failed\"", report->failed);
+  CountOutcomes(metrics, name, *report);
   return ApiReply{200, SyncReportJson(name, *report)};
 }
 
@@ -128,7 +150,7 @@ ApiReply QueryAction(actions::Actions& actions, const std::string& name, const s
 
 }  // namespace
 
-void RegisterActionRoutes(ApiServer& server, Runtime& rt) {
+void RegisterActionRoutes(ApiServer& server, Runtime& rt, AsyncSyncs async) {
   server.SetMetrics(&rt.metrics);
   rt.metrics.Describe("tandem_sync_outcomes_total", "counter",
                       "Records synced, by object and outcome.");
@@ -144,8 +166,8 @@ void RegisterActionRoutes(ApiServer& server, Runtime& rt) {
     actions::Actions* actions = rt.actions.get();
     Metrics* metrics = &rt.metrics;
     server.Route("POST", base + "sync", kScopeActions,
-                 [actions, name, metrics](const std::string& body) {
-                   return SyncAction(*actions, *metrics, name, body);
+                 [actions, name, metrics, async](const std::string& body) {
+                   return SyncAction(*actions, *metrics, async, name, body);
                  });
     server.Route("POST", base + "open", kScopeActions, [actions, name](const std::string& body) {
       return OpenAction(*actions, name, body);
@@ -154,6 +176,37 @@ void RegisterActionRoutes(ApiServer& server, Runtime& rt) {
       return QueryAction(*actions, name, body);
     });
   }
+}
+
+std::function<void(const std::string&, const actions::SyncReport&)> CountSyncOutcomes(
+    Metrics& metrics) {
+  return [&metrics](const std::string& name, const actions::SyncReport& report) {
+    CountOutcomes(metrics, name, report);
+  };
+}
+
+void RegisterJobRoutes(ApiServer& server, Runtime& rt) {
+  Runtime* runtime = &rt;
+  server.RouteWithId(
+      "GET", "/api/v1/jobs/", "", std::string(kScopeActions) + "|" + kScopeOperator,
+      [runtime](const std::string& id, const std::map<std::string, std::string>& query,
+                const std::string&) {
+        auto number = [&](const char* key, int64_t fallback) -> int64_t {
+          auto it = query.find(key);
+          if (it == query.end()) return fallback;
+          char* end = nullptr;
+          const long long v = std::strtoll(it->second.c_str(), &end, 10);
+          return end && *end == '\0' && !it->second.empty() ? v : -1;
+        };
+        const int64_t after = number("after", 0), limit = number("limit", 200);
+        if (after < 0 || limit < 1 || limit > 2000)
+          return ApiReply{
+              400, ErrorJson("bad_request", "after must be a number >= 0 and limit 1 to 2000")};
+        auto job = JobJson(*runtime->store, id, after, static_cast<int>(limit), runtime->clock);
+        if (!job.ok())
+          return ApiReply{HttpStatusOf(job.status()), ErrorJson("job", job.status().message())};
+        return ApiReply{200, job->Dump()};
+      });
 }
 
 }  // namespace tandem::app

@@ -253,7 +253,9 @@ void ReadConfig(const YAML::Node& root, Reader& r, Config* c) {
     r.Str(n, "store", "schema", &c->store.schema);
     ReadStoreUrl(n, r, &c->store.url);
   }
-  if (auto n = root["server"]; n.IsDefined() && r.Map(n, "server", {"listen", "api_token"})) {
+  if (auto n = root["server"];
+      n.IsDefined() && r.Map(n, "server", {"listen", "api_token", "async_after"})) {
+    r.Number<int>(n, "server", "async_after", &c->server.async_after, 0, 2000);
     std::string listen;
     r.Str(n, "server", "listen", &listen);
     if (!listen.empty()) {

@@ -25,6 +25,9 @@ struct ServerConfig {
   std::string host = "127.0.0.1";  // default: loopback only
   int port = 8080;
   std::string api_token;  // secret: bearer token CRM quick actions present
+  // A sync of more ids than this answers 202 with a job to poll (Salesforce waits at most
+  // 120 s for a callout); 2000 (the most a call takes): never by size.
+  int async_after = 200;
 };
 
 struct RemoteConfig {

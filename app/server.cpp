@@ -370,7 +370,7 @@ void ApiServer::Impl::Dispatch(const ServerOptions& options, Replier replier) {
                    "application/json");
       return;
     }
-    if (handler && !HasScope(granted, scope)) {
+    if (handler && !HasAnyScope(granted, scope)) {
       replier.Send(403,
                    ErrorJson("forbidden", "this token lacks the '" + scope + "' scope (it has " +
                                               granted + "); see tandem token create --scopes"),

@@ -58,7 +58,7 @@ class ApiServer {
   ~ApiServer();
 
   // Registers "METHOD /api/v1/..." before Start(): callers need a bearer token with `scope`
-  // (app/tokens.h); a valid token without it gets 403.
+  // (app/tokens.h; "a|b": either); a valid token without it gets 403.
   void Route(const std::string& method, const std::string& path, const std::string& scope,
              ApiHandler handler);
   // Registers "METHOD PREFIX{id}SUFFIX" (bearer-protected, as Route) before Start(); the id is

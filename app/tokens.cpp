@@ -10,18 +10,25 @@
 
 namespace tandem::app {
 
-Result<std::string> NewApiToken() {
+Result<std::string> RandomHex(size_t bytes) {
   std::ifstream urandom("/dev/urandom", std::ios::binary);
-  unsigned char bytes[20];
-  if (!urandom.read(reinterpret_cast<char*>(bytes), sizeof bytes))
+  std::string raw(bytes, '\0');
+  if (!urandom.read(raw.data(), static_cast<std::streamsize>(bytes)))
     return Status::IoError("cannot read /dev/urandom");
   static const char* kHex = "0123456789abcdef";
-  std::string token = "tdm_";
-  for (unsigned char b : bytes) {
-    token.push_back(kHex[b >> 4]);
-    token.push_back(kHex[b & 15]);
+  std::string out;
+  for (char c : raw) {
+    const auto b = static_cast<unsigned char>(c);
+    out.push_back(kHex[b >> 4]);
+    out.push_back(kHex[b & 15]);
   }
-  return token;
+  return out;
+}
+
+Result<std::string> NewApiToken() {
+  auto hex = RandomHex(20);
+  if (!hex.ok()) return hex.status();
+  return "tdm_" + *hex;
 }
 
 std::string TokenHash(const std::string& token) {
@@ -67,6 +74,13 @@ bool HasScope(const std::string& scopes, const std::string& scope) {
   std::stringstream in(scopes);
   for (std::string item; std::getline(in, item, ',');)
     if (item == scope) return true;
+  return false;
+}
+
+bool HasAnyScope(const std::string& scopes, const std::string& any_of) {
+  std::stringstream in(any_of);
+  for (std::string item; std::getline(in, item, '|');)
+    if (HasScope(scopes, item)) return true;
   return false;
 }
 

@@ -18,6 +18,8 @@ namespace tandem::app {
 
 // "tdm_" + 40 hex characters of randomness from the operating system.
 Result<std::string> NewApiToken();
+// 2 x `bytes` hex characters of randomness from the operating system (ids no one can guess).
+Result<std::string> RandomHex(size_t bytes);
 std::string TokenHash(const std::string& token);
 
 inline constexpr const char* kScopeActions = "actions";
@@ -29,6 +31,8 @@ inline constexpr const char* kAllScopes = "actions,operator";
 // Failure: InvalidArgument naming the unknown scope, or an empty list.
 Result<std::string> NormalizeScopes(const std::string& csv);
 bool HasScope(const std::string& scopes, const std::string& scope);
+// `any_of`: "actions|operator" — a route either scope may call.
+bool HasAnyScope(const std::string& scopes, const std::string& any_of);
 
 // ServerOptions::token_scopes over the store's issued tokens (a store error grants nothing).
 std::function<std::optional<std::string>(const std::string& token)> IssuedTokenScopes(

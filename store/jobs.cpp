@@ -12,18 +12,56 @@ Job JobFromRow(const Row& r) {
 
 }  // namespace
 
+namespace {
+
+void UpsertJob(soci::session& sql, const Job& j) {
+  Exec(sql,
+       "INSERT INTO jobs (id, kind, state, params, total, processed, failed, checkpoint, "
+       "created_ms, updated_ms) VALUES (:i, :k, :s, :p, :t, :pr, :f, :c, :cr, :u) "
+       "ON CONFLICT (id) DO UPDATE SET state = excluded.state, params = excluded.params, "
+       "total = excluded.total, processed = excluded.processed, failed = excluded.failed, "
+       "checkpoint = excluded.checkpoint, updated_ms = excluded.updated_ms",
+       {Text(j.id), Text(j.kind), Text(j.state), Text(j.params), Int(j.total), Int(j.processed),
+        Int(j.failed), OptText(j.checkpoint), Int(j.created_ms), Int(j.updated_ms)});
+}
+
+}  // namespace
+
 Status JobStore::PutJob(const Job& j) {
   return pool_.With("put job", [&](soci::session& sql) -> Status {
-    Exec(sql,
-         "INSERT INTO jobs (id, kind, state, params, total, processed, failed, checkpoint, "
-         "created_ms, updated_ms) VALUES (:i, :k, :s, :p, :t, :pr, :f, :c, :cr, :u) "
-         "ON CONFLICT (id) DO UPDATE SET state = excluded.state, params = excluded.params, "
-         "total = excluded.total, processed = excluded.processed, failed = excluded.failed, "
-         "checkpoint = excluded.checkpoint, updated_ms = excluded.updated_ms",
-         {Text(j.id), Text(j.kind), Text(j.state), Text(j.params), Int(j.total), Int(j.processed),
-          Int(j.failed), OptText(j.checkpoint), Int(j.created_ms), Int(j.updated_ms)});
+    UpsertJob(sql, j);
     return Status::Ok();
   });
+}
+
+Status JobStore::PutJobWithOutcomes(const Job& j, int64_t first_seq,
+                                    const std::vector<std::string>& outcomes) {
+  return pool_.With("put job with outcomes", [&](soci::session& sql) -> Status {
+    Tx tr(sql, pool_.pg());
+    UpsertJob(sql, j);
+    for (size_t i = 0; i < outcomes.size(); ++i)
+      Exec(sql,
+           "INSERT INTO job_outcomes (job_id, seq, outcome) VALUES (:j, :s, :o) "
+           "ON CONFLICT (job_id, seq) DO NOTHING",
+           {Text(j.id), Int(first_seq + static_cast<int64_t>(i)), Text(outcomes[i])});
+    tr.Commit();
+    return Status::Ok();
+  });
+}
+
+Result<std::vector<std::pair<int64_t, std::string>>> JobStore::JobOutcomes(
+    const std::string& job_id, int64_t after_seq, int limit) {
+  return pool_.With(
+      "job outcomes",
+      [&](soci::session& sql) -> Result<std::vector<std::pair<int64_t, std::string>>> {
+        std::vector<std::pair<int64_t, std::string>> out;
+        for (const Row& r : Query(sql,
+                                  "SELECT seq, outcome FROM job_outcomes WHERE "
+                                  "job_id = :j AND seq > :a ORDER BY seq LIMIT :n",
+                                  {Text(job_id), Int(after_seq), Int(limit)}))
+          out.emplace_back(AsInt(r[0]), AsText(r[1]));
+        return out;
+      });
 }
 
 Result<std::optional<Job>> JobStore::GetJob(const std::string& id) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "util/result.h"
@@ -36,6 +37,13 @@ class JobStore {
 
   Status PutJob(const Job& job);
   Result<std::optional<Job>> GetJob(const std::string& id);
+  // The job's progress and the outcomes of its next records (JSON each, numbered from
+  // `first_seq`), in one transaction: a poller never sees counts without their outcomes.
+  Status PutJobWithOutcomes(const Job& job, int64_t first_seq,
+                            const std::vector<std::string>& outcomes);
+  // Outcomes with seq > `after_seq`, in order, at most `limit`: (seq, JSON).
+  Result<std::vector<std::pair<int64_t, std::string>>> JobOutcomes(const std::string& job_id,
+                                                                   int64_t after_seq, int limit);
 
   // --- migration matching keys (per job and side: "billing", "crm", "source") ---
   // Adds keys; a (key, ref) already there is kept once.

@@ -151,8 +151,14 @@ int Serve(const Globals& g, const Args& args) {
   ServerOptions server_options{config.server.host, config.server.port, config.server.api_token,
                                IssuedTokenScopes(*store)};
   ApiServer server(server_options, *store, runtime ? runtime->counter : counter, clock);
+  // Long syncs run here while their callers poll (app/action_jobs.h).
+  std::unique_ptr<ActionJobs> jobs;
   if (runtime) {
-    RegisterActionRoutes(server, *runtime);
+    jobs = std::make_unique<ActionJobs>(*runtime->actions, *runtime->store, runtime->clock, 2,
+                                        CountSyncOutcomes(runtime->metrics));
+    RegisterActionRoutes(server, *runtime,
+                         AsyncSyncs{jobs.get(), static_cast<size_t>(config.server.async_after)});
+    RegisterJobRoutes(server, *runtime);
     RegisterWorkOrderRoutes(server, *runtime);
     RegisterEventRoutes(server, *runtime);
     RegisterHistoryRoutes(server, *runtime);
@@ -178,17 +184,17 @@ int Serve(const Globals& g, const Args& args) {
     retrier = std::make_unique<actions::SyncRetrier>(*retry_actions, *runtime->store,
                                                      runtime->clock, runtime->action_options.retry);
     actions::SyncRetrier* r = retrier.get();
-    std::vector<UpkeepJob> jobs{{"sync retry", Millis(config.schedules.sync_retry_ms),
-                                 [r] { return r->RunDue().status(); }}};
+    std::vector<UpkeepJob> upkeep_jobs{{"sync retry", Millis(config.schedules.sync_retry_ms),
+                                        [r] { return r->RunDue().status(); }}};
     if (config.reconcile.every_ms > 0)
-      jobs.push_back(
+      upkeep_jobs.push_back(
           {"scheduled reconcile", Millis(config.reconcile.every_ms),
            [runtime, schedule = config.reconcile] {
              if (!ReconcileDue(*runtime->store, runtime->clock, Millis(schedule.every_ms)))
                return Status::Ok();
              return RunScheduledReconcile(*runtime, schedule);
            }});
-    upkeep = std::make_unique<Upkeep>(*runtime->store, runtime->clock, std::move(jobs));
+    upkeep = std::make_unique<Upkeep>(*runtime->store, runtime->clock, std::move(upkeep_jobs));
     upkeep->Start();
     runtime->scheduler->Start();
     work_orders = std::make_unique<WorkOrderService>(
@@ -200,6 +206,7 @@ int Serve(const Globals& g, const Args& args) {
   WaitForStopSignal(stop_signals);
   if (runtime) runtime->scheduler->Stop();
   server.Stop();
+  if (jobs) jobs->Stop();  // the running chunks finish; queued jobs are recorded interrupted
   if (work_orders) work_orders->Stop();  // running tasks finish; claimed ones are given back
   if (upkeep) upkeep->Stop();
   stopping = true;

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -54,7 +55,10 @@ class ApiTest : public ::testing::Test {
     server_ = std::make_unique<ApiServer>(
         ServerOptions{"127.0.0.1", 0, kToken, IssuedTokenScopes(*runtime_->store)},
         *runtime_->store, runtime_->counter, clock_);
-    RegisterActionRoutes(*server_, *runtime_);
+    jobs_ = std::make_unique<ActionJobs>(*runtime_->actions, *runtime_->store, runtime_->clock, 2,
+                                         CountSyncOutcomes(runtime_->metrics));
+    RegisterActionRoutes(*server_, *runtime_, AsyncSyncs{jobs_.get(), 3});
+    RegisterJobRoutes(*server_, *runtime_);
     RegisterWorkOrderRoutes(*server_, *runtime_);
     RegisterEventRoutes(*server_, *runtime_);
     RegisterHistoryRoutes(*server_, *runtime_);
@@ -92,6 +96,7 @@ class ApiTest : public ::testing::Test {
   sandbox::stripe::StripeSandbox billing_{{}, clock_};
   std::unique_ptr<testing::ScopedStore> store_;
   std::unique_ptr<Runtime> runtime_;
+  std::unique_ptr<ActionJobs> jobs_;  // stopped before the runtime goes
   std::unique_ptr<ApiServer> server_;
 };
 
@@ -429,6 +434,83 @@ TEST_F(ApiTest, AScheduledReconcileKeepsItsLastResultForMetrics) {
   EXPECT_FALSE(ReconcileDue(*runtime_->store, clock_, Millis(3'600'000)));
   EXPECT_TRUE(ReconcileDue(*runtime_->store, clock_, Millis(0)));
   std::filesystem::remove_all(schedule.report_dir);
+}
+
+// A sync over the threshold (3 here) does not keep the caller waiting: 202 with a job, whose
+// progress and per-record outcomes the caller polls; under it, or asked, it answers at once.
+TEST_F(ApiTest, ALongSyncAnswers202WithAJobToPoll) {
+  std::vector<Json> accounts;
+  for (int i = 0; i < 5; ++i) {
+    Json a = Json::MakeObject();
+    a.Set("Name", "Async " + std::to_string(i));
+    accounts.push_back(a);
+  }
+  const auto created = runtime_->crm->client().CreateMany("Account", accounts);
+  ASSERT_TRUE(created.ok());
+  std::vector<std::string> ids;
+  for (const auto& r : *created) ids.push_back(r.id);
+  Json body = Json::MakeObject();
+  Json list = Json::MakeArray();
+  for (const auto& id : ids) list.Push(id);
+  list.Push("not-an-id");
+  body.Set("ids", list);
+  const connector::http::Headers auth{{"Authorization", std::string("Bearer ") + kToken}};
+  auto started = Post("/api/v1/actions/account/sync", body.Dump(), auth);
+  ASSERT_EQ(started.status, 202) << started.body;
+  const Json job = Json::Parse(started.body).value();
+  const std::string url = job["status_url"].ToText();
+  EXPECT_EQ(url, "/api/v1/jobs/" + job["job_id"].ToText());
+  Json state;
+  for (int i = 0; i < 200; ++i) {
+    auto got = Call("GET", url, "", auth);
+    ASSERT_EQ(got.status, 200) << got.body;
+    state = Json::Parse(got.body).value();
+    if (state["state"].ToText() != "running") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  EXPECT_EQ(state["state"].ToText(), "done") << state.Dump();
+  EXPECT_EQ(state["total"].ToText(), "6");
+  EXPECT_EQ(state["processed"].ToText(), "6");
+  EXPECT_EQ(state["failed"].ToText(), "1");
+  ASSERT_EQ(state["outcomes"].size(), 6u);
+  EXPECT_EQ(state["outcomes"].array()[0]["outcome"].ToText(), "created");
+  EXPECT_EQ(state["outcomes"].array()[5]["outcome"].ToText(), "failed");
+  EXPECT_EQ(billing_.CountObjects("customer"), 5);
+  // Paged: after the 4th, 2 a page.
+  auto page = Json::Parse(Call("GET", url + "?after=4&limit=1", "", auth).body).value();
+  ASSERT_EQ(page["outcomes"].size(), 1u);
+  EXPECT_EQ(page["outcomes"].array()[0]["seq"].ToText(), "5");
+  EXPECT_EQ(page["next"].ToText(), "5");
+  EXPECT_EQ(Call("GET", url + "?limit=lots", "", auth).status, 400);
+  EXPECT_EQ(Call("GET", "/api/v1/jobs/job_nope", "", auth).status, 404);
+  // An operator's token reads it too; no token does not.
+  const std::string ops = NewApiToken().value();
+  ASSERT_TRUE(runtime_->store->CreateApiToken("ops", TokenHash(ops), "operator", 1).ok());
+  EXPECT_EQ(Call("GET", url, "", {{"Authorization", "Bearer " + ops}}).status, 200);
+  EXPECT_EQ(Call("GET", url, "").status, 401);
+  // Under the threshold: at once. Asked: a job even for one id.
+  Json two = Json::MakeObject();
+  Json two_ids = Json::MakeArray();
+  two_ids.Push(ids[0]);
+  two.Set("ids", two_ids);
+  EXPECT_EQ(Post("/api/v1/actions/account/sync", two.Dump(), auth).status, 200);
+  two.Set("async", true);
+  EXPECT_EQ(Post("/api/v1/actions/account/sync", two.Dump(), auth).status, 202);
+  two.Set("async", "yes");
+  EXPECT_EQ(Post("/api/v1/actions/account/sync", two.Dump(), auth).status, 400);
+}
+
+// A job still queued when serve stops says so, rather than "running" forever.
+TEST_F(ApiTest, AJobQueuedWhenServeStopsIsRecordedInterrupted) {
+  ActionJobs idle(*runtime_->actions, *runtime_->store, runtime_->clock, /*threads=*/0);
+  const std::string id = idle.StartSync("account", {"001000000000001AAA"}).value();
+  EXPECT_EQ(JobJson(*runtime_->store, id, 0, 10, runtime_->clock).value()["state"].ToText(),
+            "running");
+  idle.Stop();
+  const Json job = JobJson(*runtime_->store, id, 0, 10, runtime_->clock).value();
+  EXPECT_EQ(job["state"].ToText(), "failed");
+  EXPECT_NE(job["error"].ToText().find("interrupted"), std::string::npos) << job.Dump();
+  EXPECT_TRUE(idle.StartSync("account", {"001000000000001AAA"}).status().IsUnavailable());
 }
 
 TEST_F(ApiTest, HealthTellsAnAnonymousCallerOnlyOkAndAnOperatorTheDetails) {

@@ -1,0 +1,176 @@
+#include "app/action_jobs.h"
+
+#include <algorithm>
+
+#include "app/tokens.h"
+#include "util/log.h"
+#include "util/thread.h"
+
+namespace tandem::app {
+namespace {
+
+constexpr size_t kChunk = 200;  // ids per Sync: one SOQL read, one Collections write-back
+
+void OutcomesOf(const actions::SyncReport& report, int64_t first_seq,
+                std::vector<std::string>* out) {
+  for (size_t i = 0; i < report.outcomes.size(); ++i) {
+    Json j = OutcomeJson(report.outcomes[i]);
+    j.Set("seq", first_seq + static_cast<int64_t>(i));
+    out->push_back(j.Dump());
+  }
+}
+
+void SetError(store::Job* job, const std::string& object, const std::string& error) {
+  Json params = Json::MakeObject();
+  params.Set("object", object);
+  params.Set("error", error);
+  job->params = params.Dump();
+}
+
+}  // namespace
+
+Json OutcomeJson(const Outcome& o) {
+  Json r = Json::MakeObject();
+  r.Set("id", o.record_id);
+  r.Set("outcome", Outcome::KindName(o.kind));
+  if (!o.remote_id.empty()) r.Set("billing_id", o.remote_id);
+  if (!o.field.empty()) r.Set("field", o.field);
+  if (!o.reason.empty()) r.Set("reason", o.reason);
+  return r;
+}
+
+ActionJobs::ActionJobs(
+    actions::Actions& actions, store::Store& store, const Clock& clock, int threads,
+    std::function<void(const std::string&, const actions::SyncReport&)> on_report)
+    : actions_(actions), store_(store), clock_(clock), on_report_(std::move(on_report)) {
+  for (int i = 0; i < threads; ++i)
+    threads_.push_back(StartThread("action-jobs", [this] {
+      for (;;) {
+        Pending p;
+        {
+          std::unique_lock<std::mutex> lock(mu_);
+          cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+          if (stopping_) return;
+          p = std::move(queue_.front());
+          queue_.pop_front();
+        }
+        Run(std::move(p));
+      }
+    }));
+}
+
+ActionJobs::~ActionJobs() { Stop(); }
+
+Result<std::string> ActionJobs::StartSync(const std::string& object, std::vector<std::string> ids) {
+  auto hex = RandomHex(12);
+  if (!hex.ok()) return hex.status();
+  Pending p;
+  p.object = object;
+  p.ids = std::move(ids);
+  p.job.id = "job_" + *hex;
+  p.job.kind = "sync";
+  p.job.state = "running";
+  Json params = Json::MakeObject();
+  params.Set("object", object);
+  p.job.params = params.Dump();
+  p.job.total = static_cast<int64_t>(p.ids.size());
+  p.job.created_ms = p.job.updated_ms = ToEpochMillis(clock_.Now());
+  const std::string id = p.job.id;
+  {
+    // Recorded under the lock: a job Stop() could miss is never left "running".
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return Status::Unavailable("shutting down: send the request again");
+    TANDEM_RETURN_IF_ERROR(store_.PutJob(p.job));
+    queue_.push_back(std::move(p));
+  }
+  cv_.notify_one();
+  return id;
+}
+
+void ActionJobs::Run(Pending p) {
+  store::Job& job = p.job;
+  for (size_t start = 0; start < p.ids.size(); start += kChunk) {
+    const std::vector<std::string> chunk(
+        p.ids.begin() + static_cast<long>(start),
+        p.ids.begin() + static_cast<long>(std::min(p.ids.size(), start + kChunk)));
+    auto report = actions_.Sync(p.object, chunk);
+    job.updated_ms = ToEpochMillis(clock_.Now());
+    if (!report.ok()) {
+      // The rest is not tried: what stopped this chunk (the CRM down, an unknown object) stops
+      // the others too. The caller sees how far it got and why.
+      job.state = "failed";
+      SetError(&job, p.object, report.status().ToString());
+      if (Status st = store_.PutJob(job); !st.ok())
+        log::Get("app.jobs")->error("job {}: {}", job.id, st.ToString());
+      return;
+    }
+    if (on_report_) on_report_(p.object, *report);
+    std::vector<std::string> outcomes;
+    OutcomesOf(*report, static_cast<int64_t>(start) + 1, &outcomes);
+    job.processed += static_cast<int64_t>(chunk.size());
+    job.failed += report->failed;
+    job.checkpoint = std::to_string(start + chunk.size());
+    if (start + kChunk >= p.ids.size()) job.state = "done";
+    if (Status st = store_.PutJobWithOutcomes(job, static_cast<int64_t>(start) + 1, outcomes);
+        !st.ok()) {
+      log::Get("app.jobs")->error("job {}: recording progress: {}", job.id, st.ToString());
+      return;  // it shows interrupted; billing holds what was written (keyed), a resend is safe
+    }
+  }
+}
+
+void ActionJobs::Stop() {
+  std::deque<Pending> left;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_ && threads_.empty()) return;
+    stopping_ = true;
+    left.swap(queue_);
+  }
+  cv_.notify_all();
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
+  threads_.clear();
+  for (auto& p : left) {
+    p.job.state = "failed";
+    p.job.updated_ms = ToEpochMillis(clock_.Now());
+    SetError(&p.job, p.object, "interrupted: Tandem stopped before it ran; send the request again");
+    if (Status st = store_.PutJob(p.job); !st.ok())
+      log::Get("app.jobs")->error("job {}: {}", p.job.id, st.ToString());
+  }
+}
+
+Result<Json> JobJson(store::JobStore& jobs, const std::string& id, int64_t after, int limit,
+                     const Clock& clock) {
+  auto job = jobs.GetJob(id);
+  if (!job.ok()) return job.status();
+  if (!*job) return Status::NotFound("no job " + id);
+  const store::Job& j = **job;
+  Json out = Json::MakeObject();
+  out.Set("job_id", j.id);
+  out.Set("kind", j.kind);
+  std::string state = j.state;
+  if (state == "running" &&
+      ToEpochMillis(clock.Now()) - j.updated_ms > static_cast<int64_t>(kStalledAfter.count()))
+    state = "interrupted";
+  out.Set("state", state);
+  out.Set("total", j.total);
+  out.Set("processed", j.processed);
+  out.Set("failed", j.failed);
+  out.Set("created_at", FormatRfc3339(FromEpochMillis(j.created_ms)));
+  out.Set("updated_at", FormatRfc3339(FromEpochMillis(j.updated_ms)));
+  if (auto params = Json::Parse(j.params); params.ok() && !(*params)["error"].is_null())
+    out.Set("error", (*params)["error"]);
+  auto outcomes = jobs.JobOutcomes(id, after, limit);
+  if (!outcomes.ok()) return outcomes.status();
+  Json list = Json::MakeArray();
+  for (const auto& [seq, text] : *outcomes) {
+    auto parsed = Json::Parse(text);
+    if (parsed.ok()) list.Push(std::move(parsed).value());
+  }
+  out.Set("outcomes", list);
+  if (static_cast<int>(outcomes->size()) == limit) out.Set("next", outcomes->back().first);
+  return out;
+}
+
+}  // namespace tandem::app

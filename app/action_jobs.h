@@ -1,0 +1,68 @@
+// Syncs too long for the caller to wait on run as jobs. Salesforce stops waiting for a callout
+// after 120 s; a sync of 2,000 ids at real billing latency takes longer. So a request over
+// server.async_after ids (or any asking "async": true) is answered 202 at once with a job id,
+// the sync goes on in `serve` 200 ids at a time, and GET /api/v1/jobs/{id} gives its progress
+// and each record's outcome, from the store (any process answers it).
+// A job a stopped process left running shows "interrupted" once it has not moved for
+// kStalledAfter; sending the request again is safe (a sync is idempotent).
+// Thread-safety: StartSync and JobJson are thread-safe; Stop from the owner.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "actions/sync.h"
+#include "store/store.h"
+#include "util/json.h"
+#include "util/metrics.h"
+
+namespace tandem::app {
+
+inline constexpr Millis kStalledAfter{10 * 60'000};
+
+class ActionJobs {
+ public:
+  // `on_report`: each chunk's report (for metrics); may be empty.
+  ActionJobs(actions::Actions& actions, store::Store& store, const Clock& clock, int threads = 2,
+             std::function<void(const std::string&, const actions::SyncReport&)> on_report = {});
+  ~ActionJobs();
+
+  // Records the job (state running, 0 of ids.size() done) and queues it; returns its id.
+  Result<std::string> StartSync(const std::string& object, std::vector<std::string> ids);
+  // The running chunks finish; queued jobs are recorded as interrupted.
+  void Stop();
+
+ private:
+  struct Pending {
+    store::Job job;
+    std::string object;
+    std::vector<std::string> ids;
+  };
+  void Run(Pending p);
+
+  actions::Actions& actions_;
+  store::Store& store_;
+  const Clock& clock_;
+  std::function<void(const std::string&, const actions::SyncReport&)> on_report_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Pending> queue_;  // GUARDED_BY(mu_)
+  bool stopping_ = false;      // GUARDED_BY(mu_)
+  std::vector<std::thread> threads_;
+};
+
+// One record's outcome as the API gives it: {"id","outcome","billing_id"?,"field"?,"reason"?}.
+Json OutcomeJson(const Outcome& outcome);
+
+// GET /api/v1/jobs/{id}: {"job_id","kind","state","total","processed","failed","created_at",
+// "updated_at","error"?,"outcomes":[...],"next"?}; outcomes after `after` (their "seq"), at
+// most `limit`. NotFound for an unknown id.
+Result<Json> JobJson(store::JobStore& jobs, const std::string& id, int64_t after, int limit,
+                     const Clock& clock);
+
+}  // namespace tandem::app
