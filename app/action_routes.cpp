@@ -191,12 +191,8 @@ void RegisterJobRoutes(ApiServer& server, Runtime& rt) {
       "GET", "/api/v1/jobs/", "", std::string(kScopeActions) + "|" + kScopeOperator,
       [runtime](const std::string& id, const std::map<std::string, std::string>& query,
                 const std::string&) {
-        auto number = [&](const char* key, int64_t fallback) -> int64_t {
-          auto it = query.find(key);
-          if (it == query.end()) return fallback;
-          char* end = nullptr;
-          const long long v = std::strtoll(it->second.c_str(), &end, 10);
-          return end && *end == '\0' && !it->second.empty() ? v : -1;
+        auto number = [&](const char* name, int64_t fallback) {
+          return QueryNumber(query, name, fallback);
         };
         const int64_t after = number("after", 0), limit = number("limit", 200);
         if (after < 0 || limit < 1 || limit > 2000)

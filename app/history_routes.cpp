@@ -93,12 +93,8 @@ void RegisterHistoryRoutes(ApiServer& server, Runtime& rt) {
       "GET", "/api/v1/records/", "/history", kScopeOperator,
       [runtime](const std::string& id, const std::map<std::string, std::string>& query,
                 const std::string&) {
-        auto number = [&](const char* name, int64_t fallback) -> int64_t {
-          auto it = query.find(name);
-          if (it == query.end()) return fallback;
-          char* end = nullptr;
-          const long long v = std::strtoll(it->second.c_str(), &end, 10);
-          return end && *end == '\0' && !it->second.empty() ? v : -1;
+        auto number = [&](const char* name, int64_t fallback) {
+          return QueryNumber(query, name, fallback);
         };
         const int64_t before = number("before", 0);
         const int64_t limit = number("limit", 50);

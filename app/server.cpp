@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <set>
 #include <stdexcept>
 
@@ -197,6 +198,15 @@ struct ApiServer::Impl {
 
 std::string ErrorJson(const std::string& code, const std::string& message) {
   return "{\"error\":{\"code\":\"" + code + "\",\"message\":\"" + log::JsonEscape(message) + "\"}}";
+}
+
+int64_t QueryNumber(const std::map<std::string, std::string>& query, const char* name,
+                    int64_t fallback) {
+  auto it = query.find(name);
+  if (it == query.end()) return fallback;
+  char* end = nullptr;
+  const long long v = std::strtoll(it->second.c_str(), &end, 10);
+  return end && *end == '\0' && !it->second.empty() ? v : -1;
 }
 
 int HttpStatusOf(const Status& st) {

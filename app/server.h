@@ -45,6 +45,10 @@ using ParamHandler =
     std::function<ApiReply(const std::string& id, const std::map<std::string, std::string>& query,
                            const std::string& body)>;
 
+// A whole-number query parameter: `fallback` when absent, -1 when it is not a number.
+int64_t QueryNumber(const std::map<std::string, std::string>& query, const char* name,
+                    int64_t fallback);
+
 // {"error":{"code":…,"message":…}}: every error the API answers.
 std::string ErrorJson(const std::string& code, const std::string& message);
 // The HTTP status for a failed Status: 400 bad input, 404, 409 conflict, 429, 503 a remote
