@@ -16,6 +16,7 @@ Result<RetryRound> SyncRetrier::RunDue(int limit) {
   std::map<std::string, std::vector<std::string>> by_object;
   for (const auto& f : *due) by_object[f.object].push_back(f.crm_id);
   RetryRound round;
+  Status first_error;
   for (const auto& [object, ids] : by_object) {
     auto report = actions_.Sync(object, ids);
     if (report.ok()) {
@@ -24,7 +25,13 @@ Result<RetryRound> SyncRetrier::RunDue(int limit) {
         (o.failed() || !o.reason.empty() ? round.failed : round.succeeded)++;
       continue;
     }
-    if (!report.status().IsInvalidArgument()) return report.status();  // try again next round
+    if (!report.status().IsInvalidArgument() && !report.status().IsNotFound()) {
+      // The CRM or the store is down: these stay due; the other objects still get their turn.
+      log::Get("actions")->warn("sync retry of {} {} records: {}", ids.size(), object,
+                                report.status().ToString());
+      first_error = first_error.ok() ? report.status() : first_error;
+      continue;
+    }
     // The object map is gone or no longer syncable: give these up, with the reason.
     std::vector<std::pair<std::string, std::string>> failed;
     for (const auto& id : ids) failed.emplace_back(id, report.status().message());
@@ -37,6 +44,7 @@ Result<RetryRound> SyncRetrier::RunDue(int limit) {
   if (round.retried)
     log::Get("actions")->info("sync retry: {} records, {} now in billing, {} failed again",
                               round.retried, round.succeeded, round.failed);
+  if (!first_error.ok() && round.retried == 0) return first_error;
   return round;
 }
 

@@ -20,7 +20,9 @@ class SyncRetrier {
   SyncRetrier(Actions& actions, store::SyncRetryStore& retries, const Clock& clock,
               store::RetryPolicy policy);
 
-  // Up to `limit` due records, one Sync per object map (its reads and writes are bulk).
+  // Up to `limit` due records, one Sync per object map (its reads and writes are bulk). An
+  // object whose sync cannot run now (a remote down) keeps its records due and does not stop
+  // the others; the error is returned only when nothing could be retried.
   Result<RetryRound> RunDue(int limit = 500);
 
  private:

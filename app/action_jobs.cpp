@@ -69,7 +69,7 @@ Result<std::string> ActionJobs::StartSync(const std::string& object, std::vector
   p.ids = std::move(ids);
   p.job.id = "job_" + *hex;
   p.job.kind = "sync";
-  p.job.state = "running";
+  p.job.state = "queued";
   Json params = Json::MakeObject();
   params.Set("object", object);
   p.job.params = params.Dump();
@@ -80,6 +80,10 @@ Result<std::string> ActionJobs::StartSync(const std::string& object, std::vector
     // Recorded under the lock: a job Stop() could miss is never left "running".
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return Status::Unavailable("shutting down: send the request again");
+    // Each queued job holds its ids in memory: past the cap the caller waits its turn.
+    if (queue_.size() >= kMaxQueued)
+      return Status::RateLimited(std::to_string(kMaxQueued) +
+                                 " sync jobs are waiting: try again in a minute");
     TANDEM_RETURN_IF_ERROR(store_.PutJob(p.job));
     queue_.push_back(std::move(p));
   }
@@ -89,7 +93,25 @@ Result<std::string> ActionJobs::StartSync(const std::string& object, std::vector
 
 void ActionJobs::Run(Pending p) {
   store::Job& job = p.job;
+  job.state = "running";
+  job.updated_ms = ToEpochMillis(clock_.Now());
+  if (Status st = store_.PutJob(job); !st.ok())
+    log::Get("app.jobs")->error("job {}: {}", job.id, st.ToString());
   for (size_t start = 0; start < p.ids.size(); start += kChunk) {
+    {
+      // Stopping: the chunk in hand is done, the rest is not begun.
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) {
+        job.state = "failed";
+        job.updated_ms = ToEpochMillis(clock_.Now());
+        SetError(&job, p.object,
+                 "interrupted: Tandem stopped after " + std::to_string(start) + " of " +
+                     std::to_string(p.ids.size()) + " records; send the request again");
+        if (Status st = store_.PutJob(job); !st.ok())
+          log::Get("app.jobs")->error("job {}: {}", job.id, st.ToString());
+        return;
+      }
+    }
     const std::vector<std::string> chunk(
         p.ids.begin() + static_cast<long>(start),
         p.ids.begin() + static_cast<long>(std::min(p.ids.size(), start + kChunk)));
@@ -144,7 +166,7 @@ Result<Json> JobJson(store::JobStore& jobs, const std::string& id, int64_t after
                      const Clock& clock) {
   auto job = jobs.GetJob(id);
   if (!job.ok()) return job.status();
-  if (!*job) return Status::NotFound("no job " + id);
+  if (!*job || (*job)->kind != "sync") return Status::NotFound("no sync job " + id);
   const store::Job& j = **job;
   Json out = Json::MakeObject();
   out.Set("job_id", j.id);

@@ -24,6 +24,7 @@
 namespace tandem::app {
 
 inline constexpr Millis kStalledAfter{10 * 60'000};
+inline constexpr size_t kMaxQueued = 20;  // jobs waiting for a thread; more: 429
 
 class ActionJobs {
  public:
@@ -32,9 +33,11 @@ class ActionJobs {
              std::function<void(const std::string&, const actions::SyncReport&)> on_report = {});
   ~ActionJobs();
 
-  // Records the job (state running, 0 of ids.size() done) and queues it; returns its id.
+  // Records the job (state queued, 0 of ids.size() done) and queues it; returns its id.
+  // RateLimited when kMaxQueued jobs wait already; Unavailable when stopping.
   Result<std::string> StartSync(const std::string& object, std::vector<std::string> ids);
-  // The running chunks finish; queued jobs are recorded as interrupted.
+  // The chunks in hand finish; the rest of a running job and the queued jobs are recorded
+  // failed, "interrupted".
   void Stop();
 
  private:
@@ -59,9 +62,10 @@ class ActionJobs {
 // One record's outcome as the API gives it: {"id","outcome","billing_id"?,"field"?,"reason"?}.
 Json OutcomeJson(const Outcome& outcome);
 
-// GET /api/v1/jobs/{id}: {"job_id","kind","state","total","processed","failed","created_at",
+// GET /api/v1/jobs/{id} of a sync job (state queued | running | done | failed | interrupted):
+// {"job_id","kind","state","total","processed","failed","created_at",
 // "updated_at","error"?,"outcomes":[...],"next"?}; outcomes after `after` (their "seq"), at
-// most `limit`. NotFound for an unknown id.
+// most `limit`. NotFound for an unknown id or another kind of job (a migration's).
 Result<Json> JobJson(store::JobStore& jobs, const std::string& id, int64_t after, int limit,
                      const Clock& clock);
 

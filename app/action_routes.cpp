@@ -83,7 +83,8 @@ ApiReply SyncAction(actions::Actions& actions, Metrics& metrics, const AsyncSync
                     const std::string& name, const std::string& body) {
   auto request = ParseIdsRequest(body);
   if (!request.ok()) return ApiReply{400, ErrorJson("bad_request", request.status().message())};
-  if (jobs.jobs && (request->async || request->ids.size() > jobs.async_after)) {
+  if (jobs.jobs && !request->ids.empty() &&
+      (request->async || request->ids.size() > jobs.async_after)) {
     auto id = jobs.jobs->StartSync(name, std::move(request->ids));
     if (!id.ok())
       return ApiReply{HttpStatusOf(id.status()), ErrorJson("sync_failed", id.status().ToString())};

@@ -219,10 +219,12 @@ void ReadStoreUrl(const YAML::Node& n, Reader& r, std::string* url) {
     else
       *url = given.Scalar();
     if (url->rfind("sqlite:", 0) != 0 && url->rfind("postgres", 0) != 0) {
-      // Only the scheme: the rest may hold credentials.
-      r.Error(given.Mark(), "store.url",
-              "expected sqlite:PATH or postgresql://..., got '" + url->substr(0, url->find(':')) +
-                  ":...'");
+      // Only the scheme (the rest may hold credentials), and nothing of a resolved secret.
+      const auto colon = url->find(':');
+      const std::string shown = ref || colon == std::string::npos || colon > 16
+                                    ? std::string("(not shown)")
+                                    : "'" + url->substr(0, colon) + ":...'";
+      r.Error(given.Mark(), "store.url", "expected sqlite:PATH or postgresql://..., got " + shown);
     } else if (!ref && store::StoreUrlHasPassword(*url)) {
       r.Error(
           given.Mark(), "store.url",

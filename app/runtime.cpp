@@ -245,9 +245,10 @@ reconcile::RunWorkOrders WorkOrderRunner(Runtime& rt) {
 
 }  // namespace
 
-std::unique_ptr<reconcile::Reconciler> NewReconciler(Runtime& rt, reconcile::Report& report) {
-  return std::make_unique<reconcile::Reconciler>(ActionDepsOf(rt), *rt.actions, report,
-                                                 WorkOrderRunner(rt));
+std::unique_ptr<reconcile::Reconciler> NewReconciler(Runtime& rt, reconcile::Report& report,
+                                                     actions::Actions* actions) {
+  return std::make_unique<reconcile::Reconciler>(ActionDepsOf(rt), actions ? *actions : *rt.actions,
+                                                 report, WorkOrderRunner(rt));
 }
 
 std::unique_ptr<DescribeConnection> ConnectCrmForDescribe(const Config& config,

@@ -124,7 +124,9 @@ std::unique_ptr<migration::Migrator> NewMigrator(Runtime& rt, Random& random, Cr
 
 // A reconciler that writes what it finds (and repairs through the runtime's actions) to
 // `report`.
-std::unique_ptr<reconcile::Reconciler> NewReconciler(Runtime& rt, reconcile::Report& report);
+// `actions`: what repairs go through (its actor is audited); null: the runtime's ("api").
+std::unique_ptr<reconcile::Reconciler> NewReconciler(Runtime& rt, reconcile::Report& report,
+                                                     actions::Actions* actions = nullptr);
 
 // A CRM connection of its own for a command that only reads the CRM's describe (`mapping
 // check`): the configured org's address and credentials with the connector's default

@@ -53,7 +53,9 @@ Status RunScheduledReconcile(Runtime& rt, const ReconcileSchedule& schedule) {
     reconcile::ReconcileOptions options;
     options.objects = schedule.objects;
     options.fix = schedule.fix;
-    st = NewReconciler(rt, **report)->Run(options);
+    // Repairs are audited as the schedule's, not as an API caller's.
+    const auto repairs = NewActions(rt, "tandem:reconcile");
+    st = NewReconciler(rt, **report, repairs.get())->Run(options);
     const Status closed = (*report)->Close();
     if (st.ok()) st = closed;
     result.Set("differences", (*report)->differences());

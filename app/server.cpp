@@ -226,6 +226,8 @@ ApiServer::~ApiServer() { Stop(); }
 
 void ApiServer::Route(const std::string& method, const std::string& path, const std::string& scope,
                       ApiHandler handler) {
+  // Under /api/ or the bearer check would not cover it (a wiring mistake, found at start-up).
+  if (path.rfind("/api/", 0) != 0) throw std::logic_error("Route: " + path + " is not under /api/");
   impl_->routes[method + " " + path] = {scope, std::move(handler)};
 }
 
@@ -264,14 +266,17 @@ std::string ApiServer::base_url() const {
 // The scopes the request's bearer token grants: every scope for the configured token, an issued
 // token's own, "" for none or an unknown one.
 namespace {
-std::string GrantedScopes(const ServerOptions& options, const wh::http_request& req) {
+// Failure: the issued tokens cannot be read (the store is down).
+Result<std::string> GrantedScopes(const ServerOptions& options, const wh::http_request& req) {
   const auto auth = req.headers().find("Authorization");
-  if (auth == req.headers().end() || auth->second.rfind("Bearer ", 0) != 0) return "";
+  if (auth == req.headers().end() || auth->second.rfind("Bearer ", 0) != 0) return std::string();
   const std::string presented = auth->second;
   if (!options.api_token.empty() && SafeEquals(presented, "Bearer " + options.api_token))
-    return kAllScopes;
-  if (!options.token_scopes) return "";
-  return options.token_scopes(presented.substr(7)).value_or("");
+    return std::string(kAllScopes);
+  if (!options.token_scopes) return std::string();
+  auto scopes = options.token_scopes(presented.substr(7));
+  if (!scopes.ok()) return scopes.status();
+  return scopes->value_or("");
 }
 }  // namespace
 
@@ -307,7 +312,7 @@ void ApiServer::Impl::Dispatch(const ServerOptions& options, Replier replier) {
   }
   const std::string method = req.method();
   if (method == "GET" && path == "/healthz") {
-    Health(GrantedScopes(options, req), std::move(replier));
+    Health(GrantedScopes(options, req).value_or(""), std::move(replier));
     return;
   }
   if (method == "GET" && path == "/metrics") {
@@ -374,7 +379,14 @@ void ApiServer::Impl::Dispatch(const ServerOptions& options, Replier replier) {
   const bool public_path =
       !allow.empty() && (path == "/healthz" || path == "/metrics" || IsPublicPath(path));
   if (path.rfind("/api/", 0) == 0 && !public_path) {
-    const std::string granted = GrantedScopes(options, req);
+    const auto granted_or = GrantedScopes(options, req);
+    if (!granted_or.ok()) {
+      // Not 401: the caller's token may be fine; Tandem cannot tell now.
+      replier.Send(503, ErrorJson("store_unavailable", "cannot check the token now; try again"),
+                   "application/json");
+      return;
+    }
+    const std::string& granted = *granted_or;
     if (granted.empty()) {
       replier.Send(401, ErrorJson("unauthorized", "a valid bearer token is required"),
                    "application/json");

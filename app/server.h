@@ -24,8 +24,9 @@ struct ServerOptions {
   int port = 8080;        // 0: pick a free port (see ApiServer::port())
   std::string api_token;  // the configured token for /api/v1/* (may be empty): every scope
   // Also accepts a token this knows: its scopes ("actions,operator"), nullopt for an unknown or
-  // revoked token (tokens made with `tandem token create`; app/tokens.h).
-  std::function<std::optional<std::string>(const std::string& token)> token_scopes;
+  // revoked token (tokens made with `tandem token create`; app/tokens.h); an error when it
+  // cannot tell (the store is down: 503, not 401).
+  std::function<Result<std::optional<std::string>>(const std::string& token)> token_scopes;
 };
 
 // A route handler: request body in, (status, JSON body) out.

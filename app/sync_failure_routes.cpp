@@ -2,7 +2,7 @@
 
 namespace tandem::app {
 
-RecoveryAnswer SyncFailureList(Runtime& rt, const Json& request) {
+RecoveryAnswer SyncFailureList(store::SyncRetryStore& retries, const Json& request) {
   if (!request.is_object())
     return RecoveryAnswer{Status::InvalidArgument("the body must be a JSON object"), Json()};
   store::SyncFailureFilter f;
@@ -27,7 +27,7 @@ RecoveryAnswer SyncFailureList(Runtime& rt, const Json& request) {
   if (*n < 1 || *n > 500)
     return RecoveryAnswer{Status::InvalidArgument("limit must be 1 to 500"), Json()};
   f.limit = static_cast<int>(*n);
-  auto failures = rt.store->ListSyncFailures(f);
+  auto failures = retries.ListSyncFailures(f);
   if (!failures.ok()) return RecoveryAnswer{failures.status(), Json()};
   Json list = Json::MakeArray();
   for (const auto& x : *failures) {
@@ -51,8 +51,9 @@ RecoveryAnswer SyncFailureList(Runtime& rt, const Json& request) {
 
 void RegisterSyncFailureRoutes(ApiServer& server, Runtime& rt) {
   Runtime* runtime = &rt;
-  JsonPostRoute(server, "/api/v1/syncs/failures", "sync_failures_refused",
-                [runtime](const Json& request) { return SyncFailureList(*runtime, request); });
+  JsonPostRoute(
+      server, "/api/v1/syncs/failures", "sync_failures_refused",
+      [runtime](const Json& request) { return SyncFailureList(*runtime->store, request); });
 }
 
 }  // namespace tandem::app

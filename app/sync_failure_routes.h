@@ -13,7 +13,7 @@
 
 namespace tandem::app {
 
-RecoveryAnswer SyncFailureList(Runtime& rt, const Json& request);
+RecoveryAnswer SyncFailureList(store::SyncRetryStore& retries, const Json& request);
 
 void RegisterSyncFailureRoutes(ApiServer& server, Runtime& runtime);
 

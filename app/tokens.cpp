@@ -62,12 +62,10 @@ Result<std::string> NormalizeScopes(const std::string& csv) {
   return out;
 }
 
-std::function<std::optional<std::string>(const std::string& token)> IssuedTokenScopes(
+std::function<Result<std::optional<std::string>>(const std::string& token)> IssuedTokenScopes(
     store::TokenStore& tokens) {
-  return [&tokens](const std::string& token) -> std::optional<std::string> {
-    auto scopes = tokens.ActiveApiTokenScopes(TokenHash(token));
-    return scopes.ok() ? *scopes : std::nullopt;
-  };
+  return
+      [&tokens](const std::string& token) { return tokens.ActiveApiTokenScopes(TokenHash(token)); };
 }
 
 bool HasScope(const std::string& scopes, const std::string& scope) {

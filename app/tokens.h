@@ -35,7 +35,7 @@ bool HasScope(const std::string& scopes, const std::string& scope);
 bool HasAnyScope(const std::string& scopes, const std::string& any_of);
 
 // ServerOptions::token_scopes over the store's issued tokens (a store error grants nothing).
-std::function<std::optional<std::string>(const std::string& token)> IssuedTokenScopes(
+std::function<Result<std::optional<std::string>>(const std::string& token)> IssuedTokenScopes(
     store::TokenStore& tokens);
 
 }  // namespace tandem::app

@@ -73,13 +73,19 @@ Status SyncRetryStore::NoteSyncOutcomes(
       for (size_t i = 0; i < n; ++i) {
         const auto& [crm_id, error] = failed[start + i];
         auto it = known.find(crm_id);
-        const int64_t first = it == known.end() ? now_ms : it->second.first_failed_ms;
-        const int attempts = it == known.end() ? 1 : it->second.attempts + 1;
+        // A record given up (or whose last failure is older than the give-up age) that fails
+        // again starts a new schedule: its old failure is history, not this one's.
+        const bool fresh = it == known.end() || !it->second.next_retry_ms ||
+                           now_ms - it->second.last_failed_ms > policy.give_up_after_ms;
+        const int64_t first = fresh ? now_ms : it->second.first_failed_ms;
+        const int attempts = fresh ? 1 : it->second.attempts + 1;
         const auto next = NextRetryMs(policy, attempts, first, now_ms);
         Exec(sql,
              "INSERT INTO sync_failures (object, crm_id, first_failed_ms, last_failed_ms, "
              "attempts, next_retry_ms, last_error) VALUES (:o, :c, :f, :l, :a, :n, :e) "
-             "ON CONFLICT (object, crm_id) DO UPDATE SET last_failed_ms = excluded.last_failed_ms, "
+             "ON CONFLICT (object, crm_id) DO UPDATE SET first_failed_ms = "
+             "excluded.first_failed_ms, "
+             "last_failed_ms = excluded.last_failed_ms, "
              "attempts = excluded.attempts, next_retry_ms = excluded.next_retry_ms, "
              "last_error = excluded.last_error",
              {Text(object), Text(crm_id), Int(first), Int(now_ms), Int(attempts),

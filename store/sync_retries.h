@@ -50,7 +50,8 @@ class SyncRetryStore {
   explicit SyncRetryStore(Pool& pool) : pool_(pool) {}
 
   // What a sync came to, in one transaction: each failed record (crm id, error) is scheduled
-  // again by `policy` (or given up), each resolved one leaves the list.
+  // again by `policy` (or given up), each resolved one leaves the list. A given-up record that
+  // fails again (a sync by hand) starts a new schedule.
   Status NoteSyncOutcomes(const std::string& object,
                           const std::vector<std::pair<std::string, std::string>>& failed,
                           const std::vector<std::string>& resolved, const RetryPolicy& policy,

@@ -75,9 +75,10 @@ int SyncFailures(const Globals& g, const Args& args) {
   for (const char* k : {"object", "state", "after"}) request.Set(k, vm[k].as<std::string>());
   request.Set("limit", vm["limit"].as<int>());
   int exit_code = kExitOk;
-  const std::unique_ptr<Runtime> rt = CommandRuntime(g, "sync", &exit_code);
-  if (!rt) return exit_code;
-  const RecoveryAnswer a = SyncFailureList(*rt, request);
+  // The store alone: listing needs neither the CRM nor billing (nor their secrets).
+  const std::unique_ptr<store::Store> store = CommandStore(g, "sync failures", &exit_code);
+  if (!store) return exit_code;
+  const RecoveryAnswer a = SyncFailureList(*store, request);
   if (!a.status.ok()) {
     std::cerr << "tandem sync failures: " << a.status.message() << "\n";
     return ExitCodeOf(a.status);

@@ -188,7 +188,9 @@ int Serve(const Globals& g, const Args& args) {
                                         [r] { return r->RunDue().status(); }}};
     if (config.reconcile.every_ms > 0)
       upkeep_jobs.push_back(
-          {"scheduled reconcile", Millis(config.reconcile.every_ms),
+          // Looked at every minute; ReconcileDue (the last run's time, in the store) decides, so
+          // a restart neither runs it again at once nor waits a whole interval more.
+          {"scheduled reconcile", Millis(std::min<int64_t>(config.reconcile.every_ms, 60'000)),
            [runtime, schedule = config.reconcile] {
              if (!ReconcileDue(*runtime->store, runtime->clock, Millis(schedule.every_ms)))
                return Status::Ok();

@@ -298,6 +298,31 @@ TEST_P(SyncTest, FailedRecordsAreRetriedOnTheirScheduleUntilTheySucceedOrAreGive
   EXPECT_TRUE((*store_)->ListSyncFailures(store::SyncFailureFilter{}).value().empty());
 }
 
+// A retry listed under an object map since removed from the mapping is given up (with why), and
+// it does not hold up the records of the maps after it.
+TEST_P(SyncTest, ARetryOfAnObjectMapNoLongerMappedIsGivenUpAndTheOthersStillRun) {
+  const auto ids = MakeAccounts(1, "Gone");
+  const int64_t hour_ago = ToEpochMillis(stripe_.clock.Now()) - 3'600'000;
+  const store::RetryPolicy policy;
+  ASSERT_TRUE(
+      (*store_)
+          ->NoteSyncOutcomes("aaa_removed", {{"001000000000001AAA", "old"}}, {}, policy, hour_ago)
+          .ok());
+  ASSERT_TRUE((*store_)
+                  ->NoteSyncOutcomes("account", {{ids[0], "billing down"}}, {}, policy, hour_ago)
+                  .ok());
+  SyncRetrier retrier(*actions_, **store_, stripe_.clock, policy);
+  const RetryRound round = retrier.RunDue().value();
+  EXPECT_EQ(round.succeeded, 1);
+  EXPECT_EQ(stripe_.sandbox.CountObjects("customer"), 1);
+  const auto left = (*store_)->ListSyncFailures(store::SyncFailureFilter{}).value();
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_EQ(left[0].object, "aaa_removed");
+  EXPECT_FALSE(left[0].next_retry_ms.has_value());
+  EXPECT_NE(left[0].last_error.find("no object map 'aaa_removed'"), std::string::npos)
+      << left[0].last_error;
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, SyncTest,
                          ::testing::Values(StoreBackend{"sqlite"}, StoreBackend{"postgresql"}),
                          testing::BackendName);

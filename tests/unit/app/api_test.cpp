@@ -476,7 +476,7 @@ TEST_F(ApiTest, ALongSyncAnswers202WithAJobToPoll) {
   EXPECT_EQ(state["outcomes"].array()[0]["outcome"].ToText(), "created");
   EXPECT_EQ(state["outcomes"].array()[5]["outcome"].ToText(), "failed");
   EXPECT_EQ(billing_.CountObjects("customer"), 5);
-  // Paged: after the 4th, 2 a page.
+  // Paged: after the 4th, 1 a page.
   auto page = Json::Parse(Call("GET", url + "?after=4&limit=1", "", auth).body).value();
   ASSERT_EQ(page["outcomes"].size(), 1u);
   EXPECT_EQ(page["outcomes"].array()[0]["seq"].ToText(), "5");
@@ -498,6 +498,8 @@ TEST_F(ApiTest, ALongSyncAnswers202WithAJobToPoll) {
   EXPECT_EQ(Post("/api/v1/actions/account/sync", two.Dump(), auth).status, 202);
   two.Set("async", "yes");
   EXPECT_EQ(Post("/api/v1/actions/account/sync", two.Dump(), auth).status, 400);
+  // Nothing to do is answered at once, not as a job that never moves.
+  EXPECT_EQ(Post("/api/v1/actions/account/sync", R"({"ids":[],"async":true})", auth).status, 200);
 }
 
 // A job still queued when serve stops says so, rather than "running" forever.
@@ -505,7 +507,11 @@ TEST_F(ApiTest, AJobQueuedWhenServeStopsIsRecordedInterrupted) {
   ActionJobs idle(*runtime_->actions, *runtime_->store, runtime_->clock, /*threads=*/0);
   const std::string id = idle.StartSync("account", {"001000000000001AAA"}).value();
   EXPECT_EQ(JobJson(*runtime_->store, id, 0, 10, runtime_->clock).value()["state"].ToText(),
-            "running");
+            "queued");
+  // Each waiting job holds its ids in memory: past the cap the caller is told to wait (429).
+  for (size_t i = 1; i < kMaxQueued; ++i)
+    ASSERT_TRUE(idle.StartSync("account", {"001000000000001AAA"}).ok());
+  EXPECT_TRUE(idle.StartSync("account", {"001000000000001AAA"}).status().IsRateLimited());
   idle.Stop();
   const Json job = JobJson(*runtime_->store, id, 0, 10, runtime_->clock).value();
   EXPECT_EQ(job["state"].ToText(), "failed");

@@ -195,6 +195,17 @@ TEST_F(ConfigTest, AStorePasswordIsAcceptedOnlyAsASecretReference) {
   ASSERT_FALSE(scheme.ok());
   EXPECT_EQ(scheme.status().message().find("hunter2secret"), std::string::npos);
 
+  // A secret that resolves to no URL at all is refused without being shown.
+  env_ = {{"BAD_URL", "host=db user=t password=hunter2secret"}};
+  auto bad_ref = Load(Write("bad.yaml", "store:\n  url: env:BAD_URL\n"));
+  ASSERT_FALSE(bad_ref.ok());
+  EXPECT_EQ(bad_ref.status().message().find("hunter2secret"), std::string::npos)
+      << bad_ref.status().message();
+  auto no_scheme = Load(Write("bad.yaml", "store:\n  url: host=db password=hunter2secret\n"));
+  ASSERT_FALSE(no_scheme.ok());
+  EXPECT_EQ(no_scheme.status().message().find("hunter2secret"), std::string::npos)
+      << no_scheme.status().message();
+
   env_ = {{"PGPW", "it's s3cret"}, {"STORE_URL", "postgresql://tandem:urlsecret@db/tandem"}};
   auto with_password = Load(Write(
       "ok.yaml", "store:\n  url: postgresql://tandem@db:5432/tandem\n  password: env:PGPW\n"));

@@ -167,6 +167,11 @@ TEST(RetrySchedule, DoublesFromTheFirstDelayUpToTheCapAndGivesUpAfterTheAge) {
 
 TEST_P(StoreTest, SyncFailuresAreScheduledListedPagedAndDroppedWhenResolved) {
   const RetryPolicy p;
+  auto contacts_only = [] {
+    SyncFailureFilter f;
+    f.object = "contact";
+    return f;
+  };
   ASSERT_TRUE(
       store()
           .NoteSyncOutcomes("account", {{"001A", "billing 503"}, {"001B", "bad name"}}, {}, p, kNow)
@@ -198,6 +203,16 @@ TEST_P(StoreTest, SyncFailuresAreScheduledListedPagedAndDroppedWhenResolved) {
   ASSERT_EQ(gone.size(), 1u);
   EXPECT_EQ(gone[0].crm_id, "003A");
   EXPECT_EQ(store().DueSyncRetries(kNow + 1'000'000'000, 10).value().size(), 1u);
+  // Failing again later (a sync by hand), a given-up record starts a new schedule.
+  ASSERT_TRUE(
+      store().NoteSyncOutcomes("contact", {{"003A", "still no e-mail"}}, {}, p, kNow + 5).ok());
+  const auto again = store().ListSyncFailures(contacts_only()).value();
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].attempts, 1);
+  EXPECT_EQ(again[0].first_failed_ms, kNow + 5);
+  EXPECT_EQ(*again[0].next_retry_ms, kNow + 5 + 30 * 60'000);
+  ASSERT_TRUE(
+      store().NoteSyncOutcomes("contact", {{"003A", "no e-mail"}}, {}, now_or_never, kNow).ok());
   // Keyset pages in (object, crm_id) order; an object filter.
   SyncFailureFilter page;
   page.limit = 1;
