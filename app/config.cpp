@@ -328,9 +328,10 @@ void ReadConfig(const YAML::Node& root, Reader& r, Config* c) {
       if (n[key].IsDefined()) *path = r.Relative(*path);
   }
   if (auto n = root["schedules"];
-      n.IsDefined() &&
-      r.Map(n, "schedules",
-            {"catalog_sync", "order_poll", "renewal_scan", "billing_poll", "sync_retry"})) {
+      n.IsDefined() && r.Map(n, "schedules",
+                             {"catalog_sync", "order_poll", "renewal_scan", "billing_poll",
+                              "sync_retry", "change_poll"})) {
+    r.Duration(n, "schedules", "change_poll", &c->schedules.change_poll_ms);
     r.Duration(n, "schedules", "sync_retry", &c->schedules.sync_retry_ms);
     r.Duration(n, "schedules", "billing_poll", &c->schedules.billing_poll_ms);
     r.Duration(n, "schedules", "catalog_sync", &c->schedules.catalog_sync_ms);

@@ -86,6 +86,9 @@ struct Schedules {
   int64_t billing_poll_ms = 60'000;
   // How often `serve`'s leader looks for failed syncs whose retry is due.
   int64_t sync_retry_ms = 60'000;
+  // How often, at most, `serve`'s leader asks the CRM for changes to `sync: on_change` maps
+  // (less often when workers.poll_api_share of the daily API allowance calls for it).
+  int64_t change_poll_ms = 60'000;
 };
 
 // When a record a sync could not bring to billing is tried again: first after `first`, the

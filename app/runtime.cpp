@@ -191,8 +191,11 @@ std::unique_ptr<workorders::Engine> NewEngine(Runtime& rt, workorders::EngineOpt
 OrderIntake NewOrderIntake(Runtime& rt) {
   OrderIntake intake;
   intake.engine = NewEngine(rt, {});
-  intake.poller =
-      std::make_unique<workorders::OrderPoller>(rt.crm->client(), *rt.store, *intake.engine);
+  workorders::OrderEligibility eligible;
+  if (const mapping::ObjectMap* order = rt.mapping.Find("order"))
+    eligible = {order->eligible_when, order->eligible_since};
+  intake.poller = std::make_unique<workorders::OrderPoller>(rt.crm->client(), *rt.store,
+                                                            *intake.engine, eligible);
   intake.renewals =
       std::make_unique<workorders::RenewalScan>(rt.crm->client(), *rt.store, rt.clock);
   return intake;

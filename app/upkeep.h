@@ -1,6 +1,7 @@
 // The leader's periodic jobs in `tandem serve`: each runs every `every` on the one process
 // that holds the upkeep's advisory lock (with several processes on one PostgreSQL, once, not
-// N times; another takes over when that process stops). Today: the sync retries.
+// N times; another takes over when that process stops): the sync retries, the scheduled
+// reconcile, the change poll of `sync: on_change` maps.
 // Thread-safety: Start/Stop from one thread; RunOnce is for tests, not while started.
 #pragma once
 

@@ -25,6 +25,13 @@ class Parser {
     errors_.push_back(where + ": " + path + ": " + msg);
   }
 
+  // A `when` condition's shape (ConditionHolds reads it).
+  void CheckCondition(const YAML::Node& n, const std::string& path, const std::string& when) {
+    if (!when.empty() && ConditionField(when).empty())
+      Error(n, path,
+            "expected \"Field == 'v'\", \"Field != 'v'\", \"Field is set\" or \"Field is empty\"");
+  }
+
   bool Keys(const YAML::Node& n, const std::string& path,
             std::initializer_list<const char*> allowed) {
     if (!n.IsMap()) {
@@ -70,7 +77,9 @@ class Parser {
       const YAML::Node o = objects[i];
       ObjectMap om;
       std::string path = "objects[" + std::to_string(i) + "]";
-      if (!Keys(o, path, {"name", "crm", "billing", "master", "repair", "link_fields", "fields"}))
+      if (!Keys(o, path,
+                {"name", "crm", "billing", "master", "repair", "link_fields", "sync", "eligible",
+                 "fields"}))
         continue;
       om.name = Str(o, "name", path);
       if (!om.name.empty()) path = "objects[" + om.name + "]";
@@ -115,6 +124,27 @@ class Parser {
               om.repair.insert(kind);
             }
           }
+        }
+      }
+      if (o["sync"].IsDefined()) {
+        const std::string sync = Str(o, "sync", path);
+        if (sync != "manual" && sync != "on_change")
+          Error(o["sync"], path + ".sync", "expected manual or on_change, got '" + sync + "'");
+        om.sync_on_change = sync == "on_change";
+      }
+      if (const YAML::Node e = o["eligible"]; e.IsDefined()) {
+        if (Keys(e, path + ".eligible", {"when", "since"})) {
+          om.eligible_when = Str(e, "when", path + ".eligible");
+          CheckCondition(e["when"], path + ".eligible.when", om.eligible_when);
+          om.eligible_since = Str(e, "since", path + ".eligible");
+          const std::string& d = om.eligible_since;
+          const bool date = d.size() == 10 && d[4] == '-' && d[7] == '-' &&
+                            std::all_of(d.begin(), d.end(), [](char c) {
+                              return c == '-' || std::isdigit(static_cast<unsigned char>(c));
+                            });
+          if (!d.empty() && !date)
+            Error(e["since"], path + ".eligible.since",
+                  "expected a date YYYY-MM-DD, got '" + d + "'");
         }
       }
       if (const YAML::Node lf = o["link_fields"]; lf.IsDefined()) {
@@ -192,11 +222,7 @@ class Parser {
       Error(n, path, "needs exactly one source: crm, format or constant");
     if (f.direction != Direction::kToBilling && f.crm.empty())
       Error(n, path + ".crm", "a field written to the CRM needs its CRM field");
-    if (!f.when.empty() && f.when.find(" == ") == std::string::npos &&
-        f.when.find(" != ") == std::string::npos && f.when.find(" is set") == std::string::npos &&
-        f.when.find(" is empty") == std::string::npos)
-      Error(n["when"], path + ".when",
-            "expected \"Field == 'v'\", \"Field != 'v'\", \"Field is set\" or \"Field is empty\"");
+    CheckCondition(n["when"], path + ".when", f.when);
     return f;
   }
 
@@ -301,19 +327,6 @@ std::string Format(const std::string& pattern, const Json& record, std::vector<s
   while (!out.empty() && out.back() == ' ') out.pop_back();
   while (!out.empty() && out.front() == ' ') out.erase(0, 1);
   return out;
-}
-
-bool Condition(const std::string& when, const Json& record) {
-  if (when.empty()) return true;
-  auto field_of = [&](size_t end) { return when.substr(0, end); };
-  if (auto p = when.find(" is set"); p != std::string::npos) return !IsEmpty(record[field_of(p)]);
-  if (auto p = when.find(" is empty"); p != std::string::npos) return IsEmpty(record[field_of(p)]);
-  const bool eq = when.find(" == ") != std::string::npos;
-  const auto p = eq ? when.find(" == ") : when.find(" != ");
-  std::string v = when.substr(p + 4);
-  if (v.size() >= 2 && v.front() == '\'' && v.back() == '\'') v = v.substr(1, v.size() - 2);
-  const bool same = record[field_of(p)].ToText() == v;
-  return eq ? same : !same;
 }
 
 // Converts one value; sets *error on failure.
@@ -550,7 +563,7 @@ Mapped ApplyToBilling(const ObjectMap& map, const Json& record) {
   Mapped out;
   for (const auto& f : map.fields) {
     if (f.direction == Direction::kToCrm) continue;
-    if (!Condition(f.when, record)) continue;
+    if (!ConditionHolds(f.when, record)) continue;
     Json v;
     if (f.constant)
       v = Json(*f.constant);
@@ -645,6 +658,25 @@ std::vector<std::string> CrmFieldsToRead(const ObjectMap& map) {
   }
   add(map.link.billing_id);
   return out;
+}
+
+std::string ConditionField(const std::string& when) {
+  for (const char* op : {" is set", " is empty", " == ", " != "})
+    if (auto p = when.find(op); p != std::string::npos) return when.substr(0, p);
+  return "";
+}
+
+bool ConditionHolds(const std::string& when, const Json& record) {
+  if (when.empty()) return true;
+  auto field_of = [&](size_t end) { return when.substr(0, end); };
+  if (auto p = when.find(" is set"); p != std::string::npos) return !IsEmpty(record[field_of(p)]);
+  if (auto p = when.find(" is empty"); p != std::string::npos) return IsEmpty(record[field_of(p)]);
+  const bool eq = when.find(" == ") != std::string::npos;
+  const auto p = eq ? when.find(" == ") : when.find(" != ");
+  std::string v = when.substr(p + 4);
+  if (v.size() >= 2 && v.front() == '\'' && v.back() == '\'') v = v.substr(1, v.size() - 2);
+  const bool same = record[field_of(p)].ToText() == v;
+  return eq ? same : !same;
 }
 
 }  // namespace tandem::mapping

@@ -57,6 +57,12 @@ struct ObjectMap {
   std::string master = "crm";    // which side wins: crm | billing
   std::set<std::string> repair;  // reconcile --fix may repair these kinds (RepairKinds())
   LinkFields link;
+  // `sync: on_change`: `serve` syncs a record when the CRM changes it (actions/change_poller.h);
+  // `manual` (the default): only when asked. `eligible:` limits which records that applies to:
+  // a condition (as a field's `when`) and a creation date (YYYY-MM-DD, inclusive).
+  bool sync_on_change = false;
+  std::string eligible_when;
+  std::string eligible_since;
   std::vector<FieldMap> fields;
   int line = 0;
 };
@@ -95,6 +101,11 @@ struct Mapped {
   std::string reason;
   bool ok() const { return failed_field.empty() && reason.empty(); }
 };
+
+// A `when` condition ("Field == 'v'", "Field != 'v'", "Field is set", "Field is empty") holds
+// for the record; "" always holds. ConditionField: the field it reads ("" for none).
+bool ConditionHolds(const std::string& when, const Json& record);
+std::string ConditionField(const std::string& when);
 
 // CRM record → billing payload, per the object's to-billing field maps.
 Mapped ApplyToBilling(const ObjectMap& map, const Json& crm_record);

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "connector/crm/soql.h"
+#include "mapping/mapping.h"
 #include "util/log.h"
 
 namespace tandem::workorders {
@@ -29,8 +30,13 @@ Result<PollResult> OrderPoller::PollOnce() {
       since = c.substr(0, c.find('|'));
       after_id = c.find('|') == std::string::npos ? "" : c.substr(c.find('|') + 1);
     }
-    connector::crm::SoqlBuilder q("Order", {"Id", "SystemModstamp"});
+    std::vector<std::string> fields = {"Id", "SystemModstamp"};
+    const std::string condition_field = mapping::ConditionField(eligible_.when);
+    if (!condition_field.empty() && condition_field != "Id") fields.push_back(condition_field);
+    connector::crm::SoqlBuilder q("Order", fields);
     q.WhereEquals("Status", "Activated").WhereLiteral("Automation_Status__c", "=", "null");
+    if (!eligible_.since.empty())
+      q.WhereLiteral("CreatedDate", ">=", eligible_.since + "T00:00:00Z");
     if (!since.empty() && first_page) {
       // The lookback window (see the header): from `lookback` before the cursor's time.
       auto at = ParseRfc3339(since);
@@ -44,26 +50,29 @@ Result<PollResult> OrderPoller::PollOnce() {
     auto soql = q.OrderBy("SystemModstamp").OrderBy("Id").Limit(page_size_).Build();
     if (!soql.ok()) return soql.status();
     std::vector<std::pair<std::string, std::string>> page;  // id, modstamp
+    std::vector<std::string> ids;                           // the eligible ones
     ++out.api_calls;
     TANDEM_RETURN_IF_ERROR(crm_.Query(*soql, [&](const Json& r) {
       page.emplace_back(r["Id"].as_string(), r["SystemModstamp"].ToText());
+      if (mapping::ConditionHolds(eligible_.when, r))
+        ids.push_back(r["Id"].as_string());
+      else
+        ++out.ineligible;
       return Status::Ok();
     }));
     // A page's orders are read, planned and reported together: 2 CRM calls and a
     // Collections write for up to 200 orders.
-    std::vector<std::string> ids;
-    for (const auto& [id, modstamp] : page) ids.push_back(id);
     EnqueueBatch enqueued = engine_.Enqueue(ids);
     out.api_calls += enqueued.crm_calls;
+    out.seen += static_cast<int>(page.size());
     bool transient = false;
-    for (size_t i = 0; i < page.size(); ++i) {
-      ++out.seen;
+    for (size_t i = 0; i < ids.size(); ++i) {
       const Status& st = enqueued.results[i].status();
       if (st.ok()) {
         ++out.enqueued;
       } else {
         ++out.failed;  // the order is marked Failed in the CRM (no template) or retried next poll
-        log::Get("workorders")->warn("order {}: {}", page[i].first, st.ToString());
+        log::Get("workorders")->warn("order {}: {}", ids[i], st.ToString());
         transient = transient || st.IsTransient();
       }
     }

@@ -17,14 +17,28 @@ namespace tandem::workorders {
 
 struct PollResult {
   int seen = 0, enqueued = 0, failed = 0;
-  int api_calls = 0;  // CRM calls this poll spent
+  int ineligible = 0;  // activated, but the order map's `eligible:` leaves them to people
+  int api_calls = 0;   // CRM calls this poll spent
+};
+
+// Which activated Orders automation takes: the order map's `eligible:` (mapping.h) — a
+// condition on the Order and a creation date. Empty: all.
+struct OrderEligibility {
+  std::string when;   // "Type == 'New'", as a field map's `when`
+  std::string since;  // YYYY-MM-DD: created on or after
 };
 
 class OrderPoller {
  public:
   OrderPoller(connector::crm::CrmClient& crm, store::Store& store, Engine& engine,
-              int page_size = 200, Millis lookback = Millis(10 * 60 * 1000))
-      : crm_(crm), store_(store), engine_(engine), page_size_(page_size), lookback_(lookback) {}
+              OrderEligibility eligible = {}, int page_size = 200,
+              Millis lookback = Millis(10 * 60 * 1000))
+      : crm_(crm),
+        store_(store),
+        engine_(engine),
+        eligible_(std::move(eligible)),
+        page_size_(page_size),
+        lookback_(lookback) {}
 
   // Reads pages until none is left.
   Result<PollResult> PollOnce();
@@ -35,6 +49,7 @@ class OrderPoller {
   connector::crm::CrmClient& crm_;
   store::Store& store_;
   Engine& engine_;
+  const OrderEligibility eligible_;
   const int page_size_;
   const Millis lookback_;
 };

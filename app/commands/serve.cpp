@@ -1,5 +1,6 @@
 // `tandem serve`: the HTTP API, the scheduler, the callback worker and the work-order
 // workers until SIGTERM or SIGINT.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -7,6 +8,7 @@
 #include <thread>
 
 #include "actions/billing_poll.h"
+#include "actions/change_poller.h"
 #include "actions/sync_retrier.h"
 #include "app/action_routes.h"
 #include "app/cli.h"
@@ -23,6 +25,7 @@
 #include "app/workorder_service.h"
 #include "util/log.h"
 #include "util/thread.h"
+#include "workorders/poller.h"
 
 namespace tandem::app::commands {
 namespace po = boost::program_options;
@@ -117,6 +120,29 @@ std::thread StartCallbackWorker(Runtime& runtime, const std::atomic<bool>& stopp
   });
 }
 
+// The change poll as an upkeep job: looked at every schedules.change_poll, run less often when
+// each poll's CRM calls would spend more than workers.poll_api_share of the daily allowance.
+std::function<Status()> ChangePollJob(Runtime& rt, actions::ChangePoller& poller,
+                                      const Config& config) {
+  const Millis floor(config.schedules.change_poll_ms);
+  const double share = config.workers.poll_api_share;
+  auto next = std::make_shared<SteadyTime>();  // only the upkeep thread touches it
+  return [&rt, &poller, floor, share, next]() -> Status {
+    const SteadyTime started = rt.clock.SteadyNow();
+    if (started < *next) return Status::Ok();
+    auto polled = poller.PollOnce();
+    if (!polled.ok()) return polled.status();
+    if (polled->synced)
+      log::Get("app")->info("change poll: {} changed, {} synced, {} failed, {} not eligible",
+                            polled->changed, polled->synced, polled->failed, polled->ineligible);
+    auto limits = rt.crm->client().Limits();
+    if (limits.ok())
+      *next = started + workorders::PollInterval(limits->daily_max, share,
+                                                 std::max(1, polled->api_calls), floor);
+    return Status::Ok();
+  };
+}
+
 }  // namespace
 
 int Serve(const Globals& g, const Args& args) {
@@ -175,9 +201,11 @@ int Serve(const Globals& g, const Args& args) {
     worker = StartCallbackWorker(*runtime, stopping, Millis(config.schedules.billing_poll_ms),
                                  Millis(config.retention.event_payloads_ms));
   std::unique_ptr<WorkOrderService> work_orders;
-  // The leader's upkeep: failed syncs retried on their schedule.
+  // The leader's upkeep: failed syncs retried, scheduled reconcile, the change poll.
   std::unique_ptr<actions::Actions> retry_actions;
   std::unique_ptr<actions::SyncRetrier> retrier;
+  std::unique_ptr<actions::Actions> change_actions;
+  std::unique_ptr<actions::ChangePoller> change_poller;
   std::unique_ptr<Upkeep> upkeep;
   if (runtime) {
     retry_actions = NewActions(*runtime, "tandem:retry");
@@ -196,6 +224,15 @@ int Serve(const Globals& g, const Args& args) {
                return Status::Ok();
              return RunScheduledReconcile(*runtime, schedule);
            }});
+    if (std::any_of(runtime->mapping.objects.begin(), runtime->mapping.objects.end(),
+                    [](const mapping::ObjectMap& m) { return m.sync_on_change; })) {
+      change_actions = NewActions(*runtime, "tandem:on_change");
+      change_poller = std::make_unique<actions::ChangePoller>(
+          *change_actions, runtime->crm->client(), *runtime->store, runtime->mapping,
+          runtime->clock);
+      upkeep_jobs.push_back({"change poll", Millis(config.schedules.change_poll_ms),
+                             ChangePollJob(*runtime, *change_poller, config)});
+    }
     upkeep = std::make_unique<Upkeep>(*runtime->store, runtime->clock, std::move(upkeep_jobs));
     upkeep->Start();
     runtime->scheduler->Start();

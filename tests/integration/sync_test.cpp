@@ -5,9 +5,11 @@
 #include <chrono>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include <gtest/gtest.h>
 
+#include "actions/change_poller.h"
 #include "actions/sync_retrier.h"
 #include "connector/billing/stripe/connection.h"
 #include "sandbox/stripe/stripe_sandbox.h"
@@ -321,6 +323,54 @@ TEST_P(SyncTest, ARetryOfAnObjectMapNoLongerMappedIsGivenUpAndTheOthersStillRun)
   EXPECT_FALSE(left[0].next_retry_ms.has_value());
   EXPECT_NE(left[0].last_error.find("no object map 'aaa_removed'"), std::string::npos)
       << left[0].last_error;
+}
+
+// `sync: on_change`: switched on, the poller syncs what the CRM changes from then on, only the
+// eligible records, settles after Tandem's own write-back, and a poll with nothing changed costs
+// one query.
+TEST_P(SyncTest, OnChangeMapsAreSyncedWhenTheCrmChangesThemAndAQuietPollCostsOneQuery) {
+  mapping::ObjectMap* account = nullptr;
+  for (auto& o : mapping_.objects)
+    if (o.name == "account") account = &o;
+  ASSERT_NE(account, nullptr);
+  account->sync_on_change = true;
+  account->eligible_when = "Type == 'Customer - Direct'";
+  const auto before = MakeAccounts(1, "Existing");  // there before the switch: not synced
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // the switch a second later
+  ChangePoller poller(*actions_, crm_.client(), **store_, mapping_, stripe_.clock);
+  const int64_t q0 = CrmCalls("GET /query");
+  const ChangePollResult first = poller.PollOnce().value();
+  EXPECT_EQ(first.api_calls, 0);
+  EXPECT_EQ(CrmCalls("GET /query"), q0);
+
+  // Created after: Customer - Direct, Partner, Customer - Direct.
+  const auto ids = MakeAccounts(3, "Changed");
+  const ChangePollResult second = poller.PollOnce().value();
+  EXPECT_EQ(second.changed, 3);
+  EXPECT_EQ(second.ineligible, 1);
+  EXPECT_EQ(second.synced, 2);
+  EXPECT_EQ(stripe_.sandbox.CountObjects("customer"), 2);
+  EXPECT_TRUE((*store_)->FindLinkByCrmId("account", before[0]).value() == std::nullopt);
+
+  // Tandem's write-back moved the two records' SystemModstamp: read again, found unchanged.
+  const ChangePollResult echo = poller.PollOnce().value();
+  EXPECT_EQ(echo.synced, 2);
+  EXPECT_EQ(stripe_.sandbox.CountObjects("customer"), 2);
+  const int64_t q1 = CrmCalls("GET /query");
+  const ChangePollResult quiet = poller.PollOnce().value();
+  EXPECT_EQ(quiet.api_calls, 1);
+  EXPECT_EQ(quiet.changed, 0);
+  EXPECT_EQ(CrmCalls("GET /query") - q1, 1);
+
+  // An edit in the CRM reaches billing as an update.
+  Json renamed = Json::MakeObject();
+  renamed.Set("Name", "Changed Renamed");
+  ASSERT_TRUE(crm_.client().Update("Account", ids[0], renamed).ok());
+  const ChangePollResult edit = poller.PollOnce().value();
+  EXPECT_EQ(edit.synced, 1);
+  const auto audit = (*store_)->AuditFor("account", ids[0]).value();
+  ASSERT_FALSE(audit.empty());
+  EXPECT_EQ(audit.back().outcome, "updated");
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, SyncTest,

@@ -835,7 +835,7 @@ TEST_P(WorkOrderTest, ThePollerTakesEveryActivatedOrderOnceEvenWhenTimestampsTie
   draft.Set("EffectiveDate", testing::TestMonth(0));
   draft.Set("Status", "Draft");
   ASSERT_TRUE(crm_.client().Create("Order", draft).ok());
-  OrderPoller poller(crm_.client(), **store_, *engine_, /*page_size=*/2);
+  OrderPoller poller(crm_.client(), **store_, *engine_, {}, /*page_size=*/2);
   auto first = poller.PollOnce();
   ASSERT_TRUE(first.ok()) << first.status().ToString();
   EXPECT_EQ(first->enqueued, 5);
@@ -848,6 +848,28 @@ TEST_P(WorkOrderTest, ThePollerTakesEveryActivatedOrderOnceEvenWhenTimestampsTie
   for (const auto& o : orders) EXPECT_EQ(engine_->State(o)->status, "Completed");
   EXPECT_EQ(stripe_.sandbox.CountObjects("subscription"), 5);
   EXPECT_TRUE((*store_)->GetCursor(OrderPoller::kCursor).value().has_value());
+}
+
+// The order map's `eligible:` decides which activated Orders automation takes: a condition on
+// the Order and a creation date; the others are left to people, not failed.
+TEST_P(WorkOrderTest, ThePollerTakesOnlyTheOrdersTheOrderMapMakesEligible) {
+  const std::string order =
+      MakeOrder("New", testing::TestMonth(0), {{&server_, 1, 30, "", "", 12}});
+  OrderPoller changes_only(crm_.client(), **store_, *engine_,
+                           {"Operation_Type__c == 'Change'", ""});
+  const PollResult refused = changes_only.PollOnce().value();
+  EXPECT_EQ(refused.enqueued, 0);
+  EXPECT_EQ(refused.ineligible, 1);
+  ASSERT_TRUE((*store_)->SetCursor(OrderPoller::kCursor, "", 0).ok());  // from the start again
+  OrderPoller future_only(crm_.client(), **store_, *engine_, {"", "2999-01-01"});
+  EXPECT_EQ(future_only.PollOnce().value().enqueued, 0);
+  ASSERT_TRUE((*store_)->SetCursor(OrderPoller::kCursor, "", 0).ok());
+  OrderPoller eligible(crm_.client(), **store_, *engine_,
+                       {"Operation_Type__c == 'New'", "2000-01-01"});
+  const PollResult taken = eligible.PollOnce().value();
+  EXPECT_EQ(taken.enqueued, 1);
+  EXPECT_EQ(taken.ineligible, 0);
+  EXPECT_EQ(CrmOrder(order)["Automation_Status__c"].ToText(), "Pending");
 }
 
 // A long transaction stamps its order before the poll reads, and commits after: the order

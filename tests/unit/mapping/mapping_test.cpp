@@ -331,6 +331,46 @@ TEST(MappingFile, RepairListsNameWhatReconcileMayFixAndRefuseUnknownKinds) {
       << bad.status().message();
 }
 
+TEST(MappingFile, SyncOnChangeAndEligibilityAreReadAndCheckedWhereTheyStand) {
+  const std::string head = "objects:\n  - name: a\n    crm: Account\n    billing: account\n";
+  auto ok =
+      ParseMapping(head +
+                       "    sync: on_change\n    eligible:\n      when: \"Type == 'Customer'\"\n"
+                       "      since: 2026-01-01\n    fields: []\n",
+                   "m.yaml");
+  ASSERT_TRUE(ok.ok()) << ok.status().message();
+  EXPECT_TRUE(ok->objects[0].sync_on_change);
+  EXPECT_EQ(ok->objects[0].eligible_when, "Type == 'Customer'");
+  EXPECT_EQ(ok->objects[0].eligible_since, "2026-01-01");
+  EXPECT_FALSE(ParseMapping(head + "    fields: []\n", "m.yaml")->objects[0].sync_on_change);
+  auto bad = ParseMapping(head +
+                              "    sync: always\n    eligible:\n      when: Type is great\n"
+                              "      since: last year\n      owner: me\n    fields: []\n",
+                          "m.yaml");
+  ASSERT_FALSE(bad.ok());
+  const std::string m = bad.status().message();
+  EXPECT_NE(m.find("m.yaml:5:11: objects[a].sync: expected manual or on_change, got 'always'"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("objects[a].eligible.when: expected"), std::string::npos) << m;
+  EXPECT_NE(m.find("objects[a].eligible.since: expected a date YYYY-MM-DD, got 'last year'"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("objects[a].eligible.owner: unknown key"), std::string::npos) << m;
+}
+
+TEST(Mapping, ConditionsReadTheirFieldAndHoldOrNot) {
+  Json r = Json::MakeObject();
+  r.Set("Type", "Customer");
+  EXPECT_EQ(ConditionField("Type == 'Customer'"), "Type");
+  EXPECT_EQ(ConditionField("Email is set"), "Email");
+  EXPECT_EQ(ConditionField("nonsense"), "");
+  EXPECT_TRUE(ConditionHolds("Type == 'Customer'", r));
+  EXPECT_FALSE(ConditionHolds("Type != 'Customer'", r));
+  EXPECT_FALSE(ConditionHolds("Email is set", r));
+  EXPECT_TRUE(ConditionHolds("", r));
+}
+
 // Issue 14 item 6: no decorative keys. A work order sets a subscription's items, dates and
 // term from the order's lines, so an order map may put only metadata on it.
 TEST(MappingFile, AnOrderMapThatClaimsASubscriptionsDatesIsRefused) {
