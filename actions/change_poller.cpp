@@ -47,11 +47,34 @@ Status ChangePoller::PollMap(const mapping::ObjectMap& map, ChangePollResult* ou
   std::map<std::string, std::string> seen;  // id -> SystemModstamp handled in the window
   if (!*stored) {
     // Switched on now: changes from here on are synced; the records that exist already are the
-    // initial load's (`tandem migrate`) or reconcile's. No call spent.
+    // initial load's (`tandem migrate`) or reconcile's. "Now" is the CRM's newest change, read
+    // from the CRM: Tandem's clock and Salesforce's may differ. One call.
+    connector::crm::SoqlBuilder newest(map.crm, {"Id", "SystemModstamp"});
+    auto soql = newest.OrderBy("SystemModstamp", /*ascending=*/false).Limit(1).Build();
+    if (!soql.ok()) return soql.status();
+    std::string from;
+    ++out->api_calls;
+    TANDEM_RETURN_IF_ERROR(crm_.Query(*soql, [&](const Json& r) {
+      from = Second(r["SystemModstamp"].ToText());
+      return Status::Ok();
+    }));
+    // The records of that very second are the switch's too: remembered as handled, so only
+    // what changes after is synced. One more call, once.
+    Json handled = Json::MakeObject();
+    if (!from.empty()) {
+      connector::crm::SoqlBuilder same(map.crm, {"Id", "SystemModstamp"});
+      auto same_soql = same.WhereLiteral("SystemModstamp", ">=", from).Limit(2000).Build();
+      if (!same_soql.ok()) return same_soql.status();
+      ++out->api_calls;
+      TANDEM_RETURN_IF_ERROR(crm_.Query(*same_soql, [&](const Json& r) {
+        handled.Set(r["Id"].ToText(), r["SystemModstamp"].ToText());
+        return Status::Ok();
+      }));
+    }
     Json cursor = Json::MakeObject();
-    cursor.Set("from", Second(FormatRfc3339(clock_.Now())));
-    cursor.Set("at", Second(FormatRfc3339(clock_.Now())));
-    cursor.Set("seen", Json::MakeObject());
+    cursor.Set("from", from);
+    cursor.Set("at", from);
+    cursor.Set("seen", handled);
     return cursors_.SetCursor(name, cursor.Dump(), ToEpochMillis(clock_.Now()));
   }
   std::string from;  // when the switch was set: the lookback never reaches before it
@@ -92,7 +115,7 @@ Status ChangePoller::PollMap(const mapping::ObjectMap& map, ChangePollResult* ou
       const std::string id = r["Id"].ToText();
       auto s = seen.find(id);
       if (s != seen.end() && s->second == r["SystemModstamp"].ToText()) continue;
-      if (Second(r["SystemModstamp"].ToText()) < from) continue;
+      if (Second(r["SystemModstamp"].ToText()) < from) continue;  // changed before the switch
       ++out->changed;
       if (!mapping::ConditionHolds(map.eligible_when, r)) {
         ++out->ineligible;

@@ -9,8 +9,9 @@
 //   visible when it commits, so a long one appears behind the cursor. The cursor remembers the
 //   (id, SystemModstamp) pairs it handled inside the window, so the window re-reads them
 //   without syncing them again.
-// - The first poll only starts the cursor at now: records that exist already are the initial
-//   load's (`tandem migrate`) or reconcile's, not a surprise bulk sync when the switch is set.
+// - The first poll only starts the cursor at the CRM's newest change (two queries: the newest,
+//   and the records of its second; the CRM's clock, not Tandem's): records that exist already
+//   are the initial load's (`tandem migrate`) or reconcile's, not a surprise bulk sync.
 // - Eligibility (`eligible:` in the map): the condition is checked on the row, the creation
 //   date in the query (CreatedDate >= since). An ineligible record is not synced (and not
 //   counted as a failure).

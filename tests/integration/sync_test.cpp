@@ -336,15 +336,17 @@ TEST_P(SyncTest, OnChangeMapsAreSyncedWhenTheCrmChangesThemAndAQuietPollCostsOne
   account->sync_on_change = true;
   account->eligible_when = "Type == 'Customer - Direct'";
   const auto before = MakeAccounts(1, "Existing");  // there before the switch: not synced
-  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // the switch a second later
   ChangePoller poller(*actions_, crm_.client(), **store_, mapping_, stripe_.clock);
   const int64_t q0 = CrmCalls("GET /query");
-  const ChangePollResult first = poller.PollOnce().value();
-  EXPECT_EQ(first.api_calls, 0);
-  EXPECT_EQ(CrmCalls("GET /query"), q0);
+  crm_.clock.Advance(Millis(2000));  // the sandbox's clock moves only when told
+  const ChangePollResult first = poller.PollOnce().value();  // the switch: 2 queries, no sync
+  EXPECT_EQ(first.api_calls, 2);
+  EXPECT_EQ(first.synced, 0);
+  EXPECT_EQ(CrmCalls("GET /query") - q0, 2);
 
-  // Created after: Customer - Direct, Partner, Customer - Direct.
+  // Created after: Customer - Direct, Partner, Customer - Direct. The write-back a second later.
   const auto ids = MakeAccounts(3, "Changed");
+  crm_.clock.Advance(Millis(1000));
   const ChangePollResult second = poller.PollOnce().value();
   EXPECT_EQ(second.changed, 3);
   EXPECT_EQ(second.ineligible, 1);
@@ -363,6 +365,7 @@ TEST_P(SyncTest, OnChangeMapsAreSyncedWhenTheCrmChangesThemAndAQuietPollCostsOne
   EXPECT_EQ(CrmCalls("GET /query") - q1, 1);
 
   // An edit in the CRM reaches billing as an update.
+  crm_.clock.Advance(Millis(1000));
   Json renamed = Json::MakeObject();
   renamed.Set("Name", "Changed Renamed");
   ASSERT_TRUE(crm_.client().Update("Account", ids[0], renamed).ok());
