@@ -39,11 +39,14 @@ Status JobStore::PutJobWithOutcomes(const Job& j, int64_t first_seq,
   return pool_.With("put job with outcomes", [&](soci::session& sql) -> Status {
     Tx tr(sql, pool_.pg());
     UpsertJob(sql, j);
-    for (size_t i = 0; i < outcomes.size(); ++i)
-      Exec(sql,
-           "INSERT INTO job_outcomes (job_id, seq, outcome) VALUES (:j, :s, :o) "
-           "ON CONFLICT (job_id, seq) DO NOTHING",
-           {Text(j.id), Int(first_seq + static_cast<int64_t>(i)), Text(outcomes[i])});
+    int64_t seq = first_seq;
+    InsertRows(sql, outcomes, 3, "INSERT INTO job_outcomes (job_id, seq, outcome)",
+               " ON CONFLICT (job_id, seq) DO NOTHING",
+               [&](const std::string& outcome, std::vector<Value>* params) {
+                 params->push_back(Text(j.id));
+                 params->push_back(Int(seq++));
+                 params->push_back(Text(outcome));
+               });
     tr.Commit();
     return Status::Ok();
   });

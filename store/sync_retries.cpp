@@ -19,8 +19,6 @@ std::optional<int64_t> NextRetryMs(const RetryPolicy& policy, int attempts, int6
 
 namespace {
 
-constexpr int kChunk = 200;  // ids per IN (...) list
-
 SyncFailure FailureFrom(const Row& r) {
   SyncFailure f;
   f.object = AsText(r[0]);
@@ -37,12 +35,6 @@ constexpr const char* kColumns =
     "SELECT object, crm_id, first_failed_ms, last_failed_ms, attempts, next_retry_ms, "
     "last_error FROM sync_failures ";
 
-std::string Placeholders(const char* prefix, size_t n) {
-  std::string out;
-  for (size_t i = 0; i < n; ++i) out += (i ? ", :" : ":") + std::string(prefix) + std::to_string(i);
-  return out;
-}
-
 }  // namespace
 
 Status SyncRetryStore::NoteSyncOutcomes(
@@ -51,47 +43,42 @@ Status SyncRetryStore::NoteSyncOutcomes(
   if (failed.empty() && resolved.empty()) return Status::Ok();
   return pool_.With("note sync outcomes", [&](soci::session& sql) -> Status {
     Tx tr(sql, pool_.pg());
-    for (size_t start = 0; start < resolved.size(); start += kChunk) {
-      const size_t n = std::min(resolved.size() - start, static_cast<size_t>(kChunk));
-      std::vector<Value> params{Text(object)};
+    for (size_t start = 0; start < resolved.size(); start += kParamsPerStatement) {
+      const size_t n = std::min(resolved.size() - start, kParamsPerStatement);
+      std::vector<Value> params;
       for (size_t i = 0; i < n; ++i) params.push_back(Text(resolved[start + i]));
-      Exec(sql,
-           "DELETE FROM sync_failures WHERE object = :o AND crm_id IN (" + Placeholders("i", n) +
-               ")",
+      params.push_back(Text(object));
+      Exec(sql, "DELETE FROM sync_failures WHERE crm_id IN (" + InList(n) + ") AND object = :o",
            params);
     }
-    for (size_t start = 0; start < failed.size(); start += kChunk) {
-      const size_t n = std::min(failed.size() - start, static_cast<size_t>(kChunk));
-      std::vector<Value> params{Text(object)};
-      for (size_t i = 0; i < n; ++i) params.push_back(Text(failed[start + i].first));
-      std::map<std::string, SyncFailure> known;
-      for (const Row& r : Query(sql,
-                                std::string(kColumns) + "WHERE object = :o AND crm_id IN (" +
-                                    Placeholders("i", n) + ")",
-                                params))
-        known[AsText(r[1])] = FailureFrom(r);
-      for (size_t i = 0; i < n; ++i) {
-        const auto& [crm_id, error] = failed[start + i];
-        auto it = known.find(crm_id);
-        // A record given up (or whose last failure is older than the give-up age) that fails
-        // again starts a new schedule: its old failure is history, not this one's.
-        const bool fresh = it == known.end() || !it->second.next_retry_ms ||
-                           now_ms - it->second.last_failed_ms > policy.give_up_after_ms;
-        const int64_t first = fresh ? now_ms : it->second.first_failed_ms;
-        const int attempts = fresh ? 1 : it->second.attempts + 1;
-        const auto next = NextRetryMs(policy, attempts, first, now_ms);
-        Exec(sql,
-             "INSERT INTO sync_failures (object, crm_id, first_failed_ms, last_failed_ms, "
-             "attempts, next_retry_ms, last_error) VALUES (:o, :c, :f, :l, :a, :n, :e) "
-             "ON CONFLICT (object, crm_id) DO UPDATE SET first_failed_ms = "
-             "excluded.first_failed_ms, "
-             "last_failed_ms = excluded.last_failed_ms, "
-             "attempts = excluded.attempts, next_retry_ms = excluded.next_retry_ms, "
-             "last_error = excluded.last_error",
-             {Text(object), Text(crm_id), Int(first), Int(now_ms), Int(attempts),
-              next ? Int(*next) : Value{}, Text(error.substr(0, 2000))});
-      }
-    }
+    std::vector<std::string> ids;
+    for (const auto& f : failed) ids.push_back(f.first);
+    std::map<std::string, SyncFailure> known;
+    for (const Row& r : QueryInChunks(sql, ids, {Text(object)}, [](size_t n) {
+           return std::string(kColumns) + "WHERE crm_id IN (" + InList(n) + ") AND object = :o";
+         }))
+      known[AsText(r[1])] = FailureFrom(r);
+    // One multi-row upsert per 35 records (SOCI binds a round trip per row otherwise).
+    InsertRows(
+        sql, failed, 7,
+        "INSERT INTO sync_failures (object, crm_id, first_failed_ms, last_failed_ms, attempts, "
+        "next_retry_ms, last_error)",
+        " ON CONFLICT (object, crm_id) DO UPDATE SET first_failed_ms = excluded.first_failed_ms, "
+        "last_failed_ms = excluded.last_failed_ms, attempts = excluded.attempts, "
+        "next_retry_ms = excluded.next_retry_ms, last_error = excluded.last_error",
+        [&](const std::pair<std::string, std::string>& f, std::vector<Value>* params) {
+          auto it = known.find(f.first);
+          // A record given up (or whose last failure is older than the give-up age) that fails
+          // again starts a new schedule: its old failure is history, not this one's.
+          const bool fresh = it == known.end() || !it->second.next_retry_ms ||
+                             now_ms - it->second.last_failed_ms > policy.give_up_after_ms;
+          const int64_t first = fresh ? now_ms : it->second.first_failed_ms;
+          const int attempts = fresh ? 1 : it->second.attempts + 1;
+          const auto next = NextRetryMs(policy, attempts, first, now_ms);
+          for (Value v : {Text(object), Text(f.first), Int(first), Int(now_ms), Int(attempts),
+                          next ? Int(*next) : Value{}, Text(f.second.substr(0, 2000))})
+            params->push_back(std::move(v));
+        });
     tr.Commit();
     return Status::Ok();
   });
