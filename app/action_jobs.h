@@ -69,4 +69,9 @@ Json OutcomeJson(const Outcome& outcome);
 Result<Json> JobJson(store::JobStore& jobs, const std::string& id, int64_t after, int limit,
                      const Clock& clock);
 
+// Deletes the finished sync jobs (and their per-record outcomes) last updated more than
+// `retention` ago, 500 a statement: the jobs table would otherwise grow with every large
+// quick action. A caller polls a job for minutes, not days. How many went.
+Result<int64_t> PurgeFinishedSyncJobs(store::JobStore& jobs, const Clock& clock, Millis retention);
+
 }  // namespace tandem::app

@@ -346,8 +346,11 @@ void ReadConfig(const YAML::Node& root, Reader& r, Config* c) {
     if (c->sync_retry.max_interval_ms < c->sync_retry.first_ms)
       r.Error(n.Mark(), "sync_retry.max_interval", "must not be shorter than sync_retry.first");
   }
-  if (auto n = root["retention"]; n.IsDefined() && r.Map(n, "retention", {"event_payloads"}))
+  if (auto n = root["retention"];
+      n.IsDefined() && r.Map(n, "retention", {"event_payloads", "sync_jobs"})) {
     r.Duration(n, "retention", "event_payloads", &c->retention.event_payloads_ms);
+    r.Duration(n, "retention", "sync_jobs", &c->retention.sync_jobs_ms);
+  }
   if (auto n = root["workers"];
       n.IsDefined() && r.Map(n, "workers", {"count", "batch", "lease", "poll_api_share"})) {
     r.Number<int>(n, "workers", "count", &c->workers.count, 0, 64);

@@ -125,6 +125,9 @@ struct RetentionConfig {
   // A handled billing event's payload (names, e-mails, addresses) is emptied this long after it
   // arrived; the event's id, type and outcome stay.
   int64_t event_payloads_ms = 30 * 24 * 3'600'000LL;
+  // A finished sync job (a 202 answer's progress and per-record outcomes) is deleted this long
+  // after it last moved.
+  int64_t sync_jobs_ms = 7 * 24 * 3'600'000LL;
 };
 
 struct LoggingConfig {

@@ -45,6 +45,10 @@ class JobStore {
   Result<std::vector<std::pair<int64_t, std::string>>> JobOutcomes(const std::string& job_id,
                                                                    int64_t after_seq, int limit);
 
+  // Deletes up to `limit` finished (done / failed) jobs of `kind` last updated before
+  // `updated_before_ms`, with their outcomes: how many jobs went.
+  Result<int64_t> PurgeFinishedJobs(const std::string& kind, int64_t updated_before_ms, int limit);
+
   // --- migration matching keys (per job and side: "billing", "crm", "source") ---
   // Adds keys; a (key, ref) already there is kept once.
   Status AddMatchKeys(const std::string& job_id, const std::string& side,

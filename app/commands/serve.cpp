@@ -10,6 +10,7 @@
 #include "actions/billing_poll.h"
 #include "actions/change_poller.h"
 #include "actions/sync_retrier.h"
+#include "app/action_jobs.h"
 #include "app/action_routes.h"
 #include "app/cli.h"
 #include "app/commands/command.h"
@@ -201,7 +202,8 @@ int Serve(const Globals& g, const Args& args) {
     worker = StartCallbackWorker(*runtime, stopping, Millis(config.schedules.billing_poll_ms),
                                  Millis(config.retention.event_payloads_ms));
   std::unique_ptr<WorkOrderService> work_orders;
-  // The leader's upkeep: failed syncs retried, scheduled reconcile, the change poll.
+  // The leader's upkeep: failed syncs retried, old sync jobs purged, scheduled reconcile, the
+  // change poll.
   std::unique_ptr<actions::Actions> retry_actions;
   std::unique_ptr<actions::SyncRetrier> retrier;
   std::unique_ptr<actions::Actions> change_actions;
@@ -214,6 +216,11 @@ int Serve(const Globals& g, const Args& args) {
     actions::SyncRetrier* r = retrier.get();
     std::vector<UpkeepJob> upkeep_jobs{{"sync retry", Millis(config.schedules.sync_retry_ms),
                                         [r] { return r->RunDue().status(); }}};
+    upkeep_jobs.push_back(
+        {"sync job retention", std::chrono::hours(1),
+         [runtime, keep = Millis(config.retention.sync_jobs_ms)] {
+           return PurgeFinishedSyncJobs(*runtime->store, runtime->clock, keep).status();
+         }});
     if (config.reconcile.every_ms > 0)
       upkeep_jobs.push_back(
           // Looked at every minute; ReconcileDue (the last run's time, in the store) decides, so

@@ -517,6 +517,14 @@ TEST_F(ApiTest, AJobQueuedWhenServeStopsIsRecordedInterrupted) {
   EXPECT_EQ(job["state"].ToText(), "failed");
   EXPECT_NE(job["error"].ToText().find("interrupted"), std::string::npos) << job.Dump();
   EXPECT_TRUE(idle.StartSync("account", {"001000000000001AAA"}).status().IsUnavailable());
+
+  // Finished jobs go once retention.sync_jobs has passed since they last moved, not before.
+  const Millis week = std::chrono::hours(24 * 7);
+  EXPECT_EQ(PurgeFinishedSyncJobs(*runtime_->store, runtime_->clock, week).value(), 0);
+  testing::FakeClock later(ToEpochMillis(runtime_->clock.Now()) + week.count() + 60'000);
+  EXPECT_EQ(PurgeFinishedSyncJobs(*runtime_->store, later, week).value(),
+            static_cast<int64_t>(kMaxQueued));
+  EXPECT_TRUE(JobJson(*runtime_->store, id, 0, 10, runtime_->clock).status().IsNotFound());
 }
 
 TEST_F(ApiTest, HealthTellsAnAnonymousCallerOnlyOkAndAnOperatorTheDetails) {

@@ -54,6 +54,7 @@ TEST_F(ConfigTest, TheShippedExampleIsValidWhenItsSecretsAreSet) {
   EXPECT_EQ(c->billing.webhook_tolerance_s, 300);
   EXPECT_EQ(c->schedules.catalog_sync_ms, 15 * 60'000);
   EXPECT_EQ(c->retention.event_payloads_ms, 30 * 24 * 3'600'000LL);
+  EXPECT_EQ(c->retention.sync_jobs_ms, 7 * 24 * 3'600'000LL);
   EXPECT_EQ(redactor_.Scrub("sk_test_example_key api-token-123"), "*** ***");
 }
 
@@ -68,6 +69,14 @@ TEST_F(ConfigTest, PathsTheFileNamesAreRelativeToItsFolder) {
   auto defaults = Load(Write("empty.yaml", ""));
   ASSERT_TRUE(defaults.ok());
   EXPECT_EQ(defaults->mapping_path, "config/mapping.yaml");  // a default is not the file's
+}
+
+TEST_F(ConfigTest, RetentionPeriodsAreRead) {
+  auto c = Load(Write("retention.yaml", "retention:\n  event_payloads: 3d\n  sync_jobs: 36h\n"));
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->retention.event_payloads_ms, 3 * 24 * 3'600'000LL);
+  EXPECT_EQ(c->retention.sync_jobs_ms, 36 * 3'600'000LL);
+  EXPECT_FALSE(Load(Write("typo.yaml", "retention:\n  sync_job: 1d\n")).ok());
 }
 
 TEST_F(ConfigTest, AnEmptyFileMeansAllDefaults) {
