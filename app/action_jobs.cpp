@@ -196,11 +196,13 @@ Result<Json> JobJson(store::JobStore& jobs, const std::string& id, int64_t after
 }
 
 Result<int64_t> PurgeFinishedSyncJobs(store::JobStore& jobs, const Clock& clock, Millis retention) {
-  const int64_t cut = ToEpochMillis(clock.Now()) - retention.count();
+  const int64_t now = ToEpochMillis(clock.Now());
+  const int64_t cut = now - retention.count();
+  const int64_t stalled = std::min(cut, now - kStalledAfter.count());
   constexpr int kSlice = 500;  // short transactions; SQLite binds at most 999 values
   int64_t total = 0;
   while (true) {
-    auto purged = jobs.PurgeFinishedJobs("sync", cut, kSlice);
+    auto purged = jobs.PurgeOldJobs("sync", cut, stalled, kSlice);
     if (!purged.ok()) return purged.status();
     total += *purged;
     if (*purged < kSlice) return total;

@@ -69,9 +69,10 @@ Json OutcomeJson(const Outcome& outcome);
 Result<Json> JobJson(store::JobStore& jobs, const std::string& id, int64_t after, int limit,
                      const Clock& clock);
 
-// Deletes the finished sync jobs (and their per-record outcomes) last updated more than
-// `retention` ago, 500 a statement: the jobs table would otherwise grow with every large
-// quick action. A caller polls a job for minutes, not days. How many went.
+// Deletes the sync jobs (and their per-record outcomes) that last moved more than `retention`
+// ago, 500 a statement: the jobs table would otherwise grow with every large quick action. A
+// caller polls a job for minutes, not days. One a killed process left queued or running goes
+// too, but never before it shows interrupted (kStalledAfter). How many went.
 Result<int64_t> PurgeFinishedSyncJobs(store::JobStore& jobs, const Clock& clock, Millis retention);
 
 }  // namespace tandem::app

@@ -1,6 +1,7 @@
 // Step 3 end to end on the sandboxes (in this process) and a SQLite store:
 //  1. accounts synced per second, with CRM and billing calls per record, first and second
-//     (no change) sync;
+//     (no change) sync; then as many new accounts through a 202 job: the caller's wait and the
+//     job's throughput;
 //  2. webhook receipt → CRM update latency (p50/p99) at a steady rate of signed invoice
 //     events posted to the callback endpoint while the worker applies them;
 //  3. a bill run's backlog: DRAIN events (an invoice finalized and paid per account) received
@@ -15,6 +16,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "app/action_jobs.h"
 #include "app/runtime.h"
 #include "bench/bench_util.h"
 #include "connector/billing/stripe/stripe_wire.h"
@@ -87,6 +89,48 @@ int main(int argc, char** argv) {
         static_cast<double>(sf.calls) / accounts, static_cast<long long>(st.calls),
         static_cast<double>(st.calls) / accounts, report.ok() ? report->created : -1,
         report.ok() ? report->unchanged : -1);
+  }
+
+  // The same sync as a quick action over server.async_after sends it: the caller's answer (a
+  // job id, 202) and the job's end, polled from the store as GET /api/v1/jobs/{id} reads it.
+  {
+    std::vector<Json> more;
+    for (int i = 0; i < accounts; ++i) {
+      Json a = Json::MakeObject();
+      a.Set("Name", "Bench async " + std::to_string(i));
+      a.Set("BillingCity", "Lisbon");
+      more.push_back(a);
+    }
+    auto made = rt.crm->client().CreateMany("Account", more);
+    if (!made.ok()) return 1;
+    std::vector<std::string> async_ids;
+    for (const auto& r : *made) async_ids.push_back(r.id);
+    app::ActionJobs jobs(*rt.actions, *rt.store, rt.clock);
+    rt.counter.Reset();
+    const auto t0 = std::chrono::steady_clock::now();
+    auto id = jobs.StartSync("account", async_ids);
+    const double answered_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    if (!id.ok()) return 1;
+    std::string state;
+    int64_t job_failed = -1;
+    while (state != "done" && state != "failed") {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      auto job = app::JobJson(*rt.store, *id, 0, 1, rt.clock);
+      if (!job.ok()) return 1;
+      state = (*job)["state"].ToText();
+      job_failed = (*job)["failed"].as_int(-1);
+    }
+    const double wall =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (state != "done" || job_failed != 0) ++failures;
+    const auto st = rt.counter.Total("stripe");
+    std::printf(
+        "async sync (202): %d accounts, answered in %.1f ms, job %s in %.2f s = %.0f accounts/s "
+        "(%.0f %% of Stripe's live 100/s); billing calls %lld; %lld failed\n",
+        accounts, answered_ms, state.c_str(), wall, accounts / wall, accounts / wall,
+        static_cast<long long>(st.calls), static_cast<long long>(job_failed));
+    jobs.Stop();
   }
 
   // A signed Stripe invoice event, received as the callback endpoint would.

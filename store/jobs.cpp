@@ -67,16 +67,18 @@ Result<std::vector<std::pair<int64_t, std::string>>> JobStore::JobOutcomes(
       });
 }
 
-Result<int64_t> JobStore::PurgeFinishedJobs(const std::string& kind, int64_t updated_before_ms,
-                                            int limit) {
+Result<int64_t> JobStore::PurgeOldJobs(const std::string& kind, int64_t finished_before_ms,
+                                       int64_t stalled_before_ms, int limit) {
   return pool_.With("purge finished jobs", [&](soci::session& sql) -> Result<int64_t> {
     Tx tr(sql, pool_.pg());
     // The ids first: the two deletes then name the same jobs, whatever commits meanwhile.
     std::vector<Value> ids;
-    for (const Row& r : Query(sql,
-                              "SELECT id FROM jobs WHERE kind = :k AND state IN ('done', 'failed') "
-                              "AND updated_ms < :c ORDER BY id LIMIT :n",
-                              {Text(kind), Int(updated_before_ms), Int(limit)}))
+    for (const Row& r :
+         Query(sql,
+               "SELECT id FROM jobs WHERE kind = :k AND ((state IN ('done', 'failed') "
+               "AND updated_ms < :f) OR (state IN ('queued', 'running') AND "
+               "updated_ms < :s)) ORDER BY id LIMIT :n",
+               {Text(kind), Int(finished_before_ms), Int(stalled_before_ms), Int(limit)}))
       ids.push_back(Text(AsText(r[0])));
     if (ids.empty()) return int64_t{0};
     Exec(sql, "DELETE FROM job_outcomes WHERE job_id IN (" + InList(ids.size()) + ")", ids);

@@ -45,9 +45,11 @@ class JobStore {
   Result<std::vector<std::pair<int64_t, std::string>>> JobOutcomes(const std::string& job_id,
                                                                    int64_t after_seq, int limit);
 
-  // Deletes up to `limit` finished (done / failed) jobs of `kind` last updated before
-  // `updated_before_ms`, with their outcomes: how many jobs went.
-  Result<int64_t> PurgeFinishedJobs(const std::string& kind, int64_t updated_before_ms, int limit);
+  // Deletes up to `limit` jobs of `kind` with their outcomes: finished ones (done / failed) last
+  // updated before `finished_before_ms`, and queued or running ones last updated before
+  // `stalled_before_ms` (a process killed without a clean stop leaves them so). How many went.
+  Result<int64_t> PurgeOldJobs(const std::string& kind, int64_t finished_before_ms,
+                               int64_t stalled_before_ms, int limit);
 
   // --- migration matching keys (per job and side: "billing", "crm", "source") ---
   // Adds keys; a (key, ref) already there is kept once.

@@ -527,6 +527,23 @@ TEST_F(ApiTest, AJobQueuedWhenServeStopsIsRecordedInterrupted) {
   EXPECT_TRUE(JobJson(*runtime_->store, id, 0, 10, runtime_->clock).status().IsNotFound());
 }
 
+// More old jobs than one statement deletes: the purge goes on until none is left.
+TEST_F(ApiTest, OldSyncJobsArePurgedBeyondOneSlice) {
+  testing::FakeClock clock;
+  const int64_t old = ToEpochMillis(clock.Now()) - 8 * 24 * 3'600'000LL;
+  for (int i = 0; i < 501; ++i) {
+    store::Job j;
+    j.id = "old-" + std::to_string(i);
+    j.kind = "sync";
+    j.state = "done";
+    j.params = "{}";
+    j.created_ms = j.updated_ms = old;
+    ASSERT_TRUE(runtime_->store->PutJob(j).ok());
+  }
+  EXPECT_EQ(PurgeFinishedSyncJobs(*runtime_->store, clock, std::chrono::hours(24 * 7)).value(),
+            501);
+}
+
 TEST_F(ApiTest, HealthTellsAnAnonymousCallerOnlyOkAndAnOperatorTheDetails) {
   auto anonymous = Call("GET", "/healthz", "");
   EXPECT_EQ(anonymous.status, 200);

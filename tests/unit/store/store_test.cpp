@@ -468,7 +468,7 @@ TEST_P(StoreTest, JobsAndCursorsRoundTrip) {
   EXPECT_EQ(store().GetCursor("catalog").value().value(), "1700000500");
 }
 
-TEST_P(StoreTest, FinishedJobsOfAKindArePurgedWithTheirOutcomesOthersKept) {
+TEST_P(StoreTest, OldJobsOfAKindArePurgedWithTheirOutcomesOthersKept) {
   auto put = [&](const std::string& id, const std::string& kind, const std::string& state,
                  int64_t updated_ms) {
     Job j;
@@ -479,20 +479,23 @@ TEST_P(StoreTest, FinishedJobsOfAKindArePurgedWithTheirOutcomesOthersKept) {
     j.created_ms = j.updated_ms = updated_ms;
     ASSERT_TRUE(store().PutJobWithOutcomes(j, 1, {R"({"n":1})", R"({"n":2})"}).ok());
   };
-  const int64_t cut = kNow - 1000;
+  const int64_t cut = kNow - 1000, stalled = cut - 100;
   put("s-done-old", "sync", "done", cut - 1);
   put("s-failed-old", "sync", "failed", cut - 5);
-  put("s-running-old", "sync", "running", cut - 1);  // still polled: kept
-  put("s-done-new", "sync", "done", cut);            // not older than the cut: kept
-  put("m-done-old", "migration", "done", cut - 1);   // another kind (undo needs it): kept
-  EXPECT_EQ(store().PurgeFinishedJobs("sync", cut, 1).value(), 1);  // a slice at a time
-  EXPECT_EQ(store().PurgeFinishedJobs("sync", cut, 100).value(), 1);
-  EXPECT_EQ(store().PurgeFinishedJobs("sync", cut, 100).value(), 0);
-  for (const char* gone : {"s-done-old", "s-failed-old"}) {
+  put("s-running-stale", "sync", "running", stalled - 1);  // its process was killed
+  put("s-queued-stale", "sync", "queued", stalled - 1);
+  put("s-running-old", "sync", "running", cut - 1);  // moved since the stall cut: kept
+  put("s-queued-old", "sync", "queued", cut - 1);
+  put("s-done-new", "sync", "done", cut);           // not older than the cut: kept
+  put("m-done-old", "migration", "done", cut - 1);  // another kind (undo needs it): kept
+  EXPECT_EQ(store().PurgeOldJobs("sync", cut, stalled, 3).value(), 3);  // a slice at a time
+  EXPECT_EQ(store().PurgeOldJobs("sync", cut, stalled, 100).value(), 1);
+  EXPECT_EQ(store().PurgeOldJobs("sync", cut, stalled, 100).value(), 0);
+  for (const char* gone : {"s-done-old", "s-failed-old", "s-running-stale", "s-queued-stale"}) {
     EXPECT_FALSE(store().GetJob(gone).value().has_value()) << gone;
     EXPECT_TRUE(store().JobOutcomes(gone, 0, 10).value().empty()) << gone;
   }
-  for (const char* kept : {"s-running-old", "s-done-new", "m-done-old"}) {
+  for (const char* kept : {"s-running-old", "s-queued-old", "s-done-new", "m-done-old"}) {
     EXPECT_TRUE(store().GetJob(kept).value().has_value()) << kept;
     EXPECT_EQ(store().JobOutcomes(kept, 0, 10).value().size(), 2u) << kept;
   }
