@@ -8,6 +8,7 @@
 //     first, then applied as fast as the batches go: events/s and CRM calls per 1,000 events.
 // CRM_LATENCY_MS / BILLING_LATENCY_MS model the network (± a fifth). Peak RSS at the end.
 //   bench_sync [ACCOUNTS] [EVENTS_PER_S] [SECONDS] [CRM_LATENCY_MS] [BILLING_LATENCY_MS] [DRAIN]
+//              [BILLING_RATE_PER_S]
 #include <unistd.h>
 
 #include <algorithm>
@@ -33,6 +34,9 @@ int main(int argc, char** argv) {
   const int crm_latency = argc > 4 ? std::atoi(argv[4]) : 0;
   const int billing_latency = argc > 5 ? std::atoi(argv[5]) : 0;
   const int drain = argc > 6 ? std::atoi(argv[6]) : 10'000;
+  // Billing's rate limit as configured (billing.remote.rate_per_second); 0: none, so the sync
+  // keeps 4 calls in flight.
+  const int billing_rate = argc > 7 ? std::atoi(argv[7]) : 0;
   log::Setup({log::Format::kText, spdlog::level::warn}, std::make_shared<Redactor>());
   SystemClock clock;
   sandbox::salesforce::SalesforceSandboxOptions crm_options;
@@ -52,7 +56,7 @@ int main(int argc, char** argv) {
   c.crm.client_secret = "sandbox-secret";
   c.billing.remote.base_url = billing.base_url();
   c.billing.api_key = "sk_test_sandbox";
-  c.billing.remote.rate_per_second = 0;
+  c.billing.remote.rate_per_second = billing_rate;
   c.billing.webhook_secret = "whsec_bench";
   c.mapping_path = "config/mapping.yaml";
   auto rt_or = app::BuildRuntime(c, std::make_shared<Redactor>());
