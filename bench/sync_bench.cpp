@@ -66,17 +66,23 @@ int main(int argc, char** argv) {
   }
   auto& rt = **rt_or;
 
-  std::vector<Json> records;
-  for (int i = 0; i < accounts; ++i) {
-    Json a = Json::MakeObject();
-    a.Set("Name", "Bench " + std::to_string(i));
-    a.Set("BillingCity", "Porto");
-    records.push_back(a);
-  }
-  std::vector<std::string> ids;
-  auto created = rt.crm->client().CreateMany("Account", records);
-  if (!created.ok()) return 1;
-  for (const auto& r : *created) ids.push_back(r.id);
+  // `accounts` new Accounts in the CRM: their ids (empty when the CRM refused them).
+  auto create_accounts = [&](const std::string& prefix) {
+    std::vector<Json> records;
+    for (int i = 0; i < accounts; ++i) {
+      Json a = Json::MakeObject();
+      a.Set("Name", prefix + std::to_string(i));
+      a.Set("BillingCity", "Porto");
+      records.push_back(a);
+    }
+    std::vector<std::string> out;
+    auto created = rt.crm->client().CreateMany("Account", records);
+    if (created.ok())
+      for (const auto& r : *created) out.push_back(r.id);
+    return out;
+  };
+  const std::vector<std::string> ids = create_accounts("Bench ");
+  if (ids.empty()) return 1;
   int failures = 0;
   for (int pass = 1; pass <= 2; ++pass) {
     rt.counter.Reset();
@@ -98,17 +104,8 @@ int main(int argc, char** argv) {
   // The same sync as a quick action over server.async_after sends it: the caller's answer (a
   // job id, 202) and the job's end, polled from the store as GET /api/v1/jobs/{id} reads it.
   {
-    std::vector<Json> more;
-    for (int i = 0; i < accounts; ++i) {
-      Json a = Json::MakeObject();
-      a.Set("Name", "Bench async " + std::to_string(i));
-      a.Set("BillingCity", "Lisbon");
-      more.push_back(a);
-    }
-    auto made = rt.crm->client().CreateMany("Account", more);
-    if (!made.ok()) return 1;
-    std::vector<std::string> async_ids;
-    for (const auto& r : *made) async_ids.push_back(r.id);
+    std::vector<std::string> async_ids = create_accounts("Bench async ");
+    if (async_ids.empty()) return 1;
     app::ActionJobs jobs(*rt.actions, *rt.store, rt.clock);
     rt.counter.Reset();
     const auto t0 = std::chrono::steady_clock::now();
