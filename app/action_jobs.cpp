@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "app/purge_slices.h"
 #include "app/tokens.h"
 #include "util/log.h"
 #include "util/thread.h"
@@ -195,18 +196,12 @@ Result<Json> JobJson(store::JobStore& jobs, const std::string& id, int64_t after
   return out;
 }
 
-Result<int64_t> PurgeFinishedSyncJobs(store::JobStore& jobs, const Clock& clock, Millis retention) {
+Result<int64_t> PurgeOldSyncJobs(store::JobStore& jobs, const Clock& clock, Millis retention) {
   const int64_t now = ToEpochMillis(clock.Now());
   const int64_t cut = now - retention.count();
   const int64_t stalled = std::min(cut, now - kStalledAfter.count());
-  constexpr int kSlice = 500;  // short transactions; SQLite binds at most 999 values
-  int64_t total = 0;
-  while (true) {
-    auto purged = jobs.PurgeOldJobs("sync", cut, stalled, kSlice);
-    if (!purged.ok()) return purged.status();
-    total += *purged;
-    if (*purged < kSlice) return total;
-  }
+  // 500: SQLite binds at most 999 values.
+  return PurgeInSlices(500, [&](int n) { return jobs.PurgeOldJobs("sync", cut, stalled, n); });
 }
 
 }  // namespace tandem::app

@@ -73,6 +73,6 @@ Result<Json> JobJson(store::JobStore& jobs, const std::string& id, int64_t after
 // ago, 500 a statement: the jobs table would otherwise grow with every large quick action. A
 // caller polls a job for minutes, not days. One a killed process left queued or running goes
 // too, but never before it shows interrupted (kStalledAfter). How many went.
-Result<int64_t> PurgeFinishedSyncJobs(store::JobStore& jobs, const Clock& clock, Millis retention);
+Result<int64_t> PurgeOldSyncJobs(store::JobStore& jobs, const Clock& clock, Millis retention);
 
 }  // namespace tandem::app

@@ -1,5 +1,6 @@
 #include "app/payload_retention.h"
 
+#include "app/purge_slices.h"
 #include "util/log.h"
 
 namespace tandem::app {
@@ -14,14 +15,11 @@ Result<int64_t> PayloadRetention::MaybePurge() {
   last_ = now;
   const int64_t now_ms = ToEpochMillis(clock_.Now());
   const int64_t cut = now_ms - retention_.count();
-  constexpr int kSlice = 1000;  // short transactions: the callback worker waits on each
-  int64_t total = 0;
-  while (true) {
-    auto purged = inbox_.PurgeInboxPayloads(cut, now_ms, kSlice);
-    if (!purged.ok()) return purged.status();
-    total += *purged;
-    if (*purged < kSlice) break;
-  }
+  // 1,000: the callback worker waits on each slice.
+  auto purged =
+      PurgeInSlices(1000, [&](int n) { return inbox_.PurgeInboxPayloads(cut, now_ms, n); });
+  if (!purged.ok()) return purged.status();
+  const int64_t total = *purged;
   if (total > 0)
     log::Get("app")->info("purged the payloads of {} handled billing events older than {} h", total,
                           retention_.count() / 3'600'000);

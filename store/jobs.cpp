@@ -69,7 +69,7 @@ Result<std::vector<std::pair<int64_t, std::string>>> JobStore::JobOutcomes(
 
 Result<int64_t> JobStore::PurgeOldJobs(const std::string& kind, int64_t finished_before_ms,
                                        int64_t stalled_before_ms, int limit) {
-  return pool_.With("purge finished jobs", [&](soci::session& sql) -> Result<int64_t> {
+  return pool_.With("purge old jobs", [&](soci::session& sql) -> Result<int64_t> {
     Tx tr(sql, pool_.pg());
     // The ids first: the two deletes then name the same jobs, whatever commits meanwhile.
     std::vector<Value> ids;

@@ -219,7 +219,7 @@ int Serve(const Globals& g, const Args& args) {
     upkeep_jobs.push_back(
         {"sync job retention", std::chrono::hours(1),
          [runtime, keep = Millis(config.retention.sync_jobs_ms)] {
-           return PurgeFinishedSyncJobs(*runtime->store, runtime->clock, keep).status();
+           return PurgeOldSyncJobs(*runtime->store, runtime->clock, keep).status();
          }});
     if (config.reconcile.every_ms > 0)
       upkeep_jobs.push_back(

@@ -520,9 +520,9 @@ TEST_F(ApiTest, AJobQueuedWhenServeStopsIsRecordedInterrupted) {
 
   // Finished jobs go once retention.sync_jobs has passed since they last moved, not before.
   const Millis week = std::chrono::hours(24 * 7);
-  EXPECT_EQ(PurgeFinishedSyncJobs(*runtime_->store, runtime_->clock, week).value(), 0);
+  EXPECT_EQ(PurgeOldSyncJobs(*runtime_->store, runtime_->clock, week).value(), 0);
   testing::FakeClock later(ToEpochMillis(runtime_->clock.Now()) + week.count() + 60'000);
-  EXPECT_EQ(PurgeFinishedSyncJobs(*runtime_->store, later, week).value(),
+  EXPECT_EQ(PurgeOldSyncJobs(*runtime_->store, later, week).value(),
             static_cast<int64_t>(kMaxQueued));
   EXPECT_TRUE(JobJson(*runtime_->store, id, 0, 10, runtime_->clock).status().IsNotFound());
 }
@@ -540,8 +540,19 @@ TEST_F(ApiTest, OldSyncJobsArePurgedBeyondOneSlice) {
     j.created_ms = j.updated_ms = old;
     ASSERT_TRUE(runtime_->store->PutJob(j).ok());
   }
-  EXPECT_EQ(PurgeFinishedSyncJobs(*runtime_->store, clock, std::chrono::hours(24 * 7)).value(),
-            501);
+  EXPECT_EQ(PurgeOldSyncJobs(*runtime_->store, clock, std::chrono::hours(24 * 7)).value(), 501);
+  // However short the retention, a job still running goes only once it shows interrupted.
+  store::Job running;
+  running.id = "running-1";
+  running.kind = "sync";
+  running.state = "running";
+  running.params = "{}";
+  running.created_ms = running.updated_ms = ToEpochMillis(clock.Now());
+  ASSERT_TRUE(runtime_->store->PutJob(running).ok());
+  clock.Advance(kStalledAfter - Millis(1000));
+  EXPECT_EQ(PurgeOldSyncJobs(*runtime_->store, clock, Millis(1000)).value(), 0);
+  clock.Advance(Millis(2000));
+  EXPECT_EQ(PurgeOldSyncJobs(*runtime_->store, clock, Millis(1000)).value(), 1);
 }
 
 TEST_F(ApiTest, HealthTellsAnAnonymousCallerOnlyOkAndAnOperatorTheDetails) {
