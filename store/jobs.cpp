@@ -99,6 +99,19 @@ Result<std::optional<Job>> JobStore::GetJob(const std::string& id) {
   });
 }
 
+Result<std::vector<Job>> JobStore::RecentJobs(int limit) {
+  return pool_.With("recent jobs", [&](soci::session& sql) -> Result<std::vector<Job>> {
+    std::vector<Job> out;
+    for (const Row& r : Query(sql,
+                              "SELECT id, kind, state, params, total, processed, failed, "
+                              "checkpoint, created_ms, updated_ms FROM jobs "
+                              "ORDER BY updated_ms DESC, id LIMIT :n",
+                              {Int(limit)}))
+      out.push_back(JobFromRow(r));
+    return out;
+  });
+}
+
 Status JobStore::AddMatchKeys(const std::string& job_id, const std::string& side,
                               const std::vector<MatchKey>& keys) {
   if (keys.empty()) return Status::Ok();

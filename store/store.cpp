@@ -20,7 +20,8 @@ Store::Store(std::unique_ptr<Pool> pool)
       LeadershipStore(*owned_pool_),
       KeyLockStore(*owned_pool_),
       BalanceStore(*owned_pool_),
-      SyncRetryStore(*owned_pool_) {}
+      SyncRetryStore(*owned_pool_),
+      OverviewStore(*owned_pool_) {}
 Store::~Store() = default;
 
 Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {

@@ -26,6 +26,7 @@
 #include "store/leadership.h"
 #include "store/links.h"
 #include "store/options.h"
+#include "store/overview.h"
 #include "store/schema.h"
 #include "store/sync_retries.h"
 #include "store/tasks.h"
@@ -59,7 +60,8 @@ class Store : private PoolOwner,
               public LeadershipStore,
               public KeyLockStore,
               public BalanceStore,
-              public SyncRetryStore {
+              public SyncRetryStore,
+              public OverviewStore {
  public:
   // Connects, and applies pending migrations unless options.migrate is false.
   // Fails with InvalidArgument for a bad URL, IoError when the database cannot be reached.

@@ -3,6 +3,7 @@
 #include "store/store.h"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <map>
 #include <mutex>
@@ -499,6 +500,75 @@ TEST_P(StoreTest, OldJobsOfAKindArePurgedWithTheirOutcomesOthersKept) {
     EXPECT_TRUE(store().GetJob(kept).value().has_value()) << kept;
     EXPECT_EQ(store().JobOutcomes(kept, 0, 10).value().size(), 2u) << kept;
   }
+}
+
+TEST_P(StoreTest, TheOverviewCountsEachQueueByStateAndTheWorkOfEachMinute) {
+  constexpr int64_t kMinute = 60'000;
+  const int64_t since = kNow - 60 * kMinute;
+  // Work orders: one task done 2 min ago, one failed 30 min ago, one still pending.
+  for (const char* key : {"t-done", "t-failed", "t-pending"})
+    ASSERT_TRUE(store().EnqueueTask({key, "g1", "k", "{}", "", 1, 0}, since).value());
+  auto claimed = store().ClaimTasks("w", 2, kNow - 30 * kMinute, kMinute).value();
+  ASSERT_EQ(claimed.size(), 2u);
+  ASSERT_TRUE(store().FailTask(Lease::Of(claimed[1]), "refused", 0, kNow - 30 * kMinute).ok());
+  ASSERT_TRUE(store().CompleteTask(Lease::Of(claimed[0]), "{}", kNow - 2 * kMinute).ok());
+  // Billing events: two this minute (one failed), one an hour and a minute ago (not counted).
+  for (const auto& [id, at] : std::vector<std::pair<std::string, int64_t>>{
+           {"evt_1", kNow - 1}, {"evt_2", kNow - 1000}, {"evt_old", since - kMinute}}) {
+    InboxEvent e;
+    e.event_id = id;
+    e.source = "stripe";
+    e.type = "invoice.paid";
+    e.payload = "{}";
+    e.received_ms = at;
+    ASSERT_TRUE(store().InsertInboxEvent(e).value());
+  }
+  ASSERT_TRUE(store().MarkInboxEvent("evt_2", "failed", "refused", {}, kNow).ok());
+  // Syncs: created and updated count, unchanged and failed do not; one sync failure pending.
+  std::vector<AuditEntry> audit;
+  for (const auto& [id, action, outcome] :
+       std::vector<std::array<std::string, 3>>{{"a1", "sync", "created"},
+                                               {"a2", "sync", "updated"},
+                                               {"a3", "sync", "unchanged"},
+                                               {"a4", "sync", "failed"},
+                                               {"o1", "retry", "ok"}}) {
+    AuditEntry e;
+    e.at_ms = kNow - 5 * kMinute;
+    e.actor = "t";
+    e.object = "account";
+    e.record_id = id;
+    e.action = action;
+    e.outcome = outcome;
+    audit.push_back(e);
+  }
+  ASSERT_TRUE(store().AppendAudit(audit).ok());
+  ASSERT_TRUE(store().NoteSyncOutcomes("account", {{"a4", "x"}}, {}, {}, kNow).ok());
+  ASSERT_TRUE(store().PutJob({"j1", "sync", "running", "{}", 10, 4, 0, "", kNow, kNow}).ok());
+  ASSERT_TRUE(store().PutJob({"j0", "migration", "done", "{}", 5, 5, 0, "", since, since}).ok());
+
+  const auto q = store().CountQueues().value();
+  EXPECT_EQ(q.at("tasks"),
+            (std::map<std::string, int64_t>{{"done", 1}, {"failed", 1}, {"pending", 1}}));
+  EXPECT_EQ(q.at("inbox"), (std::map<std::string, int64_t>{{"failed", 1}, {"pending", 2}}));
+  EXPECT_EQ(q.at("jobs"), (std::map<std::string, int64_t>{{"done", 1}, {"running", 1}}));
+  EXPECT_EQ(q.at("sync_failures"), (std::map<std::string, int64_t>{{"pending", 1}}));
+
+  const auto counted = store().CountActivity(since + 1, kMinute, 60);  // (kNow-1h, kNow]
+  ASSERT_TRUE(counted.ok()) << counted.status().ToString();
+  const auto& a = *counted;
+  std::vector<int64_t> synced(60, 0), done(60, 0), events(60, 0);
+  synced[54] = 2;  // 5 min ago: minute 55 counted from since + 1, index 54
+  done[57] = 1;
+  events[59] = 2;
+  EXPECT_EQ(a.synced, synced);
+  EXPECT_EQ(a.tasks_done, done);
+  EXPECT_EQ(a.events_received, events);
+  EXPECT_TRUE(store().CountActivity(since, 0, 60).status().IsInvalidArgument());
+
+  const auto jobs = store().RecentJobs(1).value();  // newest first
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_EQ(jobs[0].id, "j1");
+  EXPECT_EQ(store().RecentJobs(10).value().size(), 2u);
 }
 
 TEST_P(StoreTest, ApiTokensAreKeptAsHashesAndCanBeRevoked) {
