@@ -166,8 +166,8 @@ Result<std::unique_ptr<Runtime>> BuildRuntime(const Config& c, RedactorPtr redac
   rt->actions = NewActions(*rt, "api");
   rt->callbacks = std::make_unique<actions::Callbacks>(ActionDepsOf(*rt));
   rt->catalog = NewCatalogSync(*rt, c.catalog_pricebooks);
-  rt->scheduler =
-      std::make_unique<Scheduler>(*rt->catalog, *rt->store, Millis(c.schedules.catalog_sync_ms));
+  rt->scheduler = std::make_unique<Scheduler>(*rt->catalog, *rt->store, rt->clock,
+                                              Millis(c.schedules.catalog_sync_ms));
   Scheduler* scheduler = rt->scheduler.get();
   rt->callbacks->OnCatalogChanged([scheduler] { scheduler->Trigger(); });
   return rt;

@@ -4,14 +4,11 @@
 #include <chrono>
 #include <filesystem>
 
+#include "app/last_run.h"
 #include "util/log.h"
 
 namespace tandem::app {
-namespace {
-
-constexpr char kLastCursor[] = "reconcile.last";
-
-}  // namespace
+namespace {}  // namespace
 
 Status CheckReconcileSchedule(const ReconcileSchedule& schedule, const mapping::Mapping& mapping) {
   const auto known = reconcile::ReconcilableObjects(mapping);
@@ -66,7 +63,7 @@ Status RunScheduledReconcile(Runtime& rt, const ReconcileSchedule& schedule) {
   result.Set("ok", st.ok());
   if (!st.ok()) result.Set("error", st.ToString());
   result.Set("seconds", std::chrono::duration<double>(rt.clock.SteadyNow() - started).count());
-  TANDEM_RETURN_IF_ERROR(rt.store->SetCursor(kLastCursor, result.Dump(), ToEpochMillis(at)));
+  TANDEM_RETURN_IF_ERROR(StoreLastRun(*rt.store, kReconcileLastRun, result, at));
   log::Get("app.reconcile")
       ->info("scheduled reconcile: {} differences, {} remaining{}", result["differences"].ToText(),
              result["remaining"].ToText(), st.ok() ? "" : " (stopped: " + st.ToString() + ")");
@@ -81,10 +78,7 @@ bool ReconcileDue(store::CursorStore& cursors, const Clock& clock, Millis every)
 }
 
 Result<Json> LastReconcile(store::CursorStore& cursors) {
-  auto stored = cursors.GetCursor(kLastCursor);
-  if (!stored.ok()) return stored.status();
-  if (!*stored) return Json();
-  return Json::Parse(**stored);
+  return LastRun(cursors, kReconcileLastRun);
 }
 
 void DescribeReconcileMetrics(Metrics& metrics, store::CursorStore& cursors) {

@@ -1,12 +1,14 @@
 #include "app/scheduler.h"
 
+#include "app/last_run.h"
 #include "util/log.h"
 #include "util/thread.h"
 
 namespace tandem::app {
 
-Scheduler::Scheduler(catalog_sync::CatalogSync& catalog, store::Store& store, Millis interval)
-    : catalog_(catalog), store_(store), interval_(interval) {}
+Scheduler::Scheduler(catalog_sync::CatalogSync& catalog, store::Store& store, const Clock& clock,
+                     Millis interval)
+    : catalog_(catalog), store_(store), clock_(clock), interval_(interval) {}
 
 Scheduler::~Scheduler() { Stop(); }
 
@@ -49,8 +51,22 @@ bool Scheduler::RunOnce() {
     return false;
   }
   if (!*leader) return false;  // another process leads: it runs the sync
+  const WallTime at = clock_.Now();
+  const SteadyTime started = clock_.SteadyNow();
   auto summary = catalog_.Run({});
   ++runs_;
+  Json result = Json::MakeObject();
+  result.Set("at", FormatRfc3339(at));
+  result.Set("ok", summary.ok());
+  if (summary.ok()) {
+    result.Set("written", summary->written);
+    result.Set("failed", summary->failed);
+  } else {
+    result.Set("error", summary.status().ToString());
+  }
+  result.Set("seconds", std::chrono::duration<double>(clock_.SteadyNow() - started).count());
+  if (Status st = StoreLastRun(store_, kCatalogLastRun, result, at); !st.ok())
+    logger->warn("catalog sync: keeping its outcome: {}", st.ToString());
   if (!summary.ok()) {
     logger->warn("catalog sync failed: {} (the next run resumes from the last cursor)",
                  summary.status().ToString());

@@ -1,6 +1,7 @@
 // The scheduler of `tandem serve`: runs the catalog sync every `interval`, or at once when a
 // catalog-changed webhook asks for it. With PostgreSQL only the process holding the advisory
 // lock runs it, so several `tandem serve` processes on one database sync once, not N times.
+// Each run's outcome is kept in the store (app/last_run.h, "catalog.last") for the console.
 // Thread-safety: Trigger() and the counters are thread-safe; Start/Stop from one thread.
 #pragma once
 
@@ -17,7 +18,8 @@ inline constexpr int64_t kCatalogLock = 7143220002;  // the catalog scheduler's 
 
 class Scheduler {
  public:
-  Scheduler(catalog_sync::CatalogSync& catalog, store::Store& store, Millis interval);
+  Scheduler(catalog_sync::CatalogSync& catalog, store::Store& store, const Clock& clock,
+            Millis interval);
   ~Scheduler();
 
   void Start();
@@ -33,6 +35,7 @@ class Scheduler {
  private:
   catalog_sync::CatalogSync& catalog_;
   store::Store& store_;
+  const Clock& clock_;
   const Millis interval_;
   std::mutex mu_;
   std::condition_variable cv_;

@@ -46,8 +46,8 @@ class Replier {
   Replier(wh::http_request req, std::shared_ptr<InFlight> in_flight)
       : state_(std::make_shared<State>(std::move(req), std::move(in_flight))) {}
   void Send(int status, const std::string& body, const std::string& type,
-            const std::string& allow = "") {
-    state_->Send(status, body, type, allow);
+            const HeaderList& headers = {}) {
+    state_->Send(status, body, type, headers);
   }
   wh::http_request& request() { return state_->req; }
 
@@ -58,14 +58,16 @@ class Replier {
       in_flight->Enter();
     }
     ~State() {
-      Send(500, ErrorJson("internal", "the request was not answered"), "application/json", "");
+      Send(500, ErrorJson("internal", "the request was not answered"), "application/json", {});
     }
     void Send(int status, const std::string& body, const std::string& type,
-              const std::string& allow) {
+              const HeaderList& headers) {
       if (sent.exchange(true)) return;
       wh::http_response resp(static_cast<wh::status_code>(status));
       resp.set_body(body, type);
-      if (!allow.empty()) resp.headers().add("Allow", allow);
+      // No answer of ours is to be sniffed as another type (a JSON error as HTML).
+      resp.headers().add("X-Content-Type-Options", "nosniff");
+      for (const auto& [name, value] : headers) resp.headers().add(name, value);
       auto done = in_flight;
       try {
         req.reply(resp).then([done](pplx::task<void> reply) {
@@ -133,7 +135,8 @@ struct ApiServer::Impl {
     std::string method, prefix, suffix, scope;
     ParamHandler handler;
   };
-  std::vector<ParamRoute> param_routes;  // read-only after Start()
+  std::vector<ParamRoute> param_routes;       // read-only after Start()
+  std::map<std::string, StaticAsset> assets;  // by path; read-only after Start()
   std::unique_ptr<http_listener> listener;
   Metrics* metrics = nullptr;  // optional; set before Start()
   // Requests from arrival to the end of their reply; Stop() waits for them.
@@ -142,7 +145,7 @@ struct ApiServer::Impl {
   // The methods served at `path` ("GET, POST"), empty for a path Tandem does not serve.
   std::string AllowedMethods(const std::string& path) const {
     std::set<std::string> methods;
-    if (path == "/healthz" || path == "/metrics") methods.insert("GET");
+    if (path == "/healthz" || path == "/metrics" || assets.count(path)) methods.insert("GET");
     auto collect = [&](const auto& table) {
       for (const auto& entry : table) {
         const std::string& key = entry.first;  // "METHOD path"
@@ -254,6 +257,11 @@ void ApiServer::SetMetrics(Metrics* metrics) {
   });
 }
 
+void ApiServer::Asset(const std::string& path, StaticAsset asset) {
+  if (path.rfind("/api/", 0) == 0) throw std::logic_error("Asset: " + path + " is under /api/");
+  impl_->assets[path] = std::move(asset);
+}
+
 void ApiServer::PublicRoute(const std::string& method, const std::string& path,
                             PublicHandler handler) {
   impl_->public_routes[method + " " + path] = std::move(handler);
@@ -319,6 +327,19 @@ void ApiServer::Impl::Dispatch(const ServerOptions& options, Replier replier) {
     replier.Send(200, RenderMetrics(), "text/plain; version=0.0.4");
     return;
   }
+  if (auto asset = assets.find(path); asset != assets.end() && method == "GET") {
+    // The page holds no data (it asks the API, with the operator's token, for that): served
+    // to anyone, with a policy that lets it load nothing and talk to no one but this server.
+    replier.Send(200, asset->second.body, asset->second.content_type,
+                 {{"Content-Security-Policy",
+                   "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+                   "connect-src 'self'; form-action 'none'; frame-ancestors 'none'; "
+                   "base-uri 'none'"},
+                  {"Referrer-Policy", "no-referrer"},
+                  {"X-Frame-Options", "DENY"},
+                  {"Cache-Control", "no-cache"}});
+    return;
+  }
   // Refuse big bodies before reading them when their size is announced.
   if (req.headers().content_length() > kMaxBody) {
     replier.Send(413, ErrorJson("payload_too_large", "request bodies are limited to 1 MiB"),
@@ -376,8 +397,8 @@ void ApiServer::Impl::Dispatch(const ServerOptions& options, Replier replier) {
   // A path served under another method: 405 with Allow (RFC 9110 15.5.6). Behind the bearer
   // check for the protected API, so an anonymous caller learns nothing of its routes.
   const std::string allow = handler ? "" : AllowedMethods(path);
-  const bool public_path =
-      !allow.empty() && (path == "/healthz" || path == "/metrics" || IsPublicPath(path));
+  const bool public_path = !allow.empty() && (path == "/healthz" || path == "/metrics" ||
+                                              assets.count(path) || IsPublicPath(path));
   if (path.rfind("/api/", 0) == 0 && !public_path) {
     const auto granted_or = GrantedScopes(options, req);
     if (!granted_or.ok()) {
@@ -405,7 +426,7 @@ void ApiServer::Impl::Dispatch(const ServerOptions& options, Replier replier) {
       replier.Send(405,
                    ErrorJson("method_not_allowed",
                              method + " is not served at " + path + " (allowed: " + allow + ")"),
-                   "application/json", allow);
+                   "application/json", {{"Allow", allow}});
       return;
     }
     replier.Send(404, ErrorJson("not_found", key + " is not a Tandem endpoint"),

@@ -12,6 +12,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "connector/http/call_counter.h"
 #include "store/store.h"
@@ -36,6 +38,12 @@ struct ApiReply {
   std::string content_type = "application/json";
 };
 using ApiHandler = std::function<ApiReply(const std::string& body)>;
+// A file served as is to GET (the console's page, script and style sheet).
+struct StaticAsset {
+  std::string content_type;
+  std::string body;
+};
+using HeaderList = std::vector<std::pair<std::string, std::string>>;
 // A handler that authenticates the request itself (webhooks carry a signature, not our
 // bearer token); it sees the headers, names lower-cased.
 using HeaderMap = std::map<std::string, std::string>;
@@ -70,6 +78,9 @@ class ApiServer {
   // one path segment, never empty.
   void RouteWithId(const std::string& method, const std::string& prefix, const std::string& suffix,
                    const std::string& scope, ParamHandler handler);
+  // Registers a file served at `path` (not under /api/) to anyone, before Start(): it must hold
+  // no data, only the code that asks the API for it.
+  void Asset(const std::string& path, StaticAsset asset);
   // Registers a route that skips the bearer-token check (its handler must authenticate).
   void PublicRoute(const std::string& method, const std::string& path, PublicHandler handler);
   // Binds and starts serving. Failure: Unavailable when the address cannot be bound.

@@ -14,6 +14,7 @@
 #include "app/action_routes.h"
 #include "app/cli.h"
 #include "app/commands/command.h"
+#include "app/console_routes.h"
 #include "app/event_routes.h"
 #include "app/history_routes.h"
 #include "app/payload_retention.h"
@@ -190,6 +191,7 @@ int Serve(const Globals& g, const Args& args) {
     RegisterEventRoutes(server, *runtime);
     RegisterHistoryRoutes(server, *runtime);
     RegisterSyncFailureRoutes(server, *runtime);
+    RegisterConsole(server, *runtime);
   }
   Status st = server.Start();
   if (!st.ok()) {

@@ -11,8 +11,10 @@
 #include <gtest/gtest.h>
 
 #include "app/action_routes.h"
+#include "app/console_routes.h"
 #include "app/event_routes.h"
 #include "app/history_routes.h"
+#include "app/last_run.h"
 #include "app/runtime.h"
 #include "app/scheduled_reconcile.h"
 #include "app/sync_failure_routes.h"
@@ -63,6 +65,7 @@ class ApiTest : public ::testing::Test {
     RegisterEventRoutes(*server_, *runtime_);
     RegisterHistoryRoutes(*server_, *runtime_);
     RegisterSyncFailureRoutes(*server_, *runtime_);
+    RegisterConsole(*server_, *runtime_);
     ASSERT_TRUE(server_->Start().ok());
   }
 
@@ -364,6 +367,78 @@ TEST_F(ApiTest, TokensReachOnlyTheRoutesOfTheirScopes) {
   EXPECT_EQ(Post(open, R"({"ids":[]})", as(kToken)).status, 200);
   // An unknown token is still 401, not 403: it learns nothing of the routes.
   EXPECT_EQ(Post(list, "{}", as("tdm_unknown")).status, 401);
+}
+
+// The console's page is served to anyone and holds nothing; its data needs an operator token,
+// and the policy keeps the page from loading or sending anything elsewhere.
+TEST_F(ApiTest, TheConsoleIsServedWithAStrictPolicyAndItsDataNeedsAnOperatorToken) {
+  for (const char* path : {"/console", "/console/", "/console/index.html"}) {
+    auto page = Call("GET", path, "");
+    ASSERT_EQ(page.status, 200) << path;
+    EXPECT_EQ(page.Header("Content-Type").value_or(""), "text/html; charset=utf-8") << path;
+    EXPECT_NE(page.body.find("<script src=\"/console/console.js\">"), std::string::npos);
+    const std::string csp = page.Header("Content-Security-Policy").value_or("");
+    EXPECT_NE(csp.find("default-src 'none'"), std::string::npos) << csp;
+    EXPECT_NE(csp.find("connect-src 'self'"), std::string::npos) << csp;
+    EXPECT_EQ(page.Header("X-Frame-Options").value_or(""), "DENY");
+  }
+  auto script = Call("GET", "/console/console.js", "");
+  ASSERT_EQ(script.status, 200);
+  EXPECT_EQ(script.Header("Content-Type").value_or(""), "text/javascript; charset=utf-8");
+  EXPECT_NE(script.body.find("/api/v1/console/overview"), std::string::npos);
+  EXPECT_EQ(Call("GET", "/console/console.css", "").Header("Content-Type").value_or(""),
+            "text/css; charset=utf-8");
+  EXPECT_EQ(Call("GET", "/console/missing.js", "").status, 404);
+  EXPECT_EQ(Call("POST", "/console", "").status, 405);
+
+  const std::string crm = NewApiToken().value();
+  ASSERT_TRUE(runtime_->store->CreateApiToken("crm", TokenHash(crm), "actions", 1).ok());
+  const std::string overview = "/api/v1/console/overview";
+  EXPECT_EQ(Call("GET", overview, "").status, 401);
+  EXPECT_EQ(Call("GET", overview, "", {{"Authorization", "Bearer " + crm}}).status, 403);
+
+  // A failed task and a pending sync retry show in the queue depths; a finished sync job and the
+  // last scheduled reconciliation in the recent runs.
+  const int64_t now = ToEpochMillis(clock_.Now());
+  store::TaskSpec spec;
+  spec.key = "k1";
+  spec.group_id = "801000000000001AAA";
+  spec.kind = "create_subscription";
+  spec.payload = "{}";
+  ASSERT_TRUE(runtime_->store->EnqueueTask(spec, now).value());
+  auto claimed = runtime_->store->ClaimTasks("w", 1, now, 60'000).value();
+  ASSERT_EQ(claimed.size(), 1u);
+  ASSERT_TRUE(runtime_->store->FailTask(store::Lease::Of(claimed[0]), "x", now, now, true).ok());
+  ASSERT_TRUE(runtime_->store
+                  ->NoteSyncOutcomes("account", {{"001000000000001AAA", "503"}}, {},
+                                     store::RetryPolicy{}, now)
+                  .ok());
+  ASSERT_TRUE(runtime_->store
+                  ->PutJob({"job_1", "sync", "done", R"({"object":"account"})", 3, 3, 1, "",
+                            now - 1000, now})
+                  .ok());
+  Json reconciled = Json::MakeObject();
+  reconciled.Set("at", FormatRfc3339(clock_.Now()));
+  reconciled.Set("ok", true);
+  reconciled.Set("differences", 2);
+  ASSERT_TRUE(StoreLastRun(*runtime_->store, kReconcileLastRun, reconciled, clock_.Now()).ok());
+
+  auto got = Call("GET", overview, "", {{"Authorization", std::string("Bearer ") + kToken}});
+  ASSERT_EQ(got.status, 200) << got.body;
+  const Json o = Json::Parse(got.body).value();
+  EXPECT_TRUE(o["health"]["ok"].as_bool()) << got.body;
+  EXPECT_EQ(o["queues"]["tasks"]["failed"].as_int(), 1) << got.body;
+  EXPECT_EQ(o["queues"]["sync_failures"]["pending"].as_int(), 1) << got.body;
+  EXPECT_EQ(o["queues"]["jobs"]["done"].as_int(), 1) << got.body;
+  EXPECT_EQ(o["activity"]["bucket_seconds"].as_int(), 60);
+  ASSERT_EQ(o["activity"]["tasks_done"].size(), 60u);
+  EXPECT_EQ(o["activity"]["tasks_done"].array()[59].as_int(), 0) << "the task failed";
+  ASSERT_EQ(o["runs"].size(), 1u);
+  EXPECT_EQ(o["runs"].array()[0]["id"].ToText(), "job_1");
+  EXPECT_EQ(o["runs"].array()[0]["object"].ToText(), "account");
+  EXPECT_EQ(o["runs"].array()[0]["failed"].as_int(), 1);
+  EXPECT_EQ(o["reconcile"]["differences"].as_int(), 2);
+  EXPECT_TRUE(o["catalog"].is_null()) << "no catalog run yet";
 }
 
 TEST_F(ApiTest, SyncFailuresAreListedForAnOperator) {

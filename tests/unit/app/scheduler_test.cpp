@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "app/last_run.h"
 #include "app/payload_retention.h"
 #include "app/upkeep.h"
 #include "app/workorder_service.h"
@@ -30,8 +31,8 @@ TEST(Scheduler, WithTwoProcessesOnOnePostgresOnlyOneRunsEachSync) {
       {crm.client(), billing.billing(), *first, mapping, billing.clock});
   catalog_sync::CatalogSync sync_b(
       {crm.client(), billing.billing(), **second, mapping, billing.clock});
-  Scheduler a(sync_a, *first, Millis(3'600'000));
-  Scheduler b(sync_b, **second, Millis(3'600'000));
+  Scheduler a(sync_a, *first, billing.clock, Millis(3'600'000));
+  Scheduler b(sync_b, **second, billing.clock, Millis(3'600'000));
   connector::billing::Product p;
   p.name = "Virtual Server";
   ASSERT_TRUE(billing.billing().CreateProduct(p, "p1").ok());
@@ -44,20 +45,29 @@ TEST(Scheduler, WithTwoProcessesOnOnePostgresOnlyOneRunsEachSync) {
   EXPECT_EQ(crm.sandbox.CountRecords("Product2"), 1);
 }
 
-TEST(Scheduler, TriggerRunsTheSyncBeforeTheInterval) {
+// The run's outcome stays in the store for the console and every process.
+TEST(Scheduler, TriggerRunsTheSyncBeforeTheIntervalAndKeepsItsOutcome) {
   testing::ScopedStore store({"sqlite"}, "scheduler_trigger");
   ASSERT_TRUE(store.Open().ok());
   testing::SalesforceEnv crm;
   testing::StripeEnv billing;
   const mapping::Mapping mapping = testing::DefaultMapping();
   catalog_sync::CatalogSync sync({crm.client(), billing.billing(), *store, mapping, billing.clock});
-  Scheduler s(sync, *store, Millis(3'600'000));
+  Scheduler s(sync, *store, billing.clock, Millis(3'600'000));
+  EXPECT_TRUE(LastRun(*store, kCatalogLastRun).value().is_null());
+  connector::billing::Product p;
+  p.name = "SIP Trunk";
+  ASSERT_TRUE(billing.billing().CreateProduct(p, "p1").ok());
   s.Start();
   s.Trigger();
   for (int i = 0; i < 200 && s.runs() == 0; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   s.Stop();
   EXPECT_EQ(s.runs(), 1);
+  const Json last = LastRun(*store, kCatalogLastRun).value();
+  EXPECT_TRUE(last["ok"].as_bool()) << last.Dump();
+  EXPECT_EQ(last["written"].as_int(), 1) << last.Dump();
+  EXPECT_TRUE(ParseRfc3339(last["at"].ToText()).ok()) << last.Dump();
 }
 
 // A worker's batch follows what billing's rate limit and latency call for (four tasks per call
