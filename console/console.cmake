@@ -1,9 +1,10 @@
-# Embeds the operator console (console/*.html, *.css, *.js) into a generated C++ source: the
+# Embeds the operator console (console/*.html, *.css, *.js, *.svg) into a generated C++ source: the
 # binary serves it with no file to install and no build step in Node. Editing a file re-runs
 # the configure step, which writes the source again.
 function(tandem_embed_console out_cpp)
   file(GLOB files CONFIGURE_DEPENDS "${CMAKE_CURRENT_SOURCE_DIR}/console/*.html"
-       "${CMAKE_CURRENT_SOURCE_DIR}/console/*.css" "${CMAKE_CURRENT_SOURCE_DIR}/console/*.js")
+       "${CMAKE_CURRENT_SOURCE_DIR}/console/*.css" "${CMAKE_CURRENT_SOURCE_DIR}/console/*.js"
+       "${CMAKE_CURRENT_SOURCE_DIR}/console/*.svg")
   list(SORT files)
   set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${files})
   set(entries "")

@@ -357,7 +357,7 @@
     const body = el('tbody');
     for (const e of h.entries || [])
       body.append(el('tr', {}, el('td', {}, when(e.at)), el('td', {}, e.actor), el('td', {}, e.object),
-        el('td', {}, e.action), el('td', {}, e.outcome), el('td', { class: 'err' }, e.detail || '')));
+        el('td', {}, e.action), el('td', {}, e.outcome), el('td', {}, e.detail || '')));
     if (!(h.entries || []).length)
       body.append(el('tr', { class: 'empty' }, el('td', { colspan: '6' }, 'Nothing recorded.')));
     table.append(body);

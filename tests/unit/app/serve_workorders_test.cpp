@@ -22,6 +22,7 @@
 #include "tests/support/process.h"
 #include "tests/support/salesforce_env.h"
 #include "tests/support/sandbox_config.h"
+#include "tests/support/serve_process.h"
 #include "tests/support/store_backends.h"
 #include "tests/support/test_dates.h"
 #include "util/net.h"
@@ -116,20 +117,9 @@ class ServeWorkOrders : public ::testing::TestWithParam<ServeCase> {
   pid_t StartServe(const std::string& log_name, const std::string& crash_at = "") {
     const int port = FreeLoopbackPort();
     const std::string log = (dir_ / log_name).string();
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-      ::setenv("SF_SECRET", "sandbox-secret", 1);
-      ::setenv("STRIPE_KEY", "sk_test_sandbox", 1);
-      ::setenv("GTV_KEY", "gtv-sandbox-key", 1);
-      if (!crash_at.empty()) ::setenv("TANDEM_CRASH_AT", crash_at.c_str(), 1);
-      const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      ::dup2(fd, STDOUT_FILENO);
-      ::dup2(fd, STDERR_FILENO);
-      const std::string listen = "127.0.0.1:" + std::to_string(port);
-      ::execl(TANDEM_BINARY, TANDEM_BINARY, "--config", config_.c_str(), "serve", "--listen",
-              listen.c_str(), static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
+    std::vector<std::pair<std::string, std::string>> env;
+    if (!crash_at.empty()) env.emplace_back("TANDEM_CRASH_AT", crash_at);
+    const pid_t pid = testing::StartServeProcess(TANDEM_BINARY, config_, log, port, env);
     pids_.push_back(pid);
     ports_[pid] = port;
     return pid;
