@@ -95,6 +95,8 @@ Status ChangePoller::PollMap(const mapping::ObjectMap& map, ChangePollResult* ou
     connector::crm::SoqlBuilder q(map.crm, fields);
     if (!map.eligible_since.empty())
       q.WhereLiteral("CreatedDate", ">=", map.eligible_since + "T00:00:00Z");
+    if (!map.eligible_record_types.empty())
+      q.WhereIn("RecordType.DeveloperName", map.eligible_record_types);
     if (first && !at.empty()) {
       auto t = ParseRfc3339(at);
       if (!t.ok()) return Status::Corruption("change cursor " + name + ": '" + at + "'");

@@ -193,7 +193,7 @@ OrderIntake NewOrderIntake(Runtime& rt) {
   intake.engine = NewEngine(rt, {});
   workorders::OrderEligibility eligible;
   if (const mapping::ObjectMap* order = rt.mapping.Find("order"))
-    eligible = {order->eligible_when, order->eligible_since};
+    eligible = {order->eligible_when, order->eligible_since, order->eligible_record_types};
   intake.poller = std::make_unique<workorders::OrderPoller>(rt.crm->client(), *rt.store,
                                                             *intake.engine, eligible);
   intake.renewals =

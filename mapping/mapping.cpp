@@ -133,7 +133,27 @@ class Parser {
         om.sync_on_change = sync == "on_change";
       }
       if (const YAML::Node e = o["eligible"]; e.IsDefined()) {
-        if (Keys(e, path + ".eligible", {"when", "since"})) {
+        if (Keys(e, path + ".eligible", {"when", "since", "record_types"})) {
+          if (const YAML::Node rt = e["record_types"]; rt.IsDefined()) {
+            if (!rt.IsSequence() || rt.size() == 0)
+              Error(rt, path + ".eligible.record_types",
+                    "expected a list of record type developer names ([Business, Partner])");
+            for (size_t k = 0; rt.IsSequence() && k < rt.size(); ++k) {
+              const std::string name = rt[k].IsScalar() ? rt[k].Scalar() : "";
+              // A developer name: a letter, then letters, digits and single underscores.
+              const bool valid = !name.empty() &&
+                                 std::isalpha(static_cast<unsigned char>(name[0])) &&
+                                 name.back() != '_' && name.find("__") == std::string::npos &&
+                                 std::all_of(name.begin(), name.end(), [](char c) {
+                                   return c == '_' || std::isalnum(static_cast<unsigned char>(c));
+                                 });
+              if (!valid)
+                Error(rt[k], path + ".eligible.record_types[" + std::to_string(k) + "]",
+                      "'" + name + "' is not a record type developer name");
+              else
+                om.eligible_record_types.push_back(name);
+            }
+          }
           om.eligible_when = Str(e, "when", path + ".eligible");
           CheckCondition(e["when"], path + ".eligible.when", om.eligible_when);
           om.eligible_since = Str(e, "since", path + ".eligible");
@@ -474,6 +494,14 @@ std::vector<std::string> Validate(const Mapping& mapping,
       if (!link->empty() && !crm_field(*link))
         errors.push_back(where_obj + ".link_fields: unknown " + o.crm + " field '" + *link +
                          "' (is Tandem's metadata package from config/salesforce/ deployed?)");
+    // Only an object with record types in the org has RecordTypeId.
+    if (!o.eligible_record_types.empty() && !crm_field("RecordTypeId"))
+      errors.push_back(where_obj + ".eligible.record_types: " + o.crm +
+                       " has no record types in this org (no RecordTypeId field)");
+    const std::string eligible_field = ConditionField(o.eligible_when);
+    if (!eligible_field.empty() && !crm_field(eligible_field))
+      errors.push_back(where_obj + ".eligible.when: unknown " + o.crm + " field '" +
+                       eligible_field + "'");
     const auto& paths = BillingPaths(o.billing);
     std::set<std::string> mapped_paths;
     for (size_t i = 0; i < o.fields.size(); ++i) {

@@ -59,10 +59,12 @@ struct ObjectMap {
   LinkFields link;
   // `sync: on_change`: `serve` syncs a record when the CRM changes it (actions/change_poller.h);
   // `manual` (the default): only when asked. `eligible:` limits which records that applies to:
-  // a condition (as a field's `when`) and a creation date (YYYY-MM-DD, inclusive).
+  // a condition (as a field's `when`), a creation date (YYYY-MM-DD, inclusive) and record
+  // types (developer names; the CRM filters by RecordType.DeveloperName).
   bool sync_on_change = false;
   std::string eligible_when;
   std::string eligible_since;
+  std::vector<std::string> eligible_record_types;
   std::vector<FieldMap> fields;
   int line = 0;
 };

@@ -37,6 +37,8 @@ Result<PollResult> OrderPoller::PollOnce() {
     q.WhereEquals("Status", "Activated").WhereLiteral("Automation_Status__c", "=", "null");
     if (!eligible_.since.empty())
       q.WhereLiteral("CreatedDate", ">=", eligible_.since + "T00:00:00Z");
+    if (!eligible_.record_types.empty())
+      q.WhereIn("RecordType.DeveloperName", eligible_.record_types);
     if (!since.empty() && first_page) {
       // The lookback window (see the header): from `lookback` before the cursor's time.
       auto at = ParseRfc3339(since);

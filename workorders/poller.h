@@ -11,6 +11,9 @@
 // Thread-safety: one poller per process (the leader's).
 #pragma once
 
+#include <string>
+#include <vector>
+
 #include "workorders/engine.h"
 
 namespace tandem::workorders {
@@ -22,10 +25,11 @@ struct PollResult {
 };
 
 // Which activated Orders automation takes: the order map's `eligible:` (mapping.h) — a
-// condition on the Order and a creation date. Empty: all.
+// condition on the Order, a creation date and record types. Empty: all.
 struct OrderEligibility {
-  std::string when;   // "Type == 'New'", as a field map's `when`
-  std::string since;  // YYYY-MM-DD: created on or after
+  std::string when;                       // "Type == 'New'", as a field map's `when`
+  std::string since;                      // YYYY-MM-DD: created on or after
+  std::vector<std::string> record_types;  // developer names; an Order of another is not read
 };
 
 class OrderPoller {

@@ -326,8 +326,8 @@ TEST_P(SyncTest, ARetryOfAnObjectMapNoLongerMappedIsGivenUpAndTheOthersStillRun)
 }
 
 // `sync: on_change`: switched on, the poller syncs what the CRM changes from then on, only the
-// eligible records, settles after Tandem's own write-back, and a poll with nothing changed costs
-// one query.
+// eligible records (by a condition, then by record type), settles after Tandem's own write-back,
+// and a poll with nothing changed costs one query.
 TEST_P(SyncTest, OnChangeMapsAreSyncedWhenTheCrmChangesThemAndAQuietPollCostsOneQuery) {
   mapping::ObjectMap* account = nullptr;
   for (auto& o : mapping_.objects)
@@ -374,6 +374,32 @@ TEST_P(SyncTest, OnChangeMapsAreSyncedWhenTheCrmChangesThemAndAQuietPollCostsOne
   const auto audit = (*store_)->AuditFor("account", ids[0]).value();
   ASSERT_FALSE(audit.empty());
   EXPECT_EQ(audit.back().outcome, "updated");
+
+  // Record types: of two Accounts changed now, the one of a type the map does not name is not
+  // even read.
+  account->eligible_when.clear();
+  account->eligible_record_types = {"Business"};
+  std::vector<std::string> types;
+  for (const char* name : {"Business", "Consumer"}) {
+    Json rt = Json::MakeObject();
+    rt.Set("Name", name);
+    rt.Set("DeveloperName", name);
+    rt.Set("SobjectType", "Account");
+    types.push_back(crm_.client().Create("RecordType", rt).value());
+  }
+  const auto typed = MakeAccounts(2, "Typed");
+  for (size_t i = 0; i < typed.size(); ++i) {
+    Json t = Json::MakeObject();
+    t.Set("RecordTypeId", types[i]);
+    ASSERT_TRUE(crm_.client().Update("Account", typed[i], t).ok());
+  }
+  crm_.clock.Advance(Millis(1000));
+  const ChangePollResult by_type = poller.PollOnce().value();
+  EXPECT_EQ(by_type.changed, 1);
+  EXPECT_EQ(by_type.synced, 1);
+  EXPECT_EQ(stripe_.sandbox.CountObjects("customer"), 3);
+  EXPECT_TRUE((*store_)->FindLinkByCrmId("account", typed[0]).value().has_value());
+  EXPECT_FALSE((*store_)->FindLinkByCrmId("account", typed[1]).value().has_value());
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, SyncTest,

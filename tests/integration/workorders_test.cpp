@@ -851,21 +851,38 @@ TEST_P(WorkOrderTest, ThePollerTakesEveryActivatedOrderOnceEvenWhenTimestampsTie
 }
 
 // The order map's `eligible:` decides which activated Orders automation takes: a condition on
-// the Order and a creation date; the others are left to people, not failed.
+// the Order, a creation date and record types; the others are left to people, not failed.
 TEST_P(WorkOrderTest, ThePollerTakesOnlyTheOrdersTheOrderMapMakesEligible) {
   const std::string order =
       MakeOrder("New", testing::TestMonth(0), {{&server_, 1, 30, "", "", 12}});
   OrderPoller changes_only(crm_.client(), **store_, *engine_,
-                           {"Operation_Type__c == 'Change'", ""});
+                           {"Operation_Type__c == 'Change'", "", {}});
   const PollResult refused = changes_only.PollOnce().value();
   EXPECT_EQ(refused.enqueued, 0);
   EXPECT_EQ(refused.ineligible, 1);
   ASSERT_TRUE((*store_)->SetCursor(OrderPoller::kCursor, "", 0).ok());  // from the start again
-  OrderPoller future_only(crm_.client(), **store_, *engine_, {"", "2999-01-01"});
+  OrderPoller future_only(crm_.client(), **store_, *engine_, {"", "2999-01-01", {}});
   EXPECT_EQ(future_only.PollOnce().value().enqueued, 0);
   ASSERT_TRUE((*store_)->SetCursor(OrderPoller::kCursor, "", 0).ok());
+  // Record types by developer name: an Order of another type is not even read.
+  auto record_type = [&](const std::string& name) {
+    Json rt = Json::MakeObject();
+    rt.Set("Name", name);
+    rt.Set("DeveloperName", name);
+    rt.Set("SobjectType", "Order");
+    return crm_.client().Create("RecordType", rt).value();
+  };
+  record_type("Business");
+  Json typed = Json::MakeObject();
+  typed.Set("RecordTypeId", record_type("Wholesale"));
+  ASSERT_TRUE(crm_.client().Update("Order", order, typed).ok());
+  OrderPoller business_only(crm_.client(), **store_, *engine_, {"", "", {"Business"}});
+  const PollResult other_type = business_only.PollOnce().value();
+  EXPECT_EQ(other_type.seen, 0);
+  EXPECT_EQ(other_type.enqueued, 0);
+  ASSERT_TRUE((*store_)->SetCursor(OrderPoller::kCursor, "", 0).ok());
   OrderPoller eligible(crm_.client(), **store_, *engine_,
-                       {"Operation_Type__c == 'New'", "2000-01-01"});
+                       {"Operation_Type__c == 'New'", "2000-01-01", {"Business", "Wholesale"}});
   const PollResult taken = eligible.PollOnce().value();
   EXPECT_EQ(taken.enqueued, 1);
   EXPECT_EQ(taken.ineligible, 0);

@@ -39,9 +39,11 @@ class DescribeBuilder {
   Json fields_ = Json::MakeArray();
 };
 
-Json AccountDescribe() {
-  return DescribeBuilder()
-      .Field("Id", "id")
+// `record_types`: the org has record types for Account (so the object has RecordTypeId).
+Json AccountDescribe(bool record_types = false) {
+  DescribeBuilder b;
+  if (record_types) b.Field("RecordTypeId", "reference");
+  return b.Field("Id", "id")
       .Field("Name", "string")
       .Field("Phone", "phone")
       .Field("AnnualRevenue", "currency")
@@ -357,6 +359,48 @@ TEST(MappingFile, SyncOnChangeAndEligibilityAreReadAndCheckedWhereTheyStand) {
             std::string::npos)
       << m;
   EXPECT_NE(m.find("objects[a].eligible.owner: unknown key"), std::string::npos) << m;
+}
+
+// Record types by developer name: read in order; a name that could not be one is refused where
+// it stands; and an object without record types in the org (no RecordTypeId), or a condition on
+// a field the object lacks, is found against the CRM's describe before any poll runs.
+TEST(MappingFile, EligibleRecordTypesAreDeveloperNamesTheCrmObjectMustHave) {
+  const std::string head = "objects:\n  - name: a\n    crm: Account\n    billing: account\n";
+  auto ok = ParseMapping(head +
+                             "    eligible:\n      record_types: [Business, Wholesale_EU]\n"
+                             "      when: Nickname__c is set\n    fields: []\n",
+                         "m.yaml");
+  ASSERT_TRUE(ok.ok()) << ok.status().message();
+  EXPECT_EQ(ok->objects[0].eligible_record_types,
+            (std::vector<std::string>{"Business", "Wholesale_EU"}));
+  const auto errors = Validate(*ok, {{"Account", AccountDescribe()}});
+  std::string all;
+  for (const auto& e : errors) all += e + "\n";
+  EXPECT_NE(all.find("objects[a].eligible.record_types: Account has no record types in this org"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("objects[a].eligible.when: unknown Account field 'Nickname__c'"),
+            std::string::npos)
+      << all;
+  ok->objects[0].eligible_when = "Type == 'Partner'";
+  for (const auto& e : Validate(*ok, {{"Account", AccountDescribe(/*record_types=*/true)}}))
+    EXPECT_EQ(e.find("eligible"), std::string::npos) << e;
+
+  auto bad = ParseMapping(head +
+                              "    eligible:\n      record_types: [\"x' OR Name != '\", 2Fast, "
+                              "A__b]\n    fields: []\n",
+                          "m.yaml");
+  ASSERT_FALSE(bad.ok());
+  const std::string m = bad.status().message();
+  EXPECT_NE(
+      m.find("eligible.record_types[0]: 'x' OR Name != '' is not a record type developer name"),
+      std::string::npos)
+      << m;
+  EXPECT_NE(m.find("eligible.record_types[1]: '2Fast' is not"), std::string::npos) << m;
+  EXPECT_NE(m.find("eligible.record_types[2]: 'A__b' is not"), std::string::npos) << m;
+  EXPECT_FALSE(
+      ParseMapping(head + "    eligible:\n      record_types: Business\n    fields: []\n", "m.yaml")
+          .ok());
 }
 
 TEST(Mapping, ConditionsReadTheirFieldAndHoldOrNot) {
