@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <thread>
 
@@ -67,6 +68,20 @@ class ApiTest : public ::testing::Test {
     RegisterSyncFailureRoutes(*server_, *runtime_);
     RegisterConsole(*server_, *runtime_);
     ASSERT_TRUE(server_->Start().ok());
+  }
+
+  // A raw connection to the server (a client that does what RestClient would not); -1 on failure.
+  int Connect() {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(server_->port()));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      ::close(fd);
+      return -1;
+    }
+    return fd;
   }
 
   connector::http::HttpResponse Post(const std::string& path, const std::string& body,
@@ -303,12 +318,8 @@ TEST_F(ApiTest, MetricsShowCallsOutcomesQueueDepthAndLatency) {
 
 // A body sent chunked announces no size: it is read, then refused with 413 all the same.
 TEST_F(ApiTest, AnOversizedChunkedBodyIsRefusedToo) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(server_->port()));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  const int fd = Connect();
+  ASSERT_GE(fd, 0);
   std::string request =
       "POST /api/v1/actions/account/sync HTTP/1.1\r\nHost: 127.0.0.1\r\n"
       "Authorization: Bearer " +
@@ -326,6 +337,67 @@ TEST_F(ApiTest, AnOversizedChunkedBodyIsRefusedToo) {
   ::close(fd);
   ASSERT_GT(n, 12);
   EXPECT_EQ(std::string(buf, 12), "HTTP/1.1 413");
+}
+
+// A caller that hangs up before the answer (Salesforce's callout timed out, the admin closed the
+// tab) does not stop the work it asked for: the sync runs to its end and is recorded, a job it
+// started runs to its end, and the server goes on answering.
+TEST_F(ApiTest, ACallerThatHangsUpDoesNotStopTheSyncItAskedFor) {
+  std::vector<Json> accounts;
+  for (int i = 0; i < 5; ++i) {
+    Json a = Json::MakeObject();
+    a.Set("Name", "Hang-up " + std::to_string(i));
+    accounts.push_back(a);
+  }
+  const auto created = runtime_->crm->client().CreateMany("Account", accounts);
+  ASSERT_TRUE(created.ok());
+  std::vector<std::string> ids;
+  for (const auto& r : *created) ids.push_back(r.id);
+  auto hang_up = [&](size_t from, size_t to, bool async) {
+    Json list = Json::MakeArray();
+    for (size_t i = from; i < to; ++i) list.Push(ids[i]);
+    Json body = Json::MakeObject();
+    body.Set("ids", list);
+    body.Set("async", async);
+    const std::string text = body.Dump();
+    const std::string request =
+        "POST /api/v1/actions/account/sync HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        "Authorization: Bearer " +
+        std::string(kToken) +
+        "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(text.size()) +
+        "\r\n\r\n" + text;
+    const int fd = Connect();
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::send(fd, request.data(), request.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(request.size()));
+    ::close(fd);  // gone before any answer
+  };
+  auto wait_for = [](const std::function<bool()>& done) {
+    for (int i = 0; i < 400 && !done(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    return done();
+  };
+  hang_up(0, 3, /*async=*/false);  // answered when done: the caller is gone by then
+  EXPECT_TRUE(wait_for([&] {
+    for (size_t i = 0; i < 3; ++i)
+      if (runtime_->store->AuditFor("account", ids[i]).value().empty()) return false;
+    return true;
+  })) << "the synchronous sync did not finish and record";
+  EXPECT_EQ(billing_.CountObjects("customer"), 3);
+  hang_up(3, 5, /*async=*/true);  // a job: the caller would have had its id
+  EXPECT_TRUE(wait_for([&] {
+    const auto jobs = runtime_->store->RecentJobs(1).value();
+    return !jobs.empty() && jobs[0].state == "done";
+  })) << "the job did not run to its end";
+  const auto jobs = runtime_->store->RecentJobs(10).value();
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_EQ(jobs[0].processed, 2);
+  EXPECT_EQ(jobs[0].failed, 0);
+  EXPECT_EQ(billing_.CountObjects("customer"), 5);
+  for (const auto& id : ids)
+    EXPECT_TRUE(runtime_->store->FindLinkByCrmId("account", id).value().has_value()) << id;
+  const connector::http::Headers auth{{"Authorization", std::string("Bearer ") + kToken}};
+  EXPECT_EQ(Post("/api/v1/actions/account/open", R"({"ids":[]})", auth).status, 200);
 }
 
 TEST_F(ApiTest, IssuedTokensWorkUntilRevoked) {
