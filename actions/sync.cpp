@@ -1,5 +1,7 @@
 #include "actions/sync.h"
 
+#include <atomic>
+#include <future>
 #include <set>
 
 #include "connector/billing/account_payload.h"
@@ -112,7 +114,7 @@ Actions::Synced Actions::SyncOne(const mapping::ObjectMap& map, const std::strin
 }
 
 Result<SyncReport> Actions::Sync(const std::string& object, const std::vector<std::string>& crm_ids,
-                                 SyncMode mode) {
+                                 SyncMode mode, const SyncProgress& progress) {
   auto map_or = SyncableMap(object);
   if (!map_or.ok()) return map_or.status();
   const mapping::ObjectMap& map = **map_or;
@@ -120,144 +122,211 @@ Result<SyncReport> Actions::Sync(const std::string& object, const std::vector<st
   SyncReport report;
   report.outcomes.resize(crm_ids.size());
 
-  // Valid, distinct ids only; a hostile or malformed id fails alone.
-  std::vector<std::string> ids;
+  // Slices of input positions; a valid id belongs to the slice of its first occurrence, and a
+  // hostile or malformed id fails alone.
+  struct Slice {
+    size_t begin = 0, end = 0;
+    std::vector<std::string> ids;  // valid, distinct, first seen in this slice
+    std::map<std::string, Json> records;
+    std::map<std::string, store::Link> links;
+    std::vector<Synced> synced;
+  };
+  std::vector<Slice> slices;
   std::set<std::string> seen;
-  for (size_t i = 0; i < crm_ids.size(); ++i) {
-    if (!connector::crm::IsSalesforceId(crm_ids[i]))
-      report.outcomes[i] = Outcome::Failed(crm_ids[i], "Id", "not a Salesforce record id");
-    else if (seen.insert(crm_ids[i]).second)
-      ids.push_back(crm_ids[i]);
+  for (size_t begin = 0; begin < crm_ids.size(); begin += kReadBatch) {
+    Slice slice;
+    slice.begin = begin;
+    slice.end = std::min(crm_ids.size(), begin + kReadBatch);
+    for (size_t i = begin; i < slice.end; ++i) {
+      if (!connector::crm::IsSalesforceId(crm_ids[i]))
+        report.outcomes[i] = Outcome::Failed(crm_ids[i], "Id", "not a Salesforce record id");
+      else if (seen.insert(crm_ids[i]).second)
+        slice.ids.push_back(crm_ids[i]);
+    }
+    slices.push_back(std::move(slice));
   }
-  std::map<std::string, Json> records;
-  TANDEM_RETURN_IF_ERROR(ReadRecords(map, ids, &records));
-  auto links_or = deps_.store.FindLinksByCrmIds(map.name, ids);
-  if (!links_or.ok()) return links_or.status();
-  std::map<std::string, store::Link> links;
-  for (const auto& l : *links_or) links[l.crm_id] = l;
 
-  const int64_t now_ms = ToEpochMillis(deps_.clock.Now());
+  auto read = [&](Slice& slice) -> Status {
+    if (slice.ids.empty()) return Status::Ok();
+    TANDEM_RETURN_IF_ERROR(ReadRecords(map, slice.ids, &slice.records));
+    auto links_or = deps_.store.FindLinksByCrmIds(map.name, slice.ids);
+    if (!links_or.ok()) return links_or.status();
+    for (const auto& l : *links_or) slice.links[l.crm_id] = l;
+    return Status::Ok();
+  };
+
+  // The billing calls, as many at a time as billing's rate limit and latency call for, up to
+  // the configured cap (each record's alone, so any order is right); what they answer is
+  // recorded in input order.
+  auto bill = [&](Slice& slice) {
+    slice.synced.resize(slice.ids.size());
+    const int cap = options_.billing_in_flight;
+    ParallelForLimited(
+        slice.ids.size(), cap, [&] { return std::min(cap, deps_.billing.PreferredInFlight()); },
+        [&](size_t i) {
+          const std::string& id = slice.ids[i];
+          auto rec = slice.records.find(id);
+          auto link = slice.links.find(id);
+          if (rec == slice.records.end())
+            slice.synced[i].outcome = Outcome::Failed(id, "Id", "no " + map.crm + " with this id");
+          else
+            slice.synced[i] = SyncOne(map, id, rec->second,
+                                      link == slice.links.end() ? nullptr : &link->second, mode);
+        });
+  };
+
+  // Records a billed slice — links and audit, then the CRM's link fields, then the retry list —
+  // and gives its outcomes. One slice at a time, in order (a duplicate id takes the outcome of
+  // its first occurrence, recorded by then).
   std::map<std::string, Outcome> by_id;
-  std::vector<store::Link> new_links;
-  std::vector<store::AuditEntry> audit;
-  std::vector<Json> write_back;
-  // The billing calls, as many at a time as billing's rate limit and latency call for, up
-  // to the configured cap (each record's alone, so any order is right); what they answer is
-  // recorded below in input order.
-  std::vector<Synced> synced(ids.size());
-  const int cap = options_.billing_in_flight;
-  ParallelForLimited(
-      ids.size(), cap, [&] { return std::min(cap, deps_.billing.PreferredInFlight()); },
-      [&](size_t i) {
-        const std::string& id = ids[i];
-        auto rec = records.find(id);
-        auto link = links.find(id);
-        if (rec == records.end())
-          synced[i].outcome = Outcome::Failed(id, "Id", "no " + map.crm + " with this id");
-        else
-          synced[i] =
-              SyncOne(map, id, rec->second, link == links.end() ? nullptr : &link->second, mode);
-      });
-  for (size_t i = 0; i < ids.size(); ++i) {
-    const std::string& id = ids[i];
-    if (records.find(id) == records.end()) {
-      by_id[id] = std::move(synced[i].outcome);
-      continue;
-    }
-    Outcome& outcome = synced[i].outcome;
-    const std::string& billing_id = synced[i].billing_id;
-    const Json& decided = synced[i].decided;
-    if (outcome.kind == Outcome::Kind::kCreated || outcome.kind == Outcome::Kind::kUpdated)
-      new_links.push_back(
-          store::Link{map.name, id, billing_id, synced[i].account_number, synced[i].hash, now_ms});
-    audit.push_back(store::AuditEntry{now_ms, actor_, map.name, id, "sync",
-                                      Outcome::KindName(outcome.kind),
-                                      outcome.failed() ? outcome.reason : outcome.remote_id});
-    if (outcome.kind != Outcome::Kind::kUnchanged) {
-      Json wb = Json::MakeObject();
-      wb.Set("Id", id);
-      if (!map.link.status.empty()) wb.Set(map.link.status, outcome.failed() ? "Error" : "Synced");
-      if (!map.link.time.empty()) wb.Set(map.link.time, FormatRfc3339(deps_.clock.Now()));
-      if (!map.link.error.empty())
-        wb.Set(map.link.error, outcome.failed() ? Json(outcome.reason.substr(0, 1000)) : Json());
-      if (!outcome.failed()) {
-        // What billing decides (its currency, ...) reaches the CRM with the link: a billing
-        // system that fixes an account's currency at creation (GTV) is in step at once.
-        for (const auto& [field, value] : decided.object())
-          if (!value.is_null()) wb.Set(field, value);
-        if (!map.link.billing_id.empty()) wb.Set(map.link.billing_id, billing_id);
-        if (!map.link.account_number.empty())
-          wb.Set(map.link.account_number, synced[i].account_number);
+  std::atomic<bool> stop{false};
+  auto record = [&](Slice& slice) -> Status {
+    const int64_t now_ms = ToEpochMillis(deps_.clock.Now());
+    std::vector<store::Link> new_links;
+    std::vector<store::AuditEntry> audit;
+    std::vector<Json> write_back;
+    for (size_t i = 0; i < slice.ids.size(); ++i) {
+      const std::string& id = slice.ids[i];
+      if (slice.records.find(id) == slice.records.end()) {
+        by_id[id] = std::move(slice.synced[i].outcome);
+        continue;
       }
-      if (wb.size() > 1) write_back.push_back(std::move(wb));
-    }
-    by_id[id] = std::move(outcome);
-  }
-  // Progress is recorded before the CRM hears of it: a crash here re-syncs as unchanged.
-  TANDEM_RETURN_IF_ERROR(deps_.store.RecordSync(new_links, audit));
-
-  std::map<std::string, const store::Link*> stored;
-  for (const auto& l : new_links) stored[l.crm_id] = &l;
-  std::vector<store::Link> unconfirmed;
-  for (size_t start = 0; start < write_back.size(); start += kWriteBatch) {
-    std::vector<Json> chunk(
-        write_back.begin() + static_cast<long>(start),
-        write_back.begin() + static_cast<long>(std::min(write_back.size(), start + kWriteBatch)));
-    auto results = deps_.crm.UpdateMany(map.crm, chunk);
-    for (size_t k = 0; k < chunk.size(); ++k) {
-      if (results.ok() && (*results)[k].success) continue;
-      const std::string why =
-          results.ok() ? (*results)[k].ErrorText() : results.status().ToString();
-      logger->warn("writing link fields to {} {} failed: {}", map.crm, chunk[k]["Id"].as_string(),
-                   why);
-      // Billing holds the record and the link is stored; forgetting the synced content makes
-      // the next sync send it again (a keyed replay) and write the fields then.
-      if (auto s = stored.find(chunk[k]["Id"].as_string()); s != stored.end()) {
-        unconfirmed.push_back(*s->second);
-        unconfirmed.back().content_hash.clear();
+      Synced& synced = slice.synced[i];
+      Outcome& outcome = synced.outcome;
+      if (outcome.kind == Outcome::Kind::kCreated || outcome.kind == Outcome::Kind::kUpdated)
+        new_links.push_back(store::Link{map.name, id, synced.billing_id, synced.account_number,
+                                        synced.hash, now_ms});
+      audit.push_back(store::AuditEntry{now_ms, actor_, map.name, id, "sync",
+                                        Outcome::KindName(outcome.kind),
+                                        outcome.failed() ? outcome.reason : outcome.remote_id});
+      if (outcome.kind != Outcome::Kind::kUnchanged) {
+        Json wb = Json::MakeObject();
+        wb.Set("Id", id);
+        if (!map.link.status.empty())
+          wb.Set(map.link.status, outcome.failed() ? "Error" : "Synced");
+        if (!map.link.time.empty()) wb.Set(map.link.time, FormatRfc3339(deps_.clock.Now()));
+        if (!map.link.error.empty())
+          wb.Set(map.link.error, outcome.failed() ? Json(outcome.reason.substr(0, 1000)) : Json());
+        if (!outcome.failed()) {
+          // What billing decides (its currency, ...) reaches the CRM with the link: a billing
+          // system that fixes an account's currency at creation (GTV) is in step at once.
+          for (const auto& [field, value] : synced.decided.object())
+            if (!value.is_null()) wb.Set(field, value);
+          if (!map.link.billing_id.empty()) wb.Set(map.link.billing_id, synced.billing_id);
+          if (!map.link.account_number.empty())
+            wb.Set(map.link.account_number, synced.account_number);
+        }
+        if (wb.size() > 1) write_back.push_back(std::move(wb));
       }
-      Outcome& o = by_id[chunk[k]["Id"].as_string()];
-      o.reason = (o.reason.empty() ? "" : o.reason + "; ") + "CRM write-back failed: " + why;
-      ++report.writeback_failed;
+      by_id[id] = std::move(outcome);
     }
-  }
+    // Progress is recorded before the CRM hears of it: a crash here re-syncs as unchanged.
+    TANDEM_RETURN_IF_ERROR(deps_.store.RecordSync(new_links, audit));
 
-  if (!unconfirmed.empty()) TANDEM_RETURN_IF_ERROR(deps_.store.UpsertLinks(unconfirmed));
-
-  // The retry list: a record that failed (billing, its data, or the write-back) is tried again
-  // later; one that went through leaves it, and so does an id that names no record (deleted in
-  // the CRM: no later sync can find it; the audit keeps the failure).
-  std::vector<std::pair<std::string, std::string>> retry;
-  std::vector<std::string> resolved;
-  for (const auto& id : ids) {
-    const Outcome& o = by_id[id];
-    if (records.find(id) != records.end() && (o.failed() || !o.reason.empty()))
-      retry.emplace_back(id, o.reason);
-    else
-      resolved.push_back(id);
-  }
-  if (Status noted =
-          deps_.store.NoteSyncOutcomes(map.name, retry, resolved, options_.retry, now_ms);
-      !noted.ok())
-    logger->error("sync {}: the retry list was not updated: {}", map.name, noted.ToString());
-
-  for (size_t i = 0; i < crm_ids.size(); ++i) {
-    auto it = by_id.find(crm_ids[i]);
-    if (it != by_id.end()) report.outcomes[i] = it->second;
-    switch (report.outcomes[i].kind) {
-      case Outcome::Kind::kCreated:
-        ++report.created;
-        break;
-      case Outcome::Kind::kUpdated:
-        ++report.updated;
-        break;
-      case Outcome::Kind::kUnchanged:
-        ++report.unchanged;
-        break;
-      default:
-        ++report.failed;
+    SyncReport part;
+    std::map<std::string, const store::Link*> stored;
+    for (const auto& l : new_links) stored[l.crm_id] = &l;
+    std::vector<store::Link> unconfirmed;
+    for (size_t start = 0; start < write_back.size(); start += kWriteBatch) {
+      std::vector<Json> chunk(
+          write_back.begin() + static_cast<long>(start),
+          write_back.begin() + static_cast<long>(std::min(write_back.size(), start + kWriteBatch)));
+      auto results = deps_.crm.UpdateMany(map.crm, chunk);
+      for (size_t k = 0; k < chunk.size(); ++k) {
+        if (results.ok() && (*results)[k].success) continue;
+        const std::string why =
+            results.ok() ? (*results)[k].ErrorText() : results.status().ToString();
+        logger->warn("writing link fields to {} {} failed: {}", map.crm, chunk[k]["Id"].as_string(),
+                     why);
+        // Billing holds the record and the link is stored; forgetting the synced content makes
+        // the next sync send it again (a keyed replay) and write the fields then.
+        if (auto s = stored.find(chunk[k]["Id"].as_string()); s != stored.end()) {
+          unconfirmed.push_back(*s->second);
+          unconfirmed.back().content_hash.clear();
+        }
+        Outcome& o = by_id[chunk[k]["Id"].as_string()];
+        o.reason = (o.reason.empty() ? "" : o.reason + "; ") + "CRM write-back failed: " + why;
+        ++part.writeback_failed;
+      }
     }
+    if (!unconfirmed.empty()) TANDEM_RETURN_IF_ERROR(deps_.store.UpsertLinks(unconfirmed));
+
+    // The retry list: a record that failed (billing, its data, or the write-back) is tried
+    // again later; one that went through leaves it, and so does an id that names no record
+    // (deleted in the CRM: no later sync can find it; the audit keeps the failure).
+    std::vector<std::pair<std::string, std::string>> retry;
+    std::vector<std::string> resolved;
+    for (const auto& id : slice.ids) {
+      const Outcome& o = by_id[id];
+      if (slice.records.find(id) != slice.records.end() && (o.failed() || !o.reason.empty()))
+        retry.emplace_back(id, o.reason);
+      else
+        resolved.push_back(id);
+    }
+    if (Status noted =
+            deps_.store.NoteSyncOutcomes(map.name, retry, resolved, options_.retry, now_ms);
+        !noted.ok())
+      logger->error("sync {}: the retry list was not updated: {}", map.name, noted.ToString());
+
+    for (size_t i = slice.begin; i < slice.end; ++i) {
+      auto it = by_id.find(crm_ids[i]);
+      if (it != by_id.end()) report.outcomes[i] = it->second;
+      part.outcomes.push_back(report.outcomes[i]);
+      switch (report.outcomes[i].kind) {
+        case Outcome::Kind::kCreated:
+          ++part.created;
+          break;
+        case Outcome::Kind::kUpdated:
+          ++part.updated;
+          break;
+        case Outcome::Kind::kUnchanged:
+          ++part.unchanged;
+          break;
+        default:
+          ++part.failed;
+      }
+    }
+    report.created += part.created;
+    report.updated += part.updated;
+    report.unchanged += part.unchanged;
+    report.failed += part.failed;
+    report.writeback_failed += part.writeback_failed;
+    const size_t first = slice.begin;
+    slice = Slice{};  // its records are done with: a long sync holds two or three slices
+    if (progress && !progress(first, part)) stop = true;
+    return Status::Ok();
+  };
+
+  // The pipeline: slice k+1 is read and slice k-1 recorded while slice k's billing writes are
+  // in flight. Whatever ends the sync early, a slice billed is recorded before returning.
+  std::future<Status> reading, recording;
+  auto settle = [&](Status first_error) {
+    if (recording.valid()) {
+      const Status st = recording.get();
+      if (first_error.ok()) first_error = st;
+    }
+    if (reading.valid()) reading.wait();  // begun before the end was known: not used
+    return first_error;
+  };
+  if (!slices.empty()) reading = std::async(std::launch::async, read, std::ref(slices[0]));
+  for (size_t k = 0; k < slices.size(); ++k) {
+    const Status was_read = reading.get();
+    if (!was_read.ok()) return settle(was_read);
+    if (k + 1 < slices.size() && !stop)
+      reading = std::async(std::launch::async, read, std::ref(slices[k + 1]));
+    bill(slices[k]);
+    if (recording.valid()) {
+      const Status recorded = recording.get();
+      if (!recorded.ok()) {
+        // Slice k is billed: recorded too if the store lets it be, then the first error.
+        (void)record(slices[k]);
+        return settle(recorded);
+      }
+    }
+    recording = std::async(std::launch::async, record, std::ref(slices[k]));
+    if (stop) break;
   }
+  TANDEM_RETURN_IF_ERROR(settle(Status::Ok()));
   logger->info("sync {}: {} created, {} updated, {} unchanged, {} failed", map.name, report.created,
                report.updated, report.unchanged, report.failed);
   return report;

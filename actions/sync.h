@@ -9,6 +9,7 @@
 // Thread-safety: an Actions object may be used from several threads (its dependencies are).
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -56,6 +57,12 @@ struct QueryResult {
   std::string error;
 };
 
+// Told of each slice of a sync as it is recorded (up to 200 input positions, in input order):
+// the position of its first id and its outcomes and counts. Returning false stops the sync
+// once the slices already in hand (at most two: one recorded, one being written to billing)
+// are recorded; Sync then returns the report so far (later positions without an outcome).
+using SyncProgress = std::function<bool(size_t first, const SyncReport& slice)>;
+
 // kIfChanged skips a record whose mapped fields are as last synced; kForce writes it anyway
 // (reconciliation repairing a billing record changed behind Tandem's back).
 enum class SyncMode { kIfChanged, kForce };
@@ -74,9 +81,13 @@ class Actions {
   Actions(ActionDeps deps, std::string actor, ActionOptions options = {});
 
   // Failure (whole call): InvalidArgument for an unknown object map or one whose billing
-  // object cannot be synced by hand; per-record problems are Outcomes.
+  // object cannot be synced by hand; per-record problems are Outcomes. A failure to read the
+  // CRM or to record progress ends the call; slices recorded before it stay recorded.
+  // A pipeline of 200-id slices: while billing's writes for one slice are in flight, the next
+  // slice is read from the CRM and the previous one's link fields are written back, so the
+  // CRM's latency does not idle billing's rate limit.
   Result<SyncReport> Sync(const std::string& object, const std::vector<std::string>& crm_ids,
-                          SyncMode mode = SyncMode::kIfChanged);
+                          SyncMode mode = SyncMode::kIfChanged, const SyncProgress& progress = {});
   // The to-billing fields where the CRM record and the billing record disagree.
   static std::vector<FieldDiff> Diff(const mapping::ObjectMap& map, const Json& crm_record,
                                      const Json& billing_payload);

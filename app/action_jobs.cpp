@@ -10,8 +10,6 @@
 namespace tandem::app {
 namespace {
 
-constexpr size_t kChunk = 200;  // ids per Sync: one SOQL read, one Collections write-back
-
 void OutcomesOf(const actions::SyncReport& report, int64_t first_seq,
                 std::vector<std::string>* out) {
   for (size_t i = 0; i < report.outcomes.size(); ++i) {
@@ -98,48 +96,42 @@ void ActionJobs::Run(Pending p) {
   job.updated_ms = ToEpochMillis(clock_.Now());
   if (Status st = store_.PutJob(job); !st.ok())
     log::Get("app.jobs")->error("job {}: {}", job.id, st.ToString());
-  for (size_t start = 0; start < p.ids.size(); start += kChunk) {
-    {
-      // Stopping: the chunk in hand is done, the rest is not begun.
-      std::lock_guard<std::mutex> lock(mu_);
-      if (stopping_) {
-        job.state = "failed";
+  // One sync over every id, its slices pipelined (actions/sync.h); each slice's outcomes are
+  // recorded with the job's progress as the slice is recorded.
+  bool progress_lost = false;
+  auto report = actions_.Sync(
+      p.object, p.ids, actions::SyncMode::kIfChanged,
+      [&](size_t first, const actions::SyncReport& slice) {
+        if (on_report_) on_report_(p.object, slice);
+        std::vector<std::string> outcomes;
+        OutcomesOf(slice, static_cast<int64_t>(first) + 1, &outcomes);
+        job.processed += static_cast<int64_t>(slice.outcomes.size());
+        job.failed += slice.failed;
+        job.checkpoint = std::to_string(job.processed);
         job.updated_ms = ToEpochMillis(clock_.Now());
-        SetError(&job, p.object,
-                 "interrupted: Tandem stopped after " + std::to_string(start) + " of " +
-                     std::to_string(p.ids.size()) + " records; send the request again");
-        if (Status st = store_.PutJob(job); !st.ok())
-          log::Get("app.jobs")->error("job {}: {}", job.id, st.ToString());
-        return;
-      }
-    }
-    const std::vector<std::string> chunk(
-        p.ids.begin() + static_cast<long>(start),
-        p.ids.begin() + static_cast<long>(std::min(p.ids.size(), start + kChunk)));
-    auto report = actions_.Sync(p.object, chunk);
-    job.updated_ms = ToEpochMillis(clock_.Now());
-    if (!report.ok()) {
-      // The rest is not tried: what stopped this chunk (the CRM down, an unknown object) stops
-      // the others too. The caller sees how far it got and why.
-      job.state = "failed";
-      SetError(&job, p.object, report.status().ToString());
-      if (Status st = store_.PutJob(job); !st.ok())
-        log::Get("app.jobs")->error("job {}: {}", job.id, st.ToString());
-      return;
-    }
-    if (on_report_) on_report_(p.object, *report);
-    std::vector<std::string> outcomes;
-    OutcomesOf(*report, static_cast<int64_t>(start) + 1, &outcomes);
-    job.processed += static_cast<int64_t>(chunk.size());
-    job.failed += report->failed;
-    job.checkpoint = std::to_string(start + chunk.size());
-    if (start + kChunk >= p.ids.size()) job.state = "done";
-    if (Status st = store_.PutJobWithOutcomes(job, static_cast<int64_t>(start) + 1, outcomes);
-        !st.ok()) {
-      log::Get("app.jobs")->error("job {}: recording progress: {}", job.id, st.ToString());
-      return;  // it shows interrupted; billing holds what was written (keyed), a resend is safe
-    }
-  }
+        if (job.processed >= static_cast<int64_t>(p.ids.size())) job.state = "done";
+        if (Status st = store_.PutJobWithOutcomes(job, static_cast<int64_t>(first) + 1, outcomes);
+            !st.ok()) {
+          log::Get("app.jobs")->error("job {}: recording progress: {}", job.id, st.ToString());
+          progress_lost = true;
+          return false;  // it shows interrupted; billing holds what was written (keyed)
+        }
+        // Stopping: the slices in hand finish, the rest is not begun.
+        std::lock_guard<std::mutex> lock(mu_);
+        return !stopping_;
+      });
+  if (progress_lost || (report.ok() && job.state == "done")) return;
+  job.state = "failed";
+  job.updated_ms = ToEpochMillis(clock_.Now());
+  // The rest is not tried: what stopped the sync (the CRM down, an unknown object) stops it
+  // all. The caller sees how far it got and why.
+  SetError(&job, p.object,
+           report.ok()
+               ? "interrupted: Tandem stopped after " + std::to_string(job.processed) + " of " +
+                     std::to_string(p.ids.size()) + " records; send the request again"
+               : report.status().ToString());
+  if (Status st = store_.PutJob(job); !st.ok())
+    log::Get("app.jobs")->error("job {}: {}", job.id, st.ToString());
 }
 
 void ActionJobs::Stop() {

@@ -1,8 +1,9 @@
 // Syncs too long for the caller to wait on run as jobs. Salesforce stops waiting for a callout
 // after 120 s; a sync of 2,000 ids at real billing latency takes longer. So a request over
 // server.async_after ids (or any asking "async": true) is answered 202 at once with a job id,
-// the sync goes on in `serve` 200 ids at a time, and GET /api/v1/jobs/{id} gives its progress
-// and each record's outcome, from the store (any process answers it).
+// the sync goes on in `serve` (200-id slices, pipelined: actions/sync.h), and
+// GET /api/v1/jobs/{id} gives its progress and each record's outcome, from the store (any
+// process answers it).
 // A job a stopped process left running shows "interrupted" once it has not moved for
 // kStalledAfter; sending the request again is safe (a sync is idempotent).
 // Thread-safety: StartSync and JobJson are thread-safe; Stop from the owner.
@@ -28,7 +29,7 @@ inline constexpr size_t kMaxQueued = 20;  // jobs waiting for a thread; more: 42
 
 class ActionJobs {
  public:
-  // `on_report`: each chunk's report (for metrics); may be empty.
+  // `on_report`: each slice's report (for metrics); may be empty.
   ActionJobs(actions::Actions& actions, store::Store& store, const Clock& clock, int threads = 2,
              std::function<void(const std::string&, const actions::SyncReport&)> on_report = {});
   ~ActionJobs();
@@ -36,7 +37,7 @@ class ActionJobs {
   // Records the job (state queued, 0 of ids.size() done) and queues it; returns its id.
   // RateLimited when kMaxQueued jobs wait already; Unavailable when stopping.
   Result<std::string> StartSync(const std::string& object, std::vector<std::string> ids);
-  // The chunks in hand finish; the rest of a running job and the queued jobs are recorded
+  // The slices in hand finish; the rest of a running job and the queued jobs are recorded
   // failed, "interrupted".
   void Stop();
 

@@ -91,6 +91,87 @@ TEST_P(SyncTest, AThousandAccountsCostFiveCrmReadsAndFiveCrmWrites) {
   EXPECT_EQ(customer.metadata.at("annual_revenue_minor"), "100750");
 }
 
+// A sync goes in 200-id slices, pipelined (one read ahead, one being recorded): each slice is
+// reported in input order as it is recorded, with its own outcomes and counts; an id given
+// twice takes its first occurrence's outcome, whichever slice it falls in.
+TEST_P(SyncTest, ALongSyncReportsEachSliceInOrderAsItIsRecorded) {
+  auto ids = MakeAccounts(450);
+  ids.push_back(ids[0]);             // position 450: a duplicate of position 0
+  ids.push_back("001' OR Id != '");  // position 451: refused alone
+  std::vector<size_t> firsts, sizes;
+  int64_t links_when_reported = -1;
+  auto report = actions_->Sync(
+      "account", ids, SyncMode::kIfChanged, [&](size_t first, const SyncReport& slice) {
+        firsts.push_back(first);
+        sizes.push_back(slice.outcomes.size());
+        if (first == 0) {
+          EXPECT_EQ(slice.created, 200);
+          links_when_reported = (*store_)->CountLinks("account").value();
+        }
+        if (first == 400) {
+          EXPECT_EQ(slice.created, 51);  // 50 new, and the duplicate's outcome
+          EXPECT_EQ(slice.failed, 1);
+          EXPECT_EQ(slice.outcomes[50].kind, Outcome::Kind::kCreated);
+        }
+        return true;
+      });
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(firsts, (std::vector<size_t>{0, 200, 400}));
+  EXPECT_EQ(sizes, (std::vector<size_t>{200, 200, 52}));
+  EXPECT_GE(links_when_reported, 200) << "a slice is reported once its links are recorded";
+  EXPECT_EQ(report->outcomes[450].kind, Outcome::Kind::kCreated);
+  EXPECT_EQ(report->outcomes[450].remote_id, report->outcomes[0].remote_id);
+  EXPECT_TRUE(report->outcomes[451].failed());
+  EXPECT_EQ(report->created, 451);
+  EXPECT_EQ(stripe_.sandbox.CountObjects("customer"), 450);
+  EXPECT_EQ((*store_)->CountLinks("account").value(), 450);
+}
+
+// Told to stop after the first slice, a sync records the slices in hand — the one reported and
+// the one whose billing writes were already in flight — and begins no other: every customer
+// billing holds is linked, nothing is left written but unrecorded.
+TEST_P(SyncTest, AStoppedSyncRecordsTheSlicesInHandAndBeginsNoOther) {
+  const auto ids = MakeAccounts(1000);
+  int reported = 0;
+  auto report =
+      actions_->Sync("account", ids, SyncMode::kIfChanged, [&](size_t, const SyncReport&) {
+        ++reported;
+        return false;
+      });
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(reported, 2);
+  EXPECT_EQ(report->created, 400);
+  EXPECT_EQ(report->outcomes[399].kind, Outcome::Kind::kCreated);
+  EXPECT_TRUE(report->outcomes[400].remote_id.empty()) << "not begun";
+  EXPECT_EQ(stripe_.sandbox.CountObjects("customer"), 400);
+  EXPECT_EQ((*store_)->CountLinks("account").value(), 400);
+  EXPECT_EQ((*store_)->CountAudit("account").value(), 400);
+}
+
+// The CRM refuses to be read in the middle of a long sync: the sync fails with the CRM's
+// error, the slices billed before it are recorded (links, audit), and billing holds nothing
+// Tandem did not record.
+TEST_P(SyncTest, ACrmThatStopsAnsweringMidSyncLeavesEveryBilledSliceRecorded) {
+  const auto ids = MakeAccounts(1000);
+  bool armed = false;
+  auto report =
+      actions_->Sync("account", ids, SyncMode::kIfChanged, [&](size_t, const SyncReport&) {
+        if (!armed)  // from now on every read is refused
+          crm_.sandbox.AddFault({"GET", "/query", 400, "MALFORMED_QUERY", 1000, 0});
+        armed = true;
+        return true;
+      });
+  ASSERT_FALSE(report.ok());
+  EXPECT_NE(report.status().ToString().find("MALFORMED_QUERY"), std::string::npos)
+      << report.status().ToString();
+  const int64_t customers = stripe_.sandbox.CountObjects("customer");
+  EXPECT_GE(customers, 400) << "the slices read before the fault were billed";
+  EXPECT_LT(customers, 1000);
+  EXPECT_EQ((*store_)->CountLinks("account").value(), customers);
+  EXPECT_EQ((*store_)->CountAudit("account").value(), customers);
+  EXPECT_GE(crm_.sandbox.FaultHits()["400"], 1);
+}
+
 TEST_P(SyncTest, ASecondSyncWithNoChangeMakesNoBillingWriteAndTandemsWriteBackDoesNotEcho) {
   const auto ids = MakeAccounts(50);
   ASSERT_TRUE(actions_->Sync("account", ids).ok());
