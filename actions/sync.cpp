@@ -3,6 +3,7 @@
 #include <atomic>
 #include <future>
 #include <set>
+#include <system_error>
 
 #include "connector/billing/account_payload.h"
 #include "connector/crm/soql.h"
@@ -298,8 +299,18 @@ Result<SyncReport> Actions::Sync(const std::string& object, const std::vector<st
   };
 
   // The pipeline: slice k+1 is read and slice k-1 recorded while slice k's billing writes are
-  // in flight. Whatever ends the sync early, a slice billed is recorded before returning.
+  // in flight. Whatever ends the sync early, a slice billed is recorded before returning. A
+  // stop asked while slice k-1 was recorded is honoured once slice k (billed by then) is
+  // recorded: always one fixed point, whatever the threads' timing.
   std::future<Status> reading, recording;
+  auto launch = [](auto&& fn, Slice& slice) {
+    try {
+      return std::async(std::launch::async, fn, std::ref(slice));
+    } catch (const std::system_error&) {
+      // No thread to be had (a pids limit): the step runs when its result is asked for.
+      return std::async(std::launch::deferred, fn, std::ref(slice));
+    }
+  };
   auto settle = [&](Status first_error) {
     if (recording.valid()) {
       const Status st = recording.get();
@@ -308,12 +319,11 @@ Result<SyncReport> Actions::Sync(const std::string& object, const std::vector<st
     if (reading.valid()) reading.wait();  // begun before the end was known: not used
     return first_error;
   };
-  if (!slices.empty()) reading = std::async(std::launch::async, read, std::ref(slices[0]));
+  if (!slices.empty()) reading = launch(read, slices[0]);
   for (size_t k = 0; k < slices.size(); ++k) {
     const Status was_read = reading.get();
     if (!was_read.ok()) return settle(was_read);
-    if (k + 1 < slices.size() && !stop)
-      reading = std::async(std::launch::async, read, std::ref(slices[k + 1]));
+    if (k + 1 < slices.size() && !stop) reading = launch(read, slices[k + 1]);
     bill(slices[k]);
     if (recording.valid()) {
       const Status recorded = recording.get();
@@ -323,8 +333,9 @@ Result<SyncReport> Actions::Sync(const std::string& object, const std::vector<st
         return settle(recorded);
       }
     }
-    recording = std::async(std::launch::async, record, std::ref(slices[k]));
-    if (stop) break;
+    const bool stopping = stop;  // asked while slice k-1 was recorded (or before)
+    recording = launch(record, slices[k]);
+    if (stopping) break;
   }
   TANDEM_RETURN_IF_ERROR(settle(Status::Ok()));
   logger->info("sync {}: {} created, {} updated, {} unchanged, {} failed", map.name, report.created,

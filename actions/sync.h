@@ -61,6 +61,7 @@ struct QueryResult {
 // the position of its first id and its outcomes and counts. Returning false stops the sync
 // once the slices already in hand (at most two: one recorded, one being written to billing)
 // are recorded; Sync then returns the report so far (later positions without an outcome).
+// It is called on one of the sync's threads, one slice at a time.
 using SyncProgress = std::function<bool(size_t first, const SyncReport& slice)>;
 
 // kIfChanged skips a record whose mapped fields are as last synced; kForce writes it anyway

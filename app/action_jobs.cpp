@@ -102,6 +102,7 @@ void ActionJobs::Run(Pending p) {
   auto report = actions_.Sync(
       p.object, p.ids, actions::SyncMode::kIfChanged,
       [&](size_t first, const actions::SyncReport& slice) {
+        if (progress_lost) return false;  // the job shows interrupted where it was lost
         if (on_report_) on_report_(p.object, slice);
         std::vector<std::string> outcomes;
         OutcomesOf(slice, static_cast<int64_t>(first) + 1, &outcomes);

@@ -8,7 +8,6 @@
 #include "util/log.h"
 
 namespace tandem::app {
-namespace {}  // namespace
 
 Status CheckReconcileSchedule(const ReconcileSchedule& schedule, const mapping::Mapping& mapping) {
   const auto known = reconcile::ReconcilableObjects(mapping);
