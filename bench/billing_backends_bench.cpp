@@ -19,6 +19,7 @@
 
 #include "actions/billing_poll.h"
 #include "app/runtime.h"
+#include "bench/bench_runtime.h"
 #include "bench/bench_util.h"
 #include "sandbox/gtv/gtv_sandbox.h"
 #include "sandbox/salesforce/salesforce_sandbox.h"
@@ -40,17 +41,9 @@ bool Run(const std::string& system, Emulator& billing, const std::string& api_ke
   SystemClock clock;
   sandbox::salesforce::SalesforceSandbox crm({}, clock);
   if (!crm.Start().ok() || !billing.Start().ok()) return false;
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("tandem-bench-" + system + "-" + std::to_string(getpid()));
-  std::filesystem::create_directories(dir);
-  app::Config c;
-  c.store.url = "sqlite:" + (dir / "bench.db").string();
-  c.crm.remote.base_url = crm.base_url();
-  c.crm.client_id = "tandem-sandbox";
-  c.crm.client_secret = "sandbox-secret";
+  const auto dir = bench::ScratchDir(system + "-");
+  app::Config c = bench::SandboxRuntimeConfig(dir, crm.base_url(), billing.base_url(), api_key);
   c.billing.system = system;
-  c.billing.remote.base_url = billing.base_url();
-  c.billing.api_key = api_key;
   c.billing.remote.rate_per_second = rate;
   c.billing.remote.burst = std::max(1.0, rate / 10);
   c.billing.in_flight = rate > 0 ? 0 : 1;  // no limit given: one at a time, as before
@@ -61,7 +54,6 @@ bool Run(const std::string& system, Emulator& billing, const std::string& api_ke
     if (cycle.ok() && (*cycle)["currency_code"].as_string() == "EUR")
       c.billing.bill_cycle = (*cycle)["id"].as_string();
   }
-  c.mapping_path = "config/mapping.yaml";
   auto built = app::BuildRuntime(c, std::make_shared<Redactor>());
   if (!built.ok()) {
     std::fprintf(stderr, "%s\n", built.status().ToString().c_str());

@@ -19,6 +19,7 @@
 
 #include "app/action_jobs.h"
 #include "app/runtime.h"
+#include "bench/bench_runtime.h"
 #include "bench/bench_util.h"
 #include "connector/billing/stripe/stripe_wire.h"
 #include "sandbox/salesforce/salesforce_sandbox.h"
@@ -46,19 +47,11 @@ int main(int argc, char** argv) {
   billing_options.latency = {billing_latency, billing_latency / 5};
   sandbox::stripe::StripeSandbox billing(billing_options, clock);
   if (!crm.Start().ok() || !billing.Start().ok()) return 1;
-  const auto dir =
-      std::filesystem::temp_directory_path() / ("tandem-bench-" + std::to_string(getpid()));
-  std::filesystem::create_directories(dir);
-  app::Config c;
-  c.store.url = "sqlite:" + (dir / "bench.db").string();
-  c.crm.remote.base_url = crm.base_url();
-  c.crm.client_id = "tandem-sandbox";
-  c.crm.client_secret = "sandbox-secret";
-  c.billing.remote.base_url = billing.base_url();
-  c.billing.api_key = "sk_test_sandbox";
+  const auto dir = bench::ScratchDir("sync-");
+  app::Config c =
+      bench::SandboxRuntimeConfig(dir, crm.base_url(), billing.base_url(), "sk_test_sandbox");
   c.billing.remote.rate_per_second = billing_rate;
   c.billing.webhook_secret = "whsec_bench";
-  c.mapping_path = "config/mapping.yaml";
   auto rt_or = app::BuildRuntime(c, std::make_shared<Redactor>());
   if (!rt_or.ok()) {
     std::fprintf(stderr, "%s\n", rt_or.status().ToString().c_str());
