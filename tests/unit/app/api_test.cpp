@@ -10,6 +10,8 @@
 #include <thread>
 
 #include <gtest/gtest.h>
+#include <soci/soci.h>
+#include <soci/sqlite3/soci-sqlite3.h>
 
 #include "app/action_routes.h"
 #include "app/console_routes.h"
@@ -717,6 +719,28 @@ TEST_F(ApiTest, HealthTellsAnAnonymousCallerOnlyOkAndAnOperatorTheDetails) {
                                std::to_string(store::SchemaStore::LatestSchemaVersion())),
             std::string::npos)
       << detailed.body;
+}
+
+// A store that fails: the prober sees 503 and "not ok" and nothing of the error (it may name
+// hosts and users); an operator sees the store's error. Another connection to the SQLite file
+// replaces the migrations table with a view lacking its column, so every read of it fails.
+TEST_F(ApiTest, HealthAnswers503WhenTheStoreFailsAndOnlyAnOperatorSeesWhy) {
+  const std::string url = store_->options().url;
+  ASSERT_EQ(url.rfind("sqlite:", 0), 0u) << url;
+  {
+    soci::session other(*soci::factory_sqlite3(), "db=" + url.substr(7));
+    other << "ALTER TABLE schema_migrations RENAME TO schema_migrations_gone";
+    other << "CREATE VIEW schema_migrations AS SELECT 1 AS unrelated";
+  }
+  auto anonymous = Call("GET", "/healthz", "");
+  EXPECT_EQ(anonymous.status, 503);
+  EXPECT_EQ(anonymous.body, R"({"status":"not ok"})");
+  auto detailed = Call("GET", "/healthz", "", {{"Authorization", std::string("Bearer ") + kToken}});
+  EXPECT_EQ(detailed.status, 503);
+  EXPECT_NE(detailed.body.find("\"status\":\"not ok\",\"error\":"), std::string::npos)
+      << detailed.body;
+  EXPECT_NE(detailed.body.find("version"), std::string::npos)
+      << "names what failed: " << detailed.body;
 }
 
 TEST_F(ApiTest, WebhooksAreVerifiedStoredOnceAndForgedOnesRefused) {
