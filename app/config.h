@@ -103,7 +103,7 @@ struct SyncRetryConfig {
 
 // Work-order workers of `tandem serve`.
 struct WorkersConfig {
-  int count = 2;  // threads running tasks (0: an API-only process)
+  int count = 4;  // batches of tasks run at once (0: an API-only process)
   // Tasks each thread claims and runs at once; 0 (the default): follow billing, four per call
   // its rate limit and latency call for, 8 to 64 (app/workorder_service.h: TaskBatch).
   int batch = 0;

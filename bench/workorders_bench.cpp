@@ -7,7 +7,7 @@
 // Also the CRM calls per 1,000 orders (the bench's own progress queries left out) and the
 // serve processes' peak RSS. BATCH: workers.batch (0: follow billing).
 //   bench_workorders TANDEM_BINARY ORDERS PROCESSES [STORE_URL] [CRM_LATENCY_MS]
-//                    [BILLING_LATENCY_MS] [RATE] [WORKERS] [BATCH]  (defaults: 0, 0, 100, 2, 0)
+//                    [BILLING_LATENCY_MS] [RATE] [WORKERS] [BATCH]  (defaults: 0, 0, 100, 4, 0)
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
@@ -54,7 +54,7 @@ int main(int argc, char** argv) {
   const int crm_latency = argc > 5 ? std::atoi(argv[5]) : 0;
   const int billing_latency = argc > 6 ? std::atoi(argv[6]) : 0;
   const double rate = argc > 7 ? std::atof(argv[7]) : 100;
-  const int workers = argc > 8 ? std::atoi(argv[8]) : 2;
+  const int workers = argc > 8 ? std::atoi(argv[8]) : 4;  // workers.count's default
   const int task_batch = argc > 9 ? std::atoi(argv[9]) : 0;
   log::Setup({log::Format::kText, spdlog::level::warn}, std::make_shared<Redactor>());
   std::string crm_url, billing_url;
@@ -116,7 +116,7 @@ int main(int argc, char** argv) {
         << "billing:\n  base_url: " << billing_url
         << "\n  api_key: env:STRIPE_KEY\n"
         // As docs/operations.md advises: rate + burst within billing's limit (a window of 1 s).
-        << "  rate_per_second: " << rate * 0.9 << "\n  burst: " << rate * 0.05 << "\n"
+        << "  rate_per_second: " << rate * 0.93 << "\n  burst: " << rate * 0.03 << "\n"
         << "paths:\n  mapping: " << TANDEM_SOURCE_DIR << "/config/mapping.yaml\n"
         << "  workorders: " << TANDEM_SOURCE_DIR << "/config/workorders.yaml\n"
         << "schedules:\n  order_poll: 100ms\n  catalog_sync: 24h\n"
@@ -150,6 +150,7 @@ int main(int argc, char** argv) {
   using Steady = std::chrono::steady_clock;
   Steady::time_point at10{}, at90{};
   int64_t done10 = 0, done90 = 0;
+  double billing10 = 0, billing90 = 0;  // billing's requests at those points
   for (int i = 0; i < 6000 && completed < orders; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     completed = 0;
@@ -162,15 +163,18 @@ int main(int argc, char** argv) {
     if (at10 == Steady::time_point{} && completed * 10 >= orders) {
       at10 = Steady::now();
       done10 = completed;
+      billing10 = bench::SandboxStats(billing_url, deps)["requests"].as_number();
     }
     if (at90 == Steady::time_point{} && completed * 10 >= orders * 9) {
       at90 = Steady::now();
       done90 = completed;
+      billing90 = bench::SandboxStats(billing_url, deps)["requests"].as_number();
     }
   }
   const double steady_seconds = std::chrono::duration<double>(at90 - at10).count();
   const double steady_tasks =
       steady_seconds > 0 ? 4.0 * static_cast<double>(done90 - done10) / steady_seconds : 0;
+  const double steady_billing = steady_seconds > 0 ? (billing90 - billing10) / steady_seconds : 0;
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   double peak_rss = 0;
@@ -190,7 +194,8 @@ int main(int argc, char** argv) {
       "billing "
       "%d±%d ms: %lld completed in %.1f s = %.1f orders/s, %.1f tasks/s (10-90 %%: %.1f tasks/s = "
       "%.0f %% of the limit); billing %.1f calls/s = "
-      "%.0f %% of its %.0f/s limit, %lld 429s, %.0f billing and %.0f CRM calls per 1,000 orders; "
+      "%.0f %% of its %.0f/s limit (10-90 %%: %.1f calls/s = %.0f %%), %lld 429s, %.0f billing and "
+      "%.0f CRM calls per 1,000 orders; "
       "peak RSS %.0f MiB per process; at most %lld CRM requests at once\n",
       orders, processes, workers,
       task_batch == 0 ? "follows billing" : std::to_string(task_batch).c_str(),
@@ -198,7 +203,7 @@ int main(int argc, char** argv) {
       billing_latency / 5, static_cast<long long>(completed), seconds,
       static_cast<double>(completed) / seconds, 4.0 * static_cast<double>(completed) / seconds,
       steady_tasks, 100 * steady_tasks / rate, billing_calls / seconds,
-      100 * billing_calls / seconds / rate, rate,
+      100 * billing_calls / seconds / rate, rate, steady_billing, 100 * steady_billing / rate,
       static_cast<long long>(billing_after["rate_limited"].as_int() -
                              billing_before["rate_limited"].as_int()),
       1000 * billing_calls / std::max(1.0, static_cast<double>(completed)),

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "connector/crm/coalescing_client.h"
 #include "connector/crm/soql.h"
 #include "tests/support/rsa_key.h"
 #include "tests/support/salesforce_env.h"
@@ -532,6 +533,130 @@ TEST(SalesforceClient, BulkUpsertByExternalIdUpdatesExistingRows) {
     EXPECT_EQ(endpoint.find("failedResults"), std::string::npos) << endpoint;
     EXPECT_EQ(endpoint.find("unprocessedrecords"), std::string::npos) << endpoint;
   }
+}
+
+// Work-order tasks write one record each from many threads. Through the coalescing client, 40
+// single upserts at once (the CRM at 50 ms) go in a few Collections calls; each caller gets
+// its own record's result: the created id, its own record's fault (a bad picklist value) as
+// InvalidArgument naming the field, several matching records as a Conflict (never a guess).
+TEST(CoalescingCrmClient, ConcurrentSingleWritesShareCallsAndKeepTheirOwnResults) {
+  sandbox::salesforce::SalesforceSandboxOptions so;
+  so.latency = {50, 0};
+  SalesforceEnv env(so);
+  for (int i = 0; i < 2; ++i) {
+    Json contact = Json::MakeObject();
+    contact.Set("LastName", "Twin " + std::to_string(i));
+    contact.Set("Legacy_Id__c", "L-7");
+    ASSERT_TRUE(env.client().Create("Contact", contact).ok());
+  }
+  CoalescingCrmClient coalesced(env.client());
+  const int64_t calls_before = env.sandbox.api_calls();
+  constexpr int kWriters = 40;
+  std::vector<Result<SaveResult>> results(kWriters, Status::Internal("not run"));
+  std::vector<std::thread> writers;
+  for (int i = 0; i < kWriters; ++i)
+    writers.emplace_back([&, i] {
+      Json fields = Account("Writer " + std::to_string(i));
+      if (i == 7) fields.Set("Industry", "Alchemy");
+      results[i] = coalesced.Upsert("Account", "Ext__c", "W" + std::to_string(i), fields);
+    });
+  for (auto& t : writers) t.join();
+  const int64_t calls = env.sandbox.api_calls() - calls_before;
+  EXPECT_EQ(coalesced.counts().writes, kWriters);
+  EXPECT_EQ(coalesced.counts().calls, calls);
+  EXPECT_LE(calls, 10) << "40 writes at once went one call each";
+  EXPECT_GE(calls, 1);
+  for (int i = 0; i < kWriters; ++i) {
+    if (i == 7) {
+      ASSERT_FALSE(results[i].ok());
+      EXPECT_TRUE(results[i].status().IsInvalidArgument()) << results[i].status().ToString();
+      EXPECT_NE(results[i].status().message().find("Industry"), std::string::npos);
+      continue;
+    }
+    ASSERT_TRUE(results[i].ok()) << i << ": " << results[i].status().ToString();
+    EXPECT_TRUE(results[i]->created);
+    Status st;
+    auto rows =
+        QueryAll(env.client(),
+                 "SELECT Id, Name FROM Account WHERE Ext__c = 'W" + std::to_string(i) + "'", &st);
+    ASSERT_EQ(rows.size(), 1u);
+    EXPECT_EQ(rows[0]["Id"].as_string(), results[i]->id) << "each caller got its own record";
+    EXPECT_EQ(rows[0]["Name"].as_string(), "Writer " + std::to_string(i));
+  }
+  EXPECT_EQ(env.sandbox.CountRecords("Account"), kWriters - 1);
+
+  Json change = Json::MakeObject();
+  change.Set("LastName", "Which one?");
+  auto twin = coalesced.Upsert("Contact", "Legacy_Id__c", "L-7", change);
+  ASSERT_FALSE(twin.ok());
+  EXPECT_TRUE(twin.status().IsConflict()) << twin.status().ToString();
+  EXPECT_TRUE(coalesced.Upsert("Account", "Ext__c", "", Account("x")).status().IsInvalidArgument());
+}
+
+// Updates coalesce the same way, each caller's records in its own order; a call that fails as
+// a whole (the CRM unavailable) fails each of its callers as something to retry, never as the
+// record's own fault, and the callers behind it still get their turn.
+TEST(CoalescingCrmClient, UpdatesShareCallsAndAFailedCallIsTransientForEveryCaller) {
+  sandbox::salesforce::SalesforceSandboxOptions so;
+  so.latency = {50, 0};
+  salesforce::ConnectionOptions co;
+  co.max_attempts = 1;  // the failure reaches the callers instead of being retried away
+  SalesforceEnv env(so, co);
+  std::vector<Json> accounts;
+  for (int i = 0; i < 30; ++i) accounts.push_back(Account("Before " + std::to_string(i)));
+  auto created = env.client().CreateMany("Account", accounts);
+  ASSERT_TRUE(created.ok());
+  CoalescingCrmClient coalesced(env.client());
+  auto update_all = [&](const std::string& name) {
+    std::vector<Result<std::vector<SaveResult>>> results(15, Status::Internal("not run"));
+    std::vector<std::thread> writers;
+    for (int i = 0; i < 15; ++i)
+      writers.emplace_back([&, i] {
+        std::vector<Json> two;
+        for (int k : {2 * i, 2 * i + 1}) {
+          Json r = Account(name + " " + std::to_string(k));
+          r.Set("Id", (*created)[k].id);
+          two.push_back(r);
+        }
+        results[i] = coalesced.UpdateMany("Account", two);
+      });
+    for (auto& t : writers) t.join();
+    return results;
+  };
+  const int64_t before = coalesced.counts().calls;
+  auto updated = update_all("After");
+  EXPECT_LE(coalesced.counts().calls - before, 6) << "15 updates at once went one call each";
+  for (int i = 0; i < 15; ++i) {
+    ASSERT_TRUE(updated[i].ok()) << updated[i].status().ToString();
+    ASSERT_EQ(updated[i]->size(), 2u);
+    EXPECT_EQ((*updated[i])[0].id, (*created)[2 * i].id) << "the caller's records, in its order";
+    EXPECT_EQ((*updated[i])[1].id, (*created)[2 * i + 1].id);
+  }
+  EXPECT_EQ(
+      env.client().Retrieve("Account", (*created)[29].id, {"Name"}).value()["Name"].as_string(),
+      "After 29");
+
+  env.sandbox.AddFault(
+      SalesforceFault{"PATCH", "/composite/sobjects", 503, "SERVER_UNAVAILABLE", 1, 0});
+  auto failed = update_all("Again");
+  int refused = 0;
+  for (const auto& r : failed) {
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    for (const auto& one : *r)
+      if (!one.success) {
+        ++refused;
+        EXPECT_TRUE(one.ToStatus("update").IsUnavailable()) << one.ErrorText();
+      }
+  }
+  EXPECT_GE(refused, 2) << "the failed call carried at least one caller's records";
+  EXPECT_LT(refused, 30) << "the callers behind the failed call were sent";
+
+  // A single upsert whose call fails is retryable, not the record's fault.
+  env.sandbox.AddFault(
+      SalesforceFault{"PATCH", "/composite/sobjects", 503, "SERVER_UNAVAILABLE", 1, 0});
+  auto lone = coalesced.Upsert("Account", "Ext__c", "LONE", Account("Lone"));
+  ASSERT_FALSE(lone.ok());
+  EXPECT_TRUE(lone.status().IsUnavailable()) << lone.status().ToString();
 }
 
 }  // namespace

@@ -128,7 +128,7 @@ TEST_F(ConfigTest, BillingCallsInFlightFollowTheRemoteUpToACap) {
   auto defaults = Load(Write("d.yaml", "billing:\n  rate_per_second: 100\n"));
   ASSERT_TRUE(defaults.ok()) << defaults.status().ToString();
   EXPECT_EQ(BillingInFlight(defaults->billing), 64);
-  EXPECT_EQ(defaults->workers.count, 2);
+  EXPECT_EQ(defaults->workers.count, 4);
   EXPECT_EQ(defaults->workers.batch, 0);
   auto set = Load(
       Write("x.yaml", "billing:\n  rate_per_second: 100\n  in_flight: 3\nworkers:\n  batch: 12\n"));

@@ -1,0 +1,114 @@
+#include "connector/crm/coalescing_client.h"
+
+#include <exception>
+
+namespace tandem::connector::crm {
+namespace {
+constexpr size_t kCallSize = 200;  // sObject Collections take at most 200 records a call
+constexpr char kUpsert = 'u';
+constexpr char kUpdate = 'p';
+}  // namespace
+
+Result<SaveResult> CoalescingCrmClient::Upsert(const std::string& object,
+                                               const std::string& external_field,
+                                               const std::string& external_value,
+                                               const Json& fields) {
+  if (external_value.empty()) return Status::InvalidArgument("upsert needs an external id value");
+  Json record = fields;
+  record.Set(external_field, external_value);
+  const std::vector<Json> one{record};
+  auto results = Submit({kUpsert, object, external_field}, one);
+  if (!results.ok()) return results.status();
+  if (results->size() != 1)
+    return Status::Internal("upsert " + object + ": " + std::to_string(results->size()) +
+                            " results for one record");
+  SaveResult& r = results->front();
+  if (!r.success && !r.errors.empty() && r.errors.front().code == "MULTIPLE_CHOICES")
+    return Status::Conflict("upsert " + object + ": several records have " + external_field +
+                            " = '" + external_value + "'; not choosing one");
+  if (!r.success)
+    return r.ToStatus("upsert " + object + " " + external_field + "=" + external_value);
+  return std::move(r);
+}
+
+Result<std::vector<SaveResult>> CoalescingCrmClient::UpsertMany(const std::string& object,
+                                                                const std::string& external_field,
+                                                                const std::vector<Json>& records) {
+  return Submit({kUpsert, object, external_field}, records);
+}
+
+Result<std::vector<SaveResult>> CoalescingCrmClient::UpdateMany(const std::string& object,
+                                                                const std::vector<Json>& records) {
+  return Submit({kUpdate, object, ""}, records);
+}
+
+CoalescingCrmClient::Counts CoalescingCrmClient::counts() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return counts_;
+}
+
+Result<std::vector<SaveResult>> CoalescingCrmClient::Send(const GroupKey& key,
+                                                          const std::vector<Json>& records) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++counts_.calls;
+    counts_.writes += static_cast<int64_t>(records.size());
+  }
+  const auto& [op, object, external_field] = key;
+  return op == kUpsert ? inner_.UpsertMany(object, external_field, records)
+                       : inner_.UpdateMany(object, records);
+}
+
+Result<std::vector<SaveResult>> CoalescingCrmClient::Submit(const GroupKey& key,
+                                                            const std::vector<Json>& records) {
+  if (records.empty()) return std::vector<SaveResult>{};
+  // A full call's worth gains nothing from company, and must not wait behind small ones.
+  if (records.size() >= kCallSize) return Send(key, records);
+  Pending me{&records};
+  std::unique_lock<std::mutex> lock(mu_);
+  Group& group = groups_[key];  // never erased: a woken waiter may still be reading its turn
+  group.waiting.push_back(&me);
+  group.turn.wait(lock,
+                  [&] { return me.done || (!group.sending && group.waiting.front() == &me); });
+  if (me.done) return std::move(me.results);
+
+  // This caller's turn: it sends for itself and for those behind it whose records fit.
+  std::vector<Pending*> batch;
+  std::vector<Json> all;
+  while (!group.waiting.empty() &&
+         all.size() + group.waiting.front()->records->size() <= kCallSize) {
+    Pending* next = group.waiting.front();
+    group.waiting.pop_front();
+    batch.push_back(next);
+    all.insert(all.end(), next->records->begin(), next->records->end());
+  }
+  group.sending = true;
+  lock.unlock();
+  Result<std::vector<SaveResult>> results = Status::Internal("not sent");
+  try {
+    results = Send(key, all);
+  } catch (const std::exception& e) {
+    // Truly unexpected, but the callers behind this one must not wait for ever.
+    results = Status::Internal(std::string("CRM write: ") + e.what());
+  }
+  lock.lock();
+  if (results.ok() && results->size() != all.size())
+    results = Status::Internal("CRM write: " + std::to_string(results->size()) + " results for " +
+                               std::to_string(all.size()) + " records");
+  size_t at = 0;
+  for (Pending* p : batch) {
+    const size_t n = p->records->size();
+    if (results.ok())
+      p->results = std::vector<SaveResult>(results->begin() + static_cast<std::ptrdiff_t>(at),
+                                           results->begin() + static_cast<std::ptrdiff_t>(at + n));
+    else
+      p->results = results.status();
+    at += n;
+    p->done = true;
+  }
+  group.sending = false;
+  group.turn.notify_all();
+  return std::move(me.results);
+}
+
+}  // namespace tandem::connector::crm

@@ -1,0 +1,103 @@
+// CoalescingCrmClient: many threads each writing a few records become one Collections call.
+// Work-order tasks write one CRM record each (a service's inventory upsert, an account's link
+// fields); at Salesforce's latency those single writes filled the org's concurrent-request cap
+// and left billing idle. Writes of one kind (upsert by one external id field, or update) to one
+// object that arrive while such a call is in flight wait and go together in the next call, up
+// to 200 records (group commit: no timer, so a lone write goes at once and is never delayed).
+// Each caller gets its own records' results. Everything else passes through.
+// Thread-safety: thread-safe; `inner` must be too and must outlive this.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "connector/crm/crm_client.h"
+
+namespace tandem::connector::crm {
+
+class CoalescingCrmClient : public CrmClient {
+ public:
+  explicit CoalescingCrmClient(CrmClient& inner) : inner_(inner) {}
+
+  // A failed record is a Status, as the inner client's single upsert answers: its own fault
+  // InvalidArgument, anything else (a lock, a limit, the whole call failing) Unavailable.
+  Result<SaveResult> Upsert(const std::string& object, const std::string& external_field,
+                            const std::string& external_value, const Json& fields) override;
+  Result<std::vector<SaveResult>> UpsertMany(const std::string& object,
+                                             const std::string& external_field,
+                                             const std::vector<Json>& records) override;
+  Result<std::vector<SaveResult>> UpdateMany(const std::string& object,
+                                             const std::vector<Json>& records) override;
+
+  Result<Json> Describe(const std::string& object) override { return inner_.Describe(object); }
+  Result<Json> Retrieve(const std::string& object, const std::string& id,
+                        const std::vector<std::string>& fields) override {
+    return inner_.Retrieve(object, id, fields);
+  }
+  Result<std::string> Create(const std::string& object, const Json& fields) override {
+    return inner_.Create(object, fields);
+  }
+  Status Update(const std::string& object, const std::string& id, const Json& fields) override {
+    return inner_.Update(object, id, fields);
+  }
+  Status Delete(const std::string& object, const std::string& id) override {
+    return inner_.Delete(object, id);
+  }
+  Status Query(const std::string& soql, const RecordCallback& on_record) override {
+    return inner_.Query(soql, on_record);
+  }
+  Result<std::vector<SaveResult>> CreateMany(const std::string& object,
+                                             const std::vector<Json>& records) override {
+    return inner_.CreateMany(object, records);
+  }
+  Result<std::vector<SaveResult>> DeleteMany(const std::vector<std::string>& ids) override {
+    return inner_.DeleteMany(ids);
+  }
+  Result<BulkResult> BulkIngest(const BulkRequest& request) override {
+    return inner_.BulkIngest(request);
+  }
+  Result<BulkResult> BulkAttach(const std::string& job_id, const BulkRequest& request) override {
+    return inner_.BulkAttach(job_id, request);
+  }
+  Result<ApiLimits> Limits() override { return inner_.Limits(); }
+  int PreferredInFlight() const override { return inner_.PreferredInFlight(); }
+
+  // How many of this client's write calls reached the inner client, and how many writes they
+  // carried (for tests and metrics).
+  struct Counts {
+    int64_t calls = 0;
+    int64_t writes = 0;
+  };
+  Counts counts() const;
+
+ private:
+  // One caller's records, waiting for a call.
+  struct Pending {
+    const std::vector<Json>* records;
+    Result<std::vector<SaveResult>> results{std::vector<SaveResult>{}};
+    bool done = false;
+  };
+  // The writes of one kind to one object: who waits, and whether a call is out.
+  struct Group {
+    std::deque<Pending*> waiting;
+    bool sending = false;
+    std::condition_variable turn;
+  };
+  // (operation, object, external id field)
+  using GroupKey = std::tuple<char, std::string, std::string>;
+
+  Result<std::vector<SaveResult>> Submit(const GroupKey& key, const std::vector<Json>& records);
+  Result<std::vector<SaveResult>> Send(const GroupKey& key, const std::vector<Json>& records);
+
+  CrmClient& inner_;
+  mutable std::mutex mu_;
+  std::map<GroupKey, Group> groups_;  // GUARDED_BY(mu_)
+  Counts counts_;                     // GUARDED_BY(mu_)
+};
+
+}  // namespace tandem::connector::crm
