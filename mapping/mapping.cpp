@@ -587,7 +587,7 @@ void SetPath(Json& payload, const std::string& path, Json value) {
   parent->Set(path.substr(dot + 1), std::move(value));
 }
 
-Mapped ApplyToBilling(const ObjectMap& map, const Json& record) {
+Mapped ApplyToBilling(const ObjectMap& map, const Json& record, bool for_create) {
   Mapped out;
   for (const auto& f : map.fields) {
     if (f.direction == Direction::kToCrm) continue;
@@ -620,7 +620,7 @@ Mapped ApplyToBilling(const ObjectMap& map, const Json& record) {
       return out;
     }
     if (IsEmpty(v)) {
-      if (f.required) {
+      if (f.required && for_create) {
         out.failed_field = f.crm.empty() ? f.billing : f.crm;
         out.reason = out.failed_field + ": required, but empty";
         return out;

@@ -109,8 +109,10 @@ struct Mapped {
 bool ConditionHolds(const std::string& when, const Json& record);
 std::string ConditionField(const std::string& when);
 
-// CRM record → billing payload, per the object's to-billing field maps.
-Mapped ApplyToBilling(const ObjectMap& map, const Json& crm_record);
+// CRM record → billing payload, per the object's to-billing field maps. `for_create`: a
+// `required` field left empty fails the record (required is a rule for creating a record;
+// linking two records that exist, nothing is written from it).
+Mapped ApplyToBilling(const ObjectMap& map, const Json& crm_record, bool for_create = true);
 // Billing payload → CRM fields, per the to-CRM field maps (for query diffs and callbacks).
 Json ApplyToCrm(const ObjectMap& map, const Json& billing_payload);
 // The CRM fields billing decides — to-CRM fields, and two-way ones when billing is the

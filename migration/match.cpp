@@ -188,6 +188,19 @@ Status Run::FindCandidateLinks(MatchIndex& ix) {
   if (!linked_c.ok()) return linked_c.status();
   for (const auto& l : *linked_b) ix.link_of_billing[l.billing_id] = l;
   for (const auto& l : *linked_c) ix.link_of_crm[Id15(l.crm_id)] = l;
+  // A billing record another object map links (the company customer of a bill-to Contact's
+  // own Account) is that record's: matching it would take it over, and a later sync would
+  // rename the company after the person. It is never a candidate here.
+  for (const auto& other : deps_.mapping.objects) {
+    if (other.name == map_.name || other.billing != map_.billing) continue;
+    auto linked = deps_.store.FindLinksByBillingIds(other.name, candidate_billing);
+    if (!linked.ok()) return linked.status();
+    for (const auto& l : *linked) ix.linked_by_other_map[l.billing_id] = l;
+  }
+  for (auto& [key, refs] : ix.billing_index) {
+    if (key.rfind("id:", 0) == 0) continue;  // named by the row: refused in MatchBillingSide
+    for (const auto& [id, link] : ix.linked_by_other_map) refs.erase(id);
+  }
   return Status::Ok();
 }
 
@@ -269,6 +282,14 @@ bool Run::MatchBillingSide(Row& r, const MatchIndex& ix, std::string* how) {
   } else {
     if (!ix.billing_index.count("id:" + r.billing_id)) {
       Fail(r, "no billing customer " + r.billing_id, &MigrationSummary::unmatched);
+      return false;
+    }
+    if (auto other = ix.linked_by_other_map.find(r.billing_id);
+        other != ix.linked_by_other_map.end()) {
+      Fail(r,
+           "billing " + r.billing_id + " is linked to " + other->second.object + " " +
+               other->second.crm_id + " (another object map)",
+           &MigrationSummary::unmatched);
       return false;
     }
     if (how->empty()) *how = "matched by billing id";

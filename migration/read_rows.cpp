@@ -16,14 +16,24 @@ Status Run::ResolveColumns(const std::vector<std::string>& header) {
     by_lower[Lower(f["name"].as_string())] = f["name"].as_string();
     describe_fields_[f["name"].as_string()] = f;
   }
-  std::map<std::string, std::string> column_to_field;
+  SdlMap sdl;
+  const std::map<std::string, std::string>& column_to_field = sdl.column_to_field;
   if (!options_.column_map.empty()) {
     std::ifstream in(options_.column_map, std::ios::binary);
     if (!in) return Status::InvalidArgument("cannot read the column map " + options_.column_map);
     std::stringstream text;
     text << in.rdbuf();
-    Status st = ParseSdl(text.str(), &column_to_field);
+    Status st = ParseSdl(text.str(), &sdl);
     if (!st.ok()) return st.WithContext(options_.column_map);
+    // A line naming a column the file lacks is a mapping made for another file: loading
+    // without it would leave that field empty on every record, silently.
+    const std::set<std::string> in_header(header.begin(), header.end());
+    for (const auto& [column, field] : column_to_field)
+      if (!in_header.count(column))
+        return Status::InvalidArgument(options_.column_map + " line " +
+                                       std::to_string(sdl.line_of_column.at(column)) +
+                                       ": column '" + column + "' (for " + field + ") is not in " +
+                                       options_.file + "'s header");
   }
   std::set<std::string> taken;
   for (size_t i = 0; i < header.size(); ++i) {
@@ -55,6 +65,21 @@ Status Run::ResolveColumns(const std::vector<std::string>& header) {
     if (field == "Id") id_column_ = static_cast<int>(i);
     if (!map_.link.billing_id.empty() && field == map_.link.billing_id)
       billing_column_ = static_cast<int>(i);
+  }
+  for (SdlMap::Constant c : sdl.constants) {
+    const std::string where = options_.column_map + " line " + std::to_string(c.line) + ": ";
+    auto known = by_lower.find(Lower(c.field));
+    if (known == by_lower.end())
+      return Status::InvalidArgument(where + "constant for " + map_.crm + "." + c.field +
+                                     ", which the CRM does not have");
+    c.field = known->second;
+    if (c.field == "Id" || (!map_.link.billing_id.empty() && c.field == map_.link.billing_id))
+      return Status::InvalidArgument(where + "a constant " + c.field +
+                                     " would make every row one record");
+    if (!taken.insert(c.field).second)
+      return Status::InvalidArgument(where + map_.crm + "." + c.field +
+                                     " is given by a column and a constant, or twice");
+    constants_.push_back(std::move(c));
   }
   return CheckDirectionColumns();
 }

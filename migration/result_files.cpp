@@ -76,7 +76,7 @@ Result<ResultFiles::Sizes> ResultFiles::Flush() {
   return Sizes{static_cast<int64_t>(success_.tellp()), static_cast<int64_t>(error_.tellp())};
 }
 
-Status ParseSdl(const std::string& text, std::map<std::string, std::string>* out) {
+Status ParseSdl(const std::string& text, SdlMap* out) {
   size_t start = 0;
   int line_no = 0;
   while (start <= text.size()) {
@@ -107,10 +107,16 @@ Status ParseSdl(const std::string& text, std::map<std::string, std::string>* out
     if (!in_value || key.empty() || value.empty())
       return Status::InvalidArgument("mapping file line " + std::to_string(line_no) +
                                      ": expected CsvColumn=SalesforceField");
-    if (out->count(key))
+    if (key.size() >= 2 && key.front() == '"' && key.back() == '"') {
+      out->constants.push_back({key.substr(1, key.size() - 2), value, line_no});
+      if (end == text.size()) break;
+      continue;
+    }
+    if (out->column_to_field.count(key))
       return Status::InvalidArgument("mapping file line " + std::to_string(line_no) + ": column '" +
                                      key + "' is mapped twice");
-    (*out)[key] = value;
+    out->column_to_field[key] = value;
+    out->line_of_column[key] = line_no;
     if (end == text.size()) break;
   }
   return Status::Ok();

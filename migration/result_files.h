@@ -56,7 +56,17 @@ class ResultFiles {
 };
 
 // A Data Loader mapping file (.sdl): "CsvColumn=SalesforceField" lines, '#' comments, '\'
-// escaping '=' ':' '#' in names. Returns column → field. InvalidArgument naming the line.
-Status ParseSdl(const std::string& text, std::map<std::string, std::string>* column_to_field);
+// escaping '=' ':' '#' in names, and constants: "\"Customer - Direct\"=Type" gives every row's
+// Type that value. InvalidArgument naming the line.
+struct SdlMap {
+  struct Constant {
+    std::string value, field;
+    int line = 0;
+  };
+  std::map<std::string, std::string> column_to_field;
+  std::map<std::string, int> line_of_column;  // where each column was mapped, for errors
+  std::vector<Constant> constants;
+};
+Status ParseSdl(const std::string& text, SdlMap* out);
 
 }  // namespace tandem::migration

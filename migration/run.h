@@ -82,6 +82,8 @@ struct MatchIndex {
   std::map<std::string, store::Link> link_of_crm;      // by 15-character CRM id
   std::map<std::string, store::Link> link_of_billing;  // by billing id
   std::map<std::string, std::set<std::string>> billing_index, crm_index;
+  // Candidates another object map links (same billing object): never matched by key.
+  std::map<std::string, store::Link> linked_by_other_map;
 };
 
 // One run's state: the job, its columns and the chunk loop.
@@ -159,6 +161,7 @@ class Run {
   std::string output_dir_;
   std::vector<std::string> header_;
   std::vector<std::string> field_of_column_;  // "" = not mapped
+  std::vector<SdlMap::Constant> constants_;   // the .sdl's constants, by the CRM's field name
   std::map<std::string, Json> describe_fields_;
   // Resumed: the jobs of the chunk that was in flight, not yet taken up again.
   // By step ("create": CRM records made by upsert; "update": link fields written back).

@@ -46,9 +46,16 @@ std::string CheckValue(const std::string& type, const std::string& value, const 
       if (p["value"].as_string() == value) return "";
     return "'" + value + "' is not one of the picklist's values";
   }
+  // The CRM counts characters, not bytes: a 38-character city with an umlaut fits in 40.
   const int64_t length = field["length"].as_int();
-  if (length > 0 && static_cast<int64_t>(value.size()) > length)
-    return "longer than the field's " + std::to_string(length) + " characters";
+  if (length > 0) {
+    const auto characters = std::count_if(value.begin(), value.end(), [](char c) {
+      return (static_cast<unsigned char>(c) & 0xC0) != 0x80;  // not a continuation byte
+    });
+    if (characters > length)
+      return "longer than the field's " + std::to_string(length) + " characters (" +
+             std::to_string(characters) + ")";
+  }
   return "";
 }
 
@@ -86,6 +93,16 @@ void Run::ParseRow(const CsvRecord& rec, const Status& csv_error, Row* row) cons
     }
     row->record.Set(field, v);
   }
+  for (const auto& c : constants_) {
+    const Json& desc = describe_fields_.at(c.field);
+    const std::string why = CheckValue(desc["type"].as_string(), c.value, desc);
+    if (!why.empty()) {
+      row->error = options_.column_map + " line " + std::to_string(c.line) + ", constant for " +
+                   c.field + ": " + why;
+      return;
+    }
+    row->record.Set(c.field, c.value);
+  }
   if (id_column_ >= 0) row->crm_id = rec.fields[static_cast<size_t>(id_column_)];
   if (billing_column_ >= 0) row->billing_id = rec.fields[static_cast<size_t>(billing_column_)];
   if (options_.direction == Direction::kCrmToBilling && row->crm_id.empty()) {
@@ -108,7 +125,8 @@ void Run::ParseRow(const CsvRecord& rec, const Status& csv_error, Row* row) cons
     row->error = at + ": neither a CRM id nor a billing id";
     return;
   }
-  row->mapped = mapping::ApplyToBilling(map_, row->record);
+  row->mapped =
+      mapping::ApplyToBilling(map_, row->record, options_.direction != Direction::kLinkOnly);
   if (!row->mapped.ok()) {
     std::string column = row->mapped.failed_field;
     for (size_t i = 0; i < header_.size(); ++i)

@@ -78,7 +78,10 @@ bool ConvertText(const FieldDef& f, const std::string& s, value* out, SfError* e
       return false;
     }
   }
-  if (f.length > 0 && static_cast<int>(s.size()) > f.length) {
+  // Salesforce counts a text field's length in characters, not in UTF-8 bytes.
+  const auto characters = std::count_if(
+      s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; });
+  if (f.length > 0 && characters > f.length) {
     *err = SfError{"STRING_TOO_LONG",
                    f.name + ": data value too large: " + s.substr(0, 40) +
                        " (max length=" + std::to_string(f.length) + ")",

@@ -386,6 +386,135 @@ TEST_P(MigrateTest, AnSdlFileMapsDataLoaderColumns) {
                                              "BILLING ID", "STATUS"}));
 }
 
+// Matching and file rules a consultant can trust (issue 20 item 6): names fold Unicode case and
+// accents (MÜLLER GMBH is the customer Müller GmbH, not a second one); a page on a shared host
+// is no company's identity (Harbor Cafe's facebook.com page does not make it Sunrise Bakery,
+// whose page is there too); an .sdl constant gives every row its value; a length counts
+// characters (a 38-character city of 43 bytes fits a 40-character field).
+TEST_P(MigrateTest, MatchingFoldsUnicodeIgnoresSharedHostsAndTakesSdlConstants) {
+  connector::billing::BillingAccount a;
+  a.name = "Müller GmbH";
+  const auto muller = stripe_.billing().CreateAccount(a, "seed-muller").value();
+  a = {};
+  a.name = "Sunrise Bakery";
+  a.metadata["website"] = "https://www.facebook.com/sunrisebakery";
+  const auto sunrise = stripe_.billing().CreateAccount(a, "seed-sunrise").value();
+  Json account = Json::MakeObject();
+  account.Set("Name", "MÜLLER GMBH");
+  const std::string muller_crm = crm_.client().Create("Account", account).value();
+  account.Set("Name", "Harbor Cafe");
+  const std::string harbor_crm = crm_.client().Create("Account", account).value();
+  const std::string city = "Großmünster-Überlandstraße Nord Zürich";  // 38 characters, 43 bytes
+
+  std::string csv = "ACCT,NAME,WEB,CITY,NOTES\n";
+  csv += muller_crm + ",MÜLLER GMBH,,,x\n";
+  csv += harbor_crm + ",Harbor Cafe,https://www.facebook.com/harborcafe," + city + ",y\n";
+  MigrationOptions o = Opts("account", Write("consultant.csv", csv));
+  o.column_map = Write("map.sdl",
+                       "ACCT=Id\nNAME=Name\nWEB=Website\nCITY=BillingCity\n"
+                       "\"Customer - Direct\"=Type\n");
+  const int64_t before = BillingCustomers();
+  auto s = Migrate(o);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  ExpectEveryRowOnce(*s, 2);
+  EXPECT_EQ(s->matched, 1);
+  EXPECT_EQ(s->created_billing, 1);
+  EXPECT_EQ(s->failed, 0);
+  EXPECT_EQ(BillingCustomers(), before + 1);
+  const auto ok = ReadCsv(fs::path(s->output_dir) / "success.csv");
+  ASSERT_EQ(ok.size(), 3u);
+  EXPECT_EQ(ok[1][7], muller.id) << "MÜLLER GMBH is Müller GmbH";
+  EXPECT_NE(ok[2][7], sunrise.id) << "a facebook.com page is nobody's domain";
+  const auto harbor = stripe_.billing().GetAccount(ok[2][7]).value();
+  EXPECT_EQ(harbor.name, "Harbor Cafe");
+  EXPECT_EQ(harbor.address.city, city);
+  EXPECT_EQ(harbor.metadata.at("segment"), "direct") << "the .sdl constant Type reached billing";
+  EXPECT_EQ(stripe_.billing().GetAccount(sunrise.id)->external_key, "") << "Sunrise untouched";
+
+  // An .sdl line naming a column the file lacks, or a field the CRM lacks, is refused with
+  // its line; so is a constant that would make every row one record.
+  o.column_map = Write("missing.sdl", "ACCT=Id\nNAME=Name\nPHONE NUMBER=Phone\n");
+  auto missing = Migrate(o);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("line 3: column 'PHONE NUMBER' (for Phone) is not in"),
+            std::string::npos)
+      << missing.status().ToString();
+  o.column_map = Write("const.sdl", "ACCT=Id\n\"x\"=NoSuchField__c\n");
+  auto unknown = Migrate(o);
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.status().message().find("line 2: constant for Account.NoSuchField__c"),
+            std::string::npos)
+      << unknown.status().ToString();
+  o.column_map = Write("id.sdl", "NAME=Name\n\"001000000000001AAA\"=Id\n");
+  EXPECT_TRUE(Migrate(o).status().IsInvalidArgument());
+}
+
+// A bill-to Contact's e-mail shares its Account's domain: the Account's billing customer is
+// linked under the account map, so the contact never matches it (today it took it over and a
+// later sync renamed the company after the person); the contact becomes a customer of its own.
+TEST_P(MigrateTest, AContactNeverTakesOverTheCustomerItsAccountIsLinkedTo) {
+  Json acme = Json::MakeObject();
+  acme.Set("Name", "Acme Anvils");
+  acme.Set("Website", "https://acme-anvils.example");
+  const std::string account = crm_.client().Create("Account", acme).value();
+  auto accounts =
+      Migrate(Opts("account", Write("a.csv", "Id,Name,Website\n" + account +
+                                                 ",Acme Anvils,acme-anvils.example\n")));
+  ASSERT_TRUE(accounts.ok()) << accounts.status().ToString();
+  ASSERT_EQ(accounts->created_billing, 1);
+  const std::string company = (*store_)->FindLinkByCrmId("account", account).value()->billing_id;
+
+  Json ann = Json::MakeObject();
+  ann.Set("LastName", "Smith");
+  ann.Set("FirstName", "Ann");
+  ann.Set("Email", "ann@acme-anvils.example");
+  ann.Set("AccountId", account);
+  const std::string contact = crm_.client().Create("Contact", ann).value();
+  auto contacts = Migrate(Opts(
+      "contact", Write("c.csv", "Id,FirstName,LastName,Email,AccountId,Is_Bill_To__c\n" + contact +
+                                    ",Ann,Smith,ann@acme-anvils.example," + account + ",true\n")));
+  ASSERT_TRUE(contacts.ok()) << contacts.status().ToString();
+  EXPECT_EQ(contacts->matched, 0) << "matched the company's customer by domain";
+  EXPECT_EQ(contacts->created_billing, 1);
+  const auto company_now = stripe_.billing().GetAccount(company).value();
+  EXPECT_EQ(company_now.external_key, account) << "the company customer was taken over";
+  EXPECT_EQ(company_now.name, "Acme Anvils");
+  const std::string person = (*store_)->FindLinkByCrmId("contact", contact).value()->billing_id;
+  EXPECT_NE(person, company);
+  EXPECT_EQ(stripe_.billing().GetAccount(person)->name, "Ann Smith");
+
+  // The other way: an account row naming the person's customer outright is refused, with whose
+  // it is.
+  Json other = Json::MakeObject();
+  other.Set("Name", "Other Co");
+  const std::string other_account = crm_.client().Create("Account", other).value();
+  auto named = Migrate(
+      Opts("account", Write("n.csv", "Id,Billing_Id__c\n" + other_account + "," + person + "\n"),
+           Direction::kLinkOnly));
+  ASSERT_TRUE(named.ok()) << named.status().ToString();
+  EXPECT_EQ(named->failed, 1);
+  const auto refused = ReadCsv(fs::path(named->output_dir) / "error.csv");
+  ASSERT_EQ(refused.size(), 2u);
+  EXPECT_NE(refused[1].back().find("is linked to contact " + contact), std::string::npos)
+      << refused[1].back();
+}
+
+// link-only names the two records; nothing is created, so a create's required fields (Name)
+// are not asked for: a file of just Id and Billing_Id__c links.
+TEST_P(MigrateTest, LinkOnlyNeedsNoFieldsACreateWouldRequire) {
+  const auto ids = MakeAccounts(2, "LinkOnly");
+  connector::billing::BillingAccount a;
+  a.name = "Billing Side Name";
+  const auto customer = stripe_.billing().CreateAccount(a, "seed-link-only").value();
+  auto s = Migrate(Opts("account",
+                        Write("ids.csv", "Id,Billing_Id__c\n" + ids[0] + "," + customer.id + "\n"),
+                        Direction::kLinkOnly));
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->failed, 0) << ReadCsv(fs::path(s->output_dir) / "error.csv").back().back();
+  EXPECT_EQ((*store_)->FindLinkByBillingId("account", customer.id).value()->crm_id, ids[0]);
+  EXPECT_EQ(BillingCustomers(), 1);
+}
+
 TEST_P(MigrateTest, InterruptedJobResumesWithoutDuplicates) {
   const auto ids = MakeAccounts(1000, "Resume");
   std::string csv = "Id,Name,Website\n";

@@ -15,8 +15,24 @@ TEST(MatchKeys, NamesIgnoreCasePunctuationAndLegalSuffixes) {
   EXPECT_EQ(NormalizeName("  Acme   Inc "), "acme");
   EXPECT_EQ(NormalizeName("Acme Holdings GmbH & Co. KG"), "acme holdings");
   EXPECT_EQ(NormalizeName("Co"), "co");  // never the last word
-  EXPECT_EQ(NormalizeName("Société Générale SA"), "société générale");
+  EXPECT_EQ(NormalizeName("Société Générale SA"), "societe generale");
   EXPECT_EQ(NormalizeName("--"), "");
+}
+
+// Case and accents fold beyond ASCII: one customer whichever way a system spelled it.
+TEST(MatchKeys, NamesFoldUnicodeCaseAndAccents) {
+  EXPECT_EQ(NormalizeName("Müller GmbH"), "muller");
+  EXPECT_EQ(NormalizeName("MÜLLER GMBH"), "muller");
+  EXPECT_EQ(NormalizeName("Mu\xCC\x88ller GmbH"), "muller");  // u + combining diaeresis
+  EXPECT_EQ(NormalizeName("Straße AG"), NormalizeName("STRASSE AG"));
+  EXPECT_EQ(NormalizeName("ÆRØ Ærøskøbing"), "aero aeroskobing");
+  EXPECT_EQ(NormalizeName("ŁÓDŹ Sp"), "lodz sp");
+  EXPECT_EQ(NormalizeName("ÇA VA Ça va"), "ca va ca va");
+  EXPECT_EQ(NormalizeName("ООО РОМАШКА"), NormalizeName("ООО Ромашка"));  // Cyrillic
+  EXPECT_EQ(NormalizeName("ΑΘΗΝΑ"), NormalizeName("Αθηνα"));              // Greek
+  EXPECT_EQ(NormalizeName("Acme\xE2\x80\x94Nord"), "acme nord");          // an em dash separates
+  EXPECT_NE(NormalizeName("Müller"), NormalizeName("Miller"));
+  EXPECT_EQ(FoldForMatching("\xFF\xFE"), "\xFF\xFE") << "stray bytes stand for themselves";
 }
 
 TEST(MatchKeys, EmailsAndDomains) {
@@ -40,6 +56,33 @@ TEST(MatchKeys, CustomerKeysStrongestFirst) {
   EXPECT_EQ(CustomerKeys(p),
             (std::vector<std::string>{"email:billing@acme.com", "domain:acme.com", "name:acme"}));
   EXPECT_TRUE(CustomerKeys(Json::MakeObject()).empty());
+}
+
+// A page on a shared host (facebook.com/harborcafe, a link shortener) is nobody's identity:
+// no domain key from it, nor from an e-mail address there; a site builder's subdomain is.
+TEST(MatchKeys, SharedHostsAreNoCompanysDomain) {
+  for (const char* shared : {"facebook.com", "m.facebook.com", "uk.linkedin.com", "bit.ly",
+                             "wixsite.com", "sites.google.com", "linktr.ee"})
+    EXPECT_TRUE(IsSharedHost(shared)) << shared;
+  for (const char* own : {"acme.com", "harbor.wixsite.com", "notfacebook.com", "x.com.acme.de"})
+    EXPECT_FALSE(IsSharedHost(own)) << own;
+  auto keys = [](const std::string& name, const std::string& website, const std::string& email) {
+    Json p = Json::MakeObject();
+    p.Set("name", name);
+    if (!email.empty()) p.Set("email", email);
+    Json custom = Json::MakeObject();
+    custom.Set("website", website);
+    p.Set("custom", custom);
+    return CustomerKeys(p);
+  };
+  EXPECT_EQ(keys("Harbor Cafe", "https://www.facebook.com/harborcafe", ""),
+            (std::vector<std::string>{"name:harbor cafe"}));
+  EXPECT_EQ(keys("Sunrise Bakery", "facebook.com/sunrisebakery", "hello@linkedin.com"),
+            (std::vector<std::string>{"email:hello@linkedin.com", "name:sunrise bakery"}));
+  EXPECT_EQ(keys("Harbor", "https://harbor.wixsite.com/home", ""),
+            (std::vector<std::string>{"domain:harbor.wixsite.com", "name:harbor"}));
+  EXPECT_EQ(keys("Acme", "", "ann@acme.com"),
+            (std::vector<std::string>{"email:ann@acme.com", "domain:acme.com", "name:acme"}));
 }
 
 TEST(MatchKeys, Utf8Validation) {

@@ -63,16 +63,22 @@ TEST(ResultFiles, EveryRowLandsInOneFileInInputOrderAndResumeAppends) {
 }
 
 TEST(Sdl, ParsesDataLoaderMappingsWithCommentsAndEscapes) {
-  std::map<std::string, std::string> m;
-  ASSERT_TRUE(
-      ParseSdl("#Mapping values\r\n#Mon Nov 24 2026\r\nACCOUNT NAME=Name\r\nE\\=MAIL=Email__c\r\n",
-               &m)
-          .ok());
-  EXPECT_EQ(m.at("ACCOUNT NAME"), "Name");
-  EXPECT_EQ(m.at("E=MAIL"), "Email__c");
-  std::map<std::string, std::string> bad;
+  SdlMap m;
+  ASSERT_TRUE(ParseSdl("#Mapping values\r\n#Mon Nov 24 2026\r\nACCOUNT NAME=Name\r\nE\\=MAIL="
+                       "Email__c\r\n\"Customer - Direct\"=Type\r\n",
+                       &m)
+                  .ok());
+  EXPECT_EQ(m.column_to_field.at("ACCOUNT NAME"), "Name");
+  EXPECT_EQ(m.column_to_field.at("E=MAIL"), "Email__c");
+  EXPECT_EQ(m.line_of_column.at("E=MAIL"), 4);
+  ASSERT_EQ(m.constants.size(), 1u);
+  EXPECT_EQ(m.constants[0].value, "Customer - Direct");
+  EXPECT_EQ(m.constants[0].field, "Type");
+  EXPECT_EQ(m.constants[0].line, 5);
+  EXPECT_EQ(m.column_to_field.count("\"Customer - Direct\""), 0u) << "a constant is no column";
+  SdlMap bad;
   EXPECT_NE(ParseSdl("Name\n", &bad).message().find("line 1"), std::string::npos);
-  std::map<std::string, std::string> dup;
+  SdlMap dup;
   EXPECT_NE(ParseSdl("A=Name\nA=Phone\n", &dup).message().find("mapped twice"), std::string::npos);
 }
 
