@@ -63,11 +63,7 @@ Actions::Synced Actions::SyncOne(const mapping::ObjectMap& map, const std::strin
   out.hash = mapped.hash;
   connector::billing::BillingAccount account = connector::billing::PayloadToAccount(mapped.payload);
   account.external_key = id;
-  // A value emptied in the CRM is emptied in billing (an update leaves unsent fields).
-  for (const auto& f : map.fields)
-    if (f.direction != mapping::Direction::kToCrm &&
-        mapping::GetPath(mapped.payload, f.billing).ToText().empty())
-      account.clear.push_back(f.billing);
+  account.clear = mapping::EmptiedBillingPaths(map, mapped.payload);
   if (link && link->content_hash == mapped.hash && mode == SyncMode::kIfChanged) {
     out.outcome = Outcome::Unchanged(id, link->billing_id);
     out.billing_id = link->billing_id;

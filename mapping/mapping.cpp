@@ -633,6 +633,14 @@ Mapped ApplyToBilling(const ObjectMap& map, const Json& record, bool for_create)
   return out;
 }
 
+std::vector<std::string> EmptiedBillingPaths(const ObjectMap& map, const Json& payload) {
+  std::vector<std::string> out;
+  for (const auto& f : map.fields)
+    if (f.direction != Direction::kToCrm && GetPath(payload, f.billing).ToText().empty())
+      out.push_back(f.billing);
+  return out;
+}
+
 Json ApplyToCrm(const ObjectMap& map, const Json& payload) {
   Json out = Json::MakeObject();
   for (const auto& f : map.fields) {

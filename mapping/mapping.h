@@ -113,6 +113,10 @@ std::string ConditionField(const std::string& when);
 // `required` field left empty fails the record (required is a rule for creating a record;
 // linking two records that exist, nothing is written from it).
 Mapped ApplyToBilling(const ObjectMap& map, const Json& crm_record, bool for_create = true);
+// The billing paths a to-billing field map leaves empty in this payload: an update sends them
+// as cleared, so a value emptied in the CRM is emptied in billing (an update leaves the fields
+// it does not name as they are).
+std::vector<std::string> EmptiedBillingPaths(const ObjectMap& map, const Json& payload);
 // Billing payload → CRM fields, per the to-CRM field maps (for query diffs and callbacks).
 Json ApplyToCrm(const ObjectMap& map, const Json& billing_payload);
 // The CRM fields billing decides — to-CRM fields, and two-way ones when billing is the

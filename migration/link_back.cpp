@@ -1,6 +1,8 @@
 // Linking back: the CRM's side through Bulk API 2.0 — records created from billing, and the
 // link fields (billing id, account number, status, time) with what billing decided about a
-// record it created (GTV: currency, bill cycle, category) written into the CRM.
+// record it created (GTV: currency, bill cycle, category) and the values the file gave that
+// the CRM did not hold written into the CRM.
+#include <algorithm>
 #include <set>
 
 #include "migration/run.h"
@@ -48,6 +50,11 @@ Status Run::BulkToCrm(std::vector<Row*>& rows, bool create) {
     const auto& res = result->rows[i];
     if (res.success) {
       if (create) rows[i]->crm_id = res.id;
+      if (!create && !rows[i]->file_differs.empty()) {
+        std::string fields;
+        for (const auto& f : rows[i]->file_differs) fields += (fields.empty() ? "" : ", ") + f;
+        rows[i]->status += "; the CRM's " + fields + " set from the file";
+      }
       continue;
     }
     if (create || rows[i]->plan == Plan::kMatched) {
@@ -83,6 +90,12 @@ void Run::FillBulkRequest(const std::vector<Row*>& rows, bool create, const std:
     for (const auto& [k, v] : r->decided.object())
       if (!v.is_null() && !columns.count(k)) decided.insert(k);
   columns.insert(decided.begin(), decided.end());
+  std::set<std::string> from_file;  // fields some row's file value sets in the CRM
+  if (!create)
+    for (Row* r : rows)
+      for (const auto& f : r->file_differs)
+        if (!columns.count(f)) from_file.insert(f);
+  columns.insert(from_file.begin(), from_file.end());
   req->columns.assign(columns.begin(), columns.end());
   for (Row* r : rows) {
     std::vector<std::string> values;
@@ -91,6 +104,13 @@ void Run::FillBulkRequest(const std::vector<Row*>& rows, bool create, const std:
       if (decided.count(c)) {
         // An empty value leaves the field as it is: a row without it keeps the CRM's.
         values.push_back(r->decided[c].is_null() ? "" : r->decided[c].ToText());
+        continue;
+      }
+      if (from_file.count(c)) {
+        // Only the rows whose file differs write it; an empty value leaves the CRM's.
+        const bool differs =
+            std::find(r->file_differs.begin(), r->file_differs.end(), c) != r->file_differs.end();
+        values.push_back(differs ? r->record[c].ToText() : "");
         continue;
       }
       if (c == "Id")

@@ -49,7 +49,11 @@ struct Row {
   Json decided = Json::MakeObject();  // CRM fields billing decided, as it answered the create
   Plan plan = Plan::kFailed;
   std::string status;  // success.csv STATUS
+  // crm-to-billing: the fields whose value in the file is not the CRM's; written to the CRM
+  // with the link fields.
+  std::vector<std::string> file_differs;
   bool tag_billing = false;
+  bool billing_updated = false;  // a matched customer given the CRM's values
   bool write_link_fields = false;
 };
 
@@ -109,6 +113,9 @@ class Run {
   void ParseRow(const CsvRecord& rec, const Status& csv_error, Row* row) const;
   Status FindSourceDuplicates(std::vector<Row>& rows);
   Status CheckCrmIds(std::vector<Row>& rows);
+  // The row takes the CRM record's values for the fields the file lacks, noting where the
+  // file's differ; fails the row when the record cannot be mapped.
+  void TakeCrmRecord(Row& r, const Json& crm_record);
   // match.cpp
   Status BuildIndexes();
   Status IndexBilling();
@@ -142,7 +149,7 @@ class Run {
   MigrationSummary Summary(int64_t rows_done, const ResultFiles& files) const;
 
   bool ToBilling() const { return options_.direction == Direction::kCrmToBilling; }
-  std::string Key(const Row& r, const char* what) const {
+  std::string Key(const Row& r, const std::string& what) const {
     return "tandem:migrate:" + job_.id + ":" + std::to_string(r.row) + ":" + what;
   }
   int64_t NowMs() const { return ToEpochMillis(deps_.clock.Now()); }

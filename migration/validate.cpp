@@ -1,6 +1,7 @@
 // Validating: each row's values against the CRM's field types and the direction's ids, the
 // source's own duplicates, and (crm-to-billing) that every row's CRM record exists.
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 
@@ -191,8 +192,14 @@ Status Run::CheckCrmIds(std::vector<Row>& rows) {
   for (const Row& r : rows)
     if (r.plan != Plan::kFailed) ids.push_back(r.crm_id);
   std::map<std::string, Json> found;  // by 15-character id
-  std::vector<std::string> fields = {"Id"};
-  if (!map_.link.billing_id.empty()) fields.push_back(map_.link.billing_id);
+  // Every field the mapping sends to billing: the file need not carry them (an export
+  // rarely has every column), and where it does the CRM's value is the one billing gets.
+  std::vector<std::string> fields = mapping::CrmFieldsToRead(map_);
+  if (std::find(fields.begin(), fields.end(), "Id") == fields.end())
+    fields.insert(fields.begin(), "Id");
+  if (!map_.link.billing_id.empty() &&
+      std::find(fields.begin(), fields.end(), map_.link.billing_id) == fields.end())
+    fields.push_back(map_.link.billing_id);
   for (size_t start = 0; start < ids.size(); start += kIdsPerQuery) {
     std::vector<std::string> part(
         ids.begin() + static_cast<long>(start),
@@ -215,8 +222,52 @@ Status Run::CheckCrmIds(std::vector<Row>& rows) {
     r.crm_id = it->second["Id"].as_string();  // the 18-character form
     if (!map_.link.billing_id.empty()) r.crm_link_value = it->second[map_.link.billing_id].ToText();
     if (r.billing_id.empty()) r.billing_id = r.crm_link_value;
+    TakeCrmRecord(r, it->second);
   }
   return Status::Ok();
+}
+
+namespace {
+// The file's text and the CRM's typed value say the same: numbers as numbers, booleans as
+// booleans, datetimes to the second (an export writes them its own way).
+bool SameValue(const std::string& file, const Json& crm) {
+  const std::string c = crm.ToText();
+  if (file == c) return true;
+  if (crm.is_null() || c.empty()) return file.empty();
+  if (crm.is_bool()) {
+    const std::string f = Lower(file);
+    return (f == "true" || f == "1" || f == "yes") == crm.as_bool();
+  }
+  if (crm.is_number()) {
+    char* end = nullptr;
+    const double v = std::strtod(file.c_str(), &end);
+    return end != file.c_str() && *end == '\0' && std::fabs(v - crm.as_number()) < 1e-9;
+  }
+  if (file.size() >= 19 && c.size() >= 19 && file[10] == 'T' && c[10] == 'T')
+    return file.compare(0, 19, c, 0, 19) == 0;
+  return false;
+}
+}  // namespace
+
+void Run::TakeCrmRecord(Row& r, const Json& crm_record) {
+  // The CRM's record, with the file's values over it: what the file does not carry comes
+  // from the CRM, and what it carries differently is written to the CRM too (with the link
+  // fields), so both systems hold the same when the load ends.
+  Json record = crm_record;
+  record.Erase("attributes");
+  for (const auto& [field, value] : r.record.object()) {
+    if (field == "Id") continue;
+    if (field != map_.link.billing_id && !SameValue(value.ToText(), crm_record[field]))
+      r.file_differs.push_back(field);
+    record.Set(field, value);
+  }
+  r.record = std::move(record);
+  r.mapped = mapping::ApplyToBilling(map_, r.record);
+  if (!r.mapped.ok()) {
+    Fail(r, "with the CRM's record: " + r.mapped.reason, &MigrationSummary::invalid);
+    return;
+  }
+  r.keys = CustomerKeys(r.mapped.payload);
 }
 
 }  // namespace tandem::migration::internal

@@ -1,4 +1,4 @@
-// Writing: billing creates and tags, run concurrently under the billing client's rate
+// Writing: billing creates, updates and tags, run concurrently under the billing client's rate
 // limit, and the links and audit recorded before the CRM hears of them.
 #include <mutex>
 
@@ -70,8 +70,9 @@ Status Run::RecordLinks(const std::vector<Row>& rows) {
   for (const Row& r : rows) {
     if (r.plan == Plan::kFailed || r.plan == Plan::kAlreadyLinked) continue;
     // A created record's hash is its content; a matched one is synced from the CRM next time.
-    links.push_back(store::Link{map_.name, r.crm_id, r.billing_id, r.account_number,
-                                r.plan == Plan::kCreateBilling ? r.mapped.hash : "", now});
+    links.push_back(
+        store::Link{map_.name, r.crm_id, r.billing_id, r.account_number,
+                    r.plan == Plan::kCreateBilling || r.billing_updated ? r.mapped.hash : "", now});
     audit.push_back(store::AuditEntry{now, actor, map_.name, r.crm_id, "migrate",
                                       r.plan == Plan::kMatched ? "linked" : "created",
                                       r.billing_id});
@@ -91,6 +92,14 @@ void Run::TagBilling(std::vector<Row>& rows) {
       // Tagged when it was linked; its link fields are written again (a run stopped before
       // them): with what billing decided, read now.
       saved = deps_.billing.GetAccount(r.billing_id);
+    } else if (r.plan == Plan::kMatched && ToBilling()) {
+      // A customer billing had: it takes the CRM's values as a sync would give them (the CRM
+      // is the master), so the two are in step when the load ends, not after a reconcile.
+      BillingAccount account = connector::billing::PayloadToAccount(r.mapped.payload);
+      account.external_key = r.crm_id;
+      account.clear = mapping::EmptiedBillingPaths(map_, r.mapped.payload);
+      saved = deps_.billing.UpdateAccount(r.billing_id, account, Key(r, "update:" + r.mapped.hash));
+      if (saved.ok()) r.billing_updated = true;
     } else {
       BillingAccount fields;
       fields.external_key = r.crm_id;

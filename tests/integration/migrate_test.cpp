@@ -4,11 +4,13 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include <gtest/gtest.h>
 
 #include "migration/csv_reader.h"
 #include "migration/migrator.h"
+#include "reconcile/reconciler.h"
 #include "tests/support/catalog_builder.h"
 #include "tests/support/default_mapping.h"
 #include "tests/support/salesforce_env.h"
@@ -222,7 +224,7 @@ TEST_P(MigrateTest, MatchesExistingCustomersAndSendsAmbiguousOnesToAPerson) {
   EXPECT_EQ(BillingCustomers(), before + 1);
   const auto ok = ReadCsv(fs::path(s->output_dir) / "success.csv");
   EXPECT_EQ(ok[1][5], globex.id);
-  EXPECT_EQ(ok[1][6], "matched by domain");
+  EXPECT_EQ(ok[1][6], "matched by domain; the CRM's Name, Website set from the file");
   const auto bad = ReadCsv(fs::path(s->output_dir) / "error.csv");
   EXPECT_NE(bad[1].back().find("ambiguous: 2 billing records share the name 'initech'"),
             std::string::npos)
@@ -384,6 +386,79 @@ TEST_P(MigrateTest, AnSdlFileMapsDataLoaderColumns) {
   const auto ok = ReadCsv(fs::path(s->output_dir) / "success.csv");
   EXPECT_EQ(ok[0], (std::vector<std::string>{"ACCOUNT ID", "ACCOUNT NAME", "NOTES", "ROW", "CRM ID",
                                              "BILLING ID", "STATUS"}));
+}
+
+// In step after a load (issue 20 item 1): the export has no BillingCity column, carries a
+// Customer_Since__c the CRM record lacks, and names a customer billing already has with a
+// stale phone and city. Billing gets the CRM's city for every record, the file's date (which
+// the CRM gets too, with the link fields), and the matched customer the CRM's values; a
+// reconciliation then finds no difference.
+TEST_P(MigrateTest, AfterALoadReconcileFindsTheTwoSystemsInStep) {
+  std::vector<Json> records;
+  for (const auto& [name, city, phone] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"Alpha Mills", "Lyon", "+33 1 00"},
+           {"Beta Works", "Porto", ""},
+           {"Gamma Foods", "Oslo", "+47 2 00"}}) {
+    Json a = Json::MakeObject();
+    a.Set("Name", name);
+    a.Set("BillingCity", city);
+    if (!phone.empty()) a.Set("Phone", phone);
+    records.push_back(a);
+  }
+  auto created = crm_.client().CreateMany("Account", records);
+  ASSERT_TRUE(created.ok());
+  std::vector<std::string> ids;
+  for (const auto& r : *created) ids.push_back(r.id);
+  connector::billing::BillingAccount stale;
+  stale.name = "Gamma Foods";
+  stale.phone = "+47 9 99";
+  stale.address.city = "Bergen";
+  stale.description = "kept by billing before the load";
+  const auto gamma = stripe_.billing().CreateAccount(stale, "seed-gamma").value();
+
+  std::string csv = "Id,Name,Customer_Since__c\n";
+  csv += ids[0] + ",Alpha Mills,2020-01-15\n";
+  csv += ids[1] + ",Beta Works,\n";
+  csv += ids[2] + ",Gamma Foods,\n";
+  auto s = Migrate(Opts("account", Write("export.csv", csv)));
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->created_billing, 2);
+  EXPECT_EQ(s->matched, 1);
+  const auto ok = ReadCsv(fs::path(s->output_dir) / "success.csv");
+  ASSERT_EQ(ok.size(), 4u);
+  EXPECT_EQ(ok[1][6], "created in billing; the CRM's Customer_Since__c set from the file");
+  EXPECT_EQ(ok[3][5], gamma.id);
+  const auto alpha = stripe_.billing().GetAccount(ok[1][5]).value();
+  EXPECT_EQ(alpha.address.city, "Lyon") << "a field the file lacks comes from the CRM";
+  EXPECT_EQ(alpha.phone, "+33 1 00");
+  EXPECT_EQ(alpha.metadata.at("customer_since"), "2020-01-15");
+  EXPECT_EQ(crm_.client()
+                .Retrieve("Account", ids[0], {"Customer_Since__c"})
+                .value()["Customer_Since__c"]
+                .ToText(),
+            "2020-01-15")
+      << "the file's value reached the CRM too";
+  const auto gamma_now = stripe_.billing().GetAccount(gamma.id).value();
+  EXPECT_EQ(gamma_now.phone, "+47 2 00") << "the matched customer takes the CRM's values";
+  EXPECT_EQ(gamma_now.address.city, "Oslo");
+
+  actions::Actions actions(
+      actions::ActionDeps{crm_.client(), stripe_.billing(), **store_, mapping_, stripe_.clock},
+      "test:reconcile");
+  const std::string report_csv = (dir_ / "reconcile.csv").string();
+  auto report = reconcile::Report::Open(report_csv, 3);
+  ASSERT_TRUE(report.ok());
+  reconcile::Reconciler reconciler(
+      actions::ActionDeps{crm_.client(), stripe_.billing(), **store_, mapping_, stripe_.clock},
+      actions, **report);
+  reconcile::ReconcileOptions options;
+  options.objects = {"account"};
+  ASSERT_TRUE(reconciler.Run(options).ok());
+  ASSERT_TRUE((*report)->Close().ok());
+  EXPECT_EQ((*report)->differences(), 0)
+      << (*report)->Summary(false) << "\n"
+      << (std::stringstream() << std::ifstream(report_csv).rdbuf()).str();
 }
 
 // Matching and file rules a consultant can trust (issue 20 item 6): names fold Unicode case and
