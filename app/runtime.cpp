@@ -183,8 +183,10 @@ std::unique_ptr<actions::Actions> NewActions(Runtime& rt, const std::string& act
 }
 
 workorders::TaskDeps TaskDepsOf(Runtime& rt) {
-  return workorders::TaskDeps{*rt.task_crm, rt.billing->billing(), *rt.store, rt.mapping,
-                              rt.clock,     *rt.task_actions};
+  // Not through task_crm yet: serve's crash test left finished orders' reports unwritten with
+  // it (two reports of one Order can share a call); see the note of 2026-12-03.
+  return workorders::TaskDeps{
+      rt.crm->client(), rt.billing->billing(), *rt.store, rt.mapping, rt.clock, *rt.actions};
 }
 
 std::unique_ptr<workorders::Engine> NewEngine(Runtime& rt, workorders::EngineOptions options,
