@@ -257,7 +257,10 @@ void Run::TakeCrmRecord(Row& r, const Json& crm_record) {
   record.Erase("attributes");
   for (const auto& [field, value] : r.record.object()) {
     if (field == "Id") continue;
-    if (field != map_.link.billing_id && !SameValue(value.ToText(), crm_record[field]))
+    // Only fields the mapping reads (and so writes): a column such as CreatedDate or OwnerId
+    // in an export is not the CRM's to be set from a file.
+    if (field != map_.link.billing_id && crm_record.Has(field) &&
+        !SameValue(value.ToText(), crm_record[field]))
       r.file_differs.push_back(field);
     record.Set(field, value);
   }
