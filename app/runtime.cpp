@@ -164,11 +164,6 @@ Result<std::unique_ptr<Runtime>> BuildRuntime(const Config& c, RedactorPtr redac
   rt->action_options.retry = store::RetryPolicy{c.sync_retry.first_ms, c.sync_retry.max_interval_ms,
                                                 c.sync_retry.give_up_after_ms};
   rt->actions = NewActions(*rt, "api");
-  rt->task_crm = std::make_unique<connector::crm::CoalescingCrmClient>(rt->crm->client());
-  rt->task_actions =
-      std::make_unique<actions::Actions>(actions::ActionDeps{*rt->task_crm, rt->billing->billing(),
-                                                             *rt->store, rt->mapping, rt->clock},
-                                         "api", rt->action_options);
   rt->callbacks = std::make_unique<actions::Callbacks>(ActionDepsOf(*rt));
   rt->catalog = NewCatalogSync(*rt, c.catalog_pricebooks);
   rt->scheduler = std::make_unique<Scheduler>(*rt->catalog, *rt->store, rt->clock,
@@ -183,8 +178,8 @@ std::unique_ptr<actions::Actions> NewActions(Runtime& rt, const std::string& act
 }
 
 workorders::TaskDeps TaskDepsOf(Runtime& rt) {
-  // Not through task_crm yet: serve's crash test left finished orders' reports unwritten with
-  // it (two reports of one Order can share a call); see the note of 2026-12-03.
+  // Not through connector/crm/coalescing_client yet: with it, serve's crash test left finished
+  // orders' reports unwritten (two reports of one Order can share a call).
   return workorders::TaskDeps{
       rt.crm->client(), rt.billing->billing(), *rt.store, rt.mapping, rt.clock, *rt.actions};
 }

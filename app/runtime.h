@@ -18,7 +18,6 @@
 #include "catalog-sync/apply.h"
 #include "connector/billing/billing_connection.h"
 #include "connector/billing/key_lock.h"
-#include "connector/crm/coalescing_client.h"
 #include "connector/crm/salesforce/connection.h"
 #include "mapping/mapping.h"
 #include "migration/migrator.h"
@@ -67,10 +66,6 @@ struct Runtime {
   connector::billing::BillingConnectionPtr billing;  // the adapter billing.system names
   actions::ActionOptions action_options;             // billing concurrency, the sync retry policy
   std::unique_ptr<actions::Actions> actions;         // actor "api"
-  // Work-order tasks write one CRM record each from many threads: through `task_crm` those
-  // writes share Collections calls, so they do not fill the org's concurrent-request cap.
-  std::unique_ptr<connector::crm::CoalescingCrmClient> task_crm;
-  std::unique_ptr<actions::Actions> task_actions;  // over task_crm, actor "api"
   std::unique_ptr<actions::Callbacks> callbacks;
   std::unique_ptr<catalog_sync::CatalogSync> catalog;
   std::unique_ptr<Scheduler> scheduler;  // started by `serve`
