@@ -1,5 +1,7 @@
 #include "app/runtime.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -164,6 +166,11 @@ Result<std::unique_ptr<Runtime>> BuildRuntime(const Config& c, RedactorPtr redac
   rt->action_options.retry = store::RetryPolicy{c.sync_retry.first_ms, c.sync_retry.max_interval_ms,
                                                 c.sync_retry.give_up_after_ms};
   rt->actions = NewActions(*rt, "api");
+  rt->task_crm = std::make_unique<connector::crm::CoalescingCrmClient>(rt->crm->client());
+  rt->task_actions =
+      std::make_unique<actions::Actions>(actions::ActionDeps{*rt->task_crm, rt->billing->billing(),
+                                                             *rt->store, rt->mapping, rt->clock},
+                                         "api", rt->action_options);
   rt->callbacks = std::make_unique<actions::Callbacks>(ActionDepsOf(*rt));
   rt->catalog = NewCatalogSync(*rt, c.catalog_pricebooks);
   rt->scheduler = std::make_unique<Scheduler>(*rt->catalog, *rt->store, rt->clock,
@@ -177,11 +184,20 @@ std::unique_ptr<actions::Actions> NewActions(Runtime& rt, const std::string& act
   return std::make_unique<actions::Actions>(ActionDepsOf(rt), actor, rt.action_options);
 }
 
+std::string ProcessId() {
+  char host[256] = {0};
+  ::gethostname(host, sizeof host - 1);
+  return std::string(host) + ":" + std::to_string(::getpid());
+}
+
+void ShareLimits(Runtime& rt, int processes) {
+  if (rt.crm) rt.crm->rest().SetShare(processes);
+  if (rt.billing) rt.billing->ShareLimits(processes);
+}
+
 workorders::TaskDeps TaskDepsOf(Runtime& rt) {
-  // Not through connector/crm/coalescing_client yet: with it, serve's crash test left finished
-  // orders' reports unwritten (two reports of one Order can share a call).
-  return workorders::TaskDeps{
-      rt.crm->client(), rt.billing->billing(), *rt.store, rt.mapping, rt.clock, *rt.actions};
+  return workorders::TaskDeps{*rt.task_crm, rt.billing->billing(), *rt.store, rt.mapping,
+                              rt.clock,     *rt.task_actions};
 }
 
 std::unique_ptr<workorders::Engine> NewEngine(Runtime& rt, workorders::EngineOptions options,

@@ -18,6 +18,7 @@
 #include "catalog-sync/apply.h"
 #include "connector/billing/billing_connection.h"
 #include "connector/billing/key_lock.h"
+#include "connector/crm/coalescing_client.h"
 #include "connector/crm/salesforce/connection.h"
 #include "mapping/mapping.h"
 #include "migration/migrator.h"
@@ -66,6 +67,10 @@ struct Runtime {
   connector::billing::BillingConnectionPtr billing;  // the adapter billing.system names
   actions::ActionOptions action_options;             // billing concurrency, the sync retry policy
   std::unique_ptr<actions::Actions> actions;         // actor "api"
+  // Work-order tasks write one CRM record each from many threads: through `task_crm` those
+  // writes share Collections calls, so they do not fill the org's concurrent-request cap.
+  std::unique_ptr<connector::crm::CoalescingCrmClient> task_crm;
+  std::unique_ptr<actions::Actions> task_actions;  // over task_crm, actor "api"
   std::unique_ptr<actions::Callbacks> callbacks;
   std::unique_ptr<catalog_sync::CatalogSync> catalog;
   std::unique_ptr<Scheduler> scheduler;  // started by `serve`
@@ -100,6 +105,12 @@ std::unique_ptr<actions::Actions> NewActions(Runtime& rt, const std::string& act
 
 // What the work-order tasks run over: the runtime's remotes, store, mapping and clock.
 workorders::TaskDeps TaskDepsOf(Runtime& rt);
+
+// This process among those sharing the store: "host:pid".
+std::string ProcessId();
+// Gives this process 1/`processes` of the CRM's concurrent requests and of the billing rate
+// (app/limit_share.h).
+void ShareLimits(Runtime& rt, int processes);
 
 // A work-order engine over the runtime's remotes, store, mapping, actions and templates.
 std::unique_ptr<workorders::Engine> NewEngine(Runtime& rt, workorders::EngineOptions options,

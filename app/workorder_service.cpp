@@ -1,7 +1,5 @@
 #include "app/workorder_service.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <cmath>
 
@@ -17,9 +15,7 @@ WorkOrderService::WorkOrderService(Runtime& runtime, const WorkersConfig& worker
       poll_floor_(poll_floor),
       renewal_interval_(renewal_interval),
       crash_(crash) {
-  char host[256] = {0};
-  ::gethostname(host, sizeof host - 1);
-  process_id_ = std::string(host) + ":" + std::to_string(::getpid());
+  process_id_ = ProcessId();
   rt_.metrics.Describe("tandem_workorder_tasks_total", "counter",
                        "work-order tasks run, by outcome (done, retried, failed, lost: the lease "
                        "had passed to another claim)");

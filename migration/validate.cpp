@@ -4,10 +4,12 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
 
 #include "connector/crm/soql.h"
 #include "migration/match_keys.h"
 #include "migration/run.h"
+#include "util/parallel.h"
 
 namespace tandem::migration::internal {
 namespace {
@@ -200,17 +202,32 @@ Status Run::CheckCrmIds(std::vector<Row>& rows) {
   if (!map_.link.billing_id.empty() &&
       std::find(fields.begin(), fields.end(), map_.link.billing_id) == fields.end())
     fields.push_back(map_.link.billing_id);
+  std::vector<std::string> queries;
   for (size_t start = 0; start < ids.size(); start += kIdsPerQuery) {
     std::vector<std::string> part(
         ids.begin() + static_cast<long>(start),
         ids.begin() + static_cast<long>(std::min(ids.size(), start + kIdsPerQuery)));
     auto soql = connector::crm::SoqlBuilder(map_.crm, fields).WhereIn("Id", part).Build();
     if (!soql.ok()) return soql.status();
-    TANDEM_RETURN_IF_ERROR(deps_.crm.Query(*soql, [&](const Json& r) {
-      found[Id15(r["Id"].as_string())] = r;
-      return Status::Ok();
-    }));
+    queries.push_back(std::move(*soql));
   }
+  // Several at once, as many as the CRM's client asks for: one after another, a chunk's 25
+  // reads took 7.5 s at Salesforce's 300 ms while billing waited.
+  std::mutex mu;
+  Status failed;
+  ParallelForLimited(
+      queries.size(), 8, [&] { return deps_.crm.PreferredInFlight(); },
+      [&](size_t q) {
+        std::map<std::string, Json> part;
+        Status st = deps_.crm.Query(queries[q], [&](const Json& r) {
+          part[Id15(r["Id"].as_string())] = r;
+          return Status::Ok();
+        });
+        std::lock_guard<std::mutex> lock(mu);
+        if (!st.ok() && failed.ok()) failed = st;
+        found.merge(part);
+      });
+  TANDEM_RETURN_IF_ERROR(failed);
   for (Row& r : rows) {
     if (r.plan == Plan::kFailed) continue;
     auto it = found.find(Id15(r.crm_id));

@@ -335,6 +335,14 @@ Status Reconciler::CheckLinks(const mapping::ObjectMap& map) {
       crm_ids.push_back(l.crm_id);
       bids.push_back(l.billing_id);
     }
+    // The billing records of this page that another map links too.
+    std::map<std::string, std::string> also_linked;  // billing id → "map CRM id"
+    for (const auto& other : deps_.mapping.objects) {
+      if (other.name == map.name || other.billing != map.billing) continue;
+      auto theirs = deps_.store.FindLinksByBillingIds(other.name, bids);
+      if (!theirs.ok()) return theirs.status();
+      for (const auto& t : *theirs) also_linked[t.billing_id] = other.name + " " + t.crm_id;
+    }
     std::map<std::string, Json> crm;
     TANDEM_RETURN_IF_ERROR(ReadCrm(map.crm, fields, "Id", crm_ids, &crm));
     auto billing = StoredBilling(map.billing, bids);
@@ -344,6 +352,15 @@ Status Reconciler::CheckLinks(const mapping::ObjectMap& map) {
     std::vector<std::string> drop;
     std::vector<Json> updates;
     for (const auto& l : *links) {
+      if (auto twice = also_linked.find(l.billing_id); twice != also_linked.end()) {
+        Finding f{map.name, kLinkedTwice, l.crm_id, l.billing_id, "", "", "", "", ""};
+        f.detail = "billing " + l.billing_id + " is linked by " + map.name + " " + l.crm_id +
+                   " and by " + twice->second +
+                   ": each one's sync overwrites the other's fields; not compared, not "
+                   "repaired (one of the two links is wrong)";
+        TANDEM_RETURN_IF_ERROR(Found(std::move(f)));
+        continue;
+      }
       auto c = crm.find(l.crm_id);
       auto b = billing->find(l.billing_id);
       if (c == crm.end() || b == billing->end()) {

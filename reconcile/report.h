@@ -24,6 +24,10 @@ inline constexpr char kMissingInCrm[] =
 inline constexpr char kUnlinked[] = "unlinked";       // both exist and name each other; no link
 inline constexpr char kFieldDrift[] = "field_drift";  // linked; a mapped field differs
 inline constexpr char kOrphanedLink[] = "orphaned_link";  // a link whose record is gone on a side
+// One billing record linked under two object maps (an Account and a Contact): a sync of either
+// overwrites what the other wrote, so its fields are not compared and `--fix` never repairs
+// it (a repair would flip it back and forth on every run); a person decides which link goes.
+inline constexpr char kLinkedTwice[] = "linked_twice";
 // Money-level kinds (`--object revenue`): a line billing charges less for a month than was
 // sold, more, or a sold recurring add-on billing does not charge at all.
 inline constexpr char kUnderBilled[] = "under_billed";

@@ -67,4 +67,24 @@ Status LeadershipStore::ReleaseLeadership(int64_t lock_key) {
   }
 }
 
+Result<int> LeadershipStore::Heartbeat(const std::string& process_id, int64_t now_ms,
+                                       int64_t ttl_ms) {
+  return pool_.With("process heartbeat", [&](soci::session& sql) -> Result<int> {
+    Exec(sql,
+         "INSERT INTO processes (id, seen_ms) VALUES (:i, :s) ON CONFLICT (id) DO UPDATE SET "
+         "seen_ms = excluded.seen_ms",
+         {Text(process_id), Int(now_ms)});
+    Exec(sql, "DELETE FROM processes WHERE seen_ms < :t", {Int(now_ms - ttl_ms)});
+    auto rows = Query(sql, "SELECT COUNT(*) FROM processes", {});
+    return static_cast<int>(AsInt(rows.at(0).at(0)));
+  });
+}
+
+Status LeadershipStore::LeaveProcesses(const std::string& process_id) {
+  return pool_.With("leave processes", [&](soci::session& sql) -> Status {
+    Exec(sql, "DELETE FROM processes WHERE id = :i", {Text(process_id)});
+    return Status::Ok();
+  });
+}
+
 }  // namespace tandem::store

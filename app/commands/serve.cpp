@@ -17,6 +17,7 @@
 #include "app/console_routes.h"
 #include "app/event_routes.h"
 #include "app/history_routes.h"
+#include "app/limit_share.h"
 #include "app/payload_retention.h"
 #include "app/scheduled_reconcile.h"
 #include "app/server.h"
@@ -174,6 +175,14 @@ int Serve(const Globals& g, const Args& args) {
     }
     DescribeReconcileMetrics(runtime->metrics, *runtime->store);
   }
+  // Before any remote call: the processes sharing the store split the remotes' limits.
+  std::unique_ptr<LimitShare> share;
+  if (runtime) {
+    share = std::make_unique<LimitShare>(*runtime->store, runtime->clock, ProcessId(),
+                                         [runtime](int n) { ShareLimits(*runtime, n); });
+    share->Describe(runtime->metrics);
+    share->Start();
+  }
   SystemClock clock;
   connector::http::CallCounter counter;
   ServerOptions server_options{config.server.host, config.server.port, config.server.api_token,
@@ -257,6 +266,7 @@ int Serve(const Globals& g, const Args& args) {
   if (jobs) jobs->Stop();  // the running chunks finish; queued jobs are recorded interrupted
   if (work_orders) work_orders->Stop();  // running tasks finish; claimed ones are given back
   if (upkeep) upkeep->Stop();
+  if (share) share->Stop();  // the others take this process's share
   stopping = true;
   if (worker.joinable()) worker.join();
   return kExitOk;

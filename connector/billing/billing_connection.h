@@ -12,6 +12,9 @@ class BillingConnection {
  public:
   virtual ~BillingConnection() = default;
   virtual BillingSystem& billing() = 0;
+  // Several processes sharing one store split the billing system's rate limit: this one keeps
+  // 1/`processes` of it (connector/http/rest_client.h, RestClient::SetShare).
+  virtual void ShareLimits(int processes) = 0;
 };
 using BillingConnectionPtr = std::unique_ptr<BillingConnection>;
 

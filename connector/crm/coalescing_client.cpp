@@ -1,12 +1,34 @@
 #include "connector/crm/coalescing_client.h"
 
+#include <cctype>
 #include <exception>
+#include <set>
 
 namespace tandem::connector::crm {
 namespace {
 constexpr size_t kCallSize = 200;  // sObject Collections take at most 200 records a call
 constexpr char kUpsert = 'u';
 constexpr char kUpdate = 'p';
+
+// The key Salesforce knows a written record by within one call: its Id (update) or its external
+// id (upsert; folded, as most external ids match case-insensitively).
+std::string WriteKey(char op, const std::string& external_field, const Json& record) {
+  std::string key = op == kUpsert ? record[external_field].ToText()
+                                  : (record.Has("Id") ? record["Id"] : record["id"]).ToText();
+  if (op == kUpsert)
+    for (char& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return key;
+}
+
+// Whether Salesforce refused the call as a whole for a reason that sending it again will not
+// change (a value it could not parse, say), as opposed to the CRM being unavailable.
+bool RefusedWhole(const Result<std::vector<SaveResult>>& results) {
+  if (!results.ok()) return !results.status().IsUnavailable() && !results.status().IsRateLimited();
+  if (results->empty()) return false;
+  for (const auto& r : *results)
+    if (r.success || r.errors.empty() || r.errors.front().code != kCallRefused) return false;
+  return true;
+}
 }  // namespace
 
 Result<SaveResult> CoalescingCrmClient::Upsert(const std::string& object,
@@ -73,32 +95,56 @@ Result<std::vector<SaveResult>> CoalescingCrmClient::Submit(const GroupKey& key,
   if (me.done) return std::move(me.results);
 
   // This caller's turn: it sends for itself and for those behind it whose records fit.
+  // Salesforce refuses one record twice in a call (every occurrence fails), so a second write
+  // to a record already in the call waits for the next one, and so does everyone behind it:
+  // writes to one record keep their order.
   std::vector<Pending*> batch;
   std::vector<Json> all;
+  std::set<std::string> keys;
+  const char op = std::get<0>(key);
+  const std::string& external_field = std::get<2>(key);
   while (!group.waiting.empty() &&
          all.size() + group.waiting.front()->records->size() <= kCallSize) {
     Pending* next = group.waiting.front();
+    std::vector<std::string> its;
+    bool clash = false;
+    for (const Json& r : *next->records) {
+      its.push_back(WriteKey(op, external_field, r));
+      clash = clash || (!batch.empty() && keys.count(its.back()) > 0);
+    }
+    if (clash) break;
+    keys.insert(its.begin(), its.end());
     group.waiting.pop_front();
     batch.push_back(next);
     all.insert(all.end(), next->records->begin(), next->records->end());
   }
   group.sending = true;
   lock.unlock();
-  Result<std::vector<SaveResult>> results = Status::Internal("not sent");
-  try {
-    results = Send(key, all);
-  } catch (const std::exception& e) {
-    // Truly unexpected, but the callers behind this one must not wait for ever.
-    results = Status::Internal(std::string("CRM write: ") + e.what());
-  }
+  auto send = [&](const std::vector<Json>& what) -> Result<std::vector<SaveResult>> {
+    try {
+      auto answered = Send(key, what);
+      if (answered.ok() && answered->size() != what.size())
+        return Status::Unavailable("CRM write: " + std::to_string(answered->size()) +
+                                   " results for " + std::to_string(what.size()) + " records");
+      return answered;
+    } catch (const std::exception& e) {
+      // Truly unexpected, but the callers behind this one must not wait for ever.
+      return Status::Unavailable(std::string("CRM write: ") + e.what());
+    }
+  };
+  auto results = send(all);
+  // One caller's record can make Salesforce refuse a whole call: then each caller goes again
+  // on its own, so the refusal reaches only the caller it belongs to.
+  const bool each_alone = batch.size() > 1 && RefusedWhole(results);
+  if (each_alone)
+    for (Pending* p : batch) p->results = send(*p->records);
   lock.lock();
-  if (results.ok() && results->size() != all.size())
-    results = Status::Internal("CRM write: " + std::to_string(results->size()) + " results for " +
-                               std::to_string(all.size()) + " records");
   size_t at = 0;
   for (Pending* p : batch) {
     const size_t n = p->records->size();
-    if (results.ok())
+    if (each_alone) {
+      // answered above
+    } else if (results.ok())
       p->results = std::vector<SaveResult>(results->begin() + static_cast<std::ptrdiff_t>(at),
                                            results->begin() + static_cast<std::ptrdiff_t>(at + n));
     else

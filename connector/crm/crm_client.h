@@ -27,6 +27,12 @@ struct CrmError {
   std::string ToString() const;  // "CODE: message [Field1, Field2]"
 };
 
+// The codes a client gives each record of a Collections call that failed as a whole (not the
+// record's fault): the CRM was unavailable, or it refused the call (e.g. a value it could not
+// parse), which sending the same call again will not change.
+inline constexpr const char* kCallFailed = "CALL_FAILED";
+inline constexpr const char* kCallRefused = "CALL_REFUSED";
+
 // Maps a CRM error to a Status code (RateLimited, Unavailable, InvalidArgument, NotFound...).
 Status ToStatus(const CrmError& error, const std::string& context);
 

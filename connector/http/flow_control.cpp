@@ -60,10 +60,15 @@ int FlowControl::InFlight() const {
   if (rate_ <= 0) return std::min(cap_, kWithoutRate);
   // Before the first answer: a guess of 250 ms, what a remote across the internet takes.
   const double latency_s = (ewma_ms_ == 0 ? 250.0 : ewma_ms_) / 1000.0;
-  double target = rate_ * factor_ * latency_s * kMargin;
+  double target = rate_ * share_ * factor_ * latency_s * kMargin;
   if (lowest_ms_ > 0 && ewma_ms_ > 2 * lowest_ms_)  // queueing at the remote: ease off
     target *= std::max(0.5, 2 * lowest_ms_ / ewma_ms_);
   return std::clamp(static_cast<int>(std::ceil(target)), 1, cap_);
+}
+
+void FlowControl::SetShare(double share) {
+  std::lock_guard<std::mutex> lock(mu_);
+  share_ = std::clamp(share, 0.001, 1.0);
 }
 
 double FlowControl::RateFactor() const {
@@ -86,6 +91,14 @@ Result<HttpResponse> FlowControlStage::Send(HttpRequest& request) {
   flow_.Observe(std::chrono::duration_cast<Millis>(now - started),
                 classifier_(result) == Action::kRateLimited, now);
   return result;
+}
+
+void ConcurrencyLimitStage::SetLimit(int limit) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    limit_ = limit < 1 ? 1 : limit;
+  }
+  freed_.notify_all();
 }
 
 Result<HttpResponse> ConcurrencyLimitStage::Send(HttpRequest& request) {

@@ -44,6 +44,8 @@ class FlowControl {
   void CallStarted() { ++in_flight_now_; }
   void CallEnded() { --in_flight_now_; }
   double latency_ms() const;
+  // This process's share of the configured rate (several processes sharing the remote).
+  void SetShare(double share);
 
  private:
   const double rate_;
@@ -53,6 +55,7 @@ class FlowControl {
   double ewma_ms_ = 0;       // GUARDED_BY(mu_); 0: nothing measured yet
   double lowest_ms_ = 0;     // GUARDED_BY(mu_)
   double factor_ = 1.0;      // GUARDED_BY(mu_)
+  double share_ = 1.0;       // GUARDED_BY(mu_)
   double refused_at_ = 1.0;  // GUARDED_BY(mu_): the factor the last cut was made from
   SteadyTime last_cut_{};    // GUARDED_BY(mu_)
   SteadyTime last_step_{};   // GUARDED_BY(mu_): the last cut or step back up
@@ -92,9 +95,13 @@ class ConcurrencyLimitStage final : public HttpTransport {
   // HttpTransport methods
   Result<HttpResponse> Send(HttpRequest& request) override;
 
+  // A new limit (several processes share the remote's): callers above it wait until enough
+  // of the attempts on the wire have ended.
+  void SetLimit(int limit);
+
  private:
   HttpTransportPtr next_;
-  const int limit_;
+  int limit_;  // GUARDED_BY(mu_)
   std::mutex mu_;
   std::condition_variable freed_;
   int running_ = 0;  // GUARDED_BY(mu_)

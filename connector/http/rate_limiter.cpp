@@ -16,7 +16,7 @@ TokenBucket::TokenBucket(double rate_per_second, double burst, const Clock& cloc
 void TokenBucket::RefillLocked(SteadyTime now) {
   const double elapsed = std::chrono::duration<double>(now - last_).count();
   if (elapsed > 0) {
-    tokens_ = std::min(burst_, tokens_ + elapsed * rate_ * factor_);
+    tokens_ = std::min(burst_, tokens_ + elapsed * rate_ * factor_ * share_);
     last_ = now;
   }
 }
@@ -29,7 +29,8 @@ Millis TokenBucket::Acquire() {
     RefillLocked(clock_.SteadyNow());
     tokens_ -= 1.0;  // reserve now; a negative balance is the queue of waiting callers
     if (tokens_ < 0)
-      wait = Millis(static_cast<int64_t>(std::ceil(-tokens_ / (rate_ * factor_) * 1000.0)));
+      wait =
+          Millis(static_cast<int64_t>(std::ceil(-tokens_ / (rate_ * factor_ * share_) * 1000.0)));
   }
   if (wait.count() > 0) sleeper_.Sleep(wait);
   return wait;
@@ -39,6 +40,12 @@ void TokenBucket::SetRateFactor(double factor) {
   std::lock_guard<std::mutex> lock(mu_);
   RefillLocked(clock_.SteadyNow());  // the time so far at the old rate
   factor_ = std::clamp(factor, 0.01, 1.0);
+}
+
+void TokenBucket::SetShare(double share) {
+  std::lock_guard<std::mutex> lock(mu_);
+  RefillLocked(clock_.SteadyNow());
+  share_ = std::clamp(share, 0.001, 1.0);
 }
 
 double TokenBucket::Available() {

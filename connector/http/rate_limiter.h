@@ -21,6 +21,9 @@ class TokenBucket {
   double Available();
   // Lets through `factor` (0 < factor <= 1) of the configured rate from now on.
   void SetRateFactor(double factor);
+  // This process's share (0 < share <= 1) of the configured rate, when several processes
+  // share the remote's limit; the rate factor applies within it.
+  void SetShare(double share);
 
  private:
   void RefillLocked(SteadyTime now);  // REQUIRES: mu_ held
@@ -28,6 +31,7 @@ class TokenBucket {
   const double rate_;
   const double burst_;
   double factor_ = 1.0;  // GUARDED_BY(mu_)
+  double share_ = 1.0;   // GUARDED_BY(mu_)
   const Clock& clock_;
   Sleeper& sleeper_;
   std::mutex mu_;

@@ -1,5 +1,7 @@
 #include "connector/http/rest_client.h"
 
+#include <algorithm>
+
 #include "connector/http/cpprest_transport.h"
 #include "connector/http/jittered_backoff.h"
 #include "connector/http/rate_limiter.h"
@@ -16,7 +18,8 @@ struct RestClient::Impl {
   JitteredExponentialBackoff backoff;
   TokenBucket bucket;
   FlowControl flow;
-  RetryStage* retry = nullptr;  // owned by the pipeline
+  RetryStage* retry = nullptr;                   // owned by the pipeline
+  ConcurrencyLimitStage* concurrency = nullptr;  // owned by the pipeline; null: no limit
   HttpTransportPtr pipeline;
 };
 
@@ -34,8 +37,11 @@ RestClient::RestClient(RestClientOptions options, RestClientDeps deps, AuthProvi
   p = std::make_unique<FlowControlStage>(std::move(p), impl_->flow, options_.retry.classifier,
                                          deps.clock);
   p = std::make_unique<RateLimitStage>(std::move(p), impl_->bucket);
-  if (options_.max_concurrent > 0)
-    p = std::make_unique<ConcurrencyLimitStage>(std::move(p), options_.max_concurrent);
+  if (options_.max_concurrent > 0) {
+    auto limit = std::make_unique<ConcurrencyLimitStage>(std::move(p), options_.max_concurrent);
+    impl_->concurrency = limit.get();
+    p = std::move(limit);
+  }
   auto retry = std::make_unique<RetryStage>(std::move(p), options_.retry, impl_->backoff,
                                             deps.sleeper, deps.clock, remote);
   impl_->retry = retry.get();
@@ -87,5 +93,14 @@ const RetryStats& RestClient::retry_stats() const { return impl_->retry->stats()
 TokenBucket& RestClient::rate_limiter() { return impl_->bucket; }
 
 FlowControl& RestClient::flow() { return impl_->flow; }
+
+void RestClient::SetShare(int processes) {
+  processes = std::max(1, processes);
+  const double share = 1.0 / processes;
+  impl_->bucket.SetShare(share);
+  impl_->flow.SetShare(share);
+  if (impl_->concurrency)
+    impl_->concurrency->SetLimit(std::max(1, options_.max_concurrent / processes));
+}
 
 }  // namespace tandem::connector::http

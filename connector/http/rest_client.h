@@ -67,6 +67,9 @@ class RestClient {
   TokenBucket& rate_limiter();
   // How many calls to keep in flight to this remote now (connector/http/flow_control.h).
   FlowControl& flow();
+  // Several processes sharing one store split this remote's limits: this one keeps
+  // 1/`processes` of the rate and of the concurrent attempts (at least one).
+  void SetShare(int processes);
 
  private:
   struct Impl;

@@ -17,10 +17,32 @@ Reply Handler::Composite(const Segments& seg) {
   if (records.size() > 200)
     return Errors(400, "EXCEEDED_ID_LIMIT", "Maximum number of records allowed is 200.");
   const bool upsert = seg.size() == 7;
+  // Salesforce refuses a record named twice in one call (the same Id in an update, the same
+  // external id in an upsert): every occurrence fails, none is written.
+  std::map<std::string, int> named;
+  auto name_of = [&](const value& rec) -> std::string {
+    const std::string field = upsert ? seg[6] : (rec.has_field("Id") ? "Id" : "id");
+    if (!rec.is_object() || !rec.has_field(field) || !rec.at(field).is_string()) return "";
+    return rec.at(field).as_string();
+  };
+  if (method_ != "POST" || upsert)
+    for (const auto& rec : records)
+      if (auto n = name_of(rec); !n.empty()) ++named[n];
   value out = value::array();
   size_t i = 0;
-  for (const auto& rec : records)
+  for (const auto& rec : records) {
+    const std::string n = name_of(rec);
+    if (!n.empty() && named[n] > 1) {
+      SaveOutcome twice;
+      twice.errors.push_back(
+          SfError{"DUPLICATE_VALUE",
+                  (upsert ? "Duplicate external id specified: " : "Duplicate id in list: ") + n,
+                  {upsert ? seg[6] : "Id"}});
+      out[i++] = SaveJson(twice, upsert);
+      continue;
+    }
     out[i++] = SaveJson(SaveCollectionRecord(rec, seg, upsert), upsert);
+  }
   return JsonReply(200, out);
 }
 

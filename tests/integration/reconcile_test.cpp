@@ -236,6 +236,31 @@ TEST_P(ReconcileTest, OrphanedLinksAreDroppedOrTheBillingRecordRecreated) {
   EXPECT_EQ(Rows(kOrphanedLink), 0) << summary_;
 }
 
+// One billing customer linked by an Account and by a Contact (what an old migration's matching
+// did): each map finds it, reports it as linked twice, compares none of its fields, and
+// `--fix` never rewrites it (one map's repair would be undone by the other's on the next run).
+TEST_P(ReconcileTest, OneBillingCustomerLinkedByTwoMapsIsFlaggedNeverFlipped) {
+  const auto ids = SyncedAccounts(2);
+  const std::string bid = BillingId(ids[0]);
+  Json person = Json::MakeObject();
+  person.Set("FirstName", "Ana");
+  person.Set("LastName", "Silva");
+  person.Set("AccountId", ids[0]);
+  const std::string contact = crm_.client().Create("Contact", person).value();
+  ASSERT_TRUE((*store_)
+                  ->UpsertLinks({store::Link{"contact", contact, bid, "", "",
+                                             ToEpochMillis(stripe_.clock.Now())}})
+                  .ok());
+  for (int run = 0; run < 2; ++run) {
+    auto report = Run({"account", "contact"}, true);
+    EXPECT_EQ(Rows(kLinkedTwice), 2) << summary_;  // once from each map
+    EXPECT_EQ(Rows(kFieldDrift), 0) << "a doubly linked record's fields are not compared\n"
+                                    << summary_;
+    EXPECT_EQ(report->fixed(), 0) << summary_;
+    EXPECT_EQ(billing_->GetAccount(bid)->name, "Rec Co 0") << "renamed by the contact's repair";
+  }
+}
+
 TEST_P(ReconcileTest, InvoicesAndPaymentsMissingInTheCrmAreWrittenAsCallbacksWould) {
   const auto ids = SyncedAccounts(2);
   Subscribe({BillingId(ids[0]), BillingId(ids[1])});

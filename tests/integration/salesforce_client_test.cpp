@@ -238,9 +238,15 @@ TEST(SalesforceClient, UpdateAndUpsertManyAndDeleteMany) {
   EXPECT_TRUE(updated[0].success && updated[1].success);
   Json e1 = Account("E1");
   e1.Set("Ext__c", "X1");
-  auto upserted = c.UpsertMany("Account", "Ext__c", {e1, e1}).value();
-  EXPECT_TRUE(upserted[0].created);
-  EXPECT_FALSE(upserted[1].created);
+  // One key twice in a call: Salesforce refuses both, writes neither.
+  auto twice = c.UpsertMany("Account", "Ext__c", {e1, e1}).value();
+  for (const auto& r : twice) {
+    EXPECT_FALSE(r.success);
+    ASSERT_FALSE(r.errors.empty());
+    EXPECT_EQ(r.errors.front().code, "DUPLICATE_VALUE");
+  }
+  EXPECT_TRUE(c.UpsertMany("Account", "Ext__c", {e1}).value()[0].created);
+  EXPECT_FALSE(c.UpsertMany("Account", "Ext__c", {e1}).value()[0].created);
   auto deleted = c.DeleteMany({created[0].id, created[1].id}).value();
   EXPECT_TRUE(deleted[0].success && deleted[1].success);
   EXPECT_EQ(env.sandbox.CountRecords("Account"), 1);
@@ -657,6 +663,79 @@ TEST(CoalescingCrmClient, UpdatesShareCallsAndAFailedCallIsTransientForEveryCall
   auto lone = coalesced.Upsert("Account", "Ext__c", "LONE", Account("Lone"));
   ASSERT_FALSE(lone.ok());
   EXPECT_TRUE(lone.status().IsUnavailable()) << lone.status().ToString();
+}
+
+// Salesforce refuses a record named twice in one call (every occurrence fails). Two tasks can
+// write one record at once (two reports of one Order, one service's inventory twice): the
+// second write waits for the next call, and the last one written is the last one asked for.
+TEST(CoalescingCrmClient, TwoWritesToOneRecordNeverShareACall) {
+  sandbox::salesforce::SalesforceSandboxOptions so;
+  so.latency = {50, 0};
+  SalesforceEnv env(so);
+  std::vector<Json> accounts;
+  for (int i = 0; i < 10; ++i) accounts.push_back(Account("Before " + std::to_string(i)));
+  auto created = env.client().CreateMany("Account", accounts);
+  ASSERT_TRUE(created.ok());
+  // The emulator refuses a twin in one call, as Salesforce does; the test's premise.
+  {
+    std::vector<Json> twins(2, Account("Twin"));
+    for (auto& t : twins) t.Set("Id", (*created)[0].id);
+    auto refused = env.client().UpdateMany("Account", twins);
+    ASSERT_TRUE(refused.ok());
+    EXPECT_FALSE((*refused)[0].success);
+    EXPECT_FALSE((*refused)[1].success);
+  }
+  CoalescingCrmClient coalesced(env.client());
+  constexpr int kWriters = 21;  // the first goes alone; 20 queue behind it: each account twice
+  std::vector<Result<std::vector<SaveResult>>> updated(kWriters, Status::Internal("not run"));
+  std::vector<Result<SaveResult>> upserted(kWriters, Status::Internal("not run"));
+  std::vector<std::thread> writers;
+  for (int i = 0; i < kWriters; ++i)
+    writers.emplace_back([&, i] {
+      Json r = Account("Writer " + std::to_string(i));
+      r.Set("Id", (*created)[i % 10].id);
+      updated[i] = coalesced.UpdateMany("Account", {r});
+      upserted[i] = coalesced.Upsert("Account", "Ext__c", "E" + std::to_string(i % 10),
+                                     Account("Upserter " + std::to_string(i)));
+    });
+  for (auto& t : writers) t.join();
+  for (int i = 0; i < kWriters; ++i) {
+    ASSERT_TRUE(updated[i].ok()) << updated[i].status().ToString();
+    EXPECT_TRUE((*updated[i])[0].success) << i << ": " << (*updated[i])[0].ErrorText();
+    EXPECT_TRUE(upserted[i].ok()) << i << ": " << upserted[i].status().ToString();
+  }
+  EXPECT_EQ(env.sandbox.CountRecords("Account"), 20) << "10 created, 10 upserted, none twice";
+  EXPECT_LT(coalesced.counts().calls, 2 * kWriters) << "the writes still shared calls";
+}
+
+// A call Salesforce refuses as a whole (here a fault on the shared call and on the first caller
+// sent again) is sent again one caller at a time: the refusal reaches one caller, never the
+// callers whose records were fine.
+TEST(CoalescingCrmClient, ARefusedSharedCallIsSentAgainPerCaller) {
+  SalesforceEnv env;
+  // The first call is slow (the others queue behind it); the next two calls are refused.
+  env.sandbox.AddFault(SalesforceFault{"PATCH", "/composite/sobjects", 0, "", 1, 300});
+  env.sandbox.AddFault(
+      SalesforceFault{"PATCH", "/composite/sobjects", 400, "JSON_PARSER_ERROR", 2, 0});
+  CoalescingCrmClient coalesced(env.client());
+  std::thread first(
+      [&] { EXPECT_TRUE(coalesced.Upsert("Account", "Ext__c", "FIRST", Account("First")).ok()); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // its call is at the emulator
+  constexpr int kBehind = 8;  // queued behind the first call: they go in one call
+  std::vector<Result<SaveResult>> results(kBehind, Status::Internal("not run"));
+  std::vector<std::thread> behind;
+  for (int i = 0; i < kBehind; ++i)
+    behind.emplace_back([&, i] {
+      results[i] = coalesced.Upsert("Account", "Ext__c", "B" + std::to_string(i),
+                                    Account("Behind " + std::to_string(i)));
+    });
+  first.join();
+  for (auto& t : behind) t.join();
+  int refused = 0;
+  for (const auto& r : results) refused += !r.ok();
+  EXPECT_EQ(refused, 1) << "only the caller whose own call was refused again";
+  EXPECT_EQ(env.sandbox.CountRecords("Account"), kBehind);  // the first and 7 behind
+  EXPECT_EQ(coalesced.counts().calls, 2 + kBehind) << "first, shared, then one per caller";
 }
 
 }  // namespace

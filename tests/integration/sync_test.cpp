@@ -256,24 +256,11 @@ TEST_P(SyncTest, BillingWritesRunConcurrentlyWithinBillingsRateLimit) {
   std::chrono::steady_clock::duration took{};
   auto run = [&](const std::vector<std::string>& ids, double client_rate, int64_t* refused,
                  store::Store& store) {
-    sandbox::stripe::StripeSandboxOptions limited;
-    limited.rate_limit_per_second = 40;
-    sandbox::stripe::StripeSandbox billing(limited, stripe_.clock);
-    EXPECT_TRUE(billing.Start().ok());
     // A create answers in 200 ms, as a real one does: one at a time, 120 would take 24 s.
-    billing.AddFault({"POST", "/v1/customers", 0, "", -1, 200});
-    connector::billing::stripe::StripeConnectionOptions o;
-    o.base_url = billing.base_url();
-    o.api_key = "sk_test_sandbox";
-    o.rate_per_second = client_rate;
-    o.burst = 1;
-    SystemClock clock;
-    RealSleeper sleeper;  // the limit is kept in real time
-    SeededRandom random(3);
-    connector::http::CallCounter counter;
-    Redactor redactor;
-    connector::billing::stripe::StripeConnection connection(
-        o, connector::http::RestClientDeps{clock, sleeper, random, counter}, redactor);
+    testing::RateLimitedStripe stripe(40, "/v1/customers", 200, client_rate, 3);
+    auto& billing = stripe.sandbox;
+    auto& connection = *stripe.connection;
+    const Clock& clock = stripe.clock;
     Actions concurrent(ActionDeps{crm_.client(), connection.billing(), store, mapping_, clock},
                        "test:concurrent", ActionOptions{16, {}});
     const auto started = std::chrono::steady_clock::now();

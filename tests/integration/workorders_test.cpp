@@ -1205,24 +1205,10 @@ namespace {
 TEST(WorkOrderRateLimit, TasksInFlightTogetherNeverExceedBillingsRateLimit) {
   auto run = [](double client_rate, int64_t* refused, double* seconds) {
     testing::SalesforceEnv crm;
-    testing::ShiftedClock sandbox_clock;
-    sandbox::stripe::StripeSandboxOptions limited;
-    limited.rate_limit_per_second = 40;
-    sandbox::stripe::StripeSandbox billing(limited, sandbox_clock);
-    EXPECT_TRUE(billing.Start().ok());
-    billing.AddFault({"POST", "/v1/", 0, "", -1, 150});  // a write answers as a real one does
-    connector::billing::stripe::StripeConnectionOptions o;
-    o.base_url = billing.base_url();
-    o.api_key = "sk_test_sandbox";
-    o.rate_per_second = client_rate;
-    o.burst = 1;
-    SystemClock clock;
-    RealSleeper sleeper;  // the limit is kept in real time
-    SeededRandom random(5);
-    connector::http::CallCounter counter;
-    Redactor redactor;
-    connector::billing::stripe::StripeConnection connection(
-        o, connector::http::RestClientDeps{clock, sleeper, random, counter}, redactor);
+    testing::RateLimitedStripe stripe(40, "/v1/", 150, client_rate, 5);
+    auto& billing = stripe.sandbox;
+    auto& connection = *stripe.connection;
+    const Clock& clock = stripe.clock;
     testing::ScopedStore store(StoreBackend{"sqlite"},
                                "wo_rate_" + std::to_string(static_cast<int>(client_rate)));
     EXPECT_TRUE(store.Open().ok());

@@ -5,12 +5,14 @@
 #pragma once
 
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <utility>
 
 #include "connector/billing/stripe/connection.h"
 #include "sandbox/stripe/stripe_sandbox.h"
 #include "tests/fakes/fake_clock.h"
+#include "util/clock.h"
 #include "util/json.h"
 
 namespace tandem::testing {
@@ -49,6 +51,44 @@ struct StripeEnv {
   ShiftedClock clock;  // real time; a test may move it on (Stripe's test clocks)
   FakeClock fake_clock;
   FakeSleeper sleeper;
+  SeededRandom random;
+  connector::http::CallCounter counter;
+  Redactor redactor;
+  sandbox::stripe::StripeSandbox sandbox;
+  std::unique_ptr<connector::billing::stripe::StripeConnection> connection;
+};
+
+// A Stripe sandbox refusing more than `limit_per_second` requests a second, whose POSTs under
+// `slow_path` answer in `latency_ms` as a real one's do, and a connection to it whose client
+// keeps `client_rate` a second (burst 1), waiting in real time: what the tests that billing's
+// rate limit holds under concurrency run on.
+struct RateLimitedStripe {
+  RateLimitedStripe(int limit_per_second, const std::string& slow_path, int latency_ms,
+                    double client_rate, uint64_t seed)
+      : random(seed), sandbox(Limited(limit_per_second), sandbox_clock) {
+    Status st = sandbox.Start();
+    if (!st.ok()) throw std::runtime_error(st.ToString());
+    sandbox.AddFault({"POST", slow_path, 0, "", -1, latency_ms});
+    connector::billing::stripe::StripeConnectionOptions o;
+    o.base_url = sandbox.base_url();
+    o.api_key = "sk_test_sandbox";
+    o.rate_per_second = client_rate;
+    o.burst = 1;
+    connection = std::make_unique<connector::billing::stripe::StripeConnection>(
+        o, connector::http::RestClientDeps{clock, sleeper, random, counter}, redactor);
+  }
+
+  connector::billing::stripe::StripeBilling& billing() { return connection->billing(); }
+
+  static sandbox::stripe::StripeSandboxOptions Limited(int limit_per_second) {
+    sandbox::stripe::StripeSandboxOptions o;
+    o.rate_limit_per_second = limit_per_second;
+    return o;
+  }
+
+  ShiftedClock sandbox_clock;
+  SystemClock clock;
+  RealSleeper sleeper;  // the limit is kept in real time
   SeededRandom random;
   connector::http::CallCounter counter;
   Redactor redactor;

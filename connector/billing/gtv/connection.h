@@ -29,6 +29,7 @@ class GtvConnection : public BillingConnection {
 
   GtvBilling& billing() override { return *billing_; }
   http::RestClient& rest() { return *rest_; }
+  void ShareLimits(int processes) override { rest().SetShare(processes); }
 
  private:
   std::unique_ptr<http::RestClient> rest_;

@@ -30,6 +30,7 @@ class StripeConnection : public BillingConnection {
 
   StripeBilling& billing() override { return *billing_; }
   http::RestClient& rest() { return *rest_; }
+  void ShareLimits(int processes) override { rest().SetShare(processes); }
 
  private:
   std::unique_ptr<http::RestClient> rest_;

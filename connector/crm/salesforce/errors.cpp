@@ -51,8 +51,9 @@ std::string SaveResult::ErrorText() const {
 
 Status SaveResult::ToStatus(const std::string& what) const {
   const std::string text = what + ": " + ErrorText();
-  // CALL_FAILED: the whole Collections call failed (the client's code), not this record.
-  if (!errors.empty() && errors.front().code != "CALL_FAILED" && errors.front().record_fault())
+  // The whole Collections call failed (the client's codes), not this record.
+  if (!errors.empty() && errors.front().code != kCallFailed &&
+      errors.front().code != kCallRefused && errors.front().record_fault())
     return Status::InvalidArgument(text);
   return Status::Unavailable(text);
 }

@@ -64,7 +64,8 @@ SaveResult SaveResultFromJson(const Json& j) {
 
 SaveResult CallFailed(const Status& st) {
   SaveResult r;
-  r.errors.push_back(CrmError{"CALL_FAILED", st.ToString(), {}});
+  const bool transient = st.IsUnavailable() || st.IsRateLimited();
+  r.errors.push_back(CrmError{transient ? kCallFailed : kCallRefused, st.ToString(), {}});
   return r;
 }
 

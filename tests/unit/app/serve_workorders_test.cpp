@@ -35,6 +35,7 @@ namespace tandem::app {
 namespace {
 
 namespace fs = std::filesystem;
+using sandbox::salesforce::SalesforceFault;
 
 // A store and a billing system to run `serve` on.
 struct ServeCase {
@@ -148,6 +149,11 @@ class ServeWorkOrders : public ::testing::TestWithParam<ServeCase> {
 
   // The process's count of tasks it completed, from its /metrics.
   int64_t TasksDone(pid_t pid) {
+    return Metric(pid, "tandem_workorder_tasks_total{outcome=\"done\"}");
+  }
+
+  // One value from the process's /metrics (0 when absent).
+  int64_t Metric(pid_t pid, const std::string& name) {
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
@@ -162,7 +168,7 @@ class ServeWorkOrders : public ::testing::TestWithParam<ServeCase> {
       while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) text.append(buf, static_cast<size_t>(n));
     }
     ::close(fd);
-    const std::string key = "tandem_workorder_tasks_total{outcome=\"done\"} ";
+    const std::string key = "\n" + name + " ";  // the sample, not its # HELP line
     const auto at = text.find(key);
     return at == std::string::npos ? 0 : std::atoll(text.c_str() + at + key.size());
   }
@@ -359,6 +365,38 @@ TEST_P(ServeWorkOrders, TwoProcessesShareFiveHundredTasksEachRunOnce) {
   }
   EXPECT_EQ(tasks, 500);
   EXPECT_EQ(billing_->Count("subscription"), 125);
+}
+
+// Processes sharing one store split the CRM's requests at once (crm.max_concurrent_requests)
+// and the billing rate: two processes with a cap of 2 never have more than 2 Salesforce
+// requests in flight together (each keeps 1), not 4; when one stops the other takes it all.
+TEST_P(ServeWorkOrders, TwoProcessesTogetherStayWithinTheCrmsConcurrentRequests) {
+  if (GetParam().store.name != "postgresql") GTEST_SKIP() << "several processes need PostgreSQL";
+  testing::WriteSandboxConfigWith(config_, store_->options(), crm_.sandbox.base_url(),
+                                  "  max_concurrent_requests: 2\n" + billing_->ConfigSection(),
+                                  TANDEM_SOURCE_DIR,
+                                  "schedules:\n  order_poll: 200ms\n  catalog_sync: 24h\n"
+                                  "workers:\n  count: 2\n  lease: 10s\n");
+  const pid_t a = StartServe("a.log"), b = StartServe("b.log");
+  const std::string share = "tandem_limit_share_processes";
+  ASSERT_TRUE(WaitFor([&] { return Metric(a, share) == 2 && Metric(b, share) == 2; }, 30))
+      << Slurp("a.log") << Slurp("b.log");
+  MakeOrders(40, /*fee=*/false);  // 160 tasks
+  // From here on the CRM answers in 100 ms, so the workers' demand is far above the cap; the
+  // test's own look at the orders is one request at a time.
+  crm_.sandbox.ResetPeak();
+  crm_.sandbox.AddFault(SalesforceFault{"", "/services/data", 0, "", -1, 100});
+  EXPECT_TRUE(WaitFor([&] { return Completed() == 40; }, 240)) << Unfinished() << "--- a\n"
+                                                               << Slurp("a.log") << "--- b\n"
+                                                               << Slurp("b.log");
+  std::cout << "peak CRM requests at once: " << crm_.sandbox.peak_concurrent_requests() << "\n";
+  EXPECT_LE(crm_.sandbox.peak_concurrent_requests(), 2 + 1)
+      << "two processes each kept the whole cap";
+  EXPECT_GE(crm_.sandbox.peak_concurrent_requests(), 2) << "the workers never used the CRM much";
+  EXPECT_EQ(StopServe(b, SIGTERM), 0);
+  EXPECT_TRUE(WaitFor([&] { return Metric(a, share) == 1; }, 20)) << "a kept half after b left";
+  EXPECT_EQ(StopServe(a, SIGTERM), 0);
+  EXPECT_EQ(billing_->Count("subscription"), 40);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, ServeWorkOrders,

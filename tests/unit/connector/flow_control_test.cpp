@@ -30,6 +30,10 @@ TEST(FlowControl, KeepsRateTimesLatencyInFlight) {
   Answers(flow, 50, 2000);
   EXPECT_EQ(flow.InFlight(), 64) << "never above the cap";
   EXPECT_EQ(FlowControl(0, 8, nullptr).InFlight(), 4) << "no rate known: a few";
+  FlowControl shared(100, 64, nullptr);
+  Answers(shared, 50, 150);
+  shared.SetShare(0.5);  // two processes share the remote's rate
+  EXPECT_EQ(shared.InFlight(), 10) << "half the rate, half in flight";
 }
 
 // A throttled answer cuts by a quarter the rate the bucket lets through and what is kept in

@@ -34,6 +34,21 @@ TEST(TokenBucket, RefillsWithTimeButNeverBeyondBurst) {
   EXPECT_TRUE(sleeper.sleeps().empty());
 }
 
+// Two processes sharing one remote's limit: each lets through half the rate.
+TEST(TokenBucket, AShareOfTheRateSpacesCallsByItsInverse) {
+  FakeClock clock;
+  FakeSleeper sleeper(clock);
+  TokenBucket bucket(10, 1, clock, sleeper);
+  bucket.SetShare(0.5);
+  std::vector<int64_t> waits;
+  for (int i = 0; i < 4; ++i) waits.push_back(bucket.Acquire().count());
+  EXPECT_EQ(waits, (std::vector<int64_t>{0, 200, 200, 200}));
+  bucket.SetShare(1.0);  // the other process left
+  clock.Advance(Millis(1'000));
+  bucket.Acquire();
+  EXPECT_EQ(bucket.Acquire().count(), 100);
+}
+
 TEST(TokenBucket, ZeroRateMeansUnlimited) {
   FakeClock clock;
   FakeSleeper sleeper(clock);

@@ -605,6 +605,23 @@ TEST_P(StoreTest, OnlyOneProcessHoldsLeadership) {
   EXPECT_TRUE((*other)->TryAcquireLeadership(42).value());
 }
 
+// The processes sharing a store count each other by heartbeat, to split the remotes' limits:
+// one seen within the ttl counts, one not seen for longer does not (killed), one that left
+// does not.
+TEST_P(StoreTest, ProcessesSharingTheStoreCountEachOtherByHeartbeat) {
+  auto other = store_->OpenAnother();
+  ASSERT_TRUE(other.ok());
+  constexpr int64_t kTtl = 6'000;
+  EXPECT_EQ(store().Heartbeat("host:1", kNow, kTtl).value(), 1);
+  EXPECT_EQ((*other)->Heartbeat("host:2", kNow + 100, kTtl).value(), 2);
+  EXPECT_EQ(store().Heartbeat("host:1", kNow + 2'000, kTtl).value(), 2) << "a beat again";
+  EXPECT_EQ((*other)->Heartbeat("host:3", kNow + 2'100, kTtl).value(), 3);
+  // host:2 last seen at kNow + 100: gone once its ttl has passed.
+  EXPECT_EQ(store().Heartbeat("host:1", kNow + 100 + kTtl + 1, kTtl).value(), 2);
+  ASSERT_TRUE((*other)->LeaveProcesses("host:3").ok());
+  EXPECT_EQ(store().Heartbeat("host:1", kNow + 100 + kTtl + 2, kTtl).value(), 1);
+}
+
 // Two processes recording the same new link at once (two orders' tasks syncing one account):
 // both succeed, and one link remains.
 TEST_P(StoreTest, TwoProcessesRecordingOneNewLinkAtOnceBothSucceed) {
