@@ -90,6 +90,10 @@ Status Run::ResumeJob() {
     return Status::InvalidArgument(options_.file + " changed since job " + job_.id +
                                    " started; a resumed job must read the same file");
   output_dir_ = (*params)["output"].as_string();
+  // The job's column map, whatever today's flags say: its rows were read with it.
+  options_.column_map = (*params)["column_map"].as_string();
+  params->Set("process", options_.process);
+  job_.params = params->Dump();
   cp_ = Checkpoint::Load(job_.checkpoint);
   // Jobs are taken up again only with the time their rows carried (older checkpoints lack
   // it: those chunks make new jobs), each by the step that made it.
@@ -124,6 +128,8 @@ void Run::StartJob() {
   params.Set("column_map", options_.column_map);
   params.Set("output", output_dir_);
   params.Set("dry_run", options_.dry_run);
+  params.Set("batch_size", static_cast<int64_t>(options_.batch_size));
+  params.Set("process", options_.process);
   job_.params = params.Dump();
 }
 

@@ -1,5 +1,6 @@
 #include "migration/migrator.h"
 
+#include <algorithm>
 #include <fstream>
 
 #include "migration/run.h"
@@ -134,6 +135,17 @@ Result<MigrationSummary> Migrator::Run(const MigrationOptions& options,
     return Status::InvalidArgument("--concurrency must be 0..64 (0: follow billing)");
   internal::Run run(deps_, options, *map);
   return run.Execute(progress);
+}
+
+Result<std::vector<store::Job>> RecentMigrations(store::Store& store, int limit) {
+  // Other kinds of job (API syncs) share the table: read more than asked, keep migrations.
+  auto jobs = store.RecentJobs(std::max(limit * 4, 200));
+  if (!jobs.ok()) return jobs.status();
+  std::vector<store::Job> out;
+  for (auto& j : *jobs)
+    if (j.kind == internal::kJobKind && static_cast<int>(out.size()) < limit)
+      out.push_back(std::move(j));
+  return out;
 }
 
 Result<store::Job> MigrationStatus(store::Store& store, const std::string& job_id) {

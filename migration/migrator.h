@@ -52,6 +52,7 @@ struct MigrationOptions {
   bool dry_run = false;      // validate, match and report; write nothing
   std::string output_dir;    // success.csv / error.csv; empty: migrations/<job id>
   size_t batch_size = 5000;  // rows per chunk (one checkpoint, one Bulk 2.0 job per chunk)
+  std::string process;       // "host:pid" of the process running it (`migrate status` checks it)
   // Billing writes in flight at most; 0: as many as billing's rate limit and latency call for
   // (BillingSystem::PreferredInFlight), up to 64.
   int concurrency = 0;
@@ -91,5 +92,7 @@ class Migrator {
 
 // The job as `tandem migrate status JOB` shows it. NotFound when there is none.
 Result<store::Job> MigrationStatus(store::Store& store, const std::string& job_id);
+// The `limit` migration jobs that moved last, newest first (`tandem migrate list`).
+Result<std::vector<store::Job>> RecentMigrations(store::Store& store, int limit);
 
 }  // namespace tandem::migration

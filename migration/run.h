@@ -160,7 +160,7 @@ class Run {
   }
 
   MigrationDeps& deps_;
-  const MigrationOptions& options_;
+  MigrationOptions options_;  // a copy: a resumed job takes its own column map
   const mapping::ObjectMap& map_;
   std::shared_ptr<spdlog::logger> logger_;
   store::Job job_;

@@ -1,8 +1,12 @@
-// `tandem migrate` (step 7, the initial load from CSV) and `tandem migrate status JOB`.
+// `tandem migrate` (step 7, the initial load from CSV), `tandem migrate status JOB` and
+// `tandem migrate list`.
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <cstdlib>
 #include <iostream>
 #include <thread>
 
@@ -17,11 +21,47 @@ namespace po = boost::program_options;
 
 namespace {
 
+// The whole command that resumes the job: its own parameters, the config it ran with.
+std::string ResumeCommand(const Globals& g, const store::Job& job) {
+  const Json params = Json::Parse(job.params).value_or(Json());
+  auto quoted = [](const std::string& v) {
+    return v.find_first_of(" '\"$\\") == std::string::npos ? v : "'" + v + "'";
+  };
+  std::string cmd = "tandem";
+  if (!g.config_path.empty()) cmd += " --config " + quoted(g.config_path);
+  cmd += " migrate --object " + params["object"].as_string() + " --file " +
+         quoted(params["file"].as_string()) + " --direction " + params["direction"].as_string();
+  if (!params["column_map"].as_string().empty())
+    cmd += " --mapping " + quoted(params["column_map"].as_string());
+  cmd += " --output " + quoted(params["output"].as_string());
+  if (params["batch_size"].as_int() > 0)
+    cmd += " --batch-size " + std::to_string(params["batch_size"].as_int());
+  return cmd + " --resume " + job.id;
+}
+
+// A job the store says is running whose process is gone (killed, crashed) is interrupted:
+// checked when that process ran on this host; on another the store's word stands.
+std::string ShownState(const store::Job& job) {
+  if (job.state != "running") return job.state;
+  const std::string process =
+      Json::Parse(job.params).value_or(Json())["process"].as_string();  // host:pid
+  const auto colon = process.rfind(':');
+  if (colon == std::string::npos) return job.state;
+  char host[256] = {0};
+  ::gethostname(host, sizeof host - 1);
+  const long pid = std::strtol(process.c_str() + colon + 1, nullptr, 10);
+  if (process.substr(0, colon) != host || pid <= 0) return "running (on " + process + ")";
+  if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH)
+    return "running (pid " + std::to_string(pid) + ")";
+  return "interrupted (its process " + process + " is gone: killed or crashed)";
+}
+
 int MigrateStatus(const Globals& g, const Args& args) {
   if (args.empty() || args[0] == "--help" || args[0] == "-h") {
     (args.empty() ? std::cerr : std::cout)
         << "Usage: tandem --config FILE migrate status JOB\n\n"
-           "Prints a migration job's state, counts, checkpoint and result files.\n";
+           "Prints a migration job's state, counts, checkpoint and result files, and the\n"
+           "command that resumes it.\n";
     return args.empty() ? kExitUsage : kExitOk;
   }
   if (args.size() > 1) {
@@ -38,7 +78,7 @@ int MigrateStatus(const Globals& g, const Args& args) {
   }
   const Json params = Json::Parse(job->params).value_or(Json());
   const Json cp = Json::Parse(job->checkpoint).value_or(Json());
-  std::cout << "job " << job->id << ": " << job->state << "\n"
+  std::cout << "job " << job->id << ": " << ShownState(*job) << "\n"
             << "  " << params["object"].as_string() << " from " << params["file"].as_string()
             << " (" << params["direction"].as_string()
             << (params["dry_run"].as_bool() ? ", dry run" : "") << ")\n"
@@ -46,10 +86,37 @@ int MigrateStatus(const Globals& g, const Args& args) {
             << " failed\n"
             << "  files " << params["output"].as_string() << "/success.csv, error.csv\n"
             << "  counts " << cp["counts"].Dump() << "\n";
-  if (job->state != "done")
-    std::cout << "  resume: tandem migrate --object " << params["object"].as_string() << " --file "
-              << params["file"].as_string() << " --direction " << params["direction"].as_string()
-              << " --resume " << job->id << "\n";
+  if (job->state != "done") std::cout << "  resume: " << ResumeCommand(g, *job) << "\n";
+  return kExitOk;
+}
+
+int MigrateList(const Globals& g, const Args& args) {
+  if (!args.empty() && (args[0] == "--help" || args[0] == "-h")) {
+    std::cout << "Usage: tandem --config FILE migrate list\n\n"
+                 "The last 50 migration jobs, newest first: id, state, object, rows done, when\n"
+                 "it last moved.\n";
+    return kExitOk;
+  }
+  if (!args.empty()) {
+    std::cerr << "tandem migrate list: unexpected argument '" << args[0] << "'\n";
+    return kExitUsage;
+  }
+  int exit_code = kExitOk;
+  const std::unique_ptr<store::Store> store = CommandStore(g, "migrate list", &exit_code);
+  if (!store) return exit_code;
+  auto jobs = migration::RecentMigrations(*store, 50);
+  if (!jobs.ok()) {
+    std::cerr << "tandem migrate list: " << jobs.status().message() << "\n";
+    return kExitFailures;
+  }
+  for (const auto& j : *jobs) {
+    const Json params = Json::Parse(j.params).value_or(Json());
+    std::cout << j.id << "  " << ShownState(j) << "  " << params["object"].as_string() << " "
+              << params["direction"].as_string() << "  " << j.processed << "/" << j.total
+              << " rows, " << j.failed << " failed  "
+              << FormatRfc3339(FromEpochMillis(j.updated_ms)) << "\n";
+  }
+  if (jobs->empty()) std::cout << "no migration jobs\n";
   return kExitOk;
 }
 
@@ -116,7 +183,7 @@ Result<migration::MigrationSummary> RunStoppable(Runtime& rt, migration::Migrati
   return summary;
 }
 
-void PrintSummary(const migration::MigrationSummary& s,
+void PrintSummary(const Globals& g, store::Store& store, const migration::MigrationSummary& s,
                   const migration::MigrationOptions& options) {
   std::cout << "job " << s.job_id << " " << s.state << (options.dry_run ? " (dry run)" : "") << ": "
             << s.rows << " rows, " << s.succeeded << " succeeded, " << s.failed << " failed\n"
@@ -129,16 +196,17 @@ void PrintSummary(const migration::MigrationSummary& s,
             << "  Bulk API 2.0 jobs " << s.bulk_jobs << "\n"
             << "  " << s.output_dir << "/success.csv\n"
             << "  " << s.output_dir << "/error.csv\n";
-  if (s.state != "done")
-    std::cout << "  resume with: tandem migrate --object " << options.object << " --file "
-              << options.file << " --direction " << migration::DirectionName(options.direction)
-              << " --resume " << s.job_id << "\n";
+  if (s.state != "done") {
+    auto job = migration::MigrationStatus(store, s.job_id);
+    if (job.ok()) std::cout << "  resume with: " << ResumeCommand(g, *job) << "\n";
+  }
 }
 
 }  // namespace
 
 int Migrate(const Globals& g, const Args& args) {
   if (!args.empty() && args[0] == "status") return MigrateStatus(g, {args.begin() + 1, args.end()});
+  if (!args.empty() && args[0] == "list") return MigrateList(g, {args.begin() + 1, args.end()});
   po::options_description desc = MigrateOptions();
   po::variables_map vm;
   int code = 0;
@@ -149,7 +217,7 @@ int Migrate(const Globals& g, const Args& args) {
                 "and link fields through Bulk API 2.0). A checkpoint after every chunk: --resume\n"
                 "continues a killed or interrupted job. success.csv and error.csv hold every row,\n"
                 "in input order.\n"
-                "Also: tandem migrate status JOB.\n"
+                "Also: tandem migrate status JOB; tandem migrate list.\n"
                 "Exit 0 when every row succeeded, 1 when some failed (or the job stopped), 2 for\n"
                 "bad usage."))
     return code;
@@ -165,13 +233,14 @@ int Migrate(const Globals& g, const Args& args) {
   int exit_code = kExitOk;
   const std::unique_ptr<Runtime> rt = CommandRuntime(g, "migrate", &exit_code);
   if (!rt) return exit_code;
-  const migration::MigrationOptions options = MigrationOptionsFrom(vm, *direction);
+  migration::MigrationOptions options = MigrationOptionsFrom(vm, *direction);
+  options.process = ProcessId();
   auto summary = RunStoppable(*rt, options);
   if (!summary.ok()) {
     std::cerr << "tandem migrate: " << summary.status().ToString() << "\n";
     return summary.status().IsInvalidArgument() ? kExitUsage : kExitFailures;
   }
-  PrintSummary(*summary, options);
+  PrintSummary(g, *rt->store, *summary, options);
   return summary->failed == 0 && summary->state == "done" ? kExitOk : kExitFailures;
 }
 

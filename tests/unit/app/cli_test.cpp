@@ -57,6 +57,7 @@ TEST(Cli, EveryCommandHasHelp) {
                         "demo --help",
                         "migrate --help",
                         "migrate status --help",
+                        "migrate list --help",
                         "workorder --help",
                         "workorder run --help",
                         "workorder list --help",
@@ -95,9 +96,9 @@ TEST(Cli, AnArgumentACommandDoesNotTakeIsAUsageError) {
   for (const char* c :
        {"db status extra --store sqlite::memory:", "db migrate extra", "demo extra", "serve extra",
         "sandbox extra", "config check extra", "catalog sync extra", "reconcile extra",
-        "migrate extra", "migrate status JOB extra", "workorder plan 801000000000001AAA extra",
-        "workorder show 801000000000001AAA extra", "workorder list extra", "token list extra",
-        "mapping check a.yaml b.yaml"}) {
+        "migrate extra", "migrate status JOB extra", "migrate list extra",
+        "workorder plan 801000000000001AAA extra", "workorder show 801000000000001AAA extra",
+        "workorder list extra", "token list extra", "mapping check a.yaml b.yaml"}) {
     ProcessRun r = Tandem(c);
     EXPECT_EQ(r.exit_code, 2) << c << "\n" << r.out;
     const std::string word =

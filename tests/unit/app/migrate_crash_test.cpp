@@ -96,11 +96,22 @@ TEST_P(MigrateCrash, KilledHalfWayThenResumedMigratesEveryRowOnce) {
     dynamic_cast<testing::StripeBackend&>(*billing_).env().sandbox.AgeIdempotencyKeys(
         Millis(25LL * 3600 * 1000));
 
+  // The store still says "running"; status sees the process is gone and prints the whole
+  // command that resumes the job, which is what the consultant runs.
   testing::ProcessRun status = Tandem("migrate status " + job);
   EXPECT_EQ(status.exit_code, 0) << status.out;
-  EXPECT_NE(status.out.find("--resume " + job), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find(job + ": interrupted (its process"), std::string::npos) << status.out;
+  ASSERT_TRUE(std::regex_search(status.out, m, std::regex("resume: tandem (.*)\n"))) << status.out;
+  const std::string resume_args = m[1];
+  for (const std::string& part : {"--config " + config_, "--output " + (dir_ / "out").string(),
+                                  std::string("--batch-size 200"), "--resume " + job})
+    EXPECT_NE(resume_args.find(part), std::string::npos) << part << " missing: " << resume_args;
+  testing::ProcessRun listed = Tandem("migrate list");
+  EXPECT_EQ(listed.exit_code, 0) << listed.out;
+  EXPECT_NE(listed.out.find(job + "  interrupted"), std::string::npos) << listed.out;
 
-  testing::ProcessRun resumed = Tandem(args + " --resume " + job);
+  testing::ProcessRun resumed =
+      testing::RunTandem(TANDEM_BINARY, resume_args, testing::SandboxEnv());
   EXPECT_EQ(resumed.exit_code, 0) << resumed.out;
   EXPECT_NE(
       resumed.out.find(std::to_string(n) + " rows, " + std::to_string(n) + " succeeded, 0 failed"),
