@@ -92,6 +92,12 @@ Status Run::ResumeJob() {
   output_dir_ = (*params)["output"].as_string();
   // The job's column map, whatever today's flags say: its rows were read with it.
   options_.column_map = (*params)["column_map"].as_string();
+  // A dry run resumes as a dry run: its checkpoint counts rows it never wrote.
+  if ((*params)["dry_run"].as_bool() != options_.dry_run)
+    return Status::InvalidArgument(
+        "job " + job_.id + " was " + ((*params)["dry_run"].as_bool() ? "" : "not ") +
+        "a dry run; resume it " + ((*params)["dry_run"].as_bool() ? "with" : "without") +
+        " --dry-run");
   params->Set("process", options_.process);
   job_.params = params->Dump();
   cp_ = Checkpoint::Load(job_.checkpoint);

@@ -139,7 +139,7 @@ Result<MigrationSummary> Migrator::Run(const MigrationOptions& options,
 
 Result<std::vector<store::Job>> RecentMigrations(store::Store& store, int limit) {
   // Other kinds of job (API syncs) share the table: read more than asked, keep migrations.
-  auto jobs = store.RecentJobs(std::max(limit * 4, 200));
+  auto jobs = store.RecentJobs(std::max(limit * 4, 2000));
   if (!jobs.ok()) return jobs.status();
   std::vector<store::Job> out;
   for (auto& j : *jobs)

@@ -352,15 +352,6 @@ Status Reconciler::CheckLinks(const mapping::ObjectMap& map) {
     std::vector<std::string> drop;
     std::vector<Json> updates;
     for (const auto& l : *links) {
-      if (auto twice = also_linked.find(l.billing_id); twice != also_linked.end()) {
-        Finding f{map.name, kLinkedTwice, l.crm_id, l.billing_id, "", "", "", "", ""};
-        f.detail = "billing " + l.billing_id + " is linked by " + map.name + " " + l.crm_id +
-                   " and by " + twice->second +
-                   ": each one's sync overwrites the other's fields; not compared, not "
-                   "repaired (one of the two links is wrong)";
-        TANDEM_RETURN_IF_ERROR(Found(std::move(f)));
-        continue;
-      }
       auto c = crm.find(l.crm_id);
       auto b = billing->find(l.billing_id);
       if (c == crm.end() || b == billing->end()) {
@@ -376,6 +367,16 @@ Status Reconciler::CheckLinks(const mapping::ObjectMap& map) {
         } else if (IsCustomerMap(map) && map.master == "crm") {
           to_sync.push_back(f);  // the sync creates the billing record anew
         }
+        continue;
+      }
+      // After the orphan check: a link whose record is gone is dropped all the same.
+      if (auto twice = also_linked.find(l.billing_id); twice != also_linked.end()) {
+        Finding f{map.name, kLinkedTwice, l.crm_id, l.billing_id, "", "", "", "", ""};
+        f.detail = "billing " + l.billing_id + " is linked by " + map.name + " " + l.crm_id +
+                   " and by " + twice->second +
+                   ": each one's sync overwrites the other's fields; not compared, not "
+                   "repaired (one of the two links is wrong)";
+        TANDEM_RETURN_IF_ERROR(Found(std::move(f)));
         continue;
       }
       if (IsCustomerMap(map)) {

@@ -34,6 +34,7 @@ std::string ResumeCommand(const Globals& g, const store::Job& job) {
   if (!params["column_map"].as_string().empty())
     cmd += " --mapping " + quoted(params["column_map"].as_string());
   cmd += " --output " + quoted(params["output"].as_string());
+  if (params["dry_run"].as_bool()) cmd += " --dry-run";
   if (params["batch_size"].as_int() > 0)
     cmd += " --batch-size " + std::to_string(params["batch_size"].as_int());
   return cmd + " --resume " + job.id;

@@ -266,9 +266,9 @@ int Serve(const Globals& g, const Args& args) {
   if (jobs) jobs->Stop();  // the running chunks finish; queued jobs are recorded interrupted
   if (work_orders) work_orders->Stop();  // running tasks finish; claimed ones are given back
   if (upkeep) upkeep->Stop();
-  if (share) share->Stop();  // the others take this process's share
   stopping = true;
   if (worker.joinable()) worker.join();
+  if (share) share->Stop();  // nothing here calls a remote now: the others take its share
   return kExitOk;
 }
 

@@ -17,6 +17,8 @@ std::string WriteKey(char op, const std::string& external_field, const Json& rec
                                   : (record.Has("Id") ? record["Id"] : record["id"]).ToText();
   if (op == kUpsert)
     for (char& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  else if (key.size() == 18)
+    key.resize(15);  // one record, in its 15- or 18-character form
   return key;
 }
 

@@ -27,9 +27,9 @@ struct CrmError {
   std::string ToString() const;  // "CODE: message [Field1, Field2]"
 };
 
-// The codes a client gives each record of a Collections call that failed as a whole (not the
-// record's fault): the CRM was unavailable, or it refused the call (e.g. a value it could not
-// parse), which sending the same call again will not change.
+// The codes a client gives each record of a Collections call that failed as a whole: the CRM
+// was unavailable (or slow, or its answer garbled), which may pass; or it refused the call (a
+// 400: a value it could not parse), which sending the same call again will not change.
 inline constexpr const char* kCallFailed = "CALL_FAILED";
 inline constexpr const char* kCallRefused = "CALL_REFUSED";
 

@@ -619,6 +619,35 @@ TEST_P(MigrateTest, InterruptedJobResumesWithoutDuplicates) {
   ExpectEveryRowOnce(*rest, 1000);
 }
 
+// An interrupted dry run's checkpoint counts rows it never wrote: resuming it for real would
+// skip them, so a resume must keep the job's --dry-run.
+TEST_P(MigrateTest, AnInterruptedDryRunResumesOnlyAsADryRun) {
+  const auto ids = MakeAccounts(300, "Dry");
+  std::string csv = "Id,Name\n";
+  for (size_t i = 0; i < ids.size(); ++i) csv += ids[i] + ",Dry " + std::to_string(i) + "\n";
+  MigrationOptions o = Opts("account", Write("dry.csv", csv));
+  o.batch_size = 100;
+  o.dry_run = true;
+  std::atomic<bool> stop{true};
+  o.stop = &stop;
+  auto first = Migrate(o);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->state, "interrupted");
+  o.stop = nullptr;
+  o.resume_job = first->job_id;
+  o.dry_run = false;
+  auto real = Migrate(o);
+  ASSERT_FALSE(real.ok());
+  EXPECT_TRUE(real.status().IsInvalidArgument()) << real.status().ToString();
+  EXPECT_NE(real.status().message().find("--dry-run"), std::string::npos);
+  EXPECT_EQ(BillingCustomers(), 0);
+  o.dry_run = true;
+  auto dry = Migrate(o);
+  ASSERT_TRUE(dry.ok()) << dry.status().ToString();
+  EXPECT_EQ(dry->state, "done");
+  EXPECT_EQ(BillingCustomers(), 0);
+}
+
 TEST_P(MigrateTest, AHundredThousandRowsExactCountsInBothSystemsAndBothFiles) {
   const int n = 100000;
   const auto ids = MakeAccounts(n, "Bulk");

@@ -51,9 +51,11 @@ std::string SaveResult::ErrorText() const {
 
 Status SaveResult::ToStatus(const std::string& what) const {
   const std::string text = what + ": " + ErrorText();
-  // The whole Collections call failed (the client's codes), not this record.
-  if (!errors.empty() && errors.front().code != kCallFailed &&
-      errors.front().code != kCallRefused && errors.front().record_fault())
+  // A call refused as a whole will be refused again: not worth retrying. (The coalescing
+  // client sends each caller alone first, so the refusal reaches the caller it belongs to.)
+  if (!errors.empty() && errors.front().code == kCallRefused) return Status::InvalidArgument(text);
+  // The whole Collections call failed (the client's code), not this record.
+  if (!errors.empty() && errors.front().code != kCallFailed && errors.front().record_fault())
     return Status::InvalidArgument(text);
   return Status::Unavailable(text);
 }

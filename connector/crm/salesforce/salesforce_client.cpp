@@ -64,8 +64,10 @@ SaveResult SaveResultFromJson(const Json& j) {
 
 SaveResult CallFailed(const Status& st) {
   SaveResult r;
-  const bool transient = st.IsUnavailable() || st.IsRateLimited();
-  r.errors.push_back(CrmError{transient ? kCallFailed : kCallRefused, st.ToString(), {}});
+  // Refused: Salesforce answered that it cannot take the request (a 400: a value it could not
+  // parse). Anything else — unavailable, throttled, timed out, an answer garbled — may pass.
+  r.errors.push_back(
+      CrmError{st.IsInvalidArgument() ? kCallRefused : kCallFailed, st.ToString(), {}});
   return r;
 }
 
