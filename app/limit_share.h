@@ -6,7 +6,7 @@
 // counting three heartbeats later (until then the others run below their share, never above).
 // Processes starting together may each run at the whole limit until their first heartbeats
 // have met (one `every`).
-// Thread-safety: Start/Stop from one thread; processes() from any.
+// Thread-safety: Start/Stop from one thread.
 #pragma once
 
 #include <atomic>
@@ -35,7 +35,6 @@ class LimitShare {
   void Stop();
   // One heartbeat: records this process and applies the share; the processes counted.
   Result<int> Beat();
-  int processes() const { return processes_.load(); }
   // Shows the count as tandem_limit_share_processes.
   void Describe(Metrics& metrics);
 

@@ -1,6 +1,5 @@
 #include "migration/migrator.h"
 
-#include <algorithm>
 #include <fstream>
 
 #include "migration/run.h"
@@ -138,14 +137,7 @@ Result<MigrationSummary> Migrator::Run(const MigrationOptions& options,
 }
 
 Result<std::vector<store::Job>> RecentMigrations(store::Store& store, int limit) {
-  // Other kinds of job (API syncs) share the table: read more than asked, keep migrations.
-  auto jobs = store.RecentJobs(std::max(limit * 4, 2000));
-  if (!jobs.ok()) return jobs.status();
-  std::vector<store::Job> out;
-  for (auto& j : *jobs)
-    if (j.kind == internal::kJobKind && static_cast<int>(out.size()) < limit)
-      out.push_back(std::move(j));
-  return out;
+  return store.RecentJobs(limit, internal::kJobKind);
 }
 
 Result<store::Job> MigrationStatus(store::Store& store, const std::string& job_id) {

@@ -99,15 +99,17 @@ Result<std::optional<Job>> JobStore::GetJob(const std::string& id) {
   });
 }
 
-Result<std::vector<Job>> JobStore::RecentJobs(int limit) {
+Result<std::vector<Job>> JobStore::RecentJobs(int limit, const std::string& kind) {
   return pool_.With("recent jobs", [&](soci::session& sql) -> Result<std::vector<Job>> {
+    const std::string select =
+        "SELECT id, kind, state, params, total, processed, failed, checkpoint, created_ms, "
+        "updated_ms FROM jobs ";
+    const std::string order = "ORDER BY updated_ms DESC, id LIMIT :n";
+    const auto rows =
+        kind.empty() ? Query(sql, select + order, {Int(limit)})
+                     : Query(sql, select + "WHERE kind = :k " + order, {Text(kind), Int(limit)});
     std::vector<Job> out;
-    for (const Row& r : Query(sql,
-                              "SELECT id, kind, state, params, total, processed, failed, "
-                              "checkpoint, created_ms, updated_ms FROM jobs "
-                              "ORDER BY updated_ms DESC, id LIMIT :n",
-                              {Int(limit)}))
-      out.push_back(JobFromRow(r));
+    for (const Row& r : rows) out.push_back(JobFromRow(r));
     return out;
   });
 }

@@ -37,8 +37,9 @@ class JobStore {
 
   Status PutJob(const Job& job);
   Result<std::optional<Job>> GetJob(const std::string& id);
-  // The `limit` jobs that moved last, of every kind, newest first (the console's recent runs).
-  Result<std::vector<Job>> RecentJobs(int limit);
+  // The `limit` jobs that moved last, newest first: of `kind`, or of every kind when it is
+  // empty (the console's recent runs; `tandem migrate list`).
+  Result<std::vector<Job>> RecentJobs(int limit, const std::string& kind = "");
   // The job's progress and the outcomes of its next records (JSON each, numbered from
   // `first_seq`), in one transaction: a poller never sees counts without their outcomes.
   Status PutJobWithOutcomes(const Job& job, int64_t first_seq,

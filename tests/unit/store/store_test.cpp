@@ -569,6 +569,9 @@ TEST_P(StoreTest, TheOverviewCountsEachQueueByStateAndTheWorkOfEachMinute) {
   ASSERT_EQ(jobs.size(), 1u);
   EXPECT_EQ(jobs[0].id, "j1");
   EXPECT_EQ(store().RecentJobs(10).value().size(), 2u);
+  const auto migrations = store().RecentJobs(10, "migration").value();  // one kind
+  ASSERT_EQ(migrations.size(), 1u);
+  EXPECT_EQ(migrations[0].id, "j0");
 }
 
 TEST_P(StoreTest, ApiTokensAreKeptAsHashesAndCanBeRevoked) {
