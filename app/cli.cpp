@@ -69,6 +69,7 @@ constexpr Command kCommands[] = {
 std::string Usage() {
   std::string usage =
       "Usage: tandem [global options] <command> [command options]\n"
+      "(--config, --log-format and --log-level may also follow the command)\n"
       "\n"
       "Tandem keeps a Salesforce org and a billing system in step along quote-to-cash.\n"
       "\n"
@@ -90,22 +91,53 @@ po::options_description GlobalOptions() {
   return d;
 }
 
+bool TakesValue(const std::string& a) {
+  return a == "--config" || a == "-c" || a == "--log-format" || a == "--log-level";
+}
+
+bool IsGlobalWithValue(const std::string& a) {
+  for (const char* name : {"--config=", "--log-format=", "--log-level="})
+    if (a.rfind(name, 0) == 0) return true;
+  return false;
+}
+
+// Global options come before the command, and --config / --log-format / --log-level are also
+// taken after it (`tandem migrate list --config tandem.yaml`, as people type them); the rest
+// is the command's own. After a `--` nothing is taken.
+void SplitArgs(const std::vector<std::string>& args, std::vector<std::string>* global_args,
+               size_t* command_at, Args* rest) {
+  size_t i = 0;
+  for (; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a.empty() || a[0] != '-') break;
+    global_args->push_back(a);
+    if (TakesValue(a) && i + 1 < args.size()) global_args->push_back(args[++i]);
+  }
+  *command_at = i;
+  bool verbatim = false;
+  for (size_t j = i + 1; j < args.size(); ++j) {
+    const std::string& a = args[j];
+    if (a == "--") verbatim = true;
+    if (!verbatim && TakesValue(a) && j + 1 < args.size()) {
+      global_args->push_back(a);
+      global_args->push_back(args[++j]);
+    } else if (!verbatim && IsGlobalWithValue(a)) {
+      global_args->push_back(a);
+    } else {
+      rest->push_back(a);
+    }
+  }
+}
+
 }  // namespace
 
 int RunCli(const std::vector<std::string>& args) {
   InitOpenSsl();
   Globals g;
-  // Global options come before the command; everything from the command on is its own.
-  size_t i = 0;
   std::vector<std::string> global_args;
-  for (; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a.empty() || a[0] != '-') break;
-    global_args.push_back(a);
-    if ((a == "--config" || a == "-c" || a == "--log-format" || a == "--log-level") &&
-        i + 1 < args.size())
-      global_args.push_back(args[++i]);
-  }
+  size_t i = 0;
+  Args rest;
+  SplitArgs(args, &global_args, &i, &rest);
   po::options_description globals = GlobalOptions();
   po::variables_map vm;
   try {
@@ -139,7 +171,6 @@ int RunCli(const std::vector<std::string>& args) {
   log::Setup(lo, g.redactor);
 
   const std::string command = args[i];
-  const Args rest(args.begin() + static_cast<long>(i) + 1, args.end());
   for (const Command& c : kCommands)
     if (command == c.name) return c.run(g, rest);
   std::cerr << "tandem: unknown command '" << command << "'\n\n" << Usage();

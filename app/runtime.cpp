@@ -82,10 +82,6 @@ connector::billing::stripe::StripeConnectionOptions BillingOptions(const Config&
   return bo;
 }
 
-actions::ActionDeps ActionDepsOf(Runtime& rt) {
-  return {rt.crm->client(), rt.billing->billing(), *rt.store, rt.mapping, rt.clock};
-}
-
 }  // namespace
 
 Result<mapping::Mapping> LoadMappingFile(const std::string& path,
@@ -193,6 +189,10 @@ std::string ProcessId() {
 void ShareLimits(Runtime& rt, int processes) {
   if (rt.crm) rt.crm->rest().SetShare(processes);
   if (rt.billing) rt.billing->ShareLimits(processes);
+}
+
+actions::ActionDeps ActionDepsOf(Runtime& rt) {
+  return {rt.crm->client(), rt.billing->billing(), *rt.store, rt.mapping, rt.clock};
 }
 
 workorders::TaskDeps TaskDepsOf(Runtime& rt) {

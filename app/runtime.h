@@ -106,6 +106,9 @@ std::unique_ptr<actions::Actions> NewActions(Runtime& rt, const std::string& act
 // What the work-order tasks run over: the runtime's remotes, store, mapping and clock.
 workorders::TaskDeps TaskDepsOf(Runtime& rt);
 
+// The remotes, store, mapping and clock an action (or the sign-off extract) works with.
+actions::ActionDeps ActionDepsOf(Runtime& rt);
+
 // This process among those sharing the store: "host:pid".
 std::string ProcessId();
 // Gives this process 1/`processes` of the CRM's concurrent requests and of the billing rate

@@ -50,7 +50,16 @@ Result<MigrationSummary> Run::Execute(const ProgressFn& progress) {
     std::vector<Row> chunk;
     more = ReadChunk(reader, rows_done, &chunk);
     if (chunk.empty()) break;
-    TANDEM_RETURN_IF_ERROR(ProcessChunk(chunk));
+    const MigrationSummary counts_before = cp_.counts;
+    if (Status chunk_st = ProcessChunk(chunk); !chunk_st.ok()) {
+      if (!billing_breaker_.open()) return chunk_st;
+      // An outage: the chunk is done again on resume, so its counts go too.
+      cp_.counts = counts_before;
+      stopped_because_ = chunk_st.message();
+      logger_->error("job {}: {}", job_.id, stopped_because_);
+      interrupted = true;
+      break;
+    }
     std::vector<RowResult> results;
     results.reserve(chunk.size());
     for (Row& r : chunk)
@@ -81,6 +90,7 @@ MigrationSummary Run::Summary(int64_t rows_done, const ResultFiles& files) const
   s.rows = rows_done;
   s.succeeded = files.succeeded();
   s.failed = files.failed();
+  s.stopped_because = stopped_because_;
   logger_->info(
       "job {} {}: {} rows, {} succeeded, {} failed ({} created in billing, {} created in the "
       "CRM, {} matched, {} already linked, {} invalid, {} duplicates, {} ambiguous, {} "

@@ -74,6 +74,7 @@ struct MigrationSummary {
   int64_t already_linked = 0;                    // linked before this job
   int64_t invalid = 0, duplicates = 0, ambiguous = 0, unmatched = 0, write_failed = 0;
   int64_t bulk_jobs = 0;
+  std::string stopped_because;  // an interrupted job stopped by a remote's outage: why
 };
 
 class Migrator {

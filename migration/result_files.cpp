@@ -30,13 +30,16 @@ Status ResultFiles::Open(const std::string& folder, const std::vector<std::strin
       if (ec) return Status::IoError("cannot cut " + path.string() + " back: " + ec.message());
     }
   }
-  const auto mode = resume_at ? std::ios::app : std::ios::trunc;
+  // A job stopped before its first checkpoint (killed, or billing down in its first chunk) has
+  // no rows to keep: its files start again, headers included.
+  const bool fresh = !resume_at || (resume_at->success == 0 && resume_at->error == 0);
+  const auto mode = fresh ? std::ios::trunc : std::ios::app;
   out->success_.open(success, std::ios::out | mode | std::ios::binary);
   out->error_.open(error, std::ios::out | mode | std::ios::binary);
   if (!out->success_ || !out->error_)
     return Status::IoError("cannot write result files in " + folder);
   out->columns_ = columns.size();
-  if (!resume_at) {
+  if (fresh) {
     std::vector<std::string> s = columns, e = columns;
     for (const char* c : {"ROW", "CRM ID", "BILLING ID", "STATUS"}) s.push_back(c);
     for (const char* c : {"ROW", "ERROR"}) e.push_back(c);

@@ -29,7 +29,8 @@ class ResultFiles {
     int64_t success = 0, error = 0;
   };
 
-  // Opens success.csv and error.csv in `folder`. Fresh (`resume_at` null): writes both
+  // Opens success.csv and error.csv in `folder`. Fresh (`resume_at` null, or both sizes 0: no
+  // chunk was checkpointed): writes both
   // headers. Resuming: cuts each file back to its checkpointed size (rows written after the
   // last checkpoint are written again, never twice) and appends. IoError when they cannot
   // be written or a resumed file is shorter than its checkpoint.

@@ -21,11 +21,15 @@
 #include "migration/migrator.h"
 #include "migration/result_files.h"
 #include "util/ascii.h"
+#include "util/circuit_breaker.h"
 #include "util/log.h"
 
 namespace tandem::migration::internal {
 
 constexpr const char* kJobKind = "migration";
+// Billing calls failing in a row (after the client's own retries) that stop the job: an outage,
+// not a few bad records.
+constexpr int kBillingOutageRun = 20;
 
 // Where a row stands after matching; decides what is written for it.
 enum class Plan {
@@ -134,6 +138,8 @@ class Run {
   // write.cpp
   Status Write(std::vector<Row>& rows);
   void CreateInBilling(std::vector<Row*>& creates);
+  // Unavailable when billing's breaker opened: the chunk must not be recorded.
+  Status BillingOutage() const;
   Status RecordLinks(const std::vector<Row>& rows);
   void TagBilling(std::vector<Row>& rows);
   void CountPlans(const std::vector<Row>& rows);
@@ -174,6 +180,10 @@ class Run {
   // By step ("create": CRM records made by upsert; "update": link fields written back).
   std::map<std::string, std::deque<std::string>> resume_jobs_;
   int id_column_ = -1, billing_column_ = -1;
+  // Billing's outage answers in a row: open, the chunk in hand is abandoned (its billing writes
+  // are keyed by job and row, so the resume replays them) and the job stops, resumable.
+  CircuitBreaker billing_breaker_{kBillingOutageRun};
+  std::string stopped_because_;  // why an interrupted run stopped ("": Ctrl-C or done)
 };
 
 }  // namespace tandem::migration::internal

@@ -24,12 +24,14 @@ Status Run::Write(std::vector<Row>& rows) {
   }
   // 1. Billing creates, concurrent; each keyed by job and row, so a re-run replays it.
   CreateInBilling(creates);
+  TANDEM_RETURN_IF_ERROR(BillingOutage());
   if (deps_.crash) deps_.crash->Hit("migration.after_billing_writes");
   // 2. CRM creates (billing-to-crm), one Bulk 2.0 upsert job.
   TANDEM_RETURN_IF_ERROR(BulkToCrm(crm_creates, /*create=*/true));
   // 3. Billing learns the CRM id of what it already had (matched, or created in the CRM); its
   // answer carries billing's account number and what it decided about the record.
   TagBilling(rows);
+  TANDEM_RETURN_IF_ERROR(BillingOutage());
   // 4. Links and audit, before the CRM's link fields are written.
   TANDEM_RETURN_IF_ERROR(RecordLinks(rows));
   if (deps_.crash) deps_.crash->Hit("migration.after_links");
@@ -46,9 +48,11 @@ Status Run::Write(std::vector<Row>& rows) {
 void Run::CreateInBilling(std::vector<Row*>& creates) {
   std::mutex mu;
   RunConcurrently(creates, [&](Row& r) {
+    if (billing_breaker_.open()) return;  // the chunk is abandoned
     BillingAccount account = connector::billing::PayloadToAccount(r.mapped.payload);
     account.external_key = r.crm_id;
     auto saved = deps_.billing.CreateAccount(account, Key(r, "create"));
+    billing_breaker_.Record(saved.status());
     std::lock_guard<std::mutex> lock(mu);
     if (!saved.ok()) {
       Fail(r, "billing: " + saved.status().ToString(), &MigrationSummary::write_failed);
@@ -60,6 +64,13 @@ void Run::CreateInBilling(std::vector<Row*>& creates) {
     // link fields, as a sync writes it: the load leaves the two in step.
     r.decided = mapping::BillingDecidedFields(map_, connector::billing::AccountToPayload(*saved));
   });
+}
+
+Status Run::BillingOutage() const {
+  if (!billing_breaker_.open()) return Status::Ok();
+  return Status::Unavailable("billing is failing (" + billing_breaker_.Reason() +
+                             "): the job stopped before recording this chunk; resume it when "
+                             "billing answers again (nothing is created twice)");
 }
 
 Status Run::RecordLinks(const std::vector<Row>& rows) {
@@ -87,6 +98,7 @@ void Run::TagBilling(std::vector<Row>& rows) {
     if (r.plan == Plan::kMatched || r.plan == Plan::kCreateCrm || NeedsLinkFields(r))
       tags.push_back(&r);
   RunConcurrently(tags, [&](Row& r) {
+    if (billing_breaker_.open()) return;
     Result<BillingAccount> saved = Status::Internal("not read");
     if (r.plan == Plan::kAlreadyLinked) {
       // Tagged when it was linked; its link fields are written again (a run stopped before
@@ -105,6 +117,7 @@ void Run::TagBilling(std::vector<Row>& rows) {
       fields.external_key = r.crm_id;
       saved = deps_.billing.UpdateAccount(r.billing_id, fields, Key(r, "tag"));
     }
+    billing_breaker_.Record(saved.status());
     std::lock_guard<std::mutex> lock(mu);
     if (!saved.ok()) {
       r.status += (r.plan == Plan::kAlreadyLinked ? " (billing's own fields not read: "

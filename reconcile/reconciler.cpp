@@ -1,13 +1,11 @@
 #include "reconcile/reconciler.h"
 
-#include <cerrno>
-#include <cmath>
-#include <cstdlib>
 #include <set>
 
 #include "actions/billing_records.h"
 #include "connector/billing/account_payload.h"
 #include "connector/crm/soql.h"
+#include "reconcile/compare.h"
 #include "util/log.h"
 
 namespace tandem::reconcile {
@@ -38,29 +36,6 @@ Json StoredSubscription(const Subscription& s) {
   j.Set("claim", "");
   j.Set("label", s.status);
   return j;
-}
-
-// The CRM fields billing decides, as billing has them now.
-Json ExpectedCrm(const mapping::ObjectMap& map, const Json& stored) {
-  return mapping::BillingDecidedFields(map, stored["payload"]);
-}
-
-bool ParseNumber(const std::string& text, double* out) {
-  if (text.empty()) return false;
-  char* end = nullptr;
-  errno = 0;
-  *out = std::strtod(text.c_str(), &end);
-  return end && *end == '\0' && errno == 0;
-}
-
-// Equal as the CRM stores them: null and "" alike, numbers by value (2 == 2.0).
-bool SameValue(const Json& want, const Json& have) {
-  const std::string a = want.ToText(), b = have.ToText();
-  if (a == b) return true;
-  double x = 0, y = 0;
-  if ((want.is_number() || have.is_number()) && ParseNumber(a, &x) && ParseNumber(b, &y))
-    return std::fabs(x - y) <= 1e-9 * std::max(1.0, std::fabs(x));
-  return false;
 }
 
 }  // namespace
@@ -312,18 +287,7 @@ Status Reconciler::FlushBillingPage(const std::string& billing_object,
 // --- pass 2: links ---
 
 Status Reconciler::CheckLinks(const mapping::ObjectMap& map) {
-  std::vector<std::string> fields = mapping::CrmFieldsToRead(map);
-  const Json probe = ExpectedCrm(map, IsCustomerMap(map) ? StoredAccount(BillingAccount{})
-                                                         : StoredSubscription(Subscription{}));
-  std::set<std::string> have(fields.begin(), fields.end());
-  for (const auto& f : map.fields)
-    if (!f.crm.empty() && have.insert(f.crm).second) fields.push_back(f.crm);
-  for (const auto& [k, v] : probe.object())
-    if (have.insert(k).second) fields.push_back(k);
-  if (!map.link.billing_id.empty() && have.insert(map.link.billing_id).second)
-    fields.push_back(map.link.billing_id);
-  if (have.insert("Id").second) fields.push_back("Id");
-
+  const std::vector<std::string> fields = CrmFieldsToCompare(map);
   std::string after;
   for (;;) {
     auto links = deps_.store.ListLinks(map.name, after, static_cast<int>(options_.batch));
@@ -379,37 +343,30 @@ Status Reconciler::CheckLinks(const mapping::ObjectMap& map) {
         TANDEM_RETURN_IF_ERROR(Found(std::move(f)));
         continue;
       }
-      if (IsCustomerMap(map)) {
-        for (const auto& d : actions::Actions::Diff(map, c->second, b->second["payload"])) {
-          Finding f{map.name,        kFieldDrift, l.crm_id, l.billing_id, d.field, d.crm_value,
-                    d.billing_value, "",          ""};
-          f.detail = map.master == "crm" ? "the CRM is the master: billing gets the CRM's value"
-                                         : "billing is the master: not repaired from the CRM";
-          TANDEM_RETURN_IF_ERROR(Found(f));
-          if (MayFix(map, kFieldDrift) && map.master == "crm") {
-            to_sync.push_back(f);
-          }
-        }
+      const PairDrift drift = ComparePair(map, c->second, b->second["payload"], l.billing_id);
+      for (const auto& d : drift.to_billing) {
+        Finding f{map.name,        kFieldDrift, l.crm_id, l.billing_id, d.field, d.crm_value,
+                  d.billing_value, "",          ""};
+        f.detail = map.master == "crm" ? "the CRM is the master: billing gets the CRM's value"
+                                       : "billing is the master: not repaired from the CRM";
+        TANDEM_RETURN_IF_ERROR(Found(f));
+        if (MayFix(map, kFieldDrift) && map.master == "crm") to_sync.push_back(f);
       }
-      Json expected = ExpectedCrm(map, b->second);
-      // The CRM shows which billing record it is linked to (a sync's write-back).
-      if (!map.link.billing_id.empty()) expected.Set(map.link.billing_id, l.billing_id);
       Json update = Json::MakeObject();
       update.Set("Id", l.crm_id);
-      for (const auto& [field, want] : expected.object()) {
-        if (SameValue(want, c->second[field])) continue;
+      for (const auto& d : drift.to_crm) {
         Finding f{map.name,
                   kFieldDrift,
                   l.crm_id,
                   l.billing_id,
-                  field,
-                  c->second[field].ToText(),
-                  want.ToText(),
+                  d.field,
+                  d.have,
+                  d.want.ToText(),
                   "billing decides this field: the CRM gets billing's value",
                   ""};
         TANDEM_RETURN_IF_ERROR(Found(f));
         if (MayFix(map, kFieldDrift)) {
-          update.Set(field, want);
+          update.Set(d.field, d.want);
           updated.push_back(f);
         }
       }

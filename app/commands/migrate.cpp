@@ -1,5 +1,5 @@
-// `tandem migrate` (step 7, the initial load from CSV), `tandem migrate status JOB` and
-// `tandem migrate list`.
+// `tandem migrate` (step 7, the initial load from CSV), `tandem migrate status JOB`,
+// `tandem migrate list` and `tandem migrate extract` (the linked pairs for sign-off).
 #include <signal.h>
 #include <unistd.h>
 
@@ -7,12 +7,14 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <thread>
 
 #include "app/cli.h"
 #include "app/commands/command.h"
 #include "migration/progress.h"
+#include "reconcile/extract.h"
 #include "util/json.h"
 #include "util/thread.h"
 
@@ -121,6 +123,59 @@ int MigrateList(const Globals& g, const Args& args) {
   return kExitOk;
 }
 
+int MigrateExtract(const Globals& g, const Args& args) {
+  po::options_description desc("migrate extract options");
+  desc.add_options()("object", po::value<std::string>()->default_value("account"),
+                     "a customer object map: account | contact")(
+      "output", po::value<std::string>(), "the CSV to write (default OBJECT-pairs.csv; - stdout)");
+  po::variables_map vm;
+  int code = 0;
+  if (!ParseSub("migrate extract", args, desc, &vm, &code,
+                "Writes every linked pair of the object as CSV, for the customer's sign-off:\n"
+                "CRM_ID, BILLING_ID, ACCOUNT_NUMBER, IN_STEP (compared as reconcile compares),\n"
+                "DIFFERS (the fields that do not agree), then each field Tandem sends to billing\n"
+                "as the CRM record maps it (crm:PATH) and as billing holds it (billing:PATH).\n"
+                "Streams: billing listed 100 per call, the CRM read 200 per call.\n"
+                "Exit 0 when written (differences are in the file and the summary), 1 when a\n"
+                "remote or the store failed, 2 for bad usage."))
+    return code;
+  const std::string object = vm["object"].as<std::string>();
+  const std::string path =
+      vm.count("output") ? vm["output"].as<std::string>() : object + "-pairs.csv";
+  int exit_code = kExitOk;
+  const std::unique_ptr<Runtime> rt = CommandRuntime(g, "migrate extract", &exit_code);
+  if (!rt) return exit_code;
+  std::ofstream file;
+  if (path != "-") {
+    file.open(path, std::ios::binary | std::ios::trunc);
+    if (!file) {
+      std::cerr << "tandem migrate extract: cannot write " << path << "\n";
+      return kExitFailures;
+    }
+  }
+  std::ostream& out = path == "-" ? std::cout : file;
+  std::ostream& talk = path == "-" ? std::cerr : std::cout;
+  const bool tty = ::isatty(STDERR_FILENO) == 1;
+  auto summary = reconcile::ExtractLinkedPairs(ActionDepsOf(*rt), object, out, [&](int64_t n) {
+    if (tty) std::cerr << "\r" << n << " pairs written" << std::flush;
+  });
+  if (tty) std::cerr << "\n";
+  if (!summary.ok()) {
+    std::cerr << "tandem migrate extract: " << summary.status().ToString() << "\n";
+    return summary.status().IsInvalidArgument() ? kExitUsage : kExitFailures;
+  }
+  talk << (path == "-" ? "" : path + ": ") << summary->pairs << " linked pairs, "
+       << summary->pairs - summary->differing << " in step, " << summary->differing << " differing";
+  if (summary->crm_missing) talk << " (" << summary->crm_missing << " whose CRM record is gone)";
+  talk << "\n";
+  if (summary->not_listed)
+    talk << summary->not_listed
+         << " links name a billing record billing no longer lists (not in the file; see "
+            "`tandem reconcile --object "
+         << object << "`)\n";
+  return kExitOk;
+}
+
 po::options_description MigrateOptions() {
   po::options_description desc("migrate options");
   desc.add_options()("object", po::value<std::string>(), "object map: account | contact")(
@@ -197,6 +252,7 @@ void PrintSummary(const Globals& g, store::Store& store, const migration::Migrat
             << "  Bulk API 2.0 jobs " << s.bulk_jobs << "\n"
             << "  " << s.output_dir << "/success.csv\n"
             << "  " << s.output_dir << "/error.csv\n";
+  if (!s.stopped_because.empty()) std::cout << "  stopped: " << s.stopped_because << "\n";
   if (s.state != "done") {
     auto job = migration::MigrationStatus(store, s.job_id);
     if (job.ok()) std::cout << "  resume with: " << ResumeCommand(g, *job) << "\n";
@@ -208,6 +264,8 @@ void PrintSummary(const Globals& g, store::Store& store, const migration::Migrat
 int Migrate(const Globals& g, const Args& args) {
   if (!args.empty() && args[0] == "status") return MigrateStatus(g, {args.begin() + 1, args.end()});
   if (!args.empty() && args[0] == "list") return MigrateList(g, {args.begin() + 1, args.end()});
+  if (!args.empty() && args[0] == "extract")
+    return MigrateExtract(g, {args.begin() + 1, args.end()});
   po::options_description desc = MigrateOptions();
   po::variables_map vm;
   int code = 0;
@@ -218,7 +276,8 @@ int Migrate(const Globals& g, const Args& args) {
                 "and link fields through Bulk API 2.0). A checkpoint after every chunk: --resume\n"
                 "continues a killed or interrupted job. success.csv and error.csv hold every row,\n"
                 "in input order.\n"
-                "Also: tandem migrate status JOB; tandem migrate list.\n"
+                "Also: tandem migrate status JOB; tandem migrate list; tandem migrate extract\n"
+                "(the linked pairs as CSV, for sign-off).\n"
                 "Exit 0 when every row succeeded, 1 when some failed (or the job stopped), 2 for\n"
                 "bad usage."))
     return code;

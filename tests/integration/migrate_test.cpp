@@ -10,6 +10,7 @@
 
 #include "migration/csv_reader.h"
 #include "migration/migrator.h"
+#include "reconcile/extract.h"
 #include "reconcile/reconciler.h"
 #include "tests/support/catalog_builder.h"
 #include "tests/support/default_mapping.h"
@@ -459,6 +460,54 @@ TEST_P(MigrateTest, AfterALoadReconcileFindsTheTwoSystemsInStep) {
   EXPECT_EQ((*report)->differences(), 0)
       << (*report)->Summary(false) << "\n"
       << (std::stringstream() << std::ifstream(report_csv).rdbuf()).str();
+
+  // The sign-off extract (item 5): every linked pair, compared as reconcile compares them.
+  const actions::ActionDeps deps{crm_.client(), stripe_.billing(), **store_, mapping_,
+                                 stripe_.clock};
+  auto extract = [&](reconcile::ExtractSummary* summary) {
+    std::ostringstream out;
+    auto s2 = reconcile::ExtractLinkedPairs(deps, "account", out);
+    EXPECT_TRUE(s2.ok()) << s2.status().ToString();
+    if (s2.ok()) *summary = *s2;
+    std::istringstream in(out.str());
+    CsvReader reader(in);
+    std::vector<std::string> header;
+    EXPECT_TRUE(reader.ReadHeader(&header).ok());
+    std::map<std::string, std::map<std::string, std::string>> by_crm;  // CRM id → column → value
+    CsvRecord r;
+    Status st;
+    while (reader.Next(&r, &st))
+      for (size_t i = 0; i < header.size() && i < r.fields.size(); ++i)
+        by_crm[r.fields[0]][header[i]] = r.fields[i];
+    return by_crm;
+  };
+  stripe_.billing().CreateAccount(connector::billing::BillingAccount{}, "unlinked").value();
+  reconcile::ExtractSummary summary;
+  auto pairs = extract(&summary);
+  EXPECT_EQ(summary.pairs, 3) << "the unlinked customer is no pair";
+  EXPECT_EQ(summary.differing, 0);
+  ASSERT_EQ(pairs.size(), 3u);
+  EXPECT_EQ(pairs[ids[2]]["BILLING_ID"], gamma.id);
+  EXPECT_EQ(pairs[ids[2]]["IN_STEP"], "yes");
+  EXPECT_EQ(pairs[ids[0]]["crm:address.city"], "Lyon");
+  EXPECT_EQ(pairs[ids[0]]["billing:address.city"], "Lyon");
+  EXPECT_EQ(pairs[ids[0]]["billing:custom.customer_since"], "2020-01-15");
+  EXPECT_FALSE(pairs[ids[0]]["ACCOUNT_NUMBER"].empty());
+  // Billing changed behind Tandem's back: the pair says so, field by field.
+  connector::billing::BillingAccount phone;
+  phone.phone = "+47 0 11";
+  ASSERT_TRUE(stripe_.billing().UpdateAccount(gamma.id, phone, "behind-the-back").ok());
+  pairs = extract(&summary);
+  EXPECT_EQ(summary.pairs, 3);
+  EXPECT_EQ(summary.differing, 1);
+  EXPECT_EQ(pairs[ids[2]]["IN_STEP"], "no");
+  EXPECT_EQ(pairs[ids[2]]["DIFFERS"], "phone");
+  EXPECT_EQ(pairs[ids[2]]["crm:phone"], "+47 2 00");
+  EXPECT_EQ(pairs[ids[2]]["billing:phone"], "+47 0 11");
+  EXPECT_EQ(pairs[ids[1]]["IN_STEP"], "yes");
+  std::ostringstream ignored;
+  EXPECT_TRUE(
+      reconcile::ExtractLinkedPairs(deps, "subscription", ignored).status().IsInvalidArgument());
 }
 
 // Matching and file rules a consultant can trust (issue 20 item 6): names fold Unicode case and
@@ -588,6 +637,51 @@ TEST_P(MigrateTest, LinkOnlyNeedsNoFieldsACreateWouldRequire) {
   EXPECT_EQ(s->failed, 0) << ReadCsv(fs::path(s->output_dir) / "error.csv").back().back();
   EXPECT_EQ((*store_)->FindLinkByBillingId("account", customer.id).value()->crm_id, ids[0]);
   EXPECT_EQ(BillingCustomers(), 1);
+}
+
+// Item 7's circuit breaker: billing down from the start stops the job after a run of failed
+// calls, not after every row's retries; nothing of the chunk is recorded, and the resume, with
+// billing back, loads every row once.
+TEST_P(MigrateTest, ABillingOutageStopsTheJobResumablyInsteadOfFailingEveryRow) {
+  const auto ids = MakeAccounts(90, "Outage");
+  std::string csv = "Id,Name\n";
+  for (size_t i = 0; i < ids.size(); ++i) csv += ids[i] + ",Outage " + std::to_string(i) + "\n";
+  const std::string file = Write("outage.csv", csv);
+  stripe_.sandbox.AddFault({"POST", "/v1/customers", 503, "", -1, 0});
+  MigrationOptions o = Opts("account", file);
+  o.batch_size = 30;
+  o.concurrency = 4;
+  const int64_t calls_before = stripe_.counter.Total("stripe").calls;
+  auto s = Migrate(o);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->state, "interrupted");
+  EXPECT_NE(s->stopped_because.find("billing is failing (20 calls in a row failed"),
+            std::string::npos)
+      << s->stopped_because;
+  EXPECT_EQ(s->rows, 0) << "the chunk in hand is not recorded";
+  EXPECT_EQ(s->failed, 0);
+  EXPECT_EQ(s->write_failed, 0);
+  // 20 failed calls, plus those already in flight when the breaker opened (at most 4 - 1).
+  const int64_t create_calls = stripe_.counter.Total("stripe").calls - calls_before;
+  EXPECT_LE(create_calls, 23 + 1) << "every row was tried";  // + the index's listing
+  EXPECT_GE(create_calls, 20);
+  EXPECT_EQ(BillingCustomers(), 0);
+  auto job = MigrationStatus(**store_, s->job_id);
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->state, "interrupted");
+
+  stripe_.sandbox.ClearFaults();
+  o.resume_job = s->job_id;
+  o.output_dir = s->output_dir;
+  auto resumed = Migrate(o);
+  ASSERT_TRUE(resumed.ok()) << resumed.status().ToString();
+  EXPECT_EQ(resumed->state, "done");
+  EXPECT_EQ(resumed->succeeded, 90);
+  EXPECT_EQ(resumed->created_billing, 90);
+  EXPECT_EQ(resumed->write_failed, 0);
+  EXPECT_EQ(BillingCustomers(), 90);
+  EXPECT_EQ(DuplicateCustomers(), 0);
+  ExpectEveryRowOnce(*resumed, 90);
 }
 
 TEST_P(MigrateTest, InterruptedJobResumesWithoutDuplicates) {

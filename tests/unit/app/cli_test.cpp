@@ -58,6 +58,7 @@ TEST(Cli, EveryCommandHasHelp) {
                         "migrate --help",
                         "migrate status --help",
                         "migrate list --help",
+                        "migrate extract --help",
                         "workorder --help",
                         "workorder run --help",
                         "workorder list --help",
@@ -157,6 +158,13 @@ TEST(Cli, ConfigCheckReportsTheBrokenKeyAndExitsTwo) {
       r.out.find(path.string() + ":4:15: billing.timeout_ms: expected an integer, got 'fast'"),
       std::string::npos)
       << r.out;
+  // Global options typed after the command are the same options (`=` form too).
+  ProcessRun after = Tandem("config check --config " + path.string());
+  EXPECT_EQ(after.exit_code, 2) << after.out;
+  EXPECT_NE(after.out.find(path.string() + ":4:15:"), std::string::npos) << after.out;
+  ProcessRun eq = Tandem("config check --log-level=warn --config=" + path.string());
+  EXPECT_EQ(eq.exit_code, 2) << eq.out;
+  EXPECT_NE(eq.out.find(path.string() + ":4:15:"), std::string::npos) << eq.out;
   std::filesystem::remove(path);
 }
 

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "util/circuit_breaker.h"
 #include "util/clock.h"
 #include "util/outcome.h"
 #include "util/result.h"
@@ -58,6 +59,32 @@ TEST(Clock, MonthDayCountsMonthsAcrossYears) {
   EXPECT_EQ(MonthDay(dec_1, -12, 15), "2025-12-15");
   EXPECT_EQ(MonthDay(dec_1, 25), "2029-01-01");
   EXPECT_EQ(MonthDay(ParseRfc3339("2027-01-31T23:59:59Z").value(), -11), "2026-02-01");
+}
+
+}  // namespace
+}  // namespace tandem
+
+namespace tandem {
+namespace {
+
+// The breaker opens on a run of outages only: a record's own refusal or a success in between
+// starts the count again, and once open it stays open.
+TEST(CircuitBreaker, OpensAfterARunOfOutagesOnly) {
+  CircuitBreaker breaker(3);
+  EXPECT_FALSE(breaker.Record(Status::Unavailable("503")));
+  EXPECT_FALSE(breaker.Record(Status::Timeout("slow")));
+  EXPECT_FALSE(breaker.Record(Status::InvalidArgument("bad e-mail")));  // billing answered
+  EXPECT_FALSE(breaker.Record(Status::RateLimited("429")));
+  EXPECT_FALSE(breaker.Record(Status::Ok()));
+  EXPECT_FALSE(breaker.Record(Status::Unavailable("503")));
+  EXPECT_FALSE(breaker.Record(Status::Unauthenticated("key revoked")));
+  EXPECT_FALSE(breaker.open());
+  EXPECT_TRUE(breaker.Record(Status::Timeout("slow again")));
+  EXPECT_TRUE(breaker.open());
+  EXPECT_TRUE(breaker.Record(Status::Ok())) << "open stays open";
+  EXPECT_NE(breaker.Reason().find("3 calls in a row failed"), std::string::npos)
+      << breaker.Reason();
+  EXPECT_NE(breaker.Reason().find("slow again"), std::string::npos) << breaker.Reason();
 }
 
 }  // namespace
