@@ -7,6 +7,16 @@
 namespace tandem::migration {
 namespace internal {
 
+size_t FedBackColumns(const std::vector<std::string>& header) {
+  for (const std::vector<std::string>& tail :
+       {ResultFiles::kErrorColumns, ResultFiles::kSuccessColumns}) {
+    if (header.size() > tail.size() &&
+        std::equal(tail.begin(), tail.end(), header.end() - static_cast<long>(tail.size())))
+      return tail.size();
+  }
+  return 0;
+}
+
 // One chunk through the stages: validate, match, write (subscriptions take their own path).
 Status Run::ProcessChunk(std::vector<Row>& rows) {
   for (Row& r : rows)
@@ -26,6 +36,10 @@ Result<MigrationSummary> Run::Execute(const ProgressFn& progress) {
   std::vector<std::string> header;
   Status st = reader.ReadHeader(&header);
   if (!st.ok()) return st.WithContext(options_.file);
+  // A result file of an earlier run fed back (its failed rows corrected): its own trailing
+  // columns are read past, so the new result files do not carry them twice.
+  file_columns_ = header.size();
+  header.resize(header.size() - FedBackColumns(header));
   TANDEM_RETURN_IF_ERROR(ResolveColumns(header));
   const bool resuming = !options_.resume_job.empty();
   if (!resuming) {
@@ -45,6 +59,8 @@ Result<MigrationSummary> Run::Execute(const ProgressFn& progress) {
 
   int64_t rows_done = cp_.next_row - 1;
   const int64_t cp_before = rows_done;
+  progress_ = progress;
+  at_checkpoint_ = {rows_done, job_.total, files.succeeded(), files.failed(), cp_before};
   bool more = true, interrupted = false;
   while (more) {
     std::vector<Row> chunk;
@@ -62,14 +78,22 @@ Result<MigrationSummary> Run::Execute(const ProgressFn& progress) {
     }
     std::vector<RowResult> results;
     results.reserve(chunk.size());
-    for (Row& r : chunk)
+    for (Row& r : chunk) {
+      // Every failed row names its line, however late it failed (a duplicate, a write).
+      if (r.plan == Plan::kFailed && r.error.rfind("line ", 0) != 0)
+        r.error = "line " + std::to_string(r.line) + ": " + r.error;
       results.push_back(RowResult{r.row, std::move(r.fields), r.plan != Plan::kFailed, r.crm_id,
                                   r.billing_id, r.status, r.error});
+    }
     TANDEM_RETURN_IF_ERROR(files.WriteChunk(std::move(results)));
     rows_done = chunk.back().row;
     TANDEM_RETURN_IF_ERROR(Checkpointed(rows_done, files));
     if (deps_.crash) deps_.crash->Hit("migration.after_checkpoint");
-    if (progress) progress({rows_done, job_.total, files.succeeded(), files.failed(), cp_before});
+    {
+      std::lock_guard<std::mutex> lock(progress_mu_);
+      at_checkpoint_ = {rows_done, job_.total, files.succeeded(), files.failed(), cp_before};
+    }
+    if (progress) progress(at_checkpoint_);
     if (options_.stop && options_.stop->load() && more) {
       interrupted = true;
       break;

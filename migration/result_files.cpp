@@ -13,6 +13,10 @@ std::string Line(const std::vector<std::string>& fields) {
 }
 }  // namespace
 
+const std::vector<std::string> ResultFiles::kSuccessColumns = {"ROW", "CRM ID", "BILLING ID",
+                                                               "STATUS"};
+const std::vector<std::string> ResultFiles::kErrorColumns = {"ROW", "ERROR"};
+
 Status ResultFiles::Open(const std::string& folder, const std::vector<std::string>& columns,
                          const Sizes* resume_at, ResultFiles* out) {
   namespace fs = std::filesystem;
@@ -41,8 +45,8 @@ Status ResultFiles::Open(const std::string& folder, const std::vector<std::strin
   out->columns_ = columns.size();
   if (fresh) {
     std::vector<std::string> s = columns, e = columns;
-    for (const char* c : {"ROW", "CRM ID", "BILLING ID", "STATUS"}) s.push_back(c);
-    for (const char* c : {"ROW", "ERROR"}) e.push_back(c);
+    s.insert(s.end(), kSuccessColumns.begin(), kSuccessColumns.end());
+    e.insert(e.end(), kErrorColumns.begin(), kErrorColumns.end());
     out->success_ << Line(s);
     out->error_ << Line(e);
   }

@@ -25,6 +25,9 @@ struct RowResult {
 class ResultFiles {
  public:
   // Byte lengths of both files after the last checkpointed chunk.
+  // The columns each file adds after the input's.
+  static const std::vector<std::string> kSuccessColumns, kErrorColumns;
+
   struct Sizes {
     int64_t success = 0, error = 0;
   };

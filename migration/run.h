@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <vector>
@@ -30,6 +31,10 @@ constexpr const char* kJobKind = "migration";
 // Billing calls failing in a row (after the client's own retries) that stop the job: an outage,
 // not a few bad records.
 constexpr int kBillingOutageRun = 20;
+
+// The trailing columns of an earlier run's success.csv or error.csv at the end of `header`
+// (how many), 0 when the file is no result file.
+size_t FedBackColumns(const std::vector<std::string>& header);
 
 // Where a row stands after matching; decides what is written for it.
 enum class Plan {
@@ -137,13 +142,16 @@ class Run {
   void DecidePlan(Row& r, MatchIndex& ix, const std::string& how);
   // write.cpp
   Status Write(std::vector<Row>& rows);
-  void CreateInBilling(std::vector<Row*>& creates);
+  void CreateInBilling(std::vector<Row*>& creates, const std::function<void()>& on_done);
   // Unavailable when billing's breaker opened: the chunk must not be recorded.
   Status BillingOutage() const;
   Status RecordLinks(const std::vector<Row>& rows);
   void TagBilling(std::vector<Row>& rows);
   void CountPlans(const std::vector<Row>& rows);
   void RunConcurrently(std::vector<Row*>& rows, const std::function<void(Row&)>& fn);
+  // Tells the progress callback that `ready` rows of the chunk of `chunk_rows` are written to
+  // billing (the chunk is counted whole only after its checkpoint).
+  void ReportWithinChunk(int64_t ready, size_t chunk_rows);
   // link_back.cpp
   Status BulkToCrm(std::vector<Row*>& rows, bool create);
   void FillBulkRequest(const std::vector<Row*>& rows, bool create, const std::string& now,
@@ -184,6 +192,13 @@ class Run {
   // are keyed by job and row, so the resume replays them) and the job stops, resumable.
   CircuitBreaker billing_breaker_{kBillingOutageRun};
   std::string stopped_because_;  // why an interrupted run stopped ("": Ctrl-C or done)
+  // Columns the file has: the header's, plus the trailing ROW.. columns of an earlier run's
+  // result file fed back as input (read past, not carried).
+  size_t file_columns_ = 0;
+  // Progress within a chunk: the report after the last chunk, and the chunk's first row.
+  ProgressFn progress_;
+  MigrationProgress at_checkpoint_;
+  std::mutex progress_mu_;
 };
 
 }  // namespace tandem::migration::internal

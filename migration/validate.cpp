@@ -73,12 +73,20 @@ void Run::ParseRow(const CsvRecord& rec, const Status& csv_error, Row* row) cons
     row->error = csv_error.message();
     return;
   }
-  if (rec.fields.size() != header_.size()) {
+  if (rec.fields.size() != file_columns_) {
     row->error = at + ": " + std::to_string(rec.fields.size()) + " fields, the header has " +
-                 std::to_string(header_.size());
+                 std::to_string(file_columns_);
+    // error.csv has the header's columns: what does not fit is kept here, not lost.
+    if (rec.fields.size() > file_columns_) {
+      row->error += " (beyond the header:";
+      for (size_t i = file_columns_; i < rec.fields.size(); ++i)
+        row->error += (i == file_columns_ ? " " : " | ") + rec.fields[i];
+      row->error += ")";
+    }
     return;
   }
-  for (size_t i = 0; i < rec.fields.size(); ++i) {
+  row->fields.resize(header_.size());  // a fed-back result file's own columns are not carried
+  for (size_t i = 0; i < header_.size(); ++i) {
     const std::string& v = rec.fields[i];
     size_t bad = 0;
     if (!IsValidUtf8(v, &bad)) {

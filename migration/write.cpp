@@ -1,5 +1,6 @@
 // Writing: billing creates, updates and tags, run concurrently under the billing client's rate
 // limit, and the links and audit recorded before the CRM hears of them.
+#include <atomic>
 #include <mutex>
 
 #include "connector/billing/account_payload.h"
@@ -22,8 +23,16 @@ Status Run::Write(std::vector<Row>& rows) {
       if (r.plan != Plan::kFailed) r.status = "dry run: would be " + r.status;
     return Status::Ok();
   }
-  // 1. Billing creates, concurrent; each keyed by job and row, so a re-run replays it.
-  CreateInBilling(creates);
+  // 1. Billing creates, concurrent; each keyed by job and row, so a re-run replays it. The
+  // progress moves as they finish (the rows that need none count at once).
+  const int64_t need_none = static_cast<int64_t>(rows.size() - creates.size());
+  ReportWithinChunk(need_none, rows.size());
+  std::atomic<int64_t> created{0};
+  const int64_t every = std::max<int64_t>(1, static_cast<int64_t>(creates.size()) / 20);
+  CreateInBilling(creates, [&] {
+    const int64_t n = ++created;
+    if (n % every == 0) ReportWithinChunk(need_none + n, rows.size());
+  });
   TANDEM_RETURN_IF_ERROR(BillingOutage());
   if (deps_.crash) deps_.crash->Hit("migration.after_billing_writes");
   // 2. CRM creates (billing-to-crm), one Bulk 2.0 upsert job.
@@ -45,7 +54,15 @@ Status Run::Write(std::vector<Row>& rows) {
   return Status::Ok();
 }
 
-void Run::CreateInBilling(std::vector<Row*>& creates) {
+void Run::ReportWithinChunk(int64_t ready, size_t chunk_rows) {
+  if (!progress_ || chunk_rows == 0) return;
+  std::lock_guard<std::mutex> lock(progress_mu_);
+  MigrationProgress p = at_checkpoint_;
+  p.rows_done += std::min<int64_t>(ready, static_cast<int64_t>(chunk_rows));
+  progress_(p);
+}
+
+void Run::CreateInBilling(std::vector<Row*>& creates, const std::function<void()>& on_done) {
   std::mutex mu;
   RunConcurrently(creates, [&](Row& r) {
     if (billing_breaker_.open()) return;  // the chunk is abandoned
@@ -53,6 +70,7 @@ void Run::CreateInBilling(std::vector<Row*>& creates) {
     account.external_key = r.crm_id;
     auto saved = deps_.billing.CreateAccount(account, Key(r, "create"));
     billing_breaker_.Record(saved.status());
+    on_done();
     std::lock_guard<std::mutex> lock(mu);
     if (!saved.ok()) {
       Fail(r, "billing: " + saved.status().ToString(), &MigrationSummary::write_failed);

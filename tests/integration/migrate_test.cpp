@@ -17,6 +17,7 @@
 #include "tests/support/salesforce_env.h"
 #include "tests/support/store_backends.h"
 #include "tests/support/stripe_env.h"
+#include "util/csv.h"
 
 namespace tandem::migration {
 namespace {
@@ -89,12 +90,12 @@ class MigrateTest : public testing::StoreBackendTest {
     return o;
   }
 
-  Result<MigrationSummary> Migrate(MigrationOptions options) {
+  Result<MigrationSummary> Migrate(MigrationOptions options, const ProgressFn& progress = {}) {
     if (options.output_dir.empty())
       options.output_dir = (dir_ / ("out" + std::to_string(++runs_))).string();
     Migrator migrator(
         {crm_.client(), stripe_.billing(), **store_, mapping_, stripe_.clock, random_, nullptr});
-    return migrator.Run(options, nullptr);
+    return migrator.Run(options, progress);
   }
 
   // Every input row in exactly one result file, in input order.
@@ -181,10 +182,10 @@ TEST_P(MigrateTest, MessyInputPutsEachBadRowInTheErrorFileWithItsReason) {
   EXPECT_NE(why["8"].find("duplicate of row 1"), std::string::npos) << why["8"];
   EXPECT_NE(why["9"].find("no Account with Id"), std::string::npos) << why["9"];
   EXPECT_NE(why["10"].find("not closed"), std::string::npos) << why["10"];
-  for (const auto& [row, reason] : why)  // a row's own fault names its line
-    if (row != "8" && row != "9") {
-      EXPECT_EQ(reason.rfind("line ", 0), 0u) << reason;
-    }
+  for (const auto& [row, reason] : why)  // every failed row names its line
+    EXPECT_EQ(reason.rfind("line ", 0), 0u) << reason;
+  // Row 8 is on line 11: the header, row 2 on two lines and a blank line come before it.
+  EXPECT_EQ(why["8"].rfind("line 11: duplicate of row 1", 0), 0u) << why["8"];
 
   // The good rows are linked, and the CRM holds their billing ids (Bulk 2.0, one job).
   EXPECT_EQ((*store_)->CountLinks("account").value(), 2);
@@ -682,6 +683,54 @@ TEST_P(MigrateTest, ABillingOutageStopsTheJobResumablyInsteadOfFailingEveryRow) 
   EXPECT_EQ(BillingCustomers(), 90);
   EXPECT_EQ(DuplicateCustomers(), 0);
   ExpectEveryRowOnce(*resumed, 90);
+}
+
+// Item 7: error.csv keeps what a row had beyond the header (in its reason), and once corrected
+// it is an input file again: its ROW and ERROR columns are read past, not carried twice.
+// The progress moves within a chunk, not only at its end.
+TEST_P(MigrateTest, ACorrectedErrorFileFeedsBackAndProgressMovesWithinAChunk) {
+  const auto ids = MakeAccounts(43, "Refeed");
+  std::string csv = "Id,Name,Customer_Since__c,Note\n";
+  csv += ids[0] + ",Refeed A,2020-02-30,keep me\n";       // no such day
+  csv += ids[1] + ",Refeed B,,note b,spill 1,spill 2\n";  // two fields too many
+  for (size_t i = 2; i < ids.size(); ++i) csv += ids[i] + ",Refeed " + std::to_string(i) + ",,\n";
+  MigrationOptions o = Opts("account", Write("first.csv", csv));
+  std::vector<int64_t> seen;
+  auto s = Migrate(o, [&](const MigrationProgress& p) { seen.push_back(p.rows_done); });
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->succeeded, 41);
+  ASSERT_EQ(s->failed, 2);
+  ASSERT_FALSE(seen.empty());
+  EXPECT_EQ(seen.back(), 43);
+  EXPECT_TRUE(std::any_of(seen.begin(), seen.end(), [](int64_t n) { return n > 2 && n < 43; }))
+      << "one chunk of 43 rows: the progress only moved at its end";
+  EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
+
+  auto errors = ReadCsv(fs::path(s->output_dir) / "error.csv");
+  ASSERT_EQ(errors.size(), 3u);
+  EXPECT_EQ(errors[0],
+            (std::vector<std::string>{"Id", "Name", "Customer_Since__c", "Note", "ROW", "ERROR"}));
+  EXPECT_EQ(errors[1][4], "1");
+  EXPECT_EQ(errors[1][5].rfind("line 2, column Customer_Since__c", 0), 0u) << errors[1][5];
+  EXPECT_EQ(errors[2][5],
+            "line 3: 6 fields, the header has 4 (beyond the header: spill 1 | spill 2)");
+  // The consultant corrects the two rows in error.csv and feeds the file back.
+  errors[1][2] = "2020-02-28";
+  std::string fixed;
+  for (const auto& r : errors) fixed += CsvLine(r, "\r\n");
+  auto again = Migrate(Opts("account", Write("corrected.csv", fixed)));
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->succeeded, 2);
+  EXPECT_EQ(again->failed, 0);
+  EXPECT_EQ(again->created_billing, 2);
+  const auto ok = ReadCsv(fs::path(again->output_dir) / "success.csv");
+  ASSERT_EQ(ok.size(), 3u);
+  EXPECT_EQ(ok[0], (std::vector<std::string>{"Id", "Name", "Customer_Since__c", "Note", "ROW",
+                                             "CRM ID", "BILLING ID", "STATUS"}));
+  EXPECT_EQ(ok[1][3], "keep me");
+  EXPECT_EQ(stripe_.billing().GetAccount(ok[1][6]).value().metadata.at("customer_since"),
+            "2020-02-28");
+  EXPECT_EQ(BillingCustomers(), 43);
 }
 
 TEST_P(MigrateTest, InterruptedJobResumesWithoutDuplicates) {
