@@ -98,6 +98,7 @@ Status Run::ResumeJob() {
         "job " + job_.id + " was " + ((*params)["dry_run"].as_bool() ? "" : "not ") +
         "a dry run; resume it " + ((*params)["dry_run"].as_bool() ? "with" : "without") +
         " --dry-run");
+  options_.distinct = (*params)["distinct"].as_bool();  // its rows were matched so
   params->Set("process", options_.process);
   job_.params = params->Dump();
   cp_ = Checkpoint::Load(job_.checkpoint);
@@ -134,6 +135,7 @@ void Run::StartJob() {
   params.Set("column_map", options_.column_map);
   params.Set("output", output_dir_);
   params.Set("dry_run", options_.dry_run);
+  params.Set("distinct", options_.distinct);
   params.Set("batch_size", static_cast<int64_t>(options_.batch_size));
   params.Set("process", options_.process);
   job_.params = params.Dump();

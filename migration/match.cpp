@@ -15,13 +15,6 @@ using connector::billing::BillingAccount;
 
 constexpr size_t kKeysPerWrite = 5000;  // index keys buffered before one store write
 
-// A key of one kind ("email:") among a row's keys; "" when it has none.
-std::string KeyOfKind(const std::vector<std::string>& keys, const std::string& kind) {
-  for (const auto& k : keys)
-    if (k.rfind(kind, 0) == 0) return k;
-  return "";
-}
-
 // Finds the other side's record by the row's keys. Returns "" with *error set when ambiguous.
 std::string FindByKeys(const Row& r, const std::map<std::string, std::set<std::string>>& index,
                        const std::string& side, std::string* how, std::string* error) {
@@ -379,8 +372,9 @@ void Run::DecidePlan(Row& r, MatchIndex& ix, const std::string& how) {
   } else {
     Fail(r,
          std::string("no match in ") + (r.crm_id.empty() ? "the CRM" : "billing") +
-             (r.keys.empty() ? " (the row has no name, e-mail or website to match on)"
-                             : " (link-only creates nothing)"),
+             (r.distinct       ? " (a DISTINCT row is matched by its ids only)"
+              : r.keys.empty() ? " (the row has no name, e-mail or website to match on)"
+                               : " (link-only creates nothing)"),
          &MigrationSummary::unmatched);
   }
 }

@@ -49,7 +49,10 @@ struct MigrationOptions {
   std::string file;        // the input CSV
   std::string column_map;  // a Data Loader .sdl (column=Field); empty: columns named as fields
   Direction direction = Direction::kCrmToBilling;
-  bool dry_run = false;      // validate, match and report; write nothing
+  bool dry_run = false;  // validate, match and report; write nothing
+  // Every row is its own record: matched and checked for duplicates by ids only (a group's
+  // subsidiaries sharing a domain). Per row: a DISTINCT column (true / yes / 1 / x).
+  bool distinct = false;
   std::string output_dir;    // success.csv / error.csv; empty: migrations/<job id>
   size_t batch_size = 5000;  // rows per chunk (one checkpoint, one Bulk 2.0 job per chunk)
   std::string process;       // "host:pid" of the process running it (`migrate status` checks it)

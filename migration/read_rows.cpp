@@ -38,6 +38,11 @@ Status Run::ResolveColumns(const std::vector<std::string>& header) {
   std::set<std::string> taken;
   for (size_t i = 0; i < header.size(); ++i) {
     std::string field;
+    if (header[i] == kDistinctColumn) {  // Tandem's own column, no CRM field
+      distinct_column_ = static_cast<int>(i);
+      field_of_column_.push_back("");
+      continue;
+    }
     if (!options_.column_map.empty()) {
       auto it = column_to_field.find(header[i]);
       if (it == column_to_field.end()) {

@@ -36,6 +36,9 @@ constexpr int kBillingOutageRun = 20;
 // (how many), 0 when the file is no result file.
 size_t FedBackColumns(const std::vector<std::string>& header);
 
+// The column that marks a row as its own record (Row::distinct).
+constexpr const char* kDistinctColumn = "DISTINCT";
+
 // Where a row stands after matching; decides what is written for it.
 enum class Plan {
   kFailed,         // error.csv
@@ -64,12 +67,22 @@ struct Row {
   bool tag_billing = false;
   bool billing_updated = false;  // a matched customer given the CRM's values
   bool write_link_fields = false;
+  // Its own record, whatever it shares with others (--distinct, a DISTINCT column): matched
+  // and checked for duplicates by its ids only, never by e-mail, domain or name.
+  bool distinct = false;
 };
 
 // A record linked before whose CRM field does not hold the billing id yet (a run stopped
 // before writing it); one whose field holds it needs nothing (a re-run stays cheap).
 inline bool NeedsLinkFields(const Row& r) {
   return r.plan == Plan::kAlreadyLinked && r.crm_link_value != r.billing_id;
+}
+
+// A key of one kind ("email:") among a row's keys; "" when it has none.
+inline std::string KeyOfKind(const std::vector<std::string>& keys, const std::string& kind) {
+  for (const auto& k : keys)
+    if (k.rfind(kind, 0) == 0) return k;
+  return "";
 }
 
 // The CRM's 15-character case-sensitive form: 15- and 18-character ids of one record agree.
@@ -187,7 +200,7 @@ class Run {
   // Resumed: the jobs of the chunk that was in flight, not yet taken up again.
   // By step ("create": CRM records made by upsert; "update": link fields written back).
   std::map<std::string, std::deque<std::string>> resume_jobs_;
-  int id_column_ = -1, billing_column_ = -1;
+  int id_column_ = -1, billing_column_ = -1, distinct_column_ = -1;
   // Billing's outage answers in a row: open, the chunk in hand is abandoned (its billing writes
   // are keyed by job and row, so the resume replays them) and the job stops, resumable.
   CircuitBreaker billing_breaker_{kBillingOutageRun};

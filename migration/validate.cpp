@@ -86,6 +86,18 @@ void Run::ParseRow(const CsvRecord& rec, const Status& csv_error, Row* row) cons
     return;
   }
   row->fields.resize(header_.size());  // a fed-back result file's own columns are not carried
+  row->distinct = options_.distinct;
+  if (distinct_column_ >= 0) {
+    const std::string v = Lower(rec.fields[static_cast<size_t>(distinct_column_)]);
+    if (v == "true" || v == "yes" || v == "1" || v == "x" || v == "y") {
+      row->distinct = true;
+    } else if (!v.empty() && v != "false" && v != "no" && v != "0") {
+      row->error = at + ", column " + std::string(kDistinctColumn) + ": '" +
+                   rec.fields[static_cast<size_t>(distinct_column_)] +
+                   "' is not true or false (true, yes, 1 or x mark the row as its own record)";
+      return;
+    }
+  }
   for (size_t i = 0; i < header_.size(); ++i) {
     const std::string& v = rec.fields[i];
     size_t bad = 0;
@@ -145,12 +157,39 @@ void Run::ParseRow(const CsvRecord& rec, const Status& csv_error, Row* row) cons
     row->error = at + ", column " + column + ": " + row->mapped.reason;
     return;
   }
-  row->keys = CustomerKeys(row->mapped.payload);
+  if (!row->distinct) row->keys = CustomerKeys(row->mapped.payload);
   row->plan = Plan::kMatched;  // provisional: valid so far
 }
 
 // The source's own duplicates: a row sharing an id or a customer key with an earlier row
 // (in this chunk or any before) is reported, not written. Keys live in the store.
+namespace {
+
+// A row as its duplicate check sees it: its number and every key, in one stored reference.
+std::string SourceRef(int64_t row, const std::vector<std::string>& keys) {
+  std::string ref = std::to_string(row);
+  for (const auto& k : keys) ref += "\t" + k;
+  return ref;
+}
+
+// The key two rows share that makes one a duplicate of the other, "" when none does: an id
+// always; else the strongest kind of key both rows have decides — two John Smiths with
+// different e-mails are two people, two rows with one e-mail one, whatever their names.
+std::string SharedKey(const std::vector<std::string>& a, const std::vector<std::string>& b) {
+  for (const auto& k : a)
+    if ((k.rfind("crm:", 0) == 0 || k.rfind("billing:", 0) == 0) &&
+        std::find(b.begin(), b.end(), k) != b.end())
+      return k;
+  for (const char* kind : {"email:", "domain:", "name:"}) {
+    const std::string x = KeyOfKind(a, kind), y = KeyOfKind(b, kind);
+    if (x.empty() || y.empty()) continue;
+    return x == y ? x : "";
+  }
+  return "";
+}
+
+}  // namespace
+
 Status Run::FindSourceDuplicates(std::vector<Row>& rows) {
   std::vector<store::MatchKey> keys;
   std::vector<std::string> lookup;
@@ -162,35 +201,51 @@ Status Run::FindSourceDuplicates(std::vector<Row>& rows) {
   };
   for (const Row& r : rows) {
     if (r.plan == Plan::kFailed) continue;
-    for (const auto& k : row_keys(r)) {
-      keys.push_back({k, std::to_string(r.row)});
-      lookup.push_back(k);
+    const std::vector<std::string> k = row_keys(r);
+    const std::string ref = SourceRef(r.row, k);
+    for (const auto& key : k) {
+      keys.push_back({key, ref});
+      lookup.push_back(key);
     }
   }
   TANDEM_RETURN_IF_ERROR(deps_.store.AddMatchKeys(job_.id, "source", keys));
   auto found = deps_.store.FindMatchKeys(job_.id, "source", lookup);
   if (!found.ok()) return found.status();
-  std::map<std::string, int64_t> first_row;  // key → the earliest row that has it
+  // Rows that have any of the chunk's keys, by key: their number and all their keys.
+  std::map<std::string, std::vector<std::pair<int64_t, std::vector<std::string>>>> holders;
   for (const auto& m : *found) {
-    const int64_t r = std::stoll(m.ref);
-    auto [it, inserted] = first_row.emplace(m.key, r);
-    if (!inserted) it->second = std::min(it->second, r);
+    std::vector<std::string> parts;
+    size_t start = 0;
+    for (size_t tab; (tab = m.ref.find('\t', start)) != std::string::npos; start = tab + 1)
+      parts.push_back(m.ref.substr(start, tab - start));
+    parts.push_back(m.ref.substr(start));
+    const int64_t row = std::stoll(parts[0]);
+    holders[m.key].emplace_back(row, std::vector<std::string>(parts.begin() + 1, parts.end()));
   }
   for (Row& r : rows) {
     if (r.plan == Plan::kFailed) continue;
-    for (const auto& k : row_keys(r)) {
-      const int64_t first = first_row[k];
-      if (first != 0 && first < r.row) {
-        const std::string kind = k.substr(0, k.find(':'));
-        const std::string value = kind == "crm" ? "CRM id '" + r.crm_id + "'"
-                                  : kind == "billing"
-                                      ? "billing id '" + r.billing_id + "'"
-                                      : kind + " '" + k.substr(k.find(':') + 1) + "'";
-        Fail(r, "duplicate of row " + std::to_string(first) + " in this file (same " + value + ")",
-             &MigrationSummary::duplicates);
-        break;
+    const std::vector<std::string> mine = row_keys(r);
+    int64_t first = 0;
+    std::string shared;
+    for (const auto& k : mine)
+      for (const auto& [row, theirs] : holders[k]) {
+        if (row >= r.row || (first != 0 && row >= first)) continue;
+        const std::string why = SharedKey(mine, theirs);
+        if (why.empty()) continue;
+        first = row;
+        shared = why;
       }
-    }
+    if (first == 0) continue;
+    const std::string kind = shared.substr(0, shared.find(':'));
+    const std::string value = kind == "crm" ? "CRM id '" + r.crm_id + "'"
+                              : kind == "billing"
+                                  ? "billing id '" + r.billing_id + "'"
+                                  : kind + " '" + shared.substr(shared.find(':') + 1) + "'";
+    Fail(r,
+         "duplicate of row " + std::to_string(first) + " in this file (same " + value +
+             (kind == "crm" || kind == "billing" ? "" : "; mark the row DISTINCT if it is not") +
+             ")",
+         &MigrationSummary::duplicates);
   }
   return Status::Ok();
 }
@@ -295,7 +350,7 @@ void Run::TakeCrmRecord(Row& r, const Json& crm_record) {
     Fail(r, "with the CRM's record: " + r.mapped.reason, &MigrationSummary::invalid);
     return;
   }
-  r.keys = CustomerKeys(r.mapped.payload);
+  if (!r.distinct) r.keys = CustomerKeys(r.mapped.payload);
 }
 
 }  // namespace tandem::migration::internal

@@ -185,6 +185,9 @@ po::options_description MigrateOptions() {
       "direction", po::value<std::string>()->default_value("crm-to-billing"),
       "crm-to-billing | billing-to-crm | link-only")(
       "dry-run", "validate, match and write the result files; change nothing")(
+      "distinct",
+      "every row is its own record: matched and checked for duplicates by ids only, never by "
+      "e-mail, domain or name (per row: a DISTINCT column, true/yes/1/x)")(
       "resume", po::value<std::string>(), "continue job JOB after a crash or Ctrl-C")(
       "batch-size", po::value<int>()->default_value(5000), "rows per chunk and checkpoint")(
       "concurrency", po::value<int>()->default_value(0),
@@ -203,6 +206,7 @@ migration::MigrationOptions MigrationOptionsFrom(const po::variables_map& vm,
   if (vm.count("mapping")) options.column_map = vm["mapping"].as<std::string>();
   options.direction = direction;
   options.dry_run = vm.count("dry-run") > 0;
+  options.distinct = vm.count("distinct") > 0;
   if (vm.count("resume")) options.resume_job = vm["resume"].as<std::string>();
   if (vm.count("output")) options.output_dir = vm["output"].as<std::string>();
   options.batch_size = static_cast<size_t>(std::max(0, vm["batch-size"].as<int>()));

@@ -624,6 +624,97 @@ TEST_P(MigrateTest, AContactNeverTakesOverTheCustomerItsAccountIsLinkedTo) {
       << refused[1].back();
 }
 
+// Item 6's duplicates and item 8's contacts: within the file the strongest key both rows have
+// decides — five John Smiths with different e-mails are five people, two names with one e-mail
+// one — and a group's subsidiaries sharing a domain load once the consultant marks them
+// DISTINCT. A second run of the contacts creates nothing.
+TEST_P(MigrateTest, ContactsLoadAndTheStrongestKeyDecidesWhatADuplicateIs) {
+  std::vector<std::string> accounts, contacts;
+  std::string csv = "Id,FirstName,LastName,Email,AccountId,Is_Bill_To__c\n";
+  for (int i = 0; i < 5; ++i) {
+    Json a = Json::MakeObject();
+    a.Set("Name", "Smith Client " + std::to_string(i));
+    accounts.push_back(crm_.client().Create("Account", a).value());
+    Json c = Json::MakeObject();
+    c.Set("FirstName", "John");
+    c.Set("LastName", "Smith");
+    c.Set("Email", "john.smith@client" + std::to_string(i) + ".example");
+    c.Set("AccountId", accounts.back());
+    contacts.push_back(crm_.client().Create("Contact", c).value());
+    csv += contacts.back() + ",John,Smith,john.smith@client" + std::to_string(i) + ".example," +
+           accounts.back() + ",true\n";
+  }
+  Json jane = Json::MakeObject();
+  jane.Set("FirstName", "Jane");
+  jane.Set("LastName", "Smith-Jones");
+  jane.Set("Email", "JOHN.SMITH@client0.example");
+  jane.Set("AccountId", accounts[0]);
+  const std::string same_mail = crm_.client().Create("Contact", jane).value();
+  csv += same_mail + ",Jane,Smith-Jones,JOHN.SMITH@client0.example," + accounts[0] + ",true\n";
+  const std::string file = Write("contacts.csv", csv);
+  auto s = Migrate(Opts("contact", file));
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->created_billing, 5) << "five John Smiths with their own e-mails";
+  EXPECT_EQ(s->duplicates, 1);
+  const auto errors = ReadCsv(fs::path(s->output_dir) / "error.csv");
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_NE(errors[1].back().find("duplicate of row 1 in this file (same email "
+                                  "'john.smith@client0.example'"),
+            std::string::npos)
+      << errors[1].back();
+  for (size_t i = 0; i < contacts.size(); ++i) {
+    const auto link = (*store_)->FindLinkByCrmId("contact", contacts[i]).value();
+    ASSERT_TRUE(link.has_value()) << i;
+    const auto person = stripe_.billing().GetAccount(link->billing_id).value();
+    EXPECT_EQ(person.name, "John Smith");
+    EXPECT_EQ(person.email, "john.smith@client" + std::to_string(i) + ".example");
+    EXPECT_EQ(person.external_key, contacts[i]);
+  }
+  auto again = Migrate(Opts("contact", file));
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->created_billing, 0);
+  EXPECT_EQ(again->already_linked, 5);
+  EXPECT_EQ(BillingCustomers(), 5);
+
+  // Two subsidiaries share the group's domain: a duplicate, until marked DISTINCT.
+  std::vector<std::string> subs;
+  for (const char* name : {"Globex Europe", "Globex Asia"}) {
+    Json a = Json::MakeObject();
+    a.Set("Name", name);
+    a.Set("Website", "https://globex.example");
+    subs.push_back(crm_.client().Create("Account", a).value());
+  }
+  auto shared =
+      Migrate(Opts("account", Write("subs.csv", "Id,Name,Website\n" + subs[0] +
+                                                    ",Globex Europe,globex.example\n" + subs[1] +
+                                                    ",Globex Asia,globex.example\n")));
+  ASSERT_TRUE(shared.ok());
+  EXPECT_EQ(shared->created_billing, 1);
+  EXPECT_EQ(shared->duplicates, 1);
+  EXPECT_NE(ReadCsv(fs::path(shared->output_dir) / "error.csv")[1].back().find(
+                "same domain 'globex.example'; mark the row DISTINCT"),
+            std::string::npos);
+  auto marked =
+      Migrate(Opts("account", Write("subs2.csv", "Id,Name,Website,DISTINCT\n" + subs[0] +
+                                                     ",Globex Europe,globex.example,\n" + subs[1] +
+                                                     ",Globex Asia,globex.example,x\n")));
+  ASSERT_TRUE(marked.ok());
+  EXPECT_EQ(marked->already_linked, 1);
+  EXPECT_EQ(marked->created_billing, 1) << "the DISTINCT row did not match its sister by domain";
+  EXPECT_EQ(marked->failed, 0);
+  const auto ok = ReadCsv(fs::path(marked->output_dir) / "success.csv");
+  EXPECT_EQ(ok[0][3], "DISTINCT") << "carried to the result files";
+  EXPECT_NE((*store_)->FindLinkByCrmId("account", subs[0]).value()->billing_id,
+            (*store_)->FindLinkByCrmId("account", subs[1]).value()->billing_id);
+  auto bad = Migrate(Opts(
+      "account", Write("subs3.csv", "Id,Name,DISTINCT\n" + subs[0] + ",Globex Europe,maybe\n")));
+  ASSERT_TRUE(bad.ok());
+  EXPECT_EQ(bad->failed, 1);
+  EXPECT_NE(ReadCsv(fs::path(bad->output_dir) / "error.csv")[1].back().find(
+                "column DISTINCT: 'maybe' is not true or false"),
+            std::string::npos);
+}
+
 // link-only names the two records; nothing is created, so a create's required fields (Name)
 // are not asked for: a file of just Id and Billing_Id__c links.
 TEST_P(MigrateTest, LinkOnlyNeedsNoFieldsACreateWouldRequire) {
