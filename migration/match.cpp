@@ -64,6 +64,7 @@ Status Run::IndexBilling() {
   std::vector<store::MatchKey> buffer;
   int64_t n = 0;
   Status st = deps_.billing.ListAccounts([&](const BillingAccount& a) -> Status {
+    if (a.closed) return Status::Ok();  // taken back (migrate undo) or ended: no match
     ++n;
     buffer.push_back({"id:" + a.id, a.id});
     if (!a.external_key.empty()) buffer.push_back({"crm:" + Id15(a.external_key), a.id});

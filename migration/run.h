@@ -159,6 +159,7 @@ class Run {
   // Unavailable when billing's breaker opened: the chunk must not be recorded.
   Status BillingOutage() const;
   Status RecordLinks(const std::vector<Row>& rows);
+  Status RecordIntents(const std::vector<Row*>& creates);
   void TagBilling(std::vector<Row>& rows);
   void CountPlans(const std::vector<Row>& rows);
   void RunConcurrently(std::vector<Row*>& rows, const std::function<void(Row&)>& fn);

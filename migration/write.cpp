@@ -25,6 +25,7 @@ Status Run::Write(std::vector<Row>& rows) {
   }
   // 1. Billing creates, concurrent; each keyed by job and row, so a re-run replays it. The
   // progress moves as they finish (the rows that need none count at once).
+  TANDEM_RETURN_IF_ERROR(RecordIntents(creates));
   const int64_t need_none = static_cast<int64_t>(rows.size() - creates.size());
   ReportWithinChunk(need_none, rows.size());
   std::atomic<int64_t> created{0};
@@ -89,6 +90,18 @@ Status Run::BillingOutage() const {
   return Status::Unavailable("billing is failing (" + billing_breaker_.Reason() +
                              "): the job stopped before recording this chunk; resume it when "
                              "billing answers again (nothing is created twice)");
+}
+
+// Before billing's creates: which CRM records this job is about to create customers for, so
+// that `migrate undo` finds a customer a killed job created but never recorded.
+Status Run::RecordIntents(const std::vector<Row*>& creates) {
+  if (creates.empty()) return Status::Ok();
+  std::vector<store::AuditEntry> intents;
+  const int64_t now = NowMs();
+  for (const Row* r : creates)
+    intents.push_back(store::AuditEntry{now, "migration:" + job_.id, map_.name, r->crm_id,
+                                        "migrate", "creating", ""});
+  return deps_.store.AppendAudit(intents);
 }
 
 Status Run::RecordLinks(const std::vector<Row>& rows) {

@@ -67,4 +67,18 @@ Result<std::vector<AuditEntry>> AuditStore::History(const std::vector<std::strin
   });
 }
 
+Result<std::vector<AuditEntry>> AuditStore::AuditByActor(const std::string& actor, int64_t after_id,
+                                                         int limit) {
+  return pool_.With("audit by actor", [&](soci::session& sql) -> Result<std::vector<AuditEntry>> {
+    std::vector<AuditEntry> out;
+    for (const Row& r : Query(sql,
+                              "SELECT at_ms, actor, object, record_id, action, outcome, detail, id "
+                              "FROM audit WHERE actor = :a AND id > :i ORDER BY id LIMIT :n",
+                              {Text(actor), Int(after_id), Int(limit)}))
+      out.push_back(AuditEntry{AsInt(r[0]), AsText(r[1]), AsText(r[2]), AsText(r[3]), AsText(r[4]),
+                               AsText(r[5]), AsText(r[6]), AsInt(r[7])});
+    return out;
+  });
+}
+
 }  // namespace tandem::store

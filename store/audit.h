@@ -34,6 +34,10 @@ class AuditStore {
   // an id below `before_id` (0: from the newest).
   Result<std::vector<AuditEntry>> History(const std::vector<std::string>& record_ids,
                                           int64_t before_id, int limit);
+  // The rows of `actor` ("migration:JOB"), oldest first: `limit` of them with an id above
+  // `after_id` (0: from the first).
+  Result<std::vector<AuditEntry>> AuditByActor(const std::string& actor, int64_t after_id,
+                                               int limit);
 
  private:
   Pool& pool_;

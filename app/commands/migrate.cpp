@@ -1,5 +1,6 @@
 // `tandem migrate` (step 7, the initial load from CSV), `tandem migrate status JOB`,
-// `tandem migrate list` and `tandem migrate extract` (the linked pairs for sign-off).
+// `tandem migrate list`, `tandem migrate extract` (the linked pairs for sign-off) and
+// `tandem migrate undo JOB`.
 #include <signal.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 #include "app/cli.h"
 #include "app/commands/command.h"
 #include "migration/progress.h"
+#include "migration/undo.h"
 #include "reconcile/extract.h"
 #include "util/json.h"
 #include "util/thread.h"
@@ -176,6 +178,71 @@ int MigrateExtract(const Globals& g, const Args& args) {
   return kExitOk;
 }
 
+int MigrateUndo(const Globals& g, const Args& args) {
+  po::options_description desc("migrate undo options");
+  desc.add_options()("job", po::value<std::string>(), "the migration job to undo")(
+      "dry-run", "write the report of what would be undone; change nothing")(
+      "report", po::value<std::string>(), "the CSV to write (default: the job's folder/undo.csv)");
+  po::positional_options_description positional;
+  positional.add("job", 1);
+  po::variables_map vm;
+  int code = 0;
+  if (!ParseSub("migrate undo", args, desc, &vm, &code,
+                "Takes back what migration job JOB did, and nothing else: billing customers it\n"
+                "created are removed (Stripe: deleted; GTV: deactivated), CRM records it created\n"
+                "are deleted, the link fields it wrote are cleared and its links dropped. A pair\n"
+                "changed since the job (synced again, linked elsewhere, invoiced, edited) is left\n"
+                "and reported. Run it again after a stop: nothing is undone twice.\n"
+                "Usage: tandem migrate undo JOB [--dry-run] [--report FILE]\n"
+                "Exit 0 when everything is undone, 1 when pairs were left or failed (see the\n"
+                "report), 2 for bad usage or a job that cannot be undone.",
+                positional))
+    return code;
+  if (!vm.count("job")) {
+    std::cerr << "tandem migrate undo: give the JOB (see tandem migrate list)\n";
+    return kExitUsage;
+  }
+  int exit_code = kExitOk;
+  const std::unique_ptr<Runtime> rt = CommandRuntime(g, "migrate undo", &exit_code);
+  if (!rt) return exit_code;
+  const std::string job_id = vm["job"].as<std::string>();
+  auto job = migration::MigrationStatus(*rt->store, job_id);
+  if (!job.ok()) {
+    std::cerr << "tandem migrate undo: " << job.status().message() << "\n";
+    return job.status().IsNotFound() ? kExitUsage : kExitFailures;
+  }
+  if (ShownState(*job).rfind("running", 0) == 0) {
+    std::cerr << "tandem migrate undo: job " << job_id << " is " << ShownState(*job)
+              << ": stop it first (Ctrl-C finishes its chunk)\n";
+    return kExitUsage;
+  }
+  migration::UndoOptions options;
+  options.job_id = job_id;
+  options.dry_run = vm.count("dry-run") > 0;
+  if (vm.count("report")) options.report = vm["report"].as<std::string>();
+  SeededRandom random(static_cast<uint64_t>(::getpid()));
+  const bool tty = ::isatty(STDERR_FILENO) == 1;
+  auto summary = migration::UndoMigration(
+      migration::MigrationDeps{rt->crm->client(), rt->billing->billing(), *rt->store, rt->mapping,
+                               rt->clock, random, nullptr},
+      options, [&](int64_t done, int64_t) {
+        if (tty) std::cerr << "\r" << done << " pairs" << std::flush;
+      });
+  if (tty) std::cerr << "\n";
+  if (!summary.ok()) {
+    std::cerr << "tandem migrate undo: " << summary.status().ToString() << "\n";
+    return summary.status().IsInvalidArgument() ? kExitUsage : kExitFailures;
+  }
+  const auto& s = *summary;
+  std::cout << "job " << job_id << (options.dry_run ? " undo (dry run): " : " undo: ") << s.pairs
+            << " pairs; " << s.removed_billing << " billing customers removed, " << s.removed_crm
+            << " CRM records deleted, " << s.unlinked << " unlinked, " << s.already
+            << " already undone, " << s.left << " left as they changed since the job, " << s.failed
+            << " failed\n"
+            << "  " << s.report << "\n";
+  return s.left == 0 && s.failed == 0 ? kExitOk : kExitFailures;
+}
+
 po::options_description MigrateOptions() {
   po::options_description desc("migrate options");
   desc.add_options()("object", po::value<std::string>(), "object map: account | contact")(
@@ -268,6 +335,7 @@ void PrintSummary(const Globals& g, store::Store& store, const migration::Migrat
 int Migrate(const Globals& g, const Args& args) {
   if (!args.empty() && args[0] == "status") return MigrateStatus(g, {args.begin() + 1, args.end()});
   if (!args.empty() && args[0] == "list") return MigrateList(g, {args.begin() + 1, args.end()});
+  if (!args.empty() && args[0] == "undo") return MigrateUndo(g, {args.begin() + 1, args.end()});
   if (!args.empty() && args[0] == "extract")
     return MigrateExtract(g, {args.begin() + 1, args.end()});
   po::options_description desc = MigrateOptions();
@@ -281,7 +349,7 @@ int Migrate(const Globals& g, const Args& args) {
                 "continues a killed or interrupted job. success.csv and error.csv hold every row,\n"
                 "in input order.\n"
                 "Also: tandem migrate status JOB; tandem migrate list; tandem migrate extract\n"
-                "(the linked pairs as CSV, for sign-off).\n"
+                "(the linked pairs as CSV, for sign-off); tandem migrate undo JOB.\n"
                 "Exit 0 when every row succeeded, 1 when some failed (or the job stopped), 2 for\n"
                 "bad usage."))
     return code;

@@ -42,11 +42,16 @@ struct BillingAccount {
   Metadata metadata;
   int64_t balance_minor = 0;  // amount owed (positive) in minor units
   bool delinquent = false;
+  // Read: billing has closed the account (GTV: deactivated, final bill, closed); Stripe's
+  // deleted customers are not read at all. A closed account is no migration match.
+  bool closed = false;
   int64_t created = 0;  // epoch seconds
   // UpdateAccount: billing paths ("phone", "address.city", "custom.k") to empty. An empty
   // field above means "leave as is", so clearing a value the CRM no longer has is explicit.
+  // kExternalKeyPath untags the account (where billing lets the CRM id change: Stripe).
   std::vector<std::string> clear;
 };
+inline constexpr const char* kExternalKeyPath = "external_key";
 
 struct Product {
   std::string id;
@@ -267,6 +272,10 @@ class BillingSystem {
       const std::string& external_key) = 0;
   // Streams every account (reconciliation, migration matching).
   virtual Status ListAccounts(const std::function<Status(const BillingAccount&)>& on_account) = 0;
+  // Takes back a customer Tandem created (`tandem migrate undo`): Stripe deletes it, GTV
+  // deactivates it (GTV never deletes an account). Ok when it is gone already; Conflict when
+  // billing has subscriptions or invoices for it (only an unused customer is taken back).
+  virtual Status RemoveAccount(const std::string& id) = 0;
 
   // --- catalog ---
   virtual Result<Product> CreateProduct(const Product& product,

@@ -10,6 +10,7 @@
 
 #include "migration/csv_reader.h"
 #include "migration/migrator.h"
+#include "migration/undo.h"
 #include "reconcile/extract.h"
 #include "reconcile/reconciler.h"
 #include "tests/support/catalog_builder.h"
@@ -713,6 +714,103 @@ TEST_P(MigrateTest, ContactsLoadAndTheStrongestKeyDecidesWhatADuplicateIs) {
   EXPECT_NE(ReadCsv(fs::path(bad->output_dir) / "error.csv")[1].back().find(
                 "column DISTINCT: 'maybe' is not true or false"),
             std::string::npos);
+}
+
+// Item 4, the consultant's rehearsal: load, undo, load again. Undo takes back what the job
+// did — the customers it created (deleted), the pair it linked (unlinked, the customer
+// untagged, still there), the CRM's link fields — and nothing else: another job's customer
+// stays, and a pair synced again after the job is left and reported. Undone twice, nothing
+// happens twice.
+TEST_P(MigrateTest, UndoTakesBackWhatTheJobDidAndNothingElse) {
+  const auto ids = MakeAccounts(4, "Undo");  // 0, 1 created; 2 matched; 3 another job's
+  connector::billing::BillingAccount had;
+  had.name = "Undo 000002";
+  const auto existing = stripe_.billing().CreateAccount(had, "seed-undo-2").value();
+  auto other =
+      Migrate(Opts("account", Write("other.csv", "Id,Name\n" + ids[3] + ",Undo 000003\n")));
+  ASSERT_TRUE(other.ok());
+  std::string csv = "Id,Name,Customer_Since__c\n";
+  for (int i = 0; i < 3; ++i) csv += ids[i] + ",Undo 00000" + std::to_string(i) + ",\n";
+  csv += ids[3].substr(0, 14) + "X,Bad,\n";   // not in the CRM: a partial failure
+  csv += ids[0] + "x,Bad date,2021-02-30\n";  // invalid
+  const std::string file = Write("undo.csv", csv);
+  auto job = Migrate(Opts("account", file));
+  ASSERT_TRUE(job.ok()) << job.status().ToString();
+  ASSERT_EQ(job->created_billing, 2);
+  ASSERT_EQ(job->matched, 1);
+  ASSERT_EQ(job->failed, 2);
+  EXPECT_EQ(BillingCustomers(), 4);
+  const std::string alpha = (*store_)->FindLinkByCrmId("account", ids[0]).value()->billing_id;
+
+  MigrationDeps deps{crm_.client(), stripe_.billing(), **store_, mapping_,
+                     stripe_.clock, random_,           nullptr};
+  UndoOptions o;
+  o.job_id = job->job_id;
+  o.dry_run = true;
+  auto dry = UndoMigration(deps, o);
+  ASSERT_TRUE(dry.ok()) << dry.status().ToString();
+  EXPECT_EQ(dry->pairs, 3);
+  EXPECT_EQ(BillingCustomers(), 4) << "a dry run changes nothing";
+  EXPECT_EQ((*store_)->CountLinks("account").value(), 4);
+
+  // Beta is synced again after the load: it is the business's now, not the job's.
+  stripe_.clock.Advance(std::chrono::seconds(5));
+  Json beta = Json::MakeObject();
+  beta.Set("Phone", "+1 555 0101");
+  ASSERT_TRUE(crm_.client().Update("Account", ids[1], beta).ok());
+  actions::Actions actions(
+      actions::ActionDeps{crm_.client(), stripe_.billing(), **store_, mapping_, stripe_.clock},
+      "test:sync");
+  ASSERT_EQ(actions.Sync("account", {ids[1]}).value().updated, 1);
+
+  o.dry_run = false;
+  auto undone = UndoMigration(deps, o);
+  ASSERT_TRUE(undone.ok()) << undone.status().ToString();
+  EXPECT_EQ(undone->pairs, 3);
+  EXPECT_EQ(undone->removed_billing, 1);
+  EXPECT_EQ(undone->unlinked, 1);
+  EXPECT_EQ(undone->left, 1);
+  EXPECT_EQ(undone->failed, 0);
+  // Alpha: its customer is gone, its link too, the CRM no longer names it.
+  EXPECT_TRUE(stripe_.billing().GetAccount(alpha).status().IsNotFound());
+  EXPECT_FALSE((*store_)->FindLinkByCrmId("account", ids[0]).value().has_value());
+  const Json a0 =
+      crm_.client().Retrieve("Account", ids[0], {"Billing_Id__c", "Sync_Status__c"}).value();
+  EXPECT_TRUE(a0["Billing_Id__c"].is_null()) << a0.Dump();
+  EXPECT_TRUE(a0["Sync_Status__c"].is_null()) << a0.Dump();
+  // Gamma: billing had it before the job: it stays, untagged and unlinked.
+  const auto gamma = stripe_.billing().GetAccount(existing.id).value();
+  EXPECT_EQ(gamma.external_key, "");
+  EXPECT_FALSE((*store_)->FindLinkByCrmId("account", ids[2]).value().has_value());
+  // Beta: left, and the report says why.
+  EXPECT_TRUE((*store_)->FindLinkByCrmId("account", ids[1]).value().has_value());
+  const auto report = ReadCsv(undone->report);
+  ASSERT_EQ(report.size(), 4u);
+  EXPECT_EQ(report[0], (std::vector<std::string>{"CRM_ID", "BILLING_ID", "WHAT", "RESULT"}));
+  bool beta_left = false;
+  for (const auto& r : report)
+    if (r[0] == ids[1]) beta_left = r[3].rfind("left: synced again after the job", 0) == 0;
+  EXPECT_TRUE(beta_left);
+  // The other job's customer is untouched.
+  EXPECT_TRUE((*store_)->FindLinkByCrmId("account", ids[3]).value().has_value());
+  EXPECT_EQ(BillingCustomers(), 3);  // 4 - Alpha's
+  EXPECT_NE(MigrationStatus(**store_, job->job_id)->state, "undone") << "Beta was left";
+
+  // Again: nothing is undone twice.
+  auto twice = UndoMigration(deps, o);
+  ASSERT_TRUE(twice.ok());
+  EXPECT_EQ(twice->already, 2);
+  EXPECT_EQ(twice->left, 1);
+  EXPECT_EQ(twice->removed_billing + twice->unlinked, 0);
+
+  // Load again: Alpha is created anew, Gamma matched again, Beta already linked.
+  auto again = Migrate(Opts("account", file));
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->created_billing, 1);
+  EXPECT_EQ(again->matched, 1);
+  EXPECT_EQ(again->already_linked, 1);
+  EXPECT_EQ(DuplicateCustomers(), 0);
+  EXPECT_TRUE(UndoMigration(deps, UndoOptions{"mig-nope", false, ""}).status().IsNotFound());
 }
 
 // link-only names the two records; nothing is created, so a create's required fields (Name)

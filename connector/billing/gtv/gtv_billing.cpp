@@ -29,6 +29,10 @@ std::string HolderPrefix() {
          std::to_string((uint64_t{random()} << 32) | random()) + "-";
 }
 
+// A closed account (deactivated: taken back by `migrate undo`, or ended) is nobody's now: a
+// new create for its CRM id makes a new account.
+bool IsOpen(const Json& account) { return !AccountFromJson(account).closed; }
+
 }  // namespace
 
 GtvBilling::GtvBilling(GtvOptions options, http::RestClient& rest, const Clock& clock,
@@ -86,10 +90,11 @@ Status GtvBilling::ListAll(const std::string& path,
   }
 }
 
-Result<std::optional<Json>> GtvBilling::FindOne(const std::string& path, const std::string& what) {
+Result<std::optional<Json>> GtvBilling::FindOne(const std::string& path, const std::string& what,
+                                                const std::function<bool(const Json&)>& keep) {
   std::vector<Json> found;
   TANDEM_RETURN_IF_ERROR(ListAll(path, [&](const Json& j) {
-    found.push_back(j);
+    if (!keep || keep(j)) found.push_back(j);
     return Status::Ok();
   }));
   if (found.size() > 1)
@@ -311,6 +316,21 @@ Result<Json> GtvBilling::AccountBody(const BillingAccount& a, const Json* curren
   return body;
 }
 
+Status GtvBilling::RemoveAccount(const std::string& id) {
+  auto current = Get(P::Account(id));
+  if (!current.ok()) return current.status().IsNotFound() ? Status::Ok() : current.status();
+  if ((*current)["status"].as_string() == "DEACTIVATED") return Status::Ok();
+  bool invoiced = false;
+  const Status listed = ListInvoices(id, [&](const Invoice&) {
+    invoiced = true;
+    return Status::Cancelled("one is enough");
+  });
+  if (!listed.ok() && listed.code() != Status::Code::kCancelled) return listed;
+  if (invoiced) return Status::Conflict("gotransverse billing account " + id + " has invoices");
+  // The account command (the 1.x API's `deactivate`; the path under 2.x is inferred).
+  return Call("POST", P::Account(id) + "/deactivate", nullptr).status();
+}
+
 Result<BillingAccount> GtvBilling::CreateAccount(const BillingAccount& account,
                                                  const std::string& key) {
   (void)key;  // GTV takes none: the CRM id in external_account_num is the key
@@ -362,7 +382,7 @@ Result<BillingAccount> GtvBilling::CreateAccount(const BillingAccount& account,
       [&] {
         return FindOne(
             std::string(P::kAccounts) + "?" + Eq("external_account_num", account.external_key),
-            "billing accounts with external_account_num " + account.external_key);
+            "open billing accounts with external_account_num " + account.external_key, IsOpen);
       },
       [&] { return Call("POST", P::kAccounts, &*body); });
   if (!made.ok()) return made.status();
@@ -392,7 +412,7 @@ Result<BillingAccount> GtvBilling::GetAccount(const std::string& id) {
 Result<std::optional<BillingAccount>> GtvBilling::FindAccountByExternalKey(
     const std::string& external_key) {
   auto found = FindOne(std::string(P::kAccounts) + "?" + Eq("external_account_num", external_key),
-                       "billing accounts with external_account_num " + external_key);
+                       "open billing accounts with external_account_num " + external_key, IsOpen);
   if (!found.ok()) return found.status();
   if (!found->has_value()) return std::optional<BillingAccount>();
   return std::optional<BillingAccount>(AccountFromJson(**found));

@@ -62,6 +62,7 @@ class GtvBilling final : public BillingSystem {
   Result<std::optional<BillingAccount>> FindAccountByExternalKey(
       const std::string& external_key) override;
   Status ListAccounts(const std::function<Status(const BillingAccount&)>& on_account) override;
+  Status RemoveAccount(const std::string& id) override;
 
   Result<Product> CreateProduct(const Product& product, const std::string& key) override;
   Result<Product> UpdateProduct(const std::string& id, const Product& fields,
@@ -147,7 +148,9 @@ class GtvBilling final : public BillingSystem {
                           const std::function<Result<std::optional<Json>>()>& lookup,
                           const std::function<Result<Json>()>& create);
 
-  Result<std::optional<Json>> FindOne(const std::string& path, const std::string& what);
+  // The one record `path` lists (those `keep` accepts, when given); Conflict for several.
+  Result<std::optional<Json>> FindOne(const std::string& path, const std::string& what,
+                                      const std::function<bool(const Json&)>& keep = {});
   // Bill cycles and account categories, read at most every 10 minutes (an account create
   // needs them; they change rarely).
   struct Reference {

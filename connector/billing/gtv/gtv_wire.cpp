@@ -212,6 +212,8 @@ BillingAccount AccountFromJson(const Json& j) {
   a.metadata = ReadCustomFields(j);
   a.balance_minor = ToMinor(j["balance"], currency);
   a.delinquent = j["status"].as_string() == "COLLECTION";
+  const std::string status = j["status"].as_string();
+  a.closed = status == "DEACTIVATED" || status == "FINAL_BILL" || status == "CLOSED";
   a.created = ParseTime(j["created_on"].as_string());
   return a;
 }

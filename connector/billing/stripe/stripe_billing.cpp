@@ -58,6 +58,10 @@ FormFields AccountFields(const BillingAccount& a) {
   AddMetadata(m, &f);
   // Stripe empties a field, and deletes a metadata key (a custom field), given an empty value.
   for (const std::string& path : a.clear) {
+    if (path == kExternalKeyPath) {  // untagged: the CRM id's metadata key goes
+      f.emplace_back("metadata[" + std::string(kCrmIdKey) + "]", "");
+      continue;
+    }
     const auto dot = path.find('.');
     const std::string parent = dot == std::string::npos ? path : path.substr(0, dot);
     f.emplace_back(dot == std::string::npos ? path
@@ -220,6 +224,20 @@ Result<BillingAccount> StripeBilling::GetAccount(const std::string& id) {
   if (!j.ok()) return j.status();
   if ((*j)["deleted"].as_bool()) return Status::NotFound("stripe customer " + id + " is deleted");
   return AccountFromJson(*j);
+}
+
+Status StripeBilling::RemoveAccount(const std::string& id) {
+  // Deleting a customer cancels its subscriptions at once: one with any history is refused.
+  for (const char* kind : {"subscriptions?status=all&", "invoices?"}) {
+    auto page = Get(std::string("/v1/") + kind + "limit=1&customer=" + http::PercentEncode(id));
+    if (!page.ok()) return page.status().IsNotFound() ? Status::Ok() : page.status();
+    if (!(*page)["data"].array().empty())
+      return Status::Conflict("stripe customer " + id + " has " +
+                              (kind[0] == 's' ? "subscriptions" : "invoices"));
+  }
+  auto gone = Delete("/v1/customers/" + http::PercentEncode(id), "");
+  if (!gone.ok() && !gone.status().IsNotFound()) return gone.status();
+  return Status::Ok();
 }
 
 Result<std::optional<BillingAccount>> StripeBilling::FindAccountByExternalKey(

@@ -42,6 +42,7 @@ class StripeBilling final : public BillingSystem {
   Result<std::optional<BillingAccount>> FindAccountByExternalKey(
       const std::string& external_key) override;
   Status ListAccounts(const std::function<Status(const BillingAccount&)>& on_account) override;
+  Status RemoveAccount(const std::string& id) override;
   Result<Product> CreateProduct(const Product& product, const std::string& key) override;
   Result<Product> UpdateProduct(const std::string& id, const Product& fields,
                                 const std::string& key) override;

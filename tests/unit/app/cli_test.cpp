@@ -59,6 +59,7 @@ TEST(Cli, EveryCommandHasHelp) {
                         "migrate status --help",
                         "migrate list --help",
                         "migrate extract --help",
+                        "migrate undo --help",
                         "workorder --help",
                         "workorder run --help",
                         "workorder list --help",

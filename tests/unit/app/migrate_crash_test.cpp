@@ -171,6 +171,72 @@ TEST_P(MigrateCrash, KilledHalfWayThenResumedMigratesEveryRowOnce) {
   EXPECT_EQ(error_lines, 1);
 }
 
+// The rehearsal after a kill -9: `tandem migrate undo JOB` on the killed job takes back every
+// customer it made — those of the chunks it recorded and those of the chunk it was killed in,
+// created in billing but never linked — so a fresh load creates each exactly once.
+class MigrateUndoAfterKill : public MigrateCrash {};
+
+TEST_P(MigrateUndoAfterKill, AKilledJobIsUndoneWholeAndLoadsAgain) {
+  const int n = 600;
+  connector::crm::BulkRequest req;
+  req.object = "Account";
+  req.columns = {"Name"};
+  for (int i = 0; i < n; ++i) req.rows.push_back({"Undone " + std::to_string(i)});
+  auto accounts = crm_.client().BulkIngest(req);
+  ASSERT_TRUE(accounts.ok());
+  const std::string file = (dir_ / "accounts.csv").string();
+  {
+    std::ofstream out(file);
+    out << "Id,Name\n";
+    for (int i = 0; i < n; ++i)
+      out << accounts->rows[static_cast<size_t>(i)].id << ",Undone " << i << "\n";
+  }
+  const std::string args = "migrate --object account --file " + file + " --batch-size 200";
+  testing::ProcessRun killed = Tandem(args, "TANDEM_CRASH_AT=" + GetParam().crash_at);
+  ASSERT_EQ(killed.signal, 9) << killed.out;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(killed.out, m, std::regex("job (mig-[0-9a-z-]+)"))) << killed.out;
+  const std::string job = m[1];
+  auto open_accounts = [&] {
+    int64_t open = 0;
+    EXPECT_TRUE(billing_->billing()
+                    .ListAccounts([&](const connector::billing::BillingAccount& a) {
+                      if (!a.closed) ++open;
+                      return Status::Ok();
+                    })
+                    .ok());
+    return open;
+  };
+  EXPECT_EQ(open_accounts(), 400) << "two chunks in billing, the second never linked";
+  EXPECT_EQ((*store_)->CountLinks("account").value(), 200);
+
+  testing::ProcessRun undo = Tandem("migrate undo " + job);
+  EXPECT_EQ(undo.exit_code, 0) << undo.out;
+  EXPECT_NE(undo.out.find("400 pairs; 400 billing customers removed"), std::string::npos)
+      << undo.out;
+  EXPECT_EQ(open_accounts(), 0);
+  EXPECT_EQ((*store_)->CountLinks("account").value(), 0);
+  int64_t linked = 0;
+  ASSERT_TRUE(crm_.client()
+                  .Query("SELECT Id FROM Account WHERE Billing_Id__c != null",
+                         [&](const Json&) {
+                           ++linked;
+                           return Status::Ok();
+                         })
+                  .ok());
+  EXPECT_EQ(linked, 0);
+  testing::ProcessRun status = Tandem("migrate status " + job);
+  EXPECT_NE(status.out.find(job + ": undone"), std::string::npos) << status.out;
+  EXPECT_EQ(Tandem("migrate undo " + job).exit_code, 0) << "again: nothing left to undo";
+
+  testing::ProcessRun again = Tandem(args);
+  EXPECT_EQ(again.exit_code, 0) << again.out;
+  EXPECT_NE(again.out.find(std::to_string(n) + " rows, " + std::to_string(n) + " succeeded"),
+            std::string::npos)
+      << again.out;
+  EXPECT_EQ(open_accounts(), n) << "each created once more, none revived";
+}
+
 std::string CaseName(const ::testing::TestParamInfo<CrashCase>& info) {
   std::string name = info.param.backend.name == "postgresql" ? "PostgreSQL_" : "SQLite_";
   if (info.param.billing.name != "stripe") name += "Gotransverse_";
@@ -196,6 +262,13 @@ INSTANTIATE_TEST_SUITE_P(
         // Linked, the CRM not told yet: the resume writes the link fields with what GTV
         // decided, read again.
         CrashCase{{"sqlite"}, "migration.after_links#5", false, testing::GtvBilling()}),
+    CaseName);
+
+INSTANTIATE_TEST_SUITE_P(
+    Undo, MigrateUndoAfterKill,
+    ::testing::Values(CrashCase{{"sqlite"}, "migration.after_billing_writes#2"},
+                      CrashCase{{"postgresql"}, "migration.after_billing_writes#2", false,
+                                testing::GtvBilling()}),
     CaseName);
 
 }  // namespace

@@ -103,6 +103,24 @@ TEST_P(StoreTest, AuditAppendsBatchesAndReadsBackInOrder) {
   ASSERT_EQ(one->size(), 400u);
   EXPECT_EQ(one->front().detail, "row 1");
   EXPECT_EQ(one->back().detail, "row 1198");
+  // One actor's rows, oldest first, paged by id.
+  ASSERT_TRUE(
+      store()
+          .AppendAudit(
+              {AuditEntry{kNow, "migration:m1", "account", "001a", "migrate", "created", "cus_1"},
+               AuditEntry{kNow, "migration:m2", "account", "001b", "migrate", "created", "cus_2"},
+               AuditEntry{kNow, "migration:m1", "account", "001c", "migrate", "linked", "cus_3"}})
+          .ok());
+  auto first = store().AuditByActor("migration:m1", 0, 1);
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first->size(), 1u);
+  EXPECT_EQ(first->front().record_id, "001a");
+  auto rest = store().AuditByActor("migration:m1", first->front().id, 10);
+  ASSERT_TRUE(rest.ok());
+  ASSERT_EQ(rest->size(), 1u);
+  EXPECT_EQ(rest->front().record_id, "001c");
+  EXPECT_EQ(rest->front().detail, "cus_3");
+  EXPECT_TRUE(store().AuditByActor("migration:m1", rest->front().id, 10).value().empty());
 }
 
 TEST_P(StoreTest, InboxAcceptsAnEventIdOnce) {
