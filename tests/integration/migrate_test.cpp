@@ -813,6 +813,49 @@ TEST_P(MigrateTest, UndoTakesBackWhatTheJobDidAndNothingElse) {
   EXPECT_TRUE(UndoMigration(deps, UndoOptions{"mig-nope", false, ""}).status().IsNotFound());
 }
 
+// Undo of a billing-to-crm load: the CRM records it created are deleted and billing's customers
+// (billing had them before) stay, untagged; a record someone edited after the load is left.
+TEST_P(MigrateTest, UndoDeletesTheCrmRecordsABillingToCrmLoadCreated) {
+  connector::billing::BillingAccount a;
+  std::vector<std::string> customers;
+  for (const char* name : {"Undo Wayne", "Undo Stark", "Undo Tyrell"}) {
+    a.name = name;
+    customers.push_back(stripe_.billing().CreateAccount(a, std::string("seed-") + name)->id);
+  }
+  std::string csv = "Billing_Id__c,Name\n";
+  for (size_t i = 0; i < customers.size(); ++i)
+    csv += customers[i] + ",Undo " + std::to_string(i) + "\n";
+  auto s = Migrate(Opts("account", Write("b2c.csv", csv), Direction::kBillingToCrm));
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  ASSERT_EQ(s->created_crm, 3);
+  const auto before = crm_.sandbox.CountRecords("Account");
+  const std::string edited =
+      (*store_)->FindLinkByBillingId("account", customers[0]).value()->crm_id;
+  // Someone edits one of the new Accounts well after the load.
+  crm_.clock.Advance(std::chrono::hours(24 * 400));
+  Json phone = Json::MakeObject();
+  phone.Set("Phone", "+44 20 0000");
+  ASSERT_TRUE(crm_.client().Update("Account", edited, phone).ok());
+
+  auto undone = UndoMigration(
+      {crm_.client(), stripe_.billing(), **store_, mapping_, stripe_.clock, random_, nullptr},
+      UndoOptions{s->job_id, false, ""});
+  ASSERT_TRUE(undone.ok()) << undone.status().ToString();
+  EXPECT_EQ(undone->removed_crm, 2);
+  EXPECT_EQ(undone->left, 1);
+  EXPECT_EQ(crm_.sandbox.CountRecords("Account"), before - 2);
+  EXPECT_TRUE(crm_.client().Retrieve("Account", edited, {"Id"}).ok()) << "the edited one stays";
+  EXPECT_EQ(BillingCustomers(), 3) << "billing's own customers stay";
+  EXPECT_EQ(stripe_.billing().GetAccount(customers[1])->external_key, "");
+  EXPECT_EQ(stripe_.billing().GetAccount(customers[0])->external_key, edited);
+  EXPECT_EQ((*store_)->CountLinks("account").value(), 1);
+  const auto report = ReadCsv(undone->report);
+  bool left = false;
+  for (const auto& r : report)
+    if (r[0] == edited) left = r[3].rfind("left: the CRM record was edited after the job", 0) == 0;
+  EXPECT_TRUE(left);
+}
+
 // link-only names the two records; nothing is created, so a create's required fields (Name)
 // are not asked for: a file of just Id and Billing_Id__c links.
 TEST_P(MigrateTest, LinkOnlyNeedsNoFieldsACreateWouldRequire) {
