@@ -2,8 +2,10 @@
 // flushed and the job records how far it got, so a killed run resumes without doubling.
 #include <cctype>
 #include <filesystem>
+#include <fstream>
 
 #include "migration/run.h"
+#include "util/csv.h"
 
 namespace tandem::migration::internal {
 
@@ -65,7 +67,52 @@ Checkpoint Checkpoint::Load(const std::string& text) {
 Status Run::Prepare() {
   if (!options_.resume_job.empty()) return ResumeJob();
   StartJob();
+  if (options_.all) TANDEM_RETURN_IF_ERROR(ListAllSubscriptions());
+  job_.params = JobParams();
   return Status::Ok();
+}
+
+// --all: billing's live subscriptions of linked customers, streamed into the job's file 200 at a
+// time (memory does not grow with billing); from here on the job reads it as any file.
+Status Run::ListAllSubscriptions() {
+  const mapping::ObjectMap* customers = nullptr;
+  for (const auto& o : deps_.mapping.objects)
+    if (o.billing == "account" && !o.link.billing_id.empty()) customers = &o;
+  if (!customers) return Status::InvalidArgument("no customer map with link_fields.billing_id");
+  std::error_code ec;
+  fs::create_directories(output_dir_, ec);
+  options_.file = (fs::path(output_dir_) / "billing-subscriptions.csv").string();
+  std::ofstream out(options_.file, std::ios::binary | std::ios::trunc);
+  if (!out) return Status::IoError("cannot write " + options_.file);
+  out << CsvLine({map_.link.billing_id, "CUSTOMER"}, "\r\n");
+  std::vector<connector::billing::Subscription> page;
+  int64_t listed = 0, kept = 0;
+  auto flush = [&]() -> Status {
+    std::vector<std::string> accounts;
+    for (const auto& s : page) accounts.push_back(s.account_id);
+    auto links = deps_.store.FindLinksByBillingIds(customers->name, accounts);
+    if (!links.ok()) return links.status();
+    std::set<std::string> linked;
+    for (const auto& l : *links) linked.insert(l.billing_id);
+    for (const auto& s : page)
+      if (linked.count(s.account_id)) {
+        out << CsvLine({s.id, s.account_id}, "\r\n");
+        ++kept;
+      }
+    page.clear();
+    return out ? Status::Ok() : Status::IoError("cannot write " + options_.file);
+  };
+  TANDEM_RETURN_IF_ERROR(deps_.billing.ListSubscriptions([&](const auto& s) {
+    ++listed;
+    if (s.status == "canceled" || s.status == "incomplete_expired") return Status::Ok();
+    page.push_back(s);
+    return page.size() < kIdsPerQuery ? Status::Ok() : flush();
+  }));
+  TANDEM_RETURN_IF_ERROR(flush());
+  out.close();
+  logger_->info("job {}: {} of billing's {} subscriptions are live and their customer linked ({})",
+                job_.id, kept, listed, options_.file);
+  return out ? Status::Ok() : Status::IoError("cannot write " + options_.file);
 }
 
 Status Run::ResumeJob() {
@@ -126,6 +173,9 @@ void Run::StartJob() {
   job_.created_ms = NowMs();
   output_dir_ = options_.output_dir.empty() ? (fs::path("migrations") / job_.id).string()
                                             : options_.output_dir;
+}
+
+std::string Run::JobParams() const {
   std::error_code ec;
   Json params = Json::MakeObject();
   params.Set("object", options_.object);
@@ -138,7 +188,7 @@ void Run::StartJob() {
   params.Set("distinct", options_.distinct);
   params.Set("batch_size", static_cast<int64_t>(options_.batch_size));
   params.Set("process", options_.process);
-  job_.params = params.Dump();
+  return params.Dump();
 }
 
 Status Run::Checkpointed(int64_t rows_done, ResultFiles& files) {

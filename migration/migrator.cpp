@@ -162,6 +162,9 @@ Result<MigrationSummary> Migrator::Run(const MigrationOptions& options,
     return Status::InvalidArgument(
         "object map '" + map->name + "' maps to billing " + map->billing +
         "; migration loads customers (account, contact) and subscriptions");
+  if (options.all && (map->billing != "subscription" || !options.file.empty()))
+    return Status::InvalidArgument(
+        "--all lists billing's subscriptions: give it with a subscription object and no --file");
   if (options.batch_size == 0 || options.batch_size > 100000)
     return Status::InvalidArgument("--batch-size must be 1..100000");
   if (options.concurrency < 0 || options.concurrency > 64)

@@ -59,6 +59,10 @@ struct MigrationOptions {
   // Billing writes in flight at most; 0: as many as billing's rate limit and latency call for
   // (BillingSystem::PreferredInFlight), up to 64.
   int concurrency = 0;
+  // Subscriptions billing-to-crm with no file: every live subscription (not canceled) of a
+  // customer linked to the CRM, listed from billing into the job's folder
+  // (billing-subscriptions.csv, the job's file from then on).
+  bool all = false;
   std::string resume_job;                   // continue this job instead of starting one
   const std::atomic<bool>* stop = nullptr;  // set (Ctrl-C): finish the chunk, checkpoint, return
 };

@@ -36,6 +36,11 @@ constexpr int kBillingOutageRun = 20;
 // (how many), 0 when the file is no result file.
 size_t FedBackColumns(const std::vector<std::string>& header);
 
+// The CRM's record of a service's add-ons (written as a work order's record_add_on does).
+constexpr const char* kAddOnObject = "Service_Add_On__c";
+// CRM ids per SOQL IN list (well under its 100 KB limit), and records per Collections call.
+constexpr size_t kIdsPerQuery = 200;
+
 // The column that marks a row as its own record (Row::distinct).
 constexpr const char* kDistinctColumn = "DISTINCT";
 
@@ -125,6 +130,8 @@ class Run {
   Status Prepare();
   Status ResumeJob();
   void StartJob();
+  std::string JobParams() const;
+  Status ListAllSubscriptions();
   Status Checkpointed(int64_t rows_done, ResultFiles& files);
   // read_rows.cpp
   Status ResolveColumns(const std::vector<std::string>& header);
@@ -172,6 +179,12 @@ class Run {
                        connector::crm::BulkRequest* req) const;
   // subscriptions.cpp
   Status RecordSubscriptions(std::vector<Row>& rows);
+  // The CRM products (Id, Name) of billing products, through the catalog's links.
+  Status CrmProducts(const std::set<std::string>& billing_products,
+                     std::map<std::string, std::pair<std::string, std::string>>* out);
+  Status RecordAddOns(const std::vector<Row*>& rows,
+                      const std::map<const Row*, connector::billing::Subscription>& subs,
+                      const std::map<std::string, std::pair<std::string, std::string>>& products);
   // migrator.cpp
   Status ProcessChunk(std::vector<Row>& rows);
   MigrationSummary Summary(int64_t rows_done, const ResultFiles& files) const;

@@ -14,8 +14,6 @@
 namespace tandem::migration::internal {
 namespace {
 
-constexpr size_t kIdsPerQuery = 200;  // ids per SOQL call (well under the 100 KB limit)
-
 // Checks a CSV value against the CRM field's type, as the CRM would, before any call.
 std::string CheckValue(const std::string& type, const std::string& value, const Json& field) {
   if (type == "date") {

@@ -252,6 +252,9 @@ po::options_description MigrateOptions() {
       "direction", po::value<std::string>()->default_value("crm-to-billing"),
       "crm-to-billing | billing-to-crm | link-only")(
       "dry-run", "validate, match and write the result files; change nothing")(
+      "all",
+      "subscriptions, no --file: every live subscription of a linked customer, listed from "
+      "billing (implies --direction billing-to-crm)")(
       "distinct",
       "every row is its own record: matched and checked for duplicates by ids only, never by "
       "e-mail, domain or name (per row: a DISTINCT column, true/yes/1/x)")(
@@ -269,7 +272,8 @@ migration::MigrationOptions MigrationOptionsFrom(const po::variables_map& vm,
                                                  migration::Direction direction) {
   migration::MigrationOptions options;
   options.object = vm["object"].as<std::string>();
-  options.file = vm["file"].as<std::string>();
+  if (vm.count("file")) options.file = vm["file"].as<std::string>();
+  options.all = vm.count("all") > 0;
   if (vm.count("mapping")) options.column_map = vm["mapping"].as<std::string>();
   options.direction = direction;
   options.dry_run = vm.count("dry-run") > 0;
@@ -353,11 +357,14 @@ int Migrate(const Globals& g, const Args& args) {
                 "Exit 0 when every row succeeded, 1 when some failed (or the job stopped), 2 for\n"
                 "bad usage."))
     return code;
-  if (!vm.count("object") || !vm.count("file")) {
-    std::cerr << "tandem migrate: give --object and --file (see --help)\n";
+  if (!vm.count("object") || (!vm.count("file") && !vm.count("all"))) {
+    std::cerr << "tandem migrate: give --object and --file (or --all for subscriptions; see "
+                 "--help)\n";
     return kExitUsage;
   }
-  auto direction = migration::ParseDirection(vm["direction"].as<std::string>());
+  auto direction = migration::ParseDirection(vm.count("all") && vm["direction"].defaulted()
+                                                 ? std::string("billing-to-crm")
+                                                 : vm["direction"].as<std::string>());
   if (!direction.ok()) {
     std::cerr << "tandem migrate: " << direction.status().message() << "\n";
     return kExitUsage;

@@ -347,6 +347,128 @@ TEST_P(MigrateTest, ExistingSubscriptionsAreRecordedInTheCrmServiceInventory) {
   EXPECT_TRUE(Migrate(Opts("subscription", Write("subs.csv", csv))).status().IsInvalidArgument());
 }
 
+// Item 3: billing's subscriptions into the CRM with every item — the base line on the service
+// record (product, sold price, term), each further item a Service_Add_On__c — loaded with
+// --all (no file: listed from billing, only live ones of linked customers), and then the
+// money-level reconcile finds billing charging exactly what the CRM says was sold.
+TEST_P(MigrateTest, AllSubscriptionsLoadWithEveryItemAndRevenueReconcilesAtZero) {
+  connector::billing::BillingAccount a;
+  a.name = "Every Item Co";
+  const std::string linked = stripe_.billing().CreateAccount(a, "all-1")->id;
+  a.name = "Not Linked Co";
+  const std::string unlinked = stripe_.billing().CreateAccount(a, "all-2")->id;
+  ASSERT_TRUE(Migrate(Opts("account",
+                           Write("acct.csv", "Billing_Id__c,Name\n" + linked + ",Every Item Co\n"),
+                           Direction::kBillingToCrm))
+                  .ok());
+  // The catalog, synced to the CRM earlier: the base product is linked to its Product2.
+  const auto trunk =
+      testing::CreateBillingProduct(stripe_.billing(), "SIP Trunk", "all-p1").value();
+  const auto channels =
+      testing::CreateBillingProduct(stripe_.billing(), "Extra Channels", "all-p2").value();
+  Json p2 = Json::MakeObject();
+  p2.Set("Name", "SIP Trunk");
+  const std::string trunk_crm = crm_.client().Create("Product2", p2).value();
+  p2.Set("Name", "Extra Channels");
+  const std::string channels_crm = crm_.client().Create("Product2", p2).value();
+  ASSERT_TRUE((*store_)
+                  ->UpsertLinks({store::Link{"product", trunk_crm, trunk.id, "", "", 1},
+                                 store::Link{"product", channels_crm, channels.id, "", "", 1}})
+                  .ok());
+  const auto base_price =
+      testing::CreateBillingPrice(stripe_.billing(), trunk.id, "eur", 1500, "month", "all-pr1")
+          .value();
+  const auto add_on_price =
+      testing::CreateBillingPrice(stripe_.billing(), channels.id, "eur", 200, "month", "all-pr2")
+          .value();
+  connector::billing::SubscriptionSpec spec;
+  spec.account_id = linked;
+  spec.items.push_back({"", base_price.id, 2, {}});
+  spec.items.push_back({"", add_on_price.id, 5, {}});
+  spec.cancel_at = ToEpochMillis(stripe_.clock.Now()) / 1000 + 365 * 86400;  // a one-year term
+  const auto termed = stripe_.billing().CreateSubscription(spec, "all-sub-1").value();
+  connector::billing::SubscriptionSpec open;
+  open.account_id = linked;
+  open.items.push_back({"", base_price.id, 1, {}});
+  const auto open_ended = stripe_.billing().CreateSubscription(open, "all-sub-2").value();
+  open.account_id = unlinked;
+  (void)stripe_.billing().CreateSubscription(open, "all-sub-3").value();
+  open.account_id = linked;
+  const auto ended = stripe_.billing().CreateSubscription(open, "all-sub-4").value();
+  ASSERT_TRUE(stripe_.billing().Cancel(ended.id, false, "all-cancel").ok());
+
+  MigrationOptions o = Opts("subscription", "", Direction::kBillingToCrm);
+  o.all = true;
+  auto s = Migrate(o);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->rows, 2) << "live, and their customer linked";
+  EXPECT_EQ(s->created_crm, 2);
+  EXPECT_EQ(s->failed, 0);
+  EXPECT_TRUE(fs::exists(fs::path(s->output_dir) / "billing-subscriptions.csv"));
+  std::map<std::string, Json> inventory;  // by billing id
+  ASSERT_TRUE(crm_.client()
+                  .Query("SELECT Id, Product__c, Quantity__c, Unit_Price__c, Term_Months__c, "
+                         "Billing_Subscription_Id__c FROM Service_Subscription__c",
+                         [&](const Json& r) {
+                           inventory[r["Billing_Subscription_Id__c"].as_string()] = r;
+                           return Status::Ok();
+                         })
+                  .ok());
+  ASSERT_EQ(inventory.size(), 2u);
+  const Json& t = inventory[termed.id];
+  EXPECT_EQ(t["Product__c"].as_string(), trunk_crm);
+  EXPECT_EQ(t["Quantity__c"].as_int(), 2);
+  EXPECT_DOUBLE_EQ(t["Unit_Price__c"].as_number(), 15.0);
+  EXPECT_EQ(t["Term_Months__c"].as_int(), 12);
+  EXPECT_TRUE(inventory[open_ended.id]["Term_Months__c"].is_null()) << "open-ended: no term";
+  std::vector<Json> add_ons;
+  ASSERT_TRUE(crm_.client()
+                  .Query("SELECT Name, Subscription__c, Kind__c, Quantity__c, Amount__c, "
+                         "Billing_Item_Id__c, Billing_Price_Id__c FROM Service_Add_On__c",
+                         [&](const Json& r) {
+                           add_ons.push_back(r);
+                           return Status::Ok();
+                         })
+                  .ok());
+  ASSERT_EQ(add_ons.size(), 1u);
+  EXPECT_EQ(add_ons[0]["Name"].as_string(), "Extra Channels");
+  EXPECT_EQ(add_ons[0]["Subscription__c"].as_string(), t["Id"].as_string());
+  EXPECT_EQ(add_ons[0]["Kind__c"].as_string(), "Recurring");
+  EXPECT_EQ(add_ons[0]["Quantity__c"].as_int(), 5);
+  EXPECT_DOUBLE_EQ(add_ons[0]["Amount__c"].as_number(), 10.0);
+  EXPECT_EQ(add_ons[0]["Billing_Item_Id__c"].as_string(), termed.items[1].id);
+  EXPECT_EQ(add_ons[0]["Billing_Price_Id__c"].as_string(), add_on_price.id);
+
+  // The money: what billing charges is what the CRM now says was sold.
+  actions::Actions actions(
+      actions::ActionDeps{crm_.client(), stripe_.billing(), **store_, mapping_, stripe_.clock},
+      "test:reconcile");
+  const std::string report_csv = (dir_ / "revenue.csv").string();
+  auto report = reconcile::Report::Open(report_csv, 3);
+  ASSERT_TRUE(report.ok());
+  reconcile::Reconciler reconciler(
+      actions::ActionDeps{crm_.client(), stripe_.billing(), **store_, mapping_, stripe_.clock},
+      actions, **report);
+  reconcile::ReconcileOptions ro;
+  ro.objects = {"revenue"};
+  ASSERT_TRUE(reconciler.Run(ro).ok());
+  ASSERT_TRUE((*report)->Close().ok());
+  EXPECT_EQ((*report)->differences(), 0)
+      << (*report)->Summary(false) << "\n"
+      << (std::stringstream() << std::ifstream(report_csv).rdbuf()).str();
+  EXPECT_NE((*report)->Summary(false).find("revenue: 1 checked"), std::string::npos)
+      << (*report)->Summary(false);
+
+  // Again: the same records, updated (upserts by the billing ids).
+  auto again = Migrate(o);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(crm_.sandbox.CountRecords("Service_Subscription__c"), 2);
+  EXPECT_EQ(crm_.sandbox.CountRecords("Service_Add_On__c"), 1);
+  MigrationOptions both = o;
+  both.file = "x.csv";
+  EXPECT_TRUE(Migrate(both).status().IsInvalidArgument()) << "--all takes no file";
+}
+
 TEST_P(MigrateTest, DryRunWritesNothingButReportsWhatItWouldDo) {
   const auto ids = MakeAccounts(3, "Dry");
   std::string csv = "Id,Name\n";
