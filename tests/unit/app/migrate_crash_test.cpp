@@ -58,6 +58,23 @@ class MigrateCrash : public ::testing::TestWithParam<CrashCase> {
                               testing::SandboxEnv() + env);
   }
 
+  // n Accounts ("<prefix> i") in the CRM, and the export a consultant would load: Id,Name.
+  // "" when the CRM refused them.
+  std::string WriteAccounts(int n, const std::string& prefix) {
+    connector::crm::BulkRequest req;
+    req.object = "Account";
+    req.columns = {"Name"};
+    for (int i = 0; i < n; ++i) req.rows.push_back({prefix + " " + std::to_string(i)});
+    auto accounts = crm_.client().BulkIngest(req);
+    if (!accounts.ok()) return "";
+    const std::string file = (dir_ / "accounts.csv").string();
+    std::ofstream out(file);
+    out << "Id,Name\n";
+    for (int i = 0; i < n; ++i)
+      out << accounts->rows[static_cast<size_t>(i)].id << "," << prefix << " " << i << "\n";
+    return file;
+  }
+
   std::unique_ptr<testing::ScopedStore> store_;
   testing::SalesforceEnv crm_;
   std::unique_ptr<testing::BillingBackend> billing_;
@@ -67,19 +84,8 @@ class MigrateCrash : public ::testing::TestWithParam<CrashCase> {
 
 TEST_P(MigrateCrash, KilledHalfWayThenResumedMigratesEveryRowOnce) {
   const int n = 2000;
-  connector::crm::BulkRequest req;
-  req.object = "Account";
-  req.columns = {"Name"};
-  for (int i = 0; i < n; ++i) req.rows.push_back({"Crash " + std::to_string(i)});
-  auto accounts = crm_.client().BulkIngest(req);
-  ASSERT_TRUE(accounts.ok());
-  const std::string file = (dir_ / "accounts.csv").string();
-  {
-    std::ofstream out(file);
-    out << "Id,Name\n";
-    for (int i = 0; i < n; ++i)
-      out << accounts->rows[static_cast<size_t>(i)].id << ",Crash " << i << "\n";
-  }
+  const std::string file = WriteAccounts(n, "Crash");
+  ASSERT_FALSE(file.empty());
   const std::string args = "migrate --object account --file " + file +
                            " --batch-size 200 --output " + (dir_ / "out").string();
   testing::ProcessRun killed = Tandem(args, "TANDEM_CRASH_AT=" + GetParam().crash_at);
@@ -178,19 +184,8 @@ class MigrateUndoAfterKill : public MigrateCrash {};
 
 TEST_P(MigrateUndoAfterKill, AKilledJobIsUndoneWholeAndLoadsAgain) {
   const int n = 600;
-  connector::crm::BulkRequest req;
-  req.object = "Account";
-  req.columns = {"Name"};
-  for (int i = 0; i < n; ++i) req.rows.push_back({"Undone " + std::to_string(i)});
-  auto accounts = crm_.client().BulkIngest(req);
-  ASSERT_TRUE(accounts.ok());
-  const std::string file = (dir_ / "accounts.csv").string();
-  {
-    std::ofstream out(file);
-    out << "Id,Name\n";
-    for (int i = 0; i < n; ++i)
-      out << accounts->rows[static_cast<size_t>(i)].id << ",Undone " << i << "\n";
-  }
+  const std::string file = WriteAccounts(n, "Undone");
+  ASSERT_FALSE(file.empty());
   const std::string args = "migrate --object account --file " + file + " --batch-size 200";
   testing::ProcessRun killed = Tandem(args, "TANDEM_CRASH_AT=" + GetParam().crash_at);
   ASSERT_EQ(killed.signal, 9) << killed.out;
@@ -264,12 +259,14 @@ INSTANTIATE_TEST_SUITE_P(
         CrashCase{{"sqlite"}, "migration.after_links#5", false, testing::GtvBilling()}),
     CaseName);
 
-INSTANTIATE_TEST_SUITE_P(
-    Undo, MigrateUndoAfterKill,
-    ::testing::Values(CrashCase{{"sqlite"}, "migration.after_billing_writes#2"},
-                      CrashCase{{"postgresql"}, "migration.after_billing_writes#2", false,
-                                testing::GtvBilling()}),
-    CaseName);
+INSTANTIATE_TEST_SUITE_P(Undo, MigrateUndoAfterKill,
+                         ::testing::Values(CrashCase{{"sqlite"},
+                                                     "migration.after_billing_writes#2"},
+                                           CrashCase{{"postgresql"},
+                                                     "migration.after_billing_writes#2",
+                                                     false,
+                                                     testing::GtvBilling()}),
+                         CaseName);
 
 }  // namespace
 }  // namespace tandem::app
