@@ -69,7 +69,7 @@ constexpr Command kCommands[] = {
 std::string Usage() {
   std::string usage =
       "Usage: tandem [global options] <command> [command options]\n"
-      "(--config, --log-format and --log-level may also follow the command)\n"
+      "(--config/-c, --log-format and --log-level may also follow the command)\n"
       "\n"
       "Tandem keeps a Salesforce org and a billing system in step along quote-to-cash.\n"
       "\n"

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <set>
 
 #include <yaml-cpp/yaml.h>
@@ -641,17 +642,27 @@ std::vector<std::string> EmptiedBillingPaths(const ObjectMap& map, const Json& p
   return out;
 }
 
-Json ApplyToCrm(const ObjectMap& map, const Json& payload) {
+namespace {
+
+// The CRM values of the fields `take` selects, read back from billing's payload: value maps
+// inverted, minor units to the currency's major, epoch seconds to dates.
+// `strict`: a value the value map has no CRM value for reads back as null, not as itself.
+Json ReadBack(const ObjectMap& map, const Json& payload,
+              const std::function<bool(const FieldMap&)>& take, bool strict = false) {
   Json out = Json::MakeObject();
   for (const auto& f : map.fields) {
-    if (f.direction == Direction::kToBilling || f.crm.empty()) continue;
+    if (f.crm.empty() || !take(f)) continue;
     Json v = GetPath(payload, f.billing);
-    if (!f.value_map.empty() && !v.is_null())
+    if (!f.value_map.empty() && !v.is_null()) {
+      bool mapped = false;
       for (const auto& [crm_value, billing_value] : f.value_map)
         if (billing_value == v.ToText()) {
           v = Json(crm_value);
+          mapped = true;
           break;
         }
+      if (!mapped && strict) v = Json();
+    }
     if (f.transform == "money_to_minor" && v.is_number()) {
       std::string currency = f.currency;
       if (currency.size() > 2 && currency.front() == '{') currency = payload["currency"].ToText();
@@ -664,6 +675,27 @@ Json ApplyToCrm(const ObjectMap& map, const Json& payload) {
     }
     out.Set(f.crm, v);
   }
+  return out;
+}
+
+}  // namespace
+
+Json ApplyToCrm(const ObjectMap& map, const Json& payload) {
+  return ReadBack(map, payload,
+                  [](const FieldMap& f) { return f.direction != Direction::kToBilling; });
+}
+
+Json CrmValuesOf(const ObjectMap& map, const Json& payload) {
+  Json all = ReadBack(
+      map, payload,
+      [](const FieldMap& f) {
+        return f.direction != Direction::kToCrm && f.format.empty() && !f.constant &&
+               f.when.empty();
+      },
+      /*strict=*/true);
+  Json out = Json::MakeObject();
+  for (const auto& [field, value] : all.object())
+    if (!value.is_null() && !value.ToText().empty()) out.Set(field, value);
   return out;
 }
 

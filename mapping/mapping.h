@@ -119,6 +119,10 @@ Mapped ApplyToBilling(const ObjectMap& map, const Json& crm_record, bool for_cre
 std::vector<std::string> EmptiedBillingPaths(const ObjectMap& map, const Json& payload);
 // Billing payload → CRM fields, per the to-CRM field maps (for query diffs and callbacks).
 Json ApplyToCrm(const ObjectMap& map, const Json& billing_payload);
+// What the CRM fields the map sends to billing hold, read back from billing's payload: the
+// fields a one-to-one mapping can give back (no format, constant or condition), set only where
+// billing has a value. A CRM record made from a billing customer starts from these.
+Json CrmValuesOf(const ObjectMap& map, const Json& billing_payload);
 // The CRM fields billing decides — to-CRM fields, and two-way ones when billing is the
 // master — as the payload has them (a field the payload lacks is null: billing has no value).
 Json BillingDecidedFields(const ObjectMap& map, const Json& billing_payload);

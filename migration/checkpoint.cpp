@@ -123,6 +123,9 @@ Status Run::ResumeJob() {
   job_ = **job;
   if (job_.state == "done")
     return Status::InvalidArgument("migration job " + job_.id + " is already done");
+  if (job_.state == "undone")
+    return Status::InvalidArgument("migration job " + job_.id +
+                                   " was undone; start a new job to load the file again");
   auto params = Json::Parse(job_.params);
   if (!params.ok()) return Status::Corruption("job " + job_.id + ": bad parameters");
   if ((*params)["file"].as_string() != options_.file ||

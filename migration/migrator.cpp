@@ -71,6 +71,7 @@ Result<MigrationSummary> Run::Execute(const ProgressFn& progress) {
       if (!billing_breaker_.open()) return chunk_st;
       // An outage: the chunk is done again on resume, so its counts go too.
       cp_.counts = counts_before;
+      job_.checkpoint = cp_.Dump();  // a Bulk job's mid-chunk checkpoint may hold the counts
       stopped_because_ = chunk_st.message();
       logger_->error("job {}: {}", job_.id, stopped_because_);
       interrupted = true;

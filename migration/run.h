@@ -163,6 +163,8 @@ class Run {
   // write.cpp
   Status Write(std::vector<Row>& rows);
   void CreateInBilling(std::vector<Row*>& creates, const std::function<void()>& on_done);
+  // billing-to-crm: each new CRM record takes the billing customer's values the file lacks.
+  void FillFromBilling(std::vector<Row*>& creates);
   // Unavailable when billing's breaker opened: the chunk must not be recorded.
   Status BillingOutage() const;
   Status RecordLinks(const std::vector<Row>& rows);
@@ -225,6 +227,7 @@ class Run {
   // Progress within a chunk: the report after the last chunk, and the chunk's first row.
   ProgressFn progress_;
   MigrationProgress at_checkpoint_;
+  int64_t reported_within_chunk_ = 0;  // GUARDED_BY(progress_mu_)
   std::mutex progress_mu_;
 };
 

@@ -206,8 +206,10 @@ Status Run::RecordSubscriptions(std::vector<Row>& rows) {
   std::vector<store::Link> new_links;
   std::vector<store::AuditEntry> audit;
   for (Row* r : upserts) {
-    if (r->plan == Plan::kFailed) continue;
-    ++cp_.counts.created_crm;
+    // A record made whose add-ons failed is failed (a re-run redoes them), but it is linked
+    // and audited all the same: `migrate undo` must see it.
+    if (r->crm_id.empty()) continue;
+    if (r->plan != Plan::kFailed) ++cp_.counts.created_crm;
     new_links.push_back(store::Link{map_.name, r->crm_id, r->billing_id, "", "", now});
     audit.push_back(store::AuditEntry{now, "migration:" + job_.id, map_.name, r->crm_id, "migrate",
                                       "created", r->billing_id});

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <set>
 
 #include "connector/crm/soql.h"
 #include "util/csv.h"
@@ -16,12 +17,17 @@ namespace {
 
 using connector::billing::BillingAccount;
 
-constexpr int kPage = 200;  // pairs per page: one SOQL read, one Collections call per step
+constexpr int kPage = 200;
+constexpr const char* kAddOns =
+    "Service_Add_On__c";  // pairs per page: one SOQL read, one Collections call per step
 // A CRM record the job created counts as edited after it when its LastModifiedDate is later
 // than the job's last write by more than this (the two clocks are not one).
 constexpr int64_t kClockSlackMs = 60'000;
 
 enum class Kind { kCreatedBilling, kCreatedCrm, kLinked };
+
+// The CRM's 15-character case-sensitive form: 15- and 18-character ids of one record agree.
+std::string Id15(const std::string& id) { return id.substr(0, 15); }
 
 const char* KindText(Kind k) {
   switch (k) {
@@ -60,6 +66,7 @@ class Undo {
         job_(job),
         map_(map),
         to_billing_(to_billing),
+        customers_(map.billing == "account"),
         report_(report),
         logger_(log::Get("migration")) {}
 
@@ -104,17 +111,23 @@ class Undo {
     auto links = deps_.store.FindLinksByCrmIds(map_.name, crm_ids);
     if (!links.ok()) return links.status();
     std::map<std::string, store::Link> link_of;
-    for (const auto& l : *links) link_of[l.crm_id.substr(0, 15)] = l;
+    for (const auto& l : *links) link_of[Id15(l.crm_id)] = l;
     std::map<std::string, Json> crm;  // by 15-character id
     TANDEM_RETURN_IF_ERROR(ReadCrm(crm_ids, &crm));
+    TANDEM_RETURN_IF_ERROR(CreatedByAResumedRun(pairs));
+    // A chunk done again (a resume) wrote its intents again: one per CRM id is enough.
+    std::set<std::string> intents;
+    for (Pair& p : pairs)
+      if (p.intent && !intents.insert(Id15(p.crm_id)).second) p.skip = true;
 
     // 1. Decide, from the link, the CRM record and (where the link is gone) billing.
     std::mutex mu;
     std::vector<Pair*> need_billing;
     for (Pair& p : pairs) {
-      auto l = link_of.find(p.crm_id.substr(0, 15));
-      auto c = crm.find(p.crm_id.substr(0, 15));
+      auto l = link_of.find(Id15(p.crm_id));
+      auto c = crm.find(Id15(p.crm_id));
       const Json* record = c == crm.end() ? nullptr : &c->second;
+      if (p.skip) continue;
       if (p.intent) {
         // Recorded (its "created" row undoes it), else looked for in billing below.
         if (l != link_of.end()) {
@@ -149,7 +162,8 @@ class Undo {
                     (*record)[map_.link.billing_id].as_string() == p.billing_id;
       p.delete_crm = p.kind == Kind::kCreatedCrm && record &&
                      (map_.link.billing_id.empty() || p.clear_crm || p.link_present);
-      need_billing.push_back(&p);
+      // A subscription load created nothing in billing and tagged nothing there.
+      if (customers_) need_billing.push_back(&p);
     }
     // Billing: is the customer still the job's (tagged with this CRM id), and unused?
     ParallelForLimited(
@@ -181,17 +195,39 @@ class Undo {
       return Status::Ok();
     }
 
-    // 2. The CRM's link fields, then the links (with their audit), then billing, then the CRM
-    // records the job created: each step can be taken again if the undo stops between them.
+    // 2. Billing's customer the job created goes first: refused (billing has its subscriptions
+    // or invoices), nothing else is touched. Then the CRM's link fields, the billing tag of a
+    // pair the job linked, the links (with their audit) and the CRM records the job created.
+    // Each step can be taken again if the undo stops between them.
+    BillingStep(pairs, Kind::kCreatedBilling);
     TANDEM_RETURN_IF_ERROR(ClearCrmLinkFields(pairs));
+    BillingStep(pairs, Kind::kLinked);
+    BillingStep(pairs, Kind::kCreatedCrm);
     TANDEM_RETURN_IF_ERROR(DropLinks(pairs));
+    TANDEM_RETURN_IF_ERROR(DeleteCrmRecords(pairs));
+    for (Pair& p : pairs) {
+      if (!p.result.empty()) continue;
+      p.result = p.kind == Kind::kCreatedBilling ? "undone: billing customer removed"
+                 : p.kind == Kind::kCreatedCrm   ? "undone: CRM record deleted"
+                                                 : "undone: unlinked";
+      if (p.kind == Kind::kCreatedBilling) ++summary_.removed_billing;
+      if (p.kind == Kind::kCreatedCrm) ++summary_.removed_crm;
+      if (p.kind == Kind::kLinked) ++summary_.unlinked;
+    }
+    return Status::Ok();
+  }
+
+  // Removes (created) or untags (linked, created in the CRM) billing's customer of each pair of
+  // `kind` that still has that step to take.
+  void BillingStep(std::vector<Pair>& pairs, Kind kind) {
+    std::mutex mu;
     ParallelForLimited(
         pairs.size(), 16, [&] { return deps_.billing.PreferredInFlight(); },
         [&](size_t i) {
           Pair& p = pairs[i];
-          if (!p.result.empty() || !p.billing_step) return;
+          if (!p.result.empty() || !p.billing_step || p.kind != kind) return;
           Status st;
-          if (p.kind == Kind::kCreatedBilling) {
+          if (kind == Kind::kCreatedBilling) {
             st = deps_.billing.RemoveAccount(p.billing_id);
           } else {
             BillingAccount untag;
@@ -202,17 +238,23 @@ class Undo {
                      .status();
           }
           std::lock_guard<std::mutex> lock(mu);
-          if (!st.ok()) Failed(p, "billing: " + st.ToString());
+          if (st.IsConflict())
+            Leave(p, st.message());
+          else if (!st.ok())
+            Failed(p, "billing: " + st.ToString());
         });
-    TANDEM_RETURN_IF_ERROR(DeleteCrmRecords(pairs));
+  }
+
+  // A resumed job matches, by their CRM id, the customers its killed run created: those rows
+  // say "linked", but the job created them. Its intents tell.
+  Status CreatedByAResumedRun(std::vector<Pair>& pairs) {
     for (Pair& p : pairs) {
-      if (!p.result.empty()) continue;
-      p.result = p.kind == Kind::kCreatedBilling ? "undone: billing customer removed"
-                 : p.kind == Kind::kCreatedCrm   ? "undone: CRM record deleted"
-                                                 : "undone: unlinked";
-      if (p.kind == Kind::kCreatedBilling) ++summary_.removed_billing;
-      if (p.kind == Kind::kCreatedCrm) ++summary_.removed_crm;
-      if (p.kind == Kind::kLinked) ++summary_.unlinked;
+      if (p.kind != Kind::kLinked || !to_billing_) continue;
+      auto rows = deps_.store.AuditFor(map_.name, p.crm_id);
+      if (!rows.ok()) return rows.status();
+      for (const auto& a : *rows)
+        if (a.actor == p.audit.actor && a.outcome == "creating" && a.id < p.audit.id)
+          p.kind = Kind::kCreatedBilling;
     }
     return Status::Ok();
   }
@@ -242,8 +284,8 @@ class Undo {
       return "billing not read: " + account.status().ToString();
     }
     if (account->closed) return "";  // deactivated already (GTV keeps closed accounts)
-    const bool ours = account->external_key == p.crm_id ||
-                      account->external_key.substr(0, 15) == p.crm_id.substr(0, 15);
+    const bool ours =
+        account->external_key == p.crm_id || Id15(account->external_key) == Id15(p.crm_id);
     if (!ours) {
       // Tagged with another record, or untagged by an earlier undo (GTV keeps its tag).
       if (!account->external_key.empty() && p.link_present)
@@ -251,7 +293,9 @@ class Undo {
       p.billing_step = false;
       return "";
     }
-    p.billing_step = true;
+    // Untagging comes before the link is dropped: with the link gone, it was done (or billing
+    // keeps its tag: GTV).
+    p.billing_step = p.kind == Kind::kCreatedBilling || p.link_present;
     if (p.kind != Kind::kCreatedBilling) return "";
     bool invoiced = false;
     const Status listed = deps_.billing.ListInvoices(p.billing_id, [&](const auto&) {
@@ -269,7 +313,7 @@ class Undo {
     auto soql = connector::crm::SoqlBuilder(map_.crm, fields).WhereIn("Id", ids).Build();
     if (!soql.ok()) return soql.status();
     return deps_.crm.Query(*soql, [&](const Json& r) {
-      (*out)[r["Id"].as_string().substr(0, 15)] = r;
+      (*out)[Id15(r["Id"].as_string())] = r;
       return Status::Ok();
     });
   }
@@ -322,6 +366,27 @@ class Undo {
       whose.push_back(&p);
     }
     if (ids.empty()) return Status::Ok();
+    if (!customers_) {
+      // A service record's add-ons go with it (a lookup, not master-detail: they would stay).
+      std::vector<std::string> add_ons;
+      auto soql =
+          connector::crm::SoqlBuilder(kAddOns, {"Id"}).WhereIn("Subscription__c", ids).Build();
+      if (!soql.ok()) return soql.status();
+      TANDEM_RETURN_IF_ERROR(deps_.crm.Query(*soql, [&](const Json& r) {
+        add_ons.push_back(r["Id"].as_string());
+        return Status::Ok();
+      }));
+      for (size_t start = 0; start < add_ons.size(); start += kPage) {
+        const std::vector<std::string> page(
+            add_ons.begin() + static_cast<long>(start),
+            add_ons.begin() + static_cast<long>(std::min(add_ons.size(), start + kPage)));
+        auto gone = deps_.crm.DeleteMany(page);
+        if (!gone.ok()) {
+          for (Pair* p : whose) Failed(*p, "add-ons not deleted: " + gone.status().ToString());
+          return Status::Ok();
+        }
+      }
+    }
     auto deleted = deps_.crm.DeleteMany(ids);
     for (size_t i = 0; i < whose.size(); ++i) {
       if (!deleted.ok())
@@ -348,6 +413,7 @@ class Undo {
   const store::Job& job_;
   const mapping::ObjectMap& map_;
   const bool to_billing_;
+  const bool customers_;  // a customer map (else a subscription map: nothing billing-side)
   std::ostream& report_;
   std::shared_ptr<spdlog::logger> logger_;
   UndoSummary summary_;

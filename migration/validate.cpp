@@ -92,7 +92,7 @@ void Run::ParseRow(const CsvRecord& rec, const Status& csv_error, Row* row) cons
     } else if (!v.empty() && v != "false" && v != "no" && v != "0") {
       row->error = at + ", column " + std::string(kDistinctColumn) + ": '" +
                    rec.fields[static_cast<size_t>(distinct_column_)] +
-                   "' is not true or false (true, yes, 1 or x mark the row as its own record)";
+                   "' is not true or false (true, yes, y, 1 or x mark the row as its own record)";
       return;
     }
   }

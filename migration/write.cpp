@@ -36,7 +36,10 @@ Status Run::Write(std::vector<Row>& rows) {
   });
   TANDEM_RETURN_IF_ERROR(BillingOutage());
   if (deps_.crash) deps_.crash->Hit("migration.after_billing_writes");
-  // 2. CRM creates (billing-to-crm), one Bulk 2.0 upsert job.
+  // 2. CRM creates (billing-to-crm), one Bulk 2.0 upsert job: each record starts from the
+  // billing customer's values, the file's own over them.
+  FillFromBilling(crm_creates);
+  TANDEM_RETURN_IF_ERROR(BillingOutage());
   TANDEM_RETURN_IF_ERROR(BulkToCrm(crm_creates, /*create=*/true));
   // 3. Billing learns the CRM id of what it already had (matched, or created in the CRM); its
   // answer carries billing's account number and what it decided about the record.
@@ -60,7 +63,31 @@ void Run::ReportWithinChunk(int64_t ready, size_t chunk_rows) {
   std::lock_guard<std::mutex> lock(progress_mu_);
   MigrationProgress p = at_checkpoint_;
   p.rows_done += std::min<int64_t>(ready, static_cast<int64_t>(chunk_rows));
+  // Threads finish out of order: the bar never moves back.
+  if (p.rows_done <= reported_within_chunk_) return;
+  reported_within_chunk_ = p.rows_done;
   progress_(p);
+}
+
+void Run::FillFromBilling(std::vector<Row*>& creates) {
+  std::mutex mu;
+  RunConcurrently(creates, [&](Row& r) {
+    if (billing_breaker_.open()) return;
+    auto account = deps_.billing.GetAccount(r.billing_id);
+    billing_breaker_.Record(account.status());
+    std::lock_guard<std::mutex> lock(mu);
+    if (!account.ok()) {
+      Fail(r, "billing: " + account.status().ToString(), &MigrationSummary::write_failed);
+      return;
+    }
+    const Json payload = connector::billing::AccountToPayload(*account);
+    const Json from_billing = mapping::CrmValuesOf(map_, payload);
+    for (const auto& [field, value] : from_billing.object())
+      if (!r.record.Has(field) && describe_fields_.count(field)) r.record.Set(field, value);
+    // Billing gets back what the file changed (the CRM is the master from now on): TagBilling.
+    r.mapped = mapping::ApplyToBilling(map_, r.record);
+    r.decided = mapping::BillingDecidedFields(map_, payload);
+  });
 }
 
 void Run::CreateInBilling(std::vector<Row*>& creates, const std::function<void()>& on_done) {
@@ -135,7 +162,8 @@ void Run::TagBilling(std::vector<Row>& rows) {
       // Tagged when it was linked; its link fields are written again (a run stopped before
       // them): with what billing decided, read now.
       saved = deps_.billing.GetAccount(r.billing_id);
-    } else if (r.plan == Plan::kMatched && ToBilling()) {
+    } else if ((r.plan == Plan::kMatched && ToBilling()) ||
+               (r.plan == Plan::kCreateCrm && r.mapped.ok())) {
       // A customer billing had: it takes the CRM's values as a sync would give them (the CRM
       // is the master), so the two are in step when the load ends, not after a reconcile.
       BillingAccount account = connector::billing::PayloadToAccount(r.mapped.payload);

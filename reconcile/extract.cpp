@@ -16,6 +16,12 @@ using connector::billing::BillingAccount;
 
 constexpr size_t kPage = 200;  // billing records per flush: one SOQL call for their CRM side
 
+// A value for a file people open in a spreadsheet: one that would start a formula (=, +, -, @)
+// is shown as text (a leading '), since billing's values can come from the customer.
+std::string ForPeople(const std::string& v) {
+  return !v.empty() && (v[0] == '=' || v[0] == '+' || v[0] == '-' || v[0] == '@') ? "'" + v : v;
+}
+
 // The CRM's 15-character case-sensitive form: 15- and 18-character ids of one record agree.
 std::string Id15(const std::string& id) { return id.substr(0, 15); }
 
@@ -100,7 +106,7 @@ class Extract {
       row.push_back("the CRM record is gone");
       for (const auto& p : paths_) {
         row.push_back("");
-        row.push_back(mapping::GetPath(billing, p).ToText());
+        row.push_back(ForPeople(mapping::GetPath(billing, p).ToText()));
       }
       out_ << CsvLine(row, "\r\n");
       return;
@@ -114,8 +120,8 @@ class Extract {
     row.push_back(differs);
     const Json mapped = mapping::ApplyToBilling(map_, crm->second, /*for_create=*/false).payload;
     for (const auto& p : paths_) {
-      row.push_back(mapping::GetPath(mapped, p).ToText());
-      row.push_back(mapping::GetPath(billing, p).ToText());
+      row.push_back(ForPeople(mapping::GetPath(mapped, p).ToText()));
+      row.push_back(ForPeople(mapping::GetPath(billing, p).ToText()));
     }
     out_ << CsvLine(row, "\r\n");
   }

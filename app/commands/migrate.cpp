@@ -216,6 +216,21 @@ int MigrateUndo(const Globals& g, const Args& args) {
               << ": stop it first (Ctrl-C finishes its chunk)\n";
     return kExitUsage;
   }
+  // A serve process would sync the records undo unlinks (their CRM fields change) and make
+  // them again: it heartbeats into the store every 2 s.
+  const std::string me = "migrate-undo:" + ProcessId();
+  auto alive = rt->store->Heartbeat(me, ToEpochMillis(rt->clock.Now()), 6000);
+  (void)rt->store->LeaveProcesses(me);
+  if (!alive.ok()) {
+    std::cerr << "tandem migrate undo: " << alive.status().ToString() << "\n";
+    return kExitFailures;
+  }
+  if (*alive > 1) {
+    std::cerr << "tandem migrate undo: " << *alive - 1
+              << " tandem serve process(es) use this store: stop them first (a sync would "
+                 "recreate what the undo removes)\n";
+    return kExitUsage;
+  }
   migration::UndoOptions options;
   options.job_id = job_id;
   options.dry_run = vm.count("dry-run") > 0;
@@ -257,7 +272,7 @@ po::options_description MigrateOptions() {
       "billing (implies --direction billing-to-crm)")(
       "distinct",
       "every row is its own record: matched and checked for duplicates by ids only, never by "
-      "e-mail, domain or name (per row: a DISTINCT column, true/yes/1/x)")(
+      "e-mail, domain or name (per row: a DISTINCT column, true/yes/y/1/x)")(
       "resume", po::value<std::string>(), "continue job JOB after a crash or Ctrl-C")(
       "batch-size", po::value<int>()->default_value(5000), "rows per chunk and checkpoint")(
       "concurrency", po::value<int>()->default_value(0),

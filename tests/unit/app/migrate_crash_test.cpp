@@ -26,6 +26,9 @@ struct CrashCase {
   std::string crash_at;
   bool keys_expire = false;  // the resume comes after billing forgot the idempotency keys
   testing::BillingBackendParam billing = testing::StripeBilling();
+  // Undo: the killed job is resumed to its end first (the resumed run matches, by CRM id, the
+  // customers the killed one made: still the job's to undo).
+  bool resume_before_undo = false;
 };
 void PrintTo(const CrashCase& c, std::ostream* os) {
   *os << c.backend.name << " " << c.billing.name << " " << c.crash_at
@@ -186,7 +189,8 @@ TEST_P(MigrateUndoAfterKill, AKilledJobIsUndoneWholeAndLoadsAgain) {
   const int n = 600;
   const std::string file = WriteAccounts(n, "Undone");
   ASSERT_FALSE(file.empty());
-  const std::string args = "migrate --object account --file " + file + " --batch-size 200";
+  const std::string args = "migrate --object account --file " + file +
+                           " --batch-size 200 --output " + (dir_ / "out").string();
   testing::ProcessRun killed = Tandem(args, "TANDEM_CRASH_AT=" + GetParam().crash_at);
   ASSERT_EQ(killed.signal, 9) << killed.out;
   std::smatch m;
@@ -205,10 +209,18 @@ TEST_P(MigrateUndoAfterKill, AKilledJobIsUndoneWholeAndLoadsAgain) {
   EXPECT_EQ(open_accounts(), 400) << "two chunks in billing, the second never linked";
   EXPECT_EQ((*store_)->CountLinks("account").value(), 200);
 
+  int undone = 400;
+  if (GetParam().resume_before_undo) {
+    testing::ProcessRun resumed = Tandem(args + " --resume " + job);
+    ASSERT_EQ(resumed.exit_code, 0) << resumed.out;
+    EXPECT_EQ(open_accounts(), n);
+    undone = n;
+  }
   testing::ProcessRun undo = Tandem("migrate undo " + job);
   EXPECT_EQ(undo.exit_code, 0) << undo.out;
-  EXPECT_NE(undo.out.find("400 pairs; 400 billing customers removed"), std::string::npos)
-      << undo.out;
+  const std::string removed =
+      std::to_string(undone) + " pairs; " + std::to_string(undone) + " billing customers removed";
+  EXPECT_NE(undo.out.find(removed), std::string::npos) << undo.out;
   EXPECT_EQ(open_accounts(), 0);
   EXPECT_EQ((*store_)->CountLinks("account").value(), 0);
   int64_t linked = 0;
@@ -237,7 +249,8 @@ std::string CaseName(const ::testing::TestParamInfo<CrashCase>& info) {
   if (info.param.billing.name != "stripe") name += "Gotransverse_";
   for (char c : info.param.crash_at)
     name.push_back(std::isalnum(static_cast<unsigned char>(c)) ? c : '_');
-  return name + (info.param.keys_expire ? "_KeysExpired" : "");
+  return name + (info.param.keys_expire ? "_KeysExpired" : "") +
+         (info.param.resume_before_undo ? "_Resumed" : "");
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -262,6 +275,11 @@ INSTANTIATE_TEST_SUITE_P(
 INSTANTIATE_TEST_SUITE_P(Undo, MigrateUndoAfterKill,
                          ::testing::Values(CrashCase{{"sqlite"},
                                                      "migration.after_billing_writes#2"},
+                                           CrashCase{{"sqlite"},
+                                                     "migration.after_billing_writes#2",
+                                                     false,
+                                                     testing::StripeBilling(),
+                                                     /*resume_before_undo=*/true},
                                            CrashCase{{"postgresql"},
                                                      "migration.after_billing_writes#2",
                                                      false,
