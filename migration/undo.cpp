@@ -55,6 +55,9 @@ struct Pair {
   // have created without recording it; looked for in billing by its CRM id.
   bool intent = false;
   bool skip = false;  // an intent that turned out to be recorded, or to have created nothing
+  // A "linked" row whose killed run had meant to create it: created by the job, unless the
+  // customer is older than the job (the create failed and the resume matched another).
+  bool resumed_create = false;
 };
 
 class Undo {
@@ -253,8 +256,10 @@ class Undo {
       auto rows = deps_.store.AuditFor(map_.name, p.crm_id);
       if (!rows.ok()) return rows.status();
       for (const auto& a : *rows)
-        if (a.actor == p.audit.actor && a.outcome == "creating" && a.id < p.audit.id)
+        if (a.actor == p.audit.actor && a.outcome == "creating" && a.id < p.audit.id) {
           p.kind = Kind::kCreatedBilling;
+          p.resumed_create = true;
+        }
     }
     return Status::Ok();
   }
@@ -293,6 +298,9 @@ class Undo {
       p.billing_step = false;
       return "";
     }
+    if (p.resumed_create && account->created > 0 &&
+        account->created * 1000 < job_.created_ms - kClockSlackMs)
+      p.kind = Kind::kLinked;
     // Untagging comes before the link is dropped: with the link gone, it was done (or billing
     // keeps its tag: GTV).
     p.billing_step = p.kind == Kind::kCreatedBilling || p.link_present;

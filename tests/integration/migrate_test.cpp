@@ -635,6 +635,72 @@ TEST_P(MigrateTest, AfterALoadReconcileFindsTheTwoSystemsInStep) {
       reconcile::ExtractLinkedPairs(deps, "subscription", ignored).status().IsInvalidArgument());
 }
 
+// Issue 20's scenario at size: 3,000 Accounts exported with the usual quirks (a BOM, CRLF, a
+// quoted name with a comma; no BillingCity column; a Customer_Since__c the CRM lacks on every
+// tenth row; 2 impossible dates, a short row and a repeated row). Every count is exact, and
+// right after the load reconcile finds nothing and the sign-off extract says every pair is in
+// step.
+TEST_P(MigrateTest, ThreeThousandAccountsLoadInStepWithTheirQuirks) {
+  const int n = 3000;
+  connector::crm::BulkRequest req;
+  req.object = "Account";
+  req.columns = {"Name", "Website", "BillingCity", "Phone"};
+  for (int i = 0; i < n; ++i)
+    req.rows.push_back({"Cutover " + std::to_string(i) + ", Inc",
+                        "cutover" + std::to_string(i) + ".example.com",
+                        "City " + std::to_string(i % 97), "+1 555 " + std::to_string(1000 + i)});
+  auto made = crm_.client().BulkIngest(req);
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  std::string csv = "\xEF\xBB\xBFId,Name,Website,Customer_Since__c\r\n";
+  for (int i = 0; i < n; ++i) {
+    const std::string since = i == 100 || i == 200 ? "2021-02-30"
+                              : i % 10 == 0        ? "2019-0" + std::to_string(1 + i % 9) + "-15"
+                                                   : "";
+    if (i == 300) {
+      csv += made->rows[static_cast<size_t>(i)].id + "\r\n";  // a short row
+      continue;
+    }
+    csv += made->rows[static_cast<size_t>(i)].id + ",\"Cutover " + std::to_string(i) +
+           ", Inc\",cutover" + std::to_string(i) + ".example.com," + since + "\r\n";
+  }
+  csv += made->rows[0].id + ",\"Cutover 0, Inc\",cutover0.example.com,\r\n";  // repeated
+  auto s = Migrate(Opts("account", Write("cutover.csv", csv)));
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->rows, n + 1);
+  EXPECT_EQ(s->succeeded, n - 3);
+  EXPECT_EQ(s->failed, 4);
+  EXPECT_EQ(s->created_billing, n - 3);
+  EXPECT_EQ(s->duplicates, 1);
+  EXPECT_EQ(BillingCustomers(), n - 3);
+  EXPECT_EQ(DuplicateCustomers(), 0);
+  ExpectEveryRowOnce(*s, n + 1);
+
+  actions::Actions actions(
+      actions::ActionDeps{crm_.client(), stripe_.billing(), **store_, mapping_, stripe_.clock},
+      "test:reconcile");
+  const std::string report_csv = (dir_ / "reconcile.csv").string();
+  auto report = reconcile::Report::Open(report_csv, 3);
+  ASSERT_TRUE(report.ok());
+  reconcile::Reconciler reconciler(
+      actions::ActionDeps{crm_.client(), stripe_.billing(), **store_, mapping_, stripe_.clock},
+      actions, **report);
+  reconcile::ReconcileOptions options;
+  options.objects = {"account"};
+  ASSERT_TRUE(reconciler.Run(options).ok());
+  ASSERT_TRUE((*report)->Close().ok());
+  EXPECT_EQ((*report)->differences(), 0) << (*report)->Summary(false);
+  EXPECT_NE((*report)->Summary(false).find("account: " + std::to_string(n - 3) + " checked"),
+            std::string::npos)
+      << (*report)->Summary(false);
+  std::ostringstream extract;
+  auto pairs = reconcile::ExtractLinkedPairs(
+      actions::ActionDeps{crm_.client(), stripe_.billing(), **store_, mapping_, stripe_.clock},
+      "account", extract);
+  ASSERT_TRUE(pairs.ok()) << pairs.status().ToString();
+  EXPECT_EQ(pairs->pairs, n - 3);
+  EXPECT_EQ(pairs->differing, 0);
+}
+
 // Item 1 the other way: billing-to-crm. A new CRM record starts from its billing customer (the
 // phone, the city the file does not carry), the file's own values win and billing gets them
 // too (the CRM is the master from the load on): reconcile finds nothing.
