@@ -274,7 +274,8 @@ class BillingSystem {
   virtual Status ListAccounts(const std::function<Status(const BillingAccount&)>& on_account) = 0;
   // Takes back a customer Tandem created (`tandem migrate undo`): Stripe deletes it, GTV
   // deactivates it (GTV never deletes an account). Ok when it is gone already; Conflict when
-  // billing has subscriptions or invoices for it (only an unused customer is taken back).
+  // billing has subscriptions (GTV: orders) or invoices for it: only an unused customer is
+  // taken back.
   virtual Status RemoveAccount(const std::string& id) = 0;
 
   // --- catalog ---

@@ -110,6 +110,31 @@ TEST_P(BillingConformance, AServerErrorOnCreateIsRetriedWithoutDoubling) {
   EXPECT_EQ(backend_->Count("account"), 1);
 }
 
+// `migrate undo` takes back an unused customer (Stripe: deleted; GTV: deactivated, then no
+// match for its CRM id) and never one billing has a subscription for.
+TEST_P(BillingConformance, OnlyAnUnusedAccountIsRemoved) {
+  MakeCatalog();
+  auto unused = billing().CreateAccount(Account("001U", "Unused Co"), "acct-001U");
+  ASSERT_TRUE(unused.ok()) << unused.status().ToString();
+  ASSERT_TRUE(billing().RemoveAccount(unused->id).ok());
+  auto gone = billing().GetAccount(unused->id);
+  EXPECT_TRUE(gone.status().IsNotFound() || (gone.ok() && gone->closed))
+      << gone.status().ToString();
+  EXPECT_FALSE(billing().FindAccountByExternalKey("001U").value().has_value());
+  EXPECT_TRUE(billing().RemoveAccount(unused->id).ok()) << "gone already: ok";
+  auto again = billing().CreateAccount(Account("001U", "Unused Co"), "acct-001U-again");
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_NE(again->id, unused->id) << "a removed account is not brought back";
+
+  auto used = billing().CreateAccount(Account("001S", "Subscribed Co"), "acct-001S");
+  ASSERT_TRUE(used.ok()) << used.status().ToString();
+  ASSERT_TRUE(billing().CreateSubscription(Spec(used->id), "sub-001S").ok());
+  EXPECT_TRUE(billing().RemoveAccount(used->id).IsConflict());
+  auto still = billing().GetAccount(used->id);
+  ASSERT_TRUE(still.ok()) << still.status().ToString();
+  EXPECT_FALSE(still->closed);
+}
+
 TEST_P(BillingConformance, AccountsAreFoundByTheirCrmIdAndUpdatedAndCleared) {
   BillingAccount a = Account("001D", "Initech");
   a.phone = "+33 4 00 00 00 00";

@@ -320,6 +320,14 @@ Status GtvBilling::RemoveAccount(const std::string& id) {
   auto current = Get(P::Account(id));
   if (!current.ok()) return current.status().IsNotFound() ? Status::Ok() : current.status();
   if ((*current)["status"].as_string() == "DEACTIVATED") return Status::Ok();
+  // Its orders are its subscriptions: deactivating the account would end their services.
+  bool ordered = false;
+  TANDEM_RETURN_IF_ERROR(ListAll(
+      std::string(P::kOrders) + "?" + Query({{"billing_account_id", id}}), [&](const Json&) {
+        ordered = true;
+        return Status::Ok();
+      }));
+  if (ordered) return Status::Conflict("gotransverse billing account " + id + " has orders");
   bool invoiced = false;
   const Status listed = ListInvoices(id, [&](const Invoice&) {
     invoiced = true;
