@@ -123,6 +123,27 @@ class MigrateTest : public testing::StoreBackendTest {
 
   int64_t BillingCustomers() { return stripe_.sandbox.CountObjects("customer"); }
 
+  actions::ActionDeps Deps() {
+    return actions::ActionDeps{crm_.client(), stripe_.billing(), **store_, mapping_, stripe_.clock};
+  }
+
+  // One reconcile run (no --fix) of `objects`: its number of differences, with the summary and
+  // the CSV report in *why. -1 when the run failed.
+  int64_t Differences(const std::vector<std::string>& objects, std::string* why) {
+    actions::Actions actions(Deps(), "test:reconcile");
+    const std::string csv = (dir_ / ("reconcile" + std::to_string(++runs_) + ".csv")).string();
+    auto report = reconcile::Report::Open(csv, 3);
+    if (!report.ok()) return -1;
+    reconcile::Reconciler reconciler(Deps(), actions, **report);
+    reconcile::ReconcileOptions options;
+    options.objects = objects;
+    const Status st = reconciler.Run(options);
+    if (!st.ok() || !(*report)->Close().ok()) return -1;
+    *why = (*report)->Summary(false) + "\n" +
+           (std::stringstream() << std::ifstream(csv).rdbuf()).str();
+    return (*report)->differences();
+  }
+
   // Customers that carry the same CRM id (must be none).
   int64_t DuplicateCustomers() {
     std::map<std::string, int> by_crm;
@@ -440,24 +461,9 @@ TEST_P(MigrateTest, AllSubscriptionsLoadWithEveryItemAndRevenueReconcilesAtZero)
   EXPECT_EQ(add_ons[0]["Billing_Price_Id__c"].as_string(), add_on_price.id);
 
   // The money: what billing charges is what the CRM now says was sold.
-  actions::Actions actions(
-      actions::ActionDeps{crm_.client(), stripe_.billing(), **store_, mapping_, stripe_.clock},
-      "test:reconcile");
-  const std::string report_csv = (dir_ / "revenue.csv").string();
-  auto report = reconcile::Report::Open(report_csv, 3);
-  ASSERT_TRUE(report.ok());
-  reconcile::Reconciler reconciler(
-      actions::ActionDeps{crm_.client(), stripe_.billing(), **store_, mapping_, stripe_.clock},
-      actions, **report);
-  reconcile::ReconcileOptions ro;
-  ro.objects = {"revenue"};
-  ASSERT_TRUE(reconciler.Run(ro).ok());
-  ASSERT_TRUE((*report)->Close().ok());
-  EXPECT_EQ((*report)->differences(), 0)
-      << (*report)->Summary(false) << "\n"
-      << (std::stringstream() << std::ifstream(report_csv).rdbuf()).str();
-  EXPECT_NE((*report)->Summary(false).find("revenue: 1 checked"), std::string::npos)
-      << (*report)->Summary(false);
+  std::string why;
+  EXPECT_EQ(Differences({"revenue"}, &why), 0) << why;
+  EXPECT_NE(why.find("revenue: 1 checked"), std::string::npos) << why;
 
   // Again: the same records, updated (upserts by the billing ids).
   auto again = Migrate(o);
@@ -568,26 +574,11 @@ TEST_P(MigrateTest, AfterALoadReconcileFindsTheTwoSystemsInStep) {
   EXPECT_EQ(gamma_now.phone, "+47 2 00") << "the matched customer takes the CRM's values";
   EXPECT_EQ(gamma_now.address.city, "Oslo");
 
-  actions::Actions actions(
-      actions::ActionDeps{crm_.client(), stripe_.billing(), **store_, mapping_, stripe_.clock},
-      "test:reconcile");
-  const std::string report_csv = (dir_ / "reconcile.csv").string();
-  auto report = reconcile::Report::Open(report_csv, 3);
-  ASSERT_TRUE(report.ok());
-  reconcile::Reconciler reconciler(
-      actions::ActionDeps{crm_.client(), stripe_.billing(), **store_, mapping_, stripe_.clock},
-      actions, **report);
-  reconcile::ReconcileOptions options;
-  options.objects = {"account"};
-  ASSERT_TRUE(reconciler.Run(options).ok());
-  ASSERT_TRUE((*report)->Close().ok());
-  EXPECT_EQ((*report)->differences(), 0)
-      << (*report)->Summary(false) << "\n"
-      << (std::stringstream() << std::ifstream(report_csv).rdbuf()).str();
+  std::string why;
+  EXPECT_EQ(Differences({"account"}, &why), 0) << why;
 
   // The sign-off extract (item 5): every linked pair, compared as reconcile compares them.
-  const actions::ActionDeps deps{crm_.client(), stripe_.billing(), **store_, mapping_,
-                                 stripe_.clock};
+  const actions::ActionDeps deps = Deps();
   auto extract = [&](reconcile::ExtractSummary* summary) {
     std::ostringstream out;
     auto s2 = reconcile::ExtractLinkedPairs(deps, "account", out);
@@ -675,27 +666,11 @@ TEST_P(MigrateTest, ThreeThousandAccountsLoadInStepWithTheirQuirks) {
   EXPECT_EQ(DuplicateCustomers(), 0);
   ExpectEveryRowOnce(*s, n + 1);
 
-  actions::Actions actions(
-      actions::ActionDeps{crm_.client(), stripe_.billing(), **store_, mapping_, stripe_.clock},
-      "test:reconcile");
-  const std::string report_csv = (dir_ / "reconcile.csv").string();
-  auto report = reconcile::Report::Open(report_csv, 3);
-  ASSERT_TRUE(report.ok());
-  reconcile::Reconciler reconciler(
-      actions::ActionDeps{crm_.client(), stripe_.billing(), **store_, mapping_, stripe_.clock},
-      actions, **report);
-  reconcile::ReconcileOptions options;
-  options.objects = {"account"};
-  ASSERT_TRUE(reconciler.Run(options).ok());
-  ASSERT_TRUE((*report)->Close().ok());
-  EXPECT_EQ((*report)->differences(), 0) << (*report)->Summary(false);
-  EXPECT_NE((*report)->Summary(false).find("account: " + std::to_string(n - 3) + " checked"),
-            std::string::npos)
-      << (*report)->Summary(false);
+  std::string why;
+  EXPECT_EQ(Differences({"account"}, &why), 0) << why;
+  EXPECT_NE(why.find("account: " + std::to_string(n - 3) + " checked"), std::string::npos) << why;
   std::ostringstream extract;
-  auto pairs = reconcile::ExtractLinkedPairs(
-      actions::ActionDeps{crm_.client(), stripe_.billing(), **store_, mapping_, stripe_.clock},
-      "account", extract);
+  auto pairs = reconcile::ExtractLinkedPairs(Deps(), "account", extract);
   ASSERT_TRUE(pairs.ok()) << pairs.status().ToString();
   EXPECT_EQ(pairs->pairs, n - 3);
   EXPECT_EQ(pairs->differing, 0);
@@ -731,22 +706,8 @@ TEST_P(MigrateTest, AfterABillingToCrmLoadReconcileFindsTheTwoInStep) {
   EXPECT_EQ(stripe_.billing().GetAccount(wayne)->name, "Wayne Enterprises Ltd")
       << "billing took the file's name";
 
-  actions::Actions actions(
-      actions::ActionDeps{crm_.client(), stripe_.billing(), **store_, mapping_, stripe_.clock},
-      "test:reconcile");
-  const std::string report_csv = (dir_ / "reconcile.csv").string();
-  auto report = reconcile::Report::Open(report_csv, 3);
-  ASSERT_TRUE(report.ok());
-  reconcile::Reconciler reconciler(
-      actions::ActionDeps{crm_.client(), stripe_.billing(), **store_, mapping_, stripe_.clock},
-      actions, **report);
-  reconcile::ReconcileOptions options;
-  options.objects = {"account"};
-  ASSERT_TRUE(reconciler.Run(options).ok());
-  ASSERT_TRUE((*report)->Close().ok());
-  EXPECT_EQ((*report)->differences(), 0)
-      << (*report)->Summary(false) << "\n"
-      << (std::stringstream() << std::ifstream(report_csv).rdbuf()).str();
+  std::string why;
+  EXPECT_EQ(Differences({"account"}, &why), 0) << why;
 }
 
 // Matching and file rules a consultant can trust (issue 20 item 6): names fold Unicode case and
@@ -995,9 +956,7 @@ TEST_P(MigrateTest, UndoTakesBackWhatTheJobDidAndNothingElse) {
   Json beta = Json::MakeObject();
   beta.Set("Phone", "+1 555 0101");
   ASSERT_TRUE(crm_.client().Update("Account", ids[1], beta).ok());
-  actions::Actions actions(
-      actions::ActionDeps{crm_.client(), stripe_.billing(), **store_, mapping_, stripe_.clock},
-      "test:sync");
+  actions::Actions actions(Deps(), "test:sync");
   ASSERT_EQ(actions.Sync("account", {ids[1]}).value().updated, 1);
 
   o.dry_run = false;
