@@ -168,7 +168,10 @@ void Run::TagBilling(std::vector<Row>& rows) {
       // is the master), so the two are in step when the load ends, not after a reconcile.
       BillingAccount account = connector::billing::PayloadToAccount(r.mapped.payload);
       account.external_key = r.crm_id;
-      account.clear = mapping::EmptiedBillingPaths(map_, r.mapped.payload);
+      // A new CRM record empties nothing in billing: a field the file and the read-back both
+      // lack (a condition's, a format's) is not the CRM saying "none".
+      if (r.plan == Plan::kMatched)
+        account.clear = mapping::EmptiedBillingPaths(map_, r.mapped.payload);
       saved = deps_.billing.UpdateAccount(r.billing_id, account, Key(r, "update:" + r.mapped.hash));
       if (saved.ok()) r.billing_updated = true;
     } else {
