@@ -196,9 +196,11 @@ class ServeWorkOrders : public ::testing::TestWithParam<ServeCase> {
     }
 
     const pid_t second = StartServe("second.log");
+    // The log first and what is unfinished last: a CI printout keeps a failure's end.
     EXPECT_TRUE(WaitFor([&] { return Completed() == n; }, 240))
-        << Unfinished() << "--- second process\n"
-        << Slurp("second.log");
+        << "--- second process, its last lines\n"
+        << Tail("second.log", 80) << "--- unfinished\n"
+        << Unfinished() << TaskStates();
     const int stopped = StopServe(second, SIGTERM);
     EXPECT_TRUE(WIFEXITED(stopped) && WEXITSTATUS(stopped) == 0) << Slurp("second.log");
 
@@ -277,6 +279,28 @@ class ServeWorkOrders : public ::testing::TestWithParam<ServeCase> {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     return done();
+  }
+
+  std::string Tail(const std::string& name, size_t lines) {
+    const std::string all = Slurp(name);
+    size_t at = all.size();
+    for (size_t seen = 0; at > 0 && seen <= lines;)
+      if (all[--at] == '\n') ++seen;
+    return all.substr(at);
+  }
+
+  // How many tasks are in each state, and who holds the running ones.
+  std::string TaskStates() {
+    std::map<std::string, int> states;
+    for (const auto& order : order_ids_) {
+      auto group = (*store_)->TasksInGroup(order);
+      if (!group.ok()) return group.status().ToString();
+      for (const auto& t : *group)
+        ++states[t.state + (t.state == "running" ? " by " + t.claimed_by : "")];
+    }
+    std::string out = "tasks:";
+    for (const auto& [state, count] : states) out += " " + state + "=" + std::to_string(count);
+    return out + "\n";
   }
 
   std::string Slurp(const std::string& name) {
