@@ -27,7 +27,7 @@ std::string InvoiceStatusLabel(const connector::billing::Invoice& in) {
 }  // namespace
 
 double MajorAmount(int64_t minor, const std::string& currency) {
-  return static_cast<double>(minor) / std::pow(10.0, mapping::CurrencyDecimals(currency));
+  return ToMajorUnits(minor, currency);
 }
 
 namespace {

@@ -69,8 +69,7 @@ Plan MakePlan(const mapping::ObjectMap& product_map,
   books.insert(books.end(), pricebooks.begin(), pricebooks.end());
   for (const auto& price : prices) {
     Json want = Json::MakeObject();
-    const int decimals = mapping::CurrencyDecimals(price.currency);
-    want.Set("UnitPrice", static_cast<double>(price.unit_amount_minor) / std::pow(10.0, decimals));
+    want.Set("UnitPrice", ToMajorUnits(price.unit_amount_minor, price.currency));
     want.Set("IsActive", price.active);
     want.Set("CurrencyIsoCode", Upper(price.currency));
     for (const auto& book : books) {

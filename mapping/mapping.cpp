@@ -412,8 +412,7 @@ Json Convert(const FieldMap& f, const Json& in, const Json& record, std::string*
         return Json();
       }
     }
-    const int decimals = CurrencyDecimals(currency);
-    return Json(static_cast<int64_t>(std::llround(amount * std::pow(10.0, decimals))));
+    return Json(ToMinorUnits(amount, currency));
   }
   return in;
 }
@@ -666,8 +665,7 @@ Json ReadBack(const ObjectMap& map, const Json& payload,
     if (f.transform == "money_to_minor" && v.is_number()) {
       std::string currency = f.currency;
       if (currency.size() > 2 && currency.front() == '{') currency = payload["currency"].ToText();
-      v = Json(v.as_number() /
-               std::pow(10.0, CurrencyDecimals(currency.empty() ? "USD" : currency)));
+      v = Json(ToMajorUnits(std::llround(v.as_number()), currency.empty() ? "USD" : currency));
     } else if (f.transform == "datetime" && v.is_number()) {
       v = Json(FormatUtc(v.as_int()));
     } else if (f.transform == "date" && v.is_number()) {

@@ -22,7 +22,8 @@ Status Run::ProcessChunk(std::vector<Row>& rows) {
   for (Row& r : rows)
     if (r.plan == Plan::kFailed && !r.error.empty()) ++cp_.counts.invalid;
   TANDEM_RETURN_IF_ERROR(FindSourceDuplicates(rows));
-  if (map_.billing == "subscription") return RecordSubscriptions(rows);
+  if (map_.billing == "subscription")
+    return ToBilling() ? CreateSubscriptions(rows) : RecordSubscriptions(rows);
   if (options_.direction == Direction::kCrmToBilling) TANDEM_RETURN_IF_ERROR(CheckCrmIds(rows));
   TANDEM_RETURN_IF_ERROR(Match(rows));
   return Write(rows);
@@ -156,9 +157,10 @@ Result<MigrationSummary> Migrator::Run(const MigrationOptions& options,
   if (!map)
     return Status::InvalidArgument("no object map '" + options.object + "' in " +
                                    deps_.mapping.source);
-  if (map->billing == "subscription" && options.direction != Direction::kBillingToCrm)
+  if (map->billing == "subscription" && options.direction == Direction::kLinkOnly)
     return Status::InvalidArgument(
-        "subscriptions are recorded from billing into the CRM: use --direction billing-to-crm");
+        "subscriptions load crm-to-billing (the service inventory into billing) or "
+        "billing-to-crm (billing's subscriptions into the inventory), not link-only");
   if (map->billing != "account" && map->billing != "subscription")
     return Status::InvalidArgument(
         "object map '" + map->name + "' maps to billing " + map->billing +

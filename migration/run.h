@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -38,6 +39,8 @@ size_t FedBackColumns(const std::vector<std::string>& header);
 
 // The CRM's record of a service's add-ons (written as a work order's record_add_on does).
 constexpr const char* kAddOnObject = "Service_Add_On__c";
+// Item metadata of a subscription loaded from the CRM: the Service_Add_On__c the item bills.
+constexpr const char* kAddOnKey = "crm_add_on";
 // CRM ids per SOQL IN list (well under its 100 KB limit), and records per Collections call.
 constexpr size_t kIdsPerQuery = 200;
 
@@ -117,6 +120,13 @@ struct MatchIndex {
   std::map<std::string, store::Link> linked_by_other_map;
 };
 
+// A CRM product's price book entry that names a billing price.
+struct PriceEntry {
+  std::string price_id;
+  std::string currency;  // upper case; "" in a single-currency org
+  bool active = true;
+};
+
 // One run's state: the job, its columns and the chunk loop.
 class Run {
  public:
@@ -168,7 +178,10 @@ class Run {
   // Unavailable when billing's breaker opened: the chunk must not be recorded.
   Status BillingOutage() const;
   Status RecordLinks(const std::vector<Row>& rows);
-  Status RecordIntents(const std::vector<Row*>& creates);
+  // `detail`: what finds the record in billing when its CRM id does not (a subscription: its
+  // customer and key, "<customer> <key>").
+  Status RecordIntents(const std::vector<Row*>& creates,
+                       const std::function<std::string(const Row&)>& detail = {});
   void TagBilling(std::vector<Row>& rows);
   void CountPlans(const std::vector<Row>& rows);
   void RunConcurrently(std::vector<Row*>& rows, const std::function<void(Row&)>& fn);
@@ -187,6 +200,14 @@ class Run {
   Status RecordAddOns(const std::vector<Row*>& rows,
                       const std::map<const Row*, connector::billing::Subscription>& subs,
                       const std::map<std::string, std::pair<std::string, std::string>>& products);
+  // subscriptions_to_billing.cpp
+  Status CreateSubscriptions(std::vector<Row>& rows);
+  Status ProductPrices(const std::set<std::string>& products,
+                       std::map<std::string, std::vector<PriceEntry>>* out);
+  Result<connector::billing::Price> CatalogPrice(const std::string& id);
+  std::optional<connector::billing::SubscriptionSpec> SoldSpec(
+      Row& r, const std::vector<Json>& add_ons, const std::string& customer,
+      const std::vector<PriceEntry>& entries);
   // migrator.cpp
   Status ProcessChunk(std::vector<Row>& rows);
   MigrationSummary Summary(int64_t rows_done, const ResultFiles& files) const;
@@ -229,6 +250,12 @@ class Run {
   MigrationProgress at_checkpoint_;
   int64_t reported_within_chunk_ = 0;  // GUARDED_BY(progress_mu_)
   std::mutex progress_mu_;
+  // Subscriptions into billing: the catalog prices read (a run sells few), whether the price
+  // book has currencies, and whether a resumed job's first chunk is behind it.
+  std::map<std::string, connector::billing::Price> prices_;  // GUARDED_BY(prices_mu_)
+  std::mutex prices_mu_;
+  std::optional<bool> entry_has_currency_;
+  bool resumed_chunk_done_ = false;
 };
 
 }  // namespace tandem::migration::internal

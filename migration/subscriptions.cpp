@@ -15,10 +15,6 @@ namespace tandem::migration::internal {
 
 namespace {
 
-double MajorUnits(int64_t minor, const std::string& currency) {
-  return static_cast<double>(minor) / std::pow(10.0, mapping::CurrencyDecimals(currency));
-}
-
 // The term in months: billing's own record of it (metadata term_months, as Tandem's work
 // orders write it), else from the start to the end of the term; 0 for an open-ended one.
 int64_t TermMonths(const connector::billing::Subscription& sub) {
@@ -87,7 +83,7 @@ Status Run::RecordAddOns(
       a.Set("Subscription__c", r->crm_id);
       a.Set("Kind__c", "Recurring");
       a.Set("Quantity__c", item.quantity);
-      a.Set("Amount__c", MajorUnits(item.price.unit_amount_minor, item.price.currency) *
+      a.Set("Amount__c", ToMajorUnits(item.price.unit_amount_minor, item.price.currency) *
                              static_cast<double>(item.quantity));
       a.Set("Billing_Item_Id__c", item.id);
       a.Set("Billing_Price_Id__c", item.price.id.empty() ? item.price_id : item.price.id);
@@ -174,7 +170,7 @@ Status Run::RecordSubscriptions(std::vector<Row>& rows) {
       const connector::billing::SubscriptionItem& base = sub.items.front();
       sold.emplace_back("Quantity__c", Json(base.quantity));
       if (!base.price.currency.empty()) {
-        const double unit = MajorUnits(base.price.unit_amount_minor, base.price.currency);
+        const double unit = ToMajorUnits(base.price.unit_amount_minor, base.price.currency);
         sold.emplace_back("Unit_Price__c", Json(unit));
         sold.emplace_back("Recurring_Amount__c", Json(unit * static_cast<double>(base.quantity)));
       }

@@ -165,8 +165,8 @@ class Undo {
                     (*record)[map_.link.billing_id].as_string() == p.billing_id;
       p.delete_crm = p.kind == Kind::kCreatedCrm && record &&
                      (map_.link.billing_id.empty() || p.clear_crm || p.link_present);
-      // A subscription load created nothing in billing and tagged nothing there.
-      if (customers_) need_billing.push_back(&p);
+      // A subscription load into the CRM created nothing in billing and tagged nothing there.
+      if (customers_ || to_billing_) need_billing.push_back(&p);
     }
     // Billing: is the customer still the job's (tagged with this CRM id), and unused?
     ParallelForLimited(
@@ -210,9 +210,11 @@ class Undo {
     TANDEM_RETURN_IF_ERROR(DeleteCrmRecords(pairs));
     for (Pair& p : pairs) {
       if (!p.result.empty()) continue;
-      p.result = p.kind == Kind::kCreatedBilling ? "undone: billing customer removed"
-                 : p.kind == Kind::kCreatedCrm   ? "undone: CRM record deleted"
-                                                 : "undone: unlinked";
+      p.result = p.kind == Kind::kCreatedBilling
+                     ? (customers_ ? "undone: billing customer removed"
+                                   : "undone: billing subscription canceled")
+                 : p.kind == Kind::kCreatedCrm ? "undone: CRM record deleted"
+                                               : "undone: unlinked";
       if (p.kind == Kind::kCreatedBilling) ++summary_.removed_billing;
       if (p.kind == Kind::kCreatedCrm) ++summary_.removed_crm;
       if (p.kind == Kind::kLinked) ++summary_.unlinked;
@@ -230,7 +232,13 @@ class Undo {
           Pair& p = pairs[i];
           if (!p.result.empty() || !p.billing_step || p.kind != kind) return;
           Status st;
-          if (kind == Kind::kCreatedBilling) {
+          if (kind == Kind::kCreatedBilling && !customers_) {
+            // Canceled at once, without proration or credit: its invoices stay.
+            st = deps_.billing
+                     .Cancel(p.billing_id, /*at_period_end=*/false,
+                             "tandem:migrate-undo:" + job_.id + ":" + p.crm_id)
+                     .status();
+          } else if (kind == Kind::kCreatedBilling) {
             st = deps_.billing.RemoveAccount(p.billing_id);
           } else {
             BillingAccount untag;
@@ -267,6 +275,7 @@ class Undo {
   // An intent's customer: the one billing has under its CRM id (into p.billing_id) when no
   // link names it; false when there is none (the create never reached billing, or was undone).
   bool FindUnrecorded(Pair& p, std::string* verdict) {
+    if (!customers_) return FindUnrecordedSubscription(p, verdict);
     auto found = deps_.billing.FindAccountByExternalKey(p.crm_id);
     if (!found.ok()) {
       p.billing_id = "?";
@@ -280,9 +289,40 @@ class Undo {
     return true;
   }
 
+  // A subscription intent's detail is "<customer> <key>": billing finds what the key made.
+  bool FindUnrecordedSubscription(Pair& p, std::string* verdict) {
+    const std::string& detail = p.audit.detail;
+    const size_t space = detail.find(' ');
+    if (space == std::string::npos) return false;
+    auto found = deps_.billing.FindSubscription(detail.substr(0, space), "tandem_task",
+                                                detail.substr(space + 1));
+    if (!found.ok()) {
+      p.billing_id = "?";
+      *verdict = "billing not searched: " + found.status().ToString();
+      return true;
+    }
+    if (!found->has_value() || (*found)->status == "canceled") return false;
+    auto linked = deps_.store.FindLinkByBillingId(map_.name, (*found)->id);
+    if (!linked.ok() || linked->has_value()) return false;
+    p.billing_id = (*found)->id;
+    return true;
+  }
+
+  // A subscription the job created: canceled, unless it is already.
+  std::string CheckSubscription(Pair& p) {
+    auto sub = deps_.billing.GetSubscription(p.billing_id);
+    if (!sub.ok()) {
+      if (sub.status().IsNotFound()) return "";
+      return "billing not read: " + sub.status().ToString();
+    }
+    p.billing_step = sub->status != "canceled" && sub->status != "incomplete_expired";
+    return "";
+  }
+
   // "" when billing's side can be undone (p.billing_step says whether anything is left to do
   // there); otherwise why the pair is left.
   std::string CheckBilling(Pair& p) {
+    if (!customers_) return CheckSubscription(p);
     auto account = deps_.billing.GetAccount(p.billing_id);
     if (!account.ok()) {
       if (account.status().IsNotFound()) return "";  // gone already (an earlier undo)
@@ -421,7 +461,9 @@ class Undo {
   const store::Job& job_;
   const mapping::ObjectMap& map_;
   const bool to_billing_;
-  const bool customers_;  // a customer map (else a subscription map: nothing billing-side)
+  // A customer map; else a subscription map (crm-to-billing: billing's subscriptions the job
+  // created are canceled; billing-to-crm: nothing billing-side).
+  const bool customers_;
   std::ostream& report_;
   std::shared_ptr<spdlog::logger> logger_;
   UndoSummary summary_;

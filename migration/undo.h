@@ -32,7 +32,7 @@ struct UndoOptions {
 struct UndoSummary {
   std::string report;
   int64_t pairs = 0;            // pairs the job created or linked
-  int64_t removed_billing = 0;  // billing customers taken back
+  int64_t removed_billing = 0;  // billing customers taken back (subscriptions: canceled)
   int64_t removed_crm = 0;      // CRM records deleted
   int64_t unlinked = 0;         // matched pairs unlinked
   int64_t already = 0;          // undone before (an earlier undo)

@@ -121,13 +121,14 @@ Status Run::BillingOutage() const {
 
 // Before billing's creates: which CRM records this job is about to create customers for, so
 // that `migrate undo` finds a customer a killed job created but never recorded.
-Status Run::RecordIntents(const std::vector<Row*>& creates) {
+Status Run::RecordIntents(const std::vector<Row*>& creates,
+                          const std::function<std::string(const Row&)>& detail) {
   if (creates.empty()) return Status::Ok();
   std::vector<store::AuditEntry> intents;
   const int64_t now = NowMs();
   for (const Row* r : creates)
     intents.push_back(store::AuditEntry{now, "migration:" + job_.id, map_.name, r->crm_id,
-                                        "migrate", "creating", ""});
+                                        "migrate", "creating", detail ? detail(*r) : ""});
   return deps_.store.AppendAudit(intents);
 }
 

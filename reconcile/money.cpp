@@ -50,13 +50,9 @@ std::optional<int64_t> MonthlyMinor(int64_t amount_minor, const std::string& int
   return RoundDiv(amount_minor * num, den * count);
 }
 
-int64_t ToMinor(double major, const std::string& currency) {
-  return static_cast<int64_t>(std::llround(major * static_cast<double>(Scale(currency))));
-}
+int64_t ToMinor(double major, const std::string& currency) { return ToMinorUnits(major, currency); }
 
-double ToMajor(int64_t minor, const std::string& currency) {
-  return static_cast<double>(minor) / static_cast<double>(Scale(currency));
-}
+double ToMajor(int64_t minor, const std::string& currency) { return ToMajorUnits(minor, currency); }
 
 std::string FormatMinor(int64_t minor, const std::string& currency) {
   const int64_t scale = Scale(currency);

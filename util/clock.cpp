@@ -1,5 +1,6 @@
 #include "util/clock.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <ctime>
@@ -70,6 +71,48 @@ Result<WallTime> ParseRfc3339(std::string_view text) {
   tm.tm_min = mi;
   tm.tm_sec = sec;
   return FromEpochMillis(static_cast<int64_t>(timegm(&tm)) * 1000 + ms);
+}
+
+namespace {
+
+bool ParseYmd(const std::string& d, int* y, int* m, int* day) {
+  return d.size() >= 10 && std::sscanf(d.c_str(), "%4d-%2d-%2d", y, m, day) == 3 && *m >= 1 &&
+         *m <= 12 && *day >= 1 && *day <= 31;
+}
+
+int DaysInMonth(int y, int m) {
+  static const int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  return m == 2 && leap ? 29 : kDays[m - 1];
+}
+
+}  // namespace
+
+std::string AddMonths(const std::string& date, int64_t months) {
+  int y, m, d;
+  if (!ParseYmd(date, &y, &m, &d)) return "";
+  const int64_t total = static_cast<int64_t>(y) * 12 + (m - 1) + months;
+  const int ny = static_cast<int>(total / 12), nm = static_cast<int>(total % 12) + 1;
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", ny, nm, std::min(d, DaysInMonth(ny, nm)));
+  return buf;
+}
+
+int64_t MonthsBetween(const std::string& from, const std::string& to) {
+  int y1, m1, d1, y2, m2, d2;
+  if (!ParseYmd(from, &y1, &m1, &d1) || !ParseYmd(to, &y2, &m2, &d2)) return 0;
+  int64_t months = (static_cast<int64_t>(y2) - y1) * 12 + (m2 - m1) + (d2 > d1 ? 1 : 0);
+  return months < 0 ? 0 : months;
+}
+
+int64_t DateToEpoch(const std::string& date) {
+  int y, m, d;
+  if (!ParseYmd(date, &y, &m, &d)) return -1;
+  std::tm tm{};
+  tm.tm_year = y - 1900;
+  tm.tm_mon = m - 1;
+  tm.tm_mday = d;
+  return static_cast<int64_t>(timegm(&tm));
 }
 
 }  // namespace tandem

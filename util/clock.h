@@ -61,4 +61,11 @@ Result<WallTime> ParseRfc3339(std::string_view text);
 // REQUIRES: 1 <= day <= 28 (a day every month has).
 std::string MonthDay(WallTime t, int months, int day = 1);
 
+// Calendar arithmetic on YYYY-MM-DD (UTC): months added (day clamped to the month's end; ""
+// when malformed), whole months from one date to another (a started month counts), epoch
+// seconds (-1 when malformed).
+std::string AddMonths(const std::string& date, int64_t months);
+int64_t MonthsBetween(const std::string& from, const std::string& to);
+int64_t DateToEpoch(const std::string& date);
+
 }  // namespace tandem

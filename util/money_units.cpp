@@ -1,6 +1,7 @@
 #include "util/money_units.h"
 
 #include <cctype>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <set>
@@ -17,6 +18,22 @@ int CurrencyDecimals(const std::string& currency) {
   if (kZero.count(c)) return 0;
   if (kThree.count(c)) return 3;
   return 2;
+}
+
+namespace {
+int64_t Scale(const std::string& currency) {
+  int64_t scale = 1;
+  for (int i = 0; i < CurrencyDecimals(currency); ++i) scale *= 10;
+  return scale;
+}
+}  // namespace
+
+int64_t ToMinorUnits(double major, const std::string& currency) {
+  return static_cast<int64_t>(std::llround(major * static_cast<double>(Scale(currency))));
+}
+
+double ToMajorUnits(int64_t minor, const std::string& currency) {
+  return static_cast<double>(minor) / static_cast<double>(Scale(currency));
 }
 
 std::string StableHash(const std::string& text) {

@@ -14,6 +14,7 @@
 #include "connector/crm/crm_client.h"
 #include "mapping/mapping.h"
 #include "store/store.h"
+#include "util/clock.h"
 #include "util/json.h"
 #include "workorders/templates.h"
 
@@ -77,10 +78,8 @@ Result<std::vector<PlannedTask>> PlanOrder(const Order& order, const Templates& 
 // "  1. [New "Virtual Server"] item 802…: create_subscription (depends on …)" per task.
 std::string DescribePlan(const std::vector<PlannedTask>& plan);
 
-// Calendar arithmetic on YYYY-MM-DD (UTC): months added (day clamped to the month's end),
-// whole months from one date to another (a started month counts), epoch seconds.
-std::string AddMonths(const std::string& date, int64_t months);
-int64_t MonthsBetween(const std::string& from, const std::string& to);
-int64_t DateToEpoch(const std::string& date);  // -1 when malformed
+using ::tandem::AddMonths;  // util/clock.h
+using ::tandem::DateToEpoch;
+using ::tandem::MonthsBetween;
 
 }  // namespace tandem::workorders

@@ -15,8 +15,7 @@ namespace {
 using connector::billing::SubscriptionItem;
 using connector::billing::SubscriptionSpec;
 
-// Item metadata: the catalog price an item was billed from (its own price may be a sold one).
-constexpr char kCatalogPriceKey[] = "catalog_price";
+using connector::billing::kCatalogPriceKey;
 
 // How long a catalog price read is reused. Only to price a line sold at another amount (a sold
 // price is made with the sold amount: the catalog's amount does not reach the bill), or where
@@ -37,11 +36,6 @@ bool OnlyCreatedAndStarted(const std::map<std::string, Json>& earlier) {
     if (kind != "sync_account" && kind != "create_subscription" && kind != "start_subscription")
       return false;
   return earlier.count("start_subscription") == 1;
-}
-
-int64_t ToMinor(double amount, const std::string& currency) {
-  return static_cast<int64_t>(
-      std::llround(amount * std::pow(10.0, mapping::CurrencyDecimals(currency))));
 }
 
 connector::billing::Proration ProrationOf(const Json& p) {
@@ -112,33 +106,25 @@ Result<std::string> TaskLibrary::SubscriptionId(const Json& p,
 // that drifted from billing must not decide what is charged. The catalog price id stays in the
 // item's metadata, so the add-on is found by it later.
 Result<SubscriptionItem> TaskLibrary::BilledItem(const Json& p) {
-  SubscriptionItem item{"", p["price_id"].ToText(), p["quantity"].as_int(1), {}};
+  const std::string price_id = p["price_id"].ToText();
   // Planned by a version that billed catalog prices only: the same request as its earlier
   // attempts sent (a retry under the same idempotency key must not change its parameters).
-  if (p["list_price"].is_null()) return item;
-  item.metadata[kCatalogPriceKey] = item.price_id;
-  auto catalog = CatalogPrice(item.price_id, false);
+  if (p["list_price"].is_null()) return SubscriptionItem{"", price_id, p["quantity"].as_int(1), {}};
+  auto catalog = CatalogPrice(price_id, false);
   if (catalog.ok() && !deps_.billing.PriceAmountsFixed() &&
-      ToMinor(p["unit_price"].as_number(), catalog->currency) == catalog->unit_amount_minor)
-    catalog = CatalogPrice(item.price_id, true);  // billed at its amount now: read it now
+      ToMinorUnits(p["unit_price"].as_number(), catalog->currency) == catalog->unit_amount_minor)
+    catalog = CatalogPrice(price_id, true);  // billed at its amount now: read it now
   if (!catalog.ok()) return catalog.status().WithContext("the catalog price of the order line");
   // A single-currency org has no CurrencyIsoCode: the line is in billing's currency then.
   const std::string currency = Lower(p["book_currency"].ToText());
   if (!currency.empty() && currency != Lower(catalog->currency))
     return Status::InvalidArgument("order item " + p["item_id"].ToText() + " is sold in " +
-                                   Upper(currency) + " but billing's price " + item.price_id +
+                                   Upper(currency) + " but billing's price " + price_id +
                                    " is in " + Upper(catalog->currency));
-  const int64_t sold = ToMinor(p["unit_price"].as_number(), catalog->currency);
-  if (sold == catalog->unit_amount_minor) return item;
-  if (catalog->interval.empty())
-    return Status::InvalidArgument("price " + item.price_id +
-                                   " is one-time: a recurring item cannot be sold from it");
-  item.sold_price = true;
-  item.price = *catalog;
-  item.price.id.clear();
-  item.price.metadata.clear();
-  item.price.unit_amount_minor = sold;
-  return item;
+  connector::billing::Price priced = *catalog;
+  priced.id = price_id;  // the item names the price as the order line does
+  return connector::billing::ItemSoldAt(priced, p["quantity"].as_int(1),
+                                        ToMinorUnits(p["unit_price"].as_number(), priced.currency));
 }
 
 Result<connector::billing::Price> TaskLibrary::CatalogPrice(const std::string& id, bool fresh) {
@@ -447,7 +433,7 @@ Result<Json> TaskLibrary::OneTimeCharge(const Call& c) {
   charge.account_id = *account;
   charge.currency = p["currency"].ToText();
   charge.amount_minor =
-      ToMinor(p["unit_price"].as_number() * p["quantity"].as_number(1), charge.currency);
+      ToMinorUnits(p["unit_price"].as_number() * p["quantity"].as_number(1), charge.currency);
   charge.description = p["product_name"].ToText() + " (order " + p["order_number"].ToText() + ")";
   auto id = deps_.billing.AddOneTimeCharge(charge, c.task.key);
   if (!id.ok()) return id.status();
@@ -501,7 +487,7 @@ Result<Json> TaskLibrary::ChargeEarlyTermination(const Call& c) {
                                ? p["recurring_amount"].as_number()
                                : p["unit_price"].as_number() * p["quantity"].as_number(1);
   const std::string currency = p["currency"].ToText();
-  const int64_t amount = ToMinor(
+  const int64_t amount = ToMinorUnits(
       static_cast<double>(months) * recurring * p["early_termination_percent"].as_number() / 100.0,
       currency);
   r.Set("months", months);

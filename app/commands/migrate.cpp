@@ -260,7 +260,10 @@ int MigrateUndo(const Globals& g, const Args& args) {
 
 po::options_description MigrateOptions() {
   po::options_description desc("migrate options");
-  desc.add_options()("object", po::value<std::string>(), "object map: account | contact")(
+  desc.add_options()(
+      "object", po::value<std::string>(),
+      "object map: account | contact | subscription (the service inventory: crm-to-billing "
+      "creates billing's subscriptions, billing-to-crm records billing's in the CRM)")(
       "file", po::value<std::string>(), "the input CSV (RFC 4180; UTF-8, a BOM is fine)")(
       "mapping", po::value<std::string>(),
       "a Data Loader .sdl column map (CsvColumn=Field); default: columns named as CRM fields")(

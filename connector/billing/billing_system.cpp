@@ -34,6 +34,22 @@ const char* EventTypeName(BillingEvent::Type type) {
   return "other";
 }
 
+Result<SubscriptionItem> ItemSoldAt(const Price& catalog, int64_t quantity,
+                                    int64_t sold_unit_minor) {
+  SubscriptionItem item{"", catalog.id, quantity, {}};
+  item.metadata[kCatalogPriceKey] = catalog.id;
+  if (sold_unit_minor == catalog.unit_amount_minor) return item;
+  if (catalog.interval.empty())
+    return Status::InvalidArgument("price " + catalog.id +
+                                   " is one-time: a recurring item cannot be sold from it");
+  item.sold_price = true;
+  item.price = catalog;
+  item.price.id.clear();
+  item.price.metadata.clear();
+  item.price.unit_amount_minor = sold_unit_minor;
+  return item;
+}
+
 const char* PaymentKindName(Payment::Kind kind) {
   switch (kind) {
     case Payment::Kind::kPayment:

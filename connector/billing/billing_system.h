@@ -104,6 +104,17 @@ struct SubscriptionItem {
   bool sold_price = false;
 };
 
+// Item metadata: the catalog price an item was billed from (its own price may be a sold one).
+constexpr char kCatalogPriceKey[] = "catalog_price";
+
+// The item that bills `quantity` of the catalog price `catalog` at `sold_unit_minor` each (in
+// the catalog price's currency): the catalog price itself when the amounts agree, else a price
+// made for the item with the catalog price's product, currency and interval (ADR 0009). The
+// catalog price id is in the item's metadata either way (kCatalogPriceKey). InvalidArgument
+// for a one-time catalog price sold at another amount.
+Result<SubscriptionItem> ItemSoldAt(const Price& catalog, int64_t quantity,
+                                    int64_t sold_unit_minor);
+
 struct Subscription {
   std::string id;
   std::string account_id;

@@ -475,6 +475,175 @@ TEST_P(MigrateTest, AllSubscriptionsLoadWithEveryItemAndRevenueReconcilesAtZero)
   EXPECT_TRUE(Migrate(both).status().IsInvalidArgument()) << "--all takes no file";
 }
 
+// Item 2: the usual cut-over — the contracts live in the CRM's service inventory, billing is new.
+// Each service becomes one billing subscription with every recurring line at the price it was
+// sold (after discount), its start and its term; it is linked back (the service's billing id,
+// each add-on's billing item), and the money-level reconcile finds the two in step at once.
+TEST_P(MigrateTest, ServiceInventoryLoadsIntoBillingAtTheSoldPriceAndRevenueReconcilesAtZero) {
+  connector::billing::BillingAccount a;
+  a.name = "Cutover Co";
+  const std::string customer = stripe_.billing().CreateAccount(a, "cut-1")->id;
+  ASSERT_TRUE(Migrate(Opts("account",
+                           Write("acct.csv", "Billing_Id__c,Name\n" + customer + ",Cutover Co\n"),
+                           Direction::kBillingToCrm))
+                  .ok());
+  const std::string account = (*store_)->FindLinkByBillingId("account", customer).value()->crm_id;
+  Json other = Json::MakeObject();
+  other.Set("Name", "Never Migrated Co");
+  const std::string unlinked_account = crm_.client().Create("Account", other).value();
+  // The catalog as its sync leaves it: billing's products and prices, the CRM's price book.
+  const std::string book = testing::CreatePricebook(crm_.client()).value();
+  const auto trunk = testing::CreateCatalogProduct(crm_.client(), stripe_.billing(), book,
+                                                   "SIP Trunk", "CUT-T", "Voice", "Base", 1500)
+                         .value();
+  const auto channels =
+      testing::CreateCatalogProduct(crm_.client(), stripe_.billing(), book, "Extra Channels",
+                                    "CUT-C", "Voice", "Add-On", 200)
+          .value();
+  const std::string today = FormatRfc3339(stripe_.clock.Now()).substr(0, 10);
+  auto service = [&](const std::string& acct, double unit, int quantity, const std::string& start,
+                     int term, bool renews) {
+    Json s = Json::MakeObject();
+    s.Set("Name", "SIP Trunk");
+    s.Set("Account__c", acct);
+    s.Set("Product__c", trunk.product_crm);
+    s.Set("Quantity__c", quantity);
+    s.Set("Unit_Price__c", unit);
+    s.Set("Recurring_Amount__c", unit * quantity);
+    s.Set("Currency__c", "EUR");
+    s.Set("Start_Date__c", start);
+    if (term > 0) s.Set("Term_Months__c", term);
+    s.Set("Auto_Renew__c", renews);
+    return crm_.client().Create("Service_Subscription__c", s).value();
+  };
+  auto add_on = [&](const std::string& sub, const std::string& kind, const std::string& price,
+                    int quantity, double amount) {
+    Json x = Json::MakeObject();
+    x.Set("Name", "Extra Channels");
+    x.Set("Subscription__c", sub);
+    x.Set("Kind__c", kind);
+    x.Set("Quantity__c", quantity);
+    x.Set("Amount__c", amount);
+    if (!price.empty()) x.Set("Billing_Price_Id__c", price);
+    return crm_.client().Create("Service_Add_On__c", x).value();
+  };
+  // Sold at 12.50 (the catalog says 15.00) two months ago for a year, renewing; 5 channels at
+  // 2.00 each, and a one-time setup fee the old system billed.
+  const std::string discounted = service(account, 12.5, 2, AddMonths(today, -2), 12, true);
+  const std::string channels_sold =
+      add_on(discounted, "Recurring", channels.price_billing, 5, 10.0);
+  (void)add_on(discounted, "One-time", "", 1, 99.0);
+  // At the catalog price, open-ended.
+  const std::string listed = service(account, 15.0, 1, today, 0, false);
+  // Started three years ago on a two-year term that renews: billed to its current term's end.
+  const std::string renewed = service(account, 15.0, 1, AddMonths(today, -36), 24, true);
+  // Refused, each for its own reason.
+  const std::string no_customer = service(unlinked_account, 15.0, 1, today, 12, false);
+  const std::string ended = service(account, 15.0, 1, AddMonths(today, -25), 12, false);
+  const std::string unpriced = service(account, 15.0, 1, today, 12, false);
+  (void)add_on(unpriced, "Recurring", "", 1, 3.0);
+  const std::string csv = "Id,Name\n" + discounted + ",Discounted\n" + listed + ",Listed\n" +
+                          renewed + ",Renewed\n" + no_customer + ",No customer\n" + ended +
+                          ",Ended\n" + unpriced + ",Unpriced\n";
+
+  MigrationOptions dry = Opts("subscription", Write("services.csv", csv));
+  dry.dry_run = true;
+  auto planned = Migrate(dry);
+  ASSERT_TRUE(planned.ok()) << planned.status().ToString();
+  EXPECT_EQ(planned->created_billing, 3);
+  EXPECT_EQ(stripe_.sandbox.CountObjects("subscription"), 0) << "a dry run writes nothing";
+
+  auto s = Migrate(Opts("subscription", Write("services.csv", csv)));
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  ExpectEveryRowOnce(*s, 6);
+  EXPECT_EQ(s->created_billing, 3);
+  EXPECT_EQ(s->failed, 3);
+  EXPECT_EQ(stripe_.sandbox.CountObjects("subscription"), 3);
+  const auto ok = ReadCsv(fs::path(s->output_dir) / "success.csv");
+  EXPECT_NE(ok[1].back().find("2 items (1 at the sold price)"), std::string::npos) << ok[1].back();
+  EXPECT_NE(ok[1].back().find("1 one-time add-on not billed again"), std::string::npos)
+      << ok[1].back();
+  const auto bad = ReadCsv(fs::path(s->output_dir) / "error.csv");
+  ASSERT_EQ(bad.size(), 4u);
+  EXPECT_NE(bad[1].back().find("is not linked to a billing customer"), std::string::npos)
+      << bad[1].back();
+  EXPECT_NE(bad[2].back().find("term ended on"), std::string::npos) << bad[2].back();
+  EXPECT_NE(bad[3].back().find("names no billing price"), std::string::npos) << bad[3].back();
+
+  // In billing: the sold price, the quantity, every recurring line, the term.
+  std::map<std::string, Json> inventory;  // by CRM id
+  ASSERT_TRUE(crm_.client()
+                  .Query("SELECT Id, Billing_Subscription_Id__c, Status__c, End_Date__c FROM "
+                         "Service_Subscription__c",
+                         [&](const Json& r) {
+                           inventory[r["Id"].as_string()] = r;
+                           return Status::Ok();
+                         })
+                  .ok());
+  const std::string sub_id = inventory[discounted]["Billing_Subscription_Id__c"].ToText();
+  ASSERT_FALSE(sub_id.empty()) << "linked back";
+  EXPECT_EQ(inventory[discounted]["Status__c"].ToText(), "Active");
+  EXPECT_TRUE(inventory[no_customer]["Billing_Subscription_Id__c"].is_null());
+  const auto sub = stripe_.billing().GetSubscription(sub_id).value();
+  EXPECT_EQ(sub.account_id, customer);
+  ASSERT_EQ(sub.items.size(), 2u) << "the base line and the recurring add-on, not the one-time fee";
+  EXPECT_EQ(sub.items[0].quantity, 2);
+  EXPECT_EQ(sub.items[0].price.unit_amount_minor, 1250) << "the sold price, not the catalog's";
+  EXPECT_EQ(sub.items[0].price.product_id, trunk.product_billing);
+  EXPECT_EQ(sub.items[1].quantity, 5);
+  EXPECT_EQ(sub.items[1].price.id, channels.price_billing) << "sold at the catalog price";
+  EXPECT_EQ(FormatRfc3339(FromEpochMillis(sub.cancel_at * 1000)).substr(0, 10),
+            AddMonths(today, 10))
+      << "the term's end: a year from its start";
+  EXPECT_EQ(inventory[discounted]["End_Date__c"].ToText(), AddMonths(today, 10));
+  const auto renewed_sub =
+      stripe_.billing()
+          .GetSubscription(inventory[renewed]["Billing_Subscription_Id__c"].ToText())
+          .value();
+  EXPECT_EQ(FormatRfc3339(FromEpochMillis(renewed_sub.cancel_at * 1000)).substr(0, 10),
+            AddMonths(today, 12))
+      << "renewed term by term: its current term ends in a year";
+  std::string item_of_channels;
+  ASSERT_TRUE(crm_.client()
+                  .Query("SELECT Id, Billing_Item_Id__c FROM Service_Add_On__c WHERE Id = '" +
+                             channels_sold + "'",
+                         [&](const Json& r) {
+                           item_of_channels = r["Billing_Item_Id__c"].ToText();
+                           return Status::Ok();
+                         })
+                  .ok());
+  EXPECT_EQ(item_of_channels, sub.items[1].id);
+
+  // The money: billing charges exactly what the CRM says was sold.
+  std::string why;
+  EXPECT_EQ(Differences({"revenue"}, &why), 0) << why;
+  EXPECT_NE(why.find("revenue: 1 checked"), std::string::npos) << why;
+
+  // Again: nothing is created twice.
+  auto again = Migrate(Opts("subscription", Write("services.csv", csv)));
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->already_linked, 3);
+  EXPECT_EQ(again->created_billing, 0);
+  EXPECT_EQ(stripe_.sandbox.CountObjects("subscription"), 3);
+
+  // The rehearsal: undo cancels what the job created and unlinks it; a load again bills anew.
+  MigrationDeps deps{crm_.client(), stripe_.billing(), **store_, mapping_,
+                     stripe_.clock, random_,           nullptr};
+  UndoOptions undo;
+  undo.job_id = s->job_id;
+  auto undone = UndoMigration(deps, undo);
+  ASSERT_TRUE(undone.ok()) << undone.status().ToString();
+  EXPECT_EQ(undone->removed_billing, 3);
+  EXPECT_EQ(undone->left + undone->failed, 0);
+  EXPECT_EQ(stripe_.billing().GetSubscription(sub_id).value().status, "canceled");
+  EXPECT_EQ((*store_)->CountLinks("subscription").value(), 0);
+  auto reloaded = Migrate(Opts("subscription", Write("services.csv", csv)));
+  ASSERT_TRUE(reloaded.ok());
+  EXPECT_EQ(reloaded->created_billing, 3);
+  EXPECT_EQ(stripe_.sandbox.CountObjects("subscription"), 6);
+  EXPECT_EQ(Differences({"revenue"}, &why), 0) << why;
+}
+
 TEST_P(MigrateTest, DryRunWritesNothingButReportsWhatItWouldDo) {
   const auto ids = MakeAccounts(3, "Dry");
   std::string csv = "Id,Name\n";
