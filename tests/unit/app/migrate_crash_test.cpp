@@ -11,6 +11,7 @@
 
 #include "migration/csv_reader.h"
 #include "tests/support/billing_backends.h"
+#include "tests/support/catalog_builder.h"
 #include "tests/support/process.h"
 #include "tests/support/salesforce_env.h"
 #include "tests/support/sandbox_config.h"
@@ -244,6 +245,104 @@ TEST_P(MigrateUndoAfterKill, AKilledJobIsUndoneWholeAndLoadsAgain) {
   EXPECT_EQ(open_accounts(), n) << "each created once more, none revived";
 }
 
+// The service inventory into billing, killed after billing made the second chunk's
+// subscriptions and before they were linked: resumed (Stripe: after its keys expired; the run
+// looks each one up by its key first) every service has exactly one subscription and revenue
+// reconciles at 0; or undone at once, the unrecorded ones found by their key and cancelled.
+class MigrateSubscriptionsCrash : public MigrateCrash {
+ protected:
+  // One linked customer, a product both sides know, and n services sold at 12.50 (the catalog
+  // says 15.00) on a year's term; the file names them.
+  std::string WriteServices(int n) {
+    const std::string accounts = WriteAccounts(1, "Subscriber");
+    testing::ProcessRun linked = Tandem("migrate --object account --file " + accounts +
+                                        " --output " + (dir_ / "accounts-out").string());
+    if (linked.exit_code != 0) return "";
+    std::ifstream in(accounts);
+    std::string account;
+    std::getline(in, account);
+    std::getline(in, account);
+    account = account.substr(0, account.find(','));
+    auto book = testing::CreatePricebook(crm_.client());
+    if (!book.ok()) return "";
+    auto trunk = testing::CreateCatalogProduct(crm_.client(), billing_->billing(), *book,
+                                               "SIP Trunk", "CRASH-T", "Voice", "Base", 1500);
+    if (!trunk.ok()) return "";
+    connector::crm::BulkRequest req;
+    req.object = "Service_Subscription__c";
+    req.columns = {"Name",          "Account__c",  "Product__c",    "Quantity__c",
+                   "Unit_Price__c", "Currency__c", "Start_Date__c", "Term_Months__c"};
+    const std::string today = FormatRfc3339(std::chrono::system_clock::now()).substr(0, 10);
+    for (int i = 0; i < n; ++i)
+      req.rows.push_back({"Trunk " + std::to_string(i), account, trunk->product_crm, "2", "12.5",
+                          "EUR", today, "12"});
+    auto services = crm_.client().BulkIngest(req);
+    if (!services.ok()) return "";
+    const std::string file = (dir_ / "services.csv").string();
+    std::ofstream out(file);
+    out << "Id,Name\n";
+    for (int i = 0; i < n; ++i)
+      out << services->rows[static_cast<size_t>(i)].id << ",Trunk " << i << "\n";
+    return file;
+  }
+
+  int64_t LiveSubscriptions() {
+    int64_t live = 0;
+    EXPECT_TRUE(billing_->billing()
+                    .ListSubscriptions([&](const connector::billing::Subscription& s) {
+                      if (s.status != "canceled") ++live;
+                      return Status::Ok();
+                    })
+                    .ok());
+    return live;
+  }
+};
+
+TEST_P(MigrateSubscriptionsCrash, KilledBeforeItsLinksThenResumedOrUndoneNothingDoubles) {
+  const int n = 150;
+  const std::string file = WriteServices(n);
+  ASSERT_FALSE(file.empty());
+  const std::string args = "migrate --object subscription --file " + file +
+                           " --batch-size 50 --output " + (dir_ / "out").string();
+  testing::ProcessRun killed = Tandem(args, "TANDEM_CRASH_AT=" + GetParam().crash_at);
+  ASSERT_EQ(killed.signal, 9) << killed.out;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(killed.out, m, std::regex("job (mig-[0-9a-z-]+)"))) << killed.out;
+  const std::string job = m[1];
+  EXPECT_EQ(LiveSubscriptions(), 100) << "two chunks in billing, the second never linked";
+  EXPECT_EQ((*store_)->CountLinks("subscription").value(), 50);
+  if (GetParam().keys_expire)
+    dynamic_cast<testing::StripeBackend&>(*billing_).env().sandbox.AgeIdempotencyKeys(
+        Millis(25LL * 3600 * 1000));
+
+  if (GetParam().resume_before_undo) {
+    testing::ProcessRun resumed = Tandem(args + " --resume " + job);
+    ASSERT_EQ(resumed.exit_code, 0) << resumed.out;
+    EXPECT_NE(resumed.out.find(std::to_string(n) + " rows, " + std::to_string(n) +
+                               " succeeded, 0 failed"),
+              std::string::npos)
+        << resumed.out;
+    EXPECT_EQ(LiveSubscriptions(), n) << "one subscription per service, none twice";
+    EXPECT_EQ((*store_)->CountLinks("subscription").value(), n);
+    testing::ProcessRun revenue =
+        Tandem("reconcile --object revenue --report " + (dir_ / "revenue.csv").string());
+    EXPECT_EQ(revenue.exit_code, 0) << revenue.out;
+    EXPECT_NE(revenue.out.find("revenue: 1 checked, 0 differences"), std::string::npos)
+        << revenue.out;
+  }
+  const int undone = GetParam().resume_before_undo ? n : 100;
+  testing::ProcessRun undo = Tandem("migrate undo " + job);
+  EXPECT_EQ(undo.exit_code, 0) << undo.out;
+  EXPECT_NE(undo.out.find(std::to_string(undone) + " pairs; " + std::to_string(undone)),
+            std::string::npos)
+      << undo.out;
+  EXPECT_EQ(LiveSubscriptions(), 0);
+  EXPECT_EQ((*store_)->CountLinks("subscription").value(), 0);
+  testing::ProcessRun again = Tandem(args);
+  EXPECT_EQ(again.exit_code, 0) << again.out;
+  EXPECT_EQ(LiveSubscriptions(), n) << "loaded again: each once";
+}
+
 std::string CaseName(const ::testing::TestParamInfo<CrashCase>& info) {
   std::string name = info.param.backend.name == "postgresql" ? "PostgreSQL_" : "SQLite_";
   if (info.param.billing.name != "stripe") name += "Gotransverse_";
@@ -278,6 +377,18 @@ INSTANTIATE_TEST_SUITE_P(Undo, MigrateUndoAfterKill,
                                            CrashCase{{"sqlite"},
                                                      "migration.after_billing_writes#2",
                                                      false,
+                                                     testing::StripeBilling(),
+                                                     /*resume_before_undo=*/true},
+                                           CrashCase{{"postgresql"},
+                                                     "migration.after_billing_writes#2",
+                                                     false,
+                                                     testing::GtvBilling()}),
+                         CaseName);
+
+INSTANTIATE_TEST_SUITE_P(Subscriptions, MigrateSubscriptionsCrash,
+                         ::testing::Values(CrashCase{{"sqlite"},
+                                                     "migration.after_billing_writes#2",
+                                                     true,
                                                      testing::StripeBilling(),
                                                      /*resume_before_undo=*/true},
                                            CrashCase{{"postgresql"},
