@@ -6,8 +6,13 @@
 // (CRM_LATENCY_MS on every Salesforce request, BILLING_LATENCY_MS ± a fifth on every billing
 // one) and billing's rate limit (RATE/s, answering 429 beyond it; the config asks Tandem for
 // the same rate), so the throughput is what a user waits for, as a share of the limit.
+// OBJECT subscription loads ROWS Service_Subscription__c records instead (the cut-over into a
+// new billing system: one product sold at a discount, a 12-month term), spread over ROWS/100
+// Accounts migrated first, and reconciles revenue after.
 //   bench_migrate TANDEM_BINARY ROWS [CONCURRENCY] [CRM_LATENCY_MS] [BILLING_LATENCY_MS] [RATE]
-//   (CONCURRENCY 0, the default: follow billing's rate and latency; latencies 0; RATE 100)
+//                 [OBJECT]
+//   (CONCURRENCY 0, the default: follow billing's rate and latency; latencies 0; RATE 100;
+//   OBJECT account)
 #include <unistd.h>
 
 #include <chrono>
@@ -20,6 +25,7 @@
 #include "bench/bench_util.h"
 #include "connector/crm/salesforce/connection.h"
 #include "connector/http/rest_client.h"
+#include "tests/support/catalog_builder.h"
 #include "util/json.h"
 #include "util/log.h"
 
@@ -32,11 +38,62 @@ using namespace tandem;
 
 }  // namespace
 
+namespace {
+
+// ROWS / 100 Accounts (accounts.csv) and ROWS services sold on them (services.csv): one product
+// both sides know (15.00 a month in the catalog), sold at 12.50, two each, for 12 months.
+bool SeedServices(connector::crm::CrmClient& crm, connector::billing::BillingSystem& billing,
+                  int64_t rows, const std::string& accounts_csv, const std::string& services_csv) {
+  const int64_t n_accounts = std::max<int64_t>(1, rows / 100);
+  connector::crm::BulkRequest accounts;
+  accounts.object = "Account";
+  accounts.columns = {"Name"};
+  for (int64_t i = 0; i < n_accounts; ++i) accounts.rows.push_back({"Bench " + std::to_string(i)});
+  auto made = crm.BulkIngest(accounts);
+  if (!made.ok() || made->failed > 0) return false;
+  std::vector<std::string> account_ids;
+  {
+    std::ofstream out(accounts_csv);
+    out << "Id,Name\n";
+    for (size_t k = 0; k < made->rows.size(); ++k) {
+      account_ids.push_back(made->rows[k].id);
+      out << made->rows[k].id << "," << accounts.rows[k][0] << "\n";
+    }
+  }
+  auto book = testing::CreatePricebook(crm);
+  if (!book.ok()) return false;
+  auto trunk = testing::CreateCatalogProduct(crm, billing, *book, "SIP Trunk", "BENCH-T", "Voice",
+                                             "Base", 1500);
+  if (!trunk.ok()) return false;
+  const std::string today = FormatRfc3339(std::chrono::system_clock::now()).substr(0, 10);
+  std::ofstream out(services_csv);
+  out << "Id,Name\n";
+  const int64_t per_job = 100000;
+  for (int64_t start = 0; start < rows; start += per_job) {
+    connector::crm::BulkRequest req;
+    req.object = "Service_Subscription__c";
+    req.columns = {"Name",          "Account__c",  "Product__c",    "Quantity__c",
+                   "Unit_Price__c", "Currency__c", "Start_Date__c", "Term_Months__c"};
+    const int64_t end = std::min(rows, start + per_job);
+    for (int64_t i = start; i < end; ++i)
+      req.rows.push_back({"Trunk " + std::to_string(i),
+                          account_ids[static_cast<size_t>(i % n_accounts)], trunk->product_crm, "2",
+                          "12.5", "EUR", today, "12"});
+    auto services = crm.BulkIngest(req);
+    if (!services.ok() || services->failed > 0) return false;
+    for (size_t k = 0; k < services->rows.size(); ++k)
+      out << services->rows[k].id << "," << req.rows[k][0] << "\n";
+  }
+  return true;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   if (argc < 3) {
     std::fprintf(stderr,
                  "usage: bench_migrate TANDEM_BINARY ROWS [CONCURRENCY] [CRM_LATENCY_MS] "
-                 "[BILLING_LATENCY_MS] [RATE]\n");
+                 "[BILLING_LATENCY_MS] [RATE] [account|subscription]\n");
     return 2;
   }
   const char* binary = argv[1];
@@ -45,6 +102,12 @@ int main(int argc, char** argv) {
   const int crm_latency = argc > 4 ? std::atoi(argv[4]) : 0;
   const int billing_latency = argc > 5 ? std::atoi(argv[5]) : 0;
   const double rate = argc > 6 ? std::atof(argv[6]) : 100;
+  const std::string object = argc > 7 ? argv[7] : "account";
+  if (object != "account" && object != "subscription") {
+    std::fprintf(stderr, "OBJECT must be account or subscription\n");
+    return 2;
+  }
+  const bool subscriptions = object == "subscription";
   namespace fs = std::filesystem;
   const fs::path dir =
       fs::temp_directory_path() / ("tandem_bench_migrate_" + std::to_string(getpid()));
@@ -92,14 +155,23 @@ int main(int argc, char** argv) {
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return r;
   };
-  int migrate_go = -1, reconcile_go = -1;
-  const pid_t pid = spawn({"migrate", "--object", "account", "--file", csv, "--concurrency",
-                           concurrency, "--output", out_dir},
-                          &migrate_go);
-  // Then: is everything in step? A reconciliation of the migrated accounts, streamed.
-  const pid_t reconciler =
-      spawn({"reconcile", "--object", "account", "--report", (dir / "reconcile.csv").string()},
-            &reconcile_go);
+  int migrate_go = -1, reconcile_go = -1, accounts_go = -1;
+  const std::string accounts_csv = (dir / "accounts.csv").string();
+  const std::string services_csv = (dir / "services.csv").string();
+  // Subscriptions: their customers first (not measured).
+  const pid_t accounts_pid =
+      subscriptions ? spawn({"migrate", "--object", "account", "--file", accounts_csv,
+                             "--concurrency", concurrency, "--output", out_dir + "-accounts"},
+                            &accounts_go)
+                    : -1;
+  const pid_t pid =
+      spawn({"migrate", "--object", object, "--file", subscriptions ? services_csv : csv,
+             "--concurrency", concurrency, "--output", out_dir},
+            &migrate_go);
+  // Then: is everything in step? A reconciliation of what was migrated, streamed.
+  const pid_t reconciler = spawn({"reconcile", "--object", subscriptions ? "revenue" : "account",
+                                  "--report", (dir / "reconcile.csv").string()},
+                                 &reconcile_go);
   log::Setup({log::Format::kText, spdlog::level::warn}, std::make_shared<Redactor>());
   std::string crm_url, billing_url;
   const pid_t sandbox = bench::StartSandbox(
@@ -112,12 +184,19 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  bench::SandboxClients clients(crm_url, "", Millis(100));
+  bench::SandboxClients clients(crm_url, subscriptions ? billing_url : "", Millis(100));
   auto& conn = clients.crm;
   const connector::http::RestClientDeps deps{clients.clock, clients.sleeper, clients.random,
                                              clients.counter};
   // The CRM side: ROWS Accounts, and their export as the consultant's CSV.
-  {
+  if (subscriptions) {
+    if (!SeedServices(conn.client(), clients.billing->billing(), rows, accounts_csv,
+                      services_csv)) {
+      std::fprintf(stderr, "seeding the CRM failed\n");
+      kill(sandbox, SIGTERM);
+      return 1;
+    }
+  } else {
     std::ofstream out(csv);
     out << "Id,Name,Website\n";
     const int64_t per_job = 100000;
@@ -149,6 +228,14 @@ int main(int argc, char** argv) {
                         << "\n";
   auto crm_stats = [&] { return bench::SandboxStats(crm_url, deps); };
   auto billing_stats = [&] { return bench::SandboxStats(billing_url, deps); };
+  if (subscriptions) {
+    const Run linked = run(accounts_pid, accounts_go);
+    if (linked.exit_code != 0) {
+      std::fprintf(stderr, "migrating the accounts failed\n");
+      kill(sandbox, SIGTERM);
+      return 1;
+    }
+  }
   const Json crm_before = crm_stats(), billing_before = billing_stats();
 
   const Run m = run(pid, migrate_go);
@@ -156,26 +243,28 @@ int main(int argc, char** argv) {
   const double crm_calls = crm_after["api_calls"].as_number() - crm_before["api_calls"].as_number();
   const double billing_calls =
       billing_after["requests"].as_number() - billing_before["requests"].as_number();
-  const int64_t customers = billing_after["objects"]["customer"].as_int();
+  const int64_t made =
+      billing_after["objects"][subscriptions ? "subscription" : "customer"].as_int();
   const double per_k = 1000.0 / static_cast<double>(rows);
   std::printf(
       "migrate %lld rows (concurrency %s, CRM %d ms, billing %d±%d ms): exit %d, %.1f s, %.0f "
       "rows/s, billing %.0f calls/s = %.0f %% of its %.0f/s limit, %lld 429s; %.1f CRM calls "
-      "and %.1f billing calls per 1,000 rows, peak RSS %.1f MiB, CPU %.1f s, %lld customers in "
+      "and %.1f billing calls per 1,000 rows, peak RSS %.1f MiB, CPU %.1f s, %lld %ss in "
       "billing\n",
       static_cast<long long>(rows), concurrency.c_str(), crm_latency, billing_latency,
       billing_latency / 5, m.exit_code, m.seconds, static_cast<double>(rows) / m.seconds,
       billing_calls / m.seconds, 100 * billing_calls / m.seconds / rate, rate,
       static_cast<long long>(billing_after["rate_limited"].as_int() -
                              billing_before["rate_limited"].as_int()),
-      crm_calls * per_k, billing_calls * per_k, m.rss_mib, m.cpu,
-      static_cast<long long>(customers));
+      crm_calls * per_k, billing_calls * per_k, m.rss_mib, m.cpu, static_cast<long long>(made),
+      subscriptions ? "subscription" : "customer");
   const Run r = run(reconciler, reconcile_go);
   const Json crm_end = crm_stats(), billing_end = billing_stats();
   std::printf(
-      "reconcile %lld accounts: exit %d (0: no difference), %.1f s, %.0f records/s, %.1f CRM "
+      "reconcile %lld %ss: exit %d (0: no difference), %.1f s, %.0f records/s, %.1f CRM "
       "calls and %.1f billing calls per 1,000 records, peak RSS %.1f MiB, CPU %.1f s\n",
-      static_cast<long long>(rows), r.exit_code, r.seconds, static_cast<double>(rows) / r.seconds,
+      static_cast<long long>(rows), subscriptions ? "subscription" : "account", r.exit_code,
+      r.seconds, static_cast<double>(rows) / r.seconds,
       (crm_end["api_calls"].as_number() - crm_after["api_calls"].as_number()) * per_k,
       (billing_end["requests"].as_number() - billing_after["requests"].as_number()) * per_k,
       r.rss_mib, r.cpu);
@@ -183,5 +272,5 @@ int main(int argc, char** argv) {
   waitpid(sandbox, nullptr, 0);
   fs::remove_all(dir);
   const auto ok = [](const Run& x) { return x.exit_code == 0; };
-  return ok(m) && ok(r) && customers == rows ? 0 : 1;
+  return ok(m) && ok(r) && made == rows ? 0 : 1;
 }
