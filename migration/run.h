@@ -205,6 +205,8 @@ class Run {
   Status ProductPrices(const std::set<std::string>& products,
                        std::map<std::string, std::vector<PriceEntry>>* out);
   Result<connector::billing::Price> CatalogPrice(const std::string& id);
+  Result<connector::billing::Subscription> CreateOnce(
+      const connector::billing::SubscriptionSpec& spec, const std::string& key, bool look_first);
   std::optional<connector::billing::SubscriptionSpec> SoldSpec(
       Row& r, const std::vector<Json>& add_ons, const std::string& customer,
       const std::vector<PriceEntry>& entries);

@@ -7,6 +7,7 @@
 // the two at once.
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <optional>
@@ -34,26 +35,76 @@ const std::vector<std::string>& ServiceFields() {
                                                    "Currency__c",
                                                    "Start_Date__c",
                                                    "Term_Months__c",
-                                                   "Auto_Renew__c"};
+                                                   "Auto_Renew__c",
+                                                   "Status__c",
+                                                   "Billing_Interval__c",
+                                                   "Billing_Interval_Count__c"};
   return kFields;
 }
 
 std::string Text(const Json& v) { return v.is_null() ? "" : v.ToText(); }
 
-int64_t Quantity(const Json& v) {
-  const int64_t q = v.is_number() ? std::llround(v.as_number()) : std::atoll(Text(v).c_str());
-  return q > 0 ? q : 1;
-}
-
-// A CRM number that may come as text (a file's value over the record's).
-std::optional<double> Number(const Json& v) {
-  if (v.is_number()) return v.as_number();
+// A CRM number that may come as text (a file's value over the record's): nullopt when empty;
+// InvalidArgument naming the field when it is not a number (never read as another value).
+Result<std::optional<double>> Number(const Json& record, const std::string& field) {
+  const Json& v = record[field];
+  if (v.is_number()) return std::optional<double>(v.as_number());
   const std::string t = Text(v);
-  if (t.empty()) return std::nullopt;
+  if (t.empty()) return std::optional<double>();
   char* end = nullptr;
   const double d = std::strtod(t.c_str(), &end);
-  if (!end || *end != '\0') return std::nullopt;
-  return d;
+  if (!end || *end != '\0') return Status::InvalidArgument(field + " '" + t + "' is not a number");
+  return std::optional<double>(d);
+}
+
+std::string FormatTotal(double major) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.10g", major);
+  return buf;
+}
+
+std::string Join(const std::set<std::string>& items) {
+  std::string out;
+  for (const auto& i : items) out += (out.empty() ? "" : ", ") + i;
+  return out;
+}
+
+// A whole quantity of at least 1 (absent: 1).
+Result<int64_t> Quantity(const Json& record, const std::string& field) {
+  auto n = Number(record, field);
+  if (!n.ok()) return n.status();
+  if (!*n) return int64_t{1};
+  const double q = **n;
+  if (q < 1 || q != std::floor(q))
+    return Status::InvalidArgument(field + " " + Text(record[field]) +
+                                   " is not a whole quantity of at least 1");
+  return static_cast<int64_t>(q);
+}
+
+bool Recurring(const Json& add_on) { return Text(add_on["Kind__c"]) != "One-time"; }
+
+// The item of `sub` that bills the add-on `add_on_id`: the one carrying its id, else the only
+// one not yet `taken` billed from its price (`price_id`, the catalog price); "" when none.
+std::string BilledItemOf(const connector::billing::Subscription& sub, const std::string& add_on_id,
+                         const std::string& price_id, const std::set<std::string>& taken) {
+  for (const auto& i : sub.items)
+    if (auto a = i.metadata.find(kAddOnKey); a != i.metadata.end() && a->second == add_on_id)
+      return i.id;
+  std::string found;
+  for (const auto& i : sub.items) {
+    if (taken.count(i.id)) continue;
+    auto catalog = i.metadata.find(connector::billing::kCatalogPriceKey);
+    const std::string price = catalog != i.metadata.end() ? catalog->second : i.price.id;
+    if (price != price_id) continue;
+    if (!found.empty()) return "";  // two alike: which one is not known
+    found = i.id;
+  }
+  return found;
+}
+
+// The statuses of a service that is sold and billed (as the revenue reconcile counts them).
+bool Live(const std::string& status) {
+  return status.empty() || status == "Active" || status == "Past Due" || status == "Unpaid";
 }
 
 bool Truthy(const Json& v) {
@@ -122,7 +173,24 @@ std::optional<connector::billing::SubscriptionSpec> Run::SoldSpec(
     Fail(r, "the service names no product (Product__c)", &MigrationSummary::invalid);
     return std::nullopt;
   }
+  const std::string status = Text(s["Status__c"]);
+  if (!Live(status)) {
+    Fail(r,
+         "its status is " + status + ": only a live service (Active, Past Due, Unpaid) is billed",
+         &MigrationSummary::invalid);
+    return std::nullopt;
+  }
   const std::string currency = Upper(Text(s["Currency__c"]));
+  if (currency.empty()) {
+    std::set<std::string> sold_in;
+    for (const auto& e : entries)
+      if (!e.currency.empty()) sold_in.insert(e.currency);
+    if (sold_in.size() > 1) {
+      Fail(r, "it names no Currency__c and its product is sold in " + Join(sold_in),
+           &MigrationSummary::invalid);
+      return std::nullopt;
+    }
+  }
   const PriceEntry* entry = nullptr;
   for (const auto& e : entries)
     if ((currency.empty() || e.currency.empty() || e.currency == currency) &&
@@ -149,17 +217,46 @@ std::optional<connector::billing::SubscriptionSpec> Run::SoldSpec(
     if (catalog->interval.empty())
       return Status::InvalidArgument("billing price " + price_id +
                                      " is one-time: it cannot be a subscription's line");
+    // The sold period is the catalog price's: billing charges per its interval.
+    const std::string interval = Lower(Text(s["Billing_Interval__c"]));
+    auto count = Number(s, "Billing_Interval_Count__c");
+    if (!interval.empty() &&
+        (interval != Lower(catalog->interval) ||
+         (count.ok() && *count && std::llround(**count) != catalog->interval_count)))
+      return Status::InvalidArgument(
+          "sold every " + (count.ok() && *count ? Text(s["Billing_Interval_Count__c"]) + " " : "") +
+          interval + " but billing's price " + price_id + " charges every " +
+          std::to_string(catalog->interval_count) + " " + catalog->interval);
     int64_t sold = catalog->unit_amount_minor;
-    if (unit)
+    if (unit) {
       sold = ToMinorUnits(*unit, catalog->currency);
-    else if (total)
-      sold = (ToMinorUnits(*total, catalog->currency) + quantity / 2) / quantity;
+    } else if (total) {
+      // Billing charges a unit price times the quantity: a total that does not divide would
+      // be billed a cent off what was sold.
+      const int64_t minor = ToMinorUnits(*total, catalog->currency);
+      if (minor % quantity != 0)
+        return Status::InvalidArgument("the amount " + FormatTotal(*total) +
+                                       " does not divide into " + std::to_string(quantity) +
+                                       " equal unit prices");
+      sold = minor / quantity;
+    }
+    if (sold < 0) return Status::InvalidArgument("a negative price");
     return connector::billing::ItemSoldAt(*catalog, quantity, sold);
   };
   connector::billing::SubscriptionSpec spec;
   spec.account_id = customer;
-  auto base = item(entry->price_id, Quantity(s["Quantity__c"]), Number(s["Unit_Price__c"]),
-                   Number(s["Recurring_Amount__c"]));
+  Result<SubscriptionItem> base = Status::Internal("not read");
+  auto quantity = Quantity(s, "Quantity__c");
+  auto unit = Number(s, "Unit_Price__c");
+  auto total = Number(s, "Recurring_Amount__c");
+  if (!quantity.ok())
+    base = quantity.status();
+  else if (!unit.ok())
+    base = unit.status();
+  else if (!total.ok())
+    base = total.status();
+  else
+    base = item(entry->price_id, *quantity, *unit, *total);
   if (!base.ok()) {
     Fail(r, "the base line: " + base.status().ToString(), &MigrationSummary::invalid);
     return std::nullopt;
@@ -167,7 +264,7 @@ std::optional<connector::billing::SubscriptionSpec> Run::SoldSpec(
   spec.items.push_back(*base);
   int one_time = 0;
   for (const Json& a : add_ons) {
-    if (Text(a["Kind__c"]) == "One-time") {
+    if (!Recurring(a)) {
       ++one_time;  // billed once by the old system; nothing recurs
       continue;
     }
@@ -177,7 +274,11 @@ std::optional<connector::billing::SubscriptionSpec> Run::SoldSpec(
       Fail(r, what + " names no billing price (Billing_Price_Id__c)", &MigrationSummary::invalid);
       return std::nullopt;
     }
-    auto added = item(price, Quantity(a["Quantity__c"]), std::nullopt, Number(a["Amount__c"]));
+    auto q = Quantity(a, "Quantity__c");
+    auto amount = Number(a, "Amount__c");
+    Result<SubscriptionItem> added = !q.ok()        ? Result<SubscriptionItem>(q.status())
+                                     : !amount.ok() ? Result<SubscriptionItem>(amount.status())
+                                                    : item(price, *q, std::nullopt, *amount);
     if (!added.ok()) {
       Fail(r, what + ": " + added.status().ToString(), &MigrationSummary::invalid);
       return std::nullopt;
@@ -194,13 +295,33 @@ std::optional<connector::billing::SubscriptionSpec> Run::SoldSpec(
       return std::nullopt;
     }
   }
-  const int64_t term = Number(s["Term_Months__c"]) ? std::llround(*Number(s["Term_Months__c"])) : 0;
+  if (spec.start_at > NowMs() / 1000) {
+    Fail(r,
+         "it starts on " + start +
+             ", after the load: load it on its start date (or let a work order start it)",
+         &MigrationSummary::invalid);
+    return std::nullopt;
+  }
+  auto term_months = Number(s, "Term_Months__c");
+  if (!term_months.ok() ||
+      (*term_months && (**term_months < 0 || **term_months != std::floor(**term_months)))) {
+    Fail(r,
+         term_months.ok()
+             ? "Term_Months__c " + Text(s["Term_Months__c"]) + " is not a whole number of months"
+             : term_months.status().message(),
+         &MigrationSummary::invalid);
+    return std::nullopt;
+  }
+  const int64_t term = *term_months ? static_cast<int64_t>(**term_months) : 0;
   const bool renews = Truthy(s["Auto_Renew__c"]);
   const int64_t today = NowMs() / 1000;
   if (term > 0) {
     const std::string from = start.empty() ? FormatRfc3339(deps_.clock.Now()).substr(0, 10) : start;
+    // Each term's end counted from the start, not from the last end: a service started on
+    // the 31st keeps ending on the month's last day, not drifting to the 28th.
+    int64_t terms = 1;
     std::string end = AddMonths(from, term);
-    while (renews && DateToEpoch(end) <= today) end = AddMonths(end, term);
+    while (renews && DateToEpoch(end) <= today) end = AddMonths(from, term * ++terms);
     if (DateToEpoch(end) <= today) {
       Fail(r,
            "its " + std::to_string(term) + "-month term ended on " + end +
@@ -226,6 +347,31 @@ std::optional<connector::billing::SubscriptionSpec> Run::SoldSpec(
     r.status += "; " + std::to_string(one_time) + " one-time add-on" + (one_time == 1 ? "" : "s") +
                 " not billed again";
   return spec;
+}
+
+// The subscription `spec` under `key`: created, or the one billing made under that key before
+// — looked for first when `look_first` (a resumed chunk: billing may have forgotten the key;
+// Stripe keeps them 24 hours), and after a create whose answer was lost. One found not yet
+// started (GTV: an order not confirmed) is finished by the keyed create; a canceled one is
+// not the job's to link.
+Result<connector::billing::Subscription> Run::CreateOnce(
+    const connector::billing::SubscriptionSpec& spec, const std::string& key, bool look_first) {
+  auto find = [&]() -> Result<std::optional<connector::billing::Subscription>> {
+    auto found = deps_.billing.FindSubscription(spec.account_id, "tandem_task", key);
+    if (found.ok() && found->has_value() && (*found)->status == "canceled")
+      return std::optional<connector::billing::Subscription>();
+    return found;
+  };
+  if (look_first) {
+    auto found = find();
+    if (!found.ok()) return found.status();
+    if (found->has_value() && (*found)->status != "pending") return **found;
+  }
+  auto made = deps_.billing.CreateSubscription(spec, key);
+  if (made.ok() || !made.status().IsTransient()) return made;
+  auto found = find();
+  if (found.ok() && found->has_value() && (*found)->status != "pending") return **found;
+  return made;
 }
 
 Status Run::CreateSubscriptions(std::vector<Row>& rows) {
@@ -264,7 +410,7 @@ Status Run::CreateSubscriptions(std::vector<Row>& rows) {
     }));
     auto add_ons = connector::crm::SoqlBuilder(
                        kAddOnObject, {"Id", "Name", "Subscription__c", "Kind__c", "Quantity__c",
-                                      "Amount__c", "Billing_Price_Id__c"})
+                                      "Amount__c", "Billing_Price_Id__c", "Billing_Item_Id__c"})
                        .WhereIn("Subscription__c", page)
                        .OrderBy("Id")
                        .Build();
@@ -275,6 +421,7 @@ Status Run::CreateSubscriptions(std::vector<Row>& rows) {
     }));
   }
   std::set<std::string> accounts, products;
+  std::vector<Row*> relink;
   for (Row* r : wanted) {
     const std::string id = Id15(r->crm_id);
     auto found = record_of.find(id);
@@ -287,6 +434,15 @@ Status Run::CreateSubscriptions(std::vector<Row>& rows) {
       r->plan = Plan::kAlreadyLinked;
       r->billing_id = l->second;
       r->status = "already linked to " + l->second;
+      // A run stopped after its links, before the CRM heard: the link field, billing's state
+      // and the add-ons' billing items are written from billing now.
+      bool add_on_unlinked = false;
+      for (const Json& a : add_ons_of[id])
+        add_on_unlinked |= Recurring(a) && Text(a["Billing_Item_Id__c"]).empty();
+      if (NeedsLinkFields(*r) || add_on_unlinked) {
+        r->record = found->second;
+        relink.push_back(r);
+      }
       continue;
     }
     if (!r->crm_link_value.empty()) {
@@ -339,28 +495,14 @@ Status Run::CreateSubscriptions(std::vector<Row>& rows) {
       if (r.plan != Plan::kFailed) r.status = "dry run: would be " + r.status;
     return Status::Ok();
   }
-  // 5. Billing's creates, concurrent, each keyed by job and row. A resumed job looks first:
-  // billing may have forgotten a key (Stripe keeps them 24 hours).
+  // 5. Billing's creates, concurrent, each keyed by job and row; linked ones to repair, read.
   TANDEM_RETURN_IF_ERROR(RecordIntents(creates, [&](const Row& r) {
     return specs.at(&r).account_id + " " + Key(r, "subscription");
   }));
   const bool look_first = !options_.resume_job.empty() && !resumed_chunk_done_;
   std::mutex mu;
-  std::map<Row*, connector::billing::Subscription> made;
-  RunConcurrently(creates, [&](Row& r) {
-    if (billing_breaker_.open()) return;
-    const auto& spec = specs.at(&r);
-    Result<connector::billing::Subscription> sub = Status::NotFound("");
-    if (look_first) {
-      auto found = deps_.billing.FindSubscription(spec.account_id, "tandem_task",
-                                                  spec.metadata.at("tandem_task"));
-      if (!found.ok())
-        sub = found.status();
-      else if (found->has_value())
-        sub = **found;
-    }
-    if (!sub.ok() && sub.status().IsNotFound())
-      sub = deps_.billing.CreateSubscription(spec, Key(r, "subscription"));
+  std::map<Row*, connector::billing::Subscription> billed;
+  auto take = [&](Row& r, const Result<connector::billing::Subscription>& sub) {
     billing_breaker_.Record(sub.status());
     std::lock_guard<std::mutex> lock(mu);
     if (!sub.ok()) {
@@ -368,11 +510,23 @@ Status Run::CreateSubscriptions(std::vector<Row>& rows) {
       return;
     }
     r.billing_id = sub->id;
-    // Billing's state of it reaches the CRM with the link field (the subscription map).
+    // Billing's state reaches the CRM with the link field (the subscription map), except the
+    // terms the CRM sold it on: those it keeps, and billing was checked to agree with them.
     r.decided = mapping::ApplyToCrm(map_, connector::billing::SubscriptionToPayload(*sub));
-    made[&r] = *sub;
+    for (const char* sold :
+         {"Start_Date__c", "Currency__c", "Billing_Interval__c", "Billing_Interval_Count__c"})
+      if (!Text(r.record[sold]).empty()) r.decided.Erase(sold);
+    billed[&r] = *sub;
+  };
+  RunConcurrently(creates, [&](Row& r) {
+    if (billing_breaker_.open()) return;
+    take(r, CreateOnce(specs.at(&r), Key(r, "subscription"), look_first));
   });
   resumed_chunk_done_ = true;
+  RunConcurrently(relink, [&](Row& r) {
+    if (billing_breaker_.open()) return;
+    take(r, deps_.billing.GetSubscription(r.billing_id));
+  });
   TANDEM_RETURN_IF_ERROR(BillingOutage());
   if (deps_.crash) deps_.crash->Hit("migration.after_billing_writes");
   // 6. Links and audit before the CRM hears of them; then the link fields, one Bulk job.
@@ -380,25 +534,33 @@ Status Run::CreateSubscriptions(std::vector<Row>& rows) {
   if (deps_.crash) deps_.crash->Hit("migration.after_links");
   std::vector<Row*> updates;
   for (Row& r : rows)
-    if (r.plan == Plan::kCreateBilling || NeedsLinkFields(r)) updates.push_back(&r);
+    if (r.plan == Plan::kCreateBilling || (NeedsLinkFields(r) && billed.count(&r)))
+      updates.push_back(&r);
   TANDEM_RETURN_IF_ERROR(BulkToCrm(updates, /*create=*/false));
-  // 7. Each add-on learns the billing item that charges it: the item carrying its id, else
-  // (a billing system that keeps no item metadata: GTV) the item in its place.
+  // 7. Each recurring add-on learns the billing item that charges it: the item carrying its
+  // id, else the one other item billed from its price. One that matches none fails its row: a
+  // repair would add it again.
   std::vector<Json> items;
   std::vector<Row*> owner;
-  for (const auto& [row, sub] : made) {
-    const auto& wanted_items = specs.at(row).items;
-    for (size_t n = 1; n < wanted_items.size(); ++n) {
-      const std::string add_on = wanted_items[n].metadata.at(kAddOnKey);
-      auto billed = std::find_if(sub.items.begin(), sub.items.end(), [&](const auto& i) {
-        auto a = i.metadata.find(kAddOnKey);
-        return a != i.metadata.end() && a->second == add_on;
-      });
-      if (billed == sub.items.end() && sub.items.size() == wanted_items.size())
-        billed = sub.items.begin() + static_cast<long>(n);
+  for (auto& [row, sub] : billed) {
+    if (row->plan == Plan::kFailed) continue;
+    std::set<std::string> taken = {sub.items.empty() ? "" : sub.items.front().id};
+    for (const Json& a : add_ons_of[Id15(row->crm_id)]) {
+      if (!Recurring(a)) continue;
+      const std::string id = a["Id"].as_string();
+      const std::string item = BilledItemOf(sub, id, Text(a["Billing_Price_Id__c"]), taken);
+      if (item.empty()) {
+        Fail(*row,
+             "add-on " + id + ": no item of billing subscription " + sub.id +
+                 " charges it; check the subscription in billing",
+             &MigrationSummary::write_failed);
+        break;
+      }
+      taken.insert(item);
+      if (Text(a["Billing_Item_Id__c"]) == item) continue;
       Json u = Json::MakeObject();
-      u.Set("Id", add_on);
-      u.Set("Billing_Item_Id__c", billed == sub.items.end() ? "" : billed->id);
+      u.Set("Id", id);
+      u.Set("Billing_Item_Id__c", item);
       items.push_back(std::move(u));
       owner.push_back(row);
     }

@@ -303,7 +303,12 @@ class Undo {
     }
     if (!found->has_value() || (*found)->status == "canceled") return false;
     auto linked = deps_.store.FindLinkByBillingId(map_.name, (*found)->id);
-    if (!linked.ok() || linked->has_value()) return false;
+    if (!linked.ok()) {
+      p.billing_id = (*found)->id;
+      *verdict = "the store not read: " + linked.status().ToString();
+      return true;
+    }
+    if (linked->has_value()) return false;  // recorded: its "created" row undoes it
     p.billing_id = (*found)->id;
     return true;
   }

@@ -542,9 +542,24 @@ TEST_P(MigrateTest, ServiceInventoryLoadsIntoBillingAtTheSoldPriceAndRevenueReco
   const std::string ended = service(account, 15.0, 1, AddMonths(today, -25), 12, false);
   const std::string unpriced = service(account, 15.0, 1, today, 12, false);
   (void)add_on(unpriced, "Recurring", "", 1, 3.0);
+  auto set = [&](const std::string& id, const std::string& field, const Json& value) {
+    Json f = Json::MakeObject();
+    f.Set(field, value);
+    ASSERT_TRUE(crm_.client().Update("Service_Subscription__c", id, f).ok());
+  };
+  // What the CRM says was sold but billing cannot charge as it is: refused, never guessed.
+  const std::string cancelled = service(account, 15.0, 1, today, 12, false);
+  set(cancelled, "Status__c", Json("Cancelled"));
+  const std::string yearly = service(account, 150.0, 1, today, 12, false);
+  set(yearly, "Billing_Interval__c", Json("Year"));
+  const std::string indivisible = service(account, 15.0, 1, today, 12, false);
+  (void)add_on(indivisible, "Recurring", channels.price_billing, 3, 10.0);
+  const std::string none = service(account, 15.0, 1, today, 12, false);
+  set(none, "Quantity__c", Json(0));
   const std::string csv = "Id,Name\n" + discounted + ",Discounted\n" + listed + ",Listed\n" +
                           renewed + ",Renewed\n" + no_customer + ",No customer\n" + ended +
-                          ",Ended\n" + unpriced + ",Unpriced\n";
+                          ",Ended\n" + unpriced + ",Unpriced\n" + cancelled + ",Cancelled\n" +
+                          yearly + ",Yearly\n" + indivisible + ",Indivisible\n" + none + ",None\n";
 
   MigrationOptions dry = Opts("subscription", Write("services.csv", csv));
   dry.dry_run = true;
@@ -555,20 +570,27 @@ TEST_P(MigrateTest, ServiceInventoryLoadsIntoBillingAtTheSoldPriceAndRevenueReco
 
   auto s = Migrate(Opts("subscription", Write("services.csv", csv)));
   ASSERT_TRUE(s.ok()) << s.status().ToString();
-  ExpectEveryRowOnce(*s, 6);
+  ExpectEveryRowOnce(*s, 10);
   EXPECT_EQ(s->created_billing, 3);
-  EXPECT_EQ(s->failed, 3);
+  EXPECT_EQ(s->failed, 7);
   EXPECT_EQ(stripe_.sandbox.CountObjects("subscription"), 3);
   const auto ok = ReadCsv(fs::path(s->output_dir) / "success.csv");
   EXPECT_NE(ok[1].back().find("2 items (1 at the sold price)"), std::string::npos) << ok[1].back();
   EXPECT_NE(ok[1].back().find("1 one-time add-on not billed again"), std::string::npos)
       << ok[1].back();
   const auto bad = ReadCsv(fs::path(s->output_dir) / "error.csv");
-  ASSERT_EQ(bad.size(), 4u);
+  ASSERT_EQ(bad.size(), 8u);
   EXPECT_NE(bad[1].back().find("is not linked to a billing customer"), std::string::npos)
       << bad[1].back();
   EXPECT_NE(bad[2].back().find("term ended on"), std::string::npos) << bad[2].back();
   EXPECT_NE(bad[3].back().find("names no billing price"), std::string::npos) << bad[3].back();
+  EXPECT_NE(bad[4].back().find("its status is Cancelled"), std::string::npos) << bad[4].back();
+  EXPECT_NE(bad[5].back().find("sold every year but billing's price"), std::string::npos)
+      << bad[5].back();
+  EXPECT_NE(bad[6].back().find("does not divide into 3 equal unit prices"), std::string::npos)
+      << bad[6].back();
+  EXPECT_NE(bad[7].back().find("is not a whole quantity of at least 1"), std::string::npos)
+      << bad[7].back();
 
   // In billing: the sold price, the quantity, every recurring line, the term.
   std::map<std::string, Json> inventory;  // by CRM id

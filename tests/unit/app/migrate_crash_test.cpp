@@ -251,8 +251,9 @@ TEST_P(MigrateUndoAfterKill, AKilledJobIsUndoneWholeAndLoadsAgain) {
 // reconciles at 0; or undone at once, the unrecorded ones found by their key and cancelled.
 class MigrateSubscriptionsCrash : public MigrateCrash {
  protected:
-  // One linked customer, a product both sides know, and n services sold at 12.50 (the catalog
-  // says 15.00) on a year's term; the file names them.
+  // One linked customer, two products both sides know, and n services sold at 12.50 (the
+  // catalog says 15.00) on a year's term, each with 5 extra channels at 2.00; the file names
+  // the services.
   std::string WriteServices(int n) {
     const std::string accounts = WriteAccounts(1, "Subscriber");
     testing::ProcessRun linked = Tandem("migrate --object account --file " + accounts +
@@ -268,6 +269,10 @@ class MigrateSubscriptionsCrash : public MigrateCrash {
     auto trunk = testing::CreateCatalogProduct(crm_.client(), billing_->billing(), *book,
                                                "SIP Trunk", "CRASH-T", "Voice", "Base", 1500);
     if (!trunk.ok()) return "";
+    auto channels =
+        testing::CreateCatalogProduct(crm_.client(), billing_->billing(), *book, "Extra Channels",
+                                      "CRASH-C", "Voice", "Add-On", 200);
+    if (!channels.ok()) return "";
     connector::crm::BulkRequest req;
     req.object = "Service_Subscription__c";
     req.columns = {"Name",          "Account__c",  "Product__c",    "Quantity__c",
@@ -278,12 +283,33 @@ class MigrateSubscriptionsCrash : public MigrateCrash {
                           "EUR", today, "12"});
     auto services = crm_.client().BulkIngest(req);
     if (!services.ok()) return "";
+    connector::crm::BulkRequest add_ons;
+    add_ons.object = "Service_Add_On__c";
+    add_ons.columns = {"Name",        "Subscription__c", "Kind__c",
+                       "Quantity__c", "Amount__c",       "Billing_Price_Id__c"};
+    for (const auto& service : services->rows)
+      add_ons.rows.push_back(
+          {"Extra Channels", service.id, "Recurring", "5", "10", channels->price_billing});
+    if (!crm_.client().BulkIngest(add_ons).ok()) return "";
     const std::string file = (dir_ / "services.csv").string();
     std::ofstream out(file);
     out << "Id,Name\n";
     for (int i = 0; i < n; ++i)
       out << services->rows[static_cast<size_t>(i)].id << ",Trunk " << i << "\n";
     return file;
+  }
+
+  // Add-ons that name the billing item charging them.
+  int64_t AddOnsLinked() {
+    int64_t n = 0;
+    EXPECT_TRUE(crm_.client()
+                    .Query("SELECT Id FROM Service_Add_On__c WHERE Billing_Item_Id__c != null",
+                           [&](const Json&) {
+                             ++n;
+                             return Status::Ok();
+                           })
+                    .ok());
+    return n;
   }
 
   int64_t LiveSubscriptions() {
@@ -309,8 +335,10 @@ TEST_P(MigrateSubscriptionsCrash, KilledBeforeItsLinksThenResumedOrUndoneNothing
   std::smatch m;
   ASSERT_TRUE(std::regex_search(killed.out, m, std::regex("job (mig-[0-9a-z-]+)"))) << killed.out;
   const std::string job = m[1];
-  EXPECT_EQ(LiveSubscriptions(), 100) << "two chunks in billing, the second never linked";
-  EXPECT_EQ((*store_)->CountLinks("subscription").value(), 50);
+  const bool linked_second = GetParam().crash_at.rfind("migration.after_links", 0) == 0;
+  EXPECT_EQ(LiveSubscriptions(), 100) << "two chunks in billing";
+  EXPECT_EQ((*store_)->CountLinks("subscription").value(), linked_second ? 100 : 50);
+  EXPECT_EQ(AddOnsLinked(), 50) << "the CRM heard of the first chunk only";
   if (GetParam().keys_expire)
     dynamic_cast<testing::StripeBackend&>(*billing_).env().sandbox.AgeIdempotencyKeys(
         Millis(25LL * 3600 * 1000));
@@ -324,6 +352,7 @@ TEST_P(MigrateSubscriptionsCrash, KilledBeforeItsLinksThenResumedOrUndoneNothing
         << resumed.out;
     EXPECT_EQ(LiveSubscriptions(), n) << "one subscription per service, none twice";
     EXPECT_EQ((*store_)->CountLinks("subscription").value(), n);
+    EXPECT_EQ(AddOnsLinked(), n) << "every add-on names its billing item, the killed chunk's too";
     testing::ProcessRun revenue =
         Tandem("reconcile --object revenue --report " + (dir_ / "revenue.csv").string());
     EXPECT_EQ(revenue.exit_code, 0) << revenue.out;
@@ -341,6 +370,7 @@ TEST_P(MigrateSubscriptionsCrash, KilledBeforeItsLinksThenResumedOrUndoneNothing
   testing::ProcessRun again = Tandem(args);
   EXPECT_EQ(again.exit_code, 0) << again.out;
   EXPECT_EQ(LiveSubscriptions(), n) << "loaded again: each once";
+  EXPECT_EQ(AddOnsLinked(), n);
 }
 
 std::string CaseName(const ::testing::TestParamInfo<CrashCase>& info) {
@@ -389,6 +419,14 @@ INSTANTIATE_TEST_SUITE_P(Subscriptions, MigrateSubscriptionsCrash,
                          ::testing::Values(CrashCase{{"sqlite"},
                                                      "migration.after_billing_writes#2",
                                                      true,
+                                                     testing::StripeBilling(),
+                                                     /*resume_before_undo=*/true},
+                                           // Linked, the CRM not told: the resume writes the
+                                           // link fields, billing's state and every add-on's
+                                           // billing item from billing.
+                                           CrashCase{{"sqlite"},
+                                                     "migration.after_links#2",
+                                                     false,
                                                      testing::StripeBilling(),
                                                      /*resume_before_undo=*/true},
                                            CrashCase{{"postgresql"},
