@@ -2,8 +2,9 @@
 // read_rows.cpp (the file and its columns), validate.cpp (each row, the source's own
 // duplicates, the CRM ids), match.cpp (the indexes and each row's plan), write.cpp (billing,
 // links and audit), link_back.cpp (the CRM through Bulk 2.0), subscriptions.cpp (billing
-// subscriptions into the CRM's inventory), checkpoint.cpp (the job, started or resumed, and
-// its checkpoint) and migrator.cpp (the chunk loop).
+// subscriptions into the CRM's inventory), subscriptions_to_billing.cpp (the CRM's inventory
+// into billing), checkpoint.cpp (the job, started or resumed, and its checkpoint) and
+// migrator.cpp (the chunk loop).
 #pragma once
 
 #include <algorithm>
