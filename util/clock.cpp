@@ -105,6 +105,19 @@ int64_t MonthsBetween(const std::string& from, const std::string& to) {
   return months < 0 ? 0 : months;
 }
 
+std::string NextTermEnd(const std::string& end, int64_t months, int anchor_day) {
+  int y, m, d;
+  if (!ParseYmd(end, &y, &m, &d)) return "";
+  std::string next = AddMonths(end, months);
+  if (anchor_day <= d || d != DaysInMonth(y, m)) return next;  // not clamped
+  int ny, nm, nd;
+  if (!ParseYmd(next, &ny, &nm, &nd)) return "";
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", ny, nm,
+                std::min(anchor_day, DaysInMonth(ny, nm)));
+  return buf;
+}
+
 int64_t DateToEpoch(const std::string& date) {
   int y, m, d;
   if (!ParseYmd(date, &y, &m, &d)) return -1;

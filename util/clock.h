@@ -67,5 +67,9 @@ std::string MonthDay(WallTime t, int months, int day = 1);
 std::string AddMonths(const std::string& date, int64_t months);
 int64_t MonthsBetween(const std::string& from, const std::string& to);
 int64_t DateToEpoch(const std::string& date);
+// A term's next end: `months` after `end`, on the day of the month the term is anchored to
+// (`anchor_day`, its start's) when `end` had been clamped to a short month's last day — a term
+// started on the 31st ends on Feb 28, then on Mar 31, not Mar 28. "" when malformed.
+std::string NextTermEnd(const std::string& end, int64_t months, int anchor_day);
 
 }  // namespace tandem

@@ -8,14 +8,15 @@ Result<int> RenewalScan::RunOnce(int window_days) {
   const int64_t now_ms = ToEpochMillis(clock_.Now());
   const std::string horizon =
       FormatRfc3339(FromEpochMillis(now_ms + int64_t{window_days} * 86'400'000)).substr(0, 10);
-  auto soql = connector::crm::SoqlBuilder(
-                  "Service_Subscription__c",
-                  {"Id", "Name", "Account__c", "Product__c", "Billing_Subscription_Id__c",
-                   "End_Date__c", "Term_Months__c", "Quantity__c", "Recurring_Amount__c"})
-                  .WhereLiteral("Auto_Renew__c", "=", "true")
-                  .WhereEquals("Status__c", "Active")
-                  .WhereLiteral("End_Date__c", "<=", horizon)
-                  .Build();
+  auto soql =
+      connector::crm::SoqlBuilder(
+          "Service_Subscription__c",
+          {"Id", "Name", "Account__c", "Product__c", "Billing_Subscription_Id__c", "Start_Date__c",
+           "End_Date__c", "Term_Months__c", "Quantity__c", "Recurring_Amount__c"})
+          .WhereLiteral("Auto_Renew__c", "=", "true")
+          .WhereEquals("Status__c", "Active")
+          .WhereLiteral("End_Date__c", "<=", horizon)
+          .Build();
   if (!soql.ok()) return soql.status();
   int added = 0;
   Status st = crm_.Query(*soql, [&](const Json& r) -> Status {
@@ -38,6 +39,7 @@ Result<int> RenewalScan::RunOnce(int window_days) {
     p.Set("subscription_crm_id", r["Id"].as_string());
     p.Set("subscription_id", billing_id);
     p.Set("subscription_end", end);
+    p.Set("subscription_start", r["Start_Date__c"].ToText());  // the day its terms end on
     // Keyed by the end date it renews from: the next term's renewal is another key.
     const std::string group = "renewal:" + r["Id"].as_string() + ":" + end;
     const std::string prefix = "tandem:renew:" + billing_id + ":" + end + ":";

@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <string_view>
 
 #include "actions/billing_records.h"
@@ -517,7 +518,10 @@ Result<Json> TaskLibrary::Renew(const Call& c) {
   const std::string end =
       p["subscription_end"].ToText().empty() ? c.effective : p["subscription_end"].ToText();
   if (c.term <= 0) return Status::InvalidArgument("renew needs a term (Term_Months__c)");
-  auto sub = deps_.billing.Renew(*id, DateToEpoch(AddMonths(end, c.term)), c.task.key);
+  // The start's day: a term started on the 31st and clamped to Feb 28 ends on Mar 31 next.
+  const std::string start = p["subscription_start"].ToText();
+  const int anchor = start.size() >= 10 ? std::atoi(start.substr(8, 2).c_str()) : 0;
+  auto sub = deps_.billing.Renew(*id, DateToEpoch(NextTermEnd(end, c.term, anchor)), c.task.key);
   if (!sub.ok()) return sub.status();
   return SubscriptionResult(*sub);
 }

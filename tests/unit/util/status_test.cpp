@@ -52,6 +52,16 @@ TEST(Clock, FormatsRfc3339InUtcWithMillis) {
 }
 
 // The dates the demo and the tests sell on, relative to a day: across year ends both ways.
+TEST(Clock, ATermStartedLateInTheMonthKeepsItsDayAfterAShortMonth) {
+  EXPECT_EQ(NextTermEnd("2027-02-28", 1, 31), "2027-03-31");  // clamped in February
+  EXPECT_EQ(NextTermEnd("2027-04-30", 1, 31), "2027-05-31");
+  EXPECT_EQ(NextTermEnd("2027-02-28", 12, 29), "2028-02-29");  // a leap year has it
+  EXPECT_EQ(NextTermEnd("2027-03-31", 1, 31), "2027-04-30");   // clamped again
+  EXPECT_EQ(NextTermEnd("2027-03-15", 1, 20), "2027-04-15") << "moved on purpose: kept";
+  EXPECT_EQ(NextTermEnd("2027-02-28", 1, 0), "2027-03-28") << "no anchor: as AddMonths";
+  EXPECT_EQ(NextTermEnd("soon", 1, 31), "");
+}
+
 TEST(Clock, MonthDayCountsMonthsAcrossYears) {
   const WallTime dec_1 = ParseRfc3339("2026-12-01T10:00:00Z").value();
   EXPECT_EQ(MonthDay(dec_1, -11), "2026-01-01");
