@@ -86,6 +86,12 @@ int DaysInMonth(int y, int m) {
   return m == 2 && leap ? 29 : kDays[m - 1];
 }
 
+std::string Ymd(int y, int m, int d) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", y, m, d);
+  return buf;
+}
+
 }  // namespace
 
 std::string AddMonths(const std::string& date, int64_t months) {
@@ -93,9 +99,7 @@ std::string AddMonths(const std::string& date, int64_t months) {
   if (!ParseYmd(date, &y, &m, &d)) return "";
   const int64_t total = static_cast<int64_t>(y) * 12 + (m - 1) + months;
   const int ny = static_cast<int>(total / 12), nm = static_cast<int>(total % 12) + 1;
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", ny, nm, std::min(d, DaysInMonth(ny, nm)));
-  return buf;
+  return Ymd(ny, nm, std::min(d, DaysInMonth(ny, nm)));
 }
 
 int64_t MonthsBetween(const std::string& from, const std::string& to) {
@@ -108,14 +112,10 @@ int64_t MonthsBetween(const std::string& from, const std::string& to) {
 std::string NextTermEnd(const std::string& end, int64_t months, int anchor_day) {
   int y, m, d;
   if (!ParseYmd(end, &y, &m, &d)) return "";
-  std::string next = AddMonths(end, months);
-  if (anchor_day <= d || d != DaysInMonth(y, m)) return next;  // not clamped
-  int ny, nm, nd;
-  if (!ParseYmd(next, &ny, &nm, &nd)) return "";
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", ny, nm,
-                std::min(anchor_day, DaysInMonth(ny, nm)));
-  return buf;
+  // Clamped to a short month's last day: the term's own day is the anchor's (AddMonths clamps
+  // it again where the new month is short too).
+  if (anchor_day > d && anchor_day <= 31 && d == DaysInMonth(y, m)) d = anchor_day;
+  return AddMonths(Ymd(y, m, d), months);
 }
 
 int64_t DateToEpoch(const std::string& date) {

@@ -79,6 +79,21 @@ class MigrateCrash : public ::testing::TestWithParam<CrashCase> {
     return file;
   }
 
+  // Runs `tandem ARGS` until the case's crash point kills it: the job id it printed; "" (with
+  // the failure recorded) when it was not killed or printed none.
+  std::string RunUntilKilled(const std::string& args) {
+    testing::ProcessRun killed = Tandem(args, "TANDEM_CRASH_AT=" + GetParam().crash_at);
+    std::smatch m;
+    if (killed.signal != 9 ||
+        !std::regex_search(killed.out, m, std::regex("job (mig-[0-9a-z-]+)"))) {
+      ADD_FAILURE() << "not killed at " << GetParam().crash_at << " with a job id: signal "
+                    << killed.signal << "\n"
+                    << killed.out;
+      return "";
+    }
+    return m[1];
+  }
+
   // The CRM records "OBJECT WHERE ..." selects; -1 when the query fails.
   int64_t CountCrm(const std::string& from_where) {
     int64_t n = 0;
@@ -102,11 +117,8 @@ TEST_P(MigrateCrash, KilledHalfWayThenResumedMigratesEveryRowOnce) {
   ASSERT_FALSE(file.empty());
   const std::string args = "migrate --object account --file " + file +
                            " --batch-size 200 --output " + (dir_ / "out").string();
-  testing::ProcessRun killed = Tandem(args, "TANDEM_CRASH_AT=" + GetParam().crash_at);
-  ASSERT_EQ(killed.signal, 9) << killed.out;
-  std::smatch m;
-  ASSERT_TRUE(std::regex_search(killed.out, m, std::regex("job (mig-[0-9a-z-]+)"))) << killed.out;
-  const std::string job = m[1];
+  const std::string job = RunUntilKilled(args);
+  ASSERT_FALSE(job.empty());
   const int64_t before = billing_->Count("account");
   EXPECT_GT(before, 0);
   EXPECT_LT(before, n);  // half-way, not done
@@ -121,6 +133,7 @@ TEST_P(MigrateCrash, KilledHalfWayThenResumedMigratesEveryRowOnce) {
   testing::ProcessRun status = Tandem("migrate status " + job);
   EXPECT_EQ(status.exit_code, 0) << status.out;
   EXPECT_NE(status.out.find(job + ": interrupted (its process"), std::string::npos) << status.out;
+  std::smatch m;
   ASSERT_TRUE(std::regex_search(status.out, m, std::regex("resume: tandem (.*)\n"))) << status.out;
   const std::string resume_args = m[1];
   for (const std::string& part : {"--config " + config_, "--output " + (dir_ / "out").string(),
@@ -194,11 +207,8 @@ TEST_P(MigrateUndoAfterKill, AKilledJobIsUndoneWholeAndLoadsAgain) {
   ASSERT_FALSE(file.empty());
   const std::string args = "migrate --object account --file " + file +
                            " --batch-size 200 --output " + (dir_ / "out").string();
-  testing::ProcessRun killed = Tandem(args, "TANDEM_CRASH_AT=" + GetParam().crash_at);
-  ASSERT_EQ(killed.signal, 9) << killed.out;
-  std::smatch m;
-  ASSERT_TRUE(std::regex_search(killed.out, m, std::regex("job (mig-[0-9a-z-]+)"))) << killed.out;
-  const std::string job = m[1];
+  const std::string job = RunUntilKilled(args);
+  ASSERT_FALSE(job.empty());
   auto open_accounts = [&] {
     int64_t open = 0;
     EXPECT_TRUE(billing_->billing()
@@ -314,11 +324,8 @@ TEST_P(MigrateSubscriptionsCrash, KilledBeforeItsLinksThenResumedOrUndoneNothing
   ASSERT_FALSE(file.empty());
   const std::string args = "migrate --object subscription --file " + file +
                            " --batch-size 50 --output " + (dir_ / "out").string();
-  testing::ProcessRun killed = Tandem(args, "TANDEM_CRASH_AT=" + GetParam().crash_at);
-  ASSERT_EQ(killed.signal, 9) << killed.out;
-  std::smatch m;
-  ASSERT_TRUE(std::regex_search(killed.out, m, std::regex("job (mig-[0-9a-z-]+)"))) << killed.out;
-  const std::string job = m[1];
+  const std::string job = RunUntilKilled(args);
+  ASSERT_FALSE(job.empty());
   const bool linked_second = GetParam().crash_at.rfind("migration.after_links", 0) == 0;
   EXPECT_EQ(LiveSubscriptions(), 100) << "two chunks in billing";
   EXPECT_EQ((*store_)->CountLinks("subscription").value(), linked_second ? 100 : 50);
