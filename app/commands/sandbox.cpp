@@ -35,6 +35,9 @@ po::options_description SandboxOptions() {
       "billing-rate-limit", po::value<double>()->default_value(0),
       "billing emulator: requests per second before it answers 429 (0: no limit)")(
       "billing-faults", po::value<std::string>(), "JSON file of faults for the billing emulator")(
+      "billing-retain", po::value<size_t>()->default_value(0),
+      "Stripe emulator: keep only the newest N events, subscriptions, invoices, charges and "
+      "Idempotency-Keys, so a million-row benchmark fits in memory (0: keep everything)")(
       "crm-latency", po::value<int>()->default_value(0),
       "ms every Salesforce API request waits, modelling the network (real: ~300)")(
       "crm-jitter", po::value<int>()->default_value(0), "± ms around --crm-latency, uniformly")(
@@ -162,10 +165,15 @@ int Sandbox(const Globals&, const Args& args) {
     bo.port = vm["billing-port"].as<int>();
     bo.rate_limit_per_second = vm["billing-rate-limit"].as<double>();
     bo.latency = BillingLatency(vm);
+    bo.retain = vm["billing-retain"].as<size_t>();
     stripe = std::make_unique<sandbox::stripe::StripeSandbox>(bo, clock);
     if (int failed = StartBillingSandbox(vm, *stripe); failed != kExitOk) return failed;
     billing_url = stripe->base_url();
   } else {
+    if (vm["billing-retain"].as<size_t>() != 0) {
+      std::cerr << "tandem sandbox: --billing-retain: only the Stripe emulator has it\n";
+      return kExitUsage;
+    }
     sandbox::gtv::GtvSandboxOptions go;
     go.host = so.host;
     go.port = vm["billing-port"].as<int>();

@@ -43,6 +43,9 @@ Reply Stats(Impl& s, const value&, const std::string&) {
   for (const auto& [kind, m] : s.objects)
     counts[kind] = value::number(static_cast<int64_t>(m.size()));
   st["objects"] = counts;
+  value made = value::object();
+  for (const auto& [kind, n] : s.made) made[kind] = value::number(n);
+  st["made"] = made;
   return Reply{200, st, {}};
 }
 
@@ -51,6 +54,7 @@ Reply Reset(Impl& s, const value&, const std::string&) {
   s.order.clear();
   s.kind_of.clear();
   s.idempotency.clear();
+  s.idempotency_order.clear();
   return Reply{200, value::object(), {}};
 }
 

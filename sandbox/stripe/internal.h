@@ -99,6 +99,8 @@ struct StripeSandbox::Impl {
     int64_t saved_ms = 0;  // by the sandbox clock; forgotten after options.idempotency_ttl_ms
   };
   std::unordered_map<std::string, Idem> idempotency;
+  std::deque<std::string> idempotency_order;  // oldest first; bounded by options.retain
+  std::map<std::string, int64_t> made;        // kind → objects ever stored (stats)
   FaultSet faults;
   int64_t request_count = 0, rate_limited_count = 0, window_start_ms = 0, window_count = 0;
   std::string current_request_id, current_idem_key;
@@ -119,6 +121,12 @@ struct StripeSandbox::Impl {
   std::string NewId(const std::string& prefix);
   value* Find(const std::string& kind, const std::string& id);
   value& Store(const std::string& kind, value obj);
+  // With options.retain, forgets the oldest objects of `kind` that a bulk load makes per
+  // request, keeping the newest options.retain (amortised: only once twice that many are
+  // kept). Only `kind`: pointers to objects of other kinds stay valid.
+  void ForgetOldest(const std::string& kind);
+  // Saves the answer of an Idempotency-Key, forgetting the oldest keys beyond options.retain.
+  void Remember(const std::string& key, Idem idem);
   Reply ListOf(const std::string& kind, const value& q, const std::string& url,
                const std::function<bool(const value&)>& keep);
   value Expand(value obj, const value& q, bool in_list);

@@ -106,7 +106,7 @@ Reply ServeIdempotent(Impl& s, const IncomingRequest& in, const std::vector<std:
     // Stripe saves the answer of any request that reached its API, errors included
     // (not 429s or 5xx that never executed).
     if (!idem.empty() && method == "POST" && reply.status != 429 && reply.status < 500)
-      s.idempotency[idem] = Impl::Idem{fingerprint, reply, clock_ms};
+      s.Remember(idem, Impl::Idem{fingerprint, reply, clock_ms});
     if (!idem.empty() && method == "POST") reply.headers.emplace_back("Idempotency-Key", idem);
   }
   reply.headers.emplace_back("Request-Id", s.current_request_id);

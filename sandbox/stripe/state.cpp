@@ -37,9 +37,55 @@ value* StripeSandbox::Impl::Find(const std::string& kind, const std::string& id)
 value& StripeSandbox::Impl::Store(const std::string& kind, value obj) {
   const std::string id = obj.at("id").as_string();
   auto& m = objects[kind];
-  if (!m.count(id)) order[kind].push_back(id);
+  if (!m.count(id)) {
+    ForgetOldest(kind);
+    order[kind].push_back(id);
+    ++made[kind];
+  }
   kind_of[id] = kind;
   return m[id] = std::move(obj);
+}
+
+namespace {
+
+// What a bulk load makes per request: the kinds options.retain bounds. A price only when made
+// for one item (price_data, kept inactive): catalog prices are looked up by the load.
+bool Forgettable(const std::string& kind, const value& obj) {
+  if (kind == "price")
+    return obj.has_field("active") && obj.at("active").is_boolean() && !obj.at("active").as_bool();
+  return kind == "event" || kind == "subscription" || kind == "invoice" || kind == "invoiceitem" ||
+         kind == "charge";
+}
+
+}  // namespace
+
+void StripeSandbox::Impl::ForgetOldest(const std::string& kind) {
+  auto& ids = order[kind];
+  if (options.retain == 0 || ids.size() < 2 * options.retain) return;
+  auto& m = objects[kind];
+  const size_t newest_kept = ids.size() - options.retain;
+  std::vector<std::string> kept;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    auto it = m.find(ids[i]);
+    if (it == m.end()) continue;
+    if (i < newest_kept && Forgettable(kind, it->second)) {
+      kind_of.erase(ids[i]);
+      m.erase(it);
+      continue;
+    }
+    kept.push_back(std::move(ids[i]));
+  }
+  ids = std::move(kept);
+}
+
+void StripeSandbox::Impl::Remember(const std::string& key, Idem idem) {
+  const bool added = idempotency.insert_or_assign(key, std::move(idem)).second;
+  if (options.retain == 0) return;
+  if (added) idempotency_order.push_back(key);
+  while (idempotency_order.size() > options.retain) {
+    idempotency.erase(idempotency_order.front());
+    idempotency_order.pop_front();
+  }
 }
 
 Reply StripeSandbox::Impl::ListOf(const std::string& kind, const value& q, const std::string& url,

@@ -34,6 +34,12 @@ struct StripeSandboxOptions {
   // How long an Idempotency-Key is remembered, by the sandbox's clock: Stripe keeps keys
   // for at least 24 hours, then a request with the same key runs again as a new one.
   int64_t idempotency_ttl_ms = 24LL * 3600 * 1000;
+  // 0: keep everything. Otherwise the emulator keeps only the newest `retain` of what a bulk
+  // load makes per request — events, subscriptions, invoices, invoice items, charges, the
+  // prices made for one item (price_data) — and of the Idempotency-Keys, so that a
+  // million-row benchmark measures the client, not the emulator's memory. Customers, products,
+  // catalog prices and endpoints are always kept; /__sandbox/stats counts all that was made.
+  size_t retain = 0;
 };
 
 struct BillRunResult {

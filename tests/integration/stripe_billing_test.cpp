@@ -260,6 +260,45 @@ TEST(StripeBilling, SubscriptionLifecycle) {
   EXPECT_GT(canceled->canceled_at, 0);
 }
 
+// --billing-retain, for the million-row benches: the emulator keeps only the newest of what a
+// load makes per request (subscriptions, their invoices, charges, events, keys), never the
+// customers or the catalog, and its stats still count everything made.
+TEST(StripeBilling, WithRetainTheEmulatorForgetsOnlyTheOldestOfWhatALoadMakes) {
+  sandbox::stripe::StripeSandboxOptions so;
+  so.retain = 4;
+  StripeEnv env(so);
+  auto& b = env.billing();
+  Catalog c = MakeCatalog(b);
+  const std::string cus = b.CreateAccount(Acme("001R"), "acct:001R").value().id;
+  std::vector<std::string> ids;
+  for (int i = 0; i < 20; ++i) {
+    SubscriptionSpec spec;
+    spec.account_id = cus;
+    spec.items.push_back(SubscriptionItem{"", c.monthly, 1, {}});
+    auto sub = b.CreateSubscription(spec, "load:" + std::to_string(i));
+    ASSERT_TRUE(sub.ok()) << i << ": " << sub.status().ToString();
+    ids.push_back(sub->id);
+  }
+  for (const char* kind : {"subscription", "invoice", "charge", "event"}) {
+    EXPECT_GE(env.sandbox.CountObjects(kind), 4) << kind;
+    EXPECT_LE(env.sandbox.CountObjects(kind), 8) << kind;
+  }
+  EXPECT_EQ(env.sandbox.CountObjects("customer"), 1);
+  EXPECT_EQ(env.sandbox.CountObjects("price"), 3);
+  EXPECT_TRUE(b.GetSubscription(ids.back()).ok());
+  EXPECT_TRUE(b.GetSubscription(ids.front()).status().IsNotFound());
+  auto [status, stats] = env.Api("GET", "/__sandbox/stats");
+  ASSERT_EQ(status, 200);
+  EXPECT_EQ(stats["made"]["subscription"].as_int(), 20);
+  // The newest keys still replay; the oldest are forgotten, as Stripe forgets after 24 hours.
+  SubscriptionSpec again;
+  again.account_id = cus;
+  again.items.push_back(SubscriptionItem{"", c.monthly, 1, {}});
+  EXPECT_EQ(b.CreateSubscription(again, "load:19").value().id, ids.back());
+  EXPECT_NE(b.CreateSubscription(again, "load:0").value().id, ids.front());
+  EXPECT_EQ(env.Api("GET", "/__sandbox/stats").second["made"]["subscription"].as_int(), 21);
+}
+
 TEST(StripeBilling, APendingSubscriptionStartsOnlyWhenAsked) {
   StripeEnv env;
   Catalog c = MakeCatalog(env.billing());
