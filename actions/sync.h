@@ -49,6 +49,29 @@ struct FieldDiff {
   std::string billing_value;  // what billing holds now
 };
 
+// link: a CRM record and the billing record an admin says it is.
+struct LinkPair {
+  std::string crm_id;
+  std::string billing_id;
+};
+
+// One record's answer to link or unlink: `outcome` "linked", "unlinked" or "unchanged", or
+// `error` saying why not (nothing was changed for it then).
+struct LinkResult {
+  std::string crm_id;
+  std::string billing_id;
+  std::string outcome;
+  std::string error;
+};
+
+// One account's invoices and payments re-read from billing and written to the CRM.
+struct InvoiceRefresh {
+  std::string crm_id;
+  std::string billing_id;
+  int invoices = 0, payments = 0;
+  std::string error;
+};
+
 struct QueryResult {
   std::string crm_id;
   std::string billing_id;
@@ -96,6 +119,25 @@ class Actions {
                                        const std::vector<std::string>& crm_ids);
   Result<std::vector<QueryResult>> Query(const std::string& object,
                                          const std::vector<std::string>& crm_ids);
+
+  // link (actions/link.cpp): pairs each CRM record with a billing record billing already has,
+  // never creating one. Refused per record: an id that is not a record, a billing record that
+  // does not exist, carries another CRM id, or is linked to another record under any object
+  // map, a CRM record linked to another billing record (unlink it first). Then, as a sync
+  // would: the link and its audit row ("link") recorded, billing given the CRM's values and the
+  // CRM id (the CRM is the master), the CRM's link fields written.
+  Result<std::vector<LinkResult>> Link(const std::string& object,
+                                       const std::vector<LinkPair>& pairs);
+  // unlink: forgets each record's pairing — the link (audit row "unlink"), billing's tag of the
+  // CRM id (where billing lets it go: Stripe), the CRM's link fields. Billing keeps its record;
+  // a record not linked is "unchanged".
+  Result<std::vector<LinkResult>> Unlink(const std::string& object,
+                                         const std::vector<std::string>& crm_ids);
+  // invoices: each linked record's invoices and their payments, refunds and credit notes read
+  // from billing and written to the CRM as the callbacks write them (keyed by billing id, so a
+  // second refresh changes nothing): for an account whose webhooks were missed.
+  Result<std::vector<InvoiceRefresh>> RefreshInvoices(const std::string& object,
+                                                      const std::vector<std::string>& crm_ids);
 
  private:
   Result<const mapping::ObjectMap*> SyncableMap(const std::string& object) const;

@@ -149,6 +149,76 @@ ApiReply QueryAction(actions::Actions& actions, const std::string& name, const s
   return ApiReply{200, Results(std::move(out))};
 }
 
+// {"links":[{"id":"001…","billing_id":"cus_…"},...]}: at most 2,000 pairs per call.
+Result<std::vector<actions::LinkPair>> ParseLinks(const std::string& body) {
+  auto j = Json::Parse(body);
+  if (!j.ok()) return j.status();
+  if (!(*j)["links"].is_array())
+    return Status::InvalidArgument(
+        "the body must be {\"links\":[{\"id\":\"...\",\"billing_id\":\"...\"}]}");
+  std::vector<actions::LinkPair> out;
+  for (const auto& v : (*j)["links"].array()) {
+    if (!v["id"].is_string() || !v["billing_id"].is_string())
+      return Status::InvalidArgument("each link needs \"id\" and \"billing_id\" as strings");
+    out.push_back(actions::LinkPair{v["id"].as_string(), v["billing_id"].as_string()});
+  }
+  if (out.size() > 2000) return Status::InvalidArgument("at most 2000 links per call");
+  return out;
+}
+
+ApiReply LinkResults(const Result<std::vector<actions::LinkResult>>& done,
+                     const std::string& error_code) {
+  if (!done.ok())
+    return ApiReply{HttpStatusOf(done.status()), ErrorJson(error_code, done.status().ToString())};
+  Json out = Json::MakeArray();
+  for (const auto& r : *done) {
+    Json j = Json::MakeObject();
+    j.Set("id", r.crm_id);
+    if (!r.billing_id.empty()) j.Set("billing_id", r.billing_id);
+    if (!r.outcome.empty()) j.Set("outcome", r.outcome);
+    if (!r.error.empty()) j.Set("error", r.error);
+    out.Push(std::move(j));
+  }
+  return ApiReply{200, Results(std::move(out))};
+}
+
+ApiReply LinkAction(actions::Actions& actions, const std::string& name, const std::string& body) {
+  auto pairs = ParseLinks(body);
+  if (!pairs.ok()) return ApiReply{400, ErrorJson("bad_request", pairs.status().message())};
+  return LinkResults(actions.Link(name, *pairs), "link_failed");
+}
+
+ApiReply UnlinkAction(actions::Actions& actions, const std::string& name, const std::string& body) {
+  auto ids = ParseIds(body);
+  if (!ids.ok()) return ApiReply{400, ErrorJson("bad_request", ids.status().message())};
+  return LinkResults(actions.Unlink(name, *ids), "unlink_failed");
+}
+
+ApiReply InvoicesAction(actions::Actions& actions, const std::string& name,
+                        const std::string& body) {
+  auto ids = ParseIds(body);
+  if (!ids.ok()) return ApiReply{400, ErrorJson("bad_request", ids.status().message())};
+  if (ids->size() > 200)
+    return ApiReply{400, ErrorJson("bad_request",
+                                   "at most 200 ids per call: each reads every "
+                                   "invoice of its account")};
+  auto done = actions.RefreshInvoices(name, *ids);
+  if (!done.ok())
+    return ApiReply{HttpStatusOf(done.status()),
+                    ErrorJson("invoices_failed", done.status().ToString())};
+  Json out = Json::MakeArray();
+  for (const auto& r : *done) {
+    Json j = Json::MakeObject();
+    j.Set("id", r.crm_id);
+    if (!r.billing_id.empty()) j.Set("billing_id", r.billing_id);
+    j.Set("invoices", r.invoices);
+    j.Set("payments", r.payments);
+    if (!r.error.empty()) j.Set("error", r.error);
+    out.Push(std::move(j));
+  }
+  return ApiReply{200, Results(std::move(out))};
+}
+
 }  // namespace
 
 void RegisterActionRoutes(ApiServer& server, Runtime& rt, AsyncSyncs async) {
@@ -176,6 +246,15 @@ void RegisterActionRoutes(ApiServer& server, Runtime& rt, AsyncSyncs async) {
     server.Route("POST", base + "query", kScopeActions, [actions, name](const std::string& body) {
       return QueryAction(*actions, name, body);
     });
+    server.Route("POST", base + "link", kScopeActions, [actions, name](const std::string& body) {
+      return LinkAction(*actions, name, body);
+    });
+    server.Route("POST", base + "unlink", kScopeActions, [actions, name](const std::string& body) {
+      return UnlinkAction(*actions, name, body);
+    });
+    server.Route(
+        "POST", base + "invoices", kScopeActions,
+        [actions, name](const std::string& body) { return InvoicesAction(*actions, name, body); });
   }
 }
 

@@ -493,7 +493,7 @@ std::vector<std::string> Validate(const Mapping& mapping,
          {&o.link.billing_id, &o.link.account_number, &o.link.status, &o.link.time, &o.link.error})
       if (!link->empty() && !crm_field(*link))
         errors.push_back(where_obj + ".link_fields: unknown " + o.crm + " field '" + *link +
-                         "' (is Tandem's metadata package from config/salesforce/ deployed?)");
+                         "' (is Tandem's Salesforce package, salesforce/, deployed?)");
     // Only an object with record types in the org has RecordTypeId.
     if (!o.eligible_record_types.empty() && !crm_field("RecordTypeId"))
       errors.push_back(where_obj + ".eligible.record_types: " + o.crm +

@@ -291,6 +291,104 @@ TEST_F(ApiTest, ActionsNeedTheBearerTokenAndRefuseOversizedBodies) {
       404);
 }
 
+// The admin's repair actions from the Salesforce package: link an Account to the customer
+// billing already has (billing takes the CRM's values and id; nothing is created), refuse a
+// customer held by another record, re-read its invoices from billing (twice: no row doubles),
+// and unlink (the link, billing's tag and the CRM's link fields go; billing keeps the customer).
+TEST_F(ApiTest, AnAccountIsLinkedItsInvoicesReReadAndUnlinked) {
+  const connector::http::Headers auth{{"Authorization", std::string("Bearer ") + kToken}};
+  auto& crm = runtime_->crm->client();
+  auto& billing = runtime_->billing->billing();
+  auto make_account = [&](const std::string& name) {
+    Json a = Json::MakeObject();
+    a.Set("Name", name);
+    return crm.Create("Account", a).value();
+  };
+  const std::string acme = make_account("Acme Linked"), other = make_account("Other Co");
+  connector::billing::BillingAccount existing;
+  existing.name = "ACME (typed in billing)";
+  const std::string customer = billing.CreateAccount(existing, "test:existing").value().id;
+  // The answer's result at `i` (null when there is none).
+  auto result = [](const connector::http::HttpResponse& r, size_t i = 0) {
+    auto j = Json::Parse(r.body);
+    const Json::Array none;
+    const auto& list = j.ok() ? (*j)["results"].array() : none;
+    return i < list.size() ? list[i] : Json();
+  };
+  auto link = [&](const std::string& id, const std::string& billing_id) {
+    return Post("/api/v1/actions/account/link",
+                R"({"links":[{"id":")" + id + R"(","billing_id":")" + billing_id + "\"}]}", auth);
+  };
+
+  auto linked = link(acme, customer);
+  ASSERT_EQ(linked.status, 200) << linked.body;
+  EXPECT_EQ(result(linked)["outcome"].ToText(), "linked") << linked.body;
+  EXPECT_EQ(billing.GetAccount(customer).value().name, "Acme Linked");  // the CRM is the master
+  EXPECT_EQ(billing.GetAccount(customer).value().external_key, acme);
+  EXPECT_EQ(billing.GetAccount(customer).value().id, customer);
+  EXPECT_EQ(billing_.CountObjects("customer"), 1);  // nothing created
+  Json crm_acme = crm.Retrieve("Account", acme, {"Billing_Id__c", "Sync_Status__c"}).value();
+  EXPECT_EQ(crm_acme["Billing_Id__c"].ToText(), customer);
+  EXPECT_EQ(crm_acme["Sync_Status__c"].ToText(), "Synced");
+  EXPECT_EQ(result(link(acme, customer))["outcome"].ToText(), "unchanged");
+  EXPECT_NE(result(link(other, customer))["error"].ToText().find("is linked to Account " + acme),
+            std::string::npos);
+  EXPECT_NE(result(link(acme, "cus_Other"))["error"].ToText().find("unlink it first"),
+            std::string::npos);
+  EXPECT_NE(result(link(other, "cus_Missing"))["error"].ToText().find("no billing account"),
+            std::string::npos);
+  EXPECT_NE(result(link("001' OR Name != '", customer))["error"].ToText().find("not a Salesforce"),
+            std::string::npos);
+  EXPECT_EQ(Post("/api/v1/actions/account/link", R"({"links":[{"id":1}]})", auth).status, 400);
+
+  // An invoice billing made while Tandem was not told (no webhook): re-read on request.
+  connector::billing::Product p;
+  p.name = "Virtual Server";
+  connector::billing::Price price;
+  price.product_id = billing.CreateProduct(p, "test:prod").value().id;
+  price.currency = "eur";
+  price.unit_amount_minor = 3000;
+  price.interval = "month";
+  connector::billing::SubscriptionSpec spec;
+  spec.account_id = customer;
+  spec.items.push_back({"", billing.CreatePrice(price, "test:price").value().id, 1, {}});
+  ASSERT_TRUE(billing.CreateSubscription(spec, "test:sub").ok());
+  auto count = [&](const std::string& object) {
+    int n = 0;
+    EXPECT_TRUE(crm.Query("SELECT Id FROM " + object,
+                          [&](const Json&) {
+                            ++n;
+                            return Status::Ok();
+                          })
+                    .ok());
+    return n;
+  };
+  for (int round = 0; round < 2; ++round) {
+    auto refreshed = Post("/api/v1/actions/account/invoices",
+                          R"({"ids":[")" + acme + R"(",")" + other + "\"]}", auth);
+    ASSERT_EQ(refreshed.status, 200) << refreshed.body;
+    EXPECT_EQ(result(refreshed)["invoices"].as_int(), 1) << refreshed.body;
+    EXPECT_EQ(result(refreshed)["payments"].as_int(), 1) << refreshed.body;
+    EXPECT_EQ(result(refreshed, 1)["error"].ToText(), "not synced to billing yet");
+    EXPECT_EQ(count("Billing_Invoice__c"), 1) << "round " << round;
+    EXPECT_EQ(count("Billing_Payment__c"), 1) << "round " << round;
+  }
+
+  auto unlinked = Post("/api/v1/actions/account/unlink", R"({"ids":[")" + acme + "\"]}", auth);
+  ASSERT_EQ(unlinked.status, 200) << unlinked.body;
+  EXPECT_EQ(result(unlinked)["outcome"].ToText(), "unlinked") << unlinked.body;
+  EXPECT_EQ(result(unlinked)["billing_id"].ToText(), customer);
+  EXPECT_TRUE(crm.Retrieve("Account", acme, {"Billing_Id__c"}).value()["Billing_Id__c"].is_null());
+  EXPECT_EQ(billing.GetAccount(customer).value().external_key, "");
+  EXPECT_FALSE(runtime_->store->FindLinkByCrmId("account", acme).value().has_value());
+  EXPECT_EQ(result(Post("/api/v1/actions/account/unlink", R"({"ids":[")" + acme + "\"]}",
+                        auth))["outcome"]
+                .ToText(),
+            "unchanged");
+  // Free again: another record may take the customer.
+  EXPECT_EQ(result(link(other, customer))["outcome"].ToText(), "linked");
+}
+
 TEST_F(ApiTest, MetricsShowCallsOutcomesQueueDepthAndLatency) {
   ASSERT_EQ(Post("/api/v1/actions/account/sync", R"({"ids":["001000000000000AAA"]})",
                  {{"Authorization", std::string("Bearer ") + kToken}})

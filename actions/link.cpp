@@ -1,0 +1,217 @@
+// Step 3's repair actions for an admin: link a CRM record to a billing record billing already
+// has, unlink a wrong pairing, and re-read an account's invoices from billing.
+#include <set>
+
+#include "actions/billing_records.h"
+#include "actions/sync.h"
+#include "connector/crm/soql.h"
+#include "util/log.h"
+
+namespace tandem::actions {
+namespace {
+
+constexpr size_t kWriteBatch = 200;  // records per Collections call
+
+// Salesforce's 15- and 18-character forms of one id name the same record.
+bool SameRecord(const std::string& a, const std::string& b) {
+  return a.size() >= 15 && b.size() >= 15 && a.compare(0, 15, b, 0, 15) == 0;
+}
+
+}  // namespace
+
+Result<std::vector<LinkResult>> Actions::Link(const std::string& object,
+                                              const std::vector<LinkPair>& pairs) {
+  auto map_or = SyncableMap(object);
+  if (!map_or.ok()) return map_or.status();
+  const mapping::ObjectMap& map = **map_or;
+  std::vector<std::string> ids;
+  for (const auto& p : pairs)
+    if (connector::crm::IsSalesforceId(p.crm_id)) ids.push_back(p.crm_id);
+  std::map<std::string, Json> records;
+  TANDEM_RETURN_IF_ERROR(ReadRecords(map, ids, &records));
+  std::vector<LinkResult> out;
+  std::vector<store::Link> links;
+  std::vector<store::AuditEntry> audit;
+  std::vector<std::string> to_sync;
+  std::set<std::string> named_crm, named_billing;
+  const int64_t now_ms = ToEpochMillis(deps_.clock.Now());
+  for (const auto& p : pairs) {
+    LinkResult r{p.crm_id, p.billing_id, "", ""};
+    bool linked_already = false;
+    // The first reason this pair cannot be linked; empty when it can.
+    auto refusal = [&]() -> Result<std::string> {
+      if (!connector::crm::IsSalesforceId(p.crm_id))
+        return std::string("not a Salesforce record id");
+      if (records.find(p.crm_id) == records.end()) return "no " + map.crm + " with this id";
+      if (p.billing_id.empty()) return std::string("billing_id is required");
+      if (!named_crm.insert(p.crm_id).second || !named_billing.insert(p.billing_id).second)
+        return std::string("named twice in this call");
+      auto mine = deps_.store.FindLinkByCrmId(map.name, p.crm_id);
+      if (!mine.ok()) return mine.status();
+      linked_already = *mine && (*mine)->billing_id == p.billing_id;
+      if (linked_already) return std::string();
+      if (*mine) return "already linked to billing " + (*mine)->billing_id + ": unlink it first";
+      // One billing record, one CRM record: under any object map (a contact must never take
+      // over its company's customer).
+      for (const auto& other : deps_.mapping.objects) {
+        if (other.billing != map.billing) continue;
+        auto held = deps_.store.FindLinkByBillingId(other.name, p.billing_id);
+        if (!held.ok()) return held.status();
+        if (*held)
+          return "billing " + p.billing_id + " is linked to " + other.crm + " " + (*held)->crm_id;
+      }
+      auto account = deps_.billing.GetAccount(p.billing_id);
+      if (account.status().IsNotFound()) return "no billing " + map.billing + " " + p.billing_id;
+      if (!account.ok()) return account.status();
+      if (!account->external_key.empty() && !SameRecord(account->external_key, p.crm_id))
+        return "billing " + p.billing_id + " carries CRM id " + account->external_key;
+      return std::string();
+    };
+    auto refused = refusal();
+    if (!refused.ok()) return refused.status();  // the store or billing failed: stop
+    if (!refused->empty()) {
+      r.error = *refused;
+    } else if (linked_already) {
+      r.outcome = "unchanged";
+    } else {
+      r.outcome = "linked";
+      // No content hash: the sync below writes the CRM's values to billing.
+      links.push_back(store::Link{map.name, p.crm_id, p.billing_id, "", "", now_ms});
+      audit.push_back(
+          store::AuditEntry{now_ms, actor_, map.name, p.crm_id, "link", "linked", p.billing_id});
+      to_sync.push_back(p.crm_id);
+    }
+    out.push_back(std::move(r));
+  }
+  TANDEM_RETURN_IF_ERROR(deps_.store.RecordSync(links, audit));
+  if (to_sync.empty()) return out;
+  // As a sync: billing takes the CRM's values and id, the CRM its link fields. A record billing
+  // refuses stays linked and on the retry list, as any failed sync.
+  auto synced = Sync(map.name, to_sync, SyncMode::kForce);
+  if (!synced.ok()) return synced.status();
+  std::map<std::string, const Outcome*> by_id;
+  for (const auto& o : synced->outcomes) by_id[o.record_id] = &o;
+  for (auto& r : out) {
+    auto it = by_id.find(r.crm_id);
+    if (r.outcome != "linked" || it == by_id.end()) continue;
+    if (it->second->failed())
+      r.error = "linked; billing not brought in step yet (retried): " + it->second->reason;
+    else if (!it->second->reason.empty())
+      r.error = "linked; " + it->second->reason;
+  }
+  return out;
+}
+
+Result<std::vector<LinkResult>> Actions::Unlink(const std::string& object,
+                                                const std::vector<std::string>& crm_ids) {
+  auto map_or = SyncableMap(object);
+  if (!map_or.ok()) return map_or.status();
+  const mapping::ObjectMap& map = **map_or;
+  auto links_or = deps_.store.FindLinksByCrmIds(map.name, crm_ids);
+  if (!links_or.ok()) return links_or.status();
+  std::map<std::string, std::string> billing_of;
+  for (const auto& l : *links_or) billing_of[l.crm_id] = l.billing_id;
+  std::vector<LinkResult> out;
+  std::vector<std::string> dropped;
+  std::vector<store::AuditEntry> audit;
+  std::vector<Json> write_back;
+  const int64_t now_ms = ToEpochMillis(deps_.clock.Now());
+  std::set<std::string> seen;
+  for (const auto& id : crm_ids) {
+    LinkResult r{id, "", "", ""};
+    auto it = billing_of.find(id);
+    if (!connector::crm::IsSalesforceId(id)) {
+      r.error = "not a Salesforce record id";
+    } else if (it == billing_of.end() || !seen.insert(id).second) {
+      r.outcome = "unchanged";
+    } else {
+      r.billing_id = it->second;
+      // Billing forgets the CRM id first: a later sync of this record must not find it there.
+      connector::billing::BillingAccount untag;
+      untag.clear = {connector::billing::kExternalKeyPath};
+      auto untagged = deps_.billing.UpdateAccount(
+          it->second, untag,
+          "tandem:" + map.name + ":" + id + ":unlink:" + it->second + ":" + std::to_string(now_ms));
+      if (!untagged.ok() && !untagged.status().IsNotFound()) {
+        r.error = "billing " + it->second + " kept the CRM id: " + untagged.status().ToString();
+        out.push_back(std::move(r));
+        continue;
+      }
+      r.outcome = "unlinked";
+      dropped.push_back(id);
+      audit.push_back(
+          store::AuditEntry{now_ms, actor_, map.name, id, "unlink", "unlinked", it->second});
+      Json wb = Json::MakeObject();
+      wb.Set("Id", id);
+      for (const std::string* field :
+           {&map.link.billing_id, &map.link.account_number, &map.link.status, &map.link.error})
+        if (!field->empty()) wb.Set(*field, Json());
+      if (!map.link.time.empty()) wb.Set(map.link.time, FormatRfc3339(deps_.clock.Now()));
+      if (wb.size() > 1) write_back.push_back(std::move(wb));
+    }
+    out.push_back(std::move(r));
+  }
+  TANDEM_RETURN_IF_ERROR(deps_.store.DeleteLinks(map.name, dropped));
+  TANDEM_RETURN_IF_ERROR(deps_.store.RecordSync({}, audit));
+  std::map<std::string, LinkResult*> by_id;
+  for (auto& r : out) by_id[r.crm_id] = &r;
+  for (size_t start = 0; start < write_back.size(); start += kWriteBatch) {
+    std::vector<Json> chunk(
+        write_back.begin() + static_cast<long>(start),
+        write_back.begin() + static_cast<long>(std::min(write_back.size(), start + kWriteBatch)));
+    auto results = deps_.crm.UpdateMany(map.crm, chunk);
+    for (size_t k = 0; k < chunk.size(); ++k) {
+      if (results.ok() && (*results)[k].success) continue;
+      by_id[chunk[k]["Id"].as_string()]->error =
+          "unlinked; the CRM's link fields were not cleared: " +
+          (results.ok() ? (*results)[k].ErrorText() : results.status().ToString());
+    }
+  }
+  return out;
+}
+
+Result<std::vector<InvoiceRefresh>> Actions::RefreshInvoices(
+    const std::string& object, const std::vector<std::string>& crm_ids) {
+  auto map_or = SyncableMap(object);
+  if (!map_or.ok()) return map_or.status();
+  const mapping::ObjectMap& map = **map_or;
+  auto links_or = deps_.store.FindLinksByCrmIds(map.name, crm_ids);
+  if (!links_or.ok()) return links_or.status();
+  std::map<std::string, std::string> billing_of;
+  for (const auto& l : *links_or) billing_of[l.crm_id] = l.billing_id;
+  std::vector<InvoiceRefresh> out;
+  for (const auto& id : crm_ids) {
+    InvoiceRefresh r;
+    r.crm_id = id;
+    auto it = billing_of.find(id);
+    if (!connector::crm::IsSalesforceId(id)) {
+      r.error = "not a Salesforce record id";
+    } else if (it == billing_of.end()) {
+      r.error = "not synced to billing yet";
+    } else {
+      r.billing_id = it->second;
+      // Written as now read: newer than any event applied before it.
+      const int64_t version = ToEpochMillis(deps_.clock.Now()) / 1000;
+      Status listed = deps_.billing.ListInvoices(
+          it->second, [&](const connector::billing::Invoice& invoice) -> Status {
+            std::vector<connector::billing::Payment> payments;
+            TANDEM_RETURN_IF_ERROR(deps_.billing.ListInvoicePayments(
+                invoice, [&](const connector::billing::Payment& p) {
+                  payments.push_back(p);
+                  return Status::Ok();
+                }));
+            auto recorded = RecordInvoice(deps_.crm, invoice, id, version, payments);
+            if (!recorded.ok()) return recorded.status();
+            ++r.invoices;
+            r.payments +=
+                static_cast<int>(InvoiceRecords(invoice, id, version, payments).payments.size());
+            return Status::Ok();
+          });
+      if (!listed.ok()) r.error = listed.ToString();
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+}  // namespace tandem::actions
