@@ -29,6 +29,18 @@ Result<std::vector<LinkResult>> Actions::Link(const std::string& object,
     if (connector::crm::IsSalesforceId(p.crm_id)) ids.push_back(p.crm_id);
   std::map<std::string, Json> records;
   TANDEM_RETURN_IF_ERROR(ReadRecords(map, ids, &records));
+  // Whether any object map links CRM record `crm_id` (its 15- or 18-character form).
+  auto linked_anywhere = [&](const std::string& crm_id) -> Result<bool> {
+    for (const auto& other : deps_.mapping.objects) {
+      if (other.billing != map.billing) continue;
+      for (const std::string& form : {crm_id, crm_id.substr(0, 15)}) {
+        auto l = deps_.store.FindLinkByCrmId(other.name, form);
+        if (!l.ok()) return l.status();
+        if (l->has_value()) return true;
+      }
+    }
+    return false;
+  };
   std::vector<LinkResult> out;
   std::vector<store::Link> links;
   std::vector<store::AuditEntry> audit;
@@ -37,7 +49,7 @@ Result<std::vector<LinkResult>> Actions::Link(const std::string& object,
   const int64_t now_ms = ToEpochMillis(deps_.clock.Now());
   for (const auto& p : pairs) {
     LinkResult r{p.crm_id, p.billing_id, "", ""};
-    bool linked_already = false;
+    bool linked_already = false, synced_already = false;
     // The first reason this pair cannot be linked; empty when it can.
     auto refusal = [&]() -> Result<std::string> {
       if (!connector::crm::IsSalesforceId(p.crm_id))
@@ -49,6 +61,7 @@ Result<std::vector<LinkResult>> Actions::Link(const std::string& object,
       auto mine = deps_.store.FindLinkByCrmId(map.name, p.crm_id);
       if (!mine.ok()) return mine.status();
       linked_already = *mine && (*mine)->billing_id == p.billing_id;
+      synced_already = linked_already && !(*mine)->content_hash.empty();
       if (linked_already) return std::string();
       if (*mine) return "already linked to billing " + (*mine)->billing_id + ": unlink it first";
       // One billing record, one CRM record: under any object map (a contact must never take
@@ -63,16 +76,25 @@ Result<std::vector<LinkResult>> Actions::Link(const std::string& object,
       auto account = deps_.billing.GetAccount(p.billing_id);
       if (account.status().IsNotFound()) return "no billing " + map.billing + " " + p.billing_id;
       if (!account.ok()) return account.status();
-      if (!account->external_key.empty() && !SameRecord(account->external_key, p.crm_id))
-        return "billing " + p.billing_id + " carries CRM id " + account->external_key;
+      // A tag naming another record that is linked is that record's; a stale one (the record
+      // was unlinked where billing keeps tags, GTV, or is gone) is taken over.
+      if (!account->external_key.empty() && !SameRecord(account->external_key, p.crm_id)) {
+        auto holder = linked_anywhere(account->external_key);
+        if (!holder.ok()) return holder.status();
+        if (*holder) return "billing " + p.billing_id + " carries CRM id " + account->external_key;
+      }
       return std::string();
     };
     auto refused = refusal();
     if (!refused.ok()) return refused.status();  // the store or billing failed: stop
     if (!refused->empty()) {
       r.error = *refused;
-    } else if (linked_already) {
+    } else if (synced_already) {
       r.outcome = "unchanged";
+    } else if (linked_already) {
+      // Linked by an earlier call whose sync did not finish: it is brought in step now.
+      r.outcome = "linked";
+      to_sync.push_back(p.crm_id);
     } else {
       r.outcome = "linked";
       // No content hash: the sync below writes the CRM's values to billing.
@@ -87,7 +109,9 @@ Result<std::vector<LinkResult>> Actions::Link(const std::string& object,
   if (to_sync.empty()) return out;
   // As a sync: billing takes the CRM's values and id, the CRM its link fields. A record billing
   // refuses stays linked and on the retry list, as any failed sync.
-  auto synced = Sync(map.name, to_sync, SyncMode::kForce);
+  // Keys of their own: an update of the same content before an unlink may still be remembered
+  // by billing, and its replay would not tag the record again.
+  auto synced = Sync(map.name, to_sync, SyncMode::kForce, {}, ":link:" + std::to_string(now_ms));
   if (!synced.ok()) return synced.status();
   std::map<std::string, const Outcome*> by_id;
   for (const auto& o : synced->outcomes) by_id[o.record_id] = &o;
@@ -107,10 +131,17 @@ Result<std::vector<LinkResult>> Actions::Unlink(const std::string& object,
   auto map_or = SyncableMap(object);
   if (!map_or.ok()) return map_or.status();
   const mapping::ObjectMap& map = **map_or;
-  auto links_or = deps_.store.FindLinksByCrmIds(map.name, crm_ids);
+  std::vector<std::string> valid;
+  for (const auto& id : crm_ids)
+    if (connector::crm::IsSalesforceId(id)) valid.push_back(id);
+  auto links_or = deps_.store.FindLinksByCrmIds(map.name, valid);
   if (!links_or.ok()) return links_or.status();
   std::map<std::string, std::string> billing_of;
   for (const auto& l : *links_or) billing_of[l.crm_id] = l.billing_id;
+  // A record not linked whose CRM fields still name a billing id (an earlier unlink whose clear
+  // failed) is cleared again.
+  std::map<std::string, Json> records;
+  if (!map.link.billing_id.empty()) TANDEM_RETURN_IF_ERROR(ReadRecords(map, valid, &records));
   std::vector<LinkResult> out;
   std::vector<std::string> dropped;
   std::vector<store::AuditEntry> audit;
@@ -120,11 +151,21 @@ Result<std::vector<LinkResult>> Actions::Unlink(const std::string& object,
   for (const auto& id : crm_ids) {
     LinkResult r{id, "", "", ""};
     auto it = billing_of.find(id);
+    const bool first = seen.insert(id).second;
+    auto rec = records.find(id);
+    const std::string shown = rec == records.end() ? "" : rec->second[map.link.billing_id].ToText();
     if (!connector::crm::IsSalesforceId(id)) {
       r.error = "not a Salesforce record id";
-    } else if (it == billing_of.end() || !seen.insert(id).second) {
+      out.push_back(std::move(r));
+      continue;
+    }
+    if (!first || (it == billing_of.end() && shown.empty())) {
       r.outcome = "unchanged";
-    } else {
+      out.push_back(std::move(r));
+      continue;
+    }
+    r.outcome = "unlinked";
+    if (it != billing_of.end()) {
       r.billing_id = it->second;
       // Billing forgets the CRM id first: a later sync of this record must not find it there.
       connector::billing::BillingAccount untag;
@@ -133,28 +174,38 @@ Result<std::vector<LinkResult>> Actions::Unlink(const std::string& object,
           it->second, untag,
           "tandem:" + map.name + ":" + id + ":unlink:" + it->second + ":" + std::to_string(now_ms));
       if (!untagged.ok() && !untagged.status().IsNotFound()) {
+        r.outcome.clear();
         r.error = "billing " + it->second + " kept the CRM id: " + untagged.status().ToString();
         out.push_back(std::move(r));
         continue;
       }
-      r.outcome = "unlinked";
+      if (untagged.ok() && !untagged->external_key.empty())
+        r.error = "unlinked; billing " + it->second + " keeps CRM id " + untagged->external_key +
+                  " (it cannot be changed there): link the record again to use that record";
       dropped.push_back(id);
       audit.push_back(
           store::AuditEntry{now_ms, actor_, map.name, id, "unlink", "unlinked", it->second});
-      Json wb = Json::MakeObject();
-      wb.Set("Id", id);
-      for (const std::string* field :
-           {&map.link.billing_id, &map.link.account_number, &map.link.status, &map.link.error})
-        if (!field->empty()) wb.Set(*field, Json());
-      if (!map.link.time.empty()) wb.Set(map.link.time, FormatRfc3339(deps_.clock.Now()));
-      if (wb.size() > 1) write_back.push_back(std::move(wb));
+    } else {
+      r.billing_id = shown;
     }
+    Json wb = Json::MakeObject();
+    wb.Set("Id", id);
+    for (const std::string* field :
+         {&map.link.billing_id, &map.link.account_number, &map.link.status, &map.link.error})
+      if (!field->empty()) wb.Set(*field, Json());
+    if (!map.link.time.empty()) wb.Set(map.link.time, FormatRfc3339(deps_.clock.Now()));
+    if (wb.size() > 1) write_back.push_back(std::move(wb));
     out.push_back(std::move(r));
   }
+  // The link and its audit row go together; a record unlinked leaves the retry list (a retry
+  // would create it again in billing).
   TANDEM_RETURN_IF_ERROR(deps_.store.DeleteLinks(map.name, dropped));
   TANDEM_RETURN_IF_ERROR(deps_.store.RecordSync({}, audit));
+  if (Status noted = deps_.store.NoteSyncOutcomes(map.name, {}, dropped, options_.retry, now_ms);
+      !noted.ok())
+    return noted;
   std::map<std::string, LinkResult*> by_id;
-  for (auto& r : out) by_id[r.crm_id] = &r;
+  for (auto& r : out) by_id.emplace(r.crm_id, &r);
   for (size_t start = 0; start < write_back.size(); start += kWriteBatch) {
     std::vector<Json> chunk(
         write_back.begin() + static_cast<long>(start),
@@ -163,7 +214,7 @@ Result<std::vector<LinkResult>> Actions::Unlink(const std::string& object,
     for (size_t k = 0; k < chunk.size(); ++k) {
       if (results.ok() && (*results)[k].success) continue;
       by_id[chunk[k]["Id"].as_string()]->error =
-          "unlinked; the CRM's link fields were not cleared: " +
+          "unlinked; the CRM's link fields were not cleared (unlink again to clear them): " +
           (results.ok() ? (*results)[k].ErrorText() : results.status().ToString());
     }
   }
@@ -175,6 +226,9 @@ Result<std::vector<InvoiceRefresh>> Actions::RefreshInvoices(
   auto map_or = SyncableMap(object);
   if (!map_or.ok()) return map_or.status();
   const mapping::ObjectMap& map = **map_or;
+  if (map.crm != "Account")
+    return Status::InvalidArgument("invoices belong to Accounts: object map '" + map.name +
+                                   "' is of " + map.crm);
   auto links_or = deps_.store.FindLinksByCrmIds(map.name, crm_ids);
   if (!links_or.ok()) return links_or.status();
   std::map<std::string, std::string> billing_of;

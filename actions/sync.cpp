@@ -53,7 +53,8 @@ Status Actions::ReadRecords(const mapping::ObjectMap& map, const std::vector<std
 }
 
 Actions::Synced Actions::SyncOne(const mapping::ObjectMap& map, const std::string& id,
-                                 const Json& record, const store::Link* link, SyncMode mode) {
+                                 const Json& record, const store::Link* link, SyncMode mode,
+                                 const std::string& key_salt) {
   Synced out;
   mapping::Mapped mapped = mapping::ApplyToBilling(map, record);
   if (!mapped.ok()) {
@@ -74,7 +75,7 @@ Actions::Synced Actions::SyncOne(const mapping::ObjectMap& map, const std::strin
   bool created = false;
   if (link)
     saved = deps_.billing.UpdateAccount(link->billing_id, account,
-                                        Key(map, id, "update:" + mapped.hash));
+                                        Key(map, id, "update:" + mapped.hash + key_salt));
   if (!link || saved.status().IsNotFound()) {
     // Keyed by the record alone: a create whose link was lost replays, never doubles.
     // When the linked billing record is gone, the key names it: the replacement is
@@ -88,7 +89,7 @@ Actions::Synced Actions::SyncOne(const mapping::ObjectMap& map, const std::strin
       auto found = deps_.billing.FindAccountByExternalKey(id);
       if (found.ok() && found->has_value()) {
         saved = deps_.billing.UpdateAccount((*found)->id, account,
-                                            Key(map, id, "update:" + mapped.hash));
+                                            Key(map, id, "update:" + mapped.hash + key_salt));
         created = false;
       }
     }
@@ -111,7 +112,8 @@ Actions::Synced Actions::SyncOne(const mapping::ObjectMap& map, const std::strin
 }
 
 Result<SyncReport> Actions::Sync(const std::string& object, const std::vector<std::string>& crm_ids,
-                                 SyncMode mode, const SyncProgress& progress) {
+                                 SyncMode mode, const SyncProgress& progress,
+                                 const std::string& key_salt) {
   auto map_or = SyncableMap(object);
   if (!map_or.ok()) return map_or.status();
   const mapping::ObjectMap& map = **map_or;
@@ -167,8 +169,9 @@ Result<SyncReport> Actions::Sync(const std::string& object, const std::vector<st
           if (rec == slice.records.end())
             slice.synced[i].outcome = Outcome::Failed(id, "Id", "no " + map.crm + " with this id");
           else
-            slice.synced[i] = SyncOne(map, id, rec->second,
-                                      link == slice.links.end() ? nullptr : &link->second, mode);
+            slice.synced[i] =
+                SyncOne(map, id, rec->second, link == slice.links.end() ? nullptr : &link->second,
+                        mode, key_salt);
         });
   };
 

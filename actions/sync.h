@@ -110,8 +110,11 @@ class Actions {
   // A pipeline of 200-id slices: while billing's writes for one slice are in flight, the next
   // slice is read from the CRM and the previous one's link fields are written back, so the
   // CRM's latency does not idle billing's rate limit.
+  // `key_salt` goes into the billing update keys: a link writes billing again even when an
+  // earlier update of the same content is still remembered under its key (Stripe, 24 h).
   Result<SyncReport> Sync(const std::string& object, const std::vector<std::string>& crm_ids,
-                          SyncMode mode = SyncMode::kIfChanged, const SyncProgress& progress = {});
+                          SyncMode mode = SyncMode::kIfChanged, const SyncProgress& progress = {},
+                          const std::string& key_salt = "");
   // The to-billing fields where the CRM record and the billing record disagree.
   static std::vector<FieldDiff> Diff(const mapping::ObjectMap& map, const Json& crm_record,
                                      const Json& billing_payload);
@@ -129,13 +132,15 @@ class Actions {
   Result<std::vector<LinkResult>> Link(const std::string& object,
                                        const std::vector<LinkPair>& pairs);
   // unlink: forgets each record's pairing — the link (audit row "unlink"), billing's tag of the
-  // CRM id (where billing lets it go: Stripe), the CRM's link fields. Billing keeps its record;
-  // a record not linked is "unchanged".
+  // CRM id (where billing lets it go: Stripe; the result says when it kept it: GTV), the CRM's
+  // link fields, the record's place on the retry list. Billing keeps its record; a record not
+  // linked is "unchanged" (its CRM link fields are cleared if they still name a billing id).
   Result<std::vector<LinkResult>> Unlink(const std::string& object,
                                          const std::vector<std::string>& crm_ids);
-  // invoices: each linked record's invoices and their payments, refunds and credit notes read
-  // from billing and written to the CRM as the callbacks write them (keyed by billing id, so a
-  // second refresh changes nothing): for an account whose webhooks were missed.
+  // invoices (object maps of CRM Accounts only): each linked record's invoices and their payments,
+  // refunds and credit notes read from billing and written to the CRM as the callbacks write them
+  // (keyed by billing id, so a second refresh changes nothing): for an account whose webhooks were
+  // missed.
   Result<std::vector<InvoiceRefresh>> RefreshInvoices(const std::string& object,
                                                       const std::vector<std::string>& crm_ids);
 
@@ -153,7 +158,7 @@ class Actions {
   };
   // Thread-safe (billing calls only): Sync runs it for several records at once.
   Synced SyncOne(const mapping::ObjectMap& map, const std::string& id, const Json& record,
-                 const store::Link* link, SyncMode mode);
+                 const store::Link* link, SyncMode mode, const std::string& key_salt);
 
   ActionDeps deps_;
   const std::string actor_;

@@ -252,9 +252,11 @@ void RegisterActionRoutes(ApiServer& server, Runtime& rt, AsyncSyncs async) {
     server.Route("POST", base + "unlink", kScopeActions, [actions, name](const std::string& body) {
       return UnlinkAction(*actions, name, body);
     });
-    server.Route(
-        "POST", base + "invoices", kScopeActions,
-        [actions, name](const std::string& body) { return InvoicesAction(*actions, name, body); });
+    if (o.crm == "Account")  // invoices belong to accounts
+      server.Route("POST", base + "invoices", kScopeActions,
+                   [actions, name](const std::string& body) {
+                     return InvoicesAction(*actions, name, body);
+                   });
   }
 }
 

@@ -387,6 +387,24 @@ TEST_F(ApiTest, AnAccountIsLinkedItsInvoicesReReadAndUnlinked) {
             "unchanged");
   // Free again: another record may take the customer.
   EXPECT_EQ(result(link(other, customer))["outcome"].ToText(), "linked");
+  EXPECT_EQ(billing.GetAccount(customer).value().external_key, other);
+  // And back: billing is written again (tagged with acme) though it saw this content before.
+  ASSERT_EQ(result(Post("/api/v1/actions/account/unlink", R"({"ids":[")" + other + "\"]}",
+                        auth))["outcome"]
+                .ToText(),
+            "unlinked");
+  EXPECT_EQ(result(link(acme, customer))["outcome"].ToText(), "linked");
+  EXPECT_EQ(billing.GetAccount(customer).value().external_key, acme);
+  // CRM fields naming a billing id without a link (a clear that failed) are cleared by unlink.
+  Json stale = Json::MakeObject();
+  stale.Set("Billing_Id__c", "cus_Stale");
+  ASSERT_TRUE(crm.Update("Account", other, stale).ok());
+  auto cleared = Post("/api/v1/actions/account/unlink", R"({"ids":[")" + other + "\"]}", auth);
+  EXPECT_EQ(result(cleared)["outcome"].ToText(), "unlinked") << cleared.body;
+  EXPECT_TRUE(crm.Retrieve("Account", other, {"Billing_Id__c"}).value()["Billing_Id__c"].is_null());
+  // Invoices belong to accounts: the contact map has no such action.
+  auto contact_invoices = Post("/api/v1/actions/contact/invoices", R"({"ids":[]})", auth);
+  EXPECT_EQ(contact_invoices.status, 404) << contact_invoices.body;
 }
 
 TEST_F(ApiTest, MetricsShowCallsOutcomesQueueDepthAndLatency) {
