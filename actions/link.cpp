@@ -134,10 +134,9 @@ Result<std::vector<LinkResult>> Actions::Unlink(const std::string& object,
   std::vector<std::string> valid;
   for (const auto& id : crm_ids)
     if (connector::crm::IsSalesforceId(id)) valid.push_back(id);
-  auto links_or = deps_.store.FindLinksByCrmIds(map.name, valid);
-  if (!links_or.ok()) return links_or.status();
-  std::map<std::string, std::string> billing_of;
-  for (const auto& l : *links_or) billing_of[l.crm_id] = l.billing_id;
+  auto linked = LinkedBillingIds(map, valid);
+  if (!linked.ok()) return linked.status();
+  const std::map<std::string, std::string>& billing_of = *linked;
   // A record not linked whose CRM fields still name a billing id (an earlier unlink whose clear
   // failed) is cleared again.
   std::map<std::string, Json> records;
@@ -229,10 +228,9 @@ Result<std::vector<InvoiceRefresh>> Actions::RefreshInvoices(
   if (map.crm != "Account")
     return Status::InvalidArgument("invoices belong to Accounts: object map '" + map.name +
                                    "' is of " + map.crm);
-  auto links_or = deps_.store.FindLinksByCrmIds(map.name, crm_ids);
-  if (!links_or.ok()) return links_or.status();
-  std::map<std::string, std::string> billing_of;
-  for (const auto& l : *links_or) billing_of[l.crm_id] = l.billing_id;
+  auto linked = LinkedBillingIds(map, crm_ids);
+  if (!linked.ok()) return linked.status();
+  const std::map<std::string, std::string>& billing_of = *linked;
   std::vector<InvoiceRefresh> out;
   for (const auto& id : crm_ids) {
     InvoiceRefresh r;

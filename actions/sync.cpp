@@ -35,6 +35,18 @@ Result<const mapping::ObjectMap*> Actions::SyncableMap(const std::string& object
   return map;
 }
 
+Result<std::map<std::string, std::string>> Actions::LinkedBillingIds(
+    const mapping::ObjectMap& map, const std::vector<std::string>& crm_ids) const {
+  std::vector<std::string> valid;
+  for (const auto& id : crm_ids)
+    if (connector::crm::IsSalesforceId(id)) valid.push_back(id);
+  auto links = deps_.store.FindLinksByCrmIds(map.name, valid);
+  if (!links.ok()) return links.status();
+  std::map<std::string, std::string> out;
+  for (const auto& l : *links) out[l.crm_id] = l.billing_id;
+  return out;
+}
+
 Status Actions::ReadRecords(const mapping::ObjectMap& map, const std::vector<std::string>& ids,
                             std::map<std::string, Json>* records) {
   std::vector<std::string> fields = mapping::CrmFieldsToRead(map);
@@ -360,10 +372,9 @@ Result<std::vector<OpenResult>> Actions::Open(const std::string& object,
   auto map_or = SyncableMap(object);
   if (!map_or.ok()) return map_or.status();
   const mapping::ObjectMap& map = **map_or;
-  auto links = deps_.store.FindLinksByCrmIds(map.name, crm_ids);
-  if (!links.ok()) return links.status();
-  std::map<std::string, std::string> billing_ids;
-  for (const auto& l : *links) billing_ids[l.crm_id] = l.billing_id;
+  auto linked = LinkedBillingIds(map, crm_ids);
+  if (!linked.ok()) return linked.status();
+  const std::map<std::string, std::string>& billing_ids = *linked;
   std::vector<OpenResult> out;
   for (const auto& id : crm_ids) {
     OpenResult r;
@@ -390,10 +401,9 @@ Result<std::vector<QueryResult>> Actions::Query(const std::string& object,
     if (connector::crm::IsSalesforceId(id)) ids.push_back(id);
   std::map<std::string, Json> records;
   TANDEM_RETURN_IF_ERROR(ReadRecords(map, ids, &records));
-  auto links = deps_.store.FindLinksByCrmIds(map.name, ids);
-  if (!links.ok()) return links.status();
-  std::map<std::string, std::string> billing_ids;
-  for (const auto& l : *links) billing_ids[l.crm_id] = l.billing_id;
+  auto linked = LinkedBillingIds(map, ids);
+  if (!linked.ok()) return linked.status();
+  const std::map<std::string, std::string>& billing_ids = *linked;
   std::vector<QueryResult> out;
   for (const auto& id : crm_ids) {
     QueryResult q;

@@ -146,6 +146,9 @@ class Actions {
 
  private:
   Result<const mapping::ObjectMap*> SyncableMap(const std::string& object) const;
+  // The billing id each of `crm_ids` (those that are Salesforce ids) is linked to, by CRM id.
+  Result<std::map<std::string, std::string>> LinkedBillingIds(
+      const mapping::ObjectMap& map, const std::vector<std::string>& crm_ids) const;
   // Reads the records by id, 200 per SOQL call; `records` maps id → record.
   Status ReadRecords(const mapping::ObjectMap& map, const std::vector<std::string>& ids,
                      std::map<std::string, Json>* records);
