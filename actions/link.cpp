@@ -10,8 +10,6 @@
 namespace tandem::actions {
 namespace {
 
-constexpr size_t kWriteBatch = 200;  // records per Collections call
-
 // Salesforce's 15- and 18-character forms of one id name the same record.
 bool SameRecord(const std::string& a, const std::string& b) {
   return a.size() >= 15 && b.size() >= 15 && a.compare(0, 15, b, 0, 15) == 0;
@@ -205,17 +203,13 @@ Result<std::vector<LinkResult>> Actions::Unlink(const std::string& object,
     return noted;
   std::map<std::string, LinkResult*> by_id;
   for (auto& r : out) by_id.emplace(r.crm_id, &r);
-  for (size_t start = 0; start < write_back.size(); start += kWriteBatch) {
-    std::vector<Json> chunk(
-        write_back.begin() + static_cast<long>(start),
-        write_back.begin() + static_cast<long>(std::min(write_back.size(), start + kWriteBatch)));
-    auto results = deps_.crm.UpdateMany(map.crm, chunk);
-    for (size_t k = 0; k < chunk.size(); ++k) {
-      if (results.ok() && (*results)[k].success) continue;
-      by_id[chunk[k]["Id"].as_string()]->error =
-          "unlinked; the CRM's link fields were not cleared (unlink again to clear them): " +
-          (results.ok() ? (*results)[k].ErrorText() : results.status().ToString());
-    }
+  if (write_back.empty()) return out;
+  auto results = deps_.crm.UpdateMany(map.crm, write_back);  // Collections of 200
+  for (size_t k = 0; k < write_back.size(); ++k) {
+    if (results.ok() && (*results)[k].success) continue;
+    by_id[write_back[k]["Id"].as_string()]->error =
+        "unlinked; the CRM's link fields were not cleared (unlink again to clear them): " +
+        (results.ok() ? (*results)[k].ErrorText() : results.status().ToString());
   }
   return out;
 }
@@ -232,6 +226,15 @@ Result<std::vector<InvoiceRefresh>> Actions::RefreshInvoices(
   if (!linked.ok()) return linked.status();
   const std::map<std::string, std::string>& billing_of = *linked;
   std::vector<InvoiceRefresh> out;
+  // Every account's invoices are read from billing first, then written to the CRM together:
+  // the invoices in one UpsertMany, then their payments under the invoices' CRM ids in another
+  // (Collections of 200), as the callbacks write them.
+  struct Read {
+    size_t account;  // its position in `out`
+    std::string invoice_id;
+    InvoiceRows rows;
+  };
+  std::vector<Read> reads;
   for (const auto& id : crm_ids) {
     InvoiceRefresh r;
     r.crm_id = id;
@@ -244,6 +247,7 @@ Result<std::vector<InvoiceRefresh>> Actions::RefreshInvoices(
       r.billing_id = it->second;
       // Written as now read: newer than any event applied before it.
       const int64_t version = ToEpochMillis(deps_.clock.Now()) / 1000;
+      const size_t first = reads.size();
       Status listed = deps_.billing.ListInvoices(
           it->second, [&](const connector::billing::Invoice& invoice) -> Status {
             std::vector<connector::billing::Payment> payments;
@@ -252,16 +256,53 @@ Result<std::vector<InvoiceRefresh>> Actions::RefreshInvoices(
                   payments.push_back(p);
                   return Status::Ok();
                 }));
-            auto recorded = RecordInvoice(deps_.crm, invoice, id, version, payments);
-            if (!recorded.ok()) return recorded.status();
-            ++r.invoices;
-            r.payments +=
-                static_cast<int>(InvoiceRecords(invoice, id, version, payments).payments.size());
+            reads.push_back(
+                Read{out.size(), invoice.id, InvoiceRecords(invoice, id, version, payments)});
             return Status::Ok();
           });
-      if (!listed.ok()) r.error = listed.ToString();
+      if (!listed.ok()) {
+        r.error = listed.ToString();
+        reads.resize(first);  // an account read in part is not written
+      }
     }
     out.push_back(std::move(r));
+  }
+  auto failed = [&](const Read& read, const std::string& what, const std::string& why) {
+    std::string& error = out[read.account].error;
+    if (error.empty()) error = what + " " + read.invoice_id + " not written: " + why;
+  };
+  std::vector<Json> invoices;
+  for (const auto& read : reads) {
+    Json row = read.rows.invoice;
+    row.Set(kInvoiceKey, read.invoice_id);
+    invoices.push_back(std::move(row));
+  }
+  if (invoices.empty()) return out;
+  auto saved = deps_.crm.UpsertMany(kInvoiceObject, kInvoiceKey, invoices);
+  std::vector<Json> payments;
+  std::vector<const Read*> payment_of;
+  for (size_t k = 0; k < reads.size(); ++k) {
+    if (!saved.ok() || !(*saved)[k].success) {
+      failed(reads[k], "invoice", saved.ok() ? (*saved)[k].ErrorText() : saved.status().ToString());
+      continue;
+    }
+    ++out[reads[k].account].invoices;
+    for (const auto& [payment_id, fields] : reads[k].rows.payments) {
+      Json row = fields;
+      row.Set(kPaymentKey, payment_id);
+      row.Set("Invoice__c", (*saved)[k].id);
+      payments.push_back(std::move(row));
+      payment_of.push_back(&reads[k]);
+    }
+  }
+  if (payments.empty()) return out;
+  auto paid = deps_.crm.UpsertMany(kPaymentObject, kPaymentKey, payments);
+  for (size_t k = 0; k < payments.size(); ++k) {
+    if (paid.ok() && (*paid)[k].success)
+      ++out[payment_of[k]->account].payments;
+    else
+      failed(*payment_of[k], "a payment of invoice",
+             paid.ok() ? (*paid)[k].ErrorText() : paid.status().ToString());
   }
   return out;
 }
