@@ -29,9 +29,32 @@ Result<int> LimitShare::Beat() {
   return count;
 }
 
+void LimitShare::AwaitBeatsSince(int64_t since_ms) {
+  const Millis poll = std::max(Millis(10), every_ / 20);
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_) {
+    lock.unlock();
+    // One not seen for three heartbeats is dead (Beat's ttl): it is waited for no longer.
+    const int64_t alive = ToEpochMillis(clock_.Now()) - 3 * every_.count();
+    auto behind = store_.ProcessesNotSeenSince(process_id_, since_ms, alive);
+    lock.lock();
+    if (!behind.ok() || *behind == 0) return;  // a store that fails: the beats will tell
+    cv_.wait_for(lock, poll, [this] { return stopping_; });
+  }
+}
+
 void LimitShare::Start() {
-  if (auto first = Beat(); !first.ok())
+  const int64_t joined = ToEpochMillis(clock_.Now());
+  auto first = Beat();
+  if (!first.ok()) {
     log::Get("app")->warn("limit share: {}", first.status().ToString());
+  } else if (*first > 1) {
+    log::Get("app")->info("limit share: waiting for the {} other process(es) to count this one",
+                          *first - 1);
+    AwaitBeatsSince(joined + 1);
+    AwaitBeatsSince(ToEpochMillis(clock_.Now()) + 1);
+    (void)Beat();
+  }
   thread_ = StartThread("limit-share", [this] {
     std::unique_lock<std::mutex> lock(mu_);
     while (!cv_.wait_for(lock, every_, [this] { return stopping_; })) {

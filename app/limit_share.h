@@ -4,8 +4,8 @@
 // Each records itself in the store every `every` and keeps 1/N of each limit, N being the
 // processes seen within three heartbeats. A stopped process leaves at once; one killed stops
 // counting three heartbeats later (until then the others run below their share, never above).
-// Processes starting together may each run at the whole limit until their first heartbeats
-// have met (one `every`).
+// A process that finds others already there calls no remote until they have counted it (see
+// Start), so the processes together stay within the limits while one joins, too.
 // Thread-safety: Start/Stop from one thread.
 #pragma once
 
@@ -29,7 +29,11 @@ class LimitShare {
              std::function<void(int)> apply, Millis every = Millis(2'000));
   ~LimitShare();
 
-  // Beats once (so the share holds before the first remote call), then every `every`.
+  // Beats once (so the share holds before the first remote call), then every `every`. When
+  // others were already there, it returns only after each of them has beaten twice since: at
+  // the first they lower their share, by the second the calls they had in flight at the old
+  // share have ended (up to two `every`; one not beating within three is dead and stops the
+  // wait).
   void Start();
   // Leaves the store's list: the others take this process's share at their next heartbeat.
   void Stop();
@@ -39,6 +43,9 @@ class LimitShare {
   void Describe(Metrics& metrics);
 
  private:
+  // Waits until every other live process has beaten at or after `since_ms`.
+  void AwaitBeatsSince(int64_t since_ms);
+
   store::LeadershipStore& store_;
   const Clock& clock_;
   const std::string process_id_;

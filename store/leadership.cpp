@@ -87,4 +87,15 @@ Status LeadershipStore::LeaveProcesses(const std::string& process_id) {
   });
 }
 
+Result<int> LeadershipStore::ProcessesNotSeenSince(const std::string& process_id, int64_t since_ms,
+                                                   int64_t alive_ms) {
+  return pool_.With("processes not seen since", [&](soci::session& sql) -> Result<int> {
+    auto rows = Query(sql,
+                      "SELECT COUNT(*) FROM processes WHERE id <> :i AND seen_ms < :s AND "
+                      "seen_ms >= :a",
+                      {Text(process_id), Int(since_ms), Int(alive_ms)});
+    return static_cast<int>(AsInt(rows.at(0).at(0)));
+  });
+}
+
 }  // namespace tandem::store
