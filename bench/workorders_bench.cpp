@@ -196,7 +196,8 @@ int main(int argc, char** argv) {
       "%.0f %% of the limit); billing %.1f calls/s = "
       "%.0f %% of its %.0f/s limit (10-90 %%: %.1f calls/s = %.0f %%), %lld 429s, %.0f billing and "
       "%.0f CRM calls per 1,000 orders; "
-      "peak RSS %.0f MiB per process; at most %lld CRM requests at once\n",
+      "peak RSS %.0f MiB per process; at most %lld CRM requests at once (the bench's own progress "
+      "query among them)\n",
       orders, processes, workers,
       task_batch == 0 ? "follows billing" : std::to_string(task_batch).c_str(),
       store_url.rfind("postgres", 0) == 0 ? "PostgreSQL" : "SQLite", crm_latency, billing_latency,
