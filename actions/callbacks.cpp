@@ -483,10 +483,17 @@ class Callbacks::Batch {
   // Links of customers deleted in billing whose Account says so now.
   Status DropDeletedLinks() {
     std::vector<std::string> crm_ids;
-    for (const auto& [crm_id, i] : unlink_)
-      if (items_[i].status.ok()) crm_ids.push_back(crm_id);
+    std::vector<store::AuditEntry> audit;
+    for (const auto& [crm_id, i] : unlink_) {
+      if (!items_[i].status.ok()) continue;
+      crm_ids.push_back(crm_id);
+      // "unlinked": a later sync of the Account creates a new customer, not a replay of the
+      // deleted one's create.
+      audit.push_back(store::AuditEntry{now_ms_, "billing", owner_.account_map_, crm_id,
+                                        "billing-deleted", "unlinked", items_[i].event.account_id});
+    }
     if (crm_ids.empty()) return Status::Ok();
-    return deps_.store.DeleteLinks(owner_.account_map_, crm_ids);
+    return deps_.store.DeleteLinks(owner_.account_map_, crm_ids, audit);
   }
 
   // Each event done (with the versions it moved, in one transaction), or pending again, or

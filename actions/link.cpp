@@ -194,10 +194,10 @@ Result<std::vector<LinkResult>> Actions::Unlink(const std::string& object,
     if (wb.size() > 1) write_back.push_back(std::move(wb));
     out.push_back(std::move(r));
   }
-  // The link and its audit row go together; a record unlinked leaves the retry list (a retry
-  // would create it again in billing).
-  TANDEM_RETURN_IF_ERROR(deps_.store.DeleteLinks(map.name, dropped));
-  TANDEM_RETURN_IF_ERROR(deps_.store.RecordSync({}, audit));
+  // The link and its audit row go together (the audit row also makes the record's next create
+  // a new customer, not Stripe's replay of its first); a record unlinked leaves the retry list
+  // (a retry would create it again in billing).
+  TANDEM_RETURN_IF_ERROR(deps_.store.DeleteLinks(map.name, dropped, audit));
   if (Status noted = deps_.store.NoteSyncOutcomes(map.name, {}, dropped, options_.retry, now_ms);
       !noted.ok())
     return noted;

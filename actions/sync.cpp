@@ -91,9 +91,20 @@ Actions::Synced Actions::SyncOne(const mapping::ObjectMap& map, const std::strin
   if (!link || saved.status().IsNotFound()) {
     // Keyed by the record alone: a create whose link was lost replays, never doubles.
     // When the linked billing record is gone, the key names it: the replacement is
-    // created once, and not answered by the replay of the first create.
-    saved = deps_.billing.CreateAccount(
-        account, Key(map, id, !link ? "create" : "recreate:" + link->billing_id));
+    // created once, and not answered by the replay of the first create. A record whose link
+    // was removed (unlinked, its load undone, its customer deleted) keys by how many times:
+    // the first create's key would have billing replay the customer it left.
+    std::string what = link ? "recreate:" + link->billing_id : "create";
+    if (!link) {
+      auto unlinked = deps_.store.CountUnlinked(map.name, id);
+      if (!unlinked.ok()) {
+        out.outcome = Outcome::Failed(id, "", unlinked.status().ToString());
+        out.outcome.retryable = true;
+        return out;
+      }
+      if (*unlinked > 0) what += ":after-unlink-" + std::to_string(*unlinked);
+    }
+    saved = deps_.billing.CreateAccount(account, Key(map, id, what));
     created = saved.ok();
     if (saved.status().IsConflict()) {
       // The key was used with other data (the record changed after a lost link):

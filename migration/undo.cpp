@@ -406,8 +406,7 @@ class Undo {
                                         "undo", "unlinked", p.billing_id});
     }
     if (drop.empty()) return Status::Ok();
-    TANDEM_RETURN_IF_ERROR(deps_.store.DeleteLinks(map_.name, drop));
-    return deps_.store.AppendAudit(audit);
+    return deps_.store.DeleteLinks(map_.name, drop, audit);
   }
 
   Status DeleteCrmRecords(std::vector<Pair>& pairs) {

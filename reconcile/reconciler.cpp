@@ -375,7 +375,8 @@ Status Reconciler::CheckLinks(const mapping::ObjectMap& map) {
     report_.Checked(map.name, static_cast<int64_t>(links->size()));
 
     if (!drop.empty()) {
-      Status st = deps_.store.DeleteLinks(map.name, drop);
+      // Their CRM records are gone: nothing will sync them again.
+      Status st = deps_.store.DeleteLinks(map.name, drop, {});
       for (const auto& f : dropped) TANDEM_RETURN_IF_ERROR(Resolve(f, st));
     }
     if (!updates.empty()) {

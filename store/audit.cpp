@@ -28,6 +28,15 @@ Result<int64_t> AuditStore::CountAudit(const std::string& object) {
   });
 }
 
+Result<int64_t> AuditStore::CountUnlinked(const std::string& object, const std::string& record_id) {
+  return pool_.With("count unlinked", [&](soci::session& sql) -> Result<int64_t> {
+    return static_cast<int64_t>(AsInt(Query(sql,
+                                            "SELECT COUNT(*) FROM audit WHERE object = :o AND "
+                                            "record_id = :r AND outcome = 'unlinked'",
+                                            {Text(object), Text(record_id)})[0][0]));
+  });
+}
+
 Result<std::vector<AuditEntry>> AuditStore::AuditFor(const std::string& object,
                                                      const std::string& record_id) {
   return pool_.With("read audit", [&](soci::session& sql) -> Result<std::vector<AuditEntry>> {

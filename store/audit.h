@@ -29,6 +29,9 @@ class AuditStore {
 
   Status AppendAudit(const std::vector<AuditEntry>& entries);
   Result<int64_t> CountAudit(const std::string& object);
+  // How many times the record's link was removed (audit rows with outcome "unlinked": an
+  // unlink, a migration undone, its billing customer deleted).
+  Result<int64_t> CountUnlinked(const std::string& object, const std::string& record_id);
   Result<std::vector<AuditEntry>> AuditFor(const std::string& object, const std::string& record_id);
   // The rows of any of `record_ids`, whatever the object, newest first: `limit` of them with
   // an id below `before_id` (0: from the newest).

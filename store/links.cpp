@@ -121,11 +121,13 @@ Result<std::vector<Link>> LinkStore::ListLinks(const std::string& object,
   });
 }
 
-Status LinkStore::DeleteLinks(const std::string& object, const std::vector<std::string>& crm_ids) {
+Status LinkStore::DeleteLinks(const std::string& object, const std::vector<std::string>& crm_ids,
+                              const std::vector<AuditEntry>& audit) {
   return pool_.With("delete links", [&](soci::session& sql) -> Status {
     Tx tr(sql, pool_.pg());
     for (const auto& id : crm_ids)
       Exec(sql, "DELETE FROM links WHERE object = :o AND crm_id = :c", {Text(object), Text(id)});
+    InsertAudit(sql, audit);
     tr.Commit();
     return Status::Ok();
   });

@@ -43,7 +43,11 @@ class LinkStore {
   // keyset paging, so a scan over every link holds one page at a time.
   Result<std::vector<Link>> ListLinks(const std::string& object, const std::string& after_crm_id,
                                       int limit);
-  Status DeleteLinks(const std::string& object, const std::vector<std::string>& crm_ids);
+  // Removes the links of `crm_ids` and appends `audit` (what removed them) in one transaction.
+  // An audit row with outcome "unlinked" also makes the record's next billing create a new one
+  // (AuditStore::CountUnlinked).
+  Status DeleteLinks(const std::string& object, const std::vector<std::string>& crm_ids,
+                     const std::vector<AuditEntry>& audit);
 
   // Links, their audit rows and the cursors that move past them in one transaction: a run's
   // effects are recorded together or not at all.

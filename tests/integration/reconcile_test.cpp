@@ -205,7 +205,7 @@ TEST_P(ReconcileTest, ABillingCustomerTheCrmDoesNotKnowIsReportedNotInvented) {
 TEST_P(ReconcileTest, ALostLinkIsFoundFromBothSidesAndRestored) {
   const auto ids = SyncedAccounts(3);
   const std::string bid = BillingId(ids[2]);
-  ASSERT_TRUE((*store_)->DeleteLinks("account", {ids[2]}).ok());
+  ASSERT_TRUE((*store_)->DeleteLinks("account", {ids[2]}, {}).ok());
   auto report = Run({"account"}, true);
   EXPECT_EQ(report->differences(), 1) << summary_;  // one finding, not one per pass
   EXPECT_EQ(Rows(kUnlinked), 1) << summary_;

@@ -291,6 +291,45 @@ TEST_F(ApiTest, ActionsNeedTheBearerTokenAndRefuseOversizedBodies) {
       404);
 }
 
+// A record synced (so billing created its customer under the record's create key), unlinked,
+// then synced again within Stripe's 24 hours: a new customer, not Stripe's replay of the
+// first create (which would link the record back to the customer it was taken from).
+TEST_F(ApiTest, ARecordSyncedUnlinkedAndSyncedAgainGetsANewCustomer) {
+  const connector::http::Headers auth{{"Authorization", std::string("Bearer ") + kToken}};
+  auto& crm = runtime_->crm->client();
+  Json a = Json::MakeObject();
+  a.Set("Name", "Acme Twice");
+  const std::string acme = crm.Create("Account", a).value();
+  auto sync = [&] {
+    auto r = Post("/api/v1/actions/account/sync", R"({"ids":[")" + acme + "\"]}", auth);
+    EXPECT_EQ(r.status, 200) << r.body;
+    auto link = runtime_->store->FindLinkByCrmId("account", acme).value();
+    return link ? link->billing_id : std::string();
+  };
+  const std::string first = sync();
+  ASSERT_FALSE(first.empty());
+  auto unlinked = Post("/api/v1/actions/account/unlink", R"({"ids":[")" + acme + "\"]}", auth);
+  ASSERT_EQ(unlinked.status, 200) << unlinked.body;
+  const auto audit = runtime_->store->AuditFor("account", acme).value();
+  ASSERT_FALSE(audit.empty());
+  EXPECT_EQ(audit.back().outcome, "unlinked") << "the link went with its audit row";
+  const std::string second = sync();
+  EXPECT_FALSE(second.empty());
+  EXPECT_NE(second, first) << "Stripe replayed the first create";
+  EXPECT_EQ(billing_.CountObjects("customer"), 2);
+  EXPECT_EQ(runtime_->billing->billing().GetAccount(second).value().external_key, acme);
+  // Once more: each removal of the link is a generation of the key.
+  ASSERT_EQ(Post("/api/v1/actions/account/unlink", R"({"ids":[")" + acme + "\"]}", auth).status,
+            200);
+  const std::string third = sync();
+  EXPECT_NE(third, first);
+  EXPECT_NE(third, second);
+  EXPECT_EQ(billing_.CountObjects("customer"), 3);
+  // A plain re-sync keeps its customer.
+  EXPECT_EQ(sync(), third);
+  EXPECT_EQ(billing_.CountObjects("customer"), 3);
+}
+
 // The admin's repair actions from the Salesforce package: link an Account to the customer
 // billing already has (billing takes the CRM's values and id; nothing is created), refuse a
 // customer held by another record, re-read its invoices from billing (twice: no row doubles),

@@ -612,6 +612,31 @@ TEST_P(StoreTest, ApiTokensAreKeptAsHashesAndCanBeRevoked) {
   EXPECT_TRUE(store().ListApiTokens().value().empty());
 }
 
+// Links removed with the audit rows that say why, in one transaction; the "unlinked" rows of a
+// record are what its next billing create keys by (actions/sync.cpp).
+TEST_P(StoreTest, DeletedLinksGoWithTheirAuditRowsAndCountAsUnlinked) {
+  ASSERT_TRUE(store()
+                  .UpsertLinks({Link{"account", "001A", "cus_1", "", "h", kNow},
+                                Link{"account", "001B", "cus_2", "", "h", kNow}})
+                  .ok());
+  ASSERT_TRUE(
+      store()
+          .AppendAudit({AuditEntry{kNow, "admin", "account", "001A", "create", "created", "cus_1"}})
+          .ok());
+  EXPECT_EQ(store().CountUnlinked("account", "001A").value(), 0);
+  ASSERT_TRUE(store()
+                  .DeleteLinks("account", {"001A"},
+                               {AuditEntry{kNow + 1, "admin", "account", "001A", "unlink",
+                                           "unlinked", "cus_1"}})
+                  .ok());
+  EXPECT_FALSE(store().FindLinkByCrmId("account", "001A").value().has_value());
+  EXPECT_TRUE(store().FindLinkByCrmId("account", "001B").value().has_value());
+  EXPECT_EQ(store().AuditFor("account", "001A").value().size(), 2u);
+  EXPECT_EQ(store().CountUnlinked("account", "001A").value(), 1);
+  EXPECT_EQ(store().CountUnlinked("contact", "001A").value(), 0) << "per object map";
+  EXPECT_EQ(store().CountUnlinked("account", "001B").value(), 0);
+}
+
 TEST_P(StoreTest, OnlyOneProcessHoldsLeadership) {
   auto other = store_->OpenAnother();
   ASSERT_TRUE(other.ok());
