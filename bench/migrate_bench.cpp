@@ -16,7 +16,8 @@
 //   bench_migrate TANDEM_BINARY ROWS [CONCURRENCY] [CRM_LATENCY_MS] [BILLING_LATENCY_MS] [RATE]
 //                 [OBJECT] [RETAIN]
 //   (CONCURRENCY 0, the default: follow billing's rate and latency; latencies 0; RATE 100;
-//   OBJECT account; RETAIN 0: billing keeps everything)
+//   OBJECT account; RETAIN 0: billing keeps everything). BENCH_LOG_LEVEL=debug shows every
+//   call of the migrate process with its time (where a run's seconds go).
 #include <unistd.h>
 
 #include <chrono>
@@ -137,7 +138,9 @@ int main(int argc, char** argv) {
       setenv("STRIPE_KEY", "sk_test_sandbox", 1);
       // The config names no mapping: the default config/mapping.yaml of the source tree.
       fs::current_path(TANDEM_SOURCE_DIR);
-      args.insert(args.begin(), {binary, "--config", config, "--log-level", "warn"});
+      args.insert(args.begin(),
+                  {binary, "--config", config, "--log-level",
+                   std::getenv("BENCH_LOG_LEVEL") ? std::getenv("BENCH_LOG_LEVEL") : "warn"});
       std::vector<char*> argv_c;
       for (auto& a : args) argv_c.push_back(a.data());
       argv_c.push_back(nullptr);
