@@ -1,6 +1,8 @@
 #include "migration/migrator.h"
 
 #include <fstream>
+#include <future>
+#include <memory>
 
 #include "migration/run.h"
 
@@ -19,8 +21,6 @@ size_t FedBackColumns(const std::vector<std::string>& header) {
 
 // One chunk through the stages: validate, match, write (subscriptions take their own path).
 Status Run::ProcessChunk(std::vector<Row>& rows) {
-  for (Row& r : rows)
-    if (r.plan == Plan::kFailed && !r.error.empty()) ++cp_.counts.invalid;
   TANDEM_RETURN_IF_ERROR(FindSourceDuplicates(rows));
   if (map_.billing == "subscription")
     return ToBilling() ? CreateSubscriptions(rows) : RecordSubscriptions(rows);
@@ -59,53 +59,92 @@ Result<MigrationSummary> Run::Execute(const ProgressFn& progress) {
   TANDEM_RETURN_IF_ERROR(BuildIndexes());
 
   int64_t rows_done = cp_.next_row - 1;
-  const int64_t cp_before = rows_done;
+  const int64_t cp_before = rows_done, resumed_after = rows_done;
   progress_ = progress;
   at_checkpoint_ = {rows_done, job_.total, files.succeeded(), files.failed(), cp_before};
+  // The chunk before's end (its CRM link-back, results and checkpoint), running while this
+  // chunk is read, matched and written to billing (OverlapChunks): the CRM's round trips of
+  // one chunk no longer stand between two chunks' billing writes.
+  std::future<Status> finishing;
+  auto finished = [&]() -> Status { return finishing.valid() ? finishing.get() : Status::Ok(); };
   bool more = true, interrupted = false;
   while (more) {
-    std::vector<Row> chunk;
-    more = ReadChunk(reader, rows_done, &chunk);
-    if (chunk.empty()) break;
-    const MigrationSummary counts_before = cp_.counts;
-    if (Status chunk_st = ProcessChunk(chunk); !chunk_st.ok()) {
+    if (options_.stop && options_.stop->load() && rows_done != resumed_after) {
+      interrupted = true;
+      break;
+    }
+    auto chunk = std::make_shared<std::vector<Row>>();
+    more = ReadChunk(reader, resumed_after, chunk.get());
+    if (chunk->empty()) break;
+    const bool sequential = !finishing.valid();
+    const MigrationSummary counts_before = sequential ? cp_.counts : MigrationSummary{};
+    chunk_base_ = chunk->front().row - 1;
+    const Status chunk_st = ProcessChunk(*chunk);
+    TANDEM_RETURN_IF_ERROR(finished());
+    if (!chunk_st.ok()) {
       if (!billing_breaker_.open()) return chunk_st;
-      // An outage: the chunk is done again on resume, so its counts go too.
-      cp_.counts = counts_before;
+      // An outage: the chunk is done again on resume, so what it counted goes too (a chunk
+      // written beside the one before counts only in FinishChunk).
+      if (sequential) cp_.counts = counts_before;
       job_.checkpoint = cp_.Dump();  // a Bulk job's mid-chunk checkpoint may hold the counts
       stopped_because_ = chunk_st.message();
       logger_->error("job {}: {}", job_.id, stopped_because_);
       interrupted = true;
       break;
     }
-    std::vector<RowResult> results;
-    results.reserve(chunk.size());
-    for (Row& r : chunk) {
-      // Every failed row names its line, however late it failed (a duplicate, a write).
-      if (r.plan == Plan::kFailed && r.error.rfind("line ", 0) != 0)
-        r.error = "line " + std::to_string(r.line) + ": " + r.error;
-      results.push_back(RowResult{r.row, std::move(r.fields), r.plan != Plan::kFailed, r.crm_id,
-                                  r.billing_id, r.status, r.error});
-    }
-    TANDEM_RETURN_IF_ERROR(files.WriteChunk(std::move(results)));
-    rows_done = chunk.back().row;
-    TANDEM_RETURN_IF_ERROR(Checkpointed(rows_done, files));
-    if (deps_.crash) deps_.crash->Hit("migration.after_checkpoint");
-    {
-      std::lock_guard<std::mutex> lock(progress_mu_);
-      at_checkpoint_ = {rows_done, job_.total, files.succeeded(), files.failed(), cp_before};
-    }
-    if (progress) progress(at_checkpoint_);
-    if (options_.stop && options_.stop->load() && more) {
-      interrupted = true;
-      break;
+    rows_done = chunk->back().row;
+    if (OverlapChunks() && more) {
+      finishing = std::async(std::launch::async, [this, chunk, &files, cp_before] {
+        return FinishChunk(*chunk, files, cp_before);
+      });
+    } else {
+      TANDEM_RETURN_IF_ERROR(FinishChunk(*chunk, files, cp_before));
     }
   }
+  TANDEM_RETURN_IF_ERROR(finished());
   job_.state = interrupted ? "interrupted" : "done";
   job_.updated_ms = NowMs();
   TANDEM_RETURN_IF_ERROR(deps_.store.PutJob(job_));
   if (!interrupted) TANDEM_RETURN_IF_ERROR(deps_.store.DropMatchKeys(job_.id));
   return Summary(rows_done, files);
+}
+
+Status Run::FinishChunk(std::vector<Row>& chunk, ResultFiles& files, int64_t cp_before) {
+  if (map_.billing != "subscription") TANDEM_RETURN_IF_ERROR(LinkBack(chunk));
+  CountChunk(chunk);
+  std::vector<RowResult> results;
+  results.reserve(chunk.size());
+  for (Row& r : chunk) {
+    // Every failed row names its line, however late it failed (a duplicate, a write).
+    if (r.plan == Plan::kFailed && r.error.rfind("line ", 0) != 0)
+      r.error = "line " + std::to_string(r.line) + ": " + r.error;
+    results.push_back(RowResult{r.row, std::move(r.fields), r.plan != Plan::kFailed, r.crm_id,
+                                r.billing_id, r.status, r.error});
+  }
+  TANDEM_RETURN_IF_ERROR(files.WriteChunk(std::move(results)));
+  const int64_t rows_done = chunk.back().row;
+  TANDEM_RETURN_IF_ERROR(Checkpointed(rows_done, files));
+  if (deps_.crash) deps_.crash->Hit("migration.after_checkpoint");
+  std::lock_guard<std::mutex> lock(progress_mu_);
+  at_checkpoint_ = {rows_done, job_.total, files.succeeded(), files.failed(), cp_before};
+  // The next chunk may have told of rows past this one already: the bar never moves back.
+  if (progress_ && rows_done >= reported_within_chunk_) {
+    reported_within_chunk_ = rows_done;
+    progress_(at_checkpoint_);
+  }
+  return Status::Ok();
+}
+
+// Each failed row counted as what it failed as (Fail), or as invalid when it failed as it was
+// read.
+void Run::CountChunk(const std::vector<Row>& rows) {
+  for (const Row& r : rows) {
+    if (r.plan != Plan::kFailed) continue;
+    if (r.failed_as)
+      ++(cp_.counts.*r.failed_as);
+    else if (!r.error.empty())
+      ++cp_.counts.invalid;
+  }
 }
 
 MigrationSummary Run::Summary(int64_t rows_done, const ResultFiles& files) const {

@@ -79,6 +79,9 @@ struct Row {
   // Its own record, whatever it shares with others (--distinct, a DISTINCT column): matched
   // and checked for duplicates by its ids only, never by e-mail, domain or name.
   bool distinct = false;
+  // What its failure counts as (Run::Fail); counted with the chunk (Run::CountChunk), so a
+  // chunk still being written counts nothing yet.
+  int64_t MigrationSummary::*failed_as = nullptr;
 };
 
 // A record linked before whose CRM field does not hold the billing id yet (a run stopped
@@ -173,6 +176,9 @@ class Run {
   void DecidePlan(Row& r, MatchIndex& ix, const std::string& how);
   // write.cpp
   Status Write(std::vector<Row>& rows);
+  // The link fields into the CRM (one Bulk 2.0 update job) and the chunk's plans counted: the
+  // part of an account chunk that runs while the next chunk is written (migrator.cpp).
+  Status LinkBack(std::vector<Row>& rows);
   void CreateInBilling(std::vector<Row*>& creates, const std::function<void()>& on_done);
   // billing-to-crm: each new CRM record takes the billing customer's values the file lacks.
   void FillFromBilling(std::vector<Row*>& creates);
@@ -213,6 +219,18 @@ class Run {
       const std::vector<PriceEntry>& entries);
   // migrator.cpp
   Status ProcessChunk(std::vector<Row>& rows);
+  // A chunk's end: (account maps) LinkBack, its failures counted, its rows into the result
+  // files, the checkpoint past it, the progress told.
+  Status FinishChunk(std::vector<Row>& rows, ResultFiles& files, int64_t cp_before);
+  void CountChunk(const std::vector<Row>& rows);
+  // Whether a chunk's FinishChunk may run while the next chunk is read, matched and written to
+  // billing: account maps loading into billing or linking, where the next chunk's work touches
+  // neither the CRM's records of this one nor the checkpoint (billing-to-crm makes its CRM
+  // records in a Bulk job the checkpoint names; subscriptions write theirs chunk by chunk).
+  bool OverlapChunks() const {
+    return map_.billing != "subscription" && options_.direction != Direction::kBillingToCrm &&
+           !options_.dry_run;
+  }
   MigrationSummary Summary(int64_t rows_done, const ResultFiles& files) const;
 
   bool ToBilling() const { return options_.direction == Direction::kCrmToBilling; }
@@ -223,7 +241,7 @@ class Run {
   void Fail(Row& r, std::string why, int64_t MigrationSummary::*counter) {
     r.plan = Plan::kFailed;
     r.error = std::move(why);
-    ++(cp_.counts.*counter);
+    r.failed_as = counter;
   }
 
   MigrationDeps& deps_;
@@ -252,6 +270,7 @@ class Run {
   ProgressFn progress_;
   MigrationProgress at_checkpoint_;
   int64_t reported_within_chunk_ = 0;  // GUARDED_BY(progress_mu_)
+  int64_t chunk_base_ = 0;             // rows before the chunk being written (ReportWithinChunk)
   std::mutex progress_mu_;
   // Subscriptions into billing: the catalog prices read (a run sells few), whether the price
   // book has currencies, and whether a resumed job's first chunk is behind it.

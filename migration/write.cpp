@@ -18,7 +18,6 @@ Status Run::Write(std::vector<Row>& rows) {
     if (r.plan == Plan::kCreateCrm) crm_creates.push_back(&r);
   }
   if (options_.dry_run) {
-    CountPlans(rows);
     for (Row& r : rows)
       if (r.plan != Plan::kFailed) r.status = "dry run: would be " + r.status;
     return Status::Ok();
@@ -48,12 +47,18 @@ Status Run::Write(std::vector<Row>& rows) {
   // 4. Links and audit, before the CRM's link fields are written.
   TANDEM_RETURN_IF_ERROR(RecordLinks(rows));
   if (deps_.crash) deps_.crash->Hit("migration.after_links");
-  // 5. Link fields into the CRM (with what billing decided), one Bulk 2.0 update job.
-  std::vector<Row*> updates;
-  for (Row& r : rows)
-    if (r.plan == Plan::kCreateBilling || r.plan == Plan::kMatched || NeedsLinkFields(r))
-      updates.push_back(&r);
-  TANDEM_RETURN_IF_ERROR(BulkToCrm(updates, /*create=*/false));
+  return Status::Ok();  // 5. LinkBack, with the chunk's end
+}
+
+Status Run::LinkBack(std::vector<Row>& rows) {
+  if (!options_.dry_run) {
+    // Link fields into the CRM (with what billing decided), one Bulk 2.0 update job.
+    std::vector<Row*> updates;
+    for (Row& r : rows)
+      if (r.plan == Plan::kCreateBilling || r.plan == Plan::kMatched || NeedsLinkFields(r))
+        updates.push_back(&r);
+    TANDEM_RETURN_IF_ERROR(BulkToCrm(updates, /*create=*/false));
+  }
   CountPlans(rows);
   return Status::Ok();
 }
@@ -62,7 +67,8 @@ void Run::ReportWithinChunk(int64_t ready, size_t chunk_rows) {
   if (!progress_ || chunk_rows == 0) return;
   std::lock_guard<std::mutex> lock(progress_mu_);
   MigrationProgress p = at_checkpoint_;
-  p.rows_done += std::min<int64_t>(ready, static_cast<int64_t>(chunk_rows));
+  // From the chunk's own first row: the chunk before may not have reached its checkpoint yet.
+  p.rows_done = chunk_base_ + std::min<int64_t>(ready, static_cast<int64_t>(chunk_rows));
   // Threads finish out of order: the bar never moves back.
   if (p.rows_done <= reported_within_chunk_) return;
   reported_within_chunk_ = p.rows_done;

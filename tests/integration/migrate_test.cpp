@@ -2,6 +2,7 @@
 // (SQLite and PostgreSQL). Counts are asserted in both systems and in both result files.
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <set>
 #include <sstream>
 #include <tuple>
@@ -1350,6 +1351,47 @@ TEST_P(MigrateTest, ACorrectedErrorFileFeedsBackAndProgressMovesWithinAChunk) {
   EXPECT_EQ(stripe_.billing().GetAccount(ok[1][6]).value().metadata.at("customer_since"),
             "2020-02-28");
   EXPECT_EQ(BillingCustomers(), 43);
+}
+
+// An account chunk's CRM link-back (one Bulk 2.0 job: six round trips, seconds at Salesforce's
+// latency) runs while the next chunk is matched and written to billing: rows of the next chunk
+// are reported written while nothing is counted succeeded yet (the chunk before has not reached
+// its checkpoint). Every row still lands once, and the bar never moves back.
+TEST_P(MigrateTest, AChunksLinkBackRunsWhileTheNextChunkIsWrittenToBilling) {
+  const auto ids = MakeAccounts(300, "Overlap");
+  std::string csv = "Id,Name\n";
+  for (size_t i = 0; i < ids.size(); ++i) csv += ids[i] + ",Overlap " + std::to_string(i) + "\n";
+  MigrationOptions o = Opts("account", Write("overlap.csv", csv));
+  o.batch_size = 100;
+  crm_.sandbox.AddFault(sandbox::salesforce::SalesforceFault{"", "/jobs/ingest", 0, "", -1, 300});
+  std::mutex mu;
+  bool overlapped = false, backwards = false;
+  int64_t last = 0;
+  auto done = Migrate(o, [&](const MigrationProgress& p) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (p.rows_done > 100 && p.succeeded == 0) overlapped = true;
+    if (p.rows_done < last) backwards = true;
+    last = p.rows_done;
+  });
+  ASSERT_TRUE(done.ok()) << done.status().ToString();
+  EXPECT_EQ(done->state, "done");
+  EXPECT_EQ(done->succeeded, 300);
+  EXPECT_EQ(done->created_billing, 300);
+  EXPECT_EQ(done->bulk_jobs, 3);
+  EXPECT_EQ(BillingCustomers(), 300);
+  EXPECT_EQ(DuplicateCustomers(), 0);
+  ExpectEveryRowOnce(*done, 300);
+  EXPECT_TRUE(overlapped) << "each chunk waited for the link-back of the one before";
+  EXPECT_FALSE(backwards);
+  EXPECT_EQ(last, 300);
+  EXPECT_EQ(MigrationStatus(**store_, done->job_id)->processed, 300);
+  for (const auto& id : {ids.front(), ids[150], ids.back()})
+    EXPECT_FALSE(crm_.client()
+                     .Retrieve("Account", id, {"Billing_Id__c"})
+                     .value()["Billing_Id__c"]
+                     .ToText()
+                     .empty())
+        << id;
 }
 
 TEST_P(MigrateTest, InterruptedJobResumesWithoutDuplicates) {
