@@ -29,32 +29,33 @@ Result<int> LimitShare::Beat() {
   return count;
 }
 
-void LimitShare::AwaitBeatsSince(int64_t since_ms) {
+void LimitShare::AwaitCounted() {
+  // Beats counted, not stamps compared: the peers' clocks may disagree. One not seen for
+  // three heartbeats is dead (Beat's ttl) and waited for no longer.
+  const auto alive = [this] { return ToEpochMillis(clock_.Now()) - 3 * every_.count(); };
+  auto at_join = store_.ProcessBeats(alive());
+  if (!at_join.ok()) return;  // a store that fails: the beats will tell
   const Millis poll = std::max(Millis(10), every_ / 20);
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
     lock.unlock();
-    // One not seen for three heartbeats is dead (Beat's ttl): it is waited for no longer.
-    const int64_t alive = ToEpochMillis(clock_.Now()) - 3 * every_.count();
-    auto behind = store_.ProcessesNotSeenSince(process_id_, since_ms, alive);
+    auto now = store_.ProcessBeats(alive());
     lock.lock();
-    if (!behind.ok() || *behind == 0) return;  // a store that fails: the beats will tell
+    if (!now.ok()) return;
+    bool counted = true;
+    for (const auto& [id, beats] : *at_join) {
+      auto it = now->find(id);
+      if (id != process_id_ && it != now->end() && it->second < beats + 2) counted = false;
+    }
+    if (counted) return;
     cv_.wait_for(lock, poll, [this] { return stopping_; });
   }
 }
 
 void LimitShare::Start() {
-  const int64_t joined = ToEpochMillis(clock_.Now());
   auto first = Beat();
-  if (!first.ok()) {
-    log::Get("app")->warn("limit share: {}", first.status().ToString());
-  } else if (*first > 1) {
-    log::Get("app")->info("limit share: waiting for the {} other process(es) to count this one",
-                          *first - 1);
-    AwaitBeatsSince(joined + 1);
-    AwaitBeatsSince(ToEpochMillis(clock_.Now()) + 1);
-    (void)Beat();
-  }
+  if (!first.ok()) log::Get("app")->warn("limit share: {}", first.status().ToString());
+  // Beating on while it waits: processes starting together wait for each other's beats.
   thread_ = StartThread("limit-share", [this] {
     std::unique_lock<std::mutex> lock(mu_);
     while (!cv_.wait_for(lock, every_, [this] { return stopping_; })) {
@@ -63,6 +64,11 @@ void LimitShare::Start() {
       lock.lock();
     }
   });
+  if (first.ok() && *first > 1) {
+    log::Get("app")->info("limit share: waiting for the {} other process(es) to count this one",
+                          *first - 1);
+    AwaitCounted();
+  }
 }
 
 void LimitShare::Stop() {

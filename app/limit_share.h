@@ -43,8 +43,8 @@ class LimitShare {
   void Describe(Metrics& metrics);
 
  private:
-  // Waits until every other live process has beaten at or after `since_ms`.
-  void AwaitBeatsSince(int64_t since_ms);
+  // Waits until every other process there at its first beat has beaten twice since (or died).
+  void AwaitCounted();
 
   store::LeadershipStore& store_;
   const Clock& clock_;

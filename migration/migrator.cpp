@@ -127,10 +127,13 @@ Status Run::FinishChunk(std::vector<Row>& chunk, ResultFiles& files, int64_t cp_
   if (deps_.crash) deps_.crash->Hit("migration.after_checkpoint");
   std::lock_guard<std::mutex> lock(progress_mu_);
   at_checkpoint_ = {rows_done, job_.total, files.succeeded(), files.failed(), cp_before};
-  // The next chunk may have told of rows past this one already: the bar never moves back.
-  if (progress_ && rows_done >= reported_within_chunk_) {
-    reported_within_chunk_ = rows_done;
-    progress_(at_checkpoint_);
+  // The next chunk may have told of rows past this one already: the bar never moves back, and
+  // the counts are told all the same.
+  if (progress_) {
+    MigrationProgress p = at_checkpoint_;
+    p.rows_done = std::max(rows_done, reported_within_chunk_);
+    reported_within_chunk_ = p.rows_done;
+    progress_(p);
   }
   return Status::Ok();
 }

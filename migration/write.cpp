@@ -39,6 +39,10 @@ Status Run::Write(std::vector<Row>& rows) {
   // billing customer's values, the file's own over them.
   FillFromBilling(crm_creates);
   TANDEM_RETURN_IF_ERROR(BillingOutage());
+  // A row whose billing customer could not be read makes no CRM record (it would have no link).
+  crm_creates.erase(std::remove_if(crm_creates.begin(), crm_creates.end(),
+                                   [](const Row* r) { return r->plan == Plan::kFailed; }),
+                    crm_creates.end());
   TANDEM_RETURN_IF_ERROR(BulkToCrm(crm_creates, /*create=*/true));
   // 3. Billing learns the CRM id of what it already had (matched, or created in the CRM); its
   // answer carries billing's account number and what it decided about the record.

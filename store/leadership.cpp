@@ -71,8 +71,8 @@ Result<int> LeadershipStore::Heartbeat(const std::string& process_id, int64_t no
                                        int64_t ttl_ms) {
   return pool_.With("process heartbeat", [&](soci::session& sql) -> Result<int> {
     Exec(sql,
-         "INSERT INTO processes (id, seen_ms) VALUES (:i, :s) ON CONFLICT (id) DO UPDATE SET "
-         "seen_ms = excluded.seen_ms",
+         "INSERT INTO processes (id, seen_ms, beats) VALUES (:i, :s, 1) ON CONFLICT (id) DO "
+         "UPDATE SET seen_ms = excluded.seen_ms, beats = processes.beats + 1",
          {Text(process_id), Int(now_ms)});
     Exec(sql, "DELETE FROM processes WHERE seen_ms < :t", {Int(now_ms - ttl_ms)});
     auto rows = Query(sql, "SELECT COUNT(*) FROM processes", {});
@@ -87,15 +87,15 @@ Status LeadershipStore::LeaveProcesses(const std::string& process_id) {
   });
 }
 
-Result<int> LeadershipStore::ProcessesNotSeenSince(const std::string& process_id, int64_t since_ms,
-                                                   int64_t alive_ms) {
-  return pool_.With("processes not seen since", [&](soci::session& sql) -> Result<int> {
-    auto rows = Query(sql,
-                      "SELECT COUNT(*) FROM processes WHERE id <> :i AND seen_ms < :s AND "
-                      "seen_ms >= :a",
-                      {Text(process_id), Int(since_ms), Int(alive_ms)});
-    return static_cast<int>(AsInt(rows.at(0).at(0)));
-  });
+Result<std::map<std::string, int64_t>> LeadershipStore::ProcessBeats(int64_t alive_ms) {
+  return pool_.With(
+      "process beats", [&](soci::session& sql) -> Result<std::map<std::string, int64_t>> {
+        std::map<std::string, int64_t> out;
+        for (const Row& r :
+             Query(sql, "SELECT id, beats FROM processes WHERE seen_ms >= :a", {Int(alive_ms)}))
+          out[AsText(r[0])] = AsInt(r[1]);
+        return out;
+      });
 }
 
 }  // namespace tandem::store

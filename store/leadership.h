@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -31,11 +32,8 @@ class LeadershipStore {
   // Removes `process_id` at once (a graceful stop): the others take its share at their next
   // heartbeat.
   Status LeaveProcesses(const std::string& process_id);
-  // How many processes other than `process_id`, seen at or after `alive_ms`, were last seen
-  // before `since_ms`: those alive that have not beaten since (and so not yet counted a process
-  // that joined at `since_ms`).
-  Result<int> ProcessesNotSeenSince(const std::string& process_id, int64_t since_ms,
-                                    int64_t alive_ms);
+  // How many times each process seen at or after `alive_ms` has beaten, by id.
+  Result<std::map<std::string, int64_t>> ProcessBeats(int64_t alive_ms);
 
  private:
   struct Held;  // the dedicated connection and the locks it holds

@@ -1,6 +1,7 @@
 #include "store/links.h"
 
 #include <algorithm>
+#include <set>
 
 #include "store/db.h"
 #include "store/writes.h"
@@ -125,9 +126,18 @@ Status LinkStore::DeleteLinks(const std::string& object, const std::vector<std::
                               const std::vector<AuditEntry>& audit) {
   return pool_.With("delete links", [&](soci::session& sql) -> Status {
     Tx tr(sql, pool_.pg());
+    // Audit rows only for links that were there: one removed twice at once (an unlink beside
+    // a billing deletion) is one removal, and so one generation of the record's create key.
+    std::set<std::string> removed;
     for (const auto& id : crm_ids)
-      Exec(sql, "DELETE FROM links WHERE object = :o AND crm_id = :c", {Text(object), Text(id)});
-    InsertAudit(sql, audit);
+      if (!Query(sql, "DELETE FROM links WHERE object = :o AND crm_id = :c RETURNING crm_id",
+                 {Text(object), Text(id)})
+               .empty())
+        removed.insert(id);
+    std::vector<AuditEntry> rows;
+    for (const auto& a : audit)
+      if (a.object != object || removed.count(a.record_id)) rows.push_back(a);
+    InsertAudit(sql, rows);
     tr.Commit();
     return Status::Ok();
   });

@@ -43,7 +43,8 @@ class LinkStore {
   // keyset paging, so a scan over every link holds one page at a time.
   Result<std::vector<Link>> ListLinks(const std::string& object, const std::string& after_crm_id,
                                       int limit);
-  // Removes the links of `crm_ids` and appends `audit` (what removed them) in one transaction.
+  // Removes the links of `crm_ids` and appends `audit` (what removed them; a row of this object
+  // only for a link that was there) in one transaction.
   // An audit row with outcome "unlinked" also makes the record's next billing create a new one
   // (AuditStore::CountUnlinked).
   Status DeleteLinks(const std::string& object, const std::vector<std::string>& crm_ids,

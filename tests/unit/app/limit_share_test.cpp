@@ -86,8 +86,32 @@ TEST_P(LimitShareTest, AKilledProcessHoldsANewcomerUpOnlyUntilItStopsCounting) {
   b.Start();
   EXPECT_GE(Since(t), 2 * kEvery) << "the dead one might have been alive and slow";
   EXPECT_LT(Since(t), 8 * kEvery);
+  const auto until = std::chrono::steady_clock::now() + 10 * kEvery;
+  while (share.load() != 1 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(kEvery / 4);
   EXPECT_EQ(share.load(), 1);
   EXPECT_EQ(applied.load(), 2) << "b kept half until the dead one stopped counting";
+}
+
+// Two starting at the same moment each wait for the other's beats, which they keep making
+// while they wait: both start within a few heartbeats (not when one gives the other up for
+// dead), each with half.
+TEST_P(LimitShareTest, TwoStartingTogetherWaitForEachOtherOnlyAFewBeats) {
+  if (!StoreReady()) return;
+  auto second = store_->OpenAnother();
+  ASSERT_TRUE(second.ok());
+  std::atomic<int> a_share{1}, b_share{1};
+  LimitShare a(
+      **store_, clock_, "host:a", [&](int n) { a_share = n; }, kEvery);
+  LimitShare b(
+      **second, clock_, "host:b", [&](int n) { b_share = n; }, kEvery);
+  const auto t = std::chrono::steady_clock::now();
+  std::thread other([&] { b.Start(); });
+  a.Start();
+  other.join();
+  EXPECT_LT(Since(t), 3 * kEvery + kEvery / 2) << "one waited until it gave the other up";
+  EXPECT_EQ(a_share.load(), 2);
+  EXPECT_EQ(b_share.load(), 2);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, LimitShareTest,

@@ -152,8 +152,12 @@ TEST_P(MigrateCrash, KilledHalfWayThenResumedMigratesEveryRowOnce) {
       << resumed.out;
 
   // One Bulk job per chunk of 200 link-backs (10) and the one that made the accounts above: a
-  // job the killed run had made is taken up again on resume, never made a second time.
-  EXPECT_EQ(crm_.sandbox.calls_by_endpoint()["POST /jobs/ingest"], 11);
+  // job the killed run had recorded is taken up again on resume, never made a second time. One
+  // more when the kill (in the chunk being written) lands while the chunk before has had its
+  // job made by Salesforce but not yet recorded: an empty Open job, which the resume cannot
+  // know of and Salesforce lets expire.
+  EXPECT_GE(crm_.sandbox.calls_by_endpoint()["POST /jobs/ingest"], 11);
+  EXPECT_LE(crm_.sandbox.calls_by_endpoint()["POST /jobs/ingest"], 12);
 
   // Billing: one customer per row, none twice.
   EXPECT_EQ(billing_->Count("account"), n);

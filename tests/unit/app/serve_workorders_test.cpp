@@ -358,8 +358,13 @@ TEST_P(ServeWorkOrders, SigtermMidBatchFinishesOrGivesBackEveryClaimedTask) {
 
 TEST_P(ServeWorkOrders, TwoProcessesShareFiveHundredTasksEachRunOnce) {
   if (GetParam().store.name != "postgresql") GTEST_SKIP() << "several processes need PostgreSQL";
-  MakeOrders(125, /*fee=*/false);  // 125 orders × 4 tasks
   const pid_t a = StartServe("a.log"), b = StartServe("b.log");
+  // The second calls no remote until the first counts it (app/limit_share.h): the orders come
+  // once both work, or the first alone would finish them on loopback.
+  const std::string share = "tandem_limit_share_processes";
+  ASSERT_TRUE(WaitFor([&] { return Metric(a, share) == 2 && Metric(b, share) == 2; }, 30))
+      << Slurp("a.log") << Slurp("b.log");
+  MakeOrders(125, /*fee=*/false);  // 125 orders × 4 tasks
   EXPECT_TRUE(WaitFor([&] { return Completed() == 125; }, 240)) << Unfinished() << "--- a\n"
                                                                 << Slurp("a.log") << "--- b\n"
                                                                 << Slurp("b.log");

@@ -635,6 +635,13 @@ TEST_P(StoreTest, DeletedLinksGoWithTheirAuditRowsAndCountAsUnlinked) {
   EXPECT_EQ(store().CountUnlinked("account", "001A").value(), 1);
   EXPECT_EQ(store().CountUnlinked("contact", "001A").value(), 0) << "per object map";
   EXPECT_EQ(store().CountUnlinked("account", "001B").value(), 0);
+  // Removed again (an unlink beside a billing deletion): nothing was there, nothing audited.
+  ASSERT_TRUE(store()
+                  .DeleteLinks("account", {"001A"},
+                               {AuditEntry{kNow + 2, "billing", "account", "001A",
+                                           "billing-deleted", "unlinked", "cus_1"}})
+                  .ok());
+  EXPECT_EQ(store().CountUnlinked("account", "001A").value(), 1);
 }
 
 TEST_P(StoreTest, OnlyOneProcessHoldsLeadership) {
