@@ -36,8 +36,17 @@ void LimitShare::AwaitCounted() {
   auto at_join = store_.ProcessBeats(alive());
   if (!at_join.ok()) return;  // a store that fails: the beats will tell
   const Millis poll = std::max(Millis(10), every_ / 20);
+  // A live peer beats twice within about two `every`; one whose count never moves (a process
+  // of an earlier version during a rolling upgrade keeps no count) is waited for no longer than
+  // four.
+  const SteadyTime give_up = clock_.SteadyNow() + 4 * every_;
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
+    if (clock_.SteadyNow() >= give_up) {
+      log::Get("app")->warn("limit share: other processes did not count this one in {} ms",
+                            (4 * every_).count());
+      return;
+    }
     lock.unlock();
     auto now = store_.ProcessBeats(alive());
     lock.lock();

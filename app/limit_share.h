@@ -43,7 +43,8 @@ class LimitShare {
   void Describe(Metrics& metrics);
 
  private:
-  // Waits until every other process there at its first beat has beaten twice since (or died).
+  // Waits until every other process there at its first beat has beaten twice since (or died),
+  // at most four `every`.
   void AwaitCounted();
 
   store::LeadershipStore& store_;
