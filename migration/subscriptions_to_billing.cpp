@@ -174,9 +174,15 @@ std::optional<connector::billing::SubscriptionSpec> Run::SoldSpec(
     return std::nullopt;
   }
   const std::string status = Text(s["Status__c"]);
-  if (!Live(status)) {
+  // Scheduled: sold to start on its start date, so billed once that date has come (checked
+  // with the term below). GTV keeps a service starting today Scheduled until the day begins
+  // in the tenant's time zone, and the CRM hears that status, also after an undo.
+  const bool scheduled = status == "Scheduled";
+  if (!Live(status) && !scheduled) {
     Fail(r,
-         "its status is " + status + ": only a live service (Active, Past Due, Unpaid) is billed",
+         "its status is " + status +
+             ": only a live service (Active, Past Due, Unpaid, or Scheduled to have started) is "
+             "billed",
          &MigrationSummary::invalid);
     return std::nullopt;
   }
@@ -294,6 +300,10 @@ std::optional<connector::billing::SubscriptionSpec> Run::SoldSpec(
       Fail(r, "Start_Date__c '" + start + "' is not a date", &MigrationSummary::invalid);
       return std::nullopt;
     }
+  }
+  if (scheduled && start.empty()) {
+    Fail(r, "it is Scheduled but names no Start_Date__c", &MigrationSummary::invalid);
+    return std::nullopt;
   }
   if (spec.start_at > NowMs() / 1000) {
     Fail(r,

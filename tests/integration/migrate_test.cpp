@@ -557,30 +557,37 @@ TEST_P(MigrateTest, ServiceInventoryLoadsIntoBillingAtTheSoldPriceAndRevenueReco
   (void)add_on(indivisible, "Recurring", channels.price_billing, 3, 10.0);
   const std::string none = service(account, 15.0, 1, today, 12, false);
   set(none, "Quantity__c", Json(0));
+  // Scheduled to start today: billed (GTV reports a service Scheduled until the day begins in
+  // its tenant's time zone); Scheduled to start next month: not yet.
+  const std::string starts_today = service(account, 15.0, 1, today, 12, false);
+  set(starts_today, "Status__c", Json("Scheduled"));
+  const std::string starts_later = service(account, 15.0, 1, AddMonths(today, 1), 12, false);
+  set(starts_later, "Status__c", Json("Scheduled"));
   const std::string csv = "Id,Name\n" + discounted + ",Discounted\n" + listed + ",Listed\n" +
                           renewed + ",Renewed\n" + no_customer + ",No customer\n" + ended +
                           ",Ended\n" + unpriced + ",Unpriced\n" + cancelled + ",Cancelled\n" +
-                          yearly + ",Yearly\n" + indivisible + ",Indivisible\n" + none + ",None\n";
+                          yearly + ",Yearly\n" + indivisible + ",Indivisible\n" + none + ",None\n" +
+                          starts_today + ",Starts today\n" + starts_later + ",Starts later\n";
 
   MigrationOptions dry = Opts("subscription", Write("services.csv", csv));
   dry.dry_run = true;
   auto planned = Migrate(dry);
   ASSERT_TRUE(planned.ok()) << planned.status().ToString();
-  EXPECT_EQ(planned->created_billing, 3);
+  EXPECT_EQ(planned->created_billing, 4);
   EXPECT_EQ(stripe_.sandbox.CountObjects("subscription"), 0) << "a dry run writes nothing";
 
   auto s = Migrate(Opts("subscription", Write("services.csv", csv)));
   ASSERT_TRUE(s.ok()) << s.status().ToString();
-  ExpectEveryRowOnce(*s, 10);
-  EXPECT_EQ(s->created_billing, 3);
-  EXPECT_EQ(s->failed, 7);
-  EXPECT_EQ(stripe_.sandbox.CountObjects("subscription"), 3);
+  ExpectEveryRowOnce(*s, 12);
+  EXPECT_EQ(s->created_billing, 4);
+  EXPECT_EQ(s->failed, 8);
+  EXPECT_EQ(stripe_.sandbox.CountObjects("subscription"), 4);
   const auto ok = ReadCsv(fs::path(s->output_dir) / "success.csv");
   EXPECT_NE(ok[1].back().find("2 items (1 at the sold price)"), std::string::npos) << ok[1].back();
   EXPECT_NE(ok[1].back().find("1 one-time add-on not billed again"), std::string::npos)
       << ok[1].back();
   const auto bad = ReadCsv(fs::path(s->output_dir) / "error.csv");
-  ASSERT_EQ(bad.size(), 8u);
+  ASSERT_EQ(bad.size(), 9u);
   EXPECT_NE(bad[1].back().find("is not linked to a billing customer"), std::string::npos)
       << bad[1].back();
   EXPECT_NE(bad[2].back().find("term ended on"), std::string::npos) << bad[2].back();
@@ -592,6 +599,9 @@ TEST_P(MigrateTest, ServiceInventoryLoadsIntoBillingAtTheSoldPriceAndRevenueReco
       << bad[6].back();
   EXPECT_NE(bad[7].back().find("is not a whole quantity of at least 1"), std::string::npos)
       << bad[7].back();
+  EXPECT_NE(bad[8].back().find("starts on " + AddMonths(today, 1) + ", after the load"),
+            std::string::npos)
+      << bad[8].back();
 
   // In billing: the sold price, the quantity, every recurring line, the term.
   std::map<std::string, Json> inventory;  // by CRM id
@@ -606,6 +616,7 @@ TEST_P(MigrateTest, ServiceInventoryLoadsIntoBillingAtTheSoldPriceAndRevenueReco
   const std::string sub_id = inventory[discounted]["Billing_Subscription_Id__c"].ToText();
   ASSERT_FALSE(sub_id.empty()) << "linked back";
   EXPECT_EQ(inventory[discounted]["Status__c"].ToText(), "Active");
+  EXPECT_EQ(inventory[starts_today]["Status__c"].ToText(), "Active") << "as billing has it";
   EXPECT_TRUE(inventory[no_customer]["Billing_Subscription_Id__c"].is_null());
   const auto sub = stripe_.billing().GetSubscription(sub_id).value();
   EXPECT_EQ(sub.account_id, customer);
@@ -645,9 +656,9 @@ TEST_P(MigrateTest, ServiceInventoryLoadsIntoBillingAtTheSoldPriceAndRevenueReco
   // Again: nothing is created twice.
   auto again = Migrate(Opts("subscription", Write("services.csv", csv)));
   ASSERT_TRUE(again.ok());
-  EXPECT_EQ(again->already_linked, 3);
+  EXPECT_EQ(again->already_linked, 4);
   EXPECT_EQ(again->created_billing, 0);
-  EXPECT_EQ(stripe_.sandbox.CountObjects("subscription"), 3);
+  EXPECT_EQ(stripe_.sandbox.CountObjects("subscription"), 4);
 
   // The rehearsal: undo cancels what the job created and unlinks it; a load again bills anew.
   MigrationDeps deps{crm_.client(), stripe_.billing(), **store_, mapping_,
@@ -656,14 +667,14 @@ TEST_P(MigrateTest, ServiceInventoryLoadsIntoBillingAtTheSoldPriceAndRevenueReco
   undo.job_id = s->job_id;
   auto undone = UndoMigration(deps, undo);
   ASSERT_TRUE(undone.ok()) << undone.status().ToString();
-  EXPECT_EQ(undone->removed_billing, 3);
+  EXPECT_EQ(undone->removed_billing, 4);
   EXPECT_EQ(undone->left + undone->failed, 0);
   EXPECT_EQ(stripe_.billing().GetSubscription(sub_id).value().status, "canceled");
   EXPECT_EQ((*store_)->CountLinks("subscription").value(), 0);
   auto reloaded = Migrate(Opts("subscription", Write("services.csv", csv)));
   ASSERT_TRUE(reloaded.ok());
-  EXPECT_EQ(reloaded->created_billing, 3);
-  EXPECT_EQ(stripe_.sandbox.CountObjects("subscription"), 6);
+  EXPECT_EQ(reloaded->created_billing, 4);
+  EXPECT_EQ(stripe_.sandbox.CountObjects("subscription"), 8);
   EXPECT_EQ(Differences({"revenue"}, &why), 0) << why;
 }
 

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <map>
 #include <regex>
+#include <sstream>
 
 #include <gtest/gtest.h>
 
@@ -52,6 +53,14 @@ class MigrateCrash : public ::testing::TestWithParam<CrashCase> {
     testing::WriteSandboxConfigWith(config_, store_->options(), crm_.sandbox.base_url(),
                                     billing_->ConfigSection(), TANDEM_SOURCE_DIR);
   }
+  // The run's error rows, to say why a test that expected none failed.
+  std::string ErrorRows() {
+    std::ifstream in(dir_ / "out" / "error.csv");
+    std::stringstream rows;
+    rows << in.rdbuf();
+    return "\nerror.csv:\n" + rows.str();
+  }
+
   void TearDown() override {
     std::error_code ec;
     fs::remove_all(dir_, ec);
@@ -246,7 +255,7 @@ TEST_P(MigrateUndoAfterKill, AKilledJobIsUndoneWholeAndLoadsAgain) {
   EXPECT_EQ(Tandem("migrate undo " + job).exit_code, 0) << "again: nothing left to undo";
 
   testing::ProcessRun again = Tandem(args);
-  EXPECT_EQ(again.exit_code, 0) << again.out;
+  EXPECT_EQ(again.exit_code, 0) << again.out << ErrorRows();
   EXPECT_NE(again.out.find(std::to_string(n) + " rows, " + std::to_string(n) + " succeeded"),
             std::string::npos)
       << again.out;
@@ -363,7 +372,7 @@ TEST_P(MigrateSubscriptionsCrash, KilledBeforeItsLinksThenResumedOrUndoneNothing
   EXPECT_EQ(LiveSubscriptions(), 0);
   EXPECT_EQ((*store_)->CountLinks("subscription").value(), 0);
   testing::ProcessRun again = Tandem(args);
-  EXPECT_EQ(again.exit_code, 0) << again.out;
+  EXPECT_EQ(again.exit_code, 0) << again.out << ErrorRows();
   EXPECT_EQ(LiveSubscriptions(), n) << "loaded again: each once";
   EXPECT_EQ(AddOnsLinked(), n);
 }
