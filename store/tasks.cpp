@@ -52,9 +52,12 @@ void OweGroupReport(soci::session& sql, const std::string& group_id, int64_t due
 
 // A date reminder's row: the group's id and this (order_reports is keyed by the row).
 constexpr std::string_view kReminder = "@date";
+// A write in flight's row: the group's id, this and the writer's id.
+constexpr std::string_view kWriting = "@writing:";
 
-// A cleared row's due time. Rows are never deleted: a deleted row owed again would start its
-// seq over, and a writer holding the old row's seq would then clear what it never wrote.
+// A cleared row's due time. Rows are never deleted (but a write's own, which no one else
+// names): a deleted row owed again would start its seq over, and a writer holding the old
+// row's seq would then clear what it never wrote.
 constexpr int64_t kNeverDue = INT64_MAX;
 
 Status LeaseLost(const char* what, const Lease& lease) {
@@ -394,6 +397,11 @@ Result<std::vector<ReportDue>> TaskStore::ReportsDue(int64_t due_before_ms, int 
       const bool reminder =
           row.size() > kReminder.size() &&
           row.compare(row.size() - kReminder.size(), kReminder.size(), kReminder) == 0;
+      const size_t writing = row.find(kWriting);
+      if (writing != std::string::npos) {
+        out.push_back(ReportDue{row.substr(0, writing), AsInt(r[1]), row, true});
+        continue;
+      }
       out.push_back(ReportDue{reminder ? row.substr(0, row.size() - kReminder.size()) : row,
                               AsInt(r[1]), row});
     }
@@ -402,9 +410,38 @@ Result<std::vector<ReportDue>> TaskStore::ReportsDue(int64_t due_before_ms, int 
 }
 
 Status TaskStore::ClearReport(const ReportDue& due) {
+  if (due.writing) return EndReportWrites({due});
   return pool_.With("clear report", [&](soci::session& sql) -> Status {
     Exec(sql, "UPDATE order_reports SET due_ms = :n WHERE group_id = :g AND seq = :s",
          {Int(kNeverDue), Text(due.row), Int(due.seq)});
+    return Status::Ok();
+  });
+}
+
+Result<std::vector<ReportDue>> TaskStore::BeginReportWrites(
+    const std::vector<std::string>& group_ids, const std::string& writer, int64_t now_ms) {
+  return pool_.With("begin report writes",
+                    [&](soci::session& sql) -> Result<std::vector<ReportDue>> {
+                      std::vector<ReportDue> out;
+                      Tx tr(sql, pool_.pg());
+                      for (const auto& g : group_ids) {
+                        const std::string row = g + std::string(kWriting) + writer;
+                        OweGroupReport(sql, row, now_ms);
+                        out.push_back(ReportDue{g, 1, row, true});
+                      }
+                      tr.Commit();
+                      return out;
+                    });
+}
+
+Status TaskStore::EndReportWrites(const std::vector<ReportDue>& writes) {
+  if (writes.empty()) return Status::Ok();
+  return pool_.With("end report writes", [&](soci::session& sql) -> Status {
+    Tx tr(sql, pool_.pg());
+    for (const auto& w : writes)
+      Exec(sql, "DELETE FROM order_reports WHERE group_id = :g AND seq = :s",
+           {Text(w.row), Int(w.seq)});
+    tr.Commit();
     return Status::Ok();
   });
 }

@@ -85,7 +85,8 @@ struct Lease {
 struct ReportDue {
   std::string group_id;
   int64_t seq = 0;
-  std::string row;  // the row's key: group_id, or a date reminder's own (RemindReport)
+  std::string row;       // the row's key: group_id, or a date reminder's or a write's own
+  bool writing = false;  // a write in flight (BeginReportWrites), not a state owed
 };
 
 class TaskStore {
@@ -135,7 +136,8 @@ class TaskStore {
   // Groups owed a report since before `due_before_ms`, oldest first.
   Result<std::vector<ReportDue>> ReportsDue(int64_t due_before_ms, int limit);
   // Clears the group's row if no task finished since `due` was read (its seq is unchanged). A
-  // row once owed keeps its seq for good, so a seq is never read twice for different rows.
+  // row once owed keeps its seq for good, so a seq is never read twice for different rows. A
+  // write's row (BeginReportWrites) is deleted: no other writer ever names it.
   Status ClearReport(const ReportDue& due);
   // Records (again) that the group owes a report, due at `due_ms` (a writer that saw the state
   // move under it: the sweep checks it once more).
@@ -145,6 +147,15 @@ class TaskStore {
   // The group owes a report again on a date (a Scheduled order, on its effective date), in a
   // row of its own: it never moves the due time of a report a finished task owes now.
   Status RemindReport(const std::string& group_id, int64_t due_ms);
+  // `writer` (unique to one write: see Engine::WriteReports) is about to send these groups'
+  // states to the CRM: a row of its own per group, due at `now_ms`. A writer that dies with its
+  // write in flight may have sent a state older than another writer's, landing after it; its
+  // rows outlive it, so the sweep writes those groups again a lease later.
+  Result<std::vector<ReportDue>> BeginReportWrites(const std::vector<std::string>& group_ids,
+                                                   const std::string& writer, int64_t now_ms);
+  // The writes' state was read back after they landed and held: their rows go (ClearReport
+  // does the same for one).
+  Status EndReportWrites(const std::vector<ReportDue>& writes);
 
  private:
   Pool& pool_;

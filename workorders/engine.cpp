@@ -1,11 +1,14 @@
 #include "workorders/engine.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <condition_variable>
 #include <functional>
 #include <map>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "connector/crm/soql.h"
@@ -19,7 +22,14 @@ Engine::Engine(TaskDeps deps, const Templates& templates, EngineOptions options,
       library_(deps),
       templates_(templates),
       options_(std::move(options)),
-      crash_(crash) {}
+      crash_(crash) {
+  // Unique to this engine among every process sharing the store: each write's rows carry it.
+  char host[256] = {0};
+  ::gethostname(host, sizeof host - 1);
+  std::ostringstream id;
+  id << options_.worker_id << "@" << host << ":" << ::getpid() << ":" << this;
+  writer_ = id.str();
+}
 
 Millis Engine::Backoff(int attempts) const {
   Millis wait = options_.backoff_base;
@@ -254,7 +264,18 @@ std::map<std::string, Status> Engine::WriteReports(const std::vector<std::string
   // Workers of several processes finish an order's tasks concurrently and each reports; a
   // report read before another's task finished could land last and leave the Order "In
   // Progress" for good. So after writing, read again and write again until the state holds
-  // still: the last write then never trails the last finished task.
+  // still: the last write then never trails the last finished task. A writer that dies before
+  // it reads again cannot do that, and another may have cleared what the store owed: rows of
+  // this write's own say it is in flight until the state held, and outlive a death.
+  if (open.empty()) return out;
+  auto writes = deps_.store.BeginReportWrites(open, writer_ + ":" + std::to_string(++writes_),
+                                              ToEpochMillis(deps_.clock.Now()));
+  if (!writes.ok()) {
+    for (const auto& id : open) out[id] = writes.status();
+    return out;
+  }
+  std::set<std::string> held;   // orders whose state read back is the one this wrote
+  std::set<std::string> tried;  // orders whose state this sent
   for (int round = 0; round < 5 && !open.empty(); ++round) {
     std::vector<Json> records, links;
     std::vector<std::string> sent, states, link_owners;
@@ -268,21 +289,11 @@ std::map<std::string, Status> Engine::WriteReports(const std::vector<std::string
           std::to_string(s->done) + " of " + std::to_string(s->total) + " tasks done";
       const std::string now = s->status + "|" + progress + "|" + s->error;
       if (now == written[id]) {
+        held.insert(id);
         // A scheduled order is reported again on its date (by the sweep, from the store: no
         // CRM polling), when it reads Completed or its waiting tasks have started.
         if (s->status == "Scheduled") out[id] = deps_.store.RemindReport(id, s->scheduled_until_ms);
         continue;
-      }
-      // The state moved while this worker wrote: another worker wrote too, and may have
-      // cleared the row before this one's older write landed. Owe the report again first, so
-      // that if this process dies before the write below, the sweep still writes the final
-      // state.
-      if (!written[id].empty()) {
-        Status owed = deps_.store.OweReport(id, ToEpochMillis(deps_.clock.Now()));
-        if (!owed.ok()) {
-          out[id] = owed;
-          continue;
-        }
       }
       if (crash_ && s->status == "Completed") crash_->Hit("workorders.before_completed_report");
       Json fields = Json::MakeObject();
@@ -292,6 +303,7 @@ std::map<std::string, Status> Engine::WriteReports(const std::vector<std::string
       fields.Set("Automation_Error__c", s->error.empty() ? Json() : Json(s->error.substr(0, 1000)));
       records.push_back(std::move(fields));
       sent.push_back(id);
+      tried.insert(id);
       states.push_back(now);
       // Once the order has ended or waits for its date (not with every progress report: each
       // write of an order item fires the org's triggers on it).
@@ -325,7 +337,16 @@ std::map<std::string, Status> Engine::WriteReports(const std::vector<std::string
         if (out[sent[k]].ok()) open.push_back(sent[k]);
       }
     }
+    if (crash_ && !sent.empty()) crash_->Hit("workorders.after_report_write");
   }
+  // An order whose write failed keeps its row: the write may still have landed (a lost
+  // answer), so the sweep writes it again; as it does one that never held still.
+  std::vector<store::ReportDue> ended;
+  for (const auto& w : *writes)
+    if (held.count(w.group_id) || !tried.count(w.group_id)) ended.push_back(w);
+  if (Status st = deps_.store.EndReportWrites(ended); !st.ok())
+    log::Get("workorders")
+        ->warn("report writes not ended (the sweep writes them again): {}", st.ToString());
   return out;
 }
 

@@ -113,6 +113,8 @@ class Engine {
   CrashPoints* crash_;
   int64_t last_sweep_ms_ = 0;
   std::atomic<bool> stop_claiming_{false};
+  std::string writer_;               // this engine's id in its report writes' rows
+  std::atomic<uint64_t> writes_{0};  // report writes so far (Enqueue's may run at once)
 };
 
 }  // namespace tandem::workorders

@@ -178,7 +178,8 @@ class ServeWorkOrders : public ::testing::TestWithParam<ServeCase> {
   // applied twice in billing, and reconcile finds the inventory in step.
   // `claimed`: the kill must leave tasks claimed (a point inside a task; a point between tasks
   // may fall after the last task of both workers' batches).
-  void KilledAtThenRestarted(const std::string& point, int hit = 300, bool claimed = true) {
+  void KilledAtThenRestarted(const std::string& point, int hit = 300, bool claimed = true,
+                             bool writing = false) {
     const int n = 200;
     MakeOrders(n, /*fee=*/true);  // 1,200 tasks
     const pid_t first = StartServe("first.log", point + "#" + std::to_string(hit));
@@ -193,6 +194,11 @@ class ServeWorkOrders : public ::testing::TestWithParam<ServeCase> {
     }
     if (claimed) {
       EXPECT_GE(running, 1) << "the kill left no task claimed";
+    }
+    if (writing) {
+      const auto due = (*store_)->ReportsDue(INT64_MAX, 100000).value();
+      EXPECT_TRUE(std::any_of(due.begin(), due.end(), [](const auto& d) { return d.writing; }))
+          << "the write in flight left no row for the sweep";
     }
 
     const pid_t second = StartServe("second.log");
@@ -448,6 +454,13 @@ TEST_P(ServeWorkOrdersCrash, KilledJustBeforeATaskThenRestartedEveryOrderComplet
 // is not done twice.
 TEST_P(ServeWorkOrdersCrash, KilledAfterATaskBeforeItsResultThenRestartedNothingDoubles) {
   KilledAtThenRestarted("workorders.after_task");
+}
+
+// Killed right after a status write reached the CRM, before reading the order's state again:
+// what it wrote may be older than another worker's write it landed after. Its write's row
+// outlives it, and the sweep of the next process writes the order again.
+TEST_P(ServeWorkOrdersCrash, KilledWithAStatusWriteUnconfirmedThenRestartedEveryOrderCompletes) {
+  KilledAtThenRestarted("workorders.after_report_write", 2, /*claimed=*/false, /*writing=*/true);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, ServeWorkOrdersCrash,

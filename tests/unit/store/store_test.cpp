@@ -403,6 +403,36 @@ TEST_P(StoreTest, AFinishedTaskOwesItsGroupAReportUntilOneIsWrittenAfterIt) {
   EXPECT_EQ(store().ReportsDue(kNow + 5001, 10).value().size(), 2u);
 }
 
+// A status write in flight has rows of its own: due to the sweep like a report owed, under its
+// order's id, never the order's own row; ended, they go.
+TEST_P(StoreTest, AReportWriteInFlightIsDueUnderItsGroupUntilItEnds) {
+  ASSERT_TRUE(store().OweReport("gw", kNow).ok());
+  const auto owed = store().ReportOwed("gw").value();
+  ASSERT_TRUE(owed.has_value());
+  auto writes = store().BeginReportWrites({"gw", "gx"}, "w1:1", kNow + 10).value();
+  ASSERT_EQ(writes.size(), 2u);
+  EXPECT_EQ(store().ReportOwed("gw").value()->seq, owed->seq) << "the order's own row moved";
+  EXPECT_FALSE(store().ReportOwed("gx").value().has_value()) << "a write owes no report";
+  auto due = store().ReportsDue(INT64_MAX, 10).value();
+  ASSERT_EQ(due.size(), 3u);
+  std::multiset<std::string> groups;
+  int in_flight = 0;
+  for (const auto& d : due) {
+    groups.insert(d.group_id);
+    in_flight += d.writing;
+  }
+  EXPECT_EQ(groups, (std::multiset<std::string>{"gw", "gw", "gx"}));
+  EXPECT_EQ(in_flight, 2);
+  EXPECT_TRUE(store().ReportsDue(kNow + 10, 10).value().size() == 1u) << "due from their start";
+  ASSERT_TRUE(store().EndReportWrites({writes[0]}).ok());
+  ASSERT_TRUE(store().ClearReport(writes[1]).ok());  // the sweep's way
+  due = store().ReportsDue(INT64_MAX, 10).value();
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_FALSE(due[0].writing);
+  ASSERT_TRUE(store().ClearReport(due[0]).ok());
+  EXPECT_TRUE(store().ReportsDue(INT64_MAX, 10).value().empty());
+}
+
 // A report cleared and owed again never has the seq it had: a writer that read the first one
 // (and wrote a state older than the second) cannot clear the second.
 TEST_P(StoreTest, AReportOwedAgainAfterItWasClearedIsNotClearedByAnOlderRead) {
