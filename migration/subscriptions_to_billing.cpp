@@ -174,9 +174,10 @@ std::optional<connector::billing::SubscriptionSpec> Run::SoldSpec(
     return std::nullopt;
   }
   const std::string status = Text(s["Status__c"]);
-  // Scheduled: sold to start on its start date, so billed once that date has come (checked
-  // with the term below). GTV keeps a service starting today Scheduled until the day begins
-  // in the tenant's time zone, and the CRM hears that status, also after an undo.
+  // Scheduled: sold to start on its start date. GTV keeps a service starting today Scheduled
+  // until the day begins in the tenant's time zone, and the CRM hears that status, also after
+  // an undo: one whose date is today or yesterday (UTC) is billed; an older one is the CRM's to
+  // settle (checked with the term below).
   const bool scheduled = status == "Scheduled";
   if (!Live(status) && !scheduled) {
     Fail(r,
@@ -303,6 +304,14 @@ std::optional<connector::billing::SubscriptionSpec> Run::SoldSpec(
   }
   if (scheduled && start.empty()) {
     Fail(r, "it is Scheduled but names no Start_Date__c", &MigrationSummary::invalid);
+    return std::nullopt;
+  }
+  const int64_t now_s = NowMs() / 1000;
+  if (scheduled && spec.start_at < now_s - now_s % 86400 - 86400) {
+    Fail(r,
+         "it is Scheduled to start on " + start +
+             ", which has passed: set its status (Active if it started, Cancelled if not)",
+         &MigrationSummary::invalid);
     return std::nullopt;
   }
   if (spec.start_at > NowMs() / 1000) {

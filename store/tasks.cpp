@@ -410,7 +410,7 @@ Result<std::vector<ReportDue>> TaskStore::ReportsDue(int64_t due_before_ms, int 
 }
 
 Status TaskStore::ClearReport(const ReportDue& due) {
-  if (due.writing) return EndReportWrites({due});
+  if (due.writing) return EndReportWrites({due}, {}, 0);
   return pool_.With("clear report", [&](soci::session& sql) -> Status {
     Exec(sql, "UPDATE order_reports SET due_ms = :n WHERE group_id = :g AND seq = :s",
          {Int(kNeverDue), Text(due.row), Int(due.seq)});
@@ -420,27 +420,45 @@ Status TaskStore::ClearReport(const ReportDue& due) {
 
 Result<std::vector<ReportDue>> TaskStore::BeginReportWrites(
     const std::vector<std::string>& group_ids, const std::string& writer, int64_t now_ms) {
+  std::vector<ReportDue> out;
+  for (const auto& g : group_ids)
+    out.push_back(ReportDue{g, 1, g + std::string(kWriting) + writer, true});
   return pool_.With("begin report writes",
                     [&](soci::session& sql) -> Result<std::vector<ReportDue>> {
-                      std::vector<ReportDue> out;
+                      // A plain insert: the writer's id is its own, so a clash is a bug to hear of.
                       Tx tr(sql, pool_.pg());
-                      for (const auto& g : group_ids) {
-                        const std::string row = g + std::string(kWriting) + writer;
-                        OweGroupReport(sql, row, now_ms);
-                        out.push_back(ReportDue{g, 1, row, true});
-                      }
+                      InsertRows(sql, out, 3, "INSERT INTO order_reports (group_id, seq, due_ms)",
+                                 "", [&](const ReportDue& w, std::vector<Value>* p) {
+                                   p->push_back(Text(w.row));
+                                   p->push_back(Int(w.seq));
+                                   p->push_back(Int(now_ms));
+                                 });
                       tr.Commit();
                       return out;
                     });
 }
 
-Status TaskStore::EndReportWrites(const std::vector<ReportDue>& writes) {
-  if (writes.empty()) return Status::Ok();
+Status TaskStore::EndReportWrites(const std::vector<ReportDue>& writes,
+                                  const std::vector<std::string>& owe_again, int64_t now_ms) {
+  if (writes.empty() && owe_again.empty()) return Status::Ok();
   return pool_.With("end report writes", [&](soci::session& sql) -> Status {
     Tx tr(sql, pool_.pg());
-    for (const auto& w : writes)
-      Exec(sql, "DELETE FROM order_reports WHERE group_id = :g AND seq = :s",
-           {Text(w.row), Int(w.seq)});
+    // Owed again only where it was cleared: a row owed (or deferred by the sweep) keeps its
+    // seq and due time, so the sweep's deferral of a refused order still holds.
+    for (const auto& g : owe_again)
+      Exec(sql,
+           "INSERT INTO order_reports (group_id, seq, due_ms) VALUES (:g, 1, :d) ON CONFLICT "
+           "(group_id) DO UPDATE SET seq = order_reports.seq + 1, due_ms = excluded.due_ms "
+           "WHERE order_reports.due_ms = :n",
+           {Text(g), Int(now_ms), Int(kNeverDue)});
+    std::vector<std::string> rows;
+    for (const auto& w : writes) rows.push_back(w.row);
+    for (size_t start = 0; start < rows.size(); start += kParamsPerStatement) {
+      const size_t n = std::min(kParamsPerStatement, rows.size() - start);
+      std::vector<Value> params;
+      for (size_t i = start; i < start + n; ++i) params.push_back(Text(rows[i]));
+      Exec(sql, "DELETE FROM order_reports WHERE group_id IN (" + InList(n) + ")", params);
+    }
     tr.Commit();
     return Status::Ok();
   });

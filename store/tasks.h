@@ -153,9 +153,12 @@ class TaskStore {
   // rows outlive it, so the sweep writes those groups again a lease later.
   Result<std::vector<ReportDue>> BeginReportWrites(const std::vector<std::string>& group_ids,
                                                    const std::string& writer, int64_t now_ms);
-  // The writes' state was read back after they landed and held: their rows go (ClearReport
-  // does the same for one).
-  Status EndReportWrites(const std::vector<ReportDue>& writes);
+  // The writes are over: their rows go. The groups in `owe_again` (a write that failed, whose
+  // answer may have been lost, or whose state never held still) are owed a report again from
+  // `now_ms` where no row owes one, in the same transaction: one row per group, however often
+  // the CRM refuses it. ClearReport of a write's row deletes it.
+  Status EndReportWrites(const std::vector<ReportDue>& writes,
+                         const std::vector<std::string>& owe_again, int64_t now_ms);
 
  private:
   Pool& pool_;

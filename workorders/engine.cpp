@@ -223,11 +223,14 @@ Status Engine::SweepReports(int64_t now_ms) {
     const Status& written = reports[d.group_id];
     if (!written.ok()) {
       // Tried again later, behind the others: an Order the CRM keeps refusing (deleted, a
-      // validation rule) must not hold up every report after it.
+      // validation rule) must not hold up every report after it. A dead writer's row goes:
+      // the failed write left its order owed in the order's own row.
       log::Get("workorders")
           ->warn("work order {}: status not written to the CRM: {}", d.group_id,
                  written.ToString());
-      TANDEM_RETURN_IF_ERROR(deps_.store.DeferReport(d, now_ms + 4 * options_.lease.count()));
+      TANDEM_RETURN_IF_ERROR(d.writing
+                                 ? deps_.store.ClearReport(d)
+                                 : deps_.store.DeferReport(d, now_ms + 4 * options_.lease.count()));
       continue;
     }
     TANDEM_RETURN_IF_ERROR(deps_.store.ClearReport(d));
@@ -339,12 +342,13 @@ std::map<std::string, Status> Engine::WriteReports(const std::vector<std::string
     }
     if (crash_ && !sent.empty()) crash_->Hit("workorders.after_report_write");
   }
-  // An order whose write failed keeps its row: the write may still have landed (a lost
-  // answer), so the sweep writes it again; as it does one that never held still.
-  std::vector<store::ReportDue> ended;
-  for (const auto& w : *writes)
-    if (held.count(w.group_id) || !tried.count(w.group_id)) ended.push_back(w);
-  if (Status st = deps_.store.EndReportWrites(ended); !st.ok())
+  // An order whose write failed may still see it land (a lost answer), after a newer one: it
+  // is owed again, as is one whose state never held still; the sweep writes them.
+  std::vector<std::string> owe_again;
+  for (const auto& id : tried)
+    if (!held.count(id)) owe_again.push_back(id);
+  if (Status st = deps_.store.EndReportWrites(*writes, owe_again, ToEpochMillis(deps_.clock.Now()));
+      !st.ok())
     log::Get("workorders")
         ->warn("report writes not ended (the sweep writes them again): {}", st.ToString());
   return out;

@@ -558,16 +558,23 @@ TEST_P(MigrateTest, ServiceInventoryLoadsIntoBillingAtTheSoldPriceAndRevenueReco
   const std::string none = service(account, 15.0, 1, today, 12, false);
   set(none, "Quantity__c", Json(0));
   // Scheduled to start today: billed (GTV reports a service Scheduled until the day begins in
-  // its tenant's time zone); Scheduled to start next month: not yet.
+  // its tenant's time zone); Scheduled to start next month: not yet; Scheduled for a date long
+  // past, or for no date: the CRM's to settle.
   const std::string starts_today = service(account, 15.0, 1, today, 12, false);
   set(starts_today, "Status__c", Json("Scheduled"));
   const std::string starts_later = service(account, 15.0, 1, AddMonths(today, 1), 12, false);
   set(starts_later, "Status__c", Json("Scheduled"));
+  const std::string never_started = service(account, 15.0, 1, AddMonths(today, -2), 12, false);
+  set(never_started, "Status__c", Json("Scheduled"));
+  const std::string no_date = service(account, 15.0, 1, today, 12, false);
+  set(no_date, "Status__c", Json("Scheduled"));
+  set(no_date, "Start_Date__c", Json());
   const std::string csv = "Id,Name\n" + discounted + ",Discounted\n" + listed + ",Listed\n" +
                           renewed + ",Renewed\n" + no_customer + ",No customer\n" + ended +
                           ",Ended\n" + unpriced + ",Unpriced\n" + cancelled + ",Cancelled\n" +
                           yearly + ",Yearly\n" + indivisible + ",Indivisible\n" + none + ",None\n" +
-                          starts_today + ",Starts today\n" + starts_later + ",Starts later\n";
+                          starts_today + ",Starts today\n" + starts_later + ",Starts later\n" +
+                          never_started + ",Never started\n" + no_date + ",No date\n";
 
   MigrationOptions dry = Opts("subscription", Write("services.csv", csv));
   dry.dry_run = true;
@@ -578,16 +585,16 @@ TEST_P(MigrateTest, ServiceInventoryLoadsIntoBillingAtTheSoldPriceAndRevenueReco
 
   auto s = Migrate(Opts("subscription", Write("services.csv", csv)));
   ASSERT_TRUE(s.ok()) << s.status().ToString();
-  ExpectEveryRowOnce(*s, 12);
+  ExpectEveryRowOnce(*s, 14);
   EXPECT_EQ(s->created_billing, 4);
-  EXPECT_EQ(s->failed, 8);
+  EXPECT_EQ(s->failed, 10);
   EXPECT_EQ(stripe_.sandbox.CountObjects("subscription"), 4);
   const auto ok = ReadCsv(fs::path(s->output_dir) / "success.csv");
   EXPECT_NE(ok[1].back().find("2 items (1 at the sold price)"), std::string::npos) << ok[1].back();
   EXPECT_NE(ok[1].back().find("1 one-time add-on not billed again"), std::string::npos)
       << ok[1].back();
   const auto bad = ReadCsv(fs::path(s->output_dir) / "error.csv");
-  ASSERT_EQ(bad.size(), 9u);
+  ASSERT_EQ(bad.size(), 11u);
   EXPECT_NE(bad[1].back().find("is not linked to a billing customer"), std::string::npos)
       << bad[1].back();
   EXPECT_NE(bad[2].back().find("term ended on"), std::string::npos) << bad[2].back();
@@ -602,6 +609,12 @@ TEST_P(MigrateTest, ServiceInventoryLoadsIntoBillingAtTheSoldPriceAndRevenueReco
   EXPECT_NE(bad[8].back().find("starts on " + AddMonths(today, 1) + ", after the load"),
             std::string::npos)
       << bad[8].back();
+  EXPECT_NE(
+      bad[9].back().find("Scheduled to start on " + AddMonths(today, -2) + ", which has passed"),
+      std::string::npos)
+      << bad[9].back();
+  EXPECT_NE(bad[10].back().find("Scheduled but names no Start_Date__c"), std::string::npos)
+      << bad[10].back();
 
   // In billing: the sold price, the quantity, every recurring line, the term.
   std::map<std::string, Json> inventory;  // by CRM id

@@ -725,11 +725,7 @@ TEST_P(WorkOrderTest, AStatusTheCrmDidNotTakeIsWrittenByTheNextSweep) {
     ASSERT_TRUE(engine.RunOnce().ok());
   ASSERT_EQ(engine.State(order)->status, "Completed");
   EXPECT_EQ(CrmOrder(order)["Automation_Status__c"].as_string(), before);
-  int owed = 0, writes = 0;
-  const auto rows = (*store_)->ReportsDue(INT64_MAX, 1000).value();
-  for (const auto& due : rows) ++(due.writing ? writes : owed);
-  EXPECT_EQ(owed, 1);
-  EXPECT_GE(writes, 1) << "a refused write may yet land (a lost answer): its row stays";
+  EXPECT_EQ((*store_)->ReportsDue(INT64_MAX, 10)->size(), 1u) << "one row, however many refusals";
   crm_.sandbox.ClearFaults();
   ASSERT_TRUE(engine.RunOnce().ok());  // within the lease: the writer may still be at it
   EXPECT_EQ(CrmOrder(order)["Automation_Status__c"].as_string(), before);
@@ -742,11 +738,6 @@ TEST_P(WorkOrderTest, AStatusTheCrmDidNotTakeIsWrittenByTheNextSweep) {
   const Json crm = CrmOrder(order);
   EXPECT_EQ(crm["Automation_Status__c"].as_string(), "Completed") << crm.Dump();
   EXPECT_EQ(crm["Automation_Progress__c"].as_string(), "4 of 4 tasks done");
-  // The sweep takes 20 rows at a time: the refused writes' rows go over a few.
-  for (int i = 0; i < 100 && !(*store_)->ReportsDue(INT64_MAX, 10)->empty(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    ASSERT_TRUE(engine.RunOnce().ok());
-  }
   EXPECT_TRUE((*store_)->ReportsDue(INT64_MAX, 10)->empty());
 }
 

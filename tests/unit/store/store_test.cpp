@@ -424,12 +424,26 @@ TEST_P(StoreTest, AReportWriteInFlightIsDueUnderItsGroupUntilItEnds) {
   EXPECT_EQ(groups, (std::multiset<std::string>{"gw", "gw", "gx"}));
   EXPECT_EQ(in_flight, 2);
   EXPECT_TRUE(store().ReportsDue(kNow + 10, 10).value().size() == 1u) << "due from their start";
-  ASSERT_TRUE(store().EndReportWrites({writes[0]}).ok());
+  ASSERT_TRUE(store().EndReportWrites({writes[0]}, {}, 0).ok());
   ASSERT_TRUE(store().ClearReport(writes[1]).ok());  // the sweep's way
   due = store().ReportsDue(INT64_MAX, 10).value();
   ASSERT_EQ(due.size(), 1u);
   EXPECT_FALSE(due[0].writing);
-  ASSERT_TRUE(store().ClearReport(due[0]).ok());
+  // A failed write owes its group again, but a row owed (here deferred by the sweep) keeps
+  // its seq and due time; a cleared one is owed from now.
+  ASSERT_TRUE(store().DeferReport(due[0], kNow + 5000).ok());
+  ASSERT_TRUE(store().BeginReportWrites({"gw"}, "w1:2", kNow + 20).ok());
+  auto again = store().BeginReportWrites({"gx"}, "w1:3", kNow + 20).value();
+  ASSERT_TRUE(store().EndReportWrites(again, {"gw", "gx"}, kNow + 30).ok());
+  EXPECT_EQ(store().ReportOwed("gw").value()->seq, owed->seq) << "a deferral undone";
+  EXPECT_TRUE(store().ReportOwed("gx").value().has_value());
+  due = store().ReportsDue(kNow + 31, 10).value();
+  ASSERT_EQ(due.size(), 2u) << "gw's write in flight and gx, owed; gw waits for its deferral";
+  for (const auto& d : due) {
+    EXPECT_EQ(d.group_id == "gw", d.writing) << d.row;
+    ASSERT_TRUE(store().ClearReport(d).ok());
+  }
+  ASSERT_TRUE(store().ClearReport(*store().ReportOwed("gw").value()).ok());
   EXPECT_TRUE(store().ReportsDue(INT64_MAX, 10).value().empty());
 }
 
