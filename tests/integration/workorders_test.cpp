@@ -97,6 +97,17 @@ class WorkOrderTest : public testing::StoreBackendTest {
         .value();
   }
 
+  // Runs `engine` (its report sweep too) until the CRM says the order is Completed, or 5 s
+  // pass; the Order as the CRM has it then.
+  Json SweepUntilCompleted(Engine& engine, const std::string& order) {
+    for (int i = 0; i < 100 && CrmOrder(order)["Automation_Status__c"].as_string() != "Completed";
+         ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      EXPECT_TRUE(engine.RunOnce().ok());
+    }
+    return CrmOrder(order);
+  }
+
   Json Inventory(const std::string& order_id) {
     return crm_.client()
         .Retrieve("Service_Subscription__c", ItemSubscription(order_id),
@@ -730,12 +741,7 @@ TEST_P(WorkOrderTest, AStatusTheCrmDidNotTakeIsWrittenByTheNextSweep) {
   ASSERT_TRUE(engine.RunOnce().ok());  // within the lease: the writer may still be at it
   EXPECT_EQ(CrmOrder(order)["Automation_Status__c"].as_string(), before);
   // A lease later (or, if a sweep already met the refusing CRM, after its deferral of 4 leases).
-  for (int i = 0; i < 100 && CrmOrder(order)["Automation_Status__c"].as_string() != "Completed";
-       ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    ASSERT_TRUE(engine.RunOnce().ok());
-  }
-  const Json crm = CrmOrder(order);
+  const Json crm = SweepUntilCompleted(engine, order);
   EXPECT_EQ(crm["Automation_Status__c"].as_string(), "Completed") << crm.Dump();
   EXPECT_EQ(crm["Automation_Progress__c"].as_string(), "4 of 4 tasks done");
   EXPECT_TRUE((*store_)->ReportsDue(INT64_MAX, 10)->empty());
@@ -767,12 +773,7 @@ TEST_P(WorkOrderTest, AStaleStatusADeadWriterLeftInTheCrmIsOverwrittenByTheSweep
   ASSERT_TRUE(crm_.client().Update("Order", order, stale).ok());
   ASSERT_TRUE(engine.RunOnce().ok());  // within the lease: the writer may still be at it
   EXPECT_EQ(CrmOrder(order)["Automation_Status__c"].as_string(), "In Progress");
-  for (int i = 0; i < 100 && CrmOrder(order)["Automation_Status__c"].as_string() != "Completed";
-       ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    ASSERT_TRUE(engine.RunOnce().ok());
-  }
-  const Json crm = CrmOrder(order);
+  const Json crm = SweepUntilCompleted(engine, order);
   EXPECT_EQ(crm["Automation_Status__c"].as_string(), "Completed") << crm.Dump();
   EXPECT_EQ(crm["Automation_Progress__c"].as_string(), "4 of 4 tasks done");
   EXPECT_TRUE((*store_)->ReportsDue(INT64_MAX, 10)->empty()) << "the dead writer's row went";
