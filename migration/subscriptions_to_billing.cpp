@@ -314,7 +314,7 @@ std::optional<connector::billing::SubscriptionSpec> Run::SoldSpec(
          &MigrationSummary::invalid);
     return std::nullopt;
   }
-  if (spec.start_at > NowMs() / 1000) {
+  if (spec.start_at > now_s) {
     Fail(r,
          "it starts on " + start +
              ", after the load: load it on its start date (or let a work order start it)",
@@ -333,7 +333,7 @@ std::optional<connector::billing::SubscriptionSpec> Run::SoldSpec(
   }
   const int64_t term = *term_months ? static_cast<int64_t>(**term_months) : 0;
   const bool renews = Truthy(s["Auto_Renew__c"]);
-  const int64_t today = NowMs() / 1000;
+  const int64_t today = now_s;
   if (term > 0) {
     const std::string from = start.empty() ? FormatRfc3339(deps_.clock.Now()).substr(0, 10) : start;
     // Each term's end counted from the start, not from the last end: a service started on

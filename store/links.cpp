@@ -129,11 +129,11 @@ Status LinkStore::DeleteLinks(const std::string& object, const std::vector<std::
     // Audit rows only for links that were there: one removed twice at once (an unlink beside
     // a billing deletion) is one removal, and so one generation of the record's create key.
     std::set<std::string> removed;
-    for (const auto& id : crm_ids)
-      if (!Query(sql, "DELETE FROM links WHERE object = :o AND crm_id = :c RETURNING crm_id",
-                 {Text(object), Text(id)})
-               .empty())
-        removed.insert(id);
+    for (const Row& r : QueryInChunks(sql, crm_ids, {Text(object)}, [](size_t n) {
+           return "DELETE FROM links WHERE crm_id IN (" + InList(n) +
+                  ") AND object = :o RETURNING crm_id";
+         }))
+      removed.insert(AsText(r[0]));
     std::vector<AuditEntry> rows;
     for (const auto& a : audit)
       if (a.object != object || removed.count(a.record_id)) rows.push_back(a);

@@ -453,12 +453,9 @@ Status TaskStore::EndReportWrites(const std::vector<ReportDue>& writes,
            {Text(g), Int(now_ms), Int(kNeverDue)});
     std::vector<std::string> rows;
     for (const auto& w : writes) rows.push_back(w.row);
-    for (size_t start = 0; start < rows.size(); start += kParamsPerStatement) {
-      const size_t n = std::min(kParamsPerStatement, rows.size() - start);
-      std::vector<Value> params;
-      for (size_t i = start; i < start + n; ++i) params.push_back(Text(rows[i]));
-      Exec(sql, "DELETE FROM order_reports WHERE group_id IN (" + InList(n) + ")", params);
-    }
+    (void)QueryInChunks(sql, rows, {}, [](size_t n) {
+      return "DELETE FROM order_reports WHERE group_id IN (" + InList(n) + ") RETURNING group_id";
+    });
     tr.Commit();
     return Status::Ok();
   });
