@@ -59,6 +59,7 @@ void WorkOrderService::Start() {
     o.lease = Millis(workers_.lease_ms);
     o.claim_batch = workers_.batch;
     o.refill_for = std::min(kRefillFor, Millis(workers_.lease_ms / 4));
+    o.first_refill_share = static_cast<double>(i + 1) / workers_.count;
     if (workers_.batch == 0)
       o.claim_limit = [&billing] { return TaskBatch(billing.PreferredInFlight()); };
     engines_.push_back(NewEngine(rt_, o, crash_));

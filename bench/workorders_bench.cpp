@@ -5,7 +5,8 @@
 // Several processes need PostgreSQL (STORE_URL; "sqlite" for the embedded default). The sandbox
 // models the network (CRM_LATENCY_MS, BILLING_LATENCY_MS ± a fifth) and billing's RATE/s.
 // Also the CRM calls per 1,000 orders (the bench's own progress queries left out) and the
-// serve processes' peak RSS. BATCH: workers.batch (0: follow billing).
+// serve processes' peak RSS, and billing's calls in each second of the run (stderr: where
+// the share is lost). BATCH: workers.batch (0: follow billing).
 //   bench_workorders TANDEM_BINARY ORDERS PROCESSES [STORE_URL] [CRM_LATENCY_MS]
 //                    [BILLING_LATENCY_MS] [RATE] [WORKERS] [BATCH]  (defaults: 0, 0, 100, 4, 0)
 #include <fcntl.h>
@@ -151,6 +152,10 @@ int main(int argc, char** argv) {
   Steady::time_point at10{}, at90{};
   int64_t done10 = 0, done90 = 0;
   double billing10 = 0, billing90 = 0;  // billing's requests at those points
+  // Billing's calls per second over the run (stderr), to see where the share is lost.
+  std::vector<double> per_second;
+  double billing_last = bench::SandboxStats(billing_url, deps)["requests"].as_number();
+  auto second_start = Steady::now();
   for (int i = 0; i < 6000 && completed < orders; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     completed = 0;
@@ -160,6 +165,14 @@ int main(int argc, char** argv) {
                                ++completed;
                                return Status::Ok();
                              });
+    if (Steady::now() - second_start >= std::chrono::seconds(1)) {
+      const double now_requests = bench::SandboxStats(billing_url, deps)["requests"].as_number();
+      const auto now = Steady::now();
+      per_second.push_back((now_requests - billing_last) /
+                           std::chrono::duration<double>(now - second_start).count());
+      billing_last = now_requests;
+      second_start = now;
+    }
     if (at10 == Steady::time_point{} && completed * 10 >= orders) {
       at10 = Steady::now();
       done10 = completed;
@@ -171,6 +184,9 @@ int main(int argc, char** argv) {
       billing90 = bench::SandboxStats(billing_url, deps)["requests"].as_number();
     }
   }
+  std::fprintf(stderr, "billing calls per second:");
+  for (double n : per_second) std::fprintf(stderr, " %.0f", n);
+  std::fprintf(stderr, "\n");
   const double steady_seconds = std::chrono::duration<double>(at90 - at10).count();
   const double steady_tasks =
       steady_seconds > 0 ? 4.0 * static_cast<double>(done90 - done10) / steady_seconds : 0;

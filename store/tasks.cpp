@@ -50,6 +50,26 @@ void OweGroupReport(soci::session& sql, const std::string& group_id, int64_t due
        {Text(group_id), Int(due_ms)});
 }
 
+// Whether a task must wait: 1 while its dependency is not done. Claims read only tasks not
+// waiting (an index range); whatever makes a task done frees its dependents in its transaction.
+constexpr const char* kWaitingOf =
+    "CASE WHEN tasks.depends_on IS NULL OR EXISTS (SELECT 1 FROM tasks d WHERE d.task_key = "
+    "tasks.depends_on AND d.state = 'done') THEN 0 ELSE 1 END";
+
+// The dependents of the tasks `ids` (a list for IN) run once these are done.
+void FreeDependents(soci::session& sql, const std::string& ids) {
+  Exec(sql,
+       "UPDATE tasks SET waiting = 0 WHERE waiting = 1 AND depends_on IN (SELECT task_key "
+       "FROM tasks WHERE id IN (" +
+           ids + ") AND state = 'done')");
+}
+
+// A group's tasks waiting again for what they depend on now (its plan or states changed).
+void RecomputeWaiting(soci::session& sql, const std::string& group_id) {
+  Exec(sql, std::string("UPDATE tasks SET waiting = ") + kWaitingOf + " WHERE group_id = :g",
+       {Text(group_id)});
+}
+
 // A date reminder's row: the group's id and this (order_reports is keyed by the row).
 constexpr std::string_view kReminder = "@date";
 // A write in flight's row: the group's id, this and the writer's id.
@@ -73,10 +93,14 @@ Result<bool> TaskStore::EnqueueTask(const TaskSpec& t, int64_t now_ms) {
     const long long n =
         Exec(sql,
              "INSERT INTO tasks (task_key, group_id, kind, payload, depends_on, state, attempts, "
-             "max_attempts, next_run_ms, updated_ms) VALUES (:k, :g, :kind, :p, :d, 'pending', 0, "
-             ":m, :r, :u) ON CONFLICT (task_key) DO NOTHING",
+             "max_attempts, next_run_ms, updated_ms, waiting) VALUES (:k, :g, :kind, :p, :d, "
+             "'pending', 0, :m, :r, :u, CASE WHEN CAST(:d2 AS TEXT) IS NULL OR EXISTS (SELECT 1 "
+             "FROM tasks d "
+             "WHERE d.task_key = :d3 AND d.state = 'done') THEN 0 ELSE 1 END) "
+             "ON CONFLICT (task_key) DO NOTHING",
              {Text(t.key), Text(t.group_id), Text(t.kind), Text(t.payload), OptText(t.depends_on),
-              Int(std::max(1, t.max_attempts)), Int(t.run_at_ms), Int(now_ms)});
+              Int(std::max(1, t.max_attempts)), Int(t.run_at_ms), Int(now_ms),
+              OptText(t.depends_on), OptText(t.depends_on)});
     return n == 1;
   });
 }
@@ -85,13 +109,21 @@ Result<std::vector<Task>> TaskStore::ClaimTasks(const std::string& worker, int l
                                                 int64_t now_ms, int64_t lease_ms) {
   return pool_.With("claim tasks", [&](soci::session& sql) -> Result<std::vector<Task>> {
     Tx tr(sql, pool_.pg());
-    std::string q =
-        "SELECT t.id FROM tasks t WHERE ((t.state = 'pending' AND t.next_run_ms <= :now) "
-        "OR (t.state = 'running' AND t.lease_until_ms < :now2)) AND (t.depends_on IS NULL OR "
-        "EXISTS (SELECT 1 FROM tasks d WHERE d.task_key = t.depends_on AND d.state = 'done')) "
-        "ORDER BY t.next_run_ms, t.id LIMIT :n";
-    if (pool_.pg()) q += " FOR UPDATE OF t SKIP LOCKED";
-    auto ids = Query(sql, q, {Int(now_ms), Int(now_ms), Int(limit)});
+    // Two index ranges, each as long as what can be taken: tasks whose lease ran out (their
+    // worker died; they ran, so their dependency is done), then tasks not waiting.
+    const std::string lock = pool_.pg() ? " FOR UPDATE SKIP LOCKED" : "";
+    auto ids = Query(sql,
+                     "SELECT id FROM tasks WHERE state = 'running' AND lease_until_ms < :now "
+                     "ORDER BY next_run_ms, id LIMIT :n" +
+                         lock,
+                     {Int(now_ms), Int(limit)});
+    if (static_cast<int>(ids.size()) < limit)
+      for (Row& r : Query(sql,
+                          "SELECT id FROM tasks WHERE state = 'pending' AND waiting = 0 AND "
+                          "next_run_ms <= :now ORDER BY next_run_ms, id LIMIT :n" +
+                              lock,
+                          {Int(now_ms), Int(limit - static_cast<int>(ids.size()))}))
+        ids.push_back(std::move(r));
     std::vector<Task> out;
     if (ids.empty()) {
       tr.Commit();
@@ -123,6 +155,7 @@ Status TaskStore::CompleteTask(const Lease& lease, const std::string& result, in
         "updated_ms = :u WHERE id = :i AND state = 'running' AND lease_token = :t",
         {OptText(result), Int(now_ms), Int(lease.task_id), Int(lease.token)});
     if (n != 1) return LeaseLost("complete", lease);
+    FreeDependents(sql, std::to_string(lease.task_id));
     OweReportFor(sql, lease, now_ms);
     tr.Commit();
     return Status::Ok();
@@ -150,6 +183,15 @@ Result<std::string> TaskStore::FailTask(const Lease& lease, const std::string& e
     OweReportFor(sql, lease, now_ms);
     tr.Commit();
     return state;
+  });
+}
+
+Result<int> TaskStore::FreeWaitingTasks() {
+  return pool_.With("free waiting tasks", [&](soci::session& sql) -> Result<int> {
+    return static_cast<int>(
+        Exec(sql, std::string("UPDATE tasks SET waiting = 0 WHERE state = 'pending' AND "
+                              "waiting = 1 AND ") +
+                      kWaitingOf + " = 0"));
   });
 }
 
@@ -301,6 +343,7 @@ Result<int> TaskStore::ChangeTasks(const std::string& group_id, const TaskChange
       case TaskAction::kComplete:
         n = Exec(sql, "UPDATE tasks SET state = 'done', result = :r, " + released + ids,
                  {Text(change.note), Int(now_ms)});
+        FreeDependents(sql, in);
         break;
     }
     OweGroupReport(sql, group_id, now_ms);
@@ -371,6 +414,7 @@ Status TaskStore::Replan(const std::string& group_id, const std::vector<KeptTask
              {Text(t.key), Text(t.group_id), Text(t.kind), Text(t.payload), OptText(t.depends_on),
               Int(std::max(1, t.max_attempts)), Int(std::max(now_ms, t.run_at_ms)), Int(now_ms)});
     }
+    RecomputeWaiting(sql, group_id);  // kept and added tasks may depend on other keys now
     OweGroupReport(sql, group_id, now_ms);
     tr.Commit();
     return Status::Ok();

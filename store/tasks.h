@@ -95,11 +95,17 @@ class TaskStore {
 
   // Enqueues a task; returns false when a task with the same key exists (nothing doubled).
   Result<bool> EnqueueTask(const TaskSpec& spec, int64_t now_ms);
-  // Claims up to `limit` runnable tasks (pending and due, or running with an expired lease,
-  // and whose dependency is done) for `worker` until now + lease. PostgreSQL: FOR UPDATE
-  // SKIP LOCKED, so concurrent workers never claim the same task.
+  // Claims up to `limit` runnable tasks (running with an expired lease, or pending, due and
+  // not waiting for their dependency) for `worker` until now + lease. PostgreSQL: FOR UPDATE
+  // SKIP LOCKED, so concurrent workers never claim the same task. Its cost follows `limit`,
+  // not the tasks in the store: a task is marked waiting while its dependency is not done and
+  // freed in the transaction that makes the dependency done.
   Result<std::vector<Task>> ClaimTasks(const std::string& worker, int limit, int64_t now_ms,
                                        int64_t lease_ms);
+  // Frees waiting tasks whose dependency is done, which their dependency's transaction did
+  // not see: a dependent inserted on PostgreSQL while its dependency completed. Returns how
+  // many. The engine calls it with its sweep.
+  Result<int> FreeWaitingTasks();
   // Completing, failing and renewing take the claim's Lease and fail with Conflict when the
   // task is no longer held by it (the lease ran out and the task was claimed again).
   Status CompleteTask(const Lease& lease, const std::string& result, int64_t now_ms);

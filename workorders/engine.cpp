@@ -214,6 +214,7 @@ Status Engine::SweepReports(int64_t now_ms) {
   // for longer than a lease; any worker writes it then, at most once per third of a lease.
   if (now_ms - last_sweep_ms_ < options_.lease.count() / 3) return Status::Ok();
   last_sweep_ms_ = now_ms;
+  if (auto freed = deps_.store.FreeWaitingTasks(); !freed.ok()) return freed.status();
   auto due = deps_.store.ReportsDue(now_ms - options_.lease.count(), 20);
   if (!due.ok()) return due.status();
   std::vector<std::string> orders;
@@ -478,8 +479,15 @@ Result<RunStats> Engine::RunOnce() {
       std::max(1, options_.claim_limit ? options_.claim_limit() : options_.claim_batch);
   auto claimed = deps_.store.ClaimTasks(options_.worker_id, batch, now, options_.lease.count());
   if (!claimed.ok()) return claimed.status();
-  if (claimed->empty()) return stats;
-  const SteadyTime refill_until = deps_.clock.SteadyNow() + options_.refill_for;
+  if (claimed->empty()) {
+    idle_ = true;
+    return stats;
+  }
+  const auto window =
+      idle_ ? std::chrono::duration_cast<Millis>(options_.refill_for * options_.first_refill_share)
+            : options_.refill_for;
+  idle_ = false;
+  const SteadyTime refill_until = deps_.clock.SteadyNow() + window;
   std::mutex mu;
   Status first_error = Status::Ok();  // GUARDED_BY(mu)
   std::vector<std::string> orders;    // GUARDED_BY(mu)

@@ -41,6 +41,10 @@ struct EngineOptions {
   // its own finishes (a task's successor among them): no thread waits for the batch's slowest
   // task. The orders are reported once the last task ends. 0: the batch alone.
   Millis refill_for{0};
+  // The first batch after an idle spell takes tasks for this share of `refill_for` (0–1].
+  // Workers that go busy together would otherwise end their windows together and report at
+  // once, leaving billing idle for that moment every window: give each worker its own phase.
+  double first_refill_share = 1.0;
 };
 
 struct EnqueueResult {
@@ -112,6 +116,7 @@ class Engine {
   EngineOptions options_;
   CrashPoints* crash_;
   int64_t last_sweep_ms_ = 0;
+  bool idle_ = true;  // the last claim found nothing (RunOnce runs on one thread)
   std::atomic<bool> stop_claiming_{false};
   std::string writer_;               // this engine's id in its report writes' rows
   std::atomic<uint64_t> writes_{0};  // report writes so far (Enqueue's may run at once)

@@ -299,6 +299,42 @@ TEST_P(StoreTest, TasksAreEnqueuedOncePerKeyAndWaitForTheirDependency) {
   EXPECT_EQ(second->at(0).depends_on, "wo1:create");
 }
 
+// A claim reads only tasks not waiting; each way a dependency becomes done frees its
+// dependents: the worker's completion, an operator's, and a dependent enqueued after it.
+TEST_P(StoreTest, EveryWayADependencyIsDoneLetsItsDependentsBeClaimed) {
+  const auto keys = [](const std::vector<Task>& tasks) {
+    std::vector<std::string> out;
+    for (const Task& t : tasks) out.push_back(t.key);
+    return out;
+  };
+  ASSERT_TRUE(store().EnqueueTask({"a:1", "a", "k", "{}", "", 3, kNow}, kNow).ok());
+  ASSERT_TRUE(store().EnqueueTask({"a:2", "a", "k", "{}", "a:1", 3, kNow}, kNow).ok());
+  ASSERT_TRUE(
+      store().EnqueueTask({"b:2", "b", "k", "{}", "b:1", 3, kNow}, kNow).ok());  // b:1 later
+  auto first = store().ClaimTasks("w", 10, kNow, 60'000).value();
+  ASSERT_EQ(keys(first), std::vector<std::string>{"a:1"});
+  EXPECT_EQ(store().FreeWaitingTasks().value(), 0);  // nothing is owed a release
+
+  // By its worker.
+  ASSERT_TRUE(store().CompleteTask(Lease::Of(first[0]), "{}", kNow).ok());
+  EXPECT_EQ(keys(store().ClaimTasks("w", 10, kNow, 60'000).value()),
+            std::vector<std::string>{"a:2"});
+  // A dependent enqueued once its dependency is done does not wait.
+  ASSERT_TRUE(store().EnqueueTask({"a:3", "a", "k", "{}", "a:1", 3, kNow}, kNow).ok());
+  EXPECT_EQ(keys(store().ClaimTasks("w", 10, kNow, 60'000).value()),
+            std::vector<std::string>{"a:3"});
+  // By an operator (`complete`): b:1 fails, a person does it in billing.
+  ASSERT_TRUE(store().EnqueueTask({"b:1", "b", "k", "{}", "", 1, kNow}, kNow).ok());
+  auto b1 = store().ClaimTasks("w", 10, kNow, 60'000).value();
+  ASSERT_EQ(keys(b1), std::vector<std::string>{"b:1"});
+  ASSERT_EQ(store().FailTask(Lease::Of(b1[0]), "400", kNow, kNow, true).value(), "failed");
+  EXPECT_TRUE(store().ClaimTasks("w", 10, kNow, 60'000).value().empty());
+  ASSERT_EQ(store().ChangeTasks("b", {TaskAction::kComplete, b1[0].id, "{}"}, kNow).value(), 1);
+  EXPECT_EQ(keys(store().ClaimTasks("w", 10, kNow, 60'000).value()),
+            std::vector<std::string>{"b:2"});
+  EXPECT_EQ(store().FreeWaitingTasks().value(), 0);
+}
+
 TEST_P(StoreTest, FailedTaskRetriesAtItsTimeThenFailsForGood) {
   ASSERT_TRUE(store().EnqueueTask({"t1", "g", "k", "{}", "", 2, kNow}, kNow).ok());
   auto c1 = store().ClaimTasks("w", 1, kNow, 1000).value();
