@@ -1301,5 +1301,50 @@ TEST(WorkOrderRateLimit, TasksInFlightTogetherNeverExceedBillingsRateLimit) {
   EXPECT_GT(over_refused, 0) << "with the client's rate above billing's the sandbox refuses some";
 }
 
+// Workers that go busy together must not end their refill windows together (their reports
+// would leave billing idle at once): the first batch after an idle spell takes tasks for its
+// share of the window only, later ones for the whole window.
+TEST(WorkOrderRefill, TheFirstBatchAfterIdleTakesTasksForItsShareOfTheWindow) {
+  testing::SalesforceEnv crm;
+  testing::RateLimitedStripe stripe(1000, "/v1/", 0, 1000, 5);
+  testing::ScopedStore store(StoreBackend{"sqlite"}, "wo_refill");
+  ASSERT_TRUE(store.Open().ok());
+  const mapping::Mapping mapping = testing::DefaultMapping();
+  auto& connection = *stripe.connection;
+  actions::Actions actions(
+      actions::ActionDeps{crm.client(), connection.billing(), *store, mapping, stripe.clock},
+      "test:refill");
+  EngineOptions eo;
+  eo.claim_batch = 1;
+  eo.refill_for = Millis(60'000);
+  eo.first_refill_share = 0;  // the first window ends as it begins
+  const Templates templates = DefaultTemplates();
+  Engine engine(
+      TaskDeps{crm.client(), connection.billing(), *store, mapping, stripe.clock, actions},
+      templates, eo);
+  Json account = Json::MakeObject();
+  account.Set("Name", "Refill Co");
+  const std::string account_id = crm.client().Create("Account", account).value();
+  testing::WorkOrderCatalog catalog;
+  catalog.Make(crm.client(), connection.billing(), account_id);
+  std::vector<std::string> orders;
+  for (int i = 0; i < 2; ++i)
+    orders.push_back(
+        catalog.Order("New", testing::TestMonth(0), {{&catalog.server, 1, 30.0, "", "", 12}}));
+  const EnqueueBatch enqueued = engine.Enqueue(orders);
+  for (const auto& r : enqueued.results) ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const int tasks =
+      static_cast<int>(enqueued.results[0]->plan.size() + enqueued.results[1]->plan.size());
+  ASSERT_GT(tasks, 2);
+
+  auto first = engine.RunOnce();
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->ran, 1) << "the first batch after idle took tasks past its share";
+  auto second = engine.RunOnce();
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ(second->ran, tasks - 1) << "a later batch takes tasks for the whole window";
+  for (const auto& id : orders) EXPECT_EQ(engine.State(id).value().status, "Completed");
+}
+
 }  // namespace
 }  // namespace tandem::workorders
