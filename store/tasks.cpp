@@ -56,6 +56,10 @@ constexpr const char* kWaitingOf =
     "CASE WHEN tasks.depends_on IS NULL OR EXISTS (SELECT 1 FROM tasks d WHERE d.task_key = "
     "tasks.depends_on AND d.state = 'done') THEN 0 ELSE 1 END";
 
+// A group's rows locked in the order a completion locks them (its task, then dependents made
+// after it), so an operator's change beside a task finishing waits instead of deadlocking.
+constexpr const char* kLockInIdOrder = " ORDER BY id FOR UPDATE";
+
 // The dependents of the tasks `ids` (a list for IN) run once these are done.
 void FreeDependents(soci::session& sql, const std::string& ids) {
   Exec(sql,
@@ -118,11 +122,15 @@ Result<std::vector<Task>> TaskStore::ClaimTasks(const std::string& worker, int l
                          lock,
                      {Int(now_ms), Int(limit)});
     if (static_cast<int>(ids.size()) < limit)
-      for (Row& r : Query(sql,
-                          "SELECT id FROM tasks WHERE state = 'pending' AND waiting = 0 AND "
-                          "next_run_ms <= :now ORDER BY next_run_ms, id LIMIT :n" +
-                              lock,
-                          {Int(now_ms), Int(limit - static_cast<int>(ids.size()))}))
+      for (Row& r :
+           Query(sql,
+                 // The dependency is checked again on these rows only: a process
+                 // of the version before, during a rolling upgrade, inserts tasks
+                 // not waiting whatever their dependency.
+                 "SELECT id FROM tasks WHERE state = 'pending' AND waiting = 0 AND "
+                 "next_run_ms <= :now AND " +
+                     std::string(kWaitingOf) + " = 0 ORDER BY next_run_ms, id LIMIT :n" + lock,
+                 {Int(now_ms), Int(limit - static_cast<int>(ids.size()))}))
         ids.push_back(std::move(r));
     std::vector<Task> out;
     if (ids.empty()) {
@@ -303,7 +311,7 @@ Result<int> TaskStore::ChangeTasks(const std::string& group_id, const TaskChange
     }
     auto rows = Query(sql,
                       "SELECT id, state, lease_until_ms FROM tasks WHERE " + which +
-                          (pool_.pg() ? " FOR UPDATE" : ""),
+                          (pool_.pg() ? kLockInIdOrder : ""),
                       params);
     if (rows.empty())
       return Status::NotFound(change.task_id != 0 ? "order " + group_id + " has no task " +
@@ -359,7 +367,7 @@ Status TaskStore::Replan(const std::string& group_id, const std::vector<KeptTask
     Tx tr(sql, pool_.pg());
     auto rows = Query(sql,
                       "SELECT id, task_key, state FROM tasks WHERE group_id = :g" +
-                          std::string(pool_.pg() ? " FOR UPDATE" : ""),
+                          std::string(pool_.pg() ? kLockInIdOrder : ""),
                       {Text(group_id)});
     if (rows.empty()) return Status::NotFound("no work order " + group_id);
     std::map<std::string, std::string> state_of;

@@ -214,7 +214,9 @@ Status Engine::SweepReports(int64_t now_ms) {
   // for longer than a lease; any worker writes it then, at most once per third of a lease.
   if (now_ms - last_sweep_ms_ < options_.lease.count() / 3) return Status::Ok();
   last_sweep_ms_ = now_ms;
-  if (auto freed = deps_.store.FreeWaitingTasks(); !freed.ok()) return freed.status();
+  // A failure here must not hold up the reports owed: the next sweep tries again.
+  if (auto freed = deps_.store.FreeWaitingTasks(); !freed.ok())
+    log::Get("workorders")->warn("freeing waiting tasks: {}", freed.status().ToString());
   auto due = deps_.store.ReportsDue(now_ms - options_.lease.count(), 20);
   if (!due.ok()) return due.status();
   std::vector<std::string> orders;

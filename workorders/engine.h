@@ -41,7 +41,7 @@ struct EngineOptions {
   // its own finishes (a task's successor among them): no thread waits for the batch's slowest
   // task. The orders are reported once the last task ends. 0: the batch alone.
   Millis refill_for{0};
-  // The first batch after an idle spell takes tasks for this share of `refill_for` (0–1].
+  // The first batch after an idle spell takes tasks for this share of `refill_for` [0, 1].
   // Workers that go busy together would otherwise end their windows together and report at
   // once, leaving billing idle for that moment every window: give each worker its own phase.
   double first_refill_share = 1.0;
