@@ -130,10 +130,11 @@ Status Run::CountRows() {
 
 // Reads and parses up to a batch of rows, skipping those done before a resume. Returns false
 // once the file has no more rows.
-bool Run::ReadChunk(CsvReader& reader, int64_t rows_done, std::vector<Row>* chunk) const {
+bool Run::ReadChunk(CsvReader& reader, int64_t rows_done, size_t rows,
+                    std::vector<Row>* chunk) const {
   CsvRecord rec;
   Status csv_error;
-  while (chunk->size() < options_.batch_size) {
+  while (chunk->size() < rows) {
     csv_error = Status::Ok();
     if (!reader.Next(&rec, &csv_error)) return false;
     if (rec.number <= rows_done) continue;  // done before the resume

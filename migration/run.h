@@ -151,7 +151,8 @@ class Run {
   Status ResolveColumns(const std::vector<std::string>& header);
   Status CheckDirectionColumns() const;
   Status CountRows();
-  bool ReadChunk(CsvReader& reader, int64_t rows_done, std::vector<Row>* chunk) const;
+  // Up to `rows` rows after `rows_done`; false at the end of the file.
+  bool ReadChunk(CsvReader& reader, int64_t rows_done, size_t rows, std::vector<Row>* chunk) const;
   // validate.cpp
   void ParseRow(const CsvRecord& rec, const Status& csv_error, Row* row) const;
   Status FindSourceDuplicates(std::vector<Row>& rows);
@@ -218,15 +219,25 @@ class Run {
       Row& r, const std::vector<Json>& add_ons, const std::string& customer,
       const std::vector<PriceEntry>& entries);
   // migrator.cpp
-  Status ProcessChunk(std::vector<Row>& rows);
+  // A chunk read from the file and checked (CheckChunk), not yet matched nor written.
+  struct ReadyChunk {
+    std::shared_ptr<std::vector<Row>> rows;
+    bool more = false;  // the file has rows after it
+    Status checked;
+  };
+  ReadyChunk ReadAndCheck(CsvReader& reader, int64_t resumed_after, size_t rows);
+  size_t FirstChunkRows() const;
+  Status CheckChunk(std::vector<Row>& rows);
+  Status WriteChunk(std::vector<Row>& rows);
   // A chunk's end: (account maps) LinkBack, its failures counted, its rows into the result
   // files, the checkpoint past it, the progress told.
   Status FinishChunk(std::vector<Row>& rows, ResultFiles& files, int64_t cp_before);
   void CountChunk(const std::vector<Row>& rows);
   // Whether a chunk's FinishChunk may run while the next chunk is read, matched and written to
-  // billing: account maps loading into billing or linking, where the next chunk's work touches
-  // neither the CRM's records of this one nor the checkpoint (billing-to-crm makes its CRM
-  // records in a Bulk job the checkpoint names; subscriptions write theirs chunk by chunk).
+  // billing, and the next chunk be read and checked while this one is written: account maps
+  // loading into billing or linking, where the next chunk's work touches neither the CRM's
+  // records of this one nor the checkpoint (billing-to-crm makes its CRM records in a Bulk job
+  // the checkpoint names; subscriptions write theirs chunk by chunk).
   bool OverlapChunks() const {
     return map_.billing != "subscription" && options_.direction != Direction::kBillingToCrm &&
            !options_.dry_run;

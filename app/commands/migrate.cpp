@@ -277,7 +277,8 @@ po::options_description MigrateOptions() {
       "every row is its own record: matched and checked for duplicates by ids only, never by "
       "e-mail, domain or name (per row: a DISTINCT column, true/yes/y/1/x)")(
       "resume", po::value<std::string>(), "continue job JOB after a crash or Ctrl-C")(
-      "batch-size", po::value<int>()->default_value(5000), "rows per chunk and checkpoint")(
+      "batch-size", po::value<int>()->default_value(5000),
+      "rows per chunk and checkpoint (the first chunk may be smaller: docs/migration.md)")(
       "concurrency", po::value<int>()->default_value(0),
       "billing writes in flight at most (0: as billing's rate limit and latency call for, up to "
       "64)")("output", po::value<std::string>(),
