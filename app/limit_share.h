@@ -29,11 +29,12 @@ class LimitShare {
              std::function<void(int)> apply, Millis every = Millis(2'000));
   ~LimitShare();
 
-  // Beats once (so the share holds before the first remote call), then every `every`. When
-  // others were already there, it returns only after each of them has beaten twice since: at
-  // the first they lower their share, by the second the calls they had in flight at the old
-  // share have ended (up to two `every`; one not beating within three is dead and stops the
-  // wait).
+  // Beats once (so the share holds before the first remote call), then every `every`, and
+  // sooner when the processes counted change (see the loop in Start). When others were
+  // already there, it returns only after each of them has beaten twice since: at the first
+  // they lower their share, by the second (at least half an `every` later) the calls they had
+  // in flight at the old share have ended (about one `every`; one not beating within three is
+  // dead and stops the wait).
   void Start();
   // Leaves the store's list: the others take this process's share at their next heartbeat.
   void Stop();
@@ -46,6 +47,8 @@ class LimitShare {
   // Waits until every other process there at its first beat has beaten twice since (or died),
   // at most four `every`.
   void AwaitCounted();
+  // Whether the live processes in the store are not the count applied (one joined or left).
+  bool CountChanged();
 
   store::LeadershipStore& store_;
   const Clock& clock_;

@@ -6,7 +6,8 @@
 // models the network (CRM_LATENCY_MS, BILLING_LATENCY_MS ± a fifth) and billing's RATE/s.
 // Also the CRM calls per 1,000 orders (the bench's own progress queries left out) and the
 // serve processes' peak RSS, and billing's calls in each second of the run (stderr: where
-// the share is lost). BATCH: workers.batch (0: follow billing).
+// the share is lost). BATCH: workers.batch (0: follow billing). BENCH_LOG_LEVEL=debug keeps
+// the serve processes' logs, every call with its time.
 //   bench_workorders TANDEM_BINARY ORDERS PROCESSES [STORE_URL] [CRM_LATENCY_MS]
 //                    [BILLING_LATENCY_MS] [RATE] [WORKERS] [BATCH]  (defaults: 0, 0, 100, 4, 0)
 #include <fcntl.h>
@@ -127,6 +128,10 @@ int main(int argc, char** argv) {
                                              clients.counter};
   const Json billing_before = bench::SandboxStats(billing_url, deps);
   const Json crm_before = bench::SandboxStats(crm_url, deps);
+  // BENCH_LOG_LEVEL=debug: every call of the serve processes with its time, in serveN.log,
+  // kept (the folder is named at the end).
+  const char* level_env = std::getenv("BENCH_LOG_LEVEL");
+  const std::string log_level = level_env ? level_env : "warn";
   const auto start = std::chrono::steady_clock::now();
   std::vector<pid_t> serves;
   for (int i = 0; i < processes; ++i) {
@@ -138,8 +143,8 @@ int main(int argc, char** argv) {
                           O_WRONLY | O_CREAT | O_APPEND, 0644);
       dup2(fd, STDOUT_FILENO);
       dup2(fd, STDERR_FILENO);
-      execl(binary, binary, "--config", config.c_str(), "--log-level", "warn", "serve", "--listen",
-            "127.0.0.1:0", static_cast<char*>(nullptr));
+      execl(binary, binary, "--config", config.c_str(), "--log-level", log_level.c_str(), "serve",
+            "--listen", "127.0.0.1:0", static_cast<char*>(nullptr));
       _exit(127);
     }
     serves.push_back(pid);
@@ -228,6 +233,9 @@ int main(int argc, char** argv) {
       static_cast<long long>(crm_after["peak_concurrent_requests"].as_int()));
   kill(sandbox, SIGTERM);
   waitpid(sandbox, nullptr, 0);
-  fs::remove_all(dir);
+  if (level_env)
+    std::fprintf(stderr, "serve logs kept in %s\n", dir.c_str());
+  else
+    fs::remove_all(dir);
   return completed == orders ? 0 : 1;
 }

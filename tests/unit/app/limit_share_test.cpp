@@ -48,7 +48,7 @@ TEST_P(LimitShareTest, AProcessJoiningOthersStartsCallingOnlyOnceTheyHaveCounted
   LimitShare b(
       **second, clock_, "host:b", [&](int n) { b_share = n; }, kEvery);
   b.Start();
-  EXPECT_GE(Since(t), kEvery) << "b waited for a's beats";
+  EXPECT_GE(Since(t), kEvery / 2) << "b waited for two of a's beats, half a heartbeat apart";
   EXPECT_EQ(a_share.load(), 2) << "b may call the remotes while a still keeps the whole limit";
   EXPECT_EQ(b_share.load(), 2);
 
@@ -110,6 +110,30 @@ TEST_P(LimitShareTest, TwoStartingTogetherWaitForEachOtherOnlyAFewBeats) {
   a.Start();
   other.join();
   EXPECT_LT(Since(t), 3 * kEvery + kEvery / 2) << "one waited until it gave the other up";
+  EXPECT_EQ(a_share.load(), 2);
+  EXPECT_EQ(b_share.load(), 2);
+}
+
+// The others beat as soon as they see the count change, and again half a heartbeat later: a
+// newcomer waits about half a heartbeat, not the two whole ones their regular beats would
+// take (one at least: the first may come just after the join, the second a heartbeat later).
+TEST_P(LimitShareTest, ANewcomerWaitsLessThanAHeartbeatForOthersThatSeeItJoin) {
+  if (!StoreReady()) return;
+  auto second = store_->OpenAnother();
+  ASSERT_TRUE(second.ok());
+  constexpr Millis kSlow{2'000};
+  std::atomic<int> a_share{1}, b_share{1};
+  LimitShare a(
+      **store_, clock_, "host:a", [&](int n) { a_share = n; }, kSlow);
+  a.Start();
+  // Past half a heartbeat since a's last beat: a may beat as soon as it sees b.
+  std::this_thread::sleep_for(kSlow * 6 / 10);
+  const auto t = std::chrono::steady_clock::now();
+  LimitShare b(
+      **second, clock_, "host:b", [&](int n) { b_share = n; }, kSlow);
+  b.Start();
+  EXPECT_LT(Since(t), kSlow) << "b waited for a's regular beats";
+  EXPECT_GE(Since(t), kSlow / 2) << "a's two beats came within half a heartbeat";
   EXPECT_EQ(a_share.load(), 2);
   EXPECT_EQ(b_share.load(), 2);
 }
