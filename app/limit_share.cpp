@@ -29,11 +29,11 @@ Result<int> LimitShare::Beat() {
   return count;
 }
 
-void LimitShare::AwaitCounted() {
+int64_t LimitShare::AliveSince() const { return ToEpochMillis(clock_.Now()) - 3 * every_.count(); }
+
+void LimitShare::AwaitCounted(const Result<std::map<std::string, int64_t>>& at_join) {
   // Beats counted, not stamps compared: the peers' clocks may disagree. One not seen for
   // three heartbeats is dead (Beat's ttl) and waited for no longer.
-  const auto alive = [this] { return ToEpochMillis(clock_.Now()) - 3 * every_.count(); };
-  auto at_join = store_.ProcessBeats(alive());
   if (!at_join.ok()) return;  // a store that fails: the beats will tell
   const Millis poll = std::max(Millis(10), every_ / 20);
   // A live peer beats twice within about two `every`; one whose count never moves (a process
@@ -48,7 +48,7 @@ void LimitShare::AwaitCounted() {
       return;
     }
     lock.unlock();
-    auto now = store_.ProcessBeats(alive());
+    auto now = store_.ProcessBeats(AliveSince());
     lock.lock();
     if (!now.ok()) return;
     bool counted = true;
@@ -62,34 +62,43 @@ void LimitShare::AwaitCounted() {
 }
 
 bool LimitShare::CountChanged() {
-  auto beats = store_.ProcessBeats(ToEpochMillis(clock_.Now()) - 3 * every_.count());
+  auto beats = store_.ProcessBeats(AliveSince());
   return beats.ok() && static_cast<int>(beats->size()) != processes_.load();
 }
 
 void LimitShare::Start() {
   auto first = Beat();
   if (!first.ok()) log::Get("app")->warn("limit share: {}", first.status().ToString());
-  // Beating on while it waits: processes starting together wait for each other's beats.
   const bool joining = first.ok() && *first > 1;
+  // The others' beats, read at once: a prompt beat one makes on seeing this process must come
+  // after this read to count (AwaitCounted).
+  Result<std::map<std::string, int64_t>> at_join =
+      joining ? store_.ProcessBeats(AliveSince()) : std::map<std::string, int64_t>{};
+  // Beating on while it waits: processes starting together wait for each other's beats.
   thread_ = StartThread("limit-share", [this, joining] {
     // A joiner waits for two beats of each other process (AwaitCounted). Beats come every
-    // `every`, but sooner when the count changed (one joined or left) and, after such a beat,
-    // half a heartbeat later: a joiner waits about one heartbeat, not two. Never two beats
-    // within half a heartbeat: the calls in flight at the old share have ended by the second.
+    // `every`, but sooner when the count changed (one joined or left) and then twice more half
+    // a heartbeat apart (a joiner that read the others' beats after the prompt one still waits
+    // only a heartbeat): a joiner waits about half a heartbeat, not two. Two beats are never
+    // less than half a heartbeat apart, counted from the end of the one before: the calls in
+    // flight at the old share (Salesforce's and Stripe's take well under that) have ended by
+    // the second.
     const Millis half = every_ / 2;
     const Millis poll = std::max(Millis(10), every_ / 8);
+    int quick = joining ? 2 : 0;  // beats still to come half a heartbeat apart
     SteadyTime last = clock_.SteadyNow();
-    SteadyTime due = last + (joining ? half : every_);
     std::unique_lock<std::mutex> lock(mu_);
     while (!cv_.wait_for(lock, poll, [this] { return stopping_; })) {
       lock.unlock();
       const SteadyTime now = clock_.SteadyNow();
-      const bool prompt = now < due && now >= last + half && CountChanged();
-      if (prompt || now >= due) {
+      const bool may = now >= last + half;
+      const bool due = now >= last + (quick > 0 ? half : every_);
+      const bool prompt = may && !due && CountChanged();
+      if (due || prompt) {
         if (auto n = Beat(); !n.ok())
           log::Get("app")->warn("limit share: {}", n.status().ToString());
-        last = now;
-        due = now + (prompt ? half : every_);
+        last = clock_.SteadyNow();
+        quick = prompt ? 2 : std::max(0, quick - 1);
       }
       lock.lock();
     }
@@ -97,7 +106,7 @@ void LimitShare::Start() {
   if (joining) {
     log::Get("app")->info("limit share: waiting for the {} other process(es) to count this one",
                           *first - 1);
-    AwaitCounted();
+    AwaitCounted(at_join);
   }
 }
 

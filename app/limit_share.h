@@ -12,6 +12,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -33,8 +34,8 @@ class LimitShare {
   // sooner when the processes counted change (see the loop in Start). When others were
   // already there, it returns only after each of them has beaten twice since: at the first
   // they lower their share, by the second (at least half an `every` later) the calls they had
-  // in flight at the old share have ended (about one `every`; one not beating within three is
-  // dead and stops the wait).
+  // in flight at the old share have ended (about half an `every`; one not beating within
+  // three is dead and stops the wait).
   void Start();
   // Leaves the store's list: the others take this process's share at their next heartbeat.
   void Stop();
@@ -44,9 +45,11 @@ class LimitShare {
   void Describe(Metrics& metrics);
 
  private:
-  // Waits until every other process there at its first beat has beaten twice since (or died),
-  // at most four `every`.
-  void AwaitCounted();
+  // Waits until every other process in `at_join` (the beats read just after this one's first)
+  // has beaten twice since (or died), at most four `every`.
+  void AwaitCounted(const Result<std::map<std::string, int64_t>>& at_join);
+  // Heartbeats stamped after this are alive.
+  int64_t AliveSince() const;
   // Whether the live processes in the store are not the count applied (one joined or left).
   bool CountChanged();
 

@@ -75,8 +75,9 @@ Result<MigrationSummary> Run::Execute(const ProgressFn& progress) {
   int64_t rows_done = cp_.next_row - 1;
   const int64_t cp_before = rows_done, resumed_after = rows_done;
   // The first chunk is checked while the indexes are built: its checks need none of them.
-  std::future<ReadyChunk> first = std::async(
-      std::launch::async, [&] { return ReadAndCheck(reader, resumed_after, FirstChunkRows()); });
+  std::future<ReadyChunk> first = std::async(std::launch::async, [&] {
+    return ReadAndCheck(reader, resumed_after, FirstChunkRows(resumed_after));
+  });
   const Status indexed = BuildIndexes();
   ReadyChunk ready = first.get();
   TANDEM_RETURN_IF_ERROR(indexed);
@@ -89,7 +90,7 @@ Result<MigrationSummary> Run::Execute(const ProgressFn& progress) {
   auto finished = [&]() -> Status { return finishing.valid() ? finishing.get() : Status::Ok(); };
   bool interrupted = false;
   while (!ready.rows->empty()) {
-    if (options_.stop && options_.stop->load() && rows_done != resumed_after) {
+    if (Stopping() && rows_done != resumed_after) {
       interrupted = true;
       break;
     }
@@ -103,7 +104,7 @@ Result<MigrationSummary> Run::Execute(const ProgressFn& progress) {
     std::future<ReadyChunk> next;
     Status chunk_st = ready.checked;
     if (chunk_st.ok()) {
-      if (OverlapChunks() && more)
+      if (OverlapChunks() && more && !Stopping())
         next = std::async(std::launch::async, [this, &reader, resumed_after] {
           return ReadAndCheck(reader, resumed_after, options_.batch_size);
         });
@@ -131,10 +132,10 @@ Result<MigrationSummary> Run::Execute(const ProgressFn& progress) {
     }
     if (next.valid())
       ready = next.get();
-    else if (more)
-      ready = ReadAndCheck(reader, resumed_after, options_.batch_size);
-    else
+    else if (!more)
       break;
+    else if (!Stopping())  // else the loop's top stops
+      ready = ReadAndCheck(reader, resumed_after, options_.batch_size);
   }
   TANDEM_RETURN_IF_ERROR(finished());
   job_.state = interrupted ? "interrupted" : "done";
@@ -144,14 +145,14 @@ Result<MigrationSummary> Run::Execute(const ProgressFn& progress) {
   return Summary(rows_done, files);
 }
 
-// Billing's writes wait for the first chunk's CRM reads: that chunk is as many rows as one
-// round of them checks (800 at 4 reads at once), not a whole chunk's 25 reads (2.2 s at
-// Salesforce's 300 ms); the chunks after it are checked while the one before is written.
-size_t Run::FirstChunkRows() const {
-  if (!OverlapChunks() || !ToBilling()) return options_.batch_size;
-  const size_t round =
-      kIdsPerQuery * static_cast<size_t>(std::max(1, deps_.crm.PreferredInFlight()));
-  return std::min(options_.batch_size, round);
+// Billing's writes wait for the first chunk's CRM reads: that chunk is one round of them
+// (kFirstChunkRows), not a whole chunk's 25 reads (2.2 s at Salesforce's 300 ms); the chunks
+// after it are checked while the one before is written. Only the chunk from the file's first
+// row is short, so a resume reads the same chunks as the run it resumes: the Bulk jobs a
+// checkpoint names are taken up for the same rows.
+size_t Run::FirstChunkRows(int64_t rows_done) const {
+  if (rows_done > 0 || !OverlapChunks() || !ToBilling()) return options_.batch_size;
+  return std::min(options_.batch_size, kFirstChunkRows);
 }
 
 Status Run::FinishChunk(std::vector<Row>& chunk, ResultFiles& files, int64_t cp_before) {

@@ -44,6 +44,11 @@ constexpr const char* kAddOnObject = "Service_Add_On__c";
 constexpr const char* kAddOnKey = "crm_add_on";
 // CRM ids per SOQL IN list (well under its 100 KB limit), and records per Collections call.
 constexpr size_t kIdsPerQuery = 200;
+// CheckCrmIds's queries at once, at most (fewer when the CRM's client says so).
+constexpr int kCrmReadsAtOnce = 8;
+// The first chunk of a load into billing: one round of those reads at the CRM client's 4 in
+// flight without a configured rate (FirstChunkRows).
+constexpr size_t kFirstChunkRows = 4 * kIdsPerQuery;
 
 // The column that marks a row as its own record (Row::distinct).
 constexpr const char* kDistinctColumn = "DISTINCT";
@@ -226,7 +231,8 @@ class Run {
     Status checked;
   };
   ReadyChunk ReadAndCheck(CsvReader& reader, int64_t resumed_after, size_t rows);
-  size_t FirstChunkRows() const;
+  size_t FirstChunkRows(int64_t rows_done) const;
+  bool Stopping() const { return options_.stop && options_.stop->load(); }
   Status CheckChunk(std::vector<Row>& rows);
   Status WriteChunk(std::vector<Row>& rows);
   // A chunk's end: (account maps) LinkBack, its failures counted, its rows into the result

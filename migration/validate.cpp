@@ -277,7 +277,7 @@ Status Run::CheckCrmIds(std::vector<Row>& rows) {
   std::mutex mu;
   Status failed;
   ParallelForLimited(
-      queries.size(), 8, [&] { return deps_.crm.PreferredInFlight(); },
+      queries.size(), kCrmReadsAtOnce, [&] { return deps_.crm.PreferredInFlight(); },
       [&](size_t q) {
         std::map<std::string, Json> part;
         Status st = deps_.crm.Query(queries[q], [&](const Json& r) {

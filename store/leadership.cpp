@@ -69,6 +69,10 @@ Status LeadershipStore::ReleaseLeadership(int64_t lock_key) {
 
 Result<int> LeadershipStore::Heartbeat(const std::string& process_id, int64_t now_ms,
                                        int64_t ttl_ms) {
+  // Each statement commits alone, the count after the update: a beat a joiner counts (its
+  // `beats` committed after the joiner read them) then counts the joiner, whose row was
+  // committed before that read (app/limit_share.h). In one transaction the count could come
+  // before the commit the joiner sees.
   return pool_.With("process heartbeat", [&](soci::session& sql) -> Result<int> {
     Exec(sql,
          "INSERT INTO processes (id, seen_ms, beats) VALUES (:i, :s, 1) ON CONFLICT (id) DO "

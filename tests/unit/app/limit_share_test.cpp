@@ -115,8 +115,8 @@ TEST_P(LimitShareTest, TwoStartingTogetherWaitForEachOtherOnlyAFewBeats) {
 }
 
 // The others beat as soon as they see the count change, and again half a heartbeat later: a
-// newcomer waits about half a heartbeat, not the two whole ones their regular beats would
-// take (one at least: the first may come just after the join, the second a heartbeat later).
+// newcomer waits about half a heartbeat, not what their regular beats would take (here 1.4
+// heartbeats: the next regular beat 0.4 after the join, the one after it a heartbeat later).
 TEST_P(LimitShareTest, ANewcomerWaitsLessThanAHeartbeatForOthersThatSeeItJoin) {
   if (!StoreReady()) return;
   auto second = store_->OpenAnother();
@@ -132,7 +132,9 @@ TEST_P(LimitShareTest, ANewcomerWaitsLessThanAHeartbeatForOthersThatSeeItJoin) {
   LimitShare b(
       **second, clock_, "host:b", [&](int n) { b_share = n; }, kSlow);
   b.Start();
-  EXPECT_LT(Since(t), kSlow) << "b waited for a's regular beats";
+  // Half a heartbeat for a's second beat, an eighth for a to see b; a quarter to spare (and
+  // the rare prompt beat b read too late costs another half: 1.125).
+  EXPECT_LT(Since(t), kSlow * 5 / 4) << "b waited for a's regular beats";
   EXPECT_GE(Since(t), kSlow / 2) << "a's two beats came within half a heartbeat";
   EXPECT_EQ(a_share.load(), 2);
   EXPECT_EQ(b_share.load(), 2);
