@@ -89,6 +89,9 @@ Result<MigrationSummary> Run::Execute(const ProgressFn& progress) {
   std::future<Status> finishing;
   auto finished = [&]() -> Status { return finishing.valid() ? finishing.get() : Status::Ok(); };
   bool interrupted = false;
+  auto read_next = [this, &reader, resumed_after] {
+    return ReadAndCheck(reader, resumed_after, options_.batch_size);
+  };
   while (!ready.rows->empty()) {
     if (Stopping() && rows_done != resumed_after) {
       interrupted = true;
@@ -104,10 +107,7 @@ Result<MigrationSummary> Run::Execute(const ProgressFn& progress) {
     std::future<ReadyChunk> next;
     Status chunk_st = ready.checked;
     if (chunk_st.ok()) {
-      if (OverlapChunks() && more && !Stopping())
-        next = std::async(std::launch::async, [this, &reader, resumed_after] {
-          return ReadAndCheck(reader, resumed_after, options_.batch_size);
-        });
+      if (OverlapChunks() && more && !Stopping()) next = std::async(std::launch::async, read_next);
       chunk_st = WriteChunk(*chunk);
     }
     TANDEM_RETURN_IF_ERROR(finished());
@@ -135,7 +135,7 @@ Result<MigrationSummary> Run::Execute(const ProgressFn& progress) {
     else if (!more)
       break;
     else if (!Stopping())  // else the loop's top stops
-      ready = ReadAndCheck(reader, resumed_after, options_.batch_size);
+      ready = read_next();
   }
   TANDEM_RETURN_IF_ERROR(finished());
   job_.state = interrupted ? "interrupted" : "done";

@@ -115,9 +115,9 @@ TEST_P(LimitShareTest, TwoStartingTogetherWaitForEachOtherOnlyAFewBeats) {
 }
 
 // The others beat as soon as they see the count change, and again half a heartbeat later: a
-// newcomer waits about half a heartbeat, not what their regular beats would take (here 1.4
+// newcomer waits about 0.6 of a heartbeat, not what their regular beats would take (here 1.4
 // heartbeats: the next regular beat 0.4 after the join, the one after it a heartbeat later).
-TEST_P(LimitShareTest, ANewcomerWaitsLessThanAHeartbeatForOthersThatSeeItJoin) {
+TEST_P(LimitShareTest, ANewcomerIsLetInSoonerThanTheOthersRegularBeatsWould) {
   if (!StoreReady()) return;
   auto second = store_->OpenAnother();
   ASSERT_TRUE(second.ok());
