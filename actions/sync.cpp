@@ -13,7 +13,6 @@
 namespace tandem::actions {
 namespace {
 
-constexpr size_t kReadBatch = 200;   // ids per SOQL call (keeps the query well under 100 KB)
 constexpr size_t kWriteBatch = 200;  // records per Collections call
 
 std::string Key(const mapping::ObjectMap& map, const std::string& id, const std::string& op) {
@@ -50,13 +49,11 @@ Result<std::map<std::string, std::string>> Actions::LinkedBillingIds(
 Status Actions::ReadRecords(const mapping::ObjectMap& map, const std::vector<std::string>& ids,
                             std::map<std::string, Json>* records) {
   std::vector<std::string> fields = mapping::CrmFieldsToRead(map);
-  for (size_t start = 0; start < ids.size(); start += kReadBatch) {
+  for (size_t start = 0; start < ids.size(); start += connector::crm::kIdsPerRead) {
     std::vector<std::string> chunk(
         ids.begin() + static_cast<long>(start),
-        ids.begin() + static_cast<long>(std::min(ids.size(), start + kReadBatch)));
-    auto soql = connector::crm::SoqlBuilder(map.crm, fields).WhereIn("Id", chunk).Build();
-    if (!soql.ok()) return soql.status();
-    TANDEM_RETURN_IF_ERROR(deps_.crm.Query(*soql, [&](const Json& r) {
+        ids.begin() + static_cast<long>(std::min(ids.size(), start + connector::crm::kIdsPerRead)));
+    TANDEM_RETURN_IF_ERROR(deps_.crm.QueryByIds(map.crm, fields, chunk, [&](const Json& r) {
       (*records)[r["Id"].as_string()] = r;
       return Status::Ok();
     }));
@@ -155,10 +152,10 @@ Result<SyncReport> Actions::Sync(const std::string& object, const std::vector<st
   };
   std::vector<Slice> slices;
   std::set<std::string> seen;
-  for (size_t begin = 0; begin < crm_ids.size(); begin += kReadBatch) {
+  for (size_t begin = 0; begin < crm_ids.size(); begin += connector::crm::kIdsPerRead) {
     Slice slice;
     slice.begin = begin;
-    slice.end = std::min(crm_ids.size(), begin + kReadBatch);
+    slice.end = std::min(crm_ids.size(), begin + connector::crm::kIdsPerRead);
     for (size_t i = begin; i < slice.end; ++i) {
       if (!connector::crm::IsSalesforceId(crm_ids[i]))
         report.outcomes[i] = Outcome::Failed(crm_ids[i], "Id", "not a Salesforce record id");

@@ -79,6 +79,7 @@ void WorkOrderService::Stop() {
   for (auto& engine : engines_) engine->StopClaiming();
   for (auto& t : threads_) t.join();
   threads_.clear();
+  for (auto& engine : engines_) engine->FlushReports();
   const int64_t now = ToEpochMillis(rt_.clock.Now());
   for (int i = 0; i < static_cast<int>(engines_.size()); ++i)
     (void)rt_.store->ReleaseTasks(process_id_ + ":" + std::to_string(i), now);

@@ -17,6 +17,7 @@
 #include <atomic>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -89,6 +90,9 @@ class Engine {
   Result<RunStats> RunOnce();
   // Ends the refill of a running RunOnce (the tasks started finish): a stopping process.
   void StopClaiming() { stop_claiming_ = true; }
+  // Writes what the last refilling batch left for the next one to report (see RunOnce): a
+  // stopped worker's. Not while RunOnce runs.
+  void FlushReports();
   // Where the order stands, from its task rows.
   Result<OrderState> State(const std::string& order_id);
   // Writes the orders' states to the CRM now (an operator changed their tasks); the outcome
@@ -99,7 +103,9 @@ class Engine {
 
  private:
   enum class Outcome { kDone, kRetried, kFailed, kLost };
-  Result<Outcome> RunTask(const store::Task& task, const store::Lease& lease);
+  // `last_of_order`: every other task of the order had ended when this one started, so its
+  // end settles the order (for now: a retried task waits for its next attempt).
+  Result<Outcome> RunTask(const store::Task& task, const store::Lease& lease, bool* last_of_order);
   // Writes the orders' states to the CRM (Collections of 200) and clears what the store says
   // they owe. The outcome per order; `crm_calls` counts the calls spent.
   std::map<std::string, Status> Report(const std::vector<std::string>& order_ids,
@@ -109,6 +115,8 @@ class Engine {
   // Writes the reports owed for longer than a lease (their worker died or the write failed).
   Status SweepReports(int64_t now_ms);
   Millis Backoff(int attempts) const;
+  // Of orders a batch touched: those still owed a report and not in progress.
+  std::vector<std::string> StillToReport(const std::set<std::string>& orders);
 
   TaskDeps deps_;
   TaskLibrary library_;
@@ -116,7 +124,8 @@ class Engine {
   EngineOptions options_;
   CrashPoints* crash_;
   int64_t last_sweep_ms_ = 0;
-  bool idle_ = true;  // the last claim found nothing (RunOnce runs on one thread)
+  bool idle_ = true;               // the last claim found nothing (RunOnce runs on one thread)
+  std::set<std::string> carried_;  // orders the last batch left to report (RunOnce's thread)
   std::atomic<bool> stop_claiming_{false};
   std::string writer_;               // this engine's id in its report writes' rows
   std::atomic<uint64_t> writes_{0};  // report writes so far (Enqueue's may run at once)

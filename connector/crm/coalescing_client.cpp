@@ -1,8 +1,11 @@
 #include "connector/crm/coalescing_client.h"
 
+#include <algorithm>
 #include <cctype>
 #include <exception>
 #include <set>
+
+#include "connector/crm/soql.h"
 
 namespace tandem::connector::crm {
 namespace {
@@ -31,6 +34,9 @@ bool RefusedWhole(const Result<std::vector<SaveResult>>& results) {
     if (r.success || r.errors.empty() || r.errors.front().code != kCallRefused) return false;
   return true;
 }
+
+// A record among the ids asked for: by its 15-character id (the CRM answers with 18).
+std::string IdKey(const std::string& id) { return id.size() == 18 ? id.substr(0, 15) : id; }
 }  // namespace
 
 Result<SaveResult> CoalescingCrmClient::Upsert(const std::string& object,
@@ -157,6 +163,94 @@ Result<std::vector<SaveResult>> CoalescingCrmClient::Submit(const GroupKey& key,
   group.sending = false;
   group.turn.notify_all();
   return std::move(me.results);
+}
+
+Status CoalescingCrmClient::QueryByIds(const std::string& object,
+                                       const std::vector<std::string>& fields,
+                                       const std::vector<std::string>& ids,
+                                       const RecordCallback& on_record) {
+  if (ids.empty()) return Status::Ok();
+  // What the caller alone got wrong (a field name, too many ids) fails only the caller.
+  if (ids.size() > kIdsPerRead) return CrmClient::QueryByIds(object, fields, ids, on_record);
+  if (auto own = SoqlBuilder(object, fields).WhereIn("Id", ids).Build(); !own.ok())
+    return own.status();
+  std::vector<Json> records;
+  TANDEM_RETURN_IF_ERROR(ReadTogether(object, fields, ids, &records));
+  for (const Json& r : records) TANDEM_RETURN_IF_ERROR(on_record(r));
+  return Status::Ok();
+}
+
+Status CoalescingCrmClient::ReadTogether(const std::string& object,
+                                         const std::vector<std::string>& fields,
+                                         const std::vector<std::string>& ids,
+                                         std::vector<Json>* records) {
+  std::string joined;
+  for (const auto& f : fields) joined += f + ",";
+  PendingRead me{&ids, {}, Status::Ok()};
+  std::unique_lock<std::mutex> lock(mu_);
+  ReadGroup& group = reads_[{object, joined}];  // never erased, as groups_
+  group.waiting.push_back(&me);
+  group.turn.wait(lock,
+                  [&] { return me.done || (!group.sending && group.waiting.front() == &me); });
+  if (!me.done) {
+    // This caller's turn: one query for its ids and those of the callers behind it that fit.
+    std::vector<PendingRead*> batch;
+    std::vector<std::string> all;
+    std::set<std::string> keys;
+    while (!group.waiting.empty()) {
+      PendingRead* next = group.waiting.front();
+      std::vector<std::string> fresh;
+      for (const auto& id : *next->ids)
+        if (!keys.count(IdKey(id))) fresh.push_back(id);
+      if (!batch.empty() && all.size() + fresh.size() > kIdsPerRead) break;
+      for (const auto& id : fresh) keys.insert(IdKey(id));
+      all.insert(all.end(), fresh.begin(), fresh.end());
+      batch.push_back(next);
+      group.waiting.pop_front();
+    }
+    ++counts_.read_calls;
+    counts_.reads += static_cast<int64_t>(all.size());
+    group.sending = true;
+    lock.unlock();
+    std::vector<std::string> asked = fields;  // the answer is shared out by Id
+    if (std::none_of(asked.begin(), asked.end(), [](const std::string& f) { return f == "Id"; }))
+      asked.push_back("Id");
+    auto query = [&](const std::vector<std::string>& which, std::vector<Json>* got) -> Status {
+      try {
+        auto soql = SoqlBuilder(object, asked).WhereIn("Id", which).Build();
+        if (!soql.ok()) return soql.status();
+        return inner_.Query(*soql, [&](const Json& r) {
+          got->push_back(r);
+          return Status::Ok();
+        });
+      } catch (const std::exception& e) {
+        // Truly unexpected, but the callers behind this one must not wait for ever.
+        return Status::Unavailable(std::string("CRM query: ") + e.what());
+      }
+    };
+    std::vector<Json> got;
+    const Status shared = query(all, &got);
+    const bool each_alone =
+        batch.size() > 1 && !shared.ok() && !shared.IsUnavailable() && !shared.IsRateLimited();
+    if (each_alone)
+      for (PendingRead* p : batch) p->status = query(*p->ids, &p->records);
+    lock.lock();
+    for (PendingRead* p : batch) {
+      if (!each_alone && !shared.ok()) {
+        p->status = shared;
+      } else if (!each_alone) {
+        std::set<std::string> its;
+        for (const auto& id : *p->ids) its.insert(IdKey(id));
+        for (const Json& r : got)
+          if (its.count(IdKey(r["Id"].ToText()))) p->records.push_back(r);
+      }
+      p->done = true;
+    }
+    group.sending = false;
+    group.turn.notify_all();
+  }
+  *records = std::move(me.records);
+  return me.status;
 }
 
 }  // namespace tandem::connector::crm

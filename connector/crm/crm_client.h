@@ -88,6 +88,9 @@ struct ApiLimits {
 
 using RecordCallback = std::function<Status(const Json& record)>;
 
+// Ids per query by id: 200 keep the SOQL (and its URL) well under Salesforce's limits.
+inline constexpr size_t kIdsPerRead = 200;
+
 class CrmClient {
  public:
   virtual ~CrmClient() = default;
@@ -107,6 +110,10 @@ class CrmClient {
   // Runs a SOQL query and streams every record of every page to `on_record` (never
   // truncated). A non-OK Status from the callback stops the query and is returned.
   virtual Status Query(const std::string& soql, const RecordCallback& on_record) = 0;
+  // The records of `object` with these ids (at most kIdsPerRead: one query), each to
+  // `on_record`; ids the CRM does not have are left out. A bad field name is InvalidArgument.
+  virtual Status QueryByIds(const std::string& object, const std::vector<std::string>& fields,
+                            const std::vector<std::string>& ids, const RecordCallback& on_record);
 
   // sObject Collections, 200 records per call, allOrNone=false. The results are in input
   // order; a call that fails as a whole marks each of its records failed.

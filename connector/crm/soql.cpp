@@ -2,6 +2,8 @@
 
 #include <cctype>
 
+#include "connector/crm/crm_client.h"
+
 namespace tandem::connector::crm {
 namespace {
 
@@ -164,6 +166,17 @@ Result<std::string> SoqlBuilder::Build() const {
   for (size_t i = 0; i < order_.size(); ++i) q += (i ? ", " : " ORDER BY ") + order_[i];
   if (limit_ >= 0) q += " LIMIT " + std::to_string(limit_);
   return q;
+}
+
+Status CrmClient::QueryByIds(const std::string& object, const std::vector<std::string>& fields,
+                             const std::vector<std::string>& ids, const RecordCallback& on_record) {
+  if (ids.empty()) return Status::Ok();
+  if (ids.size() > kIdsPerRead)
+    return Status::InvalidArgument("query " + object + " by id: " + std::to_string(ids.size()) +
+                                   " ids; at most " + std::to_string(kIdsPerRead) + " a query");
+  auto soql = SoqlBuilder(object, fields).WhereIn("Id", ids).Build();
+  if (!soql.ok()) return soql.status();
+  return Query(*soql, on_record);
 }
 
 }  // namespace tandem::connector::crm

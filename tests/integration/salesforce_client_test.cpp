@@ -738,5 +738,112 @@ TEST(CoalescingCrmClient, ARefusedSharedCallIsSentAgainPerCaller) {
   EXPECT_EQ(coalesced.counts().calls, 2 + kBehind) << "first, shared, then one per caller";
 }
 
+// A work order's account sync reads its one Account by id, from many threads at once. Through
+// the coalescing client, 40 such reads (the CRM at 50 ms) go in a few queries; each caller
+// gets its own record and no other, an id the CRM does not have gets nothing, and a caller's
+// bad field name fails that caller alone, before any call.
+TEST(CoalescingCrmClient, ConcurrentReadsByIdShareQueriesAndEachGetsItsOwnRecord) {
+  sandbox::salesforce::SalesforceSandboxOptions so;
+  so.latency = {50, 0};
+  SalesforceEnv env(so);
+  constexpr int kReaders = 40;
+  std::vector<std::string> ids;
+  for (int i = 0; i < kReaders; ++i)
+    ids.push_back(env.client().Create("Account", Account("Reader " + std::to_string(i))).value());
+  CoalescingCrmClient coalesced(env.client());
+  const int64_t calls_before = env.sandbox.api_calls();
+  std::vector<std::vector<Json>> got(kReaders);
+  std::vector<Status> status(kReaders, Status::Internal("not run"));
+  std::vector<std::thread> readers;
+  for (int i = 0; i < kReaders; ++i)
+    readers.emplace_back([&, i] {
+      std::vector<std::string> asked{ids[i]};
+      if (i == 5) asked.push_back("001000000000000AAA");  // no such Account
+      status[i] = coalesced.QueryByIds("Account", {"Id", "Name"}, asked, [&](const Json& r) {
+        got[i].push_back(r);
+        return Status::Ok();
+      });
+    });
+  for (auto& t : readers) t.join();
+  const int64_t calls = env.sandbox.api_calls() - calls_before;
+  EXPECT_EQ(coalesced.counts().read_calls, calls);
+  EXPECT_LE(calls, 6) << "40 reads at once went one query each";
+  EXPECT_GE(calls, 1);
+  for (int i = 0; i < kReaders; ++i) {
+    ASSERT_TRUE(status[i].ok()) << i << ": " << status[i].ToString();
+    ASSERT_EQ(got[i].size(), 1u) << i << ": its own record, and only its own";
+    EXPECT_EQ(got[i][0]["Id"].as_string(), ids[i]);
+    EXPECT_EQ(got[i][0]["Name"].as_string(), "Reader " + std::to_string(i));
+  }
+  const int64_t before_bad = env.sandbox.api_calls();
+  Status bad = coalesced.QueryByIds("Account", {"Name; DELETE"}, {ids[0]},
+                                    [](const Json&) { return Status::Ok(); });
+  EXPECT_TRUE(bad.IsInvalidArgument()) << bad.ToString();
+  EXPECT_EQ(env.sandbox.api_calls(), before_bad);
+}
+
+// A shared query the CRM refuses (as it would for one caller's malformed id) is asked again
+// per caller, so the refusal reaches only the caller it belongs to; a query that fails because
+// the CRM is unavailable fails every caller in it, as something to retry.
+TEST(CoalescingCrmClient, ARefusedSharedQueryIsAskedAgainPerCaller) {
+  sandbox::salesforce::SalesforceSandboxOptions so;
+  salesforce::ConnectionOptions co;
+  co.max_attempts = 1;  // the outage reaches the callers instead of being retried away
+  SalesforceEnv env(so, co);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 9; ++i)
+    ids.push_back(env.client().Create("Account", Account("A" + std::to_string(i))).value());
+  // The first query is slow (the others queue behind it); the next two are refused.
+  env.sandbox.AddFault(SalesforceFault{"GET", "/query", 0, "", 1, 300});
+  env.sandbox.AddFault(SalesforceFault{"GET", "/query", 400, "MALFORMED_QUERY", 2, 0});
+  CoalescingCrmClient coalesced(env.client());
+  auto read = [&](const std::string& id, std::vector<Json>* into) {
+    return coalesced.QueryByIds("Account", {"Id", "Name"}, {id}, [into](const Json& r) {
+      into->push_back(r);
+      return Status::Ok();
+    });
+  };
+  std::vector<Json> first_got;
+  std::thread first([&] { EXPECT_TRUE(read(ids[0], &first_got).ok()); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // its query is at the emulator
+  constexpr int kBehind = 8;  // queued behind the first query: they go in one
+  std::vector<std::vector<Json>> got(kBehind);
+  std::vector<Status> status(kBehind, Status::Internal("not run"));
+  std::vector<std::thread> behind;
+  for (int i = 0; i < kBehind; ++i)
+    behind.emplace_back([&, i] { status[i] = read(ids[i + 1], &got[i]); });
+  first.join();
+  for (auto& t : behind) t.join();
+  EXPECT_EQ(first_got.size(), 1u);
+  int refused = 0;
+  for (int i = 0; i < kBehind; ++i) {
+    if (!status[i].ok()) {
+      ++refused;
+      EXPECT_FALSE(status[i].IsUnavailable()) << status[i].ToString();
+      continue;
+    }
+    ASSERT_EQ(got[i].size(), 1u);
+    EXPECT_EQ(got[i][0]["Id"].as_string(), ids[i + 1]);
+  }
+  EXPECT_EQ(refused, 1) << "only the caller whose own query was refused again";
+  EXPECT_EQ(coalesced.counts().read_calls, 2) << "the first, then the shared one";
+
+  env.sandbox.AddFault(SalesforceFault{"GET", "/query", 0, "", 1, 300});
+  env.sandbox.AddFault(SalesforceFault{"GET", "/query", 503, "SERVER_UNAVAILABLE", 100, 0});
+  std::vector<Json> ignored;
+  std::thread slow([&] { (void)read(ids[0], &ignored); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::vector<Status> down(3, Status::Internal("not run"));
+  std::vector<std::thread> more;
+  for (int i = 0; i < 3; ++i)
+    more.emplace_back([&, i] {
+      std::vector<Json> none;
+      down[i] = read(ids[i + 1], &none);
+    });
+  slow.join();
+  for (auto& t : more) t.join();
+  for (const auto& st : down) EXPECT_TRUE(st.IsUnavailable()) << st.ToString();
+}
+
 }  // namespace
 }  // namespace tandem::connector::crm

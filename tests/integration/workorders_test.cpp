@@ -1346,5 +1346,61 @@ TEST(WorkOrderRefill, TheFirstBatchAfterIdleTakesTasksForItsShareOfTheWindow) {
   for (const auto& id : orders) EXPECT_EQ(engine.State(id).value().status, "Completed");
 }
 
+// A refilling batch reports an order as soon as its last task ends, not when the batch does:
+// holding every report to the batch's end left billing idle while the workers wrote them. One
+// thread runs two orders' tasks one after another (billing at 200 ms a call), and the CRM says
+// Completed for the first while the batch is still running the second.
+TEST(WorkOrderRefill, AnOrderIsReportedWhenItsLastTaskEndsNotWhenTheBatchDoes) {
+  testing::SalesforceEnv crm;
+  testing::RateLimitedStripe stripe(1000, "/v1/", 200, 1000, 5);
+  testing::ScopedStore store(StoreBackend{"sqlite"}, "wo_settled");
+  ASSERT_TRUE(store.Open().ok());
+  const mapping::Mapping mapping = testing::DefaultMapping();
+  auto& connection = *stripe.connection;
+  actions::Actions actions(
+      actions::ActionDeps{crm.client(), connection.billing(), *store, mapping, stripe.clock},
+      "test:settled");
+  EngineOptions eo;
+  eo.claim_batch = 1;
+  eo.refill_for = Millis(60'000);  // the batch runs until no task is left
+  const Templates templates = DefaultTemplates();
+  Engine engine(
+      TaskDeps{crm.client(), connection.billing(), *store, mapping, stripe.clock, actions},
+      templates, eo);
+  Json account = Json::MakeObject();
+  account.Set("Name", "Settled Co");
+  const std::string account_id = crm.client().Create("Account", account).value();
+  testing::WorkOrderCatalog catalog;
+  catalog.Make(crm.client(), connection.billing(), account_id);
+  std::vector<std::string> orders;
+  for (int i = 0; i < 2; ++i)
+    orders.push_back(
+        catalog.Order("New", testing::TestMonth(0), {{&catalog.server, 1, 30.0, "", "", 12}}));
+  for (const auto& r : engine.Enqueue(orders).results) {
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+  }
+  auto crm_status = [&](const std::string& id) {
+    auto order = crm.client().Retrieve("Order", id, {"Automation_Status__c"});
+    return order.ok() ? (*order)["Automation_Status__c"].ToText() : std::string();
+  };
+
+  std::atomic<bool> running{true};
+  std::thread batch([&] {
+    auto ran = engine.RunOnce();
+    EXPECT_TRUE(ran.ok()) << ran.status().ToString();
+    EXPECT_EQ(ran.ok() ? ran->done : 0, 8) << "one batch ran both orders";
+    running = false;
+  });
+  bool completed_while_running = false;
+  while (running && !completed_while_running) {
+    for (const auto& id : orders)
+      if (crm_status(id) == "Completed" && running) completed_while_running = true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  batch.join();
+  EXPECT_TRUE(completed_while_running) << "no order was reported before the batch ended";
+  for (const auto& id : orders) EXPECT_EQ(crm_status(id), "Completed") << id;
+}
+
 }  // namespace
 }  // namespace tandem::workorders
