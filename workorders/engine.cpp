@@ -431,15 +431,13 @@ class LeaseKeeper {
 }  // namespace
 
 Result<Engine::Outcome> Engine::RunTask(const store::Task& task, const store::Lease& lease,
-                                        bool* last_of_order) {
+                                        bool* settles) {
   auto logger = log::Get("workorders");
   // The results of the tasks done before this one in its order, by kind.
   std::map<std::string, Json> earlier;
   auto group = deps_.store.TasksInGroup(task.group_id);
   if (!group.ok()) return group.status();
-  *last_of_order = std::all_of(group->begin(), group->end(), [&](const store::Task& t) {
-    return t.id == task.id || t.state == "done" || t.state == "failed" || t.state == "dismissed";
-  });
+  *settles = true;  // unless it is done and another task of the order is not
   const std::string chain = task.key.substr(0, task.key.rfind(':', task.key.rfind(':') - 1));
   for (const auto& t : *group)
     if (t.state == "done" && (t.kind == "sync_account" || t.key.rfind(chain + ":", 0) == 0))
@@ -455,6 +453,13 @@ Result<Engine::Outcome> Engine::RunTask(const store::Task& task, const store::Le
       return Outcome::kLost;
     }
     TANDEM_RETURN_IF_ERROR(completed);
+    // Read after the result is recorded: of two last tasks ending at once, the later to
+    // record sees the other's (both may report; that is harmless).
+    auto after = deps_.store.TasksInGroup(task.group_id);
+    *settles = after.ok() && std::all_of(after->begin(), after->end(), [](const store::Task& t) {
+                 return t.state == "done" || t.state == "failed" || t.state == "dismissed" ||
+                        t.state == "superseded";
+               });
     return Outcome::kDone;
   }
   const bool transient = result.status().IsTransient();
@@ -489,6 +494,10 @@ std::vector<std::string> Engine::StillToReport(const std::set<std::string>& orde
 }
 
 namespace {
+// The least time between two report writes of a batch: one Collections call a second carries
+// all the orders settled in it (a lone order is written at once).
+constexpr auto kReportSpacing = std::chrono::milliseconds(1000);
+
 void LogUnreported(const std::map<std::string, Status>& reported) {
   for (const auto& [order_id, status] : reported)
     if (!status.ok())
@@ -530,35 +539,47 @@ Result<RunStats> Engine::RunOnce() {
   std::mutex mu;
   Status first_error = Status::Ok();  // GUARDED_BY(mu)
   // An order whose last task ended (or whose task failed or waits to be retried) is reported
-  // at once, while the batch runs on: one thread at a time writes the settled orders so far,
-  // and those that settle meanwhile go in its next write (the CRM client joins concurrent
-  // writes into one Collections call). Holding them to the batch's end left billing idle
-  // while several workers wrote hundreds of reports at once (a second in a run's seven).
-  // The other orders a batch touched are reported when it ends, in one write. A refilling
-  // batch leaves them to the next one's first report (or to the worker finding nothing to do),
-  // and then writes only those still owed and not in progress (waiting for their date, say):
-  // an order in progress is reported by its next task, or by the sweep once it has been owed
-  // a lease. Writing every order a batch touched, "In Progress" and again as each moved on,
-  // kept a worker from its next claim for a second or more.
+  // while the batch runs on, by a thread of its own: at most one write a kReportSpacing, and
+  // the orders that settle meanwhile go in the next. Holding them to the batch's end left
+  // billing idle while several workers wrote hundreds of reports at once (a second in a run's
+  // seven); writing them from the task threads took those threads from their tasks.
+  // The other orders a batch touched are reported when it ends. A refilling batch leaves them
+  // to the next one's reporter (or to the worker finding nothing to do), which writes only
+  // those still owed and not in progress (waiting for their date, say): an order in progress
+  // is reported by its next task, or by the sweep once it has been owed a lease. Writing every
+  // order a batch touched, "In Progress" and again as each moved on, kept a worker from its
+  // next claim for a second or more.
   std::set<std::string> settled;  // GUARDED_BY(mu): to report now
   std::set<std::string> later;    // GUARDED_BY(mu): to report when the batch ends
-  std::set<std::string> carried;  // GUARDED_BY(mu): the last batch's, with the first report
+  std::set<std::string> carried;  // GUARDED_BY(mu): the last batch's, in the first report
   carried.swap(carried_);
-  bool reporting = false;  // GUARDED_BY(mu)
-  auto report = [&](std::unique_lock<std::mutex>& lock) {
-    while (!reporting && !settled.empty()) {
-      reporting = true;
+  bool batch_over = false;  // GUARDED_BY(mu)
+  std::condition_variable to_report;
+  std::thread reporter([&] {
+    std::unique_lock<std::mutex> lock(mu);
+    std::chrono::steady_clock::time_point next_write{};
+    for (;;) {
+      to_report.wait(lock, [&] { return batch_over || !settled.empty() || !carried.empty(); });
+      to_report.wait_until(lock, next_write, [&] { return batch_over; });
+      if (settled.empty() && carried.empty()) {
+        if (batch_over) return;
+        continue;
+      }
       std::vector<std::string> orders(settled.begin(), settled.end());
       std::set<std::string> left;
       left.swap(carried);
       settled.clear();
+      next_write = std::chrono::steady_clock::now() + kReportSpacing;
       lock.unlock();
-      for (auto& id : StillToReport(left)) orders.push_back(std::move(id));
-      LogUnreported(Report(orders));
+      try {
+        for (auto& id : StillToReport(left)) orders.push_back(std::move(id));
+        LogUnreported(Report(orders));
+      } catch (const std::exception& e) {  // owed in the store: the sweep writes them
+        log::Get("workorders")->error("work-order reports: {}", e.what());
+      }
       lock.lock();
-      reporting = false;
     }
-  };
+  });
   {
     LeaseKeeper keeper(deps_.store, deps_.clock, options_.lease);
     for (const auto& task : *claimed) keeper.Hold(store::Lease::Of(task));
@@ -568,9 +589,9 @@ Result<RunStats> Engine::RunOnce() {
       store::Task task = (*claimed)[i];
       for (;;) {
         const store::Lease lease = store::Lease::Of(task);
-        bool last_of_order = false;
-        auto outcome = keeper.Lost(lease) ? Result<Outcome>(Outcome::kLost)
-                                          : RunTask(task, lease, &last_of_order);
+        bool settles = false;
+        auto outcome =
+            keeper.Lost(lease) ? Result<Outcome>(Outcome::kLost) : RunTask(task, lease, &settles);
         keeper.Release(lease);
         {
           std::unique_lock<std::mutex> lock(mu);
@@ -593,12 +614,12 @@ Result<RunStats> Engine::RunOnce() {
               ++stats.lost;
               break;
           }
-          if (*outcome == Outcome::kDone && !last_of_order) {
+          if (*outcome == Outcome::kDone && !settles) {
             later.insert(task.group_id);
           } else if (*outcome != Outcome::kLost) {  // a lost task's claim reports
             later.erase(task.group_id);
             settled.insert(task.group_id);
-            report(lock);
+            to_report.notify_one();
           }
         }
         if (stop_claiming_ || deps_.clock.SteadyNow() >= refill_until) return;
@@ -615,9 +636,12 @@ Result<RunStats> Engine::RunOnce() {
       }
     });
   }
-  // Every thread has ended: nothing is being reported.
-  later.insert(settled.begin(), settled.end());
-  later.insert(carried.begin(), carried.end());
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    batch_over = true;
+  }
+  to_report.notify_one();
+  reporter.join();  // it writes what is left of `settled` and `carried` first
   log::Get("workorders")
       ->debug("{}: batch ended after {} tasks, {} orders touched and not settled",
               options_.worker_id, stats.ran, later.size());

@@ -4,10 +4,11 @@
 // PostgreSQL; SQLite has one writer) and runs them at once: each waits mostly on a remote, and
 // the billing client's flow control keeps its calls within the rate. Each result is recorded —
 // or, on a transient error, the next attempt after a backoff; on a permanent error or the last
-// attempt, the failure. After a batch the orders' Automation_Status__c / _Progress__c /
-// _Error__c in the CRM say where they stand, in one Collections call; each task's result
-// records in the store that this is owed, so a report lost to a crash or a failed CRM write
-// is written by any worker's sweep a lease later. A crash leaves
+// attempt, the failure. Once an order has no task to run now (its last is done, or one failed
+// or waits for its retry) its Automation_Status__c / _Progress__c / _Error__c in the CRM say
+// where it stands, written while the batch runs on (RunOnce); each task's result records in
+// the store that this is owed, so a report lost to a crash or a failed CRM write is written
+// by any worker's sweep a lease later. A crash leaves
 // claimed tasks leased; another worker takes them when the lease ends, and their idempotency keys
 // make the billing calls replay, not repeat. Thread-safety: one Engine per worker thread; any
 // number of engines may share a store. Enqueue alone changes no Engine state and may be called
@@ -40,11 +41,12 @@ struct EngineOptions {
   std::function<int()> claim_limit;
   // For this long after the claim, each of the batch's threads takes another runnable task as
   // its own finishes (a task's successor among them): no thread waits for the batch's slowest
-  // task. The orders are reported once the last task ends. 0: the batch alone.
+  // task. 0: the batch alone, and every order it touched is reported when it ends; with a
+  // refill, orders still in progress are left to their next task (see RunOnce).
   Millis refill_for{0};
   // The first batch after an idle spell takes tasks for this share of `refill_for` [0, 1].
-  // Workers that go busy together would otherwise end their windows together and report at
-  // once, leaving billing idle for that moment every window: give each worker its own phase.
+  // Workers that go busy together would otherwise end their windows together and wait for
+  // their last tasks at once, leaving billing short every window: give each its own phase.
   double first_refill_share = 1.0;
 };
 
@@ -103,9 +105,9 @@ class Engine {
 
  private:
   enum class Outcome { kDone, kRetried, kFailed, kLost };
-  // `last_of_order`: every other task of the order had ended when this one started, so its
-  // end settles the order (for now: a retried task waits for its next attempt).
-  Result<Outcome> RunTask(const store::Task& task, const store::Lease& lease, bool* last_of_order);
+  // `settles`: this run leaves the order with no task to run now (its last task is done, or
+  // this one failed or waits to be retried): it is reported at once.
+  Result<Outcome> RunTask(const store::Task& task, const store::Lease& lease, bool* settles);
   // Writes the orders' states to the CRM (Collections of 200) and clears what the store says
   // they owe. The outcome per order; `crm_calls` counts the calls spent.
   std::map<std::string, Status> Report(const std::vector<std::string>& order_ids,

@@ -12,6 +12,9 @@ namespace {
 constexpr size_t kCallSize = 200;  // sObject Collections take at most 200 records a call
 constexpr char kUpsert = 'u';
 constexpr char kUpdate = 'p';
+// Reads by id of one object out at once: a read finding fewer goes at once and alone, so a
+// few workers' reads wait for nobody; more join into the next query that goes.
+constexpr int kReadsInFlight = 4;
 
 // The key Salesforce knows a written record by within one call: its Id (update) or its external
 // id (upsert; folded, as most external ids match case-insensitively).
@@ -170,8 +173,12 @@ Status CoalescingCrmClient::QueryByIds(const std::string& object,
                                        const std::vector<std::string>& ids,
                                        const RecordCallback& on_record) {
   if (ids.empty()) return Status::Ok();
-  // What the caller alone got wrong (a field name, too many ids) fails only the caller.
-  if (ids.size() > kIdsPerRead) return CrmClient::QueryByIds(object, fields, ids, on_record);
+  // A full query's worth gains nothing from company; what the caller alone got wrong (a field
+  // name, too many ids, a string that is no record id) must fail only that caller.
+  if (ids.size() >= kIdsPerRead || std::any_of(ids.begin(), ids.end(), [](const std::string& id) {
+        return !IsSalesforceId(id);
+      }))
+    return CrmClient::QueryByIds(object, fields, ids, on_record);
   if (auto own = SoqlBuilder(object, fields).WhereIn("Id", ids).Build(); !own.ok())
     return own.status();
   std::vector<Json> records;
@@ -190,8 +197,9 @@ Status CoalescingCrmClient::ReadTogether(const std::string& object,
   std::unique_lock<std::mutex> lock(mu_);
   ReadGroup& group = reads_[{object, joined}];  // never erased, as groups_
   group.waiting.push_back(&me);
-  group.turn.wait(lock,
-                  [&] { return me.done || (!group.sending && group.waiting.front() == &me); });
+  group.turn.wait(lock, [&] {
+    return me.done || (group.in_flight < kReadsInFlight && group.waiting.front() == &me);
+  });
   if (!me.done) {
     // This caller's turn: one query for its ids and those of the callers behind it that fit.
     std::vector<PendingRead*> batch;
@@ -199,18 +207,19 @@ Status CoalescingCrmClient::ReadTogether(const std::string& object,
     std::set<std::string> keys;
     while (!group.waiting.empty()) {
       PendingRead* next = group.waiting.front();
-      std::vector<std::string> fresh;
+      std::vector<std::string> fresh;  // its ids not asked for yet, each once
+      std::set<std::string> its;
       for (const auto& id : *next->ids)
-        if (!keys.count(IdKey(id))) fresh.push_back(id);
+        if (!keys.count(IdKey(id)) && its.insert(IdKey(id)).second) fresh.push_back(id);
       if (!batch.empty() && all.size() + fresh.size() > kIdsPerRead) break;
-      for (const auto& id : fresh) keys.insert(IdKey(id));
+      keys.insert(its.begin(), its.end());
       all.insert(all.end(), fresh.begin(), fresh.end());
       batch.push_back(next);
       group.waiting.pop_front();
     }
     ++counts_.read_calls;
     counts_.reads += static_cast<int64_t>(all.size());
-    group.sending = true;
+    ++group.in_flight;
     lock.unlock();
     std::vector<std::string> asked = fields;  // the answer is shared out by Id
     if (std::none_of(asked.begin(), asked.end(), [](const std::string& f) { return f == "Id"; }))
@@ -230,11 +239,13 @@ Status CoalescingCrmClient::ReadTogether(const std::string& object,
     };
     std::vector<Json> got;
     const Status shared = query(all, &got);
-    const bool each_alone =
-        batch.size() > 1 && !shared.ok() && !shared.IsUnavailable() && !shared.IsRateLimited();
+    // Only a query the CRM refused as malformed can be one caller's fault; a timeout, an outage
+    // or a refused login is everyone's, and asking again per caller would only repeat it.
+    const bool each_alone = batch.size() > 1 && shared.IsInvalidArgument();
     if (each_alone)
       for (PendingRead* p : batch) p->status = query(*p->ids, &p->records);
     lock.lock();
+    if (each_alone) counts_.read_calls += static_cast<int64_t>(batch.size());
     for (PendingRead* p : batch) {
       if (!each_alone && !shared.ok()) {
         p->status = shared;
@@ -246,7 +257,7 @@ Status CoalescingCrmClient::ReadTogether(const std::string& object,
       }
       p->done = true;
     }
-    group.sending = false;
+    --group.in_flight;
     group.turn.notify_all();
   }
   *records = std::move(me.records);

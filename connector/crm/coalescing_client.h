@@ -6,9 +6,9 @@
 // object that arrive while such a call is in flight wait and go together in the next call, up
 // to 200 records (group commit: no timer, so a lone write goes at once and is never delayed).
 // Each caller gets its own records' results. Reads by id of one object and fields join the
-// same way (a work order's account sync reads its one Account: at the start of a run hundreds
-// at once, which at 25 requests in flight held billing back for seconds). Everything else
-// passes through.
+// same way once 4 queries are out (a work order's account sync reads its one Account: at the
+// start of a run hundreds at once, which at 25 requests in flight held billing back for
+// seconds). Everything else passes through.
 // Thread-safety: thread-safe; `inner` must be too and must outlive this.
 #pragma once
 
@@ -56,8 +56,9 @@ class CoalescingCrmClient : public CrmClient {
   Status Query(const std::string& soql, const RecordCallback& on_record) override {
     return inner_.Query(soql, on_record);
   }
-  // A failed shared query is every caller's failure, unless the CRM refused it (a bad id, say):
-  // then each caller queries alone, so the refusal reaches only the one it belongs to.
+  // A failed shared query is every caller's failure, unless the CRM refused it as malformed
+  // (InvalidArgument): then each caller queries alone, so the refusal reaches only the one it
+  // belongs to. A caller with 200 ids, or with a string that is no record id, queries alone.
   Status QueryByIds(const std::string& object, const std::vector<std::string>& fields,
                     const std::vector<std::string>& ids, const RecordCallback& on_record) override;
   Result<std::vector<SaveResult>> CreateMany(const std::string& object,
@@ -113,7 +114,7 @@ class CoalescingCrmClient : public CrmClient {
   };
   struct ReadGroup {
     std::deque<PendingRead*> waiting;
-    bool sending = false;
+    int in_flight = 0;
     std::condition_variable turn;
   };
   // (object, its fields joined)
