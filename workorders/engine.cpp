@@ -14,6 +14,7 @@
 #include "connector/crm/soql.h"
 #include "util/log.h"
 #include "util/parallel.h"
+#include "util/thread.h"
 
 namespace tandem::workorders {
 
@@ -495,7 +496,7 @@ std::vector<std::string> Engine::StillToReport(const std::set<std::string>& orde
 
 namespace {
 // The least time between two report writes of a batch: one Collections call a second carries
-// all the orders settled in it (a lone order is written at once).
+// all the orders settled in it (an order settling a second after the last write goes at once).
 constexpr auto kReportSpacing = std::chrono::milliseconds(1000);
 
 void LogUnreported(const std::map<std::string, Status>& reported) {
@@ -552,10 +553,9 @@ Result<RunStats> Engine::RunOnce() {
   std::set<std::string> settled;  // GUARDED_BY(mu): to report now
   std::set<std::string> later;    // GUARDED_BY(mu): to report when the batch ends
   std::set<std::string> carried;  // GUARDED_BY(mu): the last batch's, in the first report
-  carried.swap(carried_);
-  bool batch_over = false;  // GUARDED_BY(mu)
+  bool batch_over = false;        // GUARDED_BY(mu)
   std::condition_variable to_report;
-  std::thread reporter([&] {
+  std::thread reporter = StartThread("workorders-report", [&] {
     std::unique_lock<std::mutex> lock(mu);
     std::chrono::steady_clock::time_point next_write{};
     for (;;) {
@@ -574,12 +574,39 @@ Result<RunStats> Engine::RunOnce() {
       try {
         for (auto& id : StillToReport(left)) orders.push_back(std::move(id));
         LogUnreported(Report(orders));
-      } catch (const std::exception& e) {  // owed in the store: the sweep writes them
-        log::Get("workorders")->error("work-order reports: {}", e.what());
+      } catch (...) {  // owed in the store: the sweep writes them
+        log::Get("workorders")->error("work-order reports: an unexpected exception");
       }
       lock.lock();
     }
   });
+  // Whatever ends the batch (an exception from a task thread, say), the reporter ends first.
+  class EndReports {
+   public:
+    EndReports(std::mutex& mu, bool& over, std::condition_variable& cv, std::thread& thread)
+        : mu_(mu), over_(over), cv_(cv), thread_(thread) {}
+    ~EndReports() { End(); }
+    void End() {
+      if (!thread_.joinable()) return;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        over_ = true;
+      }
+      cv_.notify_one();
+      thread_.join();  // it writes what is left of `settled` and `carried` first
+    }
+
+   private:
+    std::mutex& mu_;
+    bool& over_;
+    std::condition_variable& cv_;
+    std::thread& thread_;
+  } end_reports(mu, batch_over, to_report, reporter);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    carried.swap(carried_);
+  }
+  to_report.notify_one();
   {
     LeaseKeeper keeper(deps_.store, deps_.clock, options_.lease);
     for (const auto& task : *claimed) keeper.Hold(store::Lease::Of(task));
@@ -636,12 +663,7 @@ Result<RunStats> Engine::RunOnce() {
       }
     });
   }
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    batch_over = true;
-  }
-  to_report.notify_one();
-  reporter.join();  // it writes what is left of `settled` and `carried` first
+  end_reports.End();
   log::Get("workorders")
       ->debug("{}: batch ended after {} tasks, {} orders touched and not settled",
               options_.worker_id, stats.ran, later.size());

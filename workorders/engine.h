@@ -41,8 +41,8 @@ struct EngineOptions {
   std::function<int()> claim_limit;
   // For this long after the claim, each of the batch's threads takes another runnable task as
   // its own finishes (a task's successor among them): no thread waits for the batch's slowest
-  // task. 0: the batch alone, and every order it touched is reported when it ends; with a
-  // refill, orders still in progress are left to their next task (see RunOnce).
+  // task. 0: the batch alone, and the orders it touched and did not settle are reported when
+  // it ends; with a refill, those still in progress are left to their next task (RunOnce).
   Millis refill_for{0};
   // The first batch after an idle spell takes tasks for this share of `refill_for` [0, 1].
   // Workers that go busy together would otherwise end their windows together and wait for

@@ -191,14 +191,33 @@ Status CoalescingCrmClient::ReadTogether(const std::string& object,
                                          const std::vector<std::string>& fields,
                                          const std::vector<std::string>& ids,
                                          std::vector<Json>* records) {
+  std::vector<std::string> asked = fields;  // a shared answer is shared out by Id
+  if (std::none_of(asked.begin(), asked.end(), [](const std::string& f) { return f == "Id"; }))
+    asked.push_back("Id");
+  auto query = [&](const std::vector<std::string>& which, std::vector<Json>* got) -> Status {
+    try {
+      auto soql = SoqlBuilder(object, asked).WhereIn("Id", which).Build();
+      if (!soql.ok()) return soql.status();
+      return inner_.Query(*soql, [&](const Json& r) {
+        got->push_back(r);
+        return Status::Ok();
+      });
+    } catch (...) {
+      // Truly unexpected, but the callers sharing this query must not wait for ever.
+      return Status::Unavailable("CRM query: an unexpected exception");
+    }
+  };
   std::string joined;
   for (const auto& f : fields) joined += f + ",";
-  PendingRead me{&ids, {}, Status::Ok()};
+  PendingRead me;
+  me.ids = &ids;
   std::unique_lock<std::mutex> lock(mu_);
   ReadGroup& group = reads_[{object, joined}];  // never erased, as groups_
   group.waiting.push_back(&me);
+  // A caller another leader took is no longer in `waiting`: it waits for that leader alone.
   group.turn.wait(lock, [&] {
-    return me.done || (group.in_flight < kReadsInFlight && group.waiting.front() == &me);
+    return me.done ||
+           (!me.taken && group.in_flight < kReadsInFlight && group.waiting.front() == &me);
   });
   if (!me.done) {
     // This caller's turn: one query for its ids and those of the callers behind it that fit.
@@ -214,42 +233,28 @@ Status CoalescingCrmClient::ReadTogether(const std::string& object,
       if (!batch.empty() && all.size() + fresh.size() > kIdsPerRead) break;
       keys.insert(its.begin(), its.end());
       all.insert(all.end(), fresh.begin(), fresh.end());
+      next->taken = true;
       batch.push_back(next);
       group.waiting.pop_front();
     }
     ++counts_.read_calls;
     counts_.reads += static_cast<int64_t>(all.size());
     ++group.in_flight;
+    // Callers left over may have a free slot of their own.
+    if (!group.waiting.empty() && group.in_flight < kReadsInFlight) group.turn.notify_all();
     lock.unlock();
-    std::vector<std::string> asked = fields;  // the answer is shared out by Id
-    if (std::none_of(asked.begin(), asked.end(), [](const std::string& f) { return f == "Id"; }))
-      asked.push_back("Id");
-    auto query = [&](const std::vector<std::string>& which, std::vector<Json>* got) -> Status {
-      try {
-        auto soql = SoqlBuilder(object, asked).WhereIn("Id", which).Build();
-        if (!soql.ok()) return soql.status();
-        return inner_.Query(*soql, [&](const Json& r) {
-          got->push_back(r);
-          return Status::Ok();
-        });
-      } catch (const std::exception& e) {
-        // Truly unexpected, but the callers behind this one must not wait for ever.
-        return Status::Unavailable(std::string("CRM query: ") + e.what());
-      }
-    };
     std::vector<Json> got;
     const Status shared = query(all, &got);
     // Only a query the CRM refused as malformed can be one caller's fault; a timeout, an outage
     // or a refused login is everyone's, and asking again per caller would only repeat it.
     const bool each_alone = batch.size() > 1 && shared.IsInvalidArgument();
-    if (each_alone)
-      for (PendingRead* p : batch) p->status = query(*p->ids, &p->records);
     lock.lock();
-    if (each_alone) counts_.read_calls += static_cast<int64_t>(batch.size());
     for (PendingRead* p : batch) {
-      if (!each_alone && !shared.ok()) {
+      if (each_alone) {
+        p->alone = true;  // asks on its own thread, below: the callers' queries run at once
+      } else if (!shared.ok()) {
         p->status = shared;
-      } else if (!each_alone) {
+      } else {
         std::set<std::string> its;
         for (const auto& id : *p->ids) its.insert(IdKey(id));
         for (const Json& r : got)
@@ -259,6 +264,12 @@ Status CoalescingCrmClient::ReadTogether(const std::string& object,
     }
     --group.in_flight;
     group.turn.notify_all();
+  }
+  if (me.alone) {
+    ++counts_.read_calls;
+    lock.unlock();
+    me.records.clear();
+    me.status = query(ids, &me.records);
   }
   *records = std::move(me.records);
   return me.status;

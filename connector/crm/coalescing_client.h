@@ -107,10 +107,12 @@ class CoalescingCrmClient : public CrmClient {
 
   // One caller's read by id, waiting for a query.
   struct PendingRead {
-    const std::vector<std::string>* ids;
+    const std::vector<std::string>* ids = nullptr;
     std::vector<Json> records;  // its ids' records, once answered
-    Status status;
-    bool done = false;
+    Status status = Status::Ok();
+    bool taken = false;  // in a leader's query (out of `waiting`)
+    bool done = false;   // answered
+    bool alone = false;  // the shared query was refused: ask for its own ids
   };
   struct ReadGroup {
     std::deque<PendingRead*> waiting;
