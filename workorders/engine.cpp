@@ -621,7 +621,7 @@ Result<RunStats> Engine::RunOnce() {
             keeper.Lost(lease) ? Result<Outcome>(Outcome::kLost) : RunTask(task, lease, &settles);
         keeper.Release(lease);
         {
-          std::unique_lock<std::mutex> lock(mu);
+          std::lock_guard<std::mutex> lock(mu);
           ++stats.ran;
           if (!outcome.ok()) {
             if (first_error.ok()) first_error = outcome.status();
