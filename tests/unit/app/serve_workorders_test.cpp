@@ -296,8 +296,16 @@ class ServeWorkOrders : public ::testing::TestWithParam<ServeCase> {
     return "wait status " + std::to_string(status);
   }
 
+  // The end of a log, for a failure message: from a sanitizer's report or a terminate when
+  // there is one (its stacks are longer than a tail), else its last `lines` lines.
   std::string Tail(const std::string& name, size_t lines) {
     const std::string all = Slurp(name);
+    for (const char* marker : {"==ERROR: ", "runtime error: ", "terminate called"}) {
+      const auto at = all.find(marker);
+      if (at == std::string::npos) continue;
+      const auto line = all.rfind('\n', at);
+      return all.substr(line == std::string::npos ? 0 : line + 1, 20'000);
+    }
     size_t at = all.size();
     for (size_t seen = 0; at > 0 && seen <= lines;)
       if (all[--at] == '\n') ++seen;
@@ -352,7 +360,8 @@ TEST_P(ServeWorkOrders, SigtermMidBatchFinishesOrGivesBackEveryClaimedTask) {
   const auto asked = std::chrono::steady_clock::now();
   const int stopped = StopServe(first, SIGTERM);
   const auto took = std::chrono::steady_clock::now() - asked;
-  EXPECT_TRUE(WIFEXITED(stopped) && WEXITSTATUS(stopped) == 0) << Tail("term.log", 60);
+  EXPECT_TRUE(WIFEXITED(stopped) && WEXITSTATUS(stopped) == 0) << ExitText(stopped) << "\n"
+                                                               << Tail("term.log", 60);
   EXPECT_LT(took, std::chrono::seconds(30)) << "a graceful stop waits for running tasks only";
   EXPECT_LT(Completed(), n) << "the batch was not in the middle";
   // Nothing is left claimed by the stopped process: the next one starts on it at once.
