@@ -185,9 +185,8 @@ class ServeWorkOrders : public ::testing::TestWithParam<ServeCase> {
     const pid_t first = StartServe("first.log", point + "#" + std::to_string(hit));
     const int died = WaitExit(first, 180);
     // A log's end, not all of it: a CI printout that is cut keeps the failure.
-    ASSERT_NE(died, -1) << "the crash point was never reached\n" << Tail("first.log", 60);
-    ASSERT_TRUE(WIFSIGNALED(died) && WTERMSIG(died) == SIGKILL) << ExitText(died) << "\n"
-                                                                << Tail("first.log", 60);
+    ASSERT_NE(died, -1) << "the crash point was never reached\n" << Tail("first.log");
+    ASSERT_TRUE(WIFSIGNALED(died) && WTERMSIG(died) == SIGKILL) << Ended(died, "first.log");
     EXPECT_LT(Completed(), n) << "the batch was not in the middle";
     int running = 0;  // tasks the dead process still held
     for (const auto& order : order_ids_) {
@@ -210,8 +209,7 @@ class ServeWorkOrders : public ::testing::TestWithParam<ServeCase> {
         << Tail("second.log", 80) << "--- unfinished\n"
         << Unfinished() << TaskStates();
     const int stopped = StopServe(second, SIGTERM);
-    EXPECT_TRUE(WIFEXITED(stopped) && WEXITSTATUS(stopped) == 0) << ExitText(stopped) << "\n"
-                                                                 << Tail("second.log", 60);
+    EXPECT_TRUE(WIFEXITED(stopped) && WEXITSTATUS(stopped) == 0) << Ended(stopped, "second.log");
 
     // Nothing applied twice: one subscription and one setup fee per order, one customer.
     EXPECT_EQ(billing_->Count("subscription"), n);
@@ -290,15 +288,18 @@ class ServeWorkOrders : public ::testing::TestWithParam<ServeCase> {
     return done();
   }
 
-  static std::string ExitText(int status) {
-    if (WIFEXITED(status)) return "exited with " + std::to_string(WEXITSTATUS(status));
-    if (WIFSIGNALED(status)) return "killed by signal " + std::to_string(WTERMSIG(status));
-    return "wait status " + std::to_string(status);
+  // How a process ended (its wait status), then the end of its log: a failure message.
+  std::string Ended(int status, const std::string& log) {
+    const std::string how = WIFEXITED(status) ? "exited with " + std::to_string(WEXITSTATUS(status))
+                            : WIFSIGNALED(status)
+                                ? "killed by signal " + std::to_string(WTERMSIG(status))
+                                : "wait status " + std::to_string(status);
+    return how + "\n" + Tail(log);
   }
 
   // The end of a log, for a failure message: from a sanitizer's report or a terminate when
   // there is one (its stacks are longer than a tail), else its last `lines` lines.
-  std::string Tail(const std::string& name, size_t lines) {
+  std::string Tail(const std::string& name, size_t lines = 60) {
     const std::string all = Slurp(name);
     for (const char* marker : {"==ERROR: ", "runtime error: ", "terminate called"}) {
       const auto at = all.find(marker);
@@ -356,12 +357,11 @@ TEST_P(ServeWorkOrders, SigtermMidBatchFinishesOrGivesBackEveryClaimedTask) {
   MakeOrders(n, /*fee=*/false);
   const pid_t first = StartServe("term.log");
   ASSERT_TRUE(WaitFor([&] { return billing_->Count("subscription") >= 10; }, 120))
-      << Tail("term.log", 60);
+      << Tail("term.log");
   const auto asked = std::chrono::steady_clock::now();
   const int stopped = StopServe(first, SIGTERM);
   const auto took = std::chrono::steady_clock::now() - asked;
-  EXPECT_TRUE(WIFEXITED(stopped) && WEXITSTATUS(stopped) == 0) << ExitText(stopped) << "\n"
-                                                               << Tail("term.log", 60);
+  EXPECT_TRUE(WIFEXITED(stopped) && WEXITSTATUS(stopped) == 0) << Ended(stopped, "term.log");
   EXPECT_LT(took, std::chrono::seconds(30)) << "a graceful stop waits for running tasks only";
   EXPECT_LT(Completed(), n) << "the batch was not in the middle";
   // Nothing is left claimed by the stopped process: the next one starts on it at once.
@@ -373,8 +373,8 @@ TEST_P(ServeWorkOrders, SigtermMidBatchFinishesOrGivesBackEveryClaimedTask) {
   const pid_t second = StartServe("term2.log");
   EXPECT_TRUE(WaitFor([&] { return Completed() == n; }, 240))
       << Unfinished() << "--- first process\n"
-      << Tail("term.log", 60) << "--- second process\n"
-      << Tail("term2.log", 60);
+      << Tail("term.log") << "--- second process\n"
+      << Tail("term2.log");
   EXPECT_EQ(StopServe(second, SIGTERM), 0);
   EXPECT_EQ(billing_->Count("subscription"), n);
   EXPECT_EQ(crm_.sandbox.CountRecords("Service_Subscription__c"), n);
@@ -387,11 +387,11 @@ TEST_P(ServeWorkOrders, TwoProcessesShareFiveHundredTasksEachRunOnce) {
   // once both work, or the first alone would finish them on loopback.
   const std::string share = "tandem_limit_share_processes";
   ASSERT_TRUE(WaitFor([&] { return Metric(a, share) == 2 && Metric(b, share) == 2; }, 30))
-      << Tail("a.log", 60) << Tail("b.log", 60);
+      << Tail("a.log") << Tail("b.log");
   MakeOrders(125, /*fee=*/false);  // 125 orders × 4 tasks
   EXPECT_TRUE(WaitFor([&] { return Completed() == 125; }, 240)) << Unfinished() << "--- a\n"
-                                                                << Tail("a.log", 60) << "--- b\n"
-                                                                << Tail("b.log", 60);
+                                                                << Tail("a.log") << "--- b\n"
+                                                                << Tail("b.log");
   // Both processes did part of the work (each completed tasks), and together all of it.
   // A batch's count reaches /metrics just after its orders show Completed: wait for it.
   int64_t done_a = 0, done_b = 0;
@@ -433,15 +433,15 @@ TEST_P(ServeWorkOrders, TwoProcessesTogetherStayWithinTheCrmsConcurrentRequests)
   const pid_t a = StartServe("a.log"), b = StartServe("b.log");
   const std::string share = "tandem_limit_share_processes";
   ASSERT_TRUE(WaitFor([&] { return Metric(a, share) == 2 && Metric(b, share) == 2; }, 30))
-      << Tail("a.log", 60) << Tail("b.log", 60);
+      << Tail("a.log") << Tail("b.log");
   MakeOrders(40, /*fee=*/false);  // 160 tasks
   // From here on the CRM answers in 100 ms, so the workers' demand is far above the cap; the
   // test's own look at the orders is one request at a time.
   crm_.sandbox.ResetPeak();
   crm_.sandbox.AddFault(SalesforceFault{"", "/services/data", 0, "", -1, 100});
   EXPECT_TRUE(WaitFor([&] { return Completed() == 40; }, 240)) << Unfinished() << "--- a\n"
-                                                               << Tail("a.log", 60) << "--- b\n"
-                                                               << Tail("b.log", 60);
+                                                               << Tail("a.log") << "--- b\n"
+                                                               << Tail("b.log");
   std::cout << "peak CRM requests at once: " << crm_.sandbox.peak_concurrent_requests() << "\n";
   EXPECT_LE(crm_.sandbox.peak_concurrent_requests(), 2 + 1)
       << "two processes each kept the whole cap";
