@@ -59,6 +59,14 @@ EnqueueBatch Engine::Enqueue(const std::vector<std::string>& order_ids) {
   std::vector<std::string> report;      // orders whose state the CRM must be told
   std::map<std::string, size_t> index;  // by 18-character id: its result
   std::vector<std::pair<size_t, size_t>> repeated;  // an id named twice: (its place, the first)
+  // The plans first, then every planned order's tasks in one transaction (see EnqueueTasks).
+  struct Planned {
+    const Order* order;
+    size_t result;                // its place in out.results
+    size_t first = 0, count = 0;  // its tasks in `specs`
+  };
+  std::vector<Planned> planned;
+  std::vector<store::TaskSpec> specs;
   for (const auto& asked : order_ids) {
     auto found = by_short_id.find(asked.substr(0, 15));
     if (found == by_short_id.end()) {
@@ -85,21 +93,25 @@ EnqueueBatch Engine::Enqueue(const std::vector<std::string>& order_ids) {
       out.results.push_back(plan.status());
       continue;
     }
+    planned.push_back({&order, out.results.size(), specs.size(), plan->size()});
+    for (const auto& t : *plan) specs.push_back(t.spec);
     EnqueueResult enqueued;
-    enqueued.plan = *plan;
-    Status stored = Status::Ok();
-    for (const auto& t : *plan) {
-      auto added = deps_.store.EnqueueTask(t.spec, now);
-      if (!added.ok()) {
-        stored = added.status();
-        break;
-      }
-      if (*added) ++enqueued.added;
-    }
-    if (!stored.ok()) {
-      out.results.push_back(stored);
+    enqueued.plan = std::move(plan).value();
+    out.results.push_back(std::move(enqueued));
+  }
+  auto added = deps_.store.EnqueueTasks(specs, now);
+  if (added.ok() && options_.on_tasks_added &&
+      std::find(added->begin(), added->end(), true) != added->end())
+    options_.on_tasks_added();
+  for (const Planned& p : planned) {
+    if (!added.ok()) {
+      out.results[p.result] = added.status();
       continue;
     }
+    EnqueueResult& enqueued = *out.results[p.result];
+    for (size_t k = p.first; k < p.first + p.count; ++k)
+      if ((*added)[k]) ++enqueued.added;
+    const std::string& order_id = p.order->id;
     if (enqueued.added > 0) {
       report.push_back(order_id);
     } else {
@@ -108,12 +120,11 @@ EnqueueBatch Engine::Enqueue(const std::vector<std::string>& order_ids) {
       // differs, so the write does not bring the order back to the poller again and again).
       auto state = State(order_id);
       if (!state.ok()) {
-        out.results.push_back(state.status());
+        out.results[p.result] = state.status();
         continue;
       }
-      if (state->status != order.automation_status) report.push_back(order_id);
+      if (state->status != p.order->automation_status) report.push_back(order_id);
     }
-    out.results.push_back(std::move(enqueued));
   }
   if (!refused.empty()) {
     out.crm_calls += static_cast<int>((refused.size() + 199) / 200);
@@ -444,9 +455,12 @@ Result<Engine::Outcome> Engine::RunTask(const store::Task& task, const store::Le
     if (t.state == "done" && (t.kind == "sync_account" || t.key.rfind(chain + ":", 0) == 0))
       earlier[t.kind] = Json::Parse(t.result).value_or(Json());
   if (crash_) crash_->Hit("workorders.before_task");
+  const SteadyTime started = deps_.clock.SteadyNow();
   Result<Json> result = library_.Run(task, earlier);
   if (crash_) crash_->Hit("workorders.after_task");
   const int64_t end = ToEpochMillis(deps_.clock.Now());
+  logger->debug("work order {}: task {} ran in {} ms", task.group_id, task.kind,
+                std::chrono::duration_cast<Millis>(deps_.clock.SteadyNow() - started).count());
   if (result.ok()) {
     Status completed = deps_.store.CompleteTask(lease, result->Dump(), end);
     if (completed.IsConflict()) {  // another claim holds it: its result counts, not ours
@@ -512,6 +526,18 @@ void Engine::FlushReports() {
   carried_.clear();
 }
 
+SteadyTime Engine::RefillEnd(SteadyTime claimed_at) const {
+  const auto period = options_.refill_for;
+  if (period.count() <= 0) return claimed_at;
+  // This worker's phase in the cycle: the first batch's share (workers of a process have
+  // shares 1/n, 2/n, ... 1). The window lasts at least half a period and ends on the phase.
+  const auto phase = std::chrono::duration_cast<Millis>(period * options_.first_refill_share);
+  const auto earliest =
+      std::chrono::duration_cast<Millis>((claimed_at + period / 2).time_since_epoch()) - phase;
+  const int64_t cycles = (earliest.count() + period.count() - 1) / period.count();
+  return SteadyTime(std::chrono::duration_cast<SteadyTime::duration>(phase + cycles * period));
+}
+
 Result<RunStats> Engine::RunOnce() {
   const int64_t now = ToEpochMillis(deps_.clock.Now());
   TANDEM_RETURN_IF_ERROR(SweepReports(now));
@@ -529,14 +555,15 @@ Result<RunStats> Engine::RunOnce() {
     FlushReports();
     return stats;
   }
-  const auto window =
-      idle_ ? std::chrono::duration_cast<Millis>(options_.refill_for * options_.first_refill_share)
-            : options_.refill_for;
+  const SteadyTime claimed_at = deps_.clock.SteadyNow();
+  const SteadyTime refill_until =
+      idle_ ? claimed_at + std::chrono::duration_cast<Millis>(options_.refill_for *
+                                                              options_.first_refill_share)
+            : RefillEnd(claimed_at);
   idle_ = false;
   log::Get("workorders")
       ->debug("{}: {} tasks claimed, more taken for {} ms", options_.worker_id, claimed->size(),
-              window.count());
-  const SteadyTime refill_until = deps_.clock.SteadyNow() + window;
+              std::chrono::duration_cast<Millis>(refill_until - claimed_at).count());
   std::mutex mu;
   Status first_error = Status::Ok();  // GUARDED_BY(mu)
   // An order whose last task ended (or whose task failed or waits to be retried) is reported

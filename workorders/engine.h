@@ -44,10 +44,16 @@ struct EngineOptions {
   // task. 0: the batch alone, and the orders it touched and did not settle are reported when
   // it ends; with a refill, those still in progress are left to their next task (RunOnce).
   Millis refill_for{0};
-  // The first batch after an idle spell takes tasks for this share of `refill_for` [0, 1].
-  // Workers that go busy together would otherwise end their windows together and wait for
-  // their last tasks at once, leaving billing short every window: give each its own phase.
+  // The first batch after an idle spell takes tasks for this share of `refill_for` [0, 1];
+  // later ones until the next time this share of a `refill_for` cycle comes round (of the
+  // steady clock; at least half a cycle on). Workers that go busy together would otherwise end
+  // their windows together and wait for their last tasks at once, leaving billing short every
+  // window: each keeps its own phase. Windows of a fixed length drifted back into step (three
+  // of four workers ending within 10 ms: billing at 53 calls in a second of 93).
   double first_refill_share = 1.0;
+  // Called once an Enqueue has stored new tasks, before it writes the orders' state to the CRM:
+  // idle workers look for work at once rather than at their next look (up to 200 ms later).
+  std::function<void()> on_tasks_added;
 };
 
 struct EnqueueResult {
@@ -117,6 +123,8 @@ class Engine {
   // Writes the reports owed for longer than a lease (their worker died or the write failed).
   Status SweepReports(int64_t now_ms);
   Millis Backoff(int attempts) const;
+  // When a refilling batch claimed at `claimed_at` stops taking tasks (first_refill_share).
+  SteadyTime RefillEnd(SteadyTime claimed_at) const;
   // Of orders a batch touched: those still owed a report and not in progress.
   std::vector<std::string> StillToReport(const std::set<std::string>& orders);
 

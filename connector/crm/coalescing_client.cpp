@@ -17,11 +17,11 @@ constexpr char kUpdate = 'p';
 constexpr int kReadsInFlight = 4;
 
 // The key Salesforce knows a written record by within one call: its Id (update) or its external
-// id (upsert; folded, as most external ids match case-insensitively).
-std::string WriteKey(char op, const std::string& external_field, const Json& record) {
+// id (upsert; folded when the field matches values ignoring case, Salesforce's default).
+std::string WriteKey(char op, const std::string& external_field, bool fold, const Json& record) {
   std::string key = op == kUpsert ? record[external_field].ToText()
                                   : (record.Has("Id") ? record["Id"] : record["id"]).ToText();
-  if (op == kUpsert)
+  if (op == kUpsert && fold)
     for (char& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   else if (key.size() == 18)
     key.resize(15);  // one record, in its 15- or 18-character form
@@ -80,6 +80,27 @@ CoalescingCrmClient::Counts CoalescingCrmClient::counts() const {
   return counts_;
 }
 
+bool CoalescingCrmClient::FoldsCase(const std::string& object, const std::string& field) {
+  // One describe per object and field, whoever asks first; the others wait for its answer.
+  std::lock_guard<std::mutex> describing(describe_mu_);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto known = folds_.find({object, field}); known != folds_.end()) return known->second;
+    ++counts_.describes;
+  }
+  // Unknown (the describe failed, or the field is not in it): folded. Two values that may name
+  // one record then go in separate calls, which costs a call and is never refused. Kept for
+  // the process's life either way: a describe per write would double the calls of an outage.
+  bool fold = true;
+  auto described = inner_.Describe(object);
+  if (described.ok())
+    for (const Json& f : (*described)["fields"].array())
+      if (f["name"].as_string() == field) fold = !f["caseSensitive"].as_bool(false);
+  std::lock_guard<std::mutex> lock(mu_);
+  folds_[{object, field}] = fold;
+  return fold;
+}
+
 Result<std::vector<SaveResult>> CoalescingCrmClient::Send(const GroupKey& key,
                                                           const std::vector<Json>& records) {
   {
@@ -97,6 +118,9 @@ Result<std::vector<SaveResult>> CoalescingCrmClient::Submit(const GroupKey& key,
   if (records.empty()) return std::vector<SaveResult>{};
   // A full call's worth gains nothing from company, and must not wait behind small ones.
   if (records.size() >= kCallSize) return Send(key, records);
+  const char op = std::get<0>(key);
+  const std::string& external_field = std::get<2>(key);
+  const bool fold = op == kUpsert && FoldsCase(std::get<1>(key), external_field);
   Pending me{&records};
   std::unique_lock<std::mutex> lock(mu_);
   Group& group = groups_[key];  // never erased: a woken waiter may still be reading its turn
@@ -112,15 +136,13 @@ Result<std::vector<SaveResult>> CoalescingCrmClient::Submit(const GroupKey& key,
   std::vector<Pending*> batch;
   std::vector<Json> all;
   std::set<std::string> keys;
-  const char op = std::get<0>(key);
-  const std::string& external_field = std::get<2>(key);
   while (!group.waiting.empty() &&
          all.size() + group.waiting.front()->records->size() <= kCallSize) {
     Pending* next = group.waiting.front();
     std::vector<std::string> its;
     bool clash = false;
     for (const Json& r : *next->records) {
-      its.push_back(WriteKey(op, external_field, r));
+      its.push_back(WriteKey(op, external_field, fold, r));
       clash = clash || (!batch.empty() && keys.count(its.back()) > 0);
     }
     if (clash) break;

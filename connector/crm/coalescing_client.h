@@ -84,6 +84,7 @@ class CoalescingCrmClient : public CrmClient {
     int64_t writes = 0;
     int64_t read_calls = 0;  // queries by id
     int64_t reads = 0;       // ids asked for in them
+    int64_t describes = 0;   // of an object whose external id field an upsert names
   };
   Counts counts() const;
 
@@ -124,12 +125,19 @@ class CoalescingCrmClient : public CrmClient {
   Status ReadTogether(const std::string& object, const std::vector<std::string>& fields,
                       const std::vector<std::string>& ids, std::vector<Json>* records);
   Result<std::vector<SaveResult>> Send(const GroupKey& key, const std::vector<Json>& records);
+  // Whether upserts by `field` of `object` match its values ignoring case (the field's
+  // describe: "caseSensitive"), so that values differing in case alone name one record and
+  // must not share a call. Sequential test ids ("sub_…4Im", "sub_…4IM") clashed when folded
+  // although the field is case-sensitive: 37 of 1,000 inventory writes waited a call more.
+  bool FoldsCase(const std::string& object, const std::string& field);
 
   CrmClient& inner_;
   mutable std::mutex mu_;
   std::map<GroupKey, Group> groups_;    // GUARDED_BY(mu_)
   std::map<ReadKey, ReadGroup> reads_;  // GUARDED_BY(mu_)
   Counts counts_;                       // GUARDED_BY(mu_)
+  std::mutex describe_mu_;              // held across a describe (before mu_)
+  std::map<std::pair<std::string, std::string>, bool> folds_;  // GUARDED_BY(mu_)
 };
 
 }  // namespace tandem::connector::crm
