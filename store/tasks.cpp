@@ -90,7 +90,6 @@ Status LeaseLost(const char* what, const Lease& lease) {
                           " ran out and another claim holds it now");
 }
 
-
 // Inserts the task unless its key exists; whether it did.
 bool InsertTask(soci::session& sql, const TaskSpec& t, int64_t now_ms) {
   const long long n =
@@ -121,8 +120,8 @@ Result<std::vector<bool>> TaskStore::EnqueueTasks(const std::vector<TaskSpec>& t
     // key only after their own smaller ones, never in a cycle (PostgreSQL would abort one).
     std::vector<size_t> order(tasks.size());
     for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-    std::sort(order.begin(), order.end(),
-              [&](size_t a, size_t b) { return tasks[a].key < tasks[b].key; });
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t a, size_t b) { return tasks[a].key < tasks[b].key; });
     Tx tr(sql, pool_.pg());
     std::vector<bool> added(tasks.size(), false);
     for (size_t i : order) added[i] = InsertTask(sql, tasks[i], now_ms);

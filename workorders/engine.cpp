@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <condition_variable>
 #include <functional>
 #include <map>
@@ -30,6 +31,18 @@ Engine::Engine(TaskDeps deps, const Templates& templates, EngineOptions options,
   std::ostringstream id;
   id << options_.worker_id << "@" << host << ":" << ::getpid() << ":" << this;
   writer_ = id.str();
+}
+
+SteadyTime RefillEnd(SteadyTime claimed_at, Millis period, double phase) {
+  if (period.count() <= 0) return claimed_at;
+  phase -= std::floor(phase);  // [0, 1)
+  const auto offset = std::chrono::duration_cast<Millis>(period * phase);
+  const auto earliest =
+      std::chrono::duration_cast<Millis>((claimed_at + period / 2).time_since_epoch()) - offset;
+  // The first phase point at or after `earliest` (a ceiling: `earliest` may be negative).
+  int64_t cycles = earliest.count() / period.count();
+  if (cycles * period.count() < earliest.count()) ++cycles;
+  return SteadyTime(std::chrono::duration_cast<SteadyTime::duration>(offset + cycles * period));
 }
 
 Millis Engine::Backoff(int attempts) const {
@@ -99,7 +112,12 @@ EnqueueBatch Engine::Enqueue(const std::vector<std::string>& order_ids) {
     enqueued.plan = std::move(plan).value();
     out.results.push_back(std::move(enqueued));
   }
-  auto added = deps_.store.EnqueueTasks(specs, now);
+  // Unavailable whatever the store said: the poller then keeps its cursor and reads the page
+  // again (the enqueue is keyed), where a permanent error moved past up to 200 orders that
+  // only the lookback would see again.
+  Result<std::vector<bool>> added = deps_.store.EnqueueTasks(specs, now);
+  if (!added.ok())
+    added = Status::Unavailable("storing the orders' tasks: " + added.status().ToString());
   if (added.ok() && options_.on_tasks_added &&
       std::find(added->begin(), added->end(), true) != added->end())
     options_.on_tasks_added();
@@ -526,18 +544,6 @@ void Engine::FlushReports() {
   carried_.clear();
 }
 
-SteadyTime Engine::RefillEnd(SteadyTime claimed_at) const {
-  const auto period = options_.refill_for;
-  if (period.count() <= 0) return claimed_at;
-  // This worker's phase in the cycle: the first batch's share (workers of a process have
-  // shares 1/n, 2/n, ... 1). The window lasts at least half a period and ends on the phase.
-  const auto phase = std::chrono::duration_cast<Millis>(period * options_.first_refill_share);
-  const auto earliest =
-      std::chrono::duration_cast<Millis>((claimed_at + period / 2).time_since_epoch()) - phase;
-  const int64_t cycles = (earliest.count() + period.count() - 1) / period.count();
-  return SteadyTime(std::chrono::duration_cast<SteadyTime::duration>(phase + cycles * period));
-}
-
 Result<RunStats> Engine::RunOnce() {
   const int64_t now = ToEpochMillis(deps_.clock.Now());
   TANDEM_RETURN_IF_ERROR(SweepReports(now));
@@ -559,7 +565,8 @@ Result<RunStats> Engine::RunOnce() {
   const SteadyTime refill_until =
       idle_ ? claimed_at + std::chrono::duration_cast<Millis>(options_.refill_for *
                                                               options_.first_refill_share)
-            : RefillEnd(claimed_at);
+            : RefillEnd(claimed_at, options_.refill_for,
+                        options_.first_refill_share + options_.refill_phase);
   idle_ = false;
   log::Get("workorders")
       ->debug("{}: {} tasks claimed, more taken for {} ms", options_.worker_id, claimed->size(),

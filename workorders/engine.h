@@ -51,6 +51,9 @@ struct EngineOptions {
   // window: each keeps its own phase. Windows of a fixed length drifted back into step (three
   // of four workers ending within 10 ms: billing at 53 calls in a second of 93).
   double first_refill_share = 1.0;
+  // Added to that share for the later batches' phase: a process's own offset, so that worker k
+  // of every process on a host does not end its windows with the others' worker k.
+  double refill_phase = 0;
   // Called once an Enqueue has stored new tasks, before it writes the orders' state to the CRM:
   // idle workers look for work at once rather than at their next look (up to 200 ms later).
   std::function<void()> on_tasks_added;
@@ -83,6 +86,11 @@ struct OrderState {
   // (OrderItem.Service_Subscription__c) in the same Collections call as the Order's state.
   std::map<std::string, std::string> item_links;
 };
+
+// When a refilling batch claimed at `claimed_at` stops taking tasks: at the first time at least
+// half a `period` on whose place in the cycles of `period` (counted from the steady clock's
+// epoch) is `phase` of a period (its fraction: 1.25 is 0.25).
+SteadyTime RefillEnd(SteadyTime claimed_at, Millis period, double phase);
 
 class Engine {
  public:
@@ -123,8 +131,6 @@ class Engine {
   // Writes the reports owed for longer than a lease (their worker died or the write failed).
   Status SweepReports(int64_t now_ms);
   Millis Backoff(int attempts) const;
-  // When a refilling batch claimed at `claimed_at` stops taking tasks (first_refill_share).
-  SteadyTime RefillEnd(SteadyTime claimed_at) const;
   // Of orders a batch touched: those still owed a report and not in progress.
   std::vector<std::string> StillToReport(const std::set<std::string>& orders);
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <exception>
+#include <optional>
 #include <set>
 
 #include "connector/crm/soql.h"
@@ -36,6 +37,13 @@ bool RefusedWhole(const Result<std::vector<SaveResult>>& results) {
   for (const auto& r : *results)
     if (r.success || r.errors.empty() || r.errors.front().code != kCallRefused) return false;
   return true;
+}
+
+bool EqualsIgnoringCase(const std::string& a, const std::string& b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
 }
 
 // A record among the ids asked for: by its 15-character id (the CRM answers with 18).
@@ -81,21 +89,29 @@ CoalescingCrmClient::Counts CoalescingCrmClient::counts() const {
 }
 
 bool CoalescingCrmClient::FoldsCase(const std::string& object, const std::string& field) {
-  // One describe per object and field, whoever asks first; the others wait for its answer.
+  auto known = [&]() -> std::optional<bool> {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = folds_.find({object, field});
+    if (it == folds_.end()) return std::nullopt;
+    return it->second;
+  };
+  if (auto fold = known()) return *fold;
+  // One describe at a time, whoever asks first; the others wait for its answer (writes whose
+  // field is known do not: they answered above).
   std::lock_guard<std::mutex> describing(describe_mu_);
+  if (auto fold = known()) return *fold;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (auto known = folds_.find({object, field}); known != folds_.end()) return known->second;
     ++counts_.describes;
   }
-  // Unknown (the describe failed, or the field is not in it): folded. Two values that may name
-  // one record then go in separate calls, which costs a call and is never refused. Kept for
-  // the process's life either way: a describe per write would double the calls of an outage.
-  bool fold = true;
   auto described = inner_.Describe(object);
-  if (described.ok())
-    for (const Json& f : (*described)["fields"].array())
-      if (f["name"].as_string() == field) fold = !f["caseSensitive"].as_bool(false);
+  // Unknown (the describe failed): folded this time, asked again by the next write. Two values
+  // that may name one record then go in separate calls, which costs a call and is never
+  // refused.
+  if (!described.ok()) return true;
+  bool fold = true;  // a field the describe does not list: Salesforce's default
+  for (const Json& f : (*described)["fields"].array())
+    if (EqualsIgnoringCase(f["name"].as_string(), field)) fold = !f["caseSensitive"].as_bool(false);
   std::lock_guard<std::mutex> lock(mu_);
   folds_[{object, field}] = fold;
   return fold;

@@ -4,7 +4,8 @@
 // fields); at Salesforce's latency those single writes filled the org's concurrent-request cap
 // and left billing idle. Writes of one kind (upsert by one external id field, or update) to one
 // object that arrive while such a call is in flight wait and go together in the next call, up
-// to 200 records (group commit: no timer, so a lone write goes at once and is never delayed).
+// to 200 records (group commit: no timer, so a lone write goes at once; the first upsert by an
+// external id field waits, once, for its object's describe: see FoldsCase).
 // Each caller gets its own records' results. Reads by id of one object and fields join the
 // same way once 4 queries are out (a work order's account sync reads its one Account: at the
 // start of a run hundreds at once, which at 25 requests in flight held billing back for
@@ -136,7 +137,7 @@ class CoalescingCrmClient : public CrmClient {
   std::map<GroupKey, Group> groups_;    // GUARDED_BY(mu_)
   std::map<ReadKey, ReadGroup> reads_;  // GUARDED_BY(mu_)
   Counts counts_;                       // GUARDED_BY(mu_)
-  std::mutex describe_mu_;              // held across a describe (before mu_)
+  std::mutex describe_mu_;              // held across a describe (taken before mu_)
   std::map<std::pair<std::string, std::string>, bool> folds_;  // GUARDED_BY(mu_)
 };
 

@@ -714,7 +714,7 @@ TEST(CoalescingCrmClient, TwoWritesToOneRecordNeverShareACall) {
 // name one record, so they never share a call (Salesforce would refuse both).
 TEST(CoalescingCrmClient, ExternalIdsDifferingInCaseShareACallOnlyWhenTheFieldIsCaseSensitive) {
   sandbox::salesforce::SalesforceSandboxOptions so;
-  so.latency = {100, 0};
+  so.latency = {300, 0};
   SalesforceEnv env(so);
   CoalescingCrmClient coalesced(env.client());
   // A write in flight, so that the pairs below queue together behind it.
