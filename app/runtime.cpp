@@ -206,11 +206,9 @@ std::unique_ptr<workorders::Engine> NewEngine(Runtime& rt, workorders::EngineOpt
                                               crash);
 }
 
-OrderIntake NewOrderIntake(Runtime& rt, std::function<void()> on_tasks_added) {
+OrderIntake NewOrderIntake(Runtime& rt) {
   OrderIntake intake;
-  workorders::EngineOptions options;
-  options.on_tasks_added = std::move(on_tasks_added);
-  intake.engine = NewEngine(rt, std::move(options));
+  intake.engine = NewEngine(rt, {});
   workorders::OrderEligibility eligible;
   if (const mapping::ObjectMap* order = rt.mapping.Find("order"))
     eligible = {order->eligible_when, order->eligible_since, order->eligible_record_types};

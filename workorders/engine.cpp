@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cmath>
 #include <condition_variable>
 #include <functional>
 #include <map>
@@ -33,18 +32,6 @@ Engine::Engine(TaskDeps deps, const Templates& templates, EngineOptions options,
   writer_ = id.str();
 }
 
-SteadyTime RefillEnd(SteadyTime claimed_at, Millis period, double phase) {
-  if (period.count() <= 0) return claimed_at;
-  phase -= std::floor(phase);  // [0, 1)
-  const auto offset = std::chrono::duration_cast<Millis>(period * phase);
-  const auto earliest =
-      std::chrono::duration_cast<Millis>((claimed_at + period / 2).time_since_epoch()) - offset;
-  // The first phase point at or after `earliest` (a ceiling: `earliest` may be negative).
-  int64_t cycles = earliest.count() / period.count();
-  if (cycles * period.count() < earliest.count()) ++cycles;
-  return SteadyTime(std::chrono::duration_cast<SteadyTime::duration>(offset + cycles * period));
-}
-
 Millis Engine::Backoff(int attempts) const {
   Millis wait = options_.backoff_base;
   for (int i = 1; i < attempts && wait < options_.backoff_max; ++i) wait *= 2;
@@ -72,14 +59,6 @@ EnqueueBatch Engine::Enqueue(const std::vector<std::string>& order_ids) {
   std::vector<std::string> report;      // orders whose state the CRM must be told
   std::map<std::string, size_t> index;  // by 18-character id: its result
   std::vector<std::pair<size_t, size_t>> repeated;  // an id named twice: (its place, the first)
-  // The plans first, then every planned order's tasks in one transaction (see EnqueueTasks).
-  struct Planned {
-    const Order* order;
-    size_t result;                // its place in out.results
-    size_t first = 0, count = 0;  // its tasks in `specs`
-  };
-  std::vector<Planned> planned;
-  std::vector<store::TaskSpec> specs;
   for (const auto& asked : order_ids) {
     auto found = by_short_id.find(asked.substr(0, 15));
     if (found == by_short_id.end()) {
@@ -106,30 +85,21 @@ EnqueueBatch Engine::Enqueue(const std::vector<std::string>& order_ids) {
       out.results.push_back(plan.status());
       continue;
     }
-    planned.push_back({&order, out.results.size(), specs.size(), plan->size()});
-    for (const auto& t : *plan) specs.push_back(t.spec);
     EnqueueResult enqueued;
-    enqueued.plan = std::move(plan).value();
-    out.results.push_back(std::move(enqueued));
-  }
-  // Unavailable whatever the store said: the poller then keeps its cursor and reads the page
-  // again (the enqueue is keyed), where a permanent error moved past up to 200 orders that
-  // only the lookback would see again.
-  Result<std::vector<bool>> added = deps_.store.EnqueueTasks(specs, now);
-  if (!added.ok())
-    added = Status::Unavailable("storing the orders' tasks: " + added.status().ToString());
-  if (added.ok() && options_.on_tasks_added &&
-      std::find(added->begin(), added->end(), true) != added->end())
-    options_.on_tasks_added();
-  for (const Planned& p : planned) {
-    if (!added.ok()) {
-      out.results[p.result] = added.status();
+    enqueued.plan = *plan;
+    Status stored = Status::Ok();
+    for (const auto& t : *plan) {
+      auto added = deps_.store.EnqueueTask(t.spec, now);
+      if (!added.ok()) {
+        stored = added.status();
+        break;
+      }
+      if (*added) ++enqueued.added;
+    }
+    if (!stored.ok()) {
+      out.results.push_back(stored);
       continue;
     }
-    EnqueueResult& enqueued = *out.results[p.result];
-    for (size_t k = p.first; k < p.first + p.count; ++k)
-      if ((*added)[k]) ++enqueued.added;
-    const std::string& order_id = p.order->id;
     if (enqueued.added > 0) {
       report.push_back(order_id);
     } else {
@@ -138,11 +108,12 @@ EnqueueBatch Engine::Enqueue(const std::vector<std::string>& order_ids) {
       // differs, so the write does not bring the order back to the poller again and again).
       auto state = State(order_id);
       if (!state.ok()) {
-        out.results[p.result] = state.status();
+        out.results.push_back(state.status());
         continue;
       }
-      if (state->status != p.order->automation_status) report.push_back(order_id);
+      if (state->status != order.automation_status) report.push_back(order_id);
     }
+    out.results.push_back(std::move(enqueued));
   }
   if (!refused.empty()) {
     out.crm_calls += static_cast<int>((refused.size() + 199) / 200);
@@ -473,12 +444,9 @@ Result<Engine::Outcome> Engine::RunTask(const store::Task& task, const store::Le
     if (t.state == "done" && (t.kind == "sync_account" || t.key.rfind(chain + ":", 0) == 0))
       earlier[t.kind] = Json::Parse(t.result).value_or(Json());
   if (crash_) crash_->Hit("workorders.before_task");
-  const SteadyTime started = deps_.clock.SteadyNow();
   Result<Json> result = library_.Run(task, earlier);
   if (crash_) crash_->Hit("workorders.after_task");
   const int64_t end = ToEpochMillis(deps_.clock.Now());
-  logger->debug("work order {}: task {} ran in {} ms", task.group_id, task.kind,
-                std::chrono::duration_cast<Millis>(deps_.clock.SteadyNow() - started).count());
   if (result.ok()) {
     Status completed = deps_.store.CompleteTask(lease, result->Dump(), end);
     if (completed.IsConflict()) {  // another claim holds it: its result counts, not ours
@@ -561,16 +529,14 @@ Result<RunStats> Engine::RunOnce() {
     FlushReports();
     return stats;
   }
-  const SteadyTime claimed_at = deps_.clock.SteadyNow();
-  const SteadyTime refill_until =
-      idle_ ? claimed_at + std::chrono::duration_cast<Millis>(options_.refill_for *
-                                                              options_.first_refill_share)
-            : RefillEnd(claimed_at, options_.refill_for,
-                        options_.first_refill_share + options_.refill_phase);
+  const auto window =
+      idle_ ? std::chrono::duration_cast<Millis>(options_.refill_for * options_.first_refill_share)
+            : options_.refill_for;
   idle_ = false;
   log::Get("workorders")
       ->debug("{}: {} tasks claimed, more taken for {} ms", options_.worker_id, claimed->size(),
-              std::chrono::duration_cast<Millis>(refill_until - claimed_at).count());
+              window.count());
+  const SteadyTime refill_until = deps_.clock.SteadyNow() + window;
   std::mutex mu;
   Status first_error = Status::Ok();  // GUARDED_BY(mu)
   // An order whose last task ended (or whose task failed or waits to be retried) is reported
