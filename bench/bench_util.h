@@ -93,6 +93,19 @@ inline Json SandboxStats(const std::string& url, const connector::http::RestClie
   return Json::Parse(r->body).value_or(Json());
 }
 
+// The CRM sandbox's /__sandbox/tally through `admin` (a client of the sandbox's URL): how many
+// records of `object` hold each value of `field` (not an API call: no latency, not counted);
+// null when unreadable.
+inline Json SandboxTally(connector::http::RestClient& admin, const std::string& object,
+                         const std::string& field) {
+  Json ask = Json::MakeObject();
+  ask.Set("object", object);
+  ask.Set("field", field);
+  auto r = admin.PostJson("/__sandbox/tally", ask.Dump());
+  if (!r.ok() || r->status != 200) return Json();
+  return Json::Parse(r->body).value_or(Json());
+}
+
 // The clients a bench drives the sandboxes with, as the app builds them: real time and real
 // sleeps, one call counter for both remotes, no client-side billing rate limit (a bench measures
 // the remote's). `billing` is null when `billing_url` is empty.

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <future>
 #include <map>
 #include <mutex>
 #include <string>
@@ -85,6 +86,9 @@ class TaskLibrary {
   std::mutex prices_mu_;
   std::map<std::string, std::pair<SteadyTime, connector::billing::Price>>
       prices_;  // GUARDED_BY(prices_mu_)
+  // The reads out now, by price id (not the fresh ones): their answer, for those who wait.
+  std::map<std::string, std::shared_future<Result<connector::billing::Price>>>
+      price_reads_;  // GUARDED_BY(prices_mu_)
 };
 
 }  // namespace tandem::workorders

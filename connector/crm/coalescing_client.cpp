@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <exception>
+#include <optional>
 #include <set>
 
 #include "connector/crm/soql.h"
@@ -17,11 +18,11 @@ constexpr char kUpdate = 'p';
 constexpr int kReadsInFlight = 4;
 
 // The key Salesforce knows a written record by within one call: its Id (update) or its external
-// id (upsert; folded, as most external ids match case-insensitively).
-std::string WriteKey(char op, const std::string& external_field, const Json& record) {
+// id (upsert; folded when the field matches values ignoring case, Salesforce's default).
+std::string WriteKey(char op, const std::string& external_field, bool fold, const Json& record) {
   std::string key = op == kUpsert ? record[external_field].ToText()
                                   : (record.Has("Id") ? record["Id"] : record["id"]).ToText();
-  if (op == kUpsert)
+  if (op == kUpsert && fold)
     for (char& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   else if (key.size() == 18)
     key.resize(15);  // one record, in its 15- or 18-character form
@@ -36,6 +37,13 @@ bool RefusedWhole(const Result<std::vector<SaveResult>>& results) {
   for (const auto& r : *results)
     if (r.success || r.errors.empty() || r.errors.front().code != kCallRefused) return false;
   return true;
+}
+
+bool EqualsIgnoringCase(const std::string& a, const std::string& b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
 }
 
 // A record among the ids asked for: by its 15-character id (the CRM answers with 18).
@@ -80,6 +88,35 @@ CoalescingCrmClient::Counts CoalescingCrmClient::counts() const {
   return counts_;
 }
 
+bool CoalescingCrmClient::FoldsCase(const std::string& object, const std::string& field) {
+  auto known = [&]() -> std::optional<bool> {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = folds_.find({object, field});
+    if (it == folds_.end()) return std::nullopt;
+    return it->second;
+  };
+  if (auto fold = known()) return *fold;
+  // One describe at a time, whoever asks first; the others wait for its answer (writes whose
+  // field is known do not: they answered above).
+  std::lock_guard<std::mutex> describing(describe_mu_);
+  if (auto fold = known()) return *fold;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++counts_.describes;
+  }
+  auto described = inner_.Describe(object);
+  // Unknown (the describe failed): folded this time, asked again by the next write. Two values
+  // that may name one record then go in separate calls, which costs a call and is never
+  // refused.
+  if (!described.ok()) return true;
+  bool fold = true;  // a field the describe does not list: Salesforce's default
+  for (const Json& f : (*described)["fields"].array())
+    if (EqualsIgnoringCase(f["name"].as_string(), field)) fold = !f["caseSensitive"].as_bool(false);
+  std::lock_guard<std::mutex> lock(mu_);
+  folds_[{object, field}] = fold;
+  return fold;
+}
+
 Result<std::vector<SaveResult>> CoalescingCrmClient::Send(const GroupKey& key,
                                                           const std::vector<Json>& records) {
   {
@@ -97,6 +134,9 @@ Result<std::vector<SaveResult>> CoalescingCrmClient::Submit(const GroupKey& key,
   if (records.empty()) return std::vector<SaveResult>{};
   // A full call's worth gains nothing from company, and must not wait behind small ones.
   if (records.size() >= kCallSize) return Send(key, records);
+  const char op = std::get<0>(key);
+  const std::string& external_field = std::get<2>(key);
+  const bool fold = op == kUpsert && FoldsCase(std::get<1>(key), external_field);
   Pending me{&records};
   std::unique_lock<std::mutex> lock(mu_);
   Group& group = groups_[key];  // never erased: a woken waiter may still be reading its turn
@@ -112,15 +152,13 @@ Result<std::vector<SaveResult>> CoalescingCrmClient::Submit(const GroupKey& key,
   std::vector<Pending*> batch;
   std::vector<Json> all;
   std::set<std::string> keys;
-  const char op = std::get<0>(key);
-  const std::string& external_field = std::get<2>(key);
   while (!group.waiting.empty() &&
          all.size() + group.waiting.front()->records->size() <= kCallSize) {
     Pending* next = group.waiting.front();
     std::vector<std::string> its;
     bool clash = false;
     for (const Json& r : *next->records) {
-      its.push_back(WriteKey(op, external_field, r));
+      its.push_back(WriteKey(op, external_field, fold, r));
       clash = clash || (!batch.empty() && keys.count(its.back()) > 0);
     }
     if (clash) break;

@@ -4,7 +4,8 @@
 // fields); at Salesforce's latency those single writes filled the org's concurrent-request cap
 // and left billing idle. Writes of one kind (upsert by one external id field, or update) to one
 // object that arrive while such a call is in flight wait and go together in the next call, up
-// to 200 records (group commit: no timer, so a lone write goes at once and is never delayed).
+// to 200 records (group commit: no timer, so a lone write goes at once; the first upsert by an
+// external id field waits, once, for its object's describe: see FoldsCase).
 // Each caller gets its own records' results. Reads by id of one object and fields join the
 // same way once 4 queries are out (a work order's account sync reads its one Account: at the
 // start of a run hundreds at once, which at 25 requests in flight held billing back for
@@ -84,6 +85,7 @@ class CoalescingCrmClient : public CrmClient {
     int64_t writes = 0;
     int64_t read_calls = 0;  // queries by id
     int64_t reads = 0;       // ids asked for in them
+    int64_t describes = 0;   // of an object whose external id field an upsert names
   };
   Counts counts() const;
 
@@ -124,12 +126,19 @@ class CoalescingCrmClient : public CrmClient {
   Status ReadTogether(const std::string& object, const std::vector<std::string>& fields,
                       const std::vector<std::string>& ids, std::vector<Json>* records);
   Result<std::vector<SaveResult>> Send(const GroupKey& key, const std::vector<Json>& records);
+  // Whether upserts by `field` of `object` match its values ignoring case (the field's
+  // describe: "caseSensitive"), so that values differing in case alone name one record and
+  // must not share a call. Sequential test ids ("sub_…4Im", "sub_…4IM") clashed when folded
+  // although the field is case-sensitive: 37 of 1,000 inventory writes waited a call more.
+  bool FoldsCase(const std::string& object, const std::string& field);
 
   CrmClient& inner_;
   mutable std::mutex mu_;
   std::map<GroupKey, Group> groups_;    // GUARDED_BY(mu_)
   std::map<ReadKey, ReadGroup> reads_;  // GUARDED_BY(mu_)
   Counts counts_;                       // GUARDED_BY(mu_)
+  std::mutex describe_mu_;              // held across a describe (taken before mu_)
+  std::map<std::pair<std::string, std::string>, bool> folds_;  // GUARDED_BY(mu_)
 };
 
 }  // namespace tandem::connector::crm

@@ -79,6 +79,7 @@ value Handler::Describe(const ObjectDef& def) {
     fj["custom"] = value::boolean(f.name.size() > 3 && f.name.substr(f.name.size() - 3) == "__c");
     fj["externalId"] = value::boolean(f.external_id);
     fj["unique"] = value::boolean(f.unique);
+    fj["caseSensitive"] = value::boolean(f.case_sensitive);
     fj["idLookup"] = value::boolean(f.external_id || f.name == "Id");
     fj["nillable"] = value::boolean(!f.required && f.type != "boolean" && !f.system);
     fj["createable"] = value::boolean(!f.system);

@@ -7,6 +7,7 @@
 
 #include "connector/crm/coalescing_client.h"
 #include "connector/crm/soql.h"
+#include "connector/http/rest_client.h"
 #include "tests/support/rsa_key.h"
 #include "tests/support/salesforce_env.h"
 
@@ -569,7 +570,8 @@ TEST(CoalescingCrmClient, ConcurrentSingleWritesShareCallsAndKeepTheirOwnResults
   for (auto& t : writers) t.join();
   const int64_t calls = env.sandbox.api_calls() - calls_before;
   EXPECT_EQ(coalesced.counts().writes, kWriters);
-  EXPECT_EQ(coalesced.counts().calls, calls);
+  EXPECT_EQ(coalesced.counts().describes, 1) << "Ext__c's case sensitivity, asked once";
+  EXPECT_EQ(coalesced.counts().calls + coalesced.counts().describes, calls);
   EXPECT_LE(calls, 10) << "40 writes at once went one call each";
   EXPECT_GE(calls, 1);
   for (int i = 0; i < kWriters; ++i) {
@@ -706,6 +708,51 @@ TEST(CoalescingCrmClient, TwoWritesToOneRecordNeverShareACall) {
   }
   EXPECT_EQ(env.sandbox.CountRecords("Account"), 20) << "10 created, 10 upserted, none twice";
   EXPECT_LT(coalesced.counts().calls, 2 * kWriters) << "the writes still shared calls";
+}
+
+// Upserts whose external ids differ in case alone name two records when the field is
+// case-sensitive (its describe says so) and share a call; on a field that ignores case they
+// name one record, so they never share a call (Salesforce would refuse both).
+TEST(CoalescingCrmClient, ExternalIdsDifferingInCaseShareACallOnlyWhenTheFieldIsCaseSensitive) {
+  sandbox::salesforce::SalesforceSandboxOptions so;
+  so.latency = {300, 0};
+  SalesforceEnv env(so);
+  CoalescingCrmClient coalesced(env.client());
+  // A write in flight, so that the pairs below queue together behind it.
+  auto together = [&](const std::string& object, const std::string& field,
+                      const std::vector<std::string>& values) {
+    // The field's describe first: the writers below would wait for it and queue as one.
+    Json warm = Json::MakeObject();
+    warm.Set("Name", "Warm");
+    EXPECT_TRUE(coalesced.Upsert(object, field, "warm-" + object, warm).ok());
+    const int64_t calls_before = coalesced.counts().calls;
+    std::vector<Result<SaveResult>> saved(values.size() + 1, Status::Internal("not run"));
+    std::vector<std::thread> writers;
+    writers.emplace_back([&] {
+      Json fields = Json::MakeObject();
+      fields.Set("Name", "First");
+      saved[0] = coalesced.Upsert(object, field, "first-" + object, fields);
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    for (size_t i = 0; i < values.size(); ++i)
+      writers.emplace_back([&, i] {
+        Json fields = Json::MakeObject();
+        fields.Set("Name", values[i]);
+        saved[i + 1] = coalesced.Upsert(object, field, values[i], fields);
+      });
+    for (auto& t : writers) t.join();
+    for (const auto& r : saved) EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return coalesced.counts().calls - calls_before;
+  };
+  EXPECT_EQ(together("Service_Subscription__c", "Billing_Subscription_Id__c",
+                     {"sub_Sbx04Im", "sub_Sbx04IM"}),
+            2)
+      << "the first write, then both values in one call";
+  EXPECT_EQ(env.sandbox.CountRecords("Service_Subscription__c"), 4);
+  EXPECT_EQ(together("Account", "Ext__c", {"acct-7a", "ACCT-7A"}), 3)
+      << "values naming one record shared a call";
+  EXPECT_EQ(env.sandbox.CountRecords("Account"), 3);
+  EXPECT_EQ(coalesced.counts().describes, 2);
 }
 
 // A call Salesforce refuses as a whole (here a fault on the shared call and on the first caller
@@ -866,6 +913,40 @@ TEST(CoalescingCrmClient, ARefusedSharedQueryIsAskedAgainPerCaller) {
   for (const auto& st : status) EXPECT_TRUE(st.IsUnavailable()) << st.ToString();
   EXPECT_EQ(env.sandbox.requests_received() - requests_before, kSlow + 1)
       << "the slow ones, then the shared one";
+}
+
+// The sandbox's tally (benches watch a run's end with it): records per value of a field, read
+// without an API call, so a bench polling it adds nothing to the counts it reports.
+TEST(SalesforceSandboxTally, CountsRecordsPerValueOfAFieldWithoutAnApiCall) {
+  SalesforceEnv env;
+  for (const char* industry : {"Technology", "Technology", "Retail"}) {
+    Json fields = Json::MakeObject();
+    fields.Set("Name", std::string("Tally ") + industry);
+    fields.Set("Industry", industry);
+    ASSERT_TRUE(env.client().Create("Account", fields).ok());
+  }
+  Json bare = Json::MakeObject();
+  bare.Set("Name", "Tally none");
+  ASSERT_TRUE(env.client().Create("Account", bare).ok());
+  connector::http::RestClientOptions o;
+  o.base_url = env.sandbox.base_url();
+  o.retry.max_attempts = 1;
+  connector::http::RestClient admin(o, {env.clock, env.sleeper, env.random, env.counter}, nullptr);
+  const int64_t calls_before = env.sandbox.api_calls();
+  auto tally = admin.PostJson("/__sandbox/tally", R"({"object":"account","field":"Industry"})");
+  ASSERT_TRUE(tally.ok()) << tally.status().ToString();
+  ASSERT_EQ(tally->status, 200) << tally->body;
+  const Json counts = Json::Parse(tally->body).value_or(Json());
+  EXPECT_EQ(counts["Technology"].as_int(), 2) << tally->body;
+  EXPECT_EQ(counts["Retail"].as_int(), 1) << tally->body;
+  EXPECT_EQ(counts[""].as_int(), 1) << "a record without the field: " << tally->body;
+  EXPECT_EQ(env.sandbox.api_calls(), calls_before) << "the tally counted as an API call";
+  auto unknown = admin.PostJson("/__sandbox/tally", R"({"object":"Nope","field":"Name"})");
+  ASSERT_TRUE(unknown.ok());
+  EXPECT_EQ(unknown->status, 404);
+  auto malformed = admin.PostJson("/__sandbox/tally", R"({"object":"Account"})");
+  ASSERT_TRUE(malformed.ok());
+  EXPECT_EQ(malformed->status, 400);
 }
 
 }  // namespace

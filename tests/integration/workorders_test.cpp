@@ -1428,6 +1428,27 @@ TEST(WorkOrderRefill, OrdersSettlingWithinASecondShareOneStatusWrite) {
   EXPECT_LT(written, 16) << "a write per order";
 }
 
+// The tasks of one product ask for its catalog price at once (a batch's first create tasks, or
+// every task running when the cached price went stale): one read goes to billing and the rest
+// take its answer. Each read used to go out: 16 here.
+TEST(WorkOrderPrices, TasksOfOneProductRunningTogetherReadItsPriceOnce) {
+  EngineOptions eo;
+  eo.claim_batch = 64;
+  EngineRig rig("wo_price_once", 1000, 0, 1000, eo);
+  rig.stripe.sandbox.AddFault({"GET", "/v1/prices/", 0, "", -1, 300});  // the reads overlap
+  const std::vector<std::string> orders = rig.NewOrders(16);
+  auto price_reads = [&] {
+    int64_t n = 0;
+    for (const auto& [endpoint, counts] : rig.stripe.counter.Snapshot())
+      if (endpoint.rfind("stripe|GET /v1/prices", 0) == 0) n += counts.calls;
+    return n;
+  };
+  const int64_t before = price_reads();
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(rig.engine.RunOnce().ok());
+  for (const auto& id : orders) EXPECT_EQ(rig.engine.State(id).value().status, "Completed") << id;
+  EXPECT_EQ(price_reads() - before, 1) << "price reads of 16 orders of one product";
+}
+
 // A refilling batch leaves an order it moved on but did not settle (the rest of its tasks wait
 // for their date) to the next write of the worker: its next claim that finds nothing, the
 // next batch's first write, or the run that finds the engine stopping. None waits for the
