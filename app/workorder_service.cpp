@@ -38,10 +38,11 @@ bool WorkOrderService::Sleep(Millis d) {
 }
 
 namespace {
-// How long a worker's batch keeps taking tasks as its own finish. The orders it touched are
-// reported to the CRM when its last task ends: an Order's status trails by this plus the
-// slowest task (a task retried inside its remote calls can take minutes; the sweep writes
-// any report owed for longer than a lease, so the window stays well inside one). Each window
+// The cycle of a worker's batches: each keeps taking tasks as its own finish until its worker's
+// phase of the cycle comes round (0.5 to 1.5 cycles after its claim; EngineOptions). The orders
+// it touched and did not settle are reported to the CRM when it ends: an Order's status trails
+// by this plus the slowest task (a task retried inside its remote calls can take minutes; the sweep
+// writes any report owed for longer than a lease, so the window stays well inside one). Each window
 // ends with billing idle while the batch's CRM reports go out: 2 s gave 79 tasks/s at CRM
 // 300 ms, billing 150 ms, 100/s; 6 s gives 92 (bench_workorders, 1,000 orders).
 constexpr Millis kRefillFor(6'000);
@@ -60,6 +61,9 @@ void WorkOrderService::Start() {
     o.claim_batch = workers_.batch;
     o.refill_for = std::min(kRefillFor, Millis(workers_.lease_ms / 4));
     o.first_refill_share = static_cast<double>(i + 1) / workers_.count;
+    // Within the first worker's spacing, so the process's own workers stay evenly apart.
+    o.refill_phase =
+        static_cast<double>(std::hash<std::string>{}(process_id_) % 1000) / 1000.0 / workers_.count;
     if (workers_.batch == 0)
       o.claim_limit = [&billing] { return TaskBatch(billing.PreferredInFlight()); };
     engines_.push_back(NewEngine(rt_, o, crash_));

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <condition_variable>
 #include <functional>
 #include <map>
@@ -30,6 +31,18 @@ Engine::Engine(TaskDeps deps, const Templates& templates, EngineOptions options,
   std::ostringstream id;
   id << options_.worker_id << "@" << host << ":" << ::getpid() << ":" << this;
   writer_ = id.str();
+}
+
+SteadyTime RefillEnd(SteadyTime claimed_at, Millis period, double phase) {
+  if (period.count() <= 0) return claimed_at;
+  phase -= std::floor(phase);  // [0, 1)
+  const auto offset = std::chrono::duration_cast<Millis>(period * phase);
+  const auto earliest =
+      std::chrono::duration_cast<Millis>((claimed_at + period / 2).time_since_epoch()) - offset;
+  // The first phase point at or after `earliest` (a ceiling: `earliest` may be negative).
+  int64_t cycles = earliest.count() / period.count();
+  if (cycles * period.count() < earliest.count()) ++cycles;
+  return SteadyTime(std::chrono::duration_cast<SteadyTime::duration>(offset + cycles * period));
 }
 
 Millis Engine::Backoff(int attempts) const {
@@ -529,14 +542,16 @@ Result<RunStats> Engine::RunOnce() {
     FlushReports();
     return stats;
   }
-  const auto window =
-      idle_ ? std::chrono::duration_cast<Millis>(options_.refill_for * options_.first_refill_share)
-            : options_.refill_for;
+  const SteadyTime claimed_at = deps_.clock.SteadyNow();
+  const SteadyTime refill_until =
+      idle_ ? claimed_at + std::chrono::duration_cast<Millis>(options_.refill_for *
+                                                              options_.first_refill_share)
+            : RefillEnd(claimed_at, options_.refill_for,
+                        options_.first_refill_share + options_.refill_phase);
   idle_ = false;
   log::Get("workorders")
       ->debug("{}: {} tasks claimed, more taken for {} ms", options_.worker_id, claimed->size(),
-              window.count());
-  const SteadyTime refill_until = deps_.clock.SteadyNow() + window;
+              std::chrono::duration_cast<Millis>(refill_until - claimed_at).count());
   std::mutex mu;
   Status first_error = Status::Ok();  // GUARDED_BY(mu)
   // An order whose last task ended (or whose task failed or waits to be retried) is reported

@@ -1348,7 +1348,7 @@ TEST(WorkOrderRateLimit, TasksInFlightTogetherNeverExceedBillingsRateLimit) {
 
 // Workers that go busy together must not end their refill windows together (their reports
 // would leave billing idle at once): the first batch after an idle spell takes tasks for its
-// share of the window only, later ones for the whole window.
+// share of the window only, later ones until their phase of the cycle (at least half of it).
 TEST(WorkOrderRefill, TheFirstBatchAfterIdleTakesTasksForItsShareOfTheWindow) {
   EngineOptions eo;
   eo.claim_batch = 1;
@@ -1367,6 +1367,70 @@ TEST(WorkOrderRefill, TheFirstBatchAfterIdleTakesTasksForItsShareOfTheWindow) {
   ASSERT_TRUE(second.ok()) << second.status().ToString();
   EXPECT_EQ(second->ran, tasks - 1) << "a later batch takes tasks for the whole window";
   for (const auto& id : orders) EXPECT_EQ(rig.engine.State(id).value().status, "Completed");
+}
+
+// After the first batch, a worker's refilling batches stop taking tasks on its own phase of the
+// refill cycle (its first batch's share), not a fixed time after their claim: windows of one
+// length drifted into step, and workers ending together left billing short.
+TEST(WorkOrderRefill, ARefillingBatchStopsOnItsWorkersPhaseOfTheCycle) {
+  using Steady = std::chrono::steady_clock;
+  const Millis period(3000), phase(750);
+  EngineOptions eo;
+  eo.claim_batch = 1;
+  eo.refill_for = period;
+  eo.first_refill_share = 0.25;
+  EngineRig rig("wo_phase", 1000, 50, 1000, eo);
+  const std::vector<std::string> orders = rig.NewOrders(32);  // 128 tasks: more than 3 s
+  // Where `t` falls in the cycle, from the phase: [0, period).
+  auto in_cycle = [&](Steady::time_point t) {
+    const auto ms = std::chrono::duration_cast<Millis>(t.time_since_epoch()) - phase;
+    return Millis(((ms.count() % period.count()) + period.count()) % period.count());
+  };
+  auto first = rig.engine.RunOnce();  // the first: its share of a cycle
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  // Claimed a quarter of a cycle past the phase: the window ends at least half a cycle on, on
+  // the next phase point 0.75 of a cycle on; a fixed window would end a quarter past it. (The
+  // claim may come up to a quarter late before the window jumps a cycle.)
+  const Millis at = period / 4;
+  const Millis now_in = in_cycle(Steady::now());
+  std::this_thread::sleep_for(now_in <= at ? at - now_in : period - now_in + at);
+  const auto claimed = Steady::now();
+  auto second = rig.engine.RunOnce();
+  const auto ended = Steady::now();
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  int left = 0;
+  for (const auto& id : orders) {
+    auto state = rig.engine.State(id).value();
+    left += state.total - state.done;
+  }
+  const auto took = std::chrono::duration_cast<Millis>(ended - claimed);
+  std::cout << "the first batch ran " << first->ran << " tasks; the second, claimed "
+            << in_cycle(claimed).count() << " ms into the cycle, ended " << in_cycle(ended).count()
+            << " ms into it after " << took.count() << " ms and " << second->ran << " tasks\n";
+  ASSERT_GT(left, 0) << "the batch ran out of tasks before its window ended";
+  // The last task started before the phase point ends after it (a task takes about 60 ms).
+  EXPECT_LT(in_cycle(ended), period / 6) << "the batch did not stop on its phase";
+  EXPECT_LT(took, period * 11 / 12) << "a whole cycle: a fixed window";
+}
+
+// Where a refilling batch's window ends, on a clock of its own: on the phase point at least
+// half a period after the claim, whatever the phase's whole part.
+TEST(RefillEnd, EndsOnThePhasePointAtLeastHalfAPeriodOn) {
+  const Millis period(6000);
+  auto at = [](int64_t ms) { return SteadyTime(std::chrono::milliseconds(ms)); };
+  auto end = [&](int64_t claimed_ms, double phase) {
+    return std::chrono::duration_cast<Millis>(
+               RefillEnd(at(claimed_ms), period, phase).time_since_epoch())
+        .count();
+  };
+  EXPECT_EQ(end(60'000, 0.25), 67'500) << "61.5 s is under half a period on";
+  EXPECT_EQ(end(58'000, 0.25), 61'500) << "3.5 s on";
+  EXPECT_EQ(end(58'500, 0.25), 61'500) << "exactly half a period on";
+  EXPECT_EQ(end(58'501, 0.25), 67'500);
+  EXPECT_EQ(end(58'000, 1.25), 61'500) << "the phase's whole part counts for nothing";
+  EXPECT_EQ(end(58'000, 0), end(58'000, 1));
+  EXPECT_EQ(end(-10'000, 0.5), -3'000) << "before the clock's epoch too";
+  EXPECT_TRUE(RefillEnd(at(1'000), Millis(0), 0.5) == at(1'000)) << "no cycle: at the claim";
 }
 
 // A refilling batch reports an order as soon as its last task ends, not when the batch does:
