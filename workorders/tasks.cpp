@@ -130,6 +130,9 @@ Result<SubscriptionItem> TaskLibrary::BilledItem(const Json& p) {
 
 Result<connector::billing::Price> TaskLibrary::CatalogPrice(const std::string& id, bool fresh) {
   const SteadyTime now = deps_.clock.SteadyNow();
+  // Made before the read is registered: nothing between that and the answer may throw but the
+  // read itself, or the waiters would find a broken promise.
+  Result<connector::billing::Price> price = Status::Internal("price " + id + " not read");
   std::unique_lock<std::mutex> lock(prices_mu_);
   if (!fresh) {
     auto it = prices_.find(id);
@@ -146,7 +149,6 @@ Result<connector::billing::Price> TaskLibrary::CatalogPrice(const std::string& i
   std::promise<Result<connector::billing::Price>> answer;
   if (!fresh) price_reads_[id] = answer.get_future().share();
   lock.unlock();
-  Result<connector::billing::Price> price = Status::Internal("price " + id + " not read");
   try {
     price = deps_.billing.GetPrice(id);
   } catch (...) {

@@ -79,7 +79,8 @@ class TaskLibrary {
 
   // A catalog price as read within the last kPriceFresh: every new line of one product asks for
   // the same price, and a read per line was a fifth of the billing calls of a work order.
-  // `fresh`: read from billing whatever the cache holds.
+  // While a price is being read, the others asking for it wait and take that read's answer,
+  // a failure too (tasks.cpp). `fresh`: read from billing whatever the cache holds.
   Result<connector::billing::Price> CatalogPrice(const std::string& id, bool fresh);
 
   TaskDeps deps_;

@@ -22,10 +22,13 @@ constexpr int kReadsInFlight = 4;
 std::string WriteKey(char op, const std::string& external_field, bool fold, const Json& record) {
   std::string key = op == kUpsert ? record[external_field].ToText()
                                   : (record.Has("Id") ? record["Id"] : record["id"]).ToText();
-  if (op == kUpsert && fold)
-    for (char& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  else if (key.size() == 18)
-    key.resize(15);  // one record, in its 15- or 18-character form
+  if (op == kUpsert) {
+    if (fold)
+      for (char& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  } else if (key.size() == 18) {
+    // One record, in its 15- or 18-character form (an external id of 18 characters is not cut).
+    key.resize(15);
+  }
   return key;
 }
 

@@ -5,7 +5,8 @@
 // and left billing idle. Writes of one kind (upsert by one external id field, or update) to one
 // object that arrive while such a call is in flight wait and go together in the next call, up
 // to 200 records (group commit: no timer, so a lone write goes at once; the first upsert by an
-// external id field waits, once, for its object's describe: see FoldsCase).
+// external id field waits for its object's describe, once per process, or again after a
+// describe that failed: see FoldsCase).
 // Each caller gets its own records' results. Reads by id of one object and fields join the
 // same way once 4 queries are out (a work order's account sync reads its one Account: at the
 // start of a run hundreds at once, which at 25 requests in flight held billing back for

@@ -53,7 +53,8 @@ Reply Stats(Impl& s, const std::string&) {
 }
 
 // How many records of an object hold each value of a field: {"object": "Order", "field":
-// "Automation_Status__c"} -> {"Completed": 980, "In Progress": 20, "": 0}. For benches that
+// "Automation_Status__c"} -> {"Completed": 980, "In Progress": 20} ("": the records without a
+// value; the object's name matched ignoring case, the field's exactly). For benches that
 // watch a run's progress: no API call counted, no latency, so the run's end is seen at once.
 Reply Tally(Impl& s, const std::string& body) {
   value req;
