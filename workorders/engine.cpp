@@ -535,7 +535,10 @@ Result<RunStats> Engine::RunOnce() {
   }
   const int batch =
       std::max(1, options_.claim_limit ? options_.claim_limit() : options_.claim_batch);
-  auto claimed = deps_.store.ClaimTasks(options_.worker_id, batch, now, options_.lease.count());
+  // The lease counts from the claim, not from before the sweep: a sweep writing reports at the
+  // CRM's latency took seconds of a 2 s lease, and its tasks were taken over while they ran.
+  auto claimed = deps_.store.ClaimTasks(options_.worker_id, batch, ToEpochMillis(deps_.clock.Now()),
+                                        options_.lease.count());
   if (!claimed.ok()) return claimed.status();
   if (claimed->empty()) {
     idle_ = true;

@@ -267,7 +267,20 @@ Result<Json> TaskLibrary::StartSubscription(const Call& c) {
   if (c.task.attempts > 1) {
     auto now_sub = deps_.billing.GetSubscription(*id);
     if (!now_sub.ok()) return now_sub.status();
-    if (now_sub->status != "pending") return started(*now_sub);
+    if (now_sub->status != "pending") {
+      // Started, but maybe not given its term's end: on Gotransverse the start confirms the
+      // order, then schedules the end, and an attempt can stop between the two (a kill, a
+      // failed call, or a lease taken over while it ran). Without the end the service would
+      // run on past its term, and the inventory record would say so. (Stripe sets the end at
+      // create: never missing there.)
+      if (c.term > 0 && now_sub->cancel_at == 0 && now_sub->status == "active") {
+        auto termed = deps_.billing.ReTerm(*id, DateToEpoch(AddMonths(c.effective, c.term)),
+                                           c.task.key + ":term");
+        if (!termed.ok()) return termed.status();
+        return started(*termed);
+      }
+      return started(*now_sub);
+    }
   }
   // An order that takes effect later bills from its date, not from its activation.
   const int64_t effective = DateToEpoch(c.effective);

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "connector/billing/gtv/gtv_wire.h"
+#include "sandbox/faults/faults.h"
 #include "tests/support/catalog_builder.h"
 #include "tests/support/gtv_steps.h"
 #include "tests/support/test_dates.h"
@@ -155,6 +156,26 @@ TEST_P(GtvWorkOrders, ReRateChangesThePriceAndOntoAnotherProductFailsSayingSo) {
   EXPECT_NE(Error(other).find("is a replace"), std::string::npos) << "the CRM is told why";
   EXPECT_EQ(Base(sub)["product"]["id"].as_string(), server_.product_billing);
   EXPECT_EQ(ToMinor(Base(sub)["amount"], "EUR"), 2700);
+}
+
+// A start that confirmed the order but failed before scheduling the term's end (here every
+// try of that call fails once) is retried: the retry finds the service started and must still
+// give it its end, in GTV and on the inventory record. The retry used to take the started
+// service as it was: a 12-month service without an end.
+TEST_P(GtvWorkOrders, AStartRetriedAfterItsConfirmStillSchedulesTheTermsEnd) {
+  const sandbox::Fault refused{"POST", "/deactivate", 503, "SERVER_UNAVAILABLE", 4};
+  gtv_.AddFault(refused);  // the client's 4 tries of the first attempt's end
+  const std::string order =
+      MakeOrder("New", testing::TestMonth(0), {{&server_, 2, 30, "", "", 12}});
+  EXPECT_EQ(Run(order).status, "Completed") << Error(order);
+  EXPECT_EQ(gtv_.FaultHits(sandbox::FaultKind(refused)), 4) << "the fault never fired";
+  int start_attempts = 0;
+  for (const auto& t : (*store_)->TasksInGroup(order).value())
+    if (t.kind == "start_subscription") start_attempts = t.attempts;
+  EXPECT_EQ(start_attempts, 2) << "the start was not retried";
+  const std::string sub = ItemSubscription(order);
+  EXPECT_EQ(Base(sub)["end_date"].as_string(), testing::TestMonth(12));
+  EXPECT_EQ(Inventory(order)["End_Date__c"].as_string(), testing::TestMonth(12));
 }
 
 TEST_P(GtvWorkOrders, ReTermSetsTheServicesEndDate) {
