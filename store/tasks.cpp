@@ -462,10 +462,13 @@ Result<std::vector<ReportDue>> TaskStore::ReportsDue(int64_t due_before_ms, int 
 }
 
 Status TaskStore::ClearReport(const ReportDue& due) {
-  if (due.writing) return EndReportWrites({due}, {}, 0);
   return pool_.With("clear report", [&](soci::session& sql) -> Status {
-    Exec(sql, "UPDATE order_reports SET due_ms = :n WHERE group_id = :g AND seq = :s",
-         {Int(kNeverDue), Text(due.row), Int(due.seq)});
+    // A write's row goes, unless its writer beat since it was read: alive, it may still land.
+    Exec(sql,
+         due.writing ? "DELETE FROM order_reports WHERE group_id = :g AND seq = :s"
+                     : "UPDATE order_reports SET due_ms = " + std::to_string(kNeverDue) +
+                           " WHERE group_id = :g AND seq = :s",
+         {Text(due.row), Int(due.seq)});
     return Status::Ok();
   });
 }
@@ -490,18 +493,37 @@ Result<std::vector<ReportDue>> TaskStore::BeginReportWrites(
                     });
 }
 
+Status TaskStore::RefreshReportWrites(const std::vector<ReportDue>& writes, int64_t beat,
+                                      int64_t now_ms) {
+  if (writes.empty()) return Status::Ok();
+  return pool_.With("refresh report writes", [&](soci::session& sql) -> Status {
+    Tx tr(sql, pool_.pg());
+    InsertRows(sql, writes, 3, "INSERT INTO order_reports (group_id, seq, due_ms)",
+               " ON CONFLICT (group_id) DO UPDATE SET seq = excluded.seq, due_ms = "
+               "excluded.due_ms",
+               [&](const ReportDue& w, std::vector<Value>* p) {
+                 p->push_back(Text(w.row));
+                 p->push_back(Int(beat));
+                 p->push_back(Int(now_ms));
+               });
+    tr.Commit();
+    return Status::Ok();
+  });
+}
+
 Status TaskStore::EndReportWrites(const std::vector<ReportDue>& writes,
                                   const std::vector<std::string>& owe_again, int64_t now_ms) {
   if (writes.empty() && owe_again.empty()) return Status::Ok();
   return pool_.With("end report writes", [&](soci::session& sql) -> Status {
     Tx tr(sql, pool_.pg());
-    // Owed again only where it was cleared: a row owed (or deferred by the sweep) keeps its
-    // seq and due time, so the sweep's deferral of a refused order still holds.
+    // A new seq always, so a writer that read the row before cannot clear it (its state may
+    // be the one this write lands after); a due time only where it was cleared, so the
+    // sweep's deferral of a refused order still holds.
     for (const auto& g : owe_again)
       Exec(sql,
            "INSERT INTO order_reports (group_id, seq, due_ms) VALUES (:g, 1, :d) ON CONFLICT "
-           "(group_id) DO UPDATE SET seq = order_reports.seq + 1, due_ms = excluded.due_ms "
-           "WHERE order_reports.due_ms = :n",
+           "(group_id) DO UPDATE SET seq = order_reports.seq + 1, due_ms = CASE WHEN "
+           "order_reports.due_ms = :n THEN excluded.due_ms ELSE order_reports.due_ms END",
            {Text(g), Int(now_ms), Int(kNeverDue)});
     std::vector<std::string> rows;
     for (const auto& w : writes) rows.push_back(w.row);
@@ -526,8 +548,9 @@ Status TaskStore::RemindReport(const std::string& group_id, int64_t due_ms) {
 
 Status TaskStore::DeferReport(const ReportDue& due, int64_t due_ms) {
   return pool_.With("defer report", [&](soci::session& sql) -> Status {
-    Exec(sql, "UPDATE order_reports SET due_ms = :d WHERE group_id = :g AND seq = :s",
-         {Int(due_ms), Text(due.row), Int(due.seq)});
+    // Whatever its seq now (a failed write owes it again under a new one), but not cleared.
+    Exec(sql, "UPDATE order_reports SET due_ms = :d WHERE group_id = :g AND due_ms < :n",
+         {Int(due_ms), Text(due.row), Int(kNeverDue)});
     return Status::Ok();
   });
 }

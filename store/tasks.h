@@ -143,12 +143,13 @@ class TaskStore {
   Result<std::vector<ReportDue>> ReportsDue(int64_t due_before_ms, int limit);
   // Clears the group's row if no task finished since `due` was read (its seq is unchanged). A
   // row once owed keeps its seq for good, so a seq is never read twice for different rows. A
-  // write's row (BeginReportWrites) is deleted: no other writer ever names it.
+  // write's row (BeginReportWrites) is deleted unless its writer beat since (it is alive).
   Status ClearReport(const ReportDue& due);
   // Records (again) that the group owes a report, due at `due_ms` (a writer that saw the state
   // move under it: the sweep checks it once more).
   Status OweReport(const std::string& group_id, int64_t due_ms);
-  // A report whose write failed waits until `due_ms`, so it does not hold up the others.
+  // A report whose write failed waits until `due_ms`, so it does not hold up the others (under
+  // whatever seq it has now: the failed write owed it again). A cleared row stays cleared.
   Status DeferReport(const ReportDue& due, int64_t due_ms);
   // The group owes a report again on a date (a Scheduled order, on its effective date), in a
   // row of its own: it never moves the due time of a report a finished task owes now.
@@ -159,10 +160,15 @@ class TaskStore {
   // rows outlive it, so the sweep writes those groups again a lease later.
   Result<std::vector<ReportDue>> BeginReportWrites(const std::vector<std::string>& group_ids,
                                                    const std::string& writer, int64_t now_ms);
+  // The writer of `writes` is alive with them in flight (it beats every third of a lease):
+  // their rows are due from `now_ms` under the seq `beat` (above any before), and made again
+  // where the sweep took one over, so a write in flight has its row for as long as it may land.
+  Status RefreshReportWrites(const std::vector<ReportDue>& writes, int64_t beat, int64_t now_ms);
   // The writes are over: their rows go. The groups in `owe_again` (a write that failed, whose
   // answer may have been lost, or whose state never held still) are owed a report again from
   // `now_ms` where no row owes one, in the same transaction: one row per group, however often
-  // the CRM refuses it. ClearReport of a write's row deletes it.
+  // the CRM refuses it; a row owed already gets a new seq, its due time kept. ClearReport of a
+  // write's row deletes it if its writer did not beat since.
   Status EndReportWrites(const std::vector<ReportDue>& writes,
                          const std::vector<std::string>& owe_again, int64_t now_ms);
 

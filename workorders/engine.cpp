@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -256,6 +257,39 @@ Status Engine::SweepReports(int64_t now_ms) {
 }
 
 namespace {
+// Calls `beat` every `every` on a thread of its own until destroyed: what a caller holds (task
+// leases, report writes in flight) is kept fresh while its remote calls block its own thread.
+class Heartbeat {
+ public:
+  Heartbeat(Millis every, std::function<void()> beat)
+      : thread_([this, every, beat = std::move(beat)] {
+          std::unique_lock<std::mutex> lock(mu_);
+          while (!stop_cv_.wait_for(lock, every, [this] { return stop_; })) {
+            lock.unlock();
+            try {
+              beat();
+            } catch (const std::exception& e) {  // the next beat tries again
+              log::Get("workorders")->error("heartbeat: {}", e.what());
+            }
+            lock.lock();
+          }
+        }) {}
+  ~Heartbeat() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    stop_cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable stop_cv_;
+  bool stop_ = false;   // GUARDED_BY(mu_)
+  std::thread thread_;  // last: started once the members above exist
+};
+
 // An order item pointed at the inventory record its order created.
 Json ItemLink(const std::string& item_id, const std::string& subscription_crm_id) {
   Json r = Json::MakeObject();
@@ -294,6 +328,14 @@ std::map<std::string, Status> Engine::WriteReports(const std::vector<std::string
     for (const auto& id : open) out[id] = writes.status();
     return out;
   }
+  // Alive, this keeps its rows from the sweep (a round may outlast a lease at the CRM's
+  // latency); dead, it leaves them due a lease later.
+  auto keep_fresh = std::make_unique<Heartbeat>(
+      std::max(Millis(1), options_.lease / 3), [this, rows = *writes, beat = int64_t{1}]() mutable {
+        Status st = deps_.store.RefreshReportWrites(rows, ++beat, ToEpochMillis(deps_.clock.Now()));
+        if (!st.ok())
+          log::Get("workorders")->warn("report writes in flight not refreshed: {}", st.ToString());
+      });
   std::set<std::string> held;   // orders whose state read back is the one this wrote
   std::set<std::string> tried;  // orders whose state this sent
   for (int round = 0; round < 5 && !open.empty(); ++round) {
@@ -364,6 +406,7 @@ std::map<std::string, Status> Engine::WriteReports(const std::vector<std::string
   std::vector<std::string> owe_again;
   for (const auto& id : tried)
     if (!held.count(id)) owe_again.push_back(id);
+  keep_fresh.reset();  // before the rows go: a beat after would make them again
   if (Status st = deps_.store.EndReportWrites(*writes, owe_again, ToEpochMillis(deps_.clock.Now()));
       !st.ok())
     log::Get("workorders")
@@ -374,35 +417,12 @@ std::map<std::string, Status> Engine::WriteReports(const std::vector<std::string
 namespace {
 // Renews the leases of the tasks a batch holds every third of their length until each task is
 // done, so a task whose remote calls outlast the lease (or that waits for a thread) is not
-// claimed again while it is still this worker's. Renewal is on a thread of its own: the
-// tasks' calls block theirs.
+// claimed again while it is still this worker's.
 class LeaseKeeper {
  public:
   LeaseKeeper(store::Store& store, const Clock& clock, Millis length)
-      : thread_([this, &store, &clock, length] {
-          const auto every = std::max(Millis(1), length / 3);
-          std::unique_lock<std::mutex> lock(mu_);
-          while (!stop_cv_.wait_for(lock, every, [this] { return stop_; })) {
-            std::vector<store::Lease> held;
-            for (const auto& [id, lease] : held_) held.push_back(lease);
-            lock.unlock();
-            for (const auto& lease : held) {
-              if (Renew(store, clock, lease, length)) continue;
-              lock.lock();
-              lost_.insert(lease.task_id);
-              lock.unlock();
-            }
-            lock.lock();
-          }
-        }) {}
-  ~LeaseKeeper() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stop_ = true;
-    }
-    stop_cv_.notify_all();
-    thread_.join();
-  }
+      : beat_(std::max(Millis(1), length / 3),
+              [this, &store, &clock, length] { RenewAll(store, clock, length); }) {}
   void Hold(const store::Lease& lease) {
     std::lock_guard<std::mutex> lock(mu_);
     held_[lease.task_id] = lease;
@@ -419,6 +439,18 @@ class LeaseKeeper {
   }
 
  private:
+  void RenewAll(store::Store& store, const Clock& clock, Millis length) {
+    std::vector<store::Lease> held;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const auto& [id, lease] : held_) held.push_back(lease);
+    }
+    for (const auto& lease : held) {
+      if (Renew(store, clock, lease, length)) continue;
+      std::lock_guard<std::mutex> lock(mu_);
+      lost_.insert(lease.task_id);
+    }
+  }
   // False when the lease is another claim's now.
   static bool Renew(store::Store& store, const Clock& clock, const store::Lease& lease,
                     Millis length) {
@@ -436,11 +468,9 @@ class LeaseKeeper {
   }
 
   std::mutex mu_;
-  std::condition_variable stop_cv_;
   std::map<int64_t, store::Lease> held_;  // GUARDED_BY(mu_)
   std::set<int64_t> lost_;                // GUARDED_BY(mu_)
-  bool stop_ = false;                     // GUARDED_BY(mu_)
-  std::thread thread_;                    // last: started once the members above exist
+  Heartbeat beat_;                        // last: beats once the members above exist
 };
 }  // namespace
 

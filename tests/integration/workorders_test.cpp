@@ -779,6 +779,39 @@ TEST_P(WorkOrderTest, AStaleStatusADeadWriterLeftInTheCrmIsOverwrittenByTheSweep
   EXPECT_TRUE((*store_)->ReportsDue(INT64_MAX, 10)->empty()) << "the dead writer's row went";
 }
 
+// A status write slower than the lease (the CRM at its latency, a retry) is not the sweep's
+// while its writer lives: its rows are kept fresh, so no other worker takes them over and
+// deletes them while the write may still land over a newer one.
+TEST_P(WorkOrderTest, AStatusWriteSlowerThanTheLeaseIsNotTakenOverWhileItsWriterLives) {
+  const std::string order =
+      MakeOrder("New", testing::TestMonth(0), {{&server_, 1, 30, "", "", 12}});
+  ASSERT_TRUE(engine_->Enqueue(order).ok());
+  EngineOptions o;
+  o.lease = Millis(300);
+  Engine engine(
+      TaskDeps{crm_.client(), stripe_.billing(), **store_, mapping_, stripe_.clock, *actions_},
+      templates_, o);
+  for (int i = 0; i < 50 && CrmOrder(order)["Automation_Status__c"].as_string() != "Completed"; ++i)
+    ASSERT_TRUE(engine.RunOnce().ok());
+  ASSERT_EQ(CrmOrder(order)["Automation_Status__c"].as_string(), "Completed");
+  ASSERT_TRUE((*store_)->ReportsDue(INT64_MAX, 10)->empty());
+
+  crm_.sandbox.AddFault(sandbox::Fault{"PATCH", "/composite/sobjects", 0, "", 1, 1500});
+  std::thread writer([&] { EXPECT_TRUE(engine.ReportNow({order})[order].ok()); });
+  bool in_flight = false;
+  for (int i = 0; i < 20; ++i) {  // ~1 s: three leases and more
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const int64_t now = ToEpochMillis(stripe_.clock.Now());
+    const auto all = (*store_)->ReportsDue(INT64_MAX, 10);
+    for (const auto& d : *all) in_flight = in_flight || d.writing;
+    EXPECT_TRUE((*store_)->ReportsDue(now - o.lease.count(), 10)->empty())
+        << "a write in flight was due to the sweep " << (i + 1) * 50 << " ms in";
+  }
+  writer.join();
+  EXPECT_TRUE(in_flight) << "the write was never in flight";
+  EXPECT_TRUE((*store_)->ReportsDue(INT64_MAX, 10)->empty()) << "the write's rows outlived it";
+}
+
 // A create whose answers were all lost is retried by the engine; by then billing has forgotten
 // the idempotency key (Stripe keeps keys 24 hours; the retry comes after a long outage). The
 // retry looks for the subscription the first attempt made before it creates: one, not two.

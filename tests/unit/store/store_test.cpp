@@ -465,13 +465,16 @@ TEST_P(StoreTest, AReportWriteInFlightIsDueUnderItsGroupUntilItEnds) {
   due = store().ReportsDue(INT64_MAX, 10).value();
   ASSERT_EQ(due.size(), 1u);
   EXPECT_FALSE(due[0].writing);
-  // A failed write owes its group again, but a row owed (here deferred by the sweep) keeps
-  // its seq and due time; a cleared one is owed from now.
+  // A failed write owes its group again under a new seq (a writer that read the row before
+  // cannot clear it), but a row owed (here deferred by the sweep) keeps its due time; a
+  // cleared one is owed from now.
   ASSERT_TRUE(store().DeferReport(due[0], kNow + 5000).ok());
   ASSERT_TRUE(store().BeginReportWrites({"gw"}, "w1:2", kNow + 20).ok());
   auto again = store().BeginReportWrites({"gx"}, "w1:3", kNow + 20).value();
   ASSERT_TRUE(store().EndReportWrites(again, {"gw", "gx"}, kNow + 30).ok());
-  EXPECT_EQ(store().ReportOwed("gw").value()->seq, owed->seq) << "a deferral undone";
+  EXPECT_GT(store().ReportOwed("gw").value()->seq, owed->seq) << "not owed again";
+  ASSERT_TRUE(store().ClearReport(*owed).ok());  // an older read: clears nothing
+  EXPECT_TRUE(store().ReportOwed("gw").value().has_value()) << "an older read cleared it";
   EXPECT_TRUE(store().ReportOwed("gx").value().has_value());
   due = store().ReportsDue(kNow + 31, 10).value();
   ASSERT_EQ(due.size(), 2u) << "gw's write in flight and gx, owed; gw waits for its deferral";
@@ -481,6 +484,38 @@ TEST_P(StoreTest, AReportWriteInFlightIsDueUnderItsGroupUntilItEnds) {
   }
   ASSERT_TRUE(store().ClearReport(*store().ReportOwed("gw").value()).ok());
   EXPECT_TRUE(store().ReportsDue(INT64_MAX, 10).value().empty());
+}
+
+// A writer alive beats on its writes' rows: a sweep that read a row before the beat cannot
+// delete it, a row the sweep did delete is made again, and both are due a lease after the
+// last beat. A sweep's deferral of a refused order holds whatever seq the row has now.
+TEST_P(StoreTest, AReportWriteItsWriterBeatOnIsNotTakenOverAndOutlivesASweep) {
+  auto writes = store().BeginReportWrites({"gh", "gi"}, "w2:1", kNow).value();
+  auto swept = store().ReportsDue(kNow + 1, 10).value();
+  ASSERT_EQ(swept.size(), 2u);
+  ASSERT_TRUE(store().ClearReport(swept[1]).ok());  // the sweep took gi over
+  ASSERT_TRUE(store().RefreshReportWrites(writes, 2, kNow + 500).ok());
+  EXPECT_TRUE(store().ReportsDue(kNow + 500, 10).value().empty()) << "due before the beat's time";
+  ASSERT_TRUE(store().ClearReport(swept[0]).ok());  // read before the beat: deletes nothing
+  auto due = store().ReportsDue(kNow + 501, 10).value();
+  ASSERT_EQ(due.size(), 2u) << "a write in flight lost its row";
+  for (const auto& d : due) {
+    EXPECT_TRUE(d.writing);
+    EXPECT_EQ(d.seq, 2);
+  }
+  ASSERT_TRUE(store().EndReportWrites(writes, {}, 0).ok());
+  EXPECT_TRUE(store().ReportsDue(INT64_MAX, 10).value().empty());
+
+  ASSERT_TRUE(store().OweReport("gj", kNow).ok());
+  const auto read = store().ReportsDue(kNow + 1, 10).value();
+  ASSERT_EQ(read.size(), 1u);
+  auto w = store().BeginReportWrites({"gj"}, "w2:2", kNow).value();
+  ASSERT_TRUE(store().EndReportWrites(w, {"gj"}, kNow + 10).ok());  // the CRM refused it
+  ASSERT_TRUE(store().DeferReport(read[0], kNow + 5000).ok());
+  EXPECT_TRUE(store().ReportsDue(kNow + 4999, 10).value().empty()) << "the deferral missed";
+  ASSERT_TRUE(store().ClearReport(*store().ReportOwed("gj").value()).ok());
+  ASSERT_TRUE(store().DeferReport(read[0], kNow + 6000).ok());
+  EXPECT_FALSE(store().ReportOwed("gj").value().has_value()) << "a deferral made it owed";
 }
 
 // A report cleared and owed again never has the seq it had: a writer that read the first one
