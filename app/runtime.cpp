@@ -206,9 +206,11 @@ std::unique_ptr<workorders::Engine> NewEngine(Runtime& rt, workorders::EngineOpt
                                               crash);
 }
 
-OrderIntake NewOrderIntake(Runtime& rt) {
+OrderIntake NewOrderIntake(Runtime& rt, std::function<void()> on_tasks_added) {
   OrderIntake intake;
-  intake.engine = NewEngine(rt, {});
+  workorders::EngineOptions options;
+  options.on_tasks_added = std::move(on_tasks_added);
+  intake.engine = NewEngine(rt, std::move(options));
   workorders::OrderEligibility eligible;
   if (const mapping::ObjectMap* order = rt.mapping.Find("order"))
     eligible = {order->eligible_when, order->eligible_since, order->eligible_record_types};

@@ -7,6 +7,7 @@
 // Thread-safety: built once; the parts are thread-safe as their own headers say.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -126,7 +127,8 @@ struct OrderIntake {
   std::unique_ptr<workorders::OrderPoller> poller;
   std::unique_ptr<workorders::RenewalScan> renewals;
 };
-OrderIntake NewOrderIntake(Runtime& rt);
+// `on_tasks_added`: see workorders::EngineOptions.
+OrderIntake NewOrderIntake(Runtime& rt, std::function<void()> on_tasks_added = {});
 
 // A catalog sync over the runtime's remotes that also writes entries into `pricebooks`
 // (BuildRuntime gives the scheduler's the config's catalog price books).

@@ -37,6 +37,21 @@ bool WorkOrderService::Sleep(Millis d) {
   return !stopping_;
 }
 
+bool WorkOrderService::SleepUnlessTasksAdded(Millis d, uint64_t* seen) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait_for(lock, d, [&] { return stopping_ || tasks_added_ != *seen; });
+  *seen = tasks_added_;
+  return !stopping_;
+}
+
+void WorkOrderService::TasksAdded() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++tasks_added_;
+  }
+  cv_.notify_all();
+}
+
 namespace {
 // The cycle of a worker's batches: each keeps taking tasks as its own finish until its worker's
 // phase of the cycle comes round (0.5 to 1.5 cycles after its claim; EngineOptions). The orders
@@ -93,6 +108,7 @@ void WorkOrderService::Stop() {
 void WorkOrderService::WorkLoop(int index) {
   auto logger = log::Get("workorders");
   workorders::Engine& engine = *engines_[static_cast<size_t>(index)];
+  uint64_t seen = 0;  // tasks_added_ when this worker last looked
   for (;;) {
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -112,13 +128,14 @@ void WorkOrderService::WorkLoop(int index) {
       rt_.metrics.Count("tandem_workorder_tasks_total", "outcome=\"failed\"", stats->failed);
     if (stats->lost)
       rt_.metrics.Count("tandem_workorder_tasks_total", "outcome=\"lost\"", stats->lost);
-    if (stats->ran == 0 && !Sleep(Millis(200))) return;  // idle: look again soon
+    // Idle: look again soon, or once the poller adds tasks.
+    if (stats->ran == 0 && !SleepUnlessTasksAdded(Millis(200), &seen)) return;
   }
 }
 
 void WorkOrderService::PollLoop() {
   auto logger = log::Get("workorders");
-  const OrderIntake intake = NewOrderIntake(rt_);
+  const OrderIntake intake = NewOrderIntake(rt_, [this] { TasksAdded(); });
   SteadyTime last_renewal_scan{};
   bool scanned = false;
   std::atomic<int64_t>& interval_ms = poll_interval_ms_;

@@ -40,6 +40,9 @@ class WorkOrderService {
   void WorkLoop(int index);
   void PollLoop();
   bool Sleep(Millis d);  // false when stopping
+  // As Sleep, but ends too when tasks were added since `*seen` (the count it last saw).
+  bool SleepUnlessTasksAdded(Millis d, uint64_t* seen);
+  void TasksAdded();
 
   Runtime& rt_;
   const WorkersConfig workers_;
@@ -51,7 +54,8 @@ class WorkOrderService {
   std::vector<std::thread> threads_;
   std::mutex mu_;
   std::condition_variable cv_;
-  bool stopping_ = false;  // GUARDED_BY(mu_)
+  bool stopping_ = false;     // GUARDED_BY(mu_)
+  uint64_t tasks_added_ = 0;  // GUARDED_BY(mu_): the poller's enqueues that added tasks
   std::atomic<int64_t> poll_interval_ms_{0};
 };
 

@@ -90,22 +90,43 @@ Status LeaseLost(const char* what, const Lease& lease) {
                           " ran out and another claim holds it now");
 }
 
+// Inserts the task unless its key exists; whether it did.
+bool InsertTask(soci::session& sql, const TaskSpec& t, int64_t now_ms) {
+  const long long n =
+      Exec(sql,
+           "INSERT INTO tasks (task_key, group_id, kind, payload, depends_on, state, attempts, "
+           "max_attempts, next_run_ms, updated_ms, waiting) VALUES (:k, :g, :kind, :p, :d, "
+           "'pending', 0, :m, :r, :u, CASE WHEN CAST(:d2 AS TEXT) IS NULL OR EXISTS (SELECT 1 "
+           "FROM tasks d "
+           "WHERE d.task_key = :d3 AND d.state = 'done') THEN 0 ELSE 1 END) "
+           "ON CONFLICT (task_key) DO NOTHING",
+           {Text(t.key), Text(t.group_id), Text(t.kind), Text(t.payload), OptText(t.depends_on),
+            Int(std::max(1, t.max_attempts)), Int(t.run_at_ms), Int(now_ms), OptText(t.depends_on),
+            OptText(t.depends_on)});
+  return n == 1;
+}
 }  // namespace
 
 Result<bool> TaskStore::EnqueueTask(const TaskSpec& t, int64_t now_ms) {
-  return pool_.With("enqueue task", [&](soci::session& sql) -> Result<bool> {
-    const long long n =
-        Exec(sql,
-             "INSERT INTO tasks (task_key, group_id, kind, payload, depends_on, state, attempts, "
-             "max_attempts, next_run_ms, updated_ms, waiting) VALUES (:k, :g, :kind, :p, :d, "
-             "'pending', 0, :m, :r, :u, CASE WHEN CAST(:d2 AS TEXT) IS NULL OR EXISTS (SELECT 1 "
-             "FROM tasks d "
-             "WHERE d.task_key = :d3 AND d.state = 'done') THEN 0 ELSE 1 END) "
-             "ON CONFLICT (task_key) DO NOTHING",
-             {Text(t.key), Text(t.group_id), Text(t.kind), Text(t.payload), OptText(t.depends_on),
-              Int(std::max(1, t.max_attempts)), Int(t.run_at_ms), Int(now_ms),
-              OptText(t.depends_on), OptText(t.depends_on)});
-    return n == 1;
+  return pool_.With("enqueue task",
+                    [&](soci::session& sql) -> Result<bool> { return InsertTask(sql, t, now_ms); });
+}
+
+Result<std::vector<bool>> TaskStore::EnqueueTasks(const std::vector<TaskSpec>& tasks,
+                                                  int64_t now_ms) {
+  if (tasks.empty()) return std::vector<bool>{};
+  return pool_.With("enqueue tasks", [&](soci::session& sql) -> Result<std::vector<bool>> {
+    // In key order: two transactions inserting some of the same keys each wait for the other's
+    // key only after their own smaller ones, never in a cycle (PostgreSQL would abort one).
+    std::vector<size_t> order(tasks.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t a, size_t b) { return tasks[a].key < tasks[b].key; });
+    Tx tr(sql, pool_.pg());
+    std::vector<bool> added(tasks.size(), false);
+    for (size_t i : order) added[i] = InsertTask(sql, tasks[i], now_ms);
+    tr.Commit();
+    return added;
   });
 }
 

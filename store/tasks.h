@@ -95,6 +95,10 @@ class TaskStore {
 
   // Enqueues a task; returns false when a task with the same key exists (nothing doubled).
   Result<bool> EnqueueTask(const TaskSpec& spec, int64_t now_ms);
+  // Enqueues the tasks in one transaction: a claim sees all of them or none (workers claiming
+  // while a poll page's hundreds of tasks went in one by one took the first few and ran
+  // batches of one or two for seconds). Per task, whether it was added.
+  Result<std::vector<bool>> EnqueueTasks(const std::vector<TaskSpec>& tasks, int64_t now_ms);
   // Claims up to `limit` runnable tasks (running with an expired lease, or pending, due and
   // not waiting for their dependency) for `worker` until now + lease. PostgreSQL: FOR UPDATE
   // SKIP LOCKED, so concurrent workers never claim the same task. Its cost follows `limit`,

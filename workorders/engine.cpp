@@ -73,6 +73,14 @@ EnqueueBatch Engine::Enqueue(const std::vector<std::string>& order_ids) {
   std::vector<std::string> report;      // orders whose state the CRM must be told
   std::map<std::string, size_t> index;  // by 18-character id: its result
   std::vector<std::pair<size_t, size_t>> repeated;  // an id named twice: (its place, the first)
+  // The plans first, then every planned order's tasks in one transaction (see EnqueueTasks).
+  struct Planned {
+    const Order* order;
+    size_t result;                // its place in out.results
+    size_t first = 0, count = 0;  // its tasks in `specs`
+  };
+  std::vector<Planned> planned;
+  std::vector<store::TaskSpec> specs;
   for (const auto& asked : order_ids) {
     auto found = by_short_id.find(asked.substr(0, 15));
     if (found == by_short_id.end()) {
@@ -99,21 +107,30 @@ EnqueueBatch Engine::Enqueue(const std::vector<std::string>& order_ids) {
       out.results.push_back(plan.status());
       continue;
     }
+    planned.push_back({&order, out.results.size(), specs.size(), plan->size()});
+    for (const auto& t : *plan) specs.push_back(t.spec);
     EnqueueResult enqueued;
-    enqueued.plan = *plan;
-    Status stored = Status::Ok();
-    for (const auto& t : *plan) {
-      auto added = deps_.store.EnqueueTask(t.spec, now);
-      if (!added.ok()) {
-        stored = added.status();
-        break;
-      }
-      if (*added) ++enqueued.added;
-    }
-    if (!stored.ok()) {
-      out.results.push_back(stored);
+    enqueued.plan = std::move(plan).value();
+    out.results.push_back(std::move(enqueued));
+  }
+  // Unavailable whatever the store said: the poller then keeps its cursor and reads the page
+  // again (the enqueue is keyed), where a permanent error moved past up to 200 orders that
+  // only the lookback would see again.
+  Result<std::vector<bool>> added = deps_.store.EnqueueTasks(specs, now);
+  if (!added.ok())
+    added = Status::Unavailable("storing the orders' tasks: " + added.status().ToString());
+  if (added.ok() && options_.on_tasks_added &&
+      std::find(added->begin(), added->end(), true) != added->end())
+    options_.on_tasks_added();
+  for (const Planned& p : planned) {
+    if (!added.ok()) {
+      out.results[p.result] = added.status();
       continue;
     }
+    EnqueueResult& enqueued = *out.results[p.result];
+    for (size_t k = p.first; k < p.first + p.count; ++k)
+      if ((*added)[k]) ++enqueued.added;
+    const std::string& order_id = p.order->id;
     if (enqueued.added > 0) {
       report.push_back(order_id);
     } else {
@@ -122,12 +139,11 @@ EnqueueBatch Engine::Enqueue(const std::vector<std::string>& order_ids) {
       // differs, so the write does not bring the order back to the poller again and again).
       auto state = State(order_id);
       if (!state.ok()) {
-        out.results.push_back(state.status());
+        out.results[p.result] = state.status();
         continue;
       }
-      if (state->status != order.automation_status) report.push_back(order_id);
+      if (state->status != p.order->automation_status) report.push_back(order_id);
     }
-    out.results.push_back(std::move(enqueued));
   }
   if (!refused.empty()) {
     out.crm_calls += static_cast<int>((refused.size() + 199) / 200);

@@ -54,6 +54,9 @@ struct EngineOptions {
   // Added to that share for the later batches' phase: a process's own offset, so that worker k
   // of every process on a host does not end its windows with the others' worker k.
   double refill_phase = 0;
+  // Called once an Enqueue has stored new tasks, before it writes the orders' state to the CRM:
+  // idle workers look for work at once rather than at their next look (up to 200 ms later).
+  std::function<void()> on_tasks_added;
 };
 
 struct EnqueueResult {

@@ -251,6 +251,27 @@ TEST_P(WorkOrderTest, APageOfOrdersByShortAndLongIdsIsPlannedOnceInThreeCalls) {
   EXPECT_EQ(CrmOrder(order)["Automation_Status__c"].as_string(), "Pending");
 }
 
+// Idle workers are woken when a page's tasks are stored (not 200 ms later), once per page,
+// and not by a page that added nothing.
+TEST_P(WorkOrderTest, AnEnqueueThatStoredTasksWakesTheWorkersOnce) {
+  const std::string a = MakeOrder("New", testing::TestMonth(0), {{&server_, 1, 30, "", "", 12}});
+  const std::string b = MakeOrder("New", testing::TestMonth(0), {{&server_, 2, 30, "", "", 12}});
+  int woken = 0;
+  EngineOptions o;
+  o.on_tasks_added = [&] { ++woken; };
+  Engine engine(
+      TaskDeps{crm_.client(), stripe_.billing(), **store_, mapping_, stripe_.clock, *actions_},
+      templates_, o);
+  const EnqueueBatch first = engine.Enqueue(std::vector<std::string>{a, b});
+  ASSERT_TRUE(first.results[0].ok() && first.results[1].ok());
+  EXPECT_EQ(first.results[0]->added + first.results[1]->added, 8);
+  EXPECT_EQ(woken, 1);
+  const EnqueueBatch again = engine.Enqueue(std::vector<std::string>{a, b});
+  ASSERT_TRUE(again.results[0].ok() && again.results[1].ok());
+  EXPECT_EQ(again.results[0]->added + again.results[1]->added, 0);
+  EXPECT_EQ(woken, 1) << "a page that added nothing woke the workers";
+}
+
 TEST_P(WorkOrderTest, ChangeSetsTheNewQuantity) {
   const std::string sub = NewServer(server_);
   const std::string order =

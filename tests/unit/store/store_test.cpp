@@ -278,6 +278,54 @@ TEST_P(StoreTest, EachConcernWorksOnItsOwnOverTheSameDatabase) {
   EXPECT_EQ(cursors.GetCursor("catalog").value().value(), "v2");
 }
 
+// A poll page's tasks go in together: per task whether it was new, in the order asked (the
+// store inserts them in key order), and a dependent in the same batch waits for its dependency.
+TEST_P(StoreTest, TasksEnqueuedTogetherSayWhichWereNewAndKeepTheirDependencies) {
+  ASSERT_TRUE(store().EnqueueTask({"a:1", "a", "k", "{}", "", 3, kNow}, kNow).value());
+  const std::vector<TaskSpec> batch = {{"b:2", "b", "k", "{}", "b:1", 3, kNow},
+                                       {"a:1", "a", "k", "{}", "", 3, kNow},
+                                       {"b:1", "b", "k", "{}", "", 3, kNow},
+                                       {"a:2", "a", "k", "{}", "a:1", 3, kNow},
+                                       {"b:1", "b", "k", "{}", "", 3, kNow}};
+  auto added = store().EnqueueTasks(batch, kNow);
+  ASSERT_TRUE(added.ok()) << added.status().ToString();
+  EXPECT_EQ(*added, (std::vector<bool>{true, false, true, true, false}));
+  EXPECT_TRUE(store().EnqueueTasks({}, kNow).value().empty());
+  std::vector<std::string> claimed;
+  const auto tasks = store().ClaimTasks("w", 10, kNow, 60'000);
+  ASSERT_TRUE(tasks.ok()) << tasks.status().ToString();
+  for (const Task& t : *tasks) claimed.push_back(t.key);
+  std::sort(claimed.begin(), claimed.end());
+  EXPECT_EQ(claimed, (std::vector<std::string>{"a:1", "b:1"}));
+  EXPECT_EQ(store().TasksInGroup("b").value().size(), 2u);
+}
+
+// A claim running while a batch goes in sees all of it or none: workers claiming during a poll
+// page's enqueue took its first few tasks and ran batches of one or two.
+TEST_P(StoreTest, AClaimDuringABatchEnqueueSeesAllOfItOrNone) {
+  std::vector<TaskSpec> batch;
+  for (int i = 0; i < 300; ++i) {
+    const std::string group = "g" + std::to_string(1000 + i);
+    batch.push_back({group + ":1", group, "k", "{}", "", 3, kNow});
+  }
+  std::atomic<bool> done{false};
+  std::vector<size_t> seen;  // the sizes of the claims that found something
+  std::thread claimer([&] {
+    while (seen.empty()) {
+      const bool last = done.load();
+      auto claimed = store().ClaimTasks("w", 1000, kNow, 60'000);
+      if (claimed.ok() && !claimed->empty()) seen.push_back(claimed->size());
+      if (last) break;
+    }
+  });
+  auto added = store().EnqueueTasks(batch, kNow);
+  done = true;
+  claimer.join();
+  ASSERT_TRUE(added.ok()) << added.status().ToString();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0], batch.size()) << "a claim saw part of the batch";
+}
+
 TEST_P(StoreTest, TasksAreEnqueuedOncePerKeyAndWaitForTheirDependency) {
   TaskSpec create{"wo1:create", "wo1", "create_subscription", "{}", "", 3, kNow};
   TaskSpec start{"wo1:start", "wo1", "start_subscription", "{}", "wo1:create", 3, kNow};
