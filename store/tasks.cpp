@@ -79,10 +79,21 @@ constexpr std::string_view kReminder = "@date";
 // A write in flight's row: the group's id, this and the writer's id.
 constexpr std::string_view kWriting = "@writing:";
 
-// A cleared row's due time. Rows are never deleted (but a write's own, which no one else
-// names): a deleted row owed again would start its seq over, and a writer holding the old
-// row's seq would then clear what it never wrote.
+// A cleared row's due time. An order's own row is never deleted: owed again, it would start
+// its seq over, and a writer holding the old row's seq would then clear what it never wrote.
+// A write's rows are (their seq is the writer's beat, which only grows).
 constexpr int64_t kNeverDue = INT64_MAX;
+
+// The group owes a report again from `now_ms` (a write whose state may land after a newer
+// one): a new seq always, so a writer that read the row before cannot clear it; a due time
+// only where it was cleared, so the sweep's deferral of a refused order still holds.
+void OweAgain(soci::session& sql, const std::string& group_id, int64_t now_ms) {
+  Exec(sql,
+       "INSERT INTO order_reports (group_id, seq, due_ms) VALUES (:g, 1, :d) ON CONFLICT "
+       "(group_id) DO UPDATE SET seq = order_reports.seq + 1, due_ms = CASE WHEN "
+       "order_reports.due_ms = :n THEN excluded.due_ms ELSE order_reports.due_ms END",
+       {Text(group_id), Int(now_ms), Int(kNeverDue)});
+}
 
 Status LeaseLost(const char* what, const Lease& lease) {
   return Status::Conflict(std::string(what) + " task " + std::to_string(lease.task_id) +
@@ -116,12 +127,14 @@ Result<std::vector<bool>> TaskStore::EnqueueTasks(const std::vector<TaskSpec>& t
                                                   int64_t now_ms) {
   if (tasks.empty()) return std::vector<bool>{};
   return pool_.With("enqueue tasks", [&](soci::session& sql) -> Result<std::vector<bool>> {
-    // In key order: two transactions inserting some of the same keys each wait for the other's
-    // key only after their own smaller ones, never in a cycle (PostgreSQL would abort one).
+    // By group, each group's tasks as given: two transactions inserting some of the same
+    // tasks wait for each other's in one order, never in a cycle (PostgreSQL would abort
+    // one), and a group's ids keep its plan's order, the order its rows are locked in
+    // (kLockInIdOrder: a task before the tasks that wait for it).
     std::vector<size_t> order(tasks.size());
     for (size_t i = 0; i < order.size(); ++i) order[i] = i;
     std::stable_sort(order.begin(), order.end(),
-                     [&](size_t a, size_t b) { return tasks[a].key < tasks[b].key; });
+                     [&](size_t a, size_t b) { return tasks[a].group_id < tasks[b].group_id; });
     Tx tr(sql, pool_.pg());
     std::vector<bool> added(tasks.size(), false);
     for (size_t i : order) added[i] = InsertTask(sql, tasks[i], now_ms);
@@ -231,7 +244,13 @@ Status TaskStore::RenewLease(const Lease& lease, int64_t until_ms, int64_t now_m
              "UPDATE tasks SET lease_until_ms = :l, updated_ms = :u WHERE id = :i AND "
              "state = 'running' AND lease_token = :t",
              {Int(until_ms), Int(now_ms), Int(lease.task_id), Int(lease.token)});
-    return n == 1 ? Status::Ok() : LeaseLost("renew", lease);
+    if (n == 1) return Status::Ok();
+    // Ended under this lease (a renewal racing the task's result): nothing left to renew.
+    if (!Query(sql, "SELECT 1 FROM tasks WHERE id = :i AND lease_token = :t",
+               {Int(lease.task_id), Int(lease.token)})
+             .empty())
+      return Status::Ok();
+    return LeaseLost("renew", lease);
   });
 }
 
@@ -514,6 +533,17 @@ Result<std::vector<ReportDue>> TaskStore::BeginReportWrites(
                     });
 }
 
+Status TaskStore::TakeOverReportWrite(const ReportDue& due, int64_t now_ms) {
+  return pool_.With("take over report write", [&](soci::session& sql) -> Status {
+    Tx tr(sql, pool_.pg());
+    if (Exec(sql, "DELETE FROM order_reports WHERE group_id = :g AND seq = :s",
+             {Text(due.row), Int(due.seq)}) == 1)
+      OweAgain(sql, due.group_id, now_ms);
+    tr.Commit();
+    return Status::Ok();
+  });
+}
+
 Status TaskStore::RefreshReportWrites(const std::vector<ReportDue>& writes, int64_t beat,
                                       int64_t now_ms) {
   if (writes.empty()) return Status::Ok();
@@ -537,15 +567,7 @@ Status TaskStore::EndReportWrites(const std::vector<ReportDue>& writes,
   if (writes.empty() && owe_again.empty()) return Status::Ok();
   return pool_.With("end report writes", [&](soci::session& sql) -> Status {
     Tx tr(sql, pool_.pg());
-    // A new seq always, so a writer that read the row before cannot clear it (its state may
-    // be the one this write lands after); a due time only where it was cleared, so the
-    // sweep's deferral of a refused order still holds.
-    for (const auto& g : owe_again)
-      Exec(sql,
-           "INSERT INTO order_reports (group_id, seq, due_ms) VALUES (:g, 1, :d) ON CONFLICT "
-           "(group_id) DO UPDATE SET seq = order_reports.seq + 1, due_ms = CASE WHEN "
-           "order_reports.due_ms = :n THEN excluded.due_ms ELSE order_reports.due_ms END",
-           {Text(g), Int(now_ms), Int(kNeverDue)});
+    for (const auto& g : owe_again) OweAgain(sql, g, now_ms);
     std::vector<std::string> rows;
     for (const auto& w : writes) rows.push_back(w.row);
     (void)QueryInChunks(sql, rows, {}, [](size_t n) {

@@ -118,7 +118,8 @@ class TaskStore {
   // `permanent`: failed for good now (retrying cannot help).
   Result<std::string> FailTask(const Lease& lease, const std::string& error, int64_t retry_at_ms,
                                int64_t now_ms, bool permanent = false);
-  // Extends a running task's lease to until_ms (a worker whose task outlasts the lease).
+  // Extends a running task's lease to until_ms (a worker whose task outlasts the lease). Ok
+  // when the task ended under this lease; Conflict when another claim holds it.
   Status RenewLease(const Lease& lease, int64_t until_ms, int64_t now_ms);
   // Gives claimed tasks back (graceful shutdown), so another worker picks them up at once.
   Status ReleaseTasks(const std::string& worker, int64_t now_ms);
@@ -168,6 +169,12 @@ class TaskStore {
   // their rows are due from `now_ms` under the seq `beat` (above any before), and made again
   // where the sweep took one over, so a write in flight has its row for as long as it may land.
   Status RefreshReportWrites(const std::vector<ReportDue>& writes, int64_t beat, int64_t now_ms);
+  // The sweep has written the group of a write whose writer stopped beating (dead, or stalled
+  // for two thirds of a lease): the write's row goes, unless its writer beat since `due` was
+  // read, and the group owes a report again from `now_ms`, as EndReportWrites' `owe_again`, in
+  // the same transaction. The dead writer's request may still be at the CRM (its timeout can
+  // exceed a lease): the sweep writes the order once more a lease later, after that request.
+  Status TakeOverReportWrite(const ReportDue& due, int64_t now_ms);
   // The writes are over: their rows go. The groups in `owe_again` (a write that failed, whose
   // answer may have been lost, or whose state never held still) are owed a report again from
   // `now_ms` where no row owes one, in the same transaction: one row per group, however often

@@ -113,23 +113,44 @@ EnqueueBatch Engine::Enqueue(const std::vector<std::string>& order_ids) {
     enqueued.plan = std::move(plan).value();
     out.results.push_back(std::move(enqueued));
   }
-  // Unavailable whatever the store said: the poller then keeps its cursor and reads the page
-  // again (the enqueue is keyed), where a permanent error moved past up to 200 orders that
-  // only the lookback would see again.
-  Result<std::vector<bool>> added = deps_.store.EnqueueTasks(specs, now);
-  if (!added.ok())
-    added = Status::Unavailable("storing the orders' tasks: " + added.status().ToString());
-  if (added.ok() && options_.on_tasks_added &&
-      std::find(added->begin(), added->end(), true) != added->end())
+  // One transaction for the page; if the store refuses it, order by order, so that one
+  // order's tasks the store refuses cost that order alone. Unavailable when no order could be
+  // stored (the store is down): the poller then keeps its cursor and reads the page again (the
+  // enqueue is keyed) instead of moving past orders only the lookback would see again.
+  std::vector<bool> added(specs.size(), false);
+  std::vector<Status> stored(planned.size(), Status::Ok());
+  if (auto all = deps_.store.EnqueueTasks(specs, now); all.ok()) {
+    added = std::move(all).value();
+  } else {
+    bool any = false;
+    for (size_t i = 0; i < planned.size(); ++i) {
+      const Planned& p = planned[i];
+      auto one = deps_.store.EnqueueTasks(
+          std::vector<store::TaskSpec>(
+              specs.begin() + static_cast<std::ptrdiff_t>(p.first),
+              specs.begin() + static_cast<std::ptrdiff_t>(p.first + p.count)),
+          now);
+      if (!one.ok()) {
+        stored[i] = one.status();
+        continue;
+      }
+      any = true;
+      std::copy(one->begin(), one->end(), added.begin() + static_cast<std::ptrdiff_t>(p.first));
+    }
+    for (auto& st : stored)
+      if (!st.ok() && !any) st = Status::Unavailable("storing the orders' tasks: " + st.ToString());
+  }
+  if (options_.on_tasks_added && std::find(added.begin(), added.end(), true) != added.end())
     options_.on_tasks_added();
-  for (const Planned& p : planned) {
-    if (!added.ok()) {
-      out.results[p.result] = added.status();
+  for (size_t i = 0; i < planned.size(); ++i) {
+    const Planned& p = planned[i];
+    if (!stored[i].ok()) {
+      out.results[p.result] = stored[i];
       continue;
     }
     EnqueueResult& enqueued = *out.results[p.result];
     for (size_t k = p.first; k < p.first + p.count; ++k)
-      if ((*added)[k]) ++enqueued.added;
+      if (added[k]) ++enqueued.added;
     const std::string& order_id = p.order->id;
     if (enqueued.added > 0) {
       report.push_back(order_id);
@@ -257,17 +278,18 @@ Status Engine::SweepReports(int64_t now_ms) {
     const Status& written = reports[d.group_id];
     if (!written.ok()) {
       // Tried again later, behind the others: an Order the CRM keeps refusing (deleted, a
-      // validation rule) must not hold up every report after it. A dead writer's row goes:
-      // the failed write left its order owed in the order's own row.
+      // validation rule) must not hold up every report after it.
       log::Get("workorders")
           ->warn("work order {}: status not written to the CRM: {}", d.group_id,
                  written.ToString());
-      TANDEM_RETURN_IF_ERROR(d.writing
-                                 ? deps_.store.ClearReport(d)
-                                 : deps_.store.DeferReport(d, now_ms + 4 * options_.lease.count()));
-      continue;
+      if (!d.writing) {
+        TANDEM_RETURN_IF_ERROR(deps_.store.DeferReport(d, now_ms + 4 * options_.lease.count()));
+        continue;
+      }
     }
-    TANDEM_RETURN_IF_ERROR(deps_.store.ClearReport(d));
+    // A dead writer's row becomes its order's, owed again: its request may land after ours.
+    TANDEM_RETURN_IF_ERROR(d.writing ? deps_.store.TakeOverReportWrite(d, now_ms)
+                                     : deps_.store.ClearReport(d));
   }
   return Status::Ok();
 }
@@ -462,24 +484,23 @@ class LeaseKeeper {
       for (const auto& [id, lease] : held_) held.push_back(lease);
     }
     for (const auto& lease : held) {
-      if (Renew(store, clock, lease, length)) continue;
+      Status st = Renew(store, clock, lease, length);
+      if (st.ok()) continue;
       std::lock_guard<std::mutex> lock(mu_);
-      lost_.insert(lease.task_id);
+      // A task that ended since the copy above (its lease released) is not a lease lost.
+      const auto still = held_.find(lease.task_id);
+      if (still == held_.end() || still->second.token != lease.token) continue;
+      log::Get("workorders")->warn("task {}: lease not renewed: {}", lease.task_id, st.ToString());
+      if (st.IsConflict()) lost_.insert(lease.task_id);
     }
   }
-  // False when the lease is another claim's now.
-  static bool Renew(store::Store& store, const Clock& clock, const store::Lease& lease,
-                    Millis length) {
+  static Status Renew(store::Store& store, const Clock& clock, const store::Lease& lease,
+                      Millis length) {
     try {
       const int64_t now = ToEpochMillis(clock.Now());
-      Status st = store.RenewLease(lease, now + length.count(), now);
-      if (!st.ok())
-        log::Get("workorders")
-            ->warn("task {}: lease not renewed: {}", lease.task_id, st.ToString());
-      return !st.IsConflict();
-    } catch (const std::exception& e) {
-      log::Get("workorders")->error("task {}: lease renewal: {}", lease.task_id, e.what());
-      return true;
+      return store.RenewLease(lease, now + length.count(), now);
+    } catch (const std::exception& e) {  // not a lease lost: the next beat tries again
+      return Status::Internal(std::string("lease renewal: ") + e.what());
     }
   }
 

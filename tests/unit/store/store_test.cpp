@@ -298,6 +298,17 @@ TEST_P(StoreTest, TasksEnqueuedTogetherSayWhichWereNewAndKeepTheirDependencies) 
   std::sort(claimed.begin(), claimed.end());
   EXPECT_EQ(claimed, (std::vector<std::string>{"a:1", "b:1"}));
   EXPECT_EQ(store().TasksInGroup("b").value().size(), 2u);
+  // A group's rows are made in its plan's order, whatever their keys (rows are locked in id
+  // order: a task before those that wait for it).
+  ASSERT_TRUE(store()
+                  .EnqueueTasks({{"c:9:sync", "c", "k", "{}", "", 3, kNow},
+                                 {"c:10:run", "c", "k", "{}", "c:9:sync", 3, kNow}},
+                                kNow)
+                  .ok());
+  std::map<std::string, int64_t> id_of;
+  const auto group_c = store().TasksInGroup("c").value();
+  for (const Task& t : group_c) id_of[t.key] = t.id;
+  EXPECT_LT(id_of["c:9:sync"], id_of["c:10:run"]) << "ids in key order, not the plan's";
 }
 
 // A claim running while a batch goes in sees all of it or none: workers claiming during a poll
@@ -432,8 +443,11 @@ TEST_P(StoreTest, OnlyTheCurrentClaimRecordsATaskResult) {
       store().FailTask(Lease::Of(slow[0]), "late", kNow, kNow + 2100).status().IsConflict());
   EXPECT_TRUE(store().RenewLease(Lease::Of(slow[0]), kNow + 9000, kNow + 2100).IsConflict());
   ASSERT_TRUE(store().CompleteTask(Lease::Of(next[0]), "on time", kNow + 2200).ok());
-  // Once done, no claim can record anything again.
+  // Once done, no claim can record anything again; a renewal that raced the result is no
+  // lease lost, but the stale claim's still is.
   EXPECT_TRUE(store().CompleteTask(Lease::Of(next[0]), "twice", kNow + 2300).IsConflict());
+  EXPECT_TRUE(store().RenewLease(Lease::Of(next[0]), kNow + 9000, kNow + 2300).ok());
+  EXPECT_TRUE(store().RenewLease(Lease::Of(slow[0]), kNow + 9000, kNow + 2300).IsConflict());
   auto group = store().TasksInGroup("g").value();
   ASSERT_EQ(group.size(), 1u);
   EXPECT_EQ(group[0].state, "done");
@@ -509,10 +523,14 @@ TEST_P(StoreTest, AReportWriteInFlightIsDueUnderItsGroupUntilItEnds) {
   EXPECT_EQ(in_flight, 2);
   EXPECT_TRUE(store().ReportsDue(kNow + 10, 10).value().size() == 1u) << "due from their start";
   ASSERT_TRUE(store().EndReportWrites({writes[0]}, {}, 0).ok());
-  ASSERT_TRUE(store().ClearReport(writes[1]).ok());  // the sweep's way
+  // The sweep's way: gx's dead writer's request may still land, so gx is owed once more.
+  ASSERT_TRUE(store().TakeOverReportWrite(writes[1], kNow + 15).ok());
+  ASSERT_TRUE(store().TakeOverReportWrite(writes[1], kNow + 16).ok());  // gone: owes nothing
   due = store().ReportsDue(INT64_MAX, 10).value();
-  ASSERT_EQ(due.size(), 1u);
-  EXPECT_FALSE(due[0].writing);
+  ASSERT_EQ(due.size(), 2u);
+  EXPECT_EQ(due[0].group_id, "gw");
+  EXPECT_EQ(due[1].group_id, "gx");
+  EXPECT_FALSE(due[0].writing || due[1].writing);
   // A failed write owes its group again under a new seq (a writer that read the row before
   // cannot clear it), but a row owed (here deferred by the sweep) keeps its due time; a
   // cleared one is owed from now.
@@ -535,23 +553,33 @@ TEST_P(StoreTest, AReportWriteInFlightIsDueUnderItsGroupUntilItEnds) {
 }
 
 // A writer alive beats on its writes' rows: a sweep that read a row before the beat cannot
-// delete it, a row the sweep did delete is made again, and both are due a lease after the
-// last beat. A sweep's deferral of a refused order holds whatever seq the row has now.
+// take it over, a row the sweep did take over is made again (and its group owed), and both
+// are due a lease after the last beat. A sweep's deferral of a refused order holds whatever seq the
+// row has now.
 TEST_P(StoreTest, AReportWriteItsWriterBeatOnIsNotTakenOverAndOutlivesASweep) {
   auto writes = store().BeginReportWrites({"gh", "gi"}, "w2:1", kNow).value();
   auto swept = store().ReportsDue(kNow + 1, 10).value();
   ASSERT_EQ(swept.size(), 2u);
-  ASSERT_TRUE(store().ClearReport(swept[1]).ok());  // the sweep took gi over
+  // The sweep took gi over (its writer stalled): gi is owed in its own row.
+  ASSERT_TRUE(store().TakeOverReportWrite(swept[1], kNow + 1).ok());
+  EXPECT_TRUE(store().ReportOwed("gi").value().has_value()) << "a taken-over write owes nothing";
   ASSERT_TRUE(store().RefreshReportWrites(writes, 2, kNow + 500).ok());
-  EXPECT_TRUE(store().ReportsDue(kNow + 500, 10).value().empty()) << "due before the beat's time";
-  ASSERT_TRUE(store().ClearReport(swept[0]).ok());  // read before the beat: deletes nothing
-  auto due = store().ReportsDue(kNow + 501, 10).value();
-  ASSERT_EQ(due.size(), 2u) << "a write in flight lost its row";
-  for (const auto& d : due) {
-    EXPECT_TRUE(d.writing);
+  // Read before the beat: neither deletes the row nor owes the group.
+  ASSERT_TRUE(store().TakeOverReportWrite(swept[0], kNow + 1).ok());
+  EXPECT_FALSE(store().ReportOwed("gh").value().has_value()) << "a live write was taken over";
+  int in_flight = 0;
+  const auto after_beat = store().ReportsDue(kNow + 501, 10).value();
+  for (const auto& d : after_beat) {
+    if (!d.writing) continue;
+    ++in_flight;
     EXPECT_EQ(d.seq, 2);
   }
+  EXPECT_EQ(in_flight, 2) << "a write in flight lost its row";
+  const auto before_beat = store().ReportsDue(kNow + 500, 10).value();
+  for (const auto& d : before_beat)
+    EXPECT_FALSE(d.writing) << d.row << ": due before the beat's time";
   ASSERT_TRUE(store().EndReportWrites(writes, {}, 0).ok());
+  ASSERT_TRUE(store().ClearReport(*store().ReportOwed("gi").value()).ok());
   EXPECT_TRUE(store().ReportsDue(INT64_MAX, 10).value().empty());
 
   ASSERT_TRUE(store().OweReport("gj", kNow).ok());
