@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <sstream>
 #include <thread>
 
@@ -99,6 +100,22 @@ class WorkOrderTest : public testing::StoreBackendTest {
 
   // Runs `engine` (its report sweep too) until the CRM says the order is Completed, or 5 s
   // pass; the Order as the CRM has it then.
+  // An engine whose lease is `lease` (the sweep's horizon), having run the enqueued `order`
+  // to its end: Completed in the CRM, every write held.
+  std::unique_ptr<Engine> EngineThatCompleted(const std::string& order, Millis lease) {
+    EngineOptions o;
+    o.lease = lease;
+    auto engine = std::make_unique<Engine>(
+        TaskDeps{crm_.client(), stripe_.billing(), **store_, mapping_, stripe_.clock, *actions_},
+        templates_, o);
+    for (int i = 0; i < 50 && CrmOrder(order)["Automation_Status__c"].as_string() != "Completed";
+         ++i)
+      EXPECT_TRUE(engine->RunOnce().ok());
+    EXPECT_EQ(CrmOrder(order)["Automation_Status__c"].as_string(), "Completed");
+    EXPECT_TRUE((*store_)->ReportsDue(INT64_MAX, 10)->empty()) << "every write held";
+    return engine;
+  }
+
   Json SweepUntilCompleted(Engine& engine, const std::string& order) {
     for (int i = 0; i < 100 && CrmOrder(order)["Automation_Status__c"].as_string() != "Completed";
          ++i) {
@@ -776,15 +793,8 @@ TEST_P(WorkOrderTest, AStaleStatusADeadWriterLeftInTheCrmIsOverwrittenByTheSweep
   const std::string order =
       MakeOrder("New", testing::TestMonth(0), {{&server_, 1, 30, "", "", 12}});
   ASSERT_TRUE(engine_->Enqueue(order).ok());
-  EngineOptions o;
-  o.lease = Millis(300);
-  Engine engine(
-      TaskDeps{crm_.client(), stripe_.billing(), **store_, mapping_, stripe_.clock, *actions_},
-      templates_, o);
-  for (int i = 0; i < 50 && CrmOrder(order)["Automation_Status__c"].as_string() != "Completed"; ++i)
-    ASSERT_TRUE(engine.RunOnce().ok());
-  ASSERT_EQ(CrmOrder(order)["Automation_Status__c"].as_string(), "Completed");
-  ASSERT_TRUE((*store_)->ReportsDue(INT64_MAX, 10)->empty()) << "every write held";
+  auto engine = EngineThatCompleted(order, Millis(300));
+  ASSERT_FALSE(HasFailure());
 
   const int64_t now = ToEpochMillis(stripe_.clock.Now());
   ASSERT_TRUE((*store_)->BeginReportWrites({order}, "a-dead-process", now).ok());
@@ -792,9 +802,9 @@ TEST_P(WorkOrderTest, AStaleStatusADeadWriterLeftInTheCrmIsOverwrittenByTheSweep
   stale.Set("Automation_Status__c", "In Progress");
   stale.Set("Automation_Progress__c", "1 of 4 tasks done");
   ASSERT_TRUE(crm_.client().Update("Order", order, stale).ok());
-  ASSERT_TRUE(engine.RunOnce().ok());  // within the lease: the writer may still be at it
+  ASSERT_TRUE(engine->RunOnce().ok());  // within the lease: the writer may still be at it
   EXPECT_EQ(CrmOrder(order)["Automation_Status__c"].as_string(), "In Progress");
-  const Json crm = SweepUntilCompleted(engine, order);
+  const Json crm = SweepUntilCompleted(*engine, order);
   EXPECT_EQ(crm["Automation_Status__c"].as_string(), "Completed") << crm.Dump();
   EXPECT_EQ(crm["Automation_Progress__c"].as_string(), "4 of 4 tasks done");
   // The dead writer's row went, and its order is owed once more: its request may still be at
@@ -805,10 +815,10 @@ TEST_P(WorkOrderTest, AStaleStatusADeadWriterLeftInTheCrmIsOverwrittenByTheSweep
   EXPECT_EQ(owed[0].group_id, order);
   stale.Set("Automation_Status__c", "In Progress");  // that request, landing now
   ASSERT_TRUE(crm_.client().Update("Order", order, stale).ok());
-  EXPECT_EQ(SweepUntilCompleted(engine, order)["Automation_Status__c"].as_string(), "Completed");
+  EXPECT_EQ(SweepUntilCompleted(*engine, order)["Automation_Status__c"].as_string(), "Completed");
   for (int i = 0; i < 40 && !(*store_)->ReportsDue(INT64_MAX, 10)->empty(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    ASSERT_TRUE(engine.RunOnce().ok());
+    ASSERT_TRUE(engine->RunOnce().ok());
   }
   EXPECT_TRUE((*store_)->ReportsDue(INT64_MAX, 10)->empty()) << "owed for good";
 }
@@ -820,25 +830,18 @@ TEST_P(WorkOrderTest, AStatusWriteSlowerThanTheLeaseIsNotTakenOverWhileItsWriter
   const std::string order =
       MakeOrder("New", testing::TestMonth(0), {{&server_, 1, 30, "", "", 12}});
   ASSERT_TRUE(engine_->Enqueue(order).ok());
-  EngineOptions o;
-  o.lease = Millis(600);
-  Engine engine(
-      TaskDeps{crm_.client(), stripe_.billing(), **store_, mapping_, stripe_.clock, *actions_},
-      templates_, o);
-  for (int i = 0; i < 50 && CrmOrder(order)["Automation_Status__c"].as_string() != "Completed"; ++i)
-    ASSERT_TRUE(engine.RunOnce().ok());
-  ASSERT_EQ(CrmOrder(order)["Automation_Status__c"].as_string(), "Completed");
-  ASSERT_TRUE((*store_)->ReportsDue(INT64_MAX, 10)->empty());
+  auto engine = EngineThatCompleted(order, Millis(600));
+  ASSERT_FALSE(HasFailure());
 
   crm_.sandbox.AddFault(sandbox::Fault{"PATCH", "/composite/sobjects", 0, "", 1, 2500});
-  std::thread writer([&] { EXPECT_TRUE(engine.ReportNow({order})[order].ok()); });
+  std::thread writer([&] { EXPECT_TRUE(engine->ReportNow({order})[order].ok()); });
   bool in_flight = false;
   for (int i = 0; i < 40; ++i) {  // ~2 s: three leases and more
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     const int64_t now = ToEpochMillis(stripe_.clock.Now());
     const auto all = (*store_)->ReportsDue(INT64_MAX, 10);
     for (const auto& d : *all) in_flight = in_flight || d.writing;
-    EXPECT_TRUE((*store_)->ReportsDue(now - o.lease.count(), 10)->empty())
+    EXPECT_TRUE((*store_)->ReportsDue(now - 600, 10)->empty())
         << "a write in flight was due to the sweep " << (i + 1) * 50 << " ms in";
   }
   writer.join();
