@@ -558,8 +558,13 @@ Status TaskStore::TakeOverReportWrite(const ReportDue& due, int64_t now_ms) {
   return pool_.With("take over report write", [&](soci::session& sql) -> Status {
     Tx tr(sql, pool_.pg());
     if (Exec(sql, "DELETE FROM order_reports WHERE group_id = :g AND seq = :s",
-             {Text(due.row), Int(due.seq)}) == 1)
+             {Text(due.row), Int(due.seq)}) == 1) {
       OweAgain(sql, due.group_id, now_ms);
+      // Due a lease from now at the earliest, even where the row was owed already: the
+      // sweep's next write must come after the dead writer's request.
+      Exec(sql, "UPDATE order_reports SET due_ms = :d WHERE group_id = :g AND due_ms < :d2",
+           {Int(now_ms), Text(due.group_id), Int(now_ms)});
+    }
     tr.Commit();
     return Status::Ok();
   });

@@ -113,39 +113,22 @@ EnqueueBatch Engine::Enqueue(const std::vector<std::string>& order_ids) {
     enqueued.plan = std::move(plan).value();
     out.results.push_back(std::move(enqueued));
   }
-  // One transaction for the page; if the store refuses it, order by order, so that one
-  // order's tasks the store refuses cost that order alone. Unavailable when no order could be
-  // stored (the store is down): the poller then keeps its cursor and reads the page again (the
-  // enqueue is keyed) instead of moving past orders only the lookback would see again.
+  // One transaction for the page. Unavailable whatever the store said (its errors do not tell
+  // a passing one from a lasting one): the poller then keeps its cursor and reads the page
+  // again (the enqueue is keyed), where moving on would leave orders never stored for the
+  // lookback alone. Order by order instead stored some and moved the cursor past the rest, or
+  // waited out a locked store's timeout once per order.
   std::vector<bool> added(specs.size(), false);
-  std::vector<Status> stored(planned.size(), Status::Ok());
-  if (auto all = deps_.store.EnqueueTasks(specs, now); all.ok()) {
+  Status stored = Status::Ok();
+  if (auto all = deps_.store.EnqueueTasks(specs, now); all.ok())
     added = std::move(all).value();
-  } else {
-    bool any = false;
-    for (size_t i = 0; i < planned.size(); ++i) {
-      const Planned& p = planned[i];
-      auto one = deps_.store.EnqueueTasks(
-          std::vector<store::TaskSpec>(
-              specs.begin() + static_cast<std::ptrdiff_t>(p.first),
-              specs.begin() + static_cast<std::ptrdiff_t>(p.first + p.count)),
-          now);
-      if (!one.ok()) {
-        stored[i] = one.status();
-        continue;
-      }
-      any = true;
-      std::copy(one->begin(), one->end(), added.begin() + static_cast<std::ptrdiff_t>(p.first));
-    }
-    for (auto& st : stored)
-      if (!st.ok() && !any) st = Status::Unavailable("storing the orders' tasks: " + st.ToString());
-  }
+  else
+    stored = Status::Unavailable("storing the orders' tasks: " + all.status().ToString());
   if (options_.on_tasks_added && std::find(added.begin(), added.end(), true) != added.end())
     options_.on_tasks_added();
-  for (size_t i = 0; i < planned.size(); ++i) {
-    const Planned& p = planned[i];
-    if (!stored[i].ok()) {
-      out.results[p.result] = stored[i];
+  for (const Planned& p : planned) {
+    if (!stored.ok()) {
+      out.results[p.result] = stored;
       continue;
     }
     EnqueueResult& enqueued = *out.results[p.result];

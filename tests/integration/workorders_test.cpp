@@ -98,8 +98,6 @@ class WorkOrderTest : public testing::StoreBackendTest {
         .value();
   }
 
-  // Runs `engine` (its report sweep too) until the CRM says the order is Completed, or 5 s
-  // pass; the Order as the CRM has it then.
   // An engine whose lease is `lease` (the sweep's horizon), having run the enqueued `order`
   // to its end: Completed in the CRM, every write held.
   std::unique_ptr<Engine> EngineThatCompleted(const std::string& order, Millis lease) {
@@ -116,6 +114,8 @@ class WorkOrderTest : public testing::StoreBackendTest {
     return engine;
   }
 
+  // Runs `engine` (its report sweep too) until the CRM says the order is Completed, or 5 s
+  // pass; the Order as the CRM has it then.
   Json SweepUntilCompleted(Engine& engine, const std::string& order) {
     for (int i = 0; i < 100 && CrmOrder(order)["Automation_Status__c"].as_string() != "Completed";
          ++i) {

@@ -279,7 +279,8 @@ TEST_P(StoreTest, EachConcernWorksOnItsOwnOverTheSameDatabase) {
 }
 
 // A poll page's tasks go in together: per task whether it was new, in the order asked (the
-// store inserts them in key order), and a dependent in the same batch waits for its dependency.
+// store inserts them by group, in plan order), and a dependent in the same batch waits for its
+// dependency.
 TEST_P(StoreTest, TasksEnqueuedTogetherSayWhichWereNewAndKeepTheirDependencies) {
   ASSERT_TRUE(store().EnqueueTask({"a:1", "a", "k", "{}", "", 3, kNow}, kNow).value());
   const std::vector<TaskSpec> batch = {{"b:2", "b", "k", "{}", "b:1", 3, kNow},
@@ -581,6 +582,15 @@ TEST_P(StoreTest, AReportWriteItsWriterBeatOnIsNotTakenOverAndOutlivesASweep) {
   ASSERT_TRUE(store().EndReportWrites(writes, {}, 0).ok());
   ASSERT_TRUE(store().ClearReport(*store().ReportOwed("gi").value()).ok());
   EXPECT_TRUE(store().ReportsDue(INT64_MAX, 10).value().empty());
+
+  // Taken over where the order's row was owed already: due from the takeover on, so the
+  // sweep's next write comes after the dead writer's request.
+  ASSERT_TRUE(store().OweReport("gk", kNow).ok());
+  const auto wk = store().BeginReportWrites({"gk"}, "w2:3", kNow).value();
+  ASSERT_TRUE(store().TakeOverReportWrite(wk[0], kNow + 700).ok());
+  const auto before_takeover = store().ReportsDue(kNow + 700, 10).value();
+  EXPECT_TRUE(before_takeover.empty()) << before_takeover[0].row << ": due before the takeover";
+  ASSERT_TRUE(store().ClearReport(*store().ReportOwed("gk").value()).ok());
 
   ASSERT_TRUE(store().OweReport("gj", kNow).ok());
   const auto read = store().ReportsDue(kNow + 1, 10).value();
