@@ -16,6 +16,7 @@
 #include <mutex>
 #include <system_error>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace tandem {
@@ -76,5 +77,90 @@ inline void ParallelForLimited(size_t n, int max_workers, const std::function<in
     fn(i);
   });
 }
+
+// Threads that may grow in number while they run: up to `limit` at once, each running one
+// function, which may itself start more (a batch of work-order tasks takes in the tasks that
+// became runnable while it ran: a batch claimed when few were runnable, at the end of a run,
+// otherwise ran the rest one after another on its few threads). Join() waits for every thread,
+// those started by the group's own among them, and raises the first exception one threw; from
+// that exception on no thread is started (as ParallelFor stops handing out indexes).
+// Thread-safety: all members but Join may be called from any thread, the group's own included.
+class ThreadGroup {
+ public:
+  explicit ThreadGroup(int limit) : limit_(std::max(1, limit)) {}
+  ThreadGroup(const ThreadGroup&) = delete;
+  ThreadGroup& operator=(const ThreadGroup&) = delete;
+  ~ThreadGroup() { JoinAll(); }  // a group left by an exception: its threads end first
+
+  // Takes up to `most` free slots for threads the caller is about to Start: how many.
+  int Reserve(int most) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (error_) return 0;
+    const int n = std::clamp(limit_ - taken_, 0, std::max(0, most));
+    taken_ += n;
+    return n;
+  }
+  // Gives back reserved slots not used.
+  void Unreserve(int n) {
+    std::lock_guard<std::mutex> lock(mu_);
+    taken_ -= n;
+  }
+  // Runs `fn` on a thread of its own, in a slot Reserve()d for it. False, the slot given back,
+  // when no thread is to be had (a pids limit) or one of the group's threw: the caller runs
+  // the work itself or leaves it.
+  bool StartReserved(std::function<void()> fn) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!error_) {
+      try {
+        threads_.emplace_back([this, fn = std::move(fn)] {
+          try {
+            fn();
+          } catch (...) {
+            std::lock_guard<std::mutex> inner(mu_);
+            if (!error_) error_ = std::current_exception();
+          }
+          std::lock_guard<std::mutex> inner(mu_);
+          --taken_;
+        });
+        return true;
+      } catch (const std::system_error&) {
+      }
+    }
+    --taken_;
+    return false;
+  }
+  // Whether one of the group's threads threw.
+  bool failed() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return error_ != nullptr;
+  }
+  // Waits for every thread, then raises the first exception one threw. Not from the group's
+  // own threads.
+  void Join() {
+    JoinAll();
+    std::lock_guard<std::mutex> lock(mu_);
+    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+  }
+
+ private:
+  void JoinAll() {
+    for (;;) {  // a thread joined may have started others: until none is left
+      std::thread t;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (threads_.empty()) return;
+        t = std::move(threads_.back());
+        threads_.pop_back();
+      }
+      t.join();
+    }
+  }
+
+  const int limit_;
+  mutable std::mutex mu_;
+  int taken_ = 0;                     // GUARDED_BY(mu_): threads running and slots reserved
+  std::exception_ptr error_;          // GUARDED_BY(mu_)
+  std::vector<std::thread> threads_;  // GUARDED_BY(mu_): started, not joined
+};
 
 }  // namespace tandem

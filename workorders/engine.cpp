@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -679,10 +680,17 @@ Result<RunStats> Engine::RunOnce() {
     LeaseKeeper keeper(deps_.store, deps_.clock, options_.lease);
     for (const auto& task : *claimed) keeper.Hold(store::Lease::Of(task));
     // One thread per claimed task: they wait on remotes (the billing client's flow control and
-    // rate limiter pace their calls), and a claimed task should not wait out its lease.
-    ParallelFor(claimed->size(), static_cast<int>(claimed->size()), [&](size_t i) {
-      store::Task task = (*claimed)[i];
-      for (;;) {
+    // rate limiter pace their calls), and a claimed task should not wait out its lease. A thread
+    // whose task ended takes another, and one more for each thread the batch is short of its
+    // limit (run on threads of their own): tasks that became runnable while the batch ran
+    // (each order's next) join it at once rather than one after another on its few threads.
+    std::function<void(std::deque<store::Task>)> run;
+    ThreadGroup threads(batch);  // after `run`: its threads end before `run` does
+    run = [&](std::deque<store::Task> mine) {
+      bool refill = true;
+      while (!mine.empty()) {
+        const store::Task task = std::move(mine.front());
+        mine.pop_front();
         const store::Lease lease = store::Lease::Of(task);
         bool settles = false;
         auto outcome =
@@ -693,7 +701,8 @@ Result<RunStats> Engine::RunOnce() {
           ++stats.ran;
           if (!outcome.ok()) {
             if (first_error.ok()) first_error = outcome.status();
-            return;
+            refill = false;
+            continue;
           }
           switch (*outcome) {
             case Outcome::kDone:
@@ -717,19 +726,35 @@ Result<RunStats> Engine::RunOnce() {
             to_report.notify_one();
           }
         }
-        if (stop_claiming_ || deps_.clock.SteadyNow() >= refill_until) return;
+        if (!mine.empty() || !refill || stop_claiming_ || threads.failed() ||
+            deps_.clock.SteadyNow() >= refill_until)
+          continue;
+        const int spare = threads.Reserve(batch);
         const int64_t at = ToEpochMillis(deps_.clock.Now());
-        auto next = deps_.store.ClaimTasks(options_.worker_id, 1, at, options_.lease.count());
+        auto next =
+            deps_.store.ClaimTasks(options_.worker_id, 1 + spare, at, options_.lease.count());
         if (!next.ok()) {
+          threads.Unreserve(spare);
           std::lock_guard<std::mutex> lock(mu);
           if (first_error.ok()) first_error = next.status();
           return;
         }
-        if (next->empty()) return;
-        task = next->front();
-        keeper.Hold(store::Lease::Of(task));
+        const int extra = std::max(0, static_cast<int>(next->size()) - 1);
+        threads.Unreserve(spare - extra);
+        for (size_t k = 0; k < next->size(); ++k) {
+          store::Task& t = (*next)[k];
+          keeper.Hold(store::Lease::Of(t));
+          if (k == 0 || !threads.StartReserved([&run, t] { run({t}); }))
+            mine.push_back(std::move(t));  // no thread to be had: this one runs it
+        }
       }
-    });
+    };
+    std::deque<store::Task> unstarted;
+    threads.Reserve(static_cast<int>(claimed->size()));  // within the limit: the claim's
+    for (store::Task& task : *claimed)
+      if (!threads.StartReserved([&run, task] { run({task}); })) unstarted.push_back(task);
+    if (!unstarted.empty()) run(std::move(unstarted));
+    threads.Join();
   }
   end_reports.End();
   log::Get("workorders")
