@@ -1536,6 +1536,42 @@ TEST(WorkOrderRefill, AnOrderIsReportedWhenItsLastTaskEndsNotWhenTheBatchDoes) {
   for (const auto& id : orders) EXPECT_EQ(rig.CrmStatus(id), "Completed") << id;
 }
 
+// A batch claimed when one task was runnable takes in, at once, the tasks that became runnable
+// while it ran: its thread, when its task ends, claims one more for each thread the batch is
+// short of its limit and runs them on threads of their own. One order's first billing write is
+// out (500 ms a call) when six more orders are enqueued; kept to its one thread, the batch ran
+// their 12 billing writes and the first order's last one after another: over 6 s.
+TEST(WorkOrderRefill, ABatchTakesInTasksThatBecameRunnableWhileItRan) {
+  EngineOptions eo;
+  eo.claim_batch = 8;
+  eo.refill_for = Millis(60'000);  // the batch runs until no task is left
+  EngineRig rig("wo_grow", 1000, 500, 1000, eo);
+  rig.NewOrders(1);
+  std::vector<std::string> later;
+  for (int i = 0; i < 6; ++i)
+    later.push_back(rig.catalog.Order("New", testing::TestMonth(0),
+                                      {{&rig.catalog.server, 1, 30.0, "", "", 12}}));
+  const int64_t received = rig.stripe.sandbox.requests_received();
+  RunStats stats;
+  double seconds = 0;
+  std::thread batch([&] {
+    const auto started = std::chrono::steady_clock::now();
+    auto ran = rig.engine.RunOnce();
+    seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    EXPECT_TRUE(ran.ok()) << ran.status().ToString();
+    if (ran.ok()) stats = *ran;
+  });
+  for (int i = 0; i < 2500 && rig.stripe.sandbox.requests_received() == received; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  // The batch's one thread is at billing: the other orders become runnable now.
+  for (const auto& r : rig.engine.Enqueue(later).results)
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+  batch.join();
+  std::cout << "7 orders in one batch: " << seconds << " s\n";
+  EXPECT_EQ(stats.done, 7 * 4) << "one batch ran all seven orders";
+  EXPECT_LT(seconds, 5.0) << "the tasks that became runnable ran one after another";
+}
+
 // Orders that settle close together share a status write: a batch writes at most once a
 // second (one Collections call for all the orders settled since the last), not once per order.
 // 16 orders run one after another (billing at 50 ms a call) settle about every 0.2 s.
