@@ -230,11 +230,8 @@ int main(int argc, char** argv) {
                         << "\ncrm:\n  base_url: " << crm_url
                         << "\n  auth:\n    client_id: tandem-sandbox\n    client_secret: "
                            "env:SF_SECRET\nbilling:\n  base_url: "
-                        << billing_url
-                        << "\n  api_key: env:STRIPE_KEY\n"
-                        // As docs/operations.md advises: rate + burst within billing's limit.
-                        << "  rate_per_second: " << rate * 0.93 << "\n  burst: " << rate * 0.03
-                        << "\n";
+                        << billing_url << "\n  api_key: env:STRIPE_KEY\n"
+                        << bench::BillingRateYaml(rate);
   auto crm_stats = [&] { return bench::SandboxStats(crm_url, deps); };
   auto billing_stats = [&] { return bench::SandboxStats(billing_url, deps); };
   if (subscriptions) {

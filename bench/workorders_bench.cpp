@@ -1,7 +1,7 @@
 // Steps 4–5 at scale: ORDERS activated Orders (one new 12-month subscription each: account
 // sync, create, start, record = 4 tasks) run by PROCESSES `tandem serve` processes sharing
 // one store, against the sandboxes (another process). Prints orders/s and tasks/s from the
-// first poll to the last order completed, billing's calls/s as a share of its limit, and 429s.
+// start of the serve processes to the last order completed, billing's calls/s as a share of its limit, and 429s.
 // Several processes need PostgreSQL (STORE_URL; "sqlite" for the embedded default). The sandbox
 // models the network (CRM_LATENCY_MS, BILLING_LATENCY_MS ± a fifth) and billing's RATE/s.
 // Also the CRM calls per 1,000 orders and the
@@ -116,11 +116,9 @@ int main(int argc, char** argv) {
         store_url.rfind("postgres", 0) == 0 ? "bench_wo_" + std::to_string(getpid()) : "");
     out << "crm:\n  base_url: " << crm_url
         << "\n  auth:\n    client_id: tandem-sandbox\n    client_secret: env:SF_SECRET\n"
-        << "billing:\n  base_url: " << billing_url
-        << "\n  api_key: env:STRIPE_KEY\n"
-        // As docs/operations.md advises: rate + burst within billing's limit (a window of 1 s).
-        << "  rate_per_second: " << rate * 0.93 << "\n  burst: " << rate * 0.03 << "\n"
-        << "paths:\n  mapping: " << TANDEM_SOURCE_DIR << "/config/mapping.yaml\n"
+        << "billing:\n  base_url: " << billing_url << "\n  api_key: env:STRIPE_KEY\n"
+        << bench::BillingRateYaml(rate) << "paths:\n  mapping: " << TANDEM_SOURCE_DIR
+        << "/config/mapping.yaml\n"
         << "  workorders: " << TANDEM_SOURCE_DIR << "/config/workorders.yaml\n"
         << "schedules:\n  order_poll: 100ms\n  catalog_sync: 24h\n"
         << "workers:\n  count: " << workers << "\n  batch: " << task_batch << "\n";
