@@ -60,7 +60,7 @@ namespace {
 // writes any report owed for longer than a lease, so the window stays well inside one). A
 // window ends with its worker waiting for its last task: fixed windows of 2 s gave 79 tasks/s
 // at CRM 300 ms, billing 150 ms, 100/s, and of 6 s 92 (bench_workorders, 1,000 orders); with
-// the phases billing holds its configured 93 calls/s from 10 % to 90 % of a run.
+// the phases billing holds its configured rate (93 or 96 calls/s) from 10 % to 90 % of a run.
 constexpr Millis kRefillFor(6'000);
 }  // namespace
 

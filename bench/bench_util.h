@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -26,7 +27,8 @@ namespace tandem::bench {
 // given away for nothing).
 inline std::string BillingRateYaml(double rate) {
   std::ostringstream out;
-  out << "  rate_per_second: " << rate * 0.96 << "\n  burst: " << rate * 0.03 << "\n";
+  out << "  rate_per_second: " << rate * 0.96 << "\n  burst: " << std::max(1.0, rate * 0.03)
+      << "\n";  // a burst of at least 1: the config's least
   return out.str();
 }
 

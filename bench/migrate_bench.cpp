@@ -5,7 +5,8 @@
 // 1,000,000 rows show whether memory stays flat. The sandbox models the network
 // (CRM_LATENCY_MS on every Salesforce request, BILLING_LATENCY_MS ± a fifth on every billing
 // one) and billing's rate limit (RATE/s, answering 429 beyond it; the config asks Tandem for
-// the same rate), so the throughput is what a user waits for, as a share of the limit.
+// 96 % of it and a burst of 3 %: bench::BillingRateYaml), so the throughput is what a user
+// waits for, as a share of the limit.
 // OBJECT subscription loads ROWS Service_Subscription__c records instead (the cut-over into a
 // new billing system: one product sold at a discount, a 12-month term), spread over ROWS/100
 // Accounts migrated first, and reconciles revenue after.

@@ -100,6 +100,11 @@ class ThreadGroup {
     taken_ += n;
     return n;
   }
+  // A new limit for the slots reserved from now on (the threads running go on).
+  void SetLimit(int limit) {
+    std::lock_guard<std::mutex> lock(mu_);
+    limit_ = std::max(1, limit);
+  }
   // Gives back reserved slots not used.
   void Unreserve(int n) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -156,8 +161,8 @@ class ThreadGroup {
     }
   }
 
-  const int limit_;
   mutable std::mutex mu_;
+  int limit_;                         // GUARDED_BY(mu_)
   int taken_ = 0;                     // GUARDED_BY(mu_): threads running and slots reserved
   std::exception_ptr error_;          // GUARDED_BY(mu_)
   std::vector<std::thread> threads_;  // GUARDED_BY(mu_): started, not joined

@@ -584,8 +584,10 @@ Result<RunStats> Engine::RunOnce() {
     FlushReports();
     return stats;
   }
-  const int batch =
-      std::max(1, options_.claim_limit ? options_.claim_limit() : options_.claim_batch);
+  auto batch_size = [this] {
+    return std::max(1, options_.claim_limit ? options_.claim_limit() : options_.claim_batch);
+  };
+  const int batch = batch_size();
   // The lease counts from the claim, not from before the sweep: a sweep writing reports at the
   // CRM's latency took seconds of a 2 s lease, and its tasks were taken over while they ran.
   auto claimed = deps_.store.ClaimTasks(options_.worker_id, batch, ToEpochMillis(deps_.clock.Now()),
@@ -688,7 +690,9 @@ Result<RunStats> Engine::RunOnce() {
     ThreadGroup threads(batch);  // after `run`: its threads end before `run` does
     run = [&](std::deque<store::Task> mine) {
       bool refill = true;
-      while (!mine.empty()) {
+      // After a thread of the batch threw, the rest is left to the leases (as when a batch's
+      // tasks ran on ParallelFor): Join raises the exception without waiting for them.
+      while (!mine.empty() && !threads.failed()) {
         const store::Task task = std::move(mine.front());
         mine.pop_front();
         const store::Lease lease = store::Lease::Of(task);
@@ -729,7 +733,9 @@ Result<RunStats> Engine::RunOnce() {
         if (!mine.empty() || !refill || stop_claiming_ || threads.failed() ||
             deps_.clock.SteadyNow() >= refill_until)
           continue;
-        const int spare = threads.Reserve(batch);
+        const int limit = batch_size();  // it follows billing: after 429s, fewer
+        threads.SetLimit(limit);
+        const int spare = threads.Reserve(limit);
         const int64_t at = ToEpochMillis(deps_.clock.Now());
         auto next =
             deps_.store.ClaimTasks(options_.worker_id, 1 + spare, at, options_.lease.count());
@@ -739,21 +745,30 @@ Result<RunStats> Engine::RunOnce() {
           if (first_error.ok()) first_error = next.status();
           return;
         }
-        const int extra = std::max(0, static_cast<int>(next->size()) - 1);
+        const int extra = std::min(spare, std::max(0, static_cast<int>(next->size()) - 1));
         threads.Unreserve(spare - extra);
         for (size_t k = 0; k < next->size(); ++k) {
           store::Task& t = (*next)[k];
           keeper.Hold(store::Lease::Of(t));
-          if (k == 0 || !threads.StartReserved([&run, t] { run({t}); }))
-            mine.push_back(std::move(t));  // no thread to be had: this one runs it
+          const bool started = k >= 1 && static_cast<int>(k) <= extra &&
+                               threads.StartReserved([&run, t] { run({t}); });
+          if (!started) mine.push_back(std::move(t));  // this thread runs it
         }
       }
     };
+    const int slots = threads.Reserve(static_cast<int>(claimed->size()));  // the claim's: all
     std::deque<store::Task> unstarted;
-    threads.Reserve(static_cast<int>(claimed->size()));  // within the limit: the claim's
-    for (store::Task& task : *claimed)
-      if (!threads.StartReserved([&run, task] { run({task}); })) unstarted.push_back(task);
-    if (!unstarted.empty()) run(std::move(unstarted));
+    for (size_t i = 0; i < claimed->size(); ++i) {
+      const store::Task& task = (*claimed)[i];
+      if (static_cast<int>(i) >= slots || !threads.StartReserved([&run, task] { run({task}); }))
+        unstarted.push_back(task);
+    }
+    if (!unstarted.empty()) {
+      // No thread to be had (a pids limit): this one runs them, in a slot when one is free.
+      const int mine = threads.Reserve(1);
+      run(std::move(unstarted));
+      threads.Unreserve(mine);
+    }
     threads.Join();
   }
   end_reports.End();

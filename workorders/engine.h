@@ -40,8 +40,10 @@ struct EngineOptions {
   int claim_batch = 10;
   std::function<int()> claim_limit;
   // For this long after the claim, each of the batch's threads takes another runnable task as
-  // its own finishes (a task's successor among them): no thread waits for the batch's slowest
-  // task. 0: the batch alone, and the orders it touched and did not settle are reported when
+  // its own finishes (a task's successor among them), and one more for each thread the batch
+  // is short of its size (`claim_limit()` then), run on threads of their own: no thread waits
+  // for the batch's slowest task, and tasks that became runnable meanwhile join the batch at
+  // once. 0: the batch alone, and the orders it touched and did not settle are reported when
   // it ends; with a refill, those still in progress are left to their next task (RunOnce).
   Millis refill_for{0};
   // The first batch after an idle spell takes tasks for this share of `refill_for` [0, 1];

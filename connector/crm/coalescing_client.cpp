@@ -14,14 +14,9 @@ namespace {
 constexpr size_t kCallSize = 200;  // sObject Collections take at most 200 records a call
 constexpr char kUpsert = 'u';
 constexpr char kUpdate = 'p';
-// Reads by id of one object out at once: a read finding fewer goes at once and alone, so a
-// few workers' reads wait for nobody; more join into the next query that goes.
+// Reads by id of one object out at once: a read finding fewer goes after its linger (the
+// header), with whoever came meanwhile; more join into the next query that goes.
 constexpr int kReadsInFlight = 4;
-// How long a query waits for company after its first caller came: reads that arrive together
-// (a batch's account syncs start within some 25 ms) share a query rather than the first few
-// going alone and the rest a round trip (300 ms) later, at the start of every run. A lone read
-// pays it: a few per cent of the CRM's answer.
-constexpr std::chrono::milliseconds kLinger{20};
 
 // The key Salesforce knows a written record by within one call: its Id (update) or its external
 // id (upsert; folded when the field matches values ignoring case, Salesforce's default).
@@ -258,7 +253,7 @@ Status CoalescingCrmClient::ReadTogether(const std::string& object,
   for (const auto& f : fields) joined += f + ",";
   PendingRead me;
   me.ids = &ids;
-  const auto leave_at = std::chrono::steady_clock::now() + kLinger;
+  const auto leave_at = std::chrono::steady_clock::now() + linger_;
   std::unique_lock<std::mutex> lock(mu_);
   ReadGroup& group = reads_[{object, joined}];  // never erased, as groups_
   group.waiting.push_back(&me);

@@ -11,33 +11,49 @@
 namespace tandem {
 namespace {
 
-// What the work-order batch relies on: threads of the group start more while they run, never
-// more than the limit at once, and Join waits for all of them, the late ones included.
+// What the work-order batch relies on: a thread of the group starts another once a slot is
+// free, never more than the limit at once, and Join waits for every thread, those started by
+// the group's own threads included.
 TEST(ThreadGroup, ThreadsStartMoreWithinTheLimitAndJoinWaitsForEveryOne) {
-  ThreadGroup group(4);
-  std::atomic<int> running{0}, peak{0}, ran{0};
-  std::function<void(int)> work = [&](int depth) {
+  ThreadGroup group(2);
+  ASSERT_EQ(group.Reserve(10), 2) << "no more slots than the limit";
+  EXPECT_EQ(group.Reserve(1), 0) << "both taken";
+  std::atomic<int> running{0}, peak{0};
+  std::atomic<bool> late_done{false}, late_started{false};
+  auto enter = [&] {
     const int now = ++running;
     for (int p = peak.load(); now > p && !peak.compare_exchange_weak(p, now);) {
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    if (depth < 3) {
-      // Each asks for 3 more: far more than the 4 slots allow at once.
-      const int got = group.Reserve(3);
-      for (int i = 0; i < got; ++i)
-        EXPECT_TRUE(group.StartReserved([&, depth] { work(depth + 1); }));
-    }
-    ++ran;
-    --running;
   };
-  ASSERT_EQ(group.Reserve(10), 4) << "no more slots than the limit";
-  for (int i = 0; i < 4; ++i) ASSERT_TRUE(group.StartReserved([&] { work(0); }));
-  EXPECT_EQ(group.Reserve(1), 0) << "all four taken";
+  ASSERT_TRUE(group.StartReserved([&] {
+    enter();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    --running;
+  }));
+  ASSERT_TRUE(group.StartReserved([&] {
+    enter();
+    // A slot comes free when the first thread ends: this one starts a third in it.
+    int got = 0;
+    for (int i = 0; i < 5000 && got == 0; ++i) {
+      got = group.Reserve(1);
+      if (got == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    if (got == 1)
+      late_started = group.StartReserved([&] {
+        enter();
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        late_done = true;
+        --running;
+      });
+    --running;
+  }));
   group.Join();
-  EXPECT_EQ(running.load(), 0) << "Join returned with a thread still running";
-  EXPECT_LE(peak.load(), 4);
-  EXPECT_GT(ran.load(), 4) << "no thread started another";
-  EXPECT_EQ(group.Reserve(10), 4) << "every slot free again";
+  EXPECT_TRUE(late_started.load()) << "no slot came free for a thread of the group";
+  EXPECT_TRUE(late_done.load()) << "Join returned before a thread started by a thread ended";
+  EXPECT_EQ(running.load(), 0);
+  EXPECT_LE(peak.load(), 2);
+  EXPECT_EQ(group.Reserve(10), 2) << "every slot free again";
+  group.Unreserve(2);
 }
 
 TEST(ThreadGroup, TheFirstExceptionIsRaisedByJoinAndStopsNewThreads) {
