@@ -100,10 +100,15 @@ class ThreadGroup {
     taken_ += n;
     return n;
   }
-  // A new limit for the slots reserved from now on (the threads running go on).
-  void SetLimit(int limit) {
+  // As Reserve, under a new limit from now on (the threads running go on): one step, so two
+  // callers reading a changing limit cannot leave the older one in force.
+  int Reserve(int most, int limit) {
     std::lock_guard<std::mutex> lock(mu_);
     limit_ = std::max(1, limit);
+    if (error_) return 0;
+    const int n = std::clamp(limit_ - taken_, 0, std::max(0, most));
+    taken_ += n;
+    return n;
   }
   // Gives back reserved slots not used.
   void Unreserve(int n) {

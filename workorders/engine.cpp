@@ -733,9 +733,9 @@ Result<RunStats> Engine::RunOnce() {
         if (!mine.empty() || !refill || stop_claiming_ || threads.failed() ||
             deps_.clock.SteadyNow() >= refill_until)
           continue;
-        const int limit = batch_size();  // it follows billing: after 429s, fewer
-        threads.SetLimit(limit);
-        const int spare = threads.Reserve(limit);
+        // The batch's size follows billing: after 429s no thread is added until fewer run.
+        const int limit = batch_size();
+        const int spare = threads.Reserve(limit, limit);
         const int64_t at = ToEpochMillis(deps_.clock.Now());
         auto next =
             deps_.store.ClaimTasks(options_.worker_id, 1 + spare, at, options_.lease.count());

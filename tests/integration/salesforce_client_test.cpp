@@ -790,8 +790,8 @@ TEST(CoalescingCrmClient, ARefusedSharedCallIsSentAgainPerCaller) {
 }
 
 // A work order's account sync reads its one Account by id, from many threads at once. Through
-// the coalescing client, 40 such reads (the CRM at 50 ms) go in a few queries (the first waits
-// a moment for the others; 4 go at once, the rest joining the next); each caller
+// the coalescing client, 40 such reads (the CRM at 50 ms) arriving together share one or two
+// queries (a query waits a moment for company); each caller
 // gets its own records and no other's (many orders share one Account: ten callers also ask
 // for the first reader's, one asks for its own twice), an id the CRM does not have gets
 // nothing, and a caller's bad field name or a string that is no id fails it alone.

@@ -15,9 +15,6 @@ namespace {
 // free, never more than the limit at once, and Join waits for every thread, those started by
 // the group's own threads included.
 TEST(ThreadGroup, ThreadsStartMoreWithinTheLimitAndJoinWaitsForEveryOne) {
-  ThreadGroup group(2);
-  ASSERT_EQ(group.Reserve(10), 2) << "no more slots than the limit";
-  EXPECT_EQ(group.Reserve(1), 0) << "both taken";
   std::atomic<int> running{0}, peak{0};
   std::atomic<bool> late_done{false}, late_started{false};
   auto enter = [&] {
@@ -25,6 +22,9 @@ TEST(ThreadGroup, ThreadsStartMoreWithinTheLimitAndJoinWaitsForEveryOne) {
     for (int p = peak.load(); now > p && !peak.compare_exchange_weak(p, now);) {
     }
   };
+  ThreadGroup group(2);  // after what its threads use: it joins them first
+  ASSERT_EQ(group.Reserve(10), 2) << "no more slots than the limit";
+  EXPECT_EQ(group.Reserve(1), 0) << "both taken";
   ASSERT_TRUE(group.StartReserved([&] {
     enter();
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -65,6 +65,19 @@ TEST(ThreadGroup, TheFirstExceptionIsRaisedByJoinAndStopsNewThreads) {
   ASSERT_TRUE(group.failed());
   EXPECT_EQ(group.Reserve(1), 0) << "a group that failed starts nothing more";
   EXPECT_THROW(group.Join(), std::runtime_error);
+}
+
+// A batch follows billing's size at each refill: a lower limit adds no thread until fewer
+// than it run; a higher one frees slots at once.
+TEST(ThreadGroup, ANewLimitCountsTheSlotsAlreadyTaken) {
+  ThreadGroup group(4);
+  EXPECT_EQ(group.Reserve(3), 3);
+  EXPECT_EQ(group.Reserve(5, 2), 0) << "3 taken, a limit of 2";
+  group.Unreserve(1);
+  EXPECT_EQ(group.Reserve(5, 2), 0) << "2 taken, a limit of 2";
+  EXPECT_EQ(group.Reserve(5, 6), 4) << "a limit of 6: 4 more";
+  group.Unreserve(6);
+  group.Join();
 }
 
 TEST(ThreadGroup, UnreservedSlotsAreFreeAgain) {
