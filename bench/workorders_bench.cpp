@@ -1,7 +1,8 @@
 // Steps 4–5 at scale: ORDERS activated Orders (one new 12-month subscription each: account
 // sync, create, start, record = 4 tasks) run by PROCESSES `tandem serve` processes sharing
 // one store, against the sandboxes (another process). Prints orders/s and tasks/s from the
-// start of the serve processes to the last order completed, billing's calls/s as a share of its limit, and 429s.
+// start of the serve processes to the last order completed, billing's calls/s as a share of
+// its limit, and 429s.
 // Several processes need PostgreSQL (STORE_URL; "sqlite" for the embedded default). The sandbox
 // models the network (CRM_LATENCY_MS, BILLING_LATENCY_MS ± a fifth) and billing's RATE/s.
 // Also the CRM calls per 1,000 orders and the

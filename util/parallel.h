@@ -95,20 +95,14 @@ class ThreadGroup {
   // Takes up to `most` free slots for threads the caller is about to Start: how many.
   int Reserve(int most) {
     std::lock_guard<std::mutex> lock(mu_);
-    if (error_) return 0;
-    const int n = std::clamp(limit_ - taken_, 0, std::max(0, most));
-    taken_ += n;
-    return n;
+    return ReserveLocked(most);
   }
   // As Reserve, under a new limit from now on (the threads running go on): one step, so two
   // callers reading a changing limit cannot leave the older one in force.
   int Reserve(int most, int limit) {
     std::lock_guard<std::mutex> lock(mu_);
     limit_ = std::max(1, limit);
-    if (error_) return 0;
-    const int n = std::clamp(limit_ - taken_, 0, std::max(0, most));
-    taken_ += n;
-    return n;
+    return ReserveLocked(most);
   }
   // Gives back reserved slots not used.
   void Unreserve(int n) {
@@ -153,6 +147,12 @@ class ThreadGroup {
   }
 
  private:
+  int ReserveLocked(int most) {  // REQUIRES: mu_ held
+    if (error_) return 0;
+    const int n = std::clamp(limit_ - taken_, 0, std::max(0, most));
+    taken_ += n;
+    return n;
+  }
   void JoinAll() {
     for (;;) {  // a thread joined may have started others: until none is left
       std::thread t;
